@@ -1,0 +1,244 @@
+"""Every Windows constant the project uses, with its real value, in one place.
+
+Names and values are Microsoft's (``winsock2.h``, ``mswsock.h``, ``winerror.h``,
+``ntstatus.h``, ``winbase.h``).  Both backends and the server import them from
+here (through :mod:`fakewinsock`), so a value is never written twice.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Booleans and generic return values ------------------------------------
+TRUE: Final = 1
+FALSE: Final = 0
+SOCKET_ERROR: Final = -1
+INVALID_SOCKET: Final = (1 << 64) - 1  # ~0 as a 64-bit SOCKET (UINT_PTR)
+NULL: Final = 0
+
+# --- Versions ----------------------------------------------------------------
+WSADESCRIPTION_LEN: Final = 256
+WSASYS_STATUS_LEN: Final = 128
+
+# --- Address families, socket types, protocols -------------------------------
+AF_UNSPEC: Final = 0
+AF_INET: Final = 2
+AF_INET6: Final = 23
+SOCK_STREAM: Final = 1
+SOCK_DGRAM: Final = 2
+IPPROTO_IP: Final = 0
+IPPROTO_TCP: Final = 6
+IPPROTO_UDP: Final = 17
+INADDR_ANY: Final = 0x00000000
+INADDR_LOOPBACK: Final = 0x7F000001
+INADDR_NONE: Final = 0xFFFFFFFF
+SOMAXCONN: Final = 0x7FFFFFFF
+
+# --- WSASocket flags ---------------------------------------------------------
+WSA_FLAG_OVERLAPPED: Final = 0x01
+WSA_FLAG_MULTIPOINT_C_ROOT: Final = 0x02
+WSA_FLAG_MULTIPOINT_C_LEAF: Final = 0x04
+WSA_FLAG_MULTIPOINT_D_ROOT: Final = 0x08
+WSA_FLAG_MULTIPOINT_D_LEAF: Final = 0x10
+WSA_FLAG_ACCESS_SYSTEM_SECURITY: Final = 0x40
+WSA_FLAG_NO_HANDLE_INHERIT: Final = 0x80
+
+# --- shutdown() --------------------------------------------------------------
+SD_RECEIVE: Final = 0
+SD_SEND: Final = 1
+SD_BOTH: Final = 2
+
+# --- send/recv flags ---------------------------------------------------------
+MSG_OOB: Final = 0x1
+MSG_PEEK: Final = 0x2
+MSG_DONTROUTE: Final = 0x4
+MSG_WAITALL: Final = 0x8
+MSG_PUSH_IMMEDIATE: Final = 0x20
+MSG_PARTIAL: Final = 0x8000
+
+# --- Socket options ----------------------------------------------------------
+SOL_SOCKET: Final = 0xFFFF
+SO_DEBUG: Final = 0x0001
+SO_ACCEPTCONN: Final = 0x0002
+SO_REUSEADDR: Final = 0x0004
+SO_KEEPALIVE: Final = 0x0008
+SO_LINGER: Final = 0x0080
+SO_DONTLINGER: Final = ~SO_LINGER  # -129
+SO_EXCLUSIVEADDRUSE: Final = ~SO_REUSEADDR  # -5
+SO_SNDBUF: Final = 0x1001
+SO_RCVBUF: Final = 0x1002
+SO_ERROR: Final = 0x1007
+SO_TYPE: Final = 0x1008
+SO_UPDATE_ACCEPT_CONTEXT: Final = 0x700B
+SO_UPDATE_CONNECT_CONTEXT: Final = 0x7010
+TCP_NODELAY: Final = 0x0001
+
+# --- WSAIoctl / extension functions ------------------------------------------
+SIO_GET_EXTENSION_FUNCTION_POINTER: Final = 0xC8000006
+#: GUIDs as (Data1, Data2, Data3, Data4) of the mswsock extension functions.
+WSAID_ACCEPTEX: Final = (0xB5367DF1, 0xCBAC, 0x11CF, (0x95, 0xCA, 0x00, 0x80, 0x5F, 0x48, 0xA1, 0x92))
+WSAID_GETACCEPTEXSOCKADDRS: Final = (
+    0xB5367DF2, 0xCBAC, 0x11CF, (0x95, 0xCA, 0x00, 0x80, 0x5F, 0x48, 0xA1, 0x92)
+)
+WSAID_CONNECTEX: Final = (0x25A207B9, 0xDDF3, 0x4660, (0x8E, 0xE9, 0x76, 0xE5, 0x8C, 0x74, 0x06, 0x3E))
+
+# --- Waits -------------------------------------------------------------------
+INFINITE: Final = 0xFFFFFFFF
+WSA_INFINITE: Final = INFINITE
+WAIT_OBJECT_0: Final = 0x00000000
+WAIT_ABANDONED_0: Final = 0x00000080
+WAIT_IO_COMPLETION: Final = 0x000000C0
+WAIT_TIMEOUT: Final = 0x00000102
+WAIT_FAILED: Final = 0xFFFFFFFF
+WSA_WAIT_EVENT_0: Final = WAIT_OBJECT_0
+WSA_WAIT_IO_COMPLETION: Final = WAIT_IO_COMPLETION
+WSA_WAIT_TIMEOUT: Final = WAIT_TIMEOUT
+WSA_WAIT_FAILED: Final = WAIT_FAILED
+WSA_MAXIMUM_WAIT_EVENTS: Final = 64
+MAXIMUM_WAIT_OBJECTS: Final = 64
+WSA_INVALID_EVENT: Final = 0
+
+# --- Win32 errors (winerror.h) -------------------------------------------------
+ERROR_SUCCESS: Final = 0
+ERROR_INVALID_HANDLE: Final = 6
+ERROR_NOT_ENOUGH_MEMORY: Final = 8
+ERROR_NETNAME_DELETED: Final = 64
+ERROR_INVALID_PARAMETER: Final = 87
+ERROR_INSUFFICIENT_BUFFER: Final = 122
+ERROR_HANDLES_CLOSED: Final = 676
+ERROR_OPERATION_ABORTED: Final = 995
+ERROR_IO_INCOMPLETE: Final = 996
+ERROR_IO_PENDING: Final = 997
+ERROR_NOT_FOUND: Final = 1168
+ERROR_CONNECTION_REFUSED: Final = 1225
+ERROR_CONNECTION_ABORTED: Final = 1236
+WSA_INVALID_HANDLE: Final = ERROR_INVALID_HANDLE
+WSA_NOT_ENOUGH_MEMORY: Final = ERROR_NOT_ENOUGH_MEMORY
+WSA_INVALID_PARAMETER: Final = ERROR_INVALID_PARAMETER
+WSA_OPERATION_ABORTED: Final = ERROR_OPERATION_ABORTED
+WSA_IO_INCOMPLETE: Final = ERROR_IO_INCOMPLETE
+WSA_IO_PENDING: Final = ERROR_IO_PENDING
+
+# --- Winsock errors ------------------------------------------------------------
+WSAEINTR: Final = 10004
+WSAEBADF: Final = 10009
+WSAEACCES: Final = 10013
+WSAEFAULT: Final = 10014
+WSAEINVAL: Final = 10022
+WSAEMFILE: Final = 10024
+WSAEWOULDBLOCK: Final = 10035
+WSAEINPROGRESS: Final = 10036
+WSAEALREADY: Final = 10037
+WSAENOTSOCK: Final = 10038
+WSAEDESTADDRREQ: Final = 10039
+WSAEMSGSIZE: Final = 10040
+WSAEPROTOTYPE: Final = 10041
+WSAENOPROTOOPT: Final = 10042
+WSAEPROTONOSUPPORT: Final = 10043
+WSAESOCKTNOSUPPORT: Final = 10044
+WSAEOPNOTSUPP: Final = 10045
+WSAEPFNOSUPPORT: Final = 10046
+WSAEAFNOSUPPORT: Final = 10047
+WSAEADDRINUSE: Final = 10048
+WSAEADDRNOTAVAIL: Final = 10049
+WSAENETDOWN: Final = 10050
+WSAENETUNREACH: Final = 10051
+WSAENETRESET: Final = 10052
+WSAECONNABORTED: Final = 10053
+WSAECONNRESET: Final = 10054
+WSAENOBUFS: Final = 10055
+WSAEISCONN: Final = 10056
+WSAENOTCONN: Final = 10057
+WSAESHUTDOWN: Final = 10058
+WSAETIMEDOUT: Final = 10060
+WSAECONNREFUSED: Final = 10061
+WSAEHOSTUNREACH: Final = 10065
+WSAEPROCLIM: Final = 10067
+WSASYSNOTREADY: Final = 10091
+WSAVERNOTSUPPORTED: Final = 10092
+WSANOTINITIALISED: Final = 10093
+WSAEDISCON: Final = 10101
+
+# --- NTSTATUS values seen in WSAOVERLAPPED.Internal ----------------------------
+STATUS_SUCCESS: Final = 0x00000000
+STATUS_PENDING: Final = 0x00000103
+STATUS_BUFFER_OVERFLOW: Final = 0x80000005
+STATUS_BUFFER_TOO_SMALL: Final = 0xC0000023
+STATUS_INSUFFICIENT_RESOURCES: Final = 0xC000009A
+STATUS_PIPE_DISCONNECTED: Final = 0xC00000B0
+STATUS_IO_TIMEOUT: Final = 0xC00000B5
+STATUS_NOT_SUPPORTED: Final = 0xC00000BB
+STATUS_CANCELLED: Final = 0xC0000120
+STATUS_LOCAL_DISCONNECT: Final = 0xC000013B
+STATUS_REMOTE_DISCONNECT: Final = 0xC000013C
+STATUS_INVALID_CONNECTION: Final = 0xC0000140
+STATUS_HANDLES_CLOSED: Final = 0xC0000206
+STATUS_CONNECTION_DISCONNECTED: Final = 0xC000020C
+STATUS_CONNECTION_RESET: Final = 0xC000020D
+STATUS_TRANSACTION_ABORTED: Final = 0xC000020F
+STATUS_CONNECTION_REFUSED: Final = 0xC0000236
+STATUS_GRACEFUL_DISCONNECT: Final = 0xC0000237
+STATUS_CONNECTION_ABORTED: Final = 0xC0000241
+
+#: NTSTATUS -> Winsock error, as WSAGetOverlappedResult and completion routines
+#: report it (ws2_32's map_status, checked by Wine's test_WSAGetOverlappedResult
+#: on Windows).  Any other error status maps to WSAEINVAL there; the fake never
+#: produces one.
+NTSTATUS_TO_WSA: Final[dict[int, int]] = {
+    STATUS_SUCCESS: 0,
+    STATUS_PENDING: WSA_IO_INCOMPLETE,
+    STATUS_BUFFER_OVERFLOW: WSAEMSGSIZE,
+    STATUS_BUFFER_TOO_SMALL: WSAEFAULT,
+    STATUS_INSUFFICIENT_RESOURCES: WSAENOBUFS,
+    STATUS_PIPE_DISCONNECTED: WSAESHUTDOWN,
+    STATUS_IO_TIMEOUT: WSAETIMEDOUT,
+    STATUS_NOT_SUPPORTED: WSAEOPNOTSUPP,
+    STATUS_CANCELLED: WSA_OPERATION_ABORTED,
+    STATUS_LOCAL_DISCONNECT: WSAECONNABORTED,
+    STATUS_REMOTE_DISCONNECT: WSAECONNRESET,
+    STATUS_INVALID_CONNECTION: WSAENOTCONN,
+    STATUS_HANDLES_CLOSED: ERROR_HANDLES_CLOSED,
+    STATUS_CONNECTION_DISCONNECTED: WSAECONNRESET,
+    STATUS_CONNECTION_RESET: WSAECONNRESET,
+    STATUS_TRANSACTION_ABORTED: WSAECONNABORTED,
+    STATUS_CONNECTION_REFUSED: WSAECONNREFUSED,
+    STATUS_GRACEFUL_DISCONNECT: WSAEDISCON,
+    STATUS_CONNECTION_ABORTED: WSAECONNABORTED,
+}
+
+#: NTSTATUS -> Win32 error, as GetOverlappedResult (kernel32) and completion
+#: ports report it (RtlNtStatusToDosError).
+NTSTATUS_TO_WIN32: Final[dict[int, int]] = {
+    STATUS_SUCCESS: 0,
+    STATUS_BUFFER_OVERFLOW: 234,  # ERROR_MORE_DATA
+    STATUS_BUFFER_TOO_SMALL: 122,  # ERROR_INSUFFICIENT_BUFFER
+    STATUS_INSUFFICIENT_RESOURCES: 1450,  # ERROR_NO_SYSTEM_RESOURCES
+    STATUS_CANCELLED: ERROR_OPERATION_ABORTED,
+    STATUS_LOCAL_DISCONNECT: ERROR_NETNAME_DELETED,
+    STATUS_REMOTE_DISCONNECT: ERROR_NETNAME_DELETED,
+    STATUS_INVALID_CONNECTION: 1229,  # ERROR_CONNECTION_INVALID
+    STATUS_HANDLES_CLOSED: ERROR_HANDLES_CLOSED,
+    STATUS_CONNECTION_RESET: ERROR_NETNAME_DELETED,
+    STATUS_CONNECTION_REFUSED: ERROR_CONNECTION_REFUSED,
+    STATUS_CONNECTION_ABORTED: ERROR_CONNECTION_ABORTED,
+}
+
+
+def MAKEWORD(low: int, high: int) -> int:
+    """``MAKEWORD(major, minor)``: the low byte is the major version (2.2 = 0x0202)."""
+    return (low & 0xFF) | ((high & 0xFF) << 8)
+
+
+def LOBYTE(w: int) -> int:
+    """The low byte of a WORD (the major version of a Winsock version)."""
+    return w & 0xFF
+
+
+def HIBYTE(w: int) -> int:
+    """The high byte of a WORD (the minor version of a Winsock version)."""
+    return (w >> 8) & 0xFF
+
+
+__all__ = sorted(
+    n for n in list(globals()) if n.isupper() or n in ("MAKEWORD", "LOBYTE", "HIBYTE")
+)

@@ -1,0 +1,176 @@
+"""The Winsock interface: the calls of the overlapped-IO model, as one Protocol.
+
+Names, parameter order, return values and error codes are Microsoft's, so MSDN
+(and the seed's notes) read straight onto it:
+
+* Calls that return ``int`` in C return it here (0 / SOCKET_ERROR, TRUE / FALSE,
+  a SOCKET, WSA_WAIT_*), with the reason in ``WSAGetLastError()``.
+* Out-parameters are dropped from the argument list and come back as fields of
+  a named tuple, after the return value: ``rc, nbytes, flags = WSARecv(...)``.
+* In/out parameters (``lpFlags``) are passed in and also come back.
+* A Winsock failure is never a Python exception.  Exceptions are for misuse
+  that is undefined behaviour in C (:class:`WinsockUsageError`), wrong Python
+  types (TypeError), and what a backend does not emulate
+  (:class:`NotEmulatedError`).
+
+A server written against :class:`Winsock` runs unchanged on the fake backend
+(:class:`fakewinsock.FakeWinsock`) and, on Windows, on the real one
+(ctypes over ws2_32).  The backend is passed in; :func:`fakewinsock.get_backend`
+is the one place that picks a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ._types import (
+    SOCKADDR_IN,
+    WSABUF,
+    WSAOVERLAPPED,
+    AcceptExResult,
+    AcceptExSockaddrs,
+    CompletionRoutine,
+    IoResult,
+    OverlappedResult,
+    SockaddrResult,
+    SockoptResult,
+    StartupResult,
+)
+
+if TYPE_CHECKING:
+    from ._peer import Peer
+
+__all__ = ["Winsock"]
+
+
+@runtime_checkable
+class Winsock(Protocol):
+    """Every call of the seed's overlapped-IO model.  See the module docstring."""
+
+    #: "fake" or "real"
+    name: str
+
+    # --- start-up ---------------------------------------------------------
+    def WSAStartup(self, wVersionRequired: int) -> StartupResult:
+        """Returns the error code itself (not via WSAGetLastError) and lpWSAData."""
+        ...
+
+    def WSACleanup(self) -> int:
+        """0, or SOCKET_ERROR (WSANOTINITIALISED without a matching WSAStartup)."""
+        ...
+
+    def WSAGetLastError(self) -> int:
+        """The calling thread's last error."""
+        ...
+
+    def WSASetLastError(self, iError: int) -> None:
+        """Set the calling thread's last error."""
+        ...
+
+    # --- sockets ----------------------------------------------------------
+    def WSASocket(self, af: int, type: int, protocol: int, lpProtocolInfo: None, g: int,  # noqa: A002
+                  dwFlags: int) -> int:
+        """A SOCKET, or INVALID_SOCKET."""
+        ...
+
+    def closesocket(self, s: int) -> int:
+        """0 or SOCKET_ERROR.  Pending operations complete later with an error."""
+        ...
+
+    def bind(self, s: int, name: SOCKADDR_IN, namelen: int) -> int:
+        """0 or SOCKET_ERROR."""
+        ...
+
+    def listen(self, s: int, backlog: int) -> int:
+        """0 or SOCKET_ERROR."""
+        ...
+
+    def connect(self, s: int, name: SOCKADDR_IN, namelen: int) -> int:
+        """0 or SOCKET_ERROR (blocking connect, for the client side)."""
+        ...
+
+    def shutdown(self, s: int, how: int) -> int:
+        """0 or SOCKET_ERROR."""
+        ...
+
+    def setsockopt(self, s: int, level: int, optname: int, optval: object, optlen: int) -> int:
+        """0 or SOCKET_ERROR.  ``optval``: bytes, a ctypes structure, or an int
+        encoded little-endian in ``optlen`` bytes."""
+        ...
+
+    def getsockopt(self, s: int, level: int, optname: int, optlen: int) -> SockoptResult:
+        """(0 or SOCKET_ERROR, the option's bytes)."""
+        ...
+
+    def getsockname(self, s: int) -> SockaddrResult:
+        """(0 or SOCKET_ERROR, SOCKADDR_IN)."""
+        ...
+
+    def getpeername(self, s: int) -> SockaddrResult:
+        """(0 or SOCKET_ERROR, SOCKADDR_IN)."""
+        ...
+
+    # --- overlapped operations --------------------------------------------
+    def AcceptEx(self, sListenSocket: int, sAcceptSocket: int, lpOutputBuffer: bytearray | None,
+                 dwReceiveDataLength: int, dwLocalAddressLength: int, dwRemoteAddressLength: int,
+                 lpOverlapped: WSAOVERLAPPED | None) -> AcceptExResult:
+        """(TRUE, bytes received) when completed at once; (FALSE, 0) otherwise,
+        WSA_IO_PENDING in the last error when it pends."""
+        ...
+
+    def GetAcceptExSockaddrs(self, lpOutputBuffer: bytearray | memoryview, dwReceiveDataLength: int,
+                             dwLocalAddressLength: int, dwRemoteAddressLength: int) -> AcceptExSockaddrs:
+        """The local and remote addresses AcceptEx wrote into its buffer."""
+        ...
+
+    def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
+                lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
+        """(0, bytes, flags) on immediate success (which still notifies), or
+        (SOCKET_ERROR, 0, flags) with WSA_IO_PENDING or an error."""
+        ...
+
+    def WSASend(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, dwFlags: int,
+                lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
+        """As WSARecv; a send completes with its full length or fails."""
+        ...
+
+    def WSAGetOverlappedResult(self, s: int, lpOverlapped: WSAOVERLAPPED, fWait: int) -> OverlappedResult:
+        """(TRUE/FALSE, *lpcbTransfer, *lpdwFlags), derived from Internal/InternalHigh."""
+        ...
+
+    def CancelIoEx(self, hFile: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        """TRUE, or FALSE with ERROR_NOT_FOUND when nothing matched."""
+        ...
+
+    # --- events and waits ---------------------------------------------------
+    def WSACreateEvent(self) -> int:
+        """A manual-reset event, not signalled (WSA_INVALID_EVENT on failure)."""
+        ...
+
+    def WSACloseEvent(self, hEvent: int) -> int:
+        """TRUE or FALSE."""
+        ...
+
+    def WSASetEvent(self, hEvent: int) -> int:
+        """TRUE or FALSE."""
+        ...
+
+    def WSAResetEvent(self, hEvent: int) -> int:
+        """TRUE or FALSE."""
+        ...
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
+                                 dwTimeout: int, fAlertable: int) -> int:
+        """WSA_WAIT_EVENT_0 + i, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT or WSA_WAIT_FAILED."""
+        ...
+
+    def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
+        """0, or WAIT_IO_COMPLETION when completion routines ran."""
+        ...
+
+    # --- test support ---------------------------------------------------------
+    def peer(self) -> Peer:
+        """A new, unconnected remote endpoint for test code (a simulated one on
+        the fake, a standard-library socket on the real backend)."""
+        ...
