@@ -1657,6 +1657,17 @@ class FakeWinsock:
 
         return FakePeer(self)
 
+    def signal_event(self, hEvent: int) -> None:
+        """Signal an event from outside the program (a simulated actor, a test
+        standing in for another thread or a console control handler).  Unlike
+        WSASetEvent it is no Winsock call: it costs no time and is not a
+        preemption point, so actors may call it from inside the scheduler."""
+        ev = self._objects.get(hEvent)
+        if not isinstance(ev, _Event):
+            raise ValueError(f"signal_event: {hEvent:#x} is not an open event")
+        ev.signaled = True
+        self._t("signalled", "external", hEvent, 0, thread=0)
+
     def open_handles(self) -> list[int]:
         """Handles of the sockets and events still open, in order."""
         return sorted(self._objects)
