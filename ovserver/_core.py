@@ -1,0 +1,499 @@
+"""What the two I/O models share: configuration, connections, the three overlapped
+operations and what to do when each one completes.
+
+The server is the seed's overlapped-IO server, written only against the
+:class:`fakewinsock.Winsock` interface (it never knows which backend it runs on).
+Per connection there is one socket, one receive and one send operation slot
+(an OVERLAPPED subclass, :class:`_Io`, with the buffer it owns), and the line
+protocol's state (:class:`ovserver._protocol.Hub`).  The I/O model decides only
+how completions are noticed:
+
+* :mod:`ovserver._events`: an event per connection, WSAWaitForMultipleEvents
+  over at most 64 of them, WSAGetOverlappedResult, WSAResetEvent;
+* :mod:`ovserver._routines`: completion routines run by alertable waits.
+
+Rules every path below keeps:
+
+* **One completion, handled once.**  An operation that completes at once
+  (AcceptEx returns TRUE, WSARecv/WSASend return 0) still notifies: its event
+  is signalled, its completion routine is queued.  So an immediate success is
+  treated exactly like a pending operation: the slot is marked busy and the
+  result is handled only when the notification arrives.
+* **Nothing in flight is touched.**  A slot's OVERLAPPED and buffer are not
+  reused or modified while it is busy.  At most one receive and one send are
+  in flight per connection; the output waiting behind the send is queued in
+  the hub.
+* **Closing reaps.**  closesocket makes pending operations complete later with
+  an error.  A closed connection keeps its slots (and, in the event model, its
+  event) until every busy one has completed; only then is it released.
+* **Accepting** uses AcceptEx with dwReceiveDataLength 0 on the listening
+  socket, notified through the listener's event, the *wake event*.  A stop
+  request sets a flag and signals the same event (so the event model keeps 63
+  of its 64 wait slots for clients).  Accepting pauses while the connection
+  table is full; new connections then wait in the listen backlog.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, CompletionRoutine, Winsock, sockaddr_in
+from fakewinsock._constants import (  # fakewinsock.constants hides its names from mypy (requested fix)
+    AF_INET,
+    FALSE,
+    INVALID_SOCKET,
+    IPPROTO_TCP,
+    LOBYTE,
+    MAKEWORD,
+    SD_SEND,
+    SO_LINGER,
+    SO_UPDATE_ACCEPT_CONTEXT,
+    SOCK_STREAM,
+    SOCKET_ERROR,
+    SOL_SOCKET,
+    SOMAXCONN,
+    STATUS_PENDING,
+    WSA_FLAG_OVERLAPPED,
+    WSA_INFINITE,
+    WSA_INVALID_EVENT,
+    WSA_IO_PENDING,
+    WSAECONNRESET,
+)
+
+from ._protocol import Action, Disconnect, Hangup, Hub, HubStats, Limits, Mode, Send
+
+__all__ = ["ServerConfig", "ServerStats", "Server", "ServerError"]
+
+#: AcceptEx address slot: sizeof(sockaddr_in) + 16, as AcceptEx requires.
+ADDR_LEN = ctypes.sizeof(sockaddr_in("0.0.0.0", 0)) + 16
+#: sizeof(SOCKET) on Win64: the optlen of SO_UPDATE_ACCEPT_CONTEXT.
+SOCKET_SIZE = 8
+
+MODELS = ("events", "routines")
+
+
+class ServerError(RuntimeError):
+    """The server could not start (or hit a Winsock failure it cannot handle)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How to run the server.
+
+    ``port`` 0 lets the system pick one (see :attr:`Server.address`).
+    ``recv_size`` is each receive buffer, ``send_size`` the most one WSASend
+    carries.  ``accept_retry_ms``: when posting AcceptEx fails at once (e.g.
+    WSAENOBUFS), the wait gets this timeout and accepting is retried after it;
+    otherwise every wait is infinite (an idle server uses no CPU).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 12345
+    model: str = "events"
+    mode: Mode = Mode.ECHO
+    limits: Limits = field(default_factory=Limits)
+    recv_size: int = 16 * 1024
+    send_size: int = 64 * 1024
+    accept_retry_ms: int = 50
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, not {self.model!r}")
+        object.__setattr__(self, "mode", Mode(self.mode))
+        if self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1:
+            raise ValueError("recv_size, send_size and accept_retry_ms must be at least 1")
+
+
+@dataclass
+class ServerStats:
+    """What the server did.  ``hub`` holds the protocol's counts."""
+
+    accepted: int = 0
+    accept_failures: int = 0
+    peak_connections: int = 0
+    ended: int = 0  # the client closed gracefully (a receive of 0 bytes)
+    reset: int = 0  # the client was forced out (10054)
+    io_errors: int = 0  # another receive or send error
+    hung_up: int = 0  # protocol error: error line, then closed
+    cut_off: int = 0  # slow reader (or worse): closed abortively
+    closed_at_stop: int = 0
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    posted_immediate: int = 0  # operations that completed at once (and still notified)
+    posted_pending: int = 0
+    posted_failed: int = 0
+    hub: HubStats = field(default_factory=HubStats)
+
+
+class _Io(WSAOVERLAPPED):
+    """An operation slot: the OVERLAPPED, with what the server needs at its completion."""
+
+    kind: str
+    conn: _Conn | None
+    buf: bytearray | bytes  # the receive buffer, or the bytes being sent
+    wsabufs: list[WSABUF]
+    busy: bool  # posted and not yet handled
+
+    def __init__(self, kind: str, conn: _Conn | None, buf: bytearray | bytes) -> None:
+        super().__init__()
+        self.kind = kind
+        self.conn = conn
+        self.buf = buf
+        self.wsabufs = [WSABUF(len(buf), buf)]
+        self.busy = False
+
+    def completed(self) -> bool:
+        """HasOverlappedIoCompleted: busy and no longer STATUS_PENDING."""
+        return self.busy and self.Internal != STATUS_PENDING
+
+
+class _Conn:
+    """One accepted connection: the seed's group of socket, event and OVERLAPPEDs."""
+
+    __slots__ = ("cid", "sock", "name", "event", "slot", "recv", "send", "state", "fin_sent", "closed")
+
+    def __init__(self, cid: int, sock: int, name: bytes, recv_size: int) -> None:
+        self.cid = cid
+        self.sock = sock
+        self.name = name
+        self.event = WSA_INVALID_EVENT  # the event model's per-connection event
+        self.slot = -1  # the event model's index in its wait array
+        self.recv = _Io("recv", self, bytearray(recv_size))
+        self.send = _Io("send", self, b"")
+        self.state = "open"  # open -> "hangup" (protocol error) / "eof" (client ended) -> closed
+        self.fin_sent = False
+        self.closed = False
+
+    def idle(self) -> bool:
+        return not self.recv.busy and not self.send.busy
+
+
+class Server:
+    """The overlapped-IO server; a subclass per I/O model (:func:`create_server`).
+
+    :meth:`run` starts Winsock, listens, serves until :meth:`request_stop`,
+    then closes everything, reaps every operation and calls WSACleanup.
+    """
+
+    model: ClassVar[str]
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        self.ws = ws
+        self.config = config if config is not None else ServerConfig()
+        self.hub = Hub(self.config.mode, self.config.limits)
+        self.stats = ServerStats(hub=self.hub.stats)
+        #: (host, port) the server listens on, once :meth:`run` has bound it.
+        self.address: tuple[str, int] | None = None
+        self._conns: dict[int, _Conn] = {}
+        self._next_cid = 1
+        self._listener = INVALID_SOCKET
+        self._wake = WSA_INVALID_EVENT
+        self._accept = _Io("accept", None, bytearray(2 * ADDR_LEN))
+        self._accept_sock = INVALID_SOCKET
+        self._accept_retry = False
+        self._stop = False
+        self._stopping = False
+        self._routine: CompletionRoutine | None = None
+
+    # ------------------------------------------------------------ model hooks
+
+    @property
+    def max_connections(self) -> int:
+        """Connections served at once (the protocol's max_clients, or less)."""
+        return self.config.limits.max_clients
+
+    def _conn_opened(self, conn: _Conn) -> bool:
+        """Prepare notification for a new connection; False if impossible."""
+        return True
+
+    def _conn_released(self, conn: _Conn) -> None:
+        """Undo :meth:`_conn_opened` (every operation of ``conn`` is reaped)."""
+
+    def _posted(self, conn: _Conn, io: _Io) -> None:
+        """``io`` of ``conn`` was just posted (``io.busy`` says whether that worked)."""
+
+    def _wait(self, timeout_ms: int) -> None:
+        """Wait once for notifications and handle them."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ life cycle
+
+    def request_stop(self, signal: Callable[[int], object] | None = None) -> None:
+        """Ask the server to stop; callable from another thread (a console control
+        handler) or a simulated actor.  ``signal`` signals the wake event from
+        there: ``ws.WSASetEvent`` by default; a simulated actor on the fake
+        passes ``FakeWinsock.signal_event``."""
+        self._stop = True  # set before the event is signalled: see _serve
+        if self._wake != WSA_INVALID_EVENT:
+            (signal if signal is not None else self.ws.WSASetEvent)(self._wake)
+
+    def run(self, ready: Callable[[Server], None] | None = None) -> ServerStats:
+        """Serve until stopped; ``ready(server)`` runs once the server listens."""
+        ws = self.ws
+        err, data = ws.WSAStartup(MAKEWORD(2, 2))
+        if err or data is None or LOBYTE(data.wVersion) != 2:
+            raise ServerError(f"WSAStartup failed (error {err})")
+        try:
+            self._listen()
+            if ready is not None:
+                ready(self)
+            self._post_accept()
+            self._serve()
+        except BaseException:
+            self._abandon()
+            if not self._accept.busy and not self._conns:
+                self._cleanup()  # nothing in flight: WSACleanup cannot find a leak
+            raise
+        self._cleanup()
+        return self.stats
+
+    def _cleanup(self) -> None:
+        ws = self.ws
+        if self._wake != WSA_INVALID_EVENT:
+            ws.WSACloseEvent(self._wake)
+            self._wake = WSA_INVALID_EVENT
+        ws.WSACleanup()
+
+    def _listen(self) -> None:
+        ws, cfg = self.ws, self.config
+        self._wake = ws.WSACreateEvent()
+        if self._wake == WSA_INVALID_EVENT:
+            raise ServerError(f"WSACreateEvent failed (error {ws.WSAGetLastError()})")
+        self._accept.hEvent = self._wake
+        s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+        if s == INVALID_SOCKET:
+            raise ServerError(f"WSASocket failed (error {ws.WSAGetLastError()})")
+        self._listener = s
+        addr = sockaddr_in(cfg.host, cfg.port)
+        if ws.bind(s, addr, ctypes.sizeof(addr)) == SOCKET_ERROR:
+            raise ServerError(f"bind to {cfg.host}:{cfg.port} failed (error {ws.WSAGetLastError()})")
+        if ws.listen(s, SOMAXCONN) == SOCKET_ERROR:
+            raise ServerError(f"listen failed (error {ws.WSAGetLastError()})")
+        rc, name = ws.getsockname(s)
+        port = name.port if rc == 0 and name is not None else cfg.port
+        self.address = (cfg.host, port)
+
+    def _serve(self) -> None:
+        while True:
+            # The flag is read after every post, so a stop signal swallowed by a
+            # post resetting the wake event (AcceptEx on it) is still seen.
+            if self._stop and not self._stopping:
+                self._begin_stop()
+            if self._stopping and not self._accept.busy and not self._conns:
+                return
+            self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+
+    def _begin_stop(self) -> None:
+        """Close the listener and every connection; their operations complete
+        with errors and are reaped by the waits that follow."""
+        self._stopping = True
+        ws = self.ws
+        if self._listener != INVALID_SOCKET:
+            ws.closesocket(self._listener)
+            self._listener = INVALID_SOCKET
+        if self._accept_sock != INVALID_SOCKET:
+            ws.closesocket(self._accept_sock)
+            self._accept_sock = INVALID_SOCKET
+        for conn in list(self._conns.values()):
+            self.stats.closed_at_stop += 1
+            self._close(conn)
+
+    def _abandon(self) -> None:
+        """After an unexpected exception: close what is open, wait for nothing."""
+        ws = self.ws
+        for s in [self._listener, self._accept_sock] + [c.sock for c in self._conns.values() if not c.closed]:
+            if s != INVALID_SOCKET:
+                ws.closesocket(s)
+        self._listener = self._accept_sock = INVALID_SOCKET
+
+    def _on_wake(self) -> None:
+        """The wake event: an AcceptEx completed, or a stop was requested."""
+        self.ws.WSAResetEvent(self._wake)
+        if self._accept.completed():
+            self._accept_done()
+
+    def _retry_accept(self) -> None:
+        self._accept_retry = False
+        self._post_accept()
+
+    # ------------------------------------------------------------ accepting
+
+    def _post_accept(self) -> None:
+        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
+                or len(self._conns) >= self.max_connections or self.hub.full):
+            return
+        ws = self.ws
+        s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+        if s == INVALID_SOCKET:
+            self._accept_failed()
+            return
+        io = self._accept
+        assert isinstance(io.buf, bytearray)
+        ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
+        if ok or ws.WSAGetLastError() == WSA_IO_PENDING:
+            # Even a TRUE return is handled when the wake event says so.
+            self._count_post(bool(ok))
+            io.busy = True
+            self._accept_sock = s
+            return
+        ws.closesocket(s)
+        self._accept_failed()
+
+    def _accept_failed(self) -> None:
+        self.stats.posted_failed += 1
+        self.stats.accept_failures += 1
+        self._accept_retry = True
+
+    def _accept_done(self) -> None:
+        ws, io = self.ws, self._accept
+        io.busy = False
+        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        if self._stopping:  # cancelled by closing the listener (995); s is already closed
+            return
+        ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
+                                   SOCKET_SIZE) == SOCKET_ERROR:
+            self.stats.accept_failures += 1
+            ws.closesocket(s)
+            self._post_accept()
+            return
+        assert isinstance(io.buf, bytearray)
+        remote = ws.GetAcceptExSockaddrs(io.buf, 0, ADDR_LEN, ADDR_LEN).RemoteSockaddr
+        self._open(s, f"{remote.host}:{remote.port}".encode())
+        self._post_accept()
+
+    def _open(self, s: int, name: bytes) -> None:
+        cid = self._next_cid
+        self._next_cid += 1
+        conn = _Conn(cid, s, name, self.config.recv_size)
+        if not self._conn_opened(conn):
+            self.stats.accept_failures += 1
+            self.ws.closesocket(s)
+            return
+        self._conns[cid] = conn
+        self.stats.accepted += 1
+        self.stats.peak_connections = max(self.stats.peak_connections, len(self._conns))
+        actions = self.hub.join(cid, name)
+        self._post_recv(conn)
+        self._apply(actions)
+
+    # ------------------------------------------------------------ receiving and sending
+
+    def _count_post(self, immediate: bool) -> None:
+        if immediate:
+            self.stats.posted_immediate += 1
+        else:
+            self.stats.posted_pending += 1
+
+    def _post_recv(self, conn: _Conn) -> None:
+        io = conn.recv
+        rc, _, _ = self.ws.WSARecv(conn.sock, io.wsabufs, 1, 0, io, self._routine)
+        self._after_post(conn, io, rc)
+
+    def _post_send(self, conn: _Conn) -> None:
+        """Send the next piece of ``conn``'s output unless a send is in flight;
+        with nothing left, finish a hang-up or an ended connection."""
+        io = conn.send
+        if io.busy or conn.closed:
+            return
+        data = self.hub.take_output(conn.cid, self.config.send_size)
+        if not data:
+            if conn.state == "eof":
+                self._close(conn)
+            elif conn.state == "hangup" and not conn.fin_sent:
+                conn.fin_sent = True  # the error line is out: FIN, keep reading until the client goes
+                self.ws.shutdown(conn.sock, SD_SEND)
+            return
+        io.buf = data  # bytes: immutable while in flight
+        io.wsabufs = [WSABUF(len(data), data)]
+        rc, _, _ = self.ws.WSASend(conn.sock, io.wsabufs, 1, 0, io, self._routine)
+        self._after_post(conn, io, rc)
+
+    def _after_post(self, conn: _Conn, io: _Io, rc: int) -> None:
+        ok = rc == 0 or self.ws.WSAGetLastError() == WSA_IO_PENDING
+        io.busy = ok
+        self._posted(conn, io)
+        if ok:
+            self._count_post(rc == 0)
+            return
+        # Failed at once: nothing will notify.
+        self.stats.posted_failed += 1
+        self._count_close(self.ws.WSAGetLastError())
+        self._close(conn)
+
+    def _count_close(self, error: int) -> None:
+        if error == WSAECONNRESET:
+            self.stats.reset += 1
+        else:
+            self.stats.io_errors += 1
+
+    def _completed(self, io: _Io, error: int, nbytes: int) -> None:
+        """The one place a receive's or a send's completion is handled."""
+        io.busy = False
+        conn = io.conn
+        assert conn is not None
+        if conn.closed:
+            self._release_if_idle(conn)
+            return
+        if error:
+            self._count_close(error)  # 10054: forced out by the client
+            self._close(conn)
+        elif io.kind == "send":
+            self.stats.bytes_sent += nbytes
+            io.buf = b""
+            self._post_send(conn)
+        elif nbytes == 0:  # graceful exit: send what is queued, then close
+            self.stats.ended += 1
+            conn.state = "eof"
+            self.hub.end(conn.cid)
+            self._post_send(conn)
+        else:
+            self.stats.bytes_received += nbytes
+            assert isinstance(io.buf, bytearray)
+            self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
+            if not conn.closed:
+                self._post_recv(conn)
+
+    def _apply(self, actions: list[Action]) -> None:
+        for a in actions:
+            conn = self._conns.get(a.cid)
+            if conn is None or conn.closed:
+                continue
+            if isinstance(a, Send):
+                self._post_send(conn)
+            elif isinstance(a, Hangup):
+                self.stats.hung_up += 1
+                conn.state = "hangup"
+                self._post_send(conn)
+            elif isinstance(a, Disconnect):
+                self.stats.cut_off += 1
+                self._close(conn, abort=True)
+
+    # ------------------------------------------------------------ closing
+
+    def _close(self, conn: _Conn, abort: bool = False) -> None:
+        """Remove ``conn``: its socket is closed now, its slots when reaped."""
+        if conn.closed:
+            return
+        conn.closed = True
+        self.hub.leave(conn.cid)
+        if abort:
+            lg = LINGER(1, 0)  # RST: the client sees 10054
+            self.ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+        self.ws.closesocket(conn.sock)
+        self._release_if_idle(conn)
+
+    def _reaped(self, io: _Io) -> None:
+        """A busy slot of a closed connection completed (with whatever error)."""
+        io.busy = False
+        assert io.conn is not None
+        self._release_if_idle(io.conn)
+
+    def _release_if_idle(self, conn: _Conn) -> None:
+        if conn.idle() and self._conns.get(conn.cid) is conn:
+            del self._conns[conn.cid]
+            self._conn_released(conn)
+            self._post_accept()  # a slot is free again

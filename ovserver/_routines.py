@@ -1,0 +1,52 @@
+"""The completion-routine model: the same server, notified by completion routines.
+
+* WSARecv and WSASend are posted with a completion routine; the OVERLAPPED's
+  ``hEvent`` is not used.  Windows queues the routine to the posting thread
+  when the operation completes (also when it completed at once), and runs it
+  only inside an alertable wait of that thread.
+* The thread's one wait is ``WSAWaitForMultipleEvents(1, [wake], FALSE,
+  INFINITE, TRUE)``: it returns WSA_WAIT_IO_COMPLETION after running the
+  routines that were queued, or WSA_WAIT_EVENT_0 when the wake event is
+  signalled (an AcceptEx completed, which cannot use a routine, or a stop was
+  requested).
+* There is no 64-handle limit: any number of clients (up to the protocol's
+  ``max_clients``) on one thread.
+* A routine may post the next operation; it never runs inside the post.
+"""
+
+from __future__ import annotations
+
+from fakewinsock import WSAOVERLAPPED, Winsock
+from fakewinsock._constants import FALSE, TRUE, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT
+
+from ._core import Server, ServerConfig, ServerError, _Io
+
+__all__ = ["RoutineServer"]
+
+
+class RoutineServer(Server):
+    """The server with completion routines and alertable waits."""
+
+    model = "routines"
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        self._routine = self._on_completion
+
+    def _on_completion(self, dwError: int, cbTransferred: int, lpOverlapped: WSAOVERLAPPED,
+                       dwFlags: int) -> None:
+        """The completion routine of every WSARecv and WSASend."""
+        if not isinstance(lpOverlapped, _Io):
+            raise ServerError(f"completion routine called with a foreign OVERLAPPED: {lpOverlapped!r}")
+        self._completed(lpOverlapped, dwError, cbTransferred)
+
+    def _wait(self, timeout_ms: int) -> None:
+        rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout_ms, TRUE)
+        if rc == WSA_WAIT_IO_COMPLETION:
+            return  # the routines have run
+        if rc == WSA_WAIT_EVENT_0:
+            self._on_wake()
+        elif rc == WSA_WAIT_TIMEOUT:
+            self._retry_accept()
+        else:
+            raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
