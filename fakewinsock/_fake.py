@@ -567,9 +567,9 @@ class FakeWinsock:
                 continue
             if op.moved < op.total:
                 room = ep.room(self.config.window)
-                if room <= 0:
-                    return
                 k = min(room, op.total - op.moved)
+                if k <= 0 or k < min(self.config.window // 2, op.total - op.moved):
+                    return  # silly-window avoidance: wait for a worthwhile window
                 self._transmit(ep, self._gather(op, op.moved, k))
                 op.moved += k
             if op.moved >= op.total and not op.armed:

@@ -153,8 +153,9 @@ class FakePeer:
         ep = self._ep
         if ep is None or ep.reset or not self._pending:
             return
-        room = ep.room(self._k.config.window)
-        if room > 0:
+        window = self._k.config.window
+        room = ep.room(window)
+        if room > 0 and room >= min(window // 2, len(self._pending)):  # silly-window avoidance
             chunk, self._pending = self._pending[:room], self._pending[room:]
             self._k._transmit(ep, chunk)
 

@@ -1,0 +1,183 @@
+"""Backend-neutral helpers for the conformance suite.
+
+:class:`Harness` wraps one backend: it starts Winsock, tracks every socket,
+event and peer a test makes and releases them afterwards (closing sockets,
+letting the operations that closing aborted complete, running their routines),
+so that test bodies stay short and the fake's leak check in the final
+WSACleanup still guards every test.  Waits use real milliseconds; on the fake
+they cost only virtual time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, Peer, Winsock, sockaddr_in
+from fakewinsock.constants import (
+    AF_INET,
+    FALSE,
+    IPPROTO_TCP,
+    MAKEWORD,
+    SO_UPDATE_ACCEPT_CONTEXT,
+    SOCK_STREAM,
+    SOCKET_ERROR,
+    SOL_SOCKET,
+    SOMAXCONN,
+    TRUE,
+    WSA_FLAG_OVERLAPPED,
+    WSA_IO_PENDING,
+    WSA_WAIT_EVENT_0,
+)
+
+ADDR_SLOT = 16 + 16  # sizeof(sockaddr_in) + 16
+WAIT_MS = 5000
+
+
+@dataclass
+class Accepted:
+    listener: int
+    sock: int
+    peer: Peer
+
+
+@dataclass
+class Harness:
+    ws: Winsock
+    sockets: list[int] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)
+    peers: list[Peer] = field(default_factory=list)
+
+    @property
+    def is_fake(self) -> bool:
+        return self.ws.name == "fake"
+
+    # -- lifecycle
+    def start(self) -> None:
+        err, _ = self.ws.WSAStartup(MAKEWORD(2, 2))
+        assert err == 0
+
+    def finish(self) -> None:
+        for p in self.peers:
+            try:
+                p.close()
+            except OSError:
+                pass
+        for s in self.sockets:
+            self.ws.closesocket(s)
+        self.settle()
+        for e in self.events:
+            self.ws.WSACloseEvent(e)
+        assert self.ws.WSACleanup() == 0
+
+    def settle(self) -> None:
+        """Let in-flight completions happen and run queued completion routines."""
+        if self.is_fake:
+            self.ws.run_for(1.0)  # type: ignore[attr-defined]
+        else:
+            self.ws.SleepEx(100, TRUE)
+        while self.ws.SleepEx(0, TRUE) != 0:
+            pass
+
+    # -- objects
+    def socket(self) -> int:
+        s = self.ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+        assert s != 2**64 - 1, self.ws.WSAGetLastError()
+        self.sockets.append(s)
+        return s
+
+    def close(self, s: int) -> int:
+        self.sockets.remove(s)
+        return self.ws.closesocket(s)
+
+    def event(self) -> int:
+        e = self.ws.WSACreateEvent()
+        assert e != 0
+        self.events.append(e)
+        return e
+
+    def overlapped(self, with_event: bool = True) -> WSAOVERLAPPED:
+        ov = WSAOVERLAPPED()
+        if with_event:
+            ov.hEvent = self.event()
+        return ov
+
+    def peer(self) -> Peer:
+        p = self.ws.peer()
+        self.peers.append(p)
+        return p
+
+    def listener(self) -> tuple[int, int]:
+        """A listening socket on 127.0.0.1 and an ephemeral port: (socket, port)."""
+        s = self.socket()
+        assert self.ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == 0
+        assert self.ws.listen(s, SOMAXCONN) == 0
+        rc, name = self.ws.getsockname(s)
+        assert rc == 0 and name is not None
+        return s, name.port
+
+    # -- waits
+    def wait(self, ev: int, ms: int = WAIT_MS, alertable: bool = False) -> int:
+        return self.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, ms, TRUE if alertable else FALSE)
+
+    def is_signalled(self, ev: int) -> bool:
+        return self.wait(ev, 0) == WSA_WAIT_EVENT_0
+
+    def complete(self, s: int, ov: WSAOVERLAPPED, ms: int = WAIT_MS) -> tuple[int, int, int]:
+        """Wait for the event of ``ov``, then WSAGetOverlappedResult: (ok, bytes, last error)."""
+        assert self.wait(ov.hEvent, ms) == WSA_WAIT_EVENT_0, "operation did not complete in time"
+        ok, n, _ = self.ws.WSAGetOverlappedResult(s, ov, FALSE)
+        return ok, n, (0 if ok else self.ws.WSAGetLastError())
+
+    # -- common sequences
+    def accept(self, rdl: int = 0, data: bytes = b"") -> Accepted:
+        """A connected server socket (AcceptEx + SO_UPDATE_ACCEPT_CONTEXT) and its peer;
+        ``data`` is sent by the peer right after connecting."""
+        lst, port = self.listener()
+        acc = self.socket()
+        ov = self.overlapped()
+        out = bytearray(rdl + 2 * ADDR_SLOT)
+        ok, _ = self.ws.AcceptEx(lst, acc, out, rdl, ADDR_SLOT, ADDR_SLOT, ov)
+        assert ok or self.ws.WSAGetLastError() == WSA_IO_PENDING
+        p = self.peer()
+        p.connect("127.0.0.1", port)
+        if data:
+            p.send(data)
+        ok2, _, err = self.complete(lst, ov)
+        assert ok2, err
+        assert self.ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8) == 0
+        return Accepted(lst, acc, p)
+
+    def recv(self, s: int, ov: WSAOVERLAPPED, size: int = 4096,
+             routine: CompletionRoutine | None = None) -> tuple[int, int, bytearray]:
+        """Post WSARecv: (rc, immediate bytes, buffer)."""
+        buf = bytearray(size)
+        rc, n, _ = self.ws.WSARecv(s, [WSABUF(size, buf)], 1, 0, ov, routine)
+        if rc == SOCKET_ERROR:
+            return rc, 0, buf
+        return rc, n, buf
+
+    def recv_all(self, s: int, total: int, ms: int = WAIT_MS) -> bytes:
+        """Receive until ``total`` bytes (or EOF), handling immediate and pending."""
+        got = bytearray()
+        ov = self.overlapped()
+        while len(got) < total:
+            self.ws.WSAResetEvent(ov.hEvent)
+            rc, _, buf = self.recv(s, ov)
+            if rc == SOCKET_ERROR:
+                assert self.ws.WSAGetLastError() == WSA_IO_PENDING
+            ok, n, err = self.complete(s, ov, ms)
+            assert ok, err
+            if n == 0:
+                break
+            got += buf[:n]
+        return bytes(got)
+
+    def send(self, s: int, data: bytes, ov: WSAOVERLAPPED | None = None) -> tuple[int, int]:
+        """Post WSASend and wait for it: (ok, bytes)."""
+        ov = ov or self.overlapped()
+        buf = bytearray(data)
+        rc, _, _ = self.ws.WSASend(s, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+        if rc == SOCKET_ERROR:
+            assert self.ws.WSAGetLastError() == WSA_IO_PENDING, self.ws.WSAGetLastError()
+        ok, n, _ = self.complete(s, ov)
+        return ok, n

@@ -1,0 +1,104 @@
+"""closesocket with operations pending, and CancelIoEx.
+
+Sources: Wine's sock.c iocp_async_read_closesocket (a receive ended by a local
+close reads as connection aborted, 10053 — not 995 as the docs say),
+test_send_buffering (CancelIoEx with nothing pending), afd.c
+test_async_thread_termination (docs/semantics-findings.md sections 1, 11).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fakewinsock import WSABUF
+from fakewinsock.constants import (
+    ERROR_NOT_FOUND,
+    FALSE,
+    SOCKET_ERROR,
+    STATUS_CANCELLED,
+    STATUS_CONNECTION_ABORTED,
+    TRUE,
+    WSA_IO_PENDING,
+    WSA_OPERATION_ABORTED,
+    WSA_WAIT_EVENT_0,
+    WSAECONNABORTED,
+    WSAECONNRESET,
+)
+
+from ._harness import Harness
+
+
+@pytest.mark.wine_divergence("Wine completes it with STATUS_HANDLES_CLOSED (error 676), not connection aborted")
+def test_close_with_receive_pending(h: Harness) -> None:
+    """closesocket returns at once; the receive completes later with
+    STATUS_CONNECTION_ABORTED: WSAGetOverlappedResult gives WSAECONNABORTED
+    once the socket handle is gone, read from the OVERLAPPED itself."""
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.close(a.sock) == 0
+    assert h.wait(ov.hEvent) == WSA_WAIT_EVENT_0
+    assert ov.Internal == STATUS_CONNECTION_ABORTED
+    ok, _, _ = h.ws.WSAGetOverlappedResult(a.listener, ov, FALSE)
+    assert ok == FALSE and h.ws.WSAGetLastError() == WSAECONNABORTED
+
+
+def test_close_sends_fin_or_rst(h: Harness) -> None:
+    """A graceful closesocket delivers what was sent, then EOF; with SO_LINGER
+    {1,0} the peer gets a reset."""
+    a = h.accept()
+    assert h.send(a.sock, b"bye") == (TRUE, 3)
+    h.close(a.sock)
+    assert a.peer.recv_exactly(3) == b"bye"
+    assert a.peer.recv() == b""
+    b = h.accept()
+    from fakewinsock import LINGER
+    from fakewinsock.constants import SO_LINGER, SOL_SOCKET
+
+    assert h.ws.setsockopt(b.sock, SOL_SOCKET, SO_LINGER, LINGER(1, 0), 4) == 0
+    h.close(b.sock)
+    with pytest.raises(ConnectionResetError):
+        while b.peer.recv():
+            pass
+
+
+def test_cancel_one_operation(h: Harness) -> None:
+    """CancelIoEx: TRUE; the operation completes with 995, Internal STATUS_CANCELLED."""
+    a = h.accept()
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    assert h.ws.CancelIoEx(a.sock, ov) == TRUE
+    ok, _, err = h.complete(a.sock, ov)
+    assert (ok, err) == (FALSE, WSA_OPERATION_ABORTED)
+    assert ov.Internal == STATUS_CANCELLED
+
+
+def test_cancel_all_with_null(h: Harness) -> None:
+    a = h.accept()
+    ov1 = h.overlapped()
+    h.recv(a.sock, ov1)
+    ov2 = h.overlapped()
+    h.recv(a.sock, ov2)
+    assert h.ws.CancelIoEx(a.sock, None) == TRUE
+    for ov in (ov1, ov2):
+        assert h.complete(a.sock, ov)[2] == WSA_OPERATION_ABORTED
+
+
+def test_cancel_nothing_pending(h: Harness) -> None:
+    """test_send_buffering: CancelIoEx with nothing to cancel: FALSE, ERROR_NOT_FOUND."""
+    a = h.accept()
+    assert h.ws.CancelIoEx(a.sock, None) == FALSE
+    assert h.ws.WSAGetLastError() == ERROR_NOT_FOUND
+
+
+def test_two_pending_receives_both_fail_on_reset(h: Harness) -> None:
+    """test_WSARecv: two receives pending on one socket both end with the reset."""
+    a = h.accept()
+    ovs = [h.overlapped(), h.overlapped()]
+    for ov in ovs:
+        rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 0, ov, None)
+        assert rc == SOCKET_ERROR
+    a.peer.reset()
+    for ov in ovs:
+        assert h.complete(a.sock, ov) == (FALSE, 0, WSAECONNRESET)

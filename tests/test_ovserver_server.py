@@ -1,0 +1,422 @@
+"""ovserver on the fake backend: end to end, hostile clients, shutdown, properties."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+from fakewinsock._constants import WSAENOBUFS
+from ovserver import Limits, Server, ServerConfig, ServerStats, create_server, simulate
+from ovserver.__main__ import main
+from ovserver._protocol import error_line
+from ovserver._simulate import format_report
+
+MODELS = ["events", "routines"]
+MS = 1_000_000
+
+
+def run(script: Callable[[FakeWinsock, Server], None], *, model: str = "events", mode: str = "echo",
+        limits: Limits | None = None, fake: FakeConfig | None = None, seed: int = 0,
+        prepare: Callable[[FakeWinsock], None] | None = None) -> tuple[FakeWinsock, ServerStats]:
+    """Run a server whose ``ready`` callback starts ``script`` (scripted clients,
+    which must end by stopping the server).  WSACleanup's leak check runs inside."""
+    ws = FakeWinsock(seed=seed, config=fake if fake is not None else FakeConfig())
+    if prepare is not None:
+        prepare(ws)
+    server = create_server(ws, ServerConfig(port=7000, model=model, mode=mode,
+                                            limits=limits if limits is not None else Limits()))
+    stats = server.run(lambda srv: script(ws, srv))
+    assert ws.leaks() == [] and ws.open_handles() == []
+    return ws, stats
+
+
+def stop_at(ws: FakeWinsock, server: Server, t_ns: int) -> None:
+    ws.call_at(t_ns, lambda _: server.request_stop(signal=ws.signal_event))
+
+
+class Client:
+    """A scripted client that reads everything as it arrives."""
+
+    def __init__(self, ws: FakeWinsock, at_ns: int = 0, reads: bool = True,
+                 on_data: Callable[[Client], None] | None = None) -> None:
+        self.ws = ws
+        self.reads = reads
+        self.on_data = on_data
+        self.data = bytearray()
+        self.peer: FakePeer = ws.peer()
+        self.peer.on_change = self._changed
+        self.connected_ns = -1
+        self.held: list[bytes] = []  # sends due before the connection was up
+        ws.call_at(at_ns, lambda _: self.peer.connect_nowait("127.0.0.1", 7000))
+
+    def _changed(self, peer: FakePeer) -> None:
+        if self.connected_ns < 0 and peer.connected:
+            self.connected_ns = self.ws.now_ns
+            for data in self.held:  # FakePeer drops bytes sent before the handshake (requested fix)
+                peer.send_nowait(data)
+            self.held.clear()
+        if self.reads and not peer.was_reset:
+            got = peer.recv_nowait(1 << 30)
+            if got:
+                self.data += got
+                if self.on_data is not None:
+                    self.on_data(self)
+
+    def send_at(self, t_ns: int, data: bytes) -> None:
+        def go(_: object) -> None:
+            if self.connected_ns < 0:
+                self.held.append(data)
+            elif not self.peer.was_reset:
+                self.peer.send_nowait(data)
+        self.ws.call_at(t_ns, go)
+
+    @property
+    def gone(self) -> bool:
+        return self.peer.at_eof or self.peer.was_reset
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+def test_simulate_each_model_and_mode(model: str, mode: str) -> None:
+    r = simulate(clients=40, messages=6, model=model, mode=mode, seed=11, resets=0.2)
+    assert r.ok, format_report(r)
+    assert r.served + r.reset_by_plan == 40
+    assert r.server.accepted >= 40 - r.reset_by_plan
+    assert r.fake_stats["immediate"] > 0 and r.fake_stats["pending"] > 0
+    if model == "routines":
+        assert r.fake_stats["routines"] > 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_same_seed_same_report(model: str) -> None:
+    def text() -> str:
+        r = simulate(clients=30, messages=4, model=model, mode="chat", seed=5, resets=0.3)
+        return "".join(line for line in format_report(r).splitlines(True) if not line.startswith("wall time"))
+
+    assert text() == text()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_exact_chat_with_barrier(model: str) -> None:
+    r = simulate(clients=20, messages=5, model=model, mode="chat", seed=3, resets=0.25, barrier=True)
+    assert r.ok, format_report(r)
+    assert r.server.peak_connections == 20
+
+
+def test_barrier_must_fit() -> None:
+    with pytest.raises(ValueError):
+        simulate(clients=64, messages=1, model="events", mode="chat", barrier=True)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_two_clients_echo_exactly(model: str) -> None:
+    lines = [b"hello", b"", b"\r\x00\xff binary", b"x" * 3000]
+    stream = b"".join(line + b"\n" for line in lines)
+    clients: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        for i in range(2):
+            c = Client(ws, at_ns=i * 10_000)
+            for k in range(0, len(stream), 7):  # split sends, 7 bytes at a time
+                c.send_at(MS + k * 1000 + i, stream[k:k + 7])
+            clients.append(c)
+        stop_at(ws, server, 50 * MS)
+
+    _, stats = run(script, model=model)
+    assert [bytes(c.data) for c in clients] == [stream, stream]
+    assert stats.hub.lines == 8 and stats.closed_at_stop == 2
+
+
+# ---------------------------------------------------------------- hostile clients
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_endless_line_gets_error_then_disconnect(model: str) -> None:
+    limit = 4096
+    hostile: list[Client] = []
+    normal: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        h = Client(ws)
+        hostile.append(h)
+
+        def flood(t: int) -> None:  # 512 bytes every 20 us, never a newline, until cut off
+            if not h.gone and t < 40 * MS:
+                h.send_at(t, b"x" * 512)
+                ws.call_at(t + 20_000, flood, t + 20_000)
+        ws.call_at(MS, flood, MS)
+        n = Client(ws, at_ns=2 * MS)
+        n.send_at(3 * MS, b"still fine\n")
+        normal.append(n)
+        stop_at(ws, server, 60 * MS)
+
+    _, stats = run(script, model=model, limits=Limits(max_line=limit))
+    h = hostile[0]
+    assert bytes(h.data) == error_line(limit)
+    assert h.peer.was_reset  # it kept sending after the error line: cut off
+    assert stats.hung_up == 1 and stats.cut_off == 1
+    assert bytes(normal[0].data) == b"still fine\n"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_long_line_then_silence_gets_error_and_graceful_close(model: str) -> None:
+    hostile: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        h = Client(ws)
+        h.send_at(MS, b"ok\n" + b"y" * 150 + b"\n")
+        hostile.append(h)
+        stop_at(ws, server, 20 * MS)
+
+    _, stats = run(script, model=model, limits=Limits(max_line=100))
+    h = hostile[0]
+    assert bytes(h.data) == b"ok\n" + error_line(100)
+    assert h.peer.at_eof and not h.peer.was_reset  # shutdown(SD_SEND) after the error line
+    assert stats.hung_up == 1 and stats.cut_off == 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+def test_client_that_never_reads_is_cut_off(model: str, mode: str) -> None:
+    readers: list[Client] = []
+    deaf: list[Client] = []
+    line = b"z" * 99 + b"\n"
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        d = Client(ws, reads=False)
+        deaf.append(d)
+        for i in range(2):
+            readers.append(Client(ws, at_ns=10_000 * (i + 1)))
+        talker = d if mode == "echo" else readers[0]
+        for k in range(200):  # 20 KB of lines
+            talker.send_at(MS + k * 20_000, line)
+        readers[1].send_at(6 * MS, b"are you there?\n")
+        stop_at(ws, server, 30 * MS)
+
+    fake = FakeConfig(window=2048)
+    _, stats = run(script, model=model, mode=mode, fake=fake, limits=Limits(max_queued=4096))
+    assert stats.cut_off == 1
+    assert deaf[0].peer.was_reset
+    if mode == "echo":
+        assert bytes(readers[1].data) == b"are you there?\n"
+    else:
+        # The readers are unaffected: each hears the other exactly.
+        name0 = f"{readers[0].peer.address[0]}:{readers[0].peer.address[1]}".encode()
+        name1 = f"{readers[1].peer.address[0]}:{readers[1].peer.address[1]}".encode()
+        heard1 = bytes(readers[1].data).split(b"\n", 1)[1]
+        assert heard1 == (name0 + b": " + line) * 200
+        assert bytes(readers[0].data).split(b"\n", 1)[1] == name1 + b": are you there?\n"
+
+
+def test_flood_waits_in_the_backlog_with_the_events_model() -> None:
+    echoed: dict[int, int] = {}
+    clients: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        for i in range(100):  # all at once; each holds its connection 3 ms after its echo
+            def got(c: Client, i: int = i) -> None:
+                if c.data.endswith(b"\n") and i not in echoed:
+                    echoed[i] = ws.now_ns
+                    ws.call_at(ws.now_ns + 3 * MS, lambda _: c.peer.close())
+            c = Client(ws, on_data=got)
+            c.send_at(100_000, b"client %d\n" % i)
+            clients.append(c)
+        stop_at(ws, server, 100 * MS)
+
+    _, stats = run(script, model="events")
+    assert stats.peak_connections == 63
+    assert sorted(echoed) == list(range(100))
+    assert all(bytes(c.data) == b"client %d\n" % i for i, c in enumerate(clients))
+    first = min(echoed.values())
+    early = sum(1 for t in echoed.values() if t < first + 3 * MS)
+    assert early == 63  # the other 37 waited in the backlog for a slot
+    assert stats.ended == 100
+
+
+def test_flood_is_served_at_once_with_routines() -> None:
+    clients: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        for i in range(100):
+            c = Client(ws)
+            c.send_at(100_000, b"client %d\n" % i)
+            clients.append(c)
+        stop_at(ws, server, 20 * MS)
+
+    _, stats = run(script, model="routines")
+    assert stats.peak_connections == 100
+    assert all(bytes(c.data) == b"client %d\n" % i for i, c in enumerate(clients))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_garbage_bytes(model: str) -> None:
+    rng = random.Random(7)
+    garbage = bytes(rng.getrandbits(8) for _ in range(20_000))
+    clients: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        g = Client(ws)
+        pos, t = 0, MS
+        while pos < len(garbage):
+            k = rng.randint(1, 900)
+            g.send_at(t, garbage[pos:pos + k])
+            pos, t = pos + k, t + rng.randint(0, 50_000)
+        ws.call_at(t + MS, lambda _: g.peer.shutdown())  # EOF with a partial line pending
+        clients.append(g)
+        n = Client(ws, at_ns=MS)
+        n.send_at(2 * MS, b"plain\n")
+        clients.append(n)
+        stop_at(ws, server, t + 20 * MS)
+
+    _, stats = run(script, model=model)
+    assert bytes(clients[0].data) == garbage[:garbage.rindex(b"\n") + 1]
+    assert clients[0].peer.at_eof  # the server closed after flushing, on the client's EOF
+    assert bytes(clients[1].data) == b"plain\n"
+    assert stats.hub.discarded == len(garbage) - garbage.rindex(b"\n") - 1
+
+
+# ---------------------------------------------------------------- failures and shutdown
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stop_mid_session_reaps_everything(model: str) -> None:
+    """Stop while receives and stalled sends are pending: no leak at WSACleanup."""
+    def script(ws: FakeWinsock, server: Server) -> None:
+        for i in range(20):
+            c = Client(ws, at_ns=i * 50_000, reads=i % 2 == 0)
+            for k in range(30):
+                c.send_at(MS + k * 30_000, b"q" * 300 + b"\n")
+        stop_at(ws, server, 2 * MS)
+
+    ws, stats = run(script, model=model, fake=FakeConfig(window=4096))
+    assert stats.closed_at_stop > 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_idle_server_uses_no_cpu(model: str) -> None:
+    ws, stats = run(lambda ws, srv: stop_at(ws, srv, 10_000 * MS), model=model)
+    assert ws.now_ns >= 10_000 * MS
+    assert ws.stats["calls"] < 20  # one infinite wait, not a polling loop
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_acceptex_failure_is_retried(model: str) -> None:
+    clients: list[Client] = []
+
+    def script(ws: FakeWinsock, server: Server) -> None:
+        c = Client(ws)
+        c.send_at(MS, b"after retries\n")
+        clients.append(c)
+        stop_at(ws, server, 500 * MS)
+
+    _, stats = run(script, model=model, prepare=lambda ws: ws.inject_error("AcceptEx", WSAENOBUFS, 3))
+    assert stats.accept_failures == 3
+    assert bytes(clients[0].data) == b"after retries\n"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_enobufs_everywhere_never_corrupts_or_leaks(model: str) -> None:
+    r = simulate(clients=30, messages=5, model=model, mode="echo", seed=4,
+                 fake_config=FakeConfig(enobufs=0.03))
+    assert r.server.posted_failed > 0
+    # A client the server had to drop sees its connection closed: reported, never wrong data.
+    assert all("closed by the server" in e or "reset by the server" in e for e in r.errors)
+
+
+def test_bind_failure_is_a_server_error() -> None:
+    from ovserver import ServerError
+
+    ws = FakeWinsock()
+    with pytest.raises(ServerError, match="bind"):
+        create_server(ws, ServerConfig(host="10.1.2.3")).run()
+    assert ws.leaks() == []
+
+
+# ---------------------------------------------------------------- properties
+
+
+fake_configs = st.builds(
+    FakeConfig,
+    immediate=st.one_of(st.sampled_from([0.0, 0.5, 1.0]),
+                        st.fixed_dictionaries({"AcceptEx": st.sampled_from([0.0, 1.0]),
+                                               "*": st.floats(0.0, 1.0)})),
+    split=st.floats(0.0, 1.0),
+    partial_recv=st.floats(0.0, 1.0),
+    background=st.floats(0.0, 0.5),
+    completion_delay=st.sampled_from([(0, 0), (0, 50_000), (10_000, 300_000)]),
+    window=st.sampled_from([512, 4096, 128 * 1024]),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32), fake=fake_configs, model=st.sampled_from(MODELS),
+       mode=st.sampled_from(["echo", "chat"]), resets=st.sampled_from([0.0, 0.3, 0.7, 1.0]),
+       clients=st.integers(1, 10))
+def test_property_every_survivor_gets_exactly_its_replies(seed: int, fake: FakeConfig, model: str, mode: str,
+                                                          resets: float, clients: int) -> None:
+    """Any schedule (immediate and pending mixed, any chunking and delays, resets
+    at any point): echo, each surviving client gets exactly its own lines in
+    order; chat (barrier mode, so membership is known), each surviving client
+    hears every other survivor's lines exactly, and a prefix of each resetting
+    client's.  WSACleanup's leak check passes (it raises otherwise)."""
+    r = simulate(clients=clients, messages=3, model=model, mode=mode, seed=seed, resets=resets,
+                 fake_config=fake, arrival_s=0.002, barrier=True)
+    assert r.ok, format_report(r)
+    assert r.served + r.reset_by_plan == clients
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32), model=st.sampled_from(MODELS), clients=st.integers(10, 40))
+def test_property_chat_without_barrier(seed: int, model: str, clients: int) -> None:
+    r = simulate(clients=clients, messages=3, model=model, mode="chat", seed=seed, resets=0.3,
+                 arrival_s=0.02)
+    assert r.ok, format_report(r)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_simulate_prints_the_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    trace = tmp_path / "trace.json"
+    assert main(["simulate", "--clients", "5", "--messages", "3", "--seed", "1", "--model", "routines",
+                 "--mode", "chat", "--trace", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "clients served        5 of 5" in out and "OK: every reply verified" in out
+    records = json.loads(trace.read_text())
+    assert records and {"seq", "time_ns", "call"} <= set(records[0])
+
+
+def test_cli_trace_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "trace.txt"
+    assert main(["simulate", "--clients", "2", "--messages", "1", "--trace", str(trace)]) == 0
+    assert "AcceptEx" in trace.read_text()
+
+
+def test_cli_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--clients", "3", "--messages", "1", "--progress"]) == 0
+    assert "3/3 clients done" in capsys.readouterr().err
+
+
+def test_cli_wrong_data_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+    # A line limit below the clients' line lengths: the server answers with
+    # error lines, which the clients report as wrong data.
+    assert main(["simulate", "--clients", "3", "--messages", "5", "--seed", "2", "--max-line", "2"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="there is a real backend on Windows")
+def test_cli_serve_without_real_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "12345"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ovserver simulate" in err
