@@ -1290,11 +1290,12 @@ class FakeWinsock:
             if not isinstance(wb, WSABUF):
                 raise TypeError(f"{call}: lpBuffers[{i}] must be a WSABUF, not {type(wb).__name__}")
             mv = memoryview(wb.buf).cast("B")
-            if wb.len < 0 or wb.len > len(mv):
+            size = len(mv)
+            if wb.len < 0 or wb.len > size:
                 mv.release()
                 raise WinsockUsageError(
                     f"{call} on socket {s:#x}: lpBuffers[{i}].len is {wb.len} but its buffer has "
-                    f"{len(mv)} bytes; Windows would {'write' if writable else 'read'} past its end"
+                    f"{size} bytes; Windows would {'write' if writable else 'read'} past its end"
                 )
             if writable and mv.readonly:
                 mv.release()

@@ -1,0 +1,247 @@
+"""The fake catches misuse that is undefined behaviour in C, and bad input.
+
+Misuse raises WinsockUsageError naming the call and the handle; Winsock-level
+errors stay return codes; wrong Python types are TypeErrors; what the fake does
+not emulate raises NotEmulatedError.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fakewinsock import (
+    WSABUF,
+    WSAOVERLAPPED,
+    DeadlockError,
+    FakeConfig,
+    FakeWinsock,
+    LeakError,
+    NotEmulatedError,
+    WinsockUsageError,
+    sockaddr_in,
+)
+from fakewinsock.constants import (
+    AF_INET,
+    AF_INET6,
+    FALSE,
+    INFINITE,
+    IPPROTO_TCP,
+    MAKEWORD,
+    SOCK_DGRAM,
+    SOCK_STREAM,
+    SOCKET_ERROR,
+    TRUE,
+    WSA_FLAG_OVERLAPPED,
+    WSA_INFINITE,
+    WSA_IO_PENDING,
+    WSAEAFNOSUPPORT,
+    WSAENOBUFS,
+)
+from tests.conformance._harness import Harness
+
+
+@pytest.fixture
+def h() -> Harness:
+    ws = FakeWinsock(seed=7, config=FakeConfig(immediate=0.0))
+    harness = Harness(ws)
+    harness.start()
+    return harness
+
+
+def test_reusing_a_pending_overlapped(h: Harness) -> None:
+    a = h.accept()
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    with pytest.raises(WinsockUsageError, match=r"WSASend on socket 0x[0-9a-f]+: the WSAOVERLAPPED is still in use"):
+        h.ws.WSASend(a.sock, [WSABUF(1, bytearray(b"x"))], 1, 0, ov, None)
+
+
+def test_overlapped_may_be_reused_after_completion(h: Harness) -> None:
+    a = h.accept()
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    a.peer.send(b"x")
+    h.complete(a.sock, ov)
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+
+
+def test_touching_a_receive_buffer_in_flight(h: Harness) -> None:
+    a = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(16)
+    h.ws.WSARecv(a.sock, [WSABUF(16, buf)], 1, 0, ov, None)
+    buf[3] = 0x41
+    a.peer.send(b"data")
+    with pytest.raises(WinsockUsageError, match=r"WSARecv op\d+ on socket .*lpBuffers\[0\] was modified"):
+        h.wait(ov.hEvent)
+
+
+def test_touching_a_send_buffer_in_flight(h: Harness) -> None:
+    a = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(b"original")
+    h.ws.WSASend(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+    buf[0:1] = b"X"
+    with pytest.raises(WinsockUsageError, match="was modified while the operation was in flight"):
+        h.wait(ov.hEvent)
+
+
+def test_resizing_a_buffer_in_flight_is_refused(h: Harness) -> None:
+    a = h.accept()
+    buf = bytearray(16)
+    h.ws.WSARecv(a.sock, [WSABUF(16, buf)], 1, 0, h.overlapped(), None)
+    with pytest.raises(BufferError):
+        buf.extend(b"more")
+
+
+def test_modifying_a_pending_overlapped(h: Harness) -> None:
+    a = h.accept()
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    ov.hEvent = h.event()
+    a.peer.send(b"x")
+    with pytest.raises(WinsockUsageError, match="WSAOVERLAPPED was modified"):
+        h.ws.SleepEx(1000, FALSE)
+
+
+def test_wsabuf_longer_than_its_buffer(h: Harness) -> None:
+    a = h.accept()
+    with pytest.raises(WinsockUsageError, match=r"lpBuffers\[0\].len is 32 but its buffer has 8 bytes"):
+        h.ws.WSARecv(a.sock, [WSABUF(32, bytearray(8))], 1, 0, h.overlapped(), None)
+
+
+def test_buffer_count_past_the_array(h: Harness) -> None:
+    a = h.accept()
+    with pytest.raises(WinsockUsageError, match="dwBufferCount is 2 but lpBuffers has 1"):
+        h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 2, 0, h.overlapped(), None)
+
+
+def test_acceptex_buffer_too_small(h: Harness) -> None:
+    lst, _ = h.listener()
+    acc = h.socket()
+    with pytest.raises(WinsockUsageError, match="Windows would write past its end"):
+        h.ws.AcceptEx(lst, acc, bytearray(10), 0, 32, 32, h.overlapped())
+
+
+def test_fwait_true_on_a_routine_operation(h: Harness) -> None:
+    a = h.accept()
+    ov = WSAOVERLAPPED()
+    h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 0, ov, lambda *args: None)
+    with pytest.raises(WinsockUsageError, match="fWait=TRUE is only meaningful with event notification"):
+        h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+
+
+def test_waiting_on_a_closed_event(h: Harness) -> None:
+    ev = h.ws.WSACreateEvent()
+    h.ws.WSACloseEvent(ev)
+    with pytest.raises(WinsockUsageError, match=r"lphEvents\[0\] = 0x[0-9a-f]+ is an event that was closed"):
+        h.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 0, FALSE)
+
+
+def test_posting_with_a_closed_event(h: Harness) -> None:
+    a = h.accept()
+    ov = WSAOVERLAPPED()
+    ov.hEvent = h.ws.WSACreateEvent()
+    h.ws.WSACloseEvent(ov.hEvent)
+    with pytest.raises(WinsockUsageError, match="was closed with WSACloseEvent"):
+        h.recv(a.sock, ov)
+
+
+def test_cleanup_reports_exactly_what_leaked() -> None:
+    ws = FakeWinsock(seed=1, config=FakeConfig(immediate=0.0))
+    h = Harness(ws)
+    h.start()
+    a = h.accept()
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    with pytest.raises(LeakError) as exc:
+        ws.WSACleanup()
+    leaks = exc.value.leaks
+    assert f"socket {a.sock:#x} (connected) not closed" in leaks
+    assert f"socket {a.listener:#x} (listening) not closed" in leaks
+    assert f"event {ov.hEvent:#x} not closed" in leaks
+    assert any("WSARecv op" in x and f"socket {a.sock:#x} still in flight" in x for x in leaks)
+
+
+def test_cleanup_reports_routines_never_run() -> None:
+    ws = FakeWinsock(seed=1, config=FakeConfig(immediate=0.0))
+    h = Harness(ws)
+    h.start()
+    a = h.accept()
+    ov = WSAOVERLAPPED()
+    h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 0, ov, lambda *args: None)
+    a.peer.send(b"x")
+    ws.run_for(1.0)
+    for s in list(h.sockets):
+        h.close(s)
+    for e in h.events:
+        ws.WSACloseEvent(e)
+    with pytest.raises(LeakError, match="completion routine of WSARecv op.* never ran"):
+        ws.WSACleanup()
+
+
+def test_infinite_wait_with_nothing_in_flight_is_a_deadlock(h: Harness) -> None:
+    ev = h.event()
+    with pytest.raises(DeadlockError, match="can never return"):
+        h.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, WSA_INFINITE, FALSE)
+    with pytest.raises(DeadlockError):
+        h.ws.SleepEx(INFINITE, FALSE)
+
+
+def test_wrong_python_types_are_type_errors(h: Harness) -> None:
+    with pytest.raises(TypeError, match="SOCKET must be an int handle, not str"):
+        h.ws.closesocket("3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="lpOverlapped must be a WSAOVERLAPPED"):
+        h.ws.WSARecv(h.socket(), [], 0, 0, object(), None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="WSABUF.buf must be"):
+        WSABUF(3, "abc")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="name must be a SOCKADDR_IN"):
+        h.ws.bind(h.socket(), ("127.0.0.1", 1), 16)  # type: ignore[arg-type]
+
+
+def test_not_emulated_fails_loudly(h: Harness) -> None:
+    with pytest.raises(NotEmulatedError, match="AF_INET6"):
+        h.ws.WSASocket(AF_INET6, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    with pytest.raises(NotEmulatedError, match="SOCK_DGRAM"):
+        h.ws.WSASocket(AF_INET, SOCK_DGRAM, 0, None, 0, WSA_FLAG_OVERLAPPED)
+    a = h.accept()
+    with pytest.raises(NotEmulatedError, match="flags 0x2"):
+        h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 2, h.overlapped(), None)
+    plain = h.ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, 0)
+    h.sockets.append(plain)
+    with pytest.raises(NotEmulatedError, match="without WSA_FLAG_OVERLAPPED"):
+        h.ws.connect(plain, sockaddr_in("127.0.0.1", a.peer.address[1]), 16)
+        h.ws.WSARecv(plain, [WSABUF(8, bytearray(8))], 1, 0, h.overlapped(), None)
+
+
+def test_bad_address_family_is_a_winsock_error(h: Harness) -> None:
+    assert h.ws.WSASocket(12345, SOCK_STREAM, 0, None, 0, 0) == 2**64 - 1
+    assert h.ws.WSAGetLastError() == WSAEAFNOSUPPORT
+
+
+def test_injected_enobufs(h: Harness) -> None:
+    a = h.accept()
+    h.ws.inject_error("WSARecv", WSAENOBUFS)  # type: ignore[attr-defined]
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAENOBUFS
+    assert not h.is_signalled(ov.hEvent)
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="probability"):
+        FakeConfig(split=1.5)
+    with pytest.raises(ValueError, match="unknown call kind"):
+        FakeConfig(immediate={"WSARecvv": 1.0})
+    with pytest.raises(ValueError, match="range"):
+        FakeConfig(latency=(10, 5))
+
+
+def test_startup_type_error() -> None:
+    ws = FakeWinsock()
+    with pytest.raises(TypeError):
+        ws.WSAStartup("2.2")  # type: ignore[arg-type]
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
