@@ -245,3 +245,37 @@ def test_startup_type_error() -> None:
     with pytest.raises(TypeError):
         ws.WSAStartup("2.2")  # type: ignore[arg-type]
     assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+
+
+def test_reset_before_accept_gives_both_windows_outcomes_across_seeds() -> None:
+    """The seed chooses between the two plausible Windows outcomes."""
+    from fakewinsock.constants import WSA_WAIT_TIMEOUT
+
+    outcomes = set()
+    for seed in range(20):
+        ws = FakeWinsock(seed=seed, config=FakeConfig(immediate=0.0))
+        h = Harness(ws)
+        h.start()
+        lst, port = h.listener()
+        p = h.peer()
+        p.connect("127.0.0.1", port)
+        p.reset()
+        ws.run_for(1.0)
+        acc = h.socket()
+        ov = h.overlapped()
+        ws.AcceptEx(lst, acc, bytearray(64), 0, 32, 32, ov)
+        outcomes.add("dropped" if h.wait(ov.hEvent, 500) == WSA_WAIT_TIMEOUT else "accepted")
+        h.finish()
+    assert outcomes == {"dropped", "accepted"}
+
+
+def test_full_backlog_refuses() -> None:
+    ws = FakeWinsock(seed=1, config=FakeConfig(backlog=3))
+    h = Harness(ws)
+    h.start()
+    _, port = h.listener()
+    for _ in range(3):
+        h.peer().connect("127.0.0.1", port)
+    with pytest.raises(ConnectionRefusedError):
+        h.peer().connect("127.0.0.1", port)
+    h.finish()

@@ -420,3 +420,8 @@ def test_cli_serve_without_real_backend(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["serve", "--port", "12345"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ovserver simulate" in err
+
+
+def test_cli_barrier_too_many_clients(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--clients", "64", "--mode", "chat", "--barrier"]) == 2
+    assert "at most 63" in capsys.readouterr().err

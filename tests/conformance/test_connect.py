@@ -1,0 +1,93 @@
+"""connect (the client side) and refused connections.
+
+Sources: Wine's sock.c test_errors (a refused blocking connect gives
+WSAECONNREFUSED), test_connect (WSAEISCONN on a connected socket, WSAEINVAL on
+a listening one) (docs/semantics-findings.md section 13).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fakewinsock import sockaddr_in
+from fakewinsock.constants import (
+    FALSE,
+    SOCKET_ERROR,
+    TRUE,
+    WSA_IO_PENDING,
+    WSAECONNREFUSED,
+    WSAECONNRESET,
+    WSAEINVAL,
+    WSAEISCONN,
+)
+
+from ._harness import ADDR_SLOT, Harness
+
+
+def free_port(h: Harness) -> int:
+    """A port nobody listens on: bind one, then close it."""
+    s, port = h.listener()
+    h.close(s)
+    return port
+
+
+def test_connect_to_a_listener(h: Harness) -> None:
+    lst, port = h.listener()
+    c = h.socket()
+    assert h.ws.connect(c, sockaddr_in("127.0.0.1", port), 16) == 0
+    rc, name = h.ws.getpeername(c)
+    assert rc == 0 and name is not None and name.port == port
+    assert h.ws.connect(c, sockaddr_in("127.0.0.1", port), 16) == SOCKET_ERROR
+    assert h.ws.WSAGetLastError() == WSAEISCONN
+    acc = h.socket()
+    ov = h.overlapped()
+    ok, _ = h.ws.AcceptEx(lst, acc, bytearray(2 * ADDR_SLOT), 0, ADDR_SLOT, ADDR_SLOT, ov)
+    assert ok or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.complete(lst, ov) == (TRUE, 0, 0)
+    assert h.send(c, b"from the client") == (TRUE, 15)
+    assert h.recv_all(acc, 15) == b"from the client"
+
+
+def test_connect_refused(h: Harness) -> None:
+    port = free_port(h)
+    c = h.socket()
+    assert h.ws.connect(c, sockaddr_in("127.0.0.1", port), 16) == SOCKET_ERROR
+    assert h.ws.WSAGetLastError() == WSAECONNREFUSED
+
+
+def test_connect_on_a_listener(h: Harness) -> None:
+    lst, port = h.listener()
+    assert h.ws.connect(lst, sockaddr_in("127.0.0.1", port), 16) == SOCKET_ERROR
+    assert h.ws.WSAGetLastError() == WSAEINVAL
+
+
+def test_peer_connection_refused(h: Harness) -> None:
+    port = free_port(h)
+    with pytest.raises(ConnectionRefusedError):
+        h.peer().connect("127.0.0.1", port)
+
+
+def test_reset_before_accept(h: Harness) -> None:
+    """A client connects and resets before AcceptEx is posted.  Windows'
+    outcome is untested in Wine's suite; either the connection is dropped (the
+    accept keeps waiting) or it is accepted and its first receive fails with
+    WSAECONNRESET.  Servers must handle both; the fake's seed picks one."""
+    lst, port = h.listener()
+    p = h.peer()
+    p.connect("127.0.0.1", port)
+    p.reset()
+    h.settle()
+    acc = h.socket()
+    ov = h.overlapped()
+    ok, _ = h.ws.AcceptEx(lst, acc, bytearray(2 * ADDR_SLOT), 0, ADDR_SLOT, ADDR_SLOT, ov)
+    assert ok or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    if not ok and h.wait(ov.hEvent, 500) != 0:
+        return  # dropped: the accept keeps waiting (closing the listener aborts it)
+    ok2, _, _ = h.ws.WSAGetOverlappedResult(lst, ov, FALSE)
+    assert ok2 == TRUE
+    rov = h.overlapped()
+    rc, _, _ = h.recv(acc, rov)
+    if rc == SOCKET_ERROR and h.ws.WSAGetLastError() != WSA_IO_PENDING:
+        assert h.ws.WSAGetLastError() == WSAECONNRESET
+    else:
+        assert h.complete(acc, rov)[2] == WSAECONNRESET
