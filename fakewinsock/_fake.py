@@ -215,6 +215,8 @@ class FakeWinsock:
         self._objects: dict[int, _Socket | _Event] = {}
         self._closed_events: set[int] = set()
         self._threads: dict[int, _ThreadState] = {}
+        self._last_tid = -1
+        self._last_ts = _ThreadState(0)
         self._next_op = 0
         self._next_conn = 0
         self._by_ov: dict[int, _Op] = {}  # id(WSAOVERLAPPED) -> its last op, until reaped
@@ -235,9 +237,12 @@ class FakeWinsock:
 
     def _thread(self) -> _ThreadState:
         tid = threading.get_ident()
+        if tid == self._last_tid:
+            return self._last_ts
         ts = self._threads.get(tid)
         if ts is None:
             ts = self._threads[tid] = _ThreadState(len(self._threads) + 1)
+        self._last_tid, self._last_ts = tid, ts
         return ts
 
     def _t(self, what: str, call: str, handle: int = 0, op: int = 0, detail: str = "",

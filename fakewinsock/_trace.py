@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Trace", "TraceRecord"]
 
 
-@dataclass(frozen=True)
-class TraceRecord:
+class TraceRecord(NamedTuple):
     """One line of the trace.
 
     ``seq`` counts records from 1; ``time`` is virtual nanoseconds; ``thread``
