@@ -439,6 +439,11 @@ class FakeWinsock:
             n = 0 if status else op.total
             q = sock.send_ops
         else:
+            if not op.abort and not self._accept_satisfiable(sock, op):
+                # The connection it was armed for went away (reset before it
+                # was accepted, and dropped): wait for the next one.
+                op.armed = False
+                return
             status, n = self._finish_accept(op)
             q = sock.accept_ops
         if q and q[0] is op:
@@ -558,8 +563,8 @@ class FakeWinsock:
 
     def _window_freed(self, ep: Endpoint) -> None:
         other = ep.other
-        if other is not None and not other.closed:
-            other.notify()
+        if other is not None:
+            other.notify()  # even a closed end may still have queued bytes to send
 
     def _pump_sends(self, sock: _Socket) -> None:
         """Move bytes of the queued sends into the network as the window allows."""

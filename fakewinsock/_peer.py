@@ -82,6 +82,7 @@ class FakePeer:
         self._k = kernel
         self._ep: Endpoint | None = None
         self._pending: bytes = b""
+        self._fin_after_flush = False
         self.on_change: Callable[[FakePeer], None] | None = None
         self._closed = False
 
@@ -113,7 +114,7 @@ class FakePeer:
         return len(self._ep.rbuf) if self._ep is not None else 0
 
     def _endpoint_changed(self, ep: Endpoint) -> None:
-        if self._pending:
+        if self._pending or self._fin_after_flush:
             self._flush()
         if self.on_change is not None:
             self.on_change(self)
@@ -144,20 +145,26 @@ class FakePeer:
         ep = self._require()
         if ep.reset:
             raise ConnectionResetError("connection reset by the server")
-        if ep.fin_sent or self._closed:
+        if ep.fin_sent or self._fin_after_flush or self._closed:
             raise OSError("peer has shut down sending")
         self._pending += bytes(data)
         self._flush()
 
     def _flush(self) -> None:
+        """Send what ``send_nowait`` queued, once connected and as the window
+        allows; then the FIN that ``shutdown``/``close`` deferred behind it."""
         ep = self._ep
-        if ep is None or ep.reset or not self._pending:
+        if ep is None or ep.reset or not ep.established:
             return
-        window = self._k.config.window
-        room = ep.room(window)
-        if room > 0 and room >= min(window // 2, len(self._pending)):  # silly-window avoidance
-            chunk, self._pending = self._pending[:room], self._pending[room:]
-            self._k._transmit(ep, chunk)
+        if self._pending:
+            window = self._k.config.window
+            room = ep.room(window)
+            if room > 0 and room >= min(window // 2, len(self._pending)):  # silly-window avoidance
+                chunk, self._pending = self._pending[:room], self._pending[room:]
+                self._k._transmit(ep, chunk)
+        if self._fin_after_flush and not self._pending:
+            self._fin_after_flush = False
+            self._k._send_fin(ep)
 
     @property
     def unsent(self) -> int:
@@ -212,7 +219,8 @@ class FakePeer:
     def shutdown(self) -> None:
         ep = self._require()
         self._k._t("net", "peer-fin", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
-        self._k._send_fin(ep)
+        self._fin_after_flush = True  # FIN goes behind every byte already queued
+        self._flush()
 
     def close(self) -> None:
         if self._closed or self._ep is None:
@@ -225,7 +233,8 @@ class FakePeer:
             self.reset()
             return
         self._k._t("net", "peer-close", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
-        self._k._send_fin(ep)
+        self._fin_after_flush = True
+        self._flush()
 
     def reset(self) -> None:
         ep = self._require()
