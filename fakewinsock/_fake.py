@@ -504,7 +504,7 @@ class FakeWinsock:
             return
         op.snapshot = None
         for i, (b, before) in enumerate(zip(op.bufs, snap, strict=True)):
-            if b != before:
+            if b.tobytes() != before:  # (memoryview == bytes compares item by item: slow)
                 what = "lpOutputBuffer" if op.kind == "AcceptEx" else f"lpBuffers[{i}]"
                 raise WinsockUsageError(
                     f"{op.describe()}: {what} was modified while the operation was in flight; "
