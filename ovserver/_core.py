@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, CompletionRoutine, Winsock, sockaddr_in
-from fakewinsock._constants import (  # fakewinsock.constants hides its names from mypy (requested fix)
+from fakewinsock.constants import (
     AF_INET,
     FALSE,
     INVALID_SOCKET,

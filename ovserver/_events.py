@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 from fakewinsock import Winsock
-from fakewinsock._constants import (  # fakewinsock.constants hides its names from mypy (requested fix)
+from fakewinsock.constants import (
     FALSE,
     WSA_INVALID_EVENT,
     WSA_MAXIMUM_WAIT_EVENTS,

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from fakewinsock import WSAOVERLAPPED, Winsock
-from fakewinsock._constants import FALSE, TRUE, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT
+from fakewinsock.constants import FALSE, TRUE, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT
 
 from ._core import Server, ServerConfig, ServerError, _Io
 

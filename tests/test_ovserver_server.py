@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
-from fakewinsock._constants import WSAENOBUFS
+from fakewinsock.constants import WSAENOBUFS
 from ovserver import Limits, Server, ServerConfig, ServerStats, create_server, simulate
 from ovserver.__main__ import main
 from ovserver._protocol import error_line
@@ -54,15 +54,11 @@ class Client:
         self.peer: FakePeer = ws.peer()
         self.peer.on_change = self._changed
         self.connected_ns = -1
-        self.held: list[bytes] = []  # sends due before the connection was up
         ws.call_at(at_ns, lambda _: self.peer.connect_nowait("127.0.0.1", 7000))
 
     def _changed(self, peer: FakePeer) -> None:
         if self.connected_ns < 0 and peer.connected:
             self.connected_ns = self.ws.now_ns
-            for data in self.held:  # FakePeer drops bytes sent before the handshake (requested fix)
-                peer.send_nowait(data)
-            self.held.clear()
         if self.reads and not peer.was_reset:
             got = peer.recv_nowait(1 << 30)
             if got:
@@ -72,9 +68,7 @@ class Client:
 
     def send_at(self, t_ns: int, data: bytes) -> None:
         def go(_: object) -> None:
-            if self.connected_ns < 0:
-                self.held.append(data)
-            elif not self.peer.was_reset:
+            if not self.peer.was_reset:
                 self.peer.send_nowait(data)
         self.ws.call_at(t_ns, go)
 

@@ -1,0 +1,521 @@
+"""``ovserver simulate``: the server on the fake backend, with scripted clients that
+check every reply.
+
+Each simulated client is a :class:`fakewinsock.FakePeer` driven only by its
+public non-blocking calls (``connect_nowait``, ``send_nowait``,
+``recv_nowait``, ``shutdown``, ``close``, ``reset``), its ``on_change`` callback and timers
+(``FakeWinsock.call_at``).  Everything a client does is drawn from its own
+``random.Random`` seeded from the run's seed and its index, so the same seed
+gives the same run, and the same report apart from the wall-time line.
+
+A client's life:
+
+1. **Arrival.**  Clients arrive at random times over a window, a quarter of
+   them in one flood within 1 ms (a full listen backlog refuses connections,
+   as on Windows).  A refused client retries
+   after an exponential backoff with jitter, in virtual time.
+2. **Sending.**  M lines of random bytes (any byte but the newline, lengths
+   mostly short, sometimes long), as one stream cut into random chunks sent at
+   random intervals, so lines are coalesced and split every way.  In chat mode
+   a client starts sending once it has read its welcome line.
+3. **Checking** (as bytes arrive, and at the end):
+
+   * echo: the replies are exactly its own lines, in order; after all M it
+     closes gracefully.
+   * chat: the first line is ``* welcome <its name>``; every other line is
+     ``<sender>: <line>`` from a known client other than itself.  For each
+     sender S, the lines received from S must be a contiguous run
+     ``S.lines[i:j]`` (in order, none skipped, none altered, none repeated:
+     membership is an interval and each queue is FIFO).  And the run may not
+     start late: if it reaches past line ``k0``, the first line of S whose
+     newline S sent after the receiver read its welcome (so it was routed
+     after the receiver joined), then ``i <= k0``.  A client leaves when it
+     has heard nothing for a while after sending everything.
+   * any client: the server never closes or resets it unasked.
+
+4. **Resets** (``resets`` fraction of the clients): the client resets
+   (abortive close) at a random point instead: before sending, after any
+   chunk, or while waiting for replies.  What it received until then is
+   checked as above (echo: a prefix of its lines).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+
+from ._core import Server, ServerConfig, ServerStats
+from ._events import EventServer
+from ._protocol import Limits, Mode, welcome_line
+from ._routines import RoutineServer
+
+__all__ = ["simulate", "SimulationReport", "format_report"]
+
+_MS = 1_000_000  # ns
+
+#: Connection attempts before a client gives up.
+MAX_ATTEMPTS = 40
+#: A client that is not done this long after it arrived is a failure.
+CLIENT_DEADLINE_NS = 600_000 * _MS
+
+
+@dataclass
+class SimulationReport:
+    """What a simulation did and found.  ``errors`` lists wrong data (and clients
+    that could not finish); the run is good when it is empty."""
+
+    model: str
+    mode: str
+    clients: int
+    messages_per_client: int
+    seed: int
+    resets_fraction: float
+    served: int = 0  # finished their whole session and closed gracefully
+    reset_by_plan: int = 0
+    refusals: int = 0  # connection attempts refused (backlog full), retried
+    lines_sent: int = 0  # complete lines the clients sent
+    bytes_sent: int = 0
+    replies: int = 0  # lines the clients received and verified
+    bytes_received: int = 0
+    errors: list[str] = field(default_factory=list)
+    error_count: int = 0
+    fake_stats: dict[str, int] = field(default_factory=dict)
+    server: ServerStats = field(default_factory=ServerStats)
+    virtual_ns: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    @property
+    def calls_per_message(self) -> float:
+        return self.fake_stats.get("calls", 0) / max(1, self.lines_sent)
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+
+def format_report(r: SimulationReport) -> str:
+    """The report as text.  Only the line starting with ``wall time`` depends on
+    anything but the seed and the options."""
+    s, f = r.server, r.fake_stats
+    lines = [
+        f"ovserver simulate: model={r.model} mode={r.mode} clients={r.clients} "
+        f"messages={r.messages_per_client} seed={r.seed} resets={r.resets_fraction:g}",
+        f"clients served        {r.served} of {r.clients} (reset on purpose {r.reset_by_plan}, "
+        f"refused and retried {r.refusals})",
+        f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
+        f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
+        f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}",
+        f"messages              {r.lines_sent} lines sent, {r.replies} replies verified "
+        f"({s.hub.deliveries} queued by the server)",
+        f"bytes                 {r.bytes_sent} sent by clients, {r.bytes_received} received by clients",
+        f"completions           {f.get('immediate', 0)} immediate, {f.get('pending', 0)} pending, "
+        f"{f.get('failed', 0)} failed calls, {f.get('routines', 0)} completion routines run",
+        f"resets                {f.get('resets', 0)} RSTs on the wire",
+        f"errors                {r.error_count}",
+    ]
+    lines += [f"  {e}" for e in r.errors]
+    lines += [
+        f"virtual time          {r.virtual_ns / 1e9:.6f} s",
+        f"winsock calls         {f.get('calls', 0)} ({r.calls_per_message:.2f} per message)",
+        f"wall time             {r.wall_s:.2f} s",
+        "result                " + ("OK: every reply verified" if r.ok else "FAILED: wrong data"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class _Sim:
+    """The run: the fake, the server and every client."""
+
+    def __init__(self, ws: FakeWinsock, server: Server, report: SimulationReport, mode: Mode, barrier: bool,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.ws = ws
+        self.server = server
+        self.report = report
+        self.mode = mode
+        self.barrier = barrier
+        self.at_barrier: list[_Client] = []
+        self.progress = progress
+        self.clients: list[_Client] = []
+        self.by_name: dict[bytes, _Client] = {}
+        self.done = 0
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    def error(self, msg: str) -> None:
+        self.report.error_count += 1
+        if len(self.report.errors) < 20:
+            self.report.errors.append(msg)
+
+    def joined(self, c: _Client) -> None:
+        """A chat client read its welcome: start it, or (barrier) hold it until all have."""
+        if not self.barrier:
+            c.start_sending()
+            return
+        self.at_barrier.append(c)
+        self.release_barrier()
+
+    def release_barrier(self) -> None:
+        if self.barrier and len(self.at_barrier) + sum(
+                1 for c in self.clients if c.state == _DONE and c.welcome_ns < 0) == len(self.clients):
+            waiting, self.at_barrier = self.at_barrier, []
+            for c in waiting:
+                c.start_sending()
+
+    def client_done(self) -> None:
+        self.done += 1
+        self.release_barrier()
+        if self.progress is not None:
+            self.progress(self.done, len(self.clients))
+        if self.done == len(self.clients):
+            self.server.request_stop(signal=self.ws.signal_event)
+
+
+# Client states.
+_WAITING, _CONNECTING, _JOINING, _READY, _ACTIVE, _DONE = (
+    "waiting", "connecting", "joining", "ready", "active", "done")
+
+_NL_FREE = bytes(range(256)).replace(b"\n", b"")
+
+
+class _Client:
+    """One scripted client (see the module docstring)."""
+
+    def __init__(self, sim: _Sim, index: int, messages: int, reset: bool, seed: int) -> None:
+        self.sim = sim
+        self.index = index
+        rng = self.rng = random.Random(f"ovserver-sim:{seed}:{index}")
+        self.lines = [self._random_line(rng) for _ in range(messages)]
+        stream = b"".join(line + b"\n" for line in self.lines)
+        self.chunks: list[bytes] = []
+        pos = 0
+        while pos < len(stream):
+            r = rng.random()
+            size = rng.randint(1, 8) if r < 0.3 else rng.randint(9, 200) if r < 0.8 else rng.randint(200, 5000)
+            self.chunks.append(stream[pos:pos + size])
+            pos += size
+        self.reset_at = rng.randint(0, len(self.chunks)) if reset else -1
+        self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
+        self.state = _WAITING
+        self.peer: FakePeer | None = None
+        self.attempts = 0
+        self.name = b""
+        self.welcome_ns = -1
+        self.inbuf = bytearray()
+        self.got = 0  # echo: replies verified
+        self.heard: dict[bytes, list[bytes]] = {}  # chat: lines received, by sender name
+        self.sent_all = False
+        self.last_rx = 0
+        self.finished_sending_ns = 0
+        self.fin_sent = False
+
+    @staticmethod
+    def _random_line(rng: random.Random) -> bytes:
+        r = rng.random()
+        n = rng.randint(0, 12) if r < 0.4 else rng.randint(13, 120) if r < 0.9 else rng.randint(121, 3000)
+        if rng.random() < 0.5:
+            return bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz ,.!?0123456789", k=n))
+        return bytes(rng.choices(_NL_FREE, k=n))
+
+    # ------------------------------------------------------------ connecting
+
+    def arrive(self, _: object = None) -> None:
+        ws = self.sim.ws
+        ws.call_at(ws.now_ns + CLIENT_DEADLINE_NS, self._deadline)
+        self._connect()
+
+    def _connect(self, _: object = None) -> None:
+        self.attempts += 1
+        self.state = _CONNECTING
+        peer = self.peer = self.sim.ws.peer()
+        peer.on_change = self._changed
+        peer.connect_nowait(self.sim.host, self.sim.port)
+
+    def _refused(self) -> None:
+        sim = self.sim
+        sim.report.refusals += 1
+        if self.attempts >= MAX_ATTEMPTS:
+            self._fail(f"refused {self.attempts} times")
+            return
+        self.state = _WAITING
+        backoff = min(2 ** min(self.attempts, 10), 500) * _MS * (0.5 + self.rng.random())
+        sim.ws.call_at(sim.ws.now_ns + int(backoff), self._connect)
+
+    def _deadline(self, _: object) -> None:
+        if self.state != _DONE:
+            self._fail(f"not done {CLIENT_DEADLINE_NS / 1e9:g} s after arriving (state {self.state})")
+
+    def _fail(self, why: str) -> None:
+        self.sim.error(f"client {self.index} {self.name.decode() or '(unconnected)'}: {why}")
+        if self.peer is not None and self.peer.connected and not self.peer.was_reset:
+            self.peer.reset()
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.state == _DONE:
+            return
+        self.state = _DONE
+        self.sim.client_done()
+
+    # ------------------------------------------------------------ events from the fake
+
+    def _changed(self, peer: FakePeer) -> None:
+        if peer is not self.peer or self.state == _DONE:
+            return
+        if self.state == _CONNECTING:
+            if peer.refused:
+                self._refused()
+                return
+            if not peer.connected:
+                return
+            host, port = peer.address
+            self.name = f"{host}:{port}".encode()
+            self.sim.by_name[self.name] = self
+            if self.sim.mode is Mode.CHAT:
+                self.state = _JOINING
+            else:
+                self.start_sending()
+                if self.state == _DONE:
+                    return
+        data = peer.recv_nowait(1 << 30)
+        if data:
+            self.last_rx = self.sim.ws.now_ns
+            self.sim.report.bytes_received += len(data)
+            self._received(data)
+            if self.state == _DONE:
+                return
+        if self.fin_sent and peer.at_eof:
+            peer.close()
+            self.sim.report.served += 1
+            self._finish()
+            return
+        if peer.was_reset or peer.at_eof:
+            what = "reset" if peer.was_reset else "closed"
+            self._fail(f"connection {what} by the server ({self._progress()})")
+
+    def _progress(self) -> str:
+        if self.sim.mode is Mode.ECHO:
+            return f"{self.got} of {len(self.lines)} replies"
+        return f"{sum(len(v) for v in self.heard.values())} lines heard"
+
+    def _received(self, data: bytes) -> None:
+        buf = self.inbuf
+        buf += data
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            line = bytes(buf[start:nl + 1])
+            start = nl + 1
+            if self.sim.mode is Mode.ECHO:
+                self._echo_reply(line)
+            else:
+                self._chat_line(line)
+            if self.state == _DONE:
+                return
+        del buf[:start]
+
+    def _echo_reply(self, line: bytes) -> None:
+        k = self.got
+        if k >= len(self.lines) or line != self.lines[k] + b"\n":
+            want = repr(self.lines[k][:40] + b"\n") if k < len(self.lines) else "nothing"
+            self._fail(f"reply {k} is {line[:40]!r}, expected {want}")
+            return
+        self.got += 1
+        self.sim.report.replies += 1
+        if self.got == len(self.lines) and self.sent_all and self.reset_at < 0:
+            self._close()
+
+    def _chat_line(self, line: bytes) -> None:
+        if self.state == _JOINING:
+            if line != welcome_line(self.name):
+                self._fail(f"first line is {line[:60]!r}, expected the welcome")
+                return
+            self.welcome_ns = self.sim.ws.now_ns
+            self.state = _READY
+            self.sim.joined(self)
+            return
+        sender, sep, text = line.partition(b": ")
+        if not sep or sender not in self.sim.by_name or sender == self.name:
+            self._fail(f"chat line from an unknown sender or from itself: {line[:60]!r}")
+            return
+        self.heard.setdefault(sender, []).append(text[:-1])
+        self.sim.report.replies += 1
+        if self.sim.barrier and self.sent_all:
+            self._close_if_heard_all()
+
+    def _close_if_heard_all(self) -> None:
+        """Barrier mode: close once every other surviving client's lines are in."""
+        m = len(self.lines)
+        for c in self.sim.clients:
+            if c is not self and c.reset_at < 0 and len(self.heard.get(c.name, ())) < m:
+                return
+        self._close()
+
+    # ------------------------------------------------------------ sending
+
+    def start_sending(self) -> None:
+        self.state = _ACTIVE
+        self._send_chunk(0)
+
+    def _send_chunk(self, j: int) -> None:
+        peer = self.peer
+        if self.state != _ACTIVE or peer is None:
+            return
+        if j == self.reset_at:
+            self._reset()
+            return
+        if j >= len(self.chunks):
+            self._sent_everything()
+            return
+        if peer.was_reset:
+            return  # reported by _changed
+        chunk = self.chunks[j]
+        peer.send_nowait(chunk)
+        rep = self.sim.report
+        rep.bytes_sent += len(chunk)
+        now = self.sim.ws.now_ns
+        for _ in range(chunk.count(b"\n")):
+            self.ended_lines.append(now)
+        rep.lines_sent += chunk.count(b"\n")
+        r = self.rng.random()
+        delay = 0 if r < 0.3 else self.rng.randint(1, 300_000) if r < 0.9 else self.rng.randint(300_000, 3 * _MS)
+        self.sim.ws.call_at(now + delay, self._send_chunk, j + 1)
+
+    def _sent_everything(self) -> None:
+        self.sent_all = True
+        ws = self.sim.ws
+        self.finished_sending_ns = ws.now_ns
+        if self.reset_at == len(self.chunks):
+            ws.call_at(ws.now_ns + self.rng.randint(0, 2 * _MS), lambda _: self._reset())
+        elif self.sim.mode is Mode.ECHO:
+            if self.got == len(self.lines):
+                self._close()
+        elif self.sim.barrier:
+            self._close_if_heard_all()
+        else:
+            self.last_rx = max(self.last_rx, ws.now_ns)
+            ws.call_at(ws.now_ns + _QUIET_NS, self._linger)
+
+    def _linger(self, _: object) -> None:
+        if self.state != _ACTIVE:
+            return
+        now = self.sim.ws.now_ns
+        if now - self.last_rx >= _QUIET_NS or now - self.finished_sending_ns >= _MAX_LINGER_NS:
+            self._close()
+        else:
+            self.sim.ws.call_at(self.last_rx + _QUIET_NS, self._linger)
+
+    def _close(self) -> None:
+        """Close gracefully: FIN, then read until the server's FIN, then close.
+        (Closing outright would make whatever the server still sends reset the
+        connection, and a reset discards this client's last bytes in flight.)"""
+        assert self.peer is not None
+        if not self.fin_sent:
+            self.fin_sent = True
+            self.peer.shutdown()  # the FIN follows every byte already queued
+
+    def _reset(self) -> None:
+        if self.state == _DONE:
+            return
+        assert self.peer is not None
+        if not self.peer.was_reset:
+            self.peer.reset()
+        self.sim.report.reset_by_plan += 1
+        self._finish()
+
+    # ------------------------------------------------------------ the chat check
+
+    def check_chat(self) -> None:
+        """Check, at the end, what this client heard from each sender."""
+        if self.sim.barrier and self.reset_at < 0 and self.state == _DONE:
+            for s in self.sim.clients:
+                if s is not self and s.reset_at < 0 and self.heard.get(s.name, []) != s.lines:
+                    self.sim.error(f"client {self.index} {self.name.decode()}: did not hear exactly the "
+                                   f"{len(s.lines)} lines of client {s.index} {s.name.decode()}")
+        for sender_name, got in self.heard.items():
+            s = self.sim.by_name[sender_name]
+            k0 = 0 if self.sim.barrier else next(
+                (k for k, t in enumerate(s.ended_lines) if t > self.welcome_ns), len(s.lines))
+            n = len(got)
+            ok = any(s.lines[i:i + n] == got for i in range(min(k0, len(s.lines) - n) + 1))
+            if not ok:
+                self.sim.error(
+                    f"client {self.index} {self.name.decode()}: the {n} lines heard from "
+                    f"{sender_name.decode()} are not a run of its lines in order starting at or before "
+                    f"line {k0}")
+
+
+_QUIET_NS = 5 * _MS
+#: The share of the clients that arrive together.
+FLOOD_FRACTION = 0.25
+_MAX_LINGER_NS = 50 * _MS
+
+
+def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: str = "echo", seed: int = 0,
+             resets: float = 0.0, *, fake_config: FakeConfig | None = None, limits: Limits | None = None,
+             arrival_s: float | None = None, barrier: bool = False, trace: str | None = None,
+             progress: Callable[[int, int], None] | None = None) -> SimulationReport:
+    """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
+    with ``clients`` scripted clients sending ``messages`` lines each; a
+    ``resets`` fraction of them reset at a random point.  Clients arrive over
+    ``arrival_s`` seconds of virtual time (default: 1 ms per client), a quarter
+    of them in one flood.  With
+    ``trace``, the fake's trace is written there (JSON if it ends in .json).
+    ``progress(done, total)`` is called as clients finish.
+
+    ``barrier`` (chat): every client waits, after its welcome, until all have
+    joined (or given up), and survivors stay until they have heard every other
+    survivor's lines.  The chat check is then exact: each surviving client
+    hears all the lines of each other survivor, and a prefix of each resetting
+    client's.  All clients must fit at once (at most 63 with the events model)."""
+    if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
+        raise ValueError("clients and messages must be >= 0 and resets in [0, 1]")
+    wall0 = time.perf_counter()
+    ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
+    ws.trace.enabled = trace is not None
+    config = ServerConfig(port=12345, model=model, mode=Mode(mode),
+                          limits=limits if limits is not None else Limits())
+    server: Server = (EventServer if model == "events" else RoutineServer)(ws, config)
+    report = SimulationReport(model, config.mode.value, clients, messages, seed, resets)
+    if barrier and clients > server.max_connections:
+        raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
+    sim = _Sim(ws, server, report, config.mode, barrier and config.mode is Mode.CHAT, progress)
+    plan = random.Random(f"ovserver-sim:{seed}:plan")
+    window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
+    for i in range(clients):
+        sim.clients.append(_Client(sim, i, messages, plan.random() < resets, seed))
+    # Arrivals: spread over the window, except a flood: a quarter of the clients
+    # arrive within 1 ms at one random moment (more than the 63 event slots plus
+    # the listen backlog, for 1000 clients: some are refused and retry).
+    flood_ns = plan.randint(0, window_ns)
+    arrivals = [flood_ns + plan.randint(0, _MS) if plan.random() < FLOOD_FRACTION else plan.randint(0, window_ns)
+                for _ in range(clients)]
+
+    def ready(srv: Server) -> None:
+        assert srv.address is not None
+        sim.host, sim.port = srv.address
+        for c, t in zip(sim.clients, arrivals, strict=True):
+            ws.call_at(t, c.arrive)
+        if not clients:
+            srv.request_stop(signal=ws.signal_event)
+
+    try:
+        report.server = server.run(ready)
+    finally:
+        if trace is not None:
+            ws.trace.write(trace)
+    if config.mode is Mode.CHAT:
+        for c in sim.clients:
+            c.check_chat()
+    report.fake_stats = dict(ws.stats)
+    report.virtual_ns = ws.now_ns
+    report.wall_s = time.perf_counter() - wall0
+    return report
