@@ -44,6 +44,7 @@ from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, CompletionRoutine, Winsoc
 from fakewinsock.constants import (
     AF_INET,
     FALSE,
+    HIBYTE,
     INVALID_SOCKET,
     IPPROTO_TCP,
     LOBYTE,
@@ -234,8 +235,11 @@ class Server:
         """Serve until stopped; ``ready(server)`` runs once the server listens."""
         ws = self.ws
         err, data = ws.WSAStartup(MAKEWORD(2, 2))
-        if err or data is None or LOBYTE(data.wVersion) != 2:
+        if err or data is None:
             raise ServerError(f"WSAStartup failed (error {err})")
+        if LOBYTE(data.wVersion) != 2 or HIBYTE(data.wVersion) != 2:  # the seed's version check
+            ws.WSACleanup()
+            raise ServerError(f"Winsock 2.2 is not available (got {LOBYTE(data.wVersion)}.{HIBYTE(data.wVersion)})")
         try:
             self._listen()
             if ready is not None:

@@ -83,8 +83,7 @@ class EventServer(Server):
 
     def _wait(self, timeout_ms: int) -> None:
         if self._again:
-            cid = next(iter(self._again))
-            self._handle_group(self._again.pop(cid))
+            self._handle_group(next(iter(self._again.values())))
             return
         groups = self._groups
         n = len(groups)
@@ -106,6 +105,7 @@ class EventServer(Server):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
+        self._again.pop(conn.cid, None)  # everything completed is handled now
         ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():

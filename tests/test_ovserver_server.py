@@ -93,6 +93,18 @@ def test_simulate_each_model_and_mode(model: str, mode: str) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("immediate", [0.0, 1.0])
+def test_all_immediate_or_all_pending(model: str, immediate: float) -> None:
+    """Every AcceptEx/WSARecv/WSASend that can complete at once does (1.0), or
+    none does (0.0): each completion is handled exactly once either way."""
+    r = simulate(clients=25, messages=5, model=model, mode="echo", seed=2, arrival_s=0.001,
+                 fake_config=FakeConfig(immediate=immediate, background=0.3))
+    assert r.ok, format_report(r)
+    assert (r.fake_stats["immediate"] > 0) == (immediate == 1.0)
+    assert r.server.posted_immediate == r.fake_stats["immediate"]
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_same_seed_same_report(model: str) -> None:
     def text() -> str:
         r = simulate(clients=30, messages=4, model=model, mode="chat", seed=5, resets=0.3)
