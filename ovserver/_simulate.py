@@ -3,25 +3,24 @@ check every reply.
 
 Each simulated client is a :class:`fakewinsock.FakePeer` driven only by its
 public non-blocking calls (``connect_nowait``, ``send_nowait``,
-``recv_nowait``, ``shutdown``, ``close``, ``reset``), its ``on_change`` callback and timers
-(``FakeWinsock.call_at``).  Everything a client does is drawn from its own
+``recv_nowait``, ``shutdown``, ``close``, ``reset``), its ``on_change``
+callback and timers (``FakeWinsock.call_at``).  Everything a client does is drawn from its own
 ``random.Random`` seeded from the run's seed and its index, so the same seed
 gives the same run, and the same report apart from the wall-time line.
 
 A client's life:
 
 1. **Arrival.**  Clients arrive at random times over a window, a quarter of
-   them in one flood within 1 ms (a full listen backlog refuses connections,
-   as on Windows).  A refused client retries
-   after an exponential backoff with jitter, in virtual time.
+   them in one flood within 1 ms.  A full listen backlog refuses connections,
+   as on Windows; a refused client retries after an exponential backoff with
+   jitter, in virtual time.
 2. **Sending.**  M lines of random bytes (any byte but the newline, lengths
    mostly short, sometimes long), as one stream cut into random chunks sent at
    random intervals, so lines are coalesced and split every way.  In chat mode
    a client starts sending once it has read its welcome line.
 3. **Checking** (as bytes arrive, and at the end):
 
-   * echo: the replies are exactly its own lines, in order; after all M it
-     closes gracefully.
+   * echo: the replies are exactly its own lines, in order.
    * chat: the first line is ``* welcome <its name>``; every other line is
      ``<sender>: <line>`` from a known client other than itself.  For each
      sender S, the lines received from S must be a contiguous run
@@ -30,8 +29,12 @@ A client's life:
      start late: if it reaches past line ``k0``, the first line of S whose
      newline S sent after the receiver read its welcome (so it was routed
      after the receiver joined), then ``i <= k0``.  A client leaves when it
-     has heard nothing for a while after sending everything.
+     has heard nothing for a while after sending everything (see
+     ``barrier`` in :func:`simulate` for an exact check).
    * any client: the server never closes or resets it unasked.
+   * Leaving is graceful: FIN (``shutdown``), read until the server's FIN
+     (the server sends what it has queued first), then close: the server
+     sees the seed's graceful exit, a receive of 0 bytes, never a reset.
 
 4. **Resets** (``resets`` fraction of the clients): the client resets
    (abortive close) at a random point instead: before sending, after any
