@@ -46,18 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-queued", type=_positive, default=d.max_queued,
                         help="most bytes queued for one client before it is cut off")
 
-    s = sub.add_parser("serve", help="serve on the real Winsock backend (Windows)")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    s = sub.add_parser("serve", help="serve on the real Winsock backend (Windows)", formatter_class=fmt)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=12345)
     common(s)
 
-    m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients")
-    m.add_argument("--clients", type=int, default=100)
-    m.add_argument("--messages", type=int, default=10)
-    m.add_argument("--seed", type=int, default=0)
+    m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
+                       formatter_class=fmt)
+    m.add_argument("--clients", type=int, default=100, help="simulated clients")
+    m.add_argument("--messages", type=int, default=10, help="lines each client sends")
+    m.add_argument("--seed", type=int, default=0, help="same seed, same run and report")
     m.add_argument("--resets", type=_fraction, default=0.0, help="fraction of clients that reset at a random point")
     m.add_argument("--arrival", type=float, default=None, metavar="SECONDS",
-                   help="virtual seconds over which clients arrive (default: 1 ms per client)")
+                   help="virtual seconds over which clients arrive (None: 1 ms per client)")
     m.add_argument("--barrier", action="store_true",
                    help="chat: all clients join before anyone sends, for an exact check (they must fit at once)")
     m.add_argument("--trace", metavar="FILE", help="write the fake's trace (JSON if FILE ends in .json)")
