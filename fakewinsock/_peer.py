@@ -11,7 +11,6 @@ ConnectionResetError, TimeoutError.
 
 from __future__ import annotations
 
-import socket
 import struct
 import sys
 from collections.abc import Callable
@@ -251,9 +250,16 @@ class FakePeer:
 
 
 class SocketPeer:
-    """A real peer: a standard-library TCP socket over loopback."""
+    """A real peer: a standard-library TCP socket over loopback.
+
+    ``socket`` is imported only when a SocketPeer is made: on Windows importing
+    it calls WSAStartup, and ``import fakewinsock`` must leave the process's
+    Winsock reference count alone (the start-up conformance tests check it)."""
 
     def __init__(self) -> None:
+        import socket
+
+        self._socket = socket
         self._s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
     @property
@@ -280,12 +286,12 @@ class SocketPeer:
         return _recv_exactly(self, n, timeout)
 
     def shutdown(self) -> None:
-        self._s.shutdown(socket.SHUT_WR)
+        self._s.shutdown(self._socket.SHUT_WR)
 
     def close(self) -> None:
         self._s.close()
 
     def reset(self) -> None:
         fmt = "HH" if sys.platform == "win32" else "ii"  # struct linger differs
-        self._s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack(fmt, 1, 0))
+        self._s.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_LINGER, struct.pack(fmt, 1, 0))
         self._s.close()

@@ -14,7 +14,6 @@ module, fields named after Microsoft's parameters.
 from __future__ import annotations
 
 import ctypes
-import socket as _socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,6 +194,8 @@ def ntohs(x: int) -> int:
 def inet_addr(cp: str) -> int:
     """The IPv4 address ``cp`` as the in_addr value Windows stores (network order
     read as a little-endian ULONG); INADDR_NONE (0xFFFFFFFF) if it is not one."""
+    import socket as _socket  # lazily: importing socket calls WSAStartup on Windows
+
     try:
         packed = _socket.inet_aton(cp)
     except (OSError, TypeError):
@@ -204,6 +205,8 @@ def inet_addr(cp: str) -> int:
 
 def inet_ntoa(addr: int) -> str:
     """The dotted form of an in_addr value as stored by :func:`inet_addr`."""
+    import socket as _socket  # lazily: importing socket calls WSAStartup on Windows
+
     return _socket.inet_ntoa(struct.pack("<I", addr & 0xFFFFFFFF))
 
 
