@@ -67,11 +67,19 @@ def test_peer_connection_refused(h: Harness) -> None:
         h.peer().connect("127.0.0.1", port)
 
 
+@pytest.mark.wine_divergence(
+    "Wine 8.0 completes the AcceptEx with STATUS_INVALID_CONNECTION (WSAENOTCONN); Windows reports the reset"
+)
 def test_reset_before_accept(h: Harness) -> None:
     """A client connects and resets before AcceptEx is posted.  Windows'
-    outcome is untested in Wine's suite; either the connection is dropped (the
-    accept keeps waiting) or it is accepted and its first receive fails with
-    WSAECONNRESET.  Servers must handle both; the fake's seed picks one."""
+    outcome is untested in Wine's suite.  Three are allowed: the connection is
+    dropped (the accept keeps waiting); it is accepted and its first receive
+    fails with WSAECONNRESET; or the AcceptEx itself completes with the reset,
+    which is what Windows servers are reported to see (GetOverlappedResult
+    ERROR_NETNAME_DELETED, i.e. STATUS_CONNECTION_RESET, which
+    WSAGetOverlappedResult gives as WSAECONNRESET: capnproto/capnproto#2773,
+    python/cpython#93821).  Servers must handle all three; the fake's seed
+    picks one of the first two."""
     lst, port = h.listener()
     p = h.peer()
     p.connect("127.0.0.1", port)
@@ -84,7 +92,9 @@ def test_reset_before_accept(h: Harness) -> None:
     if not ok and h.wait(ov.hEvent, 500) != 0:
         return  # dropped: the accept keeps waiting (closing the listener aborts it)
     ok2, _, _ = h.ws.WSAGetOverlappedResult(lst, ov, FALSE)
-    assert ok2 == TRUE
+    if not ok2:
+        assert h.ws.WSAGetLastError() == WSAECONNRESET  # the accept failed with the reset
+        return
     rov = h.overlapped()
     rc, _, _ = h.recv(acc, rov)
     if rc == SOCKET_ERROR and h.ws.WSAGetLastError() != WSA_IO_PENDING:

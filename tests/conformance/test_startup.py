@@ -7,32 +7,28 @@ is the error code); Wine's sock.c test_WithoutWSAStartup / test_WithWSAStartup
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from fakewinsock import FakeConfig, FakeWinsock, Winsock, get_backend
 from fakewinsock.constants import (
-    AF_INET,
-    INVALID_SOCKET,
-    IPPROTO_TCP,
     MAKEWORD,
-    SOCK_STREAM,
-    SOCKET_ERROR,
-    WSA_FLAG_OVERLAPPED,
-    WSAENOTSOCK,
-    WSANOTINITIALISED,
     WSAVERNOTSUPPORTED,
 )
 
 from ._harness import Harness
+from ._startup_checks import CHECKS
 
 
 def fresh(backend_id: str) -> Winsock:
     """A backend with no WSAStartup of its own.
 
     On the real backend the process's own ``socket`` module already holds one
-    WSAStartup reference, so reference counting is checked on the fake and the
-    real backend alike only for the calls that do not depend on the count
-    reaching zero."""
+    WSAStartup reference: the tests that need the count to reach zero use
+    :func:`run_fresh` instead."""
     if backend_id == "real":
         return get_backend("real")
     return FakeWinsock(seed=1, config=FakeConfig(strict_cleanup=False))
@@ -60,36 +56,38 @@ def test_major_version_zero_is_not_supported(backend_id: str, minor: int) -> Non
     assert err == WSAVERNOTSUPPORTED
 
 
+def run_fresh(backend_id: str, check: str) -> None:
+    """Run ``_startup_checks.<check>`` on a backend whose Winsock was never started.
+
+    On the fake, a new FakeWinsock.  On the real backend, this process's
+    ``socket`` module already holds a WSAStartup reference, so the check runs in
+    a fresh interpreter that imports only fakewinsock (which does not import
+    ``socket``) and fails if anything there imported it."""
+    if backend_id != "real":
+        CHECKS[check](fresh(backend_id))
+        return
+    import fakewinsock
+
+    paths = [str(Path(fakewinsock.__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1])]
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = {paths!r}\n"
+        "from fakewinsock._real import RealWinsock\n"
+        "from conformance._startup_checks import CHECKS\n"
+        "assert '_socket' not in sys.modules, 'socket is imported, so WSAStartup has been called'\n"
+        f"CHECKS[{check!r}](RealWinsock())\n"
+        "assert '_socket' not in sys.modules, 'socket is imported, so WSAStartup has been called'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"fresh process failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+
+
 def test_calls_before_startup_fail(backend_id: str) -> None:
-    """test_WithoutWSAStartup: WSASocket before WSAStartup gives WSANOTINITIALISED."""
-    if backend_id == "real":
-        pytest.xfail("the test process's own socket module has already called WSAStartup on Windows")
-    ws = fresh(backend_id)
-    assert ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED) == INVALID_SOCKET
-    assert ws.WSAGetLastError() == WSANOTINITIALISED
-    assert ws.WSACleanup() == SOCKET_ERROR
-    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    run_fresh(backend_id, "calls_before_startup_fail")
 
 
 def test_reference_counting(backend_id: str) -> None:
-    """test_WithWSAStartup: startups are counted; a socket survives an inner
-    cleanup; the cleanup that brings the count to zero destroys it."""
-    if backend_id == "real":
-        pytest.xfail("the test process's own socket module holds a WSAStartup reference on Windows")
-    ws = fresh(backend_id)
-    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
-    assert ws.WSAStartup(MAKEWORD(2, 0)).error == 0
-    s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-    assert ws.WSACleanup() == 0
-    rc, _ = ws.getsockopt(s, 0xFFFF, 0x1008, 4)  # SO_TYPE: the socket still works
-    assert rc == 0
-    assert ws.WSACleanup() == 0
-    assert ws.WSACleanup() == SOCKET_ERROR
-    assert ws.WSAGetLastError() == WSANOTINITIALISED
-    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
-    assert ws.closesocket(s) == SOCKET_ERROR
-    assert ws.WSAGetLastError() == WSAENOTSOCK
-    assert ws.WSACleanup() == 0
+    run_fresh(backend_id, "reference_counting")
 
 
 def test_last_error_is_settable(h: Harness) -> None:

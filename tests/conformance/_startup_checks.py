@@ -1,0 +1,57 @@
+"""Start-up checks that need a process whose Winsock was never started.
+
+Each function takes a backend and asserts; none imports ``socket`` (on Windows
+importing it calls WSAStartup), so ``test_startup.py`` can run them on the real
+backend in a fresh interpreter, and directly on a fresh fake.
+
+Sources: Wine's sock.c test_WithoutWSAStartup and test_WithWSAStartup, which
+run first, before anything starts Winsock (docs/semantics-findings.md section 4).
+"""
+
+from __future__ import annotations
+
+from fakewinsock import Winsock
+from fakewinsock.constants import (
+    AF_INET,
+    INVALID_SOCKET,
+    IPPROTO_TCP,
+    MAKEWORD,
+    SO_TYPE,
+    SOCK_STREAM,
+    SOCKET_ERROR,
+    SOL_SOCKET,
+    WSA_FLAG_OVERLAPPED,
+    WSAENOTSOCK,
+    WSANOTINITIALISED,
+)
+
+
+def calls_before_startup_fail(ws: Winsock) -> None:
+    """test_WithoutWSAStartup: WSASocket before WSAStartup gives WSANOTINITIALISED;
+    so does a WSACleanup without a WSAStartup."""
+    assert ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED) == INVALID_SOCKET
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSACleanup() == SOCKET_ERROR
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+
+
+def reference_counting(ws: Winsock) -> None:
+    """test_WithWSAStartup: startups are counted; a socket survives an inner
+    cleanup; the cleanup that brings the count to zero destroys it."""
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+    assert ws.WSAStartup(MAKEWORD(2, 0)).error == 0
+    s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    assert s != INVALID_SOCKET
+    assert ws.WSACleanup() == 0
+    rc, _ = ws.getsockopt(s, SOL_SOCKET, SO_TYPE, 4)  # the socket still works
+    assert rc == 0
+    assert ws.WSACleanup() == 0
+    assert ws.WSACleanup() == SOCKET_ERROR
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+    assert ws.closesocket(s) == SOCKET_ERROR
+    assert ws.WSAGetLastError() == WSAENOTSOCK
+    assert ws.WSACleanup() == 0
+
+
+CHECKS = {"calls_before_startup_fail": calls_before_startup_fail, "reference_counting": reference_counting}
