@@ -18,6 +18,13 @@ else; standard library only (asyncio), loopback only, bounded in time.
   from every other member of the wave exactly that member's lines, in order,
   as ``<sender host:port>: <line>``, and nothing else.  Then all leave.
 
+With ``--spawn --model events|routines`` it first starts the server itself
+(``sys.executable -m ovserver serve --port 0``, so natively on Windows: the
+GitHub Actions workflow uses it), reads the port from its ready line, and
+stops it afterwards the way Ctrl+C does: CTRL_BREAK_EVENT to its process group
+on Windows (SIGINT elsewhere); the server must then exit 0 with its "stopped"
+line.  Under Wine, tools/wine/e2e.sh starts and stops the server instead.
+
 Prints one line of counts; exit status 0 when every reply was right, 1 when
 any was wrong (the first problems are printed), 2 on bad usage.
 """
@@ -26,8 +33,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 
@@ -167,10 +179,55 @@ async def run(args: argparse.Namespace) -> tuple[int, int, list[str]]:
     return passed, verified, failures
 
 
+def spawn_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], int]:
+    """Start ``ovserver serve`` on an ephemeral port; (process, port)."""
+    cmd = [sys.executable, "-m", "ovserver", "serve", "--host", args.host, "--port", "0",
+           "--model", args.model, "--mode", args.mode]
+    windows = sys.platform == "win32"
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=not windows,
+                            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0)  # type: ignore[attr-defined, unused-ignore]
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline() if proc.stdout else ""), daemon=True)
+    reader.start()
+    reader.join(args.timeout)
+    m = re.search(r" on [^ ]+:(\d+); Ctrl\+C stops", first[0] if first else "")
+    if m is None:
+        proc.kill()
+        out = proc.communicate()[0]
+        raise SystemExit(f"loadclient: the server did not start: {''.join(first)}{out}")
+    print(first[0].rstrip())
+    return proc, int(m.group(1))
+
+
+def stop_server(proc: subprocess.Popen[str], timeout: float) -> bool:
+    """Ctrl+C for the spawned server; True if it stopped cleanly."""
+    try:
+        if sys.platform == "win32":
+            os.kill(proc.pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined, unused-ignore]
+        else:
+            proc.send_signal(signal.SIGINT)
+    except OSError as e:  # e.g. no console to deliver the event (Windows python under Wine)
+        proc.kill()
+        proc.communicate()
+        print(f"loadclient: could not deliver Ctrl+C to the server ({e}); killed it", flush=True)
+        return False
+    try:
+        out = proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        print("loadclient: the server did not stop after Ctrl+C", flush=True)
+        return False
+    print(out.rstrip())
+    return proc.returncode == 0 and "ovserver: stopped;" in out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default=HOST_DEFAULT)
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=int, help="the server's port (not with --spawn)")
+    p.add_argument("--spawn", action="store_true", help="start (and stop) `ovserver serve` here")
+    p.add_argument("--model", choices=("events", "routines"), default="events", help="with --spawn")
     p.add_argument("--mode", choices=("echo", "chat"), required=True)
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--lines", type=int, default=10)
@@ -184,17 +241,29 @@ def main(argv: list[str] | None = None) -> int:
         p.error("loopback only")
     if args.clients < 1 or args.lines < 1 or args.wave < 2 or args.concurrency < 1:
         p.error("--clients, --lines, --concurrency must be >= 1 and --wave >= 2")
+    if (args.port is None) == (not args.spawn):
+        p.error("give --port, or --spawn")
+    proc = None
+    if args.spawn:
+        proc, args.port = spawn_server(args)
     t0 = time.monotonic()
     try:
         passed, verified, failures = asyncio.run(asyncio.wait_for(run(args), args.deadline))
     except TimeoutError:
         passed, verified, failures = 0, 0, [f"the whole run took longer than {args.deadline} s"]
+    except BaseException:
+        if proc is not None:
+            proc.kill()
+        raise
     wall = time.monotonic() - t0
     print(f"loadclient: {args.mode}: {passed}/{args.clients} clients verified, {verified} lines verified, "
           f"{len(failures)} failures, {wall:.2f} s")
     for f in failures[:10]:
         print(f"  {f}")
-    return 0 if not failures and passed == args.clients else 1
+    ok = not failures and passed == args.clients
+    if proc is not None and not stop_server(proc, args.timeout):
+        ok = False
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
