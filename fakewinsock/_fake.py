@@ -226,7 +226,9 @@ class FakeWinsock:
         self._bound: dict[tuple[str, int], _Socket] = {}
         self._listeners: dict[tuple[str, int], _Socket] = {}
         self._next_port = _EPHEMERAL_FIRST
-        self._peer_ports: set[int] = set()
+        self._peer_addrs: set[tuple[str, int]] = set()
+        self._peer_host = 1  # simulated peers come from 127.0.0.1, then 127.0.0.2, ...
+        self._peer_next_port = _EPHEMERAL_FIRST
         self._forced_errors: dict[str, deque[int]] = {}
         self.stats: dict[str, int] = {
             "calls": 0, "immediate": 0, "pending": 0, "failed": 0, "completed": 0,
@@ -727,11 +729,38 @@ class FakeWinsock:
         dst.notify()
 
     def _ephemeral(self) -> int:
-        while True:
+        """A free port in the dynamic range (49152-65535) for this machine's
+        sockets, or 0 when every one is taken."""
+        for _ in range(65536 - _EPHEMERAL_FIRST):
             p = self._next_port
             self._next_port = p + 1 if p < 65535 else _EPHEMERAL_FIRST
-            if p not in self._peer_ports and self._addr_holder("127.0.0.1", p) is None:
+            if ("127.0.0.1", p) not in self._peer_addrs and self._addr_holder("127.0.0.1", p) is None:
                 return p
+        return 0
+
+    def _peer_address(self) -> tuple[str, int]:
+        """A source address for a simulated peer.  Peers stand for other hosts:
+        when one loopback address has used up its dynamic ports they move on to
+        the next (127.0.0.2, ...), so that 20000 simulated clients can connect
+        at once as they would from many machines.
+
+        A peer's address is never given to another peer (as if TIME_WAIT never
+        ended), so no two connections ever share a name.  Divergence from real
+        Windows: only the 254 x 16384 addresses exist; past them, OSError."""
+        span = 65536 - _EPHEMERAL_FIRST
+        for _ in range(254 * span):
+            host = f"127.0.0.{self._peer_host}"
+            p = self._peer_next_port
+            if p < 65535:
+                self._peer_next_port = p + 1
+            else:
+                self._peer_next_port = _EPHEMERAL_FIRST
+                self._peer_host = self._peer_host % 254 + 1
+            addr = (host, p)
+            if addr not in self._peer_addrs and (host != "127.0.0.1" or self._addr_holder(host, p) is None):
+                self._peer_addrs.add(addr)
+                return addr
+        raise OSError("the simulated network has no source address left for another peer")
 
     def _open_connection(self, local: tuple[str, int], remote: tuple[str, int],
                          on_done: Callable[[Endpoint], None]) -> Endpoint:
@@ -949,6 +978,8 @@ class FakeWinsock:
             return self._fail(ts, "bind", C.WSAEADDRNOTAVAIL, s)
         if port == 0:
             port = self._ephemeral()
+            if port == 0:
+                return self._fail(ts, "bind", C.WSAENOBUFS, s)
         else:
             holder = self._addr_holder(host, port)
             if holder is not None:
@@ -1021,7 +1052,10 @@ class FakeWinsock:
         if name.sin_addr == 0 or name.port == 0:
             return self._fail(ts, "connect", C.WSAEADDRNOTAVAIL, s)
         if sock.local is None:
-            local = ("127.0.0.1", self._ephemeral())
+            port = self._ephemeral()
+            if port == 0:
+                return self._fail(ts, "connect", C.WSAENOBUFS, s)
+            local = ("127.0.0.1", port)
             sock.local = local
             self._bound[local] = sock
         assert sock.local is not None

@@ -127,14 +127,11 @@ class FakePeer:
         if self._ep is not None:
             raise OSError("peer already connected")
         k = self._k
-        local = ("127.0.0.1", k._ephemeral())
-        k._peer_ports.add(local[1])
+        local = k._peer_address()
         self._ep = k._open_connection(local, (host, port), self._handshake_done)
         self._ep.owner = self
 
     def _handshake_done(self, ep: Endpoint) -> None:
-        if ep.refused:
-            self._k._peer_ports.discard(ep.local[1])
         self._k._t("net", "refused" if ep.refused else "connected", 0, 0,
                    f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
         self._endpoint_changed(ep)

@@ -159,19 +159,22 @@ class RandomChooser(Chooser):
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._rng = random.Random(seed)
+        self._random = self._rng.random
 
     def integer(self, lo: int, hi: int, label: str) -> int:
-        return self._rng.randint(lo, hi)
+        # random() scaled, not randint(): several times faster, and the bias
+        # (below 2**-40 for these ranges) is irrelevant to a schedule.
+        return lo + int(self._random() * (hi - lo + 1))
 
     def boolean(self, p: float, label: str) -> bool:
         if p <= 0.0:
             return False
         if p >= 1.0:
             return True
-        return self._rng.random() < p
+        return self._random() < p
 
     def index(self, n: int, label: str) -> int:
-        return 0 if n <= 1 else self._rng.randrange(n)
+        return 0 if n <= 1 else int(self._random() * n)
 
 
 @dataclass
