@@ -219,7 +219,7 @@ class FakeWinsock:
         self._last_ts = _ThreadState(0)
         self._next_op = 0
         self._next_conn = 0
-        self._by_ov: dict[int, _Op] = {}  # id(WSAOVERLAPPED) -> its last op, until reaped
+        self._by_ov: dict[int, _Op] = {}  # address of a WSAOVERLAPPED -> its last op, until reaped
         self._ready: list[_Op] = []
         self._timers: list[tuple[int, int, Callable[..., None], Any]] = []
         self._timer_seq = 0
@@ -386,8 +386,8 @@ class FakeWinsock:
                     f"{call} on socket {s:#x} without an OVERLAPPED (blocking I/O) is not emulated"
                 )
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(ov).__name__}")
-        prev = self._by_ov.get(id(ov))
-        if prev is not None and prev.state == "pending" and prev.ov is ov:
+        prev = self._by_ov.get(ctypes.addressof(ov))
+        if prev is not None and prev.state == "pending":
             raise WinsockUsageError(
                 f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
                 f"{prev.describe()}; reusing it corrupts memory on Windows"
@@ -414,7 +414,7 @@ class FakeWinsock:
     def _register(self, op: _Op) -> None:
         op.ov.Internal = C.STATUS_PENDING
         op.ov.InternalHigh = 0
-        self._by_ov[id(op.ov)] = op
+        self._by_ov[ctypes.addressof(op.ov)] = op
 
     def _arm(self, op: _Op) -> None:
         """The op's condition holds: it becomes ready after a completion delay."""
@@ -516,8 +516,9 @@ class FakeWinsock:
     def _reap(self, op: _Op, call: str) -> None:
         if op.state == "completed":
             op.state = "reaped"
-            if self._by_ov.get(id(op.ov)) is op:
-                del self._by_ov[id(op.ov)]
+            key = ctypes.addressof(op.ov)
+            if self._by_ov.get(key) is op:
+                del self._by_ov[key]
 
     # ------------------------------------------------------------- socket logic
 
@@ -622,6 +623,9 @@ class FakeWinsock:
             # The connection stays queued for a later accept.
             return C.STATUS_BUFFER_TOO_SMALL, 0
         ep = listener.backlog.popleft()
+        if ep.fail_accept:
+            self._t("net", "accept-reset", listener.handle, op.id, f"conn=c{ep.conn_id} reset before accept")
+            return C.STATUS_CONNECTION_RESET, 0  # the connection is consumed; the accept socket stays fresh
         n = 0
         if op.rdl and ep.rbuf:
             n = min(op.rdl, len(ep.rbuf))
@@ -717,15 +721,19 @@ class FakeWinsock:
         self._t("net", "rst", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
         owner = dst.owner
         if isinstance(owner, _Socket) and owner.state == _LISTENING and dst in owner.backlog:
-            # Reset before it was accepted.  Windows' behaviour is untested in
-            # Wine's suite; the seed picks one of the two plausible outcomes:
-            # the connection is dropped (AcceptEx keeps waiting), or it is
-            # accepted and its first receive fails with WSAECONNRESET.
-            if self.chooser.boolean(0.5, "drop-reset-backlog"):
+            # Reset before it was accepted.  Untested in Wine's suite; the seed
+            # picks one of the outcomes Windows servers meet: the connection is
+            # dropped (AcceptEx keeps waiting); it is accepted and its first
+            # receive fails with WSAECONNRESET; or the AcceptEx that takes it
+            # fails with WSAECONNRESET (ERROR_NETNAME_DELETED through
+            # GetOverlappedResult, as IOCP servers report).
+            outcome = self.chooser.index(3, "reset-before-accept")
+            if outcome == 0:
                 owner.backlog.remove(dst)
                 self._t("net", "dropped", owner.handle, 0, f"conn=c{dst.conn_id} reset before accept",
                         thread=0)
                 return
+            dst.fail_accept = outcome == 2
         dst.notify()
 
     def _ephemeral(self) -> int:
@@ -1392,7 +1400,7 @@ class FakeWinsock:
                 op.state = "reaped"
                 for m in op.exports:
                     m.release()
-                self._by_ov.pop(id(lpOverlapped), None)
+                self._by_ov.pop(ctypes.addressof(lpOverlapped), None)
                 return IoResult(self._fail(ts, call, C.WSAECONNRESET, s), 0, lpFlags)
             self._finish(op, status, n, "immediate", data)
             self.stats["immediate"] += 1
@@ -1485,9 +1493,7 @@ class FakeWinsock:
         if sock is None:
             self._fail(ts, call, C.WSAENOTSOCK, s)
             return OverlappedResult(C.FALSE, 0, 0)
-        op = self._by_ov.get(id(lpOverlapped))
-        if op is not None and op.ov is not lpOverlapped:
-            op = None
+        op = self._by_ov.get(ctypes.addressof(lpOverlapped))
         if lpOverlapped.Internal == C.STATUS_PENDING:
             if not fWait:
                 ts.last_error = C.WSA_IO_INCOMPLETE
@@ -1586,6 +1592,7 @@ class FakeWinsock:
         """Deliver every queued completion routine of this thread (including any
         queued while they run)."""
         apcs = ts.apcs
+        failure: BaseException | None = None
         while apcs:
             op = apcs.popleft()
             err = C.NTSTATUS_TO_WSA.get(op.status)
@@ -1595,7 +1602,16 @@ class FakeWinsock:
             self.stats["routines"] += 1
             self._t("routine", op.kind, op.sock.handle, op.id, f"dwError={err} cb={op.nbytes}")
             assert op.routine is not None
-            op.routine(err, op.nbytes, op.ov, 0)
+            try:
+                op.routine(err, op.nbytes, op.ov, 0)
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                # Windows runs every queued routine in this one wait; the
+                # exception surfaces when the wait returns (as the real
+                # backend, which cannot unwind through C, does too).
+                if failure is None:
+                    failure = e
+        if failure is not None:
+            raise failure
 
     def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
                                  dwTimeout: int, fAlertable: int) -> int:

@@ -58,6 +58,7 @@ class Endpoint:
         "fin_sent",
         "closed",
         "rd_shut",
+        "fail_accept",
     )
 
     def __init__(self, conn_id: int, local: tuple[str, int], remote: tuple[str, int]) -> None:
@@ -76,6 +77,7 @@ class Endpoint:
         self.fin_sent = False
         self.closed = False
         self.rd_shut = False
+        self.fail_accept = False  # reset in the backlog: the AcceptEx taking it fails
 
     def room(self, window: int) -> int:
         """How many more bytes this end may send now."""
