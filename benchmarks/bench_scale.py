@@ -7,8 +7,9 @@
 vs-asyncio
     N clients x M lines, line echo: ``ovserver simulate`` (completion-routine
     model, on the fake) against an asyncio echo server with asyncio clients on
-    real Linux loopback, run one after the other in this process.  Wall time,
-    messages per second, ratio.
+    real Linux loopback, run one after the other in this process.  The asyncio
+    clients replay the simulated clients' scripts: the same lines, sent in the
+    same chunks.  Wall time, messages per second, ratio.
 scaling
     The same simulation at 1000, 5000 and 20000 clients: time per message
     (flat means nothing grows quadratically).
@@ -54,9 +55,7 @@ from fakewinsock.constants import (  # noqa: E402
     WSA_WAIT_TIMEOUT,
 )
 from ovserver import simulate  # noqa: E402
-
-_TEXT = b"abcdefghijklmnopqrstuvwxyz ,.!?0123456789"
-_TABLE = bytes(_TEXT[i % len(_TEXT)] for i in range(256))
+from ovserver._simulate import client_script  # noqa: E402
 
 
 def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
@@ -90,23 +89,30 @@ async def _asyncio_echo(clients: int, messages: int, concurrency: int) -> int:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
     gate = asyncio.Semaphore(concurrency)
     verified = 0
 
     async def client(i: int) -> None:
         nonlocal verified
-        rng = random.Random(f"bench:{i}")
-        lines = [rng.randbytes(rng.randint(0, 120)).translate(_TABLE) + b"\n" for _ in range(messages)]
+        # The same lines and the same chunking as the simulated client i
+        # (without its think time between chunks, which would cost real time).
+        lines, chunks = client_script(random.Random(f"ovserver-sim:1:{i}"), messages)
         async with gate:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"".join(lines))
-            await writer.drain()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+
+            async def send() -> None:
+                for chunk in chunks:
+                    writer.write(chunk)
+                    await writer.drain()
+
+            sending = asyncio.ensure_future(send())
             for line in lines:
-                if await reader.readline() != line:
+                if await reader.readline() != line + b"\n":
                     raise SystemExit(f"asyncio client {i}: wrong reply")
                 verified += 1
+            await sending
             writer.close()
             await writer.wait_closed()
 

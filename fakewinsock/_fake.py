@@ -273,7 +273,8 @@ class FakeWinsock:
               ) -> int:
         ts.last_error = error
         self.stats["failed"] += 1
-        self._t("failed", call, handle, 0, f"error={error}")
+        if self.trace.enabled:
+            self._t("failed", call, handle, 0, f"error={error}")
         return rc
 
     def _new_handle(self) -> int:
@@ -298,7 +299,8 @@ class FakeWinsock:
             return True
         ts.last_error = C.WSANOTINITIALISED
         self.stats["failed"] += 1
-        self._t("failed", call, 0, 0, f"error={C.WSANOTINITIALISED}")
+        if self.trace.enabled:
+            self._t("failed", call, 0, 0, f"error={C.WSANOTINITIALISED}")
         return False
 
     # -------------------------------------------------------------- scheduler
@@ -491,15 +493,18 @@ class FakeWinsock:
         ov.Internal = status
         ov.InternalHigh = n
         self.stats["completed"] += 1
-        self._t(what, op.kind, op.sock.handle, op.id, f"status={status:#x} bytes={n}",
-                thread=op.thread.index)
+        if self.trace.enabled:
+            self._t(what, op.kind, op.sock.handle, op.id, f"status={status:#x} bytes={n}",
+                    thread=op.thread.index)
         if op.routine is not None:
             op.thread.apcs.append(op)
-            self._t("queued", op.kind, op.sock.handle, op.id, "completion routine",
-                    thread=op.thread.index)
+            if self.trace.enabled:
+                self._t("queued", op.kind, op.sock.handle, op.id, "completion routine",
+                        thread=op.thread.index)
         elif op.event is not None:
             op.event.signaled = True
-            self._t("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
+            if self.trace.enabled:
+                self._t("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
 
     def _snapshot(self, op: _Op) -> None:
         # A CRC of each buffer, not a copy: it detects any change in practice
@@ -631,7 +636,8 @@ class FakeWinsock:
             return C.STATUS_BUFFER_TOO_SMALL, 0
         ep = listener.backlog.popleft()
         if ep.fail_accept:
-            self._t("net", "accept-reset", listener.handle, op.id, f"conn=c{ep.conn_id} reset before accept")
+            if self.trace.enabled:
+                self._t("net", "accept-reset", listener.handle, op.id, f"conn=c{ep.conn_id} reset before accept")
             return C.STATUS_CONNECTION_RESET, 0  # the connection is consumed; the accept socket stays fresh
         n = 0
         if op.rdl and ep.rbuf:
@@ -653,7 +659,8 @@ class FakeWinsock:
         buf[r0:r0 + _SOCKADDR_IN_SIZE] = remote
         if op.snapshot is not None:
             op.snapshot = None  # written by us: nothing to compare after this
-        self._t("net", "accept", acc.handle, op.id, f"conn=c{ep.conn_id} remote={ep.remote[0]}:{ep.remote[1]}")
+        if self.trace.enabled:
+            self._t("net", "accept", acc.handle, op.id, f"conn=c{ep.conn_id} remote={ep.remote[0]}:{ep.remote[1]}")
         if ep.rbuf or ep.eof or ep.reset:
             self._socket_changed(acc)
         return 0, n
@@ -689,11 +696,13 @@ class FakeWinsock:
             return
         if dst.closed:
             # Data arriving at a closed socket resets the connection.
-            self._t("net", "data-after-close", 0, 0, f"conn=c{dst.conn_id} -> RST")
+            if self.trace.enabled:
+                self._t("net", "data-after-close", 0, 0, f"conn=c{dst.conn_id} -> RST")
             self._send_rst(dst)
             return
         dst.rbuf += data
-        self._t("net", "arrive", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)}", thread=0)
+        if self.trace.enabled:
+            self._t("net", "arrive", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)}", thread=0)
         dst.notify()
 
     def _send_fin(self, src: Endpoint) -> None:
@@ -707,7 +716,8 @@ class FakeWinsock:
         if dst is None or dst.reset or src.reset:
             return
         dst.eof = True
-        self._t("net", "fin", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
+        if self.trace.enabled:
+            self._t("net", "fin", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
         dst.notify()
 
     def _send_rst(self, src: Endpoint) -> None:
@@ -725,7 +735,8 @@ class FakeWinsock:
             return
         dst.reset = True
         dst.rbuf.clear()  # Windows discards unread data on a reset
-        self._t("net", "rst", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
+        if self.trace.enabled:
+            self._t("net", "rst", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
         owner = dst.owner
         if isinstance(owner, _Socket) and owner.state == _LISTENING and dst in owner.backlog:
             # Reset before it was accepted.  Untested in Wine's suite; the seed
@@ -737,8 +748,9 @@ class FakeWinsock:
             outcome = self.chooser.index(3, "reset-before-accept")
             if outcome == 0:
                 owner.backlog.remove(dst)
-                self._t("net", "dropped", owner.handle, 0, f"conn=c{dst.conn_id} reset before accept",
-                        thread=0)
+                if self.trace.enabled:
+                    self._t("net", "dropped", owner.handle, 0, f"conn=c{dst.conn_id} reset before accept",
+                            thread=0)
                 return
             dst.fail_accept = outcome == 2
         dst.notify()
@@ -794,8 +806,9 @@ class FakeWinsock:
         lst = self._find_listener(cli.remote)
         if lst is None or len(lst.backlog) >= lst.backlog_max:
             why = "no listener" if lst is None else "backlog full"
-            self._t("net", "refused", lst.handle if lst else 0, 0,
-                    f"conn=c{cli.conn_id} {cli.remote[0]}:{cli.remote[1]} ({why})", thread=0)
+            if self.trace.enabled:
+                self._t("net", "refused", lst.handle if lst else 0, 0,
+                        f"conn=c{cli.conn_id} {cli.remote[0]}:{cli.remote[1]} ({why})", thread=0)
             cli.refused = True
             on_done(cli)
             return
@@ -805,8 +818,9 @@ class FakeWinsock:
         srv.established = True
         srv.owner = lst
         lst.backlog.append(srv)
-        self._t("net", "backlog", lst.handle, 0, f"conn=c{cli.conn_id} from={cli.local[1]} "
-                f"queued={len(lst.backlog)}", thread=0)
+        if self.trace.enabled:
+            self._t("net", "backlog", lst.handle, 0, f"conn=c{cli.conn_id} from={cli.local[1]} "
+                    f"queued={len(lst.backlog)}", thread=0)
         self.call_at(self.now_ns + self._latency(), self._synack_arrives, (cli, on_done))
         self._socket_changed(lst)
 
@@ -824,7 +838,8 @@ class FakeWinsock:
             raise TypeError(f"WSAStartup: wVersionRequired must be an int, not {type(wVersionRequired).__name__}")
         major, minor = C.LOBYTE(wVersionRequired), C.HIBYTE(wVersionRequired)
         if major == 0:
-            self._t("failed", "WSAStartup", 0, 0, f"error={C.WSAVERNOTSUPPORTED}")
+            if self.trace.enabled:
+                self._t("failed", "WSAStartup", 0, 0, f"error={C.WSAVERNOTSUPPORTED}")
             return StartupResult(C.WSAVERNOTSUPPORTED, None)
         if major == 1:
             version = C.MAKEWORD(1, min(minor, 1))
@@ -834,8 +849,9 @@ class FakeWinsock:
             version = C.MAKEWORD(2, 2)
         self._startups += 1
         data = WSADATA(version, C.MAKEWORD(2, 2), 0, 0, "WinSock 2.0", "Running")
-        self._t("call", "WSAStartup", 0, 0, f"version={major}.{minor} -> "
-                f"{C.LOBYTE(version)}.{C.HIBYTE(version)} count={self._startups}")
+        if self.trace.enabled:
+            self._t("call", "WSAStartup", 0, 0, f"version={major}.{minor} -> "
+                    f"{C.LOBYTE(version)}.{C.HIBYTE(version)} count={self._startups}")
         del ts
         return StartupResult(0, data)
 
@@ -854,7 +870,8 @@ class FakeWinsock:
                 if isinstance(obj, _Socket):
                     self._close_socket(obj)
         self._startups -= 1
-        self._t("call", "WSACleanup", 0, 0, f"count={self._startups}")
+        if self.trace.enabled:
+            self._t("call", "WSACleanup", 0, 0, f"count={self._startups}")
         return 0
 
     def leaks(self) -> list[str]:
@@ -911,7 +928,8 @@ class FakeWinsock:
             return self._fail(ts, "WSASocket", C.WSAEINVAL, rc=C.INVALID_SOCKET)
         h = self._new_handle()
         self._objects[h] = _Socket(self, h, bool(dwFlags & C.WSA_FLAG_OVERLAPPED))
-        self._t("call", "WSASocket", h, 0, f"flags={dwFlags:#x}")
+        if self.trace.enabled:
+            self._t("call", "WSASocket", h, 0, f"flags={dwFlags:#x}")
         return h
 
     def closesocket(self, s: int) -> int:
@@ -923,7 +941,8 @@ class FakeWinsock:
         if sock is None:
             return self._fail(ts, "closesocket", C.WSAENOTSOCK, s)
         self._close_socket(sock)
-        self._t("call", "closesocket", s)
+        if self.trace.enabled:
+            self._t("call", "closesocket", s)
         return 0
 
     def _close_socket(self, sock: _Socket) -> None:
@@ -1009,7 +1028,8 @@ class FakeWinsock:
         sock.local = (host, port)
         sock.state = _BOUND
         self._bound.setdefault((host, port), sock)
-        self._t("call", "bind", s, 0, f"{host}:{port}")
+        if self.trace.enabled:
+            self._t("call", "bind", s, 0, f"{host}:{port}")
         return 0
 
     def _addr_holder(self, host: str, port: int) -> _Socket | None:
@@ -1042,7 +1062,8 @@ class FakeWinsock:
         sock.accept_ops = deque()
         sock.backlog_max = self._backlog(backlog)
         self._listeners.setdefault(sock.local, sock)  # the first listener gets the connections
-        self._t("call", "listen", s, 0, f"backlog={sock.backlog_max}")
+        if self.trace.enabled:
+            self._t("call", "listen", s, 0, f"backlog={sock.backlog_max}")
         return 0
 
     def _backlog(self, backlog: int) -> int:
@@ -1078,7 +1099,8 @@ class FakeWinsock:
         assert sock.local is not None
         local_host = sock.local[0] if sock.local[0] != _ANY else "127.0.0.1"
         ep = self._open_connection((local_host, sock.local[1]), (name.host, name.port), lambda e: None)
-        self._t("call", "connect", s, 0, f"{name.host}:{name.port} conn=c{ep.conn_id}")
+        if self.trace.enabled:
+            self._t("call", "connect", s, 0, f"{name.host}:{name.port} conn=c{ep.conn_id}")
         self._block(lambda: ep.established or ep.refused, None, f"connect on socket {s:#x}")
         if ep.refused:
             # Windows retries the SYN before giving up: about 2 s on loopback
@@ -1113,7 +1135,8 @@ class FakeWinsock:
             # keeps working (Wine's test_shutdown); only new receives fail.
             # Divergence from Microsoft's docs, which say later data resets.
             sock.rd_shut = True
-        self._t("call", "shutdown", s, 0, f"how={how}")
+        if self.trace.enabled:
+            self._t("call", "shutdown", s, 0, f"how={how}")
         return 0
 
     # -- options
@@ -1139,14 +1162,16 @@ class FakeWinsock:
             if not sock.accepted:
                 return self._fail(ts, "setsockopt", C.WSAENOTCONN, s)
             sock.ctx_updated = True
-            self._t("call", "setsockopt", s, 0, f"SO_UPDATE_ACCEPT_CONTEXT listener={lst.handle:#x}")
+            if self.trace.enabled:
+                self._t("call", "setsockopt", s, 0, f"SO_UPDATE_ACCEPT_CONTEXT listener={lst.handle:#x}")
             return 0
         if key == (C.SOL_SOCKET, C.SO_LINGER):
             if optlen < ctypes.sizeof(LINGER):
                 return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
             lg = LINGER.from_buffer_copy(raw[:4])
             sock.linger = (1 if lg.l_onoff else 0, lg.l_linger)
-            self._t("call", "setsockopt", s, 0, f"SO_LINGER {sock.linger}")
+            if self.trace.enabled:
+                self._t("call", "setsockopt", s, 0, f"SO_LINGER {sock.linger}")
             return 0
         if key == (C.SOL_SOCKET, C.SO_DONTLINGER):
             if optlen < 4:
@@ -1157,7 +1182,8 @@ class FakeWinsock:
             if optlen < 4:
                 return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
             sock.options[key] = raw[:4]
-            self._t("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x}")
+            if self.trace.enabled:
+                self._t("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x}")
             return 0
         raise NotEmulatedError(f"setsockopt: option level={level:#x} optname={optname:#x} is not emulated")
 
@@ -1292,7 +1318,8 @@ class FakeWinsock:
         self._snapshot(op)
         self._register(op)
         acc.accept_pending_on = op
-        self._t("posted", call, sListenSocket, op.id, f"accept={sAcceptSocket:#x} rdl={dwReceiveDataLength}")
+        if self.trace.enabled:
+            self._t("posted", call, sListenSocket, op.id, f"accept={sAcceptSocket:#x} rdl={dwReceiveDataLength}")
         small = 0 < dwLocalAddressLength < _MIN_ADDR_SLOT or dwRemoteAddressLength < _MIN_ADDR_SLOT
         if (not small and not lst.accept_ops and self._accept_satisfiable(lst, op)
                 and self.chooser.boolean(self.config.immediate_for(call), "immediate:AcceptEx")):
@@ -1302,7 +1329,8 @@ class FakeWinsock:
             return AcceptExResult(C.TRUE, n)
         lst.accept_ops.append(op)
         self.stats["pending"] += 1
-        self._t("pending", call, sListenSocket, op.id)
+        if self.trace.enabled:
+            self._t("pending", call, sListenSocket, op.id)
         self._socket_changed(lst)
         ts.last_error = C.WSA_IO_PENDING
         return fail
@@ -1400,7 +1428,8 @@ class FakeWinsock:
         op.total = sum(len(b) for b in bufs)
         self._snapshot(op)
         self._register(op)
-        self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
+        if self.trace.enabled:
+            self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
         if (not sock.recv_ops and self._recv_satisfiable(sock, op)
                 and self.chooser.boolean(self.config.immediate_for(call), "immediate:WSARecv")):
             status, n, data = self._finish_recv(op)
@@ -1417,7 +1446,8 @@ class FakeWinsock:
             return IoResult(0, n, 0)
         sock.recv_ops.append(op)
         self.stats["pending"] += 1
-        self._t("pending", call, s, op.id)
+        if self.trace.enabled:
+            self._t("pending", call, s, op.id)
         self._socket_changed(sock)
         ts.last_error = C.WSA_IO_PENDING
         return IoResult(C.SOCKET_ERROR, 0, lpFlags)
@@ -1471,7 +1501,8 @@ class FakeWinsock:
         op.total = sum(len(b) for b in bufs)
         self._snapshot(op)
         self._register(op)
-        self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
+        if self.trace.enabled:
+            self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
         ep = sock.ep
         assert ep is not None
         if (not sock.send_ops and ep.room(self.config.window) >= op.total
@@ -1483,7 +1514,8 @@ class FakeWinsock:
             return IoResult(0, op.total, dwFlags)
         sock.send_ops.append(op)
         self.stats["pending"] += 1
-        self._t("pending", call, s, op.id)
+        if self.trace.enabled:
+            self._t("pending", call, s, op.id)
         self._socket_changed(sock)
         ts.last_error = C.WSA_IO_PENDING
         return IoResult(C.SOCKET_ERROR, 0, dwFlags)
@@ -1506,7 +1538,8 @@ class FakeWinsock:
         if lpOverlapped.Internal == C.STATUS_PENDING:
             if not fWait:
                 ts.last_error = C.WSA_IO_INCOMPLETE
-                self._t("fetched", call, s, op.id if op else 0, "incomplete")
+                if self.trace.enabled:
+                    self._t("fetched", call, s, op.id if op else 0, "incomplete")
                 return OverlappedResult(C.FALSE, 0, 0)
             if op is not None and op.routine is not None:
                 raise WinsockUsageError(
@@ -1530,14 +1563,16 @@ class FakeWinsock:
                 # WSASetEvent) while the operation is still in flight: Windows
                 # returns TRUE anyway (Wine's test_WSAGetOverlappedResult).
                 ts.last_error = self.chooser.pick_one((C.WSA_IO_PENDING, 0), "getoverlapped-lasterror")
-                self._t("fetched", call, s, op.id if op else 0, "event signalled, still pending: TRUE")
+                if self.trace.enabled:
+                    self._t("fetched", call, s, op.id if op else 0, "event signalled, still pending: TRUE")
                 return OverlappedResult(C.TRUE, lpOverlapped.InternalHigh, 0)
         status = lpOverlapped.Internal
         n = lpOverlapped.InternalHigh
         flags = op.flags if op is not None else 0
         if op is not None:
             self._reap(op, call)
-        self._t("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}")
+        if self.trace.enabled:
+            self._t("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}")
         if status == C.STATUS_SUCCESS:
             ts.last_error = 0
             return OverlappedResult(C.TRUE, n, flags)
@@ -1554,7 +1589,8 @@ class FakeWinsock:
         self._enter("WSACreateEvent")
         h = self._new_handle()
         self._objects[h] = _Event(h)
-        self._t("call", "WSACreateEvent", h)
+        if self.trace.enabled:
+            self._t("call", "WSACreateEvent", h)
         return h
 
     def _event(self, call: str, h: object) -> _Event | None:
@@ -1572,7 +1608,8 @@ class FakeWinsock:
         del self._objects[hEvent]
         ev.closed = True
         self._closed_events.add(hEvent)
-        self._t("call", "WSACloseEvent", hEvent)
+        if self.trace.enabled:
+            self._t("call", "WSACloseEvent", hEvent)
         return C.TRUE
 
     def WSASetEvent(self, hEvent: int) -> int:
@@ -1582,7 +1619,8 @@ class FakeWinsock:
         if ev is None:
             return self._fail(ts, "WSASetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         ev.signaled = True
-        self._t("call", "WSASetEvent", hEvent)
+        if self.trace.enabled:
+            self._t("call", "WSASetEvent", hEvent)
         return C.TRUE
 
     def WSAResetEvent(self, hEvent: int) -> int:
@@ -1592,7 +1630,8 @@ class FakeWinsock:
         if ev is None:
             return self._fail(ts, "WSAResetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         ev.signaled = False
-        self._t("call", "WSAResetEvent", hEvent)
+        if self.trace.enabled:
+            self._t("call", "WSAResetEvent", hEvent)
         return C.TRUE
 
     # -- waits
@@ -1609,7 +1648,8 @@ class FakeWinsock:
                 raise NotEmulatedError(f"NTSTATUS {op.status:#x} has no Winsock mapping in the fake")
             self._reap(op, "routine")
             self.stats["routines"] += 1
-            self._t("routine", op.kind, op.sock.handle, op.id, f"dwError={err} cb={op.nbytes}")
+            if self.trace.enabled:
+                self._t("routine", op.kind, op.sock.handle, op.id, f"dwError={err} cb={op.nbytes}")
             assert op.routine is not None
             try:
                 op.routine(err, op.nbytes, op.ov, 0)
@@ -1666,15 +1706,18 @@ class FakeWinsock:
         self._block(done, deadline, f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
         if fAlertable and ts.apcs:
             self._run_apcs(ts)
-            self._t("return", call, 0, 0, "WSA_WAIT_IO_COMPLETION")
+            if self.trace.enabled:
+                self._t("return", call, 0, 0, "WSA_WAIT_IO_COMPLETION")
             return C.WSA_WAIT_IO_COMPLETION
         if done():
             idx = 0
             if not fWaitAll:
                 idx = next(i for i, e in enumerate(evs) if e.signaled)
-            self._t("return", call, evs[idx].handle, 0, f"WSA_WAIT_EVENT_0+{idx}")
+            if self.trace.enabled:
+                self._t("return", call, evs[idx].handle, 0, f"WSA_WAIT_EVENT_0+{idx}")
             return C.WSA_WAIT_EVENT_0 + idx
-        self._t("return", call, 0, 0, "WSA_WAIT_TIMEOUT")
+        if self.trace.enabled:
+            self._t("return", call, 0, 0, "WSA_WAIT_TIMEOUT")
         return C.WSA_WAIT_TIMEOUT
 
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
@@ -1693,7 +1736,8 @@ class FakeWinsock:
         self._block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
         if ts.apcs:
             self._run_apcs(ts)
-            self._t("return", call, 0, 0, "WAIT_IO_COMPLETION")
+            if self.trace.enabled:
+                self._t("return", call, 0, 0, "WAIT_IO_COMPLETION")
             return C.WAIT_IO_COMPLETION
         return 0
 
@@ -1715,7 +1759,8 @@ class FakeWinsock:
                     found += 1
         if not found:
             return self._fail(ts, call, C.ERROR_NOT_FOUND, hFile, rc=C.FALSE)
-        self._t("call", call, hFile, 0, f"cancelled={found}")
+        if self.trace.enabled:
+            self._t("call", call, hFile, 0, f"cancelled={found}")
         self._socket_changed(sock)
         return C.TRUE
 
@@ -1736,7 +1781,8 @@ class FakeWinsock:
         if not isinstance(ev, _Event):
             raise ValueError(f"signal_event: {hEvent:#x} is not an open event")
         ev.signaled = True
-        self._t("signalled", "external", hEvent, 0, thread=0)
+        if self.trace.enabled:
+            self._t("signalled", "external", hEvent, 0, thread=0)
 
     def open_handles(self) -> list[int]:
         """Handles of the sockets and events still open, in order."""

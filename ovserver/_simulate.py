@@ -191,6 +191,22 @@ _TEXT_TABLE = bytes(_TEXT[i % len(_TEXT)] for i in range(256))
 _NL_FREE_TABLE = bytes(range(256)).replace(b"\n", b"\x0b")
 
 
+def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[bytes]]:
+    """A client's ``messages`` lines (without newlines) and the chunks it sends
+    them in (split at random, any byte).  Benchmarks replay the same script
+    against other servers."""
+    lines = [_Client._random_line(rng) for _ in range(messages)]
+    stream = b"".join(line + b"\n" for line in lines)
+    chunks: list[bytes] = []
+    pos = 0
+    while pos < len(stream):
+        r = rng.random()
+        size = rng.randint(1, 8) if r < 0.3 else rng.randint(9, 200) if r < 0.8 else rng.randint(200, 5000)
+        chunks.append(stream[pos:pos + size])
+        pos += size
+    return lines, chunks
+
+
 class _Client:
     """One scripted client (see the module docstring)."""
 
@@ -198,15 +214,7 @@ class _Client:
         self.sim = sim
         self.index = index
         rng = self.rng = random.Random(f"ovserver-sim:{seed}:{index}")
-        self.lines = [self._random_line(rng) for _ in range(messages)]
-        stream = b"".join(line + b"\n" for line in self.lines)
-        self.chunks: list[bytes] = []
-        pos = 0
-        while pos < len(stream):
-            r = rng.random()
-            size = rng.randint(1, 8) if r < 0.3 else rng.randint(9, 200) if r < 0.8 else rng.randint(200, 5000)
-            self.chunks.append(stream[pos:pos + size])
-            pos += size
+        self.lines, self.chunks = client_script(rng, messages)
         self.reset_at = rng.randint(0, len(self.chunks)) if reset else -1
         self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
         self.state = _WAITING
