@@ -159,7 +159,7 @@ class _Socket:
     __slots__ = (
         "kernel", "handle", "overlapped", "state", "local", "ep", "backlog", "backlog_max",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
-        "wr_shut", "rd_shut", "options", "accept_pending_on",
+        "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting",
     )
 
     def __init__(self, kernel: FakeWinsock, handle: int, overlapped: bool) -> None:
@@ -183,6 +183,7 @@ class _Socket:
         self.rd_shut = False
         self.options: dict[tuple[int, int], bytes] = {}
         self.accept_pending_on: _Op | None = None  # AcceptEx using this as accept socket
+        self.aborting = False  # an op of this socket was given an abort status
 
     def _endpoint_changed(self, ep: Endpoint) -> None:
         self.kernel._socket_changed(self)
@@ -309,7 +310,8 @@ class FakeWinsock:
         """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (inside some
         wait).  For simulated actors such as scripted clients."""
         self._timer_seq += 1
-        heapq.heappush(self._timers, (max(time_ns, self.now_ns), self._timer_seq, fn, arg))
+        now = self.now_ns
+        heapq.heappush(self._timers, (time_ns if time_ns > now else now, self._timer_seq, fn, arg))
 
     def _step(self, deadline: int | None) -> bool:
         """Make one thing happen: complete a ready op, or fire the next timer
@@ -546,10 +548,18 @@ class FakeWinsock:
             op = sock.accept_ops[0]
             if not op.armed and (op.abort or self._accept_satisfiable(sock, op)):
                 self._arm(op)
-        for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
-            for op in q:
-                if op.abort and not op.armed:
-                    self._arm(op)
+        if sock.aborting:
+            sock.aborting = False
+            for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
+                for op in q:
+                    if op.abort and not op.armed:
+                        self._arm(op)
+
+    @staticmethod
+    def _abort(op: _Op, status: int) -> None:
+        """Make ``op`` complete with ``status`` (armed by the next _socket_changed)."""
+        op.abort = status
+        op.sock.aborting = True
 
     def _recv_satisfiable(self, sock: _Socket, op: _Op) -> bool:
         ep = sock.ep
@@ -588,7 +598,7 @@ class FakeWinsock:
             if op.abort:
                 continue
             if ep is None or ep.reset:
-                op.abort = C.STATUS_CONNECTION_RESET
+                self._abort(op, C.STATUS_CONNECTION_RESET)
                 continue
             if op.moved < op.total:
                 room = ep.room(self.config.window)
@@ -960,26 +970,27 @@ class FakeWinsock:
             sock.backlog.clear()
         for op in sock.accept_ops:
             # AcceptEx pending on a closed listener: STATUS_CANCELLED (995).
-            op.abort = C.STATUS_CANCELLED
+            self._abort(op, C.STATUS_CANCELLED)
         acc_op = sock.accept_pending_on
         if acc_op is not None:
             # The accept socket of a pending AcceptEx was closed: 995; when a
             # client is already connected and the accept waits for its first
             # data, Windows gives either 995 or connection aborted (1236/10053).
-            acc_op.abort = C.STATUS_CANCELLED
+            status = C.STATUS_CANCELLED
             lst = acc_op.sock
             if acc_op.rdl and lst.backlog and lst.accept_ops and lst.accept_ops[0] is acc_op:
-                acc_op.abort = self.chooser.pick_one(
+                status = self.chooser.pick_one(
                     (C.STATUS_CANCELLED, C.STATUS_CONNECTION_ABORTED), "close-accept-socket")
+            self._abort(acc_op, status)
             self._socket_changed(lst)
         for op in sock.recv_ops:
             # A receive ended by a local close: STATUS_CONNECTION_ABORTED
             # (10053), not 995 (Wine's iocp_async_read_closesocket on Windows).
-            op.abort = C.STATUS_CONNECTION_ABORTED
+            self._abort(op, C.STATUS_CONNECTION_ABORTED)
         for op in sock.send_ops:
             # Divergence from real Windows: untested there; assumed to end like
             # a receive (STATUS_CONNECTION_ABORTED).
-            op.abort = C.STATUS_CONNECTION_ABORTED
+            self._abort(op, C.STATUS_CONNECTION_ABORTED)
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
@@ -1755,7 +1766,7 @@ class FakeWinsock:
         for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
             for op in q:
                 if (lpOverlapped is None or op.ov is lpOverlapped) and not op.abort:
-                    op.abort = C.STATUS_CANCELLED
+                    self._abort(op, C.STATUS_CANCELLED)
                     found += 1
         if not found:
             return self._fail(ts, call, C.ERROR_NOT_FOUND, hFile, rc=C.FALSE)
