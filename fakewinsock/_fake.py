@@ -213,6 +213,7 @@ class FakeWinsock:
         self.seed = seed
         self.config = config if config is not None else FakeConfig()
         self.chooser = chooser if chooser is not None else RandomChooser(seed)
+        self._immediate = {kind: self.config.immediate_for(kind) for kind in ("AcceptEx", "WSARecv", "WSASend")}
         self.trace = Trace(limit=self.config.trace_limit)
         self.now_ns = 0
         self._startups = 0
@@ -262,12 +263,14 @@ class FakeWinsock:
     def _enter(self, call: str) -> _ThreadState:
         """Every Winsock call starts here: it costs virtual time, and the kernel
         may make progress behind the program's back."""
-        self.stats["calls"] += 1
-        self.now_ns += self.config.syscall_cost
-        bg = self.config.background
-        if bg and (self._ready or (self._timers and self._timers[0][0] <= self.now_ns)):
+        stats = self.stats
+        stats["calls"] += 1
+        config = self.config
+        now = self.now_ns = self.now_ns + config.syscall_cost
+        bg = config.background
+        if bg and (self._ready or (self._timers and self._timers[0][0] <= now)):
             if self.chooser.boolean(bg, "background"):
-                self._step(self.now_ns)
+                self._step(now)
         return self._thread()
 
     def _fail(self, ts: _ThreadState, call: str, error: int, handle: int = 0, rc: int = C.SOCKET_ERROR,
@@ -1333,7 +1336,7 @@ class FakeWinsock:
             self._t("posted", call, sListenSocket, op.id, f"accept={sAcceptSocket:#x} rdl={dwReceiveDataLength}")
         small = 0 < dwLocalAddressLength < _MIN_ADDR_SLOT or dwRemoteAddressLength < _MIN_ADDR_SLOT
         if (not small and not lst.accept_ops and self._accept_satisfiable(lst, op)
-                and self.chooser.boolean(self.config.immediate_for(call), "immediate:AcceptEx")):
+                and self.chooser.boolean(self._immediate[call], "immediate:AcceptEx")):
             status, n = self._finish_accept(op)
             self._finish(op, status, n, "immediate")
             self.stats["immediate"] += 1
@@ -1442,7 +1445,7 @@ class FakeWinsock:
         if self.trace.enabled:
             self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
         if (not sock.recv_ops and self._recv_satisfiable(sock, op)
-                and self.chooser.boolean(self.config.immediate_for(call), "immediate:WSARecv")):
+                and self.chooser.boolean(self._immediate[call], "immediate:WSARecv")):
             status, n, data = self._finish_recv(op)
             if status == C.STATUS_CONNECTION_RESET:
                 # Only reachable when the RST just arrived: the call fails at once.
@@ -1517,7 +1520,7 @@ class FakeWinsock:
         ep = sock.ep
         assert ep is not None
         if (not sock.send_ops and ep.room(self.config.window) >= op.total
-                and self.chooser.boolean(self.config.immediate_for(call), "immediate:WSASend")):
+                and self.chooser.boolean(self._immediate[call], "immediate:WSASend")):
             self._transmit(ep, self._gather(op, 0, op.total))
             op.moved = op.total
             self._finish(op, 0, op.total, "immediate")
