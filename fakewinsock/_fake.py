@@ -1407,45 +1407,70 @@ class FakeWinsock:
             mv.release()
         return views
 
-    def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
-                lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
-        """Post an overlapped receive.  0 = completed at once (still notifies),
-        SOCKET_ERROR with WSA_IO_PENDING = pending, any other error = failed."""
-        call = "WSARecv"
+    def _begin_io(self, call: str, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, flags: int,
+                  lpOverlapped: WSAOVERLAPPED, routine: CompletionRoutine | None,
+                  ) -> IoResult | tuple[_ThreadState, _Socket, _Op]:
+        """What WSARecv and WSASend share: checks, immediate failures, and the
+        new operation (registered, not yet queued).  An IoResult is a failure
+        to return as it is."""
         ts = self._enter(call)
-        if not isinstance(lpFlags, int):
-            raise TypeError(f"WSARecv: lpFlags must be an int, not {type(lpFlags).__name__}")
-        self._check_ov(call, s if isinstance(s, int) else 0, lpOverlapped)
-        if lpCompletionRoutine is not None and not callable(lpCompletionRoutine):
-            raise TypeError("WSARecv: lpCompletionRoutine must be callable or None")
-        bufs = self._prepare_bufs(call, s if isinstance(s, int) else 0, lpBuffers, dwBufferCount, True)
+        receiving = call == "WSARecv"
+        if not isinstance(flags, int):
+            name = "lpFlags" if receiving else "dwFlags"
+            raise TypeError(f"{call}: {name} must be an int, not {type(flags).__name__}")
+        handle = s if isinstance(s, int) else 0
+        self._check_ov(call, handle, lpOverlapped)
+        if routine is not None and not callable(routine):
+            raise TypeError(f"{call}: lpCompletionRoutine must be callable or None")
+        bufs = self._prepare_bufs(call, handle, lpBuffers, dwBufferCount, receiving)
         if not self._initialised(ts, call):
-            return IoResult(C.SOCKET_ERROR, 0, lpFlags)
+            return IoResult(C.SOCKET_ERROR, 0, flags)
         sock = self._socket(s, call)
         if sock is None:
-            return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, lpFlags)
-        if lpFlags:
-            raise NotEmulatedError(f"WSARecv: flags {lpFlags:#x} are not emulated (only 0)")
+            return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
+        if flags:
+            raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
         err = C.WSAEINVAL if not bufs else self._io_precheck(sock, call)
-        if not err and sock.rd_shut:
+        ep = sock.ep
+        if not err and (sock.rd_shut if receiving else sock.wr_shut):
             err = C.WSAESHUTDOWN
-        if not err and sock.ep is not None and sock.ep.reset and not sock.recv_ops:
-            err = C.WSAECONNRESET
+        if not err and ep is not None and ep.reset and not (receiving and sock.recv_ops):
+            err = C.WSAECONNRESET  # after a reset, new calls fail at once (test_tcp_reset)
         if err:
-            return IoResult(self._fail(ts, call, err, s), 0, lpFlags)
-        op = self._new_op(call, sock, lpOverlapped, lpCompletionRoutine, ts)
+            return IoResult(self._fail(ts, call, err, s), 0, flags)
+        op = self._new_op(call, sock, lpOverlapped, routine, ts)
         err = self._bind_event(op, call)
         if err:
-            return IoResult(self._fail(ts, call, err, s), 0, lpFlags)
+            return IoResult(self._fail(ts, call, err, s), 0, flags)
         op.bufs = bufs
         op.exports = list(bufs)
         op.total = sum(len(b) for b in bufs)
         self._snapshot(op)
         self._register(op)
         if self.trace.enabled:
-            self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
+            self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else ""))
+        return ts, sock, op
+
+    def _queue_io(self, ts: _ThreadState, sock: _Socket, op: _Op, queue: list[_Op], flags: int) -> IoResult:
+        """The operation pends: SOCKET_ERROR with WSA_IO_PENDING."""
+        queue.append(op)
+        self.stats["pending"] += 1
+        if self.trace.enabled:
+            self._t("pending", op.kind, sock.handle, op.id)
+        self._socket_changed(sock)
+        ts.last_error = C.WSA_IO_PENDING
+        return IoResult(C.SOCKET_ERROR, 0, flags)
+
+    def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
+                lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
+        """Post an overlapped receive.  0 = completed at once (still notifies),
+        SOCKET_ERROR with WSA_IO_PENDING = pending, any other error = failed."""
+        begun = self._begin_io("WSARecv", s, lpBuffers, dwBufferCount, lpFlags, lpOverlapped, lpCompletionRoutine)
+        if isinstance(begun, IoResult):
+            return begun
+        ts, sock, op = begun
         if (not sock.recv_ops and self._recv_satisfiable(sock, op)
-                and self.chooser.boolean(self._immediate[call], "immediate:WSARecv")):
+                and self.chooser.boolean(self._immediate["WSARecv"], "immediate:WSARecv")):
             status, n, data = self._finish_recv(op)
             if status == C.STATUS_CONNECTION_RESET:
                 # Only reachable when the RST just arrived: the call fails at once.
@@ -1453,18 +1478,12 @@ class FakeWinsock:
                 for m in op.exports:
                     m.release()
                 self._by_ov.pop(ctypes.addressof(lpOverlapped), None)
-                return IoResult(self._fail(ts, call, C.WSAECONNRESET, s), 0, lpFlags)
+                return IoResult(self._fail(ts, "WSARecv", C.WSAECONNRESET, s), 0, lpFlags)
             self._finish(op, status, n, "immediate", data)
             self.stats["immediate"] += 1
             self._socket_changed(sock)
             return IoResult(0, n, 0)
-        sock.recv_ops.append(op)
-        self.stats["pending"] += 1
-        if self.trace.enabled:
-            self._t("pending", call, s, op.id)
-        self._socket_changed(sock)
-        ts.last_error = C.WSA_IO_PENDING
-        return IoResult(C.SOCKET_ERROR, 0, lpFlags)
+        return self._queue_io(ts, sock, op, sock.recv_ops, lpFlags)
 
     def _io_precheck(self, sock: _Socket, call: str) -> int:
         if not sock.overlapped:
@@ -1484,55 +1503,20 @@ class FakeWinsock:
     def WSASend(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, dwFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
         """Post an overlapped send.  It completes with the full length or fails."""
-        call = "WSASend"
-        ts = self._enter(call)
-        if not isinstance(dwFlags, int):
-            raise TypeError(f"WSASend: dwFlags must be an int, not {type(dwFlags).__name__}")
-        self._check_ov(call, s if isinstance(s, int) else 0, lpOverlapped)
-        if lpCompletionRoutine is not None and not callable(lpCompletionRoutine):
-            raise TypeError("WSASend: lpCompletionRoutine must be callable or None")
-        bufs = self._prepare_bufs(call, s if isinstance(s, int) else 0, lpBuffers, dwBufferCount, False)
-        if not self._initialised(ts, call):
-            return IoResult(C.SOCKET_ERROR, 0, dwFlags)
-        sock = self._socket(s, call)
-        if sock is None:
-            return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, dwFlags)
-        if dwFlags:
-            raise NotEmulatedError(f"WSASend: flags {dwFlags:#x} are not emulated (only 0)")
-        err = C.WSAEINVAL if not bufs else self._io_precheck(sock, call)
-        if not err and sock.wr_shut:
-            err = C.WSAESHUTDOWN
-        if not err and sock.ep is not None and sock.ep.reset:
-            err = C.WSAECONNRESET
-        if err:
-            return IoResult(self._fail(ts, call, err, s), 0, dwFlags)
-        op = self._new_op(call, sock, lpOverlapped, lpCompletionRoutine, ts)
-        err = self._bind_event(op, call)
-        if err:
-            return IoResult(self._fail(ts, call, err, s), 0, dwFlags)
-        op.bufs = bufs
-        op.exports = list(bufs)
-        op.total = sum(len(b) for b in bufs)
-        self._snapshot(op)
-        self._register(op)
-        if self.trace.enabled:
-            self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if lpCompletionRoutine else ""))
+        begun = self._begin_io("WSASend", s, lpBuffers, dwBufferCount, dwFlags, lpOverlapped, lpCompletionRoutine)
+        if isinstance(begun, IoResult):
+            return begun
+        ts, sock, op = begun
         ep = sock.ep
         assert ep is not None
         if (not sock.send_ops and ep.room(self.config.window) >= op.total
-                and self.chooser.boolean(self._immediate[call], "immediate:WSASend")):
+                and self.chooser.boolean(self._immediate["WSASend"], "immediate:WSASend")):
             self._transmit(ep, self._gather(op, 0, op.total))
             op.moved = op.total
             self._finish(op, 0, op.total, "immediate")
             self.stats["immediate"] += 1
             return IoResult(0, op.total, dwFlags)
-        sock.send_ops.append(op)
-        self.stats["pending"] += 1
-        if self.trace.enabled:
-            self._t("pending", call, s, op.id)
-        self._socket_changed(sock)
-        ts.last_error = C.WSA_IO_PENDING
-        return IoResult(C.SOCKET_ERROR, 0, dwFlags)
+        return self._queue_io(ts, sock, op, sock.send_ops, dwFlags)
 
     # -- results
 
