@@ -16,8 +16,22 @@ Fixtures:
 Marker ``@pytest.mark.requires_real_winsock``: the test needs ws2_32; it is
 skipped, with that reason, where no real backend exists.
 
+``winsock_summary``
+    ``winsock_summary(line)`` adds a line to the "fakewinsock summary" section
+    at the end of the session (it travels with the test's report, so it works
+    under pytest-xdist); e.g. the size of a shrunk counterexample.
+
 On failure, the report shows the seed, the command line that replays it, and
 the tail of each fake's trace (``--winsock-trace-tail N`` records, default 40).
+Fakes that :func:`fakewinsock.testing.check_line_server` creates inside the
+test (for instance in each Hypothesis example) are shown too, the last one (the
+failing example's, which Hypothesis replays last): its schedule (the seed, or
+the number of choices drawn from Hypothesis, which replays from the example
+database when the test runs again), the run's size and (unless the failure
+message shows it already) its trace tail.
+
+State lives only in each test item (``item.stash``, ``user_properties``), so
+tests share nothing, also under pytest-xdist.
 
 Options: ``--winsock-seed N`` (replay), ``--winsock-seed-base N`` (vary every
 test's seed at once; ``random`` draws one and prints it).
@@ -25,9 +39,10 @@ test's seed at once; ``random`` draws one and prints it).
 
 from __future__ import annotations
 
+import contextvars
 import random
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -40,7 +55,22 @@ from ._sim import FakeConfig
 __all__: list[str] = []
 
 _FAKES_KEY = pytest.StashKey[list[FakeWinsock]]()
+_TRACKED_KEY = pytest.StashKey[list[tuple[FakeWinsock, Callable[[], str]]]]()
 _SEED_KEY = pytest.StashKey[int]()
+_SUMMARY = "fakewinsock-summary"
+#: Fakes made during the running test by fakewinsock.testing (the current item's list).
+_tracked: contextvars.ContextVar[list[tuple[FakeWinsock, Callable[[], str]]] | None] = contextvars.ContextVar(
+    "fakewinsock_tracked", default=None)
+
+
+def track_fake(fake: FakeWinsock, describe: Callable[[], str]) -> None:
+    """Show ``fake`` in the running test's failure report (no-op outside a test).
+    ``describe()`` gives one line about the run.  Only the newest two are kept:
+    in a Hypothesis test, the failing example is replayed last."""
+    tracked = _tracked.get()
+    if tracked is not None:
+        tracked.append((fake, describe))
+        del tracked[:-2]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,20 +142,73 @@ def winsock_backend(request: pytest.FixtureRequest, winsock_seed: int) -> Iterat
         yield get_backend(name)
 
 
+@pytest.fixture
+def winsock_summary(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    def add(line: str) -> None:
+        request.node.user_properties.append((_SUMMARY, str(line)))
+    return add
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    tracked: list[tuple[FakeWinsock, Callable[[], str]]] = []
+    item.stash[_TRACKED_KEY] = tracked
+    token = _tracked.set(tracked)
+    try:
+        return (yield)
+    finally:
+        _tracked.reset(token)
+
+
+def _trace_text(fake: FakeWinsock, tail: int) -> str:
+    return (f"virtual time: {fake.now_ns / 1e9:.6f} s\n"
+            f"last {min(tail, len(fake.trace))} of {fake.trace.count} trace records:\n"
+            + fake.trace.to_text(fake.trace.tail(tail)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     report = yield
+    if not report.failed:
+        return report
+    tail = item.config.getoption("--winsock-trace-tail")
     fakes = item.stash.get(_FAKES_KEY, [])
-    if report.failed and fakes:
-        tail = item.config.getoption("--winsock-trace-tail")
-        for i, fake in enumerate(fakes):
-            name = "fakewinsock" if len(fakes) == 1 else f"fakewinsock #{i + 1}"
-            text = (
-                f"seed: {fake.seed}\n"
-                f"replay: pytest '{item.nodeid}' --winsock-seed={fake.seed}\n"
-                f"virtual time: {fake.now_ns / 1e9:.6f} s\n"
-                f"last {min(tail, len(fake.trace))} of {fake.trace.count} trace records:\n"
-                + fake.trace.to_text(fake.trace.tail(tail))
-            )
-            report.sections.append((name, text))
+    for i, fake in enumerate(fakes):
+        name = "fakewinsock" if len(fakes) == 1 else f"fakewinsock #{i + 1}"
+        text = (
+            f"seed: {fake.seed}\n"
+            f"replay: pytest '{item.nodeid}' --winsock-seed={fake.seed}\n"
+            + _trace_text(fake, tail)
+        )
+        report.sections.append((name, text))
+    tracked = item.stash.get(_TRACKED_KEY, [])
+    if tracked and call.when == "call":
+        fake, describe = tracked[-1]
+        chooser = fake.chooser
+        draws = getattr(chooser, "draws", None)
+        if draws is not None:
+            schedule = (f"schedule: {draws} choices drawn from Hypothesis; running the test again replays "
+                        "the failing example from Hypothesis's example database")
+        else:
+            schedule = f"schedule: seed {fake.seed} (the same seed and scenario replay it)"
+        text = f"{schedule}\nrun: {describe()}\n"
+        if not (call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+                and "last trace records:" in str(call.excinfo.value)):
+            text += _trace_text(fake, tail)  # unless the failure message has it already
+        report.sections.append(("fakewinsock (last fake the test made)", text))
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    found: list[tuple[str, int, str]] = []
+    for key in ("passed", "failed", "xfailed", "xpassed"):
+        for rep in terminalreporter.stats.get(key, []):
+            if getattr(rep, "when", "call") != "call":
+                continue
+            for i, (name, value) in enumerate(getattr(rep, "user_properties", [])):
+                if name == _SUMMARY:
+                    found.append((rep.nodeid, i, str(value)))
+    if found:
+        terminalreporter.write_sep("=", "fakewinsock summary")
+        for _, _, line in sorted(found):
+            terminalreporter.write_line(line)
