@@ -1,0 +1,100 @@
+"""ovserver's property tests on the testing toolkit, as bodies to run on any server class.
+
+Each ``*_property(server_class)`` returns a Hypothesis test (call it to run
+it) that checks that server class with :func:`fakewinsock.testing.check_line_server`
+and every choice of the fake drawn from Hypothesis.  ``tests/test_mutants.py``
+runs the same bodies on the correct servers (they must pass) and on the
+mutants of :mod:`tests.mutants.ovserver_mutants` (each must fail).
+
+The settings are Hypothesis's default example budget (100 examples),
+derandomized and without the example database, so that the results are the
+same on every machine and every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from fakewinsock import FakeWinsock
+from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, check_line_server, scenarios
+from ovserver import Limits, Server, ServerConfig
+
+__all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "echo_property", "chat_property", "flood_property"]
+
+SETTINGS = settings(max_examples=100, derandomize=True, database=None, deadline=None,
+                    report_multiple_bugs=False, print_blob=False,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_MS = 1_000_000
+
+
+class OvserverUnderTest:
+    """An ovserver server class, as :func:`check_line_server` drives a server."""
+
+    def __init__(self, cls: type[Server], ws: FakeWinsock, address: tuple[str, int], mode: str = "echo",
+                 limits: Limits | None = None) -> None:
+        self.ws = ws
+        self.server = cls(ws, ServerConfig(host=address[0], port=address[1], model=cls.model, mode=mode,
+                                           limits=limits if limits is not None else Limits()))
+
+    def serve(self) -> None:
+        self.server.run()
+
+    def stop(self) -> None:
+        self.server.request_stop(signal=self.ws.signal_event)
+
+
+def echo_property(cls: type[Server]) -> Callable[[], None]:
+    """Echo: up to 4 clients, any chunking and schedule, resets, early leaves,
+    WSAENOBUFS on any post, a tiny backlog, a stop mid-session, and at most 1,
+    2 or any number of clients served at once."""
+
+    @SETTINGS
+    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend")),
+           max_clients=st.sampled_from([10_000, 1, 2]), data=st.data())
+    def echo(scenario, max_clients, data):  # type: ignore[no-untyped-def]
+        limits = Limits(max_clients=max_clients)
+        check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "echo", limits), scenario,
+                          EchoModel(), data=data)
+
+    return echo  # type: ignore[no-any-return]
+
+
+def chat_property(cls: type[Server]) -> Callable[[], None]:
+    """Chat: up to 4 clients greeted before anyone talks; every line reaches
+    every other client exactly (a prefix, for clients that reset or leave)."""
+
+    @SETTINGS
+    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx",)), data=st.data())
+    def chat(scenario, data):  # type: ignore[no-untyped-def]
+        check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "chat"), scenario, ChatModel(),
+                          data=data)
+
+    return chat  # type: ignore[no-any-return]
+
+
+def flood_property(cls: type[Server]) -> Callable[[], None]:
+    """A flood: 48 to 80 clients at once, each sends a line and stays 5 ms
+    after its echo; all are served (with the events model, the ones past 63
+    wait in the listen backlog).  The clients are alike, so the scenario is
+    drawn as their number (it shrinks by bisection) and the schedule comes
+    from a seed: this property is about numbers."""
+
+    @SETTINGS
+    @given(clients=st.integers(48, 80), seed=st.integers(0, 2**32 - 1))
+    def flood(clients, seed):  # type: ignore[no-untyped-def]
+        scenario = Scenario((ClientScript.of(b"hello", linger_ns=5 * _MS),) * clients)
+        check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "echo"), scenario, EchoModel(),
+                          seed=seed)
+
+    return flood  # type: ignore[no-any-return]
+
+
+PROPERTIES: dict[str, Callable[[type[Server]], Callable[[], None]]] = {
+    "echo": echo_property,
+    "chat": chat_property,
+    "flood": flood_property,
+}

@@ -1,0 +1,103 @@
+"""Proof of power: ovserver's property tests catch every deliberately broken server.
+
+The property test bodies of :mod:`tests.mutants.properties` run on the correct
+servers (both I/O models), which must pass, and on each mutant of
+:mod:`tests.mutants.ovserver_mutants`, which must fail: within Hypothesis's
+default example budget, derandomized (the same result on every machine).
+Each mutant's shrunk counterexample is printed (``-s``) and listed in the
+"fakewinsock summary" at the end of the session.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import textwrap
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import settings
+
+from fakewinsock.testing import LineServerFailure
+from ovserver import Server
+from ovserver._events import EventServer
+from ovserver._routines import RoutineServer
+from tests.mutants import MUTANTS, Mutant
+from tests.mutants.properties import PROPERTIES, SETTINGS
+
+CORRECT: dict[str, type[Server]] = {"events": EventServer, "routines": RoutineServer}
+
+
+def test_the_default_example_budget() -> None:
+    assert SETTINGS.max_examples == settings.get_profile("default").max_examples == 100
+    assert SETTINGS.derandomize and SETTINGS.database is None
+
+
+@pytest.mark.parametrize("prop", sorted(PROPERTIES))
+@pytest.mark.parametrize("model", sorted(CORRECT))
+def test_correct_server_passes(model: str, prop: str) -> None:
+    PROPERTIES[prop](CORRECT[model])()
+
+
+def failure_kind(error: str) -> str:
+    """How the property noticed, in a few words."""
+    if "busy loop" in error or "busy polling" in error:
+        return "busy loop"
+    if "raised" in error:
+        exc = error.split("raised ", 1)[1].split(":", 1)[0]
+        return {"WinsockUsageError": "misuse detected", "LeakError": "leak at WSACleanup",
+                "DeadlockError": "deadlock at shutdown", "ServerError": "server error"}.get(exc, exc)
+    if "not served" in error:
+        return "client not served"
+    if "by the server" in error or "server closed" in error:
+        return "client dropped"
+    return "wrong data"
+
+
+def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
+    test = PROPERTIES[mutant.caught_by](mutant.server)
+    t0 = time.perf_counter()
+    try:
+        test()
+    except LineServerFailure as e:  # the shrunk example's (SETTINGS: one failure reported)
+        return e, time.perf_counter() - t0
+    pytest.fail(f"the {mutant.caught_by} property did not catch {mutant.name}: {mutant.bug}")
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_is_caught(mutant: Mutant, winsock_summary: Callable[[str], None]) -> None:
+    failure, seconds = catch(mutant)
+    r = failure.report
+    s = r.size
+    draws = f"{r.draws} draws" if r.draws is not None else f"seed {r.seed}"
+    line = (f"{mutant.name:<28} {mutant.server.model:<8} {mutant.caught_by:<5} {failure_kind(r.errors[0]):<20} "
+            f"{s['clients']:>3} clients {s['lines']:>3} lines {s['bytes']:>4} bytes {s['faults']} faults "
+            f"{draws:>10}  {seconds:5.1f} s")
+    print(f"\n{line}\n  bug: {mutant.bug} ({mutant.source})\n  caught: {r.errors[0][:200]}")
+    winsock_summary(line)
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
+    """A mutant is its model's server class with small overrides; a method it
+    copies differs from the original by a few lines (at most 8 removed or
+    added), each added one marked BUG."""
+    cls = mutant.server
+    base = EventServer if issubclass(cls, EventServer) else RoutineServer
+    assert issubclass(cls, base) and cls.__mro__[1] is base
+    own = {name for name in vars(cls) if callable(vars(cls)[name]) or isinstance(vars(cls)[name], property)}
+    assert own, "a mutant changes something"
+    assert "BUG" in inspect.getsource(cls)
+    for name in getattr(cls, "COPIED", ()):
+        mine = textwrap.dedent(inspect.getsource(getattr(cls, name))).splitlines()
+        theirs = textwrap.dedent(inspect.getsource(getattr(base, name))).splitlines()
+        changed = [d for d in difflib.unified_diff(theirs, mine, lineterm="", n=0)
+                   if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+        assert 0 < len(changed) <= 8, "\n".join(changed)
+        assert all("BUG" in d for d in changed if d.startswith("+")), "\n".join(changed)
+
+
+def test_every_mutant_is_distinct() -> None:
+    assert len({m.name for m in MUTANTS}) == len({m.server for m in MUTANTS}) == len(MUTANTS) >= 8
+    assert {m.caught_by for m in MUTANTS} <= set(PROPERTIES)
