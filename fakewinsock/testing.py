@@ -40,6 +40,13 @@ factory from the fake and the address to listen on::
     def test_echo(scenario, data):
         check_line_server(lambda ws, address: MyServer(ws, address), scenario, EchoModel(), data=data)
 
+Speed: a run takes a millisecond or so, and the schedule's draws bypass
+``data.draw`` (several times cheaper).  Hypothesis's *explain* phase, though,
+re-runs a failing example under a line tracer that follows the whole fake,
+which costs seconds per failure; leave it out in fake-driven tests::
+
+    @settings(phases=[p for p in Phase if p is not Phase.explain])
+
 Hypothesis is a test dependency; importing this module without it fails with
 a clear ImportError.
 """

@@ -76,3 +76,57 @@ def test_real_only():
     result = pytester.runpytest("-v", "-rs")
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(["*test_backend?fake? PASSED*", "*needs the real Winsock backend*"])
+
+
+HYPOTHESIS_FAILING = '''
+from hypothesis import Phase, given, settings, strategies as st
+from fakewinsock.testing import ClientScript, EchoModel, Scenario, check_line_server
+from ovserver import ServerConfig, create_server
+
+class Chat:  # ovserver in chat mode, wrongly expected to echo
+    def __init__(self, ws, address):
+        self.ws = ws
+        self.server = create_server(ws, ServerConfig(host=address[0], port=address[1], mode="chat"))
+    def serve(self):
+        self.server.run()
+    def stop(self):
+        self.server.request_stop(signal=self.ws.signal_event)
+
+@settings(deadline=None, print_blob=False, phases=[p for p in Phase if p is not Phase.explain])
+@given(data=st.data(), n=st.integers(1, 3))
+def test_echo(data, n):
+    scenario = Scenario(tuple(ClientScript.of(b"hi") for _ in range(n)))
+    check_line_server(Chat, scenario, EchoModel(), data=data)
+'''
+
+
+def test_a_hypothesis_failure_shows_its_schedule_and_replays(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(HYPOTHESIS_FAILING)
+    first = pytester.runpytest("-p", "no:cacheprovider")
+    first.assert_outcomes(failed=1)
+    out = first.stdout.str()
+    assert "Falsifying example: test_echo(" in out
+    assert "unexpected line b'* welcome 127.0.0.1:" in out
+    assert "fakewinsock (last fake the test made)" in out
+    assert re.search(r"schedule: \d+ choices drawn from Hypothesis; running the test again replays", out)
+    assert re.search(r"run: 1 clients, 1 lines, 3 bytes in 1 sends, 0 faults; \d+ schedule draws", out)
+    trace = re.findall(r"\d{7} t=\S+ T\d .*", out)  # in the failure message, after "last trace records:"
+    assert any("AcceptEx" in line for line in trace)
+
+    again = pytester.runpytest("-p", "no:cacheprovider")  # the example database (.hypothesis/) replays it
+    assert re.findall(r"\d{7} t=\S+ T\d .*", again.stdout.str()) == trace
+
+
+def test_summary_lines_travel_with_the_reports_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        '''
+import pytest
+
+@pytest.mark.parametrize("i", range(4))
+def test_s(i, winsock_summary):
+    winsock_summary(f"line {i}")
+'''
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*= fakewinsock summary =*", "line 0", "line 1", "line 2", "line 3"])
