@@ -189,6 +189,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         if draws is not None:
             schedule = (f"schedule: {draws} choices drawn from Hypothesis; running the test again replays "
                         "the failing example from Hypothesis's example database")
+        elif fake.seed == getattr(item, "funcargs", {}).get("winsock_seed"):
+            schedule = (f"schedule: seed {fake.seed} (winsock_seed)\n"
+                        f"replay: pytest '{item.nodeid}' --winsock-seed={fake.seed}")
         else:
             schedule = f"schedule: seed {fake.seed} (the same seed and scenario replay it)"
         text = f"{schedule}\nrun: {describe()}\n"
