@@ -604,7 +604,8 @@ class LineServerReport:
 
 class LineServerFailure(AssertionError):
     """:func:`check_line_server` found a bug.  ``report`` says what and how big
-    the run was; the message ends with the tail of the fake's trace."""
+    the run was; the message ends with the tail of the fake's trace up to the
+    moment the first error was seen."""
 
     def __init__(self, report: LineServerReport, trace_tail: str = "", schedule: str = "") -> None:
         self.report = report
@@ -945,11 +946,15 @@ class _Run:
         self.drops_left = scenario.faults.allowed_drops
         self.clients = [_Client(self, i, s, scenario.faults.fault_of(i)) for i, s in enumerate(scenario.clients)]
         self.done = 0
+        self.trace_tail = 0
+        self.trace_at_error = ""  # the trace's tail when the first error was seen
         self.stopping = False  # the server was asked to stop
         self.released = False
         self.all_done: Callable[[], None] = lambda: None
 
     def error(self, msg: str) -> None:
+        if not self.report.errors and self.ws.trace.enabled and self.trace_tail:
+            self.trace_at_error = self.ws.trace.to_text(self.ws.trace.tail(self.trace_tail))
         self.report.errors.append(msg)
 
     def client_done(self) -> None:
@@ -1018,6 +1023,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     not return from ``serve()`` on ``stop()``, or leaves anything open.
     Raises :class:`LineServerFailure`; returns the report when all is well.
     """
+    __tracebackhide__ = True  # pytest: the failure is the server's, not this function's
     model = model if model is not None else EchoModel()
     final = _final_hypothesis_run()
     size = scenario.size()
@@ -1038,6 +1044,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     ws.max_calls = 1_000 + 40 * size["bytes"] + 100 * (size["lines"] + size["clients"] + size["sends"])
     report = LineServerReport(size, seed=None if chooser is not None else seed)
     run = _Run(ws, scenario, model, address, int(client_deadline_s * _S), report)
+    run.trace_tail = trace_tail
     _track(ws, report)
 
     handle = server(ws, address)
@@ -1082,7 +1089,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     except Exception as e:  # the server (or the fake on its behalf) raised
         report.errors.insert(0, str(e) if isinstance(e, _CallBudgetExceeded) else
                              f"the server raised {type(e).__name__}: {e}")
-        raise _failure(ws, chooser, report, trace_tail) from e
+        raise _failure(ws, chooser, report, trace_tail, run.trace_at_error) from e
     else:
         if not stop_requested:
             report.errors.insert(0, "serve() returned before stop() was called "
@@ -1096,16 +1103,16 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         report.virtual_ns = ws.now_ns
         report.draws = chooser.draws if chooser is not None else None
     if report.errors:
-        raise _failure(ws, chooser, report, trace_tail)
+        raise _failure(ws, chooser, report, trace_tail, run.trace_at_error)
     return report
 
 
 def _failure(ws: FakeWinsock, chooser: HypothesisChooser | None, report: LineServerReport,
-             trace_tail: int) -> LineServerFailure:
+             trace_tail: int, at_error: str) -> LineServerFailure:
     report.calls = ws.stats["calls"]
     report.virtual_ns = ws.now_ns
     report.draws = chooser.draws if chooser is not None else None
-    tail = ws.trace.to_text(ws.trace.tail(trace_tail)) if ws.trace.enabled and trace_tail else ""
+    tail = at_error or (ws.trace.to_text(ws.trace.tail(trace_tail)) if ws.trace.enabled and trace_tail else "")
     schedule = chooser.describe_schedule() if chooser is not None else ""
     return LineServerFailure(report, tail, schedule)
 
