@@ -59,8 +59,9 @@ def test_the_example_catches_a_framing_bug_and_replays_it(pytester: pytest.Pytes
 
 def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pytester) -> None:
     broken_example(pytester)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--hypothesis-seed=0",
-                                "test_my_server.py::test_any_schedule")
+    # A subprocess: --hypothesis-seed sets Hypothesis's global seed, which would outlive an in-process run.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hypothesis-seed=0",
+                                           "test_my_server.py::test_any_schedule")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "Falsifying example: test_any_schedule(" in out
