@@ -8,7 +8,7 @@ never end, and behaviour the fake does not emulate.
 
 from __future__ import annotations
 
-__all__ = ["WinsockUsageError", "LeakError", "DeadlockError", "NotEmulatedError"]
+__all__ = ["WinsockUsageError", "LeakError", "DeadlockError", "BusyLoopError", "NotEmulatedError"]
 
 
 class WinsockUsageError(Exception):
@@ -33,6 +33,11 @@ class LeakError(WinsockUsageError):
 class DeadlockError(RuntimeError):
     """A wait that can never be satisfied: nothing in flight, nothing scheduled,
     and no timeout.  On Windows the thread would hang forever."""
+
+
+class BusyLoopError(DeadlockError):
+    """The program made more Winsock calls than ``FakeConfig.max_calls``: it is
+    spinning (for example on an event it never resets) instead of waiting."""
 
 
 class NotEmulatedError(NotImplementedError):

@@ -61,7 +61,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _constants as C
-from ._errors import DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
+from ._errors import BusyLoopError, DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
 from ._net import Endpoint
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._trace import Trace
@@ -264,8 +264,13 @@ class FakeWinsock:
         """Every Winsock call starts here: it costs virtual time, and the kernel
         may make progress behind the program's back."""
         stats = self.stats
-        stats["calls"] += 1
+        calls = stats["calls"] = stats["calls"] + 1
         config = self.config
+        if config.max_calls is not None and calls > config.max_calls:
+            raise BusyLoopError(
+                f"{call}: more than {config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
+                "seems to spin instead of waiting (an event never reset? a receive re-posted after EOF?)"
+            )
         now = self.now_ns = self.now_ns + config.syscall_cost
         bg = config.background
         if bg and (self._ready or (self._timers and self._timers[0][0] <= now)):

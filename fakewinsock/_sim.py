@@ -74,6 +74,13 @@ class FakeConfig:
         program modified them while the operation was in flight.
     trace_limit:
         Keep only the last this many trace records (None keeps all).
+    strict_cleanup:
+        The final WSACleanup raises LeakError when sockets, events or
+        operations are still alive (False: it closes them, as Windows does).
+    max_calls:
+        Raise BusyLoopError after this many Winsock calls (None: no limit).  A
+        program that spins on a satisfied wait never blocks, so the fake cannot
+        call it a deadlock; a budget turns the endless loop into an error.
     """
 
     immediate: Probability = 0.5
@@ -89,6 +96,7 @@ class FakeConfig:
     check_buffers: bool = True
     trace_limit: int | None = None
     strict_cleanup: bool = True
+    max_calls: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("split", "partial_recv", "background", "enobufs"):

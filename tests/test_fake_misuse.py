@@ -283,3 +283,16 @@ def test_full_backlog_refuses() -> None:
     with pytest.raises(ConnectionRefusedError):
         h.peer().connect("127.0.0.1", port)
     h.finish()
+
+
+def test_call_budget_turns_a_busy_loop_into_an_error() -> None:
+    """The seed's pitfall 4: forget WSAResetEvent and the loop spins on the same event."""
+    from fakewinsock import BusyLoopError
+
+    ws = FakeWinsock(seed=1, config=FakeConfig(max_calls=1000))
+    ws.WSAStartup(MAKEWORD(2, 2))
+    ev = ws.WSACreateEvent()
+    ws.WSASetEvent(ev)
+    with pytest.raises(BusyLoopError, match="more than 1000 Winsock calls"):
+        while True:
+            ws.WSAWaitForMultipleEvents(1, [ev], FALSE, WSA_INFINITE, FALSE)
