@@ -12,14 +12,13 @@ Fixtures:
 ``winsock_backend``
     A fresh backend, parametrized over the backends this machine has: always
     ``fake``; ``real`` on Windows.  Tests using it run once per backend.
-
-Marker ``@pytest.mark.requires_real_winsock``: the test needs ws2_32; it is
-skipped, with that reason, where no real backend exists.
-
 ``winsock_summary``
     ``winsock_summary(line)`` adds a line to the "fakewinsock summary" section
     at the end of the session (it travels with the test's report, so it works
     under pytest-xdist); e.g. the size of a shrunk counterexample.
+
+Marker ``@pytest.mark.requires_real_winsock``: the test needs ws2_32; it is
+skipped, with that reason, where no real backend exists.
 
 On failure, the report shows the seed, the command line that replays it, and
 the tail of each fake's trace (``--winsock-trace-tail N`` records, default 40).
