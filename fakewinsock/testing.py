@@ -64,11 +64,11 @@ except ImportError as e:  # pragma: no cover
     raise ImportError("fakewinsock.testing needs Hypothesis: pip install hypothesis") from e
 
 from ._constants import WSAENOBUFS
+from ._errors import BusyLoopError
 from ._fake import FakeWinsock
 from ._sim import Chooser, FakeConfig
 
 if TYPE_CHECKING:
-    from ._fake import _ThreadState
     from ._peer import FakePeer
 
 __all__ = [
@@ -620,29 +620,6 @@ class LineServerFailure(AssertionError):
         super().__init__("\n".join(lines))
 
 
-class _CallBudgetExceeded(RuntimeError):
-    pass
-
-
-class _WatchedFake(FakeWinsock):
-    """A fake that stops a server making far more Winsock calls than its work
-    needs (a busy loop).  After the first stop it allows some calls to clean up.
-
-    Divergence from a plain FakeWinsock: none, until the budget is exceeded."""
-
-    max_calls: int = 1 << 62
-
-    def _enter(self, call: str) -> _ThreadState:
-        ts = super()._enter(call)
-        if self.stats["calls"] > self.max_calls:
-            self.max_calls = self.stats["calls"] + 10_000
-            raise _CallBudgetExceeded(
-                f"busy loop: the server made {self.stats['calls'] - 1} Winsock calls, far more than "
-                f"its clients' work needs (last: {call}); it is spinning (a signalled event never "
-                "reset? a receive of 0 bytes re-posted?)")
-        return ts
-
-
 _WAITING, _CONNECTING, _GREETING, _BARRIER, _SENDING, _SENT, _CLOSING, _DONE = (
     "waiting", "connecting", "greeting", "barrier", "sending", "sent all", "closing", "done")
 
@@ -935,7 +912,7 @@ class _Client:
 
 
 class _Run:
-    def __init__(self, ws: _WatchedFake, scenario: Scenario, model: LineModel, address: tuple[str, int],
+    def __init__(self, ws: FakeWinsock, scenario: Scenario, model: LineModel, address: tuple[str, int],
                  deadline_ns: int, report: LineServerReport) -> None:
         self.ws = ws
         self.scenario = scenario
@@ -1008,7 +985,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     otherwise from ``seed``.  ``config`` is its policy (default: every choice
     open, with splits, partial receives and background progress).  At most
     ``max_draws`` choices are drawn (default: 200, plus 30 per client, line and
-    send); the rest of the run gets the simplest answers.
+    send); the rest of the run gets the simplest answers.  Unless ``config``
+    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte and
+    100 per client, line and send (far more than a correct server needs).
 
     Each client checks every line it receives, as it arrives: its own replies
     exactly and in order (a prefix if it resets), each other client's
@@ -1037,11 +1016,13 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     if scenario.faults.backlog is not None:
         base = replace(base, backlog=scenario.faults.backlog)
     tracing = trace_tail > 0 and final is not False
-    ws = _WatchedFake(seed=seed, config=replace(base, trace_limit=max(trace_tail, 1)), chooser=chooser)
+    if base.max_calls is None:
+        # A correct server needs a few calls per receive (at worst one byte each), send and
+        # client; a spinning one exceeds any such budget (BusyLoopError).
+        base = replace(base, max_calls=1_000 + 40 * size["bytes"]
+                       + 100 * (size["lines"] + size["clients"] + size["sends"]))
+    ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=max(trace_tail, 1)), chooser=chooser)
     ws.trace.enabled = tracing
-    # A correct server needs a few calls per receive (at worst one byte each), send and client;
-    # a spinning one exceeds any such budget.
-    ws.max_calls = 1_000 + 40 * size["bytes"] + 100 * (size["lines"] + size["clients"] + size["sends"])
     report = LineServerReport(size, seed=None if chooser is not None else seed)
     run = _Run(ws, scenario, model, address, int(client_deadline_s * _S), report)
     run.trace_tail = trace_tail
@@ -1087,7 +1068,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     try:
         handle.serve()
     except Exception as e:  # the server (or the fake on its behalf) raised
-        report.errors.insert(0, str(e) if isinstance(e, _CallBudgetExceeded) else
+        spun = _first_busy_loop(e)
+        report.errors.insert(0, f"busy loop: {spun}" if spun is not None else
                              f"the server raised {type(e).__name__}: {e}")
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error) from e
     else:
@@ -1105,6 +1087,19 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     if report.errors:
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error)
     return report
+
+
+def _first_busy_loop(e: BaseException) -> BusyLoopError | None:
+    """The first BusyLoopError behind ``e`` (the server's clean-up after it raises again)."""
+    first = None
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, BusyLoopError):
+            first = cur
+        cur = cur.__cause__ or cur.__context__
+    return first
 
 
 def _failure(ws: FakeWinsock, chooser: HypothesisChooser | None, report: LineServerReport,
