@@ -58,7 +58,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _constants as C
 from ._errors import BusyLoopError, DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
@@ -81,6 +81,9 @@ from ._types import (
     StartupResult,
     sockaddr_in,
 )
+
+if TYPE_CHECKING:
+    from ._peer import FakePeer
 
 __all__ = ["FakeWinsock"]
 
@@ -1795,10 +1798,6 @@ class FakeWinsock:
         """The operations still in flight."""
         return [op.describe() for op in sorted(self._by_ov.values(), key=lambda o: o.id)
                 if op.state == "pending"]
-
-
-if False:  # pragma: no cover - for type checkers only
-    from ._peer import FakePeer
 
 
 _STORED_OPTIONS = {
