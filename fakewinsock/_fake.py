@@ -42,12 +42,31 @@ through the same scheduler.
 Everything is recorded in :attr:`FakeWinsock.trace`.  Nothing depends on wall
 time, ids or hash order: the same seed and calls give the same trace.
 
-Divergence from real Windows (general): the fake is single-threaded (one
-program thread calls it at a time; completions happen only inside calls and
-waits, never truly concurrently); handle values are never reused; only IPv4
-TCP over loopback is emulated; blocking (non-overlapped) I/O, MSG_* flags,
-completion ports and GetOverlappedResult (kernel32) are not emulated and fail
-loudly with NotEmulatedError.
+Divergence from real Windows, in one place (details at each site):
+
+* One program thread calls the fake at a time; completions happen only inside
+  calls (``background``) and waits, never truly concurrently.  A program that
+  spins without ever waiting sees due timers only through ``background``
+  (``FakeConfig.max_calls`` turns such a loop into BusyLoopError).  Thread exit
+  does not cancel the thread's pending I/O (afd.c shows Windows does when the
+  socket has no completion port).
+* Handle values are never reused; peers' addresses are never reused (no
+  TIME_WAIT).
+* Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
+  completion ports, GetOverlappedResult (kernel32), WSAIoctl and most socket
+  options are not emulated and fail loudly with NotEmulatedError.  The options
+  that are accepted (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF,
+  TCP_NODELAY...) are stored and read back but change nothing; SO_ERROR reads 0.
+* Where Windows' outcome is untested in Wine's suite the fake assumes one or
+  lets the seed choose: a WSASend pending at closesocket ends like a receive
+  (connection aborted); a connection reset before it is accepted is dropped,
+  or accepted with its first receive failing, or fails its AcceptEx
+  (WSAECONNRESET); WSAGetOverlappedResult on a closed socket handle gives
+  WSAENOTSOCK.
+* A refused connect takes 2 s of virtual time (Windows retries its SYN on
+  loopback); the network has no IP layer, no retransmission, one fixed window
+  per direction (see :mod:`fakewinsock._net`); AcceptEx's address slots use the
+  fake's own layout (decode them with GetAcceptExSockaddrs).
 """
 
 from __future__ import annotations
