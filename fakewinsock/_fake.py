@@ -613,7 +613,7 @@ class FakeWinsock:
             self._window_freed(ep)
             return 0, n, data
         if ep.reset:
-            return C.STATUS_CONNECTION_RESET, 0, b""
+            return ep.reset_status, 0, b""
         return 0, 0, b""  # EOF: the peer closed gracefully
 
     def _window_freed(self, ep: Endpoint) -> None:
@@ -628,7 +628,7 @@ class FakeWinsock:
             if op.abort:
                 continue
             if ep is None or ep.reset:
-                self._abort(op, C.STATUS_CONNECTION_RESET)
+                self._abort(op, ep.reset_status if ep is not None else C.STATUS_CONNECTION_RESET)
                 continue
             if op.moved < op.total:
                 room = ep.room(self.config.window)
@@ -774,6 +774,8 @@ class FakeWinsock:
         if dst is None or dst.reset:
             return
         dst.reset = True
+        if dst.eof:
+            dst.reset_status = C.STATUS_CONNECTION_ABORTED
         dst.rbuf.clear()  # Windows discards unread data on a reset
         if self.trace.enabled:
             self._t("net", "rst", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
@@ -1126,7 +1128,8 @@ class FakeWinsock:
             return self._fail(ts, "connect", C.WSAEFAULT, s)
         if sock.state == _CONNECTED:
             return self._fail(ts, "connect", C.WSAEISCONN, s)
-        if sock.state == _LISTENING:
+        if sock.state == _LISTENING or sock.accept_pending_on is not None:
+            # (test_AcceptEx: connect on an accept socket with AcceptEx pending)
             return self._fail(ts, "connect", C.WSAEINVAL, s)
         if name.sin_addr == 0 or name.port == 0:
             return self._fail(ts, "connect", C.WSAEADDRNOTAVAIL, s)
@@ -1462,7 +1465,8 @@ class FakeWinsock:
         if not err and (sock.rd_shut if receiving else sock.wr_shut):
             err = C.WSAESHUTDOWN
         if not err and ep is not None and ep.reset and not (receiving and sock.recv_ops):
-            err = C.WSAECONNRESET  # after a reset, new calls fail at once (test_tcp_reset)
+            # After a reset, new calls fail at once (test_tcp_reset).
+            err = C.NTSTATUS_TO_WSA[ep.reset_status]
         if err:
             return IoResult(self._fail(ts, call, err, s), 0, flags)
         op = self._new_op(call, sock, lpOverlapped, routine, ts)
@@ -1499,13 +1503,14 @@ class FakeWinsock:
         if (not sock.recv_ops and self._recv_satisfiable(sock, op)
                 and self.chooser.boolean(self._immediate["WSARecv"], "immediate:WSARecv")):
             status, n, data = self._finish_recv(op)
-            if status == C.STATUS_CONNECTION_RESET:
-                # Only reachable when the RST just arrived: the call fails at once.
+            if status:
+                # A reset that just arrived (a fresh op has no abort status):
+                # the call fails at once, notifying nothing.
                 op.state = "reaped"
                 for m in op.exports:
                     m.release()
                 self._by_ov.pop(ctypes.addressof(lpOverlapped), None)
-                return IoResult(self._fail(ts, "WSARecv", C.WSAECONNRESET, s), 0, lpFlags)
+                return IoResult(self._fail(ts, "WSARecv", C.NTSTATUS_TO_WSA[status], s), 0, lpFlags)
             self._finish(op, status, n, "immediate", data)
             self.stats["immediate"] += 1
             self._socket_changed(sock)

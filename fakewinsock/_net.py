@@ -59,6 +59,7 @@ class Endpoint:
         "closed",
         "rd_shut",
         "fail_accept",
+        "reset_status",
     )
 
     def __init__(self, conn_id: int, local: tuple[str, int], remote: tuple[str, int]) -> None:
@@ -78,6 +79,10 @@ class Endpoint:
         self.closed = False
         self.rd_shut = False
         self.fail_accept = False  # reset in the backlog: the AcceptEx taking it fails
+        # What a reset reads as here: connection reset, or connection aborted
+        # when the RST came after the other end's FIN (Wine's test_shutdown,
+        # "send data to a peer which is closed", on Windows).
+        self.reset_status = 0xC000020D  # STATUS_CONNECTION_RESET
 
     def room(self, window: int) -> int:
         """How many more bytes this end may send now."""

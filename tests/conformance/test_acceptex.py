@@ -238,3 +238,14 @@ def test_reuseaddr_listeners_first_gets_connections(h: Harness) -> None:
     post(h, s1, acc, ov)
     h.peer().connect("127.0.0.1", name.port)
     assert h.complete(s1, ov) == (TRUE, 0, 0)
+
+
+def test_connect_on_an_accept_socket_with_accept_pending(h: Harness) -> None:
+    """test_AcceptEx: connect() on the accept socket of a pending AcceptEx gives WSAEINVAL."""
+    lst, port = h.listener()
+    acc = h.socket()
+    ov = h.overlapped()
+    ok, info, _ = post(h, lst, acc, ov)
+    assert (ok, info) == (FALSE, WSA_IO_PENDING)
+    assert h.ws.connect(acc, sockaddr_in("127.0.0.1", port), 16) == -1
+    assert h.ws.WSAGetLastError() == WSAEINVAL

@@ -19,6 +19,7 @@ from fakewinsock.constants import (
     WSA_IO_PENDING,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
+    WSAECONNABORTED,
     WSAECONNRESET,
     WSAEINVAL,
     WSAENOTCONN,
@@ -216,3 +217,25 @@ def test_send_to_slow_reader_pends_then_completes_whole(h: Harness) -> None:
     assert h.wait(ov.hEvent) == WSA_WAIT_EVENT_0
     ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
     assert (ok, n) == (TRUE, size)
+
+
+@pytest.mark.wine_divergence(
+    "Wine completes the receive with 0 bytes (EOF) after that reset; Windows fails it with WSAECONNABORTED "
+    "(todo_wine in test_shutdown)"
+)
+def test_data_to_a_closed_peer_aborts_the_connection(h: Harness) -> None:
+    """test_shutdown ("send data to a peer which is closed"): the peer shuts
+    down and closes; our send still succeeds; the peer's stack answers the
+    data with a reset, which after the peer's FIN reads as WSAECONNABORTED."""
+    a = h.accept()
+    a.peer.shutdown()
+    a.peer.close()
+    assert h.recv_all(a.sock, 1) == b""  # the FIN
+    assert h.send(a.sock, b"hello") == (TRUE, 5)
+    h.settle()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    if rc == SOCKET_ERROR and h.ws.WSAGetLastError() != WSA_IO_PENDING:
+        assert h.ws.WSAGetLastError() == WSAECONNABORTED
+    else:
+        assert h.complete(a.sock, ov)[2] == WSAECONNABORTED
