@@ -388,20 +388,13 @@ class FakeWinsock:
                 return done()
 
     def _describe_world(self) -> str:
-        pend = [op.describe() for op in self._by_ov.values() if op.state == "pending"]
+        pend = self.pending_operations()
         return "pending operations: " + (", ".join(pend) if pend else "none")
 
     def run_for(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass (completions happen, timers fire;
         no completion routine runs)."""
         self._block(lambda: False, self.now_ns + int(seconds * 1e9), "run_for")
-
-    def run_until_idle(self, limit_s: float = 3600.0) -> None:
-        """Run until nothing is ready and no timer is left (or ``limit_s`` of
-        virtual time has passed)."""
-        deadline = self.now_ns + int(limit_s * 1e9)
-        while (self._ready or self._timers) and self._step(deadline):
-            pass
 
     def inject_error(self, call: str, error: int, count: int = 1) -> None:
         """Make the next ``count`` calls of ``call`` (``"WSARecv"``, ``"WSASend"``,
@@ -926,9 +919,7 @@ class FakeWinsock:
                 out.append(f"socket {h:#x} ({obj.state}) not closed")
             else:
                 out.append(f"event {h:#x} not closed")
-        for op in sorted(self._by_ov.values(), key=lambda o: o.id):
-            if op.state == "pending":
-                out.append(f"{op.describe()} still in flight")
+        out += [f"{what} still in flight" for what in self.pending_operations()]
         for ts in self._threads.values():
             for op in ts.apcs:
                 out.append(f"completion routine of {op.describe()} never ran "

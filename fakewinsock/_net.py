@@ -57,7 +57,6 @@ class Endpoint:
         "reset",
         "fin_sent",
         "closed",
-        "rd_shut",
         "fail_accept",
         "reset_status",
     )
@@ -77,7 +76,6 @@ class Endpoint:
         self.reset = False
         self.fin_sent = False
         self.closed = False
-        self.rd_shut = False
         self.fail_accept = False  # reset in the backlog: the AcceptEx taking it fails
         # What a reset reads as here: connection reset, or connection aborted
         # when the RST came after the other end's FIN (Wine's test_shutdown,
