@@ -106,12 +106,17 @@ if TYPE_CHECKING:
 
 __all__ = ["FakeWinsock"]
 
+_get_ident = threading.get_ident
+_addressof = ctypes.addressof
+_crc32 = zlib.crc32
+
 _SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
 _MIN_ADDR_SLOT = _SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot
 _EPHEMERAL_FIRST = 49152
 _NS_PER_MS = 1_000_000
 _ANY = "0.0.0.0"
 _NO_QUEUE: tuple[()] = ()  # stands for the queues only a listener has
+_NO_VIEWS: list[memoryview] = []  # shared, never appended to
 
 # Socket states.
 _FRESH, _BOUND, _LISTENING, _CONNECTED, _CLOSED = "fresh", "bound", "listening", "connected", "closed"
@@ -143,7 +148,7 @@ class _Op:
     __slots__ = (
         "id", "kind", "sock", "ov", "event", "ev_handle", "routine", "thread", "bufs",
         "total", "moved", "snapshot", "exports", "status", "nbytes", "flags", "armed",
-        "abort", "state", "accept_sock", "out_buf", "rdl", "lal", "ral",
+        "abort", "state", "accept_sock", "out_buf", "rdl", "lal", "ral", "key",
     )
 
     def __init__(self, op_id: int, kind: str, sock: _Socket, ov: WSAOVERLAPPED,
@@ -156,11 +161,11 @@ class _Op:
         self.ev_handle = 0
         self.routine = routine
         self.thread = thread
-        self.bufs: list[memoryview] = []
+        self.bufs: list[memoryview] = _NO_VIEWS
         self.total = 0
         self.moved = 0
         self.snapshot: list[int] | None = None
-        self.exports: list[memoryview] = []
+        self.exports: list[memoryview] = _NO_VIEWS
         self.status = C.STATUS_PENDING
         self.nbytes = 0
         self.flags = 0
@@ -170,6 +175,7 @@ class _Op:
         self.accept_sock: _Socket | None = None
         self.out_buf: memoryview | None = None
         self.rdl = self.lal = self.ral = 0
+        self.key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
 
     def describe(self) -> str:
         return f"{self.kind} op{self.id} on socket {self.sock.handle:#x}"
@@ -258,15 +264,32 @@ class FakeWinsock:
         self._peer_host = 1  # simulated peers come from 127.0.0.1, then 127.0.0.2, ...
         self._peer_next_port = _EPHEMERAL_FIRST
         self._forced_errors: dict[str, deque[int]] = {}
-        self.stats: dict[str, int] = {
-            "calls": 0, "immediate": 0, "pending": 0, "failed": 0, "completed": 0,
-            "routines": 0, "resets": 0,
+        self._stats: dict[str, int] = {
+            "immediate": 0, "pending": 0, "failed": 0, "completed": 0, "routines": 0, "resets": 0,
         }
+        # The policy read on every call, copied out of the (frozen) config.
+        config = self.config
+        self._ncalls = 0
+        self._max_calls = config.max_calls if config.max_calls is not None else 1 << 62
+        self._syscall_cost = config.syscall_cost
+        self._background = config.background
+        self._window = config.window
+        self._check_buffers = config.check_buffers
+        self._delay_range = config.completion_delay
+        self._latency_range = config.latency
+        self._split = config.split
+        self._make_ready = self._ready.append
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: Winsock calls, operations completed at once / pending /
+        failed at once / completed, completion routines run, resets sent."""
+        return {"calls": self._ncalls, **self._stats}
 
     # ------------------------------------------------------------------ infra
 
     def _thread(self) -> _ThreadState:
-        tid = threading.get_ident()
+        tid = _get_ident()
         if tid == self._last_tid:
             return self._last_ts
         ts = self._threads.get(tid)
@@ -285,25 +308,25 @@ class FakeWinsock:
     def _enter(self, call: str) -> _ThreadState:
         """Every Winsock call starts here: it costs virtual time, and the kernel
         may make progress behind the program's back."""
-        stats = self.stats
-        calls = stats["calls"] = stats["calls"] + 1
-        config = self.config
-        if config.max_calls is not None and calls > config.max_calls:
+        calls = self._ncalls = self._ncalls + 1
+        if calls > self._max_calls:
             raise BusyLoopError(
-                f"{call}: more than {config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
+                f"{call}: more than {self.config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
                 "seems to spin instead of waiting (an event never reset? a receive re-posted after EOF?)"
             )
-        now = self.now_ns = self.now_ns + config.syscall_cost
-        bg = config.background
+        now = self.now_ns = self.now_ns + self._syscall_cost
+        bg = self._background
         if bg and (self._ready or (self._timers and self._timers[0][0] <= now)):
             if self.chooser.boolean(bg, "background"):
                 self._step(now)
+        if _get_ident() == self._last_tid:
+            return self._last_ts
         return self._thread()
 
     def _fail(self, ts: _ThreadState, call: str, error: int, handle: int = 0, rc: int = C.SOCKET_ERROR,
               ) -> int:
         ts.last_error = error
-        self.stats["failed"] += 1
+        self._stats["failed"] += 1
         if self.trace.enabled:
             self._t("failed", call, handle, 0, f"error={error}")
         return rc
@@ -329,7 +352,7 @@ class FakeWinsock:
         if self._startups > 0:
             return True
         ts.last_error = C.WSANOTINITIALISED
-        self.stats["failed"] += 1
+        self._stats["failed"] += 1
         if self.trace.enabled:
             self._t("failed", call, 0, 0, f"error={C.WSANOTINITIALISED}")
         return False
@@ -351,8 +374,7 @@ class FakeWinsock:
         deadline."""
         ready = self._ready
         if ready:
-            i = self.chooser.index(len(ready), "order") if len(ready) > 1 else 0
-            op = ready.pop(i)
+            op = ready.pop(self.chooser.index(len(ready), "order")) if len(ready) > 1 else ready.pop()
             self._complete(op)
             return True
         timers = self._timers
@@ -374,12 +396,14 @@ class FakeWinsock:
                ts: _ThreadState | None = None) -> bool:
         """The scheduler: make progress until ``done()`` or the deadline (or,
         with ``ts``, until ts has a queued completion routine)."""
+        step = self._step
+        apcs = ts.apcs if ts is not None else None
         while True:
-            if ts is not None and ts.apcs:
+            if apcs:
                 return True
             if done():
                 return True
-            if not self._step(deadline):
+            if not step(deadline):
                 if deadline is None:
                     raise DeadlockError(
                         f"{what} can never return: no operation is in flight, nothing is "
@@ -410,19 +434,22 @@ class FakeWinsock:
         self._next_op += 1
         return _Op(self._next_op, kind, sock, ov, routine, ts)
 
-    def _check_ov(self, call: str, s: int, ov: object) -> None:
+    def _check_ov(self, call: str, s: int, ov: object) -> int:
+        """Refuse an OVERLAPPED still in use; its address (the key of ``_by_ov``)."""
         if not isinstance(ov, WSAOVERLAPPED):
             if ov is None:
                 raise NotEmulatedError(
                     f"{call} on socket {s:#x} without an OVERLAPPED (blocking I/O) is not emulated"
                 )
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(ov).__name__}")
-        prev = self._by_ov.get(ctypes.addressof(ov))
+        key = _addressof(ov)
+        prev = self._by_ov.get(key)
         if prev is not None and prev.state == "pending":
             raise WinsockUsageError(
                 f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
                 f"{prev.describe()}; reusing it corrupts memory on Windows"
             )
+        return key
 
     def _bind_event(self, op: _Op, call: str) -> int:
         """Attach the OVERLAPPED's event (event notification). 0 or an error."""
@@ -442,21 +469,25 @@ class FakeWinsock:
         ev.signaled = False  # starting an overlapped operation resets its event
         return 0
 
-    def _register(self, op: _Op) -> None:
-        op.ov.Internal = C.STATUS_PENDING
-        op.ov.InternalHigh = 0
-        self._by_ov[ctypes.addressof(op.ov)] = op
+    def _register(self, op: _Op, key: int) -> None:
+        ov = op.ov
+        ov.Internal = C.STATUS_PENDING
+        ov.InternalHigh = 0
+        op.key = key
+        self._by_ov[key] = op
 
     def _arm(self, op: _Op) -> None:
         """The op's condition holds: it becomes ready after a completion delay."""
         if op.armed:
             return
         op.armed = True
-        delay = self.chooser.span(self.config.completion_delay, "delay")
+        lo, hi = self._delay_range
+        delay = lo if lo == hi else self.chooser.integer(lo, hi, "delay")
         if delay <= 0:
             self._ready.append(op)
         else:
-            self.call_at(self.now_ns + delay, self._ready.append, op)
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (self.now_ns + delay, self._timer_seq, self._make_ready, op))
 
     def _complete(self, op: _Op) -> None:
         """Finish an armed op now: compute its result and notify."""
@@ -500,62 +531,66 @@ class FakeWinsock:
                 f"flight (Internal={ov.Internal:#x}, hEvent={ov.hEvent:#x}); Windows would "
                 "write into it later"
             )
-        self._check_snapshot(op)
+        if op.snapshot is not None:
+            self._check_snapshot(op)
+        bufs = op.bufs
         if data:
-            pos = 0
-            for b in op.bufs:
-                k = min(len(b), len(data) - pos)
-                if k <= 0:
-                    break
-                b[:k] = data[pos:pos + k]
-                pos += k
+            if len(bufs) == 1:
+                bufs[0][:len(data)] = data  # the op never takes more than its buffers hold
+            else:
+                pos = 0
+                for b in bufs:
+                    k = min(len(b), len(data) - pos)
+                    if k <= 0:
+                        break
+                    b[:k] = data[pos:pos + k]
+                    pos += k
         for m in op.exports:
             m.release()
-        op.exports = []
+        op.exports = _NO_VIEWS
         op.status = status
         op.nbytes = n
         op.state = "completed"
         ov.Internal = status
         ov.InternalHigh = n
-        self.stats["completed"] += 1
-        if self.trace.enabled:
+        self._stats["completed"] += 1
+        tracing = self.trace.enabled
+        if tracing:
             self._t(what, op.kind, op.sock.handle, op.id, f"status={status:#x} bytes={n}",
                     thread=op.thread.index)
         if op.routine is not None:
             op.thread.apcs.append(op)
-            if self.trace.enabled:
+            if tracing:
                 self._t("queued", op.kind, op.sock.handle, op.id, "completion routine",
                         thread=op.thread.index)
         elif op.event is not None:
             op.event.signaled = True
-            if self.trace.enabled:
+            if tracing:
                 self._t("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
 
     def _snapshot(self, op: _Op) -> None:
         # A CRC of each buffer, not a copy: it detects any change in practice
         # (a miss needs a change that keeps the CRC-32) at a few bytes each.
-        if self.config.check_buffers:
-            op.snapshot = [zlib.crc32(b) for b in op.bufs]
+        # Only operations that pend are snapshot: one that completes inside
+        # its call leaves the program no moment to touch its buffers.
+        op.snapshot = [_crc32(b) for b in op.bufs]
 
     def _check_snapshot(self, op: _Op) -> None:
         snap = op.snapshot
-        if snap is None:
-            return
         op.snapshot = None
-        for i, (b, before) in enumerate(zip(op.bufs, snap, strict=True)):
-            if zlib.crc32(b) != before:
+        for i, b in enumerate(op.bufs):
+            if _crc32(b) != snap[i]:  # type: ignore[index]
                 what = "lpOutputBuffer" if op.kind == "AcceptEx" else f"lpBuffers[{i}]"
                 raise WinsockUsageError(
                     f"{op.describe()}: {what} was modified while the operation was in flight; "
                     "on Windows the kernel reads or writes it until completion"
                 )
 
-    def _reap(self, op: _Op, call: str) -> None:
+    def _reap(self, op: _Op) -> None:
         if op.state == "completed":
             op.state = "reaped"
-            key = ctypes.addressof(op.ov)
-            if self._by_ov.get(key) is op:
-                del self._by_ov[key]
+            if self._by_ov.get(op.key) is op:
+                del self._by_ov[op.key]
 
     # ------------------------------------------------------------- socket logic
 
@@ -610,9 +645,12 @@ class FakeWinsock:
         return 0, 0, b""  # EOF: the peer closed gracefully
 
     def _window_freed(self, ep: Endpoint) -> None:
+        """``ep``'s reader made room: wake the other end if its sender waits for it
+        (even a closed end may still have queued bytes to send)."""
         other = ep.other
-        if other is not None:
-            other.notify()  # even a closed end may still have queued bytes to send
+        if other is not None and other.blocked:
+            other.blocked = False
+            other.notify()
 
     def _pump_sends(self, sock: _Socket) -> None:
         """Move bytes of the queued sends into the network as the window allows."""
@@ -624,15 +662,17 @@ class FakeWinsock:
                 self._abort(op, ep.reset_status if ep is not None else C.STATUS_CONNECTION_RESET)
                 continue
             if op.moved < op.total:
-                room = ep.room(self.config.window)
+                room = ep.room(self._window)
                 k = min(room, op.total - op.moved)
-                if k <= 0 or k < min(self.config.window // 2, op.total - op.moved):
+                if k <= 0 or k < min(self._window // 2, op.total - op.moved):
+                    ep.blocked = True  # woken by _window_freed
                     return  # silly-window avoidance: wait for a worthwhile window
                 self._transmit(ep, self._gather(op, op.moved, k))
                 op.moved += k
             if op.moved >= op.total and not op.armed:
                 self._arm(op)
             if op.moved < op.total:
+                ep.blocked = True
                 return
 
     def _gather(self, op: _Op, start: int, k: int) -> bytes:
@@ -701,10 +741,13 @@ class FakeWinsock:
     # ------------------------------------------------------------- network
 
     def _latency(self) -> int:
-        return self.chooser.span(self.config.latency, "latency")
+        lo, hi = self._latency_range
+        return lo if lo == hi else self.chooser.integer(lo, hi, "latency")
 
     def _arrival(self, src: Endpoint) -> int:
-        t = max(self.now_ns + self._latency(), src.last_arrival)
+        t = self.now_ns + self._latency()
+        if t < src.last_arrival:
+            t = src.last_arrival
         src.last_arrival = t
         return t
 
@@ -714,12 +757,14 @@ class FakeWinsock:
         if n == 0:
             return
         src.in_flight += n
-        if n > 1 and self.chooser.boolean(self.config.split, "split"):
+        timers = self._timers
+        if n > 1 and self.chooser.boolean(self._split, "split"):
             k = self.chooser.integer(1, n - 1, "split_at")
-            self.call_at(self._arrival(src), self._deliver, (src, data[:k]))
-            self.call_at(self._arrival(src), self._deliver, (src, data[k:]))
-        else:
-            self.call_at(self._arrival(src), self._deliver, (src, data))
+            self._timer_seq += 1
+            heapq.heappush(timers, (self._arrival(src), self._timer_seq, self._deliver, (src, data[:k])))
+            data = data[k:]
+        self._timer_seq += 1
+        heapq.heappush(timers, (self._arrival(src), self._timer_seq, self._deliver, (src, data)))
 
     def _deliver(self, arg: tuple[Endpoint, bytes]) -> None:
         src, data = arg
@@ -736,7 +781,11 @@ class FakeWinsock:
         dst.rbuf += data
         if self.trace.enabled:
             self._t("net", "arrive", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)}", thread=0)
-        dst.notify()
+        owner = dst.owner
+        if type(owner) is _Socket:
+            self._socket_changed(owner)
+        elif owner is not None:
+            owner._endpoint_changed(dst)
 
     def _send_fin(self, src: Endpoint) -> None:
         if src.fin_sent or src.reset:
@@ -759,7 +808,7 @@ class FakeWinsock:
             return
         src.reset = True  # this end is finished too
         src.rbuf.clear()
-        self.stats["resets"] += 1
+        self._stats["resets"] += 1
         self.call_at(self._arrival(src), self._deliver_rst, src)
 
     def _deliver_rst(self, src: Endpoint) -> None:
@@ -1305,7 +1354,7 @@ class FakeWinsock:
         if lpOverlapped is None:
             self._fail(ts, call, C.ERROR_INVALID_PARAMETER, sListenSocket)
             return fail
-        self._check_ov(call, sListenSocket if isinstance(sListenSocket, int) else 0, lpOverlapped)
+        key = self._check_ov(call, sListenSocket if isinstance(sListenSocket, int) else 0, lpOverlapped)
         lpOverlapped.Internal = C.STATUS_PENDING
         if not self._initialised(ts, call):
             return fail
@@ -1348,10 +1397,8 @@ class FakeWinsock:
         op.accept_sock = acc
         op.out_buf = out
         op.rdl, op.lal, op.ral = dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
-        op.bufs = [out]
-        op.exports = [out]
-        self._snapshot(op)
-        self._register(op)
+        op.bufs = op.exports = [out]
+        self._register(op, key)
         acc.accept_pending_on = op
         if self.trace.enabled:
             self._t("posted", call, sListenSocket, op.id, f"accept={sAcceptSocket:#x} rdl={dwReceiveDataLength}")
@@ -1360,10 +1407,12 @@ class FakeWinsock:
                 and self.chooser.boolean(self._immediate[call], "immediate:AcceptEx")):
             status, n = self._finish_accept(op)
             self._finish(op, status, n, "immediate")
-            self.stats["immediate"] += 1
+            self._stats["immediate"] += 1
             return AcceptExResult(C.TRUE, n)
         lst.accept_ops.append(op)
-        self.stats["pending"] += 1
+        if self._check_buffers:
+            self._snapshot(op)
+        self._stats["pending"] += 1
         if self.trace.enabled:
             self._t("pending", call, sListenSocket, op.id)
         self._socket_changed(lst)
@@ -1399,6 +1448,8 @@ class FakeWinsock:
 
     def _prepare_bufs(self, call: str, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int,
                       writable: bool) -> list[memoryview]:
+        """A view of each buffer, ``len`` bytes long, held until the operation
+        completes (so the program cannot resize it meanwhile)."""
         if not isinstance(dwBufferCount, int):
             raise TypeError(f"{call}: dwBufferCount must be an int, not {type(dwBufferCount).__name__}")
         if isinstance(lpBuffers, WSABUF):
@@ -1411,20 +1462,26 @@ class FakeWinsock:
         views: list[memoryview] = []
         for i in range(dwBufferCount):
             wb = lpBuffers[i]
-            if not isinstance(wb, WSABUF):
+            if type(wb) is not WSABUF and not isinstance(wb, WSABUF):
                 raise TypeError(f"{call}: lpBuffers[{i}] must be a WSABUF, not {type(wb).__name__}")
-            mv = memoryview(wb.buf).cast("B")
+            buf = wb.buf
+            # bytes and bytearray views are bytes already; cast the others.
+            mv = memoryview(buf) if type(buf) is bytearray or type(buf) is bytes else memoryview(buf).cast("B")
             size = len(mv)
-            if wb.len < 0 or wb.len > size:
+            n = wb.len
+            if n == size and (not writable or not mv.readonly):
+                views.append(mv)
+                continue
+            if not isinstance(n, int) or n < 0 or n > size:
                 mv.release()
                 raise WinsockUsageError(
-                    f"{call} on socket {s:#x}: lpBuffers[{i}].len is {wb.len} but its buffer has "
+                    f"{call} on socket {s:#x}: lpBuffers[{i}].len is {n} but its buffer has "
                     f"{size} bytes; Windows would {'write' if writable else 'read'} past its end"
                 )
             if writable and mv.readonly:
                 mv.release()
                 raise TypeError(f"{call}: lpBuffers[{i}].buf must be writable (a bytearray)")
-            views.append(mv[: wb.len])
+            views.append(mv[:n])
             mv.release()
         return views
 
@@ -1436,18 +1493,19 @@ class FakeWinsock:
         to return as it is."""
         ts = self._enter(call)
         receiving = call == "WSARecv"
-        if not isinstance(flags, int):
+        if type(flags) is not int and not isinstance(flags, int):
             name = "lpFlags" if receiving else "dwFlags"
             raise TypeError(f"{call}: {name} must be an int, not {type(flags).__name__}")
-        handle = s if isinstance(s, int) else 0
-        self._check_ov(call, handle, lpOverlapped)
+        handle = s if type(s) is int or isinstance(s, int) else 0
+        key = self._check_ov(call, handle, lpOverlapped)
         if routine is not None and not callable(routine):
             raise TypeError(f"{call}: lpCompletionRoutine must be callable or None")
         bufs = self._prepare_bufs(call, handle, lpBuffers, dwBufferCount, receiving)
-        if not self._initialised(ts, call):
+        if not self._startups:
+            self._initialised(ts, call)
             return IoResult(C.SOCKET_ERROR, 0, flags)
-        sock = self._socket(s, call)
-        if sock is None:
+        sock = self._objects.get(handle) if handle else self._socket(s, call)
+        if type(sock) is not _Socket:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
         if flags:
             raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
@@ -1460,15 +1518,17 @@ class FakeWinsock:
             err = C.NTSTATUS_TO_WSA[ep.reset_status]
         if err:
             return IoResult(self._fail(ts, call, err, s), 0, flags)
-        op = self._new_op(call, sock, lpOverlapped, routine, ts)
-        err = self._bind_event(op, call)
-        if err:
-            return IoResult(self._fail(ts, call, err, s), 0, flags)
-        op.bufs = bufs
-        op.exports = list(bufs)
-        op.total = sum(len(b) for b in bufs)
-        self._snapshot(op)
-        self._register(op)
+        self._next_op += 1
+        op = _Op(self._next_op, call, sock, lpOverlapped, routine, ts)
+        if routine is None:
+            err = self._bind_event(op, call)
+            if err:
+                return IoResult(self._fail(ts, call, err, s), 0, flags)
+        else:
+            op.ev_handle = lpOverlapped.hEvent
+        op.bufs = op.exports = bufs
+        op.total = len(bufs[0]) if len(bufs) == 1 else sum(len(b) for b in bufs)
+        self._register(op, key)
         if self.trace.enabled:
             self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else ""))
         return ts, sock, op
@@ -1476,7 +1536,9 @@ class FakeWinsock:
     def _queue_io(self, ts: _ThreadState, sock: _Socket, op: _Op, queue: list[_Op], flags: int) -> IoResult:
         """The operation pends: SOCKET_ERROR with WSA_IO_PENDING."""
         queue.append(op)
-        self.stats["pending"] += 1
+        if self._check_buffers:
+            self._snapshot(op)
+        self._stats["pending"] += 1
         if self.trace.enabled:
             self._t("pending", op.kind, sock.handle, op.id)
         self._socket_changed(sock)
@@ -1500,10 +1562,10 @@ class FakeWinsock:
                 op.state = "reaped"
                 for m in op.exports:
                     m.release()
-                self._by_ov.pop(ctypes.addressof(lpOverlapped), None)
+                self._by_ov.pop(op.key, None)
                 return IoResult(self._fail(ts, "WSARecv", C.NTSTATUS_TO_WSA[status], s), 0, lpFlags)
             self._finish(op, status, n, "immediate", data)
-            self.stats["immediate"] += 1
+            self._stats["immediate"] += 1
             self._socket_changed(sock)
             return IoResult(0, n, 0)
         return self._queue_io(ts, sock, op, sock.recv_ops, lpFlags)
@@ -1537,7 +1599,7 @@ class FakeWinsock:
             self._transmit(ep, self._gather(op, 0, op.total))
             op.moved = op.total
             self._finish(op, 0, op.total, "immediate")
-            self.stats["immediate"] += 1
+            self._stats["immediate"] += 1
             return IoResult(0, op.total, dwFlags)
         return self._queue_io(ts, sock, op, sock.send_ops, dwFlags)
 
@@ -1591,7 +1653,7 @@ class FakeWinsock:
         n = lpOverlapped.InternalHigh
         flags = op.flags if op is not None else 0
         if op is not None:
-            self._reap(op, call)
+            self._reap(op)
         if self.trace.enabled:
             self._t("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}")
         if status == C.STATUS_SUCCESS:
@@ -1661,25 +1723,32 @@ class FakeWinsock:
         """Deliver every queued completion routine of this thread (including any
         queued while they run)."""
         apcs = ts.apcs
+        by_ov = self._by_ov
+        tracing = self.trace.enabled
         failure: BaseException | None = None
+        ran = 0
         while apcs:
             op = apcs.popleft()
-            err = C.NTSTATUS_TO_WSA.get(op.status)
+            status = op.status
+            err = 0 if status == 0 else C.NTSTATUS_TO_WSA.get(status)
             if err is None:
-                raise NotEmulatedError(f"NTSTATUS {op.status:#x} has no Winsock mapping in the fake")
-            self._reap(op, "routine")
-            self.stats["routines"] += 1
-            if self.trace.enabled:
+                raise NotEmulatedError(f"NTSTATUS {status:#x} has no Winsock mapping in the fake")
+            # Reaped: the routine is the program's one notification.
+            op.state = "reaped"
+            if by_ov.get(op.key) is op:
+                del by_ov[op.key]
+            ran += 1
+            if tracing:
                 self._t("routine", op.kind, op.sock.handle, op.id, f"dwError={err} cb={op.nbytes}")
-            assert op.routine is not None
             try:
-                op.routine(err, op.nbytes, op.ov, 0)
+                op.routine(err, op.nbytes, op.ov, 0)  # type: ignore[misc]
             except BaseException as e:  # noqa: BLE001 - re-raised below
                 # Windows runs every queued routine in this one wait; the
                 # exception surfaces when the wait returns (as the real
                 # backend, which cannot unwind through C, does too).
                 if failure is None:
                     failure = e
+        self._stats["routines"] += ran
         if failure is not None:
             raise failure
 
@@ -1689,8 +1758,9 @@ class FakeWinsock:
         alertable, for completion routines (WSA_WAIT_IO_COMPLETION)."""
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
-        if not isinstance(cEvents, int) or not isinstance(dwTimeout, int):
-            raise TypeError(f"{call}: cEvents and dwTimeout must be ints")
+        if type(cEvents) is not int or type(dwTimeout) is not int:
+            if not isinstance(cEvents, int) or not isinstance(dwTimeout, int):
+                raise TypeError(f"{call}: cEvents and dwTimeout must be ints")
         if cEvents == 0 or cEvents > C.WSA_MAXIMUM_WAIT_EVENTS:
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         if cEvents > len(lphEvents):
@@ -1698,11 +1768,12 @@ class FakeWinsock:
                 f"{call}: cEvents is {cEvents} but lphEvents has {len(lphEvents)} handles; "
                 "Windows would read past the array"
             )
+        objects = self._objects
         evs: list[_Event] = []
         for i in range(cEvents):
             h = lphEvents[i]
-            ev = self._event(call, h)
-            if ev is None:
+            ev = objects.get(h) if type(h) is int else self._event(call, h)
+            if type(ev) is not _Event:
                 if h in self._closed_events:
                     raise WinsockUsageError(
                         f"{call}: lphEvents[{i}] = {h:#x} is an event that was closed with "
@@ -1717,6 +1788,11 @@ class FakeWinsock:
         if fWaitAll:
             def done() -> bool:
                 return all(e.signaled for e in evs)
+        elif cEvents == 1:
+            ev0 = evs[0]
+
+            def done() -> bool:
+                return ev0.signaled
         else:
             def done() -> bool:
                 for e in evs:
@@ -1724,7 +1800,8 @@ class FakeWinsock:
                         return True
                 return False
 
-        self._block(done, deadline, f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
+        if not (fAlertable and ts.apcs) and not done():
+            self._block(done, deadline, f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
         if fAlertable and ts.apcs:
             self._run_apcs(ts)
             if self.trace.enabled:

@@ -56,6 +56,7 @@ class Endpoint:
         "eof",
         "reset",
         "fin_sent",
+        "blocked",
         "closed",
         "fail_accept",
         "reset_status",
@@ -75,6 +76,7 @@ class Endpoint:
         self.eof = False
         self.reset = False
         self.fin_sent = False
+        self.blocked = False  # a sender here waits for the other end to make room
         self.closed = False
         self.fail_accept = False  # reset in the backlog: the AcceptEx taking it fails
         # What a reset reads as here: connection reset, or connection aborted

@@ -72,7 +72,8 @@ class FakePeer:
 
     Blocking calls run the simulated kernel in virtual time until they can
     return.  ``on_change``, if set, is called whenever something arrives
-    (connection established or refused, data, FIN, RST, room to send), for
+    (connection established or refused, data, FIN, RST, room to send after
+    bytes had to wait for the window), for
     scripted peers that react instead of blocking; :meth:`send_nowait` and
     :meth:`recv_nowait` are their non-blocking calls.
     """
@@ -158,6 +159,8 @@ class FakePeer:
             if room > 0 and room >= min(window // 2, len(self._pending)):  # silly-window avoidance
                 chunk, self._pending = self._pending[:room], self._pending[room:]
                 self._k._transmit(ep, chunk)
+            if self._pending:
+                ep.blocked = True  # the reader's next read wakes us
         if self._fin_after_flush and not self._pending:
             self._fin_after_flush = False
             self._k._send_fin(ep)
