@@ -109,6 +109,7 @@ __all__ = ["FakeWinsock"]
 _get_ident = threading.get_ident
 _addressof = ctypes.addressof
 _crc32 = zlib.crc32
+_COPY_BUDGET = 32 << 20  # bytes of buffer copies held for snapshots (see FakeWinsock._snapshot)
 
 _SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
 _MIN_ADDR_SLOT = _SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot
@@ -164,7 +165,7 @@ class _Op:
         self.bufs: list[memoryview] = _NO_VIEWS
         self.total = 0
         self.moved = 0
-        self.snapshot: list[int] | None = None
+        self.snapshot: list[bytes | int | None] | None = None
         self.exports: list[memoryview] = _NO_VIEWS
         self.status = C.STATUS_PENDING
         self.nbytes = 0
@@ -275,6 +276,7 @@ class FakeWinsock:
         self._background = config.background
         self._window = config.window
         self._check_buffers = config.check_buffers
+        self._copied = 0  # bytes held by buffer snapshots that are copies
         self._delay_range = config.completion_delay
         self._latency_range = config.latency
         self._split = config.split
@@ -569,22 +571,44 @@ class FakeWinsock:
                 self._t("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
 
     def _snapshot(self, op: _Op) -> None:
-        # A CRC of each buffer, not a copy: it detects any change in practice
-        # (a miss needs a change that keeps the CRC-32) at a few bytes each.
-        # Only operations that pend are snapshot: one that completes inside
-        # its call leaves the program no moment to touch its buffers.
-        op.snapshot = [_crc32(b) for b in op.bufs]
+        """Remember each buffer the program could still change while the
+        operation pends: a copy (the fastest to compare), or, once the copies
+        held for operations in flight reach ``_COPY_BUDGET`` bytes, a CRC-32
+        (a few bytes whatever the size, twice the time); nothing for
+        ``bytes``, which nothing can change.  Only operations that pend are
+        snapshot: one that completes inside its call leaves the program no
+        moment to touch its buffers."""
+        snap: list[bytes | int | None] = []
+        for b in op.bufs:
+            if type(b.obj) is bytes:
+                snap.append(None)
+            elif self._copied + len(b) <= _COPY_BUDGET:
+                snap.append(b.tobytes())
+                self._copied += len(b)
+            else:
+                snap.append(_crc32(b))
+        op.snapshot = snap
 
     def _check_snapshot(self, op: _Op) -> None:
         snap = op.snapshot
-        op.snapshot = None
+        assert snap is not None
+        self._drop_snapshot(op)
         for i, b in enumerate(op.bufs):
-            if _crc32(b) != snap[i]:  # type: ignore[index]
+            before = snap[i]
+            if before is None:
+                continue
+            if before != (b.tobytes() if type(before) is bytes else _crc32(b)):
                 what = "lpOutputBuffer" if op.kind == "AcceptEx" else f"lpBuffers[{i}]"
                 raise WinsockUsageError(
                     f"{op.describe()}: {what} was modified while the operation was in flight; "
                     "on Windows the kernel reads or writes it until completion"
                 )
+
+    def _drop_snapshot(self, op: _Op) -> None:
+        for before in op.snapshot or ():
+            if type(before) is bytes:
+                self._copied -= len(before)
+        op.snapshot = None
 
     def _reap(self, op: _Op) -> None:
         if op.state == "completed":
@@ -731,7 +755,7 @@ class FakeWinsock:
         r0 = op.rdl + op.lal
         buf[r0:r0 + _SOCKADDR_IN_SIZE] = remote
         if op.snapshot is not None:
-            op.snapshot = None  # written by us: nothing to compare after this
+            self._drop_snapshot(op)  # written by us: nothing to compare after this
         if self.trace.enabled:
             self._t("net", "accept", acc.handle, op.id, f"conn=c{ep.conn_id} remote={ep.remote[0]}:{ep.remote[1]}")
         if ep.rbuf or ep.eof or ep.reset:

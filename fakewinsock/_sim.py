@@ -70,8 +70,10 @@ class FakeConfig:
     syscall_cost:
         Virtual time each Winsock call takes.
     check_buffers:
-        Snapshot buffers at post time and raise WinsockUsageError if the
-        program modified them while the operation was in flight.
+        Snapshot the buffers of an operation that pends and raise
+        WinsockUsageError if the program modified them while it was in
+        flight.  Snapshots are copies while those held stay under 32 MiB in
+        all, CRC-32s beyond (slower, but no memory per operation).
     trace_limit:
         Keep only the last this many trace records (None keeps all).
     strict_cleanup:

@@ -66,6 +66,15 @@ def test_overlapped_may_be_reused_after_completion(h: Harness) -> None:
     assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
 
 
+@pytest.fixture(params=["copies", "crc"])
+def snapshots(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both kinds of buffer snapshot: copies, and CRC-32s once the copy budget is spent."""
+    if request.param == "crc":
+        monkeypatch.setattr("fakewinsock._fake._COPY_BUDGET", 0)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("snapshots")
 def test_touching_a_receive_buffer_in_flight(h: Harness) -> None:
     a = h.accept()
     ov = h.overlapped()
@@ -77,6 +86,7 @@ def test_touching_a_receive_buffer_in_flight(h: Harness) -> None:
         h.wait(ov.hEvent)
 
 
+@pytest.mark.usefixtures("snapshots")
 def test_touching_a_send_buffer_in_flight(h: Harness) -> None:
     a = h.accept()
     ov = h.overlapped()
