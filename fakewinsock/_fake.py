@@ -622,8 +622,10 @@ class FakeWinsock:
         """Re-examine a socket's queues after its state or endpoint changed."""
         if sock.recv_ops:
             op = sock.recv_ops[0]
-            if not op.armed and (op.abort or self._recv_satisfiable(sock, op)):
-                self._arm(op)
+            if not op.armed:
+                ep = sock.ep
+                if op.abort or (ep is not None and (ep.rbuf or ep.eof or ep.reset)):  # _recv_satisfiable
+                    self._arm(op)
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:

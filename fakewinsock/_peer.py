@@ -174,11 +174,16 @@ class FakePeer:
         """What has arrived, up to ``bufsize`` (b"" if nothing yet: check
         :attr:`at_eof` and :attr:`was_reset`)."""
         ep = self._require()
-        n = min(bufsize, len(ep.rbuf))
-        data = bytes(ep.rbuf[:n])
-        del ep.rbuf[:n]
-        if n:
-            self._k._window_freed(ep)
+        rbuf = ep.rbuf
+        if not rbuf or bufsize <= 0:
+            return b""
+        if bufsize >= len(rbuf):
+            data = bytes(rbuf)
+            rbuf.clear()
+        else:
+            data = bytes(rbuf[:bufsize])
+            del rbuf[:bufsize]
+        self._k._window_freed(ep)
         return data
 
     # -- blocking (Peer protocol)
