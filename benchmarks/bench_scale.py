@@ -8,8 +8,13 @@ vs-asyncio
     N clients x M lines, line echo: ``ovserver simulate`` (completion-routine
     model, on the fake) against an asyncio echo server with asyncio clients on
     real Linux loopback, run one after the other in this process.  The asyncio
-    clients replay the simulated clients' scripts: the same lines, sent in the
-    same chunks.  Wall time, messages per second, ratio.
+    clients follow the simulated clients' plans (``scenario_plan``): the same
+    lines, sent in the same chunks.  Two asyncio runs: the same scenario in
+    real time (each client arrives when its plan says, a quarter of them in a
+    1 ms flood, and pauses between chunks as planned), and the same clients
+    with no pauses, at most 1000 at once (the raw speed of asyncio's server and
+    clients: the strictest reference for the fake's own speed).  Wall time,
+    messages per second, ratios.
 scaling
     The same simulation at 1000, 5000 and 20000 clients: time per message
     (flat means nothing grows quadratically).
@@ -55,7 +60,9 @@ from fakewinsock.constants import (  # noqa: E402
     WSA_WAIT_TIMEOUT,
 )
 from ovserver import simulate  # noqa: E402
-from ovserver._simulate import client_script  # noqa: E402
+from ovserver._simulate import MAX_ATTEMPTS, ClientPlan, backoff_ns, scenario_plan  # noqa: E402
+
+SEED = 1
 
 
 def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
@@ -69,74 +76,111 @@ def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
 # --------------------------------------------------------------- vs asyncio
 
 
-def run_simulation(clients: int, messages: int) -> tuple[float, int]:
+def run_simulation(clients: int, messages: int) -> tuple[float, int, int]:
+    """Wall time, messages and virtual nanoseconds of ``ovserver simulate``."""
     t0 = time.perf_counter()
-    report = simulate(clients=clients, messages=messages, model="routines", mode="echo", seed=1)
+    report = simulate(clients=clients, messages=messages, model="routines", mode="echo", seed=SEED)
     wall = time.perf_counter() - t0
     if not report.ok:
         raise SystemExit(f"simulation failed: {report.errors[:3]}")
-    return wall, clients * messages
+    return wall, clients * messages, report.virtual_ns
 
 
-async def _asyncio_echo(clients: int, messages: int, concurrency: int) -> int:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while line := await reader.readline():
-                writer.write(line)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The reference server: every line back to its sender; closes at the client's EOF."""
+    try:
+        while line := await reader.readline():
+            writer.write(line)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096, limit=1 << 20)
+
+async def _asyncio_echo(plans: list[ClientPlan], concurrency: int | None) -> int:
+    """Run every client's plan against an asyncio echo server on loopback.
+
+    ``concurrency=None`` replays the scenario in real time: each client
+    arrives at its planned moment and pauses between chunks as planned (a
+    refused connection retries after the simulation's backoff).  With a number,
+    timing is ignored: clients run back to back, at most that many at once,
+    without pauses (the fastest this server and these clients go)."""
+    server = await asyncio.start_server(_handle, "127.0.0.1", 0, backlog=4096, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(concurrency or len(plans) or 1)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    paced = concurrency is None
     verified = 0
 
-    async def client(i: int) -> None:
+    async def connect(i: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        rng = random.Random(f"bench:{i}")
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+            except ConnectionRefusedError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                await asyncio.sleep(backoff_ns(attempt, rng) / 1e9)
+        raise AssertionError("unreachable")
+
+    async def client(i: int, plan: ClientPlan) -> None:
         nonlocal verified
-        # The same lines and the same chunking as the simulated client i
-        # (without its think time between chunks, which would cost real time).
-        lines, chunks = client_script(random.Random(f"ovserver-sim:1:{i}"), messages)
+        if paced:
+            await asyncio.sleep(max(0.0, start + plan.arrival_ns / 1e9 - loop.time()))
         async with gate:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+            reader, writer = await connect(i)
 
             async def send() -> None:
-                for chunk in chunks:
+                for chunk, pause_ns in zip(plan.chunks, plan.pauses_ns, strict=True):
                     writer.write(chunk)
                     await writer.drain()
+                    if paced and pause_ns:
+                        await asyncio.sleep(pause_ns / 1e9)
+                writer.write_eof()  # as the simulated client: FIN, then read to the server's FIN
 
             sending = asyncio.ensure_future(send())
-            for line in lines:
+            for line in plan.lines:
                 if await reader.readline() != line + b"\n":
                     raise SystemExit(f"asyncio client {i}: wrong reply")
                 verified += 1
             await sending
+            if await reader.read() != b"":
+                raise SystemExit(f"asyncio client {i}: bytes after the last reply")
             writer.close()
             await writer.wait_closed()
 
-    await asyncio.gather(*(client(i) for i in range(clients)))
+    await asyncio.gather(*(client(i, p) for i, p in enumerate(plans)))
     server.close()
     await server.wait_closed()
     return verified
 
 
-def run_asyncio(clients: int, messages: int, concurrency: int) -> tuple[float, int]:
+def run_asyncio(plans: list[ClientPlan], concurrency: int | None) -> tuple[float, int]:
     t0 = time.perf_counter()
-    verified = asyncio.run(_asyncio_echo(clients, messages, concurrency))
+    verified = asyncio.run(_asyncio_echo(plans, concurrency))
     return time.perf_counter() - t0, verified
 
 
 def vs_asyncio(clients: int, messages: int, concurrency: int) -> None:
-    print(f"\n## {clients} clients x {messages} lines, line echo "
-          f"(asyncio: at most {concurrency} clients connected at once)")
-    row("run", "wall s", "messages/s", "ratio")
-    sim_wall, sim_msgs = run_simulation(clients, messages)
-    aio_wall, aio_msgs = run_asyncio(clients, messages, concurrency)
-    row("ovserver simulate (routines, fake)", sim_wall, sim_msgs / sim_wall, aio_wall / sim_wall)
-    row("asyncio server + clients, loopback", aio_wall, aio_msgs / aio_wall, 1.0)
-    print(f"the simulation is {aio_wall / sim_wall:.2f}x as fast as the real loopback run")
+    print(f"\n## {clients} clients x {messages} lines, line echo: the simulation against asyncio on loopback")
+    w = (44, 10, 14, 20)
+    row("run", "wall s", "messages/s", "sim is x as fast", widths=w)
+    sim_wall, sim_msgs, virtual_ns = run_simulation(clients, messages)
+    row("ovserver simulate (routines, fake)", sim_wall, sim_msgs / sim_wall, "", widths=w)
+    plans = scenario_plan(clients, messages, SEED)
+    for label, limit in (("asyncio: the same scenario, real time", None),
+                         (f"asyncio: no pauses, <= {concurrency} at once", concurrency)):
+        wall, msgs = run_asyncio(plans, limit)
+        if msgs != sim_msgs:
+            raise SystemExit(f"{label}: {msgs} replies verified, expected {sim_msgs}")
+        row(label, wall, msgs / wall, wall / sim_wall, widths=w)
+    print(f"the scenario spans {virtual_ns / 1e9:.2f} s of virtual time (clients arrive over "
+          f"{clients / 1000:g} s, a quarter of them in a 1 ms flood, and pause between chunks);\n"
+          "the same scenario on real loopback takes at least that long.  The no-pause run drops the\n"
+          "scenario's timing and its flood: the raw speed of asyncio's server and clients, the strictest\n"
+          "reference for the fake's own speed.")
 
 
 # ------------------------------------------------------------------ scaling
@@ -147,7 +191,7 @@ def scaling(sizes: list[int], messages: int) -> None:
     row("clients", "wall s", "us per message", "vs smallest")
     first = None
     for n in sizes:
-        wall, msgs = run_simulation(n, messages)
+        wall, msgs, _ = run_simulation(n, messages)
         per = wall / msgs * 1e6
         first = first or per
         row(str(n), wall, per, per / first)

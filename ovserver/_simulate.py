@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -150,6 +151,8 @@ class _Sim:
         self.done = 0
         self.host = "127.0.0.1"
         self.port = 0
+        self._arrivals: deque[_Client] = deque()
+        self._deadlines: deque[tuple[int, _Client]] = deque()
 
     def error(self, msg: str) -> None:
         self.report.error_count += 1
@@ -171,6 +174,38 @@ class _Sim:
             for c in waiting:
                 c.start_sending()
 
+    # The fake's timer heap is kept small: one timer for the next arrival and
+    # one for the earliest deadline, not one of each per client (both come in
+    # time order: arrivals sorted, deadlines a constant after them).
+
+    def start_arrivals(self) -> None:
+        order = sorted(self.clients, key=lambda c: (c.arrival_ns, c.index))
+        self._arrivals = deque(order)
+        if order:
+            self.ws.call_at(order[0].arrival_ns, self._arrive)
+
+    def _arrive(self, _: object) -> None:
+        q = self._arrivals
+        now = self.ws.now_ns
+        while q and q[0].arrival_ns <= now:
+            q.popleft().arrive()
+        if q:
+            self.ws.call_at(q[0].arrival_ns, self._arrive)
+
+    def watch_deadline(self, c: _Client) -> None:
+        self._deadlines.append((self.ws.now_ns + CLIENT_DEADLINE_NS, c))
+        if len(self._deadlines) == 1:
+            self.ws.call_at(self._deadlines[0][0], self._check_deadlines)
+
+    def _check_deadlines(self, _: object) -> None:
+        q = self._deadlines
+        now = self.ws.now_ns
+        while q and (q[0][0] <= now or q[0][1].state == _DONE):
+            _, c = q.popleft()
+            c.deadline_passed()
+        if q:
+            self.ws.call_at(q[0][0], self._check_deadlines)
+
     def client_done(self) -> None:
         self.done += 1
         self.release_barrier()
@@ -191,31 +226,93 @@ _TEXT_TABLE = bytes(_TEXT[i % len(_TEXT)] for i in range(256))
 _NL_FREE_TABLE = bytes(range(256)).replace(b"\n", b"\x0b")
 
 
+def _randint(rng: random.Random, lo: int, hi: int) -> int:
+    """``rng.randint(lo, hi)``, several times faster (one ``random()`` call); the
+    bias, below 2**-40 for these ranges, does not matter to a test plan."""
+    return lo + int(rng.random() * (hi - lo + 1))
+
+
+def _random_line(rng: random.Random) -> bytes:
+    r = rng.random()
+    n = _randint(rng, 0, 12) if r < 0.4 else _randint(rng, 13, 120) if r < 0.9 else _randint(rng, 121, 3000)
+    if rng.random() < 0.5:
+        return rng.randbytes(n).translate(_TEXT_TABLE)
+    return rng.randbytes(n).translate(_NL_FREE_TABLE)
+
+
 def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[bytes]]:
     """A client's ``messages`` lines (without newlines) and the chunks it sends
-    them in (split at random, any byte).  Benchmarks replay the same script
-    against other servers."""
-    lines = [_Client._random_line(rng) for _ in range(messages)]
+    them in (split at random, any byte)."""
+    lines = [_random_line(rng) for _ in range(messages)]
     stream = b"".join(line + b"\n" for line in lines)
     chunks: list[bytes] = []
     pos = 0
     while pos < len(stream):
         r = rng.random()
-        size = rng.randint(1, 8) if r < 0.3 else rng.randint(9, 200) if r < 0.8 else rng.randint(200, 5000)
+        size = _randint(rng, 1, 8) if r < 0.3 else _randint(rng, 9, 200) if r < 0.8 else _randint(rng, 200, 5000)
         chunks.append(stream[pos:pos + size])
         pos += size
     return lines, chunks
 
 
+@dataclass(slots=True)
+class ClientPlan:
+    """What one simulated client will do, drawn before the run: when it arrives,
+    its lines, the chunks it sends them in and the pause after each chunk, and
+    (``reset_at`` >= 0) the chunk before which it resets instead (the number of
+    chunks: after the last).  Benchmarks replay the same plan against real
+    servers."""
+
+    arrival_ns: int
+    lines: list[bytes]
+    chunks: list[bytes]
+    pauses_ns: list[int]
+    reset_at: int
+    rng: random.Random  # the client's own, for what it draws as it runs (backoff)
+
+
+def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
+                  arrival_s: float | None = None) -> list[ClientPlan]:
+    """Every client's plan (see the module docstring): a pure function of the
+    arguments.  Clients arrive over ``arrival_s`` seconds (default 1 ms per
+    client), a quarter of them in one flood within 1 ms."""
+    plan = random.Random(f"ovserver-sim:{seed}:plan")
+    will_reset = [plan.random() < resets for _ in range(clients)]
+    window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
+    # The flood is more than the 63 event slots plus the listen backlog, for
+    # 1000 clients: some are refused and retry.
+    flood_ns = plan.randint(0, window_ns)
+    arrivals = [flood_ns + plan.randint(0, _MS) if plan.random() < FLOOD_FRACTION else plan.randint(0, window_ns)
+                for _ in range(clients)]
+    out = []
+    for i in range(clients):
+        rng = random.Random(f"ovserver-sim:{seed}:{i}")
+        lines, chunks = client_script(rng, messages)
+        pauses = []
+        for _ in chunks:
+            r = rng.random()
+            pauses.append(0 if r < 0.3 else _randint(rng, 1, 300_000) if r < 0.9 else _randint(rng, 300_000, 3 * _MS))
+        reset_at = _randint(rng, 0, len(chunks)) if will_reset[i] else -1
+        out.append(ClientPlan(arrivals[i], lines, chunks, pauses, reset_at, rng))
+    return out
+
+
+def backoff_ns(attempt: int, rng: random.Random) -> int:
+    """How long a client waits after its ``attempt``-th refused connection:
+    exponential, capped at 0.5 s, with jitter."""
+    return int(min(2 ** min(attempt, 10), 500) * _MS * (0.5 + rng.random()))
+
+
 class _Client:
     """One scripted client (see the module docstring)."""
 
-    def __init__(self, sim: _Sim, index: int, messages: int, reset: bool, seed: int) -> None:
+    def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         self.sim = sim
         self.index = index
-        rng = self.rng = random.Random(f"ovserver-sim:{seed}:{index}")
-        self.lines, self.chunks = client_script(rng, messages)
-        self.reset_at = rng.randint(0, len(self.chunks)) if reset else -1
+        self.rng = plan.rng
+        self.lines, self.chunks, self.pauses_ns = plan.lines, plan.chunks, plan.pauses_ns
+        self.reset_at = plan.reset_at
+        self.arrival_ns = plan.arrival_ns
         self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
         self.state = _WAITING
         self.peer: FakePeer | None = None
@@ -230,19 +327,10 @@ class _Client:
         self.finished_sending_ns = 0
         self.fin_sent = False
 
-    @staticmethod
-    def _random_line(rng: random.Random) -> bytes:
-        r = rng.random()
-        n = rng.randint(0, 12) if r < 0.4 else rng.randint(13, 120) if r < 0.9 else rng.randint(121, 3000)
-        if rng.random() < 0.5:
-            return rng.randbytes(n).translate(_TEXT_TABLE)
-        return rng.randbytes(n).translate(_NL_FREE_TABLE)
-
     # ------------------------------------------------------------ connecting
 
-    def arrive(self, _: object = None) -> None:
-        ws = self.sim.ws
-        ws.call_at(ws.now_ns + CLIENT_DEADLINE_NS, self._deadline)
+    def arrive(self) -> None:
+        self.sim.watch_deadline(self)
         self._connect()
 
     def _connect(self, _: object = None) -> None:
@@ -259,10 +347,9 @@ class _Client:
             self._fail(f"refused {self.attempts} times")
             return
         self.state = _WAITING
-        backoff = min(2 ** min(self.attempts, 10), 500) * _MS * (0.5 + self.rng.random())
-        sim.ws.call_at(sim.ws.now_ns + int(backoff), self._connect)
+        sim.ws.call_at(sim.ws.now_ns + backoff_ns(self.attempts, self.rng), self._connect)
 
-    def _deadline(self, _: object) -> None:
+    def deadline_passed(self) -> None:
         if self.state != _DONE:
             self._fail(f"not done {CLIENT_DEADLINE_NS / 1e9:g} s after arriving (state {self.state})")
 
@@ -396,20 +483,20 @@ class _Client:
         peer.send_nowait(chunk)
         rep = self.sim.report
         rep.bytes_sent += len(chunk)
-        now = self.sim.ws.now_ns
-        for _ in range(chunk.count(b"\n")):
-            self.ended_lines.append(now)
-        rep.lines_sent += chunk.count(b"\n")
-        r = self.rng.random()
-        delay = 0 if r < 0.3 else self.rng.randint(1, 300_000) if r < 0.9 else self.rng.randint(300_000, 3 * _MS)
-        self.sim.ws.call_at(now + delay, self._send_chunk, j + 1)
+        ws = self.sim.ws
+        now = ws.now_ns
+        ended = chunk.count(b"\n")
+        if ended:
+            self.ended_lines += [now] * ended
+            rep.lines_sent += ended
+        ws.call_at(now + self.pauses_ns[j], self._send_chunk, j + 1)
 
     def _sent_everything(self) -> None:
         self.sent_all = True
         ws = self.sim.ws
         self.finished_sending_ns = ws.now_ns
         if self.reset_at == len(self.chunks):
-            ws.call_at(ws.now_ns + self.rng.randint(0, 2 * _MS), lambda _: self._reset())
+            ws.call_at(ws.now_ns + _randint(self.rng, 0, 2 * _MS), lambda _: self._reset())
         elif self.sim.mode is Mode.ECHO:
             if self.got == len(self.lines):
                 self._close()
@@ -503,22 +590,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
     sim = _Sim(ws, server, report, config.mode, barrier and config.mode is Mode.CHAT, progress)
-    plan = random.Random(f"ovserver-sim:{seed}:plan")
-    window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
-    for i in range(clients):
-        sim.clients.append(_Client(sim, i, messages, plan.random() < resets, seed))
-    # Arrivals: spread over the window, except a flood: a quarter of the clients
-    # arrive within 1 ms at one random moment (more than the 63 event slots plus
-    # the listen backlog, for 1000 clients: some are refused and retry).
-    flood_ns = plan.randint(0, window_ns)
-    arrivals = [flood_ns + plan.randint(0, _MS) if plan.random() < FLOOD_FRACTION else plan.randint(0, window_ns)
-                for _ in range(clients)]
+    sim.clients = [_Client(sim, i, p) for i, p in enumerate(scenario_plan(clients, messages, seed, resets, arrival_s))]
 
     def ready(srv: Server) -> None:
         assert srv.address is not None
         sim.host, sim.port = srv.address
-        for c, t in zip(sim.clients, arrivals, strict=True):
-            ws.call_at(t, c.arrive)
+        sim.start_arrivals()
         if not clients:
             srv.request_stop(signal=ws.signal_event)
 

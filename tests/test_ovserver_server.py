@@ -431,3 +431,52 @@ def test_cli_serve_without_real_backend(capsys: pytest.CaptureFixture[str]) -> N
 def test_cli_barrier_too_many_clients(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--clients", "64", "--mode", "chat", "--barrier"]) == 2
     assert "at most 63" in capsys.readouterr().err
+
+
+def test_a_simulated_client_not_done_by_its_deadline_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients whose connection is queued but never accepted get no reply: each
+    is reported at its deadline (one timer serves every client's deadline)."""
+    from fakewinsock import sockaddr_in
+    from fakewinsock.constants import AF_INET, IPPROTO_TCP, MAKEWORD, SOCK_STREAM, WSA_FLAG_OVERLAPPED
+    from ovserver import _simulate
+    from ovserver._protocol import Mode
+
+    monkeypatch.setattr(_simulate, "CLIENT_DEADLINE_NS", 50 * MS)
+    ws = FakeWinsock(seed=3)
+    ws.WSAStartup(MAKEWORD(2, 2))
+    lst = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    ws.bind(lst, sockaddr_in("127.0.0.1", 7100), 16)
+    ws.listen(lst, 5)  # connections queue; nobody accepts them
+
+    class Stub:
+        stopped = False
+
+        def request_stop(self, signal: object = None) -> None:
+            self.stopped = True
+
+    stub = Stub()
+    report = _simulate.SimulationReport("routines", "echo", 3, 2, 3, 0.0)
+    sim = _simulate._Sim(ws, stub, report, Mode.ECHO, False, None)  # type: ignore[arg-type]
+    sim.host, sim.port = "127.0.0.1", 7100
+    sim.clients = [_simulate._Client(sim, i, p)
+                   for i, p in enumerate(_simulate.scenario_plan(3, 2, seed=3, arrival_s=0.01))]
+    sim.start_arrivals()
+    ws.run_for(0.04)
+    assert report.error_count == 0 and not stub.stopped  # not yet
+    ws.run_for(1.0)
+    assert report.error_count == 3 and stub.stopped
+    assert all("not done 0.05 s after arriving" in e for e in report.errors)
+
+
+def test_the_scenario_plan_is_a_function_of_its_arguments() -> None:
+    from ovserver._simulate import scenario_plan
+
+    def key(seed: int) -> list[tuple[int, list[bytes], list[bytes], list[int], int]]:
+        return [(p.arrival_ns, p.lines, p.chunks, p.pauses_ns, p.reset_at)
+                for p in scenario_plan(50, 4, seed, resets=0.3)]
+
+    assert key(1) == key(1) and key(1) != key(2)
+    plans = scenario_plan(50, 4, 1, resets=0.3)
+    assert all(b"".join(p.chunks) == b"".join(line + b"\n" for line in p.lines) for p in plans)
+    assert all(len(p.pauses_ns) == len(p.chunks) for p in plans)
+    assert 0 < sum(p.reset_at >= 0 for p in plans) < 50
