@@ -320,6 +320,8 @@ class _Client:
         self.name = b""
         self.welcome_ns = -1
         self.inbuf = bytearray()
+        self.echo_stream = b""  # echo: every reply due, while all have been right
+        self.echo_pos = 0
         self.got = 0  # echo: replies verified
         self.heard: dict[bytes, list[bytes]] = {}  # chat: lines received, by sender name
         self.sent_all = False
@@ -363,6 +365,7 @@ class _Client:
         if self.state == _DONE:
             return
         self.state = _DONE
+        self.echo_stream = b""
         self.sim.client_done()
 
     # ------------------------------------------------------------ events from the fake
@@ -407,6 +410,23 @@ class _Client:
         return f"{sum(len(v) for v in self.heard.values())} lines heard"
 
     def _received(self, data: bytes) -> None:
+        if self.echo_stream:
+            # Echo, all well so far: the replies are the stream of the lines
+            # sent, so one comparison checks every line in ``data``.
+            pos = self.echo_pos
+            if self.echo_stream.startswith(data, pos):
+                self.echo_pos = pos + len(data)
+                k = data.count(b"\n")
+                if k:
+                    self.got += k
+                    self.sim.report.replies += k
+                    if self.got == len(self.lines) and self.sent_all and self.reset_at < 0:
+                        self._close()
+                return
+            # Wrong somewhere: check line by line from the line in progress,
+            # to report the first wrong reply as it completes.
+            self.inbuf += self.echo_stream[self.echo_stream.rfind(b"\n", 0, pos) + 1:pos]
+            self.echo_stream = b""
         buf = self.inbuf
         buf += data
         start = 0
@@ -465,6 +485,8 @@ class _Client:
 
     def start_sending(self) -> None:
         self.state = _ACTIVE
+        if self.sim.mode is Mode.ECHO:
+            self.echo_stream = b"".join(self.chunks)
         self._send_chunk(0)
 
     def _send_chunk(self, j: int) -> None:

@@ -480,3 +480,24 @@ def test_the_scenario_plan_is_a_function_of_its_arguments() -> None:
     assert all(b"".join(p.chunks) == b"".join(line + b"\n" for line in p.lines) for p in plans)
     assert all(len(p.pauses_ns) == len(p.chunks) for p in plans)
     assert 0 < sum(p.reset_at >= 0 for p in plans) < 50
+
+
+@pytest.mark.parametrize("where", ["first byte", "newline"])
+def test_a_wrong_echo_reply_is_reported(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """The simulated clients check every byte of every reply: one altered byte
+    in one line (or a lost newline) fails exactly that client, naming the reply."""
+    from ovserver._protocol import Hub
+
+    route = Hub._route
+    count = [0]
+
+    def corrupt(self: Hub, sender: object, line: bytes, actions: list[object]) -> None:
+        count[0] += 1
+        if count[0] == 7 and len(line) > 1:
+            line = b"\x00" + line[1:] if where == "first byte" else line[:-1] + b"\x00"
+        route(self, sender, line, actions)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Hub, "_route", corrupt)
+    r = simulate(clients=5, messages=6, model="routines", mode="echo", seed=4)
+    assert r.error_count == 1, r.errors
+    assert "reply" in r.errors[0] and "expected" in r.errors[0]
