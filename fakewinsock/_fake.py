@@ -77,11 +77,12 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _constants as C
 from ._errors import BusyLoopError, DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
 from ._net import Endpoint
+from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._trace import Trace
 from ._types import (
@@ -100,9 +101,6 @@ from ._types import (
     StartupResult,
     sockaddr_in,
 )
-
-if TYPE_CHECKING:
-    from ._peer import FakePeer
 
 __all__ = ["FakeWinsock"]
 
@@ -1485,6 +1483,11 @@ class FakeWinsock:
                 f"{call} on socket {s:#x}: dwBufferCount is {dwBufferCount} but lpBuffers has "
                 f"{len(lpBuffers)} entries; Windows would read past the array"
             )
+        if dwBufferCount == 1:  # the common case, without the loop
+            wb = lpBuffers[0]
+            buf = wb.buf if type(wb) is WSABUF else None
+            if (type(buf) is bytearray or (type(buf) is bytes and not writable)) and wb.len == len(buf):
+                return [memoryview(buf)]
         views: list[memoryview] = []
         for i in range(dwBufferCount):
             wb = lpBuffers[i]
@@ -1892,8 +1895,6 @@ class FakeWinsock:
 
     def peer(self) -> FakePeer:
         """A new simulated remote endpoint (not yet connected)."""
-        from ._peer import FakePeer
-
         return FakePeer(self)
 
     def signal_event(self, hEvent: int) -> None:
