@@ -66,6 +66,7 @@ except ImportError as e:  # pragma: no cover
 from ._constants import WSAENOBUFS
 from ._errors import BusyLoopError
 from ._fake import FakeWinsock
+from ._fake import _Socket as _FakeSocket
 from ._sim import Chooser, FakeConfig
 
 if TYPE_CHECKING:
@@ -997,7 +998,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     failures allow); when a client is not served within
     ``client_deadline_s`` of virtual time; when the server spins (far more
     Winsock calls than the work needs, or more than ``max_idle_calls`` during
-    ``idle_s`` of idle time, 0.1 s after every client is done); when it raises
+    ``idle_s`` of idle time, 0.1 s after every client is done); when it still
+    holds the socket of a client that is gone (reset or closed) after that
+    idle time; when it raises
     (misuse the fake detects, a deadlock, a leak at WSACleanup); when it does
     not return from ``serve()`` on ``stop()``, or leaves anything open.
     Raises :class:`LineServerFailure`; returns the report when all is well.
@@ -1042,6 +1045,12 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         if max_idle_calls is not None and made > max_idle_calls:
             run.error(f"busy polling: the server made {made} Winsock calls in {idle_s:g} s of idle time "
                       f"(every client done; at most {max_idle_calls} allowed)")
+        for c in run.clients:
+            held = _held_socket(c.peer)
+            if held is not None:
+                run.error(f"{c.label} is gone (it {'reset' if c.peer.was_reset else 'closed'}), but "  # type: ignore[union-attr]
+                          f"{idle_s:g} s later the server still holds its socket {held:#x}: a client's exit "
+                          "(0 bytes, or a failed receive) must close the connection")
         stop()
 
     def idle_start(_: object) -> None:
@@ -1087,6 +1096,20 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     if report.errors:
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error)
     return report
+
+
+def _held_socket(peer: FakePeer | None) -> int | None:
+    """The handle of the server's socket for ``peer``'s connection, if the
+    server has accepted it and still has it open though the peer is gone."""
+    if peer is None:
+        return None
+    ep = peer._ep
+    if ep is None or not ep.closed or ep.other is None:
+        return None  # never connected, or the client has not closed nor reset
+    owner = ep.other.owner
+    if isinstance(owner, _FakeSocket) and owner.state == "connected":
+        return owner.handle
+    return None  # closed by the server, or never accepted (a listener's backlog)
 
 
 def _first_busy_loop(e: BaseException) -> BusyLoopError | None:

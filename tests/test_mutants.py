@@ -48,6 +48,8 @@ def failure_kind(error: str) -> str:
         exc = error.split("raised ", 1)[1].split(":", 1)[0]
         return {"WinsockUsageError": "misuse detected", "LeakError": "leak at WSACleanup",
                 "DeadlockError": "deadlock at shutdown", "ServerError": "server error"}.get(exc, exc)
+    if "still holds its socket" in error:
+        return "exit not handled"
     if "not served" in error:
         return "client not served"
     if "by the server" in error or "server closed" in error:
