@@ -278,7 +278,6 @@ class FakeWinsock:
         self._delay_range = config.completion_delay
         self._latency_range = config.latency
         self._split = config.split
-        self._make_ready = self._ready.append
 
     @property
     def stats(self) -> dict[str, int]:
@@ -487,7 +486,16 @@ class FakeWinsock:
             self._ready.append(op)
         else:
             self._timer_seq += 1
-            heapq.heappush(self._timers, (self.now_ns + delay, self._timer_seq, self._make_ready, op))
+            heapq.heappush(self._timers, (self.now_ns + delay, self._timer_seq, self._delay_over, op))
+
+    def _delay_over(self, op: _Op) -> None:
+        """An op's completion delay is over: it is ready.  Alone, it completes
+        now (what the next step would do); with others ready, the chooser
+        picks the order at the next step."""
+        if self._ready:
+            self._ready.append(op)
+        else:
+            self._complete(op)
 
     def _complete(self, op: _Op) -> None:
         """Finish an armed op now: compute its result and notify."""
