@@ -490,8 +490,8 @@ class FakeWinsock:
 
     def _delay_over(self, op: _Op) -> None:
         """An op's completion delay is over: it is ready.  Alone, it completes
-        now (what the next step would do); with others ready, the chooser
-        picks the order at the next step."""
+        now (inside a wait, the very next step would complete it anyway); with
+        others ready, the chooser picks the order at the next step."""
         if self._ready:
             self._ready.append(op)
         else:
