@@ -4,9 +4,11 @@ check every reply.
 Each simulated client is a :class:`fakewinsock.FakePeer` driven only by its
 public non-blocking calls (``connect_nowait``, ``send_nowait``,
 ``recv_nowait``, ``shutdown``, ``close``, ``reset``), its ``on_change``
-callback and timers (``FakeWinsock.call_at``).  Everything a client does is drawn from its own
-``random.Random`` seeded from the run's seed and its index, so the same seed
-gives the same run, and the same report apart from the wall-time line.
+callback and timers (``FakeWinsock.call_at``).  What the clients do is drawn
+up front (:func:`scenario_plan`: arrivals, lines, chunks, pauses, resets) and as
+they run (retry backoffs) from ``random.Random`` objects seeded from the run's
+seed, so the same seed gives the same run, and the same report apart from the
+wall-time line.
 
 A client's life:
 
@@ -151,6 +153,7 @@ class _Sim:
         self.done = 0
         self.host = "127.0.0.1"
         self.port = 0
+        self.rng = random.Random(f"ovserver-sim:{report.seed}:run")  # what clients draw as they run
         self._arrivals: deque[_Client] = deque()
         self._deadlines: deque[tuple[int, _Client]] = deque()
 
@@ -268,7 +271,6 @@ class ClientPlan:
     chunks: list[bytes]
     pauses_ns: list[int]
     reset_at: int
-    rng: random.Random  # the client's own, for what it draws as it runs (backoff)
 
 
 def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
@@ -285,15 +287,15 @@ def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
     arrivals = [flood_ns + plan.randint(0, _MS) if plan.random() < FLOOD_FRACTION else plan.randint(0, window_ns)
                 for _ in range(clients)]
     out = []
+    rng = random.Random(f"ovserver-sim:{seed}:clients")  # one for all: a Random costs 2.5 KiB
     for i in range(clients):
-        rng = random.Random(f"ovserver-sim:{seed}:{i}")
         lines, chunks = client_script(rng, messages)
         pauses = []
         for _ in chunks:
             r = rng.random()
             pauses.append(0 if r < 0.3 else _randint(rng, 1, 300_000) if r < 0.9 else _randint(rng, 300_000, 3 * _MS))
         reset_at = _randint(rng, 0, len(chunks)) if will_reset[i] else -1
-        out.append(ClientPlan(arrivals[i], lines, chunks, pauses, reset_at, rng))
+        out.append(ClientPlan(arrivals[i], lines, chunks, pauses, reset_at))
     return out
 
 
@@ -309,7 +311,6 @@ class _Client:
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         self.sim = sim
         self.index = index
-        self.rng = plan.rng
         self.lines, self.chunks, self.pauses_ns = plan.lines, plan.chunks, plan.pauses_ns
         self.reset_at = plan.reset_at
         self.arrival_ns = plan.arrival_ns
@@ -349,7 +350,7 @@ class _Client:
             self._fail(f"refused {self.attempts} times")
             return
         self.state = _WAITING
-        sim.ws.call_at(sim.ws.now_ns + backoff_ns(self.attempts, self.rng), self._connect)
+        sim.ws.call_at(sim.ws.now_ns + backoff_ns(self.attempts, sim.rng), self._connect)
 
     def deadline_passed(self) -> None:
         if self.state != _DONE:
@@ -518,7 +519,7 @@ class _Client:
         ws = self.sim.ws
         self.finished_sending_ns = ws.now_ns
         if self.reset_at == len(self.chunks):
-            ws.call_at(ws.now_ns + _randint(self.rng, 0, 2 * _MS), lambda _: self._reset())
+            ws.call_at(ws.now_ns + _randint(self.sim.rng, 0, 2 * _MS), lambda _: self._reset())
         elif self.sim.mode is Mode.ECHO:
             if self.got == len(self.lines):
                 self._close()
