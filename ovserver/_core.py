@@ -505,4 +505,7 @@ class Server:
         if conn.idle() and self._conns.get(conn.cid) is conn:
             del self._conns[conn.cid]
             self._conn_released(conn)
+            # Nothing can complete on its slots any more: break the conn <-> slot
+            # cycles, so its buffers are freed now, not at some later GC pass.
+            conn.recv.conn = conn.send.conn = None
             self._post_accept()  # a slot is free again
