@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -147,6 +148,11 @@ class _Sim:
         self.progress = progress
         self.clients: list[_Client] = []
         self.by_name: dict[bytes, _Client] = {}
+        # One timer at a time for arrivals and one for deadlines (see
+        # start_arrivals), so the fake's timer heap does not hold two per client.
+        self.arrivals: list[tuple[int, _Client]] = []  # in arrival order
+        self.arrived = 0
+        self.deadlines: deque[tuple[int, _Client]] = deque()  # arrived clients, in arrival order
         self.done = 0
         self.host = "127.0.0.1"
         self.port = 0
@@ -171,6 +177,34 @@ class _Sim:
             for c in waiting:
                 c.start_sending()
 
+    def start_arrivals(self, times: list[int]) -> None:
+        """Let client ``i`` arrive at ``times[i]``: in time order (ties in index
+        order), each arrival scheduling the next."""
+        order = sorted(range(len(times)), key=times.__getitem__)  # stable: ties keep index order
+        self.arrivals = [(times[i], self.clients[i]) for i in order]
+        if order:
+            self.ws.call_at(self.arrivals[0][0], self._arrive)
+
+    def _arrive(self, _: object) -> None:
+        k = self.arrived
+        self.arrived = k + 1
+        if k + 1 < len(self.arrivals):
+            self.ws.call_at(self.arrivals[k + 1][0], self._arrive)
+        c = self.arrivals[k][1]
+        # Deadlines are arrival + a constant, so they come in arrival order:
+        # a FIFO with a timer for its head.
+        self.deadlines.append((self.ws.now_ns + CLIENT_DEADLINE_NS, c))
+        if len(self.deadlines) == 1:
+            self.ws.call_at(self.deadlines[0][0], self._deadlines_due)
+        c.arrive()
+
+    def _deadlines_due(self, _: object) -> None:
+        due = self.deadlines
+        while due and due[0][0] <= self.ws.now_ns:
+            due.popleft()[1].deadline()
+        if due:
+            self.ws.call_at(due[0][0], self._deadlines_due)
+
     def client_done(self) -> None:
         self.done += 1
         self.release_barrier()
@@ -191,17 +225,35 @@ _TEXT_TABLE = bytes(_TEXT[i % len(_TEXT)] for i in range(256))
 _NL_FREE_TABLE = bytes(range(256)).replace(b"\n", b"\x0b")
 
 
+def _randint(rng: random.Random, lo: int, hi: int) -> int:
+    """A random integer in [lo, hi] from one ``rng.random()`` (``rng.randint``
+    is several times slower in CPython; these ranges are far below 2**53)."""
+    return lo + int(rng.random() * (hi - lo + 1))
+
+
 def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[bytes]]:
     """A client's ``messages`` lines (without newlines) and the chunks it sends
     them in (split at random, any byte).  Benchmarks replay the same script
     against other servers."""
-    lines = [_Client._random_line(rng) for _ in range(messages)]
-    stream = b"".join(line + b"\n" for line in lines)
+    # Line lengths (mostly short, sometimes long) and alphabets first, then all
+    # their bytes in one draw: one randbytes call per client, not per line.
+    shapes: list[tuple[int, bytes]] = []
+    for _ in range(messages):
+        r = rng.random()
+        n = _randint(rng, 0, 12) if r < 0.4 else _randint(rng, 13, 120) if r < 0.9 else _randint(rng, 121, 3000)
+        shapes.append((n, _TEXT_TABLE if rng.random() < 0.5 else _NL_FREE_TABLE))
+    raw = rng.randbytes(sum(n for n, _ in shapes))
+    lines: list[bytes] = []
+    pos = 0
+    for n, table in shapes:
+        lines.append(raw[pos:pos + n].translate(table))
+        pos += n
+    stream = b"".join([line + b"\n" for line in lines])
     chunks: list[bytes] = []
     pos = 0
     while pos < len(stream):
         r = rng.random()
-        size = rng.randint(1, 8) if r < 0.3 else rng.randint(9, 200) if r < 0.8 else rng.randint(200, 5000)
+        size = _randint(rng, 1, 8) if r < 0.3 else _randint(rng, 9, 200) if r < 0.8 else _randint(rng, 200, 5000)
         chunks.append(stream[pos:pos + size])
         pos += size
     return lines, chunks
@@ -210,12 +262,17 @@ def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[
 class _Client:
     """One scripted client (see the module docstring)."""
 
+    __slots__ = ("sim", "index", "rng", "lines", "chunks", "stream", "reset_at", "ended_lines", "state", "peer",
+                 "attempts", "name", "welcome_ns", "inbuf", "got", "echoed", "heard", "sent_all", "last_rx",
+                 "finished_sending_ns", "fin_sent")
+
     def __init__(self, sim: _Sim, index: int, messages: int, reset: bool, seed: int) -> None:
         self.sim = sim
         self.index = index
         rng = self.rng = random.Random(f"ovserver-sim:{seed}:{index}")
         self.lines, self.chunks = client_script(rng, messages)
-        self.reset_at = rng.randint(0, len(self.chunks)) if reset else -1
+        self.stream = b"".join(self.chunks)  # what it sends, so what echo must send back
+        self.reset_at = _randint(rng, 0, len(self.chunks)) if reset else -1
         self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
         self.state = _WAITING
         self.peer: FakePeer | None = None
@@ -224,25 +281,18 @@ class _Client:
         self.welcome_ns = -1
         self.inbuf = bytearray()
         self.got = 0  # echo: replies verified
+        # Echo: bytes received so far, all equal to the start of ``stream``; -1
+        # once checked line by line (chat, or echo after a difference).
+        self.echoed = 0 if sim.mode is Mode.ECHO else -1
         self.heard: dict[bytes, list[bytes]] = {}  # chat: lines received, by sender name
         self.sent_all = False
         self.last_rx = 0
         self.finished_sending_ns = 0
         self.fin_sent = False
 
-    @staticmethod
-    def _random_line(rng: random.Random) -> bytes:
-        r = rng.random()
-        n = rng.randint(0, 12) if r < 0.4 else rng.randint(13, 120) if r < 0.9 else rng.randint(121, 3000)
-        if rng.random() < 0.5:
-            return rng.randbytes(n).translate(_TEXT_TABLE)
-        return rng.randbytes(n).translate(_NL_FREE_TABLE)
-
     # ------------------------------------------------------------ connecting
 
-    def arrive(self, _: object = None) -> None:
-        ws = self.sim.ws
-        ws.call_at(ws.now_ns + CLIENT_DEADLINE_NS, self._deadline)
+    def arrive(self) -> None:
         self._connect()
 
     def _connect(self, _: object = None) -> None:
@@ -262,7 +312,8 @@ class _Client:
         backoff = min(2 ** min(self.attempts, 10), 500) * _MS * (0.5 + self.rng.random())
         sim.ws.call_at(sim.ws.now_ns + int(backoff), self._connect)
 
-    def _deadline(self, _: object) -> None:
+    def deadline(self) -> None:
+        """CLIENT_DEADLINE_NS have passed since it arrived."""
         if self.state != _DONE:
             self._fail(f"not done {CLIENT_DEADLINE_NS / 1e9:g} s after arriving (state {self.state})")
 
@@ -305,12 +356,13 @@ class _Client:
             self._received(data)
             if self.state == _DONE:
                 return
-        if self.fin_sent and peer.at_eof:
+        eof = peer.at_eof
+        if eof and self.fin_sent:
             peer.close()
             self.sim.report.served += 1
             self._finish()
             return
-        if peer.was_reset or peer.at_eof:
+        if eof or peer.was_reset:
             what = "reset" if peer.was_reset else "closed"
             self._fail(f"connection {what} by the server ({self._progress()})")
 
@@ -320,6 +372,23 @@ class _Client:
         return f"{sum(len(v) for v in self.heard.values())} lines heard"
 
     def _received(self, data: bytes) -> None:
+        if self.echoed >= 0:
+            pos = self.echoed
+            if self.stream.startswith(data, pos):
+                # Every byte is the next one of its own lines: just count the
+                # replies this completes (the same check as line by line).
+                self.echoed = pos + len(data)
+                n = data.count(b"\n")
+                if n:
+                    self.got += n
+                    self.sim.report.replies += n
+                    if self.got == len(self.lines) and self.sent_all and self.reset_at < 0:
+                        self._close()
+                return
+            # A difference: from the start of the current line on, check line
+            # by line, which reports the reply that differs.
+            self.inbuf += self.stream[self.stream.rfind(b"\n", 0, pos) + 1:pos]
+            self.echoed = -1
         buf = self.inbuf
         buf += data
         start = 0
@@ -397,11 +466,13 @@ class _Client:
         rep = self.sim.report
         rep.bytes_sent += len(chunk)
         now = self.sim.ws.now_ns
-        for _ in range(chunk.count(b"\n")):
-            self.ended_lines.append(now)
-        rep.lines_sent += chunk.count(b"\n")
-        r = self.rng.random()
-        delay = 0 if r < 0.3 else self.rng.randint(1, 300_000) if r < 0.9 else self.rng.randint(300_000, 3 * _MS)
+        lines = chunk.count(b"\n")
+        if lines:
+            self.ended_lines += [now] * lines
+            rep.lines_sent += lines
+        rng = self.rng
+        r = rng.random()
+        delay = 0 if r < 0.3 else _randint(rng, 1, 300_000) if r < 0.9 else _randint(rng, 300_000, 3 * _MS)
         self.sim.ws.call_at(now + delay, self._send_chunk, j + 1)
 
     def _sent_everything(self) -> None:
@@ -409,7 +480,7 @@ class _Client:
         ws = self.sim.ws
         self.finished_sending_ns = ws.now_ns
         if self.reset_at == len(self.chunks):
-            ws.call_at(ws.now_ns + self.rng.randint(0, 2 * _MS), lambda _: self._reset())
+            ws.call_at(ws.now_ns + _randint(self.rng, 0, 2 * _MS), lambda _: self._reset())
         elif self.sim.mode is Mode.ECHO:
             if self.got == len(self.lines):
                 self._close()
@@ -510,15 +581,14 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     # Arrivals: spread over the window, except a flood: a quarter of the clients
     # arrive within 1 ms at one random moment (more than the 63 event slots plus
     # the listen backlog, for 1000 clients: some are refused and retry).
-    flood_ns = plan.randint(0, window_ns)
-    arrivals = [flood_ns + plan.randint(0, _MS) if plan.random() < FLOOD_FRACTION else plan.randint(0, window_ns)
+    flood_ns = _randint(plan, 0, window_ns)
+    arrivals = [flood_ns + _randint(plan, 0, _MS) if plan.random() < FLOOD_FRACTION else _randint(plan, 0, window_ns)
                 for _ in range(clients)]
 
     def ready(srv: Server) -> None:
         assert srv.address is not None
         sim.host, sim.port = srv.address
-        for c, t in zip(sim.clients, arrivals, strict=True):
-            ws.call_at(t, c.arrive)
+        sim.start_arrivals(arrivals)
         if not clients:
             srv.request_stop(signal=ws.signal_event)
 
