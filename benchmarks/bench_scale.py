@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import random
 import resource
 import sys
 import time
@@ -55,7 +54,7 @@ from fakewinsock.constants import (  # noqa: E402
     WSA_WAIT_TIMEOUT,
 )
 from ovserver import simulate  # noqa: E402
-from ovserver._simulate import client_script  # noqa: E402
+from ovserver._simulate import client_scripts  # noqa: E402
 
 
 def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
@@ -93,12 +92,13 @@ async def _asyncio_echo(clients: int, messages: int, concurrency: int) -> int:
     port = server.sockets[0].getsockname()[1]
     gate = asyncio.Semaphore(concurrency)
     verified = 0
+    scripts = client_scripts(1, clients, messages)  # the simulation's, with seed=1
 
     async def client(i: int) -> None:
         nonlocal verified
         # The same lines and the same chunking as the simulated client i
         # (without its think time between chunks, which would cost real time).
-        lines, chunks = client_script(random.Random(f"ovserver-sim:1:{i}"), messages)
+        lines, chunks = scripts[i]
         async with gate:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
 

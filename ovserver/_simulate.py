@@ -4,8 +4,12 @@ check every reply.
 Each simulated client is a :class:`fakewinsock.FakePeer` driven only by its
 public non-blocking calls (``connect_nowait``, ``send_nowait``,
 ``recv_nowait``, ``shutdown``, ``close``, ``reset``), its ``on_change``
-callback and timers (``FakeWinsock.call_at``).  Everything a client does is drawn from its own
-``random.Random`` seeded from the run's seed and its index, so the same seed
+callback and timers (``FakeWinsock.call_at``).  Everything random is drawn
+from three ``random.Random`` seeded from the run's seed: the clients' scripts
+(:func:`client_scripts`, one after another in index order), the plan (who
+resets, arrival times), and what clients decide as they run (think time
+between chunks, backoff), in the order they decide it.  (Not one generator per
+client: seeding one costs more than drawing a whole script.)  So the same seed
 gives the same run, and the same report apart from the wall-time line.
 
 A client's life:
@@ -138,8 +142,9 @@ class _Sim:
     """The run: the fake, the server and every client."""
 
     def __init__(self, ws: FakeWinsock, server: Server, report: SimulationReport, mode: Mode, barrier: bool,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Callable[[int, int], None] | None, rng: random.Random) -> None:
         self.ws = ws
+        self.rng = rng  # the clients' decisions as they run
         self.server = server
         self.report = report
         self.mode = mode
@@ -259,20 +264,26 @@ def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[
     return lines, chunks
 
 
+def client_scripts(seed: int, clients: int, messages: int) -> list[tuple[list[bytes], list[bytes]]]:
+    """The :func:`client_script` of each client of a run with ``seed``, by index.
+    Benchmarks replay them against other servers."""
+    rng = random.Random(f"ovserver-sim:{seed}:scripts")
+    return [client_script(rng, messages) for _ in range(clients)]
+
+
 class _Client:
     """One scripted client (see the module docstring)."""
 
-    __slots__ = ("sim", "index", "rng", "lines", "chunks", "stream", "reset_at", "ended_lines", "state", "peer",
+    __slots__ = ("sim", "index", "lines", "chunks", "stream", "reset_at", "ended_lines", "state", "peer",
                  "attempts", "name", "welcome_ns", "inbuf", "got", "echoed", "heard", "sent_all", "last_rx",
                  "finished_sending_ns", "fin_sent")
 
-    def __init__(self, sim: _Sim, index: int, messages: int, reset: bool, seed: int) -> None:
+    def __init__(self, sim: _Sim, index: int, script: tuple[list[bytes], list[bytes]], reset_at: int) -> None:
         self.sim = sim
         self.index = index
-        rng = self.rng = random.Random(f"ovserver-sim:{seed}:{index}")
-        self.lines, self.chunks = client_script(rng, messages)
+        self.lines, self.chunks = script
         self.stream = b"".join(self.chunks)  # what it sends, so what echo must send back
-        self.reset_at = _randint(rng, 0, len(self.chunks)) if reset else -1
+        self.reset_at = reset_at  # reset before sending this chunk (len(chunks): after the last); -1: never
         self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
         self.state = _WAITING
         self.peer: FakePeer | None = None
@@ -309,7 +320,7 @@ class _Client:
             self._fail(f"refused {self.attempts} times")
             return
         self.state = _WAITING
-        backoff = min(2 ** min(self.attempts, 10), 500) * _MS * (0.5 + self.rng.random())
+        backoff = min(2 ** min(self.attempts, 10), 500) * _MS * (0.5 + sim.rng.random())
         sim.ws.call_at(sim.ws.now_ns + int(backoff), self._connect)
 
     def deadline(self) -> None:
@@ -473,7 +484,7 @@ class _Client:
         if lines:
             self.ended_lines += [now] * lines
             rep.lines_sent += lines
-        rng = self.rng
+        rng = sim.rng
         r = rng.random()
         delay = 0 if r < 0.3 else _randint(rng, 1, 300_000) if r < 0.9 else _randint(rng, 300_000, 3 * _MS)
         ws.call_at(now + delay, self._send_chunk, j + 1)
@@ -483,7 +494,7 @@ class _Client:
         ws = self.sim.ws
         self.finished_sending_ns = ws.now_ns
         if self.reset_at == len(self.chunks):
-            ws.call_at(ws.now_ns + _randint(self.rng, 0, 2 * _MS), lambda _: self._reset())
+            ws.call_at(ws.now_ns + _randint(self.sim.rng, 0, 2 * _MS), lambda _: self._reset())
         elif self.sim.mode is Mode.ECHO:
             if self.got == len(self.lines):
                 self._close()
@@ -576,11 +587,13 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     report = SimulationReport(model, config.mode.value, clients, messages, seed, resets)
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
-    sim = _Sim(ws, server, report, config.mode, barrier and config.mode is Mode.CHAT, progress)
+    sim = _Sim(ws, server, report, config.mode, barrier and config.mode is Mode.CHAT, progress,
+               random.Random(f"ovserver-sim:{seed}:run"))
     plan = random.Random(f"ovserver-sim:{seed}:plan")
     window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
-    for i in range(clients):
-        sim.clients.append(_Client(sim, i, messages, plan.random() < resets, seed))
+    for i, script in enumerate(client_scripts(seed, clients, messages)):
+        reset_at = _randint(plan, 0, len(script[1])) if plan.random() < resets else -1
+        sim.clients.append(_Client(sim, i, script, reset_at))
     # Arrivals: spread over the window, except a flood: a quarter of the clients
     # arrive within 1 ms at one random moment (more than the 63 event slots plus
     # the listen backlog, for 1000 clients: some are refused and retry).

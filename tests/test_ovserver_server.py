@@ -18,7 +18,7 @@ from ovserver import Limits, Server, ServerConfig, ServerStats, _simulate, creat
 from ovserver.__main__ import main
 from ovserver._protocol import Mode, error_line
 from ovserver._routines import RoutineServer
-from ovserver._simulate import SimulationReport, _Client, _Sim, format_report
+from ovserver._simulate import SimulationReport, _Client, _Sim, client_script, format_report
 
 MODELS = ["events", "routines"]
 MS = 1_000_000
@@ -393,8 +393,9 @@ def test_property_chat_without_barrier(seed: int, model: str, clients: int) -> N
 
 def _echo_client(line_by_line: bool) -> _Client:
     ws = FakeWinsock(seed=0)
-    sim = _Sim(ws, RoutineServer(ws), SimulationReport("routines", "echo", 1, 4, 6, 0.0), Mode.ECHO, False, None)
-    c = _Client(sim, 0, 4, False, 6)
+    sim = _Sim(ws, RoutineServer(ws), SimulationReport("routines", "echo", 1, 4, 6, 0.0), Mode.ECHO, False, None,
+               random.Random(6))
+    c = _Client(sim, 0, client_script(random.Random(6), 4), -1)
     if line_by_line:
         c.echoed = -1
     return c
