@@ -253,7 +253,7 @@ def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[
     for n, table in shapes:
         lines.append(raw[pos:pos + n].translate(table))
         pos += n
-    stream = b"".join([line + b"\n" for line in lines])
+    stream = b"\n".join(lines) + b"\n" if lines else b""
     chunks: list[bytes] = []
     pos = 0
     while pos < len(stream):
