@@ -417,16 +417,21 @@ class Server:
         self._after_post(conn, io, rc)
 
     def _after_post(self, conn: _Conn, io: _Io, rc: int) -> None:
-        ok = rc == 0 or self.ws.WSAGetLastError() == WSA_IO_PENDING
-        io.busy = ok
+        if rc == 0:  # completed at once (the last error is only read when rc says to)
+            self.stats.posted_immediate += 1
+        else:
+            error = self.ws.WSAGetLastError()
+            if error != WSA_IO_PENDING:
+                # Failed at once: nothing will notify.
+                io.busy = False
+                self._posted(conn, io)
+                self.stats.posted_failed += 1
+                self._count_close(error)
+                self._close(conn)
+                return
+            self.stats.posted_pending += 1
+        io.busy = True
         self._posted(conn, io)
-        if ok:
-            self._count_post(rc == 0)
-            return
-        # Failed at once: nothing will notify.
-        self.stats.posted_failed += 1
-        self._count_close(self.ws.WSAGetLastError())
-        self._close(conn)
 
     def _count_close(self, error: int) -> None:
         if error == WSAECONNRESET:
@@ -500,4 +505,7 @@ class Server:
         if conn.idle() and self._conns.get(conn.cid) is conn:
             del self._conns[conn.cid]
             self._conn_released(conn)
+            # Nothing can complete on its slots any more: break the conn <-> slot
+            # cycles, so its buffers are freed now, not at some later GC pass.
+            conn.recv.conn = conn.send.conn = None
             self._post_accept()  # a slot is free again

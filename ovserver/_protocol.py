@@ -170,6 +170,7 @@ class Hub:
 
     def __init__(self, mode: Mode | str = Mode.ECHO, limits: Limits | None = None) -> None:
         self.mode = Mode(mode)
+        self._echo = self.mode is Mode.ECHO
         self.limits = limits if limits is not None else Limits()
         self.stats = HubStats()
         self._clients: dict[int, _Client] = {}
@@ -241,6 +242,25 @@ class Hub:
             self._discard(c, n, actions)
             return actions
         limit = self.limits.max_line
+        if self._echo and isinstance(data, bytes):
+            # Echo's common case, framed without a loop: everything up to the
+            # last newline (the partial line buffered before, then whole lines)
+            # goes back as one block, when no limit can be hit on the way.
+            last = data.rfind(b"\n")
+            pending = len(buf := c.inbuf)
+            if (0 <= last and pending + last <= limit and n - last - 1 <= limit
+                    and c.queued + pending + last + 1 <= self.limits.max_queued):
+                lines = data.count(b"\n")
+                self.stats.lines += lines
+                block = data[:last + 1]
+                if pending:
+                    block = b"".join((buf, block))
+                    buf.clear()
+                if last + 1 < n:
+                    buf += data[last + 1:]
+                c.scanned = n - last - 1
+                self._enqueue(c, block, actions, lines)
+                return actions
         buf = c.inbuf
         buf += data
         start = 0
@@ -293,14 +313,15 @@ class Hub:
 
     # ------------------------------------------------------------ output
 
-    def _enqueue(self, c: _Client, data: bytes, actions: list[Action]) -> None:
+    def _enqueue(self, c: _Client, data: bytes, actions: list[Action], messages: int = 1) -> None:
+        """Queue ``data`` (``messages`` messages) for ``c``, or cut it off."""
         if c.queued + len(data) > self.limits.max_queued:
             self._cut_off(c, "slow reader: output queue over the limit", actions)
             return
         was_empty = not c.out
         c.out.append(data)
         c.queued += len(data)
-        self.stats.deliveries += 1
+        self.stats.deliveries += messages
         self.stats.bytes_out += len(data)
         if was_empty:
             actions.append(Send(c.cid))
@@ -323,6 +344,10 @@ class Hub:
             return b""
         out = c.out
         first = out[0]
+        if len(out) == 1 and len(first) <= max_bytes:  # the common case: all of it, as it is
+            out.clear()
+            c.queued = 0
+            return first
         if len(first) >= max_bytes:
             chunk = first[:max_bytes]
             if len(first) > max_bytes:

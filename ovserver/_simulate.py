@@ -235,19 +235,23 @@ def _randint(rng: random.Random, lo: int, hi: int) -> int:
     return lo + int(rng.random() * (hi - lo + 1))
 
 
-def _random_line(rng: random.Random) -> bytes:
-    r = rng.random()
-    n = _randint(rng, 0, 12) if r < 0.4 else _randint(rng, 13, 120) if r < 0.9 else _randint(rng, 121, 3000)
-    if rng.random() < 0.5:
-        return rng.randbytes(n).translate(_TEXT_TABLE)
-    return rng.randbytes(n).translate(_NL_FREE_TABLE)
-
-
 def client_script(rng: random.Random, messages: int) -> tuple[list[bytes], list[bytes]]:
     """A client's ``messages`` lines (without newlines) and the chunks it sends
     them in (split at random, any byte)."""
-    lines = [_random_line(rng) for _ in range(messages)]
-    stream = b"".join(line + b"\n" for line in lines)
+    # Line lengths (mostly short, sometimes long) and alphabets first, then all
+    # their bytes in one draw: one randbytes call per client, not per line.
+    shapes: list[tuple[int, bytes]] = []
+    for _ in range(messages):
+        r = rng.random()
+        n = _randint(rng, 0, 12) if r < 0.4 else _randint(rng, 13, 120) if r < 0.9 else _randint(rng, 121, 3000)
+        shapes.append((n, _TEXT_TABLE if rng.random() < 0.5 else _NL_FREE_TABLE))
+    raw = rng.randbytes(sum([n for n, _ in shapes]))
+    lines: list[bytes] = []
+    pos = 0
+    for n, table in shapes:
+        lines.append(raw[pos:pos + n].translate(table))
+        pos += n
+    stream = b"\n".join(lines) + b"\n" if lines else b""
     chunks: list[bytes] = []
     pos = 0
     while pos < len(stream):
@@ -283,8 +287,8 @@ def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
     window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
     # The flood is more than the 63 event slots plus the listen backlog, for
     # 1000 clients: some are refused and retry.
-    flood_ns = plan.randint(0, window_ns)
-    arrivals = [flood_ns + plan.randint(0, _MS) if plan.random() < FLOOD_FRACTION else plan.randint(0, window_ns)
+    flood_ns = _randint(plan, 0, window_ns)
+    arrivals = [flood_ns + _randint(plan, 0, _MS) if plan.random() < FLOOD_FRACTION else _randint(plan, 0, window_ns)
                 for _ in range(clients)]
     out = []
     rng = random.Random(f"ovserver-sim:{seed}:clients")  # one for all: a Random costs 2.5 KiB
@@ -307,6 +311,10 @@ def backoff_ns(attempt: int, rng: random.Random) -> int:
 
 class _Client:
     """One scripted client (see the module docstring)."""
+
+    __slots__ = ("sim", "index", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "ended_lines", "state",
+                 "peer", "attempts", "name", "welcome_ns", "inbuf", "echo_stream", "echo_pos", "got", "heard",
+                 "sent_all", "last_rx", "finished_sending_ns", "fin_sent")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         self.sim = sim
@@ -389,19 +397,21 @@ class _Client:
                 self.start_sending()
                 if self.state == _DONE:
                     return
-        data = peer.recv_nowait(1 << 30)
-        if data:
-            self.last_rx = self.sim.ws.now_ns
-            self.sim.report.bytes_received += len(data)
+        if peer.available():  # most changes bring no data (room to send, the FIN)
+            data = peer.recv_nowait(1 << 30)
+            sim = self.sim
+            self.last_rx = sim.ws.now_ns
+            sim.report.bytes_received += len(data)
             self._received(data)
             if self.state == _DONE:
                 return
-        if self.fin_sent and peer.at_eof:
+        eof = peer.at_eof
+        if eof and self.fin_sent:
             peer.close()
             self.sim.report.served += 1
             self._finish()
             return
-        if peer.was_reset or peer.at_eof:
+        if eof or peer.was_reset:
             what = "reset" if peer.was_reset else "closed"
             self._fail(f"connection {what} by the server ({self._progress()})")
 

@@ -10,6 +10,7 @@ from ovserver._protocol import (
     Disconnect,
     Hangup,
     Hub,
+    HubStats,
     Limits,
     Mode,
     Send,
@@ -101,6 +102,27 @@ def test_echo_framing_ignores_chunking(lines: list[bytes], cuts: list[int], take
     out += drain(hub, 7, take)
     assert out == stream
     assert hub.stats.lines == len(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("ab\n\x00", max_size=14).map(str.encode), max_size=12),
+       st.lists(st.integers(0, 20), max_size=12),
+       st.integers(1, 8), st.integers(1, 40))
+def test_echo_fast_framing_matches_the_line_loop(chunks: list[bytes], takes: list[int], max_line: int,
+                                                 max_queued: int) -> None:
+    """Bytes take echo's block path, a memoryview the line-by-line loop: the
+    same actions, output, stats and limits either way."""
+    def run(as_view: bool) -> tuple[list[object], HubStats, bool]:
+        hub = Hub(Mode.ECHO, Limits(max_line=max_line, max_queued=max_queued))
+        hub.join(1, b"a")
+        log: list[object] = []
+        for i, chunk in enumerate(chunks):
+            log.append(hub.receive(1, memoryview(chunk) if as_view else chunk))
+            log.append(hub.take_output(1, takes[i] if i < len(takes) else 1))
+        log.append(drain(hub, 1))
+        return log, hub.stats, 1 in hub
+
+    assert run(False) == run(True)
 
 
 # ---------------------------------------------------------------- chat

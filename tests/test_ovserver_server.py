@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import WSAENOBUFS
-from ovserver import Limits, Server, ServerConfig, ServerStats, create_server, simulate
+from ovserver import Limits, Server, ServerConfig, ServerStats, _simulate, create_server, simulate
 from ovserver.__main__ import main
-from ovserver._protocol import error_line
-from ovserver._simulate import format_report
+from ovserver._protocol import Mode, error_line
+from ovserver._routines import RoutineServer
+from ovserver._simulate import ClientPlan, SimulationReport, _Client, _Sim, client_script, format_report
 
 MODELS = ["events", "routines"]
 MS = 1_000_000
@@ -390,6 +391,47 @@ def test_property_chat_without_barrier(seed: int, model: str, clients: int) -> N
     assert r.ok, format_report(r)
 
 
+def _echo_client(line_by_line: bool) -> _Client:
+    ws = FakeWinsock(seed=0)
+    sim = _Sim(ws, RoutineServer(ws), SimulationReport("routines", "echo", 1, 4, 6, 0.0), Mode.ECHO, False, None)
+    lines, chunks = client_script(random.Random(6), 4)
+    c = _Client(sim, 0, ClientPlan(0, lines, chunks, [0] * len(chunks), -1))
+    c.echo_stream = b"" if line_by_line else b"".join(chunks)  # as start_sending sets it
+    return c
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0), max_size=8), at=st.integers(min_value=0),
+       byte=st.sampled_from([b"\n", b"x", b"\x00"]), edit=st.sampled_from(["replace", "insert", "append", "none"]))
+def test_echo_client_checks_the_stream_as_line_by_line(cuts: list[int], at: int, byte: bytes, edit: str) -> None:
+    """The echo client checks replies as one stream while they match; any
+    difference reports the same error as checking line by line."""
+    fast, slow = _echo_client(False), _echo_client(True)
+    data = b"".join(fast.chunks)
+    k = at % (len(data) + 1)
+    data = {"replace": data[:k] + byte + data[k + 1:], "insert": data[:k] + byte + data[k:],
+            "append": data + byte + b"\n", "none": data}[edit]
+    points = sorted({c % (len(data) + 1) for c in cuts}) + [len(data)]
+    prev = 0
+    for p in points:
+        for c in (fast, slow):
+            if p > prev and c.state != "done":
+                c._received(data[prev:p])
+        prev = p
+    for c in (fast, slow):
+        assert c.got == c.sim.report.replies
+    assert (fast.got, fast.state, fast.sim.report.errors) == (slow.got, slow.state, slow.sim.report.errors)
+    assert fast.got == 4 or edit != "none"
+
+
+def test_client_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client not done CLIENT_DEADLINE_NS after it arrived fails, once, with its state."""
+    monkeypatch.setattr(_simulate, "CLIENT_DEADLINE_NS", 3 * MS)
+    r = simulate(clients=30, messages=4, model="routines", seed=2, arrival_s=0.01)
+    assert not r.ok and r.served + r.error_count == 30 and r.served > 0
+    assert all("not done 0.003 s after arriving (state active)" in e for e in r.errors)
+
+
 # ---------------------------------------------------------------- command line
 
 
@@ -480,24 +522,3 @@ def test_the_scenario_plan_is_a_function_of_its_arguments() -> None:
     assert all(b"".join(p.chunks) == b"".join(line + b"\n" for line in p.lines) for p in plans)
     assert all(len(p.pauses_ns) == len(p.chunks) for p in plans)
     assert 0 < sum(p.reset_at >= 0 for p in plans) < 50
-
-
-@pytest.mark.parametrize("where", ["first byte", "newline"])
-def test_a_wrong_echo_reply_is_reported(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
-    """The simulated clients check every byte of every reply: one altered byte
-    in one line (or a lost newline) fails exactly that client, naming the reply."""
-    from ovserver._protocol import Hub
-
-    route = Hub._route
-    count = [0]
-
-    def corrupt(self: Hub, sender: object, line: bytes, actions: list[object]) -> None:
-        count[0] += 1
-        if count[0] == 7 and len(line) > 1:
-            line = b"\x00" + line[1:] if where == "first byte" else line[:-1] + b"\x00"
-        route(self, sender, line, actions)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Hub, "_route", corrupt)
-    r = simulate(clients=5, messages=6, model="routines", mode="echo", seed=4)
-    assert r.error_count == 1, r.errors
-    assert "reply" in r.errors[0] and "expected" in r.errors[0]
