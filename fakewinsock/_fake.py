@@ -707,6 +707,15 @@ class FakeWinsock:
                 return
 
     def _gather(self, op: _Op, start: int, k: int) -> bytes:
+        """Bytes ``start`` to ``start + k`` of the op's buffers, as one bytes."""
+        bufs = op.bufs
+        if len(bufs) == 1:
+            b = bufs[0]
+            if start == 0 and k == len(b):
+                obj = b.obj
+                # Whole bytes need no copy: nothing can change them.
+                return obj if type(obj) is bytes and len(obj) == k else b.tobytes()
+            return b[start:start + k].tobytes()
         out = bytearray()
         pos = 0
         for b in op.bufs:
