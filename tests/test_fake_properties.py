@@ -8,8 +8,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakewinsock import FakeConfig, FakeWinsock
-from fakewinsock.constants import FALSE, WSA_WAIT_TIMEOUT
+from fakewinsock import WSABUF, FakeConfig, FakeWinsock
+from fakewinsock.constants import FALSE, WSA_IO_PENDING, WSA_WAIT_TIMEOUT
 from fakewinsock.testing import HypothesisChooser, fake_configs
 from tests.conformance._harness import Harness
 
@@ -107,3 +107,66 @@ def test_ten_second_timeout_costs_no_real_time() -> None:
     assert time.perf_counter() - t0 < 5.0  # 1000 virtual seconds, a fraction of a real one
     assert ws.SleepEx(10_000, FALSE) == 0
     h.finish()
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), window=st.integers(1, 300), up=chunks, down=chunks, size=st.integers(1, 64))
+def test_small_windows_both_ways_at_once(data: st.DataObject, window: int, up: list[bytes], down: list[bytes],
+                                         size: int) -> None:
+    """A window far smaller than the data, both directions busy at once: the
+    peer queues everything it sends and reads what arrives in small pieces;
+    the server keeps one receive and one send in flight.  Every byte arrives,
+    in order, with no deadlock: each sender waiting for window is woken by the
+    reader that makes room."""
+    config = FakeConfig(window=window, immediate=0.5, split=0.5, partial_recv=0.5, background=0.3)
+    ws = FakeWinsock(config=config, chooser=HypothesisChooser(data))
+    h = Harness(ws)
+    h.start()
+    a = h.accept()
+    peer = a.peer
+    got_peer = bytearray()
+
+    def peer_reads(p: object) -> None:
+        while piece := peer.recv_nowait(size):  # type: ignore[attr-defined]
+            got_peer.extend(piece)
+
+    peer.on_change = peer_reads  # type: ignore[attr-defined]
+    for c in up:
+        peer.send_nowait(c)  # type: ignore[attr-defined]
+    want_up, want_down = b"".join(up), b"".join(down)
+    got_server = bytearray()
+    ov_r, ov_s = h.overlapped(), h.overlapped()
+    rbuf = bytearray(size)
+    sending = list(down)
+    recv_busy = send_busy = False
+    for _ in range(10_000):
+        if not recv_busy and len(got_server) < len(want_up):
+            rc, _, _ = ws.WSARecv(a.sock, [WSABUF(size, rbuf)], 1, 0, ov_r, None)
+            assert rc == 0 or ws.WSAGetLastError() == WSA_IO_PENDING
+            recv_busy = True
+        if not send_busy and sending:
+            chunk = sending.pop(0)
+            rc, _, _ = ws.WSASend(a.sock, [WSABUF(len(chunk), chunk)], 1, 0, ov_s, None)
+            assert rc == 0 or ws.WSAGetLastError() == WSA_IO_PENDING
+            send_busy = True
+        if not recv_busy and not send_busy:
+            break
+        events = [ov.hEvent for ov, busy in ((ov_r, recv_busy), (ov_s, send_busy)) if busy]
+        rc = ws.WSAWaitForMultipleEvents(len(events), events, FALSE, 10_000, FALSE)
+        assert rc != WSA_WAIT_TIMEOUT, "deadlock: nothing completed in 10 s"
+        for ov in (ov_r, ov_s):
+            if (ov is ov_r and recv_busy) or (ov is ov_s and send_busy):
+                ok, n, _ = ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
+                if ok:
+                    ws.WSAResetEvent(ov.hEvent)
+                    if ov is ov_r:
+                        got_server += rbuf[:n]
+                        recv_busy = False
+                    else:
+                        send_busy = False
+    for _ in range(1000):  # the rest of the server's bytes, read by peer_reads as they arrive
+        if len(got_peer) >= len(want_down):
+            break
+        ws.run_for(0.01)
+    assert bytes(got_server) == want_up
+    assert bytes(got_peer) == want_down
