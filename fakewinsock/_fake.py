@@ -121,6 +121,17 @@ _NO_VIEWS: list[memoryview] = []  # shared, never appended to
 _FRESH, _BOUND, _LISTENING, _CONNECTED, _CLOSED = "fresh", "bound", "listening", "connected", "closed"
 
 
+def _signalled(evs: list[_Event], wait_all: int) -> int:
+    """What a wait on ``evs`` returns now: the index of the first signalled event
+    (0 when ``wait_all`` and all are), or -1."""
+    if wait_all:
+        return 0 if all(e.signaled for e in evs) else -1
+    for i, e in enumerate(evs):
+        if e.signaled:
+            return i
+    return -1
+
+
 class _ThreadState:
     __slots__ = ("index", "last_error", "apcs")
 
@@ -390,7 +401,7 @@ class FakeWinsock:
             self.now_ns = deadline
         return False
 
-    def _block(self, done: Callable[[], bool], deadline: int | None, what: str,
+    def _block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
                ts: _ThreadState | None = None) -> bool:
         """The scheduler: make progress until ``done()`` or the deadline (or,
         with ``ts``, until ts has a queued completion routine)."""
@@ -403,8 +414,9 @@ class FakeWinsock:
                 return True
             if not step(deadline):
                 if deadline is None:
+                    name = what if isinstance(what, str) else what()
                     raise DeadlockError(
-                        f"{what} can never return: no operation is in flight, nothing is "
+                        f"{name} can never return: no operation is in flight, nothing is "
                         f"scheduled and the timeout is infinite.\n{self._describe_world()}"
                     )
                 return done()
@@ -1832,38 +1844,43 @@ class FakeWinsock:
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         deadline = None if dwTimeout == C.WSA_INFINITE else self.now_ns + dwTimeout * _NS_PER_MS
 
-        if fWaitAll:
-            def done() -> bool:
-                return all(e.signaled for e in evs)
-        elif cEvents == 1:
-            ev0 = evs[0]
+        if fAlertable and ts.apcs:  # Windows runs queued routines first
+            return self._wait_io_completion(ts, call)
+        idx = _signalled(evs, fWaitAll)
+        if idx < 0:
+            if fWaitAll:
+                def done() -> bool:
+                    return all(e.signaled for e in evs)
+            elif cEvents == 1:
+                ev0 = evs[0]
 
-            def done() -> bool:
-                return ev0.signaled
-        else:
-            def done() -> bool:
-                for e in evs:
-                    if e.signaled:
-                        return True
-                return False
+                def done() -> bool:
+                    return ev0.signaled
+            else:
+                def done() -> bool:
+                    for e in evs:
+                        if e.signaled:
+                            return True
+                    return False
 
-        if not (fAlertable and ts.apcs) and not done():
-            self._block(done, deadline, f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
-        if fAlertable and ts.apcs:
-            self._run_apcs(ts)
-            if self.trace.enabled:
-                self._t("return", call, 0, 0, "WSA_WAIT_IO_COMPLETION")
-            return C.WSA_WAIT_IO_COMPLETION
-        if done():
-            idx = 0
-            if not fWaitAll:
-                idx = next(i for i, e in enumerate(evs) if e.signaled)
+            self._block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                        ts if fAlertable else None)
+            if fAlertable and ts.apcs:
+                return self._wait_io_completion(ts, call)
+            idx = _signalled(evs, fWaitAll)
+        if idx >= 0:
             if self.trace.enabled:
                 self._t("return", call, evs[idx].handle, 0, f"WSA_WAIT_EVENT_0+{idx}")
             return C.WSA_WAIT_EVENT_0 + idx
         if self.trace.enabled:
             self._t("return", call, 0, 0, "WSA_WAIT_TIMEOUT")
         return C.WSA_WAIT_TIMEOUT
+
+    def _wait_io_completion(self, ts: _ThreadState, call: str) -> int:
+        self._run_apcs(ts)
+        if self.trace.enabled:
+            self._t("return", call, 0, 0, "WSA_WAIT_IO_COMPLETION")
+        return C.WSA_WAIT_IO_COMPLETION
 
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
         """Sleep in virtual time; alertable, it returns WAIT_IO_COMPLETION as soon
