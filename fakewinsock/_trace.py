@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import NamedTuple
 
 __all__ = ["Trace", "TraceRecord"]
@@ -69,7 +70,9 @@ class Trace:
     """
 
     def __init__(self, limit: int | None = None, enabled: bool = True) -> None:
-        self._records: deque[TraceRecord] = deque(maxlen=limit)
+        # Plain tuples, made into TraceRecords when read: a tuple is several
+        # times cheaper to make, and most records are never read.
+        self._records: deque[tuple[int, int, int, str, str, int, int, str]] = deque(maxlen=limit)
         self.enabled = enabled
         self.count = 0
 
@@ -78,29 +81,29 @@ class Trace:
         if not self.enabled:
             return
         self.count += 1
-        self._records.append(TraceRecord(self.count, time, thread, what, call, handle, op, detail))
+        self._records.append((self.count, time, thread, what, call, handle, op, detail))
 
     def __iter__(self) -> Iterator[TraceRecord]:
-        return iter(self._records)
+        return map(TraceRecord._make, self._records)
 
     def __len__(self) -> int:
         return len(self._records)
 
     def records(self) -> list[TraceRecord]:
-        return list(self._records)
+        return list(self)
 
     def tail(self, n: int = 40) -> list[TraceRecord]:
         """The last ``n`` records."""
         recs = self._records
-        return list(recs)[-n:] if n < len(recs) else list(recs)
+        return [TraceRecord._make(r) for r in islice(recs, max(0, len(recs) - n), None)]
 
     def to_text(self, records: Iterable[TraceRecord] | None = None) -> str:
         """The trace as text, one record a line."""
-        return "".join(r.to_text() + "\n" for r in (self._records if records is None else records))
+        return "".join(r.to_text() + "\n" for r in (self if records is None else records))
 
     def to_json(self) -> str:
         """The trace as a JSON array of objects (stable key order)."""
-        return json.dumps([r.to_dict() for r in self._records], indent=None, separators=(",", ":"))
+        return json.dumps([r.to_dict() for r in self], indent=None, separators=(",", ":"))
 
     def write(self, path: str) -> None:
         """Write the trace to ``path``: JSON if it ends with ``.json``, else text."""
