@@ -116,6 +116,9 @@ _NS_PER_MS = 1_000_000
 _ANY = "0.0.0.0"
 _NO_QUEUE: tuple[()] = ()  # stands for the queues only a listener has
 _NO_VIEWS: list[memoryview] = []  # shared, never appended to
+# Results returned often, made once (named tuples are slow to make).
+_PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
+_INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
 
 # Socket states.
 _FRESH, _BOUND, _LISTENING, _CONNECTED, _CLOSED = "fresh", "bound", "listening", "connected", "closed"
@@ -1602,7 +1605,7 @@ class FakeWinsock:
             self._t("pending", op.kind, sock.handle, op.id)
         self._socket_changed(sock)
         ts.last_error = C.WSA_IO_PENDING
-        return IoResult(C.SOCKET_ERROR, 0, flags)
+        return _PENDING if flags == 0 else IoResult(C.SOCKET_ERROR, 0, flags)
 
     def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
@@ -1676,13 +1679,14 @@ class FakeWinsock:
         if sock is None:
             self._fail(ts, call, C.WSAENOTSOCK, s)
             return OverlappedResult(C.FALSE, 0, 0)
-        op = self._by_ov.get(ctypes.addressof(lpOverlapped))
-        if lpOverlapped.Internal == C.STATUS_PENDING:
+        op = self._by_ov.get(_addressof(lpOverlapped))
+        status = lpOverlapped.Internal
+        if status == C.STATUS_PENDING:
             if not fWait:
                 ts.last_error = C.WSA_IO_INCOMPLETE
                 if self.trace.enabled:
                     self._t("fetched", call, s, op.id if op else 0, "incomplete")
-                return OverlappedResult(C.FALSE, 0, 0)
+                return _INCOMPLETE
             if op is not None and op.routine is not None:
                 raise WinsockUsageError(
                     f"{call}(fWait=TRUE) on {op.describe()}: it notifies through a completion "
@@ -1708,7 +1712,7 @@ class FakeWinsock:
                 if self.trace.enabled:
                     self._t("fetched", call, s, op.id if op else 0, "event signalled, still pending: TRUE")
                 return OverlappedResult(C.TRUE, lpOverlapped.InternalHigh, 0)
-        status = lpOverlapped.Internal
+            status = lpOverlapped.Internal
         n = lpOverlapped.InternalHigh
         flags = op.flags if op is not None else 0
         if op is not None:
