@@ -116,6 +116,7 @@ _NS_PER_MS = 1_000_000
 _ANY = "0.0.0.0"
 _NO_QUEUE: tuple[()] = ()  # stands for the queues only a listener has
 _NO_VIEWS: list[memoryview] = []  # shared, never appended to
+_LOOPBACK_HOSTS = [f"127.0.0.{i}" for i in range(256)]
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
@@ -915,7 +916,7 @@ class FakeWinsock:
         Windows: only the 254 x 16384 addresses exist; past them, OSError."""
         span = 65536 - _EPHEMERAL_FIRST
         for _ in range(254 * span):
-            host = f"127.0.0.{self._peer_host}"
+            host = _LOOPBACK_HOSTS[self._peer_host]
             p = self._peer_next_port
             if p < 65535:
                 self._peer_next_port = p + 1

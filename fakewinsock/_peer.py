@@ -133,8 +133,9 @@ class FakePeer:
         self._ep.owner = self
 
     def _handshake_done(self, ep: Endpoint) -> None:
-        self._k._t("net", "refused" if ep.refused else "connected", 0, 0,
-                   f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        if self._k.trace.enabled:
+            self._k._t("net", "refused" if ep.refused else "connected", 0, 0,
+                       f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
         self._endpoint_changed(ep)
 
     def send_nowait(self, data: bytes) -> None:
@@ -222,7 +223,8 @@ class FakePeer:
 
     def shutdown(self) -> None:
         ep = self._require()
-        self._k._t("net", "peer-fin", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        if self._k.trace.enabled:
+            self._k._t("net", "peer-fin", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
         self._fin_after_flush = True  # FIN goes behind every byte already queued
         self._flush()
 
@@ -236,7 +238,8 @@ class FakePeer:
         if ep.rbuf:
             self.reset()
             return
-        self._k._t("net", "peer-close", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        if self._k.trace.enabled:
+            self._k._t("net", "peer-close", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
         self._fin_after_flush = True
         self._flush()
 
@@ -245,7 +248,8 @@ class FakePeer:
         self._closed = True
         ep.closed = True
         self._pending = b""
-        self._k._t("net", "peer-rst", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        if self._k.trace.enabled:
+            self._k._t("net", "peer-rst", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
         self._k._send_rst(ep)
 
     def _require(self) -> Endpoint:

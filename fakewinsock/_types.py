@@ -183,7 +183,8 @@ CompletionRoutine = Callable[[int, int, WSAOVERLAPPED, int], None]
 
 def htons(x: int) -> int:
     """Host to network byte order, 16 bits (as on little-endian Windows)."""
-    return int(struct.unpack(">H", struct.pack("<H", x & 0xFFFF))[0])
+    x &= 0xFFFF
+    return ((x & 0xFF) << 8) | (x >> 8)
 
 
 def ntohs(x: int) -> int:
@@ -205,9 +206,8 @@ def inet_addr(cp: str) -> int:
 
 def inet_ntoa(addr: int) -> str:
     """The dotted form of an in_addr value as stored by :func:`inet_addr`."""
-    import socket as _socket  # lazily: importing socket calls WSAStartup on Windows
-
-    return _socket.inet_ntoa(struct.pack("<I", addr & 0xFFFFFFFF))
+    a = addr & 0xFFFFFFFF  # the first byte in memory is the lowest
+    return f"{a & 0xFF}.{(a >> 8) & 0xFF}.{(a >> 16) & 0xFF}.{a >> 24}"
 
 
 def sockaddr_in(host: str, port: int) -> SOCKADDR_IN:
