@@ -495,13 +495,11 @@ class FakeWinsock:
         if op.armed:
             return
         op.armed = True
-        lo, hi = self._delay_range
-        delay = lo if lo == hi else self.chooser.integer(lo, hi, "delay")
+        delay = self.chooser.span(self._delay_range, "delay")
         if delay <= 0:
             self._ready.append(op)
         else:
-            self._timer_seq += 1
-            heapq.heappush(self._timers, (self.now_ns + delay, self._timer_seq, self._delay_over, op))
+            self.call_at(self.now_ns + delay, self._delay_over, op)
 
     def _delay_over(self, op: _Op) -> None:
         """An op's completion delay is over: it is ready.  Alone, it completes
@@ -643,10 +641,8 @@ class FakeWinsock:
         """Re-examine a socket's queues after its state or endpoint changed."""
         if sock.recv_ops:
             op = sock.recv_ops[0]
-            if not op.armed:
-                ep = sock.ep
-                if op.abort or (ep is not None and (ep.rbuf or ep.eof or ep.reset)):  # _recv_satisfiable
-                    self._arm(op)
+            if not op.armed and (op.abort or self._recv_satisfiable(sock, op)):
+                self._arm(op)
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:
@@ -797,8 +793,7 @@ class FakeWinsock:
     # ------------------------------------------------------------- network
 
     def _latency(self) -> int:
-        lo, hi = self._latency_range
-        return lo if lo == hi else self.chooser.integer(lo, hi, "latency")
+        return self.chooser.span(self._latency_range, "latency")
 
     def _arrival(self, src: Endpoint) -> int:
         t = self.now_ns + self._latency()
@@ -813,14 +808,11 @@ class FakeWinsock:
         if n == 0:
             return
         src.in_flight += n
-        timers = self._timers
         if n > 1 and self.chooser.boolean(self._split, "split"):
             k = self.chooser.integer(1, n - 1, "split_at")
-            self._timer_seq += 1
-            heapq.heappush(timers, (self._arrival(src), self._timer_seq, self._deliver, (src, data[:k])))
+            self.call_at(self._arrival(src), self._deliver, (src, data[:k]))
             data = data[k:]
-        self._timer_seq += 1
-        heapq.heappush(timers, (self._arrival(src), self._timer_seq, self._deliver, (src, data)))
+        self.call_at(self._arrival(src), self._deliver, (src, data))
 
     def _deliver(self, arg: tuple[Endpoint, bytes]) -> None:
         src, data = arg
@@ -837,11 +829,7 @@ class FakeWinsock:
         dst.rbuf += data
         if self.trace.enabled:
             self._t("net", "arrive", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)}", thread=0)
-        owner = dst.owner
-        if type(owner) is _Socket:
-            self._socket_changed(owner)
-        elif owner is not None:
-            owner._endpoint_changed(dst)
+        dst.notify()
 
     def _send_fin(self, src: Endpoint) -> None:
         if src.fin_sent or src.reset:
@@ -1045,11 +1033,9 @@ class FakeWinsock:
                   dwFlags: int) -> int:
         """Create a socket; WSA_FLAG_OVERLAPPED for overlapped I/O."""
         ts = self._enter("WSASocket")
-        if not (isinstance(af, int) and isinstance(type, int) and isinstance(protocol, int)
-                and isinstance(g, int) and isinstance(dwFlags, int)):
-            for name, v in (("af", af), ("type", type), ("protocol", protocol), ("g", g), ("dwFlags", dwFlags)):
-                if not isinstance(v, int):
-                    raise TypeError(f"WSASocket: {name} must be an int, not {v.__class__.__name__}")
+        for name, v in (("af", af), ("type", type), ("protocol", protocol), ("g", g), ("dwFlags", dwFlags)):
+            if not isinstance(v, int):
+                raise TypeError(f"WSASocket: {name} must be an int, not {v.__class__.__name__}")
         if not self._initialised(ts, "WSASocket"):
             return C.INVALID_SOCKET
         if lpProtocolInfo is not None:
@@ -1517,15 +1503,10 @@ class FakeWinsock:
                 f"{call} on socket {s:#x}: dwBufferCount is {dwBufferCount} but lpBuffers has "
                 f"{len(lpBuffers)} entries; Windows would read past the array"
             )
-        if dwBufferCount == 1:  # the common case, without the loop
-            wb = lpBuffers[0]
-            buf = wb.buf if type(wb) is WSABUF else None
-            if (type(buf) is bytearray or (type(buf) is bytes and not writable)) and wb.len == len(buf):
-                return [memoryview(buf)]
         views: list[memoryview] = []
         for i in range(dwBufferCount):
             wb = lpBuffers[i]
-            if type(wb) is not WSABUF and not isinstance(wb, WSABUF):
+            if not isinstance(wb, WSABUF):
                 raise TypeError(f"{call}: lpBuffers[{i}] must be a WSABUF, not {type(wb).__name__}")
             buf = wb.buf
             # bytes and bytearray views are bytes already; cast the others.
@@ -1556,19 +1537,18 @@ class FakeWinsock:
         to return as it is."""
         ts = self._enter(call)
         receiving = call == "WSARecv"
-        if type(flags) is not int and not isinstance(flags, int):
+        if not isinstance(flags, int):
             name = "lpFlags" if receiving else "dwFlags"
             raise TypeError(f"{call}: {name} must be an int, not {type(flags).__name__}")
-        handle = s if type(s) is int or isinstance(s, int) else 0
+        handle = s if isinstance(s, int) else 0
         key = self._check_ov(call, handle, lpOverlapped)
         if routine is not None and not callable(routine):
             raise TypeError(f"{call}: lpCompletionRoutine must be callable or None")
         bufs = self._prepare_bufs(call, handle, lpBuffers, dwBufferCount, receiving)
-        if not self._startups:
-            self._initialised(ts, call)
+        if not self._initialised(ts, call):
             return IoResult(C.SOCKET_ERROR, 0, flags)
-        sock = self._objects.get(handle) if handle else self._socket(s, call)
-        if type(sock) is not _Socket:
+        sock = self._socket(s, call)
+        if sock is None:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
         if flags:
             raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
@@ -1581,16 +1561,12 @@ class FakeWinsock:
             err = C.NTSTATUS_TO_WSA[ep.reset_status]
         if err:
             return IoResult(self._fail(ts, call, err, s), 0, flags)
-        self._next_op += 1
-        op = _Op(self._next_op, call, sock, lpOverlapped, routine, ts)
-        if routine is None:
-            err = self._bind_event(op, call)
-            if err:
-                return IoResult(self._fail(ts, call, err, s), 0, flags)
-        else:
-            op.ev_handle = lpOverlapped.hEvent
+        op = self._new_op(call, sock, lpOverlapped, routine, ts)
+        err = self._bind_event(op, call)
+        if err:
+            return IoResult(self._fail(ts, call, err, s), 0, flags)
         op.bufs = op.exports = bufs
-        op.total = len(bufs[0]) if len(bufs) == 1 else sum(len(b) for b in bufs)
+        op.total = sum(len(b) for b in bufs)
         self._register(op, key)
         if self.trace.enabled:
             self._t("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else ""))
@@ -1787,7 +1763,6 @@ class FakeWinsock:
         """Deliver every queued completion routine of this thread (including any
         queued while they run)."""
         apcs = ts.apcs
-        by_ov = self._by_ov
         tracing = self.trace.enabled
         failure: BaseException | None = None
         ran = 0
@@ -1797,10 +1772,7 @@ class FakeWinsock:
             err = 0 if status == 0 else C.NTSTATUS_TO_WSA.get(status)
             if err is None:
                 raise NotEmulatedError(f"NTSTATUS {status:#x} has no Winsock mapping in the fake")
-            # Reaped: the routine is the program's one notification.
-            op.state = "reaped"
-            if by_ov.get(op.key) is op:
-                del by_ov[op.key]
+            self._reap(op)  # the routine is the program's one notification
             ran += 1
             if tracing:
                 self._t("routine", op.kind, op.sock.handle, op.id, f"dwError={err} cb={op.nbytes}")
@@ -1822,9 +1794,8 @@ class FakeWinsock:
         alertable, for completion routines (WSA_WAIT_IO_COMPLETION)."""
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
-        if type(cEvents) is not int or type(dwTimeout) is not int:
-            if not isinstance(cEvents, int) or not isinstance(dwTimeout, int):
-                raise TypeError(f"{call}: cEvents and dwTimeout must be ints")
+        if not isinstance(cEvents, int) or not isinstance(dwTimeout, int):
+            raise TypeError(f"{call}: cEvents and dwTimeout must be ints")
         if cEvents == 0 or cEvents > C.WSA_MAXIMUM_WAIT_EVENTS:
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         if cEvents > len(lphEvents):
@@ -1832,12 +1803,11 @@ class FakeWinsock:
                 f"{call}: cEvents is {cEvents} but lphEvents has {len(lphEvents)} handles; "
                 "Windows would read past the array"
             )
-        objects = self._objects
         evs: list[_Event] = []
         for i in range(cEvents):
             h = lphEvents[i]
-            ev = objects.get(h) if type(h) is int else self._event(call, h)
-            if type(ev) is not _Event:
+            ev = self._event(call, h)
+            if ev is None:
                 if h in self._closed_events:
                     raise WinsockUsageError(
                         f"{call}: lphEvents[{i}] = {h:#x} is an event that was closed with "
@@ -1853,22 +1823,7 @@ class FakeWinsock:
             return self._wait_io_completion(ts, call)
         idx = _signalled(evs, fWaitAll)
         if idx < 0:
-            if fWaitAll:
-                def done() -> bool:
-                    return all(e.signaled for e in evs)
-            elif cEvents == 1:
-                ev0 = evs[0]
-
-                def done() -> bool:
-                    return ev0.signaled
-            else:
-                def done() -> bool:
-                    for e in evs:
-                        if e.signaled:
-                            return True
-                    return False
-
-            self._block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+            self._block(lambda: _signalled(evs, fWaitAll) >= 0, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
                         ts if fAlertable else None)
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call)
