@@ -133,10 +133,13 @@ class FakePeer:
         self._ep.owner = self
 
     def _handshake_done(self, ep: Endpoint) -> None:
-        if self._k.trace.enabled:
-            self._k._t("net", "refused" if ep.refused else "connected", 0, 0,
-                       f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        self._note("refused" if ep.refused else "connected", ep)
         self._endpoint_changed(ep)
+
+    def _note(self, what: str, ep: Endpoint) -> None:
+        """A trace record of this peer's doing (formatted only when tracing)."""
+        if self._k.trace.enabled:
+            self._k._t("net", what, 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
 
     def send_nowait(self, data: bytes) -> None:
         """Queue ``data``; it enters the network as the window allows."""
@@ -223,8 +226,7 @@ class FakePeer:
 
     def shutdown(self) -> None:
         ep = self._require()
-        if self._k.trace.enabled:
-            self._k._t("net", "peer-fin", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        self._note("peer-fin", ep)
         self._fin_after_flush = True  # FIN goes behind every byte already queued
         self._flush()
 
@@ -238,8 +240,7 @@ class FakePeer:
         if ep.rbuf:
             self.reset()
             return
-        if self._k.trace.enabled:
-            self._k._t("net", "peer-close", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        self._note("peer-close", ep)
         self._fin_after_flush = True
         self._flush()
 
@@ -248,8 +249,7 @@ class FakePeer:
         self._closed = True
         ep.closed = True
         self._pending = b""
-        if self._k.trace.enabled:
-            self._k._t("net", "peer-rst", 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        self._note("peer-rst", ep)
         self._k._send_rst(ep)
 
     def _require(self) -> Endpoint:
