@@ -417,21 +417,17 @@ class Server:
         self._after_post(conn, io, rc)
 
     def _after_post(self, conn: _Conn, io: _Io, rc: int) -> None:
-        if rc == 0:  # completed at once (the last error is only read when rc says to)
-            self.stats.posted_immediate += 1
-        else:
-            error = self.ws.WSAGetLastError()
-            if error != WSA_IO_PENDING:
-                # Failed at once: nothing will notify.
-                io.busy = False
-                self._posted(conn, io)
-                self.stats.posted_failed += 1
-                self._count_close(error)
-                self._close(conn)
-                return
-            self.stats.posted_pending += 1
-        io.busy = True
+        error = 0 if rc == 0 else self.ws.WSAGetLastError()  # read only when rc says to
+        ok = rc == 0 or error == WSA_IO_PENDING
+        io.busy = ok
         self._posted(conn, io)
+        if ok:
+            self._count_post(rc == 0)
+            return
+        # Failed at once: nothing will notify.
+        self.stats.posted_failed += 1
+        self._count_close(error)
+        self._close(conn)
 
     def _count_close(self, error: int) -> None:
         if error == WSAECONNRESET:
