@@ -45,6 +45,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# The reference server, the same as bench_wine.py's (lines back to their sender; closes at EOF).
+from _asyncio_echo_server import handle as echo_handle  # noqa: E402  (this folder is on sys.path)
+
 from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakeWinsock, sockaddr_in  # noqa: E402
 from fakewinsock.constants import (  # noqa: E402
     AF_INET,
@@ -86,18 +89,6 @@ def run_simulation(clients: int, messages: int) -> tuple[float, int, int]:
     return wall, clients * messages, report.virtual_ns
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """The reference server: every line back to its sender; closes at the client's EOF."""
-    try:
-        while line := await reader.readline():
-            writer.write(line)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
 async def _asyncio_echo(plans: list[ClientPlan], concurrency: int | None) -> int:
     """Run every client's plan against an asyncio echo server on loopback.
 
@@ -106,7 +97,7 @@ async def _asyncio_echo(plans: list[ClientPlan], concurrency: int | None) -> int
     refused connection retries after the simulation's backoff).  With a number,
     timing is ignored: clients run back to back, at most that many at once,
     without pauses (the fastest this server and these clients go)."""
-    server = await asyncio.start_server(_handle, "127.0.0.1", 0, backlog=4096, limit=1 << 20)
+    server = await asyncio.start_server(echo_handle, "127.0.0.1", 0, backlog=4096, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
     gate = asyncio.Semaphore(concurrency or len(plans) or 1)
     loop = asyncio.get_running_loop()
