@@ -1048,8 +1048,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         for c in run.clients:
             held = _held_socket(c.peer)
             if held is not None:
-                run.error(f"{c.label} is gone (it {'reset' if c.peer.was_reset else 'closed'}), but "  # type: ignore[union-attr]
-                          f"{idle_s:g} s later the server still holds its socket {held:#x}: a client's exit "
+                handle, how = held
+                run.error(f"{c.label} is gone (it {how}), but "
+                          f"{idle_s:g} s later the server still holds its socket {handle:#x}: a client's exit "
                           "(0 bytes, or a failed receive) must close the connection")
         stop()
 
@@ -1098,9 +1099,10 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     return report
 
 
-def _held_socket(peer: FakePeer | None) -> int | None:
-    """The handle of the server's socket for ``peer``'s connection, if the
-    server has accepted it and still has it open though the peer is gone."""
+def _held_socket(peer: FakePeer | None) -> tuple[int, str] | None:
+    """The handle of the server's socket for ``peer``'s connection, and how the
+    peer went ("reset" or "closed"), if the server has accepted it and still
+    has it open though the peer is gone."""
     if peer is None:
         return None
     ep = peer._ep
@@ -1108,7 +1110,7 @@ def _held_socket(peer: FakePeer | None) -> int | None:
         return None  # never connected, or the client has not closed nor reset
     owner = ep.other.owner
     if isinstance(owner, _FakeSocket) and owner.state == "connected":
-        return owner.handle
+        return owner.handle, "reset" if ep.reset else "closed"
     return None  # closed by the server, or never accepted (a listener's backlog)
 
 
