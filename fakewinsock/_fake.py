@@ -280,18 +280,8 @@ class FakeWinsock:
         self._stats: dict[str, int] = {
             "immediate": 0, "pending": 0, "failed": 0, "completed": 0, "routines": 0, "resets": 0,
         }
-        # The policy read on every call, copied out of the (frozen) config.
-        config = self.config
-        self._ncalls = 0
-        self._max_calls = config.max_calls if config.max_calls is not None else 1 << 62
-        self._syscall_cost = config.syscall_cost
-        self._background = config.background
-        self._window = config.window
-        self._check_buffers = config.check_buffers
+        self._ncalls = 0  # Winsock calls (stats["calls"])
         self._copied = 0  # bytes held by buffer snapshots that are copies
-        self._delay_range = config.completion_delay
-        self._latency_range = config.latency
-        self._split = config.split
 
     @property
     def stats(self) -> dict[str, int]:
@@ -322,13 +312,14 @@ class FakeWinsock:
         """Every Winsock call starts here: it costs virtual time, and the kernel
         may make progress behind the program's back."""
         calls = self._ncalls = self._ncalls + 1
-        if calls > self._max_calls:
+        config = self.config
+        if config.max_calls is not None and calls > config.max_calls:
             raise BusyLoopError(
-                f"{call}: more than {self.config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
+                f"{call}: more than {config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
                 "seems to spin instead of waiting (an event never reset? a receive re-posted after EOF?)"
             )
-        now = self.now_ns = self.now_ns + self._syscall_cost
-        bg = self._background
+        now = self.now_ns = self.now_ns + config.syscall_cost
+        bg = config.background
         if bg and (self._ready or (self._timers and self._timers[0][0] <= now)):
             if self.chooser.boolean(bg, "background"):
                 self._step(now)
@@ -495,7 +486,7 @@ class FakeWinsock:
         if op.armed:
             return
         op.armed = True
-        delay = self.chooser.span(self._delay_range, "delay")
+        delay = self.chooser.span(self.config.completion_delay, "delay")
         if delay <= 0:
             self._ready.append(op)
         else:
@@ -705,9 +696,9 @@ class FakeWinsock:
                 self._abort(op, ep.reset_status if ep is not None else C.STATUS_CONNECTION_RESET)
                 continue
             if op.moved < op.total:
-                room = ep.room(self._window)
+                room = ep.room(self.config.window)
                 k = min(room, op.total - op.moved)
-                if k <= 0 or k < min(self._window // 2, op.total - op.moved):
+                if k <= 0 or k < min(self.config.window // 2, op.total - op.moved):
                     ep.blocked = True  # woken by _window_freed
                     return  # silly-window avoidance: wait for a worthwhile window
                 self._transmit(ep, self._gather(op, op.moved, k))
@@ -793,7 +784,7 @@ class FakeWinsock:
     # ------------------------------------------------------------- network
 
     def _latency(self) -> int:
-        return self.chooser.span(self._latency_range, "latency")
+        return self.chooser.span(self.config.latency, "latency")
 
     def _arrival(self, src: Endpoint) -> int:
         t = self.now_ns + self._latency()
@@ -808,7 +799,7 @@ class FakeWinsock:
         if n == 0:
             return
         src.in_flight += n
-        if n > 1 and self.chooser.boolean(self._split, "split"):
+        if n > 1 and self.chooser.boolean(self.config.split, "split"):
             k = self.chooser.integer(1, n - 1, "split_at")
             self.call_at(self._arrival(src), self._deliver, (src, data[:k]))
             data = data[k:]
@@ -1454,7 +1445,7 @@ class FakeWinsock:
             self._stats["immediate"] += 1
             return AcceptExResult(C.TRUE, n)
         lst.accept_ops.append(op)
-        if self._check_buffers:
+        if self.config.check_buffers:
             self._snapshot(op)
         self._stats["pending"] += 1
         if self.trace.enabled:
@@ -1575,7 +1566,7 @@ class FakeWinsock:
     def _queue_io(self, ts: _ThreadState, sock: _Socket, op: _Op, queue: list[_Op], flags: int) -> IoResult:
         """The operation pends: SOCKET_ERROR with WSA_IO_PENDING."""
         queue.append(op)
-        if self._check_buffers:
+        if self.config.check_buffers:
             self._snapshot(op)
         self._stats["pending"] += 1
         if self.trace.enabled:
