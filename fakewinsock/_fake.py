@@ -323,8 +323,6 @@ class FakeWinsock:
         if bg and (self._ready or (self._timers and self._timers[0][0] <= now)):
             if self.chooser.boolean(bg, "background"):
                 self._step(now)
-        if _get_ident() == self._last_tid:
-            return self._last_ts
         return self._thread()
 
     def _fail(self, ts: _ThreadState, call: str, error: int, handle: int = 0, rc: int = C.SOCKET_ERROR,
@@ -545,18 +543,14 @@ class FakeWinsock:
             )
         if op.snapshot is not None:
             self._check_snapshot(op)
-        bufs = op.bufs
         if data:
-            if len(bufs) == 1:
-                bufs[0][:len(data)] = data  # the op never takes more than its buffers hold
-            else:
-                pos = 0
-                for b in bufs:
-                    k = min(len(b), len(data) - pos)
-                    if k <= 0:
-                        break
-                    b[:k] = data[pos:pos + k]
-                    pos += k
+            pos = 0
+            for b in op.bufs:
+                k = min(len(b), len(data) - pos)
+                if k <= 0:
+                    break
+                b[:k] = data[pos:pos + k]
+                pos += k
         for m in op.exports:
             m.release()
         op.exports = _NO_VIEWS
