@@ -1025,18 +1025,28 @@ class FakeWinsock:
             return C.INVALID_SOCKET
         if lpProtocolInfo is not None:
             raise NotEmulatedError("WSASocket: lpProtocolInfo is not emulated (pass None)")
+        # The order Windows validates in (Wine's test_WSASocket table): an
+        # unspecified family with protocol 0, then the type, then the family,
+        # then the protocol; a zero type or protocol is filled in from the
+        # other, an unspecified family from the protocol.
+        if af == C.AF_UNSPEC and protocol == 0:
+            return self._fail(ts, "WSASocket", C.WSAEINVAL, rc=C.INVALID_SOCKET)
+        if type not in (0, C.SOCK_STREAM, C.SOCK_DGRAM, *_OTHER_SOCKET_TYPES):
+            return self._fail(ts, "WSASocket", C.WSAESOCKTNOSUPPORT, rc=C.INVALID_SOCKET)
+        if af not in (C.AF_UNSPEC, C.AF_INET, C.AF_INET6):
+            return self._fail(ts, "WSASocket", C.WSAEAFNOSUPPORT, rc=C.INVALID_SOCKET)
         if af == C.AF_INET6:
             raise NotEmulatedError("WSASocket: AF_INET6 is not emulated by the fake")
-        if af != C.AF_INET:
-            return self._fail(ts, "WSASocket", C.WSAEAFNOSUPPORT, rc=C.INVALID_SOCKET)
-        if type == C.SOCK_DGRAM:
-            raise NotEmulatedError("WSASocket: SOCK_DGRAM is not emulated by the fake")
-        if type != C.SOCK_STREAM:
-            return self._fail(ts, "WSASocket", C.WSAESOCKTNOSUPPORT, rc=C.INVALID_SOCKET)
-        if protocol not in (0, C.IPPROTO_TCP):
+        if type in _OTHER_SOCKET_TYPES:
+            raise NotEmulatedError(f"WSASocket: socket type {type} is not emulated by the fake (only SOCK_STREAM)")
+        kind = type or _TYPE_OF_PROTOCOL.get(protocol, 0)
+        if protocol not in (0, _PROTOCOL_OF_TYPE.get(kind)):
             return self._fail(ts, "WSASocket", C.WSAEPROTONOSUPPORT, rc=C.INVALID_SOCKET)
+        if kind == C.SOCK_DGRAM:
+            raise NotEmulatedError("WSASocket: SOCK_DGRAM is not emulated by the fake")
         if g != 0:
             return self._fail(ts, "WSASocket", C.WSAEINVAL, rc=C.INVALID_SOCKET)
+        ts.last_error = 0  # a socket made clears the last error (test_WSASocket)
         h = self._new_handle()
         self._objects[h] = _Socket(self, h, bool(dwFlags & C.WSA_FLAG_OVERLAPPED))
         if self.trace.enabled:
@@ -1266,6 +1276,9 @@ class FakeWinsock:
         if sock is None:
             return self._fail(ts, "setsockopt", C.WSAENOTSOCK, s)
         key = (level, optname)
+        if key in _READ_ONLY_OPTIONS:
+            # (Wine's test_WSASocket, test_listen: SO_TYPE, SO_ACCEPTCONN)
+            return self._fail(ts, "setsockopt", C.WSAENOPROTOOPT, s)
         if key == (C.SOL_SOCKET, C.SO_UPDATE_ACCEPT_CONTEXT):
             if optlen < 8:
                 return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
@@ -1899,6 +1912,11 @@ class FakeWinsock:
                 if op.state == "pending"]
 
 
+_OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
+_TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
+_PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
+
+_READ_ONLY_OPTIONS = {(C.SOL_SOCKET, C.SO_TYPE), (C.SOL_SOCKET, C.SO_ACCEPTCONN)}
 _STORED_OPTIONS = {
     (C.SOL_SOCKET, C.SO_REUSEADDR),
     (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),
