@@ -950,22 +950,27 @@ class FakeWinsock:
         if not isinstance(wVersionRequired, int):
             raise TypeError(f"WSAStartup: wVersionRequired must be an int, not {type(wVersionRequired).__name__}")
         major, minor = C.LOBYTE(wVersionRequired), C.HIBYTE(wVersionRequired)
-        if major == 0:
-            if self.trace.enabled:
-                self._t("failed", "WSAStartup", 0, 0, f"error={C.WSAVERNOTSUPPORTED}")
-            return StartupResult(C.WSAVERNOTSUPPORTED, None)
+        # The version table of ReactOS's WSAStartup apitest (run on Windows):
+        # 1.x answers 1.0 or 1.1, 2.x up to 2.2, anything higher 2.2; a 1.x
+        # version has the old limits in iMaxSockets/iMaxUdpDg.  Major 0 fails,
+        # and fills in lpWSAData all the same (as version 2.2).
         if major == 1:
             version = C.MAKEWORD(1, min(minor, 1))
         elif major == 2:
             version = C.MAKEWORD(2, min(minor, 2))
         else:
             version = C.MAKEWORD(2, 2)
+        limits = (32767, 65467) if major == 1 else (0, 0)
+        data = WSADATA(version, C.MAKEWORD(2, 2), *limits, "WinSock 2.0", "Running")
+        if major == 0:
+            if self.trace.enabled:
+                self._t("failed", "WSAStartup", 0, 0, f"error={C.WSAVERNOTSUPPORTED}")
+            return StartupResult(C.WSAVERNOTSUPPORTED, data)
         self._startups += 1
-        data = WSADATA(version, C.MAKEWORD(2, 2), 0, 0, "WinSock 2.0", "Running")
+        ts.last_error = 0
         if self.trace.enabled:
             self._t("call", "WSAStartup", 0, 0, f"version={major}.{minor} -> "
                     f"{C.LOBYTE(version)}.{C.HIBYTE(version)} count={self._startups}")
-        del ts
         return StartupResult(0, data)
 
     def WSACleanup(self) -> int:

@@ -23,6 +23,7 @@ from fakewinsock.constants import (
     WSA_FLAG_OVERLAPPED,
     WSAENOTSOCK,
     WSANOTINITIALISED,
+    WSAVERNOTSUPPORTED,
 )
 
 
@@ -54,4 +55,19 @@ def reference_counting(ws: Winsock) -> None:
     assert ws.WSACleanup() == 0
 
 
-CHECKS = {"calls_before_startup_fail": calls_before_startup_fail, "reference_counting": reference_counting}
+def failed_startup_starts_nothing(ws: Winsock) -> None:
+    """ReactOS's WSAStartup apitest: a WSAStartup that fails (version 0.0) leaves
+    Winsock uninitialised and the last error as it was (WSANOTINITIALISED from
+    the call before); test_WithoutWSAStartup's WSASocket(0, 0, 0) shows it."""
+    ws.WSASetLastError(0xDEADBEEF)
+    assert ws.WSASocket(0, 0, 0, None, 0, 0) == INVALID_SOCKET
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSAStartup(MAKEWORD(0, 0)).error == WSAVERNOTSUPPORTED
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED) == INVALID_SOCKET
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSACleanup() == SOCKET_ERROR
+
+
+CHECKS = {"calls_before_startup_fail": calls_before_startup_fail, "reference_counting": reference_counting,
+          "failed_startup_starts_nothing": failed_startup_starts_nothing}
