@@ -56,7 +56,9 @@ Divergence from real Windows, in one place (details at each site):
   completion ports, GetOverlappedResult (kernel32), WSAIoctl and most socket
   options are not emulated and fail loudly with NotEmulatedError.  The options
   that are accepted (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF,
-  TCP_NODELAY...) are stored and read back but change nothing; SO_ERROR reads 0.
+  TCP_NODELAY, the timeouts, SO_ERROR...) are stored and read back with
+  Windows' sizes and length rules but change nothing; SO_ERROR reads what was
+  set (0 otherwise, also after a reset, as on Windows).
 * Where Windows' outcome is untested in Wine's suite the fake assumes one or
   lets the seed choose: a WSASend pending at closesocket ends like a receive
   (connection aborted); a connection reset before it is accepted is dropped,
@@ -86,7 +88,6 @@ from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._trace import Trace
 from ._types import (
-    LINGER,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -222,7 +223,7 @@ class _Socket:
         self.linger = (0, 0)
         self.wr_shut = False
         self.rd_shut = False
-        self.options: dict[tuple[int, int], bytes] = {}
+        self.options: dict[tuple[int, int], int] = {}
         self.accept_pending_on: _Op | None = None  # AcceptEx using this as accept socket
         self.aborting = False  # an op of this socket was given an abort status
 
@@ -1110,7 +1111,7 @@ class FakeWinsock:
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
-            if sock.linger == (1, 0) or ep.rbuf:
+            if (sock.linger[0] and sock.linger[1] == 0) or ep.rbuf:
                 self._send_rst(ep)  # abortive close, or unread data: RST
             elif not ep.reset:
                 self._send_fin(ep)
@@ -1145,8 +1146,8 @@ class FakeWinsock:
             holder = self._addr_holder(host, port)
             if holder is not None:
                 reuse = (C.SOL_SOCKET, C.SO_REUSEADDR)
-                mine = int.from_bytes(sock.options.get(reuse, b"\0"), "little")
-                theirs = int.from_bytes(holder.options.get(reuse, b"\0"), "little")
+                mine = sock.options.get(reuse, 0)
+                theirs = holder.options.get(reuse, 0)
                 if not mine:
                     return self._fail(ts, "bind", C.WSAEADDRINUSE, s)
                 if not theirs:
@@ -1272,7 +1273,20 @@ class FakeWinsock:
     def setsockopt(self, s: int, level: int, optname: int, optval: object, optlen: int) -> int:
         """Set a socket option.  ``optval`` is bytes, a ctypes structure (LINGER)
         or an int (encoded little-endian in ``optlen`` bytes; for
-        SO_UPDATE_ACCEPT_CONTEXT, the listening SOCKET)."""
+        SO_UPDATE_ACCEPT_CONTEXT, the listening SOCKET).
+
+        Lengths follow Wine's test_optsize table (run on Windows): a one-byte
+        option (SO_KEEPALIVE, SO_DONTROUTE, TCP_NODELAY) takes any positive
+        length and keeps only the low byte; a boolean SOL_SOCKET option also
+        takes 1 to 3 bytes and even 0; the others need 4 (WSAEFAULT); length
+        -1 fails with WSAENOBUFS for a one-byte or non-SOL_SOCKET option.
+        Success clears the last error.
+
+        Divergence from real Windows: what a length of -1 (4-byte SOL_SOCKET
+        options, taken as 4) or 0 (boolean options, left unchanged) stores is
+        untested there; the options only store their value (SO_RCVBUF and
+        SO_SNDBUF do not resize the simulated window, the timeouts do not
+        apply to overlapped I/O anyway)."""
         ts = self._enter("setsockopt")
         raw = _optbytes("setsockopt", optval, optlen)
         if not self._initialised(ts, "setsockopt"):
@@ -1281,6 +1295,8 @@ class FakeWinsock:
         if sock is None:
             return self._fail(ts, "setsockopt", C.WSAENOTSOCK, s)
         key = (level, optname)
+        if level not in _OPTION_LEVELS:
+            return self._fail(ts, "setsockopt", C.WSAEINVAL, s)  # (test_set_getsockopt: 0xffffffff, 0x8000)
         if key in _READ_ONLY_OPTIONS:
             # (Wine's test_WSASocket, test_listen: SO_TYPE, SO_ACCEPTCONN)
             return self._fail(ts, "setsockopt", C.WSAENOPROTOOPT, s)
@@ -1295,32 +1311,46 @@ class FakeWinsock:
             sock.ctx_updated = True
             if self.trace.enabled:
                 self._t("call", "setsockopt", s, 0, f"SO_UPDATE_ACCEPT_CONTEXT listener={lst.handle:#x}")
+            ts.last_error = 0
             return 0
+        spec = _OPTIONS.get(key)
+        if spec is None:
+            raise NotEmulatedError(f"setsockopt: option level={level:#x} optname={optname:#x} is not emulated")
+        size, short_ok, boolean = spec
+        if optlen < 0:
+            if size == 1 or level != C.SOL_SOCKET:
+                return self._fail(ts, "setsockopt", C.WSAENOBUFS, s)
+            optlen = 4
+        elif optlen == 0:
+            if level == C.SOL_SOCKET and boolean:
+                ts.last_error = 0
+                return 0
+            return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
+        elif optlen < 4 and not short_ok:
+            return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
+        value = int.from_bytes(raw[:1 if size == 1 else min(optlen, 4)].ljust(4, b"\0"), "little")
+        if boolean:
+            value = 1 if value else 0
         if key == (C.SOL_SOCKET, C.SO_LINGER):
-            if optlen < ctypes.sizeof(LINGER):
-                return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
-            lg = LINGER.from_buffer_copy(raw[:4])
-            sock.linger = (1 if lg.l_onoff else 0, lg.l_linger)
-            if self.trace.enabled:
-                self._t("call", "setsockopt", s, 0, f"SO_LINGER {sock.linger}")
-            return 0
-        if key == (C.SOL_SOCKET, C.SO_DONTLINGER):
-            if optlen < 4:
-                return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
-            sock.linger = (0, sock.linger[1]) if int.from_bytes(raw[:4], "little") else (1, sock.linger[1])
-            return 0
-        if key in _STORED_OPTIONS:
-            if optlen < 4:
-                return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
-            sock.options[key] = raw[:4]
-            if self.trace.enabled:
-                self._t("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x}")
-            return 0
-        raise NotEmulatedError(f"setsockopt: option level={level:#x} optname={optname:#x} is not emulated")
+            sock.linger = (value & 0xFFFF, value >> 16)
+        elif key == (C.SOL_SOCKET, C.SO_DONTLINGER):
+            sock.linger = (0 if value else 1, sock.linger[1])
+        else:
+            other = _EXCLUSIVE_WITH.get(key)
+            if value and other is not None and sock.options.get(other):
+                # SO_REUSEADDR and SO_EXCLUSIVEADDRUSE exclude each other (test_reuseaddr).
+                return self._fail(ts, "setsockopt", C.WSAEINVAL, s)
+            sock.options[key] = value
+        if self.trace.enabled:
+            self._t("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x} value={value:#x}")
+        ts.last_error = 0
+        return 0
 
     def getsockopt(self, s: int, level: int, optname: int, optlen: int) -> SockoptResult:
         """Get a socket option: ``optlen`` is the size of the caller's buffer; the
-        result holds the option's bytes."""
+        result holds the bytes Windows writes (a one-byte option gives 1 byte,
+        a boolean SOL_SOCKET option read with 1 to 3 bytes gives 1).  Success
+        clears the last error."""
         ts = self._enter("getsockopt")
         if not isinstance(optlen, int):
             raise TypeError(f"getsockopt: optlen must be an int, not {type(optlen).__name__}")
@@ -1330,23 +1360,27 @@ class FakeWinsock:
         if sock is None:
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAENOTSOCK, s), b"")
         key = (level, optname)
-        if key == (C.SOL_SOCKET, C.SO_LINGER):
-            val = bytes(LINGER(*sock.linger))
-        elif key == (C.SOL_SOCKET, C.SO_DONTLINGER):
-            val = (0 if sock.linger[0] else 1).to_bytes(4, "little")
-        elif key == (C.SOL_SOCKET, C.SO_ERROR):
-            val = (0).to_bytes(4, "little")
-        elif key == (C.SOL_SOCKET, C.SO_TYPE):
-            val = C.SOCK_STREAM.to_bytes(4, "little")
-        elif key == (C.SOL_SOCKET, C.SO_ACCEPTCONN):
-            val = (1 if sock.state == _LISTENING else 0).to_bytes(4, "little")
-        elif key in _STORED_OPTIONS:
-            val = sock.options.get(key, _OPTION_DEFAULTS.get(key, b"\0\0\0\0"))
-        else:
+        if level not in _OPTION_LEVELS:
+            return SockoptResult(self._fail(ts, "getsockopt", C.WSAEINVAL, s), b"")
+        spec = _OPTIONS.get(key) or _READ_ONLY_OPTIONS.get(key)
+        if spec is None:
             raise NotEmulatedError(f"getsockopt: option level={level:#x} optname={optname:#x} is not emulated")
-        if optlen < len(val):
+        size, short_ok, _ = spec
+        if optlen <= 0 or (optlen < 4 and size == 4 and not short_ok):
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAEFAULT, s), b"")
-        return SockoptResult(0, val)
+        if key == (C.SOL_SOCKET, C.SO_LINGER):
+            value = sock.linger[0] | sock.linger[1] << 16
+        elif key == (C.SOL_SOCKET, C.SO_DONTLINGER):
+            value = 0 if sock.linger[0] else 1
+        elif key == (C.SOL_SOCKET, C.SO_TYPE):
+            value = C.SOCK_STREAM
+        elif key == (C.SOL_SOCKET, C.SO_ACCEPTCONN):
+            value = 1 if sock.state == _LISTENING else 0
+        else:
+            value = sock.options.get(key, _OPTION_DEFAULTS.get(key, 0))
+        n = size if optlen >= 4 else 1
+        ts.last_error = 0
+        return SockoptResult(0, (value & (0xFF if n == 1 else 0xFFFFFFFF)).to_bytes(n, "little"))
 
     def getsockname(self, s: int) -> SockaddrResult:
         """The local address of a bound socket."""
@@ -1921,18 +1955,36 @@ _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on 
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
 
-_READ_ONLY_OPTIONS = {(C.SOL_SOCKET, C.SO_TYPE), (C.SOL_SOCKET, C.SO_ACCEPTCONN)}
-_STORED_OPTIONS = {
-    (C.SOL_SOCKET, C.SO_REUSEADDR),
-    (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),
-    (C.SOL_SOCKET, C.SO_KEEPALIVE),
-    (C.SOL_SOCKET, C.SO_RCVBUF),
-    (C.SOL_SOCKET, C.SO_SNDBUF),
-    (C.IPPROTO_TCP, C.TCP_NODELAY),
+# (size getsockopt gives, takes lengths 1-3, boolean): Wine's test_optsize table, run on Windows.
+_OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
+    (C.SOL_SOCKET, C.SO_DONTLINGER): (4, True, True),
+    (C.SOL_SOCKET, C.SO_LINGER): (4, False, False),
+    (C.SOL_SOCKET, C.SO_OOBINLINE): (4, True, True),
+    (C.SOL_SOCKET, C.SO_RCVBUF): (4, False, False),
+    (C.SOL_SOCKET, C.SO_KEEPALIVE): (1, True, False),
+    (C.SOL_SOCKET, C.SO_DONTROUTE): (1, True, False),
+    (C.SOL_SOCKET, C.SO_RCVTIMEO): (4, False, False),
+    (C.SOL_SOCKET, C.SO_REUSEADDR): (4, True, True),
+    (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE): (4, True, True),
+    (C.SOL_SOCKET, C.SO_SNDBUF): (4, False, False),
+    (C.SOL_SOCKET, C.SO_SNDTIMEO): (4, False, False),
+    (C.SOL_SOCKET, C.SO_ERROR): (4, False, False),
+    (C.IPPROTO_TCP, C.TCP_NODELAY): (1, True, False),
+    (C.IPPROTO_TCP, C.TCP_KEEPALIVE): (4, False, False),
+}
+_READ_ONLY_OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
+    (C.SOL_SOCKET, C.SO_TYPE): (4, False, False),
+    (C.SOL_SOCKET, C.SO_ACCEPTCONN): (4, False, False),
+}
+_OPTION_LEVELS = (C.SOL_SOCKET, C.IPPROTO_TCP, C.IPPROTO_IP, C.IPPROTO_UDP, 41)  # 41: IPPROTO_IPV6
+_EXCLUSIVE_WITH = {
+    (C.SOL_SOCKET, C.SO_REUSEADDR): (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),
+    (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE): (C.SOL_SOCKET, C.SO_REUSEADDR),
 }
 _OPTION_DEFAULTS = {
-    (C.SOL_SOCKET, C.SO_RCVBUF): (65536).to_bytes(4, "little"),
-    (C.SOL_SOCKET, C.SO_SNDBUF): (65536).to_bytes(4, "little"),
+    (C.SOL_SOCKET, C.SO_RCVBUF): 65536,
+    (C.SOL_SOCKET, C.SO_SNDBUF): 65536,
+    (C.IPPROTO_TCP, C.TCP_KEEPALIVE): 7200,  # seconds: Windows' two hours
 }
 
 
