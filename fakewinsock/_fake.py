@@ -1733,13 +1733,12 @@ class FakeWinsock:
             self._reap(op)
         if self.trace.enabled:
             self._t("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}")
-        if status == C.STATUS_SUCCESS:
-            ts.last_error = 0
-            return OverlappedResult(C.TRUE, n, flags)
-        err = C.NTSTATUS_TO_WSA.get(status)
-        if err is None:
-            raise NotEmulatedError(f"{call}: NTSTATUS {status:#x} has no Winsock mapping in the fake")
+        # Any NTSTATUS maps (ws2_32's map_status, Wine's test_WSAGetOverlappedResult):
+        # a success status other than STATUS_PENDING is TRUE, any error FALSE.
+        err = C.wsa_error_of_ntstatus(status)
         ts.last_error = err
+        if status < 0x80000000:
+            return OverlappedResult(C.TRUE, n, flags)
         return OverlappedResult(C.FALSE, n, flags)
 
     # -- events
@@ -1806,9 +1805,7 @@ class FakeWinsock:
         while apcs:
             op = apcs.popleft()
             status = op.status
-            err = 0 if status == 0 else C.NTSTATUS_TO_WSA.get(status)
-            if err is None:
-                raise NotEmulatedError(f"NTSTATUS {status:#x} has no Winsock mapping in the fake")
+            err = C.wsa_error_of_ntstatus(status)
             self._reap(op)  # the routine is the program's one notification
             ran += 1
             if tracing:
