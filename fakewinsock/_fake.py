@@ -475,8 +475,9 @@ class FakeWinsock:
 
     def _register(self, op: _Op, key: int) -> None:
         ov = op.ov
+        # InternalHigh is left as it was until completion writes the byte
+        # count (Wine's test_nonblocking_async_recv, on Windows).
         ov.Internal = C.STATUS_PENDING
-        ov.InternalHigh = 0
         op.key = key
         self._by_ov[key] = op
 

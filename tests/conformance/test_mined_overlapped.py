@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from fakewinsock import WSAOVERLAPPED, sockaddr_in
+from fakewinsock import WSABUF, WSAOVERLAPPED, sockaddr_in
 from fakewinsock.constants import (
     FALSE,
     SO_RCVTIMEO,
@@ -185,6 +185,24 @@ def test_wait_on_a_signalled_event_runs_no_routine(h: Harness) -> None:
     assert ran == []
     assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
     assert ran == [1]
+
+
+def test_pending_receive_writes_internal_only(h: Harness) -> None:
+    """A pending WSARecv with no event: Internal becomes STATUS_PENDING,
+    InternalHigh keeps what was there; WSAGetOverlappedResult(fWait) then waits
+    on the socket and returns the data."""
+    a = h.accept()
+    ov = WSAOVERLAPPED()
+    ov.Internal = 0xDEADBEEF
+    ov.InternalHigh = 0xDEADBEEF
+    buf = bytearray(5)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(5, buf)], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert ov.Internal == STATUS_PENDING
+    assert ov.InternalHigh == 0xDEADBEEF
+    a.peer.send(b"data")
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+    assert ok == TRUE and 1 <= n <= 4 and bytes(buf[:n]) == b"data"[:n]
 
 
 def test_rcvtimeo_does_not_apply_to_overlapped_receives(h: Harness) -> None:
