@@ -1955,6 +1955,7 @@ _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
 
 # (size getsockopt gives, takes lengths 1-3, boolean): Wine's test_optsize table, run on Windows.
 _OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
+    (C.SOL_SOCKET, C.SO_DEBUG): (4, False, True),  # (test_so_debug; its lengths are untested)
     (C.SOL_SOCKET, C.SO_DONTLINGER): (4, True, True),
     (C.SOL_SOCKET, C.SO_LINGER): (4, False, False),
     (C.SOL_SOCKET, C.SO_OOBINLINE): (4, True, True),
