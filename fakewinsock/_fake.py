@@ -272,7 +272,10 @@ class FakeWinsock:
         self._timers: list[tuple[int, int, Callable[..., None], Any]] = []
         self._timer_seq = 0
         self._bound: dict[tuple[str, int], _Socket] = {}
-        self._listeners: dict[tuple[str, int], _Socket] = {}
+        # Listening sockets per local address, in the order they listened: the
+        # first gets the connections, the next takes over when it closes.
+        self._listeners: dict[tuple[str, int], list[_Socket]] = {}
+        self._on_port: dict[int, list[_Socket]] = {}  # sockets bound to each port, in bind order
         self._next_port = _EPHEMERAL_FIRST
         self._peer_addrs: set[tuple[str, int]] = set()
         self._peer_host = 1  # simulated peers come from 127.0.0.1, then 127.0.0.2, ...
@@ -914,7 +917,12 @@ class FakeWinsock:
         return cli
 
     def _find_listener(self, addr: tuple[str, int]) -> _Socket | None:
-        return self._listeners.get(addr) or self._listeners.get((_ANY, addr[1]))
+        # The most specific listening address wins (Wine's test_reuseaddr).
+        for key in (addr, (_ANY, addr[1])):
+            queue = self._listeners.get(key)
+            if queue:
+                return queue[0]
+        return None
 
     def _syn_arrives(self, arg: tuple[Endpoint, Callable[[Endpoint], None]]) -> None:
         cli, on_done = arg
@@ -1077,11 +1085,19 @@ class FakeWinsock:
         del self._objects[sock.handle]
         state = sock.state
         sock.state = _CLOSED
-        if sock.local is not None and self._bound.get(sock.local) is sock:
-            del self._bound[sock.local]
+        if sock.local is not None:
+            if self._bound.get(sock.local) is sock:
+                del self._bound[sock.local]
+            sharing = self._on_port.get(sock.local[1])
+            if sharing is not None and sock in sharing:
+                sharing.remove(sock)
         if state == _LISTENING:
             assert sock.local is not None
-            self._listeners.pop(sock.local, None)
+            queue = self._listeners.get(sock.local)
+            if queue is not None and sock in queue:
+                queue.remove(sock)
+                if not queue:
+                    del self._listeners[sock.local]
             for queued in sock.backlog:  # connections never accepted are reset
                 queued.closed = True
                 self._send_rst(queued)
@@ -1144,31 +1160,48 @@ class FakeWinsock:
             if port == 0:
                 return self._fail(ts, "bind", C.WSAENOBUFS, s)
         else:
-            holder = self._addr_holder(host, port)
-            if holder is not None:
-                reuse = (C.SOL_SOCKET, C.SO_REUSEADDR)
-                mine = sock.options.get(reuse, 0)
-                theirs = holder.options.get(reuse, 0)
-                if not mine:
-                    return self._fail(ts, "bind", C.WSAEADDRINUSE, s)
-                if not theirs:
-                    # SO_REUSEADDR over a socket without it (Wine's test_reuseaddr).
-                    return self._fail(ts, "bind", C.WSAEACCES, s)
+            error = self._address_conflict(sock, host, port)
+            if error:
+                return self._fail(ts, "bind", error, s)
         sock.local = (host, port)
         sock.state = _BOUND
         self._bound.setdefault((host, port), sock)
+        self._on_port.setdefault(port, []).append(sock)
         if self.trace.enabled:
             self._t("call", "bind", s, 0, f"{host}:{port}")
+        ts.last_error = 0  # (Wine's test_bind, test_connecting_socket)
         return 0
 
     def _addr_holder(self, host: str, port: int) -> _Socket | None:
-        """The socket already bound to (host, port), or to a wildcard overlapping it."""
-        hit = self._bound.get((host, port)) or self._bound.get((_ANY, port))
-        if hit is None and host == _ANY:
-            for (_, p), other in sorted(self._bound.items()):
-                if p == port:
-                    return other
-        return hit
+        """A socket bound to (host, port), or to a wildcard overlapping it."""
+        for other in self._on_port.get(port, ()):
+            assert other.local is not None
+            if host == _ANY or other.local[0] in (host, _ANY):
+                return other
+        return None
+
+    def _address_conflict(self, sock: _Socket, host: str, port: int) -> int:
+        """The error binding ``sock`` to (host, port) gives, or 0, by the rules
+        of Wine's test_reuseaddr (run on Windows): on the same address the
+        second socket needs SO_REUSEADDR, and so does the first (WSAEACCES
+        otherwise); a specific address and the wildcard may share a port unless
+        the wildcard one was bound first with SO_EXCLUSIVEADDRUSE (WSAEACCES),
+        or is the second and asks for it (WSAEADDRINUSE)."""
+        reuse, excl = (C.SOL_SOCKET, C.SO_REUSEADDR), (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE)
+        for other in self._on_port.get(port, ()):
+            assert other.local is not None
+            theirs = other.local[0]
+            if theirs == host:
+                if not sock.options.get(reuse):
+                    return C.WSAEADDRINUSE
+                if not other.options.get(reuse):
+                    return C.WSAEACCES
+            elif theirs == _ANY:
+                if other.options.get(excl):
+                    return C.WSAEACCES
+            elif host == _ANY and sock.options.get(excl):
+                return C.WSAEADDRINUSE
+        return 0
 
     def listen(self, s: int, backlog: int) -> int:
         """Put a bound socket into listening state."""
@@ -1190,7 +1223,7 @@ class FakeWinsock:
         sock.backlog = deque()
         sock.accept_ops = deque()
         sock.backlog_max = self._backlog(backlog)
-        self._listeners.setdefault(sock.local, sock)  # the first listener gets the connections
+        self._listeners.setdefault(sock.local, []).append(sock)
         if self.trace.enabled:
             self._t("call", "listen", s, 0, f"backlog={sock.backlog_max}")
         return 0
@@ -1226,6 +1259,7 @@ class FakeWinsock:
             local = ("127.0.0.1", port)
             sock.local = local
             self._bound[local] = sock
+            self._on_port.setdefault(port, []).append(sock)
         assert sock.local is not None
         local_host = sock.local[0] if sock.local[0] != _ANY else "127.0.0.1"
         ep = self._open_connection((local_host, sock.local[1]), (name.host, name.port), lambda e: None)
