@@ -236,3 +236,26 @@ def test_connect_after_a_refused_connect(h: Harness) -> None:
     s = h.socket()
     assert h.ws.connect(s, sockaddr_in("127.0.0.1", dead_port), 16) == SOCKET_ERROR
     assert h.ws.connect(s, sockaddr_in("127.0.0.1", port), 16) == 0
+
+
+def test_receives_posted_together_fill_in_posting_order(h: Harness) -> None:
+    """test_simultaneous_async_recv: two 16-byte WSARecvs pending, 32 bytes sent
+    at once: the first receive gets the start of the data, the second what
+    follows it (Windows fills each with 16 bytes there; a stream may also be
+    cut elsewhere, so only the order is asserted)."""
+    a = h.accept()
+    ovs = [h.overlapped(), h.overlapped()]
+    bufs = []
+    for ov in ovs:
+        rc, _, buf = h.recv(a.sock, ov, size=16)
+        assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+        bufs.append(buf)
+    msg = b"-- Lorem ipsum dolor sit amet -\0"
+    a.peer.send(msg)
+    got = b""
+    for ov, buf in zip(ovs, bufs, strict=True):
+        ok, n, err = h.complete(a.sock, ov)
+        assert ok == TRUE and n >= 1, err
+        got += bytes(buf[:n])
+    assert msg.startswith(got)
+    assert got + h.recv_all(a.sock, len(msg) - len(got)) == msg
