@@ -90,6 +90,7 @@ from ._types import (
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    optval_bytes,
     sockaddr_in,
 )
 
@@ -458,7 +459,7 @@ class FakeWinsock:
         or an int (encoded little-endian in ``optlen`` bytes; for
         SO_UPDATE_ACCEPT_CONTEXT, the listening SOCKET)."""
         ts = self._enter("setsockopt")
-        raw = _optbytes("setsockopt", optval, optlen)
+        raw = optval_bytes("setsockopt", optval, optlen)
         if not self._initialised(ts, "setsockopt"):
             return C.SOCKET_ERROR
         sock = self._socket(s, "setsockopt")
@@ -1044,22 +1045,3 @@ _OPTION_DEFAULTS = {
     (C.SOL_SOCKET, C.SO_SNDBUF): (65536).to_bytes(4, "little"),
 }
 
-
-def _optbytes(call: str, optval: object, optlen: int) -> bytes:
-    if not isinstance(optlen, int):
-        raise TypeError(f"{call}: optlen must be an int, not {type(optlen).__name__}")
-    if isinstance(optval, bool) or isinstance(optval, int):
-        size = max(optlen, 0)
-        try:
-            return int(optval).to_bytes(size, "little", signed=int(optval) < 0)
-        except OverflowError:
-            raise WinsockUsageError(f"{call}: value {optval} does not fit in optlen={optlen} bytes") from None
-    if isinstance(optval, ctypes.Structure):
-        raw = bytes(optval)
-    elif isinstance(optval, (bytes, bytearray, memoryview)):
-        raw = bytes(optval)
-    else:
-        raise TypeError(f"{call}: optval must be bytes, an int or a ctypes structure, not {type(optval).__name__}")
-    if len(raw) < optlen:
-        raise WinsockUsageError(f"{call}: optlen is {optlen} but optval has {len(raw)} bytes")
-    return raw
