@@ -527,7 +527,11 @@ class FakeWinsock:
             value = 1 if value else 0
         if key == (C.SOL_SOCKET, C.SO_LINGER):
             sock.linger = (value & 0xFFFF, value >> 16)
-        elif key == (C.SOL_SOCKET, C.SO_DONTLINGER):
+            if self.trace.enabled:
+                self._kernel.record("call", "setsockopt", s, 0, f"SO_LINGER {sock.linger}")
+            ts.last_error = 0
+            return 0
+        if key == (C.SOL_SOCKET, C.SO_DONTLINGER):
             sock.linger = (0 if value else 1, sock.linger[1])
         else:
             other = _EXCLUSIVE_WITH.get(key)
@@ -535,8 +539,8 @@ class FakeWinsock:
                 # SO_REUSEADDR and SO_EXCLUSIVEADDRUSE exclude each other (test_reuseaddr).
                 return self._fail(ts, "setsockopt", C.WSAEINVAL, s)
             sock.options[key] = value
-        if self.trace.enabled:
-            self._kernel.record("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x} value={value:#x}")
+            if self.trace.enabled:
+                self._kernel.record("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x}")
         ts.last_error = 0
         return 0
 
