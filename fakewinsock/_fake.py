@@ -200,7 +200,7 @@ class _Socket:
     __slots__ = (
         "kernel", "handle", "overlapped", "state", "local", "ep", "backlog", "backlog_max",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
-        "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting",
+        "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
     )
 
     def __init__(self, kernel: FakeWinsock, handle: int, overlapped: bool) -> None:
@@ -225,6 +225,7 @@ class _Socket:
         self.options: dict[tuple[int, int], bytes] = {}
         self.accept_pending_on: _Op | None = None  # AcceptEx using this as accept socket
         self.aborting = False  # an op of this socket was given an abort status
+        self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
 
     def _endpoint_changed(self, ep: Endpoint) -> None:
         self.kernel._socket_changed(self)
@@ -529,6 +530,9 @@ class FakeWinsock:
             except ValueError:
                 pass
         self._finish(op, status, n, "completed", data)
+        if sock.close_deferred and not sock.send_ops:
+            sock.close_deferred = False
+            self._close_endpoint(sock)  # the last kept send is done: close now
         self._socket_changed(sock)
 
     def _finish(self, op: _Op, status: int, n: int, what: str, data: bytes = b"") -> None:
@@ -643,8 +647,10 @@ class FakeWinsock:
 
     @staticmethod
     def _abort(op: _Op, status: int) -> None:
-        """Make ``op`` complete with ``status`` (armed by the next _socket_changed)."""
-        op.abort = status
+        """Make ``op`` complete with ``status`` (armed by the next _socket_changed);
+        an op already ended (cancelled, then its socket closed) keeps its first status."""
+        if not op.abort:
+            op.abort = status
         op.sock.aborting = True
 
     def _recv_satisfiable(self, sock: _Socket, op: _Op) -> bool:
@@ -1088,10 +1094,23 @@ class FakeWinsock:
             # A receive ended by a local close: STATUS_CONNECTION_ABORTED
             # (10053), not 995 (Wine's iocp_async_read_closesocket on Windows).
             self._abort(op, C.STATUS_CONNECTION_ABORTED)
-        for op in sock.send_ops:
-            # Divergence from real Windows: untested there; assumed to end like
-            # a receive (STATUS_CONNECTION_ABORTED).
-            self._abort(op, C.STATUS_CONNECTION_ABORTED)
+        if sock.send_ops and self.config.close_keeps_sends:
+            # Wine 8.0: the pending sends keep the connection open; the close
+            # happens when the last of them completes (see _complete).
+            sock.close_deferred = True
+        else:
+            for op in sock.send_ops:
+                # Windows completes every pending operation when the last handle
+                # is closed (closesocket's remarks; IRP_MJ_CLEANUP).  Divergence
+                # from real Windows: the status of a send is untested there;
+                # assumed to be a receive's (STATUS_CONNECTION_ABORTED).
+                self._abort(op, C.STATUS_CONNECTION_ABORTED)
+            self._close_endpoint(sock)
+        self._socket_changed(sock)
+
+    def _close_endpoint(self, sock: _Socket) -> None:
+        """The connection side of closesocket: FIN, or RST when lingering {1,0}
+        or when received data was left unread."""
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
@@ -1099,7 +1118,6 @@ class FakeWinsock:
                 self._send_rst(ep)  # abortive close, or unread data: RST
             elif not ep.reset:
                 self._send_fin(ep)
-        self._socket_changed(sock)
 
     def bind(self, s: int, name: SOCKADDR_IN, namelen: int) -> int:
         """Bind a socket to a local address (port 0 picks one)."""
