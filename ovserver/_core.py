@@ -52,6 +52,7 @@ Rules every path below keeps:
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -128,6 +129,10 @@ class ServerConfig:
             raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, not {self.port}")
+        try:
+            ipaddress.IPv4Address(self.host)
+        except ValueError:
+            raise ValueError(f"host must be an IPv4 address (resolve a name first), not {self.host!r}") from None
 
 
 @dataclass

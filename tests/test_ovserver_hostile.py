@@ -5,11 +5,10 @@ client cut off by a limit is reset and frees its place at once."""
 from __future__ import annotations
 
 import pytest
+from test_ovserver_server import MS, Client, run, stop_at
 
 from fakewinsock import FakeConfig, FakeWinsock
 from ovserver import Limits, Server
-
-from test_ovserver_server import MS, Client, run, stop_at
 
 MODELS = ["events", "routines"]
 S = 1000 * MS
@@ -104,8 +103,10 @@ def test_closing_groups_beyond_the_wait_array_are_swept(monkeypatch: pytest.Monk
             c = Client(ws, at_ns=300 * MS + i * 10_000)
             c.send_at(400 * MS, b"late %d\n" % i)
             fresh.append(c)
-        for d in deaf:
-            ws.call_at(2 * S, lambda _, d=d: d.peer.reset())
+        def reset_all(_: object) -> None:
+            for d in deaf:
+                d.peer.reset()
+        ws.call_at(2 * S, reset_all)
         stop_at(ws, server, 3 * S)
 
     ws, stats = run(script, model="events", fake=hostile_fake(True), limits=Limits(max_queued=4096),
