@@ -148,7 +148,12 @@ def hold(args: argparse.Namespace) -> int:
     print(f"hostile hold: holding {sent}/{args.clients} clients that sent {args.bytes} bytes each "
           "and never read", flush=True)
     done = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
     done.wait(args.hold_s)
     for s in socks:
         s.close()
