@@ -21,7 +21,8 @@
 #   cutoff  a chat member that never reads, cut off by --max-queued, sees a
 #           reset (not a clean end of a truncated stream);
 #   --host localhost is served (or refused with one line and status 2);
-#   --port 99999 exits 2 with one line.
+#   --port 99999 exits 2 with one line;
+#   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
 # Runs tools/wine/setup.sh first. Exit status 0 when every run passed.
 set -uo pipefail
 
@@ -200,6 +201,31 @@ bad_input() {  # --host localhost works or is refused in one line; --port 99999 
     echo "ok   --port 99999: exit 2: $(cat "$log")"
 }
 
+example_server() {  # examples/my_server.py: its listening line, a reply, Ctrl+C
+    local log="$LOGDIR/example.log" i wpid t0 reply
+    setsid "$HERE/winpython" examples/my_server.py 0 >"$log" 2>&1 </dev/null &
+    server_pid=$!
+    port=""
+    for i in $(seq 1 600); do
+        port="$(sed -n 's/^my_server: shouting on 127\.0\.0\.1:\([0-9][0-9]*\); Ctrl+C stops$/\1/p' "$log")"
+        [ -n "$port" ] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { fail_with_log "example: no listening line" "$log"; stop_server; return 1; }
+    reply="$("$HOST_PY" -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"quiet please\n"); s.shutdown(socket.SHUT_WR)
+got = b""
+while (d := s.recv(100)): got += d
+print(got.decode().strip())' "$port" 2>&1)"
+    timed_stop "$log"
+    if [ "$stop_status" != 0 ] || ! grep -q '^my_server: stopped' "$log" || [ "$reply" != "QUIET PLEASE" ]; then
+        echo "  reply: $reply"; fail_with_log "example: exit $stop_status" "$log"; return 1
+    fi
+    echo "ok   example: examples/my_server.py listened on port $port, shouted back, stopped by Ctrl+C in $stop_s s"
+}
+
 runs=0
 for model in events routines; do
     for mode in echo chat; do
@@ -212,6 +238,7 @@ for model in events routines; do
 done
 runs=$((runs + 1)); hostile_cutoff || failures=$((failures + 1))
 runs=$((runs + 1)); bad_input || failures=$((failures + 1))
+runs=$((runs + 1)); example_server || failures=$((failures + 1))
 
 if [ "$failures" = 0 ]; then
     echo "e2e.sh: ovserver serve under Wine: all $runs runs passed"
