@@ -16,24 +16,19 @@ from __future__ import annotations
 import ctypes
 
 import pytest
+from test_fake_regressions import server
 
-from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock, sockaddr_in
+from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import (
-    AF_INET,
     FALSE,
-    IPPROTO_TCP,
-    MAKEWORD,
     SO_LINGER,
     SO_UPDATE_ACCEPT_CONTEXT,
-    SOCK_STREAM,
     SOL_SOCKET,
-    SOMAXCONN,
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
     STATUS_PENDING,
     TRUE,
-    WSA_FLAG_OVERLAPPED,
     WSA_INFINITE,
     WSA_IO_PENDING,
     WSA_WAIT_EVENT_0,
@@ -47,14 +42,7 @@ DATA = b"d" * (4 * WINDOW)
 def stalled_send(keep: bool) -> tuple[FakeWinsock, int, int, FakePeer, WSAOVERLAPPED]:
     """A connection whose server side has a WSASend pending: the peer does not read."""
     ws = FakeWinsock(seed=3, config=FakeConfig(window=WINDOW, close_keeps_sends=keep, background=0.0))
-    ws.WSAStartup(MAKEWORD(2, 2))
-    lst = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-    ws.bind(lst, sockaddr_in("127.0.0.1", 5000), 16)
-    ws.listen(lst, SOMAXCONN)
-    acc = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-    aov = WSAOVERLAPPED()
-    aov.hEvent = ws.WSACreateEvent()
-    ws.AcceptEx(lst, acc, bytearray(64), 0, 32, 32, aov)
+    lst, acc, aov = server(ws)  # listening on 127.0.0.1:5000, AcceptEx posted
     peer = ws.peer()
     peer.connect("127.0.0.1", 5000)
     assert ws.WSAWaitForMultipleEvents(1, [aov.hEvent], FALSE, WSA_INFINITE, FALSE) == WSA_WAIT_EVENT_0

@@ -105,8 +105,10 @@ def in_threads(n: int, fn: object) -> list[str]:
     return results
 
 
-def flood(args: argparse.Namespace) -> int:
-    t0 = time.monotonic()
+def deaf_clients(args: argparse.Namespace, then_read: bool) -> tuple[list[str], list[socket.socket]]:
+    """``--clients`` clients that each send ``--bytes`` and never read (with
+    ``then_read``, one that was not cut off while sending reads to the end):
+    each one's outcome, and the sockets, still open."""
     socks: list[socket.socket] = []
     lock = threading.Lock()
 
@@ -115,12 +117,16 @@ def flood(args: argparse.Namespace) -> int:
         with lock:
             socks.append(s)
         how = send_up_to(s, args.bytes)
-        if how == "sent":  # not cut off while sending: the reset must come anyway
-            s.settimeout(args.timeout)
+        if how == "sent" and then_read:  # not cut off while sending: the reset must come anyway
             how = read_to_end(s)
         return how
 
-    outcomes = in_threads(args.clients, one)
+    return in_threads(args.clients, one), socks
+
+
+def flood(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    outcomes, socks = deaf_clients(args, then_read=True)
     resets = outcomes.count("reset")
     ok_fresh, dt, what = fresh_client(args.port)
     for s in socks:
@@ -134,16 +140,7 @@ def flood(args: argparse.Namespace) -> int:
 
 
 def hold(args: argparse.Namespace) -> int:
-    socks: list[socket.socket] = []
-    lock = threading.Lock()
-
-    def one(i: int) -> str:
-        s = deaf_socket(args.port, args.timeout)
-        with lock:
-            socks.append(s)
-        return send_up_to(s, args.bytes)
-
-    outcomes = in_threads(args.clients, one)
+    outcomes, socks = deaf_clients(args, then_read=False)
     sent = outcomes.count("sent")
     print(f"hostile hold: holding {sent}/{args.clients} clients that sent {args.bytes} bytes each "
           "and never read", flush=True)
