@@ -233,9 +233,13 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ovserver`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    return _simulate(args)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _simulate(args)
+    except KeyboardInterrupt:  # before the console handler is in place (or after it is gone)
+        print(f"\novserver {args.command}: interrupted (Ctrl+C)", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

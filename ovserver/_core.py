@@ -92,6 +92,13 @@ SOCKET_SIZE = 8
 
 MODELS = ("events", "routines")
 
+#: What a bind failure means, for the message a user reads.
+_BIND_ERRORS = {
+    10013: ": WSAEACCES, permission denied (the port is reserved or in use by another program)",
+    10048: ": WSAEADDRINUSE, the port is in use",
+    10049: ": WSAEADDRNOTAVAIL, not an address of this machine",
+}
+
 
 class ServerError(RuntimeError):
     """The server could not start (or hit a Winsock failure it cannot handle)."""
@@ -308,7 +315,9 @@ class Server:
         self._listener = s
         addr = sockaddr_in(cfg.host, cfg.port)
         if ws.bind(s, addr, ctypes.sizeof(addr)) == SOCKET_ERROR:
-            raise ServerError(f"bind to {cfg.host}:{cfg.port} failed (error {ws.WSAGetLastError()})")
+            error = ws.WSAGetLastError()
+            why = _BIND_ERRORS.get(error, "")
+            raise ServerError(f"bind to {cfg.host}:{cfg.port} failed (error {error}{why})")
         if ws.listen(s, SOMAXCONN) == SOCKET_ERROR:
             raise ServerError(f"listen failed (error {ws.WSAGetLastError()})")
         rc, name = ws.getsockname(s)

@@ -116,3 +116,12 @@ def test_ctrl_c_during_simulate_is_one_line_and_130(capsys: pytest.CaptureFixtur
     assert main(["simulate", "--clients", "1"]) == 130
     out, err = capsys.readouterr()
     assert out == "" and err.strip() == "ovserver simulate: interrupted (Ctrl+C); no report"
+
+
+def test_ctrl_c_before_the_console_handler_is_one_line_and_130(capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_serve", interrupted)
+    assert main(["serve"]) == 130
+    assert capsys.readouterr().err.strip() == "ovserver serve: interrupted (Ctrl+C)"
