@@ -274,8 +274,11 @@ class Sockets:
 
     @staticmethod
     def abort(op: SocketOp, status: int) -> None:
-        """Make ``op`` complete with ``status`` (armed by the next :meth:`changed`);
-        an op already ended (cancelled, then its socket closed) keeps its first status."""
+        """Make ``op`` complete with ``status`` (armed by the next :meth:`changed`).
+        An op already ended keeps its first status: on Windows the operation
+        ends when that happens (CancelIoEx, or the peer's reset, which fails a
+        pending send at once); the completion delay only postpones the
+        notification, so a closesocket meanwhile does not change the result."""
         if not op.abort:
             op.abort = status
         op.sock.aborting = True
