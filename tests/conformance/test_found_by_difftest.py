@@ -13,11 +13,17 @@ import pytest
 
 from fakewinsock import WSABUF
 from fakewinsock.constants import (
+    FALSE,
     SO_UPDATE_ACCEPT_CONTEXT,
     SOCKET_ERROR,
     SOL_SOCKET,
+    STATUS_PENDING,
     TRUE,
+    WSA_INVALID_PARAMETER,
     WSA_IO_PENDING,
+    WSA_WAIT_EVENT_0,
+    WSA_WAIT_FAILED,
+    WSAEFAULT,
     WSAENOTCONN,
 )
 
@@ -92,3 +98,47 @@ def test_names_need_update_accept_context(h: Harness) -> None:
     rc, name = h.ws.getpeername(acc)
     assert rc == 0 and name is not None and name.port == port
 
+
+@pytest.mark.wine_divergence(
+    "Wine 8.0 leaves the address slots empty when the client left without sending; Windows writes them "
+    "whenever AcceptEx succeeds (Microsoft's AcceptEx page: it returns the local and remote addresses)"
+)
+def test_addresses_written_when_client_leaves_without_data(h: Harness) -> None:
+    """AcceptEx with a receive length whose client connects and closes without sending
+    completes with 0 bytes (test_AcceptEx "Disconnect during receive?") and still
+    holds both addresses."""
+    lst, acc, port, out = _accepted_without_context(h, rdl=4)
+    sa = h.ws.GetAcceptExSockaddrs(out, 4, ADDR_SLOT, ADDR_SLOT)
+    assert sa.RemoteSockaddr.host == "127.0.0.1" and sa.RemoteSockaddr.port == port
+    rc, name = h.ws.getsockname(lst)
+    assert rc == 0 and name is not None
+    assert sa.LocalSockaddr.port == name.port
+
+
+@pytest.mark.wine_divergence(
+    "Wine 8.0 fails AcceptEx with a NULL output buffer and a receive length with WSAEINVAL; Windows gives "
+    "WSAEFAULT (test_AcceptEx, todo_wine; docs/semantics-findings.md section 2)"
+)
+def test_acceptex_null_output_buffer(h: Harness) -> None:
+    """A NULL output buffer with a receive length: immediate WSAEFAULT, Internal STATUS_PENDING."""
+    lst, _ = h.listener()
+    acc = h.socket()
+    ov = h.overlapped()
+    ok, _ = h.ws.AcceptEx(lst, acc, None, 4, ADDR_SLOT, ADDR_SLOT, ov)
+    assert ok == FALSE and h.ws.WSAGetLastError() == WSAEFAULT
+    assert ov.Internal == STATUS_PENDING
+    assert not h.is_signalled(ov.hEvent)
+
+
+@pytest.mark.wine_divergence(
+    "Wine 8.0 waits on a handle listed twice with fWaitAll; Windows fails the wait with "
+    "ERROR_INVALID_PARAMETER (WaitForMultipleObjects: the array may not contain copies of a handle)"
+)
+def test_wait_all_with_a_handle_twice_fails(h: Harness) -> None:
+    """fWaitAll with the same event twice: WSA_WAIT_FAILED, WSA_INVALID_PARAMETER; without
+    fWaitAll the same list is a normal wait."""
+    ev = h.event()
+    assert h.ws.WSASetEvent(ev)
+    rc = h.ws.WSAWaitForMultipleEvents(2, [ev, ev], TRUE, 0, FALSE)
+    assert rc == WSA_WAIT_FAILED and h.ws.WSAGetLastError() == WSA_INVALID_PARAMETER
+    assert h.ws.WSAWaitForMultipleEvents(2, [ev, ev], FALSE, 0, FALSE) == WSA_WAIT_EVENT_0
