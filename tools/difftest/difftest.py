@@ -35,7 +35,7 @@ for _p in (HERE, ROOT):
         sys.path.insert(0, _p)
 
 from program import generate  # noqa: E402
-from runner import CLOSE_FINALS, RESET_FINALS, Obs, run_program  # noqa: E402
+from runner import CANCEL_FINALS, CLOSE_FINALS, RESET_FINALS, Obs, run_program  # noqa: E402
 
 EXPLAINED = os.path.join(ROOT, "docs", "difftest-explained.json")
 FAKE_CONFIGS: list[dict[str, Any]] = [
@@ -65,25 +65,36 @@ def run_real(seed: int) -> Obs:
 
 def worker(spec: str) -> None:
     for s in seeds(spec):
+        t0 = time.monotonic()
         try:
             obs = run_real(s)
         except Exception as exc:  # noqa: BLE001 - reported as the program's result
             obs = [("runner", f"EXC {type(exc).__name__}: {exc}")]
-        sys.stdout.write(json.dumps({"seed": s, "obs": obs}) + "\n")
+        sys.stdout.write(json.dumps({"seed": s, "obs": obs, "s": round(time.monotonic() - t0, 2)}) + "\n")
         sys.stdout.flush()
 
 
 def real_results(spec: str) -> Iterator[tuple[int, Obs]]:
-    cmd = [os.path.join(ROOT, "tools", "wine", "winpython"), os.path.join(HERE, "difftest.py"), "worker",
-           "--seeds", spec]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("{"):
-                d = json.loads(line)
-                yield d["seed"], [tuple(x) for x in d["obs"]]
-        if proc.wait() != 0:
-            raise SystemExit(f"difftest: the Wine worker failed (status {proc.returncode})")
+    """Each program's observations on the real backend, from one Windows Python under Wine.
+    If that process dies (Wine itself crashed), the program it was running is reported as
+    a crash and a new process goes on with the next one."""
+    todo = seeds(spec)
+    while len(todo):
+        cmd = [os.path.join(ROOT, "tools", "wine", "winpython"), os.path.join(HERE, "difftest.py"), "worker",
+               "--seeds", f"{todo.start}:{todo.stop}"]
+        done = todo.start
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("{"):
+                    d = json.loads(line)
+                    yield d["seed"], [tuple(x) for x in d["obs"]]
+                    done = d["seed"] + 1
+            proc.wait()
+        if done < todo.stop:
+            yield done, [("aborted", "CRASH: the Windows process died running this program")]
+            done += 1
+        todo = range(done, todo.stop)
 
 
 # -- comparison
@@ -91,8 +102,9 @@ def real_results(spec: str) -> Iterator[tuple[int, Obs]]:
 # A stream that one side's run may have seen cut (a reset, a close with bytes in flight)
 # agrees with the whole stream or a prefix of it.
 _CUT_OK = {"prefix of sent", "all sent", "a prefix of what was sent"}
+_PEER = re.compile(r"\bP\d+\b")
 _STEP = re.compile(r"^\d+:")
-_OPN = re.compile(r"^(op|conn)\d+\.")
+_OPN = re.compile(r"^(op|conn|extra)\d+\.")
 
 
 def call_of(key: str) -> str:
@@ -117,19 +129,22 @@ class Report:
     classes: dict[tuple[str, str, str], Klass] = field(default_factory=dict)
 
 
+_TAG_SETS = {"reset": RESET_FINALS, "close": CLOSE_FINALS, "cancel": CANCEL_FINALS}
+
+
 def canonical(fv: str, rv: str) -> tuple[str, str]:
     """Apply the tags either side put on a final result (``~reset``, ``~close``) to both:
     a result that timing may change into another one is compared as the set of them."""
     (fv, _, ft), (rv, _, rt) = fv.partition(" ~"), rv.partition(" ~")
     tags = set(ft.split()) | set(rt.split())
 
+    allowed: set[str] = set()
+    for tag in tags:
+        allowed |= _TAG_SETS.get(tag, set())
+    name = "done or " + "/".join(sorted(tags))
+
     def canon(v: str) -> str:
-        head = v.split(" ")[0]
-        if "reset" in tags and head in RESET_FINALS:
-            return "done, reset or aborted"
-        if "close" in tags and head in CLOSE_FINALS:
-            return "done or aborted by the close"
-        return v
+        return name if v.split(" ")[0] in allowed else v
 
     return (canon(fv), canon(rv)) if tags else (fv, rv)
 
@@ -160,7 +175,7 @@ def compare(seed: int, fake: Obs, real: Obs, report: Report) -> None:
         if fv == rv or {fv, rv} <= _CUT_OK:
             report.agreed += 1
             continue
-        key = (call_of(k), fv, rv)
+        key = (call_of(k), _PEER.sub("P#", fv), _PEER.sub("P#", rv))
         kl = report.classes.setdefault(key, Klass(*key))
         kl.count += 1
         kl.example = min(kl.example, (length, seed, k))
@@ -206,13 +221,12 @@ def show(seed: int, real: bool) -> None:
         print(f"  {i:3d} {st}")
     fake = run_fake(seed)
     other = next(iter(real_results(str(seed))))[1] if real else []
-    od = dict(other)
-    for k, v in fake:
-        rv = od.get(k, "-")
-        print(f"{'  ' if rv in (v, '*') or v == '*' else '!!'} {k:50s} fake={v}   real={rv}")
-    for k, v in other:
-        if k not in dict(fake):
-            print(f"!! {k:50s} fake=(not reached)   real={v}")
+    od, fd = dict(other), dict(fake)
+    for k in list(dict.fromkeys([k for k, _ in fake] + [k for k, _ in other])):
+        fv, rv = fd.get(k, "(not reached)"), od.get(k, "(not reached)" if real else "-")
+        cf, cr = canonical(fv, rv)
+        same = not real or cf == cr or "*" in (cf, cr) or {cf, cr} <= _CUT_OK
+        print(f"{'  ' if same else '!!'} {k:45s} fake={fv}   real={rv}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,9 @@ class _Op:
     caps_before: int            # capacity of everything posted before it on its connection
     waited: bool = False
     immediate_fail: bool = False
+    cancelled: bool = False
+    signalled: bool | None = None   # the event's state once it is known (after a wait)
+    alertable_since: bool = False   # an alertable call happened since the post (its routine may have run)
 
 
 @dataclass
@@ -65,10 +68,15 @@ class _World:
         op = self.ops[i]
         if op.waited:
             return False
-        if op.immediate_fail or op.kind == "send":
+        if op.immediate_fail or op.kind == "send" or op.cancelled:
             return True
         c = self.conns[op.conn]
         return (not c.ours_open or c.peer != "open" or c.peer_sent > op.caps_before)
+
+
+def _alertable(w: _World) -> None:
+    for op in w.ops:
+        op.alertable_since = True
 
 
 def _bufs(rng: random.Random, lens: tuple[int, ...], n_max: int) -> list[int]:
@@ -80,7 +88,7 @@ def generate(seed: int, length: int | None = None) -> list[Step]:
     rng = random.Random(seed)
     w = _World(rng)
     n = length if length is not None else rng.randint(6, 40)
-    w.steps.append(("conn", rng.choice((0, 0, 0, 4)), rng.randint(1, 20)))
+    w.steps.append(("conn", rng.choice((0, 0, 0, 4)), rng.randint(1, 20), False))
     w.conns.append(_Conn())
     first = w.conns[0]
     if w.steps[0][1]:
@@ -94,7 +102,8 @@ def generate(seed: int, length: int | None = None) -> list[Step]:
 def _one_step(w: _World) -> None:
     rng = w.rng
     live = [i for i, c in enumerate(w.conns) if c.ours_open]
-    kinds: list[tuple[str, int]] = [("bad", 2), ("event", 2), ("names", 1), ("opt", 1), ("poll", 2)]
+    kinds: list[tuple[str, int]] = [("bad", 3), ("event", 2), ("names", 1), ("opt", 1), ("poll", 2),
+                                    ("known_wait", 2), ("cancel", 1)]
     if len(w.conns) < MAX_CONNS:
         kinds.append(("conn", 2))
     if live:
@@ -116,8 +125,12 @@ class _Gen:
         rng = w.rng
         rdl = rng.choice((0, 0, 0, 4))
         first = rng.randint(1, 20)
-        w.steps.append(("conn", rdl, first))
         c = _Conn()
+        if rdl and rng.random() < 0.2:
+            first = 0  # the peer connects and closes without sending: AcceptEx completes with 0 bytes
+            c.peer = "closed"
+        w.steps.append(("conn", rdl, first, rng.random() < 0.2))
+        _alertable(w)  # the peer's connect may wait in select(), which runs queued routines on Windows
         if rdl:
             c.peer_sent = first
             c.caps = rdl
@@ -201,16 +214,64 @@ class _Gen:
         if op.kind == "recv":
             w.conns[op.conn].outstanding_recvs -= 1
         w.steps.append(("wait", i))
-        if op.notify == "event" and rng.random() < 0.4:
-            w.steps.append(("reset_event", i))
+        if op.notify == "routine":
+            _alertable(w)
+        elif not op.immediate_fail or op.kind == "recv":
+            op.signalled = None if op.immediate_fail else True
+            if rng.random() < 0.4:
+                w.steps.append(("reset_event", i))
+                op.signalled = False
+
+    @staticmethod
+    def known_wait(w: _World) -> None:
+        """Waits whose result is certain: on events whose state is known (their operation
+        completed and was waited for), WSAGetOverlappedResult(fWait=TRUE) on such an
+        operation, or an alertable wait while a routine is certain to be queued."""
+        rng = w.rng
+        known = [i for i, op in enumerate(w.ops) if op.notify == "event" and op.signalled is not None]
+        routines = [i for i, op in enumerate(w.ops) if op.notify == "routine" and not op.waited
+                    and not op.alertable_since and w.guaranteed(i)]
+        choice = rng.random()
+        if routines and choice < 0.3:
+            i = rng.choice(routines)
+            w.ops[i].waited = True
+            if w.ops[i].kind == "recv":
+                w.conns[w.ops[i].conn].outstanding_recvs -= 1
+            _alertable(w)
+            w.steps.append(("alertable_wait", i))
+            return
+        if not known:
+            return
+        if choice < 0.6:
+            idx = [rng.choice(known) for _ in range(rng.randint(1, 4))]
+            w.steps.append(("wait_known", idx, rng.choice((0, 0, 1))))
+            return
+        i = rng.choice(known)
+        if w.conns[w.ops[i].conn].ours_open:
+            w.steps.append(("gor_wait", i))
+
+    @staticmethod
+    def cancel(w: _World) -> None:
+        rng = w.rng
+        cands = [i for i, op in enumerate(w.ops) if not op.waited and w.conns[op.conn].ours_open]
+        if not cands:
+            return
+        i = rng.choice(cands)
+        w.ops[i].cancelled = True
+        w.steps.append(("cancel", i))
 
     @staticmethod
     def poll(w: _World) -> None:
         if not w.ops:
             w.steps.append(("sleep_alertable",))
+            _alertable(w)
             return
         i = w.rng.randrange(len(w.ops))
-        w.steps.append(("poll", i) if w.ops[i].notify == "event" else ("sleep_alertable",))
+        if w.ops[i].notify == "event":
+            w.steps.append(("poll", i))
+        else:
+            w.steps.append(("sleep_alertable",))
+            _alertable(w)
 
     @staticmethod
     def event(w: _World) -> None:
@@ -241,13 +302,15 @@ class _Gen:
         what = rng.choice(("recv_count0", "recv_invalid", "send_invalid", "recv_listener", "send_fresh",
                            "wait_zero", "wait_badhandle", "reset_badhandle", "shutdown_listener",
                            "getpeername_listener", "gor_badsock", "acceptex_remote0", "close_invalid",
-                           "acceptex_connected", "shutdown_fresh"))
+                           "acceptex_connected", "shutdown_fresh", "wait_65", "setevent_badhandle",
+                           "closeevent_badhandle", "listen_again", "bind_again", "linger_default",
+                           "acceptex_null_output", "shutdown_invalid", "getsockname_invalid"))
         if what in ("recv_count0", "acceptex_connected") and not live:
             return
         if what == "acceptex_connected":
             # Windows fails at once (WSAEINVAL); Wine pends: at most once per program.
             if any(s[0] == "bad" and s[1] == "acceptex_connected" for s in w.steps):
                 return
-        if what in ("send_fresh", "shutdown_fresh"):
+        if what in ("send_fresh", "shutdown_fresh", "linger_default"):
             w.loose_sockets += 1
         w.steps.append(("bad", what, rng.choice(live) if live else -1))

@@ -40,6 +40,8 @@ RESET_FINALS = {"err=0", "err=10053", "err=10054", "status=SUCCESS", "status=CON
                 "status=CONNECTION_RESET", "status=LOCAL_DISCONNECT"}
 # ... and a close of its own socket while it was in flight (done just before, or aborted).
 CLOSE_FINALS = {"err=0", "err=10053", "status=SUCCESS", "status=CONNECTION_ABORTED"}
+# ... and a CancelIoEx (it may have completed first).
+CANCEL_FINALS = {"err=0", "err=995", "status=SUCCESS", "status=CANCELLED"}
 WAIT_MS = 3000
 INVALID_SOCKET = 2**64 - 1
 BOGUS_HANDLE = 0xDEAD0
@@ -68,6 +70,7 @@ class _Op:
     data: bytes = b""
     failed_at_once: bool = False
     open_at_close: bool = False  # a send not known complete when its socket was closed
+    cancelled: bool = False
 
 
 @dataclass
@@ -181,10 +184,10 @@ class Runner:
         if op.final is not None:
             return
         if op.notify == "routine":
-            for _ in range(10):
+            for _ in range(3):  # each alertable sleep ends early when any routine runs
                 if op.routine_result is not None:
                     break
-                self.ws.SleepEx(WAIT_MS, C.TRUE)
+                self.ws.SleepEx(WAIT_MS // 3, C.TRUE)
         else:
             self.ws.WSAWaitForMultipleEvents(1, [op.ov.hEvent], C.FALSE, WAIT_MS, C.FALSE)
         if not self.capture(op, "wait"):
@@ -225,7 +228,7 @@ class Runner:
             pass
         return self.obs
 
-    def s_conn(self, rdl: int, first: int) -> None:
+    def s_conn(self, rdl: int, first: int, names_early: bool = False) -> None:
         ws = self.ws
         acc = self.socket()
         ov = WSAOVERLAPPED()
@@ -240,16 +243,25 @@ class Runner:
         self.rec("AcceptEx", "started" if ok or self.err() == C.WSA_IO_PENDING else f"err={self.err()}")
         peer.connect("127.0.0.1", self.port)
         self.ports[peer.address[1]] = conn.port_name
-        if rdl:
+        if rdl and first:
             data = _data(first, first)
             peer.send(data)
             conn.peer_sent += data
+        elif rdl:
+            peer.close()  # connects and leaves without sending
+            conn.peer_state = "closed"
         self.conns.append(conn)
         ws.WSAWaitForMultipleEvents(1, [ov.hEvent], C.FALSE, WAIT_MS, C.FALSE)
         ok2, n, _ = ws.WSAGetOverlappedResult(self.listener, ov, C.FALSE)
         self.rec("AcceptEx.final", f"ok={ok2}" if ok2 else f"err={self.err()}")
         if ok2 and rdl:
             conn.first = bytes(out[:n])  # the first bytes of the stream
+        self.rec("AcceptEx.bytes", str(n) if ok2 and not first else "*")  # 0 when the peer sent nothing
+        if names_early:  # before SO_UPDATE_ACCEPT_CONTEXT
+            for call, fn in (("getsockname(before ctx)", ws.getsockname), ("getpeername(before ctx)", ws.getpeername)):
+                rc, sa0 = fn(acc)
+                self.rec(call, self.addr(sa0) if rc == 0 else f"{rc} err={self.err()}")
+            self.rc_int("shutdown(before ctx, 7)", ws.shutdown(acc, 7))
         sa = ws.GetAcceptExSockaddrs(out, rdl, ADDR_SLOT, ADDR_SLOT)
         self.rec("GetAcceptExSockaddrs", f"{self.addr(sa.LocalSockaddr)} {self.addr(sa.RemoteSockaddr)}")
         self.rc_int("setsockopt(UPDATE_ACCEPT_CONTEXT)",
@@ -359,6 +371,41 @@ class Runner:
             self.rec("WSAWaitForMultipleEvents", str(rc))
         self.wait_op(op)
 
+    def _tags(self, op: _Op) -> str:
+        tags = ("reset" if op.conn >= 0 and self.conns[op.conn].reset_involved else "") + (
+            " cancel" if op.cancelled else "") + (" close" if op.open_at_close else "")
+        return f" ~{tags.strip()}" if tags.strip() else ""
+
+    def s_cancel(self, i: int) -> None:
+        op = self.ops[i]
+        op.cancelled = True
+        self.ws.CancelIoEx(op.sock, op.ov)
+        self.rec("CancelIoEx", "*")  # TRUE, or FALSE/ERROR_NOT_FOUND if it had completed: timing
+
+    def s_alertable_wait(self, i: int) -> None:
+        op = self.ops[i]
+        ev = self.event()
+        rc = self.ws.WSAWaitForMultipleEvents(1, [ev], C.FALSE, WAIT_MS, C.TRUE)
+        # Its routine is certain to be queued by now (or soon) and has not run yet.
+        self.rec("WSAWaitForMultipleEvents(alertable)", "*" if op.failed_at_once else str(rc))
+        self.wait_op(op)
+
+    def s_wait_known(self, idx: list[int], wait_all: int) -> None:
+        ops = [self.ops[i] for i in idx]
+        rc = self.ws.WSAWaitForMultipleEvents(len(ops), [op.ov.hEvent for op in ops], wait_all, 0, C.FALSE)
+        timing = any(op.failed_at_once for op in ops)
+        self.rec(f"WSAWaitForMultipleEvents(known, all={wait_all})", "*" if timing else str(rc))
+
+    def s_gor_wait(self, i: int) -> None:
+        op = self.ops[i]
+        if op.failed_at_once:
+            self.rec("WSAGetOverlappedResult(fWait)", "*")
+            return
+        ok, n, flags = self.ws.WSAGetOverlappedResult(op.sock, op.ov, C.TRUE)
+        res = "err=0" if ok else f"err={self.err()}"
+        self.rec("WSAGetOverlappedResult(fWait)", res + (f" bytes={n}" if op.kind == "send" else "")
+                 + (f" flags={flags}" if ok and flags else "") + self._tags(op))
+
     def s_reset_event(self, i: int) -> None:
         ev = self.ops[i].ov.hEvent
         self.rc_int("WSAResetEvent", self.ws.WSAResetEvent(ev), C.FALSE)
@@ -374,12 +421,11 @@ class Runner:
         if op.final is not None:
             ok, n, _ = self.ws.WSAGetOverlappedResult(op.sock, op.ov, C.FALSE)
             # Read again after the final result: the same answer (a send's count too).
-            if (op.failed_at_once or self.conns[op.conn].reset_involved
-                    or (op.kind == "send" and not op.final.startswith(("err=0", "status=SUCCESS")))):
+            if op.failed_at_once:
                 self.rec("poll", "*")
                 return
-            self.rec("poll", f"ok={ok}" + (f" n={n}" if op.kind == "send" else "")
-                     + ("" if ok else f" err={self.err()}"))
+            self.rec("poll", ("err=0" if ok else f"err={self.err()}") + (f" bytes={n}" if op.kind == "send" else "")
+                     + self._tags(op))
             return
         self.ws.WSAGetOverlappedResult(op.sock, op.ov, C.FALSE)  # done or not is timing
         self.capture(op, "poll")
@@ -496,6 +542,34 @@ class Runner:
                 # Wine pends it (Windows fails it, todo_wine) and the socket is then unusable
                 # (a later WSARecv with a routine on it killed the process): stop here.
                 raise _Stop("an AcceptEx on a connected accept socket was accepted")
+        elif what == "wait_65":
+            evs = [self.event() for _ in range(65)]
+            self.rc_int("WSAWaitForMultipleEvents(65 events)", ws.WSAWaitForMultipleEvents(65, evs, C.FALSE, 0, C.FALSE),
+                        C.WSA_WAIT_FAILED)
+        elif what == "setevent_badhandle":
+            self.rc_int("WSASetEvent(bad handle)", ws.WSASetEvent(BOGUS_HANDLE), C.FALSE)
+        elif what == "closeevent_badhandle":
+            self.rc_int("WSACloseEvent(bad handle)", ws.WSACloseEvent(BOGUS_HANDLE), C.FALSE)
+        elif what == "listen_again":
+            self.rc_int("listen(again)", ws.listen(self.listener, 5))
+        elif what == "bind_again":
+            self.rc_int("bind(again)", ws.bind(self.listener, sockaddr_in("127.0.0.1", 0), 16))
+        elif what == "linger_default":
+            rc, val = ws.getsockopt(self._target("fresh"), C.SOL_SOCKET, C.SO_LINGER, 4)
+            self.rec("getsockopt(SO_LINGER, fresh)", f"{rc} {val.hex()}" if rc == 0 else f"{rc} err={self.err()}")
+        elif what == "acceptex_null_output":
+            acc = self._target("fresh")
+            ov.hEvent = self.event()
+            ok, _ = ws.AcceptEx(self.listener, acc, None, 4, ADDR_SLOT, ADDR_SLOT, ov)
+            self.rec("AcceptEx(NULL output, recv length 4)", "ok" if ok else f"err={self.err()}")
+            if ok or self.err() == C.WSA_IO_PENDING:
+                self.extra_ops.append(_Op("accept", self.listener, ov, [], "event", -1))
+                raise _Stop("an AcceptEx with a NULL output buffer was accepted")
+        elif what == "shutdown_invalid":
+            self.rc_int("shutdown(INVALID_SOCKET)", ws.shutdown(INVALID_SOCKET, C.SD_BOTH))
+        elif what == "getsockname_invalid":
+            rc, sa = ws.getsockname(INVALID_SOCKET)
+            self.rec("getsockname(INVALID_SOCKET)", self.addr(sa) if rc == 0 else f"{rc} err={self.err()}")
         elif what == "close_invalid":
             self.rc_int("closesocket(INVALID_SOCKET)", ws.closesocket(INVALID_SOCKET))
 
@@ -571,10 +645,7 @@ class Runner:
         self.settle_routines()
         for i, op in enumerate(self.ops):
             fin = op.final or "?"
-            # Tags for the comparison (difftest.canonical), which applies them to both sides.
-            tags = ("reset" if self.conns[op.conn].reset_involved else "") + (" close" if op.open_at_close else "")
-            if tags:
-                fin += " ~" + tags.strip()
+            fin += self._tags(op)  # for the comparison (difftest.canonical), which applies them to both sides
             self.obs.append((f"op{i}.{op.kind}.final", fin))
         for i, op in enumerate(self.extra_ops):
             self.obs.append((f"extra{i}.{op.kind}.final", op.final or "?"))
