@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
-Step = tuple  # (kind, *args); kept loose: the runner reads it by kind
+Step = tuple[Any, ...]  # (kind, *args): the runner reads it by kind
 
 MAX_CONNS = 3
 RECV_LENS = (0, 0, 1, 2, 3, 5, 16, 64, 100)
@@ -112,7 +113,8 @@ def _one_step(w: _World) -> None:
         kinds.append(("wait", 8))
     total = sum(wt for _, wt in kinds)
     r = rng.randrange(total)
-    for kind, wt in kinds:
+    kind = kinds[0][0]
+    for kind, wt in kinds:  # noqa: B007 - kind is the one chosen
         if r < wt:
             break
         r -= wt

@@ -291,7 +291,7 @@ class Runner:
         else:
             rc, n, flags = ws.WSASend(conn.sock, wsabufs, len(wsabufs), 0, ov, routine)
             conn.sent += b"".join(bufs)
-            if conn.peer_state == "closed" and sum(lens):
+            if conn.peer_state == "closed" and sum(lens) > 0:
                 conn.reset_involved = True  # data to a closed peer is answered with RST
         call = "WSARecv" if kind == "recv" else "WSASend"
         if rc == 0:
@@ -544,8 +544,8 @@ class Runner:
                 raise _Stop("an AcceptEx on a connected accept socket was accepted")
         elif what == "wait_65":
             evs = [self.event() for _ in range(65)]
-            self.rc_int("WSAWaitForMultipleEvents(65 events)", ws.WSAWaitForMultipleEvents(65, evs, C.FALSE, 0, C.FALSE),
-                        C.WSA_WAIT_FAILED)
+            rc = ws.WSAWaitForMultipleEvents(65, evs, C.FALSE, 0, C.FALSE)
+            self.rc_int("WSAWaitForMultipleEvents(65 events)", rc, C.WSA_WAIT_FAILED)
         elif what == "setevent_badhandle":
             self.rc_int("WSASetEvent(bad handle)", ws.WSASetEvent(BOGUS_HANDLE), C.FALSE)
         elif what == "closeevent_badhandle":
@@ -655,11 +655,11 @@ class Runner:
             fuzzy_in = c.reset_involved or c.rd_shut or c.closed_early
             self.obs.append((f"conn{i}.in", _stream(inbound, bytes(c.peer_sent), fuzzy_in)))
             self.obs.append((f"conn{i}.in.end", "*" if fuzzy_in or not c.drain_end else c.drain_end))
-            got, end = peer_got[i]
+            got_out, end = peer_got[i]
             # Closing with received bytes unread sends RST, which may cut what the peer gets.
             fuzzy_out = (c.aborted or end == "gone" or len(inbound) < len(c.peer_sent)
                          or c.send_in_flight_at_close)
-            self.obs.append((f"conn{i}.out", _stream(got, bytes(c.sent), fuzzy_out)))
+            self.obs.append((f"conn{i}.out", _stream(got_out, bytes(c.sent), fuzzy_out)))
             self.obs.append((f"conn{i}.out.end", "*" if fuzzy_out else end))
         for e in self.events:
             ws.WSACloseEvent(e)
