@@ -82,6 +82,7 @@ class _Conn:
     ours_open: bool = True
     peer_state: str = "open"
     rd_shut: bool = False
+    wr_shut: bool = False
     aborted: bool = False
     peer_sent: bytearray = field(default_factory=bytearray)
     sent: bytearray = field(default_factory=bytearray)  # bytes of our sends, in posting order
@@ -340,6 +341,8 @@ class Runner:
         self.rc_int("shutdown", self.ws.shutdown(c.sock, how))
         if how in (0, 2):
             c.rd_shut = True
+        if how in (1, 2):
+            c.wr_shut = True  # a FIN went first: the peer may read EOF before the reset of an abort
 
     def s_close(self, ci: int, how: str) -> None:
         c = self.conns[ci]
@@ -660,7 +663,11 @@ class Runner:
             fuzzy_out = (c.aborted or end == "gone" or len(inbound) < len(c.peer_sent)
                          or c.send_in_flight_at_close)
             self.obs.append((f"conn{i}.out", _stream(got_out, bytes(c.sent), fuzzy_out)))
-            self.obs.append((f"conn{i}.out.end", "*" if fuzzy_out else end))
+            if c.aborted and end != "gone" and not c.wr_shut:
+                out_end = end  # closed with SO_LINGER {1, 0}: the peer must see the reset
+            else:
+                out_end = "*" if fuzzy_out else end
+            self.obs.append((f"conn{i}.out.end", out_end))
         for e in self.events:
             ws.WSACloseEvent(e)
         self.events.clear()
