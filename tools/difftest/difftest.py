@@ -92,7 +92,9 @@ def real_results(spec: str) -> Iterator[tuple[int, Obs]]:
                     done = d["seed"] + 1
             proc.wait()
         if done < todo.stop:
-            yield done, [("aborted", "CRASH: the Windows process died running this program")]
+            held = any(st[:2] == ("bad", "acceptex_connected") for st in generate(done))
+            why = " (it holds an AcceptEx on a connected socket that Wine accepted)" if held else ""
+            yield done, [("aborted", f"CRASH: the Windows process died running this program{why}")]
             done += 1
         todo = range(done, todo.stop)
 

@@ -131,7 +131,12 @@ class _Gen:
         if rdl and rng.random() < 0.2:
             first = 0  # the peer connects and closes without sending: AcceptEx completes with 0 bytes
             c.peer = "closed"
-        w.steps.append(("conn", rdl, first, rng.random() < 0.2))
+        if len(w.conns) + 2 <= MAX_CONNS and rng.random() < 0.2:
+            w.steps.append(("conn_pair",))
+            w.conns += [_Conn(), _Conn()]
+            _alertable(w)
+            return
+        w.steps.append(("conn", rdl, first, rng.random() < 0.2, rng.random() < 0.25))
         _alertable(w)  # the peer's connect may wait in select(), which runs queued routines on Windows
         if rdl:
             c.peer_sent = first

@@ -185,10 +185,11 @@ class Runner:
         if op.final is not None:
             return
         if op.notify == "routine":
-            for _ in range(3):  # each alertable sleep ends early when any routine runs
+            for _ in range(100):  # an alertable sleep ends early when any routine runs (perhaps another's)
                 if op.routine_result is not None:
                     break
-                self.ws.SleepEx(WAIT_MS // 3, C.TRUE)
+                if self.ws.SleepEx(WAIT_MS, C.TRUE) == 0:
+                    break  # a whole interval went by with no routine at all
         else:
             self.ws.WSAWaitForMultipleEvents(1, [op.ov.hEvent], C.FALSE, WAIT_MS, C.FALSE)
         if not self.capture(op, "wait"):
@@ -229,7 +230,42 @@ class Runner:
             pass
         return self.obs
 
-    def s_conn(self, rdl: int, first: int, names_early: bool = False) -> None:
+    def s_conn_pair(self) -> None:
+        """Two AcceptEx posted, then two peers connect one after the other: which accept
+        socket gets which connection, and both complete."""
+        ws = self.ws
+        posted = []
+        for _ in range(2):
+            acc = self.socket()
+            ov = WSAOVERLAPPED()
+            ov.hEvent = self.event()
+            out = bytearray(2 * ADDR_SLOT)
+            ok, _n = ws.AcceptEx(self.listener, acc, out, 0, ADDR_SLOT, ADDR_SLOT, ov)
+            self.rec(f"AcceptEx(pair {len(posted)})", "started" if ok or self.err() == C.WSA_IO_PENDING
+                     else f"err={self.err()}")
+            posted.append((acc, ov, out))
+        peers = {}
+        for k in range(2):
+            peer = self.ws.peer()
+            peer.connect("127.0.0.1", self.port)
+            name = f"P{len(self.conns) + k}"
+            self.ports[peer.address[1]] = name
+            peers[name] = peer
+        for k, (acc, ov, out) in enumerate(posted):
+            ws.WSAWaitForMultipleEvents(1, [ov.hEvent], C.FALSE, WAIT_MS, C.FALSE)
+            ok2, _, _ = ws.WSAGetOverlappedResult(self.listener, ov, C.FALSE)
+            self.rec(f"AcceptEx(pair {k}).final", f"ok={ok2}" if ok2 else f"err={self.err()}")
+            sa = ws.GetAcceptExSockaddrs(out, 0, ADDR_SLOT, ADDR_SLOT)
+            remote = self.addr(sa.RemoteSockaddr)
+            self.rec(f"AcceptEx(pair {k}) got", remote)
+            self.rc_int(f"setsockopt(UPDATE_ACCEPT_CONTEXT, pair {k})",
+                        ws.setsockopt(acc, C.SOL_SOCKET, C.SO_UPDATE_ACCEPT_CONTEXT, self.listener, 8))
+            name = remote.rpartition(":")[2]
+            if name not in peers:
+                raise _Stop(f"AcceptEx(pair {k}) gave an unknown remote address {remote}")
+            self.conns.append(_Conn(acc, peers.pop(name), name))
+
+    def s_conn(self, rdl: int, first: int, names_early: bool = False, connect_first: bool = False) -> None:
         ws = self.ws
         acc = self.socket()
         ov = WSAOVERLAPPED()
@@ -240,10 +276,14 @@ class Runner:
         conn = _Conn(acc, peer, f"P{idx}")
         op = _Op("accept", self.listener, ov, [out], "event", idx)
         conn.acc_op = op
+        if connect_first:  # the connection waits in the backlog for the AcceptEx
+            peer.connect("127.0.0.1", self.port)
+            self.ports[peer.address[1]] = conn.port_name
         ok, _n = ws.AcceptEx(self.listener, acc, out, rdl, ADDR_SLOT, ADDR_SLOT, ov)
         self.rec("AcceptEx", "started" if ok or self.err() == C.WSA_IO_PENDING else f"err={self.err()}")
-        peer.connect("127.0.0.1", self.port)
-        self.ports[peer.address[1]] = conn.port_name
+        if not connect_first:
+            peer.connect("127.0.0.1", self.port)
+            self.ports[peer.address[1]] = conn.port_name
         if rdl and first:
             data = _data(first, first)
             peer.send(data)
