@@ -234,7 +234,7 @@ class Runner:
         """Two AcceptEx posted, then two peers connect one after the other: which accept
         socket gets which connection, and both complete."""
         ws = self.ws
-        posted = []
+        posted: list[tuple[int, WSAOVERLAPPED, bytearray]] = []
         for _ in range(2):
             acc = self.socket()
             ov = WSAOVERLAPPED()
@@ -244,7 +244,7 @@ class Runner:
             self.rec(f"AcceptEx(pair {len(posted)})", "started" if ok or self.err() == C.WSA_IO_PENDING
                      else f"err={self.err()}")
             posted.append((acc, ov, out))
-        peers = {}
+        peers: dict[str, Peer] = {}
         for k in range(2):
             peer = self.ws.peer()
             peer.connect("127.0.0.1", self.port)
