@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fakewinsock import FakeConfig, FakeWinsock
+from fakewinsock._ops import Operations
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "difftest"))
@@ -65,9 +66,9 @@ def test_schedules_of_the_fake_never_count() -> None:
 
 def _plant_empty_wsabuf_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake as it was: received bytes copied only up to the first empty WSABUF."""
-    original = FakeWinsock._finish
+    original = Operations.finish
 
-    def finish(self: FakeWinsock, op: Any, status: int, n: int, what: str, data: bytes = b"") -> None:
+    def finish(self: Operations[Any], op: Any, status: int, n: int, what: str, data: bytes = b"") -> None:
         copied = 0  # the bytes that fit before the first empty buffer; the count stays n
         for b in op.bufs:
             if len(b) == 0:
@@ -75,7 +76,7 @@ def _plant_empty_wsabuf_bug(monkeypatch: pytest.MonkeyPatch) -> None:
             copied += len(b)
         original(self, op, status, n, what, data[:copied])
 
-    monkeypatch.setattr(FakeWinsock, "_finish", finish)
+    monkeypatch.setattr(Operations, "finish", finish)
 
 
 def test_the_tester_finds_the_empty_wsabuf_bug(monkeypatch: pytest.MonkeyPatch) -> None:
