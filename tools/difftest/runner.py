@@ -703,8 +703,10 @@ class Runner:
             fuzzy_out = (c.aborted or end == "gone" or len(inbound) < len(c.peer_sent)
                          or c.send_in_flight_at_close)
             self.obs.append((f"conn{i}.out", _stream(got_out, bytes(c.sent), fuzzy_out)))
-            if c.aborted and end != "gone" and not c.wr_shut:
-                out_end = end  # closed with SO_LINGER {1, 0}: the peer must see the reset
+            unread = len(inbound) < len(c.peer_sent) and not c.rd_shut and not c.reset_involved
+            if (c.aborted or unread) and end != "gone" and not c.wr_shut:
+                # Closed with SO_LINGER {1, 0}, or with received bytes unread: the peer must see a reset.
+                out_end = end
             else:
                 out_end = "*" if fuzzy_out else end
             self.obs.append((f"conn{i}.out.end", out_end))
