@@ -83,14 +83,19 @@ def test_failed_posts_mid_session_close_only_their_connection(model: str) -> Non
 @pytest.mark.parametrize("model", MODELS)
 def test_accept_failures_are_counted_and_retried(model: str) -> None:
     """AcceptEx failing at once, twice: both counted as accept failures and
-    failed posts; the client is served once the retry succeeds."""
+    failed posts; the client is served once the retry succeeds, and the server
+    then goes back to waiting without a timeout (idle, it makes no call)."""
     s = Session(model, fake=exact(0.0))
     s.ws.inject_error("AcceptEx", WSAENOBUFS, 2)
     c = s.client(1)
     c.send(2, b"hi\n")
-    stats = s.run(stop_ms=400)
+    calls: list[int] = []
+    s.at(1000, lambda: calls.append(s.ws.stats["calls"]))
+    s.at(1999, lambda: calls.append(s.ws.stats["calls"]))
+    stats = s.run(stop_ms=2000)
     assert (stats.accept_failures, stats.posted_failed, stats.accepted) == (2, 2, 1)
     assert bytes(c.data) == b"hi\n"
+    assert calls[0] == calls[1]
     assert_posts_match_the_kernel(s, stats)
 
 
