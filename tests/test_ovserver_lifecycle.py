@@ -13,17 +13,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pytest
 from ovserver_session import MODELS, Session, exact
 
-from fakewinsock import WSAOVERLAPPED, FakeConfig, FakeWinsock
-from fakewinsock._types import OverlappedResult, StartupResult
+from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, FakeConfig, FakeWinsock
+from fakewinsock._types import IoResult, OverlappedResult, StartupResult
 from fakewinsock.constants import (
     INVALID_SOCKET,
     MAKEWORD,
     SOCKET_ERROR,
     WSA_INVALID_EVENT,
+    WSA_INVALID_HANDLE,
     WSA_NOT_ENOUGH_MEMORY,
+    WSA_WAIT_EVENT_0,
+    WSA_WAIT_FAILED,
+    WSA_WAIT_IO_COMPLETION,
     WSAEADDRINUSE,
     WSAEMFILE,
     WSANOTINITIALISED,
@@ -38,11 +44,14 @@ class FlakyWinsock(FakeWinsock):
     fail; failing calls return what Windows returns and set the last error."""
 
     def __init__(self, fail: dict[str, set[int]], config: FakeConfig | None = None, *,
-                 version: int = MAKEWORD(2, 2)) -> None:
+                 version: int = MAKEWORD(2, 2), wait_rc: Callable[[int], int] = lambda n: WSA_WAIT_FAILED) -> None:
         super().__init__(seed=0, config=config if config is not None else exact(0.0))
         self.fail = fail
         self.calls: dict[str, int] = {}
         self.version = version
+        self.wait_rc = wait_rc  # what a failing wait returns, given cEvents
+        self.routines: list[CompletionRoutine] = []
+        self.failed_wait_rc = -1
 
     def _failing(self, name: str) -> bool:
         self.calls[name] = n = self.calls.get(name, 0) + 1
@@ -65,6 +74,20 @@ class FlakyWinsock(FakeWinsock):
             self.WSASetLastError(WSAEMFILE)
             return INVALID_SOCKET
         return super().WSASocket(af, type, protocol, lpProtocolInfo, g, dwFlags)
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
+                                 dwTimeout: int, fAlertable: int) -> int:
+        if self._failing("WSAWaitForMultipleEvents"):
+            self.WSASetLastError(WSA_INVALID_HANDLE)
+            self.failed_wait_rc = self.wait_rc(cEvents)
+            return self.failed_wait_rc
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+    def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
+                lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
+        if lpCompletionRoutine is not None:
+            self.routines.append(lpCompletionRoutine)
+        return super().WSARecv(s, lpBuffers, dwBufferCount, lpFlags, lpOverlapped, lpCompletionRoutine)
 
     def listen(self, s: int, backlog: int) -> int:
         if self._failing("listen"):
@@ -239,6 +262,44 @@ def test_no_event_for_a_new_client_costs_that_client_only() -> None:
     assert (stats.accepted, stats.accept_failures) == (2, 1)
     assert bytes(first.data) == bytes(third.data) == b"me too\n"
     assert bytes(unlucky.data) == b"" and (unlucky.peer.at_eof or unlucky.reset_by_server)
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("rc", ["failed", "past the last", "I/O completion"])
+def test_a_failed_wait_is_a_server_error_and_closes_the_clients(model: str, rc: str) -> None:
+    """WSAWaitForMultipleEvents failing (or returning what was not asked for)
+    mid-session: a ServerError saying what it returned, and the connected
+    client is closed, not left hanging."""
+    returns: dict[str, Callable[[int], int]] = {
+        "failed": lambda n: WSA_WAIT_FAILED,
+        "past the last": lambda n: WSA_WAIT_EVENT_0 + n,
+        "I/O completion": lambda n: WSA_WAIT_IO_COMPLETION if model == "events" else WSA_WAIT_EVENT_0 + 1,
+    }
+    ws = FlakyWinsock({"WSAWaitForMultipleEvents": {4}}, wait_rc=returns[rc])
+    s = Session(model, ws=ws)
+    c = s.client(0)
+    c.send(1, b"hello\n")
+    with pytest.raises(ServerError) as info:
+        s.run(stop_ms=10)
+    code = ws.failed_wait_rc
+    assert code == returns[rc](2 if model == "events" else 1)  # the listener's event and the client's
+    assert str(info.value) == f"WSAWaitForMultipleEvents failed: {code:#x} (error {WSA_INVALID_HANDLE})"
+    ws.run_for(0.001)
+    assert bytes(c.data) == b"hello\n" and c.closed_by_server
+
+
+def test_a_completion_routine_with_a_foreign_overlapped_is_a_server_error() -> None:
+    """The routine the server posts its receives with, called by a backend
+    with an OVERLAPPED the server never posted: a ServerError naming it, not
+    an AttributeError deep inside."""
+    ws = FlakyWinsock({})
+    s = Session("routines", ws=ws)
+    s.client(0)
+    foreign = WSAOVERLAPPED()
+    s.at(1, lambda: ws.routines[0](0, 5, foreign, 0))
+    with pytest.raises(ServerError) as info:
+        s.run(stop_ms=10)
+    assert str(info.value) == f"completion routine called with a foreign OVERLAPPED: {foreign!r}"
 
 
 class Boom(Exception):
