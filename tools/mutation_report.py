@@ -88,12 +88,12 @@ def status_of(code: int | None) -> str:
 def functions_by_name(path: Path) -> dict[str, str]:
     """Source of every function definition in a mutated module, by its name."""
     text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     out: dict[str, str] = {}
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "__mutmut_" in node.name:
-            # Without the decorators and the name line: only the body differs.
-            lines = (ast.get_source_segment(text, node) or "").splitlines()
-            out[node.name] = "\n".join(lines[1:]) if lines else ""
+            # The body only (the def line names the mutant): only the body differs.
+            out[node.name] = "\n".join(lines[node.lineno:node.end_lineno])
     return out
 
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in alive_list:
             print(f"\n{m.name}  [{m.status}]  ({m.module}.{m.function})")
             print(m.diff)
-    stale = [e for e in equivalents if not e.matched]
+    stale = [e for e in equivalents if not e.matched and e.function.startswith(args.only)]
     if stale:
         print(f"\n{len(stale)} entries of {args.equivalent} match no surviving mutant (killed now, or the code "
               "changed): check and remove them")
