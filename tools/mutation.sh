@@ -5,9 +5,10 @@
 # the reason no test can kill them).
 #
 #   tools/mutation.sh                  # a fresh run of everything (mutants/ is remade)
+#   tools/mutation.sh 'ovserver.*'     # a fresh run of ovserver's mutants only (or 'fakewinsock.*')
 #   tools/mutation.sh --keep           # keep mutants/: rerun only what is not done (or changed)
 #   tools/mutation.sh --keep 'ovserver._events*'   # rerun the mutants of one module (or function)
-#   tools/mutation.sh --report         # print the score of the last run again
+#   tools/mutation.sh --report ['ovserver.*']      # print the score of the last run again
 #
 # Two workers (the project's machines have two cores), at nice 10. Exit status as
 # tools/mutation_report.py: 1 when a module is under its target, 2 when incomplete.
@@ -21,7 +22,7 @@ for arg in "$@"; do
     case "$arg" in
         --keep) keep=1 ;;
         --report) report_only=1 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $arg (see --help)" >&2; exit 2 ;;
         *) patterns+=("$arg") ;;
     esac
@@ -33,6 +34,10 @@ if [ ! -x .venv/bin/mutmut ]; then
 fi
 
 targets=(--target ovserver=95 --target fakewinsock=90)
+if [ "${#patterns[@]}" -gt 0 ]; then
+    first="${patterns[0]}"
+    targets+=(--only "${first%%[*?[]*}")  # report the modules the first pattern names
+fi
 
 if [ "$report_only" = 0 ]; then
     if [ "$keep" = 0 ]; then
