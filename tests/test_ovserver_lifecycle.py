@@ -189,6 +189,25 @@ def test_stop_with_operations_in_every_state(model: str, immediate: float, reads
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("immediate", [0.0, 1.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_stop_when_both_operations_of_a_connection_complete_at_once(model: str, immediate: float,
+                                                                    seed: int) -> None:
+    """Completions landing behind the server's back (at any Winsock call): at
+    the stop a closed connection's cancelled receive and stalled send complete
+    together, on one signal; the server reaps both, not only the first, and
+    returns (a missed one would leave it waiting forever: DeadlockError)."""
+    ws = FakeWinsock(seed=seed, config=exact(immediate, background=1.0, window=512))
+    s = Session(model, ws=ws)
+    clients = [s.client(0.1 * k, reads=False) for k in range(3)]
+    for c in clients:
+        for j in range(8):
+            c.send(1 + 0.2 * j, b"v" * 99 + b"\n")
+    stats = s.run(stop_ms=5)
+    assert stats.closed_at_stop == 3
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_stop_during_a_flood_of_arrivals(model: str) -> None:
     """Clients still arriving when the stop comes: the pending AcceptEx is
     cancelled and those not accepted are refused or reset, never served half."""
