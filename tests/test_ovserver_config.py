@@ -244,3 +244,20 @@ def test_stop_requested_twice_and_after_the_end(model: str) -> None:
     assert stats.closed_at_stop == 1 and bytes(c.data) == b"x\n"
     s.server.request_stop()  # after run() returned: the wake event is gone, nothing happens
     assert s.ws.stats["failed"] == 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stop_signals_through_the_signal_given(model: str) -> None:
+    """request_stop(signal=...) signals the wake event with the function given
+    (a simulated actor's or another thread's), once, instead of WSASetEvent."""
+    s = Session(model, fake=exact(0.0))
+    used: list[int] = []
+
+    def signal(event: int) -> None:
+        used.append(event)
+        s.ws.signal_event(event)
+
+    s.client().send(1, b"x\n")
+    s.at(3, lambda: s.server.request_stop(signal=signal))
+    stats = s.run()
+    assert len(used) == 1 and stats.closed_at_stop == 1
