@@ -861,6 +861,8 @@ class FakeWinsock:
         ts = self._enter(call)
         if not isinstance(lpOverlapped, WSAOVERLAPPED):
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(lpOverlapped).__name__}")
+        if not isinstance(fWait, int):  # as the real backend's ctypes prototype (None is no BOOL)
+            raise TypeError(f"{call}: fWait must be an int, not {type(fWait).__name__}")
         if not self._initialised(ts, call):
             return OverlappedResult(C.FALSE, 0, 0)
         sock = self._socket(s, call)
@@ -975,8 +977,10 @@ class FakeWinsock:
         alertable, for completion routines (WSA_WAIT_IO_COMPLETION)."""
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
-        if not isinstance(cEvents, int) or not isinstance(dwTimeout, int):
-            raise TypeError(f"{call}: cEvents and dwTimeout must be ints")
+        for name, value in (("cEvents", cEvents), ("fWaitAll", fWaitAll), ("dwTimeout", dwTimeout),
+                            ("fAlertable", fAlertable)):
+            if not isinstance(value, int):  # as the real backend's ctypes prototype (None is no BOOL)
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
         if cEvents == 0 or cEvents > C.WSA_MAXIMUM_WAIT_EVENTS:
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         if cEvents > len(lphEvents):

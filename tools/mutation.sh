@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Mutation score: mutmut 3 plants bugs in the modules [tool.mutmut] in pyproject.toml
+# names, runs the tests that cover each one, and this prints the score per module
+# and every surviving mutant (less those tools/mutation-equivalent.txt lists, with
+# the reason no test can kill them).
+#
+#   tools/mutation.sh                  # a fresh run of everything (mutants/ is remade)
+#   tools/mutation.sh 'ovserver.*'     # a fresh run of ovserver's mutants only (or 'fakewinsock.*')
+#   tools/mutation.sh --keep           # keep mutants/: rerun only what is not done (or changed)
+#   tools/mutation.sh --keep 'ovserver._events*'   # rerun the mutants of one module (or function)
+#   tools/mutation.sh --report ['ovserver.*']      # print the score of the last run again
+#
+# Two workers (the project's machines have two cores), at nice 10. Exit status as
+# tools/mutation_report.py: 1 when a module is under its target, 2 when incomplete.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+keep=0
+report_only=0
+patterns=()
+for arg in "$@"; do
+    case "$arg" in
+        --keep) keep=1 ;;
+        --report) report_only=1 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "unknown option $arg (see --help)" >&2; exit 2 ;;
+        *) patterns+=("$arg") ;;
+    esac
+done
+
+if [ ! -x .venv/bin/mutmut ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q -e '.[dev]'
+fi
+
+targets=(--target ovserver=95 --target fakewinsock=90)
+if [ "${#patterns[@]}" -gt 0 ]; then
+    first="${patterns[0]}"
+    targets+=(--only "${first%%[*?[]*}")  # report the modules the first pattern names
+fi
+
+if [ "$report_only" = 0 ]; then
+    if [ "$keep" = 0 ]; then
+        rm -rf mutants
+    fi
+    mkdir -p mutants
+    start=$(date +%s)
+    # mutmut's progress line is redrawn in place; its log keeps the last state.
+    if ! nice -n 10 .venv/bin/mutmut run --max-children 2 "${patterns[@]}" > mutants/run.log 2>&1; then
+        tail -c 3000 mutants/run.log >&2
+        echo "mutmut run failed (log: mutants/run.log)" >&2
+        exit 2
+    fi
+    end=$(date +%s)
+    echo "mutmut run: $((end - start)) s"
+fi
+exec .venv/bin/python tools/mutation_report.py "${targets[@]}"
