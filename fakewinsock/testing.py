@@ -130,6 +130,9 @@ class HypothesisChooser(Chooser):
         self.max_draws = max_draws
         self.schedule: list[tuple[str, int]] | None = [] if record else None
         self._stopped = False
+        #: What Hypothesis raised to end the example (it ran out of data), if it did: a server that
+        #: catches it (and then fails otherwise, e.g. a leak at WSACleanup) has not failed.
+        self.stopped_by: BaseException | None = None
         cd = getattr(data, "conjecture_data", None)
         self._fast_int = getattr(cd, "draw_integer", None)
         self._fast_bool = getattr(cd, "draw_boolean", None)
@@ -140,6 +143,11 @@ class HypothesisChooser(Chooser):
             return False
         self.draws += 1
         return True
+
+    def _stop(self, e: BaseException) -> None:
+        self._stopped = True
+        if self.stopped_by is None:
+            self.stopped_by = e
 
     def _record(self, label: str, value: int) -> None:
         if self.schedule is not None:
@@ -159,8 +167,8 @@ class HypothesisChooser(Chooser):
                 if s is None:
                     s = self._ints[(lo, hi)] = st.integers(lo, hi)
                 value = int(self._data.draw(s, label=label))
-        except BaseException:
-            self._stopped = True  # Hypothesis ends this example: answer without drawing from now on
+        except BaseException as e:
+            self._stop(e)  # Hypothesis ends this example: answer without drawing from now on
             raise
         self._record(label, value)
         return value
@@ -180,8 +188,8 @@ class HypothesisChooser(Chooser):
                     self._fast_bool = None
             if self._fast_bool is None:
                 value = bool(self._data.draw(st.booleans(), label=label))
-        except BaseException:
-            self._stopped = True
+        except BaseException as e:
+            self._stop(e)
             raise
         self._record(label, int(value))
         return value
@@ -543,10 +551,15 @@ _LONG_GAPS = (20 * _MS, 60 * _MS)
 _SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, 15 * _MS, 50 * _MS])
 _SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _MS, 10 * _MS, 40 * _MS])
 _SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, 1 * _MS, 30 * _MS])
-_WINDOWS = (1, 3, 16, 100, 1000, 4096)
+_WINDOWS = (1, 3, 16, 100, 1000, 4096, 16384)
+_SEGMENTS = 400
 _PAUSE_AT = st.sampled_from([0, 100 * _US, 2 * _MS])
 _PAUSED = st.one_of(st.none(), st.tuples(_PAUSE_AT, st.sampled_from([1 * _MS, 20 * _MS, 150 * _MS])))
 _STOPPED = st.one_of(st.none(), _PAUSE_AT)
+_LEAVE_LATER = st.sampled_from([0, 3 * _MS, 10 * _MS])
+#: How long a client that stopped reading stays before its reset: up to "for good" as far as a server
+#: that is asked to stop is concerned.
+_STOPPED_FOR = st.sampled_from([0, 1 * _MS, 20 * _MS, 3 * _S])
 _TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
 #: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
 #: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
@@ -697,8 +710,14 @@ class _Swarm:
             pause_at, pause = draw(_PAUSED) or (None, None)
         script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause)
         if stops:  # it must end: a reset after sending everything
-            return script, ClientFault(index, "reset", len(chunks), draw(_one_of([0, 1 * _MS, 20 * _MS])))
-        return script, self._fault(draw, f, index, script)
+            return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
+        fault = self._fault(draw, f, index, script)
+        if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
+            # It leaves with replies still queued: it has not been reading for a while.
+            paused = draw(_PAUSED)
+            if paused is not None:
+                script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
+        return script, fault
 
     def _fault(self, draw: st.DrawFn, f: frozenset[str], index: int, script: ClientScript) -> ClientFault | None:
         kinds = ["stay"] + (["reset", "abort"] if "resets" in f else []) + (
@@ -713,7 +732,9 @@ class _Swarm:
             points = script.leave_points()
             if "fin_after_burst" in f and draw(_BOOL):  # FIN right behind the last send
                 return ClientFault(index, "leave", points[-1], 0)
-            return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))], draw(delays))
+            later = "talk_after_leave" in f  # after the others' first lines, which then go on
+            return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))],
+                               draw(_LEAVE_LATER if later else delays))
         return None
 
     def draw(self, draw: st.DrawFn) -> Scenario:
@@ -734,8 +755,10 @@ class _Swarm:
         stop = draw(_SWARM_STOPS) if "early_stop" in f else None
         window = None
         if "small_window" in f:
-            big = "big_sends" in f or "long_lines" in f
-            window = draw(_one_of([w for w in _WINDOWS if not big or w >= 1000]))
+            # A window of w bytes costs a segment per w bytes: keep it to a few hundred per client (what a
+            # chat client gets is about what every client sends).
+            traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
+            window = draw(_one_of([w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]))
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
                         tuple(n for n in _ALL_FEATURES if n in f))
 
@@ -1335,10 +1358,12 @@ class _Client:
             self.peer.close()  # the normal end: the server's FIN after every reply
             self._finish()
             return
-        if self.cut_reached() and self.own_got >= len(self.own) and not self.inbuf and (
-                not reset or self.sent_bytes - self.cut_byte > (run.policy.max_line or 0)):
-            # Hung up for a line over the limit, as the model says: FIN after the
-            # error line (or a reset, once it sent more than max_line bytes after it).
+        if self.cut_reached() and (
+                (not reset and self.own_got >= len(self.own) and not self.inbuf)
+                or (reset and self.sent_bytes - self.cut_byte > (run.policy.max_line or 0))):
+            # Hung up for a line over the limit, as the model says: FIN after the error
+            # line, or a reset once it sent more than max_line bytes after it (the reset
+            # may discard the error line if the client had not read it yet).
             run.report.cut_off += 1
             self.dropped = True
             assert self.peer is not None
@@ -1685,7 +1710,16 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         nonlocal stop_requested
         if not stop_requested:
             stop_requested = run.stopping = True
+            ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
             handle.stop()
+
+    def stop_late(asked_ns: int) -> None:  # runs only while serve() still waits
+        pending = ws.pending_operations()
+        run.error(f"the server did not stop within {idle_s:g} s of the stop request (at "
+                  f"{asked_ns / 1e9:.6f} s): serve() still waits"
+                  + (f", with {len(pending)} operations in flight: {'; '.join(pending[:4])}" if pending else "")
+                  + ". A stop must close every connection (closesocket cancels what is in flight), not wait "
+                  "for clients")
 
     def idle_over(calls_before: int) -> None:
         made = ws.stats["calls"] - calls_before
@@ -1720,11 +1754,15 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     try:
         handle.serve()
     except Exception as e:  # the server (or the fake on its behalf) raised
+        if chooser is not None and chooser.stopped_by is not None:
+            raise chooser.stopped_by from None  # Hypothesis ended the example; whatever followed is no failure
         spun = _first_busy_loop(e)
         report.errors.insert(0, f"busy loop: {spun}" if spun is not None else
                              f"the server raised {type(e).__name__}: {e}")
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error) from e
     else:
+        if chooser is not None and chooser.stopped_by is not None:
+            raise chooser.stopped_by  # the server swallowed it: the run is cut short, not a verdict
         if not stop_requested:
             report.errors.insert(0, "serve() returned before stop() was called "
                                     f"({run.done} of {len(run.clients)} clients done)")

@@ -149,7 +149,8 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         assert b"".join(script.chunks) == script.stream
         assert len(script.lines) <= 4 or bulk
         assert not script.tail or "unterminated" in scenario.features
-        assert script.pause_at_ns is None or {"paused_readers", "stopped_readers"} & set(scenario.features)
+        assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
+                                              "talk_after_leave"} & set(scenario.features)
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]
