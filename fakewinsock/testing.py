@@ -231,7 +231,16 @@ def fake_configs(**overrides: Any) -> st.SearchStrategy[FakeConfig]:
 # ====================================================================== scenarios
 
 
-@dataclass(frozen=True)
+def _short(data: bytes, keep: int = 24) -> str:
+    return repr(data) if len(data) <= 2 * keep else f"{data[:keep]!r}+<{len(data) - keep} more bytes>"
+
+
+def _listed(items: Sequence[object], keep: int = 8) -> str:
+    shown = ", ".join(str(x) for x in items[:keep])
+    return shown + (f", ... ({len(items) - keep} more)" if len(items) > keep else "")
+
+
+@dataclass(frozen=True, repr=False)
 class ClientScript:
     """What one simulated client sends, and when (virtual nanoseconds).
 
@@ -290,6 +299,25 @@ class ClientScript:
     @property
     def stream(self) -> bytes:
         return b"".join(line + b"\n" for line in self.lines) + self.tail
+
+    def __repr__(self) -> str:
+        """The dataclass's repr (it rebuilds the script), or, for a big script, a
+        short one that a person can read: long lines cut, sends as their sizes."""
+        names = ("lines", "chunks", "gaps_ns", "arrive_ns", "linger_ns", "tail", "pause_at_ns", "pause_ns")
+        full = f"ClientScript({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+        if len(full) <= 600:
+            return full
+        lines = [_short(x) for x in self.lines]
+        parts = [f"lines=({_listed(lines)}{',' if len(lines) == 1 else ''})",
+                 f"chunks=<{len(self.chunks)} sends of {_listed([len(c) for c in self.chunks])} bytes>",
+                 f"gaps_ns=({_listed(list(self.gaps_ns))})"]
+        defaults: dict[str, object] = {"arrive_ns": 0, "linger_ns": 0, "tail": b"", "pause_at_ns": None,
+                                       "pause_ns": None}
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if value != default:
+                parts.append(f"{name}={_short(value) if isinstance(value, bytes) else repr(value)}")
+        return f"ClientScript({', '.join(parts)})"
 
     @property
     def stops_reading(self) -> bool:
@@ -395,15 +423,16 @@ _ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
 class Scenario:
     """The clients of one run, and the fault plan.  ``window`` (bytes), if
     set, is the fake's flow-control window for this run (both directions of
-    every connection); ``features`` names the swarm features the scenario was
-    drawn with (for reports)."""
+    every connection); ``features`` names the swarm features that made a
+    difference to the scenario (for reports: a feature switched on that left
+    no trace in it is not named)."""
 
     clients: tuple[ClientScript, ...]
     faults: FaultPlan = field(default_factory=FaultPlan)
     window: int | None = None
     features: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: C901 (one check per rule)
         for f in self.faults.clients:
             if not 0 <= f.client < len(self.clients):
                 raise ValueError(f"fault for client {f.client}, but there are {len(self.clients)} clients")
@@ -548,7 +577,8 @@ def fault_plans(scripts: Sequence[ClientScript], *, resets: bool = True, leaves:
 #: Features that cost time (big sends) are switched on rarely: 1 in _RARE.
 _RARE = 8
 _LONG_GAPS = (20 * _MS, 60 * _MS)
-_SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, 15 * _MS, 50 * _MS])
+_SPREAD_ONLY = (15 * _MS, 50 * _MS)
+_SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, *_SPREAD_ONLY])
 _SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _MS, 10 * _MS, 40 * _MS])
 _SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, 1 * _MS, 30 * _MS])
 _WINDOWS = (1, 3, 16, 100, 1000, 4096, 16384)
@@ -622,6 +652,7 @@ class _Swarm:
             Injection, at_ns=_SWARM_INJECTION_TIMES, call=st.sampled_from(inject or _CALLS),
             error=st.sampled_from(errors), count=_COUNTS), min_size=1, max_size=3)
         self.allowed = allowed
+        self.used: set[str] = set()  # the features that made a difference to the scenario being drawn
         self.inject, self.errors = tuple(inject), tuple(errors)
         self.max_line, self.max_clients = max_line, max_clients
         if max_line is not None:
@@ -636,6 +667,7 @@ class _Swarm:
         self.bulk = st.one_of(st.none(), st.tuples(_one_of(self.big), _one_of((15, 99, 1000))))
 
     def features(self, draw: st.DrawFn) -> frozenset[str]:
+        """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
             rare = name == "big_sends" or (name == "crowd" and self.max_clients is not None)
@@ -644,32 +676,39 @@ class _Swarm:
         return frozenset(on)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (a handful of feature sets per strategy)
-    def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[bytes]], st.SearchStrategy[bytes]]:
-        """The lines of one client, and its unterminated tail (b"": none), with these kinds of lines."""
-        options: list[st.SearchStrategy[bytes]] = [self.line if self.line is not None else _LINE]
+    def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[tuple[str, bytes]]],
+                                                          st.SearchStrategy[tuple[str, bytes]]]:
+        """The lines of one client, and its unterminated tail (b"": none), with
+        these kinds of lines; each with the feature that made it ("" for none)."""
+        normal = self.line if self.line is not None else _LINE
+        options: list[st.SearchStrategy[tuple[str, bytes]]] = [normal.map(lambda b: ("", b))]
         for kind in kinds:
-            if kind == "empty":
-                options.append(st.just(b""))
-            elif kind == "tiny":
-                options.append(_TINY)
-            elif kind == "long":
-                options.append(_one_of(self.long).map(lambda n: _pattern(n, 0)))
+            if kind == "empty_lines":
+                options.append(st.just((kind, b"")))
+            elif kind == "tiny_lines":
+                options.append(_TINY.map(lambda b: ("tiny_lines", b)))
+            elif kind == "long_lines":
+                options.append(_one_of(self.long).map(lambda n: ("long_lines", _pattern(n, 0))))
         one = st.one_of(*options) if len(options) > 1 else options[0]
         return (st.lists(one, min_size=self.lines[0], max_size=self.lines[1]),
-                st.one_of(st.just(b""), one.map(lambda t: t or b"t")))
+                st.one_of(st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))))
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
         kinds: tuple[str, ...] = ()
+        used = self.used
         if self.line is None:  # the line strategy is ours: sizes may vary it
-            kinds = tuple(k for k, feat in (("empty", "empty_lines"), ("tiny", "tiny_lines"), ("long", "long_lines"))
-                          if feat in f)
+            kinds = tuple(k for k in ("empty_lines", "tiny_lines", "long_lines") if k in f)
         lines, tails = self._lines_of(kinds)
-        msgs = draw(lines)
+        drawn = draw(lines)
+        used.update(k for k, _ in drawn if k)
+        msgs = [m for _, m in drawn]
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
         mode = draw(_one_of(modes)) if len(modes) > 1 else "cuts"
         chunks: list[bytes] = []
+        if mode != "cuts" and stream:
+            used.add("small_sends" if mode == "bytes" else "fin_after_burst")
         if mode == "bytes":  # many small sends in quick succession
             size = draw(_ints(1, 3))
             cut = min(len(stream), 120 * size)
@@ -681,6 +720,7 @@ class _Swarm:
         if "big_sends" in f and self.big_left > 0:  # one send of many lines, around the receive buffer's size
             big = draw(self.bulk)
             if big is not None:
+                used.add("big_sends")
                 size = min(big[0], self.big_left)
                 self.big_left -= size
                 bulk = _bulk(size, big[1], index)
@@ -688,16 +728,21 @@ class _Swarm:
                 chunks.append(b"".join(b + b"\n" for b in bulk))
         tail = b""
         if "unterminated" in f:
-            tail = draw(tails)
+            kind, tail = draw(tails)
             if tail:
+                used.update(("unterminated", kind) if kind else ("unterminated",))
                 chunks.append(tail)
         quick = mode == "bytes"
         gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
         gaps_ns = tuple(0 if quick and i else draw(gap_choices) for i in range(len(chunks)))
+        if any(g in _LONG_GAPS for g in gaps_ns):
+            used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         if "crowd" in f:
             arrive = 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
+            if arrive in _SPREAD_ONLY:
+                used.add("spread_arrivals")
         else:
             arrive = draw(self.arrivals)
         pause_at: int | None = None
@@ -706,8 +751,12 @@ class _Swarm:
         if "stopped_readers" in f:
             pause_at = draw(_STOPPED)
             stops = pause_at is not None
+            if stops:
+                used.add("stopped_readers")
         if not stops and "paused_readers" in f:
             pause_at, pause = draw(_PAUSED) or (None, None)
+            if pause_at is not None:
+                used.add("paused_readers")
         script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause)
         if stops:  # it must end: a reset after sending everything
             return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
@@ -724,6 +773,8 @@ class _Swarm:
             ["leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else [])
         kind = draw(_one_of(kinds)) if len(kinds) > 1 else "stay"
         delays = _TIMES
+        if kind in ("reset", "abort"):
+            self.used.add("resets")
         if kind == "reset":
             return ClientFault(index, "reset", draw(_ints(0, len(script.chunks))), draw(delays))
         if kind == "abort":
@@ -731,19 +782,24 @@ class _Swarm:
         if kind == "leave":
             points = script.leave_points()
             if "fin_after_burst" in f and draw(_BOOL):  # FIN right behind the last send
+                self.used.add("fin_after_burst")
                 return ClientFault(index, "leave", points[-1], 0)
             later = "talk_after_leave" in f  # after the others' first lines, which then go on
+            self.used.add("talk_after_leave" if later else "half_close")
             return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))],
                                draw(_LEAVE_LATER if later else delays))
         return None
 
     def draw(self, draw: st.DrawFn) -> Scenario:
         f = self.features(draw)
+        self.used = set()
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
             count = top - draw(_ints(0, top - lo))
+            if count > 1:
+                self.used.add("crowd")
         else:
             count = draw(_ints(lo, hi))
         made = [self.script(draw, f, i) for i in range(count)]
@@ -759,8 +815,12 @@ class _Swarm:
             # chat client gets is about what every client sends).
             traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
             window = draw(_one_of([w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]))
+        used = self.used | {name for name, value in (("injections", injections), ("early_stop", stop),
+                                                     ("small_window", window)) if value}
+        if backlog is not None:
+            used.add("backlog" if "backlog" in f else "crowd")
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
-                        tuple(n for n in _ALL_FEATURES if n in f))
+                        tuple(n for n in _ALL_FEATURES if n in used))
 
 
 def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int, int] = (0, 3),
@@ -1356,6 +1416,8 @@ class _Client:
         if self.fin and not reset and not self.inbuf and self.own_got >= self.own_due():
             assert self.peer is not None
             self.peer.close()  # the normal end: the server's FIN after every reply
+            if self.cut_reached():
+                run.report.cut_off += 1  # (after the error line for a line over the limit)
             self._finish()
             return
         if self.cut_reached() and (
