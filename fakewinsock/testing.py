@@ -1740,16 +1740,23 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     100 per client, line and send (far more than a correct server needs).
 
     Each client checks every line it receives, as it arrives: its own replies
-    exactly and in order (a prefix if it resets), each other client's
-    broadcasts in order (exactly, between clients that stay).  A run fails
-    when a line is wrong, missing, duplicated or unexpected; when the server
+    exactly and in order (a prefix if it resets; every reply to a whole line
+    it sent before its FIN if it half-closes), each other client's
+    broadcasts in order (exactly, between clients that stay; none sent once
+    the server has had its FIN for 20 ms, which assumes the server keeps a
+    receive posted on every connection).  The model's limits are expected
+    behaviour: a line over ``max_line`` gets the error line, then the
+    server's FIN; a client owed more than ``max_queued`` may be reset.  A
+    wrong line is reported with the offset of its first differing byte.  A
+    run fails when a line is wrong, missing, duplicated or unexpected; when the server
     closes or resets a client unasked (beyond what injected WSARecv/WSASend
-    failures allow); when a client is not served within
+    failures and the model's limits allow); when a client is not served within
     ``client_deadline_s`` of virtual time; when the server spins (far more
     Winsock calls than the work needs, or more than ``max_idle_calls`` during
     ``idle_s`` of idle time, 0.1 s after every client is done); when it still
-    holds the socket of a client that is gone (reset or closed) after that
-    idle time; when it raises
+    holds the socket of a client that is gone (reset or closed) ``idle_s``
+    after that client's end; when it does not stop within ``idle_s`` of the
+    stop request; when it raises
     (misuse the fake detects, a deadlock, a leak at WSACleanup); when it does
     not return from ``serve()`` on ``stop()``, or leaves anything open.
     Raises :class:`LineServerFailure`; returns the report when all is well.
