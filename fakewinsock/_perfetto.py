@@ -362,14 +362,14 @@ class PerfettoWriter:
             return
         if what == "failed":
             last = self._last_post.get(thread)
-            post = self._posts.get(last) if last is not None else None
-            if post is not None and post.call == call and post.handle == handle:
+            failed = self._posts.get(last) if last is not None else None
+            if failed is not None and failed.call == call and failed.handle == handle:
                 # The post itself failed at once (a reset that had just arrived).
-                del self._posts[post.op]
+                del self._posts[failed.op]
                 del self._last_post[thread]
-                self._open_op(post, f"{call} (failed)")
-                self._close_op(post, ts, {"detail": detail, "seq": seq})
-                self._thread_instant(thread, ts, f"{call} (failed)", {"op": post.op, "detail": detail, "seq": seq})
+                self._open_op(failed, f"{call} (failed)")
+                self._close_op(failed, ts, {"detail": detail, "seq": seq})
+                self._thread_instant(thread, ts, f"{call} (failed)", {"op": failed.op, "detail": detail, "seq": seq})
                 return
             self._thread_instant(thread, ts, f"{call} failed", self._args(handle, op, detail, seq))
             return
@@ -432,8 +432,8 @@ class PerfettoWriter:
         elif call == "closesocket" and handle in self._socks:
             s = self._socks[handle]
             s.closed = True
-            conn = self._conns.get(s.conn)
-            self._discard(conn, s.side, ts, _SOCKETS, self._lane_tid(s, 0), "closesocket", {"seq": seq})
+            tid = self._lane_tid(s, 0)
+            self._discard(self._conns.get(s.conn), s.side, ts, _SOCKETS, tid, "closesocket", {"seq": seq})
             self._maybe_forget(s)
 
     def _net(self, seq: int, ts: int, thread: int, call: str, handle: int, op: int, detail: str) -> None:
