@@ -274,3 +274,21 @@ def test_the_checker_rejects_what_the_format_forbids(events: tuple[dict[str, obj
     with pytest.raises(AssertionError, match=why):
         check_trace_events(_doc(*events))
     assert check_trace_events(_doc(B, E)).slices == [((1, 1), "w", 1.0, 2.0, {})]
+
+
+def test_a_failing_check_line_server_run_writes_its_whole_trace_and_says_where(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakewinsock.testing import ClientScript, EchoModel, LineServerFailure, Scenario, check_line_server
+    from tests.test_testing import Ovserver
+
+    monkeypatch.setenv("FAKEWINSOCK_TRACE_DIR", str(tmp_path))
+    scenario = Scenario((ClientScript.of(b"hello", b"world"), ClientScript.of(b"x" * 300)))
+    with pytest.raises(LineServerFailure) as info:  # chat is not echo
+        check_line_server(lambda ws, a: Ovserver(ws, a, mode="chat"), scenario, EchoModel(), seed=5)
+    path = Path(info.value.trace_file)
+    assert path.parent == tmp_path and f"whole trace: {path} " in str(info.value)
+    got = _load(path)
+    seqs = {_arg(e, "seq") for e in got.events} - {0}
+    assert got.slices and got.flows and min(seqs) == 1 and len(seqs) > 40  # the whole run, not the tail
+    assert check_line_server(lambda ws, a: Ovserver(ws, a), scenario, EchoModel(), seed=5).ok
+    assert list(tmp_path.iterdir()) == [path]  # a passing run writes nothing
