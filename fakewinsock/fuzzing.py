@@ -8,7 +8,9 @@ outside pytest):
 ``ci``
     Hypothesis's own ``ci`` profile (derandomized: the same examples every
     run; no example database; no deadline; a reproduction blob printed with a
-    failure), made short: 25 examples a test.
+    failure), made short: 25 examples a test.  Hypothesis loads its own ``ci``
+    by itself where the ``CI`` variable is set; that one (100 examples) stays
+    in force until ``ci`` is chosen explicitly.
 ``fuzz``
     Long: 5000 examples a test, every phase but explain (which re-runs a
     failing example many times to word its explanation), no deadline, the
@@ -41,7 +43,6 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.configuration import storage_directory
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase, MultiplexedDatabase
 from hypothesis.errors import InvalidArgument
 
@@ -78,7 +79,10 @@ def _fuzz_database() -> ExampleDatabase | None:
     shared = shared_database()
     if shared is None:
         return None  # Hypothesis's default: the local .hypothesis/examples
-    return MultiplexedDatabase(DirectoryBasedExampleDatabase(str(storage_directory("examples"))), shared)
+    # Hypothesis's own local directory (without asking Hypothesis for it, which
+    # warns when done while plugins load).
+    local = os.path.join(os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY", ".hypothesis"), "examples")
+    return MultiplexedDatabase(DirectoryBasedExampleDatabase(local), shared)
 
 
 def _is_builtin_ci(profile: settings) -> bool:
@@ -90,16 +94,15 @@ def _is_builtin_ci(profile: settings) -> bool:
 def register_profiles() -> None:
     """Register ``ci`` and ``fuzz`` (see the module), leaving alone profiles
     of those names that someone else registered."""
-    reload_ci = False
     try:
         ci = settings.get_profile("ci")
     except InvalidArgument:  # (a Hypothesis without a built-in ci profile)
         ci = None
     if ci is None or _is_builtin_ci(ci):
+        # Where Hypothesis loaded its own ci profile by itself (the CI variable is
+        # set), that stays active: only choosing ci makes a run short.
         settings.register_profile("ci", ci, max_examples=CI_EXAMPLES, derandomize=True, database=None,
                                   deadline=None, print_blob=True)
-        # Hypothesis loads its ci profile by itself on CI; load ours instead.
-        reload_ci = settings.get_current_profile_name() == "ci"
     try:
         settings.get_profile("fuzz")
     except InvalidArgument:
@@ -109,8 +112,6 @@ def register_profiles() -> None:
         if database is not None:
             fuzz = settings(fuzz, database=database)
         settings.register_profile("fuzz", fuzz)
-    if reload_ci:
-        settings.load_profile("ci")
 
 
 def load_env_profile(given: str | None = None) -> str | None:
