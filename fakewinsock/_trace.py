@@ -71,7 +71,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import NamedTuple, Protocol, TextIO
 
-__all__ = ["Trace", "TraceRecord", "TRACE_FORMATS"]
+__all__ = ["Trace", "TraceRecord"]
 
 #: The formats :meth:`Trace.write` and :meth:`Trace.stream` know.
 TRACE_FORMATS = ("text", "json", "jsonl", "perfetto")
@@ -204,6 +204,9 @@ class Trace:
     ``limit`` keeps only the newest records (the sequence numbers keep
     counting, so a bounded trace shows how much was dropped).
     """
+
+    #: The file formats of :meth:`write` and :meth:`stream`.
+    FORMATS = TRACE_FORMATS
 
     def __init__(self, limit: int | None = None, enabled: bool = True) -> None:
         # Plain tuples, made into TraceRecords when read: a tuple is several
