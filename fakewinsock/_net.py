@@ -1,5 +1,16 @@
 """The simulated loopback network: TCP endpoints, segments in flight, listeners.
 
+Owns: :class:`Endpoint` (one end of a connection), :class:`Listener` (a
+listening address and its backlog of connections not yet accepted), and
+:class:`Network`: transmit and deliver, FIN and RST, the handshake, the
+address tables (bound addresses, listeners, ephemeral ports, peers' source
+addresses).
+
+May call: the kernel (clock, timers, chooser, trace, counters) and the owners
+of endpoints and listeners through :class:`EndpointOwner`
+(``endpoint_changed``).  It knows neither sockets nor operations: a socket
+and a simulated peer are both just owners of endpoints.
+
 A connection is a pair of :class:`Endpoint` objects.  Bytes sent from one end
 travel as segments, each delivered to the other end after a latency drawn by
 the chooser; a segment may be split in two on the wire.  Delivery times from
@@ -19,18 +30,32 @@ direction (Windows autotunes its receive window and the send buffer).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
 
-if TYPE_CHECKING:
-    pass
+from . import _constants as C
+from ._kernel import Kernel
 
-__all__ = ["Endpoint", "EndpointOwner"]
+__all__ = ["Endpoint", "EndpointOwner", "Listener", "Network"]
+
+EPHEMERAL_FIRST = 49152
+ANY = "0.0.0.0"
+_LOOPBACK_HOSTS = [f"127.0.0.{i}" for i in range(256)]
 
 
 class EndpointOwner(Protocol):
     """Whoever reads an endpoint: a fake socket or a simulated peer."""
 
-    def _endpoint_changed(self, ep: Endpoint) -> None: ...
+    def endpoint_changed(self, ep: Endpoint) -> None:
+        """Something arrived at ``ep`` (data, FIN, RST, the handshake's end, room to send)."""
+
+
+class AddressHolder(Protocol):
+    """What holds a bound address: a socket (its options decide on SO_REUSEADDR)."""
+
+    @property
+    def options(self) -> dict[tuple[int, int], bytes]: ...
 
 
 class Endpoint:
@@ -60,6 +85,7 @@ class Endpoint:
         "closed",
         "fail_accept",
         "reset_status",
+        "listener",
     )
 
     def __init__(self, conn_id: int, local: tuple[str, int], remote: tuple[str, int]) -> None:
@@ -83,6 +109,7 @@ class Endpoint:
         # when the RST came after the other end's FIN (Wine's test_shutdown,
         # "send data to a peer which is closed", on Windows).
         self.reset_status = 0xC000020D  # STATUS_CONNECTION_RESET
+        self.listener: Listener | None = None  # the listener whose backlog it joined (server ends)
 
     def room(self, window: int) -> int:
         """How many more bytes this end may send now."""
@@ -92,7 +119,244 @@ class Endpoint:
 
     def notify(self) -> None:
         if self.owner is not None:
-            self.owner._endpoint_changed(self)
+            self.owner.endpoint_changed(self)
 
     def __repr__(self) -> str:
         return f"<Endpoint c{self.conn_id} {self.local}->{self.remote}>"
+
+
+class Listener:
+    """A listening address: the connections that completed their handshake and
+    wait to be accepted (``backlog``), at most ``backlog_max`` of them.
+    ``owner`` (the listening socket) is told when one arrives."""
+
+    __slots__ = ("handle", "owner", "backlog", "backlog_max")
+
+    def __init__(self, handle: int, owner: EndpointOwner, backlog_max: int) -> None:
+        self.handle = handle
+        self.owner = owner
+        self.backlog: deque[Endpoint] = deque()
+        self.backlog_max = backlog_max
+
+
+class Network:
+    """The loopback network of one fake: see the module docstring."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.config = kernel.config
+        self.chooser = kernel.chooser
+        self.trace = kernel.trace
+        self.stats = kernel.stats
+        self._next_conn = 0
+        self.bound: dict[tuple[str, int], AddressHolder] = {}
+        self.listeners: dict[tuple[str, int], Listener] = {}
+        self._next_port = EPHEMERAL_FIRST
+        self._peer_addrs: set[tuple[str, int]] = set()
+        self._peer_host = 1  # simulated peers come from 127.0.0.1, then 127.0.0.2, ...
+        self._peer_next_port = EPHEMERAL_FIRST
+
+    # ------------------------------------------------------------ segments
+
+    def _latency(self) -> int:
+        return self.chooser.span(self.config.latency, "latency")
+
+    def _arrival(self, src: Endpoint) -> int:
+        t = self.kernel.now_ns + self._latency()
+        if t < src.last_arrival:
+            t = src.last_arrival
+        src.last_arrival = t
+        return t
+
+    def transmit(self, src: Endpoint, data: bytes) -> None:
+        """Put ``data`` on the wire from ``src``; it may be split in two."""
+        n = len(data)
+        if n == 0:
+            return
+        src.in_flight += n
+        if n > 1 and self.chooser.boolean(self.config.split, "split"):
+            k = self.chooser.integer(1, n - 1, "split_at")
+            self.kernel.call_at(self._arrival(src), self._deliver, (src, data[:k]))
+            data = data[k:]
+        self.kernel.call_at(self._arrival(src), self._deliver, (src, data))
+
+    def _deliver(self, arg: tuple[Endpoint, bytes]) -> None:
+        src, data = arg
+        src.in_flight -= len(data)
+        dst = src.other
+        if dst is None or dst.reset or src.reset:
+            return
+        if dst.closed:
+            # Data arriving at a closed socket resets the connection.
+            if self.trace.enabled:
+                self.kernel.record("net", "data-after-close", 0, 0, f"conn=c{dst.conn_id} -> RST")
+            self.send_rst(dst)
+            return
+        dst.rbuf += data
+        if self.trace.enabled:
+            self.kernel.record("net", "arrive", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)}",
+                               thread=0)
+        dst.notify()
+
+    def window_freed(self, ep: Endpoint) -> None:
+        """``ep``'s reader made room: wake the other end if its sender waits for it
+        (even a closed end may still have queued bytes to send)."""
+        other = ep.other
+        if other is not None and other.blocked:
+            other.blocked = False
+            other.notify()
+
+    def send_fin(self, src: Endpoint) -> None:
+        """A graceful close from ``src``: FIN behind the data already sent."""
+        if src.fin_sent or src.reset:
+            return
+        src.fin_sent = True
+        self.kernel.call_at(self._arrival(src), self._deliver_fin, src)
+
+    def _deliver_fin(self, src: Endpoint) -> None:
+        dst = src.other
+        if dst is None or dst.reset or src.reset:
+            return
+        dst.eof = True
+        if self.trace.enabled:
+            self.kernel.record("net", "fin", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
+        dst.notify()
+
+    def send_rst(self, src: Endpoint) -> None:
+        """Abort the connection from ``src``: the other end gets a reset."""
+        if src.reset:
+            return
+        src.reset = True  # this end is finished too
+        src.rbuf.clear()
+        self.stats["resets"] += 1
+        self.kernel.call_at(self._arrival(src), self._deliver_rst, src)
+
+    def _deliver_rst(self, src: Endpoint) -> None:
+        dst = src.other
+        if dst is None or dst.reset:
+            return
+        dst.reset = True
+        if dst.eof:
+            dst.reset_status = C.STATUS_CONNECTION_ABORTED
+        dst.rbuf.clear()  # Windows discards unread data on a reset
+        if self.trace.enabled:
+            self.kernel.record("net", "rst", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]}", thread=0)
+        lst = dst.listener
+        if lst is not None and dst in lst.backlog:
+            # Reset before it was accepted.  Untested in Wine's suite; the seed
+            # picks one of the outcomes Windows servers meet: the connection is
+            # dropped (AcceptEx keeps waiting); it is accepted and its first
+            # receive fails with WSAECONNRESET; or the AcceptEx that takes it
+            # fails with WSAECONNRESET (ERROR_NETNAME_DELETED through
+            # GetOverlappedResult, as IOCP servers report).
+            outcome = self.chooser.index(3, "reset-before-accept")
+            if outcome == 0:
+                lst.backlog.remove(dst)
+                if self.trace.enabled:
+                    self.kernel.record("net", "dropped", lst.handle, 0, f"conn=c{dst.conn_id} reset before accept",
+                                       thread=0)
+                return
+            dst.fail_accept = outcome == 2
+        dst.notify()
+
+    # ------------------------------------------------------------ addresses
+
+    def addr_holder(self, host: str, port: int) -> AddressHolder | None:
+        """What is already bound to (host, port), or to a wildcard overlapping it."""
+        hit = self.bound.get((host, port)) or self.bound.get((ANY, port))
+        if hit is None and host == ANY:
+            for (_, p), other in sorted(self.bound.items(), key=lambda item: item[0]):
+                if p == port:
+                    return other
+        return hit
+
+    def ephemeral(self) -> int:
+        """A free port in the dynamic range (49152-65535) for this machine's
+        sockets, or 0 when every one is taken."""
+        for _ in range(65536 - EPHEMERAL_FIRST):
+            p = self._next_port
+            self._next_port = p + 1 if p < 65535 else EPHEMERAL_FIRST
+            if ("127.0.0.1", p) not in self._peer_addrs and self.addr_holder("127.0.0.1", p) is None:
+                return p
+        return 0
+
+    def peer_address(self) -> tuple[str, int]:
+        """A source address for a simulated peer.  Peers stand for other hosts:
+        when one loopback address has used up its dynamic ports they move on to
+        the next (127.0.0.2, ...), so that 20000 simulated clients can connect
+        at once as they would from many machines.
+
+        A peer's address is never given to another peer (as if TIME_WAIT never
+        ended), so no two connections ever share a name.  Divergence from real
+        Windows: only the 254 x 16384 addresses exist; past them, OSError."""
+        span = 65536 - EPHEMERAL_FIRST
+        for _ in range(254 * span):
+            host = _LOOPBACK_HOSTS[self._peer_host]
+            p = self._peer_next_port
+            if p < 65535:
+                self._peer_next_port = p + 1
+            else:
+                self._peer_next_port = EPHEMERAL_FIRST
+                self._peer_host = self._peer_host % 254 + 1
+            addr = (host, p)
+            if addr not in self._peer_addrs and (host != "127.0.0.1" or self.addr_holder(host, p) is None):
+                self._peer_addrs.add(addr)
+                return addr
+        raise OSError("the simulated network has no source address left for another peer")
+
+    # ------------------------------------------------------------ listeners, handshake
+
+    def listen(self, local: tuple[str, int], handle: int, owner: EndpointOwner, backlog_max: int) -> Listener:
+        """Start listening at ``local``; the first listener of an address gets its connections."""
+        lst = Listener(handle, owner, backlog_max)
+        self.listeners.setdefault(local, lst)
+        return lst
+
+    def close_listener(self, local: tuple[str, int], lst: Listener) -> None:
+        """Stop listening at ``local``: connections never accepted are reset."""
+        self.listeners.pop(local, None)
+        for queued in lst.backlog:
+            queued.closed = True
+            self.send_rst(queued)
+        lst.backlog.clear()
+
+    def _find_listener(self, addr: tuple[str, int]) -> Listener | None:
+        return self.listeners.get(addr) or self.listeners.get((ANY, addr[1]))
+
+    def open_connection(self, local: tuple[str, int], remote: tuple[str, int],
+                        on_done: Callable[[Endpoint], None]) -> Endpoint:
+        """Start a handshake from ``local`` to ``remote``; return the client end.
+        ``on_done`` runs when it is established or refused."""
+        self._next_conn += 1
+        cli = Endpoint(self._next_conn, local, remote)
+        self.kernel.call_at(self.kernel.now_ns + self._latency(), self._syn_arrives, (cli, on_done))
+        return cli
+
+    def _syn_arrives(self, arg: tuple[Endpoint, Callable[[Endpoint], None]]) -> None:
+        cli, on_done = arg
+        lst = self._find_listener(cli.remote)
+        if lst is None or len(lst.backlog) >= lst.backlog_max:
+            why = "no listener" if lst is None else "backlog full"
+            if self.trace.enabled:
+                self.kernel.record("net", "refused", lst.handle if lst else 0, 0,
+                                   f"conn=c{cli.conn_id} {cli.remote[0]}:{cli.remote[1]} ({why})", thread=0)
+            cli.refused = True
+            on_done(cli)
+            return
+        srv_local = (cli.remote[0] if cli.remote[0] != ANY else "127.0.0.1", cli.remote[1])
+        srv = Endpoint(cli.conn_id, srv_local, cli.local)
+        srv.other, cli.other = cli, srv
+        srv.established = True
+        srv.owner = lst.owner
+        srv.listener = lst
+        lst.backlog.append(srv)
+        if self.trace.enabled:
+            self.kernel.record("net", "backlog", lst.handle, 0, f"conn=c{cli.conn_id} from={cli.local[1]} "
+                               f"queued={len(lst.backlog)}", thread=0)
+        self.kernel.call_at(self.kernel.now_ns + self._latency(), self._synack_arrives, (cli, on_done))
+        lst.owner.endpoint_changed(srv)
+
+    def _synack_arrives(self, arg: tuple[Endpoint, Callable[[Endpoint], None]]) -> None:
+        cli, on_done = arg
+        cli.established = True
+        on_done(cli)

@@ -7,6 +7,11 @@ blocking calls wait in virtual time (and let the simulated kernel make progress
 meanwhile); on the real backend, :class:`SocketPeer` is a standard-library
 socket over loopback.  Errors are the standard library's: ConnectionRefusedError,
 ConnectionResetError, TimeoutError.
+
+A :class:`FakePeer` talks to the fake's network (:class:`fakewinsock._net.Network`:
+peer addresses, handshake, transmit, FIN, RST, window) and waits through the
+network's kernel (:meth:`fakewinsock._kernel.Kernel.block`); it never touches
+``FakeWinsock`` or its sockets.
 """
 
 from __future__ import annotations
@@ -14,12 +19,9 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from ._net import Endpoint
-
-if TYPE_CHECKING:
-    from ._fake import FakeWinsock
+from ._net import Endpoint, Network
 
 __all__ = ["Peer", "FakePeer", "SocketPeer"]
 
@@ -78,8 +80,9 @@ class FakePeer:
     :meth:`recv_nowait` are their non-blocking calls.
     """
 
-    def __init__(self, kernel: FakeWinsock) -> None:
-        self._k = kernel
+    def __init__(self, network: Network) -> None:
+        self._net = network
+        self._kernel = network.kernel
         self._ep: Endpoint | None = None
         self._pending: bytes = b""
         self._fin_after_flush = False
@@ -113,33 +116,33 @@ class FakePeer:
     def available(self) -> int:
         return len(self._ep.rbuf) if self._ep is not None else 0
 
-    def _endpoint_changed(self, ep: Endpoint) -> None:
+    def endpoint_changed(self, ep: Endpoint) -> None:
         if self._pending or self._fin_after_flush:
             self._flush()
         if self.on_change is not None:
             self.on_change(self)
 
     def _deadline(self, timeout: float | None) -> int | None:
-        return None if timeout is None else self._k.now_ns + int(timeout * 1e9)
+        return None if timeout is None else self._kernel.now_ns + int(timeout * 1e9)
 
     # -- non-blocking (scripted peers)
     def connect_nowait(self, host: str, port: int) -> None:
         """Start connecting; ``on_change`` fires when it is established or refused."""
         if self._ep is not None:
             raise OSError("peer already connected")
-        k = self._k
-        local = k._peer_address()
-        self._ep = k._open_connection(local, (host, port), self._handshake_done)
+        net = self._net
+        local = net.peer_address()
+        self._ep = net.open_connection(local, (host, port), self._handshake_done)
         self._ep.owner = self
 
     def _handshake_done(self, ep: Endpoint) -> None:
         self._note("refused" if ep.refused else "connected", ep)
-        self._endpoint_changed(ep)
+        self.endpoint_changed(ep)
 
     def _note(self, what: str, ep: Endpoint) -> None:
         """A trace record of this peer's doing (formatted only when tracing)."""
-        if self._k.trace.enabled:
-            self._k._t("net", what, 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
+        if self._kernel.trace.enabled:
+            self._kernel.record("net", what, 0, 0, f"peer {ep.local[1]} conn=c{ep.conn_id}", thread=0)
 
     def send_nowait(self, data: bytes) -> None:
         """Queue ``data``; it enters the network as the window allows."""
@@ -158,16 +161,16 @@ class FakePeer:
         if ep is None or ep.reset or not ep.established:
             return
         if self._pending:
-            window = self._k.config.window
+            window = self._net.config.window
             room = ep.room(window)
             if room > 0 and room >= min(window // 2, len(self._pending)):  # silly-window avoidance
                 chunk, self._pending = self._pending[:room], self._pending[room:]
-                self._k._transmit(ep, chunk)
+                self._net.transmit(ep, chunk)
             if self._pending:
                 ep.blocked = True  # the reader's next read wakes us
         if self._fin_after_flush and not self._pending:
             self._fin_after_flush = False
-            self._k._send_fin(ep)
+            self._net.send_fin(ep)
 
     @property
     def unsent(self) -> int:
@@ -187,7 +190,7 @@ class FakePeer:
         else:
             data = bytes(rbuf[:bufsize])
             del rbuf[:bufsize]
-        self._k._window_freed(ep)
+        self._net.window_freed(ep)
         return data
 
     # -- blocking (Peer protocol)
@@ -195,7 +198,7 @@ class FakePeer:
         self.connect_nowait(host, port)
         ep = self._ep
         assert ep is not None
-        if not self._k._block(lambda: ep.established or ep.refused, self._deadline(timeout),
+        if not self._kernel.block(lambda: ep.established or ep.refused, self._deadline(timeout),
                               "peer connect"):
             raise TimeoutError("connect timed out")
         if ep.refused:
@@ -205,14 +208,14 @@ class FakePeer:
         self.send_nowait(data)
         ep = self._ep
         assert ep is not None
-        if not self._k._block(lambda: not self._pending or ep.reset, self._deadline(timeout), "peer send"):
+        if not self._kernel.block(lambda: not self._pending or ep.reset, self._deadline(timeout), "peer send"):
             raise TimeoutError("send timed out: the other side does not read")
         if self._pending and ep.reset:
             raise ConnectionResetError("connection reset by the server")
 
     def recv(self, bufsize: int = 65536, timeout: float = 10.0) -> bytes:
         ep = self._require()
-        if not self._k._block(lambda: bool(ep.rbuf) or ep.eof or ep.reset, self._deadline(timeout),
+        if not self._kernel.block(lambda: bool(ep.rbuf) or ep.eof or ep.reset, self._deadline(timeout),
                               "peer recv"):
             raise TimeoutError("recv timed out")
         if ep.rbuf:
@@ -250,7 +253,7 @@ class FakePeer:
         ep.closed = True
         self._pending = b""
         self._note("peer-rst", ep)
-        self._k._send_rst(ep)
+        self._net.send_rst(ep)
 
     def _require(self) -> Endpoint:
         if self._ep is None:

@@ -107,7 +107,6 @@ from typing import Any, cast
 from . import _constants as C
 from . import _winapi as W
 from ._errors import NotEmulatedError, WinsockUsageError
-from ._fake import _optbytes  # setsockopt's optval, converted exactly as the fake does
 from ._peer import SocketPeer
 from ._types import (
     SOCKADDR_IN,
@@ -122,6 +121,7 @@ from ._types import (
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    optval_bytes,
 )
 
 __all__ = ["RealWinsock"]
@@ -392,7 +392,7 @@ class RealWinsock:
 
     def setsockopt(self, s: int, level: int, optname: int, optval: object, optlen: int) -> int:
         _ints("setsockopt", s=s, level=level, optname=optname)
-        raw = _optbytes("setsockopt", optval, optlen)
+        raw = optval_bytes("setsockopt", optval, optlen)
         buf = ctypes.create_string_buffer(raw, max(len(raw), 1))
         return W.setsockopt(s, level, optname, buf, optlen)
 

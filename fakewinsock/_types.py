@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias
 
 from ._constants import AF_INET
+from ._errors import WinsockUsageError
 
 __all__ = [
     "WSAOVERLAPPED",
@@ -282,3 +283,24 @@ class AcceptExSockaddrs(NamedTuple):
     LocalSockaddrLength: int
     RemoteSockaddr: SOCKADDR_IN
     RemoteSockaddrLength: int
+
+
+def optval_bytes(call: str, optval: object, optlen: int) -> bytes:
+    """setsockopt's ``optval`` as the bytes Windows reads (both backends convert it so)."""
+    if not isinstance(optlen, int):
+        raise TypeError(f"{call}: optlen must be an int, not {type(optlen).__name__}")
+    if isinstance(optval, bool) or isinstance(optval, int):
+        size = max(optlen, 0)
+        try:
+            return int(optval).to_bytes(size, "little", signed=int(optval) < 0)
+        except OverflowError:
+            raise WinsockUsageError(f"{call}: value {optval} does not fit in optlen={optlen} bytes") from None
+    if isinstance(optval, ctypes.Structure):
+        raw = bytes(optval)
+    elif isinstance(optval, (bytes, bytearray, memoryview)):
+        raw = bytes(optval)
+    else:
+        raise TypeError(f"{call}: optval must be bytes, an int or a ctypes structure, not {type(optval).__name__}")
+    if len(raw) < optlen:
+        raise WinsockUsageError(f"{call}: optlen is {optlen} but optval has {len(raw)} bytes")
+    return raw

@@ -70,7 +70,7 @@ def test_overlapped_may_be_reused_after_completion(h: Harness) -> None:
 def snapshots(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both kinds of buffer snapshot: copies, and CRC-32s once the copy budget is spent."""
     if request.param == "crc":
-        monkeypatch.setattr("fakewinsock._fake._COPY_BUDGET", 0)
+        monkeypatch.setattr("fakewinsock._ops._COPY_BUDGET", 0)
     return str(request.param)
 
 

@@ -1,0 +1,242 @@
+"""The fake's kernel: virtual clock, timers, ready queue, threads and their APC
+queues, handles, blocking and deadlock detection.
+
+Owns: the virtual clock (:attr:`Kernel.now_ns`), the timer heap, the ready
+queue, each program thread's state (last error, queue of completion routines),
+the handle table (sockets and events share one), the counters and the trace
+writer.
+
+Knows callables, not operations: a timer is ``fn(arg)`` at a time; a ready
+entry is ``fn(arg)`` to run when the scheduler picks it; an APC is any object
+with ``begin_routine``, ``call_routine`` and ``describe`` (:class:`Apc`).
+What those callables do (complete an operation, deliver a segment, wake a
+scripted client) is the other parts' business.
+
+May call: the chooser (which ready entry runs next, background progress), the
+trace, and the callables it was given.  Imports no other part of the fake.
+
+Every blocking wait (WSAWaitForMultipleEvents, SleepEx, WSAGetOverlappedResult
+with fWait, connect, a peer waiting for data) goes through :meth:`Kernel.block`:
+until its condition holds it runs one ready entry (the chooser picks which, so
+completions come out of order), else fires the next timer, moving the clock to
+it, else times out by moving the clock to the deadline.  With no timeout and
+nothing left that could ever happen it raises :class:`DeadlockError` instead of
+hanging.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ._errors import BusyLoopError, DeadlockError
+from ._sim import Chooser, FakeConfig
+from ._trace import Trace
+
+__all__ = ["Kernel", "ThreadState", "Event", "Apc"]
+
+_get_ident = threading.get_ident
+
+
+class Apc(Protocol):
+    """A queued completion routine (an asynchronous procedure call)."""
+
+    def begin_routine(self) -> None:
+        """Account for the routine about to run (it may raise: the wait then raises)."""
+
+    def call_routine(self) -> None:
+        """Run the program's routine."""
+
+    def describe(self) -> str: ...
+
+
+class ThreadState:
+    """One program thread: its last error and its queue of completion routines."""
+
+    __slots__ = ("index", "last_error", "apcs")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.last_error = 0
+        self.apcs: deque[Apc] = deque()
+
+
+class Event:
+    """A manual-reset event from WSACreateEvent."""
+
+    __slots__ = ("handle", "signaled", "closed")
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self.signaled = False
+        self.closed = False
+
+
+def _no_world() -> str:
+    return ""
+
+
+class Kernel:
+    """The scheduler and the objects every part shares.  See the module docstring."""
+
+    def __init__(self, config: FakeConfig, chooser: Chooser, trace: Trace) -> None:
+        self.config = config
+        self.chooser = chooser
+        self.trace = trace
+        self.now_ns = 0
+        self.timers: list[tuple[int, int, Callable[..., None], Any]] = []
+        self._timer_seq = 0
+        self.ready: list[tuple[Callable[[Any], None], Any]] = []
+        self.threads: dict[int, ThreadState] = {}
+        self._last_tid = -1
+        self._last_thread = ThreadState(0)
+        self.objects: dict[int, object] = {}  # handle -> socket or event
+        self.closed_events: set[int] = set()
+        self._next_handle = 0x100
+        self.stats: dict[str, int] = {
+            "immediate": 0, "pending": 0, "failed": 0, "completed": 0, "routines": 0, "resets": 0,
+        }
+        self.calls = 0  # Winsock calls (stats["calls"])
+        #: Describes what is in flight, for the deadlock message (set by the API).
+        self.describe_world: Callable[[], str] = _no_world
+
+    # ------------------------------------------------------------ threads, trace
+
+    def thread(self) -> ThreadState:
+        """The calling thread's state (threads are numbered in order of first call)."""
+        tid = _get_ident()
+        if tid == self._last_tid:
+            return self._last_thread
+        ts = self.threads.get(tid)
+        if ts is None:
+            ts = self.threads[tid] = ThreadState(len(self.threads) + 1)
+        self._last_tid, self._last_thread = tid, ts
+        return ts
+
+    def record(self, what: str, call: str, handle: int = 0, op: int = 0, detail: str = "",
+               thread: int | None = None) -> None:
+        """Write a trace record now (``thread`` None: the calling thread)."""
+        trace = self.trace
+        if trace.enabled:
+            trace.add(self.now_ns, self.thread().index if thread is None else thread,
+                      what, call, handle, op, detail)
+
+    def new_handle(self) -> int:
+        """The next handle value: from 0x100 up by 4, never reused."""
+        h = self._next_handle
+        self._next_handle += 4
+        return h
+
+    def enter(self, call: str) -> ThreadState:
+        """Every Winsock call starts here: it costs virtual time, and the kernel
+        may make progress behind the program's back."""
+        calls = self.calls = self.calls + 1
+        config = self.config
+        if config.max_calls is not None and calls > config.max_calls:
+            raise BusyLoopError(
+                f"{call}: more than {config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
+                "seems to spin instead of waiting (an event never reset? a receive re-posted after EOF?)"
+            )
+        now = self.now_ns = self.now_ns + config.syscall_cost
+        bg = config.background
+        if bg and (self.ready or (self.timers and self.timers[0][0] <= now)):
+            if self.chooser.boolean(bg, "background"):
+                self.step(now)
+        return self.thread()
+
+    # ------------------------------------------------------------- scheduling
+
+    def call_at(self, time_ns: int, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (at once if it is past)."""
+        self._timer_seq += 1
+        now = self.now_ns
+        heapq.heappush(self.timers, (time_ns if time_ns > now else now, self._timer_seq, fn, arg))
+
+    def ready_after(self, delay: int, fn: Callable[[Any], None], arg: Any) -> None:
+        """Make ``fn(arg)`` ready after ``delay`` ns (at once when ``delay`` <= 0)."""
+        if delay <= 0:
+            self.ready.append((fn, arg))
+        else:
+            self.call_at(self.now_ns + delay, self._delay_over, (fn, arg))
+
+    def _delay_over(self, entry: tuple[Callable[[Any], None], Any]) -> None:
+        """A delay is over: the entry is ready.  Alone, it runs now (inside a wait,
+        the very next step would run it anyway); with others ready, the chooser
+        picks the order at the next step."""
+        if self.ready:
+            self.ready.append(entry)
+        else:
+            fn, arg = entry
+            fn(arg)
+
+    def step(self, deadline: int | None) -> bool:
+        """Make one thing happen: run a ready entry, or fire the next timer
+        (moving the clock to it if it is not past ``deadline``).  False if
+        nothing could happen before the deadline (the clock is then moved to
+        it, if there is one)."""
+        ready = self.ready
+        if ready:
+            fn, arg = ready.pop(self.chooser.index(len(ready), "order")) if len(ready) > 1 else ready.pop()
+            fn(arg)
+            return True
+        timers = self.timers
+        if timers:
+            t = timers[0][0]
+            if deadline is None or t <= deadline:
+                if t > self.now_ns:
+                    self.now_ns = t
+                _, _, tfn, targ = heapq.heappop(timers)
+                tfn(targ)
+                return True
+        if deadline is None:
+            return False
+        if deadline > self.now_ns:
+            self.now_ns = deadline
+        return False
+
+    def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
+              ts: ThreadState | None = None) -> bool:
+        """Make progress until ``done()`` or the deadline (or, with ``ts``, until
+        ts has a queued completion routine).  Raises DeadlockError if nothing can
+        ever happen and there is no deadline."""
+        step = self.step
+        apcs = ts.apcs if ts is not None else None
+        while True:
+            if apcs:
+                return True
+            if done():
+                return True
+            if not step(deadline):
+                if deadline is None:
+                    name = what if isinstance(what, str) else what()
+                    raise DeadlockError(
+                        f"{name} can never return: no operation is in flight, nothing is "
+                        f"scheduled and the timeout is infinite.\n{self.describe_world()}"
+                    )
+                return done()
+
+    def run_apcs(self, ts: ThreadState) -> None:
+        """Deliver every queued completion routine of this thread (including any
+        queued while they run)."""
+        apcs = ts.apcs
+        failure: BaseException | None = None
+        ran = 0
+        while apcs:
+            apc = apcs.popleft()
+            apc.begin_routine()
+            ran += 1
+            try:
+                apc.call_routine()
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                # Windows runs every queued routine in this one wait; the
+                # exception surfaces when the wait returns (as the real
+                # backend, which cannot unwind through C, does too).
+                if failure is None:
+                    failure = e
+        self.stats["routines"] += ran
+        if failure is not None:
+            raise failure
+

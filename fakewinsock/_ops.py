@@ -1,0 +1,281 @@
+"""Overlapped operations: the life of one OVERLAPPED operation, from post to reaping.
+
+Owns: :class:`Operation` (one AcceptEx, WSARecv or WSASend), the table of
+OVERLAPPEDs in flight (:attr:`Operations.by_ov`, keyed by the address of the
+caller's WSAOVERLAPPED), operation numbers, and the snapshots of buffers in
+flight (and their memory budget).
+
+The life of an operation: it is *posted* (checked: its OVERLAPPED is not
+already in use; its event is bound and reset; ``Internal`` is set to
+STATUS_PENDING and it is registered), then either *completes at once* or
+*pends* in its socket's queue (a snapshot of its buffers is taken, to catch a
+program that touches them in flight).  When its socket finds its condition
+holds it is *armed*: after a completion delay drawn by the chooser it is ready,
+and the kernel's scheduler completes it (the socket part computes the result).
+Completing writes NTSTATUS and byte count into ``Internal``/``InternalHigh``,
+copies received bytes into the buffers, then *notifies*: the completion
+routine is queued on the posting thread's APC queue, or the OVERLAPPED's event
+is signalled.  The program *reaps* it by reading the result
+(WSAGetOverlappedResult) or when its completion routine runs; only then may the
+OVERLAPPED be reused.
+
+May call: the kernel (clock, timers, ready queue, APC queues, handle table for
+events, chooser, trace, counters).  It does not know sockets or the network:
+an operation's ``sock`` is any object with a ``handle``; how an armed
+operation completes is the ``complete`` callable the socket part installs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import zlib
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from . import _constants as C
+from ._errors import NotEmulatedError, WinsockUsageError
+from ._kernel import Event, Kernel, ThreadState
+from ._types import WSAOVERLAPPED, CompletionRoutine
+
+__all__ = ["Operation", "Operations"]
+
+_addressof = ctypes.addressof
+_crc32 = zlib.crc32
+_COPY_BUDGET = 32 << 20  # bytes of buffer copies held for snapshots (see Operations.snapshot)
+_NO_VIEWS: list[memoryview] = []  # shared, never appended to
+
+
+class HasHandle(Protocol):
+    @property
+    def handle(self) -> int: ...
+
+
+S = TypeVar("S", bound=HasHandle)
+
+
+class Operation(Generic[S]):
+    """One overlapped operation, from post to reaping.
+
+    No ``__slots__``: most fields keep their class-level default for the whole
+    life of an op, and an instance that stores only what differs is both
+    smaller and quicker to make (one is made per post)."""
+
+    event: Event | None = None
+    ev_handle = 0
+    bufs: list[memoryview] = _NO_VIEWS
+    total = 0
+    moved = 0
+    snapshot: list[bytes | int | None] | None = None
+    exports: list[memoryview] = _NO_VIEWS
+    status = C.STATUS_PENDING
+    nbytes = 0
+    flags = 0
+    armed = False
+    abort = 0  # NTSTATUS to complete with instead of the normal result
+    state = "pending"  # pending -> completed -> reaped
+    accept_sock: S | None = None
+    out_buf: memoryview | None = None
+    rdl = lal = ral = 0  # AcceptEx: receive data and address lengths
+    key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
+
+    def __init__(self, table: Operations[S], op_id: int, kind: str, sock: S, ov: WSAOVERLAPPED,
+                 routine: CompletionRoutine | None, thread: ThreadState) -> None:
+        self.table = table
+        self.id = op_id
+        self.kind = kind
+        self.sock = sock
+        self.ov = ov
+        self.routine = routine
+        self.thread = thread
+
+    def describe(self) -> str:
+        return f"{self.kind} op{self.id} on socket {self.sock.handle:#x}"
+
+    # The op as an APC (see _kernel.Apc).
+    def begin_routine(self) -> None:
+        status = self.status
+        err = 0 if status == 0 else C.NTSTATUS_TO_WSA.get(status)
+        if err is None:
+            raise NotEmulatedError(f"NTSTATUS {status:#x} has no Winsock mapping in the fake")
+        table = self.table
+        table.reap(self)  # the routine is the program's one notification
+        if table.trace.enabled:
+            table.kernel.record("routine", self.kind, self.sock.handle, self.id, f"dwError={err} cb={self.nbytes}")
+        self._err = err
+
+    def call_routine(self) -> None:
+        self.routine(self._err, self.nbytes, self.ov, 0)  # type: ignore[misc]
+
+
+class Operations(Generic[S]):
+    """The operations of one fake: see the module docstring."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.trace = kernel.trace
+        self.stats = kernel.stats
+        self.by_ov: dict[int, Operation[S]] = {}  # address of a WSAOVERLAPPED -> its last op, until reaped
+        self._next_op = 0
+        self._copied = 0  # bytes held by buffer snapshots that are copies
+        #: Completes an armed op (computes its result and finishes it); the socket part installs it.
+        self.complete: Callable[[Operation[S]], None] = _no_completion
+
+    def new(self, kind: str, sock: S, ov: WSAOVERLAPPED, routine: CompletionRoutine | None,
+            ts: ThreadState) -> Operation[S]:
+        self._next_op += 1
+        return Operation(self, self._next_op, kind, sock, ov, routine, ts)
+
+    def check_ov(self, call: str, s: int, ov: object) -> int:
+        """Refuse an OVERLAPPED still in use; its address (the key of ``by_ov``)."""
+        if not isinstance(ov, WSAOVERLAPPED):
+            if ov is None:
+                raise NotEmulatedError(
+                    f"{call} on socket {s:#x} without an OVERLAPPED (blocking I/O) is not emulated"
+                )
+            raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(ov).__name__}")
+        key = _addressof(ov)
+        prev = self.by_ov.get(key)
+        if prev is not None and prev.state == "pending":
+            raise WinsockUsageError(
+                f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
+                f"{prev.describe()}; reusing it corrupts memory on Windows"
+            )
+        return key
+
+    def bind_event(self, op: Operation[S], call: str) -> int:
+        """Attach the OVERLAPPED's event (event notification). 0 or an error."""
+        h = op.ov.hEvent
+        op.ev_handle = h
+        if op.routine is not None or not h:
+            return 0
+        ev = self.kernel.objects.get(h)
+        if not isinstance(ev, Event):
+            if h in self.kernel.closed_events:
+                raise WinsockUsageError(
+                    f"{call} on socket {op.sock.handle:#x}: the OVERLAPPED's hEvent {h:#x} "
+                    "was closed with WSACloseEvent"
+                )
+            return C.WSA_INVALID_HANDLE
+        op.event = ev
+        ev.signaled = False  # starting an overlapped operation resets its event
+        return 0
+
+    def register(self, op: Operation[S], key: int) -> None:
+        ov = op.ov
+        ov.Internal = C.STATUS_PENDING
+        ov.InternalHigh = 0
+        op.key = key
+        self.by_ov[key] = op
+
+    def arm(self, op: Operation[S]) -> None:
+        """The op's condition holds: it becomes ready after a completion delay."""
+        if op.armed:
+            return
+        op.armed = True
+        kernel = self.kernel
+        kernel.ready_after(kernel.chooser.span(kernel.config.completion_delay, "delay"), self.complete, op)
+
+    def finish(self, op: Operation[S], status: int, n: int, what: str, data: bytes = b"") -> None:
+        """Write the result into the OVERLAPPED (and received bytes into the
+        buffers), then notify: queue the completion routine, or signal the event."""
+        ov = op.ov
+        if ov.Internal != C.STATUS_PENDING or ov.hEvent != op.ev_handle:
+            raise WinsockUsageError(
+                f"{op.describe()}: its WSAOVERLAPPED was modified while the operation was in "
+                f"flight (Internal={ov.Internal:#x}, hEvent={ov.hEvent:#x}); Windows would "
+                "write into it later"
+            )
+        if op.snapshot is not None:
+            self._check_snapshot(op)
+        if data:
+            pos = 0
+            for b in op.bufs:
+                k = min(len(b), len(data) - pos)
+                if k <= 0:
+                    break
+                b[:k] = data[pos:pos + k]
+                pos += k
+        for m in op.exports:
+            m.release()
+        op.exports = _NO_VIEWS
+        op.status = status
+        op.nbytes = n
+        op.state = "completed"
+        ov.Internal = status
+        ov.InternalHigh = n
+        self.stats["completed"] += 1
+        tracing = self.trace.enabled
+        record = self.kernel.record
+        if tracing:
+            record(what, op.kind, op.sock.handle, op.id, f"status={status:#x} bytes={n}", thread=op.thread.index)
+        if op.routine is not None:
+            op.thread.apcs.append(op)
+            if tracing:
+                record("queued", op.kind, op.sock.handle, op.id, "completion routine", thread=op.thread.index)
+        elif op.event is not None:
+            op.event.signaled = True
+            if tracing:
+                record("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
+
+    def snapshot(self, op: Operation[S]) -> None:
+        """Remember each buffer the program could still change while the
+        operation pends: a copy (the fastest to compare), or, once the copies
+        held for operations in flight reach ``_COPY_BUDGET`` bytes, a CRC-32
+        (a few bytes whatever the size, twice the time); nothing for
+        ``bytes``, which nothing can change.  Only operations that pend are
+        snapshot: one that completes inside its call leaves the program no
+        moment to touch its buffers."""
+        snap: list[bytes | int | None] = []
+        for b in op.bufs:
+            if type(b.obj) is bytes:
+                snap.append(None)
+            elif self._copied + len(b) <= _COPY_BUDGET:
+                snap.append(b.tobytes())
+                self._copied += len(b)
+            else:
+                snap.append(_crc32(b))
+        op.snapshot = snap
+
+    def _check_snapshot(self, op: Operation[S]) -> None:
+        snap = op.snapshot
+        assert snap is not None
+        self.drop_snapshot(op)
+        for i, b in enumerate(op.bufs):
+            before = snap[i]
+            if before is None:
+                continue
+            if before != (b.tobytes() if type(before) is bytes else _crc32(b)):
+                what = "lpOutputBuffer" if op.kind == "AcceptEx" else f"lpBuffers[{i}]"
+                raise WinsockUsageError(
+                    f"{op.describe()}: {what} was modified while the operation was in flight; "
+                    "on Windows the kernel reads or writes it until completion"
+                )
+
+    def drop_snapshot(self, op: Operation[S]) -> None:
+        for before in op.snapshot or ():
+            if type(before) is bytes:
+                self._copied -= len(before)
+        op.snapshot = None
+
+    def reap(self, op: Operation[S]) -> None:
+        """The program has read the result: the OVERLAPPED is free again."""
+        if op.state == "completed":
+            op.state = "reaped"
+            if self.by_ov.get(op.key) is op:
+                del self.by_ov[op.key]
+
+    def discard(self, op: Operation[S]) -> None:
+        """The op failed inside its call after all: it never was (nothing notified)."""
+        op.state = "reaped"
+        for m in op.exports:
+            m.release()
+        self.by_ov.pop(op.key, None)
+
+    def pending(self) -> list[str]:
+        """The operations still in flight, oldest first."""
+        return [op.describe() for op in sorted(self.by_ov.values(), key=lambda o: o.id)
+                if op.state == "pending"]
+
+
+def _no_completion(op: Operation[S]) -> None:
+    raise AssertionError(f"{op.describe()} armed before a socket part installed Operations.complete")

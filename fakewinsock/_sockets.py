@@ -1,0 +1,459 @@
+"""Sockets of the fake kernel: socket state and the per-socket queues of operations.
+
+Owns: :class:`Socket` (state, local address, endpoint, listener, the queues of
+pending receives, sends and accepts, shutdown flags, options) and
+:class:`Sockets`, the logic that moves a socket's queued operations along:
+re-examining the queues when something changed (:meth:`Sockets.changed`),
+moving a send's bytes into the network as the window allows, computing the
+result of a receive or an accept, completing the head of a queue, aborting
+operations, and closing a socket.
+
+Only the head of each queue can complete.  When the head's condition holds
+(data or EOF or a reset has arrived; a send's bytes have all entered the
+network; a connection is waiting in the backlog; the operation was given an
+abort status) the operation is armed (:meth:`Operations.arm`).
+
+The life of a socket: ``fresh`` (WSASocket) -> ``bound`` (bind) ->
+``listening`` (listen); or ``fresh``/``bound`` -> ``connected`` (connect, or
+AcceptEx into it); any -> ``closed`` (closesocket).
+
+May call: the kernel, the operations part (arm, finish, snapshot), and the
+network (transmit, FIN, RST, window, listeners).  Installs its completion in
+:attr:`Operations.complete` and is an :class:`EndpointOwner` for its endpoints.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections import deque
+from typing import TypeAlias
+
+from . import _constants as C
+from ._kernel import Kernel
+from ._net import ANY, Endpoint, Listener, Network
+from ._ops import Operation, Operations
+from ._types import SOCKADDR_IN, sockaddr_in
+
+__all__ = ["Socket", "Sockets", "SocketOp"]
+
+SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
+MIN_ADDR_SLOT = SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot
+_NO_QUEUE: tuple[()] = ()  # stands for the accept queue only a listener has
+
+# Socket states.
+FRESH, BOUND, LISTENING, CONNECTED, CLOSED = "fresh", "bound", "listening", "connected", "closed"
+
+
+class Socket:
+    """A socket in the fake kernel."""
+
+    __slots__ = (
+        "layer", "handle", "overlapped", "state", "local", "ep", "listener",
+        "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
+        "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting",
+    )
+
+    def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
+        self.layer = layer
+        self.handle = handle
+        self.overlapped = overlapped
+        self.state = FRESH
+        self.local: tuple[str, int] | None = None
+        self.ep: Endpoint | None = None
+        self.listener: Listener | None = None  # made by listen()
+        self.recv_ops: list[SocketOp] = []
+        self.send_ops: list[SocketOp] = []
+        # Made by listen(); the others share an empty tuple (an idle
+        # connection should cost little: see benchmarks/).
+        self.accept_ops: deque[SocketOp] = _NO_QUEUE  # type: ignore[assignment]
+        self.accepted = False  # connected through AcceptEx
+        self.ctx_updated = False  # SO_UPDATE_ACCEPT_CONTEXT done
+        self.linger = (0, 0)
+        self.wr_shut = False
+        self.rd_shut = False
+        self.options: dict[tuple[int, int], bytes] = {}
+        self.accept_pending_on: SocketOp | None = None  # AcceptEx using this as accept socket
+        self.aborting = False  # an op of this socket was given an abort status
+
+    def endpoint_changed(self, ep: Endpoint) -> None:
+        self.layer.changed(self)
+
+    def describe(self) -> str:
+        return f"socket {self.handle:#x} ({self.state})"
+
+
+#: An operation on a socket.
+SocketOp: TypeAlias = Operation[Socket]
+
+
+class Sockets:
+    """The socket logic of one fake: see the module docstring."""
+
+    def __init__(self, kernel: Kernel, ops: Operations[Socket], net: Network) -> None:
+        self.kernel = kernel
+        self.ops = ops
+        self.net = net
+        self.config = kernel.config
+        self.chooser = kernel.chooser
+        self.trace = kernel.trace
+        self.stats = kernel.stats
+        config = kernel.config
+        self._immediate = {kind: config.immediate_for(kind) for kind in ("AcceptEx", "WSARecv", "WSASend")}
+        ops.complete = self.complete
+
+    # ------------------------------------------------------------ state changes
+
+    def bind(self, sock: Socket, local: tuple[str, int]) -> None:
+        """bind(): the socket takes ``local`` (the first socket bound to an address keeps it)."""
+        sock.local = local
+        sock.state = BOUND
+        self.net.bound.setdefault(local, sock)
+
+    def bind_implicitly(self, sock: Socket, port: int) -> None:
+        """connect() on an unbound socket: it takes a loopback port, staying ``fresh``."""
+        local = ("127.0.0.1", port)
+        sock.local = local
+        self.net.bound[local] = sock
+
+    def listen(self, sock: Socket, backlog_max: int) -> Listener:
+        """listen() on a bound socket."""
+        assert sock.local is not None
+        sock.state = LISTENING
+        sock.accept_ops = deque()
+        # The first listener of an address gets the connections.
+        lst = sock.listener = self.net.listen(sock.local, sock.handle, sock, backlog_max)
+        return lst
+
+    def open_connection(self, sock: Socket, host: str, port: int) -> Endpoint:
+        """connect(): start the handshake from the socket's address."""
+        assert sock.local is not None
+        local_host = sock.local[0] if sock.local[0] != ANY else "127.0.0.1"
+        return self.net.open_connection((local_host, sock.local[1]), (host, port), _ignore)
+
+    @staticmethod
+    def connected(sock: Socket, ep: Endpoint) -> None:
+        """connect() succeeded: the socket owns the client end."""
+        sock.ep = ep
+        ep.owner = sock
+        sock.state = CONNECTED
+        sock.ctx_updated = True
+
+    def shutdown(self, sock: Socket, sending: bool, receiving: bool) -> None:
+        assert sock.ep is not None
+        if sending:
+            sock.wr_shut = True
+            if not sock.send_ops:
+                self.net.send_fin(sock.ep)
+        if receiving:
+            # Windows sends nothing to the peer, and a receive posted before
+            # keeps working (Wine's test_shutdown); only new receives fail.
+            # Divergence from Microsoft's docs, which say later data resets.
+            sock.rd_shut = True
+
+    # ------------------------------------------------------------ posting
+
+    def accept_at_once(self, lst: Socket, op: SocketOp) -> bool:
+        """Complete a new AcceptEx inside its call, if a connection is there and
+        the chooser (under FakeConfig.immediate) says so."""
+        small = 0 < op.lal < MIN_ADDR_SLOT or op.ral < MIN_ADDR_SLOT
+        if (not small and not lst.accept_ops and self.accept_satisfiable(lst, op)
+                and self.chooser.boolean(self._immediate["AcceptEx"], "immediate:AcceptEx")):
+            status, n = self.accept_result(op)
+            self.ops.finish(op, status, n, "immediate")
+            self.stats["immediate"] += 1
+            return True
+        return False
+
+    def recv_at_once(self, sock: Socket, op: SocketOp) -> int:
+        """Complete a new WSARecv inside its call if its data (or EOF, or a reset)
+        is there and the chooser says so: 0 if it did, -1 if it must pend; a
+        reset's NTSTATUS if it fails at once instead (it is then discarded)."""
+        if (not sock.recv_ops and self.recv_satisfiable(sock)
+                and self.chooser.boolean(self._immediate["WSARecv"], "immediate:WSARecv")):
+            status, n, data = self.receive_result(op)
+            if status:
+                # A reset that just arrived (a fresh op has no abort status):
+                # the call fails at once, notifying nothing.
+                self.ops.discard(op)
+                return status
+            self.ops.finish(op, status, n, "immediate", data)
+            self.stats["immediate"] += 1
+            self.changed(sock)
+            return 0
+        return -1
+
+    def send_at_once(self, sock: Socket, op: SocketOp) -> bool:
+        """Complete a new WSASend inside its call if the window takes all its
+        bytes now and the chooser says so."""
+        ep = sock.ep
+        assert ep is not None
+        if (not sock.send_ops and ep.room(self.config.window) >= op.total
+                and self.chooser.boolean(self._immediate["WSASend"], "immediate:WSASend")):
+            self.net.transmit(ep, gather(op, 0, op.total))
+            op.moved = op.total
+            self.ops.finish(op, 0, op.total, "immediate")
+            self.stats["immediate"] += 1
+            return True
+        return False
+
+    def pend(self, op: SocketOp, queue: list[SocketOp] | deque[SocketOp]) -> None:
+        """The new operation pends at the end of its socket's queue."""
+        queue.append(op)
+        if self.config.check_buffers:
+            self.ops.snapshot(op)
+        self.stats["pending"] += 1
+        if self.trace.enabled:
+            self.kernel.record("pending", op.kind, op.sock.handle, op.id)
+        self.changed(op.sock)
+
+    def cancel(self, sock: Socket, ov: object | None) -> int:
+        """CancelIoEx: give the operations using ``ov`` (all when None) the
+        status STATUS_CANCELLED; how many.  The caller calls :meth:`changed`."""
+        found = 0
+        for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
+            for op in q:
+                if (ov is None or op.ov is ov) and not op.abort:
+                    self.abort(op, C.STATUS_CANCELLED)
+                    found += 1
+        return found
+
+    def changed(self, sock: Socket) -> None:
+        """Re-examine a socket's queues after its state or endpoint changed."""
+        if sock.recv_ops:
+            op = sock.recv_ops[0]
+            if not op.armed and (op.abort or self.recv_satisfiable(sock)):
+                self.ops.arm(op)
+        if sock.send_ops:
+            self._pump_sends(sock)
+        if sock.accept_ops:
+            op = sock.accept_ops[0]
+            if not op.armed and (op.abort or self.accept_satisfiable(sock, op)):
+                self.ops.arm(op)
+        if sock.aborting:
+            sock.aborting = False
+            for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
+                for op in q:
+                    if op.abort and not op.armed:
+                        self.ops.arm(op)
+
+    def complete(self, op: SocketOp) -> None:
+        """Finish an armed op now: compute its result, take it off its queue, notify."""
+        if op.state != "pending":
+            return
+        sock = op.sock
+        data = b""
+        q: list[SocketOp] | deque[SocketOp]
+        if op.kind == "WSARecv":
+            status, n, data = self.receive_result(op)
+            q = sock.recv_ops
+        elif op.kind == "WSASend":
+            status = op.abort
+            n = 0 if status else op.total
+            q = sock.send_ops
+        else:
+            if not op.abort and not self.accept_satisfiable(sock, op):
+                # The connection it was armed for went away (reset before it
+                # was accepted, and dropped): wait for the next one.
+                op.armed = False
+                return
+            status, n = self.accept_result(op)
+            q = sock.accept_ops
+        if q and q[0] is op:
+            del q[0]
+        else:
+            try:
+                q.remove(op)
+            except ValueError:
+                pass
+        self.ops.finish(op, status, n, "completed", data)
+        self.changed(sock)
+
+    @staticmethod
+    def abort(op: SocketOp, status: int) -> None:
+        """Make ``op`` complete with ``status`` (armed by the next :meth:`changed`)."""
+        op.abort = status
+        op.sock.aborting = True
+
+    # ------------------------------------------------------------ receive
+
+    @staticmethod
+    def recv_satisfiable(sock: Socket) -> bool:
+        ep = sock.ep
+        return ep is not None and (bool(ep.rbuf) or ep.eof or ep.reset)
+
+    def receive_result(self, op: SocketOp) -> tuple[int, int, bytes]:
+        """A receive's result now: (NTSTATUS, bytes, the data taken from the endpoint)."""
+        if op.abort:
+            return op.abort, 0, b""
+        ep = op.sock.ep
+        assert ep is not None
+        rbuf = ep.rbuf
+        if rbuf:
+            if op.total == 0:
+                return 0, 0, b""  # a zero-length receive completes, leaving the data
+            n = min(len(rbuf), op.total)
+            if n > 1 and self.chooser.boolean(self.config.partial_recv, "partial"):
+                n = self.chooser.integer(1, n - 1, "take")
+            data = bytes(rbuf[:n])
+            del rbuf[:n]
+            self.net.window_freed(ep)
+            return 0, n, data
+        if ep.reset:
+            return ep.reset_status, 0, b""
+        return 0, 0, b""  # EOF: the peer closed gracefully
+
+    # ------------------------------------------------------------ send
+
+    def _pump_sends(self, sock: Socket) -> None:
+        """Move bytes of the queued sends into the network as the window allows."""
+        ep = sock.ep
+        for op in sock.send_ops:
+            if op.abort:
+                continue
+            if ep is None or ep.reset:
+                self.abort(op, ep.reset_status if ep is not None else C.STATUS_CONNECTION_RESET)
+                continue
+            if op.moved < op.total:
+                room = ep.room(self.config.window)
+                k = min(room, op.total - op.moved)
+                if k <= 0 or k < min(self.config.window // 2, op.total - op.moved):
+                    ep.blocked = True  # woken by Network.window_freed
+                    return  # silly-window avoidance: wait for a worthwhile window
+                self.net.transmit(ep, gather(op, op.moved, k))
+                op.moved += k
+            if op.moved >= op.total and not op.armed:
+                self.ops.arm(op)
+            if op.moved < op.total:
+                ep.blocked = True
+                return
+
+    # ------------------------------------------------------------ accept
+
+    @staticmethod
+    def accept_satisfiable(sock: Socket, op: SocketOp) -> bool:
+        lst = sock.listener
+        if lst is None or not lst.backlog:
+            return False
+        if op.rdl == 0:
+            return True
+        ep = lst.backlog[0]
+        return bool(ep.rbuf) or ep.eof or ep.reset
+
+    def accept_result(self, op: SocketOp) -> tuple[int, int]:
+        """An accept's result now (NTSTATUS, bytes received): on success the
+        first queued connection is the accept socket's."""
+        if op.abort:
+            acc = op.accept_sock
+            if acc is not None and acc.accept_pending_on is op:
+                acc.accept_pending_on = None
+            return op.abort, 0
+        listener = op.sock.listener
+        acc = op.accept_sock
+        assert acc is not None and op.out_buf is not None and listener is not None
+        acc.accept_pending_on = None
+        if 0 < op.lal < MIN_ADDR_SLOT or op.ral < MIN_ADDR_SLOT:
+            # The connection stays queued for a later accept.
+            return C.STATUS_BUFFER_TOO_SMALL, 0
+        ep = listener.backlog.popleft()
+        if ep.fail_accept:
+            if self.trace.enabled:
+                self.kernel.record("net", "accept-reset", listener.handle, op.id,
+                                   f"conn=c{ep.conn_id} reset before accept")
+            return C.STATUS_CONNECTION_RESET, 0  # the connection is consumed; the accept socket stays fresh
+        n = 0
+        if op.rdl and ep.rbuf:
+            n = min(op.rdl, len(ep.rbuf))
+            op.out_buf[:n] = ep.rbuf[:n]
+            del ep.rbuf[:n]
+            self.net.window_freed(ep)
+        acc.ep = ep
+        acc.state = CONNECTED
+        acc.accepted = True
+        acc.local = ep.local
+        ep.owner = acc
+        local = bytes(sockaddr_in(*ep.local))
+        remote = bytes(sockaddr_in(*ep.remote))
+        buf = op.out_buf
+        if op.lal:
+            buf[op.rdl:op.rdl + SOCKADDR_IN_SIZE] = local
+        r0 = op.rdl + op.lal
+        buf[r0:r0 + SOCKADDR_IN_SIZE] = remote
+        if op.snapshot is not None:
+            self.ops.drop_snapshot(op)  # written by us: nothing to compare after this
+        if self.trace.enabled:
+            self.kernel.record("net", "accept", acc.handle, op.id,
+                               f"conn=c{ep.conn_id} remote={ep.remote[0]}:{ep.remote[1]}")
+        if ep.rbuf or ep.eof or ep.reset:
+            self.changed(acc)
+        return 0, n
+
+    # ------------------------------------------------------------ close
+
+    def close(self, sock: Socket) -> None:
+        """Close a socket: its pending operations are aborted, its connection
+        closed (RST or FIN), its addresses freed.  The caller removes its handle."""
+        state = sock.state
+        sock.state = CLOSED
+        net = self.net
+        if sock.local is not None and net.bound.get(sock.local) is sock:
+            del net.bound[sock.local]
+        if state == LISTENING:
+            assert sock.local is not None and sock.listener is not None
+            net.close_listener(sock.local, sock.listener)
+        for op in sock.accept_ops:
+            # AcceptEx pending on a closed listener: STATUS_CANCELLED (995).
+            self.abort(op, C.STATUS_CANCELLED)
+        acc_op = sock.accept_pending_on
+        if acc_op is not None:
+            # The accept socket of a pending AcceptEx was closed: 995; when a
+            # client is already connected and the accept waits for its first
+            # data, Windows gives either 995 or connection aborted (1236/10053).
+            status = C.STATUS_CANCELLED
+            lst = acc_op.sock
+            if (acc_op.rdl and lst.listener is not None and lst.listener.backlog and lst.accept_ops
+                    and lst.accept_ops[0] is acc_op):
+                status = self.chooser.pick_one(
+                    (C.STATUS_CANCELLED, C.STATUS_CONNECTION_ABORTED), "close-accept-socket")
+            self.abort(acc_op, status)
+            self.changed(lst)
+        for op in sock.recv_ops:
+            # A receive ended by a local close: STATUS_CONNECTION_ABORTED
+            # (10053), not 995 (Wine's iocp_async_read_closesocket on Windows).
+            self.abort(op, C.STATUS_CONNECTION_ABORTED)
+        for op in sock.send_ops:
+            # Divergence from real Windows: untested there; assumed to end like
+            # a receive (STATUS_CONNECTION_ABORTED).
+            self.abort(op, C.STATUS_CONNECTION_ABORTED)
+        ep = sock.ep
+        if ep is not None and not ep.closed:
+            ep.closed = True
+            if sock.linger == (1, 0) or ep.rbuf:
+                net.send_rst(ep)  # abortive close, or unread data: RST
+            elif not ep.reset:
+                net.send_fin(ep)
+        self.changed(sock)
+
+
+def _ignore(ep: Endpoint) -> None:
+    pass
+
+
+def gather(op: SocketOp, start: int, k: int) -> bytes:
+    """Bytes ``start`` to ``start + k`` of the op's buffers, as one bytes."""
+    bufs = op.bufs
+    if len(bufs) == 1:
+        b = bufs[0]
+        if start == 0 and k == len(b):
+            obj = b.obj
+            # Whole bytes need no copy: nothing can change them.
+            return obj if type(obj) is bytes and len(obj) == k else b.tobytes()
+        return b[start:start + k].tobytes()
+    out = bytearray()
+    pos = 0
+    for b in op.bufs:
+        blen = len(b)
+        if pos + blen > start and len(out) < k:
+            lo = max(0, start - pos)
+            out += b[lo:lo + (k - len(out))]
+        pos += blen
+    return bytes(out)
