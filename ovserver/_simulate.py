@@ -619,8 +619,6 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     wall0 = time.perf_counter()
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
-    if trace is not None:
-        ws.trace.stream(trace, trace_format, keep=0)
     config = ServerConfig(port=12345, model=model, mode=Mode(mode),
                           limits=limits if limits is not None else Limits())
     server: Server = (EventServer if model == "events" else RoutineServer)(ws, config)
@@ -637,6 +635,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         if not clients:
             srv.request_stop(signal=ws.signal_event)
 
+    if trace is not None:
+        ws.trace.stream(trace, trace_format, keep=0)
     try:
         report.server = server.run(ready)
     finally:
