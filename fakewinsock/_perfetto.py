@@ -55,6 +55,8 @@ _OPS = ("AcceptEx", "WSARecv", "WSASend")
 #: A thread's instants held back waiting for its next wait's start, at most.
 _HOLD_LIMIT = 10_000
 _FLOW_CAT = "bytes"
+#: One encoder for every event (json.dumps with options would build one per call).
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _kv(detail: str) -> dict[str, str]:
@@ -156,8 +158,7 @@ class PerfettoWriter:
     @staticmethod
     def _meta(name: str, pid: int, tid: int, value: object) -> str:
         key = "sort_index" if name.endswith("sort_index") else "name"
-        return json.dumps({"ph": "M", "name": name, "pid": pid, "tid": tid, "args": {key: value}},
-                          separators=(",", ":"))
+        return _encode({"ph": "M", "name": name, "pid": pid, "tid": tid, "args": {key: value}})
 
     @staticmethod
     def _event(ph: str, name: str, pid: int, tid: int, ts: int, args: dict[str, object] | None = None,
@@ -166,7 +167,7 @@ class PerfettoWriter:
         ev.update(extra)
         if args:
             ev["args"] = args
-        return json.dumps(ev, separators=(",", ":"))
+        return _encode(ev)
 
     def _tid(self, key: tuple[object, ...], pid: int, name: str) -> int:
         tid = self._tids.get(key)

@@ -123,8 +123,11 @@ class TraceRecord(NamedTuple):
         }
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per record
+
+
 def _json_record(rec: RawRecord) -> str:
-    return json.dumps(TraceRecord._make(rec).to_dict(), separators=(",", ":"))
+    return _encode(TraceRecord._make(rec).to_dict())
 
 
 class TraceWriter(Protocol):
