@@ -86,8 +86,9 @@ def _fuzz_database() -> ExampleDatabase | None:
 
 
 def _is_builtin_ci(profile: settings) -> bool:
-    builtin = settings(derandomize=True, deadline=None, database=None, print_blob=True,
-                       suppress_health_check=[HealthCheck.too_slow])
+    # (From the default profile: the active one may be this very ci.)
+    builtin = settings(settings.get_profile("default"), derandomize=True, deadline=None, database=None,
+                       print_blob=True, suppress_health_check=[HealthCheck.too_slow])
     return repr(profile) == repr(builtin)
 
 
@@ -107,8 +108,11 @@ def register_profiles() -> None:
         settings.get_profile("fuzz")
     except InvalidArgument:
         database = _fuzz_database()
-        fuzz = settings(max_examples=FUZZ_EXAMPLES, phases=[p for p in Phase if p is not Phase.explain],
-                        deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+        # From Hypothesis's default profile, not from whatever is active (on CI,
+        # Hypothesis's derandomized ci profile, without a database).
+        fuzz = settings(settings.get_profile("default"), max_examples=FUZZ_EXAMPLES, derandomize=False,
+                        phases=[p for p in Phase if p is not Phase.explain], deadline=None, print_blob=True,
+                        suppress_health_check=[HealthCheck.too_slow])
         if database is not None:
             fuzz = settings(fuzz, database=database)
         settings.register_profile("fuzz", fuzz)
