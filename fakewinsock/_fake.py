@@ -38,7 +38,9 @@ Divergence from real Windows, in one place (details at each site):
   completion ports, GetOverlappedResult (kernel32), WSAIoctl and most socket
   options are not emulated and fail loudly with NotEmulatedError.  The options
   that are accepted (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF,
-  TCP_NODELAY...) are stored and read back but change nothing; SO_ERROR reads 0.
+  TCP_NODELAY, the timeouts, SO_ERROR...) are stored and read back with
+  Windows' sizes and length rules but change nothing; SO_ERROR reads what was
+  set (0 otherwise, also after a reset, as on Windows).
 * Where Windows' outcome is untested in Wine's suite the fake assumes one or
   lets the seed choose: a WSASend pending at closesocket ends like a receive
   (connection aborted); a connection reset before it is accepted is dropped,
@@ -77,7 +79,6 @@ from ._sockets import (
 )
 from ._trace import Trace
 from ._types import (
-    LINGER,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -221,22 +222,27 @@ class FakeWinsock:
         if not isinstance(wVersionRequired, int):
             raise TypeError(f"WSAStartup: wVersionRequired must be an int, not {type(wVersionRequired).__name__}")
         major, minor = C.LOBYTE(wVersionRequired), C.HIBYTE(wVersionRequired)
-        if major == 0:
-            if self.trace.enabled:
-                self._kernel.record("failed", "WSAStartup", 0, 0, f"error={C.WSAVERNOTSUPPORTED}")
-            return StartupResult(C.WSAVERNOTSUPPORTED, None)
+        # The version table of ReactOS's WSAStartup apitest (run on Windows):
+        # 1.x answers 1.0 or 1.1, 2.x up to 2.2, anything higher 2.2; a 1.x
+        # version has the old limits in iMaxSockets/iMaxUdpDg.  Major 0 fails,
+        # and fills in lpWSAData all the same (as version 2.2).
         if major == 1:
             version = C.MAKEWORD(1, min(minor, 1))
         elif major == 2:
             version = C.MAKEWORD(2, min(minor, 2))
         else:
             version = C.MAKEWORD(2, 2)
+        limits = (32767, 65467) if major == 1 else (0, 0)
+        data = WSADATA(version, C.MAKEWORD(2, 2), *limits, "WinSock 2.0", "Running")
+        if major == 0:
+            if self.trace.enabled:
+                self._kernel.record("failed", "WSAStartup", 0, 0, f"error={C.WSAVERNOTSUPPORTED}")
+            return StartupResult(C.WSAVERNOTSUPPORTED, data)
         self._startups += 1
-        data = WSADATA(version, C.MAKEWORD(2, 2), 0, 0, "WinSock 2.0", "Running")
+        ts.last_error = 0
         if self.trace.enabled:
             self._kernel.record("call", "WSAStartup", 0, 0, f"version={major}.{minor} -> "
                     f"{C.LOBYTE(version)}.{C.HIBYTE(version)} count={self._startups}")
-        del ts
         return StartupResult(0, data)
 
     def WSACleanup(self) -> int:
@@ -296,18 +302,28 @@ class FakeWinsock:
             return C.INVALID_SOCKET
         if lpProtocolInfo is not None:
             raise NotEmulatedError("WSASocket: lpProtocolInfo is not emulated (pass None)")
+        # The order Windows validates in (Wine's test_WSASocket table): an
+        # unspecified family with protocol 0, then the type, then the family,
+        # then the protocol; a zero type or protocol is filled in from the
+        # other, an unspecified family from the protocol.
+        if af == C.AF_UNSPEC and protocol == 0:
+            return self._fail(ts, "WSASocket", C.WSAEINVAL, rc=C.INVALID_SOCKET)
+        if type not in (0, C.SOCK_STREAM, C.SOCK_DGRAM, *_OTHER_SOCKET_TYPES):
+            return self._fail(ts, "WSASocket", C.WSAESOCKTNOSUPPORT, rc=C.INVALID_SOCKET)
+        if af not in (C.AF_UNSPEC, C.AF_INET, C.AF_INET6):
+            return self._fail(ts, "WSASocket", C.WSAEAFNOSUPPORT, rc=C.INVALID_SOCKET)
         if af == C.AF_INET6:
             raise NotEmulatedError("WSASocket: AF_INET6 is not emulated by the fake")
-        if af != C.AF_INET:
-            return self._fail(ts, "WSASocket", C.WSAEAFNOSUPPORT, rc=C.INVALID_SOCKET)
-        if type == C.SOCK_DGRAM:
-            raise NotEmulatedError("WSASocket: SOCK_DGRAM is not emulated by the fake")
-        if type != C.SOCK_STREAM:
-            return self._fail(ts, "WSASocket", C.WSAESOCKTNOSUPPORT, rc=C.INVALID_SOCKET)
-        if protocol not in (0, C.IPPROTO_TCP):
+        if type in _OTHER_SOCKET_TYPES:
+            raise NotEmulatedError(f"WSASocket: socket type {type} is not emulated by the fake (only SOCK_STREAM)")
+        kind = type or _TYPE_OF_PROTOCOL.get(protocol, 0)
+        if protocol not in (0, _PROTOCOL_OF_TYPE.get(kind)):
             return self._fail(ts, "WSASocket", C.WSAEPROTONOSUPPORT, rc=C.INVALID_SOCKET)
+        if kind == C.SOCK_DGRAM:
+            raise NotEmulatedError("WSASocket: SOCK_DGRAM is not emulated by the fake")
         if g != 0:
             return self._fail(ts, "WSASocket", C.WSAEINVAL, rc=C.INVALID_SOCKET)
+        ts.last_error = 0  # a socket made clears the last error (test_WSASocket)
         h = self._kernel.new_handle()
         self._kernel.objects[h] = Socket(self._sockets, h, bool(dwFlags & C.WSA_FLAG_OVERLAPPED))
         if self.trace.enabled:
@@ -357,19 +373,13 @@ class FakeWinsock:
             if port == 0:
                 return self._fail(ts, "bind", C.WSAENOBUFS, s)
         else:
-            holder = self._net.addr_holder(host, port)
-            if holder is not None:
-                reuse = (C.SOL_SOCKET, C.SO_REUSEADDR)
-                mine = int.from_bytes(sock.options.get(reuse, b"\0"), "little")
-                theirs = int.from_bytes(holder.options.get(reuse, b"\0"), "little")
-                if not mine:
-                    return self._fail(ts, "bind", C.WSAEADDRINUSE, s)
-                if not theirs:
-                    # SO_REUSEADDR over a socket without it (Wine's test_reuseaddr).
-                    return self._fail(ts, "bind", C.WSAEACCES, s)
+            error = self._net.address_conflict(sock, host, port)
+            if error:
+                return self._fail(ts, "bind", error, s)
         self._sockets.bind(sock, (host, port))
         if self.trace.enabled:
             self._kernel.record("call", "bind", s, 0, f"{host}:{port}")
+        ts.last_error = 0  # (Wine's test_bind, test_connecting_socket)
         return 0
 
     def listen(self, s: int, backlog: int) -> int:
@@ -457,7 +467,20 @@ class FakeWinsock:
     def setsockopt(self, s: int, level: int, optname: int, optval: object, optlen: int) -> int:
         """Set a socket option.  ``optval`` is bytes, a ctypes structure (LINGER)
         or an int (encoded little-endian in ``optlen`` bytes; for
-        SO_UPDATE_ACCEPT_CONTEXT, the listening SOCKET)."""
+        SO_UPDATE_ACCEPT_CONTEXT, the listening SOCKET).
+
+        Lengths follow Wine's test_optsize table (run on Windows): a one-byte
+        option (SO_KEEPALIVE, SO_DONTROUTE, TCP_NODELAY) takes any positive
+        length and keeps only the low byte; a boolean SOL_SOCKET option also
+        takes 1 to 3 bytes and even 0; the others need 4 (WSAEFAULT); length
+        -1 fails with WSAENOBUFS for a one-byte or non-SOL_SOCKET option.
+        Success clears the last error.
+
+        Divergence from real Windows: what a length of -1 (4-byte SOL_SOCKET
+        options, taken as 4) or 0 (boolean options, left unchanged) stores is
+        untested there; the options only store their value (SO_RCVBUF and
+        SO_SNDBUF do not resize the simulated window, the timeouts do not
+        apply to overlapped I/O anyway)."""
         ts = self._enter("setsockopt")
         raw = optval_bytes("setsockopt", optval, optlen)
         if not self._initialised(ts, "setsockopt"):
@@ -466,6 +489,11 @@ class FakeWinsock:
         if sock is None:
             return self._fail(ts, "setsockopt", C.WSAENOTSOCK, s)
         key = (level, optname)
+        if level not in _OPTION_LEVELS:
+            return self._fail(ts, "setsockopt", C.WSAEINVAL, s)  # (test_set_getsockopt: 0xffffffff, 0x8000)
+        if key in _READ_ONLY_OPTIONS:
+            # (Wine's test_WSASocket, test_listen: SO_TYPE, SO_ACCEPTCONN)
+            return self._fail(ts, "setsockopt", C.WSAENOPROTOOPT, s)
         if key == (C.SOL_SOCKET, C.SO_UPDATE_ACCEPT_CONTEXT):
             if optlen < 8:
                 return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
@@ -477,32 +505,50 @@ class FakeWinsock:
             sock.ctx_updated = True
             if self.trace.enabled:
                 self._kernel.record("call", "setsockopt", s, 0, f"SO_UPDATE_ACCEPT_CONTEXT listener={lst.handle:#x}")
+            ts.last_error = 0
             return 0
+        spec = _OPTIONS.get(key)
+        if spec is None:
+            raise NotEmulatedError(f"setsockopt: option level={level:#x} optname={optname:#x} is not emulated")
+        size, short_ok, boolean = spec
+        if optlen < 0:
+            if size == 1 or level != C.SOL_SOCKET:
+                return self._fail(ts, "setsockopt", C.WSAENOBUFS, s)
+            optlen = 4
+        elif optlen == 0:
+            if level == C.SOL_SOCKET and boolean:
+                ts.last_error = 0
+                return 0
+            return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
+        elif optlen < 4 and not short_ok:
+            return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
+        value = int.from_bytes(raw[:1 if size == 1 else min(optlen, 4)].ljust(4, b"\0"), "little")
+        if boolean:
+            value = 1 if value else 0
         if key == (C.SOL_SOCKET, C.SO_LINGER):
-            if optlen < ctypes.sizeof(LINGER):
-                return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
-            lg = LINGER.from_buffer_copy(raw[:4])
-            sock.linger = (1 if lg.l_onoff else 0, lg.l_linger)
+            sock.linger = (value & 0xFFFF, value >> 16)
             if self.trace.enabled:
                 self._kernel.record("call", "setsockopt", s, 0, f"SO_LINGER {sock.linger}")
+            ts.last_error = 0
             return 0
         if key == (C.SOL_SOCKET, C.SO_DONTLINGER):
-            if optlen < 4:
-                return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
-            sock.linger = (0, sock.linger[1]) if int.from_bytes(raw[:4], "little") else (1, sock.linger[1])
-            return 0
-        if key in _STORED_OPTIONS:
-            if optlen < 4:
-                return self._fail(ts, "setsockopt", C.WSAEFAULT, s)
-            sock.options[key] = raw[:4]
+            sock.linger = (0 if value else 1, sock.linger[1])
+        else:
+            other = _EXCLUSIVE_WITH.get(key)
+            if value and other is not None and sock.options.get(other):
+                # SO_REUSEADDR and SO_EXCLUSIVEADDRUSE exclude each other (test_reuseaddr).
+                return self._fail(ts, "setsockopt", C.WSAEINVAL, s)
+            sock.options[key] = value
             if self.trace.enabled:
                 self._kernel.record("call", "setsockopt", s, 0, f"level={level:#x} opt={optname:#x}")
-            return 0
-        raise NotEmulatedError(f"setsockopt: option level={level:#x} optname={optname:#x} is not emulated")
+        ts.last_error = 0
+        return 0
 
     def getsockopt(self, s: int, level: int, optname: int, optlen: int) -> SockoptResult:
         """Get a socket option: ``optlen`` is the size of the caller's buffer; the
-        result holds the option's bytes."""
+        result holds the bytes Windows writes (a one-byte option gives 1 byte,
+        a boolean SOL_SOCKET option read with 1 to 3 bytes gives 1).  Success
+        clears the last error."""
         ts = self._enter("getsockopt")
         if not isinstance(optlen, int):
             raise TypeError(f"getsockopt: optlen must be an int, not {type(optlen).__name__}")
@@ -512,32 +558,44 @@ class FakeWinsock:
         if sock is None:
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAENOTSOCK, s), b"")
         key = (level, optname)
-        if key == (C.SOL_SOCKET, C.SO_LINGER):
-            val = bytes(LINGER(*sock.linger))
-        elif key == (C.SOL_SOCKET, C.SO_DONTLINGER):
-            val = (0 if sock.linger[0] else 1).to_bytes(4, "little")
-        elif key == (C.SOL_SOCKET, C.SO_ERROR):
-            val = (0).to_bytes(4, "little")
-        elif key == (C.SOL_SOCKET, C.SO_TYPE):
-            val = C.SOCK_STREAM.to_bytes(4, "little")
-        elif key == (C.SOL_SOCKET, C.SO_ACCEPTCONN):
-            val = (1 if sock.state == LISTENING else 0).to_bytes(4, "little")
-        elif key in _STORED_OPTIONS:
-            val = sock.options.get(key, _OPTION_DEFAULTS.get(key, b"\0\0\0\0"))
-        else:
+        if level not in _OPTION_LEVELS:
+            return SockoptResult(self._fail(ts, "getsockopt", C.WSAEINVAL, s), b"")
+        spec = _OPTIONS.get(key) or _READ_ONLY_OPTIONS.get(key)
+        if spec is None:
             raise NotEmulatedError(f"getsockopt: option level={level:#x} optname={optname:#x} is not emulated")
-        if optlen < len(val):
+        size, short_ok, _ = spec
+        if optlen <= 0 or (optlen < 4 and size == 4 and not short_ok):
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAEFAULT, s), b"")
-        return SockoptResult(0, val)
+        if key == (C.SOL_SOCKET, C.SO_LINGER):
+            value = sock.linger[0] | sock.linger[1] << 16
+        elif key == (C.SOL_SOCKET, C.SO_DONTLINGER):
+            value = 0 if sock.linger[0] else 1
+        elif key == (C.SOL_SOCKET, C.SO_TYPE):
+            value = C.SOCK_STREAM
+        elif key == (C.SOL_SOCKET, C.SO_ACCEPTCONN):
+            value = 1 if sock.state == LISTENING else 0
+        else:
+            value = sock.options.get(key, _OPTION_DEFAULTS.get(key, 0))
+        n = size if optlen >= 4 else 1
+        ts.last_error = 0
+        return SockoptResult(0, (value & (0xFF if n == 1 else 0xFFFFFFFF)).to_bytes(n, "little"))
 
     def getsockname(self, s: int) -> SockaddrResult:
-        """The local address of a bound socket."""
+        """The local address of a bound socket (after SO_UPDATE_ACCEPT_CONTEXT for an
+        AcceptEx socket: Wine's test_AcceptEx notes that Windows requires the option, as
+        Microsoft's documentation of SO_UPDATE_ACCEPT_CONTEXT says).
+
+        Divergence from real Windows: the error before the option is set is
+        WSAENOTCONN here, as for getpeername and shutdown; which code Windows gives
+        is not checked by any test we could read."""
         ts = self._enter("getsockname")
         if not self._initialised(ts, "getsockname"):
             return SockaddrResult(C.SOCKET_ERROR, None)
         sock = self._socket(s, "getsockname")
         if sock is None:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAENOTSOCK, s), None)
+        if sock.accepted and not sock.ctx_updated:
+            return SockaddrResult(self._fail(ts, "getsockname", C.WSAENOTCONN, s), None)
         if sock.local is None:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAEINVAL, s), None)
         return SockaddrResult(0, sockaddr_in(*sock.local))
@@ -853,13 +911,12 @@ class FakeWinsock:
             self._ops.reap(op)
         if self.trace.enabled:
             self._kernel.record("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}{waited}")
-        if status == C.STATUS_SUCCESS:
-            ts.last_error = 0
-            return OverlappedResult(C.TRUE, n, flags)
-        err = C.NTSTATUS_TO_WSA.get(status)
-        if err is None:
-            raise NotEmulatedError(f"{call}: NTSTATUS {status:#x} has no Winsock mapping in the fake")
+        # Any NTSTATUS maps (ws2_32's map_status, Wine's test_WSAGetOverlappedResult):
+        # a success status other than STATUS_PENDING is TRUE, any error FALSE.
+        err = C.wsa_error_of_ntstatus(status)
         ts.last_error = err
+        if status < 0x80000000:
+            return OverlappedResult(C.TRUE, n, flags)
         return OverlappedResult(C.FALSE, n, flags)
 
     # -- events
@@ -1042,16 +1099,39 @@ class FakeWinsock:
         return self._ops.pending()
 
 
-_STORED_OPTIONS = {
-    (C.SOL_SOCKET, C.SO_REUSEADDR),
-    (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),
-    (C.SOL_SOCKET, C.SO_KEEPALIVE),
-    (C.SOL_SOCKET, C.SO_RCVBUF),
-    (C.SOL_SOCKET, C.SO_SNDBUF),
-    (C.IPPROTO_TCP, C.TCP_NODELAY),
+_OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
+_TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
+_PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
+
+# (size getsockopt gives, takes lengths 1-3, boolean): Wine's test_optsize table, run on Windows.
+_OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
+    (C.SOL_SOCKET, C.SO_DEBUG): (4, False, True),  # (test_so_debug; its lengths are untested)
+    (C.SOL_SOCKET, C.SO_DONTLINGER): (4, True, True),
+    (C.SOL_SOCKET, C.SO_LINGER): (4, False, False),
+    (C.SOL_SOCKET, C.SO_OOBINLINE): (4, True, True),
+    (C.SOL_SOCKET, C.SO_RCVBUF): (4, False, False),
+    (C.SOL_SOCKET, C.SO_KEEPALIVE): (1, True, False),
+    (C.SOL_SOCKET, C.SO_DONTROUTE): (1, True, False),
+    (C.SOL_SOCKET, C.SO_RCVTIMEO): (4, False, False),
+    (C.SOL_SOCKET, C.SO_REUSEADDR): (4, True, True),
+    (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE): (4, True, True),
+    (C.SOL_SOCKET, C.SO_SNDBUF): (4, False, False),
+    (C.SOL_SOCKET, C.SO_SNDTIMEO): (4, False, False),
+    (C.SOL_SOCKET, C.SO_ERROR): (4, False, False),
+    (C.IPPROTO_TCP, C.TCP_NODELAY): (1, True, False),
+    (C.IPPROTO_TCP, C.TCP_KEEPALIVE): (4, False, False),
+}
+_READ_ONLY_OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
+    (C.SOL_SOCKET, C.SO_TYPE): (4, False, False),
+    (C.SOL_SOCKET, C.SO_ACCEPTCONN): (4, False, False),
+}
+_OPTION_LEVELS = (C.SOL_SOCKET, C.IPPROTO_TCP, C.IPPROTO_IP, C.IPPROTO_UDP, 41)  # 41: IPPROTO_IPV6
+_EXCLUSIVE_WITH = {
+    (C.SOL_SOCKET, C.SO_REUSEADDR): (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),
+    (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE): (C.SOL_SOCKET, C.SO_REUSEADDR),
 }
 _OPTION_DEFAULTS = {
-    (C.SOL_SOCKET, C.SO_RCVBUF): (65536).to_bytes(4, "little"),
-    (C.SOL_SOCKET, C.SO_SNDBUF): (65536).to_bytes(4, "little"),
+    (C.SOL_SOCKET, C.SO_RCVBUF): 65536,
+    (C.SOL_SOCKET, C.SO_SNDBUF): 65536,
+    (C.IPPROTO_TCP, C.TCP_KEEPALIVE): 7200,  # seconds: Windows' two hours
 }
-

@@ -55,7 +55,10 @@ class AddressHolder(Protocol):
     """What holds a bound address: a socket (its options decide on SO_REUSEADDR)."""
 
     @property
-    def options(self) -> dict[tuple[int, int], bytes]: ...
+    def options(self) -> dict[tuple[int, int], int]: ...
+
+    @property
+    def local(self) -> tuple[str, int] | None: ...
 
 
 class Endpoint:
@@ -150,7 +153,10 @@ class Network:
         self.stats = kernel.stats
         self._next_conn = 0
         self.bound: dict[tuple[str, int], AddressHolder] = {}
-        self.listeners: dict[tuple[str, int], Listener] = {}
+        # Listeners per local address, in the order they listened: the first
+        # gets the connections, the next takes over when it closes.
+        self.listeners: dict[tuple[str, int], list[Listener]] = {}
+        self.on_port: dict[int, list[AddressHolder]] = {}  # what is bound to each port, in bind order
         self._next_port = EPHEMERAL_FIRST
         self._peer_addrs: set[tuple[str, int]] = set()
         self._peer_host = 1  # simulated peers come from 127.0.0.1, then 127.0.0.2, ...
@@ -271,6 +277,29 @@ class Network:
                     return other
         return hit
 
+    def address_conflict(self, holder: AddressHolder, host: str, port: int) -> int:
+        """The error binding ``holder`` to (host, port) gives, or 0, by the rules
+        of Wine's test_reuseaddr (run on Windows): on the same address the
+        second socket needs SO_REUSEADDR, and so does the first (WSAEACCES
+        otherwise); a specific address and the wildcard may share a port unless
+        the wildcard one was bound first with SO_EXCLUSIVEADDRUSE (WSAEACCES),
+        or is the second and asks for it (WSAEADDRINUSE)."""
+        reuse, excl = (C.SOL_SOCKET, C.SO_REUSEADDR), (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE)
+        for other in self.on_port.get(port, ()):
+            assert other.local is not None
+            theirs = other.local[0]
+            if theirs == host:
+                if not holder.options.get(reuse):
+                    return C.WSAEADDRINUSE
+                if not other.options.get(reuse):
+                    return C.WSAEACCES
+            elif theirs == ANY:
+                if other.options.get(excl):
+                    return C.WSAEACCES
+            elif host == ANY and holder.options.get(excl):
+                return C.WSAEADDRINUSE
+        return 0
+
     def ephemeral(self) -> int:
         """A free port in the dynamic range (49152-65535) for this machine's
         sockets, or 0 when every one is taken."""
@@ -310,19 +339,28 @@ class Network:
     def listen(self, local: tuple[str, int], handle: int, owner: EndpointOwner, backlog_max: int) -> Listener:
         """Start listening at ``local``; the first listener of an address gets its connections."""
         lst = Listener(handle, owner, backlog_max)
-        self.listeners.setdefault(local, lst)
+        self.listeners.setdefault(local, []).append(lst)
         return lst
 
     def close_listener(self, local: tuple[str, int], lst: Listener) -> None:
         """Stop listening at ``local``: connections never accepted are reset."""
-        self.listeners.pop(local, None)
+        queue = self.listeners.get(local)
+        if queue is not None and lst in queue:
+            queue.remove(lst)
+            if not queue:
+                del self.listeners[local]
         for queued in lst.backlog:
             queued.closed = True
             self.send_rst(queued)
         lst.backlog.clear()
 
     def _find_listener(self, addr: tuple[str, int]) -> Listener | None:
-        return self.listeners.get(addr) or self.listeners.get((ANY, addr[1]))
+        # The most specific listening address wins (Wine's test_reuseaddr).
+        for key in (addr, (ANY, addr[1])):
+            queue = self.listeners.get(key)
+            if queue:
+                return queue[0]
+        return None
 
     def open_connection(self, local: tuple[str, int], remote: tuple[str, int],
                         on_done: Callable[[Endpoint], None]) -> Endpoint:

@@ -94,9 +94,7 @@ class Operation(Generic[S]):
     # The op as an APC (see _kernel.Apc).
     def begin_routine(self) -> None:
         status = self.status
-        err = 0 if status == 0 else C.NTSTATUS_TO_WSA.get(status)
-        if err is None:
-            raise NotEmulatedError(f"NTSTATUS {status:#x} has no Winsock mapping in the fake")
+        err = C.wsa_error_of_ntstatus(status)
         table = self.table
         table.reap(self)  # the routine is the program's one notification
         if table.trace.enabled:
@@ -162,8 +160,9 @@ class Operations(Generic[S]):
 
     def register(self, op: Operation[S], key: int) -> None:
         ov = op.ov
+        # InternalHigh is left as it was until completion writes the byte
+        # count (Wine's test_nonblocking_async_recv, on Windows).
         ov.Internal = C.STATUS_PENDING
-        ov.InternalHigh = 0
         op.key = key
         self.by_ov[key] = op
 
@@ -190,9 +189,9 @@ class Operations(Generic[S]):
         if data:
             pos = 0
             for b in op.bufs:
-                k = min(len(b), len(data) - pos)
-                if k <= 0:
+                if pos >= len(data):
                     break
+                k = min(len(b), len(data) - pos)  # 0 for an empty WSABUF: the next one is filled
                 b[:k] = data[pos:pos + k]
                 pos += k
         for m in op.exports:

@@ -327,10 +327,11 @@ class RealWinsock:
         _ints("WSAStartup", wVersionRequired=wVersionRequired)
         data = W.WSADATA()
         err = W.WSAStartup(wVersionRequired & 0xFFFF, byref(data))
-        if err:
-            return StartupResult(err, None)
-        self._startups += 1
-        return StartupResult(0, WSADATA(
+        if not err:
+            self._startups += 1
+        # lpWSAData comes back on failure too: Windows fills it in even then
+        # (ReactOS's WSAStartup apitest, version 0.x).
+        return StartupResult(err, WSADATA(
             data.wVersion, data.wHighVersion, data.iMaxSockets, data.iMaxUdpDg,
             data.szDescription.decode("ascii", "replace"), data.szSystemStatus.decode("ascii", "replace"),
         ))

@@ -71,7 +71,7 @@ class Socket:
         self.linger = (0, 0)
         self.wr_shut = False
         self.rd_shut = False
-        self.options: dict[tuple[int, int], bytes] = {}
+        self.options: dict[tuple[int, int], int] = {}
         self.accept_pending_on: SocketOp | None = None  # AcceptEx using this as accept socket
         self.aborting = False  # an op of this socket was given an abort status
         self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
@@ -109,12 +109,14 @@ class Sockets:
         sock.local = local
         sock.state = BOUND
         self.net.bound.setdefault(local, sock)
+        self.net.on_port.setdefault(local[1], []).append(sock)
 
     def bind_implicitly(self, sock: Socket, port: int) -> None:
         """connect() on an unbound socket: it takes a loopback port, staying ``fresh``."""
         local = ("127.0.0.1", port)
         sock.local = local
         self.net.bound[local] = sock
+        self.net.on_port.setdefault(port, []).append(sock)
 
     def listen(self, sock: Socket, backlog_max: int) -> Listener:
         """listen() on a bound socket."""
@@ -406,8 +408,12 @@ class Sockets:
         state = sock.state
         sock.state = CLOSED
         net = self.net
-        if sock.local is not None and net.bound.get(sock.local) is sock:
-            del net.bound[sock.local]
+        if sock.local is not None:
+            if net.bound.get(sock.local) is sock:
+                del net.bound[sock.local]
+            sharing = net.on_port.get(sock.local[1])
+            if sharing is not None and sock in sharing:
+                sharing.remove(sock)
         if state == LISTENING:
             assert sock.local is not None and sock.listener is not None
             net.close_listener(sock.local, sock.listener)
@@ -451,7 +457,7 @@ class Sockets:
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
-            if sock.linger == (1, 0) or ep.rbuf:
+            if (sock.linger[0] and sock.linger[1] == 0) or ep.rbuf:
                 self.net.send_rst(ep)  # abortive close, or unread data: RST
             elif not ep.reset:
                 self.net.send_fin(ep)

@@ -234,7 +234,9 @@ def sockaddr_in(host: str, port: int) -> SOCKADDR_IN:
 
 
 class StartupResult(NamedTuple):
-    """WSAStartup: the error code it returns (0 on success) and lpWSAData."""
+    """WSAStartup: the error code it returns (0 on success) and lpWSAData, which
+    Windows fills in even when it fails (WSAVERNOTSUPPORTED); None only where a
+    backend could not start at all."""
 
     error: int
     lpWSAData: WSADATA | None

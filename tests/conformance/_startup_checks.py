@@ -10,7 +10,7 @@ run first, before anything starts Winsock (docs/semantics-findings.md section 4)
 
 from __future__ import annotations
 
-from fakewinsock import Winsock
+from fakewinsock import WSABUF, WSAOVERLAPPED, Winsock, sockaddr_in
 from fakewinsock.constants import (
     AF_INET,
     INVALID_SOCKET,
@@ -23,6 +23,7 @@ from fakewinsock.constants import (
     WSA_FLAG_OVERLAPPED,
     WSAENOTSOCK,
     WSANOTINITIALISED,
+    WSAVERNOTSUPPORTED,
 )
 
 
@@ -54,4 +55,41 @@ def reference_counting(ws: Winsock) -> None:
     assert ws.WSACleanup() == 0
 
 
-CHECKS = {"calls_before_startup_fail": calls_before_startup_fail, "reference_counting": reference_counting}
+def failed_startup_starts_nothing(ws: Winsock) -> None:
+    """ReactOS's WSAStartup apitest: a WSAStartup that fails (version 0.0) leaves
+    Winsock uninitialised and the last error as it was (WSANOTINITIALISED from
+    the call before); test_WithoutWSAStartup's WSASocket(0, 0, 0) shows it."""
+    ws.WSASetLastError(0xDEADBEEF)
+    assert ws.WSASocket(0, 0, 0, None, 0, 0) == INVALID_SOCKET
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSAStartup(MAKEWORD(0, 0)).error == WSAVERNOTSUPPORTED
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED) == INVALID_SOCKET
+    assert ws.WSAGetLastError() == WSANOTINITIALISED
+    assert ws.WSACleanup() == SOCKET_ERROR
+
+
+def cleanup_destroys_sockets(ws: Winsock) -> None:
+    """test_WithWSAStartup: after the WSACleanup that ends Winsock, a socket made
+    before (bound, here) is gone: once Winsock is started again, WSASend and
+    getsockname on it fail with WSAENOTSOCK; one more WSACleanup than
+    WSAStartups fails with WSANOTINITIALISED."""
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+    s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    assert s != INVALID_SOCKET
+    assert ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == 0
+    assert ws.WSACleanup() == 0
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+    ws.WSASetLastError(0xDEADBEEF)
+    rc, _, _ = ws.WSASend(s, [WSABUF(4, bytearray(b"TEST"))], 1, 0, WSAOVERLAPPED(), None)
+    assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSAENOTSOCK
+    ws.WSASetLastError(0xDEADBEEF)
+    assert ws.getsockname(s).rc == SOCKET_ERROR and ws.WSAGetLastError() == WSAENOTSOCK
+    assert ws.WSACleanup() == 0
+    ws.WSASetLastError(0xDEADBEEF)
+    assert ws.WSACleanup() == SOCKET_ERROR and ws.WSAGetLastError() == WSANOTINITIALISED
+
+
+CHECKS = {"calls_before_startup_fail": calls_before_startup_fail, "reference_counting": reference_counting,
+          "failed_startup_starts_nothing": failed_startup_starts_nothing,
+          "cleanup_destroys_sockets": cleanup_destroys_sockets}
