@@ -871,6 +871,7 @@ class FakeWinsock:
             return OverlappedResult(C.FALSE, 0, 0)
         op = self._ops.by_ov.get(_addressof(lpOverlapped))
         status = lpOverlapped.Internal
+        waited = ""  # for the trace: how long fWait=TRUE blocked
         if status == C.STATUS_PENDING:
             if not fWait:
                 ts.last_error = C.WSA_IO_INCOMPLETE
@@ -886,6 +887,7 @@ class FakeWinsock:
             # there is none, then reads Internal again.
             ev = self._kernel.objects.get(lpOverlapped.hEvent) if lpOverlapped.hEvent else None
             what = f"{call}(fWait=TRUE) on " + (op.describe() if op else f"socket {s:#x}")
+            start = self._kernel.now_ns
             if isinstance(ev, Event):
                 self._kernel.block(lambda: ev.signaled, None, what)
             elif op is not None:
@@ -894,13 +896,15 @@ class FakeWinsock:
             else:
                 raise DeadlockError(f"{what}: the WSAOVERLAPPED says STATUS_PENDING, no operation "
                                     "uses it and it has no event; Windows would wait forever")
+            waited = f" waited={self._kernel.now_ns - start}"
             if lpOverlapped.Internal == C.STATUS_PENDING:
                 # The event was signalled by something else (a shared event, a
                 # WSASetEvent) while the operation is still in flight: Windows
                 # returns TRUE anyway (Wine's test_WSAGetOverlappedResult).
                 ts.last_error = self.chooser.pick_one((C.WSA_IO_PENDING, 0), "getoverlapped-lasterror")
                 if self.trace.enabled:
-                    self._kernel.record("fetched", call, s, op.id if op else 0, "event signalled, still pending: TRUE")
+                    self._kernel.record("fetched", call, s, op.id if op else 0,
+                                        "event signalled, still pending: TRUE" + waited)
                 return OverlappedResult(C.TRUE, lpOverlapped.InternalHigh, 0)
             status = lpOverlapped.Internal
         n = lpOverlapped.InternalHigh
@@ -908,7 +912,7 @@ class FakeWinsock:
         if op is not None:
             self._ops.reap(op)
         if self.trace.enabled:
-            self._kernel.record("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}")
+            self._kernel.record("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}{waited}")
         # Any NTSTATUS maps (ws2_32's map_status, Wine's test_WSAGetOverlappedResult):
         # a success status other than STATUS_PENDING is TRUE, any error FALSE.
         err = C.wsa_error_of_ntstatus(status)
@@ -977,6 +981,7 @@ class FakeWinsock:
         alertable, for completion routines (WSA_WAIT_IO_COMPLETION)."""
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
+        start = self._kernel.now_ns  # for the trace's waited=
         for name, value in (("cEvents", cEvents), ("fWaitAll", fWaitAll), ("dwTimeout", dwTimeout),
                             ("fAlertable", fAlertable)):
             if not isinstance(value, int):  # as the real backend's ctypes prototype (None is no BOOL)
@@ -1005,26 +1010,27 @@ class FakeWinsock:
         deadline = None if dwTimeout == C.WSA_INFINITE else self._kernel.now_ns + dwTimeout * _NS_PER_MS
 
         if fAlertable and ts.apcs:  # Windows runs queued routines first
-            return self._wait_io_completion(ts, call)
+            return self._wait_io_completion(ts, call, start)
         idx = _signalled(evs, fWaitAll)
         if idx < 0:
             self._kernel.block(lambda: _signalled(evs, fWaitAll) >= 0, deadline,
                                lambda: f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
             if fAlertable and ts.apcs:
-                return self._wait_io_completion(ts, call)
+                return self._wait_io_completion(ts, call, start)
             idx = _signalled(evs, fWaitAll)
         if idx >= 0:
             if self.trace.enabled:
-                self._kernel.record("return", call, evs[idx].handle, 0, f"WSA_WAIT_EVENT_0+{idx}")
+                self._kernel.record("return", call, evs[idx].handle, 0,
+                                    f"WSA_WAIT_EVENT_0+{idx} waited={self._kernel.now_ns - start}")
             return C.WSA_WAIT_EVENT_0 + idx
         if self.trace.enabled:
-            self._kernel.record("return", call, 0, 0, "WSA_WAIT_TIMEOUT")
+            self._kernel.record("return", call, 0, 0, f"WSA_WAIT_TIMEOUT waited={self._kernel.now_ns - start}")
         return C.WSA_WAIT_TIMEOUT
 
-    def _wait_io_completion(self, ts: ThreadState, call: str) -> int:
+    def _wait_io_completion(self, ts: ThreadState, call: str, start: int) -> int:
         self._kernel.run_apcs(ts)
         if self.trace.enabled:
-            self._kernel.record("return", call, 0, 0, "WSA_WAIT_IO_COMPLETION")
+            self._kernel.record("return", call, 0, 0, f"WSA_WAIT_IO_COMPLETION waited={self._kernel.now_ns - start}")
         return C.WSA_WAIT_IO_COMPLETION
 
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
@@ -1032,6 +1038,7 @@ class FakeWinsock:
         as completion routines have run."""
         call = "SleepEx"
         ts = self._enter(call)
+        start = self._kernel.now_ns  # for the trace's waited=
         if not isinstance(dwMilliseconds, int):
             raise TypeError(f"SleepEx: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
@@ -1039,13 +1046,16 @@ class FakeWinsock:
             if deadline is None:
                 raise DeadlockError("SleepEx(INFINITE, FALSE) never returns")
             self._kernel.block(lambda: False, deadline, call)
-            return 0
-        self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
-        if ts.apcs:
-            self._kernel.run_apcs(ts)
-            if self.trace.enabled:
-                self._kernel.record("return", call, 0, 0, "WAIT_IO_COMPLETION")
-            return C.WAIT_IO_COMPLETION
+        else:
+            self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
+            if ts.apcs:
+                self._kernel.run_apcs(ts)
+                if self.trace.enabled:
+                    self._kernel.record("return", call, 0, 0,
+                                        f"WAIT_IO_COMPLETION waited={self._kernel.now_ns - start}")
+                return C.WAIT_IO_COMPLETION
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"0 waited={self._kernel.now_ns - start}")
         return 0
 
     def CancelIoEx(self, hFile: int, lpOverlapped: WSAOVERLAPPED | None) -> int:

@@ -180,14 +180,15 @@ class Network:
         if n == 0:
             return
         src.in_flight += n
+        sent = self.kernel.now_ns  # for the trace: when the segment left
         if n > 1 and self.chooser.boolean(self.config.split, "split"):
             k = self.chooser.integer(1, n - 1, "split_at")
-            self.kernel.call_at(self._arrival(src), self._deliver, (src, data[:k]))
+            self.kernel.call_at(self._arrival(src), self._deliver, (src, data[:k], sent))
             data = data[k:]
-        self.kernel.call_at(self._arrival(src), self._deliver, (src, data))
+        self.kernel.call_at(self._arrival(src), self._deliver, (src, data, sent))
 
-    def _deliver(self, arg: tuple[Endpoint, bytes]) -> None:
-        src, data = arg
+    def _deliver(self, arg: tuple[Endpoint, bytes, int]) -> None:
+        src, data, sent = arg
         src.in_flight -= len(data)
         dst = src.other
         if dst is None or dst.reset or src.reset:
@@ -200,8 +201,8 @@ class Network:
             return
         dst.rbuf += data
         if self.trace.enabled:
-            self.kernel.record("net", "arrive", 0, 0, f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)}",
-                               thread=0)
+            self.kernel.record("net", "arrive", 0, 0,
+                               f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)} sent={sent}", thread=0)
         dst.notify()
 
     def window_freed(self, ep: Endpoint) -> None:

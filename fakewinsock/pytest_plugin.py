@@ -34,14 +34,21 @@ tests share nothing, also under pytest-xdist.
 
 Options: ``--winsock-seed N`` (replay), ``--winsock-seed-base N`` (vary every
 test's seed at once; ``random`` draws one and prints it).
+
+Hypothesis profiles ``ci`` and ``fuzz`` and the shared example database
+(``FAKEWINSOCK_EXAMPLE_DB``) are registered when this plugin loads, and
+``HYPOTHESIS_PROFILE=NAME`` loads a profile when ``--hypothesis-profile`` is
+not given: see :mod:`fakewinsock.fuzzing`.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
 import random
 import zlib
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -52,6 +59,19 @@ from ._interface import Winsock
 from ._sim import FakeConfig
 
 __all__: list[str] = []
+
+
+
+def _fuzzing() -> ModuleType | None:
+    try:  # Hypothesis is a test dependency, not a run-time one
+        return importlib.import_module("fakewinsock.fuzzing")
+    except ImportError:  # pragma: no cover - the tests run with Hypothesis
+        return None
+
+
+_FUZZING = _fuzzing()
+if _FUZZING is not None:
+    _FUZZING.register_profiles()  # before conftest.py files (which may replace them) and --hypothesis-profile
 
 _FAKES_KEY = pytest.StashKey[list[FakeWinsock]]()
 _TRACKED_KEY = pytest.StashKey[list[tuple[FakeWinsock, Callable[[], str]]]]()
@@ -89,6 +109,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if base == "random":
         base = str(random.SystemRandom().randrange(2**32))
     config.stash[_SEED_KEY] = int(base)
+    if _FUZZING is not None:
+        _FUZZING.load_env_profile(config.getoption("--hypothesis-profile", None))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -55,6 +55,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -1157,11 +1159,15 @@ class LineServerFailure(AssertionError):
     the run was; the message ends with the tail of the fake's trace up to the
     moment the first error was seen."""
 
-    def __init__(self, report: LineServerReport, trace_tail: str = "", schedule: str = "") -> None:
+    def __init__(self, report: LineServerReport, trace_tail: str = "", schedule: str = "",
+                 trace_file: str = "") -> None:
         self.report = report
+        self.trace_file = trace_file
         lines = [report.errors[0] if report.errors else "failed", f"run: {report.describe()}"]
         if schedule:
             lines.append(f"schedule drawn from Hypothesis: {schedule}")
+        if trace_file:
+            lines.append(f"whole trace: {trace_file} (Chrome Trace Event JSON: open it in ui.perfetto.dev)")
         if len(report.errors) > 1:
             lines.append(f"{len(report.errors) - 1} more:")
             lines += [f"  {e}" for e in report.errors[1:12]]
@@ -1783,7 +1789,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         # client; a spinning one exceeds any such budget (BusyLoopError).
         base = replace(base, max_calls=1_000 + 40 * size["bytes"]
                        + 100 * (size["lines"] + size["clients"] + size["sends"]))
-    ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=max(trace_tail, 1)), chooser=chooser)
+    # The whole trace is kept (a run is bounded by max_calls): a failure writes it to a file.
+    ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1), chooser=chooser)
     ws.trace.enabled = tracing
     report = LineServerReport(size, seed=None if chooser is not None else seed, features=scenario.features)
     run = _Run(ws, scenario, model, address, int(client_deadline_s * _S), report, int(idle_s * _S))
@@ -1901,7 +1908,18 @@ def _failure(ws: FakeWinsock, chooser: HypothesisChooser | None, report: LineSer
     report.draws = chooser.draws if chooser is not None else None
     tail = at_error or (ws.trace.to_text(ws.trace.tail(trace_tail)) if ws.trace.enabled and trace_tail else "")
     schedule = chooser.describe_schedule() if chooser is not None else ""
-    return LineServerFailure(report, tail, schedule)
+    return LineServerFailure(report, tail, schedule, _write_trace(ws) if ws.trace.enabled and trace_tail else "")
+
+
+def _write_trace(ws: FakeWinsock) -> str:
+    """Write a failing run's whole trace for Perfetto into ``$FAKEWINSOCK_TRACE_DIR``
+    (default: fakewinsock-traces in the temporary directory); its path."""
+    folder = os.environ.get("FAKEWINSOCK_TRACE_DIR") or os.path.join(tempfile.gettempdir(), "fakewinsock-traces")
+    os.makedirs(folder, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="check_line_server-", suffix=".perfetto.json", dir=folder)
+    os.close(fd)
+    ws.trace.write(path, "perfetto")
+    return path
 
 
 # ====================================================================== pytest integration

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from fakewinsock import __version__, get_backend
+from fakewinsock import Trace, __version__, get_backend
 
 from . import ServerConfig, create_server
 from ._console import console_stop
@@ -137,8 +137,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="virtual seconds over which clients arrive (None: 1 ms per client)")
     m.add_argument("--barrier", action="store_true",
                    help="chat: all clients join before anyone sends, for an exact check (they must fit at once)")
-    m.add_argument("--trace", metavar="FILE", help="write the fake's trace (JSON if FILE ends in .json); "
-                   "opened before the run")
+    m.add_argument("--trace", metavar="FILE", help="write the fake's trace to FILE as the run goes "
+                   "(opened before the run)")
+    m.add_argument("--trace-format", choices=("auto", *Trace.FORMATS), default="auto",
+                   help="perfetto: Chrome Trace Event JSON for ui.perfetto.dev; jsonl: a record a line; json: one "
+                        "array; text. auto: by FILE's name (.perfetto.json, .jsonl, .json, else text)")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
     return p
@@ -219,7 +222,8 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
                           resets=args.resets, limits=_limits(args), arrival_s=args.arrival, barrier=args.barrier,
-                          trace=args.trace, progress=_progress_printer(args.progress or sys.stderr.isatty()))
+                          trace=args.trace, trace_format=args.trace_format,
+                          progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:
         print(f"ovserver simulate: {e}", file=sys.stderr)
         return 2

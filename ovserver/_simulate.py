@@ -597,13 +597,16 @@ _MAX_LINGER_NS = 50 * _MS
 def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: str = "echo", seed: int = 0,
              resets: float = 0.0, *, fake_config: FakeConfig | None = None, limits: Limits | None = None,
              arrival_s: float | None = None, barrier: bool = False, trace: str | None = None,
-             progress: Callable[[int, int], None] | None = None) -> SimulationReport:
+             progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
+             ) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
     ``arrival_s`` seconds of virtual time (default: 1 ms per client), a quarter
     of them in one flood.  With
-    ``trace``, the fake's trace is written there (JSON if it ends in .json).
+    ``trace``, the fake's trace is streamed there as the run goes, in
+    ``trace_format`` (``text``, ``json``, ``jsonl``, ``perfetto``; None: by
+    the file name, see :mod:`fakewinsock._trace`), keeping none in memory.
     ``progress(done, total)`` is called as clients finish.
 
     ``barrier`` (chat): every client waits, after its welcome, until all have
@@ -632,11 +635,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         if not clients:
             srv.request_stop(signal=ws.signal_event)
 
+    if trace is not None:
+        ws.trace.stream(trace, trace_format, keep=0)
     try:
         report.server = server.run(ready)
     finally:
-        if trace is not None:
-            ws.trace.write(trace)
+        ws.trace.close()
     if config.mode is Mode.CHAT:
         for c in sim.clients:
             c.check_chat()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from fakewinsock import WSABUF, FakeConfig, FakeWinsock
 from fakewinsock.constants import FALSE, WSA_IO_PENDING, WSA_WAIT_TIMEOUT
+from fakewinsock.fuzzing import examples
 from fakewinsock.testing import HypothesisChooser, fake_configs
 from tests.conformance._harness import Harness
 
@@ -32,7 +33,7 @@ def exchange(ws: FakeWinsock, to_server: list[bytes], to_peer: list[bytes]) -> t
     return got_server, got_peer
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), config=fake_configs(), a=chunks, b=chunks)
 def test_every_byte_once_in_order_seeded(seed: int, config: FakeConfig, a: list[bytes], b: list[bytes]) -> None:
     got_server, got_peer = exchange(FakeWinsock(seed=seed, config=config), a, b)
@@ -40,7 +41,7 @@ def test_every_byte_once_in_order_seeded(seed: int, config: FakeConfig, a: list[
     assert got_peer == b"".join(b)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data(), a=chunks, b=chunks)
 def test_every_byte_once_in_order_hypothesis_schedule(data: st.DataObject, a: list[bytes], b: list[bytes]) -> None:
     config = FakeConfig(immediate=0.5, split=0.5, partial_recv=0.5, background=0.5)
@@ -109,7 +110,7 @@ def test_ten_second_timeout_costs_no_real_time() -> None:
     h.finish()
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(data=st.data(), window=st.integers(1, 300), up=chunks, down=chunks, size=st.integers(1, 64))
 def test_small_windows_both_ways_at_once(data: st.DataObject, window: int, up: list[bytes], down: list[bytes],
                                          size: int) -> None:

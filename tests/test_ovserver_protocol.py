@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakewinsock.fuzzing import examples
 from ovserver._protocol import (
     Disconnect,
     Hangup,
@@ -104,7 +105,7 @@ def test_echo_framing_ignores_chunking(lines: list[bytes], cuts: list[int], take
     assert hub.stats.lines == len(lines)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.text("ab\n\x00", max_size=14).map(str.encode), max_size=12),
        st.lists(st.integers(0, 20), max_size=12),
        st.integers(1, 8), st.integers(1, 40))
@@ -275,7 +276,7 @@ def test_take_output_splits_and_joins_in_order() -> None:
 # ---------------------------------------------------------------- the chat model, against a reference
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["join", "leave", "end", "send", "take"]),
                           st.integers(0, 3), st.binary(max_size=12)), max_size=60))
 def test_chat_matches_reference_model(ops: list[tuple[str, int, bytes]]) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import WSAENOBUFS
+from fakewinsock.fuzzing import examples
 from ovserver import Limits, Server, ServerConfig, ServerStats, _simulate, create_server, simulate
 from ovserver.__main__ import main
 from ovserver._protocol import Mode, error_line
@@ -367,7 +368,7 @@ fake_configs = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32), fake=fake_configs, model=st.sampled_from(MODELS),
        mode=st.sampled_from(["echo", "chat"]), resets=st.sampled_from([0.0, 0.3, 0.7, 1.0]),
        clients=st.integers(1, 10))
@@ -384,7 +385,7 @@ def test_property_every_survivor_gets_exactly_its_replies(seed: int, fake: FakeC
     assert r.served + r.reset_by_plan == clients
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32), model=st.sampled_from(MODELS), clients=st.integers(10, 40))
 def test_property_chat_without_barrier(seed: int, model: str, clients: int) -> None:
     r = simulate(clients=clients, messages=3, model=model, mode="chat", seed=seed, resets=0.3,
@@ -401,7 +402,7 @@ def _echo_client(line_by_line: bool) -> _Client:
     return c
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0), max_size=8), at=st.integers(min_value=0),
        byte=st.sampled_from([b"\n", b"x", b"\x00"]), edit=st.sampled_from(["replace", "insert", "append", "none"]))
 def test_echo_client_checks_the_stream_as_line_by_line(cuts: list[int], at: int, byte: bytes, edit: str) -> None:
