@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--barrier", action="store_true",
                    help="chat: all clients join before anyone sends, for an exact check (they must fit at once)")
     m.add_argument("--trace", metavar="FILE", help="write the fake's trace (JSON if FILE ends in .json)")
+    m.add_argument("--plain", action="store_true",
+                   help="plain traffic (short lines, wide window, clients leave when served) instead of the "
+                        "feature swarm drawn from the seed")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
     return p
@@ -122,7 +125,8 @@ def _simulate(args: argparse.Namespace) -> int:
         return 2
     try:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
-                          resets=args.resets, limits=_limits(args), arrival_s=args.arrival, barrier=args.barrier,
+                          resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
+                          arrival_s=args.arrival, barrier=args.barrier, plain=args.plain,
                           trace=args.trace, progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:
         print(f"ovserver simulate: {e}", file=sys.stderr)

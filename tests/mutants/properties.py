@@ -22,7 +22,8 @@ from fakewinsock import FakeWinsock
 from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, check_line_server, scenarios
 from ovserver import Limits, Server, ServerConfig
 
-__all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "echo_property", "chat_property", "flood_property"]
+__all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "RECIPE_SETTINGS", "recipe_property", "echo_property",
+           "chat_property", "flood_property"]
 
 SETTINGS = settings(max_examples=100, derandomize=True, database=None, deadline=None,
                     report_multiple_bugs=False, print_blob=False,
@@ -98,3 +99,36 @@ PROPERTIES: dict[str, Callable[[type[Server]], Callable[[], None]]] = {
     "chat": chat_property,
     "flood": flood_property,
 }
+
+
+#: The README's "Testing your own server" recipe, as written: 200 examples, no
+#: explain phase.  Derandomized and without the database here, so that the
+#: result is the same on every run (benchmarks/bench_search.py varies the seed).
+RECIPE_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+                           report_multiple_bugs=False, print_blob=False,
+                           phases=[p for p in Phase if p is not Phase.explain],
+                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
+                    ) -> Callable[[], None]:
+    """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
+    lines=(0, 4))`` and the model of ``mode``, the server with its default
+    limits."""
+    model = EchoModel() if mode == "echo" else ChatModel()
+
+    @settings_
+    @given(scenario=scenarios(clients=(1, 4), lines=(0, 4)), data=st.data())
+    def recipe(scenario, data):  # type: ignore[no-untyped-def]
+        check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode), scenario, model, data=data)
+
+    return recipe  # type: ignore[no-any-return]
+
+
+def recipe_chat_property(cls: type[Server]) -> Callable[[], None]:
+    """The README recipe, chat mode."""
+    return recipe_property(cls, "chat")
+
+
+PROPERTIES["recipe"] = recipe_property
+PROPERTIES["recipe_chat"] = recipe_chat_property
