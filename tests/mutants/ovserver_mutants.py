@@ -743,7 +743,7 @@ class ClosedSendNeverReaped(EventServer):
                 # The socket is gone, so there is no result to fetch: the
                 # operation ended with the error closesocket gave it.
                 if io.kind == "recv":  # BUG: a send completing after the close is never reaped
-                    self._reaped(io)
+                    self._reaped(io)  # BUG
                 continue
             ok, nbytes, _ = ws.WSAGetOverlappedResult(conn.sock, io, FALSE)
             self._completed(io, 0 if ok else ws.WSAGetLastError(), nbytes)
