@@ -13,6 +13,7 @@ from hypothesis.database import InMemoryExampleDatabase
 from fakewinsock import FakeConfig, FakeWinsock
 from fakewinsock.constants import FALSE, MAKEWORD, TRUE, WSA_INFINITE, WSAENOBUFS
 from fakewinsock.testing import (
+    FEATURES,
     ChatModel,
     ClientFault,
     ClientScript,
@@ -34,6 +35,7 @@ FAST = settings(deadline=None, database=None, derandomize=True, print_blob=False
                 phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow])
 MS = 1_000_000
+ALL_FEATURES = [f for group in FEATURES.values() for f in group]
 
 
 # ---------------------------------------------------------------- every choice from Hypothesis
@@ -121,12 +123,12 @@ def test_the_chooser_stops_drawing_after_its_budget() -> None:
 
 
 @FAST
-@given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend")))
-def test_scenarios_are_valid(scenario: Scenario) -> None:
-    assert len(scenario.clients) <= 5
+@given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend"), swarm=False))
+def test_plain_scenarios_are_valid(scenario: Scenario) -> None:
+    assert len(scenario.clients) <= 5 and not scenario.features and scenario.window is None
     for script in scenario.clients:
         assert b"".join(script.chunks) == script.stream and len(script.lines) <= 4
-        assert len(script.chunks) <= 7
+        assert len(script.chunks) <= 7 and not script.tail and script.pause_at_ns is None
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]
         if fault.kind == "leave":
@@ -136,6 +138,28 @@ def test_scenarios_are_valid(scenario: Scenario) -> None:
     size = scenario.size()
     assert size["clients"] == len(scenario.clients)
     assert size["bytes"] == sum(len(c.stream) for c in scenario.clients)
+
+
+@FAST
+@given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend")))
+def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
+    assert len(scenario.clients) <= 5 and set(scenario.features) <= set(ALL_FEATURES)
+    bulk = "big_sends" in scenario.features
+    for script in scenario.clients:
+        assert b"".join(script.chunks) == script.stream
+        assert len(script.lines) <= 4 or bulk
+        assert not script.tail or "unterminated" in scenario.features
+        assert script.pause_at_ns is None or {"paused_readers", "stopped_readers"} & set(scenario.features)
+        assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385
+    for fault in scenario.faults.clients:
+        script = scenario.clients[fault.client]
+        if fault.kind == "leave":
+            assert fault.before_chunk in script.leave_points()
+        else:
+            assert -1 <= fault.before_chunk <= len(script.chunks)
+    assert scenario.window is None or "small_window" in scenario.features
+    assert not scenario.faults.injections or "injections" in scenario.features
+    assert scenario.size()["features"] == len(scenario.features)
 
 
 @FAST
@@ -200,7 +224,7 @@ TWO = Scenario((ClientScript.of(b"hello", b"", b"\x00\xff", chunk=3),
 def test_a_correct_server_passes_and_the_report_says_what_happened(model: str) -> None:
     r = check_line_server(lambda ws, a: Ovserver(ws, a, model), TWO, EchoModel(), seed=5)
     assert r.ok and r.replies == 4 and r.seed == 5 and r.draws is None
-    assert r.size == {"clients": 2, "lines": 4, "bytes": 511, "sends": 10, "faults": 0}
+    assert r.size == {"clients": 2, "lines": 4, "bytes": 511, "sends": 10, "faults": 0, "features": 0}
     again = check_line_server(lambda ws, a: Ovserver(ws, a, model), TWO, EchoModel(), seed=5)
     assert (again.calls, again.virtual_ns) == (r.calls, r.virtual_ns)  # a seed replays the run
 
