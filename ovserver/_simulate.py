@@ -335,7 +335,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         lines = p.lines
         if "empty_lines" in f:
             lines = [(b"" if rng.random() < 0.5 else b"e") if rng.random() < 0.3 else line for line in lines]
-        if "big_sends" in f and rng.random() < 0.1:
+        big = "big_sends" in f and rng.random() < 0.1
+        if big:
             lines = lines + [rng.randbytes(_randint(rng, 2_000, 40_000)).translate(_NL_FREE_TABLE)
                              for _ in range(_randint(rng, 1, 4))]
         if "long_lines" in f and rng.random() < 0.1:
@@ -369,11 +370,12 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         elif "small_sends" in f and rng.random() < 0.3:
             p.chunks = [stream[i:i + 3] for i in range(0, len(stream), 3)]
             p.pauses_ns = [0] * len(p.chunks)
-        if "resets" in f and p.reset_at < 0 and rng.random() < 0.15:
-            p.reset_at = _randint(rng, 0, len(p.chunks))
+        if "resets" in f and p.reset_at < 0 and rng.random() < 0.2:
+            # A third reset as soon as connected (while still in the listen backlog, in a crowd).
+            p.reset_at = 0 if rng.random() < 0.33 else _randint(rng, 0, len(p.chunks))
         if "half_close" in f and rng.random() < 0.3 or p.tail:
             p.half_close = True
-        if "paused_readers" in f and rng.random() < 0.3:
+        if "paused_readers" in f and rng.random() < (0.7 if big else 0.3):  # a big sender that does not read
             p.read_pause_ns = _randint(rng, _MS, 30 * _MS)
         if "crowd" in f:
             p.arrival_ns = crowd_ns + _randint(rng, 0, _MS)

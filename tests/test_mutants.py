@@ -71,8 +71,9 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 
 @pytest.mark.parametrize("mutant", [
     m if not m.group else pytest.param(m, marks=[pytest.mark.slow, pytest.mark.xfail(
-        strict=True, reason="the README recipe on today's scenarios() misses it (issue 10: search-gen's swarm "
-                            "scenarios are to catch it)")]) for m in MUTANTS], ids=[m.name for m in MUTANTS])
+        strict=False, reason="issue 10: the swarm scenarios find some of these only on some seeds, within 200 "
+                             "examples (see benchmarks/bench_search.py)")]) for m in MUTANTS],
+    ids=[m.name for m in MUTANTS])
 def test_mutant_is_caught(mutant: Mutant, winsock_summary: Callable[[str], None]) -> None:
     failure, seconds = catch(mutant)
     r = failure.report
@@ -119,7 +120,8 @@ def test_every_mutant_is_distinct() -> None:
 #: on one of the seeds 0-7 (100 clients x 10 lines); the others are strict
 #: expected failures: the swarm does not reach their bug yet.
 SIMULATE_FINDS = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-reply-truncated",
-                  "half-close-forgets-queued-replies", "partial-last-line-delivered", "closed-send-never-reaped"}
+                  "half-close-forgets-queued-replies", "partial-last-line-delivered", "closed-send-never-reaped",
+                  "accept-error-stops-accepting"}
 SEARCH_MUTANTS = [m for m in MUTANTS if m.group]
 
 

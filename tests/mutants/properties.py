@@ -13,7 +13,7 @@ same on every machine and every run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -110,17 +110,44 @@ RECIPE_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, da
                            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+#: ovserver's configurations the recipe is aimed at: tight limits (lines over
+#: 1000 bytes refused, 16 KiB queued at most per client) and the defaults
+#: (64 KiB lines, 1 MiB queued).
+RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024), Limits())
+
+
 def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
+                    limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
                     ) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
-    lines=(0, 4))`` and the model of ``mode``, the server with its default
-    limits."""
-    model = EchoModel() if mode == "echo" else ChatModel()
+    lines=(0, 4))`` told the server's limits and receive buffer (so that the
+    swarm's long lines, big sends and crowds aim at them), and the model of
+    ``mode`` with the same limits; the server runs with one of ``limits``
+    (drawn first, shrinking towards the first).  ``observe(failed)`` is called
+    after each example (benchmarks count the examples until the first failure)."""
+    recv_size = ServerConfig().recv_size
+    setups = []
+    for lim in limits:
+        served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
+        model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued)
+        strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
+                             max_clients=served_at_once)
+        setups.append((lim, model, strategy))
 
     @settings_
-    @given(scenario=scenarios(clients=(1, 4), lines=(0, 4)), data=st.data())
-    def recipe(scenario, data):  # type: ignore[no-untyped-def]
-        check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode), scenario, model, data=data)
+    @given(setup=st.sampled_from(range(len(setups))), data=st.data())
+    def recipe(setup, data):  # type: ignore[no-untyped-def]
+        lim, model, strategy = setups[setup]
+        scenario = data.draw(strategy, label="scenario")
+        try:
+            check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim), scenario,
+                              model, data=data)
+        except BaseException:
+            if observe is not None:
+                observe(True)
+            raise
+        if observe is not None:
+            observe(False)
 
     return recipe  # type: ignore[no-any-return]
 
