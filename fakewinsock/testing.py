@@ -130,6 +130,9 @@ class HypothesisChooser(Chooser):
         self.max_draws = max_draws
         self.schedule: list[tuple[str, int]] | None = [] if record else None
         self._stopped = False
+        #: What Hypothesis raised to end the example (it ran out of data), if it did: a server that
+        #: catches it (and then fails otherwise, e.g. a leak at WSACleanup) has not failed.
+        self.stopped_by: BaseException | None = None
         cd = getattr(data, "conjecture_data", None)
         self._fast_int = getattr(cd, "draw_integer", None)
         self._fast_bool = getattr(cd, "draw_boolean", None)
@@ -140,6 +143,11 @@ class HypothesisChooser(Chooser):
             return False
         self.draws += 1
         return True
+
+    def _stop(self, e: BaseException) -> None:
+        self._stopped = True
+        if self.stopped_by is None:
+            self.stopped_by = e
 
     def _record(self, label: str, value: int) -> None:
         if self.schedule is not None:
@@ -159,8 +167,8 @@ class HypothesisChooser(Chooser):
                 if s is None:
                     s = self._ints[(lo, hi)] = st.integers(lo, hi)
                 value = int(self._data.draw(s, label=label))
-        except BaseException:
-            self._stopped = True  # Hypothesis ends this example: answer without drawing from now on
+        except BaseException as e:
+            self._stop(e)  # Hypothesis ends this example: answer without drawing from now on
             raise
         self._record(label, value)
         return value
@@ -180,8 +188,8 @@ class HypothesisChooser(Chooser):
                     self._fast_bool = None
             if self._fast_bool is None:
                 value = bool(self._data.draw(st.booleans(), label=label))
-        except BaseException:
-            self._stopped = True
+        except BaseException as e:
+            self._stop(e)
             raise
         self._record(label, int(value))
         return value
@@ -223,7 +231,16 @@ def fake_configs(**overrides: Any) -> st.SearchStrategy[FakeConfig]:
 # ====================================================================== scenarios
 
 
-@dataclass(frozen=True)
+def _short(data: bytes, keep: int = 24) -> str:
+    return repr(data) if len(data) <= 2 * keep else f"{data[:keep]!r}+<{len(data) - keep} more bytes>"
+
+
+def _listed(items: Sequence[object], keep: int = 8) -> str:
+    shown = ", ".join(str(x) for x in items[:keep])
+    return shown + (f", ... ({len(items) - keep} more)" if len(items) > keep else "")
+
+
+@dataclass(frozen=True, repr=False)
 class ClientScript:
     """What one simulated client sends, and when (virtual nanoseconds).
 
@@ -282,6 +299,25 @@ class ClientScript:
     @property
     def stream(self) -> bytes:
         return b"".join(line + b"\n" for line in self.lines) + self.tail
+
+    def __repr__(self) -> str:
+        """The dataclass's repr (it rebuilds the script), or, for a big script, a
+        short one that a person can read: long lines cut, sends as their sizes."""
+        names = ("lines", "chunks", "gaps_ns", "arrive_ns", "linger_ns", "tail", "pause_at_ns", "pause_ns")
+        full = f"ClientScript({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+        if len(full) <= 600:
+            return full
+        lines = [_short(x) for x in self.lines]
+        parts = [f"lines=({_listed(lines)}{',' if len(lines) == 1 else ''})",
+                 f"chunks=<{len(self.chunks)} sends of {_listed([len(c) for c in self.chunks])} bytes>",
+                 f"gaps_ns=({_listed(list(self.gaps_ns))})"]
+        defaults: dict[str, object] = {"arrive_ns": 0, "linger_ns": 0, "tail": b"", "pause_at_ns": None,
+                                       "pause_ns": None}
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if value != default:
+                parts.append(f"{name}={_short(value) if isinstance(value, bytes) else repr(value)}")
+        return f"ClientScript({', '.join(parts)})"
 
     @property
     def stops_reading(self) -> bool:
@@ -387,15 +423,16 @@ _ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
 class Scenario:
     """The clients of one run, and the fault plan.  ``window`` (bytes), if
     set, is the fake's flow-control window for this run (both directions of
-    every connection); ``features`` names the swarm features the scenario was
-    drawn with (for reports)."""
+    every connection); ``features`` names the swarm features that made a
+    difference to the scenario (for reports: a feature switched on that left
+    no trace in it is not named)."""
 
     clients: tuple[ClientScript, ...]
     faults: FaultPlan = field(default_factory=FaultPlan)
     window: int | None = None
     features: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: C901 (one check per rule)
         for f in self.faults.clients:
             if not 0 <= f.client < len(self.clients):
                 raise ValueError(f"fault for client {f.client}, but there are {len(self.clients)} clients")
@@ -540,13 +577,19 @@ def fault_plans(scripts: Sequence[ClientScript], *, resets: bool = True, leaves:
 #: Features that cost time (big sends) are switched on rarely: 1 in _RARE.
 _RARE = 8
 _LONG_GAPS = (20 * _MS, 60 * _MS)
-_SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, 15 * _MS, 50 * _MS])
+_SPREAD_ONLY = (15 * _MS, 50 * _MS)
+_SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, *_SPREAD_ONLY])
 _SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _MS, 10 * _MS, 40 * _MS])
 _SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, 1 * _MS, 30 * _MS])
-_WINDOWS = (1, 3, 16, 100, 1000, 4096)
+_WINDOWS = (1, 3, 16, 100, 1000, 4096, 16384)
+_SEGMENTS = 400
 _PAUSE_AT = st.sampled_from([0, 100 * _US, 2 * _MS])
 _PAUSED = st.one_of(st.none(), st.tuples(_PAUSE_AT, st.sampled_from([1 * _MS, 20 * _MS, 150 * _MS])))
 _STOPPED = st.one_of(st.none(), _PAUSE_AT)
+_LEAVE_LATER = st.sampled_from([0, 3 * _MS, 10 * _MS])
+#: How long a client that stopped reading stays before its reset: up to "for good" as far as a server
+#: that is asked to stop is concerned.
+_STOPPED_FOR = st.sampled_from([0, 1 * _MS, 20 * _MS, 3 * _S])
 _TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
 #: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
 #: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
@@ -609,6 +652,7 @@ class _Swarm:
             Injection, at_ns=_SWARM_INJECTION_TIMES, call=st.sampled_from(inject or _CALLS),
             error=st.sampled_from(errors), count=_COUNTS), min_size=1, max_size=3)
         self.allowed = allowed
+        self.used: set[str] = set()  # the features that made a difference to the scenario being drawn
         self.inject, self.errors = tuple(inject), tuple(errors)
         self.max_line, self.max_clients = max_line, max_clients
         if max_line is not None:
@@ -623,6 +667,7 @@ class _Swarm:
         self.bulk = st.one_of(st.none(), st.tuples(_one_of(self.big), _one_of((15, 99, 1000))))
 
     def features(self, draw: st.DrawFn) -> frozenset[str]:
+        """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
             rare = name == "big_sends" or (name == "crowd" and self.max_clients is not None)
@@ -631,32 +676,39 @@ class _Swarm:
         return frozenset(on)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (a handful of feature sets per strategy)
-    def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[bytes]], st.SearchStrategy[bytes]]:
-        """The lines of one client, and its unterminated tail (b"": none), with these kinds of lines."""
-        options: list[st.SearchStrategy[bytes]] = [self.line if self.line is not None else _LINE]
+    def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[tuple[str, bytes]]],
+                                                          st.SearchStrategy[tuple[str, bytes]]]:
+        """The lines of one client, and its unterminated tail (b"": none), with
+        these kinds of lines; each with the feature that made it ("" for none)."""
+        normal = self.line if self.line is not None else _LINE
+        options: list[st.SearchStrategy[tuple[str, bytes]]] = [normal.map(lambda b: ("", b))]
         for kind in kinds:
-            if kind == "empty":
-                options.append(st.just(b""))
-            elif kind == "tiny":
-                options.append(_TINY)
-            elif kind == "long":
-                options.append(_one_of(self.long).map(lambda n: _pattern(n, 0)))
+            if kind == "empty_lines":
+                options.append(st.just((kind, b"")))
+            elif kind == "tiny_lines":
+                options.append(_TINY.map(lambda b: ("tiny_lines", b)))
+            elif kind == "long_lines":
+                options.append(_one_of(self.long).map(lambda n: ("long_lines", _pattern(n, 0))))
         one = st.one_of(*options) if len(options) > 1 else options[0]
         return (st.lists(one, min_size=self.lines[0], max_size=self.lines[1]),
-                st.one_of(st.just(b""), one.map(lambda t: t or b"t")))
+                st.one_of(st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))))
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
         kinds: tuple[str, ...] = ()
+        used = self.used
         if self.line is None:  # the line strategy is ours: sizes may vary it
-            kinds = tuple(k for k, feat in (("empty", "empty_lines"), ("tiny", "tiny_lines"), ("long", "long_lines"))
-                          if feat in f)
+            kinds = tuple(k for k in ("empty_lines", "tiny_lines", "long_lines") if k in f)
         lines, tails = self._lines_of(kinds)
-        msgs = draw(lines)
+        drawn = draw(lines)
+        used.update(k for k, _ in drawn if k)
+        msgs = [m for _, m in drawn]
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
         mode = draw(_one_of(modes)) if len(modes) > 1 else "cuts"
         chunks: list[bytes] = []
+        if mode != "cuts" and stream:
+            used.add("small_sends" if mode == "bytes" else "fin_after_burst")
         if mode == "bytes":  # many small sends in quick succession
             size = draw(_ints(1, 3))
             cut = min(len(stream), 120 * size)
@@ -668,6 +720,7 @@ class _Swarm:
         if "big_sends" in f and self.big_left > 0:  # one send of many lines, around the receive buffer's size
             big = draw(self.bulk)
             if big is not None:
+                used.add("big_sends")
                 size = min(big[0], self.big_left)
                 self.big_left -= size
                 bulk = _bulk(size, big[1], index)
@@ -675,16 +728,21 @@ class _Swarm:
                 chunks.append(b"".join(b + b"\n" for b in bulk))
         tail = b""
         if "unterminated" in f:
-            tail = draw(tails)
+            kind, tail = draw(tails)
             if tail:
+                used.update(("unterminated", kind) if kind else ("unterminated",))
                 chunks.append(tail)
         quick = mode == "bytes"
         gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
         gaps_ns = tuple(0 if quick and i else draw(gap_choices) for i in range(len(chunks)))
+        if any(g in _LONG_GAPS for g in gaps_ns):
+            used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         if "crowd" in f:
             arrive = 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
+            if arrive in _SPREAD_ONLY:
+                used.add("spread_arrivals")
         else:
             arrive = draw(self.arrivals)
         pause_at: int | None = None
@@ -693,18 +751,30 @@ class _Swarm:
         if "stopped_readers" in f:
             pause_at = draw(_STOPPED)
             stops = pause_at is not None
+            if stops:
+                used.add("stopped_readers")
         if not stops and "paused_readers" in f:
             pause_at, pause = draw(_PAUSED) or (None, None)
+            if pause_at is not None:
+                used.add("paused_readers")
         script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause)
         if stops:  # it must end: a reset after sending everything
-            return script, ClientFault(index, "reset", len(chunks), draw(_one_of([0, 1 * _MS, 20 * _MS])))
-        return script, self._fault(draw, f, index, script)
+            return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
+        fault = self._fault(draw, f, index, script)
+        if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
+            # It leaves with replies still queued: it has not been reading for a while.
+            paused = draw(_PAUSED)
+            if paused is not None:
+                script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
+        return script, fault
 
     def _fault(self, draw: st.DrawFn, f: frozenset[str], index: int, script: ClientScript) -> ClientFault | None:
         kinds = ["stay"] + (["reset", "abort"] if "resets" in f else []) + (
             ["leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else [])
         kind = draw(_one_of(kinds)) if len(kinds) > 1 else "stay"
         delays = _TIMES
+        if kind in ("reset", "abort"):
+            self.used.add("resets")
         if kind == "reset":
             return ClientFault(index, "reset", draw(_ints(0, len(script.chunks))), draw(delays))
         if kind == "abort":
@@ -712,17 +782,24 @@ class _Swarm:
         if kind == "leave":
             points = script.leave_points()
             if "fin_after_burst" in f and draw(_BOOL):  # FIN right behind the last send
+                self.used.add("fin_after_burst")
                 return ClientFault(index, "leave", points[-1], 0)
-            return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))], draw(delays))
+            later = "talk_after_leave" in f  # after the others' first lines, which then go on
+            self.used.add("talk_after_leave" if later else "half_close")
+            return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))],
+                               draw(_LEAVE_LATER if later else delays))
         return None
 
     def draw(self, draw: st.DrawFn) -> Scenario:
         f = self.features(draw)
+        self.used = set()
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
             count = top - draw(_ints(0, top - lo))
+            if count > 1:
+                self.used.add("crowd")
         else:
             count = draw(_ints(lo, hi))
         made = [self.script(draw, f, i) for i in range(count)]
@@ -734,10 +811,16 @@ class _Swarm:
         stop = draw(_SWARM_STOPS) if "early_stop" in f else None
         window = None
         if "small_window" in f:
-            big = "big_sends" in f or "long_lines" in f
-            window = draw(_one_of([w for w in _WINDOWS if not big or w >= 1000]))
+            # A window of w bytes costs a segment per w bytes: keep it to a few hundred per client (what a
+            # chat client gets is about what every client sends).
+            traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
+            window = draw(_one_of([w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]))
+        used = self.used | {name for name, value in (("injections", injections), ("early_stop", stop),
+                                                     ("small_window", window)) if value}
+        if backlog is not None:
+            used.add("backlog" if "backlog" in f else "crowd")
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
-                        tuple(n for n in _ALL_FEATURES if n in f))
+                        tuple(n for n in _ALL_FEATURES if n in used))
 
 
 def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int, int] = (0, 3),
@@ -1333,12 +1416,16 @@ class _Client:
         if self.fin and not reset and not self.inbuf and self.own_got >= self.own_due():
             assert self.peer is not None
             self.peer.close()  # the normal end: the server's FIN after every reply
+            if self.cut_reached():
+                run.report.cut_off += 1  # (after the error line for a line over the limit)
             self._finish()
             return
-        if self.cut_reached() and self.own_got >= len(self.own) and not self.inbuf and (
-                not reset or self.sent_bytes - self.cut_byte > (run.policy.max_line or 0)):
-            # Hung up for a line over the limit, as the model says: FIN after the
-            # error line (or a reset, once it sent more than max_line bytes after it).
+        if self.cut_reached() and (
+                (not reset and self.own_got >= len(self.own) and not self.inbuf)
+                or (reset and self.sent_bytes - self.cut_byte > (run.policy.max_line or 0))):
+            # Hung up for a line over the limit, as the model says: FIN after the error
+            # line, or a reset once it sent more than max_line bytes after it (the reset
+            # may discard the error line if the client had not read it yet).
             run.report.cut_off += 1
             self.dropped = True
             assert self.peer is not None
@@ -1685,7 +1772,16 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         nonlocal stop_requested
         if not stop_requested:
             stop_requested = run.stopping = True
+            ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
             handle.stop()
+
+    def stop_late(asked_ns: int) -> None:  # runs only while serve() still waits
+        pending = ws.pending_operations()
+        run.error(f"the server did not stop within {idle_s:g} s of the stop request (at "
+                  f"{asked_ns / 1e9:.6f} s): serve() still waits"
+                  + (f", with {len(pending)} operations in flight: {'; '.join(pending[:4])}" if pending else "")
+                  + ". A stop must close every connection (closesocket cancels what is in flight), not wait "
+                  "for clients")
 
     def idle_over(calls_before: int) -> None:
         made = ws.stats["calls"] - calls_before
@@ -1720,11 +1816,15 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     try:
         handle.serve()
     except Exception as e:  # the server (or the fake on its behalf) raised
+        if chooser is not None and chooser.stopped_by is not None:
+            raise chooser.stopped_by from None  # Hypothesis ended the example; whatever followed is no failure
         spun = _first_busy_loop(e)
         report.errors.insert(0, f"busy loop: {spun}" if spun is not None else
                              f"the server raised {type(e).__name__}: {e}")
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error) from e
     else:
+        if chooser is not None and chooser.stopped_by is not None:
+            raise chooser.stopped_by  # the server swallowed it: the run is cut short, not a verdict
         if not stop_requested:
             report.errors.insert(0, "serve() returned before stop() was called "
                                     f"({run.done} of {len(run.clients)} clients done)")

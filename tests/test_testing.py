@@ -3,7 +3,9 @@ and check_line_server's verdicts, good and bad."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,7 +30,11 @@ from fakewinsock.testing import (
     fault_plans,
     scenarios,
 )
-from ovserver import Limits, Server, ServerConfig, create_server
+from ovserver import Limits, Mode, Server, ServerConfig, create_server
+from ovserver._core import _Io
+from ovserver._events import EventServer
+from ovserver._protocol import Action, Hub
+from ovserver._routines import RoutineServer
 from tests.conformance._harness import Harness
 
 FAST = settings(deadline=None, database=None, derandomize=True, print_blob=False,
@@ -149,7 +155,8 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         assert b"".join(script.chunks) == script.stream
         assert len(script.lines) <= 4 or bulk
         assert not script.tail or "unterminated" in scenario.features
-        assert script.pause_at_ns is None or {"paused_readers", "stopped_readers"} & set(scenario.features)
+        assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
+                                              "talk_after_leave"} & set(scenario.features)
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]
@@ -204,10 +211,11 @@ class Ovserver:
     """ovserver, as check_line_server drives a server."""
 
     def __init__(self, ws: FakeWinsock, address: tuple[str, int], model: str = "events", mode: str = "echo",
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, cls: type[Server] | None = None) -> None:
         self.ws = ws
-        self.server: Server = create_server(ws, ServerConfig(host=address[0], port=address[1], model=model,
-                                                             mode=mode, limits=limits or Limits()))
+        config = ServerConfig(host=address[0], port=address[1], model=cls.model if cls else model, mode=Mode(mode),
+                              limits=limits or Limits())
+        self.server: Server = cls(ws, config) if cls is not None else create_server(ws, config)
 
     def serve(self) -> None:
         self.server.run()
@@ -340,3 +348,211 @@ def test_verdicts(body: str, scenario: Scenario, verdict: str) -> None:
     with pytest.raises(LineServerFailure) as info:
         check_line_server(lambda ws, a: Stub(ws, body), scenario, seed=1, config=config)
     assert verdict in str(info.value)
+
+
+# ---------------------------------------------------------------- swarm: limits, endings, stops, reports
+#
+# Each check below is proven by a server with one bug (a subclass of ovserver's)
+# that the check catches, next to the unmutated server that passes it.
+
+LIMITED = Limits(max_line=100, max_queued=4096)
+
+
+def limited(mode: str = "echo", cls: type[Server] | None = None, model: str = "events",
+            limits: Limits = LIMITED) -> Callable[[FakeWinsock, tuple[str, int]], Ovserver]:
+    return lambda ws, a: Ovserver(ws, a, model, mode, limits, cls)
+
+
+ECHO_LIMITED = EchoModel(max_line=100, max_queued=4096)
+
+
+@pytest.mark.parametrize("model", ["events", "routines"])
+def test_a_line_over_the_limit_gets_the_error_line_then_a_graceful_close(model: str) -> None:
+    over = Scenario((ClientScript.of(b"ok", b"x" * 101, b"after", chunk=40), ClientScript.of(b"fine", b"y" * 100)))
+    r = check_line_server(limited(model=model), over, ECHO_LIMITED, seed=1)
+    assert r.cut_off == 1 and r.replies == 2 + 2  # ok + the error line; fine + the 100-byte line
+    chat = check_line_server(limited("chat", model=model), over, ChatModel(max_line=100, max_queued=4096), seed=1)
+    assert chat.cut_off == 1
+    # A model that names no limit expects the long line back: the error line is then wrong data.
+    with pytest.raises(LineServerFailure, match=r"unexpected line b'\* error: line longer than 100 bytes\\n'"):
+        check_line_server(limited(model=model), over, EchoModel(), seed=1)
+    # A server that does not apply the limit fails against the model that has it.
+    with pytest.raises(LineServerFailure, match="first difference at byte 0"):
+        check_line_server(limited(model=model, limits=Limits()), over, ECHO_LIMITED, seed=1)
+
+
+def test_an_unterminated_last_line_is_what_the_model_says() -> None:
+    tail = Scenario((ClientScript.of(b"a", tail=b"no newline", chunk=3),))
+    assert tail.clients[0].stream == b"a\nno newline"
+    check_line_server(limited(), tail, ECHO_LIMITED, seed=2)  # ovserver drops it, as the default says
+    with pytest.raises(LineServerFailure, match="the server closed after 1 of 2 replies; the next expected line is "
+                                                "b'no newline"):
+        check_line_server(limited(), tail, EchoModel(partial_at_eof="line"), seed=2)
+    with pytest.raises(ValueError, match="partial_at_eof"):
+        EchoModel(partial_at_eof="keep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="newlines"):
+        ClientScript.of(b"a", tail=b"b\n")
+
+
+class ClosesAtEof(RoutineServer):
+    """BUG: a receive of 0 bytes closes the connection at once, with replies still queued."""
+
+    def _completed(self, io: _Io, error: int, nbytes: int) -> None:
+        conn = io.conn
+        if not error and io.kind == "recv" and nbytes == 0 and conn is not None and not conn.closed:
+            io.busy = False
+            self._close(conn)
+            return
+        super()._completed(io, error, nbytes)
+
+
+def test_a_half_closed_client_gets_every_reply_it_is_owed() -> None:
+    lines = [b"line %02d" % i for i in range(20)]
+    burst = ClientScript.of(*lines, chunk=8, pause_at_ns=0, pause_ns=5 * MS)  # a line per send; reads later
+    leaves = Scenario((burst,), FaultPlan((ClientFault(0, "leave", 20),)), window=16)  # FIN right after them
+    assert leaves.clients[0].leave_points() == list(range(21)) and ClientScript.of(*lines).leave_points() == [0, 1]
+    for seed in range(3):
+        check_line_server(limited(model="routines"), leaves, ECHO_LIMITED, seed=seed)
+    with pytest.raises(LineServerFailure, match=r"the server closed after \d+ of 20 replies"):
+        check_line_server(limited(cls=ClosesAtEof), leaves, ECHO_LIMITED, seed=0)
+
+
+class _EndedStaysMember(Hub):
+    def end(self, cid: int) -> None:
+        pass  # BUG: a client that ended its input stays a member until its connection closes
+
+
+def with_hub(base: type[Server], hub: type[Hub]) -> type[Server]:
+    """``base`` with this protocol hub instead of ovserver's."""
+
+    class WithHub(base):  # type: ignore[valid-type,misc]
+        def __init__(self, ws: FakeWinsock, config: ServerConfig | None = None) -> None:
+            super().__init__(ws, config)
+            self.hub = hub(self.config.mode, self.config.limits)
+            self.stats.hub = self.hub.stats
+
+    return WithHub
+
+
+ChatToEndedClient = with_hub(RoutineServer, _EndedStaysMember)
+
+
+def test_no_chat_line_reaches_a_client_after_the_server_has_its_end() -> None:
+    # Client 0 does not read (so output is queued for it), then half-closes at 5 ms; client 1 talks on.
+    quiet = ClientScript.of(b"hello from 0", pause_at_ns=0, pause_ns=150 * MS)
+    talker = ClientScript((b"b1", b"b2", b"b3"), (b"b1\n", b"b2\n", b"b3\n"), (1 * MS, 30 * MS, 30 * MS))
+    left = Scenario((quiet, talker), FaultPlan((ClientFault(0, "leave", 1, 5 * MS),)), window=16)
+    for seed in range(3):
+        check_line_server(limited("chat", model="routines"), left, ChatModel(), seed=seed)
+    with pytest.raises(LineServerFailure, match=r"client 0 .*: got b'127.0.0.1:\d+: b2\\n', from a line client 1 "
+                                                r"sent at 0.031\d+ s, after the server had this client's end"):
+        check_line_server(limited("chat", cls=ChatToEndedClient), left, ChatModel(), seed=0)
+
+
+def test_a_reader_that_stops_may_be_cut_off_over_max_queued_only() -> None:
+    stops = ClientScript.of(*[b"z" * 90] * 80, pause_at_ns=0)  # 7 KiB of echo, never read
+    plan = FaultPlan((ClientFault(0, "reset", len(stops.chunks), 20 * MS),))
+    with pytest.raises(ValueError, match="must end with a reset"):
+        Scenario((stops,))
+    scenario = Scenario((stops,), plan, window=1000)
+    r = check_line_server(limited(), scenario, ECHO_LIMITED, seed=3)
+    assert r.cut_off == 1
+    with pytest.raises(LineServerFailure, match="reset by the server"):
+        check_line_server(limited(), scenario, EchoModel(max_line=100), seed=3)  # no max_queued: no cut-off
+
+
+class StopSkipsBusySends(RoutineServer):
+    """BUG: at a stop, a connection with a send in flight is left open until that send completes."""
+
+    def _begin_stop(self) -> None:
+        busy = [c for c in self._conns.values() if c.send.busy]
+        for c in busy:
+            del self._conns[c.cid]
+        super()._begin_stop()
+        for c in busy:
+            self._conns[c.cid] = c
+
+
+def test_a_stop_does_not_wait_for_clients() -> None:
+    stops = ClientScript.of(*[b"z" * 90] * 30, pause_at_ns=0)
+    plan = FaultPlan((ClientFault(0, "reset", len(stops.chunks), 3_000 * MS),), stop_at_ns=2 * MS)
+    scenario = Scenario((stops,), plan, window=100)
+    check_line_server(limited(model="routines"), scenario, ECHO_LIMITED, seed=4)
+    with pytest.raises(LineServerFailure, match="the server did not stop within 1 s of the stop request"):
+        check_line_server(limited(cls=StopSkipsBusySends), scenario, ECHO_LIMITED, seed=4)
+
+
+def test_differences_are_shown_where_they_are() -> None:
+    class OneByteOff(EchoModel):
+        def reply(self, name: bytes, line: bytes) -> tuple[bytes, bytes]:
+            return line[:70] + b"#" + line[71:] + b"\n", b""
+
+    with pytest.raises(LineServerFailure) as info:
+        check_line_server(limited(limits=Limits()), Scenario((ClientScript.of(bytes(range(97, 123)) * 8),)),
+                          OneByteOff(), seed=1)
+    first = str(info.value).splitlines()[0]
+    assert "first difference at byte 70 (expected 209 bytes, got 209)" in first
+    assert "expected ...b'yzabcdefghijklmnopqr#tuvwxyzabcdefghijkl'..." in first
+    assert "got ...b'yzabcdefghijklmnopqrstuvwxyzabcdefghijkl'..." in first
+
+
+class _SmallCopy(Hub):
+    def receive(self, cid: int, data: bytes | bytearray | memoryview) -> list[Action]:
+        return super().receive(cid, bytes(data)[:999])  # BUG: each receive is copied into a 999-byte buffer
+
+
+SmallCopy = with_hub(EventServer, _SmallCopy)
+
+
+def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
+    """A bug that needs a receive of 1000 bytes or more (long lines) shrinks to
+    that one feature, no fault, one client, one line."""
+
+    @settings(FAST, max_examples=200, phases=[Phase.generate, Phase.shrink])
+    @given(scenario=scenarios(clients=(1, 4), lines=(0, 4)), data=st.data())
+    def recipe(scenario: Scenario, data: st.DataObject) -> None:
+        check_line_server(limited(cls=SmallCopy, limits=Limits()), scenario, EchoModel(), data=data)
+
+    with pytest.raises(LineServerFailure) as info:
+        recipe()
+    size = info.value.report.size
+    assert info.value.report.features == ("long_lines",)
+    assert (size["clients"], size["lines"], size["faults"], size["features"]) == (1, 1, 0, 1), size
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"clients": (0, 0)}, None),
+    ({"clients": -1}, "clients"),
+    ({"clients": (3, 1)}, "clients"),
+    ({"lines": (2, 1)}, "lines"),
+    ({"lines": "many"}, "lines"),
+    ({"arrivals": -5}, "arrivals"),
+    ({"gaps": 1.5}, "gaps"),
+    ({"linger": -1}, "linger"),
+    ({"line": b"x"}, "line"),
+    ({"inject": ("WSASendTo",)}, "inject"),
+    ({"inject": "AcceptEx"}, "inject"),
+    ({"errors": ()}, "errors"),
+    ({"errors": (-1,)}, "errors"),
+    ({"max_line": 0}, "max_line"),
+    ({"recv_size": -4096}, "recv_size"),
+    ({"max_clients": 0}, "max_clients"),
+    ({"features": ("huge_lines",)}, "features"),
+])
+def test_scenarios_arguments_are_checked_when_the_strategy_is_made(kwargs: dict[str, Any], name: str | None) -> None:
+    if name is None:
+        scenarios(**kwargs)  # no clients at all is a valid (if dull) scenario
+        return
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        scenarios(**kwargs)
+    with pytest.raises(ValueError, match="max_line"):
+        EchoModel(max_line=0)
+    with pytest.raises(ValueError, match="window"):
+        Scenario((), window=0)
+
+
+def test_a_big_script_has_a_short_repr() -> None:
+    small = ClientScript.of(b"a", b"bb", chunk=2)
+    assert eval(repr(small)) == small  # small scripts: the dataclass's repr
+    big = repr(ClientScript.of(b"q" * 70_000, *[b"%d" % i for i in range(20)], chunk=4096, tail=b"t"))
+    assert len(big) < 400 and "+<69976 more bytes>" in big and "18 sends of 4096, 4096" in big
