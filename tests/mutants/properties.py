@@ -49,12 +49,13 @@ class OvserverUnderTest:
 
 
 def echo_property(cls: type[Server]) -> Callable[[], None]:
-    """Echo: up to 4 clients, any chunking and schedule, resets, early leaves,
+    """Echo (the plain traffic: swarm=False; the README recipe, recipe_property,
+    is the swarm): up to 4 clients, any chunking and schedule, resets, early leaves,
     WSAENOBUFS on any post, a tiny backlog, a stop mid-session, and at most 1,
     2 or any number of clients served at once."""
 
     @SETTINGS
-    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend")),
+    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend"), swarm=False),
            max_clients=st.sampled_from([10_000, 1, 2]), data=st.data())
     def echo(scenario, max_clients, data):  # type: ignore[no-untyped-def]
         limits = Limits(max_clients=max_clients)
@@ -69,7 +70,7 @@ def chat_property(cls: type[Server]) -> Callable[[], None]:
     every other client exactly (a prefix, for clients that reset or leave)."""
 
     @SETTINGS
-    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx",)), data=st.data())
+    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx",), swarm=False), data=st.data())
     def chat(scenario, data):  # type: ignore[no-untyped-def]
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "chat"), scenario, ChatModel(),
                           data=data)
