@@ -109,7 +109,7 @@ def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
 def run_simulation(clients: int, messages: int) -> tuple[float, int, int]:
     """Wall time, messages and virtual nanoseconds of ``ovserver simulate``."""
     t0 = time.perf_counter()
-    report = simulate(clients=clients, messages=messages, model="routines", mode="echo", seed=SEED)
+    report = simulate(clients=clients, messages=messages, model="routines", mode="echo", seed=SEED, plain=True)
     wall = time.perf_counter() - t0
     if not report.ok:
         raise SystemExit(f"simulation failed: {report.errors[:3]}")

@@ -142,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--trace-format", choices=("auto", *Trace.FORMATS), default="auto",
                    help="perfetto: Chrome Trace Event JSON for ui.perfetto.dev; jsonl: a record a line; json: one "
                         "array; text. auto: by FILE's name (.perfetto.json, .jsonl, .json, else text)")
+    m.add_argument("--plain", action="store_true",
+                   help="plain traffic (short lines, wide window, clients leave when served) instead of the "
+                        "feature swarm drawn from the seed")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
     return p
@@ -221,7 +224,8 @@ def _simulate(args: argparse.Namespace) -> int:
             return 2
     try:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
-                          resets=args.resets, limits=_limits(args), arrival_s=args.arrival, barrier=args.barrier,
+                          resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
+                          arrival_s=args.arrival, barrier=args.barrier, plain=args.plain,
                           trace=args.trace, trace_format=args.trace_format,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:

@@ -50,13 +50,14 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+from fakewinsock.constants import WSAENOBUFS
 
 from ._core import Server, ServerConfig, ServerStats
 from ._events import EventServer
-from ._protocol import Limits, Mode, welcome_line
+from ._protocol import Limits, Mode, error_line, welcome_line
 from ._routines import RoutineServer
 
 __all__ = ["simulate", "SimulationReport", "format_report"]
@@ -80,9 +81,14 @@ class SimulationReport:
     messages_per_client: int
     seed: int
     resets_fraction: float
+    traffic: str = "plain"  # "plain", or "swarm: " and the features switched on
+    server_limits: Limits = field(default_factory=Limits)
     served: int = 0  # finished their whole session and closed gracefully
     reset_by_plan: int = 0
     refusals: int = 0  # connection attempts refused (backlog full), retried
+    hung_up: int = 0  # sent a line over max_line, got the error line and the server's FIN, as due
+    cut_off: int = 0  # reset by the server when over max_queued may have been queued for it
+    dropped: int = 0  # closed by the server after an injected WSARecv/WSASend failure
     lines_sent: int = 0  # complete lines the clients sent
     bytes_sent: int = 0
     replies: int = 0  # lines the clients received and verified
@@ -113,8 +119,13 @@ def format_report(r: SimulationReport) -> str:
     lines = [
         f"ovserver simulate: model={r.model} mode={r.mode} clients={r.clients} "
         f"messages={r.messages_per_client} seed={r.seed} resets={r.resets_fraction:g}",
+        f"traffic               {r.traffic}",
+        f"limits                max_line {r.server_limits.max_line}, max_queued {r.server_limits.max_queued}, "
+        f"max_clients {r.server_limits.max_clients}",
         f"clients served        {r.served} of {r.clients} (reset on purpose {r.reset_by_plan}, "
         f"refused and retried {r.refusals})",
+        f"limits and faults     hung up as due {r.hung_up} (line over max_line), cut off as due {r.cut_off} "
+        f"(kept sending after its error line, or over max_queued), dropped {r.dropped} (injected failures)",
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
         f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}",
@@ -131,7 +142,8 @@ def format_report(r: SimulationReport) -> str:
         f"virtual time          {r.virtual_ns / 1e9:.6f} s",
         f"winsock calls         {f.get('calls', 0)} ({r.calls_per_message:.2f} per message)",
         f"wall time             {r.wall_s:.2f} s",
-        "result                " + ("OK: every reply verified" if r.ok else "FAILED: wrong data"),
+        "result                " + ("OK: every reply verified" if r.ok else
+                                     "FAILED: wrong data or a client not served"),
     ]
     return "\n".join(lines) + "\n"
 
@@ -155,6 +167,8 @@ class _Sim:
         self.port = 0
         self.rng = random.Random(f"ovserver-sim:{report.seed}:run")  # what clients draw as they run
         self._arrivals: deque[_Client] = deque()
+        self.chat_bytes = 0  # chat: bytes every client has sent, each line counted with its sender's name
+        self.drops_left = 0  # clients the server may drop: injected WSARecv/WSASend failures
         self._deadlines: deque[tuple[int, _Client]] = deque()
 
     def error(self, msg: str) -> None:
@@ -275,13 +289,106 @@ class ClientPlan:
     chunks: list[bytes]
     pauses_ns: list[int]
     reset_at: int
+    #: Swarm traffic (see :data:`FEATURES`): the stream ends with ``tail``, a
+    #: last line without its newline, then FIN; ``half_close``: FIN right after
+    #: the last chunk, replies still owed; the client reads nothing before
+    #: ``read_pause_ns`` after it connects; ``lines[too_long]`` (>= 0) is over
+    #: the line limit and the last line sent: the client expects the error line
+    #: and the server's FIN.
+    tail: bytes = b""
+    half_close: bool = False
+    read_pause_ns: int = 0
+    too_long: int = -1
+
+
+#: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
+#: run switches a subset on, drawn from its seed, and its clients draw within
+#: them.  Sizes: lines just under, at and over ``max_line``; single sends of up
+#: to 320 KiB; sends of 1 to 3 bytes; empty and one-byte lines.  Flow control:
+#: a window of 64 bytes to 8 KiB; readers that pause.  Endings: FIN right after
+#: the last send, replies still queued; a last line without its newline; resets
+#: at any point.  Load: every client at once; tight limits (when the run's
+#: limits are not given).  Faults: WSAENOBUFS injected into WSARecv and
+#: WSASend at random moments (each lets the server drop one client).
+FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_window", "paused_readers",
+            "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections")
+
+
+def swarm_features(seed: int) -> tuple[str, ...]:
+    """The features a swarm run with ``seed`` switches on (each with odds 1/2;
+    never none)."""
+    rng = random.Random(f"ovserver-sim:{seed}:features")
+    on = tuple(f for f in FEATURES if rng.random() < 0.5)
+    return on or (FEATURES[_randint(rng, 0, len(FEATURES) - 1)],)
+
+
+def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], limits: Limits,
+                window_ns: int) -> None:
+    """Rework the plain plans ``out`` for the swarm ``features``, with a random
+    source of its own (plain plans stay what they were)."""
+    rng = random.Random(f"ovserver-sim:{seed}:swarm")
+    f = set(features)
+    long_lens = sorted({max(0, limits.max_line - 1), limits.max_line, limits.max_line + 1,
+                        min(2 * limits.max_line, limits.max_line + 20_000)})
+    crowd_ns = _randint(rng, 0, window_ns)
+    for p in out:
+        lines = p.lines
+        if "empty_lines" in f:
+            lines = [(b"" if rng.random() < 0.5 else b"e") if rng.random() < 0.3 else line for line in lines]
+        big = "big_sends" in f and rng.random() < 0.1
+        if big:
+            lines = lines + [rng.randbytes(_randint(rng, 2_000, 40_000)).translate(_NL_FREE_TABLE)
+                             for _ in range(_randint(rng, 1, 4))]
+        if "long_lines" in f and rng.random() < 0.1:
+            n = long_lens[_randint(rng, 0, len(long_lens) - 1)]
+            k = _randint(rng, 0, len(lines))
+            lines = lines[:k] + [rng.randbytes(n).translate(_TEXT_TABLE)] + lines[k:]
+        k = _over_limit(lines, limits.max_line)
+        if k >= 0:
+            lines = lines[:k + 1]  # the client stops after it: it is hung up
+            p.too_long = k
+        stream = b"".join(line + b"\n" for line in lines)
+        if "unterminated" in f and p.too_long < 0 and rng.random() < 0.3:
+            p.tail = rng.randbytes(_randint(rng, 1, 40)).translate(_NL_FREE_TABLE)
+            stream += p.tail
+        if lines is not p.lines or p.tail:
+            size_lo, size_hi = 1, 5000
+            if "small_sends" in f and len(stream) < 4096 and rng.random() < 0.5:
+                size_lo, size_hi = 1, 3
+            elif "big_sends" in f and rng.random() < 0.5:
+                size_lo, size_hi = 8_000, 320 * 1024
+            chunks = []
+            pos = 0
+            while pos < len(stream):
+                size = _randint(rng, size_lo, size_hi)
+                chunks.append(stream[pos:pos + size])
+                pos += size
+            p.lines, p.chunks = lines, chunks
+            p.pauses_ns = [0 if rng.random() < 0.5 else _randint(rng, 1, 300_000) for _ in chunks]
+            if p.reset_at >= 0:
+                p.reset_at = min(p.reset_at, len(chunks))
+        elif "small_sends" in f and rng.random() < 0.3:
+            p.chunks = [stream[i:i + 3] for i in range(0, len(stream), 3)]
+            p.pauses_ns = [0] * len(p.chunks)
+        if "resets" in f and p.reset_at < 0 and rng.random() < 0.2:
+            # A third reset as soon as connected (while still in the listen backlog, in a crowd).
+            p.reset_at = 0 if rng.random() < 0.33 else _randint(rng, 0, len(p.chunks))
+        if "half_close" in f and rng.random() < 0.3 or p.tail:
+            p.half_close = True
+        if "paused_readers" in f and rng.random() < (0.7 if big else 0.3):  # a big sender that does not read
+            p.read_pause_ns = _randint(rng, _MS, 30 * _MS)
+        if "crowd" in f:
+            p.arrival_ns = crowd_ns + _randint(rng, 0, _MS)
 
 
 def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
-                  arrival_s: float | None = None) -> list[ClientPlan]:
+                  arrival_s: float | None = None, features: tuple[str, ...] = (),
+                  limits: Limits | None = None) -> list[ClientPlan]:
     """Every client's plan (see the module docstring): a pure function of the
     arguments.  Clients arrive over ``arrival_s`` seconds (default 1 ms per
-    client), a quarter of them in one flood within 1 ms."""
+    client), a quarter of them in one flood within 1 ms.  ``features`` (of
+    :data:`FEATURES`) rework the plans for swarm traffic against a server with
+    ``limits``; without them the plans are the plain traffic."""
     plan = random.Random(f"ovserver-sim:{seed}:plan")
     will_reset = [plan.random() < resets for _ in range(clients)]
     window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
@@ -300,7 +407,42 @@ def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
             pauses.append(0 if r < 0.3 else _randint(rng, 1, 300_000) if r < 0.9 else _randint(rng, 300_000, 3 * _MS))
         reset_at = _randint(rng, 0, len(chunks)) if will_reset[i] else -1
         out.append(ClientPlan(arrivals[i], lines, chunks, pauses, reset_at))
+    limits = limits if limits is not None else Limits()
+    if features:
+        _swarm_plan(out, seed, features, limits, window_ns)
+    elif limits.max_line < _LONGEST_PLAIN_LINE:
+        for p in out:
+            _limit_plain(p, limits.max_line)
     return out
+
+
+#: The longest line of the plain traffic (see :func:`client_script`).
+_LONGEST_PLAIN_LINE = 3000
+
+
+def _over_limit(lines: list[bytes], max_line: int) -> int:
+    """The index of the first line over ``max_line`` bytes, or -1."""
+    return next((k for k, line in enumerate(lines) if len(line) > max_line), -1)
+
+
+def _limit_plain(p: ClientPlan, max_line: int) -> None:
+    """A plain plan against a line limit: the client sends up to its first
+    line over ``max_line`` and expects to be hung up after it."""
+    k = _over_limit(p.lines, max_line)
+    if k < 0:
+        return
+    p.too_long = k
+    p.lines = p.lines[:k + 1]
+    end = sum(len(line) + 1 for line in p.lines)
+    pos = 0
+    for j, chunk in enumerate(p.chunks):
+        if pos + len(chunk) >= end:
+            p.chunks = p.chunks[:j] + [chunk[:end - pos]]
+            p.pauses_ns = p.pauses_ns[:j + 1]
+            break
+        pos += len(chunk)
+    if p.reset_at > len(p.chunks):
+        p.reset_at = len(p.chunks)
 
 
 def backoff_ns(attempt: int, rng: random.Random) -> int:
@@ -313,6 +455,7 @@ class _Client:
     """One scripted client (see the module docstring)."""
 
     __slots__ = ("sim", "index", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "ended_lines", "state",
+                 "plan", "n_replies", "read_bytes", "sent_bytes", "chat_mark", "hung_up", "pause_timer",
                  "peer", "attempts", "name", "welcome_ns", "inbuf", "echo_stream", "echo_pos", "got", "heard",
                  "sent_all", "last_rx", "finished_sending_ns", "fin_sent")
 
@@ -321,6 +464,14 @@ class _Client:
         self.index = index
         self.lines, self.chunks, self.pauses_ns = plan.lines, plan.chunks, plan.pauses_ns
         self.reset_at = plan.reset_at
+        self.plan = plan
+        # Echo: replies due (the line over the limit, if any, is answered by the error line).
+        self.n_replies = len(plan.lines) if plan.too_long < 0 else plan.too_long + 1
+        self.read_bytes = 0
+        self.sent_bytes = 0
+        self.chat_mark = 0  # chat: the run's chat bytes sent when this client joined
+        self.hung_up = False  # it got the error line its line over max_line is owed
+        self.pause_timer = False
         self.arrival_ns = plan.arrival_ns
         self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
         self.state = _WAITING
@@ -397,27 +548,77 @@ class _Client:
                 self.start_sending()
                 if self.state == _DONE:
                     return
+        if self.plan.read_pause_ns and not peer.was_reset:
+            until = self.arrival_ns + self.plan.read_pause_ns
+            if self.sim.ws.now_ns < until:  # a reader that pauses: nothing is read (nor seen) before then
+                if not self.pause_timer:
+                    self.pause_timer = True
+                    self.sim.ws.call_at(until, lambda _: self._changed(peer))
+                return
         if peer.available():  # most changes bring no data (room to send, the FIN)
             data = peer.recv_nowait(1 << 30)
             sim = self.sim
             self.last_rx = sim.ws.now_ns
             sim.report.bytes_received += len(data)
+            self.read_bytes += len(data)
             self._received(data)
             if self.state == _DONE:
                 return
         eof = peer.at_eof
-        if eof and self.fin_sent:
+        short = self.sim.mode is Mode.ECHO and self.got < self.n_replies and self.reset_at < 0
+        if eof and not peer.was_reset and (self.fin_sent or self._hung_up_as_due()) and not short:
             peer.close()
+            if self.plan.too_long >= 0:
+                self.sim.report.hung_up += 1
             self.sim.report.served += 1
             self._finish()
             return
         if eof or peer.was_reset:
             what = "reset" if peer.was_reset else "closed"
-            self._fail(f"connection {what} by the server ({self._progress()})")
+            if peer.was_reset and self._cut_off_as_due():
+                self.sim.report.cut_off += 1
+                self._finish()
+                return
+            if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
+                self.sim.drops_left -= 1
+                self.sim.report.dropped += 1
+                if peer.connected and not peer.was_reset:
+                    peer.reset()
+                self._finish()
+                return
+            self._fail(f"connection {what} by the server ({self._progress()})"
+                       + (" after the client's FIN" if self.fin_sent else ""))
+
+    def _hung_up_as_due(self) -> bool:
+        """Its line over max_line was answered by the error line (and, echo,
+        every reply before it): the server closes gracefully, as it must."""
+        if self.plan.too_long < 0:
+            return False
+        return self.got == self.n_replies if self.sim.mode is Mode.ECHO else self.hung_up
+
+    def _cut_off_as_due(self) -> bool:
+        """A reset by the server is the max_line limit at work when the client
+        goes on sending more than max_line bytes after its line was found too
+        long (a line over twice the limit may do that), and the max_queued
+        limit at work when more than
+        max_queued bytes may have been waiting for this client: at most what it
+        is owed (echo: what it sent, plus the error line; chat: every chat byte
+        sent since it joined) less what it has read (the reset may have discarded some of it, which only
+        makes this bound looser)."""
+        sim = self.sim
+        cfg = sim.server.config
+        k = self.plan.too_long
+        if k >= 0 and len(self.lines[k]) > 2 * cfg.limits.max_line:
+            return True  # it may send more than max_line bytes after being hung up: cut off
+        if sim.mode is Mode.ECHO:
+            owed = self.sent_bytes + len(error_line(cfg.limits.max_line))
+        else:
+            owed = sim.chat_bytes - self.chat_mark if self.welcome_ns >= 0 else 0
+        return owed - self.read_bytes > cfg.limits.max_queued
 
     def _progress(self) -> str:
         if self.sim.mode is Mode.ECHO:
-            return f"{self.got} of {len(self.lines)} replies"
+            return f"{self.got} of {self.n_replies} replies"
         return f"{sum(len(v) for v in self.heard.values())} lines heard"
 
     def _received(self, data: bytes) -> None:
@@ -431,7 +632,7 @@ class _Client:
                 if k:
                     self.got += k
                     self.sim.report.replies += k
-                    if self.got == len(self.lines) and self.sent_all and self.reset_at < 0:
+                    if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
                         self._close()
                 return
             # Wrong somewhere: check line by line from the line in progress,
@@ -457,14 +658,23 @@ class _Client:
 
     def _echo_reply(self, line: bytes) -> None:
         k = self.got
-        if k >= len(self.lines) or line != self.lines[k] + b"\n":
-            want = repr(self.lines[k][:40] + b"\n") if k < len(self.lines) else "nothing"
+        want_line = self._echo_due(k)
+        if line != want_line:
+            want = repr(want_line[:40]) if want_line else "nothing"
             self._fail(f"reply {k} is {line[:40]!r}, expected {want}")
             return
         self.got += 1
         self.sim.report.replies += 1
-        if self.got == len(self.lines) and self.sent_all and self.reset_at < 0:
+        if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
             self._close()
+
+    def _echo_due(self, k: int) -> bytes:
+        """Echo: the ``k``-th reply due (b"" for none)."""
+        if k >= self.n_replies:
+            return b""
+        if k == self.plan.too_long:
+            return error_line(self.sim.server.config.limits.max_line)
+        return self.lines[k] + b"\n"
 
     def _chat_line(self, line: bytes) -> None:
         if self.state == _JOINING:
@@ -472,8 +682,12 @@ class _Client:
                 self._fail(f"first line is {line[:60]!r}, expected the welcome")
                 return
             self.welcome_ns = self.sim.ws.now_ns
+            self.chat_mark = self.sim.chat_bytes
             self.state = _READY
             self.sim.joined(self)
+            return
+        if self.plan.too_long >= 0 and line == error_line(self.sim.server.config.limits.max_line):
+            self.hung_up = True
             return
         sender, sep, text = line.partition(b": ")
         if not sep or sender not in self.sim.by_name or sender == self.name:
@@ -497,7 +711,9 @@ class _Client:
     def start_sending(self) -> None:
         self.state = _ACTIVE
         if self.sim.mode is Mode.ECHO:
-            self.echo_stream = b"".join(self.chunks)
+            p = self.plan
+            self.echo_stream = (b"".join(self.chunks) if p.too_long < 0 and not p.tail
+                                else b"".join([self._echo_due(k) for k in range(self.n_replies)]))
         self._send_chunk(0)
 
     def _send_chunk(self, j: int) -> None:
@@ -516,12 +732,14 @@ class _Client:
         peer.send_nowait(chunk)
         rep = self.sim.report
         rep.bytes_sent += len(chunk)
+        self.sent_bytes += len(chunk)
         ws = self.sim.ws
         now = ws.now_ns
         ended = chunk.count(b"\n")
         if ended:
             self.ended_lines += [now] * ended
             rep.lines_sent += ended
+        self.sim.chat_bytes += len(chunk) + ended * (len(self.name) + 2)
         ws.call_at(now + self.pauses_ns[j], self._send_chunk, j + 1)
 
     def _sent_everything(self) -> None:
@@ -530,8 +748,10 @@ class _Client:
         self.finished_sending_ns = ws.now_ns
         if self.reset_at == len(self.chunks):
             ws.call_at(ws.now_ns + _randint(self.sim.rng, 0, 2 * _MS), lambda _: self._reset())
+        elif self.plan.half_close:
+            self._close()  # FIN at once: every reply to a line sent is still owed
         elif self.sim.mode is Mode.ECHO:
-            if self.got == len(self.lines):
+            if self.got == self.n_replies or self.plan.half_close:
                 self._close()
         elif self.sim.barrier:
             self._close_if_heard_all()
@@ -598,7 +818,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
              resets: float = 0.0, *, fake_config: FakeConfig | None = None, limits: Limits | None = None,
              arrival_s: float | None = None, barrier: bool = False, trace: str | None = None,
              progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
-             ) -> SimulationReport:
+             server_class: type[Server] | None = None, plain: bool = False) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -607,7 +827,23 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     ``trace``, the fake's trace is streamed there as the run goes, in
     ``trace_format`` (``text``, ``json``, ``jsonl``, ``perfetto``; None: by
     the file name, see :mod:`fakewinsock._trace`), keeping none in memory.
-    ``progress(done, total)`` is called as clients finish.
+    ``progress(done, total)`` is called as clients finish.  ``server_class``
+    runs that server class (a subclass of ovserver's, e.g. with a bug planted)
+    instead of the model's; its ``model`` is the one reported.
+
+    **Traffic.**  By default the run is swarm traffic: the seed switches a
+    subset of :data:`FEATURES` on (:func:`swarm_features`) and the clients draw
+    within them: lines at and over the line limit, big and tiny sends, empty
+    lines, a small flow-control window (unless ``fake_config`` is given),
+    readers that pause, FIN right after the last send, a last line without its
+    newline, resets, every client at once, tight limits (unless ``limits`` is
+    given), WSAENOBUFS injected into receives and sends.  ``plain`` (and
+    ``barrier``) keep the plain traffic.  The limits are expected behaviour: a
+    client whose line is over ``max_line`` expects the error line and the
+    server's FIN; a client reset when more than ``max_queued`` bytes may have
+    been waiting for it was cut off as due; a client closed after an injected
+    failure is one the server may drop.  What every client received is
+    checked all the same.
 
     ``barrier`` (chat): every client waits, after its welcome, until all have
     joined (or given up), and survivors stay until they have heard every other
@@ -617,16 +853,36 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
         raise ValueError("clients and messages must be >= 0 and resets in [0, 1]")
     wall0 = time.perf_counter()
+    features = () if plain or barrier else swarm_features(seed)
+    rng = random.Random(f"ovserver-sim:{seed}:limits")
+    if limits is None and "tight_limits" in features:
+        limits = Limits(max_line=rng.choice([100, 1000, 8000]), max_queued=rng.choice([4096, 32768, 300_000]),
+                        max_clients=rng.choice([2, 10, 10_000]))
+    if fake_config is None and "small_window" in features:
+        fake_config = FakeConfig(window=rng.choice([256, 2048, 16384]))
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode),
                           limits=limits if limits is not None else Limits())
-    server: Server = (EventServer if model == "events" else RoutineServer)(ws, config)
-    report = SimulationReport(model, config.mode.value, clients, messages, seed, resets)
+    if server_class is not None:
+        model = server_class.model
+        config = replace(config, model=model)
+    cls = server_class if server_class is not None else EventServer if model == "events" else RoutineServer
+    server: Server = cls(ws, config)
+    report = SimulationReport(model, config.mode.value, clients, messages, seed, resets,
+                              traffic="swarm: " + " ".join(features) if features else "plain",
+                              server_limits=config.limits)
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
     sim = _Sim(ws, server, report, config.mode, barrier and config.mode is Mode.CHAT, progress)
-    sim.clients = [_Client(sim, i, p) for i, p in enumerate(scenario_plan(clients, messages, seed, resets, arrival_s))]
+    plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, config.limits)
+    sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
+    if "injections" in features:
+        window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
+        for _ in range(_randint(rng, 1, 4)):
+            call, count = rng.choice(["WSARecv", "WSASend"]), _randint(rng, 1, 2)
+            sim.drops_left += count
+            ws.call_at(_randint(rng, 0, window_ns), lambda c: ws.inject_error(c[0], WSAENOBUFS, c[1]), (call, count))
 
     def ready(srv: Server) -> None:
         assert srv.address is not None

@@ -85,7 +85,7 @@ class Client:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("mode", ["echo", "chat"])
 def test_simulate_each_model_and_mode(model: str, mode: str) -> None:
-    r = simulate(clients=40, messages=6, model=model, mode=mode, seed=11, resets=0.2)
+    r = simulate(plain=True, clients=40, messages=6, model=model, mode=mode, seed=11, resets=0.2)
     assert r.ok, format_report(r)
     assert r.served + r.reset_by_plan == 40
     assert r.server.accepted >= 40 - r.reset_by_plan
@@ -99,7 +99,7 @@ def test_simulate_each_model_and_mode(model: str, mode: str) -> None:
 def test_all_immediate_or_all_pending(model: str, immediate: float) -> None:
     """Every AcceptEx/WSARecv/WSASend that can complete at once does (1.0), or
     none does (0.0): each completion is handled exactly once either way."""
-    r = simulate(clients=25, messages=5, model=model, mode="echo", seed=2, arrival_s=0.001,
+    r = simulate(plain=True, clients=25, messages=5, model=model, mode="echo", seed=2, arrival_s=0.001,
                  fake_config=FakeConfig(immediate=immediate, background=0.3))
     assert r.ok, format_report(r)
     assert (r.fake_stats["immediate"] > 0) == (immediate == 1.0)
@@ -109,7 +109,7 @@ def test_all_immediate_or_all_pending(model: str, immediate: float) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_same_seed_same_report(model: str) -> None:
     def text() -> str:
-        r = simulate(clients=30, messages=4, model=model, mode="chat", seed=5, resets=0.3)
+        r = simulate(plain=True, clients=30, messages=4, model=model, mode="chat", seed=5, resets=0.3)
         return "".join(line for line in format_report(r).splitlines(True) if not line.startswith("wall time"))
 
     assert text() == text()
@@ -117,14 +117,14 @@ def test_same_seed_same_report(model: str) -> None:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_exact_chat_with_barrier(model: str) -> None:
-    r = simulate(clients=20, messages=5, model=model, mode="chat", seed=3, resets=0.25, barrier=True)
+    r = simulate(plain=True, clients=20, messages=5, model=model, mode="chat", seed=3, resets=0.25, barrier=True)
     assert r.ok, format_report(r)
     assert r.server.peak_connections == 20
 
 
 def test_barrier_must_fit() -> None:
     with pytest.raises(ValueError):
-        simulate(clients=64, messages=1, model="events", mode="chat", barrier=True)
+        simulate(plain=True, clients=64, messages=1, model="events", mode="chat", barrier=True)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -335,7 +335,7 @@ def test_acceptex_failure_is_retried(model: str) -> None:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_enobufs_everywhere_never_corrupts_or_leaks(model: str) -> None:
-    r = simulate(clients=30, messages=5, model=model, mode="echo", seed=4,
+    r = simulate(plain=True, clients=30, messages=5, model=model, mode="echo", seed=4,
                  fake_config=FakeConfig(enobufs=0.03))
     assert r.server.posted_failed > 0
     # A client the server had to drop sees its connection closed: reported, never wrong data.
@@ -379,7 +379,7 @@ def test_property_every_survivor_gets_exactly_its_replies(seed: int, fake: FakeC
     order; chat (barrier mode, so membership is known), each surviving client
     hears every other survivor's lines exactly, and a prefix of each resetting
     client's.  WSACleanup's leak check passes (it raises otherwise)."""
-    r = simulate(clients=clients, messages=3, model=model, mode=mode, seed=seed, resets=resets,
+    r = simulate(plain=True, clients=clients, messages=3, model=model, mode=mode, seed=seed, resets=resets,
                  fake_config=fake, arrival_s=0.002, barrier=True)
     assert r.ok, format_report(r)
     assert r.served + r.reset_by_plan == clients
@@ -388,7 +388,7 @@ def test_property_every_survivor_gets_exactly_its_replies(seed: int, fake: FakeC
 @settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32), model=st.sampled_from(MODELS), clients=st.integers(10, 40))
 def test_property_chat_without_barrier(seed: int, model: str, clients: int) -> None:
-    r = simulate(clients=clients, messages=3, model=model, mode="chat", seed=seed, resets=0.3,
+    r = simulate(plain=True, clients=clients, messages=3, model=model, mode="chat", seed=seed, resets=0.3,
                  arrival_s=0.02)
     assert r.ok, format_report(r)
 
@@ -429,7 +429,7 @@ def test_echo_client_checks_the_stream_as_line_by_line(cuts: list[int], at: int,
 def test_client_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """A client not done CLIENT_DEADLINE_NS after it arrived fails, once, with its state."""
     monkeypatch.setattr(_simulate, "CLIENT_DEADLINE_NS", 3 * MS)
-    r = simulate(clients=30, messages=4, model="routines", seed=2, arrival_s=0.01)
+    r = simulate(plain=True, clients=30, messages=4, model="routines", seed=2, arrival_s=0.01)
     assert not r.ok and r.served + r.error_count == 30 and r.served > 0
     assert all("not done 0.003 s after arriving (state active)" in e for e in r.errors)
 
@@ -439,7 +439,7 @@ def test_client_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_simulate_prints_the_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     trace = tmp_path / "trace.json"
-    assert main(["simulate", "--clients", "5", "--messages", "3", "--seed", "1", "--model", "routines",
+    assert main(["simulate", "--plain", "--clients", "5", "--messages", "3", "--seed", "1", "--model", "routines",
                  "--mode", "chat", "--trace", str(trace)]) == 0
     out = capsys.readouterr().out
     assert "clients served        5 of 5" in out and "OK: every reply verified" in out
@@ -458,11 +458,30 @@ def test_cli_progress(capsys: pytest.CaptureFixture[str]) -> None:
     assert "3/3 clients done" in capsys.readouterr().err
 
 
-def test_cli_wrong_data_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_limits_are_expected_behaviour(capsys: pytest.CaptureFixture[str]) -> None:
     # A line limit below the clients' line lengths: the server answers with
-    # error lines, which the clients report as wrong data.
-    assert main(["simulate", "--clients", "3", "--messages", "5", "--seed", "2", "--max-line", "2"]) == 1
+    # the error line and hangs up, as the limit says (issue 10: not "wrong data").
+    assert main(["simulate", "--plain", "--clients", "3", "--messages", "5", "--seed", "2", "--max-line", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "hung up as due 3" in out and "OK" in out
+
+
+def test_cli_wrong_data_exits_nonzero(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.mutants.ovserver_mutants import OneReceiveOneMessage
+
+    monkeypatch.setattr(_simulate, "EventServer", OneReceiveOneMessage)
+    assert main(["simulate", "--plain", "--clients", "3", "--messages", "5", "--seed", "2"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swarm_traffic_on_the_correct_server(seed: int) -> None:
+    """The default (swarm) traffic: limits, injected failures and half-closes are
+    expected behaviour, and every client ends one of the expected ways."""
+    r = simulate(clients=40, messages=6, model=MODELS[seed % 2], mode=["echo", "chat"][seed // 2 % 2], seed=seed)
+    assert r.ok, format_report(r)
+    assert r.traffic.startswith("swarm: ")
+    assert r.served + r.reset_by_plan + r.cut_off + r.dropped == 40
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="there is a real backend on Windows")

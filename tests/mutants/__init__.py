@@ -22,6 +22,8 @@ class Mutant:
     bug: str  # what is wrong, in a few words
     source: str  # where the bug is described: the seed's problem list or the semantics doc
     caught_by: str  # the property (tests.mutants.properties.PROPERTIES) that must catch it
+    group: str = ""  # issue 10's traffic feature group the bug needs ("" for the classic ones)
+    needs: str = ""  # the traffic that reaches the bug
 
 
 MUTANTS = [
@@ -51,4 +53,50 @@ MUTANTS = [
            "seed 优化 (group 64 events per wait)", "flood"),
     Mutant("acceptex-receives-data", m.AcceptExReceivesData, "AcceptEx with dwReceiveDataLength > 0, data ignored",
            "seed 问题总结 1 (accept 参数有误)", "echo"),
+    # Issue 10: bugs that only some kinds of traffic reach.
+    Mutant("line-limit-ignores-buffered", m.LineLimitIgnoresBuffered,
+           "line limit checked per receive, not counting the buffered part of the line",
+           "issue 10 (sizes)", "recipe", "sizes",
+           "a line longer than max_line arriving in several receives, the last one short"),
+    Mutant("line-limit-off-by-one", m.LineLimitOffByOne, "a line of exactly max_line bytes refused",
+           "issue 10 (sizes)", "recipe_chat", "sizes", "a line of exactly max_line bytes (chat)"),
+    Mutant("big-reply-truncated", m.BigReplyTruncated, "a message longer than one send (64 KiB) cut to one send",
+           "issue 10 (sizes)", "recipe", "sizes",
+           "a reply over send_size (64 KiB): a line near max_line echoed with the lines behind it"),
+    Mutant("coalesced-send-drops-split-head", m.CoalescedSendDropsSplitHead,
+           "output coalesced into one send loses the first part of a message split over two sends",
+           "issue 10 (flow control)", "recipe", "flow control",
+           "more than send_size (64 KiB) queued behind a send in flight: a slow reader or small window"),
+    Mutant("queued-count-leaks", m.QueuedCountLeaks,
+           "bytes taken by a coalesced send of a split message stay counted as queued",
+           "issue 10 (flow control)", "recipe", "flow control",
+           "output backed up behind a slow reader, often, until the count passes max_queued"),
+    Mutant("half-close-forgets-queued-replies", m.HalfCloseForgetsQueuedReplies,
+           "at the client's FIN the replies queued behind the send in flight are dropped",
+           "issue 10 (endings)", "recipe", "endings",
+           "a FIN while replies are queued: burst then half-close, with a slow reader or small window"),
+    Mutant("partial-last-line-delivered", m.PartialLastLineDelivered,
+           "an unterminated last line at EOF delivered as a line (the protocol drops it)",
+           "issue 10 (endings)", "recipe", "endings", "a stream ending without its newline, then FIN"),
+    Mutant("chat-to-ended-client", m.ChatToEndedClient, "a client that sent its FIN stays a chat member",
+           "issue 10 (endings)", "recipe_chat", "endings",
+           "chat: a client half-closes while the others keep talking"),
+    Mutant("accept-error-stops-accepting", m.AcceptErrorStopsAccepting,
+           "an AcceptEx completing with an error (reset in the backlog) ends accepting",
+           "issue 10 (load, endings)", "recipe", "load",
+           "a client that resets while it waits in the listen backlog, then another client"),
+    Mutant("full-check-counts-members", m.FullCheckCountsMembers,
+           "accepting resumes by protocol members, not connections still holding a wait slot",
+           "issue 10 (load)", "recipe", "load",
+           "the events model's 63 slots filled while clients leave and others wait"),
+    Mutant("closed-send-never-reaped", m.ClosedSendNeverReaped,
+           "a closed connection's send completing later is never reaped",
+           "issue 10 (faults)", "recipe", "faults",
+           "a close (reset, cut-off, stop) while a send is in flight: a slow reader"),
+    Mutant("stop-skips-busy-sends", m.StopSkipsBusySends, "a stop leaves connections with a send in flight open",
+           "issue 10 (faults)", "recipe", "faults", "a stop while a reader that stopped reading holds a send"),
+    Mutant("lost-signal-not-requeued", m.LostSignalNotRequeued,
+           "a post resets the group's event and the other slot's completion is not re-queued",
+           "semantics: posting resets the event", "recipe", "flow control",
+           "a send and a receive of one client completing close together (send pending, client talking)"),
 ]

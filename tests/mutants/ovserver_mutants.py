@@ -21,7 +21,10 @@ from fakewinsock.constants import (
     INVALID_SOCKET,
     IPPROTO_TCP,
     SD_SEND,
+    SO_UPDATE_ACCEPT_CONTEXT,
     SOCK_STREAM,
+    SOCKET_ERROR,
+    SOL_SOCKET,
     WSA_FLAG_OVERLAPPED,
     WSA_INFINITE,
     WSA_IO_PENDING,
@@ -29,9 +32,9 @@ from fakewinsock.constants import (
     WSAECONNABORTED,
     WSAECONNRESET,
 )
-from ovserver._core import ADDR_LEN, ServerConfig, _Conn, _Io
+from ovserver._core import ADDR_LEN, SOCKET_SIZE, ServerConfig, _Conn, _Io
 from ovserver._events import EventServer
-from ovserver._protocol import Action, Hub
+from ovserver._protocol import _ENDED, _MEMBER, Action, Hub
 from ovserver._routines import RoutineServer
 
 __all__ = [
@@ -48,6 +51,19 @@ __all__ = [
     "ExitsWithoutReaping",
     "MoreThan64Events",
     "AcceptExReceivesData",
+    "LineLimitIgnoresBuffered",
+    "BigReplyTruncated",
+    "CoalescedSendDropsSplitHead",
+    "QueuedCountLeaks",
+    "PartialLastLineDelivered",
+    "ChatToEndedClient",
+    "HalfCloseForgetsQueuedReplies",
+    "AcceptErrorStopsAccepting",
+    "ClosedSendNeverReaped",
+    "FullCheckCountsMembers",
+    "LostSignalNotRequeued",
+    "LineLimitOffByOne",
+    "StopSkipsBusySends",
 ]
 
 
@@ -350,3 +366,528 @@ class ExitsWithoutReaping(EventServer):
                 self._wait(self.config.stop_grace_ms)
             else:
                 self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+
+
+# ====================================================================== traffic-dependent bugs (issue 10)
+#
+# The servers below have bugs that only some kinds of traffic reach: lines near
+# and above the line limit, replies larger than one send, output backed up
+# behind a slow reader, half-closes with replies still queued, a last line
+# without its newline, chat clients that leave while others talk, connections
+# reset while they wait in the backlog, stops and closes with sends in flight.
+# :data:`tests.mutants.MUTANTS` names the traffic each one needs.
+
+
+def _use_hub(server: EventServer | RoutineServer, hub: type[Hub]) -> None:
+    """Give ``server`` a hub of class ``hub`` (a Hub with one method changed)."""
+    server.hub = hub(server.config.mode, server.config.limits)
+    server.stats.hub = server.hub.stats
+
+
+class _LimitIgnoresBufferedHub(Hub):
+    COPIED = ("receive",)
+
+    def receive(self, cid: int, data: bytes | bytearray | memoryview) -> list[Action]:
+        """Bytes received from ``cid``, in order; returns what the driver must do."""
+        actions: list[Action] = []
+        c = self._clients.get(cid)
+        n = len(data)
+        self.stats.bytes_in += n
+        if c is None or n == 0:
+            return actions
+        if c.state != _MEMBER:
+            self._discard(c, n, actions)
+            return actions
+        limit = self.limits.max_line
+        if self._echo and isinstance(data, bytes):
+            # Echo's common case, framed without a loop: everything up to the
+            # last newline (the partial line buffered before, then whole lines)
+            # goes back as one block, when no limit can be hit on the way.
+            last = data.rfind(b"\n")
+            pending = len(buf := c.inbuf)
+            if (0 <= last and last <= limit and n - last - 1 <= limit  # BUG: the buffered part is not counted
+                    and c.queued + pending + last + 1 <= self.limits.max_queued):
+                lines = data.count(b"\n")
+                self.stats.lines += lines
+                block = data[:last + 1]
+                if pending:
+                    block = b"".join((buf, block))
+                    buf.clear()
+                if last + 1 < n:
+                    buf += data[last + 1:]
+                c.scanned = n - last - 1
+                self._enqueue(c, block, actions, lines)
+                return actions
+        buf = c.inbuf
+        buf += data
+        start = 0
+        while True:
+            nl = buf.find(b"\n", max(c.scanned, start))
+            if nl < 0:
+                if len(buf) - start > limit:
+                    self._too_long(c, actions)
+                    return actions
+                break
+            if nl - start > limit:
+                self._too_long(c, actions)
+                return actions
+            line = bytes(buf[start:nl + 1])
+            start = nl + 1
+            self.stats.lines += 1
+            self._route(c, line, actions)
+            if cid not in self._clients:  # echo: its own queue overflowed, it was cut off
+                return actions
+        if start:
+            del buf[:start]
+        c.scanned = len(buf)
+        return actions
+
+
+class LineLimitIgnoresBuffered(EventServer):
+    """The line limit is checked against the bytes of one receive only, not the
+    part of the line buffered from earlier receives: a line longer than
+    ``max_line`` whose last receive is short is echoed instead of refused."""
+
+    HUB = _LimitIgnoresBufferedHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its receive()
+
+
+class _BigMessageTruncatedHub(Hub):
+    COPIED = ("take_output",)
+
+    def take_output(self, cid: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of ``cid``'s queued output, removed from the queue
+        (b"" when nothing is queued).  The caller sends them before taking more."""
+        c = self._clients.get(cid)
+        if c is None or not c.out:
+            return b""
+        out = c.out
+        first = out[0]
+        if len(out) == 1 and len(first) <= max_bytes:  # the common case: all of it, as it is
+            out.clear()
+            c.queued = 0
+            return first
+        if len(first) >= max_bytes:
+            chunk = first[:max_bytes]
+            out.popleft()  # BUG: a message is assumed to fit in one send: the rest is lost
+            c.queued -= len(first)  # BUG
+            return chunk
+        parts: list[bytes] = []
+        size = 0
+        while out and size + len(out[0]) <= max_bytes:
+            part = out.popleft()
+            parts.append(part)
+            size += len(part)
+        if out and size < max_bytes:
+            head = out[0]
+            k = max_bytes - size
+            parts.append(head[:k])
+            out[0] = head[k:]
+            size += k
+        c.queued -= size
+        return b"".join(parts)
+
+
+class BigReplyTruncated(RoutineServer):
+    """A queued message longer than one send (``send_size``, 64 KiB) is sent
+    as its first 64 KiB only: the developer assumed a message fits in a send.
+    Only replies that big (a long line, or a long line echoed together with the
+    lines behind it) show it."""
+
+    HUB = _BigMessageTruncatedHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its take_output()
+
+
+class _CoalescingDropsHeadHub(Hub):
+    COPIED = ("take_output",)
+
+    def take_output(self, cid: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of ``cid``'s queued output, removed from the queue
+        (b"" when nothing is queued).  The caller sends them before taking more."""
+        c = self._clients.get(cid)
+        if c is None or not c.out:
+            return b""
+        out = c.out
+        first = out[0]
+        if len(out) == 1 and len(first) <= max_bytes:  # the common case: all of it, as it is
+            out.clear()
+            c.queued = 0
+            return first
+        if len(first) >= max_bytes:
+            chunk = first[:max_bytes]
+            if len(first) > max_bytes:
+                out[0] = first[max_bytes:]
+            else:
+                out.popleft()
+            c.queued -= len(chunk)
+            return chunk
+        parts: list[bytes] = []
+        size = 0
+        while out and size + len(out[0]) <= max_bytes:
+            part = out.popleft()
+            parts.append(part)
+            size += len(part)
+        if out and size < max_bytes:
+            head = out[0]
+            k = max_bytes - size
+            out[0] = head[k:]  # BUG: the head's first k bytes are cut off but never sent
+            size += k
+        c.queued -= size
+        return b"".join(parts)
+
+
+class CoalescedSendDropsSplitHead(EventServer):
+    """Output backed up behind a slow send is coalesced into sends of up to
+    ``send_size``; when the last message only partly fits, its first part is
+    cut off the queue but never appended to the send.  Needs more than 64 KiB
+    queued behind a send in flight: a reader slower than the writer."""
+
+    HUB = _CoalescingDropsHeadHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its take_output()
+
+
+class _CoalescingKeepsCountHub(Hub):
+    COPIED = ("take_output",)
+
+    def take_output(self, cid: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of ``cid``'s queued output, removed from the queue
+        (b"" when nothing is queued).  The caller sends them before taking more."""
+        c = self._clients.get(cid)
+        if c is None or not c.out:
+            return b""
+        out = c.out
+        first = out[0]
+        if len(out) == 1 and len(first) <= max_bytes:  # the common case: all of it, as it is
+            out.clear()
+            c.queued = 0
+            return first
+        if len(first) >= max_bytes:
+            chunk = first[:max_bytes]
+            if len(first) > max_bytes:
+                out[0] = first[max_bytes:]
+            else:
+                out.popleft()
+            c.queued -= len(chunk)
+            return chunk
+        parts: list[bytes] = []
+        size = 0
+        while out and size + len(out[0]) <= max_bytes:
+            part = out.popleft()
+            parts.append(part)
+            size += len(part)
+        if out and size < max_bytes:
+            head = out[0]
+            k = max_bytes - size
+            parts.append(head[:k])
+            out[0] = head[k:]
+            # BUG: size += k forgotten: the part taken of a split message stays counted as queued
+        c.queued -= size
+        return b"".join(parts)
+
+
+class QueuedCountLeaks(RoutineServer):
+    """The count of bytes queued for a client is not lowered by the part of a
+    message that a coalesced send takes, so it creeps up while output backs up
+    behind a slow reader, until a reader that keeps up is cut off as "slow"."""
+
+    HUB = _CoalescingKeepsCountHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its take_output()
+
+
+class _EndFlushesPartialLineHub(Hub):
+    COPIED = ("end",)
+
+    def end(self, cid: int) -> None:
+        """The client ended its input (EOF): it is no longer a member; what is
+        queued for it can still be sent; a trailing partial line is dropped."""
+        c = self._clients.get(cid)
+        if c is None or c.state == _ENDED:
+            return
+        if c.inbuf and c.state == _MEMBER:  # BUG: the unterminated last line is taken as a line
+            self._route(c, bytes(c.inbuf) + b"\n", [])  # BUG
+        self._members.pop(cid, None)
+        c.state = _ENDED
+        self.stats.discarded += len(c.inbuf)
+        c.inbuf.clear()
+        c.scanned = 0
+
+
+class PartialLastLineDelivered(RoutineServer):
+    """A last line without its newline, cut short by the client's EOF, is
+    delivered as a line (newline added); the protocol drops it: it was never a
+    message (a client that dies mid-line must not have half a command run).
+    Only a stream that ends mid-line shows it."""
+
+    HUB = _EndFlushesPartialLineHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its end()
+
+
+class _EndedStaysMemberHub(Hub):
+    COPIED = ("end",)
+
+    def end(self, cid: int) -> None:
+        """The client ended its input (EOF): it is no longer a member; what is
+        queued for it can still be sent; a trailing partial line is dropped."""
+        c = self._clients.get(cid)
+        if c is None or c.state == _ENDED:
+            return
+        # BUG: self._members.pop(cid, None) forgotten: chat lines still go to a client that ended
+        c.state = _ENDED
+        self.stats.discarded += len(c.inbuf)
+        c.inbuf.clear()
+        c.scanned = 0
+
+
+class ChatToEndedClient(EventServer):
+    """Chat: a client that has ended its input (FIN) stays a member, so lines
+    the others send after its end are still queued for it, which delays its
+    close (and sends it lines routed after it left).  Only a chat client that
+    half-closes while others keep talking shows it."""
+
+    HUB = _EndedStaysMemberHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its end()
+
+
+class HalfCloseForgetsQueuedReplies(RoutineServer):
+    """At the client's EOF (a receive of 0 bytes: it half-closed) the server
+    forgets the client at once, with the replies still queued behind a send in
+    flight; only the send in flight arrives.  Every reply to a line sent before
+    the FIN is owed.  Needs replies backed up at the FIN: a slow reader, a
+    small window, or a burst just before the FIN."""
+
+    COPIED = ("_completed",)
+
+    def _completed(self, io: _Io, error: int, nbytes: int) -> None:
+        """The one place a receive's or a send's completion is handled."""
+        io.busy = False
+        conn = io.conn
+        assert conn is not None
+        if conn.closed:
+            self._release_if_idle(conn)
+            return
+        if error:
+            self._count_close(error)  # 10054: forced out by the client
+            self._close(conn)
+        elif io.kind == "send":
+            self.stats.bytes_sent += nbytes
+            io.buf = b""
+            self._post_send(conn)
+        elif nbytes == 0:  # graceful exit: send what is queued, then close
+            self.stats.ended += 1
+            conn.state = "eof"
+            self.hub.leave(conn.cid)  # BUG: leave (forget what is queued), not end
+            self._post_send(conn)
+        else:
+            self.stats.bytes_received += nbytes
+            assert isinstance(io.buf, bytearray)
+            self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
+            if not conn.closed:
+                self._post_recv(conn)
+
+
+class AcceptErrorStopsAccepting(EventServer):
+    """An AcceptEx that completes with an error (a client reset while it waited
+    in the listen backlog: WSAECONNRESET) is handled by closing the accept
+    socket, and accepting is not resumed: every later client waits in the
+    backlog forever."""
+
+    COPIED = ("_accept_done",)
+
+    def _accept_done(self) -> None:
+        ws, io = self.ws, self._accept
+        io.busy = False
+        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        if self._stopping:  # cancelled by closing the listener (995); s is already closed
+            return
+        ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
+                                   SOCKET_SIZE) == SOCKET_ERROR:
+            self.stats.accept_failures += 1
+            ws.closesocket(s)
+            return  # BUG: no AcceptEx posted again
+        assert isinstance(io.buf, bytearray)
+        remote = ws.GetAcceptExSockaddrs(io.buf, 0, ADDR_LEN, ADDR_LEN).RemoteSockaddr
+        self._open(s, f"{remote.host}:{remote.port}".encode())
+        self._post_accept()
+
+
+class ClosedSendNeverReaped(EventServer):
+    """A closed connection's receive is reaped when it completes, its send is
+    not ("the send is done anyway"): a connection closed with a send still in
+    flight (its client reset or was cut off mid-reply, or a stop came while a
+    slow reader held a send) is never released.  Needs a send pending at the
+    close: a reader slower than the writer."""
+
+    COPIED = ("_handle_group",)
+
+    def _handle_group(self, conn: _Conn) -> None:
+        ws = self.ws
+        self._again.pop(conn.cid, None)  # everything completed is handled now
+        ws.WSAResetEvent(conn.event)
+        for io in (conn.recv, conn.send):
+            if not io.completed():
+                continue
+            if conn.closed:
+                # The socket is gone, so there is no result to fetch: the
+                # operation ended with the error closesocket gave it.
+                if io.kind == "recv":  # BUG: a send completing after the close is never reaped
+                    self._reaped(io)  # BUG
+                continue
+            ok, nbytes, _ = ws.WSAGetOverlappedResult(conn.sock, io, FALSE)
+            self._completed(io, 0 if ok else ws.WSAGetLastError(), nbytes)
+
+
+class FullCheckCountsMembers(EventServer):
+    """Accepting resumes when the protocol has fewer than ``max_connections``
+    *members*, though connections that are closed but not yet reaped still hold
+    their wait slots: with 63 clients and some leaving, a 64th client gets an
+    event, and the wait has 65 handles.  Needs the client table filled while
+    clients come and go."""
+
+    COPIED = ("_post_accept",)
+
+    def _post_accept(self) -> None:
+        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
+                or len(self.hub) >= self.max_connections or self.hub.full):  # BUG: len(self.hub), not _conns
+            return
+        ws = self.ws
+        s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+        if s == INVALID_SOCKET:
+            self._accept_failed()
+            return
+        io = self._accept
+        assert isinstance(io.buf, bytearray)
+        ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
+        if ok or ws.WSAGetLastError() == WSA_IO_PENDING:
+            # Even a TRUE return is handled when the wake event says so.
+            self._count_post(bool(ok))
+            io.busy = True
+            self._accept_sock = s
+            return
+        ws.closesocket(s)
+        self._accept_failed()
+
+
+class LostSignalNotRequeued(EventServer):
+    """Posting a receive or a send resets the group's event, which the other
+    operation of the group may have just signalled: this server does not look
+    at the other slot after a post, so a completion can wait for good (until
+    some later completion of the same group happens to signal it again)."""
+
+    def _posted(self, conn: _Conn, io: _Io) -> None:
+        pass  # BUG: the other slot's completion, whose signal the post erased, is not queued
+
+
+class _LineLimitOffByOneHub(Hub):
+    COPIED = ("receive",)
+
+    def receive(self, cid: int, data: bytes | bytearray | memoryview) -> list[Action]:
+        """Bytes received from ``cid``, in order; returns what the driver must do."""
+        actions: list[Action] = []
+        c = self._clients.get(cid)
+        n = len(data)
+        self.stats.bytes_in += n
+        if c is None or n == 0:
+            return actions
+        if c.state != _MEMBER:
+            self._discard(c, n, actions)
+            return actions
+        limit = self.limits.max_line
+        if self._echo and isinstance(data, bytes):
+            # Echo's common case, framed without a loop: everything up to the
+            # last newline (the partial line buffered before, then whole lines)
+            # goes back as one block, when no limit can be hit on the way.
+            last = data.rfind(b"\n")
+            pending = len(buf := c.inbuf)
+            if (0 <= last and pending + last <= limit and n - last - 1 <= limit
+                    and c.queued + pending + last + 1 <= self.limits.max_queued):
+                lines = data.count(b"\n")
+                self.stats.lines += lines
+                block = data[:last + 1]
+                if pending:
+                    block = b"".join((buf, block))
+                    buf.clear()
+                if last + 1 < n:
+                    buf += data[last + 1:]
+                c.scanned = n - last - 1
+                self._enqueue(c, block, actions, lines)
+                return actions
+        buf = c.inbuf
+        buf += data
+        start = 0
+        while True:
+            nl = buf.find(b"\n", max(c.scanned, start))
+            if nl < 0:
+                if len(buf) - start > limit:
+                    self._too_long(c, actions)
+                    return actions
+                break
+            if nl - start >= limit:  # BUG: a line of exactly max_line bytes is refused
+                self._too_long(c, actions)
+                return actions
+            line = bytes(buf[start:nl + 1])
+            start = nl + 1
+            self.stats.lines += 1
+            self._route(c, line, actions)
+            if cid not in self._clients:  # echo: its own queue overflowed, it was cut off
+                return actions
+        if start:
+            del buf[:start]
+        c.scanned = len(buf)
+        return actions
+
+
+class LineLimitOffByOne(RoutineServer):
+    """A line of exactly ``max_line`` bytes (allowed: the limit is the longest
+    line) is refused as too long, where the general framing path checks it
+    (chat, and echo lines that do not fit the fast path).  Only lines right at
+    the limit show it."""
+
+    HUB = _LineLimitOffByOneHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its receive()
+
+
+class StopSkipsBusySends(RoutineServer):
+    """At a stop, connections with a send in flight are left to finish it ("do
+    not cut a reply in half") instead of being closed: a client that has
+    stopped reading holds its send, and with it the server, for good."""
+
+    COPIED = ("_begin_stop",)
+
+    def _begin_stop(self) -> None:
+        """Close the listener and every connection; their operations complete
+        with errors and are reaped by the waits that follow."""
+        self._stopping = True
+        ws = self.ws
+        if self._listener != INVALID_SOCKET:
+            ws.closesocket(self._listener)
+            self._listener = INVALID_SOCKET
+        if self._accept_sock != INVALID_SOCKET:
+            ws.closesocket(self._accept_sock)
+            self._accept_sock = INVALID_SOCKET
+        for conn in list(self._conns.values()):
+            if conn.send.busy:  # BUG: left open until its send completes
+                continue  # BUG
+            self.stats.closed_at_stop += 1
+            self._close(conn)

@@ -13,7 +13,7 @@ same on every machine and every run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -22,7 +22,8 @@ from fakewinsock import FakeWinsock
 from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, check_line_server, scenarios
 from ovserver import Limits, Server, ServerConfig
 
-__all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "echo_property", "chat_property", "flood_property"]
+__all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "RECIPE_SETTINGS", "recipe_property", "echo_property",
+           "chat_property", "flood_property"]
 
 SETTINGS = settings(max_examples=100, derandomize=True, database=None, deadline=None,
                     report_multiple_bugs=False, print_blob=False,
@@ -52,12 +53,13 @@ class OvserverUnderTest:
 
 
 def echo_property(cls: type[Server]) -> Callable[[], None]:
-    """Echo: up to 4 clients, any chunking and schedule, resets, early leaves,
+    """Echo (the plain traffic: swarm=False; the README recipe, recipe_property,
+    is the swarm): up to 4 clients, any chunking and schedule, resets, early leaves,
     WSAENOBUFS on any post, a tiny backlog, a stop mid-session, and at most 1,
     2 or any number of clients served at once."""
 
     @SETTINGS
-    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend")),
+    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend"), swarm=False),
            max_clients=st.sampled_from([10_000, 1, 2]), data=st.data())
     def echo(scenario, max_clients, data):  # type: ignore[no-untyped-def]
         limits = Limits(max_clients=max_clients)
@@ -72,7 +74,7 @@ def chat_property(cls: type[Server]) -> Callable[[], None]:
     every other client exactly (a prefix, for clients that reset or leave)."""
 
     @SETTINGS
-    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx",)), data=st.data())
+    @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx",), swarm=False), data=st.data())
     def chat(scenario, data):  # type: ignore[no-untyped-def]
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "chat"), scenario, ChatModel(),
                           data=data)
@@ -102,3 +104,63 @@ PROPERTIES: dict[str, Callable[[type[Server]], Callable[[], None]]] = {
     "chat": chat_property,
     "flood": flood_property,
 }
+
+
+#: The README's "Testing your own server" recipe, as written: 200 examples, no
+#: explain phase.  Derandomized and without the database here, so that the
+#: result is the same on every run (benchmarks/bench_search.py varies the seed).
+RECIPE_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+                           report_multiple_bugs=False, print_blob=False,
+                           phases=[p for p in Phase if p is not Phase.explain],
+                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+#: ovserver's configurations the recipe is aimed at: tight limits (lines over
+#: 1000 bytes refused, 16 KiB queued at most per client) and the defaults
+#: (64 KiB lines, 1 MiB queued).
+RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024), Limits())
+
+
+def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
+                    limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
+                    ) -> Callable[[], None]:
+    """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
+    lines=(0, 4))`` told the server's limits and receive buffer (so that the
+    swarm's long lines, big sends and crowds aim at them), and the model of
+    ``mode`` with the same limits; the server runs with one of ``limits``
+    (drawn first, shrinking towards the first).  ``observe(failed)`` is called
+    after each example (benchmarks count the examples until the first failure)."""
+    recv_size = ServerConfig().recv_size
+    setups = []
+    for lim in limits:
+        served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
+        model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued)
+        strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
+                             max_clients=served_at_once)
+        setups.append((lim, model, strategy))
+
+    @settings_
+    @given(setup=st.sampled_from(range(len(setups))), data=st.data())
+    def recipe(setup, data):  # type: ignore[no-untyped-def]
+        lim, model, strategy = setups[setup]
+        scenario = data.draw(strategy, label="scenario")
+        try:
+            check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim), scenario,
+                              model, data=data)
+        except BaseException:
+            if observe is not None:
+                observe(True)
+            raise
+        if observe is not None:
+            observe(False)
+
+    return recipe  # type: ignore[no-any-return]
+
+
+def recipe_chat_property(cls: type[Server]) -> Callable[[], None]:
+    """The README recipe, chat mode."""
+    return recipe_property(cls, "chat")
+
+
+PROPERTIES["recipe"] = recipe_property
+PROPERTIES["recipe_chat"] = recipe_chat_property

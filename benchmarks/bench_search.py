@@ -1,0 +1,165 @@
+"""Search power: how soon the README recipe finds each mutant of ``tests/mutants/``.
+
+For every mutant, the README's "Testing your own server" recipe aimed at it
+(``tests.mutants.properties.recipe_property``: ``scenarios(clients=(1, 4),
+lines=(0, 4))`` told ovserver's limits, the model with the same limits, no
+explain phase) runs with Hypothesis seeds 0-4 and a budget of ``--budget``
+examples (default 1000; the README's is 200).  Printed per mutant: the median
+number of examples and seconds until the first failing example, how many seeds
+found it within the budget and within 200, and the size of the shrunk
+counterexample (clients, lines, bytes, features, schedule draws) of the median
+seed.  ``--false-alarms`` instead runs the unmutated servers: the recipe for
+``--budget`` examples (each model, echo and chat) and the default ``ovserver
+simulate`` (100 clients x 10 lines) on seeds 0-49, and counts failures.
+
+Run from the repository root: ``python benchmarks/bench_search.py [--jobs 2]``.
+Counts, not timings, are the result; seconds are this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hypothesis import Phase, settings  # noqa: E402
+from hypothesis import seed as hypothesis_seed  # noqa: E402
+
+from fakewinsock.testing import LineServerFailure  # noqa: E402
+from ovserver import simulate  # noqa: E402
+from ovserver._events import EventServer  # noqa: E402
+from ovserver._routines import RoutineServer  # noqa: E402
+from tests.mutants import MUTANTS, Mutant  # noqa: E402
+from tests.mutants.properties import RECIPE_SETTINGS, recipe_property  # noqa: E402
+
+SEEDS = range(5)
+SHRINK = True
+
+
+def _mode(m: Mutant) -> str:
+    return "chat" if m.caught_by in ("chat", "recipe_chat") else "echo"
+
+
+def hunt(name: str, seed: int, budget: int, shrink: bool = True) -> dict[str, object]:
+    """One mutant, one Hypothesis seed: examples and seconds to the first failure, the shrunk size."""
+    m = next(x for x in MUTANTS if x.name == name)
+    count = [0]
+    first: list[tuple[int, float]] = []
+    t0 = time.perf_counter()
+
+    def observe(failed: bool) -> None:
+        count[0] += 1
+        if failed and not first:
+            first.append((count[0], time.perf_counter() - t0))
+
+    phases = RECIPE_SETTINGS.phases if shrink else [p for p in RECIPE_SETTINGS.phases if p is not Phase.shrink]
+    test = hypothesis_seed(seed)(recipe_property(m.server, _mode(m), settings(
+        RECIPE_SETTINGS, derandomize=False, max_examples=budget, phases=phases), observe=observe))
+    out: dict[str, object] = {"name": name, "seed": seed, "found": False}
+    try:
+        test()
+    except LineServerFailure as e:
+        s = e.report.size
+        out.update(found=bool(first), examples=first[0][0] if first else None,
+                   seconds=first[0][1] if first else None,
+                   shrunk=(s["clients"], s["lines"], s["bytes"], s.get("features", 0), e.report.draws))
+    except Exception as e:  # not the checker's failure: report it as such
+        out.update(error=f"{type(e).__name__}: {e}")
+    return out
+
+
+def _row(m: Mutant, runs: list[dict[str, object]], budget: int) -> str:
+    found = [r for r in runs if r["found"]]
+    ex = sorted(int(r["examples"]) for r in found)  # type: ignore[call-overload]
+    n = len(runs)
+    if len(found) * 2 <= n:  # the median run did not find it within the budget
+        med_ex, med_s, shrunk = f">{budget}", "-", "-"
+    else:
+        med_ex = str(int(statistics.median_low(ex + [budget + 1] * (n - len(found)))))
+        secs = sorted(float(r["seconds"]) for r in found)  # type: ignore[arg-type]
+        med_s = f"{statistics.median_low(secs + [float('inf')] * (n - len(found))):.1f}"
+        mid = sorted(found, key=lambda r: int(r["examples"]))[len(found) // 2]  # type: ignore[call-overload]
+        c, li, b, f, d = mid["shrunk"]  # type: ignore[misc]
+        shrunk = f"{c} / {li} / {b} / {f} / {d}"
+    within = sum(1 for e in ex if e <= 200)
+    return (f"| {m.name} | {m.group or 'classic'} | {med_ex} | {med_s} | {len(found)}/{n} | {within}/{n} "
+            f"| {shrunk} |")
+
+
+def search(jobs: int, budget: int, names: list[str]) -> None:
+    chosen = [m for m in MUTANTS if not names or m.name in names]
+    print(f"README recipe, Hypothesis seeds {SEEDS.start}-{SEEDS.stop - 1}, budget {budget} examples"
+          + ("" if SHRINK else "; not shrunk: the size is the first failing example's"))
+    print("| mutant | group | median examples to find | median seconds | found | within 200 "
+          "| shrunk: clients / lines / bytes / features / draws |")
+    print("|---|---|---|---|---|---|---|")
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {m.name: [pool.submit(hunt, m.name, s, budget, SHRINK) for s in SEEDS] for m in chosen}
+        for m in chosen:
+            runs = [f.result() for f in futures[m.name]]
+            for r in runs:
+                if "error" in r:
+                    print(f"  {m.name} seed {r['seed']}: {r['error']}", file=sys.stderr)
+            print(_row(m, runs, budget), flush=True)
+
+
+def _recipe_clean(cls_name: str, mode: str, budget: int) -> str:
+    cls = EventServer if cls_name == "events" else RoutineServer
+    t0 = time.perf_counter()
+    try:
+        hypothesis_seed(0)(recipe_property(cls, mode, settings(RECIPE_SETTINGS, derandomize=False,
+                                                                max_examples=budget)))()
+    except AssertionError as e:
+        return f"recipe {cls_name} {mode}: FALSE ALARM: {str(e).splitlines()[0][:200]}"
+    return f"recipe {cls_name} {mode}: {budget} examples, no failure ({time.perf_counter() - t0:.0f} s)"
+
+
+def _simulate_clean(model: str, mode: str, seed: int) -> str | None:
+    r = simulate(100, 10, model=model, mode=mode, seed=seed)
+    return None if r.ok else f"simulate {model} {mode} seed {seed}: FALSE ALARM: {r.errors[:1]}"
+
+
+def false_alarms(jobs: int, budget: int) -> None:
+    with ProcessPoolExecutor(jobs) as pool:
+        recipes = [pool.submit(_recipe_clean, c, mode, budget) for c in ("events", "routines")
+                   for mode in ("echo", "chat")]
+        sims = [pool.submit(_simulate_clean, model, mode, seed) for model in ("events", "routines")
+                for mode in ("echo", "chat") for seed in range(50)]
+        for f in recipes:
+            print(f.result(), flush=True)
+        bad = [r for r in (f.result() for f in sims) if r is not None]
+        print(f"simulate (default swarm traffic, 100 clients x 10 lines), seeds 0-49, both models and modes: "
+              f"{len(sims)} runs, {len(bad)} false alarms")
+        for b in bad:
+            print("  " + b)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="mutants (default: all)")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--budget", type=int, default=1000)
+    ap.add_argument("--seeds", type=int, default=5, help="Hypothesis seeds 0..N-1")
+    ap.add_argument("--no-shrink", action="store_true",
+                    help="stop at the first failing example (shrinking can take minutes on big examples)")
+    ap.add_argument("--new", action="store_true", help="only issue 10's mutants")
+    ap.add_argument("--false-alarms", action="store_true")
+    args = ap.parse_args()
+    global SEEDS, SHRINK
+    SEEDS, SHRINK = range(args.seeds), not args.no_shrink
+    if args.new:
+        args.names = [m.name for m in MUTANTS if m.group]
+    if args.false_alarms:
+        false_alarms(args.jobs, args.budget)
+    else:
+        search(args.jobs, args.budget, args.names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
