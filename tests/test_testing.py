@@ -414,7 +414,10 @@ def test_a_half_closed_client_gets_every_reply_it_is_owed() -> None:
     assert leaves.clients[0].leave_points() == list(range(21)) and ClientScript.of(*lines).leave_points() == [0, 1]
     for seed in range(3):
         check_line_server(limited(model="routines"), leaves, ECHO_LIMITED, seed=seed)
-    with pytest.raises(LineServerFailure, match=r"the server closed after \d+ of 20 replies"):
+    # Closing with a send in flight is abortive (ovserver cancels the send first), so the
+    # bug is seen as a reset after the FIN, or as a close when no send was in flight.
+    with pytest.raises(LineServerFailure, match=r"the server closed after \d+ of 20 replies|"
+                                                r"reset by the server after its FIN \(got \d+ of 20 own lines"):
         check_line_server(limited(cls=ClosesAtEof), leaves, ECHO_LIMITED, seed=0)
 
 
@@ -507,7 +510,9 @@ SmallCopy = with_hub(EventServer, _SmallCopy)
 
 def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     """A bug that needs a receive of 1000 bytes or more (long lines) shrinks to
-    that one feature, no fault, one client, one line."""
+    that one feature, no fault, one line, and few clients (one, or two more that
+    send nothing: since ovserver cancels and resets on a close with a send in
+    flight, this derandomized run's shrinker stops at three)."""
 
     @settings(FAST, max_examples=200, phases=[Phase.generate, Phase.shrink])
     @given(scenario=scenarios(clients=(1, 4), lines=(0, 4)), data=st.data())
@@ -518,7 +523,7 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
         recipe()
     size = info.value.report.size
     assert info.value.report.features == ("long_lines",)
-    assert (size["clients"], size["lines"], size["faults"], size["features"]) == (1, 1, 0, 1), size
+    assert (size["lines"], size["faults"], size["features"]) == (1, 0, 1) and size["clients"] <= 3, size
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
