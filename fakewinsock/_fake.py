@@ -62,7 +62,7 @@ from . import _constants as C
 from ._errors import DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
 from ._kernel import Event, Kernel, ThreadState
 from ._net import ANY, Network
-from ._ops import Operations
+from ._ops import IN_FLIGHT, Operations
 from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._sockets import (
@@ -830,7 +830,7 @@ class FakeWinsock:
                 self._kernel.block(lambda: ev.signaled, None, what)
             elif op is not None:
                 pending = op
-                self._kernel.block(lambda: pending.state != "pending", None, what)
+                self._kernel.block(lambda: pending.state not in IN_FLIGHT, None, what)
             else:
                 raise DeadlockError(f"{what}: the WSAOVERLAPPED says STATUS_PENDING, no operation "
                                     "uses it and it has no event; Windows would wait forever")

@@ -26,22 +26,50 @@ from __future__ import annotations
 
 import ctypes
 from collections import deque
+from enum import Enum
 from typing import TypeAlias
 
 from . import _constants as C
+from ._errors import InternalError
 from ._kernel import Kernel
 from ._net import ANY, Endpoint, Listener, Network
-from ._ops import Operation, Operations
+from ._ops import ARMED, PENDING, Operation, Operations
 from ._types import SOCKADDR_IN, sockaddr_in
 
-__all__ = ["Socket", "Sockets", "SocketOp"]
+__all__ = ["Socket", "Sockets", "SocketOp", "SocketState"]
 
 SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
 MIN_ADDR_SLOT = SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot
 _NO_QUEUE: tuple[()] = ()  # stands for the accept queue only a listener has
 
-# Socket states.
-FRESH, BOUND, LISTENING, CONNECTED, CLOSED = "fresh", "bound", "listening", "connected", "closed"
+
+
+class SocketState(str, Enum):
+    """Where a socket is in its life (see the module docstring)."""
+
+    FRESH = "fresh"  # made by WSASocket (an AcceptEx may be using it as its accept socket)
+    BOUND = "bound"  # bind() gave it a local address
+    LISTENING = "listening"  # listen(): it has a Listener and an accept queue
+    CONNECTED = "connected"  # connect() or AcceptEx: it owns an endpoint
+    CLOSED = "closed"  # closesocket() (or the final WSACleanup): its handle is gone
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return self.value.__format__(spec)
+
+
+FRESH, BOUND, LISTENING, CONNECTED, CLOSED = (SocketState.FRESH, SocketState.BOUND, SocketState.LISTENING,
+                                              SocketState.CONNECTED, SocketState.CLOSED)
+#: Every change of state a socket may make.
+SOCKET_TRANSITIONS = frozenset({
+    (FRESH, BOUND),  # bind
+    (FRESH, CONNECTED),  # connect (binding implicitly), or accepted into by AcceptEx
+    (BOUND, LISTENING),  # listen
+    (BOUND, CONNECTED),  # connect
+    (FRESH, CLOSED), (BOUND, CLOSED), (LISTENING, CLOSED), (CONNECTED, CLOSED),  # closesocket
+})
 
 
 class Socket:
@@ -78,6 +106,13 @@ class Socket:
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
 
+    def to(self, state: SocketState) -> None:
+        """Change state, as the transition table allows (InternalError otherwise)."""
+        if (self.state, state) not in SOCKET_TRANSITIONS:
+            raise InternalError(f"{self.describe()}: state {self.state} cannot become {state} "
+                                "(not in the socket transition table)")
+        self.state = state
+
     def describe(self) -> str:
         return f"socket {self.handle:#x} ({self.state})"
 
@@ -106,7 +141,7 @@ class Sockets:
     def bind(self, sock: Socket, local: tuple[str, int]) -> None:
         """bind(): the socket takes ``local`` (the first socket bound to an address keeps it)."""
         sock.local = local
-        sock.state = BOUND
+        sock.to(BOUND)
         self.net.bound.setdefault(local, sock)
 
     def bind_implicitly(self, sock: Socket, port: int) -> None:
@@ -118,7 +153,7 @@ class Sockets:
     def listen(self, sock: Socket, backlog_max: int) -> Listener:
         """listen() on a bound socket."""
         assert sock.local is not None
-        sock.state = LISTENING
+        sock.to(LISTENING)
         sock.accept_ops = deque()
         # The first listener of an address gets the connections.
         lst = sock.listener = self.net.listen(sock.local, sock.handle, sock, backlog_max)
@@ -135,7 +170,7 @@ class Sockets:
         """connect() succeeded: the socket owns the client end."""
         sock.ep = ep
         ep.owner = sock
-        sock.state = CONNECTED
+        sock.to(CONNECTED)
         sock.ctx_updated = True
 
     def shutdown(self, sock: Socket, sending: bool, receiving: bool) -> None:
@@ -198,6 +233,7 @@ class Sockets:
 
     def pend(self, op: SocketOp, queue: list[SocketOp] | deque[SocketOp]) -> None:
         """The new operation pends at the end of its socket's queue."""
+        op.to(PENDING)
         queue.append(op)
         if self.config.check_buffers:
             self.ops.snapshot(op)
@@ -221,24 +257,24 @@ class Sockets:
         """Re-examine a socket's queues after its state or endpoint changed."""
         if sock.recv_ops:
             op = sock.recv_ops[0]
-            if not op.armed and (op.abort or self.recv_satisfiable(sock)):
+            if op.state is PENDING and (op.abort or self.recv_satisfiable(sock)):
                 self.ops.arm(op)
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:
             op = sock.accept_ops[0]
-            if not op.armed and (op.abort or self.accept_satisfiable(sock, op)):
+            if op.state is PENDING and (op.abort or self.accept_satisfiable(sock, op)):
                 self.ops.arm(op)
         if sock.aborting:
             sock.aborting = False
             for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
                 for op in q:
-                    if op.abort and not op.armed:
+                    if op.abort and op.state is PENDING:
                         self.ops.arm(op)
 
     def complete(self, op: SocketOp) -> None:
         """Finish an armed op now: compute its result, take it off its queue, notify."""
-        if op.state != "pending":
+        if op.state is not ARMED:
             return
         sock = op.sock
         data = b""
@@ -254,17 +290,16 @@ class Sockets:
             if not op.abort and not self.accept_satisfiable(sock, op):
                 # The connection it was armed for went away (reset before it
                 # was accepted, and dropped): wait for the next one.
-                op.armed = False
+                op.to(PENDING)
                 return
             status, n = self.accept_result(op)
             q = sock.accept_ops
         if q and q[0] is op:
             del q[0]
+        elif op in q:
+            q.remove(op)  # an aborted op behind the head
         else:
-            try:
-                q.remove(op)
-            except ValueError:
-                pass
+            raise InternalError(f"{op.describe()} completes but is not in its socket's {op.kind} queue")
         self.ops.finish(op, status, n, "completed", data)
         self.changed(sock)
 
@@ -321,7 +356,7 @@ class Sockets:
                     return  # silly-window avoidance: wait for a worthwhile window
                 self.net.transmit(ep, gather(op, op.moved, k))
                 op.moved += k
-            if op.moved >= op.total and not op.armed:
+            if op.moved >= op.total and op.state is PENDING:
                 self.ops.arm(op)
             if op.moved < op.total:
                 ep.blocked = True
@@ -367,7 +402,7 @@ class Sockets:
             del ep.rbuf[:n]
             self.net.window_freed(ep)
         acc.ep = ep
-        acc.state = CONNECTED
+        acc.to(CONNECTED)
         acc.accepted = True
         acc.local = ep.local
         ep.owner = acc
@@ -393,7 +428,7 @@ class Sockets:
         """Close a socket: its pending operations are aborted, its connection
         closed (RST or FIN), its addresses freed.  The caller removes its handle."""
         state = sock.state
-        sock.state = CLOSED
+        sock.to(CLOSED)
         net = self.net
         if sock.local is not None and net.bound.get(sock.local) is sock:
             del net.bound[sock.local]
