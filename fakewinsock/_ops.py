@@ -55,19 +55,23 @@ class OpState(str, Enum):
     COMPLETED = "completed"  # result written and notified, not yet read by the program
     REAPED = "reaped"  # result read (or it failed inside its call): its OVERLAPPED is free again
 
+    # Filled in below from the table (compared by identity: cheaper than hashing a member).
+    successors: tuple[OpState, ...]
+    in_flight: bool
+
     def __str__(self) -> str:
-        return self.value
+        return str.__str__(self)
 
     def __format__(self, spec: str) -> str:
-        return self.value.__format__(spec)
+        return str.__format__(self, spec)
 
 
 POSTED, PENDING, ARMED, COMPLETED, REAPED = (OpState.POSTED, OpState.PENDING, OpState.ARMED, OpState.COMPLETED,
                                             OpState.REAPED)
 #: In flight: the OVERLAPPED belongs to the kernel.
-IN_FLIGHT = frozenset({POSTED, PENDING, ARMED})
+IN_FLIGHT = (POSTED, PENDING, ARMED)
 #: Every change of state an operation may make.
-OP_TRANSITIONS = frozenset({
+OP_TRANSITIONS = (
     (POSTED, COMPLETED),  # completed inside its call
     (POSTED, PENDING),  # queued on its socket
     (POSTED, REAPED),  # failed inside its call after all (a reset that just arrived)
@@ -75,7 +79,10 @@ OP_TRANSITIONS = frozenset({
     (ARMED, PENDING),  # an accept whose connection went away before it completed
     (ARMED, COMPLETED),  # the scheduler completed it
     (COMPLETED, REAPED),  # the program read its result, or its completion routine ran
-})
+)
+for _state in OpState:
+    _state.successors = tuple(new for old, new in OP_TRANSITIONS if old is _state)
+    _state.in_flight = _state in IN_FLIGHT
 
 
 class HasHandle(Protocol):
@@ -125,10 +132,11 @@ class Operation(Generic[S]):
 
     def to(self, state: OpState) -> None:
         """Change state, as the transition table allows (InternalError otherwise)."""
-        if (self.state, state) not in OP_TRANSITIONS:
+        if state in self.state.successors:
+            self.state = state
+        else:
             raise InternalError(f"{self.describe()}: state {self.state} cannot become {state} "
                                 "(not in the operation transition table)")
-        self.state = state
 
     # The op as an APC (see _kernel.Apc).
     def begin_routine(self) -> None:
@@ -174,7 +182,7 @@ class Operations(Generic[S]):
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(ov).__name__}")
         key = _addressof(ov)
         prev = self.by_ov.get(key)
-        if prev is not None and prev.state in IN_FLIGHT:
+        if prev is not None and prev.state.in_flight:
             raise WinsockUsageError(
                 f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
                 f"{prev.describe()}; reusing it corrupts memory on Windows"
@@ -313,7 +321,7 @@ class Operations(Generic[S]):
     def pending(self) -> list[str]:
         """The operations still in flight, oldest first."""
         return [op.describe() for op in sorted(self.by_ov.values(), key=lambda o: o.id)
-                if op.state in IN_FLIGHT]
+                if op.state.in_flight]
 
 
 def _no_completion(op: Operation[S]) -> None:

@@ -83,6 +83,12 @@ class FakeConfig:
         Raise BusyLoopError after this many Winsock calls (None: no limit).  A
         program that spins on a satisfied wait never blocks, so the fake cannot
         call it a deadlock; a budget turns the endless loop into an error.
+    check_invariants:
+        Check the fake's own invariants (``FakeWinsock.invariants()``) after
+        every Winsock call that returns, raising InternalError if one is
+        broken.  Slow; for tests of the fake (the pytest ini option
+        ``winsock_check_invariants = true`` turns it on for every fake).  It
+        never changes a schedule.
     """
 
     immediate: Probability = 0.5
@@ -99,6 +105,7 @@ class FakeConfig:
     trace_limit: int | None = None
     strict_cleanup: bool = True
     max_calls: int | None = None
+    check_invariants: bool = False
 
     def __post_init__(self) -> None:
         for name in ("split", "partial_recv", "background", "enobufs"):

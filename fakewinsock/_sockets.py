@@ -53,23 +53,28 @@ class SocketState(str, Enum):
     CONNECTED = "connected"  # connect() or AcceptEx: it owns an endpoint
     CLOSED = "closed"  # closesocket() (or the final WSACleanup): its handle is gone
 
+    # Filled in below from the table (compared by identity: cheaper than hashing a member).
+    successors: tuple[SocketState, ...]
+
     def __str__(self) -> str:
-        return self.value
+        return str.__str__(self)
 
     def __format__(self, spec: str) -> str:
-        return self.value.__format__(spec)
+        return str.__format__(self, spec)
 
 
 FRESH, BOUND, LISTENING, CONNECTED, CLOSED = (SocketState.FRESH, SocketState.BOUND, SocketState.LISTENING,
                                               SocketState.CONNECTED, SocketState.CLOSED)
 #: Every change of state a socket may make.
-SOCKET_TRANSITIONS = frozenset({
+SOCKET_TRANSITIONS = (
     (FRESH, BOUND),  # bind
     (FRESH, CONNECTED),  # connect (binding implicitly), or accepted into by AcceptEx
     (BOUND, LISTENING),  # listen
     (BOUND, CONNECTED),  # connect
     (FRESH, CLOSED), (BOUND, CLOSED), (LISTENING, CLOSED), (CONNECTED, CLOSED),  # closesocket
-})
+)
+for _state in SocketState:
+    _state.successors = tuple(new for old, new in SOCKET_TRANSITIONS if old is _state)
 
 
 class Socket:
@@ -108,10 +113,11 @@ class Socket:
 
     def to(self, state: SocketState) -> None:
         """Change state, as the transition table allows (InternalError otherwise)."""
-        if (self.state, state) not in SOCKET_TRANSITIONS:
+        if state in self.state.successors:
+            self.state = state
+        else:
             raise InternalError(f"{self.describe()}: state {self.state} cannot become {state} "
                                 "(not in the socket transition table)")
-        self.state = state
 
     def describe(self) -> str:
         return f"socket {self.handle:#x} ({self.state})"
@@ -432,7 +438,7 @@ class Sockets:
         net = self.net
         if sock.local is not None and net.bound.get(sock.local) is sock:
             del net.bound[sock.local]
-        if state == LISTENING:
+        if state is LISTENING:
             assert sock.local is not None and sock.listener is not None
             net.close_listener(sock.local, sock.listener)
         for op in sock.accept_ops:
