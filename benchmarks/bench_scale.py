@@ -26,6 +26,12 @@ memory
     accepted socket with a pending WSARecv, its peer, its event and OVERLAPPED),
     beyond the receive buffer itself.
 
+Open files: each asyncio connection costs two descriptors (client and server
+side).  The script raises the soft RLIMIT_NOFILE to the hard limit; when even
+that is too low for the clients the asyncio runs would hold at once, it caps
+them at what fits and says so (raise the hard limit, ``ulimit -Hn``, to lift
+the cap).  Failures of the asyncio runs are summarised in one line each.
+
 Speed is measured here, never in tests.  Numbers depend on the machine and its
 load: compare the ratios, which are taken within one run.
 """
@@ -66,6 +72,27 @@ from ovserver import simulate  # noqa: E402
 from ovserver._simulate import MAX_ATTEMPTS, ClientPlan, backoff_ns, scenario_plan  # noqa: E402
 
 SEED = 1
+#: Descriptors kept back from the asyncio runs (the interpreter, the listener, pipes...).
+FD_RESERVE = 256
+
+
+def raise_open_files() -> tuple[int, str]:
+    """Raise the soft open-file limit to the hard one where allowed:
+    (the soft limit now, a note when it could not be raised)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            return soft, f"could not raise the open-file limit from {soft} to {target}: {e}"
+    return soft, ""
+
+
+def connections_at_once(open_files: int) -> int:
+    """The asyncio connections (two descriptors each) that fit in ``open_files``."""
+    return max(1, (open_files - FD_RESERVE) // 2)
 
 
 def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
@@ -89,18 +116,27 @@ def run_simulation(clients: int, messages: int) -> tuple[float, int, int]:
     return wall, clients * messages, report.virtual_ns
 
 
-async def _asyncio_echo(plans: list[ClientPlan], concurrency: int | None) -> int:
+async def _asyncio_echo(plans: list[ClientPlan], concurrency: int | None, cap: int) -> int:
     """Run every client's plan against an asyncio echo server on loopback.
 
     ``concurrency=None`` replays the scenario in real time: each client
     arrives at its planned moment and pauses between chunks as planned (a
     refused connection retries after the simulation's backoff).  With a number,
     timing is ignored: clients run back to back, at most that many at once,
-    without pauses (the fastest this server and these clients go)."""
+    without pauses (the fastest this server and these clients go).  At most
+    ``cap`` clients are connected at once either way (the open-file limit)."""
+    loop = asyncio.get_running_loop()
+    loop_errors: dict[str, int] = {}
+
+    def count_error(_: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        e = context.get("exception")
+        key = type(e).__name__ if e is not None else str(context.get("message", "?"))
+        loop_errors[key] = loop_errors.get(key, 0) + 1
+
+    loop.set_exception_handler(count_error)  # a summary below, not one traceback per client
     server = await asyncio.start_server(echo_handle, "127.0.0.1", 0, backlog=4096, limit=1 << 20)
     port = server.sockets[0].getsockname()[1]
-    gate = asyncio.Semaphore(concurrency or len(plans) or 1)
-    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(min(concurrency or len(plans) or 1, cap))
     start = loop.time()
     paced = concurrency is None
     verified = 0
@@ -142,28 +178,45 @@ async def _asyncio_echo(plans: list[ClientPlan], concurrency: int | None) -> int
             writer.close()
             await writer.wait_closed()
 
-    await asyncio.gather(*(client(i, p) for i, p in enumerate(plans)))
+    results = await asyncio.gather(*(client(i, p) for i, p in enumerate(plans)), return_exceptions=True)
     server.close()
     await server.wait_closed()
+    failed: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for r in results:
+        if isinstance(r, BaseException):
+            key = type(r).__name__
+            failed[key] = failed.get(key, 0) + 1
+            first.setdefault(key, str(r))
+    if failed or loop_errors:
+        what = "; ".join(f"{n} x {k} (first: {first[k]})" for k, n in failed.items())
+        raise SystemExit(f"asyncio run failed: {sum(failed.values())} of {len(plans)} clients: {what or 'none'}; "
+                         f"event loop errors: {loop_errors or 'none'}")
     return verified
 
 
-def run_asyncio(plans: list[ClientPlan], concurrency: int | None) -> tuple[float, int]:
+def run_asyncio(plans: list[ClientPlan], concurrency: int | None, cap: int) -> tuple[float, int]:
     t0 = time.perf_counter()
-    verified = asyncio.run(_asyncio_echo(plans, concurrency))
+    verified = asyncio.run(_asyncio_echo(plans, concurrency, cap))
     return time.perf_counter() - t0, verified
 
 
-def vs_asyncio(clients: int, messages: int, concurrency: int) -> None:
+def vs_asyncio(clients: int, messages: int, concurrency: int, open_files: int) -> None:
     print(f"\n## {clients} clients x {messages} lines, line echo: the simulation against asyncio on loopback")
+    cap = connections_at_once(open_files)
+    if cap < clients:
+        print(f"note: the open-file limit ({open_files}) allows {cap} asyncio connections at once (two\n"
+              f"descriptors each): both asyncio runs admit at most {min(cap, clients)} clients at once, so in\n"
+              "the same-scenario run late clients queue and it takes longer than the scenario would\n"
+              "with a higher limit (raise the hard limit, ulimit -Hn, to lift this cap).")
     w = (44, 10, 14, 20)
     row("run", "wall s", "messages/s", "sim is x as fast", widths=w)
     sim_wall, sim_msgs, virtual_ns = run_simulation(clients, messages)
     row("ovserver simulate (routines, fake)", sim_wall, sim_msgs / sim_wall, "", widths=w)
     plans = scenario_plan(clients, messages, SEED)
     for label, limit in (("asyncio: the same scenario, real time", None),
-                         (f"asyncio: no pauses, <= {concurrency} at once", concurrency)):
-        wall, msgs = run_asyncio(plans, limit)
+                         (f"asyncio: no pauses, <= {min(concurrency, cap)} at once", concurrency)):
+        wall, msgs = run_asyncio(plans, limit, cap)
         if msgs != sim_msgs:
             raise SystemExit(f"{label}: {msgs} replies verified, expected {sim_msgs}")
         row(label, wall, msgs / wall, wall / sim_wall, widths=w)
@@ -265,11 +318,12 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=1000)
     args = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"python {sys.version.split()[0]}, open files limit {hard}")
+    if args.clients < 1 or args.messages < 1 or args.concurrency < 1:
+        ap.error("--clients, --messages and --concurrency must be at least 1")
+    open_files, note = raise_open_files()
+    print(f"python {sys.version.split()[0]}, open files limit {open_files}" + (f" ({note})" if note else ""))
     jobs: dict[str, Callable[[], None]] = {
-        "vs-asyncio": lambda: vs_asyncio(args.clients, args.messages, args.concurrency),
+        "vs-asyncio": lambda: vs_asyncio(args.clients, args.messages, args.concurrency, open_files),
         "scaling": lambda: scaling([1000, 5000, 20000], args.messages),
         "wait-cost": lambda: wait_cost([0, 1000, 20000], 20000),
         "memory": lambda: memory(20000, 4096),

@@ -6,13 +6,20 @@ and error codes), so it runs on the fake in tests and on real Windows with
 notified through the *wake* event (which also carries stop requests); each
 client has one WSARecv and at most one WSASend in flight, each with its own
 OVERLAPPED.  Lines are framed across receives; a trailing partial line at EOF
-is dropped.
+is dropped.  A send still in flight when a client is closed is cancelled
+first (CancelIoEx): Wine keeps such a send to a client that never reads
+pending after closesocket, so the stop would wait for that client.
+
+On Windows (or Windows Python under Wine): ``python my_server.py [PORT]``
+prints where it listens; Ctrl+C stops it.
 """
 
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, Winsock, sockaddr_in
 from fakewinsock.constants import (
@@ -61,6 +68,7 @@ class ShoutServer:
         self.accept_buf = bytearray(2 * ADDR)
         self.accept_sock = INVALID_SOCKET
         self.accepting = self.stopping = self.closed = False
+        self.on_listen: Callable[[], None] | None = None  # called once it listens
 
     def request_stop(self, signal: Callable[[int], object] | None = None) -> None:
         """Stop serving: from another thread (``ws.WSASetEvent``, the default) or,
@@ -82,6 +90,11 @@ class ShoutServer:
             ws.WSACloseEvent(self.accept_op.hEvent)
             ws.WSACleanup()
             raise OSError(f"cannot listen on {self.address}: error {error}")
+        rc, name = ws.getsockname(self.listener)
+        if rc == 0 and name is not None:
+            self.address = (self.address[0], name.port)  # the port the system picked for 0
+        if self.on_listen is not None:
+            self.on_listen()
         retry = self.post_accept()
         while not (self.closed and not self.clients and not self.accepting):
             if self.stopping and not self.closed:
@@ -174,6 +187,8 @@ class ShoutServer:
         """Close the socket now; forget the client once no operation of it is in flight."""
         if not c.closed:
             c.closed = True
+            if c.sending:
+                self.ws.CancelIoEx(c.sock, None)  # on_sent runs with 995
             self.ws.closesocket(c.sock)
         if not c.receiving and not c.sending:
             self.clients.discard(c)
@@ -187,7 +202,41 @@ class ShoutServer:
             self.close(c)
 
 
-if __name__ == "__main__":  # on Windows: python my_server.py, then telnet 127.0.0.1 12345
+@contextmanager
+def ctrl_c_stops(stop: Callable[[], None]) -> Iterator[None]:
+    """Ctrl+C or Ctrl+Break calls ``stop()``.  The server thread sits in an
+    alertable wait, where Python's KeyboardInterrupt never arrives, so on
+    Windows a console control handler (run by Windows on a thread of its own)
+    asks for the stop instead; under Wine, SIGINT arrives as Ctrl+C."""
+    if sys.platform != "win32":
+        import signal
+
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: stop())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    def on_ctrl(ctrl_type: int) -> int:
+        stop()
+        return 1  # handled: Windows does not end the process
+
+    handler = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)(on_ctrl)  # kept alive until removed
+    kernel32.SetConsoleCtrlHandler(handler, True)
+    try:
+        yield
+    finally:
+        kernel32.SetConsoleCtrlHandler(handler, False)
+
+
+if __name__ == "__main__":  # on Windows: python my_server.py [PORT], then telnet 127.0.0.1 PORT
     from fakewinsock import get_backend
 
-    ShoutServer(get_backend("real"), ("127.0.0.1", 12345)).serve()
+    server = ShoutServer(get_backend("real"), ("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 12345))
+    server.on_listen = lambda: print("my_server: shouting on {}:{}; Ctrl+C stops".format(*server.address), flush=True)
+    with ctrl_c_stops(server.request_stop):
+        server.serve()
+    print("my_server: stopped", flush=True)

@@ -647,13 +647,21 @@ class FakeWinsock:
         return SockoptResult(0, val)
 
     def getsockname(self, s: int) -> SockaddrResult:
-        """The local address of a bound socket."""
+        """The local address of a bound socket (after SO_UPDATE_ACCEPT_CONTEXT for an
+        AcceptEx socket: Wine's test_AcceptEx notes that Windows requires the option, as
+        Microsoft's documentation of SO_UPDATE_ACCEPT_CONTEXT says).
+
+        Divergence from real Windows: the error before the option is set is
+        WSAENOTCONN here, as for getpeername and shutdown; which code Windows gives
+        is not checked by any test we could read."""
         ts = self._enter("getsockname")
         if not self._initialised(ts, "getsockname"):
             return SockaddrResult(C.SOCKET_ERROR, None)
         sock = self._socket(s, "getsockname")
         if sock is None:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAENOTSOCK, s), None)
+        if sock.accepted and not sock.ctx_updated:
+            return SockaddrResult(self._fail(ts, "getsockname", C.WSAENOTCONN, s), None)
         if sock.local is None:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAEINVAL, s), None)
         return SockaddrResult(0, sockaddr_in(*sock.local))

@@ -237,9 +237,9 @@ class Operations(Generic[S]):
         if data:
             pos = 0
             for b in op.bufs:
-                k = min(len(b), len(data) - pos)
-                if k <= 0:
+                if pos >= len(data):
                     break
+                k = min(len(b), len(data) - pos)  # 0 for an empty WSABUF: the next one is filled
                 b[:k] = data[pos:pos + k]
                 pos += k
         for m in op.exports:

@@ -83,6 +83,16 @@ class FakeConfig:
         Raise BusyLoopError after this many Winsock calls (None: no limit).  A
         program that spins on a satisfied wait never blocks, so the fake cannot
         call it a deadlock; a budget turns the endless loop into an error.
+    close_keeps_sends:
+        False (Windows): closesocket completes every pending operation of the
+        socket; a pending WSASend ends with STATUS_CONNECTION_ABORTED.  True:
+        Wine 8.0's behaviour, seen there with a peer that does not read: a
+        pending WSASend outlives closesocket (graceful or abortive) and keeps
+        the connection open; its bytes go on flowing as the peer reads, and
+        only when it completes (all sent, or the peer resets) is the close
+        carried out (FIN, or RST for linger {1,0} or unread data).  The handle
+        is gone, so the program cannot cancel it any more: a program that must
+        not hang on such a peer cancels its sends (CancelIoEx) before closing.
     check_invariants:
         Check the fake's own invariants (``FakeWinsock.invariants()``) after
         every Winsock call that returns, raising InternalError if one is
@@ -105,6 +115,7 @@ class FakeConfig:
     trace_limit: int | None = None
     strict_cleanup: bool = True
     max_calls: int | None = None
+    close_keeps_sends: bool = False
     check_invariants: bool = False
 
     def __post_init__(self) -> None:

@@ -83,7 +83,7 @@ class Socket:
     __slots__ = (
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
-        "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting",
+        "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -107,6 +107,7 @@ class Socket:
         self.options: dict[tuple[int, int], bytes] = {}
         self.accept_pending_on: SocketOp | None = None  # AcceptEx using this as accept socket
         self.aborting = False  # an op of this socket was given an abort status
+        self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
@@ -307,12 +308,20 @@ class Sockets:
         else:
             raise InternalError(f"{op.describe()} completes but is not in its socket's {op.kind} queue")
         self.ops.finish(op, status, n, "completed", data)
+        if sock.close_deferred and not sock.send_ops:
+            sock.close_deferred = False
+            self.close_endpoint(sock)  # the last kept send is done: close now
         self.changed(sock)
 
     @staticmethod
     def abort(op: SocketOp, status: int) -> None:
-        """Make ``op`` complete with ``status`` (armed by the next :meth:`changed`)."""
-        op.abort = status
+        """Make ``op`` complete with ``status`` (armed by the next :meth:`changed`).
+        An op already ended keeps its first status: on Windows the operation
+        ends when that happens (CancelIoEx, or the peer's reset, which fails a
+        pending send at once); the completion delay only postpones the
+        notification, so a closesocket meanwhile does not change the result."""
+        if not op.abort:
+            op.abort = status
         op.sock.aborting = True
 
     # ------------------------------------------------------------ receive
@@ -432,7 +441,9 @@ class Sockets:
 
     def close(self, sock: Socket) -> None:
         """Close a socket: its pending operations are aborted, its connection
-        closed (RST or FIN), its addresses freed.  The caller removes its handle."""
+        closed (RST or FIN), its addresses freed.  The caller removes its handle.
+        With ``FakeConfig.close_keeps_sends`` (Wine), pending sends stay and
+        the connection is closed when the last of them completes."""
         state = sock.state
         sock.to(CLOSED)
         net = self.net
@@ -461,18 +472,30 @@ class Sockets:
             # A receive ended by a local close: STATUS_CONNECTION_ABORTED
             # (10053), not 995 (Wine's iocp_async_read_closesocket on Windows).
             self.abort(op, C.STATUS_CONNECTION_ABORTED)
-        for op in sock.send_ops:
-            # Divergence from real Windows: untested there; assumed to end like
-            # a receive (STATUS_CONNECTION_ABORTED).
-            self.abort(op, C.STATUS_CONNECTION_ABORTED)
+        if sock.send_ops and self.config.close_keeps_sends:
+            # Wine 8.0: the pending sends keep the connection open; the close
+            # happens when the last of them completes (see complete).
+            sock.close_deferred = True
+        else:
+            for op in sock.send_ops:
+                # Windows completes every pending operation when the last handle
+                # is closed (closesocket's remarks; IRP_MJ_CLEANUP).  Divergence
+                # from real Windows: the status of a send is untested there;
+                # assumed to be a receive's (STATUS_CONNECTION_ABORTED).
+                self.abort(op, C.STATUS_CONNECTION_ABORTED)
+            self.close_endpoint(sock)
+        self.changed(sock)
+
+    def close_endpoint(self, sock: Socket) -> None:
+        """The connection side of closesocket: FIN, or RST when lingering {1,0}
+        or when received data was left unread."""
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
             if sock.linger == (1, 0) or ep.rbuf:
-                net.send_rst(ep)  # abortive close, or unread data: RST
+                self.net.send_rst(ep)  # abortive close, or unread data: RST
             elif not ep.reset:
-                net.send_fin(ep)
-        self.changed(sock)
+                self.net.send_fin(ep)
 
 
 def _ignore(ep: Endpoint) -> None:

@@ -212,15 +212,21 @@ def inet_ntoa(addr: int) -> str:
 
 
 def sockaddr_in(host: str, port: int) -> SOCKADDR_IN:
-    """``SOCKADDR_IN`` for IPv4 ``host`` and ``port`` (host byte order)."""
+    """``SOCKADDR_IN`` for IPv4 ``host`` and ``port`` (host byte order).
+    ValueError when ``host`` is not an IPv4 address (a name, IPv6, garbage)."""
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
     if not isinstance(port, int) or not 0 <= port <= 0xFFFF:
         raise ValueError(f"port must be an int in 0..65535, not {port!r}")
+    in_addr = inet_addr(host)
+    if in_addr == 0xFFFFFFFF and host.strip() != "255.255.255.255":
+        # inet_addr's INADDR_NONE is also the broadcast address: taking it
+        # unchecked would bind 255.255.255.255 for "localhost" or "::1".
+        raise ValueError(f"host must be a dotted IPv4 address, not {host!r} (resolve names first)")
     addr = SOCKADDR_IN()
     addr.sin_family = AF_INET
     addr.sin_port = htons(port)
-    addr.sin_addr = inet_addr(host)
+    addr.sin_addr = in_addr
     return addr
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from fakewinsock import get_backend
+from fakewinsock import __version__, get_backend
 
 from . import ServerConfig, create_server
 from ._console import console_stop
@@ -18,51 +22,123 @@ from ._simulate import format_report, simulate
 __all__ = ["main"]
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+#: Upper bounds of the numeric options: beyond them a run cannot be meant
+#: (and the server's buffers are allocated from some of them).
+_MAX_INT = 2**31 - 1
+
+
+def _integer(lo: int, hi: int = _MAX_INT) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be {lo}-{hi}, not {value}")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+_positive = _integer(1)
+_port = _integer(0, 65535)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
     return value
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
     return value
 
 
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def resolve_host(host: str) -> str:
+    """The IPv4 address ``serve`` binds for ``host`` (a dotted address or a
+    name); ValueError saying why when there is none.  The server is IPv4 only
+    (AF_INET), so an IPv6 address is refused rather than misread."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if ip.version != 4:
+            raise ValueError(f"{host} is an IPv6 address; the server listens on IPv4 only (try 127.0.0.1)")
+        return str(ip)
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"{host!r} is not a host name")
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ValueError(f"cannot resolve {host!r} to an IPv4 address: {reason}") from None
+    if not infos:
+        raise ValueError(f"{host!r} has no IPv4 address")
+    return str(infos[0][4][0])
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad input: one line on stderr and status 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ovserver", description="The seed's overlapped-IO server (echo or chat).")
-    sub = p.add_subparsers(dest="command", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = _Parser(prog="ovserver", description="The seed's overlapped-IO server (echo or chat).",
+                formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"ovserver {__version__} (fakewinsock {__version__})")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--model", choices=MODELS, default="events",
                         help="events: event notification (64 events); routines: completion routines")
-        sp.add_argument("--mode", choices=[m.value for m in Mode], default="echo")
+        sp.add_argument("--mode", choices=[m.value for m in Mode], default="echo",
+                        help="echo: each line back to its sender; chat: each line to every other client, named")
         d = Limits()
-        sp.add_argument("--max-line", type=_positive, default=d.max_line, help="longest line, bytes")
-        sp.add_argument("--max-clients", type=_positive, default=d.max_clients)
+        sp.add_argument("--max-line", type=_positive, default=d.max_line,
+                        help="longest line, bytes; a longer one gets an error line and the connection is closed")
+        sp.add_argument("--max-clients", type=_positive, default=d.max_clients,
+                        help="clients served at once (the events model serves at most 63); more wait to be accepted")
         sp.add_argument("--max-queued", type=_positive, default=d.max_queued,
-                        help="most bytes queued for one client before it is cut off")
+                        help="most bytes queued for one client before it is cut off (reset)")
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    s = sub.add_parser("serve", help="serve on the real Winsock backend (Windows)", formatter_class=fmt)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=12345)
+    s = sub.add_parser("serve", help="serve on the real Winsock backend (Windows)", formatter_class=fmt,
+                       description="Serve on the real Winsock backend (Windows, or Windows Python under Wine). "
+                                   "Ctrl+C (or Ctrl+Break) stops it within about a second; a second Ctrl+C "
+                                   "exits at once.")
+    s.add_argument("--host", default="127.0.0.1", help="IPv4 address or host name to listen on")
+    s.add_argument("--port", type=_port, default=12345, help="TCP port, 0-65535 (0: the system picks one)")
     common(s)
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)
-    m.add_argument("--clients", type=int, default=100, help="simulated clients")
-    m.add_argument("--messages", type=int, default=10, help="lines each client sends")
-    m.add_argument("--seed", type=int, default=0, help="same seed, same run and report")
+    m.add_argument("--clients", type=_integer(0), default=100, help="simulated clients")
+    m.add_argument("--messages", type=_integer(0), default=10, help="lines each client sends")
+    m.add_argument("--seed", type=_integer(0, 2**63 - 1), default=0, help="same seed, same run and report")
     m.add_argument("--resets", type=_fraction, default=0.0, help="fraction of clients that reset at a random point")
-    m.add_argument("--arrival", type=float, default=None, metavar="SECONDS",
+    m.add_argument("--arrival", type=_seconds, default=None, metavar="SECONDS",
                    help="virtual seconds over which clients arrive (None: 1 ms per client)")
     m.add_argument("--barrier", action="store_true",
                    help="chat: all clients join before anyone sends, for an exact check (they must fit at once)")
-    m.add_argument("--trace", metavar="FILE", help="write the fake's trace (JSON if FILE ends in .json)")
+    m.add_argument("--trace", metavar="FILE", help="write the fake's trace (JSON if FILE ends in .json); "
+                   "opened before the run")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
     return p
@@ -80,25 +156,41 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"ovserver serve: no real Winsock backend here ({reason}); "
               "use 'ovserver simulate' to run the server on the fake backend", file=sys.stderr)
         return 2
-    config = ServerConfig(host=args.host, port=args.port, model=args.model, mode=Mode(args.mode),
+    try:
+        address = resolve_host(args.host)
+    except ValueError as e:
+        print(f"ovserver serve: --host: {e}", file=sys.stderr)
+        return 2
+    config = ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode),
                           limits=_limits(args))
     server = create_server(ws, config)
+    named = "" if address == args.host else f" ({args.host})"
 
     def ready(_: object) -> None:
         assert server.address is not None
         host, port = server.address
-        print(f"ovserver: {config.mode.value} server ({config.model} model) on {host}:{port}; Ctrl+C stops",
-              flush=True)
+        print(f"ovserver: {config.mode.value} server ({config.model} model) on {host}:{port}{named}; "
+              "Ctrl+C stops", flush=True)
 
     try:
-        with console_stop(server.request_stop):
+        with console_stop(server.request_stop, on_second=_exit_at_once):
             stats = server.run(ready)
     except ServerError as e:
         print(f"ovserver: {e}", file=sys.stderr)
         return 1
+    gave_up = f"; gave up waiting for {stats.abandoned} cancelled operations" if stats.abandoned else ""
     print(f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
-          f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out")
+          f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{gave_up}", flush=True)
     return 0
+
+
+def _exit_at_once() -> None:
+    """A second Ctrl+C: leave now, without waiting for the stop to finish."""
+    import os
+
+    sys.stderr.write("ovserver: second Ctrl+C: exiting at once\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _progress_printer(enabled: bool) -> Callable[[int, int], None] | None:
@@ -117,9 +209,13 @@ def _progress_printer(enabled: bool) -> Callable[[int, int], None] | None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    if args.clients < 0 or args.messages < 0:
-        print("ovserver simulate: --clients and --messages must be >= 0", file=sys.stderr)
-        return 2
+    if args.trace is not None:
+        try:  # fail now, not after the whole run: the report would be lost
+            with open(args.trace, "w", encoding="utf-8"):
+                pass
+        except OSError as e:
+            print(f"ovserver simulate: --trace: cannot write {args.trace!r}: {e.strerror or e}", file=sys.stderr)
+            return 2
     try:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
                           resets=args.resets, limits=_limits(args), arrival_s=args.arrival, barrier=args.barrier,
@@ -127,6 +223,9 @@ def _simulate(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"ovserver simulate: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\novserver simulate: interrupted (Ctrl+C); no report", file=sys.stderr, flush=True)
+        return 130
     sys.stdout.write(format_report(report))
     return 0 if report.ok else 1
 
@@ -134,9 +233,13 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ovserver`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    return _simulate(args)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _simulate(args)
+    except KeyboardInterrupt:  # before the console handler is in place (or after it is gone)
+        print(f"\novserver {args.command}: interrupted (Ctrl+C)", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ the server to stop (which signals the server's wake event) and reports the
 event handled, so Python's own Ctrl+C handling (KeyboardInterrupt) does not
 run.  For a console close, log-off or shutdown, after which Windows ends the
 process when the handler returns, it first waits a few seconds for the server
-to finish closing.  Elsewhere it does nothing (``serve`` needs Windows).
+to finish closing.  A second Ctrl+C or Ctrl+Break calls ``on_second`` (which
+``ovserver serve`` uses to exit at once).  Elsewhere it does nothing (``serve``
+needs Windows).  Under Wine, SIGINT to the Wine process arrives as CTRL_C_EVENT.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ _CLOSE_WAIT_S = 4.5  # Windows allows a handler about 5 s for a close event
 
 
 @contextmanager
-def console_stop(stop: Callable[[], None]) -> Iterator[None]:
+def console_stop(stop: Callable[[], None], on_second: Callable[[], None] | None = None) -> Iterator[None]:
     """While the block runs, a console control event (Ctrl+C, Ctrl+Break, close)
-    calls ``stop()`` instead of interrupting the program."""
+    calls ``stop()`` instead of interrupting the program; a second Ctrl+C or
+    Ctrl+Break calls ``on_second()`` (when given)."""
     if sys.platform != "win32":
         yield
         return
@@ -36,7 +39,13 @@ def console_stop(stop: Callable[[], None]) -> Iterator[None]:
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     handler_type = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)
 
+    seen = [0]
+
     def handler(ctrl_type: int) -> int:
+        seen[0] += 1
+        if seen[0] > 1 and on_second is not None and ctrl_type < _CTRL_CLOSE_EVENT:
+            on_second()
+            return 1
         stop()
         if ctrl_type >= _CTRL_CLOSE_EVENT:
             finished.wait(_CLOSE_WAIT_S)

@@ -23,9 +23,25 @@ Rules every path below keeps:
   reused or modified while it is busy.  At most one receive and one send are
   in flight per connection; the output waiting behind the send is queued in
   the hub.
-* **Closing reaps.**  closesocket makes pending operations complete later with
-  an error.  A closed connection keeps its slots (and, in the event model, its
-  event) until every busy one has completed; only then is it released.
+* **Closing reaps, and frees the place at once.**  closesocket makes pending
+  operations complete later with an error.  A closed connection leaves the
+  table of live connections at once (so it no longer counts against
+  ``max_clients`` or the event model's 63 clients per wait, and AcceptEx is
+  posted again), but keeps its OVERLAPPEDs, buffers and event alive, *closing*,
+  until every busy one has completed and been reaped; only then is it released.
+* **A send in flight is cancelled before its socket is closed.**  Windows
+  completes every pending operation when the socket is closed, but Wine 8.0
+  keeps a WSASend to a peer that does not read pending after closesocket
+  (graceful or abortive) until that peer reads or goes, and after the close the
+  handle that CancelIoEx needs is gone.  So whenever a connection is closed
+  with its send in flight (a cut-off, an error, a stop), CancelIoEx comes
+  first, and the close is abortive (SO_LINGER {1, 0}: the client sees a reset,
+  so it knows that data was lost).  ``FakeConfig(close_keeps_sends=True)``
+  produces Wine's behaviour on the fake.
+* **Stopping is bounded.**  A stop closes the listener and every connection as
+  above, then waits for the cancelled operations; when waiting has timed out
+  for ``stop_grace_ms`` in all, the server gives up on what is still pending
+  (counted in ``abandoned``) and returns.
 * **Accepting** uses AcceptEx with dwReceiveDataLength 0 on the listening
   socket, notified through the listener's event, the *wake event*.  A stop
   request sets a flag and signals the same event (so the event model keeps 63
@@ -36,6 +52,7 @@ Rules every path below keeps:
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -75,6 +92,13 @@ SOCKET_SIZE = 8
 
 MODELS = ("events", "routines")
 
+#: What a bind failure means, for the message a user reads.
+_BIND_ERRORS = {
+    10013: ": WSAEACCES, permission denied (the port is reserved or in use by another program)",
+    10048: ": WSAEADDRINUSE, the port is in use",
+    10049: ": WSAEADDRNOTAVAIL, not an address of this machine",
+}
+
 
 class ServerError(RuntimeError):
     """The server could not start (or hit a Winsock failure it cannot handle)."""
@@ -89,6 +113,8 @@ class ServerConfig:
     carries.  ``accept_retry_ms``: when posting AcceptEx fails at once (e.g.
     WSAENOBUFS), the wait gets this timeout and accepting is retried after it;
     otherwise every wait is infinite (an idle server uses no CPU).
+    ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
+    server waits for the operations it cancelled before giving up on them.
     """
 
     host: str = "127.0.0.1"
@@ -99,13 +125,21 @@ class ServerConfig:
     recv_size: int = 16 * 1024
     send_size: int = 64 * 1024
     accept_retry_ms: int = 50
+    stop_grace_ms: int = 1000
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, not {self.model!r}")
         object.__setattr__(self, "mode", Mode(self.mode))
-        if self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1:
-            raise ValueError("recv_size, send_size and accept_retry_ms must be at least 1")
+        if (self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1
+                or self.stop_grace_ms < 1):
+            raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, not {self.port}")
+        try:
+            ipaddress.IPv4Address(self.host)
+        except ValueError:
+            raise ValueError(f"host must be an IPv4 address (resolve a name first), not {self.host!r}") from None
 
 
 @dataclass
@@ -121,6 +155,8 @@ class ServerStats:
     hung_up: int = 0  # protocol error: error line, then closed
     cut_off: int = 0  # slow reader (or worse): closed abortively
     closed_at_stop: int = 0
+    cancelled: int = 0  # connections whose send in flight was cancelled before the close
+    abandoned: int = 0  # operations still pending when a stop gave up waiting for them
     bytes_received: int = 0
     bytes_sent: int = 0
     posted_immediate: int = 0  # operations that completed at once (and still notified)
@@ -188,7 +224,8 @@ class Server:
         self.stats = ServerStats(hub=self.hub.stats)
         #: (host, port) the server listens on, once :meth:`run` has bound it.
         self.address: tuple[str, int] | None = None
-        self._conns: dict[int, _Conn] = {}
+        self._conns: dict[int, _Conn] = {}  # live connections
+        self._closing: dict[int, _Conn] = {}  # closed, with operations not yet reaped
         self._next_cid = 1
         self._listener = INVALID_SOCKET
         self._wake = WSA_INVALID_EVENT
@@ -197,6 +234,8 @@ class Server:
         self._accept_retry = False
         self._stop = False
         self._stopping = False
+        self._stop_waited_ms = 0
+        self._gave_up = False
         self._routine: CompletionRoutine | None = None
 
     # ------------------------------------------------------------ model hooks
@@ -209,6 +248,9 @@ class Server:
     def _conn_opened(self, conn: _Conn) -> bool:
         """Prepare notification for a new connection; False if impossible."""
         return True
+
+    def _conn_closed(self, conn: _Conn) -> None:
+        """``conn`` was closed: it is no longer served (its operations may still be busy)."""
 
     def _conn_released(self, conn: _Conn) -> None:
         """Undo :meth:`_conn_opened` (every operation of ``conn`` is reaped)."""
@@ -248,7 +290,7 @@ class Server:
             self._serve()
         except BaseException:
             self._abandon()
-            if not self._accept.busy and not self._conns:
+            if not self._accept.busy and not self._conns and not self._closing:
                 self._cleanup()  # nothing in flight: WSACleanup cannot find a leak
             raise
         self._cleanup()
@@ -273,7 +315,9 @@ class Server:
         self._listener = s
         addr = sockaddr_in(cfg.host, cfg.port)
         if ws.bind(s, addr, ctypes.sizeof(addr)) == SOCKET_ERROR:
-            raise ServerError(f"bind to {cfg.host}:{cfg.port} failed (error {ws.WSAGetLastError()})")
+            error = ws.WSAGetLastError()
+            why = _BIND_ERRORS.get(error, "")
+            raise ServerError(f"bind to {cfg.host}:{cfg.port} failed (error {error}{why})")
         if ws.listen(s, SOMAXCONN) == SOCKET_ERROR:
             raise ServerError(f"listen failed (error {ws.WSAGetLastError()})")
         rc, name = ws.getsockname(s)
@@ -286,9 +330,26 @@ class Server:
             # post resetting the wake event (AcceptEx on it) is still seen.
             if self._stop and not self._stopping:
                 self._begin_stop()
-            if self._stopping and not self._accept.busy and not self._conns:
-                return
-            self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+            if self._stopping:
+                if not self._accept.busy and not self._conns and not self._closing:
+                    return
+                if self._gave_up:
+                    self.stats.abandoned = int(self._accept.busy) + sum(
+                        int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
+                    return
+                self._wait(self.config.stop_grace_ms)
+            else:
+                self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+
+    def _timed_out(self, waited_ms: int) -> None:
+        """A wait of ``waited_ms`` timed out: retry accepting, or, while
+        stopping, count towards giving up."""
+        if self._stopping:
+            self._stop_waited_ms += waited_ms
+            if self._stop_waited_ms >= self.config.stop_grace_ms:
+                self._gave_up = True
+        elif self._accept_retry:
+            self._retry_accept()
 
     def _begin_stop(self) -> None:
         """Close the listener and every connection; their operations complete
@@ -308,7 +369,7 @@ class Server:
     def _abandon(self) -> None:
         """After an unexpected exception: close what is open, wait for nothing."""
         ws = self.ws
-        for s in [self._listener, self._accept_sock] + [c.sock for c in self._conns.values() if not c.closed]:
+        for s in [self._listener, self._accept_sock] + [c.sock for c in self._conns.values()]:
             if s != INVALID_SOCKET:
                 ws.closesocket(s)
         self._listener = self._accept_sock = INVALID_SOCKET
@@ -480,16 +541,33 @@ class Server:
     # ------------------------------------------------------------ closing
 
     def _close(self, conn: _Conn, abort: bool = False) -> None:
-        """Remove ``conn``: its socket is closed now, its slots when reaped."""
+        """Remove ``conn``: its socket is closed now and its place is free at once;
+        its OVERLAPPEDs and buffers are released when their operations are reaped.
+
+        A send in flight is cancelled first (CancelIoEx: Wine would otherwise
+        keep it pending after the close, see the module docstring), and then
+        the close is abortive, since that data is lost."""
         if conn.closed:
             return
         conn.closed = True
         self.hub.leave(conn.cid)
+        ws = self.ws
+        if conn.send.busy:
+            # ERROR_NOT_FOUND if it has just completed: then it is reaped as usual.
+            if ws.CancelIoEx(conn.sock, None):
+                self.stats.cancelled += 1
+            abort = True
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054
-            self.ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
-        self.ws.closesocket(conn.sock)
-        self._release_if_idle(conn)
+            ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+        ws.closesocket(conn.sock)
+        del self._conns[conn.cid]
+        self._conn_closed(conn)
+        if conn.idle():
+            self._release(conn)
+        else:
+            self._closing[conn.cid] = conn
+        self._post_accept()  # its place is free again
 
     def _reaped(self, io: _Io) -> None:
         """A busy slot of a closed connection completed (with whatever error)."""
@@ -498,10 +576,12 @@ class Server:
         self._release_if_idle(io.conn)
 
     def _release_if_idle(self, conn: _Conn) -> None:
-        if conn.idle() and self._conns.get(conn.cid) is conn:
-            del self._conns[conn.cid]
-            self._conn_released(conn)
-            # Nothing can complete on its slots any more: break the conn <-> slot
-            # cycles, so its buffers are freed now, not at some later GC pass.
-            conn.recv.conn = conn.send.conn = None
-            self._post_accept()  # a slot is free again
+        if conn.idle() and self._closing.get(conn.cid) is conn:
+            del self._closing[conn.cid]
+            self._release(conn)
+
+    def _release(self, conn: _Conn) -> None:
+        self._conn_released(conn)
+        # Nothing can complete on its slots any more: break the conn <-> slot
+        # cycles, so its buffers are freed now, not at some later GC pass.
+        conn.recv.conn = conn.send.conn = None

@@ -47,6 +47,6 @@ class RoutineServer(Server):
         if rc == WSA_WAIT_EVENT_0:
             self._on_wake()
         elif rc == WSA_WAIT_TIMEOUT:
-            self._retry_accept()
+            self._timed_out(timeout_ms)
         else:
             raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")

@@ -363,6 +363,7 @@ fake_configs = st.builds(
     background=st.floats(0.0, 0.5),
     completion_delay=st.sampled_from([(0, 0), (0, 50_000), (10_000, 300_000)]),
     window=st.sampled_from([512, 4096, 128 * 1024]),
+    close_keeps_sends=st.booleans(),  # Windows' closesocket, or Wine's (see FakeConfig)
 )
 
 

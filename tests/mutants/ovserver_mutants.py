@@ -341,6 +341,12 @@ class ExitsWithoutReaping(EventServer):
             # post resetting the wake event (AcceptEx on it) is still seen.
             if self._stop and not self._stopping:
                 self._begin_stop()
-            if self._stopping:  # BUG: does not wait for the cancelled operations
-                return
-            self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+            if self._stopping:
+                return  # BUG: does not wait for the cancelled operations
+                if self._gave_up:
+                    self.stats.abandoned = int(self._accept.busy) + sum(
+                        int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
+                    return
+                self._wait(self.config.stop_grace_ms)
+            else:
+                self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)

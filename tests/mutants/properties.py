@@ -41,7 +41,11 @@ class OvserverUnderTest:
                                            limits=limits if limits is not None else Limits()))
 
     def serve(self) -> None:
-        self.server.run()
+        stats = self.server.run()
+        # The fake completes every operation a stop cancels, so a stop that
+        # gives up waiting (bounded, as on a real stack it must be) means the
+        # server failed to reap them.
+        assert stats.abandoned == 0, f"the stop gave up on {stats.abandoned} operations it never reaped"
 
     def stop(self) -> None:
         self.server.request_stop(signal=self.ws.signal_event)

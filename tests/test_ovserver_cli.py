@@ -1,0 +1,127 @@
+"""The ``ovserver`` command line: bad input gets one clear line and status 2
+before any work; --help shows every default; --version; Ctrl+C in simulate."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fakewinsock import sockaddr_in
+from ovserver import ServerConfig
+from ovserver import __main__ as cli
+from ovserver.__main__ import main, resolve_host
+
+BAD = [
+    ["serve", "--port", "99999"],
+    ["serve", "--port", "-1"],
+    ["serve", "--port", "http"],
+    ["serve", "--max-clients", "0"],
+    ["serve", "--max-queued", "-5"],
+    ["serve", "--max-line", "1e3"],
+    ["serve", "--model", "threads"],
+    ["simulate", "--clients", "-1"],
+    ["simulate", "--messages", "-1"],
+    ["simulate", "--seed", "-1"],
+    ["simulate", "--arrival", "-1"],
+    ["simulate", "--arrival", "nan"],
+    ["simulate", "--resets", "1.5"],
+    ["simulate", "--resets", "inf"],
+    ["simulate", "--max-line", "0"],
+    ["serve", "--hots", "x"],
+    [],
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=[" ".join(a) or "nothing" for a in BAD])
+def test_bad_input_is_one_line_and_status_2(argv: list[str], capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "simulate", lambda *a, **k: pytest.fail("ran despite bad input"))
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and "error" in err, err
+
+
+def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--port", "99999"])
+    assert "--port: must be 0-65535, not 99999" in capsys.readouterr().err
+
+
+def test_host_names_are_resolved_or_refused_with_the_reason() -> None:
+    assert resolve_host("127.0.0.1") == "127.0.0.1"
+    assert resolve_host("localhost").startswith("127.")
+    with pytest.raises(ValueError, match="IPv6"):
+        resolve_host("::1")
+    with pytest.raises(ValueError, match="cannot resolve '999.1.1.1'"):
+        resolve_host("999.1.1.1")
+    with pytest.raises(ValueError, match="not a host name"):
+        resolve_host("")
+
+
+@pytest.mark.parametrize("host", ["localhost", "::1", "999.1.1.1", ""])
+def test_sockaddr_in_refuses_what_is_not_an_ipv4_address(host: str) -> None:
+    # The root cause of "--host localhost binds 255.255.255.255": inet_addr's
+    # INADDR_NONE taken as an address.
+    with pytest.raises(ValueError, match="dotted IPv4"):
+        sockaddr_in(host, 80)
+    with pytest.raises(ValueError, match="IPv4"):
+        ServerConfig(host=host)
+
+
+def test_the_broadcast_address_is_still_an_address() -> None:
+    assert sockaddr_in("255.255.255.255", 80).host == "255.255.255.255"
+
+
+@pytest.mark.parametrize("command", ["serve", "simulate"])
+def test_help_shows_every_default(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    options = re.findall(r"^  (--[a-z-]+)", text, re.M)
+    assert "--max-clients" in options and "--mode" in options
+    blocks = re.split(r"\n  (?=--)", text.split("options:", 1)[1])
+    for block in blocks:
+        name = block.split()[0]
+        if name in ("-h,", "--barrier", "--progress"):  # flags: no value, no default
+            continue
+        assert "(default:" in " ".join(block.split()), f"{name} shows no default"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert re.fullmatch(r"ovserver \d+\.\d+\.\d+ .*\n", capsys.readouterr().out)
+
+
+def test_unwritable_trace_fails_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "simulate", lambda *a, **k: pytest.fail("ran with an unwritable trace"))
+    assert main(["simulate", "--clients", "1", "--trace", str(tmp_path / "no" / "such" / "dir.json")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--trace" in err
+
+
+def test_ctrl_c_during_simulate_is_one_line_and_130(capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "simulate", interrupted)
+    assert main(["simulate", "--clients", "1"]) == 130
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == "ovserver simulate: interrupted (Ctrl+C); no report"
+
+
+def test_ctrl_c_before_the_console_handler_is_one_line_and_130(capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_serve", interrupted)
+    assert main(["serve"]) == 130
+    assert capsys.readouterr().err.strip() == "ovserver serve: interrupted (Ctrl+C)"
