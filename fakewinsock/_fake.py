@@ -750,7 +750,9 @@ class FakeWinsock:
             return fail
         op.accept_sock = acc
         op.out_buf = out
-        op.rdl, op.lal, op.ral = dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
+        op.recv_data_len = dwReceiveDataLength
+        op.local_addr_len = dwLocalAddressLength
+        op.remote_addr_len = dwRemoteAddressLength
         op.bufs = op.exports = [out]
         self._ops.register(op, key)
         acc.accept_pending_on = op

@@ -110,11 +110,12 @@ class Operation(Generic[S]):
     status = C.STATUS_PENDING
     nbytes = 0
     flags = 0
-    abort = 0  # NTSTATUS to complete with instead of the normal result
+    abort_status = 0  # NTSTATUS to complete with instead of the normal result (0: none)
     state = POSTED  # changed only by to()
     accept_sock: S | None = None
     out_buf: memoryview | None = None
-    rdl = lal = ral = 0  # AcceptEx: receive data and address lengths
+    # AcceptEx: dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
+    recv_data_len = local_addr_len = remote_addr_len = 0
     key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
 
     def __init__(self, table: Operations[S], op_id: int, kind: str, sock: S, ov: WSAOVERLAPPED,

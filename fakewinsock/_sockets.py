@@ -197,7 +197,7 @@ class Sockets:
     def accept_at_once(self, lst: Socket, op: SocketOp) -> bool:
         """Complete a new AcceptEx inside its call, if a connection is there and
         the chooser (under FakeConfig.immediate) says so."""
-        small = 0 < op.lal < MIN_ADDR_SLOT or op.ral < MIN_ADDR_SLOT
+        small = 0 < op.local_addr_len < MIN_ADDR_SLOT or op.remote_addr_len < MIN_ADDR_SLOT
         if (not small and not lst.accept_ops and self.accept_satisfiable(lst, op)
                 and self.chooser.boolean(self._immediate["AcceptEx"], "immediate:AcceptEx")):
             status, n = self.accept_result(op)
@@ -255,7 +255,7 @@ class Sockets:
         found = 0
         for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
             for op in q:
-                if (ov is None or op.ov is ov) and not op.abort:
+                if (ov is None or op.ov is ov) and not op.abort_status:
                     self.abort(op, C.STATUS_CANCELLED)
                     found += 1
         return found
@@ -264,19 +264,19 @@ class Sockets:
         """Re-examine a socket's queues after its state or endpoint changed."""
         if sock.recv_ops:
             op = sock.recv_ops[0]
-            if op.state is PENDING and (op.abort or self.recv_satisfiable(sock)):
+            if op.state is PENDING and (op.abort_status or self.recv_satisfiable(sock)):
                 self.ops.arm(op)
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:
             op = sock.accept_ops[0]
-            if op.state is PENDING and (op.abort or self.accept_satisfiable(sock, op)):
+            if op.state is PENDING and (op.abort_status or self.accept_satisfiable(sock, op)):
                 self.ops.arm(op)
         if sock.aborting:
             sock.aborting = False
             for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
                 for op in q:
-                    if op.abort and op.state is PENDING:
+                    if op.abort_status and op.state is PENDING:
                         self.ops.arm(op)
 
     def complete(self, op: SocketOp) -> None:
@@ -290,11 +290,11 @@ class Sockets:
             status, n, data = self.receive_result(op)
             q = sock.recv_ops
         elif op.kind == "WSASend":
-            status = op.abort
+            status = op.abort_status
             n = 0 if status else op.total
             q = sock.send_ops
         else:
-            if not op.abort and not self.accept_satisfiable(sock, op):
+            if not op.abort_status and not self.accept_satisfiable(sock, op):
                 # The connection it was armed for went away (reset before it
                 # was accepted, and dropped): wait for the next one.
                 op.to(PENDING)
@@ -320,8 +320,8 @@ class Sockets:
         ends when that happens (CancelIoEx, or the peer's reset, which fails a
         pending send at once); the completion delay only postpones the
         notification, so a closesocket meanwhile does not change the result."""
-        if not op.abort:
-            op.abort = status
+        if not op.abort_status:
+            op.abort_status = status
         op.sock.aborting = True
 
     # ------------------------------------------------------------ receive
@@ -333,8 +333,8 @@ class Sockets:
 
     def receive_result(self, op: SocketOp) -> tuple[int, int, bytes]:
         """A receive's result now: (NTSTATUS, bytes, the data taken from the endpoint)."""
-        if op.abort:
-            return op.abort, 0, b""
+        if op.abort_status:
+            return op.abort_status, 0, b""
         ep = op.sock.ep
         assert ep is not None
         rbuf = ep.rbuf
@@ -358,7 +358,7 @@ class Sockets:
         """Move bytes of the queued sends into the network as the window allows."""
         ep = sock.ep
         for op in sock.send_ops:
-            if op.abort:
+            if op.abort_status:
                 continue
             if ep is None or ep.reset:
                 self.abort(op, ep.reset_status if ep is not None else C.STATUS_CONNECTION_RESET)
@@ -384,7 +384,7 @@ class Sockets:
         lst = sock.listener
         if lst is None or not lst.backlog:
             return False
-        if op.rdl == 0:
+        if op.recv_data_len == 0:
             return True
         ep = lst.backlog[0]
         return bool(ep.rbuf) or ep.eof or ep.reset
@@ -392,16 +392,16 @@ class Sockets:
     def accept_result(self, op: SocketOp) -> tuple[int, int]:
         """An accept's result now (NTSTATUS, bytes received): on success the
         first queued connection is the accept socket's."""
-        if op.abort:
+        if op.abort_status:
             acc = op.accept_sock
             if acc is not None and acc.accept_pending_on is op:
                 acc.accept_pending_on = None
-            return op.abort, 0
+            return op.abort_status, 0
         listener = op.sock.listener
         acc = op.accept_sock
         assert acc is not None and op.out_buf is not None and listener is not None
         acc.accept_pending_on = None
-        if 0 < op.lal < MIN_ADDR_SLOT or op.ral < MIN_ADDR_SLOT:
+        if 0 < op.local_addr_len < MIN_ADDR_SLOT or op.remote_addr_len < MIN_ADDR_SLOT:
             # The connection stays queued for a later accept.
             return C.STATUS_BUFFER_TOO_SMALL, 0
         ep = listener.backlog.popleft()
@@ -411,8 +411,8 @@ class Sockets:
                                    f"conn=c{ep.conn_id} reset before accept")
             return C.STATUS_CONNECTION_RESET, 0  # the connection is consumed; the accept socket stays fresh
         n = 0
-        if op.rdl and ep.rbuf:
-            n = min(op.rdl, len(ep.rbuf))
+        if op.recv_data_len and ep.rbuf:
+            n = min(op.recv_data_len, len(ep.rbuf))
             op.out_buf[:n] = ep.rbuf[:n]
             del ep.rbuf[:n]
             self.net.window_freed(ep)
@@ -424,9 +424,9 @@ class Sockets:
         local = bytes(sockaddr_in(*ep.local))
         remote = bytes(sockaddr_in(*ep.remote))
         buf = op.out_buf
-        if op.lal:
-            buf[op.rdl:op.rdl + SOCKADDR_IN_SIZE] = local
-        r0 = op.rdl + op.lal
+        if op.local_addr_len:
+            buf[op.recv_data_len:op.recv_data_len + SOCKADDR_IN_SIZE] = local
+        r0 = op.recv_data_len + op.local_addr_len
         buf[r0:r0 + SOCKADDR_IN_SIZE] = remote
         if op.snapshot is not None:
             self.ops.drop_snapshot(op)  # written by us: nothing to compare after this
@@ -462,7 +462,7 @@ class Sockets:
             # data, Windows gives either 995 or connection aborted (1236/10053).
             status = C.STATUS_CANCELLED
             lst = acc_op.sock
-            if (acc_op.rdl and lst.listener is not None and lst.listener.backlog and lst.accept_ops
+            if (acc_op.recv_data_len and lst.listener is not None and lst.listener.backlog and lst.accept_ops
                     and lst.accept_ops[0] is acc_op):
                 status = self.chooser.pick_one(
                     (C.STATUS_CANCELLED, C.STATUS_CONNECTION_ABORTED), "close-accept-socket")
