@@ -12,7 +12,7 @@ import *`` gives code that reads like the C it is ported from.
 from __future__ import annotations
 
 from ._backends import available_backends, get_backend
-from ._errors import BusyLoopError, DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
+from ._errors import BusyLoopError, DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
 from ._fake import FakeWinsock
 from ._interface import Winsock
 from ._peer import FakePeer, Peer, SocketPeer
@@ -64,4 +64,5 @@ __all__ = [
     "DeadlockError",
     "BusyLoopError",
     "NotEmulatedError",
+    "InternalError",
 ]

@@ -45,3 +45,9 @@ class NotEmulatedError(NotImplementedError):
 
     Raised instead of approximating silently; the message says what is missing.
     """
+
+
+class InternalError(AssertionError):
+    """A bug in the fake itself: one of its parts broke the rules of another
+    (a state change the transition table does not allow, a broken invariant).
+    Never the program's fault; please report it with the trace."""

@@ -61,7 +61,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _constants as C
-from ._errors import DeadlockError, LeakError, NotEmulatedError, WinsockUsageError
+from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
+from ._invariants import broken
 from ._kernel import Event, Kernel, ThreadState
 from ._net import ANY, Network
 from ._ops import Operations
@@ -95,7 +96,23 @@ from ._types import (
     sockaddr_in,
 )
 
-__all__ = ["FakeWinsock"]
+__all__ = ["FakeWinsock", "check_invariants_by_default"]
+
+#: The Winsock calls after which FakeConfig.check_invariants checks (those of fakewinsock.Winsock).
+_CHECKED_CALLS = (
+    "WSAStartup", "WSACleanup", "WSAGetLastError", "WSASetLastError", "WSASocket", "closesocket", "bind",
+    "listen", "connect", "shutdown", "setsockopt", "getsockopt", "getsockname", "getpeername", "AcceptEx",
+    "GetAcceptExSockaddrs", "WSARecv", "WSASend", "WSAGetOverlappedResult", "CancelIoEx", "WSACreateEvent",
+    "WSACloseEvent", "WSASetEvent", "WSAResetEvent", "WSAWaitForMultipleEvents", "SleepEx",
+)
+_invariants_by_default = False
+
+
+def check_invariants_by_default(on: bool) -> None:
+    """Make every FakeWinsock made from now on check its invariants after every
+    call, whatever its config says (what the pytest option does)."""
+    global _invariants_by_default
+    _invariants_by_default = on
 
 _Socket = Socket  # the name fakewinsock.testing imports
 
@@ -115,6 +132,55 @@ def _signalled(evs: list[Event], wait_all: int) -> int:
         if e.signaled:
             return i
     return -1
+
+
+class _NoticingChooser(Chooser):
+    """The chooser as the parts see it while invariants are checked: the same
+    answers, and an exception from it (Hypothesis stopping a test) marks the
+    kernel interrupted."""
+
+    def __init__(self, inner: Chooser) -> None:
+        self.inner = inner
+        self.kernel: Kernel | None = None
+
+    def _interrupted(self) -> None:
+        if self.kernel is not None:
+            self.kernel.interrupted = True
+
+    def integer(self, lo: int, hi: int, label: str) -> int:
+        try:
+            return self.inner.integer(lo, hi, label)
+        except BaseException:
+            self._interrupted()
+            raise
+
+    def boolean(self, p: float, label: str) -> bool:
+        try:
+            return self.inner.boolean(p, label)
+        except BaseException:
+            self._interrupted()
+            raise
+
+    def index(self, n: int, label: str) -> int:
+        try:
+            return self.inner.index(n, label)
+        except BaseException:
+            self._interrupted()
+            raise
+
+    def pick_one(self, options: tuple[int, ...], label: str) -> int:
+        try:
+            return self.inner.pick_one(options, label)
+        except BaseException:
+            self._interrupted()
+            raise
+
+    def span(self, lo_hi: tuple[int, int], label: str) -> int:
+        try:
+            return self.inner.span(lo_hi, label)
+        except BaseException:
+            self._interrupted()
+            raise
 
 
 class FakeWinsock:
@@ -139,7 +205,9 @@ class FakeWinsock:
         self.config = config if config is not None else FakeConfig()
         self.chooser = chooser if chooser is not None else RandomChooser(seed)
         self.trace = Trace(limit=self.config.trace_limit)
-        kernel = self._kernel = Kernel(self.config, self.chooser, self.trace)
+        checking = self.config.check_invariants or _invariants_by_default
+        chooser = _NoticingChooser(self.chooser) if checking else self.chooser
+        kernel = self._kernel = Kernel(self.config, chooser, self.trace)
         self._ops: Operations[Socket] = Operations(kernel)
         self._net = Network(kernel)
         self._sockets = Sockets(kernel, self._ops, self._net)
@@ -148,6 +216,9 @@ class FakeWinsock:
         self._stats = kernel.stats
         self._startups = 0
         self._forced_errors: dict[str, deque[int]] = {}
+        if isinstance(chooser, _NoticingChooser):
+            chooser.kernel = kernel
+            self._check_after_every_call()
 
     @property
     def stats(self) -> dict[str, int]:
@@ -190,6 +261,51 @@ class FakeWinsock:
         if self.trace.enabled:
             self._kernel.record("failed", call, 0, 0, f"error={C.WSANOTINITIALISED}")
         return False
+
+    def invariants(self) -> None:
+        """Check the fake's own consistency (see :mod:`fakewinsock._invariants`):
+        raise InternalError listing what is broken.  Reads only; a bug in the
+        fake, never in the program, breaks one."""
+        problems = broken(self._kernel, self._ops, self._net)
+        if problems:
+            raise InternalError("the fake's invariants are broken: " + "; ".join(problems))
+
+    def _check_after_every_call(self) -> None:
+        """Wrap this fake's Winsock calls so that each one that returns checks the
+        invariants, unless an exception has torn through the fake before (from a
+        call, a scheduled callback such as a scripted client, or the chooser,
+        as when Hypothesis stops a test): its state is then no longer checked,
+        since an operation may have been left half done."""
+        kernel = self._kernel
+        step = kernel.step
+
+        def step_noticing(deadline: int | None) -> bool:
+            try:
+                return step(deadline)
+            except BaseException:
+                kernel.interrupted = True
+                raise
+
+        kernel.step = step_noticing  # type: ignore[method-assign]
+        for name in _CHECKED_CALLS:
+            setattr(self, name, self._checked(getattr(self, name)))
+
+    def _checked(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        kernel = self._kernel
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = call(*args, **kwargs)
+            except BaseException:
+                kernel.interrupted = True
+                raise
+            if not kernel.interrupted:
+                self.invariants()
+            return result
+
+        checked.__name__ = checked.__qualname__ = call.__name__
+        checked.__doc__ = call.__doc__
+        return checked
 
     def _describe_world(self) -> str:
         pend = self.pending_operations()
@@ -363,7 +479,7 @@ class FakeWinsock:
             return self._fail(ts, "bind", C.WSAEFAULT, s)
         if name.sin_family != C.AF_INET:
             return self._fail(ts, "bind", C.WSAEAFNOSUPPORT, s)
-        if sock.state != FRESH:
+        if sock.state is not FRESH:
             return self._fail(ts, "bind", C.WSAEINVAL, s)
         host, port = name.host, name.port
         if host != ANY and not host.startswith("127."):
@@ -392,12 +508,12 @@ class FakeWinsock:
         sock = self._socket(s, "listen")
         if sock is None:
             return self._fail(ts, "listen", C.WSAENOTSOCK, s)
-        if sock.state == LISTENING:
+        if sock.state is LISTENING:
             assert sock.listener is not None
             sock.listener.backlog_max = self._backlog(backlog)
             return 0
-        if sock.state != BOUND:
-            return self._fail(ts, "listen", C.WSAEISCONN if sock.state == CONNECTED else C.WSAEINVAL, s)
+        if sock.state is not BOUND:
+            return self._fail(ts, "listen", C.WSAEISCONN if sock.state is CONNECTED else C.WSAEINVAL, s)
         lst = self._sockets.listen(sock, self._backlog(backlog))
         if self.trace.enabled:
             self._kernel.record("call", "listen", s, 0, f"backlog={lst.backlog_max}")
@@ -420,9 +536,9 @@ class FakeWinsock:
             return self._fail(ts, "connect", C.WSAENOTSOCK, s)
         if namelen < SOCKADDR_IN_SIZE:
             return self._fail(ts, "connect", C.WSAEFAULT, s)
-        if sock.state == CONNECTED:
+        if sock.state is CONNECTED:
             return self._fail(ts, "connect", C.WSAEISCONN, s)
-        if sock.state == LISTENING or sock.accept_pending_on is not None:
+        if sock.state is LISTENING or sock.accept_pending_on is not None:
             # (test_AcceptEx: connect on an accept socket with AcceptEx pending)
             return self._fail(ts, "connect", C.WSAEINVAL, s)
         if name.sin_addr == 0 or name.port == 0:
@@ -454,7 +570,7 @@ class FakeWinsock:
             return self._fail(ts, "shutdown", C.WSAENOTSOCK, s)
         if how not in (C.SD_RECEIVE, C.SD_SEND, C.SD_BOTH):
             return self._fail(ts, "shutdown", C.WSAEINVAL, s)
-        if sock.state != CONNECTED or sock.ep is None or (sock.accepted and not sock.ctx_updated):
+        if sock.state is not CONNECTED or sock.ep is None or (sock.accepted and not sock.ctx_updated):
             return self._fail(ts, "shutdown", C.WSAENOTCONN, s)
         self._sockets.shutdown(sock, sending=how in (C.SD_SEND, C.SD_BOTH),
                                receiving=how in (C.SD_RECEIVE, C.SD_BOTH))
@@ -573,7 +689,7 @@ class FakeWinsock:
         elif key == (C.SOL_SOCKET, C.SO_TYPE):
             value = C.SOCK_STREAM
         elif key == (C.SOL_SOCKET, C.SO_ACCEPTCONN):
-            value = 1 if sock.state == LISTENING else 0
+            value = 1 if sock.state is LISTENING else 0
         else:
             value = sock.options.get(key, _OPTION_DEFAULTS.get(key, 0))
         n = size if optlen >= 4 else 1
@@ -663,16 +779,17 @@ class FakeWinsock:
                 f"AcceptEx on socket {sListenSocket:#x}: lpOutputBuffer has {len(out)} bytes but "
                 f"dwReceiveDataLength + both address lengths is {need}; Windows would write past its end"
             )
-        if lst.state != LISTENING:
+        if lst.state is not LISTENING:
             self._fail(ts, call, C.WSAEINVAL, sListenSocket)
             return fail
-        if acc.state != FRESH or acc.accept_pending_on is not None:
+        if acc.state is not FRESH or acc.accept_pending_on is not None:
             self._fail(ts, call, C.WSAEINVAL, sAcceptSocket)
             return fail
         if dwRemoteAddressLength == 0:
             self._fail(ts, call, C.WSAEFAULT, sListenSocket)
             return fail
-        forced = self._forced(call) or (C.WSAENOBUFS if self.chooser.boolean(self.config.enobufs, "enobufs") else 0)
+        chooser = self._kernel.chooser
+        forced = self._forced(call) or (C.WSAENOBUFS if chooser.boolean(self.config.enobufs, "enobufs") else 0)
         if forced:
             self._fail(ts, call, forced, sListenSocket)
             return fail
@@ -683,7 +800,9 @@ class FakeWinsock:
             return fail
         op.accept_sock = acc
         op.out_buf = out
-        op.rdl, op.lal, op.ral = dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
+        op.recv_data_len = dwReceiveDataLength
+        op.local_addr_len = dwLocalAddressLength
+        op.remote_addr_len = dwRemoteAddressLength
         op.bufs = op.exports = [out]
         self._ops.register(op, key)
         acc.accept_pending_on = op
@@ -833,12 +952,12 @@ class FakeWinsock:
                 f"{call} on socket {sock.handle:#x}: the socket was created without "
                 "WSA_FLAG_OVERLAPPED; blocking I/O is not emulated"
             )
-        if sock.state != CONNECTED or sock.ep is None:
+        if sock.state is not CONNECTED or sock.ep is None:
             return C.WSAENOTCONN
         forced = self._forced(call)
         if forced:
             return forced
-        if self.chooser.boolean(self.config.enobufs, "enobufs"):
+        if self._kernel.chooser.boolean(self.config.enobufs, "enobufs"):
             return C.WSAENOBUFS
         return 0
 
@@ -892,7 +1011,7 @@ class FakeWinsock:
                 self._kernel.block(lambda: ev.signaled, None, what)
             elif op is not None:
                 pending = op
-                self._kernel.block(lambda: pending.state != "pending", None, what)
+                self._kernel.block(lambda: not pending.state.in_flight, None, what)
             else:
                 raise DeadlockError(f"{what}: the WSAOVERLAPPED says STATUS_PENDING, no operation "
                                     "uses it and it has no event; Windows would wait forever")
@@ -901,7 +1020,7 @@ class FakeWinsock:
                 # The event was signalled by something else (a shared event, a
                 # WSASetEvent) while the operation is still in flight: Windows
                 # returns TRUE anyway (Wine's test_WSAGetOverlappedResult).
-                ts.last_error = self.chooser.pick_one((C.WSA_IO_PENDING, 0), "getoverlapped-lasterror")
+                ts.last_error = self._kernel.chooser.pick_one((C.WSA_IO_PENDING, 0), "getoverlapped-lasterror")
                 if self.trace.enabled:
                     self._kernel.record("fetched", call, s, op.id if op else 0,
                                         "event signalled, still pending: TRUE" + waited)

@@ -100,6 +100,8 @@ class Kernel:
             "immediate": 0, "pending": 0, "failed": 0, "completed": 0, "routines": 0, "resets": 0,
         }
         self.calls = 0  # Winsock calls (stats["calls"])
+        #: An exception tore through the fake (only noticed while invariants are checked).
+        self.interrupted = False
         #: Describes what is in flight, for the deadlock message (set by the API).
         self.describe_world: Callable[[], str] = _no_world
 

@@ -30,19 +30,59 @@ from __future__ import annotations
 import ctypes
 import zlib
 from collections.abc import Callable
+from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
 from . import _constants as C
-from ._errors import NotEmulatedError, WinsockUsageError
+from ._errors import InternalError, NotEmulatedError, WinsockUsageError
 from ._kernel import Event, Kernel, ThreadState
 from ._types import WSAOVERLAPPED, CompletionRoutine
 
-__all__ = ["Operation", "Operations"]
+__all__ = ["Operation", "Operations", "OpState"]
 
 _addressof = ctypes.addressof
 _crc32 = zlib.crc32
 _COPY_BUDGET = 32 << 20  # bytes of buffer copies held for snapshots (see Operations.snapshot)
 _NO_VIEWS: list[memoryview] = []  # shared, never appended to
+
+
+class OpState(str, Enum):
+    """Where an operation is in its life (see the module docstring)."""
+
+    POSTED = "posted"  # made and registered inside its call, neither completed nor queued yet
+    PENDING = "pending"  # queued on its socket, its condition not (yet) met
+    ARMED = "armed"  # its condition met: waiting for its completion delay, or in the ready queue
+    COMPLETED = "completed"  # result written and notified, not yet read by the program
+    REAPED = "reaped"  # result read (or it failed inside its call): its OVERLAPPED is free again
+
+    # Filled in below from the table (compared by identity: cheaper than hashing a member).
+    successors: tuple[OpState, ...]
+    in_flight: bool
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+
+POSTED, PENDING, ARMED, COMPLETED, REAPED = (OpState.POSTED, OpState.PENDING, OpState.ARMED, OpState.COMPLETED,
+                                            OpState.REAPED)
+#: In flight: the OVERLAPPED belongs to the kernel.
+IN_FLIGHT = (POSTED, PENDING, ARMED)
+#: Every change of state an operation may make.
+OP_TRANSITIONS = (
+    (POSTED, COMPLETED),  # completed inside its call
+    (POSTED, PENDING),  # queued on its socket
+    (POSTED, REAPED),  # failed inside its call after all (a reset that just arrived)
+    (PENDING, ARMED),  # its condition holds
+    (ARMED, PENDING),  # an accept whose connection went away before it completed
+    (ARMED, COMPLETED),  # the scheduler completed it
+    (COMPLETED, REAPED),  # the program read its result, or its completion routine ran
+)
+for _state in OpState:
+    _state.successors = tuple(new for old, new in OP_TRANSITIONS if old is _state)
+    _state.in_flight = _state in IN_FLIGHT
 
 
 class HasHandle(Protocol):
@@ -70,12 +110,12 @@ class Operation(Generic[S]):
     status = C.STATUS_PENDING
     nbytes = 0
     flags = 0
-    armed = False
-    abort = 0  # NTSTATUS to complete with instead of the normal result
-    state = "pending"  # pending -> completed -> reaped
+    abort_status = 0  # NTSTATUS to complete with instead of the normal result (0: none)
+    state = POSTED  # changed only by to()
     accept_sock: S | None = None
     out_buf: memoryview | None = None
-    rdl = lal = ral = 0  # AcceptEx: receive data and address lengths
+    # AcceptEx: dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
+    recv_data_len = local_addr_len = remote_addr_len = 0
     key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
 
     def __init__(self, table: Operations[S], op_id: int, kind: str, sock: S, ov: WSAOVERLAPPED,
@@ -90,6 +130,14 @@ class Operation(Generic[S]):
 
     def describe(self) -> str:
         return f"{self.kind} op{self.id} on socket {self.sock.handle:#x}"
+
+    def to(self, state: OpState) -> None:
+        """Change state, as the transition table allows (InternalError otherwise)."""
+        if state in self.state.successors:
+            self.state = state
+        else:
+            raise InternalError(f"{self.describe()}: state {self.state} cannot become {state} "
+                                "(not in the operation transition table)")
 
     # The op as an APC (see _kernel.Apc).
     def begin_routine(self) -> None:
@@ -133,7 +181,7 @@ class Operations(Generic[S]):
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(ov).__name__}")
         key = _addressof(ov)
         prev = self.by_ov.get(key)
-        if prev is not None and prev.state == "pending":
+        if prev is not None and prev.state.in_flight:
             raise WinsockUsageError(
                 f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
                 f"{prev.describe()}; reusing it corrupts memory on Windows"
@@ -168,9 +216,9 @@ class Operations(Generic[S]):
 
     def arm(self, op: Operation[S]) -> None:
         """The op's condition holds: it becomes ready after a completion delay."""
-        if op.armed:
+        if op.state is ARMED:
             return
-        op.armed = True
+        op.to(ARMED)
         kernel = self.kernel
         kernel.ready_after(kernel.chooser.span(kernel.config.completion_delay, "delay"), self.complete, op)
 
@@ -199,7 +247,7 @@ class Operations(Generic[S]):
         op.exports = _NO_VIEWS
         op.status = status
         op.nbytes = n
-        op.state = "completed"
+        op.to(COMPLETED)
         ov.Internal = status
         ov.InternalHigh = n
         self.stats["completed"] += 1
@@ -258,14 +306,14 @@ class Operations(Generic[S]):
 
     def reap(self, op: Operation[S]) -> None:
         """The program has read the result: the OVERLAPPED is free again."""
-        if op.state == "completed":
-            op.state = "reaped"
+        if op.state is COMPLETED:
+            op.to(REAPED)
             if self.by_ov.get(op.key) is op:
                 del self.by_ov[op.key]
 
     def discard(self, op: Operation[S]) -> None:
         """The op failed inside its call after all: it never was (nothing notified)."""
-        op.state = "reaped"
+        op.to(REAPED)
         for m in op.exports:
             m.release()
         self.by_ov.pop(op.key, None)
@@ -273,7 +321,7 @@ class Operations(Generic[S]):
     def pending(self) -> list[str]:
         """The operations still in flight, oldest first."""
         return [op.describe() for op in sorted(self.by_ov.values(), key=lambda o: o.id)
-                if op.state == "pending"]
+                if op.state.in_flight]
 
 
 def _no_completion(op: Operation[S]) -> None:

@@ -93,6 +93,12 @@ class FakeConfig:
         carried out (FIN, or RST for linger {1,0} or unread data).  The handle
         is gone, so the program cannot cancel it any more: a program that must
         not hang on such a peer cancels its sends (CancelIoEx) before closing.
+    check_invariants:
+        Check the fake's own invariants (``FakeWinsock.invariants()``) after
+        every Winsock call that returns, raising InternalError if one is
+        broken.  Slow; for tests of the fake (the pytest ini option
+        ``winsock_check_invariants = true`` turns it on for every fake).  It
+        never changes a schedule.
     """
 
     immediate: Probability = 0.5
@@ -110,6 +116,7 @@ class FakeConfig:
     strict_cleanup: bool = True
     max_calls: int | None = None
     close_keeps_sends: bool = False
+    check_invariants: bool = False
 
     def __post_init__(self) -> None:
         for name in ("split", "partial_recv", "background", "enobufs"):

@@ -26,22 +26,55 @@ from __future__ import annotations
 
 import ctypes
 from collections import deque
+from enum import Enum
 from typing import TypeAlias
 
 from . import _constants as C
+from ._errors import InternalError
 from ._kernel import Kernel
 from ._net import ANY, Endpoint, Listener, Network
-from ._ops import Operation, Operations
+from ._ops import ARMED, PENDING, Operation, Operations
 from ._types import SOCKADDR_IN, sockaddr_in
 
-__all__ = ["Socket", "Sockets", "SocketOp"]
+__all__ = ["Socket", "Sockets", "SocketOp", "SocketState"]
 
 SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
 MIN_ADDR_SLOT = SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot
 _NO_QUEUE: tuple[()] = ()  # stands for the accept queue only a listener has
 
-# Socket states.
-FRESH, BOUND, LISTENING, CONNECTED, CLOSED = "fresh", "bound", "listening", "connected", "closed"
+
+
+class SocketState(str, Enum):
+    """Where a socket is in its life (see the module docstring)."""
+
+    FRESH = "fresh"  # made by WSASocket (an AcceptEx may be using it as its accept socket)
+    BOUND = "bound"  # bind() gave it a local address
+    LISTENING = "listening"  # listen(): it has a Listener and an accept queue
+    CONNECTED = "connected"  # connect() or AcceptEx: it owns an endpoint
+    CLOSED = "closed"  # closesocket() (or the final WSACleanup): its handle is gone
+
+    # Filled in below from the table (compared by identity: cheaper than hashing a member).
+    successors: tuple[SocketState, ...]
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+
+FRESH, BOUND, LISTENING, CONNECTED, CLOSED = (SocketState.FRESH, SocketState.BOUND, SocketState.LISTENING,
+                                              SocketState.CONNECTED, SocketState.CLOSED)
+#: Every change of state a socket may make.
+SOCKET_TRANSITIONS = (
+    (FRESH, BOUND),  # bind
+    (FRESH, CONNECTED),  # connect (binding implicitly), or accepted into by AcceptEx
+    (BOUND, LISTENING),  # listen
+    (BOUND, CONNECTED),  # connect
+    (FRESH, CLOSED), (BOUND, CLOSED), (LISTENING, CLOSED), (CONNECTED, CLOSED),  # closesocket
+)
+for _state in SocketState:
+    _state.successors = tuple(new for old, new in SOCKET_TRANSITIONS if old is _state)
 
 
 class Socket:
@@ -79,6 +112,14 @@ class Socket:
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
 
+    def to(self, state: SocketState) -> None:
+        """Change state, as the transition table allows (InternalError otherwise)."""
+        if state in self.state.successors:
+            self.state = state
+        else:
+            raise InternalError(f"{self.describe()}: state {self.state} cannot become {state} "
+                                "(not in the socket transition table)")
+
     def describe(self) -> str:
         return f"socket {self.handle:#x} ({self.state})"
 
@@ -107,7 +148,7 @@ class Sockets:
     def bind(self, sock: Socket, local: tuple[str, int]) -> None:
         """bind(): the socket takes ``local`` (the first socket bound to an address keeps it)."""
         sock.local = local
-        sock.state = BOUND
+        sock.to(BOUND)
         self.net.bound.setdefault(local, sock)
         self.net.on_port.setdefault(local[1], []).append(sock)
 
@@ -121,7 +162,7 @@ class Sockets:
     def listen(self, sock: Socket, backlog_max: int) -> Listener:
         """listen() on a bound socket."""
         assert sock.local is not None
-        sock.state = LISTENING
+        sock.to(LISTENING)
         sock.accept_ops = deque()
         # The first listener of an address gets the connections.
         lst = sock.listener = self.net.listen(sock.local, sock.handle, sock, backlog_max)
@@ -138,7 +179,7 @@ class Sockets:
         """connect() succeeded: the socket owns the client end."""
         sock.ep = ep
         ep.owner = sock
-        sock.state = CONNECTED
+        sock.to(CONNECTED)
         sock.ctx_updated = True
 
     def shutdown(self, sock: Socket, sending: bool, receiving: bool) -> None:
@@ -158,7 +199,7 @@ class Sockets:
     def accept_at_once(self, lst: Socket, op: SocketOp) -> bool:
         """Complete a new AcceptEx inside its call, if a connection is there and
         the chooser (under FakeConfig.immediate) says so."""
-        small = 0 < op.lal < MIN_ADDR_SLOT or op.ral < MIN_ADDR_SLOT
+        small = 0 < op.local_addr_len < MIN_ADDR_SLOT or op.remote_addr_len < MIN_ADDR_SLOT
         if (not small and not lst.accept_ops and self.accept_satisfiable(lst, op)
                 and self.chooser.boolean(self._immediate["AcceptEx"], "immediate:AcceptEx")):
             status, n = self.accept_result(op)
@@ -201,6 +242,7 @@ class Sockets:
 
     def pend(self, op: SocketOp, queue: list[SocketOp] | deque[SocketOp]) -> None:
         """The new operation pends at the end of its socket's queue."""
+        op.to(PENDING)
         queue.append(op)
         if self.config.check_buffers:
             self.ops.snapshot(op)
@@ -215,7 +257,7 @@ class Sockets:
         found = 0
         for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
             for op in q:
-                if (ov is None or op.ov is ov) and not op.abort:
+                if (ov is None or op.ov is ov) and not op.abort_status:
                     self.abort(op, C.STATUS_CANCELLED)
                     found += 1
         return found
@@ -224,24 +266,24 @@ class Sockets:
         """Re-examine a socket's queues after its state or endpoint changed."""
         if sock.recv_ops:
             op = sock.recv_ops[0]
-            if not op.armed and (op.abort or self.recv_satisfiable(sock)):
+            if op.state is PENDING and (op.abort_status or self.recv_satisfiable(sock)):
                 self.ops.arm(op)
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:
             op = sock.accept_ops[0]
-            if not op.armed and (op.abort or self.accept_satisfiable(sock, op)):
+            if op.state is PENDING and (op.abort_status or self.accept_satisfiable(sock, op)):
                 self.ops.arm(op)
         if sock.aborting:
             sock.aborting = False
             for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
                 for op in q:
-                    if op.abort and not op.armed:
+                    if op.abort_status and op.state is PENDING:
                         self.ops.arm(op)
 
     def complete(self, op: SocketOp) -> None:
         """Finish an armed op now: compute its result, take it off its queue, notify."""
-        if op.state != "pending":
+        if op.state is not ARMED:
             return
         sock = op.sock
         data = b""
@@ -250,24 +292,23 @@ class Sockets:
             status, n, data = self.receive_result(op)
             q = sock.recv_ops
         elif op.kind == "WSASend":
-            status = op.abort
+            status = op.abort_status
             n = 0 if status else op.total
             q = sock.send_ops
         else:
-            if not op.abort and not self.accept_satisfiable(sock, op):
+            if not op.abort_status and not self.accept_satisfiable(sock, op):
                 # The connection it was armed for went away (reset before it
                 # was accepted, and dropped): wait for the next one.
-                op.armed = False
+                op.to(PENDING)
                 return
             status, n = self.accept_result(op)
             q = sock.accept_ops
         if q and q[0] is op:
             del q[0]
+        elif op in q:
+            q.remove(op)  # an aborted op behind the head
         else:
-            try:
-                q.remove(op)
-            except ValueError:
-                pass
+            raise InternalError(f"{op.describe()} completes but is not in its socket's {op.kind} queue")
         self.ops.finish(op, status, n, "completed", data)
         if sock.close_deferred and not sock.send_ops:
             sock.close_deferred = False
@@ -281,8 +322,8 @@ class Sockets:
         ends when that happens (CancelIoEx, or the peer's reset, which fails a
         pending send at once); the completion delay only postpones the
         notification, so a closesocket meanwhile does not change the result."""
-        if not op.abort:
-            op.abort = status
+        if not op.abort_status:
+            op.abort_status = status
         op.sock.aborting = True
 
     # ------------------------------------------------------------ receive
@@ -294,8 +335,8 @@ class Sockets:
 
     def receive_result(self, op: SocketOp) -> tuple[int, int, bytes]:
         """A receive's result now: (NTSTATUS, bytes, the data taken from the endpoint)."""
-        if op.abort:
-            return op.abort, 0, b""
+        if op.abort_status:
+            return op.abort_status, 0, b""
         ep = op.sock.ep
         assert ep is not None
         rbuf = ep.rbuf
@@ -319,7 +360,7 @@ class Sockets:
         """Move bytes of the queued sends into the network as the window allows."""
         ep = sock.ep
         for op in sock.send_ops:
-            if op.abort:
+            if op.abort_status:
                 continue
             if ep is None or ep.reset:
                 self.abort(op, ep.reset_status if ep is not None else C.STATUS_CONNECTION_RESET)
@@ -332,7 +373,7 @@ class Sockets:
                     return  # silly-window avoidance: wait for a worthwhile window
                 self.net.transmit(ep, gather(op, op.moved, k))
                 op.moved += k
-            if op.moved >= op.total and not op.armed:
+            if op.moved >= op.total and op.state is PENDING:
                 self.ops.arm(op)
             if op.moved < op.total:
                 ep.blocked = True
@@ -345,7 +386,7 @@ class Sockets:
         lst = sock.listener
         if lst is None or not lst.backlog:
             return False
-        if op.rdl == 0:
+        if op.recv_data_len == 0:
             return True
         ep = lst.backlog[0]
         return bool(ep.rbuf) or ep.eof or ep.reset
@@ -353,16 +394,16 @@ class Sockets:
     def accept_result(self, op: SocketOp) -> tuple[int, int]:
         """An accept's result now (NTSTATUS, bytes received): on success the
         first queued connection is the accept socket's."""
-        if op.abort:
+        if op.abort_status:
             acc = op.accept_sock
             if acc is not None and acc.accept_pending_on is op:
                 acc.accept_pending_on = None
-            return op.abort, 0
+            return op.abort_status, 0
         listener = op.sock.listener
         acc = op.accept_sock
         assert acc is not None and op.out_buf is not None and listener is not None
         acc.accept_pending_on = None
-        if 0 < op.lal < MIN_ADDR_SLOT or op.ral < MIN_ADDR_SLOT:
+        if 0 < op.local_addr_len < MIN_ADDR_SLOT or op.remote_addr_len < MIN_ADDR_SLOT:
             # The connection stays queued for a later accept.
             return C.STATUS_BUFFER_TOO_SMALL, 0
         ep = listener.backlog.popleft()
@@ -372,22 +413,22 @@ class Sockets:
                                    f"conn=c{ep.conn_id} reset before accept")
             return C.STATUS_CONNECTION_RESET, 0  # the connection is consumed; the accept socket stays fresh
         n = 0
-        if op.rdl and ep.rbuf:
-            n = min(op.rdl, len(ep.rbuf))
+        if op.recv_data_len and ep.rbuf:
+            n = min(op.recv_data_len, len(ep.rbuf))
             op.out_buf[:n] = ep.rbuf[:n]
             del ep.rbuf[:n]
             self.net.window_freed(ep)
         acc.ep = ep
-        acc.state = CONNECTED
+        acc.to(CONNECTED)
         acc.accepted = True
         acc.local = ep.local
         ep.owner = acc
         local = bytes(sockaddr_in(*ep.local))
         remote = bytes(sockaddr_in(*ep.remote))
         buf = op.out_buf
-        if op.lal:
-            buf[op.rdl:op.rdl + SOCKADDR_IN_SIZE] = local
-        r0 = op.rdl + op.lal
+        if op.local_addr_len:
+            buf[op.recv_data_len:op.recv_data_len + SOCKADDR_IN_SIZE] = local
+        r0 = op.recv_data_len + op.local_addr_len
         buf[r0:r0 + SOCKADDR_IN_SIZE] = remote
         if op.snapshot is not None:
             self.ops.drop_snapshot(op)  # written by us: nothing to compare after this
@@ -406,7 +447,7 @@ class Sockets:
         With ``FakeConfig.close_keeps_sends`` (Wine), pending sends stay and
         the connection is closed when the last of them completes."""
         state = sock.state
-        sock.state = CLOSED
+        sock.to(CLOSED)
         net = self.net
         if sock.local is not None:
             if net.bound.get(sock.local) is sock:
@@ -414,7 +455,7 @@ class Sockets:
             sharing = net.on_port.get(sock.local[1])
             if sharing is not None and sock in sharing:
                 sharing.remove(sock)
-        if state == LISTENING:
+        if state is LISTENING:
             assert sock.local is not None and sock.listener is not None
             net.close_listener(sock.local, sock.listener)
         for op in sock.accept_ops:
@@ -427,7 +468,7 @@ class Sockets:
             # data, Windows gives either 995 or connection aborted (1236/10053).
             status = C.STATUS_CANCELLED
             lst = acc_op.sock
-            if (acc_op.rdl and lst.listener is not None and lst.listener.backlog and lst.accept_ops
+            if (acc_op.recv_data_len and lst.listener is not None and lst.listener.backlog and lst.accept_ops
                     and lst.accept_ops[0] is acc_op):
                 status = self.chooser.pick_one(
                     (C.STATUS_CANCELLED, C.STATUS_CONNECTION_ABORTED), "close-accept-socket")

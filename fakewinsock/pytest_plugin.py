@@ -54,7 +54,7 @@ from typing import Any
 import pytest
 
 from ._backends import available_backends, get_backend
-from ._fake import FakeWinsock
+from ._fake import FakeWinsock, check_invariants_by_default
 from ._interface import Winsock
 from ._sim import FakeConfig
 
@@ -73,6 +73,7 @@ _FUZZING = _fuzzing()
 if _FUZZING is not None:
     _FUZZING.register_profiles()  # before conftest.py files (which may replace them) and --hypothesis-profile
 
+_INVARIANTS_KEY = pytest.StashKey[bool]()
 _FAKES_KEY = pytest.StashKey[list[FakeWinsock]]()
 _TRACKED_KEY = pytest.StashKey[list[tuple[FakeWinsock, Callable[[], str]]]]()
 _SEED_KEY = pytest.StashKey[int]()
@@ -100,6 +101,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="base mixed into every test's seed; 'random' draws one (printed in the header)")
     group.addoption("--winsock-trace-tail", type=int, default=40,
                     help="trace records shown for a failing test (default 40)")
+    parser.addini("winsock_check_invariants", type="bool", default=False,
+                  help="every FakeWinsock checks its own invariants after every Winsock call (slow; "
+                       "for tests of the fake itself)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,6 +115,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SEED_KEY] = int(base)
     if _FUZZING is not None:
         _FUZZING.load_env_profile(config.getoption("--hypothesis-profile", None))
+    if config.getini("winsock_check_invariants"):
+        check_invariants_by_default(True)
+        config.stash[_INVARIANTS_KEY] = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_INVARIANTS_KEY, False):
+        check_invariants_by_default(False)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -1,4 +1,4 @@
-"""ovserver: the seed's overlapped-IO server, on the Winsock interface.
+"""ovserver: the lecture notes' overlapped-IO server, on the Winsock interface.
 
 Two I/O models (``"events"``: event notification over at most 64 events;
 ``"routines"``: completion routines and alertable waits) drive one socket-free

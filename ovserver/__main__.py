@@ -101,7 +101,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = _Parser(prog="ovserver", description="The seed's overlapped-IO server (echo or chat).",
+    p = _Parser(prog="ovserver", description="The lecture notes' overlapped-IO server (echo or chat).",
                 formatter_class=fmt)
     p.add_argument("--version", action="version", version=f"ovserver {__version__} (fakewinsock {__version__})")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)

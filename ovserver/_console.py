@@ -1,4 +1,4 @@
-"""Ctrl+C for ``ovserver serve``: the console control event the seed mentions.
+"""Ctrl+C for ``ovserver serve``: the console control event the lecture notes mention.
 
 On Windows, :func:`console_stop` installs a handler with ``SetConsoleCtrlHandler``
 (kernel32, through ctypes).  Windows calls it on a thread of its own; it asks

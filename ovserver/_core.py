@@ -1,7 +1,7 @@
 """What the two I/O models share: configuration, connections, the three overlapped
 operations and what to do when each one completes.
 
-The server is the seed's overlapped-IO server, written only against the
+The server is the lecture notes' overlapped-IO server, written only against the
 :class:`fakewinsock.Winsock` interface (it never knows which backend it runs on).
 Per connection there is one socket, one receive and one send operation slot
 (an OVERLAPPED subclass, :class:`_Io`, with the buffer it owns), and the line
@@ -188,7 +188,7 @@ class _Io(WSAOVERLAPPED):
 
 
 class _Conn:
-    """One accepted connection: the seed's group of socket, event and OVERLAPPEDs."""
+    """One accepted connection: the lecture notes' group of socket, event and OVERLAPPEDs."""
 
     __slots__ = ("cid", "sock", "name", "event", "slot", "recv", "send", "state", "fin_sent", "closed")
 
@@ -279,7 +279,7 @@ class Server:
         err, data = ws.WSAStartup(MAKEWORD(2, 2))
         if err or data is None:
             raise ServerError(f"WSAStartup failed (error {err})")
-        if LOBYTE(data.wVersion) != 2 or HIBYTE(data.wVersion) != 2:  # the seed's version check
+        if LOBYTE(data.wVersion) != 2 or HIBYTE(data.wVersion) != 2:  # the lecture notes' version check
             ws.WSACleanup()
             raise ServerError(f"Winsock 2.2 is not available (got {LOBYTE(data.wVersion)}.{HIBYTE(data.wVersion)})")
         try:

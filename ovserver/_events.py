@@ -1,4 +1,4 @@
-"""The event-notification model, as the seed's "事件通知实现逻辑" lays it out.
+"""The event-notification model, as the lecture notes' "事件通知实现逻辑" lays it out.
 
 * One **group** per index: a client's socket, its event, and its OVERLAPPEDs
   (one receive slot, one send slot, both carrying the group's event in
@@ -8,7 +8,7 @@
   clients (WSA_MAXIMUM_WAIT_EVENTS is 64).  When 63 clients are connected no
   AcceptEx is posted, so new connections wait in the listen backlog until a
   group is removed.
-* A signalled group is handled as the seed says: WSAResetEvent (first, so a
+* A signalled group is handled as the lecture notes say: WSAResetEvent (first, so a
   completion that lands while we work signals it again), then for each slot
   whose operation has completed, WSAGetOverlappedResult: 0 bytes received is
   a graceful exit, 10054 a forced one, and either removes the whole group
@@ -82,7 +82,7 @@ class EventServer(Server):
         return True
 
     def _conn_closed(self, conn: _Conn) -> None:
-        # Remove the group as the seed does: the last group moves into its index.
+        # Remove the group as the lecture notes do: the last group moves into its index.
         last = self._groups.pop()
         if last is not conn:
             self._groups[conn.slot] = last

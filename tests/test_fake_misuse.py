@@ -296,7 +296,7 @@ def test_full_backlog_refuses() -> None:
 
 
 def test_call_budget_turns_a_busy_loop_into_an_error() -> None:
-    """The seed's pitfall 4: forget WSAResetEvent and the loop spins on the same event."""
+    """The lecture notes' pitfall 4: forget WSAResetEvent and the loop spins on the same event."""
     from fakewinsock import BusyLoopError
 
     ws = FakeWinsock(seed=1, config=FakeConfig(max_calls=1000))

@@ -62,7 +62,7 @@ def first_receive(ws: FakeWinsock, data: bytes) -> bytes:
 
 
 def test_a_failure_shrinks_to_a_small_schedule() -> None:
-    """The seed's naive assumption (one send, one receive) fails once the fake
+    """The lecture notes' naive assumption (one send, one receive) fails once the fake
     splits a segment or a receive takes part of what is there; the shrunk
     example needs only a handful of schedule choices."""
     schedules: list[HypothesisChooser] = []
