@@ -159,8 +159,8 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
     for addr, holder in net.bound.items():
         if not isinstance(holder, Socket) or holder.state is CLOSED or holder.local != addr:
             out.append(f"bound address {addr} is held by {_describe(holder)}")
-    for addr, queue in net.listeners.items():  # the listeners of an address, the one served first first
-        for lst in queue:
+    for addr, listeners in net.listeners.items():  # an address's listeners, the one served first first
+        for lst in listeners:
             owner = lst.owner
             if not isinstance(owner, Socket) or owner.state is not LISTENING or owner.listener is not lst \
                     or kernel.objects.get(owner.handle) is not owner:
