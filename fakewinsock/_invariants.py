@@ -108,7 +108,7 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
         if fn == delay_over:
             _note_entry(arg[1], scheduled, where)
         elif fn == deliver:
-            src, data = arg
+            src, data, _sent = arg
             in_flight[id(src)] += len(data)
             endpoints[id(src)] = src
     for ident, op in where.items():

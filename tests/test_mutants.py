@@ -69,10 +69,18 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
     pytest.fail(f"the {mutant.caught_by} property did not catch {mutant.name}: {mutant.bug}")
 
 
+#: Issue 10's mutants that their property's derandomized run catches; the
+#: others are strict expected failures (an unexpected catch fails the run, so
+#: this list is kept true): the swarm does not reach their bug in that run yet
+#: (some it finds on other seeds: see benchmarks/bench_search.py).
+RECIPE_CATCHES = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-reply-truncated",
+                  "half-close-forgets-queued-replies", "partial-last-line-delivered", "stop-skips-busy-sends"}
+
+
 @pytest.mark.parametrize("mutant", [
-    m if not m.group else pytest.param(m, marks=[pytest.mark.slow, pytest.mark.xfail(
-        strict=False, reason="issue 10: the swarm scenarios find some of these only on some seeds, within 200 "
-                             "examples (see benchmarks/bench_search.py)")]) for m in MUTANTS],
+    m if not m.group else pytest.param(m, marks=[pytest.mark.slow] if m.name in RECIPE_CATCHES else [
+        pytest.mark.slow, pytest.mark.xfail(strict=True, reason=f"issue 10: not reached yet: needs {m.needs}")])
+    for m in MUTANTS],
     ids=[m.name for m in MUTANTS])
 def test_mutant_is_caught(mutant: Mutant, winsock_summary: Callable[[str], None]) -> None:
     failure, seconds = catch(mutant)
