@@ -20,9 +20,9 @@ from fakewinsock._ops import Operations
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "difftest"))
 
-import difftest  # type: ignore[import-not-found]  # noqa: E402
-from program import generate  # type: ignore[import-not-found]  # noqa: E402
-from runner import run_program  # type: ignore[import-not-found]  # noqa: E402
+import difftest  # noqa: E402
+from program import generate  # noqa: E402
+from runner import run_program  # noqa: E402
 
 SEEDS = range(60)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 
 import pytest
-from test_fake_regressions import server
 
 from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import (
@@ -34,6 +33,7 @@ from fakewinsock.constants import (
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
 )
+from tests.test_fake_regressions import server
 
 WINDOW = 4096
 DATA = b"d" * (4 * WINDOW)

@@ -106,7 +106,7 @@ def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
     assert own, "a mutant changes something"
     assert "BUG" in inspect.getsource(cls)
     hub = getattr(cls, "HUB", None)
-    copies = [(cls, base, name) for name in getattr(cls, "COPIED", ())]
+    copies: list[tuple[type, type, str]] = [(cls, base, name) for name in getattr(cls, "COPIED", ())]
     if hub is not None:  # the bug is in a copy of one of the protocol's methods
         assert hub.__mro__[1] is Hub and hub.COPIED
         copies += [(hub, Hub, name) for name in hub.COPIED]

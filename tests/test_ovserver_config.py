@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ovserver_session import MODELS, Session, exact
 
 from fakewinsock import FakeWinsock
 from ovserver import Limits, Mode, Server, ServerConfig, ServerError, create_server
 from ovserver._protocol import error_line
+from tests.ovserver_session import MODELS, Session, exact
 
 # ---------------------------------------------------------------- validation
 

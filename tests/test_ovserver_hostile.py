@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ovserver_server import MS, Client, run, stop_at
 
 from fakewinsock import FakeConfig, FakeWinsock
 from ovserver import Limits, Server
+from tests.test_ovserver_server import MS, Client, run, stop_at
 
 MODELS = ["events", "routines"]
 S = 1000 * MS

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
-from ovserver_session import MODELS, Session, exact
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, FakeConfig, FakeWinsock
 from fakewinsock._types import IoResult, OverlappedResult, StartupResult
@@ -36,6 +35,7 @@ from fakewinsock.constants import (
 )
 from ovserver import Limits, ServerConfig, ServerError, create_server
 from ovserver._protocol import error_line
+from tests.ovserver_session import MODELS, Session, exact
 
 
 class FlakyWinsock(FakeWinsock):

@@ -33,7 +33,7 @@ def run(script: Callable[[FakeWinsock, Server], None], *, model: str = "events",
     ws = FakeWinsock(seed=seed, config=fake if fake is not None else FakeConfig())
     if prepare is not None:
         prepare(ws)
-    server = create_server(ws, ServerConfig(port=7000, model=model, mode=mode,
+    server = create_server(ws, ServerConfig(port=7000, model=model, mode=Mode(mode),
                                             limits=limits if limits is not None else Limits()))
     stats = server.run(lambda srv: script(ws, srv))
     assert ws.leaks() == [] and ws.open_handles() == []

@@ -10,11 +10,11 @@ chance in it (:func:`ovserver_session.exact`) so the counts are exact.
 from __future__ import annotations
 
 import pytest
-from ovserver_session import MODELS, Session, exact
 
 from fakewinsock.constants import WSAECONNABORTED, WSAECONNRESET, WSAENOBUFS
 from ovserver import Limits, ServerStats
 from ovserver._protocol import error_line
+from tests.ovserver_session import MODELS, Session, exact
 
 IMMEDIATE = [0.0, 1.0]  # every operation pends / every one that can completes at once
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from fakewinsock import FakeWinsock
 from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, check_line_server, scenarios
-from ovserver import Limits, Server, ServerConfig
+from ovserver import Limits, Mode, Server, ServerConfig
 
 __all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "RECIPE_SETTINGS", "recipe_property", "echo_property",
            "chat_property", "flood_property"]
@@ -38,7 +38,7 @@ class OvserverUnderTest:
     def __init__(self, cls: type[Server], ws: FakeWinsock, address: tuple[str, int], mode: str = "echo",
                  limits: Limits | None = None) -> None:
         self.ws = ws
-        self.server = cls(ws, ServerConfig(host=address[0], port=address[1], model=cls.model, mode=mode,
+        self.server = cls(ws, ServerConfig(host=address[0], port=address[1], model=cls.model, mode=Mode(mode),
                                            limits=limits if limits is not None else Limits()))
 
     def serve(self) -> None:
@@ -61,12 +61,12 @@ def echo_property(cls: type[Server]) -> Callable[[], None]:
     @SETTINGS
     @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend"), swarm=False),
            max_clients=st.sampled_from([10_000, 1, 2]), data=st.data())
-    def echo(scenario, max_clients, data):  # type: ignore[no-untyped-def]
+    def echo(scenario: Scenario, max_clients: int, data: st.DataObject) -> None:
         limits = Limits(max_clients=max_clients)
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "echo", limits), scenario,
                           EchoModel(), data=data)
 
-    return echo  # type: ignore[no-any-return]
+    return echo
 
 
 def chat_property(cls: type[Server]) -> Callable[[], None]:
@@ -75,11 +75,11 @@ def chat_property(cls: type[Server]) -> Callable[[], None]:
 
     @SETTINGS
     @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx",), swarm=False), data=st.data())
-    def chat(scenario, data):  # type: ignore[no-untyped-def]
+    def chat(scenario: Scenario, data: st.DataObject) -> None:
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "chat"), scenario, ChatModel(),
                           data=data)
 
-    return chat  # type: ignore[no-any-return]
+    return chat
 
 
 def flood_property(cls: type[Server]) -> Callable[[], None]:
@@ -91,12 +91,12 @@ def flood_property(cls: type[Server]) -> Callable[[], None]:
 
     @SETTINGS
     @given(clients=st.integers(48, 80), seed=st.integers(0, 2**32 - 1))
-    def flood(clients, seed):  # type: ignore[no-untyped-def]
+    def flood(clients: int, seed: int) -> None:
         scenario = Scenario((ClientScript.of(b"hello", linger_ns=5 * _MS),) * clients)
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "echo"), scenario, EchoModel(),
                           seed=seed)
 
-    return flood  # type: ignore[no-any-return]
+    return flood
 
 
 PROPERTIES: dict[str, Callable[[type[Server]], Callable[[], None]]] = {
@@ -141,7 +141,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
 
     @settings_
     @given(setup=st.sampled_from(range(len(setups))), data=st.data())
-    def recipe(setup, data):  # type: ignore[no-untyped-def]
+    def recipe(setup: int, data: st.DataObject) -> None:
         lim, model, strategy = setups[setup]
         scenario = data.draw(strategy, label="scenario")
         try:
@@ -154,7 +154,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         if observe is not None:
             observe(False)
 
-    return recipe  # type: ignore[no-any-return]
+    return recipe
 
 
 def recipe_chat_property(cls: type[Server]) -> Callable[[], None]:
