@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, Peer, Winsock, sockaddr_in
+from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, FakeWinsock, Peer, Winsock, sockaddr_in
 from fakewinsock.constants import (
     AF_INET,
     FALSE,
@@ -38,6 +38,17 @@ class Accepted:
     listener: int
     sock: int
     peer: Peer
+
+
+@dataclass
+class PostedAccept:
+    """An AcceptEx posted on a fresh listener (pending, or completed at once)."""
+
+    listener: int
+    port: int
+    sock: int
+    ov: WSAOVERLAPPED
+    out: bytearray
 
 
 @dataclass
@@ -72,7 +83,8 @@ class Harness:
     def settle(self) -> None:
         """Let in-flight completions happen and run queued completion routines."""
         if self.is_fake:
-            self.ws.run_for(1.0)  # type: ignore[attr-defined]
+            assert isinstance(self.ws, FakeWinsock)
+            self.ws.run_for(1.0)
         else:
             self.ws.SleepEx(100, TRUE)
         while self.ws.SleepEx(0, TRUE) != 0:
@@ -129,23 +141,29 @@ class Harness:
         return ok, n, (0 if ok else self.ws.WSAGetLastError())
 
     # -- common sequences
-    def accept(self, rdl: int = 0, data: bytes = b"") -> Accepted:
-        """A connected server socket (AcceptEx + SO_UPDATE_ACCEPT_CONTEXT) and its peer;
-        ``data`` is sent by the peer right after connecting."""
+    def post_accept(self, rdl: int = 0) -> PostedAccept:
+        """A fresh listener and AcceptEx posted on it into a fresh socket, with an
+        output buffer for ``rdl`` bytes of data and both address slots."""
         lst, port = self.listener()
         acc = self.socket()
         ov = self.overlapped()
         out = bytearray(rdl + 2 * ADDR_SLOT)
         ok, _ = self.ws.AcceptEx(lst, acc, out, rdl, ADDR_SLOT, ADDR_SLOT, ov)
         assert ok or self.ws.WSAGetLastError() == WSA_IO_PENDING
+        return PostedAccept(lst, port, acc, ov, out)
+
+    def accept(self, rdl: int = 0, data: bytes = b"") -> Accepted:
+        """A connected server socket (AcceptEx + SO_UPDATE_ACCEPT_CONTEXT) and its peer;
+        ``data`` is sent by the peer right after connecting."""
+        posted = self.post_accept(rdl)
         p = self.peer()
-        p.connect("127.0.0.1", port)
+        p.connect("127.0.0.1", posted.port)
         if data:
             p.send(data)
-        ok2, _, err = self.complete(lst, ov)
-        assert ok2, err
-        assert self.ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8) == 0
-        return Accepted(lst, acc, p)
+        ok, _, err = self.complete(posted.listener, posted.ov)
+        assert ok, err
+        assert self.ws.setsockopt(posted.sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, posted.listener, 8) == 0
+        return Accepted(posted.listener, posted.sock, p)
 
     def recv(self, s: int, ov: WSAOVERLAPPED, size: int = 4096,
              routine: CompletionRoutine | None = None) -> tuple[int, int, bytearray]:

@@ -61,19 +61,14 @@ def test_gather_list_with_empty_buffers(h: Harness) -> None:
 def _accepted_without_context(h: Harness, rdl: int = 0) -> tuple[int, int, int, bytearray]:
     """(listener, accept socket, peer port, output buffer) after an AcceptEx that
     completed, before SO_UPDATE_ACCEPT_CONTEXT."""
-    lst, port = h.listener()
-    acc = h.socket()
-    ov = h.overlapped()
-    out = bytearray(rdl + 2 * ADDR_SLOT)
-    ok, _ = h.ws.AcceptEx(lst, acc, out, rdl, ADDR_SLOT, ADDR_SLOT, ov)
-    assert ok or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    posted = h.post_accept(rdl)
     p = h.peer()
-    p.connect("127.0.0.1", port)
+    p.connect("127.0.0.1", posted.port)
     peer_port = p.address[1]
     if rdl:
         p.close()  # leaves without sending
-    assert h.complete(lst, ov) == (TRUE, 0, 0)
-    return lst, acc, peer_port, out
+    assert h.complete(posted.listener, posted.ov) == (TRUE, 0, 0)
+    return posted.listener, posted.sock, peer_port, posted.out
 
 
 @pytest.mark.wine_divergence(
