@@ -232,7 +232,8 @@ def test_bad_address_family_is_a_winsock_error(h: Harness) -> None:
 
 def test_injected_enobufs(h: Harness) -> None:
     a = h.accept()
-    h.ws.inject_error("WSARecv", WSAENOBUFS)  # type: ignore[attr-defined]
+    assert isinstance(h.ws, FakeWinsock)
+    h.ws.inject_error("WSARecv", WSAENOBUFS)
     ov = h.overlapped()
     rc, _, _ = h.recv(a.sock, ov)
     assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAENOBUFS

@@ -4,11 +4,12 @@ gives the same trace, different seeds different schedules; time is virtual."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakewinsock import WSABUF, FakeConfig, FakeWinsock
+from fakewinsock import WSABUF, FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import FALSE, WSA_IO_PENDING, WSA_WAIT_TIMEOUT
 from fakewinsock.fuzzing import examples
 from fakewinsock.testing import HypothesisChooser, fake_configs
@@ -80,7 +81,7 @@ def test_trace_records_the_life_of_an_operation() -> None:
     assert records[0]["seq"] == 1 and records[0]["call"] == "WSAStartup"
 
 
-def test_trace_can_be_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_trace_can_be_written(tmp_path: Path) -> None:
     ws = run_scenario(5)
     ws.trace.write(str(tmp_path / "t.json"))
     ws.trace.write(str(tmp_path / "t.txt"))
@@ -125,15 +126,16 @@ def test_small_windows_both_ways_at_once(data: st.DataObject, window: int, up: l
     h.start()
     a = h.accept()
     peer = a.peer
+    assert isinstance(peer, FakePeer)
     got_peer = bytearray()
 
     def peer_reads(p: object) -> None:
-        while piece := peer.recv_nowait(size):  # type: ignore[attr-defined]
+        while piece := peer.recv_nowait(size):
             got_peer.extend(piece)
 
-    peer.on_change = peer_reads  # type: ignore[attr-defined]
+    peer.on_change = peer_reads
     for c in up:
-        peer.send_nowait(c)  # type: ignore[attr-defined]
+        peer.send_nowait(c)
     want_up, want_down = b"".join(up), b"".join(down)
     got_server = bytearray()
     ov_r, ov_s = h.overlapped(), h.overlapped()

@@ -519,7 +519,7 @@ def test_a_simulated_client_not_done_by_its_deadline_is_reported(monkeypatch: py
 
     stub = Stub()
     report = _simulate.SimulationReport("routines", "echo", 3, 2, 3, 0.0)
-    sim = _simulate._Sim(ws, stub, report, Mode.ECHO, False, None)  # type: ignore[arg-type]
+    sim = _simulate._Sim(ws, stub, report, Mode.ECHO, False, None)  # type: ignore[arg-type]  # a stub server
     sim.host, sim.port = "127.0.0.1", 7100
     sim.clients = [_simulate._Client(sim, i, p)
                    for i, p in enumerate(_simulate.scenario_plan(3, 2, seed=3, arrival_s=0.01))]

@@ -429,7 +429,7 @@ class _EndedStaysMember(Hub):
 def with_hub(base: type[Server], hub: type[Hub]) -> type[Server]:
     """``base`` with this protocol hub instead of ovserver's."""
 
-    class WithHub(base):  # type: ignore[valid-type,misc]
+    class WithHub(base):  # type: ignore[valid-type,misc]  # mypy takes no variable as a base class
         def __init__(self, ws: FakeWinsock, config: ServerConfig | None = None) -> None:
             super().__init__(ws, config)
             self.hub = hub(self.config.mode, self.config.limits)

@@ -17,6 +17,7 @@ Sources (plain ok() checks, which run on Windows):
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -109,7 +110,7 @@ RANGES = [(0x0, 0x10000), (0x40000000, 0x40001000), (0x80000000, 0x80001000), (0
           (0xD0070000, 0xD0080000)]
 
 
-def _dos_error_of() -> object:
+def _dos_error_of() -> Callable[[int], int] | None:
     """RtlNtStatusToDosError where Windows (or Wine) runs; None elsewhere."""
     if sys.platform != "win32":
         return None
@@ -141,7 +142,7 @@ def test_every_ntstatus_maps_like_windows(h: Harness, first: int, end: int) -> N
         if success:
             allowed = {0, 0xDEADBEEF}
             if dos_error is not None:
-                allowed.add(dos_error(status))  # type: ignore[operator]
+                allowed.add(dos_error(status))
             good = ok == TRUE and err in allowed
         else:
             expected = MAP_STATUS.get(status, WSAEINVAL)

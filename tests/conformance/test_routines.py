@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakewinsock import WSABUF, WSAOVERLAPPED
+from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine
 from fakewinsock.constants import (
     SOCKET_ERROR,
     TRUE,
@@ -25,7 +25,7 @@ from ._harness import Harness
 Call = tuple[int, int, int, int]
 
 
-def recorder(calls: list[Call]):  # type: ignore[no-untyped-def]
+def recorder(calls: list[Call]) -> CompletionRoutine:
     def routine(dwError: int, cbTransferred: int, lpOverlapped: WSAOVERLAPPED, dwFlags: int) -> None:
         calls.append((dwError, cbTransferred, id(lpOverlapped), dwFlags))
 
@@ -87,18 +87,17 @@ def test_routine_reports_reset(h: Harness) -> None:
 def test_routine_may_post_the_next_receive(h: Harness) -> None:
     a = h.accept()
     got = bytearray()
-    state = {"posted": 0}
+    bufs: list[bytearray] = []  # the buffer of each receive posted, the last one in flight
     ov = WSAOVERLAPPED()
 
     def on_recv(dwError: int, cb: int, lpOverlapped: WSAOVERLAPPED, dwFlags: int) -> None:
-        got.extend(state["buf"][:cb])  # type: ignore[index]
+        got.extend(bufs[-1][:cb])
         if cb and len(got) < 6:
             post()
 
     def post() -> None:
         buf = bytearray(16)
-        state["buf"] = buf  # type: ignore[assignment]
-        state["posted"] += 1
+        bufs.append(buf)
         rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, buf)], 1, 0, ov, on_recv)
         assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
 
