@@ -185,6 +185,9 @@ class Sockets:
     def shutdown(self, sock: Socket, sending: bool, receiving: bool) -> None:
         assert sock.ep is not None
         if sending:
+            # The FIN goes behind the sends still pending (Microsoft's shutdown
+            # page: after all data is sent; Wine keeps its SHUT_WR pending until
+            # its write queue is empty): when the last of them completes.
             sock.wr_shut = True
             if not sock.send_ops:
                 self.net.send_fin(sock.ep)
@@ -310,9 +313,12 @@ class Sockets:
         else:
             raise InternalError(f"{op.describe()} completes but is not in its socket's {op.kind} queue")
         self.ops.finish(op, status, n, "completed", data)
-        if sock.close_deferred and not sock.send_ops:
-            sock.close_deferred = False
-            self.close_endpoint(sock)  # the last kept send is done: close now
+        if (sock.close_deferred or sock.wr_shut) and not sock.send_ops and op.kind == "WSASend":
+            if sock.close_deferred:
+                sock.close_deferred = False
+                self.close_endpoint(sock)  # the last kept send is done: close now
+            elif sock.ep is not None:
+                self.net.send_fin(sock.ep)  # shutdown(SD_SEND) waited for the sends pending then
         self.changed(sock)
 
     @staticmethod

@@ -6,9 +6,10 @@ test_set_getsockopt (docs/semantics-findings.md sections 6, 13, 17).
 
 from __future__ import annotations
 
-from fakewinsock import LINGER, sockaddr_in
+from fakewinsock import LINGER, WSABUF, sockaddr_in
 from fakewinsock.constants import (
     AF_INET,
+    FALSE,
     INVALID_SOCKET,
     IPPROTO_TCP,
     SD_BOTH,
@@ -21,8 +22,11 @@ from fakewinsock.constants import (
     SOCKET_ERROR,
     SOL_SOCKET,
     SOMAXCONN,
+    TRUE,
     WSA_FLAG_OVERLAPPED,
     WSA_IO_PENDING,
+    WSA_WAIT_EVENT_0,
+    WSA_WAIT_TIMEOUT,
     WSAEACCES,
     WSAEADDRINUSE,
     WSAEFAULT,
@@ -148,13 +152,36 @@ def test_shutdown_send(h: Harness) -> None:
     assert h.ws.shutdown(a.sock, SD_SEND) == 0
     ov = h.overlapped()
     buf = bytearray(b"x")
-    from fakewinsock import WSABUF
-
     rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(1, buf)], 1, 0, ov, None)
     assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAESHUTDOWN
     assert not h.is_signalled(ov.hEvent)
     assert a.peer.recv() == b""
     assert a.peer.recv() == b""
+
+
+def test_shutdown_send_lets_a_pending_send_finish_first(h: Harness) -> None:
+    """shutdown(SD_SEND) while a WSASend pends (its peer does not read) succeeds at
+    once and cancels nothing: the send completes whole once the peer reads, and
+    the peer reads every byte of it, in order, then EOF.  Microsoft's shutdown
+    page: "a FIN will be sent after all data is sent and acknowledged by the
+    receiver"; Wine's server keeps the SHUT_WR pending until its write queue is
+    empty (sock.c, wr_shutdown_pending)."""
+    a = h.accept()
+    size = 16 * 1024 * 1024
+    data = bytearray(bytes(range(251)) * (size // 251 + 1))[:size]  # a period prime to every chunk size
+    ov = h.overlapped()
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(size, data)], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.ws.shutdown(a.sock, SD_SEND) == 0
+    assert h.wait(ov.hEvent, 200) == WSA_WAIT_TIMEOUT  # still in flight: not cancelled
+    got = bytearray()
+    while chunk := a.peer.recv(1 << 20):
+        got += chunk
+    assert len(got) == size and got == data
+    assert a.peer.recv() == b""
+    assert h.wait(ov.hEvent) == WSA_WAIT_EVENT_0
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
+    assert (ok, n) == (TRUE, size)
 
 
 def test_shutdown_receive(h: Harness) -> None:
