@@ -208,7 +208,7 @@ class FakeWinsock:
         checking = self.config.check_invariants or _invariants_by_default
         chooser = _NoticingChooser(self.chooser) if checking else self.chooser
         kernel = self._kernel = Kernel(self.config, chooser, self.trace)
-        self._ops: Operations[Socket] = Operations(kernel)
+        self._ops: Operations[Socket] = Operations(kernel, checked=checking)
         self._net = Network(kernel)
         self._sockets = Sockets(kernel, self._ops, self._net)
         kernel.describe_world = self._describe_world

@@ -7,7 +7,17 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import FakeConfig, FakeWinsock, InternalError
-from fakewinsock._ops import ARMED, COMPLETED, IN_FLIGHT, OP_TRANSITIONS, PENDING, POSTED, REAPED, OpState
+from fakewinsock._ops import (
+    ARMED,
+    COMPLETED,
+    IN_FLIGHT,
+    OP_TRANSITIONS,
+    PENDING,
+    POSTED,
+    REAPED,
+    CheckedOperation,
+    OpState,
+)
 from fakewinsock._sockets import CLOSED, CONNECTED, FRESH, LISTENING, SOCKET_TRANSITIONS, Socket, SocketState
 from tests.conformance._harness import Harness
 
@@ -35,6 +45,25 @@ def test_a_refused_operation_transition_names_the_op_its_state_and_the_transitio
                                             r"become reaped \(not in the operation transition table\)"):
         op.to(REAPED)
     assert op.state is PENDING  # a refused change changes nothing
+    h.ws.CancelIoEx(a.sock, ov)
+    h.complete(a.sock, ov)
+    assert op.state is REAPED
+    h.finish()
+
+
+def test_while_invariants_are_checked_every_assignment_of_a_state_is_checked(h: Harness) -> None:
+    """The parts assign ``op.state`` directly (free for a plain Operation); in the
+    project's tests (invariants on) every operation is a CheckedOperation, so a
+    change the table refuses is an InternalError wherever it is made."""
+    a = h.accept()
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    op = next(iter(_fake(h)._ops.by_ov.values()))
+    assert isinstance(op, CheckedOperation) and op.state is PENDING
+    with pytest.raises(InternalError, match=r"WSARecv op\d+ on socket 0x[0-9a-f]+: state pending cannot "
+                                            r"become completed \(not in the operation transition table\)"):
+        op.state = COMPLETED
+    assert op.state is PENDING
     h.ws.CancelIoEx(a.sock, ov)
     h.complete(a.sock, ov)
     assert op.state is REAPED
@@ -140,7 +169,8 @@ def test_a_reaped_operation_still_queued_is_caught() -> None:
     ov = h.overlapped()
     h.recv(a.sock, ov)
     op = ws._ops.by_ov[next(k for k, o in ws._ops.by_ov.items() if o.kind == "WSARecv")]
-    op.state = REAPED  # as a bug bypassing to() would
+    assert isinstance(op, CheckedOperation)
+    op._state = REAPED  # as a bug bypassing the transition table would
     _broken_after_next_call(h, r"is reaped but still registered.*is reaped but still queued")
 
 
