@@ -168,7 +168,8 @@ class Network:
         return self.chooser.span(self.config.latency, "latency")
 
     def _arrival(self, src: Endpoint) -> int:
-        t = self.kernel.now_ns + self._latency()
+        # _latency, inline (once per segment); through span, which a chooser may redefine (Hypothesis's does)
+        t = self.kernel.now_ns + self.chooser.span(self.config.latency, "latency")
         if t < src.last_arrival:
             t = src.last_arrival
         src.last_arrival = t
@@ -203,7 +204,9 @@ class Network:
         if self.trace.enabled:
             self.kernel.record("net", "arrive", 0, 0,
                                f"conn=c{dst.conn_id} to={dst.local[1]} bytes={len(data)} sent={sent}", thread=0)
-        dst.notify()
+        owner = dst.owner  # dst.notify(), inline: once per segment
+        if owner is not None:
+            owner.endpoint_changed(dst)
 
     def window_freed(self, ep: Endpoint) -> None:
         """``ep``'s reader made room: wake the other end if its sender waits for it
@@ -211,7 +214,9 @@ class Network:
         other = ep.other
         if other is not None and other.blocked:
             other.blocked = False
-            other.notify()
+            owner = other.owner  # other.notify(), inline: once per read
+            if owner is not None:
+                owner.endpoint_changed(other)
 
     def send_fin(self, src: Endpoint) -> None:
         """A graceful close from ``src``: FIN behind the data already sent."""

@@ -316,7 +316,10 @@ class Operations(Generic[S]):
     def _check_snapshot(self, op: Operation[S]) -> None:
         snap = op.snapshot
         assert snap is not None
-        self.drop_snapshot(op)
+        for before in snap:  # drop_snapshot, inline: once per pending op
+            if type(before) is bytes:
+                self._copied -= len(before)
+        op.snapshot = None
         for i, b in enumerate(op.bufs):
             before = snap[i]
             if before is None:

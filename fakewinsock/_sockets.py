@@ -215,7 +215,8 @@ class Sockets:
         """Complete a new WSARecv inside its call if its data (or EOF, or a reset)
         is there and the chooser says so: 0 if it did, -1 if it must pend; a
         reset's NTSTATUS if it fails at once instead (it is then discarded)."""
-        if (not sock.recv_ops and self.recv_satisfiable(sock)
+        ep = sock.ep  # recv_satisfiable, inline: once per receive
+        if (not sock.recv_ops and ep is not None and (ep.rbuf or ep.eof or ep.reset)
                 and self.chooser.boolean(self._immediate["WSARecv"], "immediate:WSARecv")):
             status, n, data = self.receive_result(op)
             if status:
@@ -269,8 +270,10 @@ class Sockets:
         """Re-examine a socket's queues after its state or endpoint changed."""
         if sock.recv_ops:
             op = sock.recv_ops[0]
-            if op.state is PENDING and (op.abort_status or self.recv_satisfiable(sock)):
-                self.ops.arm(op)
+            if op.state is PENDING:
+                ep = sock.ep  # recv_satisfiable, inline: the hottest caller
+                if op.abort_status or (ep is not None and (ep.rbuf or ep.eof or ep.reset)):
+                    self.ops.arm(op)
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:
