@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
-from .._fake import _Socket as _FakeSocket
 from .._sim import FakeConfig
 from ._chooser import HypothesisChooser
 from ._models import EchoModel, LineModel, _Policy
@@ -586,10 +585,9 @@ class _Client:
         """Its FIN reached the server a while ago, and the server has read
         every byte before it: from now on, no line sent by another client may
         reach it."""
-        if self.state == _DONE or self.peer is None or self.peer._ep is None:
+        if self.state == _DONE or self.peer is None:
             return
-        server_end = self.peer._ep.other
-        if server_end is not None and server_end.eof and not server_end.rbuf:
+        if self.peer.fin_read:
             self.end_seen_ns = self.run.ws.now_ns
         elif tries < 20:
             self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, tries + 1)
@@ -625,7 +623,7 @@ class _Run:
         """``idle_ns`` after client ``c`` ended: the server must have closed its socket."""
         if self.stopping or c.index in self.held_reported:
             return
-        held = _held_socket(c.peer)
+        held = _held_socket(self.ws, c.peer)
         if held is not None:
             self.held_reported.add(c.index)
             handle, how = held
@@ -816,19 +814,16 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     return report
 
 
-def _held_socket(peer: FakePeer | None) -> tuple[int, str] | None:
+def _held_socket(ws: FakeWinsock, peer: FakePeer | None) -> tuple[int, str] | None:
     """The handle of the server's socket for ``peer``'s connection, and how the
     peer went ("reset" or "closed"), if the server has accepted it and still
     has it open though the peer is gone."""
-    if peer is None:
-        return None
-    ep = peer._ep
-    if ep is None or not ep.closed or ep.other is None:
+    if peer is None or not peer.closed:
         return None  # never connected, or the client has not closed nor reset
-    owner = ep.other.owner
-    if isinstance(owner, _FakeSocket) and owner.state == "connected":
-        return owner.handle, "reset" if ep.reset else "closed"
-    return None  # closed by the server, or never accepted (a listener's backlog)
+    handle = ws.held_socket(peer)
+    if handle is None:
+        return None  # closed by the server, or never accepted (a listener's backlog)
+    return handle, "reset" if peer.was_reset else "closed"
 
 
 def _first_busy_loop(e: BaseException) -> BusyLoopError | None:
