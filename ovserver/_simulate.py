@@ -52,7 +52,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+from fakewinsock import FakeConfig, FakeWinsock
+from fakewinsock._scripted import DONE as _DONE
+from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
 
 from ._core import Server, ServerConfig, ServerStats
@@ -196,6 +198,8 @@ class _Sim:
     # time order: arrivals sorted, deadlines a constant after them).
 
     def start_arrivals(self) -> None:
+        for c in self.clients:
+            c.address = (self.host, self.port)
         order = sorted(self.clients, key=lambda c: (c.arrival_ns, c.index))
         self._arrivals = deque(order)
         if order:
@@ -232,9 +236,8 @@ class _Sim:
             self.server.request_stop(signal=self.ws.signal_event)
 
 
-# Client states.
-_WAITING, _CONNECTING, _JOINING, _READY, _ACTIVE, _DONE = (
-    "waiting", "connecting", "joining", "ready", "active", "done")
+# Client states: those of every scripted client (waiting, connecting, done) and these.
+_JOINING, _READY, _ACTIVE = ("joining", "ready", "active")
 
 _TEXT = b"abcdefghijklmnopqrstuvwxyz ,.!?0123456789"
 #: Random bytes -> printable text, and -> any byte but a newline (by translate:
@@ -451,35 +454,27 @@ def backoff_ns(attempt: int, rng: random.Random) -> int:
     return int(min(2 ** min(attempt, 10), 500) * _MS * (0.5 + rng.random()))
 
 
-class _Client:
+class _Client(ScriptedClient):
     """One scripted client (see the module docstring)."""
 
-    __slots__ = ("sim", "index", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "ended_lines", "state",
-                 "plan", "n_replies", "read_bytes", "sent_bytes", "chat_mark", "hung_up", "pause_timer",
-                 "peer", "attempts", "name", "welcome_ns", "inbuf", "echo_stream", "echo_pos", "got", "heard",
-                 "sent_all", "last_rx", "finished_sending_ns", "fin_sent")
+    __slots__ = ("sim", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "plan", "n_replies",
+                 "read_bytes", "chat_mark", "hung_up", "pause_timer", "welcome_ns", "echo_stream", "echo_pos",
+                 "got", "heard", "sent_all", "last_rx", "finished_sending_ns")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
+        super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
         self.sim = sim
-        self.index = index
         self.lines, self.chunks, self.pauses_ns = plan.lines, plan.chunks, plan.pauses_ns
         self.reset_at = plan.reset_at
         self.plan = plan
         # Echo: replies due (the line over the limit, if any, is answered by the error line).
         self.n_replies = len(plan.lines) if plan.too_long < 0 else plan.too_long + 1
         self.read_bytes = 0
-        self.sent_bytes = 0
         self.chat_mark = 0  # chat: the run's chat bytes sent when this client joined
         self.hung_up = False  # it got the error line its line over max_line is owed
         self.pause_timer = False
         self.arrival_ns = plan.arrival_ns
-        self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
-        self.state = _WAITING
-        self.peer: FakePeer | None = None
-        self.attempts = 0
-        self.name = b""
         self.welcome_ns = -1
-        self.inbuf = bytearray()
         self.echo_stream = b""  # echo: every reply due, while all have been right
         self.echo_pos = 0
         self.got = 0  # echo: replies verified
@@ -487,29 +482,20 @@ class _Client:
         self.sent_all = False
         self.last_rx = 0
         self.finished_sending_ns = 0
-        self.fin_sent = False
 
     # ------------------------------------------------------------ connecting
 
     def arrive(self) -> None:
         self.sim.watch_deadline(self)
-        self._connect()
+        self.connect()
 
-    def _connect(self, _: object = None) -> None:
-        self.attempts += 1
-        self.state = _CONNECTING
-        peer = self.peer = self.sim.ws.peer()
-        peer.on_change = self._changed
-        peer.connect_nowait(self.sim.host, self.sim.port)
-
-    def _refused(self) -> None:
+    def refused(self) -> None:
         sim = self.sim
         sim.report.refusals += 1
         if self.attempts >= MAX_ATTEMPTS:
             self._fail(f"refused {self.attempts} times")
             return
-        self.state = _WAITING
-        sim.ws.call_at(sim.ws.now_ns + backoff_ns(self.attempts, sim.rng), self._connect)
+        self.retry_after(backoff_ns(self.attempts, sim.rng))
 
     def deadline_passed(self) -> None:
         if self.state != _DONE:
@@ -517,77 +503,93 @@ class _Client:
 
     def _fail(self, why: str) -> None:
         self.sim.error(f"client {self.index} {self.name.decode() or '(unconnected)'}: {why}")
-        if self.peer is not None and self.peer.connected and not self.peer.was_reset:
-            self.peer.reset()
-        self._finish()
+        self.reset_if_connected()
+        self.finish()
 
-    def _finish(self) -> None:
-        if self.state == _DONE:
-            return
-        self.state = _DONE
+    def finished(self) -> None:
         self.echo_stream = b""
         self.sim.client_done()
 
     # ------------------------------------------------------------ events from the fake
 
-    def _changed(self, peer: FakePeer) -> None:
-        if peer is not self.peer or self.state == _DONE:
-            return
-        if self.state == _CONNECTING:
-            if peer.refused:
-                self._refused()
+    def connected(self) -> None:
+        self.sim.by_name[self.name] = self
+        if self.sim.mode is Mode.CHAT:
+            self.state = _JOINING
+        else:
+            self.start_sending()
+
+    def _paused(self) -> bool:
+        """A reader that pauses: nothing is read (nor seen) before the pause ends."""
+        return bool(self.plan.read_pause_ns) and self.sim.ws.now_ns < self.arrival_ns + self.plan.read_pause_ns
+
+    def reading(self) -> bool:
+        peer = self.peer
+        assert peer is not None
+        if peer.was_reset or not self._paused():
+            return True
+        if not self.pause_timer:
+            self.pause_timer = True
+            self.sim.ws.call_at(self.arrival_ns + self.plan.read_pause_ns, lambda _: self.changed(peer))
+        return False
+
+    def received(self, data: bytes) -> None:
+        sim = self.sim
+        self.last_rx = sim.ws.now_ns
+        sim.report.bytes_received += len(data)
+        self.read_bytes += len(data)
+        if self.echo_stream:
+            # Echo, all well so far: the replies are the stream of the lines
+            # sent, so one comparison checks every line in ``data``.
+            pos = self.echo_pos
+            if self.echo_stream.startswith(data, pos):
+                self.echo_pos = pos + len(data)
+                k = data.count(b"\n")
+                if k:
+                    self.got += k
+                    sim.report.replies += k
+                    if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
+                        self._close()
                 return
-            if not peer.connected:
-                return
-            host, port = peer.address
-            self.name = f"{host}:{port}".encode()
-            self.sim.by_name[self.name] = self
-            if self.sim.mode is Mode.CHAT:
-                self.state = _JOINING
-            else:
-                self.start_sending()
-                if self.state == _DONE:
-                    return
-        if self.plan.read_pause_ns and not peer.was_reset:
-            until = self.arrival_ns + self.plan.read_pause_ns
-            if self.sim.ws.now_ns < until:  # a reader that pauses: nothing is read (nor seen) before then
-                if not self.pause_timer:
-                    self.pause_timer = True
-                    self.sim.ws.call_at(until, lambda _: self._changed(peer))
-                return
-        if peer.available():  # most changes bring no data (room to send, the FIN)
-            data = peer.recv_nowait(1 << 30)
-            sim = self.sim
-            self.last_rx = sim.ws.now_ns
-            sim.report.bytes_received += len(data)
-            self.read_bytes += len(data)
-            self._received(data)
-            if self.state == _DONE:
-                return
+            # Wrong somewhere: check line by line from the line in progress,
+            # to report the first wrong reply as it completes.
+            self.inbuf += self.echo_stream[self.echo_stream.rfind(b"\n", 0, pos) + 1:pos]
+            self.echo_stream = b""
+        super().received(data)
+
+    def line(self, line: bytes) -> None:
+        if self.sim.mode is Mode.ECHO:
+            self._echo_reply(line)
+        else:
+            self._chat_line(line)
+
+    def server_closed(self, reset: bool) -> None:
+        peer = self.peer
+        assert peer is not None
+        if not reset and self._paused():
+            return  # seen once the pause ends
         eof = peer.at_eof
         short = self.sim.mode is Mode.ECHO and self.got < self.n_replies and self.reset_at < 0
-        if eof and not peer.was_reset and (self.fin_sent or self._hung_up_as_due()) and not short:
+        if eof and not reset and (self.fin_sent or self._hung_up_as_due()) and not short:
             peer.close()
             if self.plan.too_long >= 0:
                 self.sim.report.hung_up += 1
             self.sim.report.served += 1
-            self._finish()
+            self.finish()
             return
-        if eof or peer.was_reset:
-            what = "reset" if peer.was_reset else "closed"
-            if peer.was_reset and self._cut_off_as_due():
-                self.sim.report.cut_off += 1
-                self._finish()
-                return
-            if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
-                self.sim.drops_left -= 1
-                self.sim.report.dropped += 1
-                if peer.connected and not peer.was_reset:
-                    peer.reset()
-                self._finish()
-                return
-            self._fail(f"connection {what} by the server ({self._progress()})"
-                       + (" after the client's FIN" if self.fin_sent else ""))
+        what = "reset" if reset else "closed"
+        if reset and self._cut_off_as_due():
+            self.sim.report.cut_off += 1
+            self.finish()
+            return
+        if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
+            self.sim.drops_left -= 1
+            self.sim.report.dropped += 1
+            self.reset_if_connected()
+            self.finish()
+            return
+        self._fail(f"connection {what} by the server ({self._progress()})"
+                   + (" after the client's FIN" if self.fin_sent else ""))
 
     def _hung_up_as_due(self) -> bool:
         """Its line over max_line was answered by the error line (and, echo,
@@ -620,41 +622,6 @@ class _Client:
         if self.sim.mode is Mode.ECHO:
             return f"{self.got} of {self.n_replies} replies"
         return f"{sum(len(v) for v in self.heard.values())} lines heard"
-
-    def _received(self, data: bytes) -> None:
-        if self.echo_stream:
-            # Echo, all well so far: the replies are the stream of the lines
-            # sent, so one comparison checks every line in ``data``.
-            pos = self.echo_pos
-            if self.echo_stream.startswith(data, pos):
-                self.echo_pos = pos + len(data)
-                k = data.count(b"\n")
-                if k:
-                    self.got += k
-                    self.sim.report.replies += k
-                    if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
-                        self._close()
-                return
-            # Wrong somewhere: check line by line from the line in progress,
-            # to report the first wrong reply as it completes.
-            self.inbuf += self.echo_stream[self.echo_stream.rfind(b"\n", 0, pos) + 1:pos]
-            self.echo_stream = b""
-        buf = self.inbuf
-        buf += data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = bytes(buf[start:nl + 1])
-            start = nl + 1
-            if self.sim.mode is Mode.ECHO:
-                self._echo_reply(line)
-            else:
-                self._chat_line(line)
-            if self.state == _DONE:
-                return
-        del buf[:start]
 
     def _echo_reply(self, line: bytes) -> None:
         k = self.got
@@ -727,17 +694,14 @@ class _Client:
             self._sent_everything()
             return
         if peer.was_reset:
-            return  # reported by _changed
+            return  # reported by changed
         chunk = self.chunks[j]
-        peer.send_nowait(chunk)
+        ended = self.send(chunk)
         rep = self.sim.report
         rep.bytes_sent += len(chunk)
-        self.sent_bytes += len(chunk)
         ws = self.sim.ws
         now = ws.now_ns
-        ended = chunk.count(b"\n")
         if ended:
-            self.ended_lines += [now] * ended
             rep.lines_sent += ended
         self.sim.chat_bytes += len(chunk) + ended * (len(self.name) + 2)
         ws.call_at(now + self.pauses_ns[j], self._send_chunk, j + 1)
@@ -772,19 +736,14 @@ class _Client:
         """Close gracefully: FIN, then read until the server's FIN, then close.
         (Closing outright would make whatever the server still sends reset the
         connection, and a reset discards this client's last bytes in flight.)"""
-        assert self.peer is not None
-        if not self.fin_sent:
-            self.fin_sent = True
-            self.peer.shutdown()  # the FIN follows every byte already queued
+        self.shutdown()  # the FIN follows every byte already queued
 
     def _reset(self) -> None:
         if self.state == _DONE:
             return
-        assert self.peer is not None
-        if not self.peer.was_reset:
-            self.peer.reset()
+        self.send_reset()
         self.sim.report.reset_by_plan += 1
-        self._finish()
+        self.finish()
 
     # ------------------------------------------------------------ the chat check
 
@@ -798,7 +757,7 @@ class _Client:
         for sender_name, got in self.heard.items():
             s = self.sim.by_name[sender_name]
             k0 = 0 if self.sim.barrier else next(
-                (k for k, t in enumerate(s.ended_lines) if t > self.welcome_ns), len(s.lines))
+                (k for k, t in enumerate(s.line_sent_ns) if t > self.welcome_ns), len(s.lines))
             n = len(got)
             ok = any(s.lines[i:i + n] == got for i in range(min(k0, len(s.lines) - n) + 1))
             if not ok:

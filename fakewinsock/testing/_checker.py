@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
+from .._scripted import CONNECTING as _CONNECTING
+from .._scripted import DONE as _DONE
+from .._scripted import ScriptedClient
 from .._sim import FakeConfig
 from ._chooser import HypothesisChooser
 from ._models import EchoModel, LineModel, _Policy
@@ -118,8 +121,8 @@ class LineServerFailure(AssertionError):
         super().__init__("\n".join(lines))
 
 
-_WAITING, _CONNECTING, _GREETING, _BARRIER, _SENDING, _SENT, _CLOSING, _DONE = (
-    "waiting", "connecting", "greeting", "barrier", "sending", "sent all", "closing", "done")
+# A client's states: those of every scripted client (waiting, connecting, done) and these.
+_GREETING, _BARRIER, _SENDING, _SENT, _CLOSING = ("greeting", "barrier", "sending", "sent all", "closing")
 #: After a client's FIN, how long the server has to see its end before lines
 #: routed to it count as sent after its end (far more than any latency or
 #: completion delay of the fake's configurations, as long as the server keeps
@@ -150,19 +153,15 @@ def _difference(expected: bytes, got: bytes, around: int = 20) -> str:
             f"expected {_clip(expected, lo, hi)}, got {_clip(got, lo, hi)}")
 
 
-class _Client:
-    """One scripted client of a run."""
+class _Client(ScriptedClient):
+    """One scripted client of a run: it follows its :class:`ClientScript` and
+    checks each line it receives against the model."""
 
     def __init__(self, run: _Run, index: int, script: ClientScript, fault: ClientFault | None) -> None:
+        super().__init__(run.ws, run.address, index)
         self.run = run
-        self.index = index
         self.script = script
         self.fault = fault
-        self.state = _WAITING
-        self.peer: FakePeer | None = None
-        self.attempts = 0
-        self.name = b""
-        self.inbuf = bytearray()
         self.own: list[bytes] = []  # greeting and replies to each of its lines, as lines
         self.own_count: list[int] = []  # own[:own_count[k]] answers the greeting and the first k lines
         self.out: list[bytes] = []  # what its lines make the server send to every other client
@@ -170,13 +169,9 @@ class _Client:
         self.out_line: list[int] = []  # out[h] is routed for line out_line[h]
         self.own_got = 0
         self.heard: dict[int, int] = {}  # other client -> lines of its ``out`` received
-        self.sent_lines = 0  # complete lines handed to send
-        self.sent_bytes = 0
-        self.line_sent_ns: list[int] = []  # when each complete line was handed to send
-        self.received = 0  # bytes read
+        self.received_bytes = 0  # bytes read
         self.greeted_ns = 0
         self.end_seen_ns: int | None = None  # the server has had its FIN (and every byte before) for a while
-        self.fin = False  # its FIN is sent
         self.leaving = False  # it has everything and lingers before its FIN
         self.dropped = False  # closed by the server, as an injected failure or a limit allows
         self.failed = False
@@ -245,7 +240,7 @@ class _Client:
             return 0
         if self.cut_reached():
             return len(self.own)
-        tail_sent = self.fin and self.sent_bytes == len(self.script.stream)
+        tail_sent = self.fin_sent and self.sent_bytes == len(self.script.stream)
         return self.own_count[self._units(self.sent_lines, tail_sent)]
 
     def due_from(self, other: _Client) -> int:
@@ -272,27 +267,18 @@ class _Client:
 
     def owed_unread(self) -> int:
         """Bytes owed to this client (for what every client has sent so far) that it has not read."""
-        own = sum(len(x) for x in self.own[:self.own_count[self._units(self.sent_lines, self.fin)]])
+        own = sum(len(x) for x in self.own[:self.own_count[self._units(self.sent_lines, self.fin_sent)]])
         if self.cut_reached():
             own = sum(len(x) for x in self.own)
         others = sum(len(x) for c in self.run.clients if c is not self and c.out and c.out_count
-                     for x in c.out[:c.out_count[c._units(c.sent_lines, c.fin)]])
-        return own + others - self.received
+                     for x in c.out[:c.out_count[c._units(c.sent_lines, c.fin_sent)]])
+        return own + others - self.received_bytes
 
     # ------------------------------------------------------------ life
 
     def arrive(self, _: object = None) -> None:
         self.run.ws.call_at(self.run.ws.now_ns + self.run.deadline_ns, self._deadline)
-        self._connect()
-
-    def _connect(self, _: object = None) -> None:
-        if self.state == _DONE:
-            return
-        self.attempts += 1
-        self.state = _CONNECTING
-        peer = self.peer = self.run.ws.peer()
-        peer.on_change = self._changed
-        peer.connect_nowait(*self.run.address)
+        self.connect()
 
     def _deadline(self, _: object) -> None:
         if self.state == _DONE or self.run.stopping:
@@ -314,19 +300,16 @@ class _Client:
             return
         self.failed = True
         self.run.error(f"{self.label}: {why}")
-        peer = self.peer
-        if peer is not None and peer.connected and not peer.was_reset:
-            peer.reset()
-        self._finish()
+        self.reset_if_connected()
+        self.finish()
 
-    def _finish(self) -> None:
-        self.state = _DONE
+    def finished(self) -> None:
         self.run.client_done()
         if not self.failed and self.peer is not None and self.peer.connected:
             ws = self.run.ws
             ws.call_at(ws.now_ns + self.run.idle_ns, self.run.check_released, self)
 
-    def _reading(self) -> bool:
+    def reading(self) -> bool:
         s = self.script
         if s.pause_at_ns is None:
             return True
@@ -335,56 +318,40 @@ class _Client:
         t = self.run.ws.now_ns - self.greeted_ns
         return t < s.pause_at_ns or (s.pause_ns is not None and t >= s.pause_at_ns + s.pause_ns)
 
-    def _changed(self, peer: FakePeer) -> None:
-        if peer is not self.peer or self.state == _DONE:
+    def refused(self) -> None:
+        run = self.run
+        if run.stopping:  # the server is stopping: no more connections
+            self.finish()
             return
-        run = self.run
-        if self.state == _CONNECTING:
-            if peer.refused:
-                if run.stopping:  # the server is stopping: no more connections
-                    self._finish()
-                    return
-                run.report.refusals += 1
-                waited = run.ws.now_ns - self.script.arrive_ns
-                if self.attempts >= 40 and waited >= _REFUSED_FOR_NS:  # (others may hold every slot a while)
-                    self.fail(f"connection refused {self.attempts} times in {waited / 1e9:.1f} s")
-                    return
-                self.state = _WAITING
-                run.ws.call_at(run.ws.now_ns + _MS * 2 ** min(self.attempts, 6), self._connect)
-                return
-            if not peer.connected:
-                return
-            host, port = peer.address
-            self.name = f"{host}:{port}".encode()
-            self._expect()
-            if self.fault is not None and self.fault.kind == "reset" and self.fault.before_chunk < 0:
-                peer.reset()  # at once: the server may still be accepting it
-                run.report.resets += 1
-                self._finish()
-                run.recheck()
-                return
-            self.state = _GREETING
-            if not self.own_count[0]:
-                self._greeted()
-                if self.state == _DONE:
-                    return
-        if self._reading():
-            data = peer.recv_nowait(1 << 30)
-            if data:
-                self._received(data)
-                if self.state == _DONE:
-                    return
-        if peer.was_reset or peer.at_eof:
-            self._server_closed(peer.was_reset)
+        run.report.refusals += 1
+        waited = run.ws.now_ns - self.script.arrive_ns
+        if self.attempts >= 40 and waited >= _REFUSED_FOR_NS:  # (others may hold every slot a while)
+            self.fail(f"connection refused {self.attempts} times in {waited / 1e9:.1f} s")
+            return
+        self.retry_after(_MS * 2 ** min(self.attempts, 6))
 
-    def _server_closed(self, reset: bool) -> None:
+    def connected(self) -> None:
         run = self.run
-        if self.fin and not reset and not self.inbuf and self.own_got >= self.own_due():
+        self._expect()
+        if self.fault is not None and self.fault.kind == "reset" and self.fault.before_chunk < 0:
+            assert self.peer is not None
+            self.peer.reset()  # at once: the server may still be accepting it
+            run.report.resets += 1
+            self.finish()
+            run.recheck()
+            return
+        self.state = _GREETING
+        if not self.own_count[0]:
+            self._greeted()
+
+    def server_closed(self, reset: bool) -> None:
+        run = self.run
+        if self.fin_sent and not reset and not self.inbuf and self.own_got >= self.own_due():
             assert self.peer is not None
             self.peer.close()  # the normal end: the server's FIN after every reply
             if self.cut_reached():
                 run.report.cut_off += 1  # (after the error line for a line over the limit)
-            self._finish()
+            self.finish()
             return
         if self.cut_reached() and (
                 (not reset and self.own_got >= len(self.own) and not self.inbuf)
@@ -397,29 +364,29 @@ class _Client:
             assert self.peer is not None
             if not reset:
                 self.peer.close()
-            self._finish()
+            self.finish()
             run.recheck()
             return
         max_queued = run.policy.max_queued
         if reset and max_queued is not None and self.owed_unread() > max_queued:
             run.report.cut_off += 1  # too much owed and not read: the model allows a cut-off
             self.dropped = True
-            self._finish()
+            self.finish()
             run.recheck()
             return
         if run.stopping:  # asked to stop, the server closes every connection
-            self._finish()
+            self.finish()
             return
         if run.drops_left > 0:  # an injected WSARecv/WSASend failure allows the server this
             run.drops_left -= 1
             run.report.dropped += 1
             self.dropped = True
-            self._finish()
+            self.finish()
             run.recheck()
             return
         nxt = self.own[self.own_got] if self.own_got < len(self.own) else None
         wanted = f"; the next expected line is {_clip(nxt, 0, 60)}" if nxt is not None else ""
-        if self.fin and not reset:
+        if self.fin_sent and not reset:
             if self.inbuf:
                 self.fail(f"the server's last line is incomplete: {_clip(bytes(self.inbuf), 0, 60)}"
                           + (f" ({_difference(nxt, bytes(self.inbuf))})" if nxt is not None else ""))
@@ -427,27 +394,16 @@ class _Client:
                 self.fail(f"the server closed after {self.own_got} of {self.own_due()} replies{wanted}")
             return
         how = "reset" if reset else "closed"
-        state = "after its FIN" if self.fin else f"while {self.state}"
+        state = "after its FIN" if self.fin_sent else f"while {self.state}"
         self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted})")
 
-    def _received(self, data: bytes) -> None:
-        self.received += len(data)
-        buf = self.inbuf
-        buf += data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = bytes(buf[start:nl + 1])
-            start = nl + 1
-            self._line(line)
-            if self.state == _DONE:
-                return
-        del buf[:start]
-        self._progress()
+    def received(self, data: bytes) -> None:
+        self.received_bytes += len(data)
+        super().received(data)
+        if self.state != _DONE:
+            self._progress()
 
-    def _line(self, line: bytes) -> None:
+    def line(self, line: bytes) -> None:
         self.run.report.replies += 1
         k = self.own_got
         if k < len(self.own) and self.own[k] == line:
@@ -496,7 +452,7 @@ class _Client:
         self.greeted_ns = ws.now_ns  # a read pause counts from here
         if s.pause_at_ns is not None and s.pause_ns is not None and self.peer is not None:
             peer = self.peer
-            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self._changed(peer))
+            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self.changed(peer))
         self.state = _BARRIER
         self.run.barrier()
 
@@ -526,13 +482,12 @@ class _Client:
                 if self.script.stops_reading and not peer.was_reset:  # what it never read, checked now
                     data = peer.recv_nowait(1 << 30)
                     if data:
-                        self._received(data)
+                        self.received(data)
                         if self.state == _DONE:
                             return
-                if not peer.was_reset:
-                    peer.reset()
+                self.send_reset()
                 self.run.report.resets += 1
-                self._finish()
+                self.finish()
                 self.run.recheck()
             else:
                 self.run.report.leaves += 1
@@ -540,14 +495,8 @@ class _Client:
                 self._close()
             return
         if peer.was_reset or peer.at_eof:
-            return  # reported by _changed
-        chunk = self.script.chunks[j]
-        peer.send_nowait(chunk)
-        self.sent_bytes += len(chunk)
-        lines = chunk.count(b"\n")
-        if lines:
-            self.sent_lines += lines
-            self.line_sent_ns += [self.run.ws.now_ns] * lines
+            return  # reported by changed
+        self.send(self.script.chunks[j])
         self._schedule(j + 1)
         if self.cut_reached():
             self._progress()
@@ -571,13 +520,13 @@ class _Client:
 
     def _close(self) -> None:
         """FIN (behind every byte sent), then read until the server's FIN."""
-        if self.fin or self.state == _DONE or self.peer is None:
+        if self.fin_sent or self.state == _DONE or self.peer is None:
             return
-        self.leaving = self.fin = True
+        self.leaving = True
         self.state = _CLOSING
         if self.tail_is_line and self.sent_bytes == len(self.script.stream):
             self.line_sent_ns.append(self.run.ws.now_ns)  # the tail is a line once the FIN ends it
-        self.peer.shutdown()
+        self.shutdown()
         if self.run.model.broadcasts:
             self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, 0)
 
