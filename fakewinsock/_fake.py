@@ -114,8 +114,6 @@ def check_invariants_by_default(on: bool) -> None:
     global _invariants_by_default
     _invariants_by_default = on
 
-_Socket = Socket  # the name fakewinsock.testing imports
-
 _addressof = ctypes.addressof
 _NS_PER_MS = 1_000_000
 # Results returned often, made once (named tuples are slow to make).
@@ -1200,6 +1198,17 @@ class FakeWinsock:
     def peer(self) -> FakePeer:
         """A new simulated remote endpoint (not yet connected)."""
         return FakePeer(self._net)
+
+    def held_socket(self, peer: FakePeer) -> int | None:
+        """The handle of the program's socket at the other end of ``peer``'s
+        connection while the program holds it connected (accepted, not closed);
+        None if it has closed it or never accepted it (still in a listener's
+        backlog, or refused).  For tests: a client that is gone must not be held."""
+        other = peer.other_end()
+        owner = other.owner if other is not None else None
+        if isinstance(owner, Socket) and owner.state is CONNECTED:
+            return owner.handle
+        return None
 
     def signal_event(self, hEvent: int) -> None:
         """Signal an event from outside the program (a simulated actor, a test

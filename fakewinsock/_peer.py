@@ -116,6 +116,23 @@ class FakePeer:
     def available(self) -> int:
         return len(self._ep.rbuf) if self._ep is not None else 0
 
+    @property
+    def closed(self) -> bool:
+        """This peer has closed (gracefully or with a reset) its connected endpoint."""
+        return self._ep is not None and self._ep.closed
+
+    @property
+    def fin_read(self) -> bool:
+        """This peer's FIN has reached the other side, and the other side has
+        taken every byte before it: its next receive gets the end."""
+        other = self._ep.other if self._ep is not None else None
+        return other is not None and other.eof and not other.rbuf
+
+    def other_end(self) -> Endpoint | None:
+        """The endpoint at the other end of the connection (None before the
+        handshake), for the fake to find who holds it."""
+        return self._ep.other if self._ep is not None else None
+
     def endpoint_changed(self, ep: Endpoint) -> None:
         if self._pending or self._fin_after_flush:
             self._flush()

@@ -145,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--plain", action="store_true",
                    help="plain traffic (short lines, wide window, clients leave when served) instead of the "
                         "feature swarm drawn from the seed")
+    m.add_argument("--stop-at", type=_seconds, default=None, metavar="SECONDS",
+                   help="ask the server to stop at this moment of virtual time, while clients talk and arrive "
+                        "(the clients it then cuts off are expected; it must stop within 1.5 s)")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
     return p
@@ -225,7 +228,7 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
                           resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
-                          arrival_s=args.arrival, barrier=args.barrier, plain=args.plain,
+                          arrival_s=args.arrival, barrier=args.barrier, plain=args.plain, stop_at_s=args.stop_at,
                           trace=args.trace, trace_format=args.trace_format,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:

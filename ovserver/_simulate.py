@@ -52,7 +52,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+from fakewinsock import FakeConfig, FakeWinsock
+from fakewinsock._scripted import DONE as _DONE
+from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
 
 from ._core import Server, ServerConfig, ServerStats
@@ -89,6 +91,9 @@ class SimulationReport:
     hung_up: int = 0  # sent a line over max_line, got the error line and the server's FIN, as due
     cut_off: int = 0  # reset by the server when over max_queued may have been queued for it
     dropped: int = 0  # closed by the server after an injected WSARecv/WSASend failure
+    stop_at_ns: int | None = None  # when a stop was requested mid-run (stop_at_s), if one was
+    stopped: int = 0  # closed, reset or refused by the server once it was asked to stop, or never started
+    stop_took_ns: int = 0  # from the stop request to the server's return
     lines_sent: int = 0  # complete lines the clients sent
     bytes_sent: int = 0
     replies: int = 0  # lines the clients received and verified
@@ -126,6 +131,9 @@ def format_report(r: SimulationReport) -> str:
         f"refused and retried {r.refusals})",
         f"limits and faults     hung up as due {r.hung_up} (line over max_line), cut off as due {r.cut_off} "
         f"(kept sending after its error line, or over max_queued), dropped {r.dropped} (injected failures)",
+        *([f"stop mid-run          requested at {r.stop_at_ns / 1e9:.6f} s, the server returned "
+           f"{r.stop_took_ns / 1e9:.6f} s later; {r.stopped} clients cut off, refused or not started by it"]
+          if r.stop_at_ns is not None else []),
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
         f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}",
@@ -170,6 +178,31 @@ class _Sim:
         self.chat_bytes = 0  # chat: bytes every client has sent, each line counted with its sender's name
         self.drops_left = 0  # clients the server may drop: injected WSARecv/WSASend failures
         self._deadlines: deque[tuple[int, _Client]] = deque()
+        # Chat: how long after a client's end is seen (its FIN read by the server) lines others send may
+        # still reach it: far more than the fake's latency and completion delay.
+        cfg = ws.config
+        self.end_grace_ns = _MS + 4 * (cfg.latency[1] + cfg.completion_delay[1])
+        self.stopping = False  # a stop was requested mid-run: what the server does to clients from now is due
+
+    def request_stop(self, _: object = None) -> None:
+        """The stop mid-run: ask the server to stop while clients talk (and
+        arrive); it must return within STOP_LIMIT_NS."""
+        if self.stopping:
+            return
+        self.stopping = True
+        ws = self.ws
+        self.report.stop_at_ns = ws.now_ns
+        ws.call_at(ws.now_ns + STOP_LIMIT_NS, self._stop_late)
+        self.server.request_stop(signal=ws.signal_event)
+
+    def _stop_late(self, _: object) -> None:
+        """Runs only while the server has not returned: an error; then the stop
+        is asked for again (a server that lost the request may still end, and
+        the report with it)."""
+        self.error(f"the server did not stop within {STOP_LIMIT_NS / 1e9:g} s of the stop request (at "
+                   f"{(self.report.stop_at_ns or 0) / 1e9:.6f} s); {len(self.ws.pending_operations())} operations "
+                   "in flight")
+        self.server.request_stop(signal=self.ws.signal_event)
 
     def error(self, msg: str) -> None:
         self.report.error_count += 1
@@ -196,6 +229,8 @@ class _Sim:
     # time order: arrivals sorted, deadlines a constant after them).
 
     def start_arrivals(self) -> None:
+        for c in self.clients:
+            c.address = (self.host, self.port)
         order = sorted(self.clients, key=lambda c: (c.arrival_ns, c.index))
         self._arrivals = deque(order)
         if order:
@@ -228,13 +263,12 @@ class _Sim:
         self.release_barrier()
         if self.progress is not None:
             self.progress(self.done, len(self.clients))
-        if self.done == len(self.clients):
+        if self.done == len(self.clients) and not self.stopping:
             self.server.request_stop(signal=self.ws.signal_event)
 
 
-# Client states.
-_WAITING, _CONNECTING, _JOINING, _READY, _ACTIVE, _DONE = (
-    "waiting", "connecting", "joining", "ready", "active", "done")
+# Client states: those of every scripted client (waiting, connecting, done) and these.
+_JOINING, _READY, _ACTIVE = ("joining", "ready", "active")
 
 _TEXT = b"abcdefghijklmnopqrstuvwxyz ,.!?0123456789"
 #: Random bytes -> printable text, and -> any byte but a newline (by translate:
@@ -451,35 +485,27 @@ def backoff_ns(attempt: int, rng: random.Random) -> int:
     return int(min(2 ** min(attempt, 10), 500) * _MS * (0.5 + rng.random()))
 
 
-class _Client:
+class _Client(ScriptedClient):
     """One scripted client (see the module docstring)."""
 
-    __slots__ = ("sim", "index", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "ended_lines", "state",
-                 "plan", "n_replies", "read_bytes", "sent_bytes", "chat_mark", "hung_up", "pause_timer",
-                 "peer", "attempts", "name", "welcome_ns", "inbuf", "echo_stream", "echo_pos", "got", "heard",
-                 "sent_all", "last_rx", "finished_sending_ns", "fin_sent")
+    __slots__ = ("sim", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "plan", "n_replies",
+                 "read_bytes", "chat_mark", "hung_up", "pause_timer", "welcome_ns", "echo_stream", "echo_pos",
+                 "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns", "heard_at_end")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
+        super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
         self.sim = sim
-        self.index = index
         self.lines, self.chunks, self.pauses_ns = plan.lines, plan.chunks, plan.pauses_ns
         self.reset_at = plan.reset_at
         self.plan = plan
         # Echo: replies due (the line over the limit, if any, is answered by the error line).
         self.n_replies = len(plan.lines) if plan.too_long < 0 else plan.too_long + 1
         self.read_bytes = 0
-        self.sent_bytes = 0
         self.chat_mark = 0  # chat: the run's chat bytes sent when this client joined
         self.hung_up = False  # it got the error line its line over max_line is owed
         self.pause_timer = False
         self.arrival_ns = plan.arrival_ns
-        self.ended_lines: list[int] = []  # virtual time each line's newline was handed to send_nowait
-        self.state = _WAITING
-        self.peer: FakePeer | None = None
-        self.attempts = 0
-        self.name = b""
         self.welcome_ns = -1
-        self.inbuf = bytearray()
         self.echo_stream = b""  # echo: every reply due, while all have been right
         self.echo_pos = 0
         self.got = 0  # echo: replies verified
@@ -487,107 +513,126 @@ class _Client:
         self.sent_all = False
         self.last_rx = 0
         self.finished_sending_ns = 0
-        self.fin_sent = False
+        # Chat, after its FIN: from end_seen_ns on, the server has had its end for a while (-1: not yet
+        # seen); heard_at_end[sender]: how many of that sender's lines it had heard by then.
+        self.end_seen_ns = -1
+        self.heard_at_end: dict[bytes, int] = {}
 
     # ------------------------------------------------------------ connecting
 
     def arrive(self) -> None:
         self.sim.watch_deadline(self)
-        self._connect()
+        self.connect()
 
-    def _connect(self, _: object = None) -> None:
-        self.attempts += 1
-        self.state = _CONNECTING
-        peer = self.peer = self.sim.ws.peer()
-        peer.on_change = self._changed
-        peer.connect_nowait(self.sim.host, self.sim.port)
-
-    def _refused(self) -> None:
+    def refused(self) -> None:
         sim = self.sim
+        if sim.stopping:  # the server stopped listening: as due
+            sim.report.stopped += 1
+            self.finish()
+            return
         sim.report.refusals += 1
         if self.attempts >= MAX_ATTEMPTS:
             self._fail(f"refused {self.attempts} times")
             return
-        self.state = _WAITING
-        sim.ws.call_at(sim.ws.now_ns + backoff_ns(self.attempts, sim.rng), self._connect)
+        self.retry_after(backoff_ns(self.attempts, sim.rng))
 
     def deadline_passed(self) -> None:
-        if self.state != _DONE:
+        if self.state != _DONE and not self.sim.stopping:
             self._fail(f"not done {CLIENT_DEADLINE_NS / 1e9:g} s after arriving (state {self.state})")
 
     def _fail(self, why: str) -> None:
         self.sim.error(f"client {self.index} {self.name.decode() or '(unconnected)'}: {why}")
-        if self.peer is not None and self.peer.connected and not self.peer.was_reset:
-            self.peer.reset()
-        self._finish()
+        self.reset_if_connected()
+        self.finish()
 
-    def _finish(self) -> None:
-        if self.state == _DONE:
-            return
-        self.state = _DONE
+    def finished(self) -> None:
         self.echo_stream = b""
         self.sim.client_done()
 
     # ------------------------------------------------------------ events from the fake
 
-    def _changed(self, peer: FakePeer) -> None:
-        if peer is not self.peer or self.state == _DONE:
-            return
-        if self.state == _CONNECTING:
-            if peer.refused:
-                self._refused()
+    def connected(self) -> None:
+        self.sim.by_name[self.name] = self
+        if self.sim.mode is Mode.CHAT:
+            self.state = _JOINING
+        else:
+            self.start_sending()
+
+    def _paused(self) -> bool:
+        """A reader that pauses: nothing is read (nor seen) before the pause ends."""
+        return bool(self.plan.read_pause_ns) and self.sim.ws.now_ns < self.arrival_ns + self.plan.read_pause_ns
+
+    def reading(self) -> bool:
+        peer = self.peer
+        assert peer is not None
+        if peer.was_reset or not self._paused():
+            return True
+        if not self.pause_timer:
+            self.pause_timer = True
+            self.sim.ws.call_at(self.arrival_ns + self.plan.read_pause_ns, lambda _: self.changed(peer))
+        return False
+
+    def received(self, data: bytes) -> None:
+        sim = self.sim
+        self.last_rx = sim.ws.now_ns
+        sim.report.bytes_received += len(data)
+        self.read_bytes += len(data)
+        if self.echo_stream:
+            # Echo, all well so far: the replies are the stream of the lines
+            # sent, so one comparison checks every line in ``data``.
+            pos = self.echo_pos
+            if self.echo_stream.startswith(data, pos):
+                self.echo_pos = pos + len(data)
+                k = data.count(b"\n")
+                if k:
+                    self.got += k
+                    sim.report.replies += k
+                    if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
+                        self._close()
                 return
-            if not peer.connected:
-                return
-            host, port = peer.address
-            self.name = f"{host}:{port}".encode()
-            self.sim.by_name[self.name] = self
-            if self.sim.mode is Mode.CHAT:
-                self.state = _JOINING
-            else:
-                self.start_sending()
-                if self.state == _DONE:
-                    return
-        if self.plan.read_pause_ns and not peer.was_reset:
-            until = self.arrival_ns + self.plan.read_pause_ns
-            if self.sim.ws.now_ns < until:  # a reader that pauses: nothing is read (nor seen) before then
-                if not self.pause_timer:
-                    self.pause_timer = True
-                    self.sim.ws.call_at(until, lambda _: self._changed(peer))
-                return
-        if peer.available():  # most changes bring no data (room to send, the FIN)
-            data = peer.recv_nowait(1 << 30)
-            sim = self.sim
-            self.last_rx = sim.ws.now_ns
-            sim.report.bytes_received += len(data)
-            self.read_bytes += len(data)
-            self._received(data)
-            if self.state == _DONE:
-                return
+            # Wrong somewhere: check line by line from the line in progress,
+            # to report the first wrong reply as it completes.
+            self.inbuf += self.echo_stream[self.echo_stream.rfind(b"\n", 0, pos) + 1:pos]
+            self.echo_stream = b""
+        super().received(data)
+
+    def line(self, line: bytes) -> None:
+        if self.sim.mode is Mode.ECHO:
+            self._echo_reply(line)
+        else:
+            self._chat_line(line)
+
+    def server_closed(self, reset: bool) -> None:
+        peer = self.peer
+        assert peer is not None
+        if not reset and self._paused():
+            return  # seen once the pause ends
         eof = peer.at_eof
         short = self.sim.mode is Mode.ECHO and self.got < self.n_replies and self.reset_at < 0
-        if eof and not peer.was_reset and (self.fin_sent or self._hung_up_as_due()) and not short:
+        if eof and not reset and (self.fin_sent or self._hung_up_as_due()) and not short:
             peer.close()
             if self.plan.too_long >= 0:
                 self.sim.report.hung_up += 1
             self.sim.report.served += 1
-            self._finish()
+            self.finish()
             return
-        if eof or peer.was_reset:
-            what = "reset" if peer.was_reset else "closed"
-            if peer.was_reset and self._cut_off_as_due():
-                self.sim.report.cut_off += 1
-                self._finish()
-                return
-            if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
-                self.sim.drops_left -= 1
-                self.sim.report.dropped += 1
-                if peer.connected and not peer.was_reset:
-                    peer.reset()
-                self._finish()
-                return
-            self._fail(f"connection {what} by the server ({self._progress()})"
-                       + (" after the client's FIN" if self.fin_sent else ""))
+        what = "reset" if reset else "closed"
+        if self.sim.stopping:  # asked to stop, the server closes every connection: as due
+            self.sim.report.stopped += 1
+            self.finish()
+            return
+        if reset and self._cut_off_as_due():
+            self.sim.report.cut_off += 1
+            self.finish()
+            return
+        if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
+            self.sim.drops_left -= 1
+            self.sim.report.dropped += 1
+            self.reset_if_connected()
+            self.finish()
+            return
+        self._fail(f"connection {what} by the server ({self._progress()})"
+                   + (" after the client's FIN" if self.fin_sent else ""))
 
     def _hung_up_as_due(self) -> bool:
         """Its line over max_line was answered by the error line (and, echo,
@@ -620,41 +665,6 @@ class _Client:
         if self.sim.mode is Mode.ECHO:
             return f"{self.got} of {self.n_replies} replies"
         return f"{sum(len(v) for v in self.heard.values())} lines heard"
-
-    def _received(self, data: bytes) -> None:
-        if self.echo_stream:
-            # Echo, all well so far: the replies are the stream of the lines
-            # sent, so one comparison checks every line in ``data``.
-            pos = self.echo_pos
-            if self.echo_stream.startswith(data, pos):
-                self.echo_pos = pos + len(data)
-                k = data.count(b"\n")
-                if k:
-                    self.got += k
-                    self.sim.report.replies += k
-                    if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
-                        self._close()
-                return
-            # Wrong somewhere: check line by line from the line in progress,
-            # to report the first wrong reply as it completes.
-            self.inbuf += self.echo_stream[self.echo_stream.rfind(b"\n", 0, pos) + 1:pos]
-            self.echo_stream = b""
-        buf = self.inbuf
-        buf += data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = bytes(buf[start:nl + 1])
-            start = nl + 1
-            if self.sim.mode is Mode.ECHO:
-                self._echo_reply(line)
-            else:
-                self._chat_line(line)
-            if self.state == _DONE:
-                return
-        del buf[:start]
 
     def _echo_reply(self, line: bytes) -> None:
         k = self.got
@@ -693,6 +703,8 @@ class _Client:
         if not sep or sender not in self.sim.by_name or sender == self.name:
             self._fail(f"chat line from an unknown sender or from itself: {line[:60]!r}")
             return
+        if self.fin_sent and self.end_seen_ns < 0:
+            self._note_end_seen()
         self.heard.setdefault(sender, []).append(text[:-1])
         self.sim.report.replies += 1
         if self.sim.barrier and self.sent_all:
@@ -727,17 +739,14 @@ class _Client:
             self._sent_everything()
             return
         if peer.was_reset:
-            return  # reported by _changed
+            return  # reported by changed
         chunk = self.chunks[j]
-        peer.send_nowait(chunk)
+        ended = self.send(chunk)
         rep = self.sim.report
         rep.bytes_sent += len(chunk)
-        self.sent_bytes += len(chunk)
         ws = self.sim.ws
         now = ws.now_ns
-        ended = chunk.count(b"\n")
         if ended:
-            self.ended_lines += [now] * ended
             rep.lines_sent += ended
         self.sim.chat_bytes += len(chunk) + ended * (len(self.name) + 2)
         ws.call_at(now + self.pauses_ns[j], self._send_chunk, j + 1)
@@ -772,25 +781,41 @@ class _Client:
         """Close gracefully: FIN, then read until the server's FIN, then close.
         (Closing outright would make whatever the server still sends reset the
         connection, and a reset discards this client's last bytes in flight.)"""
-        assert self.peer is not None
-        if not self.fin_sent:
-            self.fin_sent = True
-            self.peer.shutdown()  # the FIN follows every byte already queued
+        self.shutdown()  # the FIN follows every byte already queued
 
     def _reset(self) -> None:
         if self.state == _DONE:
             return
-        assert self.peer is not None
-        if not self.peer.was_reset:
-            self.peer.reset()
+        self.send_reset()
         self.sim.report.reset_by_plan += 1
-        self._finish()
+        self.finish()
 
     # ------------------------------------------------------------ the chat check
 
+    def _note_end_seen(self) -> None:
+        """Chat, a line arriving after its FIN: if the server has read the FIN
+        (and every byte before it), the server has this client's end; lines
+        sent more than the grace after now must not reach it (see
+        :meth:`check_chat`).  Noted as lines arrive, not by a timer of its own,
+        which would change the fake's schedule."""
+        assert self.peer is not None
+        if self.peer.fin_read:
+            self.end_seen_ns = self.sim.ws.now_ns + self.sim.end_grace_ns
+            self.heard_at_end = {name: len(lines) for name, lines in self.heard.items()}
+
+    def _after_end(self, s: _Client, start: int) -> int:
+        """Of the lines heard from ``s`` (a run of its lines from ``start``), the
+        first one that ``s`` sent after the server had this client's end (-1: none)."""
+        if self.end_seen_ns < 0:
+            return -1
+        for k in range(start + self.heard_at_end.get(s.name, 0), start + len(self.heard[s.name])):
+            if k < len(s.line_sent_ns) and s.line_sent_ns[k] > self.end_seen_ns:
+                return k
+        return -1
+
     def check_chat(self) -> None:
         """Check, at the end, what this client heard from each sender."""
-        if self.sim.barrier and self.reset_at < 0 and self.state == _DONE:
+        if self.sim.barrier and self.reset_at < 0 and self.state == _DONE and not self.sim.stopping:
             for s in self.sim.clients:
                 if s is not self and s.reset_at < 0 and self.heard.get(s.name, []) != s.lines:
                     self.sim.error(f"client {self.index} {self.name.decode()}: did not hear exactly the "
@@ -798,17 +823,27 @@ class _Client:
         for sender_name, got in self.heard.items():
             s = self.sim.by_name[sender_name]
             k0 = 0 if self.sim.barrier else next(
-                (k for k, t in enumerate(s.ended_lines) if t > self.welcome_ns), len(s.lines))
+                (k for k, t in enumerate(s.line_sent_ns) if t > self.welcome_ns), len(s.lines))
             n = len(got)
-            ok = any(s.lines[i:i + n] == got for i in range(min(k0, len(s.lines) - n) + 1))
-            if not ok:
+            start = next((i for i in range(min(k0, len(s.lines) - n) + 1) if s.lines[i:i + n] == got), -1)
+            if start < 0:
                 self.sim.error(
                     f"client {self.index} {self.name.decode()}: the {n} lines heard from "
                     f"{sender_name.decode()} are not a run of its lines in order starting at or before "
                     f"line {k0}")
+                continue
+            late = self._after_end(s, start)
+            if late >= 0:
+                self.sim.error(
+                    f"client {self.index} {self.name.decode()}: heard line {late} of {sender_name.decode()}, "
+                    f"sent at {s.line_sent_ns[late] / 1e9:.6f} s, after the server had this client's end "
+                    f"(its FIN, read by {(self.end_seen_ns - self.sim.end_grace_ns) / 1e9:.6f} s): a client "
+                    "that has left must not get lines sent after that")
 
 
 _QUIET_NS = 5 * _MS
+#: A stop requested mid-run must have the server return within this (its bounded stop waits at most 1 s).
+STOP_LIMIT_NS = 1_500 * _MS
 #: The share of the clients that arrive together.
 FLOOD_FRACTION = 0.25
 _MAX_LINGER_NS = 50 * _MS
@@ -818,7 +853,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
              resets: float = 0.0, *, fake_config: FakeConfig | None = None, limits: Limits | None = None,
              arrival_s: float | None = None, barrier: bool = False, trace: str | None = None,
              progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
-             server_class: type[Server] | None = None, plain: bool = False) -> SimulationReport:
+             server_class: type[Server] | None = None, plain: bool = False,
+             stop_at_s: float | None = None) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -843,7 +879,16 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     server's FIN; a client reset when more than ``max_queued`` bytes may have
     been waiting for it was cut off as due; a client closed after an injected
     failure is one the server may drop.  What every client received is
-    checked all the same.
+    checked all the same.  In chat, a client that has ended (its FIN read by
+    the server) must get no line another client sent after that (beyond a
+    grace of a millisecond and the fake's latencies).
+
+    ``stop_at_s``: the server is asked to stop at that moment of virtual time,
+    while clients talk (and others keep arriving).  It must return within
+    1.5 s (:data:`STOP_LIMIT_NS`) without giving up on an operation; the
+    clients it closes, resets or refuses from then on are cut off as due (the
+    report counts them), and what they received until then is checked as
+    ever.
 
     ``barrier`` (chat): every client waits, after its welcome, until all have
     joined (or given up), and survivors stay until they have heard every other
@@ -852,6 +897,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     client's.  All clients must fit at once (at most 63 with the events model)."""
     if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
         raise ValueError("clients and messages must be >= 0 and resets in [0, 1]")
+    if stop_at_s is not None and not stop_at_s >= 0:
+        raise ValueError(f"stop_at_s must be >= 0 (seconds of virtual time), not {stop_at_s}")
     wall0 = time.perf_counter()
     features = () if plain or barrier else swarm_features(seed)
     rng = random.Random(f"ovserver-sim:{seed}:limits")
@@ -888,6 +935,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         assert srv.address is not None
         sim.host, sim.port = srv.address
         sim.start_arrivals()
+        if stop_at_s is not None:
+            ws.call_at(max(ws.now_ns, int(stop_at_s * 1e9)), sim.request_stop)
         if not clients:
             srv.request_stop(signal=ws.signal_event)
 
@@ -897,6 +946,11 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         report.server = server.run(ready)
     finally:
         ws.trace.close()
+    if report.stop_at_ns is not None:
+        report.stop_took_ns = ws.now_ns - report.stop_at_ns
+        report.stopped += sum(1 for c in sim.clients if c.state != _DONE)  # never started, or still connecting
+        if report.server.abandoned:
+            sim.error(f"the stop gave up on {report.server.abandoned} operations it never reaped")
     if config.mode is Mode.CHAT:
         for c in sim.clients:
             c.check_chat()

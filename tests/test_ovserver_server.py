@@ -418,7 +418,7 @@ def test_echo_client_checks_the_stream_as_line_by_line(cuts: list[int], at: int,
     for p in points:
         for c in (fast, slow):
             if p > prev and c.state != "done":
-                c._received(data[prev:p])
+                c.received(data[prev:p])
         prev = p
     for c in (fast, slow):
         assert c.got == c.sim.report.replies

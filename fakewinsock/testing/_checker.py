@@ -1,0 +1,820 @@
+"""The checker: :func:`check_line_server` runs a server on a fake with the
+scripted clients of a :class:`~fakewinsock.testing.Scenario` and checks every
+byte they receive against a :class:`~fakewinsock.testing.LineModel`.
+
+Owns the run (the clients' lives, the stop, the idle check), the verdicts
+(:class:`LineServerReport`, :class:`LineServerFailure`) and the failure's trace
+file.  Uses the fake's public interface (:class:`~fakewinsock.FakeWinsock`,
+:class:`~fakewinsock.FakePeer`), the chooser, the scenarios and the models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._errors import BusyLoopError
+from .._fake import FakeWinsock
+from .._scripted import CONNECTING as _CONNECTING
+from .._scripted import DONE as _DONE
+from .._scripted import ScriptedClient
+from .._sim import FakeConfig
+from ._chooser import HypothesisChooser
+from ._models import EchoModel, LineModel, _Policy
+from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
+
+if TYPE_CHECKING:
+    from .._peer import FakePeer
+
+__all__ = ["ServerUnderTest", "ServerFactory", "check_line_server", "LineServerReport", "LineServerFailure"]
+
+#: After the last client is done, the server may finish what is in flight for this long.
+_SETTLE_NS = 100 * _MS
+#: The most schedule choices drawn from Hypothesis by default (big scenarios get the simplest answers beyond).
+_MAX_DEFAULT_DRAWS = 600
+#: A client refused this long (and at least 40 times) is not served.
+_REFUSED_FOR_NS = 10 * _S
+
+
+# ====================================================================== the checker
+
+class ServerUnderTest(Protocol):
+    """Your server, as :func:`check_line_server` drives it."""
+
+    def serve(self) -> object:
+        """Listen on the address the factory was given and serve until :meth:`stop`;
+        then close everything (and WSACleanup).  Runs in the test's thread."""
+        ...
+
+    def stop(self) -> None:
+        """Ask :meth:`serve` to return.  Called from inside the fake's scheduler
+        (by a simulated actor): no Winsock calls; set a flag and
+        ``ws.signal_event(wake_event)``."""
+        ...
+
+
+#: Builds your server for one run: ``factory(ws, (host, port))``.
+ServerFactory = Callable[[FakeWinsock, tuple[str, int]], ServerUnderTest]
+
+
+
+@dataclass
+class LineServerReport:
+    """What one :func:`check_line_server` run did and found.
+
+    ``size`` is the scenario's :meth:`Scenario.size`; ``draws`` the number of
+    schedule choices drawn from Hypothesis (None with a seeded fake, whose
+    ``seed`` then replays the schedule); ``errors`` what went wrong, the first
+    of them being the failure."""
+
+    size: dict[str, int]
+    seed: int | None = None
+    draws: int | None = None
+    calls: int = 0
+    virtual_ns: int = 0
+    replies: int = 0
+    refusals: int = 0
+    resets: int = 0
+    leaves: int = 0
+    dropped: int = 0
+    cut_off: int = 0
+    features: tuple[str, ...] = ()
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def describe(self) -> str:
+        """One line: the scenario's size and the schedule."""
+        s = self.size
+        sched = f"{self.draws} schedule draws" if self.draws is not None else f"seed {self.seed}"
+        feats = f" (features: {', '.join(self.features)})" if self.features else ""
+        return (f"{s['clients']} clients, {s['lines']} lines, {s['bytes']} bytes in {s['sends']} sends, "
+                f"{s['faults']} faults{feats}; {sched}; {self.calls} Winsock calls, "
+                f"{self.virtual_ns / 1e9:.6f} s virtual")
+
+
+class LineServerFailure(AssertionError):
+    """:func:`check_line_server` found a bug.  ``report`` says what and how big
+    the run was; the message ends with the tail of the fake's trace up to the
+    moment the first error was seen."""
+
+    def __init__(self, report: LineServerReport, trace_tail: str = "", schedule: str = "",
+                 trace_file: str = "") -> None:
+        self.report = report
+        self.trace_file = trace_file
+        lines = [report.errors[0] if report.errors else "failed", f"run: {report.describe()}"]
+        if schedule:
+            lines.append(f"schedule drawn from Hypothesis: {schedule}")
+        if trace_file:
+            lines.append(f"whole trace: {trace_file} (Chrome Trace Event JSON: open it in ui.perfetto.dev)")
+        if len(report.errors) > 1:
+            lines.append(f"{len(report.errors) - 1} more:")
+            lines += [f"  {e}" for e in report.errors[1:12]]
+        if trace_tail:
+            lines += ["last trace records:", trace_tail.rstrip("\n")]
+        super().__init__("\n".join(lines))
+
+
+# A client's states: those of every scripted client (waiting, connecting, done) and these.
+_GREETING, _BARRIER, _SENDING, _SENT, _CLOSING = ("greeting", "barrier", "sending", "sent all", "closing")
+#: After a client's FIN, how long the server has to see its end before lines
+#: routed to it count as sent after its end (far more than any latency or
+#: completion delay of the fake's configurations, as long as the server keeps
+#: a receive posted on every connection).
+_END_GRACE_NS = 20 * _MS
+
+
+def _lines(data: bytes, what: str) -> list[bytes]:
+    if data and not data.endswith(b"\n"):
+        raise ValueError(f"the model's {what} must be whole lines (end with a newline): {data[:60]!r}")
+    return [x + b"\n" for x in data.split(b"\n")[:-1]]
+
+
+def _clip(data: bytes, start: int, end: int) -> str:
+    text = repr(data[max(0, start):end])
+    return ("..." if start > 0 else "") + text + ("..." if end < len(data) else "")
+
+
+def _difference(expected: bytes, got: bytes, around: int = 20) -> str:
+    """Where two byte strings first differ, with the bytes around that offset:
+    two long lines that share a prefix are shown where they differ."""
+    i = 0
+    n = min(len(expected), len(got))
+    while i < n and expected[i] == got[i]:
+        i += 1
+    lo, hi = i - around, i + around
+    return (f"first difference at byte {i} (expected {len(expected)} bytes, got {len(got)}): "
+            f"expected {_clip(expected, lo, hi)}, got {_clip(got, lo, hi)}")
+
+
+class _Client(ScriptedClient):
+    """One scripted client of a run: it follows its :class:`ClientScript` and
+    checks each line it receives against the model."""
+
+    def __init__(self, run: _Run, index: int, script: ClientScript, fault: ClientFault | None) -> None:
+        super().__init__(run.ws, run.address, index)
+        self.run = run
+        self.script = script
+        self.fault = fault
+        self.own: list[bytes] = []  # greeting and replies to each of its lines, as lines
+        self.own_count: list[int] = []  # own[:own_count[k]] answers the greeting and the first k lines
+        self.out: list[bytes] = []  # what its lines make the server send to every other client
+        self.out_count: list[int] = []
+        self.out_line: list[int] = []  # out[h] is routed for line out_line[h]
+        self.own_got = 0
+        self.heard: dict[int, int] = {}  # other client -> lines of its ``out`` received
+        self.received_bytes = 0  # bytes read
+        self.greeted_ns = 0
+        self.end_seen_ns: int | None = None  # the server has had its FIN (and every byte before) for a while
+        self.leaving = False  # it has everything and lingers before its FIN
+        self.dropped = False  # closed by the server, as an injected failure or a limit allows
+        self.failed = False
+        self.greeted = False
+        # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
+        # notices once ``cut_byte`` bytes of the stream have arrived.
+        self.cut: int | None = None
+        self.cut_byte = 0
+        policy = run.policy
+        self.tail_is_line = bool(script.tail) and policy.partial_at_eof == "line"
+        if policy.max_line is not None:
+            offset = 0
+            for i, line in enumerate((*script.lines, script.tail) if script.tail else script.lines):
+                if len(line) > policy.max_line:
+                    self.cut, self.cut_byte = i, offset + policy.max_line + 1
+                    break
+                offset += len(line) + 1
+
+    @property
+    def label(self) -> str:
+        return f"client {self.index}" + (f" ({self.name.decode(errors='replace')})" if self.name else "")
+
+    # ------------------------------------------------------------ expectations
+
+    def _expect(self) -> None:
+        model = self.run.model
+        own = _lines(model.greeting(self.name), "greeting")
+        self.own_count = [len(own)]
+        out: list[bytes] = []
+        self.out_count = [0]
+        units = list(self.script.lines)
+        if self.tail_is_line:
+            units.append(self.script.tail)
+        for i, line in enumerate(units):
+            if self.cut is None or i < self.cut:
+                back, others = model.reply(self.name, line)
+                own += _lines(back, "reply")
+                routed = _lines(others, "broadcast")
+                out += routed
+                self.out_line += [i] * len(routed)
+            self.own_count.append(len(own))
+            self.out_count.append(len(out))
+        if self.cut is not None:
+            own += _lines(self.run.policy.too_long(self.name), "error line for a line over max_line")
+        self.own, self.out = own, out
+
+    @property
+    def stays(self) -> bool:
+        return self.fault is None
+
+    def cut_reached(self) -> bool:
+        """It has sent more than the line limit of a line: the server hangs it up."""
+        return self.cut is not None and self.sent_bytes >= self.cut_byte
+
+    def _units(self, lines: int, tail_sent: bool) -> int:
+        """Messages the server handles when ``lines`` whole lines (and the tail, if sent) reached it before EOF."""
+        if self.cut is not None and self.cut < lines:
+            return self.cut
+        if tail_sent and self.tail_is_line and self.cut != len(self.script.lines):
+            return lines + 1
+        return lines
+
+    def own_due(self) -> int:
+        """Own lines that must arrive before the server's FIN."""
+        if (self.fault is not None and self.fault.kind == "reset") or not self.own_count:
+            return 0
+        if self.cut_reached():
+            return len(self.own)
+        tail_sent = self.fin_sent and self.sent_bytes == len(self.script.stream)
+        return self.own_count[self._units(self.sent_lines, tail_sent)]
+
+    def due_from(self, other: _Client) -> int:
+        """Lines of ``other``'s broadcasts this (staying) client must hear."""
+        if other.dropped or other.failed or (other.fault is not None and other.fault.kind == "reset"):
+            return 0
+        if not other.out_count:  # not connected (yet, or ever: refused while the server stopped)
+            return 0
+        if other.fault is not None:  # leaves early: what it sent before its FIN
+            return other.out_count[other._units(other.script.lines_before(other.fault.before_chunk), False)]
+        return other.out_count[other._units(len(other.script.lines), bool(other.script.tail))]
+
+    def complete(self) -> bool:
+        """Everything this client waits for before its FIN has arrived."""
+        if self.cut_reached():  # hung up: it has the error line, nothing more is owed
+            return self.own_got >= len(self.own)
+        if self.state != _SENT or self.own_got < self.own_due():
+            return False
+        if self.run.model.broadcasts:
+            for c in self.run.clients:
+                if c is not self and self.heard.get(c.index, 0) < self.due_from(c):
+                    return False
+        return True
+
+    def owed_unread(self) -> int:
+        """Bytes owed to this client (for what every client has sent so far) that it has not read."""
+        own = sum(len(x) for x in self.own[:self.own_count[self._units(self.sent_lines, self.fin_sent)]])
+        if self.cut_reached():
+            own = sum(len(x) for x in self.own)
+        others = sum(len(x) for c in self.run.clients if c is not self and c.out and c.out_count
+                     for x in c.out[:c.out_count[c._units(c.sent_lines, c.fin_sent)]])
+        return own + others - self.received_bytes
+
+    # ------------------------------------------------------------ life
+
+    def arrive(self, _: object = None) -> None:
+        self.run.ws.call_at(self.run.ws.now_ns + self.run.deadline_ns, self._deadline)
+        self.connect()
+
+    def _deadline(self, _: object) -> None:
+        if self.state == _DONE or self.run.stopping:
+            return
+        what = {_CONNECTING: "still not connected", _GREETING: "never greeted (accepted?)",
+                _BARRIER: "waiting for the others to be greeted", _SENDING: "still sending",
+                _SENT: "still waiting for replies", _CLOSING: "still waiting for the server's FIN"}.get(
+            self.state, self.state)
+        missing = f"{self.own_got} of {self.own_due()} own lines"
+        if self.run.model.broadcasts:
+            missing += ", " + ", ".join(f"{self.heard.get(c.index, 0)} of {self.due_from(c)} from client {c.index}"
+                                        for c in self.run.clients if c is not self)
+        if self.peer is not None and self.peer.unsent:
+            missing += f"; {self.peer.unsent} bytes it sent wait for the server to read"
+        self.fail(f"not served in {self.run.deadline_ns / 1e9:g} s: {what} (received {missing})")
+
+    def fail(self, why: str) -> None:
+        if self.state == _DONE:
+            return
+        self.failed = True
+        self.run.error(f"{self.label}: {why}")
+        self.reset_if_connected()
+        self.finish()
+
+    def finished(self) -> None:
+        self.run.client_done()
+        if not self.failed and self.peer is not None and self.peer.connected:
+            ws = self.run.ws
+            ws.call_at(ws.now_ns + self.run.idle_ns, self.run.check_released, self)
+
+    def reading(self) -> bool:
+        s = self.script
+        if s.pause_at_ns is None:
+            return True
+        if not self.greeted:
+            return True
+        t = self.run.ws.now_ns - self.greeted_ns
+        return t < s.pause_at_ns or (s.pause_ns is not None and t >= s.pause_at_ns + s.pause_ns)
+
+    def refused(self) -> None:
+        run = self.run
+        if run.stopping:  # the server is stopping: no more connections
+            self.finish()
+            return
+        run.report.refusals += 1
+        waited = run.ws.now_ns - self.script.arrive_ns
+        if self.attempts >= 40 and waited >= _REFUSED_FOR_NS:  # (others may hold every slot a while)
+            self.fail(f"connection refused {self.attempts} times in {waited / 1e9:.1f} s")
+            return
+        self.retry_after(_MS * 2 ** min(self.attempts, 6))
+
+    def connected(self) -> None:
+        run = self.run
+        self._expect()
+        if self.fault is not None and self.fault.kind == "reset" and self.fault.before_chunk < 0:
+            assert self.peer is not None
+            self.peer.reset()  # at once: the server may still be accepting it
+            run.report.resets += 1
+            self.finish()
+            run.recheck()
+            return
+        self.state = _GREETING
+        if not self.own_count[0]:
+            self._greeted()
+
+    def server_closed(self, reset: bool) -> None:
+        run = self.run
+        if self.fin_sent and not reset and not self.inbuf and self.own_got >= self.own_due():
+            assert self.peer is not None
+            self.peer.close()  # the normal end: the server's FIN after every reply
+            if self.cut_reached():
+                run.report.cut_off += 1  # (after the error line for a line over the limit)
+            self.finish()
+            return
+        if self.cut_reached() and (
+                (not reset and self.own_got >= len(self.own) and not self.inbuf)
+                or (reset and self.sent_bytes - self.cut_byte > (run.policy.max_line or 0))):
+            # Hung up for a line over the limit, as the model says: FIN after the error
+            # line, or a reset once it sent more than max_line bytes after it (the reset
+            # may discard the error line if the client had not read it yet).
+            run.report.cut_off += 1
+            self.dropped = True
+            assert self.peer is not None
+            if not reset:
+                self.peer.close()
+            self.finish()
+            run.recheck()
+            return
+        max_queued = run.policy.max_queued
+        if reset and max_queued is not None and self.owed_unread() > max_queued:
+            run.report.cut_off += 1  # too much owed and not read: the model allows a cut-off
+            self.dropped = True
+            self.finish()
+            run.recheck()
+            return
+        if run.stopping:  # asked to stop, the server closes every connection
+            self.finish()
+            return
+        if run.drops_left > 0:  # an injected WSARecv/WSASend failure allows the server this
+            run.drops_left -= 1
+            run.report.dropped += 1
+            self.dropped = True
+            self.finish()
+            run.recheck()
+            return
+        nxt = self.own[self.own_got] if self.own_got < len(self.own) else None
+        wanted = f"; the next expected line is {_clip(nxt, 0, 60)}" if nxt is not None else ""
+        if self.fin_sent and not reset:
+            if self.inbuf:
+                self.fail(f"the server's last line is incomplete: {_clip(bytes(self.inbuf), 0, 60)}"
+                          + (f" ({_difference(nxt, bytes(self.inbuf))})" if nxt is not None else ""))
+            else:
+                self.fail(f"the server closed after {self.own_got} of {self.own_due()} replies{wanted}")
+            return
+        how = "reset" if reset else "closed"
+        state = "after its FIN" if self.fin_sent else f"while {self.state}"
+        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted})")
+
+    def received(self, data: bytes) -> None:
+        self.received_bytes += len(data)
+        super().received(data)
+        if self.state != _DONE:
+            self._progress()
+
+    def line(self, line: bytes) -> None:
+        self.run.report.replies += 1
+        k = self.own_got
+        if k < len(self.own) and self.own[k] == line:
+            self.own_got += 1
+            if self.own_got == self.own_count[0] and not self.greeted:
+                self._greeted()
+            return
+        for c in self.run.clients:
+            if c is not self and c.out:
+                h = self.heard.get(c.index, 0)
+                if h < len(c.out) and c.out[h] == line:
+                    self._heard(c, h)
+                    return
+        want = self.own[k] if k < len(self.own) else None
+        shown = _clip(want, 0, 60) if want is not None else "no more own lines"
+        diff = f"; {_difference(want, line)}" if want is not None else ""
+        if not self.greeted and self.own_count[0]:
+            self.fail(f"first line {_clip(line, 0, 60)}: expected the greeting {shown}{diff}")
+            return
+        others = ""
+        if self.run.model.broadcasts:
+            others = ", or the next line of another client"
+            if want is None or not diff:
+                for c in self.run.clients:
+                    h = self.heard.get(c.index, 0)
+                    if c is not self and h < len(c.out):
+                        diff = f"; against client {c.index}'s next line: {_difference(c.out[h], line)}"
+                        break
+        self.fail(f"unexpected line {_clip(line, 0, 60)} (own line {k} expected: {shown}{others}){diff}")
+
+    def _heard(self, c: _Client, h: int) -> None:
+        self.heard[c.index] = h + 1
+        seen = self.end_seen_ns
+        if seen is None:
+            return
+        i = c.out_line[h]
+        sent = c.line_sent_ns[i] if i < len(c.line_sent_ns) else None
+        if sent is not None and sent > seen:
+            self.fail(f"got {_clip(c.out[h], 0, 60)}, from a line client {c.index} sent at "
+                      f"{sent / 1e9:.6f} s, after the server had this client's end (its FIN, read by "
+                      f"{seen / 1e9:.6f} s): a client that has left must not get lines sent after that")
+
+    def _greeted(self) -> None:
+        self.greeted = True
+        ws, s = self.run.ws, self.script
+        self.greeted_ns = ws.now_ns  # a read pause counts from here
+        if s.pause_at_ns is not None and s.pause_ns is not None and self.peer is not None:
+            peer = self.peer
+            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self.changed(peer))
+        self.state = _BARRIER
+        self.run.barrier()
+
+    def start_sending(self) -> None:
+        self.state = _SENDING
+        self._schedule(0)
+
+    def _schedule(self, j: int) -> None:
+        f = self.fault
+        if f is not None and j == f.before_chunk:
+            delay = f.delay_ns
+        elif j < len(self.script.chunks):
+            delay = self.script.gaps_ns[j]
+        else:
+            self._sent_all()
+            return
+        ws = self.run.ws
+        ws.call_at(ws.now_ns + delay, self._send, j)
+
+    def _send(self, j: int) -> None:
+        peer = self.peer
+        if self.state != _SENDING or peer is None:
+            return
+        f = self.fault
+        if f is not None and j == f.before_chunk:
+            if f.kind == "reset":
+                if self.script.stops_reading and not peer.was_reset:  # what it never read, checked now
+                    data = peer.recv_nowait(1 << 30)
+                    if data:
+                        self.received(data)
+                        if self.state == _DONE:
+                            return
+                self.send_reset()
+                self.run.report.resets += 1
+                self.finish()
+                self.run.recheck()
+            else:
+                self.run.report.leaves += 1
+                self._sent_all()
+                self._close()
+            return
+        if peer.was_reset or peer.at_eof:
+            return  # reported by changed
+        self.send(self.script.chunks[j])
+        self._schedule(j + 1)
+        if self.cut_reached():
+            self._progress()
+
+    def _sent_all(self) -> None:
+        self.state = _SENT
+        if self.script.tail and self.stays:  # an unterminated last line: the FIN ends it
+            self._close()
+        self._progress()
+
+    def _progress(self) -> None:
+        if self.state not in (_SENT, _SENDING) or self.leaving:
+            return
+        if (self.stays or self.cut_reached()) and self.complete():
+            self.leaving = True
+            ws = self.run.ws
+            if self.script.linger_ns:
+                ws.call_at(ws.now_ns + self.script.linger_ns, lambda _: self._close())
+            else:
+                self._close()
+
+    def _close(self) -> None:
+        """FIN (behind every byte sent), then read until the server's FIN."""
+        if self.fin_sent or self.state == _DONE or self.peer is None:
+            return
+        self.leaving = True
+        self.state = _CLOSING
+        if self.tail_is_line and self.sent_bytes == len(self.script.stream):
+            self.line_sent_ns.append(self.run.ws.now_ns)  # the tail is a line once the FIN ends it
+        self.shutdown()
+        if self.run.model.broadcasts:
+            self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, 0)
+
+    def _end_seen(self, tries: int) -> None:
+        """Its FIN reached the server a while ago, and the server has read
+        every byte before it: from now on, no line sent by another client may
+        reach it."""
+        if self.state == _DONE or self.peer is None:
+            return
+        if self.peer.fin_read:
+            self.end_seen_ns = self.run.ws.now_ns
+        elif tries < 20:
+            self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, tries + 1)
+
+
+class _Run:
+    def __init__(self, ws: FakeWinsock, scenario: Scenario, model: LineModel, address: tuple[str, int],
+                 deadline_ns: int, report: LineServerReport, idle_ns: int = _S) -> None:
+        self.ws = ws
+        self.scenario = scenario
+        self.model = model
+        self.policy = _Policy(model)
+        self.idle_ns = idle_ns
+        self.held_reported: set[int] = set()
+        self.address = address
+        self.deadline_ns = deadline_ns
+        self.report = report
+        self.drops_left = scenario.faults.allowed_drops
+        self.clients = [_Client(self, i, s, scenario.faults.fault_of(i)) for i, s in enumerate(scenario.clients)]
+        self.done = 0
+        self.trace_tail = 0
+        self.trace_at_error = ""  # the trace's tail when the first error was seen
+        self.stopping = False  # the server was asked to stop
+        self.released = False
+        self.all_done: Callable[[], None] = lambda: None
+
+    def error(self, msg: str) -> None:
+        if not self.report.errors and self.ws.trace.enabled and self.trace_tail:
+            self.trace_at_error = self.ws.trace.to_text(self.ws.trace.tail(self.trace_tail))
+        self.report.errors.append(msg)
+
+    def check_released(self, c: _Client) -> None:
+        """``idle_ns`` after client ``c`` ended: the server must have closed its socket."""
+        if self.stopping or c.index in self.held_reported:
+            return
+        held = _held_socket(self.ws, c.peer)
+        if held is not None:
+            self.held_reported.add(c.index)
+            handle, how = held
+            self.error(f"{c.label} is gone (it {how}), but {self.idle_ns / 1e9:g} s later the server still holds "
+                       f"its socket {handle:#x}: a client's exit (0 bytes, or a failed receive) must close the "
+                       "connection")
+
+    def client_done(self) -> None:
+        self.done += 1
+        self.barrier()
+        if self.done == len(self.clients):
+            self.all_done()
+
+    def barrier(self) -> None:
+        """Clients that have been greeted start sending: with a broadcasting
+        model only once every client is greeted (or done)."""
+        if not self.model.broadcasts:
+            for c in self.clients:
+                if c.state == _BARRIER:
+                    c.start_sending()
+            return
+        if self.released or any(c.state not in (_BARRIER, _DONE) for c in self.clients):
+            return
+        self.released = True
+        for c in self.clients:
+            if c.state == _BARRIER:
+                c.start_sending()
+
+    def recheck(self) -> None:
+        for c in self.clients:
+            if c.state != _DONE:
+                c._progress()
+
+
+def _final_hypothesis_run() -> bool | None:
+    """True in Hypothesis's final replay of a failing example, False in other
+    Hypothesis runs, None outside Hypothesis."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return bool(current_build_context().is_final)
+    except Exception:
+        return None
+
+
+def check_line_server(server: ServerFactory, scenario: Scenario, model: LineModel | None = None, *,
+                      data: Any = None, seed: int = 0, config: FakeConfig | None = None,
+                      address: tuple[str, int] = ("127.0.0.1", 7000), client_deadline_s: float = 30.0,
+                      idle_s: float = 1.0, max_idle_calls: int | None = 100, max_draws: int | None = None,
+                      trace_tail: int = 40) -> LineServerReport:
+    """Run ``server(ws, address)`` on a fake with ``scenario``'s clients and
+    check it against ``model`` (default :class:`EchoModel`).
+
+    The fake's choices come from Hypothesis when ``data`` (from
+    ``st.data()``) is given, so failures shrink to a minimal schedule;
+    otherwise from ``seed``.  ``config`` is its policy (default: every choice
+    open, with splits, partial receives and background progress).  At most
+    ``max_draws`` choices are drawn (default: 200, plus 30 per client, line and
+    send); the rest of the run gets the simplest answers.  Unless ``config``
+    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte and
+    100 per client, line and send (far more than a correct server needs).
+
+    Each client checks every line it receives, as it arrives: its own replies
+    exactly and in order (a prefix if it resets; every reply to a whole line
+    it sent before its FIN if it half-closes), each other client's
+    broadcasts in order (exactly, between clients that stay; none sent once
+    the server has had its FIN for 20 ms, which assumes the server keeps a
+    receive posted on every connection).  The model's limits are expected
+    behaviour: a line over ``max_line`` gets the error line, then the
+    server's FIN; a client owed more than ``max_queued`` may be reset.  A
+    wrong line is reported with the offset of its first differing byte.  A
+    run fails when a line is wrong, missing, duplicated or unexpected; when the server
+    closes or resets a client unasked (beyond what injected WSARecv/WSASend
+    failures and the model's limits allow); when a client is not served within
+    ``client_deadline_s`` of virtual time; when the server spins (far more
+    Winsock calls than the work needs, or more than ``max_idle_calls`` during
+    ``idle_s`` of idle time, 0.1 s after every client is done); when it still
+    holds the socket of a client that is gone (reset or closed) ``idle_s``
+    after that client's end; when it does not stop within ``idle_s`` of the
+    stop request; when it raises
+    (misuse the fake detects, a deadlock, a leak at WSACleanup); when it does
+    not return from ``serve()`` on ``stop()``, or leaves anything open.
+    Raises :class:`LineServerFailure`; returns the report when all is well.
+    """
+    __tracebackhide__ = True  # pytest: the failure is the server's, not this function's
+    model = model if model is not None else EchoModel()
+    final = _final_hypothesis_run()
+    size = scenario.size()
+    chooser = None
+    if data is not None:
+        # Bounded by the scenario's size, so that a spinning server's examples stay small to shrink.
+        draws = max_draws if max_draws is not None else min(
+            _MAX_DEFAULT_DRAWS, 200 + 30 * (size["clients"] + size["lines"] + size["sends"]))
+        chooser = HypothesisChooser(data, max_draws=draws, record=final is not False)
+    base = config if config is not None else FakeConfig(immediate=0.5, split=0.3, partial_recv=0.3,
+                                                        background=0.2)
+    if scenario.faults.backlog is not None:
+        base = replace(base, backlog=scenario.faults.backlog)
+    if scenario.window is not None:
+        base = replace(base, window=scenario.window)
+    tracing = trace_tail > 0 and final is not False
+    if base.max_calls is None:
+        # A correct server needs a few calls per receive (at worst one byte each), send and
+        # client; a spinning one exceeds any such budget (BusyLoopError).
+        base = replace(base, max_calls=1_000 + 40 * size["bytes"]
+                       + 100 * (size["lines"] + size["clients"] + size["sends"]))
+    # The whole trace is kept (a run is bounded by max_calls): a failure writes it to a file.
+    ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1), chooser=chooser)
+    ws.trace.enabled = tracing
+    report = LineServerReport(size, seed=None if chooser is not None else seed, features=scenario.features)
+    run = _Run(ws, scenario, model, address, int(client_deadline_s * _S), report, int(idle_s * _S))
+    run.trace_tail = trace_tail
+    _track(ws, report)
+
+    handle = server(ws, address)
+    stop_requested = False
+
+    def stop(_: object = None) -> None:
+        nonlocal stop_requested
+        if not stop_requested:
+            stop_requested = run.stopping = True
+            ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
+            handle.stop()
+
+    def stop_late(asked_ns: int) -> None:  # runs only while serve() still waits
+        pending = ws.pending_operations()
+        run.error(f"the server did not stop within {idle_s:g} s of the stop request (at "
+                  f"{asked_ns / 1e9:.6f} s): serve() still waits"
+                  + (f", with {len(pending)} operations in flight: {'; '.join(pending[:4])}" if pending else "")
+                  + ". A stop must close every connection (closesocket cancels what is in flight), not wait "
+                  "for clients")
+
+    def idle_over(calls_before: int) -> None:
+        made = ws.stats["calls"] - calls_before
+        if max_idle_calls is not None and made > max_idle_calls:
+            run.error(f"busy polling: the server made {made} Winsock calls in {idle_s:g} s of idle time "
+                      f"(every client done; at most {max_idle_calls} allowed)")
+        for c in run.clients:
+            run.check_released(c)
+        stop()
+
+    def idle_start(_: object) -> None:
+        ws.call_at(ws.now_ns + int(idle_s * _S), idle_over, ws.stats["calls"])
+
+    def all_done() -> None:
+        if stop_requested:
+            return
+        if report.errors:
+            stop()  # no point in waiting: stop now
+        else:  # let the server finish what is in flight, then it must stay quiet
+            ws.call_at(ws.now_ns + _SETTLE_NS, idle_start)
+
+    run.all_done = all_done
+    for c in run.clients:
+        ws.call_at(c.script.arrive_ns, c.arrive)
+    if scenario.faults.stop_at_ns is not None:
+        ws.call_at(scenario.faults.stop_at_ns, stop)
+    for inj in scenario.faults.injections:
+        ws.call_at(inj.at_ns, lambda i: ws.inject_error(i.call, i.error, i.count), inj)
+    if not run.clients:
+        all_done()
+
+    try:
+        handle.serve()
+    except Exception as e:  # the server (or the fake on its behalf) raised
+        if chooser is not None and chooser.stopped_by is not None:
+            raise chooser.stopped_by from None  # Hypothesis ended the example; whatever followed is no failure
+        spun = _first_busy_loop(e)
+        report.errors.insert(0, f"busy loop: {spun}" if spun is not None else
+                             f"the server raised {type(e).__name__}: {e}")
+        raise _failure(ws, chooser, report, trace_tail, run.trace_at_error) from e
+    else:
+        if chooser is not None and chooser.stopped_by is not None:
+            raise chooser.stopped_by  # the server swallowed it: the run is cut short, not a verdict
+        if not stop_requested:
+            report.errors.insert(0, "serve() returned before stop() was called "
+                                    f"({run.done} of {len(run.clients)} clients done)")
+        else:
+            leaks = ws.leaks()
+            if leaks:
+                report.errors.append("left open after serve() returned: " + "; ".join(leaks[:8]))
+    finally:
+        report.calls = ws.stats["calls"]
+        report.virtual_ns = ws.now_ns
+        report.draws = chooser.draws if chooser is not None else None
+    if report.errors:
+        raise _failure(ws, chooser, report, trace_tail, run.trace_at_error)
+    return report
+
+
+def _held_socket(ws: FakeWinsock, peer: FakePeer | None) -> tuple[int, str] | None:
+    """The handle of the server's socket for ``peer``'s connection, and how the
+    peer went ("reset" or "closed"), if the server has accepted it and still
+    has it open though the peer is gone."""
+    if peer is None or not peer.closed:
+        return None  # never connected, or the client has not closed nor reset
+    handle = ws.held_socket(peer)
+    if handle is None:
+        return None  # closed by the server, or never accepted (a listener's backlog)
+    return handle, "reset" if peer.was_reset else "closed"
+
+
+def _first_busy_loop(e: BaseException) -> BusyLoopError | None:
+    """The first BusyLoopError behind ``e`` (the server's clean-up after it raises again)."""
+    first = None
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, BusyLoopError):
+            first = cur
+        cur = cur.__cause__ or cur.__context__
+    return first
+
+
+def _failure(ws: FakeWinsock, chooser: HypothesisChooser | None, report: LineServerReport,
+             trace_tail: int, at_error: str) -> LineServerFailure:
+    report.calls = ws.stats["calls"]
+    report.virtual_ns = ws.now_ns
+    report.draws = chooser.draws if chooser is not None else None
+    tail = at_error or (ws.trace.to_text(ws.trace.tail(trace_tail)) if ws.trace.enabled and trace_tail else "")
+    schedule = chooser.describe_schedule() if chooser is not None else ""
+    return LineServerFailure(report, tail, schedule, _write_trace(ws) if ws.trace.enabled and trace_tail else "")
+
+
+def _write_trace(ws: FakeWinsock) -> str:
+    """Write a failing run's whole trace for Perfetto into ``$FAKEWINSOCK_TRACE_DIR``
+    (default: fakewinsock-traces in the temporary directory); its path."""
+    folder = os.environ.get("FAKEWINSOCK_TRACE_DIR") or os.path.join(tempfile.gettempdir(), "fakewinsock-traces")
+    os.makedirs(folder, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="check_line_server-", suffix=".perfetto.json", dir=folder)
+    os.close(fd)
+    ws.trace.write(path, "perfetto")
+    return path
+
+
+# ====================================================================== pytest integration
+
+
+def _track(ws: FakeWinsock, report: LineServerReport) -> None:
+    """Let the pytest plugin (if it runs this test) show this fake in a failure report."""
+    with contextlib.suppress(ImportError):
+        from ..pytest_plugin import track_fake
+
+        track_fake(ws, lambda: report.describe())

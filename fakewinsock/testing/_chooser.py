@@ -1,0 +1,144 @@
+"""Every choice of the fake from Hypothesis: :class:`HypothesisChooser`, and
+:func:`fake_configs`, strategies of the fake's simulation policies.
+
+Owns the chooser that answers the fake's questions with Hypothesis draws (and
+records them for a failure's report).  Uses the fake's public choice interface
+(:class:`fakewinsock._sim.Chooser`, :class:`~fakewinsock.FakeConfig`) and
+Hypothesis; nothing else of the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import strategies as st
+
+from .._sim import Chooser, FakeConfig
+
+__all__ = ["HypothesisChooser", "fake_configs"]
+
+
+# ====================================================================== choices
+
+
+class HypothesisChooser(Chooser):
+    """A :class:`~fakewinsock.Chooser` whose answers are Hypothesis draws.
+
+    Probabilities in the fake's config still decide *whether* a question is
+    asked with a non-trivial answer (p=0 and p=1 never draw); with
+    ``FakeConfig(immediate=0.5, ...)`` every open choice is drawn.  Latencies
+    are drawn from three landmarks of their range so that shrinking stays fast.
+
+    ``draws`` counts the draws made (the size of the schedule); with
+    ``record=True``, ``schedule`` lists them as ``(question, answer)``.  After
+    ``max_draws`` draws, or once Hypothesis has stopped the example (it ran out
+    of data), every question gets the simplest answer without drawing: that
+    bounds the size of an example and lets the program under test unwind.
+
+    Draws go straight to Hypothesis's choice sequence when its internal API
+    allows (several times faster than ``data.draw``, which the fallback uses).
+    """
+
+    def __init__(self, data: Any, max_draws: int = 1_000, record: bool = False) -> None:
+        self._data = data
+        self.draws = 0
+        self.max_draws = max_draws
+        self.schedule: list[tuple[str, int]] | None = [] if record else None
+        self._stopped = False
+        #: What Hypothesis raised to end the example (it ran out of data), if it did: a server that
+        #: catches it (and then fails otherwise, e.g. a leak at WSACleanup) has not failed.
+        self.stopped_by: BaseException | None = None
+        cd = getattr(data, "conjecture_data", None)
+        self._fast_int = getattr(cd, "draw_integer", None)
+        self._fast_bool = getattr(cd, "draw_boolean", None)
+        self._ints: dict[tuple[int, int], st.SearchStrategy[int]] = {}
+
+    def _open(self) -> bool:
+        if self._stopped or self.draws >= self.max_draws:
+            return False
+        self.draws += 1
+        return True
+
+    def _stop(self, e: BaseException) -> None:
+        self._stopped = True
+        if self.stopped_by is None:
+            self.stopped_by = e
+
+    def _record(self, label: str, value: int) -> None:
+        if self.schedule is not None:
+            self.schedule.append((label, value))
+
+    def integer(self, lo: int, hi: int, label: str) -> int:
+        if not self._open():
+            return lo
+        try:
+            if self._fast_int is not None:
+                try:
+                    value = int(self._fast_int(min_value=lo, max_value=hi, shrink_towards=lo))
+                except TypeError:  # another Hypothesis version: use the public API from now on
+                    self._fast_int = None
+            if self._fast_int is None:
+                s = self._ints.get((lo, hi))
+                if s is None:
+                    s = self._ints[(lo, hi)] = st.integers(lo, hi)
+                value = int(self._data.draw(s, label=label))
+        except BaseException as e:
+            self._stop(e)  # Hypothesis ends this example: answer without drawing from now on
+            raise
+        self._record(label, value)
+        return value
+
+    def boolean(self, p: float, label: str) -> bool:
+        if p <= 0.0:
+            return False
+        if p >= 1.0:
+            return True
+        if not self._open():
+            return False
+        try:
+            if self._fast_bool is not None:
+                try:
+                    value = bool(self._fast_bool())
+                except TypeError:
+                    self._fast_bool = None
+            if self._fast_bool is None:
+                value = bool(self._data.draw(st.booleans(), label=label))
+        except BaseException as e:
+            self._stop(e)
+            raise
+        self._record(label, int(value))
+        return value
+
+    def span(self, lo_hi: tuple[int, int], label: str) -> int:
+        lo, hi = lo_hi
+        if lo == hi:
+            return lo
+        # Three landmarks are enough to reorder events; draws stay cheap to shrink.
+        return self.pick_one((lo, (lo + hi) // 2, hi), label)
+
+    def describe_schedule(self, limit: int = 200) -> str:
+        """The recorded schedule as ``question=answer`` words (empty if not recorded)."""
+        if not self.schedule:
+            return ""
+        words = [f"{label}={value}" for label, value in self.schedule[:limit]]
+        more = len(self.schedule) - limit
+        return " ".join(words) + (f" ... ({more} more)" if more > 0 else "")
+
+
+def fake_configs(**overrides: Any) -> st.SearchStrategy[FakeConfig]:
+    """Fake configurations that vary what matters for scheduling bugs:
+    immediate vs pending, splitting, partial receives, background progress,
+    latency and completion-delay ranges.  Keyword arguments fix fields.
+
+    Each field shrinks towards its simplest value (every operation pends, no
+    split, no partial receive, no background progress, no latency)."""
+    return st.builds(
+        FakeConfig,
+        immediate=st.sampled_from([0.0, 0.5, 1.0]),
+        split=st.sampled_from([0.0, 0.3, 0.9]),
+        partial_recv=st.sampled_from([0.0, 0.3, 0.9]),
+        background=st.sampled_from([0.0, 0.2]),
+        latency=st.sampled_from([(0, 0), (20_000, 200_000), (0, 2_000_000)]),
+        completion_delay=st.sampled_from([(0, 0), (0, 50_000), (0, 1_000_000)]),
+    ).map(lambda c: replace(c, **overrides) if overrides else c)

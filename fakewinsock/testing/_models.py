@@ -1,0 +1,143 @@
+"""Models: what a correct line server sends (:class:`LineModel`,
+:class:`EchoModel`, :class:`ChatModel`), with its limits and policies.
+
+Owns the models and the defaults of a model that names no limits
+(:class:`_Policy`); pure data and functions, no fake, no Hypothesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+__all__ = ["LineModel", "EchoModel", "ChatModel", "PartialPolicy"]
+
+
+# ====================================================================== models
+
+
+class LineModel(Protocol):
+    """What a correct line server sends.  ``name`` is a client's address as the
+    server sees it, ``b"host:port"``; ``line`` is a message without its newline.
+
+    :meth:`reply` is called for each client's lines in order, so a model may
+    keep per-client state.  Replies are whole lines (each ends with a newline),
+    several or none.  A model that ``broadcasts`` (sends to the other clients)
+    needs a greeting, so that a client knows when it has joined: every client
+    then waits until all have been greeted before it sends anything, which
+    makes the expected output exact.  Lines from different senders must differ
+    (name the sender in them), so that the checker can tell them apart.
+
+    Limits and policies (optional attributes; a model without them has no
+    limits and drops an unterminated last line, see :class:`EchoModel`):
+
+    * ``max_line``: a line longer than this many bytes (without its newline)
+      makes the server send ``too_long(name)``, stop treating the client's
+      input as messages and close the connection gracefully (FIN) once that
+      line is out; nothing of the line is routed.
+    * ``max_queued``: the server may cut a client off (reset it) once more than
+      this many bytes owed to it have not reached it.
+    * ``partial_at_eof``: what becomes of a last line without its newline when
+      the client ends its input: ``"drop"`` (it was never a message) or
+      ``"line"`` (it is handled as a line).
+    """
+
+    broadcasts: bool
+
+    def greeting(self, name: bytes) -> bytes:
+        """What the server sends a new client before anything else (b"" for nothing)."""
+        ...
+
+    def reply(self, name: bytes, line: bytes) -> tuple[bytes, bytes]:
+        """For a line from ``name``: (what goes back to it, what goes to every other client)."""
+        ...
+
+
+PartialPolicy = Literal["drop", "line"]
+
+
+def _too_long_line(max_line: int) -> bytes:
+    """ovserver's error line for a line over the limit."""
+    return b"* error: line longer than %d bytes\n" % max_line
+
+
+class _Limited:
+    """The limits and policies a model shares with the checker (see :class:`LineModel`)."""
+
+    def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
+                 too_long: Callable[[bytes], bytes] | bytes | None) -> None:
+        for name, value in (("max_line", max_line), ("max_queued", max_queued)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: expected a number of bytes >= 1 (or None for no limit), not {value!r}")
+        if partial_at_eof not in ("drop", "line"):
+            raise ValueError(f"partial_at_eof: expected 'drop' or 'line', not {partial_at_eof!r}")
+        self.max_line = max_line
+        self.max_queued = max_queued
+        self.partial_at_eof: PartialPolicy = partial_at_eof
+        if too_long is None:
+            error = _too_long_line(max_line) if max_line is not None else b""
+            self._too_long: Callable[[bytes], bytes] = lambda name: error
+        elif isinstance(too_long, bytes):
+            self._too_long = lambda name: too_long
+        else:
+            self._too_long = too_long
+
+    def too_long(self, name: bytes) -> bytes:
+        """What a client whose line is over ``max_line`` gets last (ovserver's error line by default)."""
+        return self._too_long(name)
+
+
+class EchoModel(_Limited):
+    """Each line goes back to its sender, byte for byte.
+
+    The limits default to none; to model ovserver, pass its
+    :class:`~ovserver.Limits`: ``EchoModel(max_line=limits.max_line,
+    max_queued=limits.max_queued)`` (its error line is the default
+    ``too_long``; it drops an unterminated last line)."""
+
+    broadcasts = False
+
+    def __init__(self, *, max_line: int | None = None, max_queued: int | None = None,
+                 partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None
+                 ) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long)
+
+    def greeting(self, name: bytes) -> bytes:
+        return b""
+
+    def reply(self, name: bytes, line: bytes) -> tuple[bytes, bytes]:
+        return line + b"\n", b""
+
+
+class ChatModel(_Limited):
+    """Each line goes to every other client, prefixed with the sender's name; a
+    new client is greeted first.  The formats default to ovserver's
+    (``* welcome <name>`` and ``<name>: <line>``); limits as :class:`EchoModel`."""
+
+    broadcasts = True
+
+    def __init__(self, welcome: Callable[[bytes], bytes] = lambda name: b"* welcome " + name + b"\n",
+                 relay: Callable[[bytes, bytes], bytes] = lambda name, line: name + b": " + line + b"\n", *,
+                 max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
+                 too_long: Callable[[bytes], bytes] | bytes | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long)
+        self._welcome = welcome
+        self._relay = relay
+
+    def greeting(self, name: bytes) -> bytes:
+        return self._welcome(name)
+
+    def reply(self, name: bytes, line: bytes) -> tuple[bytes, bytes]:
+        return b"", self._relay(name, line)
+
+
+class _Policy:
+    """A model's limits and policies, with the defaults of a model that names none."""
+
+    def __init__(self, model: LineModel) -> None:
+        self.max_line: int | None = getattr(model, "max_line", None)
+        self.max_queued: int | None = getattr(model, "max_queued", None)
+        self.partial_at_eof: str = getattr(model, "partial_at_eof", "drop")
+        too_long = getattr(model, "too_long", None)
+        self.too_long: Callable[[bytes], bytes] = too_long if callable(too_long) else (
+            lambda name: _too_long_line(self.max_line or 0) if self.max_line is not None else b"")

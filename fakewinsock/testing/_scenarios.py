@@ -1,0 +1,761 @@
+"""Scenarios: what the scripted clients of a run do, and the strategies that draw them.
+
+Owns the scenario data (:class:`ClientScript`, :class:`ClientFault`,
+:class:`Injection`, :class:`FaultPlan`, :class:`Scenario`), the traffic
+features of the swarm (:data:`FEATURES`) and the strategies
+(:func:`scenarios`, swarm and plain, and :func:`fault_plans`).  It draws
+scenarios only: running them is :mod:`fakewinsock.testing._checker`'s job.
+Uses Hypothesis and the fake's error codes; nothing else of the package.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
+
+from hypothesis import strategies as st
+
+from .._constants import WSAENOBUFS
+
+__all__ = ["ClientScript", "ClientFault", "Injection", "FaultPlan", "FEATURES", "Scenario", "scenarios",
+           "fault_plans"]
+
+T = TypeVar("T")
+_US = 1_000
+_MS = 1_000_000
+_S = 1_000_000_000
+
+
+# ====================================================================== scenarios
+
+
+def _short(data: bytes, keep: int = 24) -> str:
+    return repr(data) if len(data) <= 2 * keep else f"{data[:keep]!r}+<{len(data) - keep} more bytes>"
+
+
+def _listed(items: Sequence[object], keep: int = 8) -> str:
+    shown = ", ".join(str(x) for x in items[:keep])
+    return shown + (f", ... ({len(items) - keep} more)" if len(items) > keep else "")
+
+
+@dataclass(frozen=True, repr=False)
+class ClientScript:
+    """What one simulated client sends, and when (virtual nanoseconds).
+
+    ``lines`` are the messages without their newline; the client's byte stream
+    is each line followed by ``b"\\n"``, then ``tail`` (a last line without its
+    newline, b"" for none), cut into ``chunks`` (one ``send`` each,
+    ``gaps_ns[i]`` after the previous one; the first after the client is ready
+    to send).  The client connects at ``arrive_ns`` (retrying with a backoff
+    when refused) and, once it has every reply it expects, waits ``linger_ns``
+    before it leaves gracefully: FIN, read until the server's FIN, close.  A
+    client with a ``tail`` sends its FIN right after the tail (the tail is then
+    an unterminated last line at EOF: the model says what becomes of it).
+
+    Reading: the client reads whatever arrives at once, except that
+    ``pause_at_ns`` after it is greeted (connected, without a greeting) it
+    stops reading for ``pause_ns``
+    (``None``: for good; such a client must end with a reset, see
+    :class:`ClientFault`).  While it does not read, the server's sends to it
+    fill the window and then pend.
+    """
+
+    lines: tuple[bytes, ...]
+    chunks: tuple[bytes, ...]
+    gaps_ns: tuple[int, ...]
+    arrive_ns: int = 0
+    linger_ns: int = 0
+    tail: bytes = b""
+    pause_at_ns: int | None = None
+    pause_ns: int | None = None
+
+    def __post_init__(self) -> None:
+        if any(b"\n" in line for line in self.lines) or b"\n" in self.tail:
+            raise ValueError("ClientScript.lines and tail must not contain newlines")
+        if b"".join(self.chunks) != self.stream or any(not c for c in self.chunks):
+            raise ValueError("ClientScript.chunks must be non-empty and join to the lines, each ended by a newline, "
+                             "and the tail")
+        if len(self.gaps_ns) != len(self.chunks) or min(self.gaps_ns, default=0) < 0:
+            raise ValueError("ClientScript.gaps_ns needs one delay >= 0 per chunk")
+        if self.arrive_ns < 0 or self.linger_ns < 0:
+            raise ValueError("ClientScript.arrive_ns and linger_ns must be >= 0")
+        if (self.pause_at_ns is not None and self.pause_at_ns < 0) or (self.pause_ns is not None and self.pause_ns < 0):
+            raise ValueError("ClientScript.pause_at_ns and pause_ns must be >= 0")
+        if self.pause_ns is not None and self.pause_at_ns is None:
+            raise ValueError("ClientScript.pause_ns needs pause_at_ns (when the pause starts)")
+
+    @classmethod
+    def of(cls, *lines: bytes, chunk: int = 0, arrive_ns: int = 0, linger_ns: int = 0, tail: bytes = b"",
+           pause_at_ns: int | None = None, pause_ns: int | None = None) -> ClientScript:
+        """A script sending ``lines`` (then ``tail``, a last line without its
+        newline); ``chunk`` > 0 cuts the stream into sends of that size."""
+        stream = b"".join(line + b"\n" for line in lines) + tail
+        size = chunk if chunk > 0 else max(1, len(stream))
+        chunks = tuple(stream[i:i + size] for i in range(0, len(stream), size))
+        return cls(tuple(lines), chunks, (0,) * len(chunks), arrive_ns, linger_ns, tail, pause_at_ns, pause_ns)
+
+    @property
+    def stream(self) -> bytes:
+        return b"".join(line + b"\n" for line in self.lines) + self.tail
+
+    def __repr__(self) -> str:
+        """The dataclass's repr (it rebuilds the script), or, for a big script, a
+        short one that a person can read: long lines cut, sends as their sizes."""
+        names = ("lines", "chunks", "gaps_ns", "arrive_ns", "linger_ns", "tail", "pause_at_ns", "pause_ns")
+        full = f"ClientScript({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+        if len(full) <= 600:
+            return full
+        lines = [_short(x) for x in self.lines]
+        parts = [f"lines=({_listed(lines)}{',' if len(lines) == 1 else ''})",
+                 f"chunks=<{len(self.chunks)} sends of {_listed([len(c) for c in self.chunks])} bytes>",
+                 f"gaps_ns=({_listed(list(self.gaps_ns))})"]
+        defaults: dict[str, object] = {"arrive_ns": 0, "linger_ns": 0, "tail": b"", "pause_at_ns": None,
+                                       "pause_ns": None}
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if value != default:
+                parts.append(f"{name}={_short(value) if isinstance(value, bytes) else repr(value)}")
+        return f"ClientScript({', '.join(parts)})"
+
+    @property
+    def stops_reading(self) -> bool:
+        """It stops reading for good at some point."""
+        return self.pause_at_ns is not None and self.pause_ns is None
+
+    def lines_before(self, chunk: int) -> int:
+        """How many complete lines the chunks before ``chunk`` carry."""
+        return sum(c.count(b"\n") for c in self.chunks[:chunk])
+
+    def leave_points(self) -> list[int]:
+        """Where a graceful early leave may come: :meth:`line_boundaries`, and
+        after the last chunk if the stream ends with a whole line."""
+        points = self.line_boundaries()
+        if self.chunks and self.stream.endswith(b"\n") and points[-1] != len(self.chunks):
+            points.append(len(self.chunks))
+        return points
+
+    def line_boundaries(self) -> list[int]:
+        """The chunk indexes before which the stream sent so far ends with a whole line."""
+        out = [0]
+        pos = 0
+        for i, c in enumerate(self.chunks[:-1]):
+            pos += len(c)
+            if c.endswith(b"\n"):
+                out.append(i + 1)
+        return out
+
+
+@dataclass(frozen=True)
+class ClientFault:
+    """Client ``client`` does not stay to the end.
+
+    ``kind="reset"``: an abortive close (SO_LINGER {1, 0}: the server sees
+    WSAECONNRESET) instead of sending chunk ``before_chunk`` (``len(chunks)``:
+    after sending everything, before all replies are in; ``-1``: as soon as it
+    is connected, while the server may still be accepting it).
+    ``kind="leave"``: a graceful early leave, FIN instead of sending chunk
+    ``before_chunk`` (which must follow a whole line: the server sees a
+    receive of 0 bytes), then it reads every reply to the lines it sent until
+    the server's FIN.  ``delay_ns`` is the wait after the previous chunk.
+    """
+
+    client: int
+    kind: Literal["reset", "leave"]
+    before_chunk: int
+    delay_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Injection:
+    """At virtual time ``at_ns``, make the next ``count`` calls of ``call``
+    (``"AcceptEx"``, ``"WSARecv"`` or ``"WSASend"``) fail at once with ``error``
+    (:meth:`FakeWinsock.inject_error`).  A server may drop the one connection
+    whose WSARecv or WSASend failed: each such injected failure allows one
+    client to be closed by the server; an AcceptEx failure allows none (the
+    server must retry)."""
+
+    at_ns: int
+    call: Literal["AcceptEx", "WSARecv", "WSASend"]
+    error: int = WSAENOBUFS
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What goes wrong: clients that reset or leave early, injected errors,
+    ``backlog`` (a listen backlog this small refuses connections; the clients
+    retry), and ``stop_at_ns``: the server is asked to stop at that moment,
+    with clients still connected (they may then be closed, reset or refused;
+    what they received until then must still be right, and the server must
+    reap every operation its closesocket calls cancelled and leak nothing)."""
+
+    clients: tuple[ClientFault, ...] = ()
+    injections: tuple[Injection, ...] = ()
+    backlog: int | None = None
+    stop_at_ns: int | None = None
+
+    def fault_of(self, client: int) -> ClientFault | None:
+        for f in self.clients:
+            if f.client == client:
+                return f
+        return None
+
+    @property
+    def allowed_drops(self) -> int:
+        """Clients the server may close because an injected WSARecv/WSASend failure hit them."""
+        return sum(i.count for i in self.injections if i.call != "AcceptEx")
+
+
+#: The traffic features a swarm scenario switches on or off, by group (see :func:`scenarios`).
+FEATURES: dict[str, tuple[str, ...]] = {
+    "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends"),
+    "flow": ("small_window", "paused_readers", "stopped_readers"),
+    "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave"),
+    "load": ("crowd", "spread_arrivals"),
+    "faults": ("injections", "early_stop", "backlog"),
+}
+_ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The clients of one run, and the fault plan.  ``window`` (bytes), if
+    set, is the fake's flow-control window for this run (both directions of
+    every connection); ``features`` names the swarm features that made a
+    difference to the scenario (for reports: a feature switched on that left
+    no trace in it is not named)."""
+
+    clients: tuple[ClientScript, ...]
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    window: int | None = None
+    features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:  # noqa: C901 (one check per rule)
+        for f in self.faults.clients:
+            if not 0 <= f.client < len(self.clients):
+                raise ValueError(f"fault for client {f.client}, but there are {len(self.clients)} clients")
+            script = self.clients[f.client]
+            if f.kind == "reset" and not -1 <= f.before_chunk <= len(script.chunks):
+                raise ValueError(f"reset of client {f.client} before chunk {f.before_chunk}: out of range")
+            if f.kind == "leave" and f.before_chunk not in script.leave_points():
+                raise ValueError(f"client {f.client} can leave only before a chunk that starts a line")
+            if f.delay_ns < 0:
+                raise ValueError(f"fault of client {f.client}: delay_ns must be >= 0")
+        for i, script in enumerate(self.clients):
+            fault = self.faults.fault_of(i)
+            if script.stops_reading and (fault is None or fault.kind != "reset"):
+                raise ValueError(f"client {i} stops reading for good, so it must end with a reset fault")
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"Scenario.window must be at least 1 byte, not {self.window}")
+        unknown = set(self.features) - set(_ALL_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}; known: {', '.join(_ALL_FEATURES)}")
+
+    def size(self) -> dict[str, int]:
+        """How big the scenario is: clients, lines, bytes, sends, faults, features."""
+        return {
+            "clients": len(self.clients),
+            "lines": sum(len(c.lines) for c in self.clients),
+            "bytes": sum(len(c.stream) for c in self.clients),
+            "sends": sum(len(c.chunks) for c in self.clients),
+            "faults": (len(self.faults.clients) + len(self.faults.injections) + (self.faults.backlog is not None)
+                       + (self.faults.stop_at_ns is not None)),
+            "features": len(self.features),
+        }
+
+
+def _strategy(value: T | st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+
+#: Lines of arbitrary bytes, never a newline; shrinks to b"".
+_LINE: st.SearchStrategy[bytes] = st.binary(max_size=24).map(lambda b: b.replace(b"\n", b"."))
+
+_TIMES = st.sampled_from([0, 20 * _US, 300 * _US, 3 * _MS])
+_CHUNK_SIZES = st.lists(st.integers(1, 64), max_size=6)
+_INJECTION_TIMES = st.sampled_from([0, 200 * _US, 2 * _MS])
+_COUNTS = st.integers(1, 3)
+_BACKLOGS = st.one_of(st.none(), st.integers(1, 3))
+_STOPS = st.one_of(st.none(), st.sampled_from([300 * _US, 3 * _MS]))
+_CALLS = ("AcceptEx", "WSARecv", "WSASend")
+
+
+def _range(value: int | tuple[int, int], name: str = "value") -> tuple[int, int]:
+    if isinstance(value, bool) or not (isinstance(value, int) or (
+            isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value))):
+        raise ValueError(f"{name}: expected a count or a range (lo, hi), not {value!r}")
+    lo, hi = (value, value) if isinstance(value, int) else value
+    if not 0 <= lo <= hi:
+        raise ValueError(f"{name}: expected a count or a range (lo, hi) with 0 <= lo <= hi, not {value!r}")
+    return lo, hi
+
+
+def _cut(stream: bytes, sizes: list[int]) -> list[bytes]:
+    """``stream`` cut into sends of these sizes; the last send takes the rest."""
+    chunks: list[bytes] = []
+    pos = 0
+    for size in sizes:
+        if pos + size >= len(stream):
+            break
+        chunks.append(stream[pos:pos + size])
+        pos += size
+    if pos < len(stream):
+        chunks.append(stream[pos:])
+    return chunks
+
+
+def _client_scripts(lines: tuple[int, int], line: st.SearchStrategy[bytes], arrivals: st.SearchStrategy[int],
+                    gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int]) -> st.SearchStrategy[ClientScript]:
+    messages = st.lists(line, min_size=lines[0], max_size=lines[1])
+
+    @st.composite
+    def scripts(draw: st.DrawFn) -> ClientScript:
+        msgs = tuple(draw(messages))
+        chunks = _cut(b"".join(m + b"\n" for m in msgs), draw(_CHUNK_SIZES))
+        return ClientScript(msgs, tuple(chunks), tuple(draw(gaps) for _ in chunks), draw(arrivals), draw(linger))
+
+    return scripts()
+
+
+class _Faults:
+    """The strategies fault plans are drawn from, built once."""
+
+    def __init__(self, resets: bool, leaves: bool, inject: Sequence[str], errors: Sequence[int], backlog: bool,
+                 early_stop: bool) -> None:
+        self.kinds = st.sampled_from(["stay"] + (["reset"] if resets else []) + (["leave"] if leaves else []))
+        self.injections = st.lists(st.builds(
+            Injection, at_ns=_INJECTION_TIMES, call=st.sampled_from(list(inject)),
+            error=st.sampled_from(list(errors)), count=_COUNTS), max_size=2) if inject else st.just([])
+        self.backlog = _BACKLOGS if backlog else st.none()
+        self.stop = _STOPS if early_stop else st.none()
+
+    def client(self, draw: st.DrawFn, index: int, script: ClientScript) -> ClientFault | None:
+        kind = draw(self.kinds)
+        if kind == "reset":
+            return ClientFault(index, "reset", draw(st.integers(0, len(script.chunks))), draw(_TIMES))
+        if kind == "leave":
+            bounds = script.line_boundaries()
+            return ClientFault(index, "leave", bounds[draw(st.integers(0, len(bounds) - 1))], draw(_TIMES))
+        return None
+
+    def server(self, draw: st.DrawFn) -> tuple[tuple[Injection, ...], int | None, int | None]:
+        return tuple(draw(self.injections)), draw(self.backlog), draw(self.stop)
+
+
+def _check_fault_args(inject: Sequence[str], errors: Sequence[int]) -> None:
+    if isinstance(inject, str) or not all(c in _CALLS for c in inject):
+        raise ValueError(f"inject: expected calls among {_CALLS}, not {inject!r}")
+    if isinstance(errors, int) or not errors or not all(isinstance(e, int) and e > 0 for e in errors):
+        raise ValueError(f"errors: expected a non-empty sequence of Winsock error codes > 0, not {errors!r}")
+
+
+def fault_plans(scripts: Sequence[ClientScript], *, resets: bool = True, leaves: bool = True,
+                inject: Sequence[str] = ("AcceptEx",), errors: Sequence[int] = (WSAENOBUFS,),
+                backlog: bool = True, early_stop: bool = True) -> st.SearchStrategy[FaultPlan]:
+    """Fault plans for these clients.  Each client may reset (at any chunk
+    boundary, or after sending everything) or leave early (gracefully, at a
+    line boundary); up to two injections of ``errors`` into the calls named in
+    ``inject`` (any of ``"AcceptEx"``, ``"WSARecv"``, ``"WSASend"``) at some
+    moment; (``backlog``) perhaps a listen backlog of 1 to 3; (``early_stop``)
+    perhaps a stop request in the middle of the session.  Shrinks towards no
+    fault at all."""
+    _check_fault_args(inject, errors)
+    f = _Faults(resets, leaves, inject, errors, backlog, early_stop)
+
+    @st.composite
+    def plans(draw: st.DrawFn) -> FaultPlan:
+        faults = [c for i, s in enumerate(scripts) if (c := f.client(draw, i, s)) is not None]
+        return FaultPlan(tuple(faults), *f.server(draw))
+
+    return plans()
+
+
+# ---------------------------------------------------------------- swarm
+
+#: Features that cost time (big sends) are switched on rarely: 1 in _RARE.
+_RARE = 8
+_MASKING = ("injections", "early_stop")
+_LONG_GAPS = (20 * _MS, 60 * _MS)
+_SPREAD_ONLY = (15 * _MS, 50 * _MS)
+_SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, *_SPREAD_ONLY])
+_SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _MS, 10 * _MS, 40 * _MS])
+_SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, 1 * _MS, 30 * _MS])
+_WINDOWS = (16, 1, 3, 100, 1000, 4096, 16384)
+_SEGMENTS = 400
+_PAUSE_AT = st.sampled_from([0, 100 * _US, 2 * _MS])
+# A feature that is on applies to a client 2 times in 3 (the none branch first: it shrinks to none).
+_PAUSE = st.tuples(_PAUSE_AT, st.sampled_from([1 * _MS, 20 * _MS, 150 * _MS]))
+_PAUSED = st.one_of(st.none(), _PAUSE, _PAUSE)
+_STOPPED = st.one_of(st.none(), _PAUSE_AT, _PAUSE_AT)
+_LEAVE_LATER = st.sampled_from([3 * _MS, 10 * _MS, 0])
+#: How long a client that stopped reading stays before its reset: up to "for good" as far as a server
+#: that is asked to stop is concerned.
+_STOPPED_FOR = st.sampled_from([3 * _S, 3 * _S, 20 * _MS, 0])
+_TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
+#: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
+#: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
+_MAX_BIG = 320 * 1024
+
+
+_BOOL = st.booleans()
+
+
+@functools.lru_cache(maxsize=512)
+def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    """Strategies made once (a new strategy per draw costs Hypothesis a validation each time)."""
+    return st.integers(lo, hi)
+
+
+def _one_of(values: Sequence[T]) -> st.SearchStrategy[T]:
+    return _sampled(tuple(values))
+
+
+@functools.lru_cache(maxsize=512)
+def _sampled(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(values)
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(size: int, salt: int) -> bytes:
+    """``size`` bytes without a newline that show where they are: every 16
+    bytes start with their offset, so two such lines that differ show where."""
+    if size <= 0:
+        return b""
+    unit = 16
+    out = b"".join(b"%c%07x........" % (65 + (salt + i) % 26, i * unit) for i in range(size // unit + 1))
+    return out[:size]
+
+
+def _bulk(size: int, line_len: int, salt: int) -> list[bytes]:
+    """Lines (without newlines) whose stream is exactly ``size`` bytes."""
+    lines: list[bytes] = []
+    left = size
+    while left > 0:
+        n = min(line_len, left - 1)
+        lines.append(b"%d:" % len(lines) + _pattern(max(0, n - len(b"%d:" % len(lines))), salt))
+        if len(lines[-1]) + 1 > left:
+            lines[-1] = lines[-1][:left - 1]
+        left -= len(lines[-1]) + 1
+    return lines
+
+
+class _Swarm:
+    """Draws one swarm scenario: the features first, then clients within them."""
+
+    def __init__(self, clients: tuple[int, int], lines: tuple[int, int], line: st.SearchStrategy[bytes] | None,
+                 arrivals: st.SearchStrategy[int], gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int],
+                 allowed: tuple[str, ...], inject: Sequence[str], errors: Sequence[int], max_line: int | None,
+                 recv_size: int | None, max_clients: int | None) -> None:
+        self.clients, self.lines, self.line = clients, lines, line
+        self.arrivals, self.gaps, self.linger = arrivals, gaps, linger
+        self.long_gaps = st.one_of(gaps, st.sampled_from(_LONG_GAPS))
+        self.spread = st.one_of(arrivals, _SPREAD)
+        self.injections = st.lists(st.builds(
+            Injection, at_ns=_SWARM_INJECTION_TIMES, call=st.sampled_from(inject or _CALLS),
+            error=st.sampled_from(errors), count=_COUNTS), min_size=1, max_size=3)
+        self.allowed = allowed
+        self.used: set[str] = set()  # the features that made a difference to the scenario being drawn
+        self.inject, self.errors = tuple(inject), tuple(errors)
+        self.max_line, self.max_clients = max_line, max_clients
+        if max_line is not None:
+            self.long = sorted({max(1, max_line - 1), max_line, max_line + 1, min(2 * max_line + 1, _MAX_BIG)})
+        else:
+            # Not over 64 KiB: a server with that limit (ovserver's) must accept every one of these.
+            self.long = [1000, 4095, 4096, 4097, 16385, 65535, 65536]
+        sizes = [recv_size] if recv_size is not None else [4096, 16 * 1024]
+        big = {s + d for s in sizes for d in (-1, 0, 1)} | {3 * sizes[-1] + 7}
+        self.big = sorted(b for b in big if 0 < b <= _MAX_BIG) + [_MAX_BIG]
+        self.big_left = _MAX_BIG
+        bulk = st.tuples(_one_of(self.big), _one_of((15, 99, 1000)))
+        self.bulk = st.one_of(st.none(), bulk, bulk)
+
+    def features(self, draw: st.DrawFn) -> frozenset[str]:
+        """The features switched on (each a draw that shrinks to off)."""
+        on = []
+        for name in self.allowed:
+            if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
+                top = _RARE - 1  # costly: rare
+            elif name in _MASKING:
+                top = 2  # they end sessions early or excuse a dropped client: hiding other bugs, so 1 in 3
+            else:
+                top = 1
+            if draw(_ints(0, top)) == top:
+                on.append(name)
+        return frozenset(on)
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 (a handful of feature sets per strategy)
+    def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[tuple[str, bytes]]],
+                                                          st.SearchStrategy[tuple[str, bytes]]]:
+        """The lines of one client, and its unterminated tail (b"": none), with
+        these kinds of lines; each with the feature that made it ("" for none)."""
+        normal = self.line if self.line is not None else _LINE
+        options: list[st.SearchStrategy[tuple[str, bytes]]] = [normal.map(lambda b: ("", b))]
+        for kind in kinds:
+            if kind == "empty_lines":
+                options.append(st.just((kind, b"")))
+            elif kind == "tiny_lines":
+                options.append(_TINY.map(lambda b: ("tiny_lines", b)))
+            elif kind == "long_lines":
+                options.append(_one_of(self.long).map(lambda n: ("long_lines", _pattern(n, 0))))
+        one = st.one_of(*options) if len(options) > 1 else options[0]
+        return (st.lists(one, min_size=self.lines[0], max_size=self.lines[1]),
+                st.one_of(st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))))  # 1 in 2: tails end streams
+
+    def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
+        kinds: tuple[str, ...] = ()
+        used = self.used
+        if self.line is None:  # the line strategy is ours: sizes may vary it
+            kinds = tuple(k for k in ("empty_lines", "tiny_lines", "long_lines") if k in f)
+        lines, tails = self._lines_of(kinds)
+        drawn = draw(lines)
+        used.update(k for k, _ in drawn if k)
+        msgs = [m for _, m in drawn]
+        stream = b"".join(m + b"\n" for m in msgs)
+        # How the stream is cut into sends.
+        modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
+        mode = draw(_one_of(modes)) if len(modes) > 1 else "cuts"
+        chunks: list[bytes] = []
+        if mode != "cuts" and stream:
+            used.add("small_sends" if mode == "bytes" else "fin_after_burst")
+        if mode == "bytes":  # many small sends in quick succession
+            size = draw(_ints(1, 3))
+            cut = min(len(stream), 120 * size)
+            chunks = [stream[i:i + size] for i in range(0, cut, size)] + ([stream[cut:]] if cut < len(stream) else [])
+        elif mode == "one" or not stream:
+            chunks = [stream] if stream else []
+        else:
+            chunks = _cut(stream, draw(_CHUNK_SIZES))
+        if "big_sends" in f and self.big_left > 0:  # one send of many lines, around the receive buffer's size
+            big = draw(self.bulk)
+            if big is not None:
+                used.add("big_sends")
+                size = min(big[0], self.big_left)
+                self.big_left -= size
+                bulk = _bulk(size, big[1], index)
+                msgs += bulk
+                chunks.append(b"".join(b + b"\n" for b in bulk))
+        tail = b""
+        if "unterminated" in f:
+            kind, tail = draw(tails)
+            if tail:
+                used.update(("unterminated", kind) if kind else ("unterminated",))
+                chunks.append(tail)
+        quick = mode == "bytes"
+        gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
+        gaps_ns = tuple(0 if quick and i else draw(gap_choices) for i in range(len(chunks)))
+        if any(g in _LONG_GAPS for g in gaps_ns):
+            used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
+        if "crowd" in f:
+            arrive = 0
+        elif "spread_arrivals" in f:
+            arrive = draw(self.spread)
+            if arrive in _SPREAD_ONLY:
+                used.add("spread_arrivals")
+        else:
+            arrive = draw(self.arrivals)
+        pause_at: int | None = None
+        pause: int | None = None
+        stops = False
+        if "stopped_readers" in f:
+            pause_at = draw(_STOPPED)
+            stops = pause_at is not None
+            if stops:
+                used.add("stopped_readers")
+        if not stops and "paused_readers" in f:
+            pause_at, pause = draw(_PAUSED) or (None, None)
+            if pause_at is not None:
+                used.add("paused_readers")
+        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause)
+        if stops:  # it must end: a reset after sending everything
+            return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
+        fault = self._fault(draw, f, index, script)
+        if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
+            # It leaves with replies still queued: it has not been reading for a while.
+            paused = draw(_PAUSED)
+            if paused is not None:
+                script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
+        return script, fault
+
+    def _fault(self, draw: st.DrawFn, f: frozenset[str], index: int, script: ClientScript) -> ClientFault | None:
+        kinds = ["stay"] + (["reset", "abort"] if "resets" in f else []) + (
+            ["leave", "leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else [])
+        kind = draw(_one_of(kinds)) if len(kinds) > 1 else "stay"
+        delays = _TIMES
+        if kind in ("reset", "abort"):
+            self.used.add("resets")
+        if kind == "reset":
+            return ClientFault(index, "reset", draw(_ints(0, len(script.chunks))), draw(delays))
+        if kind == "abort":
+            return ClientFault(index, "reset", -1)
+        if kind == "leave":
+            points = script.leave_points()
+            if "fin_after_burst" in f and draw(_BOOL):  # FIN right behind the last send
+                self.used.add("fin_after_burst")
+                return ClientFault(index, "leave", points[-1], 0)
+            later = "talk_after_leave" in f  # after the others' first lines, which then go on
+            self.used.add("talk_after_leave" if later else "half_close")
+            return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))],
+                               draw(_LEAVE_LATER if later else delays))
+        return None
+
+    def draw(self, draw: st.DrawFn) -> Scenario:
+        f = self.features(draw)
+        self.used = set()
+        self.big_left = _MAX_BIG  # for all the big sends of the scenario
+        lo, hi = self.clients
+        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
+            top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
+            count = top - draw(_ints(0, top - lo))
+            if count > 1:
+                self.used.add("crowd")
+        else:
+            count = draw(_ints(lo, hi))
+        made = [self.script(draw, f, i) for i in range(count)]
+        faults = tuple(c for _, c in made if c is not None)
+        injections: tuple[Injection, ...] = ()
+        if "injections" in f and self.inject:
+            injections = tuple(draw(self.injections))
+        backlog = draw(_ints(1, 3)) if "backlog" in f or "crowd" in f else None
+        stop = draw(_SWARM_STOPS) if "early_stop" in f else None
+        window = None
+        # A reader that does not read holds the server's sends only once the window is full: readers that
+        # pause or stop come with a small window.
+        if "small_window" in f or any(s.pause_at_ns is not None for s, _ in made):
+            # A window of w bytes costs a segment per w bytes: keep it to a few hundred per client (what a
+            # chat client gets is about what every client sends).
+            # And smaller than what a client sends, or it never fills.
+            traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
+            fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]
+            biggest = max((len(s.stream) for s, _ in made), default=0)
+            window = draw(_one_of([w for w in fits if w < biggest] or fits[:1]))
+        used = self.used | {name for name, value in (("injections", injections), ("early_stop", stop),
+                                                     ("small_window", window and "small_window" in f)) if value}
+        if backlog is not None:
+            used.add("backlog" if "backlog" in f else "crowd")
+        return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
+                        tuple(n for n in _ALL_FEATURES if n in used))
+
+
+def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int, int] = (0, 3),
+              line: st.SearchStrategy[bytes] = _LINE,
+              arrivals: int | st.SearchStrategy[int] = _TIMES,
+              gaps: int | st.SearchStrategy[int] = _TIMES,
+              linger: int | st.SearchStrategy[int] = 0,
+              faults: bool = True, resets: bool = True, leaves: bool = True,
+              inject: Sequence[str] = ("AcceptEx",), errors: Sequence[int] = (WSAENOBUFS,),
+              backlog: bool = True, early_stop: bool = True, swarm: bool = True,
+              features: Sequence[str] | None = None, max_line: int | None = None, recv_size: int | None = None,
+              max_clients: int | None = None) -> st.SearchStrategy[Scenario]:
+    """Scenarios: ``clients`` clients (a number, or a range ``(lo, hi)``), each
+    sending ``lines`` lines (number or range) drawn from ``line``, its stream
+    cut into sends, arriving at ``arrivals`` and pausing ``gaps`` before each
+    send (virtual nanoseconds), staying ``linger`` once served.  With
+    ``faults``, a fault plan (the remaining keywords say which faults).
+
+    **Swarm** (the default; ``swarm=False`` draws the plain traffic of
+    earlier versions): each scenario first switches a random subset of the
+    traffic features of :data:`FEATURES` on (those in ``features``, default
+    all that the other keywords allow), then draws its clients within them,
+    so that rare combinations are common across examples (swarm testing,
+    Groce et al., ISSTA 2012).  The features:
+
+    * sizes: ``empty_lines``, ``tiny_lines`` (one byte), ``long_lines`` (just
+      under, at and over ``max_line``, the server's line limit, when given),
+      ``big_sends`` (one send of many lines, from just under the server's
+      receive buffer ``recv_size`` up to 320 KiB; switched on rarely, as it
+      costs time; these lines come on top of ``lines``), ``small_sends``
+      (sends of 1 to 3 bytes in quick succession);
+    * flow: ``small_window`` (a flow-control window of 1 byte to 4 KiB),
+      ``paused_readers`` (a client stops reading for a while),
+      ``stopped_readers`` (a client stops reading for good, keeps sending, then
+      resets);
+    * endings: ``half_close`` (FIN while replies are queued or in flight),
+      ``fin_after_burst`` (the whole stream in one send, then FIN at once),
+      ``resets`` (at any chunk, or as soon as connected), ``unterminated`` (a
+      last line without its newline, then FIN), ``talk_after_leave`` (long
+      pauses between sends, so that others keep talking after a client left);
+    * load: ``crowd`` (every client at once, as many as the range allows, or
+      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3),
+      ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
+    * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
+      ``inject``, at any moment), ``early_stop``, ``backlog``.
+
+    Every feature switch is a Hypothesis draw that shrinks to "off", and each
+    client's script and fault are drawn together: failures shrink towards the
+    fewest features, one client, no lines, one send, no delay, no fault.
+    Arguments out of range raise ValueError here, naming the argument."""
+    lines_range = _range(lines, "lines")
+    clients_range = _range(clients, "clients")
+    for name, value in (("arrivals", arrivals), ("gaps", gaps), ("linger", linger)):
+        if not isinstance(value, st.SearchStrategy) and (isinstance(value, bool) or not isinstance(value, int)
+                                                         or value < 0):
+            raise ValueError(f"{name}: expected nanoseconds >= 0 or a strategy, not {value!r}")
+    if not isinstance(line, st.SearchStrategy):
+        raise ValueError(f"line: expected a strategy of bytes, not {line!r}")
+    _check_fault_args(inject, errors)
+    for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients)):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"{name}: expected a number of bytes or clients >= 1 (or None), not {limit!r}")
+    if features is not None:
+        unknown = set(features) - set(_ALL_FEATURES)
+        if isinstance(features, str) or unknown:
+            raise ValueError(f"features: unknown {sorted(unknown) if unknown else features!r}; "
+                             f"known: {', '.join(_ALL_FEATURES)}")
+    if not swarm:
+        return _plain_scenarios(clients_range, lines_range, line, arrivals, gaps, linger, faults, resets, leaves,
+                                inject, errors, backlog, early_stop)
+    wanted = set(_ALL_FEATURES if features is None else features)
+    if not faults:
+        wanted -= {"resets", "stopped_readers", "half_close", "fin_after_burst", "injections", "early_stop",
+                   "backlog", "talk_after_leave"}
+    if not resets:
+        wanted -= {"resets", "stopped_readers"}
+    if not leaves:
+        wanted -= {"half_close", "fin_after_burst", "talk_after_leave"}
+    if not inject:
+        wanted.discard("injections")
+    if not backlog:
+        wanted.discard("backlog")
+    if not early_stop:
+        wanted.discard("early_stop")
+    if clients_range[1] == 0:
+        wanted -= {"crowd"}
+    allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
+    swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
+                    _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Scenario:
+        return swarm_.draw(draw)
+
+    return build()
+
+
+def _plain_scenarios(clients: tuple[int, int], lines: tuple[int, int], line: st.SearchStrategy[bytes],
+                     arrivals: int | st.SearchStrategy[int], gaps: int | st.SearchStrategy[int],
+                     linger: int | st.SearchStrategy[int], faults: bool, resets: bool, leaves: bool,
+                     inject: Sequence[str], errors: Sequence[int], backlog: bool, early_stop: bool
+                     ) -> st.SearchStrategy[Scenario]:
+    """The plain traffic of earlier versions (``scenarios(swarm=False)``)."""
+    f = _Faults(resets and faults, leaves and faults, inject, errors, backlog, early_stop)
+    script = _client_scripts(lines, line, _strategy(arrivals), _strategy(gaps), _strategy(linger))
+
+    @st.composite
+    def client(draw: st.DrawFn) -> tuple[ClientScript, ClientFault | None]:
+        s = draw(script)
+        return s, f.client(draw, 0, s)
+
+    all_clients = st.lists(client(), min_size=clients[0], max_size=clients[1])
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Scenario:
+        made = draw(all_clients)
+        plan = FaultPlan(tuple(replace(c, client=i) for i, (_, c) in enumerate(made) if c is not None))
+        if faults:
+            injections, size, stop = f.server(draw)
+            plan = replace(plan, injections=injections, backlog=size, stop_at_ns=stop)
+        return Scenario(tuple(s for s, _ in made), plan)
+
+    return build()

@@ -1,0 +1,75 @@
+"""``ovserver simulate``'s checks of issue 10: no chat line reaches a client
+after the server has its end, and a stop mid-run (while clients talk and
+arrive) with its expectations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from ovserver import simulate
+from ovserver._routines import RoutineServer
+from ovserver._simulate import STOP_LIMIT_NS, format_report
+from tests.mutants.ovserver_mutants import ChatToEndedClient
+
+MS = 1_000_000
+
+
+@pytest.mark.parametrize("model", ["events", "routines"])
+def test_a_correct_chat_server_sends_nothing_after_a_clients_end(model: str) -> None:
+    r = simulate(30, 5, model=model, mode="chat", seed=0)
+    assert r.ok, r.errors
+
+
+def test_a_line_sent_after_a_clients_end_is_found() -> None:
+    """The chat-to-ended-client mutant keeps a client that sent its FIN a
+    member: lines the others send after its end still reach it."""
+    r = simulate(30, 5, mode="chat", seed=0, server_class=ChatToEndedClient)
+    assert not r.ok
+    assert "after the server had this client's end" in r.errors[0], r.errors
+
+
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+@pytest.mark.parametrize("model", ["events", "routines"])
+def test_a_stop_mid_run_cuts_clients_off_as_due(model: str, mode: str) -> None:
+    """Stopped while clients talk and others have yet to arrive: the clients
+    it closes or refuses are expected, not wrong data; everything before is
+    checked as ever."""
+    r = simulate(100, 10, model=model, mode=mode, seed=1, plain=True, stop_at_s=0.05)
+    assert r.ok, r.errors
+    assert r.stop_at_ns is not None and 50 * MS <= r.stop_at_ns < 51 * MS and 0 <= r.stop_took_ns < STOP_LIMIT_NS
+    assert 0 < r.served < 100 and r.stopped > 0 and r.served + r.stopped == 100
+    assert r.replies > 0
+    assert f"{r.stopped} clients cut off, refused or not started by it" in format_report(r)
+
+
+def test_without_a_stop_the_report_says_nothing_of_one() -> None:
+    r = simulate(10, 2, seed=1)
+    assert r.stop_at_ns is None and r.stopped == 0
+    assert "stop mid-run" not in format_report(r)
+
+
+class LosesTheFirstStop(RoutineServer):
+    """A server that loses the first stop request (as a wake event reset by a
+    post would): it keeps serving until asked again."""
+
+    lost = False
+
+    def request_stop(self, signal: Callable[[int], object] | None = None) -> None:
+        if not self.lost:
+            self.lost = True  # the planted bug
+            return
+        super().request_stop(signal)
+
+
+def test_a_server_that_does_not_stop_in_time_is_reported() -> None:
+    r = simulate(30, 3, seed=2, plain=True, stop_at_s=0.01, server_class=LosesTheFirstStop)
+    assert not r.ok
+    assert any("did not stop within 1.5 s of the stop request (at 0.010000 s)" in e for e in r.errors), r.errors
+    assert r.stop_took_ns >= STOP_LIMIT_NS
+
+
+def test_a_bad_stop_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="stop_at_s"):
+        simulate(1, 1, stop_at_s=-1.0)
