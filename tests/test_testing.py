@@ -156,8 +156,7 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         assert len(script.lines) <= 4 or bulk
         assert not script.tail or "unterminated" in scenario.features
         assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
-                                              "talk_after_leave", "backpressure", "departures",
-                                              "churn"} & set(scenario.features)
+                                              "talk_after_leave", "backpressure", "departures"} & set(scenario.features)
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385 + (
             200 * 1024 if "backpressure" in scenario.features else 0)
     for fault in scenario.faults.clients:
@@ -167,8 +166,7 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         else:
             assert -1 <= fault.before_chunk <= len(script.chunks)
     assert scenario.window is None or {"small_window", "paused_readers", "stopped_readers", "half_close",
-                                       "talk_after_leave", "backpressure", "departures",
-                                       "churn"} & set(scenario.features)
+                                       "talk_after_leave", "backpressure", "departures"} & set(scenario.features)
     assert not scenario.faults.injections or {"injections", "accept_faults"} & set(scenario.features)
     assert scenario.size()["features"] == len(scenario.features)
 

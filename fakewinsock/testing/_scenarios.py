@@ -213,7 +213,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends"),
     "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure"),
     "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures"),
-    "load": ("crowd", "spread_arrivals", "churn"),
+    "load": ("crowd", "spread_arrivals"),
     "faults": ("injections", "early_stop", "backlog", "accept_faults"),
 }
 _ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
@@ -412,9 +412,6 @@ _TALK_GAPS = st.sampled_from([30 * _MS, 20 * _MS, 60 * _MS])
 _ACCEPT_ARRIVALS = st.sampled_from([1 * _MS, 100 * _US, 0])
 _ACCEPT_LATE = 20 * _MS
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
-#: churn: arrivals of the clients beyond the server's limit; how long a client that stays lingers.
-_CHURN_ARRIVALS = st.sampled_from([0, 300 * _US, 3 * _MS])
-_CHURN_LINGER = st.sampled_from([5 * _MS, 0, 20 * _MS])
 
 
 _BOOL = st.booleans()
@@ -500,7 +497,7 @@ class _Swarm:
         """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
-            if name in ("big_sends", "churn") or (name == "crowd" and self.max_clients is not None):
+            if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
                 top = _RARE - 1  # costly: rare
             elif name == "backpressure":
                 top = 3  # hundreds of KiB, but cheap ones (few lines, large sends): 1 in 4
@@ -532,8 +529,6 @@ class _Swarm:
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
         role = self.roles[index] if index < len(self.roles) else ""
-        if role == "churn":
-            return self._churn_client(draw, index)
         kinds: tuple[str, ...] = ()
         used = self.used
         if self.line is None:  # the line strategy is ours: sizes may vary it
@@ -637,21 +632,6 @@ class _Swarm:
                 script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
         return script, fault
 
-    def _churn_client(self, draw: st.DrawFn, index: int) -> tuple[ClientScript, ClientFault | None]:
-        """One of a crowd beyond the server's client limit that comes and goes: one line (bigger than the
-        scenario's small window), then it stays a moment, or leaves at once without reading for a while
-        (the server still owes it the reply: its connection outlives its membership), or resets."""
-        line = _pattern(draw(_one_of((300, 1000))), index)
-        arrive = draw(_CHURN_ARRIVALS)
-        how = draw(_one_of(("stay", "leave", "leave", "reset")))
-        if how == "stay":
-            return ClientScript.of(line, arrive_ns=arrive, linger_ns=draw(_CHURN_LINGER)), None
-        if how == "reset":
-            script = ClientScript.of(line, arrive_ns=arrive)
-            return script, ClientFault(index, "reset", 1, draw(_TIMES))
-        script = ClientScript.of(line, arrive_ns=arrive, pause_at_ns=0, pause_ns=draw(_BACKLOG_PAUSE))
-        return script, ClientFault(index, "leave", 1, 0)
-
     def _fault(self, draw: st.DrawFn, f: frozenset[str], index: int, script: ClientScript) -> ClientFault | None:
         kinds = ["stay"] + (["reset", "abort"] if "resets" in f else []) + (
             ["leave", "leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else [])
@@ -680,12 +660,7 @@ class _Swarm:
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
         roles: list[str] = []
-        if "churn" in f and self.max_clients is not None and self.max_clients < 100 and hi > 0:
-            # More than the server serves at once, coming and going: its slots stay full while others wait.
-            count = min(self.max_clients + 1 + draw(_ints(0, 3)), 100)
-            roles = ["churn"] * count
-            self.used.add("churn")
-        elif "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
+        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
             count = top - draw(_ints(0, top - lo))
             if count > 1:
@@ -715,9 +690,7 @@ class _Swarm:
         window = None
         # A reader that does not read holds the server's sends only once the window is full: readers that
         # pause or stop come with a small window.
-        if "churn" in self.used:
-            window = draw(_one_of((100, 16)))
-        elif "small_window" in f or any(s.pause_at_ns is not None for s, _ in made):
+        if "small_window" in f or any(s.pause_at_ns is not None for s, _ in made):
             # A window of w bytes costs a segment per w bytes: keep it to a few hundred per client (what a
             # chat client gets is about what every client sends).
             # And smaller than what a client sends, or it never fills.
@@ -780,12 +753,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3),
-      ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop),
-      ``churn`` (only when ``max_clients`` is given and under 100: 1 to 4 more
-      clients than that, arriving within 3 ms, each with one line; they stay a
-      moment, reset, or leave at once without reading their reply, so that the
-      server's connections outlive their clients while others wait; rare, as it
-      costs time);
+      ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment), ``early_stop``, ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive
@@ -821,11 +789,11 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     wanted = set(_ALL_FEATURES if features is None else features)
     if not faults:
         wanted -= {"resets", "stopped_readers", "half_close", "fin_after_burst", "injections", "early_stop",
-                   "backlog", "talk_after_leave", "departures", "churn", "accept_faults"}
+                   "backlog", "talk_after_leave", "departures", "accept_faults"}
     if not resets:
-        wanted -= {"resets", "stopped_readers", "accept_faults", "churn"}
+        wanted -= {"resets", "stopped_readers", "accept_faults"}
     if not leaves:
-        wanted -= {"half_close", "fin_after_burst", "talk_after_leave", "departures", "churn"}
+        wanted -= {"half_close", "fin_after_burst", "talk_after_leave", "departures"}
     if not inject:
         wanted.discard("injections")
     if not backlog:
