@@ -500,7 +500,7 @@ class _Swarm:
             if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
                 top = _RARE - 1  # costly: rare
             elif name == "backpressure":
-                top = 3  # hundreds of KiB, but cheap ones (few lines, large sends): 1 in 4
+                top = 1  # hundreds of KiB, but cheap ones (few lines, large sends)
             elif name in _MASKING:
                 top = 2  # they end sessions early or excuse a dropped client: hiding other bugs, so 1 in 3
             else:
