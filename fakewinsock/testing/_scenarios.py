@@ -659,7 +659,6 @@ class _Swarm:
         self.used = set()
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
-        roles: list[str] = []
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
             count = top - draw(_ints(0, top - lo))
@@ -668,14 +667,14 @@ class _Swarm:
         else:
             need = 3 if "accept_faults" in f else 2 if "departures" in f else lo
             count = draw(_ints(min(max(lo, need), hi), hi))
-        if not roles and count:
-            roles = [""] * count
+        roles = [""] * count  # what each client does for a targeted feature
+        if count:
             if "accept_faults" in f and count >= 3:  # the first is served, the middle ones reset in the
                 self.accept_at = draw(_ACCEPT_ARRIVALS)  # backlog, the last must still be served
                 roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
             elif "departures" in f and count >= 2:
                 roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
-            if "backpressure" in f:
+            if "backpressure" in f:  # the last client (instead of what it did above)
                 roles[-1] = "backpressure"
         self.roles = roles
         made = [self.script(draw, f, i) for i in range(count)]
