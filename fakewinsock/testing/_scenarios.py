@@ -538,7 +538,7 @@ class _Swarm:
         used.update(k for k, _ in drawn if k)
         msgs = [m for _, m in drawn]
         if role == "talker":  # it talks on after the leaver left: a line a send, at least two
-            msgs += [_pattern(16, index + k) for k in range(2 - len(msgs))]
+            msgs += [b"t"] * (2 - len(msgs))
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
