@@ -11,6 +11,11 @@ counterexample (clients, lines, bytes, features, schedule draws) of the median
 seed.  ``--false-alarms`` instead runs the unmutated servers: the recipe for
 ``--budget`` examples (each model, echo and chat) and the default ``ovserver
 simulate`` (100 clients x 10 lines) on seeds 0-49, and counts failures.
+``--cost`` measures what the targeted features of issue 10 (backpressure,
+departures, accept_faults) cost: the recipe on the correct servers, each model
+and mode, ``--budget`` examples with every feature and with the features
+before them (``OLD_FEATURES``), both in one run; examples per second of each
+and their ratio.
 
 Run from the repository root: ``python benchmarks/bench_search.py [--jobs 2]``.
 Counts, not timings, are the result; seconds are this machine's.
@@ -24,13 +29,14 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import Phase, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 
-from fakewinsock.testing import LineServerFailure  # noqa: E402
+from fakewinsock.testing import FEATURES, LineServerFailure  # noqa: E402
 from ovserver import simulate  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
@@ -39,6 +45,9 @@ from tests.mutants.properties import RECIPE_SETTINGS, recipe_property  # noqa: E
 
 SEEDS = range(5)
 SHRINK = True
+#: The features added to reach the bugs the recipe missed (issue 10), and the swarm before them.
+NEW_FEATURES = ("backpressure", "departures", "accept_faults")
+OLD_FEATURES = tuple(f for group in FEATURES.values() for f in group if f not in NEW_FEATURES)
 
 
 def _mode(m: Mutant) -> str:
@@ -61,15 +70,21 @@ def hunt(name: str, seed: int, budget: int, shrink: bool = True) -> dict[str, ob
     test = hypothesis_seed(seed)(recipe_property(m.server, _mode(m), settings(
         RECIPE_SETTINGS, derandomize=False, max_examples=budget, phases=phases), observe=observe))
     out: dict[str, object] = {"name": name, "seed": seed, "found": False}
+
+    def rate() -> float:  # examples per second, until the first failure (or the budget)
+        return first[0][0] / first[0][1] if first else count[0] / (time.perf_counter() - t0)
+
     try:
         test()
     except LineServerFailure as e:
         s = e.report.size
-        out.update(found=bool(first), examples=first[0][0] if first else None,
+        out.update(found=bool(first), examples=first[0][0] if first else None, rate=rate(),
                    seconds=first[0][1] if first else None,
                    shrunk=(s["clients"], s["lines"], s["bytes"], s.get("features", 0), e.report.draws))
     except Exception as e:  # not the checker's failure: report it as such
         out.update(error=f"{type(e).__name__}: {e}")
+    else:
+        out.update(rate=rate())
     return out
 
 
@@ -84,20 +99,21 @@ def _row(m: Mutant, runs: list[dict[str, object]], budget: int) -> str:
         secs = sorted(float(r["seconds"]) for r in found)  # type: ignore[arg-type]
         med_s = f"{statistics.median_low(secs + [float('inf')] * (n - len(found))):.1f}"
         mid = sorted(found, key=lambda r: int(r["examples"]))[len(found) // 2]  # type: ignore[call-overload]
-        c, li, b, f, d = mid["shrunk"]  # type: ignore[misc]
-        shrunk = f"{c} / {li} / {b} / {f} / {d}"
+        shrunk = " / ".join(str(x) for x in cast(tuple[int, ...], mid["shrunk"]))
     within = sum(1 for e in ex if e <= 200)
-    return (f"| {m.name} | {m.group or 'classic'} | {med_ex} | {med_s} | {len(found)}/{n} | {within}/{n} "
-            f"| {shrunk} |")
+    rates = [float(r["rate"]) for r in runs if "rate" in r]  # type: ignore[arg-type]
+    med_rate = f"{statistics.median_low(rates):.1f}" if rates else "-"
+    return (f"| {m.name} | {m.group or 'classic'} | {med_ex} | {med_s} | {med_rate} | {len(found)}/{n} "
+            f"| {within}/{n} | {shrunk} |")
 
 
 def search(jobs: int, budget: int, names: list[str]) -> None:
     chosen = [m for m in MUTANTS if not names or m.name in names]
     print(f"README recipe, Hypothesis seeds {SEEDS.start}-{SEEDS.stop - 1}, budget {budget} examples"
           + ("" if SHRINK else "; not shrunk: the size is the first failing example's"))
-    print("| mutant | group | median examples to find | median seconds | found | within 200 "
+    print("| mutant | group | median examples to find | median seconds | examples/s | found | within 200 "
           "| shrunk: clients / lines / bytes / features / draws |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     with ProcessPoolExecutor(jobs) as pool:
         futures = {m.name: [pool.submit(hunt, m.name, s, budget, SHRINK) for s in SEEDS] for m in chosen}
         for m in chosen:
@@ -139,6 +155,31 @@ def false_alarms(jobs: int, budget: int) -> None:
             print("  " + b)
 
 
+def _rate(cls_name: str, mode: str, budget: int, seed: int, features: tuple[str, ...] | None) -> float:
+    """Examples per second of the recipe on a correct server (generate phase only)."""
+    cls = EventServer if cls_name == "events" else RoutineServer
+    t0 = time.perf_counter()
+    hypothesis_seed(seed)(recipe_property(cls, mode, settings(RECIPE_SETTINGS, derandomize=False, max_examples=budget,
+                                                              phases=[Phase.generate]), features=features))()
+    return budget / (time.perf_counter() - t0)
+
+
+def cost(jobs: int, budget: int) -> None:
+    """The targeted features' cost: examples/s with them against the swarm before them, in one run."""
+    print(f"recipe on the correct servers, {budget} examples, Hypothesis seeds {SEEDS.start}-{SEEDS.stop - 1} "
+          f"(medians); before = without {', '.join(NEW_FEATURES)}")
+    print("| server | mode | examples/s before | examples/s now | now / before |")
+    print("|---|---|---|---|---|")
+    setups = [(c, mode) for c in ("events", "routines") for mode in ("echo", "chat")]
+    with ProcessPoolExecutor(jobs) as pool:
+        runs = {(c, mode, s, which): pool.submit(_rate, c, mode, budget, s, OLD_FEATURES if which == "before" else None)
+                for c, mode in setups for s in SEEDS for which in ("before", "now")}
+        for c, mode in setups:
+            before = statistics.median([runs[c, mode, s, "before"].result() for s in SEEDS])
+            now = statistics.median([runs[c, mode, s, "now"].result() for s in SEEDS])
+            print(f"| {c} | {mode} | {before:.1f} | {now:.1f} | {now / before:.2f} |", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="mutants (default: all)")
@@ -149,6 +190,7 @@ def main() -> int:
                     help="stop at the first failing example (shrinking can take minutes on big examples)")
     ap.add_argument("--new", action="store_true", help="only issue 10's mutants")
     ap.add_argument("--false-alarms", action="store_true")
+    ap.add_argument("--cost", action="store_true", help="examples/s with the targeted features against without")
     args = ap.parse_args()
     global SEEDS, SHRINK
     SEEDS, SHRINK = range(args.seeds), not args.no_shrink
@@ -156,6 +198,8 @@ def main() -> int:
         args.names = [m.name for m in MUTANTS if m.group]
     if args.false_alarms:
         false_alarms(args.jobs, args.budget)
+    elif args.cost:
+        cost(args.jobs, args.budget)
     else:
         search(args.jobs, args.budget, args.names)
     return 0

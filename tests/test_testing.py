@@ -150,14 +150,15 @@ def test_plain_scenarios_are_valid(scenario: Scenario) -> None:
 @given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend")))
 def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
     assert len(scenario.clients) <= 5 and set(scenario.features) <= set(ALL_FEATURES)
-    bulk = "big_sends" in scenario.features
+    bulk = bool({"big_sends", "backpressure"} & set(scenario.features))
     for script in scenario.clients:
         assert b"".join(script.chunks) == script.stream
         assert len(script.lines) <= 4 or bulk
         assert not script.tail or "unterminated" in scenario.features
         assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
-                                              "talk_after_leave"} & set(scenario.features)
-        assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385
+                                              "talk_after_leave", "backpressure", "departures"} & set(scenario.features)
+        assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385 + (
+            200 * 1024 if "backpressure" in scenario.features else 0)
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]
         if fault.kind == "leave":
@@ -165,8 +166,8 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         else:
             assert -1 <= fault.before_chunk <= len(script.chunks)
     assert scenario.window is None or {"small_window", "paused_readers", "stopped_readers", "half_close",
-                                       "talk_after_leave"} & set(scenario.features)
-    assert not scenario.faults.injections or "injections" in scenario.features
+                                       "talk_after_leave", "backpressure", "departures"} & set(scenario.features)
+    assert not scenario.faults.injections or {"injections", "accept_faults"} & set(scenario.features)
     assert scenario.size()["features"] == len(scenario.features)
 
 

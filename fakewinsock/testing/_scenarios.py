@@ -211,10 +211,10 @@ class FaultPlan:
 #: The traffic features a swarm scenario switches on or off, by group (see :func:`scenarios`).
 FEATURES: dict[str, tuple[str, ...]] = {
     "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends"),
-    "flow": ("small_window", "paused_readers", "stopped_readers"),
-    "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave"),
+    "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure"),
+    "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures"),
     "load": ("crowd", "spread_arrivals"),
-    "faults": ("injections", "early_stop", "backlog"),
+    "faults": ("injections", "early_stop", "backlog", "accept_faults"),
 }
 _ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
 
@@ -397,6 +397,21 @@ _TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
 #: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
 #: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
 _MAX_BIG = 320 * 1024
+#: backpressure: the output a reader that does not read for a while lets back up in the server (aimed just
+#: under the server's ``max_queued`` when that is known, never above this: time), the line sizes it comes
+#: in (several lines to a send of the server's), and how long the reader does not read.
+_MAX_BACKLOG = 320 * 1024
+_BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
+_BACKLOG_LINES = (3000, 15000, 40000)
+_BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
+_BACKLOG_CHUNK = 16 * 1024
+#: departures (chat): the others' lines come this far apart, so that they keep talking after one left.
+_TALK_GAPS = st.sampled_from([30 * _MS, 20 * _MS, 60 * _MS])
+#: accept_faults: when the clients that reset in the listen backlog arrive, and how long after them
+#: the client that must still be served comes.
+_ACCEPT_ARRIVALS = st.sampled_from([1 * _MS, 100 * _US, 0])
+_ACCEPT_LATE = 20 * _MS
+_ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 
 
 _BOOL = st.booleans()
@@ -447,7 +462,7 @@ class _Swarm:
     def __init__(self, clients: tuple[int, int], lines: tuple[int, int], line: st.SearchStrategy[bytes] | None,
                  arrivals: st.SearchStrategy[int], gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int],
                  allowed: tuple[str, ...], inject: Sequence[str], errors: Sequence[int], max_line: int | None,
-                 recv_size: int | None, max_clients: int | None) -> None:
+                 recv_size: int | None, max_clients: int | None, max_queued: int | None = None) -> None:
         self.clients, self.lines, self.line = clients, lines, line
         self.arrivals, self.gaps, self.linger = arrivals, gaps, linger
         self.long_gaps = st.one_of(gaps, st.sampled_from(_LONG_GAPS))
@@ -470,6 +485,13 @@ class _Swarm:
         self.big_left = _MAX_BIG
         bulk = st.tuples(_one_of(self.big), _one_of((15, 99, 1000)))
         self.bulk = st.one_of(st.none(), bulk, bulk)
+        if max_queued is None:
+            self.backlogs = list(_BACKLOGS_UNKNOWN)
+        else:  # just under the limit, and half-way (more than one send of 64 KiB either way, if the limit allows)
+            aims = {min(a, _MAX_BACKLOG) for a in (max_queued - 8 * 1024, max_queued // 2 + 32 * 1024)}
+            self.backlogs = sorted(a for a in aims if a >= 80 * 1024) or [_BACKLOGS_UNKNOWN[0]]
+        self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
+        self.accept_at = 0
 
     def features(self, draw: st.DrawFn) -> frozenset[str]:
         """The features switched on (each a draw that shrinks to off)."""
@@ -477,6 +499,8 @@ class _Swarm:
         for name in self.allowed:
             if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
                 top = _RARE - 1  # costly: rare
+            elif name == "backpressure":
+                top = 1  # hundreds of KiB, but cheap ones (few lines, large sends)
             elif name in _MASKING:
                 top = 2  # they end sessions early or excuse a dropped client: hiding other bugs, so 1 in 3
             else:
@@ -504,6 +528,7 @@ class _Swarm:
                 st.one_of(st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))))  # 1 in 2: tails end streams
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
+        role = self.roles[index] if index < len(self.roles) else ""
         kinds: tuple[str, ...] = ()
         used = self.used
         if self.line is None:  # the line strategy is ours: sizes may vary it
@@ -512,12 +537,14 @@ class _Swarm:
         drawn = draw(lines)
         used.update(k for k, _ in drawn if k)
         msgs = [m for _, m in drawn]
+        if role == "talker":  # it talks on after the leaver left: a line a send, at least two
+            msgs += [b"t"] * (2 - len(msgs))
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
-        mode = draw(_one_of(modes)) if len(modes) > 1 else "cuts"
+        mode = "lines" if role == "talker" else draw(_one_of(modes)) if len(modes) > 1 else "cuts"
         chunks: list[bytes] = []
-        if mode != "cuts" and stream:
+        if mode in ("bytes", "one") and stream:
             used.add("small_sends" if mode == "bytes" else "fin_after_burst")
         if mode == "bytes":  # many small sends in quick succession
             size = draw(_ints(1, 3))
@@ -525,6 +552,8 @@ class _Swarm:
             chunks = [stream[i:i + size] for i in range(0, cut, size)] + ([stream[cut:]] if cut < len(stream) else [])
         elif mode == "one" or not stream:
             chunks = [stream] if stream else []
+        elif mode == "lines":
+            chunks = [m + b"\n" for m in msgs]
         else:
             chunks = _cut(stream, draw(_CHUNK_SIZES))
         if "big_sends" in f and self.big_left > 0:  # one send of many lines, around the receive buffer's size
@@ -536,6 +565,13 @@ class _Swarm:
                 bulk = _bulk(size, big[1], index)
                 msgs += bulk
                 chunks.append(b"".join(b + b"\n" for b in bulk))
+        first_bulk = len(chunks)
+        if role == "backpressure":  # replies backed up behind a reader that does not read for a while
+            used.add("backpressure")
+            bulk = _bulk(draw(_one_of(self.backlogs)), draw(_one_of(_BACKLOG_LINES)), index)
+            msgs += bulk
+            stream_ = b"".join(b + b"\n" for b in bulk)
+            chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
         tail = b""
         if "unterminated" in f:
             kind, tail = draw(tails)
@@ -544,10 +580,17 @@ class _Swarm:
                 chunks.append(tail)
         quick = mode == "bytes"
         gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
-        gaps_ns = tuple(0 if quick and i else draw(gap_choices) for i in range(len(chunks)))
-        if any(g in _LONG_GAPS for g in gaps_ns):
+        if role == "talker":  # a chat member that talks before another one leaves, and on after
+            gap_choices = _TALK_GAPS
+            used.add("departures")
+        gaps_ns = tuple(0 if (quick and i) or (role == "backpressure" and i >= first_bulk)
+                        else draw(self.gaps if role == "talker" and not i else gap_choices)
+                        for i in range(len(chunks)))
+        if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
-        if "crowd" in f:
+        if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
+            arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
+        elif "crowd" in f:
             arrive = 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
@@ -558,23 +601,34 @@ class _Swarm:
         pause_at: int | None = None
         pause: int | None = None
         stops = False
-        if "stopped_readers" in f:
+        if role in ("backpressure", "leaver"):  # it does not read from the start, for a while
+            pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+        elif "stopped_readers" in f:
             pause_at = draw(_STOPPED)
             stops = pause_at is not None
             if stops:
                 used.add("stopped_readers")
-        if not stops and "paused_readers" in f:
+        if not stops and pause_at is None and "paused_readers" in f:
             pause_at, pause = draw(_PAUSED) or (None, None)
             if pause_at is not None:
                 used.add("paused_readers")
         script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause)
         if stops:  # it must end: a reset after sending everything
             return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
+        if role == "accept_reset":
+            used.add("accept_faults")
+            return script, ClientFault(index, "reset", -1)
+        if role == "leaver":  # it leaves early, with what the others said still queued for it
+            used.add("departures")
+            points = script.leave_points()
+            return script, ClientFault(index, "leave", points[min(draw(_ints(0, 1)), len(points) - 1)],
+                                       draw(_LEAVE_LATER))
         fault = self._fault(draw, f, index, script)
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
             paused = draw(_PAUSED)
             if paused is not None:
+                used.add("half_close" if "half_close" in f else "talk_after_leave")
                 script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
         return script, fault
 
@@ -611,12 +665,25 @@ class _Swarm:
             if count > 1:
                 self.used.add("crowd")
         else:
-            count = draw(_ints(lo, hi))
+            need = 3 if "accept_faults" in f else 2 if "departures" in f else lo
+            count = draw(_ints(min(max(lo, need), hi), hi))
+        roles = [""] * count  # what each client does for a targeted feature
+        if count:
+            if "accept_faults" in f and count >= 3:  # the first is served, the middle ones reset in the
+                self.accept_at = draw(_ACCEPT_ARRIVALS)  # backlog, the last must still be served
+                roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
+            elif "departures" in f and count >= 2:
+                roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
+            if "backpressure" in f:  # the last client (instead of what it did above)
+                roles[-1] = "backpressure"
+        self.roles = roles
         made = [self.script(draw, f, i) for i in range(count)]
         faults = tuple(c for _, c in made if c is not None)
         injections: tuple[Injection, ...] = ()
         if "injections" in f and self.inject:
             injections = tuple(draw(self.injections))
+        if "accept_faults" in self.used and "AcceptEx" in self.inject:  # the accept is re-posted meanwhile
+            injections += (Injection(draw(_ACCEPT_INJECTION_TIMES), "AcceptEx", self.errors[0]),)
         backlog = draw(_ints(1, 3)) if "backlog" in f or "crowd" in f else None
         stop = draw(_SWARM_STOPS) if "early_stop" in f else None
         window = None
@@ -630,7 +697,8 @@ class _Swarm:
             fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]
             biggest = max((len(s.stream) for s, _ in made), default=0)
             window = draw(_one_of([w for w in fits if w < biggest] or fits[:1]))
-        used = self.used | {name for name, value in (("injections", injections), ("early_stop", stop),
+        used = self.used | {name for name, value in (("injections", "injections" in f and injections),
+                                                     ("early_stop", stop),
                                                      ("small_window", window and "small_window" in f)) if value}
         if backlog is not None:
             used.add("backlog" if "backlog" in f else "crowd")
@@ -647,7 +715,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
               inject: Sequence[str] = ("AcceptEx",), errors: Sequence[int] = (WSAENOBUFS,),
               backlog: bool = True, early_stop: bool = True, swarm: bool = True,
               features: Sequence[str] | None = None, max_line: int | None = None, recv_size: int | None = None,
-              max_clients: int | None = None) -> st.SearchStrategy[Scenario]:
+              max_clients: int | None = None, max_queued: int | None = None) -> st.SearchStrategy[Scenario]:
     """Scenarios: ``clients`` clients (a number, or a range ``(lo, hi)``), each
     sending ``lines`` lines (number or range) drawn from ``line``, its stream
     cut into sends, arriving at ``arrivals`` and pausing ``gaps`` before each
@@ -670,17 +738,27 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     * flow: ``small_window`` (a flow-control window of 1 byte to 4 KiB),
       ``paused_readers`` (a client stops reading for a while),
       ``stopped_readers`` (a client stops reading for good, keeps sending, then
-      resets);
+      resets), ``backpressure`` (a client sends hundreds of KiB in lines of 3000
+      to 40000 bytes without reading for 20 or 150 ms, so that its replies back
+      up in the server: up to just under ``max_queued``, the server's output
+      limit, when given, and more than one send of 64 KiB);
     * endings: ``half_close`` (FIN while replies are queued or in flight),
       ``fin_after_burst`` (the whole stream in one send, then FIN at once),
       ``resets`` (at any chunk, or as soon as connected), ``unterminated`` (a
       last line without its newline, then FIN), ``talk_after_leave`` (long
-      pauses between sends, so that others keep talking after a client left);
+      pauses between sends, so that others keep talking after a client left),
+      ``departures`` (at least two clients: the first leaves early without reading
+      for a while, so that what the others say stays queued for it, while the
+      others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3),
       ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
-      ``inject``, at any moment), ``early_stop``, ``backlog``.
+      ``inject``, at any moment), ``early_stop``, ``backlog``, ``accept_faults``
+      (at least three clients: after the first, the others but the last arrive
+      together and reset at once, while they may still wait in the listen
+      backlog; an AcceptEx post fails meanwhile, if ``inject`` has AcceptEx; the
+      last arrives 20 ms later and must be served).
 
     Every feature switch is a Hypothesis draw that shrinks to "off", and each
     client's script and fault are drawn together: failures shrink towards the
@@ -695,7 +773,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     if not isinstance(line, st.SearchStrategy):
         raise ValueError(f"line: expected a strategy of bytes, not {line!r}")
     _check_fault_args(inject, errors)
-    for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients)):
+    for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients),
+                        ("max_queued", max_queued)):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError(f"{name}: expected a number of bytes or clients >= 1 (or None), not {limit!r}")
     if features is not None:
@@ -709,11 +788,11 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     wanted = set(_ALL_FEATURES if features is None else features)
     if not faults:
         wanted -= {"resets", "stopped_readers", "half_close", "fin_after_burst", "injections", "early_stop",
-                   "backlog", "talk_after_leave"}
+                   "backlog", "talk_after_leave", "departures", "accept_faults"}
     if not resets:
-        wanted -= {"resets", "stopped_readers"}
+        wanted -= {"resets", "stopped_readers", "accept_faults"}
     if not leaves:
-        wanted -= {"half_close", "fin_after_burst", "talk_after_leave"}
+        wanted -= {"half_close", "fin_after_burst", "talk_after_leave", "departures"}
     if not inject:
         wanted.discard("injections")
     if not backlog:
@@ -724,7 +803,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         wanted -= {"crowd"}
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
-                    _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients)
+                    _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
+                    max_queued)
 
     @st.composite
     def build(draw: st.DrawFn) -> Scenario:

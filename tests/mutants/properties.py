@@ -123,7 +123,7 @@ RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024), Limits())
 
 def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
                     limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
-                    ) -> Callable[[], None]:
+                    features: Sequence[str] | None = None) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
@@ -136,7 +136,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
         model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
-                             max_clients=served_at_once)
+                             max_clients=served_at_once, max_queued=lim.max_queued, features=features)
         setups.append((lim, model, strategy))
 
     @settings_
