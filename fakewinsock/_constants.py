@@ -461,3 +461,21 @@ __all__ = [
     "WSA_WAIT_IO_COMPLETION",
     "WSA_WAIT_TIMEOUT",
 ]
+
+
+# --- completion ports ------------------------------------------------------------
+#: ``INVALID_HANDLE_VALUE``, ``(HANDLE)-1`` as a 64-bit HANDLE: CreateIoCompletionPort's
+#: FileHandle for "make a new port, associate nothing".
+INVALID_HANDLE_VALUE: Final = (1 << 64) - 1
+#: SetFileCompletionNotificationModes flags (winbase.h).
+FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: Final = 0x1
+FILE_SKIP_SET_EVENT_ON_HANDLE: Final = 0x2
+#: GetQueuedCompletionStatus(Ex) when the port is closed while the call waits.
+ERROR_ABANDONED_WAIT_0: Final = 735
+
+__all__ += [
+    "ERROR_ABANDONED_WAIT_0",
+    "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS",
+    "FILE_SKIP_SET_EVENT_ON_HANDLE",
+    "INVALID_HANDLE_VALUE",
+]

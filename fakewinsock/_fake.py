@@ -63,6 +63,7 @@ from typing import Any
 from . import _constants as C
 from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
 from ._invariants import broken
+from ._iocp import Port, Ports, win32_error_of_ntstatus
 from ._kernel import Event, Kernel, ThreadState
 from ._net import ANY, Network
 from ._ops import Operations
@@ -80,6 +81,7 @@ from ._sockets import (
 )
 from ._trace import Trace
 from ._types import (
+    OVERLAPPED_ENTRY,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -89,6 +91,8 @@ from ._types import (
     CompletionRoutine,
     IoResult,
     OverlappedResult,
+    QueuedCompletion,
+    QueuedCompletionEx,
     SockaddrResult,
     SockoptResult,
     StartupResult,
@@ -104,6 +108,9 @@ _CHECKED_CALLS = (
     "listen", "connect", "shutdown", "setsockopt", "getsockopt", "getsockname", "getpeername", "AcceptEx",
     "GetAcceptExSockaddrs", "WSARecv", "WSASend", "WSAGetOverlappedResult", "CancelIoEx", "WSACreateEvent",
     "WSACloseEvent", "WSASetEvent", "WSAResetEvent", "WSAWaitForMultipleEvents", "SleepEx",
+    # --- completion ports
+    "CreateIoCompletionPort", "GetQueuedCompletionStatus", "GetQueuedCompletionStatusEx",
+    "PostQueuedCompletionStatus", "SetFileCompletionNotificationModes", "CancelIo", "CloseHandle",
 )
 _invariants_by_default = False
 
@@ -121,6 +128,7 @@ _NS_PER_MS = 1_000_000
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
+_NO_PACKET = QueuedCompletion(C.FALSE, 0, 0, None)
 
 
 def _signalled(evs: list[Event], wait_all: int) -> int:
@@ -211,6 +219,7 @@ class FakeWinsock:
         self._ops: Operations[Socket] = Operations(kernel)
         self._net = Network(kernel)
         self._sockets = Sockets(kernel, self._ops, self._net)
+        self._ports = Ports(kernel, self._ops)
         kernel.describe_world = self._describe_world
         self._enter = kernel.enter  # every Winsock call starts here (bound once: it is the hottest call)
         self._stats = kernel.stats
@@ -388,6 +397,10 @@ class FakeWinsock:
             obj = self._kernel.objects[h]
             if isinstance(obj, Socket):
                 out.append(f"socket {h:#x} ({obj.state}) not closed")
+            elif isinstance(obj, Port):
+                out.append(f"{obj.describe()} not closed (CloseHandle)")
+                out += [f"completion packet of {pkt.describe()} never dequeued from {obj.describe()}"
+                        for pkt in obj.packets]
             else:
                 out.append(f"event {h:#x} not closed")
         out += [f"{what} still in flight" for what in self.pending_operations()]
@@ -904,6 +917,10 @@ class FakeWinsock:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
         if flags:
             raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
+        if routine is not None and sock.iocp is not None and sock.iocp.port is not None:
+            # A completion routine on a socket with a completion port: WSAEINVAL,
+            # the routine never runs (Wine's sock.c test_WSARecv).
+            return IoResult(self._fail(ts, call, C.WSAEINVAL, s), 0, flags)
         err = C.WSAEINVAL if not bufs else self._io_precheck(sock, call)
         ep = sock.ep
         if not err and (sock.rd_shut if receiving else sock.wr_shut):
@@ -1004,11 +1021,19 @@ class FakeWinsock:
                 )
             # Windows waits (non-alertably) on hEvent, or on the socket when
             # there is none, then reads Internal again.
-            ev = self._kernel.objects.get(lpOverlapped.hEvent) if lpOverlapped.hEvent else None
+            ev = self._kernel.objects.get(lpOverlapped.hEvent & ~1) if lpOverlapped.hEvent & ~1 else None
             what = f"{call}(fWait=TRUE) on " + (op.describe() if op else f"socket {s:#x}")
             start = self._kernel.now_ns
             if isinstance(ev, Event):
                 self._kernel.block(lambda: ev.signaled, None, what)
+            elif sock.iocp is not None and sock.iocp.modes & C.FILE_SKIP_SET_EVENT_ON_HANDLE:
+                # --- completion ports: Windows would wait on the socket handle,
+                # which this mode keeps from being signalled (Microsoft's
+                # SetFileCompletionNotificationModes).
+                raise WinsockUsageError(
+                    f"{what}: the OVERLAPPED has no event and the socket has "
+                    "FILE_SKIP_SET_EVENT_ON_HANDLE, so Windows would wait on a handle that is never signalled"
+                )
             elif op is not None:
                 pending = op
                 self._kernel.block(lambda: not pending.state.in_flight, None, what)
@@ -1220,6 +1245,228 @@ class FakeWinsock:
     def pending_operations(self) -> list[str]:
         """The operations still in flight."""
         return self._ops.pending()
+
+    # --- completion ports ----------------------------------------------------
+
+    def _port(self, h: object, call: str, name: str = "CompletionPort") -> Port | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: {name} must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, Port) else None
+
+    def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
+                               NumberOfConcurrentThreads: int) -> int:
+        """A new port (FileHandle INVALID_HANDLE_VALUE, ExistingCompletionPort 0),
+        or associate a socket with a port (a new one when ExistingCompletionPort
+        is 0); the port's handle, or 0 with ERROR_INVALID_HANDLE (not a socket,
+        not a port) or ERROR_INVALID_PARAMETER (the socket has a port already,
+        or INVALID_HANDLE_VALUE with an existing port).  See :mod:`fakewinsock._iocp`."""
+        call = "CreateIoCompletionPort"
+        ts = self._enter(call)
+        for name, v in (("FileHandle", FileHandle), ("ExistingCompletionPort", ExistingCompletionPort),
+                        ("CompletionKey", CompletionKey), ("NumberOfConcurrentThreads", NumberOfConcurrentThreads)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        existing: Port | None = None
+        if ExistingCompletionPort:
+            existing = self._port(ExistingCompletionPort, call, "ExistingCompletionPort")
+            if existing is None:
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, ExistingCompletionPort, rc=0)
+        if FileHandle == C.INVALID_HANDLE_VALUE:
+            if existing is not None:
+                return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
+            port = self._ports.create(NumberOfConcurrentThreads)
+            if self.trace.enabled:
+                self._kernel.record("call", call, port.handle, 0, f"new port concurrency={port.concurrency}")
+            return port.handle
+        sock = self._socket(FileHandle, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle, rc=0)
+        if sock.iocp is not None and sock.iocp.port is not None:
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
+        port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
+        self._ports.associate(sock, port, CompletionKey)
+        if self.trace.enabled:
+            self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
+        return port.handle
+
+    def _wait_port(self, ts: ThreadState, call: str, port: Port, dwMilliseconds: int, alertable: bool) -> int:
+        """Wait until the port has a packet: 0, or the Win32 error to fail with
+        (WAIT_TIMEOUT, WAIT_IO_COMPLETION after running completion routines,
+        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile)."""
+        if port.packets:
+            return 0
+        if alertable and ts.apcs:
+            self._kernel.run_apcs(ts)
+            return C.WAIT_IO_COMPLETION
+        deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+        self._kernel.block(lambda: bool(port.packets) or port.closed, deadline,
+                           lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+        if port.packets:
+            return 0
+        if port.closed:
+            return C.ERROR_ABANDONED_WAIT_0
+        if alertable and ts.apcs:
+            self._kernel.run_apcs(ts)
+            return C.WAIT_IO_COMPLETION
+        return C.WAIT_TIMEOUT
+
+    def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
+        """Dequeue one packet (waiting in virtual time): see
+        :class:`fakewinsock._types.QueuedCompletion` and :mod:`fakewinsock._iocp`."""
+        call = "GetQueuedCompletionStatus"
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        if not isinstance(dwMilliseconds, int):
+            raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return _NO_PACKET
+        err = self._wait_port(ts, call, port, dwMilliseconds, False)
+        tracing = self.trace.enabled
+        if err:
+            ts.last_error = err
+            if tracing:
+                self._kernel.record("return", call, port.handle, 0,
+                                    f"FALSE error={err} waited={self._kernel.now_ns - start}")
+            return _NO_PACKET
+        pkt = self._ports.take(port)
+        status = pkt.status
+        if tracing:
+            self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
+                                f"key={pkt.key:#x} bytes={pkt.nbytes} status={status:#x} "
+                                f"waited={self._kernel.now_ns - start}")
+        if status < 0x80000000:
+            return QueuedCompletion(C.TRUE, pkt.nbytes, pkt.key, pkt.ov)
+        ts.last_error = win32_error_of_ntstatus(status)
+        return QueuedCompletion(C.FALSE, pkt.nbytes, pkt.key, pkt.ov)
+
+    def GetQueuedCompletionStatusEx(self, CompletionPort: int, ulCount: int, dwMilliseconds: int,
+                                    fAlertable: int) -> QueuedCompletionEx:
+        """Dequeue up to ``ulCount`` packets (TRUE, whatever their operations'
+        results), or FALSE with WAIT_TIMEOUT, or, alertable, WAIT_IO_COMPLETION
+        once queued completion routines have run (a packet already queued is
+        returned first: Wine's NtRemoveIoCompletionEx and Windows' KeRemoveQueueEx
+        take an entry before waiting).  ``ulCount`` below 1 raises WinsockUsageError."""
+        call = "GetQueuedCompletionStatusEx"
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        for name, v in (("ulCount", ulCount), ("dwMilliseconds", dwMilliseconds), ("fAlertable", fAlertable)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return QueuedCompletionEx(C.FALSE, [])
+        if ulCount <= 0:
+            raise WinsockUsageError(
+                f"{call}: ulCount is {ulCount}; the array must have room for at least one entry (what "
+                "Windows does with 0 is not shown by any source we read; Wine writes an entry past it)"
+            )
+        err = self._wait_port(ts, call, port, dwMilliseconds, bool(fAlertable))
+        if err:
+            ts.last_error = err
+            if self.trace.enabled:
+                self._kernel.record("return", call, port.handle, 0,
+                                    f"FALSE error={err} waited={self._kernel.now_ns - start}")
+            return QueuedCompletionEx(C.FALSE, [])
+        entries: list[OVERLAPPED_ENTRY] = []
+        while port.packets and len(entries) < ulCount:
+            pkt = self._ports.take(port)
+            entries.append(OVERLAPPED_ENTRY(pkt.key, pkt.ov, pkt.status, pkt.nbytes))
+            if self.trace.enabled:
+                self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
+                                    f"key={pkt.key:#x} bytes={pkt.nbytes} status={pkt.status:#x}")
+        if self.trace.enabled:
+            self._kernel.record("return", call, port.handle, 0,
+                                f"TRUE entries={len(entries)} waited={self._kernel.now_ns - start}")
+        return QueuedCompletionEx(C.TRUE, entries)
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        """Queue a packet of the caller's making (dequeued as TRUE with these
+        values; ``lpOverlapped`` comes back as the same object, or None)."""
+        call = "PostQueuedCompletionStatus"
+        ts = self._enter(call)
+        for name, v in (("dwNumberOfBytesTransferred", dwNumberOfBytesTransferred),
+                        ("dwCompletionKey", dwCompletionKey)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        if lpOverlapped is not None and not isinstance(lpOverlapped, WSAOVERLAPPED):
+            raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED or None, "
+                            f"not {type(lpOverlapped).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort, rc=C.FALSE)
+        self._ports.post(port, dwNumberOfBytesTransferred & 0xFFFFFFFF, dwCompletionKey, lpOverlapped)
+        if self.trace.enabled:
+            self._kernel.record("call", call, port.handle, 0,
+                                f"key={dwCompletionKey:#x} bytes={dwNumberOfBytesTransferred}")
+        return C.TRUE
+
+    def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
+        """Set FILE_SKIP_COMPLETION_PORT_ON_SUCCESS and/or
+        FILE_SKIP_SET_EVENT_ON_HANDLE on a socket (added to those already set;
+        with or without a port).  Other bits: ERROR_INVALID_PARAMETER.
+
+        Divergence from real Windows: the flags are added, never cleared (what
+        Windows does with 0 or with fewer flags than before is not shown by
+        the sources we read)."""
+        call = "SetFileCompletionNotificationModes"
+        ts = self._enter(call)
+        if not isinstance(Flags, int):
+            raise TypeError(f"{call}: Flags must be an int, not {type(Flags).__name__}")
+        sock = self._socket(FileHandle, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle if isinstance(FileHandle, int) else 0,
+                              rc=C.FALSE)
+        if Flags & ~(C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | C.FILE_SKIP_SET_EVENT_ON_HANDLE):
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=C.FALSE)
+        b = self._ports.binding(sock)
+        b.modes |= Flags
+        if self.trace.enabled:
+            self._kernel.record("call", call, FileHandle, 0, f"modes={b.modes:#x}")
+        return C.TRUE
+
+    def CancelIo(self, hFile: int) -> int:
+        """Cancel every operation the calling thread posted on ``hFile`` (they
+        complete with STATUS_CANCELLED); TRUE even when there was none.  An
+        AcceptEx belongs to its listening socket, not to its accept socket."""
+        call = "CancelIo"
+        ts = self._enter(call)
+        sock = self._socket(hFile, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hFile, rc=C.FALSE)
+        found = self._sockets.cancel(sock, None, ts)
+        if self.trace.enabled:
+            self._kernel.record("call", call, hFile, 0, f"cancelled={found}")
+        self._sockets.changed(sock)
+        return C.TRUE
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close a completion port (a thread waiting on it returns
+        ERROR_ABANDONED_WAIT_0; its queued packets are dropped), an event (as
+        WSACloseEvent) or a socket (as closesocket: a socket is a file handle);
+        FALSE with ERROR_INVALID_HANDLE for anything else."""
+        call = "CloseHandle"
+        ts = self._enter(call)
+        if not isinstance(hObject, int):
+            raise TypeError(f"{call}: hObject must be an int handle, not {type(hObject).__name__}")
+        obj = self._kernel.objects.get(hObject)
+        if isinstance(obj, Port):
+            self._ports.close(obj)
+        elif isinstance(obj, Event):
+            del self._kernel.objects[hObject]
+            obj.closed = True
+            self._kernel.closed_events.add(hObject)
+        elif isinstance(obj, Socket):
+            self._close_socket(obj)
+        else:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
+        if self.trace.enabled:
+            self._kernel.record("call", call, hObject)
+        return C.TRUE
 
 
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated

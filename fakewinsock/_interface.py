@@ -33,6 +33,8 @@ from ._types import (
     CompletionRoutine,
     IoResult,
     OverlappedResult,
+    QueuedCompletion,
+    QueuedCompletionEx,
     SockaddrResult,
     SockoptResult,
     StartupResult,
@@ -173,4 +175,42 @@ class Winsock(Protocol):
     def peer(self) -> Peer:
         """A new, unconnected remote endpoint for test code (a simulated one on
         the fake, a standard-library socket on the real backend)."""
+        ...
+
+    # --- completion ports ----------------------------------------------------
+    def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
+                               NumberOfConcurrentThreads: int) -> int:
+        """FileHandle INVALID_HANDLE_VALUE and ExistingCompletionPort 0: a new port
+        (NumberOfConcurrentThreads 0: as many as processors).  A socket and a
+        port: associate them, packets carry CompletionKey; returns the port.
+        0 (NULL) on failure: ERROR_INVALID_HANDLE (not a socket or not a port),
+        ERROR_INVALID_PARAMETER (the socket already has a port)."""
+        ...
+
+    def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
+        """Dequeue one packet, waiting up to dwMilliseconds (INFINITE): see QueuedCompletion."""
+        ...
+
+    def GetQueuedCompletionStatusEx(self, CompletionPort: int, ulCount: int, dwMilliseconds: int,
+                                    fAlertable: int) -> QueuedCompletionEx:
+        """Dequeue up to ulCount packets at once; alertable, queued completion
+        routines run and it returns FALSE with WAIT_IO_COMPLETION."""
+        ...
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        """Queue a packet of the caller's own making: TRUE or FALSE."""
+        ...
+
+    def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
+        """FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (an operation that succeeds inside
+        its call queues no packet) and/or FILE_SKIP_SET_EVENT_ON_HANDLE: TRUE or FALSE."""
+        ...
+
+    def CancelIo(self, hFile: int) -> int:
+        """Cancel the calling thread's operations on hFile: TRUE or FALSE."""
+        ...
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close a handle (a completion port, an event, a socket): TRUE or FALSE."""
         ...

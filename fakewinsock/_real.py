@@ -109,6 +109,7 @@ from . import _winapi as W
 from ._errors import NotEmulatedError, WinsockUsageError
 from ._peer import SocketPeer
 from ._types import (
+    OVERLAPPED_ENTRY,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -118,6 +119,8 @@ from ._types import (
     CompletionRoutine,
     IoResult,
     OverlappedResult,
+    QueuedCompletion,
+    QueuedCompletionEx,
     SockaddrResult,
     SockoptResult,
     StartupResult,
@@ -135,14 +138,18 @@ class _Op:
     its reaping: the caller's WSAOVERLAPPED and everything its C call points
     into (``keep``)."""
 
-    __slots__ = ("kind", "ov", "routine", "keep")
+    __slots__ = ("kind", "ov", "routine", "keep", "sock", "port")
 
     def __init__(self, kind: str, ov: WSAOVERLAPPED, routine: CompletionRoutine | None,
-                 keep: list[object]) -> None:
+                 keep: list[object], sock: int = 0, immediate: bool = False) -> None:
         self.kind = kind
         self.ov = ov
         self.routine = routine
         self.keep = keep
+        self.sock = sock
+        #: The completion port its packet goes to (0: none); the record then
+        #: lives until GetQueuedCompletionStatus hands the packet out.
+        self.port = _packet_port(sock, ov, routine, immediate)
 
     def describe(self) -> str:
         return f"{self.kind} (OVERLAPPED at {ctypes.addressof(self.ov):#x})"
@@ -163,7 +170,8 @@ def _register(op: _Op) -> None:
         if len(_inflight) >= _sweep_at:
             # Event-notified operations whose result nobody fetched: release the
             # ones the kernel has finished with.
-            done = [a for a, o in _inflight.items() if o.routine is None and o.ov.Internal != C.STATUS_PENDING]
+            done = [a for a, o in _inflight.items() if o.routine is None and o.ov.Internal != C.STATUS_PENDING
+                    and o.port not in _open_ports]
             for a in done:
                 del _inflight[a]
             _sweep_at = max(_SWEEP_MIN, 2 * len(_inflight))
@@ -177,9 +185,14 @@ def _claim(call: str, ov: WSAOVERLAPPED) -> None:
         op = _inflight.get(addr)
         if op is None:
             return
-        if op.routine is None and ov.Internal != C.STATUS_PENDING:
+        if op.routine is None and ov.Internal != C.STATUS_PENDING and op.port not in _open_ports:
             del _inflight[addr]
             return
+    if op.port in _open_ports and ov.Internal != C.STATUS_PENDING:
+        raise WinsockUsageError(
+            f"{call}: the WSAOVERLAPPED's last operation, {op.describe()}, has its completion packet still "
+            f"queued on completion port {op.port:#x}; GetQueuedCompletionStatus would hand this OVERLAPPED "
+            "to the code that handles the old operation")
     if op.routine is not None and ov.Internal != C.STATUS_PENDING:
         raise WinsockUsageError(
             f"{call}: the WSAOVERLAPPED is still in use by {op.describe()}, which has completed but whose "
@@ -232,6 +245,53 @@ def _on_completion(dwError: int, cbTransferred: int, lpOverlapped: int, dwFlags:
 
 
 _TRAMPOLINE = W.LPWSAOVERLAPPED_COMPLETION_ROUTINE(_on_completion)  # lives as long as the process
+
+
+# --- completion ports: what the registry needs to know (per process, like the kernel's view) ---
+# A socket's port and notification modes, as this backend set them: [port, modes].
+_bindings: dict[int, list[int]] = {}
+_open_ports: set[int] = set()  # ports made here and not closed yet
+# Packets posted with an OVERLAPPED: its address -> [(port, the object)], kept alive until taken.
+_posted: dict[int, list[tuple[int, WSAOVERLAPPED]]] = {}
+
+
+def _packet_port(sock: int, ov: WSAOVERLAPPED, routine: CompletionRoutine | None, immediate: bool) -> int:
+    """The port a new operation's packet will go to, or 0 (see _iocp for the rules)."""
+    b = _bindings.get(sock)
+    if b is None or not b[0] or routine is not None or ov.hEvent & 1:
+        return 0
+    if immediate and b[1] & C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+        return 0
+    return b[0]
+
+
+def _forget_socket(s: int) -> None:
+    """The socket handle is closed (its value may be reused); its operations keep their port."""
+    with _lock:
+        _bindings.pop(s, None)
+
+
+def _take_packet(port: int, addr: int) -> WSAOVERLAPPED | None:
+    """The caller's object for the OVERLAPPED address of a dequeued packet; the
+    operation it completes is reaped."""
+    if not addr:
+        return None
+    with _lock:
+        posted = _posted.get(addr)
+        if posted:
+            for i, (p, obj) in enumerate(posted):
+                if p == port:
+                    del posted[i]
+                    if not posted:
+                        del _posted[addr]
+                    return obj
+        op = _inflight.get(addr)
+        if op is not None and op.routine is None:
+            del _inflight[addr]
+            op.keep = []
+            return op.ov
+    # Not ours (posted by other code in the process): a view of that memory.
+    return WSAOVERLAPPED.from_address(addr)
 
 
 # --- Argument conversion ----------------------------------------------------------
@@ -362,7 +422,10 @@ class RealWinsock:
 
     def closesocket(self, s: int) -> int:
         _ints("closesocket", s=s)
-        return W.closesocket(s)
+        rc = W.closesocket(s)
+        if rc == 0:
+            _forget_socket(s)
+        return rc
 
     def _sockaddr_call(self, call: str, s: int, name: SOCKADDR_IN, namelen: int) -> tuple[object, int]:
         _ints(call, s=s, namelen=namelen)
@@ -466,7 +529,7 @@ class RealWinsock:
         ok: int = fn(sListenSocket, sAcceptSocket, out, dwReceiveDataLength, dwLocalAddressLength,
                      dwRemoteAddressLength, byref(received), _ov_arg(lpOverlapped))
         if lpOverlapped is not None and (ok or W.WSAGetLastError() == C.WSA_IO_PENDING):
-            _register(_Op(call, lpOverlapped, None, keep))
+            _register(_Op(call, lpOverlapped, None, keep, sListenSocket, bool(ok)))
         return AcceptExResult(ok, received.value if ok else 0)
 
     def GetAcceptExSockaddrs(self, lpOutputBuffer: bytearray | memoryview, dwReceiveDataLength: int,
@@ -519,7 +582,7 @@ class RealWinsock:
         rc = fn(s, arr, dwBufferCount, byref(nbytes), flags_arg, byref(ov),
                 _TRAMPOLINE if routine is not None else None)
         if rc == 0 or W.WSAGetLastError() == C.WSA_IO_PENDING:
-            _register(_Op(call, ov, routine, keep))  # immediate success notifies too
+            _register(_Op(call, ov, routine, keep, s, rc == 0))  # immediate success notifies too
         if rc == 0:
             return IoResult(0, nbytes.value, dwflags.value)
         return IoResult(rc, 0, flags)
@@ -545,7 +608,8 @@ class RealWinsock:
                 "event; fWait=TRUE is only meaningful with event notification")
         n, flags = W.DWORD(), W.DWORD()
         ok = W.WSAGetOverlappedResult(s, byref(lpOverlapped), byref(n), fWait, byref(flags))
-        if op is not None and op.routine is None and lpOverlapped.Internal != C.STATUS_PENDING:
+        if (op is not None and op.routine is None and lpOverlapped.Internal != C.STATUS_PENDING
+                and op.port not in _open_ports):  # a queued packet keeps the record
             with _lock:
                 if _inflight.get(addr) is op:
                     del _inflight[addr]  # reaped: the result has been taken
@@ -607,3 +671,106 @@ class RealWinsock:
         """The operations of this process not reaped yet (completed ones included)."""
         with _lock:
             return [op.describe() for op in _inflight.values()]
+
+    # --- completion ports ----------------------------------------------------
+
+    def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
+                               NumberOfConcurrentThreads: int) -> int:
+        _ints("CreateIoCompletionPort", FileHandle=FileHandle, ExistingCompletionPort=ExistingCompletionPort,
+              CompletionKey=CompletionKey, NumberOfConcurrentThreads=NumberOfConcurrentThreads)
+        port = W.CreateIoCompletionPort(FileHandle & 0xFFFFFFFFFFFFFFFF, ExistingCompletionPort,
+                                        CompletionKey & 0xFFFFFFFFFFFFFFFF, NumberOfConcurrentThreads & 0xFFFFFFFF)
+        if port:
+            with _lock:
+                _open_ports.add(port)
+                if FileHandle != C.INVALID_HANDLE_VALUE:
+                    b = _bindings.setdefault(FileHandle, [0, 0])
+                    b[0] = port
+                    # Operations already in flight on it complete to the port too.
+                    for op in _inflight.values():
+                        if (op.sock == FileHandle and op.routine is None and not op.ov.hEvent & 1
+                                and op.ov.Internal == C.STATUS_PENDING):
+                            op.port = port
+        return port or 0
+
+    def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
+        _ints("GetQueuedCompletionStatus", CompletionPort=CompletionPort, dwMilliseconds=dwMilliseconds)
+        n, key, addr = W.DWORD(), ctypes.c_size_t(), ctypes.c_size_t()
+        ok = W.GetQueuedCompletionStatus(CompletionPort, byref(n), byref(key), byref(addr),
+                                         dwMilliseconds & 0xFFFFFFFF)
+        ov = _take_packet(CompletionPort, addr.value or 0)
+        if ov is None and not ok:
+            return QueuedCompletion(ok, 0, 0, None)  # nothing dequeued: Windows left the two untouched
+        return QueuedCompletion(ok, n.value, key.value, ov)
+
+    def GetQueuedCompletionStatusEx(self, CompletionPort: int, ulCount: int, dwMilliseconds: int,
+                                    fAlertable: int) -> QueuedCompletionEx:
+        _ints("GetQueuedCompletionStatusEx", CompletionPort=CompletionPort, ulCount=ulCount,
+              dwMilliseconds=dwMilliseconds, fAlertable=fAlertable)
+        if ulCount <= 0:
+            raise WinsockUsageError(f"GetQueuedCompletionStatusEx: ulCount is {ulCount}; the array must have room "
+                                    "for at least one entry (Wine writes one past it)")
+        arr = (W.OVERLAPPED_ENTRY * ulCount)()
+        removed = ctypes.c_uint32(0)
+        ok = W.GetQueuedCompletionStatusEx(CompletionPort, arr, ulCount & 0xFFFFFFFF, byref(removed),
+                                           dwMilliseconds & 0xFFFFFFFF, fAlertable)
+        entries: list[OVERLAPPED_ENTRY] = []
+        if ok:
+            for e in arr[:removed.value]:
+                entries.append(OVERLAPPED_ENTRY(e.lpCompletionKey, _take_packet(CompletionPort, e.lpOverlapped or 0),
+                                                e.Internal, e.dwNumberOfBytesTransferred))
+        if fAlertable:
+            _raise_routine_errors()
+        return QueuedCompletionEx(ok, entries)
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        _ints("PostQueuedCompletionStatus", CompletionPort=CompletionPort,
+              dwNumberOfBytesTransferred=dwNumberOfBytesTransferred, dwCompletionKey=dwCompletionKey)
+        if lpOverlapped is not None and not isinstance(lpOverlapped, WSAOVERLAPPED):
+            raise TypeError("PostQueuedCompletionStatus: lpOverlapped must be a WSAOVERLAPPED or None")
+        addr = 0
+        if lpOverlapped is not None:
+            addr = ctypes.addressof(lpOverlapped)
+            with _lock:  # kept alive until the packet is taken
+                _posted.setdefault(addr, []).append((CompletionPort, lpOverlapped))
+        ok = W.PostQueuedCompletionStatus(CompletionPort, dwNumberOfBytesTransferred & 0xFFFFFFFF,
+                                          dwCompletionKey & 0xFFFFFFFFFFFFFFFF, addr or None)
+        if not ok and addr:
+            with _lock:
+                _posted[addr].pop()
+                if not _posted[addr]:
+                    del _posted[addr]
+        return ok
+
+    def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
+        _ints("SetFileCompletionNotificationModes", FileHandle=FileHandle, Flags=Flags)
+        ok = W.SetFileCompletionNotificationModes(FileHandle, Flags & 0xFF)
+        if ok:
+            with _lock:
+                _bindings.setdefault(FileHandle, [0, 0])[1] |= Flags
+        return ok
+
+    def CancelIo(self, hFile: int) -> int:
+        _ints("CancelIo", hFile=hFile)
+        return W.CancelIo(hFile)
+
+    def CloseHandle(self, hObject: int) -> int:
+        _ints("CloseHandle", hObject=hObject)
+        ok = W.CloseHandle(hObject)
+        if ok:
+            with _lock:
+                _bindings.pop(hObject, None)
+                if hObject in _open_ports:
+                    # Its packets can never be taken now: release what they kept.
+                    _open_ports.discard(hObject)
+                    for a in [a for a, o in _inflight.items()
+                              if o.port == hObject and o.ov.Internal != C.STATUS_PENDING]:
+                        del _inflight[a]
+                    for a in list(_posted):
+                        kept = [(p, obj) for p, obj in _posted[a] if p != hObject]
+                        if kept:
+                            _posted[a] = kept
+                        else:
+                            del _posted[a]
+        return ok

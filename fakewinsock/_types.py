@@ -312,3 +312,45 @@ def optval_bytes(call: str, optval: object, optlen: int) -> bytes:
     if len(raw) < optlen:
         raise WinsockUsageError(f"{call}: optlen is {optlen} but optval has {len(raw)} bytes")
     return raw
+
+
+# --- completion ports --------------------------------------------------------------
+
+
+class QueuedCompletion(NamedTuple):
+    """GetQueuedCompletionStatus: TRUE/FALSE and its three out-parameters.
+
+    TRUE: a packet of a successful operation (or a posted one) was dequeued.
+    FALSE with ``lpOverlapped`` set: a failed operation's packet was dequeued
+    (the error is in GetLastError).  FALSE with ``lpOverlapped`` None: nothing
+    was dequeued (WAIT_TIMEOUT, ERROR_ABANDONED_WAIT_0, a bad handle); Windows
+    then leaves ``*lpNumberOfBytesTransferred`` and ``*lpCompletionKey``
+    untouched, which come back here as 0."""
+
+    ok: int
+    dwNumberOfBytesTransferred: int
+    CompletionKey: int
+    lpOverlapped: WSAOVERLAPPED | None
+
+
+class OVERLAPPED_ENTRY(NamedTuple):
+    """One entry GetQueuedCompletionStatusEx removed: the key, the OVERLAPPED
+    (None for a packet posted without one), ``Internal`` (the operation's
+    NTSTATUS: the entry of a failed operation does not fail the call) and the
+    byte count."""
+
+    lpCompletionKey: int
+    lpOverlapped: WSAOVERLAPPED | None
+    Internal: int
+    dwNumberOfBytesTransferred: int
+
+
+class QueuedCompletionEx(NamedTuple):
+    """GetQueuedCompletionStatusEx: TRUE with up to ``ulCount`` entries, or
+    FALSE with none (WAIT_TIMEOUT, WAIT_IO_COMPLETION, ...)."""
+
+    ok: int
+    entries: list[OVERLAPPED_ENTRY]
+
+
+__all__ += ["QueuedCompletion", "QueuedCompletionEx", "OVERLAPPED_ENTRY"]

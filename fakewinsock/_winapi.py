@@ -236,3 +236,45 @@ def extension_function(guid: tuple[int, int, int, tuple[int, ...]]) -> int:
         err = WSAGetLastError()
         closesocket(s)
         WSASetLastError(err)
+
+
+# --- completion ports ------------------------------------------------------------------
+ULONG_PTR = c_size_t
+
+
+class OVERLAPPED_ENTRY(Structure):
+    """``OVERLAPPED_ENTRY`` (Win64: 32 bytes); ``lpOverlapped`` as an address."""
+
+    _fields_ = [("lpCompletionKey", ULONG_PTR), ("lpOverlapped", c_size_t), ("Internal", ULONG_PTR),
+                ("dwNumberOfBytesTransferred", DWORD)]
+    lpCompletionKey: int
+    lpOverlapped: int
+    Internal: int
+    dwNumberOfBytesTransferred: int
+
+
+assert ctypes.sizeof(OVERLAPPED_ENTRY) == 32, ctypes.sizeof(OVERLAPPED_ENTRY)
+
+#: ``HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort,
+#: ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads)``
+CreateIoCompletionPort: Callable[[int, int, int, int], int] = _proto(
+    kernel32, "CreateIoCompletionPort", HANDLE, HANDLE, HANDLE, ULONG_PTR, DWORD)
+#: ``BOOL GetQueuedCompletionStatus(HANDLE, LPDWORD, PULONG_PTR, LPOVERLAPPED *, DWORD)``;
+#: the OVERLAPPED comes back as an address (a ULONG_PTR here).
+GetQueuedCompletionStatus: Callable[[int, object, object, object, int], int] = _proto(
+    kernel32, "GetQueuedCompletionStatus", BOOL, HANDLE, LPDWORD, POINTER(ULONG_PTR), POINTER(c_size_t), DWORD)
+#: ``BOOL GetQueuedCompletionStatusEx(HANDLE, LPOVERLAPPED_ENTRY, ULONG, PULONG, DWORD, BOOL)``
+GetQueuedCompletionStatusEx: Callable[[int, object, int, object, int, int], int] = _proto(
+    kernel32, "GetQueuedCompletionStatusEx", BOOL, HANDLE, POINTER(OVERLAPPED_ENTRY), c_uint32,
+    POINTER(c_uint32), DWORD, BOOL)
+#: ``BOOL PostQueuedCompletionStatus(HANDLE, DWORD, ULONG_PTR, LPOVERLAPPED)`` (the OVERLAPPED
+#: as an address or None: the kernel only carries it).
+PostQueuedCompletionStatus: Callable[[int, int, int, int | None], int] = _proto(
+    kernel32, "PostQueuedCompletionStatus", BOOL, HANDLE, DWORD, ULONG_PTR, c_void_p)
+#: ``BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags)``
+SetFileCompletionNotificationModes: Callable[[int, int], int] = _proto(
+    kernel32, "SetFileCompletionNotificationModes", BOOL, HANDLE, c_uint8)
+CancelIo: Callable[[int], int] = _proto(kernel32, "CancelIo", BOOL, HANDLE)
+CloseHandle: Callable[[int], int] = _proto(kernel32, "CloseHandle", BOOL, HANDLE)
+
+__all__ += ["OVERLAPPED_ENTRY"]
