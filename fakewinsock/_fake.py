@@ -63,7 +63,7 @@ from typing import Any
 from . import _constants as C
 from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
 from ._invariants import broken
-from ._iocp import Port, Ports, win32_error_of_ntstatus
+from ._iocp import Packet, Port, Ports, win32_error_of_ntstatus
 from ._kernel import Event, Kernel, ThreadState
 from ._net import ANY, Network
 from ._ops import Operation, Operations
@@ -1324,26 +1324,34 @@ class FakeWinsock:
             self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
         return port.handle
 
-    def _wait_port(self, ts: ThreadState, call: str, port: Port, dwMilliseconds: int, alertable: bool) -> int:
-        """Wait until the port has a packet: 0, or the Win32 error to fail with
-        (WAIT_TIMEOUT, WAIT_IO_COMPLETION after running completion routines,
-        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile)."""
-        if port.packets:
-            return 0
+    def _wait_port(self, ts: ThreadState, call: str, port: Port, dwMilliseconds: int, alertable: bool,
+                   count: int) -> tuple[int, list[Packet]]:
+        """Wait until the port grants this thread packets (at most ``count``):
+        (0, the packets), or (the Win32 error to fail with, []): WAIT_TIMEOUT,
+        WAIT_IO_COMPLETION after running completion routines, or
+        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile.  A packet
+        already queued is taken before completion routines run (Wine's
+        NtRemoveIoCompletionEx and Windows' KeRemoveQueueEx take an entry
+        before waiting)."""
+        ports = self._ports
+        w = ports.begin_wait(port, ts, count)
+        if not ports.try_grant(port, w):
+            if alertable and ts.apcs:
+                ports.end_wait(port, w)
+                self._kernel.run_apcs(ts)
+                return C.WAIT_IO_COMPLETION, []
+            deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+            self._kernel.block(lambda: ports.try_grant(port, w), deadline,
+                               lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+        if w.got:
+            return 0, w.got
+        ports.end_wait(port, w)
+        if w.abandoned:
+            return C.ERROR_ABANDONED_WAIT_0, []
         if alertable and ts.apcs:
             self._kernel.run_apcs(ts)
-            return C.WAIT_IO_COMPLETION
-        deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
-        self._kernel.block(lambda: bool(port.packets) or port.closed, deadline,
-                           lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
-        if port.packets:
-            return 0
-        if port.closed:
-            return C.ERROR_ABANDONED_WAIT_0
-        if alertable and ts.apcs:
-            self._kernel.run_apcs(ts)
-            return C.WAIT_IO_COMPLETION
-        return C.WAIT_TIMEOUT
+            return C.WAIT_IO_COMPLETION, []
+        return C.WAIT_TIMEOUT, []
 
     def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
         """Dequeue one packet (waiting in virtual time): see
@@ -1357,7 +1365,7 @@ class FakeWinsock:
         if port is None:
             self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
             return _NO_PACKET
-        err = self._wait_port(ts, call, port, dwMilliseconds, False)
+        err, got = self._wait_port(ts, call, port, dwMilliseconds, False, 1)
         tracing = self.trace.enabled
         if err:
             ts.last_error = err
@@ -1365,7 +1373,7 @@ class FakeWinsock:
                 self._kernel.record("return", call, port.handle, 0,
                                     f"FALSE error={err} waited={self._kernel.now_ns - start}")
             return _NO_PACKET
-        pkt = self._ports.take(port)
+        pkt = got[0]
         status = pkt.status
         if tracing:
             self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
@@ -1380,9 +1388,8 @@ class FakeWinsock:
                                     fAlertable: int) -> QueuedCompletionEx:
         """Dequeue up to ``ulCount`` packets (TRUE, whatever their operations'
         results), or FALSE with WAIT_TIMEOUT, or, alertable, WAIT_IO_COMPLETION
-        once queued completion routines have run (a packet already queued is
-        returned first: Wine's NtRemoveIoCompletionEx and Windows' KeRemoveQueueEx
-        take an entry before waiting).  ``ulCount`` below 1 raises WinsockUsageError."""
+        once queued completion routines have run.  ``ulCount`` below 1 raises
+        WinsockUsageError."""
         call = "GetQueuedCompletionStatusEx"
         ts = self._enter(call)
         start = self._kernel.now_ns
@@ -1398,21 +1405,18 @@ class FakeWinsock:
                 f"{call}: ulCount is {ulCount}; the array must have room for at least one entry (what "
                 "Windows does with 0 is not shown by any source we read; Wine writes an entry past it)"
             )
-        err = self._wait_port(ts, call, port, dwMilliseconds, bool(fAlertable))
+        err, got = self._wait_port(ts, call, port, dwMilliseconds, bool(fAlertable), ulCount)
         if err:
             ts.last_error = err
             if self.trace.enabled:
                 self._kernel.record("return", call, port.handle, 0,
                                     f"FALSE error={err} waited={self._kernel.now_ns - start}")
             return QueuedCompletionEx(C.FALSE, [])
-        entries: list[OVERLAPPED_ENTRY] = []
-        while port.packets and len(entries) < ulCount:
-            pkt = self._ports.take(port)
-            entries.append(OVERLAPPED_ENTRY(pkt.key, pkt.ov, pkt.status, pkt.nbytes))
-            if self.trace.enabled:
+        entries = [OVERLAPPED_ENTRY(pkt.key, pkt.ov, pkt.status, pkt.nbytes) for pkt in got]
+        if self.trace.enabled:
+            for pkt in got:
                 self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
                                     f"key={pkt.key:#x} bytes={pkt.nbytes} status={pkt.status:#x}")
-        if self.trace.enabled:
             self._kernel.record("return", call, port.handle, 0,
                                 f"TRUE entries={len(entries)} waited={self._kernel.now_ns - start}")
         return QueuedCompletionEx(C.TRUE, entries)
@@ -1532,7 +1536,8 @@ class FakeWinsock:
         """Whether ``op`` outlives the thread that posted it: on Windows only
         I/O on a socket associated with a completion port whose OVERLAPPED has
         no event (afd.c).  Without completion ports, none does."""
-        return False
+        b = op.sock.iocp  # --- completion ports
+        return b is not None and b.port is not None and op.routine is None and not op.ev_handle
 
     def _check_not_waited(self, call: str, h: int) -> None:
         sched = self._kernel.sched

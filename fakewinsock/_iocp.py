@@ -69,6 +69,20 @@ Divergence from real Windows:
   success inline *and* from the port, the classic IOCP bug).
 * ``NumberOfConcurrentThreads`` 0 means the number of processors: the fake's
   machine has :data:`PROCESSORS`.
+* A thread the port released counts against its concurrency value until it
+  calls GetQueuedCompletionStatus(Ex) again (or on another port, or exits),
+  even while it waits on something else; Windows stops counting a released
+  thread while it is blocked elsewhere and may then release another waiter.
+
+With program threads (fakewinsock._threads): threads waiting on a port are
+released most recent first (LIFO), only while fewer than the concurrency value
+of the threads it released are running; a packet is granted to a waiter at
+the scheduling point where the scheduler finds it (``Ports.try_grant``, the
+waiter's latched condition); which thread runs when is the chooser's choice.
+A port closed while threads wait on it releases them all with
+ERROR_ABANDONED_WAIT_0.  An operation on a socket with a port and an
+OVERLAPPED without an event survives the exit of the thread that posted it
+(afd.c test_async_thread_termination); other I/O is cancelled at thread exit.
 """
 
 from __future__ import annotations
@@ -77,14 +91,14 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from . import _constants as C
-from ._kernel import Kernel
+from ._kernel import Kernel, ThreadState
 from ._types import WSAOVERLAPPED
 
 if TYPE_CHECKING:
     from ._ops import Operation, Operations
     from ._sockets import Socket
 
-__all__ = ["Port", "Packet", "Binding", "Ports", "PROCESSORS", "win32_error_of_ntstatus"]
+__all__ = ["Port", "Packet", "Binding", "Ports", "Waiter", "PROCESSORS", "win32_error_of_ntstatus"]
 
 #: The fake machine's processor count (CreateIoCompletionPort's NumberOfConcurrentThreads 0).
 PROCESSORS = 4
@@ -114,16 +128,32 @@ class Packet:
         return f"{what} (key={self.key:#x} bytes={self.nbytes} status={self.status:#x})"
 
 
-class Port:
-    """An I/O completion port: a handle in the kernel's table."""
+class Waiter:
+    """A thread in GetQueuedCompletionStatus(Ex) on a port: what it was granted."""
 
-    __slots__ = ("handle", "concurrency", "packets", "closed")
+    __slots__ = ("ts", "count", "got", "abandoned")
+
+    def __init__(self, ts: ThreadState, count: int) -> None:
+        self.ts = ts
+        self.count = count  # at most this many packets (GetQueuedCompletionStatusEx's ulCount)
+        self.got: list[Packet] = []
+        self.abandoned = False  # the port was closed while it waited
+
+
+class Port:
+    """An I/O completion port: a handle in the kernel's table, its packets,
+    the threads waiting on it (the most recent last) and the threads it
+    released that count against its concurrency value."""
+
+    __slots__ = ("handle", "concurrency", "packets", "closed", "waiters", "active")
 
     def __init__(self, handle: int, concurrency: int) -> None:
         self.handle = handle
         self.concurrency = concurrency
         self.packets: deque[Packet] = deque()
         self.closed = False
+        self.waiters: list[Waiter] = []
+        self.active: list[ThreadState] = []
 
     def describe(self) -> str:
         return f"completion port {self.handle:#x}" + (" (closed)" if self.closed else "")
@@ -147,6 +177,8 @@ class Ports:
         self.kernel = kernel
         self.ops = ops
         self.trace = kernel.trace
+        #: The port each thread was last released by (thread number -> port).
+        self.thread_port: dict[int, Port] = {}
 
     # ------------------------------------------------------------ ports and sockets
 
@@ -179,6 +211,10 @@ class Ports:
         """CloseHandle on a port: its handle goes, its packets are dropped."""
         port.closed = True
         del self.kernel.objects[port.handle]
+        for w in port.waiters:
+            w.abandoned = True  # GetQueuedCompletionStatus returns ERROR_ABANDONED_WAIT_0
+        port.waiters = []
+        port.active = []
         dropped = port.packets
         port.packets = deque()
         for pkt in dropped:
@@ -224,3 +260,43 @@ class Ports:
             op.in_port = False
             self.ops.reap(op)
         return pkt
+
+    # ------------------------------------------------------------ waiting threads
+
+    def begin_wait(self, port: Port, ts: ThreadState, count: int) -> Waiter:
+        """A thread enters GetQueuedCompletionStatus(Ex): it no longer counts
+        as running for the port that released it last, and joins the waiters
+        (the most recent last)."""
+        prev = self.thread_port.pop(ts.index, None)
+        if prev is not None and ts in prev.active:
+            prev.active.remove(ts)
+        w = Waiter(ts, count)
+        port.waiters.append(w)
+        return w
+
+    def try_grant(self, port: Port, w: Waiter) -> bool:
+        """Whether the waiter is done: released by the port's closing, or given
+        packets.  Packets go to the most recent waiter, and only while fewer
+        released threads than the concurrency value run (Microsoft, "I/O
+        Completion Ports": LIFO release, the concurrency value)."""
+        if w.got or w.abandoned:
+            return True
+        if not port.packets or not port.waiters or port.waiters[-1] is not w:
+            return False
+        active = port.active
+        if len(active) >= port.concurrency:
+            active[:] = [t for t in active if not t.exited]  # an exited thread no longer counts
+            if len(active) >= port.concurrency:
+                return False
+        while port.packets and len(w.got) < w.count:
+            w.got.append(self.take(port))
+        port.waiters.pop()
+        active.append(w.ts)
+        self.thread_port[w.ts.index] = port
+        return True
+
+    def end_wait(self, port: Port, w: Waiter) -> None:
+        """The wait ended without packets (timeout, completion routines)."""
+        if w in port.waiters:
+            port.waiters.remove(w)
+
