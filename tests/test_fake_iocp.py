@@ -4,6 +4,7 @@ on a real backend)."""
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 
 import pytest
@@ -391,4 +392,20 @@ def test_cancelio_cancels_only_the_calling_threads_operations() -> None:
     assert (ok, ov, ws.GetLastError()) == (FALSE, mine, ERROR_OPERATION_ABORTED)
     a.peer.send(b"data")
     join(ws, [t])
+    h.finish()
+
+
+def test_a_dequeued_packet_reaps_its_operation() -> None:
+    """Taking the packet is the program's notification: the operation is reaped
+    (its OVERLAPPED no longer in the fake's table), as WSAGetOverlappedResult or
+    a completion routine reaps it without a port."""
+    h = harness()
+    ws = h.ws
+    assert isinstance(ws, FakeWinsock)
+    a, port = connection(h, 1)
+    ov = WSAOVERLAPPED()
+    pend(h, a.sock, ov)
+    a.peer.send(b"r")
+    assert ws.GetQueuedCompletionStatus(port, 5000)[3] is ov
+    assert ctypes.addressof(ov) not in ws._ops.by_ov
     h.finish()
