@@ -296,7 +296,12 @@ class Ports:
         return True
 
     def end_wait(self, port: Port, w: Waiter) -> None:
-        """The wait ended without packets (timeout, completion routines)."""
+        """The wait ended without packets (timeout, completion routines): the
+        thread runs again and, still associated with the port, counts against
+        its concurrency value (unless the port was closed)."""
         if w in port.waiters:
             port.waiters.remove(w)
+        if not port.closed and w.ts not in port.active:
+            port.active.append(w.ts)
+            self.thread_port[w.ts.index] = port
 

@@ -409,3 +409,31 @@ def test_a_dequeued_packet_reaps_its_operation() -> None:
     assert ws.GetQueuedCompletionStatus(port, 5000)[3] is ov
     assert ctypes.addressof(ov) not in ws._ops.by_ov
     h.finish()
+
+
+def test_a_thread_whose_wait_timed_out_still_counts() -> None:
+    """A thread that called GetQueuedCompletionStatus on the port and timed out
+    runs again associated with the port: with a concurrency of 1 a waiting
+    worker gets no packet while it runs (the running thread that waits again
+    takes it itself)."""
+    ws = fake()
+    port = ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 1)
+    got: list[int] = []
+
+    def worker(_: object) -> int:
+        ok, _n, key, _ov = ws.GetQueuedCompletionStatus(port, INFINITE)
+        got.append(ws.now_ns)
+        return 0
+
+    t = spawn(ws, worker)
+    ws.Sleep(100)  # the worker waits
+    assert ws.GetQueuedCompletionStatus(port, 0)[0] == FALSE  # main: timed out, now counted
+    assert ws.PostQueuedCompletionStatus(port, 0, 1, None) == TRUE
+    ws.Sleep(1000)
+    assert got == []
+    # Main waits on the port again: it is now the most recent waiter, and takes the packet (LIFO).
+    assert ws.GetQueuedCompletionStatus(port, 0)[0::2] == (TRUE, 1)
+    assert ws.CloseHandle(port) == TRUE  # releases the worker (ERROR_ABANDONED_WAIT_0)
+    join(ws, [t])
+    assert len(got) == 1
+    assert ws.WSACleanup() == 0
