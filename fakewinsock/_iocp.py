@@ -145,14 +145,14 @@ class Port:
     the threads waiting on it (the most recent last) and the threads it
     released that count against its concurrency value."""
 
-    __slots__ = ("handle", "concurrency", "packets", "closed", "waiters", "active")
+    __slots__ = ("handle", "concurrency", "packets", "closed", "waiting", "active")
 
     def __init__(self, handle: int, concurrency: int) -> None:
         self.handle = handle
         self.concurrency = concurrency
         self.packets: deque[Packet] = deque()
         self.closed = False
-        self.waiters: list[Waiter] = []
+        self.waiting: list[Waiter] = []  # not "waiters": that name is the threads scheduler's wake-up list
         self.active: list[ThreadState] = []
 
     def describe(self) -> str:
@@ -211,9 +211,9 @@ class Ports:
         """CloseHandle on a port: its handle goes, its packets are dropped."""
         port.closed = True
         del self.kernel.objects[port.handle]
-        for w in port.waiters:
+        for w in port.waiting:
             w.abandoned = True  # GetQueuedCompletionStatus returns ERROR_ABANDONED_WAIT_0
-        port.waiters = []
+        port.waiting = []
         port.active = []
         dropped = port.packets
         port.packets = deque()
@@ -271,7 +271,7 @@ class Ports:
         if prev is not None and ts in prev.active:
             prev.active.remove(ts)
         w = Waiter(ts, count)
-        port.waiters.append(w)
+        port.waiting.append(w)
         return w
 
     def try_grant(self, port: Port, w: Waiter) -> bool:
@@ -281,7 +281,7 @@ class Ports:
         Completion Ports": LIFO release, the concurrency value)."""
         if w.got or w.abandoned:
             return True
-        if not port.packets or not port.waiters or port.waiters[-1] is not w:
+        if not port.packets or not port.waiting or port.waiting[-1] is not w:
             return False
         active = port.active
         if len(active) >= port.concurrency:
@@ -290,7 +290,7 @@ class Ports:
                 return False
         while port.packets and len(w.got) < w.count:
             w.got.append(self.take(port))
-        port.waiters.pop()
+        port.waiting.pop()
         active.append(w.ts)
         self.thread_port[w.ts.index] = port
         return True
@@ -299,8 +299,8 @@ class Ports:
         """The wait ended without packets (timeout, completion routines): the
         thread runs again and, still associated with the port, counts against
         its concurrency value (unless the port was closed)."""
-        if w in port.waiters:
-            port.waiters.remove(w)
+        if w in port.waiting:
+            port.waiting.remove(w)
         if not port.closed and w.ts not in port.active:
             port.active.append(w.ts)
             self.thread_port[w.ts.index] = port
