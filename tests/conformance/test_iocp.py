@@ -14,6 +14,7 @@ import pytest
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, Peer, WinsockUsageError
 from fakewinsock.constants import (
+    ERROR_ABANDONED_WAIT_0,
     ERROR_CONNECTION_ABORTED,
     ERROR_INVALID_HANDLE,
     ERROR_INVALID_PARAMETER,
@@ -29,6 +30,7 @@ from fakewinsock.constants import (
     STATUS_CONNECTION_RESET,
     TRUE,
     WAIT_IO_COMPLETION,
+    WAIT_OBJECT_0,
     WAIT_TIMEOUT,
     WSA_IO_PENDING,
     WSAEINVAL,
@@ -440,3 +442,28 @@ def test_cancelio_cancels_the_threads_operations(h: Harness) -> None:
     h.close(closed)
     assert h.ws.CancelIo(closed) == FALSE
     assert h.ws.WSAGetLastError() == ERROR_INVALID_HANDLE
+
+
+# -- threads ---------------------------------------------------------------------------
+
+
+@pytest.mark.wine_divergence("Wine 8.0 leaves a thread waiting on a closed port until its timeout (WAIT_TIMEOUT); "
+                              "Windows releases it with ERROR_ABANDONED_WAIT_0 (GetQueuedCompletionStatus remarks)")
+def test_closing_a_port_releases_a_waiting_thread(h: Harness) -> None:
+    """A port closed while a thread waits on it: FALSE, lpOverlapped NULL,
+    ERROR_ABANDONED_WAIT_0 (Microsoft's GetQueuedCompletionStatus remarks)."""
+    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    result: list[tuple[int, object, int]] = []
+
+    def worker(_: object) -> int:
+        ok, _n, _key, ov = h.ws.GetQueuedCompletionStatus(port, 3000)
+        result.append((ok, ov, h.ws.GetLastError()))
+        return 0
+
+    thread, _ = h.ws.CreateThread(None, 0, worker, None, 0)
+    assert thread
+    h.ws.Sleep(500)  # the worker is waiting by now
+    assert h.ws.CloseHandle(port) == TRUE
+    assert h.ws.WaitForSingleObject(thread, 20_000) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(thread) == TRUE
+    assert result == [(FALSE, None, ERROR_ABANDONED_WAIT_0)]
