@@ -461,3 +461,38 @@ __all__ = [
     "WSA_WAIT_IO_COMPLETION",
     "WSA_WAIT_TIMEOUT",
 ]
+
+
+# --- completion ports ------------------------------------------------------------
+#: ``INVALID_HANDLE_VALUE``, ``(HANDLE)-1`` as a 64-bit HANDLE: CreateIoCompletionPort's
+#: FileHandle for "make a new port, associate nothing".
+INVALID_HANDLE_VALUE: Final = (1 << 64) - 1
+#: SetFileCompletionNotificationModes flags (winbase.h).
+FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: Final = 0x1
+FILE_SKIP_SET_EVENT_ON_HANDLE: Final = 0x2
+#: GetQueuedCompletionStatus(Ex) when the port is closed while the call waits.
+ERROR_ABANDONED_WAIT_0: Final = 735
+
+__all__ += [
+    "ERROR_ABANDONED_WAIT_0",
+    "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS",
+    "FILE_SKIP_SET_EVENT_ON_HANDLE",
+    "INVALID_HANDLE_VALUE",
+]
+
+# --- threads -----------------------------------------------------------------------
+#: GetExitCodeThread's exit code while the thread runs (STATUS_PENDING as a DWORD).
+STILL_ACTIVE: Final = 259
+#: CreateThread's dwCreationFlags: start suspended (ResumeThread starts it).
+CREATE_SUSPENDED: Final = 0x00000004
+#: CreateThread's dwCreationFlags: dwStackSize is the reservation, not the commit.
+STACK_SIZE_PARAM_IS_A_RESERVATION: Final = 0x00010000
+#: ResumeThread's failure value ((DWORD)-1).
+RESUME_THREAD_FAILED: Final = 0xFFFFFFFF
+
+__all__ += [
+    "CREATE_SUSPENDED",
+    "RESUME_THREAD_FAILED",
+    "STACK_SIZE_PARAM_IS_A_RESERVATION",
+    "STILL_ACTIVE",
+]

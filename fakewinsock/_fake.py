@@ -26,12 +26,19 @@ time, ids or hash order: the same seed and calls give the same trace.
 
 Divergence from real Windows, in one place (details at each site):
 
-* One program thread calls the fake at a time; completions happen only inside
-  calls (``background``) and waits, never truly concurrently.  A program that
-  spins without ever waiting sees due timers only through ``background``
-  (``FakeConfig.max_calls`` turns such a loop into BusyLoopError).  Thread exit
-  does not cancel the thread's pending I/O (afd.c shows Windows does when the
-  socket has no completion port).
+* One program thread calls the fake at a time (program threads take turns at
+  interface calls and waits: see :mod:`fakewinsock._threads`); completions
+  happen only inside calls (``background``) and waits, never truly
+  concurrently.  A program that spins without ever waiting sees due timers
+  only through ``background`` (``FakeConfig.max_calls`` turns such a loop into
+  BusyLoopError).
+* Program threads (CreateThread) take turns: one runs at a time and is
+  preempted only at interface calls and waits (the rest of
+  :mod:`fakewinsock._threads`' divergences are listed there).  A thread's exit
+  cancels the I/O it posted and drops its queued routines, as afd.c shows
+  Windows does for sockets without a completion port.  Waits take events and
+  thread handles only (a socket handle is NotEmulatedError); CloseHandle on a
+  socket is NotEmulatedError (use closesocket).
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
 * Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
@@ -63,9 +70,10 @@ from typing import Any
 from . import _constants as C
 from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
 from ._invariants import broken
+from ._iocp import Packet, Port, Ports, win32_error_of_ntstatus
 from ._kernel import Event, Kernel, ThreadState
 from ._net import ANY, Network
-from ._ops import Operations
+from ._ops import Operation, Operations
 from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._sockets import (
@@ -78,8 +86,11 @@ from ._sockets import (
     SocketOp,
     Sockets,
 )
+from ._threads import EXITED, CritSec, ProgramThread, Scheduler, check_cs_owner
 from ._trace import Trace
-from ._types import (
+from ._types import (  # --- threads
+    CRITICAL_SECTION,
+    OVERLAPPED_ENTRY,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -87,11 +98,16 @@ from ._types import (
     AcceptExResult,
     AcceptExSockaddrs,
     CompletionRoutine,
+    CreateThreadResult,
+    ExitCodeResult,
     IoResult,
     OverlappedResult,
+    QueuedCompletion,
+    QueuedCompletionEx,
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    ThreadStartRoutine,
     optval_bytes,
     sockaddr_in,
 )
@@ -104,6 +120,13 @@ _CHECKED_CALLS = (
     "listen", "connect", "shutdown", "setsockopt", "getsockopt", "getsockname", "getpeername", "AcceptEx",
     "GetAcceptExSockaddrs", "WSARecv", "WSASend", "WSAGetOverlappedResult", "CancelIoEx", "WSACreateEvent",
     "WSACloseEvent", "WSASetEvent", "WSAResetEvent", "WSAWaitForMultipleEvents", "SleepEx",
+    # --- completion ports
+    "CreateIoCompletionPort", "GetQueuedCompletionStatus", "GetQueuedCompletionStatusEx",
+    "PostQueuedCompletionStatus", "SetFileCompletionNotificationModes", "CancelIo",
+    # --- threads
+    "CreateThread", "ResumeThread", "WaitForSingleObject", "WaitForSingleObjectEx", "WaitForMultipleObjects",
+    "WaitForMultipleObjectsEx", "GetExitCodeThread", "CloseHandle", "Sleep", "InitializeCriticalSection",
+    "EnterCriticalSection", "TryEnterCriticalSection", "LeaveCriticalSection", "DeleteCriticalSection",
 )
 _invariants_by_default = False
 
@@ -119,9 +142,10 @@ _NS_PER_MS = 1_000_000
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
+_NO_PACKET = QueuedCompletion(C.FALSE, 0, 0, None)
 
 
-def _signalled(evs: list[Event], wait_all: int) -> int:
+def _signalled(evs: Sequence[Event | ProgramThread], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
     (0 when ``wait_all`` and all are), or -1."""
     if wait_all:
@@ -209,11 +233,15 @@ class FakeWinsock:
         self._ops: Operations[Socket] = Operations(kernel, checked=checking)
         self._net = Network(kernel)
         self._sockets = Sockets(kernel, self._ops, self._net)
+        self._ports = Ports(kernel, self._ops)
         kernel.describe_world = self._describe_world
         self._enter = kernel.enter  # every Winsock call starts here (bound once: it is the hottest call)
         self._stats = kernel.stats
         self._startups = 0
         self._forced_errors: dict[str, deque[int]] = {}
+        self._critsecs = kernel.critsecs  # --- threads: address of a CRITICAL_SECTION -> its record
+        self._critsecs_deleted: set[int] = set()
+        self._critsec_count = 0
         if isinstance(chooser, _NoticingChooser):
             chooser.kernel = kernel
             self._check_after_every_call()
@@ -386,6 +414,12 @@ class FakeWinsock:
             obj = self._kernel.objects[h]
             if isinstance(obj, Socket):
                 out.append(f"socket {h:#x} ({obj.state}) not closed")
+            elif isinstance(obj, Port):
+                out.append(f"{obj.describe()} not closed (CloseHandle)")
+                out += [f"completion packet of {pkt.describe()} never dequeued from {obj.describe()}"
+                        for pkt in obj.packets]
+            elif isinstance(obj, ProgramThread):
+                out.append(f"thread handle {h:#x} not closed (CloseHandle)")
             else:
                 out.append(f"event {h:#x} not closed")
         out += [f"{what} still in flight" for what in self.pending_operations()]
@@ -393,6 +427,13 @@ class FakeWinsock:
             for apc in ts.apcs:
                 out.append(f"completion routine of {apc.describe()} never ran "
                            f"(thread T{ts.index} made no alertable wait)")
+        sched = self._kernel.sched
+        if sched is not None:
+            for t in sched.alive():
+                doing = f"waits in {t.wait.describe()}" if t.wait is not None else t.state
+                out.append(f"{t.describe()} still running ({doing})")
+        for rec in self._critsecs.values():
+            out.append(f"{rec.describe()} never deleted (DeleteCriticalSection)")
         return out
 
     def WSAGetLastError(self) -> int:
@@ -902,6 +943,10 @@ class FakeWinsock:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
         if flags:
             raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
+        if routine is not None and sock.iocp is not None and sock.iocp.port is not None:
+            # A completion routine on a socket with a completion port: WSAEINVAL,
+            # the routine never runs (Wine's sock.c test_WSARecv).
+            return IoResult(self._fail(ts, call, C.WSAEINVAL, s), 0, flags)
         err = C.WSAEINVAL if not bufs else self._io_precheck(sock, call)
         ep = sock.ep
         if not err and (sock.rd_shut if receiving else sock.wr_shut):
@@ -1002,11 +1047,19 @@ class FakeWinsock:
                 )
             # Windows waits (non-alertably) on hEvent, or on the socket when
             # there is none, then reads Internal again.
-            ev = self._kernel.objects.get(lpOverlapped.hEvent) if lpOverlapped.hEvent else None
+            ev = self._kernel.objects.get(lpOverlapped.hEvent & ~1) if lpOverlapped.hEvent & ~1 else None
             what = f"{call}(fWait=TRUE) on " + (op.describe() if op else f"socket {s:#x}")
             start = self._kernel.now_ns
             if isinstance(ev, Event):
                 self._kernel.block(lambda: ev.signaled, None, what)
+            elif sock.iocp is not None and sock.iocp.modes & C.FILE_SKIP_SET_EVENT_ON_HANDLE:
+                # --- completion ports: Windows would wait on the socket handle,
+                # which this mode keeps from being signalled (Microsoft's
+                # SetFileCompletionNotificationModes).
+                raise WinsockUsageError(
+                    f"{what}: the OVERLAPPED has no event and the socket has "
+                    "FILE_SKIP_SET_EVENT_ON_HANDLE, so Windows would wait on a handle that is never signalled"
+                )
             elif op is not None:
                 pending = op
                 self._kernel.block(lambda: not pending.state.in_flight, None, what)
@@ -1061,6 +1114,7 @@ class FakeWinsock:
         ev = self._event("WSACloseEvent", hEvent)
         if ev is None:
             return self._fail(ts, "WSACloseEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
+        self._check_not_waited("WSACloseEvent", hEvent)
         del self._kernel.objects[hEvent]
         ev.closed = True
         self._kernel.closed_events.add(hEvent)
@@ -1075,6 +1129,8 @@ class FakeWinsock:
         if ev is None:
             return self._fail(ts, "WSASetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         ev.signaled = True
+        if ev.waiters:  # --- threads
+            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
         if self.trace.enabled:
             self._kernel.record("call", "WSASetEvent", hEvent)
         return C.TRUE
@@ -1115,6 +1171,10 @@ class FakeWinsock:
             h = lphEvents[i]
             ev = self._event(call, h)
             if ev is None:
+                waitable = self._kernel.objects.get(h)
+                if isinstance(waitable, ProgramThread):  # any waitable handle (it is WaitForMultipleObjectsEx)
+                    evs.append(waitable)  # type: ignore[arg-type]
+                    continue
                 if h in self._kernel.closed_events:
                     raise WinsockUsageError(
                         f"{call}: lphEvents[{i}] = {h:#x} is an event that was closed with "
@@ -1130,11 +1190,17 @@ class FakeWinsock:
             return self._wait_io_completion(ts, call, start)
         idx = _signalled(evs, fWaitAll)
         if idx < 0:
-            self._kernel.block(lambda: _signalled(evs, fWaitAll) >= 0, deadline,
-                               lambda: f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
+            got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
+
+            def done() -> bool:
+                got[0] = _signalled(evs, fWaitAll)
+                return got[0] >= 0
+
+            self._kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                               ts if fAlertable else None, tuple(e.handle for e in evs))
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
-            idx = _signalled(evs, fWaitAll)
+            idx = got[0]
         if idx >= 0:
             if self.trace.enabled:
                 self._kernel.record("return", call, evs[idx].handle, 0,
@@ -1153,16 +1219,18 @@ class FakeWinsock:
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
         """Sleep in virtual time; alertable, it returns WAIT_IO_COMPLETION as soon
         as completion routines have run."""
-        call = "SleepEx"
+        return self._sleep("SleepEx", dwMilliseconds, bAlertable)
+
+    def _sleep(self, call: str, dwMilliseconds: int, bAlertable: int) -> int:
         ts = self._enter(call)
         start = self._kernel.now_ns  # for the trace's waited=
         if not isinstance(dwMilliseconds, int):
-            raise TypeError(f"SleepEx: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+            raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
         if not bAlertable:
-            if deadline is None:
-                raise DeadlockError("SleepEx(INFINITE, FALSE) never returns")
-            self._kernel.block(lambda: False, deadline, call)
+            if deadline is None and self._kernel.sched is None:
+                raise DeadlockError(f"{call}(INFINITE, FALSE) never returns")
+            self._kernel.block(lambda: False, deadline, f"{call}({dwMilliseconds}, FALSE)")
         else:
             self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
             if ts.apcs:
@@ -1219,6 +1287,8 @@ class FakeWinsock:
         if not isinstance(ev, Event):
             raise ValueError(f"signal_event: {hEvent:#x} is not an open event")
         ev.signaled = True
+        if ev.waiters:  # --- threads
+            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
         if self.trace.enabled:
             self._kernel.record("signalled", "external", hEvent, 0, thread=0)
 
@@ -1229,6 +1299,563 @@ class FakeWinsock:
     def pending_operations(self) -> list[str]:
         """The operations still in flight."""
         return self._ops.pending()
+
+    # --- completion ports ----------------------------------------------------
+
+    def _port(self, h: object, call: str, name: str = "CompletionPort") -> Port | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: {name} must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, Port) else None
+
+    def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
+                               NumberOfConcurrentThreads: int) -> int:
+        """A new port (FileHandle INVALID_HANDLE_VALUE, ExistingCompletionPort 0),
+        or associate a socket with a port (a new one when ExistingCompletionPort
+        is 0); the port's handle, or 0 with ERROR_INVALID_HANDLE (not a socket,
+        not a port) or ERROR_INVALID_PARAMETER (the socket has a port already,
+        or INVALID_HANDLE_VALUE with an existing port).  See :mod:`fakewinsock._iocp`."""
+        call = "CreateIoCompletionPort"
+        ts = self._enter(call)
+        for name, v in (("FileHandle", FileHandle), ("ExistingCompletionPort", ExistingCompletionPort),
+                        ("CompletionKey", CompletionKey), ("NumberOfConcurrentThreads", NumberOfConcurrentThreads)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        existing: Port | None = None
+        if ExistingCompletionPort:
+            existing = self._port(ExistingCompletionPort, call, "ExistingCompletionPort")
+            if existing is None:
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, ExistingCompletionPort, rc=0)
+        if FileHandle == C.INVALID_HANDLE_VALUE:
+            if existing is not None:
+                return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
+            port = self._ports.create(NumberOfConcurrentThreads)
+            if self.trace.enabled:
+                self._kernel.record("call", call, port.handle, 0, f"new port concurrency={port.concurrency}")
+            return port.handle
+        sock = self._socket(FileHandle, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle, rc=0)
+        if sock.iocp is not None and sock.iocp.port is not None:
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
+        port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
+        self._ports.associate(sock, port, CompletionKey)
+        if self.trace.enabled:
+            self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
+        return port.handle
+
+    def _wait_port(self, ts: ThreadState, call: str, port: Port, dwMilliseconds: int, alertable: bool,
+                   count: int) -> tuple[int, list[Packet]]:
+        """Wait until the port grants this thread packets (at most ``count``):
+        (0, the packets), or (the Win32 error to fail with, []): WAIT_TIMEOUT,
+        WAIT_IO_COMPLETION after running completion routines, or
+        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile.  A packet
+        already queued is taken before completion routines run (Wine's
+        NtRemoveIoCompletionEx and Windows' KeRemoveQueueEx take an entry
+        before waiting)."""
+        ports = self._ports
+        w = ports.begin_wait(port, ts, count)
+        if not ports.try_grant(port, w):
+            if alertable and ts.apcs:
+                ports.end_wait(port, w)
+                self._kernel.run_apcs(ts)
+                return C.WAIT_IO_COMPLETION, []
+            deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+            self._kernel.block(lambda: ports.try_grant(port, w), deadline,
+                               lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+        if w.got:
+            return 0, w.got
+        ports.end_wait(port, w)
+        if w.abandoned:
+            return C.ERROR_ABANDONED_WAIT_0, []
+        if alertable and ts.apcs:
+            self._kernel.run_apcs(ts)
+            return C.WAIT_IO_COMPLETION, []
+        return C.WAIT_TIMEOUT, []
+
+    def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
+        """Dequeue one packet (waiting in virtual time): see
+        :class:`fakewinsock._types.QueuedCompletion` and :mod:`fakewinsock._iocp`."""
+        call = "GetQueuedCompletionStatus"
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        if not isinstance(dwMilliseconds, int):
+            raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return _NO_PACKET
+        err, got = self._wait_port(ts, call, port, dwMilliseconds, False, 1)
+        tracing = self.trace.enabled
+        if err:
+            ts.last_error = err
+            if tracing:
+                self._kernel.record("return", call, port.handle, 0,
+                                    f"FALSE error={err} waited={self._kernel.now_ns - start}")
+            return _NO_PACKET
+        pkt = got[0]
+        status = pkt.status
+        if tracing:
+            self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
+                                f"key={pkt.key:#x} bytes={pkt.nbytes} status={status:#x} "
+                                f"waited={self._kernel.now_ns - start}")
+        if status < 0x80000000:
+            return QueuedCompletion(C.TRUE, pkt.nbytes, pkt.key, pkt.ov)
+        ts.last_error = win32_error_of_ntstatus(status)
+        return QueuedCompletion(C.FALSE, pkt.nbytes, pkt.key, pkt.ov)
+
+    def GetQueuedCompletionStatusEx(self, CompletionPort: int, ulCount: int, dwMilliseconds: int,
+                                    fAlertable: int) -> QueuedCompletionEx:
+        """Dequeue up to ``ulCount`` packets (TRUE, whatever their operations'
+        results), or FALSE with WAIT_TIMEOUT, or, alertable, WAIT_IO_COMPLETION
+        once queued completion routines have run.  ``ulCount`` below 1 raises
+        WinsockUsageError."""
+        call = "GetQueuedCompletionStatusEx"
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        for name, v in (("ulCount", ulCount), ("dwMilliseconds", dwMilliseconds), ("fAlertable", fAlertable)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return QueuedCompletionEx(C.FALSE, [])
+        if ulCount <= 0:
+            raise WinsockUsageError(
+                f"{call}: ulCount is {ulCount}; the array must have room for at least one entry (what "
+                "Windows does with 0 is not shown by any source we read; Wine writes an entry past it)"
+            )
+        err, got = self._wait_port(ts, call, port, dwMilliseconds, bool(fAlertable), ulCount)
+        if err:
+            ts.last_error = err
+            if self.trace.enabled:
+                self._kernel.record("return", call, port.handle, 0,
+                                    f"FALSE error={err} waited={self._kernel.now_ns - start}")
+            return QueuedCompletionEx(C.FALSE, [])
+        entries = [OVERLAPPED_ENTRY(pkt.key, pkt.ov, pkt.status, pkt.nbytes) for pkt in got]
+        if self.trace.enabled:
+            for pkt in got:
+                self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
+                                    f"key={pkt.key:#x} bytes={pkt.nbytes} status={pkt.status:#x}")
+            self._kernel.record("return", call, port.handle, 0,
+                                f"TRUE entries={len(entries)} waited={self._kernel.now_ns - start}")
+        return QueuedCompletionEx(C.TRUE, entries)
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        """Queue a packet of the caller's making (dequeued as TRUE with these
+        values; ``lpOverlapped`` comes back as the same object, or None)."""
+        call = "PostQueuedCompletionStatus"
+        ts = self._enter(call)
+        for name, v in (("dwNumberOfBytesTransferred", dwNumberOfBytesTransferred),
+                        ("dwCompletionKey", dwCompletionKey)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        if lpOverlapped is not None and not isinstance(lpOverlapped, WSAOVERLAPPED):
+            raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED or None, "
+                            f"not {type(lpOverlapped).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort, rc=C.FALSE)
+        self._ports.post(port, dwNumberOfBytesTransferred & 0xFFFFFFFF, dwCompletionKey, lpOverlapped)
+        if self.trace.enabled:
+            self._kernel.record("call", call, port.handle, 0,
+                                f"key={dwCompletionKey:#x} bytes={dwNumberOfBytesTransferred}")
+        return C.TRUE
+
+    def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
+        """Set FILE_SKIP_COMPLETION_PORT_ON_SUCCESS and/or
+        FILE_SKIP_SET_EVENT_ON_HANDLE on a socket (added to those already set;
+        with or without a port).  Other bits: ERROR_INVALID_PARAMETER.
+
+        Divergence from real Windows: the flags are added, never cleared (what
+        Windows does with 0 or with fewer flags than before is not shown by
+        the sources we read)."""
+        call = "SetFileCompletionNotificationModes"
+        ts = self._enter(call)
+        if not isinstance(Flags, int):
+            raise TypeError(f"{call}: Flags must be an int, not {type(Flags).__name__}")
+        sock = self._socket(FileHandle, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle if isinstance(FileHandle, int) else 0,
+                              rc=C.FALSE)
+        if Flags & ~(C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | C.FILE_SKIP_SET_EVENT_ON_HANDLE):
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=C.FALSE)
+        b = self._ports.binding(sock)
+        b.modes |= Flags
+        if self.trace.enabled:
+            self._kernel.record("call", call, FileHandle, 0, f"modes={b.modes:#x}")
+        return C.TRUE
+
+    def CancelIo(self, hFile: int) -> int:
+        """Cancel every operation the calling thread posted on ``hFile`` (they
+        complete with STATUS_CANCELLED); TRUE even when there was none.  An
+        AcceptEx belongs to its listening socket, not to its accept socket."""
+        call = "CancelIo"
+        ts = self._enter(call)
+        sock = self._socket(hFile, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hFile, rc=C.FALSE)
+        found = self._sockets.cancel(sock, None, ts)
+        if self.trace.enabled:
+            self._kernel.record("call", call, hFile, 0, f"cancelled={found}")
+        self._sockets.changed(sock)
+        return C.TRUE
+
+    # --- threads -------------------------------------------------------------------
+    # Program threads and the kernel32 calls of a threaded server.  The
+    # scheduler is in fakewinsock._threads; these calls check arguments and
+    # handles, and say what each wait waits for.
+
+    def _scheduler(self) -> Scheduler:
+        kernel = self._kernel
+        sched = kernel.sched
+        if sched is None:
+            sched = kernel.sched = Scheduler(kernel, kernel.thread())
+            sched.on_exit = self._thread_exited
+        return sched
+
+    def end_threads(self) -> list[str]:
+        """End every program thread still alive (each is unwound where it is
+        parked, by an exception it cannot see; none runs program code
+        afterwards) and say which they were.  For test teardown, from the main
+        thread; the threads stay counted by :meth:`leaks`."""
+        sched = self._kernel.sched
+        if sched is None:
+            return []
+        alive = [t.describe() for t in sched.alive()]
+        sched.unwind_all()
+        return alive
+
+    def _thread_exited(self, ts: ThreadState) -> None:
+        """A thread ended (its baton still held).  Its queued completion routines
+        never run, and the I/O it posted is cancelled unless it survives thread
+        exit (afd.c's test_async_thread_termination, on Windows: without a
+        completion port, pending I/O is cancelled, STATUS_CANCELLED, its event
+        signalled, its APC never run)."""
+        record = self._kernel.record if self.trace.enabled else None
+        while ts.apcs:
+            apc = ts.apcs.popleft()
+            if record is not None:
+                record("dropped", "thread-exit", 0, 0, f"completion routine of {apc.describe()}")
+            if isinstance(apc, Operation):
+                self._ops.reap(apc)
+        cancelled: list[Socket] = []
+        for op in sorted(self._ops.by_ov.values(), key=lambda o: o.id):
+            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op):
+                continue
+            self._sockets.abort(op, C.STATUS_CANCELLED)
+            if record is not None:
+                record("cancelled", "thread-exit", op.sock.handle, op.id)
+            if op.sock not in cancelled:
+                cancelled.append(op.sock)
+        for sock in cancelled:
+            self._sockets.changed(sock)
+
+    def _io_survives_thread_exit(self, op: SocketOp) -> bool:
+        """Whether ``op`` outlives the thread that posted it: on Windows only
+        I/O on a socket associated with a completion port whose OVERLAPPED has
+        no event (afd.c).  Without completion ports, none does."""
+        b = op.sock.iocp  # --- completion ports
+        return b is not None and b.port is not None and op.routine is None and not op.ev_handle
+
+    def _check_not_waited(self, call: str, h: int) -> None:
+        sched = self._kernel.sched
+        if sched is None:
+            return
+        for t in sched.threads:
+            if t.wait is not None and h in t.wait.handles and t.state != EXITED and t is not sched.current:
+                raise WinsockUsageError(
+                    f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
+                    "closing a handle while another thread waits on it is undefined on Windows"
+                )
+
+    def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: hThread must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, ProgramThread) else None
+
+    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
+                     lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
+        """A new program thread running ``lpStartAddress(lpParameter)``; it runs
+        when the scheduler picks it (at the next interface call or wait)."""
+        call = "CreateThread"
+        self._enter(call)
+        for name, value in (("dwStackSize", dwStackSize), ("dwCreationFlags", dwCreationFlags)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if lpThreadAttributes is not None:
+            raise NotEmulatedError(f"{call}: lpThreadAttributes is not emulated (pass None)")
+        if not callable(lpStartAddress):
+            raise TypeError(f"{call}: lpStartAddress must be a callable (the thread procedure), "
+                            f"not {type(lpStartAddress).__name__}")
+        unknown = dwCreationFlags & ~(C.CREATE_SUSPENDED | C.STACK_SIZE_PARAM_IS_A_RESERVATION)
+        if unknown:
+            raise NotEmulatedError(f"{call}: dwCreationFlags {unknown:#x} is not emulated")
+        if dwStackSize < 0:
+            raise ValueError(f"{call}: dwStackSize is a SIZE_T, not {dwStackSize}")
+        kernel = self._kernel
+        sched = self._scheduler()
+        h = kernel.new_handle()
+        new = kernel.new_thread_state()
+        kernel._last_tid = -1  # a Python thread id may be reused: forget the cached one
+        pt = sched.create(new, h, lpStartAddress, lpParameter, bool(dwCreationFlags & C.CREATE_SUSPENDED))
+        kernel.objects[h] = pt
+        if self.trace.enabled:
+            kernel.record("call", call, h, 0, f"T{new.index} id={new.tid:#x} "
+                          f"suspended={int(bool(dwCreationFlags & C.CREATE_SUSPENDED))}")
+        return CreateThreadResult(h, new.tid)
+
+    def ResumeThread(self, hThread: int) -> int:
+        """Decrement the suspend count (the thread becomes runnable at 0); the
+        previous count, or RESUME_THREAD_FAILED."""
+        call = "ResumeThread"
+        ts = self._enter(call)
+        pt = self._thread_handle(hThread, call)
+        if pt is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.RESUME_THREAD_FAILED)
+        prev = pt.suspend_count
+        if prev > 0:
+            pt.suspend_count -= 1
+            if pt.suspend_count == 0:
+                self._scheduler().resume(pt)
+        if self.trace.enabled:
+            self._kernel.record("call", call, hThread, 0, f"count={prev}")
+        return prev
+
+    def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
+        """(TRUE, exit code or STILL_ACTIVE), or (FALSE, 0) with ERROR_INVALID_HANDLE."""
+        call = "GetExitCodeThread"
+        ts = self._enter(call)
+        pt = self._thread_handle(hThread, call)
+        if pt is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.FALSE)
+            return ExitCodeResult(C.FALSE, 0)
+        return ExitCodeResult(C.TRUE, pt.exit_code if pt.signaled else C.STILL_ACTIVE)
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close a thread or event handle (the thread goes on running), or a
+        completion port (a thread waiting on it returns ERROR_ABANDONED_WAIT_0,
+        its queued packets are dropped: see fakewinsock._iocp)."""
+        call = "CloseHandle"
+        ts = self._enter(call)
+        if not isinstance(hObject, int):
+            raise TypeError(f"{call}: hObject must be an int handle, not {type(hObject).__name__}")
+        obj = self._kernel.objects.get(hObject)
+        if isinstance(obj, Socket):
+            raise NotEmulatedError(f"{call}({hObject:#x}) on a socket is not emulated: close sockets with "
+                                   "closesocket (Microsoft: CloseHandle on a SOCKET is not supported)")
+        if obj is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
+        if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused
+            self._ports.close(obj)
+        else:
+            self._check_not_waited(call, hObject)
+            del self._kernel.objects[hObject]
+            if isinstance(obj, Event):
+                obj.closed = True
+                self._kernel.closed_events.add(hObject)
+            elif isinstance(obj, ProgramThread):
+                obj.closed = True
+        if self.trace.enabled:
+            self._kernel.record("call", call, hObject)
+        return C.TRUE
+
+    def GetCurrentThreadId(self) -> int:
+        """The calling thread's id (deterministic: 0x1000 + 4 * its number)."""
+        return self._kernel.thread().tid
+
+    def GetLastError(self) -> int:
+        """The calling thread's last error (the slot WSAGetLastError reads)."""
+        return self._kernel.thread().last_error
+
+    def SetLastError(self, dwErrCode: int) -> None:
+        """Set the calling thread's last error."""
+        if not isinstance(dwErrCode, int):
+            raise TypeError(f"SetLastError: dwErrCode must be an int, not {type(dwErrCode).__name__}")
+        self._kernel.thread().last_error = dwErrCode
+
+    def Sleep(self, dwMilliseconds: int) -> None:
+        """Sleep, not alertably, in virtual time (other threads run meanwhile)."""
+        self._sleep("Sleep", dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        """Wait for a thread to exit or an event to be signalled."""
+        return self._wait_objects("WaitForSingleObject", 1, [hHandle], C.FALSE, dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
+        """WaitForSingleObject, alertable: WAIT_IO_COMPLETION after running this
+        thread's completion routines."""
+        return self._wait_objects("WaitForSingleObjectEx", 1, [hHandle], C.FALSE, dwMilliseconds, bAlertable)
+
+    def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                               dwMilliseconds: int) -> int:
+        """Wait for one (the lowest index) or all of up to 64 threads and events."""
+        return self._wait_objects("WaitForMultipleObjects", nCount, lpHandles, bWaitAll, dwMilliseconds, C.FALSE)
+
+    def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                                 dwMilliseconds: int, bAlertable: int) -> int:
+        """WaitForMultipleObjects, alertable."""
+        return self._wait_objects("WaitForMultipleObjectsEx", nCount, lpHandles, bWaitAll, dwMilliseconds,
+                                  bAlertable)
+
+    def _wait_objects(self, call: str, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                      dwMilliseconds: int, bAlertable: int) -> int:
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        for name, value in (("nCount", nCount), ("bWaitAll", bWaitAll), ("dwMilliseconds", dwMilliseconds),
+                            ("bAlertable", bAlertable)):
+            if not isinstance(value, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if nCount == 0 or nCount > C.MAXIMUM_WAIT_OBJECTS:
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
+        if nCount > len(lpHandles):
+            raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
+                                    "Windows would read past the array")
+        objs: list[Event | ProgramThread] = []
+        for i in range(nCount):
+            h = lpHandles[i]
+            if not isinstance(h, int):
+                raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
+            obj = self._kernel.objects.get(h)
+            if not isinstance(obj, (Event, ProgramThread)):
+                if isinstance(obj, Socket):
+                    raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
+            objs.append(obj)
+        if bWaitAll and len({o.handle for o in objs}) != len(objs):
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
+        deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+        if bAlertable and ts.apcs:
+            return self._wait_io_completion(ts, call, start)
+        idx = _signalled(objs, bWaitAll)
+        if idx < 0:
+            got = [-1]
+
+            def done() -> bool:
+                got[0] = _signalled(objs, bWaitAll)
+                return got[0] >= 0
+
+            handles = tuple(o.handle for o in objs)
+
+            def what() -> str:
+                names = ", ".join(f"{h:#x}" for h in handles)
+                t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
+                return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
+
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles)
+            if bAlertable and ts.apcs:
+                return self._wait_io_completion(ts, call, start)
+            idx = got[0]
+        waited = self._kernel.now_ns - start
+        if idx >= 0:
+            if self.trace.enabled:
+                self._kernel.record("return", call, objs[idx].handle, 0, f"WAIT_OBJECT_0+{idx} waited={waited}")
+            return C.WAIT_OBJECT_0 + idx
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"WAIT_TIMEOUT waited={waited}")
+        return C.WAIT_TIMEOUT
+
+    # -- critical sections
+
+    def _critsec(self, call: str, cs: object) -> tuple[ThreadState, CritSec]:
+        ts = self._enter(call)
+        if not isinstance(cs, CRITICAL_SECTION):
+            raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, not {type(cs).__name__}")
+        key = _addressof(cs)
+        rec = self._critsecs.get(key)
+        if rec is None or rec.struct is not cs:
+            if key in self._critsecs_deleted:
+                raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was deleted "
+                                        "(DeleteCriticalSection); using it is undefined behaviour")
+            raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was never initialised "
+                                    "(InitializeCriticalSection); using it is undefined behaviour")
+        return ts, rec
+
+    def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Make a caller-allocated CRITICAL_SECTION usable."""
+        call = "InitializeCriticalSection"
+        self._enter(call)
+        if not isinstance(lpCriticalSection, CRITICAL_SECTION):
+            raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, "
+                            f"not {type(lpCriticalSection).__name__}")
+        key = _addressof(lpCriticalSection)
+        old = self._critsecs.get(key)
+        if old is not None and old.struct is lpCriticalSection:
+            raise WinsockUsageError(f"{call}: {old.describe()} is already initialised; initialising it again "
+                                    "is undefined behaviour (Microsoft's InitializeCriticalSection remarks)")
+        self._critsecs_deleted.discard(key)
+        self._critsec_count += 1
+        rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
+        lpCriticalSection.LockCount = -1  # what Windows writes for a free section
+        lpCriticalSection.SpinCount = 0
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Own the section, waiting (in virtual time, other threads running)
+        while another thread owns it; recursive for its owner."""
+        call = "EnterCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not ts and rec.owner is not None:
+            # Windows' critical sections are not fair (since Server 2003 SP1):
+            # a waiter is woken when the section is left and then competes for
+            # it; a thread that runs first (the one that left it, say) may take
+            # it again, and the waiter waits again.
+            rec.waiters += 1
+            try:
+                while rec.owner is not None:
+                    self._kernel.block(lambda: rec.owner is None, None, lambda: f"{call}({rec.describe()})")
+            finally:
+                rec.waiters -= 1
+        rec.owner = ts
+        rec.count += 1
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+
+    def TryEnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> int:
+        """TRUE (the caller owns the section now) or FALSE (another thread does)."""
+        call = "TryEnterCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not ts and rec.owner is not None:
+            if self.trace.enabled:
+                self._kernel.record("call", call, 0, 0, f"cs{rec.label} FALSE")
+            return C.FALSE
+        rec.owner = ts
+        rec.count += 1
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+        return C.TRUE
+
+    def LeaveCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Leave the section once; its owner only (anything else is undefined)."""
+        call = "LeaveCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        check_cs_owner(rec, ts, call)
+        rec.count -= 1
+        if rec.count == 0:
+            rec.owner = None
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+
+    def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Release the section; it must be neither owned nor waited for."""
+        call = "DeleteCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not None or rec.waiters:
+            raise WinsockUsageError(
+                f"{call}: {rec.describe()}, {rec.waiters} thread(s) waiting; deleting a critical section "
+                "that is owned or waited for is undefined behaviour"
+            )
+        del self._critsecs[rec.key]
+        self._critsecs_deleted.add(rec.key)
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated

@@ -25,7 +25,12 @@ What is checked:
   the snapshot budget is the size of the snapshot copies held;
 * tables agree: a bound address names an open socket bound there; a listener
   in the table belongs to an open listening socket, and each connection in a
-  backlog points back to its listener.
+  backlog points back to its listener;
+* completion ports: an open port is not closed; each packet of an operation is
+  that operation's only packet, queued on its socket's port, and the
+  operation is completed, not reaped (a packet's operation is reaped once,
+  when it is taken); an operation marked as waiting in a port is in exactly
+  one packet and still registered under its OVERLAPPED.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ._iocp import Port
 from ._kernel import Event, Kernel
 from ._net import Endpoint, Network
 from ._ops import ARMED, COMPLETED, PENDING, POSTED, REAPED, Operations
 from ._sockets import CLOSED, LISTENING, Socket, SocketOp
+from ._threads import ProgramThread, threads_broken
 
 __all__ = ["broken"]
 
@@ -53,8 +60,14 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
         elif isinstance(obj, Event):
             if obj.closed:
                 out.append(f"handle {h:#x} names a closed event")
+        elif isinstance(obj, Port):  # --- completion ports
+            if obj.closed:
+                out.append(f"handle {h:#x} names a closed completion port")
+        elif isinstance(obj, ProgramThread):  # --- threads
+            if obj.closed:
+                out.append(f"handle {h:#x} names a thread whose handle was closed")
         else:
-            out.append(f"handle {h:#x} names {obj!r}, neither a socket nor an event")
+            out.append(f"handle {h:#x} names {obj!r}, neither a socket, an event, a completion port nor a thread")
         if getattr(obj, "handle", None) != h:
             out.append(f"handle {h:#x} names an object whose handle is {getattr(obj, 'handle', None)!r}")
         if h in kernel.closed_events:
@@ -155,6 +168,8 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
         if ep.in_flight != in_flight[ident]:
             out.append(f"{ep!r} counts {ep.in_flight} bytes in flight but {in_flight[ident]} are on the wire")
 
+    _check_ports(kernel, ops, out)
+
     # Tables of the network.
     for addr, holder in net.bound.items():
         if not isinstance(holder, Socket) or holder.state is CLOSED or holder.local != addr:
@@ -168,7 +183,32 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
             for queued_ep in lst.backlog:
                 if queued_ep.listener is not lst or queued_ep.owner is not owner:
                     out.append(f"{queued_ep!r} is in the backlog of {addr} but points elsewhere")
+    out += threads_broken(kernel)  # --- threads
     return out
+
+
+def _check_ports(kernel: Kernel, ops: Operations[Socket], out: list[str]) -> None:
+    """Completion ports: see the module docstring."""
+    packets: Counter[int] = Counter()
+    for obj in kernel.objects.values():
+        if not isinstance(obj, Port):
+            continue
+        for pkt in obj.packets:
+            op = pkt.op
+            if op is None:
+                continue
+            packets[id(op)] += 1
+            if op.state is not COMPLETED or not op.in_port:
+                out.append(f"{op.describe()} is {op.state} (in_port={op.in_port}) but has a packet on "
+                           f"{obj.describe()}")
+            b = op.sock.iocp
+            if b is None or b.port is not obj:
+                out.append(f"{op.describe()} has a packet on {obj.describe()}, not on its socket's port")
+            if ops.by_ov.get(op.key) is not op:
+                out.append(f"{op.describe()} has a packet but is not registered under its OVERLAPPED")
+    for op in ops.by_ov.values():
+        if op.in_port and packets[id(op)] != 1:
+            out.append(f"{op.describe()} waits in a completion port but has {packets[id(op)]} packets")
 
 
 def _check_send(op: SocketOp, out: list[str]) -> None:

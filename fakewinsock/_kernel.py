@@ -30,11 +30,14 @@ import heapq
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import BusyLoopError, DeadlockError
 from ._sim import Chooser, FakeConfig
 from ._trace import Trace
+
+if TYPE_CHECKING:
+    from ._threads import CritSec, ProgramThread, Scheduler
 
 __all__ = ["Kernel", "ThreadState", "Event", "Apc"]
 
@@ -54,25 +57,31 @@ class Apc(Protocol):
 
 
 class ThreadState:
-    """One program thread: its last error and its queue of completion routines."""
+    """One program thread: its last error and its queue of completion routines
+    (and, once program threads exist, its scheduling record, ``prog``)."""
 
-    __slots__ = ("index", "last_error", "apcs")
+    __slots__ = ("index", "last_error", "apcs", "tid", "exited", "prog")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.last_error = 0
         self.apcs: deque[Apc] = deque()
+        self.tid = 0x1000 + 4 * index  # GetCurrentThreadId: deterministic, a multiple of 4 as on Windows
+        self.exited = False
+        self.prog: ProgramThread | None = None
 
 
 class Event:
     """A manual-reset event from WSACreateEvent."""
 
-    __slots__ = ("handle", "signaled", "closed")
+    __slots__ = ("handle", "signaled", "closed", "waiters")
 
     def __init__(self, handle: int) -> None:
         self.handle = handle
         self.signaled = False
         self.closed = False
+        #: Program threads blocked in a wait on this event (see _threads.Scheduler.poke).
+        self.waiters: list[ProgramThread] | tuple[()] = ()
 
 
 def _no_world() -> str:
@@ -93,6 +102,7 @@ class Kernel:
         self.threads: dict[int, ThreadState] = {}
         self._last_tid = -1
         self._last_thread = ThreadState(0)
+        self.thread_count = 0  # threads numbered so far (T1, T2...)
         self.objects: dict[int, object] = {}  # handle -> socket or event
         self.closed_events: set[int] = set()
         self._next_handle = 0x100
@@ -104,6 +114,10 @@ class Kernel:
         self.interrupted = False
         #: Describes what is in flight, for the deadlock message (set by the API).
         self.describe_world: Callable[[], str] = _no_world
+        #: The program-thread scheduler, made by the first CreateThread (see _threads.py).
+        self.sched: Scheduler | None = None
+        #: Initialised critical sections: address of a CRITICAL_SECTION -> its record (_threads.CritSec).
+        self.critsecs: dict[int, CritSec] = {}
 
     # ------------------------------------------------------------ threads, trace
 
@@ -114,9 +128,15 @@ class Kernel:
             return self._last_thread
         ts = self.threads.get(tid)
         if ts is None:
-            ts = self.threads[tid] = ThreadState(len(self.threads) + 1)
+            ts = self.threads[tid] = self.new_thread_state()
         self._last_tid, self._last_thread = tid, ts
         return ts
+
+    def new_thread_state(self) -> ThreadState:
+        """A new thread's state, numbered in order of appearance (never by the
+        Python thread id, which Python reuses once a thread has ended)."""
+        self.thread_count += 1
+        return ThreadState(self.thread_count)
 
     def record(self, what: str, call: str, handle: int = 0, op: int = 0, detail: str = "",
                thread: int | None = None) -> None:
@@ -134,7 +154,10 @@ class Kernel:
 
     def enter(self, call: str) -> ThreadState:
         """Every Winsock call starts here: it costs virtual time, and the kernel
-        may make progress behind the program's back."""
+        may make progress behind the program's back.  With program threads it
+        is a scheduling point: another thread may run first."""
+        if self.sched is not None:
+            self.sched.preempt()
         calls = self.calls = self.calls + 1
         config = self.config
         if config.max_calls is not None and calls > config.max_calls:
@@ -200,10 +223,16 @@ class Kernel:
         return False
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None = None) -> bool:
+              ts: ThreadState | None = None, handles: tuple[int, ...] = ()) -> bool:
         """Make progress until ``done()`` or the deadline (or, with ``ts``, until
         ts has a queued completion routine).  Raises DeadlockError if nothing can
-        ever happen and there is no deadline."""
+        ever happen and there is no deadline.  With program threads the
+        scheduler decides (``Scheduler.block``: other threads run meanwhile);
+        ``handles`` are the handles waited on (closing one is a usage error)."""
+        if self.sched is not None:
+            result = self.sched.block(done, deadline, what, ts, handles)
+            if result is not None:
+                return result
         step = self.step
         apcs = ts.apcs if ts is not None else None
         while True:

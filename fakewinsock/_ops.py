@@ -119,6 +119,7 @@ class Operation(Generic[S]):
     # AcceptEx: dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
     recv_data_len = local_addr_len = remote_addr_len = 0
     key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
+    in_port = False  # its completion packet waits in a completion port (see _iocp)
 
     def __init__(self, table: Operations[S], op_id: int, kind: str, sock: S, ov: WSAOVERLAPPED,
                  routine: CompletionRoutine | None, thread: ThreadState) -> None:
@@ -195,6 +196,9 @@ class Operations(Generic[S]):
         self._copied = 0  # bytes held by buffer snapshots that are copies
         #: Completes an armed op (computes its result and finishes it); the socket part installs it.
         self.complete: Callable[[Operation[S]], None] = _no_completion
+        #: Queues a completed op's packet (the completion-port part installs it
+        #: with the first port): ``port_hook(op, completed_inside_its_call)``.
+        self.port_hook: Callable[[Operation[S], bool], None] | None = None
 
     def new(self, kind: str, sock: S, ov: WSAOVERLAPPED, routine: CompletionRoutine | None,
             ts: ThreadState) -> Operation[S]:
@@ -211,11 +215,19 @@ class Operations(Generic[S]):
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(ov).__name__}")
         key = _addressof(ov)
         prev = self.by_ov.get(key)
-        if prev is not None and prev.state.in_flight:
-            raise WinsockUsageError(
-                f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
-                f"{prev.describe()}; reusing it corrupts memory on Windows"
-            )
+        if prev is not None:
+            if prev.state.in_flight:
+                raise WinsockUsageError(
+                    f"{call} on socket {s:#x}: the WSAOVERLAPPED is still in use by the pending "
+                    f"{prev.describe()}; reusing it corrupts memory on Windows"
+                )
+            if prev.in_port:
+                raise WinsockUsageError(
+                    f"{call} on socket {s:#x}: the WSAOVERLAPPED's last operation, {prev.describe()}, "
+                    "has its completion packet still queued on a completion port; on Windows "
+                    "GetQueuedCompletionStatus would hand this OVERLAPPED to the code that handles the "
+                    "old operation (was an immediate success handled inline and left to the port too?)"
+                )
         return key
 
     def bind_event(self, op: Operation[S], call: str) -> int:
@@ -223,6 +235,11 @@ class Operations(Generic[S]):
         h = op.ov.hEvent
         op.ev_handle = h
         if op.routine is not None or not h:
+            return 0
+        # The low bit only keeps a completion port from being told (see _iocp):
+        # the event is the handle without it.
+        h &= ~1
+        if not h:
             return 0
         ev = self.kernel.objects.get(h)
         if not isinstance(ev, Event):
@@ -286,13 +303,26 @@ class Operations(Generic[S]):
         if tracing:
             record(what, op.kind, op.sock.handle, op.id, f"status={status:#x} bytes={n}", thread=op.thread.index)
         if op.routine is not None:
+            if op.thread.exited:  # --- threads: its thread has exited, the routine never runs (afd.c)
+                self.reap(op)
+                if tracing:
+                    record("dropped", op.kind, op.sock.handle, op.id, "completion routine: thread exited",
+                           thread=op.thread.index)
+                return
             op.thread.apcs.append(op)
+            if op.thread.prog is not None:  # --- threads: its thread may be blocked in an alertable wait
+                self.kernel.sched.poke_thread(op.thread)  # type: ignore[union-attr]
             if tracing:
                 record("queued", op.kind, op.sock.handle, op.id, "completion routine", thread=op.thread.index)
         elif op.event is not None:
             op.event.signaled = True
+            if op.event.waiters:  # --- threads
+                self.kernel.sched.poke(op.event.waiters)  # type: ignore[union-attr]
             if tracing:
                 record("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
+        port_hook = self.port_hook
+        if port_hook is not None:
+            port_hook(op, what == "immediate")
 
     def snapshot(self, op: Operation[S]) -> None:
         """Remember each buffer the program could still change while the
@@ -339,7 +369,7 @@ class Operations(Generic[S]):
 
     def reap(self, op: Operation[S]) -> None:
         """The program has read the result: the OVERLAPPED is free again."""
-        if op.state is COMPLETED:
+        if op.state is COMPLETED and not op.in_port:  # a queued packet keeps its OVERLAPPED
             op.state = REAPED
             if self.by_ov.get(op.key) is op:
                 del self.by_ov[op.key]

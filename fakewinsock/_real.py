@@ -73,6 +73,19 @@ WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) on a socket of our own, on first
 use after WSAStartup, and forgotten when this object's own WSAStartup count
 drops back to zero (the provider may be unloaded after the last WSACleanup).
 
+**Threads.**  CreateThread makes a real Windows thread whose start routine is
+one module-level WINFUNCTYPE trampoline (never freed); it calls the caller's
+Python routine with its parameter and returns its int as the exit code.  An
+exception escaping a routine is printed, recorded, gives the exit code
+0xE0000001, and is re-raised by the next wait (WaitFor*, WSAWaitForMultipleEvents,
+SleepEx) or GetExitCodeThread made through this backend.  Waits, exit codes,
+CloseHandle, last errors and critical sections are kernel32's own (ctypes
+releases the GIL around each call, so a waiting thread lets the others run).
+As on the fake, misusing a critical section (using one never initialised or
+already deleted, initialising it twice, leaving it from a thread that does not
+own it, deleting it while owned) raises WinsockUsageError instead of
+corrupting it.
+
 Divergence from C (what this backend does not pass through):
 
 * AcceptEx and GetAcceptExSockaddrs need Winsock started to fetch their
@@ -108,7 +121,9 @@ from . import _constants as C
 from . import _winapi as W
 from ._errors import NotEmulatedError, WinsockUsageError
 from ._peer import SocketPeer
-from ._types import (
+from ._types import (  # --- threads
+    CRITICAL_SECTION,
+    OVERLAPPED_ENTRY,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -116,11 +131,16 @@ from ._types import (
     AcceptExResult,
     AcceptExSockaddrs,
     CompletionRoutine,
+    CreateThreadResult,
+    ExitCodeResult,
     IoResult,
     OverlappedResult,
+    QueuedCompletion,
+    QueuedCompletionEx,
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    ThreadStartRoutine,
     optval_bytes,
 )
 
@@ -135,14 +155,18 @@ class _Op:
     its reaping: the caller's WSAOVERLAPPED and everything its C call points
     into (``keep``)."""
 
-    __slots__ = ("kind", "ov", "routine", "keep")
+    __slots__ = ("kind", "ov", "routine", "keep", "sock", "port")
 
     def __init__(self, kind: str, ov: WSAOVERLAPPED, routine: CompletionRoutine | None,
-                 keep: list[object]) -> None:
+                 keep: list[object], sock: int = 0, immediate: bool = False) -> None:
         self.kind = kind
         self.ov = ov
         self.routine = routine
         self.keep = keep
+        self.sock = sock
+        #: The completion port its packet goes to (0: none); the record then
+        #: lives until GetQueuedCompletionStatus hands the packet out.
+        self.port = _packet_port(sock, ov, routine, immediate)
 
     def describe(self) -> str:
         return f"{self.kind} (OVERLAPPED at {ctypes.addressof(self.ov):#x})"
@@ -163,7 +187,8 @@ def _register(op: _Op) -> None:
         if len(_inflight) >= _sweep_at:
             # Event-notified operations whose result nobody fetched: release the
             # ones the kernel has finished with.
-            done = [a for a, o in _inflight.items() if o.routine is None and o.ov.Internal != C.STATUS_PENDING]
+            done = [a for a, o in _inflight.items() if o.routine is None and o.ov.Internal != C.STATUS_PENDING
+                    and o.port not in _open_ports]
             for a in done:
                 del _inflight[a]
             _sweep_at = max(_SWEEP_MIN, 2 * len(_inflight))
@@ -177,9 +202,14 @@ def _claim(call: str, ov: WSAOVERLAPPED) -> None:
         op = _inflight.get(addr)
         if op is None:
             return
-        if op.routine is None and ov.Internal != C.STATUS_PENDING:
+        if op.routine is None and ov.Internal != C.STATUS_PENDING and op.port not in _open_ports:
             del _inflight[addr]
             return
+    if op.port in _open_ports and ov.Internal != C.STATUS_PENDING:
+        raise WinsockUsageError(
+            f"{call}: the WSAOVERLAPPED's last operation, {op.describe()}, has its completion packet still "
+            f"queued on completion port {op.port:#x}; GetQueuedCompletionStatus would hand this OVERLAPPED "
+            "to the code that handles the old operation")
     if op.routine is not None and ov.Internal != C.STATUS_PENDING:
         raise WinsockUsageError(
             f"{call}: the WSAOVERLAPPED is still in use by {op.describe()}, which has completed but whose "
@@ -206,10 +236,15 @@ def _raise_routine_errors() -> None:
     if not errors:
         return
     _tls.errors = []
+    _raise_first(errors, "another completion routine in the same wait raised")
+
+
+def _raise_first(errors: list[BaseException], later_note: str) -> None:
+    """Raise the first of ``errors``, the others attached to it as notes."""
     first = errors[0]
     for later in errors[1:]:
         if hasattr(first, "add_note"):
-            first.add_note(f"another completion routine in the same wait raised {later!r}")
+            first.add_note(f"{later_note} {later!r}")
     raise first
 
 
@@ -232,6 +267,53 @@ def _on_completion(dwError: int, cbTransferred: int, lpOverlapped: int, dwFlags:
 
 
 _TRAMPOLINE = W.LPWSAOVERLAPPED_COMPLETION_ROUTINE(_on_completion)  # lives as long as the process
+
+
+# --- completion ports: what the registry needs to know (per process, like the kernel's view) ---
+# A socket's port and notification modes, as this backend set them: [port, modes].
+_bindings: dict[int, list[int]] = {}
+_open_ports: set[int] = set()  # ports made here and not closed yet
+# Packets posted with an OVERLAPPED: its address -> [(port, the object)], kept alive until taken.
+_posted: dict[int, list[tuple[int, WSAOVERLAPPED]]] = {}
+
+
+def _packet_port(sock: int, ov: WSAOVERLAPPED, routine: CompletionRoutine | None, immediate: bool) -> int:
+    """The port a new operation's packet will go to, or 0 (see _iocp for the rules)."""
+    b = _bindings.get(sock)
+    if b is None or not b[0] or routine is not None or ov.hEvent & 1:
+        return 0
+    if immediate and b[1] & C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+        return 0
+    return b[0]
+
+
+def _forget_socket(s: int) -> None:
+    """The socket handle is closed (its value may be reused); its operations keep their port."""
+    with _lock:
+        _bindings.pop(s, None)
+
+
+def _take_packet(port: int, addr: int) -> WSAOVERLAPPED | None:
+    """The caller's object for the OVERLAPPED address of a dequeued packet; the
+    operation it completes is reaped."""
+    if not addr:
+        return None
+    with _lock:
+        posted = _posted.get(addr)
+        if posted:
+            for i, (p, obj) in enumerate(posted):
+                if p == port:
+                    del posted[i]
+                    if not posted:
+                        del _posted[addr]
+                    return obj
+        op = _inflight.get(addr)
+        if op is not None and op.routine is None:
+            del _inflight[addr]
+            op.keep = []
+            return op.ov
+    # Not ours (posted by other code in the process): a view of that memory.
+    return WSAOVERLAPPED.from_address(addr)
 
 
 # --- Argument conversion ----------------------------------------------------------
@@ -307,6 +389,17 @@ def _wsabufs(call: str, lpBuffers: Sequence[WSABUF] | WSABUF, dwBufferCount: int
     return arr, keep
 
 
+def _handle_array(call: str, count_name: str, count: int, name: str, handles: Sequence[int]) -> Any:
+    """The C array of HANDLEs a wait reads (``count`` of them), checked."""
+    if count > len(handles):
+        raise WinsockUsageError(f"{call}: {count_name} is {count} but {name} has {len(handles)} handles; "
+                                "Windows would read past the array")
+    for i, h in enumerate(handles):
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: {name}[{i}] must be an int handle, not {type(h).__name__}")
+    return (W.HANDLE * max(len(handles), 1))(*handles)
+
+
 def _ov_arg(ov: WSAOVERLAPPED | None) -> object:
     return byref(ov) if ov is not None else None
 
@@ -362,7 +455,10 @@ class RealWinsock:
 
     def closesocket(self, s: int) -> int:
         _ints("closesocket", s=s)
-        return W.closesocket(s)
+        rc = W.closesocket(s)
+        if rc == 0:
+            _forget_socket(s)
+        return rc
 
     def _sockaddr_call(self, call: str, s: int, name: SOCKADDR_IN, namelen: int) -> tuple[object, int]:
         _ints(call, s=s, namelen=namelen)
@@ -466,7 +562,7 @@ class RealWinsock:
         ok: int = fn(sListenSocket, sAcceptSocket, out, dwReceiveDataLength, dwLocalAddressLength,
                      dwRemoteAddressLength, byref(received), _ov_arg(lpOverlapped))
         if lpOverlapped is not None and (ok or W.WSAGetLastError() == C.WSA_IO_PENDING):
-            _register(_Op(call, lpOverlapped, None, keep))
+            _register(_Op(call, lpOverlapped, None, keep, sListenSocket, bool(ok)))
         return AcceptExResult(ok, received.value if ok else 0)
 
     def GetAcceptExSockaddrs(self, lpOutputBuffer: bytearray | memoryview, dwReceiveDataLength: int,
@@ -519,7 +615,7 @@ class RealWinsock:
         rc = fn(s, arr, dwBufferCount, byref(nbytes), flags_arg, byref(ov),
                 _TRAMPOLINE if routine is not None else None)
         if rc == 0 or W.WSAGetLastError() == C.WSA_IO_PENDING:
-            _register(_Op(call, ov, routine, keep))  # immediate success notifies too
+            _register(_Op(call, ov, routine, keep, s, rc == 0))  # immediate success notifies too
         if rc == 0:
             return IoResult(0, nbytes.value, dwflags.value)
         return IoResult(rc, 0, flags)
@@ -545,7 +641,8 @@ class RealWinsock:
                 "event; fWait=TRUE is only meaningful with event notification")
         n, flags = W.DWORD(), W.DWORD()
         ok = W.WSAGetOverlappedResult(s, byref(lpOverlapped), byref(n), fWait, byref(flags))
-        if op is not None and op.routine is None and lpOverlapped.Internal != C.STATUS_PENDING:
+        if (op is not None and op.routine is None and lpOverlapped.Internal != C.STATUS_PENDING
+                and op.port not in _open_ports):  # a queued packet keeps the record
             with _lock:
                 if _inflight.get(addr) is op:
                     del _inflight[addr]  # reaped: the result has been taken
@@ -578,14 +675,9 @@ class RealWinsock:
                                  dwTimeout: int, fAlertable: int) -> int:
         call = "WSAWaitForMultipleEvents"
         _ints(call, cEvents=cEvents, fWaitAll=fWaitAll, dwTimeout=dwTimeout, fAlertable=fAlertable)
-        if cEvents > len(lphEvents):
-            raise WinsockUsageError(f"{call}: cEvents is {cEvents} but lphEvents has {len(lphEvents)} handles; "
-                                    "Windows would read past the array")
-        for i, h in enumerate(lphEvents):
-            if not isinstance(h, int):
-                raise TypeError(f"{call}: lphEvents[{i}] must be an int handle, not {type(h).__name__}")
-        handles = (W.HANDLE * max(len(lphEvents), 1))(*lphEvents)
+        handles = _handle_array(call, "cEvents", cEvents, "lphEvents", lphEvents)
         rc = W.WSAWaitForMultipleEvents(cEvents & 0xFFFFFFFF, handles, fWaitAll, dwTimeout & 0xFFFFFFFF, fAlertable)
+        _raise_thread_errors()
         if fAlertable:
             _raise_routine_errors()
         return rc
@@ -593,6 +685,7 @@ class RealWinsock:
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
         _ints("SleepEx", dwMilliseconds=dwMilliseconds, bAlertable=bAlertable)
         rc = W.SleepEx(dwMilliseconds & 0xFFFFFFFF, bAlertable)
+        _raise_thread_errors()
         if bAlertable:
             _raise_routine_errors()
         return rc
@@ -607,3 +700,301 @@ class RealWinsock:
         """The operations of this process not reaped yet (completed ones included)."""
         with _lock:
             return [op.describe() for op in _inflight.values()]
+
+    # --- threads -----------------------------------------------------------------
+    # kernel32's thread calls, straight through (see the "threads" section at the
+    # end of this module for the start-routine trampoline).
+
+    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
+                     lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
+        call = "CreateThread"
+        _ints(call, dwStackSize=dwStackSize, dwCreationFlags=dwCreationFlags)
+        if lpThreadAttributes is not None:
+            raise NotEmulatedError(f"{call}: lpThreadAttributes is not supported (pass None)")
+        if not callable(lpStartAddress):
+            raise TypeError(f"{call}: lpStartAddress must be a callable (the thread procedure), "
+                            f"not {type(lpStartAddress).__name__}")
+        if dwStackSize < 0:
+            raise ValueError(f"{call}: dwStackSize is a SIZE_T, not {dwStackSize}")
+        with _thread_lock:
+            global _next_thread_key
+            _next_thread_key += 1
+            key = _next_thread_key
+            _starting[key] = (lpStartAddress, lpParameter)
+        tid = W.DWORD()
+        h = W.CreateThread(None, dwStackSize, _THREAD_TRAMPOLINE, key, dwCreationFlags & 0xFFFFFFFF, byref(tid))
+        if not h:
+            with _thread_lock:
+                _starting.pop(key, None)
+            return CreateThreadResult(0, 0)
+        return CreateThreadResult(h, tid.value)
+
+    def ResumeThread(self, hThread: int) -> int:
+        _ints("ResumeThread", hThread=hThread)
+        return W.ResumeThread(hThread)
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        return self.WaitForSingleObjectEx(hHandle, dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
+        _ints("WaitForSingleObjectEx", hHandle=hHandle, dwMilliseconds=dwMilliseconds, bAlertable=bAlertable)
+        rc = W.WaitForSingleObjectEx(hHandle, dwMilliseconds & 0xFFFFFFFF, bAlertable)
+        _raise_thread_errors()
+        if bAlertable:
+            _raise_routine_errors()
+        return rc
+
+    def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                               dwMilliseconds: int) -> int:
+        return self.WaitForMultipleObjectsEx(nCount, lpHandles, bWaitAll, dwMilliseconds, C.FALSE)
+
+    def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                                 dwMilliseconds: int, bAlertable: int) -> int:
+        call = "WaitForMultipleObjectsEx"
+        _ints(call, nCount=nCount, bWaitAll=bWaitAll, dwMilliseconds=dwMilliseconds, bAlertable=bAlertable)
+        handles = _handle_array(call, "nCount", nCount, "lpHandles", lpHandles)
+        rc = W.WaitForMultipleObjectsEx(nCount & 0xFFFFFFFF, handles, bWaitAll, dwMilliseconds & 0xFFFFFFFF,
+                                        bAlertable)
+        _raise_thread_errors()
+        if bAlertable:
+            _raise_routine_errors()
+        return rc
+
+    def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
+        _ints("GetExitCodeThread", hThread=hThread)
+        code = W.DWORD()
+        ok = W.GetExitCodeThread(hThread, byref(code))
+        _raise_thread_errors()
+        return ExitCodeResult(ok, code.value if ok else 0)
+
+    # CloseHandle: in the completion ports section (it also releases a port's records).
+
+    def GetCurrentThreadId(self) -> int:
+        return W.GetCurrentThreadId()
+
+    def GetLastError(self) -> int:
+        return W.GetLastError()
+
+    def SetLastError(self, dwErrCode: int) -> None:
+        _ints("SetLastError", dwErrCode=dwErrCode)
+        W.SetLastError(dwErrCode & 0xFFFFFFFF)
+
+    def Sleep(self, dwMilliseconds: int) -> None:
+        _ints("Sleep", dwMilliseconds=dwMilliseconds)
+        W.Sleep(dwMilliseconds & 0xFFFFFFFF)
+
+    def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        call = "InitializeCriticalSection"
+        key = _cs_key(call, lpCriticalSection)
+        with _thread_lock:
+            if _critsecs.get(key) is lpCriticalSection:
+                raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} is already initialised; "
+                                        "initialising it again is undefined behaviour")
+            _critsecs[key] = lpCriticalSection
+            _critsecs_deleted.discard(key)
+        W.InitializeCriticalSection(byref(lpCriticalSection))
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        _cs_live("EnterCriticalSection", lpCriticalSection)
+        W.EnterCriticalSection(byref(lpCriticalSection))
+
+    def TryEnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> int:
+        _cs_live("TryEnterCriticalSection", lpCriticalSection)
+        return W.TryEnterCriticalSection(byref(lpCriticalSection))
+
+    def LeaveCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        call = "LeaveCriticalSection"
+        _cs_live(call, lpCriticalSection)
+        me = W.GetCurrentThreadId()
+        if lpCriticalSection.OwningThread != me or lpCriticalSection.RecursionCount <= 0:
+            raise WinsockUsageError(
+                f"{call}: the critical section is owned by thread {lpCriticalSection.OwningThread:#x}, not by "
+                f"the calling thread {me:#x}; leaving a critical section the thread does not own is undefined "
+                "behaviour")
+        W.LeaveCriticalSection(byref(lpCriticalSection))
+
+    def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        call = "DeleteCriticalSection"
+        key = _cs_live(call, lpCriticalSection)
+        if lpCriticalSection.OwningThread:
+            raise WinsockUsageError(f"{call}: the critical section is owned by thread "
+                                    f"{lpCriticalSection.OwningThread:#x}; deleting it is undefined behaviour")
+        with _thread_lock:
+            _critsecs.pop(key, None)
+            _critsecs_deleted.add(key)
+        W.DeleteCriticalSection(byref(lpCriticalSection))
+
+    # --- completion ports ----------------------------------------------------
+
+    def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
+                               NumberOfConcurrentThreads: int) -> int:
+        _ints("CreateIoCompletionPort", FileHandle=FileHandle, ExistingCompletionPort=ExistingCompletionPort,
+              CompletionKey=CompletionKey, NumberOfConcurrentThreads=NumberOfConcurrentThreads)
+        port = W.CreateIoCompletionPort(FileHandle & 0xFFFFFFFFFFFFFFFF, ExistingCompletionPort,
+                                        CompletionKey & 0xFFFFFFFFFFFFFFFF, NumberOfConcurrentThreads & 0xFFFFFFFF)
+        if port:
+            with _lock:
+                _open_ports.add(port)
+                if FileHandle != C.INVALID_HANDLE_VALUE:
+                    b = _bindings.setdefault(FileHandle, [0, 0])
+                    b[0] = port
+                    # Operations already in flight on it complete to the port too.
+                    for op in _inflight.values():
+                        if (op.sock == FileHandle and op.routine is None and not op.ov.hEvent & 1
+                                and op.ov.Internal == C.STATUS_PENDING):
+                            op.port = port
+        return port or 0
+
+    def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
+        _ints("GetQueuedCompletionStatus", CompletionPort=CompletionPort, dwMilliseconds=dwMilliseconds)
+        n, key, addr = W.DWORD(), ctypes.c_size_t(), ctypes.c_size_t()
+        ok = W.GetQueuedCompletionStatus(CompletionPort, byref(n), byref(key), byref(addr),
+                                         dwMilliseconds & 0xFFFFFFFF)
+        ov = _take_packet(CompletionPort, addr.value or 0)
+        if ov is None and not ok:
+            return QueuedCompletion(ok, 0, 0, None)  # nothing dequeued: Windows left the two untouched
+        return QueuedCompletion(ok, n.value, key.value, ov)
+
+    def GetQueuedCompletionStatusEx(self, CompletionPort: int, ulCount: int, dwMilliseconds: int,
+                                    fAlertable: int) -> QueuedCompletionEx:
+        _ints("GetQueuedCompletionStatusEx", CompletionPort=CompletionPort, ulCount=ulCount,
+              dwMilliseconds=dwMilliseconds, fAlertable=fAlertable)
+        if ulCount <= 0:
+            raise WinsockUsageError(f"GetQueuedCompletionStatusEx: ulCount is {ulCount}; the array must have room "
+                                    "for at least one entry (Wine writes one past it)")
+        arr = (W.OVERLAPPED_ENTRY * ulCount)()
+        removed = ctypes.c_uint32(0)
+        ok = W.GetQueuedCompletionStatusEx(CompletionPort, arr, ulCount & 0xFFFFFFFF, byref(removed),
+                                           dwMilliseconds & 0xFFFFFFFF, fAlertable)
+        entries: list[OVERLAPPED_ENTRY] = []
+        if ok:
+            for e in arr[:removed.value]:
+                entries.append(OVERLAPPED_ENTRY(e.lpCompletionKey, _take_packet(CompletionPort, e.lpOverlapped or 0),
+                                                e.Internal, e.dwNumberOfBytesTransferred))
+        if fAlertable:
+            _raise_routine_errors()
+        return QueuedCompletionEx(ok, entries)
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        _ints("PostQueuedCompletionStatus", CompletionPort=CompletionPort,
+              dwNumberOfBytesTransferred=dwNumberOfBytesTransferred, dwCompletionKey=dwCompletionKey)
+        if lpOverlapped is not None and not isinstance(lpOverlapped, WSAOVERLAPPED):
+            raise TypeError("PostQueuedCompletionStatus: lpOverlapped must be a WSAOVERLAPPED or None")
+        addr = 0
+        if lpOverlapped is not None:
+            addr = ctypes.addressof(lpOverlapped)
+            with _lock:  # kept alive until the packet is taken
+                _posted.setdefault(addr, []).append((CompletionPort, lpOverlapped))
+        ok = W.PostQueuedCompletionStatus(CompletionPort, dwNumberOfBytesTransferred & 0xFFFFFFFF,
+                                          dwCompletionKey & 0xFFFFFFFFFFFFFFFF, addr or None)
+        if not ok and addr:
+            with _lock:
+                _posted[addr].pop()
+                if not _posted[addr]:
+                    del _posted[addr]
+        return ok
+
+    def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
+        _ints("SetFileCompletionNotificationModes", FileHandle=FileHandle, Flags=Flags)
+        ok = W.SetFileCompletionNotificationModes(FileHandle, Flags & 0xFF)
+        if ok:
+            with _lock:
+                _bindings.setdefault(FileHandle, [0, 0])[1] |= Flags
+        return ok
+
+    def CancelIo(self, hFile: int) -> int:
+        _ints("CancelIo", hFile=hFile)
+        return W.CancelIo(hFile)
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close any handle (a thread, an event, a completion port); a port's
+        packets can then never be taken, so their records are released."""
+        _ints("CloseHandle", hObject=hObject)
+        ok = W.CloseHandle(hObject)
+        if ok:
+            with _lock:
+                _bindings.pop(hObject, None)
+                if hObject in _open_ports:
+                    # Its packets can never be taken now: release what they kept.
+                    _open_ports.discard(hObject)
+                    for a in [a for a, o in _inflight.items()
+                              if o.port == hObject and o.ov.Internal != C.STATUS_PENDING]:
+                        del _inflight[a]
+                    for a in list(_posted):
+                        kept = [(p, obj) for p, obj in _posted[a] if p != hObject]
+                        if kept:
+                            _posted[a] = kept
+                        else:
+                            del _posted[a]
+        return ok
+
+
+# --- threads -----------------------------------------------------------------------
+# CreateThread's start routine is one module-level WINFUNCTYPE trampoline (made
+# once, never freed: a thread may still be returning through it after its
+# Python code has finished).  lpParameter is a key into ``_starting``, which
+# holds the caller's routine and parameter until the new thread takes them.
+# An exception escaping a start routine must not unwind into Windows: the
+# trampoline prints it to stderr, records it, makes the thread's exit code
+# 0xE0000001, and the next wait or GetExitCodeThread made through this backend
+# (on any thread) re-raises it.
+
+_thread_lock = threading.Lock()
+_next_thread_key = 0
+_starting: dict[int, tuple[ThreadStartRoutine, Any]] = {}
+_thread_errors: list[BaseException] = []
+_critsecs: dict[int, CRITICAL_SECTION] = {}  # address -> the initialised CRITICAL_SECTION (kept alive)
+_critsecs_deleted: set[int] = set()
+#: Exit code of a thread whose start routine raised (never a real one: 0xE... is a customer exception code).
+THREAD_FAILED_EXIT_CODE = 0xE0000001
+
+
+def _thread_main(key: int | None) -> int:
+    with _thread_lock:
+        routine, param = _starting.pop(key or 0)
+    try:
+        code = routine(param)
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError(f"the start routine {routine!r} returned {code!r}, not an int "
+                            "(a thread procedure returns its DWORD exit code)")
+        return code & 0xFFFFFFFF
+    except BaseException as e:  # noqa: BLE001 - must not unwind into Windows; re-raised by the next wait
+        import traceback
+
+        traceback.print_exc()
+        if hasattr(e, "add_note"):
+            e.add_note(f"raised in the start routine {routine!r} of thread {W.GetCurrentThreadId():#x}")
+        with _thread_lock:
+            _thread_errors.append(e)
+        return THREAD_FAILED_EXIT_CODE
+
+
+_THREAD_TRAMPOLINE = W.LPTHREAD_START_ROUTINE(_thread_main)  # lives as long as the process
+
+
+def _raise_thread_errors() -> None:
+    """Re-raise the first exception a start routine raised (the others as notes)."""
+    if not _thread_errors:
+        return
+    with _thread_lock:
+        errors = list(_thread_errors)
+        _thread_errors.clear()
+    if errors:
+        _raise_first(errors, "another thread's start routine raised")
+
+
+def _cs_key(call: str, cs: object) -> int:
+    if not isinstance(cs, CRITICAL_SECTION):
+        raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, not {type(cs).__name__}")
+    return ctypes.addressof(cs)
+
+
+def _cs_live(call: str, cs: object) -> int:
+    key = _cs_key(call, cs)
+    if _critsecs.get(key) is not cs:
+        why = "deleted (DeleteCriticalSection)" if key in _critsecs_deleted else \
+            "never initialised (InitializeCriticalSection)"
+        raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was {why}; using it is undefined "
+                                "behaviour")
+    return key

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ctypes
 from collections import deque
 from enum import Enum
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from . import _constants as C
 from ._errors import InternalError
@@ -35,6 +35,9 @@ from ._kernel import Kernel
 from ._net import ANY, Endpoint, Listener, Network
 from ._ops import ARMED, PENDING, Operation, Operations
 from ._types import SOCKADDR_IN, sockaddr_in
+
+if TYPE_CHECKING:
+    from ._iocp import Binding
 
 __all__ = ["Socket", "Sockets", "SocketOp", "SocketState"]
 
@@ -84,6 +87,7 @@ class Socket:
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
+        "iocp",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -108,6 +112,7 @@ class Socket:
         self.accept_pending_on: SocketOp | None = None  # AcceptEx using this as accept socket
         self.aborting = False  # an op of this socket was given an abort status
         self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
+        self.iocp: Binding | None = None  # its completion port, key and notification modes (_iocp)
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
@@ -255,13 +260,14 @@ class Sockets:
             self.kernel.record("pending", op.kind, op.sock.handle, op.id)
         self.changed(op.sock)
 
-    def cancel(self, sock: Socket, ov: object | None) -> int:
+    def cancel(self, sock: Socket, ov: object | None, thread: object | None = None) -> int:
         """CancelIoEx: give the operations using ``ov`` (all when None) the
-        status STATUS_CANCELLED; how many.  The caller calls :meth:`changed`."""
+        status STATUS_CANCELLED; how many.  With ``thread`` (CancelIo), only
+        those that thread posted.  The caller calls :meth:`changed`."""
         found = 0
         for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
             for op in q:
-                if (ov is None or op.ov is ov) and not op.abort_status:
+                if (ov is None or op.ov is ov) and not op.abort_status and (thread is None or op.thread is thread):
                     self.abort(op, C.STATUS_CANCELLED)
                     found += 1
         return found

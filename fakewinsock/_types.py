@@ -17,7 +17,7 @@ import ctypes
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from ._constants import AF_INET
 from ._errors import WinsockUsageError
@@ -34,6 +34,11 @@ __all__ = [
     "inet_addr",
     "inet_ntoa",
     "sockaddr_in",
+    # --- threads
+    "CRITICAL_SECTION",
+    "CreateThreadResult",
+    "ExitCodeResult",
+    "ThreadStartRoutine",
 ]
 
 
@@ -312,3 +317,99 @@ def optval_bytes(call: str, optval: object, optlen: int) -> bytes:
     if len(raw) < optlen:
         raise WinsockUsageError(f"{call}: optlen is {optlen} but optval has {len(raw)} bytes")
     return raw
+
+
+# --- completion ports --------------------------------------------------------------
+
+
+class QueuedCompletion(NamedTuple):
+    """GetQueuedCompletionStatus: TRUE/FALSE and its three out-parameters.
+
+    TRUE: a packet of a successful operation (or a posted one) was dequeued.
+    FALSE with ``lpOverlapped`` set: a failed operation's packet was dequeued
+    (the error is in GetLastError).  FALSE with ``lpOverlapped`` None: nothing
+    was dequeued (WAIT_TIMEOUT, ERROR_ABANDONED_WAIT_0, a bad handle); Windows
+    then leaves ``*lpNumberOfBytesTransferred`` and ``*lpCompletionKey``
+    untouched, which come back here as 0."""
+
+    ok: int
+    dwNumberOfBytesTransferred: int
+    CompletionKey: int
+    lpOverlapped: WSAOVERLAPPED | None
+
+
+class OVERLAPPED_ENTRY(NamedTuple):
+    """One entry GetQueuedCompletionStatusEx removed: the key, the OVERLAPPED
+    (None for a packet posted without one), ``Internal`` (the operation's
+    NTSTATUS: the entry of a failed operation does not fail the call) and the
+    byte count."""
+
+    lpCompletionKey: int
+    lpOverlapped: WSAOVERLAPPED | None
+    Internal: int
+    dwNumberOfBytesTransferred: int
+
+
+class QueuedCompletionEx(NamedTuple):
+    """GetQueuedCompletionStatusEx: TRUE with up to ``ulCount`` entries, or
+    FALSE with none (WAIT_TIMEOUT, WAIT_IO_COMPLETION, ...)."""
+
+    ok: int
+    entries: list[OVERLAPPED_ENTRY]
+
+
+__all__ += ["QueuedCompletion", "QueuedCompletionEx", "OVERLAPPED_ENTRY"]
+
+# --- threads -------------------------------------------------------------------------
+
+#: ``DWORD WINAPI ThreadProc(LPVOID lpParameter)``: CreateThread's start routine;
+#: its return value is the thread's exit code.
+ThreadStartRoutine = Callable[[Any], int]
+
+
+class CRITICAL_SECTION(ctypes.Structure):
+    """``CRITICAL_SECTION`` (``RTL_CRITICAL_SECTION``, Win64 layout, 40 bytes).
+
+    A structure the caller allocates, as in C: ``cs = CRITICAL_SECTION()``,
+    then ``InitializeCriticalSection(cs)``.  The real backend passes its address
+    to kernel32, which keeps its state in these fields; the fake keeps its own
+    record of the section (keyed by the structure's address) and mirrors the
+    owner and recursion count into ``OwningThread`` and ``RecursionCount``.  The
+    object must stay alive (and must not be copied or moved) from Initialize to
+    Delete.
+    """
+
+    _fields_ = [
+        ("DebugInfo", ctypes.c_uint64),  # PRTL_CRITICAL_SECTION_DEBUG
+        ("LockCount", ctypes.c_int32),
+        ("RecursionCount", ctypes.c_int32),
+        ("OwningThread", ctypes.c_uint64),  # HANDLE (the owner's thread id)
+        ("LockSemaphore", ctypes.c_uint64),  # HANDLE
+        ("SpinCount", ctypes.c_uint64),  # ULONG_PTR
+    ]
+    DebugInfo: int
+    LockCount: int
+    RecursionCount: int
+    OwningThread: int
+    LockSemaphore: int
+    SpinCount: int
+
+    def __repr__(self) -> str:
+        return (f"CRITICAL_SECTION(OwningThread={self.OwningThread:#x}, "
+                f"RecursionCount={self.RecursionCount})")
+
+
+class CreateThreadResult(NamedTuple):
+    """CreateThread: the thread's handle (0, NULL, on failure: GetLastError says
+    why) and ``*lpThreadId``."""
+
+    hThread: int
+    dwThreadId: int
+
+
+class ExitCodeResult(NamedTuple):
+    """GetExitCodeThread: TRUE/FALSE and ``*lpExitCode`` (STILL_ACTIVE while the
+    thread runs)."""
+
+    ok: int
+    exit_code: int

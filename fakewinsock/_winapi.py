@@ -236,3 +236,76 @@ def extension_function(guid: tuple[int, int, int, tuple[int, ...]]) -> int:
         err = WSAGetLastError()
         closesocket(s)
         WSASetLastError(err)
+
+
+# --- completion ports ------------------------------------------------------------------
+ULONG_PTR = c_size_t
+
+
+class OVERLAPPED_ENTRY(Structure):
+    """``OVERLAPPED_ENTRY`` (Win64: 32 bytes); ``lpOverlapped`` as an address."""
+
+    _fields_ = [("lpCompletionKey", ULONG_PTR), ("lpOverlapped", c_size_t), ("Internal", ULONG_PTR),
+                ("dwNumberOfBytesTransferred", DWORD)]
+    lpCompletionKey: int
+    lpOverlapped: int
+    Internal: int
+    dwNumberOfBytesTransferred: int
+
+
+assert ctypes.sizeof(OVERLAPPED_ENTRY) == 32, ctypes.sizeof(OVERLAPPED_ENTRY)
+
+#: ``HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort,
+#: ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads)``
+CreateIoCompletionPort: Callable[[int, int, int, int], int] = _proto(
+    kernel32, "CreateIoCompletionPort", HANDLE, HANDLE, HANDLE, ULONG_PTR, DWORD)
+#: ``BOOL GetQueuedCompletionStatus(HANDLE, LPDWORD, PULONG_PTR, LPOVERLAPPED *, DWORD)``;
+#: the OVERLAPPED comes back as an address (a ULONG_PTR here).
+GetQueuedCompletionStatus: Callable[[int, object, object, object, int], int] = _proto(
+    kernel32, "GetQueuedCompletionStatus", BOOL, HANDLE, LPDWORD, POINTER(ULONG_PTR), POINTER(c_size_t), DWORD)
+#: ``BOOL GetQueuedCompletionStatusEx(HANDLE, LPOVERLAPPED_ENTRY, ULONG, PULONG, DWORD, BOOL)``
+GetQueuedCompletionStatusEx: Callable[[int, object, int, object, int, int], int] = _proto(
+    kernel32, "GetQueuedCompletionStatusEx", BOOL, HANDLE, POINTER(OVERLAPPED_ENTRY), c_uint32,
+    POINTER(c_uint32), DWORD, BOOL)
+#: ``BOOL PostQueuedCompletionStatus(HANDLE, DWORD, ULONG_PTR, LPOVERLAPPED)`` (the OVERLAPPED
+#: as an address or None: the kernel only carries it).
+PostQueuedCompletionStatus: Callable[[int, int, int, int | None], int] = _proto(
+    kernel32, "PostQueuedCompletionStatus", BOOL, HANDLE, DWORD, ULONG_PTR, c_void_p)
+#: ``BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags)``
+SetFileCompletionNotificationModes: Callable[[int, int], int] = _proto(
+    kernel32, "SetFileCompletionNotificationModes", BOOL, HANDLE, c_uint8)
+CancelIo: Callable[[int], int] = _proto(kernel32, "CancelIo", BOOL, HANDLE)
+# CloseHandle: declared in the threads section below.
+
+__all__ += ["OVERLAPPED_ENTRY"]
+
+# --- threads -----------------------------------------------------------------------------
+from ._types import CRITICAL_SECTION  # noqa: E402 - kept in this section (the iocp branch adds its own)
+
+assert ctypes.sizeof(CRITICAL_SECTION) == 40, ctypes.sizeof(CRITICAL_SECTION)
+
+#: ``DWORD WINAPI ThreadProc(LPVOID lpParameter)``.
+LPTHREAD_START_ROUTINE = ctypes.WINFUNCTYPE(DWORD, c_void_p)
+LPCRITICAL_SECTION = POINTER(CRITICAL_SECTION)
+
+CreateThread: Callable[[object, int, object, object, int, object], int] = _proto(
+    kernel32, "CreateThread", HANDLE, c_void_p, c_size_t, c_void_p, c_void_p, DWORD, LPDWORD)
+ResumeThread: Callable[[int], int] = _proto(kernel32, "ResumeThread", DWORD, HANDLE)
+WaitForSingleObjectEx: Callable[[int, int, int], int] = _proto(
+    kernel32, "WaitForSingleObjectEx", DWORD, HANDLE, DWORD, BOOL)
+WaitForMultipleObjectsEx: Callable[[int, object, int, int, int], int] = _proto(
+    kernel32, "WaitForMultipleObjectsEx", DWORD, DWORD, POINTER(HANDLE), BOOL, DWORD, BOOL)
+GetExitCodeThread: Callable[[int, object], int] = _proto(kernel32, "GetExitCodeThread", BOOL, HANDLE, LPDWORD)
+CloseHandle: Callable[[int], int] = _proto(kernel32, "CloseHandle", BOOL, HANDLE)
+GetCurrentThreadId: Callable[[], int] = _proto(kernel32, "GetCurrentThreadId", DWORD)
+GetLastError: Callable[[], int] = _proto(kernel32, "GetLastError", DWORD)
+SetLastError: Callable[[int], None] = _proto(kernel32, "SetLastError", None, DWORD)
+Sleep: Callable[[int], None] = _proto(kernel32, "Sleep", None, DWORD)
+InitializeCriticalSection: Callable[[object], None] = _proto(
+    kernel32, "InitializeCriticalSection", None, LPCRITICAL_SECTION)
+EnterCriticalSection: Callable[[object], None] = _proto(kernel32, "EnterCriticalSection", None, LPCRITICAL_SECTION)
+TryEnterCriticalSection: Callable[[object], int] = _proto(
+    kernel32, "TryEnterCriticalSection", BOOL, LPCRITICAL_SECTION)
+LeaveCriticalSection: Callable[[object], None] = _proto(kernel32, "LeaveCriticalSection", None, LPCRITICAL_SECTION)
+DeleteCriticalSection: Callable[[object], None] = _proto(
+    kernel32, "DeleteCriticalSection", None, LPCRITICAL_SECTION)

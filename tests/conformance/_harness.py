@@ -16,6 +16,7 @@ from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, FakeWinsock, P
 from fakewinsock.constants import (
     AF_INET,
     FALSE,
+    INVALID_HANDLE_VALUE,
     IPPROTO_TCP,
     MAKEWORD,
     SO_UPDATE_ACCEPT_CONTEXT,
@@ -57,6 +58,7 @@ class Harness:
     sockets: list[int] = field(default_factory=list)
     events: list[int] = field(default_factory=list)
     peers: list[Peer] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)  # completion ports, closed by finish
 
     @property
     def is_fake(self) -> bool:
@@ -76,6 +78,8 @@ class Harness:
         for s in self.sockets:
             self.ws.closesocket(s)
         self.settle()
+        for port in self.ports:
+            assert self.ws.CloseHandle(port) == TRUE
         for e in self.events:
             self.ws.WSACloseEvent(e)
         assert self.ws.WSACleanup() == 0
@@ -112,6 +116,13 @@ class Harness:
         if with_event:
             ov.hEvent = self.event()
         return ov
+
+    def port(self) -> int:
+        """A new completion port (closed by :meth:`finish`)."""
+        port = self.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+        assert port != 0, self.ws.WSAGetLastError()
+        self.ports.append(port)
+        return port
 
     def peer(self) -> Peer:
         p = self.ws.peer()
