@@ -86,7 +86,7 @@ from ._sockets import (
     SocketOp,
     Sockets,
 )
-from ._threads import EXITED, CritSec, ProgramThread, Scheduler, check_cs_owner
+from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner
 from ._trace import Trace
 from ._types import (  # --- threads
     CRITICAL_SECTION,
@@ -1560,11 +1560,9 @@ class FakeWinsock:
         return b is not None and b.port is not None and op.routine is None and not op.ev_handle
 
     def _check_not_waited(self, call: str, h: int) -> None:
-        sched = self._kernel.sched
-        if sched is None:
-            return
-        for t in sched.threads:
-            if t.wait is not None and h in t.wait.handles and t.state != EXITED and t is not sched.current:
+        # The threads blocked on it are its waiters (O(1): no scan of every thread ever made).
+        for t in getattr(self._kernel.objects.get(h), "waiters", ()):
+            if t.wait is not None:
                 raise WinsockUsageError(
                     f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
                     "closing a handle while another thread waits on it is undefined on Windows"
