@@ -849,7 +849,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     joined (or given up), and survivors stay until they have heard every other
     survivor's lines.  The chat check is then exact: each surviving client
     hears all the lines of each other survivor, and a prefix of each resetting
-    client's.  All clients must fit at once (at most 63 with the events model)."""
+    client's.  All clients must fit at once (at most ``limits.max_clients``)."""
     if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
         raise ValueError("clients and messages must be >= 0 and resets in [0, 1]")
     wall0 = time.perf_counter()
