@@ -35,7 +35,7 @@ def test_the_default_example_budget() -> None:
     assert SETTINGS.derandomize and SETTINGS.database is None
 
 
-@pytest.mark.parametrize("prop", [pytest.param(p, marks=pytest.mark.slow) if p.startswith("recipe") else p
+@pytest.mark.parametrize("prop", [pytest.param(p, marks=pytest.mark.slow) if p.startswith(("recipe", "groups")) else p
                                   for p in sorted(PROPERTIES)])
 @pytest.mark.parametrize("model", sorted(CORRECT))
 def test_correct_server_passes(model: str, prop: str) -> None:

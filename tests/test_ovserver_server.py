@@ -227,7 +227,10 @@ def test_client_that_never_reads_is_cut_off(model: str, mode: str) -> None:
         assert bytes(readers[0].data).split(b"\n", 1)[1] == name1 + b": are you there?\n"
 
 
-def test_flood_waits_in_the_backlog_with_the_events_model() -> None:
+@pytest.mark.parametrize("max_clients", [10_000, 63])
+def test_flood_with_the_events_model(max_clients: int) -> None:
+    """100 clients at once: two groups (63 + 37) serve them all at once; with
+    --max-clients 63, the others wait in the backlog for a place."""
     echoed: dict[int, int] = {}
     clients: list[Client] = []
 
@@ -242,13 +245,14 @@ def test_flood_waits_in_the_backlog_with_the_events_model() -> None:
             clients.append(c)
         stop_at(ws, server, 100 * MS)
 
-    _, stats = run(script, model="events")
-    assert stats.peak_connections == 63
+    _, stats = run(script, model="events", limits=Limits(max_clients=max_clients))
+    assert stats.peak_connections == min(100, max_clients)
+    assert stats.peak_threads == (2 if max_clients > 63 else 1)
     assert sorted(echoed) == list(range(100))
     assert all(bytes(c.data) == b"client %d\n" % i for i, c in enumerate(clients))
     first = min(echoed.values())
     early = sum(1 for t in echoed.values() if t < first + 3 * MS)
-    assert early == 63  # the other 37 waited in the backlog for a slot
+    assert early == min(100, max_clients)  # with 63, the other 37 waited in the backlog for a place
     assert stats.ended == 100
 
 
@@ -492,8 +496,8 @@ def test_cli_serve_without_real_backend(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_cli_barrier_too_many_clients(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--clients", "64", "--mode", "chat", "--barrier"]) == 2
-    assert "at most 63" in capsys.readouterr().err
+    assert main(["simulate", "--clients", "11", "--max-clients", "10", "--mode", "chat", "--barrier"]) == 2
+    assert "at most 10" in capsys.readouterr().err
 
 
 def test_a_simulated_client_not_done_by_its_deadline_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
