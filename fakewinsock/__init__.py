@@ -18,13 +18,17 @@ from ._interface import Winsock
 from ._peer import FakePeer, Peer, SocketPeer
 from ._sim import Chooser, FakeConfig, RandomChooser, ScriptedChooser
 from ._trace import Trace, TraceRecord
-from ._types import (
+from ._types import (  # --- threads
+    CRITICAL_SECTION,
     LINGER,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
     WSAOVERLAPPED,
     CompletionRoutine,
+    CreateThreadResult,
+    ExitCodeResult,
+    ThreadStartRoutine,
     htons,
     inet_addr,
     inet_ntoa,
@@ -65,4 +69,9 @@ __all__ = [
     "BusyLoopError",
     "NotEmulatedError",
     "InternalError",
+    # --- threads
+    "CRITICAL_SECTION",
+    "CreateThreadResult",
+    "ExitCodeResult",
+    "ThreadStartRoutine",
 ]

@@ -461,3 +461,20 @@ __all__ = [
     "WSA_WAIT_IO_COMPLETION",
     "WSA_WAIT_TIMEOUT",
 ]
+
+# --- threads -----------------------------------------------------------------------
+#: GetExitCodeThread's exit code while the thread runs (STATUS_PENDING as a DWORD).
+STILL_ACTIVE: Final = 259
+#: CreateThread's dwCreationFlags: start suspended (ResumeThread starts it).
+CREATE_SUSPENDED: Final = 0x00000004
+#: CreateThread's dwCreationFlags: dwStackSize is the reservation, not the commit.
+STACK_SIZE_PARAM_IS_A_RESERVATION: Final = 0x00010000
+#: ResumeThread's failure value ((DWORD)-1).
+RESUME_THREAD_FAILED: Final = 0xFFFFFFFF
+
+__all__ += [
+    "CREATE_SUSPENDED",
+    "RESUME_THREAD_FAILED",
+    "STACK_SIZE_PARAM_IS_A_RESERVATION",
+    "STILL_ACTIVE",
+]

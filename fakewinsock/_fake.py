@@ -26,12 +26,12 @@ time, ids or hash order: the same seed and calls give the same trace.
 
 Divergence from real Windows, in one place (details at each site):
 
-* One program thread calls the fake at a time; completions happen only inside
-  calls (``background``) and waits, never truly concurrently.  A program that
-  spins without ever waiting sees due timers only through ``background``
-  (``FakeConfig.max_calls`` turns such a loop into BusyLoopError).  Thread exit
-  does not cancel the thread's pending I/O (afd.c shows Windows does when the
-  socket has no completion port).
+* One program thread calls the fake at a time (program threads take turns at
+  interface calls and waits: see :mod:`fakewinsock._threads`); completions
+  happen only inside calls (``background``) and waits, never truly
+  concurrently.  A program that spins without ever waiting sees due timers
+  only through ``background`` (``FakeConfig.max_calls`` turns such a loop into
+  BusyLoopError).
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
 * Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
@@ -65,7 +65,7 @@ from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, 
 from ._invariants import broken
 from ._kernel import Event, Kernel, ThreadState
 from ._net import ANY, Network
-from ._ops import Operations
+from ._ops import Operation, Operations
 from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._sockets import (
@@ -78,8 +78,10 @@ from ._sockets import (
     SocketOp,
     Sockets,
 )
+from ._threads import EXITED, RUNNABLE, SUSPENDED, CritSec, ProgramThread, Scheduler, check_cs_owner
 from ._trace import Trace
-from ._types import (
+from ._types import (  # --- threads
+    CRITICAL_SECTION,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -87,11 +89,14 @@ from ._types import (
     AcceptExResult,
     AcceptExSockaddrs,
     CompletionRoutine,
+    CreateThreadResult,
+    ExitCodeResult,
     IoResult,
     OverlappedResult,
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    ThreadStartRoutine,
     optval_bytes,
     sockaddr_in,
 )
@@ -104,6 +109,10 @@ _CHECKED_CALLS = (
     "listen", "connect", "shutdown", "setsockopt", "getsockopt", "getsockname", "getpeername", "AcceptEx",
     "GetAcceptExSockaddrs", "WSARecv", "WSASend", "WSAGetOverlappedResult", "CancelIoEx", "WSACreateEvent",
     "WSACloseEvent", "WSASetEvent", "WSAResetEvent", "WSAWaitForMultipleEvents", "SleepEx",
+    # --- threads
+    "CreateThread", "ResumeThread", "WaitForSingleObject", "WaitForSingleObjectEx", "WaitForMultipleObjects",
+    "WaitForMultipleObjectsEx", "GetExitCodeThread", "CloseHandle", "Sleep", "InitializeCriticalSection",
+    "EnterCriticalSection", "TryEnterCriticalSection", "LeaveCriticalSection", "DeleteCriticalSection",
 )
 _invariants_by_default = False
 
@@ -123,7 +132,7 @@ _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
 
 
-def _signalled(evs: list[Event], wait_all: int) -> int:
+def _signalled(evs: Sequence[Event | ProgramThread], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
     (0 when ``wait_all`` and all are), or -1."""
     if wait_all:
@@ -216,6 +225,9 @@ class FakeWinsock:
         self._stats = kernel.stats
         self._startups = 0
         self._forced_errors: dict[str, deque[int]] = {}
+        self._critsecs = kernel.critsecs  # --- threads: address of a CRITICAL_SECTION -> its record
+        self._critsecs_deleted: set[int] = set()
+        self._critsec_count = 0
         if isinstance(chooser, _NoticingChooser):
             chooser.kernel = kernel
             self._check_after_every_call()
@@ -388,6 +400,8 @@ class FakeWinsock:
             obj = self._kernel.objects[h]
             if isinstance(obj, Socket):
                 out.append(f"socket {h:#x} ({obj.state}) not closed")
+            elif isinstance(obj, ProgramThread):
+                out.append(f"thread handle {h:#x} not closed (CloseHandle)")
             else:
                 out.append(f"event {h:#x} not closed")
         out += [f"{what} still in flight" for what in self.pending_operations()]
@@ -395,6 +409,13 @@ class FakeWinsock:
             for apc in ts.apcs:
                 out.append(f"completion routine of {apc.describe()} never ran "
                            f"(thread T{ts.index} made no alertable wait)")
+        sched = self._kernel.sched
+        if sched is not None:
+            for t in sched.alive():
+                doing = f"waits in {t.wait.describe()}" if t.wait is not None else t.state
+                out.append(f"{t.describe()} still running ({doing})")
+        for rec in self._critsecs.values():
+            out.append(f"{rec.describe()} never deleted (DeleteCriticalSection)")
         return out
 
     def WSAGetLastError(self) -> int:
@@ -1063,6 +1084,7 @@ class FakeWinsock:
         ev = self._event("WSACloseEvent", hEvent)
         if ev is None:
             return self._fail(ts, "WSACloseEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
+        self._check_not_waited("WSACloseEvent", hEvent)
         del self._kernel.objects[hEvent]
         ev.closed = True
         self._kernel.closed_events.add(hEvent)
@@ -1117,6 +1139,10 @@ class FakeWinsock:
             h = lphEvents[i]
             ev = self._event(call, h)
             if ev is None:
+                waitable = self._kernel.objects.get(h)
+                if isinstance(waitable, ProgramThread):  # any waitable handle (it is WaitForMultipleObjectsEx)
+                    evs.append(waitable)  # type: ignore[arg-type]
+                    continue
                 if h in self._kernel.closed_events:
                     raise WinsockUsageError(
                         f"{call}: lphEvents[{i}] = {h:#x} is an event that was closed with "
@@ -1132,11 +1158,17 @@ class FakeWinsock:
             return self._wait_io_completion(ts, call, start)
         idx = _signalled(evs, fWaitAll)
         if idx < 0:
-            self._kernel.block(lambda: _signalled(evs, fWaitAll) >= 0, deadline,
-                               lambda: f"{call}({cEvents} events, INFINITE)", ts if fAlertable else None)
+            got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
+
+            def done() -> bool:
+                got[0] = _signalled(evs, fWaitAll)
+                return got[0] >= 0
+
+            self._kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                               ts if fAlertable else None, tuple(e.handle for e in evs))
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
-            idx = _signalled(evs, fWaitAll)
+            idx = got[0]
         if idx >= 0:
             if self.trace.enabled:
                 self._kernel.record("return", call, evs[idx].handle, 0,
@@ -1155,16 +1187,18 @@ class FakeWinsock:
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
         """Sleep in virtual time; alertable, it returns WAIT_IO_COMPLETION as soon
         as completion routines have run."""
-        call = "SleepEx"
+        return self._sleep("SleepEx", dwMilliseconds, bAlertable)
+
+    def _sleep(self, call: str, dwMilliseconds: int, bAlertable: int) -> int:
         ts = self._enter(call)
         start = self._kernel.now_ns  # for the trace's waited=
         if not isinstance(dwMilliseconds, int):
-            raise TypeError(f"SleepEx: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+            raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
         if not bAlertable:
-            if deadline is None:
-                raise DeadlockError("SleepEx(INFINITE, FALSE) never returns")
-            self._kernel.block(lambda: False, deadline, call)
+            if deadline is None and self._kernel.sched is None:
+                raise DeadlockError(f"{call}(INFINITE, FALSE) never returns")
+            self._kernel.block(lambda: False, deadline, f"{call}({dwMilliseconds}, FALSE)")
         else:
             self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
             if ts.apcs:
@@ -1220,6 +1254,357 @@ class FakeWinsock:
     def pending_operations(self) -> list[str]:
         """The operations still in flight."""
         return self._ops.pending()
+
+    # --- threads -------------------------------------------------------------------
+    # Program threads and the kernel32 calls of a threaded server.  The
+    # scheduler is in fakewinsock._threads; these calls check arguments and
+    # handles, and say what each wait waits for.
+
+    def _scheduler(self) -> Scheduler:
+        kernel = self._kernel
+        sched = kernel.sched
+        if sched is None:
+            sched = kernel.sched = Scheduler(kernel, kernel.thread())
+            sched.on_exit = self._thread_exited
+        return sched
+
+    def end_threads(self) -> list[str]:
+        """End every program thread still alive (each is unwound where it is
+        parked, by an exception it cannot see; none runs program code
+        afterwards) and say which they were.  For test teardown, from the main
+        thread; the threads stay counted by :meth:`leaks`."""
+        sched = self._kernel.sched
+        if sched is None:
+            return []
+        alive = [t.describe() for t in sched.alive()]
+        sched.unwind_all()
+        return alive
+
+    def _thread_exited(self, ts: ThreadState) -> None:
+        """A thread ended (its baton still held).  Its queued completion routines
+        never run, and the I/O it posted is cancelled unless it survives thread
+        exit (afd.c's test_async_thread_termination, on Windows: without a
+        completion port, pending I/O is cancelled, STATUS_CANCELLED, its event
+        signalled, its APC never run)."""
+        record = self._kernel.record if self.trace.enabled else None
+        while ts.apcs:
+            apc = ts.apcs.popleft()
+            if record is not None:
+                record("dropped", "thread-exit", 0, 0, f"completion routine of {apc.describe()}")
+            if isinstance(apc, Operation):
+                self._ops.reap(apc)
+        cancelled: list[Socket] = []
+        for op in sorted(self._ops.by_ov.values(), key=lambda o: o.id):
+            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op):
+                continue
+            self._sockets.abort(op, C.STATUS_CANCELLED)
+            if record is not None:
+                record("cancelled", "thread-exit", op.sock.handle, op.id)
+            if op.sock not in cancelled:
+                cancelled.append(op.sock)
+        for sock in cancelled:
+            self._sockets.changed(sock)
+
+    def _io_survives_thread_exit(self, op: SocketOp) -> bool:
+        """Whether ``op`` outlives the thread that posted it: on Windows only
+        I/O on a socket associated with a completion port whose OVERLAPPED has
+        no event (afd.c).  Without completion ports, none does."""
+        return False
+
+    def _check_not_waited(self, call: str, h: int) -> None:
+        sched = self._kernel.sched
+        if sched is None:
+            return
+        for t in sched.threads:
+            if t.wait is not None and h in t.wait.handles and t.state != EXITED and t is not sched.current:
+                raise WinsockUsageError(
+                    f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
+                    "closing a handle while another thread waits on it is undefined on Windows"
+                )
+
+    def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: hThread must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, ProgramThread) else None
+
+    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
+                     lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
+        """A new program thread running ``lpStartAddress(lpParameter)``; it runs
+        when the scheduler picks it (at the next interface call or wait)."""
+        call = "CreateThread"
+        self._enter(call)
+        for name, value in (("dwStackSize", dwStackSize), ("dwCreationFlags", dwCreationFlags)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if lpThreadAttributes is not None:
+            raise NotEmulatedError(f"{call}: lpThreadAttributes is not emulated (pass None)")
+        if not callable(lpStartAddress):
+            raise TypeError(f"{call}: lpStartAddress must be a callable (the thread procedure), "
+                            f"not {type(lpStartAddress).__name__}")
+        unknown = dwCreationFlags & ~(C.CREATE_SUSPENDED | C.STACK_SIZE_PARAM_IS_A_RESERVATION)
+        if unknown:
+            raise NotEmulatedError(f"{call}: dwCreationFlags {unknown:#x} is not emulated")
+        if dwStackSize < 0:
+            raise ValueError(f"{call}: dwStackSize is a SIZE_T, not {dwStackSize}")
+        kernel = self._kernel
+        sched = self._scheduler()
+        h = kernel.new_handle()
+        new = ThreadState(len(kernel.threads) + 1)
+        kernel._last_tid = -1  # a Python thread id may be reused: forget the cached one
+        pt = sched.create(new, h, lpStartAddress, lpParameter, bool(dwCreationFlags & C.CREATE_SUSPENDED))
+        kernel.objects[h] = pt
+        if self.trace.enabled:
+            kernel.record("call", call, h, 0, f"T{new.index} id={new.tid:#x} "
+                          f"suspended={int(bool(dwCreationFlags & C.CREATE_SUSPENDED))}")
+        return CreateThreadResult(h, new.tid)
+
+    def ResumeThread(self, hThread: int) -> int:
+        """Decrement the suspend count (the thread becomes runnable at 0); the
+        previous count, or RESUME_THREAD_FAILED."""
+        call = "ResumeThread"
+        ts = self._enter(call)
+        pt = self._thread_handle(hThread, call)
+        if pt is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.RESUME_THREAD_FAILED)
+        prev = pt.suspend_count
+        if prev > 0:
+            pt.suspend_count -= 1
+            if pt.suspend_count == 0 and pt.state is SUSPENDED:
+                pt.state = RUNNABLE
+        if self.trace.enabled:
+            self._kernel.record("call", call, hThread, 0, f"count={prev}")
+        return prev
+
+    def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
+        """(TRUE, exit code or STILL_ACTIVE), or (FALSE, 0) with ERROR_INVALID_HANDLE."""
+        call = "GetExitCodeThread"
+        ts = self._enter(call)
+        pt = self._thread_handle(hThread, call)
+        if pt is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.FALSE)
+            return ExitCodeResult(C.FALSE, 0)
+        return ExitCodeResult(C.TRUE, pt.exit_code if pt.signaled else C.STILL_ACTIVE)
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close a thread or event handle (the thread goes on running)."""
+        call = "CloseHandle"
+        ts = self._enter(call)
+        if not isinstance(hObject, int):
+            raise TypeError(f"{call}: hObject must be an int handle, not {type(hObject).__name__}")
+        obj = self._kernel.objects.get(hObject)
+        if isinstance(obj, Socket):
+            raise NotEmulatedError(f"{call}({hObject:#x}) on a socket is not emulated: close sockets with "
+                                   "closesocket (Microsoft: CloseHandle on a SOCKET is not supported)")
+        if obj is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
+        self._check_not_waited(call, hObject)
+        del self._kernel.objects[hObject]
+        if isinstance(obj, Event):
+            obj.closed = True
+            self._kernel.closed_events.add(hObject)
+        elif isinstance(obj, ProgramThread):
+            obj.closed = True
+        if self.trace.enabled:
+            self._kernel.record("call", call, hObject)
+        return C.TRUE
+
+    def GetCurrentThreadId(self) -> int:
+        """The calling thread's id (deterministic: 0x1000 + 4 * its number)."""
+        return self._kernel.thread().tid
+
+    def GetLastError(self) -> int:
+        """The calling thread's last error (the slot WSAGetLastError reads)."""
+        return self._kernel.thread().last_error
+
+    def SetLastError(self, dwErrCode: int) -> None:
+        """Set the calling thread's last error."""
+        if not isinstance(dwErrCode, int):
+            raise TypeError(f"SetLastError: dwErrCode must be an int, not {type(dwErrCode).__name__}")
+        self._kernel.thread().last_error = dwErrCode
+
+    def Sleep(self, dwMilliseconds: int) -> None:
+        """Sleep, not alertably, in virtual time (other threads run meanwhile)."""
+        self._sleep("Sleep", dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        """Wait for a thread to exit or an event to be signalled."""
+        return self._wait_objects("WaitForSingleObject", 1, [hHandle], C.FALSE, dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
+        """WaitForSingleObject, alertable: WAIT_IO_COMPLETION after running this
+        thread's completion routines."""
+        return self._wait_objects("WaitForSingleObjectEx", 1, [hHandle], C.FALSE, dwMilliseconds, bAlertable)
+
+    def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                               dwMilliseconds: int) -> int:
+        """Wait for one (the lowest index) or all of up to 64 threads and events."""
+        return self._wait_objects("WaitForMultipleObjects", nCount, lpHandles, bWaitAll, dwMilliseconds, C.FALSE)
+
+    def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                                 dwMilliseconds: int, bAlertable: int) -> int:
+        """WaitForMultipleObjects, alertable."""
+        return self._wait_objects("WaitForMultipleObjectsEx", nCount, lpHandles, bWaitAll, dwMilliseconds,
+                                  bAlertable)
+
+    def _wait_objects(self, call: str, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                      dwMilliseconds: int, bAlertable: int) -> int:
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        for name, value in (("nCount", nCount), ("bWaitAll", bWaitAll), ("dwMilliseconds", dwMilliseconds),
+                            ("bAlertable", bAlertable)):
+            if not isinstance(value, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if nCount == 0 or nCount > C.MAXIMUM_WAIT_OBJECTS:
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
+        if nCount > len(lpHandles):
+            raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
+                                    "Windows would read past the array")
+        objs: list[Event | ProgramThread] = []
+        for i in range(nCount):
+            h = lpHandles[i]
+            if not isinstance(h, int):
+                raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
+            obj = self._kernel.objects.get(h)
+            if not isinstance(obj, (Event, ProgramThread)):
+                if isinstance(obj, Socket):
+                    raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
+            objs.append(obj)
+        if bWaitAll and len({o.handle for o in objs}) != len(objs):
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
+        deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+        if bAlertable and ts.apcs:
+            return self._wait_io_completion(ts, call, start)
+        idx = _signalled(objs, bWaitAll)
+        if idx < 0:
+            got = [-1]
+
+            def done() -> bool:
+                got[0] = _signalled(objs, bWaitAll)
+                return got[0] >= 0
+
+            handles = tuple(o.handle for o in objs)
+
+            def what() -> str:
+                names = ", ".join(f"{h:#x}" for h in handles)
+                t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
+                return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
+
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles)
+            if bAlertable and ts.apcs:
+                return self._wait_io_completion(ts, call, start)
+            idx = got[0]
+        waited = self._kernel.now_ns - start
+        if idx >= 0:
+            if self.trace.enabled:
+                self._kernel.record("return", call, objs[idx].handle, 0, f"WAIT_OBJECT_0+{idx} waited={waited}")
+            return C.WAIT_OBJECT_0 + idx
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"WAIT_TIMEOUT waited={waited}")
+        return C.WAIT_TIMEOUT
+
+    # -- critical sections
+
+    def _critsec(self, call: str, cs: object) -> tuple[ThreadState, CritSec]:
+        ts = self._enter(call)
+        if not isinstance(cs, CRITICAL_SECTION):
+            raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, not {type(cs).__name__}")
+        key = _addressof(cs)
+        rec = self._critsecs.get(key)
+        if rec is None or rec.struct is not cs:
+            if key in self._critsecs_deleted:
+                raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was deleted "
+                                        "(DeleteCriticalSection); using it is undefined behaviour")
+            raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was never initialised "
+                                    "(InitializeCriticalSection); using it is undefined behaviour")
+        return ts, rec
+
+    def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Make a caller-allocated CRITICAL_SECTION usable."""
+        call = "InitializeCriticalSection"
+        self._enter(call)
+        if not isinstance(lpCriticalSection, CRITICAL_SECTION):
+            raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, "
+                            f"not {type(lpCriticalSection).__name__}")
+        key = _addressof(lpCriticalSection)
+        old = self._critsecs.get(key)
+        if old is not None and old.struct is lpCriticalSection:
+            raise WinsockUsageError(f"{call}: {old.describe()} is already initialised; initialising it again "
+                                    "is undefined behaviour (Microsoft's InitializeCriticalSection remarks)")
+        self._critsecs_deleted.discard(key)
+        self._critsec_count += 1
+        rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
+        lpCriticalSection.LockCount = -1  # what Windows writes for a free section
+        lpCriticalSection.SpinCount = 0
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Own the section, waiting (in virtual time, other threads running)
+        while another thread owns it; recursive for its owner."""
+        call = "EnterCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is ts or rec.owner is None:
+            rec.owner = ts
+            rec.count += 1
+        else:
+            def granted() -> bool:
+                if rec.owner is None:
+                    rec.owner, rec.count = ts, 1
+                    return True
+                return False
+
+            rec.waiters += 1
+            try:
+                self._kernel.block(granted, None, lambda: f"{call}({rec.describe()})")
+            finally:
+                rec.waiters -= 1
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+
+    def TryEnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> int:
+        """TRUE (the caller owns the section now) or FALSE (another thread does)."""
+        call = "TryEnterCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not ts and rec.owner is not None:
+            if self.trace.enabled:
+                self._kernel.record("call", call, 0, 0, f"cs{rec.label} FALSE")
+            return C.FALSE
+        rec.owner = ts
+        rec.count += 1
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+        return C.TRUE
+
+    def LeaveCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Leave the section once; its owner only (anything else is undefined)."""
+        call = "LeaveCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        check_cs_owner(rec, ts, call)
+        rec.count -= 1
+        if rec.count == 0:
+            rec.owner = None
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+
+    def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Release the section; it must be neither owned nor waited for."""
+        call = "DeleteCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not None or rec.waiters:
+            raise WinsockUsageError(
+                f"{call}: {rec.describe()}, {rec.waiters} thread(s) waiting; deleting a critical section "
+                "that is owned or waited for is undefined behaviour"
+            )
+        del self._critsecs[rec.key]
+        self._critsecs_deleted.add(rec.key)
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated

@@ -22,20 +22,24 @@ is the one place that picks a default.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ._types import (
+from ._types import (  # --- threads
+    CRITICAL_SECTION,
     SOCKADDR_IN,
     WSABUF,
     WSAOVERLAPPED,
     AcceptExResult,
     AcceptExSockaddrs,
     CompletionRoutine,
+    CreateThreadResult,
+    ExitCodeResult,
     IoResult,
     OverlappedResult,
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    ThreadStartRoutine,
 )
 
 if TYPE_CHECKING:
@@ -173,4 +177,91 @@ class Winsock(Protocol):
     def peer(self) -> Peer:
         """A new, unconnected remote endpoint for test code (a simulated one on
         the fake, a standard-library socket on the real backend)."""
+        ...
+
+    # --- threads -------------------------------------------------------------
+    # Win32 (kernel32) calls a threaded server needs, with kernel32's
+    # conventions: failures return FALSE / NULL / WAIT_FAILED with the reason
+    # in GetLastError(), which is the same per-thread slot WSAGetLastError reads.
+
+    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
+                     lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
+        """A new thread running ``lpStartAddress(lpParameter)``; its return value
+        (a DWORD) is the thread's exit code.  ``dwCreationFlags``: 0 or
+        CREATE_SUSPENDED (then ResumeThread starts it).  (hThread, dwThreadId);
+        hThread is 0 (NULL) on failure."""
+        ...
+
+    def ResumeThread(self, hThread: int) -> int:
+        """The thread's previous suspend count (it runs when the count reaches
+        0), or RESUME_THREAD_FAILED ((DWORD)-1)."""
+        ...
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        """WAIT_OBJECT_0 (the thread has exited, the event is signalled),
+        WAIT_TIMEOUT or WAIT_FAILED."""
+        ...
+
+    def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
+        """As WaitForSingleObject; alertable, WAIT_IO_COMPLETION after running this
+        thread's queued completion routines."""
+        ...
+
+    def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                               dwMilliseconds: int) -> int:
+        """WAIT_OBJECT_0 + i (the lowest signalled index; 0 when bWaitAll and all
+        are), WAIT_TIMEOUT or WAIT_FAILED (nCount 0 or over MAXIMUM_WAIT_OBJECTS:
+        ERROR_INVALID_PARAMETER; an invalid handle: ERROR_INVALID_HANDLE)."""
+        ...
+
+    def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                                 dwMilliseconds: int, bAlertable: int) -> int:
+        """As WaitForMultipleObjects, plus WAIT_IO_COMPLETION when alertable."""
+        ...
+
+    def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
+        """(TRUE, exit code), the exit code being STILL_ACTIVE while the thread
+        runs; (FALSE, 0) with ERROR_INVALID_HANDLE for a handle that is no thread."""
+        ...
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close a thread or event handle: TRUE, or FALSE with ERROR_INVALID_HANDLE.
+        Closing a thread's handle does not end the thread."""
+        ...
+
+    def GetCurrentThreadId(self) -> int:
+        """The calling thread's id."""
+        ...
+
+    def GetLastError(self) -> int:
+        """The calling thread's last error (the slot WSAGetLastError reads)."""
+        ...
+
+    def SetLastError(self, dwErrCode: int) -> None:
+        """Set the calling thread's last error."""
+        ...
+
+    def Sleep(self, dwMilliseconds: int) -> None:
+        """Sleep, not alertably (SleepEx(dwMilliseconds, FALSE))."""
+        ...
+
+    def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Make ``lpCriticalSection`` (a CRITICAL_SECTION the caller created) usable."""
+        ...
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Own the section, waiting while another thread owns it (recursive: the
+        owner may enter again, and leaves as many times)."""
+        ...
+
+    def TryEnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> int:
+        """TRUE (now owned by the caller) or FALSE (another thread owns it), without waiting."""
+        ...
+
+    def LeaveCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Leave the section once (the owner only)."""
+        ...
+
+    def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Release the section's resources (no thread may own or wait for it)."""
         ...

@@ -37,6 +37,7 @@ from ._kernel import Event, Kernel
 from ._net import Endpoint, Network
 from ._ops import ARMED, COMPLETED, PENDING, POSTED, REAPED, Operations
 from ._sockets import CLOSED, LISTENING, Socket, SocketOp
+from ._threads import ProgramThread, threads_broken
 
 __all__ = ["broken"]
 
@@ -53,8 +54,11 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
         elif isinstance(obj, Event):
             if obj.closed:
                 out.append(f"handle {h:#x} names a closed event")
+        elif isinstance(obj, ProgramThread):  # --- threads
+            if obj.closed:
+                out.append(f"handle {h:#x} names a thread whose handle was closed")
         else:
-            out.append(f"handle {h:#x} names {obj!r}, neither a socket nor an event")
+            out.append(f"handle {h:#x} names {obj!r}, neither a socket, an event nor a thread")
         if getattr(obj, "handle", None) != h:
             out.append(f"handle {h:#x} names an object whose handle is {getattr(obj, 'handle', None)!r}")
         if h in kernel.closed_events:
@@ -168,6 +172,7 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
             for queued_ep in lst.backlog:
                 if queued_ep.listener is not lst or queued_ep.owner is not owner:
                     out.append(f"{queued_ep!r} is in the backlog of {addr} but points elsewhere")
+    out += threads_broken(kernel)  # --- threads
     return out
 
 

@@ -30,11 +30,14 @@ import heapq
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import BusyLoopError, DeadlockError
 from ._sim import Chooser, FakeConfig
 from ._trace import Trace
+
+if TYPE_CHECKING:
+    from ._threads import CritSec, ProgramThread, Scheduler
 
 __all__ = ["Kernel", "ThreadState", "Event", "Apc"]
 
@@ -54,14 +57,18 @@ class Apc(Protocol):
 
 
 class ThreadState:
-    """One program thread: its last error and its queue of completion routines."""
+    """One program thread: its last error and its queue of completion routines
+    (and, once program threads exist, its scheduling record, ``prog``)."""
 
-    __slots__ = ("index", "last_error", "apcs")
+    __slots__ = ("index", "last_error", "apcs", "tid", "exited", "prog")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.last_error = 0
         self.apcs: deque[Apc] = deque()
+        self.tid = 0x1000 + 4 * index  # GetCurrentThreadId: deterministic, a multiple of 4 as on Windows
+        self.exited = False
+        self.prog: ProgramThread | None = None
 
 
 class Event:
@@ -104,6 +111,10 @@ class Kernel:
         self.interrupted = False
         #: Describes what is in flight, for the deadlock message (set by the API).
         self.describe_world: Callable[[], str] = _no_world
+        #: The program-thread scheduler, made by the first CreateThread (see _threads.py).
+        self.sched: Scheduler | None = None
+        #: Initialised critical sections: address of a CRITICAL_SECTION -> its record (_threads.CritSec).
+        self.critsecs: dict[int, CritSec] = {}
 
     # ------------------------------------------------------------ threads, trace
 
@@ -134,7 +145,10 @@ class Kernel:
 
     def enter(self, call: str) -> ThreadState:
         """Every Winsock call starts here: it costs virtual time, and the kernel
-        may make progress behind the program's back."""
+        may make progress behind the program's back.  With program threads it
+        is a scheduling point: another thread may run first."""
+        if self.sched is not None:
+            self.sched.preempt()
         calls = self.calls = self.calls + 1
         config = self.config
         if config.max_calls is not None and calls > config.max_calls:
@@ -200,10 +214,16 @@ class Kernel:
         return False
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None = None) -> bool:
+              ts: ThreadState | None = None, handles: tuple[int, ...] = ()) -> bool:
         """Make progress until ``done()`` or the deadline (or, with ``ts``, until
         ts has a queued completion routine).  Raises DeadlockError if nothing can
-        ever happen and there is no deadline."""
+        ever happen and there is no deadline.  With program threads the
+        scheduler decides (``Scheduler.block``: other threads run meanwhile);
+        ``handles`` are the handles waited on (closing one is a usage error)."""
+        if self.sched is not None:
+            result = self.sched.block(done, deadline, what, ts, handles)
+            if result is not None:
+                return result
         step = self.step
         apcs = ts.apcs if ts is not None else None
         while True:

@@ -256,6 +256,12 @@ class Operations(Generic[S]):
         if tracing:
             record(what, op.kind, op.sock.handle, op.id, f"status={status:#x} bytes={n}", thread=op.thread.index)
         if op.routine is not None:
+            if op.thread.exited:  # --- threads: its thread has exited, the routine never runs (afd.c)
+                self.reap(op)
+                if tracing:
+                    record("dropped", op.kind, op.sock.handle, op.id, "completion routine: thread exited",
+                           thread=op.thread.index)
+                return
             op.thread.apcs.append(op)
             if tracing:
                 record("queued", op.kind, op.sock.handle, op.id, "completion routine", thread=op.thread.index)

@@ -17,7 +17,7 @@ import ctypes
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from ._constants import AF_INET
 from ._errors import WinsockUsageError
@@ -34,6 +34,11 @@ __all__ = [
     "inet_addr",
     "inet_ntoa",
     "sockaddr_in",
+    # --- threads
+    "CRITICAL_SECTION",
+    "CreateThreadResult",
+    "ExitCodeResult",
+    "ThreadStartRoutine",
 ]
 
 
@@ -312,3 +317,58 @@ def optval_bytes(call: str, optval: object, optlen: int) -> bytes:
     if len(raw) < optlen:
         raise WinsockUsageError(f"{call}: optlen is {optlen} but optval has {len(raw)} bytes")
     return raw
+
+
+# --- threads -------------------------------------------------------------------------
+
+#: ``DWORD WINAPI ThreadProc(LPVOID lpParameter)``: CreateThread's start routine;
+#: its return value is the thread's exit code.
+ThreadStartRoutine = Callable[[Any], int]
+
+
+class CRITICAL_SECTION(ctypes.Structure):
+    """``CRITICAL_SECTION`` (``RTL_CRITICAL_SECTION``, Win64 layout, 40 bytes).
+
+    A structure the caller allocates, as in C: ``cs = CRITICAL_SECTION()``,
+    then ``InitializeCriticalSection(cs)``.  The real backend passes its address
+    to kernel32, which keeps its state in these fields; the fake keeps its own
+    record of the section (keyed by the structure's address) and mirrors the
+    owner and recursion count into ``OwningThread`` and ``RecursionCount``.  The
+    object must stay alive (and must not be copied or moved) from Initialize to
+    Delete.
+    """
+
+    _fields_ = [
+        ("DebugInfo", ctypes.c_uint64),  # PRTL_CRITICAL_SECTION_DEBUG
+        ("LockCount", ctypes.c_int32),
+        ("RecursionCount", ctypes.c_int32),
+        ("OwningThread", ctypes.c_uint64),  # HANDLE (the owner's thread id)
+        ("LockSemaphore", ctypes.c_uint64),  # HANDLE
+        ("SpinCount", ctypes.c_uint64),  # ULONG_PTR
+    ]
+    DebugInfo: int
+    LockCount: int
+    RecursionCount: int
+    OwningThread: int
+    LockSemaphore: int
+    SpinCount: int
+
+    def __repr__(self) -> str:
+        return (f"CRITICAL_SECTION(OwningThread={self.OwningThread:#x}, "
+                f"RecursionCount={self.RecursionCount})")
+
+
+class CreateThreadResult(NamedTuple):
+    """CreateThread: the thread's handle (0, NULL, on failure: GetLastError says
+    why) and ``*lpThreadId``."""
+
+    hThread: int
+    dwThreadId: int
+
+
+class ExitCodeResult(NamedTuple):
+    """GetExitCodeThread: TRUE/FALSE and ``*lpExitCode`` (STILL_ACTIVE while the
+    thread runs)."""
+
+    ok: int
+    exit_code: int

@@ -1,0 +1,484 @@
+"""Program threads in the fake: deterministic interleavings, one thread at a time.
+
+How it fits
+===========
+
+The fake's kernel (:mod:`fakewinsock._kernel`) was written for one program
+thread: every Winsock call starts with ``Kernel.enter`` and every wait goes
+through ``Kernel.block``, which makes the simulated world progress (ready
+queue, timers, virtual clock) until the wait's condition holds.  This module
+adds threads without changing that picture.  The first ``CreateThread`` makes a
+:class:`Scheduler` and hangs it on the kernel (``Kernel.sched``); from then on:
+
+* A program thread is a real Python thread (``threading.Thread``, daemon), but
+  only the one holding the **baton** runs.  Each thread has its own lock,
+  held (acquired) by the scheduler while the thread is parked; handing the
+  baton to a thread is releasing its lock, and the giver then parks on its own
+  lock.  So Python's own thread scheduler never decides anything: at any
+  moment one program thread runs and the others sit in ``lock.acquire()``.
+* **Scheduling points** are the interface calls (``Kernel.enter`` calls
+  :meth:`Scheduler.preempt`) and the waits (``Kernel.block`` calls
+  :meth:`Scheduler.block`).  At a call, the running thread and every runnable
+  thread are candidates; the chooser picks one (index 0: the running thread
+  keeps running, so a Hypothesis-drawn schedule shrinks towards fewer
+  switches).  In a wait whose condition does not hold, the running thread
+  parks and the chooser picks among the runnable ones.
+* A **blocked** thread carries a :class:`Wait`: its condition (``done``), its
+  deadline in virtual time, whether it is alertable, and a description.  It
+  becomes runnable when the scheduler, at a scheduling point, finds its
+  completion routines queued (alertable), its condition true, or its deadline
+  passed; that outcome is *latched* then (a satisfied wait stays satisfied
+  even if another thread resets the event before it runs, as on Windows,
+  where the waiter is released when the object is signalled, and a critical
+  section is granted at that moment).
+* When no thread is runnable, the thread holding the baton makes the world
+  progress exactly as ``Kernel.block`` always did (one ready entry, else the
+  next timer, else the clock moves to the earliest deadline of any blocked
+  thread), then looks again.  With nothing left to happen and no deadline,
+  every thread is blocked forever: :class:`DeadlockError`, naming each thread
+  and what it waits on, is raised in the main thread (the one that made the
+  first thread, normally the test), after every other program thread has been
+  unwound (a private ``BaseException`` raised where it was parked), so no
+  Python thread is left hanging.
+* An exception escaping a program thread is what an unhandled exception is on
+  Windows, the end of the process: the thread hands the baton to the main
+  thread, which raises that very exception (with a note naming the thread)
+  from whatever call or wait it was in, after unwinding the others.
+* **Nothing is drawn when only one thread can run**, so a program that never
+  creates a thread, or whose other threads are all blocked, has exactly the
+  schedule it had before threads existed.
+
+Thread ids (0x1000 + 4 * n, n in order of first appearance) and thread handles
+(from the kernel's one handle counter) are deterministic; time is virtual only.
+
+Divergence from real Windows:
+
+* A program thread runs until it makes an interface call or waits: a thread
+  that computes (or spins on a Python variable) without calling the interface
+  is never preempted, and the others do not run meanwhile.  Races between
+  two threads' plain Python code are therefore only explored at the interface
+  calls between them; guard shared data with critical sections as in C.
+* Python threads that the fake did not create (and that are not the main
+  thread) are not scheduled: their calls run unscheduled, as before threads.
+* A thread ending with an exception ends the test (the exception is raised in
+  the main thread), where Windows would end the process.
+* A thread that exits owning a critical section leaves it owned forever (as
+  Windows does); the fake does not report it at once, but the waiters end in
+  a DeadlockError naming the owner.
+* Thread priorities, affinity, suspension of a running thread
+  (SuspendThread), TerminateThread and ExitThread are not emulated.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import DeadlockError, WinsockUsageError
+
+if TYPE_CHECKING:
+    from ._kernel import Kernel, ThreadState
+
+__all__ = ["Scheduler", "ProgramThread", "Wait", "CritSec", "threads_broken", "RUNNING", "RUNNABLE", "BLOCKED",
+           "SUSPENDED", "EXITED"]
+
+RUNNING = "running"
+RUNNABLE = "runnable"
+BLOCKED = "blocked"
+SUSPENDED = "suspended"
+EXITED = "exited"
+
+
+class _Unwind(BaseException):
+    """Raised in a parked program thread to end it (the test is over)."""
+
+
+class Wait:
+    """What a blocked thread waits for."""
+
+    __slots__ = ("done", "deadline", "alertable", "what", "handles")
+
+    def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
+                 what: str | Callable[[], str], handles: tuple[int, ...] = ()) -> None:
+        self.done = done
+        self.deadline = deadline
+        self.alertable = alertable
+        self.what = what
+        self.handles = handles
+
+    def describe(self) -> str:
+        return self.what if isinstance(self.what, str) else self.what()
+
+
+class ProgramThread:
+    """One program thread: the main thread, or one made by CreateThread.
+
+    Waitable like an event: ``signaled`` is True once the thread has exited.
+    """
+
+    def __init__(self, ts: ThreadState, handle: int, routine: Callable[[Any], int] | None, param: Any) -> None:
+        self.ts = ts
+        self.handle = handle  # 0 for the main thread (it has no handle of the program's)
+        self.routine = routine
+        self.param = param
+        self.state = RUNNING if routine is None else RUNNABLE
+        self.wait: Wait | None = None
+        self.woke = ""  # why a blocked thread became runnable: "apc", "done" or "timeout"
+        self.baton = threading.Lock()
+        self.baton.acquire()  # parked until handed the baton
+        self.exit_code = 259  # STILL_ACTIVE
+        self.signaled = False  # exited (a thread handle is signalled when its thread ends)
+        self.closed = False  # its handle was closed (CloseHandle)
+        self.suspend_count = 0
+        self.unwinding = False
+        self.py: threading.Thread | None = None
+
+    @property
+    def tid(self) -> int:
+        return self.ts.tid
+
+    def describe(self) -> str:
+        if self.routine is None:
+            return f"T{self.ts.index} (main thread, id {self.tid:#x})"
+        name = getattr(self.routine, "__qualname__", None) or repr(self.routine)
+        return f"T{self.ts.index} (thread {self.handle:#x}, id {self.tid:#x}, start routine {name})"
+
+
+class CritSec:
+    """The fake's record of one CRITICAL_SECTION (keyed by the structure's address)."""
+
+    __slots__ = ("key", "struct", "owner", "count", "waiters", "label")
+
+    def __init__(self, key: int, struct: Any, label: int) -> None:
+        self.key = key
+        self.struct = struct  # the caller's CRITICAL_SECTION (kept alive while initialised)
+        self.owner: ThreadState | None = None
+        self.count = 0  # recursion count
+        self.waiters = 0
+        self.label = label  # order of initialisation, for messages
+
+    def describe(self) -> str:
+        owner = f"owned by T{self.owner.index} ({self.count}x)" if self.owner is not None else "free"
+        return f"critical section cs{self.label} at {self.key:#x} ({owner})"
+
+    def mirror(self) -> None:
+        """Write owner and recursion count into the structure, as Windows does."""
+        self.struct.OwningThread = self.owner.tid if self.owner is not None else 0
+        self.struct.RecursionCount = self.count
+
+
+class Scheduler:
+    """Decides which program thread runs: see the module docstring."""
+
+    def __init__(self, kernel: Kernel, main: ThreadState) -> None:
+        self.kernel = kernel
+        self.main = ProgramThread(main, 0, None, None)
+        main.prog = self.main
+        self.threads: list[ProgramThread] = [self.main]  # in order of creation
+        self.current = self.main
+        #: An exception the main thread must raise when it next runs (a deadlock
+        #: found by another thread, an exception that ended a program thread).
+        self.fatal: BaseException | None = None
+        #: Called with a thread's state when it exits (the API cancels its I/O).
+        self.on_exit: Callable[[ThreadState], None] = lambda ts: None
+
+    # ------------------------------------------------------------ threads
+
+    def create(self, ts: ThreadState, handle: int, routine: Callable[[Any], int], param: Any,
+               suspended: bool) -> ProgramThread:
+        pt = ProgramThread(ts, handle, routine, param)
+        ts.prog = pt
+        if suspended:
+            pt.state = SUSPENDED
+            pt.suspend_count = 1
+        py = pt.py = threading.Thread(target=self._bootstrap, args=(pt,), daemon=True,
+                                      name=f"fakewinsock T{ts.index}")
+        py.start()
+        assert py.ident is not None
+        self.kernel.threads[py.ident] = ts
+        self.threads.append(pt)
+        return pt
+
+    def _bootstrap(self, pt: ProgramThread) -> None:
+        pt.baton.acquire()
+        if pt.unwinding:
+            return
+        try:
+            assert pt.routine is not None
+            code = pt.routine(pt.param)
+            if isinstance(code, bool) or not isinstance(code, int):
+                raise TypeError(f"the start routine of {pt.describe()} returned {code!r}, not an int "
+                                "(a thread procedure returns its DWORD exit code)")
+            pt.exit_code = code & 0xFFFFFFFF
+        except _Unwind:
+            return
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            if pt.unwinding:
+                return
+            _note(e, f"raised in program thread {pt.describe()}; re-raised in the main thread")
+            pt.exit_code = 0xE0000001  # never seen: the test ends
+            self._exit(pt)
+            self._give_main(e)
+            return
+        self._exit(pt)
+        self._leave(pt)
+
+    def _exit(self, pt: ProgramThread) -> None:
+        pt.state = EXITED
+        pt.signaled = True
+        pt.ts.exited = True
+        if self.kernel.trace.enabled:
+            self.kernel.record("thread", "exit", pt.handle, 0, f"T{pt.ts.index} exit_code={pt.exit_code}")
+        self.on_exit(pt.ts)
+
+    def _leave(self, pt: ProgramThread) -> None:
+        """An exited thread hands the baton on (making the world progress until
+        some thread can run), then its Python thread ends."""
+        try:
+            target = self._next_after_block(pt, None)
+        except DeadlockError as e:
+            self._give_main(e)
+            return
+        except BaseException as e:  # noqa: BLE001 - the chooser (Hypothesis) or a callback
+            self._give_main(e)
+            return
+        self._hand(target)
+
+    def _give_main(self, exc: BaseException) -> None:
+        """Make the main thread raise ``exc`` now (called by another thread
+        holding the baton, which then parks or ends)."""
+        self.fatal = exc
+        self._hand(self.main)
+
+    def _hand(self, target: ProgramThread) -> None:
+        target.state = RUNNING
+        self.current = target
+        if self.kernel.trace.enabled:
+            self.kernel.record("thread", "run", target.handle, 0, f"T{target.ts.index}")
+        target.baton.release()
+
+    def _switch(self, cur: ProgramThread, target: ProgramThread) -> None:
+        """Hand the baton from ``cur`` to ``target`` and park ``cur`` until it gets it back."""
+        self._hand(target)
+        cur.baton.acquire()
+        self._resumed(cur)
+
+    def _resumed(self, cur: ProgramThread) -> None:
+        if cur.unwinding:
+            raise _Unwind
+        if cur is self.main and self.fatal is not None:
+            exc, self.fatal = self.fatal, None
+            self.unwind_all()
+            raise exc
+
+    # ------------------------------------------------------------ scheduling points
+
+    def calling(self) -> ProgramThread | None:
+        """The calling thread's ProgramThread (None for a thread the fake does not schedule)."""
+        pt: ProgramThread | None = self.kernel.thread().prog
+        if pt is not None and pt.unwinding:
+            raise _Unwind
+        return pt
+
+    def runnable(self, cur: ProgramThread) -> list[ProgramThread]:
+        """The threads other than ``cur`` that could run now, in creation order;
+        a blocked thread whose wait is satisfied (or over) becomes runnable here."""
+        out: list[ProgramThread] = []
+        now = self.kernel.now_ns
+        for t in self.threads:
+            if t is cur:
+                continue
+            state = t.state
+            if state is RUNNABLE:
+                out.append(t)
+            elif state is BLOCKED:
+                w = t.wait
+                assert w is not None
+                if w.alertable and t.ts.apcs:
+                    t.woke = "apc"
+                elif w.done():
+                    t.woke = "done"
+                elif w.deadline is not None and now >= w.deadline:
+                    t.woke = "timeout"
+                else:
+                    continue
+                t.state = RUNNABLE
+                out.append(t)
+        return out
+
+    def preempt(self) -> None:
+        """A scheduling point at an interface call: maybe another thread runs first."""
+        cur = self.calling()
+        if cur is None or cur is not self.current:
+            return
+        if cur is self.main and self.fatal is not None:
+            self._resumed(cur)
+        others = self.runnable(cur)
+        if not others:
+            return
+        i = self.kernel.chooser.index(len(others) + 1, "thread")
+        if i:
+            cur.state = RUNNABLE
+            self._switch(cur, others[i - 1])
+
+    def _next_deadline(self) -> int | None:
+        d: int | None = None
+        for t in self.threads:
+            w = t.wait
+            if t.state is BLOCKED and w is not None and w.deadline is not None and (d is None or w.deadline < d):
+                d = w.deadline
+        return d
+
+    def _next_after_block(self, cur: ProgramThread, deadline: int | None) -> ProgramThread:
+        """``cur`` cannot go on: the thread to run next, making the world progress
+        until one can.  Returns ``cur`` itself when its own deadline passes
+        first.  Raises DeadlockError when nothing can ever happen."""
+        kernel = self.kernel
+        while True:
+            others = self.runnable(cur)
+            if others:
+                return others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
+            d = self._next_deadline()
+            if not kernel.step(d):
+                if d is None:
+                    raise DeadlockError(self.deadlock_message())
+                if deadline is not None and kernel.now_ns >= deadline:
+                    return cur
+
+    def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
+              ts: ThreadState | None, handles: tuple[int, ...] = ()) -> bool | None:
+        """Kernel.block for a scheduled thread (None: the caller is not scheduled).
+
+        With no other thread able to run it does exactly what Kernel.block does
+        alone (no draw), so single-threaded schedules are unchanged."""
+        cur = self.calling()
+        if cur is None or cur is not self.current:
+            return None
+        kernel = self.kernel
+        apcs = ts.apcs if ts is not None else None
+        cur.wait = Wait(done, deadline, ts is not None, what, handles)
+        try:
+            while True:
+                if apcs or done():
+                    return True
+                others = self.runnable(cur)
+                if others:
+                    target = others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
+                    cur.state = BLOCKED
+                    self._switch(cur, target)
+                    if cur.woke == "timeout":
+                        return done()
+                    return True
+                d = self._next_deadline()
+                d = deadline if d is None or (deadline is not None and deadline < d) else d
+                if not kernel.step(d):
+                    if d is None:
+                        if len(self.threads) > 1:
+                            self._deadlock(cur)
+                        name = what if isinstance(what, str) else what()
+                        raise DeadlockError(
+                            f"{name} can never return: no operation is in flight, nothing is "
+                            f"scheduled and the timeout is infinite.\n{kernel.describe_world()}"
+                        )
+                    if deadline is not None and kernel.now_ns >= deadline:
+                        return done()
+        finally:
+            cur.wait = None
+            cur.state = RUNNING
+
+    def _deadlock(self, cur: ProgramThread) -> None:
+        exc = DeadlockError(self.deadlock_message())
+        if cur is self.main:
+            self.unwind_all()
+            raise exc
+        self.fatal = exc
+        cur.state = BLOCKED
+        self._switch(cur, self.main)  # raises _Unwind here when the main thread unwinds this one
+
+    def deadlock_message(self) -> str:
+        lines = ["every program thread is blocked and nothing can ever wake one (no operation in flight "
+                 "can complete, nothing is scheduled, no timeout):"]
+        for t in self.threads:
+            if t.state is EXITED:
+                continue
+            if t.state is SUSPENDED:
+                lines.append(f"  {t.describe()}: suspended (CREATE_SUSPENDED, never resumed)")
+            elif t.wait is not None:
+                lines.append(f"  {t.describe()}: waits in {t.wait.describe()}")
+            else:
+                lines.append(f"  {t.describe()}: {t.state}")
+        lines.append(self.kernel.describe_world())
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------ the end
+
+    def unwind_all(self) -> None:
+        """End every program thread other than the main one that has not exited:
+        each raises a private BaseException where it is parked, one at a time
+        (so no two run at once), and is joined."""
+        for t in self.threads:
+            if t is self.main or t.state is EXITED or t.unwinding:
+                continue
+            t.unwinding = True
+            t.baton.release()
+            if t.py is not None:
+                t.py.join(timeout=10.0)
+        self.current = self.main
+        self.main.state = RUNNING
+
+    def alive(self) -> list[ProgramThread]:
+        """Threads made by CreateThread that have not exited (nor been unwound)."""
+        return [t for t in self.threads if t is not self.main and t.state is not EXITED and not t.unwinding]
+
+
+def _note(exc: BaseException, text: str) -> None:
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(text)
+
+
+def check_cs_owner(cs: CritSec, ts: ThreadState, call: str) -> None:
+    if cs.owner is not ts:
+        who = f"T{cs.owner.index}" if cs.owner is not None else "no thread"
+        raise WinsockUsageError(
+            f"{call}: {cs.describe()} is owned by {who}, not by the calling T{ts.index}; leaving a critical "
+            "section the thread does not own is undefined behaviour (it can corrupt the section)"
+        )
+
+
+def threads_broken(kernel: Kernel) -> list[str]:
+    """The scheduler's and critical sections' invariants (see _invariants.py)."""
+    out: list[str] = []
+    sched = kernel.sched
+    if sched is not None:
+        running = [t for t in sched.threads if t.state is RUNNING]
+        if len(running) != 1 or running[0] is not sched.current:
+            out.append(f"{len(running)} threads are running ({', '.join(t.describe() for t in running)}), "
+                       f"the baton is with {sched.current.describe()}")
+        for t in sched.threads:
+            if t.state is BLOCKED and t.wait is None:
+                out.append(f"{t.describe()} is blocked with nothing to wait for")
+            if t.state is RUNNING and t.wait is not None:
+                out.append(f"{t.describe()} is running but still waits in {t.wait.describe()}")
+            if (t.state is EXITED) != t.signaled or (t.state is EXITED) != t.ts.exited:
+                out.append(f"{t.describe()} is {t.state} but signalled={t.signaled} exited={t.ts.exited}")
+            if t.state is EXITED and t.ts.apcs:
+                out.append(f"{t.describe()} has exited with {len(t.ts.apcs)} completion routines queued")
+            if (t.state is SUSPENDED) != (t.suspend_count > 0 and not t.signaled and t.state is not RUNNING
+                                          and t.state is not BLOCKED and t.state is not RUNNABLE):
+                out.append(f"{t.describe()} is {t.state} with suspend count {t.suspend_count}")
+            if t.handle and (kernel.objects.get(t.handle) is t) == t.closed:
+                out.append(f"{t.describe()}: handle open={not t.closed} but the handle table disagrees")
+            if t.ts.prog is not t:
+                out.append(f"{t.describe()}: its thread state points to another thread")
+    for key, cs in kernel.critsecs.items():
+        if cs.key != key:
+            out.append(f"{cs.describe()} is registered under {key:#x}")
+        if (cs.owner is None) != (cs.count == 0) or cs.count < 0 or cs.waiters < 0:
+            out.append(f"{cs.describe()}: owner {cs.owner!r}, recursion count {cs.count}, {cs.waiters} waiters")
+        if cs.struct.OwningThread != (cs.owner.tid if cs.owner is not None else 0) \
+                or cs.struct.RecursionCount != cs.count:
+            out.append(f"{cs.describe()}: its structure says owner {cs.struct.OwningThread:#x} "
+                       f"x{cs.struct.RecursionCount}")
+    return out
