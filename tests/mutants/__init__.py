@@ -105,9 +105,9 @@ MUTANTS = [
     # Issue 14: the races of a thread per group of 64 events.
     Mutant("arrays-changed-while-waiting", g.ArraysChangedWhileWaiting,
            "the acceptor adds a client to a group's wait array while the group's thread waits on it",
-           "issue 14 (thread groups)", "echo"),
+           "issue 14 (thread groups)", "groups_few"),
     Mutant("lost-wake-up", g.LostWakeUp, "a group resets its wake event before its wait, out of the lock",
-           "issue 14 (thread groups)", "echo"),
+           "issue 14 (thread groups)", "groups_few"),
     Mutant("unlocked-acceptor", g.UnlockedAcceptor,
            "the acceptor writes the shared tables (connections, groups, inboxes) without the lock",
            "issue 14 (thread groups)", "echo"),
