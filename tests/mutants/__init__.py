@@ -106,7 +106,7 @@ MUTANTS = [
     Mutant("arrays-changed-while-waiting", g.ArraysChangedWhileWaiting,
            "the acceptor adds a client to a group's wait array while the group's thread waits on it",
            "issue 14 (thread groups)", "groups_few"),
-    Mutant("lost-wake-up", g.LostWakeUp, "a group resets its wake event before its wait, out of the lock",
+    Mutant("lost-wake-up", g.LostWakeUp, "a group takes one handed-over client per wake-up: two hand-overs, one signal",
            "issue 14 (thread groups)", "groups_few"),
     Mutant("unlocked-acceptor", g.UnlockedAcceptor,
            "the acceptor writes the shared tables (connections, groups, inboxes) without the lock",

@@ -13,9 +13,9 @@ These are test code: they are not shipped with ovserver.
 
 from __future__ import annotations
 
-from fakewinsock.constants import FALSE, WSA_INFINITE, WSA_MAXIMUM_WAIT_EVENTS, WSA_WAIT_EVENT_0, WSA_WAIT_TIMEOUT
-from ovserver._core import Server, ServerError, _Conn
-from ovserver._events import CLOSING_POLL_MS, EventServer, _Group
+from fakewinsock.constants import WSA_INFINITE
+from ovserver._core import Server, _Conn
+from ovserver._events import EventServer, _Group
 
 __all__ = ["ArraysChangedWhileWaiting", "LostWakeUp", "UnlockedAcceptor", "GroupEndedWhileHandedOver"]
 
@@ -36,59 +36,22 @@ class ArraysChangedWhileWaiting(EventServer):
 
 
 class LostWakeUp(EventServer):
-    """A group resets its wake event just before it waits (after letting the
-    server lock go) instead of after its wait returned: a hand-over (or a chat
-    line from another group, or a stop) signalled between the two is erased,
-    and the group sleeps on with a client in its inbox.  Needs the acceptor to
-    hand a client over in that window."""
+    """A group takes one handed-over connection per wake-up, as if each hand-over
+    were one signal.  But the wake event is an event, not a counter: two
+    hand-overs before the group's thread runs make one signal, and the second
+    client waits in the inbox, never served, until something else wakes that
+    group.  Needs two clients handed to one group while its thread is busy,
+    and the group's other clients quiet afterwards."""
 
-    COPIED = ("_wait_group",)
+    COPIED = ("_take_inbox",)
 
-    def _wait_group(self, group: _Group, timeout_ms: int) -> None:
-        """Wait once for the group's events and handle them."""
-        if group.again:
-            self._handle_group(next(iter(group.again.values())))
-            return
-        members = group.members
-        n = len(members)
-        first = group.next_first % n if n else 0
-        order = members[first:] + members[:first]
-        handles = [group.wake] + [c.event for c in order]
-        zombies = group.zombies
-        if zombies:
-            room = WSA_MAXIMUM_WAIT_EVENTS - len(handles)
-            z = group.next_zombie % len(zombies)
-            shown = (zombies[z:] + zombies[:z])[:room]
-            handles += [c.event for c in shown]
-            if len(shown) < len(zombies):
-                group.next_zombie = z + len(shown)
-                if timeout_ms == WSA_INFINITE or timeout_ms > CLOSING_POLL_MS:
-                    timeout_ms = CLOSING_POLL_MS
-        self._leave()
-        try:
-            self.ws.WSAResetEvent(group.wake)  # BUG: reset before the wait, out of the lock
-            rc = self.ws.WSAWaitForMultipleEvents(len(handles), handles, FALSE, timeout_ms, FALSE)
-        finally:
-            self._enter(group)
-        if zombies:
-            self._sweep_zombies(group)
-        if rc == WSA_WAIT_TIMEOUT:
-            if group.stopping:
-                group.waited_ms += timeout_ms
-                group.gave_up = group.waited_ms >= self.config.stop_grace_ms
-            return
-        i = rc - WSA_WAIT_EVENT_0
-        if not 0 <= i < len(handles):
-            raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
-        if i == 0:
-            # Reset before the inbox, actions and stop flag are read (the loop
-            # does that next, in this hold of the lock): whatever is added
-            # after this signals again.
-            return
-        if i > n:
-            return  # a closing client: swept above
-        group.next_first = first + i  # start after the client just served
-        self._handle_group(order[i - 1])
+    def _take_inbox(self, group: _Group) -> None:
+        """Serve the connections the acceptor handed over."""
+        handed, group.inbox = group.inbox[:1], group.inbox[1:]  # BUG: one per wake-up
+        for conn in handed:
+            conn.slot = len(group.members)
+            group.members.append(conn)
+            Server._begin(self, conn)
 
 
 class UnlockedAcceptor(EventServer):

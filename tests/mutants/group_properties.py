@@ -20,7 +20,7 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, check_line_server
+from fakewinsock.testing import ChatModel, ClientFault, ClientScript, EchoModel, FaultPlan, Scenario, check_line_server
 from ovserver import Limits, Server
 
 from .properties import SETTINGS, OvserverUnderTest
@@ -37,27 +37,38 @@ GROUP_SETTINGS = settings(SETTINGS, max_examples=12)
 MAX_DRAWS = 1500
 
 
-def groups_scenario(clients: int, spread_ms: int, linger_ms: int, lines: int, chunk: int, seed: int) -> Scenario:
+def groups_scenario(clients: int, spread_ms: int, linger_ms: int, lines: int, chunk: int, seed: int,
+                    reset_every: int = 0) -> Scenario:
     """``clients`` clients arriving over ``spread_ms`` (0: all within 1 ms),
     each sending ``lines`` lines in ``chunk``-byte sends (0: whole lines) and
-    staying up to ``linger_ms`` after its replies (40 s: idle clients keep
-    their group's other events quiet for longer than a client waits to be
-    served, so a group that misses a signal is caught); ``seed`` picks each
-    client's arrival, linger and line lengths."""
+    staying ``linger_ms`` after its replies; with ``reset_every`` n, every
+    n-th client (the 2nd, the n+2nd...) resets up to 3 ms after its last send
+    instead.  ``seed`` picks each client's arrival, reset delay and line
+    lengths (so that a failure shrinks by the numbers).
+
+    The lingering and the resets are what shows a group that misses a signal:
+    the server must see a reset at once (it holds no socket of a client gone
+    for a second), but a group thread that missed a hand-over or waits on an
+    outdated array notices the reset only when one of its other (quiet)
+    clients acts."""
     rng = random.Random(seed)
     out = []
+    faults = []
     for i in range(clients):
         text = [b"c%d-%d " % (i, k) + b"x" * rng.randrange(0, 40) for k in range(lines)]
         arrive = rng.randrange(0, max(1, spread_ms) * _MS)
-        out.append(ClientScript.of(*text, chunk=chunk, arrive_ns=arrive,
-                                   linger_ns=rng.randrange(0, linger_ms + 1) * _MS))
-    return Scenario(tuple(out))
+        resets = bool(reset_every) and i % reset_every == 1
+        script = ClientScript.of(*text, chunk=chunk, arrive_ns=arrive, linger_ns=0 if resets else linger_ms * _MS)
+        out.append(script)
+        if resets:
+            faults.append(ClientFault(i, "reset", len(script.chunks), rng.randrange(0, 3 * _MS)))
+    return Scenario(tuple(out), FaultPlan(clients=tuple(faults)))
 
 
 def _scenario_args(clients: tuple[int, int], lines: tuple[int, int]) -> dict[str, st.SearchStrategy[int]]:
     return dict(clients=st.integers(*clients), spread_ms=st.sampled_from([0, 30, 100, 300]),
-                linger_ms=st.sampled_from([0, 5, 50, 40_000]), lines=st.integers(*lines), chunk=st.sampled_from([0, 3]),
-                seed=st.integers(0, 2**32 - 1))
+                linger_ms=st.sampled_from([0, 5, 50, 2000]), lines=st.integers(*lines), chunk=st.sampled_from([0, 3]),
+                seed=st.integers(0, 2**32 - 1), reset_every=st.sampled_from([0, 2, 5]))
 
 
 def groups_property(cls: type[Server], clients: tuple[int, int] = (150, 300),
@@ -67,8 +78,8 @@ def groups_property(cls: type[Server], clients: tuple[int, int] = (150, 300),
     @settings_
     @given(data=st.data(), **_scenario_args(clients, (1, 3)))
     def groups(data: st.DataObject, clients: int, spread_ms: int, linger_ms: int, lines: int, chunk: int,
-               seed: int) -> None:
-        scenario = groups_scenario(clients, spread_ms, linger_ms, lines, chunk, seed)
+               seed: int, reset_every: int) -> None:
+        scenario = groups_scenario(clients, spread_ms, linger_ms, lines, chunk, seed, reset_every)
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "echo", Limits()), scenario,
                           EchoModel(), data=data, max_draws=MAX_DRAWS)
 
@@ -83,8 +94,8 @@ def groups_chat_property(cls: type[Server], clients: tuple[int, int] = (150, 200
     @settings_
     @given(data=st.data(), **_scenario_args(clients, (0, 1)))
     def groups_chat(data: st.DataObject, clients: int, spread_ms: int, linger_ms: int, lines: int, chunk: int,
-                    seed: int) -> None:
-        scenario = groups_scenario(clients, spread_ms, linger_ms, lines, chunk, seed)
+                    seed: int, reset_every: int) -> None:
+        scenario = groups_scenario(clients, spread_ms, linger_ms, lines, chunk, seed, reset_every)
         check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "chat", Limits()), scenario,
                           ChatModel(), data=data, max_draws=MAX_DRAWS)
 
