@@ -32,6 +32,13 @@ Divergence from real Windows, in one place (details at each site):
   concurrently.  A program that spins without ever waiting sees due timers
   only through ``background`` (``FakeConfig.max_calls`` turns such a loop into
   BusyLoopError).
+* Program threads (CreateThread) take turns: one runs at a time and is
+  preempted only at interface calls and waits (the rest of
+  :mod:`fakewinsock._threads`' divergences are listed there).  A thread's exit
+  cancels the I/O it posted and drops its queued routines, as afd.c shows
+  Windows does for sockets without a completion port.  Waits take events and
+  thread handles only (a socket handle is NotEmulatedError); CloseHandle on a
+  socket is NotEmulatedError (use closesocket).
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
 * Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
@@ -78,7 +85,7 @@ from ._sockets import (
     SocketOp,
     Sockets,
 )
-from ._threads import EXITED, RUNNABLE, SUSPENDED, CritSec, ProgramThread, Scheduler, check_cs_owner
+from ._threads import EXITED, CritSec, ProgramThread, Scheduler, check_cs_owner
 from ._trace import Trace
 from ._types import (  # --- threads
     CRITICAL_SECTION,
@@ -1099,6 +1106,8 @@ class FakeWinsock:
         if ev is None:
             return self._fail(ts, "WSASetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         ev.signaled = True
+        if ev.waiters:  # --- threads
+            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
         if self.trace.enabled:
             self._kernel.record("call", "WSASetEvent", hEvent)
         return C.TRUE
@@ -1244,6 +1253,8 @@ class FakeWinsock:
         if not isinstance(ev, Event):
             raise ValueError(f"signal_event: {hEvent:#x} is not an open event")
         ev.signaled = True
+        if ev.waiters:  # --- threads
+            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
         if self.trace.enabled:
             self._kernel.record("signalled", "external", hEvent, 0, thread=0)
 
@@ -1350,7 +1361,7 @@ class FakeWinsock:
         kernel = self._kernel
         sched = self._scheduler()
         h = kernel.new_handle()
-        new = ThreadState(len(kernel.threads) + 1)
+        new = kernel.new_thread_state()
         kernel._last_tid = -1  # a Python thread id may be reused: forget the cached one
         pt = sched.create(new, h, lpStartAddress, lpParameter, bool(dwCreationFlags & C.CREATE_SUSPENDED))
         kernel.objects[h] = pt
@@ -1370,8 +1381,8 @@ class FakeWinsock:
         prev = pt.suspend_count
         if prev > 0:
             pt.suspend_count -= 1
-            if pt.suspend_count == 0 and pt.state is SUSPENDED:
-                pt.state = RUNNABLE
+            if pt.suspend_count == 0:
+                self._scheduler().resume(pt)
         if self.trace.enabled:
             self._kernel.record("call", call, hThread, 0, f"count={prev}")
         return prev
@@ -1546,21 +1557,19 @@ class FakeWinsock:
         while another thread owns it; recursive for its owner."""
         call = "EnterCriticalSection"
         ts, rec = self._critsec(call, lpCriticalSection)
-        if rec.owner is ts or rec.owner is None:
-            rec.owner = ts
-            rec.count += 1
-        else:
-            def granted() -> bool:
-                if rec.owner is None:
-                    rec.owner, rec.count = ts, 1
-                    return True
-                return False
-
+        if rec.owner is not ts and rec.owner is not None:
+            # Windows' critical sections are not fair (since Server 2003 SP1):
+            # a waiter is woken when the section is left and then competes for
+            # it; a thread that runs first (the one that left it, say) may take
+            # it again, and the waiter waits again.
             rec.waiters += 1
             try:
-                self._kernel.block(granted, None, lambda: f"{call}({rec.describe()})")
+                while rec.owner is not None:
+                    self._kernel.block(lambda: rec.owner is None, None, lambda: f"{call}({rec.describe()})")
             finally:
                 rec.waiters -= 1
+        rec.owner = ts
+        rec.count += 1
         rec.mirror()
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")

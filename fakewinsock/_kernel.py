@@ -74,12 +74,14 @@ class ThreadState:
 class Event:
     """A manual-reset event from WSACreateEvent."""
 
-    __slots__ = ("handle", "signaled", "closed")
+    __slots__ = ("handle", "signaled", "closed", "waiters")
 
     def __init__(self, handle: int) -> None:
         self.handle = handle
         self.signaled = False
         self.closed = False
+        #: Program threads blocked in a wait on this event (see _threads.Scheduler.poke).
+        self.waiters: list[ProgramThread] | tuple[()] = ()
 
 
 def _no_world() -> str:
@@ -100,6 +102,7 @@ class Kernel:
         self.threads: dict[int, ThreadState] = {}
         self._last_tid = -1
         self._last_thread = ThreadState(0)
+        self.thread_count = 0  # threads numbered so far (T1, T2...)
         self.objects: dict[int, object] = {}  # handle -> socket or event
         self.closed_events: set[int] = set()
         self._next_handle = 0x100
@@ -125,9 +128,15 @@ class Kernel:
             return self._last_thread
         ts = self.threads.get(tid)
         if ts is None:
-            ts = self.threads[tid] = ThreadState(len(self.threads) + 1)
+            ts = self.threads[tid] = self.new_thread_state()
         self._last_tid, self._last_thread = tid, ts
         return ts
+
+    def new_thread_state(self) -> ThreadState:
+        """A new thread's state, numbered in order of appearance (never by the
+        Python thread id, which Python reuses once a thread has ended)."""
+        self.thread_count += 1
+        return ThreadState(self.thread_count)
 
     def record(self, what: str, call: str, handle: int = 0, op: int = 0, detail: str = "",
                thread: int | None = None) -> None:

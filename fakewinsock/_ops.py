@@ -263,10 +263,14 @@ class Operations(Generic[S]):
                            thread=op.thread.index)
                 return
             op.thread.apcs.append(op)
+            if op.thread.prog is not None:  # --- threads: its thread may be blocked in an alertable wait
+                self.kernel.sched.poke_thread(op.thread)  # type: ignore[union-attr]
             if tracing:
                 record("queued", op.kind, op.sock.handle, op.id, "completion routine", thread=op.thread.index)
         elif op.event is not None:
             op.event.signaled = True
+            if op.event.waiters:  # --- threads
+                self.kernel.sched.poke(op.event.waiters)  # type: ignore[union-attr]
             if tracing:
                 record("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
 

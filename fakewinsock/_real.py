@@ -73,6 +73,19 @@ WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) on a socket of our own, on first
 use after WSAStartup, and forgotten when this object's own WSAStartup count
 drops back to zero (the provider may be unloaded after the last WSACleanup).
 
+**Threads.**  CreateThread makes a real Windows thread whose start routine is
+one module-level WINFUNCTYPE trampoline (never freed); it calls the caller's
+Python routine with its parameter and returns its int as the exit code.  An
+exception escaping a routine is printed, recorded, gives the exit code
+0xE0000001, and is re-raised by the next wait (WaitFor*, WSAWaitForMultipleEvents,
+SleepEx) or GetExitCodeThread made through this backend.  Waits, exit codes,
+CloseHandle, last errors and critical sections are kernel32's own (ctypes
+releases the GIL around each call, so a waiting thread lets the others run).
+As on the fake, misusing a critical section (using one never initialised or
+already deleted, initialising it twice, leaving it from a thread that does not
+own it, deleting it while owned) raises WinsockUsageError instead of
+corrupting it.
+
 Divergence from C (what this backend does not pass through):
 
 * AcceptEx and GetAcceptExSockaddrs need Winsock started to fetch their
@@ -108,7 +121,8 @@ from . import _constants as C
 from . import _winapi as W
 from ._errors import NotEmulatedError, WinsockUsageError
 from ._peer import SocketPeer
-from ._types import (
+from ._types import (  # --- threads
+    CRITICAL_SECTION,
     SOCKADDR_IN,
     WSABUF,
     WSADATA,
@@ -116,11 +130,14 @@ from ._types import (
     AcceptExResult,
     AcceptExSockaddrs,
     CompletionRoutine,
+    CreateThreadResult,
+    ExitCodeResult,
     IoResult,
     OverlappedResult,
     SockaddrResult,
     SockoptResult,
     StartupResult,
+    ThreadStartRoutine,
     optval_bytes,
 )
 
@@ -206,10 +223,15 @@ def _raise_routine_errors() -> None:
     if not errors:
         return
     _tls.errors = []
+    _raise_first(errors, "another completion routine in the same wait raised")
+
+
+def _raise_first(errors: list[BaseException], later_note: str) -> None:
+    """Raise the first of ``errors``, the others attached to it as notes."""
     first = errors[0]
     for later in errors[1:]:
         if hasattr(first, "add_note"):
-            first.add_note(f"another completion routine in the same wait raised {later!r}")
+            first.add_note(f"{later_note} {later!r}")
     raise first
 
 
@@ -305,6 +327,17 @@ def _wsabufs(call: str, lpBuffers: Sequence[WSABUF] | WSABUF, dwBufferCount: int
         arr[i].buf = ctypes.addressof(cbuf)
         keep.append(cbuf)
     return arr, keep
+
+
+def _handle_array(call: str, count_name: str, count: int, name: str, handles: Sequence[int]) -> Any:
+    """The C array of HANDLEs a wait reads (``count`` of them), checked."""
+    if count > len(handles):
+        raise WinsockUsageError(f"{call}: {count_name} is {count} but {name} has {len(handles)} handles; "
+                                "Windows would read past the array")
+    for i, h in enumerate(handles):
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: {name}[{i}] must be an int handle, not {type(h).__name__}")
+    return (W.HANDLE * max(len(handles), 1))(*handles)
 
 
 def _ov_arg(ov: WSAOVERLAPPED | None) -> object:
@@ -578,14 +611,9 @@ class RealWinsock:
                                  dwTimeout: int, fAlertable: int) -> int:
         call = "WSAWaitForMultipleEvents"
         _ints(call, cEvents=cEvents, fWaitAll=fWaitAll, dwTimeout=dwTimeout, fAlertable=fAlertable)
-        if cEvents > len(lphEvents):
-            raise WinsockUsageError(f"{call}: cEvents is {cEvents} but lphEvents has {len(lphEvents)} handles; "
-                                    "Windows would read past the array")
-        for i, h in enumerate(lphEvents):
-            if not isinstance(h, int):
-                raise TypeError(f"{call}: lphEvents[{i}] must be an int handle, not {type(h).__name__}")
-        handles = (W.HANDLE * max(len(lphEvents), 1))(*lphEvents)
+        handles = _handle_array(call, "cEvents", cEvents, "lphEvents", lphEvents)
         rc = W.WSAWaitForMultipleEvents(cEvents & 0xFFFFFFFF, handles, fWaitAll, dwTimeout & 0xFFFFFFFF, fAlertable)
+        _raise_thread_errors()
         if fAlertable:
             _raise_routine_errors()
         return rc
@@ -593,6 +621,7 @@ class RealWinsock:
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
         _ints("SleepEx", dwMilliseconds=dwMilliseconds, bAlertable=bAlertable)
         rc = W.SleepEx(dwMilliseconds & 0xFFFFFFFF, bAlertable)
+        _raise_thread_errors()
         if bAlertable:
             _raise_routine_errors()
         return rc
@@ -607,3 +636,198 @@ class RealWinsock:
         """The operations of this process not reaped yet (completed ones included)."""
         with _lock:
             return [op.describe() for op in _inflight.values()]
+
+    # --- threads -----------------------------------------------------------------
+    # kernel32's thread calls, straight through (see the "threads" section at the
+    # end of this module for the start-routine trampoline).
+
+    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
+                     lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
+        call = "CreateThread"
+        _ints(call, dwStackSize=dwStackSize, dwCreationFlags=dwCreationFlags)
+        if lpThreadAttributes is not None:
+            raise NotEmulatedError(f"{call}: lpThreadAttributes is not supported (pass None)")
+        if not callable(lpStartAddress):
+            raise TypeError(f"{call}: lpStartAddress must be a callable (the thread procedure), "
+                            f"not {type(lpStartAddress).__name__}")
+        if dwStackSize < 0:
+            raise ValueError(f"{call}: dwStackSize is a SIZE_T, not {dwStackSize}")
+        with _thread_lock:
+            global _next_thread_key
+            _next_thread_key += 1
+            key = _next_thread_key
+            _starting[key] = (lpStartAddress, lpParameter)
+        tid = W.DWORD()
+        h = W.CreateThread(None, dwStackSize, _THREAD_TRAMPOLINE, key, dwCreationFlags & 0xFFFFFFFF, byref(tid))
+        if not h:
+            with _thread_lock:
+                _starting.pop(key, None)
+            return CreateThreadResult(0, 0)
+        return CreateThreadResult(h, tid.value)
+
+    def ResumeThread(self, hThread: int) -> int:
+        _ints("ResumeThread", hThread=hThread)
+        return W.ResumeThread(hThread)
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        return self.WaitForSingleObjectEx(hHandle, dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
+        _ints("WaitForSingleObjectEx", hHandle=hHandle, dwMilliseconds=dwMilliseconds, bAlertable=bAlertable)
+        rc = W.WaitForSingleObjectEx(hHandle, dwMilliseconds & 0xFFFFFFFF, bAlertable)
+        _raise_thread_errors()
+        if bAlertable:
+            _raise_routine_errors()
+        return rc
+
+    def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                               dwMilliseconds: int) -> int:
+        return self.WaitForMultipleObjectsEx(nCount, lpHandles, bWaitAll, dwMilliseconds, C.FALSE)
+
+    def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                                 dwMilliseconds: int, bAlertable: int) -> int:
+        call = "WaitForMultipleObjectsEx"
+        _ints(call, nCount=nCount, bWaitAll=bWaitAll, dwMilliseconds=dwMilliseconds, bAlertable=bAlertable)
+        handles = _handle_array(call, "nCount", nCount, "lpHandles", lpHandles)
+        rc = W.WaitForMultipleObjectsEx(nCount & 0xFFFFFFFF, handles, bWaitAll, dwMilliseconds & 0xFFFFFFFF,
+                                        bAlertable)
+        _raise_thread_errors()
+        if bAlertable:
+            _raise_routine_errors()
+        return rc
+
+    def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
+        _ints("GetExitCodeThread", hThread=hThread)
+        code = W.DWORD()
+        ok = W.GetExitCodeThread(hThread, byref(code))
+        _raise_thread_errors()
+        return ExitCodeResult(ok, code.value if ok else 0)
+
+    def CloseHandle(self, hObject: int) -> int:
+        _ints("CloseHandle", hObject=hObject)
+        return W.CloseHandle(hObject)
+
+    def GetCurrentThreadId(self) -> int:
+        return W.GetCurrentThreadId()
+
+    def GetLastError(self) -> int:
+        return W.GetLastError()
+
+    def SetLastError(self, dwErrCode: int) -> None:
+        _ints("SetLastError", dwErrCode=dwErrCode)
+        W.SetLastError(dwErrCode & 0xFFFFFFFF)
+
+    def Sleep(self, dwMilliseconds: int) -> None:
+        _ints("Sleep", dwMilliseconds=dwMilliseconds)
+        W.Sleep(dwMilliseconds & 0xFFFFFFFF)
+
+    def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        call = "InitializeCriticalSection"
+        key = _cs_key(call, lpCriticalSection)
+        with _thread_lock:
+            if _critsecs.get(key) is lpCriticalSection:
+                raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} is already initialised; "
+                                        "initialising it again is undefined behaviour")
+            _critsecs[key] = lpCriticalSection
+            _critsecs_deleted.discard(key)
+        W.InitializeCriticalSection(byref(lpCriticalSection))
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        _cs_live("EnterCriticalSection", lpCriticalSection)
+        W.EnterCriticalSection(byref(lpCriticalSection))
+
+    def TryEnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> int:
+        _cs_live("TryEnterCriticalSection", lpCriticalSection)
+        return W.TryEnterCriticalSection(byref(lpCriticalSection))
+
+    def LeaveCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        call = "LeaveCriticalSection"
+        _cs_live(call, lpCriticalSection)
+        me = W.GetCurrentThreadId()
+        if lpCriticalSection.OwningThread != me or lpCriticalSection.RecursionCount <= 0:
+            raise WinsockUsageError(
+                f"{call}: the critical section is owned by thread {lpCriticalSection.OwningThread:#x}, not by "
+                f"the calling thread {me:#x}; leaving a critical section the thread does not own is undefined "
+                "behaviour")
+        W.LeaveCriticalSection(byref(lpCriticalSection))
+
+    def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        call = "DeleteCriticalSection"
+        key = _cs_live(call, lpCriticalSection)
+        if lpCriticalSection.OwningThread:
+            raise WinsockUsageError(f"{call}: the critical section is owned by thread "
+                                    f"{lpCriticalSection.OwningThread:#x}; deleting it is undefined behaviour")
+        with _thread_lock:
+            _critsecs.pop(key, None)
+            _critsecs_deleted.add(key)
+        W.DeleteCriticalSection(byref(lpCriticalSection))
+
+
+# --- threads -----------------------------------------------------------------------
+# CreateThread's start routine is one module-level WINFUNCTYPE trampoline (made
+# once, never freed: a thread may still be returning through it after its
+# Python code has finished).  lpParameter is a key into ``_starting``, which
+# holds the caller's routine and parameter until the new thread takes them.
+# An exception escaping a start routine must not unwind into Windows: the
+# trampoline prints it to stderr, records it, makes the thread's exit code
+# 0xE0000001, and the next wait or GetExitCodeThread made through this backend
+# (on any thread) re-raises it.
+
+_thread_lock = threading.Lock()
+_next_thread_key = 0
+_starting: dict[int, tuple[ThreadStartRoutine, Any]] = {}
+_thread_errors: list[BaseException] = []
+_critsecs: dict[int, CRITICAL_SECTION] = {}  # address -> the initialised CRITICAL_SECTION (kept alive)
+_critsecs_deleted: set[int] = set()
+#: Exit code of a thread whose start routine raised (never a real one: 0xE... is a customer exception code).
+THREAD_FAILED_EXIT_CODE = 0xE0000001
+
+
+def _thread_main(key: int | None) -> int:
+    with _thread_lock:
+        routine, param = _starting.pop(key or 0)
+    try:
+        code = routine(param)
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError(f"the start routine {routine!r} returned {code!r}, not an int "
+                            "(a thread procedure returns its DWORD exit code)")
+        return code & 0xFFFFFFFF
+    except BaseException as e:  # noqa: BLE001 - must not unwind into Windows; re-raised by the next wait
+        import traceback
+
+        traceback.print_exc()
+        if hasattr(e, "add_note"):
+            e.add_note(f"raised in the start routine {routine!r} of thread {W.GetCurrentThreadId():#x}")
+        with _thread_lock:
+            _thread_errors.append(e)
+        return THREAD_FAILED_EXIT_CODE
+
+
+_THREAD_TRAMPOLINE = W.LPTHREAD_START_ROUTINE(_thread_main)  # lives as long as the process
+
+
+def _raise_thread_errors() -> None:
+    """Re-raise the first exception a start routine raised (the others as notes)."""
+    if not _thread_errors:
+        return
+    with _thread_lock:
+        errors = list(_thread_errors)
+        _thread_errors.clear()
+    if errors:
+        _raise_first(errors, "another thread's start routine raised")
+
+
+def _cs_key(call: str, cs: object) -> int:
+    if not isinstance(cs, CRITICAL_SECTION):
+        raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, not {type(cs).__name__}")
+    return ctypes.addressof(cs)
+
+
+def _cs_live(call: str, cs: object) -> int:
+    key = _cs_key(call, cs)
+    if _critsecs.get(key) is not cs:
+        why = "deleted (DeleteCriticalSection)" if key in _critsecs_deleted else \
+            "never initialised (InitializeCriticalSection)"
+        raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was {why}; using it is undefined "
+                                "behaviour")
+    return key

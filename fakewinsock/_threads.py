@@ -29,8 +29,18 @@ adds threads without changing that picture.  The first ``CreateThread`` makes a
   completion routines queued (alertable), its condition true, or its deadline
   passed; that outcome is *latched* then (a satisfied wait stays satisfied
   even if another thread resets the event before it runs, as on Windows,
-  where the waiter is released when the object is signalled, and a critical
-  section is granted at that moment).
+  where the waiter is released when the object is signalled).  A critical
+  section is not granted, only its waiters woken (Windows' sections are not
+  fair): a woken waiter competes for it again when it runs.
+* Looking at every blocked thread at every scheduling point would cost
+  O(threads x handles) per call; instead a wait on handles (WaitFor*,
+  WSAWaitForMultipleEvents) registers its thread in each object's
+  ``waiters``, and is looked at again only when one of them is signalled
+  (:meth:`Scheduler.poke`, called wherever an event is set or a thread
+  exits), when a completion routine is queued for it
+  (:meth:`Scheduler.poke_thread`), or when its deadline (a heap) passes.
+  Other waits (a critical section, connect, WSAGetOverlappedResult with
+  fWait, whatever passes no handles) are looked at every time.
 * When no thread is runnable, the thread holding the baton makes the world
   progress exactly as ``Kernel.block`` always did (one ready entry, else the
   next timer, else the clock moves to the earliest deadline of any blocked
@@ -71,6 +81,7 @@ Divergence from real Windows:
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -133,6 +144,11 @@ class ProgramThread:
         self.suspend_count = 0
         self.unwinding = False
         self.py: threading.Thread | None = None
+        #: Threads blocked in a wait on this thread's handle (woken when it exits).
+        self.waiters: list[ProgramThread] | tuple[()] = ()
+        #: The objects (events, threads) whose ``waiters`` hold this thread while it is blocked.
+        self.watching: list[Any] = []
+        self.wait_seq = 0  # which wait a deadline entry belongs to
 
     @property
     def tid(self) -> int:
@@ -159,7 +175,11 @@ class CritSec:
         self.label = label  # order of initialisation, for messages
 
     def describe(self) -> str:
-        owner = f"owned by T{self.owner.index} ({self.count}x)" if self.owner is not None else "free"
+        if self.owner is None:
+            owner = "free"
+        else:
+            gone = ", which has exited" if self.owner.exited else ""
+            owner = f"owned by T{self.owner.index}{gone} ({self.count}x)"
         return f"critical section cs{self.label} at {self.key:#x} ({owner})"
 
     def mirror(self) -> None:
@@ -182,6 +202,16 @@ class Scheduler:
         self.fatal: BaseException | None = None
         #: Called with a thread's state when it exits (the API cancels its I/O).
         self.on_exit: Callable[[ThreadState], None] = lambda ts: None
+        # Which blocked threads to look at, so that a scheduling point does not
+        # evaluate every blocked thread's condition: a wait on handles is looked
+        # at when one of its objects is signalled (``poke``) or its thread gets
+        # a completion routine queued (``poke_thread``); any other wait (a
+        # critical section, connect, WSAGetOverlappedResult...) at every point.
+        self.runq: list[ProgramThread] = []  # RUNNABLE threads
+        self.opaque: list[ProgramThread] = []  # BLOCKED threads whose wait names no handle
+        self.poked: list[ProgramThread] = []  # BLOCKED threads to look at again
+        self.deadlines: list[tuple[int, int, ProgramThread]] = []  # heap of (deadline, wait_seq, thread)
+        self._seq = 0
 
     # ------------------------------------------------------------ threads
 
@@ -192,6 +222,8 @@ class Scheduler:
         if suspended:
             pt.state = SUSPENDED
             pt.suspend_count = 1
+        else:
+            self.runq.append(pt)
         py = pt.py = threading.Thread(target=self._bootstrap, args=(pt,), daemon=True,
                                       name=f"fakewinsock T{ts.index}")
         py.start()
@@ -224,9 +256,17 @@ class Scheduler:
         self._exit(pt)
         self._leave(pt)
 
+    def resume(self, pt: ProgramThread) -> None:
+        """ResumeThread brought the suspend count to 0."""
+        if pt.state is SUSPENDED:
+            pt.state = RUNNABLE
+            self.runq.append(pt)
+
     def _exit(self, pt: ProgramThread) -> None:
         pt.state = EXITED
         pt.signaled = True
+        if pt.waiters:
+            self.poked.extend(pt.waiters)
         pt.ts.exited = True
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "exit", pt.handle, 0, f"T{pt.ts.index} exit_code={pt.exit_code}")
@@ -252,6 +292,10 @@ class Scheduler:
         self._hand(self.main)
 
     def _hand(self, target: ProgramThread) -> None:
+        if target.state is RUNNABLE:
+            self.runq.remove(target)
+        elif target.state is BLOCKED:  # the main thread, to raise what ends the test
+            self._unwatch(target)
         target.state = RUNNING
         self.current = target
         if self.kernel.trace.enabled:
@@ -281,31 +325,90 @@ class Scheduler:
             raise _Unwind
         return pt
 
+    def poke(self, waiters: list[ProgramThread] | tuple[()]) -> None:
+        """An object these threads wait on was signalled: look at them again."""
+        self.poked.extend(waiters)
+
+    def poke_thread(self, ts: ThreadState) -> None:
+        """A completion routine was queued for ``ts``: look at it again."""
+        pt = ts.prog
+        if pt is not None and pt.state is BLOCKED:
+            self.poked.append(pt)
+
+    def _park(self, cur: ProgramThread) -> None:
+        """``cur`` (with its wait set) blocks: register it where it will be looked at."""
+        cur.state = BLOCKED
+        w = cur.wait
+        assert w is not None
+        self._seq += 1
+        cur.wait_seq = self._seq
+        if w.deadline is not None:
+            heapq.heappush(self.deadlines, (w.deadline, self._seq, cur))
+        if not w.handles:
+            self.opaque.append(cur)
+            return
+        objects: dict[int, Any] = self.kernel.objects
+        for h in w.handles:
+            obj = objects.get(h)  # an Event or a ProgramThread (the waits checked the handles)
+            if obj is None or obj in cur.watching:
+                continue
+            if obj.waiters:
+                obj.waiters.append(cur)
+            else:
+                obj.waiters = [cur]
+            cur.watching.append(obj)
+
+    def _unwatch(self, t: ProgramThread) -> None:
+        for obj in t.watching:
+            obj.waiters.remove(t)
+            if not obj.waiters:
+                obj.waiters = ()
+        t.watching = []
+        if t.wait is not None and not t.wait.handles and t in self.opaque:
+            self.opaque.remove(t)
+
+    def _recheck(self) -> None:
+        """Blocked threads whose wait is satisfied (or over) become runnable;
+        the outcome is latched in ``woke``."""
+        now = self.kernel.now_ns
+        cands = self.poked
+        self.poked = []
+        if self.opaque:
+            cands += self.opaque
+        heap = self.deadlines
+        while heap and heap[0][0] <= now:
+            _, seq, t = heapq.heappop(heap)
+            if t.state is BLOCKED and t.wait_seq == seq:
+                cands.append(t)
+        if not cands:
+            return
+        if len(cands) > 1:
+            cands = sorted(set(cands), key=_index)
+        for t in cands:
+            if t.state is not BLOCKED:
+                continue
+            w = t.wait
+            assert w is not None
+            if w.alertable and t.ts.apcs:
+                t.woke = "apc"
+            elif w.done():
+                t.woke = "done"
+            elif w.deadline is not None and now >= w.deadline:
+                t.woke = "timeout"
+            else:
+                continue
+            self._unwatch(t)
+            t.state = RUNNABLE
+            self.runq.append(t)
+
     def runnable(self, cur: ProgramThread) -> list[ProgramThread]:
         """The threads other than ``cur`` that could run now, in creation order;
         a blocked thread whose wait is satisfied (or over) becomes runnable here."""
-        out: list[ProgramThread] = []
-        now = self.kernel.now_ns
-        for t in self.threads:
-            if t is cur:
-                continue
-            state = t.state
-            if state is RUNNABLE:
-                out.append(t)
-            elif state is BLOCKED:
-                w = t.wait
-                assert w is not None
-                if w.alertable and t.ts.apcs:
-                    t.woke = "apc"
-                elif w.done():
-                    t.woke = "done"
-                elif w.deadline is not None and now >= w.deadline:
-                    t.woke = "timeout"
-                else:
-                    continue
-                t.state = RUNNABLE
-                out.append(t)
-        return out
+        self._recheck()
+        runq = self.runq
+        if len(runq) > 1:
+            return sorted((t for t in runq if t is not cur), key=_index)
+        return [t for t in runq if t is not cur]
 
     def preempt(self) -> None:
         """A scheduling point at an interface call: maybe another thread runs first."""
@@ -317,18 +420,25 @@ class Scheduler:
         others = self.runnable(cur)
         if not others:
             return
-        i = self.kernel.chooser.index(len(others) + 1, "thread")
+        try:
+            i = self.kernel.chooser.index(len(others) + 1, "thread")
+        except BaseException:
+            self._ending(cur)
+            raise
         if i:
             cur.state = RUNNABLE
+            self.runq.append(cur)
             self._switch(cur, others[i - 1])
 
     def _next_deadline(self) -> int | None:
-        d: int | None = None
-        for t in self.threads:
-            w = t.wait
-            if t.state is BLOCKED and w is not None and w.deadline is not None and (d is None or w.deadline < d):
-                d = w.deadline
-        return d
+        """The earliest deadline of a blocked thread (None: none has one)."""
+        heap = self.deadlines
+        while heap:
+            _, seq, t = heap[0]
+            if t.state is BLOCKED and t.wait_seq == seq:
+                return heap[0][0]
+            heapq.heappop(heap)
+        return None
 
     def _next_after_block(self, cur: ProgramThread, deadline: int | None) -> ProgramThread:
         """``cur`` cannot go on: the thread to run next, making the world progress
@@ -355,37 +465,48 @@ class Scheduler:
         cur = self.calling()
         if cur is None or cur is not self.current:
             return None
-        kernel = self.kernel
         apcs = ts.apcs if ts is not None else None
         cur.wait = Wait(done, deadline, ts is not None, what, handles)
         try:
-            while True:
-                if apcs or done():
-                    return True
-                others = self.runnable(cur)
-                if others:
-                    target = others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
-                    cur.state = BLOCKED
-                    self._switch(cur, target)
-                    if cur.woke == "timeout":
-                        return done()
-                    return True
-                d = self._next_deadline()
-                d = deadline if d is None or (deadline is not None and deadline < d) else d
-                if not kernel.step(d):
-                    if d is None:
-                        if len(self.threads) > 1:
-                            self._deadlock(cur)
-                        name = what if isinstance(what, str) else what()
-                        raise DeadlockError(
-                            f"{name} can never return: no operation is in flight, nothing is "
-                            f"scheduled and the timeout is infinite.\n{kernel.describe_world()}"
-                        )
-                    if deadline is not None and kernel.now_ns >= deadline:
-                        return done()
+            return self._block(cur, done, deadline, what, apcs)
+        except _Unwind:
+            raise
+        except BaseException:
+            self._ending(cur)
+            raise
         finally:
+            if cur.watching or cur in self.opaque:
+                self._unwatch(cur)
             cur.wait = None
             cur.state = RUNNING
+
+    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None,
+               what: str | Callable[[], str], apcs: Any) -> bool:
+        kernel = self.kernel
+        while True:
+            if apcs or done():
+                return True
+            others = self.runnable(cur)
+            if others:
+                target = others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
+                self._park(cur)
+                self._switch(cur, target)
+                if cur.woke == "timeout":
+                    return done()
+                return True
+            d = self._next_deadline()
+            d = deadline if d is None or (deadline is not None and deadline < d) else d
+            if not kernel.step(d):
+                if d is None:
+                    if len(self.threads) > 1:
+                        self._deadlock(cur)
+                    name = what if isinstance(what, str) else what()
+                    raise DeadlockError(
+                        f"{name} can never return: no operation is in flight, nothing is "
+                        f"scheduled and the timeout is infinite.\n{kernel.describe_world()}"
+                    )
+                if deadline is not None and kernel.now_ns >= deadline:
+                    return done()
 
     def _deadlock(self, cur: ProgramThread) -> None:
         exc = DeadlockError(self.deadlock_message())
@@ -393,7 +514,7 @@ class Scheduler:
             self.unwind_all()
             raise exc
         self.fatal = exc
-        cur.state = BLOCKED
+        self._park(cur)
         self._switch(cur, self.main)  # raises _Unwind here when the main thread unwinds this one
 
     def deadlock_message(self) -> str:
@@ -424,12 +545,30 @@ class Scheduler:
             t.baton.release()
             if t.py is not None:
                 t.py.join(timeout=10.0)
+            # Gone for good: counted as exited (its handle signalled), nothing left registered.
+            if t in self.runq:
+                self.runq.remove(t)
+            self._unwatch(t)
+            t.wait = None
+            t.state = EXITED
+            t.signaled = t.ts.exited = True
         self.current = self.main
         self.main.state = RUNNING
 
     def alive(self) -> list[ProgramThread]:
         """Threads made by CreateThread that have not exited (nor been unwound)."""
         return [t for t in self.threads if t is not self.main and t.state is not EXITED and not t.unwinding]
+
+    def _ending(self, cur: ProgramThread) -> None:
+        """An exception leaves the fake in the main thread (the chooser stopped
+        the example, a scheduled callback failed...): the test is over for
+        every thread, so none is left parked for ever."""
+        if cur is self.main:
+            self.unwind_all()
+
+
+def _index(t: ProgramThread) -> int:
+    return t.ts.index
 
 
 def _note(exc: BaseException, text: str) -> None:
@@ -472,6 +611,30 @@ def threads_broken(kernel: Kernel) -> list[str]:
                 out.append(f"{t.describe()}: handle open={not t.closed} but the handle table disagrees")
             if t.ts.prog is not t:
                 out.append(f"{t.describe()}: its thread state points to another thread")
+            if (t.state is RUNNABLE) != (t in sched.runq) or sched.runq.count(t) > 1:
+                out.append(f"{t.describe()} is {t.state} but {sched.runq.count(t)} times in the run queue")
+            w = t.wait
+            if t.state is BLOCKED and w is not None:
+                if w.handles:
+                    for obj in t.watching:
+                        if t not in obj.waiters:
+                            out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
+                    for h in w.handles:
+                        obj = kernel.objects.get(h)
+                        if obj is not None and obj not in t.watching:
+                            out.append(f"{t.describe()} waits on {h:#x} but is not among its waiters")
+                    if t not in sched.poked and (w.done() or (w.alertable and t.ts.apcs)):
+                        out.append(f"{t.describe()}: its wait ({w.describe()}) is satisfied but nothing woke it "
+                                   "(an object was signalled without Scheduler.poke)")
+                elif t not in sched.opaque:
+                    out.append(f"{t.describe()} waits in {w.describe()} but is not looked at")
+            elif t.watching or t in sched.opaque:
+                out.append(f"{t.describe()} is {t.state} but still registered as waiting")
+        waitables: list[Any] = [*kernel.objects.values(), *sched.threads]
+        for obj in waitables:
+            for waiter in getattr(obj, "waiters", ()):
+                if waiter.state is not BLOCKED or obj not in waiter.watching:
+                    out.append(f"{waiter.describe()} is {waiter.state} but listed as waiting on {obj.handle:#x}")
     for key, cs in kernel.critsecs.items():
         if cs.key != key:
             out.append(f"{cs.describe()} is registered under {key:#x}")

@@ -236,3 +236,35 @@ def extension_function(guid: tuple[int, int, int, tuple[int, ...]]) -> int:
         err = WSAGetLastError()
         closesocket(s)
         WSASetLastError(err)
+
+
+# --- threads -----------------------------------------------------------------------------
+from ._types import CRITICAL_SECTION  # noqa: E402 - kept in this section (the iocp branch adds its own)
+
+assert ctypes.sizeof(CRITICAL_SECTION) == 40, ctypes.sizeof(CRITICAL_SECTION)
+
+#: ``DWORD WINAPI ThreadProc(LPVOID lpParameter)``.
+LPTHREAD_START_ROUTINE = ctypes.WINFUNCTYPE(DWORD, c_void_p)
+LPCRITICAL_SECTION = POINTER(CRITICAL_SECTION)
+
+CreateThread: Callable[[object, int, object, object, int, object], int] = _proto(
+    kernel32, "CreateThread", HANDLE, c_void_p, c_size_t, c_void_p, c_void_p, DWORD, LPDWORD)
+ResumeThread: Callable[[int], int] = _proto(kernel32, "ResumeThread", DWORD, HANDLE)
+WaitForSingleObjectEx: Callable[[int, int, int], int] = _proto(
+    kernel32, "WaitForSingleObjectEx", DWORD, HANDLE, DWORD, BOOL)
+WaitForMultipleObjectsEx: Callable[[int, object, int, int, int], int] = _proto(
+    kernel32, "WaitForMultipleObjectsEx", DWORD, DWORD, POINTER(HANDLE), BOOL, DWORD, BOOL)
+GetExitCodeThread: Callable[[int, object], int] = _proto(kernel32, "GetExitCodeThread", BOOL, HANDLE, LPDWORD)
+CloseHandle: Callable[[int], int] = _proto(kernel32, "CloseHandle", BOOL, HANDLE)
+GetCurrentThreadId: Callable[[], int] = _proto(kernel32, "GetCurrentThreadId", DWORD)
+GetLastError: Callable[[], int] = _proto(kernel32, "GetLastError", DWORD)
+SetLastError: Callable[[int], None] = _proto(kernel32, "SetLastError", None, DWORD)
+Sleep: Callable[[int], None] = _proto(kernel32, "Sleep", None, DWORD)
+InitializeCriticalSection: Callable[[object], None] = _proto(
+    kernel32, "InitializeCriticalSection", None, LPCRITICAL_SECTION)
+EnterCriticalSection: Callable[[object], None] = _proto(kernel32, "EnterCriticalSection", None, LPCRITICAL_SECTION)
+TryEnterCriticalSection: Callable[[object], int] = _proto(
+    kernel32, "TryEnterCriticalSection", BOOL, LPCRITICAL_SECTION)
+LeaveCriticalSection: Callable[[object], None] = _proto(kernel32, "LeaveCriticalSection", None, LPCRITICAL_SECTION)
+DeleteCriticalSection: Callable[[object], None] = _proto(
+    kernel32, "DeleteCriticalSection", None, LPCRITICAL_SECTION)

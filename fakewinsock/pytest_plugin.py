@@ -158,6 +158,7 @@ def _new_fake(request: pytest.FixtureRequest, seed: int) -> FakeWinsock:
     config = FakeConfig(**marker.kwargs) if marker is not None else FakeConfig()
     fake = FakeWinsock(seed=seed, config=config)
     request.node.stash.setdefault(_FAKES_KEY, []).append(fake)
+    request.addfinalizer(fake.end_threads)  # no program thread outlives its test
     return fake
 
 

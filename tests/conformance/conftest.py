@@ -94,8 +94,12 @@ def h(backend_id: str, request: pytest.FixtureRequest) -> Iterator[Harness]:
         ws = FakeWinsock(seed=seed, config=FAKE_CONFIGS[backend_id])
     harness = Harness(ws)
     harness.start()
-    yield harness
-    harness.finish()
+    try:
+        yield harness
+        harness.finish()
+    finally:
+        if isinstance(ws, FakeWinsock):
+            ws.end_threads()  # no program thread outlives its test
 
 
 def _stable_seed(text: str) -> int:
