@@ -107,7 +107,7 @@ MUTANTS = [
            "the acceptor adds a client to a group's wait array while the group's thread waits on it",
            "issue 14 (thread groups)", "groups_few"),
     Mutant("lost-wake-up", g.LostWakeUp, "a group takes one handed-over client per wake-up: two hand-overs, one signal",
-           "issue 14 (thread groups)", "groups_few"),
+           "issue 14 (thread groups)", "groups_burst"),
     Mutant("unlocked-acceptor", g.UnlockedAcceptor,
            "the acceptor writes the shared tables (connections, groups, inboxes) without the lock",
            "issue 14 (thread groups)", "echo"),

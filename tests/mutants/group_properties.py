@@ -26,7 +26,7 @@ from ovserver import Limits, Server
 from .properties import SETTINGS, OvserverUnderTest
 
 __all__ = ["GROUP_PROPERTIES", "GROUP_SETTINGS", "groups_scenario", "groups_property", "groups_chat_property",
-           "groups_few_property"]
+           "groups_few_property", "groups_burst_property"]
 
 _MS = 1_000_000
 
@@ -110,7 +110,28 @@ def groups_few_property(cls: type[Server]) -> Callable[[], None]:
     return groups_property(cls, clients=(2, 70), settings_=SETTINGS, lines=(0, 3))
 
 
+def groups_burst_property(cls: type[Server]) -> Callable[[], None]:
+    """A burst into a quiet group: client 0 connects and stays 2 s without a
+    word; 2-7 more arrive at the same moment 5 ms later, all quiet but the
+    last, which resets at once.  The server must close the reset one within
+    a second, so each of the burst must have been taken into its group's
+    wait array, though the acceptor may hand them all over before the
+    group's thread runs once (the interleaving is drawn)."""
+
+    @SETTINGS
+    @given(data=st.data(), burst=st.integers(2, 7))
+    def groups_burst(data: st.DataObject, burst: int) -> None:
+        quiet = ClientScript.of(linger_ns=2000 * _MS)
+        late = ClientScript.of(arrive_ns=5 * _MS, linger_ns=2000 * _MS)
+        scenario = Scenario((quiet,) + (late,) * burst, FaultPlan(clients=(ClientFault(burst, "reset", 0),)))
+        check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, "echo", Limits()), scenario,
+                          EchoModel(), data=data, max_draws=MAX_DRAWS)
+
+    return groups_burst
+
+
 GROUP_PROPERTIES: dict[str, Callable[[type[Server]], Callable[[], None]]] = {
+    "groups_burst": groups_burst_property,
     "groups": groups_property,
     "groups_chat": groups_chat_property,
     "groups_few": groups_few_property,
