@@ -128,7 +128,8 @@ def format_report(r: SimulationReport) -> str:
         f"(kept sending after its error line, or over max_queued), dropped {r.dropped} (injected failures)",
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
-        f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}",
+        f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}"
+        + (f", {s.threads_started} group threads (at most {s.peak_threads} at once)" if s.threads_started else ""),
         f"messages              {r.lines_sent} lines sent, {r.replies} replies verified "
         f"({s.hub.deliveries} queued by the server)",
         f"bytes                 {r.bytes_sent} sent by clients, {r.bytes_received} received by clients",
