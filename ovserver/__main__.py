@@ -108,14 +108,15 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--model", choices=MODELS, default="events",
-                        help="events: event notification (64 events); routines: completion routines")
+                        help="events: event notification, a thread per group of 63 clients (64 events); "
+                             "routines: completion routines, one thread")
         sp.add_argument("--mode", choices=[m.value for m in Mode], default="echo",
                         help="echo: each line back to its sender; chat: each line to every other client, named")
         d = Limits()
         sp.add_argument("--max-line", type=_positive, default=d.max_line,
                         help="longest line, bytes; a longer one gets an error line and the connection is closed")
         sp.add_argument("--max-clients", type=_positive, default=d.max_clients,
-                        help="clients served at once (the events model serves at most 63); more wait to be accepted")
+                        help="clients served at once (both models); more wait to be accepted")
         sp.add_argument("--max-queued", type=_positive, default=d.max_queued,
                         help="most bytes queued for one client before it is cut off (reset)")
 

@@ -9,7 +9,8 @@ protocol's state (:class:`ovserver._protocol.Hub`).  The I/O model decides only
 how completions are noticed:
 
 * :mod:`ovserver._events`: an event per connection, WSAWaitForMultipleEvents
-  over at most 64 of them, WSAGetOverlappedResult, WSAResetEvent;
+  over at most 64 of them, WSAGetOverlappedResult, WSAResetEvent; a thread
+  per group of 63 connections;
 * :mod:`ovserver._routines`: completion routines run by alertable waits.
 
 Rules every path below keeps:
@@ -26,7 +27,7 @@ Rules every path below keeps:
 * **Closing reaps, and frees the place at once.**  closesocket makes pending
   operations complete later with an error.  A closed connection leaves the
   table of live connections at once (so it no longer counts against
-  ``max_clients`` or the event model's 63 clients per wait, and AcceptEx is
+  ``max_clients`` or the event model's 63 clients per group, and AcceptEx is
   posted again), but keeps its OVERLAPPEDs, buffers and event alive, *closing*,
   until every busy one has completed and been reaped; only then is it released.
 * **A send in flight is cancelled before its socket is closed.**  Windows
@@ -44,8 +45,7 @@ Rules every path below keeps:
   (counted in ``abandoned``) and returns.
 * **Accepting** uses AcceptEx with dwReceiveDataLength 0 on the listening
   socket, notified through the listener's event, the *wake event*.  A stop
-  request sets a flag and signals the same event (so the event model keeps 63
-  of its 64 wait slots for clients).  Accepting pauses while the connection
+  request sets a flag and signals the same event.  Accepting pauses while the connection
   table is full; new connections then wait in the listen backlog.
 """
 
@@ -162,6 +162,8 @@ class ServerStats:
     posted_immediate: int = 0  # operations that completed at once (and still notified)
     posted_pending: int = 0
     posted_failed: int = 0
+    threads_started: int = 0  # the events model's group threads, each ended when its group emptied
+    peak_threads: int = 0  # group threads alive at once
     hub: HubStats = field(default_factory=HubStats)
 
 
@@ -261,6 +263,10 @@ class Server:
     def _wait(self, timeout_ms: int) -> None:
         """Wait once for notifications and handle them."""
         raise NotImplementedError
+
+    def _resume_accepting(self) -> None:
+        """A place may be free: accept again (post AcceptEx unless one is posted or the table is full)."""
+        self._post_accept()
 
     # ------------------------------------------------------------ life cycle
 
@@ -441,7 +447,11 @@ class Server:
         self._conns[cid] = conn
         self.stats.accepted += 1
         self.stats.peak_connections = max(self.stats.peak_connections, len(self._conns))
-        actions = self.hub.join(cid, name)
+        self._begin(conn)
+
+    def _begin(self, conn: _Conn) -> None:
+        """Serve ``conn`` (opened and counted): it joins the protocol, its first receive is posted."""
+        actions = self.hub.join(conn.cid, conn.name)
         self._post_recv(conn)
         self._apply(actions)
 
@@ -567,7 +577,7 @@ class Server:
             self._release(conn)
         else:
             self._closing[conn.cid] = conn
-        self._post_accept()  # its place is free again
+        self._resume_accepting()  # its place is free again
 
     def _reaped(self, io: _Io) -> None:
         """A busy slot of a closed connection completed (with whatever error)."""

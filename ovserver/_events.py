@@ -1,43 +1,103 @@
-"""The event-notification model, as the lecture notes' "事件通知实现逻辑" lays it out.
+"""The event-notification model, as the lecture notes lay it out, with their
+optimisation "将上万的事件分组分线程等待处理": tens of thousands of events, grouped
+into threads of 64.
 
-* One **group** per index: a client's socket, its event, and its OVERLAPPEDs
-  (one receive slot, one send slot, both carrying the group's event in
-  ``hEvent``).  Index 0 is the listener's group: the listening socket, the
-  AcceptEx OVERLAPPED and its event (which is also the stop signal).
-* One WSAWaitForMultipleEvents covers every group: the listener and at most 63
-  clients (WSA_MAXIMUM_WAIT_EVENTS is 64).  When 63 clients are connected no
-  AcceptEx is posted, so new connections wait in the listen backlog until a
-  group is removed.
-* A signalled group is handled as the lecture notes say: WSAResetEvent (first, so a
-  completion that lands while we work signals it again), then for each slot
-  whose operation has completed, WSAGetOverlappedResult: 0 bytes received is
-  a graceful exit, 10054 a forced one, and either removes the whole group
-  (once its other operation is reaped).
+Threads and what each one owns
+==============================
+
+* The **acceptor** is the thread that calls :meth:`Server.run`.  It owns the
+  listening socket and the AcceptEx OVERLAPPED, whose event is the server's
+  *wake event* (also the stop signal).  Its one wait is
+  ``WSAWaitForMultipleEvents(1, [wake])``.
+* A **group** is one program thread (CreateThread) with a wait array of its
+  own: slot 0 is the group's own *wake event*, slots 1-63 its live clients
+  (one event per client, shared by the client's receive and send
+  OVERLAPPEDs).  The group's wake event costs it one of its 64 slots, so a
+  group serves at most 63 clients (``GROUP_CLIENTS``).  ``--max-clients``
+  (:attr:`Limits.max_clients`) bounds the clients of the whole server; groups
+  are created when no group has room and end when they are empty (no client,
+  none handed over, no closed client with operations still in flight).
+
+How a connection moves to a group
+=================================
+
+The acceptor completes the accept (WSAGetOverlappedResult,
+SO_UPDATE_ACCEPT_CONTEXT), creates the client's event, picks the first group
+with room (or creates a group: its wake event, then its thread), appends the
+connection to that group's **inbox** and signals the group's wake event.  The
+group's thread, woken, resets its wake event and then takes its inbox: each
+connection enters its wait array, joins the protocol and gets its first
+WSARecv.  The acceptor never touches a group's wait array.
+
+What is locked
+==============
+
+One critical section, the **server lock**, guards everything the threads
+share: the connection table and statistics, the protocol's hub (chat routes
+lines between clients of different groups), the list of groups, every group's
+inbox, action queue and stop flag, and the AcceptEx slot.  A thread holds it
+whenever it is not waiting: each wait is ``LeaveCriticalSection``,
+``WSAWaitForMultipleEvents``, ``EnterCriticalSection``.  Rules on top of it:
+
+* **A group's wait array is changed only by its own thread**, and so is
+  everything of its clients' sockets and OVERLAPPEDs: posting, closing,
+  reaping, closing their events.  What another thread needs done to a
+  client (a chat line to send, a slow reader to cut off: the hub's actions
+  for a client of another group) goes to the owning group's **action queue**
+  and its wake event is signalled.
+* **Hand-over and ending are atomic.**  A group decides it is empty and
+  removes itself from the list of groups in one hold of the lock; the
+  acceptor picks a group and appends to its inbox in one hold.  So a
+  connection is never handed to a group that has ended.  The ended thread
+  closes its wake event after it left the list (no one signals it any more);
+  the acceptor closes the thread's handle after waiting for it.
+* **No lost wake-up.**  A group resets its wake event *after* its wait
+  returned and *before* it reads its inbox, action queue and stop flag (all
+  in one hold of the lock); whoever adds to them does so under the lock and
+  then signals.
+* **Only the acceptor posts AcceptEx** (posting resets the wake event, which
+  would swallow a stop request signalled meanwhile: the acceptor reads the
+  stop flag after each post).  A group whose client left while the server was
+  full signals the acceptor's wake event instead.
+
+Within a group the lecture notes' loop is unchanged:
+
+* A signalled client is handled as the lecture notes say: WSAResetEvent
+  (first, so a completion that lands while we work signals it again), then for
+  each slot whose operation has completed, WSAGetOverlappedResult: 0 bytes
+  received is a graceful exit, 10054 a forced one, and either removes the
+  client (once its other operation is reaped).
 * **Lost signals.**  Posting an operation resets its event, and the two slots
-  of a group share one.  So after every post the group's *other* slot is
+  of a client share one.  So after every post the client's *other* slot is
   checked (HasOverlappedIoCompleted); if it completed meanwhile, its signal was
-  just erased and the group is queued to be handled again without waiting.
+  just erased and the client is queued to be handled again without waiting.
 * **Fairness.**  WSAWaitForMultipleEvents reports the lowest signalled index,
-  so the client part of the array is rotated after each wake-up: a busy client
-  at a low index cannot starve the others.
-* **Closed groups leave the array at once.**  A closed connection's group is
-  removed from the client part when it is closed (its place goes to a new
-  client), but its event, OVERLAPPEDs and buffers live on until its cancelled
-  operations complete.  Such *closing* groups fill the array's spare places
-  (after the listener and the live clients); each wake-up sweeps all of them,
-  reaping what has completed.  Only when more are closing than there are
-  spare places does the wait get a time-out (``CLOSING_POLL_MS``), so that
-  those not in the array are swept too.
-* No busy polling: every wait is infinite, except while a failed AcceptEx
-  post waits to be retried, while a stop waits for cancelled operations, or
-  while closing groups do not fit in the array.
+  so the client part of the array is rotated after each wake-up.
+* **Closed clients leave the array at once.**  A closed connection leaves its
+  group's client part when it is closed (its place goes to a new client), but
+  its event, OVERLAPPEDs and buffers live on until its cancelled operations
+  complete.  Such *closing* clients fill the array's spare places; each
+  wake-up sweeps all of them.  Only when more are closing than there are
+  spare places does the wait get a time-out (``CLOSING_POLL_MS``).
+
+Stopping: :meth:`Server.request_stop` (any thread: a console control handler,
+a simulated actor) sets a flag and signals the acceptor's wake event.  The
+acceptor closes the listener, sets every group's stop flag and signals it;
+each group closes its clients (CancelIoEx before closing a busy one, abortive
+close) and waits at most ``stop_grace_ms`` for their cancelled operations,
+then ends.  The acceptor waits for the AcceptEx it cancelled (also bounded),
+then for every group thread, and closes their handles.
 """
 
 from __future__ import annotations
 
-from fakewinsock import Winsock
+from dataclasses import dataclass, field
+
+from fakewinsock import CRITICAL_SECTION, Winsock
 from fakewinsock.constants import (
     FALSE,
+    INFINITE,
+    INVALID_SOCKET,
     WSA_INFINITE,
     WSA_INVALID_EVENT,
     WSA_MAXIMUM_WAIT_EVENTS,
@@ -46,102 +106,297 @@ from fakewinsock.constants import (
 )
 
 from ._core import Server, ServerConfig, ServerError, _Conn, _Io
+from ._protocol import Action
 
-__all__ = ["EventServer"]
+__all__ = ["EventServer", "GROUP_CLIENTS"]
 
-#: Time-out of a wait while some closing groups do not fit in the wait array.
+#: Time-out of a wait while some closing clients do not fit in the group's wait array.
 CLOSING_POLL_MS = 100
+#: Clients per group: its wait array (64 events) less the group's wake event.
+GROUP_CLIENTS = WSA_MAXIMUM_WAIT_EVENTS - 1
+
+
+@dataclass(eq=False)
+class _Group:
+    """One group: a thread, its wake event and up to 63 clients.
+
+    ``members``, ``zombies``, ``again``, ``next_first``, ``next_zombie``,
+    ``stopping``, ``waited_ms`` and ``gave_up`` are the group thread's own;
+    ``inbox``, ``actions`` and ``stop`` are written by other threads (under
+    the server lock) and taken by the group thread (under the lock)."""
+
+    gid: int
+    wake: int
+    thread: int = 0
+    members: list[_Conn] = field(default_factory=list)  # wait index i + 1 (rotated)
+    zombies: list[_Conn] = field(default_factory=list)  # closed, operations still in flight
+    again: dict[int, _Conn] = field(default_factory=dict)  # clients whose signal a post erased
+    inbox: list[_Conn] = field(default_factory=list)  # handed over by the acceptor, not yet taken
+    actions: list[Action] = field(default_factory=list)  # the hub's actions for members, from other threads
+    stop: bool = False
+    stopping: bool = False
+    next_first: int = 0
+    next_zombie: int = 0
+    waited_ms: int = 0
+    gave_up: bool = False
 
 
 class EventServer(Server):
-    """The server with event notification: one thread, at most 63 clients at once."""
+    """The server with event notification: a thread per group of 63 clients."""
 
     model = "events"
 
     def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
         super().__init__(ws, config)
-        self._groups: list[_Conn] = []  # wait index i + 1 (rotated), index 0 is the listener
-        self._next_first = 0  # rotation of the client part of the wait array
-        self._again: dict[int, _Conn] = {}  # groups whose signal a post erased
-        self._zombies: list[_Conn] = []  # closed groups with operations still in flight
-        self._next_zombie = 0  # rotation of the closing part of the wait array
+        self._lock = CRITICAL_SECTION()  # the server lock (see the module docstring)
+        self._groups: list[_Group] = []  # live groups, oldest first
+        self._group_of: dict[int, _Group] = {}  # cid -> its group, until the connection is released
+        self._next_gid = 1
+        self._threads: list[int] = []  # handles of group threads not yet waited for
+        self._finished: list[int] = []  # handles of threads whose group has ended
+        self._running: _Group | None = None  # the group whose thread holds the lock (None: the acceptor)
+        self._failure: BaseException | None = None  # what killed a group thread
 
     @property
     def max_connections(self) -> int:
-        return min(WSA_MAXIMUM_WAIT_EVENTS - 1, self.config.limits.max_clients)
+        return self.config.limits.max_clients
+
+    @property
+    def _group_capacity(self) -> int:
+        """Clients one group serves: 64 wait slots, less its wake event."""
+        return GROUP_CLIENTS
+
+    # ------------------------------------------------------------ the lock
+
+    def _enter(self, group: _Group | None) -> None:
+        self.ws.EnterCriticalSection(self._lock)
+        self._running = group
+
+    def _leave(self) -> None:
+        self._running = None
+        self.ws.LeaveCriticalSection(self._lock)
+
+    # ------------------------------------------------------------ the acceptor
+
+    def _serve(self) -> None:
+        ws = self.ws
+        ws.InitializeCriticalSection(self._lock)
+        try:
+            self._enter(None)
+            try:
+                self._accept_loop()
+            finally:
+                if not self._stopping:  # an exception: the groups must end all the same
+                    self._begin_stop()
+                self._leave()
+        finally:
+            self._join(self._threads)
+            ws.DeleteCriticalSection(self._lock)
+        if self._failure is not None:
+            raise self._failure
+
+    def _accept_loop(self) -> None:
+        """The acceptor's loop (holding the lock but in its wait)."""
+        while True:
+            if not self._accept_retry:
+                self._post_accept()
+            # The flag is read after every post, so a stop signal swallowed by a
+            # post resetting the wake event (AcceptEx on it) is still seen.
+            if self._stop and not self._stopping:
+                self._begin_stop()
+            if self._stopping:
+                if not self._accept.busy:
+                    return
+                if self._gave_up:
+                    self.stats.abandoned += 1
+                    return
+                timeout = self.config.stop_grace_ms
+            else:
+                timeout = self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE
+            finished, self._finished = self._finished, []
+            self._leave()
+            try:
+                self._join(finished)
+                rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout, FALSE)
+            finally:
+                self._enter(None)
+            if rc == WSA_WAIT_EVENT_0:
+                self._on_wake()
+            elif rc == WSA_WAIT_TIMEOUT:
+                self._timed_out(timeout)
+            else:
+                raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
+
+    def _join(self, threads: list[int]) -> None:
+        """Wait for each of ``threads`` (their groups have ended or are ending) and close its handle."""
+        for h in list(threads):
+            self.ws.WaitForSingleObject(h, INFINITE)
+            self.ws.CloseHandle(h)
+            self._threads.remove(h)
+
+    def _begin_stop(self) -> None:
+        """Close the listener; tell every group to close its clients and end."""
+        self._stopping = True
+        ws = self.ws
+        if self._listener != INVALID_SOCKET:
+            ws.closesocket(self._listener)
+            self._listener = INVALID_SOCKET
+        if self._accept_sock != INVALID_SOCKET:
+            ws.closesocket(self._accept_sock)
+            self._accept_sock = INVALID_SOCKET
+        for group in self._groups:
+            group.stop = True
+            ws.WSASetEvent(group.wake)
+
+    def _resume_accepting(self) -> None:
+        if self._running is None:
+            self._post_accept()
+        elif not self._accept.busy and not self._stopping and not self._accept_retry:
+            self.ws.WSASetEvent(self._wake)  # the acceptor posts AcceptEx (see the module docstring)
 
     def _conn_opened(self, conn: _Conn) -> bool:
+        """The acceptor: a group with room for the client, and the client's event.
+        (A group created here that gets no client finds itself empty and ends.)"""
+        group = self._group_with_room()
+        if group is None:
+            return False
         ev = self.ws.WSACreateEvent()
         if ev == WSA_INVALID_EVENT:
             return False
         conn.event = ev
         conn.recv.hEvent = ev
         conn.send.hEvent = ev
-        conn.slot = len(self._groups)
-        self._groups.append(conn)
+        self._group_of[conn.cid] = group
         return True
 
-    def _conn_closed(self, conn: _Conn) -> None:
-        # Remove the group as the lecture notes do: the last group moves into its index.
-        last = self._groups.pop()
-        if last is not conn:
-            self._groups[conn.slot] = last
-            last.slot = conn.slot
-        conn.slot = -1
-        self._again.pop(conn.cid, None)
-        if not conn.idle():
-            self._zombies.append(conn)  # its event stays alive until it is reaped
+    def _group_with_room(self) -> _Group | None:
+        """The first group with room, or a new one (None if it cannot be created)."""
+        for group in self._groups:
+            if self._has_room(group):
+                return group
+        ws = self.ws
+        wake = ws.WSACreateEvent()
+        if wake == WSA_INVALID_EVENT:
+            return None
+        group = _Group(self._next_gid, wake)
+        h, _ = ws.CreateThread(None, 0, self._group_main, group, 0)
+        if not h:
+            ws.WSACloseEvent(wake)
+            return None
+        self._next_gid += 1
+        group.thread = h
+        self._threads.append(h)
+        self._groups.append(group)
+        self.stats.threads_started += 1
+        self.stats.peak_threads = max(self.stats.peak_threads, len(self._groups))
+        return group
 
-    def _conn_released(self, conn: _Conn) -> None:
-        if conn in self._zombies:
-            self._zombies.remove(conn)
-        self.ws.WSACloseEvent(conn.event)
-        conn.event = WSA_INVALID_EVENT
+    def _has_room(self, group: _Group) -> bool:
+        return len(group.members) + len(group.inbox) < self._group_capacity
 
-    def _posted(self, conn: _Conn, io: _Io) -> None:
-        other = conn.send if io is conn.recv else conn.recv
-        if other.completed():
-            self._again[conn.cid] = conn
+    def _begin(self, conn: _Conn) -> None:
+        """The acceptor hands ``conn`` over to its group and wakes the group."""
+        group = self._group_of[conn.cid]
+        group.inbox.append(conn)
+        self.ws.WSASetEvent(group.wake)
 
-    def _wait(self, timeout_ms: int) -> None:
-        if self._again:
-            self._handle_group(next(iter(self._again.values())))
+    # ------------------------------------------------------------ a group's thread
+
+    def _group_main(self, group: _Group) -> int:
+        """A group's thread (CreateThread's start routine)."""
+        try:
+            self._enter(group)
+            try:
+                self._group_loop(group)
+            finally:
+                self._leave()
+            self.ws.WSACloseEvent(group.wake)  # out of the list of groups: no one signals it any more
+        except BaseException as e:  # the acceptor re-raises it once every thread has ended
+            if self._failure is None:
+                self._failure = e
+            self.request_stop()
+            return 1
+        return 0
+
+    def _group_loop(self, group: _Group) -> None:
+        """Serve the group until it is empty (holding the lock but in its waits)."""
+        while True:
+            self._take_inbox(group)
+            actions, group.actions = group.actions, []
+            self._apply(actions)
+            if group.stop and not group.stopping:
+                group.stopping = True
+                for conn in list(group.members):
+                    self.stats.closed_at_stop += 1
+                    self._close(conn)
+            if group.stopping and group.gave_up:
+                self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
+            elif group.members or group.zombies:
+                self._wait_group(group, self.config.stop_grace_ms if group.stopping else WSA_INFINITE)
+                continue
+            # Empty (or given up): leave the list in the same hold of the lock in
+            # which the inbox was found empty, so nothing is handed over any more.
+            self._groups.remove(group)
+            self._finished.append(group.thread)
             return
-        groups = self._groups
-        n = len(groups)
-        first = self._next_first % n if n else 0
-        order = groups[first:] + groups[:first]
-        handles = [self._wake] + [c.event for c in order]
-        zombies = self._zombies
+
+    def _take_inbox(self, group: _Group) -> None:
+        """Serve the connections the acceptor handed over."""
+        handed, group.inbox = group.inbox, []
+        for conn in handed:
+            conn.slot = len(group.members)
+            group.members.append(conn)
+            Server._begin(self, conn)
+
+    def _wait_group(self, group: _Group, timeout_ms: int) -> None:
+        """Wait once for the group's events and handle them."""
+        if group.again:
+            self._handle_group(next(iter(group.again.values())))
+            return
+        members = group.members
+        n = len(members)
+        first = group.next_first % n if n else 0
+        order = members[first:] + members[:first]
+        handles = [group.wake] + [c.event for c in order]
+        zombies = group.zombies
         if zombies:
             room = WSA_MAXIMUM_WAIT_EVENTS - len(handles)
-            z = self._next_zombie % len(zombies)
+            z = group.next_zombie % len(zombies)
             shown = (zombies[z:] + zombies[:z])[:room]
             handles += [c.event for c in shown]
             if len(shown) < len(zombies):
-                self._next_zombie = z + len(shown)
+                group.next_zombie = z + len(shown)
                 if timeout_ms == WSA_INFINITE or timeout_ms > CLOSING_POLL_MS:
                     timeout_ms = CLOSING_POLL_MS
-        rc = self.ws.WSAWaitForMultipleEvents(len(handles), handles, FALSE, timeout_ms, FALSE)
+        self._leave()
+        try:
+            rc = self.ws.WSAWaitForMultipleEvents(len(handles), handles, FALSE, timeout_ms, FALSE)
+        finally:
+            self._enter(group)
         if zombies:
-            self._sweep_zombies()
+            self._sweep_zombies(group)
         if rc == WSA_WAIT_TIMEOUT:
-            self._timed_out(timeout_ms)
+            if group.stopping:
+                group.waited_ms += timeout_ms
+                group.gave_up = group.waited_ms >= self.config.stop_grace_ms
             return
         i = rc - WSA_WAIT_EVENT_0
         if not 0 <= i < len(handles):
             raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
         if i == 0:
-            self._on_wake()
+            # Reset before the inbox, actions and stop flag are read (the loop
+            # does that next, in this hold of the lock): whatever is added
+            # after this signals again.
+            self.ws.WSAResetEvent(group.wake)
             return
         if i > n:
-            return  # a closing group: swept above
-        self._next_first = first + i  # start after the group just served
+            return  # a closing client: swept above
+        group.next_first = first + i  # start after the client just served
         self._handle_group(order[i - 1])
 
-    def _sweep_zombies(self) -> None:
-        """Reap every operation of the closing groups that has completed."""
-        for conn in list(self._zombies):
+    def _sweep_zombies(self, group: _Group) -> None:
+        """Reap every operation of the group's closing clients that has completed."""
+        for conn in list(group.zombies):
             self.ws.WSAResetEvent(conn.event)  # first: a later completion signals again
             for io in (conn.recv, conn.send):
                 if io.completed():
@@ -149,7 +404,7 @@ class EventServer(Server):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
-        self._again.pop(conn.cid, None)  # everything completed is handled now
+        self._group_of[conn.cid].again.pop(conn.cid, None)  # everything completed is handled now
         ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():
@@ -161,3 +416,49 @@ class EventServer(Server):
                 continue
             ok, nbytes, _ = ws.WSAGetOverlappedResult(conn.sock, io, FALSE)
             self._completed(io, 0 if ok else ws.WSAGetLastError(), nbytes)
+
+    def _apply(self, actions: list[Action]) -> None:
+        """Perform the actions for this group's clients; queue the others' to
+        their groups and wake those."""
+        mine: list[Action] = []
+        woken: list[_Group] = []
+        for a in actions:
+            conn = self._conns.get(a.cid)
+            if conn is None or conn.closed:
+                continue
+            group = self._group_of[a.cid]
+            if group is self._running:
+                mine.append(a)
+                continue
+            group.actions.append(a)
+            if group not in woken:
+                woken.append(group)
+        for group in woken:
+            self.ws.WSASetEvent(group.wake)
+        super()._apply(mine)
+
+    # ------------------------------------------------------------ the group's clients
+
+    def _conn_closed(self, conn: _Conn) -> None:
+        # Remove the client as the lecture notes do: the last one moves into its index.
+        group = self._group_of[conn.cid]
+        last = group.members.pop()
+        if last is not conn:
+            group.members[conn.slot] = last
+            last.slot = conn.slot
+        conn.slot = -1
+        group.again.pop(conn.cid, None)
+        if not conn.idle():
+            group.zombies.append(conn)  # its event stays alive until it is reaped
+
+    def _conn_released(self, conn: _Conn) -> None:
+        group = self._group_of.pop(conn.cid)
+        if conn in group.zombies:
+            group.zombies.remove(conn)
+        self.ws.WSACloseEvent(conn.event)
+        conn.event = WSA_INVALID_EVENT
+
+    def _posted(self, conn: _Conn, io: _Io) -> None:
+        other = conn.send if io is conn.recv else conn.recv
+        if other.completed():
+            self._group_of[conn.cid].again[conn.cid] = conn

@@ -136,7 +136,8 @@ def format_report(r: SimulationReport) -> str:
           if r.stop_at_ns is not None else []),
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
-        f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}",
+        f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}"
+        + (f", {s.threads_started} group threads (at most {s.peak_threads} at once)" if s.threads_started else ""),
         f"messages              {r.lines_sent} lines sent, {r.replies} replies verified "
         f"({s.hub.deliveries} queued by the server)",
         f"bytes                 {r.bytes_sent} sent by clients, {r.bytes_received} received by clients",
@@ -894,7 +895,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     joined (or given up), and survivors stay until they have heard every other
     survivor's lines.  The chat check is then exact: each surviving client
     hears all the lines of each other survivor, and a prefix of each resetting
-    client's.  All clients must fit at once (at most 63 with the events model)."""
+    client's.  All clients must fit at once (at most ``limits.max_clients``)."""
     if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
         raise ValueError("clients and messages must be >= 0 and resets in [0, 1]")
     if stop_at_s is not None and not stop_at_s >= 0:

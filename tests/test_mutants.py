@@ -35,7 +35,7 @@ def test_the_default_example_budget() -> None:
     assert SETTINGS.derandomize and SETTINGS.database is None
 
 
-@pytest.mark.parametrize("prop", [pytest.param(p, marks=pytest.mark.slow) if p.startswith("recipe") else p
+@pytest.mark.parametrize("prop", [pytest.param(p, marks=pytest.mark.slow) if p.startswith(("recipe", "groups")) else p
                                   for p in sorted(PROPERTIES)])
 @pytest.mark.parametrize("model", sorted(CORRECT))
 def test_correct_server_passes(model: str, prop: str) -> None:
@@ -82,7 +82,8 @@ RECIPE_CATCHES = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-r
 
 
 @pytest.mark.parametrize("mutant", [
-    m if not m.group else pytest.param(m, marks=[pytest.mark.slow] if m.name in RECIPE_CATCHES else [
+    (pytest.param(m, marks=pytest.mark.slow) if m.caught_by.startswith("groups") else m) if not m.group
+    else pytest.param(m, marks=[pytest.mark.slow] if m.name in RECIPE_CATCHES else [
         pytest.mark.slow, pytest.mark.xfail(strict=True, reason=f"issue 10: not reached yet: needs {m.needs}")])
     for m in MUTANTS],
     ids=[m.name for m in MUTANTS])

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fakewinsock import FakeWinsock
+from fakewinsock import FakeWinsock, InternalError
 from ovserver import Limits, Mode, Server, ServerConfig, ServerError, create_server
 from ovserver._protocol import error_line
 from tests.ovserver_session import MODELS, Session, exact
@@ -134,18 +134,31 @@ def test_max_clients_of_one_serves_one_at_a_time(model: str) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_the_event_model_serves_63_clients_at_once_and_no_more(model: str) -> None:
-    """63 clients fill the events model's one wait (64 events with the
-    listener's); routines take every client at once."""
+def test_65_clients_are_served_at_once(model: str) -> None:
+    """65 clients at once: the events model's first group is full at 63 (64
+    events with its wake event), so a second group takes the other two;
+    routines take every client on one thread."""
     s = Session(model, fake=exact(0.0))
     clients = [s.client(0.01 * i) for i in range(65)]
     for i, c in enumerate(clients):
         c.send(2, b"%d\n" % i)
     stats = s.run(stop_ms=10)
-    assert stats.peak_connections == (63 if model == "events" else 65)
-    assert [bytes(c.data) for c in clients[:63]] == [b"%d\n" % i for i in range(63)]
-    waiting = [bytes(c.data) for c in clients[63:]]
-    assert waiting == ([b"", b""] if model == "events" else [b"63\n", b"64\n"])
+    assert stats.peak_connections == 65
+    assert stats.threads_started == (2 if model == "events" else 0)
+    assert [bytes(c.data) for c in clients] == [b"%d\n" % i for i in range(65)]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_max_clients_bounds_the_clients_served_at_once(model: str) -> None:
+    """--max-clients 64: the 65th client waits in the backlog (both models)."""
+    s = Session(model, limits=Limits(max_clients=64), fake=exact(0.0))
+    clients = [s.client(0.01 * i) for i in range(65)]
+    for i, c in enumerate(clients):
+        c.send(2, b"%d\n" % i)
+    stats = s.run(stop_ms=10)
+    assert stats.peak_connections == 64
+    assert [bytes(c.data) for c in clients[:64]] == [b"%d\n" % i for i in range(64)]
+    assert bytes(clients[64].data) == b""
 
 
 # ---------------------------------------------------------------- the address
@@ -217,7 +230,13 @@ def test_stop_from_ready_with_the_default_signal(model: str) -> None:
     assert ws.leaks() == [] and ws.open_handles() == []
 
 
-@pytest.mark.parametrize("model", MODELS)
+_ACTOR_SETS_EVENT = pytest.mark.xfail(strict=True, raises=InternalError, reason=(
+    "the fake (threads): WSASetEvent called by a simulated actor while a program thread is blocked "
+    "breaks the scheduler's invariant 'running but still waits'; the Ctrl+C path from a program "
+    "thread is tested in test_ovserver_groups"))
+
+
+@pytest.mark.parametrize("model", [pytest.param("events", marks=_ACTOR_SETS_EVENT), "routines"])
 @pytest.mark.parametrize("immediate", [0.0, 1.0])
 def test_stop_with_the_default_signal_mid_session(model: str, immediate: float) -> None:
     """request_stop() (WSASetEvent) while clients are connected and idle: the

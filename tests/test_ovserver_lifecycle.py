@@ -272,7 +272,7 @@ def test_no_event_for_a_new_client_costs_that_client_only() -> None:
     """The events model needs an event per client: when WSACreateEvent fails
     for one, that connection is closed and counted as an accept failure; the
     others are served."""
-    ws = FlakyWinsock({"WSACreateEvent": {3}})  # 1: the wake event, 2: the first client's
+    ws = FlakyWinsock({"WSACreateEvent": {4}})  # the wake event, the first group's, the first client's
     s = Session("events", ws=ws)
     first, unlucky, third = s.client(0), s.client(1), s.client(2)
     for c in (first, unlucky, third):
@@ -294,7 +294,8 @@ def test_a_failed_wait_is_a_server_error_and_closes_the_clients(model: str, rc: 
         "past the last": lambda n: WSA_WAIT_EVENT_0 + n,
         "I/O completion": lambda n: WSA_WAIT_IO_COMPLETION if model == "events" else WSA_WAIT_EVENT_0 + 1,
     }
-    ws = FlakyWinsock({"WSAWaitForMultipleEvents": {4}}, wait_rc=returns[rc])
+    # The events model: the acceptor's two waits, then its group's (the fifth, after the echo).
+    ws = FlakyWinsock({"WSAWaitForMultipleEvents": {5 if model == "events" else 4}}, wait_rc=returns[rc])
     s = Session(model, ws=ws)
     c = s.client(0)
     c.send(1, b"hello\n")

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 from ovserver import Server
 
+from . import group_mutants as g
 from . import ovserver_mutants as m
+from .group_properties import GROUP_PROPERTIES
+from .properties import PROPERTIES
 
 __all__ = ["Mutant", "MUTANTS"]
 
@@ -49,7 +52,7 @@ MUTANTS = [
            "semantics: closesocket with operations pending", "echo"),
     Mutant("exits-without-reaping", m.ExitsWithoutReaping, "WSACleanup before cancelled operations complete",
            "semantics: OVERLAPPED valid until completion", "echo"),
-    Mutant("more-than-64-events", m.MoreThan64Events, "a 64th client: 65 events in one wait",
+    Mutant("more-than-64-events", m.MoreThan64Events, "a group of 64 clients: with its wake event, 65 in one wait",
            "seed 优化 (group 64 events per wait)", "flood"),
     Mutant("acceptex-receives-data", m.AcceptExReceivesData, "AcceptEx with dwReceiveDataLength > 0, data ignored",
            "seed 问题总结 1 (accept 参数有误)", "echo"),
@@ -99,4 +102,18 @@ MUTANTS = [
            "a post resets the group's event and the other slot's completion is not re-queued",
            "semantics: posting resets the event", "recipe", "flow control",
            "a send and a receive of one client completing close together (send pending, client talking)"),
+    # Issue 14: the races of a thread per group of 64 events.
+    Mutant("arrays-changed-while-waiting", g.ArraysChangedWhileWaiting,
+           "the acceptor adds a client to a group's wait array while the group's thread waits on it",
+           "issue 14 (thread groups)", "groups_few"),
+    Mutant("lost-wake-up", g.LostWakeUp, "a group takes one handed-over client per wake-up: two hand-overs, one signal",
+           "issue 14 (thread groups)", "groups_burst"),
+    Mutant("unlocked-acceptor", g.UnlockedAcceptor,
+           "the acceptor writes the shared tables (connections, groups, inboxes) without the lock",
+           "issue 14 (thread groups)", "echo"),
+    Mutant("group-ended-while-handed-over", g.GroupEndedWhileHandedOver,
+           "an ended group stays listed until its thread is reaped: a client is handed to it",
+           "issue 14 (thread groups)", "echo"),
 ]
+
+PROPERTIES.update(GROUP_PROPERTIES)

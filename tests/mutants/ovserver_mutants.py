@@ -28,12 +28,13 @@ from fakewinsock.constants import (
     WSA_FLAG_OVERLAPPED,
     WSA_INFINITE,
     WSA_IO_PENDING,
+    WSA_MAXIMUM_WAIT_EVENTS,
     WSA_OPERATION_ABORTED,
     WSAECONNABORTED,
     WSAECONNRESET,
 )
 from ovserver._core import ADDR_LEN, SOCKET_SIZE, ServerConfig, _Conn, _Io
-from ovserver._events import EventServer
+from ovserver._events import EventServer, _Group
 from ovserver._protocol import _ENDED, _MEMBER, Action, Hub
 from ovserver._routines import RoutineServer
 
@@ -106,7 +107,7 @@ class ForgetsWSAResetEvent(EventServer):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
-        self._again.pop(conn.cid, None)  # everything completed is handled now
+        self._group_of[conn.cid].again.pop(conn.cid, None)  # everything completed is handled now
         # BUG: no ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():
@@ -122,11 +123,12 @@ class ForgetsWSAResetEvent(EventServer):
 
 class MoreThan64Events(EventServer):
     """The seed's "将上万的事件分组": one WSAWaitForMultipleEvents covers at most
-    64 events; this server accepts a 64th client anyway."""
+    64 events; this server puts 64 clients in a group, forgetting that the
+    group's wake event takes one of its slots: a 64th client makes 65."""
 
     @property
-    def max_connections(self) -> int:
-        return self.config.limits.max_clients  # BUG: forgets WSA_MAXIMUM_WAIT_EVENTS
+    def _group_capacity(self) -> int:
+        return WSA_MAXIMUM_WAIT_EVENTS  # BUG: forgets the group's wake event
 
 
 # ---------------------------------------------------------------- client exit
@@ -259,7 +261,7 @@ class AcceptExAfterFirstReceive(EventServer):
         super()._completed(io, error, nbytes)
         if io.kind == "recv" and self._hold:
             self._hold = False
-            self._post_accept()
+            self._resume_accepting()
 
 
 class AcceptExReceivesData(EventServer):
@@ -346,26 +348,33 @@ class IgnoresAbortedCompletions(RoutineServer):
 class ExitsWithoutReaping(EventServer):
     """Semantics doc: closesocket returns at once and the pending operations
     complete later; "the OVERLAPPED and buffers must stay valid until then".
-    This server closes everything and calls WSACleanup at once (in C: frees
-    OVERLAPPEDs the kernel still writes into)."""
+    At a stop, this server's groups close their clients and end at once, and
+    the server calls WSACleanup (in C: frees OVERLAPPEDs the kernel still
+    writes into)."""
 
-    COPIED = ("_serve",)
+    COPIED = ("_group_loop",)
 
-    def _serve(self) -> None:
+    def _group_loop(self, group: _Group) -> None:
+        """Serve the group until it is empty (holding the lock but in its waits)."""
         while True:
-            # The flag is read after every post, so a stop signal swallowed by a
-            # post resetting the wake event (AcceptEx on it) is still seen.
-            if self._stop and not self._stopping:
-                self._begin_stop()
-            if self._stopping:
-                return  # BUG: does not wait for the cancelled operations
-                if self._gave_up:
-                    self.stats.abandoned = int(self._accept.busy) + sum(
-                        int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
-                    return
-                self._wait(self.config.stop_grace_ms)
-            else:
-                self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+            self._take_inbox(group)
+            actions, group.actions = group.actions, []
+            self._apply(actions)
+            if group.stop and not group.stopping:
+                group.stopping = True
+                for conn in list(group.members):
+                    self.stats.closed_at_stop += 1
+                    self._close(conn)
+            if group.stopping and group.gave_up:
+                self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
+            elif group.members or group.zombies and not group.stopping:  # BUG: a stop waits for nothing
+                self._wait_group(group, self.config.stop_grace_ms if group.stopping else WSA_INFINITE)
+                continue
+            # Empty (or given up): leave the list in the same hold of the lock in
+            # which the inbox was found empty, so nothing is handed over any more.
+            self._groups.remove(group)
+            self._finished.append(group.thread)
+            return
 
 
 # ====================================================================== traffic-dependent bugs (issue 10)
@@ -740,7 +749,7 @@ class ClosedSendNeverReaped(EventServer):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
-        self._again.pop(conn.cid, None)  # everything completed is handled now
+        self._group_of[conn.cid].again.pop(conn.cid, None)  # everything completed is handled now
         ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():
@@ -756,34 +765,17 @@ class ClosedSendNeverReaped(EventServer):
 
 
 class FullCheckCountsMembers(EventServer):
-    """Accepting resumes when the protocol has fewer than ``max_connections``
-    *members*, though connections that are closed but not yet reaped still hold
-    their wait slots: with 63 clients and some leaving, a 64th client gets an
-    event, and the wait has 65 handles.  Needs the client table filled while
-    clients come and go."""
+    """A group's room is counted by its protocol *members*, though clients that
+    have ended (FIN received, replies still being sent) or hung up still hold
+    their wait slots: with a group's 63 slots filled and some of its clients
+    ending, a 64th client joins it, and its wait has 65 handles.  Needs a group
+    filled while clients end and others wait."""
 
-    COPIED = ("_post_accept",)
+    COPIED = ("_has_room",)
 
-    def _post_accept(self) -> None:
-        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
-                or len(self.hub) >= self.max_connections or self.hub.full):  # BUG: len(self.hub), not _conns
-            return
-        ws = self.ws
-        s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-        if s == INVALID_SOCKET:
-            self._accept_failed()
-            return
-        io = self._accept
-        assert isinstance(io.buf, bytearray)
-        ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
-        if ok or ws.WSAGetLastError() == WSA_IO_PENDING:
-            # Even a TRUE return is handled when the wake event says so.
-            self._count_post(bool(ok))
-            io.busy = True
-            self._accept_sock = s
-            return
-        ws.closesocket(s)
-        self._accept_failed()
+    def _has_room(self, group: _Group) -> bool:
+        members = sum(1 for c in group.members if self.hub.is_member(c.cid))  # BUG: not len(group.members)
+        return members + len(group.inbox) < self._group_capacity  # BUG
 
 
 class LostSignalNotRequeued(EventServer):

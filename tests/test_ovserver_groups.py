@@ -1,0 +1,126 @@
+"""The events model's thread groups (issue 14, item 3): a thread per group of
+63 clients, created on demand, ended when empty; the acceptor hands each new
+connection to a group with room; stats, stops and chat across groups.
+
+The small properties here run the many-groups bodies of
+:mod:`tests.mutants.group_properties` with fewer clients and examples; the
+full ones (150-300 clients) run in ``tests/test_mutants.py`` (``-m slow``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import settings
+from ovserver_session import MS, Session, exact
+
+from fakewinsock import FakeWinsock
+from ovserver import Limits, Server, simulate
+from ovserver._events import GROUP_CLIENTS, EventServer
+from tests.mutants.group_properties import GROUP_SETTINGS, groups_chat_property, groups_property
+
+
+def test_a_group_is_64_events() -> None:
+    assert GROUP_CLIENTS == 63  # and the group's wake event
+
+
+def test_groups_property_small() -> None:
+    """Echo, 64-130 clients (two or three groups), every interleaving drawn by Hypothesis."""
+    groups_property(EventServer, clients=(64, 130), settings_=settings(GROUP_SETTINGS, max_examples=4))()
+
+
+def test_groups_chat_property_small() -> None:
+    """Chat across two groups, every interleaving drawn by Hypothesis."""
+    groups_chat_property(EventServer, clients=(64, 90), settings_=settings(GROUP_SETTINGS, max_examples=3))()
+
+
+def test_groups_end_when_empty_and_are_created_again() -> None:
+    """Two waves of 70 clients, 100 ms apart: each wave needs two groups; the
+    groups of the first end when its clients have left, and the second wave
+    gets new ones."""
+    s = Session("events", fake=exact(0.0))
+    clients = [s.client(wave * 100 + 0.01 * i) for wave in range(2) for i in range(70)]
+    for i, c in enumerate(clients):
+        start = 100 * (i // 70)
+        c.send(start + 2, b"%d\n" % i)
+        c.close(start + 10)
+    stats = s.run(stop_ms=300)
+    assert [bytes(c.data) for c in clients] == [b"%d\n" % i for i in range(140)]
+    assert (stats.threads_started, stats.peak_threads, stats.peak_connections) == (4, 2, 70)
+    assert (stats.accepted, stats.ended, stats.closed_at_stop) == (140, 140, 0)
+
+
+def test_stats_across_groups() -> None:
+    """150 clients over three groups: 50 end gracefully, 50 reset, 50 never
+    read and are cut off; the counts add up whichever thread saw each."""
+    s = Session("events", fake=exact(0.0, window=2048), limits=Limits(max_queued=4096))
+    ending = [s.client(0.01 * i) for i in range(50)]
+    resetting = [s.client(1 + 0.01 * i) for i in range(50)]
+    deaf = [s.client(2 + 0.01 * i, reads=False) for i in range(50)]
+    for i, c in enumerate(ending):
+        c.send(5, b"e%d\n" % i)
+        c.close(20)
+    for i, c in enumerate(resetting):
+        c.send(5, b"r%d\n" % i)
+        c.reset(20)
+    for c in deaf:
+        for k in range(40):
+            c.send(5 + k * 0.1, b"d" * 500 + b"\n")
+    stats = s.run(stop_ms=200)
+    assert stats.accepted == 150 and stats.peak_threads == 3
+    assert (stats.ended, stats.reset, stats.cut_off, stats.closed_at_stop) == (50, 50, 50, 0)
+    assert stats.io_errors == 0 and stats.abandoned == 0
+    assert [bytes(c.data) for c in ending] == [b"e%d\n" % i for i in range(50)]
+    assert all(c.reset_by_server for c in deaf)
+
+
+def test_a_stop_ends_every_group() -> None:
+    """A stop with 200 clients connected (four groups) closes them all and
+    ends every group thread; nothing is left open (Session.run checks)."""
+    s = Session("events", fake=exact(0.0))
+    clients = [s.client(0.01 * i) for i in range(200)]
+    for i, c in enumerate(clients):
+        c.send(3, b"%d\n" % i)
+    stats = s.run(stop_ms=20)
+    assert (stats.closed_at_stop, stats.peak_threads, stats.abandoned) == (200, 4, 0)
+    assert all(c.closed_by_server for c in clients)
+
+
+def test_request_stop_from_another_program_thread() -> None:
+    """The Ctrl+C path: request_stop() from another thread of the program (as
+    Windows' console control handler runs), with WSASetEvent as its signal."""
+    ws = FakeWinsock(seed=3, config=exact(0.0))
+    s = Session("events", ws=ws)
+    clients = [s.client(0.01 * i) for i in range(70)]
+    for i, c in enumerate(clients):
+        c.send(2, b"%d\n" % i)
+    stopped_at: list[int] = []
+
+    def stopper(server: Server) -> int:
+        ws.Sleep(50)
+        stopped_at.append(ws.now_ns)
+        server.request_stop()
+        return 0
+
+    def ready(server: Server) -> None:
+        h, _ = ws.CreateThread(None, 0, stopper, server, 0)
+        assert h and ws.CloseHandle(h)  # the thread runs on; nothing waits for it
+        for ms, action in s._script:
+            ws.call_at(int(ms * MS), _call, action)
+
+    stats = s.server.run(ready)
+    assert len(stopped_at) == 1 and 50 * MS <= stopped_at[0] < 60 * MS
+    assert stats.closed_at_stop == 70 and stats.peak_threads == 2
+    assert [bytes(c.data) for c in clients] == [b"%d\n" % i for i in range(70)]
+
+
+def _call(action: Callable[[], None]) -> None:
+    action()
+
+
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+def test_simulate_with_many_groups(mode: str) -> None:
+    r = simulate(clients=300 if mode == "echo" else 150, messages=2, model="events", mode=mode, seed=5, plain=True)
+    assert r.ok, r.errors[:3]
+    assert r.server is not None and r.server.threads_started >= 2
