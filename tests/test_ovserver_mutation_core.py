@@ -11,8 +11,13 @@ with every choice fixed (:func:`ovserver_session.exact`), so counts are exact.
 from __future__ import annotations
 
 import pytest
+from ovserver_session import MODELS, MS, exact
 
-from ovserver import ServerConfig
+from fakewinsock import WSAOVERLAPPED, FakeWinsock
+from fakewinsock.constants import FALSE
+from ovserver import Limits, Server, ServerConfig, create_server
+
+ERROR_NOT_FOUND = 1168
 
 # ---------------------------------------------------------------- validation at every boundary
 
@@ -55,3 +60,40 @@ def test_the_error_for_a_bad_size_names_every_field_it_checks() -> None:
         ServerConfig(recv_size=0)
     assert str(info.value) == "recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1"
 
+
+
+# ---------------------------------------------------------------- a stop that gives up
+
+
+class CancelTooLate(FakeWinsock):
+    """CancelIoEx always finds nothing to cancel (ERROR_NOT_FOUND, as when the
+    operation is past cancelling), on a fake that keeps a send pending past
+    closesocket as Wine does: a send to a client that never reads then never
+    ends, and only the stop's grace period ends the server's wait for it."""
+
+    def CancelIoEx(self, hFile: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        self.WSASetLastError(ERROR_NOT_FOUND)
+        return FALSE
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("grace_ms", [1, 120])
+def test_a_stop_gives_up_after_the_grace_period_and_counts_what_it_abandoned(model: str, grace_ms: int) -> None:
+    ws = CancelTooLate(seed=0, config=exact(0.0, close_keeps_sends=True, strict_cleanup=False, window=4096))
+    server = create_server(ws, ServerConfig(port=0, model=model, stop_grace_ms=grace_ms,
+                                            limits=Limits(max_queued=1 << 20)))
+    stop_ns = 20 * MS
+    deaf = ws.peer()  # sends two long lines and never reads their echo
+
+    def ready(srv: Server) -> None:
+        assert srv.address is not None
+        deaf.connect_nowait(*srv.address)
+        ws.call_at(MS, lambda _: deaf.send_nowait(b"x" * 3000 + b"\n" + b"y" * 3000 + b"\n"))
+        ws.call_at(stop_ns, lambda _: srv.request_stop(signal=ws.signal_event))
+
+    stats = server.run(ready)
+    waited_ns = ws.now_ns - stop_ns
+    assert grace_ms * MS <= waited_ns < grace_ms * MS + MS  # the grace period, and no more
+    assert (stats.closed_at_stop, stats.cancelled, stats.abandoned) == (1, 0, 1)
+    assert (stats.accepted, stats.ended, stats.reset, stats.io_errors, stats.cut_off) == (1, 0, 0, 0, 0)
+    assert ws.pending_operations() != []  # the send it gave up on: still there, as the count says
