@@ -266,3 +266,114 @@ def _reset_before_accept(seed: int) -> str:
 def test_a_connection_reset_before_it_is_accepted_meets_each_outcome_by_seed() -> None:
     outcomes = {_reset_before_accept(seed) for seed in range(24)}
     assert outcomes == {"dropped", "first receive fails", "AcceptEx fails"}
+
+
+def test_data_in_flight_when_its_sender_resets_is_lost() -> None:
+    """An abortive close discards what has not arrived yet: the receiver sees the reset, never the data."""
+    srv = Server(FakeWinsock(config=quiet()))
+    s, peer = srv.accept()
+    ov, _ = srv.post_recv(s)
+    peer.send_nowait(b"lost")
+    peer.reset()  # before the segment has arrived
+    assert srv.result(s, ov) == (FALSE, 0, WSAECONNRESET)
+    srv.finish()
+
+
+def test_resets_are_counted_once_each() -> None:
+    ws = FakeWinsock(config=quiet())
+    srv = Server(ws)
+    s, peer = srv.accept()
+    t, other = srv.accept()
+    peer.reset()
+    peer_reset_again = ws.stats["resets"]
+    srv.ws.run_for(0.001)
+    assert peer_reset_again == 1
+    srv.close(t)  # graceful: no reset
+    assert ws.stats["resets"] == 1
+    ws.run_for(0.001)
+    other.send_nowait(b"late")  # to a closed socket: the fake's end resets
+    ws.run_for(0.001)
+    assert ws.stats["resets"] == 2 and other.was_reset
+    srv.finish()
+
+
+# ---------------------------------------------------------------- what the trace says
+
+
+def _net_records(ws: FakeWinsock) -> list[tuple[str, str]]:
+    return [(r.call, r.detail) for r in ws.trace if r.what == "net"]
+
+
+def test_the_trace_tells_a_connection_s_life_on_the_wire() -> None:
+    """Backlog, handshake, each arrival (bytes, when sent), FIN and RST, with
+    the ports they went to: what a user reads to follow a schedule."""
+    ws = FakeWinsock(config=quiet(syscall_cost=0))
+    srv = Server(ws)
+    s, peer = srv.accept()
+    cport = peer.address[1]
+    start = len(_net_records(ws))
+    sent_at = ws.now_ns
+    peer.send_nowait(b"ping")
+    assert srv.recv(s) == (TRUE, b"ping", 0)
+    peer.shutdown()
+    ws.run_for(0.001)
+    peer.reset()
+    ws.run_for(0.001)
+    assert _net_records(ws)[:start] == [
+        ("backlog", f"conn=c1 from={cport} queued=1"),
+        ("accept", f"conn=c1 remote=127.0.0.1:{cport}"),
+        ("connected", f"peer {cport} conn=c1"),
+    ]
+    assert _net_records(ws)[start:] == [
+        ("arrive", f"conn=c1 to={srv.port} bytes=4 sent={sent_at}"),
+        ("peer-fin", f"peer {cport} conn=c1"),
+        ("fin", f"conn=c1 to={srv.port}"),
+        ("peer-rst", f"peer {cport} conn=c1"),
+        ("rst", f"conn=c1 to={srv.port}"),
+    ]
+    arrive = next(r for r in ws.trace if r.call == "arrive")
+    assert arrive.time == sent_at + LATENCY and arrive.thread == 0  # the network, not a program thread
+    srv.finish()
+
+
+def test_the_trace_says_why_a_connection_was_refused_or_reset() -> None:
+    ws = FakeWinsock(config=quiet(backlog=1))
+    srv = Server(ws)
+    first, second = ws.peer(), ws.peer()
+    first.connect_nowait("127.0.0.1", srv.port)
+    second.connect_nowait("127.0.0.1", srv.port)
+    nobody = ws.peer()
+    nobody.connect_nowait("127.0.0.1", 1)  # no listener there
+    ws.run_for(0.001)
+    records = _net_records(ws)
+    assert ("refused", f"conn=c2 127.0.0.1:{srv.port} (backlog full)") in records
+    assert ("refused", "conn=c3 127.0.0.1:1 (no listener)") in records
+    refusals = [r for r in ws.trace if r.call == "refused" and r.detail.startswith("conn=")]  # the network's
+    assert [r.handle for r in refusals] == [srv.lst, 0]  # the listener that refused, if any
+    assert ("refused", f"peer {second.address[1]} conn=c2") in records  # and each peer's own record
+    s, _ = srv.accept(peer=first)
+    assert srv.close(s) == 0
+    ws.run_for(0.001)
+    first.send_nowait(b"x")
+    ws.run_for(0.001)
+    assert ("data-after-close", "conn=c1 -> RST") in _net_records(ws)
+    srv.finish()
+
+
+def test_the_trace_records_a_connection_dropped_before_it_was_accepted() -> None:
+    """Of the three outcomes of a reset in the backlog, the drop is the one the
+    server cannot see: only the trace shows it."""
+    for seed in range(24):
+        ws = FakeWinsock(seed=seed, config=quiet())
+        srv = Server(ws)
+        early = ws.peer()
+        early.connect("127.0.0.1", srv.port)
+        early.reset()
+        ws.run_for(0.01)
+        dropped = [r for r in ws.trace if r.call == "dropped"]
+        if dropped:
+            assert dropped[0].handle == srv.lst and dropped[0].detail == "conn=c1 reset before accept"
+            srv.finish()
+            return
+        srv.finish()
+    raise AssertionError("no seed of 24 dropped the connection")
