@@ -117,6 +117,24 @@ def test_a_timer_wakes_an_infinite_wait_at_the_timer_time() -> None:
     ws.WSACleanup()
 
 
+def test_a_wait_sees_what_happens_up_to_and_including_its_deadline() -> None:
+    """A timer due exactly at the deadline fires before the wait gives up; one
+    due a nanosecond later does not, and the clock stops at the deadline."""
+    ws = started(FakeWinsock(config=quiet(syscall_cost=0)))
+    ev = ws.WSACreateEvent()
+    ws.call_at(ws.now_ns + 10 * MS, lambda _: ws.signal_event(ev))
+    assert ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 10, FALSE) == WSA_WAIT_EVENT_0
+    assert ws.now_ns == 10 * MS
+    ws.WSAResetEvent(ev)
+    ws.call_at(ws.now_ns + 10 * MS + 1, lambda _: ws.signal_event(ev))
+    assert ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 10, FALSE) == WSA_WAIT_TIMEOUT
+    assert ws.now_ns == 20 * MS
+    assert ws.WSAWaitForMultipleEvents(1, [ev], FALSE, WSA_INFINITE, FALSE) == WSA_WAIT_EVENT_0
+    assert ws.now_ns == 20 * MS + 1
+    ws.WSACloseEvent(ev)
+    ws.WSACleanup()
+
+
 # ---------------------------------------------------------------- the call budget
 
 
