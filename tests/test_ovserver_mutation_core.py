@@ -11,7 +11,7 @@ with every choice fixed (:func:`ovserver_session.exact`), so counts are exact.
 from __future__ import annotations
 
 import pytest
-from ovserver_session import MODELS, MS, exact
+from ovserver_session import MODELS, MS, Session, exact
 
 from fakewinsock import WSAOVERLAPPED, FakeWinsock
 from fakewinsock.constants import FALSE
@@ -97,3 +97,35 @@ def test_a_stop_gives_up_after_the_grace_period_and_counts_what_it_abandoned(mod
     assert (stats.closed_at_stop, stats.cancelled, stats.abandoned) == (1, 0, 1)
     assert (stats.accepted, stats.ended, stats.reset, stats.io_errors, stats.cut_off) == (1, 0, 0, 0, 0)
     assert ws.pending_operations() != []  # the send it gave up on: still there, as the count says
+
+
+# ---------------------------------------------------------------- a client that resets while it waits to be accepted
+
+
+def _reset_in_the_backlog(model: str, seed: int) -> tuple[int, int, int]:
+    """max_clients=1: the second client waits in the backlog and resets there
+    before the first leaves; then a third comes.  Windows gives one of three
+    outcomes (the fake's seed picks): the connection is dropped, or accepted
+    with its first receive failing (10054), or its AcceptEx fails.  Whichever,
+    the third client is served and the statistics say what happened."""
+    s = Session(model, limits=Limits(max_clients=1), ws=FakeWinsock(seed=seed, config=exact(0.0)))
+    first, waiting, third = s.client(0), s.client(1), s.client(10)
+    first.send(2, b"first\n")
+    waiting.reset(3)
+    first.close(5)
+    third.send(11, b"third\n")
+    stats = s.run(stop_ms=20)
+    assert bytes(first.data) == b"first\n" and bytes(third.data) == b"third\n"
+    assert third.closed_by_server and stats.closed_at_stop == 1 and stats.ended == 1
+    assert stats.peak_connections == 1 and stats.io_errors == 0
+    return stats.accepted, stats.accept_failures, stats.reset
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_client_reset_in_the_backlog_costs_only_itself(model: str) -> None:
+    outcomes = {_reset_in_the_backlog(model, seed) for seed in range(12)}
+    assert outcomes == {
+        (2, 0, 0),  # dropped before the server saw it
+        (3, 0, 1),  # accepted, its first receive failed with 10054
+        (2, 1, 0),  # its AcceptEx failed (counted, and accepting goes on)
+    }
