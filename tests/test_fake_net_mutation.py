@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from fake_server import LATENCY, Server, quiet
 
-from fakewinsock import WSABUF, FakeWinsock, ScriptedChooser
+from fakewinsock import WSABUF, FakeWinsock, ScriptedChooser, sockaddr_in
 from fakewinsock.constants import (
     FALSE,
     SO_UPDATE_ACCEPT_CONTEXT,
@@ -377,3 +377,26 @@ def test_the_trace_records_a_connection_dropped_before_it_was_accepted() -> None
             return
         srv.finish()
     raise AssertionError("no seed of 24 dropped the connection")
+
+
+# ---------------------------------------------------------------- ephemeral ports
+
+
+def test_ephemeral_ports_stay_in_the_dynamic_range_and_all_are_used_before_any_twice() -> None:
+    """Binding port 0 gives a port of Windows' dynamic range, 49152-65535; the
+    16384 of them are all handed out before one comes round again (sockets
+    closed at once, so every one is free)."""
+    ws = FakeWinsock(config=quiet(syscall_cost=0))
+    srv = Server(ws)  # its listener holds one port of the range
+    ports = []
+    for _ in range(16384 + 10):
+        s = srv.socket()
+        assert ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == 0
+        rc, name = ws.getsockname(s)
+        assert rc == 0 and name is not None
+        ports.append(name.port)
+        srv.close(s)
+    assert all(49152 <= p <= 65535 for p in ports)
+    assert len(set(ports[:16383])) == 16383 and srv.port not in ports[:16383]
+    assert ports[16383:] == ports[:11]  # round again, in the same order, skipping the listener's
+    srv.finish()
