@@ -262,9 +262,7 @@ def wsa_error_of_ntstatus(status: int) -> int:
 
     Divergence from real Windows: from Windows 10 1809 WSAGetOverlappedResult
     leaves RtlNtStatusToDosError(status) in the last error after a success
-    status; this gives 0, as Windows 7 to 1809 do (Wine's test accepts both).
-    The fake's WSAGetOverlappedResult chooses between this 0 and leaving the
-    last error as it was (before Windows 7, also accepted)."""
+    status; this gives 0, as Windows 7 to 1809 do (Wine's test accepts both)."""
     status &= 0xFFFFFFFF
     err = NTSTATUS_TO_WSA.get(status)
     if err is not None:

@@ -1035,16 +1035,9 @@ class FakeWinsock:
         # Any NTSTATUS maps (ws2_32's map_status, Wine's test_WSAGetOverlappedResult):
         # a success status other than STATUS_PENDING is TRUE, any error FALSE.
         err = C.wsa_error_of_ntstatus(status)
-        if status < 0x80000000:
-            # The last error after success differs by Windows version (Wine's
-            # test_WSAGetOverlappedResult accepts each): 0 from Windows 7 on
-            # (see wsa_error_of_ntstatus for 1809's), left as it was before
-            # Windows 7.  The seed chooses, so a program that reads the last
-            # error after a TRUE meets both.
-            ts.last_error = self._kernel.chooser.pick_one(
-                (err, ts.last_error) if ts.last_error != err else (err,), "getoverlapped-success-lasterror")
-            return OverlappedResult(C.TRUE, n, flags)
         ts.last_error = err
+        if status < 0x80000000:
+            return OverlappedResult(C.TRUE, n, flags)
         return OverlappedResult(C.FALSE, n, flags)
 
     # -- events
