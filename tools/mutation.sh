@@ -10,7 +10,8 @@
 #   tools/mutation.sh --keep 'ovserver._events*'   # rerun the mutants of one module (or function)
 #   tools/mutation.sh --report ['ovserver.*']      # print the score of the last run again
 #
-# Two workers (the project's machines have two cores), at nice 10. Exit status as
+# Two workers (the project's machines have two cores), at nice 10; on a shared
+# machine set MUTATION_WORKERS=1 and MUTATION_NICE=15.  Exit status as
 # tools/mutation_report.py: 1 when a module is under its target, 2 when incomplete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,8 @@ if [ "$report_only" = 0 ]; then
     mkdir -p mutants
     start=$(date +%s)
     # mutmut's progress line is redrawn in place; its log keeps the last state.
-    if ! nice -n 10 .venv/bin/mutmut run --max-children 2 "${patterns[@]}" > mutants/run.log 2>&1; then
+    if ! nice -n "${MUTATION_NICE:-10}" .venv/bin/mutmut run --max-children "${MUTATION_WORKERS:-2}" \
+            "${patterns[@]}" > mutants/run.log 2>&1; then
         tail -c 3000 mutants/run.log >&2
         echo "mutmut run failed (log: mutants/run.log)" >&2
         exit 2

@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     total_equiv = len(equivalent_names)
     total_counted = len(mutants) - total_equiv - sum(m.status == "not checked" for m in mutants)
     total_detected = sum(m.status in ("killed", "timeout", "crashed") for m in mutants)
+    total_score = 100.0 * total_detected / total_counted if total_counted else 100.0
     print(f"{'all':<28} {len(mutants):>7} {'':>7} {'':>7} {total_equiv:>6} "
-          f"{len(undetected) - total_equiv:>6} {100.0 * total_detected / max(total_counted, 1):>6.1f}%")
+          f"{len(undetected) - total_equiv:>6} {total_score:>6.1f}%")
 
     alive_list = [m for m in undetected if m.name not in equivalent_names]
     if alive_list:
@@ -207,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         for m in alive_list:
             print(f"\n{m.name}  [{m.status}]  ({m.module}.{m.function})")
             print(m.diff)
-    stale = [e for e in equivalents if not e.matched and e.function.startswith(args.only)]
+    # An entry can only be stale once every mutant of its function has been checked.
+    unfinished = {f"{m.module}.{m.function}" for m in mutants if m.status == "not checked"}
+    stale = [e for e in equivalents
+             if not e.matched and e.function.startswith(args.only) and e.function not in unfinished]
     if stale:
         print(f"\n{len(stale)} entries of {args.equivalent} match no surviving mutant (killed now, or the code "
               "changed): check and remove them")
