@@ -155,6 +155,7 @@ class EventServer(Server):
         self._threads: list[int] = []  # handles of group threads not yet waited for
         self._finished: list[int] = []  # handles of threads whose group has ended
         self._running: _Group | None = None  # the group whose thread holds the lock (None: the acceptor)
+        self._held = False  # whether any thread holds it (set and cleared by the holder only)
         self._failure: BaseException | None = None  # what killed a group thread
 
     @property
@@ -171,10 +172,18 @@ class EventServer(Server):
     def _enter(self, group: _Group | None) -> None:
         self.ws.EnterCriticalSection(self._lock)
         self._running = group
+        self._held = True
 
     def _leave(self) -> None:
         self._running = None
+        self._held = False
         self.ws.LeaveCriticalSection(self._lock)
+
+    def _leave_if_held(self, group: _Group | None) -> None:
+        """On an exception's way out: leave only if this thread holds the lock (the
+        EnterCriticalSection in a ``finally`` may itself have raised)."""
+        if self._held and self._running is group:
+            self._leave()
 
     # ------------------------------------------------------------ the acceptor
 
@@ -188,7 +197,7 @@ class EventServer(Server):
             finally:
                 if not self._stopping:  # an exception: the groups must end all the same
                     self._begin_stop()
-                self._leave()
+                self._leave_if_held(None)
         finally:
             self._join(self._threads)
             ws.DeleteCriticalSection(self._lock)
@@ -309,7 +318,7 @@ class EventServer(Server):
             try:
                 self._group_loop(group)
             finally:
-                self._leave()
+                self._leave_if_held(group)
             self.ws.WSACloseEvent(group.wake)  # out of the list of groups: no one signals it any more
         except BaseException as e:  # the acceptor re-raises it once every thread has ended
             if self._failure is None:

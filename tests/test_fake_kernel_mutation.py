@@ -14,7 +14,6 @@ delivers them; ready completions come out in the order the chooser picks
 from __future__ import annotations
 
 import pytest
-from fake_server import Server, quiet
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, BusyLoopError, DeadlockError, FakeWinsock, ScriptedChooser
 from fakewinsock.constants import (
@@ -32,6 +31,7 @@ from fakewinsock.constants import (
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
 )
+from tests.fake_server import Server, quiet
 
 MS = 1_000_000
 
@@ -272,7 +272,7 @@ def _progress_without_waiting(background: float) -> bool:
     other = srv.overlapped().hEvent
     for _ in range(50):  # calls that never wait
         ws.WSAResetEvent(other)
-    done = ws.WSAGetOverlappedResult(s, ov, FALSE)[0] == TRUE
+    done: bool = ws.WSAGetOverlappedResult(s, ov, FALSE)[0] == TRUE
     if not done:
         assert srv.result(s, ov) == (TRUE, 1, 0)
     srv.finish()

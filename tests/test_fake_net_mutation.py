@@ -14,7 +14,6 @@ three outcomes, chosen by the seed.
 from __future__ import annotations
 
 import pytest
-from fake_server import LATENCY, Server, quiet
 
 from fakewinsock import WSABUF, FakeWinsock, ScriptedChooser, sockaddr_in
 from fakewinsock.constants import (
@@ -29,6 +28,7 @@ from fakewinsock.constants import (
     WSAECONNABORTED,
     WSAECONNRESET,
 )
+from tests.fake_server import LATENCY, Server, quiet
 
 # ---------------------------------------------------------------- segments
 

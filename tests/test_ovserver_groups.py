@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 import pytest
 from hypothesis import settings
-from ovserver_session import MS, Session, exact
 
 from fakewinsock import FakeWinsock
 from ovserver import Limits, Server, simulate
 from ovserver._events import GROUP_CLIENTS, EventServer
 from tests.mutants.group_properties import GROUP_SETTINGS, groups_chat_property, groups_property
+from tests.ovserver_session import MS, Session, exact
 
 
 def test_a_group_is_64_events() -> None:

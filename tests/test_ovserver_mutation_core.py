@@ -11,11 +11,11 @@ with every choice fixed (:func:`ovserver_session.exact`), so counts are exact.
 from __future__ import annotations
 
 import pytest
-from ovserver_session import MODELS, MS, Session, exact
 
 from fakewinsock import WSAOVERLAPPED, FakeWinsock
 from fakewinsock.constants import FALSE
 from ovserver import Limits, Server, ServerConfig, create_server
+from tests.ovserver_session import MODELS, MS, Session, exact
 
 ERROR_NOT_FOUND = 1168
 

@@ -181,12 +181,15 @@ def test_every_simulated_run_exports_a_well_formed_trace(tmp_path_factory: pytes
     simulate(6, 3, model=model, mode=mode, seed=seed, resets=resets, fake_config=config, trace=str(path),
              trace_format="perfetto")
     got = _load(path)
-    assert got.flows and got.slices
+    assert got.slices
     # Bytes are conserved: what the flows into receives carry is what the
     # receives' ends report (a flow ending on a RST or close carried none to them).
     delivered = sum(int(s[4]["bytes"]) for s in got.slices  # type: ignore[call-overload]
                     if s[1].startswith("WSARecv") and s[4].get("status") == "0x0")
     sent = sum(int(str(s[1]).split()[1]) for s in got.slices if s[1].startswith("send "))
+    # Every byte on the wire is a flow; the swarm may draw a run where no client
+    # sends anything before it leaves (then there is none).
+    assert bool(got.flows) == (sent > 0)
     discarded = sum(_arg(e, "discarded") for e in got.events if e.get("ph") == "i")
     assert delivered + discarded == sent
 
