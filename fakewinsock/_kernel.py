@@ -116,6 +116,11 @@ class Kernel:
         self.describe_world: Callable[[], str] = _no_world
         #: The program-thread scheduler, made by the first CreateThread (see _threads.py).
         self.sched: Scheduler | None = None
+        #: How deep the kernel is in running its own callbacks (a delivery, a
+        #: timer, a simulated client).  An interface call made from one (a
+        #: simulated actor's WSASetEvent, say) is not a scheduling point: the
+        #: program thread whose wait is stepping the world stays the one running.
+        self.acting = 0
         #: Initialised critical sections: address of a CRITICAL_SECTION -> its record (_threads.CritSec).
         self.critsecs: dict[int, CritSec] = {}
 
@@ -156,7 +161,7 @@ class Kernel:
         """Every Winsock call starts here: it costs virtual time, and the kernel
         may make progress behind the program's back.  With program threads it
         is a scheduling point: another thread may run first."""
-        if self.sched is not None:
+        if self.sched is not None and not self.acting:
             self.sched.preempt()
         calls = self.calls = self.calls + 1
         config = self.config
@@ -205,7 +210,11 @@ class Kernel:
         ready = self.ready
         if ready:
             fn, arg = ready.pop(self.chooser.index(len(ready), "order")) if len(ready) > 1 else ready.pop()
-            fn(arg)
+            self.acting += 1
+            try:
+                fn(arg)
+            finally:
+                self.acting -= 1
             return True
         timers = self.timers
         if timers:
@@ -214,7 +223,11 @@ class Kernel:
                 if t > self.now_ns:
                     self.now_ns = t
                 _, _, tfn, targ = heapq.heappop(timers)
-                tfn(targ)
+                self.acting += 1
+                try:
+                    tfn(targ)
+                finally:
+                    self.acting -= 1
                 return True
         if deadline is None:
             return False

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fakewinsock import FakeWinsock, InternalError
+from fakewinsock import FakeWinsock
 from ovserver import Limits, Mode, Server, ServerConfig, ServerError, create_server
 from ovserver._protocol import error_line
 from tests.ovserver_session import MODELS, Session, exact
@@ -230,13 +230,7 @@ def test_stop_from_ready_with_the_default_signal(model: str) -> None:
     assert ws.leaks() == [] and ws.open_handles() == []
 
 
-_ACTOR_SETS_EVENT = pytest.mark.xfail(strict=True, raises=InternalError, reason=(
-    "the fake (threads): WSASetEvent called by a simulated actor while a program thread is blocked "
-    "breaks the scheduler's invariant 'running but still waits'; the Ctrl+C path from a program "
-    "thread is tested in test_ovserver_groups"))
-
-
-@pytest.mark.parametrize("model", [pytest.param("events", marks=_ACTOR_SETS_EVENT), "routines"])
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("immediate", [0.0, 1.0])
 def test_stop_with_the_default_signal_mid_session(model: str, immediate: float) -> None:
     """request_stop() (WSASetEvent) while clients are connected and idle: the
