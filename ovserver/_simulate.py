@@ -502,7 +502,7 @@ class _Client(ScriptedClient):
         # Echo: replies due (the line over the limit, if any, is answered by the error line).
         self.n_replies = len(plan.lines) if plan.too_long < 0 else plan.too_long + 1
         self.read_bytes = 0
-        self.chat_mark = 0  # chat: the run's chat bytes sent when this client joined
+        self.chat_mark = 0  # chat: the run's chat bytes sent when this client connected
         self.hung_up = False  # it got the error line its line over max_line is owed
         self.pause_timer = False
         self.arrival_ns = plan.arrival_ns
@@ -555,6 +555,8 @@ class _Client(ScriptedClient):
     def connected(self) -> None:
         self.sim.by_name[self.name] = self
         if self.sim.mode is Mode.CHAT:
+            # The server can only have joined it after this: nothing said before is owed to it.
+            self.chat_mark = self.sim.chat_bytes
             self.state = _JOINING
         else:
             self.start_sending()
@@ -649,7 +651,7 @@ class _Client(ScriptedClient):
         limit at work when more than
         max_queued bytes may have been waiting for this client: at most what it
         is owed (echo: what it sent, plus the error line; chat: every chat byte
-        sent since it joined) less what it has read (the reset may have discarded some of it, which only
+        sent since it connected, and its welcome) less what it has read (the reset may have discarded some of it, which only
         makes this bound looser)."""
         sim = self.sim
         cfg = sim.server.config
@@ -659,7 +661,9 @@ class _Client(ScriptedClient):
         if sim.mode is Mode.ECHO:
             owed = self.sent_bytes + len(error_line(cfg.limits.max_line))
         else:
-            owed = sim.chat_bytes - self.chat_mark if self.welcome_ns >= 0 else 0
+            # Joined when the server accepted it, which may be long before the
+            # welcome arrives: every chat byte since it connected, and the welcome.
+            owed = sim.chat_bytes - self.chat_mark + len(welcome_line(self.name)) if self.name else 0
         return owed - self.read_bytes > cfg.limits.max_queued
 
     def _progress(self) -> str:
@@ -693,7 +697,6 @@ class _Client(ScriptedClient):
                 self._fail(f"first line is {line[:60]!r}, expected the welcome")
                 return
             self.welcome_ns = self.sim.ws.now_ns
-            self.chat_mark = self.sim.chat_bytes
             self.state = _READY
             self.sim.joined(self)
             return
