@@ -651,8 +651,8 @@ class _Client(ScriptedClient):
         limit at work when more than
         max_queued bytes may have been waiting for this client: at most what it
         is owed (echo: what it sent, plus the error line; chat: every chat byte
-        sent since it connected, and its welcome) less what it has read (the reset may have discarded some of it, which only
-        makes this bound looser)."""
+        sent since it connected, and its welcome) less what it has read (the
+        reset may have discarded some of it, which only makes this bound looser)."""
         sim = self.sim
         cfg = sim.server.config
         k = self.plan.too_long
