@@ -233,15 +233,21 @@ def test_closing_a_listener_resets_the_connections_it_never_accepted() -> None:
     srv.finish()
 
 
-def _reset_before_accept(seed: int) -> str:
-    """A client connects and resets before the server posts AcceptEx; then a
-    second, well-behaved client connects.  Which outcome did the server meet?"""
-    ws = FakeWinsock(seed=seed, config=quiet())
+def reset_in_backlog(ws: FakeWinsock) -> Server:
+    """A listening server on ``ws`` and a client that connected and reset
+    before the server posted AcceptEx."""
     srv = Server(ws)
     early = ws.peer()
     early.connect("127.0.0.1", srv.port)
     early.reset()
     ws.run_for(0.01)
+    return srv
+
+
+def reset_before_accept_outcome(ws: FakeWinsock) -> str:
+    """A client connects and resets before the server posts AcceptEx; then a
+    second, well-behaved client connects.  Which outcome did the server meet?"""
+    srv = reset_in_backlog(ws)
     acc, ov = srv.post_accept()
     late = ws.peer()
     late.connect("127.0.0.1", srv.port)
@@ -264,7 +270,7 @@ def _reset_before_accept(seed: int) -> str:
 
 
 def test_a_connection_reset_before_it_is_accepted_meets_each_outcome_by_seed() -> None:
-    outcomes = {_reset_before_accept(seed) for seed in range(24)}
+    outcomes = {reset_before_accept_outcome(FakeWinsock(seed=seed, config=quiet())) for seed in range(24)}
     assert outcomes == {"dropped", "first receive fails", "AcceptEx fails"}
 
 
