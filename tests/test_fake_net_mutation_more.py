@@ -15,6 +15,7 @@ from __future__ import annotations
 from fakewinsock import LINGER, WSABUF, Chooser, FakeWinsock
 from fakewinsock.constants import (
     FALSE,
+    SD_SEND,
     SO_LINGER,
     SOCKET_ERROR,
     SOL_SOCKET,
@@ -128,6 +129,29 @@ def test_a_two_byte_segment_can_be_split_and_the_chooser_is_asked_by_name() -> N
     srv.finish()
 
 
+def test_a_sender_waiting_for_room_is_woken_once_not_on_every_read() -> None:
+    """A peer whose bytes wait for the window is woken (its ``on_change``, what
+    scripted clients run on) when the reader makes room; once it is no longer
+    waiting, the reader's further reads do not wake it."""
+    ws = FakeWinsock(config=quiet(window=1000))
+    srv = Server(ws)
+    s, peer = srv.accept()
+    wakes: list[int] = []
+    peer.on_change = lambda p: wakes.append(ws.now_ns)
+    peer.send_nowait(bytes(1500))
+    ws.run_for(0.01)
+    assert peer.unsent == 500 and wakes == []
+    ok, data, _ = srv.recv(s, 1000)  # room for the rest: the peer is woken and sends it
+    assert ok == TRUE and len(data) == 1000
+    ws.run_for(0.01)
+    assert peer.unsent == 0 and len(wakes) == 1
+    ok, data, _ = srv.recv(s, 4096)
+    assert ok == TRUE and len(data) == 500
+    ws.run_for(0.01)
+    assert len(wakes) == 1  # it was not waiting for room: no wake-up
+    srv.finish()
+
+
 # ---------------------------------------------------------------- a reset in the backlog
 
 
@@ -203,6 +227,20 @@ def test_a_fin_that_reaches_a_socket_after_its_abortive_close_is_lost_quietly() 
     ws.run_for(0.01)
     assert peer.was_reset
     assert [r.detail for r in ws.trace if r.what == "net" and r.call == "fin"] == []
+    srv.finish()
+
+
+def test_a_shutdown_then_a_close_sends_one_fin() -> None:
+    """shutdown(SD_SEND) sends the FIN; the closesocket after it sends no second one."""
+    ws = FakeWinsock(config=quiet())
+    srv = Server(ws)
+    s, peer = srv.accept()
+    assert ws.shutdown(s, SD_SEND) == 0
+    ws.run_for(0.01)
+    assert peer.at_eof
+    assert srv.close(s) == 0
+    ws.run_for(0.01)
+    assert [r.detail for r in ws.trace if r.what == "net" and r.call == "fin"] == [f"conn=c1 to={peer.address[1]}"]
     srv.finish()
 
 
