@@ -286,3 +286,34 @@ def test_the_network_s_trace_records_name_no_socket_operation_or_program_thread(
     assert (records["data-after-close"].handle, records["data-after-close"].op) == (0, 0)
     assert (records["dropped"].handle, records["dropped"].op, records["dropped"].thread) == (srv.lst, 0, 0)
     srv.finish()
+
+
+# ---------------------------------------------------------------- a peer's state
+
+
+def test_a_peer_s_state_reads_as_booleans_before_and_after_the_end() -> None:
+    """FakePeer's connected, refused, was_reset and at_eof are bools (as typed), not
+    merely truthy: scripts compare and print them."""
+    ws = FakeWinsock(config=quiet())
+    srv = Server(ws)
+    s, peer = srv.accept()
+    assert (peer.connected, peer.refused, peer.was_reset, peer.at_eof) == (True, False, False, False)
+    assert all(type(v) is bool for v in (peer.connected, peer.refused, peer.was_reset, peer.at_eof))
+    assert srv.close(s) == 0
+    ws.run_for(0.01)
+    assert (peer.at_eof, peer.was_reset) == (True, False)
+    assert type(peer.at_eof) is bool
+    srv.finish()
+
+
+def test_with_no_latency_and_free_calls_a_segment_arrives_the_instant_it_is_sent() -> None:
+    """latency (0, 0) and syscall_cost 0: virtual time never moves, and the
+    first segment arrives at time 0, when it was sent."""
+    ws = FakeWinsock(config=quiet(latency=(0, 0), syscall_cost=0))
+    srv = Server(ws)
+    s, peer = srv.accept()
+    peer.send_nowait(b"now")
+    assert srv.recv(s) == (TRUE, b"now", 0)
+    arrive = next(r for r in ws.trace if r.call == "arrive")
+    assert (arrive.time, ws.now_ns) == (0, 0)
+    srv.finish()
