@@ -263,8 +263,9 @@ def test_when_both_ends_abort_at_once_neither_rst_is_delivered() -> None:
 
 
 def test_the_network_s_trace_records_name_no_socket_operation_or_program_thread() -> None:
-    """The arrive, fin, rst, data-after-close and dropped records are the network's: no
-    operation (op 0), thread 0, and no handle but the listener that dropped one."""
+    """The backlog, arrive, fin, rst, data-after-close and dropped records are the
+    network's: no operation (op 0), thread 0, and no handle but the listener's
+    (the one a connection queued at, or was dropped from)."""
     ws = FakeWinsock(chooser=ByLabel(), config=quiet())  # the simplest schedule: a reset in the backlog is dropped
     srv = Server(ws)
     s, peer = srv.accept()
@@ -278,13 +279,14 @@ def test_the_network_s_trace_records_name_no_socket_operation_or_program_thread(
     early.connect("127.0.0.1", srv.port)
     early.reset()
     ws.run_for(0.01)
-    kinds = ("arrive", "fin", "rst", "data-after-close", "dropped")
+    kinds = ("backlog", "arrive", "fin", "rst", "data-after-close", "dropped")
     records = {r.call: r for r in ws.trace if r.what == "net" and r.call in kinds}
     assert set(records) == set(kinds)
     for kind in ("arrive", "fin", "rst"):
         assert (records[kind].handle, records[kind].op, records[kind].thread) == (0, 0, 0), kind
     assert (records["data-after-close"].handle, records["data-after-close"].op) == (0, 0)
-    assert (records["dropped"].handle, records["dropped"].op, records["dropped"].thread) == (srv.lst, 0, 0)
+    for kind in ("backlog", "dropped"):  # the listener's
+        assert (records[kind].handle, records[kind].op, records[kind].thread) == (srv.lst, 0, 0), kind
     srv.finish()
 
 
