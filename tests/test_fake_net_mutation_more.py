@@ -138,6 +138,10 @@ def test_a_sender_waiting_for_room_is_woken_once_not_on_every_read() -> None:
     s, peer = srv.accept()
     wakes: list[int] = []
     peer.on_change = lambda p: wakes.append(ws.now_ns)
+    peer.send_nowait(bytes(100))  # fits: the peer never waits for room
+    assert srv.recv(s, 100) == (TRUE, bytes(100), 0)
+    ws.run_for(0.01)
+    assert wakes == []
     peer.send_nowait(bytes(1500))
     ws.run_for(0.01)
     assert peer.unsent == 500 and wakes == []
