@@ -115,9 +115,10 @@ def test_a_reader_that_reads_part_lets_exactly_that_much_more_in() -> None:
 def test_a_two_byte_segment_can_be_split_and_the_chooser_is_asked_by_name() -> None:
     """With a split chance between 0 and 1 the chooser is asked "split" (a
     boolean: an integer below the chance in millionths) and then "split_at",
-    1 to n-1; two bytes are the shortest segment that can be split."""
+    1 to n-1; two bytes are the shortest segment that can be split.  Each
+    piece's latency is asked as "latency", in the configured range."""
     chooser = ByLabel()  # lowest answers: split, after the first byte
-    ws = FakeWinsock(chooser=chooser, config=quiet(split=0.5))
+    ws = FakeWinsock(chooser=chooser, config=quiet(split=0.5, latency=(10_000, 20_000)))
     srv = Server(ws)
     s, peer = srv.accept()
     chooser.asked.clear()
@@ -126,6 +127,7 @@ def test_a_two_byte_segment_can_be_split_and_the_chooser_is_asked_by_name() -> N
     assert srv.recv(s) == (TRUE, b"b", 0)
     asked = [q for q in chooser.asked if str(q[0]).startswith("split")]
     assert asked == [("split", 0, 999_999), ("split_at", 1, 1)]
+    assert [q for q in chooser.asked if q[0] not in ("split", "split_at", "delay")] == [("latency", 10_000, 20_000)] * 2
     srv.finish()
 
 
