@@ -3,8 +3,12 @@ mutation run (issue 18, ``tools/mutation.sh``) found no test asserting."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
+
 from fakewinsock import FakeWinsock
-from tests.ovserver_session import Session, exact
+from tests.ovserver_session import MS, Session, exact
 
 
 def test_a_group_thread_that_ends_normally_exits_with_code_0() -> None:
@@ -22,3 +26,38 @@ def test_a_group_thread_that_ends_normally_exits_with_code_0() -> None:
     exits = [r.detail for r in ws.trace if r.what == "thread" and r.call == "exit"]
     assert stats.threads_started == 1 and len(exits) == 1
     assert exits[0].endswith(" exit_code=0")
+
+
+class Boom(Exception):
+    """An error nobody expected."""
+
+
+class AcceptorBoom(FakeWinsock):
+    """Raises Boom from the acceptor's wait (the only wait on one event: a
+    group's array holds its wake event and its clients) once ``at_ns`` has come."""
+
+    at_ns = 3 * MS
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int, dwTimeout: int,
+                                 fAlertable: int) -> int:
+        if cEvents == 1 and self.now_ns >= self.at_ns:
+            raise Boom("in the acceptor")
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+
+def test_an_unexpected_error_in_the_acceptor_ends_the_groups_and_propagates() -> None:
+    """The acceptor fails while a group serves three clients: the group is told
+    to stop like at a normal stop (its clients closed, its thread ended), and
+    the acceptor's exception comes out of run()."""
+    ws = AcceptorBoom(seed=0, config=exact(0.0))
+    s = Session("events", ws=ws)
+    clients = [s.client(0.1 * k) for k in range(3)]
+    for c in clients:
+        c.send(1, b"before\n")
+    s.client(4)  # its accept wakes the acceptor after at_ns: the wait raises
+    with pytest.raises(Boom):
+        s.run()
+    ws.run_for(0.001)
+    assert all(bytes(c.data) == b"before\n" and c.closed_by_server for c in clients)
+    exits = [r.detail for r in ws.trace if r.what == "thread" and r.call == "exit"]
+    assert len(exits) == 1 and exits[0].endswith(" exit_code=0")  # the group's thread ended
