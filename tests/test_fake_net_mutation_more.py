@@ -12,7 +12,7 @@ no operation and the network's thread.
 
 from __future__ import annotations
 
-from fakewinsock import LINGER, WSABUF, Chooser, FakeWinsock
+from fakewinsock import LINGER, WSABUF, Chooser, FakeWinsock, sockaddr_in
 from fakewinsock.constants import (
     FALSE,
     SD_SEND,
@@ -300,13 +300,14 @@ def test_the_network_s_trace_records_name_no_socket_operation_or_program_thread(
 
 
 def test_a_peer_s_state_reads_as_booleans_before_and_after_the_end() -> None:
-    """FakePeer's connected, refused, was_reset and at_eof are bools (as typed), not
+    """FakePeer's connected, refused, was_reset, at_eof and closed are bools (as typed), not
     merely truthy: scripts compare and print them."""
     ws = FakeWinsock(config=quiet())
     srv = Server(ws)
     s, peer = srv.accept()
-    assert (peer.connected, peer.refused, peer.was_reset, peer.at_eof) == (True, False, False, False)
-    assert all(type(v) is bool for v in (peer.connected, peer.refused, peer.was_reset, peer.at_eof))
+    assert (peer.connected, peer.refused, peer.was_reset, peer.at_eof, peer.closed) == (True, False, False, False,
+                                                                                       False)
+    assert all(type(v) is bool for v in (peer.connected, peer.refused, peer.was_reset, peer.at_eof, peer.closed))
     assert srv.close(s) == 0
     ws.run_for(0.01)
     assert (peer.at_eof, peer.was_reset) == (True, False)
@@ -324,4 +325,37 @@ def test_with_no_latency_and_free_calls_a_segment_arrives_the_instant_it_is_sent
     assert srv.recv(s) == (TRUE, b"now", 0)
     arrive = next(r for r in ws.trace if r.call == "arrive")
     assert (arrive.time, ws.now_ns) == (0, 0)
+    srv.finish()
+
+
+def test_peers_move_to_the_next_loopback_address_when_one_has_used_its_ports() -> None:
+    """Simulated peers stand for other hosts: after the 16384 dynamic ports of
+    127.0.0.1 (less those the server holds) they come from 127.0.0.2, port 49152 up."""
+    ws = FakeWinsock(config=quiet(syscall_cost=0))
+    srv = Server(ws)  # holds one port of 127.0.0.1's range
+    addresses = []
+    for _ in range(16384):
+        p = ws.peer()
+        p.connect_nowait("127.0.0.1", 1)  # nobody listens there: only the source address matters
+        addresses.append(p.address)
+    assert {h for h, _ in addresses[:16383]} == {"127.0.0.1"} and srv.port not in {p for _, p in addresses[:16383]}
+    assert addresses[16383] == ("127.0.0.2", 49152)
+    ws.run_for(0.01)
+    srv.finish()
+
+
+def test_a_connection_to_another_loopback_address_is_accepted_on_that_address() -> None:
+    """A listener bound to 127.0.0.2: the accepted socket's local address is
+    127.0.0.2 (getsockname), the address the client connected to."""
+    ws = FakeWinsock(config=quiet())
+    srv = Server(ws)
+    other = srv.socket()
+    assert ws.bind(other, sockaddr_in("127.0.0.2", 0), 16) == 0 and ws.listen(other, 5) == 0
+    port = ws.getsockname(other)[1].port  # type: ignore[union-attr]
+    srv.lst, srv.port = other, port
+    peer = ws.peer()
+    peer.connect_nowait("127.0.0.2", port)
+    s, _ = srv.accept(peer=peer)
+    rc, name = ws.getsockname(s)
+    assert rc == 0 and name is not None and (name.host, name.port) == ("127.0.0.2", port)
     srv.finish()
