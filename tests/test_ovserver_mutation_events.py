@@ -61,3 +61,17 @@ def test_an_unexpected_error_in_the_acceptor_ends_the_groups_and_propagates() ->
     assert all(bytes(c.data) == b"before\n" and c.closed_by_server for c in clients)
     exits = [r.detail for r in ws.trace if r.what == "thread" and r.call == "exit"]
     assert len(exits) == 1 and exits[0].endswith(" exit_code=0")  # the group's thread ended
+
+
+def test_a_chat_line_reaches_an_idle_client_of_another_group_at_once() -> None:
+    """Chat with 64 clients: the 64th is alone in a second group and says
+    nothing.  A line from the first group reaches it within a millisecond (its
+    group is woken for it), not whenever its group happens to wake."""
+    s = Session("events", mode="chat", fake=exact(0.0))
+    clients = [s.client(0.01 * i) for i in range(64)]
+    clients[0].send(5, b"hello\n")
+    seen: list[bytes] = []
+    s.at(6, lambda: seen.append(bytes(clients[63].data)))
+    stats = s.run(stop_ms=20)
+    assert stats.threads_started == 2
+    assert seen and b"hello\n" in seen[0]
