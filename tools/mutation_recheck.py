@@ -46,6 +46,20 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
     raise _Timeout("a test ran past --timeout under this mutant")
 
 
+if sys.platform != "win32":  # mutmut itself runs on POSIX only (fork, SIGALRM)
+    def _arm(seconds: int) -> None:
+        signal.alarm(seconds)
+
+    def _install() -> None:
+        signal.signal(signal.SIGALRM, _alarm)
+else:
+    def _arm(seconds: int) -> None:
+        raise SystemExit("tools/mutation_recheck.py needs POSIX signals, as mutmut does")
+
+    def _install() -> None:
+        _arm(0)
+
+
 class Recheck:
     """The pytest plugin: replaces the test loop."""
 
@@ -60,19 +74,19 @@ class Recheck:
         from _pytest.runner import runtestprotocol
 
         for item in items:
-            signal.alarm(self.timeout)
+            _arm(self.timeout)
             try:
                 reports = runtestprotocol(item, nextitem=None, log=False)
             except _Timeout:
                 return 36, item.nodeid
             finally:
-                signal.alarm(0)
+                _arm(0)
             if any(r.failed for r in reports):
                 return 1, item.nodeid
         return 0, ""
 
     def pytest_runtestloop(self, session: Any) -> bool:
-        signal.signal(signal.SIGALRM, _alarm)
+        _install()
         items = list(session.items)
         os.environ["MUTANT_UNDER_TEST"] = ""
         start = time.monotonic()
