@@ -1518,12 +1518,15 @@ class FakeWinsock:
     def end_threads(self) -> list[str]:
         """End every program thread still alive (each is unwound where it is
         parked, by an exception it cannot see; none runs program code
-        afterwards) and say which they were.  For test teardown, from the main
-        thread; the threads stay counted by :meth:`leaks`."""
+        afterwards) and say which they were and what each was doing (waiting in
+        what, runnable, suspended).  For test teardown, from the main thread;
+        the threads stay counted by :meth:`leaks`.  The pytest plugin does this
+        for every fake after each test, and fails a test that left threads
+        alive (see :mod:`fakewinsock.pytest_plugin`)."""
         sched = self._kernel.sched
         if sched is None:
             return []
-        alive = [t.describe() for t in sched.alive()]
+        alive = [t.describe_state() for t in sched.alive()]
         sched.unwind_all()
         return alive
 
