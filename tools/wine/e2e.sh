@@ -12,6 +12,11 @@
 # CTRL_C_EVENT for the console control handler ovserver installs. The server
 # must then close everything and exit 0 with its "stopped" line.
 #
+# Then AT_ONCE clients (environment, default 1000; 0 skips it) connected to the
+# events model at once (its thread groups: 16 threads of 63 clients for 1000):
+# loadclient.py --together has each client's first line echoed and holds every
+# client until all have been, then each sends 4 more lines (about 25 s).
+#
 # Then the hostile cases (tools/wine/hostile.py; about 50 s in all):
 #   flood   (events, routines) 64 clients that send and never read are cut off
 #           by --max-queued, each sees a reset, and a fresh client is then
@@ -32,6 +37,10 @@ CLIENTS="${1:-100}"
 LINES="${2:-10}"
 HOST_PY="${PYTHON:-python3}"
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ovserver-e2e.XXXXXX")"
+
+# Each client is a socket on both sides (the Linux clients, Wine's server):
+# the soft limit on open files up to the hard one (AT_ONCE needs over 1000).
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 
 "$HERE/setup.sh" || { echo "e2e.sh: tools/wine/setup.sh failed" >&2; exit 1; }
 cd "$REPO_ROOT"
@@ -116,6 +125,21 @@ run_one() {  # MODEL MODE
         echo "FAIL $model/$mode (${elapsed} s)"; return 1
     fi
     echo "ok   $model/$mode: $CLIENTS clients x $LINES lines, every reply verified, stopped by Ctrl+C (${elapsed} s)"
+}
+
+at_once() {  # MODEL N: N clients served at once (each has had a line echoed before any goes on)
+    local model="$1" n="$2" log="$LOGDIR/at-once-$1.log" rc start elapsed
+    start=$(date +%s.%N)
+    start_server "$log" --host 127.0.0.1 --port 0 --model "$model" --mode echo
+    [ -n "$port" ] || { fail_with_log "at-once/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 600 "$HOST_PY" "$HERE/loadclient.py" --port "$port" --mode echo --clients "$n" --lines 5 --together \
+        --timeout 240 --deadline 540 | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    if ! timed_stop "$log"; then fail_with_log "at-once/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
+    elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    [ "$rc" = 0 ] || { echo "FAIL at-once/$model: $n clients at once (${elapsed} s)"; return 1; }
+    echo "ok   at-once/$model: $n clients connected and served at once, every reply verified (${elapsed} s)"
 }
 
 fail_with_log() {  # WHAT LOG
@@ -232,6 +256,10 @@ for model in events routines; do
         runs=$((runs + 1)); run_one "$model" "$mode" || failures=$((failures + 1))
     done
 done
+AT_ONCE="${AT_ONCE:-1000}"
+if [ "$AT_ONCE" -gt 0 ]; then
+    runs=$((runs + 1)); at_once events "$AT_ONCE" || failures=$((failures + 1))
+fi
 for model in events routines; do
     runs=$((runs + 1)); hostile_flood "$model" || failures=$((failures + 1))
     runs=$((runs + 1)); hostile_hold "$model" || failures=$((failures + 1))
