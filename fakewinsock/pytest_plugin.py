@@ -246,9 +246,10 @@ def _end_left_threads(item: pytest.Item) -> list[str]:
         if t not in threads and t in sched.alive():
             threads.append(t)
     left: list[str] = []
-    for sched, threads in found.values():
+    several = sum(1 for _, threads in found.values() if threads) > 1
+    for n, (sched, threads) in enumerate((v for v in found.values() if v[1]), 1):
         threads.sort(key=lambda t: t.ts.index)
-        left += [t.describe_state() for t in threads]
+        left += [f"{f'fake {n}: ' if several else ''}{t.describe_state()}" for t in threads]
         sched.unwind(threads)
     return left
 

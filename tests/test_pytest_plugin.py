@@ -172,6 +172,10 @@ def test_fails_anyway():
     start_threads(FakeWinsock(seed=2))
     assert False, "the test's own failure"
 
+def test_two_fakes():
+    start_threads(FakeWinsock(seed=4))
+    start_threads(FakeWinsock(seed=5))
+
 def test_ends_them_itself():
     ws = FakeWinsock(seed=3)
     start_threads(ws)
@@ -188,7 +192,7 @@ def test_threads_a_test_leaves_alive_are_ended_and_named(pytester: pytest.Pytest
     was never cleaned up, the fixture's silently."""
     pytester.makepyfile(LEFT_THREADS)
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, failed=1, errors=2)
+    result.assert_outcomes(passed=5, failed=1, errors=3)
     out = result.stdout.str()
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_own_fake*", "*ERROR at teardown of test_fixture_fake*"])
     assert "ERROR at teardown of test_fails_anyway" not in out  # its own failure is the story
@@ -199,6 +203,10 @@ def test_threads_a_test_leaves_alive_are_ended_and_named(pytester: pytest.Pytest
         "  T3 (thread 0x*, start routine start_threads.<locals>.busy): runnable",
         "  T4 (thread 0x*, start routine start_threads.<locals>.busy): suspended (CREATE_SUSPENDED, never resumed)",
         "A test ends the threads it starts*ws.end_threads() at the end of the test.",
+    ])
+    result.stdout.fnmatch_lines([  # threads of several fakes: which is whose
+        "fakewinsock: the test left 6 program threads alive*",
+        *(f"  fake {n}: T{t} (*" for n in (1, 2) for t in (2, 3, 4)),
     ])
 
 
