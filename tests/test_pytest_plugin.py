@@ -188,7 +188,7 @@ def test_later():
 
 def test_threads_a_test_leaves_alive_are_ended_and_named(pytester: pytest.Pytester) -> None:
     """Before: the tests passed and their Python threads lived on, parked, for
-    the rest of the session (test_later saw six); a fake the test made itself
+    the rest of the session (test_later saw twelve); a fake the test made itself
     was never cleaned up, the fixture's silently."""
     pytester.makepyfile(LEFT_THREADS)
     result = pytester.runpytest("-p", "no:cacheprovider")
