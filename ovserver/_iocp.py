@@ -183,6 +183,10 @@ class IocpServer(Server):
         finally:
             self._stop_workers()
             ws.DeleteCriticalSection(self._lock)
+        # Every worker has ended: an operation still busy now will never be
+        # handled (the stop gave up on it).
+        self.stats.abandoned = int(self._accept.busy) + sum(
+            int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
         if self._failure is not None:
             raise self._failure
 
@@ -207,9 +211,7 @@ class IocpServer(Server):
                 if self._drained():
                     return
                 if self._gave_up:
-                    self.stats.abandoned = int(self._accept.busy) + sum(
-                        int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
-                    return
+                    return  # what is still in flight is counted in _serve
                 timeout = self.config.stop_grace_ms
             else:
                 timeout = self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE
