@@ -1,4 +1,4 @@
-"""What the two I/O models share: configuration, connections, the three overlapped
+"""What the I/O models share: configuration, connections, the three overlapped
 operations and what to do when each one completes.
 
 The server is the lecture notes' overlapped-IO server, written only against the
@@ -11,7 +11,8 @@ how completions are noticed:
 * :mod:`ovserver._events`: an event per connection, WSAWaitForMultipleEvents
   over at most 64 of them, WSAGetOverlappedResult, WSAResetEvent; a thread
   per group of 63 connections;
-* :mod:`ovserver._routines`: completion routines run by alertable waits.
+* :mod:`ovserver._routines`: completion routines run by alertable waits;
+* :mod:`ovserver._iocp`: one completion port and a pool of worker threads.
 
 Rules every path below keeps:
 
