@@ -1361,8 +1361,17 @@ class FakeWinsock:
                 self._kernel.run_apcs(ts)
                 return C.WAIT_IO_COMPLETION, []
             deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
-            self._kernel.block(lambda: ports.try_grant(port, w), deadline,
-                               lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+            try:
+                self._kernel.block(lambda: ports.try_grant(port, w), deadline,
+                                   lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+            except BaseException:
+                # An exception through the wait (a simulated actor's, raised in
+                # this thread's turn; a deadlock): the thread no longer waits, so
+                # it must not stay the most recent waiter, to which alone the
+                # port grants packets.
+                if w in port.waiting:
+                    port.waiting.remove(w)
+                raise
         if w.got:
             return 0, w.got
         ports.end_wait(port, w)
@@ -1518,12 +1527,15 @@ class FakeWinsock:
     def end_threads(self) -> list[str]:
         """End every program thread still alive (each is unwound where it is
         parked, by an exception it cannot see; none runs program code
-        afterwards) and say which they were.  For test teardown, from the main
-        thread; the threads stay counted by :meth:`leaks`."""
+        afterwards) and say which they were and what each was doing (waiting in
+        what, runnable, suspended).  For test teardown, from the main thread;
+        the threads stay counted by :meth:`leaks`.  The pytest plugin does this
+        for every fake after each test, and fails a test that left threads
+        alive (see :mod:`fakewinsock.pytest_plugin`)."""
         sched = self._kernel.sched
         if sched is None:
             return []
-        alive = [t.describe() for t in sched.alive()]
+        alive = [t.describe_state() for t in sched.alive()]
         sched.unwind_all()
         return alive
 

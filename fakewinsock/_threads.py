@@ -91,8 +91,8 @@ from ._errors import DeadlockError, WinsockUsageError
 if TYPE_CHECKING:
     from ._kernel import Kernel, ThreadState
 
-__all__ = ["Scheduler", "ProgramThread", "Wait", "CritSec", "threads_broken", "RUNNING", "RUNNABLE", "BLOCKED",
-           "SUSPENDED", "EXITED"]
+__all__ = ["Scheduler", "ProgramThread", "Wait", "CritSec", "threads_broken", "thread_serial", "threads_made_since",
+           "RUNNING", "RUNNABLE", "BLOCKED", "SUSPENDED", "EXITED"]
 
 RUNNING = "running"
 RUNNABLE = "runnable"
@@ -103,6 +103,26 @@ EXITED = "exited"
 
 class _Unwind(BaseException):
     """Raised in a parked program thread to end it (the test is over)."""
+
+
+#: Every program thread alive in this process (made by CreateThread, not yet
+#: exited nor unwound), in order of creation, keyed by a process-wide serial
+#: number: what lets a test runner find and end the threads a test left behind
+#: (:func:`threads_made_since`), whichever fake they belong to.  Only creation
+#: and exit touch it; it makes no choice.
+_LIVE: dict[int, tuple[Scheduler, ProgramThread]] = {}
+_serial = 0
+
+
+def thread_serial() -> int:
+    """The serial number the next program thread will get (a mark for :func:`threads_made_since`)."""
+    return _serial
+
+
+def threads_made_since(mark: int) -> list[tuple[Scheduler, ProgramThread]]:
+    """The program threads made since ``mark`` (:func:`thread_serial`) that are
+    still alive, with their schedulers, oldest first."""
+    return [entry for serial, entry in list(_LIVE.items()) if serial >= mark]
 
 
 class Wait:
@@ -149,6 +169,7 @@ class ProgramThread:
         #: The objects (events, threads) whose ``waiters`` hold this thread while it is blocked.
         self.watching: list[Any] = []
         self.wait_seq = 0  # which wait a deadline entry belongs to
+        self.serial = -1  # process-wide, in order of creation (see _LIVE); -1 for the main thread
 
     @property
     def tid(self) -> int:
@@ -159,6 +180,14 @@ class ProgramThread:
             return f"T{self.ts.index} (main thread, id {self.tid:#x})"
         name = getattr(self.routine, "__qualname__", None) or repr(self.routine)
         return f"T{self.ts.index} (thread {self.handle:#x}, id {self.tid:#x}, start routine {name})"
+
+    def describe_state(self) -> str:
+        """The thread and what it is doing: waiting (in what), runnable, suspended..."""
+        if self.state is SUSPENDED:
+            return f"{self.describe()}: suspended (CREATE_SUSPENDED, never resumed)"
+        if self.wait is not None:
+            return f"{self.describe()}: waits in {self.wait.describe()}"
+        return f"{self.describe()}: {self.state}"
 
 
 class CritSec:
@@ -224,6 +253,9 @@ class Scheduler:
             pt.suspend_count = 1
         else:
             self.runq.append(pt)
+        global _serial
+        pt.serial, _serial = _serial, _serial + 1
+        _LIVE[pt.serial] = (self, pt)
         py = pt.py = threading.Thread(target=self._bootstrap, args=(pt,), daemon=True,
                                       name=f"fakewinsock T{ts.index}")
         py.start()
@@ -263,6 +295,7 @@ class Scheduler:
             self.runq.append(pt)
 
     def _exit(self, pt: ProgramThread) -> None:
+        _LIVE.pop(pt.serial, None)
         pt.state = EXITED
         pt.signaled = True
         if pt.waiters:
@@ -520,15 +553,7 @@ class Scheduler:
     def deadlock_message(self) -> str:
         lines = ["every program thread is blocked and nothing can ever wake one (no operation in flight "
                  "can complete, nothing is scheduled, no timeout):"]
-        for t in self.threads:
-            if t.state is EXITED:
-                continue
-            if t.state is SUSPENDED:
-                lines.append(f"  {t.describe()}: suspended (CREATE_SUSPENDED, never resumed)")
-            elif t.wait is not None:
-                lines.append(f"  {t.describe()}: waits in {t.wait.describe()}")
-            else:
-                lines.append(f"  {t.describe()}: {t.state}")
+        lines += [f"  {t.describe_state()}" for t in self.threads if t.state is not EXITED]
         lines.append(self.kernel.describe_world())
         return "\n".join(lines)
 
@@ -538,7 +563,13 @@ class Scheduler:
         """End every program thread other than the main one that has not exited:
         each raises a private BaseException where it is parked, one at a time
         (so no two run at once), and is joined."""
-        for t in self.threads:
+        self.unwind(self.threads)
+
+    def unwind(self, threads: list[ProgramThread]) -> None:
+        """End these threads (the main one and those already ended are left as
+        they are), as :meth:`unwind_all` does; from the main thread.  Threads
+        waiting on an ended thread's handle are woken (it is signalled)."""
+        for t in list(threads):
             if t is self.main or t.state is EXITED or t.unwinding:
                 continue
             t.unwinding = True
@@ -546,12 +577,15 @@ class Scheduler:
             if t.py is not None:
                 t.py.join(timeout=10.0)
             # Gone for good: counted as exited (its handle signalled), nothing left registered.
+            _LIVE.pop(t.serial, None)
             if t in self.runq:
                 self.runq.remove(t)
             self._unwatch(t)
             t.wait = None
             t.state = EXITED
             t.signaled = t.ts.exited = True
+            if t.waiters:
+                self.poke(t.waiters)
         self.current = self.main
         self.main.state = RUNNING
 

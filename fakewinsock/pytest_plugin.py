@@ -17,6 +17,16 @@ Fixtures:
     at the end of the session (it travels with the test's report, so it works
     under pytest-xdist); e.g. the size of a shrunk counterexample.
 
+Program threads: after each test (and its fixtures' teardown), every program
+thread still alive that the test made, on any fake (``fake_winsock``'s, or a
+:class:`~fakewinsock.FakeWinsock` the test body made itself), is ended
+(unwound where it is parked), so that no Python thread outlives its test; if
+the test had passed, it then fails at teardown with a message naming each such
+thread and what it was doing.  A test that means to leave threads behind ends
+them itself with ``ws.end_threads()``.  Not covered: threads that a fixture of
+wider scope than the function starts while it is set up (they may serve later
+tests).
+
 Marker ``@pytest.mark.requires_real_winsock``: the test needs ws2_32; it is
 skipped, with that reason, where no real backend exists.
 
@@ -57,6 +67,7 @@ from ._backends import available_backends, get_backend
 from ._fake import FakeWinsock, check_invariants_by_default
 from ._interface import Winsock
 from ._sim import FakeConfig
+from ._threads import ProgramThread, Scheduler, thread_serial, threads_made_since
 
 __all__: list[str] = []
 
@@ -77,6 +88,8 @@ _INVARIANTS_KEY = pytest.StashKey[bool]()
 _FAKES_KEY = pytest.StashKey[list[FakeWinsock]]()
 _TRACKED_KEY = pytest.StashKey[list[tuple[FakeWinsock, Callable[[], str]]]]()
 _SEED_KEY = pytest.StashKey[int]()
+_THREAD_MARK_KEY = pytest.StashKey[int]()  # thread_serial() when the test's call began
+_PASSED_KEY = pytest.StashKey[bool]()  # the call phase passed
 _SUMMARY = "fakewinsock-summary"
 #: Fakes made during the running test by fakewinsock.testing (the current item's list).
 _tracked: contextvars.ContextVar[list[tuple[FakeWinsock, Callable[[], str]]] | None] = contextvars.ContextVar(
@@ -158,8 +171,7 @@ def _new_fake(request: pytest.FixtureRequest, seed: int) -> FakeWinsock:
     config = FakeConfig(**marker.kwargs) if marker is not None else FakeConfig()
     fake = FakeWinsock(seed=seed, config=config)
     request.node.stash.setdefault(_FAKES_KEY, []).append(fake)
-    request.addfinalizer(fake.end_threads)  # no program thread outlives its test
-    return fake
+    return fake  # its threads are ended (and reported) after the test: pytest_runtest_teardown
 
 
 @pytest.fixture
@@ -187,11 +199,59 @@ def winsock_summary(request: pytest.FixtureRequest) -> Callable[[str], None]:
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     tracked: list[tuple[FakeWinsock, Callable[[], str]]] = []
     item.stash[_TRACKED_KEY] = tracked
+    item.stash[_THREAD_MARK_KEY] = thread_serial()
     token = _tracked.set(tracked)
     try:
         return (yield)
     finally:
         _tracked.reset(token)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the fixtures' teardown: end the program threads the test left alive,
+    and fail a test that had passed, naming them."""
+    try:
+        result = yield
+    except BaseException:
+        _end_left_threads(item)
+        raise
+    left = _end_left_threads(item)
+    passed: bool = item.stash.get(_PASSED_KEY, False)
+    if left and passed:
+        pytest.fail(
+            f"fakewinsock: the test left {len(left)} program thread{'s' if len(left) > 1 else ''} alive "
+            "(ended now, unwound where each was parked):\n"
+            + "".join(f"  {line}\n" for line in left)
+            + "A test ends the threads it starts (stop the server, wait for its threads, close their "
+              "handles), as the final WSACleanup's leak check asks; to leave them on purpose, call "
+              "ws.end_threads() at the end of the test.",
+            pytrace=False)
+    return result
+
+
+def _end_left_threads(item: pytest.Item) -> list[str]:
+    """End the program threads alive after ``item``: those made since its call
+    began (on any fake) and those of the fakes its ``fake_winsock`` or
+    ``winsock_backend`` made; say what each was doing."""
+    found: dict[int, tuple[Scheduler, list[ProgramThread]]] = {}  # by id(scheduler), in order of discovery
+    mark = item.stash.get(_THREAD_MARK_KEY, None)
+    entries = threads_made_since(mark) if mark is not None else []
+    for fake in item.stash.get(_FAKES_KEY, []):
+        sched = fake._kernel.sched
+        if sched is not None:
+            entries += [(sched, t) for t in sched.alive()]
+    for sched, t in entries:
+        threads = found.setdefault(id(sched), (sched, []))[1]
+        if t not in threads and t in sched.alive():
+            threads.append(t)
+    left: list[str] = []
+    several = sum(1 for _, threads in found.values() if threads) > 1
+    for n, (sched, threads) in enumerate((v for v in found.values() if v[1]), 1):
+        threads.sort(key=lambda t: t.ts.index)
+        left += [f"{f'fake {n}: ' if several else ''}{t.describe_state()}" for t in threads]
+        sched.unwind(threads)
+    return left
 
 
 def _trace_text(fake: FakeWinsock, tail: int) -> str:
@@ -203,6 +263,8 @@ def _trace_text(fake: FakeWinsock, tail: int) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     report = yield
+    if call.when == "call":
+        item.stash[_PASSED_KEY] = report.passed
     if not report.failed:
         return report
     tail = item.config.getoption("--winsock-trace-tail")

@@ -23,19 +23,24 @@ GOOD = "(c.partial + bytes(c.buf[:nbytes]))"
 BAD = "(bytes(c.buf[:nbytes]))"
 
 
-def test_the_example_passes(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "test_my_server.py")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)  # .hypothesis/ goes to tmp_path
+def run_example(tests: str, cwd: Path) -> str:
+    """pytest on examples/TESTS in a subprocess (its .hypothesis/ goes to ``cwd``); its output, once it passed."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / tests)],
+                            cwd=cwd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    return result.stdout
 
 
-def broken_example(pytester: pytest.Pytester) -> None:
-    server = (EXAMPLES / "my_server.py").read_text(encoding="utf-8")
-    assert server.count(GOOD) == 1
-    pytester.makepyfile(my_server=server.replace(GOOD, BAD),
-                        test_my_server=(EXAMPLES / "test_my_server.py").read_text(encoding="utf-8"))
+def test_the_example_passes(tmp_path: Path) -> None:
+    assert "3 passed" in run_example("test_my_server.py", tmp_path)
+
+
+def broken_example(pytester: pytest.Pytester, name: str = "my_server", good: str = GOOD, bad: str = BAD) -> None:
+    """examples/NAME.py with ``good`` replaced by ``bad``, and its tests, in ``pytester``'s folder."""
+    server = (EXAMPLES / f"{name}.py").read_text(encoding="utf-8")
+    assert server.count(good) == 1
+    pytester.makepyfile(**{name: server.replace(good, bad),
+                           f"test_{name}": (EXAMPLES / f"test_{name}.py").read_text(encoding="utf-8")})
 
 
 def trace_of(out: str) -> list[str]:
@@ -70,3 +75,28 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     clients, lines, nbytes, sends = map(int, m.groups())
     assert clients <= 2 and lines <= 2 and nbytes <= 8, m.group(0)  # a short line or two ...
     assert "schedule drawn from Hypothesis:" in out  # ... split by a send boundary or by the fake
+
+
+# ---------------------------------------------------------------- the completion-port example
+
+#: The bug: one stop packet fewer than workers, so one worker never leaves
+#: GetQueuedCompletionStatus and serve() waits for it for ever.
+STOPS = "for _ in threads:\n            ws.PostQueuedCompletionStatus"
+STOPS_BAD = "for _ in threads[1:]:\n            ws.PostQueuedCompletionStatus"
+
+
+def test_the_pool_example_passes(tmp_path: Path) -> None:
+    """Its property draws thread interleavings too; no thread may be left behind (the plugin's check)."""
+    assert "3 passed" in run_example("test_pool_server.py", tmp_path)
+
+
+def test_the_pool_example_reports_a_worker_never_stopped_naming_each_thread(pytester: pytest.Pytester) -> None:
+    broken_example(pytester, "pool_server", STOPS, STOPS_BAD)
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_pool_server.py::test_three_clients")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "the server raised DeadlockError: every program thread is blocked" in out, out
+    assert re.search(r"T1 \(main thread, id 0x[0-9a-f]+\): waits in WaitForMultipleObjects", out), out
+    assert re.search(r"T\d \(thread 0x[0-9a-f]+, id 0x[0-9a-f]+, start routine PoolServer\.worker\): "
+                     r"waits in GetQueuedCompletionStatus", out), out
+    assert "replay: pytest 'test_pool_server.py::test_three_clients' --winsock-seed=" in out

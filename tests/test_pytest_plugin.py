@@ -136,3 +136,120 @@ def test_s(i, winsock_summary):
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*= fakewinsock summary =*", "line 0", "line 1", "line 2", "line 3"])
+
+
+LEFT_THREADS = '''
+import threading
+import pytest
+from fakewinsock import FakeWinsock
+from fakewinsock.constants import *
+
+def program_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith("fakewinsock T") and t.is_alive()]
+
+def start_threads(ws):
+    """A thread blocked for ever, one runnable, one suspended."""
+    ws.WSAStartup(MAKEWORD(2, 2))
+    ev = ws.WSACreateEvent()
+    def blocked(param):
+        return ws.WaitForSingleObject(ev, INFINITE)
+    def busy(param):
+        for _ in range(1000):
+            ws.WSAResetEvent(ev)
+        return 0
+    ws.CreateThread(None, 0, blocked, None, 0)
+    ws.CreateThread(None, 0, busy, None, 0)
+    ws.CreateThread(None, 0, busy, None, CREATE_SUSPENDED)
+    ws.Sleep(0)
+
+def test_own_fake():
+    start_threads(FakeWinsock(seed=1))   # made in the test body, not by the fixture
+
+def test_fixture_fake(fake_winsock):
+    start_threads(fake_winsock)
+
+def test_fails_anyway():
+    start_threads(FakeWinsock(seed=2))
+    assert False, "the test's own failure"
+
+def test_two_fakes():
+    start_threads(FakeWinsock(seed=4))
+    start_threads(FakeWinsock(seed=5))
+
+def test_ends_them_itself():
+    ws = FakeWinsock(seed=3)
+    start_threads(ws)
+    assert len(ws.end_threads()) == 3
+
+def test_later():
+    assert program_threads() == []
+'''
+
+
+def test_threads_a_test_leaves_alive_are_ended_and_named(pytester: pytest.Pytester) -> None:
+    """Before: the tests passed and their Python threads lived on, parked, for
+    the rest of the session (test_later saw twelve); a fake the test made itself
+    was never cleaned up, the fixture's silently."""
+    pytester.makepyfile(LEFT_THREADS)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, failed=1, errors=3)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_own_fake*", "*ERROR at teardown of test_fixture_fake*"])
+    assert "ERROR at teardown of test_fails_anyway" not in out  # its own failure is the story
+    assert "the test's own failure" in out
+    result.stdout.fnmatch_lines([
+        "fakewinsock: the test left 3 program threads alive (ended now, unwound where each was parked):",
+        "  T2 (thread 0x*, start routine start_threads.<locals>.blocked): waits in WaitForSingleObject(*INFINITE)",
+        "  T3 (thread 0x*, start routine start_threads.<locals>.busy): runnable",
+        "  T4 (thread 0x*, start routine start_threads.<locals>.busy): suspended (CREATE_SUSPENDED, never resumed)",
+        "A test ends the threads it starts*ws.end_threads() at the end of the test.",
+    ])
+    result.stdout.fnmatch_lines([  # threads of several fakes: which is whose
+        "fakewinsock: the test left 6 program threads alive*",
+        *(f"  fake {n}: T{t} (*" for n in (1, 2) for t in (2, 3, 4)),
+    ])
+
+
+MODULE_FAKE = '''
+import pytest
+from fakewinsock import FakeWinsock
+from fakewinsock.constants import *
+
+@pytest.fixture(scope="module")
+def shared():
+    ws = FakeWinsock(seed=1)
+    ws.WSAStartup(MAKEWORD(2, 2))
+    go, box = ws.WSACreateEvent(), []
+    def watcher(param):  # made before the tests: waits for a thread the first test makes
+        ws.WaitForSingleObject(go, INFINITE)
+        return ws.WaitForSingleObject(box[0], INFINITE)
+    box.append(ws.CreateThread(None, 0, watcher, None, 0).hThread)
+    ws.Sleep(1)
+    yield ws, go, box
+    ws.end_threads()
+
+def test_leaves_one(shared):
+    ws, go, box = shared
+    ev = ws.WSACreateEvent()
+    box[0:0] = [ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(ev, INFINITE), None, 0).hThread]
+    ws.WSASetEvent(go)
+    ws.Sleep(1)  # the watcher now waits for the new thread
+
+def test_the_fake_lives_on(shared):
+    ws, go, box = shared
+    assert ws.WaitForSingleObject(box[1], 1000) == WAIT_OBJECT_0  # the watcher saw its thread end
+    h = ws.CreateThread(None, 0, lambda p: 7, None, 0).hThread
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetExitCodeThread(h).exit_code == 7
+'''
+
+
+def test_only_the_threads_the_test_made_are_ended_and_their_waiters_woken(pytester: pytest.Pytester) -> None:
+    """A fake shared between tests (a module fixture) keeps working: only the
+    thread the first test made is ended (the watcher, made by the fixture
+    before it, is not), and ending it signals its handle, so the watcher,
+    waiting for it, returns."""
+    pytester.makepyfile(MODULE_FAKE)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*the test left 1 program thread alive*", "  T3 (*): waits in WaitForSingleObject*"])

@@ -758,6 +758,10 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         report.calls = ws.stats["calls"]
         report.virtual_ns = ws.now_ns
         report.draws = chooser.draws if chooser is not None else None
+        # No program thread outlives its run: when the run ends early (Hypothesis stops the
+        # example inside a call of the main thread, a failure), the server's other threads
+        # are still parked; a correct run has joined them all (else ws.leaks() said so).
+        ws.end_threads()
     if report.errors:
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error)
     return report

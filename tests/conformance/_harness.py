@@ -129,11 +129,11 @@ class Harness:
         self.peers.append(p)
         return p
 
-    def listener(self) -> tuple[int, int]:
+    def listener(self, backlog: int = SOMAXCONN) -> tuple[int, int]:
         """A listening socket on 127.0.0.1 and an ephemeral port: (socket, port)."""
         s = self.socket()
         assert self.ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == 0
-        assert self.ws.listen(s, SOMAXCONN) == 0
+        assert self.ws.listen(s, backlog) == 0
         rc, name = self.ws.getsockname(s)
         assert rc == 0 and name is not None
         return s, name.port
@@ -152,10 +152,11 @@ class Harness:
         return ok, n, (0 if ok else self.ws.WSAGetLastError())
 
     # -- common sequences
-    def post_accept(self, rdl: int = 0) -> PostedAccept:
-        """A fresh listener and AcceptEx posted on it into a fresh socket, with an
-        output buffer for ``rdl`` bytes of data and both address slots."""
-        lst, port = self.listener()
+    def post_accept(self, rdl: int = 0, on: tuple[int, int] | None = None) -> PostedAccept:
+        """AcceptEx posted into a fresh socket, with an output buffer for ``rdl``
+        bytes of data and both address slots, on the listener ``on`` ((socket,
+        port), as :meth:`listener` returns) or on a fresh one."""
+        lst, port = on if on is not None else self.listener()
         acc = self.socket()
         ov = self.overlapped()
         out = bytearray(rdl + 2 * ADDR_SLOT)
@@ -163,15 +164,20 @@ class Harness:
         assert ok or self.ws.WSAGetLastError() == WSA_IO_PENDING
         return PostedAccept(lst, port, acc, ov, out)
 
-    def accept(self, rdl: int = 0, data: bytes = b"") -> Accepted:
+    def accept(self, rdl: int = 0, data: bytes = b"", on: tuple[int, int] | None = None,
+               peer: Peer | None = None, ms: int = WAIT_MS) -> Accepted:
         """A connected server socket (AcceptEx + SO_UPDATE_ACCEPT_CONTEXT) and its peer;
-        ``data`` is sent by the peer right after connecting."""
-        posted = self.post_accept(rdl)
-        p = self.peer()
-        p.connect("127.0.0.1", posted.port)
+        ``data`` is sent by the peer right after connecting.  ``on``: the listener
+        (a fresh one by default); ``peer``: a peer already connecting to it (a new
+        one, connected here, by default)."""
+        posted = self.post_accept(rdl, on)
+        p = peer
+        if p is None:
+            p = self.peer()
+            p.connect("127.0.0.1", posted.port)
         if data:
             p.send(data)
-        ok, _, err = self.complete(posted.listener, posted.ov)
+        ok, _, err = self.complete(posted.listener, posted.ov, ms)
         assert ok, err
         assert self.ws.setsockopt(posted.sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, posted.listener, 8) == 0
         return Accepted(posted.listener, posted.sock, p)
@@ -184,6 +190,16 @@ class Harness:
         if rc == SOCKET_ERROR:
             return rc, 0, buf
         return rc, n, buf
+
+    def recv_once(self, s: int, size: int = 4096, ms: int = WAIT_MS) -> tuple[int, bytes, int]:
+        """Receive once into a fresh OVERLAPPED: (ok, data, last error), whether
+        it failed at once or on completion."""
+        ov = self.overlapped()
+        rc, _, buf = self.recv(s, ov, size)
+        if rc == SOCKET_ERROR and self.ws.WSAGetLastError() != WSA_IO_PENDING:
+            return FALSE, b"", self.ws.WSAGetLastError()
+        ok, n, err = self.complete(s, ov, ms)
+        return ok, bytes(buf[:n]), err
 
     def recv_all(self, s: int, total: int, ms: int = WAIT_MS) -> bytes:
         """Receive until ``total`` bytes (or EOF), handling immediate and pending."""

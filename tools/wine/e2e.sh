@@ -3,8 +3,10 @@
 # Wine's ws2_32), driven by Linux-side clients over 127.0.0.1.
 #
 #   tools/wine/e2e.sh [CLIENTS [LINES]]        (default 100 clients x 10 lines)
+#   E2E_MODELS="iocp" tools/wine/e2e.sh        (only these models; default: events routines iocp)
 #
-# For each model (events, routines) and mode (echo, chat): start
+# For each model (events, routines, iocp with the CPU count of workers) and
+# mode (echo, chat): start
 #   winpython -m ovserver serve --host 127.0.0.1 --port 0 --model M --mode D
 # wait for its "... on 127.0.0.1:PORT; Ctrl+C stops" line, run
 # tools/wine/loadclient.py against it (every reply verified), then stop it the
@@ -12,13 +14,18 @@
 # CTRL_C_EVENT for the console control handler ovserver installs. The server
 # must then close everything and exit 0 with its "stopped" line.
 #
+# Then AT_ONCE clients (environment, default 1000; 0 skips it) connected to the
+# events model at once (its thread groups: 16 threads of 63 clients for 1000):
+# loadclient.py --together has each client's first line echoed and holds every
+# client until all have been, then each sends 4 more lines (about 25 s).
+#
 # Then the hostile cases (tools/wine/hostile.py; about 50 s in all):
-#   flood   (events, routines) 64 clients that send and never read are cut off
+#   flood   (each model) 64 clients that send and never read are cut off
 #           by --max-queued, each sees a reset, and a fresh client is then
 #           served within 5 s;
-#   hold    (events, routines) Ctrl+C while 8 such clients hold sends in flight
+#   hold    (each model) Ctrl+C while 8 such clients hold sends in flight
 #           stops the server within 2 s, exit 0, with its "stopped" line;
-#   cutoff  a chat member that never reads, cut off by --max-queued, sees a
+#   cutoff  (each model) a chat member that never reads, cut off by --max-queued, sees a
 #           reset (not a clean end of a truncated stream);
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line;
@@ -31,7 +38,12 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 CLIENTS="${1:-100}"
 LINES="${2:-10}"
 HOST_PY="${PYTHON:-python3}"
+MODELS="${E2E_MODELS:-events routines iocp}"
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ovserver-e2e.XXXXXX")"
+
+# Each client is a socket on both sides (the Linux clients, Wine's server):
+# the soft limit on open files up to the hard one (AT_ONCE needs over 1000).
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 
 "$HERE/setup.sh" || { echo "e2e.sh: tools/wine/setup.sh failed" >&2; exit 1; }
 cd "$REPO_ROOT"
@@ -118,6 +130,21 @@ run_one() {  # MODEL MODE
     echo "ok   $model/$mode: $CLIENTS clients x $LINES lines, every reply verified, stopped by Ctrl+C (${elapsed} s)"
 }
 
+at_once() {  # MODEL N: N clients served at once (each has had a line echoed before any goes on)
+    local model="$1" n="$2" log="$LOGDIR/at-once-$1.log" rc start elapsed
+    start=$(date +%s.%N)
+    start_server "$log" --host 127.0.0.1 --port 0 --model "$model" --mode echo
+    [ -n "$port" ] || { fail_with_log "at-once/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 600 "$HOST_PY" "$HERE/loadclient.py" --port "$port" --mode echo --clients "$n" --lines 5 --together \
+        --timeout 240 --deadline 540 | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    if ! timed_stop "$log"; then fail_with_log "at-once/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
+    elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    [ "$rc" = 0 ] || { echo "FAIL at-once/$model: $n clients at once (${elapsed} s)"; return 1; }
+    echo "ok   at-once/$model: $n clients connected and served at once, every reply verified (${elapsed} s)"
+}
+
 fail_with_log() {  # WHAT LOG
     echo "FAIL $1; the server's output:"; sed 's/^/  | /' "$2"
 }
@@ -163,15 +190,15 @@ hostile_hold() {  # MODEL: Ctrl+C while non-readers hold sends in flight: stoppe
     echo "ok   hold/$model: Ctrl+C with 8 non-readers holding sends stopped the server in $stop_s s, exit 0"
 }
 
-hostile_cutoff() {  # a chat member that never reads is cut off with a reset
-    local log="$LOGDIR/cutoff.log" rc
-    start_server "$log" --port 0 --mode chat --max-queued 65536
-    [ -n "$port" ] || { fail_with_log "cutoff: the server did not start" "$log"; stop_server; return 1; }
+hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a reset
+    local model="$1" log="$LOGDIR/cutoff-$1.log" rc
+    start_server "$log" --port 0 --model "$model" --mode chat --max-queued 65536
+    [ -n "$port" ] || { fail_with_log "cutoff/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 120 "$HOST_PY" "$HERE/hostile.py" cutoff --port "$port" --bytes 12000000 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
-    if ! timed_stop "$log"; then fail_with_log "cutoff: no clean stop (exit $stop_status)" "$log"; return 1; fi
-    [ "$rc" = 0 ] || { echo "FAIL cutoff: the silent member did not see a reset"; return 1; }
-    echo "ok   cutoff: a member cut off by --max-queued saw a reset"
+    if ! timed_stop "$log"; then fail_with_log "cutoff/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    [ "$rc" = 0 ] || { echo "FAIL cutoff/$model: the silent member did not see a reset"; return 1; }
+    echo "ok   cutoff/$model: a member cut off by --max-queued saw a reset"
 }
 
 bad_input() {  # --host localhost works or is refused in one line; --port 99999 is one line, status 2
@@ -227,16 +254,20 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 runs=0
-for model in events routines; do
+for model in $MODELS; do
     for mode in echo chat; do
         runs=$((runs + 1)); run_one "$model" "$mode" || failures=$((failures + 1))
     done
 done
-for model in events routines; do
+AT_ONCE="${AT_ONCE:-1000}"
+if [ "$AT_ONCE" -gt 0 ]; then
+    runs=$((runs + 1)); at_once events "$AT_ONCE" || failures=$((failures + 1))
+fi
+for model in $MODELS; do
     runs=$((runs + 1)); hostile_flood "$model" || failures=$((failures + 1))
     runs=$((runs + 1)); hostile_hold "$model" || failures=$((failures + 1))
+    runs=$((runs + 1)); hostile_cutoff "$model" || failures=$((failures + 1))
 done
-runs=$((runs + 1)); hostile_cutoff || failures=$((failures + 1))
 runs=$((runs + 1)); bad_input || failures=$((failures + 1))
 runs=$((runs + 1)); example_server || failures=$((failures + 1))
 

@@ -11,6 +11,9 @@ else; standard library only (asyncio), loopback only, bounded in time.
   closes its sending side, and must read back exactly the bytes it sent, then
   EOF.  With the events model at most 63 are served at a time; the others wait
   in the listen backlog, which this exercises.
+  With ``--together``, every client first sends one line and has it echoed,
+  and none goes on until all have: the server serves all ``--clients`` at once
+  (``--concurrency`` is then ignored).
 * **chat**: clients in waves of at most ``--wave`` (default 50, under the events
   model's 63).  Each client of a wave connects and must first get
   ``* welcome <its host:port>``; once every client of the wave has been
@@ -77,22 +80,53 @@ async def send_chunked(writer: asyncio.StreamWriter, data: bytes, rng: random.Ra
             await asyncio.sleep(0.001)
 
 
-async def echo_client(host: str, port: int, idx: int, lines: int, seed: int, timeout: float) -> int:
+async def echo_client(host: str, port: int, idx: int, lines: int, seed: int, timeout: float,
+                      together: Together | None = None) -> int:
     rng = random.Random(seed * 100_003 + idx)
     payload = b"".join(make_lines(idx, lines, rng))
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
+        if together is not None:  # first line echoed (so this client is served), then wait for all
+            first = payload[:payload.index(b"\n") + 1]
+            writer.write(first)
+            await writer.drain()
+            got_first = await asyncio.wait_for(reader.readexactly(len(first)), timeout)
+            if got_first != first:
+                raise Failure(f"echo client {idx}: first line echoed as {got_first[:60]!r}")
+            await together.arrive(timeout)
+            payload = payload[len(first):]
         await send_chunked(writer, payload, rng)
         writer.write_eof()  # graceful: the server sends what is queued, then closes
         got = await asyncio.wait_for(reader.read(), timeout)  # up to EOF
     finally:
         writer.close()
+    if together is not None:
+        got = got_first + got
+        payload = got_first + payload
     if got != payload:
         where = next((i for i, (a, b) in enumerate(zip(got, payload, strict=False)) if a != b),
                      min(len(got), len(payload)))
         raise Failure(f"echo client {idx}: got {len(got)} bytes, expected {len(payload)}; first difference at "
                       f"byte {where}: {got[where:where + 40]!r} vs {payload[where:where + 40]!r}")
     return lines
+
+
+class Together:
+    """A barrier for ``--together``: every echo client has been served its first
+    line, so the server holds all of them at once, before any goes on."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties = parties
+        self.arrived = 0
+        self.all_in = asyncio.Event()
+        self.peak = 0
+
+    async def arrive(self, timeout: float) -> None:
+        self.arrived += 1
+        self.peak = max(self.peak, self.arrived)
+        if self.arrived == self.parties:
+            self.all_in.set()
+        await asyncio.wait_for(self.all_in.wait(), timeout)
 
 
 async def chat_wave(host: str, port: int, first: int, size: int, lines: int, seed: int, timeout: float) -> int:
@@ -155,11 +189,12 @@ async def run(args: argparse.Namespace) -> tuple[int, int, list[str]]:
     verified = 0
     passed = 0
     if args.mode == "echo":
-        limit = asyncio.Semaphore(args.concurrency)
+        limit = asyncio.Semaphore(args.clients if args.together else args.concurrency)
+        together = Together(args.clients) if args.together else None
 
         async def one(i: int) -> int:
             async with limit:
-                return await echo_client(args.host, args.port, i, args.lines, args.seed, args.timeout)
+                return await echo_client(args.host, args.port, i, args.lines, args.seed, args.timeout, together)
 
         results = await asyncio.gather(*(one(i) for i in range(args.clients)), return_exceptions=True)
         for r in results:
@@ -233,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=10)
     p.add_argument("--wave", type=int, default=50, help="chat: clients connected at once (default 50)")
     p.add_argument("--concurrency", type=int, default=200, help="echo: clients running at once")
+    p.add_argument("--together", action="store_true",
+                   help="echo: every client connects and has its first line echoed before any sends the rest "
+                        "(the server serves all of them at once)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds any one step may take")
     p.add_argument("--deadline", type=float, default=300.0, help="seconds the whole run may take")
@@ -256,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
         raise
     wall = time.monotonic() - t0
+    at_once = f", all {args.clients} served at once" if args.together and not failures else ""
     print(f"loadclient: {args.mode}: {passed}/{args.clients} clients verified, {verified} lines verified, "
-          f"{len(failures)} failures, {wall:.2f} s")
+          f"{len(failures)} failures, {wall:.2f} s{at_once}")
     for f in failures[:10]:
         print(f"  {f}")
     ok = not failures and passed == args.clients
