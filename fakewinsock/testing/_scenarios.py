@@ -420,12 +420,12 @@ _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
 _BACKLOG_CHUNK = 16 * 1024
 #: slow_readers: a reader slower than its writer for its whole life.  It sends lines of _BACKLOG_LINES
 #: in sends of _BACKLOG_CHUNK, one every _SLOW_SEND_GAP (8 MB/s), while it reads at one of _SLOW_RATES
-#: (bytes per read, time between reads: 3/4, 1/2 and 7/8 of that), so that the server's output to it
+#: (bytes per read, time between reads: 1/2, 3/8 and 3/4 of that), so that the server's output to it
 #: stays backed up, over several of its sends, for as long as it talks: two and a half times the
 #: server's ``max_queued`` when that is known (what it is owed then passes the limit only slowly, after
 #: many sends), at most _MAX_SLOW (time: such an example takes a few tenths of a second).
 _SLOW_SEND_GAP = 2 * _MS
-_SLOW_RATES = st.sampled_from([(12 * 1024, 2 * _MS), (8 * 1024, 2 * _MS), (14 * 1024, 2 * _MS)])
+_SLOW_RATES = st.sampled_from([(8 * 1024, 2 * _MS), (6 * 1024, 2 * _MS), (12 * 1024, 2 * _MS)])
 _MAX_SLOW = 5 * 512 * 1024
 _SLOW_UNKNOWN = 512 * 1024
 #: departures (chat): the others' lines come this far apart, so that they keep talking after one left.
@@ -434,6 +434,8 @@ _TALK_GAPS = st.sampled_from([30 * _MS, 20 * _MS, 60 * _MS])
 #: the client that must still be served comes.
 _ACCEPT_ARRIVALS = st.sampled_from([1 * _MS, 100 * _US, 0])
 _ACCEPT_LATE = 20 * _MS
+#: crowd: when the clients past the server's client limit arrive (the first ones at once).
+_CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 
 
@@ -521,8 +523,10 @@ class _Swarm:
         """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
-            if name in ("big_sends", "slow_readers") or (name == "crowd" and self.max_clients is not None):
+            if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
                 top = _RARE - 1  # costly: rare
+            elif name == "slow_readers":
+                top = 3  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
                 top = 1  # hundreds of KiB, but cheap ones (few lines, large sends)
             elif name in _MASKING:
@@ -624,8 +628,8 @@ class _Swarm:
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
-        elif "crowd" in f:
-            arrive = 0
+        elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end
+            arrive = draw(_CROWD_LATE) if self.max_clients is not None and index >= self.max_clients else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
             if arrive in _SPREAD_ONLY:
@@ -780,11 +784,11 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       to 40000 bytes without reading for 20 or 150 ms, so that its replies back
       up in the server: up to just under ``max_queued``, the server's output
       limit, when given, and more than one send of 64 KiB), ``slow_readers``
-      (a client that reads at a limited rate all its life, 3/4 down to 1/2 of
+      (a client that reads at a limited rate all its life, 3/4 down to 3/8 of
       the rate at which it sends lines of 3000 to 40000 bytes, 16 KiB every
       2 ms, two and a half times ``max_queued`` in all, at most 2.5 MiB: its
       replies stay backed up over many of the server's sends while what it is
-      owed creeps towards the limit; rare, as it costs time);
+      owed creeps towards the limit; 1 in 4, as it costs time);
     * endings: ``half_close`` (FIN while replies are queued or in flight),
       ``fin_after_burst`` (the whole stream in one send, then FIN at once),
       ``resets`` (at any chunk, or as soon as connected), ``unterminated`` (a
@@ -794,13 +798,16 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       for a while, so that what the others say stays queued for it, while the
       others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
-      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3),
+      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3;
+      those past ``max_clients`` perhaps 1 or 5 ms later, when some of the
+      first have ended while their replies are still being sent),
       ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment), ``early_stop``, ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive
       together and reset at once, while they may still wait in the listen
-      backlog; an AcceptEx post fails meanwhile, if ``inject`` has AcceptEx; the
+      backlog, as they do when the first fills a server whose ``max_clients``
+      is 1; an AcceptEx post fails meanwhile, if ``inject`` has AcceptEx; the
       last arrives 20 ms later and must be served).
 
     Every feature switch is a Hypothesis draw that shrinks to "off", and each
