@@ -434,8 +434,11 @@ _TALK_GAPS = st.sampled_from([30 * _MS, 20 * _MS, 60 * _MS])
 #: the client that must still be served comes.
 _ACCEPT_ARRIVALS = st.sampled_from([1 * _MS, 100 * _US, 0])
 _ACCEPT_LATE = 20 * _MS
-#: crowd: when the clients past the server's client limit arrive (the first ones at once).
+#: crowd: when the clients past the server's client limit arrive (the first ones at once); the first
+#: client then ends early (FIN after its line) without reading for a while, so that its replies are
+#: still queued when they come.
 _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
+_ENDER_PAUSE = 20 * _MS
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 
 
@@ -567,6 +570,8 @@ class _Swarm:
         msgs = [m for _, m in drawn]
         if role == "talker":  # it talks on after the leaver left: a line a send, at least two
             msgs += [b"t"] * (2 - len(msgs))
+        if role == "ender":  # a line whose reply the window holds back
+            msgs.append(_pattern(200, index))
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
@@ -641,6 +646,8 @@ class _Swarm:
         stops = False
         if role in ("backpressure", "leaver"):  # it does not read from the start, for a while
             pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+        elif role == "ender":
+            pause_at, pause = 0, _ENDER_PAUSE
         elif "stopped_readers" in f:
             pause_at = draw(_STOPPED)
             stops = pause_at is not None
@@ -657,6 +664,8 @@ class _Swarm:
         if role == "accept_reset":
             used.add("accept_faults")
             return script, ClientFault(index, "reset", -1)
+        if role == "ender":  # FIN right after its last send, its replies still queued
+            return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
         if role == "leaver":  # it leaves early, with what the others said still queued for it
             used.add("departures")
             points = script.leave_points()
@@ -713,6 +722,9 @@ class _Swarm:
                 roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
             elif "departures" in f and count >= 2:
                 roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
+            if ("crowd" in f and self.max_clients is not None and count > self.max_clients
+                    and roles[0] == ""):  # some come late: the first ends early
+                roles[0] = "ender"
             if "backpressure" in f:  # the last client (instead of what it did above)
                 roles[-1] = "backpressure"
             if "slow_readers" in f:  # the last client that has no other role (or the last)
