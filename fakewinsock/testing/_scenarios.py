@@ -709,10 +709,7 @@ class _Swarm:
         lo, hi = self.clients
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
-            span = top - lo
-            if self.max_clients is not None and top > self.max_clients and draw(_BOOL):
-                span = min(span, top - self.max_clients - 1)  # 1 in 2: past the limit, so that some wait
-            count = top - draw(_ints(0, span))
+            count = top - draw(_ints(0, top - lo))
             if count > 1:
                 self.used.add("crowd")
         else:
