@@ -11,7 +11,7 @@ counterexample (clients, lines, bytes, features, schedule draws) of the median
 seed.  ``--false-alarms`` instead runs the unmutated servers: the recipe for
 ``--budget`` examples (each model, echo and chat) and the default ``ovserver
 simulate`` (100 clients x 10 lines) on seeds 0-49, and counts failures.
-``--cost`` measures what the targeted features of issue 10 (backpressure,
+``--cost`` measures what the targeted features of issue 10 (backpressure, slow_readers,
 departures, accept_faults) cost: the recipe on the correct servers, each model
 and mode, ``--budget`` examples with every feature and with the features
 before them (``OLD_FEATURES``), both in one run; examples per second of each
@@ -46,7 +46,7 @@ from tests.mutants.properties import RECIPE_SETTINGS, recipe_property  # noqa: E
 SEEDS = range(5)
 SHRINK = True
 #: The features added to reach the bugs the recipe missed (issue 10), and the swarm before them.
-NEW_FEATURES = ("backpressure", "departures", "accept_faults")
+NEW_FEATURES = ("backpressure", "departures", "accept_faults", "slow_readers")
 OLD_FEATURES = tuple(f for group in FEATURES.values() for f in group if f not in NEW_FEATURES)
 
 

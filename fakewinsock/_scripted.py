@@ -40,7 +40,9 @@ class ScriptedClient:
 
     The subclass says what events mean, in these methods: :meth:`connected`
     (``name``, its ``b"host:port"``, is set), :meth:`refused`,
-    :meth:`reading` (False while its script pauses reading), :meth:`line`
+    :meth:`reading` (False while its script pauses reading; ``read_max`` is
+    the most one read takes, so a subclass that lowers it and pauses between
+    reads reads at a limited rate), :meth:`line`
     (each whole line received, with its newline), :meth:`server_closed` (the
     server's FIN, once every byte before it was read, or a reset) and
     :meth:`finished` (once, when it is done).  It acts with :meth:`connect`,
@@ -49,7 +51,7 @@ class ScriptedClient:
     """
 
     __slots__ = ("ws", "address", "index", "state", "peer", "attempts", "name", "inbuf", "sent_bytes",
-                 "sent_lines", "line_sent_ns", "fin_sent")
+                 "sent_lines", "line_sent_ns", "fin_sent", "read_max")
 
     def __init__(self, ws: FakeWinsock, address: tuple[str, int], index: int) -> None:
         self.ws = ws
@@ -64,6 +66,7 @@ class ScriptedClient:
         self.sent_lines = 0  # whole lines handed to send
         self.line_sent_ns: list[int] = []  # when each line's newline was handed to send
         self.fin_sent = False
+        self.read_max = 1 << 30  # the most one read takes (a slow reader's subclass lowers it)
 
     # ------------------------------------------------------------ what the subclass says
 
@@ -122,7 +125,7 @@ class ScriptedClient:
             if self.state == DONE:
                 return
         if self.reading() and peer.available():
-            self.received(peer.recv_nowait(1 << 30))
+            self.received(peer.recv_nowait(self.read_max))
             if self.state == DONE:
                 return
         if peer.was_reset or peer.at_eof:

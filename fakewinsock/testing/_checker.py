@@ -176,6 +176,9 @@ class _Client(ScriptedClient):
         self.dropped = False  # closed by the server, as an injected failure or a limit allows
         self.failed = False
         self.greeted = False
+        self.next_read_ns = 0  # a slow reader (script.read_bytes) reads again from then on
+        if script.read_bytes is not None:
+            self.read_max = script.read_bytes
         # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
         # notices once ``cut_byte`` bytes of the stream have arrived.
         self.cut: int | None = None
@@ -311,6 +314,8 @@ class _Client(ScriptedClient):
 
     def reading(self) -> bool:
         s = self.script
+        if s.read_bytes is not None and self.run.ws.now_ns < self.next_read_ns:
+            return False
         if s.pause_at_ns is None:
             return True
         if not self.greeted:
@@ -399,6 +404,11 @@ class _Client(ScriptedClient):
 
     def received(self, data: bytes) -> None:
         self.received_bytes += len(data)
+        every = self.script.read_every_ns
+        if every and data and self.peer is not None:  # a slow reader: the next read comes later
+            ws, peer = self.run.ws, self.peer
+            self.next_read_ns = ws.now_ns + every
+            ws.call_at(self.next_read_ns, lambda _: self.changed(peer))
         super().received(data)
         if self.state != _DONE:
             self._progress()

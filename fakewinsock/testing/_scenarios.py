@@ -59,7 +59,10 @@ class ClientScript:
     stops reading for ``pause_ns``
     (``None``: for good; such a client must end with a reset, see
     :class:`ClientFault`).  While it does not read, the server's sends to it
-    fill the window and then pend.
+    fill the window and then pend.  ``read_bytes`` (None: no limit) makes it a
+    slow reader for its whole life: each read takes at most that many bytes,
+    and after each read it does not read for ``read_every_ns``, so the server's
+    output to it backs up whenever it is owed more than that rate.
     """
 
     lines: tuple[bytes, ...]
@@ -70,6 +73,8 @@ class ClientScript:
     tail: bytes = b""
     pause_at_ns: int | None = None
     pause_ns: int | None = None
+    read_bytes: int | None = None
+    read_every_ns: int = 0
 
     def __post_init__(self) -> None:
         if any(b"\n" in line for line in self.lines) or b"\n" in self.tail:
@@ -85,16 +90,22 @@ class ClientScript:
             raise ValueError("ClientScript.pause_at_ns and pause_ns must be >= 0")
         if self.pause_ns is not None and self.pause_at_ns is None:
             raise ValueError("ClientScript.pause_ns needs pause_at_ns (when the pause starts)")
+        if self.read_bytes is not None and self.read_bytes < 1:
+            raise ValueError("ClientScript.read_bytes must be >= 1 (or None: no limit)")
+        if self.read_every_ns < 0 or (self.read_every_ns and self.read_bytes is None):
+            raise ValueError("ClientScript.read_every_ns must be >= 0, and needs read_bytes")
 
     @classmethod
     def of(cls, *lines: bytes, chunk: int = 0, arrive_ns: int = 0, linger_ns: int = 0, tail: bytes = b"",
-           pause_at_ns: int | None = None, pause_ns: int | None = None) -> ClientScript:
+           pause_at_ns: int | None = None, pause_ns: int | None = None, read_bytes: int | None = None,
+           read_every_ns: int = 0) -> ClientScript:
         """A script sending ``lines`` (then ``tail``, a last line without its
         newline); ``chunk`` > 0 cuts the stream into sends of that size."""
         stream = b"".join(line + b"\n" for line in lines) + tail
         size = chunk if chunk > 0 else max(1, len(stream))
         chunks = tuple(stream[i:i + size] for i in range(0, len(stream), size))
-        return cls(tuple(lines), chunks, (0,) * len(chunks), arrive_ns, linger_ns, tail, pause_at_ns, pause_ns)
+        return cls(tuple(lines), chunks, (0,) * len(chunks), arrive_ns, linger_ns, tail, pause_at_ns, pause_ns,
+                   read_bytes, read_every_ns)
 
     @property
     def stream(self) -> bytes:
@@ -103,7 +114,9 @@ class ClientScript:
     def __repr__(self) -> str:
         """The dataclass's repr (it rebuilds the script), or, for a big script, a
         short one that a person can read: long lines cut, sends as their sizes."""
-        names = ("lines", "chunks", "gaps_ns", "arrive_ns", "linger_ns", "tail", "pause_at_ns", "pause_ns")
+        names = ["lines", "chunks", "gaps_ns", "arrive_ns", "linger_ns", "tail", "pause_at_ns", "pause_ns"]
+        if self.read_bytes is not None:
+            names += ["read_bytes", "read_every_ns"]
         full = f"ClientScript({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
         if len(full) <= 600:
             return full
@@ -112,7 +125,7 @@ class ClientScript:
                  f"chunks=<{len(self.chunks)} sends of {_listed([len(c) for c in self.chunks])} bytes>",
                  f"gaps_ns=({_listed(list(self.gaps_ns))})"]
         defaults: dict[str, object] = {"arrive_ns": 0, "linger_ns": 0, "tail": b"", "pause_at_ns": None,
-                                       "pause_ns": None}
+                                       "pause_ns": None, "read_bytes": None, "read_every_ns": 0}
         for name, default in defaults.items():
             value = getattr(self, name)
             if value != default:
@@ -211,7 +224,7 @@ class FaultPlan:
 #: The traffic features a swarm scenario switches on or off, by group (see :func:`scenarios`).
 FEATURES: dict[str, tuple[str, ...]] = {
     "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends"),
-    "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure"),
+    "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure", "slow_readers"),
     "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures"),
     "load": ("crowd", "spread_arrivals"),
     "faults": ("injections", "early_stop", "backlog", "accept_faults"),
@@ -405,12 +418,27 @@ _BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
 _BACKLOG_LINES = (3000, 15000, 40000)
 _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
 _BACKLOG_CHUNK = 16 * 1024
+#: slow_readers: a reader slower than its writer for its whole life.  It sends lines of _BACKLOG_LINES
+#: in sends of _BACKLOG_CHUNK, one every _SLOW_SEND_GAP (8 MB/s), while it reads at one of _SLOW_RATES
+#: (bytes per read, time between reads: 1/2, 3/8 and 3/4 of that), so that the server's output to it
+#: stays backed up, over several of its sends, for as long as it talks: two and a half times the
+#: server's ``max_queued`` when that is known (what it is owed then passes the limit only slowly, after
+#: many sends), at most _MAX_SLOW (time: such an example takes a few tenths of a second).
+_SLOW_SEND_GAP = 2 * _MS
+_SLOW_RATES = st.sampled_from([(8 * 1024, 2 * _MS), (6 * 1024, 2 * _MS), (12 * 1024, 2 * _MS)])
+_MAX_SLOW = 5 * 512 * 1024
+_SLOW_UNKNOWN = 512 * 1024
 #: departures (chat): the others' lines come this far apart, so that they keep talking after one left.
 _TALK_GAPS = st.sampled_from([30 * _MS, 20 * _MS, 60 * _MS])
 #: accept_faults: when the clients that reset in the listen backlog arrive, and how long after them
 #: the client that must still be served comes.
 _ACCEPT_ARRIVALS = st.sampled_from([1 * _MS, 100 * _US, 0])
 _ACCEPT_LATE = 20 * _MS
+#: crowd: when the clients past the server's client limit arrive (the first ones at once); the first
+#: client then ends early (FIN after its line) without reading for a while, so that its replies are
+#: still queued when they come.
+_CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
+_ENDER_PAUSE = 20 * _MS
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 
 
@@ -490,6 +518,7 @@ class _Swarm:
         else:  # just under the limit, and half-way (more than one send of 64 KiB either way, if the limit allows)
             aims = {min(a, _MAX_BACKLOG) for a in (max_queued - 8 * 1024, max_queued // 2 + 32 * 1024)}
             self.backlogs = sorted(a for a in aims if a >= 80 * 1024) or [_BACKLOGS_UNKNOWN[0]]
+        self.slow = min(_MAX_SLOW, 5 * max_queued // 2) if max_queued is not None else _SLOW_UNKNOWN
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
         self.accept_at = 0
 
@@ -499,6 +528,8 @@ class _Swarm:
         for name in self.allowed:
             if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
                 top = _RARE - 1  # costly: rare
+            elif name == "slow_readers":
+                top = 3  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
                 top = 1  # hundreds of KiB, but cheap ones (few lines, large sends)
             elif name in _MASKING:
@@ -539,6 +570,8 @@ class _Swarm:
         msgs = [m for _, m in drawn]
         if role == "talker":  # it talks on after the leaver left: a line a send, at least two
             msgs += [b"t"] * (2 - len(msgs))
+        if role == "ender":  # a line whose reply the window holds back
+            msgs.append(_pattern(200, index))
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
@@ -572,6 +605,15 @@ class _Swarm:
             msgs += bulk
             stream_ = b"".join(b + b"\n" for b in bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
+        read_bytes: int | None = None
+        read_every = 0
+        if role == "slow_reader":  # a reader slower than its writer, for as long as it talks
+            used.add("slow_readers")
+            bulk = _bulk(self.slow, draw(_one_of(_BACKLOG_LINES)), index)
+            msgs += bulk
+            stream_ = b"".join(b + b"\n" for b in bulk)
+            chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
+            read_bytes, read_every = draw(_SLOW_RATES)
         tail = b""
         if "unterminated" in f:
             kind, tail = draw(tails)
@@ -584,14 +626,15 @@ class _Swarm:
             gap_choices = _TALK_GAPS
             used.add("departures")
         gaps_ns = tuple(0 if (quick and i) or (role == "backpressure" and i >= first_bulk)
+                        else _SLOW_SEND_GAP if role == "slow_reader" and i >= first_bulk
                         else draw(self.gaps if role == "talker" and not i else gap_choices)
                         for i in range(len(chunks)))
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
-        elif "crowd" in f:
-            arrive = 0
+        elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end
+            arrive = draw(_CROWD_LATE) if self.max_clients is not None and index >= self.max_clients else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
             if arrive in _SPREAD_ONLY:
@@ -603,6 +646,8 @@ class _Swarm:
         stops = False
         if role in ("backpressure", "leaver"):  # it does not read from the start, for a while
             pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+        elif role == "ender":
+            pause_at, pause = 0, _ENDER_PAUSE
         elif "stopped_readers" in f:
             pause_at = draw(_STOPPED)
             stops = pause_at is not None
@@ -612,12 +657,15 @@ class _Swarm:
             pause_at, pause = draw(_PAUSED) or (None, None)
             if pause_at is not None:
                 used.add("paused_readers")
-        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause)
+        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause,
+                              read_bytes, read_every)
         if stops:  # it must end: a reset after sending everything
             return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
         if role == "accept_reset":
             used.add("accept_faults")
             return script, ClientFault(index, "reset", -1)
+        if role == "ender":  # FIN right after its last send, its replies still queued
+            return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
         if role == "leaver":  # it leaves early, with what the others said still queued for it
             used.add("departures")
             points = script.leave_points()
@@ -674,8 +722,14 @@ class _Swarm:
                 roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
             elif "departures" in f and count >= 2:
                 roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
+            if ("crowd" in f and self.max_clients is not None and count > self.max_clients
+                    and roles[0] == ""):  # some come late: the first ends early
+                roles[0] = "ender"
             if "backpressure" in f:  # the last client (instead of what it did above)
                 roles[-1] = "backpressure"
+            if "slow_readers" in f:  # the last client that has no other role (or the last)
+                free = [i for i, r in enumerate(roles) if r in ("", "talker")]
+                roles[free[-1] if free else -1] = "slow_reader"
         self.roles = roles
         made = [self.script(draw, f, i) for i in range(count)]
         faults = tuple(c for _, c in made if c is not None)
@@ -689,7 +743,7 @@ class _Swarm:
         window = None
         # A reader that does not read holds the server's sends only once the window is full: readers that
         # pause or stop come with a small window.
-        if "small_window" in f or any(s.pause_at_ns is not None for s, _ in made):
+        if "small_window" in f or any(s.pause_at_ns is not None or s.read_bytes is not None for s, _ in made):
             # A window of w bytes costs a segment per w bytes: keep it to a few hundred per client (what a
             # chat client gets is about what every client sends).
             # And smaller than what a client sends, or it never fills.
@@ -741,7 +795,12 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       resets), ``backpressure`` (a client sends hundreds of KiB in lines of 3000
       to 40000 bytes without reading for 20 or 150 ms, so that its replies back
       up in the server: up to just under ``max_queued``, the server's output
-      limit, when given, and more than one send of 64 KiB);
+      limit, when given, and more than one send of 64 KiB), ``slow_readers``
+      (a client that reads at a limited rate all its life, 3/4 down to 3/8 of
+      the rate at which it sends lines of 3000 to 40000 bytes, 16 KiB every
+      2 ms, two and a half times ``max_queued`` in all, at most 2.5 MiB: its
+      replies stay backed up over many of the server's sends while what it is
+      owed creeps towards the limit; 1 in 4, as it costs time);
     * endings: ``half_close`` (FIN while replies are queued or in flight),
       ``fin_after_burst`` (the whole stream in one send, then FIN at once),
       ``resets`` (at any chunk, or as soon as connected), ``unterminated`` (a
@@ -751,13 +810,16 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       for a while, so that what the others say stays queued for it, while the
       others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
-      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3),
+      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3;
+      those past ``max_clients`` perhaps 1 or 5 ms later, when some of the
+      first have ended while their replies are still being sent),
       ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment), ``early_stop``, ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive
       together and reset at once, while they may still wait in the listen
-      backlog; an AcceptEx post fails meanwhile, if ``inject`` has AcceptEx; the
+      backlog, as they do when the first fills a server whose ``max_clients``
+      is 1; an AcceptEx post fails meanwhile, if ``inject`` has AcceptEx; the
       last arrives 20 ms later and must be served).
 
     Every feature switch is a Hypothesis draw that shrinks to "off", and each

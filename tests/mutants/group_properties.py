@@ -110,7 +110,7 @@ def groups_few_property(cls: type[Server]) -> Callable[[], None]:
     return groups_property(cls, clients=(2, 70), settings_=SETTINGS, lines=(0, 3))
 
 
-def groups_burst_property(cls: type[Server]) -> Callable[[], None]:
+def groups_burst_property(cls: type[Server], settings_: settings = SETTINGS) -> Callable[[], None]:
     """A burst into a quiet group: client 0 connects and stays 2 s without a
     word; 2-7 more arrive at the same moment 5 ms later, all quiet but the
     last, which resets at once.  The server must close the reset one within
@@ -118,7 +118,7 @@ def groups_burst_property(cls: type[Server]) -> Callable[[], None]:
     wait array, though the acceptor may hand them all over before the
     group's thread runs once (the interleaving is drawn)."""
 
-    @SETTINGS
+    @settings_
     @given(data=st.data(), burst=st.integers(2, 7))
     def groups_burst(data: st.DataObject, burst: int) -> None:
         quiet = ClientScript.of(linger_ns=2000 * _MS)

@@ -712,11 +712,14 @@ class HalfCloseForgetsQueuedReplies(RoutineServer):
                 self._post_recv(conn)
 
 
-class AcceptErrorStopsAccepting(EventServer):
+class AcceptErrorStopsAccepting(RoutineServer):
     """An AcceptEx that completes with an error (a client reset while it waited
     in the listen backlog: WSAECONNRESET) is handled by closing the accept
     socket, and accepting is not resumed: every later client waits in the
-    backlog forever."""
+    backlog forever.  (A routines-model server: the events model's acceptor,
+    a thread of its own since the thread groups, posts AcceptEx at the top of
+    each turn of its loop whenever none is busy, so there this line is
+    equivalent.)"""
 
     COPIED = ("_accept_done",)
 

@@ -14,6 +14,7 @@ same on every machine and every run.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -116,9 +117,12 @@ RECIPE_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, da
 
 
 #: ovserver's configurations the recipe is aimed at: tight limits (lines over
-#: 1000 bytes refused, 16 KiB queued at most per client) and the defaults
-#: (64 KiB lines, 1 MiB queued).
-RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024), Limits())
+#: 1000 bytes refused, 16 KiB queued at most per client; in echo, one client
+#: served at a time, the others wait in the listen backlog: a full server) and
+#: the defaults (64 KiB lines, 1 MiB queued, 10000 clients).  Chat keeps the
+#: default client limit with tight limits too: its clients wait for every
+#: other to be greeted before they talk.
+RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024, max_clients=1), Limits())
 
 
 def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
@@ -133,6 +137,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     recv_size = ServerConfig().recv_size
     setups = []
     for lim in limits:
+        if mode == "chat" and lim.max_clients < Limits().max_clients:
+            lim = replace(lim, max_clients=Limits().max_clients)
         served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
         model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
