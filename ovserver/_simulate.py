@@ -101,6 +101,7 @@ class SimulationReport:
     errors: list[str] = field(default_factory=list)
     error_count: int = 0
     fake_stats: dict[str, int] = field(default_factory=dict)
+    thread_switches: int = 0  # the fake's (FakeWinsock.thread_switches); not in the text report
     server: ServerStats = field(default_factory=ServerStats)
     virtual_ns: int = 0
     wall_s: float = 0.0
@@ -966,6 +967,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         for c in sim.clients:
             c.check_chat()
     report.fake_stats = dict(ws.stats)
+    report.thread_switches = ws.thread_switches
     report.virtual_ns = ws.now_ns
     report.wall_s = time.perf_counter() - wall0
     return report
