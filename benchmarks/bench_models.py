@@ -72,12 +72,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scale import raise_open_files  # noqa: E402
-from bench_wine import (  # noqa: E402  # noqa: E402
+from bench_wine import (  # noqa: E402
     ASYNCIO_SERVER,
     HOST,
     WINPYTHON,
     Running,
     Server,
+    session_pids,
     windows_python_info,
     windows_pythons,
     wine_version,
