@@ -1369,8 +1369,17 @@ class FakeWinsock:
                 self._kernel.run_apcs(ts)
                 return C.WAIT_IO_COMPLETION, []
             deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
-            self._kernel.block(lambda: ports.try_grant(port, w), deadline,
-                               lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+            try:
+                self._kernel.block(lambda: ports.try_grant(port, w), deadline,
+                                   lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+            except BaseException:
+                # An exception through the wait (a simulated actor's, raised in
+                # this thread's turn; a deadlock): the thread no longer waits, so
+                # it must not stay the most recent waiter, to which alone the
+                # port grants packets.
+                if w in port.waiting:
+                    port.waiting.remove(w)
+                raise
         if w.got:
             return 0, w.got
         ports.end_wait(port, w)

@@ -187,11 +187,32 @@ def _register(op: _Op) -> None:
         if len(_inflight) >= _sweep_at:
             # Event-notified operations whose result nobody fetched: release the
             # ones the kernel has finished with.
-            done = [a for a, o in _inflight.items() if o.routine is None and o.ov.Internal != C.STATUS_PENDING
-                    and o.port not in _open_ports]
+            # (Not ``op`` itself: it is registered before its call, its OVERLAPPED
+            # still holding the previous operation's status.)
+            done = [a for a, o in _inflight.items() if o is not op and o.routine is None
+                    and o.ov.Internal != C.STATUS_PENDING and o.port not in _open_ports]
             for a in done:
                 del _inflight[a]
             _sweep_at = max(_SWEEP_MIN, 2 * len(_inflight))
+
+
+def _after_call(op: _Op, rc_ok: bool, immediate: bool) -> None:
+    """After the call that posted ``op`` (registered before it: another
+    thread's GetQueuedCompletionStatus may dequeue its packet before the call
+    even returns, and must find the record): forget it if the call failed at
+    once (nothing will complete; the last error is kept), and give it no port
+    if it succeeded at once on a socket in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
+    mode (no packet will come)."""
+    addr = ctypes.addressof(op.ov)
+    if not rc_ok:
+        error = W.WSAGetLastError()
+        with _lock:
+            if _inflight.get(addr) is op:
+                del _inflight[addr]
+        W.WSASetLastError(error)
+    elif immediate and op.port:
+        with _lock:
+            op.port = _packet_port(op.sock, op.ov, op.routine, True)
 
 
 def _claim(call: str, ov: WSAOVERLAPPED) -> None:
@@ -555,14 +576,17 @@ class RealWinsock:
         fn = self._extension("_acceptex", C.WSAID_ACCEPTEX, W.LPFN_ACCEPTEX)
         if fn is None:
             return AcceptExResult(C.FALSE, 0)  # the last error says why (WSANOTINITIALISED)
-        if lpOverlapped is not None:
-            _claim(call, lpOverlapped)
         received = W.DWORD()
         keep.append(received)
+        op = None
+        if lpOverlapped is not None:
+            _claim(call, lpOverlapped)
+            op = _Op(call, lpOverlapped, None, keep, sListenSocket)
+            _register(op)  # before the call: see _after_call
         ok: int = fn(sListenSocket, sAcceptSocket, out, dwReceiveDataLength, dwLocalAddressLength,
                      dwRemoteAddressLength, byref(received), _ov_arg(lpOverlapped))
-        if lpOverlapped is not None and (ok or W.WSAGetLastError() == C.WSA_IO_PENDING):
-            _register(_Op(call, lpOverlapped, None, keep, sListenSocket, bool(ok)))
+        if op is not None:
+            _after_call(op, bool(ok) or W.WSAGetLastError() == C.WSA_IO_PENDING, bool(ok))
         return AcceptExResult(ok, received.value if ok else 0)
 
     def GetAcceptExSockaddrs(self, lpOutputBuffer: bytearray | memoryview, dwReceiveDataLength: int,
@@ -612,10 +636,11 @@ class RealWinsock:
         keep += [nbytes, dwflags]
         fn: Callable[..., int] = W.WSARecv if receiving else W.WSASend
         flags_arg: object = byref(dwflags) if receiving else flags
+        op = _Op(call, ov, routine, keep, s)
+        _register(op)  # before the call: see _after_call
         rc = fn(s, arr, dwBufferCount, byref(nbytes), flags_arg, byref(ov),
                 _TRAMPOLINE if routine is not None else None)
-        if rc == 0 or W.WSAGetLastError() == C.WSA_IO_PENDING:
-            _register(_Op(call, ov, routine, keep, s, rc == 0))  # immediate success notifies too
+        _after_call(op, rc == 0 or W.WSAGetLastError() == C.WSA_IO_PENDING, rc == 0)  # immediate success notifies too
         if rc == 0:
             return IoResult(0, nbytes.value, dwflags.value)
         return IoResult(rc, 0, flags)

@@ -1,7 +1,8 @@
 """ovserver: the lecture notes' overlapped-IO server, on the Winsock interface.
 
-Two I/O models (``"events"``: event notification over at most 64 events;
-``"routines"``: completion routines and alertable waits) drive one socket-free
+Three I/O models (``"events"``: event notification over at most 64 events per
+thread; ``"routines"``: completion routines and alertable waits; ``"iocp"``: a
+completion port and a pool of worker threads) drive one socket-free
 line protocol (echo or chat, see :mod:`ovserver._protocol`).  The server gets
 its Winsock backend passed in, so the same code runs on the fake backend and on
 real Windows::
@@ -22,6 +23,7 @@ from fakewinsock import Winsock
 
 from ._core import Server, ServerConfig, ServerError, ServerStats
 from ._events import EventServer
+from ._iocp import IocpServer
 from ._protocol import Limits, Mode
 from ._routines import RoutineServer
 from ._simulate import SimulationReport, simulate
@@ -40,10 +42,14 @@ __all__ = [
 ]
 
 
+#: The server class of each model.
+SERVERS: dict[str, type[Server]] = {"events": EventServer, "routines": RoutineServer, "iocp": IocpServer}
+
+
 def create_server(ws: Winsock, config: ServerConfig | None = None) -> Server:
     """A server for ``config.model`` on backend ``ws`` (not started: call ``run``)."""
     config = config if config is not None else ServerConfig()
-    return (EventServer if config.model == "events" else RoutineServer)(ws, config)
+    return SERVERS[config.model](ws, config)
 
 
 def run_server(ws: Winsock, config: ServerConfig | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
+import os
 import socket
 import sys
 import time
@@ -15,7 +16,7 @@ from fakewinsock import Trace, __version__, get_backend
 
 from . import ServerConfig, create_server
 from ._console import console_stop
-from ._core import MODELS, ServerError
+from ._core import DEFAULT_WORKERS, MAX_WORKERS, MODELS, ServerError
 from ._protocol import Limits, Mode
 from ._simulate import format_report, simulate
 
@@ -109,14 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--model", choices=MODELS, default="events",
                         help="events: event notification, a thread per group of 63 clients (64 events); "
-                             "routines: completion routines, one thread")
+                             "routines: completion routines, one thread; "
+                             "iocp: one I/O completion port, a pool of --workers threads")
         sp.add_argument("--mode", choices=[m.value for m in Mode], default="echo",
                         help="echo: each line back to its sender; chat: each line to every other client, named")
         d = Limits()
         sp.add_argument("--max-line", type=_positive, default=d.max_line,
                         help="longest line, bytes; a longer one gets an error line and the connection is closed")
         sp.add_argument("--max-clients", type=_positive, default=d.max_clients,
-                        help="clients served at once (both models); more wait to be accepted")
+                        help="clients served at once (every model); more wait to be accepted")
         sp.add_argument("--max-queued", type=_positive, default=d.max_queued,
                         help="most bytes queued for one client before it is cut off (reset)")
 
@@ -127,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="IPv4 address or host name to listen on")
     s.add_argument("--port", type=_port, default=12345, help="TCP port, 0-65535 (0: the system picks one)")
     common(s)
+    s.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=None,
+                   help="iocp model: worker threads on the completion port (default: the CPU count)")
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)
@@ -152,6 +156,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(the clients it then cuts off are expected; it must stop within 1.5 s)")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
+    m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
+                   help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
+                        "so that a seed gives the same run on every machine)")
     return p
 
 
@@ -172,15 +179,17 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"ovserver serve: --host: {e}", file=sys.stderr)
         return 2
+    workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
     config = ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode),
-                          limits=_limits(args))
+                          limits=_limits(args), workers=workers)
     server = create_server(ws, config)
     named = "" if address == args.host else f" ({args.host})"
 
     def ready(_: object) -> None:
         assert server.address is not None
         host, port = server.address
-        print(f"ovserver: {config.mode.value} server ({config.model} model) on {host}:{port}{named}; "
+        pool = f", {config.workers} workers" if config.model == "iocp" else ""
+        print(f"ovserver: {config.mode.value} server ({config.model} model{pool}) on {host}:{port}{named}; "
               "Ctrl+C stops", flush=True)
 
     try:
@@ -197,8 +206,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _exit_at_once() -> None:
     """A second Ctrl+C: leave now, without waiting for the stop to finish."""
-    import os
-
     sys.stderr.write("ovserver: second Ctrl+C: exiting at once\n")
     sys.stderr.flush()
     os._exit(130)
@@ -231,7 +238,7 @@ def _simulate(args: argparse.Namespace) -> int:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
                           resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
                           arrival_s=args.arrival, barrier=args.barrier, plain=args.plain, stop_at_s=args.stop_at,
-                          trace=args.trace, trace_format=args.trace_format,
+                          trace=args.trace, trace_format=args.trace_format, workers=args.workers,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:
         print(f"ovserver simulate: {e}", file=sys.stderr)

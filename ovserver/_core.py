@@ -1,4 +1,4 @@
-"""What the two I/O models share: configuration, connections, the three overlapped
+"""What the I/O models share: configuration, connections, the three overlapped
 operations and what to do when each one completes.
 
 The server is the lecture notes' overlapped-IO server, written only against the
@@ -11,7 +11,8 @@ how completions are noticed:
 * :mod:`ovserver._events`: an event per connection, WSAWaitForMultipleEvents
   over at most 64 of them, WSAGetOverlappedResult, WSAResetEvent; a thread
   per group of 63 connections;
-* :mod:`ovserver._routines`: completion routines run by alertable waits.
+* :mod:`ovserver._routines`: completion routines run by alertable waits;
+* :mod:`ovserver._iocp`: one completion port and a pool of worker threads.
 
 Rules every path below keeps:
 
@@ -90,7 +91,12 @@ ADDR_LEN = ctypes.sizeof(sockaddr_in("0.0.0.0", 0)) + 16
 #: sizeof(SOCKET) on Win64: the optlen of SO_UPDATE_ACCEPT_CONTEXT.
 SOCKET_SIZE = 8
 
-MODELS = ("events", "routines")
+MODELS = ("events", "routines", "iocp")
+#: The iocp model's default worker pool: fixed, so that a seed gives the same run on every
+#: machine (``ovserver serve`` defaults to the CPU count instead).
+DEFAULT_WORKERS = 4
+#: The most worker threads the iocp model starts.
+MAX_WORKERS = 1024
 
 #: What a bind failure means, for the message a user reads.
 _BIND_ERRORS = {
@@ -115,6 +121,7 @@ class ServerConfig:
     otherwise every wait is infinite (an idle server uses no CPU).
     ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
     server waits for the operations it cancelled before giving up on them.
+    ``workers``: the iocp model's worker threads (the other models ignore it).
     """
 
     host: str = "127.0.0.1"
@@ -126,6 +133,7 @@ class ServerConfig:
     send_size: int = 64 * 1024
     accept_retry_ms: int = 50
     stop_grace_ms: int = 1000
+    workers: int = DEFAULT_WORKERS
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -134,6 +142,8 @@ class ServerConfig:
         if (self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1
                 or self.stop_grace_ms < 1):
             raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be 1-{MAX_WORKERS}, not {self.workers}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, not {self.port}")
         try:

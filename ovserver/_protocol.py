@@ -1,7 +1,7 @@
 """The ovserver line protocol: framing, routing, limits and output queues, without sockets.
 
-This module does no I/O.  The two I/O models (:mod:`ovserver._events`,
-:mod:`ovserver._routines`) feed it the bytes each connection received and take
+This module does no I/O.  The I/O models (:mod:`ovserver._events`,
+:mod:`ovserver._routines`, :mod:`ovserver._iocp`) feed it the bytes each connection received and take
 from it the bytes each connection must send; it tells them, as a list of
 :data:`Action`, what to do next.  Every rule of the protocol is here:
 

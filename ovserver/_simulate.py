@@ -57,8 +57,9 @@ from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
 
-from ._core import Server, ServerConfig, ServerStats
+from ._core import DEFAULT_WORKERS, Server, ServerConfig, ServerStats
 from ._events import EventServer
+from ._iocp import IocpServer
 from ._protocol import Limits, Mode, error_line, welcome_line
 from ._routines import RoutineServer
 
@@ -138,7 +139,8 @@ def format_report(r: SimulationReport) -> str:
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
         f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}"
-        + (f", {s.threads_started} group threads (at most {s.peak_threads} at once)" if s.threads_started else ""),
+        + (f", {s.threads_started} worker threads" if r.model == "iocp" else
+           f", {s.threads_started} group threads (at most {s.peak_threads} at once)" if s.threads_started else ""),
         f"messages              {r.lines_sent} lines sent, {r.replies} replies verified "
         f"({s.hub.deliveries} queued by the server)",
         f"bytes                 {r.bytes_sent} sent by clients, {r.bytes_received} received by clients",
@@ -864,7 +866,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
              arrival_s: float | None = None, barrier: bool = False, trace: str | None = None,
              progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
              server_class: type[Server] | None = None, plain: bool = False,
-             stop_at_s: float | None = None) -> SimulationReport:
+             stop_at_s: float | None = None, workers: int = DEFAULT_WORKERS) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -892,6 +894,9 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     checked all the same.  In chat, a client that has ended (its FIN read by
     the server) must get no line another client sent after that (beyond a
     grace of a millisecond and the fake's latencies).
+
+    ``workers``: the iocp model's worker threads (a fixed default, not the
+    CPU count, so that a seed gives the same run on every machine).
 
     ``stop_at_s``: the server is asked to stop at that moment of virtual time,
     while clients talk (and others keep arriving).  It must return within
@@ -922,11 +927,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode),
-                          limits=limits if limits is not None else Limits())
+                          limits=limits if limits is not None else Limits(), workers=workers)
     if server_class is not None:
         model = server_class.model
         config = replace(config, model=model)
-    cls = server_class if server_class is not None else EventServer if model == "events" else RoutineServer
+    classes: dict[str, type[Server]] = {"events": EventServer, "routines": RoutineServer, "iocp": IocpServer}
+    cls = server_class if server_class is not None else classes[model]
     server: Server = cls(ws, config)
     report = SimulationReport(model, config.mode.value, clients, messages, seed, resets,
                               traffic="swarm: " + " ".join(features) if features else "plain",

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import ovserver._core
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from ovserver import Limits, Mode, Server, ServerConfig, ServerStats, create_server
 
 MS = 1_000_000
-MODELS = ["events", "routines"]
+MODELS = list(ovserver._core.MODELS)  # every model, iocp included
 
 
 def exact(immediate: float = 0.0, **overrides: Any) -> FakeConfig:

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ovserver._core
 from fakewinsock import FakeConfig, FakeWinsock
 from ovserver import Limits, Server
 from tests.test_ovserver_server import MS, Client, run, stop_at
 
-MODELS = ["events", "routines"]
+MODELS = list(ovserver._core.MODELS)  # every model, iocp included
 S = 1000 * MS
 
 

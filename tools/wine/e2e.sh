@@ -3,8 +3,10 @@
 # Wine's ws2_32), driven by Linux-side clients over 127.0.0.1.
 #
 #   tools/wine/e2e.sh [CLIENTS [LINES]]        (default 100 clients x 10 lines)
+#   E2E_MODELS="iocp" tools/wine/e2e.sh        (only these models; default: events routines iocp)
 #
-# For each model (events, routines) and mode (echo, chat): start
+# For each model (events, routines, iocp with the CPU count of workers) and
+# mode (echo, chat): start
 #   winpython -m ovserver serve --host 127.0.0.1 --port 0 --model M --mode D
 # wait for its "... on 127.0.0.1:PORT; Ctrl+C stops" line, run
 # tools/wine/loadclient.py against it (every reply verified), then stop it the
@@ -13,12 +15,12 @@
 # must then close everything and exit 0 with its "stopped" line.
 #
 # Then the hostile cases (tools/wine/hostile.py; about 50 s in all):
-#   flood   (events, routines) 64 clients that send and never read are cut off
+#   flood   (each model) 64 clients that send and never read are cut off
 #           by --max-queued, each sees a reset, and a fresh client is then
 #           served within 5 s;
-#   hold    (events, routines) Ctrl+C while 8 such clients hold sends in flight
+#   hold    (each model) Ctrl+C while 8 such clients hold sends in flight
 #           stops the server within 2 s, exit 0, with its "stopped" line;
-#   cutoff  a chat member that never reads, cut off by --max-queued, sees a
+#   cutoff  (each model) a chat member that never reads, cut off by --max-queued, sees a
 #           reset (not a clean end of a truncated stream);
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line;
@@ -31,6 +33,7 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 CLIENTS="${1:-100}"
 LINES="${2:-10}"
 HOST_PY="${PYTHON:-python3}"
+MODELS="${E2E_MODELS:-events routines iocp}"
 LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/ovserver-e2e.XXXXXX")"
 
 "$HERE/setup.sh" || { echo "e2e.sh: tools/wine/setup.sh failed" >&2; exit 1; }
@@ -163,15 +166,15 @@ hostile_hold() {  # MODEL: Ctrl+C while non-readers hold sends in flight: stoppe
     echo "ok   hold/$model: Ctrl+C with 8 non-readers holding sends stopped the server in $stop_s s, exit 0"
 }
 
-hostile_cutoff() {  # a chat member that never reads is cut off with a reset
-    local log="$LOGDIR/cutoff.log" rc
-    start_server "$log" --port 0 --mode chat --max-queued 65536
-    [ -n "$port" ] || { fail_with_log "cutoff: the server did not start" "$log"; stop_server; return 1; }
+hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a reset
+    local model="$1" log="$LOGDIR/cutoff-$1.log" rc
+    start_server "$log" --port 0 --model "$model" --mode chat --max-queued 65536
+    [ -n "$port" ] || { fail_with_log "cutoff/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 120 "$HOST_PY" "$HERE/hostile.py" cutoff --port "$port" --bytes 12000000 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
-    if ! timed_stop "$log"; then fail_with_log "cutoff: no clean stop (exit $stop_status)" "$log"; return 1; fi
-    [ "$rc" = 0 ] || { echo "FAIL cutoff: the silent member did not see a reset"; return 1; }
-    echo "ok   cutoff: a member cut off by --max-queued saw a reset"
+    if ! timed_stop "$log"; then fail_with_log "cutoff/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    [ "$rc" = 0 ] || { echo "FAIL cutoff/$model: the silent member did not see a reset"; return 1; }
+    echo "ok   cutoff/$model: a member cut off by --max-queued saw a reset"
 }
 
 bad_input() {  # --host localhost works or is refused in one line; --port 99999 is one line, status 2
@@ -227,16 +230,16 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 runs=0
-for model in events routines; do
+for model in $MODELS; do
     for mode in echo chat; do
         runs=$((runs + 1)); run_one "$model" "$mode" || failures=$((failures + 1))
     done
 done
-for model in events routines; do
+for model in $MODELS; do
     runs=$((runs + 1)); hostile_flood "$model" || failures=$((failures + 1))
     runs=$((runs + 1)); hostile_hold "$model" || failures=$((failures + 1))
+    runs=$((runs + 1)); hostile_cutoff "$model" || failures=$((failures + 1))
 done
-runs=$((runs + 1)); hostile_cutoff || failures=$((failures + 1))
 runs=$((runs + 1)); bad_input || failures=$((failures + 1))
 runs=$((runs + 1)); example_server || failures=$((failures + 1))
 
