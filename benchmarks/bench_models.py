@@ -318,7 +318,12 @@ def measure(server: Server, plan: list[list[bytes]], timeout: float) -> DriveRes
     try:
         pid = server_python_pid(running)
         sample = (pid, *wineserver_pids()) if server.wine else (pid,)
-        result = drive(running.port, plan, timeout, sample, wine=server.wine)
+        try:
+            result = drive(running.port, plan, timeout, sample, wine=server.wine)
+        except (RuntimeError, OSError, TimeoutError) as e:
+            time.sleep(1.0)  # the server's last words
+            tail = "\n".join(running.text().splitlines()[-8:])
+            raise RuntimeError(f"{e}; the server's output (last lines):\n{tail}") from None
         running.stop(timeout)
         return result
     finally:
