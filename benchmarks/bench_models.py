@@ -8,7 +8,7 @@ The lecture notes (/work/shared/seed/000_72df62394ed3225b.txt, "性能"):
 "20000个客户端同时请求链接以及发送信息 / 系统cpu使用率上升40%左右 / 完成端口只2%左右"
 (20000 clients connecting and sending at once: system CPU use rises about 40%;
 completion ports only about 2%).  Every model in ``ovserver._core.MODELS`` is
-measured (today events with thread groups and routines; iocp when it lands).
+measured (events with thread groups, routines, iocp with its default workers).
 
 **Under Wine** (``--no-wine`` skips it; needs ``tools/wine/setup.sh``): for
 each size, each round and each model, ``ovserver serve --mode echo --model M``
