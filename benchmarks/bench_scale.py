@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scale.py            # every table below
     python benchmarks/bench_scale.py vs-asyncio [--clients 20000 --messages 10]
-    python benchmarks/bench_scale.py scaling | wait-cost | memory
+    python benchmarks/bench_scale.py scaling | events-scaling [--sizes 1000,5000,20000] | wait-cost | memory
 
 vs-asyncio
     N clients x M lines, line echo: ``ovserver simulate`` (completion-routine
@@ -18,6 +18,15 @@ vs-asyncio
 scaling
     The same simulation at 1000, 5000 and 20000 clients: time per message
     (flat means nothing grows quadratically).
+events-scaling
+    The events model (a thread per group of 63 clients) at 1000, 5000 and
+    20000 clients (``--sizes``), every client connected at once
+    (``simulate(barrier=True)``): Winsock calls and thread switches per
+    message, time per message and per thread switch, each relative to the
+    smallest size (flat within 15% is the target: nothing grows with the
+    number of clients or threads).  ``--count-calls`` adds Python function
+    calls per message (cProfile in every thread): a count, unblurred by the
+    machine's load.
 wait-cost
     One WSAWaitForMultipleEvents over 64 events, with 0, 1000 and 20000 idle
     connections elsewhere in the simulated world: the cost must not grow.
@@ -40,10 +49,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import random
 import resource
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -68,7 +79,7 @@ from fakewinsock.constants import (  # noqa: E402
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
 )
-from ovserver import simulate  # noqa: E402
+from ovserver import Limits, SimulationReport, simulate  # noqa: E402
 from ovserver._simulate import MAX_ATTEMPTS, ClientPlan, backoff_ns, scenario_plan  # noqa: E402
 
 SEED = 1
@@ -241,6 +252,74 @@ def scaling(sizes: list[int], messages: int) -> None:
         row(str(n), wall, per, per / first)
 
 
+# ------------------------------------------------------- events, all at once
+
+
+def _events_run(n: int, messages: int, count_calls: bool) -> tuple[SimulationReport, int]:
+    """The events run at ``n`` clients, all connected at once, and (``count_calls``)
+    the Python function calls it made in every thread (cProfile), else 0."""
+    def run() -> SimulationReport:
+        return simulate(clients=n, messages=messages, model="events", mode="echo", seed=SEED, barrier=True,
+                        limits=Limits(max_clients=max(n, Limits().max_clients)))
+
+    if not count_calls:
+        return run(), 0
+    profiles: list[cProfile.Profile] = []
+    original = threading.Thread.run
+
+    def profiled(self: threading.Thread) -> None:  # the fake's program threads are threading.Threads
+        p = cProfile.Profile()
+        profiles.append(p)
+        p.enable()
+        try:
+            original(self)
+        finally:
+            p.disable()
+
+    threading.Thread.run = profiled  # type: ignore[method-assign]
+    main = cProfile.Profile()
+    profiles.append(main)
+    try:
+        main.enable()
+        report = run()
+        main.disable()
+    finally:
+        threading.Thread.run = original  # type: ignore[method-assign]
+    calls = 0
+    for p in profiles:
+        p.create_stats()
+        calls += sum(v[1] for v in p.stats.values())  # type: ignore[attr-defined]
+    return report, calls
+
+
+def events_scaling(sizes: list[int], messages: int, count_calls: bool) -> None:
+    """The events model (thread groups of 63 clients) with every client
+    connected at once (simulate's barrier): time per message and per thread
+    switch, flat (within 15%) when nothing grows with the number of clients.
+    ``count_calls``: Python function calls per message too (cProfile, in every
+    thread: slower, but a count, which the machine's load does not blur)."""
+    print(f"\n## events model, every client connected at once (barrier), echo, {messages} lines per client"
+          + (" (under cProfile: times are inflated, the calls are the measure)" if count_calls else ""))
+    w = (9, 9, 9, 11, 14, 12, 11, 16, 15, 14, 11)
+    row("clients", "threads", "wall s", "calls/msg", "switches/msg", "us/message", "us/switch", "message vs 1st",
+        "switch vs 1st", *(("py calls/msg", "vs 1st") if count_calls else ()), widths=w)
+    first: tuple[float, float, float] | None = None
+    for n in sizes:
+        report, calls = _events_run(n, messages, count_calls)
+        if not report.ok:
+            raise SystemExit(f"simulation failed: {report.errors[:3]}")
+        msgs = report.lines_sent
+        per_msg = report.wall_s / msgs * 1e6
+        per_switch = report.wall_s / max(1, report.thread_switches) * 1e6
+        py = calls / msgs
+        first = first or (per_msg, per_switch, py)
+        row(str(n), report.server.peak_threads, report.wall_s, report.calls_per_message,
+            report.thread_switches / msgs, per_msg, per_switch, per_msg / first[0], per_switch / first[1],
+            *((py, py / first[2]) if count_calls else ()), widths=w)
+    print("flat: each 'vs 1st' within 1.15 (us/switch is the whole run's wall time over its switches, not the\n"
+          "cost of a switch alone; calls/msg are Winsock calls, py calls/msg Python function calls)")
+
+
 # ---------------------------------------------------------- a world of idle
 
 
@@ -313,18 +392,29 @@ def memory(n: int, buffer: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", nargs="?", default="all", choices=["all", "vs-asyncio", "scaling", "wait-cost", "memory"])
+    ap.add_argument("what", nargs="?", default="all",
+                    choices=["all", "vs-asyncio", "scaling", "events-scaling", "wait-cost", "memory"])
+    ap.add_argument("--sizes", default="1000,5000,20000", help="events-scaling: clients, comma-separated")
+    ap.add_argument("--count-calls", action="store_true",
+                    help="events-scaling: count Python function calls per message too (cProfile; slower)")
     ap.add_argument("--clients", type=int, default=20000)
     ap.add_argument("--messages", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=1000)
     args = ap.parse_args()
     if args.clients < 1 or args.messages < 1 or args.concurrency < 1:
         ap.error("--clients, --messages and --concurrency must be at least 1")
+    try:
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--sizes must be comma-separated whole numbers, not {args.sizes!r}")
+    if not sizes or min(sizes) < 1:
+        ap.error("--sizes must be at least 1")
     open_files, note = raise_open_files()
     print(f"python {sys.version.split()[0]}, open files limit {open_files}" + (f" ({note})" if note else ""))
     jobs: dict[str, Callable[[], None]] = {
         "vs-asyncio": lambda: vs_asyncio(args.clients, args.messages, args.concurrency, open_files),
         "scaling": lambda: scaling([1000, 5000, 20000], args.messages),
+        "events-scaling": lambda: events_scaling(sizes, args.messages, args.count_calls),
         "wait-cost": lambda: wait_cost([0, 1000, 20000], 20000),
         "memory": lambda: memory(20000, 4096),
     }

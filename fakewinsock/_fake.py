@@ -253,6 +253,14 @@ class FakeWinsock:
         return {"calls": self._kernel.calls, **self._stats}
 
     @property
+    def thread_switches(self) -> int:
+        """Thread switches: times a program thread got to run after another
+        (0 until the first CreateThread).  Kept out of :attr:`stats`, whose
+        keys are part of every recorded schedule."""
+        sched = self._kernel.sched
+        return sched.switches if sched is not None else 0
+
+    @property
     def now_ns(self) -> int:
         """Virtual time, in nanoseconds since the fake was made."""
         return self._kernel.now_ns

@@ -241,6 +241,7 @@ class Scheduler:
         self.poked: list[ProgramThread] = []  # BLOCKED threads to look at again
         self.deadlines: list[tuple[int, int, ProgramThread]] = []  # heap of (deadline, wait_seq, thread)
         self._seq = 0
+        self.switches = 0  # times the baton went to another thread (FakeWinsock.thread_switches)
 
     # ------------------------------------------------------------ threads
 
@@ -331,6 +332,7 @@ class Scheduler:
             self._unwatch(target)
         target.state = RUNNING
         self.current = target
+        self.switches += 1
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "run", target.handle, 0, f"T{target.ts.index}")
         target.baton.release()

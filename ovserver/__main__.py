@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--arrival", type=_seconds, default=None, metavar="SECONDS",
                    help="virtual seconds over which clients arrive (None: 1 ms per client)")
     m.add_argument("--barrier", action="store_true",
-                   help="chat: all clients join before anyone sends, for an exact check (they must fit at once)")
+                   help="all clients connect (chat: join) before anyone sends, so all are connected at once "
+                        "(chat: an exact check); they must fit at once (--max-clients)")
     m.add_argument("--trace", metavar="FILE", help="write the fake's trace to FILE as the run goes "
                    "(opened before the run)")
     m.add_argument("--trace-format", choices=("auto", *Trace.FORMATS), default="auto",

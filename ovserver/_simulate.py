@@ -102,6 +102,7 @@ class SimulationReport:
     errors: list[str] = field(default_factory=list)
     error_count: int = 0
     fake_stats: dict[str, int] = field(default_factory=dict)
+    thread_switches: int = 0  # the fake's (FakeWinsock.thread_switches); not in the text report
     server: ServerStats = field(default_factory=ServerStats)
     virtual_ns: int = 0
     wall_s: float = 0.0
@@ -170,6 +171,7 @@ class _Sim:
         self.mode = mode
         self.barrier = barrier
         self.at_barrier: list[_Client] = []
+        self.gave_up = 0  # clients done before they joined (chat: before their welcome)
         self.progress = progress
         self.clients: list[_Client] = []
         self.by_name: dict[bytes, _Client] = {}
@@ -213,7 +215,10 @@ class _Sim:
             self.report.errors.append(msg)
 
     def joined(self, c: _Client) -> None:
-        """A chat client read its welcome: start it, or (barrier) hold it until all have."""
+        """A chat client read its welcome (an echo client connected): start it,
+        or (barrier) hold it until all have."""
+        if c.welcome_ns < 0:  # echo: joined when connected
+            c.welcome_ns = self.ws.now_ns
         if not self.barrier:
             c.start_sending()
             return
@@ -221,8 +226,7 @@ class _Sim:
         self.release_barrier()
 
     def release_barrier(self) -> None:
-        if self.barrier and len(self.at_barrier) + sum(
-                1 for c in self.clients if c.state == _DONE and c.welcome_ns < 0) == len(self.clients):
+        if self.barrier and len(self.at_barrier) + self.gave_up == len(self.clients):
             waiting, self.at_barrier = self.at_barrier, []
             for c in waiting:
                 c.start_sending()
@@ -261,8 +265,10 @@ class _Sim:
         if q:
             self.ws.call_at(q[0][0], self._check_deadlines)
 
-    def client_done(self) -> None:
+    def client_done(self, c: _Client) -> None:
         self.done += 1
+        if c.welcome_ns < 0:
+            self.gave_up += 1
         self.release_barrier()
         if self.progress is not None:
             self.progress(self.done, len(self.clients))
@@ -508,7 +514,7 @@ class _Client(ScriptedClient):
         self.hung_up = False  # it got the error line its line over max_line is owed
         self.pause_timer = False
         self.arrival_ns = plan.arrival_ns
-        self.welcome_ns = -1
+        self.welcome_ns = -1  # chat: when its welcome came; echo: when it connected
         self.echo_stream = b""  # echo: every reply due, while all have been right
         self.echo_pos = 0
         self.got = 0  # echo: replies verified
@@ -550,7 +556,7 @@ class _Client(ScriptedClient):
 
     def finished(self) -> None:
         self.echo_stream = b""
-        self.sim.client_done()
+        self.sim.client_done(self)
 
     # ------------------------------------------------------------ events from the fake
 
@@ -561,7 +567,7 @@ class _Client(ScriptedClient):
             self.chat_mark = self.sim.chat_bytes
             self.state = _JOINING
         else:
-            self.start_sending()
+            self.sim.joined(self)
 
     def _paused(self) -> bool:
         """A reader that pauses: nothing is read (nor seen) before the pause ends."""
@@ -899,9 +905,11 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     report counts them), and what they received until then is checked as
     ever.
 
-    ``barrier`` (chat): every client waits, after its welcome, until all have
-    joined (or given up), and survivors stay until they have heard every other
-    survivor's lines.  The chat check is then exact: each surviving client
+    ``barrier``: every client waits, once connected (chat: after its welcome),
+    until all have connected (or given up), so all are connected at once
+    before anyone sends (the lecture notes' "20000 clients connected at
+    once").  In chat, survivors then stay until they have heard every other
+    survivor's lines, and the chat check is exact: each surviving client
     hears all the lines of each other survivor, and a prefix of each resetting
     client's.  All clients must fit at once (at most ``limits.max_clients``)."""
     if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
@@ -931,7 +939,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
                               server_limits=config.limits)
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
-    sim = _Sim(ws, server, report, config.mode, barrier and config.mode is Mode.CHAT, progress)
+    sim = _Sim(ws, server, report, config.mode, barrier, progress)
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, config.limits)
     sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
     if "injections" in features:
@@ -965,6 +973,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         for c in sim.clients:
             c.check_chat()
     report.fake_stats = dict(ws.stats)
+    report.thread_switches = ws.thread_switches
     report.virtual_ns = ws.now_ns
     report.wall_s = time.perf_counter() - wall0
     return report
