@@ -13,11 +13,11 @@ here, never in tests.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _checkout import build_name, use_checkout  # (this folder is on sys.path)
+
+use_checkout()
 
 from fakewinsock import WSABUF, FakeConfig, FakeWinsock  # noqa: E402
 from fakewinsock.constants import FALSE, WSA_INFINITE, WSA_WAIT_EVENT_0  # noqa: E402
@@ -69,6 +69,7 @@ def main() -> None:
     n = args.cycles
     base = baseline(n * 4)
     base_rate = n * 4 / base
+    print(f"fakewinsock: {build_name()}")
     print(f"{'what':<46} {'per second':>14} {'ratio to a call':>16}")
     print(f"{'plain Python function call':<46} {base_rate:>14,.0f} {1.0:>16.1f}")
     for label, check, trace in (

@@ -58,9 +58,10 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _checkout import build_name, use_checkout  # (this folder is on sys.path)
+
+use_checkout()
 
 # The reference server, the same as bench_wine.py's (lines back to their sender; closes at EOF).
 from _asyncio_echo_server import handle as echo_handle  # noqa: E402  (this folder is on sys.path)
@@ -411,6 +412,7 @@ def main() -> None:
         ap.error("--sizes must be at least 1")
     open_files, note = raise_open_files()
     print(f"python {sys.version.split()[0]}, open files limit {open_files}" + (f" ({note})" if note else ""))
+    print(f"fakewinsock: {build_name()}")
     jobs: dict[str, Callable[[], None]] = {
         "vs-asyncio": lambda: vs_asyncio(args.clients, args.messages, args.concurrency, open_files),
         "scaling": lambda: scaling([1000, 5000, 20000], args.messages),

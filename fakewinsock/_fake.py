@@ -63,6 +63,7 @@ Divergence from real Windows, in one place (details at each site):
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -138,6 +139,7 @@ def check_invariants_by_default(on: bool) -> None:
     _invariants_by_default = on
 
 _addressof = ctypes.addressof
+_get_ident = threading.get_ident
 _NS_PER_MS = 1_000_000
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
@@ -446,7 +448,10 @@ class FakeWinsock:
 
     def WSAGetLastError(self) -> int:
         """The calling thread's last error."""
-        return self._kernel.thread().last_error
+        kernel = self._kernel
+        if _get_ident() == kernel._last_tid:  # kernel.thread(), inline: the program asks after most calls
+            return kernel._last_thread.last_error
+        return kernel.thread().last_error
 
     def WSASetLastError(self, iError: int) -> None:
         """Set the calling thread's last error."""
@@ -890,9 +895,9 @@ class FakeWinsock:
     # -- WSARecv / WSASend
 
     def _prepare_bufs(self, call: str, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int,
-                      writable: bool) -> list[memoryview]:
+                      writable: bool) -> tuple[list[memoryview], int]:
         """A view of each buffer, ``len`` bytes long, held until the operation
-        completes (so the program cannot resize it meanwhile)."""
+        completes (so the program cannot resize it meanwhile), and their total length."""
         if not isinstance(dwBufferCount, int):
             raise TypeError(f"{call}: dwBufferCount must be an int, not {type(dwBufferCount).__name__}")
         if isinstance(lpBuffers, WSABUF):
@@ -903,6 +908,7 @@ class FakeWinsock:
                 f"{len(lpBuffers)} entries; Windows would read past the array"
             )
         views: list[memoryview] = []
+        total = 0
         for i in range(dwBufferCount):
             wb = lpBuffers[i]
             if not isinstance(wb, WSABUF):
@@ -914,6 +920,7 @@ class FakeWinsock:
             n = wb.len
             if n == size and (not writable or not mv.readonly):
                 views.append(mv)
+                total += n
                 continue
             if not isinstance(n, int) or n < 0 or n > size:
                 mv.release()
@@ -925,8 +932,9 @@ class FakeWinsock:
                 mv.release()
                 raise TypeError(f"{call}: lpBuffers[{i}].buf must be writable (a bytearray)")
             views.append(mv[:n])
+            total += n
             mv.release()
-        return views
+        return views, total
 
     def _begin_io(self, call: str, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, flags: int,
                   lpOverlapped: WSAOVERLAPPED, routine: CompletionRoutine | None,
@@ -943,10 +951,11 @@ class FakeWinsock:
         key = self._ops.check_ov(call, handle, lpOverlapped)
         if routine is not None and not callable(routine):
             raise TypeError(f"{call}: lpCompletionRoutine must be callable or None")
-        bufs = self._prepare_bufs(call, handle, lpBuffers, dwBufferCount, receiving)
-        if not self._initialised(ts, call):
+        bufs, total = self._prepare_bufs(call, handle, lpBuffers, dwBufferCount, receiving)
+        if self._startups <= 0 and not self._initialised(ts, call):
             return IoResult(C.SOCKET_ERROR, 0, flags)
-        sock = self._socket(s, call)
+        obj = self._kernel.objects.get(s) if type(s) is int else self._socket(s, call)  # _socket, inline
+        sock = obj if type(obj) is Socket else None
         if sock is None:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
         if flags:
@@ -964,13 +973,9 @@ class FakeWinsock:
             err = C.NTSTATUS_TO_WSA[ep.reset_status]
         if err:
             return IoResult(self._fail(ts, call, err, s), 0, flags)
-        op = self._ops.new(call, sock, lpOverlapped, routine, ts)
-        err = self._ops.bind_event(op, call)
-        if err:
-            return IoResult(self._fail(ts, call, err, s), 0, flags)
-        op.bufs = op.exports = bufs
-        op.total = sum(len(b) for b in bufs)
-        self._ops.register(op, key)
+        op = self._ops.post(call, sock, lpOverlapped, routine, ts, key, bufs, total)
+        if isinstance(op, int):
+            return IoResult(self._fail(ts, call, op, s), 0, flags)
         if self.trace.enabled:
             self._kernel.record("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else ""))
         return ts, sock, op
@@ -1005,10 +1010,12 @@ class FakeWinsock:
             )
         if sock.state is not CONNECTED or sock.ep is None:
             return C.WSAENOTCONN
-        forced = self._forced(call)
-        if forced:
-            return forced
-        if self._kernel.chooser.boolean(self.config.enobufs, "enobufs"):
+        if self._forced_errors:
+            forced = self._forced(call)
+            if forced:
+                return forced
+        p = self.config.enobufs
+        if p > 0.0 and self._kernel.chooser.boolean(p, "enobufs"):  # (p=0 never asks: skip the call)
             return C.WSAENOBUFS
         return 0
 
@@ -1033,9 +1040,10 @@ class FakeWinsock:
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(lpOverlapped).__name__}")
         if not isinstance(fWait, int):  # as the real backend's ctypes prototype (None is no BOOL)
             raise TypeError(f"{call}: fWait must be an int, not {type(fWait).__name__}")
-        if not self._initialised(ts, call):
+        if self._startups <= 0 and not self._initialised(ts, call):
             return OverlappedResult(C.FALSE, 0, 0)
-        sock = self._socket(s, call)
+        obj = self._kernel.objects.get(s) if type(s) is int else self._socket(s, call)  # _socket, inline
+        sock = obj if type(obj) is Socket else None
         if sock is None:
             self._fail(ts, call, C.WSAENOTSOCK, s)
             return OverlappedResult(C.FALSE, 0, 0)
@@ -1093,7 +1101,7 @@ class FakeWinsock:
             self._kernel.record("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}{waited}")
         # Any NTSTATUS maps (ws2_32's map_status, Wine's test_WSAGetOverlappedResult):
         # a success status other than STATUS_PENDING is TRUE, any error FALSE.
-        err = C.wsa_error_of_ntstatus(status)
+        err = 0 if status == 0 else C.wsa_error_of_ntstatus(status)  # (0, the usual status: no lookup)
         ts.last_error = err
         if status < 0x80000000:
             return OverlappedResult(C.TRUE, n, flags)
@@ -1163,10 +1171,12 @@ class FakeWinsock:
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
         start = self._kernel.now_ns  # for the trace's waited=
-        for name, value in (("cEvents", cEvents), ("fWaitAll", fWaitAll), ("dwTimeout", dwTimeout),
-                            ("fAlertable", fAlertable)):
-            if not isinstance(value, int):  # as the real backend's ctypes prototype (None is no BOOL)
-                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if type(cEvents) is not int or type(fWaitAll) is not int or type(dwTimeout) is not int \
+                or type(fAlertable) is not int:  # (the exact type first: cheaper, and the usual case)
+            for name, value in (("cEvents", cEvents), ("fWaitAll", fWaitAll), ("dwTimeout", dwTimeout),
+                                ("fAlertable", fAlertable)):
+                if not isinstance(value, int):  # as the real backend's ctypes prototype (None is no BOOL)
+                    raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
         if cEvents == 0 or cEvents > C.WSA_MAXIMUM_WAIT_EVENTS:
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         if cEvents > len(lphEvents):
@@ -1175,8 +1185,14 @@ class FakeWinsock:
                 "Windows would read past the array"
             )
         evs: list[Event] = []
+        objects = self._kernel.objects
         for i in range(cEvents):
             h = lphEvents[i]
+            if type(h) is int:  # the usual case first: an int handle of an open event
+                ev = objects.get(h)
+                if type(ev) is Event:
+                    evs.append(ev)
+                    continue
             ev = self._event(call, h)
             if ev is None:
                 waitable = self._kernel.objects.get(h)
@@ -1200,12 +1216,22 @@ class FakeWinsock:
         if idx < 0:
             got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
 
-            def done() -> bool:
-                got[0] = _signalled(evs, fWaitAll)
-                return got[0] >= 0
+            if fWaitAll:
+                def done() -> bool:
+                    got[0] = _signalled(evs, fWaitAll)
+                    return got[0] >= 0
+            else:
+                def done() -> bool:  # _signalled, inline: a wait for any event is the hot case
+                    for i, e in enumerate(evs):
+                        if e.signaled:
+                            got[0] = i
+                            return True
+                    return False
 
-            self._kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
-                               ts if fAlertable else None, tuple(e.handle for e in evs))
+            kernel = self._kernel
+            kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                         ts if fAlertable else None,
+                         tuple(e.handle for e in evs) if kernel.sched is not None else ())  # (only threads use them)
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]

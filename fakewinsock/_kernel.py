@@ -175,6 +175,9 @@ class Kernel:
         if bg and (self.ready or (self.timers and self.timers[0][0] <= now)):
             if self.chooser.boolean(bg, "background"):
                 self.step(now)
+        tid = _get_ident()  # self.thread(), inline: once per Winsock call
+        if tid == self._last_tid:
+            return self._last_thread
         return self.thread()
 
     # ------------------------------------------------------------- scheduling

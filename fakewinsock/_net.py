@@ -181,12 +181,19 @@ class Network:
         if n == 0:
             return
         src.in_flight += n
-        sent = self.kernel.now_ns  # for the trace: when the segment left
-        if n > 1 and self.chooser.boolean(self.config.split, "split"):
-            k = self.chooser.integer(1, n - 1, "split_at")
-            self.kernel.call_at(self._arrival(src), self._deliver, (src, data[:k], sent))
+        kernel = self.kernel
+        sent = kernel.now_ns  # for the trace: when the segment left
+        chooser = self.chooser
+        if n > 1 and chooser.boolean(self.config.split, "split"):
+            k = chooser.integer(1, n - 1, "split_at")
+            kernel.call_at(self._arrival(src), self._deliver, (src, data[:k], sent))
             data = data[k:]
-        self.kernel.call_at(self._arrival(src), self._deliver, (src, data, sent))
+        # self._arrival(src), inline (once per segment)
+        t = kernel.now_ns + chooser.span(self.config.latency, "latency")
+        if t < src.last_arrival:
+            t = src.last_arrival
+        src.last_arrival = t
+        kernel.call_at(t, self._deliver, (src, data, sent))
 
     def _deliver(self, arg: tuple[Endpoint, bytes, int]) -> None:
         src, data, sent = arg

@@ -143,7 +143,7 @@ class Operation(Generic[S]):
     # The op as an APC (see _kernel.Apc).
     def begin_routine(self) -> None:
         status = self.status
-        err = C.wsa_error_of_ntstatus(status)
+        err = 0 if status == 0 else C.wsa_error_of_ntstatus(status)  # (0, the usual status: no lookup)
         table = self.table
         table.reap(self)  # the routine is the program's one notification
         if table.trace.enabled:
@@ -204,6 +204,27 @@ class Operations(Generic[S]):
             ts: ThreadState) -> Operation[S]:
         self._next_op += 1
         return self._op_class(self, self._next_op, kind, sock, ov, routine, ts)
+
+    def post(self, kind: str, sock: S, ov: WSAOVERLAPPED, routine: CompletionRoutine | None, ts: ThreadState,
+             key: int, bufs: list[memoryview], total: int) -> Operation[S] | int:
+        """:meth:`new`, :meth:`bind_event` and :meth:`register` in one call (a
+        WSARecv or WSASend: once per post): the new op, registered, with its
+        buffers; or the error binding its event gave (it is then not registered)."""
+        self._next_op += 1
+        op = self._op_class(self, self._next_op, kind, sock, ov, routine, ts)
+        h = ov.hEvent
+        if routine is None and h & ~1:
+            err = self.bind_event(op, kind)
+            if err:
+                return err
+        else:
+            op.ev_handle = h  # what bind_event does for a routine or no event
+        op.bufs = op.exports = bufs
+        op.total = total
+        ov.Internal = C.STATUS_PENDING  # register, inline
+        op.key = key
+        self.by_ov[key] = op
+        return op
 
     def check_ov(self, call: str, s: int, ov: object) -> int:
         """Refuse an OVERLAPPED still in use; its address (the key of ``by_ov``)."""
@@ -267,7 +288,11 @@ class Operations(Generic[S]):
             return
         op.state = ARMED
         kernel = self.kernel
-        kernel.ready_after(kernel.chooser.span(kernel.config.completion_delay, "delay"), self.complete, op)
+        delay = kernel.chooser.span(kernel.config.completion_delay, "delay")
+        if delay <= 0:  # kernel.ready_after, inline: once per operation that pends
+            kernel.ready.append((self.complete, op))
+        else:
+            kernel.call_at(kernel.now_ns + delay, kernel._delay_over, (self.complete, op))
 
     def finish(self, op: Operation[S], status: int, n: int, what: str, data: bytes = b"") -> None:
         """Write the result into the OVERLAPPED (and received bytes into the
@@ -282,8 +307,12 @@ class Operations(Generic[S]):
         if op.snapshot is not None:
             self._check_snapshot(op)
         if data:
+            bufs = op.bufs
+            if len(bufs) == 1 and len(data) <= len(bufs[0]):  # one buffer, the usual case
+                bufs[0][:len(data)] = data
+                bufs = _NO_VIEWS
             pos = 0
-            for b in op.bufs:
+            for b in bufs:
                 if pos >= len(data):
                     break
                 k = min(len(b), len(data) - pos)  # 0 for an empty WSABUF: the next one is filled

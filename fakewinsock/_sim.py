@@ -204,6 +204,12 @@ class RandomChooser(Chooser):
     def index(self, n: int, label: str) -> int:
         return 0 if n <= 1 else int(self._random() * n)
 
+    def span(self, lo_hi: tuple[int, int], label: str) -> int:
+        # Chooser.span with integer() inline (the same draw): one call per
+        # latency and completion delay instead of two.
+        lo, hi = lo_hi
+        return lo if lo == hi else lo + int(self._random() * (hi - lo + 1))
+
 
 @dataclass
 class ScriptedChooser(Chooser):

@@ -69,7 +69,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import NamedTuple, Protocol, TextIO
+from typing import ClassVar, NamedTuple, Protocol, TextIO
 
 __all__ = ["Trace", "TraceRecord"]
 
@@ -209,7 +209,7 @@ class Trace:
     """
 
     #: The file formats of :meth:`write` and :meth:`stream`.
-    FORMATS = TRACE_FORMATS
+    FORMATS: ClassVar[tuple[str, ...]] = TRACE_FORMATS  # (ClassVar: a class attribute in the compiled build too)
 
     def __init__(self, limit: int | None = None, enabled: bool = True) -> None:
         # Plain tuples, made into TraceRecords when read: a tuple is several
