@@ -615,3 +615,27 @@ def test_hypothesis_shows_a_big_scenario_by_its_short_repr() -> None:
         warnings.simplefilter("error")
         with pytest.raises(Found):
             recipe()
+
+
+def test_the_same_hypothesis_choices_replay_the_same_threaded_runs() -> None:
+    """A derandomized Hypothesis run of a threaded server (the events model:
+    a program thread per group, the chooser drawing which thread runs), made
+    twice in one process, gives the same runs example for example: nothing
+    kept between examples (thread serial numbers, the registry of live
+    threads, ids, caches) leaks into what a run does or draws."""
+
+    def once() -> list[tuple[int | None, ...]]:
+        seen: list[tuple[int | None, ...]] = []
+
+        @settings(FAST, max_examples=15, phases=[Phase.generate])
+        @given(scenario=scenarios(clients=(1, 3), lines=(0, 3)), data=st.data())
+        def recipe(scenario: Scenario, data: st.DataObject) -> None:
+            r = check_line_server(limited(limits=Limits()), scenario, EchoModel(), data=data)
+            seen.append((r.calls, r.virtual_ns, r.draws, r.replies, r.resets, r.leaves))
+
+        recipe()
+        return seen
+
+    first = once()
+    assert len(first) >= 10 and len({row[2] for row in first}) > 1, first
+    assert once() == first
