@@ -132,6 +132,15 @@ class ClientScript:
                 parts.append(f"{name}={_short(value) if isinstance(value, bytes) else repr(value)}")
         return f"ClientScript({', '.join(parts)})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis's pretty printer (its "Failing test case:" line) shows
+        :meth:`__repr__` too: by itself it prints a dataclass field by field,
+        which for a big script is hundreds of kB.  Hypothesis then warns of an
+        overly large repr in its final replay, before the test body runs; where
+        warnings are errors (pytest ``-W error``) that ended the replay early
+        and Hypothesis reported a FlakyStrategyDefinition instead of the failure."""
+        printer.text(repr(self))
+
     @property
     def stops_reading(self) -> bool:
         """It stops reading for good at some point."""
