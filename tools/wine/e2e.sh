@@ -39,6 +39,9 @@
 #           reset in the listen backlog, each beside a well-behaved witness
 #           that must stay served; then Ctrl+C stops it within 2 s, exit 0,
 #           nothing abandoned;
+#   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized
+#           line, a partial line at EOF, a late joiner and a half-closed member
+#           in chat mode, as the protocol's rules say;
 #   busy    (each model) while 200 clients send and read without a pause, a
 #           new client is served within 5 s, and Ctrl+C stops the server
 #           within 2 s, exit 0, with its "stopped" line;
@@ -239,6 +242,17 @@ hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a cl
     echo "ok   misbehave/$model: every misbehaving client handled as documented, the witness served; stopped in $stop_s s"
 }
 
+hostile_chat() {  # MODEL: chat-mode misbehaviour (misbehave.py chat), then a clean stop
+    local model="$1" log="$LOGDIR/chat-$1.log" rc
+    start_server "$log" --port 0 --model "$model" --mode chat --max-line 4096
+    [ -n "$port" ] || { fail_with_log "chat/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" chat --port "$port" --max-line 4096 | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    if ! timed_stop "$log"; then fail_with_log "chat/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    [ "$rc" = 0 ] || { echo "FAIL chat/$model"; return 1; }
+    echo "ok   chat/$model: oversized line, partial line at EOF, late joiner, half-closed member: as documented"
+}
+
 hostile_busy() {  # MODEL: Ctrl+C while clients are busy sending and reading: stopped within 2 s, exit 0
     local model="$1" log="$LOGDIR/busy-$1.log" out="$LOGDIR/busy-$1.out" lpid
     start_server "$log" --port 0 --model "$model"
@@ -319,7 +333,7 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave busy bad-input example); default: all.
+# cutoff misbehave chat-misbehave busy bad-input example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -341,6 +355,7 @@ for model in $MODELS; do
     run hold hostile_hold "$model"
     run cutoff hostile_cutoff "$model"
     run misbehave hostile_misbehave "$model"
+    run chat-misbehave hostile_chat "$model"
     run busy hostile_busy "$model"
 done
 run bad-input bad_input

@@ -6,6 +6,7 @@ socket step bounded in time.
 
     misbehave.py --port P --max-line L --max-queued Q --max-clients C [--cases a,b,...]
     misbehave.py busy --port P [--clients 200] [--seconds 60]
+    misbehave.py chat --port P --max-line L
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -39,6 +40,12 @@ The witness sends a line every 20 ms through every case (except
 ``max-clients``) and checks each echo; a case fails if the witness got a
 wrong echo, lost its connection, or waited more than ``--witness-max-s``.
 Prints one line per case; exit status 0 when every case passed.
+
+``chat`` (a chat-mode server with that --max-line): a line reaches the other
+members; an oversized line gets its sender the error line and EOF and
+reaches no one; a partial line at EOF is routed to no one and its sender gets
+EOF; a member that joins later gets only later lines; a member that
+half-closes gets no later line, then EOF.
 
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
@@ -461,6 +468,91 @@ def busy(port: int, clients: int, seconds: float) -> int:
     return 0
 
 
+# ------------------------------------------------------------ chat mode
+
+
+def chat_member(port: int) -> tuple[socket.socket, bytes]:
+    """A chat client, once it has its welcome line: the socket and its name."""
+    s = connect(port)
+    host, local_port = s.getsockname()[:2]
+    name = f"{host}:{local_port}".encode()
+    want = b"* welcome " + name + b"\n"
+    got = read_exactly(s, len(want))
+    if got != want:
+        raise CaseFailed(f"welcome: expected {want!r}, got {got!r}")
+    return s, name
+
+
+def nothing_within(s: socket.socket, seconds: float) -> bytes | None:
+    """None if nothing arrives within ``seconds``, else what did."""
+    s.settimeout(seconds)
+    try:
+        return s.recv(4096)
+    except TimeoutError:
+        return None
+    finally:
+        s.settimeout(STEP_S)
+
+
+def chat(port: int, max_line: int) -> int:
+    """Chat-mode misbehaviour: prints one line per check; 0 when all passed."""
+    failed = 0
+
+    def check(what: str, problem: str) -> None:
+        nonlocal failed
+        failed += bool(problem)
+        print(f"{'FAIL' if problem else 'ok  '} chat {what}{': ' + problem if problem else ''}", flush=True)
+
+    try:
+        x, xn = chat_member(port)
+        y, yn = chat_member(port)
+        z, zn = chat_member(port)
+        time.sleep(0.2)
+        x.sendall(b"hi from x\n")
+        want = xn + b": hi from x\n"
+        got = [read_exactly(y, len(want)), read_exactly(z, len(want))]
+        check("line routed to the others", "" if got == [want, want] else f"got {got!r}")
+        # an oversized line: the error line and EOF for its sender, nothing of it for the others
+        x.sendall(b"q" * (max_line + 10) + b"\n")
+        err = b"* error: line longer than %d bytes\n" % max_line
+        got_err = read_exactly(x, len(err))
+        rest, how = read_to_end(x)
+        check("oversized line: its sender gets the error line, then EOF",
+              "" if got_err == err and not rest and how == "eof" else f"got {got_err!r}, then {rest[:40]!r} {how}")
+        x.close()
+        z.sendall(b"z after\n")
+        want = zn + b": z after\n"
+        got1 = read_exactly(y, len(want))
+        check("oversized line: nothing of it reaches the others", "" if got1 == want else f"got {got1!r}")
+        # a partial line at EOF is no message; a member that joins later gets only later lines
+        z.sendall(b"partial, no newline")
+        z.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(z)
+        check("partial line at EOF: its sender gets EOF", "" if not rest and how == "eof" else f"{rest!r} {how}")
+        z.close()
+        y.sendall(b"y before\n")
+        w, _ = chat_member(port)
+        time.sleep(0.2)
+        y.sendall(b"y after\n")
+        want = yn + b": y after\n"
+        got1 = read_exactly(w, len(want))
+        check("a new member gets only the lines sent after it joined", "" if got1 == want else f"got {got1!r}")
+        early = nothing_within(y, 1.0)
+        check("the partial line was never routed", "" if early is None else f"y got {early!r}")
+        # a member that half-closes is no longer one: nothing more for it, then EOF
+        w.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        y.sendall(b"".join(b"y %d\n" % i for i in range(2000)))
+        rest, how = read_to_end(w)
+        check("a half-closed member gets no later line, then EOF",
+              "" if not rest and how == "eof" else f"{rest[:40]!r} {how}")
+        w.close()
+        y.close()
+    except (CaseFailed, OSError) as e:
+        check("session", f"{type(e).__name__}: {e}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -471,6 +563,12 @@ def main(argv: list[str] | None = None) -> int:
         b.add_argument("--seconds", type=float, default=60.0)
         ba = b.parse_args(argv[1:])
         return busy(ba.port, ba.clients, ba.seconds)
+    if argv[:1] == ["chat"]:
+        c = argparse.ArgumentParser(prog="misbehave.py chat")
+        c.add_argument("--port", type=int, required=True)
+        c.add_argument("--max-line", type=int, required=True)
+        ca = c.parse_args(argv[1:])
+        return chat(ca.port, ca.max_line)
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--max-line", type=int, required=True)
