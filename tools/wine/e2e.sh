@@ -40,7 +40,7 @@
 #           that must stay served; then Ctrl+C stops it within 2 s, exit 0,
 #           nothing abandoned;
 #   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized
-#           line, a partial line at EOF, a late joiner and a half-closed member
+#           line, a partial line at EOF, a late joiner and a member that half-closes
 #           in chat mode, as the protocol's rules say;
 #   busy    (each model) while 200 clients send and read without a pause, a
 #           new client is served within 5 s, and Ctrl+C stops the server

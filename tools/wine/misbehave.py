@@ -45,7 +45,8 @@ Prints one line per case; exit status 0 when every case passed.
 members; an oversized line gets its sender the error line and EOF and
 reaches no one; a partial line at EOF is routed to no one and its sender gets
 EOF; a member that joins later gets only later lines; a member that
-half-closes gets no later line, then EOF.
+half-closes while lines flow gets those routed before, whole and in order,
+then EOF.
 
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
@@ -530,22 +531,32 @@ def chat(port: int, max_line: int) -> int:
         rest, how = read_to_end(z)
         check("partial line at EOF: its sender gets EOF", "" if not rest and how == "eof" else f"{rest!r} {how}")
         z.close()
+        v, _ = chat_member(port)
         y.sendall(b"y before\n")
+        want = yn + b": y before\n"
+        got1 = read_exactly(v, len(want))  # routed (the order of y's send and w's connect means nothing)
         w, _ = chat_member(port)
         time.sleep(0.2)
         y.sendall(b"y after\n")
         want = yn + b": y after\n"
-        got1 = read_exactly(w, len(want))
-        check("a new member gets only the lines sent after it joined", "" if got1 == want else f"got {got1!r}")
+        got1 += read_exactly(w, len(want))
+        check("a new member gets only the lines sent after it joined",
+              "" if got1 == yn + b": y before\n" + want else f"got {got1!r}")
+        v.close()
         early = nothing_within(y, 1.0)
         check("the partial line was never routed", "" if early is None else f"y got {early!r}")
-        # a member that half-closes is no longer one: nothing more for it, then EOF
+        # a member that half-closes while lines flow to it: it is no longer a
+        # member from then on, gets what was routed to it before (whole lines,
+        # in order: a prefix of y's), then EOF
+        talk = [yn + b": y %d\n" % i for i in range(2000)]
+        y.sendall(b"".join(b"y %d\n" % i for i in range(1000)))
         w.shutdown(socket.SHUT_WR)
-        time.sleep(0.3)
-        y.sendall(b"".join(b"y %d\n" % i for i in range(2000)))
+        y.sendall(b"".join(b"y %d\n" % i for i in range(1000, 2000)))
         rest, how = read_to_end(w)
-        check("a half-closed member gets no later line, then EOF",
-              "" if not rest and how == "eof" else f"{rest[:40]!r} {how}")
+        got_lines = rest.splitlines(keepends=True)
+        check("a half-closed member gets the lines routed before, whole and in order, then EOF",
+              "" if got_lines == talk[:len(got_lines)] and how == "eof"
+              else f"{len(got_lines)} lines, not a prefix of y's ({rest[:40]!r}...), then {how}")
         w.close()
         y.close()
     except (CaseFailed, OSError) as e:
