@@ -181,12 +181,19 @@ class _FrozenHeap:
     objects per client that left) waits for the run's end.  Nothing in the
     fake depends on when a collection runs (no finalizers), so schedules do
     not change.  A caller that froze objects itself (or disabled the
-    collector) is left alone.
+    collector) is left alone, and so is a ``_Sim`` used outside
+    :func:`simulate` (only :meth:`start`, paired with :meth:`release`, arms
+    it).
     """
 
     def __init__(self) -> None:
-        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+        self.active = False
         self.frozen = False
+
+    def start(self) -> None:
+        """Arm it (unless the caller froze objects or disabled the collector) and freeze."""
+        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+        self.freeze()
 
     def freeze(self) -> None:
         if self.active:
@@ -194,6 +201,7 @@ class _FrozenHeap:
             self.frozen = True
 
     def release(self) -> None:
+        self.active = False
         if self.frozen:
             gc.unfreeze()
             self.frozen = False
@@ -1070,8 +1078,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
 
     if trace is not None:
         ws.trace.stream(trace, trace_format, keep=0)
-    sim.heap.freeze()  # the plans: they live as long as the run
     try:
+        sim.heap.start()  # the plans: they live as long as the run
         report.server = server.run(ready)
     finally:
         sim.heap.release()

@@ -7,8 +7,13 @@ that froze objects itself alone.  (What it saves is measured in
 from __future__ import annotations
 
 import gc
+import random
 
+from fakewinsock import FakeWinsock
 from ovserver import simulate
+from ovserver._protocol import Mode
+from ovserver._routines import RoutineServer
+from ovserver._simulate import ClientPlan, SimulationReport, _Client, _Sim, client_script
 
 
 def _frozen_while_clients_finish() -> tuple[list[int], bool]:
@@ -35,5 +40,21 @@ def test_a_callers_own_freeze_is_left_alone() -> None:
         assert ok
         assert set(seen) == {before}  # nothing more frozen by the run
         assert gc.get_freeze_count() == before  # and nothing of the caller's unfrozen
+    finally:
+        gc.unfreeze()
+
+
+def test_a_sim_used_outside_simulate_freezes_nothing() -> None:
+    """Tests drive ``_Sim`` and ``_Client`` by hand: a client joining there must
+    not freeze the test process's heap (nothing would release it)."""
+    assert gc.get_freeze_count() == 0
+    ws = FakeWinsock(seed=0)
+    sim = _Sim(ws, RoutineServer(ws), SimulationReport("routines", "echo", 1, 2, 0, 0.0), Mode.ECHO, False, None)
+    lines, chunks = client_script(random.Random(1), 2)
+    c = _Client(sim, 0, ClientPlan(0, lines, chunks, [0] * len(chunks), -1))
+    sim.clients = [c]
+    try:
+        sim.joined(c)
+        assert gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()
