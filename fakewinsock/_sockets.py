@@ -330,7 +330,8 @@ class Sockets:
                 self.close_endpoint(sock)  # the last kept send is done: close now
             elif sock.ep is not None:
                 self.net.send_fin(sock.ep)  # shutdown(SD_SEND) waited for the sends pending then
-        self.changed(sock)
+        if sock.recv_ops or sock.send_ops or sock.accept_ops or sock.aborting:  # (else changed does nothing)
+            self.changed(sock)
 
     @staticmethod
     def abort(op: SocketOp, status: int) -> None:
