@@ -2,6 +2,7 @@
 
     python benchmarks/bench_example_cost.py [--base REV] [--examples N] [--seeds K] [--rounds R]
                                             [--model routines|events] [--mode echo|chat] [--compiled DIR]
+                                            [--instructions]
 
 The README's "Testing your own server" recipe aimed at ovserver
 (``tests.mutants.properties.recipe_property``, generate phase only, Hypothesis
@@ -14,11 +15,16 @@ of local modules for constants) stay out of the measure.
 Printed: examples per second of each tree in each round, the median of the
 per-round ratios (this tree / base), and, from one more process per tree under
 cProfile, Python calls per example (a count: it does not scatter with the
-machine's load).  The fake's schedules are meant to be byte-identical between
-the two trees (``tools/compare_schedules.py``), so both run the very same
-examples: the benchmark checks that both drew the same number of examples and
-the same number of fakes, and says so when not (the ratio then compares
-different work).  ``--compiled DIR`` puts a compiled build
+machine's load).  ``--instructions`` instead counts instructions per example
+under valgrind's callgrind (a count too: the difference between runs of
+``--examples`` and three times as many examples of seed 0, over the
+difference in examples, so that imports and warm-up cancel out); on a
+machine shared with other work, prefer it to the timed rounds.  The fake's
+schedules are meant to be byte-identical between the two trees
+(``tools/compare_schedules.py``), so both run the very same examples: the
+benchmark checks that both drew the same number of examples and the same
+number of fakes, and says so when not (the ratio then compares different
+work).  ``--compiled DIR`` puts a compiled build
 (``tools/build_compiled.py``) in front of this tree.
 
 Speed is measured here, never in tests.
@@ -29,11 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +108,20 @@ def measure(tree: Path, front: str | None, args: argparse.Namespace, profile: bo
     return result
 
 
+def instructions(tree: Path, front: str | None, args: argparse.Namespace, examples: int) -> tuple[int, int]:
+    """(instructions, examples run) of one worker process of ``examples`` examples of seed 0, under callgrind."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (front, str(tree)) if p)
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+           str(Path(__file__).resolve()), "--worker", "--model", args.model, "--mode", args.mode,
+           "--examples", str(examples), "--seeds", "1"]
+    proc = subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True, text=True)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count in callgrind's output:\n{proc.stderr[-2000:]}")
+    return int(found.group(1)), int(json.loads(proc.stdout.strip().splitlines()[-1])["examples"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="a18313e", help="the revision compared against (default a18313e)")
@@ -110,6 +132,8 @@ def main() -> int:
     ap.add_argument("--mode", choices=("echo", "chat"), default="echo")
     ap.add_argument("--compiled", default=None, help="a compiled build to put in front of this tree")
     ap.add_argument("--no-count", action="store_true", help="skip the cProfile count of calls per example")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions per example under callgrind instead of timing rounds")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -122,6 +146,21 @@ def main() -> int:
         archive = subprocess.run(["git", "archive", args.base], cwd=ROOT, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         trees = {"base": (base, None), "this": (ROOT, args.compiled)}
+        if args.instructions:
+            print(f"README recipe ({args.model}, {args.mode}), Hypothesis seed 0, instructions per example "
+                  f"(callgrind: runs of {args.examples} and {3 * args.examples} examples); base = {args.base}, "
+                  f"this = {ROOT}" + (f" with {args.compiled} in front" if args.compiled else ""), flush=True)
+            per = {}
+            with ThreadPoolExecutor(4) as pool:  # four processes at once: counts do not depend on the load
+                runs_ = {(name, n): pool.submit(instructions, *trees[name], args, n)
+                         for name in ("base", "this") for n in (args.examples, 3 * args.examples)}
+            for name in ("base", "this"):
+                (i1, e1), (i2, e2) = (runs_[name, n].result() for n in (args.examples, 3 * args.examples))
+                per[name] = (i2 - i1) / (e2 - e1)
+                print(f"{name}: {i1:,} instructions for {e1} examples, {i2:,} for {e2}: "
+                      f"{per[name] / 1e6:,.1f} M per example", flush=True)
+            print(f"instructions per example, this / base: {per['this'] / per['base']:.3f}")
+            return 0
         print(f"README recipe ({args.model}, {args.mode}), Hypothesis seeds 0-{args.seeds - 1}, {args.examples} "
               f"examples each, generate phase; base = {args.base}, this = {ROOT}"
               + (f" with {args.compiled} in front" if args.compiled else ""), flush=True)
