@@ -948,7 +948,14 @@ class FakeWinsock:
             name = "lpFlags" if receiving else "dwFlags"
             raise TypeError(f"{call}: {name} must be an int, not {type(flags).__name__}")
         handle = s if isinstance(s, int) else 0
-        key = self._ops.check_ov(call, handle, lpOverlapped)
+        ops = self._ops
+        if isinstance(lpOverlapped, WSAOVERLAPPED):  # ops.check_ov, inline: the usual case, an OVERLAPPED free
+            key = _addressof(lpOverlapped)
+            prev = ops.by_ov.get(key)
+            if prev is not None and (prev.state.in_flight or prev.in_port):
+                key = ops.check_ov(call, handle, lpOverlapped)  # (it raises)
+        else:
+            key = ops.check_ov(call, handle, lpOverlapped)
         if routine is not None and not callable(routine):
             raise TypeError(f"{call}: lpCompletionRoutine must be callable or None")
         bufs, total = self._prepare_bufs(call, handle, lpBuffers, dwBufferCount, receiving)
@@ -964,7 +971,13 @@ class FakeWinsock:
             # A completion routine on a socket with a completion port: WSAEINVAL,
             # the routine never runs (Wine's sock.c test_WSARecv).
             return IoResult(self._fail(ts, call, C.WSAEINVAL, s), 0, flags)
-        err = C.WSAEINVAL if not bufs else self._io_precheck(sock, call)
+        if not bufs:
+            err = C.WSAEINVAL
+        elif (sock.state is CONNECTED and sock.overlapped and sock.ep is not None and not self._forced_errors
+              and self.config.enobufs <= 0.0):  # what _io_precheck passes, inline: the usual case
+            err = 0
+        else:
+            err = self._io_precheck(sock, call)
         ep = sock.ep
         if not err and (sock.rd_shut if receiving else sock.wr_shut):
             err = C.WSAESHUTDOWN
@@ -973,7 +986,7 @@ class FakeWinsock:
             err = C.NTSTATUS_TO_WSA[ep.reset_status]
         if err:
             return IoResult(self._fail(ts, call, err, s), 0, flags)
-        op = self._ops.post(call, sock, lpOverlapped, routine, ts, key, bufs, total)
+        op = ops.post(call, sock, lpOverlapped, routine, ts, key, bufs, total)
         if isinstance(op, int):
             return IoResult(self._fail(ts, call, op, s), 0, flags)
         if self.trace.enabled:
@@ -1212,29 +1225,40 @@ class FakeWinsock:
 
         if fAlertable and ts.apcs:  # Windows runs queued routines first
             return self._wait_io_completion(ts, call, start)
-        idx = _signalled(evs, fWaitAll)
+        if fWaitAll:
+            idx = _signalled(evs, fWaitAll)
+        else:  # _signalled, inline: a wait for any event is the hot case
+            idx = -1
+            for i, e in enumerate(evs):
+                if e.signaled:
+                    idx = i
+                    break
         if idx < 0:
-            got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
-
-            if fWaitAll:
-                def done() -> bool:
-                    got[0] = _signalled(evs, fWaitAll)
-                    return got[0] >= 0
-            else:
-                def done() -> bool:  # _signalled, inline: a wait for any event is the hot case
-                    for i, e in enumerate(evs):
-                        if e.signaled:
-                            got[0] = i
-                            return True
-                    return False
-
             kernel = self._kernel
-            kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
-                         ts if fAlertable else None,
-                         tuple(e.handle for e in evs) if kernel.sched is not None else ())  # (only threads use them)
+            if not fWaitAll and kernel.sched is None:  # the hot case: any event, no program threads
+                idx = kernel.block_any(evs, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                                       ts if fAlertable else None)
+            else:
+                got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
+
+                if fWaitAll:
+                    def done() -> bool:
+                        got[0] = _signalled(evs, fWaitAll)
+                        return got[0] >= 0
+                else:
+                    def done() -> bool:
+                        for i, e in enumerate(evs):
+                            if e.signaled:
+                                got[0] = i
+                                return True
+                        return False
+
+                kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                             ts if fAlertable else None,
+                             tuple(e.handle for e in evs) if kernel.sched is not None else ())  # (only threads)
+                idx = got[0]
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
-            idx = got[0]
         if idx >= 0:
             if self.trace.enabled:
                 self._kernel.record("return", call, evs[idx].handle, 0,

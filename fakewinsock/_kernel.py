@@ -265,6 +265,32 @@ class Kernel:
                     )
                 return done()
 
+    def block_any(self, evs: list[Event], deadline: int | None, what: Callable[[], str],
+                  ts: ThreadState | None = None) -> int:
+        """:meth:`block` until one of ``evs`` is signalled, without program
+        threads (``sched`` is None): the index of the first signalled one, or -1
+        (the deadline passed, or, with ``ts``, ts has a queued completion
+        routine).  The same steps as ``block`` with a ``done`` that looks for a
+        signalled event (a wait for any event is the hot case: no closure)."""
+        step = self.step
+        apcs = ts.apcs if ts is not None else None
+        while True:
+            if apcs:
+                return -1
+            for i, e in enumerate(evs):
+                if e.signaled:
+                    return i
+            if not step(deadline):
+                if deadline is None:
+                    raise DeadlockError(
+                        f"{what()} can never return: no operation is in flight, nothing is "
+                        f"scheduled and the timeout is infinite.\n{self.describe_world()}"
+                    )
+                for i, e in enumerate(evs):
+                    if e.signaled:
+                        return i
+                return -1
+
     def run_apcs(self, ts: ThreadState) -> None:
         """Deliver every queued completion routine of this thread (including any
         queued while they run)."""

@@ -38,7 +38,7 @@ from ._errors import InternalError, NotEmulatedError, WinsockUsageError
 from ._kernel import Event, Kernel, ThreadState
 from ._types import WSAOVERLAPPED, CompletionRoutine
 
-__all__ = ["CheckedOperation", "Operation", "Operations", "OpState"]
+__all__ = ["Operation", "Operations", "OpState"]
 
 _addressof = ctypes.addressof
 _crc32 = zlib.crc32
@@ -98,26 +98,25 @@ class Operation(Generic[S]):
 
     No ``__slots__``: most fields keep their class-level default for the whole
     life of an op, and an instance that stores only what differs is both
-    smaller and quicker to make (one is made per post)."""
+    smaller and quicker to make (one is made per post).  The defaults are
+    literals (what mypyc accepts, ``tools/build_compiled.py``); the rest is set
+    in ``__init__``."""
 
     event: Event | None = None
     ev_handle = 0
-    bufs: list[memoryview] = _NO_VIEWS
     total = 0
     moved = 0
     snapshot: list[bytes | int | None] | None = None
-    exports: list[memoryview] = _NO_VIEWS
     status = C.STATUS_PENDING
     nbytes = 0
     flags = 0
     abort_status = 0  # NTSTATUS to complete with instead of the normal result (0: none)
-    #: Assigned directly by the parts, each change one that OP_TRANSITIONS allows;
-    #: a :class:`CheckedOperation` (made while invariants are checked) checks that.
-    state = POSTED
     accept_sock: S | None = None
     out_buf: memoryview | None = None
     # AcceptEx: dwReceiveDataLength, dwLocalAddressLength, dwRemoteAddressLength
-    recv_data_len = local_addr_len = remote_addr_len = 0
+    recv_data_len = 0
+    local_addr_len = 0
+    remote_addr_len = 0
     key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
     in_port = False  # its completion packet waits in a completion port (see _iocp)
 
@@ -130,15 +129,25 @@ class Operation(Generic[S]):
         self.ov = ov
         self.routine = routine
         self.thread = thread
+        self.bufs: list[memoryview] = _NO_VIEWS
+        self.exports: list[memoryview] = _NO_VIEWS
+        #: Assigned directly by the parts, each change one that OP_TRANSITIONS
+        #: allows; while invariants are checked (``Operations.checked``) each
+        #: part checks its change first (:meth:`check_to`).
+        self.state = POSTED
 
     def describe(self) -> str:
         return f"{self.kind} op{self.id} on socket {self.sock.handle:#x}"
 
     def to(self, state: OpState) -> None:
         """Change state, as the transition table allows (InternalError otherwise)."""
+        self.check_to(state)
+        self.state = state
+
+    def check_to(self, state: OpState) -> None:
+        """InternalError unless the transition table allows this op to become ``state``."""
         if state not in self.state.successors:
             raise _bad_transition(self, state)
-        self.state = state
 
     # The op as an APC (see _kernel.Apc).
     def begin_routine(self) -> None:
@@ -159,36 +168,15 @@ def _bad_transition(op: Operation[S], state: OpState) -> InternalError:
                          "(not in the operation transition table)")
 
 
-class CheckedOperation(Operation[S]):
-    """An operation whose every change of state is checked against
-    ``OP_TRANSITIONS`` (InternalError naming the op, its state and the change).
-
-    Made instead of :class:`Operation` while invariants are checked (the
-    project's own tests): the parts assign ``op.state`` directly, which costs a
-    plain Operation nothing.  What protects the program (an OVERLAPPED reused
-    in flight, a buffer or the OVERLAPPED touched in flight) is checked by
-    every operation: none of it depends on this class."""
-
-    _state = POSTED
-
-    @property
-    def state(self) -> OpState:
-        return self._state
-
-    @state.setter
-    def state(self, new: OpState) -> None:
-        if new not in self._state.successors:
-            raise _bad_transition(self, new)
-        self._state = new
-
-
 class Operations(Generic[S]):
     """The operations of one fake: see the module docstring."""
 
     def __init__(self, kernel: Kernel, checked: bool = False) -> None:
         self.kernel = kernel
-        #: What :meth:`new` makes: with ``checked``, every change of state is checked.
-        self._op_class: type[Operation[S]] = CheckedOperation if checked else Operation
+        #: With ``checked`` (the project's tests: invariants on), every change of
+        #: state the parts make is checked against OP_TRANSITIONS (:meth:`Operation.to`);
+        #: otherwise they assign ``op.state``, which costs nothing.
+        self.checked = checked
         self.trace = kernel.trace
         self.stats = kernel.stats
         self.by_ov: dict[int, Operation[S]] = {}  # address of a WSAOVERLAPPED -> its last op, until reaped
@@ -203,7 +191,7 @@ class Operations(Generic[S]):
     def new(self, kind: str, sock: S, ov: WSAOVERLAPPED, routine: CompletionRoutine | None,
             ts: ThreadState) -> Operation[S]:
         self._next_op += 1
-        return self._op_class(self, self._next_op, kind, sock, ov, routine, ts)
+        return Operation(self, self._next_op, kind, sock, ov, routine, ts)
 
     def post(self, kind: str, sock: S, ov: WSAOVERLAPPED, routine: CompletionRoutine | None, ts: ThreadState,
              key: int, bufs: list[memoryview], total: int) -> Operation[S] | int:
@@ -211,7 +199,7 @@ class Operations(Generic[S]):
         WSARecv or WSASend: once per post): the new op, registered, with its
         buffers; or the error binding its event gave (it is then not registered)."""
         self._next_op += 1
-        op = self._op_class(self, self._next_op, kind, sock, ov, routine, ts)
+        op = Operation(self, self._next_op, kind, sock, ov, routine, ts)
         h = ov.hEvent
         if routine is None and h & ~1:
             err = self.bind_event(op, kind)
@@ -286,6 +274,8 @@ class Operations(Generic[S]):
         """The op's condition holds: it becomes ready after a completion delay."""
         if op.state is ARMED:
             return
+        if self.checked:
+            op.check_to(ARMED)
         op.state = ARMED
         kernel = self.kernel
         delay = kernel.chooser.span(kernel.config.completion_delay, "delay")
@@ -304,6 +294,8 @@ class Operations(Generic[S]):
                 f"flight (Internal={ov.Internal:#x}, hEvent={ov.hEvent:#x}); Windows would "
                 "write into it later"
             )
+        if self.checked:  # before anything is written
+            op.check_to(COMPLETED)
         if op.snapshot is not None:
             self._check_snapshot(op)
         if data:
@@ -399,12 +391,14 @@ class Operations(Generic[S]):
     def reap(self, op: Operation[S]) -> None:
         """The program has read the result: the OVERLAPPED is free again."""
         if op.state is COMPLETED and not op.in_port:  # a queued packet keeps its OVERLAPPED
-            op.state = REAPED
+            op.state = REAPED  # (COMPLETED -> REAPED: allowed)
             if self.by_ov.get(op.key) is op:
                 del self.by_ov[op.key]
 
     def discard(self, op: Operation[S]) -> None:
         """The op failed inside its call after all: it never was (nothing notified)."""
+        if self.checked:
+            op.check_to(REAPED)
         op.state = REAPED
         for m in op.exports:
             m.release()

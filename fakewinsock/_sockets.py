@@ -251,6 +251,8 @@ class Sockets:
 
     def pend(self, op: SocketOp, queue: list[SocketOp] | deque[SocketOp]) -> None:
         """The new operation pends at the end of its socket's queue."""
+        if self.ops.checked:
+            op.check_to(PENDING)
         op.state = PENDING
         queue.append(op)
         if self.config.check_buffers:
@@ -311,7 +313,7 @@ class Sockets:
             if not op.abort_status and not self.accept_satisfiable(sock, op):
                 # The connection it was armed for went away (reset before it
                 # was accepted, and dropped): wait for the next one.
-                op.state = PENDING
+                op.state = PENDING  # (ARMED -> PENDING: allowed)
                 return
             status, n = self.accept_result(op)
             q = sock.accept_ops
@@ -328,7 +330,8 @@ class Sockets:
                 self.close_endpoint(sock)  # the last kept send is done: close now
             elif sock.ep is not None:
                 self.net.send_fin(sock.ep)  # shutdown(SD_SEND) waited for the sends pending then
-        self.changed(sock)
+        if sock.recv_ops or sock.send_ops or sock.accept_ops or sock.aborting:  # (else changed does nothing)
+            self.changed(sock)
 
     @staticmethod
     def abort(op: SocketOp, status: int) -> None:

@@ -15,7 +15,6 @@ from fakewinsock._ops import (
     PENDING,
     POSTED,
     REAPED,
-    CheckedOperation,
     OpState,
 )
 from fakewinsock._sockets import CLOSED, CONNECTED, FRESH, LISTENING, SOCKET_TRANSITIONS, Socket, SocketState
@@ -51,21 +50,28 @@ def test_a_refused_operation_transition_names_the_op_its_state_and_the_transitio
     h.finish()
 
 
-def test_while_invariants_are_checked_every_assignment_of_a_state_is_checked(h: Harness) -> None:
-    """The parts assign ``op.state`` directly (free for a plain Operation); in the
-    project's tests (invariants on) every operation is a CheckedOperation, so a
-    change the table refuses is an InternalError wherever it is made."""
+def test_while_invariants_are_checked_every_change_a_part_makes_is_checked(h: Harness) -> None:
+    """The parts assign ``op.state`` directly (free in the fake users run); in
+    the project's tests (invariants on: ``Operations.checked``) each part checks
+    its change against the table first, so a change the table refuses is an
+    InternalError wherever it is made, and it happens before anything is
+    written: the op is as it was."""
     a = h.accept()
     ov = h.overlapped()
     h.recv(a.sock, ov)
-    op = next(iter(_fake(h)._ops.by_ov.values()))
-    assert isinstance(op, CheckedOperation) and op.state is PENDING
+    ops = _fake(h)._ops
+    assert ops.checked
+    op = next(iter(ops.by_ov.values()))
+    assert op.state is PENDING
     with pytest.raises(InternalError, match=r"WSARecv op\d+ on socket 0x[0-9a-f]+: state pending cannot "
                                             r"become completed \(not in the operation transition table\)"):
-        op.state = COMPLETED
-    assert op.state is PENDING
+        ops.finish(op, 0, 0, "completed")  # completing an op that was never armed
+    assert op.state is PENDING and op.nbytes == 0 and op.snapshot is not None
     h.ws.CancelIoEx(a.sock, ov)
     h.complete(a.sock, ov)
+    assert op.state is REAPED
+    with pytest.raises(InternalError, match=r"state reaped cannot become armed"):
+        ops.arm(op)  # arming a reaped op
     assert op.state is REAPED
     h.finish()
 
@@ -169,8 +175,7 @@ def test_a_reaped_operation_still_queued_is_caught() -> None:
     ov = h.overlapped()
     h.recv(a.sock, ov)
     op = ws._ops.by_ov[next(k for k, o in ws._ops.by_ov.items() if o.kind == "WSARecv")]
-    assert isinstance(op, CheckedOperation)
-    op._state = REAPED  # as a bug bypassing the transition table would
+    op.state = REAPED  # as a bug that skips the table would
     _broken_after_next_call(h, r"is reaped but still registered.*is reaped but still queued")
 
 

@@ -17,20 +17,17 @@ so and exits 2 when either is missing.  ``tests/test_compiled.py`` runs the
 same seeds on both builds and compares their traces byte for byte (it is
 skipped, saying why, when no compiled build is there).
 
-Which modules: the kernel, the network, the sockets, the peers and the trace
-(``COMPILED``).  Not compiled, on purpose:
+Which modules: the kernel, the operations, the network, the sockets, the
+peers and the trace (``COMPILED``).  Not compiled, on purpose:
 
 * ``_sim.py``: :class:`~fakewinsock.Chooser` is subclassed by interpreted code
   (``HypothesisChooser``, users' choosers);
-* ``_ops.py``: ``Operation`` keeps most fields as class-level defaults (a
-  small instance per post) and ``CheckedOperation`` overrides ``state`` with a
-  property, which mypyc's native classes cannot express;
 * ``_fake.py``: the API surface wraps its own methods per instance (the
   invariant checks) and test tools patch it (``tools/compare_schedules.py``);
 * ``_threads.py``, ``_iocp.py`` and the rest: off the per-message path.
 
 Tests that monkeypatch a compiled module's classes (``tests/test_difftest.py``
-patches ``Operations``, which stays interpreted) need the pure build.
+patches ``Operations.finish``) need the pure build.
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The modules compiled, as paths below the package.
-COMPILED = ["_kernel.py", "_net.py", "_sockets.py", "_peer.py", "_trace.py"]
+COMPILED = ["_kernel.py", "_ops.py", "_net.py", "_sockets.py", "_peer.py", "_trace.py"]
 
 
 def missing_tools() -> str:
