@@ -3,9 +3,11 @@ survivors of ``tools/mutation.sh``, or to finish a run that was stopped.
 
     .venv/bin/python tools/mutation_recheck.py --survivors 'fakewinsock._net*' -- tests/test_fake_net_mutation_more.py
     .venv/bin/python tools/mutation_recheck.py --unchecked 'ovserver._events*' --sample 100 -- tests/test_ovserver_*.py
+    .venv/bin/python tools/mutation_recheck.py --generate    # mutants/ made, no test run (seconds)
 
-It works on mutmut's own copy (``mutants/``: run ``tools/mutation.sh`` once
-first; the tests are copied into it again).  pytest collects the given tests
+It works on mutmut's own copy (``mutants/``: made by ``tools/mutation.sh``, or
+by ``--generate`` alone, which skips mutmut's slow first pass over every test;
+the tests are copied into it again).  pytest collects the given tests
 once; then, for each mutant, every collected test runs in collection order
 under mutmut's switch (``MUTANT_UNDER_TEST``) until one fails: the mutant is
 killed (or timed out, after ``--timeout`` seconds of one test), else it
@@ -111,8 +113,29 @@ def _metas() -> list[Path]:
     return sorted(MUTANTS.rglob("*.py.meta"))
 
 
+def generate() -> int:
+    """Make mutants/ as ``mutmut run`` does before it runs any test: the mutated
+    copy of each module [tool.mutmut] names, and its ``.meta`` file with every
+    mutant not checked (verdicts of functions that did not change are kept)."""
+    import mutmut.__main__ as mm
+    from mutmut.mutation.trampoline import set_mutant_under_test
+    from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
+
+    os.chdir(ROOT)
+    set_mutant_under_test("mutant_generation")
+    MUTANTS.mkdir(exist_ok=True)
+    copy_src_dir()
+    copy_also_copy_files()
+    setup_source_paths()
+    stats = mm.create_mutants(2)
+    print(f"{stats.mutated} files mutated, {stats.unmodified} unchanged")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--generate"]:
+        return generate()
     pytest_args: list[str] = []
     if "--" in argv:
         i = argv.index("--")

@@ -1,0 +1,90 @@
+"""ovserver's events model (``ovserver._events``): more of what the mutation
+run (issue 18, ``tools/mutation.sh``) found no test asserting."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from fakewinsock import FakeWinsock, RandomChooser
+from fakewinsock.constants import INVALID_SOCKET, WSAENOBUFS
+from ovserver import Server, ServerConfig, create_server
+from ovserver._events import GROUP_CLIENTS
+from tests.ovserver_session import MODELS, MS, Session, exact
+
+
+class NoSwitch(RandomChooser):
+    """Never moves the baton to another thread while the running one can go on
+    (and gives it to the oldest runnable thread, the acceptor first, when it
+    blocks): the acceptor outruns the group threads."""
+
+    def index(self, n: int, label: str) -> int:
+        return 0 if label == "thread" else super().index(n, label)
+
+    def integer(self, lo: int, hi: int, label: str) -> int:
+        return lo if label == "thread" else super().integer(lo, hi, label)
+
+
+class SocketFailsOnce(FakeWinsock):
+    """The ``fail_at``-th WSASocket fails with WSAENOBUFS (the acceptor's next
+    AcceptEx is retried ``accept_retry_ms`` later)."""
+
+    fail_at = 0
+    made = 0
+
+    def WSASocket(self, af: int, type: int, protocol: int, lpProtocolInfo: None, g: int,  # noqa: A002
+                  dwFlags: int) -> int:
+        self.made += 1
+        if self.made == self.fail_at:
+            self.WSASetLastError(WSAENOBUFS)
+            return INVALID_SOCKET
+        return super().WSASocket(af, type, protocol, lpProtocolInfo, g, dwFlags)
+
+
+def test_a_group_is_never_handed_more_than_63_clients_before_it_takes_them() -> None:
+    """A group holds 62 clients; three more wait in the backlog (the acceptor's
+    AcceptEx failed and waits to be retried) and are accepted at once, one
+    after the other, before the group's thread takes its inbox.  The inbox
+    counts against the group's room: one joins the group, the two others go
+    to a second one (a group handed 65 would wait on 66 events)."""
+    # AcceptEx takes a client waiting in the backlog at once
+    accept_at_once = replace(exact(0.0), immediate={"AcceptEx": 1.0, "*": 0.0})
+    ws = SocketFailsOnce(config=accept_at_once, chooser=NoSwitch(0))
+    ws.fail_at = 1 + GROUP_CLIENTS  # the listener, then the accepts of 62 clients: the next one fails
+    s = Session("events", ws=ws, accept_retry_ms=10)
+    first = [s.client(0.01 * i) for i in range(GROUP_CLIENTS - 1)]
+    late = [s.client(3 + 0.01 * i) for i in range(3)]
+    clients = first + late
+    for i, c in enumerate(clients):
+        c.send(15, b"%d\n" % i)
+    stats = s.run(stop_ms=20)
+    assert [bytes(c.data) for c in clients] == [b"%d\n" % i for i in range(len(clients))]
+    assert (stats.accepted, stats.threads_started, stats.peak_threads) == (65, 2, 2)
+    assert stats.accept_failures == 1 and stats.io_errors == 0 and stats.closed_at_stop == 65
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_stop_gives_up_on_an_accept_whose_cancellation_comes_late(model: str) -> None:
+    """Every completion, the cancelled operations' included, comes 50 ms after
+    its cause; the stop's grace period is 1 ms.  One client is connected (its
+    receive pending) when the stop comes.  The server stops after the grace
+    period without waiting for the cancelled completions, and counts what it
+    abandoned: the client's receive and the next client's AcceptEx.  A second
+    stop request (a second Ctrl+C) half-way through the grace period changes
+    nothing of that (the acceptor's wait, woken by it, goes on)."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, completion_delay=(50 * MS, 50 * MS), strict_cleanup=False))
+    server = create_server(ws, ServerConfig(port=0, model=model, stop_grace_ms=1))
+    stop_ns = 200 * MS
+    client = ws.peer()
+
+    def ready(srv: Server) -> None:
+        assert srv.address is not None
+        client.connect_nowait(*srv.address)
+        ws.call_at(stop_ns, lambda _: srv.request_stop(signal=ws.signal_event))
+        ws.call_at(stop_ns + MS // 2, lambda _: srv.request_stop(signal=ws.signal_event))
+
+    stats = server.run(ready)
+    assert MS <= ws.now_ns - stop_ns < 3 * MS  # about the grace period, not the 50 ms
+    assert (stats.accepted, stats.closed_at_stop, stats.cancelled, stats.abandoned) == (1, 1, 0, 2)
+    assert len(ws.pending_operations()) == 2  # what it gave up on
