@@ -3,13 +3,14 @@ run (issue 18, ``tools/mutation.sh``) found no test asserting."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import pytest
 
 from fakewinsock import FakeWinsock, RandomChooser
-from fakewinsock.constants import INVALID_SOCKET, WSAENOBUFS
-from ovserver import Server, ServerConfig, create_server
+from fakewinsock.constants import INVALID_SOCKET, WSA_INVALID_HANDLE, WSA_WAIT_EVENT_0, WSA_WAIT_FAILED, WSAENOBUFS
+from ovserver import Server, ServerConfig, ServerError, create_server
 from ovserver._events import GROUP_CLIENTS
 from tests.ovserver_session import MODELS, MS, Session, exact
 
@@ -88,3 +89,40 @@ def test_a_stop_gives_up_on_an_accept_whose_cancellation_comes_late(model: str) 
     assert MS <= ws.now_ns - stop_ns < 3 * MS  # about the grace period, not the 50 ms
     assert (stats.accepted, stats.closed_at_stop, stats.cancelled, stats.abandoned) == (1, 1, 0, 2)
     assert len(ws.pending_operations()) == 2  # what it gave up on
+
+
+class AcceptorWaitFails(FakeWinsock):
+    """The acceptor's first wait (the only wait on one event) from 3 ms on
+    returns ``rc``, with WSA_INVALID_HANDLE as the last error."""
+
+    rc = WSA_WAIT_FAILED
+    failed = False
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int, dwTimeout: int,
+                                 fAlertable: int) -> int:
+        if cEvents == 1 and self.now_ns >= 3 * MS and not self.failed:
+            self.failed = True
+            self.WSASetLastError(WSA_INVALID_HANDLE)
+            return self.rc
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+
+@pytest.mark.parametrize("rc", ["failed", "past the last"])
+def test_a_failed_wait_of_the_acceptor_is_a_server_error_and_ends_the_groups(rc: str) -> None:
+    """Events model: the acceptor's WSAWaitForMultipleEvents (on its one wake
+    event) fails while a group serves a client: a ServerError saying what the
+    wait returned and the last error, and the group's client is closed."""
+    returns: dict[str, Callable[[int], int]] = {"failed": lambda n: WSA_WAIT_FAILED,
+                                                "past the last": lambda n: WSA_WAIT_EVENT_0 + n}
+    ws = AcceptorWaitFails(seed=0, config=exact(0.0))
+    ws.rc = returns[rc](1)
+    s = Session("events", ws=ws)
+    c = s.client(0)
+    c.send(1, b"hello\n")
+    s.client(3)  # wakes the acceptor: its next wait fails
+    with pytest.raises(ServerError) as info:
+        s.run(stop_ms=10)
+    assert ws.failed
+    assert str(info.value) == f"WSAWaitForMultipleEvents failed: {ws.rc:#x} (error {WSA_INVALID_HANDLE})"
+    ws.run_for(0.001)
+    assert bytes(c.data) == b"hello\n" and c.closed_by_server
