@@ -1,0 +1,29 @@
+"""ovserver's line protocol (``ovserver._protocol``): what the mutation run
+(issue 18, ``tools/mutation.sh``) found no test asserting."""
+
+from __future__ import annotations
+
+from ovserver._protocol import Hub, Limits, Mode, Send, chat_line
+
+
+def test_deliveries_and_bytes_out_count_every_message_queued() -> None:
+    """What ``ovserver simulate`` reports as queued by the server: chat's
+    welcomes, then each line once per other member; echo's lines, several in
+    one receive (queued as one block) counted one by one."""
+    chat = Hub(Mode.CHAT, Limits())
+    welcomes = b""
+    for cid in (1, 2, 3):
+        chat.join(cid, b"c%d" % cid)
+        welcomes += chat.take_output(cid, 1 << 20)
+    assert (chat.stats.deliveries, chat.stats.bytes_out) == (3, len(welcomes))
+    assert chat.receive(1, b"hi\n") == [Send(2), Send(3)]
+    assert chat.receive(2, b"yo\n") == [Send(1)]  # 3 has not taken "hi" yet: its Send is still due
+    sent = 2 * len(chat_line(b"c1", b"hi\n")) + 2 * len(chat_line(b"c2", b"yo\n"))
+    assert (chat.stats.deliveries, chat.stats.bytes_out) == (3 + 4, len(welcomes) + sent)
+
+    echo = Hub(Mode.ECHO, Limits())
+    echo.join(7, b"c7")
+    assert echo.receive(7, b"one\ntwo\nthr") == [Send(7)]
+    assert echo.receive(7, b"ee\n") == []
+    assert (echo.stats.deliveries, echo.stats.bytes_out, echo.stats.lines) == (3, 14, 3)
+    assert echo.take_output(7, 100) == b"one\ntwo\nthree\n"
