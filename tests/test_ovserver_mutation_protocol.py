@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ovserver._protocol import Hub, Limits, Mode, Send, chat_line
 
 
@@ -27,3 +29,17 @@ def test_deliveries_and_bytes_out_count_every_message_queued() -> None:
     assert echo.receive(7, b"ee\n") == []
     assert (echo.stats.deliveries, echo.stats.bytes_out, echo.stats.lines) == (3, 14, 3)
     assert echo.take_output(7, 100) == b"one\ntwo\nthree\n"
+
+
+def test_joining_twice_or_past_max_clients_is_an_error_naming_it() -> None:
+    """The driver's misuse of join: a clear error, and nothing counted."""
+    hub = Hub(Mode.ECHO, Limits(max_clients=2))
+    hub.join(1, b"a")
+    with pytest.raises(ValueError) as twice:
+        hub.join(1, b"a again")
+    assert str(twice.value) == "client 1 has already joined"
+    hub.join(2, b"b")
+    with pytest.raises(RuntimeError) as full:
+        hub.join(3, b"c")
+    assert str(full.value) == "the hub is full (2 clients)"
+    assert hub.stats.joined == 2 and len(hub) == 2 and 3 not in hub

@@ -16,9 +16,12 @@ no wasted tests before the killing one, so it is many times faster than
 ``mutmut run`` on a loaded machine, but it trusts each test to clean up after
 itself (the project's tests do: every fake is checked for leaks).
 
-``--update`` writes the verdicts into mutmut's results (``mutants/*.meta``:
-1 killed, 36 timed out, 0 survived), so that ``tools/mutation.sh --report``
-counts them.  A clean run (no mutant) of the same tests comes first and must pass.
+``--update`` writes each verdict into mutmut's results (``mutants/*.meta``:
+1 killed, 36 timed out, 0 survived) as soon as it is known, so that
+``tools/mutation.sh --report`` counts them, also of a run that was stopped.
+``--sample N`` checks N mutants drawn at random (seeded) in the order drawn,
+so that a run stopped part-way has checked a random sample too.  A clean run
+(no mutant) of the same tests comes first and must pass.
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ else:
 class Recheck:
     """The pytest plugin: replaces the test loop."""
 
-    def __init__(self, names: list[str], timeout: int, log: Any) -> None:
+    def __init__(self, names: list[str], timeout: int, log: Any, update: bool = False) -> None:
         self.names = names
+        self.update = update
         self.timeout = timeout
         self.log = log
         self.verdicts: dict[str, int] = {}
@@ -103,6 +107,8 @@ class Recheck:
             start = time.monotonic()
             code, by = self._run_all(items)
             self.verdicts[name] = code
+            if self.update:
+                write_verdicts({name: code})  # at once: a run that is stopped keeps what it found
             verdict = {0: "survived", 1: "killed", 36: "timeout"}[code]
             print(f"{verdict:8} {name}  {by} ({time.monotonic() - start:.1f} s)", file=self.log, flush=True)
         os.environ["MUTANT_UNDER_TEST"] = ""
@@ -111,6 +117,18 @@ class Recheck:
 
 def _metas() -> list[Path]:
     return sorted(MUTANTS.rglob("*.py.meta"))
+
+
+def write_verdicts(verdicts: dict[str, int]) -> None:
+    """Write verdicts into mutmut's results (``mutants/*.meta``)."""
+    for meta in _metas():
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        mine = {n: c for n, c in verdicts.items() if n in data["exit_code_by_key"]}
+        if mine:
+            data["exit_code_by_key"].update(mine)
+            tmp = meta.with_suffix(".meta.tmp")
+            tmp.write_text(json.dumps(data, indent=4), encoding="utf-8")
+            tmp.replace(meta)
 
 
 def generate() -> int:
@@ -165,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {0, 5, 33} if args.survivors else {None}
         names = sorted(n for n, c in codes.items() if fnmatch.fnmatch(n, pattern) and c in wanted)
     if args.sample and args.sample < len(names):
-        names = sorted(random.Random(args.seed).sample(names, args.sample))
+        # In the drawn order, not sorted: a run stopped part-way has checked a
+        # random sample all the same (of the size it reached).
+        names = random.Random(args.seed).sample(names, args.sample)
     print(f"{len(names)} mutants", flush=True)
 
     shutil.copytree(ROOT / "tests", MUTANTS / "tests", dirs_exist_ok=True)  # the tests as they are now
@@ -174,18 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MUTANT_UNDER_TEST"] = ""
     import pytest
 
-    plugin = Recheck(names, args.timeout, sys.stdout)
+    plugin = Recheck(names, args.timeout, sys.stdout, update=args.update)
     pytest.main(["-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-seed=0", "-q", *pytest_args],
                 plugins=[plugin])
     if not plugin.clean_ok:
         return 2
-    if args.update and plugin.verdicts:
-        for meta in _metas():
-            data = json.loads(meta.read_text(encoding="utf-8"))
-            mine = {n: c for n, c in plugin.verdicts.items() if n in data["exit_code_by_key"]}
-            if mine:
-                data["exit_code_by_key"].update(mine)
-                meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
     survived = sum(c == 0 for c in plugin.verdicts.values())
     print(f"{len(plugin.verdicts) - survived} killed, {survived} survived")
     return 0
