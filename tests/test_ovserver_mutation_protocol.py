@@ -43,3 +43,18 @@ def test_joining_twice_or_past_max_clients_is_an_error_naming_it() -> None:
         hub.join(3, b"c")
     assert str(full.value) == "the hub is full (2 clients)"
     assert hub.stats.joined == 2 and len(hub) == 2 and 3 not in hub
+
+
+def test_a_client_that_left_gets_no_more_chat_lines() -> None:
+    """Chat: once the driver says a client is gone, lines are routed to the
+    others only, and nothing is queued or counted for it."""
+    hub = Hub(Mode.CHAT, Limits())
+    for cid in (1, 2, 3):
+        hub.join(cid, b"c%d" % cid)
+        hub.take_output(cid, 1 << 20)
+    hub.leave(2)
+    before = hub.stats.deliveries
+    assert hub.receive(1, b"hi\n") == [Send(3)]
+    assert hub.stats.deliveries == before + 1
+    assert hub.queued(2) == 0 and hub.take_output(2, 100) == b"" and 2 not in hub
+    assert hub.take_output(3, 100) == chat_line(b"c1", b"hi\n")
