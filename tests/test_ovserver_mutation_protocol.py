@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ovserver._protocol import Hub, Limits, Mode, Send, chat_line
+from ovserver._protocol import Hangup, Hub, Limits, Mode, Send, chat_line, error_line
 
 
 def test_deliveries_and_bytes_out_count_every_message_queued() -> None:
@@ -61,3 +61,18 @@ def test_a_client_that_left_gets_no_more_chat_lines() -> None:
     assert hub.stats.deliveries == before + 1
     assert hub.queued(2) == 0 and hub.take_output(2, 100) == b"" and 2 not in hub
     assert hub.take_output(3, 100) == chat_line(b"c1", b"hi\n")
+
+
+def test_a_partial_line_one_byte_over_the_limit_after_whole_lines_hangs_up_at_once() -> None:
+    """Echo, max_line 4: one receive holds a whole line and then 5 bytes of the
+    next with no newline yet.  The whole line is echoed and the client is hung
+    up at once (the partial line can only grow), as when it comes alone; 4
+    bytes are still fine."""
+    hub = Hub(Mode.ECHO, Limits(max_line=4))
+    hub.join(1, b"a")
+    hub.join(2, b"b")
+    assert hub.receive(1, b"ok\n12345") == [Send(1), Hangup(1, "line too long")]
+    assert hub.receive(2, b"ok\n1234") == [Send(2)]
+    assert (hub.stats.lines, hub.stats.too_long, hub.stats.discarded) == (2, 1, 5)
+    assert hub.take_output(1, 100) == b"ok\n" + error_line(4)
+    assert hub.receive(2, b"\n") == [] and hub.take_output(2, 100) == b"ok\n1234\n"
