@@ -27,7 +27,7 @@ def test_deliveries_and_bytes_out_count_every_message_queued() -> None:
     echo.join(7, b"c7")
     assert echo.receive(7, b"one\ntwo\nthr") == [Send(7)]
     assert echo.receive(7, b"ee\n") == []
-    assert (echo.stats.deliveries, echo.stats.bytes_out, echo.stats.lines) == (3, 14, 3)
+    assert (echo.stats.deliveries, echo.stats.bytes_out, echo.stats.lines, echo.stats.bytes_in) == (3, 14, 3, 14)
     assert echo.take_output(7, 100) == b"one\ntwo\nthree\n"
 
 
