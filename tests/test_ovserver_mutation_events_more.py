@@ -126,3 +126,23 @@ def test_a_failed_wait_of_the_acceptor_is_a_server_error_and_ends_the_groups(rc:
     assert str(info.value) == f"WSAWaitForMultipleEvents failed: {ws.rc:#x} (error {WSA_INVALID_HANDLE})"
     ws.run_for(0.001)
     assert bytes(c.data) == b"hello\n" and c.closed_by_server
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_chat_line_for_a_group_still_reaches_its_clients_when_one_of_them_resets_meanwhile(seed: int) -> None:
+    """Chat, two groups: 63 clients in the first, x and y in the second.  A
+    line from the first group and x's reset arrive at once, with network
+    events happening behind the threads' backs (``background=1.0``): the
+    line's deliveries to x and y reach the second group's action queue, and
+    x is closed before the group performs them.  The delivery to the closed x
+    is skipped, y's is not: y gets the line (a group that gave up on the rest
+    of its queue at x left y without it in every seed from 0 to 29)."""
+    ws = FakeWinsock(seed=seed, config=exact(0.0, background=1.0))
+    s = Session("events", mode="chat", ws=ws)
+    first = [s.client(0.01 * i) for i in range(GROUP_CLIENTS)]
+    x, y = s.client(1), s.client(1.1)
+    first[0].send(5, b"hello\n")
+    x.reset(5)
+    stats = s.run(stop_ms=20)
+    assert stats.threads_started == 2 and stats.reset == 1
+    assert all(b"hello\n" in bytes(c.data) for c in [*first[1:], y])
