@@ -107,16 +107,18 @@ class AcceptorWaitFails(FakeWinsock):
         return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
 
 
+@pytest.mark.parametrize("model", ["events", "iocp"])
 @pytest.mark.parametrize("rc", ["failed", "past the last"])
-def test_a_failed_wait_of_the_acceptor_is_a_server_error_and_ends_the_groups(rc: str) -> None:
-    """Events model: the acceptor's WSAWaitForMultipleEvents (on its one wake
-    event) fails while a group serves a client: a ServerError saying what the
-    wait returned and the last error, and the group's client is closed."""
+def test_a_failed_wait_of_the_acceptor_is_a_server_error_and_ends_the_groups(rc: str, model: str) -> None:
+    """The events model's acceptor, or the iocp model's controller: its
+    WSAWaitForMultipleEvents (on its one wake event) fails while a client is
+    served: a ServerError saying what the wait returned and the last error,
+    and the client is closed."""
     returns: dict[str, Callable[[int], int]] = {"failed": lambda n: WSA_WAIT_FAILED,
                                                 "past the last": lambda n: WSA_WAIT_EVENT_0 + n}
     ws = AcceptorWaitFails(seed=0, config=exact(0.0))
     ws.rc = returns[rc](1)
-    s = Session("events", ws=ws)
+    s = Session(model, ws=ws)
     c = s.client(0)
     c.send(1, b"hello\n")
     s.client(3)  # wakes the acceptor: its next wait fails

@@ -72,3 +72,17 @@ def test_a_port_that_cannot_be_made_or_take_the_listener_is_a_server_error(which
         create_server(ws, ServerConfig(port=0, model="iocp")).run()
     assert str(info.value) == message
     assert ws.leaks() == [] and ws.open_handles() == []
+
+
+def test_iocp_workers_that_end_normally_exit_with_code_0() -> None:
+    """Every worker returns 0 after its stop packet (1 is kept for a worker
+    that died of an exception): what GetExitCodeThread, a debugger or the
+    fake's trace shows."""
+    ws = FakeWinsock(seed=1, config=exact(0.0))
+    s = Session("iocp", ws=ws, workers=3)
+    c = s.client(0)
+    c.send(1, b"hi\n")
+    stats = s.run(stop_ms=10)
+    assert bytes(c.data) == b"hi\n" and stats.threads_started == 3
+    exits = [r.detail for r in ws.trace if r.what == "thread" and r.call == "exit"]
+    assert len(exits) == 3 and all(e.endswith(" exit_code=0") for e in exits)
