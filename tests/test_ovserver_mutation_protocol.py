@@ -76,3 +76,15 @@ def test_a_partial_line_one_byte_over_the_limit_after_whole_lines_hangs_up_at_on
     assert (hub.stats.lines, hub.stats.too_long, hub.stats.discarded) == (2, 1, 5)
     assert hub.take_output(1, 100) == b"ok\n" + error_line(4)
     assert hub.receive(2, b"\n") == [] and hub.take_output(2, 100) == b"ok\n1234\n"
+
+
+def test_a_line_of_exactly_max_line_bytes_is_routed_on_the_general_path_too() -> None:
+    """max_line counts the bytes before the newline: 4 of them pass, 5 hang
+    up, also for input that is not ``bytes`` (a bytearray takes the general
+    path, not echo's fast one)."""
+    hub = Hub(Mode.ECHO, Limits(max_line=4))
+    hub.join(1, b"a")
+    hub.join(2, b"b")
+    assert hub.receive(1, bytearray(b"abcd\n")) == [Send(1)]
+    assert hub.receive(2, bytearray(b"abcde\n")) == [Send(2), Hangup(2, "line too long")]
+    assert hub.take_output(1, 100) == b"abcd\n"
