@@ -66,6 +66,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
+
+if sys.platform == "win32":  # (mypy --platform win32 skips the rest)
+    raise SystemExit("bench_models.py runs on Linux: it drives Windows programs under Wine")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -202,7 +206,7 @@ def drive(port: int, plan: list[list[bytes]], timeout: float,
                 nxt += 1
                 pending += 1
             for key, _ in sel.select(1.0):
-                s = key.fileobj  # type: ignore[assignment]
+                s = cast(socket.socket, key.fileobj)  # (registered above: sockets only)
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
                     raise Failure(f"connect {key.data}: {os.strerror(err)}")
@@ -241,7 +245,7 @@ def drive(port: int, plan: list[list[bytes]], timeout: float,
         deadline = time.monotonic() + timeout
         while left:
             for key, _ in sel.select(1.0):
-                s = key.fileobj  # type: ignore[assignment]
+                s = cast(socket.socket, key.fileobj)  # (registered above: sockets only)
                 data = s.recv(65536)
                 if data:
                     raise Failure(f"client {key.data}: {data[:40]!r} after its last echo")
@@ -313,6 +317,21 @@ def linux_reference() -> Server:
     return Server("asyncio, Linux, no Wine", [sys.executable, str(ASYNCIO_SERVER), "--port", "0"], False)
 
 
+def server_gone(running: Running) -> str:
+    """Why the clients lost the server, when its process has ended: the
+    clients of a server that dies see every connection closed (the first one
+    the driver looks at is reported), which reads like a server bug.  Under
+    Wine the usual cause is the shared Wine session being stopped meanwhile
+    (``tools/wine/stop.sh``, ``wineserver -k``: .ci/run does it on exit,
+    conformance.sh on a time-out), which ends every Windows process of the
+    prefix; a server that raised prints its traceback above."""
+    status = running.proc.poll()
+    if status is None:
+        return ""
+    why = " (the Wine session stopped, or the process killed?)" if running.server.wine else ""
+    return f"; the server process had ended, exit status {status}{why}, without its 'stopped' line"
+
+
 def measure(server: Server, plan: list[list[bytes]], timeout: float) -> DriveResult:
     running = Running(server, max(timeout, 120.0))
     try:
@@ -323,7 +342,7 @@ def measure(server: Server, plan: list[list[bytes]], timeout: float) -> DriveRes
         except (RuntimeError, OSError, TimeoutError) as e:
             time.sleep(1.0)  # the server's last words
             tail = "\n".join(running.text().splitlines()[-8:])
-            raise RuntimeError(f"{e}; the server's output (last lines):\n{tail}") from None
+            raise RuntimeError(f"{e}{server_gone(running)}; the server's output (last lines):\n{tail}") from None
         running.stop(timeout)
         return result
     finally:

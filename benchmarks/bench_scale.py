@@ -24,7 +24,10 @@ events-scaling
     (``simulate(barrier=True)``): Winsock calls and thread switches per
     message, time per message and per thread switch, each relative to the
     smallest size (flat within 15% is the target: nothing grows with the
-    number of clients or threads).  ``--count-calls`` adds Python function
+    number of clients or threads); CPU time per message (the process's, every
+    thread: unlike wall time, not inflated by waits for the OS to run the
+    thread handed the baton, which dominate on a loaded machine); the garbage
+    collector's CPU time per message and its full collections.  ``--count-calls`` adds Python function
     calls per message (cProfile in every thread): a count, unblurred by the
     machine's load.
 wait-cost
@@ -52,7 +55,6 @@ import asyncio
 import cProfile
 import gc
 import random
-import resource
 import sys
 import threading
 import time
@@ -90,7 +92,12 @@ FD_RESERVE = 256
 
 def raise_open_files() -> tuple[int, str]:
     """Raise the soft open-file limit to the hard one where allowed:
-    (the soft limit now, a note when it could not be raised)."""
+    (the soft limit now, a note when it could not be raised).  Windows has no
+    such limit (asyncio's default loop there, the proactor, has no select() cap)."""
+    if sys.platform == "win32":
+        return 1 << 20, "Windows: no open-file limit"
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
     if soft != resource.RLIM_INFINITY and soft < target:
@@ -108,7 +115,7 @@ def connections_at_once(open_files: int) -> int:
 
 
 def row(*cells: object, widths: tuple[int, ...] = (34, 14, 16, 16, 10)) -> None:
-    out = []
+    out: list[str] = []
     for cell, w in zip(cells, widths, strict=False):
         text = f"{cell:,.2f}" if isinstance(cell, float) else f"{cell:,}" if isinstance(cell, int) else str(cell)
         out.append(text.ljust(w) if not out else text.rjust(w))
@@ -256,15 +263,49 @@ def scaling(sizes: list[int], messages: int) -> None:
 # ------------------------------------------------------- events, all at once
 
 
-def _events_run(n: int, messages: int, count_calls: bool) -> tuple[SimulationReport, int]:
-    """The events run at ``n`` clients, all connected at once, and (``count_calls``)
-    the Python function calls it made in every thread (cProfile), else 0."""
+class GcTime:
+    """CPU time spent in CPython's cyclic garbage collector while installed
+    (``gc.callbacks``; a collection runs in the thread that triggered it, so
+    that thread's CPU time), how many of its collections were full ones, and
+    the CPU time of the process (every thread) meanwhile."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._start = 0.0
+        self.cpu_s = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+            return
+        self.seconds += time.thread_time() - self._start
+        self.full += info["generation"] == 2
+
+    def __enter__(self) -> GcTime:
+        gc.callbacks.append(self)
+        self.cpu_s = -time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cpu_s += time.process_time()
+        gc.callbacks.remove(self)
+
+
+def _events_run(n: int, messages: int, count_calls: bool) -> tuple[SimulationReport, int, GcTime]:
+    """The events run at ``n`` clients, all connected at once, (``count_calls``)
+    the Python function calls it made in every thread (cProfile), else 0, and
+    the time it spent in the garbage collector."""
+    gc_time = GcTime()
+
     def run() -> SimulationReport:
-        return simulate(clients=n, messages=messages, model="events", mode="echo", seed=SEED, barrier=True,
-                        limits=Limits(max_clients=max(n, Limits().max_clients)))
+        gc.collect()
+        with gc_time:
+            return simulate(clients=n, messages=messages, model="events", mode="echo", seed=SEED, barrier=True,
+                            limits=Limits(max_clients=max(n, Limits().max_clients)))
 
     if not count_calls:
-        return run(), 0
+        return run(), 0, gc_time
     profiles: list[cProfile.Profile] = []
     original = threading.Thread.run
 
@@ -289,8 +330,8 @@ def _events_run(n: int, messages: int, count_calls: bool) -> tuple[SimulationRep
     calls = 0
     for p in profiles:
         p.create_stats()
-        calls += sum(v[1] for v in p.stats.values())  # type: ignore[attr-defined]
-    return report, calls
+        calls += sum(v[1] for v in p.stats.values())
+    return report, calls, gc_time
 
 
 def events_scaling(sizes: list[int], messages: int, count_calls: bool) -> None:
@@ -301,24 +342,29 @@ def events_scaling(sizes: list[int], messages: int, count_calls: bool) -> None:
     thread: slower, but a count, which the machine's load does not blur)."""
     print(f"\n## events model, every client connected at once (barrier), echo, {messages} lines per client"
           + (" (under cProfile: times are inflated, the calls are the measure)" if count_calls else ""))
-    w = (9, 9, 9, 11, 14, 12, 11, 16, 15, 14, 11)
+    w = (9, 9, 9, 11, 14, 12, 11, 16, 15, 12, 12, 15, 10, 14, 11)
     row("clients", "threads", "wall s", "calls/msg", "switches/msg", "us/message", "us/switch", "message vs 1st",
-        "switch vs 1st", *(("py calls/msg", "vs 1st") if count_calls else ()), widths=w)
-    first: tuple[float, float, float] | None = None
+        "switch vs 1st", "cpu us/msg", "cpu vs 1st", "gc cpu us/msg", "full gcs",
+        *(("py calls/msg", "vs 1st") if count_calls else ()), widths=w)
+    first: tuple[float, float, float, float] | None = None
     for n in sizes:
-        report, calls = _events_run(n, messages, count_calls)
+        report, calls, gc_time = _events_run(n, messages, count_calls)
         if not report.ok:
             raise SystemExit(f"simulation failed: {report.errors[:3]}")
         msgs = report.lines_sent
         per_msg = report.wall_s / msgs * 1e6
         per_switch = report.wall_s / max(1, report.thread_switches) * 1e6
         py = calls / msgs
-        first = first or (per_msg, per_switch, py)
+        cpu = gc_time.cpu_s / msgs * 1e6
+        first = first or (per_msg, per_switch, py, cpu)
         row(str(n), report.server.peak_threads, report.wall_s, report.calls_per_message,
             report.thread_switches / msgs, per_msg, per_switch, per_msg / first[0], per_switch / first[1],
+            cpu, cpu / first[3], gc_time.seconds / msgs * 1e6, gc_time.full,
             *((py, py / first[2]) if count_calls else ()), widths=w)
     print("flat: each 'vs 1st' within 1.15 (us/switch is the whole run's wall time over its switches, not the\n"
-          "cost of a switch alone; calls/msg are Winsock calls, py calls/msg Python function calls)")
+          "cost of a switch alone; calls/msg are Winsock calls, py calls/msg Python function calls; cpu: the\n"
+          "process's CPU time (every thread), which waits for the OS to run a thread do not inflate;\n"
+          "gc: the CPU time in CPython's garbage collector per message, and its full collections)")
 
 
 # ---------------------------------------------------------- a world of idle

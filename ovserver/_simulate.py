@@ -46,6 +46,7 @@ A client's life:
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from collections import deque
@@ -160,6 +161,52 @@ def format_report(r: SimulationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _FrozenHeap:
+    """Keeps CPython's cyclic garbage collector off the run's long-lived objects.
+
+    A full collection traverses every object the collector tracks, and a run
+    holds many that live as long as it does: every client's plan (its lines and
+    chunks), and once they are connected, its socket, peer, OVERLAPPEDs and
+    buffers.  With more clients each full collection costs more, and more of
+    them come per message: at 20000 clients connected at once, ten full
+    collections and, in one measurement, some 40% of the growth of CPU time
+    per message over 1000 clients (README, "The events model at 20000
+    clients").
+    :meth:`freeze` moves everything tracked so far to the permanent generation
+    (:func:`gc.freeze`, as forking servers do; its cost does not depend on the
+    heap), which collections skip; the run freezes once its plans are made and
+    again as each client joins, so a collection only looks at what came since.
+    :meth:`release` puts it all back at the end of the run.  Reference counting
+    still frees what is frozen; only cyclic garbage among it (a few dozen
+    objects per client that left) waits for the run's end.  Nothing in the
+    fake depends on when a collection runs (no finalizers), so schedules do
+    not change.  A caller that froze objects itself (or disabled the
+    collector) is left alone, and so is a ``_Sim`` used outside
+    :func:`simulate` (only :meth:`start`, paired with :meth:`release`, arms
+    it).
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.frozen = False
+
+    def start(self) -> None:
+        """Arm it (unless the caller froze objects or disabled the collector) and freeze."""
+        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+        self.freeze()
+
+    def freeze(self) -> None:
+        if self.active:
+            gc.freeze()
+            self.frozen = True
+
+    def release(self) -> None:
+        self.active = False
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
+
+
 class _Sim:
     """The run: the fake, the server and every client."""
 
@@ -171,6 +218,9 @@ class _Sim:
         self.mode = mode
         self.barrier = barrier
         self.at_barrier: list[_Client] = []
+        # Barrier chat, checking: for each client the server ended, the lines the first client that
+        # stayed heard of it, and that client.
+        self.heard_by_stayers: dict[int, tuple[int, _Client]] = {}
         self.gave_up = 0  # clients done before they joined (chat: before their welcome)
         self.progress = progress
         self.clients: list[_Client] = []
@@ -188,6 +238,7 @@ class _Sim:
         cfg = ws.config
         self.end_grace_ns = _MS + 4 * (cfg.latency[1] + cfg.completion_delay[1])
         self.stopping = False  # a stop was requested mid-run: what the server does to clients from now is due
+        self.heap = _FrozenHeap()
 
     def request_stop(self, _: object = None) -> None:
         """The stop mid-run: ask the server to stop while clients talk (and
@@ -219,6 +270,7 @@ class _Sim:
         or (barrier) hold it until all have."""
         if c.welcome_ns < 0:  # echo: joined when connected
             c.welcome_ns = self.ws.now_ns
+        self.heap.freeze()  # what the world has now (this client's socket, peer, buffers...) is long-lived
         if not self.barrier:
             c.start_sending()
             return
@@ -265,10 +317,29 @@ class _Sim:
         if q:
             self.ws.call_at(q[0][0], self._check_deadlines)
 
+    def count_owed(self) -> None:
+        """Barrier chat: how many other clients each client waits for before it
+        leaves (see :meth:`_Client.leave_if_heard_all`): every other client that does
+        not plan to reset and is owed to send a line."""
+        if not (self.barrier and self.mode is Mode.CHAT):
+            return
+        senders = [c.reset_at < 0 and c.owed > 0 for c in self.clients]
+        total = sum(senders)
+        for c, counted in zip(self.clients, senders, strict=True):
+            c.waiting_for = total - counted
+
     def client_done(self, c: _Client) -> None:
         self.done += 1
         if c.welcome_ns < 0:
             self.gave_up += 1
+        if self.barrier and self.mode is Mode.CHAT and c.reset_at < 0 and c.owed and c.ended_as != _SERVED:
+            # Ended before the server had all its lines (cut off, dropped, failed, given up): only the
+            # lines the server took from it until then are owed, and they are already queued for every
+            # client still a member (see check_chat).  Nobody waits for it any longer.
+            for x in self.clients:
+                if x is not c and len(x.heard.get(c.name, ())) < c.owed:
+                    x.waiting_for -= 1
+                    x.leave_if_heard_all()
         self.release_barrier()
         if self.progress is not None:
             self.progress(self.done, len(self.clients))
@@ -278,6 +349,10 @@ class _Sim:
 
 # Client states: those of every scripted client (waiting, connecting, done) and these.
 _JOINING, _READY, _ACTIVE = ("joining", "ready", "active")
+#: How a client ended (``_Client.ended_as``): served (a graceful end, the server's FIN after every
+#: reply owed), or "cut_off", "dropped", "stopped" (by the server, as due), "reset" (by plan),
+#: "failed" (an error was reported).
+_SERVED = "served"
 
 _TEXT = b"abcdefghijklmnopqrstuvwxyz ,.!?0123456789"
 #: Random bytes -> printable text, and -> any byte but a newline (by translate:
@@ -499,7 +574,8 @@ class _Client(ScriptedClient):
 
     __slots__ = ("sim", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "plan", "n_replies",
                  "read_bytes", "chat_mark", "hung_up", "pause_timer", "welcome_ns", "echo_stream", "echo_pos",
-                 "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns", "heard_at_end")
+                 "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns", "heard_at_end",
+                 "owed", "waiting_for", "ended_as")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -526,6 +602,11 @@ class _Client(ScriptedClient):
         # seen); heard_at_end[sender]: how many of that sender's lines it had heard by then.
         self.end_seen_ns = -1
         self.heard_at_end: dict[bytes, int] = {}
+        # Chat: the lines the server routes from it if it is served (those before its line over
+        # max_line, if any); barrier: the other clients it still waits for (see leave_if_heard_all).
+        self.owed = len(plan.lines) if plan.too_long < 0 else plan.too_long
+        self.waiting_for = 0
+        self.ended_as = ""  # how it ended (see _SERVED); "" while it has not
 
     # ------------------------------------------------------------ connecting
 
@@ -537,6 +618,7 @@ class _Client(ScriptedClient):
         sim = self.sim
         if sim.stopping:  # the server stopped listening: as due
             sim.report.stopped += 1
+            self.ended_as = "stopped"
             self.finish()
             return
         sim.report.refusals += 1
@@ -551,6 +633,8 @@ class _Client(ScriptedClient):
 
     def _fail(self, why: str) -> None:
         self.sim.error(f"client {self.index} {self.name.decode() or '(unconnected)'}: {why}")
+        if not self.ended_as:
+            self.ended_as = "failed"
         self.reset_if_connected()
         self.finish()
 
@@ -625,20 +709,24 @@ class _Client(ScriptedClient):
             if self.plan.too_long >= 0:
                 self.sim.report.hung_up += 1
             self.sim.report.served += 1
+            self.ended_as = _SERVED
             self.finish()
             return
         what = "reset" if reset else "closed"
         if self.sim.stopping:  # asked to stop, the server closes every connection: as due
             self.sim.report.stopped += 1
+            self.ended_as = "stopped"
             self.finish()
             return
         if reset and self._cut_off_as_due():
             self.sim.report.cut_off += 1
+            self.ended_as = "cut_off"
             self.finish()
             return
         if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
             self.sim.drops_left -= 1
             self.sim.report.dropped += 1
+            self.ended_as = "dropped"
             self.reset_if_connected()
             self.finish()
             return
@@ -717,18 +805,26 @@ class _Client(ScriptedClient):
             return
         if self.fin_sent and self.end_seen_ns < 0:
             self._note_end_seen()
-        self.heard.setdefault(sender, []).append(text[:-1])
+        got = self.heard.setdefault(sender, [])
+        got.append(text[:-1])
         self.sim.report.replies += 1
-        if self.sim.barrier and self.sent_all:
-            self._close_if_heard_all()
+        if self.sim.barrier:
+            s = self.sim.by_name[sender]
+            if len(got) == s.owed and s.reset_at < 0 and s.ended_as in ("", _SERVED):
+                self.waiting_for -= 1
+            self.leave_if_heard_all()
 
-    def _close_if_heard_all(self) -> None:
-        """Barrier mode: close once every other surviving client's lines are in."""
-        m = len(self.lines)
-        for c in self.sim.clients:
-            if c is not self and c.reset_at < 0 and len(self.heard.get(c.name, ())) < m:
-                return
-        self._close()
+    def leave_if_heard_all(self) -> None:
+        """Barrier chat: once it has sent everything, leave (FIN) when it has
+        heard all it waits for (``waiting_for`` is 0): every line owed by each
+        other client that does not plan to reset, except from those that ended
+        before the server had all their lines (cut off, dropped, failed): of
+        those, only what the server took from them until then is owed, and it
+        is queued for this client before their end (their reset) can be seen.
+        A client that plans to reset is not waited for (a prefix of its lines
+        is owed)."""
+        if self.waiting_for == 0 and self.sent_all and self.state == _ACTIVE:
+            self._close()
 
     # ------------------------------------------------------------ sending
 
@@ -775,7 +871,7 @@ class _Client(ScriptedClient):
             if self.got == self.n_replies or self.plan.half_close:
                 self._close()
         elif self.sim.barrier:
-            self._close_if_heard_all()
+            self.leave_if_heard_all()
         else:
             self.last_rx = max(self.last_rx, ws.now_ns)
             ws.call_at(ws.now_ns + _QUIET_NS, self._linger)
@@ -800,6 +896,7 @@ class _Client(ScriptedClient):
             return
         self.send_reset()
         self.sim.report.reset_by_plan += 1
+        self.ended_as = "reset"
         self.finish()
 
     # ------------------------------------------------------------ the chat check
@@ -827,11 +924,27 @@ class _Client(ScriptedClient):
 
     def check_chat(self) -> None:
         """Check, at the end, what this client heard from each sender."""
-        if self.sim.barrier and self.reset_at < 0 and self.state == _DONE and not self.sim.stopping:
-            for s in self.sim.clients:
-                if s is not self and s.reset_at < 0 and self.heard.get(s.name, []) != s.lines:
-                    self.sim.error(f"client {self.index} {self.name.decode()}: did not hear exactly the "
-                                   f"{len(s.lines)} lines of client {s.index} {s.name.decode()}")
+        sim = self.sim
+        if (sim.barrier and self.reset_at < 0 and self.plan.too_long < 0 and self.ended_as == _SERVED
+                and not sim.stopping):
+            # A client that stayed (a member from before anyone sent until its FIN; not hung up) hears every line
+            # the server took: all of those of each other client served, and of each client the
+            # server ended (cut off, dropped), the same lines as every other client that stayed.
+            for s in sim.clients:
+                if s is self or s.reset_at >= 0:
+                    continue
+                got = self.heard.get(s.name, [])
+                if s.ended_as == _SERVED:
+                    if got != s.lines[:s.owed]:
+                        sim.error(f"client {self.index} {self.name.decode()}: did not hear exactly the "
+                                  f"{s.owed} lines of client {s.index} {s.name.decode()}")
+                elif s.ended_as in ("cut_off", "dropped"):
+                    first = sim.heard_by_stayers.setdefault(s.index, (len(got), self))
+                    if len(got) != first[0]:
+                        sim.error(f"client {self.index} {self.name.decode()}: heard {len(got)} lines of client "
+                                  f"{s.index} {s.name.decode()} ({s.ended_as.replace('_', ' ')} by the server), "
+                                  f"client {first[1].index} heard {first[0]}: both stayed, so each must hear "
+                                  "every line the server took from it")
         for sender_name, got in self.heard.items():
             s = self.sim.by_name[sender_name]
             k0 = 0 if self.sim.barrier else next(
@@ -909,9 +1022,13 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     until all have connected (or given up), so all are connected at once
     before anyone sends (the lecture notes' "20000 clients connected at
     once").  In chat, survivors then stay until they have heard every other
-    survivor's lines, and the chat check is exact: each surviving client
-    hears all the lines of each other survivor, and a prefix of each resetting
-    client's.  All clients must fit at once (at most ``limits.max_clients``)."""
+    survivor's lines, or until that client has ended without being served
+    (cut off by the server, as ``max_queued`` does to clients owed more than
+    it, or failed), and the chat check is exact: each surviving client hears
+    all the lines of each other survivor; of each client the server cut off,
+    the same lines as every other survivor (those the server took from it
+    before, a prefix of its lines); and a prefix of each resetting client's.
+    All clients must fit at once (at most ``limits.max_clients``)."""
     if clients < 0 or messages < 0 or not 0.0 <= resets <= 1.0:
         raise ValueError("clients and messages must be >= 0 and resets in [0, 1]")
     if stop_at_s is not None and not stop_at_s >= 0:
@@ -942,6 +1059,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     sim = _Sim(ws, server, report, config.mode, barrier, progress)
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, config.limits)
     sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
+    sim.count_owed()
     if "injections" in features:
         window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
         for _ in range(_randint(rng, 1, 4)):
@@ -961,8 +1079,10 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     if trace is not None:
         ws.trace.stream(trace, trace_format, keep=0)
     try:
+        sim.heap.start()  # the plans: they live as long as the run
         report.server = server.run(ready)
     finally:
+        sim.heap.release()
         ws.trace.close()
     if report.stop_at_ns is not None:
         report.stop_took_ns = ws.now_ns - report.stop_at_ns
