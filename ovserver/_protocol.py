@@ -268,10 +268,12 @@ class Hub:
             nl = buf.find(b"\n", max(c.scanned, start))
             if nl < 0:
                 if len(buf) - start > limit:
+                    del buf[:start]  # the lines before it were routed: not discarded
                     self._too_long(c, actions)
                     return actions
                 break
             if nl - start > limit:
+                del buf[:start]
                 self._too_long(c, actions)
                 return actions
             line = bytes(buf[start:nl + 1])

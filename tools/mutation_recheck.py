@@ -3,9 +3,11 @@ survivors of ``tools/mutation.sh``, or to finish a run that was stopped.
 
     .venv/bin/python tools/mutation_recheck.py --survivors 'fakewinsock._net*' -- tests/test_fake_net_mutation_more.py
     .venv/bin/python tools/mutation_recheck.py --unchecked 'ovserver._events*' --sample 100 -- tests/test_ovserver_*.py
+    .venv/bin/python tools/mutation_recheck.py --generate    # mutants/ made, no test run (seconds)
 
-It works on mutmut's own copy (``mutants/``: run ``tools/mutation.sh`` once
-first; the tests are copied into it again).  pytest collects the given tests
+It works on mutmut's own copy (``mutants/``: made by ``tools/mutation.sh``, or
+by ``--generate`` alone, which skips mutmut's slow first pass over every test;
+the tests are copied into it again).  pytest collects the given tests
 once; then, for each mutant, every collected test runs in collection order
 under mutmut's switch (``MUTANT_UNDER_TEST``) until one fails: the mutant is
 killed (or timed out, after ``--timeout`` seconds of one test), else it
@@ -14,9 +16,12 @@ no wasted tests before the killing one, so it is many times faster than
 ``mutmut run`` on a loaded machine, but it trusts each test to clean up after
 itself (the project's tests do: every fake is checked for leaks).
 
-``--update`` writes the verdicts into mutmut's results (``mutants/*.meta``:
-1 killed, 36 timed out, 0 survived), so that ``tools/mutation.sh --report``
-counts them.  A clean run (no mutant) of the same tests comes first and must pass.
+``--update`` writes each verdict into mutmut's results (``mutants/*.meta``:
+1 killed, 36 timed out, 0 survived) as soon as it is known, so that
+``tools/mutation.sh --report`` counts them, also of a run that was stopped.
+``--sample N`` checks N mutants drawn at random (seeded) in the order drawn,
+so that a run stopped part-way has checked a random sample too.  A clean run
+(no mutant) of the same tests comes first and must pass.
 """
 
 from __future__ import annotations
@@ -63,8 +68,9 @@ else:
 class Recheck:
     """The pytest plugin: replaces the test loop."""
 
-    def __init__(self, names: list[str], timeout: int, log: Any) -> None:
+    def __init__(self, names: list[str], timeout: int, log: Any, update: bool = False) -> None:
         self.names = names
+        self.update = update
         self.timeout = timeout
         self.log = log
         self.verdicts: dict[str, int] = {}
@@ -101,6 +107,8 @@ class Recheck:
             start = time.monotonic()
             code, by = self._run_all(items)
             self.verdicts[name] = code
+            if self.update:
+                write_verdicts({name: code})  # at once: a run that is stopped keeps what it found
             verdict = {0: "survived", 1: "killed", 36: "timeout"}[code]
             print(f"{verdict:8} {name}  {by} ({time.monotonic() - start:.1f} s)", file=self.log, flush=True)
         os.environ["MUTANT_UNDER_TEST"] = ""
@@ -111,8 +119,41 @@ def _metas() -> list[Path]:
     return sorted(MUTANTS.rglob("*.py.meta"))
 
 
+def write_verdicts(verdicts: dict[str, int]) -> None:
+    """Write verdicts into mutmut's results (``mutants/*.meta``)."""
+    for meta in _metas():
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        mine = {n: c for n, c in verdicts.items() if n in data["exit_code_by_key"]}
+        if mine:
+            data["exit_code_by_key"].update(mine)
+            tmp = meta.with_suffix(".meta.tmp")
+            tmp.write_text(json.dumps(data, indent=4), encoding="utf-8")
+            tmp.replace(meta)
+
+
+def generate() -> int:
+    """Make mutants/ as ``mutmut run`` does before it runs any test: the mutated
+    copy of each module [tool.mutmut] names, and its ``.meta`` file with every
+    mutant not checked (verdicts of functions that did not change are kept)."""
+    import mutmut.__main__ as mm
+    from mutmut.mutation.trampoline import set_mutant_under_test
+    from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
+
+    os.chdir(ROOT)
+    set_mutant_under_test("mutant_generation")
+    MUTANTS.mkdir(exist_ok=True)
+    copy_src_dir()
+    copy_also_copy_files()
+    setup_source_paths()
+    stats = mm.create_mutants(2)
+    print(f"{stats.mutated} files mutated, {stats.unmodified} unchanged")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--generate"]:
+        return generate()
     pytest_args: list[str] = []
     if "--" in argv:
         i = argv.index("--")
@@ -142,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {0, 5, 33} if args.survivors else {None}
         names = sorted(n for n, c in codes.items() if fnmatch.fnmatch(n, pattern) and c in wanted)
     if args.sample and args.sample < len(names):
-        names = sorted(random.Random(args.seed).sample(names, args.sample))
+        # In the drawn order, not sorted: a run stopped part-way has checked a
+        # random sample all the same (of the size it reached).
+        names = random.Random(args.seed).sample(names, args.sample)
     print(f"{len(names)} mutants", flush=True)
 
     shutil.copytree(ROOT / "tests", MUTANTS / "tests", dirs_exist_ok=True)  # the tests as they are now
@@ -151,18 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MUTANT_UNDER_TEST"] = ""
     import pytest
 
-    plugin = Recheck(names, args.timeout, sys.stdout)
+    plugin = Recheck(names, args.timeout, sys.stdout, update=args.update)
     pytest.main(["-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-seed=0", "-q", *pytest_args],
                 plugins=[plugin])
     if not plugin.clean_ok:
         return 2
-    if args.update and plugin.verdicts:
-        for meta in _metas():
-            data = json.loads(meta.read_text(encoding="utf-8"))
-            mine = {n: c for n, c in plugin.verdicts.items() if n in data["exit_code_by_key"]}
-            if mine:
-                data["exit_code_by_key"].update(mine)
-                meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
     survived = sum(c == 0 for c in plugin.verdicts.values())
     print(f"{len(plugin.verdicts) - survived} killed, {survived} survived")
     return 0

@@ -182,25 +182,34 @@ def main(argv: list[str] | None = None) -> int:
     targets = [(p, float(v)) for p, _, v in (t.partition("=") for t in args.target)]
     modules = sorted({m.module for m in mutants})
     ok = True
-    print(f"{'module':<28} {'mutants':>7} {'killed':>7} {'timeout':>7} {'equiv':>6} {'alive':>6} {'score':>7}")
+    # checked: mutants with a verdict (a sampled or interrupted run checks only some);
+    # the score is killed (or timed out) of the checked ones less the equivalent.
+    print(f"{'module':<28} {'mutants':>7} {'checked':>7} {'killed':>7} {'timeout':>7} {'equiv':>6} {'alive':>6} "
+          f"{'score':>7}")
     for mod in modules:
         ms = [m for m in mutants if m.module == mod]
+        checked = sum(m.status != "not checked" for m in ms)
         killed = sum(m.status == "killed" or m.status == "crashed" for m in ms)
         timeout = sum(m.status == "timeout" for m in ms)
         equiv = sum(m.name in equivalent_names for m in ms)
         alive = sum(m in undetected and m.name not in equivalent_names for m in ms)
-        counted = len(ms) - equiv - sum(m.status == "not checked" for m in ms)
-        score = 100.0 * (killed + timeout) / counted if counted else 100.0
+        counted = checked - equiv
+        if not counted:
+            print(f"{mod:<28} {len(ms):>7} {checked:>7} {'':>7} {'':>7} {equiv:>6} {alive:>6} {'-':>7}")
+            continue
+        score = 100.0 * (killed + timeout) / counted
         target = max((v for p, v in targets if mod.startswith(p)), default=0.0)
         mark = "" if score >= target else f"  (target {target:g}%)"
         ok = ok and score >= target
-        print(f"{mod:<28} {len(ms):>7} {killed:>7} {timeout:>7} {equiv:>6} {alive:>6} {score:>6.1f}%{mark}")
+        print(f"{mod:<28} {len(ms):>7} {checked:>7} {killed:>7} {timeout:>7} {equiv:>6} {alive:>6} "
+              f"{score:>6.1f}%{mark}")
     total_equiv = len(equivalent_names)
-    total_counted = len(mutants) - total_equiv - sum(m.status == "not checked" for m in mutants)
+    total_checked = sum(m.status != "not checked" for m in mutants)
+    total_counted = total_checked - total_equiv
     total_detected = sum(m.status in ("killed", "timeout", "crashed") for m in mutants)
-    total_score = 100.0 * total_detected / total_counted if total_counted else 100.0
-    print(f"{'all':<28} {len(mutants):>7} {'':>7} {'':>7} {total_equiv:>6} "
-          f"{len(undetected) - total_equiv:>6} {total_score:>6.1f}%")
+    total_score = f"{100.0 * total_detected / total_counted:.1f}%" if total_counted else "-"
+    print(f"{'all':<28} {len(mutants):>7} {total_checked:>7} {'':>7} {'':>7} {total_equiv:>6} "
+          f"{len(undetected) - total_equiv:>6} {total_score:>7}")
 
     alive_list = [m for m in undetected if m.name not in equivalent_names]
     if alive_list:
@@ -220,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                      *("+ " + a for a in e.added)]))
     unchecked = sum(m.status == "not checked" for m in mutants)
     if unchecked:
-        print(f"\n{unchecked} mutants not checked: the run was interrupted")
+        print(f"\n{unchecked} mutants not checked (a sample, or an interrupted run): the scores are of those checked")
         return 2
     return 0 if ok else 1
 
