@@ -555,8 +555,10 @@ class _Swarm:
         """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
-            if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
+            if name == "big_sends":
                 top = _RARE - 1  # costly: rare
+            elif name == "crowd" and self.max_clients is not None:
+                top = 5  # tens of clients: costly, 1 in 6
             elif name == "slow_readers":
                 top = 2  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
@@ -665,12 +667,14 @@ class _Swarm:
                         for i in range(len(chunks)))
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
-        stay = 0
+        late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
+        if "crowd" not in f or role in ("accept_reset", "accept_late"):
+            stay = 0
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
-        elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end
-            arrive = draw(_CROWD_LATE) if self.max_clients is not None and index >= self.max_clients else 0
-            stay = draw(_CROWD_STAY)  # connected clients stay a while (a full server stays full)
+        elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
+            # connected clients stay a while (a full server stays full)
+            arrive = late if self.max_clients is not None and index >= self.max_clients else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
             if arrive in _SPREAD_ONLY:
@@ -708,8 +712,10 @@ class _Swarm:
             return script, ClientFault(index, "leave", points[min(draw(_ints(0, 1)), len(points) - 1)],
                                        draw(_LEAVE_LATER))
         # A talker's and a slow reader's role is their ending: they talk on (for their whole life), then
-        # leave gracefully once served.
-        fault = self._fault(draw, f, index, script) if role not in ("talker", "slow_reader") else None
+        # leave gracefully once served; so do 7 in 8 of a crowd (idle connections that fill the server:
+        # most of a crowd behaves; one in 8 may reset or leave).
+        plain = role in ("talker", "slow_reader") or ("crowd" in f and index % 8 != 1)
+        fault = self._fault(draw, f, index, script) if not plain else None
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
             paused = draw(_PAUSED)
@@ -745,16 +751,17 @@ class _Swarm:
         self.used = set()
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
-        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
+        # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
+        # shrinker can then drop it).
+        some, past = draw(_ints(lo, hi)), draw(_ints(0, 3))
+        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
-            past = draw(_ints(0, 3))  # 3 times in 4 one to three past the limit (when it is known)
-            count = top - (past if past < 3 else draw(_ints(0, top - lo)))
+            count = max(lo, top - past) if past < 3 else some  # 3 times in 4 up to three past the limit
             if count > 1:
                 self.used.add("crowd")
         else:
             need = 3 if "accept_faults" in f else 2 if "departures" in f else lo
-            # Drawn the same whatever the switches (so that turning one off keeps the count), then raised.
-            count = max(draw(_ints(lo, hi)), min(need, hi))
+            count = max(some, min(need, hi))
         roles = [""] * count  # what each client does for a targeted feature
         if count:
             # The features that give every client a role: one of them (crowd, the rarest, when it applies;
@@ -785,7 +792,9 @@ class _Swarm:
             injections = tuple(draw(self.injections))
         if "accept_faults" in self.used and "AcceptEx" in self.inject:  # the accept is re-posted meanwhile
             injections += (Injection(draw(_ACCEPT_INJECTION_TIMES), "AcceptEx", self.errors[0]),)
-        backlog = draw(_ints(1, 3)) if "backlog" in f or "crowd" in f else None
+        backlog: int | None = draw(_ints(1, 3))  # (drawn whatever the switches)
+        if "backlog" not in f and "crowd" not in f:
+            backlog = None
         stop = draw(_SWARM_STOPS) if "early_stop" in f else None
         if stop == _AFTER_SENDS:  # just after the last send any client makes (its replies, reads, ends to come)
             stop = max((s.arrive_ns + sum(s.gaps_ns) for s, _ in made), default=0) + 1 * _MS
