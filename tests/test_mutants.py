@@ -118,8 +118,7 @@ RECIPE_CATCHES = {"line-limit-ignores-buffered", "line-limit-off-by-one", "coale
 #: Missed by the derandomized run (measured as above), with the reason.
 RECIPE_LOST = {
     "big-reply-truncated": "missed by the derandomized run's 200 examples (2026-12-04), though bench_search finds it "
-                           "on 4 seeds of 5 (median 3 examples before overrun examples stopped being counted as "
-                           "failures)",
+                           "on 4 seeds of 5 (median 40 examples)",
     "full-check-counts-members": "missed by the derandomized run (2026-12-04); bench_search: found within 200 examples "
                                  "on 1 seed of 5 (needs a crowd past the events model's 63 slots that stays, and a "
                                  "late arrival after the first client's FIN); its directed scenario reaches it",
