@@ -313,6 +313,21 @@ def linux_reference() -> Server:
     return Server("asyncio, Linux, no Wine", [sys.executable, str(ASYNCIO_SERVER), "--port", "0"], False)
 
 
+def server_gone(running: Running) -> str:
+    """Why the clients lost the server, when its process has ended: the
+    clients of a server that dies see every connection closed (the first one
+    the driver looks at is reported), which reads like a server bug.  Under
+    Wine the usual cause is the shared Wine session being stopped meanwhile
+    (``tools/wine/stop.sh``, ``wineserver -k``: .ci/run does it on exit,
+    conformance.sh on a time-out), which ends every Windows process of the
+    prefix; a server that raised prints its traceback above."""
+    status = running.proc.poll()
+    if status is None:
+        return ""
+    why = " (the Wine session stopped, or the process killed?)" if running.server.wine else ""
+    return f"; the server process had ended, exit status {status}{why}, without its 'stopped' line"
+
+
 def measure(server: Server, plan: list[list[bytes]], timeout: float) -> DriveResult:
     running = Running(server, max(timeout, 120.0))
     try:
@@ -323,7 +338,7 @@ def measure(server: Server, plan: list[list[bytes]], timeout: float) -> DriveRes
         except (RuntimeError, OSError, TimeoutError) as e:
             time.sleep(1.0)  # the server's last words
             tail = "\n".join(running.text().splitlines()[-8:])
-            raise RuntimeError(f"{e}; the server's output (last lines):\n{tail}") from None
+            raise RuntimeError(f"{e}{server_gone(running)}; the server's output (last lines):\n{tail}") from None
         running.stop(timeout)
         return result
     finally:

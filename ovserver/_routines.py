@@ -12,6 +12,17 @@
 * There is no 64-handle limit: any number of clients (up to the protocol's
   ``max_clients``) on one thread.
 * A routine may post the next operation; it never runs inside the post.
+* **A wait may not return for a long time.**  Windows runs every routine
+  queued to the thread before the alertable wait returns, including those
+  queued while they run, and a routine's post completes at once (queueing the
+  next routine) whenever its client has data waiting or room to send.  So
+  clients that keep data flowing can keep one wait running routines for as
+  long as they go on: the loop around the wait would never see a stop
+  request, nor the wake event of a completed AcceptEx.  Hence every
+  ``ROUTINE_BURST`` routines run in one wait, a routine itself begins a
+  requested stop, or completes an AcceptEx that has completed (as the wake
+  event would have had it done).  Found with 200 real clients under Wine:
+  Ctrl+C did not stop the server while they sent and read without a pause.
 """
 
 from __future__ import annotations
@@ -21,7 +32,10 @@ from fakewinsock.constants import FALSE, TRUE, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COM
 
 from ._core import Server, ServerConfig, ServerError, _Io
 
-__all__ = ["RoutineServer"]
+__all__ = ["RoutineServer", "ROUTINE_BURST"]
+
+#: Routines run in one wait between two checks of the stop flag and the AcceptEx.
+ROUTINE_BURST = 64
 
 
 class RoutineServer(Server):
@@ -32,6 +46,7 @@ class RoutineServer(Server):
     def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
         super().__init__(ws, config)
         self._routine = self._on_completion
+        self._ran = 0  # routines run in the current wait
 
     def _on_completion(self, dwError: int, cbTransferred: int, lpOverlapped: WSAOVERLAPPED,
                        dwFlags: int) -> None:
@@ -39,8 +54,20 @@ class RoutineServer(Server):
         if not isinstance(lpOverlapped, _Io):
             raise ServerError(f"completion routine called with a foreign OVERLAPPED: {lpOverlapped!r}")
         self._completed(lpOverlapped, dwError, cbTransferred)
+        self._ran += 1
+        if self._ran % ROUTINE_BURST == 0:
+            self._between_routines()
+
+    def _between_routines(self) -> None:
+        """What the loop around the wait would do, done by a routine (see the
+        module docstring): begin a requested stop; complete an AcceptEx."""
+        if self._stop and not self._stopping:
+            self._begin_stop()
+        elif not self._stopping and self._accept.completed():
+            self._accept_done()
 
     def _wait(self, timeout_ms: int) -> None:
+        self._ran = 0
         rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout_ms, TRUE)
         if rc == WSA_WAIT_IO_COMPLETION:
             return  # the routines have run

@@ -4,6 +4,7 @@
 #
 #   tools/wine/e2e.sh [CLIENTS [LINES]]        (default 100 clients x 10 lines)
 #   E2E_MODELS="iocp" tools/wine/e2e.sh        (only these models; default: events routines iocp)
+#   E2E_CASES="misbehave busy" tools/wine/e2e.sh  (only these parts; default: all, see the end)
 #
 # For each model (events, routines, iocp with the CPU count of workers) and
 # mode (echo, chat): start
@@ -27,6 +28,23 @@
 #           stops the server within 2 s, exit 0, with its "stopped" line;
 #   cutoff  (each model) a chat member that never reads, cut off by --max-queued, sees a
 #           reset (not a clean end of a truncated stream);
+#   misbehave (each model; tools/wine/misbehave.py, about 15 s a model) one
+#           server with --max-line 4096 --max-queued 262144 --max-clients 6
+#           meets, in turn, binary/NUL/CRLF lines, a last line without newline
+#           at EOF, a half-close with 200 KB of replies owed, a 1-byte
+#           dribble, a slow reader, a silent client, a client that never
+#           reads, an oversized line (and one that goes on sending), resets
+#           mid-line and mid-reply (more than --max-clients of them: every
+#           place freed), more clients than --max-clients, 200 connections
+#           reset in the listen backlog, each beside a well-behaved witness
+#           that must stay served; then Ctrl+C stops it within 2 s, exit 0,
+#           nothing abandoned;
+#   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized
+#           line, a partial line at EOF, a late joiner and a member that half-closes
+#           in chat mode, as the protocol's rules say;
+#   busy    (each model) while 200 clients send and read without a pause, a
+#           new client is served within 5 s, and Ctrl+C stops the server
+#           within 2 s, exit 0, with its "stopped" line;
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line;
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
@@ -160,19 +178,25 @@ hostile_flood() {  # MODEL: non-readers cut off, each reset; then a fresh client
     echo "ok   flood/$model: 64 non-readers cut off with a reset, a fresh client served after them"
 }
 
+wait_for_line() {  # FILE REGEX PID: until FILE has a line matching REGEX, or PID has ended (60 s at most)
+    local i
+    for i in $(seq 1 600); do
+        grep -q "$2" "$1" && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 hostile_hold() {  # MODEL: Ctrl+C while non-readers hold sends in flight: stopped within 2 s, exit 0
-    local model="$1" log="$LOGDIR/hold-$1.log" fifo="$LOGDIR/hold-$1.fifo" out="$LOGDIR/hold-$1.out" hpid i
+    local model="$1" log="$LOGDIR/hold-$1.log" fifo="$LOGDIR/hold-$1.fifo" out="$LOGDIR/hold-$1.out" hpid
     start_server "$log" --port 0 --model "$model" --max-queued 16000000
     [ -n "$port" ] || { fail_with_log "hold/$model: the server did not start" "$log"; stop_server; return 1; }
     mkfifo "$fifo"
     timeout 120 "$HOST_PY" "$HERE/hostile.py" hold --port "$port" --clients 8 --bytes 6000000 <"$fifo" >"$out" 2>&1 &
     hpid=$!
     exec 7>"$fifo"  # the holders keep their connections until this closes
-    for i in $(seq 1 600); do
-        grep -q '^hostile hold: holding' "$out" && break
-        kill -0 "$hpid" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_for_line "$out" '^hostile hold: holding' "$hpid"
     sed 's/^/  /' "$out"
     if ! grep -q '^hostile hold: holding 8/8' "$out"; then
         exec 7>&-; wait "$hpid"; stop_server
@@ -199,6 +223,61 @@ hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a re
     if ! timed_stop "$log"; then fail_with_log "cutoff/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
     [ "$rc" = 0 ] || { echo "FAIL cutoff/$model: the silent member did not see a reset"; return 1; }
     echo "ok   cutoff/$model: a member cut off by --max-queued saw a reset"
+}
+
+hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a clean, prompt stop
+    local model="$1" log="$LOGDIR/misbehave-$1.log" rc
+    local limits=(--max-line 4096 --max-queued 262144 --max-clients 6)
+    start_server "$log" --port 0 --model "$model" "${limits[@]}"
+    [ -n "$port" ] || { fail_with_log "misbehave/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 300 "$HOST_PY" "$HERE/misbehave.py" --port "$port" "${limits[@]}" --label "$model/" | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    if ! timed_stop "$log"; then fail_with_log "misbehave/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
+    if grep -q 'gave up waiting' "$log"; then fail_with_log "misbehave/$model: operations abandoned at the stop" "$log"; return 1; fi
+    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
+        echo "FAIL misbehave/$model: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
+    fi
+    [ "$rc" = 0 ] || { echo "FAIL misbehave/$model"; return 1; }
+    echo "ok   misbehave/$model: every misbehaving client handled as documented, the witness served; stopped in $stop_s s"
+}
+
+hostile_chat() {  # MODEL: chat-mode misbehaviour (misbehave.py chat), then a clean stop
+    local model="$1" log="$LOGDIR/chat-$1.log" rc
+    start_server "$log" --port 0 --model "$model" --mode chat --max-line 4096
+    [ -n "$port" ] || { fail_with_log "chat/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" chat --port "$port" --max-line 4096 | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    if ! timed_stop "$log"; then fail_with_log "chat/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    [ "$rc" = 0 ] || { echo "FAIL chat/$model"; return 1; }
+    echo "ok   chat/$model: oversized line, partial line at EOF, late joiner, half-closed member: as documented"
+}
+
+hostile_busy() {  # MODEL: Ctrl+C while clients are busy sending and reading: stopped within 2 s, exit 0
+    local model="$1" log="$LOGDIR/busy-$1.log" out="$LOGDIR/busy-$1.out" lpid
+    start_server "$log" --port 0 --model "$model"
+    [ -n "$port" ] || { fail_with_log "busy/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" busy --port "$port" --clients 200 --seconds 60 >"$out" 2>&1 &
+    lpid=$!
+    wait_for_line "$out" '^busy: ' "$lpid"  # every client connected and served, all mid-stream
+    sed 's/^/  /' "$out"
+    if ! grep -q '^busy: 200 clients served' "$out"; then
+        kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null; stop_server
+        echo "FAIL busy/$model: the clients did not all get going"; return 1
+    fi
+    local fresh=0
+    grep -q '^busy: .*; a fresh client served' "$out" || fresh=1
+    sleep 1
+    local clean=0
+    timed_stop "$log" || clean=1
+    kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
+    if [ "$clean" != 0 ]; then fail_with_log "busy/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
+    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
+    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
+        echo "FAIL busy/$model: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
+    fi
+    [ "$fresh" = 0 ] || { echo "FAIL busy/$model: a new client was not served while 200 were busy"; return 1; }
+    echo "ok   busy/$model: a new client served beside 200 busy ones; Ctrl+C then stopped the server in $stop_s s, exit 0"
 }
 
 bad_input() {  # --host localhost works or is refused in one line; --port 99999 is one line, status 2
@@ -253,23 +332,34 @@ print(got.decode().strip())' "$port" 2>&1)"
     echo "ok   example: examples/my_server.py listened on port $port, shouted back, stopped by Ctrl+C in $stop_s s"
 }
 
+# E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
+# cutoff misbehave chat-misbehave busy bad-input example); default: all.
+want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
+run() {  # PART FUNCTION ARGS...: count it, run it if wanted
+    want "$1" || return 0
+    runs=$((runs + 1)); shift; "$@" || failures=$((failures + 1))
+}
+
 runs=0
 for model in $MODELS; do
     for mode in echo chat; do
-        runs=$((runs + 1)); run_one "$model" "$mode" || failures=$((failures + 1))
+        run serve run_one "$model" "$mode"
     done
 done
 AT_ONCE="${AT_ONCE:-1000}"
 if [ "$AT_ONCE" -gt 0 ]; then
-    runs=$((runs + 1)); at_once events "$AT_ONCE" || failures=$((failures + 1))
+    run at-once at_once events "$AT_ONCE"
 fi
 for model in $MODELS; do
-    runs=$((runs + 1)); hostile_flood "$model" || failures=$((failures + 1))
-    runs=$((runs + 1)); hostile_hold "$model" || failures=$((failures + 1))
-    runs=$((runs + 1)); hostile_cutoff "$model" || failures=$((failures + 1))
+    run flood hostile_flood "$model"
+    run hold hostile_hold "$model"
+    run cutoff hostile_cutoff "$model"
+    run misbehave hostile_misbehave "$model"
+    run chat-misbehave hostile_chat "$model"
+    run busy hostile_busy "$model"
 done
-runs=$((runs + 1)); bad_input || failures=$((failures + 1))
-runs=$((runs + 1)); example_server || failures=$((failures + 1))
+run bad-input bad_input
+run example example_server
 
 if [ "$failures" = 0 ]; then
     echo "e2e.sh: ovserver serve under Wine: all $runs runs passed"

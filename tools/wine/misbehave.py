@@ -1,0 +1,623 @@
+#!/usr/bin/env python3
+"""Misbehaving real clients against a running ``ovserver serve`` (run by
+tools/wine/e2e.sh for each model), each case beside a well-behaved *witness*
+client that must stay served.  Standard library only, loopback only, every
+socket step bounded in time.
+
+    misbehave.py --port P --max-line L --max-queued Q --max-clients C [--cases a,b,...]
+    misbehave.py busy --port P [--clients 200] [--seconds 60]
+    misbehave.py chat --port P --max-line L
+
+Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
+--max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
+the protocol's rules (ovserver/_protocol.py) say the server behaves:
+
+* ``binary``: lines holding every byte value but the newline (NUL, CR, CRLF,
+  0xFF) come back byte for byte; then EOF after the client's FIN.
+* ``partial-eof``: ``b"abc\\nxyz"`` then FIN: only ``b"abc\\n"`` comes back
+  (a partial line at EOF is no message), then EOF.
+* ``half-close``: 200 KB of lines sent at once, then FIN before reading
+  anything: every reply still owed arrives, then the server's EOF.
+* ``dribble``: lines sent one byte per send: echoed whole.
+* ``slow-reader``: 200 KB sent at once, read 4 KB at a time every 10 ms: all
+  of it arrives, right.
+* ``silent``: a client that connects and says nothing does not hold up the others.
+* ``flood``: a client that sends 8 MB and never reads (4 KB receive buffer)
+  is cut off by --max-queued: it sees a reset, not an endless wait.
+* ``oversized``: a line then one longer than --max-line: the line's echo,
+  ``* error: line longer than L bytes``, then EOF (the server's FIN).
+* ``oversized-goes-on``: the same client keeps sending after the error
+  line: cut off (a reset) after L more bytes.
+* ``rst-mid-line`` / ``rst-mid-reply``: C+2 clients in turn each reset
+  (SO_LINGER 0) with a partial line buffered, or with 200 KB of replies
+  owed: every place is freed (a fresh client is then served).
+* ``max-clients``: C clients connected and silent (the witness stopped): one
+  more is not served until one of them leaves, then it is, within 5 s.
+* ``backlog``: 200 more connections than --max-clients arrive and reset
+  while they wait in the listen backlog: then a fresh client is served.
+
+The witness sends a line every 20 ms through every case (except
+``max-clients``) and checks each echo; a case fails if the witness got a
+wrong echo, lost its connection, or waited more than ``--witness-max-s``.
+Prints one line per case; exit status 0 when every case passed.
+
+``chat`` (a chat-mode server with that --max-line): a line reaches the other
+members; an oversized line gets its sender the error line and EOF and
+reaches no one; a partial line at EOF is routed to no one and its sender gets
+EOF; a member that joins later gets only later lines; a member that
+half-closes while lines flow gets those routed before, whole and in order,
+then EOF.
+
+``busy`` is for a stop under load: ``--clients`` echo clients that send 200
+lines, read their echoes and go again, without a pause; it prints "busy: N
+clients served, sending and reading" once every one has had its first echoes,
+and ends after ``--seconds`` or when the server goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+HOST = "127.0.0.1"
+CASES = ("binary", "partial-eof", "half-close", "dribble", "slow-reader", "silent", "flood", "oversized",
+         "oversized-goes-on", "rst-mid-line", "rst-mid-reply", "max-clients", "backlog")
+STEP_S = 20.0  # the longest any one socket step may take
+
+
+class CaseFailed(Exception):
+    pass
+
+
+def connect(port: int, rcvbuf: int | None = None, nodelay: bool = False) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: a small window
+    if nodelay:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(STEP_S)
+    s.connect((HOST, port))
+    return s
+
+
+def reset(s: socket.socket) -> None:
+    """Close abortively: SO_LINGER {1, 0}, the server sees a reset."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def read_exactly(s: socket.socket, n: int) -> bytes:
+    got = bytearray()
+    while len(got) < n:
+        d = s.recv(min(65536, n - len(got)))
+        if not d:
+            break
+        got += d
+    return bytes(got)
+
+
+def read_to_end(s: socket.socket) -> tuple[bytes, str]:
+    """Everything until the stream ends, and how: "eof", "reset" or the error's name."""
+    got = bytearray()
+    try:
+        while d := s.recv(65536):
+            got += d
+    except ConnectionResetError:
+        return bytes(got), "reset"
+    except OSError as e:
+        return bytes(got), type(e).__name__
+    return bytes(got), "eof"
+
+
+def lines_of(total: int, tag: bytes) -> bytes:
+    """About ``total`` bytes of numbered lines."""
+    out = bytearray()
+    i = 0
+    while len(out) < total:
+        out += b"%s %06d %s\n" % (tag, i, b"x" * (i % 97))
+        i += 1
+    return bytes(out)
+
+
+class Witness:
+    """A well-behaved echo client in a thread: a line every 20 ms, each echo checked."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.stop = threading.Event()
+        self.sent = 0
+        self.worst = 0.0
+        self.problem = ""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Witness:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(STEP_S + 5)
+
+    def _run(self) -> None:
+        try:
+            with connect(self.port, nodelay=True) as s:
+                while not self.stop.is_set():
+                    line = b"witness %d\n" % self.sent
+                    t0 = time.monotonic()
+                    s.sendall(line)
+                    got = read_exactly(s, len(line))
+                    self.worst = max(self.worst, time.monotonic() - t0)
+                    if got != line:
+                        self.problem = f"sent {line!r}, got {got!r}"
+                        return
+                    self.sent += 1
+                    self.stop.wait(0.02)
+                s.shutdown(socket.SHUT_WR)
+                rest, how = read_to_end(s)
+                if rest or how != "eof":
+                    self.problem = f"after its FIN: {rest[:40]!r} then {how}"
+        except OSError as e:
+            self.problem = f"{type(e).__name__}: {e}"
+
+    def verdict(self, max_s: float) -> str:
+        if self.thread.is_alive():
+            return "the witness is stuck"
+        if self.problem:
+            return f"the witness: {self.problem}"
+        if self.sent == 0:
+            return "the witness got no echo"
+        if self.worst > max_s:
+            return f"the witness waited {self.worst:.2f} s for an echo (limit {max_s} s)"
+        return ""
+
+
+def fresh_served(port: int, within: float = 5.0) -> float:
+    """A new client gets its line echoed within ``within`` seconds: the time it took."""
+    t0 = time.monotonic()
+    with connect(port) as s:
+        s.settimeout(within)
+        s.sendall(b"fresh\n")
+        try:
+            got = read_exactly(s, 6)
+        except TimeoutError:
+            raise CaseFailed(f"a fresh client was not served within {within} s") from None
+        if got != b"fresh\n":
+            raise CaseFailed(f"a fresh client got {got!r}")
+    return time.monotonic() - t0
+
+
+# ------------------------------------------------------------ the cases
+
+
+def case_binary(a: argparse.Namespace) -> str:
+    every = bytes(b for b in range(256) if b != 10)
+    data = (b"\x00\x00\r\n" + every + b"\n" + b"\r\n" + b"a\rb\x00c\xff\n" + b"\n" * 3
+            + every[::-1] * 8 + b"\r\n")
+    with connect(a.port) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        got, how = read_to_end(s)
+    if got != data or how != "eof":
+        raise CaseFailed(f"sent {len(data)} bytes, got {len(got)} back (equal: {got == data}), then {how}")
+    return f"{len(data)} bytes of NUL/CR/CRLF/0x00-0xFF lines echoed byte for byte, then EOF"
+
+
+def case_partial_eof(a: argparse.Namespace) -> str:
+    with connect(a.port) as s:
+        s.sendall(b"abc\nxyz")
+        s.shutdown(socket.SHUT_WR)
+        got, how = read_to_end(s)
+    if got != b"abc\n" or how != "eof":
+        raise CaseFailed(f"got {got!r} then {how}")
+    return "a last line without newline at EOF dropped: got b'abc\\n', then EOF"
+
+
+def case_half_close(a: argparse.Namespace) -> str:
+    data = lines_of(min(200_000, a.max_queued * 3 // 4), b"half")
+    with connect(a.port) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)  # the replies pile up in the server while the client does not read
+        got, how = read_to_end(s)
+    if got != data or how != "eof":
+        raise CaseFailed(f"sent {len(data)} bytes then FIN, got {len(got)} back (prefix right: "
+                         f"{data.startswith(got)}), then {how}")
+    return f"{len(data)} bytes then FIN before reading: all {len(got)} came back, then EOF"
+
+
+def case_dribble(a: argparse.Namespace) -> str:
+    data = b"dribble one\n\x00two\r\n" + b"three " * 10 + b"\n"
+    with connect(a.port, nodelay=True) as s:
+        for i in range(len(data)):
+            s.send(data[i:i + 1])
+            time.sleep(0.002)
+        got = read_exactly(s, len(data))
+        s.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(s)
+    if got != data or rest or how != "eof":
+        raise CaseFailed(f"got {got!r} + {rest!r}, then {how}")
+    return f"{len(data)} bytes sent one byte per send: echoed whole, then EOF"
+
+
+def case_slow_reader(a: argparse.Namespace) -> str:
+    data = lines_of(min(200_000, a.max_queued * 3 // 4), b"slow")
+    got = bytearray()
+    with connect(a.port, rcvbuf=4096) as s:
+        sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+        sender.start()
+        t0 = time.monotonic()
+        while len(got) < len(data) and time.monotonic() - t0 < 60:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+            time.sleep(0.01)
+        sender.join(STEP_S)
+        s.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(s)
+    if bytes(got) != data or rest or how != "eof":
+        raise CaseFailed(f"got {len(got)} of {len(data)} bytes (right so far: {data.startswith(bytes(got))}), "
+                         f"then {len(rest)} more and {how}")
+    return f"{len(data)} bytes read 4 KB per 10 ms: all right, then EOF"
+
+
+def case_silent(a: argparse.Namespace) -> str:
+    with connect(a.port) as s:
+        time.sleep(1.0)
+        t = fresh_served(a.port)
+        s.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(s)
+    if rest or how != "eof":
+        raise CaseFailed(f"the silent client got {rest!r} then {how}")
+    return f"a silent client held for 1 s; another served beside it in {t:.2f} s; its FIN answered by EOF"
+
+
+def case_flood(a: argparse.Namespace) -> str:
+    line = b"f" * 1023 + b"\n"
+    sent = 0
+    how = "sent"
+    t0 = time.monotonic()
+    with connect(a.port, rcvbuf=4096) as s:
+        try:
+            while sent < 8_000_000:
+                s.sendall(line * 64)
+                sent += len(line) * 64
+        except (ConnectionResetError, BrokenPipeError):
+            how = "reset"
+        if how == "sent":
+            _, how = read_to_end(s)
+    if how != "reset":
+        raise CaseFailed(f"sent {sent} bytes and never read: ended in {how}, not a reset")
+    return (f"a client that never reads was reset after sending {sent} bytes ({time.monotonic() - t0:.1f} s; "
+            f"--max-queued {a.max_queued})")
+
+
+def _oversized(a: argparse.Namespace, goes_on: bool) -> str:
+    err = b"* error: line longer than %d bytes\n" % a.max_line
+    with connect(a.port) as s:
+        s.sendall(b"before\n")
+        if read_exactly(s, 7) != b"before\n":
+            raise CaseFailed("no echo of the line before")
+        s.sendall(b"y" * (a.max_line + 1))  # no newline: too long as soon as it is buffered
+        got = read_exactly(s, len(err))
+        if got != err:
+            raise CaseFailed(f"expected {err!r}, got {got!r}")
+        if not goes_on:
+            rest, how = read_to_end(s)
+            if rest or how != "eof":
+                raise CaseFailed(f"after the error line: {rest[:40]!r} then {how}, not EOF")
+            return f"a line over {a.max_line} bytes: {err.strip()!r}, then EOF"
+        sent = 0
+        how = "sent"
+        try:
+            while sent < 4 * a.max_line + 100_000:
+                s.sendall(b"z" * 1000)
+                sent += 1000
+                time.sleep(0.001)
+        except (ConnectionResetError, BrokenPipeError):
+            how = "reset"
+        if how == "sent":
+            rest, how = read_to_end(s)
+            if rest:
+                raise CaseFailed(f"{rest[:40]!r} after the error line")
+        if how != "reset":
+            raise CaseFailed(f"kept sending {sent} bytes after the error line: {how}, not a reset")
+        return f"kept sending after the error line: reset after {sent} bytes (--max-line {a.max_line})"
+
+
+def case_oversized(a: argparse.Namespace) -> str:
+    return _oversized(a, goes_on=False)
+
+
+def case_oversized_goes_on(a: argparse.Namespace) -> str:
+    return _oversized(a, goes_on=True)
+
+
+def case_rst_mid_line(a: argparse.Namespace) -> str:
+    n = a.max_clients + 2
+    for i in range(n):
+        s = connect(a.port)
+        s.sendall(b"line %d\npartial without its newline" % i)
+        if read_exactly(s, len(b"line %d\n" % i)) != b"line %d\n" % i:
+            raise CaseFailed(f"client {i}: no echo before its reset")
+        reset(s)
+    t = fresh_served(a.port)
+    return f"{n} clients reset with a partial line buffered; a fresh client then served in {t:.2f} s"
+
+
+def case_rst_mid_reply(a: argparse.Namespace) -> str:
+    n = a.max_clients + 2
+    data = lines_of(min(200_000, a.max_queued * 3 // 4), b"rst")
+    for _ in range(n):
+        s = connect(a.port, rcvbuf=4096)
+        s.sendall(data)
+        if not read_exactly(s, 1024):
+            raise CaseFailed("no reply before the reset")
+        reset(s)
+    t = fresh_served(a.port)
+    return f"{n} clients reset with {len(data)} bytes of replies owed; a fresh client then served in {t:.2f} s"
+
+
+def case_max_clients(a: argparse.Namespace) -> str:
+    holders = [connect(a.port) for _ in range(a.max_clients)]
+    try:
+        for i, h in enumerate(holders):  # every one is served (so each holds a place)
+            h.sendall(b"hold %d\n" % i)
+            if read_exactly(h, len(b"hold %d\n" % i)) != b"hold %d\n" % i:
+                raise CaseFailed(f"holder {i} not served")
+        with connect(a.port) as extra:
+            extra.sendall(b"extra\n")
+            extra.settimeout(1.0)
+            try:
+                early = extra.recv(100)
+            except TimeoutError:
+                early = None
+            if early is not None:
+                raise CaseFailed(f"client {a.max_clients + 1} was served ({early!r}) past --max-clients")
+            holders.pop().close()
+            extra.settimeout(5.0)
+            t0 = time.monotonic()
+            try:
+                got = read_exactly(extra, 6)
+            except TimeoutError:
+                raise CaseFailed("the waiting client was not served within 5 s of a place freeing") from None
+            if got != b"extra\n":
+                raise CaseFailed(f"the waiting client got {got!r}")
+            return (f"{a.max_clients} served, 1 more not served for 1 s, served {time.monotonic() - t0:.2f} s "
+                    "after one left")
+    finally:
+        for h in holders:
+            h.close()
+
+
+def case_backlog(a: argparse.Namespace) -> str:
+    n = a.max_clients + 200
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((HOST, a.port))
+            socks.append(s)
+        time.sleep(0.5)
+        for s in socks:
+            try:
+                s.send(b"never answered, the client resets\n")
+            except OSError:
+                pass
+    finally:
+        for s in socks:
+            try:
+                reset(s)
+            except OSError:
+                s.close()
+    t = fresh_served(a.port, within=30.0)
+    return f"{n} connections, most waiting in the backlog, reset there; a fresh client then served in {t:.2f} s"
+
+
+RUNNERS: dict[str, Callable[[argparse.Namespace], str]] = {
+    name: globals()["case_" + name.replace("-", "_")] for name in CASES}
+
+
+def busy(port: int, clients: int, seconds: float) -> int:
+    """``clients`` echo clients that send and read without a pause for up to
+    ``seconds`` (the server is stopped meanwhile); prints "busy: N clients
+    served" once each has had an echo.  Exit status 0 when all got going."""
+    going = threading.Barrier(clients + 1)
+    block = b"".join(b"busy %05d %s\n" % (i, b"b" * (i % 50)) for i in range(200))
+
+    def one() -> None:
+        try:
+            s = connect(port, nodelay=True)
+        except OSError:
+            going.abort()
+            return
+        with s:
+            try:
+                s.sendall(block)
+                read_exactly(s, len(block))
+                going.wait(STEP_S)
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    s.sendall(block)
+                    if read_exactly(s, len(block)) != block:
+                        return
+            except (OSError, threading.BrokenBarrierError):
+                return
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        going.wait(STEP_S * 2)
+    except threading.BrokenBarrierError:
+        print(f"busy: not all {clients} clients got going", flush=True)
+        return 1
+    try:
+        dt = fresh_served(port)
+        fresh = f"a fresh client served beside them in {dt:.2f} s"
+    except (CaseFailed, OSError) as e:
+        fresh = f"FAIL: {e}"
+    print(f"busy: {clients} clients served, sending and reading; {fresh}", flush=True)
+    for t in threads:
+        t.join(seconds + STEP_S)
+    return 0
+
+
+# ------------------------------------------------------------ chat mode
+
+
+def chat_member(port: int) -> tuple[socket.socket, bytes]:
+    """A chat client, once it has its welcome line: the socket and its name."""
+    s = connect(port)
+    host, local_port = s.getsockname()[:2]
+    name = f"{host}:{local_port}".encode()
+    want = b"* welcome " + name + b"\n"
+    got = read_exactly(s, len(want))
+    if got != want:
+        raise CaseFailed(f"welcome: expected {want!r}, got {got!r}")
+    return s, name
+
+
+def nothing_within(s: socket.socket, seconds: float) -> bytes | None:
+    """None if nothing arrives within ``seconds``, else what did."""
+    s.settimeout(seconds)
+    try:
+        return s.recv(4096)
+    except TimeoutError:
+        return None
+    finally:
+        s.settimeout(STEP_S)
+
+
+def chat(port: int, max_line: int) -> int:
+    """Chat-mode misbehaviour: prints one line per check; 0 when all passed."""
+    failed = 0
+
+    def check(what: str, problem: str) -> None:
+        nonlocal failed
+        failed += bool(problem)
+        print(f"{'FAIL' if problem else 'ok  '} chat {what}{': ' + problem if problem else ''}", flush=True)
+
+    try:
+        x, xn = chat_member(port)
+        y, yn = chat_member(port)
+        z, zn = chat_member(port)
+        time.sleep(0.2)
+        x.sendall(b"hi from x\n")
+        want = xn + b": hi from x\n"
+        got = [read_exactly(y, len(want)), read_exactly(z, len(want))]
+        check("line routed to the others", "" if got == [want, want] else f"got {got!r}")
+        # an oversized line: the error line and EOF for its sender, nothing of it for the others
+        x.sendall(b"q" * (max_line + 10) + b"\n")
+        err = b"* error: line longer than %d bytes\n" % max_line
+        got_err = read_exactly(x, len(err))
+        rest, how = read_to_end(x)
+        check("oversized line: its sender gets the error line, then EOF",
+              "" if got_err == err and not rest and how == "eof" else f"got {got_err!r}, then {rest[:40]!r} {how}")
+        x.close()
+        z.sendall(b"z after\n")
+        want = zn + b": z after\n"
+        got1 = read_exactly(y, len(want))
+        check("oversized line: nothing of it reaches the others", "" if got1 == want else f"got {got1!r}")
+        # a partial line at EOF is no message; a member that joins later gets only later lines
+        z.sendall(b"partial, no newline")
+        z.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(z)
+        check("partial line at EOF: its sender gets EOF", "" if not rest and how == "eof" else f"{rest!r} {how}")
+        z.close()
+        v, _ = chat_member(port)
+        y.sendall(b"y before\n")
+        want = yn + b": y before\n"
+        got1 = read_exactly(v, len(want))  # routed (the order of y's send and w's connect means nothing)
+        w, _ = chat_member(port)
+        time.sleep(0.2)
+        y.sendall(b"y after\n")
+        want = yn + b": y after\n"
+        got1 += read_exactly(w, len(want))
+        check("a new member gets only the lines sent after it joined",
+              "" if got1 == yn + b": y before\n" + want else f"got {got1!r}")
+        v.close()
+        early = nothing_within(y, 1.0)
+        check("the partial line was never routed", "" if early is None else f"y got {early!r}")
+        # a member that half-closes while lines flow to it: it is no longer a
+        # member from then on, gets what was routed to it before (whole lines,
+        # in order: a prefix of y's), then EOF
+        talk = [yn + b": y %d\n" % i for i in range(2000)]
+        y.sendall(b"".join(b"y %d\n" % i for i in range(1000)))
+        w.shutdown(socket.SHUT_WR)
+        y.sendall(b"".join(b"y %d\n" % i for i in range(1000, 2000)))
+        rest, how = read_to_end(w)
+        got_lines = rest.splitlines(keepends=True)
+        check("a half-closed member gets the lines routed before, whole and in order, then EOF",
+              "" if got_lines == talk[:len(got_lines)] and how == "eof"
+              else f"{len(got_lines)} lines, not a prefix of y's ({rest[:40]!r}...), then {how}")
+        w.close()
+        y.close()
+    except (CaseFailed, OSError) as e:
+        check("session", f"{type(e).__name__}: {e}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["busy"]:
+        b = argparse.ArgumentParser(prog="misbehave.py busy")
+        b.add_argument("--port", type=int, required=True)
+        b.add_argument("--clients", type=int, default=200)
+        b.add_argument("--seconds", type=float, default=60.0)
+        ba = b.parse_args(argv[1:])
+        return busy(ba.port, ba.clients, ba.seconds)
+    if argv[:1] == ["chat"]:
+        c = argparse.ArgumentParser(prog="misbehave.py chat")
+        c.add_argument("--port", type=int, required=True)
+        c.add_argument("--max-line", type=int, required=True)
+        ca = c.parse_args(argv[1:])
+        return chat(ca.port, ca.max_line)
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--max-line", type=int, required=True)
+    p.add_argument("--max-queued", type=int, required=True)
+    p.add_argument("--max-clients", type=int, required=True)
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {CASES}")
+    p.add_argument("--witness-max-s", type=float, default=5.0, help="longest the witness may wait for an echo")
+    p.add_argument("--label", default="", help="printed before each line")
+    args = p.parse_args(argv)
+    cases = [c for c in args.cases.split(",") if c]
+    if bad := [c for c in cases if c not in CASES]:
+        p.error(f"unknown cases {bad}")
+    failed = 0
+    for name in cases:
+        t0 = time.monotonic()
+        witness = None if name in ("max-clients", "backlog") else Witness(args.port)
+        try:
+            if witness is None:
+                detail = RUNNERS[name](args)
+            else:
+                with witness:
+                    time.sleep(0.1)
+                    detail = RUNNERS[name](args)
+            problem = witness.verdict(args.witness_max_s) if witness is not None else ""
+            if witness is not None and not problem:
+                detail += f"; witness: {witness.sent} echoes, worst {witness.worst:.2f} s"
+        except CaseFailed as e:
+            problem = str(e)
+        except OSError as e:
+            problem = f"{type(e).__name__}: {e}"
+        dt = time.monotonic() - t0
+        if problem:
+            failed += 1
+            print(f"FAIL {args.label}{name}: {problem} ({dt:.1f} s)", flush=True)
+        else:
+            print(f"ok   {args.label}{name}: {detail} ({dt:.1f} s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
