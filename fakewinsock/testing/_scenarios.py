@@ -403,7 +403,11 @@ _LONG_GAPS = (20 * _MS, 60 * _MS)
 _SPREAD_ONLY = (15 * _MS, 50 * _MS)
 _SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, *_SPREAD_ONLY])
 _SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _MS, 10 * _MS, 40 * _MS])
-_SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, 1 * _MS, 30 * _MS])
+#: When the server is asked to stop: early, or late in the session (100 ms, or _AFTER_SENDS: 1 ms after
+#: the last send of any client: while readers that stopped or paused still hold its sends, replies are
+#: under way, talkers talk, late arrivals come).
+_AFTER_SENDS = -1
+_SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, _AFTER_SENDS, 1 * _MS, 30 * _MS, 100 * _MS, _AFTER_SENDS])
 _WINDOWS = (16, 1, 3, 100, 1000, 4096, 16384)
 _SEGMENTS = 400
 _PAUSE_AT = st.sampled_from([0, 100 * _US, 2 * _MS])
@@ -414,7 +418,10 @@ _STOPPED = st.one_of(st.none(), _PAUSE_AT, _PAUSE_AT)
 _LEAVE_LATER = st.sampled_from([3 * _MS, 10 * _MS, 0])
 #: How long a client that stopped reading stays before its reset: up to "for good" as far as a server
 #: that is asked to stop is concerned.
-_STOPPED_FOR = st.sampled_from([3 * _S, 3 * _S, 20 * _MS, 0])
+_STOPPED_FOR = st.sampled_from([3 * _S, 3 * _S, 3 * _S, 20 * _MS, 0])
+#: stopped_readers: the line such a reader sends (besides those drawn): its reply is more than a small
+#: window (1 to 100 bytes) holds, so that the server's send to it pends.
+_STOPPED_LINE = 300
 _TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
 #: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
 #: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
@@ -426,15 +433,18 @@ _MAX_BACKLOG = 320 * 1024
 _BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
 _BACKLOG_LINES = (3000, 15000, 40000)
 _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
+#: departures: how long the client that leaves does not read: longer than the others talk after it left.
+_LEAVER_PAUSE = st.sampled_from([150 * _MS, 300 * _MS])
 _BACKLOG_CHUNK = 16 * 1024
 #: slow_readers: a reader slower than its writer for its whole life.  It sends lines of _BACKLOG_LINES
 #: in sends of _BACKLOG_CHUNK, one every _SLOW_SEND_GAP (8 MB/s), while it reads at one of _SLOW_RATES
-#: (bytes per read, time between reads: 1/2, 3/8 and 3/4 of that), so that the server's output to it
-#: stays backed up, over several of its sends, for as long as it talks: two and a half times the
-#: server's ``max_queued`` when that is known (what it is owed then passes the limit only slowly, after
-#: many sends), at most _MAX_SLOW (time: such an example takes a few tenths of a second).
+#: (bytes per read, time between reads: 1/2, 3/8 and 5/8 of that: at 3/4, what it is owed grew too
+#: slowly to matter), so that the server's output to it stays backed up, over several of its sends,
+#: for as long as it talks: two and a half times the server's ``max_queued`` when that is known (what
+#: it is owed then passes the limit only slowly, after many sends), at most _MAX_SLOW (time: such an
+#: example takes a few tenths of a second).
 _SLOW_SEND_GAP = 2 * _MS
-_SLOW_RATES = st.sampled_from([(8 * 1024, 2 * _MS), (6 * 1024, 2 * _MS), (12 * 1024, 2 * _MS)])
+_SLOW_RATES = st.sampled_from([(8 * 1024, 2 * _MS), (6 * 1024, 2 * _MS), (10 * 1024, 2 * _MS)])
 _MAX_SLOW = 5 * 512 * 1024
 _SLOW_UNKNOWN = 512 * 1024
 #: departures (chat): the others' lines come this far apart, so that they keep talking after one left.
@@ -448,6 +458,10 @@ _ACCEPT_LATE = 20 * _MS
 #: still queued when they come.
 _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ENDER_PAUSE = 20 * _MS
+#: crowd: how long each client stays once served (idle connections: the server stays full).
+_CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
+#: The line of crowd's first client that ends early: more than any window the scenario draws holds.
+_ENDER_LINE = 20000
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 
 
@@ -528,6 +542,12 @@ class _Swarm:
             aims = {min(a, _MAX_BACKLOG) for a in (max_queued - 8 * 1024, max_queued // 2 + 32 * 1024)}
             self.backlogs = sorted(a for a in aims if a >= 80 * 1024) or [_BACKLOGS_UNKNOWN[0]]
         self.slow = min(_MAX_SLOW, 5 * max_queued // 2) if max_queued is not None else _SLOW_UNKNOWN
+        # The lines of backpressure and slow readers: within the server's line limit (lines over it
+        # only get the client cut off, which long_lines covers).
+        self.bulk_lines = tuple(dict.fromkeys(min(n, max_line) if max_line is not None else n
+                                              for n in _BACKLOG_LINES))
+        self.ender_line = min(_ENDER_LINE, max_line) if max_line is not None else _ENDER_LINE
+        self.stopped_line = min(_STOPPED_LINE, max_line) if max_line is not None else _STOPPED_LINE
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
         self.accept_at = 0
 
@@ -535,10 +555,12 @@ class _Swarm:
         """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
-            if name == "big_sends" or (name == "crowd" and self.max_clients is not None):
+            if name == "big_sends":
                 top = _RARE - 1  # costly: rare
+            elif name == "crowd" and self.max_clients is not None:
+                top = 5  # tens of clients: costly, 1 in 6
             elif name == "slow_readers":
-                top = 3  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
+                top = 2  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
                 top = 1  # hundreds of KiB, but cheap ones (few lines, large sends)
             elif name in _MASKING:
@@ -577,10 +599,15 @@ class _Swarm:
         drawn = draw(lines)
         used.update(k for k, _ in drawn if k)
         msgs = [m for _, m in drawn]
-        if role == "talker":  # it talks on after the leaver left: a line a send, at least two
-            msgs += [b"t"] * (2 - len(msgs))
+        if role == "talker":  # it talks on after the leaver left: a line a send, at least three (one
+            msgs += [b"t"] * (3 - len(msgs))  # before the leave, and on after it)
         if role == "ender":  # a line whose reply the window holds back
-            msgs.append(_pattern(200, index))
+            msgs.append(_pattern(self.ender_line, index))
+        stop_at: int | None = None  # when a reader that stops for good stops
+        if "stopped_readers" in f and role not in ("backpressure", "leaver", "ender", "slow_reader"):
+            stop_at = draw(_STOPPED)
+            if stop_at is not None:  # it keeps sending: a line whose reply more than fills a small window
+                msgs.append(_pattern(self.stopped_line, index))
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
@@ -610,7 +637,7 @@ class _Swarm:
         first_bulk = len(chunks)
         if role == "backpressure":  # replies backed up behind a reader that does not read for a while
             used.add("backpressure")
-            bulk = _bulk(draw(_one_of(self.backlogs)), draw(_one_of(_BACKLOG_LINES)), index)
+            bulk = _bulk(draw(_one_of(self.backlogs)), draw(_one_of(self.bulk_lines)), index)
             msgs += bulk
             stream_ = b"".join(b + b"\n" for b in bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
@@ -618,7 +645,7 @@ class _Swarm:
         read_every = 0
         if role == "slow_reader":  # a reader slower than its writer, for as long as it talks
             used.add("slow_readers")
-            bulk = _bulk(self.slow, draw(_one_of(_BACKLOG_LINES)), index)
+            bulk = _bulk(self.slow, draw(_one_of(self.bulk_lines)), index)
             msgs += bulk
             stream_ = b"".join(b + b"\n" for b in bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
@@ -640,10 +667,14 @@ class _Swarm:
                         for i in range(len(chunks)))
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
+        late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
+        if "crowd" not in f or role in ("accept_reset", "accept_late"):
+            stay = 0
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
-        elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end
-            arrive = draw(_CROWD_LATE) if self.max_clients is not None and index >= self.max_clients else 0
+        elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
+            # connected clients stay a while (a full server stays full)
+            arrive = late if self.max_clients is not None and index >= self.max_clients else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
             if arrive in _SPREAD_ONLY:
@@ -653,21 +684,21 @@ class _Swarm:
         pause_at: int | None = None
         pause: int | None = None
         stops = False
-        if role in ("backpressure", "leaver"):  # it does not read from the start, for a while
+        if role == "backpressure":  # it does not read from the start, for a while
             pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+        elif role == "leaver":  # nor does it, until the others have talked on after it left
+            pause_at, pause = 0, draw(_LEAVER_PAUSE)
         elif role == "ender":
             pause_at, pause = 0, _ENDER_PAUSE
-        elif "stopped_readers" in f:
-            pause_at = draw(_STOPPED)
-            stops = pause_at is not None
-            if stops:
-                used.add("stopped_readers")
-        if not stops and pause_at is None and "paused_readers" in f:
+        elif stop_at is not None:
+            pause_at, stops = stop_at, True
+            used.add("stopped_readers")
+        if not stops and pause_at is None and read_bytes is None and "paused_readers" in f:
             pause_at, pause = draw(_PAUSED) or (None, None)
             if pause_at is not None:
                 used.add("paused_readers")
-        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, draw(self.linger), tail, pause_at, pause,
-                              read_bytes, read_every)
+        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, max(stay, draw(self.linger)), tail, pause_at,
+                              pause, read_bytes, read_every)
         if stops:  # it must end: a reset after sending everything
             return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
         if role == "accept_reset":
@@ -680,7 +711,11 @@ class _Swarm:
             points = script.leave_points()
             return script, ClientFault(index, "leave", points[min(draw(_ints(0, 1)), len(points) - 1)],
                                        draw(_LEAVE_LATER))
-        fault = self._fault(draw, f, index, script)
+        # A talker's and a slow reader's role is their ending: they talk on (for their whole life), then
+        # leave gracefully once served; so do 7 in 8 of a crowd (idle connections that fill the server:
+        # most of a crowd behaves; one in 8 may reset or leave).
+        plain = role in ("talker", "slow_reader") or ("crowd" in f and index % 8 != 1)
+        fault = self._fault(draw, f, index, script) if not plain else None
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
             paused = draw(_PAUSED)
@@ -716,29 +751,39 @@ class _Swarm:
         self.used = set()
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
-        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known)
+        # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
+        # shrinker can then drop it).
+        some, past = draw(_ints(lo, hi)), draw(_ints(0, 3))
+        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
-            count = top - draw(_ints(0, top - lo))
+            count = max(lo, top - past) if past < 3 else some  # 3 times in 4 up to three past the limit
             if count > 1:
                 self.used.add("crowd")
         else:
             need = 3 if "accept_faults" in f else 2 if "departures" in f else lo
-            count = draw(_ints(min(max(lo, need), hi), hi))
+            count = max(some, min(need, hi))
         roles = [""] * count  # what each client does for a targeted feature
         if count:
-            if "accept_faults" in f and count >= 3:  # the first is served, the middle ones reset in the
-                self.accept_at = draw(_ACCEPT_ARRIVALS)  # backlog, the last must still be served
+            # The features that give every client a role: one of them (crowd, the rarest, when it applies;
+            # else a draw, when both others apply).
+            plans = [name for name, applies in (
+                ("accept_faults", "accept_faults" in f and count >= 3),
+                ("departures", "departures" in f and count >= 2),
+                ("crowd", "crowd" in f and self.max_clients is not None and count > self.max_clients)) if applies]
+            plan = ("crowd" if "crowd" in plans else draw(_one_of(plans)) if len(plans) > 1
+                    else plans[0] if plans else "")
+            if plan == "accept_faults":  # the first is served, the middle ones reset in the backlog, the last
+                self.accept_at = draw(_ACCEPT_ARRIVALS)  # must still be served
                 roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
-            elif "departures" in f and count >= 2:
+            elif plan == "departures":
                 roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
-            if ("crowd" in f and self.max_clients is not None and count > self.max_clients
-                    and roles[0] == ""):  # some come late: the first ends early
+            elif plan == "crowd":  # some come late: the first ends early
                 roles[0] = "ender"
-            if "backpressure" in f:  # the last client (instead of what it did above)
-                roles[-1] = "backpressure"
-            if "slow_readers" in f:  # the last client that has no other role (or the last)
-                free = [i for i, r in enumerate(roles) if r in ("", "talker")]
-                roles[free[-1] if free else -1] = "slow_reader"
+            for feature, role in (("backpressure", "backpressure"), ("slow_readers", "slow_reader")):
+                if feature in f:  # the last client without a role (or a talker, if one other is left; or the last)
+                    free = [i for i, r in enumerate(roles) if r == ""]
+                    talkers = [i for i, r in enumerate(roles) if r == "talker"]
+                    roles[free[-1] if free else talkers[-1] if len(talkers) > 1 else -1] = role
         self.roles = roles
         made = [self.script(draw, f, i) for i in range(count)]
         faults = tuple(c for _, c in made if c is not None)
@@ -747,8 +792,12 @@ class _Swarm:
             injections = tuple(draw(self.injections))
         if "accept_faults" in self.used and "AcceptEx" in self.inject:  # the accept is re-posted meanwhile
             injections += (Injection(draw(_ACCEPT_INJECTION_TIMES), "AcceptEx", self.errors[0]),)
-        backlog = draw(_ints(1, 3)) if "backlog" in f or "crowd" in f else None
+        backlog: int | None = draw(_ints(1, 3))  # (drawn whatever the switches)
+        if "backlog" not in f and "crowd" not in f:
+            backlog = None
         stop = draw(_SWARM_STOPS) if "early_stop" in f else None
+        if stop == _AFTER_SENDS:  # just after the last send any client makes (its replies, reads, ends to come)
+            stop = max((s.arrive_ns + sum(s.gaps_ns) for s, _ in made), default=0) + 1 * _MS
         window = None
         # A reader that does not read holds the server's sends only once the window is full: readers that
         # pause or stop come with a small window.
@@ -758,7 +807,9 @@ class _Swarm:
             # And smaller than what a client sends, or it never fills.
             traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
             fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]
-            biggest = max((len(s.stream) for s, _ in made), default=0)
+            # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.
+            held = [s for s, _ in made if s.pause_at_ns is not None or s.read_bytes is not None] or [s for s, _ in made]
+            biggest = max((len(s.stream) for s in held), default=0)
             window = draw(_one_of([w for w in fits if w < biggest] or fits[:1]))
         used = self.used | {name for name, value in (("injections", "injections" in f and injections),
                                                      ("early_stop", stop),
@@ -805,11 +856,11 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       to 40000 bytes without reading for 20 or 150 ms, so that its replies back
       up in the server: up to just under ``max_queued``, the server's output
       limit, when given, and more than one send of 64 KiB), ``slow_readers``
-      (a client that reads at a limited rate all its life, 3/4 down to 3/8 of
+      (a client that reads at a limited rate all its life, 5/8 down to 3/8 of
       the rate at which it sends lines of 3000 to 40000 bytes, 16 KiB every
       2 ms, two and a half times ``max_queued`` in all, at most 2.5 MiB: its
       replies stay backed up over many of the server's sends while what it is
-      owed creeps towards the limit; 1 in 4, as it costs time);
+      owed creeps towards the limit; 1 in 3, as it costs time);
     * endings: ``half_close`` (FIN while replies are queued or in flight),
       ``fin_after_burst`` (the whole stream in one send, then FIN at once),
       ``resets`` (at any chunk, or as soon as connected), ``unterminated`` (a
