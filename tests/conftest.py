@@ -6,6 +6,13 @@ run until mutmut's wall-clock timeout, minutes on a loaded machine.  With a
 budget of 500,000 calls (the largest test here makes well under 100,000) the
 spin fails within seconds as BusyLoopError.  Outside mutmut (no mutant under
 test) nothing changes.
+
+The project's own tests run without Hypothesis's wall-clock deadline (200 ms
+per example by default): what they assert never depends on the wall clock (the
+fake's time is virtual), and on a loaded machine the deadline failed tests that
+were right (``test_echo_framing_ignores_chunking`` took 429 ms under load 20).
+The active profile is kept otherwise (Hypothesis's ``ci`` where it loaded it,
+``--hypothesis-profile`` still chooses).
 """
 
 from __future__ import annotations
@@ -16,8 +23,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from fakewinsock import FakeWinsock
+
+settings.register_profile("fakewinsock-own-tests", settings(), deadline=None)
+settings.load_profile("fakewinsock-own-tests")
 
 MUTATION_CALL_BUDGET = 500_000
 
