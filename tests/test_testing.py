@@ -155,14 +155,19 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
     bulk = bool({"big_sends", "backpressure", "slow_readers"} & set(scenario.features))
     for script in scenario.clients:
         assert b"".join(script.chunks) == script.stream
-        # (a reader that stops for good sends one line more, and so does crowd's client that ends early)
-        assert len(script.lines) <= 4 + bool({"stopped_readers", "crowd"} & set(scenario.features)) or bulk
+        # (a reader that stops for good sends one line more, and so does crowd's client that ends early;
+        # the reader also sends up to 64 more, until it is owed more than the window holds)
+        owed = 64 if script.stops_reading and scenario.window is not None else 0
+        assert len(script.lines) <= 4 + bool({"stopped_readers", "crowd"} & set(scenario.features)) + owed or bulk
+        if owed and scenario.window is not None:
+            assert sum(len(m) + 1 for m in script.lines) > scenario.window  # (300-byte lines: 55 for 16384)
         assert not script.tail or "unterminated" in scenario.features
         assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
                                               "talk_after_leave", "backpressure", "departures"} & set(scenario.features)
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385 + 20001 + (
             200 * 1024 if "backpressure" in scenario.features else 0) + (
-            512 * 1024 if "slow_readers" in scenario.features else 0)
+            512 * 1024 if "slow_readers" in scenario.features else 0) + (
+            16384 + 301 if owed else 0)
         assert script.read_bytes is None or "slow_readers" in scenario.features
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]

@@ -422,6 +422,8 @@ _STOPPED_FOR = st.sampled_from([3 * _S, 3 * _S, 3 * _S, 20 * _MS, 0])
 #: stopped_readers: the line such a reader sends (besides those drawn): its reply is more than a small
 #: window (1 to 100 bytes) holds, so that the server's send to it pends.
 _STOPPED_LINE = 300
+#: ... and it sends such lines until it is owed more than the window holds, at most this many more.
+_MAX_OWED_LINES = 64
 _TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
 #: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
 #: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
@@ -462,6 +464,8 @@ _ENDER_PAUSE = 20 * _MS
 _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
 #: The line of crowd's first client that ends early: more than any window the scenario draws holds.
 _ENDER_LINE = 20000
+#: crowd: a small listen backlog comes with it only if the server serves at most this many at once.
+_CROWD_BACKLOG_UPTO = 3
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 
 
@@ -604,7 +608,10 @@ class _Swarm:
         if role == "ender":  # a line whose reply the window holds back
             msgs.append(_pattern(self.ender_line, index))
         stop_at: int | None = None  # when a reader that stops for good stops
-        if "stopped_readers" in f and role not in ("backpressure", "leaver", "ender", "slow_reader"):
+        # A crowd's first max_clients clients fill the server and stay (a full server stays full): none
+        # of them stops reading for good (its reset would free its slot) nor takes a random fault.
+        filler = "crowd" in f and self.max_clients is not None and index < self.max_clients
+        if "stopped_readers" in f and role not in ("backpressure", "leaver", "ender", "slow_reader") and not filler:
             stop_at = draw(_STOPPED)
             if stop_at is not None:  # it keeps sending: a line whose reply more than fills a small window
                 msgs.append(_pattern(self.stopped_line, index))
@@ -714,7 +721,7 @@ class _Swarm:
         # A talker's and a slow reader's role is their ending: they talk on (for their whole life), then
         # leave gracefully once served; so do 7 in 8 of a crowd (idle connections that fill the server:
         # most of a crowd behaves; one in 8 may reset or leave).
-        plain = role in ("talker", "slow_reader") or ("crowd" in f and index % 8 != 1)
+        plain = role in ("talker", "slow_reader") or filler or ("crowd" in f and index % 8 != 1)
         fault = self._fault(draw, f, index, script) if not plain else None
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
@@ -745,6 +752,24 @@ class _Swarm:
             return ClientFault(index, "leave", points[draw(_ints(0, len(points) - 1))],
                                draw(_LEAVE_LATER if later else delays))
         return None
+
+    def _owed_past(self, script: ClientScript, fault: ClientFault | None,
+                   window: int) -> tuple[ClientScript, ClientFault | None]:
+        """A reader that stops for good (``script``, its reset ``fault``), with
+        lines added (in one more send, before its tail) until its echoed lines
+        are more than ``window`` bytes; unchanged if they already are, or if
+        that takes more than _MAX_OWED_LINES lines."""
+        owed = sum(len(m) + 1 for m in script.lines)
+        size = self.stopped_line + 1
+        extra = (window - owed) // size + 1
+        if owed > window or extra > _MAX_OWED_LINES or fault is None:
+            return script, fault
+        more = tuple(_pattern(self.stopped_line, fault.client + i) for i in range(extra))
+        chunk = b"".join(m + b"\n" for m in more)
+        k = len(script.chunks) - (1 if script.tail else 0)
+        script = replace(script, lines=script.lines + more, chunks=script.chunks[:k] + (chunk,) + script.chunks[k:],
+                         gaps_ns=script.gaps_ns[:k] + (0,) + script.gaps_ns[k:])
+        return script, replace(fault, before_chunk=len(script.chunks))
 
     def draw(self, draw: st.DrawFn) -> Scenario:
         f = self.features(draw)
@@ -777,8 +802,11 @@ class _Swarm:
                 roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
             elif plan == "departures":
                 roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
-            elif plan == "crowd":  # some come late: the first ends early
-                roles[0] = "ender"
+            elif plan == "crowd":  # some come late, as some of those the server holds end: the first, and
+                # one in eight of the others it holds (where most of a crowd may otherwise reset or leave)
+                for i in range(min(count, self.max_clients or 0)):
+                    if i % 8 == 1 or not i:
+                        roles[i] = "ender"
             for feature, role in (("backpressure", "backpressure"), ("slow_readers", "slow_reader")):
                 if feature in f:  # the last client without a role (or a talker, if one other is left; or the last)
                     free = [i for i, r in enumerate(roles) if r == ""]
@@ -793,7 +821,11 @@ class _Swarm:
         if "accept_faults" in self.used and "AcceptEx" in self.inject:  # the accept is re-posted meanwhile
             injections += (Injection(draw(_ACCEPT_INJECTION_TIMES), "AcceptEx", self.errors[0]),)
         backlog: int | None = draw(_ints(1, 3))  # (drawn whatever the switches)
-        if "backlog" not in f and "crowd" not in f:
+        # A crowd fills the listen backlog where the server serves few at once; a server that serves
+        # tens at once keeps its own backlog (a backlog of 1 to 3 would refuse most of a crowd arriving
+        # at once, and the clients' retries would spread it over tens of ms: it never fills the server).
+        few = self.max_clients is not None and self.max_clients <= _CROWD_BACKLOG_UPTO
+        if "backlog" not in f and not ("crowd" in f and few):
             backlog = None
         stop = draw(_SWARM_STOPS) if "early_stop" in f else None
         if stop == _AFTER_SENDS:  # just after the last send any client makes (its replies, reads, ends to come)
@@ -811,6 +843,11 @@ class _Swarm:
             held = [s for s, _ in made if s.pause_at_ns is not None or s.read_bytes is not None] or [s for s, _ in made]
             biggest = max((len(s.stream) for s in held), default=0)
             window = draw(_one_of([w for w in fits if w < biggest] or fits[:1]))
+            # A reader that stops for good keeps sending until it is owed more than the window holds (its
+            # 300-byte line fills a window of a few bytes, not one of kilobytes, which traffic elsewhere
+            # may call for): the server's send to it then pends for good.
+            made = [self._owed_past(s, c, window) if s.stops_reading else (s, c) for s, c in made]
+            faults = tuple(c for _, c in made if c is not None)
         used = self.used | {name for name, value in (("injections", "injections" in f and injections),
                                                      ("early_stop", stop),
                                                      ("small_window", window and "small_window" in f)) if value}
