@@ -6,18 +6,18 @@ else; standard library only (asyncio), loopback only, bounded in time.
 
     python3 tools/wine/loadclient.py --port P --mode echo|chat [--clients 100] [--lines 10]
 
-* **echo**: all clients at once.  Each connects, sends its lines (unique
+* **echo**: clients concurrently.  Each connects, sends its lines (unique
   content, in random chunks: several lines per send, lines split across sends),
   closes its sending side, and must read back exactly the bytes it sent, then
-  EOF.  With the events model at most 63 are served at a time; the others wait
-  in the listen backlog, which this exercises.
+  EOF.  At most ``--concurrency`` (default 200) run at a time; the events
+  model no longer stops at 63 (a thread per group of 63 clients).
   With ``--together``, every client first sends one line and has it echoed,
   and none goes on until all have: the server serves all ``--clients`` at once
   (``--concurrency`` is then ignored).
-* **chat**: clients in waves of at most ``--wave`` (default 50, under the events
-  model's 63).  Each client of a wave connects and must first get
-  ``* welcome <its host:port>``; once every client of the wave has been
-  welcomed (so all are members), each sends its lines, and each must receive
+* **chat**: clients in waves of at most ``--wave`` (default 50).  Each client
+  of a wave connects and must first get ``* welcome <its host:port>``; once
+  every client of the wave has been welcomed (so all are members), each sends
+  its lines, and each must receive
   from every other member of the wave exactly that member's lines, in order,
   as ``<sender host:port>: <line>``, and nothing else.  Then all leave.
 
