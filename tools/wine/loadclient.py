@@ -21,7 +21,7 @@ else; standard library only (asyncio), loopback only, bounded in time.
   from every other member of the wave exactly that member's lines, in order,
   as ``<sender host:port>: <line>``, and nothing else.  Then all leave.
 
-With ``--spawn --model events|routines`` it first starts the server itself
+With ``--spawn --model events|routines|iocp`` it first starts the server itself
 (``sys.executable -m ovserver serve --port 0``, so natively on Windows: the
 GitHub Actions workflow uses it), reads the port from its ready line, and
 stops it afterwards the way Ctrl+C does: CTRL_BREAK_EVENT to its process group
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=HOST_DEFAULT)
     p.add_argument("--port", type=int, help="the server's port (not with --spawn)")
     p.add_argument("--spawn", action="store_true", help="start (and stop) `ovserver serve` here")
-    p.add_argument("--model", choices=("events", "routines"), default="events", help="with --spawn")
+    p.add_argument("--model", choices=("events", "routines", "iocp"), default="events", help="with --spawn")
     p.add_argument("--mode", choices=("echo", "chat"), required=True)
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--lines", type=int, default=10)
