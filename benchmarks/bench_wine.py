@@ -19,7 +19,8 @@ same Wine (``tools/wine/winpython``):
 
 The load, identical for every server, is ``tools/wine/loadclient.py``'s echo
 load (imported, run in this process): N clients, at most C connected at once
-(the events model serves 63 at a time), each sends M unique lines in random
+(default 50; the events model is no longer limited to 63, since its thread
+groups), each sends M unique lines in random
 chunks, closes its sending side and must read back exactly what it sent; every
 reply is verified.  The lines are generated before the clock starts (the
 load client's own generator, memoised with its random state, so the bytes
@@ -304,7 +305,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=2000)
     ap.add_argument("--lines", type=int, default=20, help="lines each client sends")
-    ap.add_argument("--concurrency", type=int, default=50, help="clients connected at once (events model: <= 63)")
+    ap.add_argument("--concurrency", type=int, default=50, help="clients connected at once")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; the best of each server is reported")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds one client step, start-up or stop may take")

@@ -14,6 +14,9 @@ parts of the fake, each in its own module (see ``docs/fake-map.md``):
 * :mod:`fakewinsock._net`: endpoints, transmit and deliver, FIN and RST,
   the handshake, listeners, address allocation;
 * :mod:`fakewinsock._peer`: simulated remote ends, which talk to the network;
+* :mod:`fakewinsock._iocp`: I/O completion ports (packets, waiting threads);
+* :mod:`fakewinsock._threads`: program threads (the baton, scheduling points,
+  deadlocks across threads) and critical sections;
 * :mod:`fakewinsock._sim`: the configuration and the one source of choices.
 
 This module owns only what belongs to the API: the WSAStartup count, errors
@@ -42,8 +45,8 @@ Divergence from real Windows, in one place (details at each site):
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
 * Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
-  completion ports, GetOverlappedResult (kernel32), WSAIoctl and most socket
-  options are not emulated and fail loudly with NotEmulatedError.  The options
+  GetOverlappedResult (kernel32), WSAIoctl and most socket options are not
+  emulated and fail loudly with NotEmulatedError.  The options
   that are accepted (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF,
   TCP_NODELAY, the timeouts, SO_ERROR...) are stored and read back with
   Windows' sizes and length rules but change nothing; SO_ERROR reads what was

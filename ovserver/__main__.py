@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=12345, help="TCP port, 0-65535 (0: the system picks one)")
     common(s)
     s.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=None,
-                   help="iocp model: worker threads on the completion port (default: the CPU count)")
+                   help="iocp model: worker threads on the completion port (None: the CPU count)")
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)

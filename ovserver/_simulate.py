@@ -423,7 +423,7 @@ class ClientPlan:
 #: run switches a subset on, drawn from its seed, and its clients draw within
 #: them.  Sizes: lines just under, at and over ``max_line``; single sends of up
 #: to 320 KiB; sends of 1 to 3 bytes; empty and one-byte lines.  Flow control:
-#: a window of 64 bytes to 8 KiB; readers that pause.  Endings: FIN right after
+#: a window of 256 bytes, 2 KiB or 16 KiB; readers that pause.  Endings: FIN right after
 #: the last send, replies still queued; a last line without its newline; resets
 #: at any point.  Load: every client at once; tight limits (when the run's
 #: limits are not given).  Faults: WSAENOBUFS injected into WSARecv and

@@ -6,22 +6,22 @@ else; standard library only (asyncio), loopback only, bounded in time.
 
     python3 tools/wine/loadclient.py --port P --mode echo|chat [--clients 100] [--lines 10]
 
-* **echo**: all clients at once.  Each connects, sends its lines (unique
+* **echo**: clients concurrently.  Each connects, sends its lines (unique
   content, in random chunks: several lines per send, lines split across sends),
   closes its sending side, and must read back exactly the bytes it sent, then
-  EOF.  With the events model at most 63 are served at a time; the others wait
-  in the listen backlog, which this exercises.
+  EOF.  At most ``--concurrency`` (default 200) run at a time; the events
+  model no longer stops at 63 (a thread per group of 63 clients).
   With ``--together``, every client first sends one line and has it echoed,
   and none goes on until all have: the server serves all ``--clients`` at once
   (``--concurrency`` is then ignored).
-* **chat**: clients in waves of at most ``--wave`` (default 50, under the events
-  model's 63).  Each client of a wave connects and must first get
-  ``* welcome <its host:port>``; once every client of the wave has been
-  welcomed (so all are members), each sends its lines, and each must receive
+* **chat**: clients in waves of at most ``--wave`` (default 50).  Each client
+  of a wave connects and must first get ``* welcome <its host:port>``; once
+  every client of the wave has been welcomed (so all are members), each sends
+  its lines, and each must receive
   from every other member of the wave exactly that member's lines, in order,
   as ``<sender host:port>: <line>``, and nothing else.  Then all leave.
 
-With ``--spawn --model events|routines`` it first starts the server itself
+With ``--spawn --model events|routines|iocp`` it first starts the server itself
 (``sys.executable -m ovserver serve --port 0``, so natively on Windows: the
 GitHub Actions workflow uses it), reads the port from its ready line, and
 stops it afterwards the way Ctrl+C does: CTRL_BREAK_EVENT to its process group
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=HOST_DEFAULT)
     p.add_argument("--port", type=int, help="the server's port (not with --spawn)")
     p.add_argument("--spawn", action="store_true", help="start (and stop) `ovserver serve` here")
-    p.add_argument("--model", choices=("events", "routines"), default="events", help="with --spawn")
+    p.add_argument("--model", choices=("events", "routines", "iocp"), default="events", help="with --spawn")
     p.add_argument("--mode", choices=("echo", "chat"), required=True)
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--lines", type=int, default=10)
