@@ -70,7 +70,17 @@ Within a group the lecture notes' loop is unchanged:
 * **Lost signals.**  Posting an operation resets its event, and the two slots
   of a client share one.  So after every post the client's *other* slot is
   checked (HasOverlappedIoCompleted); if it completed meanwhile, its signal was
-  just erased and the client is queued to be handled again without waiting.
+  just erased, and the post signals the event again (WSASetEvent): the client
+  is served at a later wake-up, in its turn, like any signalled client.
+* **One client per wake-up, and every wake-up waits.**  A wake-up handles
+  what completed for one client (at most one receive of ``recv_size`` bytes
+  and one send), then the thread leaves the lock and waits again.  Nothing
+  is handled outside a wait: a client whose receives and sends all complete
+  at once (it reads and sends as fast as the server echoes) would otherwise
+  keep its group, and with it the server lock, to itself for as long as it
+  keeps up, and a new client (the acceptor's hand-over, that client's group)
+  would not be served meanwhile (found under Wine: 200 clients sending and
+  reading without a pause held the lock for up to 1.9 s a time).
 * **Fairness.**  WSAWaitForMultipleEvents reports the lowest signalled index,
   so the client part of the array is rotated after each wake-up.
 * **Closed clients leave the array at once.**  A closed connection leaves its
@@ -120,7 +130,7 @@ GROUP_CLIENTS = WSA_MAXIMUM_WAIT_EVENTS - 1
 class _Group:
     """One group: a thread, its wake event and up to 63 clients.
 
-    ``members``, ``zombies``, ``again``, ``next_first``, ``next_zombie``,
+    ``members``, ``zombies``, ``next_first``, ``next_zombie``,
     ``stopping``, ``waited_ms`` and ``gave_up`` are the group thread's own;
     ``inbox``, ``actions`` and ``stop`` are written by other threads (under
     the server lock) and taken by the group thread (under the lock)."""
@@ -130,7 +140,6 @@ class _Group:
     thread: int = 0
     members: list[_Conn] = field(default_factory=list)  # wait index i + 1 (rotated)
     zombies: list[_Conn] = field(default_factory=list)  # closed, operations still in flight
-    again: dict[int, _Conn] = field(default_factory=dict)  # clients whose signal a post erased
     inbox: list[_Conn] = field(default_factory=list)  # handed over by the acceptor, not yet taken
     actions: list[Action] = field(default_factory=list)  # the hub's actions for members, from other threads
     stop: bool = False
@@ -359,9 +368,6 @@ class EventServer(Server):
 
     def _wait_group(self, group: _Group, timeout_ms: int) -> None:
         """Wait once for the group's events and handle them."""
-        if group.again:
-            self._handle_group(next(iter(group.again.values())))
-            return
         members = group.members
         n = len(members)
         first = group.next_first % n if n else 0
@@ -413,7 +419,6 @@ class EventServer(Server):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
-        self._group_of[conn.cid].again.pop(conn.cid, None)  # everything completed is handled now
         ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():
@@ -456,7 +461,6 @@ class EventServer(Server):
             group.members[conn.slot] = last
             last.slot = conn.slot
         conn.slot = -1
-        group.again.pop(conn.cid, None)
         if not conn.idle():
             group.zombies.append(conn)  # its event stays alive until it is reaped
 
@@ -470,4 +474,4 @@ class EventServer(Server):
     def _posted(self, conn: _Conn, io: _Io) -> None:
         other = conn.send if io is conn.recv else conn.recv
         if other.completed():
-            self._group_of[conn.cid].again[conn.cid] = conn
+            self.ws.WSASetEvent(conn.event)  # the post erased its signal: served at a later wake-up

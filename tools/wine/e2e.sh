@@ -181,7 +181,7 @@ hostile_flood() {  # MODEL: non-readers cut off, each reset; then a fresh client
 wait_for_line() {  # FILE REGEX PID: until FILE has a line matching REGEX, or PID has ended (60 s at most)
     local i
     for i in $(seq 1 600); do
-        grep -q "$2" "$1" && return 0
+        grep -qs "$2" "$1" && return 0
         kill -0 "$3" 2>/dev/null || return 1
         sleep 0.1
     done
