@@ -107,7 +107,6 @@ class ForgetsWSAResetEvent(EventServer):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
-        self._group_of[conn.cid].again.pop(conn.cid, None)  # everything completed is handled now
         # BUG: no ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():
@@ -752,7 +751,6 @@ class ClosedSendNeverReaped(EventServer):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
-        self._group_of[conn.cid].again.pop(conn.cid, None)  # everything completed is handled now
         ws.WSAResetEvent(conn.event)
         for io in (conn.recv, conn.send):
             if not io.completed():
