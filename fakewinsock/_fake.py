@@ -144,6 +144,8 @@ def check_invariants_by_default(on: bool) -> None:
 _addressof = ctypes.addressof
 _get_ident = threading.get_ident
 _NS_PER_MS = 1_000_000
+#: GetTickCount64's step: Windows' default timer interrupt period (64 Hz).
+TICK_NS = 15_625_000
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
@@ -1750,6 +1752,17 @@ class FakeWinsock:
     def Sleep(self, dwMilliseconds: int) -> None:
         """Sleep, not alertably, in virtual time (other threads run meanwhile)."""
         self._sleep("Sleep", dwMilliseconds, C.FALSE)
+
+    def GetTickCount64(self) -> int:
+        """Virtual milliseconds, in steps of Windows' default timer interrupt
+        (15.625 ms: the value read is that of the last interrupt).  Not a
+        Winsock call: it costs no virtual time and is no scheduling point, so
+        calling it changes no schedule.
+
+        Divergence from real Windows: the count starts at 0 when the fake is
+        made (Windows: at boot), and the timer's resolution is always the
+        default one (a program may raise it with timeBeginPeriod)."""
+        return self._kernel.now_ns // TICK_NS * TICK_NS // 1_000_000
 
     def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
         """Wait for a thread to exit or an event to be signalled."""

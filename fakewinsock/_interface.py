@@ -248,6 +248,12 @@ class Winsock(Protocol):
         """Sleep, not alertably (SleepEx(dwMilliseconds, FALSE))."""
         ...
 
+    def GetTickCount64(self) -> int:
+        """Milliseconds since the system started (64 bits: it never wraps).  It
+        advances in steps of the system timer (about 15.6 ms on Windows), so
+        only differences mean anything, and only to that resolution."""
+        ...
+
     def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
         """Make ``lpCriticalSection`` (a CRITICAL_SECTION the caller created) usable."""
         ...

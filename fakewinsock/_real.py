@@ -808,6 +808,9 @@ class RealWinsock:
         _ints("Sleep", dwMilliseconds=dwMilliseconds)
         W.Sleep(dwMilliseconds & 0xFFFFFFFF)
 
+    def GetTickCount64(self) -> int:
+        return int(W.GetTickCount64())
+
     def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
         call = "InitializeCriticalSection"
         key = _cs_key(call, lpCriticalSection)

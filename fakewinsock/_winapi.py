@@ -301,6 +301,7 @@ GetCurrentThreadId: Callable[[], int] = _proto(kernel32, "GetCurrentThreadId", D
 GetLastError: Callable[[], int] = _proto(kernel32, "GetLastError", DWORD)
 SetLastError: Callable[[int], None] = _proto(kernel32, "SetLastError", None, DWORD)
 Sleep: Callable[[int], None] = _proto(kernel32, "Sleep", None, DWORD)
+GetTickCount64: Callable[[], int] = _proto(kernel32, "GetTickCount64", ctypes.c_uint64)
 InitializeCriticalSection: Callable[[object], None] = _proto(
     kernel32, "InitializeCriticalSection", None, LPCRITICAL_SECTION)
 EnterCriticalSection: Callable[[object], None] = _proto(kernel32, "EnterCriticalSection", None, LPCRITICAL_SECTION)

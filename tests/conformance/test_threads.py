@@ -353,3 +353,16 @@ def h_wsabuf() -> Any:
     buf = bytearray(64)
     _BUFS.append(buf)
     return WSABUF(64, buf)
+
+
+def test_tick_count_advances_with_a_sleep_never_backwards(h: Harness) -> None:
+    """GetTickCount64 (Microsoft: milliseconds since the system started, in
+    steps of the system timer, 10-16 ms): never decreases, and a Sleep(200)
+    moves it by the sleep, give or take one step (and what a loaded machine
+    adds to a sleep)."""
+    seen = [h.ws.GetTickCount64() for _ in range(100)]
+    assert seen == sorted(seen) and seen[0] >= 0
+    before = h.ws.GetTickCount64()
+    h.ws.Sleep(200)
+    after = h.ws.GetTickCount64()
+    assert 200 - 16 <= after - before <= WAIT_MS
