@@ -16,7 +16,7 @@ from fakewinsock import Trace, __version__, get_backend
 
 from . import ServerConfig, create_server
 from ._console import console_stop
-from ._core import DEFAULT_WORKERS, MAX_WORKERS, MODELS, ServerError
+from ._core import DEFAULT_WORKERS, MAX_IDLE_TIMEOUT_MS, MAX_WORKERS, MODELS, ServerError
 from ._protocol import Limits, Mode
 from ._simulate import format_report, simulate
 
@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=None,
                    help="iocp model: worker threads on the completion port (None: the CPU count)")
+    s.add_argument("--idle-timeout-ms", type=_integer(0, MAX_IDLE_TIMEOUT_MS), default=0,
+                   help="close a client that has sent no complete line and read nothing for this long "
+                        "(0: never, as in the lecture notes: then --max-clients silent clients lock others out)")
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)
@@ -181,7 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
     config = ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode),
-                          limits=_limits(args), workers=workers)
+                          limits=_limits(args), workers=workers, idle_timeout_ms=args.idle_timeout_ms)
     server = create_server(ws, config)
     named = "" if address == args.host else f" ({args.host})"
 
@@ -198,9 +201,11 @@ def _serve(args: argparse.Namespace) -> int:
     except ServerError as e:
         print(f"ovserver: {e}", file=sys.stderr)
         return 1
-    gave_up = f"; gave up waiting for {stats.abandoned} cancelled operations" if stats.abandoned else ""
+    extra = f"; gave up waiting for {stats.abandoned} cancelled operations" if stats.abandoned else ""
+    if stats.timed_out:
+        extra = f"; {stats.timed_out} closed when idle" + extra
     print(f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
-          f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{gave_up}", flush=True)
+          f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}", flush=True)
     return 0
 
 

@@ -48,13 +48,26 @@ Rules every path below keeps:
   socket, notified through the listener's event, the *wake event*.  A stop
   request sets a flag and signals the same event.  Accepting pauses while the connection
   table is full; new connections then wait in the listen backlog.
+* **Idle clients** (``idle_timeout_ms``, off by default).  As in the lecture
+  notes, a client that connects and says nothing holds its place for as long
+  as it stays connected, so ``max_clients`` silent connections lock everyone
+  else out.  With a time-out, a connection is closed (gracefully, or
+  abortively with a send in flight, as any close) once it has been idle that
+  long: no receive completed a line (bytes without a newline, a slowloris'
+  dribble, do not count) and no send completed (its client read nothing)
+  since it was accepted or last did either.  The time is GetTickCount64's
+  (steps of about 15.6 ms), so a connection is closed up to one step late.
+  Whoever watches a connection's table checks it when the earliest deadline
+  has come and waits no longer than until the next: the routines model's
+  thread (also between completion routines of a long burst), the iocp
+  model's controller, each group of the events model for its own clients.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -97,6 +110,10 @@ MODELS = ("events", "routines", "iocp")
 DEFAULT_WORKERS = 4
 #: The most worker threads the iocp model starts.
 MAX_WORKERS = 1024
+#: The longest idle time-out: under WSA_INFINITE (0xFFFFFFFF), so it is always a finite wait.
+MAX_IDLE_TIMEOUT_MS = 0x7FFFFFFF
+#: "No idle deadline": later than any GetTickCount64.
+NEVER = 1 << 64
 
 #: What a bind failure means, for the message a user reads.
 _BIND_ERRORS = {
@@ -122,6 +139,10 @@ class ServerConfig:
     ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
     server waits for the operations it cancelled before giving up on them.
     ``workers``: the iocp model's worker threads (the other models ignore it).
+    ``idle_timeout_ms``: 0 (the default, the lecture notes' server) keeps a
+    silent client for as long as it stays connected; otherwise a connection
+    that has sent no complete line and had no send complete (its client read
+    nothing) for that long is closed (see "Idle clients" in the module docstring).
     """
 
     host: str = "127.0.0.1"
@@ -134,6 +155,7 @@ class ServerConfig:
     accept_retry_ms: int = 50
     stop_grace_ms: int = 1000
     workers: int = DEFAULT_WORKERS
+    idle_timeout_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -142,6 +164,8 @@ class ServerConfig:
         if (self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1
                 or self.stop_grace_ms < 1):
             raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
+        if not 0 <= self.idle_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
+            raise ValueError(f"idle_timeout_ms must be 0 (off) to {MAX_IDLE_TIMEOUT_MS}, not {self.idle_timeout_ms}")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be 1-{MAX_WORKERS}, not {self.workers}")
         if not 0 <= self.port <= 65535:
@@ -165,6 +189,7 @@ class ServerStats:
     hung_up: int = 0  # protocol error: error line, then closed
     cut_off: int = 0  # slow reader (or worse): closed abortively
     closed_at_stop: int = 0
+    timed_out: int = 0  # idle for idle_timeout_ms: closed
     cancelled: int = 0  # connections whose send in flight was cancelled before the close
     abandoned: int = 0  # operations still pending when a stop gave up waiting for them
     bytes_received: int = 0
@@ -202,7 +227,7 @@ class _Io(WSAOVERLAPPED):
 class _Conn:
     """One accepted connection: the lecture notes' group of socket, event and OVERLAPPEDs."""
 
-    __slots__ = ("cid", "sock", "name", "event", "slot", "recv", "send", "state", "fin_sent", "closed")
+    __slots__ = ("cid", "sock", "name", "event", "slot", "recv", "send", "state", "fin_sent", "closed", "active_ms")
 
     def __init__(self, cid: int, sock: int, name: bytes, recv_size: int) -> None:
         self.cid = cid
@@ -215,6 +240,7 @@ class _Conn:
         self.state = "open"  # open -> "hangup" (protocol error) / "eof" (client ended) -> closed
         self.fin_sent = False
         self.closed = False
+        self.active_ms = 0  # GetTickCount64 of its last activity (idle time-out only)
 
     def idle(self) -> bool:
         return not self.recv.busy and not self.send.busy
@@ -249,6 +275,7 @@ class Server:
         self._stop_waited_ms = 0
         self._gave_up = False
         self._routine: CompletionRoutine | None = None
+        self._idle_due = NEVER  # a tick no connection of self._conns expires before (idle time-out)
 
     # ------------------------------------------------------------ model hooks
 
@@ -277,6 +304,10 @@ class Server:
     def _resume_accepting(self) -> None:
         """A place may be free: accept again (post AcceptEx unless one is posted or the table is full)."""
         self._post_accept()
+
+    def _idle_armed(self) -> None:
+        """A connection was opened while none had an idle deadline (the thread
+        that watches them may be in a wait without a time-out)."""
 
     # ------------------------------------------------------------ life cycle
 
@@ -355,7 +386,7 @@ class Server:
                     return
                 self._wait(self.config.stop_grace_ms)
             else:
-                self._wait(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+                self._wait(self._idle_timeout(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE))
 
     def _timed_out(self, waited_ms: int) -> None:
         """A wait of ``waited_ms`` timed out: retry accepting, or, while
@@ -455,6 +486,13 @@ class Server:
             self.ws.closesocket(s)
             return
         self._conns[cid] = conn
+        limit = self.config.idle_timeout_ms
+        if limit:
+            conn.active_ms = self.ws.GetTickCount64()
+            armed = self._idle_due == NEVER
+            self._idle_due = min(self._idle_due, conn.active_ms + limit)
+            if armed:
+                self._idle_armed()
         self.stats.accepted += 1
         self.stats.peak_connections = max(self.stats.peak_connections, len(self._conns))
         self._begin(conn)
@@ -529,6 +567,8 @@ class Server:
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes
+            if nbytes and self.config.idle_timeout_ms:
+                conn.active_ms = self.ws.GetTickCount64()  # the client read (room was made for this send)
             io.buf = b""
             self._post_send(conn)
         elif nbytes == 0:  # graceful exit: send what is queued, then close
@@ -539,6 +579,8 @@ class Server:
         else:
             self.stats.bytes_received += nbytes
             assert isinstance(io.buf, bytearray)
+            if self.config.idle_timeout_ms and io.buf.find(b"\n", 0, nbytes) >= 0:
+                conn.active_ms = self.ws.GetTickCount64()  # a line is complete
             self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
             if not conn.closed:
                 self._post_recv(conn)
@@ -557,6 +599,38 @@ class Server:
             elif isinstance(a, Disconnect):
                 self.stats.cut_off += 1
                 self._close(conn, abort=True)
+
+    # ------------------------------------------------------------ idle clients
+
+    def _idle_check(self, conns: Iterable[_Conn], due: int, timeout_ms: int) -> tuple[int, int]:
+        """When tick ``due`` has come, close those of ``conns`` that have been
+        idle for ``idle_timeout_ms``.  Returns the tick before which none of the
+        others expires (:data:`NEVER` if there are none), and ``timeout_ms``
+        shortened to end then: the time-out of the wait that follows."""
+        now = self.ws.GetTickCount64()
+        if now >= due:
+            limit = self.config.idle_timeout_ms
+            due = NEVER
+            for conn in list(conns):
+                if conn.closed:
+                    continue
+                expires = conn.active_ms + limit
+                if expires <= now:
+                    self.stats.timed_out += 1
+                    self._close(conn)
+                elif expires < due:
+                    due = expires
+        if due == NEVER:
+            return due, timeout_ms
+        return due, min(timeout_ms, due - now)
+
+    def _idle_timeout(self, timeout_ms: int) -> int:
+        """The single-table models (routines, iocp): check ``self._conns`` for
+        idle connections; the time-out of the wait that follows."""
+        if not self.config.idle_timeout_ms:
+            return timeout_ms
+        self._idle_due, timeout_ms = self._idle_check(list(self._conns.values()), self._idle_due, timeout_ms)
+        return timeout_ms
 
     # ------------------------------------------------------------ closing
 

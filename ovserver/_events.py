@@ -74,13 +74,14 @@ Within a group the lecture notes' loop is unchanged:
   is served at a later wake-up, in its turn, like any signalled client.
 * **One client per wake-up, and every wake-up waits.**  A wake-up handles
   what completed for one client (at most one receive of ``recv_size`` bytes
-  and one send), then the thread leaves the lock and waits again.  Nothing
-  is handled outside a wait: a client whose receives and sends all complete
+  and one send), then the thread takes its inbox and actions, leaves the
+  lock and waits again.  No client is handled twice without a wait in
+  between: a client whose receives and sends all complete
   at once (it reads and sends as fast as the server echoes) would otherwise
   keep its group, and with it the server lock, to itself for as long as it
   keeps up, and a new client (the acceptor's hand-over, that client's group)
   would not be served meanwhile (found under Wine: 200 clients sending and
-  reading without a pause held the lock for up to 1.9 s a time).
+  reading without a pause held the lock for up to 1.9 s at a time).
 * **Fairness.**  WSAWaitForMultipleEvents reports the lowest signalled index,
   so the client part of the array is rotated after each wake-up.
 * **Closed clients leave the array at once.**  A closed connection leaves its
@@ -89,6 +90,11 @@ Within a group the lecture notes' loop is unchanged:
   complete.  Such *closing* clients fill the array's spare places; each
   wake-up sweeps all of them.  Only when more are closing than there are
   spare places does the wait get a time-out (``CLOSING_POLL_MS``).
+
+Idle clients (``idle_timeout_ms``, see :mod:`ovserver._core`): each group
+closes its own idle clients (it owns their sockets) at the top of its loop,
+once its earliest deadline has come, and its wait ends at that deadline at the
+latest; a busy group checks at every wake-up.
 
 Stopping: :meth:`Server.request_stop` (any thread: a console control handler,
 a simulated actor) sets a flag and signals the acceptor's wake event.  The
@@ -115,7 +121,7 @@ from fakewinsock.constants import (
     WSA_WAIT_TIMEOUT,
 )
 
-from ._core import Server, ServerConfig, ServerError, _Conn, _Io
+from ._core import NEVER, Server, ServerConfig, ServerError, _Conn, _Io
 from ._protocol import Action
 
 __all__ = ["EventServer", "GROUP_CLIENTS"]
@@ -131,7 +137,7 @@ class _Group:
     """One group: a thread, its wake event and up to 63 clients.
 
     ``members``, ``zombies``, ``next_first``, ``next_zombie``,
-    ``stopping``, ``waited_ms`` and ``gave_up`` are the group thread's own;
+    ``stopping``, ``waited_ms``, ``gave_up`` and ``idle_due`` are the group thread's own;
     ``inbox``, ``actions`` and ``stop`` are written by other threads (under
     the server lock) and taken by the group thread (under the lock)."""
 
@@ -148,6 +154,7 @@ class _Group:
     next_zombie: int = 0
     waited_ms: int = 0
     gave_up: bool = False
+    idle_due: int = NEVER  # no member's idle time-out expires before this tick
 
 
 class EventServer(Server):
@@ -347,10 +354,13 @@ class EventServer(Server):
                 for conn in list(group.members):
                     self.stats.closed_at_stop += 1
                     self._close(conn)
+            timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
+            if self.config.idle_timeout_ms and not group.stopping:
+                group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
             elif group.members or group.zombies:
-                self._wait_group(group, self.config.stop_grace_ms if group.stopping else WSA_INFINITE)
+                self._wait_group(group, timeout)
                 continue
             # Empty (or given up): leave the list in the same hold of the lock in
             # which the inbox was found empty, so nothing is handed over any more.
@@ -361,7 +371,10 @@ class EventServer(Server):
     def _take_inbox(self, group: _Group) -> None:
         """Serve the connections the acceptor handed over."""
         handed, group.inbox = group.inbox, []
+        limit = self.config.idle_timeout_ms
         for conn in handed:
+            if limit:
+                group.idle_due = min(group.idle_due, conn.active_ms + limit)
             conn.slot = len(group.members)
             group.members.append(conn)
             Server._begin(self, conn)

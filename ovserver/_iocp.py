@@ -214,7 +214,7 @@ class IocpServer(Server):
                     return  # what is still in flight is counted in _serve
                 timeout = self.config.stop_grace_ms
             else:
-                timeout = self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE
+                timeout = self._idle_timeout(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
             self._leave()
             try:
                 rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout, FALSE)
@@ -226,6 +226,9 @@ class IocpServer(Server):
                 self._timed_out(timeout)
             else:
                 raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
+
+    def _idle_armed(self) -> None:
+        self.ws.WSASetEvent(self._wake)  # a worker opened it: the controller's wait gets its time-out
 
     def _drained(self) -> bool:
         """Stopping, and every operation's packet has been handled."""

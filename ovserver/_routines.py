@@ -28,7 +28,7 @@
 from __future__ import annotations
 
 from fakewinsock import WSAOVERLAPPED, Winsock
-from fakewinsock.constants import FALSE, TRUE, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT
+from fakewinsock.constants import FALSE, TRUE, WSA_INFINITE, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT
 
 from ._core import Server, ServerConfig, ServerError, _Io
 
@@ -60,11 +60,14 @@ class RoutineServer(Server):
 
     def _between_routines(self) -> None:
         """What the loop around the wait would do, done by a routine (see the
-        module docstring): begin a requested stop; complete an AcceptEx."""
+        module docstring): begin a requested stop; complete an AcceptEx; close
+        idle clients."""
         if self._stop and not self._stopping:
             self._begin_stop()
-        elif not self._stopping and self._accept.completed():
-            self._accept_done()
+        elif not self._stopping:
+            if self._accept.completed():
+                self._accept_done()
+            self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
 
     def _wait(self, timeout_ms: int) -> None:
         self._ran = 0

@@ -21,6 +21,8 @@ BAD = [
     ["serve", "--max-queued", "-5"],
     ["serve", "--max-line", "1e3"],
     ["serve", "--model", "threads"],
+    ["serve", "--idle-timeout-ms", "-1"],
+    ["serve", "--idle-timeout-ms", "2147483648"],
     ["simulate", "--clients", "-1"],
     ["simulate", "--messages", "-1"],
     ["simulate", "--seed", "-1"],

@@ -45,6 +45,10 @@
 #   busy    (each model) while 200 clients send and read without a pause, a
 #           new client is served within 5 s, and Ctrl+C stops the server
 #           within 2 s, exit 0, with its "stopped" line;
+#   idle    (each model; misbehave.py idle, about 2 s) --max-clients 3
+#           --idle-timeout-ms 1000: three silent clients (one dribbling bytes
+#           that never make a line) are closed once idle for 1 s, and a new
+#           client, locked out by them until then, is served;
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line;
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
@@ -280,6 +284,22 @@ hostile_busy() {  # MODEL: Ctrl+C while clients are busy sending and reading: st
     echo "ok   busy/$model: a new client served beside 200 busy ones; Ctrl+C then stopped the server in $stop_s s, exit 0"
 }
 
+hostile_idle() {  # MODEL: --max-clients 3 --idle-timeout-ms 1000: silent clients closed, a locked-out one then served
+    local model="$1" log="$LOGDIR/idle-$1.log" out="$LOGDIR/idle-$1.out" status
+    start_server "$log" --port 0 --model "$model" --max-clients 3 --idle-timeout-ms 1000
+    [ -n "$port" ] || { fail_with_log "idle/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 60 "$HOST_PY" "$HERE/misbehave.py" idle --port "$port" --clients 3 --timeout-ms 1000 >"$out" 2>&1
+    status=$?
+    sed 's/^/  /' "$out"
+    timed_stop "$log" || { fail_with_log "idle/$model: no clean stop (exit $stop_status)" "$log"; return 1; }
+    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
+    if [ "$status" != 0 ] || ! grep -q '^ovserver: stopped; .*; 3 closed when idle' "$log"; then
+        fail_with_log "idle/$model: silent clients not closed when idle, or the locked-out client not served" "$log"
+        return 1
+    fi
+    echo "ok   idle/$model: 3 silent clients (one a slowloris) closed after --idle-timeout-ms 1000, a locked-out client then served"
+}
+
 bad_input() {  # --host localhost works or is refused in one line; --port 99999 is one line, status 2
     local log="$LOGDIR/localhost.log" status lines
     start_server "$log" --host localhost --port 0
@@ -333,7 +353,7 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave busy bad-input example); default: all.
+# cutoff misbehave chat-misbehave busy idle bad-input example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -357,6 +377,7 @@ for model in $MODELS; do
     run misbehave hostile_misbehave "$model"
     run chat-misbehave hostile_chat "$model"
     run busy hostile_busy "$model"
+    run idle hostile_idle "$model"
 done
 run bad-input bad_input
 run example example_server

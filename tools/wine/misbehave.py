@@ -7,6 +7,7 @@ socket step bounded in time.
     misbehave.py --port P --max-line L --max-queued Q --max-clients C [--cases a,b,...]
     misbehave.py busy --port P [--clients 200] [--seconds 60]
     misbehave.py chat --port P --max-line L
+    misbehave.py idle --port P --clients C --timeout-ms T
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -52,6 +53,11 @@ then EOF.
 lines, read their echoes and go again, without a pause; it prints "busy: N
 clients served, sending and reading" once every one has had its first echoes,
 and ends after ``--seconds`` or when the server goes.
+
+``idle`` is for a server with ``--max-clients C --idle-timeout-ms T``: C silent
+clients (one dribbling bytes that never make a line) hold every place; each
+must be closed once idle for T, and a new client, locked out until then,
+served.
 """
 
 from __future__ import annotations
@@ -600,9 +606,81 @@ def chat(port: int, max_line: int) -> int:
     return 1 if failed else 0
 
 
+def idle(port: int, clients: int, timeout_s: float) -> int:
+    """Against a server with ``--max-clients CLIENTS --idle-timeout-ms``: as
+    many silent clients as it serves (one of them dribbling a byte that never
+    ends a line every 0.2 s, a slowloris) hold every place; a new client must
+    wait for them to time out, then be served, and each silent one must be
+    closed (EOF, or a reset once the dribbler's next byte meets the closed
+    socket).  Prints one line; exit status 0 when it held."""
+    t0 = time.monotonic()
+    try:
+        silent = [connect(port) for _ in range(clients)]
+    except OSError as e:
+        print(f"idle: FAIL: the silent clients could not connect: {e!r}", flush=True)
+        return 1
+    ended: list[float | None] = [None] * clients
+    stop = threading.Event()
+
+    def watch(i: int, s: socket.socket) -> None:
+        s.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                if i == 0:
+                    s.sendall(b"x")
+                if s.recv(1) == b"":
+                    break
+            except TimeoutError:
+                if i == 0:
+                    stop.wait(0.15)
+                continue
+            except OSError:
+                break
+        else:
+            return
+        ended[i] = time.monotonic() - t0
+
+    watchers = [threading.Thread(target=watch, args=(i, s), daemon=True) for i, s in enumerate(silent)]
+    for w in watchers:
+        w.start()
+    time.sleep(0.2)  # every silent client accepted (the server serves the first CLIENTS to connect)
+    problem = ""
+    fresh_at = time.monotonic() - t0
+    try:
+        served = fresh_served(port, within=timeout_s + 5.0)
+    except (CaseFailed, OSError) as e:
+        problem, served = str(e), -1.0
+    for w in watchers:
+        w.join(timeout_s + 5.0)
+    stop.set()
+    for s in silent:
+        s.close()
+    closed = [t for t in ended if t is not None]
+    if not problem and len(closed) < clients:
+        problem = f"only {len(closed)} of the {clients} silent clients were closed"
+    elif not problem and fresh_at + served < timeout_s - 0.1:
+        problem = (f"the new client was served {fresh_at + served:.2f} s after the silent ones connected, "
+                   "before any place could have been freed")
+    if problem:
+        print(f"idle: FAIL: {problem}", flush=True)
+        return 1
+    print(f"idle: {clients} silent clients (one dribbling) closed after {min(closed):.2f}-{max(closed):.2f} s "
+          f"(time-out {timeout_s:.1f} s); the new client, locked out until then, served "
+          f"{fresh_at + served:.2f} s after they connected",
+          flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    if argv[:1] == ["idle"]:
+        i = argparse.ArgumentParser(prog="misbehave.py idle")
+        i.add_argument("--port", type=int, required=True)
+        i.add_argument("--clients", type=int, required=True, help="the server's --max-clients")
+        i.add_argument("--timeout-ms", type=int, required=True, help="the server's --idle-timeout-ms")
+        ia = i.parse_args(argv[1:])
+        return idle(ia.port, ia.clients, ia.timeout_ms / 1000)
     if argv[:1] == ["busy"]:
         b = argparse.ArgumentParser(prog="misbehave.py busy")
         b.add_argument("--port", type=int, required=True)
