@@ -364,10 +364,13 @@ class ExitsWithoutReaping(EventServer):
                 for conn in list(group.members):
                     self.stats.closed_at_stop += 1
                     self._close(conn)
+            timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
+            if self.config.idle_timeout_ms and not group.stopping:
+                group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
             elif group.members or group.zombies and not group.stopping:  # BUG: a stop waits for nothing
-                self._wait_group(group, self.config.stop_grace_ms if group.stopping else WSA_INFINITE)
+                self._wait_group(group, timeout)
                 continue
             # Empty (or given up): leave the list in the same hold of the lock in
             # which the inbox was found empty, so nothing is handed over any more.
