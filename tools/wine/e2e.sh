@@ -99,7 +99,7 @@ start_server() {  # LOG SERVE-ARGS...: start it, set $server_pid and $port (empt
     server_pid=$!
     port=""
     for i in $(seq 1 600); do  # 60 s: a loaded machine starts Wine slowly
-        port="$(sed -n 's/^ovserver: .* on 127\.0\.0\.1:\([0-9][0-9]*\)\( (.*)\)\{0,1\}; Ctrl+C stops$/\1/p' "$log")"
+        port="$(sed -n 's/^ovserver: .* on 127\.0\.0\.1:\([0-9][0-9]*\)\( (.*)\)\{0,1\}; Ctrl+C stops$/\1/p' "$log" 2>/dev/null)"  # the log may not exist yet
         [ -n "$port" ] && break
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
@@ -333,7 +333,7 @@ example_server() {  # examples/my_server.py: its listening line, a reply, Ctrl+C
     server_pid=$!
     port=""
     for i in $(seq 1 600); do
-        port="$(sed -n 's/^my_server: shouting on 127\.0\.0\.1:\([0-9][0-9]*\); Ctrl+C stops$/\1/p' "$log")"
+        port="$(sed -n 's/^my_server: shouting on 127\.0\.0\.1:\([0-9][0-9]*\); Ctrl+C stops$/\1/p' "$log" 2>/dev/null)"  # the log may not exist yet
         [ -n "$port" ] && break
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
