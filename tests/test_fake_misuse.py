@@ -7,6 +7,8 @@ not emulate raises NotEmulatedError.
 
 from __future__ import annotations
 
+import array
+
 import pytest
 
 from fakewinsock import (
@@ -84,6 +86,43 @@ def test_touching_a_receive_buffer_in_flight(h: Harness) -> None:
     a.peer.send(b"data")
     with pytest.raises(WinsockUsageError, match=r"WSARecv op\d+ on socket .*lpBuffers\[0\] was modified"):
         h.wait(ov.hEvent)
+
+
+@pytest.mark.usefixtures("snapshots")
+@pytest.mark.parametrize("kind", ["part of a bytearray", "memoryview of a bytearray's middle", "array"])
+def test_touching_part_of_a_buffer_or_another_kind_in_flight(h: Harness, kind: str) -> None:
+    """A bytearray the WSABUF covers only in part, and buffers that are no
+    bytearray (a memoryview of part of one, of an array), are checked as a whole
+    bytearray is: their snapshots are compared another way."""
+    a = h.accept()
+    ov = h.overlapped()
+    buf: bytearray | memoryview
+    if kind == "part of a bytearray":
+        buf = bytearray(16)
+    elif kind == "array":
+        buf = memoryview(array.array("B", bytes(8)))
+    else:
+        buf = memoryview(bytearray(16))[4:12]
+    h.ws.WSARecv(a.sock, [WSABUF(8, buf)], 1, 0, ov, None)
+    buf[3] = 0x41
+    a.peer.send(b"data")
+    with pytest.raises(WinsockUsageError, match=r"WSARecv op\d+ on socket .*lpBuffers\[0\] was modified"):
+        h.wait(ov.hEvent)
+
+
+@pytest.mark.usefixtures("snapshots")
+def test_touching_a_buffer_beyond_the_wsabuf_in_flight_is_allowed(h: Harness) -> None:
+    """Only the WSABUF's ``len`` bytes are the kernel's while the receive pends."""
+    a = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(16)
+    h.ws.WSARecv(a.sock, [WSABUF(8, buf)], 1, 0, ov, None)
+    buf[12] = 0x41
+    a.peer.send(b"data")
+    h.wait(ov.hEvent)
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
+    assert ok == TRUE and 1 <= n <= 4
+    assert buf == bytearray(b"data"[:n]) + bytes(12 - n) + b"A" + bytes(3)
 
 
 @pytest.mark.usefixtures("snapshots")
