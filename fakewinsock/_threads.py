@@ -383,15 +383,23 @@ class Scheduler:
             self.opaque.append(cur)
             return
         objects: dict[int, Any] = self.kernel.objects
+        watching = cur.watching
         for h in w.handles:
             obj = objects.get(h)  # an Event or a ProgramThread (the waits checked the handles)
-            if obj is None or obj in cur.watching:
+            if obj is None:
                 continue
-            if obj.waiters:
-                obj.waiters.append(cur)
+            waiters = obj.waiters
+            if waiters:
+                # A handle given twice: ``cur`` is then its last waiter (appended
+                # just now; a thread entering a wait watches nothing).  Asking
+                # the object, not ``obj in watching``, keeps a 64-handle wait
+                # linear: that scan compared up to 2,000 objects per wait.
+                if waiters[-1] is cur:
+                    continue
+                waiters.append(cur)
             else:
                 obj.waiters = [cur]
-            cur.watching.append(obj)
+            watching.append(obj)
 
     def _unwatch(self, t: ProgramThread) -> None:
         for obj in t.watching:

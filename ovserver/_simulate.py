@@ -46,6 +46,7 @@ A client's life:
 
 from __future__ import annotations
 
+import enum
 import gc
 import random
 import time
@@ -332,7 +333,7 @@ class _Sim:
         self.done += 1
         if c.welcome_ns < 0:
             self.gave_up += 1
-        if self.barrier and self.mode is Mode.CHAT and c.reset_at < 0 and c.owed and c.ended_as != _SERVED:
+        if self.barrier and self.mode is Mode.CHAT and c.reset_at < 0 and c.owed and c.ended_as != _Ending.SERVED:
             # Ended before the server had all its lines (cut off, dropped, failed, given up): only the
             # lines the server took from it until then are owed, and they are already queued for every
             # client still a member (see check_chat).  Nobody waits for it any longer.
@@ -349,10 +350,18 @@ class _Sim:
 
 # Client states: those of every scripted client (waiting, connecting, done) and these.
 _JOINING, _READY, _ACTIVE = ("joining", "ready", "active")
-#: How a client ended (``_Client.ended_as``): served (a graceful end, the server's FIN after every
-#: reply owed), or "cut_off", "dropped", "stopped" (by the server, as due), "reset" (by plan),
-#: "failed" (an error was reported).
-_SERVED = "served"
+
+
+class _Ending(enum.Enum):
+    """How a client ended (``_Client.ended_as``; None while it has not)."""
+
+    SERVED = "served"  # a graceful end: the server's FIN after every reply owed
+    CUT_OFF = "cut off"  # by the server, as due (a slow reader, a line over the limit)
+    DROPPED = "dropped"  # by the server, as an injected WSARecv/WSASend failure allows
+    STOPPED = "stopped"  # by the server, asked to stop
+    RESET = "reset"  # by the client's plan (an abortive close)
+    FAILED = "failed"  # an error was reported
+
 
 _TEXT = b"abcdefghijklmnopqrstuvwxyz ,.!?0123456789"
 #: Random bytes -> printable text, and -> any byte but a newline (by translate:
@@ -606,7 +615,7 @@ class _Client(ScriptedClient):
         # max_line, if any); barrier: the other clients it still waits for (see leave_if_heard_all).
         self.owed = len(plan.lines) if plan.too_long < 0 else plan.too_long
         self.waiting_for = 0
-        self.ended_as = ""  # how it ended (see _SERVED); "" while it has not
+        self.ended_as: _Ending | None = None  # how it ended; None while it has not
 
     # ------------------------------------------------------------ connecting
 
@@ -618,7 +627,7 @@ class _Client(ScriptedClient):
         sim = self.sim
         if sim.stopping:  # the server stopped listening: as due
             sim.report.stopped += 1
-            self.ended_as = "stopped"
+            self.ended_as = _Ending.STOPPED
             self.finish()
             return
         sim.report.refusals += 1
@@ -633,8 +642,8 @@ class _Client(ScriptedClient):
 
     def _fail(self, why: str) -> None:
         self.sim.error(f"client {self.index} {self.name.decode() or '(unconnected)'}: {why}")
-        if not self.ended_as:
-            self.ended_as = "failed"
+        if self.ended_as is None:
+            self.ended_as = _Ending.FAILED
         self.reset_if_connected()
         self.finish()
 
@@ -709,24 +718,24 @@ class _Client(ScriptedClient):
             if self.plan.too_long >= 0:
                 self.sim.report.hung_up += 1
             self.sim.report.served += 1
-            self.ended_as = _SERVED
+            self.ended_as = _Ending.SERVED
             self.finish()
             return
         what = "reset" if reset else "closed"
         if self.sim.stopping:  # asked to stop, the server closes every connection: as due
             self.sim.report.stopped += 1
-            self.ended_as = "stopped"
+            self.ended_as = _Ending.STOPPED
             self.finish()
             return
         if reset and self._cut_off_as_due():
             self.sim.report.cut_off += 1
-            self.ended_as = "cut_off"
+            self.ended_as = _Ending.CUT_OFF
             self.finish()
             return
         if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
             self.sim.drops_left -= 1
             self.sim.report.dropped += 1
-            self.ended_as = "dropped"
+            self.ended_as = _Ending.DROPPED
             self.reset_if_connected()
             self.finish()
             return
@@ -810,7 +819,7 @@ class _Client(ScriptedClient):
         self.sim.report.replies += 1
         if self.sim.barrier:
             s = self.sim.by_name[sender]
-            if len(got) == s.owed and s.reset_at < 0 and s.ended_as in ("", _SERVED):
+            if len(got) == s.owed and s.reset_at < 0 and s.ended_as in (None, _Ending.SERVED):
                 self.waiting_for -= 1
             self.leave_if_heard_all()
 
@@ -896,7 +905,7 @@ class _Client(ScriptedClient):
             return
         self.send_reset()
         self.sim.report.reset_by_plan += 1
-        self.ended_as = "reset"
+        self.ended_as = _Ending.RESET
         self.finish()
 
     # ------------------------------------------------------------ the chat check
@@ -925,7 +934,7 @@ class _Client(ScriptedClient):
     def check_chat(self) -> None:
         """Check, at the end, what this client heard from each sender."""
         sim = self.sim
-        if (sim.barrier and self.reset_at < 0 and self.plan.too_long < 0 and self.ended_as == _SERVED
+        if (sim.barrier and self.reset_at < 0 and self.plan.too_long < 0 and self.ended_as == _Ending.SERVED
                 and not sim.stopping):
             # A client that stayed (a member from before anyone sent until its FIN; not hung up) hears every line
             # the server took: all of those of each other client served, and of each client the
@@ -934,15 +943,15 @@ class _Client(ScriptedClient):
                 if s is self or s.reset_at >= 0:
                     continue
                 got = self.heard.get(s.name, [])
-                if s.ended_as == _SERVED:
+                if s.ended_as == _Ending.SERVED:
                     if got != s.lines[:s.owed]:
                         sim.error(f"client {self.index} {self.name.decode()}: did not hear exactly the "
                                   f"{s.owed} lines of client {s.index} {s.name.decode()}")
-                elif s.ended_as in ("cut_off", "dropped"):
+                elif s.ended_as in (_Ending.CUT_OFF, _Ending.DROPPED):
                     first = sim.heard_by_stayers.setdefault(s.index, (len(got), self))
                     if len(got) != first[0]:
                         sim.error(f"client {self.index} {self.name.decode()}: heard {len(got)} lines of client "
-                                  f"{s.index} {s.name.decode()} ({s.ended_as.replace('_', ' ')} by the server), "
+                                  f"{s.index} {s.name.decode()} ({s.ended_as.value} by the server), "
                                   f"client {first[1].index} heard {first[0]}: both stayed, so each must hear "
                                   "every line the server took from it")
         for sender_name, got in self.heard.items():

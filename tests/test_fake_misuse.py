@@ -7,6 +7,8 @@ not emulate raises NotEmulatedError.
 
 from __future__ import annotations
 
+import array
+
 import pytest
 
 from fakewinsock import (
@@ -75,15 +77,40 @@ def snapshots(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.usefixtures("snapshots")
-def test_touching_a_receive_buffer_in_flight(h: Harness) -> None:
+@pytest.mark.parametrize("kind", ["bytearray", "part of a bytearray", "memoryview of a bytearray's middle", "array"])
+def test_touching_a_receive_buffer_in_flight(h: Harness, kind: str) -> None:
+    """A whole bytearray (its snapshot is compared in place), and one the WSABUF
+    covers only in part or buffers that are no bytearray (a memoryview of part
+    of one, of an array: compared through a copy), are all checked."""
     a = h.accept()
     ov = h.overlapped()
-    buf = bytearray(16)
-    h.ws.WSARecv(a.sock, [WSABUF(16, buf)], 1, 0, ov, None)
+    buf: bytearray | memoryview
+    if kind == "array":
+        buf = memoryview(array.array("B", bytes(8)))
+    elif kind == "memoryview of a bytearray's middle":
+        buf = memoryview(bytearray(16))[4:12]
+    else:
+        buf = bytearray(8 if kind == "bytearray" else 16)
+    h.ws.WSARecv(a.sock, [WSABUF(8, buf)], 1, 0, ov, None)
     buf[3] = 0x41
     a.peer.send(b"data")
     with pytest.raises(WinsockUsageError, match=r"WSARecv op\d+ on socket .*lpBuffers\[0\] was modified"):
         h.wait(ov.hEvent)
+
+
+@pytest.mark.usefixtures("snapshots")
+def test_touching_a_buffer_beyond_the_wsabuf_in_flight_is_allowed(h: Harness) -> None:
+    """Only the WSABUF's ``len`` bytes are the kernel's while the receive pends."""
+    a = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(16)
+    h.ws.WSARecv(a.sock, [WSABUF(8, buf)], 1, 0, ov, None)
+    buf[12] = 0x41
+    a.peer.send(b"data")
+    h.wait(ov.hEvent)
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
+    assert ok == TRUE and 1 <= n <= 4
+    assert buf == bytearray(b"data"[:n]) + bytes(12 - n) + b"A" + bytes(3)
 
 
 @pytest.mark.usefixtures("snapshots")

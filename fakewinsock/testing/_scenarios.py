@@ -107,8 +107,10 @@ class ClientScript:
         return cls(tuple(lines), chunks, (0,) * len(chunks), arrive_ns, linger_ns, tail, pause_at_ns, pause_ns,
                    read_bytes, read_every_ns)
 
-    @property
+    @functools.cached_property
     def stream(self) -> bytes:
+        """Every byte it sends, in order (made once: the checker asks often; the
+        script is frozen, so the cached value never goes stale)."""
         return b"".join(line + b"\n" for line in self.lines) + self.tail
 
     def __repr__(self) -> str:
