@@ -1,0 +1,210 @@
+"""The fake's kernel and operations (``fakewinsock._kernel``, ``_ops``,
+``_sockets``, ``_threads``, ``_iocp``): what the mutation run (issue 18,
+``tools/mutation.sh``) found no test asserting.
+
+Each test states what a program or its author relies on: an alertable wait
+ends as soon as a completion routine is queued, ``ws.stats`` counts every
+operation exactly once by how it ended, the trace says which thread a
+completion routine was queued to, and a usage error explains itself in full.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from fakewinsock import WSABUF, WSAOVERLAPPED, FakePeer, FakeWinsock, WinsockUsageError
+from fakewinsock.constants import (
+    FALSE,
+    INFINITE,
+    SOCKET_ERROR,
+    TRUE,
+    WAIT_IO_COMPLETION,
+    WAIT_OBJECT_0,
+    WSA_IO_PENDING,
+    WSA_OPERATION_ABORTED,
+    WSAENOTCONN,
+)
+from tests.conformance._harness import Harness
+from tests.fake_server import quiet
+
+MS = 1_000_000
+
+
+def harness(**config: Any) -> Harness:
+    h = Harness(FakeWinsock(seed=0, config=quiet(**config)))
+    h.start()
+    return h
+
+
+def fake(h: Harness) -> FakeWinsock:
+    assert isinstance(h.ws, FakeWinsock)
+    return h.ws
+
+
+# ---------------------------------------------------------------- alertable waits
+
+
+@pytest.mark.parametrize("timeout", [INFINITE, 1000])
+def test_an_alertable_sleep_returns_as_soon_as_a_routine_is_queued(timeout: int) -> None:
+    """No program threads: SleepEx(timeout, TRUE) with a receive pending whose
+    completion routine is queued 2 ms later returns WAIT_IO_COMPLETION then,
+    having run the routine (not at its timeout, and not a deadlock when the
+    timeout is infinite)."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    got: list[tuple[int, int]] = []
+    ov = WSAOVERLAPPED()
+    rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, ov,
+                          lambda err, n, o, flags: got.append((err, n)))
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    start = ws.now_ns
+    peer = a.peer
+    assert isinstance(peer, FakePeer)
+    ws.call_at(start + 2 * MS, lambda _: peer.send_nowait(b"abc"))
+    assert ws.SleepEx(timeout, TRUE) == WAIT_IO_COMPLETION
+    assert got == [(0, 3)]
+    assert ws.now_ns - start < 3 * MS
+    h.finish()
+
+
+# ---------------------------------------------------------------- the counts in ws.stats
+
+
+def test_stats_count_each_operation_once_by_how_it_ended() -> None:
+    """One receive completes at once, one pends and completes, one call fails
+    (WSARecv on a socket not connected), one completion
+    routine runs, one connection is reset: ws.stats says exactly that."""
+    h = harness(immediate=1.0)  # what can complete at once does
+    ws = fake(h)
+    a = h.accept()
+    base = {k: ws.stats[k] for k in ("immediate", "pending", "failed", "completed", "routines", "resets")}
+    assert base == {"immediate": 0, "pending": 1, "failed": 0, "completed": 1, "routines": 0, "resets": 0}
+    # (the accept: it pended, as no client had come yet, and completed)
+    a.peer.send(b"now")
+    h.settle()
+    ov = h.overlapped()
+    rc, n, _ = h.recv(a.sock, ov, 16)
+    assert (rc, n) == (0, 3)
+    assert ws.WSAGetOverlappedResult(a.sock, ov, FALSE)[:2] == (TRUE, 3)
+    done: list[int] = []
+    rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(),
+                          lambda err, n, o, flags: done.append(err))  # nothing to receive yet: it pends
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    a.peer.send(b"later")
+    assert ws.SleepEx(1000, TRUE) == WAIT_IO_COMPLETION and done == [0]
+    rc, _, _ = ws.WSARecv(h.socket(), [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(), None)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSAENOTCONN)
+    a.peer.reset()
+    h.settle()
+    got = {k: ws.stats[k] for k in base}
+    assert got == {"immediate": 1, "pending": 2, "failed": 1, "completed": 3, "routines": 1, "resets": 1}
+    h.finish()
+
+
+# ---------------------------------------------------------------- what the trace says
+
+
+def test_the_trace_names_the_thread_a_completion_routine_is_queued_to() -> None:
+    """A worker thread posts a receive with a completion routine, then waits
+    (not alertably) until the main thread has cancelled it with CancelIoEx:
+    the routine is queued while the main thread runs, to the worker's thread
+    (the one that posted it, as Windows queues the APC), and runs there in
+    the worker's next alertable wait.  The trace records both on the worker."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    posted, go = h.event(), h.event()
+    ran: list[int] = []
+
+    def worker(param: Any) -> int:
+        rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(),
+                              lambda err, n, o, flags: ran.append(err))
+        assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING
+        assert ws.WSASetEvent(posted) == TRUE
+        assert ws.WaitForSingleObject(go, INFINITE) == WAIT_OBJECT_0
+        return 0 if ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION else 1
+
+    thread = ws.CreateThread(None, 0, worker, None, 0).hThread
+    assert ws.WaitForSingleObject(posted, INFINITE) == WAIT_OBJECT_0
+    assert ws.CancelIoEx(a.sock, None) == TRUE
+    ws.run_for(0.001)  # the cancellation completes (on the main thread's watch)
+    assert ran == []  # queued, not run: the worker is not in an alertable wait
+    assert ws.WSASetEvent(go) == TRUE
+    assert ws.WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetExitCodeThread(thread) == (TRUE, 0) and ran == [WSA_OPERATION_ABORTED]
+    assert ws.CloseHandle(thread) == TRUE
+    recv = next(r for r in ws.trace if r.call == "WSARecv")
+    assert recv.thread != 1  # posted on the worker
+    queued = [(r.what, r.call, r.handle, r.detail, r.thread) for r in ws.trace
+              if r.op == recv.op and r.what in ("queued", "routine")]
+    assert queued == [("queued", "WSARecv", a.sock, "completion routine", recv.thread),
+                      ("routine", "WSARecv", a.sock, f"dwError={WSA_OPERATION_ABORTED} cb=0", recv.thread)]
+    # A record about no operation (here, making the three events: the accept's and the two above) has op 0.
+    assert [(r.what, r.op) for r in ws.trace if r.call == "WSACreateEvent"] == [("call", 0)] * 3
+    h.finish()
+
+
+def test_the_trace_records_the_event_a_completion_signals() -> None:
+    """A receive notified by its event completes: the trace says the event
+    was signalled for that operation (what ``signalled``, call ``event``,
+    the event's handle), on the thread that posted it."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov, 16)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    a.peer.send(b"x")
+    assert h.complete(a.sock, ov)[:2] == (TRUE, 1)
+    recv = next(r for r in ws.trace if r.call == "WSARecv")
+    assert [(r.what, r.call, r.handle, r.thread) for r in ws.trace if r.op == recv.op and r.what == "signalled"] \
+        == [("signalled", "event", ov.hEvent, recv.thread)]
+    h.finish()
+
+
+# ---------------------------------------------------------------- threads
+
+
+def test_a_new_thread_starts_with_last_error_0() -> None:
+    """GetLastError in a thread that has made no call yet is 0 (a new
+    thread's last error starts cleared), whatever the creating thread's is."""
+    h = harness()
+    ws = fake(h)
+    ws.SetLastError(WSAENOTCONN)
+    thread = ws.CreateThread(None, 0, lambda param: ws.GetLastError(), None, 0).hThread
+    assert ws.WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetExitCodeThread(thread) == (TRUE, 0)
+    assert ws.GetLastError() == WSAENOTCONN  # the main thread's own is its own
+    assert ws.CloseHandle(thread) == TRUE
+    h.finish()
+
+
+# ---------------------------------------------------------------- usage errors in full
+
+
+def test_reusing_an_overlapped_whose_packet_is_queued_says_what_windows_would_do() -> None:
+    """The classic IOCP bug (an OVERLAPPED reused while its packet still waits
+    in the port): the usage error says why it is one, in full."""
+    h = harness(immediate=1.0)
+    ws = fake(h)
+    a = h.accept()
+    port = h.port()
+    assert ws.CreateIoCompletionPort(a.sock, port, 1, 0) == port
+    a.peer.send(b"abc")
+    h.settle()
+    ov = WSAOVERLAPPED()
+    assert ws.WSARecv(a.sock, [WSABUF(64, bytearray(64))], 1, 0, ov, None)[:2] == (0, 3)
+    with pytest.raises(WinsockUsageError) as info:
+        ws.WSARecv(a.sock, [WSABUF(64, bytearray(64))], 1, 0, ov, None)
+    assert re.fullmatch(
+        f"WSARecv on socket {a.sock:#x}: the WSAOVERLAPPED's last operation, WSARecv op\\d+ on socket {a.sock:#x}, "
+        "has its completion packet still queued on a completion port; on Windows "
+        "GetQueuedCompletionStatus would hand this OVERLAPPED to the code that handles the "
+        "old operation \\(was an immediate success handled inline and left to the port too\\?\\)",
+        str(info.value)), str(info.value)
+    assert ws.GetQueuedCompletionStatus(port, 0)[3] is ov
+    h.finish()
