@@ -71,6 +71,29 @@ def test_an_alertable_sleep_returns_as_soon_as_a_routine_is_queued(timeout: int)
     h.finish()
 
 
+def test_an_operation_completes_exactly_completion_delay_after_its_data_arrives() -> None:
+    """FakeConfig.completion_delay is the time between an operation's
+    condition holding (here: the data is in) and its completion: a receive
+    pending when the data arrives completes that much later, never sooner."""
+    delay = 5 * MS
+    h = harness(completion_delay=(delay, delay))
+    ws = fake(h)
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov, 16)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    peer = a.peer
+    assert isinstance(peer, FakePeer)
+    peer.send_nowait(b"x")
+    assert h.complete(a.sock, ov)[:2] == (TRUE, 1)
+    recv = next(r for r in ws.trace if r.call == "WSARecv")
+    arrived = [r.time for r in ws.trace if r.what == "net" and r.call == "arrive"]
+    completed = [r.time for r in ws.trace if r.op == recv.op and r.what == "completed"]
+    assert len(arrived) >= 1 and len(completed) == 1
+    assert completed[0] - arrived[-1] == delay
+    h.finish()
+
+
 # ---------------------------------------------------------------- the counts in ws.stats
 
 
