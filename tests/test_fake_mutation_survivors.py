@@ -189,7 +189,50 @@ def test_the_trace_records_the_event_a_completion_signals() -> None:
     h.finish()
 
 
+def test_touching_an_acceptex_output_buffer_in_flight_names_lpoutputbuffer() -> None:
+    """AcceptEx's buffer is lpOutputBuffer, not a WSABUF array: the usage
+    error for changing it while the accept is pending says so, in full (seen
+    when the accept is cancelled: a connection would write the addresses into
+    it, and what the program wrote is then overwritten anyway)."""
+    h = harness()
+    posted = h.post_accept()
+    posted.out[0] ^= 0xFF
+    assert h.ws.CancelIoEx(posted.listener, posted.ov) == TRUE
+    with pytest.raises(WinsockUsageError) as info:
+        h.wait(posted.ov.hEvent)
+    assert re.fullmatch(r"AcceptEx op\d+ on socket 0x[0-9a-f]+: lpOutputBuffer was modified while the operation "
+                        r"was in flight; on Windows the kernel reads or writes it until completion",
+                        str(info.value)), str(info.value)
+
+
 # ---------------------------------------------------------------- threads
+
+
+def test_the_trace_says_a_routine_was_dropped_because_its_thread_exited() -> None:
+    """A thread posts a receive with a completion routine and exits: Windows
+    cancels the thread's I/O, and the routine can never run (afd.c).  The
+    trace records the routine as dropped, on that thread, saying why."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    ran: list[int] = []
+
+    def worker(param: Any) -> int:
+        rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(),
+                              lambda err, n, o, flags: ran.append(err))
+        return 0 if rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING else 1
+
+    thread = ws.CreateThread(None, 0, worker, None, 0).hThread
+    assert ws.WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetExitCodeThread(thread) == (TRUE, 0)
+    assert ws.CloseHandle(thread) == TRUE
+    h.settle()
+    assert ran == []
+    recv = next(r for r in ws.trace if r.call == "WSARecv")
+    assert [(r.what, r.call, r.handle, r.detail, r.thread) for r in ws.trace
+            if r.op == recv.op and r.what == "dropped"] \
+        == [("dropped", "WSARecv", a.sock, "completion routine: thread exited", recv.thread)]
+    h.finish()
 
 
 def test_a_new_thread_starts_with_last_error_0() -> None:
