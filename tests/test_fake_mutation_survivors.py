@@ -29,6 +29,8 @@ from fakewinsock.constants import (
 )
 from tests.conformance._harness import Harness
 from tests.fake_server import quiet
+from tests.test_fake_net_mutation import reset_before_accept_outcome
+from tests.test_fake_net_mutation_more import ByLabel
 
 MS = 1_000_000
 
@@ -247,6 +249,17 @@ def test_a_new_thread_starts_with_last_error_0() -> None:
     assert ws.GetLastError() == WSAENOTCONN  # the main thread's own is its own
     assert ws.CloseHandle(thread) == TRUE
     h.finish()
+
+
+def test_the_trace_says_which_accept_failed_for_a_reset_in_the_backlog() -> None:
+    """The outcome of a reset in the backlog where AcceptEx fails (one of the
+    three Windows gives): the trace records it on the listener, for that
+    AcceptEx, naming the connection."""
+    ws = FakeWinsock(chooser=ByLabel({"reset-before-accept": 2}), config=quiet())
+    assert reset_before_accept_outcome(ws) == "AcceptEx fails"
+    accept = next(r for r in ws.trace if r.call == "AcceptEx")
+    assert [(r.what, r.call, r.handle, r.op, r.detail) for r in ws.trace if r.call == "accept-reset"] \
+        == [("net", "accept-reset", accept.handle, accept.op, "conn=c1 reset before accept")]
 
 
 # ---------------------------------------------------------------- usage errors in full
