@@ -96,6 +96,26 @@ def test_an_operation_completes_exactly_completion_delay_after_its_data_arrives(
     h.finish()
 
 
+def test_a_chooser_scripts_a_receive_by_the_labels_of_its_questions() -> None:
+    """The chooser's questions are named (the Chooser docstring's
+    ``"immediate:WSARecv"``), so a chooser can script them: answering "not at
+    once" and "not partial" by label, a receive of data already there pends,
+    then completes with all of it."""
+    chooser = ByLabel({"immediate:WSARecv": 999_999, "partial": 999_999})
+    h = Harness(FakeWinsock(chooser=chooser, config=quiet(immediate=0.5, partial_recv=0.5)))
+    h.start()
+    ws = fake(h)
+    a = h.accept()
+    a.peer.send(b"abcdef")
+    h.settle()
+    ov = h.overlapped()
+    rc, _, buf = h.recv(a.sock, ov, 16)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    assert h.complete(a.sock, ov)[:2] == (TRUE, 6) and bytes(buf[:6]) == b"abcdef"
+    assert {"immediate:WSARecv", "partial"} <= {label for label, _, _ in chooser.asked}
+    h.finish()
+
+
 # ---------------------------------------------------------------- the counts in ws.stats
 
 
