@@ -68,25 +68,38 @@ else:
 class Recheck:
     """The pytest plugin: replaces the test loop."""
 
-    def __init__(self, names: list[str], timeout: int, log: Any, update: bool = False) -> None:
+    def __init__(self, names: list[str], timeout: int, log: Any, update: bool = False,
+                 by_coverage: bool = False) -> None:
         self.names = names
         self.update = update
         self.timeout = timeout
         self.log = log
+        self.by_coverage = by_coverage
         self.verdicts: dict[str, int] = {}
         self.clean_ok = False
+        self.reached: dict[str, set[str]] = {}  # by test (nodeid): the mutated functions it calls
 
-    def _run_all(self, items: list[Any]) -> tuple[int, str]:
+    def _run_all(self, items: list[Any], coverage: bool = False) -> tuple[int, str]:
         from _pytest.runner import runtestprotocol
 
+        hits: set[str] = set()
+        if coverage:  # mutmut's own first pass: the trampolines note each function called
+            from mutmut.state import state
+
+            hits = state()._stats
         for item in items:
+            hits.clear()
             _arm(self.timeout)
             try:
                 reports = runtestprotocol(item, nextitem=None, log=False)
             except _Timeout:
                 return 36, item.nodeid
+            except Exception:  # pytest itself broke under the mutant: mutmut counts that (exit 3) a kill
+                return 3, item.nodeid
             finally:
                 _arm(0)
+            if coverage:
+                self.reached[item.nodeid] = set(hits)
             if any(r.failed for r in reports):
                 return 1, item.nodeid
         return 0, ""
@@ -94,9 +107,9 @@ class Recheck:
     def pytest_runtestloop(self, session: Any) -> bool:
         _install()
         items = list(session.items)
-        os.environ["MUTANT_UNDER_TEST"] = ""
+        os.environ["MUTANT_UNDER_TEST"] = "stats" if self.by_coverage else ""
         start = time.monotonic()
-        code, by = self._run_all(items)
+        code, by = self._run_all(items, coverage=self.by_coverage)
         if code:
             print(f"the clean run fails ({by}): fix the tests first", file=self.log)
             return True
@@ -105,11 +118,15 @@ class Recheck:
         for name in self.names:
             os.environ["MUTANT_UNDER_TEST"] = name
             start = time.monotonic()
-            code, by = self._run_all(items)
+            mine = items
+            if self.by_coverage:  # only the tests that call the mutated function (as mutmut run does)
+                function = name.rsplit("__mutmut_", 1)[0]
+                mine = [item for item in items if function in self.reached[item.nodeid]]
+            code, by = self._run_all(mine) if mine else (33, "no test calls it")
             self.verdicts[name] = code
             if self.update:
                 write_verdicts({name: code})  # at once: a run that is stopped keeps what it found
-            verdict = {0: "survived", 1: "killed", 36: "timeout"}[code]
+            verdict = {0: "survived", 1: "killed", 3: "killed", 33: "no tests", 36: "timeout"}[code]
             print(f"{verdict:8} {name}  {by} ({time.monotonic() - start:.1f} s)", file=self.log, flush=True)
         os.environ["MUTANT_UNDER_TEST"] = ""
         return True
@@ -167,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--timeout", type=int, default=120, help="seconds one test may run under a mutant")
     ap.add_argument("--update", action="store_true", help="write the verdicts into mutants/*.meta")
+    ap.add_argument("--by-coverage", action="store_true",
+                    help="the clean run notes which mutated functions each test calls (as mutmut run's first "
+                         "pass does); a mutant then runs only the tests that call its function")
     args = ap.parse_args(argv)
     if not pytest_args:
         ap.error("name the tests to run after --")
@@ -194,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MUTANT_UNDER_TEST"] = ""
     import pytest
 
-    plugin = Recheck(names, args.timeout, sys.stdout, update=args.update)
+    plugin = Recheck(names, args.timeout, sys.stdout, update=args.update, by_coverage=args.by_coverage)
     pytest.main(["-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-seed=0", "-q", *pytest_args],
                 plugins=[plugin])
     if not plugin.clean_ok:
         return 2
-    survived = sum(c == 0 for c in plugin.verdicts.values())
+    survived = sum(c in (0, 33) for c in plugin.verdicts.values())
     print(f"{len(plugin.verdicts) - survived} killed, {survived} survived")
     return 0
 

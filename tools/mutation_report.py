@@ -25,6 +25,7 @@ import argparse
 import ast
 import difflib
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,21 @@ class Equivalent:
     reason: str
     line: int
     matched: list[str] = field(default_factory=list)
+
+
+def interval(detected: int, counted: int, population: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% interval of a score measured on a random sample: ``detected``
+    of ``counted`` mutants, drawn without replacement from ``population``.
+    Wilson's score interval (sound near 100%, where the normal one is not),
+    with the finite-population correction folded into z; (p, p) when the
+    sample is the whole population."""
+    p = detected / counted
+    if counted >= population:
+        return p, p
+    z2 = z * z * (population - counted) / (population - 1)
+    centre = (p + z2 / (2 * counted)) / (1 + z2 / counted)
+    half = math.sqrt(z2 * (p * (1 - p) / counted + z2 / (4 * counted * counted))) / (1 + z2 / counted)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -185,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     # checked: mutants with a verdict (a sampled or interrupted run checks only some);
     # the score is killed (or timed out) of the checked ones less the equivalent.
     print(f"{'module':<28} {'mutants':>7} {'checked':>7} {'killed':>7} {'timeout':>7} {'equiv':>6} {'alive':>6} "
-          f"{'score':>7}")
+          f"{'score':>7}  95% interval (a sample)")
     for mod in modules:
         ms = [m for m in mutants if m.module == mod]
         checked = sum(m.status != "not checked" for m in ms)
@@ -201,8 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         target = max((v for p, v in targets if mod.startswith(p)), default=0.0)
         mark = "" if score >= target else f"  (target {target:g}%)"
         ok = ok and score >= target
+        span = ""
+        if checked < len(ms):  # a sample: of a population of about len(ms) * counted / checked that count
+            lo, hi = interval(killed + timeout, counted, max(counted, round(len(ms) * counted / checked)))
+            span = f"  {100 * lo:.1f}-{100 * hi:.1f}%"
         print(f"{mod:<28} {len(ms):>7} {checked:>7} {killed:>7} {timeout:>7} {equiv:>6} {alive:>6} "
-              f"{score:>6.1f}%{mark}")
+              f"{score:>6.1f}%{span}{mark}")
     total_equiv = len(equivalent_names)
     total_checked = sum(m.status != "not checked" for m in mutants)
     total_counted = total_checked - total_equiv

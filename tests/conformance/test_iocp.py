@@ -24,7 +24,9 @@ from fakewinsock.constants import (
     FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
     FILE_SKIP_SET_EVENT_ON_HANDLE,
     INVALID_HANDLE_VALUE,
+    SO_UPDATE_ACCEPT_CONTEXT,
     SOCKET_ERROR,
+    SOL_SOCKET,
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
@@ -248,6 +250,26 @@ def test_acceptex_packet_carries_the_listeners_key(h: Harness) -> None:
     h.peer().connect("127.0.0.1", lport)
     assert h.ws.GetQueuedCompletionStatus(port, MS) == (TRUE, 0, 125, ov)
     assert ov.Internal == 0
+    nothing_queued(h, port)
+
+
+def test_acceptex_with_no_event_completes_through_the_port(h: Harness) -> None:
+    """The usual IOCP server's accept: a zeroed OVERLAPPED (no hEvent), the
+    listener associated with a port.  AcceptEx pends until a client comes
+    (there is none yet), then its packet comes out of the port: TRUE, the
+    listener's key, the same OVERLAPPED (sock.c test_completion_port posts
+    its AcceptEx with a zeroed OVERLAPPED), and the socket is connected."""
+    lst, lport = h.listener()
+    acc = h.socket()
+    port = h.port()
+    associate(h, lst, port, 125)
+    ov = WSAOVERLAPPED()
+    ok, _ = h.ws.AcceptEx(lst, acc, bytearray(2 * ADDR_SLOT), 0, ADDR_SLOT, ADDR_SLOT, ov)
+    assert (ok, h.ws.WSAGetLastError()) == (FALSE, WSA_IO_PENDING)
+    h.peer().connect("127.0.0.1", lport)
+    assert h.ws.GetQueuedCompletionStatus(port, MS) == (TRUE, 0, 125, ov)
+    assert ov.Internal == 0
+    assert h.ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8) == 0
     nothing_queued(h, port)
 
 

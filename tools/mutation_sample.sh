@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Measure one module's mutation score on a random sample, in one process
+# (tools/mutation_recheck.py --by-coverage), with the test selection recorded
+# here for it, then print its score with the 95% interval of the sample.
+#
+#   tools/mutation_sample.sh 'fakewinsock._kernel*' 100        # 100 mutants drawn at random (seed 18)
+#   tools/mutation_sample.sh 'ovserver._core*' 120 19          # another seed: another sample
+#
+# Only mutants not checked yet are drawn (a stopped run keeps its verdicts; run
+# it again to check more).  mutants/ is made first if missing
+# (mutation_recheck.py --generate).  At nice 10 (MUTATION_NICE), one core.
+#
+# The selections: the fake's modules run the fake's own tests (the conformance
+# suite on the fake, tests/test_fake_*.py and the thread, trace and scripted
+# tests; not the 40 s NTSTATUS table nor the 2^14-port walk, which test the
+# error map and _net); ovserver's run the server tests of the model the module
+# serves (the model-free and routines cases for _core) less the Hypothesis
+# properties and the swarm runs.  A narrower selection can only leave more
+# survivors: the score stays honest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -lt 2 ]; then
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+pattern=$1
+size=$2
+seed=${3:-18}
+
+case "$pattern" in
+    fakewinsock.*)
+        tests=(tests/test_fake_mutation_survivors.py tests/test_fake_kernel_mutation.py
+               tests/test_fake_net_mutation.py tests/test_fake_net_mutation_more.py tests/test_fake_misuse.py
+               tests/test_fake_regressions.py tests/test_fake_iocp.py tests/test_fake_iocp_waiters.py
+               tests/test_fake_threads.py tests/test_fake_states.py tests/test_fake_close_pending_send.py
+               tests/conformance tests/test_fake_properties.py tests/test_fake_stateful.py
+               tests/test_thread_switches.py tests/test_scripted.py tests/test_trace_export.py)
+        keyword='not ntstatus and not readme and not ephemeral_ports_stay'
+        ;;
+    ovserver._core*|ovserver._protocol*)
+        tests=(tests/test_ovserver_mutation_survivors.py tests/test_ovserver_mutation_core.py
+               tests/test_ovserver_mutation_models.py tests/test_ovserver_mutation_protocol.py
+               tests/test_ovserver_config.py tests/test_ovserver_stats.py tests/test_ovserver_lifecycle.py
+               tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
+               tests/test_ovserver_hostile.py)
+        keyword='not events and not iocp and not property and not line_by_line and not swarm'
+        ;;
+    ovserver._iocp*|ovserver._events*|ovserver._routines*)
+        model=${pattern#ovserver._}
+        model=${model%%[*?[]*}
+        tests=(tests/test_ovserver_mutation_survivors.py tests/test_ovserver_mutation_models.py
+               tests/test_ovserver_mutation_events.py tests/test_ovserver_mutation_events_more.py
+               tests/test_ovserver_mutation_core.py tests/test_ovserver_server.py tests/test_ovserver_lifecycle.py
+               tests/test_ovserver_stats.py tests/test_ovserver_hostile.py tests/test_ovserver_groups.py
+               tests/test_ovserver_iocp.py tests/test_ovserver_routines.py)
+        keyword="$model and not property and not line_by_line and not swarm"
+        ;;
+    *)
+        echo "no test selection recorded for $pattern" >&2
+        exit 2
+        ;;
+esac
+
+if [ ! -d mutants ]; then
+    .venv/bin/python tools/mutation_recheck.py --generate
+fi
+# A test may run for minutes under the trampolines' first pass on a loaded machine: a generous timeout.
+nice -n "${MUTATION_NICE:-10}" .venv/bin/python tools/mutation_recheck.py --unchecked "$pattern" --sample "$size" \
+    --seed "$seed" --timeout 600 --update --by-coverage -- "${tests[@]}" -k "$keyword"
+exec .venv/bin/python tools/mutation_report.py --only "${pattern%%[*?[]*}" --target ovserver=95 --target fakewinsock=90
