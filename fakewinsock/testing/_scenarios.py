@@ -445,8 +445,8 @@ _BACKLOG_CHUNK = 16 * 1024
 #: The sizes a targeted client's bulk (backpressure's and slow readers' lines, a stuck reader's line, a
 #: crowd's ender's line) shrinks through (see :func:`_ladder`): none, then a line of 1 byte, ... .
 _RUNGS = (0, 2, 16, 128, 1024, 16 * 1024)
-#: ... and how many times the full size comes for each rung below it: 3 in 4 draws are the full size.
-_FULL_ODDS = 3
+#: ... and how many times the full size comes for each rung below it: 7 in 8 draws are the full size.
+_FULL_ODDS = 7
 #: slow_readers: a reader slower than its writer for its whole life.  It sends lines of _BACKLOG_LINES
 #: in sends of _BACKLOG_CHUNK, one every _SLOW_SEND_GAP (8 MB/s), while it reads at one of _SLOW_RATES
 #: (bytes per read, time between reads: 1/2, 3/8 and 5/8 of that: at 3/4, what it is owed grew too
@@ -498,7 +498,7 @@ def _sampled(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
 
 @functools.lru_cache(maxsize=64)
 def _ladder(full: int) -> st.SearchStrategy[int]:
-    """A bulk size: ``full`` 3 times in 4, else a rung of :data:`_RUNGS`
+    """A bulk size: ``full`` 7 times in 8, else a rung of :data:`_RUNGS`
     below it (0, 2, 16, ... bytes), as a draw that shrinks down the rungs to
     0: a failure that needs none of a client's bulk, or only a line of it,
     loses the rest (a fixed size could not shrink: the shrunk example kept
@@ -574,6 +574,7 @@ class _Swarm:
         self.ender_line = min(_ENDER_LINE, max_line) if max_line is not None else _ENDER_LINE
         self.stopped_line = min(_STOPPED_LINE, max_line) if max_line is not None else _STOPPED_LINE
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
+        self.plan = ""  # the plan that gives every client a role (see draw), if any
         self.stuck_lines: dict[int, int] = {}  # the line each reader that stops for good keeps sending (-1: none)
         self.accept_at = 0
 
@@ -584,7 +585,7 @@ class _Swarm:
             if name == "big_sends":
                 top = _RARE - 1  # costly: rare
             elif name == "crowd" and self.max_clients is not None:
-                top = 5  # tens of clients: costly, 1 in 6
+                top = 3  # tens of clients: costly, 1 in 4 (a full server: what a client limit is for)
             elif name == "slow_readers":
                 top = 2  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
@@ -854,6 +855,7 @@ class _Swarm:
                     talkers = [i for i, r in enumerate(roles) if r == "talker"]
                     roles[free[0] if free else talkers[-1] if len(talkers) > 1 else -1] = role
         self.roles = roles
+        self.plan = plan if count else ""
         made = [self.script(draw, f, i) for i in range(count)]
         faults = tuple(c for _, c in made if c is not None)
         injections: tuple[Injection, ...] = ()
@@ -871,6 +873,8 @@ class _Swarm:
         few = self.max_clients is not None and self.max_clients <= _CROWD_BACKLOG_UPTO
         if "backlog" not in f and not ("crowd" in f and few):
             backlog = None
+        elif self.plan == "crowd" and not few:  # (the backlog feature too: the crowd would never fill it)
+            backlog = None
         # (drawn whatever the switches, as the window below: switching early_stop off keeps the window's
         # draw; drawn after it, a window drawn from another list of sizes, whose choice shrinks differently)
         stop: int | None = draw(_SWARM_STOPS)
@@ -883,6 +887,8 @@ class _Swarm:
         elif stop is not None and stuck:  # a stop while readers that stopped for good hold the server's sends
             # (a server that waits for its sends to finish then never stops): counted from their last send
             stop += max(stuck)
+        elif stop is not None and self.plan == "crowd":  # a stop at a full server, with clients waiting:
+            stop += max(s.arrive_ns for s, _ in made)  # counted from the last arrival
         window = None
         # A reader that does not read holds the server's sends only once the window is full: readers that
         # pause or stop come with a small window.
