@@ -970,12 +970,16 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       for a while, so that what the others say stays queued for it, while the
       others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
-      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3;
-      those past ``max_clients`` perhaps 1 or 5 ms later, when some of the
-      first have ended while their replies are still being sent),
+      ``max_clients`` + 3 when that is given, 1 example in 4: a full server;
+      a listen backlog of 1 to 3 where ``max_clients`` is at most 3, none where
+      the server serves more; those past ``max_clients`` perhaps 1 or 5 ms
+      later, when some of the first have ended while their replies are still
+      being sent),
       ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
-      ``inject``, at any moment), ``early_stop``, ``backlog``, ``accept_faults``
+      ``inject``, at any moment), ``early_stop`` (counted from the last send of a
+      reader that stopped for good, if any: a stop while it holds the server's
+      sends; in a crowd, from its last arrival), ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive
       together and reset at once, while they may still wait in the listen
       backlog, as they do when the first fills a server whose ``max_clients``
@@ -984,7 +988,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
 
     Every feature switch is a Hypothesis draw that shrinks to "off", and each
     client's script and fault are drawn together: failures shrink towards the
-    fewest features, one client, no lines, one send, no delay, no fault.
+    fewest features, one client, no lines, one send, no delay, no fault.  The
+    sizes a feature adds shrink too (a slow reader's or backpressure client's
+    bulk, a stuck reader's and a crowd ender's line: the full size 7 times in
+    8, shrinking down to none), and the window to the widest.
     Arguments out of range raise ValueError here, naming the argument."""
     lines_range = _range(lines, "lines")
     clients_range = _range(clients, "clients")
