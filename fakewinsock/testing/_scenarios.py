@@ -424,7 +424,7 @@ _LEAVE_LATER = st.sampled_from([3 * _MS, 10 * _MS, 0])
 #: that is asked to stop is concerned.
 _STOPPED_FOR = st.sampled_from([3 * _S, 3 * _S, 3 * _S, 20 * _MS, 0])
 #: stopped_readers: the line such a reader sends (besides those drawn): its reply is more than a small
-#: window (1 to 100 bytes) holds, so that the server's send to it pends.
+#: window (1 to 100 bytes) holds, so that the server's send to it pends (its size a _ladder draw).
 _STOPPED_LINE = 300
 #: ... and it sends such lines until it is owed more than the window holds, at most this many more.
 _MAX_OWED_LINES = 64
@@ -471,7 +471,8 @@ _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ENDER_PAUSE = 20 * _MS
 #: crowd: how long each client stays once served (idle connections: the server stays full).
 _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
-#: The line of crowd's first client that ends early: more than any window the scenario draws holds.
+#: The line of crowd's first client that ends early: more than any window the scenario draws holds
+#: (its size a _ladder draw).
 _ENDER_LINE = 20000
 #: crowd: a small listen backlog comes with it only if the server serves at most this many at once.
 _CROWD_BACKLOG_UPTO = 3
