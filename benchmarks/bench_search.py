@@ -38,7 +38,9 @@ from hypothesis import seed as hypothesis_seed  # noqa: E402
 
 from fakewinsock.testing import FEATURES, LineServerFailure  # noqa: E402
 from ovserver import simulate  # noqa: E402
+from ovserver._core import Server  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
+from ovserver._iocp import IocpServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
 from tests.mutants import MUTANTS, Mutant  # noqa: E402
 from tests.mutants.properties import RECIPE_SETTINGS, recipe_property  # noqa: E402
@@ -124,33 +126,44 @@ def search(jobs: int, budget: int, names: list[str]) -> None:
             print(_row(m, runs, budget), flush=True)
 
 
+MODELS: dict[str, type[Server]] = {"events": EventServer, "routines": RoutineServer, "iocp": IocpServer}
+
+
 def _recipe_clean(cls_name: str, mode: str, budget: int) -> str:
-    cls = EventServer if cls_name == "events" else RoutineServer
+    cls = MODELS[cls_name]
     t0 = time.perf_counter()
+    count = [0]
+
+    def observe(failed: bool) -> None:
+        count[0] += 1
+
     try:
         hypothesis_seed(0)(recipe_property(cls, mode, settings(RECIPE_SETTINGS, derandomize=False,
-                                                                max_examples=budget)))()
-    except AssertionError as e:
-        return f"recipe {cls_name} {mode}: FALSE ALARM: {str(e).splitlines()[0][:200]}"
-    return f"recipe {cls_name} {mode}: {budget} examples, no failure ({time.perf_counter() - t0:.0f} s)"
+                                                                max_examples=budget), observe=observe))()
+    except Exception as e:  # noqa: BLE001 (any failure is a false alarm, reported)
+        return (f"recipe {cls_name} {mode}: FALSE ALARM at example {count[0]}: {type(e).__name__}: "
+                f"{str(e).splitlines()[0][:300]}")
+    return f"recipe {cls_name} {mode}: {count[0]} examples, no failure ({time.perf_counter() - t0:.0f} s)"
 
 
 def _simulate_clean(model: str, mode: str, seed: int) -> str | None:
-    r = simulate(100, 10, model=model, mode=mode, seed=seed)
+    try:
+        r = simulate(100, 10, model=model, mode=mode, seed=seed)
+    except Exception as e:  # noqa: BLE001 (reported as a false alarm)
+        return f"simulate {model} {mode} seed {seed}: FALSE ALARM: {type(e).__name__}: {e}"
     return None if r.ok else f"simulate {model} {mode} seed {seed}: FALSE ALARM: {r.errors[:1]}"
 
 
 def false_alarms(jobs: int, budget: int) -> None:
     with ProcessPoolExecutor(jobs) as pool:
-        recipes = [pool.submit(_recipe_clean, c, mode, budget) for c in ("events", "routines")
-                   for mode in ("echo", "chat")]
-        sims = [pool.submit(_simulate_clean, model, mode, seed) for model in ("events", "routines")
+        recipes = [pool.submit(_recipe_clean, c, mode, budget) for c in MODELS for mode in ("echo", "chat")]
+        sims = [pool.submit(_simulate_clean, model, mode, seed) for model in MODELS
                 for mode in ("echo", "chat") for seed in range(50)]
         for f in recipes:
             print(f.result(), flush=True)
         bad = [r for r in (f.result() for f in sims) if r is not None]
-        print(f"simulate (default swarm traffic, 100 clients x 10 lines), seeds 0-49, both models and modes: "
-              f"{len(sims)} runs, {len(bad)} false alarms")
+        print(f"simulate (default swarm traffic, 100 clients x 10 lines), seeds 0-49, models {', '.join(MODELS)}, "
+              f"echo and chat: {len(sims)} runs, {len(bad)} false alarms")
         for b in bad:
             print("  " + b)
 

@@ -51,7 +51,8 @@ def test_two_clients(winsock_seed: int) -> None:
     assert report.replies == 4
 
 
-@settings(max_examples=200, deadline=None, phases=[p for p in Phase if p is not Phase.explain])
+@settings(max_examples=200, deadline=None, report_multiple_bugs=False,
+          phases=[p for p in Phase if p is not Phase.explain])
 @given(scenario=scenarios(clients=(1, 4), lines=(0, 4)), data=st.data())
 def test_any_schedule(scenario: Scenario, data: st.DataObject) -> None:
     """Any clients (resets, early leaves, refusals, WSAENOBUFS on AcceptEx, a

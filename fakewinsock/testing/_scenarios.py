@@ -407,10 +407,14 @@ _SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, *_SPREAD_ONLY])
 _SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _MS, 10 * _MS, 40 * _MS])
 #: When the server is asked to stop: early, or late in the session (100 ms, or _AFTER_SENDS: 1 ms after
 #: the last send of any client: while readers that stopped or paused still hold its sends, replies are
-#: under way, talkers talk, late arrivals come).
+#: under way, talkers talk, late arrivals come).  Where a reader stops reading for good, the others count
+#: from its last send: the stop comes while it holds the server's sends (a server that waits for them to
+#: finish never stops), in every such scenario, not only when a stop drawn early happened to be late enough.
 _AFTER_SENDS = -1
 _SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, _AFTER_SENDS, 1 * _MS, 30 * _MS, 100 * _MS, _AFTER_SENDS])
-_WINDOWS = (16, 1, 3, 100, 1000, 4096, 16384)
+#: Flow-control windows, the widest first: what a window drawn shrinks to (the least flow control).
+_WINDOWS = (16384, 4096, 1000, 100, 16, 3, 1)
+_WINDOW_DRAW = st.sampled_from(_WINDOWS)
 _SEGMENTS = 400
 _PAUSE_AT = st.sampled_from([0, 100 * _US, 2 * _MS])
 # A feature that is on applies to a client 2 times in 3 (the none branch first: it shrinks to none).
@@ -422,7 +426,7 @@ _LEAVE_LATER = st.sampled_from([3 * _MS, 10 * _MS, 0])
 #: that is asked to stop is concerned.
 _STOPPED_FOR = st.sampled_from([3 * _S, 3 * _S, 3 * _S, 20 * _MS, 0])
 #: stopped_readers: the line such a reader sends (besides those drawn): its reply is more than a small
-#: window (1 to 100 bytes) holds, so that the server's send to it pends.
+#: window (1 to 100 bytes) holds, so that the server's send to it pends (its size a _ladder draw).
 _STOPPED_LINE = 300
 #: ... and it sends such lines until it is owed more than the window holds, at most this many more.
 _MAX_OWED_LINES = 64
@@ -440,6 +444,11 @@ _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
 #: departures: how long the client that leaves does not read: longer than the others talk after it left.
 _LEAVER_PAUSE = st.sampled_from([150 * _MS, 300 * _MS])
 _BACKLOG_CHUNK = 16 * 1024
+#: The sizes a targeted client's bulk (backpressure's and slow readers' lines, a stuck reader's line, a
+#: crowd's ender's line) shrinks through (see :func:`_ladder`): none, then a line of 1 byte, ... .
+_RUNGS = (0, 2, 16, 128, 1024, 16 * 1024)
+#: ... and how many times the full size comes for each rung below it: 7 in 8 draws are the full size.
+_FULL_ODDS = 7
 #: slow_readers: a reader slower than its writer for its whole life.  It sends lines of _BACKLOG_LINES
 #: in sends of _BACKLOG_CHUNK, one every _SLOW_SEND_GAP (8 MB/s), while it reads at one of _SLOW_RATES
 #: (bytes per read, time between reads: 1/2, 3/8 and 5/8 of that: at 3/4, what it is owed grew too
@@ -464,7 +473,8 @@ _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ENDER_PAUSE = 20 * _MS
 #: crowd: how long each client stays once served (idle connections: the server stays full).
 _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
-#: The line of crowd's first client that ends early: more than any window the scenario draws holds.
+#: The line of crowd's first client that ends early: more than any window the scenario draws holds
+#: (its size a _ladder draw).
 _ENDER_LINE = 20000
 #: crowd: a small listen backlog comes with it only if the server serves at most this many at once.
 _CROWD_BACKLOG_UPTO = 3
@@ -487,6 +497,17 @@ def _one_of(values: Sequence[T]) -> st.SearchStrategy[T]:
 @functools.lru_cache(maxsize=512)
 def _sampled(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
     return st.sampled_from(values)
+
+
+@functools.lru_cache(maxsize=64)
+def _ladder(full: int) -> st.SearchStrategy[int]:
+    """A bulk size: ``full`` 7 times in 8, else a rung of :data:`_RUNGS`
+    below it (0, 2, 16, ... bytes), as a draw that shrinks down the rungs to
+    0: a failure that needs none of a client's bulk, or only a line of it,
+    loses the rest (a fixed size could not shrink: the shrunk example kept
+    megabytes that the failure did not need)."""
+    rungs = tuple(r for r in _RUNGS if r < full)
+    return _one_of(rungs + (full,) * (_FULL_ODDS * len(rungs)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -540,7 +561,7 @@ class _Swarm:
         big = {s + d for s in sizes for d in (-1, 0, 1)} | {3 * sizes[-1] + 7}
         self.big = sorted(b for b in big if 0 < b <= _MAX_BIG) + [_MAX_BIG]
         self.big_left = _MAX_BIG
-        bulk = st.tuples(_one_of(self.big), _one_of((15, 99, 1000)))
+        bulk = st.tuples(_one_of(self.big), _one_of((1000, 99, 15)))  # (shrinks to the fewest lines)
         self.bulk = st.one_of(st.none(), bulk, bulk)
         if max_queued is None:
             self.backlogs = list(_BACKLOGS_UNKNOWN)
@@ -548,6 +569,7 @@ class _Swarm:
             aims = {min(a, _MAX_BACKLOG) for a in (max_queued - 8 * 1024, max_queued // 2 + 32 * 1024)}
             self.backlogs = sorted(a for a in aims if a >= 80 * 1024) or [_BACKLOGS_UNKNOWN[0]]
         self.slow = min(_MAX_SLOW, 5 * max_queued // 2) if max_queued is not None else _SLOW_UNKNOWN
+        self.slow_sizes = _ladder(self.slow)
         # The lines of backpressure and slow readers: within the server's line limit (lines over it
         # only get the client cut off, which long_lines covers).
         self.bulk_lines = tuple(dict.fromkeys(min(n, max_line) if max_line is not None else n
@@ -555,6 +577,8 @@ class _Swarm:
         self.ender_line = min(_ENDER_LINE, max_line) if max_line is not None else _ENDER_LINE
         self.stopped_line = min(_STOPPED_LINE, max_line) if max_line is not None else _STOPPED_LINE
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
+        self.plan = ""  # the plan that gives every client a role (see draw), if any
+        self.stuck_lines: dict[int, int] = {}  # the line each reader that stops for good keeps sending (-1: none)
         self.accept_at = 0
 
     def features(self, draw: st.DrawFn) -> frozenset[str]:
@@ -564,7 +588,7 @@ class _Swarm:
             if name == "big_sends":
                 top = _RARE - 1  # costly: rare
             elif name == "crowd" and self.max_clients is not None:
-                top = 5  # tens of clients: costly, 1 in 6
+                top = 3  # tens of clients: costly, 1 in 4 (a full server: what a client limit is for)
             elif name == "slow_readers":
                 top = 2  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
@@ -608,7 +632,9 @@ class _Swarm:
         if role == "talker":  # it talks on after the leaver left: a line a send, at least three (one
             msgs += [b"t"] * (3 - len(msgs))  # before the leave, and on after it)
         if role == "ender":  # a line whose reply the window holds back
-            msgs.append(_pattern(self.ender_line, index))
+            size = draw(_ladder(self.ender_line + 1))
+            if size:
+                msgs.append(_pattern(size - 1, index))
         stop_at: int | None = None  # when a reader that stops for good stops
         # A crowd's first max_clients clients fill the server and stay (a full server stays full): none
         # of them stops reading for good (its reset would free its slot) nor takes a random fault.
@@ -616,7 +642,10 @@ class _Swarm:
         if "stopped_readers" in f and role not in ("backpressure", "leaver", "ender", "slow_reader") and not filler:
             stop_at = draw(_STOPPED)
             if stop_at is not None:  # it keeps sending: a line whose reply more than fills a small window
-                msgs.append(_pattern(self.stopped_line, index))
+                size = draw(_ladder(self.stopped_line + 1))
+                self.stuck_lines[index] = size - 1
+                if size:
+                    msgs.append(_pattern(size - 1, index))
         stream = b"".join(m + b"\n" for m in msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
@@ -644,21 +673,28 @@ class _Swarm:
                 msgs += bulk
                 chunks.append(b"".join(b + b"\n" for b in bulk))
         first_bulk = len(chunks)
+        backed_up = False
         if role == "backpressure":  # replies backed up behind a reader that does not read for a while
-            used.add("backpressure")
-            bulk = _bulk(draw(_one_of(self.backlogs)), draw(_one_of(self.bulk_lines)), index)
+            aim = draw(_one_of(self.backlogs))
+            size, line_len = draw(_ladder(aim)), draw(_one_of(self.bulk_lines))
+            backed_up = size > 0  # (none, where it shrinks to: an ordinary client)
+            if backed_up:
+                used.add("backpressure")
+            bulk = _bulk(size, line_len, index)
             msgs += bulk
             stream_ = b"".join(b + b"\n" for b in bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
         read_bytes: int | None = None
         read_every = 0
         if role == "slow_reader":  # a reader slower than its writer, for as long as it talks
-            used.add("slow_readers")
-            bulk = _bulk(self.slow, draw(_one_of(self.bulk_lines)), index)
+            size, line_len, rate = draw(self.slow_sizes), draw(_one_of(self.bulk_lines)), draw(_SLOW_RATES)
+            bulk = _bulk(size, line_len, index)
             msgs += bulk
             stream_ = b"".join(b + b"\n" for b in bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
-            read_bytes, read_every = draw(_SLOW_RATES)
+            if size:  # (none, where it shrinks to: an ordinary client)
+                used.add("slow_readers")
+                read_bytes, read_every = rate
         tail = b""
         if "unterminated" in f:
             kind, tail = draw(tails)
@@ -695,6 +731,8 @@ class _Swarm:
         stops = False
         if role == "backpressure":  # it does not read from the start, for a while
             pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+            if not backed_up:
+                pause_at = pause = None
         elif role == "leaver":  # nor does it, until the others have talked on after it left
             pause_at, pause = 0, draw(_LEAVER_PAUSE)
         elif role == "ender":
@@ -702,7 +740,7 @@ class _Swarm:
         elif stop_at is not None:
             pause_at, stops = stop_at, True
             used.add("stopped_readers")
-        if not stops and pause_at is None and read_bytes is None and "paused_readers" in f:
+        if not stops and pause_at is None and read_bytes is None and role != "backpressure" and "paused_readers" in f:
             pause_at, pause = draw(_PAUSED) or (None, None)
             if pause_at is not None:
                 used.add("paused_readers")
@@ -761,12 +799,14 @@ class _Swarm:
         lines added (in one more send, before its tail) until its echoed lines
         are more than ``window`` bytes; unchanged if they already are, or if
         that takes more than _MAX_OWED_LINES lines."""
-        owed = sum(len(m) + 1 for m in script.lines)
-        size = self.stopped_line + 1
-        extra = (window - owed) // size + 1
-        if owed > window or extra > _MAX_OWED_LINES or fault is None:
+        if fault is None or self.stuck_lines.get(fault.client, -1) < 0:
             return script, fault
-        more = tuple(_pattern(self.stopped_line, fault.client + i) for i in range(extra))
+        line = self.stuck_lines[fault.client]
+        owed = sum(len(m) + 1 for m in script.lines)
+        extra = (window - owed) // (line + 1) + 1
+        if owed > window or extra > _MAX_OWED_LINES:
+            return script, fault
+        more = tuple(_pattern(line, fault.client + i) for i in range(extra))
         chunk = b"".join(m + b"\n" for m in more)
         k = len(script.chunks) - (1 if script.tail else 0)
         script = replace(script, lines=script.lines + more, chunks=script.chunks[:k] + (chunk,) + script.chunks[k:],
@@ -776,14 +816,16 @@ class _Swarm:
     def draw(self, draw: st.DrawFn) -> Scenario:
         f = self.features(draw)
         self.used = set()
+        self.stuck_lines = {}
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         lo, hi = self.clients
         # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
         # shrinker can then drop it).
-        some, past = draw(_ints(lo, hi)), draw(_ints(0, 3))
+        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 3)), draw(_ACCEPT_ARRIVALS)
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
             top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
-            count = max(lo, top - past) if past < 3 else some  # 3 times in 4 up to three past the limit
+            # 3 times in 4 up to three past the limit; shrinking to the plain count (past = 0)
+            count = max(lo, top - (past - 1)) if past else some
             if count > 1:
                 self.used.add("crowd")
         else:
@@ -800,7 +842,7 @@ class _Swarm:
             plan = ("crowd" if "crowd" in plans else draw(_one_of(plans)) if len(plans) > 1
                     else plans[0] if plans else "")
             if plan == "accept_faults":  # the first is served, the middle ones reset in the backlog, the last
-                self.accept_at = draw(_ACCEPT_ARRIVALS)  # must still be served
+                self.accept_at = accept_at  # must still be served
                 roles[1:] = ["accept_reset"] * (count - 2) + ["accept_late"]
             elif plan == "departures":
                 roles[0], roles[1:] = "leaver", ["talker"] * (count - 1)
@@ -810,18 +852,23 @@ class _Swarm:
                     if i % 8 == 1 or not i:
                         roles[i] = "ender"
             for feature, role in (("backpressure", "backpressure"), ("slow_readers", "slow_reader")):
-                if feature in f:  # the last client without a role (or a talker, if one other is left; or the last)
+                if feature in f:  # the first client without a role (or the last talker, if one other is left;
+                    # or the last client). The first: a scenario that loses clients as it shrinks keeps it.
                     free = [i for i, r in enumerate(roles) if r == ""]
                     talkers = [i for i, r in enumerate(roles) if r == "talker"]
-                    roles[free[-1] if free else talkers[-1] if len(talkers) > 1 else -1] = role
+                    roles[free[0] if free else talkers[-1] if len(talkers) > 1 else -1] = role
         self.roles = roles
+        self.plan = plan if count else ""
         made = [self.script(draw, f, i) for i in range(count)]
         faults = tuple(c for _, c in made if c is not None)
         injections: tuple[Injection, ...] = ()
-        if "injections" in f and self.inject:
-            injections = tuple(draw(self.injections))
+        # (drawn whatever the switches: switching injections or accept_faults off keeps the draws after them)
+        drawn = tuple(draw(self.injections)) if self.inject else ()
+        accept_injection = draw(_ACCEPT_INJECTION_TIMES)
+        if "injections" in f:
+            injections = drawn
         if "accept_faults" in self.used and "AcceptEx" in self.inject:  # the accept is re-posted meanwhile
-            injections += (Injection(draw(_ACCEPT_INJECTION_TIMES), "AcceptEx", self.errors[0]),)
+            injections += (Injection(accept_injection, "AcceptEx", self.errors[0]),)
         backlog: int | None = draw(_ints(1, 3))  # (drawn whatever the switches)
         # A crowd fills the listen backlog where the server serves few at once; a server that serves
         # tens at once keeps its own backlog (a backlog of 1 to 3 would refuse most of a crowd arriving
@@ -829,9 +876,22 @@ class _Swarm:
         few = self.max_clients is not None and self.max_clients <= _CROWD_BACKLOG_UPTO
         if "backlog" not in f and not ("crowd" in f and few):
             backlog = None
-        stop = draw(_SWARM_STOPS) if "early_stop" in f else None
+        elif self.plan == "crowd" and not few:  # (the backlog feature too: the crowd would never fill it)
+            backlog = None
+        # (drawn whatever the switches, as the window below: switching early_stop off keeps the window's
+        # draw; drawn after it, a window drawn from another list of sizes, whose choice shrinks differently)
+        stop: int | None = draw(_SWARM_STOPS)
+        wanted = draw(_WINDOW_DRAW)
+        if "early_stop" not in f:
+            stop = None
+        stuck = [s.arrive_ns + sum(s.gaps_ns) for s, _ in made if s.stops_reading]
         if stop == _AFTER_SENDS:  # just after the last send any client makes (its replies, reads, ends to come)
             stop = max((s.arrive_ns + sum(s.gaps_ns) for s, _ in made), default=0) + 1 * _MS
+        elif stop is not None and stuck:  # a stop while readers that stopped for good hold the server's sends
+            # (a server that waits for its sends to finish then never stops): counted from their last send
+            stop += max(stuck)
+        elif stop is not None and self.plan == "crowd":  # a stop at a full server, with clients waiting:
+            stop += max(s.arrive_ns for s, _ in made)  # counted from the last arrival
         window = None
         # A reader that does not read holds the server's sends only once the window is full: readers that
         # pause or stop come with a small window.
@@ -840,11 +900,15 @@ class _Swarm:
             # chat client gets is about what every client sends).
             # And smaller than what a client sends, or it never fills.
             traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
-            fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [_WINDOWS[-1]]
+            fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [max(_WINDOWS)]
             # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.
             held = [s for s, _ in made if s.pause_at_ns is not None or s.read_bytes is not None] or [s for s, _ in made]
             biggest = max((len(s.stream) for s in held), default=0)
-            window = draw(_one_of([w for w in fits if w < biggest] or fits[:1]))
+            # The window drawn, or the one nearest it that suits: a window drawn from the list that suits
+            # (whose length varies with the traffic) changed with every size the shrinker lowered (to one
+            # that did not fail: small windows make small receives), and a bulk stayed big.
+            suits = [w for w in fits if w < biggest] or [min(fits)]
+            window = min(suits, key=lambda w: (max(w, wanted) / min(w, wanted), w))
             # A reader that stops for good keeps sending until it is owed more than the window holds (its
             # 300-byte line fills a window of a few bytes, not one of kilobytes, which traffic elsewhere
             # may call for): the server's send to it then pends for good.
@@ -909,12 +973,16 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       for a while, so that what the others say stays queued for it, while the
       others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
-      ``max_clients`` + 3 when that is given, and a listen backlog of 1 to 3;
-      those past ``max_clients`` perhaps 1 or 5 ms later, when some of the
-      first have ended while their replies are still being sent),
+      ``max_clients`` + 3 when that is given, 1 example in 4: a full server;
+      a listen backlog of 1 to 3 where ``max_clients`` is at most 3, none where
+      the server serves more; those past ``max_clients`` perhaps 1 or 5 ms
+      later, when some of the first have ended while their replies are still
+      being sent),
       ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
-      ``inject``, at any moment), ``early_stop``, ``backlog``, ``accept_faults``
+      ``inject``, at any moment), ``early_stop`` (counted from the last send of a
+      reader that stopped for good, if any: a stop while it holds the server's
+      sends; in a crowd, from its last arrival), ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive
       together and reset at once, while they may still wait in the listen
       backlog, as they do when the first fills a server whose ``max_clients``
@@ -923,7 +991,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
 
     Every feature switch is a Hypothesis draw that shrinks to "off", and each
     client's script and fault are drawn together: failures shrink towards the
-    fewest features, one client, no lines, one send, no delay, no fault.
+    fewest features, one client, no lines, one send, no delay, no fault.  The
+    sizes a feature adds shrink too (a slow reader's or backpressure client's
+    bulk, a stuck reader's and a crowd ender's line: the full size 7 times in
+    8, shrinking down to none), and the window to the widest.
     Arguments out of range raise ValueError here, naming the argument."""
     lines_range = _range(lines, "lines")
     clients_range = _range(clients, "clients")
@@ -933,6 +1004,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
             raise ValueError(f"{name}: expected nanoseconds >= 0 or a strategy, not {value!r}")
     if not isinstance(line, st.SearchStrategy):
         raise ValueError(f"line: expected a strategy of bytes, not {line!r}")
+    for name, flag in (("faults", faults), ("resets", resets), ("leaves", leaves), ("backlog", backlog),
+                       ("early_stop", early_stop), ("swarm", swarm)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name}: expected True or False, not {flag!r}")
     _check_fault_args(inject, errors)
     for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients),
                         ("max_queued", max_queued)):
@@ -944,6 +1019,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
             raise ValueError(f"features: unknown {sorted(unknown) if unknown else features!r}; "
                              f"known: {', '.join(_ALL_FEATURES)}")
     if not swarm:
+        if features is not None:
+            raise ValueError("features: they choose among the swarm's features, but swarm=False draws the plain "
+                             "traffic")
         return _plain_scenarios(clients_range, lines_range, line, arrivals, gaps, linger, faults, resets, leaves,
                                 inject, errors, backlog, early_stop)
     wanted = set(_ALL_FEATURES if features is None else features)
@@ -962,6 +1040,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         wanted.discard("early_stop")
     if clients_range[1] == 0:
         wanted -= {"crowd"}
+    if features is not None and set(features) - wanted:  # asked for, and switched off by the other arguments
+        raise ValueError(f"features: {sorted(set(features) - wanted)} cannot be drawn with the other arguments "
+                         f"given (faults={faults}, resets={resets}, leaves={leaves}, inject={tuple(inject)!r}, "
+                         f"backlog={backlog}, early_stop={early_stop}, clients={clients!r})")
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
