@@ -144,6 +144,7 @@ def check_invariants_by_default(on: bool) -> None:
 _addressof = ctypes.addressof
 _get_ident = threading.get_ident
 _NS_PER_MS = 1_000_000
+_ULONG_PTR = 0xFFFFFFFFFFFFFFFF  # the fake machine is 64-bit (see fakewinsock._iocp)
 #: GetTickCount64's step: Windows' default timer interrupt period (64 Hz).
 TICK_NS = 15_625_000
 # Results returned often, made once (named tuples are slow to make).
@@ -1402,6 +1403,7 @@ class FakeWinsock:
         if sock.iocp is not None and sock.iocp.port is not None:
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
         port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
+        CompletionKey &= _ULONG_PTR  # a ULONG_PTR: wraps as the C cast does
         self._ports.associate(sock, port, CompletionKey)
         if self.trace.enabled:
             self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
@@ -1457,7 +1459,7 @@ class FakeWinsock:
         if port is None:
             self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
             return _NO_PACKET
-        err, got = self._wait_port(ts, call, port, dwMilliseconds, False, 1)
+        err, got = self._wait_port(ts, call, port, dwMilliseconds & 0xFFFFFFFF, False, 1)
         tracing = self.trace.enabled
         if err:
             ts.last_error = err
@@ -1497,7 +1499,7 @@ class FakeWinsock:
                 f"{call}: ulCount is {ulCount}; the array must have room for at least one entry (what "
                 "Windows does with 0 is not shown by any source we read; Wine writes an entry past it)"
             )
-        err, got = self._wait_port(ts, call, port, dwMilliseconds, bool(fAlertable), ulCount)
+        err, got = self._wait_port(ts, call, port, dwMilliseconds & 0xFFFFFFFF, bool(fAlertable), ulCount)
         if err:
             ts.last_error = err
             if self.trace.enabled:
@@ -1529,6 +1531,7 @@ class FakeWinsock:
         port = self._port(CompletionPort, call)
         if port is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort, rc=C.FALSE)
+        dwCompletionKey &= _ULONG_PTR
         self._ports.post(port, dwNumberOfBytesTransferred & 0xFFFFFFFF, dwCompletionKey, lpOverlapped)
         if self.trace.enabled:
             self._kernel.record("call", call, port.handle, 0,

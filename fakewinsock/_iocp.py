@@ -69,14 +69,23 @@ Divergence from real Windows:
   success inline *and* from the port, the classic IOCP bug).
 * ``NumberOfConcurrentThreads`` 0 means the number of processors: the fake's
   machine has :data:`PROCESSORS`.
-* A thread the port released counts against its concurrency value until it
-  calls GetQueuedCompletionStatus(Ex) again (or on another port, or exits),
-  even while it waits on something else; Windows stops counting a released
-  thread while it is blocked elsewhere and may then release another waiter.
+* The completion key and the byte count are the C types' (ULONG_PTR of a
+  64-bit machine, DWORD): a Python int beyond them wraps as the C cast does
+  (the real backend passes them through ctypes); so does a wait's
+  ``dwMilliseconds`` (-1 is INFINITE).
 
 With program threads (fakewinsock._threads): threads waiting on a port are
 released most recent first (LIFO), only while fewer than the concurrency value
-of the threads it released are running; a packet is granted to a waiter at
+of the threads it released are running.  A released thread counts until it
+calls GetQueuedCompletionStatus(Ex) again (on any port) or exits; while it is
+blocked in another wait (a critical section, Sleep, WaitFor*, a blocking
+Winsock call) or suspended it does not count, so a waiter may be released
+meanwhile, and when it runs again the port may briefly have more running
+threads than its value (Microsoft, "I/O Completion Ports": "if another running
+thread associated with the same I/O completion port enters a wait state for
+other reasons, for example the SuspendThread function ... there may be a brief
+period when the number of active threads exceeds the concurrency value").  A
+packet is granted to a waiter at
 the scheduling point where the scheduler finds it (``Ports.try_grant``, the
 waiter's latched condition); which thread runs when is the chooser's choice.
 A port closed while threads wait on it releases them all with
@@ -92,6 +101,7 @@ from typing import TYPE_CHECKING
 
 from . import _constants as C
 from ._kernel import Kernel, ThreadState
+from ._threads import SUSPENDED
 from ._types import WSAOVERLAPPED
 
 if TYPE_CHECKING:
@@ -108,6 +118,16 @@ _ERROR_MR_MID_NOT_FOUND = 317  # what RtlNtStatusToDosError gives for a status i
 def win32_error_of_ntstatus(status: int) -> int:
     """RtlNtStatusToDosError for the statuses the fake's operations end with."""
     return C.NTSTATUS_TO_WIN32.get(status & 0xFFFFFFFF, _ERROR_MR_MID_NOT_FOUND)
+
+
+def _running(ts: ThreadState, granted_in: dict[int, object]) -> bool:
+    """Whether a thread a port released counts against its concurrency value:
+    not while it is in a wait other than the port wait that released it
+    (``prog.wait`` is set for a whole wait, also while the thread itself moves
+    the world on; a thread just granted packets is still in its port wait until
+    it runs) nor while it is suspended."""
+    pt = ts.prog
+    return pt is None or ((pt.wait is None or pt.wait is granted_in.get(ts.index)) and pt.state is not SUSPENDED)
 
 
 class Packet:
@@ -179,6 +199,8 @@ class Ports:
         self.trace = kernel.trace
         #: The port each thread was last released by (thread number -> port).
         self.thread_port: dict[int, Port] = {}
+        #: The wait (GetQueuedCompletionStatus(Ex)'s) in which each thread was last granted packets.
+        self.granted_in: dict[int, object] = {}
 
     # ------------------------------------------------------------ ports and sockets
 
@@ -286,12 +308,16 @@ class Ports:
         active = port.active
         if len(active) >= port.concurrency:
             active[:] = [t for t in active if not t.exited]  # an exited thread no longer counts
-            if len(active) >= port.concurrency:
+            # Nor one blocked in another wait, or suspended (see the module docstring).
+            granted_in = self.granted_in
+            if sum(1 for t in active if _running(t, granted_in)) >= port.concurrency:
                 return False
         while port.packets and len(w.got) < w.count:
             w.got.append(self.take(port))
         port.waiting.pop()
         active.append(w.ts)
+        prog = w.ts.prog
+        self.granted_in[w.ts.index] = prog.wait if prog is not None else None
         self.thread_port[w.ts.index] = port
         return True
 

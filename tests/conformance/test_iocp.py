@@ -5,10 +5,16 @@ Sources (Windows behaviour): Wine's sock.c test_completion_port, test_iocp
 (iocp_async_read, iocp_async_read_closesocket), test_connect_completion_port and
 test_shutdown_completion_port (the hEvent low bit, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS),
 test_WSARecv (a completion routine on a socket with a port); kernel32 sync.c
-test_iocp_callback (a second association); Microsoft's pages for each call.
+test_iocp_callback (a second association); Microsoft's pages for each call
+(CancelIo and CancelIoEx: which thread's requests, a given OVERLAPPED,
+ERROR_NOT_FOUND; SetFileCompletionNotificationModes: an explicit event is
+still signalled; GetQueuedCompletionStatusEx: the alertable wait happens only
+when no entry is there; "I/O Completion Ports": LIFO release).
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import pytest
 
@@ -19,6 +25,7 @@ from fakewinsock.constants import (
     ERROR_INVALID_HANDLE,
     ERROR_INVALID_PARAMETER,
     ERROR_NETNAME_DELETED,
+    ERROR_NOT_FOUND,
     ERROR_OPERATION_ABORTED,
     FALSE,
     FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
@@ -30,6 +37,7 @@ from fakewinsock.constants import (
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
+    STATUS_SUCCESS,
     TRUE,
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
@@ -40,6 +48,8 @@ from fakewinsock.constants import (
 )
 
 from ._harness import ADDR_SLOT, Accepted, Harness
+
+ULONG_PTR_MAX = 0xFFFFFFFFFFFFFFFF
 
 MS = 5000
 Call = tuple[int, int]
@@ -332,6 +342,28 @@ def test_skip_completion_port_on_success(h: Harness) -> None:
     pytest.fail("no receive ever completed at once")
 
 
+@pytest.mark.parametrize("modes", [FILE_SKIP_SET_EVENT_ON_HANDLE,
+                                   FILE_SKIP_SET_EVENT_ON_HANDLE | FILE_SKIP_COMPLETION_PORT_ON_SUCCESS],
+                         ids=["skip-set-event", "both"])
+def test_skip_set_event_on_handle_still_signals_the_overlappeds_event(h: Harness, modes: int) -> None:
+    """FILE_SKIP_SET_EVENT_ON_HANDLE leaves the socket's own handle alone; an
+    explicit hEvent is still signalled, and a pending receive still queues its
+    packet (Microsoft's SetFileCompletionNotificationModes: "If an explicit
+    event is provided for the request, it is still signaled")."""
+    a = h.accept()
+    port = h.port()
+    associate(h, a.sock, port, 6)
+    assert h.ws.SetFileCompletionNotificationModes(a.sock, modes) == TRUE
+    ov = h.overlapped()
+    rc, _, _ = post_recv(h, a.sock, ov)
+    if rc == 0:
+        pytest.skip("the receive completed at once")
+    a.peer.send(b"evt")
+    assert h.wait(ov.hEvent) == 0
+    ok, n, key, got = h.ws.GetQueuedCompletionStatus(port, MS)
+    assert (ok, key, got) == (TRUE, 6, ov) and 1 <= n <= 3
+
+
 def test_set_notification_modes_checks_its_arguments(h: Harness) -> None:
     s = h.socket()
     assert h.ws.SetFileCompletionNotificationModes(
@@ -376,6 +408,31 @@ def test_posted_packets(h: Harness) -> None:
     assert (ok, n, key) == (TRUE, 0, 1) and got is mine
     assert h.ws.WSAGetLastError() == 12345
     nothing_queued(h, port, 0)
+
+
+def test_posted_values_round_trip(h: Harness) -> None:
+    """Whatever is posted comes back: the largest DWORD byte count and
+    ULONG_PTR key, through GetQueuedCompletionStatus and through
+    GetQueuedCompletionStatusEx (Internal STATUS_SUCCESS: the packet is
+    NtSetIoCompletion's with a success status); a Python int beyond the C
+    types wraps as the C cast does (the key -1 is ULONG_PTR_MAX)."""
+    port = h.port()
+    ov = WSAOVERLAPPED()
+    for n, key in ((0xFFFFFFFF, ULONG_PTR_MAX), (0x80000000, 1 << 63), (-1, -1)):
+        assert h.ws.PostQueuedCompletionStatus(port, n, key, ov) == TRUE
+    ok, n, key, got = h.ws.GetQueuedCompletionStatus(port, MS)
+    assert (ok, n, key) == (TRUE, 0xFFFFFFFF, ULONG_PTR_MAX) and got is ov
+    ok, entries = h.ws.GetQueuedCompletionStatusEx(port, 4, MS, FALSE)
+    assert ok == TRUE
+    assert [(e.dwNumberOfBytesTransferred, e.lpCompletionKey, e.Internal) for e in entries] == [
+        (0x80000000, 1 << 63, STATUS_SUCCESS), (0xFFFFFFFF, ULONG_PTR_MAX, STATUS_SUCCESS)]
+    assert all(e.lpOverlapped is ov for e in entries)
+    a = h.accept()
+    associate(h, a.sock, port, -2)
+    ov2 = h.overlapped()
+    post_recv(h, a.sock, ov2)
+    a.peer.send(b"k")
+    assert h.ws.GetQueuedCompletionStatus(port, MS)[0::2] == (TRUE, ULONG_PTR_MAX - 1)
 
 
 def test_bad_port_handles(h: Harness) -> None:
@@ -431,9 +488,9 @@ def test_ex_with_no_room(h: Harness) -> None:
     assert h.ws.GetQueuedCompletionStatus(port, 0)[0] == TRUE
 
 
-def test_ex_alertable_runs_completion_routines(h: Harness) -> None:
-    """Alertable, with no packet: the thread's queued completion routines run
-    and the call returns FALSE with WAIT_IO_COMPLETION."""
+def routine_receive(h: Harness) -> tuple[int, list[Call]]:
+    """A port, and a receive with a completion routine on a socket without one,
+    its data sent: (the port, the routine's calls)."""
     a = h.accept()
     port = h.port()
     calls: list[Call] = []
@@ -444,9 +501,37 @@ def test_ex_alertable_runs_completion_routines(h: Harness) -> None:
     rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(), routine)
     assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
     a.peer.send(b"data")
+    return port, calls
+
+
+def test_ex_alertable_runs_completion_routines(h: Harness) -> None:
+    """Alertable, with no packet: the thread's queued completion routines run
+    and the call returns FALSE with WAIT_IO_COMPLETION."""
+    port, calls = routine_receive(h)
     assert h.ws.GetQueuedCompletionStatusEx(port, 4, MS, TRUE) == (FALSE, [])
     assert h.ws.WSAGetLastError() == WAIT_IO_COMPLETION
     assert len(calls) == 1 and calls[0][0] == 0
+
+
+def test_ex_alertable_takes_a_queued_packet_before_routines(h: Harness) -> None:
+    """Alertable with an entry already queued: the entry comes back and no
+    completion routine runs (Microsoft's GetQueuedCompletionStatusEx: "If the
+    parameter is TRUE and there are no available entries, the function
+    performs an alertable wait"); not alertable, a queued routine does not run
+    either (the wait times out); the next alertable call with nothing queued
+    runs it: FALSE, WAIT_IO_COMPLETION."""
+    port, calls = routine_receive(h)
+    h.ws.Sleep(300)  # not alertable: the receive completes, its routine waits in the queue
+    assert h.ws.PostQueuedCompletionStatus(port, 3, 9, None) == TRUE
+    ok, entries = h.ws.GetQueuedCompletionStatusEx(port, 4, MS, TRUE)
+    assert ok == TRUE and [(e.lpCompletionKey, e.dwNumberOfBytesTransferred) for e in entries] == [(9, 3)]
+    assert calls == []
+    assert h.ws.GetQueuedCompletionStatusEx(port, 4, 100, FALSE) == (FALSE, [])
+    assert h.ws.WSAGetLastError() == WAIT_TIMEOUT
+    assert calls == []
+    assert h.ws.GetQueuedCompletionStatusEx(port, 4, MS, TRUE) == (FALSE, [])
+    assert h.ws.WSAGetLastError() == WAIT_IO_COMPLETION
+    assert calls == [(0, 4)]
 
 
 # -- cancellation -------------------------------------------------------------------
@@ -466,20 +551,63 @@ def test_cancelio_cancels_the_threads_operations(h: Harness) -> None:
     assert h.ws.WSAGetLastError() == ERROR_INVALID_HANDLE
 
 
+def test_cancelioex_cancels_only_the_given_overlapped(h: Harness) -> None:
+    """Two receives pending; CancelIoEx with the second's OVERLAPPED: TRUE, its
+    packet FALSE, ERROR_OPERATION_ABORTED; the first still pends and gets the
+    data (Microsoft's CancelIoEx: "only those specific I/O requests that were
+    issued for the file with the specified lpOverlapped")."""
+    a, port, first = pending_receive(h, 12)
+    second = h.overlapped()
+    rc, _, _ = post_recv(h, a.sock, second)
+    assert rc == SOCKET_ERROR
+    assert h.ws.CancelIoEx(a.sock, second) == TRUE
+    assert h.ws.GetQueuedCompletionStatus(port, MS) == (FALSE, 0, 12, second)
+    assert h.ws.WSAGetLastError() == ERROR_OPERATION_ABORTED
+    nothing_queued(h, port)
+    a.peer.send(b"still here")
+    ok, n, key, got = h.ws.GetQueuedCompletionStatus(port, MS)
+    assert (ok, key, got) == (TRUE, 12, first) and n >= 1
+
+
+@pytest.mark.wine_divergence("Wine 8.0's CancelIoEx returns TRUE when it finds nothing to cancel; Windows returns "
+                              "FALSE with ERROR_NOT_FOUND (Microsoft's CancelIoEx; sock.c test_send_buffering)")
+def test_cancelioex_finds_nothing(h: Harness) -> None:
+    """CancelIoEx that finds no request to cancel: FALSE, ERROR_NOT_FOUND
+    (Microsoft's CancelIoEx): an OVERLAPPED no operation uses, one of another
+    socket's operation (which still pends), one whose operation completed."""
+    a, port, ov = pending_receive(h, 4)
+    other = h.socket()
+    for handle, what in ((a.sock, WSAOVERLAPPED()), (other, ov)):
+        h.ws.WSASetLastError(0)
+        assert h.ws.CancelIoEx(handle, what) == FALSE
+        assert h.ws.WSAGetLastError() == ERROR_NOT_FOUND
+    nothing_queued(h, port)
+    assert h.ws.CancelIoEx(a.sock, ov) == TRUE
+    assert h.ws.GetQueuedCompletionStatus(port, MS)[0::3] == (FALSE, ov)
+    assert h.ws.CancelIoEx(a.sock, ov) == FALSE
+    assert h.ws.WSAGetLastError() == ERROR_NOT_FOUND
+
+
 # -- threads ---------------------------------------------------------------------------
 
 
 @pytest.mark.wine_divergence("Wine 8.0 leaves a thread waiting on a closed port until its timeout (WAIT_TIMEOUT); "
                               "Windows releases it with ERROR_ABANDONED_WAIT_0 (GetQueuedCompletionStatus remarks)")
-def test_closing_a_port_releases_a_waiting_thread(h: Harness) -> None:
-    """A port closed while a thread waits on it: FALSE, lpOverlapped NULL,
-    ERROR_ABANDONED_WAIT_0 (Microsoft's GetQueuedCompletionStatus remarks)."""
+@pytest.mark.parametrize("ex", [False, True], ids=["GetQueuedCompletionStatus", "Ex"])
+def test_closing_a_port_releases_a_waiting_thread(h: Harness, ex: bool) -> None:
+    """A port closed while a thread waits on it: FALSE, lpOverlapped NULL (no
+    entry for Ex), ERROR_ABANDONED_WAIT_0 (Microsoft's GetQueuedCompletionStatus
+    and GetQueuedCompletionStatusEx remarks)."""
     port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
     result: list[tuple[int, object, int]] = []
 
     def worker(_: object) -> int:
-        ok, _n, _key, ov = h.ws.GetQueuedCompletionStatus(port, 3000)
-        result.append((ok, ov, h.ws.GetLastError()))
+        if ex:
+            ok, entries = h.ws.GetQueuedCompletionStatusEx(port, 4, 3000, FALSE)
+            result.append((ok, entries, h.ws.GetLastError()))
+        else:
+            ok, _n, _key, ov = h.ws.GetQueuedCompletionStatus(port, 3000)
+            result.append((ok, ov, h.ws.GetLastError()))
         return 0
 
     thread, _ = h.ws.CreateThread(None, 0, worker, None, 0)
@@ -488,4 +616,66 @@ def test_closing_a_port_releases_a_waiting_thread(h: Harness) -> None:
     assert h.ws.CloseHandle(port) == TRUE
     assert h.ws.WaitForSingleObject(thread, 20_000) == WAIT_OBJECT_0
     assert h.ws.CloseHandle(thread) == TRUE
-    assert result == [(FALSE, None, ERROR_ABANDONED_WAIT_0)]
+    assert result == [(FALSE, [] if ex else None, ERROR_ABANDONED_WAIT_0)]
+
+
+def test_waiting_threads_are_released_last_in_first_out(h: Harness) -> None:
+    """Threads waiting on a port are released in LIFO order (Microsoft, "I/O
+    Completion Ports"): two threads wait, one after the other; the first packet
+    goes to the one that waited last, the second to the other."""
+    port = h.port()
+    got: list[tuple[int, int]] = []
+
+    def worker(me: object) -> int:
+        ok, _n, key, _ov = h.ws.GetQueuedCompletionStatus(port, 10_000)
+        got.append((int(cast(int, me)), key if ok else -1))
+        return 0
+
+    threads = []
+    for me in (1, 2):
+        t, _ = h.ws.CreateThread(None, 0, worker, me, 0)
+        assert t
+        threads.append(t)
+        h.ws.Sleep(400)  # this one waits before the next starts
+    assert h.ws.PostQueuedCompletionStatus(port, 0, 100, None) == TRUE
+    h.ws.Sleep(400)
+    assert h.ws.PostQueuedCompletionStatus(port, 0, 200, None) == TRUE
+    for t in threads:
+        assert h.ws.WaitForSingleObject(t, 20_000) == WAIT_OBJECT_0
+        assert h.ws.CloseHandle(t) == TRUE
+    assert got == [(2, 100), (1, 200)]
+
+
+def test_cancelio_leaves_another_threads_io_and_cancelioex_does_not(h: Harness) -> None:
+    """CancelIo cancels only what the calling thread issued; CancelIoEx cancels
+    requests of any thread (Microsoft's CancelIo and CancelIoEx remarks).  The
+    other thread stays alive meanwhile (its exit would cancel the receive,
+    which has an event: afd.c test_async_thread_termination)."""
+    a = h.accept()
+    port = h.port()
+    associate(h, a.sock, port, 31)
+    ov = h.overlapped()
+    posted, done = h.event(), h.event()
+    rcs: list[tuple[int, int]] = []
+
+    def other(_: object) -> int:
+        rc, _n, _buf = h.recv(a.sock, ov)
+        rcs.append((rc, h.ws.WSAGetLastError()))
+        assert h.ws.WSASetEvent(posted) == TRUE
+        assert h.wait(done, 20_000) == 0
+        return 0
+
+    thread, _ = h.ws.CreateThread(None, 0, other, None, 0)
+    assert thread
+    assert h.wait(posted, 20_000) == 0
+    assert rcs == [(SOCKET_ERROR, WSA_IO_PENDING)]
+    assert h.ws.CancelIo(a.sock) == TRUE  # not this thread's: nothing cancelled
+    nothing_queued(h, port)
+    assert not h.is_signalled(ov.hEvent)
+    assert h.ws.CancelIoEx(a.sock, None) == TRUE
+    h.ws.WSASetLastError(0)
+    assert h.ws.GetQueuedCompletionStatus(port, MS) == (FALSE, 0, 31, ov)
+    assert (h.ws.WSAGetLastError(), ov.Internal) == (ERROR_OPERATION_ABORTED, STATUS_CANCELLED)
+    assert h.ws.WSASetEvent(done) == TRUE
+    assert h.ws.WaitForSingleObject(thread, 20_000) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(thread) == TRUE
