@@ -569,12 +569,12 @@ def test_cancelioex_cancels_only_the_given_overlapped(h: Harness) -> None:
     assert (ok, key, got) == (TRUE, 12, first) and n >= 1
 
 
-@pytest.mark.wine_divergence("Wine 8.0's CancelIoEx returns TRUE when it finds nothing to cancel; Windows returns "
-                              "FALSE with ERROR_NOT_FOUND (Microsoft's CancelIoEx; sock.c test_send_buffering)")
 def test_cancelioex_finds_nothing(h: Harness) -> None:
     """CancelIoEx that finds no request to cancel: FALSE, ERROR_NOT_FOUND
     (Microsoft's CancelIoEx): an OVERLAPPED no operation uses, one of another
-    socket's operation (which still pends), one whose operation completed."""
+    socket's operation (which still pends), one whose operation completed.
+    (Wine 8.0 agrees here, with a given OVERLAPPED; with NULL and nothing
+    pending it returns TRUE: test_close_cancel.test_cancel_nothing_pending.)"""
     a, port, ov = pending_receive(h, 4)
     other = h.socket()
     for handle, what in ((a.sock, WSAOVERLAPPED()), (other, ov)):
@@ -619,6 +619,9 @@ def test_closing_a_port_releases_a_waiting_thread(h: Harness, ex: bool) -> None:
     assert result == [(FALSE, [] if ex else None, ERROR_ABANDONED_WAIT_0)]
 
 
+@pytest.mark.wine_divergence("Wine 8.0 releases the thread that waited first (FIFO: server/completion.c wakes a port's "
+                              "waiters in the order they queued); Windows the one that waited last (LIFO: Microsoft, "
+                              "'I/O Completion Ports')")
 def test_waiting_threads_are_released_last_in_first_out(h: Harness) -> None:
     """Threads waiting on a port are released in LIFO order (Microsoft, "I/O
     Completion Ports"): two threads wait, one after the other; the first packet
