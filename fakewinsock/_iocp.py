@@ -69,6 +69,11 @@ Divergence from real Windows:
   success inline *and* from the port, the classic IOCP bug).
 * ``NumberOfConcurrentThreads`` 0 means the number of processors: the fake's
   machine has :data:`PROCESSORS`.
+* Packets are dequeued strictly in FIFO order.  Microsoft's "I/O Completion
+  Ports" says that packets queued in FIFO order "may be dequeued in a
+  different order" without saying when; no source we read shows a
+  reordering of one port's queue, so the fake draws none (the order in which
+  threads then handle their packets is the scheduler's, drawn).
 * The completion key and the byte count are the C types' (ULONG_PTR of a
   64-bit machine, DWORD): a Python int beyond them wraps as the C cast does
   (the real backend passes them through ctypes); so does a wait's
