@@ -435,6 +435,27 @@ def test_posted_values_round_trip(h: Harness) -> None:
     assert h.ws.GetQueuedCompletionStatus(port, MS)[0::2] == (TRUE, ULONG_PTR_MAX - 1)
 
 
+def test_a_timeout_of_minus_one_is_infinite(h: Harness) -> None:
+    """dwMilliseconds is a DWORD: -1 is INFINITE (0xFFFFFFFF), not a wait
+    already over: a packet another thread posts 300 ms later comes back, to
+    GetQueuedCompletionStatus and to GetQueuedCompletionStatusEx."""
+    port = h.port()
+
+    def poster(_: object) -> int:
+        for key in (2, 4):
+            h.ws.Sleep(300)
+            assert h.ws.PostQueuedCompletionStatus(port, key - 1, key, None) == TRUE
+        return 0
+
+    thread, _ = h.ws.CreateThread(None, 0, poster, None, 0)
+    assert thread
+    assert h.ws.GetQueuedCompletionStatus(port, -1) == (TRUE, 1, 2, None)
+    ok, entries = h.ws.GetQueuedCompletionStatusEx(port, 4, -1, FALSE)
+    assert ok == TRUE and [(e.lpCompletionKey, e.dwNumberOfBytesTransferred) for e in entries] == [(4, 3)]
+    assert h.ws.WaitForSingleObject(thread, 20_000) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(thread) == TRUE
+
+
 def test_bad_port_handles(h: Harness) -> None:
     """Not a port: FALSE, ERROR_INVALID_HANDLE, lpOverlapped NULL."""
     ev = h.event()
