@@ -1051,7 +1051,12 @@ class FakeWinsock:
     # -- results
 
     def WSAGetOverlappedResult(self, s: int, lpOverlapped: WSAOVERLAPPED, fWait: int) -> OverlappedResult:
-        """The result of an overlapped operation, read from its WSAOVERLAPPED."""
+        """The result of an overlapped operation, read from its WSAOVERLAPPED.
+
+        Divergence from real Windows: after TRUE the last error is always 0, as
+        on Windows 7 and later (and on 1809 and later for STATUS_SUCCESS); before
+        Windows 7 it was left as it was (Wine's test_WSAGetOverlappedResult).
+        """
         call = "WSAGetOverlappedResult"
         ts = self._enter(call)
         if not isinstance(lpOverlapped, WSAOVERLAPPED):
