@@ -1190,7 +1190,14 @@ class FakeWinsock:
     def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
                                  dwTimeout: int, fAlertable: int) -> int:
         """Wait (in virtual time) for one or all of up to 64 events, or, when
-        alertable, for completion routines (WSA_WAIT_IO_COMPLETION)."""
+        alertable, for completion routines (WSA_WAIT_IO_COMPLETION).
+
+        Divergence from real Windows: a handle closed by WSACloseEvent raises
+        WinsockUsageError.  Windows gives WSA_WAIT_FAILED with WSA_INVALID_HANDLE
+        (as the fake does for a value that never named an event) only while the
+        value names nothing; the handle table hands freed values out again, so
+        the same wait may as well block on an unrelated object.
+        """
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
         start = self._kernel.now_ns  # for the trace's waited=
