@@ -1086,8 +1086,18 @@ class FakeWinsock:
                 )
             # Windows waits (non-alertably) on hEvent, or on the socket when
             # there is none, then reads Internal again.
-            ev = self._kernel.objects.get(lpOverlapped.hEvent & ~1) if lpOverlapped.hEvent & ~1 else None
+            hev = lpOverlapped.hEvent & ~1
+            ev = self._kernel.objects.get(hev) if hev else None
             what = f"{call}(fWait=TRUE) on " + (op.describe() if op else f"socket {s:#x}")
+            if hev and not isinstance(ev, Event):
+                # Windows waits on hEvent, and that wait fails on a handle that
+                # names no event (Microsoft's page: WSA_INVALID_HANDLE).  One
+                # closed by WSACloseEvent may name another object by now.
+                if hev in self._kernel.closed_events:
+                    raise WinsockUsageError(f"{what}: the OVERLAPPED's hEvent {hev:#x} was closed with "
+                                            "WSACloseEvent; its handle value may already name another object")
+                self._fail(ts, call, C.WSA_INVALID_HANDLE, s)
+                return OverlappedResult(C.FALSE, 0, 0)
             start = self._kernel.now_ns
             if isinstance(ev, Event):
                 self._kernel.block(lambda: ev.signaled, None, what)
