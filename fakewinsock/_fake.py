@@ -1052,7 +1052,12 @@ class FakeWinsock:
     # -- results
 
     def WSAGetOverlappedResult(self, s: int, lpOverlapped: WSAOVERLAPPED, fWait: int) -> OverlappedResult:
-        """The result of an overlapped operation, read from its WSAOVERLAPPED."""
+        """The result of an overlapped operation, read from its WSAOVERLAPPED.
+
+        Divergence from real Windows: after TRUE the last error is always 0, as
+        on Windows 7 and later (and on 1809 and later for STATUS_SUCCESS); before
+        Windows 7 it was left as it was (Wine's test_WSAGetOverlappedResult).
+        """
         call = "WSAGetOverlappedResult"
         ts = self._enter(call)
         if not isinstance(lpOverlapped, WSAOVERLAPPED):
@@ -1082,8 +1087,18 @@ class FakeWinsock:
                 )
             # Windows waits (non-alertably) on hEvent, or on the socket when
             # there is none, then reads Internal again.
-            ev = self._kernel.objects.get(lpOverlapped.hEvent & ~1) if lpOverlapped.hEvent & ~1 else None
+            hev = lpOverlapped.hEvent & ~1
+            ev = self._kernel.objects.get(hev) if hev else None
             what = f"{call}(fWait=TRUE) on " + (op.describe() if op else f"socket {s:#x}")
+            if hev and not isinstance(ev, Event):
+                # Windows waits on hEvent, and that wait fails on a handle that
+                # names no event (Microsoft's page: WSA_INVALID_HANDLE).  One
+                # closed by WSACloseEvent may name another object by now.
+                if hev in self._kernel.closed_events:
+                    raise WinsockUsageError(f"{what}: the OVERLAPPED's hEvent {hev:#x} was closed with "
+                                            "WSACloseEvent; its handle value may already name another object")
+                self._fail(ts, call, C.WSA_INVALID_HANDLE, s)
+                return OverlappedResult(C.FALSE, 0, 0)
             start = self._kernel.now_ns
             if isinstance(ev, Event):
                 self._kernel.block(lambda: ev.signaled, None, what)
@@ -1186,7 +1201,14 @@ class FakeWinsock:
     def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
                                  dwTimeout: int, fAlertable: int) -> int:
         """Wait (in virtual time) for one or all of up to 64 events, or, when
-        alertable, for completion routines (WSA_WAIT_IO_COMPLETION)."""
+        alertable, for completion routines (WSA_WAIT_IO_COMPLETION).
+
+        Divergence from real Windows: a handle closed by WSACloseEvent raises
+        WinsockUsageError.  Windows gives WSA_WAIT_FAILED with WSA_INVALID_HANDLE
+        (as the fake does for a value that never named an event) only while the
+        value names nothing; the handle table hands freed values out again, so
+        the same wait may as well block on an unrelated object.
+        """
         call = "WSAWaitForMultipleEvents"
         ts = self._enter(call)
         start = self._kernel.now_ns  # for the trace's waited=

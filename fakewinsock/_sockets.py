@@ -514,7 +514,14 @@ class Sockets:
 
     def close_endpoint(self, sock: Socket) -> None:
         """The connection side of closesocket: FIN, or RST when lingering {1,0}
-        or when received data was left unread."""
+        or when received data was left unread.
+
+        Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
+        gracefully at once, as {0, x} does.  On Windows (closesocket's page) a
+        blocking-mode socket's closesocket then blocks until the data still
+        buffered has been sent, and resets the connection if N seconds pass
+        first; the fake neither blocks nor resets.
+        """
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True

@@ -10,12 +10,17 @@ run first, before anything starts Winsock (docs/semantics-findings.md section 4)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fakewinsock import WSABUF, WSAOVERLAPPED, Winsock, sockaddr_in
 from fakewinsock.constants import (
     AF_INET,
+    FALSE,
     INVALID_SOCKET,
     IPPROTO_TCP,
     MAKEWORD,
+    SD_BOTH,
+    SO_RCVBUF,
     SO_TYPE,
     SOCK_STREAM,
     SOCKET_ERROR,
@@ -90,6 +95,46 @@ def cleanup_destroys_sockets(ws: Winsock) -> None:
     assert ws.WSACleanup() == SOCKET_ERROR and ws.WSAGetLastError() == WSANOTINITIALISED
 
 
+def socket_calls_after_the_last_cleanup_fail(ws: Winsock) -> None:
+    """After the WSACleanup that drops the count to 0, every socket call fails
+    with WSANOTINITIALISED, checked before the handle (which that cleanup
+    destroyed: WSAENOTSOCK would come second).  Microsoft's page of each
+    function lists WSANOTINITIALISED ("a successful WSAStartup call must occur
+    before using this function"); test_WithoutWSAStartup shows it for a socket
+    call before any start-up; ReactOS's ws2_32, built after Windows', runs the
+    start-up check (WsApiProlog/WsQuickProlog) before it looks the socket up."""
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+    s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    assert s != INVALID_SOCKET
+    assert ws.WSACleanup() == 0
+    ov = WSAOVERLAPPED()
+    buf = bytearray(4)
+    # each call, and whether it returned its failure value
+    calls: list[tuple[str, Callable[[], bool]]] = [
+        ("WSASocket",
+         lambda: ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED) == INVALID_SOCKET),
+        ("bind", lambda: ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == SOCKET_ERROR),
+        ("listen", lambda: ws.listen(s, 5) == SOCKET_ERROR),
+        ("connect", lambda: ws.connect(s, sockaddr_in("127.0.0.1", 9), 16) == SOCKET_ERROR),
+        ("shutdown", lambda: ws.shutdown(s, SD_BOTH) == SOCKET_ERROR),
+        ("setsockopt", lambda: ws.setsockopt(s, SOL_SOCKET, SO_RCVBUF, 4096, 4) == SOCKET_ERROR),
+        ("getsockopt", lambda: ws.getsockopt(s, SOL_SOCKET, SO_TYPE, 4).rc == SOCKET_ERROR),
+        ("getsockname", lambda: ws.getsockname(s).rc == SOCKET_ERROR),
+        ("getpeername", lambda: ws.getpeername(s).rc == SOCKET_ERROR),
+        ("WSARecv", lambda: ws.WSARecv(s, [WSABUF(4, buf)], 1, 0, ov, None).rc == SOCKET_ERROR),
+        ("WSASend", lambda: ws.WSASend(s, [WSABUF(4, buf)], 1, 0, ov, None).rc == SOCKET_ERROR),
+        ("WSAGetOverlappedResult", lambda: ws.WSAGetOverlappedResult(s, ov, FALSE).ok == FALSE),
+        ("closesocket", lambda: ws.closesocket(s) == SOCKET_ERROR),
+    ]
+    seen = {}
+    for name, call in calls:
+        ws.WSASetLastError(0xDEADBEEF)
+        failed = call()
+        seen[name] = (failed, ws.WSAGetLastError())
+    assert seen == {name: (True, WSANOTINITIALISED) for name, _ in calls}, seen
+
+
 CHECKS = {"calls_before_startup_fail": calls_before_startup_fail, "reference_counting": reference_counting,
           "failed_startup_starts_nothing": failed_startup_starts_nothing,
-          "cleanup_destroys_sockets": cleanup_destroys_sockets}
+          "cleanup_destroys_sockets": cleanup_destroys_sockets,
+          "socket_calls_after_the_last_cleanup_fail": socket_calls_after_the_last_cleanup_fail}

@@ -17,6 +17,7 @@ from fakewinsock.constants import (
     SOCKET_ERROR,
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
+    STATUS_PENDING,
     TRUE,
     WSA_IO_PENDING,
     WSA_OPERATION_ABORTED,
@@ -102,6 +103,23 @@ def test_cancel_nothing_pending(h: Harness) -> None:
     a = h.accept()
     assert h.ws.CancelIoEx(a.sock, None) == FALSE
     assert h.ws.WSAGetLastError() == ERROR_NOT_FOUND
+
+
+def test_cancel_an_overlapped_that_is_not_pending(h: Harness) -> None:
+    """Microsoft's CancelIoEx page: no request found to cancel gives FALSE with
+    ERROR_NOT_FOUND.  An OVERLAPPED that no operation on the socket uses is such
+    a request, even while another operation is pending there, and that other
+    operation is left alone."""
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.ws.CancelIoEx(a.sock, h.overlapped()) == FALSE
+    assert h.ws.WSAGetLastError() == ERROR_NOT_FOUND
+    assert ov.Internal == STATUS_PENDING and not h.is_signalled(ov.hEvent)
+    a.peer.send(b"x")
+    ok, n, _ = h.complete(a.sock, ov)
+    assert (ok, n) == (TRUE, 1)
 
 
 def test_two_pending_receives_both_fail_on_reset(h: Harness) -> None:

@@ -117,3 +117,21 @@ def test_overlapped_result_not_a_socket(h: Harness) -> None:
     h.recv(a.sock, ov)
     ok, _, _ = h.ws.WSAGetOverlappedResult(0xDEADBEE0, ov, FALSE)
     assert ok == FALSE and h.ws.WSAGetLastError() == WSAENOTSOCK
+
+
+def test_overlapped_result_wait_on_a_handle_that_is_no_event(h: Harness) -> None:
+    """Microsoft's WSAGetOverlappedResult page: WSA_INVALID_HANDLE when hEvent
+    holds no valid event.  fWait TRUE waits on hEvent, and that wait fails; the
+    operation goes on (the kernel took its event when it was posted)."""
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, buf = h.recv(a.sock, ov)
+    assert rc != 0 and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    event, ov.hEvent = ov.hEvent, 0xDEADBEE0
+    ok, _, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+    assert ok == FALSE and h.ws.WSAGetLastError() == WSA_INVALID_HANDLE
+    assert ov.Internal == STATUS_PENDING
+    ov.hEvent = event
+    a.peer.send(b"x")
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+    assert (ok, n) == (TRUE, 1) and buf[:1] == b"x"

@@ -6,7 +6,12 @@ status (Windows 10 1809 and later), 0 (Windows 7 to 1809), or the last error
 left as it was (before Windows 7).  For STATUS_SUCCESS, what an operation that
 completed well leaves in ``Internal``, the first two are both 0.  So a program
 must not read the last error after a TRUE: it is 0 or whatever an earlier call
-left there.  The fake chooses between the two by its seed.
+left there.  This test accepts both.
+
+The fake always sets 0 (Windows 7 and later); it does not produce the
+pre-Windows 7 outcome.  A seeded choice between the two was tried (ce5b31c) and
+reverted (d958728): it changed the schedules of every single-threaded program
+that reads a completed result, and two tests failed on the new schedules.
 """
 
 from __future__ import annotations

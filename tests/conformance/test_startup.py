@@ -93,3 +93,11 @@ def test_reference_counting(backend_id: str) -> None:
 def test_last_error_is_settable(h: Harness) -> None:
     h.ws.WSASetLastError(12345)
     assert h.ws.WSAGetLastError() == 12345
+
+
+@pytest.mark.wine_divergence(
+    "Wine 8.0 looks the handle up first: WSAENOTSOCK after the last WSACleanup, where Windows checks the "
+    "start-up count first (WSANOTINITIALISED, each function's Microsoft page; ReactOS's ws2_32 prolog)"
+)
+def test_socket_calls_after_the_last_cleanup_fail(backend_id: str) -> None:
+    run_fresh(backend_id, "socket_calls_after_the_last_cleanup_fail")
