@@ -237,6 +237,15 @@ hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a re
     echo "ok   cutoff/$model: a member cut off by --max-queued saw a reset"
 }
 
+prompt_clean_stop() {  # WHAT LOG: Ctrl+C; exit 0, its "stopped" line, nothing abandoned, within 2 s (sets $stop_s)
+    if ! timed_stop "$2"; then fail_with_log "$1: no clean stop (exit $stop_status)" "$2"; return 1; fi
+    sed -n 's/^ovserver: stopped; /  server: /p' "$2"
+    if grep -q 'gave up waiting' "$2"; then fail_with_log "$1: operations abandoned at the stop" "$2"; return 1; fi
+    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
+        echo "FAIL $1: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
+    fi
+}
+
 hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a clean, prompt stop
     local model="$1" log="$LOGDIR/misbehave-$1.log" rc
     local limits=(--max-line 4096 --max-queued 262144 --max-clients 6)
@@ -244,12 +253,7 @@ hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a cl
     [ -n "$port" ] || { fail_with_log "misbehave/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 300 "$HOST_PY" "$HERE/misbehave.py" --port "$port" "${limits[@]}" --label "$model/" | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
-    if ! timed_stop "$log"; then fail_with_log "misbehave/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
-    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
-    if grep -q 'gave up waiting' "$log"; then fail_with_log "misbehave/$model: operations abandoned at the stop" "$log"; return 1; fi
-    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
-        echo "FAIL misbehave/$model: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
-    fi
+    prompt_clean_stop "misbehave/$model" "$log" || return 1
     [ "$rc" = 0 ] || { echo "FAIL misbehave/$model"; return 1; }
     echo "ok   misbehave/$model: every misbehaving client handled as documented, the witness served; stopped in $stop_s s"
 }
@@ -271,12 +275,7 @@ hostile_chat_busy() {  # MODEL: a busy chat with members leaving mid-broadcast a
     [ -n "$port" ] || { fail_with_log "chat-busy/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 240 "$HOST_PY" "$HERE/misbehave.py" chat-busy --port "$port" | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
-    if ! timed_stop "$log"; then fail_with_log "chat-busy/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
-    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
-    if grep -q 'gave up waiting' "$log"; then fail_with_log "chat-busy/$model: operations abandoned at the stop" "$log"; return 1; fi
-    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
-        echo "FAIL chat-busy/$model: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
-    fi
+    prompt_clean_stop "chat-busy/$model" "$log" || return 1
     [ "$rc" = 0 ] || { echo "FAIL chat-busy/$model"; return 1; }
     echo "ok   chat-busy/$model: every line whole and in order to the readers while members left and joined; stopped in $stop_s s"
 }
