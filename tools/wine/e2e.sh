@@ -45,7 +45,7 @@
 #   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized
 #           line, a partial line at EOF, a late joiner and a member that half-closes
 #           in chat mode, as the protocol's rules say;
-#   chat-busy (each model; misbehave.py chat-busy, about 10 s) 20 members send
+#   chat-busy (each model; misbehave.py chat-busy, about 10 s) 10 members send
 #           1000 lines each at once while 150 others leave mid-broadcast (FIN or
 #           reset) and 4 new members join: 3 readers get every line whole and in
 #           order, each new member its welcome within 5 s; then Ctrl+C stops the

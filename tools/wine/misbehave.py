@@ -7,7 +7,7 @@ socket step bounded in time.
     misbehave.py --port P --max-line L --max-queued Q --max-clients C [--cases a,b,...]
     misbehave.py busy --port P [--clients 200] [--seconds 60]
     misbehave.py chat --port P --max-line L
-    misbehave.py chat-busy --port P [--senders 20] [--leavers 150] [--lines 1000] [--fresh-max-s 5]
+    misbehave.py chat-busy --port P [--senders 10] [--leavers 150] [--lines 1000] [--fresh-max-s 5]
     misbehave.py idle --port P --clients C --timeout-ms T
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
@@ -60,7 +60,7 @@ EOF; a member that joins later gets only later lines; a member that
 half-closes while lines flow gets those routed before, whole and in order,
 then EOF.
 
-``chat-busy`` (a chat-mode server): 20 members each send 1000 lines at once
+``chat-busy`` (a chat-mode server): 10 members each send 1000 lines at once
 while 150 others leave mid-broadcast (after reading some of it; half with a
 FIN, half with a reset) and 4 new members join one after another: 3 members
 that read everything get every sender's lines whole and in order, and each
@@ -865,7 +865,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["chat-busy"]:
         cb = argparse.ArgumentParser(prog="misbehave.py chat-busy")
         cb.add_argument("--port", type=int, required=True)
-        cb.add_argument("--senders", type=int, default=20)
+        cb.add_argument("--senders", type=int, default=10)
         cb.add_argument("--leavers", type=int, default=150)
         cb.add_argument("--lines", type=int, default=1000)
         cb.add_argument("--fresh-max-s", type=float, default=5.0)
