@@ -89,3 +89,39 @@ def test_a_client_accepted_while_routines_run_joins_within_a_burst() -> None:
     assert welcome == b"* welcome " + b.name + b"\n"
     assert got, "B joined only after the chain of routines"
     assert got == [a.name + b": " + line for line in lines[len(lines) - len(got):]]
+
+
+def test_a_client_accepted_while_routines_run_joins_at_the_next_routine() -> None:
+    """As above, but B must join at the routine after its AcceptEx completed,
+    not up to a burst later: under Wine, in a busy chat (20 senders, 170
+    members), one routine routes a 16 KB receive to every member, so a burst
+    of 64 routines took seconds and a new member waited 2-3 s for its welcome.
+    The check is a read of the OVERLAPPED (HasOverlappedIoCompleted), so it
+    costs nothing to make after every routine.  Here each routine receives one
+    byte, so at most one more of A's lines may be routed between M's cut-off
+    (which posts the AcceptEx that completes at once with B) and B's joining.
+    With the check only every ROUTINE_BURST routines, B joined 4 lines after
+    the cut-off (proven against that: the AcceptEx check under ``idle_check``)."""
+    s = Session("routines", "chat", fake=exact(immediate=1.0, window=1100), recv_size=1,
+                limits=Limits(max_clients=2, max_queued=2000))
+    a = s.client(at_ms=0)
+    m = s.client(at_ms=0, reads=False)
+    b = s.client(at_ms=0.5)
+    lines = [b"a%03d\n" % i for i in range(200)]
+    a.send(1, b"".join(lines))
+    at_cut_off: list[int] = []
+    close = s.server._close
+
+    def recording_close(conn: object, abort: bool = False) -> None:
+        if abort and not at_cut_off:
+            at_cut_off.append(s.server.stats.hub.lines)
+        close(conn, abort)  # type: ignore[arg-type]
+
+    s.server._close = recording_close  # type: ignore[method-assign]
+    stats = s.run(stop_ms=20)
+    assert stats.cut_off == 1 and m.reset_by_server and at_cut_off
+    welcome, *got = bytes(b.data).splitlines(keepends=True)
+    assert welcome == b"* welcome " + b.name + b"\n"
+    missed = len(lines) - len(got)
+    assert missed <= at_cut_off[0] + 1, f"B joined {missed - at_cut_off[0]} lines after M's cut-off freed its place"
+    assert got == [a.name + b": " + line for line in lines[missed:]]

@@ -36,12 +36,20 @@
 #           reads, an oversized line (and one that goes on sending), resets
 #           mid-line and mid-reply (more than --max-clients of them: every
 #           place freed), more clients than --max-clients, 200 connections
-#           reset in the listen backlog, each beside a well-behaved witness
+#           reset in the listen backlog, lines exactly at --max-line (LF,
+#           CRLF), empty, a lone CR, one byte over (error line, EOF), 100 each
+#           of connect-and-close / connect-and-reset / line-then-close, 200
+#           clients at once (each its line, then EOF), each beside a well-behaved witness
 #           that must stay served; then Ctrl+C stops it within 2 s, exit 0,
 #           nothing abandoned;
 #   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized
 #           line, a partial line at EOF, a late joiner and a member that half-closes
 #           in chat mode, as the protocol's rules say;
+#   chat-busy (each model; misbehave.py chat-busy, about 10 s) 10 members send
+#           1000 lines each at once while 150 others leave mid-broadcast (FIN or
+#           reset) and 4 new members join: 3 readers get every line whole and in
+#           order, each new member its welcome within 5 s; then Ctrl+C stops the
+#           server within 2 s, nothing abandoned;
 #   busy    (each model) while 200 clients send and read without a pause, a
 #           new client is served within 5 s, and Ctrl+C stops the server
 #           within 2 s, exit 0, with its "stopped" line;
@@ -229,6 +237,15 @@ hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a re
     echo "ok   cutoff/$model: a member cut off by --max-queued saw a reset"
 }
 
+prompt_clean_stop() {  # WHAT LOG: Ctrl+C; exit 0, its "stopped" line, nothing abandoned, within 2 s (sets $stop_s)
+    if ! timed_stop "$2"; then fail_with_log "$1: no clean stop (exit $stop_status)" "$2"; return 1; fi
+    sed -n 's/^ovserver: stopped; /  server: /p' "$2"
+    if grep -q 'gave up waiting' "$2"; then fail_with_log "$1: operations abandoned at the stop" "$2"; return 1; fi
+    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
+        echo "FAIL $1: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
+    fi
+}
+
 hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a clean, prompt stop
     local model="$1" log="$LOGDIR/misbehave-$1.log" rc
     local limits=(--max-line 4096 --max-queued 262144 --max-clients 6)
@@ -236,12 +253,7 @@ hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a cl
     [ -n "$port" ] || { fail_with_log "misbehave/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 300 "$HOST_PY" "$HERE/misbehave.py" --port "$port" "${limits[@]}" --label "$model/" | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
-    if ! timed_stop "$log"; then fail_with_log "misbehave/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
-    sed -n 's/^ovserver: stopped; /  server: /p' "$log"
-    if grep -q 'gave up waiting' "$log"; then fail_with_log "misbehave/$model: operations abandoned at the stop" "$log"; return 1; fi
-    if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
-        echo "FAIL misbehave/$model: Ctrl+C took $stop_s s to stop the server (limit 2 s)"; return 1
-    fi
+    prompt_clean_stop "misbehave/$model" "$log" || return 1
     [ "$rc" = 0 ] || { echo "FAIL misbehave/$model"; return 1; }
     echo "ok   misbehave/$model: every misbehaving client handled as documented, the witness served; stopped in $stop_s s"
 }
@@ -255,6 +267,17 @@ hostile_chat() {  # MODEL: chat-mode misbehaviour (misbehave.py chat), then a cl
     if ! timed_stop "$log"; then fail_with_log "chat/$model: no clean stop (exit $stop_status)" "$log"; return 1; fi
     [ "$rc" = 0 ] || { echo "FAIL chat/$model"; return 1; }
     echo "ok   chat/$model: oversized line, partial line at EOF, late joiner, half-closed member: as documented"
+}
+
+hostile_chat_busy() {  # MODEL: a busy chat with members leaving mid-broadcast and new ones joining, then Ctrl+C
+    local model="$1" log="$LOGDIR/chat-busy-$1.log" rc
+    start_server "$log" --port 0 --model "$model" --mode chat
+    [ -n "$port" ] || { fail_with_log "chat-busy/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 240 "$HOST_PY" "$HERE/misbehave.py" chat-busy --port "$port" | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    prompt_clean_stop "chat-busy/$model" "$log" || return 1
+    [ "$rc" = 0 ] || { echo "FAIL chat-busy/$model"; return 1; }
+    echo "ok   chat-busy/$model: every line whole and in order to the readers while members left and joined; stopped in $stop_s s"
 }
 
 hostile_busy() {  # MODEL: Ctrl+C while clients are busy sending and reading: stopped within 2 s, exit 0
@@ -353,7 +376,7 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave busy idle bad-input example); default: all.
+# cutoff misbehave chat-misbehave chat-busy busy idle bad-input example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -376,6 +399,7 @@ for model in $MODELS; do
     run cutoff hostile_cutoff "$model"
     run misbehave hostile_misbehave "$model"
     run chat-misbehave hostile_chat "$model"
+    run chat-busy hostile_chat_busy "$model"
     run busy hostile_busy "$model"
     run idle hostile_idle "$model"
 done

@@ -7,6 +7,7 @@ socket step bounded in time.
     misbehave.py --port P --max-line L --max-queued Q --max-clients C [--cases a,b,...]
     misbehave.py busy --port P [--clients 200] [--seconds 60]
     misbehave.py chat --port P --max-line L
+    misbehave.py chat-busy --port P [--senders 10] [--leavers 150] [--lines 1000] [--fresh-max-s 5]
     misbehave.py idle --port P --clients C --timeout-ms T
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
@@ -29,9 +30,19 @@ the protocol's rules (ovserver/_protocol.py) say the server behaves:
   ``* error: line longer than L bytes``, then EOF (the server's FIN).
 * ``oversized-goes-on``: the same client keeps sending after the error
   line: cut off (a reset) after L more bytes.
+* ``at-limit``: lines of exactly --max-line bytes (one ending in CRLF: the
+  CR is one of them), an empty line, a lone CR: echoed; then a line one byte
+  over, with its newline and a line after it: the error line, then EOF
+  (nothing of either line comes back).
 * ``rst-mid-line`` / ``rst-mid-reply``: C+2 clients in turn each reset
   (SO_LINGER 0) with a partial line buffered, or with 200 KB of replies
   owed: every place is freed (a fresh client is then served).
+* ``connect-close``: 100 clients each that connect and close at once (FIN),
+  connect and reset at once, connect, send a line and close without reading:
+  then a fresh client is served (within 5 s: the backlog is served in order).
+* ``storm``: 200 clients (far more than --max-clients) connect at once, each
+  sends a line, half-closes and reads to the end: each gets exactly its line,
+  then EOF.
 * ``max-clients``: C clients connected and silent (the witness stopped): one
   more is not served until one of them leaves, then it is, within 5 s.
 * ``backlog``: 200 more connections than --max-clients arrive and reset
@@ -48,6 +59,12 @@ reaches no one; a partial line at EOF is routed to no one and its sender gets
 EOF; a member that joins later gets only later lines; a member that
 half-closes while lines flow gets those routed before, whole and in order,
 then EOF.
+
+``chat-busy`` (a chat-mode server): 10 members each send 1000 lines at once
+while 150 others leave mid-broadcast (after reading some of it; half with a
+FIN, half with a reset) and 4 new members join one after another: 3 members
+that read everything get every sender's lines whole and in order, and each
+new member its welcome within ``--fresh-max-s``.
 
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
@@ -72,7 +89,8 @@ from collections.abc import Callable
 
 HOST = "127.0.0.1"
 CASES = ("binary", "partial-eof", "half-close", "dribble", "slow-reader", "silent", "flood", "oversized",
-         "oversized-goes-on", "rst-mid-line", "rst-mid-reply", "max-clients", "backlog")
+         "oversized-goes-on", "at-limit", "rst-mid-line", "rst-mid-reply", "connect-close", "storm", "max-clients",
+         "backlog")
 STEP_S = 20.0  # the longest any one socket step may take
 
 
@@ -399,6 +417,63 @@ def case_rst_mid_reply(a: argparse.Namespace) -> str:
     return f"{n} clients reset with {len(data)} bytes of replies owed; a fresh client then served in {t:.2f} s"
 
 
+def case_at_limit(a: argparse.Namespace) -> str:
+    err = b"* error: line longer than %d bytes\n" % a.max_line
+    ok = b"a" * a.max_line + b"\n" + b"b" * (a.max_line - 1) + b"\r\n" + b"\n" + b"\r\n" + b"lone\rcr\n"
+    with connect(a.port) as s:
+        s.sendall(ok)
+        got = read_exactly(s, len(ok))
+        if got != ok:
+            raise CaseFailed(f"lines at --max-line: sent {len(ok)} bytes, got {len(got)} (equal: {got == ok})")
+        s.sendall(b"c" * (a.max_line + 1) + b"\nafter\n")
+        rest, how = read_to_end(s)
+    if rest != err or how != "eof":
+        raise CaseFailed(f"a line one byte over: expected {err!r} then EOF, got {rest[:60]!r} then {how}")
+    return f"lines of exactly {a.max_line} bytes (LF, CRLF), empty, lone CR echoed; one byte over: error line, EOF"
+
+
+def case_connect_close(a: argparse.Namespace) -> str:
+    n = 100
+    for i in range(n):
+        connect(a.port).close()
+        reset(connect(a.port))
+        with connect(a.port) as s:
+            s.sendall(b"unread %d\n" % i)
+    t = fresh_served(a.port)
+    return f"{n} each of connect-close, connect-reset, line-then-close; a fresh client then served in {t:.2f} s"
+
+
+def case_storm(a: argparse.Namespace) -> str:
+    n = 200
+    results: list[str] = []
+    go = threading.Event()
+
+    def one(i: int) -> None:
+        line = b"storm %d\n" % i
+        try:
+            go.wait(STEP_S)
+            with connect(a.port) as s:
+                s.sendall(line)
+                s.shutdown(socket.SHUT_WR)
+                got, how = read_to_end(s)
+            results.append("" if got == line and how == "eof" else f"client {i}: {got[:40]!r} then {how}")
+        except OSError as e:
+            results.append(f"client {i}: {type(e).__name__}: {e}")
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join(STEP_S * 3)
+    bad = [r for r in results if r]
+    if bad or len(results) != n:
+        raise CaseFailed(f"{n - len(results)} clients unfinished, {len(bad)} wrong: {bad[:3]}")
+    took = time.monotonic() - t0
+    return f"{n} clients at once ({a.max_clients} places): each got exactly its line, then EOF, in {took:.1f} s"
+
+
 def case_max_clients(a: argparse.Namespace) -> str:
     holders = [connect(a.port) for _ in range(a.max_clients)]
     try:
@@ -671,6 +746,105 @@ def idle(port: int, clients: int, timeout_s: float) -> int:
     return 0
 
 
+def chat_busy(port: int, senders: int, leavers: int, lines: int, fresh_max_s: float) -> int:
+    """A busy chat: ``senders`` members each send ``lines`` lines at once (and
+    drain what they are sent), while ``leavers`` members leave mid-broadcast
+    (after reading some of it; half close, half reset) and new members join.
+    Three members that read everything must get every sender's lines, whole
+    and in order; each new member its welcome within ``fresh_max_s``.  Prints
+    one line; 0 when it passed."""
+    problems: list[str] = []
+    keepers = [chat_member(port) for _ in range(3)]
+    talkers = [chat_member(port) for _ in range(senders)]
+    goers = [chat_member(port) for _ in range(leavers)]
+    time.sleep(0.2)
+
+    def text(i: int, k: int) -> bytes:
+        return b"s%d line %d %s\n" % (i, k, b"p" * (k % 50))
+
+    want = b"".join(b"".join(talkers[i][1] + b": " + text(i, k) for k in range(lines)) for i in range(senders))
+
+    def send(i: int) -> None:
+        talkers[i][0].sendall(b"".join(text(i, k) for k in range(lines)))
+
+    def drain(s: socket.socket) -> None:  # a sender reads what the others send it, or is cut off
+        s.settimeout(2.0)
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def leave(j: int) -> None:
+        s = goers[j][0]
+        time.sleep(0.3 * j / max(1, leavers))
+        try:
+            s.recv(1 + 37 * j)
+        except OSError:
+            pass
+        if j % 2:
+            reset(s)
+        else:
+            s.close()
+
+    heard: dict[int, bytes] = {}
+
+    def keep(k: int) -> None:
+        s = keepers[k][0]
+        got = bytearray()
+        try:
+            while len(got) < len(want):
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except OSError as e:
+            problems.append(f"keeper {k}: {type(e).__name__} after {len(got)} of {len(want)} bytes")
+        heard[k] = bytes(got)
+
+    threads = ([threading.Thread(target=keep, args=(k,), daemon=True) for k in range(len(keepers))]
+               + [threading.Thread(target=leave, args=(j,), daemon=True) for j in range(leavers)]
+               + [threading.Thread(target=send, args=(i,), daemon=True) for i in range(senders)]
+               + [threading.Thread(target=drain, args=(t[0],), daemon=True) for t in talkers])
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    welcomes: list[float] = []
+    for _ in range(4):  # new members join mid-broadcast
+        time.sleep(0.25)
+        t1 = time.monotonic()
+        try:
+            f, _ = chat_member(port)
+            f.close()
+            welcomes.append(time.monotonic() - t1)
+        except (OSError, CaseFailed) as e:
+            problems.append(f"a new member: {e}")
+    for t in threads:
+        t.join(STEP_S * 3)
+    for k in range(len(keepers)):
+        per: dict[bytes, list[bytes]] = {}
+        for ln in heard.get(k, b"").splitlines(keepends=True):
+            who, _, rest = ln.partition(b": ")
+            per.setdefault(who, []).append(rest)
+        for i in range(senders):
+            if per.get(talkers[i][1]) != [text(i, n) for n in range(lines)]:
+                problems.append(f"keeper {k}: sender {i}'s lines wrong or missing "
+                                f"({len(per.get(talkers[i][1], []))} of {lines})")
+    worst = max(welcomes, default=0.0)
+    if worst > fresh_max_s:
+        problems.append(f"a new member waited {worst:.2f} s for its welcome (limit {fresh_max_s} s)")
+    for s, _ in keepers + talkers:
+        s.close()
+    took = time.monotonic() - t0
+    if problems:
+        print(f"FAIL chat-busy: {'; '.join(problems[:4])} ({took:.1f} s)", flush=True)
+        return 1
+    print(f"ok   chat-busy: {senders} senders x {lines} lines reached 3 readers whole and in order while {leavers} "
+          f"members left mid-broadcast; new members welcomed in {', '.join(f'{w:.2f}' for w in welcomes)} s "
+          f"({took:.1f} s)", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -688,6 +862,15 @@ def main(argv: list[str] | None = None) -> int:
         b.add_argument("--seconds", type=float, default=60.0)
         ba = b.parse_args(argv[1:])
         return busy(ba.port, ba.clients, ba.seconds)
+    if argv[:1] == ["chat-busy"]:
+        cb = argparse.ArgumentParser(prog="misbehave.py chat-busy")
+        cb.add_argument("--port", type=int, required=True)
+        cb.add_argument("--senders", type=int, default=10)
+        cb.add_argument("--leavers", type=int, default=150)
+        cb.add_argument("--lines", type=int, default=1000)
+        cb.add_argument("--fresh-max-s", type=float, default=5.0)
+        cba = cb.parse_args(argv[1:])
+        return chat_busy(cba.port, cba.senders, cba.leavers, cba.lines, cba.fresh_max_s)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
