@@ -445,7 +445,7 @@ _ZERO_TAIL_MAX = 1 << 20
 #: untouched pages cost no memory, and read as the one zero page).
 _ZEROS = memoryview(bytes(_ZERO_TAIL_MAX))
 #: Where :func:`_zero_tail_from` looks for the start of a buffer's zero tail (then: the whole buffer).
-_TAIL_STARTS = (0, 64, 512, 4096)
+_TAIL_STARTS = (64, 512, 4096)
 
 
 def _zeros(n: int) -> memoryview:
@@ -455,7 +455,8 @@ def _zeros(n: int) -> memoryview:
 
 def _zero_tail_from(buf: bytearray) -> int:
     """A length ``k`` such that ``buf[k:]`` is all zeros: the first of
-    ``_TAIL_STARTS`` that is, else ``len(buf)``.  Each try is a ``memcmp``
+    ``_TAIL_STARTS`` that is (no shorter one is looked for: a try costs more
+    than copying 64 bytes), else ``len(buf)``.  Each try is a ``memcmp``
     against shared zeros that stops at the tail's first non-zero byte."""
     n = len(buf)
     for k in _TAIL_STARTS:

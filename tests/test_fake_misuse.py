@@ -145,14 +145,14 @@ def test_an_untouched_receive_buffer_completes(h: Harness, fill: str) -> None:
 
 def test_a_receive_buffer_with_a_zero_tail_holds_a_short_copy(h: Harness) -> None:
     """What the zero tail saves: the copy held for a pending 16 KiB receive of
-    a used buffer is its first 512 bytes (the first of 0, 64, 512, 4096 from
-    which it is zeros), for a new buffer none; a buffer without a zero tail,
+    a used buffer is its first 512 bytes (the first of 64, 512, 4096 from
+    which it is zeros), for a new buffer 64; a buffer without a zero tail,
     or above 1 MiB, is copied whole."""
     a = h.accept()
     assert isinstance(h.ws, FakeWinsock)
     ops = h.ws._ops
     copied = ops._copied
-    for buf, held in ((_used_receive_buffer(16384), 512), (bytearray(16384), 0),
+    for buf, held in ((_used_receive_buffer(16384), 512), (bytearray(16384), 64),
                       (bytearray(b"\x01" * 16384), 16384), (bytearray((1 << 20) + 1), (1 << 20) + 1)):
         ov = h.overlapped()
         h.ws.WSARecv(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
