@@ -73,7 +73,8 @@ class FakeConfig:
         Snapshot the buffers of an operation that pends and raise
         WinsockUsageError if the program modified them while it was in
         flight.  Snapshots are copies while those held stay under 32 MiB in
-        all, CRC-32s beyond (slower, but no memory per operation).
+        all, CRC-32s beyond (slower, but no memory per operation); a whole
+        bytearray ending in zeros is copied only up to that zero tail.
     trace_limit:
         Keep only the last this many trace records (None keeps all).
     strict_cleanup:

@@ -98,6 +98,68 @@ def test_touching_a_receive_buffer_in_flight(h: Harness, kind: str) -> None:
         h.wait(ov.hEvent)
 
 
+def _used_receive_buffer(size: int) -> bytearray:
+    """A receive buffer as a server leaves it: a line, older bytes after it, zeros to its end."""
+    buf = bytearray(size)
+    buf[:6] = b"hello\n"
+    buf[6:300] = bytes(range(1, 255)) + bytes(40)  # older bytes, zeros among them
+    buf[300] = 0x7F
+    return buf
+
+
+@pytest.mark.usefixtures("snapshots")
+@pytest.mark.parametrize("where", [0, 5, 20, 250, 300, 301, 4095, 9000, 16383])
+@pytest.mark.parametrize("value", [0x00, 0x41])
+def test_touching_a_used_receive_buffer_anywhere_in_flight(h: Harness, where: int, value: int) -> None:
+    """A whole bytearray whose end is zeros is snapshot only up to its zero
+    tail (a short copy meaning "zeros after it"): a change anywhere is caught,
+    in the copied part (to zero too) as in the zero tail, to its last byte."""
+    a = h.accept()
+    ov = h.overlapped()
+    buf = _used_receive_buffer(16384)
+    if buf[where] == value:
+        value ^= 0x41 if value == 0 else 0x41 ^ 0x3F  # always a change
+    h.ws.WSARecv(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+    buf[where] = value
+    a.peer.send(b"data")
+    with pytest.raises(WinsockUsageError, match=r"lpBuffers\[0\] was modified while the operation was in flight"):
+        h.wait(ov.hEvent)
+
+
+@pytest.mark.usefixtures("snapshots")
+@pytest.mark.parametrize("fill", ["used", "zeros", "no zero tail"])
+def test_an_untouched_receive_buffer_completes(h: Harness, fill: str) -> None:
+    """No false alarm whatever the buffer holds (its zero tail short, long or absent)."""
+    a = h.accept()
+    ov = h.overlapped()
+    buf = (_used_receive_buffer(16384) if fill == "used" else bytearray(16384) if fill == "zeros"
+           else bytearray(b"\x01" * 16384))
+    before = bytes(buf)
+    h.ws.WSARecv(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+    a.peer.send(b"data")
+    h.wait(ov.hEvent)
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
+    assert ok == TRUE and 1 <= n <= 4
+    assert buf == b"data"[:n] + before[n:]
+
+
+def test_a_receive_buffer_with_a_zero_tail_holds_a_short_copy(h: Harness) -> None:
+    """What the zero tail saves: the copy held for a pending 16 KiB receive of
+    a used buffer is its first 512 bytes (the first of 64, 512, 4096 from
+    which it is zeros), for a new buffer 64; a buffer without a zero tail,
+    or above 1 MiB, is copied whole."""
+    a = h.accept()
+    assert isinstance(h.ws, FakeWinsock)
+    ops = h.ws._ops
+    copied = ops._copied
+    for buf, held in ((_used_receive_buffer(16384), 512), (bytearray(16384), 64),
+                      (bytearray(b"\x01" * 16384), 16384), (bytearray((1 << 20) + 1), (1 << 20) + 1)):
+        ov = h.overlapped()
+        h.ws.WSARecv(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+        assert ops._copied - copied == held
+        copied += held
+
+
 @pytest.mark.usefixtures("snapshots")
 def test_touching_a_buffer_beyond_the_wsabuf_in_flight_is_allowed(h: Harness) -> None:
     """Only the WSABUF's ``len`` bytes are the kernel's while the receive pends."""
