@@ -31,6 +31,7 @@ from fakewinsock.testing import (
 from fakewinsock.testing._scenarios import _bulk
 from ovserver import Limits, Server
 from ovserver._events import EventServer
+from ovserver._iocp import IocpServer
 from ovserver._protocol import Hub
 from ovserver._routines import RoutineServer
 from tests.mutants import MUTANTS, Mutant
@@ -179,7 +180,7 @@ def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
     copies differs from the original by a few lines (at most 8 removed or
     added), each added one marked BUG."""
     cls = mutant.server
-    base = EventServer if issubclass(cls, EventServer) else RoutineServer
+    base = EventServer if issubclass(cls, EventServer) else IocpServer if issubclass(cls, IocpServer) else RoutineServer
     assert issubclass(cls, base) and cls.__mro__[1] is base
     own = {name for name in vars(cls) if callable(vars(cls)[name]) or isinstance(vars(cls)[name], property)}
     assert own, "a mutant changes something"

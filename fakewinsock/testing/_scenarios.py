@@ -473,6 +473,10 @@ _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ENDER_PAUSE = 20 * _MS
 #: crowd: how long each client stays once served (idle connections: the server stays full).
 _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
+#: early_stop: how long a client stays connected once served (1 in 3 stay, as real clients do: a stop
+#: finds them connected and idle, and must close them), and the value of its crowd-late draw that says so.
+_STOP_STAY = 3 * _S
+_STAYS_WHEN = 5 * _MS
 #: The line of crowd's first client that ends early: more than any window the scenario draws holds
 #: (its size a _ladder draw).
 _ENDER_LINE = 20000
@@ -715,6 +719,10 @@ class _Swarm:
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
         if "crowd" not in f or role in ("accept_reset", "accept_late"):
             stay = 0
+        # early_stop: a client stays when ``late`` is 5 ms (1 in 3; it shrinks to 0, leaving).  No draw of
+        # its own: a new draw moves every example's draws, and with them what shrinks to what.
+        if "early_stop" in f and late == _STAYS_WHEN and role not in ("accept_reset", "accept_late"):
+            stay = max(stay, _STOP_STAY)
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
         elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
