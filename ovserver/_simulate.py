@@ -242,8 +242,9 @@ class _Sim:
         #: Swarm traffic: once every client is done, the server has this long (a quiet second) to close
         #: the connections of clients that are gone before it is asked to stop (0: asked at once).
         self.quiet_ns = 0
-        #: early_stop: the clients that do not stay connected once served and are not done yet; when
-        #: the last of them is done, the server is asked to stop (the others are still connected).
+        #: early_stop: the clients that neither stay connected once served nor are stuck readers, and are
+        #: not done yet; when the last of them is done, the server is asked to stop (the others are still
+        #: connected: a stuck reader holds the server's sends to it).
         self.stop_when_settled = 0
         self.heap = _FrozenHeap()
 
@@ -337,7 +338,7 @@ class _Sim:
 
     def client_done(self, c: _Client) -> None:
         self.done += 1
-        if self.stop_when_settled and not c.plan.stay_ns:
+        if self.stop_when_settled and not c.plan.stay_ns and not c.plan.stuck:
             self.stop_when_settled -= 1
             if not self.stop_when_settled and not self.stopping:  # only those that stay are left: stop now
                 self.ws.call_at(self.ws.now_ns + _MS, self.request_stop)
@@ -482,7 +483,8 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
 #: early_stop: a third of the clients stay connected 2 s once served, and the server is asked to stop
-#: 1 ms after every other client is done, so that the stop finds them connected and idle) draw from
+#: 1 ms after every other client but the stuck readers is done, so that the stop finds them connected,
+#: idle or holding its sends) draw from
 #: a random source of their own, so the runs of seeds without them are what they were.
 LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop")
 
@@ -1191,7 +1193,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         sim.quiet_ns = QUIET_SECOND_NS
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, config.limits)
     if stop_at_s is None and "early_stop" in features:
-        sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns)
+        sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns and not p.stuck)
     sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
     sim.count_owed()
     if "injections" in features:

@@ -635,6 +635,12 @@ class _Swarm:
         msgs = [m for _, m in drawn]
         if role == "talker":  # it talks on after the leaver left: a line a send, at least three (one
             msgs += [b"t"] * (3 - len(msgs))  # before the leave, and on after it)
+        # departures: the member that leaves ends, 1 time in 2 when the line limit is known, by a line over
+        # it (hung up: error line, then the server's FIN) rather than by its FIN; the others talk on.
+        hung = role == "leaver" and self.max_line is not None and bool(draw(_ints(0, 1)))
+        if hung:
+            assert self.max_line is not None
+            msgs.append(_pattern(self.max_line + 1, index))
         if role == "ender":  # a line whose reply the window holds back
             size = draw(_ladder(self.ender_line + 1))
             if size:
@@ -763,6 +769,8 @@ class _Swarm:
             return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
         if role == "leaver":  # it leaves early, with what the others said still queued for it
             used.add("departures")
+            if hung:  # the server ends it
+                return script, None
             points = script.leave_points()
             return script, ClientFault(index, "leave", points[min(draw(_ints(0, 1)), len(points) - 1)],
                                        draw(_LEAVE_LATER))
