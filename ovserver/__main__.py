@@ -156,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
                         "feature swarm drawn from the seed")
     m.add_argument("--stop-at", type=_seconds, default=None, metavar="SECONDS",
                    help="ask the server to stop at this moment of virtual time, while clients talk and arrive "
-                        "(the clients it then cuts off are expected; it must stop within 1.5 s)")
+                        "(the clients it then cuts off are expected; it must stop within 1 s)")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,

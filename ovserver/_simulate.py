@@ -239,6 +239,13 @@ class _Sim:
         cfg = ws.config
         self.end_grace_ns = _MS + 4 * (cfg.latency[1] + cfg.completion_delay[1])
         self.stopping = False  # a stop was requested mid-run: what the server does to clients from now is due
+        #: Swarm traffic: once every client is done, the server has this long (a quiet second) to close
+        #: the connections of clients that are gone before it is asked to stop (0: asked at once).
+        self.quiet_ns = 0
+        #: early_stop: the clients that neither stay connected once served nor are stuck readers, and are
+        #: not done yet; when the last of them is done, the server is asked to stop (the others are still
+        #: connected: a stuck reader holds the server's sends to it).
+        self.stop_when_settled = 0
         self.heap = _FrozenHeap()
 
     def request_stop(self, _: object = None) -> None:
@@ -331,6 +338,10 @@ class _Sim:
 
     def client_done(self, c: _Client) -> None:
         self.done += 1
+        if self.stop_when_settled and not c.plan.stay_ns and not c.plan.stuck:
+            self.stop_when_settled -= 1
+            if not self.stop_when_settled and not self.stopping:  # only those that stay are left: stop now
+                self.ws.call_at(self.ws.now_ns + _MS, self.request_stop)
         if c.welcome_ns < 0:
             self.gave_up += 1
         if self.barrier and self.mode is Mode.CHAT and c.reset_at < 0 and c.owed and c.ended_as != _Ending.SERVED:
@@ -345,7 +356,28 @@ class _Sim:
         if self.progress is not None:
             self.progress(self.done, len(self.clients))
         if self.done == len(self.clients) and not self.stopping:
-            self.server.request_stop(signal=self.ws.signal_event)
+            if self.quiet_ns:
+                self.ws.call_at(self.ws.now_ns + self.quiet_ns, self._quiet_over)
+            else:
+                self.server.request_stop(signal=self.ws.signal_event)
+
+    def _quiet_over(self, _: object) -> None:
+        """Swarm traffic: every client is done and a quiet second has passed:
+        the server must have closed the connection of every client that is
+        gone (a receive of 0 bytes or a failed one is the client's exit); then
+        the stop."""
+        if self.stopping:
+            return
+        for c in self.clients:
+            peer = c.peer
+            if peer is None or not peer.closed:
+                continue
+            handle = self.ws.held_socket(peer)
+            if handle is not None:
+                how = "reset" if peer.was_reset else "closed"
+                self.error(f"client {c.index} {c.name.decode()}: gone (it {how}), but {self.quiet_ns / 1e9:g} s "
+                           f"later the server still holds its socket {handle:#x}")
+        self.server.request_stop(signal=self.ws.signal_event)
 
 
 # Client states: those of every scripted client (waiting, connecting, done) and these.
@@ -426,6 +458,13 @@ class ClientPlan:
     half_close: bool = False
     read_pause_ns: int = 0
     too_long: int = -1
+    #: ``stay_ns``: once served, the client stays connected this long before it
+    #: leaves (a stop finds it connected); ``reset_delay_ns``: a reset planned
+    #: after the last chunk comes this long after it (a stuck reader).
+    stay_ns: int = 0
+    reset_delay_ns: int = 0
+    #: A stuck reader: once it has joined (chat: read its welcome) it reads nothing more.
+    stuck: bool = False
 
 
 #: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
@@ -438,7 +477,16 @@ class ClientPlan:
 #: limits are not given).  Faults: WSAENOBUFS injected into WSARecv and
 #: WSASend at random moments (each lets the server drop one client).
 FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_window", "paused_readers",
-            "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections")
+            "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
+            "line_cuts", "stuck_readers", "early_stop")
+#: The features added last (line_cuts: sends cut right before, at and after
+#: newlines; stuck_readers: clients that stop reading for good and reset 20 to
+#: 200 ms after their last send, with output limits a stuck reader reaches;
+#: early_stop: a third of the clients stay connected 2 s once served, and the server is asked to stop
+#: 1 ms after every other client but the stuck readers is done, so that the stop finds them connected,
+#: idle or holding its sends) draw from
+#: a random source of their own, so the runs of seeds without them are what they were.
+LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop")
 
 
 def swarm_features(seed: int) -> tuple[str, ...]:
@@ -506,6 +554,57 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
             p.read_pause_ns = _randint(rng, _MS, 30 * _MS)
         if "crowd" in f:
             p.arrival_ns = crowd_ns + _randint(rng, 0, _MS)
+    if f.intersection(LATE_FEATURES):
+        _late_features(out, seed, f)
+
+
+def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
+    """Re-cut ``p``'s stream so that sends also end right before, at or right
+    after newlines: half of them, and a long line's (100 bytes or more) always
+    right before it, with a pause after, so that the line waits for its newline
+    in the server's buffer at its full length."""
+    stream = b"".join(p.chunks)
+    cuts: dict[int, bool] = {}  # end of a send -> a pause after it
+    pos = 0
+    for c in p.chunks:
+        pos += len(c)
+        cuts[pos] = False
+    start = 0
+    nl = stream.find(b"\n")
+    while nl >= 0:
+        if nl - start >= 100:
+            cuts[nl] = True
+        elif rng.random() < 0.5:
+            cuts.setdefault(nl + _randint(rng, 0, 2), False)  # before, at (after the newline) or after the next byte
+        start = nl + 1
+        nl = stream.find(b"\n", start)
+    ends = sorted(x for x in cuts if 0 < x <= len(stream))
+    if not ends or ends[-1] != len(stream):
+        ends.append(len(stream))
+    old = len(p.chunks)
+    starts = [0] + ends[:-1]
+    p.chunks = [stream[a:b] for a, b in zip(starts, ends, strict=True)]
+    p.pauses_ns = [_randint(rng, 50_000, 300_000) if cuts.get(e) else 0 if rng.random() < 0.5
+                   else _randint(rng, 1, 300_000) for e in ends]
+    if p.reset_at >= 0:
+        p.reset_at = len(p.chunks) if p.reset_at >= old else min(p.reset_at, len(p.chunks))
+
+
+def _late_features(out: list[ClientPlan], seed: int, f: set[str]) -> None:
+    """The features of :data:`LATE_FEATURES`, from a random source of their own."""
+    rng = random.Random(f"ovserver-sim:{seed}:late")
+    for p in out:
+        if "line_cuts" in f and p.chunks:
+            _cut_at_lines(p, rng)
+        if "stuck_readers" in f and rng.random() < 0.05 and p.tail == b"":
+            # Stops reading for good (never reads) and resets a while after its last send.
+            p.stuck = True
+            p.read_pause_ns = 0
+            p.half_close = False
+            p.reset_at = len(p.chunks)
+            p.reset_delay_ns = _randint(rng, 20 * _MS, 200 * _MS)
+        elif "early_stop" in f and rng.random() < 0.33:
+            p.stay_ns = 2_000 * _MS
 
 
 def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
@@ -582,9 +681,9 @@ class _Client(ScriptedClient):
     """One scripted client (see the module docstring)."""
 
     __slots__ = ("sim", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "plan", "n_replies",
-                 "read_bytes", "chat_mark", "hung_up", "pause_timer", "welcome_ns", "echo_stream", "echo_pos",
-                 "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns", "heard_at_end",
-                 "owed", "waiting_for", "ended_as")
+                 "read_bytes", "chat_mark", "hung_up", "pause_timer", "staying", "welcome_ns", "echo_stream",
+                 "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
+                 "heard_at_end", "owed", "waiting_for", "ended_as")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -598,6 +697,7 @@ class _Client(ScriptedClient):
         self.chat_mark = 0  # chat: the run's chat bytes sent when this client connected
         self.hung_up = False  # it got the error line its line over max_line is owed
         self.pause_timer = False
+        self.staying = False  # served, staying connected plan.stay_ns before it leaves
         self.arrival_ns = plan.arrival_ns
         self.welcome_ns = -1  # chat: when its welcome came; echo: when it connected
         self.echo_stream = b""  # echo: every reply due, while all have been right
@@ -669,6 +769,8 @@ class _Client(ScriptedClient):
     def reading(self) -> bool:
         peer = self.peer
         assert peer is not None
+        if self.plan.stuck and self.state == _ACTIVE and not peer.was_reset:
+            return False  # a stuck reader: it resets, by its plan
         if peer.was_reset or not self._paused():
             return True
         if not self.pause_timer:
@@ -692,7 +794,7 @@ class _Client(ScriptedClient):
                     self.got += k
                     sim.report.replies += k
                     if self.got == self.n_replies and self.sent_all and self.reset_at < 0:
-                        self._close()
+                        self._leave()
                 return
             # Wrong somewhere: check line by line from the line in progress,
             # to report the first wrong reply as it completes.
@@ -709,8 +811,8 @@ class _Client(ScriptedClient):
     def server_closed(self, reset: bool) -> None:
         peer = self.peer
         assert peer is not None
-        if not reset and self._paused():
-            return  # seen once the pause ends
+        if not reset and (self._paused() or self.plan.stuck and self.state == _ACTIVE):
+            return  # seen once the pause ends (a stuck reader resets, by its plan)
         eof = peer.at_eof
         short = self.sim.mode is Mode.ECHO and self.got < self.n_replies and self.reset_at < 0
         if eof and not reset and (self.fin_sent or self._hung_up_as_due()) and not short:
@@ -849,7 +951,7 @@ class _Client(ScriptedClient):
         peer = self.peer
         if self.state != _ACTIVE or peer is None:
             return
-        if j == self.reset_at:
+        if j == self.reset_at and not self.plan.reset_delay_ns:  # (a delayed reset: after everything is sent)
             self._reset()
             return
         if j >= len(self.chunks):
@@ -873,12 +975,13 @@ class _Client(ScriptedClient):
         ws = self.sim.ws
         self.finished_sending_ns = ws.now_ns
         if self.reset_at == len(self.chunks):
-            ws.call_at(ws.now_ns + _randint(self.sim.rng, 0, 2 * _MS), lambda _: self._reset())
+            delay = self.plan.reset_delay_ns or _randint(self.sim.rng, 0, 2 * _MS)
+            ws.call_at(ws.now_ns + delay, lambda _: self._reset())
         elif self.plan.half_close:
             self._close()  # FIN at once: every reply to a line sent is still owed
         elif self.sim.mode is Mode.ECHO:
             if self.got == self.n_replies or self.plan.half_close:
-                self._close()
+                self._leave()
         elif self.sim.barrier:
             self.leave_if_heard_all()
         else:
@@ -890,9 +993,18 @@ class _Client(ScriptedClient):
             return
         now = self.sim.ws.now_ns
         if now - self.last_rx >= _QUIET_NS or now - self.finished_sending_ns >= _MAX_LINGER_NS:
-            self._close()
+            self._leave()
         else:
             self.sim.ws.call_at(self.last_rx + _QUIET_NS, self._linger)
+
+    def _leave(self) -> None:
+        """Served: close now, or (``stay_ns``) stay connected that long first."""
+        stay = self.plan.stay_ns
+        if not stay:
+            self._close()
+        elif not self.staying:
+            self.staying = True
+            self.sim.ws.call_at(self.sim.ws.now_ns + stay, lambda _: self._close() if self.state == _ACTIVE else None)
 
     def _close(self) -> None:
         """Close gracefully: FIN, then read until the server's FIN, then close.
@@ -976,8 +1088,13 @@ class _Client(ScriptedClient):
 
 
 _QUIET_NS = 5 * _MS
-#: A stop requested mid-run must have the server return within this (its bounded stop waits at most 1 s).
-STOP_LIMIT_NS = 1_500 * _MS
+#: A stop requested mid-run must have the server return within this, as in fakewinsock.testing's check: a
+#: correct server returns within milliseconds once it has reaped what it cancelled (ovserver's stop
+#: gives up after stop_grace_ms, 1 s).
+STOP_LIMIT_NS = 1_000 * _MS
+#: Swarm traffic: how long after every client is done the server is asked to stop; the
+#: connections of clients that are gone must be closed by then.
+QUIET_SECOND_NS = 1_000 * _MS
 #: The share of the clients that arrive together.
 FLOOD_FRACTION = 0.25
 _MAX_LINGER_NS = 50 * _MS
@@ -1022,7 +1139,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
 
     ``stop_at_s``: the server is asked to stop at that moment of virtual time,
     while clients talk (and others keep arriving).  It must return within
-    1.5 s (:data:`STOP_LIMIT_NS`) without giving up on an operation; the
+    1 s (:data:`STOP_LIMIT_NS`) without giving up on an operation; the
     clients it closes, resets or refuses from then on are cut off as due (the
     report counts them), and what they received until then is checked as
     ever.
@@ -1050,6 +1167,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
                         max_clients=rng.choice([2, 10, 10_000]))
     if fake_config is None and "small_window" in features:
         fake_config = FakeConfig(window=rng.choice([256, 2048, 16384]))
+    late = random.Random(f"ovserver-sim:{seed}:late-run")  # the late features' (see LATE_FEATURES)
+    if "stuck_readers" in features:  # a stuck reader's window fills, then its output backs up to the limit
+        if limits is None:
+            limits = Limits(max_queued=late.choice([16384, 32768]))
+        if fake_config is None:
+            fake_config = FakeConfig(window=late.choice([4096, 16384]))
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode),
@@ -1066,7 +1189,11 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
     sim = _Sim(ws, server, report, config.mode, barrier, progress)
+    if features:
+        sim.quiet_ns = QUIET_SECOND_NS
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, config.limits)
+    if stop_at_s is None and "early_stop" in features:
+        sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns and not p.stuck)
     sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
     sim.count_owed()
     if "injections" in features:

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import settings
 
 from fakewinsock.testing import (
+    ChatModel,
     ClientFault,
     ClientScript,
     EchoModel,
@@ -31,6 +32,7 @@ from fakewinsock.testing import (
 from fakewinsock.testing._scenarios import _bulk
 from ovserver import Limits, Server
 from ovserver._events import EventServer
+from ovserver._iocp import IocpServer
 from ovserver._protocol import Hub
 from ovserver._routines import RoutineServer
 from tests.mutants import MUTANTS, Mutant
@@ -106,28 +108,43 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 
 #: Issue 10's mutants that their property's derandomized run catches; the
 #: others are strict expected failures (an unexpected catch fails the run, so
-#: this list is kept true).  Measured on 2026-12-04 (reach3 branch, 34072a3)
-#: with the same derandomized settings, generate phase only (catching does not
-#: depend on the shrink phase, which takes minutes per mutant on the shared
-#: machine): the example each is caught at is 67 (line-limit-ignores-buffered),
-#: 15, 69 (big-reply-truncated), 29, 56, 24, 38, 58 (chat-to-ended-client) and
-#: 79 (accept-error-stops-accepting).  One fixed sequence of examples decides
-#: it, which every change of the swarm's draws moves: benchmarks/bench_search.py's
-#: seeds are the measure of search power.
+#: this list is kept true).  Measured on 2026-12-04 (redteam branch) with the
+#: same derandomized settings, generate phase only (catching does not depend on
+#: the shrink phase, which takes minutes per mutant on the shared machine): the
+#: example each is caught at is 25 (line-limit-ignores-buffered), 38, 131
+#: (big-reply-truncated), 84, 56 (half-close-forgets-queued-replies), 55, 76
+#: (chat-to-ended-client), 199 (accept-error-stops-accepting), 17
+#: (stop-skips-busy-sends); the red team's (tests/mutants/fresh_mutants.py): 12
+#: (chat-broadcast-live-dict), 32, 44 (hung-up-stays-member), 5, 32, 56
+#: (hangup-stops-reading), 23, 6, 1, 10 (serve-forgets-closing), 66, 64
+#: (stop-closes-while-iterating), 10, 4, 1 (iocp-drain-not-signalled).  One
+#: fixed sequence of examples decides it, which every change of the swarm's
+#: draws moves: benchmarks/bench_search.py's seeds are the measure of search power.
 RECIPE_CATCHES = {"line-limit-ignores-buffered", "line-limit-off-by-one", "coalesced-send-drops-split-head",
-                  "queued-count-leaks", "half-close-forgets-queued-replies", "partial-last-line-delivered",
-                  "chat-to-ended-client", "big-reply-truncated", "accept-error-stops-accepting"}
-#: Missed by the derandomized run (measured as above, on 34072a3), with the reason.
+                  "half-close-forgets-queued-replies", "partial-last-line-delivered",
+                  "chat-to-ended-client", "big-reply-truncated", "accept-error-stops-accepting",
+                  "stop-skips-busy-sends",
+                  "chat-broadcast-live-dict", "chat-crlf-normalised", "hung-up-stays-member",
+                  "partial-at-limit-refused",
+                  "limit-counts-routed-lines", "hangup-stops-reading", "hangup-closes-at-once", "recv-reposted-first",
+                  "name-from-local-address", "serve-forgets-closing", "slot-not-updated",
+                  "stop-closes-while-iterating", "stop-wait-not-alertable", "iocp-full-server-never-resumes",
+                  "iocp-drain-not-signalled"}
+#: Missed by the derandomized run (measured as above), with the reason.
 RECIPE_LOST = {
-    "full-check-counts-members": "missed by the derandomized run (2026-12-04, 34072a3); bench_search: found within "
-                                 "200 examples on 3 seeds of 5, median 193 (needs a crowd of 64-66 in the default "
+    "full-check-counts-members": "missed by the derandomized run (2026-12-04, redteam); bench_search: found within "
+                                 "200 examples on 3 seeds of 5, median 104 (needs a crowd of 64-66 in the default "
                                  "configuration that stays, with no stop while it arrives, and a late arrival while "
                                  "one of the group's 63 has ended with replies pending); its directed scenario "
                                  "reaches it",
-    "stop-skips-busy-sends": "missed by the derandomized run (2026-12-04, 34072a3; it caught it at example 20 with "
-                             "the generator before, whose draws it no longer follows); bench_search: found within "
-                             "200 examples on 5 seeds of 5, median 74 (needs a stop while a reader that stopped "
-                             "for good holds a send)",
+    "queued-count-leaks": "missed by the derandomized run (2026-12-04, redteam: caught at example 56 before "
+                          "departures' leaver could end hung up, which moved the sequence of examples); see "
+                          "bench_search for its seeds (it needs a slow reader's output backed up over many sends)",
+    "iocp-receive-without-lock": "missed by the derandomized run (2026-12-04, redteam) and by Hypothesis seeds 0-2: "
+                                 "needs a receive handled without the lock while another worker handles a packet of "
+                                 "the same connection, switched at one of the few interface calls in between, and "
+                                 "the recipe's schedule draws are bounded; ovserver simulate's default traffic finds "
+                                 "it (seeds 0, 2 and 7 of 0-7)",
 }
 #: Mutants whose bug the current servers make equivalent or unobservable
 #: through Winsock: skipped, with the reason (each was checked against the code
@@ -179,7 +196,7 @@ def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
     copies differs from the original by a few lines (at most 8 removed or
     added), each added one marked BUG."""
     cls = mutant.server
-    base = EventServer if issubclass(cls, EventServer) else RoutineServer
+    base = EventServer if issubclass(cls, EventServer) else IocpServer if issubclass(cls, IocpServer) else RoutineServer
     assert issubclass(cls, base) and cls.__mro__[1] is base
     own = {name for name in vars(cls) if callable(vars(cls)[name]) or isinstance(vars(cls)[name], property)}
     assert own, "a mutant changes something"
@@ -205,22 +222,29 @@ def test_every_mutant_is_distinct() -> None:
 
 #: Issue 10's mutants that ``ovserver simulate``'s default (swarm) traffic finds
 #: on one of the seeds 0-7 (100 clients x 10 lines); the others are strict
-#: expected failures.  Measured on 2026-12-04 (reach branch, every seed 0-7 run
+#: expected failures.  Measured on 2026-12-04 (redteam branch, every seed 0-7 run
 #: for every issue-10 mutant): line-limit-ignores-buffered seeds 2 and 6,
 #: line-limit-off-by-one 0 and 6, big-reply-truncated 0,
-#: half-close-forgets-queued-replies 0, 5 and 6, partial-last-line-delivered 2,
-#: 6 and 7, chat-to-ended-client 0; none of the other seven on any seed.
-#: (closed-send-never-reaped and lost-signal-not-requeued are EQUIVALENT.)
+#: half-close-forgets-queued-replies 0 and 6, partial-last-line-delivered 2, 6
+#: and 7, chat-to-ended-client 0, accept-error-stops-accepting 6; the red team's:
+#: chat-broadcast-live-dict 7, chat-crlf-normalised 0, 1, 3 and 7,
+#: hung-up-stays-member 2 and 3, partial-at-limit-refused 2,
+#: limit-counts-routed-lines 0, 2, 3 and 6, hangup-stops-reading 3 and 6,
+#: hangup-closes-at-once 0, 2, 3, 5 and 6, serve-forgets-closing 0, 1, 4 and 5,
+#: stop-closes-while-iterating 0, 1, 4 and 5, stop-wait-not-alertable 0, 1, 2, 4
+#: and 5, iocp-full-server-never-resumes 1, 3, 5 and 6, iocp-receive-without-lock
+#: 0, 2 and 7, iocp-drain-not-signalled 0, 1, 2, 4 and 5, and every seed for
+#: recv-reposted-first, name-from-local-address and slot-not-updated; none of
+#: the other four on any seed.  (closed-send-never-reaped and
+#: lost-signal-not-requeued are EQUIVALENT.)
 SIMULATE_FINDS = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-reply-truncated",
                   "half-close-forgets-queued-replies", "partial-last-line-delivered",
-                  "chat-to-ended-client"}
+                  "chat-to-ended-client", "accept-error-stops-accepting"} | {
+    m.name for m in MUTANTS if m.source.startswith("red team")}
 #: Not found by simulate's default traffic on seeds 0-7 (measured, see above), with the reason where it is
 #: known.  simulate draws its own swarm (ovserver/_simulate.py), not fakewinsock.testing's.
 _NOT_ON_0_7 = "measured 2026-12-04: not found by simulate's default traffic on seeds 0-7"
 SIMULATE_LOST = {
-    "accept-error-stops-accepting": f"{_NOT_ON_0_7}; simulate serves without a client limit, so its clients that "
-                                    "reset at once are taken by a pending AcceptEx before their reset arrives: none "
-                                    "waits in the listen backlog",
     "coalesced-send-drops-split-head": f"{_NOT_ON_0_7} (needs more than a 64 KiB send queued behind one in flight)",
     "queued-count-leaks": f"{_NOT_ON_0_7} (needs output backed up over many sends: simulate has no slow readers)",
     "full-check-counts-members": f"{_NOT_ON_0_7} (needs the events model's 63 slots full while one ends)",
@@ -320,3 +344,31 @@ def test_directed_traffic_reaches_the_mutant(name: str, scenario: Callable[[], S
             assert _directed(cls, s, limits, seed) is None, (cls.__name__, seed)
     caught = [seed for seed in range(seeds) if _directed(mutant.server, s, limits, seed) is not None]
     assert caught, f"{name}: not caught by its directed traffic on seeds 0-{seeds - 1}"
+
+
+def test_a_hung_up_member_gets_nothing_after_its_error_line() -> None:
+    """Chat: a member whose line is over the limit gets the error line, then the
+    server's FIN, and no line the others send after it (the checker's rule:
+    nothing but the FIN follows the error line).  The others talk after it was
+    hung up, while it does not read and a 16-byte window holds its error line
+    back: hung-up-stays-member routes their lines to it behind its error line."""
+    from tests.mutants.properties import OvserverUnderTest
+
+    limits = Limits(max_line=1000)
+    leaver = ClientScript.of(b"hi", b"x" * 1001, pause_at_ns=0, pause_ns=150 * _MS)
+    talkers = [ClientScript((b"a", b"b", b"c"), (b"a\n", b"b\n", b"c\n"), (20 * _MS, 30 * _MS, 40 * _MS))] * 2
+    scenario = Scenario((leaver, *talkers), window=16)
+    mutant = next(m for m in MUTANTS if m.name == "hung-up-stays-member").server
+
+    def run(cls: type[Server], seed: int) -> str | None:
+        try:
+            check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "chat", limits), scenario,
+                              ChatModel(max_line=1000), seed=seed)
+        except LineServerFailure as e:
+            return str(e)
+        return None
+
+    for cls in (EventServer, RoutineServer, IocpServer):
+        assert run(cls, 0) is None, cls.__name__
+    found = run(mutant, 0)
+    assert found is not None and "after its error line" in found, found

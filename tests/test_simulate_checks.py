@@ -45,7 +45,8 @@ def test_a_stop_mid_run_cuts_clients_off_as_due(model: str, mode: str) -> None:
 
 
 def test_without_a_stop_the_report_says_nothing_of_one() -> None:
-    r = simulate(10, 2, seed=1)
+    r = simulate(10, 2, seed=3)  # (its swarm has no early_stop)
+    assert "early_stop" not in r.traffic
     assert r.stop_at_ns is None and r.stopped == 0
     assert "stop mid-run" not in format_report(r)
 
@@ -66,7 +67,7 @@ class LosesTheFirstStop(RoutineServer):
 def test_a_server_that_does_not_stop_in_time_is_reported() -> None:
     r = simulate(30, 3, seed=2, plain=True, stop_at_s=0.01, server_class=LosesTheFirstStop)
     assert not r.ok
-    assert any("did not stop within 1.5 s of the stop request (at 0.010000 s)" in e for e in r.errors), r.errors
+    assert any("did not stop within 1 s of the stop request (at 0.010000 s)" in e for e in r.errors), r.errors
     assert r.stop_took_ns >= STOP_LIMIT_NS
 
 

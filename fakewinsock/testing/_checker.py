@@ -416,6 +416,10 @@ class _Client(ScriptedClient):
     def line(self, line: bytes) -> None:
         self.run.report.replies += 1
         k = self.own_got
+        if self.cut is not None and k == len(self.own) and k:  # its error line is in: only the FIN may follow
+            self.fail(f"unexpected line {_clip(line, 0, 60)} after its error line (its line {self.cut} is over "
+                      "max_line): the server closes once the error line is out, and routes it nothing more")
+            return
         if k < len(self.own) and self.own[k] == line:
             self.own_got += 1
             if self.own_got == self.own_count[0] and not self.greeted:

@@ -473,6 +473,10 @@ _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ENDER_PAUSE = 20 * _MS
 #: crowd: how long each client stays once served (idle connections: the server stays full).
 _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
+#: early_stop: how long a client stays connected once served (1 in 3 stay, as real clients do: a stop
+#: finds them connected and idle, and must close them), and the value of its crowd-late draw that says so.
+_STOP_STAY = 3 * _S
+_STAYS_WHEN = 5 * _MS
 #: The line of crowd's first client that ends early: more than any window the scenario draws holds
 #: (its size a _ladder draw).
 _ENDER_LINE = 20000
@@ -631,6 +635,12 @@ class _Swarm:
         msgs = [m for _, m in drawn]
         if role == "talker":  # it talks on after the leaver left: a line a send, at least three (one
             msgs += [b"t"] * (3 - len(msgs))  # before the leave, and on after it)
+        # departures: the member that leaves ends, 1 time in 2 when the line limit is known, by a line over
+        # it (hung up: error line, then the server's FIN) rather than by its FIN; the others talk on.
+        hung = role == "leaver" and self.max_line is not None and bool(draw(_ints(0, 1)))
+        if hung:
+            assert self.max_line is not None
+            msgs.append(_pattern(self.max_line + 1, index))
         if role == "ender":  # a line whose reply the window holds back
             size = draw(_ladder(self.ender_line + 1))
             if size:
@@ -715,6 +725,10 @@ class _Swarm:
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
         if "crowd" not in f or role in ("accept_reset", "accept_late"):
             stay = 0
+        # early_stop: a client stays when ``late`` is 5 ms (1 in 3; it shrinks to 0, leaving).  No draw of
+        # its own: a new draw moves every example's draws, and with them what shrinks to what.
+        if "early_stop" in f and late == _STAYS_WHEN and role not in ("accept_reset", "accept_late"):
+            stay = max(stay, _STOP_STAY)
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
         elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
@@ -755,6 +769,8 @@ class _Swarm:
             return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
         if role == "leaver":  # it leaves early, with what the others said still queued for it
             used.add("departures")
+            if hung:  # the server ends it
+                return script, None
             points = script.leave_points()
             return script, ClientFault(index, "leave", points[min(draw(_ints(0, 1)), len(points) - 1)],
                                        draw(_LEAVE_LATER))

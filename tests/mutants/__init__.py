@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ovserver import Server
 
+from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m
 from .group_properties import GROUP_PROPERTIES
@@ -102,6 +103,55 @@ MUTANTS = [
            "a post resets the group's event and the other slot's completion is not re-queued",
            "semantics: posting resets the event", "recipe", "flow control",
            "a send and a receive of one client completing close together (send pending, client talking)"),
+    # Issue 10, red team: fresh bugs planted by someone other than the tools' authors, in every part of
+    # the server (tests/mutants/fresh_mutants.py).
+    Mutant("chat-broadcast-live-dict", f.ChatBroadcastLiveDict,
+           "a broadcast iterates over the live member dict, which a recipient cut off changes",
+           "red team (protocol, chat)", "recipe_chat", "flow control",
+           "chat: a member that does not read while others talk past max_queued"),
+    Mutant("chat-crlf-normalised", f.ChatCrlfNormalised, "a chat line ending in CR LF is passed on ending in LF",
+           "red team (protocol, chat)", "recipe_chat", "sizes", "chat: a line whose last byte is a carriage return"),
+    Mutant("hung-up-stays-member", f.HungUpStaysMember,
+           "a client hung up for a line too long stays a chat member",
+           "red team (protocol, chat)", "recipe_chat", "sizes", "chat: a line over max_line while others talk"),
+    Mutant("partial-at-limit-refused", f.PartialAtLimitRefused,
+           "a partial line (no newline yet) of exactly max_line bytes is refused",
+           "red team (protocol)", "recipe", "sizes",
+           "a line of exactly max_line bytes whose newline comes in a later receive"),
+    Mutant("limit-counts-routed-lines", f.LimitCountsRoutedLines,
+           "the partial-line check counts the lines already routed from the same receive",
+           "red team (protocol, chat)", "recipe_chat", "sizes",
+           "chat: a receive longer than max_line of short lines ending mid-line"),
+    Mutant("hangup-stops-reading", f.HangupStopsReading, "a hung-up client is not read any more: its end is never seen",
+           "red team (core)", "recipe", "endings", "a line over max_line, then the client's end"),
+    Mutant("hangup-closes-at-once", f.HangupClosesAtOnce,
+           "a hang-up closes at once, the error line perhaps still in flight",
+           "red team (core)", "recipe", "endings", "a line over max_line with the error line's send pending"),
+    Mutant("recv-reposted-first", f.RecvRepostedFirst,
+           "the next WSARecv is posted into the buffer before its bytes are handed on",
+           "red team (core)", "recipe", "flow control", "data waiting when a receive completes"),
+    Mutant("name-from-local-address", f.NameFromLocalAddress, "chat names every client by the server's address",
+           "red team (core, iocp)", "recipe_chat", "load", "chat with two clients"),
+    Mutant("serve-forgets-closing", f.ServeForgetsClosing,
+           "a stop returns once no connection is live, closed ones still in flight",
+           "red team (core, routines)", "recipe", "faults", "a stop with a connection open"),
+    Mutant("slot-not-updated", f.SlotNotUpdated, "the client moved into a leaving one's wait slot keeps its old index",
+           "red team (events)", "recipe", "endings", "three clients in a group leaving out of order"),
+    Mutant("stop-closes-while-iterating", f.StopClosesWhileIterating,
+           "a group's stop closes its clients iterating over the list each close changes",
+           "red team (events)", "recipe", "faults", "a stop while a group serves two clients or more"),
+    Mutant("stop-wait-not-alertable", f.StopWaitNotAlertable,
+           "the stop's wait is not alertable: the cancelled operations' routines never run",
+           "red team (routines)", "recipe", "faults", "a stop with a connection open"),
+    Mutant("iocp-full-server-never-resumes", f.IocpFullServerNeverResumes,
+           "a worker closing a connection of a full server neither posts AcceptEx nor wakes the controller",
+           "red team (iocp)", "recipe", "load", "the client limit reached, a client leaving, another waiting"),
+    Mutant("iocp-receive-without-lock", f.IocpReceiveWithoutLock,
+           "a receive's packet is handled without the server lock",
+           "red team (iocp)", "recipe_chat", "load", "two workers: a receive handled while another packet is"),
+    Mutant("iocp-drain-not-signalled", f.IocpDrainNotSignalled,
+           "the worker handling a stop's last packet does not wake the controller (a 1 s stop)",
+           "red team (iocp)", "recipe", "faults", "a stop with a connection open"),
     # Issue 14: the races of a thread per group of 64 events.
     Mutant("arrays-changed-while-waiting", g.ArraysChangedWhileWaiting,
            "the acceptor adds a client to a group's wait array while the group's thread waits on it",

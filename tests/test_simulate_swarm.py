@@ -1,0 +1,94 @@
+"""``ovserver simulate``'s late swarm features (line_cuts, stuck_readers,
+early_stop) and its quiet-second check: what each draws, that the correct
+servers pass them, and that each reaches the bug it is for (the planted bugs
+of tests/mutants/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ovserver import Limits, simulate
+from ovserver._simulate import LATE_FEATURES, STOP_LIMIT_NS, scenario_plan, swarm_features
+from tests.mutants import MUTANTS
+
+MS = 1_000_000
+
+
+def _seed_with(*features: str) -> int:
+    return next(s for s in range(100) if set(features) <= set(swarm_features(s)))
+
+
+def test_line_cuts_end_a_send_right_before_each_long_lines_newline() -> None:
+    seed = _seed_with("line_cuts", "long_lines")
+    plans = scenario_plan(100, 10, seed, features=swarm_features(seed), limits=Limits(max_line=100))
+    checked = 0
+    for p in plans:
+        stream = b"".join(p.chunks)
+        ends = {sum(len(c) for c in p.chunks[:j + 1]): p.pauses_ns[j] for j in range(len(p.chunks))}
+        start = 0
+        for line in stream.split(b"\n")[:-1]:
+            nl = start + len(line)
+            if len(line) >= 100:
+                checked += 1
+                assert nl in ends and ends[nl] >= 50_000, (p.lines, nl)  # cut before its newline, then a pause
+            start = nl + 1
+    assert checked > 10
+
+
+def test_stuck_readers_reset_a_while_after_their_last_send() -> None:
+    seed = _seed_with("stuck_readers")
+    stuck = [p for p in scenario_plan(100, 10, seed, features=swarm_features(seed)) if p.stuck]
+    assert stuck
+    for p in stuck:
+        assert p.reset_at == len(p.chunks) and 20 * MS <= p.reset_delay_ns <= 200 * MS and not p.half_close
+
+
+def test_late_features_are_the_last_ones() -> None:
+    """Each run draws its features in order: the late ones, last, leave the earlier draws as they were."""
+    from ovserver._simulate import FEATURES
+
+    assert FEATURES[-len(LATE_FEATURES):] == LATE_FEATURES
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+def test_correct_servers_pass_every_late_feature(model: str, mode: str) -> None:
+    for seed in sorted({_seed_with(f) for f in LATE_FEATURES}):
+        r = simulate(100, 10, model=model, mode=mode, seed=seed)
+        assert r.ok, (seed, r.traffic, r.errors)
+
+
+def test_early_stop_comes_when_only_the_clients_that_stay_are_left() -> None:
+    seed = _seed_with("early_stop")
+    r = simulate(100, 10, seed=seed)
+    assert r.ok, r.errors
+    assert r.stop_at_ns is not None and 0 <= r.stop_took_ns < STOP_LIMIT_NS
+    assert r.stopped > 0 and r.server.closed_at_stop > 0  # the clients that stayed, closed by the stop
+
+
+def _mutant(name: str) -> type:
+    return next(m.server for m in MUTANTS if m.name == name)
+
+
+def test_the_quiet_second_sees_a_socket_held_after_its_client_reset() -> None:
+    """A server that skips 10054 (the seed's problem 3) keeps the socket of a
+    client that reset: the quiet second after every client is done finds it."""
+    r = simulate(100, 10, seed=7, server_class=_mutant("reset-is-not-an-exit"))
+    assert any("gone (it reset), but 1 s later the server still holds its socket" in e for e in r.errors), r.errors
+
+
+@pytest.mark.parametrize(("name", "seed", "error"), [
+    ("stop-closes-while-iterating", 0, "LeakError"),  # early_stop: two stayers in a group at the stop
+    ("iocp-drain-not-signalled", 0, "did not stop within 1 s"),  # early_stop, and the 1 s limit
+    ("chat-broadcast-live-dict", 7, "dictionary changed size during iteration"),  # stuck_readers
+    ("partial-at-limit-refused", 2, "line longer than 100 bytes"),  # line_cuts
+])
+def test_a_late_feature_reaches_its_bug(name: str, seed: int, error: str) -> None:
+    mode = "chat" if name.startswith("chat") else "echo"
+    try:
+        r = simulate(100, 10, mode=mode, seed=seed, server_class=_mutant(name))
+    except Exception as e:  # noqa: BLE001 (the fake or the server raised: that is the finding)
+        found = f"{type(e).__name__}: {e}"
+    else:
+        found = " / ".join(r.errors)
+    assert error in found, found
