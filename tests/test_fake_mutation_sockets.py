@@ -2,21 +2,25 @@
 run's sample (issue 18, ``tools/mutation_sample.sh``) that a program or a
 test author can tell apart, each asserted as what they rely on: the chooser's
 questions are named (so a schedule can be scripted by label), a failed send
-reports no bytes, and an AcceptEx with one address slot too small never
-completes inside its call."""
+reports no bytes, an AcceptEx with one address slot too small never
+completes inside its call; and of ``_threads``: the trace records a thread's
+exit."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fakewinsock import WSABUF, FakeWinsock
+from fakewinsock import WSABUF, FakeConfig, FakeWinsock
 from fakewinsock.constants import (
     FALSE,
+    INFINITE,
     SOCKET_ERROR,
     STATUS_BUFFER_TOO_SMALL,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
+    STILL_ACTIVE,
     TRUE,
+    WAIT_OBJECT_0,
     WSA_IO_PENDING,
     WSAECONNABORTED,
     WSAECONNRESET,
@@ -121,3 +125,36 @@ def test_an_acceptex_with_only_its_remote_slot_too_small_pends_even_with_a_clien
     h.close(acc)
     h.close(acc2)
     h.finish()
+
+
+def test_the_trace_records_a_thread_s_exit_with_its_exit_code() -> None:
+    """A program thread returning 7: the trace has one "thread" record for
+    its exit ("exit", on the thread's handle, no operation, naming the thread
+    and its exit code), so a reader of the trace sees when and how each thread ended."""
+    ws = FakeWinsock(seed=0, config=FakeConfig())
+    err, _ = ws.WSAStartup(0x0202)
+    assert err == 0
+    h = ws.CreateThread(None, 0, lambda p: 7, None, 0).hThread
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    exits = [r for r in ws.trace.records() if r.call == "exit" or "exit_code" in r.detail]
+    assert [(r.what, r.call, r.handle, r.op, r.detail) for r in exits] == [("thread", "exit", h, 0, "T2 exit_code=7")]
+    assert ws.CloseHandle(h) == TRUE
+    assert ws.WSACleanup() == 0
+
+
+def test_a_thread_ended_by_end_threads_still_reports_a_dword_exit_code() -> None:
+    """ws.end_threads() (test teardown) unwinds a thread parked in a wait that
+    nothing will end: its handle is signalled, and GetExitCodeThread still
+    answers with a DWORD (STILL_ACTIVE: it never returned a code), not with
+    a value outside the interface."""
+    ws = FakeWinsock(seed=0, config=FakeConfig())
+    err, _ = ws.WSAStartup(0x0202)
+    assert err == 0
+    ev = ws.WSACreateEvent()
+    h = ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(ev, INFINITE), None, 0).hThread
+    ws.Sleep(1)  # the thread runs and parks in its wait
+    assert len(ws.end_threads()) == 1
+    assert ws.WaitForSingleObject(h, 0) == WAIT_OBJECT_0
+    assert tuple(ws.GetExitCodeThread(h)) == (TRUE, STILL_ACTIVE)
+    assert ws.CloseHandle(h) == TRUE
+    assert ws.WSACloseEvent(ev) == TRUE
