@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fakewinsock import WSABUF, FakeConfig, FakeWinsock
 from fakewinsock.constants import (
     FALSE,
@@ -158,3 +160,22 @@ def test_a_thread_ended_by_end_threads_still_reports_a_dword_exit_code() -> None
     assert tuple(ws.GetExitCodeThread(h)) == (TRUE, STILL_ACTIVE)
     assert ws.CloseHandle(h) == TRUE
     assert ws.WSACloseEvent(ev) == TRUE
+
+
+def test_a_thread_that_raised_has_ended_with_a_dword_exit_code() -> None:
+    """A start routine raising: the exception comes out in the main thread (as
+    a crash would end the test) and the thread has ended: its handle is
+    signalled and GetExitCodeThread gives a DWORD that is not STILL_ACTIVE,
+    so a test that catches the exception can still look at the thread."""
+    ws = FakeWinsock(seed=0, config=FakeConfig())
+
+    def bad(p: object) -> int:
+        raise ValueError("boom")
+
+    h = ws.CreateThread(None, 0, bad, None, 0).hThread
+    with pytest.raises(ValueError, match="boom"):
+        ws.WaitForSingleObject(h, INFINITE)
+    assert ws.WaitForSingleObject(h, 0) == WAIT_OBJECT_0
+    ok, code = ws.GetExitCodeThread(h)
+    assert ok == TRUE and isinstance(code, int) and 0 <= code <= 0xFFFFFFFF and code != STILL_ACTIVE
+    assert ws.CloseHandle(h) == TRUE

@@ -38,3 +38,24 @@ def test_a_connection_from_a_bound_socket_has_the_bound_address(h: Harness, boun
     assert ok == TRUE or ok == 0
     h.close(c)
     h.close(acc)
+
+
+def test_port_0_never_gets_a_port_a_wildcard_socket_holds(h: Harness) -> None:
+    """A socket bound to 0.0.0.0:P holds P on every local address: a later
+    bind to 127.0.0.1 port 0 (the system picks) is given another port, though
+    an explicit bind to 127.0.0.1:P would be allowed.  P is the port the
+    system would most likely pick next (one above the one it just gave)."""
+    first = h.socket()
+    assert h.ws.bind(first, sockaddr_in("127.0.0.1", 0), 16) == 0
+    rc, name = h.ws.getsockname(first)
+    assert rc == 0 and name is not None
+    held = name.port + 1
+    wildcard = h.socket()
+    if h.ws.bind(wildcard, sockaddr_in("0.0.0.0", held), 16) != 0:
+        pytest.skip(f"port {held} is taken on this host")
+    later = h.socket()
+    assert h.ws.bind(later, sockaddr_in("127.0.0.1", 0), 16) == 0
+    rc, name = h.ws.getsockname(later)
+    assert rc == 0 and name is not None and name.port not in (0, held)
+    for s in (first, wildcard, later):
+        h.close(s)
