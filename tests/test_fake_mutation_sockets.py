@@ -179,3 +179,20 @@ def test_a_thread_that_raised_has_ended_with_a_dword_exit_code() -> None:
     ok, code = ws.GetExitCodeThread(h)
     assert ok == TRUE and isinstance(code, int) and 0 <= code <= 0xFFFFFFFF and code != STILL_ACTIVE
     assert ws.CloseHandle(h) == TRUE
+
+
+def test_a_send_buffer_reused_after_its_completion_does_not_change_what_the_peer_reads() -> None:
+    """WSASend of one whole bytearray: once it has completed, the program may
+    reuse the buffer (Windows has copied the bytes into the stack); the peer,
+    reading only afterwards, gets the bytes as they were when sent."""
+    h = started()
+    a = h.accept()
+    buf = bytearray(b"hello")
+    ov = h.overlapped()
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.complete(a.sock, ov) == (TRUE, 5, 0)
+    buf[:] = b"XXXXX"
+    assert a.peer.recv(5) == b"hello"
+    h.close(a.sock)
+    h.finish()
