@@ -772,6 +772,11 @@ class FakeWinsock:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAENOTCONN, s), None)
         if sock.local is None:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAEINVAL, s), None)
+        if sock.local[0] == ANY and sock.ep is not None and sock.ep.local is not None:
+            # Bound to INADDR_ANY, then connected: the address the connection
+            # took (Microsoft's getsockname page: the host address is known
+            # once the socket is connected).
+            return SockaddrResult(0, sockaddr_in(*sock.ep.local))
         return SockaddrResult(0, sockaddr_in(*sock.local))
 
     def getpeername(self, s: int) -> SockaddrResult:

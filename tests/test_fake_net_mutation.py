@@ -356,6 +356,7 @@ def test_the_trace_says_why_a_connection_was_refused_or_reset() -> None:
     assert ("refused", "conn=c3 127.0.0.1:1 (no listener)") in records
     refusals = [r for r in ws.trace if r.call == "refused" and r.detail.startswith("conn=")]  # the network's
     assert [r.handle for r in refusals] == [srv.lst, 0]  # the listener that refused, if any
+    assert [r.op for r in refusals] == [0, 0]  # no operation of the program's
     assert ("refused", f"peer {second.address[1]} conn=c2") in records  # and each peer's own record
     s, _ = srv.accept(peer=first)
     assert srv.close(s) == 0
