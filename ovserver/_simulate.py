@@ -232,6 +232,10 @@ class _Sim:
         self.rng = random.Random(f"ovserver-sim:{report.seed}:run")  # what clients draw as they run
         self._arrivals: deque[_Client] = deque()
         self.chat_bytes = 0  # chat: bytes every client has sent, each line counted with its sender's name
+        # Chat: of chat_bytes, at most this many may not have been routed by the server yet: each
+        # client's chat_sent less the most any one listener has heard from it (every line a listener
+        # heard was routed, and the server routes each sender's lines in order).
+        self.chat_unheard = 0
         self.drops_left = 0  # clients the server may drop: injected WSARecv/WSASend failures
         self._deadlines: deque[tuple[int, _Client]] = deque()
         # Chat: how long after a client's end is seen (its FIN read by the server) lines others send may
@@ -683,7 +687,8 @@ class _Client(ScriptedClient):
     __slots__ = ("sim", "lines", "chunks", "pauses_ns", "reset_at", "arrival_ns", "plan", "n_replies",
                  "read_bytes", "chat_mark", "hung_up", "pause_timer", "staying", "welcome_ns", "echo_stream",
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
-                 "heard_at_end", "owed", "waiting_for", "ended_as")
+                 "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
+                 "heard_bytes")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -694,7 +699,10 @@ class _Client(ScriptedClient):
         # Echo: replies due (the line over the limit, if any, is answered by the error line).
         self.n_replies = len(plan.lines) if plan.too_long < 0 else plan.too_long + 1
         self.read_bytes = 0
-        self.chat_mark = 0  # chat: the run's chat bytes sent when this client connected
+        self.chat_mark = 0  # chat: the run's chat bytes that may have been routed when this client connected
+        self.chat_sent = 0  # chat: its part of sim.chat_bytes
+        self.chat_heard_max = 0  # chat: the most of chat_sent that one listener has heard
+        self.heard_bytes: dict[bytes, int] = {}  # chat: bytes heard, by sender name
         self.hung_up = False  # it got the error line its line over max_line is owed
         self.pause_timer = False
         self.staying = False  # served, staying connected plan.stay_ns before it leaves
@@ -756,8 +764,10 @@ class _Client(ScriptedClient):
     def connected(self) -> None:
         self.sim.by_name[self.name] = self
         if self.sim.mode is Mode.CHAT:
-            # The server can only have joined it after this: nothing said before is owed to it.
-            self.chat_mark = self.sim.chat_bytes
+            # The server can only have joined it after this: nothing it had routed by then is owed to
+            # it. What it had not routed yet may be: lines sent but not yet received or handled by the
+            # server (a big line sent just before this connect may cut off everyone who joined since).
+            self.chat_mark = self.sim.chat_bytes - self.sim.chat_unheard
             self.state = _JOINING
         else:
             self.sim.joined(self)
@@ -918,9 +928,14 @@ class _Client(ScriptedClient):
             self._note_end_seen()
         got = self.heard.setdefault(sender, [])
         got.append(text[:-1])
+        s = self.sim.by_name[sender]
+        heard = self.heard_bytes[sender] = self.heard_bytes.get(sender, 0) + len(line)
+        heard = min(heard, s.chat_sent)  # (a last line routed without its newline at EOF gains one)
+        if heard > s.chat_heard_max:
+            self.sim.chat_unheard -= heard - s.chat_heard_max
+            s.chat_heard_max = heard
         self.sim.report.replies += 1
         if self.sim.barrier:
-            s = self.sim.by_name[sender]
             if len(got) == s.owed and s.reset_at < 0 and s.ended_as in (None, _Ending.SERVED):
                 self.waiting_for -= 1
             self.leave_if_heard_all()
@@ -967,7 +982,10 @@ class _Client(ScriptedClient):
         now = ws.now_ns
         if ended:
             rep.lines_sent += ended
-        self.sim.chat_bytes += len(chunk) + ended * (len(self.name) + 2)
+        said = len(chunk) + ended * (len(self.name) + 2)
+        self.sim.chat_bytes += said
+        self.chat_sent += said
+        self.sim.chat_unheard += said
         ws.call_at(now + self.pauses_ns[j], self._send_chunk, j + 1)
 
     def _sent_everything(self) -> None:
