@@ -559,7 +559,7 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         if "crowd" in f:
             p.arrival_ns = crowd_ns + _randint(rng, 0, _MS)
     if f.intersection(LATE_FEATURES):
-        _late_features(out, seed, f)
+        _late_features(out, seed, f, limits)
 
 
 def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
@@ -594,9 +594,14 @@ def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
         p.reset_at = len(p.chunks) if p.reset_at >= old else min(p.reset_at, len(p.chunks))
 
 
-def _late_features(out: list[ClientPlan], seed: int, f: set[str]) -> None:
-    """The features of :data:`LATE_FEATURES`, from a random source of their own."""
+def _late_features(out: list[ClientPlan], seed: int, f: set[str], limits: Limits) -> None:
+    """The features of :data:`LATE_FEATURES`, from a random source of their own.
+
+    early_stop's stayers are at most half of ``max_clients``: each holds a
+    place 2 s, so more of them would keep the others refused (the backlog full)
+    until they give up, which the check would report against a correct server."""
     rng = random.Random(f"ovserver-sim:{seed}:late")
+    stayers = max(1, limits.max_clients // 2)
     for p in out:
         if "line_cuts" in f and p.chunks:
             _cut_at_lines(p, rng)
@@ -607,7 +612,8 @@ def _late_features(out: list[ClientPlan], seed: int, f: set[str]) -> None:
             p.half_close = False
             p.reset_at = len(p.chunks)
             p.reset_delay_ns = _randint(rng, 20 * _MS, 200 * _MS)
-        elif "early_stop" in f and rng.random() < 0.33:
+        elif "early_stop" in f and rng.random() < 0.33 and stayers:
+            stayers -= 1
             p.stay_ns = 2_000 * _MS
 
 

@@ -88,3 +88,14 @@ def test_a_line_sent_before_a_client_connects_may_still_cut_it_off(model: str) -
     r = simulate(100, 10, model=model, mode="chat", seed=52)
     assert r.ok, r.errors
     assert r.cut_off >= 40, format_report(r)  # (the line's cut-offs are there, judged as due)
+
+
+def test_the_quick_starts_main_job_passes() -> None:
+    """The README's main job (`ovserver simulate --clients 1000 --messages 10
+    --seed 1`): its swarm has early_stop with max_clients 10, and a third of
+    1000 clients staying 2 s each once served kept the others refused until
+    they gave up (455 errors against the correct server).  Stayers are now at
+    most half of max_clients."""
+    r = simulate(1000, 10, seed=1)
+    assert "early_stop" in r.traffic and r.server_limits.max_clients == 10, r.traffic
+    assert r.ok, r.errors[:3]
