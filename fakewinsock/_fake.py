@@ -1792,7 +1792,7 @@ class FakeWinsock:
         Divergence from real Windows: the count starts at 0 when the fake is
         made (Windows: at boot), and the timer's resolution is always the
         default one (a program may raise it with timeBeginPeriod)."""
-        return self._kernel.now_ns // TICK_NS * TICK_NS // 1_000_000
+        return self._kernel.now_ns // TICK_NS * TICK_NS // _NS_PER_MS
 
     def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
         """Wait for a thread to exit or an event to be signalled."""

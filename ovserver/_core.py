@@ -629,7 +629,7 @@ class Server:
         idle connections; the time-out of the wait that follows."""
         if not self.config.idle_timeout_ms:
             return timeout_ms
-        self._idle_due, timeout_ms = self._idle_check(list(self._conns.values()), self._idle_due, timeout_ms)
+        self._idle_due, timeout_ms = self._idle_check(self._conns.values(), self._idle_due, timeout_ms)
         return timeout_ms
 
     # ------------------------------------------------------------ closing
