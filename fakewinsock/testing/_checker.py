@@ -645,7 +645,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     otherwise from ``seed``.  ``config`` is its policy (default: every choice
     open, with splits, partial receives and background progress).  At most
     ``max_draws`` choices are drawn (default: 200, plus 30 per client, line and
-    send); the rest of the run gets the simplest answers.  Unless ``config``
+    send); the rest of the run is answered by a generator seeded by one more
+    draw (which shrinks to the simplest answers).  Unless ``config``
     sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte and
     100 per client, line and send (far more than a correct server needs).
 
@@ -680,7 +681,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         # Bounded by the scenario's size, so that a spinning server's examples stay small to shrink.
         draws = max_draws if max_draws is not None else min(
             _MAX_DEFAULT_DRAWS, 200 + 30 * (size["clients"] + size["lines"] + size["sends"]))
-        chooser = HypothesisChooser(data, max_draws=draws, record=final is not False)
+        chooser = HypothesisChooser(data, max_draws=draws, record=final is not False, tail=True)
     base = config if config is not None else FakeConfig(immediate=0.5, split=0.3, partial_recv=0.3,
                                                         background=0.2)
     if scenario.faults.backlog is not None:

@@ -9,6 +9,7 @@ Hypothesis; nothing else of the package.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -35,15 +36,25 @@ class HypothesisChooser(Chooser):
     ``max_draws`` draws, or once Hypothesis has stopped the example (it ran out
     of data), every question gets the simplest answer without drawing: that
     bounds the size of an example and lets the program under test unwind.
+    With ``tail=True``, the questions after ``max_draws`` draws are answered
+    instead by a pseudo-random generator whose seed is one more draw (the
+    *tail seed*; 0, where it shrinks to, gives the simplest answers): a long
+    run keeps varying its schedule to its end (thread switches, immediate or
+    pending completions, splits), as a seeded run does, while the example
+    stays bounded (one draw for the rest of the run).
 
     Draws go straight to Hypothesis's choice sequence when its internal API
     allows (several times faster than ``data.draw``, which the fallback uses).
     """
 
-    def __init__(self, data: Any, max_draws: int = 1_000, record: bool = False) -> None:
+    def __init__(self, data: Any, max_draws: int = 1_000, record: bool = False, tail: bool = False) -> None:
         self._data = data
         self.draws = 0
         self.max_draws = max_draws
+        self._tail = tail  # after max_draws: draw the tail seed (then _rng answers; None: the simplest)
+        self._rng: random.Random | None = None
+        #: The tail seed drawn (None: not drawn; 0: the simplest answers).
+        self.tail_seed: int | None = None
         self.schedule: list[tuple[str, int]] | None = [] if record else None
         self._stopped = False
         #: What Hypothesis raised to end the example (it ran out of data), if it did: a server that
@@ -56,9 +67,24 @@ class HypothesisChooser(Chooser):
 
     def _open(self) -> bool:
         if self._stopped or self.draws >= self.max_draws:
+            if self._tail and not self._stopped and self.tail_seed is None:
+                self._draw_tail_seed()
             return False
         self.draws += 1
         return True
+
+    def _draw_tail_seed(self) -> None:
+        try:
+            if self._fast_int is not None:
+                seed = int(self._fast_int(min_value=0, max_value=2**32 - 1, shrink_towards=0))
+            else:
+                seed = int(self._data.draw(st.integers(0, 2**32 - 1), label="tail seed"))
+        except BaseException as e:
+            self._stop(e)
+            raise
+        self.tail_seed = seed
+        self._record("tail seed", seed)
+        self._rng = random.Random(seed) if seed else None
 
     def _stop(self, e: BaseException) -> None:
         self._stopped = True
@@ -71,7 +97,7 @@ class HypothesisChooser(Chooser):
 
     def integer(self, lo: int, hi: int, label: str) -> int:
         if not self._open():
-            return lo
+            return lo if self._rng is None or self._stopped else lo + int(self._rng.random() * (hi - lo + 1))
         try:
             if self._fast_int is not None:
                 try:
@@ -95,7 +121,7 @@ class HypothesisChooser(Chooser):
         if p >= 1.0:
             return True
         if not self._open():
-            return False
+            return False if self._rng is None or self._stopped else self._rng.random() < p
         try:
             if self._fast_bool is not None:
                 try:
