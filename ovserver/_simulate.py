@@ -510,6 +510,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
     long_lens = sorted({max(0, limits.max_line - 1), limits.max_line, limits.max_line + 1,
                         min(2 * limits.max_line, limits.max_line + 20_000)})
     crowd_ns = _randint(rng, 0, window_ns)
+    # (a random source of its own: the runs of seeds without both features are what they were)
+    endless = random.Random(f"ovserver-sim:{seed}:endless") if {"long_lines", "unterminated"} <= f else None
     for p in out:
         lines = p.lines
         if "empty_lines" in f:
@@ -527,6 +529,10 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
             lines = lines[:k + 1]  # the client stops after it: it is hung up
             p.too_long = k
         stream = b"".join(line + b"\n" for line in lines)
+        if endless is not None and p.too_long >= 0 and endless.random() < 0.5:
+            # Its line over the limit is its last, unterminated: the server must notice it all the same
+            # (more than max_line bytes buffered), also when it comes in one receive after a newline.
+            stream = stream[:-1]
         if "unterminated" in f and p.too_long < 0 and rng.random() < 0.3:
             p.tail = rng.randbytes(_randint(rng, 1, 40)).translate(_NL_FREE_TABLE)
             stream += p.tail
