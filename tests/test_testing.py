@@ -584,6 +584,8 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     ({"max_clients": 0}, "max_clients"),
     ({"features": ("huge_lines",)}, "features"),
     ({"features": "crowd"}, "features"),
+    ({"clients": (True, 3)}, "clients"),  # a bool is not a count
+    ({"lines": (0, False)}, "lines"),
     ({"max_queued": 0}, "max_queued"),
     ({"max_line": True}, "max_line"),
     ({"faults": None}, "faults"),
