@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ovserver import Server
 
+from . import fresh2_mutants as f2
 from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m
@@ -152,6 +153,43 @@ MUTANTS = [
     Mutant("iocp-drain-not-signalled", f.IocpDrainNotSignalled,
            "the worker handling a stop's last packet does not wake the controller (a 1 s stop)",
            "red team (iocp)", "recipe", "faults", "a stop with a connection open"),
+    # Issue 10, second red team: kinds of bug the mutants above do not cover (tests/mutants/fresh2_mutants.py).
+    Mutant("scanned-by-receive", f2.ScannedByReceive,
+           "after a receive's lines are routed, the bytes known to hold no newline counted as the receive's length",
+           "red team 2 (protocol, framing)", "recipe_chat", "sizes",
+           "chat: a receive ending mid-line after a newline, then a short line and more in the next receive"),
+    Mutant("tail-over-limit-unchecked", f2.TailOverLimitUnchecked,
+           "echo's fast path does not check the partial line after a receive's last newline against max_line",
+           "red team 2 (protocol, limits)", "recipe", "endings",
+           "a receive with a newline then more than max_line bytes of a last line that never ends, then FIN"),
+    Mutant("other-groups-not-woken", f2.OtherGroupsNotWoken,
+           "a chat line for clients of other groups is queued for their threads, which are not woken",
+           "red team 2 (events, chat)", "recipe_chat", "load",
+           "chat with more than 63 clients: one group's clients listen while another's talk"),
+    Mutant("acceptor-not-woken-by-group", f2.AcceptorNotWokenByGroup,
+           "a group thread that frees a place of a full server does not wake the acceptor",
+           "red team 2 (events, limits)", "recipe", "load",
+           "the client limit reached, a client leaving, another waiting"),
+    Mutant("rotated-index-ignored", f2.RotatedIndexIgnored,
+           "the signalled index of the rotated wait array taken into the unrotated client list",
+           "red team 2 (events)", "recipe", "load", "a group of two clients or more, its rotation moved on"),
+    Mutant("accept-retry-not-armed", f2.AcceptRetryNotArmed,
+           "a post of AcceptEx that fails at once is not retried after accept_retry_ms",
+           "red team 2 (core, faults)", "recipe", "faults", "an AcceptEx injection, then clients arriving"),
+    Mutant("client-limit-off-by-one", f2.ClientLimitOffByOne,
+           "accepting stops above max_clients connections, not at it (and the hub is not asked)",
+           "red team 2 (core, limits)", "recipe", "load", "the client limit reached and one more client"),
+    Mutant("wake-event-not-reset", f2.WakeEventNotReset,
+           "the wake event is not reset: with no AcceptEx posted after it, every wait returns at once",
+           "red team 2 (core, stop)", "recipe", "faults", "a full server, or a stop"),
+    Mutant("resume-before-freeing", f2.ResumeBeforeFreeing,
+           "a close resumes accepting before the connection leaves the table: a full server stays full",
+           "red team 2 (core, closing)", "recipe", "load",
+           "the client limit reached, a client leaving, another waiting"),
+    Mutant("iocp-closed-packet-dropped", f2.IocpClosedPacketDropped,
+           "a packet of a closed connection is dropped, not reaped: it stays closing until a stop gives up",
+           "red team 2 (iocp, closing)", "recipe", "faults",
+           "a connection closed with an operation in flight (reset, cut-off, stop)"),
     # Issue 14: the races of a thread per group of 64 events.
     Mutant("arrays-changed-while-waiting", g.ArraysChangedWhileWaiting,
            "the acceptor adds a client to a group's wait array while the group's thread waits on it",
