@@ -621,8 +621,13 @@ class _Swarm:
             elif kind == "long_lines":
                 options.append(_one_of(self.long).map(lambda n: ("long_lines", _pattern(n, 0))))
         one = st.one_of(*options) if len(options) > 1 else options[0]
-        return (st.lists(one, min_size=self.lines[0], max_size=self.lines[1]),
-                st.one_of(st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))))  # 1 in 2: tails end streams
+        tails = [st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))]  # 1 in 2: tails end streams
+        if "long_lines" in kinds and self.max_line is not None and self.max_line < _MAX_BIG:
+            # ... and, with long lines, 1 in 3 a line over the limit that never ends (a client that sends
+            # too much, then closes): the server must notice it all the same, not drop it as a partial line.
+            over = sorted(n for n in {self.max_line + 1, min(2 * self.max_line + 1, _MAX_BIG)} if n > self.max_line)
+            tails.append(_one_of(over).map(lambda n: ("long_lines", _pattern(n, 1))))
+        return st.lists(one, min_size=self.lines[0], max_size=self.lines[1]), st.one_of(*tails)
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
         role = self.roles[index] if index < len(self.roles) else ""
@@ -711,13 +716,7 @@ class _Swarm:
             kind, tail = draw(tails)
             if tail:
                 used.update(("unterminated", kind) if kind else ("unterminated",))
-                # 1 in 2 in the same send as the lines before it (a client that writes all it has, then
-                # closes): the server receives the last newline and the tail at once, so that a tail
-                # over the line limit after a newline, or any framing of a receive's last part, is seen.
-                if chunks and mode != "bytes" and draw(_BOOL):
-                    chunks[-1] += tail
-                else:
-                    chunks.append(tail)
+                chunks.append(tail)
         quick = mode == "bytes"
         gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
         if role == "talker":  # a chat member that talks before another one leaves, and on after
@@ -831,13 +830,7 @@ class _Swarm:
             return script, fault
         more = tuple(_pattern(line, fault.client + i) for i in range(extra))
         chunk = b"".join(m + b"\n" for m in more)
-        tail = script.tail
-        if tail and script.chunks[-1] != tail:  # the tail shares the last send: the lines go in before it
-            last = script.chunks[-1]
-            script = replace(script, lines=script.lines + more,
-                             chunks=script.chunks[:-1] + (last[:len(last) - len(tail)] + chunk + tail,))
-            return script, replace(fault, before_chunk=len(script.chunks))
-        k = len(script.chunks) - (1 if tail else 0)
+        k = len(script.chunks) - (1 if script.tail else 0)
         script = replace(script, lines=script.lines + more, chunks=script.chunks[:k] + (chunk,) + script.chunks[k:],
                          gaps_ns=script.gaps_ns[:k] + (0,) + script.gaps_ns[k:])
         return script, replace(fault, before_chunk=len(script.chunks))
