@@ -170,14 +170,28 @@ EQUIVALENT = {
 }
 
 
+#: Mutants the recipe test skips, with the reason: EQUIVALENT, and those whose
+#: examples the suite cannot afford.
+_RECIPE_SKIPPED = EQUIVALENT | {
+    "rotated-index-ignored": (
+        "missed by the derandomized run (RECIPE_LOST; 42 s outside pytest), which took over ten minutes in the "
+        "suite, where the fake checks its invariants at every call (winsock_check_invariants) and its examples "
+        "make many calls (when the wrong index keeps pointing past the signalled client, the group spins); its "
+        "directed scenario (test_directed_traffic_reaches_the_mutant) is its test, and bench_search measures "
+        "the recipe on it"),
+}
+
+
 @pytest.mark.parametrize("mutant", [
     (pytest.param(m, marks=pytest.mark.slow) if m.caught_by.startswith("groups") else m) if not m.group
     else pytest.param(m, marks=[pytest.mark.slow] if m.name in RECIPE_CATCHES else [
         pytest.mark.slow, pytest.mark.xfail(strict=True, reason=RECIPE_LOST.get(
             m.name, f"issue 10: not reached yet: needs {m.needs}"))])
-    for m in MUTANTS if m.name not in EQUIVALENT]
-    + [pytest.param(m, marks=pytest.mark.skip(reason=EQUIVALENT[m.name])) for m in MUTANTS if m.name in EQUIVALENT],
-    ids=[m.name for m in MUTANTS if m.name not in EQUIVALENT] + [m.name for m in MUTANTS if m.name in EQUIVALENT])
+    for m in MUTANTS if m.name not in _RECIPE_SKIPPED]
+    + [pytest.param(m, marks=pytest.mark.skip(reason=_RECIPE_SKIPPED[m.name])) for m in MUTANTS
+       if m.name in _RECIPE_SKIPPED],
+    ids=[m.name for m in MUTANTS if m.name not in _RECIPE_SKIPPED]
+    + [m.name for m in MUTANTS if m.name in _RECIPE_SKIPPED])
 def test_mutant_is_caught(mutant: Mutant, winsock_summary: Callable[[str], None]) -> None:
     failure, seconds = catch(mutant)
     r = failure.report
