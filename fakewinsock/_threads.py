@@ -422,11 +422,13 @@ class Scheduler:
         """Blocked threads whose wait is satisfied (or over) become runnable;
         the outcome is latched in ``woke``."""
         now = self.kernel.now_ns
+        heap = self.deadlines
+        if not self.poked and not self.opaque and not (heap and heap[0][0] <= now):
+            return  # nothing to look at (the usual scheduling point: no new list)
         cands = self.poked
         self.poked = []
         if self.opaque:
             cands += self.opaque
-        heap = self.deadlines
         while heap and heap[0][0] <= now:
             _, seq, t = heapq.heappop(heap)
             if t.state is BLOCKED and t.wait_seq == seq:
@@ -457,9 +459,11 @@ class Scheduler:
         a blocked thread whose wait is satisfied (or over) becomes runnable here."""
         self._recheck()
         runq = self.runq
+        if not runq:
+            return []
         if len(runq) > 1:
             return sorted((t for t in runq if t is not cur), key=_index)
-        return [t for t in runq if t is not cur]
+        return [] if runq[0] is cur else [runq[0]]
 
     def preempt(self) -> None:
         """A scheduling point at an interface call: maybe another thread runs first."""
