@@ -472,6 +472,10 @@ class Scheduler:
             return
         if cur is self.main and self.fatal is not None:
             self._resumed(cur)
+        if not self.runq and not self.poked and not self.opaque:  # runnable(cur), inline: the usual point
+            heap = self.deadlines
+            if not heap or heap[0][0] > self.kernel.now_ns:
+                return  # no one else could run (and no draw, as runnable() would find no one)
         others = self.runnable(cur)
         if not others:
             return
