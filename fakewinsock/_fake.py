@@ -1288,7 +1288,7 @@ class FakeWinsock:
 
                 kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
                              ts if fAlertable else None,
-                             tuple(e.handle for e in evs) if kernel.sched is not None else ())  # (only threads)
+                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs)  # (only threads)
                 idx = got[0]
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
@@ -1858,7 +1858,7 @@ class FakeWinsock:
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]
