@@ -1012,14 +1012,16 @@ class FakeWinsock:
 
     def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
-        """Post an overlapped receive.  0 = completed at once (still notifies),
-        SOCKET_ERROR with WSA_IO_PENDING = pending, any other error = failed."""
+        """Post an overlapped receive.  0 = completed at once (still notifies; the
+        last error is then 0), SOCKET_ERROR with WSA_IO_PENDING = pending, any
+        other error = failed."""
         begun = self._begin_io("WSARecv", s, lpBuffers, dwBufferCount, lpFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
         ts, sock, op = begun
         status = self._sockets.recv_at_once(sock, op)
         if status == 0:
+            ts.last_error = 0  # (test_WSARecv: a receive completing at once leaves ERROR_SUCCESS)
             return IoResult(0, op.nbytes, 0)
         if status > 0:
             # A reset that just arrived: the call fails at once, notifying nothing.
@@ -1045,12 +1047,14 @@ class FakeWinsock:
 
     def WSASend(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, dwFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
-        """Post an overlapped send.  It completes with the full length or fails."""
+        """Post an overlapped send.  It completes with the full length or fails;
+        completed at once (0), it leaves the last error 0."""
         begun = self._begin_io("WSASend", s, lpBuffers, dwBufferCount, dwFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
         ts, sock, op = begun
         if self._sockets.send_at_once(sock, op):
+            ts.last_error = 0  # (test_WSASendTo: a send completing at once leaves 0)
             return IoResult(0, op.total, dwFlags)
         return self._queue_io(ts, op, sock.send_ops, dwFlags)
 
@@ -1241,7 +1245,10 @@ class FakeWinsock:
                     continue
             ev = self._event(call, h)
             if ev is None:
-                waitable = self._kernel.objects.get(h)
+                waitable = _tagged(objects, h)
+                if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
+                    evs.append(waitable)
+                    continue
                 if isinstance(waitable, ProgramThread):  # any waitable handle (it is WaitForMultipleObjectsEx)
                     evs.append(waitable)  # type: ignore[arg-type]
                     continue
@@ -1832,7 +1839,7 @@ class FakeWinsock:
             h = lpHandles[i]
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
-            obj = self._kernel.objects.get(h)
+            obj = _tagged(self._kernel.objects, h)
             if not isinstance(obj, (Event, ProgramThread)):
                 if isinstance(obj, Socket):
                     raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
@@ -1977,6 +1984,20 @@ _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_U
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
 
 # (size getsockopt gives, takes lengths 1-3, boolean): Wine's test_optsize table, run on Windows.
+def _tagged(objects: dict[int, Any], h: int) -> Any:
+    """The object a kernel handle names, ignoring its two low bits, which Windows
+    leaves to the application (Wine's sync.c test_WaitForSingleObject, run on
+    Windows: an event's handle with 1, 2 or 3 or'ed in waits as the event).
+
+    Divergence from real Windows: only the waits read handles this way; the
+    fake's other calls look handles up exactly (no source we read shows them
+    with tag bits)."""
+    obj = objects.get(h)
+    if obj is None and type(h) is int and h & 3:
+        obj = objects.get(h & ~3)
+    return obj
+
+
 _OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
     (C.SOL_SOCKET, C.SO_DEBUG): (4, False, True),  # (test_so_debug; its lengths are untested)
     (C.SOL_SOCKET, C.SO_DONTLINGER): (4, True, True),
