@@ -1895,7 +1895,10 @@ class FakeWinsock:
         return ts, rec
 
     def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
-        """Make a caller-allocated CRITICAL_SECTION usable."""
+        """Make a caller-allocated CRITICAL_SECTION usable.
+
+        Divergence from real Windows: DebugInfo is always (PVOID)-1, as from
+        Windows 8 on; earlier versions store a pointer to debug info there."""
         call = "InitializeCriticalSection"
         self._enter(call)
         if not isinstance(lpCriticalSection, CRITICAL_SECTION):
@@ -1911,6 +1914,9 @@ class FakeWinsock:
         rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
         lpCriticalSection.LockCount = -1  # what Windows writes for a free section
         lpCriticalSection.SpinCount = 0
+        # Windows 8 and later: no debug info, DebugInfo (PVOID)-1 (Wine's sync.c
+        # test_crit_section; before 8 a pointer, accepted there through broken()).
+        lpCriticalSection.DebugInfo = _NO_DEBUG_INFO
         rec.mirror()
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
@@ -1975,10 +1981,12 @@ class FakeWinsock:
             )
         del self._critsecs[rec.key]
         self._critsecs_deleted.add(rec.key)
+        lpCriticalSection.DebugInfo = 0  # (sync.c test_crit_section: NULL after DeleteCriticalSection)
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
+_NO_DEBUG_INFO = 0xFFFFFFFFFFFFFFFF  # (PRTL_CRITICAL_SECTION_DEBUG)-1
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from fakewinsock import CRITICAL_SECTION
 from fakewinsock.constants import (
     CREATE_SUSPENDED,
     ERROR_INVALID_HANDLE,
@@ -175,3 +178,35 @@ def test_suspended_thread_is_still_active_and_resuming_an_ended_one_gives_0(h: H
     assert h.ws.GetExitCodeThread(hThread) == (TRUE, 99)
     assert h.ws.ResumeThread(hThread) == 0
     assert h.ws.CloseHandle(hThread) == TRUE
+
+
+
+@pytest.mark.wine_divergence("Wine 8.0's InitializeCriticalSection allocates debug info (DebugInfo a pointer, "
+                             "as Windows before 8); Windows 8 and later leave (PVOID)-1 (sync.c test_crit_section, "
+                             "plain ok; the pointer only through broken())")
+def test_critical_section_has_no_debug_info(h: Harness) -> None:
+    """InitializeCriticalSection on a zeroed structure leaves DebugInfo
+    (PVOID)-1: Windows 8 and later allocate no debug info (sync.c
+    test_crit_section; a pointer before Windows 8, accepted there only through
+    broken(), which the fake does not choose)."""
+    cs = CRITICAL_SECTION()
+    h.ws.InitializeCriticalSection(cs)
+    assert cs.DebugInfo == 0xFFFFFFFFFFFFFFFF
+    h.ws.DeleteCriticalSection(cs)
+
+
+def test_critical_section_delete_clears_debug_info(h: Harness) -> None:
+    """A fresh section can be entered with TryEnterCriticalSection, also after
+    the program cleared DebugInfo itself; DeleteCriticalSection leaves
+    DebugInfo NULL, whatever Initialize put there (sync.c test_crit_section)."""
+    cs = CRITICAL_SECTION()
+    for clear in (False, True):
+        h.ws.InitializeCriticalSection(cs)
+        assert h.ws.TryEnterCriticalSection(cs) == TRUE
+        h.ws.LeaveCriticalSection(cs)
+        if clear:
+            cs.DebugInfo = 0
+            assert h.ws.TryEnterCriticalSection(cs) == TRUE
+            h.ws.LeaveCriticalSection(cs)
+        h.ws.DeleteCriticalSection(cs)
+        assert cs.DebugInfo == 0, clear

@@ -217,3 +217,20 @@ def test_port_packet_of_an_immediate_receive_leaves_the_last_error(h: Harness) -
                 break
         assert got_all == data
     assert checked > 0, "no receive completed at once"
+
+
+def test_closing_associated_sockets_with_nothing_pending_queues_nothing(h: Harness) -> None:
+    """A listener and a connected socket, both associated with a port, closed
+    with no operation pending: no packet (sock.c test_completion_port, "Test
+    IOCP without AcceptEx": GetQueuedCompletionStatus times out with
+    lpOverlapped NULL; iocp_async_closesocket for a connected socket)."""
+    a = h.accept()
+    port = h.port()
+    assert h.ws.CreateIoCompletionPort(a.listener, port, 125, 0) == port
+    assert h.ws.CreateIoCompletionPort(a.sock, port, 236, 0) == port
+    assert h.close(a.listener) == 0
+    assert h.close(a.sock) == 0
+    h.ws.SetLastError(MARK)
+    ok, _, _, got = h.ws.GetQueuedCompletionStatus(port, 200)
+    assert (ok, got) == (FALSE, None)
+    assert h.ws.GetLastError() == WAIT_TIMEOUT
