@@ -14,19 +14,22 @@ from typing import Any
 
 import pytest
 
-from fakewinsock import CRITICAL_SECTION
+from fakewinsock import CRITICAL_SECTION, WSABUF
 from fakewinsock.constants import (
     CREATE_SUSPENDED,
     ERROR_INVALID_HANDLE,
     FALSE,
     INFINITE,
     MAXIMUM_WAIT_OBJECTS,
+    SOCKET_ERROR,
     STILL_ACTIVE,
     TRUE,
     WAIT_FAILED,
+    WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
     WAIT_TIMEOUT,
     WSA_INVALID_HANDLE,
+    WSA_IO_PENDING,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_FAILED,
     WSA_WAIT_TIMEOUT,
@@ -210,3 +213,37 @@ def test_critical_section_delete_clears_debug_info(h: Harness) -> None:
             h.ws.LeaveCriticalSection(cs)
         h.ws.DeleteCriticalSection(cs)
         assert cs.DebugInfo == 0, clear
+
+
+def test_alertable_wait_ended_by_a_routine_that_signals_its_object(h: Harness) -> None:
+    """A thread waits alertably (WaitForMultipleObjectsEx, bWaitAll, 1 handle)
+    on an event; a completion routine queued to it during the wait signals that
+    very event: the wait returns WAIT_IO_COMPLETION, not the event; the next
+    alertable wait then finds the event signalled, WAIT_OBJECT_0 (sync.c
+    test_alertable_wait / alertable_wait_thread, with a user APC that releases
+    the awaited semaphore; here the APC is a WSARecv's completion routine)."""
+    a = h.accept()
+    ev = h.event()
+    ran: list[int] = []
+
+    def routine(dwError: int, cbTransferred: int, lpOverlapped: Any, dwFlags: int) -> None:
+        ran.append(cbTransferred)
+        h.ws.WSASetEvent(ev)
+
+    buf = bytearray(8)
+    ov = h.overlapped(with_event=False)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(8, buf)], 1, 0, ov, routine)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING  # nothing was sent yet
+    waker = a.peer
+
+    def sender(param: Any) -> int:
+        h.ws.Sleep(100)  # the main thread is in its wait by then
+        waker.send(b"g")
+        return 0
+
+    hThread, _ = h.ws.CreateThread(None, 0, sender, None, 0)
+    assert h.ws.WaitForMultipleObjectsEx(1, [ev], TRUE, WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert ran == [1] and buf[:1] == b"g"
+    assert h.ws.WaitForMultipleObjectsEx(1, [ev], TRUE, 200, TRUE) == WAIT_OBJECT_0
+    assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(hThread) == TRUE
