@@ -677,6 +677,15 @@ class FakeWinsock:
             if not sock.accepted:
                 return self._fail(ts, "setsockopt", C.WSAENOTCONN, s)
             sock.ctx_updated = True
+            # The accepted socket now inherits the listener's properties
+            # (Microsoft's AcceptEx remarks: not before this option), those an
+            # accept()ed socket inherits: Wine's test_accept_inheritance.
+            for opt in _INHERITED_OPTIONS:
+                if opt in lst.options:
+                    sock.options[opt] = lst.options[opt]
+                else:
+                    sock.options.pop(opt, None)
+            sock.linger = lst.linger
             if self.trace.enabled:
                 self._kernel.record("call", "setsockopt", s, 0, f"SO_UPDATE_ACCEPT_CONTEXT listener={lst.handle:#x}")
             ts.last_error = 0
@@ -2027,6 +2036,14 @@ _READ_ONLY_OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
     (C.SOL_SOCKET, C.SO_TYPE): (4, False, False),
     (C.SOL_SOCKET, C.SO_ACCEPTCONN): (4, False, False),
 }
+#: What an accepted socket takes from its listener (Wine's test_accept_inheritance,
+#: run on Windows; SO_LINGER too, kept apart in Socket.linger).  Divergence from
+#: real Windows: the other options are not inherited here; no test shows them.
+_INHERITED_OPTIONS = (
+    (C.SOL_SOCKET, C.SO_REUSEADDR), (C.SOL_SOCKET, C.SO_KEEPALIVE), (C.SOL_SOCKET, C.SO_OOBINLINE),
+    (C.SOL_SOCKET, C.SO_SNDBUF), (C.SOL_SOCKET, C.SO_RCVBUF), (C.SOL_SOCKET, C.SO_SNDTIMEO),
+    (C.SOL_SOCKET, C.SO_RCVTIMEO), (C.IPPROTO_TCP, C.TCP_NODELAY),
+)
 _OPTION_LEVELS = (C.SOL_SOCKET, C.IPPROTO_TCP, C.IPPROTO_IP, C.IPPROTO_UDP, 41)  # 41: IPPROTO_IPV6
 _EXCLUSIVE_WITH = {
     (C.SOL_SOCKET, C.SO_REUSEADDR): (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),

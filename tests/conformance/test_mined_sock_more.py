@@ -12,11 +12,13 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import WSABUF, sockaddr_in
+from fakewinsock import constants as K
 from fakewinsock.constants import (
     FALSE,
     SD_RECEIVE,
     SD_SEND,
     SOCKET_ERROR,
+    SOL_SOCKET,
     TRUE,
     WAIT_TIMEOUT,
     WSA_IO_PENDING,
@@ -234,3 +236,37 @@ def test_closing_associated_sockets_with_nothing_pending_queues_nothing(h: Harne
     ok, _, _, got = h.ws.GetQueuedCompletionStatus(port, 200)
     assert (ok, got) == (FALSE, None)
     assert h.ws.GetLastError() == WAIT_TIMEOUT
+
+
+_INHERITED = [
+    (SOL_SOCKET, K.SO_REUSEADDR, 1), (SOL_SOCKET, K.SO_KEEPALIVE, 1), (SOL_SOCKET, K.SO_OOBINLINE, 1),
+    (SOL_SOCKET, K.SO_SNDBUF, 0x123), (SOL_SOCKET, K.SO_RCVBUF, 0x123), (SOL_SOCKET, K.SO_SNDTIMEO, 0x123),
+    (SOL_SOCKET, K.SO_RCVTIMEO, 0x123), (K.IPPROTO_TCP, K.TCP_NODELAY, 1),
+]
+
+
+@pytest.mark.wine_divergence("Wine 8.0 gives an AcceptEx socket the listener's SO_KEEPALIVE, SO_OOBINLINE, "
+                             "TCP_NODELAY and SO_LINGER but its own SO_REUSEADDR (0), buffer sizes and timeouts (0); "
+                             "Windows' accepted sockets inherit all of them (sock.c test_accept_inheritance, plain ok)")
+def test_update_accept_context_inherits_the_listeners_options(h: Harness) -> None:
+    """After SO_UPDATE_ACCEPT_CONTEXT an AcceptEx socket has the listener's
+    SO_REUSEADDR, SO_KEEPALIVE, SO_OOBINLINE, SO_SNDBUF, SO_RCVBUF, SO_SNDTIMEO,
+    SO_RCVTIMEO, TCP_NODELAY and SO_LINGER {1, 555}: what an accept()ed socket
+    inherits (sock.c test_accept_inheritance), which AcceptEx's socket does
+    once the option is set (Microsoft's AcceptEx remarks: "sAcceptSocket does
+    not inherit the properties of the socket associated with sListenSocket
+    parameter until SO_UPDATE_ACCEPT_CONTEXT is set on the socket")."""
+    lst = h.socket()
+    for level, opt, value in _INHERITED:
+        assert h.ws.setsockopt(lst, level, opt, value, 4) == 0, opt
+    assert h.ws.setsockopt(lst, SOL_SOCKET, K.SO_LINGER, 1 | 555 << 16, 4) == 0
+    assert h.ws.bind(lst, sockaddr_in("127.0.0.1", 0), 16) == 0
+    assert h.ws.listen(lst, 1) == 0
+    rc, name = h.ws.getsockname(lst)
+    assert rc == 0 and name is not None
+    a = h.accept(on=(lst, name.port))  # AcceptEx, then SO_UPDATE_ACCEPT_CONTEXT
+    for level, opt, value in _INHERITED:
+        rc, raw = h.ws.getsockopt(a.sock, level, opt, 4)
+        assert rc == 0 and int.from_bytes(raw, "little") == value, opt
+    rc, raw = h.ws.getsockopt(a.sock, SOL_SOCKET, K.SO_LINGER, 4)
+    assert rc == 0 and (raw[0] != 0, int.from_bytes(raw[2:4], "little")) == (True, 555)
