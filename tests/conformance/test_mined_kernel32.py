@@ -20,6 +20,7 @@ from fakewinsock.constants import (
     ERROR_INVALID_HANDLE,
     FALSE,
     INFINITE,
+    INVALID_HANDLE_VALUE,
     MAXIMUM_WAIT_OBJECTS,
     SOCKET_ERROR,
     STILL_ACTIVE,
@@ -247,3 +248,37 @@ def test_alertable_wait_ended_by_a_routine_that_signals_its_object(h: Harness) -
     assert h.ws.WaitForMultipleObjectsEx(1, [ev], TRUE, 200, TRUE) == WAIT_OBJECT_0
     assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
     assert h.ws.CloseHandle(hThread) == TRUE
+
+
+def test_a_packet_posted_while_a_thread_waits_goes_to_that_thread(h: Harness) -> None:
+    """A thread waits in GetQueuedCompletionStatus; a packet posted meanwhile is
+    handed to it: the poster's own GetQueuedCompletionStatus(0) right after
+    the post finds nothing (WAIT_TIMEOUT), and the waiter returns with the
+    packet.  Microsoft's "I/O Completion Ports": a queued packet releases a
+    waiting thread, which gets it; a test of a Wine fork (sync.c
+    test_completion_port_local, Proton for macOS, "All of it holds on
+    Windows") checks exactly this hand-off."""
+    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    assert port != 0
+    got: list[tuple[int, int]] = []
+
+    def waiter(param: Any) -> int:
+        ok, _, key, _ = h.ws.GetQueuedCompletionStatus(port, WAIT_MS)
+        got.append((ok, key))
+        return 0
+
+    hThread, _ = h.ws.CreateThread(None, 0, waiter, None, 0)
+    for attempt in range(5):
+        h.ws.Sleep(100 << attempt)  # the thread waits by then (a loaded real machine may need longer)
+        assert h.ws.PostQueuedCompletionStatus(port, 0, 7, None) == TRUE
+        h.ws.SetLastError(MARK)
+        ok, _, key, ov = h.ws.GetQueuedCompletionStatus(port, 0)
+        if not ok:
+            break
+        assert (key, got) == (7, [])  # the waiter was not waiting yet: the packet was still queued
+    assert (ok, ov) == (FALSE, None)
+    assert h.ws.GetLastError() == WAIT_TIMEOUT
+    assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    assert got == [(TRUE, 7)]
+    assert h.ws.CloseHandle(hThread) == TRUE
+    assert h.ws.CloseHandle(port) == TRUE
