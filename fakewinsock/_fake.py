@@ -677,6 +677,15 @@ class FakeWinsock:
             if not sock.accepted:
                 return self._fail(ts, "setsockopt", C.WSAENOTCONN, s)
             sock.ctx_updated = True
+            # The accepted socket now inherits the listener's properties
+            # (Microsoft's AcceptEx remarks: not before this option), those an
+            # accept()ed socket inherits: Wine's test_accept_inheritance.
+            for opt in _INHERITED_OPTIONS:
+                if opt in lst.options:
+                    sock.options[opt] = lst.options[opt]
+                else:
+                    sock.options.pop(opt, None)
+            sock.linger = lst.linger
             if self.trace.enabled:
                 self._kernel.record("call", "setsockopt", s, 0, f"SO_UPDATE_ACCEPT_CONTEXT listener={lst.handle:#x}")
             ts.last_error = 0
@@ -1012,14 +1021,16 @@ class FakeWinsock:
 
     def WSARecv(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
-        """Post an overlapped receive.  0 = completed at once (still notifies),
-        SOCKET_ERROR with WSA_IO_PENDING = pending, any other error = failed."""
+        """Post an overlapped receive.  0 = completed at once (still notifies; the
+        last error is then 0), SOCKET_ERROR with WSA_IO_PENDING = pending, any
+        other error = failed."""
         begun = self._begin_io("WSARecv", s, lpBuffers, dwBufferCount, lpFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
         ts, sock, op = begun
         status = self._sockets.recv_at_once(sock, op)
         if status == 0:
+            ts.last_error = 0  # (test_WSARecv: a receive completing at once leaves ERROR_SUCCESS)
             return IoResult(0, op.nbytes, 0)
         if status > 0:
             # A reset that just arrived: the call fails at once, notifying nothing.
@@ -1045,12 +1056,14 @@ class FakeWinsock:
 
     def WSASend(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, dwFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
-        """Post an overlapped send.  It completes with the full length or fails."""
+        """Post an overlapped send.  It completes with the full length or fails;
+        completed at once (0), it leaves the last error 0."""
         begun = self._begin_io("WSASend", s, lpBuffers, dwBufferCount, dwFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
         ts, sock, op = begun
         if self._sockets.send_at_once(sock, op):
+            ts.last_error = 0  # (test_WSASendTo: a send completing at once leaves 0)
             return IoResult(0, op.total, dwFlags)
         return self._queue_io(ts, op, sock.send_ops, dwFlags)
 
@@ -1241,7 +1254,10 @@ class FakeWinsock:
                     continue
             ev = self._event(call, h)
             if ev is None:
-                waitable = self._kernel.objects.get(h)
+                waitable = _tagged(objects, h)
+                if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
+                    evs.append(waitable)
+                    continue
                 if isinstance(waitable, ProgramThread):  # any waitable handle (it is WaitForMultipleObjectsEx)
                     evs.append(waitable)  # type: ignore[arg-type]
                     continue
@@ -1288,7 +1304,7 @@ class FakeWinsock:
 
                 kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
                              ts if fAlertable else None,
-                             tuple(e.handle for e in evs) if kernel.sched is not None else ())  # (only threads)
+                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs)  # (only threads)
                 idx = got[0]
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
@@ -1832,7 +1848,7 @@ class FakeWinsock:
             h = lpHandles[i]
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
-            obj = self._kernel.objects.get(h)
+            obj = _tagged(self._kernel.objects, h)
             if not isinstance(obj, (Event, ProgramThread)):
                 if isinstance(obj, Socket):
                     raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
@@ -1858,7 +1874,7 @@ class FakeWinsock:
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]
@@ -1888,7 +1904,10 @@ class FakeWinsock:
         return ts, rec
 
     def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
-        """Make a caller-allocated CRITICAL_SECTION usable."""
+        """Make a caller-allocated CRITICAL_SECTION usable.
+
+        Divergence from real Windows: DebugInfo is always (PVOID)-1, as from
+        Windows 8 on; earlier versions store a pointer to debug info there."""
         call = "InitializeCriticalSection"
         self._enter(call)
         if not isinstance(lpCriticalSection, CRITICAL_SECTION):
@@ -1904,6 +1923,9 @@ class FakeWinsock:
         rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
         lpCriticalSection.LockCount = -1  # what Windows writes for a free section
         lpCriticalSection.SpinCount = 0
+        # Windows 8 and later: no debug info, DebugInfo (PVOID)-1 (Wine's sync.c
+        # test_crit_section; before 8 a pointer, accepted there through broken()).
+        lpCriticalSection.DebugInfo = _NO_DEBUG_INFO
         rec.mirror()
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
@@ -1968,15 +1990,31 @@ class FakeWinsock:
             )
         del self._critsecs[rec.key]
         self._critsecs_deleted.add(rec.key)
+        lpCriticalSection.DebugInfo = 0  # (sync.c test_crit_section: NULL after DeleteCriticalSection)
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
+_NO_DEBUG_INFO = 0xFFFFFFFFFFFFFFFF  # (PRTL_CRITICAL_SECTION_DEBUG)-1
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
 
 # (size getsockopt gives, takes lengths 1-3, boolean): Wine's test_optsize table, run on Windows.
+def _tagged(objects: dict[int, Any], h: int) -> Any:
+    """The object a kernel handle names, ignoring its two low bits, which Windows
+    leaves to the application (Wine's sync.c test_WaitForSingleObject, run on
+    Windows: an event's handle with 1, 2 or 3 or'ed in waits as the event).
+
+    Divergence from real Windows: only the waits read handles this way; the
+    fake's other calls look handles up exactly (no source we read shows them
+    with tag bits)."""
+    obj = objects.get(h)
+    if obj is None and type(h) is int and h & 3:
+        obj = objects.get(h & ~3)
+    return obj
+
+
 _OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
     (C.SOL_SOCKET, C.SO_DEBUG): (4, False, True),  # (test_so_debug; its lengths are untested)
     (C.SOL_SOCKET, C.SO_DONTLINGER): (4, True, True),
@@ -1998,6 +2036,14 @@ _READ_ONLY_OPTIONS: dict[tuple[int, int], tuple[int, bool, bool]] = {
     (C.SOL_SOCKET, C.SO_TYPE): (4, False, False),
     (C.SOL_SOCKET, C.SO_ACCEPTCONN): (4, False, False),
 }
+#: What an accepted socket takes from its listener (Wine's test_accept_inheritance,
+#: run on Windows; SO_LINGER too, kept apart in Socket.linger).  Divergence from
+#: real Windows: the other options are not inherited here; no test shows them.
+_INHERITED_OPTIONS = (
+    (C.SOL_SOCKET, C.SO_REUSEADDR), (C.SOL_SOCKET, C.SO_KEEPALIVE), (C.SOL_SOCKET, C.SO_OOBINLINE),
+    (C.SOL_SOCKET, C.SO_SNDBUF), (C.SOL_SOCKET, C.SO_RCVBUF), (C.SOL_SOCKET, C.SO_SNDTIMEO),
+    (C.SOL_SOCKET, C.SO_RCVTIMEO), (C.IPPROTO_TCP, C.TCP_NODELAY),
+)
 _OPTION_LEVELS = (C.SOL_SOCKET, C.IPPROTO_TCP, C.IPPROTO_IP, C.IPPROTO_UDP, 41)  # 41: IPPROTO_IPV6
 _EXCLUSIVE_WITH = {
     (C.SOL_SOCKET, C.SO_REUSEADDR): (C.SOL_SOCKET, C.SO_EXCLUSIVEADDRUSE),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import BusyLoopError, DeadlockError
@@ -239,14 +239,16 @@ class Kernel:
         return False
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None = None, handles: tuple[int, ...] = ()) -> bool:
+              ts: ThreadState | None = None, handles: tuple[int, ...] = (), objs: Sequence[Any] = ()) -> bool:
         """Make progress until ``done()`` or the deadline (or, with ``ts``, until
         ts has a queued completion routine).  Raises DeadlockError if nothing can
         ever happen and there is no deadline.  With program threads the
         scheduler decides (``Scheduler.block``: other threads run meanwhile);
-        ``handles`` are the handles waited on (closing one is a usage error)."""
+        ``handles`` are the handles waited on (closing one is a usage error),
+        ``objs`` the objects they name when the caller has them (else they are
+        looked up when the thread parks)."""
         if self.sched is not None:
-            result = self.sched.block(done, deadline, what, ts, handles)
+            result = self.sched.block(done, deadline, what, ts, handles, objs)
             if result is not None:
                 return result
         step = self.step

@@ -83,7 +83,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import DeadlockError, WinsockUsageError
@@ -128,15 +128,19 @@ def threads_made_since(mark: int) -> list[tuple[Scheduler, ProgramThread]]:
 class Wait:
     """What a blocked thread waits for."""
 
-    __slots__ = ("done", "deadline", "alertable", "what", "handles")
+    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs")
 
     def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
-                 what: str | Callable[[], str], handles: tuple[int, ...] = ()) -> None:
+                 what: str | Callable[[], str], handles: tuple[int, ...] = (),
+                 objs: Sequence[Any] = ()) -> None:
         self.done = done
         self.deadline = deadline
         self.alertable = alertable
         self.what = what
         self.handles = handles
+        #: The objects ``handles`` name, when the wait has looked them up already
+        #: (empty: ``_park`` looks them up).
+        self.objs = objs
 
     def describe(self) -> str:
         return self.what if isinstance(self.what, str) else self.what()
@@ -382,11 +386,13 @@ class Scheduler:
         if not w.handles:
             self.opaque.append(cur)
             return
-        objects: dict[int, Any] = self.kernel.objects
+        objs = w.objs
+        if not objs:
+            objects: dict[int, Any] = self.kernel.objects
+            objs = [objects.get(h) for h in w.handles]
         watching = cur.watching
-        for h in w.handles:
-            obj = objects.get(h)  # an Event or a ProgramThread (the waits checked the handles)
-            if obj is None:
+        for obj in objs:  # an Event or a ProgramThread (the waits checked the handles)
+            if obj is None or obj.closed:  # (no longer in the handle table)
                 continue
             waiters = obj.waiters
             if waiters:
@@ -397,15 +403,17 @@ class Scheduler:
                 if waiters[-1] is cur:
                     continue
                 waiters.append(cur)
-            else:
+            elif type(waiters) is tuple:  # () : never waited on
                 obj.waiters = [cur]
+            else:
+                waiters.append(cur)  # (the empty list its last waiter left: no new list per wait)
             watching.append(obj)
 
     def _unwatch(self, t: ProgramThread) -> None:
+        # An object keeps its emptied list for the next wait (a group's thread
+        # waits on the same 64 events again and again).
         for obj in t.watching:
             obj.waiters.remove(t)
-            if not obj.waiters:
-                obj.waiters = ()
         t.watching = []
         if t.wait is not None and not t.wait.handles and t in self.opaque:
             self.opaque.remove(t)
@@ -414,11 +422,13 @@ class Scheduler:
         """Blocked threads whose wait is satisfied (or over) become runnable;
         the outcome is latched in ``woke``."""
         now = self.kernel.now_ns
+        heap = self.deadlines
+        if not self.poked and not self.opaque and not (heap and heap[0][0] <= now):
+            return  # nothing to look at (the usual scheduling point: no new list)
         cands = self.poked
         self.poked = []
         if self.opaque:
             cands += self.opaque
-        heap = self.deadlines
         while heap and heap[0][0] <= now:
             _, seq, t = heapq.heappop(heap)
             if t.state is BLOCKED and t.wait_seq == seq:
@@ -449,9 +459,11 @@ class Scheduler:
         a blocked thread whose wait is satisfied (or over) becomes runnable here."""
         self._recheck()
         runq = self.runq
+        if not runq:
+            return []
         if len(runq) > 1:
             return sorted((t for t in runq if t is not cur), key=_index)
-        return [t for t in runq if t is not cur]
+        return [] if runq[0] is cur else [runq[0]]
 
     def preempt(self) -> None:
         """A scheduling point at an interface call: maybe another thread runs first."""
@@ -460,6 +472,10 @@ class Scheduler:
             return
         if cur is self.main and self.fatal is not None:
             self._resumed(cur)
+        if not self.runq and not self.poked and not self.opaque:  # runnable(cur), inline: the usual point
+            heap = self.deadlines
+            if not heap or heap[0][0] > self.kernel.now_ns:
+                return  # no one else could run (and no draw, as runnable() would find no one)
         others = self.runnable(cur)
         if not others:
             return
@@ -500,7 +516,7 @@ class Scheduler:
                     return cur
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None, handles: tuple[int, ...] = ()) -> bool | None:
+              ts: ThreadState | None, handles: tuple[int, ...] = (), objs: Sequence[Any] = ()) -> bool | None:
         """Kernel.block for a scheduled thread (None: the caller is not scheduled).
 
         With no other thread able to run it does exactly what Kernel.block does
@@ -509,7 +525,7 @@ class Scheduler:
         if cur is None or cur is not self.current:
             return None
         apcs = ts.apcs if ts is not None else None
-        cur.wait = Wait(done, deadline, ts is not None, what, handles)
+        cur.wait = Wait(done, deadline, ts is not None, what, handles, objs)
         try:
             return self._block(cur, done, deadline, what, apcs)
         except _Unwind:

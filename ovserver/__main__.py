@@ -169,6 +169,26 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_line=args.max_line, max_clients=args.max_clients, max_queued=args.max_queued)
 
 
+def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
+    """The configuration ``serve`` runs with (``address``: ``--host`` resolved).
+
+    Each WSASend carries everything queued for its client (``send_size`` is
+    ``--max-queued``, not ServerConfig's 64 KiB): in chat, every receive of
+    up to 16 KB is queued for every member, so with sends of 64 KiB, five
+    members talking at once queued more for each member than one send per
+    turn takes away, and members that read as fast as the server sent were
+    cut off as slow readers (under Wine: a reader in a dedicated thread,
+    reset while 20 members flooded; on the fake,
+    ``tests/test_ovserver_fanin.py``).  So a client is cut off only when it
+    does not take what the server sends.  (``simulate`` keeps 64 KiB: its
+    traffic checks replies longer than one send.)"""
+    workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
+    limits = _limits(args)
+    return ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode), limits=limits,
+                        workers=workers, idle_timeout_ms=args.idle_timeout_ms,
+                        send_size=max(ServerConfig.send_size, limits.max_queued))
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         ws = get_backend("real")
@@ -182,9 +202,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"ovserver serve: --host: {e}", file=sys.stderr)
         return 2
-    workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
-    config = ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode),
-                          limits=_limits(args), workers=workers, idle_timeout_ms=args.idle_timeout_ms)
+    config = serve_config(args, address)
     server = create_server(ws, config)
     named = "" if address == args.host else f" ({args.host})"
 

@@ -10,7 +10,7 @@ Threads and what each one owns
   *wake event* (also the stop signal).  Its one wait is
   ``WSAWaitForMultipleEvents(1, [wake])``.
 * A **group** is one program thread (CreateThread) with a wait array of its
-  own: slot 0 is the group's own *wake event*, slots 1-63 its live clients
+  own: the group's own *wake event* and its live clients (up to 63)
   (one event per client, shared by the client's receive and send
   OVERLAPPEDs).  The group's wake event costs it one of its 64 slots, so a
   group serves at most 63 clients (``GROUP_CLIENTS``).  ``--max-clients``
@@ -83,7 +83,14 @@ Within a group the lecture notes' loop is unchanged:
   would not be served meanwhile (found under Wine: 200 clients sending and
   reading without a pause held the lock for up to 1.9 s at a time).
 * **Fairness.**  WSAWaitForMultipleEvents reports the lowest signalled index,
-  so the client part of the array is rotated after each wake-up.
+  so the array (the group's wake event and its clients) is rotated after each
+  wake-up, to start after the event just served.  The wake event takes its
+  turn like a client: when it had index 0 for good, an acceptor handing over
+  a connect storm signalled it before every wait of the group, which then
+  only took its inbox while its clients waited (found under Wine: a client
+  already connected waited up to 2.4 s for an echo; on the fake,
+  ``tests/test_ovserver_busy.py``).  Every wake-up takes the inbox and the
+  actions anyway, so the wake event's turn only resets it.
 * **Closed clients leave the array at once.**  A closed connection leaves its
   group's client part when it is closed (its place goes to a new client), but
   its event, OVERLAPPEDs and buffers live on until its cancelled operations
@@ -383,9 +390,10 @@ class EventServer(Server):
         """Wait once for the group's events and handle them."""
         members = group.members
         n = len(members)
-        first = group.next_first % n if n else 0
-        order = members[first:] + members[:first]
-        handles = [group.wake] + [c.event for c in order]
+        first = group.next_first % (n + 1)
+        entries: list[_Conn | None] = [None, *members]  # None: the group's wake event
+        order = entries[first:] + entries[:first]
+        handles = [group.wake if c is None else c.event for c in order]
         zombies = group.zombies
         if zombies:
             room = WSA_MAXIMUM_WAIT_EVENTS - len(handles)
@@ -411,16 +419,17 @@ class EventServer(Server):
         i = rc - WSA_WAIT_EVENT_0
         if not 0 <= i < len(handles):
             raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
-        if i == 0:
+        if i > n:
+            return  # a closing client: swept above
+        group.next_first = first + i + 1  # start after the event just served
+        conn = order[i]
+        if conn is None:
             # Reset before the inbox, actions and stop flag are read (the loop
             # does that next, in this hold of the lock): whatever is added
             # after this signals again.
             self.ws.WSAResetEvent(group.wake)
             return
-        if i > n:
-            return  # a closing client: swept above
-        group.next_first = first + i  # start after the client just served
-        self._handle_group(order[i - 1])
+        self._handle_group(conn)
 
     def _sweep_zombies(self, group: _Group) -> None:
         """Reap every operation of the group's closing clients that has completed."""

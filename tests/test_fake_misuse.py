@@ -238,6 +238,19 @@ def test_waiting_on_a_closed_event(h: Harness) -> None:
         h.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 0, FALSE)
 
 
+@pytest.mark.parametrize("as_type", [float, str])
+def test_a_wait_handle_that_is_no_int_is_a_type_error(h: Harness, as_type: type) -> None:
+    """A handle must be an int, even one equal to an event's (256.0 hashes as 256):
+    in a list or a tuple, first or after open events, as the real backend's ctypes
+    array of HANDLEs would refuse it."""
+    ev = h.ws.WSACreateEvent()
+    h.ws.WSASetEvent(ev)
+    other = as_type(ev)
+    for handles in ([other, ev], (ev, other)):
+        with pytest.raises(TypeError, match="must be an int handle"):
+            h.ws.WSAWaitForMultipleEvents(2, handles, FALSE, 0, FALSE)
+
+
 def test_posting_with_a_closed_event(h: Harness) -> None:
     a = h.accept()
     ov = WSAOVERLAPPED()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import FakeWinsock
+from ovserver._events import EventServer
 from tests.ovserver_session import MODELS, MS, Client, Session, exact
 
 #: The stream: about 2.3 MB of lines, 150 receives of 16 KB.
@@ -72,3 +73,40 @@ def test_a_new_client_is_served_while_another_keeps_every_operation_completing_a
         assert waited < FRESH_LIMIT_NS and done < hose_done[0], (
             f"the {who} waited {waited / 1000:.0f} us for its echo (limit {FRESH_LIMIT_NS / 1000:.0f} us); "
             f"the stream's last echo came at {hose_done[0] / 1000:.0f} us, the {who}'s at {done / 1000:.0f} us")
+
+
+#: The wake event signalled every 2 us from 1 ms to 3 ms (a group's wait cycle takes longer).
+WAKE_EVERY_NS, WAKE_FROM, WAKE_UNTIL = 2_000, 1.0, 3.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_group_serves_its_clients_while_its_wake_event_keeps_being_signalled(seed: int) -> None:
+    """Events model: a group's wake event is signalled for every connection the
+    acceptor hands over and every chat line another group routes to one of
+    its clients.  Under Wine, a connect storm delayed a client already
+    connected by up to 2.4 s: WSAWaitForMultipleEvents reports the lowest
+    signalled index, the wake event was index 0, and the acceptor signalled it
+    again before every wait of the group, so the group handled only its inbox.
+    Here an actor signals a group's wake event faster than the group waits
+    (as the acceptor in a storm does); a client of the group sends a line at
+    1 ms and must get its echo long before the signals stop, at 3 ms.  Before
+    the wake event took its turn among the clients, the echo came at 3.01 ms."""
+    ws = FakeWinsock(seed=seed, config=exact(1.0, background=1.0))
+    s = Session("events", ws=ws)
+    server = s.server
+    assert isinstance(server, EventServer)
+    client = s.client(0.5)
+    client.send(WAKE_FROM, b"hello\n")
+    served = _served_at(s, client, 6)
+
+    def signal(_: object) -> None:
+        if server._groups:
+            ws.signal_event(server._groups[0].wake)
+        if ws.now_ns + WAKE_EVERY_NS < WAKE_UNTIL * MS:
+            ws.call_at(ws.now_ns + WAKE_EVERY_NS, signal)
+
+    s.at(WAKE_FROM, lambda: signal(None))
+    s.run(stop_ms=10)
+    assert bytes(client.data) == b"hello\n"
+    waited = served[0] - int(WAKE_FROM * MS)
+    assert waited < FRESH_LIMIT_NS, f"the client waited {waited / 1000:.0f} us for its echo (wake event signalled)"

@@ -1,13 +1,16 @@
 """``simulate`` keeps the cyclic garbage collector off the run's long-lived
 objects (``_FrozenHeap``: ``gc.freeze`` once the plans are made and again as
-each client joins, ``gc.unfreeze`` at the end), and leaves a caller
-that froze objects itself alone.  (What it saves is measured in
+each client joins, ``gc.unfreeze`` at the end), pauses it for the run
+(``gc.disable``, ``gc.enable`` at the end), and leaves a caller that froze
+objects itself or disabled the collector alone.  (What it saves is measured in
 ``benchmarks/bench_scale.py events-scaling``, never here.)"""
 
 from __future__ import annotations
 
 import gc
 import random
+
+import pytest
 
 from fakewinsock import FakeWinsock
 from ovserver import simulate
@@ -30,6 +33,38 @@ def test_the_run_is_frozen_while_it_goes_and_released_after() -> None:
     assert ok
     assert len(seen) == 12 and min(seen) > 0  # frozen: the plans, then the world as clients joined
     assert gc.get_freeze_count() == 0  # and put back at the end
+
+
+def test_the_collector_is_paused_for_the_run_and_enabled_after() -> None:
+    assert gc.isenabled()
+    enabled: list[bool] = []
+    r = simulate(12, 2, seed=1, plain=True, progress=lambda done, total: enabled.append(gc.isenabled()))
+    assert r.ok
+    assert enabled == [False] * 12  # paused while clients finish
+    assert gc.isenabled()  # and enabled again at the end
+
+
+def test_the_collector_is_enabled_again_when_the_run_raises() -> None:
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        simulate(3, 1, seed=1, plain=True, progress=fail)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_callers_disabled_collector_stays_disabled() -> None:
+    gc.disable()
+    try:
+        enabled: list[bool] = []
+        r = simulate(12, 2, seed=1, plain=True, progress=lambda done, total: enabled.append(gc.isenabled()))
+        assert r.ok
+        assert set(enabled) == {False}
+        assert not gc.isenabled()  # not enabled behind the caller's back
+        assert gc.get_freeze_count() == 0  # (and nothing frozen: the caller manages the collector)
+    finally:
+        gc.enable()
 
 
 def test_a_callers_own_freeze_is_left_alone() -> None:

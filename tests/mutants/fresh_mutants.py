@@ -31,7 +31,7 @@ from fakewinsock.constants import (
 )
 from ovserver._core import ADDR_LEN, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer, _Group
-from ovserver._iocp import _CONTROLLER, LISTEN_KEY, STOP_KEY, IocpServer
+from ovserver._iocp import _CONTROLLER, STOP_KEY, IocpServer
 from ovserver._protocol import (
     _HUNG_UP,
     _MEMBER,
@@ -597,10 +597,10 @@ class IocpDrainNotSignalled(IocpServer):
         """Handle one dequeued packet (holding the lock)."""
         if not isinstance(ov, _Io):
             raise ServerError(f"a packet with a foreign OVERLAPPED: {ov!r}")
-        if ov is self._accept:
-            if key != LISTEN_KEY or not ov.busy:
-                raise ServerError(f"an AcceptEx packet with key {key:#x} (busy={ov.busy})")
-            self._accept_done()
+        if ov is not self._accept and self._accept.completed() and not self._stopping:
+            self._accept_early()  # before this packet, which may take long
+        if ov.kind == "accept":
+            self._accept_packet(key, ov)
         else:
             conn = ov.conn
             if conn is None:

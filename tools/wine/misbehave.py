@@ -66,6 +66,14 @@ FIN, half with a reset) and 4 new members join one after another: 3 members
 that read everything get every sender's lines whole and in order, and each
 new member its welcome within ``--fresh-max-s``.
 
+``chat-flood`` (a chat-mode server): ``--senders`` members each send
+``--kilobytes`` KB of 1000-byte lines as fast as the server takes them, while
+reading everything the others send; one more member only reads.  Every one of
+them reads as fast as the server sends, so none may be cut off (a reset), and
+the reader must get every sender's lines whole and in order.  (With 64 KiB
+sends, each member's queue grew by every sender's receive and shrank by one
+send per turn, and members that read everything were cut off.)
+
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
 clients served, sending and reading" once every one has had its first echoes,
@@ -845,6 +853,70 @@ def chat_busy(port: int, senders: int, leavers: int, lines: int, fresh_max_s: fl
     return 0
 
 
+def chat_flood(port: int, senders: int, kilobytes: int) -> int:
+    """Chat members that read everything must not be cut off while many send
+    at full speed (see the module docstring); 0 when none was."""
+    problems: list[str] = []
+    reader, _ = chat_member(port)
+    talkers = [chat_member(port) for _ in range(senders)]
+    heard = bytearray()
+    ends: list[str] = []
+
+    def read_all(s: socket.socket, into: bytearray | None) -> None:
+        s.settimeout(None)
+        how = "eof"
+        try:
+            while d := s.recv(1 << 20):
+                if into is not None:
+                    into += d
+        except OSError as e:
+            how = "reset" if isinstance(e, ConnectionResetError) else type(e).__name__
+        ends.append(how)
+
+    def text(i: int) -> bytes:
+        return b"".join(b"%02d %06d %s\n" % (i, k, b"f" * 989) for k in range(kilobytes))
+
+    def send(i: int) -> None:
+        try:
+            talkers[i][0].sendall(text(i))
+        except OSError as e:
+            problems.append(f"sender {i}: {type(e).__name__} while sending")
+
+    readers = [threading.Thread(target=read_all, args=(reader, heard), daemon=True)]
+    readers += [threading.Thread(target=read_all, args=(t[0], None), daemon=True) for t in talkers]
+    sending = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(senders)]
+    t0 = time.monotonic()
+    for t in readers + sending:
+        t.start()
+    for t in sending:
+        t.join(STEP_S * 3)
+    want = sum(len(t[1]) + 2 for t in talkers) * kilobytes + senders * kilobytes * 1000
+    deadline = time.monotonic() + STEP_S * 3
+    while len(heard) < want and time.monotonic() < deadline and not ends:
+        time.sleep(0.05)
+    took = time.monotonic() - t0
+    if ends:
+        problems.append(f"{ends.count('reset')} members that read everything were cut off (reset)")
+    per: dict[bytes, list[bytes]] = {}
+    for ln in bytes(heard).splitlines(keepends=True):
+        who, _, rest = ln.partition(b": ")
+        per.setdefault(who, []).append(rest)
+    for i in range(senders):
+        got = b"".join(per.get(talkers[i][1], []))
+        if got != text(i):
+            problems.append(f"the reader got {len(got)} of sender {i}'s {kilobytes * 1000} bytes"
+                            + ("" if text(i).startswith(got) else ", not in order"))
+            break
+    for s in [reader] + [t[0] for t in talkers]:
+        s.close()
+    if problems:
+        print(f"FAIL chat-flood: {'; '.join(problems[:4])} ({took:.1f} s)", flush=True)
+        return 1
+    print(f"ok   chat-flood: {senders} senders x {kilobytes} KB of lines at full speed, every member reading: none "
+          f"cut off, the reader got every line whole and in order ({took:.1f} s)", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -871,6 +943,13 @@ def main(argv: list[str] | None = None) -> int:
         cb.add_argument("--fresh-max-s", type=float, default=5.0)
         cba = cb.parse_args(argv[1:])
         return chat_busy(cba.port, cba.senders, cba.leavers, cba.lines, cba.fresh_max_s)
+    if argv[:1] == ["chat-flood"]:
+        cf = argparse.ArgumentParser(prog="misbehave.py chat-flood")
+        cf.add_argument("--port", type=int, required=True)
+        cf.add_argument("--senders", type=int, default=10)
+        cf.add_argument("--kilobytes", type=int, default=400, help="each sender's lines (1000 bytes each)")
+        cfa = cf.parse_args(argv[1:])
+        return chat_flood(cfa.port, cfa.senders, cfa.kilobytes)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
