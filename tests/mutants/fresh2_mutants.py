@@ -38,7 +38,7 @@ from fakewinsock.constants import (
 )
 from ovserver._core import ADDR_LEN, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import CLOSING_POLL_MS, EventServer, _Group
-from ovserver._iocp import LISTEN_KEY, IocpServer
+from ovserver._iocp import IocpServer
 from ovserver._protocol import _MEMBER, Action, Hub
 from ovserver._routines import RoutineServer
 
@@ -276,9 +276,10 @@ class RotatedIndexIgnored(EventServer):
         """Wait once for the group's events and handle them."""
         members = group.members
         n = len(members)
-        first = group.next_first % n if n else 0
-        order = members[first:] + members[:first]
-        handles = [group.wake] + [c.event for c in order]
+        first = group.next_first % (n + 1)
+        entries: list[_Conn | None] = [None, *members]  # None: the group's wake event
+        order = entries[first:] + entries[:first]
+        handles = [group.wake if c is None else c.event for c in order]
         zombies = group.zombies
         if zombies:
             room = WSA_MAXIMUM_WAIT_EVENTS - len(handles)
@@ -304,16 +305,17 @@ class RotatedIndexIgnored(EventServer):
         i = rc - WSA_WAIT_EVENT_0
         if not 0 <= i < len(handles):
             raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
-        if i == 0:
+        if i > n:
+            return  # a closing client: swept above
+        group.next_first = first + i + 1  # start after the event just served
+        conn = entries[i]  # BUG: the wait's index taken into the unrotated list
+        if conn is None:
             # Reset before the inbox, actions and stop flag are read (the loop
             # does that next, in this hold of the lock): whatever is added
             # after this signals again.
             self.ws.WSAResetEvent(group.wake)
             return
-        if i > n:
-            return  # a closing client: swept above
-        group.next_first = first + i  # start after the client just served
-        self._handle_group(members[i - 1])  # BUG: the wait's index taken into the unrotated list
+        self._handle_group(conn)
 
 
 class AcceptRetryNotArmed(EventServer):
@@ -430,10 +432,10 @@ class IocpClosedPacketDropped(IocpServer):
         """Handle one dequeued packet (holding the lock)."""
         if not isinstance(ov, _Io):
             raise ServerError(f"a packet with a foreign OVERLAPPED: {ov!r}")
-        if ov is self._accept:
-            if key != LISTEN_KEY or not ov.busy:
-                raise ServerError(f"an AcceptEx packet with key {key:#x} (busy={ov.busy})")
-            self._accept_done()
+        if ov is not self._accept and self._accept.completed() and not self._stopping:
+            self._accept_early()  # before this packet, which may take long
+        if ov.kind == "accept":
+            self._accept_packet(key, ov)
         else:
             conn = ov.conn
             if conn is None:
