@@ -109,16 +109,19 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 #: Issue 10's mutants that their property's derandomized run catches; the
 #: others are strict expected failures (an unexpected catch fails the run, so
 #: this list is kept true).  Measured on 2026-12-04 (redteam2 branch, the
-#: chooser's tail seed and the over-limit unterminated lines) with the same
+#: chooser's tail seed and the over-limit unterminated lines, merged with main
+#: b8b1586, whose events model rotates its wake event too) with the same
 #: derandomized settings, generate phase only (catching does not depend on the
 #: shrink phase, which takes minutes per mutant on the shared machine): the
 #: example each is caught at is 32 (line-limit-ignores-buffered), 22, 48
 #: (big-reply-truncated), 80, 71 (queued-count-leaks), 48, 48
-#: (partial-last-line-delivered), 112, 114 (accept-error-stops-accepting), 17
-#: (stop-skips-busy-sends); the first red team's (tests/mutants/fresh_mutants.py):
+#: (partial-last-line-delivered), 54, 114 (accept-error-stops-accepting), 190
+#: (full-check-counts-members), 17 (stop-skips-busy-sends); the first red
+#: team's (tests/mutants/fresh_mutants.py):
 #: 48 (chat-broadcast-live-dict), 51, 49 (hung-up-stays-member), 5, 6, 40
 #: (hangup-stops-reading), 23, 6, 1, 10 (serve-forgets-closing), 57, 57
-#: (stop-closes-while-iterating), 10, 4, 1 (iocp-drain-not-signalled); the
+#: (stop-closes-while-iterating), 10, 4, 162 (iocp-receive-without-lock), 1
+#: (iocp-drain-not-signalled); the
 #: second's (tests/mutants/fresh2_mutants.py): 22 (scanned-by-receive), 51
 #: (other-groups-not-woken), 5, 48 (accept-retry-not-armed), 5, 1, 8, 12
 #: (iocp-closed-packet-dropped).  One fixed sequence of examples decides it,
@@ -126,15 +129,6 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 #: seeds are the measure of search power.
 #: Missed by the derandomized run (measured as above), with the reason.
 RECIPE_LOST = {
-    "full-check-counts-members": "missed by the derandomized run (2026-12-04, redteam2); bench_search: found within "
-                                 "200 examples on 4 seeds of 5, median 149 (needs a crowd of 64-66 in the default "
-                                 "configuration that stays, with no stop while it arrives, and a late arrival while "
-                                 "one of the group's 63 has ended with replies pending); its directed scenario "
-                                 "reaches it",
-    "iocp-receive-without-lock": "missed by the derandomized run (2026-12-04, redteam2): needs a receive handled "
-                                 "without the lock while another worker handles a packet of the same connection, "
-                                 "switched at one of the few interface calls in between; see bench_search for its "
-                                 "seeds (the chooser's tail seed reaches it) and ovserver simulate (seeds 0, 2, 7)",
     "tail-over-limit-unchecked": "missed by the derandomized run (2026-12-04, redteam2): needs, in the tight "
                                  "configuration, a receive holding a newline and then more than max_line bytes of "
                                  "a line that never ends (an unterminated tail over the limit, which the swarm "
