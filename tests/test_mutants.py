@@ -245,10 +245,10 @@ def test_every_mutant_is_distinct() -> None:
 #: recv-reposted-first, name-from-local-address and slot-not-updated; none of
 #: the other four on any seed.  (closed-send-never-reaped and
 #: lost-signal-not-requeued are EQUIVALENT.)
-#: The second red team's (tests/mutants/fresh2_mutants.py), measured 2026-12-04 (redteam2 branch, seeds 0-7;
-#: seeds 0-4 before simulate's over-limit unterminated line, seeds 2 and 6 again after it):
-#: scanned-by-receive 0-4, tail-over-limit-unchecked 2 and 6 (none before), acceptor-not-woken-by-group 1 and
-#: 3, client-limit-off-by-one 1 and 3, iocp-closed-packet-dropped 0, 1, 2 and 4; the five in _RT2_LOST none.
+#: The second red team's (tests/mutants/fresh2_mutants.py), measured 2026-12-04 (redteam2 branch merged with
+#: main b8b1586, seeds 0-7): scanned-by-receive all, tail-over-limit-unchecked 2 and 6 (none before simulate's
+#: over-limit unterminated line), acceptor-not-woken-by-group and client-limit-off-by-one 1, 3, 5 and 6,
+#: iocp-closed-packet-dropped 0, 1, 2, 4 and 5; the five in _RT2_LOST none.
 _RT2_LOST = {
     "other-groups-not-woken": "(simulate's chat check lets a client leave once it has heard nothing for a "
                               "while; the lines held for another group's clients are sent when their FIN wakes "
