@@ -100,7 +100,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``ovserver`` parser and its subcommands' parsers, by name."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = _Parser(prog="ovserver", description="The lecture notes' overlapped-IO server (echo or chat).",
                 formatter_class=fmt)
@@ -162,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
                         "so that a seed gives the same run on every machine)")
-    return p
+    return p, {"serve": s, "simulate": m}
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -257,7 +258,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ovserver`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser, commands = _parsers()
+    args, unknown = parser.parse_known_args(words)
+    if unknown:  # parse_args would blame ovserver, whose --help does not list the subcommand's options
+        before_command = unknown[0] in words and words.index(unknown[0]) < words.index(args.command)
+        (parser if before_command else commands[args.command]).error(
+            f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "serve":
             return _serve(args)
