@@ -256,15 +256,20 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ovserver`` command; returns the exit status."""
-    words = list(sys.argv[1:] if argv is None else argv)
+def _parse(words: list[str]) -> argparse.Namespace:
+    """The options of ``ovserver WORDS``; bad input: one line on stderr, SystemExit(2)."""
     parser, commands = _parsers()
     args, unknown = parser.parse_known_args(words)
     if unknown:  # parse_args would blame ovserver, whose --help does not list the subcommand's options
         before_command = unknown[0] in words and words.index(unknown[0]) < words.index(args.command)
         (parser if before_command else commands[args.command]).error(
             f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ovserver`` command; returns the exit status."""
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "serve":
             return _serve(args)
