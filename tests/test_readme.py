@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fakewinsock.testing import LineServerFailure
 from ovserver import __main__ as cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -54,3 +55,9 @@ def test_readme_threads_example_finds_and_replays_a_lost_update(capsys: pytest.C
     lost, replays = capsys.readouterr().out.rsplit(" ", 1)
     assert re.fullmatch(r"\[\d+(, \d+){0,2}\]", lost) and replays.strip() == "True"
 
+
+def test_readme_failure_names_the_exception_as_pytest_prints_it() -> None:
+    # pytest prints module.qualname; the README's failure shows what a user imports.
+    name = f"{LineServerFailure.__module__}.{LineServerFailure.__qualname__}"
+    assert name == "fakewinsock.testing.LineServerFailure"
+    assert f"E   {name}: client 1" in README.read_text(encoding="utf-8")
