@@ -148,3 +148,11 @@ def test_ctrl_c_before_the_console_handler_is_one_line_and_130(capsys: pytest.Ca
     monkeypatch.setattr(cli, "_serve", interrupted)
     assert main(["serve"]) == 130
     assert capsys.readouterr().err.strip() == "ovserver serve: interrupted (Ctrl+C)"
+
+
+@pytest.mark.parametrize("argv", [["--clients", "0"], ["--clients", "2", "--messages", "0", "--plain"]])
+def test_a_run_without_messages_reports_no_calls_per_message(argv: list[str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", *argv]) == 0
+    [calls] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("winsock calls")]
+    assert re.fullmatch(r"winsock calls +\d+ \(no messages\)", calls), calls
