@@ -100,6 +100,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _parser() -> argparse.ArgumentParser:
+    """The ``ovserver`` parser (``main`` parses with :func:`_parse`, which blames
+    an unknown option on the subcommand it follows)."""
+    return _parsers()[0]
+
+
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``ovserver`` parser and its subcommands' parsers, by name."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
