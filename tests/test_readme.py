@@ -61,3 +61,12 @@ def test_readme_failure_names_the_exception_as_pytest_prints_it() -> None:
     name = f"{LineServerFailure.__module__}.{LineServerFailure.__qualname__}"
     assert name == "fakewinsock.testing.LineServerFailure"
     assert f"E   {name}: client 1" in README.read_text(encoding="utf-8")
+
+
+def test_the_fakes_exceptions_are_named_as_users_import_them() -> None:
+    # Tracebacks print module.qualname: "fakewinsock.DeadlockError", not the private module.
+    import fakewinsock
+
+    for cls in (fakewinsock.WinsockUsageError, fakewinsock.LeakError, fakewinsock.DeadlockError,
+                fakewinsock.BusyLoopError, fakewinsock.NotEmulatedError, fakewinsock.InternalError):
+        assert cls.__module__ == "fakewinsock" and getattr(fakewinsock, cls.__qualname__) is cls, cls
