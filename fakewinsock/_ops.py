@@ -74,7 +74,6 @@ IN_FLIGHT = (POSTED, PENDING, ARMED)
 OP_TRANSITIONS = (
     (POSTED, COMPLETED),  # completed inside its call
     (POSTED, PENDING),  # queued on its socket
-    (POSTED, REAPED),  # failed inside its call after all (a reset that just arrived)
     (PENDING, ARMED),  # its condition holds
     (ARMED, PENDING),  # an accept whose connection went away before it completed
     (ARMED, COMPLETED),  # the scheduler completed it
@@ -423,15 +422,6 @@ class Operations(Generic[S]):
             op.state = REAPED  # (COMPLETED -> REAPED: allowed)
             if self.by_ov.get(op.key) is op:
                 del self.by_ov[op.key]
-
-    def discard(self, op: Operation[S]) -> None:
-        """The op failed inside its call after all: it never was (nothing notified)."""
-        if self.checked:
-            op.check_to(REAPED)
-        op.state = REAPED
-        for m in op.exports:
-            m.release()
-        self.by_ov.pop(op.key, None)
 
     def pending(self) -> list[str]:
         """The operations still in flight, oldest first."""
