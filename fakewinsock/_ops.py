@@ -138,11 +138,6 @@ class Operation(Generic[S]):
     def describe(self) -> str:
         return f"{self.kind} op{self.id} on socket {self.sock.handle:#x}"
 
-    def to(self, state: OpState) -> None:
-        """Change state, as the transition table allows (InternalError otherwise)."""
-        self.check_to(state)
-        self.state = state
-
     def check_to(self, state: OpState) -> None:
         """InternalError unless the transition table allows this op to become ``state``."""
         if state not in self.state.successors:
@@ -173,7 +168,7 @@ class Operations(Generic[S]):
     def __init__(self, kernel: Kernel, checked: bool = False) -> None:
         self.kernel = kernel
         #: With ``checked`` (the project's tests: invariants on), every change of
-        #: state the parts make is checked against OP_TRANSITIONS (:meth:`Operation.to`);
+        #: state the parts make is checked against OP_TRANSITIONS (:meth:`Operation.check_to`);
         #: otherwise they assign ``op.state``, which costs nothing.
         self.checked = checked
         self.trace = kernel.trace
