@@ -320,6 +320,9 @@ def test_not_emulated_fails_loudly(h: Harness) -> None:
     a = h.accept()
     with pytest.raises(NotEmulatedError, match="flags 0x2"):
         h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 2, h.overlapped(), None)
+    with pytest.raises(NotEmulatedError, match=rf"^WSARecv on socket {a.sock:#x} without an OVERLAPPED "
+                                                r"\(blocking I/O\) is not emulated$"):
+        h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 0, None, None)  # type: ignore[arg-type]
     plain = h.ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, 0)
     h.sockets.append(plain)
     with pytest.raises(NotEmulatedError, match="without WSA_FLAG_OVERLAPPED"):
