@@ -15,6 +15,7 @@ import pytest
 from fakewinsock import WSAOVERLAPPED, FakeWinsock
 from fakewinsock.constants import FALSE
 from ovserver import Limits, Server, ServerConfig, create_server
+from ovserver._core import MAX_IDLE_TIMEOUT_MS, MAX_WORKERS
 from tests.ovserver_session import MODELS, MS, Session, exact
 
 ERROR_NOT_FOUND = 1168
@@ -52,6 +53,28 @@ def test_a_host_that_is_not_an_ipv4_address_is_rejected_naming_it(host: str) -> 
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "10.1.2.3"])
 def test_ipv4_hosts_are_accepted(host: str) -> None:
     assert ServerConfig(host=host).host == host
+
+
+@pytest.mark.parametrize("workers", [0, -1, MAX_WORKERS + 1])
+def test_worker_counts_outside_1_to_the_maximum_are_rejected_naming_the_count(workers: int) -> None:
+    with pytest.raises(ValueError, match=f"^workers must be 1-{MAX_WORKERS}, not {workers}$"):
+        ServerConfig(model="iocp", workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, MAX_WORKERS])
+def test_worker_counts_at_the_ends_of_the_range_are_accepted(workers: int) -> None:
+    assert ServerConfig(model="iocp", workers=workers).workers == workers
+
+
+@pytest.mark.parametrize("ms", [-1, MAX_IDLE_TIMEOUT_MS + 1])
+def test_idle_time_outs_outside_the_range_are_rejected_naming_the_value(ms: int) -> None:
+    with pytest.raises(ValueError, match=f"^idle_timeout_ms must be 0 \\(off\\) to {MAX_IDLE_TIMEOUT_MS}, not {ms}$"):
+        ServerConfig(idle_timeout_ms=ms)
+
+
+@pytest.mark.parametrize("ms", [0, 1, MAX_IDLE_TIMEOUT_MS])
+def test_idle_time_outs_at_the_ends_of_the_range_are_accepted(ms: int) -> None:
+    assert ServerConfig(idle_timeout_ms=ms).idle_timeout_ms == ms
 
 
 def test_the_error_for_a_bad_size_names_every_field_it_checks() -> None:
