@@ -304,7 +304,7 @@ def test_infinite_wait_with_nothing_in_flight_is_a_deadlock(h: Harness) -> None:
 def test_wrong_python_types_are_type_errors(h: Harness) -> None:
     with pytest.raises(TypeError, match="SOCKET must be an int handle, not str"):
         h.ws.closesocket("3")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="lpOverlapped must be a WSAOVERLAPPED"):
+    with pytest.raises(TypeError, match="^WSARecv: lpOverlapped must be a WSAOVERLAPPED, not object$"):
         h.ws.WSARecv(h.socket(), [], 0, 0, object(), None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="WSABUF.buf must be"):
         WSABUF(3, "abc")  # type: ignore[arg-type]

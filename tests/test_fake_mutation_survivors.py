@@ -18,6 +18,7 @@ import pytest
 from fakewinsock import WSABUF, WSAOVERLAPPED, FakePeer, FakeWinsock, WinsockUsageError
 from fakewinsock.constants import (
     FALSE,
+    FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
     INFINITE,
     SOCKET_ERROR,
     TRUE,
@@ -377,4 +378,39 @@ def test_the_trace_follows_a_packet_queued_dropped_or_never_queued_by_a_closed_p
     assert h.close(a.sock) == 0
     closes = [(r.what, r.handle, r.detail) for r in ws.trace if r.call == "closesocket"]
     assert closes == [("call", a.sock, "")]
+    h.finish()
+
+
+@pytest.mark.parametrize("why", ["hEvent low bit", "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS"])
+def test_the_trace_says_why_a_completion_queued_no_packet(why: str) -> None:
+    """A receive on a socket associated with a port queues no packet when its
+    hEvent has the low bit set, or when it completes inside its call with
+    FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: the trace's "no packet" record on
+    the port names which."""
+    h = harness(immediate=1.0 if why.startswith("FILE") else 0.0)
+    ws = fake(h)
+    a = h.accept()
+    port = ws.CreateIoCompletionPort(a.sock, 0, 9, 0)
+    assert port
+    ov = WSAOVERLAPPED()
+    ev = h.event()
+    if why.startswith("FILE"):
+        assert ws.SetFileCompletionNotificationModes(a.sock, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) == TRUE
+        a.peer.send(b"x")
+        h.settle()
+        ov.hEvent = ev
+    else:
+        ov.hEvent = ev | 1
+    rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, ov, None)
+    if why.startswith("FILE"):
+        assert rc == 0
+    else:
+        assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+        a.peer.send(b"x")
+        assert h.wait(ev, 1000) == WAIT_OBJECT_0
+    assert ws.WSAGetOverlappedResult(a.sock, ov, FALSE)[:2] == (TRUE, 1)
+    recv = next(r for r in ws.trace if r.call == "WSARecv")
+    assert [(r.what, r.handle, r.detail) for r in ws.trace if r.op == recv.op and "packet" in r.what] == \
+        [("no packet", port, why)]
+    assert ws.CloseHandle(port) == TRUE
     h.finish()
