@@ -414,3 +414,21 @@ def test_the_trace_says_why_a_completion_queued_no_packet(why: str) -> None:
         [("no packet", port, why)]
     assert ws.CloseHandle(port) == TRUE
     h.finish()
+
+
+def test_operations_are_numbered_one_by_one_in_the_order_they_are_posted() -> None:
+    """The trace names each operation by a number that counts up by one per
+    operation posted (an AcceptEx, a WSARecv, a WSASend: n, n + 1, n + 2), so
+    "op5" in a trace is the fifth operation."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov, 16)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    assert h.send(a.sock, b"hi")[0] == TRUE
+    posted = [(r.call, r.op) for r in ws.trace if r.what == "posted"]
+    assert posted == [("AcceptEx", 1), ("WSARecv", 2), ("WSASend", 3)]
+    assert ws.CancelIoEx(a.sock, ov) == TRUE
+    h.complete(a.sock, ov)
+    h.finish()
