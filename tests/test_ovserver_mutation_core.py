@@ -10,6 +10,8 @@ with every choice fixed (:func:`ovserver_session.exact`), so counts are exact.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fakewinsock import WSAOVERLAPPED, FakeWinsock
@@ -17,6 +19,7 @@ from fakewinsock.constants import FALSE
 from ovserver import Limits, Server, ServerConfig, create_server
 from ovserver._core import MAX_IDLE_TIMEOUT_MS, MAX_WORKERS
 from tests.ovserver_session import MODELS, MS, Session, exact
+from tests.test_ovserver_mutation_events_more import NoSwitch
 
 ERROR_NOT_FOUND = 1168
 
@@ -152,3 +155,22 @@ def test_a_client_reset_in_the_backlog_costs_only_itself(model: str) -> None:
         (3, 0, 1),  # accepted, its first receive failed with 10054
         (2, 1, 0),  # its AcceptEx failed (counted, and accepting goes on)
     }
+
+
+def test_the_acceptor_outrunning_the_group_threads_still_accepts_no_more_than_max_clients() -> None:
+    """The events model, max_clients 1, AcceptEx completing at once and the
+    acceptor never giving the baton away while it can go on: it accepts the
+    first client and hands it over before the group's thread has made it a
+    member of the protocol.  The connection count alone says the server is
+    full: the second client waits in the backlog until the first has left,
+    and is then served (peak 1 connection)."""
+    accept_at_once = replace(exact(0.0), immediate={"AcceptEx": 1.0, "*": 0.0})
+    ws = FakeWinsock(config=accept_at_once, chooser=NoSwitch(0))
+    s = Session("events", ws=ws, limits=Limits(max_clients=1))
+    first, second = s.client(0), s.client(0.01)
+    first.send(1, b"one\n")
+    second.send(1, b"two\n")
+    first.close(5)
+    stats = s.run(stop_ms=20)
+    assert (bytes(first.data), bytes(second.data)) == (b"one\n", b"two\n")
+    assert (stats.accepted, stats.peak_connections, stats.ended, stats.closed_at_stop) == (2, 1, 1, 1)
