@@ -16,7 +16,7 @@ import pytest
 
 from fakewinsock import WSAOVERLAPPED, FakeWinsock
 from fakewinsock.constants import FALSE
-from ovserver import Limits, Server, ServerConfig, create_server
+from ovserver import SERVERS, Limits, Server, ServerConfig, create_server
 from ovserver._core import MAX_IDLE_TIMEOUT_MS, MAX_WORKERS
 from tests.ovserver_session import MODELS, MS, Session, exact
 from tests.test_ovserver_mutation_events_more import NoSwitch
@@ -174,3 +174,13 @@ def test_the_acceptor_outrunning_the_group_threads_still_accepts_no_more_than_ma
     stats = s.run(stop_ms=20)
     assert (bytes(first.data), bytes(second.data)) == (b"one\n", b"two\n")
     assert (stats.accepted, stats.peak_connections, stats.ended, stats.closed_at_stop) == (2, 1, 1, 1)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_server_made_without_a_configuration_has_the_default_one(model: str) -> None:
+    """Each model's server class made with no ServerConfig (as ``SERVERS[model](ws)``)
+    takes ServerConfig()'s defaults (whose model is "events", whatever the
+    class) and the default limits."""
+    server = SERVERS[model](FakeWinsock(seed=0))
+    assert server.config == ServerConfig()
+    assert server.hub.limits == Limits()
