@@ -184,3 +184,21 @@ def test_a_server_made_without_a_configuration_has_the_default_one(model: str) -
     server = SERVERS[model](FakeWinsock(seed=0))
     assert server.config == ServerConfig()
     assert server.hub.limits == Limits()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_line_completed_by_a_receive_that_starts_with_its_newline_counts_as_activity(model: str) -> None:
+    """Chat, idle time-out 500 ms: a talker sends "abc" at 10 ms and the
+    newline alone at 300 ms (a receive whose first byte ends the line): the
+    line is complete then, so the talker is active at 300 ms (nothing is sent
+    to it: that is its only activity), still served at 700 ms when it says
+    "x", and timed out only after that."""
+    s = Session(model, mode="chat", fake=exact(0.0), idle_timeout_ms=500)
+    talker, listener = s.client(0), s.client(1)
+    talker.send(10, b"abc")
+    talker.send(300, b"\n")
+    talker.send(700, b"x\n")
+    stats = s.run(stop_ms=2000)
+    lines = bytes(listener.data).splitlines()
+    assert [line.split(b" ", 1)[-1] for line in lines if line.endswith((b"abc", b"x"))] == [b"abc", b"x"]
+    assert talker.closed_by_server and stats.timed_out == 2
