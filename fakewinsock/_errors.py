@@ -51,3 +51,9 @@ class InternalError(AssertionError):
     """A bug in the fake itself: one of its parts broke the rules of another
     (a state change the transition table does not allow, a broken invariant).
     Never the program's fault; please report it with the trace."""
+
+
+# Tracebacks and pytest print ``module.Class``: name the public module users import them from.
+for _cls in (WinsockUsageError, LeakError, DeadlockError, BusyLoopError, NotEmulatedError, InternalError):
+    _cls.__module__ = "fakewinsock"
+del _cls

@@ -1028,13 +1028,9 @@ class FakeWinsock:
         if isinstance(begun, IoResult):
             return begun
         ts, sock, op = begun
-        status = self._sockets.recv_at_once(sock, op)
-        if status == 0:
+        if self._sockets.recv_at_once(sock, op) == 0:
             ts.last_error = 0  # (test_WSARecv: a receive completing at once leaves ERROR_SUCCESS)
             return IoResult(0, op.nbytes, 0)
-        if status > 0:
-            # A reset that just arrived: the call fails at once, notifying nothing.
-            return IoResult(self._fail(ts, "WSARecv", C.NTSTATUS_TO_WSA[status], s), 0, lpFlags)
         return self._queue_io(ts, op, sock.recv_ops, lpFlags)
 
     def _io_precheck(self, sock: Socket, call: str) -> int:

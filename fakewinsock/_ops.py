@@ -74,7 +74,6 @@ IN_FLIGHT = (POSTED, PENDING, ARMED)
 OP_TRANSITIONS = (
     (POSTED, COMPLETED),  # completed inside its call
     (POSTED, PENDING),  # queued on its socket
-    (POSTED, REAPED),  # failed inside its call after all (a reset that just arrived)
     (PENDING, ARMED),  # its condition holds
     (ARMED, PENDING),  # an accept whose connection went away before it completed
     (ARMED, COMPLETED),  # the scheduler completed it
@@ -139,11 +138,6 @@ class Operation(Generic[S]):
     def describe(self) -> str:
         return f"{self.kind} op{self.id} on socket {self.sock.handle:#x}"
 
-    def to(self, state: OpState) -> None:
-        """Change state, as the transition table allows (InternalError otherwise)."""
-        self.check_to(state)
-        self.state = state
-
     def check_to(self, state: OpState) -> None:
         """InternalError unless the transition table allows this op to become ``state``."""
         if state not in self.state.successors:
@@ -174,7 +168,7 @@ class Operations(Generic[S]):
     def __init__(self, kernel: Kernel, checked: bool = False) -> None:
         self.kernel = kernel
         #: With ``checked`` (the project's tests: invariants on), every change of
-        #: state the parts make is checked against OP_TRANSITIONS (:meth:`Operation.to`);
+        #: state the parts make is checked against OP_TRANSITIONS (:meth:`Operation.check_to`);
         #: otherwise they assign ``op.state``, which costs nothing.
         self.checked = checked
         self.trace = kernel.trace
@@ -423,15 +417,6 @@ class Operations(Generic[S]):
             op.state = REAPED  # (COMPLETED -> REAPED: allowed)
             if self.by_ov.get(op.key) is op:
                 del self.by_ov[op.key]
-
-    def discard(self, op: Operation[S]) -> None:
-        """The op failed inside its call after all: it never was (nothing notified)."""
-        if self.checked:
-            op.check_to(REAPED)
-        op.state = REAPED
-        for m in op.exports:
-            m.release()
-        self.by_ov.pop(op.key, None)
 
     def pending(self) -> list[str]:
         """The operations still in flight, oldest first."""

@@ -217,18 +217,14 @@ class Sockets:
         return False
 
     def recv_at_once(self, sock: Socket, op: SocketOp) -> int:
-        """Complete a new WSARecv inside its call if its data (or EOF, or a reset)
-        is there and the chooser says so: 0 if it did, -1 if it must pend; a
-        reset's NTSTATUS if it fails at once instead (it is then discarded)."""
-        ep = sock.ep  # recv_satisfiable, inline: once per receive
+        """Complete a new WSARecv inside its call if its data (or EOF) is there
+        and the chooser says so: 0 if it did, -1 if it must pend.  (Never a
+        reset: WSARecv fails before it when a reset has come and no receive is
+        queued, and nothing arrives between the two.)"""
+        ep = sock.ep  # a receive can complete: data, EOF or a reset
         if (not sock.recv_ops and ep is not None and (ep.rbuf or ep.eof or ep.reset)
                 and self.chooser.boolean(self._immediate["WSARecv"], "immediate:WSARecv")):
             status, n, data = self.receive_result(op)
-            if status:
-                # A reset that just arrived (a fresh op has no abort status):
-                # the call fails at once, notifying nothing.
-                self.ops.discard(op)
-                return status
             self.ops.finish(op, status, n, "immediate", data)
             self.stats["immediate"] += 1
             self.changed(sock)
@@ -279,7 +275,7 @@ class Sockets:
         if sock.recv_ops:
             op = sock.recv_ops[0]
             if op.state is PENDING:
-                ep = sock.ep  # recv_satisfiable, inline: the hottest caller
+                ep = sock.ep  # a receive can complete (data, EOF or a reset): the hottest test
                 if op.abort_status or (ep is not None and (ep.rbuf or ep.eof or ep.reset)):
                     self.ops.arm(op)
         if sock.send_ops:
@@ -345,11 +341,6 @@ class Sockets:
         op.sock.aborting = True
 
     # ------------------------------------------------------------ receive
-
-    @staticmethod
-    def recv_satisfiable(sock: Socket) -> bool:
-        ep = sock.ep
-        return ep is not None and (bool(ep.rbuf) or ep.eof or ep.reset)
 
     def receive_result(self, op: SocketOp) -> tuple[int, int, bytes]:
         """A receive's result now: (NTSTATUS, bytes, the data taken from the endpoint)."""

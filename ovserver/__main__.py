@@ -101,6 +101,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The ``ovserver`` parser (``main`` parses with :func:`_parse`, which blames
+    an unknown option on the subcommand it follows)."""
+    return _parsers()[0]
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``ovserver`` parser and its subcommands' parsers, by name."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = _Parser(prog="ovserver", description="The lecture notes' overlapped-IO server (echo or chat).",
                 formatter_class=fmt)
@@ -162,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
                         "so that a seed gives the same run on every machine)")
-    return p
+    return p, {"serve": s, "simulate": m}
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -273,9 +280,20 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _parse(words: list[str]) -> argparse.Namespace:
+    """The options of ``ovserver WORDS``; bad input: one line on stderr, SystemExit(2)."""
+    parser, commands = _parsers()
+    args, unknown = parser.parse_known_args(words)
+    if unknown:  # parse_args would blame ovserver, whose --help does not list the subcommand's options
+        before_command = unknown[0] in words and words.index(unknown[0]) < words.index(args.command)
+        (parser if before_command else commands[args.command]).error(
+            f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ovserver`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "serve":
             return _serve(args)

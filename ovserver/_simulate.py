@@ -154,7 +154,8 @@ def format_report(r: SimulationReport) -> str:
     lines += [f"  {e}" for e in r.errors]
     lines += [
         f"virtual time          {r.virtual_ns / 1e9:.6f} s",
-        f"winsock calls         {f.get('calls', 0)} ({r.calls_per_message:.2f} per message)",
+        f"winsock calls         {f.get('calls', 0)} "
+        + (f"({r.calls_per_message:.2f} per message)" if r.lines_sent else "(no messages)"),
         f"wall time             {r.wall_s:.2f} s",
         "result                " + ("OK: every reply verified" if r.ok else
                                      "FAILED: wrong data or a client not served"),

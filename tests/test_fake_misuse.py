@@ -304,7 +304,7 @@ def test_infinite_wait_with_nothing_in_flight_is_a_deadlock(h: Harness) -> None:
 def test_wrong_python_types_are_type_errors(h: Harness) -> None:
     with pytest.raises(TypeError, match="SOCKET must be an int handle, not str"):
         h.ws.closesocket("3")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="lpOverlapped must be a WSAOVERLAPPED"):
+    with pytest.raises(TypeError, match="^WSARecv: lpOverlapped must be a WSAOVERLAPPED, not object$"):
         h.ws.WSARecv(h.socket(), [], 0, 0, object(), None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="WSABUF.buf must be"):
         WSABUF(3, "abc")  # type: ignore[arg-type]
@@ -320,6 +320,9 @@ def test_not_emulated_fails_loudly(h: Harness) -> None:
     a = h.accept()
     with pytest.raises(NotEmulatedError, match="flags 0x2"):
         h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 2, h.overlapped(), None)
+    with pytest.raises(NotEmulatedError, match=rf"^WSARecv on socket {a.sock:#x} without an OVERLAPPED "
+                                                r"\(blocking I/O\) is not emulated$"):
+        h.ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 0, None, None)  # type: ignore[arg-type]
     plain = h.ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, 0)
     h.sockets.append(plain)
     with pytest.raises(NotEmulatedError, match="without WSA_FLAG_OVERLAPPED"):

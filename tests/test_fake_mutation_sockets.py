@@ -18,12 +18,14 @@ from fakewinsock.constants import (
     INFINITE,
     SOCKET_ERROR,
     STATUS_BUFFER_TOO_SMALL,
+    STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
     STILL_ACTIVE,
     TRUE,
     WAIT_OBJECT_0,
     WSA_IO_PENDING,
+    WSA_OPERATION_ABORTED,
     WSAECONNABORTED,
     WSAECONNRESET,
     WSAEFAULT,
@@ -79,6 +81,29 @@ def test_a_chooser_scripts_the_outcome_of_closing_an_accept_socket_by_its_label(
     res, _, err = h.complete(lst, ov)
     assert (res, err, ov.Internal) == (FALSE, WSAECONNABORTED, STATUS_CONNECTION_ABORTED)
     assert ("close-accept-socket", 0, 1) in chooser.asked
+    h.finish()
+
+
+def test_closing_the_accept_socket_of_an_accept_that_takes_no_data_always_cancels_it() -> None:
+    """An AcceptEx that receives no data (dwReceiveDataLength 0), pending with
+    a client queued (its remote slot one byte short: it pends, see below), its
+    accept socket closed: STATUS_CANCELLED (995), and the chooser is never
+    asked "close-accept-socket" (Windows' 995-or-connection-aborted choice is
+    only for an accept waiting for a connected client's first data), even by
+    a chooser that would answer it with connection aborted."""
+    chooser = ByLabel({"close-accept-socket": 1})
+    h = started(chooser, immediate=1.0)
+    lst, port = h.listener()
+    p = h.peer()
+    p.connect("127.0.0.1", port)
+    h.settle()  # the client is queued
+    acc, ov = h.socket(), h.overlapped()
+    ok, _ = h.ws.AcceptEx(lst, acc, bytearray(2 * ADDR_SLOT), 0, ADDR_SLOT, ADDR_SLOT - 1, ov)
+    assert (ok, h.ws.WSAGetLastError()) == (FALSE, WSA_IO_PENDING)
+    assert h.close(acc) == 0
+    res, _, err = h.complete(lst, ov)
+    assert (res, err, ov.Internal) == (FALSE, WSA_OPERATION_ABORTED, STATUS_CANCELLED)
+    assert "close-accept-socket" not in {label for label, _, _ in chooser.asked}
     h.finish()
 
 

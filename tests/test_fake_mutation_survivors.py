@@ -18,6 +18,7 @@ import pytest
 from fakewinsock import WSABUF, WSAOVERLAPPED, FakePeer, FakeWinsock, WinsockUsageError
 from fakewinsock.constants import (
     FALSE,
+    FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
     INFINITE,
     SOCKET_ERROR,
     TRUE,
@@ -73,11 +74,12 @@ def test_an_alertable_sleep_returns_as_soon_as_a_routine_is_queued(timeout: int)
     h.finish()
 
 
-def test_an_operation_completes_exactly_completion_delay_after_its_data_arrives() -> None:
+@pytest.mark.parametrize("delay", [1, 5 * MS])
+def test_an_operation_completes_exactly_completion_delay_after_its_data_arrives(delay: int) -> None:
     """FakeConfig.completion_delay is the time between an operation's
     condition holding (here: the data is in) and its completion: a receive
-    pending when the data arrives completes that much later, never sooner."""
-    delay = 5 * MS
+    pending when the data arrives completes that much later, never sooner,
+    even when that is one nanosecond."""
     h = harness(completion_delay=(delay, delay))
     ws = fake(h)
     a = h.accept()
@@ -306,4 +308,127 @@ def test_reusing_an_overlapped_whose_packet_is_queued_says_what_windows_would_do
         "old operation \\(was an immediate success handled inline and left to the port too\\?\\)",
         str(info.value)), str(info.value)
     assert ws.GetQueuedCompletionStatus(port, 0)[3] is ov
+    h.finish()
+
+
+# ---------------------------------------------------------------- results and traces
+
+
+def test_a_receive_into_two_buffers_fills_the_first_then_part_of_the_second() -> None:
+    """WSARecv with two WSABUFs of 4 and 8 bytes, 6 bytes arrive: the first
+    buffer gets 4, the second the other 2 and keeps the rest of its bytes."""
+    h = harness()
+    a = h.accept()
+    first, second = bytearray(b"....."[:4]), bytearray(b"########")
+    ov = h.overlapped()
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(4, first), WSABUF(8, second)], 2, 0, ov, None)
+    assert (rc, h.ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    a.peer.send(b"abcdef")
+    assert h.complete(a.sock, ov) == (TRUE, 6, 0)
+    assert (bytes(first), bytes(second)) == (b"abcd", b"ef######")
+    h.finish()
+
+
+def test_the_trace_follows_a_packet_queued_dropped_or_never_queued_by_a_closed_port() -> None:
+    """A worker thread posts a receive on a socket associated with a port
+    (key 7); its data comes while the main thread runs: the trace says the
+    packet was queued, on the worker's thread (the op's, not the one whose
+    call let the kernel run).  The port is closed with that packet still
+    queued: "dropped", saying why and what.  A second receive completes after
+    the close: "no packet", because the port is closed.  A record with no
+    detail (closesocket) has an empty one."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    port = h.ws.CreateIoCompletionPort(a.sock, 0, 7, 0)
+    assert port
+    posted, go = h.event(), h.event()
+    ov1 = WSAOVERLAPPED()
+
+    def worker(param: Any) -> int:
+        rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, ov1, None)
+        assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING
+        assert ws.WSASetEvent(posted) == TRUE
+        return 0 if ws.WaitForSingleObject(go, INFINITE) == WAIT_OBJECT_0 else 1
+
+    thread = ws.CreateThread(None, 0, worker, None, 0).hThread
+    assert ws.WaitForSingleObject(posted, INFINITE) == WAIT_OBJECT_0
+    a.peer.send(b"one")
+    ws.run_for(0.001)
+    first = next(r for r in ws.trace if r.call == "WSARecv")
+    assert first.thread != 1
+    assert [(r.what, r.handle, r.detail, r.thread) for r in ws.trace if r.op == first.op and r.what == "queued"] \
+        == [("queued", port, "key=0x7", first.thread)]
+    assert ws.CloseHandle(port) == TRUE
+    what = f"WSARecv op{first.op} on socket {a.sock:#x} (key=0x7 bytes=3 status=0x0)"
+    assert [(r.call, r.handle, r.op, r.detail) for r in ws.trace if r.what == "dropped"] == \
+        [("packet", port, first.op, f"port closed: {what}")]
+    ov2 = WSAOVERLAPPED()
+    rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, ov2, None)
+    assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING
+    a.peer.send(b"two")
+    ws.run_for(0.001)
+    second = [r for r in ws.trace if r.call == "WSARecv"][-1]
+    assert [(r.what, r.handle, r.detail) for r in ws.trace if r.op == second.op and r.what == "no packet"] \
+        == [("no packet", port, "port closed")]
+    assert ws.WSASetEvent(go) == TRUE
+    assert ws.WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetExitCodeThread(thread) == (TRUE, 0)
+    assert ws.CloseHandle(thread) == TRUE
+    assert h.close(a.sock) == 0
+    closes = [(r.what, r.handle, r.detail) for r in ws.trace if r.call == "closesocket"]
+    assert closes == [("call", a.sock, "")]
+    h.finish()
+
+
+@pytest.mark.parametrize("why", ["hEvent low bit", "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS"])
+def test_the_trace_says_why_a_completion_queued_no_packet(why: str) -> None:
+    """A receive on a socket associated with a port queues no packet when its
+    hEvent has the low bit set, or when it completes inside its call with
+    FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: the trace's "no packet" record on
+    the port names which."""
+    h = harness(immediate=1.0 if why.startswith("FILE") else 0.0)
+    ws = fake(h)
+    a = h.accept()
+    port = ws.CreateIoCompletionPort(a.sock, 0, 9, 0)
+    assert port
+    ov = WSAOVERLAPPED()
+    ev = h.event()
+    if why.startswith("FILE"):
+        assert ws.SetFileCompletionNotificationModes(a.sock, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) == TRUE
+        a.peer.send(b"x")
+        h.settle()
+        ov.hEvent = ev
+    else:
+        ov.hEvent = ev | 1
+    rc, _, _ = ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, ov, None)
+    if why.startswith("FILE"):
+        assert rc == 0
+    else:
+        assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+        a.peer.send(b"x")
+        assert h.wait(ev, 1000) == WAIT_OBJECT_0
+    assert ws.WSAGetOverlappedResult(a.sock, ov, FALSE)[:2] == (TRUE, 1)
+    recv = next(r for r in ws.trace if r.call == "WSARecv")
+    assert [(r.what, r.handle, r.detail) for r in ws.trace if r.op == recv.op and "packet" in r.what] == \
+        [("no packet", port, why)]
+    assert ws.CloseHandle(port) == TRUE
+    h.finish()
+
+
+def test_operations_are_numbered_one_by_one_in_the_order_they_are_posted() -> None:
+    """The trace names each operation by a number that counts up by one per
+    operation posted (an AcceptEx, a WSARecv, a WSASend: n, n + 1, n + 2), so
+    "op5" in a trace is the fifth operation."""
+    h = harness()
+    ws = fake(h)
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov, 16)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    assert h.send(a.sock, b"hi")[0] == TRUE
+    posted = [(r.call, r.op) for r in ws.trace if r.what == "posted"]
+    assert posted == [("AcceptEx", 1), ("WSARecv", 2), ("WSASend", 3)]
+    assert ws.CancelIoEx(a.sock, ov) == TRUE
+    h.complete(a.sock, ov)
     h.finish()

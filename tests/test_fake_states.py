@@ -42,7 +42,7 @@ def test_a_refused_operation_transition_names_the_op_its_state_and_the_transitio
     assert op.state is PENDING
     with pytest.raises(InternalError, match=r"WSARecv op\d+ on socket 0x[0-9a-f]+: state pending cannot "
                                             r"become reaped \(not in the operation transition table\)"):
-        op.to(REAPED)
+        op.check_to(REAPED)
     assert op.state is PENDING  # a refused change changes nothing
     h.ws.CancelIoEx(a.sock, ov)
     h.complete(a.sock, ov)

@@ -32,6 +32,9 @@ BAD = [
     ["simulate", "--resets", "inf"],
     ["simulate", "--max-line", "0"],
     ["serve", "--hots", "x"],
+    ["simulate", "--idle-timeout-ms", "5"],
+    ["simulate", "--clients", "1", "extra"],
+    ["--clients", "1", "simulate"],
     [],
 ]
 
@@ -52,6 +55,24 @@ def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["serve", "--port", "99999"])
     assert "--port: must be 0-65535, not 99999" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["simulate", "--idle-timeout-ms", "5"],
+     "ovserver simulate: error: unrecognized arguments: --idle-timeout-ms 5 (see ovserver simulate --help)"),
+    (["serve", "--port", "1", "--trace", "x"],
+     "ovserver serve: error: unrecognized arguments: --trace x (see ovserver serve --help)"),
+    (["simulate", "simulate"],
+     "ovserver simulate: error: unrecognized arguments: simulate (see ovserver simulate --help)"),
+    (["--clients=1", "simulate"], "ovserver: error: unrecognized arguments: --clients=1 (see ovserver --help)"),
+])
+def test_an_unknown_option_is_blamed_on_the_parser_that_lacks_it(argv: list[str], expected: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # The subcommand's --help lists its options; ovserver --help does not.
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == expected + "\n"
 
 
 def test_host_names_are_resolved_or_refused_with_the_reason() -> None:
@@ -127,3 +148,11 @@ def test_ctrl_c_before_the_console_handler_is_one_line_and_130(capsys: pytest.Ca
     monkeypatch.setattr(cli, "_serve", interrupted)
     assert main(["serve"]) == 130
     assert capsys.readouterr().err.strip() == "ovserver serve: interrupted (Ctrl+C)"
+
+
+@pytest.mark.parametrize("argv", [["--clients", "0"], ["--clients", "2", "--messages", "0", "--plain"]])
+def test_a_run_without_messages_reports_no_calls_per_message(argv: list[str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", *argv]) == 0
+    [calls] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("winsock calls")]
+    assert re.fullmatch(r"winsock calls +\d+ \(no messages\)", calls), calls

@@ -10,12 +10,16 @@ with every choice fixed (:func:`ovserver_session.exact`), so counts are exact.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fakewinsock import WSAOVERLAPPED, FakeWinsock
 from fakewinsock.constants import FALSE
-from ovserver import Limits, Server, ServerConfig, create_server
+from ovserver import SERVERS, Limits, Server, ServerConfig, create_server
+from ovserver._core import MAX_IDLE_TIMEOUT_MS, MAX_WORKERS
 from tests.ovserver_session import MODELS, MS, Session, exact
+from tests.test_ovserver_mutation_events_more import NoSwitch
 
 ERROR_NOT_FOUND = 1168
 
@@ -52,6 +56,28 @@ def test_a_host_that_is_not_an_ipv4_address_is_rejected_naming_it(host: str) -> 
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "10.1.2.3"])
 def test_ipv4_hosts_are_accepted(host: str) -> None:
     assert ServerConfig(host=host).host == host
+
+
+@pytest.mark.parametrize("workers", [0, -1, MAX_WORKERS + 1])
+def test_worker_counts_outside_1_to_the_maximum_are_rejected_naming_the_count(workers: int) -> None:
+    with pytest.raises(ValueError, match=f"^workers must be 1-{MAX_WORKERS}, not {workers}$"):
+        ServerConfig(model="iocp", workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, MAX_WORKERS])
+def test_worker_counts_at_the_ends_of_the_range_are_accepted(workers: int) -> None:
+    assert ServerConfig(model="iocp", workers=workers).workers == workers
+
+
+@pytest.mark.parametrize("ms", [-1, MAX_IDLE_TIMEOUT_MS + 1])
+def test_idle_time_outs_outside_the_range_are_rejected_naming_the_value(ms: int) -> None:
+    with pytest.raises(ValueError, match=f"^idle_timeout_ms must be 0 \\(off\\) to {MAX_IDLE_TIMEOUT_MS}, not {ms}$"):
+        ServerConfig(idle_timeout_ms=ms)
+
+
+@pytest.mark.parametrize("ms", [0, 1, MAX_IDLE_TIMEOUT_MS])
+def test_idle_time_outs_at_the_ends_of_the_range_are_accepted(ms: int) -> None:
+    assert ServerConfig(idle_timeout_ms=ms).idle_timeout_ms == ms
 
 
 def test_the_error_for_a_bad_size_names_every_field_it_checks() -> None:
@@ -129,3 +155,50 @@ def test_a_client_reset_in_the_backlog_costs_only_itself(model: str) -> None:
         (3, 0, 1),  # accepted, its first receive failed with 10054
         (2, 1, 0),  # its AcceptEx failed (counted, and accepting goes on)
     }
+
+
+def test_the_acceptor_outrunning_the_group_threads_still_accepts_no_more_than_max_clients() -> None:
+    """The events model, max_clients 1, AcceptEx completing at once and the
+    acceptor never giving the baton away while it can go on: it accepts the
+    first client and hands it over before the group's thread has made it a
+    member of the protocol.  The connection count alone says the server is
+    full: the second client waits in the backlog until the first has left,
+    and is then served (peak 1 connection)."""
+    accept_at_once = replace(exact(0.0), immediate={"AcceptEx": 1.0, "*": 0.0})
+    ws = FakeWinsock(config=accept_at_once, chooser=NoSwitch(0))
+    s = Session("events", ws=ws, limits=Limits(max_clients=1))
+    first, second = s.client(0), s.client(0.01)
+    first.send(1, b"one\n")
+    second.send(1, b"two\n")
+    first.close(5)
+    stats = s.run(stop_ms=20)
+    assert (bytes(first.data), bytes(second.data)) == (b"one\n", b"two\n")
+    assert (stats.accepted, stats.peak_connections, stats.ended, stats.closed_at_stop) == (2, 1, 1, 1)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_server_made_without_a_configuration_has_the_default_one(model: str) -> None:
+    """Each model's server class made with no ServerConfig (as ``SERVERS[model](ws)``)
+    takes ServerConfig()'s defaults (whose model is "events", whatever the
+    class) and the default limits."""
+    server = SERVERS[model](FakeWinsock(seed=0))
+    assert server.config == ServerConfig()
+    assert server.hub.limits == Limits()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_line_completed_by_a_receive_that_starts_with_its_newline_counts_as_activity(model: str) -> None:
+    """Chat, idle time-out 500 ms: a talker sends "abc" at 10 ms and the
+    newline alone at 300 ms (a receive whose first byte ends the line): the
+    line is complete then, so the talker is active at 300 ms (nothing is sent
+    to it: that is its only activity), still served at 700 ms when it says
+    "x", and timed out only after that."""
+    s = Session(model, mode="chat", fake=exact(0.0), idle_timeout_ms=500)
+    talker, listener = s.client(0), s.client(1)
+    talker.send(10, b"abc")
+    talker.send(300, b"\n")
+    talker.send(700, b"x\n")
+    stats = s.run(stop_ms=2000)
+    lines = bytes(listener.data).splitlines()
+    assert [line.split(b" ", 1)[-1] for line in lines if line.endswith((b"abc", b"x"))] == [b"abc", b"x"]
+    assert talker.closed_by_server and stats.timed_out == 2

@@ -75,3 +75,31 @@ def test_a_chat_line_reaches_an_idle_client_of_another_group_at_once() -> None:
     stats = s.run(stop_ms=20)
     assert stats.threads_started == 2
     assert seen and b"hello\n" in seen[0]
+
+
+class GroupBoom(FakeWinsock):
+    """Raises Boom from a group's wait (its wake event and its clients: two
+    events or more) once ``at_ns`` has come."""
+
+    at_ns = 3 * MS
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int, dwTimeout: int,
+                                 fAlertable: int) -> int:
+        if cEvents >= 2 and self.now_ns >= self.at_ns:
+            raise Boom("in a group")
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+
+def test_a_group_thread_that_dies_of_an_exception_exits_with_code_1_and_the_error_propagates() -> None:
+    """A group's thread fails (its wait raises): the thread exits with code 1
+    (what GetExitCodeThread, a debugger or the fake's trace shows), the
+    server stops and run() raises the group's exception."""
+    ws = GroupBoom(seed=0, config=exact(0.0))
+    s = Session("events", ws=ws)
+    c = s.client(0)
+    c.send(1, b"before\n")
+    c.send(4, b"after\n")  # wakes the group after at_ns: its wait raises
+    with pytest.raises(Boom, match="in a group"):
+        s.run()
+    exits = [r.detail for r in ws.trace if r.what == "thread" and r.call == "exit"]
+    assert len(exits) == 1 and exits[0].endswith(" exit_code=1")

@@ -148,3 +148,30 @@ def test_a_chat_line_for_a_group_still_reaches_its_clients_when_one_of_them_rese
     stats = s.run(stop_ms=20)
     assert stats.threads_started == 2 and stats.reset == 1
     assert all(b"hello\n" in bytes(c.data) for c in [*first[1:], y])
+
+
+def test_a_full_group_with_more_closing_clients_than_spare_wait_slots_serves_and_reaps_them() -> None:
+    """Every completion comes 50 ms after its cause (AcceptEx's too: one
+    client accepted every 50 ms).  A group of 63 clients: x1 and x2 first,
+    then 61 that send a line at 4 s.  x1 and x2 time out (idle 5 s) one
+    after the other, each closed with its receive in flight: its event stays
+    in the group's wait until that cancelled receive completes, 50 ms later.
+    Meanwhile y joins the group in x1's place, so the group has 63 clients
+    and a closing one, more than the 64 wait slots less the wake event: the
+    closing ones take turns in the spare slots (none at first, then one of
+    two) and the wait polls for them.  Everyone is served, both closed
+    clients are reaped, nothing is abandoned (a rotation that started at
+    ``None`` failed there)."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, completion_delay=(50 * MS, 50 * MS)))
+    s = Session("events", ws=ws, idle_timeout_ms=5000)
+    x = [s.client(0), s.client(0.1)]
+    rest = [s.client(1 + 0.01 * i) for i in range(GROUP_CLIENTS - 2)]
+    y = s.client(5030)  # accepted at 5080 ms, between x1's close (5053) and its cancelled receive's completion
+    for i, c in enumerate(rest):
+        c.send(4000 + 0.01 * i, b"%d\n" % i)
+    y.send(5230, b"y\n")
+    stats = s.run(stop_ms=5500)
+    assert [bytes(c.data) for c in [*rest, y]] == [b"%d\n" % i for i in range(len(rest))] + [b"y\n"]
+    assert all(c.closed_by_server for c in x) and not any(bytes(c.data) for c in x)
+    assert (stats.accepted, stats.peak_connections, stats.timed_out, stats.closed_at_stop) == (64, 63, 2, 62)
+    assert (stats.threads_started, stats.abandoned, stats.cancelled, stats.io_errors) == (1, 0, 0, 0)

@@ -86,3 +86,16 @@ def test_iocp_workers_that_end_normally_exit_with_code_0() -> None:
     assert bytes(c.data) == b"hi\n" and stats.threads_started == 3
     exits = [r.detail for r in ws.trace if r.what == "thread" and r.call == "exit"]
     assert len(exits) == 3 and all(e.endswith(" exit_code=0") for e in exits)
+
+
+def test_an_iocp_server_whose_bind_fails_closes_no_port_it_never_made() -> None:
+    """The iocp model fails before it makes its completion port (the bind is
+    refused): ServerError, the wake event closed, WSACleanup, and no
+    CloseHandle at all (a handle it never got is not closed)."""
+    ws = FakeWinsock(seed=0, config=exact(0.0))
+    server = create_server(ws, ServerConfig(model="iocp", host="10.1.2.3", port=0))
+    with pytest.raises(ServerError, match="^bind to 10.1.2.3:0 failed"):
+        server.run()
+    assert [(r.what, r.call) for r in ws.trace if r.call in ("CloseHandle", "WSACloseEvent", "WSACleanup")] == \
+        [("call", "WSACloseEvent"), ("call", "WSACleanup")]
+    assert ws.open_handles() == []

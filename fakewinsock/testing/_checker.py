@@ -104,6 +104,8 @@ class LineServerFailure(AssertionError):
     the run was; the message ends with the tail of the fake's trace up to the
     moment the first error was seen."""
 
+    __module__ = "fakewinsock.testing"  # where it is imported from: pytest prints this name
+
     def __init__(self, report: LineServerReport, trace_tail: str = "", schedule: str = "",
                  trace_file: str = "") -> None:
         self.report = report
