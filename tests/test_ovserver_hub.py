@@ -88,3 +88,15 @@ def test_nothing_is_queued_for_an_unknown_or_forgotten_client() -> None:
     hub.leave(1)
     assert hub.queued(1) == 0 and hub.queued(42) == 0
     assert hub.take_output(1, 10) == b""
+
+
+def test_a_take_that_splits_a_message_after_whole_ones_counts_every_byte_taken() -> None:
+    # Two queued blocks (each receive's whole lines go back as one), then a take that gets the first
+    # whole and 2 bytes of the second: what is left queued is exactly the second's other 3 bytes.
+    hub = joined(Mode.ECHO, Limits(), 1)
+    hub.receive(1, b"ab\ncd\nefgh\n")
+    hub.receive(1, b"ijkl\n")
+    queued = hub.queued(1)
+    taken = hub.take_output(1, queued - 3)
+    assert len(taken) == queued - 3 and hub.queued(1) == 3
+    assert taken + hub.take_output(1, 100) == b"ab\ncd\nefgh\nijkl\n" and hub.queued(1) == 0
