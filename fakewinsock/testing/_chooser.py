@@ -74,16 +74,8 @@ class HypothesisChooser(Chooser):
         return True
 
     def _draw_tail_seed(self) -> None:
-        try:
-            if self._fast_int is not None:
-                seed = int(self._fast_int(min_value=0, max_value=2**32 - 1, shrink_towards=0))
-            else:
-                seed = int(self._data.draw(st.integers(0, 2**32 - 1), label="tail seed"))
-        except BaseException as e:
-            self._stop(e)
-            raise
+        seed = self._draw_int(0, 2**32 - 1, "tail seed")
         self.tail_seed = seed
-        self._record("tail seed", seed)
         self._rng = random.Random(seed) if seed else None
 
     def _stop(self, e: BaseException) -> None:
@@ -98,6 +90,10 @@ class HypothesisChooser(Chooser):
     def integer(self, lo: int, hi: int, label: str) -> int:
         if not self._open():
             return lo if self._rng is None or self._stopped else lo + int(self._rng.random() * (hi - lo + 1))
+        return self._draw_int(lo, hi, label)
+
+    def _draw_int(self, lo: int, hi: int, label: str) -> int:
+        """One integer of [lo, hi] from Hypothesis (shrinking to ``lo``), recorded."""
         try:
             if self._fast_int is not None:
                 try:
