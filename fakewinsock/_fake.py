@@ -1991,7 +1991,7 @@ class FakeWinsock:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
-_NO_DEBUG_INFO = 0xFFFFFFFFFFFFFFFF  # (PRTL_CRITICAL_SECTION_DEBUG)-1
+_NO_DEBUG_INFO = _ULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}
