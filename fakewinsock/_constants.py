@@ -15,6 +15,9 @@ FALSE: Final = 0
 SOCKET_ERROR: Final = -1
 INVALID_SOCKET: Final = (1 << 64) - 1  # ~0 as a 64-bit SOCKET (UINT_PTR)
 NULL: Final = 0
+#: ``MAXULONG_PTR`` (basetsd.h), ``~(ULONG_PTR)0`` on 64-bit Windows: the mask that makes a
+#: Python int a ULONG_PTR (a completion key, a HANDLE), wrapping as the C cast does.
+MAXULONG_PTR: Final = (1 << 64) - 1
 
 # --- Versions ----------------------------------------------------------------
 WSADESCRIPTION_LEN: Final = 256
@@ -334,6 +337,7 @@ __all__ = [
     "LOBYTE",
     "MAKEWORD",
     "MAXIMUM_WAIT_OBJECTS",
+    "MAXULONG_PTR",
     "MSG_DONTROUTE",
     "MSG_OOB",
     "MSG_PARTIAL",

@@ -144,7 +144,6 @@ def check_invariants_by_default(on: bool) -> None:
 _addressof = ctypes.addressof
 _get_ident = threading.get_ident
 _NS_PER_MS = 1_000_000
-_ULONG_PTR = 0xFFFFFFFFFFFFFFFF  # the fake machine is 64-bit (see fakewinsock._iocp)
 #: GetTickCount64's step: Windows' default timer interrupt period (64 Hz).
 TICK_NS = 15_625_000
 # Results returned often, made once (named tuples are slow to make).
@@ -1442,7 +1441,7 @@ class FakeWinsock:
         if sock.iocp is not None and sock.iocp.port is not None:
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
         port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
-        CompletionKey &= _ULONG_PTR  # a ULONG_PTR: wraps as the C cast does
+        CompletionKey &= C.MAXULONG_PTR  # a ULONG_PTR: wraps as the C cast does
         self._ports.associate(sock, port, CompletionKey)
         if self.trace.enabled:
             self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
@@ -1570,7 +1569,7 @@ class FakeWinsock:
         port = self._port(CompletionPort, call)
         if port is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort, rc=C.FALSE)
-        dwCompletionKey &= _ULONG_PTR
+        dwCompletionKey &= C.MAXULONG_PTR
         self._ports.post(port, dwNumberOfBytesTransferred & 0xFFFFFFFF, dwCompletionKey, lpOverlapped)
         if self.trace.enabled:
             self._kernel.record("call", call, port.handle, 0,
@@ -1991,7 +1990,7 @@ class FakeWinsock:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
-_NO_DEBUG_INFO = _ULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
+_NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}

@@ -123,11 +123,15 @@ class SimulationReport:
 
 def format_report(r: SimulationReport) -> str:
     """The report as text.  Only the line starting with ``wall time`` depends on
-    anything but the seed and the options."""
+    anything but the seed and the options.  The header's ``resets=`` is the
+    ``--resets`` fraction, followed by ``+swarm`` when the swarm's ``resets``
+    feature resets some of the other clients too."""
     s, f = r.server, r.fake_stats
+    swarm_resets = r.traffic.startswith("swarm: ") and "resets" in r.traffic.split()[1:]
     lines = [
         f"ovserver simulate: model={r.model} mode={r.mode} clients={r.clients} "
-        f"messages={r.messages_per_client} seed={r.seed} resets={r.resets_fraction:g}",
+        f"messages={r.messages_per_client} seed={r.seed} resets={r.resets_fraction:g}"
+        + ("+swarm" if swarm_resets else ""),
         f"traffic               {r.traffic}",
         f"limits                max_line {r.server_limits.max_line}, max_queued {r.server_limits.max_queued}, "
         f"max_clients {r.server_limits.max_clients}",
