@@ -44,8 +44,8 @@ Divergence from real Windows, in one place (details at each site):
   socket is NotEmulatedError (use closesocket).
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
-* Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
-  GetOverlappedResult (kernel32), WSAIoctl and most socket options are not
+* Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags
+  other than WSARecv's MSG_PEEK, GetOverlappedResult (kernel32), WSAIoctl and most socket options are not
   emulated and fail loudly with NotEmulatedError.  The options
   that are accepted (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF,
   TCP_NODELAY, the timeouts, SO_ERROR...) are stored and read back with
@@ -730,7 +730,8 @@ class FakeWinsock:
         """Get a socket option: ``optlen`` is the size of the caller's buffer; the
         result holds the bytes Windows writes (a one-byte option gives 1 byte,
         a boolean SOL_SOCKET option read with 1 to 3 bytes gives 1).  Success
-        clears the last error."""
+        clears the last error.  SO_CONNECT_TIME (read only): see
+        :meth:`_connect_time`."""
         ts = self._enter("getsockopt")
         if not isinstance(optlen, int):
             raise TypeError(f"getsockopt: optlen must be an int, not {type(optlen).__name__}")
@@ -742,6 +743,8 @@ class FakeWinsock:
         key = (level, optname)
         if level not in _OPTION_LEVELS:
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAEINVAL, s), b"")
+        if key == (C.SOL_SOCKET, C.SO_CONNECT_TIME):
+            return self._connect_time(ts, sock, optlen)
         spec = _OPTIONS.get(key) or _READ_ONLY_OPTIONS.get(key)
         if spec is None:
             raise NotEmulatedError(f"getsockopt: option level={level:#x} optname={optname:#x} is not emulated")
@@ -761,6 +764,24 @@ class FakeWinsock:
         n = size if optlen >= 4 else 1
         ts.last_error = 0
         return SockoptResult(0, (value & (0xFF if n == 1 else 0xFFFFFFFF)).to_bytes(n, "little"))
+
+    def _connect_time(self, ts: ThreadState, sock: Socket, optlen: int) -> SockoptResult:
+        """getsockopt(SO_CONNECT_TIME): the whole seconds (of virtual time) since the
+        socket became connected, ~0u (0xFFFFFFFF) while it never was; success
+        clears the last error (Wine's sock.c test_connect_time, run on Windows:
+        ~0u before connecting, 0 right after, on both ends).
+
+        Divergence from real Windows: the seconds count from when the socket
+        became connected here (connect's return, AcceptEx's completion), not
+        from the handshake, which may have finished earlier in the listen
+        backlog; a buffer under 4 bytes fails with WSAEFAULT as for the other
+        4-byte options (untested there); setsockopt of it is not emulated."""
+        if optlen < 4:
+            return SockoptResult(self._fail(ts, "getsockopt", C.WSAEFAULT, sock.handle), b"")
+        since = sock.connected_ns
+        value = 0xFFFFFFFF if since < 0 else min((self._kernel.now_ns - since) // 1_000_000_000, 0xFFFFFFFE)
+        ts.last_error = 0
+        return SockoptResult(0, value.to_bytes(4, "little"))
 
     def getsockname(self, s: int) -> SockaddrResult:
         """The local address of a bound socket (after SO_UPDATE_ACCEPT_CONTEXT for an
@@ -984,8 +1005,9 @@ class FakeWinsock:
         sock = obj if type(obj) is Socket else None
         if sock is None:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
-        if flags:
-            raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
+        if flags and (not receiving or flags != C.MSG_PEEK):
+            raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0"
+                                   + (" and MSG_PEEK)" if receiving else ")"))
         if routine is not None and sock.iocp is not None and sock.iocp.port is not None:
             # A completion routine on a socket with a completion port: WSAEINVAL,
             # the routine never runs (Wine's sock.c test_WSARecv).
@@ -1008,8 +1030,11 @@ class FakeWinsock:
         op = ops.post(call, sock, lpOverlapped, routine, ts, key, bufs, total)
         if isinstance(op, int):
             return IoResult(self._fail(ts, call, op, s), 0, flags)
+        if flags:
+            op.peek = True  # (MSG_PEEK: the only flag that gets here)
         if self.trace.enabled:
-            self._kernel.record("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else ""))
+            self._kernel.record("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else "")
+                                + (" MSG_PEEK" if flags else ""))
         return ts, sock, op
 
     def _queue_io(self, ts: ThreadState, op: SocketOp, queue: list[SocketOp], flags: int) -> IoResult:
@@ -1022,7 +1047,19 @@ class FakeWinsock:
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
         """Post an overlapped receive.  0 = completed at once (still notifies; the
         last error is then 0), SOCKET_ERROR with WSA_IO_PENDING = pending, any
-        other error = failed."""
+        other error = failed.
+
+        ``lpFlags`` 0 or MSG_PEEK: a peek copies what has arrived (waiting, as any
+        receive, while nothing has) and leaves it queued for the next receive
+        (Microsoft's WSARecv page; Wine's sock.c test_fionread_siocatmark peeks
+        on Windows; the conformance suite's peek tests pass under Wine).  Other
+        flags raise NotEmulatedError.
+
+        Divergence from real Windows: Microsoft's page says MSG_PEEK is valid
+        only for non-overlapped sockets, yet no source shows what an overlapped
+        peek does on Windows; the fake does what Wine does (and ReactOS's
+        msafd: the peek flag goes to the driver whatever the socket's mode).
+        FakeConfig.partial_recv applies to a peek as to any receive."""
         begun = self._begin_io("WSARecv", s, lpBuffers, dwBufferCount, lpFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
