@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from fakewinsock import WSABUF, WSAOVERLAPPED, FakeWinsock
+from fakewinsock import WSABUF, WSAOVERLAPPED
 from fakewinsock.constants import (
     ERROR_INVALID_HANDLE,
     ERROR_OPERATION_ABORTED,
@@ -351,20 +349,3 @@ def test_event_calls_on_a_thread_or_port_handle_fail_with_invalid_handle(h: Harn
     assert h.ws.PostQueuedCompletionStatus(port, 0, 9, None) == TRUE
     assert h.ws.GetQueuedCompletionStatus(port, 0)[0::2] == (TRUE, 9)
 
-
-def test_fake_refuses_other_flags_loudly() -> None:
-    """The fake emulates MSG_PEEK only; other flags fail loudly (NotEmulatedError),
-    and no WSASend flag is emulated."""
-    from fakewinsock import NotEmulatedError
-    from fakewinsock.constants import MSG_OOB, MSG_WAITALL
-
-    ws = FakeWinsock(seed=1)
-    h = Harness(ws)
-    h.start()
-    a = h.accept()
-    for flags in (MSG_OOB, MSG_WAITALL, MSG_PEEK | MSG_WAITALL):
-        with pytest.raises(NotEmulatedError, match="flags"):
-            ws.WSARecv(a.sock, [WSABUF(4, bytearray(4))], 1, flags, WSAOVERLAPPED(), None)
-    with pytest.raises(NotEmulatedError, match="flags"):
-        ws.WSASend(a.sock, [WSABUF(4, bytearray(4))], 1, MSG_PEEK, WSAOVERLAPPED(), None)
-    h.finish()
