@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fakewinsock import WSABUF, WSAOVERLAPPED
 from fakewinsock.constants import (
     ERROR_INVALID_HANDLE,
@@ -196,6 +198,25 @@ def test_shutdown_of_a_closed_socket_is_not_a_socket(h: Harness) -> None:
     assert h.ws.shutdown(a.sock, SD_BOTH) == SOCKET_ERROR
     assert h.ws.WSAGetLastError() == WSAENOTSOCK
 
+
+
+@pytest.mark.wine_divergence("Wine 8.0 fails getpeername with WSAENOTCONN once both directions are closed "
+                             "(the Linux socket underneath has no peer any more); Windows answers (sock.c "
+                             "test_shutdown, SD_BOTH part: getpeername on both ends after both shut down, plain ok())")
+def test_names_survive_a_connection_closed_both_ways(h: Harness) -> None:
+    """test_shutdown: after SD_BOTH here and the peer's FIN, getpeername still gives
+    the peer's address and getsockname ours, until closesocket."""
+    a = h.accept()
+    rc, ours = h.ws.getsockname(a.sock)
+    assert rc == 0 and ours is not None
+    assert h.ws.shutdown(a.sock, SD_BOTH) == 0
+    assert a.peer.recv(16) == b""
+    a.peer.shutdown()
+    h.settle()
+    rc, theirs = h.ws.getpeername(a.sock)
+    assert rc == 0, h.ws.WSAGetLastError()
+    assert theirs is not None and (theirs.host, theirs.port) == a.peer.address
+    assert h.ws.getsockname(a.sock) == (0, ours)
 
 # -- cancelled receives -----------------------------------------------------------------
 
