@@ -1938,14 +1938,8 @@ class FakeWinsock:
     def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
         """Make a caller-allocated CRITICAL_SECTION usable.
 
-        DebugInfo differs between Windows versions (Wine's sync.c
-        test_crit_section): Windows 8 and later allocate no debug info and leave
-        (PVOID)-1, earlier versions a pointer to the debug info they allocated
-        (accepted there through broken()).  The chooser picks one of the two for
-        each section ("critsec-debuginfo"; the simplest answer, Windows 8's, first).
-
-        Divergence from real Windows: the pointer of the older outcome is a made-up
-        address, distinct per section, pointing at nothing the program may read."""
+        Divergence from real Windows: DebugInfo is always (PVOID)-1, as from
+        Windows 8 on; earlier versions store a pointer to debug info there."""
         call = "InitializeCriticalSection"
         self._enter(call)
         if not isinstance(lpCriticalSection, CRITICAL_SECTION):
@@ -1961,10 +1955,9 @@ class FakeWinsock:
         rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
         lpCriticalSection.LockCount = -1  # what Windows writes for a free section
         lpCriticalSection.SpinCount = 0
-        # Windows 8 and later: no debug info, DebugInfo (PVOID)-1; before 8, a pointer
-        # (Wine's sync.c test_crit_section, the second through broken()).
-        lpCriticalSection.DebugInfo = self._kernel.chooser.pick_one(
-            (_NO_DEBUG_INFO, _DEBUG_INFO_HEAP + 0x30 * self._critsec_count), "critsec-debuginfo")
+        # Windows 8 and later: no debug info, DebugInfo (PVOID)-1 (Wine's sync.c
+        # test_crit_section; before 8 a pointer, accepted there through broken()).
+        lpCriticalSection.DebugInfo = _NO_DEBUG_INFO
         rec.mirror()
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
@@ -2035,7 +2028,6 @@ class FakeWinsock:
 
 
 _NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
-_DEBUG_INFO_HEAP = 0x0000_01D0_0000_0000  # where the older Windows' debug infos "are" (made up)
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}

@@ -612,29 +612,3 @@ def test_invariants_catch_a_signal_that_woke_no_one() -> None:
     ws.invariants()
     assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
     ws.CloseHandle(h)
-
-
-def test_the_seed_picks_debug_info_among_the_windows_versions() -> None:
-    """InitializeCriticalSection's DebugInfo is one of the two real outcomes
-    (Windows 8+: (PVOID)-1; before: a pointer), chosen by the chooser per section:
-    the simplest answer is Windows 8's, a seed range gives both, pointers are
-    distinct, and DeleteCriticalSection clears either."""
-    def debug_infos(ws: FakeWinsock, n: int) -> list[int]:
-        out = []
-        for _ in range(n):
-            cs = CRITICAL_SECTION()
-            ws.InitializeCriticalSection(cs)
-            out.append(cs.DebugInfo)
-            ws.DeleteCriticalSection(cs)
-            assert cs.DebugInfo == 0
-        return out
-
-    assert debug_infos(FakeWinsock(chooser=ScriptedChooser([])), 3) == [0xFFFFFFFFFFFFFFFF] * 3
-    assert debug_infos(FakeWinsock(chooser=ScriptedChooser([0, 1, 1])), 3)[0] == 0xFFFFFFFFFFFFFFFF
-    seen = [v for seed in range(8) for v in debug_infos(FakeWinsock(seed=seed), 4)]
-    pointers = [v for v in seen if v != 0xFFFFFFFFFFFFFFFF]
-    assert pointers and len(pointers) < len(seen)
-    assert all(0 < v < 0xFFFFFFFFFFFF0000 for v in pointers)
-    ws = FakeWinsock(chooser=ScriptedChooser([1, 1]))
-    assert len(set(debug_infos(ws, 2))) == 2
-    assert debug_infos(FakeWinsock(seed=3), 4) == debug_infos(FakeWinsock(seed=3), 4)  # same seed, same answers
