@@ -72,10 +72,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _constants as C
+from . import _kernel
 from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
 from ._invariants import broken
 from ._iocp import Packet, Port, Ports, win32_error_of_ntstatus
-from ._kernel import Event, Kernel, ThreadState
+from ._kernel import Event, Kernel, ThreadState, first_signaled
 from ._net import ANY, Network
 from ._ops import Operation, Operations
 from ._peer import FakePeer
@@ -150,6 +151,11 @@ TICK_NS = 15_625_000
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
 _NO_PACKET = QueuedCompletion(C.FALSE, 0, 0, None)
+
+
+#: The kernel is the compiled build's (tools/build_compiled.py): its objects' attributes are
+#: native, which interpreted code reads through descriptors, so hot scans call into it.
+_NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
 def _signalled(evs: Sequence[Event | ProgramThread], wait_all: int) -> int:
@@ -1308,6 +1314,8 @@ class FakeWinsock:
             return self._wait_io_completion(ts, call, start)
         if fWaitAll:
             idx = _signalled(evs, fWaitAll)
+        elif _NATIVE_KERNEL:  # the compiled build: the kernel's native scan
+            idx = first_signaled(evs)
         else:  # _signalled, inline: a wait for any event is the hot case
             idx = -1
             for e in evs:  # (no enumerate: the scan is the hot part; the first signalled is found once)
@@ -1325,6 +1333,10 @@ class FakeWinsock:
                 if fWaitAll:
                     def done() -> bool:
                         got[0] = _signalled(evs, fWaitAll)
+                        return got[0] >= 0
+                elif _NATIVE_KERNEL:
+                    def done() -> bool:
+                        got[0] = first_signaled(evs)
                         return got[0] >= 0
                 else:
                     def done() -> bool:

@@ -133,8 +133,12 @@ _END_GRACE_NS = 20 * _MS
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
-    if data and not data.endswith(b"\n"):
+    if not data:
+        return []
+    if not data.endswith(b"\n"):
         raise ValueError(f"the model's {what} must be whole lines (end with a newline): {data[:60]!r}")
+    if data.find(b"\n") == len(data) - 1:  # one line (a model's usual reply): as it is, not split and copied
+        return [bytes(data)]
     return [x + b"\n" for x in data.split(b"\n")[:-1]]
 
 
@@ -214,9 +218,10 @@ class _Client(ScriptedClient):
             if self.cut is None or i < self.cut:
                 back, others = model.reply(self.name, line)
                 own += _lines(back, "reply")
-                routed = _lines(others, "broadcast")
-                out += routed
-                self.out_line += [i] * len(routed)
+                if others:
+                    routed = _lines(others, "broadcast")
+                    out += routed
+                    self.out_line += [i] * len(routed)
             self.own_count.append(len(own))
             self.out_count.append(len(out))
         if self.cut is not None:
