@@ -307,6 +307,17 @@ def test_a_model_must_answer_in_whole_lines() -> None:
         check_line_server(lambda ws, a: Ovserver(ws, a), TWO, Broken(), seed=1)
 
 
+@pytest.mark.parametrize("which", ["reply", "broadcast"])
+def test_a_model_must_answer_in_bytes(which: str) -> None:
+    class Broken(EchoModel):
+        def reply(self, name: bytes, line: bytes) -> tuple[bytes, bytes]:
+            back, others = super().reply(name, line)
+            return (None, others) if which == "reply" else (back, None)  # type: ignore[return-value]
+
+    with pytest.raises(LineServerFailure, match=f"the model's {which} must be bytes, not NoneType"):
+        check_line_server(lambda ws, a: Ovserver(ws, a), TWO, Broken(), seed=1)
+
+
 # ---------------------------------------------------------------- servers that misbehave
 
 

@@ -133,6 +133,8 @@ _END_GRACE_NS = 20 * _MS
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"the model's {what} must be bytes, not {type(data).__name__}")
     if not data:
         return []
     if not data.endswith(b"\n"):
@@ -218,8 +220,8 @@ class _Client(ScriptedClient):
             if self.cut is None or i < self.cut:
                 back, others = model.reply(self.name, line)
                 own += _lines(back, "reply")
-                if others:
-                    routed = _lines(others, "broadcast")
+                routed = _lines(others, "broadcast")
+                if routed:
                     out += routed
                     self.out_line += [i] * len(routed)
             self.own_count.append(len(own))
