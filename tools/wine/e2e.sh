@@ -58,6 +58,11 @@
 #           one more only reads: none is cut off, the reader gets every line whole
 #           and in order (with 64 KiB sends, members that read everything were
 #           cut off as slow readers); then Ctrl+C stops the server within 2 s;
+#   backpressure (each model, echo and chat; misbehave.py backpressure, about
+#           6 s each) --max-queued 262144 --high-water 65536 --stall-timeout-ms
+#           1500: a client that reads slowly gets 24 x --max-queued whole (without
+#           --high-water it was cut off), a client that never reads is reset once
+#           stalled for 1.5 s, not before; then Ctrl+C stops the server;
 #   busy    (each model) while 200 clients send and read without a pause, a
 #           new client is served within 5 s, and Ctrl+C stops the server
 #           within 2 s, exit 0, with its "stopped" line;
@@ -299,6 +304,23 @@ hostile_chat_flood() {  # MODEL: members that read everything are not cut off wh
     echo "ok   chat-flood/$model: members that read everything kept while 10 flooded; stopped in $stop_s s"
 }
 
+hostile_backpressure() {  # MODEL: --high-water: a slow reader gets 24 x --max-queued; a deaf client is reset once stalled
+    local model="$1" mode log rc
+    for mode in echo chat; do
+        log="$LOGDIR/backpressure-$model-$mode.log"
+        start_server "$log" --port 0 --model "$model" --mode "$mode" --max-queued 262144 --high-water 65536 \
+            --stall-timeout-ms 1500
+        [ -n "$port" ] || { fail_with_log "backpressure/$model: the server did not start" "$log"; stop_server; return 1; }
+        timeout 120 "$HOST_PY" "$HERE/misbehave.py" backpressure --port "$port" --mode "$mode" --max-queued 262144 \
+            --stall-timeout-ms 1500 | sed 's/^/  /'
+        rc=${PIPESTATUS[0]}
+        prompt_clean_stop "backpressure/$model/$mode" "$log" || return 1
+        [ "$rc" = 0 ] || { echo "FAIL backpressure/$model/$mode"; return 1; }
+        grep -q '1 cut off as slow consumers' "$log" || { fail_with_log "backpressure/$model/$mode: no stall counted" "$log"; return 1; }
+        echo "ok   backpressure/$model/$mode: the slow reader got everything, the deaf client was cut off once stalled; stopped in $stop_s s"
+    done
+}
+
 hostile_busy() {  # MODEL: Ctrl+C while clients are busy sending and reading: stopped within 2 s, exit 0
     local model="$1" log="$LOGDIR/busy-$1.log" out="$LOGDIR/busy-$1.out" lpid
     start_server "$log" --port 0 --model "$model"
@@ -395,7 +417,7 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood busy idle bad-input example); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure busy idle bad-input example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -420,6 +442,7 @@ for model in $MODELS; do
     run chat-misbehave hostile_chat "$model"
     run chat-busy hostile_chat_busy "$model"
     run chat-flood hostile_chat_flood "$model"
+    run backpressure hostile_backpressure "$model"
     run busy hostile_busy "$model"
     run idle hostile_idle "$model"
 done

@@ -78,6 +78,13 @@ the reader must get every sender's lines whole and in order.  (With 64 KiB
 sends, each member's queue grew by every sender's receive and shrank by one
 send per turn, and members that read everything were cut off.)
 
+``backpressure`` (a server with ``--max-queued Q --high-water H
+--stall-timeout-ms T``, echo or chat): a client that reads slowly (a small
+window, 4 KB a millisecond, from 0.5 s on) gets every byte of 24 x Q (echo:
+it sends them while its replies pile up; chat: a talker sends them), while a client that never reads is
+reset once stalled for T, not before.  (Without ``--high-water`` the slow
+reader is cut off once Q bytes wait for it.)
+
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
 clients served, sending and reading" once every one has had its first echoes,
@@ -92,7 +99,9 @@ served.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import select
 import socket
 import struct
 import sys
@@ -105,6 +114,7 @@ CASES = ("binary", "partial-eof", "half-close", "dribble", "slow-reader", "silen
          "oversized-goes-on", "at-limit", "rst-mid-line", "rst-mid-reply", "connect-close", "storm", "max-clients",
          "backlog")
 STEP_S = 20.0  # the longest any one socket step may take
+BACKPRESSURE_TIMES = 24  # backpressure: the slow reader gets this many times --max-queued
 STALL_FACTOR = 5  # a welcome later than this many times its limit fails whatever the load
 BUSY_DIVISOR = 5  # a late welcome fails if the server used its limit / BUSY_DIVISOR of CPU meanwhile
 
@@ -917,6 +927,96 @@ def chat_busy(port: int, senders: int, leavers: int, lines: int, fresh_max_s: fl
     return 0
 
 
+def backpressure(port: int, mode: str, max_queued: int, stall_s: float) -> int:
+    """Back-pressure (a server with ``--high-water`` and ``--stall-timeout-ms``):
+    a client that reads slowly gets every byte of ``BACKPRESSURE_TIMES`` times ``max_queued``, and
+    one that never reads is cut off (a reset) once stalled, not before.  In
+    echo the slow reader sends it all before reading; in chat a talker sends
+    it to the slow reader and to the deaf member.  Prints one line; 0 when it
+    passed."""
+    problems: list[str] = []
+    total = BACKPRESSURE_TIMES * max_queued  # far more than loopback's socket buffers hold, too
+    body = b"".join(b"%07d %s\n" % (k, b"q" * 92) for k in range(total // 100))
+    t0 = time.monotonic()
+    deaf = connect(port, rcvbuf=4096)
+    slow = connect(port, rcvbuf=8192)
+    if mode == "chat":
+        read_exactly(deaf, len(b"* welcome \n") + len(b"%s:%d" % (HOST.encode(), deaf.getsockname()[1])))
+        slow_welcome = b"* welcome %s:%d\n" % (HOST.encode(), slow.getsockname()[1])
+        if read_exactly(slow, len(slow_welcome)) != slow_welcome:
+            raise CaseFailed("the slow reader's welcome is wrong")
+        talker, name = chat_member(port)
+        want = b"".join(name + b": " + ln for ln in body.splitlines(keepends=True))
+        sender = talker
+        threading.Thread(target=read_to_end, args=(talker,), daemon=True).start()
+    else:
+        want = body
+        sender = slow
+    deaf_end: list[tuple[str, float]] = []
+
+    def watch_deaf() -> None:
+        """When the deaf client's stream ends, without reading a byte (its window stays shut):
+        poll for a hang-up or an error only (a reset: SO_ERROR is ECONNRESET)."""
+        if sys.platform == "win32":  # no poll(): the clients run on Linux (e2e.sh)
+            deaf_end.append(("not watched (Windows)", 0.0))
+            return
+        poller = select.poll()
+        poller.register(deaf, select.POLLRDHUP)  # POLLERR and POLLHUP are always reported
+        while time.monotonic() - t0 < 4 * STEP_S:
+            events = poller.poll(50)
+            if events:
+                error = deaf.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                how = "reset" if error == errno.ECONNRESET else ("eof" if not error else errno.errorcode[error])
+                deaf_end.append((how, time.monotonic() - t0))
+                return
+
+    watcher = threading.Thread(target=watch_deaf, daemon=True)
+    watcher.start()
+    # The deaf client sends too in echo (its own replies pile up); in chat it only listens.
+    if mode == "echo":
+        threading.Thread(target=lambda: _send_quietly(deaf, body), daemon=True).start()
+    threading.Thread(target=lambda: _send_quietly(sender, body), daemon=True).start()
+    got = bytearray()
+    slow.settimeout(STEP_S)
+    time.sleep(0.5)  # echo: the replies pile up before it reads
+    try:
+        while len(got) < len(want):
+            d = slow.recv(4096)
+            if not d:
+                problems.append(f"the slow reader got EOF after {len(got)} of {len(want)} bytes")
+                break
+            got += d
+            time.sleep(0.001)  # about 4 MB/s at most: slower than the server sends
+    except OSError as e:
+        problems.append(f"the slow reader: {type(e).__name__} after {len(got)} of {len(want)} bytes")
+    if not problems and bytes(got) != want:
+        problems.append("the slow reader's bytes are wrong")
+    took = time.monotonic() - t0
+    watcher.join(STEP_S)
+    how, deaf_at = deaf_end[0] if deaf_end else ("no end", time.monotonic() - t0)
+    if how != "reset":
+        problems.append(f"the deaf client's stream ended with {how}, not a reset")
+    elif deaf_at < stall_s:
+        problems.append(f"the deaf client was cut off after {deaf_at:.2f} s, before its {stall_s} s stall time-out")
+    for sk in (deaf, slow, sender):
+        sk.close()
+    if problems:
+        print(f"FAIL backpressure-{mode}: {'; '.join(problems)}", flush=True)
+        return 1
+    print(f"ok   backpressure-{mode}: the slow reader got all {len(want)} bytes ({len(want) // max_queued} x "
+          f"--max-queued) in {took:.1f} s; the deaf client was reset after {deaf_at:.1f} s "
+          f"(stall time-out {stall_s} s)", flush=True)
+    return 0
+
+
+def _send_quietly(s: socket.socket, data: bytes) -> None:
+    """Send ``data``; a reset or a time-out (the server cut this client off) ends it."""
+    try:
+        s.sendall(data)
+    except OSError:
+        pass
+
+
 def chat_flood(port: int, senders: int, kilobytes: int) -> int:
     """Chat members that read everything must not be cut off while many send
     at full speed (see the module docstring); 0 when none was."""
@@ -1010,6 +1110,14 @@ def main(argv: list[str] | None = None) -> int:
                              "had the CPU to send it (see welcome_verdict)")
         cba = cb.parse_args(argv[1:])
         return chat_busy(cba.port, cba.senders, cba.leavers, cba.lines, cba.fresh_max_s, cba.server_pid)
+    if argv[:1] == ["backpressure"]:
+        bp = argparse.ArgumentParser(prog="misbehave.py backpressure")
+        bp.add_argument("--port", type=int, required=True)
+        bp.add_argument("--mode", choices=("echo", "chat"), required=True)
+        bp.add_argument("--max-queued", type=int, required=True, help="the server's --max-queued")
+        bp.add_argument("--stall-timeout-ms", type=int, required=True, help="the server's --stall-timeout-ms")
+        bpa = bp.parse_args(argv[1:])
+        return backpressure(bpa.port, bpa.mode, bpa.max_queued, bpa.stall_timeout_ms / 1000)
     if argv[:1] == ["chat-flood"]:
         cf = argparse.ArgumentParser(prog="misbehave.py chat-flood")
         cf.add_argument("--port", type=int, required=True)
