@@ -63,8 +63,8 @@ Rules every path below keeps:
   model's controller, each group of the events model for its own clients.
 * **Back-pressure** (``limits.high_water`` with ``stall_timeout_ms``, off by
   default).  The hub says when a sender must not be read from (its receive's
-  lines went to a recipient now over the mark: :meth:`Hub.paused`, checked
-  before the next WSARecv is posted) and when it may again (a ``Resume``
+  lines went to a recipient still over the mark once they were routed and
+  sent: :meth:`Hub.hold`, asked before the next WSARecv is posted) and when it may again (a ``Resume``
   action, from whatever made the recipient drain to half the mark or go: a
   send taken, a close, an EOF); the next WSARecv is then posted by the thread
   that owns the sender (the events model: its group, through the group's
@@ -615,9 +615,10 @@ class Server:
             if self.config.idle_timeout_ms and io.buf.find(b"\n", 0, nbytes) >= 0:
                 conn.active_ms = self.ws.GetTickCount64()  # a line is complete
             self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
-            # Paused (back-pressure): read on at its Resume, which may already
-            # have come, while the actions were performed (a recipient drained).
-            if not conn.closed and not conn.recv.busy and not self.hub.paused(conn.cid):
+            self._after_hub(conn)
+            # Held back (back-pressure): read on at its Resume.  (No Resume came
+            # meanwhile: a client is held back only here, with no receive posted.)
+            if not conn.closed and not self.hub.hold(conn.cid):
                 self._post_recv(conn)
 
     def _apply(self, actions: list[Action]) -> None:
@@ -648,6 +649,7 @@ class Server:
         read on (back-pressure only)."""
         if not self.config.stall_timeout_ms:
             return
+        self.hub.settle(conn.cid)
         if conn.stall_due != NEVER and not self.hub.over(conn.cid):
             conn.stall_due = NEVER
         if resumes := self.hub.pop_resumes():

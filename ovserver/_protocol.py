@@ -50,7 +50,7 @@ Rules
      queue grows past this many bytes is *over* the mark (:class:`Stall`:
      the driver starts its slow-consumer clock); a sender one of whose
      recipients is over the mark when its received bytes have been routed is
-     *paused* (:meth:`Hub.paused`): the driver does not read from it again
+     *paused* (:meth:`Hub.hold`): the driver does not read from it again
      (TCP's window then slows the sender) until every recipient that held it
      back has drained to ``high_water // 2`` or stopped being a member; then
      :class:`Resume` says to read again.  In echo the one recipient is the
@@ -272,17 +272,34 @@ class Hub:
 
     # ------------------------------------------------------------ back-pressure
 
+    def hold(self, cid: int) -> bool:
+        """After a receive from ``cid`` (its actions performed): whether the driver
+        must stop reading from it until a :class:`Resume` (a recipient of its
+        lines is over the mark); it is then :meth:`paused`."""
+        if not self._high or cid not in self._members or not self._held_back(cid):
+            return False
+        self._paused.add(cid)
+        self.stats.paused += 1
+        return True
+
     def paused(self, cid: int) -> bool:
-        """Whether the driver must not read from ``cid`` until a :class:`Resume`."""
+        """Whether ``cid`` is held back, to be read from again at its :class:`Resume`."""
         return cid in self._paused
+
+    def settle(self, cid: int) -> None:
+        """After :meth:`take_output` from ``cid``: once its queue has drained to
+        half the mark it is no longer over it (:meth:`pop_resumes`)."""
+        c = self._clients.get(cid)
+        if c is not None and cid in self._over and c.queued <= self._low:
+            self._not_over(cid)
 
     def over(self, cid: int) -> bool:
         """Whether ``cid``'s queue is over the high-water mark (not yet drained to half of it)."""
         return cid in self._over
 
     def pop_resumes(self) -> list[Action]:
-        """The :class:`Resume` actions that :meth:`take_output`, :meth:`leave` or
-        :meth:`end` made due (a recipient drained or went); the driver performs them."""
+        """The :class:`Resume` actions that :meth:`settle`, :meth:`leave`, :meth:`end`
+        or :meth:`receive` (a recipient cut off or hung up) made due; the driver performs them."""
         resumes, self._resumes = self._resumes, []
         return resumes
 
@@ -303,18 +320,7 @@ class Hub:
     # ------------------------------------------------------------ input
 
     def receive(self, cid: int, data: bytes | bytearray | memoryview) -> list[Action]:
-        """Bytes received from ``cid``, in order; returns what the driver must do
-        (and, with back-pressure, :meth:`paused` says whether to read on)."""
-        actions = self._receive(cid, data)
-        if self._high:
-            if cid in self._members and self._held_back(cid):
-                self._paused.add(cid)
-                self.stats.paused += 1
-            if self._resumes:  # a recipient was cut off or hung up on the way
-                actions += self.pop_resumes()
-        return actions
-
-    def _receive(self, cid: int, data: bytes | bytearray | memoryview) -> list[Action]:
+        """Bytes received from ``cid``, in order; returns what the driver must do."""
         actions: list[Action] = []
         c = self._clients.get(cid)
         n = len(data)
@@ -437,8 +443,6 @@ class Hub:
         if len(out) == 1 and len(first) <= max_bytes:  # the common case: all of it, as it is
             out.clear()
             c.queued = 0
-            if self._over:
-                self._drained(c)
             return first
         if len(first) >= max_bytes:
             chunk = first[:max_bytes]
@@ -447,8 +451,6 @@ class Hub:
             else:
                 out.popleft()
             c.queued -= len(chunk)
-            if self._over:
-                self._drained(c)
             return chunk
         parts: list[bytes] = []
         size = 0
@@ -463,10 +465,4 @@ class Hub:
             out[0] = head[k:]
             size += k
         c.queued -= size
-        if self._over:
-            self._drained(c)
         return b"".join(parts)
-
-    def _drained(self, c: _Client) -> None:
-        if c.queued <= self._low:
-            self._not_over(c.cid)

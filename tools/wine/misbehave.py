@@ -965,8 +965,13 @@ def backpressure(port: int, mode: str, max_queued: int, stall_s: float) -> int:
         while time.monotonic() - t0 < 4 * STEP_S:
             events = poller.poll(50)
             if events:
+                # A reset closes both directions (POLLHUP); a FIN only ours to read (POLLRDHUP).  SO_ERROR
+                # may already be taken by the echo case's sending thread, whose send the reset failed.
                 error = deaf.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                how = "reset" if error == errno.ECONNRESET else ("eof" if not error else errno.errorcode[error])
+                if error == errno.ECONNRESET or (not error and events[0][1] & select.POLLHUP):
+                    how = "reset"
+                else:
+                    how = errno.errorcode[error] if error else "eof"
                 deaf_end.append((how, time.monotonic() - t0))
                 return
 
