@@ -641,6 +641,28 @@ def _final_hypothesis_run() -> bool | None:
         return None
 
 
+#: _call_budget: the budget's bytes come in units of at most this many (a receive of a server takes this
+#: or more, unless the flow-control window is smaller).
+_BUDGET_UNIT = 1024
+
+
+def _call_budget(scenario: Scenario, model: LineModel, window: int) -> int:
+    """The Winsock-call budget of ``check_line_server`` (unless its config sets
+    ``max_calls``): 1000 calls, 40 per unit of the bytes the server receives
+    and sends (a unit is 1 KiB, or the flow-control window ``window`` if
+    smaller: at worst a receive and a send per window), and 100 per line it
+    sends, client and send.  A correct server needs a few calls per receive,
+    send and client (ovserver's three models under 1/8 of it); a spinning one
+    exceeds any such budget (BusyLoopError).  The budget used to be 40 calls
+    per byte: a spin in an example of megabytes then ran for hundreds of
+    millions of calls (minutes) before it was reported."""
+    size = scenario.size()
+    fan = max(1, size["clients"]) if model.broadcasts else 1  # a chat line goes to every other client
+    unit = max(1, min(window, _BUDGET_UNIT))
+    units = -(-size["bytes"] * (1 + fan) // unit)
+    return 1_000 + 40 * units + 100 * (size["lines"] * fan + size["clients"] + size["sends"])
+
+
 def check_line_server(server: ServerFactory, scenario: Scenario, model: LineModel | None = None, *,
                       data: Any = None, seed: int = 0, config: FakeConfig | None = None,
                       address: tuple[str, int] = ("127.0.0.1", 7000), client_deadline_s: float = 30.0,
@@ -656,8 +678,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     ``max_draws`` choices are drawn (default: 200, plus 30 per client, line and
     send); the rest of the run is answered by a generator seeded by one more
     draw (which shrinks to the simplest answers).  Unless ``config``
-    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte and
-    100 per client, line and send (far more than a correct server needs).
+    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per KiB (or
+    per window, if the window is smaller) received and sent, and 100 per
+    client, send and line sent (far more than a correct server needs).
 
     Each client checks every line it receives, as it arrives: its own replies
     exactly and in order (a prefix if it resets; every reply to a whole line
@@ -699,10 +722,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         base = replace(base, window=scenario.window)
     tracing = trace_tail > 0 and final is not False
     if base.max_calls is None:
-        # A correct server needs a few calls per receive (at worst one byte each), send and
-        # client; a spinning one exceeds any such budget (BusyLoopError).
-        base = replace(base, max_calls=1_000 + 40 * size["bytes"]
-                       + 100 * (size["lines"] + size["clients"] + size["sends"]))
+        base = replace(base, max_calls=_call_budget(scenario, model, base.window))
     # The whole trace is kept (a run is bounded by max_calls): a failure writes it to a file.
     ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1), chooser=chooser)
     ws.trace.enabled = tracing
