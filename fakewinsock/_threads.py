@@ -49,7 +49,12 @@ adds threads without changing that picture.  The first ``CreateThread`` makes a
   and what it waits on, is raised in the main thread (the one that made the
   first thread, normally the test), after every other program thread has been
   unwound (a private ``BaseException`` raised where it was parked), so no
-  Python thread is left hanging.
+  Python thread is left hanging.  Unwinding is a turn of the baton too: the
+  main thread hands it to the thread and waits until the thread hands it back
+  as it ends, never for some wall-clock time (see :meth:`Scheduler.unwind`).
+* Every way a program thread ends hands the baton on exactly once, also when
+  ending it fails (its I/O is cancelled then, which may draw a choice, where
+  Hypothesis may stop the example): that failure goes to the main thread.
 * An exception escaping a program thread is what an unhandled exception is on
   Windows, the end of the process: the thread hands the baton to the main
   thread, which raises that very exception (with a note naming the thread)
@@ -86,7 +91,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._errors import DeadlockError, WinsockUsageError
+from ._errors import DeadlockError, InternalError, WinsockUsageError
 
 if TYPE_CHECKING:
     from ._kernel import Kernel, ThreadState
@@ -103,6 +108,14 @@ EXITED = "exited"
 
 class _Unwind(BaseException):
     """Raised in a parked program thread to end it (the test is over)."""
+
+
+#: How long the main thread waits, at most, for a program thread it unwinds to
+#: end (see :meth:`Scheduler.unwind`): not what makes unwinding correct (the
+#: thread hands the baton back when it is done), only the limit after which a
+#: thread that never ends is reported instead of hanging the test.
+UNWIND_GUARD_S = 120.0
+_UNWIND_POLL_S = 0.5  # how often the wait looks whether the thread is still alive
 
 
 #: Every program thread alive in this process (made by CreateThread, not yet
@@ -246,6 +259,8 @@ class Scheduler:
         self.deadlines: list[tuple[int, int, ProgramThread]] = []  # heap of (deadline, wait_seq, thread)
         self._seq = 0
         self.switches = 0  # times the baton went to another thread (FakeWinsock.thread_switches)
+        #: Why the scheduler can no longer hand the baton (a thread that was unwound never ended).
+        self.broken: str | None = None
 
     # ------------------------------------------------------------ threads
 
@@ -271,8 +286,21 @@ class Scheduler:
 
     def _bootstrap(self, pt: ProgramThread) -> None:
         pt.baton.acquire()
-        if pt.unwinding:
-            return
+        try:
+            if not pt.unwinding:
+                self._run(pt)
+        finally:
+            if pt.unwinding:
+                # Unwound (see unwind): hand the baton back to the main thread, which
+                # waits for this, whatever the program did on the way out.
+                self.main.baton.release()
+
+    def _run(self, pt: ProgramThread) -> None:
+        """Run the start routine, then end the thread: hand the baton on, or give
+        the main thread what ended it.  Every way out hands the baton exactly
+        once (else the main thread waits for ever), except when the thread is
+        unwound, where :meth:`_bootstrap` hands it back to the main thread."""
+        exc: BaseException | None = None
         try:
             assert pt.routine is not None
             code = pt.routine(pt.param)
@@ -287,11 +315,22 @@ class Scheduler:
                 return
             _note(e, f"raised in program thread {pt.describe()}; re-raised in the main thread")
             pt.exit_code = 0xE0000001  # never seen: the test ends
+            exc = e
+        if pt.unwinding:
+            return  # the routine caught the unwinding and returned: it must not run the scheduler
+        try:
             self._exit(pt)
-            self._give_main(e)
-            return
-        self._exit(pt)
-        self._leave(pt)
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            # Ending the thread cancels its I/O, which may draw a choice: Hypothesis can
+            # stop the example right there (or a part of the fake fail).
+            if exc is not None and e is not exc and e.__context__ is None:
+                e.__context__ = exc
+            _note(e, f"raised as program thread {pt.describe()} ended; re-raised in the main thread")
+            exc = e
+        if exc is not None:
+            self._give_main(pt, exc)
+        else:
+            self._leave(pt)
 
     def resume(self, pt: ProgramThread) -> None:
         """ResumeThread brought the suspend count to 0."""
@@ -315,21 +354,24 @@ class Scheduler:
         some thread can run), then its Python thread ends."""
         try:
             target = self._next_after_block(pt, None)
-        except DeadlockError as e:
-            self._give_main(e)
+        except BaseException as e:  # noqa: BLE001 - a deadlock, the chooser (Hypothesis) or a callback
+            self._give_main(pt, e)
             return
-        except BaseException as e:  # noqa: BLE001 - the chooser (Hypothesis) or a callback
-            self._give_main(e)
-            return
-        self._hand(target)
+        self._hand(pt, target)
 
-    def _give_main(self, exc: BaseException) -> None:
+    def _give_main(self, giver: ProgramThread, exc: BaseException) -> None:
         """Make the main thread raise ``exc`` now (called by another thread
-        holding the baton, which then parks or ends)."""
+        holding the baton, ``giver``, which then parks or ends)."""
         self.fatal = exc
-        self._hand(self.main)
+        self._hand(giver, self.main)
 
-    def _hand(self, target: ProgramThread) -> None:
+    def _hand(self, giver: ProgramThread, target: ProgramThread) -> None:
+        """``giver``, which holds the baton, hands it to ``target``."""
+        if giver is not self.current or giver.unwinding or self.broken is not None:
+            raise InternalError(f"{giver.describe()} hands the baton to {target.describe()} but "
+                                + (self.broken if self.broken is not None else
+                                   f"{'it is being unwound' if giver.unwinding else 'does not hold it'} "
+                                   f"({self.current.describe()} does)"))
         if target.state is RUNNABLE:
             self.runq.remove(target)
         elif target.state is BLOCKED:  # the main thread, to raise what ends the test
@@ -343,7 +385,7 @@ class Scheduler:
 
     def _switch(self, cur: ProgramThread, target: ProgramThread) -> None:
         """Hand the baton from ``cur`` to ``target`` and park ``cur`` until it gets it back."""
-        self._hand(target)
+        self._hand(cur, target)
         cur.baton.acquire()
         self._resumed(cur)
 
@@ -594,14 +636,29 @@ class Scheduler:
     def unwind(self, threads: list[ProgramThread]) -> None:
         """End these threads (the main one and those already ended are left as
         they are), as :meth:`unwind_all` does; from the main thread.  Threads
-        waiting on an ended thread's handle are woken (it is signalled)."""
+        waiting on an ended thread's handle are woken (it is signalled).
+
+        Unwinding a thread is a turn of the baton: the main thread hands it to
+        the thread, which raises the private exception where it is parked and
+        runs whatever the program does on the way out (its ``finally`` blocks;
+        an interface call raises the exception again), then hands the baton back
+        as its Python thread ends.  The main thread waits for that hand-back,
+        not for some time, so no two threads ever run at once however slow the
+        machine.  A thread that never hands it back (the program caught the
+        exception and went on without calling the interface, or blocks outside
+        the fake) is reported after :data:`UNWIND_GUARD_S` seconds by an error
+        naming it, and the scheduler refuses to hand the baton from then on."""
+        if self.broken is not None:
+            raise InternalError(self.broken)
+        if self.kernel.threads.get(threading.get_ident()) is not self.main.ts:
+            raise WinsockUsageError("program threads are ended (unwound) from the main thread, the one that "
+                                    f"made the first thread ({self.main.describe()}), not from "
+                                    f"{threading.current_thread().name}")
         for t in list(threads):
             if t is self.main or t.state is EXITED or t.unwinding:
                 continue
             t.unwinding = True
-            t.baton.release()
-            if t.py is not None:
-                t.py.join(timeout=10.0)
+            self._unwind_one(t)
             # Gone for good: counted as exited (its handle signalled), nothing left registered.
             _LIVE.pop(t.serial, None)
             if t in self.runq:
@@ -614,6 +671,32 @@ class Scheduler:
                 self.poke(t.waiters)
         self.current = self.main
         self.main.state = RUNNING
+
+    def _unwind_one(self, t: ProgramThread) -> None:
+        """Hand the baton to ``t`` (being unwound) and wait until it hands it back, then for its end."""
+        py = t.py
+        if py is None or not py.is_alive():  # (its Python thread is gone: no one to hand the baton to)
+            return
+        baton = self.main.baton
+        what = t.describe_state()
+        t.baton.release()
+        waited = 0.0
+        while not baton.acquire(timeout=_UNWIND_POLL_S):
+            waited += _UNWIND_POLL_S
+            if not py.is_alive():
+                if baton.acquire(blocking=False):  # it handed the baton back just before it ended
+                    break
+                self.broken = (f"the scheduler is broken: {what} ended without handing the baton back "
+                               "as it was unwound (a bug in the fake)")
+                raise InternalError(self.broken)
+            if waited >= UNWIND_GUARD_S:
+                self.broken = (
+                    f"the scheduler cannot go on: {what} was unwound (the test is over) but had not ended "
+                    f"after {UNWIND_GUARD_S:g} s: the program caught the fake's unwinding exception (a "
+                    "BaseException: an 'except BaseException' or a bare 'except' that goes on) and kept "
+                    "running without an interface call, or it blocks outside the fake")
+                raise WinsockUsageError(self.broken)
+        py.join()  # it hands the baton back as its last act: only the return from _bootstrap is left
 
     def alive(self) -> list[ProgramThread]:
         """Threads made by CreateThread that have not exited (nor been unwound)."""
@@ -673,6 +756,10 @@ def threads_broken(kernel: Kernel) -> list[str]:
                 out.append(f"{t.describe()}: handle open={not t.closed} but the handle table disagrees")
             if t.ts.prog is not t:
                 out.append(f"{t.describe()}: its thread state points to another thread")
+            # Held by the running thread, awaited by a parked one, kept by one that has ended:
+            # a free baton was handed twice (the next park of its thread would not wait).
+            if not t.baton.locked():
+                out.append(f"{t.describe()} is {t.state} but its baton lock is free (handed twice?)")
             if (t.state is RUNNABLE) != (t in sched.runq) or sched.runq.count(t) > 1:
                 out.append(f"{t.describe()} is {t.state} but {sched.runq.count(t)} times in the run queue")
             w = t.wait
