@@ -44,7 +44,7 @@ case "$pattern" in
                tests/test_ovserver_config.py tests/test_ovserver_stats.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
-               tests/test_ovserver_busy.py)
+               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
@@ -55,7 +55,8 @@ case "$pattern" in
                tests/test_ovserver_mutation_core.py tests/test_ovserver_server.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_stats.py tests/test_ovserver_hostile.py tests/test_ovserver_groups.py
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
-               tests/test_ovserver_idle.py tests/test_ovserver_busy.py)
+               tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
+               tests/test_ovserver_mutation_iocp.py)
         keyword="$model and not property and not line_by_line and not swarm"
         ;;
     *)
