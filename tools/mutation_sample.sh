@@ -30,7 +30,7 @@ seed=${3:-18}
 
 case "$pattern" in
     fakewinsock.*)
-        tests=(tests/test_fake_mutation_survivors.py tests/test_fake_kernel_mutation.py
+        tests=(tests/test_fake_mutation_survivors.py tests/test_fake_mutation_seed20.py tests/test_fake_kernel_mutation.py
                tests/test_fake_net_mutation.py tests/test_fake_net_mutation_more.py tests/test_fake_misuse.py
                tests/test_fake_regressions.py tests/test_fake_iocp.py tests/test_fake_iocp_waiters.py tests/test_fake_mutation_sockets.py tests/test_fake_tick.py
                tests/test_fake_threads.py tests/test_fake_states.py tests/test_fake_close_pending_send.py
