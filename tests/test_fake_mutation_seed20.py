@@ -18,6 +18,7 @@
   test_fake_mutation_sockets).
 * A critical section nobody owns is described as free: in the usage error
   of a thread leaving it, and in the leak of one never deleted.
+* A refused connection's trace record is the network's (thread 0).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from fakewinsock.constants import (
     WSAECONNRESET,
 )
 from tests.conformance._harness import ADDR_SLOT, Harness
-from tests.fake_server import quiet
+from tests.fake_server import Server, quiet
 from tests.test_fake_net_mutation import reset_in_backlog
 from tests.test_fake_net_mutation_more import ByLabel
 
@@ -126,3 +127,43 @@ def test_a_free_critical_section_is_described_as_free() -> None:
     assert ws.leaks() == [f"{name} never deleted (DeleteCriticalSection)"]
     ws.DeleteCriticalSection(cs)
     assert ws.leaks() == []
+
+
+def test_a_refused_connection_s_trace_record_is_the_network_s() -> None:
+    """A peer connecting where nothing listens, and one finding the backlog
+    full: each "refused" record is the network's (thread 0, no operation),
+    names the address and why, and the listener's handle when there is one."""
+    ws = FakeWinsock(config=quiet())
+    srv = Server(ws, backlog=1)
+    nowhere = ws.peer()
+    with pytest.raises(ConnectionRefusedError):
+        nowhere.connect("127.0.0.1", srv.port + 1)
+    ws.peer().connect("127.0.0.1", srv.port)  # queued: the backlog is full
+    late = ws.peer()
+    with pytest.raises(ConnectionRefusedError):
+        late.connect("127.0.0.1", srv.port)
+    refused = [(r.thread, r.handle, r.op, r.detail.split(" ", 1)[1]) for r in ws.trace
+               if r.what == "net" and r.call == "refused" and r.detail.startswith("conn=")]  # not the peer's own
+    assert refused == [(0, 0, 0, f"127.0.0.1:{srv.port + 1} (no listener)"),
+                       (0, srv.lst, 0, f"127.0.0.1:{srv.port} (backlog full)")]
+    srv.finish()
+
+
+def test_port_0_wraps_from_65535_to_49152() -> None:
+    """The quick form of test_fake_net_mutation's walk of all 16384 dynamic
+    ports (left out of tools/mutation_sample.sh's selection for its time): the
+    system's next choice set to 65535, binding port 0 gives 65535, then 49152,
+    never 65536."""
+    ws = FakeWinsock(config=quiet())
+    h = Harness(ws)
+    h.start()
+    ws._net._next_port = 65535
+    got = []
+    for _ in range(2):
+        s = h.socket()
+        assert ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == 0
+        rc, name = ws.getsockname(s)
+        assert rc == 0 and name is not None
+        got.append(name.port)
+    assert got == [65535, 49152]
+    h.finish()
