@@ -1,6 +1,7 @@
 """The fake's network, sockets and threads (``fakewinsock._net``, ``_sockets``,
 ``_threads``): survivors of the seed-20 samples of the mutation run (issue 18,
-``tools/mutation_sample.sh``) that a behaviour tells apart.
+``tools/mutation_sample.sh``), and of fresh seed-21 samples of ``_net`` and
+``_ops``, that a behaviour tells apart.
 
 * A simulated peer connecting to 0.0.0.0 (the address a server bound to every
   interface reports, as ovserver does) reaches the wildcard listener over the
@@ -167,3 +168,22 @@ def test_port_0_wraps_from_65535_to_49152() -> None:
         got.append(name.port)
     assert got == [65535, 49152]
     h.finish()
+
+
+def test_an_overlapped_modified_in_flight_is_a_usage_error_saying_so_in_full() -> None:
+    """A program that gives a pending WSARecv's OVERLAPPED another event: when
+    the data comes, the usage error names the operation and the fields as
+    they are now, and says why it matters (seed-21 sample of ``_ops``)."""
+    h = Harness(FakeWinsock(config=quiet()))
+    h.start()
+    lst, port = h.listener()
+    a = h.accept(on=(lst, port))
+    ov = h.overlapped()
+    h.recv(a.sock, ov)
+    ev = ov.hEvent = h.event()
+    a.peer.send(b"x")
+    with pytest.raises(WinsockUsageError) as info:
+        h.ws.SleepEx(1000, FALSE)
+    assert re.fullmatch(r"WSARecv op\d+ on socket 0x[0-9a-f]+: its WSAOVERLAPPED was modified while the operation "
+                        rf"was in flight \(Internal=0x103, hEvent={ev:#x}\); Windows would write into it later",
+                        str(info.value)), str(info.value)
