@@ -29,13 +29,15 @@ import re
 
 import pytest
 
-from fakewinsock import CRITICAL_SECTION, FakeWinsock, WinsockUsageError, sockaddr_in
+from fakewinsock import CRITICAL_SECTION, WSABUF, FakeWinsock, WinsockUsageError, sockaddr_in
 from fakewinsock.constants import (
     FALSE,
     SO_UPDATE_ACCEPT_CONTEXT,
+    SOCKET_ERROR,
     SOL_SOCKET,
     STATUS_CONNECTION_RESET,
     TRUE,
+    WSA_IO_PENDING,
     WSAECONNRESET,
 )
 from tests.conformance._harness import ADDR_SLOT, Harness
@@ -187,3 +189,24 @@ def test_an_overlapped_modified_in_flight_is_a_usage_error_saying_so_in_full() -
     assert re.fullmatch(r"WSARecv op\d+ on socket 0x[0-9a-f]+: its WSAOVERLAPPED was modified while the operation "
                         rf"was in flight \(Internal=0x103, hEvent={ev:#x}\); Windows would write into it later",
                         str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("first_size", [8, 16])
+def test_the_second_of_two_receive_buffers_touched_in_flight_is_caught(first_size: int) -> None:
+    """A pending WSARecv into two buffers, the first a whole bytearray (its
+    snapshot a copy up to its zero tail) or one the WSABUF covers in part (a
+    plain copy): the program writes into the second while it pends; when data
+    comes, the usage error names lpBuffers[1] (seed-21 sample of ``_ops``: the
+    snapshot once stopped after the first buffer of the second kind)."""
+    h = Harness(FakeWinsock(config=quiet()))
+    h.start()
+    lst, port = h.listener()
+    a = h.accept(on=(lst, port))
+    ov = h.overlapped()
+    first, second = bytearray(b"ab" + bytes(first_size - 2)), bytearray(b"cd" + bytes(6))
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(8, first), WSABUF(8, second)], 2, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    second[5] = 0x41
+    a.peer.send(b"x")
+    with pytest.raises(WinsockUsageError, match=r": lpBuffers\[1\] was modified while the operation was in flight"):
+        h.wait(ov.hEvent)
