@@ -14,8 +14,9 @@
 # suite on the fake, tests/test_fake_*.py and the thread, trace and scripted
 # tests; not the 40 s NTSTATUS table nor the 2^14-port walk, which test the
 # error map and _net); ovserver's run the server tests of the model the module
-# serves (the model-free and routines cases for _core) less the Hypothesis
-# properties and the swarm runs.  A narrower selection can only leave more
+# serves (the model-free and routines cases for _core; for a model's module also
+# every lifecycle and models test, whose names do not all say the model) less
+# the Hypothesis properties and the swarm runs.  A narrower selection can only leave more
 # survivors: the score stays honest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +58,7 @@ case "$pattern" in
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
                tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
                tests/test_ovserver_mutation_iocp.py)
-        keyword="$model and not property and not line_by_line and not swarm"
+        keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)
         echo "no test selection recorded for $pattern" >&2
