@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hypothesis import Phase, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 
+from fakewinsock.testing import LineServerFailure  # noqa: E402
 from ovserver import simulate  # noqa: E402
 from ovserver._core import Server  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
@@ -76,8 +78,13 @@ class Result:
 
 
 def _first_line(e: BaseException) -> str:
+    """The exception's first line; for one that is not the checker's report, also where it was raised."""
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:_MESSAGE_CHARS] if text else ''}"
+    where = ""
+    if not isinstance(e, LineServerFailure):
+        frames = traceback.extract_tb(e.__traceback__)[-4:]
+        where = " at " + " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    return f"{type(e).__name__}: {text[0][:_MESSAGE_CHARS] if text else ''}{where}"
 
 
 def run_simulate(model: str, mode: str, seed: int, server_class: type[Server] | None = None) -> Result:

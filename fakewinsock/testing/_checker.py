@@ -649,8 +649,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     ``max_draws`` choices are drawn (default: 200, plus 30 per client, line and
     send); the rest of the run is answered by a generator seeded by one more
     draw (which shrinks to the simplest answers).  Unless ``config``
-    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte and
-    100 per client, line and send (far more than a correct server needs).
+    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte,
+    100 per client, line and send, and, for a model that broadcasts, 20 per
+    line and other client (far more than a correct server needs).
 
     Each client checks every line it receives, as it arrives: its own replies
     exactly and in order (a prefix if it resets; every reply to a whole line
@@ -694,8 +695,12 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     if base.max_calls is None:
         # A correct server needs a few calls per receive (at worst one byte each), send and
         # client; a spinning one exceeds any such budget (BusyLoopError).
+        # A model that broadcasts has the server relay each line to every other client, a send
+        # each at worst (a chat crowd of 100 clients on the iocp model: 4 calls per relayed
+        # line, the send, its packet's dequeue, the lock taken and left; 122000 calls in all).
+        relays = size["lines"] * max(0, size["clients"] - 1) if getattr(model, "broadcasts", False) else 0
         base = replace(base, max_calls=1_000 + 40 * size["bytes"]
-                       + 100 * (size["lines"] + size["clients"] + size["sends"]))
+                       + 100 * (size["lines"] + size["clients"] + size["sends"]) + 20 * relays)
     # The whole trace is kept (a run is bounded by max_calls): a failure writes it to a file.
     ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1), chooser=chooser)
     ws.trace.enabled = tracing
