@@ -12,8 +12,9 @@ folder), alternately, ``--rounds`` times.  Each process first runs a few
 examples of another seed, so that one-time costs (imports, Hypothesis's scan
 of local modules for constants) stay out of the measure.
 
-Printed: examples per second of each tree in each round, the median of the
-per-round ratios (this tree / base), and, from one more process per tree under
+Printed: examples per CPU second of the process (and per wall second) of each
+tree in each round, the median of the per-round ratios of the CPU rates (this
+tree / base: CPU time scatters less than wall time on a shared machine), and, from one more process per tree under
 cProfile, Python calls per example (a count: it does not scatter with the
 machine's load).  ``--instructions`` instead counts instructions per example
 under valgrind's callgrind (a count too: the difference between runs of
@@ -85,16 +86,16 @@ def worker(model: str, mode: str, examples: int, seeds: int, profile: bool) -> d
     run(WARMUP_SEED, 5)
     count[0] = fakes[0] = 0
     prof = cProfile.Profile() if profile else None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if prof is not None:
         prof.enable()
     for seed in range(seeds):
         run(seed, examples)
     if prof is not None:
         prof.disable()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     calls = sum(v[1] for v in pstats.Stats(prof).stats.values()) if prof is not None else 0  # type: ignore[attr-defined]
-    return {"examples": count[0], "fakes": fakes[0], "seconds": seconds, "calls": calls}
+    return {"examples": count[0], "fakes": fakes[0], "seconds": seconds, "cpu": cpu, "calls": calls}
 
 
 def measure(tree: Path, front: str | None, args: argparse.Namespace, profile: bool) -> dict[str, float]:
@@ -171,9 +172,10 @@ def main() -> int:
             for name in order:
                 runs[name].append(measure(*trees[name], args, profile=False))
             b, t = runs["base"][-1], runs["this"][-1]
-            rate_b, rate_t = b["examples"] / b["seconds"], t["examples"] / t["seconds"]
+            rate_b, rate_t = b["examples"] / b["cpu"], t["examples"] / t["cpu"]
             ratios.append(rate_t / rate_b)
-            print(f"round {r + 1}: base {rate_b:.2f} examples/s, this {rate_t:.2f} examples/s, "
+            print(f"round {r + 1}: base {rate_b:.2f} examples per CPU second ({b['examples'] / b['seconds']:.2f} "
+                  f"per wall second), this {rate_t:.2f} ({t['examples'] / t['seconds']:.2f}), "
                   f"this / base {rate_t / rate_b:.2f}", flush=True)
         same = {(x["examples"], x["fakes"]) for x in runs["base"] + runs["this"]}
         if len(same) != 1:
@@ -181,7 +183,7 @@ def main() -> int:
         else:
             examples, fakes = same.pop()
             print(f"both trees: {examples:.0f} examples, {fakes:.0f} fakes per run")
-        print(f"examples/s, this / base: median {statistics.median(ratios):.2f} of {len(ratios)} rounds "
+        print(f"examples per CPU second, this / base: median {statistics.median(ratios):.2f} of {len(ratios)} rounds "
               f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
         if not args.no_count:
             counts = {name: measure(*trees[name], args, profile=True) for name in ("base", "this")}

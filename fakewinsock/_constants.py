@@ -15,6 +15,9 @@ FALSE: Final = 0
 SOCKET_ERROR: Final = -1
 INVALID_SOCKET: Final = (1 << 64) - 1  # ~0 as a 64-bit SOCKET (UINT_PTR)
 NULL: Final = 0
+#: ``MAXULONG_PTR`` (basetsd.h), ``~(ULONG_PTR)0`` on 64-bit Windows: the mask that makes a
+#: Python int a ULONG_PTR (a completion key, a HANDLE), wrapping as the C cast does.
+MAXULONG_PTR: Final = (1 << 64) - 1
 
 # --- Versions ----------------------------------------------------------------
 WSADESCRIPTION_LEN: Final = 256
@@ -74,6 +77,7 @@ SO_RCVTIMEO: Final = 0x1006
 SO_ERROR: Final = 0x1007
 SO_TYPE: Final = 0x1008
 SO_UPDATE_ACCEPT_CONTEXT: Final = 0x700B
+SO_CONNECT_TIME: Final = 0x700C
 SO_UPDATE_CONNECT_CONTEXT: Final = 0x7010
 TCP_NODELAY: Final = 0x0001
 TCP_KEEPALIVE: Final = 3
@@ -334,6 +338,7 @@ __all__ = [
     "LOBYTE",
     "MAKEWORD",
     "MAXIMUM_WAIT_OBJECTS",
+    "MAXULONG_PTR",
     "MSG_DONTROUTE",
     "MSG_OOB",
     "MSG_PARTIAL",
@@ -353,6 +358,7 @@ __all__ = [
     "SOL_SOCKET",
     "SOMAXCONN",
     "SO_ACCEPTCONN",
+    "SO_CONNECT_TIME",
     "SO_DEBUG",
     "SO_DONTROUTE",
     "SO_DONTLINGER",

@@ -44,8 +44,8 @@ Divergence from real Windows, in one place (details at each site):
   socket is NotEmulatedError (use closesocket).
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
-* Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags,
-  GetOverlappedResult (kernel32), WSAIoctl and most socket options are not
+* Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags
+  other than WSARecv's MSG_PEEK, GetOverlappedResult (kernel32), WSAIoctl and most socket options are not
   emulated and fail loudly with NotEmulatedError.  The options
   that are accepted (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF,
   TCP_NODELAY, the timeouts, SO_ERROR...) are stored and read back with
@@ -72,10 +72,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _constants as C
+from . import _kernel
 from ._errors import DeadlockError, InternalError, LeakError, NotEmulatedError, WinsockUsageError
 from ._invariants import broken
 from ._iocp import Packet, Port, Ports, win32_error_of_ntstatus
-from ._kernel import Event, Kernel, ThreadState
+from ._kernel import Event, Kernel, ThreadState, first_signaled
 from ._net import ANY, Network
 from ._ops import Operation, Operations
 from ._peer import FakePeer
@@ -144,13 +145,17 @@ def check_invariants_by_default(on: bool) -> None:
 _addressof = ctypes.addressof
 _get_ident = threading.get_ident
 _NS_PER_MS = 1_000_000
-_ULONG_PTR = 0xFFFFFFFFFFFFFFFF  # the fake machine is 64-bit (see fakewinsock._iocp)
 #: GetTickCount64's step: Windows' default timer interrupt period (64 Hz).
 TICK_NS = 15_625_000
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
 _NO_PACKET = QueuedCompletion(C.FALSE, 0, 0, None)
+
+
+#: The kernel is the compiled build's (tools/build_compiled.py): its objects' attributes are
+#: native, which interpreted code reads through descriptors, so hot scans call into it.
+_NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
 def _signalled(evs: Sequence[Event | ProgramThread], wait_all: int) -> int:
@@ -731,7 +736,8 @@ class FakeWinsock:
         """Get a socket option: ``optlen`` is the size of the caller's buffer; the
         result holds the bytes Windows writes (a one-byte option gives 1 byte,
         a boolean SOL_SOCKET option read with 1 to 3 bytes gives 1).  Success
-        clears the last error."""
+        clears the last error.  SO_CONNECT_TIME (read only): see
+        :meth:`_connect_time`."""
         ts = self._enter("getsockopt")
         if not isinstance(optlen, int):
             raise TypeError(f"getsockopt: optlen must be an int, not {type(optlen).__name__}")
@@ -743,6 +749,8 @@ class FakeWinsock:
         key = (level, optname)
         if level not in _OPTION_LEVELS:
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAEINVAL, s), b"")
+        if key == (C.SOL_SOCKET, C.SO_CONNECT_TIME):
+            return self._connect_time(ts, sock, optlen)
         spec = _OPTIONS.get(key) or _READ_ONLY_OPTIONS.get(key)
         if spec is None:
             raise NotEmulatedError(f"getsockopt: option level={level:#x} optname={optname:#x} is not emulated")
@@ -762,6 +770,24 @@ class FakeWinsock:
         n = size if optlen >= 4 else 1
         ts.last_error = 0
         return SockoptResult(0, (value & (0xFF if n == 1 else 0xFFFFFFFF)).to_bytes(n, "little"))
+
+    def _connect_time(self, ts: ThreadState, sock: Socket, optlen: int) -> SockoptResult:
+        """getsockopt(SO_CONNECT_TIME): the whole seconds (of virtual time) since the
+        socket became connected, ~0u (0xFFFFFFFF) while it never was; success
+        clears the last error (Wine's sock.c test_connect_time, run on Windows:
+        ~0u before connecting, 0 right after, on both ends).
+
+        Divergence from real Windows: the seconds count from when the socket
+        became connected here (connect's return, AcceptEx's completion), not
+        from the handshake, which may have finished earlier in the listen
+        backlog; a buffer under 4 bytes fails with WSAEFAULT as for the other
+        4-byte options (untested there); setsockopt of it is not emulated."""
+        if optlen < 4:
+            return SockoptResult(self._fail(ts, "getsockopt", C.WSAEFAULT, sock.handle), b"")
+        since = sock.connected_ns
+        value = 0xFFFFFFFF if since < 0 else min((self._kernel.now_ns - since) // 1_000_000_000, 0xFFFFFFFE)
+        ts.last_error = 0
+        return SockoptResult(0, value.to_bytes(4, "little"))
 
     def getsockname(self, s: int) -> SockaddrResult:
         """The local address of a bound socket (after SO_UPDATE_ACCEPT_CONTEXT for an
@@ -985,8 +1011,9 @@ class FakeWinsock:
         sock = obj if type(obj) is Socket else None
         if sock is None:
             return IoResult(self._fail(ts, call, C.WSAENOTSOCK, s), 0, flags)
-        if flags:
-            raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0)")
+        if flags and (not receiving or flags != C.MSG_PEEK):
+            raise NotEmulatedError(f"{call}: flags {flags:#x} are not emulated (only 0"
+                                   + (" and MSG_PEEK)" if receiving else ")"))
         if routine is not None and sock.iocp is not None and sock.iocp.port is not None:
             # A completion routine on a socket with a completion port: WSAEINVAL,
             # the routine never runs (Wine's sock.c test_WSARecv).
@@ -1009,8 +1036,11 @@ class FakeWinsock:
         op = ops.post(call, sock, lpOverlapped, routine, ts, key, bufs, total)
         if isinstance(op, int):
             return IoResult(self._fail(ts, call, op, s), 0, flags)
+        if flags:
+            op.peek = True  # (MSG_PEEK: the only flag that gets here)
         if self.trace.enabled:
-            self._kernel.record("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else ""))
+            self._kernel.record("posted", call, s, op.id, f"len={op.total}" + (" routine" if routine else "")
+                                + (" MSG_PEEK" if flags else ""))
         return ts, sock, op
 
     def _queue_io(self, ts: ThreadState, op: SocketOp, queue: list[SocketOp], flags: int) -> IoResult:
@@ -1023,7 +1053,19 @@ class FakeWinsock:
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
         """Post an overlapped receive.  0 = completed at once (still notifies; the
         last error is then 0), SOCKET_ERROR with WSA_IO_PENDING = pending, any
-        other error = failed."""
+        other error = failed.
+
+        ``lpFlags`` 0 or MSG_PEEK: a peek copies what has arrived (waiting, as any
+        receive, while nothing has) and leaves it queued for the next receive
+        (Microsoft's WSARecv page; Wine's sock.c test_fionread_siocatmark peeks
+        on Windows; the conformance suite's peek tests pass under Wine).  Other
+        flags raise NotEmulatedError.
+
+        Divergence from real Windows: Microsoft's page says MSG_PEEK is valid
+        only for non-overlapped sockets, yet no source shows what an overlapped
+        peek does on Windows; the fake does what Wine does (and ReactOS's
+        msafd: the peek flag goes to the driver whatever the socket's mode).
+        FakeConfig.partial_recv applies to a peek as to any receive."""
         begun = self._begin_io("WSARecv", s, lpBuffers, dwBufferCount, lpFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
@@ -1272,6 +1314,8 @@ class FakeWinsock:
             return self._wait_io_completion(ts, call, start)
         if fWaitAll:
             idx = _signalled(evs, fWaitAll)
+        elif _NATIVE_KERNEL:  # the compiled build: the kernel's native scan
+            idx = first_signaled(evs)
         else:  # _signalled, inline: a wait for any event is the hot case
             idx = -1
             for e in evs:  # (no enumerate: the scan is the hot part; the first signalled is found once)
@@ -1289,6 +1333,10 @@ class FakeWinsock:
                 if fWaitAll:
                     def done() -> bool:
                         got[0] = _signalled(evs, fWaitAll)
+                        return got[0] >= 0
+                elif _NATIVE_KERNEL:
+                    def done() -> bool:
+                        got[0] = first_signaled(evs)
                         return got[0] >= 0
                 else:
                     def done() -> bool:
@@ -1442,7 +1490,7 @@ class FakeWinsock:
         if sock.iocp is not None and sock.iocp.port is not None:
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
         port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
-        CompletionKey &= _ULONG_PTR  # a ULONG_PTR: wraps as the C cast does
+        CompletionKey &= C.MAXULONG_PTR  # a ULONG_PTR: wraps as the C cast does
         self._ports.associate(sock, port, CompletionKey)
         if self.trace.enabled:
             self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
@@ -1570,7 +1618,7 @@ class FakeWinsock:
         port = self._port(CompletionPort, call)
         if port is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort, rc=C.FALSE)
-        dwCompletionKey &= _ULONG_PTR
+        dwCompletionKey &= C.MAXULONG_PTR
         self._ports.post(port, dwNumberOfBytesTransferred & 0xFFFFFFFF, dwCompletionKey, lpOverlapped)
         if self.trace.enabled:
             self._kernel.record("call", call, port.handle, 0,
@@ -1991,7 +2039,7 @@ class FakeWinsock:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
 
 
-_NO_DEBUG_INFO = _ULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
+_NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
 _OTHER_SOCKET_TYPES = (3, 4, 5)  # SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET: valid on Windows, not emulated
 _TYPE_OF_PROTOCOL = {0: C.SOCK_STREAM, C.IPPROTO_TCP: C.SOCK_STREAM, C.IPPROTO_UDP: C.SOCK_DGRAM}
 _PROTOCOL_OF_TYPE = {C.SOCK_STREAM: C.IPPROTO_TCP, C.SOCK_DGRAM: C.IPPROTO_UDP}

@@ -109,6 +109,7 @@ class Operation(Generic[S]):
     status = C.STATUS_PENDING
     nbytes = 0
     flags = 0
+    peek = False  # WSARecv with MSG_PEEK: copies what is there and leaves it queued
     abort_status = 0  # NTSTATUS to complete with instead of the normal result (0: none)
     accept_sock: S | None = None
     out_buf: memoryview | None = None

@@ -858,8 +858,8 @@ class RealWinsock:
                                NumberOfConcurrentThreads: int) -> int:
         _ints("CreateIoCompletionPort", FileHandle=FileHandle, ExistingCompletionPort=ExistingCompletionPort,
               CompletionKey=CompletionKey, NumberOfConcurrentThreads=NumberOfConcurrentThreads)
-        port = W.CreateIoCompletionPort(FileHandle & 0xFFFFFFFFFFFFFFFF, ExistingCompletionPort,
-                                        CompletionKey & 0xFFFFFFFFFFFFFFFF, NumberOfConcurrentThreads & 0xFFFFFFFF)
+        port = W.CreateIoCompletionPort(FileHandle & C.MAXULONG_PTR, ExistingCompletionPort,
+                                        CompletionKey & C.MAXULONG_PTR, NumberOfConcurrentThreads & 0xFFFFFFFF)
         if port:
             with _lock:
                 _open_ports.add(port)
@@ -915,7 +915,7 @@ class RealWinsock:
             with _lock:  # kept alive until the packet is taken
                 _posted.setdefault(addr, []).append((CompletionPort, lpOverlapped))
         ok = W.PostQueuedCompletionStatus(CompletionPort, dwNumberOfBytesTransferred & 0xFFFFFFFF,
-                                          dwCompletionKey & 0xFFFFFFFFFFFFFFFF, addr or None)
+                                          dwCompletionKey & C.MAXULONG_PTR, addr or None)
         if not ok and addr:
             with _lock:
                 _posted[addr].pop()

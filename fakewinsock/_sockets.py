@@ -87,7 +87,7 @@ class Socket:
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
-        "iocp",
+        "iocp", "connected_ns",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -113,6 +113,7 @@ class Socket:
         self.aborting = False  # an op of this socket was given an abort status
         self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
         self.iocp: Binding | None = None  # its completion port, key and notification modes (_iocp)
+        self.connected_ns = -1  # the virtual time it became connected (SO_CONNECT_TIME); -1: never
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
@@ -185,6 +186,7 @@ class Sockets:
         sock.ep = ep
         ep.owner = sock
         sock.to(CONNECTED)
+        sock.connected_ns = sock.layer.kernel.now_ns
         sock.ctx_updated = True
 
     def shutdown(self, sock: Socket, sending: bool, receiving: bool) -> None:
@@ -356,6 +358,8 @@ class Sockets:
             if n > 1 and self.chooser.boolean(self.config.partial_recv, "partial"):
                 n = self.chooser.integer(1, n - 1, "take")
             data = bytes(rbuf[:n])
+            if op.peek:
+                return 0, n, data  # MSG_PEEK: a copy; the bytes stay queued (and keep the window full)
             del rbuf[:n]
             other = ep.other
             if other is not None and other.blocked:  # (what window_freed looks at first: most reads wake nobody)
@@ -431,6 +435,7 @@ class Sockets:
             self.net.window_freed(ep)
         acc.ep = ep
         acc.to(CONNECTED)
+        acc.connected_ns = self.kernel.now_ns
         acc.accepted = True
         acc.local = ep.local
         ep.owner = acc

@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import NoReturn
 
 from fakewinsock import Trace, __version__, get_backend
@@ -141,6 +142,12 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     s.add_argument("--idle-timeout-ms", type=_integer(0, MAX_IDLE_TIMEOUT_MS), default=0,
                    help="close a client that has sent no complete line and read nothing for this long "
                         "(0: never, as in the lecture notes: then --max-clients silent clients lock others out)")
+    s.add_argument("--high-water", type=_integer(0), default=0, metavar="BYTES",
+                   help="back-pressure: stop reading from a client while one of its recipients (echo: itself; "
+                        "chat: any other member) has more than this queued, until it has drained to half; "
+                        "under --max-queued (0: off: a client that lets --max-queued pile up is cut off)")
+    s.add_argument("--stall-timeout-ms", type=_integer(1, MAX_IDLE_TIMEOUT_MS), default=10_000,
+                   help="with --high-water: cut off (reset) a client that stays over the mark this long")
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)
@@ -190,9 +197,10 @@ def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
     does not take what the server sends.  (``simulate`` keeps 64 KiB: its
     traffic checks replies longer than one send.)"""
     workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
-    limits = _limits(args)
+    limits = replace(_limits(args), high_water=args.high_water)
     return ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode), limits=limits,
                         workers=workers, idle_timeout_ms=args.idle_timeout_ms,
+                        stall_timeout_ms=args.stall_timeout_ms if args.high_water else 0,
                         send_size=max(ServerConfig.send_size, limits.max_queued))
 
 
@@ -229,6 +237,8 @@ def _serve(args: argparse.Namespace) -> int:
     extra = f"; gave up waiting for {stats.abandoned} cancelled operations" if stats.abandoned else ""
     if stats.timed_out:
         extra = f"; {stats.timed_out} closed when idle" + extra
+    if stats.stalled:
+        extra = f"; {stats.stalled} cut off as slow consumers" + extra
     print(f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
           f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}", flush=True)
     return 0
@@ -288,6 +298,9 @@ def _parse(words: list[str]) -> argparse.Namespace:
         before_command = unknown[0] in words and words.index(unknown[0]) < words.index(args.command)
         (parser if before_command else commands[args.command]).error(
             f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "serve" and args.high_water >= args.max_queued:
+        commands["serve"].error(f"--high-water: must be under --max-queued ({args.max_queued}), "
+                                f"not {args.high_water}")
     return args
 
 

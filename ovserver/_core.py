@@ -61,6 +61,21 @@ Rules every path below keeps:
   has come and waits no longer than until the next: the routines model's
   thread (also between completion routines of a long burst), the iocp
   model's controller, each group of the events model for its own clients.
+* **Back-pressure** (``limits.high_water`` with ``stall_timeout_ms``, off by
+  default).  The hub says when a sender must not be read from (its receive's
+  lines went to a recipient still over the mark once they were routed and
+  sent: :meth:`Hub.hold`, asked before the next WSARecv is posted) and when it may again (a ``Resume``
+  action, from whatever made the recipient drain to half the mark or go: a
+  send taken, a close, an EOF); the next WSARecv is then posted by the thread
+  that owns the sender (the events model: its group, through the group's
+  action queue).  Whoever of the two comes first posts it, once.  A recipient
+  going over the mark is a ``Stall`` action: its owner gives it a *stall
+  deadline* ``stall_timeout_ms`` ahead, watched with the idle deadlines, and
+  clears it once the recipient is under the mark again; a connection still
+  over the mark at its deadline is cut off (abortive close, ``stalled``),
+  which resumes the senders it held back.  A client held back is not read
+  from, so its FIN or its reset is seen only when it is read from again (or,
+  for a reset, when a send to it fails).
 """
 
 from __future__ import annotations
@@ -95,7 +110,7 @@ from fakewinsock.constants import (
     WSAECONNRESET,
 )
 
-from ._protocol import Action, Disconnect, Hangup, Hub, HubStats, Limits, Mode, Send
+from ._protocol import Action, Disconnect, Hangup, Hub, HubStats, Limits, Mode, Resume, Send, Stall
 
 __all__ = ["ServerConfig", "ServerStats", "Server", "ServerError"]
 
@@ -143,6 +158,10 @@ class ServerConfig:
     silent client for as long as it stays connected; otherwise a connection
     that has sent no complete line and had no send complete (its client read
     nothing) for that long is closed (see "Idle clients" in the module docstring).
+    ``stall_timeout_ms``: with back-pressure (``limits.high_water``), a client
+    whose queue stays over the high-water mark (not drained to half of it) for
+    that long is cut off (see "Back-pressure" in the module docstring); it
+    must be set (1 or more) exactly when ``high_water`` is.
     """
 
     host: str = "127.0.0.1"
@@ -156,6 +175,7 @@ class ServerConfig:
     stop_grace_ms: int = 1000
     workers: int = DEFAULT_WORKERS
     idle_timeout_ms: int = 0
+    stall_timeout_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -166,6 +186,10 @@ class ServerConfig:
             raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
         if not 0 <= self.idle_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
             raise ValueError(f"idle_timeout_ms must be 0 (off) to {MAX_IDLE_TIMEOUT_MS}, not {self.idle_timeout_ms}")
+        if not 0 <= self.stall_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
+            raise ValueError(f"stall_timeout_ms must be 0 (off) to {MAX_IDLE_TIMEOUT_MS}, not {self.stall_timeout_ms}")
+        if bool(self.stall_timeout_ms) != bool(self.limits.high_water):
+            raise ValueError("stall_timeout_ms and limits.high_water go together: both set (back-pressure), or both 0")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be 1-{MAX_WORKERS}, not {self.workers}")
         if not 0 <= self.port <= 65535:
@@ -190,6 +214,7 @@ class ServerStats:
     cut_off: int = 0  # slow reader (or worse): closed abortively
     closed_at_stop: int = 0
     timed_out: int = 0  # idle for idle_timeout_ms: closed
+    stalled: int = 0  # over the high-water mark for stall_timeout_ms: cut off (also counted in cut_off)
     cancelled: int = 0  # connections whose send in flight was cancelled before the close
     abandoned: int = 0  # operations still pending when a stop gave up waiting for them
     bytes_received: int = 0
@@ -227,7 +252,8 @@ class _Io(WSAOVERLAPPED):
 class _Conn:
     """One accepted connection: the lecture notes' group of socket, event and OVERLAPPEDs."""
 
-    __slots__ = ("cid", "sock", "name", "event", "slot", "recv", "send", "state", "fin_sent", "closed", "active_ms")
+    __slots__ = ("cid", "sock", "name", "event", "slot", "recv", "send", "state", "fin_sent", "closed", "active_ms",
+                 "stall_due")
 
     def __init__(self, cid: int, sock: int, name: bytes, recv_size: int) -> None:
         self.cid = cid
@@ -241,6 +267,7 @@ class _Conn:
         self.fin_sent = False
         self.closed = False
         self.active_ms = 0  # GetTickCount64 of its last activity (idle time-out only)
+        self.stall_due = NEVER  # over the high-water mark: cut off at this tick (back-pressure only)
 
     def idle(self) -> bool:
         return not self.recv.busy and not self.send.busy
@@ -306,8 +333,15 @@ class Server:
         self._post_accept()
 
     def _idle_armed(self) -> None:
-        """A connection was opened while none had an idle deadline (the thread
-        that watches them may be in a wait without a time-out)."""
+        """A connection got a deadline (idle or stall) earlier than every other
+        (the thread that watches them may be in a wait without that time-out)."""
+
+    def _deadline(self, conn: _Conn, due: int) -> None:
+        """``conn`` must be checked at tick ``due`` (its idle or stall deadline);
+        called by the thread that owns it."""
+        if due < self._idle_due:
+            self._idle_due = due
+            self._idle_armed()
 
     # ------------------------------------------------------------ life cycle
 
@@ -489,10 +523,7 @@ class Server:
         limit = self.config.idle_timeout_ms
         if limit:
             conn.active_ms = self.ws.GetTickCount64()
-            armed = self._idle_due == NEVER
-            self._idle_due = min(self._idle_due, conn.active_ms + limit)
-            if armed:
-                self._idle_armed()
+            self._deadline(conn, conn.active_ms + limit)
         self.stats.accepted += 1
         self.stats.peak_connections = max(self.stats.peak_connections, len(self._conns))
         self._begin(conn)
@@ -523,6 +554,7 @@ class Server:
         if io.busy or conn.closed:
             return
         data = self.hub.take_output(conn.cid, self.config.send_size)
+        self._after_hub(conn)
         if not data:
             if conn.state == "eof":
                 self._close(conn)
@@ -575,6 +607,7 @@ class Server:
             self.stats.ended += 1
             conn.state = "eof"
             self.hub.end(conn.cid)
+            self._after_hub(conn)
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
@@ -582,7 +615,10 @@ class Server:
             if self.config.idle_timeout_ms and io.buf.find(b"\n", 0, nbytes) >= 0:
                 conn.active_ms = self.ws.GetTickCount64()  # a line is complete
             self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
-            if not conn.closed:
+            self._after_hub(conn)
+            # Held back (back-pressure): read on at its Resume.  (No Resume came
+            # meanwhile: a client is held back only here, with no receive posted.)
+            if not conn.closed and not self.hub.hold(conn.cid):
                 self._post_recv(conn)
 
     def _apply(self, actions: list[Action]) -> None:
@@ -599,6 +635,25 @@ class Server:
             elif isinstance(a, Disconnect):
                 self.stats.cut_off += 1
                 self._close(conn, abort=True)
+            elif isinstance(a, Resume):
+                if conn.state == "open" and not conn.recv.busy and not self._stop:
+                    self._post_recv(conn)
+            elif isinstance(a, Stall):
+                if conn.stall_due == NEVER:
+                    conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
+                    self._deadline(conn, conn.stall_due)
+
+    def _after_hub(self, conn: _Conn) -> None:
+        """After the hub took output from ``conn`` or forgot it: its stall clock
+        stops once it is no longer over the mark, and the senders it held back
+        read on (back-pressure only)."""
+        if not self.config.stall_timeout_ms:
+            return
+        self.hub.settle(conn.cid)
+        if conn.stall_due != NEVER and not self.hub.over(conn.cid):
+            conn.stall_due = NEVER
+        if resumes := self.hub.pop_resumes():
+            self._apply(resumes)
 
     # ------------------------------------------------------------ idle clients
 
@@ -614,8 +669,12 @@ class Server:
             for conn in list(conns):
                 if conn.closed:
                     continue
-                expires = conn.active_ms + limit
-                if expires <= now:
+                expires = min(conn.active_ms + limit if limit else NEVER, conn.stall_due)
+                if conn.stall_due <= now:  # a slow consumer: it has not drained for stall_timeout_ms
+                    self.stats.stalled += 1
+                    self.stats.cut_off += 1
+                    self._close(conn, abort=True)
+                elif expires <= now:
                     self.stats.timed_out += 1
                     self._close(conn)
                 elif expires < due:
@@ -624,10 +683,14 @@ class Server:
             return due, timeout_ms
         return due, min(timeout_ms, due - now)
 
+    def _timers(self) -> bool:
+        """Whether connections have deadlines (idle time-out or back-pressure's stall time-out)."""
+        return bool(self.config.idle_timeout_ms or self.config.stall_timeout_ms)
+
     def _idle_timeout(self, timeout_ms: int) -> int:
         """The single-table models (routines, iocp): check ``self._conns`` for
-        idle connections; the time-out of the wait that follows."""
-        if not self.config.idle_timeout_ms:
+        idle (or stalled) connections; the time-out of the wait that follows."""
+        if not self._timers():
             return timeout_ms
         self._idle_due, timeout_ms = self._idle_check(self._conns.values(), self._idle_due, timeout_ms)
         return timeout_ms
@@ -645,6 +708,8 @@ class Server:
             return
         conn.closed = True
         self.hub.leave(conn.cid)
+        if self.config.stall_timeout_ms and (resumes := self.hub.pop_resumes()):
+            self._apply(resumes)  # the senders it held back read on
         ws = self.ws
         if conn.send.busy:
             # ERROR_NOT_FOUND if it has just completed: then it is reaped as usual.

@@ -101,7 +101,9 @@ Within a group the lecture notes' loop is unchanged:
 Idle clients (``idle_timeout_ms``, see :mod:`ovserver._core`): each group
 closes its own idle clients (it owns their sockets) at the top of its loop,
 once its earliest deadline has come, and its wait ends at that deadline at the
-latest; a busy group checks at every wake-up.
+latest; a busy group checks at every wake-up.  Back-pressure's stall deadlines
+(see :mod:`ovserver._core`) are watched the same way; the ``Stall`` and
+``Resume`` actions for a client go to its group's action queue like any other.
 
 Stopping: :meth:`Server.request_stop` (any thread: a console control handler,
 a simulated actor) sets a flag and signals the acceptor's wake event.  The
@@ -362,7 +364,7 @@ class EventServer(Server):
                     self.stats.closed_at_stop += 1
                     self._close(conn)
             timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
-            if self.config.idle_timeout_ms and not group.stopping:
+            if self._timers() and not group.stopping:
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
@@ -492,6 +494,14 @@ class EventServer(Server):
             group.zombies.remove(conn)
         self.ws.WSACloseEvent(conn.event)
         conn.event = WSA_INVALID_EVENT
+
+    def _deadline(self, conn: _Conn, due: int) -> None:
+        """Only the group's own thread lowers its ``idle_due`` (a stall, applied
+        as its action); a connection handed over gets its idle deadline when
+        the group takes its inbox."""
+        group = self._group_of[conn.cid]
+        if group is self._running:
+            group.idle_due = min(group.idle_due, due)
 
     def _posted(self, conn: _Conn, io: _Io) -> None:
         other = conn.send if io is conn.recv else conn.recv

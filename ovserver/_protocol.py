@@ -46,6 +46,19 @@ Rules
    * ``max_clients``: at most this many clients are joined at once; the I/O
      model stops accepting while :attr:`Hub.full` (new connections wait in the
      listen backlog).
+   * ``high_water`` (0, the default: off): **back-pressure**.  A member whose
+     queue grows past this many bytes is *over* the mark (:class:`Stall`:
+     the driver starts its slow-consumer clock); a sender one of whose
+     recipients is over the mark when its received bytes have been routed is
+     *paused* (:meth:`Hub.hold`): the driver does not read from it again
+     (TCP's window then slows the sender) until every recipient that held it
+     back has drained to ``high_water // 2`` or stopped being a member; then
+     :class:`Resume` says to read again.  In echo the one recipient is the
+     sender itself; in chat it is every other member, so one member over the
+     mark pauses every other sender.  ``max_queued`` stays a hard limit (a
+     receive already taken is routed whole, so a queue can pass the mark by up
+     to a receive per sender).  A member that stays over the mark is the
+     driver's to cut off (the server's ``stall_timeout_ms``).
 
 The driver's side of the contract: call :meth:`Hub.join` when a connection is
 accepted, :meth:`Hub.receive` with every chunk received, :meth:`Hub.end` on
@@ -69,6 +82,8 @@ __all__ = [
     "Send",
     "Hangup",
     "Disconnect",
+    "Resume",
+    "Stall",
     "Action",
     "welcome_line",
     "chat_line",
@@ -90,10 +105,13 @@ class Limits:
     max_line: int = 64 * 1024
     max_clients: int = 10_000
     max_queued: int = 1024 * 1024
+    high_water: int = 0  # back-pressure above this many bytes queued for a member (0: off)
 
     def __post_init__(self) -> None:
         if self.max_line < 1 or self.max_clients < 1 or self.max_queued < 1:
             raise ValueError(f"every limit must be at least 1: {self}")
+        if not 0 <= self.high_water < self.max_queued:
+            raise ValueError(f"high_water must be 0 (off) or under max_queued: {self}")
 
 
 class Send(NamedTuple):
@@ -117,7 +135,20 @@ class Disconnect(NamedTuple):
     reason: str
 
 
-Action: TypeAlias = Send | Hangup | Disconnect
+class Resume(NamedTuple):
+    """``cid`` was paused (back-pressure) and no recipient holds it back any
+    more: read from it again."""
+
+    cid: int
+
+
+class Stall(NamedTuple):
+    """``cid``'s queue went over the high-water mark: start its slow-consumer clock."""
+
+    cid: int
+
+
+Action: TypeAlias = Send | Hangup | Disconnect | Resume | Stall
 
 
 def welcome_line(name: bytes) -> bytes:
@@ -147,6 +178,7 @@ class HubStats:
     too_long: int = 0
     cut_off: int = 0
     discarded: int = 0  # bytes ignored from hung-up or ended clients and trailing partial lines
+    paused: int = 0  # times a sender was paused (back-pressure: high_water)
 
 
 # Client states.
@@ -175,6 +207,11 @@ class Hub:
         self.stats = HubStats()
         self._clients: dict[int, _Client] = {}
         self._members: dict[int, _Client] = {}  # insertion-ordered: routing order is join order
+        self._high = self.limits.high_water
+        self._low = self._high // 2
+        self._over: set[int] = set()  # members whose queue is over the high-water mark
+        self._paused: set[int] = set()  # members not to be read from until no recipient is over the mark
+        self._resumes: list[Action] = []  # Resume actions not yet handed out (see pop_resumes)
 
     # ------------------------------------------------------------ membership
 
@@ -206,12 +243,15 @@ class Hub:
         return actions
 
     def leave(self, cid: int) -> None:
-        """The connection is gone: forget the client and whatever is queued for it."""
+        """The connection is gone: forget the client and whatever is queued for
+        it.  (Senders it held back are resumed: :meth:`pop_resumes`.)"""
         c = self._clients.pop(cid, None)
         if c is not None:
             self._members.pop(cid, None)
             c.out.clear()
             c.queued = 0
+            self._paused.discard(cid)
+            self._not_over(cid)
 
     def end(self, cid: int) -> None:
         """The client ended its input (EOF): it is no longer a member; what is
@@ -221,12 +261,61 @@ class Hub:
             return
         self._members.pop(cid, None)
         c.state = _ENDED
+        self._paused.discard(cid)
+        self._not_over(cid)  # it gets no more lines: it holds no sender back
         self.stats.discarded += len(c.inbuf)
         c.inbuf.clear()
         c.scanned = 0
 
     def is_member(self, cid: int) -> bool:
         return cid in self._members
+
+    # ------------------------------------------------------------ back-pressure
+
+    def hold(self, cid: int) -> bool:
+        """After a receive from ``cid`` (its actions performed): whether the driver
+        must stop reading from it until a :class:`Resume` (a recipient of its
+        lines is over the mark); it is then :meth:`paused`."""
+        if not self._high or cid not in self._members or not self._held_back(cid):
+            return False
+        self._paused.add(cid)
+        self.stats.paused += 1
+        return True
+
+    def paused(self, cid: int) -> bool:
+        """Whether ``cid`` is held back, to be read from again at its :class:`Resume`."""
+        return cid in self._paused
+
+    def settle(self, cid: int) -> None:
+        """After :meth:`take_output` from ``cid``: once its queue has drained to
+        half the mark it is no longer over it (:meth:`pop_resumes`)."""
+        c = self._clients.get(cid)
+        if c is not None and cid in self._over and c.queued <= self._low:
+            self._not_over(cid)
+
+    def over(self, cid: int) -> bool:
+        """Whether ``cid``'s queue is over the high-water mark (not yet drained to half of it)."""
+        return cid in self._over
+
+    def pop_resumes(self) -> list[Action]:
+        """The :class:`Resume` actions that :meth:`settle`, :meth:`leave`, :meth:`end`
+        or :meth:`receive` (a recipient cut off or hung up) made due; the driver performs them."""
+        resumes, self._resumes = self._resumes, []
+        return resumes
+
+    def _held_back(self, cid: int) -> bool:
+        """Whether a recipient of ``cid``'s lines is over the mark."""
+        if self._echo:
+            return cid in self._over
+        return len(self._over) > (1 if cid in self._over else 0)
+
+    def _not_over(self, cid: int) -> None:
+        """``cid`` no longer counts as over the mark: resume the senders it alone held back."""
+        if cid in self._over:
+            self._over.discard(cid)
+            for p in [p for p in self._paused if not self._held_back(p)]:
+                self._paused.discard(p)
+                self._resumes.append(Resume(p))
 
     # ------------------------------------------------------------ input
 
@@ -303,6 +392,8 @@ class Hub:
         c.scanned = 0
         c.state = _HUNG_UP
         self._members.pop(c.cid, None)
+        self._paused.discard(c.cid)
+        self._not_over(c.cid)
         self._enqueue(c, error_line(self.limits.max_line), actions)
         if c.cid in self._clients:
             actions.append(Hangup(c.cid, "line too long"))
@@ -327,6 +418,9 @@ class Hub:
         self.stats.bytes_out += len(data)
         if was_empty:
             actions.append(Send(c.cid))
+        if self._high and c.queued > self._high and c.cid not in self._over and c.state == _MEMBER:
+            self._over.add(c.cid)
+            actions.append(Stall(c.cid))
 
     def _cut_off(self, c: _Client, reason: str, actions: list[Action]) -> None:
         self.stats.cut_off += 1

@@ -123,11 +123,15 @@ class SimulationReport:
 
 def format_report(r: SimulationReport) -> str:
     """The report as text.  Only the line starting with ``wall time`` depends on
-    anything but the seed and the options."""
+    anything but the seed and the options.  The header's ``resets=`` is the
+    ``--resets`` fraction, followed by ``+swarm`` when the swarm's ``resets``
+    feature resets some of the other clients too."""
     s, f = r.server, r.fake_stats
+    swarm_resets = r.traffic.startswith("swarm: ") and "resets" in r.traffic.split()[1:]
     lines = [
         f"ovserver simulate: model={r.model} mode={r.mode} clients={r.clients} "
-        f"messages={r.messages_per_client} seed={r.seed} resets={r.resets_fraction:g}",
+        f"messages={r.messages_per_client} seed={r.seed} resets={r.resets_fraction:g}"
+        + ("+swarm" if swarm_resets else ""),
         f"traffic               {r.traffic}",
         f"limits                max_line {r.server_limits.max_line}, max_queued {r.server_limits.max_queued}, "
         f"max_clients {r.server_limits.max_clients}",
@@ -504,7 +508,7 @@ class ClientPlan:
 #: WSASend at random moments (each lets the server drop one client).
 FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_window", "paused_readers",
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
-            "line_cuts", "stuck_readers", "early_stop")
+            "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -512,7 +516,36 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
 #: 1 ms after every other client but the stuck readers is done, so that the stop finds them connected,
 #: idle or holding its sends) draw from
 #: a random source of their own, so the runs of seeds without them are what they were.
-LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop")
+LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients")
+#: The last two, accept_faults and few_clients, are drawn in ``simulate``, each from a random source of
+#: its own: accept_faults
+#: (WSAENOBUFS injected into AcceptEx in every phase of the run: before the first client, while they
+#: arrive, while the server is full, as they leave; each injection fails 1 to 3 posts, and the server
+#: must retry: no client may be lost for it) and few_clients (unless the limits are given or
+#: tight_limits draws them, a client limit of 1, 2 or 3, at least 2 in chat: a server that is full most
+#: of the time, its clients waiting in the listen backlog while each close frees the only place).
+ACCEPT_FAULTS = (0, 3)  # injections besides the three phases' (start, arrivals, after the last arrival)
+FEW_CLIENTS = (1, 1, 1, 2, 3)
+#: Swarm runs have a Winsock-call budget (FakeConfig.max_calls, unless fake_config sets one): this many
+#: calls, plus CALLS_PER_CLIENT per client and more per line and byte (_call_budget); a server that
+#: spins (a wait that returns at once because an event is never reset) exceeds it, one that waits does
+#: not come near it (measured: ovserver's three models used at most a fifth of it, 100 clients x 10 lines,
+#: seeds 0-23).
+CALL_BUDGET = 100_000
+CALLS_PER_CLIENT = 2_000
+CALLS_PER_LINE = 20
+#: ... and CALLS_PER_LINE per BUDGET_UNIT bytes sent or received (the smallest window simulate draws).
+BUDGET_UNIT = 256
+
+
+def _call_budget(plans: list[ClientPlan], chat: bool) -> int:
+    """The Winsock-call budget of a swarm run with these clients (see CALL_BUDGET): in chat, every line
+    and byte counts once for each client it may be sent to."""
+    fan = len(plans) if chat else 1
+    lines = sum(len(p.lines) for p in plans)
+    sent = sum(len(c) for p in plans for c in p.chunks)
+    return (CALL_BUDGET + CALLS_PER_CLIENT * len(plans) + CALLS_PER_LINE * lines * fan
+            + CALLS_PER_LINE * (sent * (1 + fan) // BUDGET_UNIT))
 
 
 def swarm_features(seed: int) -> tuple[str, ...]:
@@ -707,6 +740,18 @@ def _limit_plain(p: ClientPlan, max_line: int) -> None:
         pos += len(chunk)
     if p.reset_at > len(p.chunks):
         p.reset_at = len(p.chunks)
+
+
+def _inject_accept_faults(ws: FakeWinsock, plans: list[ClientPlan], rng: random.Random) -> None:
+    """WSAENOBUFS injected into AcceptEx in every phase of the run: at its start, before any client;
+    while the clients arrive; and after the last arrival, while the server is full or its clients
+    leave.  An AcceptEx failure allows no drop: the server must post again."""
+    arrivals = sorted(p.arrival_ns for p in plans) or [0]
+    last = arrivals[-1]
+    times = [0, arrivals[_randint(rng, 0, len(arrivals) - 1)], last + _randint(rng, 0, 20 * _MS)]
+    times += [_randint(rng, 0, last + 50 * _MS) for _ in range(_randint(rng, *ACCEPT_FAULTS))]
+    for at in times:
+        ws.call_at(at, lambda n: ws.inject_error("AcceptEx", WSAENOBUFS, n), _randint(rng, 1, 3))
 
 
 def backoff_ns(attempt: int, rng: random.Random) -> int:
@@ -1176,7 +1221,10 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     lines, a small flow-control window (unless ``fake_config`` is given),
     readers that pause, FIN right after the last send, a last line without its
     newline, resets, every client at once, tight limits (unless ``limits`` is
-    given), WSAENOBUFS injected into receives and sends.  ``plain`` (and
+    given), WSAENOBUFS injected into receives and sends, and into AcceptEx
+    in every phase of the run, a client limit of 1 to 3 (when no limit is
+    given), and a Winsock-call budget (:data:`CALL_BUDGET`: a server that
+    spins fails with BusyLoopError).  ``plain`` (and
     ``barrier``) keep the plain traffic.  The limits are expected behaviour: a
     client whose line is over ``max_line`` expects the error line and the
     server's FIN; a client reset when more than ``max_queued`` bytes may have
@@ -1213,6 +1261,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         raise ValueError(f"stop_at_s must be >= 0 (seconds of virtual time), not {stop_at_s}")
     wall0 = time.perf_counter()
     features = () if plain or barrier else swarm_features(seed)
+    limits_given = limits is not None
     rng = random.Random(f"ovserver-sim:{seed}:limits")
     if limits is None and "tight_limits" in features:
         limits = Limits(max_line=rng.choice([100, 1000, 8000]), max_queued=rng.choice([4096, 32768, 300_000]),
@@ -1225,6 +1274,20 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
             limits = Limits(max_queued=late.choice([16384, 32768]))
         if fake_config is None:
             fake_config = FakeConfig(window=late.choice([4096, 16384]))
+    if not limits_given and "few_clients" in features and "tight_limits" not in features:
+        # (stuck_readers' output limit kept; tight_limits draws a client limit of its own)
+        few = random.Random(f"ovserver-sim:{seed}:few-clients").choice(FEW_CLIENTS)
+        if mode == "chat":
+            few = max(2, few)  # one client at a time, and nobody would hear anybody
+        limits = replace(limits if limits is not None else Limits(), max_clients=few)
+    # (a pure function of its arguments: drawn here, before the fake, for the call budget)
+    plans = scenario_plan(clients, messages, seed, resets, arrival_s, features,
+                          limits if limits is not None else Limits())
+    if features and (fake_config is None or fake_config.max_calls is None):
+        # A call budget: a server that spins instead of waiting fails (BusyLoopError) rather than
+        # running on until something else ends the spin.
+        fake_config = replace(fake_config if fake_config is not None else FakeConfig(),
+                              max_calls=_call_budget(plans, mode == "chat"))
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode),
@@ -1243,7 +1306,6 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     sim = _Sim(ws, server, report, config.mode, barrier, progress)
     if features:
         sim.quiet_ns = QUIET_SECOND_NS
-    plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, config.limits)
     if stop_at_s is None and "early_stop" in features:
         sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns and not p.stuck)
     sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
@@ -1254,6 +1316,9 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
             call, count = rng.choice(["WSARecv", "WSASend"]), _randint(rng, 1, 2)
             sim.drops_left += count
             ws.call_at(_randint(rng, 0, window_ns), lambda c: ws.inject_error(c[0], WSAENOBUFS, c[1]), (call, count))
+
+    if "accept_faults" in features:
+        _inject_accept_faults(ws, plans, random.Random(f"ovserver-sim:{seed}:accept-faults"))
 
     def ready(srv: Server) -> None:
         assert srv.address is not None

@@ -612,3 +612,28 @@ def test_invariants_catch_a_signal_that_woke_no_one() -> None:
     ws.invariants()
     assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
     ws.CloseHandle(h)
+
+
+def test_first_signaled_finds_what_the_wait_for_any_returns() -> None:
+    """``_kernel.first_signaled``, the compiled build's scan of a wait for any
+    event (the pure build scans inline in ``_fake``): the index of the first
+    signalled object, events and thread handles alike, the first of an event
+    given twice, -1 when none is."""
+    from fakewinsock._kernel import Event, first_signaled
+
+    class ThreadHandle:  # a waitable that is not an Event (a ProgramThread's handle in the wait)
+        signaled = False
+
+    evs: list[Any] = [Event(0x100 + 4 * i) for i in range(63)]
+    thread = ThreadHandle()
+    evs.insert(5, thread)
+    assert first_signaled(evs) == -1
+    evs[40].signaled = True
+    assert first_signaled(evs) == 40
+    thread.signaled = True
+    assert first_signaled(evs) == 5
+    evs[0].signaled = True
+    assert first_signaled(evs) == 0
+    evs[0].signaled = thread.signaled = False
+    evs.append(evs[40])  # given twice: the first index
+    assert first_signaled(evs) == 40

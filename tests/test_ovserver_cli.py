@@ -23,6 +23,11 @@ BAD = [
     ["serve", "--model", "threads"],
     ["serve", "--idle-timeout-ms", "-1"],
     ["serve", "--idle-timeout-ms", "2147483648"],
+    ["serve", "--high-water", "-1"],
+    ["serve", "--high-water", "1048576"],  # not under --max-queued's default
+    ["serve", "--max-queued", "1000", "--high-water", "2000"],
+    ["serve", "--stall-timeout-ms", "0"],
+    ["simulate", "--high-water", "5"],
     ["simulate", "--clients", "-1"],
     ["simulate", "--messages", "-1"],
     ["simulate", "--seed", "-1"],
@@ -49,6 +54,13 @@ def test_bad_input_is_one_line_and_status_2(argv: list[str], capsys: pytest.Capt
     out, err = capsys.readouterr()
     assert out == ""
     assert len(err.splitlines()) == 1 and "error" in err, err
+
+
+def test_serve_config_takes_back_pressure_only_with_high_water() -> None:
+    on = cli.serve_config(cli._parse(["serve", "--high-water", "65536", "--stall-timeout-ms", "700"]), "127.0.0.1")
+    assert on.limits.high_water == 65536 and on.stall_timeout_ms == 700
+    off = cli.serve_config(cli._parse(["serve", "--stall-timeout-ms", "700"]), "127.0.0.1")
+    assert off.limits.high_water == 0 and off.stall_timeout_ms == 0
 
 
 def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:

@@ -562,3 +562,15 @@ def test_the_scenario_plan_is_a_function_of_its_arguments() -> None:
     assert all(b"".join(p.chunks) == b"".join(line + b"\n" for line in p.lines) for p in plans)
     assert all(len(p.pauses_ns) == len(p.chunks) for p in plans)
     assert 0 < sum(p.reset_at >= 0 for p in plans) < 50
+
+
+@pytest.mark.parametrize(("traffic", "header_end"), [
+    ("plain", "resets=0.2"),
+    ("swarm: crowd stuck_readers", "resets=0.2"),
+    ("swarm: crowd resets early_stop", "resets=0.2+swarm"),
+])
+def test_report_header_says_when_the_swarm_resets_clients(traffic: str, header_end: str) -> None:
+    # The header's resets= was only the --resets fraction, 0 by default, also when the
+    # swarm's resets feature reset clients; it now says so.
+    r = SimulationReport("events", "echo", 10, 2, 1, 0.2, traffic=traffic)
+    assert format_report(r).splitlines()[0].endswith(f" {header_end}")

@@ -25,7 +25,9 @@ def test_a_correct_chat_server_sends_nothing_after_a_clients_end(model: str) -> 
 def test_a_line_sent_after_a_clients_end_is_found() -> None:
     """The chat-to-ended-client mutant keeps a client that sent its FIN a
     member: lines the others send after its end still reach it."""
-    r = simulate(30, 5, mode="chat", seed=0, server_class=ChatToEndedClient)
+    # (100 clients x 10 lines: 30 x 5 on seed 0 found it until seed 0's swarm got AcceptEx faults, which
+    # moved its schedule; no seed of 0-11 finds it at that size now)
+    r = simulate(100, 10, mode="chat", seed=0, server_class=ChatToEndedClient)
     assert not r.ok
     assert "after the server had this client's end" in r.errors[0], r.errors
 

@@ -1,5 +1,6 @@
 """``ovserver simulate``'s late swarm features (line_cuts, stuck_readers,
-early_stop) and its quiet-second check: what each draws, that the correct
+early_stop, accept_faults, few_clients), its call budget and its quiet-second
+check: what each draws, that the correct
 servers pass them, and that each reaches the bug it is for (the planted bugs
 of tests/mutants/)."""
 
@@ -82,6 +83,10 @@ def test_the_quiet_second_sees_a_socket_held_after_its_client_reset() -> None:
     ("iocp-drain-not-signalled", 0, "did not stop within 1 s"),  # early_stop, and the 1 s limit
     ("chat-broadcast-live-dict", 7, "dictionary changed size during iteration"),  # stuck_readers
     ("partial-at-limit-refused", 2, "line longer than 100 bytes"),  # line_cuts
+    ("accept-retry-not-armed", 1, "not done 600 s after arriving"),  # accept_faults: AcceptEx fails at the start
+    ("resume-before-freeing", 11, "not done 600 s after arriving"),  # few_clients: a client limit of 1
+    ("wake-event-not-reset", 0, "BusyLoopError"),  # the call budget: it spins while the server is full
+    ("rotated-index-ignored", 0, "BusyLoopError"),  # the call budget: it spins past the signalled client
 ])
 def test_a_late_feature_reaches_its_bug(name: str, seed: int, error: str) -> None:
     mode = "chat" if name.startswith("chat") else "echo"

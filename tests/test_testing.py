@@ -127,6 +127,43 @@ def test_the_chooser_stops_drawing_after_its_budget() -> None:
     bounded()
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["choice-sequence", "public-api"])
+def test_yes_no_draws_honour_the_configured_probability(fast: bool) -> None:
+    """A yes/no question asked with p = 0.1 is answered yes about 1 time in
+    10 while Hypothesis generates (a seeded chooser's rate; it used to be 1 in
+    2 whatever p), by both ways of drawing; and a failure that needs one yes
+    shrinks to a schedule of no but that one."""
+    answers: list[bool] = []
+    shrunk: list[list[tuple[str, int]]] = []
+
+    @settings(FAST, max_examples=150, phases=[Phase.generate])
+    @given(data=st.data())
+    def rate(data: st.DataObject) -> None:
+        chooser = HypothesisChooser(data)
+        if not fast:
+            chooser._fast_bool = None  # what another Hypothesis version gets: the public API
+        answers.extend(chooser.boolean(0.1, "q") for _ in range(40))
+
+    rate()
+    share = sum(answers) / len(answers)
+    assert 0.03 <= share <= 0.2, f"yes {share:.0%} of {len(answers)} draws, for p = 0.1"
+
+    @settings(FAST, max_examples=300)
+    @given(data=st.data())
+    def needs_a_yes(data: st.DataObject) -> None:
+        chooser = HypothesisChooser(data, record=True)
+        if not fast:
+            chooser._fast_bool = None
+        got = [chooser.boolean(0.3, "q") for _ in range(20)]
+        assert chooser.schedule is not None
+        shrunk.append(chooser.schedule)
+        assert not any(got)
+
+    with pytest.raises(AssertionError):
+        needs_a_yes()
+    assert sorted(v for _, v in shrunk[-1]) == [0] * 19 + [1], shrunk[-1]  # one yes, the rest shrunk to no
+
+
 # ---------------------------------------------------------------- strategies
 
 
@@ -307,6 +344,17 @@ def test_a_model_must_answer_in_whole_lines() -> None:
         check_line_server(lambda ws, a: Ovserver(ws, a), TWO, Broken(), seed=1)
 
 
+@pytest.mark.parametrize("which", ["reply", "broadcast"])
+def test_a_model_must_answer_in_bytes(which: str) -> None:
+    class Broken(EchoModel):
+        def reply(self, name: bytes, line: bytes) -> tuple[bytes, bytes]:
+            back, others = super().reply(name, line)
+            return (None, others) if which == "reply" else (back, None)  # type: ignore[return-value]
+
+    with pytest.raises(LineServerFailure, match=f"the model's {which} must be bytes, not NoneType"):
+        check_line_server(lambda ws, a: Ovserver(ws, a), TWO, Broken(), seed=1)
+
+
 # ---------------------------------------------------------------- servers that misbehave
 
 
@@ -348,11 +396,15 @@ class Stub:
 
 NOBODY = Scenario(())
 ONE = Scenario((ClientScript.of(b"hi"),))
+#: A client that sends a line of 1 MiB: the call budget counts it in KiB (it used to count bytes: a server
+#: that spins ran 42 million calls, minutes, before it was reported).
+MIB = Scenario((ClientScript.of(b"x" * (1 << 20)),))
 
 
 @pytest.mark.parametrize(("body", "scenario", "verdict"), [
     ("return", NOBODY, "serve() returned before stop() was called"),
     ("spin", NOBODY, "busy loop: WSAWaitForMultipleEvents: more than 1000 Winsock calls"),
+    ("spin", MIB, "busy loop: WSAWaitForMultipleEvents: more than 83260 Winsock calls"),
     ("poll", NOBODY, "busy polling: the server made"),
     ("leak", NOBODY, "left open after serve() returned: event"),
     ("deaf", ONE, "connection refused 162 times in 10.1 s"),

@@ -133,8 +133,14 @@ _END_GRACE_NS = 20 * _MS
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
-    if data and not data.endswith(b"\n"):
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"the model's {what} must be bytes, not {type(data).__name__}")
+    if not data:
+        return []
+    if not data.endswith(b"\n"):
         raise ValueError(f"the model's {what} must be whole lines (end with a newline): {data[:60]!r}")
+    if data.find(b"\n") == len(data) - 1:  # one line (a model's usual reply): as it is, not split and copied
+        return [bytes(data)]
     return [x + b"\n" for x in data.split(b"\n")[:-1]]
 
 
@@ -215,8 +221,9 @@ class _Client(ScriptedClient):
                 back, others = model.reply(self.name, line)
                 own += _lines(back, "reply")
                 routed = _lines(others, "broadcast")
-                out += routed
-                self.out_line += [i] * len(routed)
+                if routed:
+                    out += routed
+                    self.out_line += [i] * len(routed)
             self.own_count.append(len(own))
             self.out_count.append(len(out))
         if self.cut is not None:
@@ -634,6 +641,28 @@ def _final_hypothesis_run() -> bool | None:
         return None
 
 
+#: _call_budget: the budget's bytes come in units of at most this many (a receive of a server takes this
+#: or more, unless the flow-control window is smaller).
+_BUDGET_UNIT = 1024
+
+
+def _call_budget(scenario: Scenario, model: LineModel, window: int) -> int:
+    """The Winsock-call budget of ``check_line_server`` (unless its config sets
+    ``max_calls``): 1000 calls, 40 per unit of the bytes the server receives
+    and sends (a unit is 1 KiB, or the flow-control window ``window`` if
+    smaller: at worst a receive and a send per window), and 100 per line it
+    sends, client and send.  A correct server needs a few calls per receive,
+    send and client (ovserver's three models under 1/8 of it); a spinning one
+    exceeds any such budget (BusyLoopError).  The budget used to be 40 calls
+    per byte: a spin in an example of megabytes then ran for hundreds of
+    millions of calls (minutes) before it was reported."""
+    size = scenario.size()
+    fan = max(1, size["clients"]) if model.broadcasts else 1  # a chat line goes to every other client
+    unit = max(1, min(window, _BUDGET_UNIT))
+    units = -(-size["bytes"] * (1 + fan) // unit)
+    return 1_000 + 40 * units + 100 * (size["lines"] * fan + size["clients"] + size["sends"])
+
+
 def check_line_server(server: ServerFactory, scenario: Scenario, model: LineModel | None = None, *,
                       data: Any = None, seed: int = 0, config: FakeConfig | None = None,
                       address: tuple[str, int] = ("127.0.0.1", 7000), client_deadline_s: float = 30.0,
@@ -649,9 +678,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     ``max_draws`` choices are drawn (default: 200, plus 30 per client, line and
     send); the rest of the run is answered by a generator seeded by one more
     draw (which shrinks to the simplest answers).  Unless ``config``
-    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per byte,
-    100 per client, line and send, and, for a model that broadcasts, 20 per
-    line and other client (far more than a correct server needs).
+    sets ``max_calls``, the Winsock-call budget is 1000, plus 40 per KiB (or
+    per window, if the window is smaller) received and sent, and 100 per
+    client, send and line sent (far more than a correct server needs).
 
     Each client checks every line it receives, as it arrives: its own replies
     exactly and in order (a prefix if it resets; every reply to a whole line
@@ -693,14 +722,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         base = replace(base, window=scenario.window)
     tracing = trace_tail > 0 and final is not False
     if base.max_calls is None:
-        # A correct server needs a few calls per receive (at worst one byte each), send and
-        # client; a spinning one exceeds any such budget (BusyLoopError).
-        # A model that broadcasts has the server relay each line to every other client, a send
-        # each at worst (a chat crowd of 100 clients on the iocp model: 4 calls per relayed
-        # line, the send, its packet's dequeue, the lock taken and left; 122000 calls in all).
-        relays = size["lines"] * max(0, size["clients"] - 1) if getattr(model, "broadcasts", False) else 0
-        base = replace(base, max_calls=1_000 + 40 * size["bytes"]
-                       + 100 * (size["lines"] + size["clients"] + size["sends"]) + 20 * relays)
+        base = replace(base, max_calls=_call_budget(scenario, model, base.window))
     # The whole trace is kept (a run is bounded by max_calls): a failure writes it to a file.
     ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1), chooser=chooser)
     ws.trace.enabled = tracing

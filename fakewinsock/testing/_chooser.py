@@ -19,6 +19,10 @@ from .._sim import Chooser, FakeConfig
 
 __all__ = ["HypothesisChooser", "fake_configs"]
 
+#: The public-API fallback of a weighted yes/no draw: an integer of [0, _PARTS).
+_PARTS = 1_000_000
+_PART = st.integers(0, _PARTS - 1)
+
 
 # ====================================================================== choices
 
@@ -26,9 +30,13 @@ __all__ = ["HypothesisChooser", "fake_configs"]
 class HypothesisChooser(Chooser):
     """A :class:`~fakewinsock.Chooser` whose answers are Hypothesis draws.
 
-    Probabilities in the fake's config still decide *whether* a question is
-    asked with a non-trivial answer (p=0 and p=1 never draw); with
-    ``FakeConfig(immediate=0.5, ...)`` every open choice is drawn.  Latencies
+    Probabilities in the fake's config decide *whether* a question is asked
+    with a non-trivial answer (p=0 and p=1 never draw) and, as with a seeded
+    chooser, how often a yes/no question is answered yes when Hypothesis
+    generates: ``FakeConfig(split=0.3)`` splits 3 sends in 10, a fault
+    injected with ``enobufs=0.01`` comes 1 post in 100 (they used to be
+    50/50 whatever ``p``).  Every yes/no draw shrinks to no (no split, no
+    fault, the operation pends), the simplest answer.  Latencies
     are drawn from three landmarks of their range so that shrinking stays fast.
 
     ``draws`` counts the draws made (the size of the schedule); with
@@ -121,11 +129,11 @@ class HypothesisChooser(Chooser):
         try:
             if self._fast_bool is not None:
                 try:
-                    value = bool(self._fast_bool())
+                    value = bool(self._fast_bool(p))
                 except TypeError:
                     self._fast_bool = None
-            if self._fast_bool is None:
-                value = bool(self._data.draw(st.booleans(), label=label))
+            if self._fast_bool is None:  # True for the top p of [0, _PARTS): 0, where it shrinks to, is False
+                value = int(self._data.draw(_PART, label=label)) >= _PARTS - int(p * _PARTS)
         except BaseException as e:
             self._stop(e)
             raise
@@ -137,7 +145,8 @@ class HypothesisChooser(Chooser):
         if lo == hi:
             return lo
         # Three landmarks are enough to reorder events; draws stay cheap to shrink.
-        return self.pick_one((lo, (lo + hi) // 2, hi), label)
+        # (pick_one's draw of one of the three, without its two calls on the way)
+        return (lo, (lo + hi) // 2, hi)[self.integer(0, 2, label)]
 
     def describe_schedule(self, limit: int = 200) -> str:
         """The recorded schedule as ``question=answer`` words (empty if not recorded)."""

@@ -77,7 +77,8 @@ class ClientScript:
     read_every_ns: int = 0
 
     def __post_init__(self) -> None:
-        if any(b"\n" in line for line in self.lines) or b"\n" in self.tail:
+        # (one pass over the stream: the lines hold no newline if it has one per line)
+        if b"\n" in self.tail or self.stream.count(b"\n") != len(self.lines):
             raise ValueError("ClientScript.lines and tail must not contain newlines")
         if b"".join(self.chunks) != self.stream or any(not c for c in self.chunks):
             raise ValueError("ClientScript.chunks must be non-empty and join to the lines, each ended by a newline, "
@@ -101,7 +102,7 @@ class ClientScript:
            read_every_ns: int = 0) -> ClientScript:
         """A script sending ``lines`` (then ``tail``, a last line without its
         newline); ``chunk`` > 0 cuts the stream into sends of that size."""
-        stream = b"".join(line + b"\n" for line in lines) + tail
+        stream = _ended(lines) + tail
         size = chunk if chunk > 0 else max(1, len(stream))
         chunks = tuple(stream[i:i + size] for i in range(0, len(stream), size))
         return cls(tuple(lines), chunks, (0,) * len(chunks), arrive_ns, linger_ns, tail, pause_at_ns, pause_ns,
@@ -111,7 +112,7 @@ class ClientScript:
     def stream(self) -> bytes:
         """Every byte it sends, in order (made once: the checker asks often; the
         script is frozen, so the cached value never goes stale)."""
-        return b"".join(line + b"\n" for line in self.lines) + self.tail
+        return _ended(self.lines) + self.tail
 
     def __repr__(self) -> str:
         """The dataclass's repr (it rebuilds the script), or, for a big script, a
@@ -317,6 +318,11 @@ def _range(value: int | tuple[int, int], name: str = "value") -> tuple[int, int]
     return lo, hi
 
 
+def _ended(lines: Sequence[bytes]) -> bytes:
+    """The lines, each ended by a newline, as one stream (one join: no line copied twice)."""
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
 def _cut(stream: bytes, sizes: list[int]) -> list[bytes]:
     """``stream`` cut into sends of these sizes; the last send takes the rest."""
     chunks: list[bytes] = []
@@ -338,7 +344,7 @@ def _client_scripts(lines: tuple[int, int], line: st.SearchStrategy[bytes], arri
     @st.composite
     def scripts(draw: st.DrawFn) -> ClientScript:
         msgs = tuple(draw(messages))
-        chunks = _cut(b"".join(m + b"\n" for m in msgs), draw(_CHUNK_SIZES))
+        chunks = _cut(_ended(msgs), draw(_CHUNK_SIZES))
         return ClientScript(msgs, tuple(chunks), tuple(draw(gaps) for _ in chunks), draw(arrivals), draw(linger))
 
     return scripts()
@@ -532,10 +538,12 @@ def _bulk(size: int, line_len: int, salt: int) -> list[bytes]:
     left = size
     while left > 0:
         n = min(line_len, left - 1)
-        lines.append(b"%d:" % len(lines) + _pattern(max(0, n - len(b"%d:" % len(lines))), salt))
-        if len(lines[-1]) + 1 > left:
-            lines[-1] = lines[-1][:left - 1]
-        left -= len(lines[-1]) + 1
+        head = b"%d:" % len(lines)
+        line = head + _pattern(max(0, n - len(head)), salt)
+        if len(line) + 1 > left:
+            line = line[:left - 1]
+        lines.append(line)
+        left -= len(line) + 1
     return lines
 
 
@@ -662,7 +670,7 @@ class _Swarm:
                 self.stuck_lines[index] = size - 1
                 if size:
                     msgs.append(_pattern(size - 1, index))
-        stream = b"".join(m + b"\n" for m in msgs)
+        stream = _ended(msgs)
         # How the stream is cut into sends.
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
         mode = "lines" if role == "talker" else draw(_one_of(modes)) if len(modes) > 1 else "cuts"
@@ -687,7 +695,7 @@ class _Swarm:
                 self.big_left -= size
                 bulk = _bulk(size, big[1], index)
                 msgs += bulk
-                chunks.append(b"".join(b + b"\n" for b in bulk))
+                chunks.append(_ended(bulk))
         first_bulk = len(chunks)
         backed_up = False
         if role == "backpressure":  # replies backed up behind a reader that does not read for a while
@@ -698,7 +706,7 @@ class _Swarm:
                 used.add("backpressure")
             bulk = _bulk(size, line_len, index)
             msgs += bulk
-            stream_ = b"".join(b + b"\n" for b in bulk)
+            stream_ = _ended(bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
         read_bytes: int | None = None
         read_every = 0
@@ -706,7 +714,7 @@ class _Swarm:
             size, line_len, rate = draw(self.slow_sizes), draw(_one_of(self.bulk_lines)), draw(_SLOW_RATES)
             bulk = _bulk(size, line_len, index)
             msgs += bulk
-            stream_ = b"".join(b + b"\n" for b in bulk)
+            stream_ = _ended(bulk)
             chunks += [stream_[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream_), _BACKLOG_CHUNK)]
             if size:  # (none, where it shrinks to: an ordinary client)
                 used.add("slow_readers")
@@ -829,7 +837,7 @@ class _Swarm:
         if owed > window or extra > _MAX_OWED_LINES:
             return script, fault
         more = tuple(_pattern(line, fault.client + i) for i in range(extra))
-        chunk = b"".join(m + b"\n" for m in more)
+        chunk = _ended(more)
         k = len(script.chunks) - (1 if script.tail else 0)
         script = replace(script, lines=script.lines + more, chunks=script.chunks[:k] + (chunk,) + script.chunks[k:],
                          gaps_ns=script.gaps_ns[:k] + (0,) + script.gaps_ns[k:])

@@ -203,11 +203,16 @@ def test_shutdown_receive(h: Harness) -> None:
 
 
 def test_shutdown_both(h: Harness) -> None:
+    """test_shutdown: after SD_BOTH a receive and a send fail with WSAESHUTDOWN at
+    once, nothing notified; the peer reads EOF."""
     a = h.accept()
     assert h.ws.shutdown(a.sock, SD_BOTH) == 0
     ov = h.overlapped()
     rc, _, _ = h.recv(a.sock, ov)
     assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAESHUTDOWN
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(1, bytearray(b"x"))], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAESHUTDOWN
+    assert not h.is_signalled(ov.hEvent)
     assert a.peer.recv() == b""
 
 

@@ -508,7 +508,7 @@ class StopClosesWhileIterating(EventServer):
                     self.stats.closed_at_stop += 1
                     self._close(conn)
             timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
-            if self.config.idle_timeout_ms and not group.stopping:
+            if self._timers() and not group.stopping:
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)

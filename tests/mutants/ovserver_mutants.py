@@ -365,7 +365,7 @@ class ExitsWithoutReaping(EventServer):
                     self.stats.closed_at_stop += 1
                     self._close(conn)
             timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
-            if self.config.idle_timeout_ms and not group.stopping:
+            if self._timers() and not group.stopping:
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
@@ -699,20 +699,27 @@ class HalfCloseForgetsQueuedReplies(RoutineServer):
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes
+            if nbytes and self.config.idle_timeout_ms:
+                conn.active_ms = self.ws.GetTickCount64()  # the client read (room was made for this send)
             io.buf = b""
             self._post_send(conn)
         elif nbytes == 0:  # graceful exit: send what is queued, then close
             self.stats.ended += 1
             conn.state = "eof"
             self.hub.leave(conn.cid)  # BUG: leave (forget what is queued), not end
+            self._after_hub(conn)
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
             assert isinstance(io.buf, bytearray)
+            if self.config.idle_timeout_ms and io.buf.find(b"\n", 0, nbytes) >= 0:
+                conn.active_ms = self.ws.GetTickCount64()  # a line is complete
             self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
-            if not conn.closed:
+            self._after_hub(conn)
+            # Held back (back-pressure): read on at its Resume.  (No Resume came
+            # meanwhile: a client is held back only here, with no receive posted.)
+            if not conn.closed and not self.hub.hold(conn.cid):
                 self._post_recv(conn)
-
 
 class AcceptErrorStopsAccepting(RoutineServer):
     """An AcceptEx that completes with an error (a client reset while it waited
