@@ -19,10 +19,17 @@ parts of the fake, each in its own module (see ``docs/fake-map.md``):
   deadlocks across threads) and critical sections;
 * :mod:`fakewinsock._sim`: the configuration and the one source of choices.
 
-This module owns only what belongs to the API: the WSAStartup count, errors
-injected by :meth:`FakeWinsock.inject_error`, and the helpers tests use
-(:meth:`FakeWinsock.peer`, :meth:`FakeWinsock.leaks`...).  It may call every
-part; no part calls it.
+The API surface itself is one class made of one mixin per group of calls,
+each in its own module (:mod:`fakewinsock._api_base` says what they share):
+sockets (:mod:`fakewinsock._api_sockets`), overlapped receives and sends
+(:mod:`fakewinsock._api_io`), events and waits (:mod:`fakewinsock._api_waits`),
+completion ports (:mod:`fakewinsock._api_ports`), threads and critical
+sections (:mod:`fakewinsock._api_threads`).  This module owns only what
+belongs to the whole: the constructor, the WSAStartup count, the last error,
+errors injected by :meth:`FakeWinsock.inject_error`, the invariant checks
+after every call, and the helpers tests use (:meth:`FakeWinsock.peer`,
+:meth:`FakeWinsock.leaks`...).  The API surface may call every part; no part
+calls it.
 
 Everything is recorded in :attr:`FakeWinsock.trace`.  Nothing depends on wall
 time, ids or hash order: the same seed and calls give the same trace.
