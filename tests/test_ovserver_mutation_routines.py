@@ -22,7 +22,7 @@ and the ``closesocket`` that closes it.
 from __future__ import annotations
 
 from fakewinsock import FakeWinsock
-from fakewinsock._fake import TICK_NS
+from fakewinsock._api_waits import TICK_NS
 from ovserver._routines import ROUTINE_BURST
 from tests.ovserver_session import MS, Session, exact
 
