@@ -281,13 +281,11 @@ class Network:
     # ------------------------------------------------------------ addresses
 
     def addr_holder(self, host: str, port: int) -> AddressHolder | None:
-        """What is already bound to (host, port), or to a wildcard overlapping it."""
-        hit = self.bound.get((host, port)) or self.bound.get((ANY, port))
-        if hit is None and host == ANY:
-            for (_, p), other in sorted(self.bound.items(), key=lambda item: item[0]):
-                if p == port:
-                    return other
-        return hit
+        """What is already bound to (host, port), a specific address, or to the
+        wildcard on that port.  (Only port choices ask: an explicit bind's
+        conflicts are :meth:`address_conflict`'s.)"""
+        assert host != ANY
+        return self.bound.get((host, port)) or self.bound.get((ANY, port))
 
     def address_conflict(self, holder: AddressHolder, host: str, port: int) -> int:
         """The error binding ``holder`` to (host, port) gives, or 0, by the rules

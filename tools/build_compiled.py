@@ -28,8 +28,9 @@ Not compiled, on purpose:
 
 * ``_sim.py``: :class:`~fakewinsock.Chooser` is subclassed by interpreted code
   (``HypothesisChooser``, users' choosers);
-* ``_fake.py``: the API surface wraps its own methods per instance (the
-  invariant checks) and test tools patch it (``tools/compare_schedules.py``);
+* ``_fake.py`` and the ``_api_*.py`` mixins it is made of: the API surface
+  wraps its own methods per instance (the invariant checks) and test tools
+  patch it (``tools/compare_schedules.py``);
 * ``_iocp.py`` and the rest: off the per-message path.
 
 Tests that monkeypatch a compiled module's classes (``tests/test_difftest.py``

@@ -14,8 +14,9 @@
 # suite on the fake, tests/test_fake_*.py and the thread, trace and scripted
 # tests; not the 40 s NTSTATUS table nor the 2^14-port walk, which test the
 # error map and _net); ovserver's run the server tests of the model the module
-# serves (the model-free and routines cases for _core) less the Hypothesis
-# properties and the swarm runs.  A narrower selection can only leave more
+# serves (the model-free and routines cases for _core; for a model's module also
+# every lifecycle and models test, whose names do not all say the model) less
+# the Hypothesis properties and the swarm runs.  A narrower selection can only leave more
 # survivors: the score stays honest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ seed=${3:-18}
 
 case "$pattern" in
     fakewinsock.*)
-        tests=(tests/test_fake_mutation_survivors.py tests/test_fake_kernel_mutation.py
+        tests=(tests/test_fake_mutation_survivors.py tests/test_fake_mutation_seed20.py tests/test_fake_kernel_mutation.py
                tests/test_fake_net_mutation.py tests/test_fake_net_mutation_more.py tests/test_fake_misuse.py
                tests/test_fake_regressions.py tests/test_fake_iocp.py tests/test_fake_iocp_waiters.py tests/test_fake_mutation_sockets.py tests/test_fake_tick.py
                tests/test_fake_threads.py tests/test_fake_states.py tests/test_fake_close_pending_send.py
@@ -44,7 +45,7 @@ case "$pattern" in
                tests/test_ovserver_config.py tests/test_ovserver_stats.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
-               tests/test_ovserver_busy.py)
+               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
@@ -55,8 +56,9 @@ case "$pattern" in
                tests/test_ovserver_mutation_core.py tests/test_ovserver_server.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_stats.py tests/test_ovserver_hostile.py tests/test_ovserver_groups.py
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
-               tests/test_ovserver_idle.py tests/test_ovserver_busy.py)
-        keyword="$model and not property and not line_by_line and not swarm"
+               tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
+               tests/test_ovserver_mutation_iocp.py)
+        keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)
         echo "no test selection recorded for $pattern" >&2

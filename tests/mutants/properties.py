@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
 
 from fakewinsock import FakeConfig, FakeWinsock
 from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, check_line_server, scenarios
@@ -133,7 +134,8 @@ RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024, max_clients=1), Lim
 
 def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
                     limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
-                    features: Sequence[str] | None = None) -> Callable[[], None]:
+                    features: Sequence[str] | None = None,
+                    on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
@@ -142,7 +144,11 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     after each example that ran to its end or failed (benchmarks count the
     examples until the first failure); not for one that Hypothesis stopped
     because it ran out of data (it was counted as a failure until 2026-12-04,
-    which made the examples-to-find counts too low)."""
+    which made the examples-to-find counts too low).  With ``on_failure``, a
+    failing example is passed to it and not raised, so that Hypothesis goes on
+    and every failing example of the budget is seen (``tools/false_alarms.py``
+    counts them on the correct servers); Hypothesis's own exceptions are
+    raised as ever."""
     recv_size = ServerConfig().recv_size
     setups = []
     for lim in limits:
@@ -162,10 +168,13 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         try:
             check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim), scenario,
                               model, data=data)
-        except Exception:  # a failure (not Hypothesis ending an example that ran out of data: a BaseException)
+        except Exception as e:  # a failure (not Hypothesis ending an example that ran out of data: a BaseException)
             if observe is not None:
                 observe(True)
-            raise
+            if on_failure is None or isinstance(e, HypothesisException):
+                raise
+            on_failure(e)
+            return
         if observe is not None:
             observe(False)
 

@@ -1,0 +1,217 @@
+"""The fake's API surface for I/O completion ports: the calls of
+:class:`PortCalls`, a mixin of :class:`fakewinsock.FakeWinsock` (see
+:mod:`fakewinsock._api_base`).
+"""
+
+from __future__ import annotations
+
+from . import _constants as C
+from ._api_base import _NS_PER_MS, FakeBase
+from ._errors import WinsockUsageError
+from ._iocp import Packet, Port, win32_error_of_ntstatus
+from ._kernel import ThreadState
+from ._types import OVERLAPPED_ENTRY, WSAOVERLAPPED, QueuedCompletion, QueuedCompletionEx
+
+_NO_PACKET = QueuedCompletion(C.FALSE, 0, 0, None)
+
+
+class PortCalls(FakeBase):
+    """FakeWinsock's calls for I/O completion ports."""
+
+    # --- completion ports ----------------------------------------------------
+
+    def _port(self, h: object, call: str, name: str = "CompletionPort") -> Port | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: {name} must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, Port) else None
+
+    def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
+                               NumberOfConcurrentThreads: int) -> int:
+        """A new port (FileHandle INVALID_HANDLE_VALUE, ExistingCompletionPort 0),
+        or associate a socket with a port (a new one when ExistingCompletionPort
+        is 0); the port's handle, or 0 with ERROR_INVALID_HANDLE (not a socket,
+        not a port) or ERROR_INVALID_PARAMETER (the socket has a port already,
+        or INVALID_HANDLE_VALUE with an existing port).  See :mod:`fakewinsock._iocp`."""
+        call = "CreateIoCompletionPort"
+        ts = self._enter(call)
+        for name, v in (("FileHandle", FileHandle), ("ExistingCompletionPort", ExistingCompletionPort),
+                        ("CompletionKey", CompletionKey), ("NumberOfConcurrentThreads", NumberOfConcurrentThreads)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        existing: Port | None = None
+        if ExistingCompletionPort:
+            existing = self._port(ExistingCompletionPort, call, "ExistingCompletionPort")
+            if existing is None:
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, ExistingCompletionPort, rc=0)
+        if FileHandle == C.INVALID_HANDLE_VALUE:
+            if existing is not None:
+                return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
+            port = self._ports.create(NumberOfConcurrentThreads)
+            if self.trace.enabled:
+                self._kernel.record("call", call, port.handle, 0, f"new port concurrency={port.concurrency}")
+            return port.handle
+        sock = self._socket(FileHandle, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle, rc=0)
+        if sock.iocp is not None and sock.iocp.port is not None:
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
+        port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
+        CompletionKey &= C.MAXULONG_PTR  # a ULONG_PTR: wraps as the C cast does
+        self._ports.associate(sock, port, CompletionKey)
+        if self.trace.enabled:
+            self._kernel.record("call", call, FileHandle, 0, f"port={port.handle:#x} key={CompletionKey:#x}")
+        return port.handle
+
+    def _wait_port(self, ts: ThreadState, call: str, port: Port, dwMilliseconds: int, alertable: bool,
+                   count: int) -> tuple[int, list[Packet]]:
+        """Wait until the port grants this thread packets (at most ``count``):
+        (0, the packets), or (the Win32 error to fail with, []): WAIT_TIMEOUT,
+        WAIT_IO_COMPLETION after running completion routines, or
+        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile.  A packet
+        already queued is taken before completion routines run (Wine's
+        NtRemoveIoCompletionEx and Windows' KeRemoveQueueEx take an entry
+        before waiting)."""
+        ports = self._ports
+        w = ports.begin_wait(port, ts, count)
+        if not ports.try_grant(port, w):
+            if alertable and ts.apcs:
+                ports.end_wait(port, w)
+                self._kernel.run_apcs(ts)
+                return C.WAIT_IO_COMPLETION, []
+            deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+            try:
+                self._kernel.block(lambda: ports.try_grant(port, w), deadline,
+                                   lambda: f"{call}({port.describe()}, INFINITE)", ts if alertable else None)
+            except BaseException:
+                # An exception through the wait (a simulated actor's, raised in
+                # this thread's turn; a deadlock): the thread no longer waits, so
+                # it must not stay the most recent waiter, to which alone the
+                # port grants packets.
+                if w in port.waiting:
+                    port.waiting.remove(w)
+                raise
+        if w.got:
+            return 0, w.got
+        ports.end_wait(port, w)
+        if w.abandoned:
+            return C.ERROR_ABANDONED_WAIT_0, []
+        if alertable and ts.apcs:
+            self._kernel.run_apcs(ts)
+            return C.WAIT_IO_COMPLETION, []
+        return C.WAIT_TIMEOUT, []
+
+    def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:
+        """Dequeue one packet (waiting in virtual time): see
+        :class:`fakewinsock._types.QueuedCompletion` and :mod:`fakewinsock._iocp`."""
+        call = "GetQueuedCompletionStatus"
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        if not isinstance(dwMilliseconds, int):
+            raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return _NO_PACKET
+        err, got = self._wait_port(ts, call, port, dwMilliseconds & 0xFFFFFFFF, False, 1)
+        tracing = self.trace.enabled
+        if err:
+            ts.last_error = err
+            if tracing:
+                self._kernel.record("return", call, port.handle, 0,
+                                    f"FALSE error={err} waited={self._kernel.now_ns - start}")
+            return _NO_PACKET
+        pkt = got[0]
+        status = pkt.status
+        if tracing:
+            self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
+                                f"key={pkt.key:#x} bytes={pkt.nbytes} status={status:#x} "
+                                f"waited={self._kernel.now_ns - start}")
+        if status < 0x80000000:
+            return QueuedCompletion(C.TRUE, pkt.nbytes, pkt.key, pkt.ov)
+        ts.last_error = win32_error_of_ntstatus(status)
+        return QueuedCompletion(C.FALSE, pkt.nbytes, pkt.key, pkt.ov)
+
+    def GetQueuedCompletionStatusEx(self, CompletionPort: int, ulCount: int, dwMilliseconds: int,
+                                    fAlertable: int) -> QueuedCompletionEx:
+        """Dequeue up to ``ulCount`` packets (TRUE, whatever their operations'
+        results), or FALSE with WAIT_TIMEOUT, or, alertable, WAIT_IO_COMPLETION
+        once queued completion routines have run.  ``ulCount`` below 1 raises
+        WinsockUsageError."""
+        call = "GetQueuedCompletionStatusEx"
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        for name, v in (("ulCount", ulCount), ("dwMilliseconds", dwMilliseconds), ("fAlertable", fAlertable)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return QueuedCompletionEx(C.FALSE, [])
+        if ulCount <= 0:
+            raise WinsockUsageError(
+                f"{call}: ulCount is {ulCount}; the array must have room for at least one entry (what "
+                "Windows does with 0 is not shown by any source we read; Wine writes an entry past it)"
+            )
+        err, got = self._wait_port(ts, call, port, dwMilliseconds & 0xFFFFFFFF, bool(fAlertable), ulCount)
+        if err:
+            ts.last_error = err
+            if self.trace.enabled:
+                self._kernel.record("return", call, port.handle, 0,
+                                    f"FALSE error={err} waited={self._kernel.now_ns - start}")
+            return QueuedCompletionEx(C.FALSE, [])
+        entries = [OVERLAPPED_ENTRY(pkt.key, pkt.ov, pkt.status, pkt.nbytes) for pkt in got]
+        if self.trace.enabled:
+            for pkt in got:
+                self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
+                                    f"key={pkt.key:#x} bytes={pkt.nbytes} status={pkt.status:#x}")
+            self._kernel.record("return", call, port.handle, 0,
+                                f"TRUE entries={len(entries)} waited={self._kernel.now_ns - start}")
+        return QueuedCompletionEx(C.TRUE, entries)
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        """Queue a packet of the caller's making (dequeued as TRUE with these
+        values; ``lpOverlapped`` comes back as the same object, or None)."""
+        call = "PostQueuedCompletionStatus"
+        ts = self._enter(call)
+        for name, v in (("dwNumberOfBytesTransferred", dwNumberOfBytesTransferred),
+                        ("dwCompletionKey", dwCompletionKey)):
+            if not isinstance(v, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        if lpOverlapped is not None and not isinstance(lpOverlapped, WSAOVERLAPPED):
+            raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED or None, "
+                            f"not {type(lpOverlapped).__name__}")
+        port = self._port(CompletionPort, call)
+        if port is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort, rc=C.FALSE)
+        dwCompletionKey &= C.MAXULONG_PTR
+        self._ports.post(port, dwNumberOfBytesTransferred & 0xFFFFFFFF, dwCompletionKey, lpOverlapped)
+        if self.trace.enabled:
+            self._kernel.record("call", call, port.handle, 0,
+                                f"key={dwCompletionKey:#x} bytes={dwNumberOfBytesTransferred}")
+        return C.TRUE
+
+    def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
+        """Set FILE_SKIP_COMPLETION_PORT_ON_SUCCESS and/or
+        FILE_SKIP_SET_EVENT_ON_HANDLE on a socket (added to those already set;
+        with or without a port).  Other bits: ERROR_INVALID_PARAMETER.
+
+        Divergence from real Windows: the flags are added, never cleared (what
+        Windows does with 0 or with fewer flags than before is not shown by
+        the sources we read)."""
+        call = "SetFileCompletionNotificationModes"
+        ts = self._enter(call)
+        if not isinstance(Flags, int):
+            raise TypeError(f"{call}: Flags must be an int, not {type(Flags).__name__}")
+        sock = self._socket(FileHandle, call)
+        if sock is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle if isinstance(FileHandle, int) else 0,
+                              rc=C.FALSE)
+        if Flags & ~(C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | C.FILE_SKIP_SET_EVENT_ON_HANDLE):
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=C.FALSE)
+        b = self._ports.binding(sock)
+        b.modes |= Flags
+        if self.trace.enabled:
+            self._kernel.record("call", call, FileHandle, 0, f"modes={b.modes:#x}")
+        return C.TRUE

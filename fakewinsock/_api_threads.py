@@ -1,0 +1,277 @@
+"""The fake's API surface for program threads and critical sections: the calls of
+:class:`ThreadCalls`, a mixin of :class:`fakewinsock.FakeWinsock` (see
+:mod:`fakewinsock._api_base`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _constants as C
+from ._api_base import FakeBase, _addressof
+from ._errors import NotEmulatedError, WinsockUsageError
+from ._iocp import Port
+from ._kernel import Event, ThreadState
+from ._ops import Operation
+from ._sockets import Socket, SocketOp
+from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner
+from ._types import CRITICAL_SECTION, CreateThreadResult, ExitCodeResult, ThreadStartRoutine
+
+_NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
+
+
+class ThreadCalls(FakeBase):
+    """FakeWinsock's calls for program threads and critical sections."""
+
+    # --- threads -------------------------------------------------------------------
+    # Program threads and the kernel32 calls of a threaded server.  The
+    # scheduler is in fakewinsock._threads; these calls check arguments and
+    # handles, and say what each wait waits for.
+
+    def _scheduler(self) -> Scheduler:
+        kernel = self._kernel
+        sched = kernel.sched
+        if sched is None:
+            sched = kernel.sched = Scheduler(kernel, kernel.thread())
+            sched.on_exit = self._thread_exited
+        return sched
+
+    def _thread_exited(self, ts: ThreadState) -> None:
+        """A thread ended (its baton still held).  Its queued completion routines
+        never run, and the I/O it posted is cancelled unless it survives thread
+        exit (afd.c's test_async_thread_termination, on Windows: without a
+        completion port, pending I/O is cancelled, STATUS_CANCELLED, its event
+        signalled, its APC never run)."""
+        record = self._kernel.record if self.trace.enabled else None
+        while ts.apcs:
+            apc = ts.apcs.popleft()
+            if record is not None:
+                record("dropped", "thread-exit", 0, 0, f"completion routine of {apc.describe()}")
+            if isinstance(apc, Operation):
+                self._ops.reap(apc)
+        cancelled: list[Socket] = []
+        for op in sorted(self._ops.by_ov.values(), key=lambda o: o.id):
+            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op):
+                continue
+            self._sockets.abort(op, C.STATUS_CANCELLED)
+            if record is not None:
+                record("cancelled", "thread-exit", op.sock.handle, op.id)
+            if op.sock not in cancelled:
+                cancelled.append(op.sock)
+        for sock in cancelled:
+            self._sockets.changed(sock)
+
+    def _io_survives_thread_exit(self, op: SocketOp) -> bool:
+        """Whether ``op`` outlives the thread that posted it: on Windows only
+        I/O on a socket associated with a completion port whose OVERLAPPED has
+        no event (afd.c).  Without completion ports, none does."""
+        b = op.sock.iocp  # --- completion ports
+        return b is not None and b.port is not None and op.routine is None and not op.ev_handle
+
+    def _check_not_waited(self, call: str, h: int) -> None:
+        # The threads blocked on it are its waiters (O(1): no scan of every thread ever made).
+        for t in getattr(self._kernel.objects.get(h), "waiters", ()):
+            if t.wait is not None:
+                raise WinsockUsageError(
+                    f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
+                    "closing a handle while another thread waits on it is undefined on Windows"
+                )
+
+    def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: hThread must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, ProgramThread) else None
+
+    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
+                     lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
+        """A new program thread running ``lpStartAddress(lpParameter)``; it runs
+        when the scheduler picks it (at the next interface call or wait)."""
+        call = "CreateThread"
+        self._enter(call)
+        for name, value in (("dwStackSize", dwStackSize), ("dwCreationFlags", dwCreationFlags)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if lpThreadAttributes is not None:
+            raise NotEmulatedError(f"{call}: lpThreadAttributes is not emulated (pass None)")
+        if not callable(lpStartAddress):
+            raise TypeError(f"{call}: lpStartAddress must be a callable (the thread procedure), "
+                            f"not {type(lpStartAddress).__name__}")
+        unknown = dwCreationFlags & ~(C.CREATE_SUSPENDED | C.STACK_SIZE_PARAM_IS_A_RESERVATION)
+        if unknown:
+            raise NotEmulatedError(f"{call}: dwCreationFlags {unknown:#x} is not emulated")
+        if dwStackSize < 0:
+            raise ValueError(f"{call}: dwStackSize is a SIZE_T, not {dwStackSize}")
+        kernel = self._kernel
+        sched = self._scheduler()
+        h = kernel.new_handle()
+        new = kernel.new_thread_state()
+        kernel._last_tid = -1  # a Python thread id may be reused: forget the cached one
+        pt = sched.create(new, h, lpStartAddress, lpParameter, bool(dwCreationFlags & C.CREATE_SUSPENDED))
+        kernel.objects[h] = pt
+        if self.trace.enabled:
+            kernel.record("call", call, h, 0, f"T{new.index} id={new.tid:#x} "
+                          f"suspended={int(bool(dwCreationFlags & C.CREATE_SUSPENDED))}")
+        return CreateThreadResult(h, new.tid)
+
+    def ResumeThread(self, hThread: int) -> int:
+        """Decrement the suspend count (the thread becomes runnable at 0); the
+        previous count, or RESUME_THREAD_FAILED."""
+        call = "ResumeThread"
+        ts = self._enter(call)
+        pt = self._thread_handle(hThread, call)
+        if pt is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.RESUME_THREAD_FAILED)
+        prev = pt.suspend_count
+        if prev > 0:
+            pt.suspend_count -= 1
+            if pt.suspend_count == 0:
+                self._scheduler().resume(pt)
+        if self.trace.enabled:
+            self._kernel.record("call", call, hThread, 0, f"count={prev}")
+        return prev
+
+    def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
+        """(TRUE, exit code or STILL_ACTIVE), or (FALSE, 0) with ERROR_INVALID_HANDLE."""
+        call = "GetExitCodeThread"
+        ts = self._enter(call)
+        pt = self._thread_handle(hThread, call)
+        if pt is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.FALSE)
+            return ExitCodeResult(C.FALSE, 0)
+        return ExitCodeResult(C.TRUE, pt.exit_code if pt.signaled else C.STILL_ACTIVE)
+
+    def CloseHandle(self, hObject: int) -> int:
+        """Close a thread or event handle (the thread goes on running), or a
+        completion port (a thread waiting on it returns ERROR_ABANDONED_WAIT_0,
+        its queued packets are dropped: see fakewinsock._iocp)."""
+        call = "CloseHandle"
+        ts = self._enter(call)
+        if not isinstance(hObject, int):
+            raise TypeError(f"{call}: hObject must be an int handle, not {type(hObject).__name__}")
+        obj = self._kernel.objects.get(hObject)
+        if isinstance(obj, Socket):
+            raise NotEmulatedError(f"{call}({hObject:#x}) on a socket is not emulated: close sockets with "
+                                   "closesocket (Microsoft: CloseHandle on a SOCKET is not supported)")
+        if obj is None:
+            return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
+        if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused
+            self._ports.close(obj)
+        else:
+            self._check_not_waited(call, hObject)
+            del self._kernel.objects[hObject]
+            if isinstance(obj, Event):
+                obj.closed = True
+                self._kernel.closed_events.add(hObject)
+            elif isinstance(obj, ProgramThread):
+                obj.closed = True
+        if self.trace.enabled:
+            self._kernel.record("call", call, hObject)
+        return C.TRUE
+
+    # -- critical sections
+
+    def _critsec(self, call: str, cs: object) -> tuple[ThreadState, CritSec]:
+        ts = self._enter(call)
+        if not isinstance(cs, CRITICAL_SECTION):
+            raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, not {type(cs).__name__}")
+        key = _addressof(cs)
+        rec = self._critsecs.get(key)
+        if rec is None or rec.struct is not cs:
+            if key in self._critsecs_deleted:
+                raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was deleted "
+                                        "(DeleteCriticalSection); using it is undefined behaviour")
+            raise WinsockUsageError(f"{call}: the CRITICAL_SECTION at {key:#x} was never initialised "
+                                    "(InitializeCriticalSection); using it is undefined behaviour")
+        return ts, rec
+
+    def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Make a caller-allocated CRITICAL_SECTION usable.
+
+        Divergence from real Windows: DebugInfo is always (PVOID)-1, as from
+        Windows 8 on; earlier versions store a pointer to debug info there."""
+        call = "InitializeCriticalSection"
+        self._enter(call)
+        if not isinstance(lpCriticalSection, CRITICAL_SECTION):
+            raise TypeError(f"{call}: lpCriticalSection must be a CRITICAL_SECTION, "
+                            f"not {type(lpCriticalSection).__name__}")
+        key = _addressof(lpCriticalSection)
+        old = self._critsecs.get(key)
+        if old is not None and old.struct is lpCriticalSection:
+            raise WinsockUsageError(f"{call}: {old.describe()} is already initialised; initialising it again "
+                                    "is undefined behaviour (Microsoft's InitializeCriticalSection remarks)")
+        self._critsecs_deleted.discard(key)
+        self._critsec_count += 1
+        rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
+        lpCriticalSection.LockCount = -1  # what Windows writes for a free section
+        lpCriticalSection.SpinCount = 0
+        # Windows 8 and later: no debug info, DebugInfo (PVOID)-1 (Wine's sync.c
+        # test_crit_section; before 8 a pointer, accepted there through broken()).
+        lpCriticalSection.DebugInfo = _NO_DEBUG_INFO
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label}")
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Own the section, waiting (in virtual time, other threads running)
+        while another thread owns it; recursive for its owner."""
+        call = "EnterCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not ts and rec.owner is not None:
+            # Windows' critical sections are not fair (since Server 2003 SP1):
+            # a waiter is woken when the section is left and then competes for
+            # it; a thread that runs first (the one that left it, say) may take
+            # it again, and the waiter waits again.
+            rec.waiters += 1
+            try:
+                while rec.owner is not None:
+                    self._kernel.block(lambda: rec.owner is None, None, lambda: f"{call}({rec.describe()})")
+            finally:
+                rec.waiters -= 1
+        rec.owner = ts
+        rec.count += 1
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+
+    def TryEnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> int:
+        """TRUE (the caller owns the section now) or FALSE (another thread does)."""
+        call = "TryEnterCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not ts and rec.owner is not None:
+            if self.trace.enabled:
+                self._kernel.record("call", call, 0, 0, f"cs{rec.label} FALSE")
+            return C.FALSE
+        rec.owner = ts
+        rec.count += 1
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+        return C.TRUE
+
+    def LeaveCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Leave the section once; its owner only (anything else is undefined)."""
+        call = "LeaveCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        check_cs_owner(rec, ts, call)
+        rec.count -= 1
+        if rec.count == 0:
+            rec.owner = None
+        rec.mirror()
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
+
+    def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        """Release the section; it must be neither owned nor waited for."""
+        call = "DeleteCriticalSection"
+        ts, rec = self._critsec(call, lpCriticalSection)
+        if rec.owner is not None or rec.waiters:
+            raise WinsockUsageError(
+                f"{call}: {rec.describe()}, {rec.waiters} thread(s) waiting; deleting a critical section "
+                "that is owned or waited for is undefined behaviour"
+            )
+        del self._critsecs[rec.key]
+        self._critsecs_deleted.add(rec.key)
+        lpCriticalSection.DebugInfo = 0  # (sync.c test_crit_section: NULL after DeleteCriticalSection)
+        if self.trace.enabled:
+            self._kernel.record("call", call, 0, 0, f"cs{rec.label}")

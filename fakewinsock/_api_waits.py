@@ -1,0 +1,343 @@
+"""The fake's API surface for events and waits: WSA events,
+WSAWaitForMultipleEvents, SleepEx, the kernel32 waits: the calls of
+:class:`WaitCalls`, a mixin of :class:`fakewinsock.FakeWinsock` (see
+:mod:`fakewinsock._api_base`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import _constants as C
+from . import _kernel
+from ._api_base import _NS_PER_MS, FakeBase
+from ._errors import DeadlockError, NotEmulatedError, WinsockUsageError
+from ._kernel import Event, ThreadState, first_signaled
+from ._sockets import Socket
+from ._threads import ProgramThread
+
+#: GetTickCount64's step: Windows' default timer interrupt period (64 Hz).
+TICK_NS = 15_625_000
+
+
+#: The kernel is the compiled build's (tools/build_compiled.py): its objects' attributes are
+#: native, which interpreted code reads through descriptors, so hot scans call into it.
+_NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
+
+
+def _signalled(evs: Sequence[Event | ProgramThread], wait_all: int) -> int:
+    """What a wait on ``evs`` returns now: the index of the first signalled event
+    (0 when ``wait_all`` and all are), or -1."""
+    if wait_all:
+        return 0 if all(e.signaled for e in evs) else -1
+    for i, e in enumerate(evs):
+        if e.signaled:
+            return i
+    return -1
+
+def _tagged(objects: dict[int, Any], h: int) -> Any:
+    """The object a kernel handle names, ignoring its two low bits, which Windows
+    leaves to the application (Wine's sync.c test_WaitForSingleObject, run on
+    Windows: an event's handle with 1, 2 or 3 or'ed in waits as the event).
+
+    Divergence from real Windows: only the waits read handles this way; the
+    fake's other calls look handles up exactly (no source we read shows them
+    with tag bits)."""
+    obj = objects.get(h)
+    if obj is None and type(h) is int and h & 3:
+        obj = objects.get(h & ~3)
+    return obj
+
+
+class WaitCalls(FakeBase):
+    """FakeWinsock's calls for events and waits: WSA events, WSAWaitForMultipleEvents, SleepEx, the kernel32 waits."""
+
+    # -- events
+
+    def WSACreateEvent(self) -> int:
+        """A new manual-reset event, not signalled."""
+        self._enter("WSACreateEvent")
+        h = self._kernel.new_handle()
+        self._kernel.objects[h] = Event(h)
+        if self.trace.enabled:
+            self._kernel.record("call", "WSACreateEvent", h)
+        return h
+
+    def _event(self, call: str, h: object) -> Event | None:
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: hEvent must be an int handle, not {type(h).__name__}")
+        ev = self._kernel.objects.get(h)
+        return ev if isinstance(ev, Event) else None
+
+    def WSACloseEvent(self, hEvent: int) -> int:
+        """Close an event handle."""
+        ts = self._enter("WSACloseEvent")
+        ev = self._event("WSACloseEvent", hEvent)
+        if ev is None:
+            return self._fail(ts, "WSACloseEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
+        self._check_not_waited("WSACloseEvent", hEvent)
+        del self._kernel.objects[hEvent]
+        ev.closed = True
+        self._kernel.closed_events.add(hEvent)
+        if self.trace.enabled:
+            self._kernel.record("call", "WSACloseEvent", hEvent)
+        return C.TRUE
+
+    def WSASetEvent(self, hEvent: int) -> int:
+        """Signal an event."""
+        ts = self._enter("WSASetEvent")
+        ev = self._event("WSASetEvent", hEvent)
+        if ev is None:
+            return self._fail(ts, "WSASetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
+        ev.signaled = True
+        if ev.waiters:  # --- threads
+            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
+        if self.trace.enabled:
+            self._kernel.record("call", "WSASetEvent", hEvent)
+        return C.TRUE
+
+    def WSAResetEvent(self, hEvent: int) -> int:
+        """Return an event to non-signalled."""
+        ts = self._enter("WSAResetEvent")
+        ev = self._event("WSAResetEvent", hEvent)
+        if ev is None:
+            return self._fail(ts, "WSAResetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
+        ev.signaled = False
+        if self.trace.enabled:
+            self._kernel.record("call", "WSAResetEvent", hEvent)
+        return C.TRUE
+
+    # -- waits
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
+                                 dwTimeout: int, fAlertable: int) -> int:
+        """Wait (in virtual time) for one or all of up to 64 events, or, when
+        alertable, for completion routines (WSA_WAIT_IO_COMPLETION).
+
+        Divergence from real Windows: a handle closed by WSACloseEvent raises
+        WinsockUsageError.  Windows gives WSA_WAIT_FAILED with WSA_INVALID_HANDLE
+        (as the fake does for a value that never named an event) only while the
+        value names nothing; the handle table hands freed values out again, so
+        the same wait may as well block on an unrelated object.
+        """
+        call = "WSAWaitForMultipleEvents"
+        ts = self._enter(call)
+        start = self._kernel.now_ns  # for the trace's waited=
+        if type(cEvents) is not int or type(fWaitAll) is not int or type(dwTimeout) is not int \
+                or type(fAlertable) is not int:  # (the exact type first: cheaper, and the usual case)
+            for name, value in (("cEvents", cEvents), ("fWaitAll", fWaitAll), ("dwTimeout", dwTimeout),
+                                ("fAlertable", fAlertable)):
+                if not isinstance(value, int):  # as the real backend's ctypes prototype (None is no BOOL)
+                    raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if cEvents == 0 or cEvents > C.WSA_MAXIMUM_WAIT_EVENTS:
+            return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
+        if cEvents > len(lphEvents):
+            raise WinsockUsageError(
+                f"{call}: cEvents is {cEvents} but lphEvents has {len(lphEvents)} handles; "
+                "Windows would read past the array"
+            )
+        evs: list[Event] = []
+        objects = self._kernel.objects
+        for i in range(cEvents):
+            h = lphEvents[i]
+            if type(h) is int:  # the usual case first: an int handle of an open event
+                ev = objects.get(h)
+                if type(ev) is Event:
+                    evs.append(ev)
+                    continue
+            ev = self._event(call, h)
+            if ev is None:
+                waitable = _tagged(objects, h)
+                if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
+                    evs.append(waitable)
+                    continue
+                if isinstance(waitable, ProgramThread):  # any waitable handle (it is WaitForMultipleObjectsEx)
+                    evs.append(waitable)  # type: ignore[arg-type]
+                    continue
+                if h in self._kernel.closed_events:
+                    raise WinsockUsageError(
+                        f"{call}: lphEvents[{i}] = {h:#x} is an event that was closed with "
+                        "WSACloseEvent; its handle value may already name another object"
+                    )
+                return self._fail(ts, call, C.WSA_INVALID_HANDLE, h, rc=C.WSA_WAIT_FAILED)
+            evs.append(ev)
+        if fWaitAll and len({e.handle for e in evs}) != len(evs):
+            return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
+        deadline = None if dwTimeout == C.WSA_INFINITE else self._kernel.now_ns + dwTimeout * _NS_PER_MS
+
+        if fAlertable and ts.apcs:  # Windows runs queued routines first
+            return self._wait_io_completion(ts, call, start)
+        if fWaitAll:
+            idx = _signalled(evs, fWaitAll)
+        elif _NATIVE_KERNEL:  # the compiled build: the kernel's native scan
+            idx = first_signaled(evs)
+        else:  # _signalled, inline: a wait for any event is the hot case
+            idx = -1
+            for e in evs:  # (no enumerate: the scan is the hot part; the first signalled is found once)
+                if e.signaled:
+                    idx = evs.index(e)
+                    break
+        if idx < 0:
+            kernel = self._kernel
+            if not fWaitAll and kernel.sched is None:  # the hot case: any event, no program threads
+                idx = kernel.block_any(evs, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                                       ts if fAlertable else None)
+            else:
+                got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
+
+                if fWaitAll:
+                    def done() -> bool:
+                        got[0] = _signalled(evs, fWaitAll)
+                        return got[0] >= 0
+                elif _NATIVE_KERNEL:
+                    def done() -> bool:
+                        got[0] = first_signaled(evs)
+                        return got[0] >= 0
+                else:
+                    def done() -> bool:
+                        for e in evs:  # (as above; a thread's wait asks this after every step of the world)
+                            if e.signaled:
+                                got[0] = evs.index(e)
+                                return True
+                        return False
+
+                kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
+                             ts if fAlertable else None,
+                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs)  # (only threads)
+                idx = got[0]
+            if fAlertable and ts.apcs:
+                return self._wait_io_completion(ts, call, start)
+        if idx >= 0:
+            if self.trace.enabled:
+                self._kernel.record("return", call, evs[idx].handle, 0,
+                                    f"WSA_WAIT_EVENT_0+{idx} waited={self._kernel.now_ns - start}")
+            return C.WSA_WAIT_EVENT_0 + idx
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"WSA_WAIT_TIMEOUT waited={self._kernel.now_ns - start}")
+        return C.WSA_WAIT_TIMEOUT
+
+    def _wait_io_completion(self, ts: ThreadState, call: str, start: int) -> int:
+        self._kernel.run_apcs(ts)
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"WSA_WAIT_IO_COMPLETION waited={self._kernel.now_ns - start}")
+        return C.WSA_WAIT_IO_COMPLETION
+
+    def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
+        """Sleep in virtual time; alertable, it returns WAIT_IO_COMPLETION as soon
+        as completion routines have run."""
+        return self._sleep("SleepEx", dwMilliseconds, bAlertable)
+
+    def _sleep(self, call: str, dwMilliseconds: int, bAlertable: int) -> int:
+        ts = self._enter(call)
+        start = self._kernel.now_ns  # for the trace's waited=
+        if not isinstance(dwMilliseconds, int):
+            raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+        deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+        if not bAlertable:
+            if deadline is None and self._kernel.sched is None:
+                raise DeadlockError(f"{call}(INFINITE, FALSE) never returns")
+            self._kernel.block(lambda: False, deadline, f"{call}({dwMilliseconds}, FALSE)")
+        else:
+            self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
+            if ts.apcs:
+                self._kernel.run_apcs(ts)
+                if self.trace.enabled:
+                    self._kernel.record("return", call, 0, 0,
+                                        f"WAIT_IO_COMPLETION waited={self._kernel.now_ns - start}")
+                return C.WAIT_IO_COMPLETION
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"0 waited={self._kernel.now_ns - start}")
+        return 0
+
+    def Sleep(self, dwMilliseconds: int) -> None:
+        """Sleep, not alertably, in virtual time (other threads run meanwhile)."""
+        self._sleep("Sleep", dwMilliseconds, C.FALSE)
+
+    def GetTickCount64(self) -> int:
+        """Virtual milliseconds, in steps of Windows' default timer interrupt
+        (15.625 ms: the value read is that of the last interrupt).  Not a
+        Winsock call: it costs no virtual time and is no scheduling point, so
+        calling it changes no schedule.
+
+        Divergence from real Windows: the count starts at 0 when the fake is
+        made (Windows: at boot), and the timer's resolution is always the
+        default one (a program may raise it with timeBeginPeriod)."""
+        return self._kernel.now_ns // TICK_NS * TICK_NS // _NS_PER_MS
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        """Wait for a thread to exit or an event to be signalled."""
+        return self._wait_objects("WaitForSingleObject", 1, [hHandle], C.FALSE, dwMilliseconds, C.FALSE)
+
+    def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
+        """WaitForSingleObject, alertable: WAIT_IO_COMPLETION after running this
+        thread's completion routines."""
+        return self._wait_objects("WaitForSingleObjectEx", 1, [hHandle], C.FALSE, dwMilliseconds, bAlertable)
+
+    def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                               dwMilliseconds: int) -> int:
+        """Wait for one (the lowest index) or all of up to 64 threads and events."""
+        return self._wait_objects("WaitForMultipleObjects", nCount, lpHandles, bWaitAll, dwMilliseconds, C.FALSE)
+
+    def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                                 dwMilliseconds: int, bAlertable: int) -> int:
+        """WaitForMultipleObjects, alertable."""
+        return self._wait_objects("WaitForMultipleObjectsEx", nCount, lpHandles, bWaitAll, dwMilliseconds,
+                                  bAlertable)
+
+    def _wait_objects(self, call: str, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
+                      dwMilliseconds: int, bAlertable: int) -> int:
+        ts = self._enter(call)
+        start = self._kernel.now_ns
+        for name, value in (("nCount", nCount), ("bWaitAll", bWaitAll), ("dwMilliseconds", dwMilliseconds),
+                            ("bAlertable", bAlertable)):
+            if not isinstance(value, int):
+                raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        if nCount == 0 or nCount > C.MAXIMUM_WAIT_OBJECTS:
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
+        if nCount > len(lpHandles):
+            raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
+                                    "Windows would read past the array")
+        objs: list[Event | ProgramThread] = []
+        for i in range(nCount):
+            h = lpHandles[i]
+            if not isinstance(h, int):
+                raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
+            obj = _tagged(self._kernel.objects, h)
+            if not isinstance(obj, (Event, ProgramThread)):
+                if isinstance(obj, Socket):
+                    raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
+            objs.append(obj)
+        if bWaitAll and len({o.handle for o in objs}) != len(objs):
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
+        deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+        if bAlertable and ts.apcs:
+            return self._wait_io_completion(ts, call, start)
+        idx = _signalled(objs, bWaitAll)
+        if idx < 0:
+            got = [-1]
+
+            def done() -> bool:
+                got[0] = _signalled(objs, bWaitAll)
+                return got[0] >= 0
+
+            handles = tuple(o.handle for o in objs)
+
+            def what() -> str:
+                names = ", ".join(f"{h:#x}" for h in handles)
+                t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
+                return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
+
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs)
+            if bAlertable and ts.apcs:
+                return self._wait_io_completion(ts, call, start)
+            idx = got[0]
+        waited = self._kernel.now_ns - start
+        if idx >= 0:
+            if self.trace.enabled:
+                self._kernel.record("return", call, objs[idx].handle, 0, f"WAIT_OBJECT_0+{idx} waited={waited}")
+            return C.WAIT_OBJECT_0 + idx
+        if self.trace.enabled:
+            self._kernel.record("return", call, 0, 0, f"WAIT_TIMEOUT waited={waited}")
+        return C.WAIT_TIMEOUT
