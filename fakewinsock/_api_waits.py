@@ -26,15 +26,13 @@ TICK_NS = 15_625_000
 _NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
-def _signalled(evs: Sequence[Event | ProgramThread], wait_all: int) -> int:
+def _signalled(evs: list[Event] | list[Event | ProgramThread], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
-    (0 when ``wait_all`` and all are), or -1."""
+    (0 when ``wait_all`` and all are, :func:`first_signaled` otherwise), or -1."""
     if wait_all:
         return 0 if all(e.signaled for e in evs) else -1
-    for i, e in enumerate(evs):
-        if e.signaled:
-            return i
-    return -1
+    return first_signaled(evs)
+
 
 def _tagged(objects: dict[int, Any], h: int) -> Any:
     """The object a kernel handle names, ignoring its two low bits, which Windows
