@@ -313,7 +313,7 @@ class Hub:
         """``cid`` no longer counts as over the mark: resume the senders it alone held back."""
         if cid in self._over:
             self._over.discard(cid)
-            for p in [p for p in self._paused if not self._held_back(p)]:
+            for p in [p for p in sorted(self._paused) if not self._held_back(p)]:  # in cid order, not the set's
                 self._paused.discard(p)
                 self._resumes.append(Resume(p))
 
