@@ -250,6 +250,12 @@ def test_alertable_wait_ended_by_a_routine_that_signals_its_object(h: Harness) -
     assert h.ws.CloseHandle(hThread) == TRUE
 
 
+@pytest.mark.wine_divergence(
+    "a race in Wine 8: NtRemoveIoCompletion loops remove_completion / wait on the port, so a posted "
+    "packet wakes the waiter but stays queued, and the poster's own GetQueuedCompletionStatus(0) "
+    "often takes it first (CI of 8a10187: 5 of 5 tries under load); Windows hands it to the waiter",
+    strict=False,
+)
 def test_a_packet_posted_while_a_thread_waits_goes_to_that_thread(h: Harness) -> None:
     """A thread waits in GetQueuedCompletionStatus; a packet posted meanwhile is
     handed to it: the poster's own GetQueuedCompletionStatus(0) right after
