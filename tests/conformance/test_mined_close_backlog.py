@@ -318,3 +318,42 @@ def test_cancelled_accept_leaves_the_connection_for_the_next(h: Harness) -> None
     assert h.ws.setsockopt(again.sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, posted.listener, 8) == 0
     rc, name = h.ws.getpeername(again.sock)
     assert rc == 0 and name is not None and name.port == p.address[1]
+
+
+def test_an_accept_takes_the_connection_that_came_first(h: Harness) -> None:
+    """test_AcceptEx (CF_DEFER part): with two connections waiting in the backlog,
+    an AcceptEx posted then takes the one that connected first; the next AcceptEx
+    the second."""
+    lst, port = h.listener()
+    first, second = h.peer(), h.peer()
+    first.connect("127.0.0.1", port)
+    h.settle()
+    second.connect("127.0.0.1", port)
+    h.settle()
+    got = []
+    for _ in range(2):
+        posted = h.post_accept(on=(lst, port))
+        assert h.complete(lst, posted.ov) == (TRUE, 0, 0)
+        assert h.ws.setsockopt(posted.sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8) == 0
+        rc, name = h.ws.getpeername(posted.sock)
+        assert rc == 0 and name is not None
+        got.append(name.port)
+    assert got == [first.address[1], second.address[1]]
+
+
+def test_overlapped_result_with_fwait_on_a_completed_receive_whose_event_was_reset(h: Harness) -> None:
+    """WSAGetOverlappedResult(fWait=TRUE) waits only while the operation is pending
+    (Internal STATUS_PENDING): once it completed, it returns its result at once,
+    even though the program reset the event (Microsoft's page: fWait applies to an
+    operation still pending; Wine's implementation reads Internal first)."""
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, buf = h.recv(a.sock, ov)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    a.peer.send(b"abc")
+    assert h.wait(ov.hEvent) == 0
+    assert h.ws.WSAResetEvent(ov.hEvent) == TRUE
+    ok, n, flags = h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+    assert (ok, n, flags) == (TRUE, 3, 0)
+    assert bytes(buf[:3]) == b"abc"
+    assert not h.is_signalled(ov.hEvent)
