@@ -326,8 +326,9 @@ class _Gen:
                            "getpeername_listener", "gor_badsock", "acceptex_remote0", "close_invalid",
                            "acceptex_connected", "shutdown_fresh", "wait_65", "setevent_badhandle",
                            "closeevent_badhandle", "listen_again", "bind_again", "linger_default",
-                           "acceptex_null_output", "shutdown_invalid", "getsockname_invalid"))
-        if what in ("recv_count0", "acceptex_connected") and not live:
+                           "acceptex_null_output", "shutdown_invalid", "getsockname_invalid")
+                          + (("send_count0",) if w.wide else ()))
+        if what in ("recv_count0", "send_count0", "acceptex_connected") and not live:
             return
         if what == "acceptex_connected":
             # Windows fails at once (WSAEINVAL); Wine pends: at most once per program.

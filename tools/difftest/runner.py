@@ -547,6 +547,15 @@ class Runner:
         if what == "recv_count0":
             rc, _, _ = ws.WSARecv(self.conns[ci].sock, [], 0, 0, ov, None)
             self.rc_int("WSARecv(count 0)", rc)
+        elif what == "send_count0":
+            ov.hEvent = self.event()
+            s = self.conns[ci].sock
+            rc, _, _ = ws.WSASend(s, [], 0, 0, ov, None)
+            e = self.err()
+            self.rec("WSASend(count 0)", "*" if rc != 0 and self.conns[ci].reset_involved and e in _RESETS
+                     else (f"{rc}" if rc == 0 else f"{rc} err={e}"))
+            if rc == 0 or e == C.WSA_IO_PENDING:
+                self.extra_ops.append(_Op("send", s, ov, [], "event", -1))
         elif what in ("recv_invalid", "recv_listener"):
             s = INVALID_SOCKET if what == "recv_invalid" else self.listener
             ov.hEvent = self.event()
