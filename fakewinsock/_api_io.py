@@ -137,7 +137,9 @@ class IoCalls(FakeBase):
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
         """Post an overlapped receive.  0 = completed at once (still notifies; the
         last error is then 0), SOCKET_ERROR with WSA_IO_PENDING = pending, any
-        other error = failed.
+        other error = failed.  A socket that is not connected, a listening one
+        too, fails with WSAENOTCONN (afd.c test_recv: STATUS_INVALID_CONNECTION
+        on a listener; Wine 8.0 pends it).
 
         ``lpFlags`` 0 or MSG_PEEK: a peek copies what has arrived (waiting, as any
         receive, while nothing has) and leaves it queued for the next receive

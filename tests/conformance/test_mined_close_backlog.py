@@ -29,6 +29,7 @@ from fakewinsock.constants import (
     WSA_OPERATION_ABORTED,
     WSAECONNABORTED,
     WSAECONNRESET,
+    WSAENOTCONN,
 )
 
 from ._harness import ADDR_SLOT, Accepted, Harness
@@ -356,4 +357,19 @@ def test_overlapped_result_with_fwait_on_a_completed_receive_whose_event_was_res
     ok, n, flags = h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
     assert (ok, n, flags) == (TRUE, 3, 0)
     assert bytes(buf[:3]) == b"abc"
+    assert not h.is_signalled(ov.hEvent)
+
+
+@pytest.mark.wine_divergence(
+    "Wine 8.0 pends a receive on a listening socket (until the listener closes); Windows fails it with "
+    "STATUS_INVALID_CONNECTION, WSAENOTCONN (afd.c test_recv: IOCTL_AFD_RECV on a listener, todo_wine)"
+)
+def test_receive_on_a_listening_socket_fails_with_not_connected(h: Harness) -> None:
+    """afd.c test_recv: a receive on a listening socket fails at once with
+    STATUS_INVALID_CONNECTION (WSAENOTCONN), before its parameters are even
+    looked at; nothing is notified."""
+    lst, _ = h.listener()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(lst, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAENOTCONN
     assert not h.is_signalled(ov.hEvent)
