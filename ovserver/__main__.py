@@ -198,7 +198,7 @@ def high_water(args: argparse.Namespace) -> int:
     Why on in echo: without it an echo client that sends more than it has
     read yet by over ``--max-queued`` (plus the socket buffers) is cut off
     however steadily it reads (under Wine: a client sending 20 MB while
-    reading 2 MB/s was reset after 0.66 MB; with it, it got all 20 MB), and
+    reading 2 MB/s was reset after 0.44-0.88 MB; with it, it got all 20 MB), and
     it holds back only the client itself, so one that stops reading stops
     only itself (then is cut off after ``--stall-timeout-ms``).  Why off in
     chat: there a member over the mark pauses every other sender, so one
