@@ -141,9 +141,10 @@ RECIPE_LOST = {
                                  "probability (2026-12-04, redteam3; caught at example 190 before): a crowd past "
                                  "the events model's 63 slots that stays, no early stop while it arrives; "
                                  "bench_search finds it on 3 seeds of 5 (2 before)",
-    "stop-closes-while-iterating": "missed by the derandomized run since the chooser's yes/no draws honour their "
-                                   "probability (2026-12-04, redteam3; caught at example 57 before): a stop while "
-                                   "two clients of one group are idle; ovserver simulate (seeds 0, 1, 5) reaches it",
+    "stop-skips-busy-sends": "missed by the derandomized run on 5204d39 (2026-12-04, redteam4, generate phase; "
+                             "caught at example 53 when redteam3 measured, stop-closes-while-iterating the other "
+                             "way round: caught at 47 now, missed then): a stop while a reader that stopped "
+                             "reading holds a send; every change of the swarm's draws moves these",
 }
 #: The fourth red team's (tests/mutants/red4_mutants.py), measured 2026-12-04 (redteam4 branch, derandomized,
 #: generate phase only; the back-pressure ones with recipe_bp, the recipe aimed at ovserver with back-pressure):
