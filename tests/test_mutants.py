@@ -159,10 +159,13 @@ RED4_RECIPE_LOST = {
                                             "send, and that reset ends the hold too; caught by its directed "
                                             "scenario (tests/test_checker_red4.py, a 5 s stuck member) and by "
                                             "tests/test_ovserver_backpressure.py",
-    "stop-unseen-in-routine-burst": "not observable on the fake (2026-12-04, redteam4): directed runs of clients "
-                                    "sending back to back, also with syscall_cost 100 us a call, saw the stop at "
-                                    "once: the fake's alertable wait returns between bursts of routines, where "
-                                    "under Wine a burst hid a Ctrl+C for seconds (the README's finding)",
+    "stop-unseen-in-routine-burst": "not observable in virtual time (2026-12-04, redteam4): the fake runs the "
+                                    "chain of routines too, but a call costs 1 us of virtual time (syscall_cost), "
+                                    "so the stop begun after the chain still comes far within the checker's 1 s "
+                                    "(directed runs of clients sending back to back, also with syscall_cost "
+                                    "100 us, stopped at once), where under Wine a chain hid a Ctrl+C for seconds; "
+                                    "caught by tests/test_ovserver_routines.py, which counts the bytes the chain "
+                                    "received after the stop request",
     "failed-empty-receive-is-eof": "not observable by a client (2026-12-04, redteam4): the clients get the same "
                                    "bytes, only ServerStats counts a reset as ended; caught by "
                                    "tests/test_ovserver_lifecycle.py's exact counts",
@@ -304,7 +307,7 @@ _RT4_LOST = {
                                "hit it at once, simulate's seeded ones let the workers end first on seeds 0-7)",
     "no-update-accept-context": "(simulate's hung-up clients do not wait for the server's FIN after the error "
                                 "line; the recipe's do since 2026-12-04)",
-    "stop-unseen-in-routine-burst": "(not observable on the fake: see RECIPE_LOST)",
+    "stop-unseen-in-routine-burst": "(not observable in virtual time: see RECIPE_LOST)",
     "failed-empty-receive-is-eof": "(only ServerStats differ; simulate does not check them against its clients)",
     "queue-limit-off-by-one": "(needs exactly max_queued bytes owed to a client that does not read)",
 }
