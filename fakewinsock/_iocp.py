@@ -130,9 +130,14 @@ def _running(ts: ThreadState, granted_in: dict[int, object]) -> bool:
     not while it is in a wait other than the port wait that released it
     (``prog.wait`` is set for a whole wait, also while the thread itself moves
     the world on; a thread just granted packets is still in its port wait until
-    it runs) nor while it is suspended."""
+    it runs) nor while it is suspended.  A wait with a zero timeout (a poll:
+    WaitForSingleObject(h, 0), Sleep(0)) is no wait state on Windows: the
+    thread goes on counting."""
     pt = ts.prog
-    return pt is None or ((pt.wait is None or pt.wait is granted_in.get(ts.index)) and pt.state is not SUSPENDED)
+    if pt is None:
+        return True
+    wait = pt.wait
+    return (wait is None or wait.polls or wait is granted_in.get(ts.index)) and pt.state is not SUSPENDED
 
 
 class Packet:
