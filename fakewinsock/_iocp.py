@@ -84,7 +84,8 @@ released most recent first (LIFO), only while fewer than the concurrency value
 of the threads it released are running.  A released thread counts until it
 calls GetQueuedCompletionStatus(Ex) again (on any port) or exits; while it is
 blocked in another wait (a critical section, Sleep, WaitFor*, a blocking
-Winsock call) or suspended it does not count, so a waiter may be released
+Winsock call; not a wait with a zero timeout, which Windows never blocks in)
+or suspended it does not count, so a waiter may be released
 meanwhile, and when it runs again the port may briefly have more running
 threads than its value (Microsoft, "I/O Completion Ports": "if another running
 thread associated with the same I/O completion port enters a wait state for
