@@ -358,3 +358,89 @@ def test_critical_section_fields_show_the_owner_and_its_recursion(h: Harness) ->
     h.ws.LeaveCriticalSection(cs)
     assert (cs.OwningThread or 0, cs.RecursionCount) == (0, 0)
     h.ws.DeleteCriticalSection(cs)
+
+
+# -- more of a thread's association with a port -------------------------------------
+
+
+def _port_with_two_packets(h: Harness) -> int:
+    """A port with concurrency value 1 and two posted packets (keys 1, 2)."""
+    port = h.ws.CreateIoCompletionPort(-1 & 0xFFFFFFFFFFFFFFFF, 0, 0, 1)
+    assert port != 0
+    h.ports.append(port)
+    for key in (1, 2):
+        assert h.ws.PostQueuedCompletionStatus(port, 0, key, None) == TRUE
+    return port
+
+
+def test_a_thread_that_exits_no_longer_counts_against_the_concurrency_value(h: Harness) -> None:
+    """A thread takes a packet from a port with concurrency value 1 and exits:
+    its association with the port ends ("I/O Completion Ports": a thread is
+    associated with the port "until it exits, specifies a different I/O
+    completion port, or frees the I/O completion port"), so the next packet
+    goes to the next caller at once."""
+    port = _port_with_two_packets(h)
+    got: list[int] = []
+
+    def worker(_: Any) -> int:
+        ok, _n, key, _ov = h.ws.GetQueuedCompletionStatus(port, WAIT_MS)
+        got.append(key if ok else -1)
+        return 0
+
+    assert join(h, start(h, worker)) == 0
+    assert got == [1]
+    assert h.ws.GetQueuedCompletionStatus(port, 0)[0:3] == (TRUE, 0, 2)
+
+
+def test_waiting_on_another_port_ends_the_association_with_the_first(h: Harness) -> None:
+    """The main thread takes a packet from a port with concurrency value 1, then
+    polls another port (GetQueuedCompletionStatus with a zero timeout: no wait,
+    but it specifies a different port), and goes on running: it no longer
+    counts for the first port, so a thread waiting there gets the second
+    packet ("I/O Completion Ports", as above)."""
+    port = _port_with_two_packets(h)
+    other = h.port()
+    assert h.ws.GetQueuedCompletionStatus(port, 0)[0:3] == (TRUE, 0, 1)
+    ok, _n, _key, ov = h.ws.GetQueuedCompletionStatus(other, 0)
+    assert (ok, ov, h.ws.GetLastError()) == (FALSE, None, WAIT_TIMEOUT)
+    got: list[tuple[int, int]] = []
+
+    def worker(_: Any) -> int:
+        ok, _n, key, _ov = h.ws.GetQueuedCompletionStatus(port, WAIT_MS)
+        got.append((ok, key))
+        return 0
+
+    hThread = start(h, worker)
+    _busy_until_ended(h, hThread)
+    assert h.ws.CloseHandle(hThread) == TRUE
+    assert got == [(TRUE, 2)]
+
+
+@pytest.mark.parametrize("ex", [False, True], ids=["GetQueuedCompletionStatus", "Ex-not-alertable"])
+def test_a_port_wait_that_is_not_alertable_leaves_completion_routines_queued(h: Harness, ex: bool) -> None:
+    """GetQueuedCompletionStatus is never alertable (nor is
+    GetQueuedCompletionStatusEx with fAlertable FALSE): a completion routine
+    queued to the waiting thread does not run and does not end the wait, which
+    times out; the next alertable wait runs it (Microsoft's
+    GetQueuedCompletionStatusEx: fAlertable; "Asynchronous Procedure Calls")."""
+    a = h.accept()
+    port = h.port()
+    ran: list[int] = []
+
+    def routine(dwError: int, cb: int, ov: WSAOVERLAPPED, flags: int) -> None:
+        ran.append(cb)
+
+    ov = WSAOVERLAPPED()
+    rc, _, _ = h.recv(a.sock, ov, 64, routine)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    a.peer.send(b"ping")
+    h.ws.Sleep(300)  # the receive completes; its routine is queued
+    h.ws.SetLastError(0)
+    if ex:
+        assert h.ws.GetQueuedCompletionStatusEx(port, 4, 300, FALSE) == (FALSE, [])
+    else:
+        assert h.ws.GetQueuedCompletionStatus(port, 300)[0::3] == (FALSE, None)
+    assert h.ws.GetLastError() == WAIT_TIMEOUT
+    assert ran == []
+    assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+    assert len(ran) == 1 and 1 <= ran[0] <= 4
