@@ -244,18 +244,10 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         invariants, unless an exception has torn through the fake before (from a
         call, a scheduled callback such as a scripted client, or the chooser,
         as when Hypothesis stops a test): its state is then no longer checked,
-        since an operation may have been left half done."""
-        kernel = self._kernel
-        step = kernel.step
-
-        def step_noticing(deadline: int | None) -> bool:
-            try:
-                return step(deadline)
-            except BaseException:
-                kernel.interrupted = True
-                raise
-
-        kernel.step = step_noticing  # type: ignore[method-assign]
+        since an operation may have been left half done.  The kernel's step
+        marks a callback's exception itself, and the chooser is wrapped (see
+        ``_NoticingChooser``): the kernel is not patched, so this works on the
+        compiled build too, whose Kernel's methods cannot be replaced."""
         for name in _CHECKED_CALLS:
             setattr(self, name, self._checked(getattr(self, name)))
 

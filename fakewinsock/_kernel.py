@@ -235,6 +235,9 @@ class Kernel:
             self.acting += 1
             try:
                 fn(arg)
+            except BaseException:
+                self.interrupted = True  # torn through: invariants are no longer checked (FakeWinsock)
+                raise
             finally:
                 self.acting -= 1
             return True
@@ -248,6 +251,9 @@ class Kernel:
                 self.acting += 1
                 try:
                     tfn(targ)
+                except BaseException:
+                    self.interrupted = True
+                    raise
                 finally:
                     self.acting -= 1
                 return True

@@ -34,7 +34,7 @@ def _compiled_modules() -> list[str]:
     return listing.read_text().split() if listing.exists() else []
 
 
-pytestmark = pytest.mark.skipif(
+needs_build = pytest.mark.skipif(
     not _compiled_modules(),
     reason=f"no compiled build in {COMPILED} (python tools/build_compiled.py makes one: needs mypyc and a C compiler)",
 )
@@ -56,6 +56,7 @@ def _simulate(flags: list[str], compiled: bool, trace: Path) -> str:
     return f"exit status {proc.returncode}\n{report}{proc.stderr}"
 
 
+@needs_build
 def test_the_compiled_build_is_what_gets_imported(tmp_path: Path) -> None:
     """Each module the build lists is an extension module when the build is first on the path, and
     a .py file without it (else the comparison below would compare the pure package with itself)."""
@@ -69,6 +70,7 @@ def test_the_compiled_build_is_what_gets_imported(tmp_path: Path) -> None:
         assert len(out) == len(names) and all(f.endswith(suffix) for f in out), (compiled, out)
 
 
+@needs_build
 @pytest.mark.parametrize("flags", RUNS, ids=lambda f: "-".join(f[1:4:2]) + "-s" + f[f.index("--seed") + 1])
 def test_same_seeds_same_traces(flags: list[str], tmp_path: Path) -> None:
     pure = _simulate(flags, False, tmp_path / "pure.trace")
@@ -78,3 +80,34 @@ def test_same_seeds_same_traces(flags: list[str], tmp_path: Path) -> None:
     pure_trace = (tmp_path / "pure.trace").read_bytes()
     assert len(pure_trace) > 10_000  # a real run, traced
     assert (tmp_path / "compiled.trace").read_bytes() == pure_trace
+
+
+_CHECKED_PROGRAM = """
+from fakewinsock import FakeConfig, FakeWinsock, sockaddr_in
+from fakewinsock.constants import *
+ws = FakeWinsock(seed=1, config=FakeConfig(check_invariants=True))
+assert ws.WSAStartup(MAKEWORD(2, 2))[0] == 0
+s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+assert ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == 0 and ws.listen(s, 5) == 0
+def boom(arg):
+    raise KeyError("a scripted client's failure")
+ws.call_at(ws.now_ns + 1000, boom)
+try:
+    ws.run_for(0.001)
+except KeyError:
+    pass
+print("interrupted", ws._kernel.interrupted)
+print("closed", ws.closesocket(s), ws.WSACleanup())
+"""
+
+
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=needs_build)], ids=["pure", "compiled"])
+def test_invariant_checks_work_on_both_builds(compiled: bool, tmp_path: Path) -> None:
+    """A fake that checks its invariants after every call (FakeConfig(check_invariants=True), the
+    pytest plugin's option) works on the compiled build too, whose Kernel's methods cannot be
+    replaced: an exception from a scheduled callback marks the kernel interrupted (no check on a
+    half-done state) and the calls after it still answer."""
+    proc = subprocess.run([sys.executable, "-c", _CHECKED_PROGRAM], cwd=tmp_path, env=_env(compiled),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["interrupted True", "closed 0 0"], proc.stdout
