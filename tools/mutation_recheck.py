@@ -19,8 +19,9 @@ faster than ``mutmut run`` on a loaded machine.
 A mutant that makes the tests hang is killed by timeout, as mutmut does: the
 forked process leads its own process group, and when it runs past
 ``--timeout-multiplier`` times the clean run's time of its tests plus
-``--timeout-constant`` seconds (wall clock), or uses that much CPU time twice
-over (``RLIMIT_CPU``), the whole group is killed (SIGKILL: also a thread
+``--timeout-constant`` seconds (wall clock), or uses that multiple of their
+CPU time (``RLIMIT_CPU``; CPU time does not grow with the machine's load),
+the whole group is killed (SIGKILL: also a thread
 that swallows every exception, or a subprocess a test started) and the
 verdict is "timeout" (mutmut's 36, counted as detected).  ``--timeout``
 still bounds one test (SIGALRM in the forked process), to name the test
@@ -223,11 +224,14 @@ class Recheck:
 
     def _limits(self, items: list[Any]) -> tuple[float, int]:
         """The wall-clock and CPU seconds ``items`` may take under a mutant:
-        as mutmut, a multiple of what they took in the clean run (the CPU
-        limit twice the wall-clock one, which is also mutmut's)."""
+        as mutmut, a multiple of what they took in the clean run, plus a
+        constant.  The CPU limit is of their own CPU time (mutmut's is twice
+        its wall-clock limit): it does not grow with the machine's load, so it
+        stops a spinning mutant sooner on a shared machine; the wall-clock
+        limit stops one that waits forever."""
         wall = sum(self.seconds[item.nodeid][0] for item in items)
-        limit = (wall + self.constant) * self.multiplier
-        return limit, math.ceil(2 * limit)
+        cpu = sum(self.seconds[item.nodeid][1] for item in items)
+        return (wall + self.constant) * self.multiplier, math.ceil((cpu + self.constant) * self.multiplier)
 
 
 def _metas() -> list[Path]:
@@ -284,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-multiplier", type=float, default=10.0,
                     help="a mutant's tests may take this many times their clean run's wall-clock time ...")
     ap.add_argument("--timeout-constant", type=float, default=10.0,
-                    help="... plus these seconds (times the multiplier), and twice that in CPU time")
+                    help="... plus these seconds (times the multiplier); likewise their CPU time")
     ap.add_argument("--update", action="store_true", help="write the verdicts into mutants/*.meta")
     ap.add_argument("--by-coverage", action="store_true",
                     help="the clean run notes which mutated functions each test calls (as mutmut run's first "

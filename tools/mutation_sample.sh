@@ -9,7 +9,7 @@
 # Only mutants not checked yet are drawn (a stopped run keeps its verdicts; run
 # it again to check more).  Each mutant runs in a forked process: one that makes
 # the tests hang is killed with its process group after 10 times the clean run's
-# time of its tests plus 100 s (MUTATION_TIMEOUT_MULTIPLIER, _CONSTANT: see
+# time of its tests plus 100 s, or as much CPU time likewise (MUTATION_TIMEOUT_MULTIPLIER, _CONSTANT: see
 # mutation_recheck.py), counted as detected by timeout, as mutmut does.  mutants/ is made first if missing
 # (mutation_recheck.py --generate).  At nice 10 (MUTATION_NICE), one core.
 #
@@ -48,7 +48,7 @@ case "$pattern" in
                tests/test_ovserver_config.py tests/test_ovserver_stats.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
-               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py)
+               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
@@ -60,7 +60,7 @@ case "$pattern" in
                tests/test_ovserver_stats.py tests/test_ovserver_hostile.py tests/test_ovserver_groups.py
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
                tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
-               tests/test_ovserver_mutation_iocp.py)
+               tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py)
         keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)
