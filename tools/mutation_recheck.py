@@ -75,6 +75,10 @@ if sys.platform != "win32":  # mutmut itself runs on POSIX only (fork, SIGALRM)
 
     def _install() -> None:
         signal.signal(signal.SIGALRM, _alarm)
+        signal.signal(signal.SIGTERM, _terminated)
+
+    def _terminated(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(f"stopped by signal {signum}")  # unwinds through _forked, which kills the mutant's group
 
     def _forked(run: Callable[[], tuple[int, str]], wall_s: float, cpu_s: int) -> tuple[int, str]:
         """``run()`` in a forked process leading its own process group, with a
@@ -87,6 +91,7 @@ if sys.platform != "win32":  # mutmut itself runs on POSIX only (fork, SIGALRM)
             try:
                 os.close(rfd)
                 os.setpgid(0, 0)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 limit = cpu_s + math.ceil(time.process_time())
                 resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))  # SIGXCPU, then SIGKILL
                 verdict, by = run()
@@ -103,11 +108,16 @@ if sys.platform != "win32":  # mutmut itself runs on POSIX only (fork, SIGALRM)
         timed_out = False
         # Wait without reaping (WNOWAIT): while the child is a zombie its process group
         # still exists, so what it left running is killed by the group's id, no other.
-        while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-            if time.monotonic() > deadline:
-                timed_out = True
-                break
-            time.sleep(0.05)
+        try:
+            while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.05)
+        except BaseException:  # this run is stopped (Ctrl+C, SIGTERM): the mutant's group goes with it
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         try:
             os.killpg(pid, signal.SIGKILL)  # the hung child, or whatever the tests left running in its group
         except ProcessLookupError:
