@@ -115,29 +115,30 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stop
 
 
-def test_a_run_stopped_while_a_mutant_is_checked_kills_that_mutant_s_process_group(tmp_path: Path) -> None:
-    """Ctrl+C or SIGTERM reaching the tool while a forked process runs: the
-    forked process and what it started are killed, not left behind in their
-    own process group."""
-    tool = _tool()
-    pidfile = tmp_path / "pid"
+if sys.platform != "win32":  # SIGALRM: POSIX only (and the module is skipped on Windows)
+    def test_a_run_stopped_while_a_mutant_is_checked_kills_that_mutant_s_process_group(tmp_path: Path) -> None:
+        """Ctrl+C or SIGTERM reaching the tool while a forked process runs: the
+        forked process and what it started are killed, not left behind in their
+        own process group."""
+        tool = _tool()
+        pidfile = tmp_path / "pid"
 
-    def hang() -> tuple[int, str]:
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        pidfile.write_text(str(child.pid))
-        time.sleep(600)
-        return 0, ""
+        def hang() -> tuple[int, str]:
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+            pidfile.write_text(str(child.pid))
+            time.sleep(600)
+            return 0, ""
 
-    previous = signal.signal(signal.SIGALRM, _stop)
-    signal.alarm(5)
-    try:
-        with pytest.raises(_Stop):
-            tool._forked(hang, 600.0, 600)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    grandchild = int(pidfile.read_text())
-    deadline = time.monotonic() + 10
-    while not _gone(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _gone(grandchild), "the subprocess the tests started outlived the stopped run"
+        previous = signal.signal(signal.SIGALRM, _stop)
+        signal.alarm(5)
+        try:
+            with pytest.raises(_Stop):
+                tool._forked(hang, 600.0, 600)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        grandchild = int(pidfile.read_text())
+        deadline = time.monotonic() + 10
+        while not _gone(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(grandchild), "the subprocess the tests started outlived the stopped run"
