@@ -10,7 +10,7 @@ from fakewinsock import FakeWinsock
 from fakewinsock._types import SOCKADDR_IN
 from fakewinsock.constants import SOCKET_ERROR, TRUE, WSAENOBUFS
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
-from ovserver._protocol import Hub, Stall
+from ovserver._protocol import Hub, Resume, Stall
 from tests.ovserver_session import MODELS, MS, exact
 from tests.test_ovserver_mutation_iocp import KeepsOverlapped
 
@@ -109,3 +109,22 @@ def test_hub_chat_a_member_over_the_mark_is_held_back_by_another_member_over_it(
     assert h.over(1) and h.over(2) and not h.over(3)
     assert h.hold(2) and h.paused(2)  # a is over the mark: b waits, its own queue aside
     assert h.hold(3)  # c, under the mark itself, by a and b
+
+
+def test_hub_chat_a_member_held_back_by_another_reads_on_when_that_one_drains_though_over_itself() -> None:
+    """a and b each sent the other a long line and neither read: both are
+    over the mark and both held back.  a drains to half the mark: b reads
+    on (only a held it back; its own queue never does), a stays held back
+    (b is still over the mark)."""
+    h = Hub("chat", Limits(max_line=500, max_queued=1000, high_water=100))
+    h.join(1, b"a")
+    h.join(2, b"b")
+    h.take_output(1, 1000)
+    h.take_output(2, 1000)
+    h.receive(1, b"x" * 149 + b"\n")
+    assert h.hold(1)
+    h.receive(2, b"y" * 149 + b"\n")
+    assert h.hold(2) and h.over(1) and h.over(2)
+    h.take_output(1, 1000)
+    h.settle(1)
+    assert h.pop_resumes() == [Resume(2)] and h.paused(1) and not h.paused(2)
