@@ -122,9 +122,9 @@ def test_hub_chat_a_member_held_back_by_another_reads_on_when_that_one_drains_th
     h.take_output(1, 1000)
     h.take_output(2, 1000)
     h.receive(1, b"x" * 149 + b"\n")
-    assert h.hold(1)
+    assert h.hold(1) and h.stats.paused == 1  # stats.paused: each time a sender is held back
     h.receive(2, b"y" * 149 + b"\n")
-    assert h.hold(2) and h.over(1) and h.over(2)
+    assert h.hold(2) and h.over(1) and h.over(2) and h.stats.paused == 2
     h.take_output(1, 1000)
     h.settle(1)
     assert h.pop_resumes() == [Resume(2)] and h.paused(1) and not h.paused(2)
