@@ -128,3 +128,20 @@ def test_hub_chat_a_member_held_back_by_another_reads_on_when_that_one_drains_th
     h.take_output(1, 1000)
     h.settle(1)
     assert h.pop_resumes() == [Resume(2)] and h.paused(1) and not h.paused(2)
+
+
+def test_hub_chat_a_hung_up_client_is_never_held_back() -> None:
+    """A client hung up for a line too long is no longer a member: while
+    another member is over the mark, it is still read from (so that it is
+    cut off if it keeps sending), never held back."""
+    h = Hub("chat", Limits(max_line=500, max_queued=1000, high_water=100))
+    for cid, name in ((1, b"a"), (2, b"b"), (3, b"c")):
+        h.join(cid, name)
+    for cid in (1, 2, 3):
+        h.take_output(cid, 1000)
+    h.receive(1, b"x" * 149 + b"\n")  # b (and c) over the mark
+    h.take_output(3, 1000)
+    h.settle(3)
+    assert h.over(2) and not h.over(3)
+    h.receive(3, b"z" * 501)  # c hung up: no longer a member
+    assert not h.is_member(3) and not h.hold(3) and not h.paused(3)
