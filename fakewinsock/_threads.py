@@ -159,7 +159,7 @@ def waiting_on(obj: Any) -> Sequence[ProgramThread]:
 class Wait:
     """What a blocked thread waits for."""
 
-    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs")
+    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs", "polls")
 
     def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
                  what: str | Callable[[], str], handles: tuple[int, ...] = (),
@@ -172,6 +172,11 @@ class Wait:
         #: The objects ``handles`` name, when the wait has looked them up already
         #: (empty: ``_park`` looks them up).
         self.objs = objs
+        #: A zero timeout (set by ``Scheduler.block``): on Windows such a wait
+        #: never puts the thread into a wait state (KeWaitForSingleObject
+        #: returns STATUS_TIMEOUT before it would), so a thread a completion
+        #: port released goes on counting against the port's concurrency value.
+        self.polls = False
 
     def describe(self) -> str:
         return self.what if isinstance(self.what, str) else self.what()
@@ -596,7 +601,8 @@ class Scheduler:
         if cur is None or cur is not self.current:
             return None
         apcs = ts.apcs if ts is not None else None
-        cur.wait = Wait(done, deadline, ts is not None, what, handles, objs)
+        cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
+        wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
             return self._block(cur, done, deadline, what, apcs)
         except _Unwind:
