@@ -8,13 +8,25 @@ survivors of ``tools/mutation.sh``, or to finish a run that was stopped.
 It works on mutmut's own copy (``mutants/``: made by ``tools/mutation.sh``, or
 by ``--generate`` alone, which skips mutmut's slow first pass over every test;
 the tests are copied into it again).  pytest collects the given tests
-once; then, for each mutant, every collected test runs in collection order
-under mutmut's switch (``MUTANT_UNDER_TEST``) until one fails: the mutant is
-killed (or timed out, after ``--timeout`` seconds of one test), else it
-survived.  Put the tests most likely to kill first.  No fork per mutant and
-no wasted tests before the killing one, so it is many times faster than
-``mutmut run`` on a loaded machine, but it trusts each test to clean up after
-itself (the project's tests do: every fake is checked for leaks).
+once and runs them once without a mutant (the clean run, timed per test);
+then each mutant is checked in a process forked from that one (no new
+interpreter, no collection again), where every collected test runs in
+collection order under mutmut's switch (``MUTANT_UNDER_TEST``) until one
+fails: the mutant is killed, else it survived.  Put the tests most likely to
+kill first.  No wasted tests before the killing one, so it is many times
+faster than ``mutmut run`` on a loaded machine.
+
+A mutant that makes the tests hang is killed by timeout, as mutmut does: the
+forked process leads its own process group, and when it runs past
+``--timeout-multiplier`` times the clean run's time of its tests plus
+``--timeout-constant`` seconds (wall clock), or uses that multiple of their
+CPU time (``RLIMIT_CPU``; CPU time does not grow with the machine's load),
+the whole group is killed (SIGKILL: also a thread
+that swallows every exception, or a subprocess a test started) and the
+verdict is "timeout" (mutmut's 36, counted as detected).  ``--timeout``
+still bounds one test (SIGALRM in the forked process), to name the test
+that hung when it can.  A forked process that dies otherwise (a signal, an
+exit without a verdict) crashed the tests: detected too.
 
 ``--update`` writes each verdict into mutmut's results (``mutants/*.meta``:
 1 killed, 36 timed out, 0 survived) as soon as it is known, so that
@@ -28,13 +40,17 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
+import gc
 import json
+import math
 import os
 import random
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -52,25 +68,101 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 
 
 if sys.platform != "win32":  # mutmut itself runs on POSIX only (fork, SIGALRM)
+    import resource
+
     def _arm(seconds: int) -> None:
         signal.alarm(seconds)
 
     def _install() -> None:
         signal.signal(signal.SIGALRM, _alarm)
+        signal.signal(signal.SIGTERM, _terminated)
+
+    def _terminated(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(f"stopped by signal {signum}")  # unwinds through _forked, which kills the mutant's group
+
+    def _forked(run: Callable[[], tuple[int, str]], wall_s: float, cpu_s: int) -> tuple[int, str]:
+        """``run()`` in a forked process leading its own process group, with a
+        limit on its wall-clock and CPU time; its verdict, or 36 (timeout)
+        when the group had to be killed, or 3 when it died otherwise."""
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 70
+            try:
+                os.close(rfd)
+                os.setpgid(0, 0)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                limit = cpu_s + math.ceil(time.process_time())
+                resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))  # SIGXCPU, then SIGKILL
+                verdict, by = run()
+                os.write(wfd, f"{verdict}\t{by}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        try:
+            os.setpgid(pid, pid)  # also here: the group exists before any kill (no race with the child)
+        except (PermissionError, ProcessLookupError):
+            pass  # the child did it first (or is gone already)
+        deadline = time.monotonic() + wall_s
+        timed_out = False
+        # Wait without reaping (WNOWAIT): while the child is a zombie its process group
+        # still exists, so what it left running is killed by the group's id, no other.
+        try:
+            while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.05)
+        except BaseException:  # this run is stopped (Ctrl+C, SIGTERM): the mutant's group goes with it
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the hung child, or whatever the tests left running in its group
+        except ProcessLookupError:
+            pass
+        status = os.waitpid(pid, 0)[1]
+        os.set_blocking(rfd, False)  # a process that left the group may hold the pipe open
+        message = b""
+        try:
+            while chunk := os.read(rfd, 65536):
+                message += chunk
+        except BlockingIOError:
+            pass
+        os.close(rfd)
+        if timed_out:
+            return 36, f"over {wall_s:.0f} s of wall-clock time: process group killed"
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            if signum in (signal.SIGXCPU, signal.SIGKILL):
+                return 36, f"over {cpu_s} s of CPU time (signal {signum})"
+            return 3, f"the tests died of signal {signum}"
+        if os.WEXITSTATUS(status) != 0 or not message:
+            return 3, f"the tests exited with status {os.WEXITSTATUS(status)} and no verdict"
+        told, by = message.decode().split("\t", 1)
+        return int(told), by
 else:
     def _arm(seconds: int) -> None:
-        raise SystemExit("tools/mutation_recheck.py needs POSIX signals, as mutmut does")
+        raise SystemExit("tools/mutation_recheck.py needs POSIX signals and fork, as mutmut does")
 
     def _install() -> None:
         _arm(0)
+
+    def _forked(run: Callable[[], tuple[int, str]], wall_s: float, cpu_s: int) -> tuple[int, str]:
+        _arm(0)
+        return run()
 
 
 class Recheck:
     """The pytest plugin: replaces the test loop."""
 
     def __init__(self, names: list[str], timeout: int, log: Any, update: bool = False,
-                 by_coverage: bool = False) -> None:
+                 by_coverage: bool = False, multiplier: float = 10.0, constant: float = 10.0) -> None:
         self.names = names
+        self.multiplier = multiplier
+        self.constant = constant
+        self.seconds: dict[str, tuple[float, float]] = {}  # by test: wall-clock and CPU time of the clean run
         self.update = update
         self.timeout = timeout
         self.log = log
@@ -90,6 +182,7 @@ class Recheck:
         for item in items:
             hits.clear()
             _arm(self.timeout)
+            wall, cpu = time.monotonic(), time.process_time()
             try:
                 reports = runtestprotocol(item, nextitem=None, log=False)
             except _Timeout:
@@ -98,6 +191,7 @@ class Recheck:
                 return 3, item.nodeid
             finally:
                 _arm(0)
+            self.seconds[item.nodeid] = (time.monotonic() - wall, time.process_time() - cpu)
             if coverage:
                 self.reached[item.nodeid] = set(hits)
             if any(r.failed for r in reports):
@@ -115,14 +209,17 @@ class Recheck:
             return True
         self.clean_ok = True
         print(f"clean run: {len(items)} tests, {time.monotonic() - start:.0f} s", file=self.log, flush=True)
+        gc.freeze()  # the forked processes share the heap as it is now, not copying it to collect it
         for name in self.names:
-            os.environ["MUTANT_UNDER_TEST"] = name
             start = time.monotonic()
             mine = items
             if self.by_coverage:  # only the tests that call the mutated function (as mutmut run does)
                 function = name.rsplit("__mutmut_", 1)[0]
                 mine = [item for item in items if function in self.reached[item.nodeid]]
-            code, by = self._run_all(mine) if mine else (33, "no test calls it")
+            if mine:
+                code, by = _forked(functools.partial(self._mutant, name, mine), *self._limits(mine))
+            else:
+                code, by = 33, "no test calls it"
             self.verdicts[name] = code
             if self.update:
                 write_verdicts({name: code})  # at once: a run that is stopped keeps what it found
@@ -130,6 +227,21 @@ class Recheck:
             print(f"{verdict:8} {name}  {by} ({time.monotonic() - start:.1f} s)", file=self.log, flush=True)
         os.environ["MUTANT_UNDER_TEST"] = ""
         return True
+
+    def _mutant(self, name: str, items: list[Any]) -> tuple[int, str]:
+        os.environ["MUTANT_UNDER_TEST"] = name
+        return self._run_all(items)
+
+    def _limits(self, items: list[Any]) -> tuple[float, int]:
+        """The wall-clock and CPU seconds ``items`` may take under a mutant:
+        as mutmut, a multiple of what they took in the clean run, plus a
+        constant.  The CPU limit is of their own CPU time (mutmut's is twice
+        its wall-clock limit): it does not grow with the machine's load, so it
+        stops a spinning mutant sooner on a shared machine; the wall-clock
+        limit stops one that waits forever."""
+        wall = sum(self.seconds[item.nodeid][0] for item in items)
+        cpu = sum(self.seconds[item.nodeid][1] for item in items)
+        return (wall + self.constant) * self.multiplier, math.ceil((cpu + self.constant) * self.multiplier)
 
 
 def _metas() -> list[Path]:
@@ -183,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=0, help="only N of them, drawn at random (seeded)")
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--timeout", type=int, default=120, help="seconds one test may run under a mutant")
+    ap.add_argument("--timeout-multiplier", type=float, default=10.0,
+                    help="a mutant's tests may take this many times their clean run's wall-clock time ...")
+    ap.add_argument("--timeout-constant", type=float, default=10.0,
+                    help="... plus these seconds (times the multiplier); likewise their CPU time")
     ap.add_argument("--update", action="store_true", help="write the verdicts into mutants/*.meta")
     ap.add_argument("--by-coverage", action="store_true",
                     help="the clean run notes which mutated functions each test calls (as mutmut run's first "
@@ -214,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MUTANT_UNDER_TEST"] = ""
     import pytest
 
-    plugin = Recheck(names, args.timeout, sys.stdout, update=args.update, by_coverage=args.by_coverage)
+    plugin = Recheck(names, args.timeout, sys.stdout, update=args.update, by_coverage=args.by_coverage,
+                     multiplier=args.timeout_multiplier, constant=args.timeout_constant)
     pytest.main(["-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-seed=0", "-q", *pytest_args],
                 plugins=[plugin])
     if not plugin.clean_ok:

@@ -7,7 +7,10 @@
 #   tools/mutation_sample.sh 'ovserver._core*' 120 19          # another seed: another sample
 #
 # Only mutants not checked yet are drawn (a stopped run keeps its verdicts; run
-# it again to check more).  mutants/ is made first if missing
+# it again to check more).  Each mutant runs in a forked process: one that makes
+# the tests hang is killed with its process group after 10 times the clean run's
+# time of its tests plus 100 s, or as much CPU time likewise (MUTATION_TIMEOUT_MULTIPLIER, _CONSTANT: see
+# mutation_recheck.py), counted as detected by timeout, as mutmut does.  mutants/ is made first if missing
 # (mutation_recheck.py --generate).  At nice 10 (MUTATION_NICE), one core.
 #
 # The selections: the fake's modules run the fake's own tests (the conformance
@@ -22,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -lt 2 ]; then
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 pattern=$1
@@ -45,7 +48,7 @@ case "$pattern" in
                tests/test_ovserver_config.py tests/test_ovserver_stats.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
-               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py)
+               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
@@ -57,7 +60,7 @@ case "$pattern" in
                tests/test_ovserver_stats.py tests/test_ovserver_hostile.py tests/test_ovserver_groups.py
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
                tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
-               tests/test_ovserver_mutation_iocp.py)
+               tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py)
         keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)
@@ -71,5 +74,6 @@ if [ ! -d mutants ]; then
 fi
 # A test may run for minutes under the trampolines' first pass on a loaded machine: a generous timeout.
 nice -n "${MUTATION_NICE:-10}" .venv/bin/python tools/mutation_recheck.py --unchecked "$pattern" --sample "$size" \
-    --seed "$seed" --timeout 600 --update --by-coverage -- "${tests[@]}" -k "$keyword"
+    --seed "$seed" --timeout 600 --timeout-multiplier "${MUTATION_TIMEOUT_MULTIPLIER:-10}" \
+    --timeout-constant "${MUTATION_TIMEOUT_CONSTANT:-10}" --update --by-coverage -- "${tests[@]}" -k "$keyword"
 exec .venv/bin/python tools/mutation_report.py --only "${pattern%%[*?[]*}" --target ovserver=95 --target fakewinsock=90
