@@ -625,8 +625,8 @@ class _Swarm:
     def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[tuple[str, bytes]]],
                                                           st.SearchStrategy[tuple[str, bytes]] | None]:
         """The lines of one client, and its unterminated tail (b"": none; None:
-        no tail can be drawn), with these kinds of lines (and "unterminated",
-        if on); each with the feature that made it ("" for none)."""
+        unterminated tails are not allowed), with these kinds of lines; each
+        with the feature that made it ("" for none)."""
         normal = self.line if self.line is not None else _LINE
         options: list[st.SearchStrategy[tuple[str, bytes]]] = [normal.map(lambda b: ("", b))]
         for kind in kinds:
@@ -637,17 +637,16 @@ class _Swarm:
             elif kind == "long_lines":
                 options.append(_one_of(self.long).map(lambda n: ("long_lines", _pattern(n, 0))))
         one = st.one_of(*options) if len(options) > 1 else options[0]
-        # With unterminated, 1 in 2 a tail ends the stream; without it, none (but see below).
-        tails = [st.just(("", b""))] + ([one.map(lambda t: (t[0], t[1] or b"t"))] if "unterminated" in kinds else [])
-        if "long_lines" in kinds and self.max_line is not None and self.max_line < _MAX_BIG and (
-                "unterminated" in self.allowed):
-            # ... and, with long lines, a line over the limit that never ends (a client that sends too much,
-            # then closes; 1 in 3 with unterminated, 1 in 2 with long lines alone, if unterminated tails are
-            # allowed at all): the server must notice it all the same, not drop it as a partial line.
+        if "unterminated" not in self.allowed:
+            return st.lists(one, min_size=self.lines[0], max_size=self.lines[1]), None
+        tails = [st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))]  # 1 in 2: tails end streams
+        if "long_lines" in kinds and self.max_line is not None and self.max_line < _MAX_BIG:
+            # ... and, with long lines, 1 in 3 a line over the limit that never ends (a client that sends
+            # too much, then closes; with long lines alone too, if unterminated tails are allowed at all):
+            # the server must notice it all the same, not drop it as a partial line.
             over = sorted(n for n in {self.max_line + 1, min(2 * self.max_line + 1, _MAX_BIG)} if n > self.max_line)
             tails.append(_one_of(over).map(lambda n: ("long_lines", _pattern(n, 1))))
-        return (st.lists(one, min_size=self.lines[0], max_size=self.lines[1]),
-                st.one_of(*tails) if len(tails) > 1 else None)
+        return st.lists(one, min_size=self.lines[0], max_size=self.lines[1]), st.one_of(*tails)
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
         role = self.roles[index] if index < len(self.roles) else ""
@@ -655,7 +654,7 @@ class _Swarm:
         used = self.used
         if self.line is None:  # the line strategy is ours: sizes may vary it
             kinds = tuple(k for k in ("empty_lines", "tiny_lines", "long_lines") if k in f)
-        lines, tails = self._lines_of(kinds + (("unterminated",) if "unterminated" in f else ()))
+        lines, tails = self._lines_of(kinds)
         drawn = draw(lines)
         used.update(k for k, _ in drawn if k)
         msgs = [m for _, m in drawn]
@@ -732,8 +731,10 @@ class _Swarm:
                 used.add("slow_readers")
                 read_bytes, read_every = rate
         tail = b""
-        if tails is not None:
+        if tails is not None:  # (drawn whether unterminated is on or not: switching it off keeps the draws after)
             kind, tail = draw(tails)
+            if "unterminated" not in f and not self._over_limit(tail):  # (over it: long_lines' own ending)
+                tail = b""
             if tail:
                 used.update(k for k in ("unterminated" if "unterminated" in f else "", kind) if k)
                 if self._over_limit(tail) and chunks and stop_at is None:
@@ -872,12 +873,13 @@ class _Swarm:
         lo, hi = self.clients
         # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
         # shrinker can then drop it).
-        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 2)), draw(_ACCEPT_ARRIVALS)
+        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 7)), draw(_ACCEPT_ARRIVALS)
         self.wave = draw(_CROWD_LATE)
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
             top = min(max(hi, self.max_clients + 3), _MAX_CROWD) if self.max_clients is not None else hi
-            # one to three past the limit (a crowd that shrinks is dropped by switching crowd off)
-            count = max(lo, top - past)
+            # 7 times in 8 up to three past the limit; shrinking to the plain count (past = 0), which the
+            # shrinker keeps when it switches crowd off
+            count = max(lo, top - (past - 1) % 3) if past else some
             if count > 1:
                 self.used.add("crowd")
         else:
