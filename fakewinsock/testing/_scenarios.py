@@ -731,7 +731,9 @@ class _Swarm:
                 used.add("slow_readers")
                 read_bytes, read_every = rate
         tail = b""
-        if tails is not None:  # (drawn whether unterminated is on or not: switching it off keeps the draws after)
+        # (with a known line limit drawn whether unterminated is on or not: switching it off keeps the draws
+        # after; without one, only when it is on, as before)
+        if tails is not None and ("unterminated" in f or self.max_line is not None):
             kind, tail = draw(tails)
             if "unterminated" not in f and not self._over_limit(tail):  # (over it: long_lines' own ending)
                 tail = b""
@@ -873,12 +875,14 @@ class _Swarm:
         lo, hi = self.clients
         # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
         # shrinker can then drop it).
-        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 7)), draw(_ACCEPT_ARRIVALS)
-        self.wave = draw(_CROWD_LATE)
+        # (with a known client limit, crowd's count 7 times in 8 past it, and the arrival of those past it)
+        known = self.max_clients is not None
+        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 7 if known else 3)), draw(_ACCEPT_ARRIVALS)
+        self.wave = draw(_CROWD_LATE) if known else 0
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
             top = min(max(hi, self.max_clients + 3), _MAX_CROWD) if self.max_clients is not None else hi
-            # 7 times in 8 up to three past the limit; shrinking to the plain count (past = 0), which the
-            # shrinker keeps when it switches crowd off
+            # 7 times in 8 (3 in 4 with no known limit) up to three past the limit; shrinking to the plain
+            # count (past = 0), which the shrinker keeps when it switches crowd off
             count = max(lo, top - (past - 1) % 3) if past else some
             if count > 1:
                 self.used.add("crowd")
