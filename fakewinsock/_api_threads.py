@@ -78,10 +78,7 @@ class ThreadCalls(FakeBase):
                 )
 
     def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
-        if not isinstance(h, int):
-            raise TypeError(f"{call}: hThread must be an int handle, not {type(h).__name__}")
-        obj = self._kernel.objects.get(h)
-        return obj if isinstance(obj, ProgramThread) else None
+        return self._lookup(h, ProgramThread, call, "hThread")
 
     def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
                      lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:
