@@ -225,6 +225,47 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
 
 
 @FAST
+@given(scenario=scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16 * 1024,
+                          features=("long_lines", "unterminated", "small_window", "paused_readers",
+                                    "stopped_readers", "resets")))
+def test_an_endless_line_over_the_limit_comes_with_a_window_that_holds_it(scenario: Scenario) -> None:
+    """A client whose stream ends in a line over the server's limit that never
+    ends (long_lines, with unterminated tails allowed: also when unterminated
+    itself is off) gets a flow-control window that holds that line and the
+    newline before it, so that one receive can hold both (as a real receive
+    holds up to the socket's receive buffer), and no random fault: the line and
+    its FIN are its ending."""
+    for i, script in enumerate(scenario.clients):
+        if len(script.tail) > 1000:
+            assert "long_lines" in scenario.features
+            assert scenario.window is None or scenario.window > len(script.tail), (scenario.window, len(script.tail))
+            assert scenario.faults.fault_of(i) is None or script.stops_reading
+        elif script.tail:
+            assert "unterminated" in scenario.features
+
+
+def test_long_lines_alone_draw_an_endless_line_over_the_limit() -> None:
+    """With long_lines on and unterminated off (but allowed), a client may
+    still end by a line over the limit that never ends; with unterminated not
+    allowed, no client ends without its newline."""
+    from hypothesis import find
+
+    def endless(s: Scenario) -> bool:
+        return "unterminated" not in s.features and any(len(c.tail) > 1000 for c in s.clients)
+
+    found = find(scenarios(clients=(1, 2), lines=(1, 2), max_line=1000, features=("long_lines", "unterminated")),
+                 endless, settings=settings(FAST, max_examples=500, phases=[Phase.generate]))
+    assert found.features == ("long_lines",)
+
+    @FAST
+    @given(scenario=scenarios(clients=(1, 2), lines=(1, 2), max_line=1000, features=("long_lines",)))
+    def never(scenario: Scenario) -> None:
+        assert not any(c.tail for c in scenario.clients)
+
+    never()
+
+
+@FAST
 @given(data=st.data())
 def test_fault_plans_fit_their_scripts(data: st.DataObject) -> None:
     scripts = [ClientScript.of(b"a", b"bb", chunk=2), ClientScript.of(), ClientScript.of(b"ccc")]

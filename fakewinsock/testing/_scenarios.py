@@ -473,20 +473,24 @@ _TALK_GAPS = st.sampled_from([30 * _MS, 20 * _MS, 60 * _MS])
 #: the client that must still be served comes.
 _ACCEPT_ARRIVALS = st.sampled_from([1 * _MS, 100 * _US, 0])
 _ACCEPT_LATE = 20 * _MS
-#: crowd: when the clients past the server's client limit arrive (the first ones at once); the first
-#: client then ends early (FIN after its line) without reading for a while, so that its replies are
-#: still queued when they come.
+#: crowd: when the clients past the server's client limit arrive, together (the first ones at once;
+#: one draw per scenario: one of them at once took a place the others would have found ended); the
+#: first client then ends early (FIN after its line) without reading for a while, so that its replies
+#: are still queued when they come.  (Each client draws it too: early_stop's stays say it.)
 _CROWD_LATE = st.sampled_from([0, 5 * _MS, 1 * _MS])
 _ENDER_PAUSE = 20 * _MS
 #: crowd: how long each client stays once served (idle connections: the server stays full).
 _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
-#: early_stop: how long a client stays connected once served (1 in 3 stay, as real clients do: a stop
-#: finds them connected and idle, and must close them), and the value of its crowd-late draw that says so.
+#: early_stop: how long a client stays connected once served (2 in 3 stay, as real clients do: a stop
+#: finds them connected and idle, several at once, and must close them all), and the values of its
+#: crowd-late draw that say so.
 _STOP_STAY = 3 * _S
-_STAYS_WHEN = 5 * _MS
+_STAYS_WHEN = (5 * _MS, 1 * _MS)
 #: The line of crowd's first client that ends early: more than any window the scenario draws holds
 #: (its size a _ladder draw).
 _ENDER_LINE = 20000
+#: crowd: at most this many clients.
+_MAX_CROWD = 100
 #: crowd: a small listen backlog comes with it only if the server serves at most this many at once.
 _CROWD_BACKLOG_UPTO = 3
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
@@ -593,6 +597,7 @@ class _Swarm:
         self.plan = ""  # the plan that gives every client a role (see draw), if any
         self.stuck_lines: dict[int, int] = {}  # the line each reader that stops for good keeps sending (-1: none)
         self.accept_at = 0
+        self.wave = 0  # crowd: when the clients past the server's limit arrive (together)
 
     def features(self, draw: st.DrawFn) -> frozenset[str]:
         """The features switched on (each a draw that shrinks to off)."""
@@ -601,7 +606,9 @@ class _Swarm:
             if name == "big_sends":
                 top = _RARE - 1  # costly: rare
             elif name == "crowd" and self.max_clients is not None:
-                top = 3  # tens of clients: costly, 1 in 4 (a full server: what a client limit is for)
+                # tens of clients: costly, 1 in 3 where a crowd fills the server (a full server: what a
+                # client limit is for), 1 in 4 where the server serves more than a crowd brings
+                top = 2 if self.max_clients + 3 <= _MAX_CROWD else 3
             elif name == "slow_readers":
                 top = 2  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
             elif name == "backpressure":
@@ -616,9 +623,10 @@ class _Swarm:
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (a handful of feature sets per strategy)
     def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[tuple[str, bytes]]],
-                                                          st.SearchStrategy[tuple[str, bytes]]]:
-        """The lines of one client, and its unterminated tail (b"": none), with
-        these kinds of lines; each with the feature that made it ("" for none)."""
+                                                          st.SearchStrategy[tuple[str, bytes]] | None]:
+        """The lines of one client, and its unterminated tail (b"": none; None:
+        unterminated tails are not allowed), with these kinds of lines; each
+        with the feature that made it ("" for none)."""
         normal = self.line if self.line is not None else _LINE
         options: list[st.SearchStrategy[tuple[str, bytes]]] = [normal.map(lambda b: ("", b))]
         for kind in kinds:
@@ -629,10 +637,13 @@ class _Swarm:
             elif kind == "long_lines":
                 options.append(_one_of(self.long).map(lambda n: ("long_lines", _pattern(n, 0))))
         one = st.one_of(*options) if len(options) > 1 else options[0]
+        if "unterminated" not in self.allowed:
+            return st.lists(one, min_size=self.lines[0], max_size=self.lines[1]), None
         tails = [st.just(("", b"")), one.map(lambda t: (t[0], t[1] or b"t"))]  # 1 in 2: tails end streams
         if "long_lines" in kinds and self.max_line is not None and self.max_line < _MAX_BIG:
             # ... and, with long lines, 1 in 3 a line over the limit that never ends (a client that sends
-            # too much, then closes): the server must notice it all the same, not drop it as a partial line.
+            # too much, then closes; with long lines alone too, if unterminated tails are allowed at all):
+            # the server must notice it all the same, not drop it as a partial line.
             over = sorted(n for n in {self.max_line + 1, min(2 * self.max_line + 1, _MAX_BIG)} if n > self.max_line)
             tails.append(_one_of(over).map(lambda n: ("long_lines", _pattern(n, 1))))
         return st.lists(one, min_size=self.lines[0], max_size=self.lines[1]), st.one_of(*tails)
@@ -720,11 +731,18 @@ class _Swarm:
                 used.add("slow_readers")
                 read_bytes, read_every = rate
         tail = b""
-        if "unterminated" in f:
+        # (with a known line limit drawn whether unterminated is on or not: switching it off keeps the draws
+        # after; without one, only when it is on, as before)
+        if tails is not None and ("unterminated" in f or self.max_line is not None):
             kind, tail = draw(tails)
+            if "unterminated" not in f and not self._over_limit(tail):  # (over it: long_lines' own ending)
+                tail = b""
             if tail:
-                used.update(("unterminated", kind) if kind else ("unterminated",))
-                chunks.append(tail)
+                used.update(k for k in ("unterminated" if "unterminated" in f else "", kind) if k)
+                if self._over_limit(tail) and chunks and stop_at is None:
+                    chunks[-1] += tail  # too much, in its last write: one receive may hold a newline and it
+                else:
+                    chunks.append(tail)
         quick = mode == "bytes"
         gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
         if role == "talker":  # a chat member that talks before another one leaves, and on after
@@ -739,15 +757,15 @@ class _Swarm:
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
         if "crowd" not in f or role in ("accept_reset", "accept_late"):
             stay = 0
-        # early_stop: a client stays when ``late`` is 5 ms (1 in 3; it shrinks to 0, leaving).  No draw of
+        # early_stop: a client stays when ``late`` is 5 or 1 ms (2 in 3; it shrinks to 0, leaving).  No draw of
         # its own: a new draw moves every example's draws, and with them what shrinks to what.
-        if "early_stop" in f and late == _STAYS_WHEN and role not in ("accept_reset", "accept_late"):
+        if "early_stop" in f and late in _STAYS_WHEN and role not in ("accept_reset", "accept_late"):
             stay = max(stay, _STOP_STAY)
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
         elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
             # connected clients stay a while (a full server stays full)
-            arrive = late if self.max_clients is not None and index >= self.max_clients else 0
+            arrive = self.wave if self.max_clients is not None and index >= self.max_clients else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
             if arrive in _SPREAD_ONLY:
@@ -791,7 +809,9 @@ class _Swarm:
         # A talker's and a slow reader's role is their ending: they talk on (for their whole life), then
         # leave gracefully once served; so do 7 in 8 of a crowd (idle connections that fill the server:
         # most of a crowd behaves; one in 8 may reset or leave).
-        plain = role in ("talker", "slow_reader") or filler or ("crowd" in f and index % 8 != 1)
+        # A client whose stream ends in a line over the limit that never ends: that and its FIN are its ending.
+        plain = (role in ("talker", "slow_reader") or filler or ("crowd" in f and index % 8 != 1)
+                 or self._over_limit(tail))
         fault = self._fault(draw, f, index, script) if not plain else None
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
@@ -823,6 +843,10 @@ class _Swarm:
                                draw(_LEAVE_LATER if later else delays))
         return None
 
+    def _over_limit(self, line: bytes) -> bool:
+        """``line`` is longer than the server's line limit (when it is known)."""
+        return self.max_line is not None and len(line) > self.max_line
+
     def _owed_past(self, script: ClientScript, fault: ClientFault | None,
                    window: int) -> tuple[ClientScript, ClientFault | None]:
         """A reader that stops for good (``script``, its reset ``fault``), with
@@ -851,11 +875,15 @@ class _Swarm:
         lo, hi = self.clients
         # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
         # shrinker can then drop it).
-        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 3)), draw(_ACCEPT_ARRIVALS)
+        # (with a known client limit, crowd's count 7 times in 8 past it, and the arrival of those past it)
+        known = self.max_clients is not None
+        some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 7 if known else 3)), draw(_ACCEPT_ARRIVALS)
+        self.wave = draw(_CROWD_LATE) if known else 0
         if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
-            top = min(max(hi, self.max_clients + 3), 100) if self.max_clients is not None else hi
-            # 3 times in 4 up to three past the limit; shrinking to the plain count (past = 0)
-            count = max(lo, top - (past - 1)) if past else some
+            top = min(max(hi, self.max_clients + 3), _MAX_CROWD) if self.max_clients is not None else hi
+            # 7 times in 8 (3 in 4 with no known limit) up to three past the limit; shrinking to the plain
+            # count (past = 0), which the shrinker keeps when it switches crowd off
+            count = max(lo, top - (past - 1) % 3) if past else some
             if count > 1:
                 self.used.add("crowd")
         else:
@@ -930,7 +958,14 @@ class _Swarm:
             # chat client gets is about what every client sends).
             # And smaller than what a client sends, or it never fills.
             traffic = sum(len(s.stream) for s, _ in made) * max(1, len(made) - 1) if made else 0
-            fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic] or [max(_WINDOWS)]
+            # A client whose last write ends in a line over the server's limit that never ends (long_lines'
+            # unterminated tail) gets a window that holds that line and the newline before it, so that one
+            # receive may hold both, as a real receive holds up to the socket's receive buffer (8 KiB and
+            # more): a window smaller than the line showed the server only part of it at a time.  (One
+            # window serves every connection of a run, so the readers held back get it too.)
+            wide = max((len(s.tail) + 1 for s, _ in made if self._over_limit(s.tail)), default=0)
+            wide = wide if wide <= max(_WINDOWS) else 0
+            fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
             # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.
             held = [s for s, _ in made if s.pause_at_ns is not None or s.read_bytes is not None] or [s for s, _ in made]
             biggest = max((len(s.stream) for s in held), default=0)
@@ -977,7 +1012,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     Groce et al., ISSTA 2012).  The features:
 
     * sizes: ``empty_lines``, ``tiny_lines`` (one byte), ``long_lines`` (just
-      under, at and over ``max_line``, the server's line limit, when given),
+      under, at and over ``max_line``, the server's line limit, when given;
+      then also, if unterminated tails are allowed, a last line over it that
+      never ends, in the client's last send, with a window that holds it),
       ``big_sends`` (one send of many lines, from just under the server's
       receive buffer ``recv_size`` up to 320 KiB; switched on rarely, as it
       costs time; these lines come on top of ``lines``), ``small_sends``
@@ -1003,16 +1040,19 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       for a while, so that what the others say stays queued for it, while the
       others keep talking, 20 to 60 ms between sends);
     * load: ``crowd`` (every client at once, as many as the range allows, or
-      ``max_clients`` + 3 when that is given, 1 example in 4: a full server;
+      ``max_clients`` + 3 when that is given, 1 example in 3 where that is at
+      most 100, else 1 in 4: a full server;
       a listen backlog of 1 to 3 where ``max_clients`` is at most 3, none where
-      the server serves more; those past ``max_clients`` perhaps 1 or 5 ms
-      later, when some of the first have ended while their replies are still
+      the server serves more; those past ``max_clients`` together, perhaps 1
+      or 5 ms later, when some of the first have ended while their replies are still
       being sent),
       ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment), ``early_stop`` (counted from the last send of a
       reader that stopped for good, if any: a stop while it holds the server's
-      sends; in a crowd, from its last arrival), ``backlog``, ``accept_faults``
+      sends; in a crowd, from its last arrival; two clients in three stay
+      connected 3 s once served, so that the stop finds idle ones to close),
+      ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive
       together and reset at once, while they may still wait in the listen
       backlog, as they do when the first fills a server whose ``max_clients``
