@@ -89,11 +89,17 @@ def test_the_quiet_second_sees_a_socket_held_after_its_client_reset() -> None:
     ("rotated-index-ignored", 0, "BusyLoopError"),  # the call budget: it spins past the signalled client
 ])
 def test_a_late_feature_reaches_its_bug(name: str, seed: int, error: str) -> None:
-    mode = "chat" if name.startswith("chat") else "echo"
-    try:
-        r = simulate(100, 10, mode=mode, seed=seed, server_class=_mutant(name))
-    except Exception as e:  # noqa: BLE001 (the fake or the server raised: that is the finding)
-        found = f"{type(e).__name__}: {e}"
-    else:
-        found = " / ".join(r.errors)
+    found = found_by_simulate(name, seed)
     assert error in found, found
+
+
+def found_by_simulate(name: str, seed: int) -> str:
+    """What ``simulate`` (100 clients x 10 lines, the mutant's mode) finds on mutant ``name``: its errors,
+    or what the fake or the server raised ("" if nothing)."""
+    mutant = next(m for m in MUTANTS if m.name == name)
+    mode = "chat" if mutant.caught_by.endswith("chat") else "echo"
+    try:
+        r = simulate(100, 10, mode=mode, seed=seed, server_class=mutant.server)
+    except Exception as e:  # noqa: BLE001 (the fake or the server raised: that is the finding)
+        return f"{type(e).__name__}: {e}"
+    return " / ".join(r.errors)
