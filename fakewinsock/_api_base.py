@@ -28,7 +28,7 @@ import ctypes
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _constants as C
 from ._iocp import Ports
@@ -43,6 +43,7 @@ from ._trace import Trace
 _addressof = ctypes.addressof
 _get_ident = threading.get_ident
 _NS_PER_MS = 1_000_000
+_K = TypeVar("_K")  # the kind of kernel object a handle lookup wants
 
 
 class FakeBase:
@@ -82,11 +83,18 @@ class FakeBase:
             self._kernel.record("failed", call, handle, 0, f"error={error}")
         return rc
 
+    def _lookup(self, h: object, kind: type[_K], call: str, name: str) -> _K | None:
+        """The kernel object behind handle ``h`` if it is a ``kind``; None when
+        ``h`` names nothing or an object of another kind (the caller then fails
+        the call with the error Windows gives for that call).  ``h`` not an int
+        is a TypeError naming the parameter: C could not have passed it."""
+        if not isinstance(h, int):
+            raise TypeError(f"{call}: {name} must be an int handle, not {type(h).__name__}")
+        obj = self._kernel.objects.get(h)
+        return obj if isinstance(obj, kind) else None
+
     def _socket(self, s: object, call: str) -> Socket | None:
-        if not isinstance(s, int):
-            raise TypeError(f"{call}: SOCKET must be an int handle, not {type(s).__name__}")
-        obj = self._kernel.objects.get(s)
-        return obj if isinstance(obj, Socket) else None
+        return self._lookup(s, Socket, call, "SOCKET")
 
     def _forced(self, call: str) -> int:
         q = self._forced_errors.get(call)

@@ -137,7 +137,9 @@ class IoCalls(FakeBase):
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
         """Post an overlapped receive.  0 = completed at once (still notifies; the
         last error is then 0), SOCKET_ERROR with WSA_IO_PENDING = pending, any
-        other error = failed.
+        other error = failed.  A socket that is not connected, a listening one
+        too, fails with WSAENOTCONN (afd.c test_recv: STATUS_INVALID_CONNECTION
+        on a listener; Wine 8.0 pends it).
 
         ``lpFlags`` 0 or MSG_PEEK: a peek copies what has arrived (waiting, as any
         receive, while nothing has) and leaves it queued for the next receive
@@ -179,7 +181,13 @@ class IoCalls(FakeBase):
     def WSASend(self, s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, dwFlags: int,
                 lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: CompletionRoutine | None) -> IoResult:
         """Post an overlapped send.  It completes with the full length or fails;
-        completed at once (0), it leaves the last error 0."""
+        completed at once (0), it leaves the last error 0.
+
+        Divergence from real Windows (unverified): ``dwBufferCount`` 0 fails
+        with WSAEINVAL, as WSARecv's does on Windows (sock.c test_empty_recv);
+        no Windows test or page says what WSASend does with no buffers, and
+        Wine 8.0 sends nothing and completes it at once with 0 bytes (the
+        difference is listed in docs/semantics-findings.md section 22)."""
         begun = self._begin_io("WSASend", s, lpBuffers, dwBufferCount, dwFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun
@@ -283,7 +291,14 @@ class IoCalls(FakeBase):
 
     def CancelIoEx(self, hFile: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
         """Cancel the operation using ``lpOverlapped`` on ``hFile`` (all of them
-        when None); they complete with STATUS_CANCELLED (995)."""
+        when None); they complete with STATUS_CANCELLED (995).
+
+        A handle that is no socket (an event, a completion port, a thread):
+        FALSE, ERROR_INVALID_HANDLE.  NtCancelIoFile references the handle as a
+        file object, so another object type gives STATUS_OBJECT_TYPE_MISMATCH
+        (ReactOS's NtCancelIoFile, rebuilt after Windows' design: supporting
+        evidence; no Windows-run test was found).  Wine 8.0 returns TRUE there
+        (a strict xfail in tests/conformance/test_mined_close_backlog.py)."""
         call = "CancelIoEx"
         ts = self._enter(call)
         if lpOverlapped is not None and not isinstance(lpOverlapped, WSAOVERLAPPED):
@@ -302,7 +317,8 @@ class IoCalls(FakeBase):
     def CancelIo(self, hFile: int) -> int:
         """Cancel every operation the calling thread posted on ``hFile`` (they
         complete with STATUS_CANCELLED); TRUE even when there was none.  An
-        AcceptEx belongs to its listening socket, not to its accept socket."""
+        AcceptEx belongs to its listening socket, not to its accept socket.
+        A handle that is no socket: FALSE, ERROR_INVALID_HANDLE, as CancelIoEx."""
         call = "CancelIo"
         ts = self._enter(call)
         sock = self._socket(hFile, call)

@@ -21,10 +21,7 @@ class PortCalls(FakeBase):
     # --- completion ports ----------------------------------------------------
 
     def _port(self, h: object, call: str, name: str = "CompletionPort") -> Port | None:
-        if not isinstance(h, int):
-            raise TypeError(f"{call}: {name} must be an int handle, not {type(h).__name__}")
-        obj = self._kernel.objects.get(h)
-        return obj if isinstance(obj, Port) else None
+        return self._lookup(h, Port, call, name)
 
     def CreateIoCompletionPort(self, FileHandle: int, ExistingCompletionPort: int, CompletionKey: int,
                                NumberOfConcurrentThreads: int) -> int:

@@ -14,7 +14,7 @@ from ._iocp import Port
 from ._kernel import Event, ThreadState
 from ._ops import Operation
 from ._sockets import Socket, SocketOp
-from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner
+from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner, waiting_on
 from ._types import CRITICAL_SECTION, CreateThreadResult, ExitCodeResult, ThreadStartRoutine
 
 _NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
@@ -70,7 +70,7 @@ class ThreadCalls(FakeBase):
 
     def _check_not_waited(self, call: str, h: int) -> None:
         # The threads blocked on it are its waiters (O(1): no scan of every thread ever made).
-        for t in getattr(self._kernel.objects.get(h), "waiters", ()):
+        for t in waiting_on(self._kernel.objects.get(h)):
             if t.wait is not None:
                 raise WinsockUsageError(
                     f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
@@ -78,10 +78,7 @@ class ThreadCalls(FakeBase):
                 )
 
     def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
-        if not isinstance(h, int):
-            raise TypeError(f"{call}: hThread must be an int handle, not {type(h).__name__}")
-        obj = self._kernel.objects.get(h)
-        return obj if isinstance(obj, ProgramThread) else None
+        return self._lookup(h, ProgramThread, call, "hThread")
 
     def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: ThreadStartRoutine,
                      lpParameter: Any, dwCreationFlags: int) -> CreateThreadResult:

@@ -63,10 +63,7 @@ class WaitCalls(FakeBase):
         return h
 
     def _event(self, call: str, h: object) -> Event | None:
-        if not isinstance(h, int):
-            raise TypeError(f"{call}: hEvent must be an int handle, not {type(h).__name__}")
-        ev = self._kernel.objects.get(h)
-        return ev if isinstance(ev, Event) else None
+        return self._lookup(h, Event, call, "hEvent")
 
     def WSACloseEvent(self, hEvent: int) -> int:
         """Close an event handle."""

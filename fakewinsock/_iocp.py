@@ -84,7 +84,8 @@ released most recent first (LIFO), only while fewer than the concurrency value
 of the threads it released are running.  A released thread counts until it
 calls GetQueuedCompletionStatus(Ex) again (on any port) or exits; while it is
 blocked in another wait (a critical section, Sleep, WaitFor*, a blocking
-Winsock call) or suspended it does not count, so a waiter may be released
+Winsock call; not a wait with a zero timeout, which Windows never blocks in)
+or suspended it does not count, so a waiter may be released
 meanwhile, and when it runs again the port may briefly have more running
 threads than its value (Microsoft, "I/O Completion Ports": "if another running
 thread associated with the same I/O completion port enters a wait state for
@@ -130,9 +131,14 @@ def _running(ts: ThreadState, granted_in: dict[int, object]) -> bool:
     not while it is in a wait other than the port wait that released it
     (``prog.wait`` is set for a whole wait, also while the thread itself moves
     the world on; a thread just granted packets is still in its port wait until
-    it runs) nor while it is suspended."""
+    it runs) nor while it is suspended.  A wait with a zero timeout (a poll:
+    WaitForSingleObject(h, 0), Sleep(0)) is no wait state on Windows: the
+    thread goes on counting."""
     pt = ts.prog
-    return pt is None or ((pt.wait is None or pt.wait is granted_in.get(ts.index)) and pt.state is not SUSPENDED)
+    if pt is None:
+        return True
+    wait = pt.wait
+    return (wait is None or wait.polls or wait is granted_in.get(ts.index)) and pt.state is not SUSPENDED
 
 
 class Packet:

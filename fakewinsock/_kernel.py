@@ -80,8 +80,9 @@ class Event:
         self.handle = handle
         self.signaled = False
         self.closed = False
-        #: Program threads blocked in a wait on this event (see _threads.Scheduler.poke).
-        self.waiters: list[ProgramThread] | tuple[()] = ()
+        #: Program threads blocked in a wait on this event (see _threads.Scheduler.poke):
+        #: None, the one thread, or a list of them (see _threads.waiting_on).
+        self.waiters: ProgramThread | list[ProgramThread] | None = None
 
 
 def first_signaled(evs: list[Any]) -> int:

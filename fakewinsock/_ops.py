@@ -394,7 +394,7 @@ class Operations(Generic[S]):
                 # over the buffer, no copy of it (16 KiB per receive).
                 if type(whole) is bytearray and len(whole) == len(b):
                     k = len(before)
-                    same = whole.startswith(before) and (k == len(whole) or whole.endswith(_zeros(len(whole) - k)))
+                    same = whole.startswith(before) and (k == len(whole) or whole.endswith(_ZEROS[:len(whole) - k]))
                 else:
                     same = before == b.tobytes()
             else:
@@ -427,16 +427,11 @@ class Operations(Generic[S]):
 
 #: Buffers up to this size may be snapshot up to their zero tail (larger ones are copied whole).
 _ZERO_TAIL_MAX = 1 << 20
-#: Shared zeros to compare buffers' tails with (``bytes`` of this size is ``calloc``'d: its
-#: untouched pages cost no memory, and read as the one zero page).
+#: Shared zeros to compare buffers' tails with, sliced to length (``bytes`` of this size is
+#: ``calloc``'d: its untouched pages cost no memory, and read as the one zero page).
 _ZEROS = memoryview(bytes(_ZERO_TAIL_MAX))
 #: Where :func:`_zero_tail_from` looks for the start of a buffer's zero tail (then: the whole buffer).
 _TAIL_STARTS = (64, 512, 4096)
-
-
-def _zeros(n: int) -> memoryview:
-    """A read-only view of ``n`` (at most ``_ZERO_TAIL_MAX``) zero bytes."""
-    return _ZEROS[:n]
 
 
 def _zero_tail_from(buf: bytearray) -> int:
@@ -448,7 +443,7 @@ def _zero_tail_from(buf: bytearray) -> int:
     for k in _TAIL_STARTS:
         if k >= n:
             break
-        if buf.endswith(_zeros(n - k)):
+        if buf.endswith(_ZEROS[:n - k]):  # (a slice, not a helper's call: up to three tries per pending receive)
             return k
     return n
 

@@ -97,7 +97,7 @@ if TYPE_CHECKING:
     from ._kernel import Kernel, ThreadState
 
 __all__ = ["Scheduler", "ProgramThread", "Wait", "CritSec", "threads_broken", "thread_serial", "threads_made_since",
-           "RUNNING", "RUNNABLE", "BLOCKED", "SUSPENDED", "EXITED"]
+           "waiting_on", "RUNNING", "RUNNABLE", "BLOCKED", "SUSPENDED", "EXITED"]
 
 RUNNING = "running"
 RUNNABLE = "runnable"
@@ -138,10 +138,28 @@ def threads_made_since(mark: int) -> list[tuple[Scheduler, ProgramThread]]:
     return [entry for serial, entry in list(_LIVE.items()) if serial >= mark]
 
 
+def waiting_on(obj: Any) -> Sequence[ProgramThread]:
+    """The program threads blocked in a wait on ``obj`` (an event or a thread;
+    anything else, None included: none).
+
+    A waitable object's ``waiters`` is None, the one thread that waits on it
+    (the usual case: a group's thread on its 64 events), or a list of them
+    when several do: a wait then registers its thread in the object itself,
+    not in a list of its own that is one or two more blocks of memory to
+    touch per object and wait (with every client connected at once, 64 cold
+    lists per wait of a group)."""
+    w = getattr(obj, "waiters", None)
+    if w is None:
+        return ()
+    if type(w) is list:
+        return w
+    return (w,)
+
+
 class Wait:
     """What a blocked thread waits for."""
 
-    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs")
+    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs", "polls")
 
     def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
                  what: str | Callable[[], str], handles: tuple[int, ...] = (),
@@ -154,6 +172,11 @@ class Wait:
         #: The objects ``handles`` name, when the wait has looked them up already
         #: (empty: ``_park`` looks them up).
         self.objs = objs
+        #: A zero timeout (set by ``Scheduler.block``): on Windows such a wait
+        #: never puts the thread into a wait state (KeWaitForSingleObject
+        #: returns STATUS_TIMEOUT before it would), so a thread a completion
+        #: port released goes on counting against the port's concurrency value.
+        self.polls = False
 
     def describe(self) -> str:
         return self.what if isinstance(self.what, str) else self.what()
@@ -181,8 +204,9 @@ class ProgramThread:
         self.suspend_count = 0
         self.unwinding = False
         self.py: threading.Thread | None = None
-        #: Threads blocked in a wait on this thread's handle (woken when it exits).
-        self.waiters: list[ProgramThread] | tuple[()] = ()
+        #: Threads blocked in a wait on this thread's handle (woken when it exits): None,
+        #: the one thread, or a list of them (see waiting_on).
+        self.waiters: ProgramThread | list[ProgramThread] | None = None
         #: The objects (events, threads) whose ``waiters`` hold this thread while it is blocked.
         self.watching: list[Any] = []
         self.wait_seq = 0  # which wait a deadline entry belongs to
@@ -343,7 +367,7 @@ class Scheduler:
         pt.state = EXITED
         pt.signaled = True
         if pt.waiters:
-            self.poked.extend(pt.waiters)
+            self.poke(pt.waiters)
         pt.ts.exited = True
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "exit", pt.handle, 0, f"T{pt.ts.index} exit_code={pt.exit_code}")
@@ -406,9 +430,13 @@ class Scheduler:
             raise _Unwind
         return pt
 
-    def poke(self, waiters: list[ProgramThread] | tuple[()]) -> None:
-        """An object these threads wait on was signalled: look at them again."""
-        self.poked.extend(waiters)
+    def poke(self, waiters: ProgramThread | list[ProgramThread]) -> None:
+        """An object these threads wait on was signalled (its ``waiters``: a
+        thread or a list, see :func:`waiting_on`): look at them again."""
+        if type(waiters) is list:
+            self.poked.extend(waiters)
+        else:
+            self.poked.append(waiters)  # type: ignore[arg-type]
 
     def poke_thread(self, ts: ThreadState) -> None:
         """A completion routine was queued for ``ts``: look at it again."""
@@ -436,26 +464,32 @@ class Scheduler:
         for obj in objs:  # an Event or a ProgramThread (the waits checked the handles)
             if obj is None or obj.closed:  # (no longer in the handle table)
                 continue
+            # A handle given twice: ``cur`` is then its (last) waiter, registered
+            # just now (a thread entering a wait watches nothing).  Asking the
+            # object, not ``obj in watching``, keeps a 64-handle wait linear:
+            # that scan compared up to 2,000 objects per wait.
             waiters = obj.waiters
-            if waiters:
-                # A handle given twice: ``cur`` is then its last waiter (appended
-                # just now; a thread entering a wait watches nothing).  Asking
-                # the object, not ``obj in watching``, keeps a 64-handle wait
-                # linear: that scan compared up to 2,000 objects per wait.
-                if waiters[-1] is cur:
+            if waiters is None:
+                obj.waiters = cur  # the usual case: the object alone is touched (see waiting_on)
+            elif waiters is cur:
+                continue
+            elif type(waiters) is list:
+                if waiters and waiters[-1] is cur:
                     continue
-                waiters.append(cur)
-            elif type(waiters) is tuple:  # () : never waited on
-                obj.waiters = [cur]
+                waiters.append(cur)  # (a list emptied by its last waiters is kept: no new list per wait)
             else:
-                waiters.append(cur)  # (the empty list its last waiter left: no new list per wait)
+                obj.waiters = [waiters, cur]  # a second thread waits on it
             watching.append(obj)
 
     def _unwatch(self, t: ProgramThread) -> None:
-        # An object keeps its emptied list for the next wait (a group's thread
-        # waits on the same 64 events again and again).
+        # An object with one waiter forgets it; a list (several waiters) keeps
+        # its emptied self for the next wait.
         for obj in t.watching:
-            obj.waiters.remove(t)
+            waiters = obj.waiters
+            if waiters is t:
+                obj.waiters = None
+            else:
+                waiters.remove(t)
         t.watching = []
         if t.wait is not None and not t.wait.handles and t in self.opaque:
             self.opaque.remove(t)
@@ -567,7 +601,8 @@ class Scheduler:
         if cur is None or cur is not self.current:
             return None
         apcs = ts.apcs if ts is not None else None
-        cur.wait = Wait(done, deadline, ts is not None, what, handles, objs)
+        cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
+        wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
             return self._block(cur, done, deadline, what, apcs)
         except _Unwind:
@@ -766,7 +801,7 @@ def threads_broken(kernel: Kernel) -> list[str]:
             if t.state is BLOCKED and w is not None:
                 if w.handles:
                     for obj in t.watching:
-                        if t not in obj.waiters:
+                        if t not in waiting_on(obj):
                             out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
                     for h in w.handles:
                         obj = kernel.objects.get(h)
@@ -781,7 +816,7 @@ def threads_broken(kernel: Kernel) -> list[str]:
                 out.append(f"{t.describe()} is {t.state} but still registered as waiting")
         waitables: list[Any] = [*kernel.objects.values(), *sched.threads]
         for obj in waitables:
-            for waiter in getattr(obj, "waiters", ()):
+            for waiter in waiting_on(obj):
                 if waiter.state is not BLOCKED or obj not in waiter.watching:
                     out.append(f"{waiter.describe()} is {waiter.state} but listed as waiting on {obj.handle:#x}")
     for key, cs in kernel.critsecs.items():

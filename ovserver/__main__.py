@@ -142,12 +142,14 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     s.add_argument("--idle-timeout-ms", type=_integer(0, MAX_IDLE_TIMEOUT_MS), default=0,
                    help="close a client that has sent no complete line and read nothing for this long "
                         "(0: never, as in the lecture notes: then --max-clients silent clients lock others out)")
-    s.add_argument("--high-water", type=_integer(0), default=0, metavar="BYTES",
+    s.add_argument("--high-water", type=_integer(0), default=None, metavar="BYTES",
                    help="back-pressure: stop reading from a client while one of its recipients (echo: itself; "
                         "chat: any other member) has more than this queued, until it has drained to half; "
-                        "under --max-queued (0: off: a client that lets --max-queued pile up is cut off)")
+                        "under --max-queued (0: off: a client that lets --max-queued pile up is cut off; "
+                        f"None: on in echo, {DEFAULT_HIGH_WATER} or half of --max-queued if less, off in chat, "
+                        "where it would pause every sender for a member that stops reading)")
     s.add_argument("--stall-timeout-ms", type=_integer(1, MAX_IDLE_TIMEOUT_MS), default=10_000,
-                   help="with --high-water: cut off (reset) a client that stays over the mark this long")
+                   help="with back-pressure: cut off (reset) a client that stays over the mark this long")
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)
@@ -183,6 +185,34 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_line=args.max_line, max_clients=args.max_clients, max_queued=args.max_queued)
 
 
+#: ``serve``'s high-water mark in echo mode when ``--high-water`` is not given
+#: (half of ``--max-queued`` if that is less).
+DEFAULT_HIGH_WATER = 64 * 1024
+
+
+def high_water(args: argparse.Namespace) -> int:
+    """The back-pressure mark ``serve`` runs with: ``--high-water`` if given
+    (0: off), else on in echo mode (:data:`DEFAULT_HIGH_WATER`, or half of
+    ``--max-queued`` if that is less) and off in chat mode.
+
+    Why on in echo: without it an echo client that sends more than it has
+    read yet by over ``--max-queued`` (plus the socket buffers) is cut off
+    however steadily it reads (under Wine: a client sending 20 MB while
+    reading 2 MB/s was reset after 0.44-0.88 MB; with it, it got all 20 MB), and
+    it holds back only the client itself, so one that stops reading stops
+    only itself (then is cut off after ``--stall-timeout-ms``).  Why off in
+    chat: there a member over the mark pauses every other sender, so one
+    member that stops reading froze the whole chat for the stall time-out
+    (under Wine: a reader got nothing for 10.0 s), where the cut-off at
+    ``--max-queued`` costs the others nothing (the longest gap 0.1 s); chat
+    servers drop such a member (IRC's "SendQ exceeded")."""
+    if args.high_water is not None:
+        return int(args.high_water)
+    if args.mode != Mode.ECHO.value:
+        return 0
+    return min(DEFAULT_HIGH_WATER, int(args.max_queued) // 2)
+
+
 def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
     """The configuration ``serve`` runs with (``address``: ``--host`` resolved).
 
@@ -197,10 +227,10 @@ def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
     does not take what the server sends.  (``simulate`` keeps 64 KiB: its
     traffic checks replies longer than one send.)"""
     workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
-    limits = replace(_limits(args), high_water=args.high_water)
+    limits = replace(_limits(args), high_water=high_water(args))
     return ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode), limits=limits,
                         workers=workers, idle_timeout_ms=args.idle_timeout_ms,
-                        stall_timeout_ms=args.stall_timeout_ms if args.high_water else 0,
+                        stall_timeout_ms=args.stall_timeout_ms if limits.high_water else 0,
                         send_size=max(ServerConfig.send_size, limits.max_queued))
 
 
@@ -298,7 +328,7 @@ def _parse(words: list[str]) -> argparse.Namespace:
         before_command = unknown[0] in words and words.index(unknown[0]) < words.index(args.command)
         (parser if before_command else commands[args.command]).error(
             f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "serve" and args.high_water >= args.max_queued:
+    if args.command == "serve" and args.high_water is not None and args.high_water >= args.max_queued:
         commands["serve"].error(f"--high-water: must be under --max-queued ({args.max_queued}), "
                                 f"not {args.high_water}")
     return args

@@ -175,6 +175,10 @@ class EventServer(Server):
         super().__init__(ws, config)
         self._lock = CRITICAL_SECTION()  # the server lock (see the module docstring)
         self._groups: list[_Group] = []  # live groups, oldest first
+        # The first ``_full_groups`` of the ``_groups_seen`` groups had no room
+        # when last looked at (see _group_with_room).
+        self._full_groups = 0
+        self._groups_seen = 0
         self._group_of: dict[int, _Group] = {}  # cid -> its group, until the connection is released
         self._next_gid = 1
         self._threads: list[int] = []  # handles of group threads not yet waited for
@@ -283,6 +287,7 @@ class EventServer(Server):
             ws.WSASetEvent(group.wake)
 
     def _resume_accepting(self) -> None:
+        self._full_groups = 0  # a client was closed: its group has room again
         if self._running is None:
             self._post_accept()
         elif not self._accept.busy and not self._stopping and not self._accept_retry:
@@ -304,9 +309,22 @@ class EventServer(Server):
         return True
 
     def _group_with_room(self) -> _Group | None:
-        """The first group with room, or a new one (None if it cannot be created)."""
-        for group in self._groups:
+        """The first group with room, or a new one (None if it cannot be created).
+
+        The scan starts at the first group that had room when last looked
+        at: the groups before it had none, and a group gains room only when
+        one of its clients is closed (``_resume_accepting`` then restarts the
+        scan from the first group) or when a group before it ends (the list
+        is shorter: restart too).  So with every client connected at once
+        an accept looks at one or two groups, not at all of them (at 20000
+        clients, 318 groups: the accepts' scans were +15% of the Python
+        calls per message); the group picked is the same."""
+        groups = self._groups
+        start = self._full_groups if len(groups) == self._groups_seen else 0
+        for i in range(start, len(groups)):
+            group = groups[i]
             if self._has_room(group):
+                self._full_groups, self._groups_seen = i, len(groups)
                 return group
         ws = self.ws
         wake = ws.WSACreateEvent()
@@ -321,6 +339,7 @@ class EventServer(Server):
         group.thread = h
         self._threads.append(h)
         self._groups.append(group)
+        self._full_groups, self._groups_seen = len(groups) - 1, len(groups)
         self.stats.threads_started += 1
         self.stats.peak_threads = max(self.stats.peak_threads, len(self._groups))
         return group

@@ -102,6 +102,7 @@ from fakewinsock.constants import (
     FALSE,
     INFINITE,
     INVALID_HANDLE_VALUE,
+    WAIT_TIMEOUT,
     WSA_INFINITE,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
@@ -186,6 +187,7 @@ class IocpServer(Server):
                 self._leave_if_held(_CONTROLLER)
         finally:
             self._stop_workers()
+            self._reap_alone()
             ws.DeleteCriticalSection(self._lock)
         # Every worker has ended: an operation still busy now will never be
         # handled (the stop gave up on it).
@@ -249,6 +251,35 @@ class IocpServer(Server):
             ws.WaitForSingleObject(h, INFINITE)
             ws.CloseHandle(h)
             self._workers.remove(h)
+
+    def _reap_alone(self) -> None:
+        """After a failure (a worker that could not be created, a worker or
+        the controller raising): every worker has ended, but the operations
+        the stop cancelled may still be owed their packets (the AcceptEx
+        posted before the workers were started has no worker at all to
+        handle its packet when the first CreateThread fails, and a worker
+        may take its stop packet before the cancellation's packet has been
+        queued).  So the controller dequeues them itself, bounded by what is
+        left of ``stop_grace_ms``; once they are reaped :meth:`Server.run`
+        can close the port and the wake event and call WSACleanup (before,
+        a worker that could not be created left all three behind).  After a
+        normal stop this does nothing: the stop returned drained, or gave up."""
+        ws = self.ws
+        while not self._drained() and not self._gave_up:
+            timeout = max(1, self.config.stop_grace_ms - self._stop_waited_ms)
+            ok, nbytes, key, ov = ws.GetQueuedCompletionStatus(self._port, timeout)
+            if ov is None:
+                if ok and key == STOP_KEY:
+                    continue  # the stop packet of a worker that had already ended
+                if ok or ws.GetLastError() != WAIT_TIMEOUT:
+                    return  # the port itself failed: leave what is left (run() skips the cleanup)
+                self._timed_out(timeout)
+                continue
+            self._enter(_CONTROLLER)
+            try:
+                self._dispatch(bool(ok), nbytes, key, ov)
+            finally:
+                self._leave()
 
     def _accept_failed(self) -> None:
         super()._accept_failed()

@@ -25,6 +25,7 @@ from program import generate  # noqa: E402
 from runner import run_program  # noqa: E402
 
 SEEDS = range(60)
+WIDE_SEEDS = range(30000, 30060)  # programs that also draw the calls added in fidelity session 6
 
 
 def test_a_seed_gives_one_program_and_one_run() -> None:
@@ -49,12 +50,32 @@ def test_programs_cover_the_world() -> None:
     assert empty_first
 
 
-def test_schedules_of_the_fake_never_count() -> None:
+def test_wide_programs_draw_the_added_calls() -> None:
+    """Seeds from WIDE_FROM on also draw MSG_PEEK, SO_CONNECT_TIME, option values,
+    CancelIo, completion ports, threads, CancelIo on handles that are no file, and
+    posts with both an event and a routine; seeds below draw none of them (their
+    programs, and so the earlier runs' results, stay as they were)."""
+    added = {"peek", "connect_time", "opt_value", "cancel_all", "port", "thread", "not_a_file"}
+    wide: set[str] = set()
+    both = False
+    for seed in range(30000, 30300):
+        for step in generate(seed):
+            wide.add(step[0])
+            both = both or (step[0] in ("recv", "send") and step[3] == "routine+event")
+    assert added <= wide and both
+    old = {step[0] for seed in range(300) for step in generate(seed)}
+    assert not (added & old)
+    assert not any(step[0] in ("recv", "send") and step[3] == "routine+event"
+                   for seed in range(300) for step in generate(seed))
+
+
+@pytest.mark.parametrize("seeds", [SEEDS, WIDE_SEEDS], ids=["first", "wide"])
+def test_schedules_of_the_fake_never_count(seeds: range) -> None:
     """The same program on the fake always pending, always immediate, and seeded-mixed
     (splits, partial receives, background completions): the normalised observations
     agree, so a difference the tester reports is never one of schedule."""
     report = difftest.Report()
-    for seed in SEEDS:
+    for seed in seeds:
         steps = generate(seed)
         runs = [run_program(FakeWinsock(seed=seed * 3 + k, config=FakeConfig(**cfg)), steps)
                 for k, cfg in enumerate(difftest.FAKE_CONFIGS)]

@@ -447,6 +447,45 @@ def test_closing_a_handle_another_thread_waits_on_is_a_usage_error() -> None:
     assert ws.CloseHandle(h) == TRUE
 
 
+def test_several_threads_waiting_on_one_event_are_each_woken() -> None:
+    """An object waited on by one thread holds that thread, by several a list
+    of them (see _threads.waiting_on): three threads wait on one event (two of
+    them on a second event too, one of those twice), each is registered, the
+    close of either event is refused while they wait, and setting the event
+    wakes all three, whatever order they parked and leave in."""
+    for seed in range(4):
+        ws = started(FakeWinsock(seed=seed, config=FakeConfig(check_invariants=True)))
+        ev, other = ws.WSACreateEvent(), ws.WSACreateEvent()
+        got: list[int] = []
+
+        def one(param: Any, ev: int = ev, got: list[int] = got, ws: FakeWinsock = ws) -> int:
+            got.append(ws.WaitForSingleObject(ev, INFINITE))
+            return 0
+
+        def two(param: int, ev: int = ev, other: int = other, got: list[int] = got, ws: FakeWinsock = ws) -> int:
+            handles = [other, ev, other] if param else [other, ev]
+            got.append(ws.WSAWaitForMultipleEvents(len(handles), handles, FALSE, INFINITE, FALSE))
+            return 0
+
+        hs = [ws.CreateThread(None, 0, one, None, 0).hThread,
+              ws.CreateThread(None, 0, two, 0, 0).hThread,
+              ws.CreateThread(None, 0, two, 1, 0).hThread]
+        ws.Sleep(1)  # all three wait now
+        sched = ws._kernel.sched
+        assert sched is not None
+        assert [t.state for t in sched.threads[1:]] == ["blocked"] * 3
+        for h in (ev, other):
+            with pytest.raises(WinsockUsageError, match="is waiting on this handle"):
+                ws.WSACloseEvent(h)
+        ws.WSASetEvent(ev)
+        assert ws.WaitForMultipleObjects(3, hs, TRUE, INFINITE) == WAIT_OBJECT_0
+        assert sorted(got) == [WAIT_OBJECT_0, WAIT_OBJECT_0 + 1, WAIT_OBJECT_0 + 1]
+        ws.invariants()
+        for h in (*hs, ev, other):
+            assert ws.CloseHandle(h) == TRUE
+        assert ws.WSACleanup() == 0
+
+
 def test_wait_satisfied_stays_satisfied_when_reset_before_the_waiter_runs() -> None:
     """A manual-reset event set then reset at once still releases the thread
     that waited on it (Windows releases waiters when the event is set)."""

@@ -59,8 +59,26 @@ def test_bad_input_is_one_line_and_status_2(argv: list[str], capsys: pytest.Capt
 def test_serve_config_takes_back_pressure_only_with_high_water() -> None:
     on = cli.serve_config(cli._parse(["serve", "--high-water", "65536", "--stall-timeout-ms", "700"]), "127.0.0.1")
     assert on.limits.high_water == 65536 and on.stall_timeout_ms == 700
-    off = cli.serve_config(cli._parse(["serve", "--stall-timeout-ms", "700"]), "127.0.0.1")
+    off = cli.serve_config(cli._parse(["serve", "--high-water", "0", "--stall-timeout-ms", "700"]), "127.0.0.1")
     assert off.limits.high_water == 0 and off.stall_timeout_ms == 0
+
+
+@pytest.mark.parametrize(("argv", "high_water", "stall_ms"), [
+    (["serve"], 65536, 10_000),  # echo: on by default
+    (["serve", "--mode", "echo", "--stall-timeout-ms", "700"], 65536, 700),
+    (["serve", "--max-queued", "100000"], 50_000, 10_000),  # half of --max-queued when that is less
+    (["serve", "--max-queued", "1"], 0, 0),  # no room for a mark: off
+    (["serve", "--mode", "chat"], 0, 0),  # chat: off by default (a deaf member would pause every sender)
+    (["serve", "--mode", "chat", "--high-water", "4096"], 4096, 10_000),
+    (["serve", "--high-water", "0"], 0, 0),  # the off switch
+])
+def test_serve_back_pressure_is_on_by_default_in_echo_only(argv: list[str], high_water: int, stall_ms: int) -> None:
+    """serve's default: back-pressure in echo mode (a client that stops
+    reading holds back only itself), not in chat (it would pause every
+    sender); --high-water 0 turns it off.  Proven by making the default 0
+    (the echo rows fail) and by applying it in chat too (the chat row fails)."""
+    config = cli.serve_config(cli._parse(argv), "127.0.0.1")
+    assert (config.limits.high_water, config.stall_timeout_ms) == (high_water, stall_ms)
 
 
 def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from hypothesis import settings
 
 from fakewinsock import FakeWinsock
 from ovserver import Limits, Server, simulate
-from ovserver._events import GROUP_CLIENTS, EventServer
+from ovserver._events import GROUP_CLIENTS, EventServer, _Group
 from tests.mutants.group_properties import GROUP_SETTINGS, groups_chat_property, groups_property
 from tests.ovserver_session import MS, Session, exact
 
@@ -124,3 +124,45 @@ def test_simulate_with_many_groups(mode: str) -> None:
     r = simulate(clients=300 if mode == "echo" else 150, messages=2, model="events", mode=mode, seed=5, plain=True)
     assert r.ok, r.errors[:3]
     assert r.server is not None and r.server.threads_started >= 2
+
+
+class _PicksChecked(EventServer):
+    """The events server, checking at every accept that the group it picks is
+    the first group with room, found by looking at every group (the scan
+    before it started where the last one ended); ``gids``: the groups picked."""
+
+    gids: list[int] = []
+
+    def _group_with_room(self) -> _Group | None:
+        expected = next((g for g in self._groups if self._has_room(g)), None)
+        group = super()._group_with_room()
+        if expected is not None:
+            assert group is expected, (f"picked group {group.gid if group else None}, "
+                                       f"the first with room is {expected.gid}")
+        self.gids.append(group.gid if group is not None else 0)
+        return group
+
+
+def test_the_group_picked_is_the_first_with_room() -> None:
+    """130 clients fill two groups and start a third; then a client of the
+    second group leaves, and the next connection must go there (the first
+    group is full), not to the third, and the one after to the third; then
+    one of the first group leaves, and the next goes to the first.  The group
+    is checked at every accept against a scan of every group (_PicksChecked)."""
+    s = Session("events", fake=exact(0.0))
+    s.server = _PicksChecked(s.ws, s.config)
+    _PicksChecked.gids = []
+    clients = [s.client(0.01 * i) for i in range(130)]
+    clients[70].close(10)  # second group
+    late = [s.client(15), s.client(16)]
+    clients[5].close(20)  # first group
+    late.append(s.client(25))
+    for i, c in enumerate(clients + late):
+        if i not in (5, 70):
+            c.send(30, b"%d\n" % i)
+            c.close(40)
+    stats = s.run(stop_ms=100)
+    assert [bytes(c.data) for c in clients + late] == [
+        b"" if i in (5, 70) else b"%d\n" % i for i in range(len(clients + late))]
+    assert (stats.accepted, stats.peak_threads) == (133, 3)
+    assert _PicksChecked.gids == [1] * 63 + [2] * 63 + [3] * 4 + [2, 3, 1]

@@ -100,3 +100,15 @@ def test_a_take_that_splits_a_message_after_whole_ones_counts_every_byte_taken()
     taken = hub.take_output(1, queued - 3)
     assert len(taken) == queued - 3 and hub.queued(1) == 3
     assert taken + hub.take_output(1, 100) == b"ab\ncd\nefgh\nijkl\n" and hub.queued(1) == 0
+
+
+def test_a_queue_of_exactly_max_queued_is_kept() -> None:
+    """The output limit's boundary: a client is cut off when what waits for it
+    would *exceed* ``max_queued``; exactly ``max_queued`` bytes are kept (echo's
+    fast path and chat's routing alike), one more byte cuts it off."""
+    for mode, line, target in ((Mode.ECHO, b"x" * 29 + b"\n", 1), (Mode.CHAT, b"x" * 25 + b"\n", 2)):
+        hub = joined(mode, Limits(max_queued=30), 1, 2)
+        assert hub.receive(1, line) == [Send(target)]  # 30 bytes queued (chat: "c1: " + 26)
+        assert hub.queued(target) == 30 and target in hub and hub.stats.cut_off == 0
+        assert hub.receive(1, b"\n") == [Disconnect(target, "slow reader: output queue over the limit")]
+        assert target not in hub and hub.stats.cut_off == 1

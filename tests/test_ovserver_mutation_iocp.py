@@ -38,10 +38,9 @@ def test_a_worker_that_cannot_be_created_is_a_server_error_and_the_first_worker_
     is undefined behaviour: a usage error on the fake).  Proven against
     ``_serve``'s first ``self._enter(None)`` (the controller then did not
     know it held the lock and left it held: DeleteCriticalSection raised
-    WinsockUsageError instead).  What is left open is not asserted: the
-    AcceptEx cancelled by closing the listener has not been reaped when the
-    worker takes its stop packet, so run() skips WSACleanup, as after any
-    failure with an operation in flight."""
+    WinsockUsageError instead).  That nothing is left open (the AcceptEx
+    cancelled by closing the listener is reaped by the controller once the
+    worker has taken its stop packet) is tests/test_ovserver_robust.py's."""
     ws = SecondThreadFails(seed=0, config=exact(0.0))
     server = create_server(ws, ServerConfig(port=0, model="iocp", workers=3))
     with pytest.raises(ServerError) as info:

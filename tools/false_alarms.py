@@ -27,7 +27,8 @@ profile, seed and example number: the same command runs the same examples).
 
 Run from the repository root, on a shared machine niced and two at a time:
 ``nice -n 10 .venv/bin/python tools/false_alarms.py --jobs 2``
-(``--only simulate``, ``--models iocp``, ``--profiles ci``... narrow it).
+(``--only simulate``, ``--models iocp``, ``--profiles ci``... narrow it; ``--backpressure`` runs the
+recipe on ovserver configured with back-pressure, ``tests.mutants.properties.recipe_bp_property``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from ovserver._core import Server  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
 from ovserver._iocp import IocpServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
-from tests.mutants.properties import RECIPE_SETTINGS, recipe_property  # noqa: E402
+from tests.mutants.properties import RECIPE_SETTINGS, recipe_bp_property, recipe_property  # noqa: E402
 
 __all__ = ["Result", "run_recipe", "run_simulate", "main"]
 
@@ -112,10 +113,11 @@ def recipe_settings(profile: str, examples: int) -> settings:
 
 
 def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_seed_: int = 0,
-               server_class: type[Server] | None = None) -> Result:
+               server_class: type[Server] | None = None, backpressure: bool = False) -> Result:
     """The README recipe on the correct server of ``model`` (or on ``server_class``), ``examples``
-    examples; every failing one is recorded and the search goes on."""
-    what = f"seed {hypothesis_seed_}" if profile == "seeded" else "ci"
+    examples; every failing one is recorded and the search goes on.  ``backpressure``: ovserver
+    configured with back-pressure (``recipe_bp_property``: its own limits, the model told)."""
+    what = (f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
     r = Result("recipe", model, mode, what)
     t0 = time.perf_counter()
 
@@ -128,8 +130,9 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
     def on_failure(e: Exception) -> None:
         r.failures.append(f"{what}, example {r.runs}: {_first_line(e)}")
 
-    test = recipe_property(server_class or MODELS[model], mode, recipe_settings(profile, examples), observe=observe,
-                           on_failure=on_failure)
+    prop = recipe_bp_property if backpressure else recipe_property
+    test = prop(server_class or MODELS[model], mode, recipe_settings(profile, examples), observe=observe,
+                on_failure=on_failure)
     if profile == "seeded":
         test = hypothesis_seed(hypothesis_seed_)(test)
     try:
@@ -167,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     ap.add_argument("--only", choices=("simulate", "recipe"), default=None, help="run only one of the two")
+    ap.add_argument("--backpressure", action="store_true",
+                    help="the recipe on ovserver with back-pressure (high_water, stall time-out; the model told)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     futures: list[Future[Result]] = []
@@ -181,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for profile in args.profiles:
                     for model in args.models:
                         futures.append(pool.submit(run_recipe, model, mode, profile, args.examples,
-                                                   args.hypothesis_seed))
+                                                   args.hypothesis_seed, None, args.backpressure))
         for f in as_completed(futures):
             r = f.result()
             status = "ok" if not r.failures else f"{len(r.failures)} FAILED"

@@ -299,6 +299,9 @@ class _Client(ScriptedClient):
                 _BARRIER: "waiting for the others to be greeted", _SENDING: "still sending",
                 _SENT: "still waiting for replies", _CLOSING: "still waiting for the server's FIN"}.get(
             self.state, self.state)
+        if self.cut_reached() and self.own_got >= len(self.own):
+            what = ("hung up (its line over max_line), it has the error line but not the server's FIN: the "
+                    "server closes once the error line is out")
         missing = f"{self.own_got} of {self.own_due()} own lines"
         if self.run.model.broadcasts:
             missing += ", " + ", ".join(f"{self.heard.get(c.index, 0)} of {self.due_from(c)} from client {c.index}"
@@ -381,9 +384,12 @@ class _Client(ScriptedClient):
             self.finish()
             run.recheck()
             return
-        max_queued = run.policy.max_queued
-        if reset and max_queued is not None and self.owed_unread() > max_queued:
-            run.report.cut_off += 1  # too much owed and not read: the model allows a cut-off
+        max_queued, high_water = run.policy.max_queued, run.policy.high_water
+        if reset and ((max_queued is not None and self.owed_unread() > max_queued)
+                      or (high_water is not None and self.owed_unread() > high_water // 2)):
+            # Too much owed and not read (over max_queued, or still over the high-water mark's
+            # half with back-pressure's slow-consumer time-out): the model allows a cut-off.
+            run.report.cut_off += 1
             self.dropped = True
             self.finish()
             run.recheck()
@@ -533,7 +539,12 @@ class _Client(ScriptedClient):
     def _progress(self) -> None:
         if self.state not in (_SENT, _SENDING) or self.leaving:
             return
-        if (self.stays or self.cut_reached()) and self.complete():
+        if self.cut_reached():
+            # Hung up for a line over the limit: the server closes (FIN) once its error line is
+            # out, so the client waits for that FIN (server_closed) rather than leaving first,
+            # which would let a server that never closes pass.
+            return
+        if self.stays and self.complete():
             self.leaving = True
             ws = self.run.ws
             if self.script.linger_ns:
@@ -550,7 +561,9 @@ class _Client(ScriptedClient):
         if self.tail_is_line and self.sent_bytes == len(self.script.stream):
             self.line_sent_ns.append(self.run.ws.now_ns)  # the tail is a line once the FIN ends it
         self.shutdown()
-        if self.run.model.broadcasts:
+        if self.run.model.broadcasts and self.run.policy.high_water is None:
+            # (With back-pressure a server may hold a client's receive back, so that its FIN is
+            # seen only when it reads it again: lines routed to it meanwhile are its due.)
             self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, 0)
 
     def _end_seen(self, tries: int) -> None:
@@ -689,7 +702,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     the server has had its FIN for 20 ms, which assumes the server keeps a
     receive posted on every connection).  The model's limits are expected
     behaviour: a line over ``max_line`` gets the error line, then the
-    server's FIN; a client owed more than ``max_queued`` may be reset.  A
+    server's FIN; a client owed more than ``max_queued`` (with back-pressure:
+    more than half of ``high_water``) may be reset.  A
     wrong line is reported with the offset of its first differing byte.  A
     run fails when a line is wrong, missing, duplicated or unexpected; when the server
     closes or resets a client unasked (beyond what injected WSARecv/WSASend

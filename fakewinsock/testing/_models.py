@@ -40,6 +40,13 @@ class LineModel(Protocol):
     * ``partial_at_eof``: what becomes of a last line without its newline when
       the client ends its input: ``"drop"`` (it was never a message) or
       ``"line"`` (it is handled as a line).
+    * ``high_water``: back-pressure with a slow-consumer time-out (ovserver's
+      ``Limits.high_water`` with ``stall_timeout_ms``): the server may also cut
+      a client off (reset it) while more than ``high_water // 2`` bytes owed
+      to it have not reached it (a queue over the mark stays over it until it
+      has drained to half of it); never with less.  Such a server does not
+      read from a sender held back, so in chat a member's FIN may be seen
+      late: lines routed to it meanwhile are not reported.
     """
 
     broadcasts: bool
@@ -65,14 +72,17 @@ class _Limited:
     """The limits and policies a model shares with the checker (see :class:`LineModel`)."""
 
     def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
-                 too_long: Callable[[bytes], bytes] | bytes | None) -> None:
-        for name, value in (("max_line", max_line), ("max_queued", max_queued)):
+                 too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None) -> None:
+        if high_water == 0 and type(high_water) is int:
+            high_water = None  # (ovserver's Limits.high_water: 0 is off)
+        for name, value in (("max_line", max_line), ("max_queued", max_queued), ("high_water", high_water)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: expected a number of bytes >= 1 (or None for no limit), not {value!r}")
         if partial_at_eof not in ("drop", "line"):
             raise ValueError(f"partial_at_eof: expected 'drop' or 'line', not {partial_at_eof!r}")
         self.max_line = max_line
         self.max_queued = max_queued
+        self.high_water = high_water
         self.partial_at_eof: PartialPolicy = partial_at_eof
         if too_long is None:
             error = _too_long_line(max_line) if max_line is not None else b""
@@ -93,14 +103,15 @@ class EchoModel(_Limited):
     The limits default to none; to model ovserver, pass its
     :class:`~ovserver.Limits`: ``EchoModel(max_line=limits.max_line,
     max_queued=limits.max_queued)`` (its error line is the default
-    ``too_long``; it drops an unterminated last line)."""
+    ``too_long``; it drops an unterminated last line), and with back-pressure
+    ``high_water=limits.high_water``."""
 
     broadcasts = False
 
     def __init__(self, *, max_line: int | None = None, max_queued: int | None = None,
-                 partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None
-                 ) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long)
+                 partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None,
+                 high_water: int | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water)
 
     def greeting(self, name: bytes) -> bytes:
         return b""
@@ -119,8 +130,8 @@ class ChatModel(_Limited):
     def __init__(self, welcome: Callable[[bytes], bytes] = lambda name: b"* welcome " + name + b"\n",
                  relay: Callable[[bytes, bytes], bytes] = lambda name, line: name + b": " + line + b"\n", *,
                  max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
-                 too_long: Callable[[bytes], bytes] | bytes | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long)
+                 too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water)
         self._welcome = welcome
         self._relay = relay
 
@@ -137,6 +148,7 @@ class _Policy:
     def __init__(self, model: LineModel) -> None:
         self.max_line: int | None = getattr(model, "max_line", None)
         self.max_queued: int | None = getattr(model, "max_queued", None)
+        self.high_water: int | None = getattr(model, "high_water", None)
         self.partial_at_eof: str = getattr(model, "partial_at_eof", "drop")
         too_long = getattr(model, "too_long", None)
         self.too_long: Callable[[bytes], bytes] = too_long if callable(too_long) else (

@@ -14,6 +14,7 @@ from . import fresh2_mutants as f2
 from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m
+from . import red4_mutants as r4
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -202,6 +203,57 @@ MUTANTS = [
     Mutant("group-ended-while-handed-over", g.GroupEndedWhileHandedOver,
            "an ended group stays listed until its thread is reaped: a client is handed to it",
            "issue 14 (thread groups)", "echo"),
+]
+
+# Issue 10, fourth red team: back-pressure, the iocp pool's shutdown, accepting, handles, wake-ups, stopping,
+# byte counts and the output limit's boundary (tests/mutants/red4_mutants.py).  The back-pressure ones are
+# caught_by "recipe_bp": the recipe aimed at ovserver configured with back-pressure (its model told).
+MUTANTS += [
+    Mutant("stall-clock-not-cleared", r4.StallClockNotCleared,
+           "the stall clock is not stopped when the client drains under the high-water mark",
+           "red team 4 (core, back-pressure)", "recipe_bp", "flow control",
+           "back-pressure on; a client's queue over the mark, then drained, the client alive past the stall time-out"),
+    Mutant("stall-unwatched-without-idle-timeout", r4.StallUnwatchedWithoutIdleTimeout,
+           "a group checks deadlines only with an idle time-out: stalled readers are never cut off",
+           "red team 4 (events, back-pressure)", "recipe_bp_chat", "flow control",
+           "back-pressure on, no idle time-out; chat: a member that stops reading for good and stays"),
+    Mutant("close-keeps-senders-paused", r4.CloseKeepsSendersPaused,
+           "a close does not perform the resumes of the senders the closed recipient held back",
+           "red team 4 (iocp, back-pressure)", "recipe_bp_chat", "flow control",
+           "back-pressure on; chat: a recipient over the mark closed while the senders it held back wait"),
+    Mutant("iocp-workers-not-joined", r4.IocpWorkersNotJoined,
+           "the stop closes the worker threads' handles without waiting for the threads",
+           "red team 4 (iocp, pool shutdown)", "recipe", "faults", "a stop (every run ends with one)"),
+    Mutant("no-update-accept-context", r4.NoUpdateAcceptContext,
+           "SO_UPDATE_ACCEPT_CONTEXT never set: shutdown() fails, a hung-up client never gets the FIN",
+           "red team 4 (events, accepting)", "recipe", "sizes", "a line over max_line"),
+    Mutant("accept-error-leaks-socket", r4.AcceptErrorLeaksSocket,
+           "the socket of an AcceptEx that completed with an error is not closed",
+           "red team 4 (routines, accepting)", "recipe", "load",
+           "a client that resets while the server accepts it (in the listen backlog)"),
+    Mutant("event-closed-with-socket", r4.EventClosedWithSocket,
+           "a client's event is closed with its socket while its cancelled operations are in flight",
+           "red team 4 (events, handles)", "recipe", "endings",
+           "a connection closed with an operation in flight: hang-up, cut-off, reset, stop"),
+    Mutant("one-slot-per-wakeup", r4.OneSlotPerWakeup,
+           "a wake-up handles one completed operation: a send completed beside the client's FIN is lost",
+           "red team 4 (events, wake-ups)", "recipe", "endings",
+           "a FIN arriving while a send is in flight that completes before the group handles the FIN"),
+    Mutant("stop-unseen-in-routine-burst", r4.StopUnseenInRoutineBurst,
+           "a routine does not begin a requested stop: a burst of routines hides it",
+           "red team 4 (routines, stop)", "recipe", "faults",
+           "a stop while clients keep data flowing without a pause for over a second"),
+    Mutant("stop-leaves-accept-socket", r4.StopLeavesAcceptSocket,
+           "the stop closes the listener but not the socket the pending AcceptEx was given",
+           "red team 4 (iocp, stop)", "recipe", "faults", "a stop with an AcceptEx posted"),
+    Mutant("failed-empty-receive-is-eof", r4.FailedEmptyReceiveIsEof,
+           "a failed receive of 0 bytes (a reset) is taken for the client's FIN: counted as ended",
+           "red team 4 (iocp, byte counts, statistics)", "recipe", "endings",
+           "a client that resets while a receive is posted; only the statistics differ"),
+    Mutant("queue-limit-off-by-one", r4.QueueLimitOffByOne,
+           "a client is cut off when its queue would reach max_queued, not exceed it",
+           "red team 4 (protocol, limits)", "recipe_chat", "flow control",
+           "exactly max_queued bytes owed to a client that does not read"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)

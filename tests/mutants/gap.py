@@ -42,9 +42,10 @@ def recipe_catches(m: Mutant, seed: int | None) -> bool:
     if seed is None:
         test = prop(m.server)
     else:
-        from tests.mutants.properties import recipe_property
+        from tests.mutants.properties import recipe_bp_property, recipe_property
 
-        test = hypothesis_seed(seed)(recipe_property(m.server, mode, settings(RECIPE_SETTINGS, derandomize=False)))
+        prop_ = recipe_bp_property if m.caught_by.startswith("recipe_bp") else recipe_property  # back-pressure on
+        test = hypothesis_seed(seed)(prop_(m.server, mode, settings(RECIPE_SETTINGS, derandomize=False)))
     try:
         test()
     except AssertionError:

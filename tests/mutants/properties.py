@@ -25,7 +25,7 @@ from fakewinsock.testing import ChatModel, ClientScript, EchoModel, Scenario, ch
 from ovserver import Limits, Mode, Server, ServerConfig
 
 __all__ = ["OvserverUnderTest", "PROPERTIES", "SETTINGS", "RECIPE_SETTINGS", "recipe_property", "echo_property",
-           "chat_property", "flood_property"]
+           "chat_property", "flood_property", "recipe_bp_property"]
 
 SETTINGS = settings(max_examples=100, derandomize=True, database=None, deadline=None,
                     report_multiple_bugs=False, print_blob=False,
@@ -44,10 +44,11 @@ class OvserverUnderTest:
     """An ovserver server class, as :func:`check_line_server` drives a server."""
 
     def __init__(self, cls: type[Server], ws: FakeWinsock, address: tuple[str, int], mode: str = "echo",
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, stall_timeout_ms: int = 0) -> None:
         self.ws = ws
         self.server = cls(ws, ServerConfig(host=address[0], port=address[1], model=cls.model, mode=Mode(mode),
-                                           limits=limits if limits is not None else Limits()))
+                                           limits=limits if limits is not None else Limits(),
+                                           stall_timeout_ms=stall_timeout_ms))
 
     def serve(self) -> None:
         stats = self.server.run()
@@ -135,7 +136,8 @@ RECIPE_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024, max_clients=1), Lim
 def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
                     limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
                     features: Sequence[str] | None = None,
-                    on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
+                    on_failure: Callable[[Exception], None] | None = None,
+                    stall_timeout_ms: int = 0) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
@@ -148,14 +150,16 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     failing example is passed to it and not raised, so that Hypothesis goes on
     and every failing example of the budget is seen (``tools/false_alarms.py``
     counts them on the correct servers); Hypothesis's own exceptions are
-    raised as ever."""
+    raised as ever.  ``stall_timeout_ms``: back-pressure's slow-consumer
+    time-out, for ``limits`` with a ``high_water`` (the model is told it)."""
     recv_size = ServerConfig().recv_size
     setups = []
     for lim in limits:
         if mode == "chat" and lim.max_clients < Limits().max_clients:
             lim = replace(lim, max_clients=Limits().max_clients)
         served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
-        model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued)
+        model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued,
+                                                             high_water=lim.high_water)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
                              max_clients=served_at_once, max_queued=lim.max_queued, features=features)
         setups.append((lim, model, strategy))
@@ -166,8 +170,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         lim, model, strategy = setups[setup]
         scenario = data.draw(strategy, label="scenario")
         try:
-            check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim), scenario,
-                              model, data=data)
+            check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim, stall_timeout_ms),
+                              scenario, model, data=data)
         except Exception as e:  # a failure (not Hypothesis ending an example that ran out of data: a BaseException)
             if observe is not None:
                 observe(True)
@@ -186,5 +190,25 @@ def recipe_chat_property(cls: type[Server]) -> Callable[[], None]:
     return recipe_property(cls, "chat")
 
 
+#: The recipe aimed at ovserver configured with back-pressure (``serve --high-water --stall-timeout-ms``),
+#: the model told (``high_water``: a client may be reset while more than half the mark is owed to it):
+#: tight limits with a 4 KiB mark, and the default limits with a 64 KiB mark; a 100 ms stall time-out
+#: (the swarm's readers pause for 20 or 150 ms).  The plain recipe's configurations have no back-pressure,
+#: so its code is reached only here.
+RECIPE_BP_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024, max_clients=1, high_water=4 * 1024),
+                    Limits(high_water=64 * 1024))
+RECIPE_BP_STALL_MS = 100
+
+
+def recipe_bp_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
+                       observe: Callable[[bool], None] | None = None,
+                       on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
+    """The README recipe, ovserver with back-pressure (:data:`RECIPE_BP_LIMITS`)."""
+    return recipe_property(cls, mode, settings_, RECIPE_BP_LIMITS, observe, on_failure=on_failure,
+                           stall_timeout_ms=RECIPE_BP_STALL_MS)
+
+
 PROPERTIES["recipe"] = recipe_property
 PROPERTIES["recipe_chat"] = recipe_chat_property
+PROPERTIES["recipe_bp"] = recipe_bp_property
+PROPERTIES["recipe_bp_chat"] = lambda cls: recipe_bp_property(cls, "chat")

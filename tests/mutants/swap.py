@@ -3,9 +3,12 @@
 ``OVSERVER_MUTANT=<name> pytest -p tests.mutants.swap`` replaces, before any
 test module is imported, ovserver's server class of the mutant's model (and,
 for a mutant whose bug is in the protocol, ovserver's ``Hub``) by the
-mutant's, wherever ovserver's modules refer to them: every test that builds an
-ovserver server (``create_server``, ``simulate``, the classes imported from
-``ovserver``) then tests the broken one.  ``tests/mutants/gap.py`` uses it to
+mutant's, wherever ovserver's modules refer to them, also in their dicts
+(``ovserver.SERVERS``, which ``create_server`` reads: until 2026-12-04 it was
+missed, so every test that built its server with ``create_server``, e.g.
+through ``tests/ovserver_session.py``, tested the correct server): every test
+that builds an ovserver server (``create_server``, ``simulate``, the classes
+imported from ``ovserver``) then tests the broken one.  ``tests/mutants/gap.py`` uses it to
 show which mutants the suite misses.
 """
 
@@ -38,6 +41,10 @@ def _swap(name: str) -> None:
                 setattr(mod, attr, cls)
             elif hub is not None and value is Hub:
                 setattr(mod, attr, hub)
+            elif isinstance(value, dict):  # a registry (ovserver.SERVERS, which create_server reads)
+                for key, item in list(value.items()):
+                    if item is base:
+                        value[key] = cls
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -28,6 +28,10 @@ from typing import Any
 Step = tuple[Any, ...]  # (kind, *args): the runner reads it by kind
 
 MAX_CONNS = 3
+#: Seeds from here on also draw the calls added in fidelity session 6 (MSG_PEEK, SO_CONNECT_TIME,
+#: option values, CancelIo, completion ports, threads, CancelIo on handles that are no file, and
+#: receives/sends with both an event and a completion routine); seeds below keep their programs.
+WIDE_FROM = 30000
 RECV_LENS = (0, 0, 1, 2, 3, 5, 16, 64, 100)
 SEND_LENS = (0, 1, 3, 10, 50, 200)
 
@@ -64,6 +68,7 @@ class _World:
     ops: list[_Op] = field(default_factory=list)
     loose_sockets: int = 0
     steps: list[Step] = field(default_factory=list)
+    wide: bool = False          # draw the calls added in fidelity session 6 (seeds >= WIDE_FROM)
 
     def guaranteed(self, i: int) -> bool:
         op = self.ops[i]
@@ -80,6 +85,14 @@ def _alertable(w: _World) -> None:
         op.alertable_since = True
 
 
+def _target(w: _World) -> str:
+    """A socket to ask about: the listener, a fresh socket (counted) or an open connection."""
+    target = w.rng.choice(["listener", "fresh"] + [f"c{i}" for i in range(len(w.conns)) if w.conns[i].ours_open])
+    if target == "fresh":
+        w.loose_sockets += 1
+    return target
+
+
 def _bufs(rng: random.Random, lens: tuple[int, ...], n_max: int) -> list[int]:
     return [rng.choice(lens) for _ in range(rng.randint(1, n_max))]
 
@@ -87,7 +100,7 @@ def _bufs(rng: random.Random, lens: tuple[int, ...], n_max: int) -> list[int]:
 def generate(seed: int, length: int | None = None) -> list[Step]:
     """The program of ``seed``: a list of steps (deterministic)."""
     rng = random.Random(seed)
-    w = _World(rng)
+    w = _World(rng, wide=seed >= WIDE_FROM)
     n = length if length is not None else rng.randint(6, 40)
     w.steps.append(("conn", rng.choice((0, 0, 0, 4)), rng.randint(1, 20), False))
     w.conns.append(_Conn())
@@ -105,10 +118,14 @@ def _one_step(w: _World) -> None:
     live = [i for i, c in enumerate(w.conns) if c.ours_open]
     kinds: list[tuple[str, int]] = [("bad", 3), ("event", 2), ("names", 1), ("opt", 1), ("poll", 2),
                                     ("known_wait", 2), ("cancel", 1)]
+    if w.wide:
+        kinds += [("port", 1), ("thread", 1), ("not_a_file", 1)]
     if len(w.conns) < MAX_CONNS:
         kinds.append(("conn", 2))
     if live:
         kinds += [("recv", 6), ("send", 5), ("peer", 5), ("shutdown", 1), ("close", 1)]
+        if w.wide:
+            kinds += [("peek", 2), ("connect_time", 1), ("opt_values", 1), ("cancel_all", 1)]
     if any(w.guaranteed(i) for i in range(len(w.ops))):
         kinds.append(("wait", 8))
     total = sum(wt for _, wt in kinds)
@@ -152,13 +169,14 @@ class _Gen:
             return
         lens = _bufs(rng, RECV_LENS, 4)
         notify = "routine" if rng.random() < 0.3 else "event"
+        both = w.wide and notify == "routine" and rng.random() < 0.5
         op = _Op("recv", ci, notify, c.caps)
         # Fails at once (nothing to wait for, but a wait is still well defined).
         op.immediate_fail = c.rd_shut
         c.caps += sum(lens)
         c.outstanding_recvs += 1
         w.ops.append(op)
-        w.steps.append(("recv", ci, lens, notify))
+        w.steps.append(("recv", ci, lens, "routine+event" if both else notify))
 
     @staticmethod
     def send(w: _World) -> None:
@@ -170,8 +188,9 @@ class _Gen:
             return
         c.sent_total += sum(lens)
         notify = "routine" if rng.random() < 0.3 else "event"
+        both = w.wide and notify == "routine" and rng.random() < 0.5
         w.ops.append(_Op("send", ci, notify, 0))
-        w.steps.append(("send", ci, lens, notify, rng.randrange(1 << 30)))
+        w.steps.append(("send", ci, lens, "routine+event" if both else notify, rng.randrange(1 << 30)))
 
     @staticmethod
     def peer(w: _World) -> None:
@@ -286,11 +305,7 @@ class _Gen:
 
     @staticmethod
     def names(w: _World) -> None:
-        rng = w.rng
-        target = rng.choice(["listener", "fresh"] + [f"c{i}" for i in range(len(w.conns)) if w.conns[i].ours_open])
-        if target == "fresh":
-            w.loose_sockets += 1
-        w.steps.append(("names", target))
+        w.steps.append(("names", _target(w)))
 
     @staticmethod
     def opt(w: _World) -> None:
@@ -311,8 +326,9 @@ class _Gen:
                            "getpeername_listener", "gor_badsock", "acceptex_remote0", "close_invalid",
                            "acceptex_connected", "shutdown_fresh", "wait_65", "setevent_badhandle",
                            "closeevent_badhandle", "listen_again", "bind_again", "linger_default",
-                           "acceptex_null_output", "shutdown_invalid", "getsockname_invalid"))
-        if what in ("recv_count0", "acceptex_connected") and not live:
+                           "acceptex_null_output", "shutdown_invalid", "getsockname_invalid")
+                          + (("send_count0",) if w.wide else ()))
+        if what in ("recv_count0", "send_count0", "acceptex_connected") and not live:
             return
         if what == "acceptex_connected":
             # Windows fails at once (WSAEINVAL); Wine pends: at most once per program.
@@ -321,3 +337,64 @@ class _Gen:
         if what in ("send_fresh", "shutdown_fresh", "linger_default"):
             w.loose_sockets += 1
         w.steps.append(("bad", what, rng.choice(live) if live else -1))
+
+    # -- drawn only by seeds >= WIDE_FROM (fidelity session 6)
+
+    @staticmethod
+    def peek(w: _World) -> None:
+        """WSARecv with MSG_PEEK, only where it is certain to complete with bytes (the
+        peer sent more than every receive posted before can take) and waited for at
+        once; what it saw is compared as "a prefix of what is unread" by the runner."""
+        rng = w.rng
+        ci = rng.choice([i for i, c in enumerate(w.conns) if c.ours_open])
+        c = w.conns[ci]
+        if c.rd_shut:
+            w.steps.append(("peek", ci, rng.choice((1, 5, 64))))  # fails at once: WSAESHUTDOWN
+            return
+        if c.peer_sent <= c.caps or c.outstanding_recvs:
+            return
+        w.steps.append(("peek", ci, rng.choice((1, 5, 64))))
+
+    @staticmethod
+    def connect_time(w: _World) -> None:
+        w.steps.append(("connect_time", _target(w), w.rng.choice((4, 4, 4, 2))))
+
+    @staticmethod
+    def opt_values(w: _World) -> None:
+        rng = w.rng
+        ci = rng.choice([i for i, c in enumerate(w.conns) if c.ours_open])
+        what = rng.choice(("SO_RCVBUF", "SO_SNDBUF", "SO_KEEPALIVE", "TCP_NODELAY", "SO_REUSEADDR",
+                           "SO_ERROR", "SO_TYPE"))
+        value = rng.choice((0, 1, 4096, 65536))
+        w.steps.append(("opt_value", ci, what, value))
+
+    @staticmethod
+    def cancel_all(w: _World) -> None:
+        """CancelIo on a connection: every operation this thread posted on it that was
+        not waited for yet is cancelled (or had completed: the runner compares both)."""
+        rng = w.rng
+        ci = rng.choice([i for i, c in enumerate(w.conns) if c.ours_open])
+        for op in w.ops:
+            if op.conn == ci and not op.waited:
+                op.cancelled = True
+        w.steps.append(("cancel_all", ci))
+
+    @staticmethod
+    def port(w: _World) -> None:
+        """A completion port of its own (no socket is associated: the program's
+        routines stay legal): posted packets, dequeues, a timeout, CancelIo on it."""
+        rng = w.rng
+        w.steps.append(("port", [rng.randrange(4) for _ in range(rng.randint(0, 3))], rng.choice((1, 2, 4)),
+                        rng.random() < 0.5))
+
+    @staticmethod
+    def thread(w: _World) -> None:
+        """A thread that sets an event and returns a code: the waits and exit codes."""
+        rng = w.rng
+        w.steps.append(("thread", rng.randrange(1000), rng.random() < 0.5))
+
+    @staticmethod
+    def not_a_file(w: _World) -> None:
+        """CancelIo / CancelIoEx on an event or a port (Windows: ERROR_INVALID_HANDLE)."""
+        rng = w.rng
+        w.steps.append(("not_a_file", rng.choice(("event", "port")), rng.choice(("CancelIo", "CancelIoEx"))))

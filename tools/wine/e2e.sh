@@ -21,8 +21,10 @@
 # client until all have been, then each sends 4 more lines (about 25 s).
 #
 # Then the hostile cases (tools/wine/hostile.py; about 50 s in all):
-#   flood   (each model) 64 clients that send and never read are cut off
-#           by --max-queued, each sees a reset, and a fresh client is then
+#   flood   (each model; --high-water 0, as flood, hold and misbehave: they
+#           check the --max-queued cut-off, which back-pressure, on by default
+#           in echo, would defer to the stall time-out) 64 clients that send and
+#           never read are cut off by --max-queued, each sees a reset, and a fresh client is then
 #           served within 5 s;
 #   hold    (each model) Ctrl+C while 8 such clients hold sends in flight
 #           stops the server within 2 s, exit 0, with its "stopped" line;
@@ -63,6 +65,14 @@
 #           1500: a client that reads slowly gets 24 x --max-queued whole (without
 #           --high-water it was cut off), a client that never reads is reset once
 #           stalled for 1.5 s, not before; then Ctrl+C stops the server;
+#   defaults (each model; about 20 s each) serve's back-pressure defaults:
+#           with only --max-queued 262144 given, in echo it is on (--high-water
+#           65536, --stall-timeout-ms 10000): misbehave.py backpressure's slow
+#           reader gets 24 x --max-queued whole and its deaf client is reset
+#           once stalled 10 s; in chat (every default) it is off:
+#           misbehave.py deaf-chat's deaf member is reset (--max-queued) while
+#           the reader's lines (10 MB at 4 MB/s) never pause over 5 s (with
+#           back-pressure the chat stopped for 10 s);
 #   busy    (each model) while 200 clients send and read without a pause, a
 #           new client is served within 5 s, and Ctrl+C stops the server
 #           within 2 s, exit 0, with its "stopped" line;
@@ -194,7 +204,7 @@ fail_with_log() {  # WHAT LOG
 
 hostile_flood() {  # MODEL: non-readers cut off, each reset; then a fresh client served within 5 s
     local model="$1" log="$LOGDIR/flood-$1.log" rc
-    start_server "$log" --port 0 --model "$model" --max-queued 65536
+    start_server "$log" --port 0 --model "$model" --max-queued 65536 --high-water 0
     [ -n "$port" ] || { fail_with_log "flood/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 180 "$HOST_PY" "$HERE/hostile.py" flood --port "$port" --clients 64 --timeout 60 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
@@ -215,7 +225,7 @@ wait_for_line() {  # FILE REGEX PID: until FILE has a line matching REGEX, or PI
 
 hostile_hold() {  # MODEL: Ctrl+C while non-readers hold sends in flight: stopped within 2 s, exit 0
     local model="$1" log="$LOGDIR/hold-$1.log" fifo="$LOGDIR/hold-$1.fifo" out="$LOGDIR/hold-$1.out" hpid
-    start_server "$log" --port 0 --model "$model" --max-queued 16000000
+    start_server "$log" --port 0 --model "$model" --max-queued 16000000 --high-water 0
     [ -n "$port" ] || { fail_with_log "hold/$model: the server did not start" "$log"; stop_server; return 1; }
     mkfifo "$fifo"
     timeout 120 "$HOST_PY" "$HERE/hostile.py" hold --port "$port" --clients 8 --bytes 6000000 <"$fifo" >"$out" 2>&1 &
@@ -262,7 +272,7 @@ prompt_clean_stop() {  # WHAT LOG: Ctrl+C; exit 0, its "stopped" line, nothing a
 hostile_misbehave() {  # MODEL: misbehave.py's cases beside a witness, then a clean, prompt stop
     local model="$1" log="$LOGDIR/misbehave-$1.log" rc
     local limits=(--max-line 4096 --max-queued 262144 --max-clients 6)
-    start_server "$log" --port 0 --model "$model" "${limits[@]}"
+    start_server "$log" --port 0 --model "$model" "${limits[@]}" --high-water 0
     [ -n "$port" ] || { fail_with_log "misbehave/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 300 "$HOST_PY" "$HERE/misbehave.py" --port "$port" "${limits[@]}" --label "$model/" | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
@@ -319,6 +329,28 @@ hostile_backpressure() {  # MODEL: --high-water: a slow reader gets 24 x --max-q
         grep -q '1 cut off as slow consumers' "$log" || { fail_with_log "backpressure/$model/$mode: no stall counted" "$log"; return 1; }
         echo "ok   backpressure/$model/$mode: the slow reader got everything, the deaf client was cut off once stalled; stopped in $stop_s s"
     done
+}
+
+hostile_defaults() {  # MODEL: serve's back-pressure defaults: on in echo, off in chat
+    local model="$1" log rc
+    log="$LOGDIR/defaults-$model-echo.log"
+    start_server "$log" --port 0 --model "$model" --max-queued 262144  # echo: --high-water 65536, 10 s stall
+    [ -n "$port" ] || { fail_with_log "defaults/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" backpressure --port "$port" --mode echo --max-queued 262144 \
+        --stall-timeout-ms 10000 | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    prompt_clean_stop "defaults/$model/echo" "$log" || return 1
+    [ "$rc" = 0 ] || { echo "FAIL defaults/$model/echo"; return 1; }
+    grep -q '1 cut off as slow consumers' "$log" || { fail_with_log "defaults/$model/echo: no stall counted" "$log"; return 1; }
+    log="$LOGDIR/defaults-$model-chat.log"
+    start_server "$log" --port 0 --model "$model" --mode chat  # every default: --max-queued 1048576
+    [ -n "$port" ] || { fail_with_log "defaults/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" deaf-chat --port "$port" | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    prompt_clean_stop "defaults/$model/chat" "$log" || return 1
+    [ "$rc" = 0 ] || { echo "FAIL defaults/$model/chat"; return 1; }
+    echo "ok   defaults/$model: echo: a slow reader got everything, a deaf client was cut off after the 10 s stall;" \
+        "chat: a deaf member was cut off without pausing the chat; stopped in $stop_s s"
 }
 
 hostile_busy() {  # MODEL: Ctrl+C while clients are busy sending and reading: stopped within 2 s, exit 0
@@ -417,7 +449,7 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure busy idle bad-input example); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle bad-input example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -443,6 +475,7 @@ for model in $MODELS; do
     run chat-busy hostile_chat_busy "$model"
     run chat-flood hostile_chat_flood "$model"
     run backpressure hostile_backpressure "$model"
+    run defaults hostile_defaults "$model"
     run busy hostile_busy "$model"
     run idle hostile_idle "$model"
 done

@@ -9,6 +9,7 @@ socket step bounded in time.
     misbehave.py chat --port P --max-line L
     misbehave.py chat-busy --port P [--senders 10] [--leavers 150] [--lines 1000] [--fresh-max-s 5]
     misbehave.py idle --port P --clients C --timeout-ms T
+    misbehave.py deaf-chat --port P [--megabytes 10] [--max-gap-s 5]
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -69,6 +70,11 @@ server's Linux pid: e2e.sh passes it), a later welcome fails only if the
 server used a fifth of that limit in CPU time meanwhile (it was busy, not
 welcoming) or took over 5 times the limit (whatever the load): wall time
 alone flaked on a loaded machine (see :func:`welcome_verdict`).
+
+``deaf-chat`` (a chat-mode server with ``serve``'s defaults): a talker
+sends 10 MB of lines at 4 MB/s to a reader; a member that never reads
+joins: it is reset (--max-queued), and the reader waits no longer than
+``--max-gap-s`` (5) for a line meanwhile: the chat does not pause for it.
 
 ``chat-flood`` (a chat-mode server): ``--senders`` members each send
 ``--kilobytes`` KB of 1000-byte lines as fast as the server takes them, while
@@ -1014,6 +1020,87 @@ def backpressure(port: int, mode: str, max_queued: int, stall_s: float) -> int:
     return 0
 
 
+def deaf_chat(port: int, megabytes: int, max_gap_s: float) -> int:
+    """A chat-mode server with ``serve``'s defaults (back-pressure off in chat):
+    a talker sends ``megabytes`` MB of numbered 1000-byte lines at 4 MB/s
+    (at full speed, on a loaded machine, the reader in the same process
+    sometimes fell behind by --max-queued and was cut off as a slow reader,
+    as it is meant to be without back-pressure), a reader reads everything,
+    and once the reader has 1 MB a member joins that never reads.  That
+    member is cut off (a reset) once --max-queued waits for it, and the chat
+    does not wait for it: the reader gets every line whole
+    and in order, with no pause longer than ``max_gap_s`` after the deaf member
+    joined (with back-pressure in chat, the whole chat stopped for the deaf
+    member's stall time-out: 10.0 s under Wine).  Prints one line; 0 when it
+    passed."""
+    problems: list[str] = []
+    t0 = time.monotonic()
+    reader, _ = chat_member(port)
+    talker, name = chat_member(port)
+    threading.Thread(target=read_to_end, args=(talker,), daemon=True).start()
+    body = b"".join(b"%07d %s\n" % (k, b"d" * 992) for k in range(megabytes * 1000))
+    want = b"".join(name + b": " + ln for ln in body.splitlines(keepends=True))
+    threading.Thread(target=_send_paced, args=(talker, body, 4_000_000), daemon=True).start()
+    got = bytearray()
+    deaf: socket.socket | None = None
+    gap = 0.0
+    last = time.monotonic()
+    try:
+        while len(got) < len(want):
+            d = reader.recv(65536)
+            now = time.monotonic()
+            if not d:
+                problems.append(f"the reader got EOF after {len(got)} of {len(want)} bytes")
+                break
+            got += d
+            if deaf is not None:
+                gap = max(gap, now - last)
+            elif len(got) >= 1_000_000:
+                deaf = connect(port, rcvbuf=4096)
+                now = time.monotonic()  # its gaps count from the join
+            last = now
+    except OSError as e:
+        problems.append(f"the reader: {type(e).__name__} after {len(got)} of {len(want)} bytes")
+    took = time.monotonic() - t0
+    if not problems and bytes(got) != want:
+        problems.append("the reader's lines are wrong")
+    if deaf is None:
+        problems.append("the deaf member never joined")
+    else:
+        if gap > max_gap_s:
+            problems.append(f"the reader waited {gap:.1f} s for lines after the deaf member joined "
+                            f"(limit {max_gap_s} s): the chat waited for it")
+        deaf.settimeout(5.0)  # what reached its buffers before the reset is read first
+        _, how = read_to_end(deaf)
+        if how != "reset":
+            problems.append(f"the deaf member's stream ended with {how}, not a reset")
+        deaf.close()
+    reader.close()
+    talker.close()
+    return _verdict("deaf-chat", problems, f"the reader got all {len(want)} bytes in order in {took:.1f} s, its "
+                    f"longest wait after a deaf member joined {gap:.2f} s; the deaf member was reset")
+
+
+def _send_paced(s: socket.socket, data: bytes, rate: int) -> None:
+    """Send ``data`` at ``rate`` bytes a second at most, in 64 KB pieces; a reset
+    or a time-out ends it."""
+    t0 = time.monotonic()
+    try:
+        for at in range(0, len(data), 65536):
+            ahead = at / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+            s.sendall(data[at:at + 65536])
+    except OSError:
+        pass
+
+
+def _verdict(case: str, problems: list[str], ok: str) -> int:
+    """Print the case's one line (``FAIL case: problems`` or ``ok   case: ok``); 0 when it passed."""
+    print(f"FAIL {case}: {'; '.join(problems)}" if problems else f"ok   {case}: {ok}", flush=True)
+    return 1 if problems else 0
+
+
 def _send_quietly(s: socket.socket, data: bytes) -> None:
     """Send ``data``; a reset or a time-out (the server cut this client off) ends it."""
     try:
@@ -1123,6 +1210,14 @@ def main(argv: list[str] | None = None) -> int:
         bp.add_argument("--stall-timeout-ms", type=int, required=True, help="the server's --stall-timeout-ms")
         bpa = bp.parse_args(argv[1:])
         return backpressure(bpa.port, bpa.mode, bpa.max_queued, bpa.stall_timeout_ms / 1000)
+    if argv[:1] == ["deaf-chat"]:
+        dc = argparse.ArgumentParser(prog="misbehave.py deaf-chat")
+        dc.add_argument("--port", type=int, required=True)
+        dc.add_argument("--megabytes", type=int, default=10, help="the talker's lines, MB")
+        dc.add_argument("--max-gap-s", type=float, default=5.0, help="the reader's longest wait once the deaf "
+                        "member joined")
+        dca = dc.parse_args(argv[1:])
+        return deaf_chat(dca.port, dca.megabytes, dca.max_gap_s)
     if argv[:1] == ["chat-flood"]:
         cf = argparse.ArgumentParser(prog="misbehave.py chat-flood")
         cf.add_argument("--port", type=int, required=True)
