@@ -50,6 +50,7 @@ import enum
 import gc
 import random
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -277,6 +278,35 @@ class _Sim:
         #: connected: a stuck reader holds the server's sends to it).
         self.stop_when_settled = 0
         self.heap = _FrozenHeap()
+        #: lurkers: the clients that talk (neither lurkers nor hung readers) not yet done nor staying; the
+        #: lurkers waiting for them to be 0; how long a lurker owed lines may hear nothing (see
+        #: _Lurker.stop_lurking: far more than the fake takes to move a window's worth of bytes).
+        self.talkers_left = 0
+        self.lurking: list[_Lurker] = []
+        self.lurk_grace_ns = LURK_GRACE_NS + 20 * (cfg.latency[1] + cfg.completion_delay[1])
+        self.hanging = 0  # hung readers not done: the run's end does not wait for them (the stop ends them)
+        #: Chat, lurkers: by sender, when each of its lines (0, 1, ...) was first heard by a client that
+        #: joined before the sender sent its first line (so, routed by then to every such client).
+        self.first_heard: dict[bytes, list[int]] = {}
+        self.quiet_started = False
+
+    def lurk(self, c: _Lurker) -> None:
+        """A lurker has joined: it waits until every client that talks is done (or staying)."""
+        if self.talkers_left:
+            self.lurking.append(c)
+        else:
+            c.stop_lurking()
+
+    def talker_settled(self, c: _Client) -> None:
+        """A client that talks is done or staying (once each): the lurkers stop waiting once all are."""
+        if c.settled or c.plan.lurk or c.plan.hang:
+            return
+        c.settled = True
+        self.talkers_left -= 1
+        if not self.talkers_left:
+            waiting, self.lurking = self.lurking, []
+            for x in waiting:
+                x.stop_lurking()
 
     def request_stop(self, _: object = None) -> None:
         """The stop mid-run: ask the server to stop while clients talk (and
@@ -296,6 +326,9 @@ class _Sim:
         self.error(f"the server did not stop within {STOP_LIMIT_NS / 1e9:g} s of the stop request (at "
                    f"{(self.report.stop_at_ns or 0) / 1e9:.6f} s); {len(self.ws.pending_operations())} operations "
                    "in flight")
+        for c in self.clients:  # (hung readers give up, reset: a server waiting for them may end)
+            if c.plan.hang and c.state != _DONE:
+                c.reset_if_connected()
         self.server.request_stop(signal=self.ws.signal_event)
 
     def error(self, msg: str) -> None:
@@ -368,6 +401,10 @@ class _Sim:
 
     def client_done(self, c: _Client) -> None:
         self.done += 1
+        if c.plan.hang:
+            self.hanging -= 1
+        else:
+            self.talker_settled(c)
         if self.stop_when_settled and not c.plan.stay_ns and not c.plan.stuck:
             self.stop_when_settled -= 1
             if not self.stop_when_settled and not self.stopping:  # only those that stay are left: stop now
@@ -385,7 +422,8 @@ class _Sim:
         self.release_barrier()
         if self.progress is not None:
             self.progress(self.done, len(self.clients))
-        if self.done == len(self.clients) and not self.stopping:
+        if self.done + self.hanging == len(self.clients) and not self.stopping and not self.quiet_started:
+            self.quiet_started = True
             if self.quiet_ns:
                 self.ws.call_at(self.ws.now_ns + self.quiet_ns, self._quiet_over)
             else:
@@ -407,7 +445,10 @@ class _Sim:
                 how = "reset" if peer.was_reset else "closed"
                 self.error(f"client {c.index} {c.name.decode()}: gone (it {how}), but {self.quiet_ns / 1e9:g} s "
                            f"later the server still holds its socket {handle:#x}")
-        self.server.request_stop(signal=self.ws.signal_event)
+        if self.hanging:  # hung readers still connected: a stop with clients connected, within its limit
+            self.request_stop()
+        else:
+            self.server.request_stop(signal=self.ws.signal_event)
 
 
 # Client states: those of every scripted client (waiting, connecting, done) and these.
@@ -495,6 +536,17 @@ class ClientPlan:
     reset_delay_ns: int = 0
     #: A stuck reader: once it has joined (chat: read its welcome) it reads nothing more.
     stuck: bool = False
+    #: ``lurk``: a silent listener (chat) or idle client (echo): it sends nothing and stays connected
+    #: until every client that talks has ended (or is staying), then (chat) until it has heard every line
+    #: it is owed by those served; ``hang``: a stuck reader that never ends by itself (no reset, no
+    #: FIN): only the server ends it, cut off or closed by the stop; ``read_bytes`` (> 0): a slow reader,
+    #: at most that many bytes a read, one read every ``read_every_ns``; ``pipeline`` (> 0, echo): it
+    #: sends its next chunk only while at most that many bytes of its replies are unread.
+    lurk: bool = False
+    hang: bool = False
+    read_bytes: int = 0
+    read_every_ns: int = 0
+    pipeline: int = 0
 
 
 #: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
@@ -508,7 +560,8 @@ class ClientPlan:
 #: WSASend at random moments (each lets the server drop one client).
 FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_window", "paused_readers",
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
-            "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients")
+            "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
+            "lurkers", "slow_readers", "hung_readers")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -516,7 +569,8 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
 #: 1 ms after every other client but the stuck readers is done, so that the stop finds them connected,
 #: idle or holding its sends) draw from
 #: a random source of their own, so the runs of seeds without them are what they were.
-LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients")
+LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
+                 "lurkers", "slow_readers", "hung_readers")
 #: The last two, accept_faults and few_clients, are drawn in ``simulate``, each from a random source of
 #: its own: accept_faults
 #: (WSAENOBUFS injected into AcceptEx in every phase of the run: before the first client, while they
@@ -524,6 +578,28 @@ LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "f
 #: must retry: no client may be lost for it) and few_clients (unless the limits are given or
 #: tight_limits draws them, a client limit of 1, 2 or 3, at least 2 in chat: a server that is full most
 #: of the time, its clients waiting in the listen backlog while each close frees the only place).
+#: The three after them (:func:`_idle_and_slow`), each from a random source of its own too:
+#:
+#: * lurkers: a share of the clients (LURKER_SHARES) send nothing and stay connected until every client
+#:   that talks is done or staying: chat's silent members, echo's idle connections; half the runs they come
+#:   before most of those who talk, the others at any time.  The others talk at a person's pace (a line,
+#:   then often a pause of 5 to 50 ms), so that a server thread whose clients are all idle sleeps while
+#:   others talk.  In chat no client that reads all the time may hear nothing for 15 ms while a line that
+#:   another client has heard is queued for it (:meth:`_Witness.watch`), and a lurker hears every line
+#:   owed by each sender served before it leaves (:meth:`_Lurker.stop_lurking`).
+#: * slow_readers: one client in twelve reads at most 1, 4 or 16 KiB at a time, a read every 0.2 to 2 ms.
+#:   In echo it sends 3 to 8 times max_queued (at most 4 MiB) in whole lines of up to an eighth of it, and
+#:   holds its next send while the replies it has not read would be over 15/16 of max_queued: its output
+#:   stays backed up, under the limit, over many of the server's 64 KiB sends; half of them half-close
+#:   after their last line.  Unless given, max_queued 256 or 512 KiB and a window of 16 or 64 KiB.
+#: * hung_readers: one to three clients stop reading once joined and never end by themselves (a frozen
+#:   process): the server cuts them off (max_queued) or closes them at the stop, which comes, as for the
+#:   others, a quiet second after every other client is done, and must return within 1 s.  In echo each
+#:   sends more than the window, so that a send to it is in flight when the stop comes.
+#:
+#: Lurkers and hung readers hold their places to the end: together at most max_clients - 1 when the
+#: clients do not all fit at once.
+LURKER_SHARES = (0.3, 0.6, 0.9)
 ACCEPT_FAULTS = (0, 3)  # injections besides the three phases' (start, arrivals, after the last arrival)
 FEW_CLIENTS = (1, 1, 1, 2, 3)
 #: Swarm runs have a Winsock-call budget (FakeConfig.max_calls, unless fake_config sets one): this many
@@ -557,7 +633,7 @@ def swarm_features(seed: int) -> tuple[str, ...]:
 
 
 def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], limits: Limits,
-                window_ns: int) -> None:
+                window_ns: int, window: int, chat: bool) -> None:
     """Rework the plain plans ``out`` for the swarm ``features``, with a random
     source of its own (plain plans stay what they were)."""
     rng = random.Random(f"ovserver-sim:{seed}:swarm")
@@ -597,12 +673,7 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
                 size_lo, size_hi = 1, 3
             elif "big_sends" in f and rng.random() < 0.5:
                 size_lo, size_hi = 8_000, 320 * 1024
-            chunks = []
-            pos = 0
-            while pos < len(stream):
-                size = _randint(rng, size_lo, size_hi)
-                chunks.append(stream[pos:pos + size])
-                pos += size
+            chunks = _cut(stream, rng, size_lo, size_hi)
             p.lines, p.chunks = lines, chunks
             p.pauses_ns = [0 if rng.random() < 0.5 else _randint(rng, 1, 300_000) for _ in chunks]
             if p.reset_at >= 0:
@@ -621,6 +692,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
             p.arrival_ns = crowd_ns + _randint(rng, 0, _MS)
     if f.intersection(LATE_FEATURES):
         _late_features(out, seed, f, limits)
+    if f.intersection(("lurkers", "slow_readers", "hung_readers")):
+        _idle_and_slow(out, seed, f, limits, window, chat, window_ns)
 
 
 def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
@@ -678,14 +751,128 @@ def _late_features(out: list[ClientPlan], seed: int, f: set[str], limits: Limits
             p.stay_ns = 2_000 * _MS
 
 
+def _bulk_lines(rng: random.Random, total: int, longest: int) -> list[bytes]:
+    """Lines of 1 KiB up to ``longest`` bytes (at most 40 KiB; all of
+    ``longest`` when it is under 1 KiB), about ``total`` bytes in all."""
+    hi = max(1, min(longest, 40 * 1024))
+    lo = min(1024, hi)
+    sizes: list[int] = []
+    n = 0
+    while n < total:
+        sizes.append(_randint(rng, lo, hi))
+        n += sizes[-1] + 1
+    raw = rng.randbytes(n).translate(_NL_FREE_TABLE)
+    out: list[bytes] = []
+    pos = 0
+    for size in sizes:
+        out.append(raw[pos:pos + size])
+        pos += size
+    return out
+
+
+def _cut(stream: bytes, rng: random.Random, lo: int, hi: int) -> list[bytes]:
+    """``stream`` cut into chunks of ``lo`` to ``hi`` bytes (the last one shorter)."""
+    chunks = []
+    pos = 0
+    while pos < len(stream):
+        size = _randint(rng, lo, hi)
+        chunks.append(stream[pos:pos + size])
+        pos += size
+    return chunks
+
+
+def _restream(p: ClientPlan, rng: random.Random, lines: list[bytes], lo: int, hi: int) -> None:
+    """``p`` sends ``lines`` (and nothing else) in chunks of ``lo`` to ``hi``
+    bytes, without pauses."""
+    chunks = _cut(b"".join(line + b"\n" for line in lines), rng, lo, hi)
+    p.lines, p.chunks, p.pauses_ns = lines, chunks, [0] * len(chunks)
+
+
+def _whole_lines(p: ClientPlan, rng: random.Random, lines: list[bytes], hi: int) -> None:
+    """``p`` sends ``lines`` in chunks of whole lines, each of about 1 to ``hi`` bytes (or one line),
+    without pauses."""
+    chunks: list[bytes] = []
+    part: list[bytes] = []
+    size = target = 0
+    for line in lines:
+        if not part:
+            target = _randint(rng, 1, hi)
+        part.append(line + b"\n")
+        size += len(line) + 1
+        if size >= target:
+            chunks.append(b"".join(part))
+            part, size = [], 0
+    if part:
+        chunks.append(b"".join(part))
+    p.lines, p.chunks, p.pauses_ns = lines, chunks, [0] * len(chunks)
+
+
+def _idle_and_slow(out: list[ClientPlan], seed: int, f: set[str], limits: Limits, window: int, chat: bool,
+                   window_ns: int) -> None:
+    """lurkers, slow_readers and hung_readers (see LURKER_SHARES), each from a
+    random source of its own.  A client planned to reset, to stay (early_stop),
+    to be a stuck reader, to go over the line limit or to end with an
+    unterminated line is left as it is, and so is one with a line longer than
+    the plain traffic's (long_lines, big_sends)."""
+    free = [p for p in out if p.reset_at < 0 and not p.stuck and not p.stay_ns and p.too_long < 0 and not p.tail
+            and all(len(line) <= _LONGEST_PLAIN_LINE for line in p.lines)]
+    # Lurkers and hung readers hold their places to the end: the others need one.
+    places = limits.max_clients - 1 if limits.max_clients < len(out) else len(out)
+    if "hung_readers" in f and free and places > 0:
+        rng = random.Random(f"ovserver-sim:{seed}:hung")
+        for _ in range(min(places, len(free), _randint(rng, 1, 3))):
+            p = free.pop(_randint(rng, 0, len(free) - 1))
+            places -= 1
+            p.stuck = p.hang = True
+            p.read_pause_ns = 0
+            p.half_close = False
+            if not chat:  # more than the window in replies: a send to it stays in flight
+                extra = _randint(rng, window + 1, window + max(1, limits.max_queued // 2))
+                _restream(p, rng, p.lines + _bulk_lines(rng, extra, limits.max_line), 1024, 64 * 1024)
+    if "slow_readers" in f:
+        rng = random.Random(f"ovserver-sim:{seed}:slow")
+        for p in [p for p in free if rng.random() < 0.08]:
+            free.remove(p)
+            p.read_bytes = (1024, 4096, 16384)[_randint(rng, 0, 2)]
+            p.read_every_ns = _randint(rng, 200_000, 2 * _MS)
+            p.read_pause_ns = 0
+            if not chat:
+                # Output backed up over many sends, never over max_queued: it sends whole lines, and those
+                # not read back stay within 15/16 of it.
+                p.pipeline = limits.max_queued - limits.max_queued // 16
+                extra = min(4 << 20, _randint(rng, 3 * limits.max_queued, 8 * limits.max_queued))
+                longest = min(limits.max_line, max(1, limits.max_queued // 8))
+                lines = [line for line in p.lines if len(line) <= longest] + _bulk_lines(rng, extra, longest)
+                _whole_lines(p, rng, lines, max(1, min(64 * 1024, p.pipeline // 2)))
+                p.half_close = rng.random() < 0.5  # FIN after its last line, its replies still backed up
+    if "lurkers" in f and places > 0:
+        rng = random.Random(f"ovserver-sim:{seed}:lurkers")
+        share = LURKER_SHARES[_randint(rng, 0, len(LURKER_SHARES) - 1)]
+        early = rng.random() < 0.5  # there before most of those who talk, or coming at any time
+        for p in free:
+            if places > 0 and rng.random() < share:
+                places -= 1
+                p.lurk = True
+                p.arrival_ns = _randint(rng, 0, p.arrival_ns // 4 if early else 2 * window_ns)
+                p.lines, p.chunks, p.pauses_ns = [], [], []
+                p.half_close = False
+                p.read_pause_ns = 0
+        for p in out:  # the others talk at a person's pace: a line, then often a pause of 5 to 50 ms
+            if not p.lurk and not p.read_bytes and not p.hang:
+                p.pauses_ns = [t + _randint(rng, 5 * _MS, 50 * _MS) if b"\n" in c and rng.random() < 0.5 else t
+                               for c, t in zip(p.chunks, p.pauses_ns, strict=True)]
+
+
 def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
                   arrival_s: float | None = None, features: tuple[str, ...] = (),
-                  limits: Limits | None = None) -> list[ClientPlan]:
+                  limits: Limits | None = None, window: int | None = None, chat: bool = False) -> list[ClientPlan]:
     """Every client's plan (see the module docstring): a pure function of the
     arguments.  Clients arrive over ``arrival_s`` seconds (default 1 ms per
     client), a quarter of them in one flood within 1 ms.  ``features`` (of
     :data:`FEATURES`) rework the plans for swarm traffic against a server with
-    ``limits``; without them the plans are the plain traffic."""
+    ``limits``, on a fake whose flow-control ``window`` is that (default:
+    FakeConfig's), in chat when ``chat``; without them the plans are the plain
+    traffic."""
     plan = random.Random(f"ovserver-sim:{seed}:plan")
     will_reset = [plan.random() < resets for _ in range(clients)]
     window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
@@ -706,7 +893,8 @@ def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
         out.append(ClientPlan(arrivals[i], lines, chunks, pauses, reset_at))
     limits = limits if limits is not None else Limits()
     if features:
-        _swarm_plan(out, seed, features, limits, window_ns)
+        _swarm_plan(out, seed, features, limits, window_ns, window if window is not None else FakeConfig().window,
+                    chat)
     elif limits.max_line < _LONGEST_PLAIN_LINE:
         for p in out:
             _limit_plain(p, limits.max_line)
@@ -767,7 +955,7 @@ class _Client(ScriptedClient):
                  "read_bytes", "chat_mark", "hung_up", "pause_timer", "staying", "welcome_ns", "echo_stream",
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
-                 "heard_bytes")
+                 "heard_bytes", "settled")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -803,6 +991,7 @@ class _Client(ScriptedClient):
         self.owed = len(plan.lines) if plan.too_long < 0 else plan.too_long
         self.waiting_for = 0
         self.ended_as: _Ending | None = None  # how it ended; None while it has not
+        self.settled = False  # counted in sim.talkers_left no more (done or staying)
 
     # ------------------------------------------------------------ connecting
 
@@ -1101,6 +1290,7 @@ class _Client(ScriptedClient):
             self._close()
         elif not self.staying:
             self.staying = True
+            self.sim.talker_settled(self)
             self.sim.ws.call_at(self.sim.ws.now_ns + stay, lambda _: self._close() if self.state == _ACTIVE else None)
 
     def _close(self) -> None:
@@ -1184,7 +1374,228 @@ class _Client(ScriptedClient):
                     "that has left must not get lines sent after that")
 
 
+class _Witness(_Client):
+    """Chat with lurkers: every client that reads all the time (not a slow,
+    stuck or hung reader) notes, in ``sim.first_heard``, when it heard each
+    line of a sender that sent its first line after it joined, and is
+    watched (:meth:`watch`): no line may reach it late."""
+
+    __slots__ = ("late",)
+
+    def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
+        super().__init__(sim, index, plan)
+        self.late = False  # a line reached it late (reported once)
+
+    def start_sending(self) -> None:
+        sim = self.sim
+        if not self.plan.stuck and self.plan.too_long < 0:  # (hung up, it is owed no line routed after that)
+            sim.ws.call_at(sim.ws.now_ns + sim.lurk_grace_ns // 2, self.watch)
+        super().start_sending()
+
+    def _chat_line(self, line: bytes) -> None:
+        super()._chat_line(line)
+        if self.state != _DONE and self.welcome_ns >= 0:
+            sim = self.sim
+            name = line.partition(b": ")[0]
+            s = sim.by_name.get(name)
+            if s is not None and s is not self and self.welcome_ns < s.line_sent_ns[0]:
+                first = sim.first_heard.setdefault(name, [])
+                if len(first) < len(self.heard.get(name, ())):
+                    first.append(sim.ws.now_ns)
+
+    def watch(self, _: object = None) -> None:
+        """While it is connected and has not sent its FIN: a line of a sender
+        that another client has heard, both having joined before that sender
+        sent its first line, was queued for this one too by then; from then on
+        the server must keep sending to it (it reads all the time, once a
+        pause of its own is over), so it may not hear nothing for
+        ``sim.lurk_grace_ns`` (10 ms and more: the fake moves a window's worth
+        of bytes within a fraction of a millisecond).  Checked every half of
+        that.  A server thread that sleeps while output waits for an idle
+        client fails it."""
+        sim = self.sim
+        if self.state != _ACTIVE or self.fin_sent or self.late or sim.stopping:
+            return
+        now = sim.ws.now_ns
+        since = now - sim.lurk_grace_ns
+        if max(self.last_rx, self.arrival_ns + self.plan.read_pause_ns) <= since:
+            for name, first in sim.first_heard.items():
+                s = sim.by_name[name]
+                if s is self or self.welcome_ns >= s.line_sent_ns[0]:
+                    continue
+                n = len(self.heard.get(name, ()))
+                if len(first) > n and first[n] <= since:
+                    self.late = True
+                    who = " (a silent listener)" if self.plan.lurk else ""
+                    sim.error(f"client {self.index} {self.name.decode()}{who}: line {n} of {name.decode()} "
+                              f"reached another client at {first[n] / 1e9:.6f} s, but nothing reached this one in "
+                              f"the {sim.lurk_grace_ns / 1e6:g} ms since (both joined before that client's first "
+                              "line: it was queued for both)")
+                    return
+        sim.ws.call_at(now + sim.lurk_grace_ns // 2, self.watch)
+
+
+class _Lurker(_Witness):
+    """A client that sends nothing (the lurkers feature): it stays connected
+    until every client that talks is done (or staying), then leaves; in chat,
+    first it waits until it has heard every line it is owed (see
+    :meth:`stop_lurking`)."""
+
+    __slots__ = ("need",)
+
+    def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
+        super().__init__(sim, index, plan)
+        self.need: list[_Client] = []  # chat, once released: the senders whose lines it has not all heard yet
+
+    def _sent_everything(self) -> None:
+        self.sent_all = True
+        self.finished_sending_ns = self.sim.ws.now_ns
+        self.sim.lurk(self)
+
+    def stop_lurking(self) -> None:
+        """Every client that talks is done or staying: leave, in chat once it
+        has heard every line owed by each sender that was served.
+
+        Owed: the lines such a sender sent after this client read its welcome
+        (it was a member then), up to its last line the server took (all, or
+        those before its line over max_line).  The server had routed all of
+        them before the sender saw the server's FIN, so they are queued for
+        this client or on their way: a correct server sends them at the
+        network's pace, and this client, reading, hears them.  It must not
+        hear nothing for ``sim.lurk_grace_ns`` (100 ms and more) while some
+        are owed: a server that leaves output queued for an idle client (for
+        one whose thread sleeps until the client does something) fails."""
+        if self.state != _ACTIVE:
+            return
+        sim = self.sim
+        if sim.mode is Mode.ECHO:
+            self._leave()
+            return
+        if not self.late:
+            self.need = [s for s in sim.clients if s is not self and self._owed_by(s)]
+        now = sim.ws.now_ns
+        self.last_rx = max(self.last_rx, now)
+        # Even when nothing is owed, it stays that long: a lurker's FIN would wake its server thread and
+        # hide a line that the others are owed and that waits for a wake-up.
+        sim.ws.call_at(now + sim.lurk_grace_ns, self._lurk_check)
+
+    def _owed_by(self, s: _Client) -> bool:
+        """``s`` was served and owes this client lines it has not all heard."""
+        if s.ended_as != _Ending.SERVED or s.plan.lurk:
+            return False
+        owed = s.owed
+        k0 = bisect_right(s.line_sent_ns, self.welcome_ns)  # its first line sent after this client joined
+        if k0 >= owed:
+            return False
+        got = self.heard.get(s.name, [])
+        i = owed - len(got)
+        return not (0 <= i <= k0 and s.lines[i:owed] == got)
+
+    def _chat_line(self, line: bytes) -> None:
+        super()._chat_line(line)
+        if self.need and self.state == _ACTIVE:
+            self.need = [s for s in self.need if self._owed_by(s)]
+
+    def _lurk_check(self, _: object) -> None:
+        if self.state != _ACTIVE:
+            return
+        if not self.need:
+            self._leave()
+            return
+        sim = self.sim
+        now = sim.ws.now_ns
+        if now - self.last_rx < sim.lurk_grace_ns:
+            sim.ws.call_at(self.last_rx + sim.lurk_grace_ns, self._lurk_check)
+            return
+        self.late = True
+        s = self.need[0]
+        k0 = bisect_right(s.line_sent_ns, self.welcome_ns)
+        sim.error(f"client {self.index} {self.name.decode()} (a silent listener): heard nothing for "
+                  f"{sim.lurk_grace_ns / 1e6:g} ms while lines {k0} to {s.owed - 1} of {s.name.decode()} were owed "
+                  f"to it ({len(self.heard.get(s.name, []))} of its lines heard; {len(self.need)} senders owed "
+                  "lines): sent after it joined, routed before that client was served; queued for it, never sent")
+        self.need = []
+        self._leave()
+
+
+class _SlowReader(_Client):
+    """A slow reader (the slow_readers feature): at most ``plan.read_bytes``
+    a read, one read every ``plan.read_every_ns``; with ``plan.pipeline``
+    (echo) it sends a chunk only while at most that many bytes of its replies
+    would be unread, so what is queued for it stays under max_queued."""
+
+    __slots__ = ("next_read_ns", "held", "complete")
+
+    def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
+        super().__init__(sim, index, plan)
+        self.read_max = plan.read_bytes
+        self.next_read_ns = 0
+        self.held = -1  # the chunk it holds back (-1: none)
+        self.complete = 0  # echo: the bytes of its whole lines sent (the replies due so far)
+
+    def reading(self) -> bool:
+        peer = self.peer
+        assert peer is not None
+        if not peer.was_reset and self.sim.ws.now_ns < self.next_read_ns:
+            return False
+        return super().reading()
+
+    def received(self, data: bytes) -> None:
+        peer = self.peer
+        if data and peer is not None:
+            ws = self.sim.ws
+            self.next_read_ns = ws.now_ns + self.plan.read_every_ns
+            ws.call_at(self.next_read_ns, lambda _: self.changed(peer))
+        super().received(data)
+        j = self.held
+        if j >= 0 and self.state == _ACTIVE and self._room(j):
+            self.held = -1
+            self._send_chunk(j)
+
+    def _room(self, j: int) -> bool:
+        """Whether chunk ``j`` may go: no reply unread, or not more than the
+        pipeline's bytes with it.  (Only whole lines count: the server holds a
+        partial line back.)"""
+        unread = self.complete - self.read_bytes
+        return unread <= 0 or unread + len(self.chunks[j]) <= self.plan.pipeline
+
+    def _send_chunk(self, j: int) -> None:
+        if not self.plan.pipeline or j >= len(self.chunks) or self.state != _ACTIVE:
+            super()._send_chunk(j)
+            return
+        if not self._room(j):
+            self.held = j
+            return
+        before = self.sent_bytes
+        super()._send_chunk(j)
+        chunk = self.chunks[j]
+        nl = chunk.rfind(b"\n")
+        if self.sent_bytes > before and nl >= 0:
+            self.complete = before + nl + 1
+
+
+class _Hung(_Client):
+    """A hung reader (the hung_readers feature): a stuck reader that never
+    ends by itself: the server cuts it off or closes it at the stop."""
+
+    __slots__ = ()
+
+    def _sent_everything(self) -> None:
+        self.sent_all = True
+        self.finished_sending_ns = self.sim.ws.now_ns
+
+
+def _client_class(plan: ClientPlan, witness: bool) -> type[_Client]:
+    """The class of the client with this plan (``witness``: chat with lurkers)."""
+    if plan.lurk:
+        return _Lurker
+    return _Hung if plan.hang else _SlowReader if plan.read_bytes else _Witness if witness else _Client
+
+
 _QUIET_NS = 5 * _MS
+#: How long a lurker owed lines may hear nothing (plus 20 times the fake's longest latency and
+#: completion delay): see _Lurker.stop_lurking.
+LURK_GRACE_NS = 10 * _MS
 #: A stop requested mid-run must have the server return within this, as in fakewinsock.testing's check: a
 #: correct server returns within milliseconds once it has reaped what it cancelled (ovserver's stop
 #: gives up after stop_grace_ms, 1 s).
@@ -1223,8 +1634,11 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     newline, resets, every client at once, tight limits (unless ``limits`` is
     given), WSAENOBUFS injected into receives and sends, and into AcceptEx
     in every phase of the run, a client limit of 1 to 3 (when no limit is
-    given), and a Winsock-call budget (:data:`CALL_BUDGET`: a server that
-    spins fails with BusyLoopError).  ``plain`` (and
+    given), lurkers (clients that send nothing and stay until the others are
+    done, who talk at a person's pace), slow readers (in echo with output
+    backed up under max_queued), hung readers (they stop reading and never
+    end: the stop must close them), and a Winsock-call budget
+    (:data:`CALL_BUDGET`: a server that spins fails with BusyLoopError).  ``plain`` (and
     ``barrier``) keep the plain traffic.  The limits are expected behaviour: a
     client whose line is over ``max_line`` expects the error line and the
     server's FIN; a client reset when more than ``max_queued`` bytes may have
@@ -1232,7 +1646,10 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     failure is one the server may drop.  What every client received is
     checked all the same.  In chat, a client that has ended (its FIN read by
     the server) must get no line another client sent after that (beyond a
-    grace of a millisecond and the fake's latencies).
+    grace of a millisecond and the fake's latencies); with lurkers, a client
+    that reads all the time may not hear nothing for 15 ms while a line is
+    queued for it, and a lurker hears every line owed to it before it leaves
+    (see :class:`_Witness` and :class:`_Lurker`).
 
     ``workers``: the iocp model's worker threads (a fixed default, not the
     CPU count, so that a seed gives the same run on every machine).
@@ -1274,6 +1691,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
             limits = Limits(max_queued=late.choice([16384, 32768]))
         if fake_config is None:
             fake_config = FakeConfig(window=late.choice([4096, 16384]))
+    if "slow_readers" in features:  # output backed up over many 64 KiB sends, under the limit
+        slow = random.Random(f"ovserver-sim:{seed}:slow-run")
+        if limits is None:
+            limits = Limits(max_queued=slow.choice([256 * 1024, 512 * 1024]))
+        if fake_config is None:
+            fake_config = FakeConfig(window=slow.choice([16 * 1024, 64 * 1024]))
     if not limits_given and "few_clients" in features and "tight_limits" not in features:
         # (stuck_readers' output limit kept; tight_limits draws a client limit of its own)
         few = random.Random(f"ovserver-sim:{seed}:few-clients").choice(FEW_CLIENTS)
@@ -1282,7 +1705,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         limits = replace(limits if limits is not None else Limits(), max_clients=few)
     # (a pure function of its arguments: drawn here, before the fake, for the call budget)
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features,
-                          limits if limits is not None else Limits())
+                          limits if limits is not None else Limits(),
+                          window=(fake_config or FakeConfig()).window, chat=mode == "chat")
     if features and (fake_config is None or fake_config.max_calls is None):
         # A call budget: a server that spins instead of waiting fails (BusyLoopError) rather than
         # running on until something else ends the spin.
@@ -1308,7 +1732,10 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         sim.quiet_ns = QUIET_SECOND_NS
     if stop_at_s is None and "early_stop" in features:
         sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns and not p.stuck)
-    sim.clients = [_Client(sim, i, p) for i, p in enumerate(plans)]
+    witness = config.mode is Mode.CHAT and any(p.lurk for p in plans)
+    sim.clients = [_client_class(p, witness)(sim, i, p) for i, p in enumerate(plans)]
+    sim.hanging = sum(1 for p in plans if p.hang)
+    sim.talkers_left = sum(1 for p in plans if not p.hang and not p.lurk)
     sim.count_owed()
     if "injections" in features:
         window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)

@@ -60,7 +60,9 @@ def test_correct_servers_pass_every_late_feature(model: str, mode: str) -> None:
 
 
 def test_early_stop_comes_when_only_the_clients_that_stay_are_left() -> None:
-    seed = _seed_with("early_stop")
+    # (not with slow readers: the lurkers wait for them, and the stop for the lurkers, which may take longer
+    # than the others stay: seed 0's stop comes at 5.7 s, after its slow reader, and finds nobody)
+    seed = next(s for s in range(100) if "early_stop" in swarm_features(s) and "slow_readers" not in swarm_features(s))
     r = simulate(100, 10, seed=seed)
     assert r.ok, r.errors
     assert r.stop_at_ns is not None and 0 <= r.stop_took_ns < STOP_LIMIT_NS
@@ -79,7 +81,8 @@ def test_the_quiet_second_sees_a_socket_held_after_its_client_reset() -> None:
 
 
 @pytest.mark.parametrize(("name", "seed", "error"), [
-    ("stop-closes-while-iterating", 0, "LeakError"),  # early_stop: two stayers in a group at the stop
+    # early_stop: two stayers in a group at the stop (seed 0 until its lurkers and slow readers, 2026-12-04)
+    ("stop-closes-while-iterating", 1, "LeakError"),
     ("iocp-drain-not-signalled", 0, "did not stop within 1 s"),  # early_stop, and the 1 s limit
     ("chat-broadcast-live-dict", 7, "dictionary changed size during iteration"),  # stuck_readers
     ("partial-at-limit-refused", 2, "line longer than 100 bytes"),  # line_cuts
@@ -89,11 +92,17 @@ def test_the_quiet_second_sees_a_socket_held_after_its_client_reset() -> None:
     ("rotated-index-ignored", 0, "BusyLoopError"),  # the call budget: it spins past the signalled client
 ])
 def test_a_late_feature_reaches_its_bug(name: str, seed: int, error: str) -> None:
-    mode = "chat" if name.startswith("chat") else "echo"
-    try:
-        r = simulate(100, 10, mode=mode, seed=seed, server_class=_mutant(name))
-    except Exception as e:  # noqa: BLE001 (the fake or the server raised: that is the finding)
-        found = f"{type(e).__name__}: {e}"
-    else:
-        found = " / ".join(r.errors)
+    found = found_by_simulate(name, seed)
     assert error in found, found
+
+
+def found_by_simulate(name: str, seed: int) -> str:
+    """What ``simulate`` (100 clients x 10 lines, the mutant's mode) finds on mutant ``name``: its errors,
+    or what the fake or the server raised ("" if nothing)."""
+    mutant = next(m for m in MUTANTS if m.name == name)
+    mode = "chat" if mutant.caught_by.endswith("chat") else "echo"
+    try:
+        r = simulate(100, 10, mode=mode, seed=seed, server_class=mutant.server)
+    except Exception as e:  # noqa: BLE001 (the fake or the server raised: that is the finding)
+        return f"{type(e).__name__}: {e}"
+    return " / ".join(r.errors)
