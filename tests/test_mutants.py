@@ -111,26 +111,25 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 
 #: Issue 10's mutants that their property's derandomized run catches; the
 #: others are strict expected failures (an unexpected catch fails the run, so
-#: this list is kept true).  Measured on 2026-12-04 (recipe10 branch with main
-#: 8018d2f merged: the swarm's endless over-limit line with a window that holds
-#: it, crowd 1 example in 3 where it fills the server, early_stop's stays 2 in 3)
-#: with the same derandomized settings, generate phase only (catching does not
-#: depend on the shrink phase, which takes minutes per mutant on the shared
-#: machine), in one pytest process with this file and tests/test_mutants_iocp.py
-#: collected: the example each is caught at is 84 (line-limit-ignores-buffered),
-#: 8, 124 (big-reply-truncated), 24, 191 (queued-count-leaks), 51, 54
-#: (partial-last-line-delivered), 88, 5 (accept-error-stops-accepting), 22
-#: (stop-skips-busy-sends); the first red team's (tests/mutants/fresh_mutants.py):
-#: 8 (chat-broadcast-live-dict), 31, 156 (hung-up-stays-member), 52, 8, 11, 20,
-#: 34, 1, 7 (serve-forgets-closing), 24, 126 (stop-closes-while-iterating), 7, 9,
-#: 53, 1 (iocp-drain-not-signalled); the second's
-#: (tests/mutants/fresh2_mutants.py): 9 (scanned-by-receive), 100
-#: (tail-over-limit-unchecked), 81, 16, 29 (rotated-index-ignored), 23, 7, 1, 11,
-#: 7 (iocp-closed-packet-dropped).  One fixed sequence of examples decides it,
-#: which every change of the swarm's draws moves, and so does the set of local
-#: modules loaded (Hypothesis 6.1xx draws constants from their source: see the
-#: README's caution): benchmarks/bench_search.py's seeds are the measure of
-#: search power.
+#: this list is kept true).  Measured by the lead on 2026-12-04 on main 8baceee
+#: (recipe10's swarm, redteam4's checker and mutants merged) with CI=true (the
+#: derandomized "ci" profile), generate phase only (catching does not depend on
+#: the shrink phase, which takes minutes per mutant on the shared machine), in
+#: one pytest process with this file and tests/test_mutants_iocp.py collected
+#: (``-m slow -k test_mutant_is_caught``): the example each is caught at is 50
+#: (line-limit-ignores-buffered), 5, 55 (big-reply-truncated), 62, 165
+#: (queued-count-leaks), 8, 5 (partial-last-line-delivered), 4, 85
+#: (accept-error-stops-accepting), 139 (stop-skips-busy-sends); the first red
+#: team's (tests/mutants/fresh_mutants.py): 5 (chat-broadcast-live-dict), 7, 107
+#: (hung-up-stays-member), 42, 6, 5, 5, 5, 1, 36 (serve-forgets-closing), 114,
+#: 114 (stop-closes-while-iterating), 36, 11, 61, 1 (iocp-drain-not-signalled);
+#: the second's (tests/mutants/fresh2_mutants.py): 4 (scanned-by-receive), 22
+#: (tail-over-limit-unchecked), 148 (other-groups-not-woken), 10, 15
+#: (rotated-index-ignored), 8, 5, 1, 5, 12 (iocp-closed-packet-dropped).  One
+#: fixed sequence of examples decides it, which every change of the swarm's
+#: draws or of the checker moves, and so does the set of local modules loaded
+#: (Hypothesis 6.1xx draws constants from their source: see the README's
+#: caution): benchmarks/bench_search.py's seeds are the measure of search power.
 RECIPE_LOST = {
     "full-check-counts-members": "missed by the derandomized run since the chooser's yes/no draws honour their "
                                  "probability (2026-12-04, redteam3; caught at example 190 before), and on the "
@@ -138,13 +137,17 @@ RECIPE_LOST = {
                                  "model's 63 slots that stays, one of them ended when one more arrives; "
                                  "bench_search finds it on 3 seeds of 5, median 91 examples (169 before)",
 }
-#: The fourth red team's (tests/mutants/red4_mutants.py), measured 2026-12-04 (redteam4 branch, derandomized,
-#: generate phase only; the back-pressure ones with recipe_bp, the recipe aimed at ovserver with back-pressure):
-#: caught at example 108 (stall-clock-not-cleared), 120 (close-keeps-senders-paused), 2
-#: (iocp-workers-not-joined), 6 (no-update-accept-context: missed in 200 before a hung-up client waited for the
-#: server's FIN), 35 (accept-error-leaks-socket), 4 (event-closed-with-socket), 82 (one-slot-per-wakeup), 2
-#: (stop-leaves-accept-socket); the four below missed in 200.
+#: The fourth red team's (tests/mutants/red4_mutants.py), measured as above (the back-pressure ones with
+#: recipe_bp, the recipe aimed at ovserver with back-pressure): caught at example 40
+#: (close-keeps-senders-paused), 1 (iocp-workers-not-joined), 23 (no-update-accept-context: missed in 200 before a
+#: hung-up client waited for the server's FIN), 85 (accept-error-leaks-socket), 12 (event-closed-with-socket), 28
+#: (one-slot-per-wakeup), 1 (stop-leaves-accept-socket); the five below missed in 200.
 RED4_RECIPE_LOST = {
+    "stall-clock-not-cleared": "missed by recipe_bp's derandomized run on main 8baceee (2026-12-04, lead; caught at "
+                               "example 108 on the redteam4 branch, before recipe10's swarm changes moved the "
+                               "sequence): needs a reader over the high-water mark that drains under it and then "
+                               "stays under it past the stall time-out; caught by "
+                               "tests/test_ovserver_backpressure.py's deaf-member test (routines)",
     "stall-unwatched-without-idle-timeout": "missed by recipe_bp (2026-12-04, redteam4): needs a chat member that "
                                             "stops reading for good and stays connected well past the stall "
                                             "time-out; the swarm's stuck readers reset 20-200 ms after their last "
