@@ -966,7 +966,7 @@ class _Client(ScriptedClient):
         # Echo: replies due (the line over the limit, if any, is answered by the error line).
         self.n_replies = len(plan.lines) if plan.too_long < 0 else plan.too_long + 1
         self.read_bytes = 0
-        self.chat_mark = 0  # chat: the run's chat bytes that may have been routed when this client connected
+        self.chat_mark = 0  # chat: the run's chat bytes surely routed before the server could join this client
         self.chat_sent = 0  # chat: its part of sim.chat_bytes
         self.chat_heard_max = 0  # chat: the most of chat_sent that one listener has heard
         self.heard_bytes: dict[bytes, int] = {}  # chat: bytes heard, by sender name
@@ -1029,13 +1029,22 @@ class _Client(ScriptedClient):
 
     # ------------------------------------------------------------ events from the fake
 
+    def connect(self, _: object = None) -> None:
+        if self.sim.mode is Mode.CHAT:
+            # The server can only have joined it after this attempt's SYN left: nothing it had routed by
+            # then is owed to it. What it had not routed yet may be: lines sent but not yet received or
+            # handled by the server (a big line sent just before this connect may cut off everyone who
+            # joined since). Not when the client sees itself connected: the server may accept and join
+            # it, and route lines to it, before that (the fake establishes the server's end when the SYN
+            # arrives, a latency before the client's end). The mark never decreases, so taking it at the
+            # attempt only loosens the bound.
+            sim = self.sim
+            self.chat_mark = sim.chat_bytes - sim.chat_unheard
+        super().connect(_)
+
     def connected(self) -> None:
         self.sim.by_name[self.name] = self
         if self.sim.mode is Mode.CHAT:
-            # The server can only have joined it after this: nothing it had routed by then is owed to
-            # it. What it had not routed yet may be: lines sent but not yet received or handled by the
-            # server (a big line sent just before this connect may cut off everyone who joined since).
-            self.chat_mark = self.sim.chat_bytes - self.sim.chat_unheard
             self.state = _JOINING
         else:
             self.sim.joined(self)
@@ -1136,7 +1145,7 @@ class _Client(ScriptedClient):
         limit at work when more than
         max_queued bytes may have been waiting for this client: at most what it
         is owed (echo: what it sent, plus the error line; chat: every chat byte
-        sent since it connected, and its welcome) less what it has read (the
+        not surely routed before its connect attempt, and its welcome) less what it has read (the
         reset may have discarded some of it, which only makes this bound looser)."""
         sim = self.sim
         cfg = sim.server.config
@@ -1146,8 +1155,9 @@ class _Client(ScriptedClient):
         if sim.mode is Mode.ECHO:
             owed = self.sent_bytes + len(error_line(cfg.limits.max_line))
         else:
-            # Joined when the server accepted it, which may be long before the
-            # welcome arrives: every chat byte since it connected, and the welcome.
+            # Joined when the server accepted it, which may be long before the welcome arrives, and
+            # even before the client saw itself connected: every chat byte the server may have routed
+            # since the attempt's SYN left (see connect), and the welcome.
             owed = sim.chat_bytes - self.chat_mark + len(welcome_line(self.name)) if self.name else 0
         return owed - self.read_bytes > cfg.limits.max_queued
 

@@ -101,3 +101,21 @@ def test_the_quick_starts_main_job_passes() -> None:
     r = simulate(1000, 10, seed=1)
     assert "early_stop" in r.traffic and r.server_limits.max_clients == 10, r.traffic
     assert r.ok, r.errors[:3]
+
+
+def test_a_line_routed_before_a_client_sees_itself_connected_may_cut_it_off() -> None:
+    """The default swarm of seed 61 (chat, iocp): the server accepts a client
+    and routes lines to it before the client sees its connect complete (the
+    fake establishes the server's end when the SYN arrives, a latency before
+    the client's), then a line longer than max_queued cuts it off.  The check
+    counted as owed only what was said after the client saw itself
+    connected, judged that cut-off not due, and let it use up an injected
+    failure's drop allowance: a later real drop (a FIN after an injected
+    WSASend failure) was reported as wrong.  What is owed now counts from the
+    connect attempt."""
+    r = simulate(100, 10, model="iocp", mode="chat", seed=61)
+    assert r.ok, r.errors
+    assert "injections" in r.traffic, r.traffic
+    # Every cut-off the server made was judged as due, none was taken for an injected failure's drop.
+    assert r.cut_off >= r.server.cut_off > 0, format_report(r)
+    assert r.dropped <= r.server.io_errors, format_report(r)
