@@ -25,7 +25,14 @@ time) until the reader makes room.
 Divergence from real Windows: there is no IP layer, no retransmission, no
 Nagle or delayed ACK, no TIME_WAIT; a listener's backlog is a plain count;
 only IPv4 loopback addresses exist; the window is a single fixed size per
-direction (Windows autotunes its receive window and the send buffer).
+direction (Windows autotunes its receive window and the send buffer).  The
+handshake has two steps, not three: the server's end is established (queued in
+the backlog, so a pending AcceptEx may complete) when the SYN arrives, one
+latency before the client's connect completes at the SYN-ACK; on Windows the
+server's end is established by the client's final ACK, after the client's
+connect has completed (on loopback the two are microseconds apart).  A program
+cannot rely on either order; a checker counting what a client is owed must
+count from its connect attempt (found by ``ovserver simulate``, seed 61).
 """
 
 from __future__ import annotations
