@@ -39,7 +39,10 @@ case "$pattern" in
                tests/test_fake_regressions.py tests/test_fake_iocp.py tests/test_fake_iocp_waiters.py tests/test_fake_mutation_sockets.py tests/test_fake_tick.py
                tests/test_fake_threads.py tests/test_fake_states.py tests/test_fake_close_pending_send.py
                tests/conformance tests/test_fake_properties.py tests/test_fake_stateful.py
-               tests/test_thread_switches.py tests/test_scripted.py tests/test_trace_export.py)
+               tests/test_thread_switches.py tests/test_scripted.py tests/test_trace_export.py
+               tests/test_fake_kernel_mutation_ninth.py tests/test_fake_net_mutation_ninth.py
+               tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
+               tests/test_fake_threads_mutation_tenth.py)
         keyword='not ntstatus and not readme and not ephemeral_ports_stay'
         ;;
     ovserver._core*|ovserver._protocol*)
@@ -48,7 +51,8 @@ case "$pattern" in
                tests/test_ovserver_config.py tests/test_ovserver_stats.py tests/test_ovserver_lifecycle.py
                tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
-               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py)
+               tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py
+               tests/test_ovserver_mutation_ninth.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
