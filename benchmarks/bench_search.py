@@ -27,6 +27,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import cast
@@ -43,7 +44,7 @@ from ovserver._events import EventServer  # noqa: E402
 from ovserver._iocp import IocpServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
 from tests.mutants import MUTANTS, Mutant  # noqa: E402
-from tests.mutants.properties import RECIPE_SETTINGS, recipe_property  # noqa: E402
+from tests.mutants.properties import RECIPE_SETTINGS, recipe_bp_property, recipe_property  # noqa: E402
 
 SEEDS = range(5)
 SHRINK = True
@@ -53,7 +54,15 @@ OLD_FEATURES = tuple(f for group in FEATURES.values() for f in group if f not in
 
 
 def _mode(m: Mutant) -> str:
-    return "chat" if m.caught_by in ("chat", "recipe_chat") else "echo"
+    return "chat" if m.caught_by in ("chat", "recipe_chat", "recipe_bp_chat") else "echo"
+
+
+def _recipe(m: Mutant, settings_: settings, observe: Callable[[bool], None]) -> Callable[[], None]:
+    """The recipe the mutant is caught by: the plain one, or (``recipe_bp*``) the one aimed at ovserver
+    configured with back-pressure (the back-pressure code is reached only there)."""
+    if m.caught_by.startswith("recipe_bp"):
+        return recipe_bp_property(m.server, _mode(m), settings_, observe=observe)
+    return recipe_property(m.server, _mode(m), settings_, observe=observe)
 
 
 def hunt(name: str, seed: int, budget: int, shrink: bool = True) -> dict[str, object]:
@@ -69,8 +78,8 @@ def hunt(name: str, seed: int, budget: int, shrink: bool = True) -> dict[str, ob
             first.append((count[0], time.perf_counter() - t0))
 
     phases = RECIPE_SETTINGS.phases if shrink else [p for p in RECIPE_SETTINGS.phases if p is not Phase.shrink]
-    test = hypothesis_seed(seed)(recipe_property(m.server, _mode(m), settings(
-        RECIPE_SETTINGS, derandomize=False, max_examples=budget, phases=phases), observe=observe))
+    test = hypothesis_seed(seed)(_recipe(m, settings(RECIPE_SETTINGS, derandomize=False, max_examples=budget,
+                                                     phases=phases), observe))
     out: dict[str, object] = {"name": name, "seed": seed, "found": False}
 
     def rate() -> float:  # examples per second, until the first failure (or the budget)
@@ -124,6 +133,8 @@ def search(jobs: int, budget: int, names: list[str]) -> None:
                 if "error" in r:
                     print(f"  {m.name} seed {r['seed']}: {r['error']}", file=sys.stderr)
             print(_row(m, runs, budget), flush=True)
+            print(f"  {m.name}: per seed " + ", ".join(
+                f"{r['seed']}: {r['examples'] if r['found'] else '-'}" for r in runs), file=sys.stderr, flush=True)
 
 
 MODELS: dict[str, type[Server]] = {"events": EventServer, "routines": RoutineServer, "iocp": IocpServer}

@@ -122,6 +122,12 @@ class FakePeer:
         return self._ep is not None and self._ep.closed
 
     @property
+    def sent_fin(self) -> bool:
+        """This peer's FIN has entered the network (a shutdown, or a graceful
+        close, once every byte queued before it went out)."""
+        return self._ep is not None and self._ep.fin_sent
+
+    @property
     def fin_read(self) -> bool:
         """This peer's FIN has reached the other side, and the other side has
         taken every byte before it: its next receive gets the end."""

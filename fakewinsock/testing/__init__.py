@@ -64,7 +64,7 @@ try:
 except ImportError as e:  # pragma: no cover
     raise ImportError("fakewinsock.testing needs Hypothesis: pip install hypothesis") from e
 
-from ._checker import LineServerFailure, LineServerReport, ServerUnderTest, check_line_server
+from ._checker import CountingServer, LineServerFailure, LineServerReport, ServerUnderTest, check_line_server
 from ._chooser import HypothesisChooser, fake_configs
 from ._models import ChatModel, EchoModel, LineModel
 from ._scenarios import FEATURES, ClientFault, ClientScript, FaultPlan, Injection, Scenario, fault_plans, scenarios
@@ -84,6 +84,7 @@ __all__ = [
     "EchoModel",
     "ChatModel",
     "ServerUnderTest",
+    "CountingServer",
     "check_line_server",
     "LineServerReport",
     "LineServerFailure",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +30,8 @@ from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
 if TYPE_CHECKING:
     from .._peer import FakePeer
 
-__all__ = ["ServerUnderTest", "ServerFactory", "check_line_server", "LineServerReport", "LineServerFailure"]
+__all__ = ["ServerUnderTest", "CountingServer", "ServerFactory", "check_line_server", "LineServerReport",
+           "LineServerFailure"]
 
 #: After the last client is done, the server may finish what is in flight for this long.
 _SETTLE_NS = 100 * _MS
@@ -54,6 +55,16 @@ class ServerUnderTest(Protocol):
         """Ask :meth:`serve` to return.  Called from inside the fake's scheduler
         (by a simulated actor): no Winsock calls; set a flag and
         ``ws.signal_event(wake_event)``."""
+        ...
+
+
+class CountingServer(ServerUnderTest, Protocol):
+    """A server under test that also says how its clients ended, as it counted
+    them (optional: :func:`check_line_server` checks the counts it is given)."""
+
+    def counts(self) -> Mapping[str, int]:
+        """After :meth:`serve` returned: ``"ended"``, the number of clients whose
+        graceful end (a receive of 0 bytes) the server saw; other keys are ignored."""
         ...
 
 
@@ -295,6 +306,8 @@ class _Client(ScriptedClient):
     def _deadline(self, _: object) -> None:
         if self.state == _DONE or self.run.stopping:
             return
+        if self.script.stops_reading and self.greeted and self.state in (_SENDING, _SENT):
+            return  # it stopped reading for good: nothing is owed to it in any time (its reset ends it)
         what = {_CONNECTING: "still not connected", _GREETING: "never greeted (accepted?)",
                 _BARRIER: "waiting for the others to be greeted", _SENDING: "still sending",
                 _SENT: "still waiting for replies", _CLOSING: "still waiting for the server's FIN"}.get(
@@ -812,6 +825,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
             leaks = ws.leaks()
             if leaks:
                 report.errors.append("left open after serve() returned: " + "; ".join(leaks[:8]))
+            _check_counts(handle, run, report)
     finally:
         report.calls = ws.stats["calls"]
         report.virtual_ns = ws.now_ns
@@ -823,6 +837,22 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     if report.errors:
         raise _failure(ws, chooser, report, trace_tail, run.trace_at_error)
     return report
+
+
+def _check_counts(handle: ServerUnderTest, run: _Run, report: LineServerReport) -> None:
+    """A server that counts how its clients ended (``handle.counts()``, see
+    :class:`CountingServer`) counts no more graceful ends than clients sent a
+    FIN: a reset taken for a FIN (a failed receive of 0 bytes read as the end
+    of the stream) shows only there.  (Resets are not bounded: a client's close
+    with unread data is a reset too, and a server may count its own aborts.)"""
+    counts_of = getattr(handle, "counts", None)
+    if counts_of is None:
+        return
+    ended = counts_of().get("ended")
+    fins = sum(1 for c in run.clients if c.peer is not None and c.peer.sent_fin)
+    if ended is not None and ended > fins:
+        report.errors.append(f"the server counted {ended} clients ended gracefully, but only {fins} sent a FIN: a "
+                             "reset (a failed receive, even one of 0 bytes) is not a graceful end")
 
 
 def _held_socket(ws: FakeWinsock, peer: FakePeer | None) -> tuple[int, str] | None:

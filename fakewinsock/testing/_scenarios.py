@@ -448,6 +448,11 @@ _MAX_BACKLOG = 320 * 1024
 _BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
 _BACKLOG_LINES = (3000, 15000, 40000)
 _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
+#: backpressure: how long its client stays connected once served, 1 time in 2 (idle, reading what comes, as a
+#: client whose pause was a moment's: a GC pause, a window minimised), so that it is still there well after a
+#: slow-consumer time-out its pause began (a server must stop that clock once the client has read its way
+#: back under the mark, and not cut it off later).
+_BURST_STAY = st.sampled_from([0, 300 * _MS])
 #: departures: how long the client that leaves does not read: longer than the others talk after it left.
 _LEAVER_PAUSE = st.sampled_from([150 * _MS, 300 * _MS])
 _BACKLOG_CHUNK = 16 * 1024
@@ -575,10 +580,19 @@ class _Swarm:
             # Not over 64 KiB: a server with that limit (ovserver's) must accept every one of these.
             self.long = [1000, 4095, 4096, 4097, 16385, 65535, 65536]
         sizes = [recv_size] if recv_size is not None else [4096, 16 * 1024]
-        big = {s + d for s in sizes for d in (-1, 0, 1)} | {3 * sizes[-1] + 7}
+        # ... and at the output limit, when one send can hold it: a send of exactly max_queued bytes of lines
+        # is all a server may queue for a client at once (a limit checked with >= instead of > cuts it off).
+        limits = sizes + ([max_queued] if max_queued is not None and max_queued <= _MAX_BIG else [])
+        big = {s + d for s in limits for d in (-1, 0, 1)} | {3 * sizes[-1] + 7}
         self.big = sorted(b for b in big if 0 < b <= _MAX_BIG) + [_MAX_BIG]
+        #: The exact limits (the receive buffer, the output limit): drawn twice as often as the sizes around
+        #: them, and in a window that holds them (see draw), so that one receive may take such a send whole.
+        #: (Only limits the caller gave: not the receive buffers guessed without recv_size.)
+        self.exact = frozenset(limits if recv_size is not None else limits[2:]) & set(self.big)
         self.big_left = _MAX_BIG
-        bulk = st.tuples(_one_of(self.big), _one_of((1000, 99, 15)))  # (shrinks to the fewest lines)
+        self.exact_big = 0  # the largest send of an exact limit in the scenario being drawn
+        # (the line sizes shrink to the fewest lines)
+        bulk = st.tuples(_one_of(self.big + sorted(self.exact)), _one_of((1000, 99, 15)))
         self.bulk = st.one_of(st.none(), bulk, bulk)
         if max_queued is None:
             self.backlogs = list(_BACKLOGS_UNKNOWN)
@@ -704,6 +718,8 @@ class _Swarm:
                 used.add("big_sends")
                 size = min(big[0], self.big_left)
                 self.big_left -= size
+                if size in self.exact:
+                    self.exact_big = max(self.exact_big, size)
                 bulk = _bulk(size, big[1], index)
                 msgs += bulk
                 chunks.append(_ended(bulk))
@@ -761,6 +777,8 @@ class _Swarm:
         # its own: a new draw moves every example's draws, and with them what shrinks to what.
         if "early_stop" in f and late in _STAYS_WHEN and role not in ("accept_reset", "accept_late"):
             stay = max(stay, _STOP_STAY)
+        if role == "backpressure" and backed_up:  # it stays once served, 1 time in 2, after its pause
+            stay = max(stay, draw(_BURST_STAY))
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
         elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
@@ -872,6 +890,7 @@ class _Swarm:
         self.used = set()
         self.stuck_lines = {}
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
+        self.exact_big = 0
         lo, hi = self.clients
         # Drawn the same whatever the switches (so that switching one off keeps the other draws: the
         # shrinker can then drop it).
@@ -964,6 +983,8 @@ class _Swarm:
             # more): a window smaller than the line showed the server only part of it at a time.  (One
             # window serves every connection of a run, so the readers held back get it too.)
             wide = max((len(s.tail) + 1 for s, _ in made if self._over_limit(s.tail)), default=0)
+            # (and a send of an exact limit, likewise: one receive may then take it whole)
+            wide = max(wide, self.exact_big)
             wide = wide if wide <= max(_WINDOWS) else 0
             fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
             # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.

@@ -60,6 +60,11 @@ class OvserverUnderTest:
     def stop(self) -> None:
         self.server.request_stop(signal=self.ws.signal_event)
 
+    def counts(self) -> dict[str, int]:
+        """How the server counted its clients' ends (check_line_server checks them against what the clients
+        did: ServerStats is what ``ovserver serve`` reports)."""
+        return {"ended": self.server.stats.ended, "reset": self.server.stats.reset}
+
 
 def echo_property(cls: type[Server]) -> Callable[[], None]:
     """Echo (the plain traffic: swarm=False; the README recipe, recipe_property,
@@ -137,7 +142,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                     limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
                     features: Sequence[str] | None = None,
                     on_failure: Callable[[Exception], None] | None = None,
-                    stall_timeout_ms: int = 0) -> Callable[[], None]:
+                    stall_timeout_ms: int = 0, client_deadline_s: float = 30.0) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
@@ -151,7 +156,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     and every failing example of the budget is seen (``tools/false_alarms.py``
     counts them on the correct servers); Hypothesis's own exceptions are
     raised as ever.  ``stall_timeout_ms``: back-pressure's slow-consumer
-    time-out, for ``limits`` with a ``high_water`` (the model is told it)."""
+    time-out, for ``limits`` with a ``high_water`` (the model is told it);
+    ``client_deadline_s``: every client that reads is served within it (check_line_server's)."""
     recv_size = ServerConfig().recv_size
     setups = []
     for lim in limits:
@@ -171,7 +177,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         scenario = data.draw(strategy, label="scenario")
         try:
             check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim, stall_timeout_ms),
-                              scenario, model, data=data)
+                              scenario, model, data=data, client_deadline_s=client_deadline_s)
         except Exception as e:  # a failure (not Hypothesis ending an example that ran out of data: a BaseException)
             if observe is not None:
                 observe(True)
@@ -198,6 +204,11 @@ def recipe_chat_property(cls: type[Server]) -> Callable[[], None]:
 RECIPE_BP_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024, max_clients=1, high_water=4 * 1024),
                     Limits(high_water=64 * 1024))
 RECIPE_BP_STALL_MS = 100
+#: ... and what the slow-consumer time-out promises: no client that reads waits long for a stalled one (a
+#: member that stops reading for good holds the others back for its 100 ms at most, not until it leaves,
+#: which the swarm's stuck readers do 3 s after their last send), so every client that reads is served
+#: within 2 s (the plain recipe: 30 s).  The swarm's slowest correct runs take under a second.
+RECIPE_BP_DEADLINE_S = 2.0
 
 
 def recipe_bp_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
@@ -205,7 +216,7 @@ def recipe_bp_property(cls: type[Server], mode: str = "echo", settings_: setting
                        on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
     """The README recipe, ovserver with back-pressure (:data:`RECIPE_BP_LIMITS`)."""
     return recipe_property(cls, mode, settings_, RECIPE_BP_LIMITS, observe, on_failure=on_failure,
-                           stall_timeout_ms=RECIPE_BP_STALL_MS)
+                           stall_timeout_ms=RECIPE_BP_STALL_MS, client_deadline_s=RECIPE_BP_DEADLINE_S)
 
 
 PROPERTIES["recipe"] = recipe_property

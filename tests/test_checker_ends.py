@@ -1,0 +1,124 @@
+"""What the recipe's checker and swarm gained for the fourth red team's last misses (issue 10).
+
+* A server that counts how its clients ended (``counts()`` on the handle,
+  :class:`fakewinsock.testing.CountingServer`) counts no more graceful ends than
+  clients sent a FIN: a reset taken for a FIN shows only in such counts.
+* A client that stops reading for good is not owed service in any time (its
+  reset ends it), so the client deadline never fires for it; a shorter deadline
+  (the back-pressure recipe's 2 s) then checks the others' service alone.
+* Swarm: a backpressure client stays connected once served, 1 time in 2 (past a
+  slow-consumer time-out its pause began); a big send of exactly the output
+  limit or the receive buffer comes in a window that holds it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import Phase, find, given, settings
+
+from fakewinsock import testing as t
+from fakewinsock.testing import ClientFault, ClientScript, EchoModel, FaultPlan, Scenario, scenarios
+from ovserver import Server
+from ovserver._events import EventServer
+from ovserver._iocp import IocpServer
+from ovserver._routines import RoutineServer
+from tests.mutants.properties import OvserverUnderTest
+from tests.mutants.red4_mutants import FailedEmptyReceiveIsEof
+
+_MS = 1_000_000
+CORRECT: tuple[type[Server], ...] = (EventServer, RoutineServer, IocpServer)
+FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None)
+
+
+def run(cls: type[Server], scenario: Scenario, seed: int, deadline_s: float = 30.0,
+        counts: bool = True) -> str | None:
+    class Handle(OvserverUnderTest):
+        pass
+
+    if not counts:
+        Handle.counts = None  # type: ignore[assignment,method-assign]  # a handle without counts: not checked
+    try:
+        t.check_line_server(lambda ws, a: Handle(cls, ws, a), scenario, EchoModel(), seed=seed,
+                            client_deadline_s=deadline_s)
+    except t.LineServerFailure as e:
+        return str(e)
+    return None
+
+
+# ---------------------------------------------------------------- the server's counts of ends
+
+
+def _reset_while_receiving() -> Scenario:
+    """A client sends a line and resets 20 ms after it (the server's receive
+    is posted: it fails with WSAECONNRESET, 0 bytes); another ends by its FIN."""
+    resets = ClientScript.of(b"gone")
+    return Scenario((resets, ClientScript.of(b"stays")),
+                    FaultPlan((ClientFault(0, "reset", len(resets.chunks), 20 * _MS),)))
+
+
+@pytest.mark.parametrize("cls", CORRECT, ids=lambda c: c.model)
+def test_a_correct_server_counts_no_more_ends_than_fins(cls: type[Server]) -> None:
+    for seed in range(3):
+        assert run(cls, _reset_while_receiving(), seed) is None, seed
+
+
+def test_a_reset_counted_as_a_graceful_end_is_caught() -> None:
+    """Proof: the iocp server that reads a failed receive of 0 bytes as a FIN
+    counts 2 graceful ends where one client sent a FIN; its clients got the
+    same bytes, so without counts() it passes."""
+    found = run(FailedEmptyReceiveIsEof, _reset_while_receiving(), 0)
+    assert found is not None and "counted 2 clients ended gracefully, but only 1 sent a FIN" in found, found
+    assert run(FailedEmptyReceiveIsEof, _reset_while_receiving(), 0, counts=False) is None
+
+
+# ---------------------------------------------------------------- the deadline and readers stopped for good
+
+
+def test_a_reader_stopped_for_good_is_not_owed_service_in_any_time() -> None:
+    """A reader that stops reading at once and resets 3 s after its last send,
+    beside a client that is served at once: with a 1 s deadline, the stuck
+    reader is not reported (it is owed nothing: its reset ends it)."""
+    stuck = ClientScript.of(b"never read", pause_at_ns=0)
+    scenario = Scenario((stuck, ClientScript.of(b"served")),
+                        FaultPlan((ClientFault(0, "reset", len(stuck.chunks), 3_000 * _MS),)))
+    for cls in CORRECT:
+        assert run(cls, scenario, 0, deadline_s=1.0) is None, cls.__name__
+    # The deadline still holds for a client that reads: the one served waits longer than 0.5 ms here.
+    late = Scenario((ClientScript((b"late",), (b"late\n",), (2 * _MS,)),))
+    found = run(RoutineServer, late, 0, deadline_s=0.001)
+    assert found is not None and "not served in 0.001 s" in found, found
+
+
+# ---------------------------------------------------------------- the swarm
+
+
+def test_a_backpressure_client_may_stay_once_served() -> None:
+    def stays(s: Scenario) -> bool:
+        return "backpressure" in s.features and any(c.pause_at_ns == 0 and c.linger_ns >= 300 * _MS
+                                                    for c in s.clients)
+
+    found = find(scenarios(clients=(1, 2), lines=(0, 1), max_queued=16 * 1024, features=("backpressure",)), stays,
+                 settings=settings(FAST, max_examples=300, phases=[Phase.generate]))
+    assert found.features == ("backpressure",)
+
+
+@FAST
+@given(scenario=scenarios(clients=(1, 3), lines=(0, 2), max_line=1000, recv_size=16 * 1024, max_queued=16 * 1024,
+                          features=("big_sends", "small_window", "paused_readers")))
+def test_a_send_of_an_exact_limit_comes_in_a_window_that_holds_it(scenario: Scenario) -> None:
+    for script in scenario.clients:
+        for i, chunk in enumerate(script.chunks):
+            whole = chunk.endswith(b"\n") and (i == 0 or script.chunks[i - 1].endswith(b"\n"))
+            if len(chunk) == 16 * 1024 and whole:
+                assert scenario.window is None or scenario.window >= len(chunk), scenario.window
+
+
+def test_sends_of_the_output_limit_are_drawn() -> None:
+    """With an output limit a send can hold (under 320 KiB), big sends are
+    drawn at it: one send of exactly ``max_queued`` bytes of lines."""
+    def exact(s: Scenario) -> bool:
+        return any(len(c) == 5000 and c.endswith(b"\n") for x in s.clients for c in x.chunks)
+
+    found = find(scenarios(clients=1, lines=0, recv_size=16 * 1024, max_queued=5000, features=("big_sends",)),
+                 exact, settings=settings(FAST, max_examples=3000, phases=[Phase.generate]))
+    assert found.features == ("big_sends",)
