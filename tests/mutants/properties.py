@@ -204,10 +204,12 @@ def recipe_chat_property(cls: type[Server]) -> Callable[[], None]:
 RECIPE_BP_LIMITS = (Limits(max_line=1000, max_queued=16 * 1024, max_clients=1, high_water=4 * 1024),
                     Limits(high_water=64 * 1024))
 RECIPE_BP_STALL_MS = 100
-#: ... and what the slow-consumer time-out promises: no client that reads waits long for a stalled one (a
-#: member that stops reading for good holds the others back for its 100 ms at most, not until it leaves,
-#: which the swarm's stuck readers do 3 s after their last send), so every client that reads is served
-#: within 2 s (the plain recipe: 30 s).  The swarm's slowest correct runs take under a second.
+#: ... and what the slow-consumer time-out promises in chat: no member that reads waits long for a stalled
+#: one (a member that stops reading for good holds the others back for its 100 ms at most, not until it
+#: leaves, which the swarm's stuck readers do 3 s after their last send), so every chat client that reads is
+#: served within 2 s (the plain recipe: 30 s; the swarm's slowest correct chat runs take under a second).
+#: Not in echo: there the tight configuration serves one client at a time, and a client that stays (a stuck
+#: reader under the mark, an idle one before a stop) rightly keeps the next one waiting for seconds.
 RECIPE_BP_DEADLINE_S = 2.0
 
 
@@ -216,7 +218,8 @@ def recipe_bp_property(cls: type[Server], mode: str = "echo", settings_: setting
                        on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
     """The README recipe, ovserver with back-pressure (:data:`RECIPE_BP_LIMITS`)."""
     return recipe_property(cls, mode, settings_, RECIPE_BP_LIMITS, observe, on_failure=on_failure,
-                           stall_timeout_ms=RECIPE_BP_STALL_MS, client_deadline_s=RECIPE_BP_DEADLINE_S)
+                           stall_timeout_ms=RECIPE_BP_STALL_MS,
+                           client_deadline_s=RECIPE_BP_DEADLINE_S if mode == "chat" else 30.0)
 
 
 PROPERTIES["recipe"] = recipe_property
