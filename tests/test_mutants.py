@@ -111,61 +111,60 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 
 #: Issue 10's mutants that their property's derandomized run catches; the
 #: others are strict expected failures (an unexpected catch fails the run, so
-#: this list is kept true).  Measured by the lead on 2026-12-04 on main 8baceee
-#: (recipe10's swarm, redteam4's checker and mutants merged) with CI=true (the
-#: derandomized "ci" profile), generate phase only (catching does not depend on
-#: the shrink phase, which takes minutes per mutant on the shared machine), in
-#: one pytest process with this file and tests/test_mutants_iocp.py collected
-#: (``-m slow -k test_mutant_is_caught``): the example each is caught at is 50
-#: (line-limit-ignores-buffered), 5, 55 (big-reply-truncated), 62, 165
-#: (queued-count-leaks), 8, 5 (partial-last-line-delivered), 4, 85
-#: (accept-error-stops-accepting), 139 (stop-skips-busy-sends); the first red
-#: team's (tests/mutants/fresh_mutants.py): 5 (chat-broadcast-live-dict), 7, 107
-#: (hung-up-stays-member), 42, 6, 5, 5, 5, 1, 36 (serve-forgets-closing), 114,
-#: 114 (stop-closes-while-iterating), 36, 11, 61, 1 (iocp-drain-not-signalled);
-#: the second's (tests/mutants/fresh2_mutants.py): 4 (scanned-by-receive), 22
-#: (tail-over-limit-unchecked), 148 (other-groups-not-woken), 10, 15
-#: (rotated-index-ignored), 8, 5, 1, 5, 12 (iocp-closed-packet-dropped).  One
+#: this list is kept true).  Measured on 2026-12-05 on the recipe11 branch (main
+#: 3012de2 and recipe11's swarm and checker: backpressure clients that stay,
+#: exact-limit big sends, counts(), the chat back-pressure deadline) with CI=true
+#: (the derandomized "ci" profile), generate phase only (a plugin that skips
+#: the shrink phase, which takes minutes per mutant on the shared machine; catching
+#: does not depend on it), this file and tests/test_mutants_iocp.py collected
+#: (``-m slow -k test_mutant_is_caught``, the mutants split over four such
+#: processes by -k to end in time at a load of 20): the test call each is caught
+#: at is 75 (line-limit-ignores-buffered), 5 (line-limit-off-by-one), 41 (big-reply-truncated), 73
+#: (coalesced-send-drops-split-head), 41 (half-close-forgets-queued-replies), 46 (partial-last-line-delivered), 150
+#: (chat-to-ended-client), 46 (accept-error-stops-accepting), 26 (chat-broadcast-live-dict), 43
+#: (chat-crlf-normalised), 192 (hung-up-stays-member), 41 (partial-at-limit-refused), 9 (limit-counts-routed-lines),
+#: 23 (hangup-stops-reading), 41 (hangup-closes-at-once), 5 (recv-reposted-first), 1 (name-from-local-address), 41
+#: (serve-forgets-closing), 232 (slot-not-updated), 54 (stop-closes-while-iterating), 41 (stop-wait-not-alertable),
+#: 28 (iocp-full-server-never-resumes), 40 (iocp-receive-without-lock), 1 (iocp-drain-not-signalled), 9
+#: (scanned-by-receive), 108 (tail-over-limit-unchecked), 136 (other-groups-not-woken), 5
+#: (acceptor-not-woken-by-group), 15 (rotated-index-ignored), 11 (accept-retry-not-armed), 5
+#: (client-limit-off-by-one), 1 (wake-event-not-reset), 5 (resume-before-freeing), 3 (iocp-closed-packet-dropped),
+#: 29 (stall-clock-not-cleared), 205 (stall-unwatched-without-idle-timeout), 1 (iocp-workers-not-joined), 28
+#: (no-update-accept-context), 11 (accept-error-leaks-socket), 23 (event-closed-with-socket), 36
+#: (one-slot-per-wakeup), 1 (stop-leaves-accept-socket), 3 (failed-empty-receive-is-eof).  One
 #: fixed sequence of examples decides it, which every change of the swarm's
 #: draws or of the checker moves, and so does the set of local modules loaded
 #: (Hypothesis 6.1xx draws constants from their source: see the README's
 #: caution): benchmarks/bench_search.py's seeds are the measure of search power.
+_MOVED = ("missed by the derandomized run on the recipe11 branch (2026-12-05), whose swarm and checker changes "
+          "moved the sequence (caught at example {} on main 8baceee); benchmarks/bench_search.py's seeds are the "
+          "measure")
 RECIPE_LOST = {
     "full-check-counts-members": "missed by the derandomized run since the chooser's yes/no draws honour their "
-                                 "probability (2026-12-04, redteam3; caught at example 190 before), and on the "
-                                 "recipe10 branch (more crowds, late ones together): a crowd past the events "
-                                 "model's 63 slots that stays, one of them ended when one more arrives; "
-                                 "bench_search finds it on 3 seeds of 5, median 91 examples (169 before)",
+                                 "probability (2026-12-04, redteam3; caught at example 190 before), and since: a "
+                                 "crowd past the events model's 63 slots that stays, one of them ended when one "
+                                 "more arrives; bench_search finds it on 4 seeds of 5 (recipe11 branch, median 172)",
+    "queued-count-leaks": _MOVED.format(165),
+    "stop-skips-busy-sends": _MOVED.format(139),
+    "close-keeps-senders-paused": _MOVED.format(40),
 }
 #: The fourth red team's (tests/mutants/red4_mutants.py), measured as above (the back-pressure ones with
-#: recipe_bp, the recipe aimed at ovserver with back-pressure): caught at example 40
-#: (close-keeps-senders-paused), 1 (iocp-workers-not-joined), 23 (no-update-accept-context: missed in 200 before a
-#: hung-up client waited for the server's FIN), 85 (accept-error-leaks-socket), 12 (event-closed-with-socket), 28
-#: (one-slot-per-wakeup), 1 (stop-leaves-accept-socket); the five below missed in 200.
+#: recipe_bp, the recipe aimed at ovserver with back-pressure); caught since the recipe11 branch:
+#: stall-clock-not-cleared (a backpressure client that stays once served), stall-unwatched-without-idle-timeout
+#: (recipe_bp's 2 s deadline in chat) and failed-empty-receive-is-eof (the server's counts()).
 RED4_RECIPE_LOST = {
-    "stall-clock-not-cleared": "missed by recipe_bp's derandomized run on main 8baceee (2026-12-04, lead; caught at "
-                               "example 108 on the redteam4 branch, before recipe10's swarm changes moved the "
-                               "sequence): needs a reader over the high-water mark that drains under it and then "
-                               "stays under it past the stall time-out; caught by "
-                               "tests/test_ovserver_backpressure.py's deaf-member test (routines)",
-    "stall-unwatched-without-idle-timeout": "missed by recipe_bp (2026-12-04, redteam4): needs a chat member that "
-                                            "stops reading for good and stays connected well past the stall "
-                                            "time-out; the swarm's stuck readers reset 20-200 ms after their last "
-                                            "send, and that reset ends the hold too; caught by its directed "
-                                            "scenario (tests/test_checker_red4.py, a 5 s stuck member) and by "
-                                            "tests/test_ovserver_backpressure.py",
-    "stop-unseen-in-routine-burst": "not observable in virtual time (2026-12-04, redteam4): the fake runs the "
-                                    "chain of routines too, but a call costs 1 us of virtual time (syscall_cost), "
-                                    "so the stop begun after the chain still comes far within the checker's 1 s "
-                                    "(directed runs of clients sending back to back, also with syscall_cost "
-                                    "100 us, stopped at once), where under Wine a chain hid a Ctrl+C for seconds; "
-                                    "caught by tests/test_ovserver_routines.py, which counts the bytes the chain "
-                                    "received after the stop request",
-    "failed-empty-receive-is-eof": "not observable by a client (2026-12-04, redteam4): the clients get the same "
-                                   "bytes, only ServerStats counts a reset as ended; caught by "
-                                   "tests/test_ovserver_lifecycle.py's exact counts",
-    "queue-limit-off-by-one": "missed (2026-12-04, redteam4): needs exactly max_queued bytes owed to a client that "
-                              "does not read, a boundary random sizes almost never hit; caught by "
+    "stop-unseen-in-routine-burst": "not observable in virtual time (2026-12-04, redteam4; verified 2026-12-05, "
+                                    "recipe11: three clients sending 2 MiB back to back, a stop at 2 or 10 ms: "
+                                    "the mutant's runs end at the same virtual moment as the correct server's, "
+                                    "as the fake paces data by its latency and the chain of routines never "
+                                    "outlasts the moment's completions; under Wine a chain hid a Ctrl+C for "
+                                    "seconds); caught by tests/test_ovserver_routines.py, which counts the bytes "
+                                    "the chain received after the stop request",
+    "queue-limit-off-by-one": "out of reach of the chat recipe (2026-12-05, recipe11): a client sees the boundary "
+                              "only when one receive brings exactly max_queued bytes while nothing else is owed "
+                              "to it unread, and in chat those bytes carry the sender's name, which the swarm "
+                              "does not know; in echo, big sends of exactly the output limit (recipe11) reach it "
+                              "when drawn, rarely (1 seed of 5); caught by "
                               "tests/test_ovserver_hub.py::test_a_queue_of_exactly_max_queued_is_kept",
 }
 RECIPE_LOST |= RED4_RECIPE_LOST
