@@ -2,7 +2,8 @@
 eleventh session's fresh mutation samples (issue 18, seed 23:
 ``tools/mutation_sample.sh 'fakewinsock._threads*' 40 23``, and ``_iocp``,
 ``_kernel``, ``_net`` 30 each), each asserted as what a user of the fake
-relies on."""
+relies on.  (Which thread runs after one ends is the "thread" question: in
+``tests/test_fake_threads_mutation_tenth.py``, with three threads.)"""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from fakewinsock.constants import (
 )
 from tests.conformance._harness import Harness
 from tests.test_fake_iocp import fake, join, spawn
-from tests.test_fake_net_mutation_more import ByLabel
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -112,26 +112,6 @@ def test_calls_of_a_simulated_actor_that_step_the_world_leave_every_later_call_a
     assert h.complete(a.sock, ov) == (FALSE, 0, WSA_OPERATION_ABORTED)
     assert _switches_of_two_busy_threads(ws) > 20  # (with no scheduling point at calls: 3 or 4, at waits and exits)
     h.finish()
-
-
-def test_a_thread_ending_with_two_others_runnable_asks_the_thread_question() -> None:
-    """Which runnable thread runs after one ends is the "thread" question too
-    (a chooser logs or scripts its answers by label): three threads that
-    return at once and the main thread waiting for all of them; when the
-    first ends, the other two are runnable and the main thread is blocked, so
-    the question has two answers."""
-    chooser = ByLabel()
-    ws = FakeWinsock(chooser=chooser)
-    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
-    handles = [ws.CreateThread(None, 0, lambda param: 0, None, 0).hThread for _ in range(3)]
-    chooser.asked.clear()
-    assert ws.WaitForMultipleObjects(3, handles, TRUE, INFINITE) == WAIT_OBJECT_0
-    # The wait's entry (go on, T2, T3, T4), its block (T2, T3, T4), the first exit (the other two).
-    assert ("thread", 0, 2) in chooser.asked and ("thread", 0, 1) in chooser.asked, chooser.asked
-    assert {label for label, _, _ in chooser.asked} == {"thread"}, chooser.asked
-    for h in handles:
-        assert ws.CloseHandle(h) == TRUE
-    assert ws.WSACleanup() == 0
 
 
 def test_a_thread_the_fake_does_not_schedule_counts_as_running_once_a_port_released_it() -> None:
