@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakeWinsock
+from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import (
     FALSE,
     INFINITE,
@@ -183,3 +183,28 @@ def test_a_thread_run_record_of_the_trace_names_no_operation() -> None:
     assert len(runs) >= 2 and {r.op for r in runs} == {0}, runs
     assert ws.CloseHandle(h) == TRUE
     assert ws.WSACleanup() == 0
+
+
+
+def test_a_peer_is_told_of_room_to_send_only_when_its_bytes_had_to_wait() -> None:
+    """``FakePeer.on_change`` runs when something arrives, or when there is
+    room to send after bytes had to wait for the window: an AcceptEx taking
+    the peer's first bytes, which never waited, tells the peer nothing (nor
+    does a WSARecv taking the next ones)."""
+    ws = FakeWinsock(seed=1, config=FakeConfig(immediate=0.0))
+    h = Harness(ws)
+    h.start()
+    lst, port = h.listener()
+    peer = h.peer()
+    peer.connect("127.0.0.1", port)
+    assert isinstance(peer, FakePeer)
+    calls: list[FakePeer] = []
+    peer.on_change = calls.append
+    peer.send_nowait(b"hello")
+    a = h.accept(rdl=5, on=(lst, port), peer=peer)
+    peer.send_nowait(b"again")
+    assert h.recv_all(a.sock, 5) == b"again"
+    ws.run_for(0.01)
+    assert calls == []
+    peer.on_change = None
+    h.finish()
