@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock
+from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock, WinsockUsageError
 from fakewinsock.constants import (
     FALSE,
     INFINITE,
@@ -208,3 +208,27 @@ def test_a_peer_is_told_of_room_to_send_only_when_its_bytes_had_to_wait() -> Non
     assert calls == []
     peer.on_change = None
     h.finish()
+
+
+def test_a_usage_error_raised_by_a_ready_completion_stops_the_invariant_checks() -> None:
+    """With the invariants checked after every call: a program that writes
+    into a WSAOVERLAPPED in flight gets a usage error when the operation
+    completes, here with completion delay 0 (a ready entry of the kernel),
+    inside ``run_for`` (no checked call).  The operation was left half done
+    (off its socket's queue, not completed), so the fake no longer checks its
+    invariants: the next calls work, no InternalError about the half-done
+    operation."""
+    ws = FakeWinsock(seed=1, config=FakeConfig(immediate=0.0, completion_delay=(0, 0), check_invariants=True))
+    h = Harness(ws)
+    h.start()
+    a = h.accept()
+    ov = WSAOVERLAPPED()
+    rc, _, _ = ws.WSARecv(a.sock, [WSABUF(8, bytearray(8))], 1, 0, ov, None)
+    assert (rc, ws.WSAGetLastError()) == (SOCKET_ERROR, WSA_IO_PENDING)
+    ov.Internal = 0  # the program's bug: Windows would write into it later
+    assert isinstance(a.peer, FakePeer)
+    a.peer.send_nowait(b"x")
+    with pytest.raises(WinsockUsageError, match="modified while the operation was in flight"):
+        ws.run_for(0.01)
+    ev = ws.WSACreateEvent()
+    assert ws.WSACloseEvent(ev) == TRUE
