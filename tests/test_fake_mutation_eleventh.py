@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock, WinsockUsageError
+from fakewinsock._threads import ProgramThread, threads_broken
 from fakewinsock.constants import (
     FALSE,
     INFINITE,
@@ -231,4 +232,35 @@ def test_a_usage_error_raised_by_a_ready_completion_stops_the_invariant_checks()
     with pytest.raises(WinsockUsageError, match="modified while the operation was in flight"):
         ws.run_for(0.01)
     ev = ws.WSACreateEvent()
+    assert ws.WSACloseEvent(ev) == TRUE
+
+
+def test_the_invariants_see_a_thread_missing_from_the_watch_list_of_an_object_it_waits_on() -> None:
+    """The scheduler's invariants notice a thread blocked on an event handle
+    that it does not watch (so a signal would never wake it), naming the
+    handle (checked from the wait's handles as well as from the event's
+    waiters)."""
+    ws = FakeWinsock(seed=0)
+    ev = ws.WSACreateEvent()
+
+    def worker(param: object) -> int:
+        assert ws.WaitForSingleObject(ev, 100) == WAIT_TIMEOUT
+        return 0
+
+    h = ws.CreateThread(None, 0, worker, None, 0).hThread
+    ws.Sleep(1)  # the worker runs and waits
+    kernel = ws._kernel
+    t = kernel.objects[h]
+    assert isinstance(t, ProgramThread) and kernel.objects[ev] in t.watching
+    watched = list(t.watching)
+    t.watching.clear()
+    broken = threads_broken(kernel)
+    t.watching.extend(watched)
+    # (The event's own list still names the thread: that is seen too.)
+    assert f"{t.describe()} waits on {ev:#x} but is not among its waiters" in broken, broken
+    assert broken == [f"{t.describe()} waits on {ev:#x} but is not among its waiters",
+                      f"{t.describe()} is blocked but listed as waiting on {ev:#x}"], broken
+    assert threads_broken(kernel) == []
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert ws.CloseHandle(h) == TRUE
     assert ws.WSACloseEvent(ev) == TRUE
