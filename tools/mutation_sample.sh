@@ -65,7 +65,7 @@ case "$pattern" in
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
                tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
                tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py
-               tests/test_ovserver_mutation_eleventh.py)
+               tests/test_ovserver_mutation_eleventh.py tests/test_ovserver_iocp_accept.py)
         keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)
