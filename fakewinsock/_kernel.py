@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 __all__ = ["Kernel", "ThreadState", "Event", "Apc"]
 
 _get_ident = threading.get_ident
+#: Timers are kept by windows of 2**16 ns (65.5 us); past this many in the heap, a later
+#: window's wait in its own list: see Kernel.call_at.
+_WINDOW_BITS = 16
+_HEAP_ENOUGH = 256
+#: ... and the heap takes the timers of at most this many windows ahead of the clock ...
+_HEAP_SPAN = 1
+#: ... and is split when it holds this many, and windows further ahead than that.
+_HEAP_SPLIT = 256
 
 
 class Apc(Protocol):
@@ -115,8 +123,16 @@ class Kernel:
         self.chooser = chooser
         self.trace = trace
         self.now_ns = 0
+        #: The next timers: a heap of (time, sequence, fn, arg) whose first entry is the next
+        #: timer of all, holding every timer of the windows of time (time >> _WINDOW_BITS) up
+        #: to ``_top``; empty only when no timer is pending (see :meth:`call_at`).
         self.timers: list[tuple[int, int, Callable[..., None], Any]] = []
         self._timer_seq = 0
+        self._top = 0
+        #: The timers of windows after ``_top``, unsorted, by window ...
+        self._later: dict[int, list[tuple[int, int, Callable[..., None], Any]]] = {}
+        #: ... and a heap of those windows.
+        self._windows: list[int] = []
         self.ready: list[tuple[Callable[[Any], None], Any]] = []
         self.threads: dict[int, ThreadState] = {}
         self._last_tid = -1
@@ -202,10 +218,88 @@ class Kernel:
     # ------------------------------------------------------------- scheduling
 
     def call_at(self, time_ns: int, fn: Callable[[Any], None], arg: Any = None) -> None:
-        """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (at once if it is past)."""
+        """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (at once if it is past).
+
+        Timers fire in (time, sequence) order.  Time is cut in windows of
+        2**16 ns (65.5 us, about a latency).  The next timers are a heap
+        (``timers``), which holds every timer of the windows up to ``_top``;
+        a timer of a later window waits unsorted in that window's list
+        (``_later``) until the heap runs dry and its window is the next
+        (:meth:`_next_window`).  A later window joins the heap while the heap
+        is small (under ``_HEAP_ENOUGH``) and the window near the clock (at
+        most ``_HEAP_SPAN`` window ahead); a heap grown big with
+        windows far ahead of the clock is split (:meth:`_split`).  With few
+        timers pending this is one heap; with many (thousands of clients
+        connected at once) the heap holds a few hundred, not every timer
+        pending (each scripted client's next send, say): fewer levels to sift
+        through per timer, and entries recently made, where one heap of every
+        timer walks cold entries at each pop once the world is large.  The
+        order is the one heap's: every timer in the heap is due before every
+        timer of a later window."""
         self._timer_seq += 1
         now = self.now_ns
-        heapq.heappush(self.timers, (time_ns if time_ns > now else now, self._timer_seq, fn, arg))
+        if time_ns < now:
+            time_ns = now
+        entry = (time_ns, self._timer_seq, fn, arg)
+        w = time_ns >> _WINDOW_BITS
+        timers = self.timers
+        if w <= self._top:
+            heapq.heappush(timers, entry)
+            if len(timers) >= _HEAP_SPLIT and self._top > (now >> _WINDOW_BITS) + _HEAP_SPAN:
+                self._split(now)
+            return
+        windows = self._windows
+        if not timers or (len(timers) < _HEAP_ENOUGH and w <= (now >> _WINDOW_BITS) + _HEAP_SPAN
+                          and (not windows or w < windows[0])):
+            # (an empty heap: no timer is pending at all)
+            self._top = w  # no window in between: the heap takes this one's timers too
+            heapq.heappush(timers, entry)
+            return
+        later = self._later.get(w)
+        if later is None:
+            self._later[w] = [entry]
+            heapq.heappush(windows, w)
+        else:
+            later.append(entry)
+
+    def _split(self, now: int) -> None:
+        """The heap is big and holds windows far ahead of the clock: keep the
+        next ``_HEAP_SPAN`` windows' timers in it, the rest in their windows."""
+        top = (now >> _WINDOW_BITS) + _HEAP_SPAN
+        keep: list[tuple[int, int, Callable[..., None], Any]] = []
+        later = self._later
+        windows = self._windows
+        for entry in self.timers:
+            w = entry[0] >> _WINDOW_BITS
+            if w <= top:
+                keep.append(entry)
+                continue
+            bucket = later.get(w)
+            if bucket is None:
+                later[w] = [entry]
+                heapq.heappush(windows, w)
+            else:
+                bucket.append(entry)
+        heapq.heapify(keep)
+        self.timers = keep
+        self._top = top
+        if not keep:
+            self._next_window()
+
+    def _next_window(self) -> None:
+        """The heap has run dry: make the next window's timers the heap."""
+        w = heapq.heappop(self._windows)
+        timers = self._later.pop(w)
+        heapq.heapify(timers)
+        self.timers = timers
+        self._top = w
+
+    def pending_timers(self) -> list[tuple[int, int, Callable[..., None], Any]]:
+        """Every pending timer (time, sequence, fn, arg), in no particular order."""
+        out = list(self.timers)
+        for later in self._later.values():
+            out += later
+        return out
 
     def ready_after(self, delay: int, fn: Callable[[Any], None], arg: Any) -> None:
         """Make ``fn(arg)`` ready after ``delay`` ns (at once when ``delay`` <= 0)."""
@@ -248,6 +342,8 @@ class Kernel:
                 if t > self.now_ns:
                     self.now_ns = t
                 _, _, tfn, targ = heapq.heappop(timers)
+                if not timers and self._windows:
+                    self._next_window()
                 self.acting += 1
                 try:
                     tfn(targ)
