@@ -42,14 +42,13 @@ if TYPE_CHECKING:
 __all__ = ["Kernel", "ThreadState", "Event", "Apc"]
 
 _get_ident = threading.get_ident
-#: Timers are kept by windows of 2**16 ns (65.5 us); past this many in the heap, a later
-#: window's wait in its own list: see Kernel.call_at.
-_WINDOW_BITS = 16
-_HEAP_ENOUGH = 256
-#: ... and the heap takes the timers of at most this many windows ahead of the clock ...
-_HEAP_SPAN = 1
-#: ... and is split when it holds this many, and windows further ahead than that.
+#: The timer heap is split when it holds this many (at least: see Kernel._split) ...
 _HEAP_SPLIT = 256
+#: ... into windows of 2**_WINDOW_BITS ns (65.5 us), keeping those up to this many ahead of the clock ...
+_WINDOW_BITS = 16
+_HEAP_SPAN = 1
+#: ... and a later window joins the heap while it holds fewer than this: see Kernel.call_at.
+_HEAP_ENOUGH = 256
 
 
 class Apc(Protocol):
@@ -125,10 +124,12 @@ class Kernel:
         self.now_ns = 0
         #: The next timers: a heap of (time, sequence, fn, arg) whose first entry is the next
         #: timer of all, holding every timer of the windows of time (time >> _WINDOW_BITS) up
-        #: to ``_top``; empty only when no timer is pending (see :meth:`call_at`).
+        #: to ``_top`` (every timer, when there is no later window); empty only when no timer
+        #: is pending (see :meth:`call_at`).
         self.timers: list[tuple[int, int, Callable[..., None], Any]] = []
         self._timer_seq = 0
-        self._top = 0
+        self._top = 0  # (meaningful while there are later windows)
+        self._split_at = _HEAP_SPLIT
         #: The timers of windows after ``_top``, unsorted, by window ...
         self._later: dict[int, list[tuple[int, int, Callable[..., None], Any]]] = {}
         #: ... and a heap of those windows.
@@ -220,16 +221,16 @@ class Kernel:
     def call_at(self, time_ns: int, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (at once if it is past).
 
-        Timers fire in (time, sequence) order.  Time is cut in windows of
-        2**16 ns (65.5 us, about a latency).  The next timers are a heap
-        (``timers``), which holds every timer of the windows up to ``_top``;
-        a timer of a later window waits unsorted in that window's list
-        (``_later``) until the heap runs dry and its window is the next
-        (:meth:`_next_window`).  A later window joins the heap while the heap
-        is small (under ``_HEAP_ENOUGH``) and the window near the clock (at
-        most ``_HEAP_SPAN`` window ahead); a heap grown big with
-        windows far ahead of the clock is split (:meth:`_split`).  With few
-        timers pending this is one heap; with many (thousands of clients
+        Timers fire in (time, sequence) order.  They are one heap
+        (``timers``) until it holds ``_HEAP_SPLIT``; then it is split
+        (:meth:`_split`): time is cut in windows of 2**16 ns (65.5 us, about a
+        latency), the heap keeps the timers of the windows up to ``_top``
+        (``_HEAP_SPAN`` ahead of the clock), and a timer of a later window
+        waits unsorted in that window's list (``_later``) until the heap runs
+        dry and its window is the next (:meth:`_next_window`).  A later
+        window joins the heap while the heap is small (under
+        ``_HEAP_ENOUGH``) and the window near the clock.  With few timers
+        pending this is one heap, as ever; with many (thousands of clients
         connected at once) the heap holds a few hundred, not every timer
         pending (each scripted client's next send, say): fewer levels to sift
         through per timer, and entries recently made, where one heap of every
@@ -238,20 +239,21 @@ class Kernel:
         timer of a later window."""
         self._timer_seq += 1
         now = self.now_ns
-        if time_ns < now:
-            time_ns = now
-        entry = (time_ns, self._timer_seq, fn, arg)
-        w = time_ns >> _WINDOW_BITS
+        entry = (time_ns if time_ns > now else now, self._timer_seq, fn, arg)
         timers = self.timers
-        if w <= self._top:
+        windows = self._windows
+        if not windows:  # every timer in the heap (few pending: no window to work out)
             heapq.heappush(timers, entry)
-            if len(timers) >= _HEAP_SPLIT and self._top > (now >> _WINDOW_BITS) + _HEAP_SPAN:
+            if len(timers) >= self._split_at:
                 self._split(now)
             return
-        windows = self._windows
-        if not timers or (len(timers) < _HEAP_ENOUGH and w <= (now >> _WINDOW_BITS) + _HEAP_SPAN
-                          and (not windows or w < windows[0])):
-            # (an empty heap: no timer is pending at all)
+        w = entry[0] >> _WINDOW_BITS
+        if w <= self._top:
+            heapq.heappush(timers, entry)
+            if len(timers) >= self._split_at:
+                self._split(now)
+            return
+        if len(timers) < _HEAP_ENOUGH and w <= (now >> _WINDOW_BITS) + _HEAP_SPAN and w < windows[0]:
             self._top = w  # no window in between: the heap takes this one's timers too
             heapq.heappush(timers, entry)
             return
@@ -263,8 +265,10 @@ class Kernel:
             later.append(entry)
 
     def _split(self, now: int) -> None:
-        """The heap is big and holds windows far ahead of the clock: keep the
-        next ``_HEAP_SPAN`` windows' timers in it, the rest in their windows."""
+        """The heap is big: keep the timers of the windows up to ``_HEAP_SPAN``
+        ahead of the clock in it, the others in their windows; and split again
+        at twice what stays (at least ``_HEAP_SPLIT``), so that a heap of near
+        timers is not split at every call."""
         top = (now >> _WINDOW_BITS) + _HEAP_SPAN
         keep: list[tuple[int, int, Callable[..., None], Any]] = []
         later = self._later
@@ -283,6 +287,7 @@ class Kernel:
         heapq.heapify(keep)
         self.timers = keep
         self._top = top
+        self._split_at = max(_HEAP_SPLIT, 2 * len(keep))
         if not keep:
             self._next_window()
 

@@ -75,36 +75,44 @@ def _fire_as_one_heap(steps: list[list[int] | str]) -> None:
 
 
 def test_timers_of_later_windows_wait_outside_the_heap_and_fire_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kernel_module, "_HEAP_ENOUGH", 2)
-    monkeypatch.setattr(kernel_module, "_HEAP_SPAN", 1 << 20)  # (the span is not what this test is about)
+    monkeypatch.setattr(kernel_module, "_HEAP_SPLIT", 3)
     ws = FakeWinsock(seed=0)
     kernel = ws._kernel
     fired: list[str] = []
-    kernel.call_at(kernel.now_ns + 5_000_000_000, fired.append, "far")  # the only timer: the heap takes it
-    kernel.call_at(kernel.now_ns + 1_000, fired.append, "near")  # an earlier window: the heap too
-    kernel.call_at(kernel.now_ns + 1_000_000_000, fired.append, "middle")  # the heap holds enough
+    kernel.call_at(kernel.now_ns + 5_000_000_000, fired.append, "far")
+    kernel.call_at(kernel.now_ns + 1_000, fired.append, "near")
+    assert len(kernel.timers) == 2  # one heap while it is small
+    kernel.call_at(kernel.now_ns + 1_000_000_000, fired.append, "middle")  # three: split
+    assert [name for *_, name in kernel.timers] == ["near"]
     kernel.call_at(kernel.now_ns + 6_000_000_000, fired.append, "farther")
     kernel.call_at(kernel.now_ns + 6_000_000_000, fired.append, "farther, second")
-    assert len(kernel.timers) == 3 and len(kernel.pending_timers()) == 5
+    assert len(kernel.timers) == 1 and len(kernel.pending_timers()) == 5
     while kernel.step(None):
         pass
     assert fired == ["near", "middle", "far", "farther", "farther, second"]
 
 
 def test_a_timer_of_the_first_later_window_joins_that_window_not_the_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernel_module, "_HEAP_SPLIT", 3)
     monkeypatch.setattr(kernel_module, "_HEAP_ENOUGH", 2)
     ws = FakeWinsock(seed=0)
     kernel = ws._kernel
+    w = 1 << 16  # a window of time
+    t0 = ((kernel.now_ns >> 16) + 1) << 16
+    kernel.call_at(t0, lambda _: None)
+    assert kernel.step(None) and kernel.now_ns == t0  # the clock at the start of a window
     fired: list[str] = []
-    base = (kernel.now_ns >> 16) + 5 << 16  # the start of a window of time ahead
-    kernel.call_at(base + 100, fired.append, "a")
-    kernel.call_at(base + 200, fired.append, "b")
-    kernel.call_at(base + (2 << 16) + 50_000, fired.append, "c")  # the heap holds enough: c waits in its window
-    assert kernel.step(None) and fired == ["a"]  # the heap is below enough again
-    kernel.call_at(base + (2 << 16) + 60_000, fired.append, "d")  # c's window: after c, not into the heap
+    for when, name in ((t0 + 100, "a"), (t0 + w + 10, "x1"), (t0 + 2 * w + 50_000, "c"),  # three: split
+                       (t0 + 3 * w, "c2"), (t0 + 200, "b"), (t0 + w + 20, "x2")):
+        kernel.call_at(when, fired.append, name)
+    assert sorted(name for *_, name in kernel.timers) == ["a", "b", "x1", "x2"]  # this window and the next
+    for _ in range(3):
+        assert kernel.step(None)
+    assert fired == ["a", "b", "x1"] and len(kernel.timers) == 1  # the clock in the heap's last window
+    kernel.call_at(t0 + 2 * w + 60_000, fired.append, "d")  # c's window: after c, not into the heap
     while kernel.step(None):
         pass
-    assert fired == ["a", "b", "c", "d"]
+    assert fired == ["a", "b", "x1", "x2", "c", "d", "c2"]
 
 
 def test_a_big_heap_with_far_windows_is_split_and_fires_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
