@@ -117,7 +117,7 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
     deliver = net._deliver
     delay_over = kernel._delay_over
     endpoints: dict[int, Endpoint] = {}
-    for _t, _seq, fn, arg in kernel.pending_timers():
+    for _t, _seq, fn, arg in kernel.timers:
         if fn == delay_over:
             _note_entry(arg[1], scheduled, where)
         elif fn == deliver:

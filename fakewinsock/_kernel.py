@@ -42,13 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["Kernel", "ThreadState", "Event", "Apc"]
 
 _get_ident = threading.get_ident
-#: The timer heap is split when it holds this many (at least: see Kernel._split) ...
-_HEAP_SPLIT = 256
-#: ... into windows of 2**_WINDOW_BITS ns (65.5 us), keeping those up to this many ahead of the clock ...
-_WINDOW_BITS = 16
-_HEAP_SPAN = 1
-#: ... and a later window joins the heap while it holds fewer than this: see Kernel.call_at.
-_HEAP_ENOUGH = 256
 
 
 class Apc(Protocol):
@@ -122,18 +115,8 @@ class Kernel:
         self.chooser = chooser
         self.trace = trace
         self.now_ns = 0
-        #: The next timers: a heap of (time, sequence, fn, arg) whose first entry is the next
-        #: timer of all, holding every timer of the windows of time (time >> _WINDOW_BITS) up
-        #: to ``_top`` (every timer, when there is no later window); empty only when no timer
-        #: is pending (see :meth:`call_at`).
         self.timers: list[tuple[int, int, Callable[..., None], Any]] = []
         self._timer_seq = 0
-        self._top = 0  # (meaningful while there are later windows)
-        self._split_at = _HEAP_SPLIT
-        #: The timers of windows after ``_top``, unsorted, by window ...
-        self._later: dict[int, list[tuple[int, int, Callable[..., None], Any]]] = {}
-        #: ... and a heap of those windows.
-        self._windows: list[int] = []
         self.ready: list[tuple[Callable[[Any], None], Any]] = []
         self.threads: dict[int, ThreadState] = {}
         self._last_tid = -1
@@ -219,92 +202,10 @@ class Kernel:
     # ------------------------------------------------------------- scheduling
 
     def call_at(self, time_ns: int, fn: Callable[[Any], None], arg: Any = None) -> None:
-        """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (at once if it is past).
-
-        Timers fire in (time, sequence) order.  They are one heap
-        (``timers``) until it holds ``_HEAP_SPLIT``; then it is split
-        (:meth:`_split`): time is cut in windows of 2**16 ns (65.5 us, about a
-        latency), the heap keeps the timers of the windows up to ``_top``
-        (``_HEAP_SPAN`` ahead of the clock), and a timer of a later window
-        waits unsorted in that window's list (``_later``) until the heap runs
-        dry and its window is the next (:meth:`_next_window`).  A later
-        window joins the heap while the heap is small (under
-        ``_HEAP_ENOUGH``) and the window near the clock.  With few timers
-        pending this is one heap, as ever; with many (thousands of clients
-        connected at once) the heap holds a few hundred, not every timer
-        pending (each scripted client's next send, say): fewer levels to sift
-        through per timer, and entries recently made, where one heap of every
-        timer walks cold entries at each pop once the world is large.  The
-        order is the one heap's: every timer in the heap is due before every
-        timer of a later window."""
+        """Run ``fn(arg)`` when virtual time reaches ``time_ns`` (at once if it is past)."""
         self._timer_seq += 1
         now = self.now_ns
-        entry = (time_ns if time_ns > now else now, self._timer_seq, fn, arg)
-        timers = self.timers
-        windows = self._windows
-        if not windows:  # every timer in the heap (few pending: no window to work out)
-            heapq.heappush(timers, entry)
-            if len(timers) >= self._split_at:
-                self._split(now)
-            return
-        w = entry[0] >> _WINDOW_BITS
-        if w <= self._top:
-            heapq.heappush(timers, entry)
-            if len(timers) >= self._split_at:
-                self._split(now)
-            return
-        if len(timers) < _HEAP_ENOUGH and w <= (now >> _WINDOW_BITS) + _HEAP_SPAN and w < windows[0]:
-            self._top = w  # no window in between: the heap takes this one's timers too
-            heapq.heappush(timers, entry)
-            return
-        later = self._later.get(w)
-        if later is None:
-            self._later[w] = [entry]
-            heapq.heappush(windows, w)
-        else:
-            later.append(entry)
-
-    def _split(self, now: int) -> None:
-        """The heap is big: keep the timers of the windows up to ``_HEAP_SPAN``
-        ahead of the clock in it, the others in their windows; and split again
-        at twice what stays (at least ``_HEAP_SPLIT``), so that a heap of near
-        timers is not split at every call."""
-        top = (now >> _WINDOW_BITS) + _HEAP_SPAN
-        keep: list[tuple[int, int, Callable[..., None], Any]] = []
-        later = self._later
-        windows = self._windows
-        for entry in self.timers:
-            w = entry[0] >> _WINDOW_BITS
-            if w <= top:
-                keep.append(entry)
-                continue
-            bucket = later.get(w)
-            if bucket is None:
-                later[w] = [entry]
-                heapq.heappush(windows, w)
-            else:
-                bucket.append(entry)
-        heapq.heapify(keep)
-        self.timers = keep
-        self._top = top
-        self._split_at = max(_HEAP_SPLIT, 2 * len(keep))
-        if not keep:
-            self._next_window()
-
-    def _next_window(self) -> None:
-        """The heap has run dry: make the next window's timers the heap."""
-        w = heapq.heappop(self._windows)
-        timers = self._later.pop(w)
-        heapq.heapify(timers)
-        self.timers = timers
-        self._top = w
-
-    def pending_timers(self) -> list[tuple[int, int, Callable[..., None], Any]]:
-        """Every pending timer (time, sequence, fn, arg), in no particular order."""
-        out = list(self.timers)
-        for later in self._later.values():
-            out += later
-        return out
+        heapq.heappush(self.timers, (time_ns if time_ns > now else now, self._timer_seq, fn, arg))
 
     def ready_after(self, delay: int, fn: Callable[[Any], None], arg: Any) -> None:
         """Make ``fn(arg)`` ready after ``delay`` ns (at once when ``delay`` <= 0)."""
@@ -347,8 +248,6 @@ class Kernel:
                 if t > self.now_ns:
                     self.now_ns = t
                 _, _, tfn, targ = heapq.heappop(timers)
-                if not timers and self._windows:
-                    self._next_window()
                 self.acting += 1
                 try:
                     tfn(targ)
