@@ -227,6 +227,11 @@ class ProgramThread:
         if self.state is SUSPENDED:
             return f"{self.describe()}: suspended (CREATE_SUSPENDED, never resumed)"
         if self.wait is not None:
+            if self.state is RUNNABLE:  # its wait is over; the thread has not run since
+                why = {"done": "satisfied", "timeout": "over (timed out)",
+                       "apc": "ended by a queued completion routine"}
+                return (f"{self.describe()}: runnable, not yet run since its wait in {self.wait.describe()} was "
+                        f"{why.get(self.woke, self.woke)}")
             return f"{self.describe()}: waits in {self.wait.describe()}"
         return f"{self.describe()}: {self.state}"
 

@@ -25,6 +25,7 @@ import pytest
 
 from fakewinsock import CRITICAL_SECTION, WSABUF, WSAOVERLAPPED
 from fakewinsock.constants import (
+    ERROR_NOT_FOUND,
     ERROR_OPERATION_ABORTED,
     FALSE,
     SO_UPDATE_ACCEPT_CONTEXT,
@@ -256,3 +257,42 @@ def test_closing_the_listener_queues_a_failed_packet_per_pending_accept(h: Harne
     assert (ok, ov) == (FALSE, None)
     assert h.ws.GetLastError() == WAIT_TIMEOUT
 
+
+
+# -- a send whose bytes have gone out ------------------------------------------------
+
+
+def _send_small(h: Harness, s: int, data: bytes) -> tuple[WSAOVERLAPPED, bytearray]:
+    ov = h.overlapped()
+    buf = bytearray(data)
+    rc, _, _ = h.ws.WSASend(s, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    return ov, buf
+
+
+def test_cancelling_a_send_whose_bytes_went_out_finds_nothing(h: Harness) -> None:
+    """A small send on an idle connection: its bytes go out at once (the transport
+    takes them; on Windows the request completes then), so CancelIoEx right after
+    finds nothing to cancel (FALSE, ERROR_NOT_FOUND), the send completes with
+    every byte, and the peer gets them."""
+    conn = h.accept()
+    ov, _ = _send_small(h, conn.sock, b"data")
+    h.ws.SetLastError(0)
+    assert h.ws.CancelIoEx(conn.sock, ov) == FALSE
+    assert h.ws.GetLastError() == ERROR_NOT_FOUND
+    assert h.complete(conn.sock, ov) == (TRUE, 4, 0)
+    assert conn.peer.recv_exactly(4) == b"data"
+
+
+def test_closing_a_socket_after_a_send_went_out_leaves_the_send_a_success(h: Harness) -> None:
+    """closesocket right after a small send whose bytes went out: the send still
+    completes with success and every byte (Internal STATUS_SUCCESS, InternalHigh
+    4; the operation had ended before the close), and the peer reads the bytes,
+    then EOF."""
+    conn = h.accept()
+    ov, _ = _send_small(h, conn.sock, b"data")
+    assert h.close(conn.sock) == 0
+    assert h.wait(ov.hEvent) == WSA_WAIT_EVENT_0
+    assert (ov.Internal, ov.InternalHigh) == (0, 4)
+    assert conn.peer.recv_exactly(4) == b"data"
+    assert conn.peer.recv(16) == b""
