@@ -10,7 +10,7 @@ Threads and what each one owns
   the port (``CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0,
   workers)``: the concurrency value is the pool's size), associates the
   listening socket with it (key :data:`LISTEN_KEY`), starts the workers
-  (CreateThread), posts the first AcceptEx, and then only waits on the
+  (CreateThread), posts the first AcceptEx calls (``accepts`` of them), and then only waits on the
   server's *wake event* (``WSAWaitForMultipleEvents(1, [wake])``): a stop
   request, or an AcceptEx that failed at once and must be retried after
   ``accept_retry_ms`` (the wait's time-out).  It runs the stop (below), and
@@ -22,7 +22,7 @@ Threads and what each one owns
   gets its first WSARecv) and posts the next AcceptEx; it handles receives
   and sends of any connection, and routes chat lines to any other.  A
   packet with key :data:`STOP_KEY` and no OVERLAPPED ends the worker.
-  Before each packet a worker also completes an AcceptEx that has completed
+  Before each packet a worker also completes the AcceptEx calls that have completed
   (its packet may wait behind many others: see :meth:`IocpServer._accept_early`).
 
 Nothing belongs to one worker: whichever worker dequeues a packet handles it.
@@ -33,7 +33,7 @@ What is locked
 One critical section, the **server lock**, guards everything the threads
 share: the connection table and the closing table, every connection's state
 (its operation slots, its in-flight count, its protocol state), the
-protocol's hub, the statistics, the AcceptEx slot and the stop flags.  A
+protocol's hub, the statistics, the accept slots and the stop flags.  A
 thread holds it whenever it is not waiting: a worker's loop is
 ``GetQueuedCompletionStatus`` (not holding it), ``EnterCriticalSection``,
 handle the packet, ``LeaveCriticalSection``; the controller's wait is
