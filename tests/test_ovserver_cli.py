@@ -27,6 +27,9 @@ BAD = [
     ["serve", "--high-water", "1048576"],  # not under --max-queued's default
     ["serve", "--max-queued", "1000", "--high-water", "2000"],
     ["serve", "--stall-timeout-ms", "0"],
+    ["serve", "--accepts", "0"],
+    ["serve", "--accepts", "1025"],
+    ["simulate", "--accepts", "4"],
     ["simulate", "--high-water", "5"],
     ["simulate", "--clients", "-1"],
     ["simulate", "--messages", "-1"],
@@ -79,6 +82,13 @@ def test_serve_back_pressure_is_on_by_default_in_echo_only(argv: list[str], high
     (the echo rows fail) and by applying it in chat too (the chat row fails)."""
     config = cli.serve_config(cli._parse(argv), "127.0.0.1")
     assert (config.limits.high_water, config.stall_timeout_ms) == (high_water, stall_ms)
+
+
+def test_serve_keeps_16_accepts_outstanding_by_default() -> None:
+    assert cli.serve_config(cli._parse(["serve"]), "127.0.0.1").accepts == 16
+    assert cli.serve_config(cli._parse(["serve", "--accepts", "1"]), "127.0.0.1").accepts == 1
+    with pytest.raises(ValueError, match="accepts must be 1-1024"):
+        ServerConfig(accepts=0)
 
 
 def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:
