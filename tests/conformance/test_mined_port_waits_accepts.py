@@ -214,6 +214,26 @@ def test_pending_accepts_take_connections_in_the_order_they_were_posted(h: Harne
     assert _state(h, posted[2]) == (FALSE, 0, WSA_IO_INCOMPLETE, STATUS_PENDING)
 
 
+def test_two_quick_connections_pair_with_the_accepts_in_posting_order(h: Harness) -> None:
+    """Two AcceptEx pending, two clients connecting back to back (neither accept
+    waited for in between): both complete, the first posted with the first client,
+    the second with the second."""
+    lst = h.listener()
+    posted = [h.post_accept(on=lst) for _ in range(2)]
+    clients = []
+    for _ in posted:
+        p = h.peer()
+        p.connect("127.0.0.1", lst[1])
+        clients.append(p.address)
+    for pa, client in zip(posted, clients, strict=True):
+        assert h.wait(pa.ov.hEvent) == WSA_WAIT_EVENT_0
+        assert _state(h, pa) == (TRUE, 0, 0, 0)
+        assert h.ws.setsockopt(pa.sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, pa.listener, 8) == 0
+        rc, name = h.ws.getpeername(pa.sock)
+        assert rc == 0 and name is not None
+        assert (name.host, name.port) == client
+
+
 def test_closing_the_listener_aborts_each_pending_accept_and_keeps_the_accepted(h: Harness) -> None:
     """Two AcceptEx still pending and one completed on one listener, then
     closesocket(listener): each pending one completes with 0 bytes,
