@@ -316,3 +316,21 @@ def test_closing_a_socket_after_a_send_went_out_leaves_the_send_a_success(h: Har
     assert (ov.Internal, ov.InternalHigh) == (0, 4)
     assert conn.peer.recv_exactly(4) == b"data"
     assert conn.peer.recv(16) == b""
+
+
+def test_a_send_that_went_out_outlives_the_exit_of_its_thread(h: Harness) -> None:
+    """A thread posts a small send (an event, no port) and exits at once: the
+    send, whose bytes went out when it was posted, is not cancelled by the exit
+    (afd.c test_async_thread_termination cancels only what is still pending); it
+    completes with every byte and the peer gets them."""
+    conn = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(b"data")
+
+    def routine(_: Any) -> int:
+        rc, _, _ = h.ws.WSASend(conn.sock, [WSABUF(4, buf)], 1, 0, ov, None)
+        return 0 if rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING else 1
+
+    assert _join(h, _start(h, routine)) == 0
+    assert h.complete(conn.sock, ov) == (TRUE, 4, 0)
+    assert conn.peer.recv_exactly(4) == b"data"
