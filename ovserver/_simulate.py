@@ -950,7 +950,7 @@ def _full_groups(out: list[ClientPlan], seed: int, limits: Limits, window: int, 
     model, 63 clients and its wake event in 64 wait slots) arrives first, within 1 ms, the others from
     1 ms after the server has read the FIN of every ender (below), each at its planned offset after
     that.  The wave takes the lurkers first (the lurkers feature's), then plain clients, then the
-    others.  Most of the wave are lurkers (silent, staying until those who
+    others, those with long lines last.  Most of the wave are lurkers (silent, staying until those who
     talk are done): in chat the first group is silent while the second talks, and its thread must be
     woken for every line routed to its clients.  Two to six of the wave (enders) send their lines
     (echo: and more than the window in bulk lines, not so many that the server stops reading them:
@@ -961,10 +961,12 @@ def _full_groups(out: list[ClientPlan], seed: int, limits: Limits, window: int, 
     if len(out) <= GROUP_CLIENTS or limits.max_clients < len(out):
         return
     rng = random.Random(f"ovserver-sim:{seed}:full-groups")
-    # The wave takes the lurkers first, then plain clients: those that carry other features' traffic keep it.
-    kinds: tuple[list[int], list[int], list[int]] = ([], [], [])
+    # The wave takes the lurkers first, then plain clients, then those with other features' traffic, and
+    # those with lines longer than the plain ones (or over the limit) last: they keep their traffic.
+    kinds: tuple[list[int], ...] = ([], [], [], [])
     for i, p in enumerate(out):
-        kinds[0 if p.lurk else 2 if _special(p) else 1].append(i)
+        long = p.too_long >= 0 or any(len(line) > _LONGEST_PLAIN_LINE for line in p.lines)
+        kinds[0 if p.lurk else 3 if long else 2 if _special(p) else 1].append(i)
     order = [i for kind in kinds for i in rng.sample(kind, len(kind))]
     wave = set(order[:GROUP_CLIENTS])
     enders = set(rng.sample(sorted(wave), _randint(rng, 2, 6)))
@@ -1329,6 +1331,11 @@ class _Client(ScriptedClient):
         if self.plan.too_long >= 0 and line == error_line(self.sim.server.config.limits.max_line):
             self.hung_up = True
             self._await_hangup()
+            return
+        if self.hung_up:
+            # Hung up, it is no member: the lines routed before are queued before its error line, and
+            # none after.
+            self._fail(f"a chat line after its error line (hung up, no longer a member): {line[:60]!r}")
             return
         sender, sep, text = line.partition(b": ")
         if not sep or sender not in self.sim.by_name or sender == self.name:
