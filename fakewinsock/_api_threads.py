@@ -153,6 +153,7 @@ class ThreadCalls(FakeBase):
         if obj is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
         if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused
+            self._check_not_waited(call, hObject)  # (a wait on the port's handle itself is)
             self._ports.close(obj)
         else:
             self._check_not_waited(call, hObject)
@@ -220,6 +221,7 @@ class ThreadCalls(FakeBase):
             # it; a thread that runs first (the one that left it, say) may take
             # it again, and the waiter waits again.
             rec.waiters += 1
+            rec.mirror()
             try:
                 while rec.owner is not None:
                     self._kernel.block(lambda: rec.owner is None, None, lambda: f"{call}({rec.describe()})")
