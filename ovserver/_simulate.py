@@ -298,7 +298,6 @@ class _Sim:
         self.quiet_started = False
         self.arrived = 0  # clients connected, or done without connecting
         self.injected = False  # WSARecv/WSASend failures are injected (the injections feature)
-        self.heard_most: dict[bytes, int] = {}  # chat: by sender, the most of its lines one client heard
         self.held_readers: list[_Client] = []  # readers that read nothing until every client has arrived
 
     def lurk(self, c: _Lurker) -> None:
@@ -1347,8 +1346,6 @@ class _Client(ScriptedClient):
             self._note_end_seen()
         got = self.heard.setdefault(sender, [])
         got.append(text[:-1])
-        if len(got) > self.sim.heard_most.get(sender, 0):
-            self.sim.heard_most[sender] = len(got)
         s = self.sim.by_name[sender]
         heard = self.heard_bytes[sender] = self.heard_bytes.get(sender, 0) + len(line)
         heard = min(heard, s.chat_sent)  # (a last line routed without its newline at EOF gains one)
@@ -1657,20 +1654,23 @@ class _Lurker(_Witness):
         sim.ws.call_at(now + sim.lurk_grace_ns, self._lurk_check)
 
     def _owed_by(self, s: _Client) -> bool:
-        """``s`` was served and owes this client lines it has not all heard."""
+        """``s`` was served and owes this client lines it has not all heard: it must have heard a
+        run of its lines from at or before its first line sent after this client joined, up to the last
+        line the server took from it."""
         if s.ended_as != _Ending.SERVED or s.plan.lurk:
             return False
-        owed = s.owed
+        owed = need = s.owed
         if self.sim.injected:
             # An injected failure may have closed a sender that had half-closed: it sees the server's close
-            # as its graceful end, but the server may not have had all its lines: those some client heard.
-            owed = min(owed, self.sim.heard_most.get(s.name, 0))
+            # as its graceful end, but the server may not have had all its lines: only those that a client
+            # that joined before the sender's first line heard (a prefix of them) are surely owed.
+            need = min(owed, len(self.sim.first_heard.get(s.name, ())))
         k0 = bisect_right(s.line_sent_ns, self.welcome_ns)  # its first line sent after this client joined
-        if k0 >= owed:
+        if k0 >= need:
             return False
         got = self.heard.get(s.name, [])
-        i = owed - len(got)
-        return not (0 <= i <= k0 and s.lines[i:owed] == got)
+        return not any(0 <= end - len(got) <= k0 and s.lines[end - len(got):end] == got
+                       for end in range(need, owed + 1))
 
     def _chat_line(self, line: bytes) -> None:
         super()._chat_line(line)
