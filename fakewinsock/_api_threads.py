@@ -13,7 +13,7 @@ from ._errors import NotEmulatedError, WinsockUsageError
 from ._iocp import Port
 from ._kernel import Event, ThreadState
 from ._ops import Operation
-from ._sockets import Socket, SocketOp
+from ._sockets import Socket, SocketOp, ended_send
 from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner, waiting_on
 from ._types import CRITICAL_SECTION, CreateThreadResult, ExitCodeResult, ThreadStartRoutine
 
@@ -51,8 +51,8 @@ class ThreadCalls(FakeBase):
                 self._ops.reap(apc)
         cancelled: list[Socket] = []
         for op in sorted(self._ops.by_ov.values(), key=lambda o: o.id):
-            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op):
-                continue
+            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op) or ended_send(op):
+                continue  # (a send whose bytes all went out has ended: nothing to cancel)
             self._sockets.abort(op, C.STATUS_CANCELLED)
             if record is not None:
                 record("cancelled", "thread-exit", op.sock.handle, op.id)

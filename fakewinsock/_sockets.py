@@ -39,7 +39,7 @@ from ._types import SOCKADDR_IN, sockaddr_in
 if TYPE_CHECKING:
     from ._iocp import Binding
 
-__all__ = ["Socket", "Sockets", "SocketOp", "SocketState"]
+__all__ = ["Socket", "Sockets", "SocketOp", "SocketState", "ended_send"]
 
 SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
 MIN_ADDR_SLOT = SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot

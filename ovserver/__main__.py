@@ -21,6 +21,7 @@ from ._core import (
     DEFAULT_HIGH_WATER,
     DEFAULT_STALL_TIMEOUT_MS,
     DEFAULT_WORKERS,
+    MAX_ACCEPTS,
     MAX_IDLE_TIMEOUT_MS,
     MAX_WORKERS,
     MODELS,
@@ -158,6 +159,10 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     common(s)
     s.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=None,
                    help="iocp model: worker threads on the completion port (None: the CPU count)")
+    s.add_argument("--accepts", type=_integer(1, MAX_ACCEPTS), default=DEFAULT_ACCEPTS,
+                   help="AcceptEx calls kept outstanding at once, so that a burst of connects is accepted "
+                        "without waiting for each accept to be re-posted (never more than the places free "
+                        "under --max-clients; 1: the lecture notes' server)")
     s.add_argument("--idle-timeout-ms", type=_integer(0, MAX_IDLE_TIMEOUT_MS), default=0,
                    help="close a client that has sent no complete line and read nothing for this long "
                         "(0: never, as in the lecture notes: then --max-clients silent clients lock others out)")
@@ -201,6 +206,11 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_line=args.max_line, max_clients=args.max_clients, max_queued=args.max_queued)
 
 
+#: ``serve``'s AcceptEx calls outstanding at once (``--accepts``; ``ServerConfig`` keeps the
+#: lecture notes' one).
+DEFAULT_ACCEPTS = 16
+
+
 def high_water(args: argparse.Namespace) -> int:
     """The back-pressure mark ``serve`` runs with: ``--high-water`` if given
     (0: off), else on in echo mode (:data:`DEFAULT_HIGH_WATER`, or half of
@@ -238,7 +248,7 @@ def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
     workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
     limits = replace(_limits(args), high_water=high_water(args))
     return ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode), limits=limits,
-                        workers=workers, idle_timeout_ms=args.idle_timeout_ms,
+                        workers=workers, idle_timeout_ms=args.idle_timeout_ms, accepts=args.accepts,
                         stall_timeout_ms=args.stall_timeout_ms if limits.high_water else 0,
                         send_size=max(ServerConfig.send_size, limits.max_queued))
 

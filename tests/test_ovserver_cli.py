@@ -30,6 +30,9 @@ BAD = [
     ["simulate", "--high-water", "-1"],  # simulate takes serve's back-pressure options, checked alike
     ["simulate", "--max-queued", "1000", "--high-water", "2000"],
     ["simulate", "--stall-timeout-ms", "0"],
+    ["serve", "--accepts", "0"],
+    ["serve", "--accepts", "1025"],
+    ["simulate", "--accepts", "4"],
     ["simulate", "--clients", "-1"],
     ["simulate", "--messages", "-1"],
     ["simulate", "--seed", "-1"],
@@ -104,6 +107,13 @@ def test_simulate_runs_the_server_with_serves_back_pressure(argv: list[str], hig
         assert limits.endswith(f", back-pressure at {high_water} (stall time-out {stall_ms} ms)"), limits
     else:
         assert "back-pressure" not in limits, limits
+
+
+def test_serve_keeps_16_accepts_outstanding_by_default() -> None:
+    assert cli.serve_config(cli._parse(["serve"]), "127.0.0.1").accepts == 16
+    assert cli.serve_config(cli._parse(["serve", "--accepts", "1"]), "127.0.0.1").accepts == 1
+    with pytest.raises(ValueError, match="accepts must be 1-1024"):
+        ServerConfig(accepts=0)
 
 
 def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:

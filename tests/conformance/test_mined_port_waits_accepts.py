@@ -214,6 +214,26 @@ def test_pending_accepts_take_connections_in_the_order_they_were_posted(h: Harne
     assert _state(h, posted[2]) == (FALSE, 0, WSA_IO_INCOMPLETE, STATUS_PENDING)
 
 
+def test_two_quick_connections_pair_with_the_accepts_in_posting_order(h: Harness) -> None:
+    """Two AcceptEx pending, two clients connecting back to back (neither accept
+    waited for in between): both complete, the first posted with the first client,
+    the second with the second."""
+    lst = h.listener()
+    posted = [h.post_accept(on=lst) for _ in range(2)]
+    clients = []
+    for _ in posted:
+        p = h.peer()
+        p.connect("127.0.0.1", lst[1])
+        clients.append(p.address)
+    for pa, client in zip(posted, clients, strict=True):
+        assert h.wait(pa.ov.hEvent) == WSA_WAIT_EVENT_0
+        assert _state(h, pa) == (TRUE, 0, 0, 0)
+        assert h.ws.setsockopt(pa.sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, pa.listener, 8) == 0
+        rc, name = h.ws.getpeername(pa.sock)
+        assert rc == 0 and name is not None
+        assert (name.host, name.port) == client
+
+
 def test_closing_the_listener_aborts_each_pending_accept_and_keeps_the_accepted(h: Harness) -> None:
     """Two AcceptEx still pending and one completed on one listener, then
     closesocket(listener): each pending one completes with 0 bytes,
@@ -296,3 +316,21 @@ def test_closing_a_socket_after_a_send_went_out_leaves_the_send_a_success(h: Har
     assert (ov.Internal, ov.InternalHigh) == (0, 4)
     assert conn.peer.recv_exactly(4) == b"data"
     assert conn.peer.recv(16) == b""
+
+
+def test_a_send_that_went_out_outlives_the_exit_of_its_thread(h: Harness) -> None:
+    """A thread posts a small send (an event, no port) and exits at once: the
+    send, whose bytes went out when it was posted, is not cancelled by the exit
+    (afd.c test_async_thread_termination cancels only what is still pending); it
+    completes with every byte and the peer gets them."""
+    conn = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(b"data")
+
+    def routine(_: Any) -> int:
+        rc, _, _ = h.ws.WSASend(conn.sock, [WSABUF(4, buf)], 1, 0, ov, None)
+        return 0 if rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING else 1
+
+    assert _join(h, _start(h, routine)) == 0
+    assert h.complete(conn.sock, ov) == (TRUE, 4, 0)
+    assert conn.peer.recv_exactly(4) == b"data"
