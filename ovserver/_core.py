@@ -146,6 +146,20 @@ MAX_ACCEPTS = 1024
 MAX_IDLE_TIMEOUT_MS = 0x7FFFFFFF
 #: "No idle deadline": later than any GetTickCount64.
 NEVER = 1 << 64
+#: The back-pressure mark ``ovserver serve`` (and ``simulate``) run with in echo mode unless told
+#: (half of max_queued if that is less; see :func:`default_high_water`), and its stall time-out.
+DEFAULT_HIGH_WATER = 64 * 1024
+DEFAULT_STALL_TIMEOUT_MS = 10_000
+
+
+def default_high_water(mode: Mode | str, max_queued: int) -> int:
+    """The back-pressure mark a server in ``mode`` with ``max_queued`` runs with
+    when none is given: on in echo (:data:`DEFAULT_HIGH_WATER`, or half of
+    ``max_queued`` if that is less; 0 when there is no room for a mark), off
+    (0) in chat.  Why: see ``ovserver.__main__.high_water``."""
+    if Mode(mode) is not Mode.ECHO:
+        return 0
+    return min(DEFAULT_HIGH_WATER, max_queued // 2)
 
 #: What a bind failure means, for the message a user reads.
 _BIND_ERRORS = {
