@@ -13,7 +13,7 @@ from ._errors import NotEmulatedError, WinsockUsageError
 from ._iocp import Port
 from ._kernel import Event, ThreadState
 from ._ops import Operation
-from ._sockets import Socket, SocketOp
+from ._sockets import Socket, SocketOp, ended_send
 from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner, waiting_on
 from ._types import CRITICAL_SECTION, CreateThreadResult, ExitCodeResult, ThreadStartRoutine
 
@@ -51,8 +51,8 @@ class ThreadCalls(FakeBase):
                 self._ops.reap(apc)
         cancelled: list[Socket] = []
         for op in sorted(self._ops.by_ov.values(), key=lambda o: o.id):
-            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op):
-                continue
+            if op.thread is not ts or not op.state.in_flight or self._io_survives_thread_exit(op) or ended_send(op):
+                continue  # (a send whose bytes all went out has ended: nothing to cancel)
             self._sockets.abort(op, C.STATUS_CANCELLED)
             if record is not None:
                 record("cancelled", "thread-exit", op.sock.handle, op.id)
@@ -153,6 +153,7 @@ class ThreadCalls(FakeBase):
         if obj is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
         if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused
+            self._check_not_waited(call, hObject)  # (a wait on the port's handle itself is)
             self._ports.close(obj)
         else:
             self._check_not_waited(call, hObject)
@@ -220,6 +221,7 @@ class ThreadCalls(FakeBase):
             # it; a thread that runs first (the one that left it, say) may take
             # it again, and the waiter waits again.
             rec.waiters += 1
+            rec.mirror()
             try:
                 while rec.owner is not None:
                     self._kernel.block(lambda: rec.owner is None, None, lambda: f"{call}({rec.describe()})")

@@ -13,6 +13,7 @@ from . import _constants as C
 from . import _kernel
 from ._api_base import _NS_PER_MS, FakeBase
 from ._errors import DeadlockError, NotEmulatedError, WinsockUsageError
+from ._iocp import Port
 from ._kernel import Event, ThreadState, first_signaled
 from ._sockets import Socket
 from ._threads import ProgramThread
@@ -26,7 +27,7 @@ TICK_NS = 15_625_000
 _NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
-def _signalled(evs: list[Event] | list[Event | ProgramThread], wait_all: int) -> int:
+def _signalled(evs: list[Event] | list[Event | ProgramThread | Port], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
     (0 when ``wait_all`` and all are, :func:`first_signaled` otherwise), or -1."""
     if wait_all:
@@ -147,7 +148,7 @@ class WaitCalls(FakeBase):
                 if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
                     evs.append(waitable)
                     continue
-                if isinstance(waitable, ProgramThread):  # any waitable handle (it is WaitForMultipleObjectsEx)
+                if isinstance(waitable, (ProgramThread, Port)):  # any waitable handle (it is WaitForMultipleObjectsEx)
                     evs.append(waitable)  # type: ignore[arg-type]
                     continue
                 if h in self._kernel.closed_events:
@@ -261,7 +262,8 @@ class WaitCalls(FakeBase):
         return self._kernel.now_ns // TICK_NS * TICK_NS // _NS_PER_MS
 
     def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
-        """Wait for a thread to exit or an event to be signalled."""
+        """Wait for a thread to exit, an event to be signalled or a completion
+        port to have packets queued (the wait takes none)."""
         return self._wait_objects("WaitForSingleObject", 1, [hHandle], C.FALSE, dwMilliseconds, C.FALSE)
 
     def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
@@ -293,13 +295,13 @@ class WaitCalls(FakeBase):
         if nCount > len(lpHandles):
             raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
                                     "Windows would read past the array")
-        objs: list[Event | ProgramThread] = []
+        objs: list[Event | ProgramThread | Port] = []
         for i in range(nCount):
             h = lpHandles[i]
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
             obj = _tagged(self._kernel.objects, h)
-            if not isinstance(obj, (Event, ProgramThread)):
+            if not isinstance(obj, (Event, ProgramThread, Port)):
                 if isinstance(obj, Socket):
                     raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)

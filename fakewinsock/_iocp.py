@@ -113,6 +113,7 @@ from ._types import WSAOVERLAPPED
 if TYPE_CHECKING:
     from ._ops import Operation, Operations
     from ._sockets import Socket
+    from ._threads import ProgramThread
 
 __all__ = ["Port", "Packet", "Binding", "Ports", "Waiter", "PROCESSORS", "win32_error_of_ntstatus"]
 
@@ -174,9 +175,14 @@ class Waiter:
 class Port:
     """An I/O completion port: a handle in the kernel's table, its packets,
     the threads waiting on it (the most recent last) and the threads it
-    released that count against its concurrency value."""
+    released that count against its concurrency value.
 
-    __slots__ = ("handle", "concurrency", "packets", "closed", "waiting", "active")
+    The handle is also waitable (WaitForSingleObject(Ex), WaitForMultipleObjects(Ex),
+    WSAWaitForMultipleEvents): signalled while packets are queued, and such a
+    wait takes none (``signaled``; ``waiters`` are the program threads blocked
+    in such a wait, as an event's)."""
+
+    __slots__ = ("handle", "concurrency", "packets", "closed", "waiting", "active", "waiters")
 
     def __init__(self, handle: int, concurrency: int) -> None:
         self.handle = handle
@@ -185,6 +191,20 @@ class Port:
         self.closed = False
         self.waiting: list[Waiter] = []  # not "waiters": that name is the threads scheduler's wake-up list
         self.active: list[ThreadState] = []
+        #: Program threads blocked in a wait on the port's handle (see _threads.waiting_on).
+        self.waiters: ProgramThread | list[ProgramThread] | None = None
+
+    @property
+    def signaled(self) -> bool:
+        """What a wait on the port's handle sees: packets are queued.
+
+        Divergence from real Windows: a packet queued while a thread waits in
+        GetQueuedCompletionStatus goes to that thread (Windows hands it over
+        inside PostQueuedCompletionStatus, the port never signalled: ReactOS's
+        IoCompletion API test, which runs on Windows); the fake grants packets at
+        the next scheduling point, so a thread waiting on the handle may see the
+        port signalled in between."""
+        return bool(self.packets)
 
     def describe(self) -> str:
         return f"completion port {self.handle:#x}" + (" (closed)" if self.closed else "")
@@ -275,6 +295,8 @@ class Ports:
         else:
             op.in_port = True
             b.port.packets.append(Packet(b.key, op.ov, op.nbytes, op.status, op))
+            if b.port.waiters:  # threads waiting on the port's handle
+                self.kernel.sched.poke(b.port.waiters)  # type: ignore[union-attr]
             if self.trace.enabled:
                 self.kernel.record("queued", op.kind, b.port.handle, op.id, f"key={b.key:#x}",
                                    thread=op.thread.index)
@@ -284,6 +306,8 @@ class Ports:
 
     def post(self, port: Port, nbytes: int, key: int, ov: WSAOVERLAPPED | None) -> None:
         port.packets.append(Packet(key, ov, nbytes, 0, None))
+        if port.waiters:  # threads waiting on the port's handle
+            self.kernel.sched.poke(port.waiters)  # type: ignore[union-attr]
 
     def take(self, port: Port) -> Packet:
         """Dequeue the oldest packet; its operation is reaped (the program has its result)."""

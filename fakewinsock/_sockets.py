@@ -39,7 +39,7 @@ from ._types import SOCKADDR_IN, sockaddr_in
 if TYPE_CHECKING:
     from ._iocp import Binding
 
-__all__ = ["Socket", "Sockets", "SocketOp", "SocketState"]
+__all__ = ["Socket", "Sockets", "SocketOp", "SocketState", "ended_send"]
 
 SOCKADDR_IN_SIZE = ctypes.sizeof(SOCKADDR_IN)  # 16
 MIN_ADDR_SLOT = SOCKADDR_IN_SIZE + 16  # what AcceptEx requires per address slot
@@ -267,7 +267,8 @@ class Sockets:
         found = 0
         for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
             for op in q:
-                if (ov is None or op.ov is ov) and not op.abort_status and (thread is None or op.thread is thread):
+                if ((ov is None or op.ov is ov) and not op.abort_status and (thread is None or op.thread is thread)
+                        and not ended_send(op)):
                     self.abort(op, C.STATUS_CANCELLED)
                     found += 1
         return found
@@ -337,7 +338,14 @@ class Sockets:
         An op already ended keeps its first status: on Windows the operation
         ends when that happens (CancelIoEx, or the peer's reset, which fails a
         pending send at once); the completion delay only postpones the
-        notification, so a closesocket meanwhile does not change the result."""
+        notification, so a closesocket meanwhile does not change the result.
+        A send whose every byte has gone into the network has ended too, with
+        success: on Windows its request completes once the transport took its
+        data (so CancelIoEx no longer finds it), and the peer gets those bytes;
+        a cancel, a close or a reset afterwards leaves it a success with every
+        byte (see :func:`ended_send`)."""
+        if ended_send(op):
+            return
         if not op.abort_status:
             op.abort_status = status
         op.sock.aborting = True
@@ -529,6 +537,19 @@ class Sockets:
 
 def _ignore(ep: Endpoint) -> None:
     pass
+
+
+def ended_send(op: SocketOp) -> bool:
+    """Whether ``op`` is a send that has ended with success though its
+    notification is still due: armed, every byte moved into the network, not
+    aborted before that.
+
+    Divergence from real Windows: a send cancelled (or closed, or reset) with
+    only part of its bytes moved completes with its failure status and 0 bytes,
+    while the peer still gets the bytes that were moved; what Windows reports
+    for a send cut off half-way is untested (its request may give the count
+    moved)."""
+    return op.kind == "WSASend" and op.state is ARMED and op.moved >= op.total and not op.abort_status
 
 
 def gather(op: SocketOp, start: int, k: int) -> bytes:

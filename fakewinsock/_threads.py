@@ -227,6 +227,11 @@ class ProgramThread:
         if self.state is SUSPENDED:
             return f"{self.describe()}: suspended (CREATE_SUSPENDED, never resumed)"
         if self.wait is not None:
+            if self.state is RUNNABLE:  # its wait is over; the thread has not run since
+                why = {"done": "satisfied", "timeout": "over (timed out)",
+                       "apc": "ended by a queued completion routine"}
+                return (f"{self.describe()}: runnable, not yet run since its wait in {self.wait.describe()} was "
+                        f"{why.get(self.woke, self.woke)}")
             return f"{self.describe()}: waits in {self.wait.describe()}"
         return f"{self.describe()}: {self.state}"
 
@@ -253,9 +258,28 @@ class CritSec:
         return f"critical section cs{self.label} at {self.key:#x} ({owner})"
 
     def mirror(self) -> None:
-        """Write owner and recursion count into the structure, as Windows does."""
-        self.struct.OwningThread = self.owner.tid if self.owner is not None else 0
-        self.struct.RecursionCount = self.count
+        """Write owner, recursion count and lock count into the structure, as
+        Windows does.  ``LockCount`` as from Windows Server 2003 SP1 on
+        (Microsoft's "Displaying a Critical Section"): bit 0 set when the section
+        is free, bit 1 clear when a waiter has been woken, the other bits the
+        ones' complement of the number of threads waiting: -1 free, -2 owned
+        (however often its owner entered it), -6 owned with one waiter.  A
+        section left while threads wait counts one of them as woken (bit 1
+        clear, one waiter fewer: -3 with one) until a thread takes it.
+
+        Divergence from real Windows: the fake does not model the woken waiter
+        that loses the section to another thread (it counts as waiting again)."""
+        owner = self.owner
+        struct = self.struct
+        struct.OwningThread = owner.tid if owner is not None else 0
+        struct.RecursionCount = self.count
+        w = self.waiters
+        if owner is not None:
+            struct.LockCount = (~w << 2) | 2
+        elif w:
+            struct.LockCount = (~(w - 1) << 2) | 1
+        else:
+            struct.LockCount = -1
 
 
 class Scheduler:

@@ -17,7 +17,17 @@ from fakewinsock import Trace, __version__, get_backend
 
 from . import ServerConfig, create_server
 from ._console import console_stop
-from ._core import DEFAULT_WORKERS, MAX_IDLE_TIMEOUT_MS, MAX_WORKERS, MODELS, ServerError
+from ._core import (
+    DEFAULT_HIGH_WATER,
+    DEFAULT_STALL_TIMEOUT_MS,
+    DEFAULT_WORKERS,
+    MAX_ACCEPTS,
+    MAX_IDLE_TIMEOUT_MS,
+    MAX_WORKERS,
+    MODELS,
+    ServerError,
+    default_high_water,
+)
 from ._protocol import Limits, Mode
 from ._simulate import format_report, simulate
 
@@ -130,6 +140,16 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         sp.add_argument("--max-queued", type=_positive, default=d.max_queued,
                         help="most bytes queued for one client before it is cut off (reset)")
 
+    def back_pressure(sp: argparse.ArgumentParser, default: str, stall_default: int | None) -> None:
+        sp.add_argument("--high-water", type=_integer(0), default=None, metavar="BYTES",
+                        help="back-pressure: stop reading from a client while one of its recipients (echo: itself; "
+                             "chat: any other member) has more than this queued, until it has drained to half; "
+                             "under --max-queued (0: off: a client that lets --max-queued pile up is cut off; "
+                             f"None: {default})")
+        sp.add_argument("--stall-timeout-ms", type=_integer(1, MAX_IDLE_TIMEOUT_MS), default=stall_default,
+                        help="with back-pressure: cut off (reset) a client that stays over the mark this long"
+                             + ("" if stall_default else f" (None: {DEFAULT_STALL_TIMEOUT_MS}, or the swarm's draw)"))
+
     s = sub.add_parser("serve", help="serve on the real Winsock backend (Windows)", formatter_class=fmt,
                        description="Serve on the real Winsock backend (Windows, or Windows Python under Wine). "
                                    "Ctrl+C (or Ctrl+Break) stops it within about a second; a second Ctrl+C "
@@ -139,17 +159,15 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     common(s)
     s.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=None,
                    help="iocp model: worker threads on the completion port (None: the CPU count)")
+    s.add_argument("--accepts", type=_integer(1, MAX_ACCEPTS), default=DEFAULT_ACCEPTS,
+                   help="AcceptEx calls kept outstanding at once, so that a burst of connects is accepted "
+                        "without waiting for each accept to be re-posted (never more than the places free "
+                        "under --max-clients; 1: the lecture notes' server)")
     s.add_argument("--idle-timeout-ms", type=_integer(0, MAX_IDLE_TIMEOUT_MS), default=0,
                    help="close a client that has sent no complete line and read nothing for this long "
                         "(0: never, as in the lecture notes: then --max-clients silent clients lock others out)")
-    s.add_argument("--high-water", type=_integer(0), default=None, metavar="BYTES",
-                   help="back-pressure: stop reading from a client while one of its recipients (echo: itself; "
-                        "chat: any other member) has more than this queued, until it has drained to half; "
-                        "under --max-queued (0: off: a client that lets --max-queued pile up is cut off; "
-                        f"None: on in echo, {DEFAULT_HIGH_WATER} or half of --max-queued if less, off in chat, "
-                        "where it would pause every sender for a member that stops reading)")
-    s.add_argument("--stall-timeout-ms", type=_integer(1, MAX_IDLE_TIMEOUT_MS), default=10_000,
-                   help="with back-pressure: cut off (reset) a client that stays over the mark this long")
+    back_pressure(s, f"on in echo, {DEFAULT_HIGH_WATER} or half of --max-queued if less, off in chat, where it "
+                     "would pause every sender for a member that stops reading", DEFAULT_STALL_TIMEOUT_MS)
 
     m = sub.add_parser("simulate", help="run the server on the fake backend with scripted clients",
                        formatter_class=fmt)
@@ -175,6 +193,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                         "(the clients it then cuts off are expected; it must stop within 1 s)")
     m.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     common(m)
+    back_pressure(m, "the swarm's back_pressure feature decides: on the seeds that draw it as serve runs "
+                     f"(echo: {DEFAULT_HIGH_WATER} or half of --max-queued if less; chat: a mark of 4 to 64 KiB), "
+                     "otherwise and with --plain or --barrier off", None)
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
                         "so that a seed gives the same run on every machine)")
@@ -185,9 +206,9 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_line=args.max_line, max_clients=args.max_clients, max_queued=args.max_queued)
 
 
-#: ``serve``'s high-water mark in echo mode when ``--high-water`` is not given
-#: (half of ``--max-queued`` if that is less).
-DEFAULT_HIGH_WATER = 64 * 1024
+#: ``serve``'s AcceptEx calls outstanding at once (``--accepts``; ``ServerConfig`` keeps the
+#: lecture notes' one).
+DEFAULT_ACCEPTS = 16
 
 
 def high_water(args: argparse.Namespace) -> int:
@@ -208,9 +229,7 @@ def high_water(args: argparse.Namespace) -> int:
     servers drop such a member (IRC's "SendQ exceeded")."""
     if args.high_water is not None:
         return int(args.high_water)
-    if args.mode != Mode.ECHO.value:
-        return 0
-    return min(DEFAULT_HIGH_WATER, int(args.max_queued) // 2)
+    return default_high_water(args.mode, int(args.max_queued))
 
 
 def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
@@ -229,7 +248,7 @@ def serve_config(args: argparse.Namespace, address: str) -> ServerConfig:
     workers = args.workers if args.workers is not None else min(MAX_WORKERS, os.cpu_count() or 1)
     limits = replace(_limits(args), high_water=high_water(args))
     return ServerConfig(host=address, port=args.port, model=args.model, mode=Mode(args.mode), limits=limits,
-                        workers=workers, idle_timeout_ms=args.idle_timeout_ms,
+                        workers=workers, idle_timeout_ms=args.idle_timeout_ms, accepts=args.accepts,
                         stall_timeout_ms=args.stall_timeout_ms if limits.high_water else 0,
                         send_size=max(ServerConfig.send_size, limits.max_queued))
 
@@ -308,6 +327,7 @@ def _simulate(args: argparse.Namespace) -> int:
         report = simulate(args.clients, args.messages, model=args.model, mode=args.mode, seed=args.seed,
                           resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
                           arrival_s=args.arrival, barrier=args.barrier, plain=args.plain, stop_at_s=args.stop_at,
+                          high_water=args.high_water, stall_timeout_ms=args.stall_timeout_ms,
                           trace=args.trace, trace_format=args.trace_format, workers=args.workers,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:
@@ -328,8 +348,8 @@ def _parse(words: list[str]) -> argparse.Namespace:
         before_command = unknown[0] in words and words.index(unknown[0]) < words.index(args.command)
         (parser if before_command else commands[args.command]).error(
             f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "serve" and args.high_water is not None and args.high_water >= args.max_queued:
-        commands["serve"].error(f"--high-water: must be under --max-queued ({args.max_queued}), "
+    if args.high_water is not None and args.high_water >= args.max_queued:
+        commands[args.command].error(f"--high-water: must be under --max-queued ({args.max_queued}), "
                                 f"not {args.high_water}")
     return args
 

@@ -48,6 +48,21 @@ Rules every path below keeps:
   socket, notified through the listener's event, the *wake event*.  A stop
   request sets a flag and signals the same event.  Accepting pauses while the connection
   table is full; new connections then wait in the listen backlog.
+  ``accepts`` AcceptEx calls are kept outstanding at once (one by default,
+  the lecture notes' server), each with its own OVERLAPPED, address buffer
+  and accept socket (an *accept slot*), but never more than the places
+  free (``max_clients`` less the live connections), so an accept that
+  completes always has room.  Real IOCP and event servers post several:
+  with one, a burst of connects is taken one accept at a time, each waiting
+  for the previous one's completion to be noticed and the next AcceptEx
+  posted (under Wine, where an accept is slow, 120-640 connections a second).
+  The slots share the wake event; they complete in any order, and each
+  notification is handled by looking at every slot
+  (HasOverlappedIoCompleted).  Posting an AcceptEx resets the wake event,
+  which may erase the signal of another slot that completed meanwhile, so
+  after posting, a completed slot signals it again (as the events model's
+  "lost signals").  A stop closes the listener, which cancels every pending
+  AcceptEx, and every slot's accept socket; each cancelled one is reaped.
 * **Idle clients** (``idle_timeout_ms``, off by default).  As in the lecture
   notes, a client that connects and says nothing holds its place for as long
   as it stays connected, so ``max_clients`` silent connections lock everyone
@@ -125,10 +140,26 @@ MODELS = ("events", "routines", "iocp")
 DEFAULT_WORKERS = 4
 #: The most worker threads the iocp model starts.
 MAX_WORKERS = 1024
+#: The most AcceptEx calls kept outstanding at once (``ServerConfig.accepts``).
+MAX_ACCEPTS = 1024
 #: The longest idle time-out: under WSA_INFINITE (0xFFFFFFFF), so it is always a finite wait.
 MAX_IDLE_TIMEOUT_MS = 0x7FFFFFFF
 #: "No idle deadline": later than any GetTickCount64.
 NEVER = 1 << 64
+#: The back-pressure mark ``ovserver serve`` (and ``simulate``) run with in echo mode unless told
+#: (half of max_queued if that is less; see :func:`default_high_water`), and its stall time-out.
+DEFAULT_HIGH_WATER = 64 * 1024
+DEFAULT_STALL_TIMEOUT_MS = 10_000
+
+
+def default_high_water(mode: Mode | str, max_queued: int) -> int:
+    """The back-pressure mark a server in ``mode`` with ``max_queued`` runs with
+    when none is given: on in echo (:data:`DEFAULT_HIGH_WATER`, or half of
+    ``max_queued`` if that is less; 0 when there is no room for a mark), off
+    (0) in chat.  Why: see ``ovserver.__main__.high_water``."""
+    if Mode(mode) is not Mode.ECHO:
+        return 0
+    return min(DEFAULT_HIGH_WATER, max_queued // 2)
 
 #: What a bind failure means, for the message a user reads.
 _BIND_ERRORS = {
@@ -154,6 +185,9 @@ class ServerConfig:
     ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
     server waits for the operations it cancelled before giving up on them.
     ``workers``: the iocp model's worker threads (the other models ignore it).
+    ``accepts``: AcceptEx calls kept outstanding at once (1, the lecture
+    notes' server; never more than the places free under ``max_clients``;
+    see "Accepting" in the module docstring).
     ``idle_timeout_ms``: 0 (the default, the lecture notes' server) keeps a
     silent client for as long as it stays connected; otherwise a connection
     that has sent no complete line and had no send complete (its client read
@@ -176,6 +210,7 @@ class ServerConfig:
     workers: int = DEFAULT_WORKERS
     idle_timeout_ms: int = 0
     stall_timeout_ms: int = 0
+    accepts: int = 1
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -190,6 +225,8 @@ class ServerConfig:
             raise ValueError(f"stall_timeout_ms must be 0 (off) to {MAX_IDLE_TIMEOUT_MS}, not {self.stall_timeout_ms}")
         if bool(self.stall_timeout_ms) != bool(self.limits.high_water):
             raise ValueError("stall_timeout_ms and limits.high_water go together: both set (back-pressure), or both 0")
+        if not 1 <= self.accepts <= MAX_ACCEPTS:
+            raise ValueError(f"accepts must be 1-{MAX_ACCEPTS}, not {self.accepts}")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be 1-{MAX_WORKERS}, not {self.workers}")
         if not 0 <= self.port <= 65535:
@@ -232,9 +269,10 @@ class _Io(WSAOVERLAPPED):
 
     kind: str
     conn: _Conn | None
-    buf: bytearray | bytes  # the receive buffer, or the bytes being sent
+    buf: bytearray | bytes  # the receive buffer, or the bytes being sent (an accept: the addresses)
     wsabufs: list[WSABUF]
     busy: bool  # posted and not yet handled
+    sock: int  # an accept slot's accept socket while its AcceptEx is posted
 
     def __init__(self, kind: str, conn: _Conn | None, buf: bytearray | bytes) -> None:
         super().__init__()
@@ -243,6 +281,7 @@ class _Io(WSAOVERLAPPED):
         self.buf = buf
         self.wsabufs = [WSABUF(len(buf), buf)]
         self.busy = False
+        self.sock = INVALID_SOCKET
 
     def completed(self) -> bool:
         """HasOverlappedIoCompleted: busy and no longer STATUS_PENDING."""
@@ -294,8 +333,8 @@ class Server:
         self._next_cid = 1
         self._listener = INVALID_SOCKET
         self._wake = WSA_INVALID_EVENT
-        self._accept = _Io("accept", None, bytearray(2 * ADDR_LEN))
-        self._accept_sock = INVALID_SOCKET
+        self._accepts: list[_Io] = []  # accept slots with an AcceptEx posted (see "Accepting" in the module docstring)
+        self._free_accepts: list[_Io] = []  # accept slots free for a post
         self._accept_retry = False
         self._stop = False
         self._stopping = False
@@ -371,7 +410,7 @@ class Server:
             self._serve()
         except BaseException:
             self._abandon()
-            if not self._accept.busy and not self._conns and not self._closing:
+            if not self._accepting() and not self._conns and not self._closing:
                 self._cleanup()  # nothing in flight: WSACleanup cannot find a leak
             raise
         self._cleanup()
@@ -389,7 +428,6 @@ class Server:
         self._wake = ws.WSACreateEvent()
         if self._wake == WSA_INVALID_EVENT:
             raise ServerError(f"WSACreateEvent failed (error {ws.WSAGetLastError()})")
-        self._accept.hEvent = self._wake
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             raise ServerError(f"WSASocket failed (error {ws.WSAGetLastError()})")
@@ -412,10 +450,10 @@ class Server:
             if self._stop and not self._stopping:
                 self._begin_stop()
             if self._stopping:
-                if not self._accept.busy and not self._conns and not self._closing:
+                if not self._accepting() and not self._conns and not self._closing:
                     return
                 if self._gave_up:
-                    self.stats.abandoned = int(self._accept.busy) + sum(
+                    self.stats.abandoned = self._accepting() + sum(
                         int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
                     return
                 self._wait(self.config.stop_grace_ms)
@@ -440,9 +478,7 @@ class Server:
         if self._listener != INVALID_SOCKET:
             ws.closesocket(self._listener)
             self._listener = INVALID_SOCKET
-        if self._accept_sock != INVALID_SOCKET:
-            ws.closesocket(self._accept_sock)
-            self._accept_sock = INVALID_SOCKET
+        self._close_accept_sockets()
         for conn in list(self._conns.values()):
             self.stats.closed_at_stop += 1
             self._close(conn)
@@ -450,16 +486,36 @@ class Server:
     def _abandon(self) -> None:
         """After an unexpected exception: close what is open, wait for nothing."""
         ws = self.ws
-        for s in [self._listener, self._accept_sock] + [c.sock for c in self._conns.values()]:
+        for s in [self._listener] + [c.sock for c in self._conns.values()]:
             if s != INVALID_SOCKET:
                 ws.closesocket(s)
-        self._listener = self._accept_sock = INVALID_SOCKET
+        self._listener = INVALID_SOCKET
+        self._close_accept_sockets()
+
+    def _close_accept_sockets(self) -> None:
+        """Close the accept socket of every AcceptEx still posted (a stop: the
+        listener is closed too, so each completes cancelled and is reaped)."""
+        for io in self._accepts:
+            if io.sock != INVALID_SOCKET:
+                self.ws.closesocket(io.sock)
+                io.sock = INVALID_SOCKET
 
     def _on_wake(self) -> None:
         """The wake event: an AcceptEx completed, or a stop was requested."""
         self.ws.WSAResetEvent(self._wake)
-        if self._accept.completed():
-            self._accept_done()
+        self._accepts_done()
+
+    def _accepts_done(self) -> None:
+        """Complete every AcceptEx that has completed (HasOverlappedIoCompleted:
+        memory only), in whatever order they completed.  Those that complete
+        meanwhile (the posts that follow each) signal the wake event."""
+        for io in self._accepts:
+            if io.completed():
+                break
+        else:
+            return  # (after every routine in the routines model: no allocation)
+        for io in [io for io in self._accepts if io.completed()]:
+            self._accept_done(io)
 
     def _retry_accept(self) -> None:
         self._accept_retry = False
@@ -467,36 +523,80 @@ class Server:
 
     # ------------------------------------------------------------ accepting
 
+    def _accepting(self) -> int:
+        """AcceptEx calls outstanding (posted and not yet handled)."""
+        return len(self._accepts)
+
     def _post_accept(self) -> None:
-        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
-                or len(self._conns) >= self.max_connections or self.hub.full):
-            return
+        """Post AcceptEx until ``accepts`` are outstanding (no more than the
+        places free), unless stopping; a post that fails at once stops it
+        (accepting is retried after ``accept_retry_ms``)."""
+        last = None
+        while True:
+            busy = self._accepting()
+            if (self._stopping or busy >= self.config.accepts or self._listener == INVALID_SOCKET
+                    or len(self._conns) + busy >= self.max_connections or self.hub.full):
+                break
+            io = self._accept_slot()
+            if not self._post_one_accept(io):
+                break
+            last = io
+        if last is not None and any(io.completed() for io in self._accepts if io is not last):
+            self._accept_resignal()  # the posts reset the wake event: a completed slot signals again
+
+    def _accept_slot(self) -> _Io:
+        """A free accept slot, or a new one."""
+        if self._free_accepts:
+            return self._free_accepts.pop()
+        io = _Io("accept", None, bytearray(2 * ADDR_LEN))
+        io.hEvent = self._accept_event()
+        return io
+
+    def _accept_handled(self, io: _Io) -> None:
+        """Accept slot ``io``'s AcceptEx has been handled: it is free for a post."""
+        self._accepts.remove(io)
+        self._free_accepts.append(io)
+
+    def _accept_event(self) -> int:
+        """The event an accept slot's AcceptEx signals: the wake event."""
+        return self._wake
+
+    def _accept_resignal(self) -> None:
+        """A completed AcceptEx's signal may have been erased by a later post: signal again."""
+        self.ws.WSASetEvent(self._wake)
+
+    def _post_one_accept(self, io: _Io) -> bool:
+        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
-            return
-        io = self._accept
+            return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
         if ok or ws.WSAGetLastError() == WSA_IO_PENDING:
             # Even a TRUE return is handled when the wake event says so.
             self._count_post(bool(ok))
             io.busy = True
-            self._accept_sock = s
-            return
+            io.sock = s
+            self._accepts.append(io)
+            return True
         ws.closesocket(s)
         self._accept_failed()
+        self._free_accepts.append(io)
+        return False
 
     def _accept_failed(self) -> None:
         self.stats.posted_failed += 1
         self.stats.accept_failures += 1
         self._accept_retry = True
 
-    def _accept_done(self) -> None:
-        ws, io = self.ws, self._accept
+    def _accept_done(self, io: _Io) -> None:
+        """Accept slot ``io``'s AcceptEx completed: serve the new connection, post again."""
+        ws = self.ws
         io.busy = False
-        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        self._accept_handled(io)
+        s, io.sock = io.sock, INVALID_SOCKET
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)

@@ -6,8 +6,9 @@ Threads and what each one owns
 ==============================
 
 * The **acceptor** is the thread that calls :meth:`Server.run`.  It owns the
-  listening socket and the AcceptEx OVERLAPPED, whose event is the server's
-  *wake event* (also the stop signal).  Its one wait is
+  listening socket and the accept slots (their AcceptEx OVERLAPPEDs, up to
+  ``accepts`` posted at once), whose event is the server's *wake event*
+  (also the stop signal).  Its one wait is
   ``WSAWaitForMultipleEvents(1, [wake])``.
 * A **group** is one program thread (CreateThread) with a wait array of its
   own: the group's own *wake event* and its live clients (up to 63)
@@ -35,7 +36,7 @@ What is locked
 One critical section, the **server lock**, guards everything the threads
 share: the connection table and statistics, the protocol's hub (chat routes
 lines between clients of different groups), the list of groups, every group's
-inbox, action queue and stop flag, and the AcceptEx slot.  A thread holds it
+inbox, action queue and stop flag, and the accept slots.  A thread holds it
 whenever it is not waiting: each wait is ``LeaveCriticalSection``,
 ``WSAWaitForMultipleEvents``, ``EnterCriticalSection``.  Rules on top of it:
 
@@ -110,7 +111,7 @@ a simulated actor) sets a flag and signals the acceptor's wake event.  The
 acceptor closes the listener, sets every group's stop flag and signals it;
 each group closes its clients (CancelIoEx before closing a busy one, abortive
 close) and waits at most ``stop_grace_ms`` for their cancelled operations,
-then ends.  The acceptor waits for the AcceptEx it cancelled (also bounded),
+then ends.  The acceptor waits for the AcceptEx calls it cancelled (also bounded),
 then for every group thread, and closes their handles.
 """
 
@@ -243,10 +244,10 @@ class EventServer(Server):
             if self._stop and not self._stopping:
                 self._begin_stop()
             if self._stopping:
-                if not self._accept.busy:
+                if not self._accepting():
                     return
                 if self._gave_up:
-                    self.stats.abandoned += 1
+                    self.stats.abandoned += self._accepting()
                     return
                 timeout = self.config.stop_grace_ms
             else:
@@ -279,9 +280,7 @@ class EventServer(Server):
         if self._listener != INVALID_SOCKET:
             ws.closesocket(self._listener)
             self._listener = INVALID_SOCKET
-        if self._accept_sock != INVALID_SOCKET:
-            ws.closesocket(self._accept_sock)
-            self._accept_sock = INVALID_SOCKET
+        self._close_accept_sockets()
         for group in self._groups:
             group.stop = True
             ws.WSASetEvent(group.wake)
@@ -290,7 +289,7 @@ class EventServer(Server):
         self._full_groups = 0  # a client was closed: its group has room again
         if self._running is None:
             self._post_accept()
-        elif not self._accept.busy and not self._stopping and not self._accept_retry:
+        elif self._accepting() < self.config.accepts and not self._stopping and not self._accept_retry:
             self.ws.WSASetEvent(self._wake)  # the acceptor posts AcceptEx (see the module docstring)
 
     def _conn_opened(self, conn: _Conn) -> bool:

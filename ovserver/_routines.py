@@ -19,8 +19,8 @@
   clients that keep data flowing can keep one wait running routines for as
   long as they go on: the loop around the wait would never see a stop
   request, nor the wake event of a completed AcceptEx.  Hence after every
-  routine, a routine itself begins a requested stop, or completes an AcceptEx
-  that has completed (as the wake event would have had it done); every
+  routine, a routine itself begins a requested stop, or completes the AcceptEx
+  calls that have completed (as the wake event would have had it done); every
   ``ROUTINE_BURST`` routines run in one wait, it also closes idle clients.
   Found with 200 real clients under Wine: Ctrl+C did not stop the server
   while they sent and read without a pause.  The checks were once made only
@@ -63,7 +63,7 @@ class RoutineServer(Server):
 
     def _between_routines(self, idle_check: bool) -> None:
         """What the loop around the wait would do, done by a routine (see the
-        module docstring): begin a requested stop; complete an AcceptEx; every
+        module docstring): begin a requested stop; complete the AcceptEx calls; every
         ``ROUTINE_BURST`` routines (``idle_check``), close idle clients.  The
         first two read only memory (a flag, HasOverlappedIoCompleted), so they
         are done after every routine: one routine may be long (in chat, a
@@ -71,8 +71,7 @@ class RoutineServer(Server):
         if self._stop and not self._stopping:
             self._begin_stop()
         elif not self._stopping:
-            if self._accept.completed():
-                self._accept_done()
+            self._accepts_done()
             if idle_check:  # GetTickCount64: a call, so not after every routine
                 self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
 

@@ -60,8 +60,8 @@ from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
 
-from ._core import DEFAULT_WORKERS, Server, ServerConfig, ServerStats
-from ._events import EventServer
+from ._core import DEFAULT_STALL_TIMEOUT_MS, DEFAULT_WORKERS, Server, ServerConfig, ServerStats, default_high_water
+from ._events import GROUP_CLIENTS, EventServer
 from ._iocp import IocpServer
 from ._protocol import Limits, Mode, error_line, welcome_line
 from ._routines import RoutineServer
@@ -89,6 +89,7 @@ class SimulationReport:
     resets_fraction: float
     traffic: str = "plain"  # "plain", or "swarm: " and the features switched on
     server_limits: Limits = field(default_factory=Limits)
+    stall_timeout_ms: int = 0  # back-pressure's (with server_limits.high_water), else 0
     served: int = 0  # finished their whole session and closed gracefully
     reset_by_plan: int = 0
     refusals: int = 0  # connection attempts refused (backlog full), retried
@@ -135,17 +136,22 @@ def format_report(r: SimulationReport) -> str:
         + ("+swarm" if swarm_resets else ""),
         f"traffic               {r.traffic}",
         f"limits                max_line {r.server_limits.max_line}, max_queued {r.server_limits.max_queued}, "
-        f"max_clients {r.server_limits.max_clients}",
+        f"max_clients {r.server_limits.max_clients}"
+        + (f", back-pressure at {r.server_limits.high_water} (stall time-out {r.stall_timeout_ms} ms)"
+           if r.server_limits.high_water else ""),
         f"clients served        {r.served} of {r.clients} (reset on purpose {r.reset_by_plan}, "
         f"refused and retried {r.refusals})",
         f"limits and faults     hung up as due {r.hung_up} (line over max_line), cut off as due {r.cut_off} "
-        f"(kept sending after its error line, or over max_queued), dropped {r.dropped} (injected failures)",
+        f"(kept sending after its error line, or over max_queued"
+        + (", or over half the back-pressure mark" if r.server_limits.high_water else "")
+        + f"), dropped {r.dropped} (injected failures)",
         *([f"stop mid-run          requested at {r.stop_at_ns / 1e9:.6f} s, the server returned "
            f"{r.stop_took_ns / 1e9:.6f} s later; {r.stopped} clients cut off, refused or not started by it"]
           if r.stop_at_ns is not None else []),
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
-        f"cut off {s.cut_off}, closed at stop {s.closed_at_stop}"
+        f"cut off {s.cut_off}" + (f" ({s.stalled} stalled)" if r.server_limits.high_water else "")
+        + f", closed at stop {s.closed_at_stop}"
         + (f", {s.threads_started} worker threads" if r.model == "iocp" else
            f", {s.threads_started} group threads (at most {s.peak_threads} at once)" if s.threads_started else ""),
         f"messages              {r.lines_sent} lines sent, {r.replies} replies verified "
@@ -258,6 +264,7 @@ class _Sim:
         self.port = 0
         self.rng = random.Random(f"ovserver-sim:{report.seed}:run")  # what clients draw as they run
         self._arrivals: deque[_Client] = deque()
+        self._after_wave: list[_Client] = []  # full_groups: the clients that arrive once the wave has ended
         self.chat_bytes = 0  # chat: bytes every client has sent, each line counted with its sender's name
         # Chat: of chat_bytes, at most this many may not have been routed by the server yet: each
         # client's chat_sent less the most any one listener has heard from it (every line a listener
@@ -289,6 +296,9 @@ class _Sim:
         #: joined before the sender sent its first line (so, routed by then to every such client).
         self.first_heard: dict[bytes, list[int]] = {}
         self.quiet_started = False
+        self.arrived = 0  # clients connected, or done without connecting
+        self.injected = False  # WSARecv/WSASend failures are injected (the injections feature)
+        self.held_readers: list[_Client] = []  # readers that read nothing until every client has arrived
 
     def lurk(self, c: _Lurker) -> None:
         """A lurker has joined: it waits until every client that talks is done (or staying)."""
@@ -361,10 +371,31 @@ class _Sim:
     def start_arrivals(self) -> None:
         for c in self.clients:
             c.address = (self.host, self.port)
-        order = sorted(self.clients, key=lambda c: (c.arrival_ns, c.index))
+        order = sorted([c for c in self.clients if not c.plan.after_wave], key=lambda c: (c.arrival_ns, c.index))
         self._arrivals = deque(order)
         if order:
             self.ws.call_at(order[0].arrival_ns, self._arrive)
+        self._after_wave = [c for c in self.clients if c.plan.after_wave]
+        if self._after_wave:
+            start = order[0].arrival_ns if order else self.ws.now_ns
+            self.ws.call_at(start + _MS // 2, self._wave_ended, start + WAVE_LIMIT_NS)
+
+    def _wave_ended(self, latest: int) -> None:
+        """full_groups: once the server has read every ender's FIN (polled every 0.5 ms; ``latest``
+        at the latest), the clients after the wave arrive, each at its offset 1 ms after that."""
+        now = self.ws.now_ns
+        ended = all(c.state == _DONE or c.peer is not None and c.peer.fin_read
+                    for c in self.clients if c.plan.hold_reads)
+        if not ended and now < latest:
+            self.ws.call_at(now + _MS // 2, self._wave_ended, latest)
+            return
+        for c in self._after_wave:
+            c.arrival_ns = now + _MS + c.plan.arrival_ns
+        idle = not self._arrivals
+        self._arrivals = deque(sorted([*self._arrivals, *self._after_wave], key=lambda c: (c.arrival_ns, c.index)))
+        self._after_wave = []
+        if idle:
+            self.ws.call_at(self._arrivals[0].arrival_ns, self._arrive)
 
     def _arrive(self, _: object) -> None:
         q = self._arrivals
@@ -399,7 +430,21 @@ class _Sim:
         for c, counted in zip(self.clients, senders, strict=True):
             c.waiting_for = total - counted
 
+    def note_arrived(self, c: _Client) -> None:
+        """``c`` connected, or is done without connecting (once each): once every client has, the
+        readers held until then (full_groups' enders) read on."""
+        if c.arrived:
+            return
+        c.arrived = True
+        self.arrived += 1
+        if self.arrived == len(self.clients):
+            held, self.held_readers = self.held_readers, []
+            for x in held:
+                if x.peer is not None and x.state != _DONE:
+                    x.changed(x.peer)
+
     def client_done(self, c: _Client) -> None:
+        self.note_arrived(c)
         self.done += 1
         if c.plan.hang:
             self.hanging -= 1
@@ -547,6 +592,12 @@ class ClientPlan:
     read_bytes: int = 0
     read_every_ns: int = 0
     pipeline: int = 0
+    #: ``hold_reads`` (full_groups' enders): once joined it reads nothing until every client has arrived
+    #: (connected, or done without connecting).
+    hold_reads: bool = False
+    #: ``after_wave`` (full_groups, the clients not in the wave): ``arrival_ns`` counts from the moment
+    #: the server has read every ender's FIN (or 1 s after the first arrival, at the latest).
+    after_wave: bool = False
 
 
 #: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
@@ -561,7 +612,7 @@ class ClientPlan:
 FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_window", "paused_readers",
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
-            "lurkers", "slow_readers", "hung_readers")
+            "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -599,7 +650,17 @@ LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "f
 #:
 #: Lurkers and hung readers hold their places to the end: together at most max_clients - 1 when the
 #: clients do not all fit at once.
+#: The last two, back_pressure (see BACK_PRESSURE_MARKS; drawn in ``simulate``: it changes the server, not
+#: the plans) and full_groups (:func:`_full_groups`: a wave of an events-model thread group's worth of
+#: clients, most of them lurkers, some of them holding their places ended), each from a random source of
+#: its own too.
 LURKER_SHARES = (0.3, 0.6, 0.9)
+#: back_pressure (drawn in ``simulate``, from a random source of its own; it changes the server, not the
+#: plans): the server runs with back-pressure, as ``ovserver serve`` does by default in echo: there with
+#: serve's mark, in chat with one of these (serve's ``--high-water``); the stall time-out is serve's default
+#: or a shorter one, so that runs reach it (a hung reader stays over the mark until the stop).
+BACK_PRESSURE_MARKS = (4096, 16384, 64 * 1024)
+STALL_TIMEOUTS_MS = (DEFAULT_STALL_TIMEOUT_MS, 50, 200, 1000)
 ACCEPT_FAULTS = (0, 3)  # injections besides the three phases' (start, arrivals, after the last arrival)
 FEW_CLIENTS = (1, 1, 1, 2, 3)
 #: Swarm runs have a Winsock-call budget (FakeConfig.max_calls, unless fake_config sets one): this many
@@ -694,6 +755,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _late_features(out, seed, f, limits)
     if f.intersection(("lurkers", "slow_readers", "hung_readers")):
         _idle_and_slow(out, seed, f, limits, window, chat, window_ns)
+    if "full_groups" in f:
+        _full_groups(out, seed, limits, window, chat)
 
 
 def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
@@ -788,6 +851,14 @@ def _restream(p: ClientPlan, rng: random.Random, lines: list[bytes], lo: int, hi
     p.lines, p.chunks, p.pauses_ns = lines, chunks, [0] * len(chunks)
 
 
+def _past_the_window(p: ClientPlan, rng: random.Random, lines: list[bytes], window: int, room: int,
+                     max_line: int) -> None:
+    """``p`` sends ``lines``, then more than ``window`` bytes (up to ``room`` more) of bulk lines of up to
+    ``max_line`` bytes, in sends of 1 to 64 KiB without pauses: replies it does not read fill its window."""
+    extra = _randint(rng, window + 1, window + max(1, room))
+    _restream(p, rng, lines + _bulk_lines(rng, extra, max_line), 1024, 64 * 1024)
+
+
 def _whole_lines(p: ClientPlan, rng: random.Random, lines: list[bytes], hi: int) -> None:
     """``p`` sends ``lines`` in chunks of whole lines, each of about 1 to ``hi`` bytes (or one line),
     without pauses."""
@@ -827,8 +898,7 @@ def _idle_and_slow(out: list[ClientPlan], seed: int, f: set[str], limits: Limits
             p.read_pause_ns = 0
             p.half_close = False
             if not chat:  # more than the window in replies: a send to it stays in flight
-                extra = _randint(rng, window + 1, window + max(1, limits.max_queued // 2))
-                _restream(p, rng, p.lines + _bulk_lines(rng, extra, limits.max_line), 1024, 64 * 1024)
+                _past_the_window(p, rng, p.lines, window, limits.max_queued // 2, limits.max_line)
     if "slow_readers" in f:
         rng = random.Random(f"ovserver-sim:{seed}:slow")
         for p in [p for p in free if rng.random() < 0.08]:
@@ -861,6 +931,61 @@ def _idle_and_slow(out: list[ClientPlan], seed: int, f: set[str], limits: Limits
             if not p.lurk and not p.read_bytes and not p.hang:
                 p.pauses_ns = [t + _randint(rng, 5 * _MS, 50 * _MS) if b"\n" in c and rng.random() < 0.5 else t
                                for c, t in zip(p.chunks, p.pauses_ns, strict=True)]
+
+
+def _special(p: ClientPlan) -> bool:
+    """Whether ``p`` carries traffic of a feature beyond the plain lines and pauses (a line longer than
+    the plain ones, a line over the limit, a tail, a reset, a stay, a reader that pauses, stops or is
+    slow, a half-close, sends of 1 to 3 bytes)."""
+    return (p.too_long >= 0 or bool(p.tail) or p.reset_at >= 0 or p.stuck or p.hang or bool(p.read_bytes)
+            or bool(p.stay_ns) or p.half_close or bool(p.read_pause_ns)
+            or any(len(line) > _LONGEST_PLAIN_LINE for line in p.lines)
+            or len(p.chunks) > 2 and all(len(c) <= 3 for c in p.chunks[:-1]))
+
+
+def _full_groups(out: list[ClientPlan], seed: int, limits: Limits, window: int, chat: bool) -> None:
+    """full_groups (from a random source of its own; only when every client fits at once and there
+    are more than a group's worth): a wave of GROUP_CLIENTS clients (a thread group of the events
+    model, 63 clients and its wake event in 64 wait slots) arrives first, within 1 ms, the others from
+    1 ms after the server has read the FIN of every ender (below), each at its planned offset after
+    that.  The wave takes the lurkers first (the lurkers feature's), then plain clients, then the
+    others, those with long lines last.  Most of the wave are lurkers (silent, staying until those who
+    talk are done): in chat the first group is silent while the second talks, and its thread must be
+    woken for every line routed to its clients.  Two to six of the wave (enders) send their lines
+    (echo: and more than the window in bulk lines, not so many that the server stops reading them:
+    under half the back-pressure mark queued), half-close at once and read nothing until every
+    client has arrived: they are no longer members but their connections still hold the group's
+    slots while the others arrive; a server that counts a group's room by its members puts a 64th
+    client in it."""
+    if len(out) <= GROUP_CLIENTS or limits.max_clients < len(out):
+        return
+    rng = random.Random(f"ovserver-sim:{seed}:full-groups")
+    # The wave takes the lurkers first, then plain clients, then those with other features' traffic, and
+    # those with lines longer than the plain ones (or over the limit) last: they keep their traffic.
+    kinds: tuple[list[int], ...] = ([], [], [], [])
+    for i, p in enumerate(out):
+        long = p.too_long >= 0 or any(len(line) > _LONGEST_PLAIN_LINE for line in p.lines)
+        kinds[0 if p.lurk else 3 if long else 2 if _special(p) else 1].append(i)
+    order = [i for kind in kinds for i in rng.sample(kind, len(kind))]
+    wave = set(order[:GROUP_CLIENTS])
+    enders = set(rng.sample(sorted(wave), _randint(rng, 2, 6)))
+    for i, p in enumerate(out):
+        if i not in wave:
+            p.after_wave = True
+            continue
+        p.arrival_ns = _randint(rng, 0, _MS)
+        p.reset_at, p.stuck, p.hang, p.stay_ns, p.reset_delay_ns = -1, False, False, 0, 0
+        p.too_long, p.tail, p.read_bytes, p.read_every_ns, p.pipeline, p.lurk = -1, b"", 0, 0, 0, False
+        if i in enders:
+            lines = [line for line in p.lines if len(line) <= min(limits.max_line, _LONGEST_PLAIN_LINE)]
+            if chat:
+                _restream(p, rng, lines, 1024, 64 * 1024)
+            else:  # its replies back up: more than the window, under half the output limit (or mark)
+                _past_the_window(p, rng, lines, window, (limits.high_water or limits.max_queued) // 2, limits.max_line)
+            p.lurk, p.half_close, p.read_pause_ns, p.hold_reads = False, True, 0, True
+        else:
+            p.lurk, p.half_close, p.read_pause_ns = True, False, 0
+            p.lines, p.chunks, p.pauses_ns = [], [], []
 
 
 def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
@@ -955,7 +1080,7 @@ class _Client(ScriptedClient):
                  "read_bytes", "chat_mark", "hung_up", "pause_timer", "staying", "welcome_ns", "echo_stream",
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
-                 "heard_bytes", "settled")
+                 "heard_bytes", "settled", "arrived", "hangup_wait")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -992,6 +1117,8 @@ class _Client(ScriptedClient):
         self.waiting_for = 0
         self.ended_as: _Ending | None = None  # how it ended; None while it has not
         self.settled = False  # counted in sim.talkers_left no more (done or staying)
+        self.arrived = False  # counted in sim.arrived (connected, or done without connecting)
+        self.hangup_wait = 0  # hung up, done: 1 waiting for the error line, 2 for the server's FIN after it
 
     # ------------------------------------------------------------ connecting
 
@@ -1044,6 +1171,7 @@ class _Client(ScriptedClient):
 
     def connected(self) -> None:
         self.sim.by_name[self.name] = self
+        self.sim.note_arrived(self)
         if self.sim.mode is Mode.CHAT:
             self.state = _JOINING
         else:
@@ -1146,7 +1274,10 @@ class _Client(ScriptedClient):
         max_queued bytes may have been waiting for this client: at most what it
         is owed (echo: what it sent, plus the error line; chat: every chat byte
         not surely routed before its connect attempt, and its welcome) less what it has read (the
-        reset may have discarded some of it, which only makes this bound looser)."""
+        reset may have discarded some of it, which only makes this bound looser).  With
+        back-pressure (``high_water``) also when more than half the mark may have been
+        waiting for it: a queue over the mark stays over it until it has drained to half, and
+        one over it for ``stall_timeout_ms`` is cut off (as in fakewinsock.testing's models)."""
         sim = self.sim
         cfg = sim.server.config
         k = self.plan.too_long
@@ -1159,7 +1290,8 @@ class _Client(ScriptedClient):
             # even before the client saw itself connected: every chat byte the server may have routed
             # since the attempt's SYN left (see connect), and the welcome.
             owed = sim.chat_bytes - self.chat_mark + len(welcome_line(self.name)) if self.name else 0
-        return owed - self.read_bytes > cfg.limits.max_queued
+        high = cfg.limits.high_water
+        return owed - self.read_bytes > (high // 2 if high else cfg.limits.max_queued)
 
     def _progress(self) -> str:
         if self.sim.mode is Mode.ECHO:
@@ -1197,12 +1329,20 @@ class _Client(ScriptedClient):
             return
         if self.plan.too_long >= 0 and line == error_line(self.sim.server.config.limits.max_line):
             self.hung_up = True
+            self._await_hangup()
+            return
+        if self.hung_up:
+            # Hung up, it is no member: the lines routed before are queued before its error line, and
+            # none after.
+            self._fail(f"a chat line after its error line (hung up, no longer a member): {line[:60]!r}")
             return
         sender, sep, text = line.partition(b": ")
         if not sep or sender not in self.sim.by_name or sender == self.name:
             self._fail(f"chat line from an unknown sender or from itself: {line[:60]!r}")
             return
-        if self.fin_sent and self.end_seen_ns < 0:
+        if self.fin_sent and self.end_seen_ns < 0 and not self.sim.server.config.limits.high_water:
+            # (With back-pressure the server may hold this client's receive back, so that its FIN
+            # is seen only when it reads again: lines routed to it meanwhile are its due.)
             self._note_end_seen()
         got = self.heard.setdefault(sender, [])
         got.append(text[:-1])
@@ -1306,8 +1446,32 @@ class _Client(ScriptedClient):
     def _close(self) -> None:
         """Close gracefully: FIN, then read until the server's FIN, then close.
         (Closing outright would make whatever the server still sends reset the
-        connection, and a reset discards this client's last bytes in flight.)"""
+        connection, and a reset discards this client's last bytes in flight.)
+
+        A client hung up for its line over max_line (and not planned to
+        half-close) sends no FIN: the server closes the connection after the
+        error line, and must within HANGUP_LIMIT_NS of it (a server whose
+        shutdown fails would otherwise be seen to close only once the client's
+        FIN came).  (The error line may come late: with back-pressure the
+        server may not read the line for a while.)"""
+        if self.plan.too_long >= 0 and not self.plan.half_close:
+            if not self.hangup_wait:
+                self.hangup_wait = 1
+                self._await_hangup()
+            return
         self.shutdown()  # the FIN follows every byte already queued
+
+    def _await_hangup(self) -> None:
+        """Hung up, waiting for the server's FIN: from the error line on, for HANGUP_LIMIT_NS."""
+        if self.hangup_wait == 1 and self._hung_up_as_due():
+            self.hangup_wait = 2
+            ws = self.sim.ws
+            ws.call_at(ws.now_ns + HANGUP_LIMIT_NS, self._hangup_late)
+
+    def _hangup_late(self, _: object) -> None:
+        if self.state != _DONE and not self.sim.stopping:
+            self._fail(f"sent a line over max_line and got its error line, but not the server's FIN "
+                       f"{HANGUP_LIMIT_NS / 1e9:g} s later")
 
     def _reset(self) -> None:
         if self.state == _DONE:
@@ -1490,16 +1654,23 @@ class _Lurker(_Witness):
         sim.ws.call_at(now + sim.lurk_grace_ns, self._lurk_check)
 
     def _owed_by(self, s: _Client) -> bool:
-        """``s`` was served and owes this client lines it has not all heard."""
+        """``s`` was served and owes this client lines it has not all heard: it must have heard a
+        run of its lines from at or before its first line sent after this client joined, up to the last
+        line the server took from it."""
         if s.ended_as != _Ending.SERVED or s.plan.lurk:
             return False
-        owed = s.owed
+        owed = need = s.owed
+        if self.sim.injected:
+            # An injected failure may have closed a sender that had half-closed: it sees the server's close
+            # as its graceful end, but the server may not have had all its lines: only those that a client
+            # that joined before the sender's first line heard (a prefix of them) are surely owed.
+            need = min(owed, len(self.sim.first_heard.get(s.name, ())))
         k0 = bisect_right(s.line_sent_ns, self.welcome_ns)  # its first line sent after this client joined
-        if k0 >= owed:
+        if k0 >= need:
             return False
         got = self.heard.get(s.name, [])
-        i = owed - len(got)
-        return not (0 <= i <= k0 and s.lines[i:owed] == got)
+        return not any(0 <= end - len(got) <= k0 and s.lines[end - len(got):end] == got
+                       for end in range(need, owed + 1))
 
     def _chat_line(self, line: bytes) -> None:
         super()._chat_line(line)
@@ -1595,14 +1766,41 @@ class _Hung(_Client):
         self.finished_sending_ns = self.sim.ws.now_ns
 
 
+class _Ender(_Client):
+    """full_groups' ender (``plan.hold_reads``): once joined it reads nothing
+    until every client has arrived, so that its connection, ended (its FIN read by the
+    server) but owed replies, holds its place meanwhile."""
+
+    __slots__ = ()
+
+    def _paused(self) -> bool:
+        return self.state == _ACTIVE and self.sim.arrived < len(self.sim.clients)  # (chat: after its welcome)
+
+    def reading(self) -> bool:
+        peer = self.peer
+        assert peer is not None
+        if peer.was_reset or not self._paused():
+            return True
+        if self not in self.sim.held_readers:
+            self.sim.held_readers.append(self)  # (changed once every client has arrived)
+        return False
+
+
 def _client_class(plan: ClientPlan, witness: bool) -> type[_Client]:
     """The class of the client with this plan (``witness``: chat with lurkers)."""
     if plan.lurk:
         return _Lurker
+    if plan.hold_reads:
+        return _Ender
     return _Hung if plan.hang else _SlowReader if plan.read_bytes else _Witness if witness else _Client
 
 
 _QUIET_NS = 5 * _MS
+#: A client hung up for a line over max_line gets the server's FIN within this of its error line (see
+#: _Client._close).
+HANGUP_LIMIT_NS = 1_000 * _MS
+#: full_groups: the clients after the wave arrive at the latest this long after the first arrival.
+WAVE_LIMIT_NS = 1_000 * _MS
 #: How long a lurker owed lines may hear nothing (plus 20 times the fake's longest latency and
 #: completion delay): see _Lurker.stop_lurking.
 LURK_GRACE_NS = 10 * _MS
@@ -1618,12 +1816,63 @@ FLOOD_FRACTION = 0.25
 _MAX_LINGER_NS = 50 * _MS
 
 
+def _check_causes(sim: _Sim) -> None:
+    """The clients' causes against the server's counts.  A client the server
+    ended unasked is judged by bounds: dropped while an injected WSARecv or
+    WSASend failure allows one, cut off while more than the output limit (or
+    half the back-pressure mark) may have waited for it, which is loose (it
+    counts what is in flight and in the client's window).  So a client ended
+    for no cause could pass for either: each must be matched by the server's
+    count of that cause (a drop by an I/O error; a cut-off by one of its
+    cut-offs, hang-ups, or I/O errors).  And the server may count no more
+    graceful ends (a receive of 0 bytes) than clients sent a FIN."""
+    r, s = sim.report, sim.report.server
+    # (A client sends its FIN by shutdown, or by its graceful close once served: a hung-up client.)
+    fins = sum(1 for c in sim.clients if c.fin_sent or c.ended_as is _Ending.SERVED)
+    if s.ended > fins:
+        sim.error(f"the server counted {s.ended} clients that ended (a receive of 0 bytes: the client's FIN), but "
+                  f"only {fins} clients sent a FIN")
+    if r.dropped > s.io_errors:
+        sim.error(f"{r.dropped} clients were closed by the server as injected failures allow, but the server "
+                  f"counted {s.io_errors} I/O errors: the others were closed for no failure")
+    elif r.cut_off + r.dropped > s.cut_off + s.hung_up + s.io_errors:
+        sim.error(f"{r.cut_off} clients were cut off as due and {r.dropped} dropped, but the server counted only "
+                  f"{s.cut_off} cut off, {s.hung_up} hung up and {s.io_errors} I/O errors: the others were ended "
+                  "for no cause")
+
+
+def _back_pressure(limits: Limits | None, given: bool, mode: str, high_water: int | None,
+                   stall_timeout_ms: int | None, seed: int, features: tuple[str, ...]) -> tuple[Limits, int]:
+    """The run's limits with the back-pressure mark, and the stall time-out (0: off; see
+    :func:`simulate`)."""
+    lim = limits if limits is not None else Limits()
+    if stall_timeout_ms is not None and stall_timeout_ms < 1:
+        raise ValueError(f"stall_timeout_ms must be 1 or more, not {stall_timeout_ms}")
+    if high_water is None and given and lim.high_water:
+        high_water = lim.high_water
+    elif high_water is None and "back_pressure" in features:
+        rng = random.Random(f"ovserver-sim:{seed}:back-pressure")
+        mark, stall = rng.choice(BACK_PRESSURE_MARKS), rng.choice(STALL_TIMEOUTS_MS)
+        high_water = default_high_water(mode, lim.max_queued) if mode == "echo" else min(mark, lim.max_queued // 2)
+        stall_timeout_ms = stall if stall_timeout_ms is None else stall_timeout_ms
+    elif high_water is None:
+        high_water = 0
+    elif high_water < 0:
+        raise ValueError(f"high_water must be 0 (off) or more, not {high_water}")
+    elif not given and high_water >= lim.max_queued:
+        high_water = lim.max_queued // 2  # (under a max_queued the swarm drew)
+    if not high_water:
+        return replace(lim, high_water=0), 0
+    return replace(lim, high_water=high_water), stall_timeout_ms or DEFAULT_STALL_TIMEOUT_MS
+
+
 def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: str = "echo", seed: int = 0,
              resets: float = 0.0, *, fake_config: FakeConfig | None = None, limits: Limits | None = None,
              arrival_s: float | None = None, barrier: bool = False, trace: str | None = None,
              progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
              server_class: type[Server] | None = None, plain: bool = False,
-             stop_at_s: float | None = None, workers: int = DEFAULT_WORKERS) -> SimulationReport:
+             stop_at_s: float | None = None, workers: int = DEFAULT_WORKERS, high_water: int | None = None,
+             stall_timeout_ms: int | None = None) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -1660,6 +1909,24 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     that reads all the time may not hear nothing for 15 ms while a line is
     queued for it, and a lurker hears every line owed to it before it leaves
     (see :class:`_Witness` and :class:`_Lurker`).
+
+    ``high_water`` and ``stall_timeout_ms``: the server's back-pressure, as
+    ``ovserver serve`` takes them (``--high-water``, ``--stall-timeout-ms``;
+    0 is off).  None, the default: the swarm's ``back_pressure`` feature
+    decides: on the seeds that draw it, echo runs with serve's default (a
+    mark of 64 KiB, or half of ``max_queued`` if that is less) and chat with
+    a mark of 4, 16 or 64 KiB (serve's ``--high-water``; its chat default is
+    off), each with serve's stall time-out of 10 s or a shorter one (50, 200
+    or 1000 ms, so that runs reach it), unless ``stall_timeout_ms`` is given;
+    on the others, and with plain traffic, it is off (the run is what it was
+    before simulate had the option), unless ``limits`` sets a mark of its
+    own.  A mark given at or over a ``max_queued`` the swarm drew
+    (tight_limits, stuck_readers, slow_readers) is lowered to half of it.
+    With back-pressure a client reset while more than half the mark may have
+    been waiting for it was cut off as due (the server cuts off a client
+    whose queue stays over the mark for the stall time-out), and in chat a
+    client's FIN may be seen late (the server holds a paused sender's
+    receive back): lines sent after it may still reach it.
 
     ``workers``: the iocp model's worker threads (a fixed default, not the
     CPU count, so that a seed gives the same run on every machine).
@@ -1713,9 +1980,10 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         if mode == "chat":
             few = max(2, few)  # one client at a time, and nobody would hear anybody
         limits = replace(limits if limits is not None else Limits(), max_clients=few)
+    limits, stall_timeout_ms = _back_pressure(limits, limits_given, mode, high_water, stall_timeout_ms, seed,
+                                              features)
     # (a pure function of its arguments: drawn here, before the fake, for the call budget)
-    plans = scenario_plan(clients, messages, seed, resets, arrival_s, features,
-                          limits if limits is not None else Limits(),
+    plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, limits,
                           window=(fake_config or FakeConfig()).window, chat=mode == "chat")
     if features and (fake_config is None or fake_config.max_calls is None):
         # A call budget: a server that spins instead of waiting fails (BusyLoopError) rather than
@@ -1724,8 +1992,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
                               max_calls=_call_budget(plans, mode == "chat"))
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
-    config = ServerConfig(port=12345, model=model, mode=Mode(mode),
-                          limits=limits if limits is not None else Limits(), workers=workers)
+    config = ServerConfig(port=12345, model=model, mode=Mode(mode), limits=limits, workers=workers,
+                          stall_timeout_ms=stall_timeout_ms)
     if server_class is not None:
         model = server_class.model
         config = replace(config, model=model)
@@ -1734,7 +2002,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     server: Server = cls(ws, config)
     report = SimulationReport(model, config.mode.value, clients, messages, seed, resets,
                               traffic="swarm: " + " ".join(features) if features else "plain",
-                              server_limits=config.limits)
+                              server_limits=config.limits, stall_timeout_ms=config.stall_timeout_ms)
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
     sim = _Sim(ws, server, report, config.mode, barrier, progress)
@@ -1752,6 +2020,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         for _ in range(_randint(rng, 1, 4)):
             call, count = rng.choice(["WSARecv", "WSASend"]), _randint(rng, 1, 2)
             sim.drops_left += count
+            sim.injected = True
             ws.call_at(_randint(rng, 0, window_ns), lambda c: ws.inject_error(c[0], WSAENOBUFS, c[1]), (call, count))
 
     if "accept_faults" in features:
@@ -1779,6 +2048,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         report.stopped += sum(1 for c in sim.clients if c.state != _DONE)  # never started, or still connecting
         if report.server.abandoned:
             sim.error(f"the stop gave up on {report.server.abandoned} operations it never reaped")
+    _check_causes(sim)
     if config.mode is Mode.CHAT:
         for c in sim.clients:
             c.check_chat()

@@ -29,6 +29,7 @@ from fakewinsock.constants import (
     CREATE_SUSPENDED,
     FALSE,
     INFINITE,
+    INVALID_HANDLE_VALUE,
     MAKEWORD,
     TRUE,
     WAIT_IO_COMPLETION,
@@ -445,6 +446,44 @@ def test_closing_a_handle_another_thread_waits_on_is_a_usage_error() -> None:
     assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
     assert ws.CloseHandle(ev) == TRUE
     assert ws.CloseHandle(h) == TRUE
+
+
+def test_closing_a_port_another_thread_waits_on_is_a_usage_error() -> None:
+    """A wait on a completion port's handle (not GetQueuedCompletionStatus, whose
+    waiters a close releases) is a wait on a handle like any: closing the port
+    then is undefined."""
+    ws = started(FakeWinsock(seed=1))
+    port = ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    h = ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(port, INFINITE), None, 0).hThread
+    ws.Sleep(1)
+    with pytest.raises(WinsockUsageError, match="is waiting on this handle"):
+        ws.CloseHandle(port)
+    assert ws.PostQueuedCompletionStatus(port, 0, 0, None) == TRUE
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert ws.CloseHandle(port) == TRUE
+    assert ws.CloseHandle(h) == TRUE
+
+
+def test_a_woken_thread_that_has_not_run_is_described_as_runnable() -> None:
+    """What end_threads (and a deadlock or leak report) says of a thread whose
+    wait was satisfied but which has not run since: runnable, not "waits in"."""
+    described = []
+    for seed in range(8):
+        ws = started(FakeWinsock(seed=seed))
+        ev = ws.WSACreateEvent()
+        ev2 = ws.WSACreateEvent()
+        def wait(p: Any, ws: FakeWinsock = ws, ev: int = ev) -> int:
+            return ws.WaitForSingleObject(ev, INFINITE)
+
+        ws.CreateThread(None, 0, wait, None, 0)
+        ws.Sleep(10)  # the thread blocks in its wait
+        ws.WSASetEvent(ev)
+        ws.WSASetEvent(ev2)  # a scheduling point: the thread is woken, and may or may not run
+        described += ws.end_threads()
+    assert described, "no seed left the woken thread unrun"
+    for text in described:
+        assert "runnable, not yet run since its wait in WaitForSingleObject" in text
+        assert "was satisfied" in text and "waits in" not in text
 
 
 def test_several_threads_waiting_on_one_event_are_each_woken() -> None:

@@ -8,24 +8,30 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from fakewinsock import FakeConfig, FakeWinsock
 from fakewinsock._threads import ProgramThread, threads_broken
 from fakewinsock.constants import INFINITE, MAKEWORD, TRUE, WAIT_OBJECT_0, WAIT_TIMEOUT
 from tests.test_fake_net_mutation_more import ByLabel
 
 
-def test_a_thread_blocking_with_two_others_runnable_asks_the_thread_question() -> None:
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_thread_blocking_with_two_others_runnable_asks_the_thread_question(threads: int) -> None:
     """Which runnable thread runs when one blocks is the "thread" question (a
     chooser logs or scripts its answers by label), asked with one answer per
-    runnable thread."""
+    runnable thread; so is which one runs after one ends (with three threads:
+    when the first ends, the other two are runnable and the main thread is
+    blocked; the eleventh session's seed-23 sample)."""
     chooser = ByLabel()
     ws = FakeWinsock(chooser=chooser)
     assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
-    handles = [ws.CreateThread(None, 0, lambda param: 0, None, 0).hThread for _ in range(2)]
+    handles = [ws.CreateThread(None, 0, lambda param: 0, None, 0).hThread for _ in range(threads)]
     chooser.asked.clear()
-    assert ws.WaitForMultipleObjects(2, handles, TRUE, INFINITE) == WAIT_OBJECT_0
-    # The wait's entry may let another thread run first (a question of three
-    # answers: go on, T2, T3); the block itself chooses between T2 and T3.
+    assert ws.WaitForMultipleObjects(threads, handles, TRUE, INFINITE) == WAIT_OBJECT_0
+    # The wait's entry may let another thread run first (a question of threads + 1
+    # answers: go on, or one of them); the block itself chooses among the threads;
+    # with three, the first exit chooses between the other two.
     assert ("thread", 0, 1) in chooser.asked, chooser.asked
     assert {label for label, _, _ in chooser.asked} == {"thread"}, chooser.asked
     for h in handles:

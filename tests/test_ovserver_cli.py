@@ -27,7 +27,12 @@ BAD = [
     ["serve", "--high-water", "1048576"],  # not under --max-queued's default
     ["serve", "--max-queued", "1000", "--high-water", "2000"],
     ["serve", "--stall-timeout-ms", "0"],
-    ["simulate", "--high-water", "5"],
+    ["simulate", "--high-water", "-1"],  # simulate takes serve's back-pressure options, checked alike
+    ["simulate", "--max-queued", "1000", "--high-water", "2000"],
+    ["simulate", "--stall-timeout-ms", "0"],
+    ["serve", "--accepts", "0"],
+    ["serve", "--accepts", "1025"],
+    ["simulate", "--accepts", "4"],
     ["simulate", "--clients", "-1"],
     ["simulate", "--messages", "-1"],
     ["simulate", "--seed", "-1"],
@@ -79,6 +84,36 @@ def test_serve_back_pressure_is_on_by_default_in_echo_only(argv: list[str], high
     (the echo rows fail) and by applying it in chat too (the chat row fails)."""
     config = cli.serve_config(cli._parse(argv), "127.0.0.1")
     assert (config.limits.high_water, config.stall_timeout_ms) == (high_water, stall_ms)
+
+
+@pytest.mark.parametrize(("argv", "high_water", "stall_ms"), [
+    (["--plain"], 0, 0),  # plain traffic: off unless given (the run it was)
+    (["--plain", "--high-water", "50000", "--max-queued", "100000", "--stall-timeout-ms", "700"], 50_000, 700),
+    (["--plain", "--mode", "chat", "--high-water", "4096"], 4096, 10_000),  # serve's stall time-out
+    (["--high-water", "0"], 0, 0),  # the off switch (seed 1 draws back_pressure)
+    ([], 65536, 10_000),  # the swarm's back_pressure: serve's echo default
+    (["--mode", "chat"], 16384, 10_000),  # chat: a mark drawn
+    (["--stall-timeout-ms", "700"], 65536, 700),
+])
+def test_simulate_runs_the_server_with_serves_back_pressure(argv: list[str], high_water: int, stall_ms: int,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """simulate takes serve's back-pressure options, runs the server with
+    them and says so in its report; not given, the swarm draws them.  Proven
+    by dropping the options from the simulate call in _simulate (rows 2, 3,
+    4 and 7 fail)."""
+    assert main(["simulate", "--clients", "3", "--messages", "1", "--seed", "1", *argv]) == 0
+    limits = capsys.readouterr().out.splitlines()[2]
+    if high_water:
+        assert limits.endswith(f", back-pressure at {high_water} (stall time-out {stall_ms} ms)"), limits
+    else:
+        assert "back-pressure" not in limits, limits
+
+
+def test_serve_keeps_16_accepts_outstanding_by_default() -> None:
+    assert cli.serve_config(cli._parse(["serve"]), "127.0.0.1").accepts == 16
+    assert cli.serve_config(cli._parse(["serve", "--accepts", "1"]), "127.0.0.1").accepts == 1
+    with pytest.raises(ValueError, match="accepts must be 1-1024"):
+        ServerConfig(accepts=0)
 
 
 def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,7 +44,7 @@ def busy_chat(seed: int) -> tuple[Session, list[int]]:
     dispatch = server._dispatch
 
     def counting(ok: bool, nbytes: int, key: int, ov: WSAOVERLAPPED) -> None:
-        waiting = server._accept.completed() and server.stats.accepted == SENDERS
+        waiting = any(io.completed() for io in server._accepts) and server.stats.accepted == SENDERS
         dispatch(ok, nbytes, key, ov)
         if waiting and server.stats.accepted == SENDERS:
             counted.append(key)  # handled after the new member's AcceptEx completed, and it still waits

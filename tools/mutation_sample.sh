@@ -15,8 +15,8 @@
 #
 # The selections: the fake's modules run the fake's own tests (the conformance
 # suite on the fake, tests/test_fake_*.py and the thread, trace and scripted
-# tests; not the 40 s NTSTATUS table nor the 2^14-port walk, which test the
-# error map and _net); ovserver's run the server tests of the model the module
+# tests, the 2^14-port walk too (5 s; it alone kills a port 0 that skips ports);
+# not the 40 s NTSTATUS table, which tests the error map); ovserver's run the server tests of the model the module
 # serves (the model-free and routines cases for _core; for a model's module also
 # every lifecycle and models test, whose names do not all say the model) less
 # the Hypothesis properties and the swarm runs.  A narrower selection can only leave more
@@ -42,8 +42,8 @@ case "$pattern" in
                tests/test_thread_switches.py tests/test_scripted.py tests/test_trace_export.py
                tests/test_fake_kernel_mutation_ninth.py tests/test_fake_net_mutation_ninth.py
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
-               tests/test_fake_threads_mutation_tenth.py)
-        keyword='not ntstatus and not readme and not ephemeral_ports_stay'
+               tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py)
+        keyword='not ntstatus and not readme'
         ;;
     ovserver._core*|ovserver._protocol*)
         tests=(tests/test_ovserver_mutation_survivors.py tests/test_ovserver_mutation_core.py
@@ -52,7 +52,7 @@ case "$pattern" in
                tests/test_ovserver_hub.py tests/test_ovserver_protocol.py tests/test_ovserver_server.py
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
                tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py
-               tests/test_ovserver_mutation_ninth.py)
+               tests/test_ovserver_mutation_ninth.py tests/test_ovserver_mutation_eleventh.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
@@ -64,7 +64,8 @@ case "$pattern" in
                tests/test_ovserver_stats.py tests/test_ovserver_hostile.py tests/test_ovserver_groups.py
                tests/test_ovserver_iocp.py tests/test_ovserver_routines.py tests/test_ovserver_mutation_startup.py
                tests/test_ovserver_idle.py tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py
-               tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py)
+               tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py
+               tests/test_ovserver_mutation_eleventh.py tests/test_ovserver_iocp_accept.py)
         keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)

@@ -344,25 +344,21 @@ class ClientLimitOffByOne(RoutineServer):
     COPIED = ("_post_accept",)
 
     def _post_accept(self) -> None:
-        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
-                or len(self._conns) > self.max_connections):  # BUG: > for >=, and the hub not asked
-            return
-        ws = self.ws
-        s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-        if s == INVALID_SOCKET:
-            self._accept_failed()
-            return
-        io = self._accept
-        assert isinstance(io.buf, bytearray)
-        ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
-        if ok or ws.WSAGetLastError() == WSA_IO_PENDING:
-            # Even a TRUE return is handled when the wake event says so.
-            self._count_post(bool(ok))
-            io.busy = True
-            self._accept_sock = s
-            return
-        ws.closesocket(s)
-        self._accept_failed()
+        """Post AcceptEx until ``accepts`` are outstanding (no more than the
+        places free), unless stopping; a post that fails at once stops it
+        (accepting is retried after ``accept_retry_ms``)."""
+        last = None
+        while True:
+            busy = self._accepting()
+            if (self._stopping or busy >= self.config.accepts or self._listener == INVALID_SOCKET
+                    or len(self._conns) + busy > self.max_connections):  # BUG: > for >=, and the hub not asked
+                break
+            io = self._accept_slot()
+            if not self._post_one_accept(io):
+                break
+            last = io
+        if last is not None and any(io.completed() for io in self._accepts if io is not last):
+            self._accept_resignal()  # the posts reset the wake event: a completed slot signals again
 
 
 class WakeEventNotReset(RoutineServer):
@@ -375,8 +371,7 @@ class WakeEventNotReset(RoutineServer):
     def _on_wake(self) -> None:
         """The wake event: an AcceptEx completed, or a stop was requested."""
         # BUG: the wake event is not reset (AcceptEx's post resets it, when one is posted)
-        if self._accept.completed():
-            self._accept_done()
+        self._accepts_done()
 
 
 class ResumeBeforeFreeing(RoutineServer):
@@ -432,8 +427,8 @@ class IocpClosedPacketDropped(IocpServer):
         """Handle one dequeued packet (holding the lock)."""
         if not isinstance(ov, _Io):
             raise ServerError(f"a packet with a foreign OVERLAPPED: {ov!r}")
-        if ov is not self._accept and self._accept.completed() and not self._stopping:
-            self._accept_early()  # before this packet, which may take long
+        if not self._stopping:
+            self._accept_early(ov)  # before this packet, which may take long
         if ov.kind == "accept":
             self._accept_packet(key, ov)
         else:

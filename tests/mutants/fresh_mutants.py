@@ -419,10 +419,12 @@ class NameFromLocalAddress(IocpServer):
 
     COPIED = ("_accept_done",)
 
-    def _accept_done(self) -> None:
-        ws, io = self.ws, self._accept
+    def _accept_done(self, io: _Io) -> None:
+        """Accept slot ``io``'s AcceptEx completed: serve the new connection, post again."""
+        ws = self.ws
         io.busy = False
-        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        self._accept_handled(io)
+        s, io.sock = io.sock, INVALID_SOCKET
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
@@ -453,10 +455,10 @@ class ServeForgetsClosing(RoutineServer):
             if self._stop and not self._stopping:
                 self._begin_stop()
             if self._stopping:
-                if not self._accept.busy and not self._conns:  # BUG: self._closing forgotten
+                if not self._accepting() and not self._conns:  # BUG: self._closing forgotten
                     return
                 if self._gave_up:
-                    self.stats.abandoned = int(self._accept.busy) + sum(
+                    self.stats.abandoned = self._accepting() + sum(
                         int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
                     return
                 self._wait(self.config.stop_grace_ms)
@@ -597,8 +599,8 @@ class IocpDrainNotSignalled(IocpServer):
         """Handle one dequeued packet (holding the lock)."""
         if not isinstance(ov, _Io):
             raise ServerError(f"a packet with a foreign OVERLAPPED: {ov!r}")
-        if ov is not self._accept and self._accept.completed() and not self._stopping:
-            self._accept_early()  # before this packet, which may take long
+        if not self._stopping:
+            self._accept_early(ov)  # before this packet, which may take long
         if ov.kind == "accept":
             self._accept_packet(key, ov)
         else:

@@ -248,9 +248,9 @@ class AcceptExAfterFirstReceive(EventServer):
         super().__init__(ws, config)
         self._hold = False
 
-    def _accept_done(self) -> None:
+    def _accept_done(self, io: _Io) -> None:
         self._hold = True  # BUG: no AcceptEx until some client's receive completes
-        super()._accept_done()
+        super()._accept_done(io)
 
     def _post_accept(self) -> None:
         if not self._hold:
@@ -269,33 +269,37 @@ class AcceptExReceivesData(EventServer):
     client's first bytes arrive, and puts them in its output buffer, where this
     server (written for 0) never looks: they are lost."""
 
-    COPIED = ("_post_accept",)
+    COPIED = ("_accept_slot", "_post_one_accept")
     RECEIVE = 64
 
-    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
-        super().__init__(ws, config)
-        self._accept = _Io("accept", None, bytearray(self.RECEIVE + 2 * ADDR_LEN))
+    def _accept_slot(self) -> _Io:
+        """A free accept slot, or a new one."""
+        if self._free_accepts:
+            return self._free_accepts.pop()
+        io = _Io("accept", None, bytearray(self.RECEIVE + 2 * ADDR_LEN))  # BUG: room for RECEIVE bytes
+        io.hEvent = self._accept_event()
+        return io
 
-    def _post_accept(self) -> None:
-        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
-                or len(self._conns) >= self.max_connections or self.hub.full):
-            return
+    def _post_one_accept(self, io: _Io) -> bool:
+        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
-            return
-        io = self._accept
+            return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, self.RECEIVE, ADDR_LEN, ADDR_LEN, io)  # BUG: RECEIVE, not 0
         if ok or ws.WSAGetLastError() == WSA_IO_PENDING:
             # Even a TRUE return is handled when the wake event says so.
             self._count_post(bool(ok))
             io.busy = True
-            self._accept_sock = s
-            return
+            io.sock = s
+            self._accepts.append(io)
+            return True
         ws.closesocket(s)
         self._accept_failed()
+        self._free_accepts.append(io)
+        return False
 
 
 class AcceptExTrueIsFailure(EventServer):
@@ -304,28 +308,28 @@ class AcceptExTrueIsFailure(EventServer):
     TRUE (accepted at once) falls into its error path, which closes the
     freshly accepted socket and retries later."""
 
-    COPIED = ("_post_accept",)
+    COPIED = ("_post_one_accept",)
 
-    def _post_accept(self) -> None:
-        if (self._stopping or self._accept.busy or self._listener == INVALID_SOCKET
-                or len(self._conns) >= self.max_connections or self.hub.full):
-            return
+    def _post_one_accept(self, io: _Io) -> bool:
+        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
-            return
-        io = self._accept
+            return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
         if not ok and ws.WSAGetLastError() == WSA_IO_PENDING:  # BUG: TRUE is treated as a failure
             # Even a TRUE return is handled when the wake event says so.
             self._count_post(bool(ok))
             io.busy = True
-            self._accept_sock = s
-            return
+            io.sock = s
+            self._accepts.append(io)
+            return True
         ws.closesocket(s)
         self._accept_failed()
+        self._free_accepts.append(io)
+        return False
 
 
 # ---------------------------------------------------------------- shutdown
@@ -732,10 +736,12 @@ class AcceptErrorStopsAccepting(RoutineServer):
 
     COPIED = ("_accept_done",)
 
-    def _accept_done(self) -> None:
-        ws, io = self.ws, self._accept
+    def _accept_done(self, io: _Io) -> None:
+        """Accept slot ``io``'s AcceptEx completed: serve the new connection, post again."""
+        ws = self.ws
         io.busy = False
-        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        self._accept_handled(io)
+        s, io.sock = io.sock, INVALID_SOCKET
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
@@ -886,9 +892,7 @@ class StopSkipsBusySends(RoutineServer):
         if self._listener != INVALID_SOCKET:
             ws.closesocket(self._listener)
             self._listener = INVALID_SOCKET
-        if self._accept_sock != INVALID_SOCKET:
-            ws.closesocket(self._accept_sock)
-            self._accept_sock = INVALID_SOCKET
+        self._close_accept_sockets()
         for conn in list(self._conns.values()):
             if conn.send.busy:  # BUG: left open until its send completes
                 continue  # BUG

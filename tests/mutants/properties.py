@@ -66,13 +66,13 @@ class OvserverUnderTest:
         return {"ended": self.server.stats.ended, "reset": self.server.stats.reset}
 
 
-def echo_property(cls: type[Server]) -> Callable[[], None]:
+def echo_property(cls: type[Server], settings_: settings = SETTINGS) -> Callable[[], None]:
     """Echo (the plain traffic: swarm=False; the README recipe, recipe_property,
     is the swarm): up to 4 clients, any chunking and schedule, resets, early leaves,
     WSAENOBUFS on any post, a tiny backlog, a stop mid-session, and at most 1,
     2 or any number of clients served at once."""
 
-    @SETTINGS
+    @settings_
     @given(scenario=scenarios(clients=(1, 4), inject=("AcceptEx", "WSARecv", "WSASend"), swarm=False),
            max_clients=st.sampled_from([10_000, 1, 2]), data=st.data())
     def echo(scenario: Scenario, max_clients: int, data: st.DataObject) -> None:

@@ -199,10 +199,12 @@ class NoUpdateAcceptContext(EventServer):
 
     COPIED = ("_accept_done",)
 
-    def _accept_done(self) -> None:
-        ws, io = self.ws, self._accept
+    def _accept_done(self, io: _Io) -> None:
+        """Accept slot ``io``'s AcceptEx completed: serve the new connection, post again."""
+        ws = self.ws
         io.busy = False
-        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        self._accept_handled(io)
+        s, io.sock = io.sock, INVALID_SOCKET
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
@@ -226,10 +228,12 @@ class AcceptErrorLeaksSocket(RoutineServer):
 
     COPIED = ("_accept_done",)
 
-    def _accept_done(self) -> None:
-        ws, io = self.ws, self._accept
+    def _accept_done(self, io: _Io) -> None:
+        """Accept slot ``io``'s AcceptEx completed: serve the new connection, post again."""
+        ws = self.ws
         io.busy = False
-        s, self._accept_sock = self._accept_sock, INVALID_SOCKET
+        self._accept_handled(io)
+        s, io.sock = io.sock, INVALID_SOCKET
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
@@ -320,14 +324,13 @@ class StopUnseenInRoutineBurst(RoutineServer):
 
     def _between_routines(self, idle_check: bool) -> None:
         """What the loop around the wait would do, done by a routine (see the
-        module docstring): begin a requested stop; complete an AcceptEx; every
+        module docstring): begin a requested stop; complete the AcceptEx calls; every
         ``ROUTINE_BURST`` routines (``idle_check``), close idle clients.  The
         first two read only memory (a flag, HasOverlappedIoCompleted), so they
         are done after every routine: one routine may be long (in chat, a
         receive routed to every member), and a burst of them took seconds."""
         if not self._stopping:  # BUG: a requested stop is left to the loop around the wait
-            if self._accept.completed():
-                self._accept_done()
+            self._accepts_done()
             if idle_check:  # GetTickCount64: a call, so not after every routine
                 self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
 

@@ -80,6 +80,15 @@
 #           --idle-timeout-ms 1000: three silent clients (one dribbling bytes
 #           that never make a line) are closed once idle for 1 s, and a new
 #           client, locked out by them until then, is served;
+#   storm   (each model, echo and chat; tools/wine/storm.py, about 20 s each)
+#           every default; for 15 s all at once: 30 slowloris clients (a byte
+#           a second, no newline), 30 silent ones, 2 endless lines, 5 clients
+#           that never read (chat: beside a talker flooding), 2 threads of
+#           connect-then-reset (thousands), 2 of half-closers (200 KB, FIN,
+#           every reply checked in echo): a witness served every 0.5 s within
+#           5 s, the server's memory under 400 MB; then Ctrl+C while it goes
+#           on stops the server within 2 s, nothing abandoned, and every
+#           connection the storm held sees its end;
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line;
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
@@ -423,6 +432,30 @@ bad_input() {  # --host localhost works or is refused in one line; --port 99999 
     echo "ok   --port 99999: exit 2: $(cat "$log")"
 }
 
+hostile_storm() {  # MODEL: tools/wine/storm.py's storm beside a witness (echo, chat), then Ctrl+C during it
+    local model="$1" mode log fifo out hpid clean
+    for mode in echo chat; do
+        log="$LOGDIR/storm-$model-$mode.log" fifo="$LOGDIR/storm-$model-$mode.fifo" out="$LOGDIR/storm-$model-$mode.out"
+        start_server "$log" --port 0 --model "$model" --mode "$mode"
+        [ -n "$port" ] || { fail_with_log "storm/$model/$mode: the server did not start" "$log"; stop_server; return 1; }
+        mkfifo "$fifo"
+        timeout 240 "$HOST_PY" "$HERE/storm.py" --port "$port" --mode "$mode" --pid "$(server_wine_pid)" \
+            --seconds 15 <"$fifo" >"$out" 2>&1 &
+        hpid=$!
+        exec 7>"$fifo"  # the storm goes on until this closes
+        wait_for_line "$out" '^ready for the stop' "$hpid"
+        clean=0
+        prompt_clean_stop "storm/$model/$mode" "$log" || clean=1
+        exec 7>&-
+        wait "$hpid"
+        local rc=$?
+        sed 's/^/  /' "$out"
+        [ "$clean" = 0 ] || return 1
+        [ "$rc" = 0 ] || { echo "FAIL storm/$model/$mode"; return 1; }
+        echo "ok   storm/$model/$mode: the witness served throughout, memory bounded; Ctrl+C during the storm stopped it in $stop_s s"
+    done
+}
+
 example_server() {  # examples/my_server.py: its listening line, a reply, Ctrl+C
     local log="$LOGDIR/example.log" i wpid t0 reply
     setsid "$HERE/winpython" examples/my_server.py 0 >"$log" 2>&1 </dev/null &
@@ -449,7 +482,7 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle bad-input example); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm bad-input example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -478,6 +511,7 @@ for model in $MODELS; do
     run defaults hostile_defaults "$model"
     run busy hostile_busy "$model"
     run idle hostile_idle "$model"
+    run storm hostile_storm "$model"
 done
 run bad-input bad_input
 run example example_server
