@@ -183,7 +183,7 @@ class _FrozenHeap:
     buffers.  With more clients each full collection costs more, and more of
     them come per message: at 20000 clients connected at once, ten full
     collections and, in one measurement, some 40% of the growth of CPU time
-    per message over 1000 clients (README, "The events model at 20000
+    per message over 1000 clients (docs/measurement-log.md, "The events model at 20000
     clients").
     :meth:`freeze` moves everything tracked so far to the permanent generation
     (:func:`gc.freeze`, as forking servers do; its cost does not depend on the
@@ -202,7 +202,7 @@ class _FrozenHeap:
     in swarm runs of 1500 clients (every model, with resets) the collections
     during the run found 0 to 172 objects of cyclic garbage, and the tens of
     thousands that were there at the end were frozen, waiting for the end
-    anyway (README, "The events model at 20000 clients").  After the run a
+    anyway (docs/measurement-log.md, "The events model at 20000 clients").  After the run a
     collection comes when the caller's allocations trigger one, as before.
 
     Nothing in the fake depends on when a collection runs (no finalizers), so

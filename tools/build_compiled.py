@@ -23,7 +23,7 @@ left interpreted until 2026-12-04: their scheduler reads and writes the
 kernel's events on every wait of the events model (64 at a time), and
 interpreted code reaches a compiled object's attributes through descriptors,
 slower than the pure build's slots, so the compiled build ran the events
-model in more instructions than the pure one (README, "Speed of the fake").
+model in more instructions than the pure one (docs/measurement-log.md, "Speed of the fake").
 Not compiled, on purpose:
 
 * ``_sim.py``: :class:`~fakewinsock.Chooser` is subclassed by interpreted code
