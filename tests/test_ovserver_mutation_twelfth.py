@@ -1,0 +1,66 @@
+"""ovserver: survivors of the twelfth session's mutation samples (issue 18,
+``tools/mutation_sample.sh``, seed 24) that a behaviour tells apart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from fakewinsock.constants import TRUE, WSA_INVALID_HANDLE, WSA_WAIT_FAILED
+from ovserver import Server, ServerConfig, ServerError, create_server
+from tests.ovserver_session import MS, exact
+from tests.test_ovserver_mutation_survivors import SharedPort
+
+GRACE_MS = 777  # the stop's grace period: the controller's wait with this time-out is the stop's
+
+
+class StopWaitFails(SharedPort):
+    """The iocp controller's wait for the stop to drain (the one wait with
+    ``GRACE_MS`` as its time-out) fails with WSA_INVALID_HANDLE."""
+
+    failed = False
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int, dwTimeout: int,
+                                 fAlertable: int) -> int:
+        if dwTimeout == GRACE_MS and not self.failed:
+            self.failed = True
+            self.WSASetLastError(WSA_INVALID_HANDLE)
+            return WSA_WAIT_FAILED
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+
+def test_after_a_worker_and_the_controller_failed_the_controller_reaps_past_the_dead_workers_stop_packet() -> None:
+    """iocp model, two workers, every completion 50 ms after its cause.  A
+    packet the server did not post ends one worker with a ServerError (it asks
+    for a stop); the controller cancels the client's receive and the listener's
+    AcceptEx, and its wait for their packets fails: a second failure.  It posts
+    one stop packet per worker, the dead one's too; the live worker takes one,
+    the other stays queued, ahead of the two cancelled operations' packets, 50
+    ms later.  The controller, reaping alone, skips that stop packet and
+    handles both packets: then nothing is in flight, so run() cleans up
+    (closes the port and the wake event, WSACleanup) before raising the
+    controller's error, and nothing is left open.  Proven against
+    ``_reap_alone``'s ``key != STOP_KEY`` (the controller then took the
+    leftover stop packet for a failed port and gave up: the port, the wake
+    event and both sockets' operations were left behind)."""
+    ws = StopWaitFails(seed=0, config=exact(0.0, completion_delay=(50 * MS, 50 * MS), strict_cleanup=False))
+    server = create_server(ws, ServerConfig(port=0, model="iocp", workers=2, stop_grace_ms=GRACE_MS))
+    client = ws.peer()
+
+    def foreign(_: object) -> None:
+        assert server.stats.accepted == 1
+        assert ws.PostQueuedCompletionStatus(ws.port, 0, 0x1234, None) == TRUE
+
+    def ready(srv: Server) -> None:
+        assert srv.address is not None
+        client.connect_nowait(*srv.address)
+        ws.call_at(200 * MS, foreign)
+
+    with pytest.raises(ServerError) as info:
+        server.run(ready)
+    assert ws.failed
+    assert str(info.value) == f"WSAWaitForMultipleEvents failed: {WSA_WAIT_FAILED:#x} (error {WSA_INVALID_HANDLE})"
+    exits = sorted(r.detail.rsplit("=", 1)[1] for r in ws.trace if r.what == "thread" and r.call == "exit")
+    assert exits == ["0", "1"]  # the live worker took a stop packet; the other died of the foreign packet
+    assert ws.pending_operations() == [] and ws.leaks() == [] and ws.open_handles() == []
