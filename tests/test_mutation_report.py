@@ -16,10 +16,12 @@ ORIG = """\
             continue
         total += x.n
         log("counted", x)
+        seen.add(x)
+        last = x
         if x.b:
             continue
         total -= 1
-    return total"""
+    return total, last"""
 
 
 def mutant(old_line: int) -> Mutant:
@@ -51,7 +53,7 @@ where break and continue are the same.
     [entry] = load_equivalents(listed)
     assert entry.context == ('log("counted", x)', "if x.b:", "total -= 1")
     assert entry.reason == "x.b is only ever true of the last, where break and continue are the same."
-    first, second = mutant(3), mutant(7)
+    first, second = mutant(3), mutant(9)
     assert (first.removed, first.added) == (second.removed, second.added) == (("continue",), ("break",))
     assert matches(entry, second) and not matches(entry, first)
     entry.context = ()

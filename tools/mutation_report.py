@@ -13,7 +13,7 @@ An entry of the equivalent list names the function and the changed lines (as
 the mutants differently after an edit elsewhere in the function, and the
 unchanged lines around them as the source has them (``| line``): the reader
 judges the reason without opening the source, and the entry matches only a
-mutant with those lines within three of its change (so a ``continue`` made
+mutant with those lines within five of its change (so a ``continue`` made
 ``break`` is listed for one loop, not for every loop of the function).  An
 entry that matches no survivor is reported as stale (the mutant is killed
 now, or the code around it changed): judge it again, or remove it.
@@ -31,6 +31,7 @@ import difflib
 import json
 import math
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Mutant:
     status: str
     removed: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
-    context: frozenset[str] = frozenset()  # the unchanged lines within three of the change, stripped
+    context: frozenset[str] = frozenset()  # the unchanged lines within five of the change, stripped
     diff: str = ""
 
 
@@ -128,8 +129,17 @@ def describe(m: Mutant, funcs: dict[str, str]) -> None:
     m.diff = "\n".join(diff)
     m.removed = tuple(line[1:].strip() for line in diff if line.startswith("-"))
     m.added = tuple(line[1:].strip() for line in diff if line.startswith("+"))
-    wide = list(difflib.unified_diff(a, b, lineterm="", n=3))[2:]
+    wide = list(difflib.unified_diff(a, b, lineterm="", n=5))[2:]
     m.context = frozenset(line[1:].strip() for line in wide if line.startswith(" ") and line.strip())
+
+
+def entry(m: Mutant) -> str:
+    """A survivor as an entry of the equivalent list, its reason to be written."""
+    hunk = [line for line in m.diff.splitlines() if not line.startswith("@@")]
+    body = textwrap.dedent("\n".join(line[1:] for line in hunk)).splitlines()
+    marks = {" ": "|", "-": "-", "+": "+"}
+    lines = [f"{marks[h[0]]} {b}".rstrip() for h, b in zip(hunk, body, strict=False) if b.strip()]
+    return "\n".join([f"{m.module}.{m.function}", *lines, "why: ..."])
 
 
 def matches(e: Equivalent, m: Mutant) -> bool:
@@ -182,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", action="append", default=[], metavar="PREFIX=PERCENT",
                     help="target score of the modules whose name starts with PREFIX (e.g. ovserver=95)")
     ap.add_argument("--only", default="", help="report only modules whose name starts with this")
+    ap.add_argument("--entries", action="store_true",
+                    help="print each survivor as an entry of the equivalent list (its reason left to write)")
     args = ap.parse_args(argv)
 
     equivalents = load_equivalents(args.equivalent)
@@ -254,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(alive_list)} surviving mutants (not in {args.equivalent}):")
         for m in alive_list:
             print(f"\n{m.name}  [{m.status}]  ({m.module}.{m.function})")
-            print(m.diff)
+            print(entry(m) if args.entries else m.diff)
     # An entry can only be stale once every mutant of its function has been checked.
     unfinished = {f"{m.module}.{m.function}" for m in mutants if m.status == "not checked"}
     stale = [e for e in equivalents
