@@ -44,7 +44,8 @@ case "$pattern" in
                tests/test_thread_switches.py tests/test_scripted.py tests/test_trace_export.py
                tests/test_fake_kernel_mutation_ninth.py tests/test_fake_net_mutation_ninth.py
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
-               tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py)
+               tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
+               tests/test_fake_mutation_twelfth.py)
         keyword='not ntstatus and not readme'
         ;;
     ovserver._core*|ovserver._protocol*)

@@ -1,0 +1,53 @@
+"""The fake's kernel, operations, network and sockets: survivors of the twelfth
+session's fresh mutation samples (issue 18, seed 24, drawn among the mutants
+no earlier sample had drawn: ``MUTATION_EXCLUDE=... tools/mutation_sample.sh
+'fakewinsock._net*' 30 24`` and the like), each asserted as what a user of the
+fake relies on.  (Silly-window avoidance, the sender waiting for half the
+window: ``tests/test_fake_net_mutation_more.py``'s partial reader.)"""
+
+from __future__ import annotations
+
+from fakewinsock import FakeWinsock
+from fakewinsock.constants import TRUE, WSA_IO_PENDING
+from tests.fake_server import Server, quiet
+from tests.test_fake_net_mutation_more import ByLabel
+
+MS = 1_000_000
+
+
+def test_the_completion_delay_is_the_delay_question_and_a_chooser_scripts_it_by_name() -> None:
+    """FakeConfig.completion_delay is drawn by the chooser's question named
+    ``"delay"`` (the Chooser docstring's names), so a chooser can script it: a
+    receive pending when its data arrives completes exactly the delay the
+    chooser answered later, within the configured span."""
+    chooser = ByLabel({"delay": 3 * MS})
+    ws = FakeWinsock(chooser=chooser, config=quiet(completion_delay=(0, 4 * MS)))
+    srv = Server(ws)
+    s, peer = srv.accept()
+    ov, _ = srv.post_recv(s, 16)
+    peer.send_nowait(b"x")
+    assert srv.result(s, ov) == (TRUE, 1, 0)
+    recv = [r for r in ws.trace if r.call == "WSARecv"][-1]
+    arrived = [r.time for r in ws.trace if r.what == "net" and r.call == "arrive"][-1]
+    completed = [r.time for r in ws.trace if r.op == recv.op and r.what == "completed"]
+    assert completed == [arrived + 3 * MS]
+    assert ("delay", 0, 4 * MS) in chooser.asked
+    srv.finish()
+
+
+def test_an_acceptex_that_completes_at_once_counts_as_immediate() -> None:
+    """A client waits in the backlog; AcceptEx, told to complete at once when it
+    can, does: ws.stats counts one immediate completion more, and no pending one."""
+    ws = FakeWinsock(config=quiet(immediate={"AcceptEx": 1.0, "*": 0.0}))
+    srv = Server(ws)
+    peer = ws.peer()
+    peer.connect_nowait("127.0.0.1", srv.port)
+    ws.run_for(0.001)
+    before = {k: ws.stats[k] for k in ("immediate", "pending")}
+    acc, ov = srv.post_accept()
+    assert ws.WSAGetLastError() != WSA_IO_PENDING
+    assert {k: ws.stats[k] - before[k] for k in before} == {"immediate": 1, "pending": 0}
+    assert srv.result(srv.lst, ov)[:2] == (TRUE, 0)
+    srv.close(acc)
+    peer.close()
+    srv.finish()
