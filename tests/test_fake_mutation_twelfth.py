@@ -51,3 +51,29 @@ def test_an_acceptex_that_completes_at_once_counts_as_immediate() -> None:
     srv.close(acc)
     peer.close()
     srv.finish()
+
+
+def test_two_acceptex_posted_take_two_clients_that_arrive_while_the_first_completes() -> None:
+    """Two AcceptEx posted on a listener, every completion 1 ms after its cause;
+    two clients connect at once.  The first arrival satisfies the first
+    AcceptEx; the second arrives while that one is still completing (the head
+    of the listener's queue is taken, so the second AcceptEx is not looked at
+    yet).  Once the first completes, the second is looked at again and takes
+    the client waiting in the backlog: both complete, 1 ms apart, without a
+    third arrival."""
+    ws = FakeWinsock(config=quiet(completion_delay=(MS, MS)))
+    srv = Server(ws)
+    (acc1, ov1), (acc2, ov2) = srv.post_accept(), srv.post_accept()
+    peers = [ws.peer(), ws.peer()]
+    for p in peers:
+        p.connect_nowait("127.0.0.1", srv.port)
+    assert srv.wait(ov1, 50) == 0
+    first = ws.now_ns
+    assert srv.wait(ov2, 50) == 0  # (the mutant: WSA_WAIT_TIMEOUT, a client left in the backlog)
+    assert ws.now_ns - first == MS
+    assert srv.result(srv.lst, ov1)[:2] == srv.result(srv.lst, ov2)[:2] == (TRUE, 0)
+    for s in (acc1, acc2):
+        srv.close(s)
+    for p in peers:
+        p.close()
+    srv.finish()
