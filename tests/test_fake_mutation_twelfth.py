@@ -7,8 +7,10 @@ window: ``tests/test_fake_net_mutation_more.py``'s partial reader.)"""
 
 from __future__ import annotations
 
-from fakewinsock import FakeWinsock
-from fakewinsock.constants import TRUE, WSA_IO_PENDING
+from typing import Any
+
+from fakewinsock import FakeConfig, FakeWinsock, RandomChooser
+from fakewinsock.constants import INFINITE, MAKEWORD, TRUE, WAIT_TIMEOUT, WSA_IO_PENDING
 from tests.fake_server import Server, quiet
 from tests.test_fake_net_mutation_more import ByLabel
 
@@ -77,3 +79,41 @@ def test_two_acceptex_posted_take_two_clients_that_arrive_while_the_first_comple
     for p in peers:
         p.close()
     srv.finish()
+
+
+class AlwaysSwitch(RandomChooser):
+    """At every scheduling point, another thread runs if one can."""
+
+    def index(self, n: int, label: str) -> int:
+        return n - 1 if label == "thread" else super().index(n, label)
+
+
+def test_a_thread_whose_wait_timed_out_runs_at_the_next_call_of_a_busy_thread() -> None:
+    """A thread waits 1 ms on an event nobody signals; the main thread, alone
+    runnable, keeps making Winsock calls (0.1 ms each) without waiting.  Once
+    the waiter's time-out has passed, the next call is a scheduling point at
+    which it can run (here it does: the chooser switches whenever it can): its
+    wait returns WAIT_TIMEOUT within a call of its 1 ms, not only when the main
+    thread blocks (3 ms later)."""
+    ws = FakeWinsock(chooser=AlwaysSwitch(0), config=FakeConfig(syscall_cost=100_000))
+    assert ws.WSAStartup(MAKEWORD(2, 2)).error == 0
+    ev = ws.WSACreateEvent()
+    log: list[tuple[str, int]] = []
+
+    def waiter(_: Any) -> int:
+        start = ws.now_ns
+        log.append(("waiter", ws.WaitForSingleObject(ev, 1)))
+        log.append(("waited", ws.now_ns - start))
+        return 0
+
+    h = ws.CreateThread(None, 0, waiter, None, 0).hThread
+    for _ in range(30):
+        ws.WSAResetEvent(ev)
+        log.append(("main", ws.now_ns))
+    assert ws.WaitForSingleObject(h, INFINITE) == 0
+    assert ("waiter", WAIT_TIMEOUT) in log
+    waited = dict(log)["waited"]
+    assert 1_000_000 <= waited <= 1_200_000, log
+    assert [who for who, _ in log].index("waiter") < 20, log  # before the main thread's calls end
+    assert ws.CloseHandle(h) and ws.WSACloseEvent(ev)
+    assert ws.WSACleanup() == 0

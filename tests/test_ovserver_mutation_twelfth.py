@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from fakewinsock.constants import TRUE, WSA_INVALID_HANDLE, WSA_WAIT_FAILED
-from ovserver import Server, ServerConfig, ServerError, create_server
+from ovserver import Limits, Server, ServerConfig, ServerError, create_server
 from tests.ovserver_session import MS, exact
 from tests.test_ovserver_mutation_survivors import SharedPort
 
@@ -64,3 +64,16 @@ def test_after_a_worker_and_the_controller_failed_the_controller_reaps_past_the_
     exits = sorted(r.detail.rsplit("=", 1)[1] for r in ws.trace if r.what == "thread" and r.call == "exit")
     assert exits == ["0", "1"]  # the live worker took a stop packet; the other died of the foreign packet
     assert ws.pending_operations() == [] and ws.leaks() == [] and ws.open_handles() == []
+
+
+@pytest.mark.parametrize(("high_water", "accepted"), [(-1, False), (0, True), (999, True), (1000, False)])
+def test_high_water_is_off_or_under_max_queued_at_each_boundary(high_water: int, accepted: bool) -> None:
+    """Back-pressure's mark is 0 (off) or under ``max_queued`` (a mark at the
+    limit would never hold a sender back before the cut-off): max_queued 1000
+    takes 0 and 999, refuses -1 and 1000, saying why."""
+    if accepted:
+        assert Limits(max_queued=1000, high_water=high_water).high_water == high_water
+        return
+    with pytest.raises(ValueError) as info:
+        Limits(max_queued=1000, high_water=high_water)
+    assert str(info.value).startswith("high_water must be 0 (off) or under max_queued: Limits(")
