@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakewinsock import FakeConfig, FakeWinsock, RandomChooser
-from fakewinsock.constants import INFINITE, MAKEWORD, TRUE, WAIT_TIMEOUT, WSA_IO_PENDING
+from fakewinsock import FakeConfig, FakeWinsock, RandomChooser, sockaddr_in
+from fakewinsock.constants import INFINITE, MAKEWORD, SOCKET_ERROR, TRUE, WAIT_TIMEOUT, WSA_IO_PENDING, WSAENOBUFS
 from tests.fake_server import Server, quiet
 from tests.test_fake_net_mutation_more import ByLabel
 
@@ -117,3 +117,23 @@ def test_a_thread_whose_wait_timed_out_runs_at_the_next_call_of_a_busy_thread() 
     assert [who for who, _ in log].index("waiter") < 20, log  # before the main thread's calls end
     assert ws.CloseHandle(h) and ws.WSACloseEvent(ev)
     assert ws.WSACleanup() == 0
+
+
+def test_with_every_dynamic_port_taken_port_0_is_wsaenobufs_for_bind_and_connect() -> None:
+    """Every port of the dynamic range (49152-65535) on 127.0.0.1 in use (by
+    simulated peers' connections, set directly: the quick form of binding
+    16384 sockets): bind to port 0, and connect on a socket not bound, fail
+    with WSAENOBUFS (Windows' port exhaustion), and the socket stays unbound;
+    no port outside the range (not port 1) is handed out instead."""
+    ws = FakeWinsock(config=quiet())
+    srv = Server(ws)
+    ws._net._peer_addrs.update(("127.0.0.1", p) for p in range(49152, 65536))
+    s = srv.socket()
+    assert ws.bind(s, sockaddr_in("127.0.0.1", 0), 16) == SOCKET_ERROR
+    assert ws.WSAGetLastError() == WSAENOBUFS
+    assert ws.connect(s, sockaddr_in("127.0.0.1", srv.port), 16) == SOCKET_ERROR
+    assert ws.WSAGetLastError() == WSAENOBUFS
+    assert ws.getsockname(s)[0] == SOCKET_ERROR  # still not bound
+    srv.close(s)
+    ws._net._peer_addrs.clear()
+    srv.finish()

@@ -56,7 +56,7 @@ case "$pattern" in
                tests/test_ovserver_hostile.py tests/test_ovserver_mutation_startup.py tests/test_ovserver_idle.py
                tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py
                tests/test_ovserver_mutation_ninth.py tests/test_ovserver_mutation_eleventh.py
-               tests/test_ovserver_mutation_twelfth.py)
+               tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_events_more.py)
         keyword='not events and not iocp and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
