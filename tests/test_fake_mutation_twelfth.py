@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakewinsock import FakeConfig, FakeWinsock, RandomChooser, sockaddr_in
+from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakeWinsock, RandomChooser, sockaddr_in
 from fakewinsock.constants import INFINITE, MAKEWORD, SOCKET_ERROR, TRUE, WAIT_TIMEOUT, WSA_IO_PENDING, WSAENOBUFS
 from tests.fake_server import Server, quiet
 from tests.test_fake_net_mutation_more import ByLabel
@@ -137,3 +137,39 @@ def test_with_every_dynamic_port_taken_port_0_is_wsaenobufs_for_bind_and_connect
     srv.close(s)
     ws._net._peer_addrs.clear()
     srv.finish()
+
+
+def test_a_thread_woken_by_a_completion_routine_but_not_run_is_described_so() -> None:
+    """What end_threads (and a deadlock or leak report) says of a thread whose
+    alertable wait was ended by a completion routine queued to it, but which
+    has not run since: runnable, its wait "ended by a queued completion
+    routine" (tests/test_fake_threads.py has the satisfied wait).  The worker
+    posts a receive with a routine and sleeps alertably; the data arrives
+    behind the main thread's back during its calls; on some seeds the worker
+    has not run when the main thread ends the threads."""
+    described: list[str] = []
+    for seed in range(8):
+        ws = FakeWinsock(seed=seed, config=quiet(background=1.0))
+        srv = Server(ws)
+        s, peer = srv.accept()
+        got: list[int] = []
+
+        def worker(_: Any, ws: FakeWinsock = ws, s: int = s, got: list[int] = got) -> int:
+            ws.WSARecv(s, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(), lambda e, n, o, f: got.append(n))
+            return ws.SleepEx(INFINITE, TRUE)
+
+        ws.CreateThread(None, 0, worker, None, 0)
+        ws.Sleep(10)  # the worker sleeps, its receive pending
+        peer.send_nowait(b"x")
+        ev = ws.WSACreateEvent()
+        sched = ws._kernel.sched
+        assert sched is not None
+        for _ in range(200):  # calls (scheduling points) until the routine is queued, and maybe run
+            ws.WSASetEvent(ev)
+            if got or sched.threads[1].state == "runnable":
+                break
+        described += ws.end_threads()
+    assert len(described) >= 2, "no seed left the woken thread unrun"
+    for text in described:
+        assert text.endswith(": runnable, not yet run since its wait in SleepEx(INFINITE, TRUE) was ended by a "
+                             "queued completion routine"), text
