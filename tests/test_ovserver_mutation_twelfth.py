@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
+from fakewinsock import WSAOVERLAPPED
 from fakewinsock.constants import TRUE, WSA_INVALID_HANDLE, WSA_WAIT_FAILED
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
 from tests.ovserver_session import MS, exact
@@ -77,3 +79,36 @@ def test_high_water_is_off_or_under_max_queued_at_each_boundary(high_water: int,
     with pytest.raises(ValueError) as info:
         Limits(max_queued=1000, high_water=high_water)
     assert str(info.value).startswith("high_water must be 0 (off) or under max_queued: Limits(")
+
+
+class KeepsAcceptOverlapped(SharedPort):
+    """Keeps the OVERLAPPED of the program's first AcceptEx."""
+
+    first_accept: WSAOVERLAPPED | None = None
+
+    def AcceptEx(self, sListenSocket: int, sAcceptSocket: int, lpOutputBuffer: bytearray | None,
+                 dwReceiveDataLength: int, dwLocalAddressLength: int, dwRemoteAddressLength: int,
+                 lpOverlapped: WSAOVERLAPPED | None) -> Any:
+        if self.first_accept is None:
+            self.first_accept = lpOverlapped
+        return super().AcceptEx(sListenSocket, sAcceptSocket, lpOutputBuffer, dwReceiveDataLength,
+                                dwLocalAddressLength, dwRemoteAddressLength, lpOverlapped)
+
+
+def test_an_acceptex_packet_with_another_key_is_a_server_error_naming_the_key() -> None:
+    """iocp model: a packet carrying an accept slot's OVERLAPPED but not the
+    listener's key (a double post by a component sharing the port) is not
+    taken for an accept: run() raises a ServerError naming the key."""
+    ws = KeepsAcceptOverlapped(seed=0, config=exact(0.0))
+    server = create_server(ws, ServerConfig(port=0, model="iocp", workers=2))
+
+    def stray(_: object) -> None:
+        assert ws.first_accept is not None
+        assert ws.PostQueuedCompletionStatus(ws.port, 0, 0x77, ws.first_accept) == TRUE
+
+    def ready(srv: Server) -> None:
+        ws.call_at(2 * MS, stray)
+
+    with pytest.raises(ServerError) as info:
+        server.run(ready)
+    assert str(info.value) == "an AcceptEx packet with key 0x77"
