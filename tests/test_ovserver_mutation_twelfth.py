@@ -112,3 +112,19 @@ def test_an_acceptex_packet_with_another_key_is_a_server_error_naming_the_key() 
     with pytest.raises(ServerError) as info:
         server.run(ready)
     assert str(info.value) == "an AcceptEx packet with key 0x77"
+
+
+def test_a_packet_with_an_overlapped_the_server_did_not_make_is_a_server_error_naming_it() -> None:
+    """iocp model: a packet whose OVERLAPPED is none of the server's operation
+    slots (a component sharing the port posting its own) is refused: run()
+    raises a ServerError showing that OVERLAPPED."""
+    ws = SharedPort(seed=0, config=exact(0.0))
+    server = create_server(ws, ServerConfig(port=0, model="iocp", workers=2))
+    foreign = WSAOVERLAPPED()
+
+    def ready(srv: Server) -> None:
+        ws.call_at(2 * MS, lambda _: ws.PostQueuedCompletionStatus(ws.port, 0, 1, foreign))
+
+    with pytest.raises(ServerError) as info:
+        server.run(ready)
+    assert str(info.value) == f"a packet with a foreign OVERLAPPED: {foreign!r}"
