@@ -122,8 +122,11 @@ def test_a_packet_with_an_overlapped_the_server_did_not_make_is_a_server_error_n
     server = create_server(ws, ServerConfig(port=0, model="iocp", workers=2))
     foreign = WSAOVERLAPPED()
 
+    def post(_: object) -> None:
+        assert ws.PostQueuedCompletionStatus(ws.port, 0, 1, foreign) == TRUE
+
     def ready(srv: Server) -> None:
-        ws.call_at(2 * MS, lambda _: ws.PostQueuedCompletionStatus(ws.port, 0, 1, foreign))
+        ws.call_at(2 * MS, post)
 
     with pytest.raises(ServerError) as info:
         server.run(ready)
