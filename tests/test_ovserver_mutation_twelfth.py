@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from fakewinsock import WSAOVERLAPPED
-from fakewinsock.constants import TRUE, WSA_INVALID_HANDLE, WSA_WAIT_FAILED
+from fakewinsock.constants import ERROR_INVALID_HANDLE, FALSE, TRUE, WSA_INVALID_HANDLE, WSA_WAIT_FAILED
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
+from ovserver._iocp import STOP_KEY
 from tests.ovserver_session import MS, exact
 from tests.test_ovserver_mutation_survivors import SharedPort
 
@@ -131,3 +132,31 @@ def test_a_packet_with_an_overlapped_the_server_did_not_make_is_a_server_error_n
     with pytest.raises(ServerError) as info:
         server.run(ready)
     assert str(info.value) == f"a packet with a foreign OVERLAPPED: {foreign!r}"
+
+
+class StopPostFails(SharedPort):
+    """PostQueuedCompletionStatus of a stop packet fails (ERROR_INVALID_HANDLE)."""
+
+    def PostQueuedCompletionStatus(self, CompletionPort: int, dwNumberOfBytesTransferred: int,
+                                   dwCompletionKey: int, lpOverlapped: WSAOVERLAPPED | None) -> int:
+        if dwCompletionKey == STOP_KEY:
+            self.SetLastError(ERROR_INVALID_HANDLE)
+            return FALSE
+        return super().PostQueuedCompletionStatus(CompletionPort, dwNumberOfBytesTransferred, dwCompletionKey,
+                                                  lpOverlapped)
+
+
+def test_a_stop_packet_that_cannot_be_posted_is_a_server_error_saying_so() -> None:
+    """iocp model: at the stop, posting a worker's stop packet fails: run()
+    raises a ServerError naming PostQueuedCompletionStatus and its error (the
+    workers, still waiting on the port, are then the test's to end)."""
+    ws = StopPostFails(seed=0, config=exact(0.0, strict_cleanup=False))
+    server = create_server(ws, ServerConfig(port=0, model="iocp", workers=2))
+
+    def ready(srv: Server) -> None:
+        ws.call_at(2 * MS, lambda _: srv.request_stop(signal=ws.signal_event))
+
+    with pytest.raises(ServerError) as info:
+        server.run(ready)
+    assert str(info.value) == f"PostQueuedCompletionStatus failed (error {ERROR_INVALID_HANDLE})"
+    ws.end_threads()
