@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--size", type=int, required=True)
     rec.add_argument("--seed", type=int, required=True)
     rec.add_argument("--label", required=True, help="the session and commit, for the reader")
+    rec.add_argument("--exclude", type=Path, help="the names the sample left out (as mutation_recheck.py's)")
     names = sub.add_parser("names", help="the names in mutants/ of the mutants the recorded samples drew")
     names.add_argument("--mutants", type=Path, default=ROOT / "mutants")
     names.add_argument("--drawn", type=Path, default=ROOT / "tools" / "mutation-drawn.txt")
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "record":
         ids = identities(args.mutants)
         # As mutation_recheck.py --unchecked PATTERN --sample N --seed S draws on a fresh mutants/.
-        pool = sorted(n for n in ids if fnmatch.fnmatch(n, args.pattern))
+        left_out = set(args.exclude.read_text(encoding="utf-8").split()) if args.exclude else set()
+        pool = sorted(n for n in ids if fnmatch.fnmatch(n, args.pattern) and n not in left_out)
         drawn = random.Random(args.seed).sample(pool, args.size) if args.size < len(pool) else pool
         for n in drawn:
             function, removed, added = ids[n]
