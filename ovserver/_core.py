@@ -566,11 +566,15 @@ class Server:
         self.ws.WSASetEvent(self._wake)
 
     def _post_one_accept(self, io: _Io) -> bool:
-        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
+        """Post AcceptEx on accept slot ``io``; False if that failed at once
+        (WSASocket or AcceptEx: WSAENOBUFS or WSAEMFILE under load): the slot
+        is free again (for the retry, ``accept_retry_ms`` later) and the
+        accept socket, if made, is closed."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
+            self._free_accepts.append(io)
             return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
