@@ -225,6 +225,24 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
 
 
 @FAST
+@given(scenario=scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16 * 1024, max_queued=16 * 1024,
+                          features=("slow_readers", "early_stop", "spread_arrivals")))
+def test_an_early_stop_comes_while_a_slow_reader_sends(scenario: Scenario) -> None:
+    """With a slow reader (and no reader stopped for good), an early stop comes
+    at a point of the slow reader's sends, while its replies are backed up, or
+    1 ms after the last send of any client; not after the slow reader has read
+    its way through what it is owed (here 40 KiB, sent in 6 ms: the stops drawn
+    otherwise reach 100 ms)."""
+    stop = scenario.faults.stop_at_ns
+    slow = [(s.arrive_ns, sum(s.gaps_ns)) for s in scenario.clients if s.read_bytes is not None]
+    if stop is None or not slow:
+        return
+    arrive, span = max(slow)
+    last = max(s.arrive_ns + sum(s.gaps_ns) for s in scenario.clients)
+    assert arrive < stop <= arrive + span + 1 or stop == last + 1_000_000, (stop, arrive, span, last)
+
+
+@FAST
 @given(scenario=scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16 * 1024,
                           features=("long_lines", "unterminated", "small_window", "paused_readers",
                                     "stopped_readers", "resets")))
