@@ -47,9 +47,9 @@ class Recording(RandomChooser):
         return super().index(n, label)
 
 
-def stalled(seed: int, chooser: RandomChooser | None = None,
-            window: int = WINDOW) -> tuple[FakeWinsock, int, WSAOVERLAPPED]:
-    """A server socket with DATA's send pending: the peer does not read."""
+def connected(seed: int, chooser: RandomChooser | None = None,
+              window: int = WINDOW) -> tuple[FakeWinsock, int]:
+    """A server socket connected to a peer that does not read (``ws._test_peer``)."""
     ws = FakeWinsock(seed=seed, config=FakeConfig(window=window, background=0.0, immediate=0.0),
                      chooser=chooser)
     lst, acc, aov = server(ws)
@@ -60,12 +60,19 @@ def stalled(seed: int, chooser: RandomChooser | None = None,
     ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8)
     ws.WSACloseEvent(aov.hEvent)
     ws.closesocket(lst)
+    ws._test_peer = peer  # type: ignore[attr-defined]
+    return ws, acc
+
+
+def stalled(seed: int, chooser: RandomChooser | None = None,
+            window: int = WINDOW) -> tuple[FakeWinsock, int, WSAOVERLAPPED]:
+    """A server socket with DATA's send pending: the peer does not read."""
+    ws, acc = connected(seed, chooser, window)
     ov = WSAOVERLAPPED()
     ov.hEvent = ws.WSACreateEvent()
     rc, _, _ = ws.WSASend(acc, [WSABUF(len(DATA), DATA)], 1, 0, ov, None)
     assert rc != 0 and ws.WSAGetLastError() == WSA_IO_PENDING
     assert ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, 1000, FALSE) == WSA_WAIT_TIMEOUT
-    ws._test_peer = peer  # type: ignore[attr-defined]
     return ws, acc, ov
 
 
@@ -149,3 +156,33 @@ def test_a_send_cut_off_with_nothing_out_draws_nothing() -> None:
         ws.WSACloseEvent(e)
     ws.closesocket(acc)
     ws.WSACleanup()
+
+
+def _post_and_exit(param: tuple[FakeWinsock, int, WSAOVERLAPPED]) -> int:
+    """A thread procedure: post DATA's send, let part of it go out, exit."""
+    ws, acc, ov = param
+    rc, _, _ = ws.WSASend(acc, [WSABUF(len(DATA), DATA)], 1, 0, ov, None)
+    assert rc != 0 and ws.WSAGetLastError() == WSA_IO_PENDING
+    ws.Sleep(100)  # a window's worth goes out (the peer does not read)
+    return 0
+
+
+def test_the_exit_of_the_posting_thread_cuts_it_too() -> None:
+    """A program thread posts the send and exits with part of it out: the exit
+    cancels it (afd.c test_async_thread_termination: no completion port), and
+    the count is drawn as for any cut send: both come over seeds."""
+    counts = set()
+    for seed in range(12):
+        ws, acc = connected(seed)
+        ov = WSAOVERLAPPED()
+        ov.hEvent = ws.WSACreateEvent()
+        h, _ = ws.CreateThread(None, 0, _post_and_exit, (ws, acc, ov), 0)
+        assert ws.WaitForSingleObject(h, WSA_INFINITE) == WSA_WAIT_EVENT_0
+        assert ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, 1000, FALSE) == WSA_WAIT_EVENT_0
+        assert ov.Internal == STATUS_CANCELLED
+        counts.add(ov.InternalHigh)
+        assert ws.CloseHandle(h) == TRUE
+        ws.closesocket(acc)
+        ws.WSACloseEvent(ov.hEvent)
+        ws.WSACleanup()
+    assert 0 in counts and any(0 < n < len(DATA) for n in counts), counts

@@ -235,3 +235,20 @@ def test_success_leaves_the_last_error(h: Harness) -> None:
     queue_self(h, apc(log), 0)
     assert h.ws.GetLastError() == 1234
     assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+
+
+def test_an_apc_that_raises_surfaces_from_its_wait_after_the_others_ran(h: Harness) -> None:
+    """An APC that raises (undefined in C: the interface surfaces it): the wait
+    that ran it raises that exception, after running every APC queued behind
+    it, as for a completion routine."""
+    log: Log = []
+
+    def boom(data: int) -> None:
+        raise ValueError(f"apc {data}")
+
+    queue_self(h, boom, 1)
+    queue_self(h, apc(log), 2)
+    with pytest.raises(ValueError, match="apc 1"):
+        h.ws.SleepEx(0, TRUE)
+    assert log == [("apc", 2)]
+    assert h.ws.SleepEx(0, TRUE) == 0
