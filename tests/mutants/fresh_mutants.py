@@ -533,6 +533,12 @@ class StopWaitNotAlertable(RoutineServer):
     COPIED = ("_wait",)
 
     def _wait(self, timeout_ms: int) -> None:
+        if self._accept_retry:
+            left = self._retry_due - self.ws.GetTickCount64()
+            if left <= 0:
+                self._retry_accept()
+                return  # the loop around looks at the stop flag and waits again
+            timeout_ms = min(timeout_ms, left)
         self._ran = 0
         alertable = FALSE if self._stopping else TRUE  # BUG: the stop's wait is not alertable
         rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout_ms, alertable)  # BUG

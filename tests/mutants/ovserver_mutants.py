@@ -281,11 +281,15 @@ class AcceptExReceivesData(EventServer):
         return io
 
     def _post_one_accept(self, io: _Io) -> bool:
-        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
+        """Post AcceptEx on accept slot ``io``; False if that failed at once
+        (WSASocket or AcceptEx: WSAENOBUFS or WSAEMFILE under load): the slot
+        is free again (for the retry, ``accept_retry_ms`` later) and the
+        accept socket, if made, is closed."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
+            self._free_accepts.append(io)
             return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, self.RECEIVE, ADDR_LEN, ADDR_LEN, io)  # BUG: RECEIVE, not 0
@@ -311,11 +315,15 @@ class AcceptExTrueIsFailure(EventServer):
     COPIED = ("_post_one_accept",)
 
     def _post_one_accept(self, io: _Io) -> bool:
-        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
+        """Post AcceptEx on accept slot ``io``; False if that failed at once
+        (WSASocket or AcceptEx: WSAENOBUFS or WSAEMFILE under load): the slot
+        is free again (for the retry, ``accept_retry_ms`` later) and the
+        accept socket, if made, is closed."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
+            self._free_accepts.append(io)
             return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)
