@@ -63,7 +63,10 @@ class Client:
 class ShoutServer:
     def __init__(self, ws: Winsock, address: tuple[str, int]) -> None:
         self.ws, self.address = ws, address
-        self.clients: set[Client] = set()
+        # A dict, not a set: a set of objects iterates in the order of their addresses, which differ from
+        # run to run, so the order of closing at a stop (and with it the fake's schedule draws) would too,
+        # and Hypothesis could not replay a failing example (FlakyStrategyDefinition).
+        self.clients: dict[Client, None] = {}
         self.accept_op = WSAOVERLAPPED()
         self.accept_buf = bytearray(2 * ADDR)
         self.accept_sock = INVALID_SOCKET
@@ -134,7 +137,7 @@ class ShoutServer:
             return self.post_accept()
         ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self.listener, 8)
         c = Client(s)
-        self.clients.add(c)
+        self.clients[c] = None
         self.post_recv(c)
         return self.post_accept()
 
@@ -191,7 +194,7 @@ class ShoutServer:
                 self.ws.CancelIoEx(c.sock, None)  # on_sent runs with 995
             self.ws.closesocket(c.sock)
         if not c.receiving and not c.sending:
-            self.clients.discard(c)
+            self.clients.pop(c, None)
 
     def close_all(self) -> None:
         self.closed = True
