@@ -47,12 +47,12 @@ def test_stuck_readers_reset_a_while_after_their_last_send() -> None:
 
 
 def test_late_features_are_the_last_ones() -> None:
-    """Each run draws its features in order: the late ones, last (then back_pressure, full_groups and
-    accepts, the newest), leave the earlier draws as they were."""
+    """Each run draws its features in order: the late ones, last (then back_pressure, full_groups,
+    accepts and accept_bursts, the newest), leave the earlier draws as they were."""
     from ovserver._simulate import FEATURES
 
-    assert FEATURES[-len(LATE_FEATURES) - 3:-3] == LATE_FEATURES
-    assert FEATURES[-3:] == ("back_pressure", "full_groups", "accepts")
+    assert FEATURES[-len(LATE_FEATURES) - 4:-4] == LATE_FEATURES
+    assert FEATURES[-4:] == ("back_pressure", "full_groups", "accepts", "accept_bursts")
 
 
 @pytest.mark.parametrize("model", ["events", "routines", "iocp"])
