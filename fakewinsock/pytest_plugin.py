@@ -56,6 +56,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import random
+import sys
 import zlib
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -203,8 +204,33 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     token = _tracked.set(tracked)
     try:
         return (yield)
+    except BaseException as e:
+        _explain_flaky(e, tracked)
+        raise
     finally:
         _tracked.reset(token)
+
+
+def _explain_flaky(e: BaseException, tracked: list[tuple[FakeWinsock, Callable[[], str]]]) -> None:
+    """A FlakyStrategyDefinition from Hypothesis in a test whose fake draws its
+    choices from Hypothesis: add the hint that says what usually causes it (the
+    program under test is not steered by the draws alone), and at which of the
+    fake's draws it was found if known.  Hypothesis often raises a second one
+    while handling the first (that run then stopped drawing early): the test's
+    error is the second, the draw is known to the first."""
+    errors = sys.modules.get("hypothesis.errors")
+    if errors is None or not isinstance(e, errors.FlakyStrategyDefinition):
+        return
+    from .testing._chooser import DIVERGENCE_ATTR, add_flaky_hint
+
+    chain: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    drawn = any(getattr(fake.chooser, "draws", None) is not None for fake, _ in tracked)
+    if drawn or any(getattr(x, DIVERGENCE_ATTR, None) is not None for x in chain):
+        add_flaky_hint(e)
 
 
 @pytest.hookimpl(wrapper=True)

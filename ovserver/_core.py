@@ -538,7 +538,7 @@ class Server:
         while True:
             busy = self._accepting()
             if (self._stopping or busy >= self.config.accepts or self._listener == INVALID_SOCKET
-                    or len(self._conns) + busy >= self.max_connections or self.hub.full):
+                    or not self._room_to_accept(busy)):
                 break
             io = self._accept_slot()
             if not self._post_one_accept(io):
@@ -546,6 +546,12 @@ class Server:
             last = io
         if last is not None and any(io.completed() for io in self._accepts if io is not last):
             self._accept_resignal()  # the posts reset the wake event: a completed slot signals again
+
+    def _room_to_accept(self, busy: int) -> bool:
+        """With ``busy`` AcceptEx calls outstanding, one more has a place:
+        the table has room for every accept that completes, and the protocol
+        takes another member."""
+        return len(self._conns) + busy < self.max_connections and not self.hub.full
 
     def _accept_slot(self) -> _Io:
         """A free accept slot, or a new one."""
@@ -569,11 +575,15 @@ class Server:
         self.ws.WSASetEvent(self._wake)
 
     def _post_one_accept(self, io: _Io) -> bool:
-        """Post AcceptEx on accept slot ``io``; False if that failed at once."""
+        """Post AcceptEx on accept slot ``io``; False if that failed at once
+        (WSASocket or AcceptEx: WSAENOBUFS or WSAEMFILE under load): the slot
+        is free again (for the retry, ``accept_retry_ms`` later) and the
+        accept socket, if made, is closed."""
         ws = self.ws
         s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
         if s == INVALID_SOCKET:
             self._accept_failed()
+            self._free_accepts.append(io)
             return False
         assert isinstance(io.buf, bytearray)
         ok, _ = ws.AcceptEx(self._listener, s, io.buf, 0, ADDR_LEN, ADDR_LEN, io)

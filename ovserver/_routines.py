@@ -27,6 +27,13 @@
   every ``ROUTINE_BURST`` routines: in a busy chat under Wine (20 senders,
   170 members) a new member then waited 2-3 s for its welcome, as one routine
   routes a whole receive to every member.
+* **A failed accept is retried when due**, ``accept_retry_ms`` after the
+  failure (GetTickCount64), before a wait (which waits no longer than that)
+  and every ``ROUTINE_BURST`` routines.  The other models retry when their
+  wait on the wake event times out, which a busy server's completions do not
+  delay; here every completion ends the wait, and the retry once waited for a
+  wait that timed out: a client sending every few milliseconds kept the
+  server from accepting anyone for as long as it went on.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class RoutineServer(Server):
         super().__init__(ws, config)
         self._routine = self._on_completion
         self._ran = 0  # routines run in the current wait
+        self._retry_due = 0  # GetTickCount64 at which a failed accept is retried (while _accept_retry)
 
     def _on_completion(self, dwError: int, cbTransferred: int, lpOverlapped: WSAOVERLAPPED,
                        dwFlags: int) -> None:
@@ -74,8 +82,20 @@ class RoutineServer(Server):
             self._accepts_done()
             if idle_check:  # GetTickCount64: a call, so not after every routine
                 self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
+                if self._accept_retry and self.ws.GetTickCount64() >= self._retry_due:
+                    self._retry_accept()
+
+    def _accept_failed(self) -> None:
+        super()._accept_failed()
+        self._retry_due = self.ws.GetTickCount64() + self.config.accept_retry_ms
 
     def _wait(self, timeout_ms: int) -> None:
+        if self._accept_retry:
+            left = self._retry_due - self.ws.GetTickCount64()
+            if left <= 0:
+                self._retry_accept()
+                return  # the loop around looks at the stop flag and waits again
+            timeout_ms = min(timeout_ms, left)
         self._ran = 0
         rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout_ms, TRUE)
         if rc == WSA_WAIT_IO_COMPLETION:

@@ -91,6 +91,42 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     assert "schedule drawn from Hypothesis:" in out  # ... split by a send boundary or by the fake
 
 
+#: A server steered by more than the fake's draws: a module-level counter carried from one example to the
+#: next sizes each client's receive buffer (4096 bytes, or 1 every other client), so the same draws do not
+#: give the same calls (a receive of 1 byte is never partial: the fake asks no "partial" question).
+BUFFER = "        self.buf = bytearray(4096)\n"
+BUFFER_CARRIED = "        self.buf = bytearray(4096 if next(CLIENTS) % 2 else 1)\n"
+COUNTER = "\nCLIENTS = __import__('itertools').count()  # carried from one example to the next\n"
+HINT = "fakewinsock: the program under test did not make the same Winsock calls for the same draws"
+
+
+@pytest.mark.parametrize("profile", ["default", "ci"])
+def test_a_server_not_steered_by_the_draws_alone_gets_the_hint(pytester: pytest.Pytester, profile: str) -> None:
+    """The framing bug, and state carried across examples: Hypothesis finds the
+    bug, then cannot replay the example (the replay's calls differ) and raises
+    FlakyStrategyDefinition, its bare "Inconsistent data generation".  The
+    fakewinsock plugin adds what it means for a program on the fake (the same
+    draws must give the same Winsock calls), the usual causes (a set of
+    objects, id(), the wall clock, real threads, state carried across
+    examples), and the draw and Winsock call where Hypothesis noticed it."""
+    server = (EXAMPLES / "my_server.py").read_text(encoding="utf-8")
+    assert server.count(GOOD) == server.count(BUFFER) == 1
+    server = server.replace(GOOD, BAD).replace(BUFFER, BUFFER_CARRIED) + COUNTER
+    pytester.makepyfile(my_server=server,
+                        test_my_server=(EXAMPLES / "test_my_server.py").read_text(encoding="utf-8"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hypothesis-seed=0",
+                                           f"--hypothesis-profile={profile}",
+                                           "test_my_server.py::test_any_schedule")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "FlakyStrategyDefinition: Inconsistent data generation" in out, out
+    # on the test's error (the last one: Hypothesis raises another while handling the first)
+    assert HINT in out and out.rindex(HINT) > out.rindex("Inconsistent data generation"), out
+    assert "state carried across examples" in out and "iterating a set of objects" in out
+    assert re.search(r"Hypothesis found it at the fake's draw \d+ \(question '[\w:]+', [^)]*, "
+                     r"in W\w+, Winsock call \d+\)", out), out
+
+
 # ---------------------------------------------------------------- the completion-port example
 
 #: The bug: one stop packet fewer than workers, so one worker never leaves

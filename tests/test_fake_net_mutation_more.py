@@ -12,6 +12,8 @@ no operation and the network's thread.
 
 from __future__ import annotations
 
+import pytest
+
 from fakewinsock import LINGER, WSABUF, Chooser, FakeWinsock, sockaddr_in
 from fakewinsock.constants import (
     FALSE,
@@ -87,9 +89,13 @@ def test_a_wsasend_of_one_byte_into_a_full_window_pends() -> None:
     srv.finish()
 
 
-def test_a_reader_that_reads_part_lets_exactly_that_much_more_in() -> None:
+@pytest.mark.parametrize("reads", [[(600, 1000)], [(400, 600), (100, 1000)]])
+def test_a_reader_that_reads_part_lets_exactly_that_much_more_in(reads: list[tuple[int, int]]) -> None:
     """Window 1000, 3000 bytes sent: the peer holds 1000 unread; after it reads
-    600 (worth a wake-up: at least half the window), 600 more come, never more."""
+    600 (worth a wake-up: at least half the window), 600 more come, never more.
+    After it reads 400 (less than half the window) nothing comes: the sender
+    waits for a worthwhile window (silly-window avoidance); once it has read
+    100 more (500 free, half the window), 500 come at once."""
     ws = FakeWinsock(config=quiet(window=1000))
     srv = Server(ws)
     s, peer = srv.accept()
@@ -99,9 +105,11 @@ def test_a_reader_that_reads_part_lets_exactly_that_much_more_in() -> None:
     assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING
     ws.run_for(0.01)
     assert peer.available() == 1000
-    got = peer.recv_nowait(600)
-    ws.run_for(0.01)
-    assert peer.available() == 1000
+    got = b""
+    for n, held in reads:
+        got += peer.recv_nowait(n)
+        ws.run_for(0.01)
+        assert peer.available() == held
     while len(got) < len(data):
         got += peer.recv(4096)
     assert got == data

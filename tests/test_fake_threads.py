@@ -4,6 +4,7 @@ leaks and misuse.  Backend-neutral behaviour is in tests/conformance/test_thread
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -355,10 +356,14 @@ def test_exception_in_a_thread_is_raised_in_the_main_thread() -> None:
 
 
 def test_start_routine_must_return_an_int() -> None:
+    """The TypeError names the thread and says why, in full."""
     ws = started(FakeWinsock(seed=1))
     h = ws.CreateThread(None, 0, lambda p: None, None, 0).hThread  # type: ignore[arg-type, return-value]
-    with pytest.raises(TypeError, match="returned None, not an int"):
+    with pytest.raises(TypeError, match="returned None, not an int") as info:
         ws.WaitForSingleObject(h, INFINITE)
+    assert re.fullmatch(r"the start routine of T2 \(thread 0x[0-9a-f]+, id 0x[0-9a-f]+, start routine .*<lambda>\) "
+                        r"returned None, not an int \(a thread procedure returns its DWORD exit code\)",
+                        str(info.value)), str(info.value)
 
 
 # ---------------------------------------------------------------- leaks and misuse

@@ -247,10 +247,16 @@ def test_a_thread_that_never_ends_when_unwound_is_named_loudly(monkeypatch: pyte
     fake is reported by an error naming it (after the guard's time, shortened
     here), and the scheduler refuses to hand the baton from then on: the test
     cannot go on with two threads running.  (Before the fix, unwind gave up
-    after 10 s and went on silently.)"""
-    monkeypatch.setattr(threads_module, "UNWIND_GUARD_S", 0.5, raising=False)
+    after 10 s and went on silently.)  The guard counts the time over every
+    look at the thread (three looks here, 0.1 s apart): a guard reset at each
+    look would wait forever (a timer lets the thread go after 10 s, so that
+    such a bug fails the test instead of hanging it)."""
+    monkeypatch.setattr(threads_module, "UNWIND_GUARD_S", 0.3, raising=False)
+    monkeypatch.setattr(threads_module, "_UNWIND_POLL_S", 0.1, raising=False)
     ws, never = _fake_and_event()
     release = threading.Event()
+    rescue = threading.Timer(10.0, release.set)
+    rescue.start()
 
     def stubborn(param: Any) -> int:
         try:
@@ -266,6 +272,7 @@ def test_a_thread_that_never_ends_when_unwound_is_named_loudly(monkeypatch: pyte
         with pytest.raises(InternalError, match="stubborn"):
             ws.end_threads()
     finally:
+        rescue.cancel()
         release.set()
     for t in _program_threads():
         t.join(5.0)

@@ -294,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--names", metavar="FILE", help="the mutants named in FILE, one a line")
     ap.add_argument("--sample", type=int, default=0, help="only N of them, drawn at random (seeded)")
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--exclude", metavar="FILE", type=Path,
+                    help="leave out the mutants named in FILE, one a line, before drawing (the ones earlier "
+                         "samples drew: tools/mutation_drawn.py names)")
+    ap.add_argument("--list", action="store_true", help="print the mutants drawn, one a line, and run nothing")
     ap.add_argument("--timeout", type=int, default=120, help="seconds one test may run under a mutant")
     ap.add_argument("--timeout-multiplier", type=float, default=10.0,
                     help="a mutant's tests may take this many times their clean run's wall-clock time ...")
@@ -304,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the clean run notes which mutated functions each test calls (as mutmut run's first "
                          "pass does); a mutant then runs only the tests that call its function")
     args = ap.parse_args(argv)
-    if not pytest_args:
+    if not pytest_args and not args.list:
         ap.error("name the tests to run after --")
     if not MUTANTS.is_dir():
         ap.error("no mutants/: run tools/mutation.sh first")
@@ -318,10 +322,16 @@ def main(argv: list[str] | None = None) -> int:
         pattern = args.survivors or args.unchecked
         wanted = {0, 5, 33} if args.survivors else {None}
         names = sorted(n for n, c in codes.items() if fnmatch.fnmatch(n, pattern) and c in wanted)
+    if args.exclude:
+        left_out = {n.strip() for n in args.exclude.read_text(encoding="utf-8").splitlines()}
+        names = [n for n in names if n not in left_out]
     if args.sample and args.sample < len(names):
         # In the drawn order, not sorted: a run stopped part-way has checked a
         # random sample all the same (of the size it reached).
         names = random.Random(args.seed).sample(names, args.sample)
+    if args.list:
+        print("\n".join(names))
+        return 0
     print(f"{len(names)} mutants", flush=True)
 
     shutil.copytree(ROOT / "tests", MUTANTS / "tests", dirs_exist_ok=True)  # the tests as they are now

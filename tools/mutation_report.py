@@ -10,9 +10,13 @@ printed with its diff.
 
 An entry of the equivalent list names the function and the changed lines (as
 ``- old`` and ``+ new``, stripped), so it keeps matching when mutmut numbers
-the mutants differently after an edit elsewhere in the function.  An entry
-that matches no survivor is reported as stale (the mutant is killed now, or
-the code changed): remove it.
+the mutants differently after an edit elsewhere in the function, and the
+unchanged lines around them as the source has them (``| line``): the reader
+judges the reason without opening the source, and the entry matches only a
+mutant with those lines within five of its change (so a ``continue`` made
+``break`` is listed for one loop, not for every loop of the function).  An
+entry that matches no survivor is reported as stale (the mutant is killed
+now, or the code around it changed): judge it again, or remove it.
 
 Exit status: 0 when every module reaches its target (``--target``, percent of
 non-equivalent mutants killed), 1 otherwise, 2 when the results are
@@ -27,6 +31,7 @@ import difflib
 import json
 import math
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +52,7 @@ class Mutant:
     status: str
     removed: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
+    context: frozenset[str] = frozenset()  # the unchanged lines within five of the change, stripped
     diff: str = ""
 
 
@@ -57,6 +63,7 @@ class Equivalent:
     added: tuple[str, ...]
     reason: str
     line: int
+    context: tuple[str, ...] = ()  # ``| line``: unchanged lines around the change (as the source has them)
     matched: list[str] = field(default_factory=list)
 
 
@@ -118,15 +125,33 @@ def describe(m: Mutant, funcs: dict[str, str]) -> None:
     orig = funcs.get(local.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "")
     mutated = funcs.get(local, "")
     a, b = orig.splitlines(), mutated.splitlines()
-    diff = list(difflib.unified_diff(a, b, lineterm="", n=1))[2:]
+    diff = list(difflib.unified_diff(a, b, lineterm="", n=2))[2:]
     m.diff = "\n".join(diff)
     m.removed = tuple(line[1:].strip() for line in diff if line.startswith("-"))
     m.added = tuple(line[1:].strip() for line in diff if line.startswith("+"))
+    wide = list(difflib.unified_diff(a, b, lineterm="", n=5))[2:]
+    m.context = frozenset(line[1:].strip() for line in wide if line.startswith(" ") and line.strip())
+
+
+def entry(m: Mutant) -> str:
+    """A survivor as an entry of the equivalent list, its reason to be written."""
+    hunk = [line for line in m.diff.splitlines() if not line.startswith("@@")]
+    body = textwrap.dedent("\n".join(line[1:] for line in hunk)).splitlines()
+    marks = {" ": "|", "-": "-", "+": "+"}
+    lines = [f"{marks[h[0]]} {b}".rstrip() for h, b in zip(hunk, body, strict=False) if b.strip()]
+    return "\n".join([f"{m.module}.{m.function}", *lines, "why: ..."])
+
+
+def matches(e: Equivalent, m: Mutant) -> bool:
+    """Whether an entry of the equivalent list is this surviving mutant."""
+    return (f"{m.module}.{m.function}" == e.function and (m.removed, m.added) == (e.removed, e.added)
+            and all(c in m.context for c in e.context if c))
 
 
 def load_equivalents(path: Path) -> list[Equivalent]:
-    """Blocks separated by blank lines: the function, ``- old`` and ``+ new``
-    lines, and ``why: reason``; ``#`` starts a comment line."""
+    """Blocks separated by blank lines: the function, ``| context``, ``- old``
+    and ``+ new`` lines, and ``why: reason`` (which may go on over further
+    lines); ``#`` starts a comment line."""
     out: list[Equivalent] = []
     if not path.exists():
         return out
@@ -136,13 +161,16 @@ def load_equivalents(path: Path) -> list[Equivalent]:
         if not block:
             return
         (line_no, function), rest = block[0], block[1:]
-        removed = tuple(t[1:].strip() for _, t in rest if t.startswith("-"))
-        added = tuple(t[1:].strip() for _, t in rest if t.startswith("+"))
-        reasons = [t[4:].strip() for _, t in rest if t.startswith("why:")]
-        other = [(n, t) for n, t in rest if not t.startswith(("-", "+", "why:"))]
+        why = next((i for i, (_, t) in enumerate(rest) if t.startswith("why:")), len(rest))
+        head, reasons = rest[:why], [t[4:].strip() if i == 0 else t for i, (_, t) in enumerate(rest[why:])]
+        removed = tuple(t[1:].strip() for _, t in head if t.startswith("-"))
+        added = tuple(t[1:].strip() for _, t in head if t.startswith("+"))
+        context = tuple(t[1:].strip() for _, t in head if t.startswith("|"))
+        other = [(n, t) for n, t in head if not t.startswith(("-", "+", "|"))]
         if other or not reasons or not (removed or added):
-            sys.exit(f"{path}:{line_no}: an entry is the function, '- old' / '+ new' lines and 'why: reason'")
-        out.append(Equivalent(function, removed, added, " ".join(reasons), line_no))
+            sys.exit(f"{path}:{line_no}: an entry is the function, '| context', '- old' / '+ new' lines and "
+                     "'why: reason'")
+        out.append(Equivalent(function, removed, added, " ".join(reasons), line_no, context))
         block.clear()
 
     for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -164,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", action="append", default=[], metavar="PREFIX=PERCENT",
                     help="target score of the modules whose name starts with PREFIX (e.g. ovserver=95)")
     ap.add_argument("--only", default="", help="report only modules whose name starts with this")
+    ap.add_argument("--entries", action="store_true",
+                    help="print each survivor as an entry of the equivalent list (its reason left to write)")
     args = ap.parse_args(argv)
 
     equivalents = load_equivalents(args.equivalent)
@@ -190,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     equivalent_names: set[str] = set()
     for m in undetected:
         for e in equivalents:
-            if f"{m.module}.{m.function}" == e.function and (m.removed, m.added) == (e.removed, e.added):
+            if matches(e, m):
                 e.matched.append(m.name)
                 equivalent_names.add(m.name)
                 break
@@ -236,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(alive_list)} surviving mutants (not in {args.equivalent}):")
         for m in alive_list:
             print(f"\n{m.name}  [{m.status}]  ({m.module}.{m.function})")
-            print(m.diff)
+            print(entry(m) if args.entries else m.diff)
     # An entry can only be stale once every mutant of its function has been checked.
     unfinished = {f"{m.module}.{m.function}" for m in mutants if m.status == "not checked"}
     stale = [e for e in equivalents

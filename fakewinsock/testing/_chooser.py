@@ -10,10 +10,12 @@ Hypothesis; nothing else of the package.
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 
 from .._sim import Chooser, FakeConfig
 
@@ -115,9 +117,20 @@ class HypothesisChooser(Chooser):
                 value = int(self._data.draw(s, label=label))
         except BaseException as e:
             self._stop(e)  # Hypothesis ends this example: answer without drawing from now on
+            self._explain(e, label, f"integer of [{lo}, {hi}]")
             raise
         self._record(label, value)
         return value
+
+    def _explain(self, e: BaseException, label: str, kind: str) -> None:
+        """Hypothesis found this draw inconsistent with an earlier run of the same
+        draws (FlakyStrategyDefinition): say where, and what usually causes it."""
+        if isinstance(e, FlakyStrategyDefinition) and getattr(e, DIVERGENCE_ATTR, None) is None:
+            call, calls = _winsock_call(sys._getframe(1))
+            where = f"the fake's draw {self.draws} (question {label!r}, {kind}"
+            where += f", in {call}, Winsock call {calls})" if call is not None else ")"
+            setattr(e, DIVERGENCE_ATTR, where)
+            add_flaky_hint(e)
 
     def boolean(self, p: float, label: str) -> bool:
         if p <= 0.0:
@@ -136,6 +149,7 @@ class HypothesisChooser(Chooser):
                 value = int(self._data.draw(_PART, label=label)) >= _PARTS - int(p * _PARTS)
         except BaseException as e:
             self._stop(e)
+            self._explain(e, label, f"yes/no with p={p:g}")
             raise
         self._record(label, int(value))
         return value
@@ -155,6 +169,76 @@ class HypothesisChooser(Chooser):
         words = [f"{label}={value}" for label, value in self.schedule[:limit]]
         more = len(self.schedule) - limit
         return " ".join(words) + (f" ... ({more} more)" if more > 0 else "")
+
+
+#: The attribute of a FlakyStrategyDefinition that says at which of the fake's draws it was raised.
+DIVERGENCE_ATTR = "_fakewinsock_divergence"
+#: How the hint that :func:`add_flaky_hint` adds begins (it is added once).
+FLAKY_HINT_START = "fakewinsock: the program under test did not make the same Winsock calls"
+
+
+def _winsock_call(frame: Any) -> tuple[str | None, int]:
+    """The Winsock call of the fake that a draw is made in (the outermost frame of
+    the fake's code around ``frame``, a public method of the fake), and how many
+    calls the fake had counted; (None, 0) if the draw was made outside a call."""
+    call: str | None = None
+    calls = 0
+    inside = False
+    f = frame
+    while f is not None:
+        module = f.f_globals.get("__name__", "")
+        if module.startswith("fakewinsock.") and not module.startswith("fakewinsock.testing"):
+            inside = True
+            stats = getattr(f.f_locals.get("self"), "stats", None)
+            name = f.f_code.co_name
+            if not name.startswith("_") and isinstance(stats, dict) and "calls" in stats:
+                call, calls = name, int(stats["calls"])
+        elif inside:
+            break  # left the fake: the last public method seen is the call the program made
+        f = f.f_back
+    return call, calls
+
+
+def flaky_hint(where: str | None = None) -> str:
+    """The hint added to Hypothesis's FlakyStrategyDefinition raised in a test of
+    the fake: ``where`` is the draw at which it was found, if known."""
+    found = (f"Hypothesis found it at {where}, which asked another question than an earlier run with the same "
+             "answers did (the difference began there or before).\n" if where else "")
+    return (f"{FLAKY_HINT_START} for the same draws.  Every choice of the fake (which thread runs, whether an "
+            "operation completes at once, how a send is split, ...) is a Hypothesis draw, and Hypothesis replays "
+            "an example (to shrink it, or to report it) by giving the same answers again: the program must then "
+            "make the same Winsock calls, in the same order.\n" + found +
+            "Something besides the draws steers the program; the usual causes:\n"
+            "  - iterating a set of objects (or a dict keyed by objects that hash by identity): the order follows "
+            "their memory addresses, which change from run to run (keep them in a dict or a list: insertion "
+            "order);\n"
+            "  - id(), hash() or the default repr of objects in a decision;\n"
+            "  - the wall clock (time.time, time.monotonic, datetime.now) instead of the fake's "
+            "GetTickCount64, or random numbers not from the fake;\n"
+            "  - real threads, timers or sleeps outside the fake;\n"
+            "  - state carried across examples: a module-level counter or cache, a class attribute, a server "
+            "object or fake reused by the next example.\n"
+            "See the README, \"Testing your own server\", 6. Troubleshooting.")
+
+
+def add_flaky_hint(e: BaseException) -> None:
+    """Add :func:`flaky_hint` as a note to ``e`` (once), with where it was found
+    if ``e`` or an exception it was raised during knows it."""
+    notes = getattr(e, "__notes__", None)
+    if isinstance(notes, list) and any(str(n).startswith(FLAKY_HINT_START) for n in notes):
+        return
+    where = None
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen and where is None:
+        seen.add(id(cur))
+        where = getattr(cur, DIVERGENCE_ATTR, None)
+        cur = cur.__cause__ or cur.__context__
+    note = flaky_hint(where)
+    if isinstance(notes, list):
+        notes.append(note)
+    else:
+        setattr(e, "__notes__", [note])  # noqa: B010 (BaseException.add_note, also on Python 3.10)
 
 
 def fake_configs(**overrides: Any) -> st.SearchStrategy[FakeConfig]:
