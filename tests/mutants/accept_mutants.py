@@ -40,7 +40,7 @@ class NoAcceptResignal(EventServer):
         while True:
             busy = self._accepting()
             if (self._stopping or busy >= self.config.accepts or self._listener == INVALID_SOCKET
-                    or len(self._conns) + busy >= self.max_connections or self.hub.full):
+                    or not self._room_to_accept(busy)):
                 break
             io = self._accept_slot()
             if not self._post_one_accept(io):
