@@ -15,7 +15,12 @@ simulate`` (100 clients x 10 lines) on seeds 0-49, and counts failures.
 departures, accept_faults) cost: the recipe on the correct servers, each model
 and mode, ``--budget`` examples with every feature and with the features
 before them (``OLD_FEATURES``), both in one run; examples per second of each
-and their ratio.
+and their ratio.  ``--activation``: how often each swarm feature is switched
+on in the recipe's examples (correct routines server, echo and chat,
+``--budget`` examples per seed), against its configured odds, split by the
+examples Hypothesis generated and those it made by mutating an earlier one
+(its generate phase copies parts of each new example into up to five more,
+which keep that example's features), and the distinct feature sets per seed.
 
 Run from the repository root: ``python benchmarks/bench_search.py [--jobs 2]``.
 Counts, not timings, are the result; seconds are this machine's.
@@ -37,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hypothesis import Phase, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 
-from fakewinsock.testing import FEATURES, LineServerFailure  # noqa: E402
+from fakewinsock.testing import FEATURES, LineServerFailure, _scenarios  # noqa: E402
 from ovserver import simulate  # noqa: E402
 from ovserver._core import Server  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
@@ -204,6 +209,78 @@ def cost(jobs: int, budget: int) -> None:
             print(f"| {c} | {mode} | {before:.1f} | {now:.1f} | {now / before:.2f} |", flush=True)
 
 
+def _activation(mode: str, budget: int, seed: int) -> list[tuple[frozenset[str], dict[str, int], str, bool]]:
+    """The swarm features switched on in each example of one recipe run (routines model, correct server):
+    (features on, each allowed feature's odds, "tight" or "default" limits, whether Hypothesis made the
+    example by mutating an earlier one: its generate phase copies parts of each new example into up to
+    five more; a private hook of Hypothesis's engine, if it is still there)."""
+    from hypothesis.internal.conjecture import engine
+
+    drawn: list[tuple[frozenset[str], dict[str, int], str, bool]] = []
+    counted: list[tuple[frozenset[str], dict[str, int], str, bool]] = []
+    mutating = [False]
+    features = _scenarios._Swarm.features
+    mutations = getattr(engine.ConjectureRunner, "generate_mutations_from", None)
+
+    def record(self: _scenarios._Swarm, draw: object) -> frozenset[str]:
+        on = features(self, draw)  # type: ignore[arg-type]
+        drawn.append((on, {n: self.odds(n) for n in self.allowed}, "tight" if self.max_line == 1000 else "default",
+                      mutating[0]))
+        return on
+
+    def mutate(self: object, data: object) -> None:
+        mutating[0] = True
+        try:
+            assert mutations is not None
+            mutations(self, data)
+        finally:
+            mutating[0] = False
+
+    def observe(failed: bool) -> None:
+        counted.append(drawn[-1])
+
+    _scenarios._Swarm.features = record  # type: ignore[method-assign]
+    if mutations is not None:
+        engine.ConjectureRunner.generate_mutations_from = mutate  # type: ignore[method-assign]
+    try:
+        hypothesis_seed(seed)(recipe_property(RoutineServer, mode, settings(RECIPE_SETTINGS, derandomize=False,
+                                                                             max_examples=budget), observe=observe))()
+    finally:
+        _scenarios._Swarm.features = features  # type: ignore[method-assign]
+        if mutations is not None:
+            engine.ConjectureRunner.generate_mutations_from = mutations  # type: ignore[method-assign]
+    return counted
+
+
+def activation(jobs: int, budget: int) -> None:
+    """How often each swarm feature is switched on in real recipe runs, against its configured odds."""
+    with ProcessPoolExecutor(jobs) as pool:
+        runs = {(mode, s): pool.submit(_activation, mode, budget, s) for mode in ("echo", "chat") for s in SEEDS}
+        for mode in ("echo", "chat"):
+            per_seed = [runs[mode, s].result() for s in SEEDS]
+            rows = [r for seed_rows in per_seed for r in seed_rows]
+            mutated = sum(1 for r in rows if r[3])
+            sets = statistics.median(len({r[0] for r in seed_rows}) for seed_rows in per_seed)
+            print(f"recipe {mode}, routines, Hypothesis seeds {SEEDS.start}-{SEEDS.stop - 1}, {budget} examples "
+                  f"each: {len(rows)} examples, {mutated} of them ({mutated / max(1, len(rows)):.0%}) made by "
+                  f"Hypothesis's mutations of an earlier one; distinct feature sets per seed (median) {sets}")
+            print("| limits | feature | configured | on, all examples | on, generated | on, mutations |")
+            print("|---|---|---|---|---|---|")
+            for setup in ("tight", "default"):
+                sub = [r for r in rows if r[2] == setup]
+                gen = [r for r in sub if not r[3]]
+                mut = [r for r in sub if r[3]]
+                for name in (n for group in FEATURES.values() for n in group):
+                    odds = [r[1][name] for r in sub if name in r[1]]
+                    if not odds:
+                        continue
+
+                    shares = [f"{sum(1 for r in part if name in r[0]) / len(part):.3f}" if part else "-"
+                              for part in (sub, gen, mut)]
+                    print(f"| {setup} ({len(sub)}) | {name} | {statistics.mean(1 / o for o in odds):.3f} "
+                          f"| {' | '.join(shares)} |", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="mutants (default: all)")
@@ -215,6 +292,8 @@ def main() -> int:
     ap.add_argument("--new", action="store_true", help="only issue 10's mutants")
     ap.add_argument("--false-alarms", action="store_true")
     ap.add_argument("--cost", action="store_true", help="examples/s with the targeted features against without")
+    ap.add_argument("--activation", action="store_true",
+                    help="how often each swarm feature is switched on in real recipe runs (correct server)")
     args = ap.parse_args()
     global SEEDS, SHRINK
     SEEDS, SHRINK = range(args.seeds), not args.no_shrink
@@ -224,6 +303,8 @@ def main() -> int:
         false_alarms(args.jobs, args.budget)
     elif args.cost:
         cost(args.jobs, args.budget)
+    elif args.activation:
+        activation(args.jobs, args.budget)
     else:
         search(args.jobs, args.budget, args.names)
     return 0

@@ -25,6 +25,7 @@ from ._types import (  # --- threads
     WSABUF,
     WSADATA,
     WSAOVERLAPPED,
+    ApcRoutine,
     CompletionRoutine,
     CreateThreadResult,
     ExitCodeResult,
@@ -74,4 +75,5 @@ __all__ = [
     "CreateThreadResult",
     "ExitCodeResult",
     "ThreadStartRoutine",
+    "ApcRoutine",
 ]

@@ -45,6 +45,9 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     with tag bits)."""
     obj = objects.get(h)
     if obj is None and type(h) is int and h & 3:
+        if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
+            raise NotEmulatedError("a wait on GetCurrentThread's pseudo-handle is not emulated (on Windows it "
+                                   "waits for the calling thread's own exit)")
         obj = objects.get(h & ~3)
     return obj
 

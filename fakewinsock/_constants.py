@@ -495,9 +495,15 @@ CREATE_SUSPENDED: Final = 0x00000004
 STACK_SIZE_PARAM_IS_A_RESERVATION: Final = 0x00010000
 #: ResumeThread's failure value ((DWORD)-1).
 RESUME_THREAD_FAILED: Final = 0xFFFFFFFF
+#: GetCurrentThread's pseudo-handle ((HANDLE)-2): "the calling thread", in that thread's calls.
+CURRENT_THREAD_PSEUDO_HANDLE: Final = 0xFFFFFFFFFFFFFFFE
+#: QueueUserAPC on a thread that has exited (STATUS_UNSUCCESSFUL).
+ERROR_GEN_FAILURE: Final = 31
 
 __all__ += [
     "CREATE_SUSPENDED",
+    "CURRENT_THREAD_PSEUDO_HANDLE",
+    "ERROR_GEN_FAILURE",
     "RESUME_THREAD_FAILED",
     "STACK_SIZE_PARAM_IS_A_RESERVATION",
     "STILL_ACTIVE",

@@ -88,7 +88,7 @@ from ._invariants import broken
 from ._iocp import Port, Ports
 from ._kernel import Event, Kernel
 from ._net import Network
-from ._ops import Operations
+from ._ops import Operation, Operations
 from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._sockets import CONNECTED, Socket, Sockets
@@ -360,8 +360,8 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         out += [f"{what} still in flight" for what in self.pending_operations()]
         for ts in self._kernel.threads.values():
             for apc in ts.apcs:
-                out.append(f"completion routine of {apc.describe()} never ran "
-                           f"(thread T{ts.index} made no alertable wait)")
+                what = apc.describe() if not isinstance(apc, Operation) else f"completion routine of {apc.describe()}"
+                out.append(f"{what} never ran (thread T{ts.index} made no alertable wait)")
         sched = self._kernel.sched
         if sched is not None:
             for t in sched.alive():
@@ -441,6 +441,12 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
     def GetCurrentThreadId(self) -> int:
         """The calling thread's id (deterministic: 0x1000 + 4 * its number)."""
         return self._kernel.thread().tid
+
+    def GetCurrentThread(self) -> int:
+        """GetCurrentThread's pseudo-handle, CURRENT_THREAD_PSEUDO_HANDLE (not a
+        kernel call: no scheduling point).  Divergence from real Windows: only
+        QueueUserAPC takes it; the other thread calls raise NotEmulatedError."""
+        return C.CURRENT_THREAD_PSEUDO_HANDLE
 
     def GetLastError(self) -> int:
         """The calling thread's last error (the slot WSAGetLastError reads)."""

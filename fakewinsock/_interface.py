@@ -31,6 +31,7 @@ from ._types import (  # --- threads
     WSAOVERLAPPED,
     AcceptExResult,
     AcceptExSockaddrs,
+    ApcRoutine,
     CompletionRoutine,
     CreateThreadResult,
     ExitCodeResult,
@@ -234,6 +235,20 @@ class Winsock(Protocol):
 
     def GetCurrentThreadId(self) -> int:
         """The calling thread's id."""
+        ...
+
+    def GetCurrentThread(self) -> int:
+        """The pseudo-handle CURRENT_THREAD_PSEUDO_HANDLE ((HANDLE)-2): "the calling
+        thread" for the calls it is passed to (here: QueueUserAPC)."""
+        ...
+
+    def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:
+        """Queue ``pfnAPC(dwData)`` to the thread ``hThread``: it runs in that
+        thread's next alertable wait, first in, first out with the thread's
+        completion routines, and the wait returns WAIT_IO_COMPLETION; queued
+        before the thread began, it runs before the thread procedure.  Nonzero,
+        or 0 with ERROR_INVALID_HANDLE (no thread) or ERROR_GEN_FAILURE (the
+        thread has exited)."""
         ...
 
     def GetLastError(self) -> int:

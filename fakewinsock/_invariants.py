@@ -41,7 +41,7 @@ from typing import Any
 from ._iocp import Port
 from ._kernel import Event, Kernel
 from ._net import Endpoint, Network
-from ._ops import ARMED, COMPLETED, PENDING, POSTED, REAPED, Operations
+from ._ops import ARMED, COMPLETED, PENDING, POSTED, REAPED, Operation, Operations
 from ._sockets import CLOSED, LISTENING, Socket, SocketOp
 from ._threads import ProgramThread, threads_broken
 
@@ -135,6 +135,8 @@ def broken(kernel: Kernel, ops: Operations[Socket], net: Network) -> list[str]:
     for ts in kernel.threads.values():
         apcs: Counter[int] = Counter(id(apc) for apc in ts.apcs)
         for apc in ts.apcs:
+            if not isinstance(apc, Operation):
+                continue  # a user APC (QueueUserAPC): no operation behind it
             # Completed; or reaped already, when the program read its result with
             # WSAGetOverlappedResult before the routine ran (the routine still runs).
             state = getattr(apc, "state", None)

@@ -115,7 +115,7 @@ import ctypes
 import threading
 from collections.abc import Callable, Sequence
 from ctypes import byref, c_char, c_int, c_void_p
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from . import _constants as C
 from . import _winapi as W
@@ -130,6 +130,7 @@ from ._types import (  # --- threads
     WSAOVERLAPPED,
     AcceptExResult,
     AcceptExSockaddrs,
+    ApcRoutine,
     CompletionRoutine,
     CreateThreadResult,
     ExitCodeResult,
@@ -741,11 +742,7 @@ class RealWinsock:
                             f"not {type(lpStartAddress).__name__}")
         if dwStackSize < 0:
             raise ValueError(f"{call}: dwStackSize is a SIZE_T, not {dwStackSize}")
-        with _thread_lock:
-            global _next_thread_key
-            _next_thread_key += 1
-            key = _next_thread_key
-            _starting[key] = (lpStartAddress, lpParameter)
+        key = _keep(_starting, (lpStartAddress, lpParameter))
         tid = W.DWORD()
         h = W.CreateThread(None, dwStackSize, _THREAD_TRAMPOLINE, key, dwCreationFlags & 0xFFFFFFFF, byref(tid))
         if not h:
@@ -796,6 +793,28 @@ class RealWinsock:
 
     def GetCurrentThreadId(self) -> int:
         return W.GetCurrentThreadId()
+
+    def GetCurrentThread(self) -> int:
+        return W.GetCurrentThread() or 0
+
+    def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:
+        """kernel32's QueueUserAPC through the one APC trampoline: ``dwData``
+        and ``pfnAPC`` wait in ``_apcs`` under a key (what Windows is given)
+        until the APC runs; one that never runs (its thread exits first) stays
+        there (a few bytes).  An exception the APC raises is re-raised by the
+        alertable wait that ran it, as a completion routine's."""
+        call = "QueueUserAPC"
+        if not callable(pfnAPC):
+            raise TypeError(f"{call}: pfnAPC must be a callable (the APC function), not {type(pfnAPC).__name__}")
+        _ints(call, hThread=hThread)
+        if isinstance(dwData, bool) or not isinstance(dwData, int) or not 0 <= dwData <= C.MAXULONG_PTR:
+            raise TypeError(f"{call}: dwData must be a ULONG_PTR (an int from 0 to 2**64-1), not {dwData!r}")
+        key = _keep(_apcs, (pfnAPC, dwData))
+        rc = W.QueueUserAPC(_APC_TRAMPOLINE, hThread, key)
+        if not rc:
+            with _thread_lock:
+                _apcs.pop(key, None)
+        return rc
 
     def GetLastError(self) -> int:
         return W.GetLastError()
@@ -969,13 +988,24 @@ class RealWinsock:
 # (on any thread) re-raises it.
 
 _thread_lock = threading.Lock()
-_next_thread_key = 0
+_V = TypeVar("_V")
+_next_key = 0  # the last key _keep gave
 _starting: dict[int, tuple[ThreadStartRoutine, Any]] = {}
 _thread_errors: list[BaseException] = []
 _critsecs: dict[int, CRITICAL_SECTION] = {}  # address -> the initialised CRITICAL_SECTION (kept alive)
 _critsecs_deleted: set[int] = set()
 #: Exit code of a thread whose start routine raised (never a real one: 0xE... is a customer exception code).
 THREAD_FAILED_EXIT_CODE = 0xE0000001
+
+
+def _keep(table: dict[int, _V], value: _V) -> int:
+    """Store ``value`` in ``table`` under a new key, the parameter Windows is
+    given for a trampoline (CreateThread's lpParameter, QueueUserAPC's dwData)."""
+    global _next_key
+    with _thread_lock:
+        _next_key += 1
+        table[_next_key] = value
+        return _next_key
 
 
 def _thread_main(key: int | None) -> int:
@@ -999,6 +1029,24 @@ def _thread_main(key: int | None) -> int:
 
 
 _THREAD_TRAMPOLINE = W.LPTHREAD_START_ROUTINE(_thread_main)  # lives as long as the process
+
+# QueueUserAPC's function is one module-level PAPCFUNC trampoline too; its
+# ULONG_PTR is a key into ``_apcs`` (the caller's function and dwData).
+_apcs: dict[int, tuple[ApcRoutine, int]] = {}
+
+
+def _on_apc(key: int) -> None:
+    """Run a QueueUserAPC function; never lets an exception unwind into Windows
+    (the alertable wait that ran it re-raises it)."""
+    try:
+        with _thread_lock:
+            fn, data = _apcs.pop(key)
+        fn(data)
+    except BaseException as e:  # noqa: BLE001 - stored, re-raised after the wait returns
+        _stash_routine_error(e)
+
+
+_APC_TRAMPOLINE = W.PAPCFUNC(_on_apc)  # lives as long as the process
 
 
 def _raise_thread_errors() -> None:

@@ -351,6 +351,9 @@ class Scheduler:
         exc: BaseException | None = None
         try:
             assert pt.routine is not None
+            if pt.ts.apcs:
+                # APCs queued before the thread began run first (QueueUserAPC's page).
+                self.kernel.run_apcs(pt.ts)
             code = pt.routine(pt.param)
             if isinstance(code, bool) or not isinstance(code, int):
                 raise TypeError(f"the start routine of {pt.describe()} returned {code!r}, not an int "

@@ -39,6 +39,7 @@ __all__ = [
     "CreateThreadResult",
     "ExitCodeResult",
     "ThreadStartRoutine",
+    "ApcRoutine",
 ]
 
 
@@ -365,6 +366,9 @@ __all__ += ["QueuedCompletion", "QueuedCompletionEx", "OVERLAPPED_ENTRY"]
 #: ``DWORD WINAPI ThreadProc(LPVOID lpParameter)``: CreateThread's start routine;
 #: its return value is the thread's exit code.
 ThreadStartRoutine = Callable[[Any], int]
+
+#: ``VOID CALLBACK APCProc(ULONG_PTR Parameter)``: QueueUserAPC's function.
+ApcRoutine = Callable[[int], None]
 
 
 class CRITICAL_SECTION(ctypes.Structure):

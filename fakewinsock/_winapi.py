@@ -298,6 +298,10 @@ WaitForMultipleObjectsEx: Callable[[int, object, int, int, int], int] = _proto(
 GetExitCodeThread: Callable[[int, object], int] = _proto(kernel32, "GetExitCodeThread", BOOL, HANDLE, LPDWORD)
 CloseHandle: Callable[[int], int] = _proto(kernel32, "CloseHandle", BOOL, HANDLE)
 GetCurrentThreadId: Callable[[], int] = _proto(kernel32, "GetCurrentThreadId", DWORD)
+GetCurrentThread: Callable[[], int | None] = _proto(kernel32, "GetCurrentThread", HANDLE)
+#: ``VOID CALLBACK APCProc(ULONG_PTR Parameter)``.
+PAPCFUNC = ctypes.WINFUNCTYPE(None, c_size_t)
+QueueUserAPC: Callable[[object, int, int], int] = _proto(kernel32, "QueueUserAPC", DWORD, PAPCFUNC, HANDLE, c_size_t)
 GetLastError: Callable[[], int] = _proto(kernel32, "GetLastError", DWORD)
 SetLastError: Callable[[int], None] = _proto(kernel32, "SetLastError", None, DWORD)
 Sleep: Callable[[int], None] = _proto(kernel32, "Sleep", None, DWORD)

@@ -219,6 +219,10 @@ class IocpServer(Server):
                 timeout = self.config.stop_grace_ms
             else:
                 timeout = self._idle_timeout(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
+                if self._accept_retry and (timeout == WSA_INFINITE or timeout > self.config.accept_retry_ms):
+                    # the check cut a client off and the post it made for the freed place failed: the
+                    # time-out chosen before it would leave that post for ever
+                    timeout = self.config.accept_retry_ms
             self._leave()
             try:
                 rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout, FALSE)

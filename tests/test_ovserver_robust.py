@@ -11,7 +11,7 @@ import pytest
 from fakewinsock import WSAOVERLAPPED, CreateThreadResult, FakeWinsock, ThreadStartRoutine
 from fakewinsock._types import AcceptExResult
 from fakewinsock.constants import ERROR_NOT_ENOUGH_MEMORY, INVALID_SOCKET, WSAENOBUFS
-from ovserver import ServerConfig, ServerError, create_server
+from ovserver import Limits, ServerConfig, ServerError, create_server
 from tests.ovserver_session import MODELS, MS, Session, exact
 
 
@@ -146,3 +146,30 @@ def test_a_failed_accept_is_retried_while_a_client_keeps_the_server_busy(model: 
     assert ws.failures >= 1
     assert seen == [b"late\n"], "the second client waited for the first to fall silent"
     assert stats.accepted == 2 and bytes(chatty.data) == b"".join(b"%d\n" % k for k in range(160))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_an_accept_that_fails_after_an_idle_cut_off_is_retried(model: str) -> None:
+    """One place (``max_clients`` 1): the first client sends a line and falls
+    silent, a second one connects at 50 ms and waits in the backlog.  At
+    100 ms the idle check cuts the first off, which frees the place; posting
+    the accept for it fails (WSASocket: WSAENOBUFS, until 130 ms).  The retry
+    is due ``accept_retry_ms`` later, so the second client is served by
+    200 ms.  Found by the recipe (recipe_bp, iocp echo): the iocp controller
+    chose its wait's time-out (INFINITE: no retry pending) before the idle
+    check whose cut-off made the post fail, so it slept with the retry owed
+    and the waiting client was never served."""
+    ws = AcceptPostsFail(seed=0, config=exact(0.0))
+    ws.windows = ((90, 130),)
+    s = Session(model, ws=ws, limits=Limits(max_clients=1), accepts=1, accept_retry_ms=10, idle_timeout_ms=100)
+    first = s.client(0.5)
+    first.send(1, b"first\n")
+    second = s.client(50)
+    second.send(60, b"second\n")
+    seen: list[bytes] = []
+    s.at(200, lambda: seen.append(bytes(second.data)))
+    stats = s.run(stop_ms=400)
+    assert ws.failures >= 1
+    assert bytes(first.data).startswith(b"first\n")
+    assert seen == [b"second\n"], "the waiting client was not served after the failed accept"
+    assert stats.accepted == 2

@@ -225,6 +225,24 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
 
 
 @FAST
+@given(scenario=scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16 * 1024, max_queued=16 * 1024,
+                          features=("slow_readers", "early_stop", "spread_arrivals")))
+def test_an_early_stop_comes_while_a_slow_reader_sends(scenario: Scenario) -> None:
+    """With a slow reader (and no reader stopped for good), an early stop comes
+    at a point of the slow reader's sends, while its replies are backed up, or
+    1 ms after the last send of any client; not after the slow reader has read
+    its way through what it is owed (here 40 KiB, sent in 6 ms: the stops drawn
+    otherwise reach 100 ms)."""
+    stop = scenario.faults.stop_at_ns
+    slow = [(s.arrive_ns, sum(s.gaps_ns)) for s in scenario.clients if s.read_bytes is not None]
+    if stop is None or not slow:
+        return
+    arrive, span = max(slow)
+    last = max(s.arrive_ns + sum(s.gaps_ns) for s in scenario.clients)
+    assert arrive < stop <= arrive + span + 1 or stop == last + 1_000_000, (stop, arrive, span, last)
+
+
+@FAST
 @given(scenario=scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16 * 1024,
                           features=("long_lines", "unterminated", "small_window", "paused_readers",
                                     "stopped_readers", "resets")))
@@ -651,7 +669,8 @@ def _run_alone(name: str) -> None:
 
 def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     """A bug that needs a receive of 1000 bytes or more shrinks to one of the
-    features that make such a receive, alone: every other feature and every
+    features that make such a receive, alone (or with ``unterminated`` when
+    that receive is a client's unterminated tail): every other feature and every
     fault dropped, and few clients (one, or two more that send nothing: since
     ovserver cancels and resets on a close with a send in flight, a shrinker
     may stop at three).  The shrinker cannot switch a feature on, so which of
@@ -680,8 +699,13 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
         recipe()
     report = info.value.report
     size = report.size
-    assert len(report.features) == 1 and set(report.features) <= BIG_RECEIVES, report.features
-    assert (size["faults"], size["features"]) == (0, 1) and 1 <= size["clients"] <= 3, size
+    # unterminated may stay beside it: when the long line the bug needs is a client's unterminated tail,
+    # switching unterminated off drops that line with it, and the shrinker cannot move it into the
+    # terminated lines (a local minimum; met after the merge of fidelity7, whose new modules changed the
+    # constants Hypothesis draws from, on 68118fe: ('long_lines', 'unterminated'), 1 client, 1 line)
+    needed = set(report.features) - {"unterminated"}
+    assert len(needed) == 1 and needed <= BIG_RECEIVES, report.features
+    assert (size["faults"], size["features"]) == (0, len(report.features)) and 1 <= size["clients"] <= 3, size
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [

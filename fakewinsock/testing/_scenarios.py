@@ -419,6 +419,9 @@ _SWARM_INJECTION_TIMES = st.sampled_from([0, 50 * _US, 200 * _US, 1 * _MS, 2 * _
 #: finish never stops), in every such scenario, not only when a stop drawn early happened to be late enough.
 _AFTER_SENDS = -1
 _SWARM_STOPS = st.sampled_from([300 * _US, 3 * _MS, _AFTER_SENDS, 1 * _MS, 30 * _MS, 100 * _MS, _AFTER_SENDS])
+#: ... and, with a slow reader (none stopped for good), how far through that reader's sends each early stop
+#: comes, in eighths (8: at its last send, where it is owed the most): while its replies are backed up.
+_SLOW_STOP_EIGHTHS = {300 * _US: 1, 1 * _MS: 2, 3 * _MS: 4, 30 * _MS: 6, 100 * _MS: 8}
 #: Flow-control windows, the widest first: what a window drawn shrinks to (the least flow control).
 _WINDOWS = (16384, 4096, 1000, 100, 16, 3, 1)
 _WINDOW_DRAW = st.sampled_from(_WINDOWS)
@@ -441,6 +444,8 @@ _TINY = st.sampled_from([b"a", b"\x00", b"\r", b"\xff", b" "])
 #: The big sends of a scenario add up to at most this ("hundreds of KiB"): one example stays well under a
 #: second, and what a client that stopped reading is owed stays under a 1 MiB output limit (ovserver's).
 _MAX_BIG = 320 * 1024
+#: ... and a big send of exactly a limit comes at least this long after the client's previous send.
+_EXACT_PAUSE = 3 * _MS
 #: backpressure: the output a reader that does not read for a while lets back up in the server (aimed just
 #: under the server's ``max_queued`` when that is known, never above this: time), the line sizes it comes
 #: in (several lines to a send of the server's), and how long the reader does not read.
@@ -556,6 +561,33 @@ def _bulk(size: int, line_len: int, salt: int) -> list[bytes]:
     return lines
 
 
+#: Decoys for Hypothesis's mutator (see :func:`_decoys`): this many labels, each drawn twice per scenario.
+_DECOY_COUNT = 200
+_DECOYS = tuple(st.just(i) for i in range(_DECOY_COUNT))
+
+
+def _decoys(draw: st.DrawFn) -> None:
+    """Draw every decoy once: strategies of no choice, each with a label of its
+    own.  A scenario draws them at its start and at its end, so that each label
+    spans two empty stretches of the choice sequence.
+
+    Why: Hypothesis's generate phase follows each new example with up to five
+    more that it makes by mutating it: it picks a label at random among those
+    drawn at least twice in the example, and copies one stretch drawn under it
+    onto another.  Those examples keep the first one's traffic features (which
+    a copy rarely touches), so measured in the recipe three examples in four
+    were such copies, and 200 examples tried about 45 feature sets
+    (``benchmarks/bench_search.py --activation``).  A copy of one empty stretch
+    onto another changes nothing: Hypothesis sees the same example, runs
+    nothing and counts a failed mutation; after six in a row it generates a
+    new example.  With 200 decoy labels against the twenty or so of a run's
+    own draws, most mutations are such no-ops, and most of the budget goes to
+    new examples, with new feature sets.  The decoys draw no choice: they
+    change no example's values, nor what shrinks to what."""
+    for decoy in _DECOYS:
+        draw(decoy)
+
+
 class _Swarm:
     """Draws one swarm scenario: the features first, then clients within them."""
 
@@ -585,14 +617,17 @@ class _Swarm:
         limits = sizes + ([max_queued] if max_queued is not None and max_queued <= _MAX_BIG else [])
         big = {s + d for s in limits for d in (-1, 0, 1)} | {3 * sizes[-1] + 7}
         self.big = sorted(b for b in big if 0 < b <= _MAX_BIG) + [_MAX_BIG]
-        #: The exact limits (the receive buffer, the output limit): drawn twice as often as the sizes around
-        #: them, and in a window that holds them (see draw), so that one receive may take such a send whole.
+        #: The exact limits (the receive buffer, the output limit): drawn as often as every other size
+        #: together (a boundary is where a limit's bugs are), and in a window that holds them (see draw), so
+        #: that one receive may take such a send whole.
         #: (Only limits the caller gave: not the receive buffers guessed without recv_size.)
         self.exact = frozenset(limits if recv_size is not None else limits[2:]) & set(self.big)
         self.big_left = _MAX_BIG
         self.exact_big = 0  # the largest send of an exact limit in the scenario being drawn
         # (the line sizes shrink to the fewest lines)
-        bulk = st.tuples(_one_of(self.big + sorted(self.exact)), _one_of((1000, 99, 15)))
+        others = len(self.big) - len(self.exact)
+        exact = sorted(self.exact) * max(1, others // max(1, len(self.exact)))
+        bulk = st.tuples(_one_of(self.big + exact), _one_of((1000, 99, 15)))
         self.bulk = st.one_of(st.none(), bulk, bulk)
         if max_queued is None:
             self.backlogs = list(_BACKLOGS_UNKNOWN)
@@ -617,23 +652,26 @@ class _Swarm:
         """The features switched on (each a draw that shrinks to off)."""
         on = []
         for name in self.allowed:
-            if name == "big_sends":
-                top = _RARE - 1  # costly: rare
-            elif name == "crowd" and self.max_clients is not None:
-                # tens of clients: costly, 1 in 3 where a crowd fills the server (a full server: what a
-                # client limit is for), 1 in 4 where the server serves more than a crowd brings
-                top = 2 if self.max_clients + 3 <= _MAX_CROWD else 3
-            elif name == "slow_readers":
-                top = 2  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
-            elif name == "backpressure":
-                top = 1  # hundreds of KiB, but cheap ones (few lines, large sends)
-            elif name in _MASKING:
-                top = 2  # they end sessions early or excuse a dropped client: hiding other bugs, so 1 in 3
-            else:
-                top = 1
+            top = self.odds(name) - 1
             if draw(_ints(0, top)) == top:
                 on.append(name)
         return frozenset(on)
+
+    def odds(self, name: str) -> int:
+        """A feature is switched on 1 time in this many (its draw is 0 to this - 1, on at the top)."""
+        if name == "big_sends":
+            return _RARE  # costly: rare
+        if name == "crowd" and self.max_clients is not None:
+            # tens of clients: costly, 1 in 3 where a crowd fills the server (a full server: what a
+            # client limit is for), 1 in 4 where the server serves more than a crowd brings
+            return 3 if self.max_clients + 3 <= _MAX_CROWD else 4
+        if name == "slow_readers":
+            return 3  # a few tenths of a second (megabytes, in many sends), but no other feature reaches it
+        if name == "backpressure":
+            return 2  # hundreds of KiB, but cheap ones (few lines, large sends)
+        if name in _MASKING:
+            return 3  # they end sessions early or excuse a dropped client: hiding other bugs, so 1 in 3
+        return 2
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (a handful of feature sets per strategy)
     def _lines_of(self, kinds: tuple[str, ...]) -> tuple[st.SearchStrategy[list[tuple[str, bytes]]],
@@ -712,6 +750,7 @@ class _Swarm:
             chunks = [m + b"\n" for m in msgs]
         else:
             chunks = _cut(stream, draw(_CHUNK_SIZES))
+        exact_at = -1  # the send of exactly a limit (big_sends), if any
         if "big_sends" in f and self.big_left > 0:  # one send of many lines, around the receive buffer's size
             big = draw(self.bulk)
             if big is not None:
@@ -720,6 +759,7 @@ class _Swarm:
                 self.big_left -= size
                 if size in self.exact:
                     self.exact_big = max(self.exact_big, size)
+                    exact_at = len(chunks)
                 bulk = _bulk(size, big[1], index)
                 msgs += bulk
                 chunks.append(_ended(bulk))
@@ -747,9 +787,9 @@ class _Swarm:
                 used.add("slow_readers")
                 read_bytes, read_every = rate
         tail = b""
-        # (with a known line limit drawn whether unterminated is on or not: switching it off keeps the draws
-        # after; without one, only when it is on, as before)
-        if tails is not None and ("unterminated" in f or self.max_line is not None):
+        # (drawn whether unterminated is on or not: switching it off keeps the draws after, so the shrinker can
+        # drop it; without a known line limit it was drawn only when on, and a shrunk failure kept it)
+        if tails is not None:
             kind, tail = draw(tails)
             if "unterminated" not in f and not self._over_limit(tail):  # (over it: long_lines' own ending)
                 tail = b""
@@ -768,6 +808,9 @@ class _Swarm:
                         else _SLOW_SEND_GAP if role == "slow_reader" and i >= first_bulk
                         else draw(self.gaps if role == "talker" and not i else gap_choices)
                         for i in range(len(chunks)))
+        if exact_at >= 0:  # it comes alone, a pause after the sends before it: a server that takes it in one
+            # receive then holds exactly the limit, with the replies before it sent (the boundary itself)
+            gaps_ns = gaps_ns[:exact_at] + (max(gaps_ns[exact_at], _EXACT_PAUSE),) + gaps_ns[exact_at + 1:]
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
@@ -783,6 +826,9 @@ class _Swarm:
             arrive = self.accept_at + (_ACCEPT_LATE if role == "accept_late" else 0)
         elif "crowd" in f:  # at once; those past the server's limit perhaps later, as some of the first end;
             # connected clients stay a while (a full server stays full)
+            # (the arrival drawn all the same, unused: switching crowd off then keeps the draws after it, so the
+            # shrinker can drop crowd; without this draw a shrunk failure kept it)
+            draw(self.spread if "spread_arrivals" in f else self.arrivals)
             arrive = self.wave if self.max_clients is not None and index >= self.max_clients else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
@@ -886,6 +932,7 @@ class _Swarm:
         return script, replace(fault, before_chunk=len(script.chunks))
 
     def draw(self, draw: st.DrawFn) -> Scenario:
+        _decoys(draw)
         f = self.features(draw)
         self.used = set()
         self.stuck_lines = {}
@@ -962,11 +1009,17 @@ class _Swarm:
         if "early_stop" not in f:
             stop = None
         stuck = [s.arrive_ns + sum(s.gaps_ns) for s, _ in made if s.stops_reading]
+        slow = [(s.arrive_ns, sum(s.gaps_ns)) for s, _ in made if s.read_bytes is not None]
         if stop == _AFTER_SENDS:  # just after the last send any client makes (its replies, reads, ends to come)
             stop = max((s.arrive_ns + sum(s.gaps_ns) for s, _ in made), default=0) + 1 * _MS
         elif stop is not None and stuck:  # a stop while readers that stopped for good hold the server's sends
             # (a server that waits for its sends to finish then never stops): counted from their last send
             stop += max(stuck)
+        elif stop is not None and slow:  # a stop while a slow reader's replies are backed up: at a point of
+            # its sends (an eighth of the way through them, ..., its last send, where it is owed the most), not
+            # after it has read its way through them (its sends take from a few ms to hundreds)
+            arrive, span = max(slow)
+            stop = arrive + span * _SLOW_STOP_EIGHTHS[stop] // 8 + 1
         elif stop is not None and self.plan == "crowd":  # a stop at a full server, with clients waiting:
             stop += max(s.arrive_ns for s, _ in made)  # counted from the last arrival
         window = None
@@ -1005,6 +1058,7 @@ class _Swarm:
                                                      ("small_window", window and "small_window" in f)) if value}
         if backlog is not None:
             used.add("backlog" if "backlog" in f else "crowd")
+        _decoys(draw)
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
                         tuple(n for n in _ALL_FEATURES if n in used))
 
@@ -1071,7 +1125,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment), ``early_stop`` (counted from the last send of a
       reader that stopped for good, if any: a stop while it holds the server's
-      sends; in a crowd, from its last arrival; two clients in three stay
+      sends; else, with a slow reader, at a point of its sends, while its
+      replies are backed up; in a crowd, from its last arrival; two clients in three stay
       connected 3 s once served, so that the stop finds idle ones to close),
       ``backlog``, ``accept_faults``
       (at least three clients: after the first, the others but the last arrive

@@ -253,7 +253,7 @@ MUTANTS += [
            "a client that resets while a receive is posted; only the statistics differ"),
     Mutant("queue-limit-off-by-one", r4.QueueLimitOffByOne,
            "a client is cut off when its queue would reach max_queued, not exceed it",
-           "red team 4 (protocol, limits)", "recipe_chat", "flow control",
+           "red team 4 (protocol, limits)", "recipe", "flow control",
            "exactly max_queued bytes owed to a client that does not read"),
 ]
 

@@ -1,0 +1,254 @@
+"""QueueUserAPC and GetCurrentThread (fidelity session 8): user APCs, one queue
+with the thread's I/O completion routines (one body, every backend).
+
+Sources: Microsoft's QueueUserAPC ("When a user-mode APC is queued, the thread
+is not directed to call the APC function unless it is in an alertable state.
+After the thread is in an alertable state, the thread handles all pending APCs
+in first in, first out (FIFO) order, and the wait operation returns
+WAIT_IO_COMPLETION"; "If an application queues an APC before the thread begins
+running, the thread begins by calling the APC function"), "Asynchronous
+Procedure Calls" (a completion routine of ReadFileEx/WriteFileEx-style I/O is a
+user APC of the thread that posted it: the same queue), GetCurrentThread (the
+pseudo-handle (HANDLE)-2); Wine 8.0 agrees with each check here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fakewinsock import WSAOVERLAPPED, ApcRoutine, CompletionRoutine
+from fakewinsock.constants import (
+    CREATE_SUSPENDED,
+    CURRENT_THREAD_PSEUDO_HANDLE,
+    ERROR_INVALID_HANDLE,
+    FALSE,
+    INFINITE,
+    MAXULONG_PTR,
+    SOCKET_ERROR,
+    TRUE,
+    WAIT_IO_COMPLETION,
+    WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
+    WSA_IO_PENDING,
+    WSA_WAIT_IO_COMPLETION,
+    WSA_WAIT_TIMEOUT,
+)
+
+from ._harness import WAIT_MS, Harness
+
+Log = list[tuple[str, int]]
+
+
+def apc(log: Log, name: str = "apc") -> ApcRoutine:
+    def fn(data: int) -> None:
+        log.append((name, data))
+    return fn
+
+
+def queue_self(h: Harness, fn: ApcRoutine, data: int) -> None:
+    assert h.ws.QueueUserAPC(fn, h.ws.GetCurrentThread(), data) != 0
+
+
+def test_get_current_thread_is_the_pseudo_handle(h: Harness) -> None:
+    assert h.ws.GetCurrentThread() == CURRENT_THREAD_PSEUDO_HANDLE
+
+
+def test_apc_runs_only_in_an_alertable_wait(h: Harness) -> None:
+    """Queued to the calling thread: a non-alertable wait leaves it queued
+    (SleepEx(0, FALSE) returns 0, a non-alertable WSAWaitForMultipleEvents
+    times out); SleepEx(0, TRUE) runs it once with dwData and returns
+    WAIT_IO_COMPLETION; the next alertable SleepEx(0) finds nothing."""
+    log: Log = []
+    queue_self(h, apc(log), 7)
+    assert h.ws.SleepEx(0, FALSE) == 0
+    ev = h.event()
+    assert h.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 20, FALSE) == WSA_WAIT_TIMEOUT
+    assert log == []
+    assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+    assert log == [("apc", 7)]
+    assert h.ws.SleepEx(0, TRUE) == 0
+    assert log == [("apc", 7)]
+
+
+def test_apcs_run_first_in_first_out_in_one_wait(h: Harness) -> None:
+    """Three APCs run in the order queued, all in one alertable wait; dwData is
+    a ULONG_PTR (its whole range passes)."""
+    log: Log = []
+    for data in (1, MAXULONG_PTR, 3):
+        queue_self(h, apc(log), data)
+    assert h.ws.SleepEx(WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert log == [("apc", 1), ("apc", MAXULONG_PTR), ("apc", 3)]
+
+
+def test_alertable_event_waits_run_apcs(h: Harness) -> None:
+    """WSAWaitForMultipleEvents(fAlertable) returns WSA_WAIT_IO_COMPLETION and
+    WaitForSingleObjectEx(bAlertable) WAIT_IO_COMPLETION after running them,
+    though the event is never signalled."""
+    log: Log = []
+    ev = h.event()
+    queue_self(h, apc(log), 1)
+    assert h.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, WAIT_MS, TRUE) == WSA_WAIT_IO_COMPLETION
+    queue_self(h, apc(log), 2)
+    assert h.ws.WaitForSingleObjectEx(ev, WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert log == [("apc", 1), ("apc", 2)]
+
+
+def test_an_apc_may_queue_another_which_runs_in_the_same_wait(h: Harness) -> None:
+    """An APC that queues another: the wait runs both before it returns."""
+    log: Log = []
+    second = apc(log, "second")
+
+    def first(data: int) -> None:
+        log.append(("first", data))
+        queue_self(h, second, data + 1)
+
+    queue_self(h, first, 10)
+    assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+    assert log == [("first", 10), ("second", 11)]
+    assert h.ws.SleepEx(0, TRUE) == 0
+
+
+def _routine(log: Log) -> CompletionRoutine:
+    def routine(err: int, n: int, ov: WSAOVERLAPPED, flags: int) -> None:
+        log.append(("io", n))
+    return routine
+
+
+def test_apcs_and_completion_routines_share_one_fifo_queue(h: Harness) -> None:
+    """A receive completes (its routine is queued), then an APC is queued: the
+    routine runs first. An APC queued, then a receive completes: the APC runs
+    first. Non-alertable Sleeps let the receives complete without running
+    anything."""
+    a = h.accept()
+    log: Log = []
+    rc, _, _ = h.recv(a.sock, h.overlapped(with_event=False), routine=_routine(log))
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    a.peer.send(b"abc")
+    h.ws.Sleep(300)  # the receive completes: its routine is queued, not run
+    queue_self(h, apc(log), 1)
+    assert h.ws.SleepEx(WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert log == [("io", 3), ("apc", 1)]
+
+    log.clear()
+    rc, _, _ = h.recv(a.sock, h.overlapped(with_event=False), routine=_routine(log))
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    queue_self(h, apc(log), 2)
+    a.peer.send(b"de")
+    h.ws.Sleep(300)
+    assert log == []
+    assert h.ws.SleepEx(WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert log == [("apc", 2), ("io", 2)]
+
+
+def test_apc_queued_to_a_suspended_thread_runs_before_its_procedure(h: Harness) -> None:
+    """CreateThread(CREATE_SUSPENDED), QueueUserAPC, ResumeThread: the thread
+    begins with the APC, on that thread, then its procedure."""
+    log: list[tuple[str, int]] = []
+
+    def proc(param: object) -> int:
+        log.append(("proc", h.ws.GetCurrentThreadId()))
+        return 0
+
+    def fn(data: int) -> None:
+        log.append(("apc", h.ws.GetCurrentThreadId()))
+
+    hThread, tid = h.ws.CreateThread(None, 0, proc, None, CREATE_SUSPENDED)
+    assert hThread != 0
+    assert h.ws.QueueUserAPC(fn, hThread, 5) != 0
+    assert h.ws.ResumeThread(hThread) == 1
+    assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    assert log == [("apc", tid), ("proc", tid)]
+    assert h.ws.CloseHandle(hThread) == TRUE
+
+
+@pytest.mark.parametrize("wait", ["SleepEx", "WaitForSingleObjectEx", "WSAWaitForMultipleEvents"])
+def test_apc_wakes_a_thread_in_an_alertable_wait_and_runs_there(h: Harness, wait: str) -> None:
+    """A thread blocked in an infinite alertable wait (SleepEx, or a wait on an
+    event nobody signals): an APC queued to it from the main thread runs on it,
+    and its wait returns WAIT_IO_COMPLETION (WSA_WAIT_IO_COMPLETION: the same
+    192)."""
+    ready = h.event()
+    never = h.event()
+    ran_on: list[int] = []
+
+    def proc(param: object) -> int:
+        h.ws.WSASetEvent(ready)
+        if wait == "SleepEx":
+            return h.ws.SleepEx(INFINITE, TRUE)
+        if wait == "WaitForSingleObjectEx":
+            return h.ws.WaitForSingleObjectEx(never, INFINITE, TRUE)
+        return h.ws.WSAWaitForMultipleEvents(1, [never], FALSE, INFINITE, TRUE)
+
+    def fn(data: int) -> None:
+        ran_on.append(h.ws.GetCurrentThreadId())
+
+    hThread, tid = h.ws.CreateThread(None, 0, proc, None, 0)
+    assert hThread != 0
+    assert h.ws.WaitForSingleObject(ready, WAIT_MS) == WAIT_OBJECT_0
+    assert h.ws.WaitForSingleObject(hThread, 50) == WAIT_TIMEOUT  # it waits
+    assert h.ws.QueueUserAPC(fn, hThread, 0) != 0
+    assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    assert h.ws.GetExitCodeThread(hThread) == (TRUE, WAIT_IO_COMPLETION)
+    assert ran_on == [tid]
+    assert h.ws.CloseHandle(hThread) == TRUE
+
+
+def test_queue_to_a_handle_that_is_no_thread_fails(h: Harness) -> None:
+    """NULL, an event, a closed thread handle: 0 with ERROR_INVALID_HANDLE, and
+    nothing is queued."""
+    log: Log = []
+    ev = h.event()
+
+    def proc(param: object) -> int:
+        return 0
+
+    hThread, _ = h.ws.CreateThread(None, 0, proc, None, 0)
+    assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(hThread) == TRUE
+    for bad in (0, ev, hThread):
+        h.ws.SetLastError(0)
+        assert h.ws.QueueUserAPC(apc(log), bad, 1) == 0
+        assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    assert h.ws.SleepEx(0, TRUE) == 0
+    assert log == []
+
+
+def test_queue_to_a_thread_that_has_exited_fails(h: Harness) -> None:
+    """A thread that has exited (its handle still open): QueueUserAPC fails, and
+    the APC never runs anywhere."""
+    log: Log = []
+
+    def proc(param: object) -> int:
+        return 0
+
+    hThread, _ = h.ws.CreateThread(None, 0, proc, None, 0)
+    assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    assert h.ws.QueueUserAPC(apc(log), hThread, 1) == 0
+    assert h.ws.SleepEx(0, TRUE) == 0
+    assert log == []
+    assert h.ws.CloseHandle(hThread) == TRUE
+
+
+def test_success_leaves_the_last_error(h: Harness) -> None:
+    log: Log = []
+    h.ws.SetLastError(1234)
+    queue_self(h, apc(log), 0)
+    assert h.ws.GetLastError() == 1234
+    assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+
+
+def test_an_apc_that_raises_surfaces_from_its_wait_after_the_others_ran(h: Harness) -> None:
+    """An APC that raises (undefined in C: the interface surfaces it): the wait
+    that ran it raises that exception, after running every APC queued behind
+    it, as for a completion routine."""
+    log: Log = []
+
+    def boom(data: int) -> None:
+        raise ValueError(f"apc {data}")
+
+    queue_self(h, boom, 1)
+    queue_self(h, apc(log), 2)
+    with pytest.raises(ValueError, match="apc 1"):
+        h.ws.SleepEx(0, TRUE)
+    assert log == [("apc", 2)]
+    assert h.ws.SleepEx(0, TRUE) == 0
