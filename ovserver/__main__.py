@@ -18,6 +18,7 @@ from fakewinsock import Trace, __version__, get_backend
 from . import ServerConfig, create_server
 from ._console import console_stop
 from ._core import (
+    DEFAULT_ACCEPTS,
     DEFAULT_HIGH_WATER,
     DEFAULT_STALL_TIMEOUT_MS,
     DEFAULT_WORKERS,
@@ -196,6 +197,10 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     back_pressure(m, "the swarm's back_pressure feature decides: on the seeds that draw it as serve runs "
                      f"(echo: {DEFAULT_HIGH_WATER} or half of --max-queued if less; chat: a mark of 4 to 64 KiB), "
                      "otherwise and with --plain or --barrier off", None)
+    m.add_argument("--accepts", type=_integer(1, MAX_ACCEPTS), default=None,
+                   help="AcceptEx calls kept outstanding at once, as serve's --accepts (None: the swarm's accepts "
+                        f"feature decides: on the seeds that draw it {DEFAULT_ACCEPTS} as serve runs, or 2 or 4; "
+                        "otherwise and with --plain or --barrier 1, the lecture notes' server)")
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
                         "so that a seed gives the same run on every machine)")
@@ -204,11 +209,6 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
 
 def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_line=args.max_line, max_clients=args.max_clients, max_queued=args.max_queued)
-
-
-#: ``serve``'s AcceptEx calls outstanding at once (``--accepts``; ``ServerConfig`` keeps the
-#: lecture notes' one).
-DEFAULT_ACCEPTS = 16
 
 
 def high_water(args: argparse.Namespace) -> int:
@@ -328,6 +328,7 @@ def _simulate(args: argparse.Namespace) -> int:
                           resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
                           arrival_s=args.arrival, barrier=args.barrier, plain=args.plain, stop_at_s=args.stop_at,
                           high_water=args.high_water, stall_timeout_ms=args.stall_timeout_ms,
+                          accepts=args.accepts,
                           trace=args.trace, trace_format=args.trace_format, workers=args.workers,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:

@@ -142,6 +142,9 @@ DEFAULT_WORKERS = 4
 MAX_WORKERS = 1024
 #: The most AcceptEx calls kept outstanding at once (``ServerConfig.accepts``).
 MAX_ACCEPTS = 1024
+#: ``ovserver serve``'s AcceptEx calls outstanding at once (``--accepts``; ``ServerConfig`` keeps the
+#: lecture notes' one), and the one ``simulate``'s ``accepts`` feature draws most often.
+DEFAULT_ACCEPTS = 16
 #: The longest idle time-out: under WSA_INFINITE (0xFFFFFFFF), so it is always a finite wait.
 MAX_IDLE_TIMEOUT_MS = 0x7FFFFFFF
 #: "No idle deadline": later than any GetTickCount64.

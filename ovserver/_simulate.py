@@ -60,7 +60,15 @@ from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
 
-from ._core import DEFAULT_STALL_TIMEOUT_MS, DEFAULT_WORKERS, Server, ServerConfig, ServerStats, default_high_water
+from ._core import (
+    DEFAULT_ACCEPTS,
+    DEFAULT_STALL_TIMEOUT_MS,
+    DEFAULT_WORKERS,
+    Server,
+    ServerConfig,
+    ServerStats,
+    default_high_water,
+)
 from ._events import GROUP_CLIENTS, EventServer
 from ._iocp import IocpServer
 from ._protocol import Limits, Mode, error_line, welcome_line
@@ -90,6 +98,7 @@ class SimulationReport:
     traffic: str = "plain"  # "plain", or "swarm: " and the features switched on
     server_limits: Limits = field(default_factory=Limits)
     stall_timeout_ms: int = 0  # back-pressure's (with server_limits.high_water), else 0
+    accepts: int = 1  # the server's AcceptEx calls outstanding at once (ServerConfig.accepts)
     served: int = 0  # finished their whole session and closed gracefully
     reset_by_plan: int = 0
     refusals: int = 0  # connection attempts refused (backlog full), retried
@@ -138,7 +147,8 @@ def format_report(r: SimulationReport) -> str:
         f"limits                max_line {r.server_limits.max_line}, max_queued {r.server_limits.max_queued}, "
         f"max_clients {r.server_limits.max_clients}"
         + (f", back-pressure at {r.server_limits.high_water} (stall time-out {r.stall_timeout_ms} ms)"
-           if r.server_limits.high_water else ""),
+           if r.server_limits.high_water else "")
+        + (f", {r.accepts} AcceptEx outstanding" if r.accepts != 1 else ""),
         f"clients served        {r.served} of {r.clients} (reset on purpose {r.reset_by_plan}, "
         f"refused and retried {r.refusals})",
         f"limits and faults     hung up as due {r.hung_up} (line over max_line), cut off as due {r.cut_off} "
@@ -612,7 +622,8 @@ class ClientPlan:
 FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_window", "paused_readers",
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
-            "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups")
+            "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
+            "accepts", "accept_bursts")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -650,10 +661,19 @@ LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "f
 #:
 #: Lurkers and hung readers hold their places to the end: together at most max_clients - 1 when the
 #: clients do not all fit at once.
-#: The last two, back_pressure (see BACK_PRESSURE_MARKS; drawn in ``simulate``: it changes the server, not
+#: The next two, back_pressure (see BACK_PRESSURE_MARKS; drawn in ``simulate``: it changes the server, not
 #: the plans) and full_groups (:func:`_full_groups`: a wave of an events-model thread group's worth of
 #: clients, most of them lurkers, some of them holding their places ended), each from a random source of
 #: its own too.
+#: The next one, accepts (drawn in ``simulate``, from a random source of its own; it changes the server,
+#: not the plans): the server keeps one of ACCEPTS_DRAWN AcceptEx calls outstanding at once, as ``ovserver
+#: serve`` does (``--accepts``, default 16), where the others keep the lecture notes' one.
+#: The last one, accept_bursts (:func:`_accept_bursts`, and the fake's settings drawn in ``simulate``, each
+#: from a random source of its own): the last clients to arrive come together, microseconds apart, on a
+#: fake with narrow latencies and background progress at most calls, so that one connects while the
+#: server handles the accept before it and no arrival follows: a server keeping several AcceptEx
+#: outstanding on one event must signal again the completion that a post erased (found so:
+#: tests/mutants/accept_mutants.py).
 LURKER_SHARES = (0.3, 0.6, 0.9)
 #: back_pressure (drawn in ``simulate``, from a random source of its own; it changes the server, not the
 #: plans): the server runs with back-pressure, as ``ovserver serve`` does by default in echo: there with
@@ -663,6 +683,13 @@ BACK_PRESSURE_MARKS = (4096, 16384, 64 * 1024)
 STALL_TIMEOUTS_MS = (DEFAULT_STALL_TIMEOUT_MS, 50, 200, 1000)
 ACCEPT_FAULTS = (0, 3)  # injections besides the three phases' (start, arrivals, after the last arrival)
 FEW_CLIENTS = (1, 1, 1, 2, 3)
+ACCEPTS_DRAWN = (DEFAULT_ACCEPTS, 2, 4)
+#: accept_bursts (:func:`_accept_bursts`; the fake's settings drawn in ``simulate``): how many clients
+#: arrive last together, how far apart, and the fake's (latency, completion_delay, background) then.
+BURST_CLIENTS = (2, 8)
+BURST_GAP_NS = 10_000
+BURST_FAKES = (((20_000, 20_000), (0, 0), 1.0), ((20_000, 21_000), (0, 1_000), 1.0),
+               ((20_000, 20_000), (0, 0), 0.5))
 #: Swarm runs have a Winsock-call budget (FakeConfig.max_calls, unless fake_config sets one): this many
 #: calls, plus CALLS_PER_CLIENT per client and more per line and byte (_call_budget); a server that
 #: spins (a wait that returns at once because an event is never reset) exceeds it, one that waits does
@@ -757,6 +784,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _idle_and_slow(out, seed, f, limits, window, chat, window_ns)
     if "full_groups" in f:
         _full_groups(out, seed, limits, window, chat)
+    if "accept_bursts" in f:
+        _accept_bursts(out, seed)
 
 
 def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
@@ -941,6 +970,24 @@ def _special(p: ClientPlan) -> bool:
             or bool(p.stay_ns) or p.half_close or bool(p.read_pause_ns)
             or any(len(line) > _LONGEST_PLAIN_LINE for line in p.lines)
             or len(p.chunks) > 2 and all(len(c) <= 3 for c in p.chunks[:-1]))
+
+
+def _accept_bursts(out: list[ClientPlan], seed: int) -> None:
+    """accept_bursts (from a random source of its own): the last BURST_CLIENTS clients to arrive (of
+    those after full_groups' wave, when it has one) arrive together, each 0 to BURST_GAP_NS after the one before, as a
+    pool of connections opened at once does; ``simulate`` narrows the fake's latencies and raises its
+    background progress (BURST_FAKES), so that they connect microseconds apart while the server
+    handles the accept before, and no later arrival follows the last of them."""
+    rng = random.Random(f"ovserver-sim:{seed}:accept-bursts")
+    pool = [p for p in out if p.after_wave] or out
+    k = min(len(pool), _randint(rng, *BURST_CLIENTS))
+    if k < 2:
+        return
+    last = sorted(pool, key=lambda p: p.arrival_ns)[-k:]
+    t = last[-1].arrival_ns
+    for p in last:
+        p.arrival_ns = t
+        t += _randint(rng, 0, BURST_GAP_NS)
 
 
 def _full_groups(out: list[ClientPlan], seed: int, limits: Limits, window: int, chat: bool) -> None:
@@ -1872,7 +1919,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
              progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
              server_class: type[Server] | None = None, plain: bool = False,
              stop_at_s: float | None = None, workers: int = DEFAULT_WORKERS, high_water: int | None = None,
-             stall_timeout_ms: int | None = None) -> SimulationReport:
+             stall_timeout_ms: int | None = None, accepts: int | None = None) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -1928,6 +1975,13 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     client's FIN may be seen late (the server holds a paused sender's
     receive back): lines sent after it may still reach it.
 
+    ``accepts``: the server's AcceptEx calls outstanding at once, as ``ovserver
+    serve`` takes it (``--accepts``).  None, the default: the swarm's
+    ``accepts`` feature decides: on the seeds that draw it, serve's default
+    of 16, or 2 or 4 (:data:`ACCEPTS_DRAWN`); on the others, and with plain
+    traffic, the lecture notes' one (the run is what it was before simulate
+    had the option).
+
     ``workers``: the iocp model's worker threads (a fixed default, not the
     CPU count, so that a seed gives the same run on every machine).
 
@@ -1955,7 +2009,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         raise ValueError(f"stop_at_s must be >= 0 (seconds of virtual time), not {stop_at_s}")
     wall0 = time.perf_counter()
     features = () if plain or barrier else swarm_features(seed)
-    limits_given = limits is not None
+    limits_given, fake_given = limits is not None, fake_config is not None
     rng = random.Random(f"ovserver-sim:{seed}:limits")
     if limits is None and "tight_limits" in features:
         limits = Limits(max_line=rng.choice([100, 1000, 8000]), max_queued=rng.choice([4096, 32768, 300_000]),
@@ -1980,6 +2034,13 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         if mode == "chat":
             few = max(2, few)  # one client at a time, and nobody would hear anybody
         limits = replace(limits if limits is not None else Limits(), max_clients=few)
+    if accepts is None:
+        accepts = (random.Random(f"ovserver-sim:{seed}:accepts").choice(ACCEPTS_DRAWN) if "accepts" in features
+                   else 1)
+    if "accept_bursts" in features and not fake_given:
+        latency, delay, background = random.Random(f"ovserver-sim:{seed}:burst-fake").choice(BURST_FAKES)
+        fake_config = replace(fake_config if fake_config is not None else FakeConfig(), latency=latency,
+                              completion_delay=delay, background=background)
     limits, stall_timeout_ms = _back_pressure(limits, limits_given, mode, high_water, stall_timeout_ms, seed,
                                               features)
     # (a pure function of its arguments: drawn here, before the fake, for the call budget)
@@ -1993,7 +2054,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode), limits=limits, workers=workers,
-                          stall_timeout_ms=stall_timeout_ms)
+                          stall_timeout_ms=stall_timeout_ms, accepts=accepts)
     if server_class is not None:
         model = server_class.model
         config = replace(config, model=model)
@@ -2002,7 +2063,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     server: Server = cls(ws, config)
     report = SimulationReport(model, config.mode.value, clients, messages, seed, resets,
                               traffic="swarm: " + " ".join(features) if features else "plain",
-                              server_limits=config.limits, stall_timeout_ms=config.stall_timeout_ms)
+                              server_limits=config.limits, stall_timeout_ms=config.stall_timeout_ms,
+                              accepts=config.accepts)
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
     sim = _Sim(ws, server, report, config.mode, barrier, progress)

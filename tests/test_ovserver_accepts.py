@@ -15,7 +15,6 @@ four outstanding.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from ovserver._core import _Io
 from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
 from ovserver._routines import RoutineServer
-from tests.mutants.properties import SETTINGS, echo_property, flood_property
+from tests.mutants.properties import SETTINGS, echo_property, flood_property, with_accepts
 from tests.ovserver_session import MODELS, Session, exact
 
 
@@ -188,17 +187,6 @@ def test_a_stop_cancels_and_reaps_every_pending_accept(model: str, immediate: fl
     assert s.server._accepting() == 0
     posted = [r for r in s.ws.trace if r.call == "AcceptEx" and r.what == "posted"]
     assert len(posted) == 2 + 8  # the two accepted, and the eight cancelled at the stop
-
-
-def with_accepts(cls: type[Server], n: int) -> type[Server]:
-    """``cls`` with ``n`` AcceptEx outstanding (the properties build their own configuration)."""
-
-    class Accepting(cls):  # type: ignore[valid-type,misc]
-        def __init__(self, ws: Any, config: ServerConfig | None = None) -> None:
-            super().__init__(ws, replace(config if config is not None else ServerConfig(), accepts=n))
-
-    Accepting.__name__ = f"{cls.__name__}Accepts{n}"
-    return Accepting
 
 
 SERVERS = {"events": EventServer, "routines": RoutineServer, "iocp": IocpServer}

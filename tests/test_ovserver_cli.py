@@ -32,7 +32,8 @@ BAD = [
     ["simulate", "--stall-timeout-ms", "0"],
     ["serve", "--accepts", "0"],
     ["serve", "--accepts", "1025"],
-    ["simulate", "--accepts", "4"],
+    ["simulate", "--accepts", "0"],  # simulate takes serve's --accepts, checked alike
+    ["simulate", "--accepts", "1025"],
     ["simulate", "--clients", "-1"],
     ["simulate", "--messages", "-1"],
     ["simulate", "--seed", "-1"],

@@ -140,8 +140,9 @@ def test_slow_readers_draw_an_output_limit_unless_one_is_given() -> None:
 def test_a_lurker_checks_at_the_end_that_it_heard_every_line_owed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the watch, the lurkers' end check alone finds the lines that
     other-groups-not-woken leaves queued for an idle group (seed 0, full_groups; seed 9 until it drew
-    back_pressure: with its injections the end check owes only lines some early client heard)."""
+    back_pressure: with its injections the end check owes only lines some early client heard; seed 0 with
+    the lecture's one AcceptEx, as before it drew the accepts feature: with its 2 the check finds nothing)."""
     monkeypatch.setattr(_Witness, "watch", lambda self, _=None: None)
-    r = simulate(100, 10, mode="chat", seed=0, server_class=_mutant("other-groups-not-woken"))
+    r = simulate(100, 10, mode="chat", seed=0, server_class=_mutant("other-groups-not-woken"), accepts=1)
     assert any("(a silent listener): heard nothing for 15 ms while lines" in e for e in r.errors), r.errors
     assert simulate(100, 10, mode="chat", seed=0).ok

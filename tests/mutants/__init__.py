@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ovserver import Server
 
 from . import fresh2_mutants as f2
+from . import accept_mutants as a
 from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m
@@ -254,6 +255,17 @@ MUTANTS += [
            "a client is cut off when its queue would reach max_queued, not exceed it",
            "red team 4 (protocol, limits)", "recipe", "flow control",
            "exactly max_queued bytes owed to a client that does not read"),
+]
+
+# Accepting with several AcceptEx outstanding (ServerConfig.accepts, serve's --accepts; 2026-12-05, accepts9:
+# tests/mutants/accept_mutants.py).
+MUTANTS += [
+    Mutant("no-accept-resignal", a.NoAcceptResignal,
+           "a post of AcceptEx erases the wake event's signal of another slot that completed meanwhile: "
+           "not signalled again",
+           "semantics: posting resets the event (accept slots)", "recipe_accepts", "load",
+           "several AcceptEx outstanding; a client arriving microseconds after another, while that one's "
+           "accept is handled, and no arrival after it"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)

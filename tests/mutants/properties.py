@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -226,3 +227,19 @@ PROPERTIES["recipe"] = recipe_property
 PROPERTIES["recipe_chat"] = recipe_chat_property
 PROPERTIES["recipe_bp"] = recipe_bp_property
 PROPERTIES["recipe_bp_chat"] = lambda cls: recipe_bp_property(cls, "chat")
+
+
+def with_accepts(cls: type[Server], n: int) -> type[Server]:
+    """``cls`` with ``n`` AcceptEx outstanding (the properties build their own configuration)."""
+
+    class Accepting(cls):  # type: ignore[valid-type,misc]
+        def __init__(self, ws: Any, config: ServerConfig | None = None) -> None:
+            super().__init__(ws, replace(config if config is not None else ServerConfig(), accepts=n))
+
+    Accepting.__name__ = f"{cls.__name__}Accepts{n}"
+    return Accepting
+
+
+#: The recipe aimed at ovserver keeping four AcceptEx outstanding (``serve --accepts``; ServerConfig and
+#: OvserverUnderTest keep the lecture notes' one, with which no other accept slot can complete meanwhile).
+PROPERTIES["recipe_accepts"] = lambda cls: recipe_property(with_accepts(cls, 4))
