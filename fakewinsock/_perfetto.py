@@ -412,7 +412,8 @@ class PerfettoWriter:
         del self._ops[op.op]
         kv = _kv(detail)
         status, n = _int(kv.get("status")), _int(kv.get("bytes"))
-        if status == 0 and n > 0 and op.call != "WSASend":
+        # (a MSG_PEEK receive copies its bytes and leaves them queued: their flows go on to the read)
+        if status == 0 and n > 0 and op.call != "WSASend" and "MSG_PEEK" not in op.detail:
             sock_handle = self._accept_socket.get(op.op, 0) if op.call == "AcceptEx" else op.handle
             s = self._socks.get(sock_handle)
             conn = self._conns.get(s.conn) if s is not None else None

@@ -18,6 +18,7 @@ from fakewinsock.constants import (
     FALSE,
     IPPROTO_TCP,
     MAKEWORD,
+    MSG_PEEK,
     SOCK_STREAM,
     SOMAXCONN,
     TRUE,
@@ -127,6 +128,48 @@ def test_waits_are_slices_on_their_thread(tmp_path: Path) -> None:
     # The completion that woke a wait is shown inside it.
     inside = [e for e in got.events if e.get("ph") == "i" and str(e.get("name")).startswith("signalled")]
     assert any(w[2] <= float(e["ts"]) <= w[3] for e in inside for w in waits)  # type: ignore[arg-type]
+
+
+def test_a_peek_does_not_end_the_flow_of_the_bytes_it_leaves_queued(tmp_path: Path) -> None:
+    """A WSARecv with MSG_PEEK copies the line and leaves it queued: the flow of
+    its segment goes on to the receive that reads it (before, the export took
+    the peek's byte count as read, and the flow ended on the peek)."""
+    ws = _fake(immediate=0.0)
+    ws.WSAStartup(MAKEWORD(2, 2))
+    lst = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    ws.bind(lst, sockaddr_in("127.0.0.1", 5000), 16)
+    ws.listen(lst, SOMAXCONN)
+    acc = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    ov = WSAOVERLAPPED()
+    ov.hEvent = ws.WSACreateEvent()
+    peer = ws.peer()
+    peer.connect("127.0.0.1", 5000)
+    ws.AcceptEx(lst, acc, bytearray(64), 0, 32, 32, ov)
+    ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, WSA_INFINITE, FALSE)
+    ws.WSAGetOverlappedResult(lst, ov, FALSE)
+    peer.send(b"hello\n")
+    ws.run_for(0.001)
+    got_bytes = []
+    for flags in (MSG_PEEK, 0):
+        buf = bytearray(16)
+        ws.WSAResetEvent(ov.hEvent)
+        ws.WSARecv(acc, [WSABUF(16, buf)], 1, flags, ov, None)
+        ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, WSA_INFINITE, FALSE)
+        ok, n, _ = ws.WSAGetOverlappedResult(acc, ov, TRUE)
+        assert ok
+        got_bytes.append(bytes(buf[:n]))
+    assert got_bytes == [b"hello\n", b"hello\n"]
+    ws.closesocket(acc)
+    ws.closesocket(lst)
+    ws.WSACloseEvent(ov.hEvent)
+    ws.WSACleanup()
+    ws.trace.write(str(tmp_path / "t.json"), format="perfetto")
+    got = _load(tmp_path / "t.json")
+    recvs = sorted((s for s in got.slices if s[1] == "WSARecv"), key=lambda s: s[3])
+    assert len(recvs) == 2
+    (flow,) = got.flows.values()
+    assert flow.phases[0] == "s" and flow.phases[-1] == "f"
+    assert flow.ts[-1] == recvs[1][3] and flow.ts[-1] != recvs[0][3], "the flow ended on the peek"
 
 
 def test_resets_are_instants_and_end_the_flows_of_unread_bytes(tmp_path: Path) -> None:
