@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakeWinsock, sockaddr_in
+from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock, sockaddr_in
 from fakewinsock._trace import TRACE_FORMATS, Trace, trace_format
 from fakewinsock.constants import (
     AF_INET,
@@ -39,11 +39,9 @@ def _fake(immediate: float, seed: int = 1) -> FakeWinsock:
     return FakeWinsock(seed=seed, config=FakeConfig(immediate=immediate, split=0.0))
 
 
-def _serve_one_line(immediate: float, seed: int = 1, reset: bool = False, ws: FakeWinsock | None = None,
-                    ) -> FakeWinsock:
-    """AcceptEx, then WSARecv until the peer's line (sent in two pieces) and its
-    FIN (or RST) are read, with event waits."""
-    ws = ws if ws is not None else _fake(immediate, seed)
+def _accepted(ws: FakeWinsock) -> tuple[int, int, WSAOVERLAPPED, FakePeer]:
+    """Listen, post AcceptEx with an event, connect a peer, and wait for the
+    accept: the listener, the accepted socket, the OVERLAPPED, the peer."""
     ws.WSAStartup(MAKEWORD(2, 2))
     lst = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
     ws.bind(lst, sockaddr_in("127.0.0.1", 5000), 16)
@@ -56,6 +54,15 @@ def _serve_one_line(immediate: float, seed: int = 1, reset: bool = False, ws: Fa
     ws.AcceptEx(lst, acc, bytearray(64), 0, 32, 32, ov)
     ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, WSA_INFINITE, FALSE)
     ws.WSAGetOverlappedResult(lst, ov, FALSE)
+    return lst, acc, ov, peer
+
+
+def _serve_one_line(immediate: float, seed: int = 1, reset: bool = False, ws: FakeWinsock | None = None,
+                    ) -> FakeWinsock:
+    """AcceptEx, then WSARecv until the peer's line (sent in two pieces) and its
+    FIN (or RST) are read, with event waits."""
+    ws = ws if ws is not None else _fake(immediate, seed)
+    lst, acc, ov, peer = _accepted(ws)
     peer.send(b"hel")
     ws.run_for(0.001)
     peer.send(b"lo\n")
@@ -135,18 +142,7 @@ def test_a_peek_does_not_end_the_flow_of_the_bytes_it_leaves_queued(tmp_path: Pa
     its segment goes on to the receive that reads it (before, the export took
     the peek's byte count as read, and the flow ended on the peek)."""
     ws = _fake(immediate=0.0)
-    ws.WSAStartup(MAKEWORD(2, 2))
-    lst = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-    ws.bind(lst, sockaddr_in("127.0.0.1", 5000), 16)
-    ws.listen(lst, SOMAXCONN)
-    acc = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
-    ov = WSAOVERLAPPED()
-    ov.hEvent = ws.WSACreateEvent()
-    peer = ws.peer()
-    peer.connect("127.0.0.1", 5000)
-    ws.AcceptEx(lst, acc, bytearray(64), 0, 32, 32, ov)
-    ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, WSA_INFINITE, FALSE)
-    ws.WSAGetOverlappedResult(lst, ov, FALSE)
+    lst, acc, ov, peer = _accepted(ws)
     peer.send(b"hello\n")
     ws.run_for(0.001)
     got_bytes = []
