@@ -9,8 +9,8 @@ Hypothesis; nothing else of the package.
 
 from __future__ import annotations
 
+import inspect
 import random
-import sys
 from dataclasses import replace
 from typing import Any
 
@@ -126,7 +126,7 @@ class HypothesisChooser(Chooser):
         """Hypothesis found this draw inconsistent with an earlier run of the same
         draws (FlakyStrategyDefinition): say where, and what usually causes it."""
         if isinstance(e, FlakyStrategyDefinition) and getattr(e, DIVERGENCE_ATTR, None) is None:
-            call, calls = _winsock_call(sys._getframe(1))
+            call, calls = _winsock_call(inspect.currentframe())  # (this frame and the testing ones are skipped)
             where = f"the fake's draw {self.draws} (question {label!r}, {kind}"
             where += f", in {call}, Winsock call {calls})" if call is not None else ")"
             setattr(e, DIVERGENCE_ATTR, where)
