@@ -4,6 +4,8 @@ that each reaches the bugs it is for (the planted bugs of tests/mutants/)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ovserver import Limits, simulate
@@ -144,5 +146,7 @@ def test_a_lurker_checks_at_the_end_that_it_heard_every_line_owed(monkeypatch: p
     the lecture's one AcceptEx, as before it drew the accepts feature: with its 2 the check finds nothing)."""
     monkeypatch.setattr(_Witness, "watch", lambda self, _=None: None)
     r = simulate(100, 10, mode="chat", seed=0, server_class=_mutant("other-groups-not-woken"), accepts=1)
-    assert any("(a silent listener): heard nothing for 15 ms while lines" in e for e in r.errors), r.errors
+    # (the grace follows the fake's latency: 15 ms, 10.4 ms since seed 0 draws accept_bursts, which narrows it)
+    assert any(re.search(r"\(a silent listener\): heard nothing for [\d.]+ ms while lines", e) for e in r.errors), \
+        r.errors
     assert simulate(100, 10, mode="chat", seed=0).ok
