@@ -461,7 +461,15 @@ class Server:
                     return
                 self._wait(self.config.stop_grace_ms)
             else:
-                self._wait(self._idle_timeout(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE))
+                self._wait(self._running_timeout())
+
+    def _running_timeout(self) -> int:
+        """The time-out of a running server's wait: the idle check's (which it
+        runs), cut to ``accept_retry_ms`` while a failed accept waits for its
+        retry.  The retry flag is read after the check: a client it cuts off
+        frees a place, and the AcceptEx posted for it may fail."""
+        timeout = self._idle_timeout(WSA_INFINITE)
+        return min(timeout, self.config.accept_retry_ms) if self._accept_retry else timeout
 
     def _timed_out(self, waited_ms: int) -> None:
         """A wait of ``waited_ms`` timed out: retry accepting, or, while

@@ -103,7 +103,6 @@ from fakewinsock.constants import (
     INFINITE,
     INVALID_HANDLE_VALUE,
     WAIT_TIMEOUT,
-    WSA_INFINITE,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
 )
@@ -218,11 +217,7 @@ class IocpServer(Server):
                     return  # what is still in flight is counted in _serve
                 timeout = self.config.stop_grace_ms
             else:
-                timeout = self._idle_timeout(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE)
-                if self._accept_retry and (timeout == WSA_INFINITE or timeout > self.config.accept_retry_ms):
-                    # the check cut a client off and the post it made for the freed place failed: the
-                    # time-out chosen before it would leave that post for ever
-                    timeout = self.config.accept_retry_ms
+                timeout = self._running_timeout()
             self._leave()
             try:
                 rc = self.ws.WSAWaitForMultipleEvents(1, [self._wake], FALSE, timeout, FALSE)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from ovserver import Server
 
-from . import fresh2_mutants as f2
 from . import accept_mutants as a
+from . import fresh2_mutants as f2
 from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m

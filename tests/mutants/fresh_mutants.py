@@ -463,7 +463,7 @@ class ServeForgetsClosing(RoutineServer):
                     return
                 self._wait(self.config.stop_grace_ms)
             else:
-                self._wait(self._idle_timeout(self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE))
+                self._wait(self._running_timeout())
 
 
 # ====================================================================== the models
