@@ -21,19 +21,17 @@ from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, FakeConfig, FakePeer, Fak
 from fakewinsock.constants import (
     FALSE,
     SO_LINGER,
-    SO_UPDATE_ACCEPT_CONTEXT,
     SOL_SOCKET,
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
     STATUS_PENDING,
     TRUE,
-    WSA_INFINITE,
     WSA_IO_PENDING,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
 )
-from tests.test_fake_regressions import server
+from tests.conformance._harness import connected_socket
 
 WINDOW = 4096
 DATA = b"d" * (4 * WINDOW)
@@ -42,15 +40,8 @@ DATA = b"d" * (4 * WINDOW)
 def stalled_send(keep: bool) -> tuple[FakeWinsock, int, int, FakePeer, WSAOVERLAPPED]:
     """A connection whose server side has a WSASend pending: the peer does not read."""
     ws = FakeWinsock(seed=3, config=FakeConfig(window=WINDOW, close_keeps_sends=keep, background=0.0))
-    lst, acc, aov = server(ws)  # listening on 127.0.0.1:5000, AcceptEx posted
-    peer = ws.peer()
-    peer.connect("127.0.0.1", 5000)
-    assert ws.WSAWaitForMultipleEvents(1, [aov.hEvent], FALSE, WSA_INFINITE, FALSE) == WSA_WAIT_EVENT_0
-    ok, _, _ = ws.WSAGetOverlappedResult(lst, aov, FALSE)
-    assert ok
-    ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8)
-    ws.WSACloseEvent(aov.hEvent)
-    ws.closesocket(lst)
+    acc, peer = connected_socket(ws)
+    assert isinstance(peer, FakePeer)
     ov = WSAOVERLAPPED()
     ov.hEvent = ws.WSACreateEvent()
     rc, _, _ = ws.WSASend(acc, [WSABUF(len(DATA), DATA)], 1, 0, ov, None)
@@ -76,12 +67,18 @@ def abortive(ws: FakeWinsock, s: int) -> None:
     assert ws.setsockopt(s, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg)) == 0
 
 
-@pytest.mark.parametrize("abort", [False, True])
-def test_windows_close_completes_the_pending_send(abort: bool) -> None:
-    ws, acc, ev, peer, ov = stalled_send(keep=False)
+def closed_stalled(keep: bool, abort: bool) -> tuple[FakeWinsock, int, FakePeer, WSAOVERLAPPED]:
+    """:func:`stalled_send`, then closesocket (abortive with ``abort``): (ws, event, peer, ov)."""
+    ws, acc, ev, peer, ov = stalled_send(keep=keep)
     if abort:
         abortive(ws, acc)
-    ws.closesocket(acc)
+    assert ws.closesocket(acc) == 0
+    return ws, ev, peer, ov
+
+
+@pytest.mark.parametrize("abort", [False, True])
+def test_windows_close_completes_the_pending_send(abort: bool) -> None:
+    ws, ev, peer, ov = closed_stalled(keep=False, abort=abort)
     assert ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 10, FALSE) == WSA_WAIT_EVENT_0
     assert result(ov) == STATUS_CONNECTION_ABORTED
     finish(ws, ev)
@@ -89,10 +86,7 @@ def test_windows_close_completes_the_pending_send(abort: bool) -> None:
 
 @pytest.mark.parametrize("abort", [False, True])
 def test_wine_close_keeps_the_send_pending_until_the_peer_reads(abort: bool) -> None:
-    ws, acc, ev, peer, ov = stalled_send(keep=True)
-    if abort:
-        abortive(ws, acc)
-    ws.closesocket(acc)
+    ws, ev, peer, ov = closed_stalled(keep=True, abort=abort)
     assert ws.WSAWaitForMultipleEvents(1, [ev], FALSE, 60_000, FALSE) == WSA_WAIT_TIMEOUT
     assert ov.Internal == STATUS_PENDING
     assert not peer.at_eof and not peer.was_reset  # the connection is still open

@@ -18,8 +18,6 @@ from fakewinsock import WSABUF, WSAOVERLAPPED, FakeConfig, FakeWinsock
 from fakewinsock._sim import RandomChooser
 from fakewinsock.constants import (
     FALSE,
-    SO_UPDATE_ACCEPT_CONTEXT,
-    SOL_SOCKET,
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
     STATUS_CONNECTION_RESET,
@@ -29,7 +27,7 @@ from fakewinsock.constants import (
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
 )
-from tests.test_fake_regressions import server
+from tests.conformance._harness import connected_socket
 
 WINDOW = 4096
 DATA = bytes(range(251)) * 70  # 17570 bytes: four windows and more
@@ -52,14 +50,7 @@ def connected(seed: int, chooser: RandomChooser | None = None,
     """A server socket connected to a peer that does not read (``ws._test_peer``)."""
     ws = FakeWinsock(seed=seed, config=FakeConfig(window=window, background=0.0, immediate=0.0),
                      chooser=chooser)
-    lst, acc, aov = server(ws)
-    peer = ws.peer()
-    peer.connect("127.0.0.1", 5000)
-    assert ws.WSAWaitForMultipleEvents(1, [aov.hEvent], FALSE, WSA_INFINITE, FALSE) == WSA_WAIT_EVENT_0
-    assert ws.WSAGetOverlappedResult(lst, aov, FALSE)[0] == TRUE
-    ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8)
-    ws.WSACloseEvent(aov.hEvent)
-    ws.closesocket(lst)
+    acc, peer = connected_socket(ws)
     ws._test_peer = peer  # type: ignore[attr-defined]
     return ws, acc
 

@@ -26,6 +26,7 @@ from fakewinsock.constants import (
     SOMAXCONN,
     TRUE,
     WSA_FLAG_OVERLAPPED,
+    WSA_INFINITE,
     WSA_IO_PENDING,
     WSA_WAIT_EVENT_0,
 )
@@ -226,3 +227,28 @@ class Harness:
             assert self.ws.WSAGetLastError() == WSA_IO_PENDING, self.ws.WSAGetLastError()
         ok, n, _ = self.complete(s, ov)
         return ok, n
+
+
+def connected_socket(ws: Winsock, port: int = 5000) -> tuple[int, Peer]:
+    """A server socket connected to a new peer of ``ws``, for a test that drives
+    a backend without a :class:`Harness` (it owns start-up and clean-up):
+    WSAStartup, a listener on 127.0.0.1:``port``, AcceptEx (no receive), the
+    peer's connect, SO_UPDATE_ACCEPT_CONTEXT; the listener and the accept's
+    event are closed again.  Returns (the socket, its peer)."""
+    assert ws.WSAStartup(MAKEWORD(2, 2))[0] == 0
+    lst = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    assert ws.bind(lst, sockaddr_in("127.0.0.1", port), 16) == 0
+    assert ws.listen(lst, SOMAXCONN) == 0
+    acc = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    ov = WSAOVERLAPPED()
+    ov.hEvent = ws.WSACreateEvent()
+    ok, _ = ws.AcceptEx(lst, acc, bytearray(64), 0, ADDR_SLOT, ADDR_SLOT, ov)
+    assert ok or ws.WSAGetLastError() == WSA_IO_PENDING
+    peer = ws.peer()
+    peer.connect("127.0.0.1", port)
+    assert ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, WSA_INFINITE, FALSE) == WSA_WAIT_EVENT_0
+    assert ws.WSAGetOverlappedResult(lst, ov, FALSE)[0] == TRUE
+    assert ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8) == 0
+    ws.WSACloseEvent(ov.hEvent)
+    ws.closesocket(lst)
+    return acc, peer

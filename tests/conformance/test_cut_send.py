@@ -28,7 +28,6 @@ from fakewinsock.constants import (
     ERROR_NETNAME_DELETED,
     ERROR_OPERATION_ABORTED,
     FALSE,
-    INVALID_HANDLE_VALUE,
     SOCKET_ERROR,
     STATUS_CANCELLED,
     STATUS_CONNECTION_RESET,
@@ -62,6 +61,20 @@ def post_big_send(h: Harness, a: Accepted, data: bytearray, ov: WSAOVERLAPPED,
         assert h.wait(ov.hEvent, 300) == WSA_WAIT_TIMEOUT
     else:
         assert h.ws.SleepEx(300, TRUE) == 0
+
+
+def post_big_send_on_port(h: Harness, a: Accepted, key: int) -> tuple[int, bytearray, WSAOVERLAPPED]:
+    """A port with ``a.sock`` associated under ``key``, and a big send posted
+    there with no event: it pends, and no packet comes for 300 ms.  Returns
+    (the port, the data, the OVERLAPPED)."""
+    port = h.port()
+    assert h.ws.CreateIoCompletionPort(a.sock, port, key, 0) == port
+    data = big(h)
+    ov = h.overlapped(with_event=False)
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(len(data), data)], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.ws.GetQueuedCompletionStatus(port, 300)[0] == FALSE  # (times out: nothing yet)
+    return port, data, ov
 
 
 def peer_reads(a: Accepted) -> tuple[bytes, bool]:
@@ -130,15 +143,7 @@ def test_cancelled_half_way_through_a_completion_port(h: Harness) -> None:
     """On a port: one packet, FALSE with ERROR_OPERATION_ABORTED, the count that
     InternalHigh holds, the socket's key and the OVERLAPPED."""
     a = h.accept()
-    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
-    assert port != 0
-    h.ports.append(port)
-    assert h.ws.CreateIoCompletionPort(a.sock, port, 5, 0) == port
-    data = big(h)
-    ov = h.overlapped(with_event=False)
-    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(len(data), data)], 1, 0, ov, None)
-    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
-    assert h.ws.GetQueuedCompletionStatus(port, 300)[0] == FALSE  # (times out: nothing yet)
+    port, data, ov = post_big_send_on_port(h, a, 5)
     assert h.ws.CancelIoEx(a.sock, ov) == TRUE
     ok, n, key, got_ov = h.ws.GetQueuedCompletionStatus(port, MS)
     assert (ok, key, got_ov) == (FALSE, 5, ov)
@@ -165,15 +170,7 @@ def test_reset_half_way_on_a_port_reads_as_netname_deleted(h: Harness) -> None:
     """The same through a port: FALSE, ERROR_NETNAME_DELETED (64: the plain
     NTSTATUS mapping), the count InternalHigh holds."""
     a = h.accept()
-    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
-    assert port != 0
-    h.ports.append(port)
-    assert h.ws.CreateIoCompletionPort(a.sock, port, 6, 0) == port
-    data = big(h)
-    ov = h.overlapped(with_event=False)
-    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(len(data), data)], 1, 0, ov, None)
-    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
-    assert h.ws.GetQueuedCompletionStatus(port, 300)[0] == FALSE
+    port, data, ov = post_big_send_on_port(h, a, 6)
     a.peer.reset()
     ok, n, key, got_ov = h.ws.GetQueuedCompletionStatus(port, MS)
     assert (ok, key, got_ov) == (FALSE, 6, ov)
