@@ -415,7 +415,17 @@ class Sockets:
         tests/conformance/test_cut_send.py); the I/O manager's convention for a
         cancelled request is 0.  The chooser picks one of the two, so a
         program is tested against both; neither lets it assume that nothing
-        reached the peer."""
+        reached the peer.
+
+        Divergence from real Windows (unverified): the connection stays open
+        and usable after such a cut (the peer reads the bytes that went out,
+        then whatever is sent next), as under Wine 8.0 (measured by fidelity7: after a
+        CancelIoEx of a 32 MiB send with 3.9 MB out, the peer read exactly
+        that prefix and the connection went on).  Whether Windows' AFD aborts
+        a connection whose send it cancelled half-way is in no Windows-run
+        test (sock.c, afd.c) nor on Microsoft's CancelIoEx, WSASend or
+        closesocket pages (searched again by fidelity8); a program must not
+        rely on the connection after cutting a send off: close it."""
         return self.chooser.pick_one((op.moved, 0), "cut-send-count")
 
     # ------------------------------------------------------------ accept
@@ -527,7 +537,10 @@ class Sockets:
                 # Windows completes every pending operation when the last handle
                 # is closed (closesocket's remarks; IRP_MJ_CLEANUP).  Divergence
                 # from real Windows: the status of a send is untested there;
-                # assumed to be a receive's (STATUS_CONNECTION_ABORTED).
+                # assumed to be a receive's (STATUS_CONNECTION_ABORTED), also
+                # for a send with part of its bytes out (then with the count
+                # of cut_send_count); Wine 8.0 keeps such a send pending
+                # (close_keeps_sends), so no backend here shows Windows' status.
                 self.abort(op, C.STATUS_CONNECTION_ABORTED)
             self.close_endpoint(sock)
         self.changed(sock)
@@ -535,6 +548,17 @@ class Sockets:
     def close_endpoint(self, sock: Socket) -> None:
         """The connection side of closesocket: FIN, or RST when lingering {1,0}
         or when received data was left unread.
+
+        Divergence from real Windows (reported, not in a Windows-run test): a
+        close with a receive still pending is said to reset the connection on
+        Windows, even with nothing received (Go's CL 6604072, 2012, for its
+        issues 3710/3746: "that sequence results in connection being reset",
+        fixed by CancelIo before closesocket; libuv #3034/#3036, Windows 10:
+        "sends an RST packet if there is an outstanding overlapped WSARecv
+        call, even if no data is received", fixed by CancelIoEx first).  The
+        fake sends a FIN then, as Wine 8.0 does (measured by fidelity8 under
+        Wine: the peer reads EOF), so a server that posts its next receive
+        before closing is not shown that its peer may lose the last reply.
 
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a
