@@ -127,7 +127,10 @@ def test_apcs_and_completion_routines_share_one_fifo_queue(h: Harness) -> None:
     h.ws.Sleep(300)  # the receive completes: its routine is queued, not run
     queue_self(h, apc(log), 1)
     assert h.ws.SleepEx(WAIT_MS, TRUE) == WAIT_IO_COMPLETION
-    assert log == [("io", 3), ("apc", 1)]
+    assert [what for what, _ in log] == ["io", "apc"] and log[1] == ("apc", 1)
+    n = log[0][1]
+    assert 1 <= n <= 3  # (the fake may split the stream: the rest is read before part two)
+    assert h.recv_all(a.sock, 3 - n) == b"abc"[n:]
 
     log.clear()
     rc, _, _ = h.recv(a.sock, h.overlapped(with_event=False), routine=_routine(log))
@@ -137,7 +140,7 @@ def test_apcs_and_completion_routines_share_one_fifo_queue(h: Harness) -> None:
     h.ws.Sleep(300)
     assert log == []
     assert h.ws.SleepEx(WAIT_MS, TRUE) == WAIT_IO_COMPLETION
-    assert log == [("apc", 2), ("io", 2)]
+    assert [what for what, _ in log] == ["apc", "io"] and log[0] == ("apc", 2) and 1 <= log[1][1] <= 2
 
 
 def test_apc_queued_to_a_suspended_thread_runs_before_its_procedure(h: Harness) -> None:
