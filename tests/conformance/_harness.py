@@ -218,6 +218,23 @@ class Harness:
             got += buf[:n]
         return bytes(got)
 
+    def recv_all_on_port(self, s: int, port: int, total: int, ms: int = WAIT_MS) -> bytes:
+        """:meth:`recv_all` for a socket associated with ``port``: each receive,
+        completed at once or not, queues a packet, taken (from ``port``) before
+        the next receive reuses the OVERLAPPED."""
+        got = bytearray()
+        ov = self.overlapped()
+        while len(got) < total:
+            rc, _, buf = self.recv(s, ov)
+            if rc == SOCKET_ERROR:
+                assert self.ws.WSAGetLastError() == WSA_IO_PENDING
+            ok, n, _, done = self.ws.GetQueuedCompletionStatus(port, ms)
+            assert ok and done is ov, self.ws.GetLastError()
+            if n == 0:
+                break
+            got += buf[:n]
+        return bytes(got)
+
     def send(self, s: int, data: bytes, ov: WSAOVERLAPPED | None = None) -> tuple[int, int]:
         """Post WSASend and wait for it: (ok, bytes)."""
         ov = ov or self.overlapped()

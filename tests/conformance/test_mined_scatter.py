@@ -45,9 +45,11 @@ def post_two(h: Harness, s: int, ov: WSAOVERLAPPED, first: int, second: int,
     return rc, b0, b1
 
 
-def check_split(h: Harness, s: int, b0: bytearray, b1: bytearray, n: int, message: bytes) -> None:
+def check_split(h: Harness, s: int, b0: bytearray, b1: bytearray, n: int, message: bytes,
+                port: int = 0) -> None:
     """The ``n`` bytes received fill ``b0`` first, then ``b1``, in order; the
-    rest of ``message`` (if the receive was cut short) comes next."""
+    rest of ``message`` (if the receive was cut short) comes next (through
+    ``port`` when the socket is associated with one)."""
     assert 1 <= n <= len(message)
     if takes_all(h):
         assert n == len(message)
@@ -55,7 +57,8 @@ def check_split(h: Harness, s: int, b0: bytearray, b1: bytearray, n: int, messag
     assert bytes(b0[:min(n, k)]) == message[:min(n, k)], "the first buffer is not filled first"
     assert bytes(b1[:max(0, n - k)]) == message[k:n], "the second buffer does not go on where the first ends"
     if n < len(message):
-        assert h.recv_all(s, len(message) - n) == message[n:]
+        rest = h.recv_all_on_port(s, port, len(message) - n) if port else h.recv_all(s, len(message) - n)
+        assert rest == message[n:]
 
 
 def test_a_message_that_had_arrived_fills_both_buffers_in_order(h: Harness) -> None:
@@ -102,7 +105,7 @@ def test_a_scatter_receive_through_a_port_reports_its_count_once(h: Harness) -> 
     assert (ok, key, got) == (TRUE, 9, ov)
     assert n == ov.InternalHigh
     assert h.ws.GetQueuedCompletionStatus(port, 0)[0] == FALSE  # one packet, not one a buffer
-    check_split(h, a.sock, b0, b1, n, MESSAGE)
+    check_split(h, a.sock, b0, b1, n, MESSAGE, port)
 
 
 def test_a_scatter_receive_through_a_routine_reports_its_count_once(h: Harness) -> None:
