@@ -189,8 +189,8 @@ class IoCalls(FakeBase):
         Wine 8.0 sends nothing and completes it at once with 0 bytes (the
         difference is listed in docs/semantics-findings.md section 22).
         Searched again (fidelity8, section 25): Microsoft's WSASend page names
-        no buffer-count error, and sock.c's send tests (test_WSASendMsg,
-        test_WSASendTo, test_send) pass one or two buffers, never none."""
+        no buffer-count error, and sock.c's test_WSASendMsg and test_WSASendTo
+        pass one or two buffers, never none."""
         begun = self._begin_io("WSASend", s, lpBuffers, dwBufferCount, dwFlags, lpOverlapped, lpCompletionRoutine)
         if isinstance(begun, IoResult):
             return begun

@@ -28,7 +28,6 @@ from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine
 from fakewinsock.constants import (
     ERROR_OPERATION_ABORTED,
     FALSE,
-    INVALID_HANDLE_VALUE,
     SOCKET_ERROR,
     STATUS_CANCELLED,
     STATUS_CONNECTION_ABORTED,
@@ -129,9 +128,7 @@ def test_zero_byte_read_through_a_completion_port(h: Harness) -> None:
     """On a port: no packet while nothing has come; then one packet (TRUE,
     0 bytes, the socket's key, the OVERLAPPED), and the bytes are still there."""
     a = h.accept()
-    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
-    assert port != 0
-    h.ports.append(port)
+    port = h.port()
     assert h.ws.CreateIoCompletionPort(a.sock, port, 77, 0) == port
     ov = h.overlapped(with_event=False)
     assert post_zero(h, a.sock, ov) == SOCKET_ERROR
