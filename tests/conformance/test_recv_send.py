@@ -48,16 +48,22 @@ def test_immediate_success_still_signals_the_event(h: Harness) -> None:
     """Immediate success notifies: WSARecv returns 0 with the byte count, and
     the event is signalled all the same (test_nonblocking_async_recv)."""
     a = h.accept()
-    a.peer.send(b"data")
-    probe = h.overlapped()  # wait until the data is there
-    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(0, bytearray(0))], 1, 0, probe, None)
-    if rc == SOCKET_ERROR:
-        h.complete(a.sock, probe)
-    ov = h.overlapped()
-    rc, n, buf = h.recv(a.sock, ov)
-    if rc != 0:
+    for _ in range(20):  # a backend may pend a receive although data is there (Windows may): try again
+        a.peer.send(b"data")
+        probe = h.overlapped()  # wait until the data is there
+        rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(0, bytearray(0))], 1, 0, probe, None)
+        if rc == SOCKET_ERROR:
+            h.complete(a.sock, probe)
+        ov = h.overlapped()
+        rc, n, buf = h.recv(a.sock, ov, 4)
+        if rc == 0:
+            break
         assert h.ws.WSAGetLastError() == WSA_IO_PENDING
-        pytest.xfail("this backend pended the receive although data was there (Windows may)")
+        ok, n, _ = h.complete(a.sock, ov)
+        assert ok and 1 <= n <= 4
+        h.recv_all(a.sock, 4 - n)  # the rest of this "data": the next try starts clean
+    else:
+        pytest.xfail("this backend pended every receive although data was there (Windows may)")
     assert n >= 1 and bytes(buf[:n]) == b"data"[:n]
     assert h.is_signalled(ov.hEvent)
     ok, n2, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, FALSE)
