@@ -145,7 +145,8 @@ MAX_ACCEPTS = 1024
 #: ``ovserver serve``'s AcceptEx calls outstanding at once (``--accepts``; ``ServerConfig`` keeps the
 #: lecture notes' one), and the one ``simulate``'s ``accepts`` feature draws most often.
 DEFAULT_ACCEPTS = 16
-#: The longest idle time-out: under WSA_INFINITE (0xFFFFFFFF), so it is always a finite wait.
+#: The longest idle time-out (and stall time-out, accept retry and stop grace): under WSA_INFINITE
+#: (0xFFFFFFFF), so each is always a finite wait.
 MAX_IDLE_TIMEOUT_MS = 0x7FFFFFFF
 #: "No idle deadline": later than any GetTickCount64.
 NEVER = 1 << 64
@@ -184,7 +185,8 @@ class ServerConfig:
     ``recv_size`` is each receive buffer, ``send_size`` the most one WSASend
     carries.  ``accept_retry_ms``: when posting AcceptEx fails at once (e.g.
     WSAENOBUFS), the wait gets this timeout and accepting is retried after it;
-    otherwise every wait is infinite (an idle server uses no CPU).
+    otherwise every wait is infinite (an idle server uses no CPU).  It and
+    ``stop_grace_ms`` are wait time-outs: 1 to :data:`MAX_IDLE_TIMEOUT_MS`.
     ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
     server waits for the operations it cancelled before giving up on them.
     ``workers``: the iocp model's worker threads (the other models ignore it).
@@ -222,6 +224,9 @@ class ServerConfig:
         if (self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1
                 or self.stop_grace_ms < 1):
             raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
+        for name in ("accept_retry_ms", "stop_grace_ms"):  # wait time-outs: WSA_INFINITE or over is no finite wait
+            if (ms := getattr(self, name)) > MAX_IDLE_TIMEOUT_MS:
+                raise ValueError(f"{name} must be 1 to {MAX_IDLE_TIMEOUT_MS}, not {ms}")
         if not 0 <= self.idle_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
             raise ValueError(f"idle_timeout_ms must be 0 (off) to {MAX_IDLE_TIMEOUT_MS}, not {self.idle_timeout_ms}")
         if not 0 <= self.stall_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
