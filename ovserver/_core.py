@@ -70,7 +70,10 @@ Rules every path below keeps:
   abortively with a send in flight, as any close) once it has been idle that
   long: no receive completed a line (bytes without a newline, a slowloris'
   dribble, do not count) and no send completed (its client read nothing)
-  since it was accepted or last did either.  The time is GetTickCount64's
+  since it was accepted or last did either.  A connection held back by
+  back-pressure is not idle (the server stopped reading it; the stall
+  time-out watches its recipients), and its clock starts again when it is
+  read on.  The time is GetTickCount64's
   (steps of about 15.6 ms), so a connection is closed up to one step late.
   Whoever watches a connection's table checks it when the earliest deadline
   has come and waits no longer than until the next: the routines model's
@@ -763,6 +766,9 @@ class Server:
                 self._close(conn, abort=True)
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
+                    if self.config.idle_timeout_ms:  # its idle clock stood while held back: it starts again
+                        conn.active_ms = self.ws.GetTickCount64()
+                        self._deadline(conn, conn.active_ms + self.config.idle_timeout_ms)
                     self._post_recv(conn)
             elif isinstance(a, Stall):
                 if conn.stall_due == NEVER:
@@ -795,7 +801,9 @@ class Server:
             for conn in list(conns):
                 if conn.closed:
                     continue
-                expires = min(conn.active_ms + limit if limit else NEVER, conn.stall_due)
+                # Held back (back-pressure), it is not idle: the server stopped reading it.
+                idle = limit and not self.hub.paused(conn.cid)
+                expires = min(conn.active_ms + limit if idle else NEVER, conn.stall_due)
                 if conn.stall_due <= now:  # a slow consumer: it has not drained for stall_timeout_ms
                     self.stats.stalled += 1
                     self.stats.cut_off += 1
