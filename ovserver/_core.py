@@ -766,14 +766,19 @@ class Server:
                 self._close(conn, abort=True)
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
-                    if self.config.idle_timeout_ms:  # its idle clock stood while held back: it starts again
-                        conn.active_ms = self.ws.GetTickCount64()
-                        self._deadline(conn, conn.active_ms + self.config.idle_timeout_ms)
-                    self._post_recv(conn)
+                    self._read_on(conn)
             elif isinstance(a, Stall):
                 if conn.stall_due == NEVER:
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
                     self._deadline(conn, conn.stall_due)
+
+    def _read_on(self, conn: _Conn) -> None:
+        """Read from ``conn`` again after back-pressure held it back; its idle
+        clock, stopped meanwhile (see :meth:`_idle_check`), starts again."""
+        if self.config.idle_timeout_ms:
+            conn.active_ms = self.ws.GetTickCount64()
+            self._deadline(conn, conn.active_ms + self.config.idle_timeout_ms)
+        self._post_recv(conn)
 
     def _after_hub(self, conn: _Conn) -> None:
         """After the hub took output from ``conn`` or forgot it: its stall clock
