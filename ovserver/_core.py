@@ -70,7 +70,10 @@ Rules every path below keeps:
   abortively with a send in flight, as any close) once it has been idle that
   long: no receive completed a line (bytes without a newline, a slowloris'
   dribble, do not count) and no send completed (its client read nothing)
-  since it was accepted or last did either.  The time is GetTickCount64's
+  since it was accepted or last did either.  A connection held back by
+  back-pressure is not idle (the server stopped reading it; the stall
+  time-out watches its recipients), and its clock starts again when it is
+  read on.  The time is GetTickCount64's
   (steps of about 15.6 ms), so a connection is closed up to one step late.
   Whoever watches a connection's table checks it when the earliest deadline
   has come and waits no longer than until the next: the routines model's
@@ -145,7 +148,8 @@ MAX_ACCEPTS = 1024
 #: ``ovserver serve``'s AcceptEx calls outstanding at once (``--accepts``; ``ServerConfig`` keeps the
 #: lecture notes' one), and the one ``simulate``'s ``accepts`` feature draws most often.
 DEFAULT_ACCEPTS = 16
-#: The longest idle time-out: under WSA_INFINITE (0xFFFFFFFF), so it is always a finite wait.
+#: The longest idle time-out (and stall time-out, accept retry and stop grace): under WSA_INFINITE
+#: (0xFFFFFFFF), so each is always a finite wait.
 MAX_IDLE_TIMEOUT_MS = 0x7FFFFFFF
 #: "No idle deadline": later than any GetTickCount64.
 NEVER = 1 << 64
@@ -184,7 +188,8 @@ class ServerConfig:
     ``recv_size`` is each receive buffer, ``send_size`` the most one WSASend
     carries.  ``accept_retry_ms``: when posting AcceptEx fails at once (e.g.
     WSAENOBUFS), the wait gets this timeout and accepting is retried after it;
-    otherwise every wait is infinite (an idle server uses no CPU).
+    otherwise every wait is infinite (an idle server uses no CPU).  It and
+    ``stop_grace_ms`` are wait time-outs: 1 to :data:`MAX_IDLE_TIMEOUT_MS`.
     ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
     server waits for the operations it cancelled before giving up on them.
     ``workers``: the iocp model's worker threads (the other models ignore it).
@@ -222,6 +227,9 @@ class ServerConfig:
         if (self.recv_size < 1 or self.send_size < 1 or self.accept_retry_ms < 1
                 or self.stop_grace_ms < 1):
             raise ValueError("recv_size, send_size, accept_retry_ms and stop_grace_ms must be at least 1")
+        for name in ("accept_retry_ms", "stop_grace_ms"):  # wait time-outs: WSA_INFINITE or over is no finite wait
+            if (ms := getattr(self, name)) > MAX_IDLE_TIMEOUT_MS:
+                raise ValueError(f"{name} must be 1 to {MAX_IDLE_TIMEOUT_MS}, not {ms}")
         if not 0 <= self.idle_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
             raise ValueError(f"idle_timeout_ms must be 0 (off) to {MAX_IDLE_TIMEOUT_MS}, not {self.idle_timeout_ms}")
         if not 0 <= self.stall_timeout_ms <= MAX_IDLE_TIMEOUT_MS:
@@ -758,11 +766,19 @@ class Server:
                 self._close(conn, abort=True)
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
-                    self._post_recv(conn)
+                    self._read_on(conn)
             elif isinstance(a, Stall):
                 if conn.stall_due == NEVER:
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
                     self._deadline(conn, conn.stall_due)
+
+    def _read_on(self, conn: _Conn) -> None:
+        """Read from ``conn`` again after back-pressure held it back; its idle
+        clock, stopped meanwhile (see :meth:`_idle_check`), starts again."""
+        if self.config.idle_timeout_ms:
+            conn.active_ms = self.ws.GetTickCount64()
+            self._deadline(conn, conn.active_ms + self.config.idle_timeout_ms)
+        self._post_recv(conn)
 
     def _after_hub(self, conn: _Conn) -> None:
         """After the hub took output from ``conn`` or forgot it: its stall clock
@@ -790,7 +806,9 @@ class Server:
             for conn in list(conns):
                 if conn.closed:
                     continue
-                expires = min(conn.active_ms + limit if limit else NEVER, conn.stall_due)
+                # Held back (back-pressure), it is not idle: the server stopped reading it.
+                idle = limit and not self.hub.paused(conn.cid)
+                expires = min(conn.active_ms + limit if idle else NEVER, conn.stall_due)
                 if conn.stall_due <= now:  # a slow consumer: it has not drained for stall_timeout_ms
                     self.stats.stalled += 1
                     self.stats.cut_off += 1

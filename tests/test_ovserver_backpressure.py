@@ -16,6 +16,8 @@ server's send pend at once, and a reader drains 2 KB every 2 ms (1 KB/ms).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fakewinsock import FakeWinsock
@@ -26,10 +28,11 @@ from tests.ovserver_session import MODELS, Client, Session, exact
 WINDOW = 16 * 1024
 
 
-def session(model: str, mode: str, high_water: int, stall_ms: int, max_queued: int = 64 * 1024) -> Session:
+def session(model: str, mode: str, high_water: int, stall_ms: int, max_queued: int = 64 * 1024,
+            **config: Any) -> Session:
     ws = FakeWinsock(seed=0, config=exact(1.0, window=WINDOW, max_calls=400_000))
     return Session(model, mode, ws=ws, workers=2, limits=Limits(max_queued=max_queued, high_water=high_water),
-                   stall_timeout_ms=stall_ms)
+                   stall_timeout_ms=stall_ms, **config)
 
 
 def read_slowly(s: Session, c: Client, start_ms: float, until_ms: float, every_ms: float = 2.0,
@@ -100,6 +103,27 @@ def test_chat_a_deaf_member_is_cut_off_after_the_stall_timeout_and_the_talker_go
     assert bytes(reader.data) == welcome_line(reader.name) + b"".join(chat_line(talker.name, ln) for ln in sent)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_chat_a_talker_held_back_is_not_closed_as_idle(model: str) -> None:
+    """With ``idle_timeout_ms``: while a slow reader is over the mark, the
+    talker completes no line (the server does not read it) and reads nothing
+    (no one else talks), for longer than the idle time-out (the reader drains
+    16 KB at 100 KB/s); it is the server that stopped reading, so it is not
+    idle.  It was closed as idle, its unread lines lost: the reader missed
+    them (under Wine: ``serve --mode chat --high-water 65536 --idle-timeout-ms
+    1000``, a talker beside a member reading 32 KB/s got a reset).  The
+    reader's own sends (2 KB) complete as it reads, so it is not idle either."""
+    s = session(model, "chat", high_water=32 * 1024, stall_ms=2000, idle_timeout_ms=100, send_size=2048)
+    reader = s.client(1.0, reads=False)
+    talker = s.client(2.0)
+    sent = lines(b"t", 1000)
+    talker.send(10.0, b"".join(sent))
+    read_slowly(s, reader, 1.0, 1500.0, every_ms=10.0, size=1024)
+    stats = s.run(stop_ms=1600)
+    assert not talker.reset_by_server and stats.hub.paused > 0 and stats.stalled == 0
+    assert bytes(reader.data) == welcome_line(reader.name) + b"".join(chat_line(talker.name, ln) for ln in sent)
+
+
 # ---------------------------------------------------------------- echo
 
 
@@ -125,6 +149,48 @@ def test_echo_a_client_that_sends_much_before_reading_gets_all_of_it(model: str)
 def test_echo_without_back_pressure_it_was_cut_off(model: str) -> None:
     s, c, _ = slow_echo(model, 0, 0)
     assert s.server.stats.cut_off == 1 and c.reset_by_server
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_echo_a_slow_reader_held_back_is_not_closed_as_idle(model: str) -> None:
+    """With ``idle_timeout_ms`` 100: a client that sends 284 KB, then reads
+    1 KB every 10 ms, is held back (no line of it is read) while each send to
+    it, of up to 64 KB, takes over the idle time-out to complete; it was
+    closed as idle within 200 ms, though it read all the time (under Wine:
+    ``serve --idle-timeout-ms 1000``, back-pressure on by default, a client
+    reading 32 KB/s was reset after 82 KB, "1 closed when idle").  Held back,
+    the stall time-out watches it instead.  (Once the server has read it all,
+    it is no longer held back, and a send that takes over the time-out closes
+    it as idle: a send's completion is the server's only sign that it reads.)"""
+    s = session(model, "echo", high_water=16 * 1024, stall_ms=2000, idle_timeout_ms=100)
+    c = s.client(1.0, reads=False)
+    sent = b"".join(lines(b"e", 4000))
+    c.send(2.0, sent)
+    read_slowly(s, c, 50.0, 3500.0, every_ms=10.0, size=1024)
+    seen: list[tuple[bool, int, int]] = []
+    s.at(1500.0, lambda: seen.append((c.peer.was_reset, s.server.stats.timed_out, len(c.data))))
+    stats = s.run(stop_ms=3600)
+    assert seen[0][:2] == (False, 0) and seen[0][2] > 128 * 1024 and stats.hub.paused > 0
+    assert sent.startswith(bytes(c.data)) and stats.stalled == 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_echo_a_client_idle_after_it_was_held_back_is_closed(model: str) -> None:
+    """Its idle clock starts again when it is read on: a client held back for
+    longer than the idle time-out (it reads nothing until 300 ms), then served
+    and silent, is closed once idle for the time-out (not at once, nor never:
+    its deadline is armed again, though the checks while it was held back
+    found no deadline left)."""
+    s = session(model, "echo", high_water=16 * 1024, stall_ms=2000, idle_timeout_ms=100)
+    c = s.client(1.0, reads=False)
+    sent = b"".join(lines(b"i", 4000))
+    c.send(2.0, sent)
+    read_slowly(s, c, 300.0, 1000.0, size=1 << 20)
+    ended: list[float] = []
+    s.at(350.0, lambda: ended.append(float(c.peer.at_eof)))
+    stats = s.run(stop_ms=1000)
+    assert bytes(c.data) == sent and c.closed_by_server and stats.timed_out == 1 and stats.hub.paused > 0
+    assert ended == [0.0]  # not closed at once when read on
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -80,6 +80,19 @@ def test_idle_time_outs_at_the_ends_of_the_range_are_accepted(ms: int) -> None:
     assert ServerConfig(idle_timeout_ms=ms).idle_timeout_ms == ms
 
 
+@pytest.mark.parametrize("field", ["accept_retry_ms", "stop_grace_ms"])
+@pytest.mark.parametrize("ms", [MAX_IDLE_TIMEOUT_MS + 1, 0xFFFFFFFF, 1 << 40])
+def test_wait_time_outs_over_the_maximum_are_rejected_naming_the_value(field: str, ms: int) -> None:
+    """Each is a wait's time-out: 0xFFFFFFFF (WSA_INFINITE) would wait for ever, more is no DWORD."""
+    with pytest.raises(ValueError, match=f"^{field} must be 1 to {MAX_IDLE_TIMEOUT_MS}, not {ms}$"):
+        ServerConfig(**{field: ms})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["accept_retry_ms", "stop_grace_ms"])
+def test_wait_time_outs_at_the_maximum_are_accepted(field: str) -> None:
+    assert getattr(ServerConfig(**{field: MAX_IDLE_TIMEOUT_MS}), field) == MAX_IDLE_TIMEOUT_MS  # type: ignore[arg-type]
+
+
 def test_the_error_for_a_bad_size_names_every_field_it_checks() -> None:
     """One message for the four sizes, so each one a user can get wrong is named."""
     with pytest.raises(ValueError) as info:

@@ -718,7 +718,9 @@ def idle(port: int, clients: int, timeout_s: float) -> int:
     ends a line every 0.2 s, a slowloris) hold every place; a new client must
     wait for them to time out, then be served, and each silent one must be
     closed (EOF, or a reset once the dribbler's next byte meets the closed
-    socket).  Prints one line; exit status 0 when it held."""
+    socket); then a client held back by back-pressure while it reads must not
+    be closed as idle (:func:`held_reader`).  Prints one line; exit status 0
+    when it held."""
     t0 = time.monotonic()
     try:
         silent = [connect(port) for _ in range(clients)]
@@ -770,11 +772,59 @@ def idle(port: int, clients: int, timeout_s: float) -> int:
     if problem:
         print(f"idle: FAIL: {problem}", flush=True)
         return 1
+    held = held_reader(port, timeout_s)
+    if held.startswith("FAIL"):
+        print(f"idle: {held}", flush=True)
+        return 1
     print(f"idle: {clients} silent clients (one dribbling) closed after {min(closed):.2f}-{max(closed):.2f} s "
           f"(time-out {timeout_s:.1f} s); the new client, locked out until then, served "
-          f"{fresh_at + served:.2f} s after they connected",
+          f"{fresh_at + served:.2f} s after they connected; {held}",
           flush=True)
     return 0
+
+
+def held_reader(port: int, timeout_s: float, rate: int = 32 * 1024) -> str:
+    """An echo client that sends 6 MB at full speed while reading ``rate``
+    bytes a second (8 KB receive buffer), for 6 idle time-outs: the server
+    holds it back (echo's default back-pressure), and each send to it takes
+    longer than the time-out to drain; it reads all the time, so it must not
+    be closed as idle (it was, after 82 KB: "1 closed when idle").  Then it
+    resets.  A "FAIL: ..." line, or what it got."""
+    s = connect(port, rcvbuf=8192)
+    data = lines_of(6_000_000, b"held")
+
+    stop = threading.Event()
+
+    def send() -> None:  # never blocked in send(): the reset below must not wait for it
+        off = 0
+        while off < len(data) and not stop.is_set():
+            if select.select([], [s], [], 0.1)[1]:
+                try:
+                    off += s.send(data[off:off + 65536])
+                except OSError:
+                    return
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    got = bytearray()
+    end = ""
+    t0 = time.monotonic()
+    s.settimeout(STEP_S)
+    try:
+        while not end and time.monotonic() - t0 < 6 * timeout_s:
+            chunk = s.recv(rate // 50)
+            got += chunk
+            end = "" if chunk else "EOF"
+            time.sleep(0.02)
+    except OSError as e:
+        end = type(e).__name__
+    stop.set()
+    sender.join(STEP_S)
+    reset(s)
+    if end or not data.startswith(got):
+        return (f"FAIL: a client reading {rate // 1024} KB/s while held back got "
+                f"{len(got)} bytes{', not a prefix of its own' if not data.startswith(got) else ''}, then {end}")
+    return f"a client reading {rate // 1024} KB/s while held back got {len(got)} bytes in order, not closed"
 
 
 def cpu_seconds(pid: int) -> float | None:
