@@ -1,0 +1,86 @@
+"""ovserver: survivors of the thirteenth session's mutation sample (issue 18,
+seed 25, drawn among mutants no earlier sample or full run had checked) that
+a behaviour tells apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from fakewinsock import FakeWinsock
+from ovserver import Limits, Server, ServerConfig, ServerError, create_server
+from ovserver._core import MAX_IDLE_TIMEOUT_MS
+from tests.ovserver_session import MS, Session, exact
+from tests.test_ovserver_robust import NthThreadFails
+
+GRACE_MS = 40
+
+
+@pytest.mark.parametrize(("late_ms", "reaped"), [(GRACE_MS - 0.5, True), (GRACE_MS + 0.5, False)])
+def test_an_iocp_server_without_workers_waits_the_whole_grace_period_for_its_cancelled_accept(
+        late_ms: float, reaped: bool) -> None:
+    """The iocp model's only worker cannot be created: the stop cancels the
+    AcceptEx posted before it, and the controller, alone, waits for that
+    operation's packet for ``stop_grace_ms`` in all.  A packet that comes
+    0.5 ms before the grace period ends is reaped (run() then cleans up:
+    nothing is left open); one 0.5 ms after it is given up on (run() leaves
+    the operation, the port and the wake event as they are).  Proven against
+    ``Server.__init__``'s ``_stop_waited_ms = 1`` (the controller waited 1 ms
+    less and gave up on the packet due before the grace period had passed)."""
+    ws = NthThreadFails(seed=0, config=exact(0.0, completion_delay=(int(late_ms * MS), int(late_ms * MS)),
+                                             strict_cleanup=False))
+    server = create_server(ws, ServerConfig(port=0, model="iocp", workers=1, stop_grace_ms=GRACE_MS))
+    with pytest.raises(ServerError, match=r"^CreateThread failed"):
+        server.run()
+    assert server.stats.threads_started == 0
+    if reaped:
+        assert ws.leaks() == [] and ws.open_handles() == []
+    else:
+        assert any(leak.startswith("AcceptEx") and leak.endswith("still in flight") for leak in ws.leaks())
+        assert len(ws.open_handles()) == 2  # the port and the wake event
+
+
+def test_stall_time_outs_at_the_ends_of_the_range_are_accepted_and_one_over_is_rejected() -> None:
+    """``stall_timeout_ms`` (back-pressure's cut-off, with ``limits.high_water``)
+    takes 1 to ``MAX_IDLE_TIMEOUT_MS`` as the idle time-out does; one more is
+    rejected naming the value.  Proven against ``__post_init__``'s ``<`` for
+    ``<=`` at the upper end (the largest time-out was rejected)."""
+    bp = Limits(high_water=1000)
+    for ms in (1, MAX_IDLE_TIMEOUT_MS):
+        assert ServerConfig(stall_timeout_ms=ms, limits=bp).stall_timeout_ms == ms
+    with pytest.raises(ValueError, match=rf"^stall_timeout_ms must be 0 \(off\) to {MAX_IDLE_TIMEOUT_MS}, "
+                                         rf"not {MAX_IDLE_TIMEOUT_MS + 1}$"):
+        ServerConfig(stall_timeout_ms=MAX_IDLE_TIMEOUT_MS + 1, limits=bp)
+
+
+def test_an_events_group_polling_more_closing_clients_than_wait_slots_gives_up_after_the_grace_period() -> None:
+    """Events model, every completion (cancellations too) 400 ms after its
+    cause, so the acceptor takes one client every 400 ms.  63 clients fill one
+    group; all send a line at 26 s, so all are last active (their echo sent)
+    at 26.8 s and the idle check (30 s) closes all 63 at 56.8 s, each with its
+    receive in flight until 57.2 s.  A 64th client joins the group in their
+    place at 56.85 s, and the stop comes at 56.9 s: 64 closing clients, more
+    than the 63 spare slots of the group's wait, which therefore polls every
+    ``CLOSING_POLL_MS`` (100 ms).  Those polls count towards the grace
+    period (200 ms), so the stop gives up at 57.1 s, before the cancelled
+    receives complete, and counts what it abandoned: 64 receives and the
+    AcceptEx.  Proven against ``_wait_group``'s ``waited_ms = timeout_ms``
+    for ``+=`` (each 100 ms poll then counted alone, never reaching the grace
+    period: the stop waited for the cancellations, 200 ms longer)."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, completion_delay=(400 * MS, 400 * MS), strict_cleanup=False))
+    s = Session("events", ws=ws, stop_grace_ms=200, idle_timeout_ms=30_000)
+    group = [s.client(0.01 * i) for i in range(63)]
+    for c in group:
+        c.send(26_000, b"x\n")
+    s.client(56_450)  # accepted at 56.85 s
+    stop_ms = 56_900
+    s.stop(stop_ms)
+
+    def ready(_: Server) -> None:
+        for ms, action in s._script:
+            ws.call_at(int(ms * MS), lambda a: a(), action)
+
+    stats = s.server.run(ready)
+    assert all(bytes(c.data) == b"x\n" for c in group)
+    assert (stats.accepted, stats.threads_started, stats.timed_out, stats.closed_at_stop) == (64, 1, 63, 1)
+    assert 200 * MS <= ws.now_ns - stop_ms * MS < 210 * MS, "the stop did not give up after its grace period"
+    assert stats.abandoned == 65 and len(ws.pending_operations()) == 65
