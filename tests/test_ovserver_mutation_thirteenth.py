@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from fakewinsock import FakeWinsock
+from fakewinsock import CRITICAL_SECTION, FakeWinsock
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
 from ovserver._core import MAX_IDLE_TIMEOUT_MS
 from tests.ovserver_session import MS, Session, exact
-from tests.test_ovserver_robust import NthThreadFails
+from tests.test_ovserver_robust import AcceptPostsFail, NthThreadFails
 
 GRACE_MS = 40
 
@@ -84,3 +84,74 @@ def test_an_events_group_polling_more_closing_clients_than_wait_slots_gives_up_a
     assert (stats.accepted, stats.threads_started, stats.timed_out, stats.closed_at_stop) == (64, 1, 63, 1)
     assert 200 * MS <= ws.now_ns - stop_ms * MS < 210 * MS, "the stop did not give up after its grace period"
     assert stats.abandoned == 65 and len(ws.pending_operations()) == 65
+
+
+def test_a_routines_wake_up_one_tick_millisecond_before_the_retry_is_due_waits_out_that_millisecond() -> None:
+    """Routines model, ``accept_retry_ms`` 16.  Re-posting the accept after
+    client A fails (WSASocket: WSAENOBUFS) at 1 ms, when GetTickCount64 reads
+    0 (it steps every 15.625 ms): the retry is due at tick 16.  A's line
+    ends the alertable wait at 15.7 ms, when the tick reads 15: 1 ms is
+    left, so the server waits that millisecond out before retrying (at
+    16.7 ms), by when the failures have ended (16.2 ms): one failure, and
+    client B, connecting at 20 ms, is served at once.  Proven against
+    ``_wait``'s ``left <= 1`` for ``<= 0`` (the server retried at 15.7 ms,
+    with 1 ms left, failed again, and served B only at the next retry, at
+    31.7 ms)."""
+    ws = AcceptPostsFail(seed=0, config=exact(0.0))
+    ws.windows = ((0.9, 16.2),)
+    s = Session("routines", ws=ws, accepts=1, accept_retry_ms=16)
+    a, b = s.client(1), s.client(20)
+    a.send(15.7, b"a\n")
+    b.send(21, b"b\n")
+    seen: list[bytes] = []
+    s.at(25, lambda: seen.append(bytes(b.data)))
+    stats = s.run(stop_ms=40)
+    assert (ws.failures, stats.accept_failures, stats.accepted) == (1, 1, 2)
+    assert bytes(a.data) == b"a\n" and seen == [b"b\n"]
+
+
+class _PossibleDeadlock(Exception):
+    """What EnterCriticalSection raises when its wait times out (Windows'
+    EXCEPTION_POSSIBLE_DEADLOCK)."""
+
+
+class EnterFailsWhileOwned(FakeWinsock):
+    """Once ``armed``, the first EnterCriticalSection of a section another
+    thread owns raises, as Windows' EXCEPTION_POSSIBLE_DEADLOCK does when the
+    wait for a critical section times out."""
+
+    armed = False
+    raised = 0
+
+    def EnterCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
+        if self.armed and lpCriticalSection.OwningThread not in (0, self.GetCurrentThreadId()):
+            self.armed = False
+            self.raised += 1
+            raise _PossibleDeadlock("EnterCriticalSection: possible deadlock")
+        super().EnterCriticalSection(lpCriticalSection)
+
+
+def test_an_events_group_thread_whose_enter_fails_does_not_leave_the_lock_another_thread_holds() -> None:
+    """Events model: client A sends a line every millisecond while others
+    connect at the same moments, so A's group thread, back from its wait,
+    tries to take the server lock while the acceptor holds it; that
+    EnterCriticalSection raises.  The group thread does not hold the lock, so
+    on its way out it must not leave it: run() re-raises the group thread's
+    own exception.  Proven against ``_leave_if_held``'s ``or`` for ``and``
+    (the group thread called LeaveCriticalSection on the acceptor's lock: the
+    fake's usage error, undefined behaviour on Windows)."""
+    ws = EnterFailsWhileOwned(seed=0, config=exact(0.0, strict_cleanup=False))
+    s = Session("events", ws=ws)
+    a = s.client(1)
+    for k in range(20):
+        a.send(2 + k, b"a%d\n" % k)
+        s.client(2 + k)
+    s.at(1.5, lambda: setattr(ws, "armed", True))
+
+    def ready(_: Server) -> None:
+        for ms, action in s._script:
+            ws.call_at(int(ms * MS), lambda f: f(), action)
+
+    with pytest.raises(_PossibleDeadlock):
+        s.server.run(ready)
+    assert ws.raised == 1
