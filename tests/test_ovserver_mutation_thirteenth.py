@@ -9,7 +9,10 @@ import pytest
 from fakewinsock import CRITICAL_SECTION, FakeWinsock
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
 from ovserver._core import MAX_IDLE_TIMEOUT_MS
-from tests.ovserver_session import MS, Session, exact
+from ovserver._protocol import chat_line, welcome_line
+from tests.ovserver_session import MODELS, MS, Session, exact
+from tests.test_ovserver_backpressure import lines
+from tests.test_ovserver_backpressure import session as backpressure_session
 from tests.test_ovserver_robust import AcceptPostsFail, NthThreadFails
 
 GRACE_MS = 40
@@ -155,3 +158,45 @@ def test_an_events_group_thread_whose_enter_fails_does_not_leave_the_lock_anothe
     with pytest.raises(_PossibleDeadlock):
         s.server.run(ready)
     assert ws.raised == 1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_two_deaf_chat_members_are_both_counted_as_cut_off(model: str) -> None:
+    """Chat with back-pressure (high-water mark 16 KB, stall time-out 300 ms):
+    two members that never read hold the talker back until each is cut off
+    for stalling; both count, in ``stalled`` and in ``cut_off``, and the
+    reader gets every line.  Proven against ``_idle_check``'s ``cut_off = 1``
+    for ``+= 1`` (two cut-offs counted as one)."""
+    s = backpressure_session(model, "chat", high_water=16 * 1024, stall_ms=300)
+    deaf = [s.client(1.0, reads=False), s.client(1.2, reads=False)]
+    reader = s.client(1.5)
+    talker = s.client(2.0)
+    sent = lines(b"t", 4000)
+    talker.send(10.0, b"".join(sent))
+    stats = s.run(stop_ms=1500)
+    assert all(c.reset_by_server for c in deaf)
+    assert (stats.stalled, stats.cut_off, stats.hub.cut_off) == (2, 2, 0)
+    assert bytes(reader.data) == welcome_line(reader.name) + b"".join(chat_line(talker.name, ln) for ln in sent)
+
+
+def test_an_events_stop_that_gives_up_counts_what_every_group_abandoned() -> None:
+    """Events model, every completion (cancellations too) 50 ms after its
+    cause; 64 clients, so two groups (63 and 1).  The stop's grace period is
+    1 ms: each group gives up on its clients' cancelled receives, and the
+    acceptor on its AcceptEx; ``abandoned`` adds up all of them (64 + 1), as
+    the operations still pending show.  Proven against ``_group_loop``'s
+    ``abandoned = ...`` for ``+=`` (the last group to give up overwrote the
+    others' count)."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, completion_delay=(50 * MS, 50 * MS), strict_cleanup=False))
+    s = Session("events", ws=ws, stop_grace_ms=1)
+    for i in range(64):
+        s.client(1 + 0.01 * i)
+    s.stop(3500)
+
+    def ready(_: Server) -> None:
+        for ms, action in s._script:
+            ws.call_at(int(ms * MS), lambda f: f(), action)
+
+    stats = s.server.run(ready)
+    assert (stats.accepted, stats.threads_started, stats.closed_at_stop) == (64, 2, 64)
+    assert stats.abandoned == 65 == len(ws.pending_operations())
