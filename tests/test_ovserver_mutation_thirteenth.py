@@ -13,6 +13,7 @@ from ovserver._protocol import chat_line, welcome_line
 from tests.ovserver_session import MODELS, MS, Session, exact
 from tests.test_ovserver_backpressure import lines
 from tests.test_ovserver_backpressure import session as backpressure_session
+from tests.test_ovserver_mutation_routines import HOSE
 from tests.test_ovserver_robust import AcceptPostsFail, NthThreadFails
 
 GRACE_MS = 40
@@ -200,3 +201,31 @@ def test_an_events_stop_that_gives_up_counts_what_every_group_abandoned() -> Non
     stats = s.server.run(ready)
     assert (stats.accepted, stats.threads_started, stats.closed_at_stop) == (64, 2, 64)
     assert stats.abandoned == 65 == len(ws.pending_operations())
+
+
+def test_a_routines_burst_retries_a_failed_accept_at_the_tick_it_is_due() -> None:
+    """Routines model, ``accept_retry_ms`` 15, each Winsock call 0.1 ms: a
+    client sends 6000 bytes received a byte per WSARecv, each completing at
+    once, so one alertable wait runs routines for about a second (with no
+    time-out: no retry was pending when it began).  Client B is accepted by
+    a routine at 3 ms, and re-posting the accept fails (WSASocket:
+    WSAENOBUFS, until 6 ms), at tick 0: the retry is due at tick 15, which
+    GetTickCount64 reads from 15.625 ms.  The check every ``ROUTINE_BURST``
+    routines retries at the first one that reads tick 15 (21 ms), so client
+    C, connected at 5 ms, has its echo by 25 ms.  Proven against
+    ``_between_routines``' ``>`` for ``>=`` (the retry waited for tick 31,
+    34 ms, and C for it)."""
+    ws = AcceptPostsFail(seed=0, config=exact(1.0, syscall_cost=100_000, background=1.0))
+    ws.windows = ((2.5, 6),)
+    s = Session("routines", ws=ws, recv_size=1, accepts=1, accept_retry_ms=15)
+    hose = s.client(0)
+    hose.send(1, HOSE)
+    s.client(3)
+    c = s.client(5)
+    c.send(6, b"c\n")
+    seen: list[bytes] = []
+    s.at(25, lambda: seen.append(bytes(c.data)))
+    stats = s.run(stop_ms=2000)
+    assert (ws.failures, stats.accept_failures, stats.accepted) == (1, 1, 3)
+    assert seen == [b"c\n"], "the retry waited for the next tick"
+    assert bytes(hose.data) == HOSE
