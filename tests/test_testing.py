@@ -193,7 +193,8 @@ def test_plain_scenarios_are_valid(scenario: Scenario) -> None:
 @given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend")))
 def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
     assert len(scenario.clients) <= 5 and set(scenario.features) <= set(ALL_FEATURES)
-    bulk = bool({"big_sends", "backpressure", "slow_readers"} & set(scenario.features))
+    bulk = bool({"big_sends", "backpressure", "slow_readers", "boundary_sends", "busy_server"} & set(scenario.features))
+    assert (scenario.call_cost_ns is not None) == ("busy_server" in scenario.features)
     for script in scenario.clients:
         assert b"".join(script.chunks) == script.stream
         # (a reader that stops for good sends one line more, and so does crowd's client that ends early;
@@ -209,7 +210,9 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385 + 20001 + (
             200 * 1024 if "backpressure" in scenario.features else 0) + (
             512 * 1024 if "slow_readers" in scenario.features else 0) + (
-            16384 + 301 if owed else 0)
+            16384 + 301 if owed else 0) + (
+            64 * 1024 + 1 if "boundary_sends" in scenario.features else 0) + (
+            256 * 1024 if "busy_server" in scenario.features else 0)
         assert script.read_bytes is None or "slow_readers" in scenario.features
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]
@@ -652,7 +655,7 @@ SmallCopy = with_hub(EventServer, _SmallCopy)
 
 
 #: The swarm features that make a receive of 1000 bytes or more (the 999-byte copy's bug needs one).
-BIG_RECEIVES = {"long_lines", "big_sends", "backpressure", "slow_readers"}
+BIG_RECEIVES = {"long_lines", "big_sends", "backpressure", "slow_readers", "boundary_sends", "busy_server"}
 
 
 _ALONE = "FAKEWINSOCK_TEST_ALONE"
