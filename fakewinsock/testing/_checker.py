@@ -35,6 +35,8 @@ __all__ = ["ServerUnderTest", "CountingServer", "ServerFactory", "check_line_ser
 
 #: After the last client is done, the server may finish what is in flight for this long.
 _SETTLE_NS = 100 * _MS
+#: ... or for this many of its calls, if they take longer (a busy server's: Scenario.call_cost_ns).
+_SETTLE_CALLS = 1000
 #: The most schedule choices drawn from Hypothesis by default (big scenarios get the simplest answers beyond).
 _MAX_DEFAULT_DRAWS = 600
 #: A client refused this long (and at least 40 times) is not served.
@@ -804,7 +806,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         if report.errors:
             stop()  # no point in waiting: stop now
         else:  # let the server finish what is in flight, then it must stay quiet
-            ws.call_at(ws.now_ns + _SETTLE_NS, idle_start)
+            ws.call_at(ws.now_ns + max(_SETTLE_NS, _SETTLE_CALLS * base.syscall_cost), idle_start)
 
     run.all_done = all_done
     for c in run.clients:

@@ -518,16 +518,22 @@ _CROWD_BACKLOG_UPTO = 3
 _ACCEPT_INJECTION_TIMES = st.sampled_from([0, 50 * _US])
 #: busy_server: the virtual time each of the server's Winsock calls takes (Scenario.call_cost_ns: 1 us without
 #: it), as on a loaded machine, while the network keeps up (FakeConfig.keep_up); one client floods it from its
-#: arrival, for about _BUSY_FOR at 2 calls a receive (each at most a window: _BUSY_WINDOW where the traffic
+#: arrival, for about _BUSY_FOR at 2 calls a receive (1.3 measured: over a second; each at most a window:
+#: _BUSY_WINDOW where the traffic
 #: allows, see _SEGMENTS), at most _MAX_FLOOD bytes.  The cost is cut so that the rest of the traffic takes
 #: at most _BUSY_SPAN at 2 calls per window and 100 per client, and the stop at most 1 s / 40 per client.
 _BUSY_COSTS = st.sampled_from([400 * _US, 1 * _MS])
-_BUSY_FOR = 1500 * _MS
+_BUSY_FOR = 3 * _S
 _BUSY_WINDOW = 100
-_MAX_FLOOD = 256 * 1024
+#: ... for a scenario whose other traffic is at most this many such windows (2000 segments: a few tenths of a
+#: second; a wider window would need megabytes of flood to keep the server busy for a second).
+_BUSY_SEGMENTS = 2000
+_MAX_FLOOD = 512 * 1024
 _BUSY_SPAN = 6 * _S
-#: ... and an early stop comes no sooner than this many calls after the flooder arrives (the server starts).
+#: ... and an early stop comes no sooner than this many calls and this long after the first flooder arrives
+#: (the server starts, slowly, while the clients that arrived first are refused and retry after 2, 4, ... ms).
 _BUSY_START = 50
+_BUSY_CONNECTED = 100 * _MS
 #: ... by these clients at most (those without another role), in lines of these sizes (a reply every receive).
 _FLOODERS = 4
 _FLOOD_LINES = st.sampled_from([60, 15])
@@ -1014,10 +1020,13 @@ class _Swarm:
         if count:
             # The features that give every client a role: one of them (crowd, the rarest, when it applies;
             # else a draw, when both others apply).
+            # (not with busy_server, whose flooders are clients without a role: a flood by a crowd would cost
+            # too much, and the other plans take every client)
             plans = [name for name, applies in (
                 ("accept_faults", "accept_faults" in f and count >= 3),
                 ("departures", "departures" in f and count >= 2),
-                ("crowd", "crowd" in f and self.max_clients is not None and count > self.max_clients)) if applies]
+                ("crowd", "crowd" in f and self.max_clients is not None and count > self.max_clients))
+                if applies and "busy_server" not in f]
             plan = ("crowd" if "crowd" in plans else draw(_one_of(plans)) if len(plans) > 1
                     else plans[0] if plans else "")
             if plan == "accept_faults":  # the first is served, the middle ones reset in the backlog, the last
@@ -1031,7 +1040,9 @@ class _Swarm:
                     if i % 8 == 1 or not i:
                         roles[i] = "ender"
             for feature, role in (("backpressure", "backpressure"), ("slow_readers", "slow_reader")):
-                if feature in f:  # the first client without a role (or the last talker, if one other is left;
+                # (not with busy_server, whose window is small: too slow)
+                if feature in f and "busy_server" not in f:  # the first client without a role (or the last
+                    # talker, if one other is left;
                     # or the last client). The first: a scenario that loses clients as it shrinks keeps it.
                     free = [i for i, r in enumerate(roles) if r == ""]
                     talkers = [i for i, r in enumerate(roles) if r == "talker"]
@@ -1135,7 +1146,7 @@ class _Swarm:
             return None, window, made, stop
         clients = len(made)
         traffic = sum(len(s.stream) for s, _ in made) * max(1, clients - 1)  # (as a chat server sends it)
-        if traffic <= _BUSY_WINDOW * _SEGMENTS:  # a small window, so that a flood of a second costs little
+        if traffic <= _BUSY_WINDOW * _BUSY_SEGMENTS:  # a small window, so that a flood of a second costs little
             window = min(window or _BUSY_WINDOW, _BUSY_WINDOW)
         per_receive = min(window or max(_WINDOWS), max(_WINDOWS))
         calls = 2 * traffic // per_receive + 100 * clients
@@ -1152,7 +1163,7 @@ class _Swarm:
             made[index] = script, fault
         self.used.add("busy_server")
         if stop is not None:
-            stop = max(stop, min(made[i][0].arrive_ns for i in flooders) + _BUSY_START * cost)
+            stop = max(stop, min(made[i][0].arrive_ns for i in flooders) + _BUSY_START * cost + _BUSY_CONNECTED)
         return cost, window, made, stop
 
 
@@ -1223,8 +1234,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       loaded machine: each of its Winsock calls costs 400 us or 1 ms of
       virtual time, less where the traffic is heavy, while the network keeps
       up, ``Scenario.call_cost_ns``; up to four clients without another role
-      flood it from their arrival, for about 1.5 s, in a window of 100 bytes
-      where the traffic allows; an early stop comes while they do);
+      flood it from their arrival, for over a second, in a window of 100 bytes
+      where the traffic allows (no backpressure or slow reader then, nor
+      crowd, departures or accept_faults plans); an early stop comes at least
+      100 ms and 50 calls after they arrive, while they flood);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment), ``early_stop`` (counted from the last send of a
       reader that stopped for good, if any: a stop while it holds the server's
