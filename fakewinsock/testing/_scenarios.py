@@ -1006,7 +1006,9 @@ class _Swarm:
         known = self.max_clients is not None
         some, past, accept_at = draw(_ints(lo, hi)), draw(_ints(0, 7 if known else 3)), draw(_ACCEPT_ARRIVALS)
         self.wave = draw(_CROWD_LATE) if known else 0
-        if "crowd" in f:  # as many as allowed (more than the server serves at once, if that is known):
+        if "crowd" in f and "busy_server" not in f:  # as many as allowed (more than the server serves at once,
+            # if that is known; not for a busy server: tens of clients of a chat server slowed to a ms a call
+            # are not served in any time the checks allow):
             top = min(max(hi, self.max_clients + 3), _MAX_CROWD) if self.max_clients is not None else hi
             # 7 times in 8 (3 in 4 with no known limit) up to three past the limit; shrinking to the plain
             # count (past = 0), which the shrinker keeps when it switches crowd off
@@ -1150,7 +1152,8 @@ class _Swarm:
             window = min(window or _BUSY_WINDOW, _BUSY_WINDOW)
         per_receive = min(window or max(_WINDOWS), max(_WINDOWS))
         calls = 2 * traffic // per_receive + 100 * clients
-        cost = max(_US, min(cost, _BUSY_SPAN // calls, _S // (40 * clients)))
+        # (a stop closes every client, and a chat line goes to every other: 1 s / 40 calls per client squared)
+        cost = max(_US, min(cost, _BUSY_SPAN // calls, _S // (40 * clients * clients)))
         each = min(_MAX_FLOOD, _BUSY_FOR * per_receive // (2 * cost)) // len(flooders)
         made = list(made)
         for index in flooders:
