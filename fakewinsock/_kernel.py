@@ -190,6 +190,8 @@ class Kernel:
                 "seems to spin instead of waiting (an event never reset? a receive re-posted after EOF?)"
             )
         now = self.now_ns = self.now_ns + config.syscall_cost
+        if config.keep_up:
+            self.catch_up(now)
         bg = config.background
         if bg and (self.ready or (self.timers and self.timers[0][0] <= now)):
             if self.chooser.boolean(bg, "background"):
@@ -223,6 +225,16 @@ class Kernel:
         else:
             fn, arg = entry
             fn(arg)
+
+    def catch_up(self, now: int) -> None:
+        """``FakeConfig.keep_up``: what is due by ``now`` happens before the call
+        runs (the ready entries, in the order the chooser picks, and every timer
+        due: segments arriving, the peers' doings), as it does on a machine whose
+        network stack runs while a slow program computes."""
+        timers = self.timers
+        step = self.step
+        while self.ready or (timers and timers[0][0] <= now):
+            step(now)
 
     def step(self, deadline: int | None) -> bool:
         """Make one thing happen: run a ready entry, or fire the next timer

@@ -69,6 +69,14 @@ class FakeConfig:
         means here).
     syscall_cost:
         Virtual time each Winsock call takes.
+    keep_up:
+        The world keeps up with a slow program: at each Winsock call, before
+        it runs, everything due by then happens (the ready operations, in an
+        order the chooser picks, and every timer due: segments arriving, the
+        peers' doings).  False (the default): only ``background``'s one step
+        at most, so that a program whose calls cost much virtual time
+        (``syscall_cost``) still sees the network advance a step per call;
+        True makes a program slower than its network, as a loaded server is.
     check_buffers:
         Snapshot the buffers of an operation that pends and raise
         WinsockUsageError if the program modified them while it was in
@@ -112,6 +120,7 @@ class FakeConfig:
     window: int = 128 * 1024
     backlog: int = 200
     syscall_cost: int = 1_000
+    keep_up: bool = False
     check_buffers: bool = True
     trace_limit: int | None = None
     strict_cleanup: bool = True

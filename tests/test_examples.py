@@ -79,7 +79,10 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     Since the swarm's decoys (search12) the default profile's first failure is a departures scenario,
     which shrinks to 2 clients, 3 one-byte lines in 3 sends: a talker sends at least three lines, one
     a send (a departures talker draws no cut of its stream, so the shrinker cannot switch departures
-    off without moving the draws after it); its bound went from two lines to three."""
+    off without moving the draws after it); its bound went from two lines to three.  Since search13's
+    features (boundary_sends, busy_server: new draws in every example) it is an early-stop scenario that
+    shrinks to 1 line of 2 bytes beside two clients that send nothing (a shrinker may stop at three
+    clients, as test_testing's shrink test says): the client bound went from two to three."""
     broken_example(pytester)
     # A subprocess: --hypothesis-seed sets Hypothesis's global seed, which would outlive an in-process run.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hypothesis-seed=0",
@@ -91,7 +94,7 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     m = re.search(r"run: (\d+) clients, (\d+) lines, (\d+) bytes in (\d+) sends", out)
     assert m, out
     clients, lines, nbytes, sends = map(int, m.groups())
-    assert clients <= 2 and lines <= max_lines and nbytes <= 8, m.group(0)  # a short line or a few ...
+    assert clients <= 3 and lines <= max_lines and nbytes <= 8, m.group(0)  # a short line or a few ...
     assert "schedule drawn from Hypothesis:" in out  # ... split by a send boundary or by the fake
 
 

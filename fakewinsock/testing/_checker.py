@@ -35,6 +35,8 @@ __all__ = ["ServerUnderTest", "CountingServer", "ServerFactory", "check_line_ser
 
 #: After the last client is done, the server may finish what is in flight for this long.
 _SETTLE_NS = 100 * _MS
+#: ... or for this many of its calls, if they take longer (a busy server's: Scenario.call_cost_ns).
+_SETTLE_CALLS = 1000
 #: The most schedule choices drawn from Hypothesis by default (big scenarios get the simplest answers beyond).
 _MAX_DEFAULT_DRAWS = 600
 #: A client refused this long (and at least 40 times) is not served.
@@ -141,6 +143,10 @@ _GREETING, _BARRIER, _SENDING, _SENT, _CLOSING = ("greeting", "barrier", "sendin
 #: completion delay of the fake's configurations, as long as the server keeps
 #: a receive posted on every connection).
 _END_GRACE_NS = 20 * _MS
+#: ... or, for a server whose calls cost more virtual time (``Scenario.call_cost_ns``), this many of its calls.
+_END_GRACE_CALLS = 200
+#: A client of a run whose server is slowed (``Scenario.call_cost_ns``) is served within this at least.
+_BUSY_DEADLINE_NS = 30 * _S
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
@@ -577,7 +583,7 @@ class _Client(ScriptedClient):
         if self.run.model.broadcasts and self.run.policy.high_water is None:
             # (With back-pressure a server may hold a client's receive back, so that its FIN is
             # seen only when it reads it again: lines routed to it meanwhile are its due.)
-            self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, 0)
+            self.run.ws.call_at(self.run.ws.now_ns + self.run.end_grace_ns, self._end_seen, 0)
 
     def _end_seen(self, tries: int) -> None:
         """Its FIN reached the server a while ago, and the server has read
@@ -588,7 +594,7 @@ class _Client(ScriptedClient):
         if self.peer.fin_read:
             self.end_seen_ns = self.run.ws.now_ns
         elif tries < 20:
-            self.run.ws.call_at(self.run.ws.now_ns + _END_GRACE_NS, self._end_seen, tries + 1)
+            self.run.ws.call_at(self.run.ws.now_ns + self.run.end_grace_ns, self._end_seen, tries + 1)
 
 
 class _Run:
@@ -602,6 +608,10 @@ class _Run:
         self.held_reported: set[int] = set()
         self.address = address
         self.deadline_ns = deadline_ns
+        # A slowed server (Scenario.call_cost_ns) takes longer to see a client's end and to serve it.
+        self.end_grace_ns = max(_END_GRACE_NS, _END_GRACE_CALLS * ws.config.syscall_cost)
+        if scenario.call_cost_ns is not None:
+            self.deadline_ns = max(deadline_ns, _BUSY_DEADLINE_NS)
         self.report = report
         self.drops_left = scenario.faults.allowed_drops
         self.clients = [_Client(self, i, s, scenario.faults.fault_of(i)) for i, s in enumerate(scenario.clients)]
@@ -747,6 +757,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         base = replace(base, backlog=scenario.faults.backlog)
     if scenario.window is not None:
         base = replace(base, window=scenario.window)
+    if scenario.call_cost_ns is not None:  # a server slower than its clients
+        base = replace(base, syscall_cost=scenario.call_cost_ns, keep_up=True)
     tracing = trace_tail > 0 and final is not False
     if base.max_calls is None:
         base = replace(base, max_calls=_call_budget(scenario, model, base.window))
@@ -794,7 +806,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         if report.errors:
             stop()  # no point in waiting: stop now
         else:  # let the server finish what is in flight, then it must stay quiet
-            ws.call_at(ws.now_ns + _SETTLE_NS, idle_start)
+            ws.call_at(ws.now_ns + max(_SETTLE_NS, _SETTLE_CALLS * base.syscall_cost), idle_start)
 
     run.all_done = all_done
     for c in run.clients:

@@ -1,0 +1,82 @@
+"""A server slower than its clients (issue 10, search13): ``FakeConfig.keep_up``,
+``Scenario.call_cost_ns`` and the swarm's ``busy_server`` and ``boundary_sends``.
+
+* ``keep_up``: at each Winsock call, what is due by then happens first (a
+  segment that arrived while the program computed is there at its next call);
+  off (the default), at most one ``background`` step a call.
+* A busy run: several clients flood a server whose calls cost 1 ms each, so that
+  its completion routines' reposts keep finding data and one alertable wait runs
+  routine after routine, as on Windows; a stop that only the loop around the
+  wait looks at (stop-unseen-in-routine-burst) then waits for the flood's end,
+  past the checker's stop second.  The correct servers stop at once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import find, settings
+
+from fakewinsock import FakeConfig
+from fakewinsock.testing import ClientScript, EchoModel, FaultPlan, Scenario, check_line_server, scenarios
+from fakewinsock.testing._scenarios import _bulk
+from ovserver import Limits, Server
+from ovserver._events import EventServer
+from ovserver._iocp import IocpServer
+from ovserver._routines import RoutineServer
+from tests.mutants.properties import OvserverUnderTest
+from tests.mutants.red4_mutants import StopUnseenInRoutineBurst
+
+_MS = 1_000_000
+
+
+def test_keep_up_is_off_by_default() -> None:
+    assert FakeConfig().keep_up is False
+
+
+FLOOD = Scenario(tuple(ClientScript.of(*_bulk(37_500, 60, i)) for i in range(2)), FaultPlan(stop_at_ns=50 * _MS),
+                 window=100, features=("busy_server", "early_stop"), call_cost_ns=_MS)
+
+
+def _run(cls: type[Server], seed: int) -> str | None:
+    try:
+        check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits()), FLOOD, EchoModel(),
+                          seed=seed)
+    except Exception as e:  # noqa: BLE001 (the verdict is the message)
+        return str(e).splitlines()[0]
+    return None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stop_left_to_the_loop_around_the_wait_waits_for_a_busy_flood(seed: int) -> None:
+    """Two clients flood a server whose calls cost 1 ms (keep_up): one alertable
+    wait runs their routines back to back; a stop request at 50 ms is begun by
+    the correct routines server at once, and by the mutant only when the flood
+    ends, over a second later."""
+    assert _run(RoutineServer, seed) is None
+    failure = _run(StopUnseenInRoutineBurst, seed)
+    assert failure is not None and "did not stop within 1 s of the stop request" in failure, failure
+
+
+@pytest.mark.parametrize("cls", [EventServer, IocpServer])
+def test_the_other_models_stop_during_a_busy_flood(cls: type[Server]) -> None:
+    assert _run(cls, 0) is None
+
+
+def test_the_swarm_draws_busy_servers_and_boundary_sends() -> None:
+    """busy_server: a cost per call, a small window, two clients or more that
+    flood (a second and more of the server's calls), and an early stop after
+    the server started; boundary_sends: a send of exactly a limit."""
+    strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16384, max_queued=16384,
+                         features=("busy_server", "early_stop"))
+    busy = find(strategy, lambda s: s.call_cost_ns is not None and s.faults.stop_at_ns is not None,
+                settings=settings(database=None, max_examples=500))
+    assert busy.features == ("busy_server", "early_stop") and busy.window == 100
+    cost, window, stop = busy.call_cost_ns, busy.window, busy.faults.stop_at_ns
+    assert cost in (400_000, _MS) and window is not None and stop is not None and len(busy.clients) >= 2
+    flood = sum(len(c.stream) for c in busy.clients)
+    assert flood * 2 * cost // window >= _MS * 2900  # about 3 s of its calls at 2 a receive
+    assert stop >= 50 * cost + 100 * _MS
+    edge = find(scenarios(clients=1, lines=0, recv_size=16384, max_queued=16384, features=("boundary_sends",)),
+                lambda s: bool(s.clients[0].chunks) and len(s.clients[0].chunks[-1]) == 16384,
+                settings=settings(database=None, max_examples=500))
+    assert edge.features == ("boundary_sends",) and edge.clients[0].gaps_ns[-1] >= 3 * _MS
