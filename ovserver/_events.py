@@ -230,9 +230,26 @@ class EventServer(Server):
                 self._leave_if_held(None)
         finally:
             self._join(self._threads)
+            self._end_orphans()
             ws.DeleteCriticalSection(self._lock)
         if self._failure is not None:
             raise self._failure
+
+    def _end_orphans(self) -> None:
+        """After a group thread died (every thread has ended now, so the
+        groups still in the list are those whose thread died): end each such
+        group as its thread would have, from the acceptor (close its clients,
+        wait at most ``stop_grace_ms`` for their cancelled operations, close
+        their events and the group's wake event), so that :meth:`Server.run`
+        finds nothing open and can clean up.  Should that raise too, the
+        group is left as it is (run() then skips the cleanup) and the
+        failure that killed the thread is the one re-raised.  (Their stop
+        flag is set: the stop began before the threads were waited for.)"""
+        for group in list(self._groups):
+            try:
+                self._serve_group(group)
+            except BaseException:
+                continue  # the next one all the same
 
     def _accept_loop(self) -> None:
         """The acceptor's loop (holding the lock but in its wait)."""
@@ -357,18 +374,22 @@ class EventServer(Server):
     def _group_main(self, group: _Group) -> int:
         """A group's thread (CreateThread's start routine)."""
         try:
-            self._enter(group)
-            try:
-                self._group_loop(group)
-            finally:
-                self._leave_if_held(group)
-            self.ws.WSACloseEvent(group.wake)  # out of the list of groups: no one signals it any more
+            self._serve_group(group)
         except BaseException as e:  # the acceptor re-raises it once every thread has ended
             if self._failure is None:
                 self._failure = e
             self.request_stop()
             return 1
         return 0
+
+    def _serve_group(self, group: _Group) -> None:
+        """Serve the group until it has ended, then close its wake event."""
+        self._enter(group)
+        try:
+            self._group_loop(group)
+        finally:
+            self._leave_if_held(group)
+        self.ws.WSACloseEvent(group.wake)  # out of the list of groups: no one signals it any more
 
     def _group_loop(self, group: _Group) -> None:
         """Serve the group until it is empty (holding the lock but in its waits)."""

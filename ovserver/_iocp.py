@@ -186,10 +186,10 @@ class IocpServer(Server):
             self._stop_workers()
             self._reap_alone()
             ws.DeleteCriticalSection(self._lock)
-        # Every worker has ended: an operation still busy now will never be
-        # handled (the stop gave up on it).
-        self.stats.abandoned = self._accepting() + sum(
-            int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
+            # Every worker has ended: an operation still busy now will never be
+            # handled (the stop gave up on it; after a failure too).
+            self.stats.abandoned = self._accepting() + sum(
+                int(c.recv.busy) + int(c.send.busy) for c in self._closing.values())
         if self._failure is not None:
             raise self._failure
 

@@ -215,17 +215,34 @@ def test_a_routines_burst_retries_a_failed_accept_at_the_tick_it_is_due() -> Non
     C, connected at 5 ms, has its echo by 25 ms.  Proven against
     ``_between_routines``' ``>`` for ``>=`` (the retry waited for tick 31,
     34 ms, and C for it)."""
+    assert _echo_of_c_in_a_burst(15, [25]) == [b"c\n"], "the retry waited for the next tick"
+
+
+def test_a_routines_burst_does_not_retry_a_failed_accept_before_it_is_due() -> None:
+    """As above with ``accept_retry_ms`` 100: the retry is due at tick 100,
+    which GetTickCount64 reads from 109.375 ms.  The check every
+    ``ROUTINE_BURST`` routines waits for it, though posting would work again
+    from 6 ms: client C has no echo at 100 ms, and has it by 120 ms.  Proven
+    against ``_between_routines``' ``and`` for ``or`` (with a retry pending,
+    every check retried at once: C had its echo by 25 ms)."""
+    assert _echo_of_c_in_a_burst(100, [25, 100, 120]) == [b"", b"", b"c\n"], "the retry came before it was due"
+
+
+def _echo_of_c_in_a_burst(retry_ms: int, at_ms: list[float]) -> list[bytes]:
+    """The routines model's burst with a failed accept (the two tests above):
+    what client C has received at each of ``at_ms``."""
     ws = AcceptPostsFail(seed=0, config=exact(1.0, syscall_cost=100_000, background=1.0))
     ws.windows = ((2.5, 6),)
-    s = Session("routines", ws=ws, recv_size=1, accepts=1, accept_retry_ms=15)
+    s = Session("routines", ws=ws, recv_size=1, accepts=1, accept_retry_ms=retry_ms)
     hose = s.client(0)
     hose.send(1, HOSE)
     s.client(3)
     c = s.client(5)
     c.send(6, b"c\n")
     seen: list[bytes] = []
-    s.at(25, lambda: seen.append(bytes(c.data)))
+    for at in at_ms:
+        s.at(at, lambda: seen.append(bytes(c.data)))
     stats = s.run(stop_ms=2000)
     assert (ws.failures, stats.accept_failures, stats.accepted) == (1, 1, 3)
-    assert seen == [b"c\n"], "the retry waited for the next tick"
     assert bytes(hose.data) == HOSE
+    return seen
