@@ -524,7 +524,12 @@ class Sockets:
                     (C.STATUS_CANCELLED, C.STATUS_CONNECTION_ABORTED), "close-accept-socket")
             self.abort(acc_op, status)
             self.changed(lst)
+        # A receive still outstanding (not completed, not cancelled) makes the
+        # close abortive: see close_endpoint.
+        receive_pending = False
         for op in sock.recv_ops:
+            if not op.abort_status:
+                receive_pending = True
             # A receive ended by a local close: STATUS_CONNECTION_ABORTED
             # (10053), not 995 (Wine's iocp_async_read_closesocket on Windows).
             self.abort(op, C.STATUS_CONNECTION_ABORTED)
@@ -542,23 +547,28 @@ class Sockets:
                 # of cut_send_count); Wine 8.0 keeps such a send pending
                 # (close_keeps_sends), so no backend here shows Windows' status.
                 self.abort(op, C.STATUS_CONNECTION_ABORTED)
-            self.close_endpoint(sock)
+            self.close_endpoint(sock, receive_pending and not self.config.close_keeps_sends)  # Wine: FIN
         self.changed(sock)
 
-    def close_endpoint(self, sock: Socket) -> None:
-        """The connection side of closesocket: FIN, or RST when lingering {1,0}
-        or when received data was left unread.
+    def close_endpoint(self, sock: Socket, receive_pending: bool = False) -> None:
+        """The connection side of closesocket: FIN, or RST when lingering {1,0},
+        when received data was left unread, or when a receive was still
+        outstanding (``receive_pending``).
 
-        Divergence from real Windows (reported, not in a Windows-run test): a
-        close with a receive still pending is said to reset the connection on
-        Windows, even with nothing received (Go's CL 6604072, 2012, for its
-        issues 3710/3746: "that sequence results in connection being reset",
-        fixed by CancelIo before closesocket; libuv #3034/#3036, Windows 10:
-        "sends an RST packet if there is an outstanding overlapped WSARecv
-        call, even if no data is received", fixed by CancelIoEx first).  The
-        fake sends a FIN then, as Wine 8.0 does (measured by fidelity8 under
-        Wine: the peer reads EOF), so a server that posts its next receive
-        before closing is not shown that its peer may lose the last reply.
+        A close with a receive still pending resets the connection on Windows,
+        even with nothing received and nothing unread: Go's CL 6604072 (2012,
+        its issues 3710/3746: "that sequence results in connection being
+        reset", fixed by CancelIo before closesocket) and libuv #3034/#3036
+        (Windows 10: "sends an RST packet if there is an outstanding overlapped
+        WSARecv call, even if no data is received", fixed by CancelIoEx
+        first).  A receive that has ended before the close (completed, or
+        cancelled by CancelIoEx/CancelIo, whose packet may still be queued) is
+        not outstanding: the close is graceful.  Divergence from real Windows
+        (unverified): libuv's comment suggests a cancelled read whose
+        completion was not yet dequeued may still reset; programs that must
+        close gracefully cancel, reap, then close.  Wine 8.0 sends a FIN
+        (measured by fidelity8; a strict xfail in the conformance suite), and
+        so does the fake under ``FakeConfig.close_keeps_sends`` (Wine's close).
 
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a
@@ -569,8 +579,8 @@ class Sockets:
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
-            if (sock.linger[0] and sock.linger[1] == 0) or ep.rbuf:
-                self.net.send_rst(ep)  # abortive close, or unread data: RST
+            if (sock.linger[0] and sock.linger[1] == 0) or ep.rbuf or receive_pending:
+                self.net.send_rst(ep)  # abortive close, unread data, or a receive outstanding: RST
             elif not ep.reset:
                 self.net.send_fin(ep)
 

@@ -40,6 +40,16 @@ Rules every path below keeps:
   first, and the close is abortive (SO_LINGER {1, 0}: the client sees a reset,
   so it knows that data was lost).  ``FakeConfig(close_keeps_sends=True)``
   produces Wine's behaviour on the fake.
+* **A receive in flight is cancelled before a graceful close.**  On Windows
+  closesocket with a WSARecv still outstanding resets the connection, even
+  with nothing received (Go's CL 6604072, libuv #3034), and a client loses
+  the replies it had not read yet: the idle time-out, a cut-off after its
+  error line and a stop would all reset.  So ``_close`` cancels the receive
+  (CancelIoEx) before closing; the fake resets as Windows does, Wine 8.0
+  sends a FIN either way.  Unverified: whether a receive cancelled but not yet
+  reaped still resets on Windows (libuv's comment suggests it may); the safe
+  order, cancel, reap, then close, would keep the socket open until the
+  receive's completion is handled (docs/semantics-findings.md section 26).
 * **Stopping is bounded.**  A stop closes the listener and every connection as
   above, then waits for the cancelled operations; when waiting has timed out
   for ``stop_grace_ms`` in all, the server gives up on what is still pending
@@ -503,11 +513,16 @@ class Server:
             self._close(conn)
 
     def _abandon(self) -> None:
-        """After an unexpected exception: close what is open, wait for nothing."""
+        """After an unexpected exception: close what is open, wait for nothing.
+        A receive in flight is cancelled first, so that the close is graceful
+        (see :meth:`_close`): the clients still get the replies already sent."""
         ws = self.ws
-        for s in [self._listener] + [c.sock for c in self._conns.values()]:
-            if s != INVALID_SOCKET:
-                ws.closesocket(s)
+        if self._listener != INVALID_SOCKET:
+            ws.closesocket(self._listener)
+        for c in self._conns.values():
+            if c.recv.busy:
+                ws.CancelIoEx(c.sock, c.recv)
+            ws.closesocket(c.sock)
         self._listener = INVALID_SOCKET
         self._close_accept_sockets()
 
@@ -842,7 +857,9 @@ class Server:
 
         A send in flight is cancelled first (CancelIoEx: Wine would otherwise
         keep it pending after the close, see the module docstring), and then
-        the close is abortive, since that data is lost."""
+        the close is abortive, since that data is lost.  Otherwise a receive in
+        flight is cancelled, so that the close is graceful (Windows resets a
+        connection closed with a receive outstanding)."""
         if conn.closed:
             return
         conn.closed = True
@@ -858,6 +875,12 @@ class Server:
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054
             ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+        elif conn.recv.busy:
+            # Closing with a receive outstanding resets the connection on Windows
+            # (and the client may lose the replies it has not read): cancel the
+            # receive first, so the close is graceful.  ERROR_NOT_FOUND if it has
+            # just completed: then nothing is outstanding either.
+            ws.CancelIoEx(conn.sock, conn.recv)
         ws.closesocket(conn.sock)
         del self._conns[conn.cid]
         self._conn_closed(conn)

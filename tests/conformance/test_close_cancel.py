@@ -72,6 +72,39 @@ def test_close_with_linger_zero_sends_rst(h: Harness) -> None:
             pass
 
 
+@pytest.mark.wine_divergence("Wine 8.0 closes gracefully: the peer reads the data, then EOF (measured by fidelity8)")
+def test_close_with_receive_pending_resets_the_connection(h: Harness) -> None:
+    """closesocket with a WSARecv still outstanding is abortive, even with
+    nothing received: the peer gets a reset (Go's CL 6604072: "that sequence
+    results in connection being reset", fixed by cancelling first; libuv
+    #3034/#3036, Windows 10: an RST "if there is an outstanding overlapped
+    WSARecv call, even if no data is received")."""
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    h.close(a.sock)
+    with pytest.raises(ConnectionResetError):
+        while a.peer.recv():
+            pass
+
+
+def test_close_after_the_receive_was_cancelled_and_reaped_sends_fin(h: Harness) -> None:
+    """The way around the reset: cancel the receive, wait for its completion,
+    then close: graceful, the peer reads what was sent, then EOF."""
+    a = h.accept()
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.send(a.sock, b"bye") == (TRUE, 3)
+    assert h.ws.CancelIoEx(a.sock, ov) == TRUE
+    assert h.wait(ov.hEvent) == WSA_WAIT_EVENT_0
+    assert ov.Internal == STATUS_CANCELLED
+    h.close(a.sock)
+    assert a.peer.recv_exactly(3) == b"bye"
+    assert a.peer.recv() == b""
+
+
 def test_cancel_one_operation(h: Harness) -> None:
     """CancelIoEx: TRUE; the operation completes with 995, Internal STATUS_CANCELLED."""
     a = h.accept()
