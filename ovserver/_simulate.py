@@ -281,6 +281,10 @@ class _Sim:
         # heard was routed, and the server routes each sender's lines in order).
         self.chat_unheard = 0
         self.drops_left = 0  # clients the server may drop: injected WSARecv/WSASend failures
+        self.injected_failures = 0  # WSARecv/WSASend failures injected in all
+        # Clients that reset (their plan's abortive close, no FIN sent) while the server held their
+        # connection open: each must end in one of the server's counts but an I/O error (_check_causes).
+        self.resets_held = 0
         self._deadlines: deque[tuple[int, _Client]] = deque()
         # Chat: how long after a client's end is seen (its FIN read by the server) lines others send may
         # still reach it: far more than the fake's latency and completion delay.
@@ -1523,6 +1527,9 @@ class _Client(ScriptedClient):
     def _reset(self) -> None:
         if self.state == _DONE:
             return
+        peer = self.peer
+        if peer is not None and not self.fin_sent and self.sim.ws.held_socket(peer) is not None:
+            self.sim.resets_held += 1  # (a query of the fake's state: no call, no draw)
         self.send_reset()
         self.sim.report.reset_by_plan += 1
         self.ended_as = _Ending.RESET
@@ -1886,6 +1893,16 @@ def _check_causes(sim: _Sim) -> None:
         sim.error(f"{r.cut_off} clients were cut off as due and {r.dropped} dropped, but the server counted only "
                   f"{s.cut_off} cut off, {s.hung_up} hung up and {s.io_errors} I/O errors: the others were ended "
                   "for no cause")
+    # A client's reset (no FIN before it) reaches a connection the server holds open as WSAECONNRESET on
+    # its receive or send; the server closes it then, or has closed it meanwhile for another cause (a
+    # cut-off, a hang-up, an idle time-out, the stop) or after an injected failure: it may not count it as
+    # an I/O error (a failed GetQueuedCompletionStatus's GetLastError is the Win32 error,
+    # ERROR_NETNAME_DELETED, not WSAECONNRESET; tests/mutants/red5_mutants.py).
+    others = s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop + sim.injected_failures
+    if sim.resets_held > s.reset + others:
+        sim.error(f"{sim.resets_held} clients reset while the server held their connection, but the server counted "
+                  f"{s.reset} resets, and {others} other ends (cut off, hung up, timed out, closed at the stop, "
+                  "injected failures): a reset counted as something else (an I/O error?)")
 
 
 def _back_pressure(limits: Limits | None, given: bool, mode: str, high_water: int | None,
@@ -2082,6 +2099,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         for _ in range(_randint(rng, 1, 4)):
             call, count = rng.choice(["WSARecv", "WSASend"]), _randint(rng, 1, 2)
             sim.drops_left += count
+            sim.injected_failures += count
             sim.injected = True
             ws.call_at(_randint(rng, 0, window_ns), lambda c: ws.inject_error(c[0], WSAENOBUFS, c[1]), (call, count))
 

@@ -16,6 +16,7 @@ from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m
 from . import red4_mutants as r4
+from . import red5_mutants as r5
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -266,6 +267,54 @@ MUTANTS += [
            "semantics: posting resets the event (accept slots)", "recipe_accepts", "load",
            "several AcceptEx outstanding; a client arriving microseconds after another, while that one's "
            "accept is handled, and no arrival after it"),
+]
+
+# Issue 10, fifth red team: the iocp model's in-flight count and send slot, GetQueuedCompletionStatus's error,
+# the events model's hand-over, group ending and stop ordering, chat fan-out, the line limit's hang-up, and
+# AcceptEx's address buffer (tests/mutants/red5_mutants.py).
+MUTANTS += [
+    Mutant("iocp-busy-cleared-at-dequeue", r5.IocpBusyClearedAtDequeue,
+           "an operation leaves its connection's in-flight count when its packet is dequeued, not handled",
+           "red team 5 (iocp, reference counting)", "recipe_chat", "faults",
+           "two workers: a connection closed or sent to while a packet of it waits for the lock"),
+    Mutant("iocp-send-free-at-completion", r5.IocpSendFreeAtCompletion,
+           "the send slot is taken for free once its send completed, its packet still queued",
+           "red team 5 (iocp, two operations in flight)", "recipe", "flow control",
+           "a reply ready while the previous send has completed and its packet waits"),
+    Mutant("iocp-win32-error-as-winsock", r5.IocpWin32ErrorAsWinsock,
+           "a failed packet's GetLastError (Win32: 64 for a reset) taken for the Winsock error: resets "
+           "counted as I/O errors",
+           "red team 5 (iocp, GetQueuedCompletionStatus FALSE, statistics)", "recipe", "endings",
+           "a client that resets while a receive is posted; only the statistics differ"),
+    Mutant("group-room-ignores-inbox", r5.GroupRoomIgnoresInbox,
+           "a group's room counts its wait array only, not the clients handed over and not yet taken",
+           "red team 5 (events, hand-over)", "recipe", "load",
+           "more than 63 clients (or a nearly full group's last places) accepted before the group runs"),
+    Mutant("group-ends-with-zombies", r5.GroupEndsWithZombies,
+           "a group's thread ends with no client left, its closed clients' operations still in flight",
+           "red team 5 (events, group ending)", "recipe", "endings",
+           "a group's last client closed with an operation in flight"),
+    Mutant("stop-before-inbox", r5.StopBeforeInbox,
+           "a group reads its stop flag before it takes the clients handed over: one handed over at the "
+           "stop is served and never closed",
+           "red team 5 (events, shutdown ordering)", "recipe", "faults",
+           "a client accepted just before a stop, its group not yet woken"),
+    Mutant("fanout-stops-at-cut-off", r5.FanoutStopsAtCutOff,
+           "a chat line's fan-out ends at a recipient cut off for its output limit",
+           "red team 5 (protocol, chat fan-out)", "recipe_chat", "flow control",
+           "chat: a member that does not read cut off while others talk, members after it"),
+    Mutant("hangup-drops-queued-replies", r5.HangupDropsQueuedReplies,
+           "a hang-up drops the replies still queued for the client before its error line",
+           "red team 5 (protocol, line limit)", "recipe", "sizes",
+           "a line over max_line while replies wait behind a send"),
+    Mutant("hangup-fin-before-queue-drained", r5.HangupFinBeforeQueueDrained,
+           "a hang-up calls shutdown(SD_SEND) at once: output queued behind the send in flight then fails",
+           "red team 5 (core, line limit, shutdown ordering)", "recipe", "sizes",
+           "a line over max_line while a send is in flight with output behind it"),
+    Mutant("accept-reposted-before-addresses", r5.AcceptRepostedBeforeAddresses,
+           "the next AcceptEx is posted before the last one's addresses are read and its connection counted",
+           "red team 5 (accepting, AcceptEx buffers)", "recipe", "load",
+           "two clients arriving close together, or a full server"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
