@@ -8,7 +8,9 @@ client has one WSARecv and at most one WSASend in flight, each with its own
 OVERLAPPED.  Lines are framed across receives; a trailing partial line at EOF
 is dropped.  A send still in flight when a client is closed is cancelled
 first (CancelIoEx): Wine keeps such a send to a client that never reads
-pending after closesocket, so the stop would wait for that client.
+pending after closesocket, so the stop would wait for that client.  So is a
+receive still in flight: on Windows, closing with a receive outstanding
+resets the connection, and the client loses the replies it has not read.
 
 On Windows (or Windows Python under Wine): ``python my_server.py [PORT]``
 prints where it listens; Ctrl+C stops it.
@@ -190,8 +192,8 @@ class ShoutServer:
         """Close the socket now; forget the client once no operation of it is in flight."""
         if not c.closed:
             c.closed = True
-            if c.sending:
-                self.ws.CancelIoEx(c.sock, None)  # on_sent runs with 995
+            if c.sending or c.receiving:
+                self.ws.CancelIoEx(c.sock, None)  # on_sent / on_recv run with 995
             self.ws.closesocket(c.sock)
         if not c.receiving and not c.sending:
             self.clients.pop(c, None)

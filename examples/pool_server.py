@@ -81,7 +81,11 @@ class PoolServer:
         self.stopping = True
         ws.closesocket(self.listener)  # the pending AcceptEx is aborted: a packet for a worker
         for conn in self.conns.values():
-            ws.closesocket(conn.sock)  # likewise each connection's one operation
+            # Cancel its one operation first: on Windows, closing with a receive
+            # outstanding resets the connection (the client loses what it has
+            # not read); cancelled, it completes with 995 and the close is a FIN.
+            ws.CancelIoEx(conn.sock, None)
+            ws.closesocket(conn.sock)
         self.check_drained()
         ws.LeaveCriticalSection(self.lock)
         ws.WaitForSingleObject(self.drained, INFINITE)
