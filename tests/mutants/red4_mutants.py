@@ -137,7 +137,9 @@ class CloseKeepsSendersPaused(IocpServer):
 
         A send in flight is cancelled first (CancelIoEx: Wine would otherwise
         keep it pending after the close, see the module docstring), and then
-        the close is abortive, since that data is lost."""
+        the close is abortive, since that data is lost.  Otherwise a receive in
+        flight is cancelled, so that the close is graceful (Windows resets a
+        connection closed with a receive outstanding)."""
         if conn.closed:
             return
         conn.closed = True
@@ -151,6 +153,12 @@ class CloseKeepsSendersPaused(IocpServer):
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054
             ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+        elif conn.recv.busy:
+            # Closing with a receive outstanding resets the connection on Windows
+            # (and the client may lose the replies it has not read): cancel the
+            # receive first, so the close is graceful.  ERROR_NOT_FOUND if it has
+            # just completed: then nothing is outstanding either.
+            ws.CancelIoEx(conn.sock, conn.recv)
         ws.closesocket(conn.sock)
         del self._conns[conn.cid]
         self._conn_closed(conn)

@@ -389,7 +389,7 @@ class HangupFinBeforeQueueDrained(RoutineServer):
                 self._close(conn, abort=True)
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
-                    self._post_recv(conn)
+                    self._read_on(conn)
             elif isinstance(a, Stall):
                 if conn.stall_due == NEVER:
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
