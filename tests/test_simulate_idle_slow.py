@@ -110,13 +110,15 @@ def _mutant(name: str) -> type:
 
 #: Where other-groups-not-woken was found before full_groups: seed 9 (the end check finds it alone, without the
 #: watch), 30 and 44 (the watch alone: the end check does not); seed 44's run changed with full_groups (not
-#: found there since; seed 0 finds it, tests/test_simulate_groups_bp.py).
-SEEDS_OF_OTHER_GROUPS_NOT_WOKEN = (9, 30, 44)
+#: found there since; seed 0 finds it, tests/test_simulate_groups_bp.py).  Since ovserver cancels a receive
+#: before a graceful close (2026-12-05: Windows resets a close with a receive outstanding), seed 30's run
+#: changed (not found there since); seed 38 finds it with the watch (a silent listener), also 33 and 41.
+SEEDS_OF_OTHER_GROUPS_NOT_WOKEN = (9, 30, 38, 44)
 
 
 @pytest.mark.parametrize(("name", "seed", "error"), [
     # lurkers, the watch: a line another client heard, queued for a client of an idle group
-    ("other-groups-not-woken", 30, "reached another client at"),
+    ("other-groups-not-woken", 38, "reached another client at"),
     # slow_readers: output coalesced over many sends
     ("coalesced-send-drops-split-head", 0, "reply"),
     ("queued-count-leaks", 0, "connection reset by the server"),
