@@ -45,7 +45,7 @@ case "$pattern" in
                tests/test_fake_kernel_mutation_ninth.py tests/test_fake_net_mutation_ninth.py
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
                tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
-               tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py)
+               tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py)
         # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines)
         keyword='not ntstatus and not readme and not stop_at_any_draw'
         ;;
