@@ -20,9 +20,9 @@ from hypothesis import find, settings
 
 from fakewinsock import FakeConfig, FakeWinsock, RandomChooser
 from fakewinsock._threads import QUANTUM_NS
-from fakewinsock.testing import _checker as checker
 from fakewinsock.constants import INFINITE, MAKEWORD, WAIT_TIMEOUT
 from fakewinsock.testing import ClientScript, EchoModel, FaultPlan, Scenario, check_line_server, scenarios
+from fakewinsock.testing import _checker as checker
 from fakewinsock.testing._scenarios import _bulk
 from ovserver import Limits, Server
 from ovserver._events import EventServer
