@@ -25,6 +25,7 @@ from fakewinsock.testing import ClientScript, EchoModel, FaultPlan, Scenario, ch
 from fakewinsock.testing import _checker as checker
 from fakewinsock.testing._scenarios import _bulk
 from ovserver import Limits, Server
+from ovserver._core import _Io
 from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
 from ovserver._routines import RoutineServer
@@ -164,7 +165,48 @@ def test_the_correct_servers_stop_during_a_busy_flood_in_the_simplest_schedule(
     (the controller, the acceptor) stayed runnable: "did not stop within 1 s" on
     correct servers (busy_server's false alarms of search13).  A quantum ends
     that (keep_up), as it does on Windows."""
-    made = checker.FakeWinsock
-    monkeypatch.setattr(checker, "FakeWinsock", lambda seed=0, config=None, chooser=None: made(
+    monkeypatch.setattr(checker, "FakeWinsock", lambda seed=0, config=None, chooser=None: FakeWinsock(
         seed=seed, config=config, chooser=_Simplest(seed)))
     check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits()), FLOOD, EchoModel())
+
+
+#: A client cut off for a line over the limit (64 KiB) that has sent 50 KB more behind it, to a server whose calls
+#: cost 1 ms, in a 100-byte window: the client has the error line and the server's FIN and closes at once, but its
+#: stream flows on, and the server reads it to its end (500 receives and more: over a second) before it sees the
+#: client's FIN and closes the socket.
+CUT_OFF = Scenario((ClientScript.of(b"x" * 65537, *[b"y" * 99] * 500),), window=100,
+                   features=("long_lines", "busy_server"), call_cost_ns=_MS)
+
+
+class _EofIgnored(EventServer):
+    """A receive of 0 bytes (the client's end) is dropped: the socket is held for good (it reads nothing more)."""
+
+    def _completed(self, io: _Io, error: int, nbytes: int) -> None:
+        if not error and nbytes == 0 and io.kind == "recv" and io.conn is not None and not io.conn.closed:
+            io.busy = False
+            return
+        super()._completed(io, error, nbytes)
+
+
+def _cut_off(cls: type[Server]) -> str | None:
+    try:
+        check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits()), CUT_OFF,
+                          EchoModel(max_line=Limits().max_line), seed=0)
+    except Exception as e:  # noqa: BLE001 (the verdict is the message)
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize("cls", [EventServer, RoutineServer, IocpServer])
+def test_a_slowed_server_reading_a_stream_left_behind_is_not_holding_it(cls: type[Server]) -> None:
+    """The release second and the idle second count from the last byte the slowed
+    server took of a client's stream (it sees the client's end only behind it):
+    before, "1 s later the server still holds its socket" and "busy polling" on
+    the correct servers (busy_server with long_lines, search14)."""
+    assert _cut_off(cls) is None
+
+
+def test_a_slowed_server_that_holds_a_socket_after_the_stream_is_still_caught() -> None:
+    """... but once the stream is read, a server that ignores the end still fails."""
+    failure = _cut_off(_EofIgnored)
+    assert failure is not None and "1 s later the server still holds its socket" in failure, failure
