@@ -12,15 +12,15 @@ seed.  ``--false-alarms`` instead runs the unmutated servers: the recipe for
 ``--budget`` examples (each model, echo and chat) and the default ``ovserver
 simulate`` (100 clients x 10 lines) on seeds 0-49, and counts failures.
 ``--cost`` measures what the targeted features of issue 10 (backpressure, slow_readers,
-departures, accept_faults) cost: the recipe on the correct servers, each model
-and mode, ``--budget`` examples with every feature and with the features
-before them (``OLD_FEATURES``), both in one run; examples per second of each
-and their ratio.  ``--activation``: how often each swarm feature is switched
-on in the recipe's examples (correct routines server, echo and chat,
-``--budget`` examples per seed), against its configured odds, split by the
-examples Hypothesis generated and those it made by mutating an earlier one
-(its generate phase copies parts of each new example into up to five more,
-which keep that example's features), and the distinct feature sets per seed.
+departures, accept_faults; ``--cost-of NAMES``: those) cost: the recipe on the correct
+servers, events and routines, echo and chat, ``--budget`` examples with every feature and
+with every feature but those, both in one run; examples per second of each and their ratio.
+``--activation``: how often each swarm feature is switched on in the recipe's
+examples (correct routines server, echo and chat, ``--budget`` examples per
+seed), against its configured odds, split by the examples Hypothesis generated
+and those it made by mutating an earlier one (its generate phase copies parts
+of each new example into up to five more, which keep that example's features),
+and the distinct feature sets per seed.
 
 Run from the repository root: ``python benchmarks/bench_search.py [--jobs 2]``.
 Counts, not timings, are the result; seconds are this machine's.
@@ -53,9 +53,8 @@ from tests.mutants.properties import RECIPE_SETTINGS, recipe_bp_property, recipe
 
 SEEDS = range(5)
 SHRINK = True
-#: The features added to reach the bugs the recipe missed (issue 10), and the swarm before them.
+#: The features added to reach the bugs the recipe missed (issue 10).
 NEW_FEATURES = ("backpressure", "departures", "accept_faults", "slow_readers")
-OLD_FEATURES = tuple(f for group in FEATURES.values() for f in group if f not in NEW_FEATURES)
 
 
 def _mode(m: Mutant) -> str:
@@ -193,15 +192,17 @@ def _rate(cls_name: str, mode: str, budget: int, seed: int, features: tuple[str,
     return budget / (time.perf_counter() - t0)
 
 
-def cost(jobs: int, budget: int) -> None:
-    """The targeted features' cost: examples/s with them against the swarm before them, in one run."""
+def cost(jobs: int, budget: int, of: tuple[str, ...] = NEW_FEATURES) -> None:
+    """The cost of features ``of``: examples/s with every feature against every feature but those, in one run."""
+    every = tuple(f for group in FEATURES.values() for f in group)
+    without = tuple(f for f in every if f not in of)
     print(f"recipe on the correct servers, {budget} examples, Hypothesis seeds {SEEDS.start}-{SEEDS.stop - 1} "
-          f"(medians); before = without {', '.join(NEW_FEATURES)}")
+          f"(medians); before = without {', '.join(of)}")
     print("| server | mode | examples/s before | examples/s now | now / before |")
     print("|---|---|---|---|---|")
     setups = [(c, mode) for c in ("events", "routines") for mode in ("echo", "chat")]
     with ProcessPoolExecutor(jobs) as pool:
-        runs = {(c, mode, s, which): pool.submit(_rate, c, mode, budget, s, OLD_FEATURES if which == "before" else None)
+        runs = {(c, mode, s, which): pool.submit(_rate, c, mode, budget, s, without if which == "before" else every)
                 for c, mode in setups for s in SEEDS for which in ("before", "now")}
         for c, mode in setups:
             before = statistics.median([runs[c, mode, s, "before"].result() for s in SEEDS])
@@ -292,6 +293,8 @@ def main() -> int:
     ap.add_argument("--new", action="store_true", help="only issue 10's mutants")
     ap.add_argument("--false-alarms", action="store_true")
     ap.add_argument("--cost", action="store_true", help="examples/s with the targeted features against without")
+    ap.add_argument("--cost-of", nargs="+", default=list(NEW_FEATURES), metavar="FEATURE",
+                    help=f"--cost: of these features (default {' '.join(NEW_FEATURES)})")
     ap.add_argument("--activation", action="store_true",
                     help="how often each swarm feature is switched on in real recipe runs (correct server)")
     args = ap.parse_args()
@@ -302,7 +305,7 @@ def main() -> int:
     if args.false_alarms:
         false_alarms(args.jobs, args.budget)
     elif args.cost:
-        cost(args.jobs, args.budget)
+        cost(args.jobs, args.budget, tuple(args.cost_of))
     elif args.activation:
         activation(args.jobs, args.budget)
     else:

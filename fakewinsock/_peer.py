@@ -203,6 +203,17 @@ class FakePeer:
         """Bytes queued by send_nowait that have not entered the network yet."""
         return len(self._pending)
 
+    @property
+    def unread(self) -> int:
+        """Bytes this peer has sent (or queued with send_nowait) that the other
+        side has not taken yet: queued here, on the wire, or in its receive
+        buffer.  The other side sees this peer's FIN only after all of them."""
+        ep = self._ep
+        if ep is None:
+            return 0
+        other = ep.other
+        return len(self._pending) + ep.in_flight + (len(other.rbuf) if other is not None else 0)
+
     def recv_nowait(self, bufsize: int = 65536) -> bytes:
         """What has arrived, up to ``bufsize`` (b"" if nothing yet: check
         :attr:`at_eof` and :attr:`was_reset`)."""

@@ -80,6 +80,15 @@ Divergence from real Windows:
 * A thread that exits owning a critical section leaves it owned forever (as
   Windows does); the fake does not report it at once, but the waiters end in
   a DeadlockError naming the owner.
+* A thread that never waits keeps the baton as long as the chooser lets it
+  (index 0 at every call: the simplest schedule, a Hypothesis example's tail
+  seed 0), where Windows ends its quantum; without ``FakeConfig.keep_up``
+  such a thread sees the network move only when it waits, so it waits
+  soon.  With ``keep_up`` (a program slower than its network, which may
+  always have a completion ready) a thread that has run for
+  :data:`QUANTUM_NS` of virtual time while another was runnable hands the
+  baton, at its next call, to the thread runnable longest, as a quantum end
+  on one processor does; a machine with more processors would run both.
 * Thread priorities, affinity, suspension of a running thread
   (SuspendThread), TerminateThread and ExitThread are not emulated.
 """
@@ -101,6 +110,10 @@ __all__ = ["Scheduler", "ProgramThread", "Wait", "CritSec", "threads_broken", "t
 
 RUNNING = "running"
 RUNNABLE = "runnable"
+#: With ``FakeConfig.keep_up``, a thread runs for at most this much virtual time while another is
+#: runnable: two clock intervals of 15.625 ms, the quantum of Windows' client editions (a server edition's
+#: is 12 intervals; Windows Internals, 6th ed., "Quantum").  See :meth:`Scheduler.preempt`.
+QUANTUM_NS = 31_250_000
 BLOCKED = "blocked"
 SUSPENDED = "suspended"
 EXITED = "exited"
@@ -307,6 +320,10 @@ class Scheduler:
         self.deadlines: list[tuple[int, int, ProgramThread]] = []  # heap of (deadline, wait_seq, thread)
         self._seq = 0
         self.switches = 0  # times the baton went to another thread (FakeWinsock.thread_switches)
+        #: FakeConfig.keep_up: a thread that has held the baton for a quantum of virtual time gives it up at
+        #: its next call, to the thread that has been runnable longest (see preempt); None: no quantum.
+        self.quantum: int | None = QUANTUM_NS if kernel.config.keep_up else None
+        self.slice_start = kernel.now_ns  # when the running thread got the baton
         #: Why the scheduler can no longer hand the baton (a thread that was unwound never ended).
         self.broken: str | None = None
 
@@ -430,6 +447,7 @@ class Scheduler:
         target.state = RUNNING
         self.current = target
         self.switches += 1
+        self.slice_start = self.kernel.now_ns
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "run", target.handle, 0, f"T{target.ts.index}")
         target.baton.release()
@@ -581,6 +599,13 @@ class Scheduler:
                 return  # no one else could run (and no draw, as runnable() would find no one)
         others = self.runnable(cur)
         if not others:
+            return
+        if self.quantum is not None and self.kernel.now_ns - self.slice_start >= self.quantum:
+            # Its quantum is over (keep_up only): the thread runnable longest runs, no draw.
+            cur.state = RUNNABLE
+            target = next(t for t in self.runq if t is not cur)
+            self.runq.append(cur)
+            self._switch(cur, target)
             return
         try:
             i = self.kernel.chooser.index(len(others) + 1, "thread")

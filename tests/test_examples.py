@@ -82,7 +82,11 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     off without moving the draws after it); its bound went from two lines to three.  Since search13's
     features (boundary_sends, busy_server: new draws in every example) it is an early-stop scenario that
     shrinks to 1 line of 2 bytes beside two clients that send nothing (a shrinker may stop at three
-    clients, as test_testing's shrink test says): the client bound went from two to three."""
+    clients, as test_testing's shrink test says): the client bound went from two to three.  Since
+    busy_server is in the default swarm (search14: one more switch drawn in every example) the "ci"
+    profile's shrink ends at one client whose third line is the shortest long line the swarm draws
+    without a line limit (1000 bytes, after two empty ones), split by a receive: the same bug, at a
+    local minimum of the shrinker."""
     broken_example(pytester)
     # A subprocess: --hypothesis-seed sets Hypothesis's global seed, which would outlive an in-process run.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hypothesis-seed=0",
@@ -94,7 +98,8 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     m = re.search(r"run: (\d+) clients, (\d+) lines, (\d+) bytes in (\d+) sends", out)
     assert m, out
     clients, lines, nbytes, sends = map(int, m.groups())
-    assert clients <= 3 and lines <= max_lines and nbytes <= 8, m.group(0)  # a short line or a few ...
+    long_line = "(features: long_lines)" in out and clients == 1 and nbytes <= 1003  # (see above)
+    assert clients <= 3 and lines <= max_lines and (nbytes <= 8 or long_line), m.group(0)  # short lines ...
     assert "schedule drawn from Hypothesis:" in out  # ... split by a send boundary or by the fake
 
 
@@ -138,7 +143,7 @@ def test_a_server_not_steered_by_the_draws_alone_gets_the_hint(pytester: pytest.
     assert HINT in out and out.rindex(HINT) > out.rindex("Inconsistent data generation"), out
     assert "state carried across examples" in out and "iterating a set of objects" in out
     assert re.search(r"Hypothesis found it at the fake's draw \d+ \(question '[\w:]+', [^)]*, "
-                     r"in W\w+, Winsock call \d+\)", out), out
+                     r"in \w+, Winsock call \d+\)", out), out  # (W...: WSARecv, WaitFor...; or AcceptEx)
 
 
 # ---------------------------------------------------------------- the completion-port example

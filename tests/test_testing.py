@@ -222,7 +222,7 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             assert -1 <= fault.before_chunk <= len(script.chunks)
     assert scenario.window is None or {"small_window", "paused_readers", "stopped_readers", "half_close",
                                        "talk_after_leave", "backpressure", "departures",
-                                       "slow_readers"} & set(scenario.features)
+                                       "slow_readers", "busy_server"} & set(scenario.features)
     assert not scenario.faults.injections or {"injections", "accept_faults"} & set(scenario.features)
     assert scenario.size()["features"] == len(scenario.features)
 

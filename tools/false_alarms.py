@@ -28,7 +28,8 @@ profile, seed and example number: the same command runs the same examples).
 Run from the repository root, on a shared machine niced and two at a time:
 ``nice -n 10 .venv/bin/python tools/false_alarms.py --jobs 2``
 (``--only simulate``, ``--models iocp``, ``--profiles ci``... narrow it; ``--backpressure`` runs the
-recipe on ovserver configured with back-pressure, ``tests.mutants.properties.recipe_bp_property``).
+recipe on ovserver configured with back-pressure, ``tests.mutants.properties.recipe_bp_property``;
+``--busy-server`` names every feature of the swarm, the opt-in ``busy_server`` too).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hypothesis import Phase, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 
-from fakewinsock.testing import LineServerFailure  # noqa: E402
+from fakewinsock.testing import FEATURES, LineServerFailure  # noqa: E402
 from ovserver import simulate  # noqa: E402
 from ovserver._core import Server  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
@@ -112,12 +113,19 @@ def recipe_settings(profile: str, examples: int) -> settings:
                     phases=[Phase.generate])
 
 
+#: ``--busy-server``: every feature of the swarm, the opt-in ``busy_server`` too.
+EVERY_FEATURE = tuple(f for group in FEATURES.values() for f in group)
+
+
 def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_seed_: int = 0,
-               server_class: type[Server] | None = None, backpressure: bool = False) -> Result:
+               server_class: type[Server] | None = None, backpressure: bool = False,
+               busy_server: bool = False) -> Result:
     """The README recipe on the correct server of ``model`` (or on ``server_class``), ``examples``
     examples; every failing one is recorded and the search goes on.  ``backpressure``: ovserver
-    configured with back-pressure (``recipe_bp_property``: its own limits, the model told)."""
-    what = (f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
+    configured with back-pressure (``recipe_bp_property``: its own limits, the model told);
+    ``busy_server``: the swarm with every feature, ``busy_server`` too (opt-in)."""
+    what = ((f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
+            + (" busy" if busy_server else ""))
     r = Result("recipe", model, mode, what)
     t0 = time.perf_counter()
 
@@ -130,9 +138,12 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
     def on_failure(e: Exception) -> None:
         r.failures.append(f"{what}, example {r.runs}: {_first_line(e)}")
 
-    prop = recipe_bp_property if backpressure else recipe_property
-    test = prop(server_class or MODELS[model], mode, recipe_settings(profile, examples), observe=observe,
-                on_failure=on_failure)
+    cls, settings_ = server_class or MODELS[model], recipe_settings(profile, examples)
+    features = EVERY_FEATURE if busy_server else None
+    if backpressure:
+        test = recipe_bp_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
+    else:
+        test = recipe_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
     if profile == "seeded":
         test = hypothesis_seed(hypothesis_seed_)(test)
     try:
@@ -172,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--only", choices=("simulate", "recipe"), default=None, help="run only one of the two")
     ap.add_argument("--backpressure", action="store_true",
                     help="the recipe on ovserver with back-pressure (high_water, stall time-out; the model told)")
+    ap.add_argument("--busy-server", action="store_true",
+                    help="the recipe's swarm with every feature, the opt-in busy_server too")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     futures: list[Future[Result]] = []
@@ -186,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for profile in args.profiles:
                     for model in args.models:
                         futures.append(pool.submit(run_recipe, model, mode, profile, args.examples,
-                                                   args.hypothesis_seed, None, args.backpressure))
+                                                   args.hypothesis_seed, None, args.backpressure,
+                                                   args.busy_server))
         for f in as_completed(futures):
             r = f.result()
             status = "ok" if not r.failures else f"{len(r.failures)} FAILED"

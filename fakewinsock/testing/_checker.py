@@ -198,6 +198,7 @@ class _Client(ScriptedClient):
         self.greeted_ns = 0
         self.end_seen_ns: int | None = None  # the server has had its FIN (and every byte before) for a while
         self.leaving = False  # it has everything and lingers before its FIN
+        self.unread_seen: dict[str, int] = {}  # what the server had not taken of its stream, at a check's last look
         self.dropped = False  # closed by the server, as an injected failure or a limit allows
         self.failed = False
         self.greeted = False
@@ -341,7 +342,18 @@ class _Client(ScriptedClient):
         self.run.client_done()
         if not self.failed and self.peer is not None and self.peer.connected:
             ws = self.run.ws
+            self.unread_seen["release"] = self.peer.unread
             ws.call_at(ws.now_ns + self.run.idle_ns, self.run.check_released, self)
+
+    def still_read(self, check: str) -> bool:
+        """The server has taken some of what this client sent since ``check`` last looked: it is still
+        reading a stream whose end comes behind it (a slowed server, ``Scenario.call_cost_ns``, takes
+        seconds over a client's stream cut off for a line over the limit, which flows on after the client
+        has left), so ``check`` (the release second, the idle second) counts from its last byte taken."""
+        left = self.peer.unread if self.peer is not None else 0
+        taken = left < self.unread_seen.get(check, 0)
+        self.unread_seen[check] = left
+        return taken
 
     def reading(self) -> bool:
         s = self.script
@@ -610,7 +622,8 @@ class _Run:
         self.deadline_ns = deadline_ns
         # A slowed server (Scenario.call_cost_ns) takes longer to see a client's end and to serve it.
         self.end_grace_ns = max(_END_GRACE_NS, _END_GRACE_CALLS * ws.config.syscall_cost)
-        if scenario.call_cost_ns is not None:
+        self.busy = scenario.call_cost_ns is not None
+        if self.busy:
             self.deadline_ns = max(deadline_ns, _BUSY_DEADLINE_NS)
         self.report = report
         self.drops_left = scenario.faults.allowed_drops
@@ -627,9 +640,13 @@ class _Run:
             self.trace_at_error = self.ws.trace.to_text(self.ws.trace.tail(self.trace_tail))
         self.report.errors.append(msg)
 
-    def check_released(self, c: _Client) -> None:
-        """``idle_ns`` after client ``c`` ended: the server must have closed its socket."""
+    def check_released(self, c: _Client, look_later: bool = True) -> None:
+        """``idle_ns`` after client ``c`` ended: the server must have closed its socket (a slowed server that
+        is still reading what ``c`` sent before its end, ``look_later``: ``idle_ns`` after its last byte)."""
         if self.stopping or c.index in self.held_reported:
+            return
+        if self.busy and look_later and c.still_read("release"):  # a slowed server still reads c's stream
+            self.ws.call_at(self.ws.now_ns + self.idle_ns, self.check_released, c)
             return
         held = _held_socket(self.ws, c.peer)
         if held is not None:
@@ -789,15 +806,22 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
                   "for clients")
 
     def idle_over(calls_before: int) -> None:
+        if run.busy and sum(c.still_read("idle") for c in run.clients):
+            # A slowed server still reads what clients sent before their end: not idle yet, another second.
+            idle_start(None)
+            return
         made = ws.stats["calls"] - calls_before
         if max_idle_calls is not None and made > max_idle_calls:
             run.error(f"busy polling: the server made {made} Winsock calls in {idle_s:g} s of idle time "
                       f"(every client done; at most {max_idle_calls} allowed)")
         for c in run.clients:
-            run.check_released(c)
+            run.check_released(c, look_later=False)  # (the idle second just seen took nothing of theirs)
         stop()
 
     def idle_start(_: object) -> None:
+        if run.busy:
+            for c in run.clients:
+                c.still_read("idle")
         ws.call_at(ws.now_ns + int(idle_s * _S), idle_over, ws.stats["calls"])
 
     def all_done() -> None:

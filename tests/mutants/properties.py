@@ -250,9 +250,10 @@ RECIPE_BP_DEADLINE_S = 2.0
 
 def recipe_bp_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
                        observe: Callable[[bool], None] | None = None,
-                       on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
+                       on_failure: Callable[[Exception], None] | None = None,
+                       features: Sequence[str] | None = None) -> Callable[[], None]:
     """The README recipe, ovserver with back-pressure (:data:`RECIPE_BP_LIMITS`)."""
-    return recipe_property(cls, mode, settings_, RECIPE_BP_LIMITS, observe, on_failure=on_failure,
+    return recipe_property(cls, mode, settings_, RECIPE_BP_LIMITS, observe, features, on_failure=on_failure,
                            stall_timeout_ms=RECIPE_BP_STALL_MS,
                            client_deadline_s=RECIPE_BP_DEADLINE_S if mode == "chat" else 30.0)
 
