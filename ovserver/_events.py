@@ -232,8 +232,10 @@ class EventServer(Server):
                 self._leave_if_held(None)
         finally:
             self._join(self._threads)
-            self._end_orphans()
-            ws.DeleteCriticalSection(self._lock)
+            try:
+                self._end_orphans()
+            finally:  # also when a KeyboardInterrupt or SystemExit comes out of it
+                ws.DeleteCriticalSection(self._lock)
         if self._failure is not None:
             raise self._failure
 
@@ -245,12 +247,14 @@ class EventServer(Server):
         their events and the group's wake event), so that :meth:`Server.run`
         finds nothing open and can clean up.  Should that raise too, the
         group is left as it is (run() then skips the cleanup) and the
-        failure that killed the thread is the one re-raised.  (Their stop
-        flag is set: the stop began before the threads were waited for.)"""
+        failure that killed the thread is the one re-raised; but a
+        KeyboardInterrupt or SystemExit (not an Exception) propagates: the
+        user asked to stop everything.  (Their stop flag is set: the stop
+        began before the threads were waited for.)"""
         for group in list(self._groups):
             try:
                 self._serve_group(group)
-            except BaseException:
+            except Exception:
                 continue  # the next one all the same
 
     def _accept_loop(self) -> None:
