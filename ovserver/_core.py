@@ -524,7 +524,10 @@ class Server:
     def _abandon(self) -> None:
         """After an unexpected exception: close what is open, wait for nothing.
         A receive in flight is cancelled first, so that the close is graceful
-        (see :meth:`_close`): the clients still get the replies already sent."""
+        (see :meth:`_close`): the clients still get the replies already sent.
+        Every operation still busy now will never be reaped: ``abandoned``
+        says how many (the models that waited after the failure, bounded by
+        ``stop_grace_ms``, reaped what came in time)."""
         ws = self.ws
         if self._listener != INVALID_SOCKET:
             ws.closesocket(self._listener)
@@ -535,6 +538,8 @@ class Server:
         self._close_abandoned(self._closing.values())  # those waiting for their cancelled receive
         self._listener = INVALID_SOCKET
         self._close_accept_sockets()
+        self.stats.abandoned = self._accepting() + sum(
+            int(c.recv.busy) + int(c.send.busy) for c in (*self._conns.values(), *self._closing.values()))
 
     def _close_accept_sockets(self) -> None:
         """Close the accept socket of every AcceptEx still posted (a stop: the

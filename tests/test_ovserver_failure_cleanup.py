@@ -153,3 +153,30 @@ def test_a_keyboard_interrupt_while_ending_a_dead_group_propagates() -> None:
         s.server.run(lambda _: _scripted(s, ws))
     assert ws.raised == 2
     assert not any(leak.startswith("critical section") for leak in ws.leaks())
+
+
+class _Boom(Exception):
+    """An error nobody expected, raised in the middle of a session."""
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+def test_an_unexpected_error_counts_what_is_left_in_flight(model: str) -> None:
+    """An exception raised inside the server's wait, with three clients'
+    receives and an AcceptEx pending: run() re-raises it, and ``abandoned``
+    counts every operation the server will never reap.  The routines model
+    waits for nothing after a failure: all four are abandoned (before the fix
+    it said 0, as if it had reaped them).  The events and iocp models end
+    their threads as a stop does, waiting (bounded) for the cancelled
+    operations: they reap all four and abandon none."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, strict_cleanup=False))
+    s = Session(model, ws=ws)
+    for k in range(3):
+        s.client(0.1 * k).send(1, b"before\n")
+
+    def boom() -> None:
+        raise _Boom("mid-session")
+
+    s.at(3, boom)
+    with pytest.raises(_Boom):
+        s.server.run(lambda _: _scripted(s, ws))
+    assert s.server.stats.abandoned == len(ws.pending_operations()) == (4 if model == "routines" else 0)
