@@ -375,18 +375,27 @@ class SocketCalls(FakeBase):
 
     def _connect_time(self, ts: ThreadState, sock: Socket, optlen: int) -> SockoptResult:
         """getsockopt(SO_CONNECT_TIME): the whole seconds (of virtual time) since the
-        socket became connected, ~0u (0xFFFFFFFF) while it never was; success
-        clears the last error (Wine's sock.c test_connect_time, run on Windows:
-        ~0u before connecting, 0 right after, on both ends).
+        socket's connection was established, ~0u (0xFFFFFFFF) while it has none;
+        success clears the last error (Wine's sock.c test_connect_time, run on
+        Windows: ~0u before connecting, 0 right after, on both ends).  The
+        accept socket of a pending AcceptEx with a receive length counts from
+        the moment a client connected, while the accept waits for its first
+        data (Microsoft's AcceptEx page: that is how a server finds a client
+        that connected and sends nothing; `Sockets.waiting_connection`), and
+        goes on counting from there once the accept has completed.
 
-        Divergence from real Windows: the seconds count from when the socket
-        became connected here (connect's return, AcceptEx's completion), not
-        from the handshake, which may have finished earlier in the listen
-        backlog; a buffer under 4 bytes fails with WSAEFAULT as for the other
+        Divergence from real Windows (unverified): a connection that waited in
+        the listen backlog before an AcceptEx took it counts from its handshake
+        too (one connection object in AFD, it is assumed; no Windows-run test
+        shows it); a buffer under 4 bytes fails with WSAEFAULT as for the other
         4-byte options (untested there); setsockopt of it is not emulated."""
         if optlen < 4:
             return SockoptResult(self._fail(ts, "getsockopt", C.WSAEFAULT, sock.handle), b"")
         since = sock.connected_ns
+        if since < 0:
+            ep = self._sockets.waiting_connection(sock)
+            if ep is not None:
+                since = ep.established_ns
         value = 0xFFFFFFFF if since < 0 else min((self._kernel.now_ns - since) // 1_000_000_000, 0xFFFFFFFE)
         ts.last_error = 0
         return SockoptResult(0, value.to_bytes(4, "little"))

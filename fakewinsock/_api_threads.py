@@ -119,12 +119,11 @@ class ThreadCalls(FakeBase):
         Queued before the thread began (created suspended), it runs before the
         thread procedure (Microsoft's QueueUserAPC page).  A handle that is no
         thread (an event, a socket, a closed handle, NULL): ERROR_INVALID_HANDLE.
-        A thread that has exited: ERROR_GEN_FAILURE.  Both as Wine 8.0 does
-        (tests/conformance/test_queue_user_apc.py).
+        A thread that has exited: ERROR_GEN_FAILURE (Wine's kernel32 sync.c
+        test_QueueUserAPC, run on Windows: a terminated thread, NtQueueApcThread
+        STATUS_UNSUCCESSFUL, QueueUserAPC 0 with ERROR_GEN_FAILURE).  Both as
+        Wine 8.0 does (tests/conformance/test_queue_user_apc.py).
 
-        Divergence from real Windows (unverified): the code for a thread that
-        has exited is Wine's; no Windows-run test was read that names it
-        (Microsoft's PAL tests of QueueUserAPC only require the call to fail).
         An APC that raises: the exception propagates out of the wait that ran
         it, after the wait has run every APC queued (as a completion routine's)."""
         call = "QueueUserAPC"

@@ -114,6 +114,19 @@ class WaitCalls(FakeBase):
         """Wait (in virtual time) for one or all of up to 64 events, or, when
         alertable, for completion routines (WSA_WAIT_IO_COMPLETION).
 
+        Alertable, an event already signalled when the wait begins satisfies it
+        (WSA_WAIT_EVENT_0 + index) and the queued routines stay queued for the
+        next alertable wait; only a wait that finds nothing signalled runs them
+        (WSA_WAIT_IO_COMPLETION).  Windows' kernel tests the objects before it
+        tests for a pending user APC (KeWaitForMultipleObjects in Microsoft's
+        Windows Research Kernel, ``ke/wait.c``: TestForAlertPending follows the
+        scan for a signalled object); Wine 8.0 does the same.
+
+        Divergence from real Windows: when an event is signalled and a routine
+        queued while the wait blocks, both at the same step of the fake's world,
+        the routines run and the wait returns WSA_WAIT_IO_COMPLETION (on Windows
+        whichever came first ends the wait).
+
         Divergence from real Windows: a handle closed by WSACloseEvent raises
         WinsockUsageError.  Windows gives WSA_WAIT_FAILED with WSA_INVALID_HANDLE
         (as the fake does for a value that never named an event) only while the
@@ -165,8 +178,9 @@ class WaitCalls(FakeBase):
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         deadline = None if dwTimeout == C.WSA_INFINITE else self._kernel.now_ns + dwTimeout * _NS_PER_MS
 
-        if fAlertable and ts.apcs:  # Windows runs queued routines first
-            return self._wait_io_completion(ts, call, start)
+        # An event already signalled satisfies the wait before queued routines
+        # are looked at (see _wait_objects); with none signalled, block returns
+        # at once when routines are queued.
         if fWaitAll:
             idx = _signalled(evs, fWaitAll)
         elif _NATIVE_KERNEL:  # the compiled build: the kernel's native scan
@@ -271,7 +285,9 @@ class WaitCalls(FakeBase):
 
     def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
         """WaitForSingleObject, alertable: WAIT_IO_COMPLETION after running this
-        thread's completion routines."""
+        thread's completion routines, unless the object is signalled when the
+        wait begins (then WAIT_OBJECT_0, the routines left queued: see
+        :meth:`WSAWaitForMultipleEvents`)."""
         return self._wait_objects("WaitForSingleObjectEx", 1, [hHandle], C.FALSE, dwMilliseconds, bAlertable)
 
     def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
@@ -281,7 +297,9 @@ class WaitCalls(FakeBase):
 
     def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
                                  dwMilliseconds: int, bAlertable: int) -> int:
-        """WaitForMultipleObjects, alertable."""
+        """WaitForMultipleObjects, alertable (a wait already satisfied when it
+        begins returns the object's index and leaves the routines queued: see
+        :meth:`WSAWaitForMultipleEvents`)."""
         return self._wait_objects("WaitForMultipleObjectsEx", nCount, lpHandles, bWaitAll, dwMilliseconds,
                                   bAlertable)
 
@@ -312,8 +330,6 @@ class WaitCalls(FakeBase):
         if bWaitAll and len({o.handle for o in objs}) != len(objs):
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
-        if bAlertable and ts.apcs:
-            return self._wait_io_completion(ts, call, start)
         idx = _signalled(objs, bWaitAll)
         if idx < 0:
             got = [-1]

@@ -87,6 +87,7 @@ class Endpoint:
         "in_flight",
         "last_arrival",
         "established",
+        "established_ns",
         "refused",
         "eof",
         "reset",
@@ -108,6 +109,7 @@ class Endpoint:
         self.in_flight = 0
         self.last_arrival = 0
         self.established = False
+        self.established_ns = -1  # the virtual time of the handshake's end here (SO_CONNECT_TIME)
         self.refused = False
         self.eof = False
         self.reset = False
@@ -408,6 +410,7 @@ class Network:
         srv = Endpoint(cli.conn_id, srv_local, cli.local)
         srv.other, cli.other = cli, srv
         srv.established = True
+        srv.established_ns = self.kernel.now_ns
         srv.owner = lst.owner
         srv.listener = lst
         lst.backlog.append(srv)
@@ -420,4 +423,5 @@ class Network:
     def _synack_arrives(self, arg: tuple[Endpoint, Callable[[Endpoint], None]]) -> None:
         cli, on_done = arg
         cli.established = True
+        cli.established_ns = self.kernel.now_ns
         on_done(cli)

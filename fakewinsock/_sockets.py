@@ -440,6 +440,34 @@ class Sockets:
         ep = lst.backlog[0]
         return bool(ep.rbuf) or ep.eof or ep.reset
 
+    @staticmethod
+    def waiting_connection(acc: Socket) -> Endpoint | None:
+        """The connection a pending AcceptEx with a receive length has taken into
+        the accept socket ``acc`` and waits on for its first data, or None.
+
+        Windows accepts the connection into the accept socket when the client
+        connects and then waits for data; SO_CONNECT_TIME on the accept socket
+        then counts from the connect (Microsoft's AcceptEx page: it is how a
+        server finds a client that connected and sends nothing, to close it).
+        The fake keeps such a connection in the listener's backlog until the
+        accept completes: the pending accepts take the backlog's connections
+        in the order they were posted (ReactOS's AFD: the head of the
+        pre-accept list), so the k-th of them waits on the k-th connection."""
+        op = acc.accept_pending_on
+        if op is None or op.abort_status or not op.recv_data_len:
+            return None
+        lst = op.sock
+        backlog = lst.listener.backlog if lst.listener is not None else None
+        if not backlog:
+            return None
+        k = 0
+        for other in lst.accept_ops:
+            if other is op:
+                return backlog[k] if k < len(backlog) else None
+            if not other.abort_status:
+                k += 1
+        return None
+
     def accept_result(self, op: SocketOp) -> tuple[int, int]:
         """An accept's result now (NTSTATUS, bytes received): on success the
         first queued connection is the accept socket's."""
@@ -469,7 +497,7 @@ class Sockets:
             self.net.window_freed(ep)
         acc.ep = ep
         acc.to(CONNECTED)
-        acc.connected_ns = self.kernel.now_ns
+        acc.connected_ns = ep.established_ns  # SO_CONNECT_TIME counts from the handshake
         acc.accepted = True
         acc.local = ep.local
         ep.owner = acc
@@ -515,13 +543,28 @@ class Sockets:
         if acc_op is not None:
             # The accept socket of a pending AcceptEx was closed: 995; when a
             # client is already connected and the accept waits for its first
-            # data, Windows gives either 995 or connection aborted (1236/10053).
+            # data, Windows gives either 995 or connection aborted (1236/10053),
+            # and the connection, which Windows had accepted into this socket
+            # (Microsoft's AcceptEx page: close it to be rid of a client that
+            # sends nothing), is closed with it: the next AcceptEx takes the
+            # next client (Wine 8.0 agrees).  Divergence from real Windows
+            # (unverified): what the client then reads is in no Windows-run
+            # test; the fake sends a FIN with 995 (as Wine 8.0 does: the client
+            # reads EOF) and a reset with connection aborted.
             status = C.STATUS_CANCELLED
             lst = acc_op.sock
-            if (acc_op.recv_data_len and lst.listener is not None and lst.listener.backlog and lst.accept_ops
-                    and lst.accept_ops[0] is acc_op):
+            waiting = self.waiting_connection(sock)
+            if waiting is not None:
                 status = self.chooser.pick_one(
                     (C.STATUS_CANCELLED, C.STATUS_CONNECTION_ABORTED), "close-accept-socket")
+                assert lst.listener is not None
+                lst.listener.backlog.remove(waiting)
+                waiting.owner = sock
+                waiting.closed = True
+                if status == C.STATUS_CANCELLED:
+                    self.net.send_fin(waiting)
+                else:
+                    self.net.send_rst(waiting)
             self.abort(acc_op, status)
             self.changed(lst)
         # A receive still outstanding (not completed, not cancelled) makes the

@@ -60,13 +60,10 @@ def test_the_bind_errors_a_user_can_act_on_are_explained() -> None:
     assert ws.leaks() == [] and ws.open_handles() == []
 
 
-def test_a_packet_with_another_key_for_a_receive_in_flight_names_the_operation_and_connection_1() -> None:
-    """iocp model: the first client is connection 1, and its completion key
-    is 1.  A packet arrives with its receive's OVERLAPPED (in flight: every
-    operation pends on this fake) but key 7, as a component sharing the port
-    might post: the worker does not take it as that receive's completion;
-    run() raises a ServerError naming the operation, the key and the
-    connection."""
+def run_with_a_packet_of_another_key() -> tuple[KeepsOverlapped, ServerError]:
+    """An iocp server with two workers and one client; at 2 ms a packet with
+    that client's receive OVERLAPPED (in flight) but key 7 (a stop is asked
+    for at 10 ms): the fake and the ServerError run() raises."""
     ws = KeepsOverlapped(seed=0, config=exact(0.0))
     server = create_server(ws, ServerConfig(port=0, model="iocp", workers=2))
     c = ws.peer()
@@ -83,7 +80,18 @@ def test_a_packet_with_another_key_for_a_receive_in_flight_names_the_operation_a
 
     with pytest.raises(ServerError) as info:
         server.run(ready)
-    assert str(info.value) == "a recv packet (key 0x7) for connection 1 that is not in flight (busy=True)"
+    return ws, info.value
+
+
+def test_a_packet_with_another_key_for_a_receive_in_flight_names_the_operation_and_connection_1() -> None:
+    """iocp model: the first client is connection 1, and its completion key
+    is 1.  A packet arrives with its receive's OVERLAPPED (in flight: every
+    operation pends on this fake) but key 7, as a component sharing the port
+    might post: the worker does not take it as that receive's completion;
+    run() raises a ServerError naming the operation, the key and the
+    connection."""
+    ws, error = run_with_a_packet_of_another_key()
+    assert str(error) == "a recv packet (key 0x7) for connection 1 that is not in flight (busy=True)"
     keys = [r.detail.rsplit(" ", 1)[-1] for r in ws.trace if r.call == "CreateIoCompletionPort"]
     assert keys == ["concurrency=2", "key=0x0", "key=0x1"]  # the port, the listener, the client
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import CRITICAL_SECTION, FakeWinsock
-from ovserver import Limits, Server, ServerConfig, ServerError, create_server
+from ovserver import Limits, Server, ServerConfig, ServerError, ServerStats, create_server
 from ovserver._core import MAX_IDLE_TIMEOUT_MS
 from ovserver._protocol import chat_line, welcome_line
-from tests.ovserver_session import MODELS, MS, Session, exact
+from tests.ovserver_session import MODELS, MS, Client, Session, exact
 from tests.test_ovserver_backpressure import lines
 from tests.test_ovserver_backpressure import session as backpressure_session
 from tests.test_ovserver_mutation_routines import HOSE
@@ -102,16 +102,24 @@ def test_a_routines_wake_up_one_tick_millisecond_before_the_retry_is_due_waits_o
     with 1 ms left, failed again, and served B only at the next retry, at
     31.7 ms)."""
     ws = AcceptPostsFail(seed=0, config=exact(0.0))
+    stats, a, seen = retry_near_the_tick(ws, accept_retry_ms=16)
+    assert (ws.failures, stats.accept_failures, stats.accepted) == (1, 1, 2)
+    assert bytes(a.data) == b"a\n" and seen == [b"b\n"]
+
+
+def retry_near_the_tick(ws: AcceptPostsFail, accept_retry_ms: int) -> tuple[ServerStats, Client, list[bytes]]:
+    """Routines model on ``ws``: posting an accept fails from 0.9 ms to 16.2
+    ms; client A connects at 1 ms (the re-post after it fails at tick 0) and
+    sends a line at 15.7 ms (tick 15), B connects at 20 ms and sends a line
+    at 21 ms; a stop at 40 ms.  The statistics, A, and what B had got by 25 ms."""
     ws.windows = ((0.9, 16.2),)
-    s = Session("routines", ws=ws, accepts=1, accept_retry_ms=16)
+    s = Session("routines", ws=ws, accepts=1, accept_retry_ms=accept_retry_ms)
     a, b = s.client(1), s.client(20)
     a.send(15.7, b"a\n")
     b.send(21, b"b\n")
     seen: list[bytes] = []
     s.at(25, lambda: seen.append(bytes(b.data)))
-    stats = s.run(stop_ms=40)
-    assert (ws.failures, stats.accept_failures, stats.accepted) == (1, 1, 2)
-    assert bytes(a.data) == b"a\n" and seen == [b"b\n"]
+    return s.run(stop_ms=40), a, seen
 
 
 class _PossibleDeadlock(Exception):

@@ -45,7 +45,7 @@ case "$pattern" in
                tests/test_fake_kernel_mutation_ninth.py tests/test_fake_net_mutation_ninth.py
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
                tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
-               tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py)
+               tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py)
         # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines)
         keyword='not ntstatus and not readme and not stop_at_any_draw'
         ;;
@@ -58,8 +58,9 @@ case "$pattern" in
                tests/test_ovserver_busy.py tests/test_ovserver_mutation_routines.py tests/test_ovserver_backpressure.py
                tests/test_ovserver_mutation_ninth.py tests/test_ovserver_mutation_eleventh.py
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_events_more.py
-               tests/test_ovserver_mutation_thirteenth.py tests/test_ovserver_robust.py tests/test_ovserver_accepts.py)
-        keyword='(mutation_thirteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
+               tests/test_ovserver_mutation_thirteenth.py tests/test_ovserver_robust.py tests/test_ovserver_accepts.py
+               tests/test_ovserver_mutation_fourteenth.py tests/test_ovserver_cli.py)
+        keyword='(mutation_thirteenth or mutation_fourteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
         model=${pattern#ovserver._}
@@ -73,7 +74,7 @@ case "$pattern" in
                tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py
                tests/test_ovserver_mutation_eleventh.py tests/test_ovserver_iocp_accept.py
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_thirteenth.py
-               tests/test_ovserver_robust.py tests/test_ovserver_accepts.py)
+               tests/test_ovserver_robust.py tests/test_ovserver_accepts.py tests/test_ovserver_mutation_fourteenth.py)
         keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)

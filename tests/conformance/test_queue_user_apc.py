@@ -20,6 +20,7 @@ from fakewinsock import WSAOVERLAPPED, ApcRoutine, CompletionRoutine
 from fakewinsock.constants import (
     CREATE_SUSPENDED,
     CURRENT_THREAD_PSEUDO_HANDLE,
+    ERROR_GEN_FAILURE,
     ERROR_INVALID_HANDLE,
     FALSE,
     INFINITE,
@@ -217,8 +218,9 @@ def test_queue_to_a_handle_that_is_no_thread_fails(h: Harness) -> None:
 
 
 def test_queue_to_a_thread_that_has_exited_fails(h: Harness) -> None:
-    """A thread that has exited (its handle still open): QueueUserAPC fails, and
-    the APC never runs anywhere."""
+    """A thread that has exited (its handle still open): QueueUserAPC fails with
+    ERROR_GEN_FAILURE (kernel32 sync.c test_QueueUserAPC, section 27), and the
+    APC never runs anywhere."""
     log: Log = []
 
     def proc(param: object) -> int:
@@ -226,7 +228,9 @@ def test_queue_to_a_thread_that_has_exited_fails(h: Harness) -> None:
 
     hThread, _ = h.ws.CreateThread(None, 0, proc, None, 0)
     assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0
+    h.ws.SetLastError(0)
     assert h.ws.QueueUserAPC(apc(log), hThread, 1) == 0
+    assert h.ws.GetLastError() == ERROR_GEN_FAILURE
     assert h.ws.SleepEx(0, TRUE) == 0
     assert log == []
     assert h.ws.CloseHandle(hThread) == TRUE
