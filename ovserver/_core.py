@@ -36,24 +36,31 @@ Rules every path below keeps:
   keeps a WSASend to a peer that does not read pending after closesocket
   (graceful or abortive) until that peer reads or goes, and after the close the
   handle that CancelIoEx needs is gone.  So whenever a connection is closed
-  with its send in flight (a cut-off, an error, a stop), CancelIoEx comes
-  first, and the close is abortive (SO_LINGER {1, 0}: the client sees a reset,
-  so it knows that data was lost).  ``FakeConfig(close_keeps_sends=True)``
-  produces Wine's behaviour on the fake.
-* **A receive in flight is cancelled before a graceful close.**  On Windows
-  closesocket with a WSARecv still outstanding resets the connection, even
-  with nothing received (Go's CL 6604072, libuv #3034), and a client loses
-  the replies it had not read yet: the idle time-out, a cut-off after its
-  error line and a stop would all reset.  So ``_close`` cancels the receive
-  (CancelIoEx) before closing; the fake resets as Windows does, Wine 8.0
-  sends a FIN either way.  Unverified: whether a receive cancelled but not yet
-  reaped still resets on Windows (libuv's comment suggests it may); the safe
-  order, cancel, reap, then close, would keep the socket open until the
-  receive's completion is handled (docs/semantics-findings.md section 26).
+  with its send in flight (a cut-off, an error, a stop), CancelIoEx of that
+  send comes first, and if it found the send the close is abortive (SO_LINGER
+  {1, 0}: the client sees a reset, so it knows that data was lost).  If it
+  did not (ERROR_NOT_FOUND), the send has completed, every byte went out, and
+  the close stays graceful: the client gets that reply whole, then a FIN.
+  ``FakeConfig(close_keeps_sends=True)`` produces Wine's behaviour on the fake.
+* **A graceful close cancels, reaps, then closes.**  On Windows closesocket
+  with a WSARecv still outstanding resets the connection, even with nothing
+  received (Go's CL 6604072, libuv #3034), and a client loses the replies it
+  had not read yet: the idle time-out, a cut-off after its error line and a
+  stop would all reset.  Whether a receive cancelled but not yet completed
+  still counts is unverified (libuv's comment suggests it may;
+  docs/semantics-findings.md section 26).  So ``_close`` cancels the receive
+  (CancelIoEx) and keeps the socket open while the connection is *closing*;
+  the socket is closed when the receive's completion (and a completed send's)
+  has been reaped, then the connection is released.  Its place is free at once
+  all the same.  An abortive close (the send was found in flight, a cut-off)
+  closes at once, and so does a graceful one whose cancel failed otherwise
+  than ERROR_NOT_FOUND (waiting for that receive might never end).  The fake
+  resets as Windows does, Wine 8.0 sends a FIN either way.
 * **Stopping is bounded.**  A stop closes the listener and every connection as
   above, then waits for the cancelled operations; when waiting has timed out
   for ``stop_grace_ms`` in all, the server gives up on what is still pending
-  (counted in ``abandoned``) and returns.
+  (counted in ``abandoned``), closes the sockets still open (a graceful close
+  still waiting for its receive) and returns.
 * **Accepting** uses AcceptEx with dwReceiveDataLength 0 on the listening
   socket, notified through the listener's event, the *wake event*.  A stop
   request sets a flag and signals the same event.  Accepting pauses while the connection
@@ -117,6 +124,7 @@ from typing import ClassVar
 from fakewinsock import LINGER, WSABUF, WSAOVERLAPPED, CompletionRoutine, Winsock, sockaddr_in
 from fakewinsock.constants import (
     AF_INET,
+    ERROR_NOT_FOUND,
     FALSE,
     HIBYTE,
     INVALID_SOCKET,
@@ -429,6 +437,7 @@ class Server:
                 ready(self)
             self._post_accept()
             self._serve()
+            self._close_abandoned(self._closing.values())  # a stop that gave up (every thread has ended)
         except BaseException:
             self._abandon()
             if not self._accepting() and not self._conns and not self._closing:
@@ -515,7 +524,10 @@ class Server:
     def _abandon(self) -> None:
         """After an unexpected exception: close what is open, wait for nothing.
         A receive in flight is cancelled first, so that the close is graceful
-        (see :meth:`_close`): the clients still get the replies already sent."""
+        (see :meth:`_close`): the clients still get the replies already sent.
+        Every operation still busy now will never be reaped: ``abandoned``
+        says how many (the models that waited after the failure, bounded by
+        ``stop_grace_ms``, reaped what came in time)."""
         ws = self.ws
         if self._listener != INVALID_SOCKET:
             ws.closesocket(self._listener)
@@ -523,8 +535,11 @@ class Server:
             if c.recv.busy:
                 ws.CancelIoEx(c.sock, c.recv)
             ws.closesocket(c.sock)
+        self._close_abandoned(self._closing.values())  # those waiting for their cancelled receive
         self._listener = INVALID_SOCKET
         self._close_accept_sockets()
+        self.stats.abandoned = self._accepting() + sum(
+            int(c.recv.busy) + int(c.send.busy) for c in (*self._conns.values(), *self._closing.values()))
 
     def _close_accept_sockets(self) -> None:
         """Close the accept socket of every AcceptEx still posted (a stop: the
@@ -852,14 +867,18 @@ class Server:
     # ------------------------------------------------------------ closing
 
     def _close(self, conn: _Conn, abort: bool = False) -> None:
-        """Remove ``conn``: its socket is closed now and its place is free at once;
-        its OVERLAPPEDs and buffers are released when their operations are reaped.
+        """Remove ``conn``: its place is free at once; its socket is closed once
+        nothing of it is outstanding, and its OVERLAPPEDs and buffers are
+        released when their operations are reaped.
 
         A send in flight is cancelled first (CancelIoEx: Wine would otherwise
-        keep it pending after the close, see the module docstring), and then
-        the close is abortive, since that data is lost.  Otherwise a receive in
-        flight is cancelled, so that the close is graceful (Windows resets a
-        connection closed with a receive outstanding)."""
+        keep it pending after the close, see the module docstring); if the
+        cancel found it, the close is abortive, since that data is lost (a
+        send that has completed, not yet reaped, went out whole).  Otherwise
+        a receive in flight is cancelled, and the socket is closed only when
+        its completion has been reaped (:meth:`_release_if_idle`): Windows
+        resets a connection closed with a receive outstanding, and maybe one
+        whose cancelled receive has not completed yet."""
         if conn.closed:
             return
         conn.closed = True
@@ -868,20 +887,22 @@ class Server:
             self._apply(resumes)  # the senders it held back read on
         ws = self.ws
         if conn.send.busy:
-            # ERROR_NOT_FOUND if it has just completed: then it is reaped as usual.
-            if ws.CancelIoEx(conn.sock, None):
+            if ws.CancelIoEx(conn.sock, conn.send):
                 self.stats.cancelled += 1
-            abort = True
+                abort = True
+            elif ws.GetLastError() != ERROR_NOT_FOUND:
+                abort = True  # the cancel failed: nothing says the send has ended
+            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual.)
+        close_now = abort
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054
             ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
         elif conn.recv.busy:
-            # Closing with a receive outstanding resets the connection on Windows
-            # (and the client may lose the replies it has not read): cancel the
-            # receive first, so the close is graceful.  ERROR_NOT_FOUND if it has
-            # just completed: then nothing is outstanding either.
-            ws.CancelIoEx(conn.sock, conn.recv)
-        ws.closesocket(conn.sock)
+            # ERROR_NOT_FOUND if it has just completed: reaped as usual, then closed.  Another
+            # failure: the cancel did not take, and waiting for the receive might never end.
+            close_now = not ws.CancelIoEx(conn.sock, conn.recv) and ws.GetLastError() != ERROR_NOT_FOUND
+        if close_now or conn.idle():
+            self._close_socket(conn)
         del self._conns[conn.cid]
         self._conn_closed(conn)
         if conn.idle():
@@ -890,6 +911,18 @@ class Server:
             self._closing[conn.cid] = conn
         self._resume_accepting()  # its place is free again
 
+    def _close_socket(self, conn: _Conn) -> None:
+        """closesocket on ``conn``'s socket, unless that was done."""
+        if conn.sock != INVALID_SOCKET:
+            self.ws.closesocket(conn.sock)
+            conn.sock = INVALID_SOCKET
+
+    def _close_abandoned(self, conns: Iterable[_Conn]) -> None:
+        """A stop gave up on the operations of the closing ``conns``: close the
+        sockets still open (a graceful close waiting for its cancelled receive)."""
+        for conn in conns:
+            self._close_socket(conn)
+
     def _reaped(self, io: _Io) -> None:
         """A busy slot of a closed connection completed (with whatever error)."""
         io.busy = False
@@ -897,8 +930,11 @@ class Server:
         self._release_if_idle(io.conn)
 
     def _release_if_idle(self, conn: _Conn) -> None:
+        """Once every operation of the closing ``conn`` is reaped: close its
+        socket (gracefully: nothing is outstanding) if not yet, and release it."""
         if conn.idle() and self._closing.get(conn.cid) is conn:
             del self._closing[conn.cid]
+            self._close_socket(conn)
             self._release(conn)
 
     def _release(self, conn: _Conn) -> None:

@@ -94,9 +94,9 @@ Within a group the lecture notes' loop is unchanged:
   actions anyway, so the wake event's turn only resets it.
 * **Closed clients leave the array at once.**  A closed connection leaves its
   group's client part when it is closed (its place goes to a new client), but
-  its event, OVERLAPPEDs and buffers live on until its cancelled operations
-  complete.  Such *closing* clients fill the array's spare places; each
-  wake-up sweeps all of them.  Only when more are closing than there are
+  its event, OVERLAPPEDs and buffers (and, for a graceful close, its socket)
+  live on until its cancelled operations complete.  Such *closing* clients
+  fill the array's spare places; each wake-up sweeps all of them.  Only when more are closing than there are
   spare places does the wait get a time-out (``CLOSING_POLL_MS``).
 
 Idle clients (``idle_timeout_ms``, see :mod:`ovserver._core`): each group
@@ -109,10 +109,12 @@ latest; a busy group checks at every wake-up.  Back-pressure's stall deadlines
 Stopping: :meth:`Server.request_stop` (any thread: a console control handler,
 a simulated actor) sets a flag and signals the acceptor's wake event.  The
 acceptor closes the listener, sets every group's stop flag and signals it;
-each group closes its clients (CancelIoEx before closing a busy one, abortive
-close) and waits at most ``stop_grace_ms`` for their cancelled operations,
-then ends.  The acceptor waits for the AcceptEx calls it cancelled (also bounded),
-then for every group thread, and closes their handles.
+each group closes its clients (see ``Server._close``: the receive cancelled and
+the socket closed once it is reaped; a send found in flight cancelled, an
+abortive close) and waits at most ``stop_grace_ms`` for their cancelled
+operations, then closes the sockets still open and ends.  The acceptor waits
+for the AcceptEx calls it cancelled (also bounded), then for every group
+thread, and closes their handles.
 """
 
 from __future__ import annotations
@@ -230,8 +232,10 @@ class EventServer(Server):
                 self._leave_if_held(None)
         finally:
             self._join(self._threads)
-            self._end_orphans()
-            ws.DeleteCriticalSection(self._lock)
+            try:
+                self._end_orphans()
+            finally:  # also when a KeyboardInterrupt or SystemExit comes out of it
+                ws.DeleteCriticalSection(self._lock)
         if self._failure is not None:
             raise self._failure
 
@@ -243,12 +247,14 @@ class EventServer(Server):
         their events and the group's wake event), so that :meth:`Server.run`
         finds nothing open and can clean up.  Should that raise too, the
         group is left as it is (run() then skips the cleanup) and the
-        failure that killed the thread is the one re-raised.  (Their stop
-        flag is set: the stop began before the threads were waited for.)"""
+        failure that killed the thread is the one re-raised; but a
+        KeyboardInterrupt or SystemExit (not an Exception) propagates: the
+        user asked to stop everything.  (Their stop flag is set: the stop
+        began before the threads were waited for.)"""
         for group in list(self._groups):
             try:
                 self._serve_group(group)
-            except BaseException:
+            except Exception:
                 continue  # the next one all the same
 
     def _accept_loop(self) -> None:
@@ -389,6 +395,7 @@ class EventServer(Server):
             self._group_loop(group)
         finally:
             self._leave_if_held(group)
+        self._close_abandoned(group.zombies)  # it gave up on them: their sockets are closed now
         self.ws.WSACloseEvent(group.wake)  # out of the list of groups: no one signals it any more
 
     def _group_loop(self, group: _Group) -> None:

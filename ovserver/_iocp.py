@@ -66,11 +66,13 @@ How a connection lives and dies
 * **Closing** (graceful: the client's FIN, once every reply owed has been
   sent; abortive: a reset, an error, a cut-off, a stop) leaves the
   connection table at once (its place is free, AcceptEx is posted again),
-  and with a send in flight it is ``CancelIoEx`` then an abortive close
-  (SO_LINGER {1, 0}), as in the other models.  The cancelled operations
-  still produce packets; the connection's context (its OVERLAPPEDs and
-  buffers) lives on, *closing*, until the last of them has been handled.
-  Only then is it released: its slots forget it, so a packet that arrived
+  and, as in the other models (``Server._close``), with a send in flight
+  it is ``CancelIoEx`` then an abortive close (SO_LINGER {1, 0}), and a
+  graceful close cancels the receive and keeps the socket open.  The
+  cancelled operations still produce packets; the connection's context (its
+  OVERLAPPEDs, buffers and, for a graceful close, its socket) lives on,
+  *closing*, until the last of them has been handled.  Only then is the
+  socket closed and the context released: its slots forget it, so a packet that arrived
   for a released context would be noticed (:class:`ServerError`), never
   handled as another connection's.
 

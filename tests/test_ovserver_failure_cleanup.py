@@ -121,3 +121,62 @@ def test_an_events_acceptor_ending_a_dead_group_that_fails_too_reraises_the_firs
     _run_until_a_group_thread_dies(s, ws)
     assert ws.raised == 2
     assert len([leak for leak in ws.leaks() if leak.startswith("event")]) == 4  # wake, group's, 2 clients'
+
+
+class InterruptedAfterwards(EnterFailsWhileOwned):
+    """EnterFailsWhileOwned, and once it has raised, the next wait for more
+    than one event (the acceptor ending the dead group) is interrupted:
+    KeyboardInterrupt, as a Ctrl+C arriving there."""
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int, dwTimeout: int,
+                                 fAlertable: int) -> int:
+        if self.raised == 1 and cEvents > 1:
+            self.raised += 1
+            raise KeyboardInterrupt
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+
+def test_a_keyboard_interrupt_while_ending_a_dead_group_propagates() -> None:
+    """As above, but what interrupts the acceptor's wait for the dead group's
+    events is a KeyboardInterrupt: it comes out of run() (the user asked to
+    stop everything), not swallowed for the group thread's failure, and the
+    acceptor leaves the lock and deletes it on the way.  Before the fix
+    _end_orphans caught BaseException: run() raised _PossibleDeadlock."""
+    ws = InterruptedAfterwards(seed=0, config=exact(0.0, strict_cleanup=False))
+    s = Session("events", ws=ws)
+    a = s.client(1)
+    for k in range(20):
+        a.send(2 + k, b"a%d\n" % k)
+        s.client(2 + k)
+    s.at(1.5, lambda: setattr(ws, "armed", True))
+    with pytest.raises(KeyboardInterrupt):
+        s.server.run(lambda _: _scripted(s, ws))
+    assert ws.raised == 2
+    assert not any(leak.startswith("critical section") for leak in ws.leaks())
+
+
+class _Boom(Exception):
+    """An error nobody expected, raised in the middle of a session."""
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+def test_an_unexpected_error_counts_what_is_left_in_flight(model: str) -> None:
+    """An exception raised inside the server's wait, with three clients'
+    receives and an AcceptEx pending: run() re-raises it, and ``abandoned``
+    counts every operation the server will never reap.  The routines model
+    waits for nothing after a failure: all four are abandoned (before the fix
+    it said 0, as if it had reaped them).  The events and iocp models end
+    their threads as a stop does, waiting (bounded) for the cancelled
+    operations: they reap all four and abandon none."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, strict_cleanup=False))
+    s = Session(model, ws=ws)
+    for k in range(3):
+        s.client(0.1 * k).send(1, b"before\n")
+
+    def boom() -> None:
+        raise _Boom("mid-session")
+
+    s.at(3, boom)
+    with pytest.raises(_Boom):
+        s.server.run(lambda _: _scripted(s, ws))
+    assert s.server.stats.abandoned == len(ws.pending_operations()) == (4 if model == "routines" else 0)

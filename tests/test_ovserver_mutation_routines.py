@@ -16,7 +16,8 @@ Everything is read from the fake's trace, as an API monitor would see the
 server's thread on Windows: the ``routine`` records of the wait (one per
 routine run), the ``setsockopt(SO_UPDATE_ACCEPT_CONTEXT)`` that opens a
 client (its clock is read then: the deadline is that tick plus the time-out)
-and the ``closesocket`` that closes it.
+and the ``CancelIoEx`` of its receive that closes it (the graceful close:
+the ``closesocket`` follows once that receive's routine has run).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _tick(time_ns: int) -> int:
 
 def _closes_in_burst(ws: FakeWinsock) -> list[tuple[int, int, list[int]]]:
     """Each client closed inside a burst of routines: (routines the wait had
-    run before its closesocket, its deadline tick, the times of those routines)."""
+    run before its close, the CancelIoEx of its receive, its deadline tick,
+    the times of those routines)."""
     opened: dict[int, int] = {}  # socket -> the tick its idle clock started at
     first_post: dict[int, int] = {}  # socket -> time of its first WSARecv
     routines: list[int] = []  # times of the routines run in the current wait
@@ -54,7 +56,7 @@ def _closes_in_burst(ws: FakeWinsock) -> list[tuple[int, int, list[int]]]:
             opened[r.handle] = _tick(r.time)
         elif r.what == "posted" and r.call == "WSARecv" and r.handle in opened:
             first_post.setdefault(r.handle, r.time)
-        elif r.call == "closesocket" and routines and r.handle in opened:
+        elif r.call == "CancelIoEx" and r.what == "call" and routines and r.handle in opened:
             # The server reads the clock between these two calls: no tick may begin in between.
             assert _tick(first_post[r.handle]) == opened[r.handle]
             closes.append((len(routines), opened[r.handle] + TIMEOUT_MS, list(routines)))

@@ -22,6 +22,7 @@ import ctypes
 
 from fakewinsock import LINGER, WSAOVERLAPPED, Winsock
 from fakewinsock.constants import (
+    ERROR_NOT_FOUND,
     FALSE,
     SO_LINGER,
     SOL_SOCKET,
@@ -366,34 +367,42 @@ class ResumeBeforeFreeing(RoutineServer):
     COPIED = ("_close",)
 
     def _close(self, conn: _Conn, abort: bool = False) -> None:
-        """Remove ``conn``: its socket is closed now and its place is free at once;
-        its OVERLAPPEDs and buffers are released when their operations are reaped.
+        """Remove ``conn``: its place is free at once; its socket is closed once
+        nothing of it is outstanding, and its OVERLAPPEDs and buffers are
+        released when their operations are reaped.
 
         A send in flight is cancelled first (CancelIoEx: Wine would otherwise
-        keep it pending after the close, see the module docstring), and then
-        the close is abortive, since that data is lost.  Otherwise a receive in
-        flight is cancelled, so that the close is graceful (Windows resets a
-        connection closed with a receive outstanding)."""
+        keep it pending after the close, see the module docstring); if the
+        cancel found it, the close is abortive, since that data is lost (a
+        send that has completed, not yet reaped, went out whole).  Otherwise
+        a receive in flight is cancelled, and the socket is closed only when
+        its completion has been reaped (:meth:`_release_if_idle`): Windows
+        resets a connection closed with a receive outstanding, and maybe one
+        whose cancelled receive has not completed yet."""
         if conn.closed:
             return
         conn.closed = True
         self.hub.leave(conn.cid)
+        if self.config.stall_timeout_ms and (resumes := self.hub.pop_resumes()):
+            self._apply(resumes)  # the senders it held back read on
         ws = self.ws
         if conn.send.busy:
-            # ERROR_NOT_FOUND if it has just completed: then it is reaped as usual.
-            if ws.CancelIoEx(conn.sock, None):
+            if ws.CancelIoEx(conn.sock, conn.send):
                 self.stats.cancelled += 1
-            abort = True
+                abort = True
+            elif ws.GetLastError() != ERROR_NOT_FOUND:
+                abort = True  # the cancel failed: nothing says the send has ended
+            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual.)
+        close_now = abort
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054
             ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
         elif conn.recv.busy:
-            # Closing with a receive outstanding resets the connection on Windows
-            # (and the client may lose the replies it has not read): cancel the
-            # receive first, so the close is graceful.  ERROR_NOT_FOUND if it has
-            # just completed: then nothing is outstanding either.
-            ws.CancelIoEx(conn.sock, conn.recv)
-        ws.closesocket(conn.sock)
+            # ERROR_NOT_FOUND if it has just completed: reaped as usual, then closed.  Another
+            # failure: the cancel did not take, and waiting for the receive might never end.
+            close_now = not ws.CancelIoEx(conn.sock, conn.recv) and ws.GetLastError() != ERROR_NOT_FOUND
+        if close_now or conn.idle():
+            self._close_socket(conn)
         self._resume_accepting()  # BUG: before its place is freed: a full table stays full
         del self._conns[conn.cid]
         self._conn_closed(conn)
