@@ -152,6 +152,7 @@ class ShoutServer:
 
     def on_recv(self, error: int, nbytes: int, op: WSAOVERLAPPED, flags: int) -> None:
         assert isinstance(op, Op)
+        self.stop_if_asked()
         c = op.client
         c.receiving = False
         if c.closed or error:  # closed by us, or 10054: the client was forced out
@@ -180,6 +181,7 @@ class ShoutServer:
 
     def on_sent(self, error: int, nbytes: int, op: WSAOVERLAPPED, flags: int) -> None:
         assert isinstance(op, Op)
+        self.stop_if_asked()
         c = op.client
         c.sending = b""
         if c.closed or error:
@@ -188,6 +190,15 @@ class ShoutServer:
             self.post_send(c)
 
     # -- closing
+    def stop_if_asked(self) -> None:
+        """Begin a requested stop from inside a completion routine.  One
+        alertable wait runs every routine queued, also those queued while it
+        runs them (Windows delivers user APCs until the queue is empty), so
+        clients that keep the server busy can keep the wait from returning
+        for long: the loop around it would not see the stop in time."""
+        if self.stopping and not self.closed:
+            self.close_all()
+
     def close(self, c: Client) -> None:
         """Close the socket now; forget the client once no operation of it is in flight."""
         if not c.closed:
