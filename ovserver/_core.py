@@ -40,7 +40,9 @@ Rules every path below keeps:
   send comes first, and if it found the send the close is abortive (SO_LINGER
   {1, 0}: the client sees a reset, so it knows that data was lost).  If it
   did not (ERROR_NOT_FOUND), the send has completed, every byte went out, and
-  the close stays graceful: the client gets that reply whole, then a FIN.
+  the close stays graceful: the client gets that reply whole, then a FIN;
+  unless more output was queued behind it, which the close drops: then it is
+  abortive too, so that a FIN never follows part of what the client was owed.
   ``FakeConfig(close_keeps_sends=True)`` produces Wine's behaviour on the fake.
 * **A graceful close cancels, reaps, then closes.**  On Windows closesocket
   with a WSARecv still outstanding resets the connection, even with nothing
@@ -874,7 +876,9 @@ class Server:
         A send in flight is cancelled first (CancelIoEx: Wine would otherwise
         keep it pending after the close, see the module docstring); if the
         cancel found it, the close is abortive, since that data is lost (a
-        send that has completed, not yet reaped, went out whole).  Otherwise
+        send that has completed, not yet reaped, went out whole).  A close
+        that drops output still queued is abortive too: the client must not
+        read a FIN after part of its replies.  Otherwise
         a receive in flight is cancelled, and the socket is closed only when
         its completion has been reaped (:meth:`_release_if_idle`): Windows
         resets a connection closed with a receive outstanding, and maybe one
@@ -882,6 +886,8 @@ class Server:
         if conn.closed:
             return
         conn.closed = True
+        if self.hub.queued(conn.cid):
+            abort = True  # output is dropped: a reset, not a FIN that says nothing more was owed
         self.hub.leave(conn.cid)
         if self.config.stall_timeout_ms and (resumes := self.hub.pop_resumes()):
             self._apply(resumes)  # the senders it held back read on
@@ -892,7 +898,8 @@ class Server:
                 abort = True
             elif ws.GetLastError() != ERROR_NOT_FOUND:
                 abort = True  # the cancel failed: nothing says the send has ended
-            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual.)
+            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual,
+            # and the close stays graceful unless output waited behind it.)
         close_now = abort
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054

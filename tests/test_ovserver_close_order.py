@@ -20,9 +20,9 @@ from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, FakeWinsock
 from fakewinsock._sockets import Socket
 from fakewinsock._types import IoResult
 from fakewinsock.constants import ERROR_NOT_FOUND, STATUS_CANCELLED
-from ovserver import Server
+from ovserver import Server, ServerStats
 from ovserver._core import _Conn, _Io
-from tests.ovserver_session import MODELS, MS, Session, exact
+from tests.ovserver_session import MODELS, MS, Client, Session, exact
 
 
 class CancelledReceiveResets(FakeWinsock):
@@ -108,6 +108,22 @@ class StopAfterTheEcho(FakeWinsock):
         return result
 
 
+def _stop_after_the_echo(model: str, sent: bytes, **config: Any) -> tuple[ServerStats, Client]:
+    """One client sends ``sent`` and reads only after the server has closed
+    it; the stop comes right after the first send completes at once, so the
+    close finds that send completed and not reaped."""
+    ws = StopAfterTheEcho(seed=0, config=exact(1.0))
+    s = Session(model, ws=ws, workers=1, **config)
+    ws.server = s.server
+    recorder = _Recorder(s.server)
+    c = s.client(0, reads=False)
+    c.send(1, sent)
+    stats = s.run(stop_ms=50)
+    assert recorder.seen == [(True, True)]  # the close found the send completed, not reaped
+    assert stats.closed_at_stop == 1
+    return stats, c
+
+
 @pytest.mark.parametrize("model", ["routines", "iocp"])
 def test_a_send_completed_but_not_reaped_at_a_close_reaches_the_client_whole(model: str) -> None:
     """The stop comes while the echo's send has completed (every byte went
@@ -118,15 +134,8 @@ def test_a_send_completed_but_not_reaped_at_a_close_reaches_the_client_whole(mod
     The events model reaps a send completed at once in the same wake-up as
     the receive that posted it; its case (a group thread that dies) is
     tests/test_ovserver_lifecycle.py's failed-wait test."""
-    ws = StopAfterTheEcho(seed=0, config=exact(1.0))
-    s = Session(model, ws=ws, workers=1)
-    ws.server = s.server
-    recorder = _Recorder(s.server)
-    c = s.client(0, reads=False)
-    c.send(1, b"the echo\n")
-    stats = s.run(stop_ms=50)
-    assert recorder.seen == [(True, True)]  # the close found the send completed, not reaped
-    assert stats.closed_at_stop == 1 and stats.cancelled == 0
+    stats, c = _stop_after_the_echo(model, b"the echo\n")
+    assert stats.cancelled == 0
     assert not c.peer.was_reset
     assert c.peer.recv_nowait(1 << 20) == b"the echo\n" and c.peer.at_eof
 
@@ -178,3 +187,13 @@ def test_a_socket_still_open_when_the_stop_gives_up_is_closed_then(model: str) -
 
 def _call(action: Callable[[], None]) -> None:
     action()
+
+
+@pytest.mark.parametrize("model", ["routines", "iocp"])
+def test_a_close_that_drops_queued_output_is_abortive_though_the_send_completed(model: str) -> None:
+    """As above, but more output waits behind the completed send (one
+    WSASend carries ``send_size`` bytes): the close drops it, so it is
+    abortive, and the client sees a reset rather than a FIN after part of
+    its replies, which would tell it that nothing more was owed."""
+    _, c = _stop_after_the_echo(model, b"the echo\nthe second\n", send_size=9)
+    assert c.peer.was_reset

@@ -140,7 +140,9 @@ class CloseKeepsSendersPaused(IocpServer):
         A send in flight is cancelled first (CancelIoEx: Wine would otherwise
         keep it pending after the close, see the module docstring); if the
         cancel found it, the close is abortive, since that data is lost (a
-        send that has completed, not yet reaped, went out whole).  Otherwise
+        send that has completed, not yet reaped, went out whole).  A close
+        that drops output still queued is abortive too: the client must not
+        read a FIN after part of its replies.  Otherwise
         a receive in flight is cancelled, and the socket is closed only when
         its completion has been reaped (:meth:`_release_if_idle`): Windows
         resets a connection closed with a receive outstanding, and maybe one
@@ -148,6 +150,8 @@ class CloseKeepsSendersPaused(IocpServer):
         if conn.closed:
             return
         conn.closed = True
+        if self.hub.queued(conn.cid):
+            abort = True  # output is dropped: a reset, not a FIN that says nothing more was owed
         self.hub.leave(conn.cid)  # BUG: the resumes its leaving made due are left for later
         ws = self.ws
         if conn.send.busy:
@@ -156,7 +160,8 @@ class CloseKeepsSendersPaused(IocpServer):
                 abort = True
             elif ws.GetLastError() != ERROR_NOT_FOUND:
                 abort = True  # the cancel failed: nothing says the send has ended
-            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual.)
+            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual,
+            # and the close stays graceful unless output waited behind it.)
         close_now = abort
         if abort:
             lg = LINGER(1, 0)  # RST: the client sees 10054
