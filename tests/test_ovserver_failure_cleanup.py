@@ -22,17 +22,19 @@ def _scripted(s: Session, ws: FakeWinsock) -> None:
         ws.call_at(int(ms * MS), lambda f: f(), action)
 
 
-def _run_until_a_group_thread_dies(s: Session, ws: EnterFailsWhileOwned) -> None:
+def _run_until_a_group_thread_dies(s: Session, ws: EnterFailsWhileOwned,
+                                   raises: type[BaseException] = _PossibleDeadlock) -> None:
     """The thirteenth round's scenario: client A sends a line every
     millisecond while others connect at the same moments, so A's group
     thread, back from its wait, tries to take the server lock while the
-    acceptor holds it, and that EnterCriticalSection raises; run() re-raises it."""
+    acceptor holds it, and that EnterCriticalSection raises; run() re-raises
+    it (or ``raises``, what came out of the clean-up after it)."""
     a = s.client(1)
     for k in range(20):
         a.send(2 + k, b"a%d\n" % k)
         s.client(2 + k)
     s.at(1.5, lambda: setattr(ws, "armed", True))
-    with pytest.raises(_PossibleDeadlock):
+    with pytest.raises(raises):
         s.server.run(lambda _: _scripted(s, ws))
 
 
@@ -143,14 +145,7 @@ def test_a_keyboard_interrupt_while_ending_a_dead_group_propagates() -> None:
     acceptor leaves the lock and deletes it on the way.  Before the fix
     _end_orphans caught BaseException: run() raised _PossibleDeadlock."""
     ws = InterruptedAfterwards(seed=0, config=exact(0.0, strict_cleanup=False))
-    s = Session("events", ws=ws)
-    a = s.client(1)
-    for k in range(20):
-        a.send(2 + k, b"a%d\n" % k)
-        s.client(2 + k)
-    s.at(1.5, lambda: setattr(ws, "armed", True))
-    with pytest.raises(KeyboardInterrupt):
-        s.server.run(lambda _: _scripted(s, ws))
+    _run_until_a_group_thread_dies(Session("events", ws=ws), ws, raises=KeyboardInterrupt)
     assert ws.raised == 2
     assert not any(leak.startswith("critical section") for leak in ws.leaks())
 
