@@ -267,8 +267,14 @@ def test_a_thread_that_never_ends_when_unwound_is_named_loudly(monkeypatch: pyte
 
     _parked_thread(ws, stubborn)
     try:
-        with pytest.raises(WinsockUsageError, match=r"T2 \(thread .*start routine .*stubborn\).* had not ended"):
+        with pytest.raises(WinsockUsageError, match=r"T2 \(thread .*start routine .*stubborn\)") as info:
             ws.end_threads()
+        # The whole message, what the user did wrong included (a mutant that garbled its middle survived).
+        assert str(info.value).endswith(
+            " was unwound (the test is over) but had not ended after 0.3 s: the program caught the fake's "
+            "unwinding exception (a BaseException: an 'except BaseException' or a bare 'except' that goes "
+            "on) and kept running without an interface call, or it blocks outside the fake"), str(info.value)
+        assert str(info.value).startswith("the scheduler cannot go on: T2 (thread "), str(info.value)
         with pytest.raises(InternalError, match="stubborn"):
             ws.end_threads()
     finally:
