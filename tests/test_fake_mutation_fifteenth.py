@@ -93,9 +93,9 @@ def test_a_thread_that_ends_without_handing_the_baton_back_breaks_the_scheduler_
     described = t.describe_state()
     lock = sched.main.baton
     setattr(sched.main, "baton", _LostHandBack(lock))  # noqa: B010 - not a lock's type
-    # A scheduler that waited for the lost hand-back for ever would hang the test: after 5 s
+    # A scheduler that waited for the lost hand-back for ever would hang the test: after 10 s
     # the baton is handed back for real (end_threads then returns without an error: the test fails).
-    rescue = threading.Timer(5.0, lock.release)
+    rescue = threading.Timer(10.0, lock.release)
     rescue.start()
     try:
         with pytest.raises(InternalError) as info:
