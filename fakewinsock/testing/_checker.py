@@ -227,24 +227,37 @@ class _Client(ScriptedClient):
 
     def _expect(self) -> None:
         model = self.run.model
-        own = _lines(model.greeting(self.name), "greeting")
-        self.own_count = [len(own)]
+        name = self.name
+        own = _lines(model.greeting(name), "greeting")
+        own_count = self.own_count = [len(own)]
         out: list[bytes] = []
-        self.out_count = [0]
+        out_count = self.out_count = [0]
+        out_line = self.out_line
+        reply = model.reply
         units = list(self.script.lines)
         if self.tail_is_line:
             units.append(self.script.tail)
+        if self.cut is not None:
+            del units[self.cut:]
+        # (The usual reply, one line, and no broadcast, are taken as _lines would
+        # take them without its call: scripts of the swarm's bulk have thousands of lines.)
         for i, line in enumerate(units):
-            if self.cut is None or i < self.cut:
-                back, others = model.reply(self.name, line)
+            back, others = reply(name, line)
+            if type(back) is bytes and 0 <= back.find(b"\n") == len(back) - 1:
+                own.append(back)
+            else:
                 own += _lines(back, "reply")
+            if type(others) is not bytes or others:
                 routed = _lines(others, "broadcast")
                 if routed:
                     out += routed
-                    self.out_line += [i] * len(routed)
-            self.own_count.append(len(own))
-            self.out_count.append(len(out))
-        if self.cut is not None:
+                    out_line += [i] * len(routed)
+            own_count.append(len(own))
+            out_count.append(len(out))
+        if self.cut is not None:  # the units from the cut on add nothing
+            rest = len(self.script.lines) + self.tail_is_line - len(units)
+            own_count += [len(own)] * rest
+            out_count += [len(out)] * rest
             own += _lines(self.run.policy.too_long(self.name), "error line for a line over max_line")
         self.own, self.out = own, out
 
