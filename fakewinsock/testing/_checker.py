@@ -11,6 +11,7 @@ file.  Uses the fake's public interface (:class:`~fakewinsock.FakeWinsock`,
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -188,6 +189,8 @@ class _Client(ScriptedClient):
         self.script = script
         self.fault = fault
         self.own: list[bytes] = []  # greeting and replies to each of its lines, as lines
+        self.own_stream = b""  # own, joined (see _own_lines)
+        self.own_off: list[int] = [0]  # own[k] starts at own_stream[own_off[k]]
         self.own_count: list[int] = []  # own[:own_count[k]] answers the greeting and the first k lines
         self.out: list[bytes] = []  # what its lines make the server send to every other client
         self.out_count: list[int] = []
@@ -227,26 +230,41 @@ class _Client(ScriptedClient):
 
     def _expect(self) -> None:
         model = self.run.model
-        own = _lines(model.greeting(self.name), "greeting")
-        self.own_count = [len(own)]
+        name = self.name
+        own = _lines(model.greeting(name), "greeting")
+        own_count = self.own_count = [len(own)]
         out: list[bytes] = []
-        self.out_count = [0]
+        out_count = self.out_count = [0]
+        out_line = self.out_line
+        reply = model.reply
         units = list(self.script.lines)
         if self.tail_is_line:
             units.append(self.script.tail)
+        if self.cut is not None:
+            del units[self.cut:]
+        # (The usual reply, one line, and no broadcast, are taken as _lines would
+        # take them without its call: scripts of the swarm's bulk have thousands of lines.)
         for i, line in enumerate(units):
-            if self.cut is None or i < self.cut:
-                back, others = model.reply(self.name, line)
+            back, others = reply(name, line)
+            if type(back) is bytes and 0 <= back.find(b"\n") == len(back) - 1:
+                own.append(back)
+            else:
                 own += _lines(back, "reply")
+            if type(others) is not bytes or others:
                 routed = _lines(others, "broadcast")
                 if routed:
                     out += routed
-                    self.out_line += [i] * len(routed)
-            self.own_count.append(len(own))
-            self.out_count.append(len(out))
-        if self.cut is not None:
+                    out_line += [i] * len(routed)
+            own_count.append(len(own))
+            out_count.append(len(out))
+        if self.cut is not None:  # the units from the cut on add nothing
+            rest = len(self.script.lines) + self.tail_is_line - len(units)
+            own_count += [len(own)] * rest
+            out_count += [len(out)] * rest
             own += _lines(self.run.policy.too_long(self.name), "error line for a line over max_line")
         self.own, self.out = own, out
+        self.own_stream = b"".join(own)  # own, joined: own_off[k] is where own[k] starts in it
+        self.own_off = [0, *itertools.accumulate(map(len, own))]
 
     @property
     def stays(self) -> bool:
@@ -455,9 +473,40 @@ class _Client(ScriptedClient):
             ws, peer = self.run.ws, self.peer
             self.next_read_ns = ws.now_ns + every
             ws.call_at(self.next_read_ns, lambda _: self.changed(peer))
-        super().received(data)
+        if not self._own_lines(data):
+            super().received(data)
         if self.state != _DONE:
             self._progress()
+
+    def _own_lines(self, data: bytes) -> bool:
+        """The usual read, taken whole: the greeting in, and the lines it ends
+        (with the part of a line read before it) the next own lines, maybe the
+        start of one more after them.  Counts them as :meth:`line` would, one
+        by one (each is the next own line, no error line is passed), without a
+        call per line: what the swarm's bulk and tiny lines make thousands of.
+        False, having done nothing: another read, taken line by line."""
+        end = data.rfind(b"\n") + 1
+        if not end or not self.greeted:
+            return False
+        k = self.own_got
+        at = self.own_off[k]
+        stream = self.own_stream
+        buf = self.inbuf
+        if buf:  # the start of line k (no newline in it)
+            if not stream.startswith(buf, at):
+                return False
+            at += len(buf)
+        if not stream.startswith(memoryview(data)[:end], at):
+            return False
+        # (Own lines each end with their one newline, so the newlines read are
+        # where own lines k, k + 1, ... end: each line read is one of them.)
+        n = data.count(b"\n", 0, end)
+        self.own_got = k + n
+        self.run.report.replies += n
+        buf.clear()
+        if end < len(data):
+            buf += data[end:]
+        return True
 
     def line(self, line: bytes) -> None:
         self.run.report.replies += 1
