@@ -209,13 +209,6 @@ class Kernel:
         now = self.now_ns
         heapq.heappush(self.timers, (time_ns if time_ns > now else now, self._timer_seq, fn, arg))
 
-    def ready_after(self, delay: int, fn: Callable[[Any], None], arg: Any) -> None:
-        """Make ``fn(arg)`` ready after ``delay`` ns (at once when ``delay`` <= 0)."""
-        if delay <= 0:
-            self.ready.append((fn, arg))
-        else:
-            self.call_at(self.now_ns + delay, self._delay_over, (fn, arg))
-
     def _delay_over(self, entry: tuple[Callable[[Any], None], Any]) -> None:
         """A delay is over: the entry is ready.  Alone, it runs now (inside a wait,
         the very next step would run it anyway); with others ready, the chooser

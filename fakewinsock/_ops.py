@@ -274,7 +274,7 @@ class Operations(Generic[S]):
         op.state = ARMED
         kernel = self.kernel
         delay = kernel.chooser.span(kernel.config.completion_delay, "delay")
-        if delay <= 0:  # kernel.ready_after, inline: once per operation that pends
+        if delay <= 0:  # ready at once, else ready once the delay is over: once per operation that pends
             kernel.ready.append((self.complete, op))
         else:
             kernel.call_at(kernel.now_ns + delay, kernel._delay_over, (self.complete, op))

@@ -886,11 +886,8 @@ class Server:
         if conn.closed:
             return
         conn.closed = True
-        if self.hub.queued(conn.cid):
+        if self._leave_hub(conn):
             abort = True  # output is dropped: a reset, not a FIN that says nothing more was owed
-        self.hub.leave(conn.cid)
-        if self.config.stall_timeout_ms and (resumes := self.hub.pop_resumes()):
-            self._apply(resumes)  # the senders it held back read on
         ws = self.ws
         if conn.send.busy:
             if ws.CancelIoEx(conn.sock, conn.send):
@@ -910,6 +907,21 @@ class Server:
             close_now = not ws.CancelIoEx(conn.sock, conn.recv) and ws.GetLastError() != ERROR_NOT_FOUND
         if close_now or conn.idle():
             self._close_socket(conn)
+        self._forget(conn)
+
+    def _leave_hub(self, conn: _Conn) -> bool:
+        """``conn`` leaves the protocol's hub, and the senders it alone held
+        back read on.  True if output queued for it was dropped."""
+        dropped = self.hub.queued(conn.cid) > 0
+        self.hub.leave(conn.cid)
+        if self.config.stall_timeout_ms and (resumes := self.hub.pop_resumes()):
+            self._apply(resumes)  # the senders it held back read on
+        return dropped
+
+    def _forget(self, conn: _Conn) -> None:
+        """The closed ``conn`` leaves the connection table: released at once if
+        nothing of it is outstanding, else kept *closing* until its operations
+        are reaped; its place is free, so accepting resumes."""
         del self._conns[conn.cid]
         self._conn_closed(conn)
         if conn.idle():

@@ -16,8 +16,6 @@ from tests.fake_server import LATENCY, Server, quiet
 from tests.test_fake_kernel_mutation import started
 from tests.test_fake_net_mutation_more import ByLabel
 
-MS = 1_000_000
-
 
 def test_the_scheduler_check_names_every_running_thread_and_the_baton_holder() -> None:
     """ws.invariants() on a scheduler with two threads marked running says
@@ -163,18 +161,3 @@ def test_the_scheduler_check_names_a_critical_section_whose_structure_disagrees(
     cs.OwningThread = ws.GetCurrentThreadId()
     ws.LeaveCriticalSection(cs)
     ws.DeleteCriticalSection(cs)
-
-
-
-def test_the_kernels_ready_after_runs_its_callback_at_once_or_after_the_delay() -> None:
-    """Kernel.ready_after (the operations inline it; kept as the kernel's
-    API): a delay of 0 makes ``fn(arg)`` ready at once, run at the next step;
-    a delay of 2 ms, ready then.  Proven against ready_after's
-    ``ready.append(None)`` (the next step failed to call it)."""
-    ws = started(FakeWinsock(seed=0, config=quiet()))
-    calls: list[tuple[str, int]] = []
-    start = ws.now_ns
-    ws._kernel.ready_after(0, lambda what: calls.append((what, ws.now_ns - start)), "now")
-    ws._kernel.ready_after(2 * MS, lambda what: calls.append((what, ws.now_ns - start)), "later")
-    ws.run_for(0.003)
-    assert calls == [("now", 0), ("later", 2 * MS)]

@@ -6,6 +6,7 @@ unwinding does not depend on how fast the machine is."""
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections.abc import Iterator
@@ -267,8 +268,14 @@ def test_a_thread_that_never_ends_when_unwound_is_named_loudly(monkeypatch: pyte
 
     _parked_thread(ws, stubborn)
     try:
-        with pytest.raises(WinsockUsageError, match=r"T2 \(thread .*start routine .*stubborn\).* had not ended"):
+        with pytest.raises(WinsockUsageError, match=r"T2 \(thread .*start routine .*stubborn\)") as info:
             ws.end_threads()
+        # The whole message, what the user did wrong included (a mutant that garbled its middle survived).
+        assert str(info.value).endswith(
+            " was unwound (the test is over) but had not ended after 0.3 s: the program caught the fake's "
+            "unwinding exception (a BaseException: an 'except BaseException' or a bare 'except' that goes "
+            "on) and kept running without an interface call, or it blocks outside the fake"), str(info.value)
+        assert str(info.value).startswith("the scheduler cannot go on: T2 (thread "), str(info.value)
         with pytest.raises(InternalError, match="stubborn"):
             ws.end_threads()
     finally:
@@ -299,6 +306,10 @@ def test_threads_are_ended_from_the_main_thread() -> None:
     """end_threads from a program thread is a usage error (the main thread
     waits for each thread it ends to hand the baton back)."""
     ws = FakeWinsock(seed=0)
-    with pytest.raises(WinsockUsageError, match="from the main thread"):
+    with pytest.raises(WinsockUsageError, match="from the main thread") as info:
         _parked_thread(ws, lambda p: len(ws.end_threads()))
+    # The whole message: which thread may, which did (a mutant that garbled its first line survived).
+    assert re.fullmatch(r"program threads are ended \(unwound\) from the main thread, the one that made the first "
+                        r"thread \(T1 \(main thread, id 0x[0-9a-f]+\)\), not from fakewinsock T2",
+                        str(info.value)), str(info.value)
     assert _program_threads() == []

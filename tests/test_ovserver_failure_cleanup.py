@@ -10,7 +10,7 @@ import pytest
 from fakewinsock import FakeWinsock
 from ovserver import ServerConfig, ServerError, create_server
 from tests.ovserver_session import MS, Session, exact
-from tests.test_ovserver_mutation_thirteenth import EnterFailsWhileOwned, _PossibleDeadlock
+from tests.test_ovserver_mutation_thirteenth import EnterFailsWhileOwned, run_until_a_group_thread_dies
 from tests.test_ovserver_robust import NthThreadFails
 
 GRACE_MS = 40
@@ -20,22 +20,6 @@ def _scripted(s: Session, ws: FakeWinsock) -> None:
     """Run ``s``'s script from the fake's clock (ready() of run())."""
     for ms, action in s._script:
         ws.call_at(int(ms * MS), lambda f: f(), action)
-
-
-def _run_until_a_group_thread_dies(s: Session, ws: EnterFailsWhileOwned,
-                                   raises: type[BaseException] = _PossibleDeadlock) -> None:
-    """The thirteenth round's scenario: client A sends a line every
-    millisecond while others connect at the same moments, so A's group
-    thread, back from its wait, tries to take the server lock while the
-    acceptor holds it, and that EnterCriticalSection raises; run() re-raises
-    it (or ``raises``, what came out of the clean-up after it)."""
-    a = s.client(1)
-    for k in range(20):
-        a.send(2 + k, b"a%d\n" % k)
-        s.client(2 + k)
-    s.at(1.5, lambda: setattr(ws, "armed", True))
-    with pytest.raises(raises):
-        s.server.run(lambda _: _scripted(s, ws))
 
 
 def test_an_events_group_thread_that_dies_leaves_nothing_open() -> None:
@@ -50,7 +34,7 @@ def test_an_events_group_thread_that_dies_leaves_nothing_open() -> None:
     WSACleanup (the clients stayed in the connection table)."""
     ws = EnterFailsWhileOwned(seed=0, config=exact(0.0))
     s = Session("events", ws=ws)
-    _run_until_a_group_thread_dies(s, ws)
+    run_until_a_group_thread_dies(s, ws)
     assert ws.raised == 1
     assert ws.leaks() == [] and ws.open_handles() == []
     stats = s.server.stats
@@ -69,7 +53,7 @@ def test_an_events_group_thread_that_dies_gives_up_after_the_grace_period() -> N
     ws = EnterFailsWhileOwned(seed=0, config=exact(0.0, completion_delay=(400 * MS, 400 * MS),
                                                    strict_cleanup=False))
     s = Session("events", ws=ws, stop_grace_ms=GRACE_MS)
-    _run_until_a_group_thread_dies(s, ws)
+    run_until_a_group_thread_dies(s, ws)
     assert ws.raised == 1
     stats = s.server.stats
     assert (stats.accepted, stats.closed_at_stop, stats.abandoned) == (1, 1, 2)
@@ -120,7 +104,7 @@ def test_an_events_acceptor_ending_a_dead_group_that_fails_too_reraises_the_firs
     DeleteCriticalSection)."""
     ws = WaitFailsAfterwards(seed=0, config=exact(0.0, strict_cleanup=False))
     s = Session("events", ws=ws)
-    _run_until_a_group_thread_dies(s, ws)
+    run_until_a_group_thread_dies(s, ws)
     assert ws.raised == 2
     assert len([leak for leak in ws.leaks() if leak.startswith("event")]) == 4  # wake, group's, 2 clients'
 
@@ -145,7 +129,7 @@ def test_a_keyboard_interrupt_while_ending_a_dead_group_propagates() -> None:
     acceptor leaves the lock and deletes it on the way.  Before the fix
     _end_orphans caught BaseException: run() raised _PossibleDeadlock."""
     ws = InterruptedAfterwards(seed=0, config=exact(0.0, strict_cleanup=False))
-    _run_until_a_group_thread_dies(Session("events", ws=ws), ws, raises=KeyboardInterrupt)
+    run_until_a_group_thread_dies(Session("events", ws=ws), ws, raises=KeyboardInterrupt)
     assert ws.raised == 2
     assert not any(leak.startswith("critical section") for leak in ws.leaks())
 

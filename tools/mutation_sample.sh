@@ -45,9 +45,11 @@ case "$pattern" in
                tests/test_fake_kernel_mutation_ninth.py tests/test_fake_net_mutation_ninth.py
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
                tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
-               tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py)
-        # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines)
-        keyword='not ntstatus and not readme and not stop_at_any_draw'
+               tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py
+               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py)
+        # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines;
+        # the swarm's draws of busy servers test the checker's scenarios, not the fake: 30 s)
+        keyword='not ntstatus and not readme and not stop_at_any_draw and not swarm_draws'
         ;;
     ovserver._core*|ovserver._protocol*)
         tests=(tests/test_ovserver_mutation_survivors.py tests/test_ovserver_mutation_core.py
@@ -59,7 +61,8 @@ case "$pattern" in
                tests/test_ovserver_mutation_ninth.py tests/test_ovserver_mutation_eleventh.py
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_events_more.py
                tests/test_ovserver_mutation_thirteenth.py tests/test_ovserver_robust.py tests/test_ovserver_accepts.py
-               tests/test_ovserver_mutation_fourteenth.py tests/test_ovserver_cli.py)
+               tests/test_ovserver_mutation_fourteenth.py tests/test_ovserver_cli.py
+               tests/test_ovserver_close_order.py tests/test_checker_busy.py)
         keyword='(mutation_thirteenth or mutation_fourteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
@@ -74,8 +77,10 @@ case "$pattern" in
                tests/test_ovserver_mutation_iocp.py tests/test_ovserver_backpressure.py
                tests/test_ovserver_mutation_eleventh.py tests/test_ovserver_iocp_accept.py
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_thirteenth.py
-               tests/test_ovserver_robust.py tests/test_ovserver_accepts.py tests/test_ovserver_mutation_fourteenth.py)
-        keyword="($model or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
+               tests/test_ovserver_robust.py tests/test_ovserver_accepts.py tests/test_ovserver_mutation_fourteenth.py
+               tests/test_ovserver_close_order.py tests/test_checker_busy.py)
+        # (test_checker_busy's cases are named after the classes: EventServer, RoutineServer, IocpServer)
+        keyword="($model or ${model%s}server or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
     *)
         echo "no test selection recorded for $pattern" >&2

@@ -364,50 +364,12 @@ class ResumeBeforeFreeing(RoutineServer):
     and never accepts again.  Needs the client limit reached, a client leaving
     and another waiting."""
 
-    COPIED = ("_close",)
+    COPIED = ("_forget",)
 
-    def _close(self, conn: _Conn, abort: bool = False) -> None:
-        """Remove ``conn``: its place is free at once; its socket is closed once
-        nothing of it is outstanding, and its OVERLAPPEDs and buffers are
-        released when their operations are reaped.
-
-        A send in flight is cancelled first (CancelIoEx: Wine would otherwise
-        keep it pending after the close, see the module docstring); if the
-        cancel found it, the close is abortive, since that data is lost (a
-        send that has completed, not yet reaped, went out whole).  A close
-        that drops output still queued is abortive too: the client must not
-        read a FIN after part of its replies.  Otherwise
-        a receive in flight is cancelled, and the socket is closed only when
-        its completion has been reaped (:meth:`_release_if_idle`): Windows
-        resets a connection closed with a receive outstanding, and maybe one
-        whose cancelled receive has not completed yet."""
-        if conn.closed:
-            return
-        conn.closed = True
-        if self.hub.queued(conn.cid):
-            abort = True  # output is dropped: a reset, not a FIN that says nothing more was owed
-        self.hub.leave(conn.cid)
-        if self.config.stall_timeout_ms and (resumes := self.hub.pop_resumes()):
-            self._apply(resumes)  # the senders it held back read on
-        ws = self.ws
-        if conn.send.busy:
-            if ws.CancelIoEx(conn.sock, conn.send):
-                self.stats.cancelled += 1
-                abort = True
-            elif ws.GetLastError() != ERROR_NOT_FOUND:
-                abort = True  # the cancel failed: nothing says the send has ended
-            # (ERROR_NOT_FOUND: it has completed, every byte went out; it is reaped as usual,
-            # and the close stays graceful unless output waited behind it.)
-        close_now = abort
-        if abort:
-            lg = LINGER(1, 0)  # RST: the client sees 10054
-            ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
-        elif conn.recv.busy:
-            # ERROR_NOT_FOUND if it has just completed: reaped as usual, then closed.  Another
-            # failure: the cancel did not take, and waiting for the receive might never end.
-            close_now = not ws.CancelIoEx(conn.sock, conn.recv) and ws.GetLastError() != ERROR_NOT_FOUND
-        if close_now or conn.idle():
-            self._close_socket(conn)
+    def _forget(self, conn: _Conn) -> None:
+        """The closed ``conn`` leaves the connection table: released at once if
+        nothing of it is outstanding, else kept *closing* until its operations
+        are reaped; its place is free, so accepting resumes."""
         self._resume_accepting()  # BUG: before its place is freed: a full table stays full
         del self._conns[conn.cid]
         self._conn_closed(conn)
