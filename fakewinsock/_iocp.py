@@ -41,6 +41,10 @@ What Windows does, and where it is shown:
 * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: an operation that succeeds inside its
   call queues no packet; one that pends still does (Microsoft's
   SetFileCompletionNotificationModes; ``test_connect_completion_port``).
+  It skips only the port's packet: on a socket without a port (one that uses
+  completion routines) a routine is still queued for an immediate success
+  (the page's first condition, a port associated; docs/semantics-findings.md
+  section 30).
   FILE_SKIP_SET_EVENT_ON_HANDLE leaves the socket handle itself unsignalled;
   an explicit hEvent is still signalled (Microsoft's documentation).
 * A completion routine on an associated socket: WSARecv/WSASend fail at once

@@ -605,13 +605,16 @@ class Sockets:
         (Windows 10: "sends an RST packet if there is an outstanding overlapped
         WSARecv call, even if no data is received", fixed by CancelIoEx
         first).  A receive that has ended before the close (completed, or
-        cancelled by CancelIoEx/CancelIo, whose packet may still be queued) is
-        not outstanding: the close is graceful.  Divergence from real Windows
-        (unverified): libuv's comment suggests a cancelled read whose
-        completion was not yet dequeued may still reset; programs that must
-        close gracefully cancel, reap, then close.  Wine 8.0 sends a FIN
-        (measured by fidelity8; a strict xfail in the conformance suite), and
-        so does the fake under ``FakeConfig.close_keeps_sends`` (Wine's close).
+        cancelled by CancelIoEx/CancelIo, its completion not yet reaped: the
+        event unwaited, the packet still queued, the routine not yet run) is
+        not outstanding: the close is graceful.  That is libuv's Windows CI
+        test tcp_close_after_read_timeout (libuv PR #3584; Windows Server
+        2019 to 2025): CancelIoEx of the pending read, closesocket at once,
+        and the peer reads EOF (docs/semantics-findings.md section 28;
+        tests/conformance/test_close_after_cancel.py).  Wine 8.0 sends a FIN
+        with a receive outstanding too (measured by fidelity8; a strict xfail
+        in the conformance suite), and so does the fake under
+        ``FakeConfig.close_keeps_sends`` (Wine's close).
 
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a

@@ -48,10 +48,10 @@ Rules every path below keeps:
   with a WSARecv still outstanding resets the connection, even with nothing
   received (Go's CL 6604072, libuv #3034), and a client loses the replies it
   had not read yet: the idle time-out, a cut-off after its error line and a
-  stop would all reset.  Whether a receive cancelled but not yet completed
-  still counts is unverified (libuv's comment suggests it may;
-  docs/semantics-findings.md section 26).  So ``_close`` cancels the receive
-  (CancelIoEx) and keeps the socket open while the connection is *closing*;
+  stop would all reset.  A receive cancelled but not yet reaped no longer
+  counts (libuv's Windows-run test; docs/semantics-findings.md sections 26
+  and 28), but the server reaps it first all the same: ``_close`` cancels
+  the receive (CancelIoEx) and keeps the socket open while the connection is *closing*;
   the socket is closed when the receive's completion (and a completed send's)
   has been reaped, then the connection is released.  Its place is free at once
   all the same.  An abortive close (the send was found in flight, a cut-off)

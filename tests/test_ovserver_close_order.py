@@ -2,11 +2,13 @@
 the send cancelled alone (an abortive close only when the cancel found it).
 
 On Windows closesocket with a WSARecv outstanding resets the connection
-(docs/semantics-findings.md section 26); whether a receive that was cancelled
-but has not completed yet still counts is unverified (libuv's comment
-suggests it may).  :class:`CancelledReceiveResets` is a fake on which it
-does, so a server that closes before its cancelled receive has completed
-resets its clients here, and they lose the replies they had not read.
+(docs/semantics-findings.md section 26); a receive that was cancelled but
+whose completion has not been reaped yet does not count there (section 28:
+libuv's test of it runs on Windows).  :class:`CancelledReceiveResets` is a
+fake on which it does count, a stricter stack than Windows: a server that
+closes before its cancelled receive has completed resets its clients here,
+and they lose the replies they had not read; ovserver's order (cancel, reap,
+close) holds even there.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from tests.ovserver_session import MODELS, MS, Client, Session, exact
 
 
 class CancelledReceiveResets(FakeWinsock):
-    """The fake, with the reading of the unverified case that resets:
-    closesocket on a socket whose receive was cancelled but has not completed
-    yet (its completion not yet written, queued or dequeued) resets the
-    connection, as if the receive were still outstanding."""
+    """The fake, with the stricter reading that Windows does not follow
+    (section 28): closesocket on a socket whose receive was cancelled but has
+    not completed yet (its completion not yet written, queued or dequeued)
+    resets the connection, as if the receive were still outstanding."""
 
     early_closes = 0
 

@@ -202,6 +202,15 @@ class Harness:
         ok, n, err = self.complete(s, ov, ms)
         return ok, bytes(buf[:n]), err
 
+    def have_data_arrive(self, a: Accepted) -> None:
+        """The peer sends b"ready", and a zero-length receive waits until it is
+        there: a receive posted next can complete inside its call."""
+        a.peer.send(b"ready")
+        probe = self.overlapped()  # a zero-length receive completes once data is there
+        rc, _, _ = self.ws.WSARecv(a.sock, [WSABUF(0, bytearray(0))], 1, 0, probe, None)
+        if rc == SOCKET_ERROR:
+            assert self.complete(a.sock, probe) == (TRUE, 0, 0)
+
     def recv_all(self, s: int, total: int, ms: int = WAIT_MS) -> bytes:
         """Receive until ``total`` bytes (or EOF), handling immediate and pending."""
         got = bytearray()
