@@ -19,6 +19,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import settings
 
+from fakewinsock import FakeWinsock
 from fakewinsock.testing import (
     ChatModel,
     ClientFault,
@@ -47,6 +48,7 @@ from tests.mutants.properties import (
     RECIPE_SETTINGS,
     SETTINGS,
     STORM_STOP_SETTINGS,
+    OvserverUnderTest,
     recipe_bp_property,
     recipe_property,
     storm_stop_property,
@@ -97,6 +99,8 @@ def failure_kind(error: str) -> str:
     """How the property noticed, in a few words."""
     if "busy loop" in error or "busy polling" in error:
         return "busy loop"
+    if "did not stop within" in error:  # (the checker's stop second: not "wrong data")
+        return "stop not honoured"
     if "raised" in error:
         exc = error.split("raised ", 1)[1].split(":", 1)[0]
         return {"WinsockUsageError": "misuse detected", "LeakError": "leak at WSACleanup",
@@ -108,6 +112,28 @@ def failure_kind(error: str) -> str:
     if "by the server" in error or "server closed" in error:
         return "client dropped"
     return "wrong data"
+
+
+def test_a_stop_not_honoured_has_its_own_kind() -> None:
+    """The checker's "did not stop within 1 s of the stop request" is its own kind, not "wrong data": two clients
+    flood a routines server slowed to 1 ms a call whose stop is seen only between bursts of routines
+    (stop-unseen-in-routine-burst), asked to stop at 50 ms; the correct server's run passes."""
+    flood = Scenario(tuple(ClientScript.of(*_bulk(37_500, 60, i)) for i in range(2)), FaultPlan(stop_at_ns=50_000_000),
+                     window=100, features=("busy_server", "early_stop"), call_cost_ns=1_000_000)
+    mutant = next(m for m in MUTANTS if m.name == "stop-unseen-in-routine-burst")
+    for cls in (RoutineServer, mutant.server):
+        def server(ws: FakeWinsock, address: tuple[str, int], cls: type[Server] = cls) -> OvserverUnderTest:
+            return OvserverUnderTest(cls, ws, address, "echo", Limits())
+
+        try:
+            check_line_server(server, flood, EchoModel(), seed=0)
+        except LineServerFailure as e:
+            assert cls is mutant.server, e
+            assert "did not stop within 1 s of the stop request" in e.report.errors[0], e.report.errors
+            assert failure_kind(e.report.errors[0]) == "stop not honoured"
+        else:
+            assert cls is RoutineServer, "the mutant's stop came in time"
+    assert failure_kind("client 1: expected b'a\\n', received b'b\\n'") == "wrong data"
 
 
 def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
