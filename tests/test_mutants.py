@@ -19,6 +19,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import settings
 
+from fakewinsock import FakeWinsock
 from fakewinsock.testing import (
     ChatModel,
     ClientFault,
@@ -47,6 +48,7 @@ from tests.mutants.properties import (
     RECIPE_SETTINGS,
     SETTINGS,
     STORM_STOP_SETTINGS,
+    OvserverUnderTest,
     recipe_bp_property,
     recipe_property,
     storm_stop_property,
@@ -97,6 +99,8 @@ def failure_kind(error: str) -> str:
     """How the property noticed, in a few words."""
     if "busy loop" in error or "busy polling" in error:
         return "busy loop"
+    if "did not stop within" in error:  # (the checker's stop second: not "wrong data")
+        return "stop not honoured"
     if "raised" in error:
         exc = error.split("raised ", 1)[1].split(":", 1)[0]
         return {"WinsockUsageError": "misuse detected", "LeakError": "leak at WSACleanup",
@@ -108,6 +112,28 @@ def failure_kind(error: str) -> str:
     if "by the server" in error or "server closed" in error:
         return "client dropped"
     return "wrong data"
+
+
+def test_a_stop_not_honoured_has_its_own_kind() -> None:
+    """The checker's "did not stop within 1 s of the stop request" is its own kind, not "wrong data": two clients
+    flood a routines server slowed to 1 ms a call whose stop is seen only between bursts of routines
+    (stop-unseen-in-routine-burst), asked to stop at 50 ms; the correct server's run passes."""
+    flood = Scenario(tuple(ClientScript.of(*_bulk(37_500, 60, i)) for i in range(2)), FaultPlan(stop_at_ns=50_000_000),
+                     window=100, features=("busy_server", "early_stop"), call_cost_ns=1_000_000)
+    mutant = next(m for m in MUTANTS if m.name == "stop-unseen-in-routine-burst")
+    for cls in (RoutineServer, mutant.server):
+        def server(ws: FakeWinsock, address: tuple[str, int], cls: type[Server] = cls) -> OvserverUnderTest:
+            return OvserverUnderTest(cls, ws, address, "echo", Limits())
+
+        try:
+            check_line_server(server, flood, EchoModel(), seed=0)
+        except LineServerFailure as e:
+            assert cls is mutant.server, e
+            assert "did not stop within 1 s of the stop request" in e.report.errors[0], e.report.errors
+            assert failure_kind(e.report.errors[0]) == "stop not honoured"
+        else:
+            assert cls is RoutineServer, "the mutant's stop came in time"
+    assert failure_kind("client 1: expected b'a\\n', received b'b\\n'") == "wrong data"
 
 
 def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
@@ -173,13 +199,20 @@ def catch(mutant: Mutant) -> tuple[LineServerFailure, float]:
 #: skips-busy-sends), 27 (queue-limit-off-by-one), 33 (stop-unseen-in-routine-burst, a strict expected failure
 #: before) and 54 (iocp-win32-error-as-winsock, likewise), every other issue-10 mutant within 128; missed:
 #: group-room-ignores-inbox (below) and stop-before-inbox.
+#: On the search15 branch (a crowd's late wave with the server's last two places, accept_faults' reset storm,
+#: busy_server 1 in 4 with a stop of its own: every sequence moved again), the same way but for these two only
+#: (CI=true, generate phase only, ``-m slow -k "group-room-ignores-inbox or stop-before-inbox"``, 513 s under
+#: load 18, before the last change of the swarm, no small listen backlog for a busy server that serves fewer at
+#: once than come): both still missed (strict expected failures).  The others were not re-run derandomized.
 RECIPE_LOST: dict[str, str] = {
     "group-room-ignores-inbox": "caught by search13's derandomized run; search14's (busy_server in the default "
                                 "swarm: one more switch drawn in every example, so another fixed sequence) "
                                 "misses it in its 200 examples: it needs two or more accepts handed to a group "
                                 "at its last places before the group takes them (a crowd against the events "
                                 "model's 63-client groups), which one sequence of examples draws or not; "
-                                "benchmarks/bench_search.py's seeds measure it",
+                                "search15's (a crowd's late wave with the last two places, accept_faults' "
+                                "reset storm, busy_server 1 in 4: another sequence) misses it too, while "
+                                "benchmarks/bench_search.py's seeds 0-4 find it on 4 of 5, median 96",
 }
 #: The fourth red team's (tests/mutants/red4_mutants.py), measured as above (the back-pressure ones with
 #: recipe_bp, the recipe aimed at ovserver with back-pressure); caught since the recipe11 branch:
