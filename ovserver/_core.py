@@ -527,6 +527,9 @@ class Server:
         """After an unexpected exception: close what is open, wait for nothing.
         A receive in flight is cancelled first, so that the close is graceful
         (see :meth:`_close`): the clients still get the replies already sent.
+        A client whose output is dropped (a send in flight, or output still
+        queued) is reset instead, as :meth:`_close` does: it must not read a
+        FIN after part of its replies.
         Every operation still busy now will never be reaped: ``abandoned``
         says how many (the models that waited after the failure, bounded by
         ``stop_grace_ms``, reaped what came in time)."""
@@ -534,7 +537,10 @@ class Server:
         if self._listener != INVALID_SOCKET:
             ws.closesocket(self._listener)
         for c in self._conns.values():
-            if c.recv.busy:
+            if c.send.busy or self.hub.queued(c.cid):
+                lg = LINGER(1, 0)  # RST: the client sees 10054
+                ws.setsockopt(c.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+            elif c.recv.busy:
                 ws.CancelIoEx(c.sock, c.recv)
             ws.closesocket(c.sock)
         self._close_abandoned(self._closing.values())  # those waiting for their cancelled receive

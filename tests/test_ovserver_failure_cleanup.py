@@ -159,3 +159,30 @@ def test_an_unexpected_error_counts_what_is_left_in_flight(model: str) -> None:
     with pytest.raises(_Boom):
         s.server.run(lambda _: _scripted(s, ws))
     assert s.server.stats.abandoned == len(ws.pending_operations()) == (4 if model == "routines" else 0)
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+def test_an_unexpected_error_resets_a_client_whose_replies_it_drops(model: str) -> None:
+    """An exception raised inside the server's wait while one client, which
+    never reads, is owed 200 KB of replies (its send in flight, the rest
+    queued) and another has read all of its own: the server closes both, the
+    first with a reset, since its replies are dropped and a FIN would tell it
+    nothing more was owed; the second with a FIN, after every reply.  The
+    routines model closes them in ``_abandon`` (before the fix both got a
+    FIN there); the events and iocp models end their threads as a stop does,
+    through ``_close``, first."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, strict_cleanup=False))
+    s = Session(model, ws=ws)
+    deaf, reader = s.client(0.1, reads=False), s.client(0.2)
+    deaf.send(1, (b"x" * 99 + b"\n") * 2000)
+    reader.send(1, b"before\n")
+
+    def boom() -> None:
+        raise _Boom("mid-session")
+
+    s.at(20, boom)
+    with pytest.raises(_Boom):
+        s.server.run(lambda _: _scripted(s, ws))
+    ws.run_for(0.01)
+    assert deaf.reset_by_server
+    assert bytes(reader.data) == b"before\n" and reader.closed_by_server
