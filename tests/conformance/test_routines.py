@@ -58,11 +58,7 @@ def test_immediate_success_queues_the_routine(h: Harness) -> None:
     a = h.accept()
     calls: list[Call] = []
     for _ in range(20):
-        a.peer.send(b"ready")
-        probe = h.overlapped()  # a zero-length receive completes once data is there
-        rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(0, bytearray(0))], 1, 0, probe, None)
-        if rc == SOCKET_ERROR:
-            assert h.complete(a.sock, probe) == (TRUE, 0, 0)
+        h.have_data_arrive(a)
         rc, n, _ = h.recv(a.sock, h.overlapped(with_event=False), routine=recorder(calls))
         if rc == 0:
             assert calls == [], "the routine ran inside WSARecv"
