@@ -538,8 +538,7 @@ class Server:
             ws.closesocket(self._listener)
         for c in self._conns.values():
             if c.send.busy or self.hub.queued(c.cid):
-                lg = LINGER(1, 0)  # RST: the client sees 10054
-                ws.setsockopt(c.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+                self._set_abortive(c.sock)
             elif c.recv.busy:
                 ws.CancelIoEx(c.sock, c.recv)
             ws.closesocket(c.sock)
@@ -905,8 +904,7 @@ class Server:
             # and the close stays graceful unless output waited behind it.)
         close_now = abort
         if abort:
-            lg = LINGER(1, 0)  # RST: the client sees 10054
-            ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+            self._set_abortive(conn.sock)
         elif conn.recv.busy:
             # ERROR_NOT_FOUND if it has just completed: reaped as usual, then closed.  Another
             # failure: the cancel did not take, and waiting for the receive might never end.
@@ -935,6 +933,12 @@ class Server:
         else:
             self._closing[conn.cid] = conn
         self._resume_accepting()  # its place is free again
+
+    def _set_abortive(self, sock: int) -> None:
+        """Make the coming closesocket of ``sock`` abortive: SO_LINGER {1, 0}, so the
+        client reads a reset (10054), not a FIN that says nothing more was owed."""
+        lg = LINGER(1, 0)
+        self.ws.setsockopt(sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
 
     def _close_socket(self, conn: _Conn) -> None:
         """closesocket on ``conn``'s socket, unless that was done."""
