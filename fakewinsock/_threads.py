@@ -656,7 +656,7 @@ class Scheduler:
         cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
         wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
-            return self._block(cur, done, deadline, what, apcs)
+            return self._block(cur, done, deadline, apcs)
         except _Unwind:
             raise
         except BaseException:
@@ -668,8 +668,7 @@ class Scheduler:
             cur.wait = None
             cur.state = RUNNING
 
-    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None,
-               what: str | Callable[[], str], apcs: Any) -> bool:
+    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None, apcs: Any) -> bool:
         kernel = self.kernel
         while True:
             if apcs or done():
@@ -686,13 +685,10 @@ class Scheduler:
             d = deadline if d is None or (deadline is not None and deadline < d) else d
             if not kernel.step(d):
                 if d is None:
-                    if len(self.threads) > 1:
-                        self._deadlock(cur)
-                    name = what if isinstance(what, str) else what()
-                    raise DeadlockError(
-                        f"{name} can never return: no operation is in flight, nothing is "
-                        f"scheduled and the timeout is infinite.\n{kernel.describe_world()}"
-                    )
+                    # Never returns: the main thread raises DeadlockError, another thread is
+                    # unwound.  (A Scheduler always has two threads or more: CreateThread makes
+                    # it with the first one, and threads never leave the list.)
+                    self._deadlock(cur)
                 if deadline is not None and kernel.now_ns >= deadline:
                     return done()
 
