@@ -583,11 +583,13 @@ class Sockets:
         else:
             for op in sock.send_ops:
                 # Windows completes every pending operation when the last handle
-                # is closed (closesocket's remarks; IRP_MJ_CLEANUP).  Divergence
-                # from real Windows: the status of a send is untested there;
-                # assumed to be a receive's (STATUS_CONNECTION_ABORTED), also
-                # for a send with part of its bytes out (then with the count
-                # of cut_send_count); Wine 8.0 keeps such a send pending
+                # is closed (closesocket's remarks; IRP_MJ_CLEANUP), a send
+                # still pending after shutdown(SD_SEND) too: the close does
+                # not wait for it.  Its status is a receive's, connection
+                # aborted: libuv 431b535a5 (2014) saw writes pending at
+                # closesocket fail so on Windows, never as cancelled
+                # (docs/semantics-findings.md section 31).  The count is
+                # cut_send_count's.  Wine 8.0 keeps such a send pending
                 # (close_keeps_sends), so no backend here shows Windows' status.
                 self.abort(op, C.STATUS_CONNECTION_ABORTED)
             self.close_endpoint(sock, receive_pending and not self.config.close_keeps_sends)  # Wine: FIN
