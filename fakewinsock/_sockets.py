@@ -618,6 +618,14 @@ class Sockets:
         in the conformance suite), and so does the fake under
         ``FakeConfig.close_keeps_sends`` (Wine's close).
 
+        Divergence from real Windows (unverified): a close that ends a send
+        still pending (its bytes not all gone out) closes gracefully here, the
+        FIN after the bytes that went out.  libuv's maintainers say Windows
+        resets such a connection (commit 99eb736b4, 2021: "we need to cancel
+        writes explicitly ... so it doesn't also generate an RST packet on the
+        wire"; the comment in uv__tcp_close), but no Windows-run test shows
+        it; Wine 8.0 keeps the send (``close_keeps_sends``).
+
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a
         blocking-mode socket's closesocket then blocks until the data still
