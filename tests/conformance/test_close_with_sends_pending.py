@@ -89,11 +89,13 @@ def test_close_with_a_send_pending_on_a_port_reads_as_connection_aborted(h: Harn
     check_prefix(a, data, cut_packet(h, port, 9, ov, data, ERROR_CONNECTION_ABORTED))
 
 
-def test_cancel_after_shutdown_send_ends_the_send_then_the_peer_reads_eof(h: Harness) -> None:
+def test_cancel_after_shutdown_send_ends_the_send_and_the_connection_still_ends(h: Harness) -> None:
     """shutdown(SD_SEND) with a send pending half-way, then CancelIoEx of it:
     TRUE; the send fails with 995, STATUS_CANCELLED, a count below the length;
-    the FIN that waited for it follows what went out: the peer reads a prefix
-    of the send (at least the count), then EOF."""
+    the shutdown's FIN is not lost: the peer reads a prefix of the send, then
+    EOF (after at least the count), or a reset (whether Windows aborts a
+    connection whose send it cut off is in no Windows-run source:
+    ``Sockets.cut_send_count``), never silence."""
     a = h.accept()
     data = big(h)
     ov = h.overlapped()
@@ -104,7 +106,11 @@ def test_cancel_after_shutdown_send_ends_the_send_then_the_peer_reads_eof(h: Har
     assert (ok, err) == (FALSE, ERROR_OPERATION_ABORTED)
     assert (ov.Internal, ov.InternalHigh) == (STATUS_CANCELLED, n) and n < len(data)
     got = bytearray()
-    while chunk := a.peer.recv(1 << 20):
-        got += chunk
-    assert n <= len(got) < len(data) and got == data[:len(got)]
-    assert a.peer.recv() == b""
+    try:
+        while chunk := a.peer.recv(1 << 20):  # (a TimeoutError fails the test: no end came)
+            got += chunk
+        reset = False
+    except ConnectionError:
+        reset = True
+    assert len(got) < len(data) and got == data[:len(got)]
+    assert reset or n <= len(got)
