@@ -583,11 +583,13 @@ class Sockets:
         else:
             for op in sock.send_ops:
                 # Windows completes every pending operation when the last handle
-                # is closed (closesocket's remarks; IRP_MJ_CLEANUP).  Divergence
-                # from real Windows: the status of a send is untested there;
-                # assumed to be a receive's (STATUS_CONNECTION_ABORTED), also
-                # for a send with part of its bytes out (then with the count
-                # of cut_send_count); Wine 8.0 keeps such a send pending
+                # is closed (closesocket's remarks; IRP_MJ_CLEANUP), a send
+                # still pending after shutdown(SD_SEND) too: the close does
+                # not wait for it.  Its status is a receive's, connection
+                # aborted: libuv 431b535a5 (2014) saw writes pending at
+                # closesocket fail so on Windows, never as cancelled
+                # (docs/semantics-findings.md section 31).  The count is
+                # cut_send_count's.  Wine 8.0 keeps such a send pending
                 # (close_keeps_sends), so no backend here shows Windows' status.
                 self.abort(op, C.STATUS_CONNECTION_ABORTED)
             self.close_endpoint(sock, receive_pending and not self.config.close_keeps_sends)  # Wine: FIN
@@ -615,6 +617,14 @@ class Sockets:
         with a receive outstanding too (measured by fidelity8; a strict xfail
         in the conformance suite), and so does the fake under
         ``FakeConfig.close_keeps_sends`` (Wine's close).
+
+        Divergence from real Windows (unverified): a close that ends a send
+        still pending (its bytes not all gone out) closes gracefully here, the
+        FIN after the bytes that went out.  libuv's maintainers say Windows
+        resets such a connection (commit 99eb736b4, 2021: "we need to cancel
+        writes explicitly ... so it doesn't also generate an RST packet on the
+        wire"; the comment in uv__tcp_close), but no Windows-run test shows
+        it; Wine 8.0 keeps the send (``close_keeps_sends``).
 
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a

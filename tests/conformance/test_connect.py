@@ -14,6 +14,7 @@ from fakewinsock.constants import (
     FALSE,
     SOCKET_ERROR,
     TRUE,
+    WAIT_TIMEOUT,
     WSA_IO_PENDING,
     WSAECONNREFUSED,
     WSAECONNRESET,
@@ -101,3 +102,20 @@ def test_reset_before_accept(h: Harness) -> None:
         assert h.ws.WSAGetLastError() == WSAECONNRESET
     else:
         assert h.complete(acc, rov)[2] == WSAECONNRESET
+
+
+def test_connect_on_a_socket_with_a_port_queues_nothing(h: Harness) -> None:
+    """connect() is no overlapped operation: on a socket associated with a
+    completion port it queues no packet, whether it succeeds or is refused
+    (sock.c test_connect_completion_port, "connect() does not queue
+    completion": GetQueuedCompletionStatus then times out)."""
+    lst, port = h.listener()
+    refused_port = free_port(h)
+    iocp = h.port()
+    for target, expected in ((port, 0), (refused_port, SOCKET_ERROR)):
+        c = h.socket()
+        assert h.ws.CreateIoCompletionPort(c, iocp, 7, 0) == iocp
+        assert h.ws.connect(c, sockaddr_in("127.0.0.1", target), 16) == expected
+        ok, _, _, got = h.ws.GetQueuedCompletionStatus(iocp, 200)
+        assert (ok, got) == (FALSE, None)
+        assert h.ws.GetLastError() == WAIT_TIMEOUT

@@ -77,6 +77,16 @@ def post_big_send_on_port(h: Harness, a: Accepted, key: int) -> tuple[int, bytea
     return port, data, ov
 
 
+def cut_packet(h: Harness, port: int, key: int, ov: WSAOVERLAPPED, data: bytearray, error: int) -> int:
+    """The port's one packet for the cut send: FALSE with ``error``, ``key``, the
+    OVERLAPPED and the count InternalHigh holds (below the length); the count."""
+    ok, n, got_key, got_ov = h.ws.GetQueuedCompletionStatus(port, MS)
+    assert (ok, got_key, got_ov) == (FALSE, key, ov)
+    assert h.ws.GetLastError() == error
+    assert n == ov.InternalHigh < len(data)
+    return n
+
+
 def peer_reads(a: Accepted) -> tuple[bytes, bool]:
     """Everything the peer gets until nothing more comes: (bytes, reset seen)."""
     got = bytearray()
@@ -145,11 +155,7 @@ def test_cancelled_half_way_through_a_completion_port(h: Harness) -> None:
     a = h.accept()
     port, data, ov = post_big_send_on_port(h, a, 5)
     assert h.ws.CancelIoEx(a.sock, ov) == TRUE
-    ok, n, key, got_ov = h.ws.GetQueuedCompletionStatus(port, MS)
-    assert (ok, key, got_ov) == (FALSE, 5, ov)
-    assert h.ws.GetLastError() == ERROR_OPERATION_ABORTED
-    assert n == ov.InternalHigh < len(data)
-    check_prefix(a, data, n)
+    check_prefix(a, data, cut_packet(h, port, 5, ov, data, ERROR_OPERATION_ABORTED))
 
 
 def test_reset_half_way_fails_with_a_count_below_the_length(h: Harness) -> None:
@@ -172,10 +178,7 @@ def test_reset_half_way_on_a_port_reads_as_netname_deleted(h: Harness) -> None:
     a = h.accept()
     port, data, ov = post_big_send_on_port(h, a, 6)
     a.peer.reset()
-    ok, n, key, got_ov = h.ws.GetQueuedCompletionStatus(port, MS)
-    assert (ok, key, got_ov) == (FALSE, 6, ov)
-    assert h.ws.GetLastError() == ERROR_NETNAME_DELETED
-    assert n == ov.InternalHigh < len(data)
+    cut_packet(h, port, 6, ov, data, ERROR_NETNAME_DELETED)
 
 
 @pytest.mark.parametrize("how", ["cancel", "reset"])

@@ -43,6 +43,7 @@ from fakewinsock.constants import (
     WAIT_OBJECT_0,
     WAIT_TIMEOUT,
     WSA_IO_PENDING,
+    WSAECONNRESET,
     WSAEINVAL,
     WSAENOTCONN,
 )
@@ -208,6 +209,26 @@ def test_immediate_failure_queues_nothing(h: Harness) -> None:
     assert (rc, n) == (SOCKET_ERROR, 0)
     assert h.ws.WSAGetLastError() == WSAENOTCONN
     nothing_queued(h, port)
+
+
+@pytest.mark.wine_divergence("after a reset that came with no receive pending Wine 8.0's WSARecv succeeds at once "
+                              "(0 bytes: EOF; todo_wine in sock.c test_completion_port, 'hard shutdown')")
+def test_a_receive_after_the_peers_reset_fails_at_once_and_queues_nothing(h: Harness) -> None:
+    """The peer resets (SO_LINGER {1,0}, close) while nothing is pending; the
+    next WSARecv on the socket, associated with a port, fails inside its call
+    with WSAECONNRESET and queues no packet (sock.c test_completion_port,
+    "Test IOCP response on hard shutdown", the crash of Wine bug 38980: plain
+    ok() on Windows, todo_wine)."""
+    a = h.accept()
+    port = h.port()
+    associate(h, a.sock, port, 125)
+    a.peer.reset()
+    h.ws.Sleep(200)  # (sock.c waits in select for the socket to read as readable)
+    ov = h.overlapped()
+    rc, _, _ = h.recv(a.sock, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAECONNRESET
+    nothing_queued(h, port)
+    assert not h.is_signalled(ov.hEvent)
 
 
 @pytest.mark.wine_divergence("Wine 8.0 ends a receive cut by closesocket with STATUS_HANDLES_CLOSED "

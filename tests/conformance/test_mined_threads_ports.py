@@ -26,12 +26,14 @@ import pytest
 
 from fakewinsock import CRITICAL_SECTION, WSAOVERLAPPED
 from fakewinsock.constants import (
+    ERROR_CONNECTION_ABORTED,
     ERROR_INVALID_HANDLE,
     ERROR_INVALID_PARAMETER,
     ERROR_OPERATION_ABORTED,
     FALSE,
     RESUME_THREAD_FAILED,
     SOCKET_ERROR,
+    STATUS_CONNECTION_ABORTED,
     STILL_ACTIVE,
     TRUE,
     WAIT_FAILED,
@@ -45,7 +47,7 @@ from fakewinsock.constants import (
     WSA_WAIT_FAILED,
 )
 
-from ._harness import WAIT_MS, Harness
+from ._harness import WAIT_MS, Accepted, Harness
 
 _SPIN_LIMIT = 2_000_000  # calls: a spinning thread gives up after this many (a hang otherwise)
 
@@ -282,14 +284,13 @@ def test_a_released_thread_that_waits_elsewhere_lets_a_waiter_go(h: Harness) -> 
     assert got == [(TRUE, 2)]
 
 
-def test_port_io_without_an_event_outlives_its_thread(h: Harness) -> None:
-    """afd.c test_async_thread_termination: a receive posted by a thread that
-    then exits, on a socket associated with a completion port, with an
-    OVERLAPPED without an event, is not cancelled: it completes later with the
-    peer's data and its packet carries the key."""
+def _receive_left_by_an_exited_thread(h: Harness, key: int) -> tuple[Accepted, int, WSAOVERLAPPED, list[bytearray]]:
+    """A connection whose socket has a port (``key``) and a WSARecv with no event
+    posted by a thread that then exited; no packet yet.  Returns (the
+    connection, the port, the OVERLAPPED, [the receive buffer])."""
     a = h.accept()
     port = h.port()
-    assert h.ws.CreateIoCompletionPort(a.sock, port, 77, 0) == port
+    assert h.ws.CreateIoCompletionPort(a.sock, port, key, 0) == port
     ov = h.overlapped(with_event=False)
     bufs: list[bytearray] = []
 
@@ -301,10 +302,36 @@ def test_port_io_without_an_event_outlives_its_thread(h: Harness) -> None:
     assert join(h, start(h, poster)) == 0
     ok, _n, _k, got_ov = h.ws.GetQueuedCompletionStatus(port, 200)
     assert (ok, got_ov, h.ws.GetLastError()) == (FALSE, None, WAIT_TIMEOUT)
+    return a, port, ov, bufs
+
+
+def test_port_io_without_an_event_outlives_its_thread(h: Harness) -> None:
+    """afd.c test_async_thread_termination: a receive posted by a thread that
+    then exits, on a socket associated with a completion port, with an
+    OVERLAPPED without an event, is not cancelled: it completes later with the
+    peer's data and its packet carries the key."""
+    a, port, ov, bufs = _receive_left_by_an_exited_thread(h, 77)
     a.peer.send(b"late")
     ok, n, key, got_ov = h.ws.GetQueuedCompletionStatus(port, WAIT_MS)
     assert (ok, key, got_ov) == (TRUE, 77, ov)
     assert 1 <= n <= 4 and bytes(bufs[0][:n]) == b"late"[:n]
+
+
+@pytest.mark.wine_divergence("Wine 8.0 ends a receive cut by closesocket with STATUS_HANDLES_CLOSED (676), "
+                              "Windows with STATUS_CONNECTION_ABORTED (1236): todo_wine in sock.c "
+                              "iocp_async_read_thread_closesocket")
+def test_closing_the_socket_ends_a_receive_its_exited_thread_left(h: Harness) -> None:
+    """The receive an exited thread left pending (no event, a port) is ended by
+    closesocket like any other: one packet, FALSE, ERROR_CONNECTION_ABORTED,
+    0 bytes, the key, Internal STATUS_CONNECTION_ABORTED, InternalHigh 0
+    (sock.c iocp_async_read_thread_closesocket)."""
+    a, port, ov, _ = _receive_left_by_an_exited_thread(h, 79)
+    assert h.close(a.sock) == 0
+    assert h.ws.GetQueuedCompletionStatus(port, WAIT_MS) == (FALSE, 0, 79, ov)
+    assert h.ws.GetLastError() == ERROR_CONNECTION_ABORTED
+    assert (ov.Internal, ov.InternalHigh) == (STATUS_CONNECTION_ABORTED, 0)
+    ok, _n, _k, got_ov = h.ws.GetQueuedCompletionStatus(port, 200)
+    assert (ok, got_ov) == (FALSE, None)
 
 
 def test_port_io_with_an_event_is_cancelled_when_its_thread_exits(h: Harness) -> None:

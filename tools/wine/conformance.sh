@@ -7,6 +7,10 @@
 # Runs tools/wine/setup.sh (installs Wine, the Windows embeddable CPython and
 # the Windows test wheels once; a no-op after that), then
 #   pytest tests/conformance -k real -rxX
+# with the project's pytest plugin named (-p): the Windows python has no
+# installed fakewinsock, so its pytest11 entry point is not seen, and
+# pyproject.toml's --strict-config fails on the plugin's ini option
+# (winsock_check_invariants) before any test runs (exit status 4).
 # under the Windows python. The summary lists every expected failure with its
 # reason (the Wine divergences, see tests/conformance/conftest.py). Exit status:
 # pytest's (non-zero on any failure, unexpected pass of a strict xfail, or no
@@ -22,7 +26,7 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$REPO_ROOT"
 start=$(date +%s.%N)
 timeout --kill-after=10 "${CONFORMANCE_TIMEOUT:-900}" \
-    "$HERE/winpython" -m pytest tests/conformance -k real -p no:cacheprovider -rxX -q "$@"
+    "$HERE/winpython" -m pytest tests/conformance -k real -p fakewinsock.pytest_plugin -p no:cacheprovider -rxX -q "$@"
 rc=$?
 elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
