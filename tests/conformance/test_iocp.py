@@ -268,20 +268,53 @@ def test_acceptex_on_a_closed_listener(h: Harness, associate_first: bool) -> Non
     nothing_queued(h, port)
 
 
-def test_acceptex_packet_carries_the_listeners_key(h: Harness) -> None:
-    """The accept socket has a key of its own; the packet carries the
-    listener's (sock.c test_completion_port)."""
+def _listener_and_accept_socket_on_one_port(h: Harness) -> tuple[int, int, int, int, WSAOVERLAPPED]:
+    """A listener (key 125) and a fresh accept socket (key 236) associated with
+    one new port, and an OVERLAPPED with an event: (listener, its port number,
+    accept socket, completion port, OVERLAPPED)."""
     lst, lport = h.listener()
     acc = h.socket()
     port = h.port()
     associate(h, lst, port, 125)
     associate(h, acc, port, 236)
-    ov = h.overlapped()
+    return lst, lport, acc, port, h.overlapped()
+
+
+def test_acceptex_packet_carries_the_listeners_key(h: Harness) -> None:
+    """The accept socket has a key of its own; the packet carries the
+    listener's (sock.c test_completion_port)."""
+    lst, lport, acc, port, ov = _listener_and_accept_socket_on_one_port(h)
     ok, _ = h.ws.AcceptEx(lst, acc, bytearray(2 * ADDR_SLOT), 0, ADDR_SLOT, ADDR_SLOT, ov)
     assert ok or h.ws.WSAGetLastError() == WSA_IO_PENDING
     h.peer().connect("127.0.0.1", lport)
     assert h.ws.GetQueuedCompletionStatus(port, MS) == (TRUE, 0, 125, ov)
     assert ov.Internal == 0
+    nothing_queued(h, port)
+
+
+@pytest.mark.parametrize("client_sends", [True, False])
+def test_acceptex_with_a_receive_length_on_a_port(h: Harness, client_sends: bool) -> None:
+    """AcceptEx with a receive length, the listener (key 125) and the accept
+    socket (key 236) on one port.  A client that sends one byte: one packet,
+    TRUE, 1 byte, the listener's key, Internal STATUS_SUCCESS, even with the
+    accept socket closed 100 ms later, before the packet is taken; a client
+    that connects and closes without sending: TRUE, 0 bytes.  Nothing else is
+    queued (sock.c test_completion_port, the last AcceptEx cases)."""
+    lst, lport, acc, port, ov = _listener_and_accept_socket_on_one_port(h)
+    out = bytearray(64 + 2 * ADDR_SLOT)
+    ok, _ = h.ws.AcceptEx(lst, acc, out, 64, ADDR_SLOT, ADDR_SLOT, ov)
+    assert not ok and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    p = h.peer()
+    p.connect("127.0.0.1", lport)
+    if client_sends:
+        p.send(b"x")
+        h.ws.Sleep(100)
+        h.close(acc)
+    else:
+        p.close()
+    assert h.ws.GetQueuedCompletionStatus(port, MS) == (TRUE, int(client_sends), 125, ov)
+    assert ov.Internal == STATUS_SUCCESS
+    assert bytes(out[:1]) == (b"x" if client_sends else b"\0")
     nothing_queued(h, port)
 
 
