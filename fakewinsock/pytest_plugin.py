@@ -58,7 +58,7 @@ import importlib
 import random
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -284,6 +284,19 @@ def _trace_text(fake: FakeWinsock, tail: int) -> str:
     return (f"virtual time: {fake.now_ns / 1e9:.6f} s\n"
             f"last {min(tail, len(fake.trace))} of {fake.trace.count} trace records:\n"
             + fake.trace.to_text(fake.trace.tail(tail)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Once the test's reports are made, forget its fakes: pytest keeps every
+    item until the session ends, and a fake holds its whole world (a
+    Hypothesis-drawn one, the engine's data of every example: hundreds of MB
+    for a long property), so a session of many such tests would keep them all."""
+    try:
+        return (yield)
+    finally:
+        item.stash.setdefault(_FAKES_KEY, []).clear()
+        item.stash.setdefault(_TRACKED_KEY, []).clear()
 
 
 @pytest.hookimpl(wrapper=True)
