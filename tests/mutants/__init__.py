@@ -17,6 +17,7 @@ from . import group_mutants as g
 from . import ovserver_mutants as m
 from . import red4_mutants as r4
 from . import red5_mutants as r5
+from . import red6_mutants as r6
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -315,6 +316,56 @@ MUTANTS += [
            "the next AcceptEx is posted before the last one's addresses are read and its connection counted",
            "red team 5 (accepting, AcceptEx buffers)", "recipe", "load",
            "two clients arriving close together, or a full server"),
+]
+
+# Issue 10, sixth red team: WSAENOBUFS on a post, the hung-up client's allowance, the events model's stop flag
+# and hand-over, the iocp model's early accepts, deadlines and cut-offs, back-pressure's stall cut-off, a
+# hung-up client's FIN, and a leaked accept socket (tests/mutants/red6_mutants.py).
+MUTANTS += [
+    Mutant("enobufs-post-left-idle", r6.EnobufsPostLeftIdle,
+           "a WSARecv or WSASend failing at once with WSAENOBUFS is left for a later post to retry (none does)",
+           "red team 6 (core, error paths)", "recipe", "faults",
+           "WSAENOBUFS injected into a WSARecv or a WSASend"),
+    Mutant("hangup-allowance-counts-long-line", r6.HangupAllowanceCountsLongLine,
+           "the too-long line's bytes count towards what a hung-up client may still send: its next byte cuts it off",
+           "red team 6 (protocol, line limit)", "recipe", "sizes",
+           "a line over max_line whose end, or another line, comes in a later receive"),
+    Mutant("stop-flag-not-signalled", r6.StopFlagNotSignalled,
+           "the stop sets every group's flag without signalling its wake event: a quiet group never stops",
+           "red team 6 (events, stop ordering)", "recipe", "faults",
+           "a stop while a group's clients are connected and quiet"),
+    Mutant("first-receive-before-slot", r6.FirstReceiveBeforeSlot,
+           "a handed-over client's first WSARecv is posted before it has its wait slot: its failure at once "
+           "removes another client's slot",
+           "red team 6 (events, hand-over, reset mid-accept)", "recipe", "endings",
+           "a client whose first WSARecv fails at once: reset as soon as connected, or WSAENOBUFS"),
+    Mutant("hangup-fin-resets-error-line", r6.HangupFinResetsErrorLine,
+           "a hung-up client's FIN closes it at once: its error line still queued or in flight is dropped (reset)",
+           "red team 6 (events, half-close, line limit)", "recipe", "endings",
+           "a line over max_line then FIN, the error line not yet out (a small window, a paused reader)"),
+    Mutant("iocp-early-accept-not-owed", r6.IocpEarlyAcceptNotOwed,
+           "an AcceptEx completed early by a worker is not recorded as owed its packet: the stale packet "
+           "is taken for the next post's",
+           "red team 6 (iocp, packets, accepting)", "recipe", "load",
+           "a client connecting while a worker handles another packet"),
+    Mutant("iocp-deadline-not-woken", r6.IocpDeadlineNotWoken,
+           "a worker that sets a deadline (stall, idle) does not wake the controller waiting with no time-out",
+           "red team 6 (iocp, back-pressure, idle time-out)", "recipe_bp_chat", "flow control",
+           "back-pressure on; chat: a member over the mark for the stall time-out while the server is quiet"),
+    Mutant("cut-off-closes-gracefully", r6.CutOffClosesGracefully,
+           "a client cut off for its output limit is closed gracefully unless a send is found in flight: a FIN "
+           "after part of its replies",
+           "red team 6 (iocp, slow readers, output limit)", "recipe", "flow control",
+           "a client owed more than max_queued, no send in flight when it overflows (one receive over the limit)"),
+    Mutant("stall-cut-off-stays-in-hub", r6.StallCutOffStaysInHub,
+           "an abortive close does not leave the hub: a client cut off by the stall time-out stays a client "
+           "(echo, one place: full for good)",
+           "red team 6 (routines, back-pressure)", "recipe_bp", "flow control",
+           "back-pressure on; a client over the mark for the stall time-out, then another client"),
+    Mutant("acceptex-post-failure-leaks-socket", r6.AcceptExPostFailureLeaksSocket,
+           "the accept socket of an AcceptEx that fails at once (WSAENOBUFS) is not closed",
+           "red team 6 (routines, accepting, leaks)", "recipe", "faults",
+           "WSAENOBUFS injected into an AcceptEx post"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
