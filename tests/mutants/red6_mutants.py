@@ -380,8 +380,7 @@ class StallCutOffStaysInHub(RoutineServer):
             # and the close stays graceful unless output waited behind it.)
         close_now = abort
         if abort:
-            lg = LINGER(1, 0)  # RST: the client sees 10054
-            ws.setsockopt(conn.sock, SOL_SOCKET, SO_LINGER, lg, ctypes.sizeof(lg))
+            self._set_abortive(conn.sock)
         elif conn.recv.busy:
             # ERROR_NOT_FOUND if it has just completed: reaped as usual, then closed.  Another
             # failure: the cancel did not take, and waiting for the receive might never end.
