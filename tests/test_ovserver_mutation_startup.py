@@ -141,3 +141,26 @@ def test_a_hang_up_sends_fin_after_the_error_line_and_waits_for_the_client(model
     stats = s.run(stop_ms=20)
     assert seen == [(b"* error: line longer than 64 bytes\n", True)], "no FIN within 4 ms of the error line"
     assert (stats.hung_up, stats.ended, stats.reset, stats.closed_at_stop) == (1, 1, 0, 0)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_hung_up_client_that_sends_its_fin_at_once_still_gets_its_error_line(model: str) -> None:
+    """A line over the limit and the client's FIN right behind it, while it
+    does not read and the window (16 bytes) cannot take the 36-byte error line
+    at once: the error line is still queued or in flight when the server reads
+    the FIN.  The server still owes it: the client, reading at 10 ms, gets the
+    whole error line and then the end of the stream, not a reset (the sixth red
+    team's hangup-fin-resets-error-line closed such a client at once)."""
+    s = Session(model, limits=Limits(max_line=64), fake=exact(window=16))
+    rude = s.client(0, reads=False)
+    rude.send(1, b"x" * 100 + b"\n")
+    s.at(1.001, rude.peer.shutdown)
+    data = bytearray()
+    got: list[tuple[bytes, bool, bool]] = []
+    for ms in (10, 11, 12, 13, 14, 15):  # reading from 10 ms on: the window opens, the rest comes
+        s.at(ms, lambda: data.extend(rude.peer.recv_nowait(1 << 20)) if not rude.peer.was_reset else None)
+    s.at(20, lambda: got.append((bytes(data), rude.peer.at_eof, rude.peer.was_reset)))
+    rude.close(30)
+    stats = s.run(stop_ms=40)
+    assert got == [(b"* error: line longer than 64 bytes\n", True, False)]
+    assert (stats.hung_up, stats.reset) == (1, 0)
