@@ -145,3 +145,15 @@ def test_a_chat_member_that_talks_sends_boundary_sends_too() -> None:
     late = scenarios(clients=(3, 4), lines=(1, 2), recv_size=16 * 1024, features=("boundary_sends", "accept_faults"))
     s = _find(late, lambda s: "accept_faults" in s.features and _boundary_first(s.clients[-1], 16384))
     assert s.clients[-1].arrive_ns > s.clients[1].arrive_ns
+
+
+def test_the_swarm_injects_failures_into_receives_and_sends_by_default() -> None:
+    """WSAENOBUFS (or any of ``errors``) on WSARecv and WSASend as well as on AcceptEx, by default: a server posts
+    all three and may see each fail at once (redteam6: with AcceptEx alone the README recipe never reached a server
+    that leaves a connection idle when a post fails).  The plain traffic keeps AcceptEx alone."""
+    strategy = scenarios(clients=(1, 4), lines=(0, 1), features=("injections",))
+    for call in ("WSARecv", "WSASend", "AcceptEx"):
+        assert _find(strategy, lambda s, call=call: any(i.call == call for i in s.faults.injections))
+    with pytest.raises(NoSuchExample):
+        _find(scenarios(clients=(1, 2), lines=(0, 1), swarm=False),
+              lambda s: any(i.call != "AcceptEx" for i in s.faults.injections))

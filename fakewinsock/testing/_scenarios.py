@@ -1242,7 +1242,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
               gaps: int | st.SearchStrategy[int] = _TIMES,
               linger: int | st.SearchStrategy[int] = 0,
               faults: bool = True, resets: bool = True, leaves: bool = True,
-              inject: Sequence[str] = ("AcceptEx",), errors: Sequence[int] = (WSAENOBUFS,),
+              inject: Sequence[str] | None = None, errors: Sequence[int] = (WSAENOBUFS,),
               backlog: bool = True, early_stop: bool = True, swarm: bool = True,
               features: Sequence[str] | None = None, max_line: int | None = None, recv_size: int | None = None,
               max_clients: int | None = None, max_queued: int | None = None) -> st.SearchStrategy[Scenario]:
@@ -1313,7 +1313,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       times in 3 without it) one of its own, comes at least 100 ms and 50 calls
       after they arrive, while they flood);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
-      ``inject``, at any moment), ``early_stop`` (counted from the last send of a
+      ``inject``, at any moment; by default into AcceptEx, WSARecv and WSASend,
+      each of which a server posts and may see fail at once; the plain traffic's
+      default is AcceptEx only), ``early_stop`` (counted from the last send of a
       reader that stopped for good, if any: a stop while it holds the server's
       sends; else, with a slow reader, at a point of its sends, while its
       replies are backed up; in a crowd, from its last arrival; two clients in three stay
@@ -1346,6 +1348,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
                        ("early_stop", early_stop), ("swarm", swarm)):
         if not isinstance(flag, bool):
             raise ValueError(f"{name}: expected True or False, not {flag!r}")
+    if inject is None:  # the swarm: every call a server posts may fail so; the plain traffic: AcceptEx, as before
+        inject = _CALLS if swarm else ("AcceptEx",)
     _check_fault_args(inject, errors)
     for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients),
                         ("max_queued", max_queued)):
