@@ -152,8 +152,11 @@ def test_the_swarm_injects_failures_into_receives_and_sends_by_default() -> None
     all three and may see each fail at once (redteam6: with AcceptEx alone the README recipe never reached a server
     that leaves a connection idle when a post fails).  The plain traffic keeps AcceptEx alone."""
     strategy = scenarios(clients=(1, 4), lines=(0, 1), features=("injections",))
+    def injects(call: str) -> Callable[[Scenario], bool]:
+        return lambda s: any(i.call == call for i in s.faults.injections)
+
     for call in ("WSARecv", "WSASend", "AcceptEx"):
-        assert _find(strategy, lambda s, call=call: any(i.call == call for i in s.faults.injections))
+        assert _find(strategy, injects(call))
     with pytest.raises(NoSuchExample):
         _find(scenarios(clients=(1, 2), lines=(0, 1), swarm=False),
               lambda s: any(i.call != "AcceptEx" for i in s.faults.injections))
