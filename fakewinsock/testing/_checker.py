@@ -854,9 +854,17 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
                   + ". A stop must close every connection (closesocket cancels what is in flight), not wait "
                   "for clients")
 
+    queued: list[_Client] = []  # the clients whose connections waited in the listen backlog as the idle second began
+
     def idle_over(calls_before: int) -> None:
         if run.busy and sum(c.still_read("idle") for c in run.clients):
             # A slowed server still reads what clients sent before their end: not idle yet, another second.
+            idle_start(None)
+            return
+        if any(not _waits_in_backlog(c.peer) for c in queued):
+            # It accepted connections that waited in its listen backlog as the second began (clients that reset
+            # there, done long since, while a failed AcceptEx's retry was due): work owed before the second, not
+            # polling; another second, from now (the backlog is finite: it ends).
             idle_start(None)
             return
         made = ws.stats["calls"] - calls_before
@@ -871,6 +879,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         if run.busy:
             for c in run.clients:
                 c.still_read("idle")
+        queued[:] = [c for c in run.clients if _waits_in_backlog(c.peer)]
         ws.call_at(ws.now_ns + int(idle_s * _S), idle_over, ws.stats["calls"])
 
     def all_done() -> None:
@@ -950,6 +959,14 @@ def _held_socket(ws: FakeWinsock, peer: FakePeer | None) -> tuple[int, str] | No
     if handle is None:
         return None  # closed by the server, or never accepted (a listener's backlog)
     return handle, "reset" if peer.was_reset else "closed"
+
+
+def _waits_in_backlog(peer: FakePeer | None) -> bool:
+    """``peer``'s connection is established and waits in the server's listen backlog, not yet accepted (a
+    connection reset there waits too, until an accept takes it: its AcceptEx fails, or it is dropped)."""
+    ep = peer.other_end() if peer is not None else None
+    listener = ep.listener if ep is not None else None
+    return listener is not None and ep in listener.backlog
 
 
 def _first_busy_loop(e: BaseException) -> BusyLoopError | None:
