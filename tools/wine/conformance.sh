@@ -7,11 +7,15 @@
 # Runs tools/wine/setup.sh (installs Wine, the Windows embeddable CPython and
 # the Windows test wheels once; a no-op after that), then
 #   pytest tests/conformance -k real -rxX
-# with the project's pytest plugin named (-p): the Windows python has no
-# installed fakewinsock, so its pytest11 entry point is not seen, and
-# pyproject.toml's --strict-config fails on the plugin's ini option
-# (winsock_check_invariants) before any test runs (exit status 4).
-# under the Windows python. The summary lists every expected failure with its
+# under the Windows python, with the project's pytest plugin loaded: through
+# its pytest11 entry point where the Windows python sees one (the
+# fakewinsock.egg-info that `pip install -e .` leaves in the checkout, found on
+# sys.path's first entry, the checkout), else named with -p (a checkout never
+# installed: without the plugin, pyproject.toml's --strict-config fails on its
+# ini option winsock_check_invariants before any test runs, exit status 4;
+# naming it where the entry point is seen fails too: "Plugin already
+# registered under a different name", exit status 3).
+# The summary lists every expected failure with its
 # reason (the Wine divergences, see tests/conformance/conftest.py). Exit status:
 # pytest's (non-zero on any failure, unexpected pass of a strict xfail, or no
 # test run); 124 when it ran out of time (CONFORMANCE_TIMEOUT seconds, default
@@ -24,9 +28,14 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 "$HERE/setup.sh" || { echo "conformance.sh: tools/wine/setup.sh failed" >&2; exit 1; }
 
 cd "$REPO_ROOT"
+plugin=(-p fakewinsock.pytest_plugin)
+if "$HERE/winpython" -c "import importlib.metadata as m, sys
+sys.exit(0 if any(e.module == 'fakewinsock.pytest_plugin' for e in m.entry_points(group='pytest11')) else 1)"; then
+    plugin=()  # the entry point loads it
+fi
 start=$(date +%s.%N)
 timeout --kill-after=10 "${CONFORMANCE_TIMEOUT:-900}" \
-    "$HERE/winpython" -m pytest tests/conformance -k real -p fakewinsock.pytest_plugin -p no:cacheprovider -rxX -q "$@"
+    "$HERE/winpython" -m pytest tests/conformance -k real "${plugin[@]}" -p no:cacheprovider -rxX -q "$@"
 rc=$?
 elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
