@@ -1,0 +1,70 @@
+"""ovserver: survivors of the sixteenth session's mutation samples (issue 18,
+seed 28, drawn among mutants no earlier sample or full run had checked) that
+a behaviour tells apart.  Each test's docstring names the mutant it was
+proven against (``tools/mutation_recheck.py --names``: the test failed on the
+mutant and passes on the source)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from fakewinsock import FakeWinsock
+from ovserver import Server
+from tests.ovserver_session import MS, Session, exact
+
+
+class _WaitFailed(Exception):
+    """What a wait of ``GroupWaitsFail`` raises (numbered: which one)."""
+
+
+class GroupWaitsFail(FakeWinsock):
+    """Once ``armed``, every WSAWaitForMultipleEvents of a thread other than
+    ``acceptor`` (a group thread's) raises, and so does the acceptor's first
+    wait for more than one event (ending a dead group: its own wait is for
+    one event) once two group threads have died."""
+
+    acceptor = 0
+    armed = False
+    raised = 0
+
+    def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int, dwTimeout: int,
+                                 fAlertable: int) -> int:
+        if self.armed and (self.GetCurrentThreadId() != self.acceptor or (cEvents > 1 and self.raised == 2)):
+            self.raised += 1
+            raise _WaitFailed(f"wait {self.raised}")
+        return super().WSAWaitForMultipleEvents(cEvents, lphEvents, fWaitAll, dwTimeout, fAlertable)
+
+
+def test_an_events_acceptor_ends_every_dead_group_even_after_ending_one_failed() -> None:
+    """Events model, 64 clients: two groups (63 clients and 1).  The second
+    group's thread dies of an exception in its wait (its client sent a
+    line); the stop that follows makes the first group close its 63 clients,
+    and its thread dies in its next wait too.  The acceptor then ends both
+    dead groups as their threads would have, and ending the first fails
+    (its wait raises as well): the second is ended all the same, so its
+    client, never closed by its dead thread, is closed now (a FIN), and
+    counted in ``closed_at_stop`` with the first group's 63.  run()
+    re-raises what killed the first thread to die.  Proven against
+    ``_end_orphans``' ``break`` for ``continue`` (the second group left as
+    it was: its client never closed, ``closed_at_stop`` 63)."""
+    ws = GroupWaitsFail(seed=0, config=exact(0.0, strict_cleanup=False))
+    s = Session("events", ws=ws)
+    clients = [s.client(1 + 0.05 * k) for k in range(64)]
+    s.at(10, lambda: setattr(ws, "armed", True))
+    clients[-1].send(11, b"hello\n")
+
+    def ready(_: Server) -> None:
+        ws.acceptor = ws.GetCurrentThreadId()
+        for ms, action in s._script:
+            ws.call_at(int(ms * MS), lambda f: f(), action)
+
+    with pytest.raises(_WaitFailed, match="^wait 1$"):
+        s.server.run(ready)
+    ws.run_for(0.001)
+    assert ws.raised == 3
+    stats = s.server.stats
+    assert (stats.accepted, stats.threads_started, stats.closed_at_stop) == (64, 2, 64)
+    assert clients[-1].closed_by_server
+    assert all(c.closed_by_server for c in clients)
