@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import pytest
 
 from fakewinsock import FakeWinsock
-from ovserver import Server
+from ovserver import Server, ServerConfig, ServerError, create_server
 from tests.ovserver_session import MS, Session, exact
+from tests.test_ovserver_robust import NthThreadFails
 
 
 class _WaitFailed(Exception):
@@ -68,3 +69,20 @@ def test_an_events_acceptor_ends_every_dead_group_even_after_ending_one_failed()
     assert (stats.accepted, stats.threads_started, stats.closed_at_stop) == (64, 2, 64)
     assert clients[-1].closed_by_server
     assert all(c.closed_by_server for c in clients)
+
+
+@pytest.mark.parametrize(("late_ms", "abandoned"), [(0.5, 0), (1.5, 1)])
+def test_an_iocp_server_that_fails_with_a_grace_period_of_1_ms_waits_1_ms(late_ms: float, abandoned: int) -> None:
+    """``stop_grace_ms`` at its least, 1: the iocp model's only worker
+    cannot be created, run() raises, and the controller alone waits 1 ms
+    (not more) for the packet of the AcceptEx the stop cancelled: a packet
+    0.5 ms after the cancellation is reaped, one 1.5 ms after it is given
+    up on and counted in ``abandoned``.  Proven against ``_reap_alone``'s
+    ``max(2, ...)`` for ``max(1, ...)`` (the controller waited 2 ms and
+    reaped the late packet: abandoned 0)."""
+    delay = int(late_ms * MS)
+    ws = NthThreadFails(seed=0, config=exact(0.0, completion_delay=(delay, delay), strict_cleanup=False))
+    server = create_server(ws, ServerConfig(port=0, model="iocp", workers=1, stop_grace_ms=1))
+    with pytest.raises(ServerError, match=r"^CreateThread failed"):
+        server.run()
+    assert server.stats.abandoned == abandoned == len(ws.pending_operations())
