@@ -62,8 +62,8 @@ case "$pattern" in
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_events_more.py
                tests/test_ovserver_mutation_thirteenth.py tests/test_ovserver_robust.py tests/test_ovserver_accepts.py
                tests/test_ovserver_mutation_fourteenth.py tests/test_ovserver_cli.py
-               tests/test_ovserver_close_order.py tests/test_checker_busy.py)
-        keyword='(mutation_thirteenth or mutation_fourteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
+               tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py)
+        keyword='(mutation_thirteenth or mutation_fourteenth or mutation_sixteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
         model=${pattern#ovserver._}
@@ -78,7 +78,7 @@ case "$pattern" in
                tests/test_ovserver_mutation_eleventh.py tests/test_ovserver_iocp_accept.py
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_thirteenth.py
                tests/test_ovserver_robust.py tests/test_ovserver_accepts.py tests/test_ovserver_mutation_fourteenth.py
-               tests/test_ovserver_close_order.py tests/test_checker_busy.py)
+               tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py)
         # (test_checker_busy's cases are named after the classes: EventServer, RoutineServer, IocpServer)
         keyword="($model or ${model%s}server or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
