@@ -13,6 +13,7 @@ import pytest
 from fakewinsock import FakeWinsock
 from ovserver import Server, ServerConfig, ServerError, create_server
 from tests.ovserver_session import MS, Session, exact
+from tests.test_ovserver_failure_cleanup import _Boom, _scripted
 from tests.test_ovserver_robust import NthThreadFails
 
 
@@ -86,3 +87,30 @@ def test_an_iocp_server_that_fails_with_a_grace_period_of_1_ms_waits_1_ms(late_m
     with pytest.raises(ServerError, match=r"^CreateThread failed"):
         server.run()
     assert server.stats.abandoned == abandoned == len(ws.pending_operations())
+
+
+def test_an_unexpected_error_resets_a_routines_client_whose_reply_is_still_in_flight() -> None:
+    """Routines model, every completion 2 ms after its cause: a client's
+    line is echoed, and while that send is still in flight (nothing more
+    queued) an exception is raised inside the server's wait.  The server
+    drops a send in flight as it drops queued output (it cannot know what
+    the client got), so it resets the client rather than close it with a
+    FIN.  Proven against ``_abandon``'s ``and`` for ``or`` (a send in flight
+    with nothing queued: the client read a FIN)."""
+    ws = FakeWinsock(seed=0, config=exact(0.0, strict_cleanup=False, completion_delay=(2 * MS, 2 * MS)))
+    s = Session("routines", ws=ws)
+    client = s.client(0.1)
+    client.send(1, b"hello\n")
+    seen: list[tuple[bool, int]] = []
+
+    def boom() -> None:
+        seen.extend((c.send.busy, s.server.hub.queued(c.cid)) for c in s.server._conns.values())
+        raise _Boom("mid-send")
+
+    s.at(5, boom)
+    with pytest.raises(_Boom):
+        s.server.run(lambda _: _scripted(s, ws))
+    assert seen == [(True, 0)]  # the echo's send in flight, nothing more queued
+    assert s.server.stats.abandoned == len(ws.pending_operations()) == 3  # AcceptEx, WSARecv, WSASend
+    ws.run_for(0.01)
+    assert client.reset_by_server
