@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import pytest
 
 from fakewinsock import FakeWinsock
-from ovserver import Server, ServerConfig, ServerError, create_server
+from ovserver import Limits, Server, ServerConfig, ServerError, create_server
+from ovserver._protocol import Hub, Stall, chat_line
 from tests.ovserver_session import MS, Session, exact
 from tests.test_ovserver_failure_cleanup import _Boom, _scripted
 from tests.test_ovserver_robust import NthThreadFails
@@ -114,3 +115,26 @@ def test_an_unexpected_error_resets_a_routines_client_whose_reply_is_still_in_fl
     assert s.server.stats.abandoned == len(ws.pending_operations()) == 3  # AcceptEx, WSARecv, WSASend
     ws.run_for(0.01)
     assert client.reset_by_server
+
+
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+def test_a_queue_of_exactly_high_water_bytes_is_not_over_the_mark(mode: str) -> None:
+    """Back-pressure: a member is over the mark when its queue grows *past*
+    ``high_water`` bytes (the protocol's docstring).  Echo: a line of
+    exactly 100 bytes queues 100 bytes for its sender (mark 100): no Stall,
+    not over, not held back; an empty line more (one byte) passes the mark:
+    Stall, and the sender is held back by its own queue.  Chat: likewise
+    for the other member, the recipient of the sender's lines (each with
+    the sender's name before it), its welcome line drained first.  Proven against ``_enqueue``'s ``>=`` for ``>`` (a
+    Stall at exactly 100 bytes)."""
+    h = Hub(mode, Limits(max_queued=1000, high_water=100))
+    h.join(1, b"a")
+    h.join(2, b"b")
+    for cid in (1, 2):
+        h.take_output(cid, 1000)  # the chat welcome lines
+    recipient = 1 if mode == "echo" else 2
+    prefix = len(chat_line(b"a", b"")) if mode == "chat" else 0  # chat: b"a: " before the line
+    actions = h.receive(1, b"y" * (99 - prefix) + b"\n")
+    assert h.queued(recipient) == 100
+    assert not any(isinstance(a, Stall) for a in actions) and not h.over(recipient) and not h.hold(1)
+    assert Stall(recipient) in h.receive(1, b"\n") and h.over(recipient) and h.hold(1)
