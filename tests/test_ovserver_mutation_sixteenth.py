@@ -12,7 +12,7 @@ import pytest
 
 from fakewinsock import FakeWinsock
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
-from ovserver._protocol import Hub, Stall, chat_line
+from ovserver._protocol import Hub, Resume, Stall, chat_line
 from tests.ovserver_session import MS, Session, exact
 from tests.test_ovserver_failure_cleanup import _Boom, _scripted
 from tests.test_ovserver_robust import NthThreadFails
@@ -138,3 +138,31 @@ def test_a_queue_of_exactly_high_water_bytes_is_not_over_the_mark(mode: str) -> 
     assert h.queued(recipient) == 100
     assert not any(isinstance(a, Stall) for a in actions) and not h.over(recipient) and not h.hold(1)
     assert Stall(recipient) in h.receive(1, b"\n") and h.over(recipient) and h.hold(1)
+
+
+@pytest.mark.parametrize("how", ["leave", "end"])
+def test_a_held_back_chat_sender_that_goes_is_forgotten_by_back_pressure(how: str) -> None:
+    """Chat, mark 100: member a's line puts b over the mark, so a is held
+    back (paused).  Then a goes: its connection is gone (``leave``: in the
+    server, a held-back client reset or closed at a stop) or it ended its
+    input (``end``: the Hub's contract only; the server reads nothing from
+    a held-back client, so it never sees one's EOF).  It is no longer paused, and when b drains to half the
+    mark no Resume names a (the driver reads from it never again; the hub
+    keeps nothing of a client that left).  Proven against ``leave``'s and
+    ``end``'s ``_paused.discard(None)`` for ``discard(cid)`` (a stayed
+    paused and b's drain resumed it)."""
+    h = Hub("chat", Limits(max_line=500, max_queued=1000, high_water=100))
+    h.join(1, b"a")
+    h.join(2, b"b")
+    for cid in (1, 2):
+        h.take_output(cid, 1000)  # the welcome lines
+    h.receive(1, b"x" * 149 + b"\n")
+    assert h.hold(1) and h.paused(1) and h.over(2)
+    if how == "leave":
+        h.leave(1)
+    else:
+        h.end(1)
+    assert not h.paused(1)
+    h.take_output(2, 1000)
+    h.settle(2)
+    assert not h.over(2) and Resume(1) not in h.pop_resumes()
