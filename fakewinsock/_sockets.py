@@ -87,7 +87,7 @@ class Socket:
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
-        "iocp", "connected_ns",
+        "iocp", "connected_ns", "handle_signaled",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -114,6 +114,10 @@ class Socket:
         self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
         self.iocp: Binding | None = None  # its completion port, key and notification modes (_iocp)
         self.connected_ns = -1  # the virtual time it became connected (SO_CONNECT_TIME); -1: never
+        # Its handle's signalled state (_ops.HasHandle).  Divergence from real
+        # Windows (unverified): a new socket's handle is taken as unsignalled;
+        # only a wait on it with no operation started since could tell.
+        self.handle_signaled = False
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
