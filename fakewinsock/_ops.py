@@ -88,6 +88,12 @@ class HasHandle(Protocol):
     @property
     def handle(self) -> int: ...
 
+    # The handle's own signalled state (the I/O manager's file object event):
+    # cleared when an operation starts on it, set when one with no event
+    # completes.  A wait on the handle (WSAGetOverlappedResult's fWait with no
+    # hEvent) waits for it.
+    handle_signaled: bool
+
 
 S = TypeVar("S", bound=HasHandle)
 
@@ -202,6 +208,7 @@ class Operations(Generic[S]):
                 return err
         else:
             op.ev_handle = h  # what bind_event does for a routine or no event
+        sock.handle_signaled = False  # a request starts on the handle (see HasHandle)
         op.bufs = op.exports = bufs
         op.total = total
         ov.Internal = C.STATUS_PENDING  # register, inline
@@ -264,6 +271,7 @@ class Operations(Generic[S]):
         ov.Internal = C.STATUS_PENDING
         op.key = key
         self.by_ov[key] = op
+        op.sock.handle_signaled = False  # a request starts on the handle (see HasHandle)
 
     def arm(self, op: Operation[S]) -> None:
         """The op's condition holds: it becomes ready after a completion delay."""
@@ -313,6 +321,8 @@ class Operations(Generic[S]):
         op.state = COMPLETED
         ov.Internal = status
         ov.InternalHigh = n
+        if op.event is None:  # no event: the I/O manager signals the handle itself (see HasHandle)
+            op.sock.handle_signaled = True
         self.stats["completed"] += 1
         tracing = self.trace.enabled
         record = self.kernel.record

@@ -100,8 +100,8 @@ class FakeConfig:
         the connection open; its bytes go on flowing as the peer reads, and
         only when it completes (all sent, or the peer resets) is the close
         carried out (FIN, or RST for linger {1,0} or unread data); and a close
-        with a receive pending sends a FIN, where Windows resets (see
-        ``Sockets.close_endpoint``).  The handle
+        with a receive or a send pending sends a FIN, where Windows resets
+        (see ``Sockets.close_endpoint``).  The handle
         is gone, so the program cannot cancel it any more: a program that must
         not hang on such a peer cancels its sends (CancelIoEx) before closing.
     check_invariants:

@@ -87,7 +87,7 @@ class Socket:
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
-        "iocp", "connected_ns",
+        "iocp", "connected_ns", "handle_signaled",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -114,6 +114,10 @@ class Socket:
         self.close_deferred = False  # closed with sends kept pending (FakeConfig.close_keeps_sends)
         self.iocp: Binding | None = None  # its completion port, key and notification modes (_iocp)
         self.connected_ns = -1  # the virtual time it became connected (SO_CONNECT_TIME); -1: never
+        # Its handle's signalled state (_ops.HasHandle).  Divergence from real
+        # Windows (unverified): a new socket's handle is taken as unsignalled;
+        # only a wait on it with no operation started since could tell.
+        self.handle_signaled = False
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
@@ -567,12 +571,13 @@ class Sockets:
                     self.net.send_rst(waiting)
             self.abort(acc_op, status)
             self.changed(lst)
-        # A receive still outstanding (not completed, not cancelled) makes the
-        # close abortive: see close_endpoint.
-        receive_pending = False
+        # A receive or a send still outstanding (not completed, not cancelled;
+        # a send whose every byte went out has completed) makes the close
+        # abortive: see close_endpoint.
+        outstanding = any(not op.abort_status and not ended_send(op) for op in sock.send_ops)
         for op in sock.recv_ops:
             if not op.abort_status:
-                receive_pending = True
+                outstanding = True
             # A receive ended by a local close: STATUS_CONNECTION_ABORTED
             # (10053), not 995 (Wine's iocp_async_read_closesocket on Windows).
             self.abort(op, C.STATUS_CONNECTION_ABORTED)
@@ -592,13 +597,13 @@ class Sockets:
                 # cut_send_count's.  Wine 8.0 keeps such a send pending
                 # (close_keeps_sends), so no backend here shows Windows' status.
                 self.abort(op, C.STATUS_CONNECTION_ABORTED)
-            self.close_endpoint(sock, receive_pending and not self.config.close_keeps_sends)  # Wine: FIN
+            self.close_endpoint(sock, outstanding and not self.config.close_keeps_sends)  # Wine: FIN
         self.changed(sock)
 
-    def close_endpoint(self, sock: Socket, receive_pending: bool = False) -> None:
+    def close_endpoint(self, sock: Socket, outstanding: bool = False) -> None:
         """The connection side of closesocket: FIN, or RST when lingering {1,0},
-        when received data was left unread, or when a receive was still
-        outstanding (``receive_pending``).
+        when received data was left unread, or when a receive or a send was
+        still outstanding (``outstanding``).
 
         A close with a receive still pending resets the connection on Windows,
         even with nothing received and nothing unread: Go's CL 6604072 (2012,
@@ -618,13 +623,24 @@ class Sockets:
         in the conformance suite), and so does the fake under
         ``FakeConfig.close_keeps_sends`` (Wine's close).
 
-        Divergence from real Windows (unverified): a close that ends a send
-        still pending (its bytes not all gone out) closes gracefully here, the
-        FIN after the bytes that went out.  libuv's maintainers say Windows
-        resets such a connection (commit 99eb736b4, 2021: "we need to cancel
-        writes explicitly ... so it doesn't also generate an RST packet on the
-        wire"; the comment in uv__tcp_close), but no Windows-run test shows
-        it; Wine 8.0 keeps the send (``close_keeps_sends``).
+        A close that ends a send still outstanding (its bytes not all gone
+        out, not cancelled) resets the connection too: Microsoft's own
+        account of closesocket (MSDN, June 1998, the Windows Sockets 2
+        conference paper on closing: "under several circumstances, such as
+        pending unreceived, outstanding send() calls, and more, a closesocket()
+        will result in an abortive close") and libuv's maintainers, who
+        changed libuv's close for it on Windows 10 (commit 99eb736b4, 2021:
+        "Win32 sockets have an issue where it sends an RST packet if there is
+        an outstanding overlapped calls ... we need to cancel writes
+        explicitly ... so it doesn't also generate an RST packet on the
+        wire"; uv__tcp_close: "If any overlapped req failed to cancel, calling
+        `closesocket` now would cause Win32 to send an RST packet.  Try to
+        avoid that for writes").  A send cancelled before the close, or whose
+        every byte went out (completed, its notification not yet reaped), is
+        not outstanding: the close is graceful, as libuv relies on.  (Until
+        fidelity13 the fake closed gracefully here.)  Wine 8.0 keeps the send
+        pending and closes when it completes (``close_keeps_sends``); a strict
+        xfail in the conformance suite.
 
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a
@@ -635,8 +651,8 @@ class Sockets:
         ep = sock.ep
         if ep is not None and not ep.closed:
             ep.closed = True
-            if (sock.linger[0] and sock.linger[1] == 0) or ep.rbuf or receive_pending:
-                self.net.send_rst(ep)  # abortive close, unread data, or a receive outstanding: RST
+            if (sock.linger[0] and sock.linger[1] == 0) or ep.rbuf or outstanding:
+                self.net.send_rst(ep)  # abortive close, unread data, or an operation outstanding: RST
             elif not ep.reset:
                 self.net.send_fin(ep)
 

@@ -99,9 +99,9 @@ def test_the_seed_picks_the_count_moved_or_zero(how: str) -> None:
 
 @pytest.mark.parametrize("how", ["cancel", "close"])
 def test_the_peer_gets_exactly_the_bytes_that_went_out(how: str) -> None:
-    """Cancelled or closed (gracefully), the peer reads the bytes that went out,
-    which are what a non-zero count says, a prefix of the send (then EOF after
-    a close)."""
+    """Cancelled or closed, the peer reads the bytes that went out, which are
+    what a non-zero count says, a prefix of the send (then, after a close, the
+    reset of a close with a send outstanding: Sockets.close_endpoint)."""
     seen_moved = False
     for seed in range(12):
         ws, acc, ov = stalled(seed)
@@ -112,9 +112,11 @@ def test_the_peer_gets_exactly_the_bytes_that_went_out(how: str) -> None:
         try:
             while chunk := peer.recv(65536, timeout=1.0):
                 got += chunk
-            assert how == "close", "EOF after a cancel"
+            raise AssertionError("EOF after a cut send")
         except TimeoutError:
             assert how == "cancel"
+        except ConnectionResetError:
+            assert how == "close"
         assert bytes(got) == DATA[:len(got)] and 0 < len(got) < len(DATA)
         if n:
             seen_moved = True

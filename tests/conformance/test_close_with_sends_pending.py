@@ -15,18 +15,24 @@ cancellation: the commit maps that to UV_ECANCELED and drops the test's
 port); the shutdown page (the FIN follows the data handed over before it) and
 the CancelIoEx page (a cancelled request completes with 995).
 
+What the peer of such a close reads (section 33): a reset, since a close with a
+send outstanding is abortive (Microsoft's MSDN paper of 1998 on closing:
+"outstanding send() calls ... a closesocket() will result in an abortive close";
+libuv 99eb736b4 and uv__tcp_close, which cancel writes and wait for their
+completions before closesocket to avoid that RST); a close after the send was
+cancelled and its completion reaped (libuv's order) is graceful.
+
 What the tests do not fix, because no Windows-run source does: the count a cut
-send reports (``Sockets.cut_send_count``: the fake gives the bytes out or 0),
-and whether the peer then reads EOF or a reset after a close (libuv's comment in
-uv__tcp_close says a close with a write pending sends an RST); they hold only
-that the peer's bytes are a prefix of the send, and at least the count unless
-the connection was reset.
+send reports (``Sockets.cut_send_count``: the fake gives the bytes out or 0);
+they hold only that the peer's bytes are a prefix of the send, and at least the
+count unless the connection was reset.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from fakewinsock import WSAOVERLAPPED
 from fakewinsock.constants import (
     ERROR_CONNECTION_ABORTED,
     ERROR_OPERATION_ABORTED,
@@ -40,13 +46,15 @@ from fakewinsock.constants import (
 )
 
 from ._harness import Accepted, Harness
-from .test_cut_send import MS, big, check_prefix, cut_packet, post_big_send, post_big_send_on_port
+from .test_cut_send import MS, big, check_prefix, cut_packet, peer_reads, post_big_send, post_big_send_on_port
 
 _WINE_KEEPS = ("Wine 8.0 keeps a send pending after closesocket (measured by fidelity7; "
                "tests/test_fake_close_pending_send.py, FakeConfig.close_keeps_sends): it is not completed")
 
 
-def _closed_send_reads_as_aborted(h: Harness, a: Accepted, shut: bool) -> None:
+def _close_with_a_send_pending(h: Harness, a: Accepted, shut: bool) -> tuple[bytearray, WSAOVERLAPPED]:
+    """A big send pending half-way, shutdown(SD_SEND) if ``shut``, closesocket;
+    the send is completed by the close.  Returns (the data, the OVERLAPPED)."""
     data = big(h)
     ov = h.overlapped()
     post_big_send(h, a, data, ov)
@@ -54,6 +62,11 @@ def _closed_send_reads_as_aborted(h: Harness, a: Accepted, shut: bool) -> None:
         assert h.ws.shutdown(a.sock, SD_SEND) == 0
     assert h.close(a.sock) == 0
     assert h.wait(ov.hEvent, MS) == WSA_WAIT_EVENT_0, "the send was not completed by the close"
+    return data, ov
+
+
+def _closed_send_reads_as_aborted(h: Harness, a: Accepted, shut: bool) -> None:
+    data, ov = _close_with_a_send_pending(h, a, shut)
     n = ov.InternalHigh
     assert ov.Internal == STATUS_CONNECTION_ABORTED and n < len(data)
     # The socket handle is gone: read the OVERLAPPED through another socket.
@@ -114,3 +127,52 @@ def test_cancel_after_shutdown_send_ends_the_send_and_the_connection_still_ends(
         reset = True
     assert len(got) < len(data) and got == data[:len(got)]
     assert reset or n <= len(got)
+
+
+@pytest.mark.wine_divergence(_WINE_KEEPS)
+@pytest.mark.parametrize("shut", [False, True], ids=["close", "shutdown-close"])
+def test_close_with_a_send_outstanding_resets_the_connection(h: Harness, shut: bool) -> None:
+    """closesocket with a send pending half-way (with or without shutdown(SD_SEND)
+    first) is an abortive close: the peer reads at most a prefix of the send,
+    then the reset (Microsoft's 1998 MSDN paper on closing: "outstanding send()
+    calls ... result in an abortive close"; libuv 99eb736b4: "Win32 sockets ...
+    send an RST packet if there is an outstanding overlapped calls"), never the
+    whole send and never EOF."""
+    a = h.accept()
+    data, _ = _close_with_a_send_pending(h, a, shut)
+    got, reset = peer_reads(a)
+    assert len(got) < len(data) and got == bytes(data[:len(got)])
+    assert reset, "a close with a send outstanding closed gracefully"
+
+
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "unreaped"])
+def test_close_after_the_send_was_cancelled_is_graceful(h: Harness, reaped: bool) -> None:
+    """libuv's close (99eb736b4; uv__tcp_close: "If any overlapped req failed to
+    cancel, calling `closesocket` now would cause Win32 to send an RST packet.
+    Try to avoid that for writes ... by waiting to process the completion
+    notifications first"): CancelIoEx of the send pending half-way, its
+    completion taken (995), then closesocket: nothing is outstanding, so the
+    close is graceful: the peer reads a prefix of the send (at least the count),
+    then EOF.  The same with the close right after the cancel, the completion
+    taken after it: the cancel ended the send, as a cancelled receive is not
+    outstanding at a close right after it (section 28: libuv's Windows CI test
+    tcp_close_after_read_timeout)."""
+    a = h.accept()
+    data = big(h)
+    ov = h.overlapped()
+    post_big_send(h, a, data, ov)
+    assert h.ws.CancelIoEx(a.sock, ov) == TRUE
+    if reaped:
+        ok, n, err = h.complete(a.sock, ov)
+        assert (ok, err) == (FALSE, ERROR_OPERATION_ABORTED)
+        assert h.close(a.sock) == 0
+    else:
+        assert h.close(a.sock) == 0
+        assert h.wait(ov.hEvent, MS) == WSA_WAIT_EVENT_0
+        assert ov.Internal == STATUS_CANCELLED
+        n = ov.InternalHigh
+    assert n < len(data)
+    got = bytearray()
+    while chunk := a.peer.recv(1 << 20):  # (a reset or a TimeoutError fails the test)
+        got += chunk
+    assert n <= len(got) < len(data) and got == data[:len(got)]

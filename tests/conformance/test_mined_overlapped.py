@@ -37,6 +37,7 @@ from fakewinsock.constants import (
 )
 
 from ._harness import Harness
+from .test_cut_send import big, post_big_send
 
 ERROR_IO_INCOMPLETE = 996
 ERROR_OPERATION_ABORTED = 995
@@ -203,6 +204,97 @@ def test_pending_receive_writes_internal_only(h: Harness) -> None:
     assert ov.InternalHigh == 0xDEADBEEF
     a.peer.send(b"data")
     ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+    assert ok == TRUE and 1 <= n <= 4 and bytes(buf[:n]) == b"data"[:n]
+
+
+def _until_done(h: Harness, ov: WSAOVERLAPPED) -> None:
+    """Non-alertable waits of 10 ms until ``ov``'s operation is done (its
+    Internal no longer STATUS_PENDING), without waiting on the socket."""
+    idle = h.event()
+    for _ in range(1000):
+        if ov.Internal != STATUS_PENDING:
+            return
+        h.wait(idle, 10)
+    raise AssertionError("the operation did not complete")
+
+
+def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signals_the_socket(h: Harness) -> None:
+    """With no hEvent, WSAGetOverlappedResult(fWait=TRUE) waits on the socket
+    handle, which any operation started on it unsignals and any completing with
+    no event signals (the I/O manager's file object event: Wine's ntdll
+    read_file_test, on Windows, "with no event, the pipe handle itself gets
+    signaled", and not with an event; Microsoft's GetOverlappedResult page warns
+    of the confusion with several operations on one handle).  A receive pending
+    with no event, then a send with no event that completes (the peer reads it
+    all): the wait on the receive returns TRUE at once with the receive still
+    pending (Internal STATUS_PENDING, the count InternalHigh holds, the last
+    error WSA_IO_PENDING or 0, as for an event signalled by someone else); the
+    receive later completes with the peer's bytes."""
+    a = h.accept()
+    rov = WSAOVERLAPPED()
+    buf = bytearray(5)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(5, buf)], 1, 0, rov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    data = big(h)
+    sov = h.overlapped(with_event=False)
+    post_big_send(h, a, data, sov)
+    assert a.peer.recv_exactly(len(data)) == bytes(data)
+    _until_done(h, sov)
+    assert (sov.Internal, sov.InternalHigh) == (0, len(data))
+    assert rov.Internal == STATUS_PENDING
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, rov, TRUE)
+    assert (ok, n) == (TRUE, rov.InternalHigh)
+    assert h.ws.WSAGetLastError() in (WSA_IO_PENDING, 0)
+    assert rov.Internal == STATUS_PENDING, "the wait on the socket waited for the receive"
+    a.peer.send(b"data")
+    _until_done(h, rov)
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, rov, FALSE)
+    assert ok == TRUE and 1 <= n <= 4 and bytes(buf[:n]) == b"data"[:n]
+
+
+def test_a_receive_posted_after_another_completion_unsignals_the_socket(h: Harness) -> None:
+    """Starting an operation unsignals the handle (read_file_test: the handle,
+    signalled before, is not once a read pends): a small send with no event
+    completes (signalling the socket), then a receive with no event is posted;
+    WSAGetOverlappedResult(fWait=TRUE) on it waits for the receive itself and
+    returns the peer's bytes."""
+    a = h.accept()
+    sov = h.overlapped(with_event=False)
+    sbuf = bytearray(b"hello")
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(5, sbuf)], 1, 0, sov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    _until_done(h, sov)
+    assert a.peer.recv_exactly(5) == b"hello"
+    rov = WSAOVERLAPPED()
+    buf = bytearray(5)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(5, buf)], 1, 0, rov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    a.peer.send(b"data")
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, rov, TRUE)
+    assert rov.Internal == 0, "the wait on the socket ended before the receive completed"
+    assert ok == TRUE and 1 <= n <= 4 and bytes(buf[:n]) == b"data"[:n]
+
+
+def test_an_operation_with_an_event_does_not_signal_the_socket(h: Harness) -> None:
+    """A completion with an event signals the event, not the handle
+    (read_file_test: after a read with an event completes, "read handle is
+    signaled" is false): a receive with no event pends, a small send with an
+    event completes; WSAGetOverlappedResult(fWait=TRUE) on the receive still
+    waits for the receive itself and returns the peer's bytes."""
+    a = h.accept()
+    rov = WSAOVERLAPPED()
+    buf = bytearray(5)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(5, buf)], 1, 0, rov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+    sov = h.overlapped()
+    sbuf = bytearray(b"hello")
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(5, sbuf)], 1, 0, sov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.wait(sov.hEvent) == 0
+    assert a.peer.recv_exactly(5) == b"hello"
+    a.peer.send(b"data")
+    ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, rov, TRUE)
+    assert rov.Internal == 0, "the send's completion with an event signalled the socket"
     assert ok == TRUE and 1 <= n <= 4 and bytes(buf[:n]) == b"data"[:n]
 
 
