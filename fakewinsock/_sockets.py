@@ -429,7 +429,11 @@ class Sockets:
         a connection whose send it cancelled half-way is in no Windows-run
         test (sock.c, afd.c) nor on Microsoft's CancelIoEx, WSASend or
         closesocket pages (searched again by fidelity8); a program must not
-        rely on the connection after cutting a send off: close it."""
+        rely on the connection after cutting a send off: close it.  (libuv's
+        close relies on a cancel not aborting it: it cancels its writes and
+        waits for their completions before closesocket precisely to avoid the
+        reset a send still outstanding causes: docs/semantics-findings.md
+        section 33.)"""
         return self.chooser.pick_one((op.moved, 0), "cut-send-count")
 
     # ------------------------------------------------------------ accept

@@ -218,7 +218,9 @@ def _until_done(h: Harness, ov: WSAOVERLAPPED) -> None:
     raise AssertionError("the operation did not complete")
 
 
-def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signals_the_socket(h: Harness) -> None:
+@pytest.mark.parametrize("routine", [False, True], ids=["send-no-event", "send-with-routine"])
+def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signals_the_socket(
+        h: Harness, routine: bool) -> None:
     """With no hEvent, WSAGetOverlappedResult(fWait=TRUE) waits on the socket
     handle, which any operation started on it unsignals and any completing with
     no event signals (the I/O manager's file object event: Wine's ntdll
@@ -229,7 +231,8 @@ def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signal
     all): the wait on the receive returns TRUE at once with the receive still
     pending (Internal STATUS_PENDING, the count InternalHigh holds, the last
     error WSA_IO_PENDING or 0, as for an event signalled by someone else); the
-    receive later completes with the peer's bytes."""
+    receive later completes with the peer's bytes.  The same when the send
+    notifies through a completion routine (it has no event either)."""
     a = h.accept()
     rov = WSAOVERLAPPED()
     buf = bytearray(5)
@@ -237,7 +240,8 @@ def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signal
     assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
     data = big(h)
     sov = h.overlapped(with_event=False)
-    post_big_send(h, a, data, sov)
+    ran: list[int] = []
+    post_big_send(h, a, data, sov, (lambda err, n, ov, flags: ran.append(n)) if routine else None)
     assert a.peer.recv_exactly(len(data)) == bytes(data)
     _until_done(h, sov)
     assert (sov.Internal, sov.InternalHigh) == (0, len(data))
@@ -246,6 +250,8 @@ def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signal
     assert (ok, n) == (TRUE, rov.InternalHigh)
     assert h.ws.WSAGetLastError() in (WSA_IO_PENDING, 0)
     assert rov.Internal == STATUS_PENDING, "the wait on the socket waited for the receive"
+    if routine:
+        assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION and ran == [len(data)]
     a.peer.send(b"data")
     _until_done(h, rov)
     ok, n, _ = h.ws.WSAGetOverlappedResult(a.sock, rov, FALSE)
