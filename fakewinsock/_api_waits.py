@@ -90,6 +90,7 @@ class WaitCalls(FakeBase):
         if ev is None:
             return self._fail(ts, "WSASetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         ev.signaled = True
+        self._kernel.signals += 1
         if ev.waiters:  # --- threads
             self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
         if self.trace.enabled:
@@ -151,6 +152,7 @@ class WaitCalls(FakeBase):
             )
         evs: list[Event] = []
         objects = self._kernel.objects
+        port = False  # a completion port's handle is among them (its signalled state is not counted)
         for i in range(cEvents):
             h = lphEvents[i]
             if type(h) is int:  # the usual case first: an int handle of an open event
@@ -166,6 +168,7 @@ class WaitCalls(FakeBase):
                     continue
                 if isinstance(waitable, (ProgramThread, Port)):  # any waitable handle (it is WaitForMultipleObjectsEx)
                     evs.append(waitable)  # type: ignore[arg-type]
+                    port = port or isinstance(waitable, Port)
                     continue
                 if h in self._kernel.closed_events:
                     raise WinsockUsageError(
@@ -181,6 +184,7 @@ class WaitCalls(FakeBase):
         # An event already signalled satisfies the wait before queued routines
         # are looked at (see _wait_objects); with none signalled, block returns
         # at once when routines are queued.
+        signals = -1 if port else self._kernel.signals  # block's quiet: the count this scan saw
         if fWaitAll:
             idx = _signalled(evs, fWaitAll)
         elif _NATIVE_KERNEL:  # the compiled build: the kernel's native scan
@@ -217,7 +221,8 @@ class WaitCalls(FakeBase):
 
                 kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
                              ts if fAlertable else None,
-                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs)  # (only threads)
+                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs,  # (only threads)
+                             signals)
                 idx = got[0]
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
@@ -250,9 +255,10 @@ class WaitCalls(FakeBase):
         if not bAlertable:
             if deadline is None and self._kernel.sched is None:
                 raise DeadlockError(f"{call}(INFINITE, FALSE) never returns")
-            self._kernel.block(lambda: False, deadline, f"{call}({dwMilliseconds}, FALSE)")
+            self._kernel.block(lambda: False, deadline, f"{call}({dwMilliseconds}, FALSE)",
+                               quiet=self._kernel.signals)  # (a done that reads nothing: see Kernel.block)
         else:
-            self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts)
+            self._kernel.block(lambda: False, deadline, f"{call}(INFINITE, TRUE)", ts, quiet=self._kernel.signals)
             if ts.apcs:
                 self._kernel.run_apcs(ts)
                 if self.trace.enabled:
@@ -330,6 +336,8 @@ class WaitCalls(FakeBase):
         if bWaitAll and len({o.handle for o in objs}) != len(objs):
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
+        # block's quiet (see WSAWaitForMultipleEvents)
+        signals = -1 if any(isinstance(o, Port) for o in objs) else self._kernel.signals
         idx = _signalled(objs, bWaitAll)
         if idx < 0:
             got = [-1]
@@ -345,7 +353,7 @@ class WaitCalls(FakeBase):
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs, signals)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]

@@ -410,6 +410,7 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         if not isinstance(ev, Event):
             raise ValueError(f"signal_event: {hEvent:#x} is not an open event")
         ev.signaled = True
+        self._kernel.signals += 1
         if ev.waiters:  # --- threads
             self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
         if self.trace.enabled:

@@ -142,6 +142,13 @@ class Kernel:
         self.acting = 0
         #: Initialised critical sections: address of a CRITICAL_SECTION -> its record (_threads.CritSec).
         self.critsecs: dict[int, CritSec] = {}
+        #: How many times an event or a thread handle was signalled (every place that
+        #: sets ``signaled = True`` on one counts).  A wait whose ``done`` reads only
+        #: such flags, found False when the count was n, is still False while the
+        #: count is n: ``block``'s ``quiet`` (no scan of 64 events after a step of
+        #: the world that signalled nothing).  A completion port's ``signaled`` is
+        #: its packet queue, not counted: a wait on one passes no ``quiet``.
+        self.signals = 0
 
     # ------------------------------------------------------------ threads, trace
 
@@ -269,25 +276,35 @@ class Kernel:
         return False
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None = None, handles: tuple[int, ...] = (), objs: Sequence[Any] = ()) -> bool:
+              ts: ThreadState | None = None, handles: tuple[int, ...] = (), objs: Sequence[Any] = (),
+              quiet: int = -1) -> bool:
         """Make progress until ``done()`` or the deadline (or, with ``ts``, until
         ts has a queued completion routine).  Raises DeadlockError if nothing can
         ever happen and there is no deadline.  With program threads the
         scheduler decides (``Scheduler.block``: other threads run meanwhile);
         ``handles`` are the handles waited on (closing one is a usage error),
         ``objs`` the objects they name when the caller has them (else they are
-        looked up when the thread parks)."""
+        looked up when the thread parks).  ``quiet``, for a ``done`` that reads
+        nothing but the signalled flags of events and threads: the value of
+        ``signals`` when the caller last found ``done()`` False; ``done`` is
+        then asked again only once something was signalled since (the same
+        answers, fewer scans).  -1 (the default): ask it after every step."""
         if self.sched is not None:
-            result = self.sched.block(done, deadline, what, ts, handles, objs)
+            result = self.sched.block(done, deadline, what, ts, handles, objs, quiet)
             if result is not None:
                 return result
         step = self.step
         apcs = ts.apcs if ts is not None else None
+        by_signals = quiet >= 0
         while True:
             if apcs:
                 return True
-            if done():
-                return True
+            n = self.signals
+            if n != quiet:  # (always, without quiet: the count is never negative)
+                if done():
+                    return True
+                if by_signals:
+                    quiet = n
             if not step(deadline):
                 if deadline is None:
                     name = what if isinstance(what, str) else what()

@@ -342,6 +342,7 @@ class Operations(Generic[S]):
                 record("queued", op.kind, op.sock.handle, op.id, "completion routine", thread=op.thread.index)
         elif op.event is not None:
             op.event.signaled = True
+            self.kernel.signals += 1
             if op.event.waiters:  # --- threads
                 self.kernel.sched.poke(op.event.waiters)  # type: ignore[union-attr]
             if tracing:

@@ -410,6 +410,7 @@ class Scheduler:
         _LIVE.pop(pt.serial, None)
         pt.state = EXITED
         pt.signaled = True
+        self.kernel.signals += 1
         if pt.waiters:
             self.poke(pt.waiters)
         pt.ts.exited = True
@@ -644,7 +645,8 @@ class Scheduler:
                     return cur
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None, handles: tuple[int, ...] = (), objs: Sequence[Any] = ()) -> bool | None:
+              ts: ThreadState | None, handles: tuple[int, ...] = (), objs: Sequence[Any] = (),
+              quiet: int = -1) -> bool | None:
         """Kernel.block for a scheduled thread (None: the caller is not scheduled).
 
         With no other thread able to run it does exactly what Kernel.block does
@@ -656,7 +658,7 @@ class Scheduler:
         cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
         wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
-            return self._block(cur, done, deadline, apcs)
+            return self._block(cur, done, deadline, apcs, quiet)
         except _Unwind:
             raise
         except BaseException:
@@ -668,11 +670,19 @@ class Scheduler:
             cur.wait = None
             cur.state = RUNNING
 
-    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None, apcs: Any) -> bool:
+    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None, apcs: Any,
+               quiet: int) -> bool:
         kernel = self.kernel
+        by_signals = quiet >= 0  # (see Kernel.block: done() is asked only after a signal)
         while True:
-            if apcs or done():
+            if apcs:
                 return True
+            n = kernel.signals
+            if n != quiet:
+                if done():
+                    return True
+                if by_signals:
+                    quiet = n
             others = self.runnable(cur)
             if others:
                 target = others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
@@ -750,6 +760,7 @@ class Scheduler:
             t.wait = None
             t.state = EXITED
             t.signaled = t.ts.exited = True
+            self.kernel.signals += 1
             if t.waiters:
                 self.poke(t.waiters)
         self.current = self.main

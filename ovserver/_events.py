@@ -439,9 +439,15 @@ class EventServer(Server):
         members = group.members
         n = len(members)
         first = group.next_first % (n + 1)
-        entries: list[_Conn | None] = [None, *members]  # None: the group's wake event
-        order = entries[first:] + entries[:first]
-        handles = [group.wake if c is None else c.event for c in order]
+        # The wake event and the clients' events ([wake, *members]), from index
+        # ``first`` on and round (fairness), built straight from ``members``:
+        # no lists of the clients themselves, held across the wait (the wait's
+        # index i is [wake, *members]' (first + i) % (n + 1); ``members``
+        # changes in this thread only).
+        handles = [group.wake]
+        handles += [c.event for c in members]
+        if first:
+            handles = handles[first:] + handles[:first]
         zombies = group.zombies
         if zombies:
             room = WSA_MAXIMUM_WAIT_EVENTS - len(handles)
@@ -470,7 +476,8 @@ class EventServer(Server):
         if i > n:
             return  # a closing client: swept above
         group.next_first = first + i + 1  # start after the event just served
-        conn = order[i]
+        k = (first + i) % (n + 1)
+        conn = members[k - 1] if k else None
         if conn is None:
             # Reset before the inbox, actions and stop flag are read (the loop
             # does that next, in this hold of the lock): whatever is added

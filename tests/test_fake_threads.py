@@ -720,3 +720,55 @@ def test_first_signaled_finds_what_the_wait_for_any_returns() -> None:
     evs[0].signaled = thread.signaled = False
     evs.append(evs[40])  # given twice: the first index
     assert first_signaled(evs) == 40
+
+
+@pytest.mark.parametrize("how", ["signal_event", "WSASetEvent"])
+@pytest.mark.parametrize("call", ["WSAWaitForMultipleEvents", "WaitForMultipleObjects"])
+def test_a_wait_stepping_the_world_sees_a_signal_made_in_a_step(how: str, call: str) -> None:
+    """A thread's wait that steps the world itself (the only thread that could
+    run) asks its events again only after something was signalled
+    (``Kernel.signals``): a signal made by a simulated actor in a step (here
+    a timer's callback), after steps that signalled nothing, ends the wait
+    at that step, with that event's index (never asked again, the wait would
+    be a deadlock: nothing else is scheduled and the other thread waits for
+    good)."""
+    ws = started(FakeWinsock(seed=1))
+    evs = [ws.WSACreateEvent() for _ in range(64)]
+    gate = ws.WSACreateEvent()
+    h = ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(gate, INFINITE), None, 0).hThread
+    ws.Sleep(1)  # the other thread runs and blocks for good: the main thread's wait steps the world
+    start = ws.now_ns
+    for ms in (1, 2, 3):  # steps that signal nothing
+        ws.call_at(start + ms * 1_000_000, lambda _: None)
+    def signal(_: object) -> None:
+        if how == "signal_event":
+            ws.signal_event(evs[40])
+        else:
+            ws.WSASetEvent(evs[40])
+
+    ws.call_at(start + 4_000_000, signal)
+    if call == "WSAWaitForMultipleEvents":
+        assert ws.WSAWaitForMultipleEvents(64, evs, FALSE, INFINITE, FALSE) == WAIT_OBJECT_0 + 40
+    else:
+        assert ws.WaitForMultipleObjects(64, evs, FALSE, INFINITE) == WAIT_OBJECT_0 + 40
+    assert 4_000_000 <= ws.now_ns - start < 5_000_000  # (WSASetEvent, a Winsock call, costs a little time)
+    ws.WSASetEvent(gate)
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    ws.CloseHandle(h)
+    for e in [*evs, gate]:
+        ws.WSACloseEvent(e)
+
+
+def test_a_wait_for_all_without_threads_sees_each_signal_made_in_a_step() -> None:
+    """The same for a wait for all events in a world without program threads
+    (``Kernel.block`` steps the world): it ends when the last one is signalled."""
+    ws = started(FakeWinsock(seed=1))
+    evs = [ws.WSACreateEvent() for _ in range(3)]
+    start = ws.now_ns
+    for i, e in enumerate(evs):
+        ws.call_at(start + (i + 1) * 2_000_000, lambda _: None)  # a step that signals nothing
+        ws.call_at(start + (i + 1) * 2_000_000 + 1_000_000, lambda ev: ws.signal_event(ev), e)
+    assert ws.WSAWaitForMultipleEvents(3, evs, TRUE, INFINITE, FALSE) == WAIT_OBJECT_0
+    assert ws.now_ns == start + 7_000_000
+    for e in evs:
+        ws.WSACloseEvent(e)

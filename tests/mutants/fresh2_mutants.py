@@ -272,9 +272,15 @@ class RotatedIndexIgnored(EventServer):
         members = group.members
         n = len(members)
         first = group.next_first % (n + 1)
-        entries: list[_Conn | None] = [None, *members]  # None: the group's wake event
-        order = entries[first:] + entries[:first]
-        handles = [group.wake if c is None else c.event for c in order]
+        # The wake event and the clients' events ([wake, *members]), from index
+        # ``first`` on and round (fairness), built straight from ``members``:
+        # no lists of the clients themselves, held across the wait (the wait's
+        # index i is [wake, *members]' (first + i) % (n + 1); ``members``
+        # changes in this thread only).
+        handles = [group.wake]
+        handles += [c.event for c in members]
+        if first:
+            handles = handles[first:] + handles[:first]
         zombies = group.zombies
         if zombies:
             room = WSA_MAXIMUM_WAIT_EVENTS - len(handles)
@@ -303,7 +309,7 @@ class RotatedIndexIgnored(EventServer):
         if i > n:
             return  # a closing client: swept above
         group.next_first = first + i + 1  # start after the event just served
-        conn = entries[i]  # BUG: the wait's index taken into the unrotated list
+        conn = members[i - 1] if i else None  # BUG: the wait's index taken into the unrotated list
         if conn is None:
             # Reset before the inbox, actions and stop flag are read (the loop
             # does that next, in this hold of the lock): whatever is added
