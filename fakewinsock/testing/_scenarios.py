@@ -329,6 +329,13 @@ def _range(value: int | tuple[int, int], name: str = "value") -> tuple[int, int]
     return lo, hi
 
 
+def _paused_before(gaps_ns: tuple[int, ...], send: int) -> tuple[int, ...]:
+    """``gaps_ns`` with the gap before send ``send``, if there is that send, at least _EXACT_PAUSE."""
+    if not 0 <= send < len(gaps_ns):
+        return gaps_ns
+    return gaps_ns[:send] + (max(gaps_ns[send], _EXACT_PAUSE),) + gaps_ns[send + 1:]
+
+
 def _ended(lines: Sequence[bytes]) -> bytes:
     """The lines, each ended by a newline, as one stream (one join: no line copied twice)."""
     return b"\n".join(lines) + b"\n" if lines else b""
@@ -893,10 +900,11 @@ class _Swarm:
         # drop it; without a known line limit it was drawn only when on, and a shrunk failure kept it)
         if tails is not None:
             kind, tail = draw(tails)
-            if "unterminated" not in f and not self._over_limit(tail):  # (over it: long_lines' own ending)
+            # None without unterminated but one over the limit (long_lines' own ending), and none for a crowd's
+            # filler: a tail is an ending (its FIN comes right behind it; one over the limit is hung up), and a
+            # crowd's fillers stay, so that the server stays full (with tails it never filled)
+            if filler or ("unterminated" not in f and not self._over_limit(tail)):
                 tail = b""
-            if filler:  # a tail is an ending (its FIN comes right behind it; one over the limit is hung up): a
-                tail = b""  # crowd's fillers stay, so that the server stays full (with tails it never filled)
             if tail:
                 used.update(k for k in ("unterminated" if "unterminated" in f else "", kind) if k)
                 if self._over_limit(tail) and chunks and stop_at is None and not (boundary_first and len(chunks) == 1):
@@ -912,11 +920,10 @@ class _Swarm:
                         else _SLOW_SEND_GAP if role == "slow_reader" and i >= first_bulk
                         else draw(self.gaps if role == "talker" and not i else gap_choices)
                         for i in range(len(chunks)))
-        if exact_at >= 0:  # it comes alone, a pause after the sends before it: a server that takes it in one
-            # receive then holds exactly the limit, with the replies before it sent (the boundary itself)
-            gaps_ns = gaps_ns[:exact_at] + (max(gaps_ns[exact_at], _EXACT_PAUSE),) + gaps_ns[exact_at + 1:]
-        if boundary_first and len(gaps_ns) > 1:  # ... and a boundary send comes first, alone: a pause after it
-            gaps_ns = gaps_ns[:1] + (max(gaps_ns[1], _EXACT_PAUSE),) + gaps_ns[2:]
+        # A send of a limit's size comes alone: big_sends' exact send a pause after the sends before it (a server
+        # that takes it in one receive then holds exactly the limit, with the replies before it sent: the boundary
+        # itself), a boundary send, which comes first, a pause before the next.
+        gaps_ns = _paused_before(gaps_ns, exact_at if exact_at >= 0 else 1 if boundary_first else -1)
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
