@@ -329,6 +329,13 @@ def _range(value: int | tuple[int, int], name: str = "value") -> tuple[int, int]
     return lo, hi
 
 
+def _paused_before(gaps_ns: tuple[int, ...], send: int) -> tuple[int, ...]:
+    """``gaps_ns`` with the gap before send ``send``, if there is that send, at least _EXACT_PAUSE."""
+    if not 0 <= send < len(gaps_ns):
+        return gaps_ns
+    return gaps_ns[:send] + (max(gaps_ns[send], _EXACT_PAUSE),) + gaps_ns[send + 1:]
+
+
 def _ended(lines: Sequence[bytes]) -> bytes:
     """The lines, each ended by a newline, as one stream (one join: no line copied twice)."""
     return b"\n".join(lines) + b"\n" if lines else b""
@@ -525,6 +532,13 @@ _CROWD_STAY = st.sampled_from([30 * _MS, 10 * _MS])
 #: crowd-late draw that say so.
 _STOP_STAY = 3 * _S
 _STAYS_WHEN = (5 * _MS, 1 * _MS)
+#: spread_arrivals: how long the first client, an ordinary one, stays connected once it has come (first) when
+#: its crowd-late draw is one of _STAYS_WHEN: a keep-alive connection, opened ahead of use, that sends nothing
+#: while the others come and go.  Longer than the second in which the checker wants an ended client's socket
+#: closed, so that a server that misses the others' completions while a quiet connection is all it watches is
+#: seen (measured: an events server that puts a new client into a group's wait array while the group's thread
+#: waits on it, the recipe with spread_arrivals and resets, seeds 0-1, 100 examples each: 9 failures, none without).
+_KEEP_ALIVE = 1500 * _MS
 #: The line of crowd's first client that ends early: more than any window the scenario draws holds
 #: (its size a _ladder draw).
 _ENDER_LINE = 20000
@@ -886,10 +900,11 @@ class _Swarm:
         # drop it; without a known line limit it was drawn only when on, and a shrunk failure kept it)
         if tails is not None:
             kind, tail = draw(tails)
-            if "unterminated" not in f and not self._over_limit(tail):  # (over it: long_lines' own ending)
+            # None without unterminated but one over the limit (long_lines' own ending), and none for a crowd's
+            # filler: a tail is an ending (its FIN comes right behind it; one over the limit is hung up), and a
+            # crowd's fillers stay, so that the server stays full (with tails it never filled)
+            if filler or ("unterminated" not in f and not self._over_limit(tail)):
                 tail = b""
-            if filler:  # a tail is an ending (its FIN comes right behind it; one over the limit is hung up): a
-                tail = b""  # crowd's fillers stay, so that the server stays full (with tails it never filled)
             if tail:
                 used.update(k for k in ("unterminated" if "unterminated" in f else "", kind) if k)
                 if self._over_limit(tail) and chunks and stop_at is None and not (boundary_first and len(chunks) == 1):
@@ -905,11 +920,10 @@ class _Swarm:
                         else _SLOW_SEND_GAP if role == "slow_reader" and i >= first_bulk
                         else draw(self.gaps if role == "talker" and not i else gap_choices)
                         for i in range(len(chunks)))
-        if exact_at >= 0:  # it comes alone, a pause after the sends before it: a server that takes it in one
-            # receive then holds exactly the limit, with the replies before it sent (the boundary itself)
-            gaps_ns = gaps_ns[:exact_at] + (max(gaps_ns[exact_at], _EXACT_PAUSE),) + gaps_ns[exact_at + 1:]
-        if boundary_first and len(gaps_ns) > 1:  # ... and a boundary send comes first, alone: a pause after it
-            gaps_ns = gaps_ns[:1] + (max(gaps_ns[1], _EXACT_PAUSE),) + gaps_ns[2:]
+        # A send of a limit's size comes alone: big_sends' exact send a pause after the sends before it (a server
+        # that takes it in one receive then holds exactly the limit, with the replies before it sent: the boundary
+        # itself), a boundary send, which comes first, a pause before the next.
+        gaps_ns = _paused_before(gaps_ns, exact_at if exact_at >= 0 else 1 if boundary_first else -1)
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
@@ -919,6 +933,11 @@ class _Swarm:
         # its own: a new draw moves every example's draws, and with them what shrinks to what.
         if "early_stop" in f and late in _STAYS_WHEN and role not in ("accept_reset", "accept_late"):
             stay = max(stay, _STOP_STAY)
+        keep_alive = ("spread_arrivals" in f and "crowd" not in f and index == 0 and role == "" and stop_at is None
+                      and late in _STAYS_WHEN)
+        if keep_alive:  # the first client: it comes first and stays, connected and quiet, while the others
+            stay = max(stay, _KEEP_ALIVE)  # come and go (no draw of its own, as early_stop's stay)
+            used.add("spread_arrivals")
         if role == "backpressure" and backed_up:  # it stays once served, 1 time in 2, after its pause
             stay = max(stay, draw(_BURST_STAY))
         if role in ("accept_reset", "accept_late"):  # resets in the listen backlog, then one more client
@@ -931,6 +950,8 @@ class _Swarm:
             arrive = self.wave if self.max_clients is not None and index >= self._wave_from() else 0
         elif "spread_arrivals" in f:
             arrive = draw(self.spread)
+            if keep_alive:
+                arrive = 0
             if arrive in _SPREAD_ONLY:
                 used.add("spread_arrivals")
         else:
@@ -954,8 +975,12 @@ class _Swarm:
             pause_at, pause = draw(_PAUSED) or (None, None)
             if pause_at is not None:
                 used.add("paused_readers")
+        if keep_alive:  # ... and sends nothing (a connection opened ahead of use)
+            msgs, chunks, gaps_ns, tail, pause_at, pause = [], [], (), b"", None, None
         script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, max(stay, draw(self.linger)), tail, pause_at,
                               pause, read_bytes, read_every)
+        if keep_alive:  # (and does not end before its stay)
+            return script, None
         if stops:  # it must end: a reset after sending everything
             return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
         if role == "accept_reset":
@@ -1302,7 +1327,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       most 3, neither where the server serves more; those past ``max_clients`` together, with the
       server's last two places where it has more, perhaps 1 or 5 ms later, when some
       of the first have ended while their replies are still being sent),
-      ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop),
+      ``spread_arrivals`` (arrivals up to 50 ms apart, also during a stop;
+      2 times in 3 without a crowd, the first client, if ordinary, is a
+      keep-alive connection: it comes first, sends nothing and stays 1.5 s
+      while the others come and go),
       ``busy_server`` (1 in 4: a server slower than its clients, as on a
       loaded machine: each of its Winsock calls costs 400 us or 1 ms of
       virtual time, less where the traffic is heavy, while the network keeps
