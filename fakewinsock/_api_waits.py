@@ -35,6 +35,25 @@ def _signalled(evs: list[Event] | list[Event | ProgramThread | Port], wait_all: 
     return first_signaled(evs)
 
 
+def _socket_wait(call: str, h: int) -> NotEmulatedError:
+    """The error for a wait on a socket's handle, which Windows allows (a socket
+    is a file handle, and WSAWaitForMultipleEvents is WaitForMultipleObjectsEx).
+
+    Not emulated because its state is not known well enough to draw it.  The
+    handle follows the I/O manager's file-object event: a request that starts
+    on it unsignals it, one with no event signals it when it completes, one
+    with an event does not (Wine's ntdll tests, read_pipe_test, plain ok()s run
+    on Windows; the fake keeps this much as ``Socket.handle_signaled`` for
+    WSAGetOverlappedResult, section 34 of docs/semantics-findings.md).  The
+    same test finds a fresh pipe handle signalled, whichever end; but a socket
+    is set up through requests its provider sends the driver with an event of
+    its own (ReactOS's msafd: the window sizes and the socket context in
+    WSPSocket, then bind and listen), each of which would leave it
+    unsignalled, and no Windows-run test waits on a socket."""
+    return NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated (its signalled state "
+                            "on Windows depends on requests the provider makes; no Windows-run test shows it)")
+
+
 def _tagged(objects: dict[int, Any], h: int) -> Any:
     """The object a kernel handle names, ignoring its two low bits, which Windows
     leaves to the application (Wine's sync.c test_WaitForSingleObject, run on
@@ -70,10 +89,24 @@ class WaitCalls(FakeBase):
         return self._lookup(h, Event, call, "hEvent")
 
     def WSACloseEvent(self, hEvent: int) -> int:
-        """Close an event handle."""
+        """Close an event handle.
+
+        A handle that names a thread, a completion port or a socket is not
+        emulated (NotEmulatedError): Microsoft's pages say only that the call
+        fails with WSA_INVALID_HANDLE when hEvent "is not a valid event object
+        handle", and also that WSA events are plain system events (WSACreateEvent:
+        an application may make one with CreateEvent instead).  Wine's and
+        ReactOS's ws2_32 call CloseHandle, which closes any kind of handle (a
+        socket's too, behind its provider's back); no Windows-run test calls it
+        on another kind of object."""
         ts = self._enter("WSACloseEvent")
         ev = self._event("WSACloseEvent", hEvent)
         if ev is None:
+            other = self._kernel.objects.get(hEvent)
+            if isinstance(other, (ProgramThread, Port, Socket)):
+                raise NotEmulatedError(
+                    f"WSACloseEvent({hEvent:#x}) on a {type(other).__name__} handle is not emulated: whether "
+                    "Windows closes it (as Wine's and ReactOS's CloseHandle does) or fails is unverified")
             return self._fail(ts, "WSACloseEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         self._check_not_waited("WSACloseEvent", hEvent)
         del self._kernel.objects[hEvent]
@@ -170,6 +203,8 @@ class WaitCalls(FakeBase):
                     evs.append(waitable)  # type: ignore[arg-type]
                     port = port or isinstance(waitable, Port)
                     continue
+                if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
+                    raise _socket_wait(call, h)
                 if h in self._kernel.closed_events:
                     raise WinsockUsageError(
                         f"{call}: lphEvents[{i}] = {h:#x} is an event that was closed with "
@@ -330,7 +365,7 @@ class WaitCalls(FakeBase):
             obj = _tagged(self._kernel.objects, h)
             if not isinstance(obj, (Event, ProgramThread, Port)):
                 if isinstance(obj, Socket):
-                    raise NotEmulatedError(f"{call}: waiting on a socket handle ({h:#x}) is not emulated")
+                    raise _socket_wait(call, h)
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
             objs.append(obj)
         if bWaitAll and len({o.handle for o in objs}) != len(objs):

@@ -46,9 +46,11 @@ Divergence from real Windows, in one place (details at each site):
   preempted only at interface calls and waits (the rest of
   :mod:`fakewinsock._threads`' divergences are listed there).  A thread's exit
   cancels the I/O it posted and drops its queued routines, as afd.c shows
-  Windows does for sockets without a completion port.  Waits take events and
-  thread handles only (a socket handle is NotEmulatedError); CloseHandle on a
-  socket is NotEmulatedError (use closesocket).
+  Windows does for sockets without a completion port.  Waits take events,
+  thread handles and completion ports (a socket handle, waitable on Windows,
+  is NotEmulatedError in every wait, WSAWaitForMultipleEvents too); CloseHandle
+  on a socket, and WSACloseEvent on a socket, thread or port, are
+  NotEmulatedError (use closesocket, CloseHandle).
 * Handle values are never reused; peers' addresses are never reused (no
   TIME_WAIT).
 * Only IPv4 TCP over loopback; blocking (non-overlapped) I/O, MSG_* flags

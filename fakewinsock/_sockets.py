@@ -116,7 +116,12 @@ class Socket:
         self.connected_ns = -1  # the virtual time it became connected (SO_CONNECT_TIME); -1: never
         # Its handle's signalled state (_ops.HasHandle).  Divergence from real
         # Windows (unverified): a new socket's handle is taken as unsignalled;
-        # only a wait on it with no operation started since could tell.
+        # only a wait on it with no operation started since could tell.  A new
+        # pipe handle is signalled (Wine's ntdll read_pipe_test, on Windows),
+        # but a socket's provider sends the driver requests with events of its
+        # own from WSASocket on (ReactOS's msafd), which unsignal it; and the
+        # fake's synchronous calls (bind, listen, setsockopt...) leave the state
+        # alone where such requests may unsignal it (_api_waits._socket_wait).
         self.handle_signaled = False
 
     def endpoint_changed(self, ep: Endpoint) -> None:

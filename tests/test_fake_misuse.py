@@ -8,6 +8,7 @@ not emulate raises NotEmulatedError.
 from __future__ import annotations
 
 import array
+from collections.abc import Callable
 
 import pytest
 
@@ -27,12 +28,14 @@ from fakewinsock.constants import (
     AF_INET6,
     FALSE,
     INFINITE,
+    INVALID_HANDLE_VALUE,
     IPPROTO_TCP,
     MAKEWORD,
     SOCK_DGRAM,
     SOCK_STREAM,
     SOCKET_ERROR,
     TRUE,
+    WAIT_OBJECT_0,
     WSA_FLAG_OVERLAPPED,
     WSA_INFINITE,
     WSA_IO_PENDING,
@@ -334,6 +337,35 @@ def test_not_emulated_fails_loudly(h: Harness) -> None:
     with pytest.raises(NotEmulatedError, match="without WSA_FLAG_OVERLAPPED"):
         h.ws.connect(plain, sockaddr_in("127.0.0.1", a.peer.address[1]), 16)
         h.ws.WSARecv(plain, [WSABUF(8, bytearray(8))], 1, 0, h.overlapped(), None)
+
+
+def test_waits_on_a_socket_handle_and_closing_other_handles_as_events_are_not_emulated(h: Harness) -> None:
+    """Every wait on a socket's handle (waitable on Windows, its state unknown: ``_api_waits._socket_wait``)
+    and WSACloseEvent on a socket, thread or port handle (Windows unverified) raise NotEmulatedError, and
+    leave the object as it was (docs/semantics-findings.md section 35)."""
+    a = h.accept()
+    ev = h.ws.WSACreateEvent()
+    waits: dict[str, Callable[[int], int]] = {
+        "WSAWaitForMultipleEvents": lambda s: h.ws.WSAWaitForMultipleEvents(2, [ev, s], FALSE, 0, FALSE),
+        "WaitForSingleObject": lambda s: h.ws.WaitForSingleObject(s, 0),
+        "WaitForSingleObjectEx": lambda s: h.ws.WaitForSingleObjectEx(s, 0, TRUE),
+        "WaitForMultipleObjects": lambda s: h.ws.WaitForMultipleObjects(2, [ev, s], FALSE, 0),
+        "WaitForMultipleObjectsEx": lambda s: h.ws.WaitForMultipleObjectsEx(2, [s, ev], TRUE, 0, FALSE),
+    }
+    for call, wait in waits.items():
+        with pytest.raises(NotEmulatedError, match=rf"^{call}: waiting on a socket handle \({a.sock:#x}\)"):
+            wait(a.sock)
+    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    thread = h.ws.CreateThread(None, 0, lambda _: 0, None, 0).hThread
+    for handle, kind in ((a.sock, "Socket"), (thread, "ProgramThread"), (port, "Port")):
+        with pytest.raises(NotEmulatedError, match=rf"^WSACloseEvent\({handle:#x}\) on a {kind} handle"):
+            h.ws.WSACloseEvent(handle)
+    assert h.ws.WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(thread) == TRUE
+    assert h.ws.CloseHandle(port) == TRUE
+    assert h.ws.WSACloseEvent(ev) == TRUE
+    a.peer.send(b"still open")
+    assert h.recv_all(a.sock, 10) == b"still open"
 
 
 def test_bad_address_family_is_a_winsock_error(h: Harness) -> None:
