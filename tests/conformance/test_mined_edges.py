@@ -236,6 +236,34 @@ def test_data_arriving_after_a_cancelled_receive_is_not_lost(h: Harness) -> None
     assert h.recv_all(a.sock, 4) == b"kept"
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one-at-a-time", "two-pending"])
+def test_receives_cancelled_in_turn_leave_the_connection_usable(h: Harness, together: bool) -> None:
+    """dotnet/runtime's ``SendReceive.cs`` (@ ``0b566aa670c0``; its tests run on Windows in CI; its
+    Windows sockets cancel with CancelIoEx and the operation's OVERLAPPED),
+    ReceiveAsync_CanceledDuringOperation_Throws: a receive of 0 bytes, then one of 1 byte posted after the
+    first was cancelled, each pends and ends cancelled; then the socket's send reaches the peer.  corefx's
+    older TCP_ReceiveCanceledDuringOperation_Throws also cancels two receives pending at once.  So a
+    cancelled receive leaves the receiving side open: the next receive pends (vibe-d eventcore #225 reported
+    a connection that read as closed after CancelIoEx of a read; section 35)."""
+    a = h.accept()
+    for size in (0, 1):
+        ovs = [h.overlapped() for _ in range(2 if together else 1)]
+        for ov in ovs:
+            rc, _, _ = h.recv(a.sock, ov, size)
+            assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING
+        assert h.wait(ovs[-1].hEvent, 50) == WSA_WAIT_TIMEOUT
+        for ov in ovs:
+            assert h.ws.CancelIoEx(a.sock, ov) == TRUE
+        for ov in ovs:
+            assert h.complete(a.sock, ov) == (FALSE, 0, WSA_OPERATION_ABORTED)
+            assert ov.Internal == STATUS_CANCELLED
+    ok, n = h.send(a.sock, b"x")
+    assert (ok, n) == (TRUE, 1)
+    assert a.peer.recv_exactly(1) == b"x"
+    a.peer.send(b"after")
+    assert h.recv_all(a.sock, 5) == b"after"
+
+
 def test_cancelled_receive_routine_gets_operation_aborted(h: Harness) -> None:
     """A receive with a completion routine, cancelled: the routine runs at the next
     alertable wait with dwError WSA_OPERATION_ABORTED (995) and 0 bytes; Internal
