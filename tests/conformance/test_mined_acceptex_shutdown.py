@@ -7,6 +7,7 @@ slots of sizeof(sockaddr_in)+15 pend and CancelIo cancels them; cancelling the
 accept socket's I/O leaves the AcceptEx alone; a NULL OVERLAPPED with zero
 lengths), ``test_shutdown`` (the last error after a successful shutdown, names
 and connect after it, a pending receive completed by the peer's FIN),
+dotnet/runtime's ``Shutdown.cs`` (shutdown(SD_BOTH) once both sides have closed),
 ``test_so_debug``, ``test_tcp_reset`` (SO_ERROR reads 0 after a reset).
 """
 
@@ -153,6 +154,23 @@ def test_success_leaves_zero_or_old_last_error(h: Harness) -> None:
         h.ws.WSASetLastError(SENTINEL)
         assert h.ws.shutdown(a.sock, how) == 0
         assert h.ws.WSAGetLastError() in (0, SENTINEL)
+
+
+def test_shutdown_both_after_the_connection_closed_both_ways_succeeds(h: Harness) -> None:
+    """dotnet/runtime's ``Shutdown.cs`` (@ ``20dcbe553a9a``, Shutdown_TCP_CLOSED_Success; its tests run on
+    Windows in CI): 32 one-byte sends, shutdown(SD_SEND), the peer answers, shuts its side and closes,
+    the receives run until EOF; then shutdown(SD_BOTH) succeeds (docs/semantics-findings.md section 35)."""
+    a = h.accept()
+    for _ in range(32):
+        assert h.send(a.sock, b"*") == (TRUE, 1)
+    assert h.ws.shutdown(a.sock, SD_SEND) == 0
+    assert a.peer.recv_exactly(32) == b"*" * 32
+    a.peer.send(b"echo")
+    a.peer.shutdown()
+    a.peer.close()
+    assert h.recv_all(a.sock, 4) == b"echo"
+    assert h.recv_once(a.sock) == (TRUE, b"", 0)
+    assert h.ws.shutdown(a.sock, SD_BOTH) == 0
 
 
 def test_after_shutdown(h: Harness) -> None:
