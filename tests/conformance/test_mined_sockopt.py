@@ -5,7 +5,8 @@ Sources (each a plain ok() that runs on Windows unless marked):
 lengths, TCP_KEEPALIVE, a bad level, SO_ERROR, and the ``test_optsize`` table:
 what every option does with lengths -1, 0, 1, 2, 4 and 8 and with the value
 0x100), ``test_reuseaddr`` (SO_REUSEADDR against SO_EXCLUSIVEADDRUSE) and
-``test_listen`` (SO_ACCEPTCONN is read-only).  A call that succeeds leaves 0
+``test_listen`` (SO_ACCEPTCONN is read-only); dotnet/runtime's ``LingerStateTest.cs``
+(its tests run on Windows in CI) for SO_LINGER's bounds and after the listener closed.  A call that succeeds leaves 0
 in the last error: the tests set 0xdeadbeef before and read 0 after.
 
 Out of scope (docs/semantics-findings.md "Wine's test suite, mined"): UDP,
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from fakewinsock import LINGER
+from fakewinsock import LINGER, sockaddr_in
 from fakewinsock.constants import (
     IPPROTO_TCP,
     SO_ACCEPTCONN,
@@ -190,9 +191,13 @@ def test_values_round_trip(h: Harness, optname: int, values: tuple[int, ...]) ->
         assert (rc, err, int.from_bytes(val, "little")) == (0, 0, v)
 
 
-@pytest.mark.parametrize(("onoff", "linger"), [(0, 0), (0, 73), (1, 0), (5, 189)])
+@pytest.mark.parametrize(("onoff", "linger"), [(0, 0), (0, 73), (1, 0), (5, 189),
+                                               (1, 32767), (1, 32768), (1, 65535)])
 def test_linger_round_trip(h: Harness, onoff: int, linger: int) -> None:
-    """l_onoff reads back as the same truth value; l_linger as set when on."""
+    """l_onoff reads back as the same truth value; l_linger as set when on, up to
+    the u_short's largest (dotnet/runtime's ``LingerStateTest.cs`` @ ``0e9e7dcabc38``,
+    Socket_LingerState_Upper_Boundaries_CorrectBehavior, run on Windows: 32767,
+    32768 and 65535 are set and read back)."""
     s = h.socket()
     assert setopt(h, s, SOL_SOCKET, SO_LINGER, LINGER(onoff, linger), 4) == (0, 0)
     rc, _, val = getopt(h, s, SOL_SOCKET, SO_LINGER, 4)
@@ -201,6 +206,19 @@ def test_linger_round_trip(h: Harness, onoff: int, linger: int) -> None:
     assert bool(got.l_onoff) == bool(onoff)
     if got.l_onoff:
         assert got.l_linger == linger
+
+
+@pytest.mark.parametrize(("onoff", "linger"), [(0, 0), (1, 0), (1, 1)])
+def test_linger_on_a_client_whose_listener_closed_before_accepting(h: Harness, onoff: int, linger: int) -> None:
+    """dotnet/runtime's ``LingerStateTest.cs`` (@ ``0e9e7dcabc38``, SetLingerAfterServerClosed, run on
+    Windows): a client connects, the listener is closed with the connection still in its backlog, and
+    setting SO_LINGER on the client then succeeds (docs/semantics-findings.md section 35)."""
+    lst, port = h.listener()
+    c = h.socket()
+    assert h.ws.connect(c, sockaddr_in("127.0.0.1", port), 16) == 0
+    h.close(lst)
+    h.ws.Sleep(10)
+    assert setopt(h, c, SOL_SOCKET, SO_LINGER, LINGER(onoff, linger), 4) == (0, 0)
 
 
 def test_tcp_nodelay_lengths(h: Harness) -> None:
