@@ -582,8 +582,8 @@ class Sockets:
             self.changed(lst)
         # A receive or a send still outstanding (not completed, not cancelled;
         # a send whose every byte went out has completed) makes the close
-        # abortive: see close_endpoint.
-        outstanding = any(not op.abort_status and not ended_send(op) for op in sock.send_ops)
+        # abortive, a send only before shutdown for sending: see close_endpoint.
+        outstanding = not sock.wr_shut and any(not op.abort_status and not ended_send(op) for op in sock.send_ops)
         for op in sock.recv_ops:
             if not op.abort_status:
                 outstanding = True
@@ -650,6 +650,29 @@ class Sockets:
         fidelity13 the fake closed gracefully here.)  Wine 8.0 keeps the send
         pending and closes when it completes (``close_keeps_sends``); a strict
         xfail in the conformance suite.
+
+        Both resets are also what .NET's tests see on Windows, whose Dispose of
+        a socket with an overlapped operation pending is a plain closesocket
+        (dotnet/runtime @ 0b566aa670c0: SafeSocketHandle.CloseAsIs cancels and
+        lingers {1, 0} only while a synchronous call holds the handle; an
+        overlapped one holds no reference): SendReceive.cs,
+        TcpReceiveSendGetsCanceledByDispose, a receive or a send pending at
+        Dispose, the peer's receive fails with ConnectionReset (run on Windows
+        in CI); and dotnet/corefx PR #37486 (2019, before .NET cancelled
+        anything on Windows): "From CI results, on Windows: Dispose/Close with
+        on-going operations causes an abortive close ('Connection reset by
+        peer')".
+
+        After shutdown for sending, a send still outstanding does not make the
+        close abortive: the same file's TcpPeerReceivesFinOnShutdownWithPendingData
+        (100 MB pending, Shutdown(Both), Dispose: the peer reads data, then
+        EOF, on Windows too).  The send is still ended by the close (connection
+        aborted, ``cut_send_count``'s count) and the peer reads the bytes that
+        went out, then the FIN.  Divergence from real Windows (unverified):
+        whether Windows sends the rest of such a send before its FIN (the test
+        reads to EOF and counts nothing), and shutdown(SD_SEND) alone, which
+        the fake treats as SD_BOTH here (the test shuts both; the receive half
+        has no part in a send).
 
         Divergence from real Windows: SO_LINGER {1, N} with N > 0 closes
         gracefully at once, as {0, x} does.  On Windows (closesocket's page) a
