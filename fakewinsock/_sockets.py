@@ -438,7 +438,12 @@ class Sockets:
         close relies on a cancel not aborting it: it cancels its writes and
         waits for their completions before closesocket precisely to avoid the
         reset a send still outstanding causes: docs/semantics-findings.md
-        section 33.)"""
+        section 33.)  Once the socket is shut down for sending, a Windows-run
+        test shows the cut does not abort it: dotnet/runtime's
+        TcpPeerReceivesFinOnShutdownWithPendingData, in its synchronous
+        variants, cancels a blocking send half-way (CancelIoEx) after
+        Shutdown(Both), closes, and the peer reads data, then EOF (section
+        35); without a shutdown first it stays unverified."""
         return self.chooser.pick_one((op.moved, 0), "cut-send-count")
 
     # ------------------------------------------------------------ accept
