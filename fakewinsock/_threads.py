@@ -409,10 +409,7 @@ class Scheduler:
     def _exit(self, pt: ProgramThread) -> None:
         _LIVE.pop(pt.serial, None)
         pt.state = EXITED
-        pt.signaled = True
-        self.kernel.signals += 1
-        if pt.waiters:
-            self.poke(pt.waiters)
+        self.kernel.signal(pt)
         pt.ts.exited = True
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "exit", pt.handle, 0, f"T{pt.ts.index} exit_code={pt.exit_code}")
@@ -618,7 +615,7 @@ class Scheduler:
             self.runq.append(cur)
             self._switch(cur, others[i - 1])
 
-    def _next_deadline(self) -> int | None:
+    def next_deadline(self) -> int | None:
         """The earliest deadline of a blocked thread (None: none has one)."""
         heap = self.deadlines
         while heap:
@@ -637,7 +634,7 @@ class Scheduler:
             others = self.runnable(cur)
             if others:
                 return others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
-            d = self._next_deadline()
+            d = self.next_deadline()
             if not kernel.step(d):
                 if d is None:
                     raise DeadlockError(self.deadlock_message())
@@ -658,7 +655,7 @@ class Scheduler:
         cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
         wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
-            return self._block(cur, done, deadline, apcs, quiet)
+            return self.kernel.until(done, deadline, what, apcs, quiet, cur)
         except _Unwind:
             raise
         except BaseException:
@@ -670,39 +667,21 @@ class Scheduler:
             cur.wait = None
             cur.state = RUNNING
 
-    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None, apcs: Any,
-               quiet: int) -> bool:
-        kernel = self.kernel
-        by_signals = quiet >= 0  # (see Kernel.block: done() is asked only after a signal)
-        while True:
-            if apcs:
-                return True
-            n = kernel.signals
-            if n != quiet:
-                if done():
-                    return True
-                if by_signals:
-                    quiet = n
-            others = self.runnable(cur)
-            if others:
-                target = others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
-                self._park(cur)
-                self._switch(cur, target)
-                if cur.woke == "timeout":
-                    return done()
-                return True
-            d = self._next_deadline()
-            d = deadline if d is None or (deadline is not None and deadline < d) else d
-            if not kernel.step(d):
-                if d is None:
-                    # Never returns: the main thread raises DeadlockError, another thread is
-                    # unwound.  (A Scheduler always has two threads or more: CreateThread makes
-                    # it with the first one, and threads never leave the list.)
-                    self._deadlock(cur)
-                if deadline is not None and kernel.now_ns >= deadline:
-                    return done()
+    def run_other(self, cur: ProgramThread, others: list[ProgramThread], done: Callable[[], bool]) -> bool:
+        """``cur``'s wait does not hold and ``others`` can run (``Kernel.until``):
+        one of them (the chooser picks) gets the baton and ``cur`` parks until
+        its wait is over; what the wait returns."""
+        target = others[self.kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
+        self._park(cur)
+        self._switch(cur, target)
+        if cur.woke == "timeout":
+            return done()
+        return True
 
-    def _deadlock(self, cur: ProgramThread) -> None:
+    def deadlock(self, cur: ProgramThread) -> None:
+        """Every thread is blocked for good (``cur`` found it): the main thread
+        raises DeadlockError, another thread hands it to the main thread and is
+        unwound (the private exception is raised here)."""
         exc = DeadlockError(self.deadlock_message())
         if cur is self.main:
             self.unwind_all()
@@ -759,10 +738,8 @@ class Scheduler:
             self._unwatch(t)
             t.wait = None
             t.state = EXITED
-            t.signaled = t.ts.exited = True
-            self.kernel.signals += 1
-            if t.waiters:
-                self.poke(t.waiters)
+            t.ts.exited = True
+            self.kernel.signal(t)
         self.current = self.main
         self.main.state = RUNNING
 

@@ -772,3 +772,37 @@ def test_a_wait_for_all_without_threads_sees_each_signal_made_in_a_step() -> Non
     assert ws.now_ns == start + 7_000_000
     for e in evs:
         ws.WSACloseEvent(e)
+
+
+@pytest.mark.parametrize("call", ["WSAWaitForMultipleEvents", "WaitForMultipleObjects"])
+def test_a_wait_stepping_the_world_sees_a_packet_queued_in_a_step(call: str) -> None:
+    """The same for a completion port's handle among the handles (signalled
+    while packets are queued): a packet posted by a timer's callback, after
+    steps that signalled nothing, ends the wait at that step (``Kernel.wake``
+    counts it, as ``Kernel.signal`` counts an event's signal)."""
+    ws = started(FakeWinsock(seed=1))
+    evs = [ws.WSACreateEvent() for _ in range(63)]
+    port = ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    gate = ws.WSACreateEvent()
+    h = ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(gate, INFINITE), None, 0).hThread
+    ws.Sleep(1)  # the other thread blocks for good: the main thread's wait steps the world
+    start = ws.now_ns
+    for ms in (1, 2, 3):  # steps that signal nothing
+        ws.call_at(start + ms * 1_000_000, lambda _: None)
+    def post(_: object) -> None:
+        ws.PostQueuedCompletionStatus(port, 0, 7, None)
+
+    ws.call_at(start + 4_000_000, post)
+    handles = [*evs[:40], port, *evs[40:]]
+    if call == "WSAWaitForMultipleEvents":
+        assert ws.WSAWaitForMultipleEvents(64, handles, FALSE, INFINITE, FALSE) == WAIT_OBJECT_0 + 40
+    else:
+        assert ws.WaitForMultipleObjects(64, handles, FALSE, INFINITE) == WAIT_OBJECT_0 + 40
+    assert 4_000_000 <= ws.now_ns - start < 5_000_000
+    ws.WSASetEvent(gate)
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetQueuedCompletionStatus(port, 0)[0] == TRUE
+    for x in (h, port):
+        ws.CloseHandle(x)
+    for e in [*evs, gate]:
+        ws.WSACloseEvent(e)
