@@ -39,6 +39,10 @@ adds threads without changing that picture.  The first ``CreateThread`` makes a
   (:meth:`Scheduler.poke`, called wherever an event is set or a thread
   exits), when a completion routine is queued for it
   (:meth:`Scheduler.poke_thread`), or when its deadline (a heap) passes.
+  The registrations outlive the wait (a thread waiting again on the same
+  objects, as a group of 64 events does at every turn, writes to none of
+  them): a signal of an object a blocked thread watches from an earlier wait
+  only looks at it again for nothing (see ``Scheduler._watch``).
   Other waits (a critical section, connect, WSAGetOverlappedResult with
   fWait, whatever passes no handles) are looked at every time.
 * When no thread is runnable, the thread holding the baton makes the world
@@ -115,6 +119,9 @@ RUNNABLE = "runnable"
 #: is 12 intervals; Windows Internals, 6th ed., "Quantum").  See :meth:`Scheduler.preempt`.
 QUANTUM_NS = 31_250_000
 BLOCKED = "blocked"
+#: How many objects a thread may watch (see Scheduler._watch) before those of its earlier waits are let go:
+#: twice a wait's most (MAXIMUM_WAIT_OBJECTS), so a thread switching between two full waits keeps both.
+_KEPT = 128
 SUSPENDED = "suspended"
 EXITED = "exited"
 
@@ -409,6 +416,8 @@ class Scheduler:
     def _exit(self, pt: ProgramThread) -> None:
         _LIVE.pop(pt.serial, None)
         pt.state = EXITED
+        if pt.watching:
+            self._unwatch(pt)  # (registrations kept from its last waits)
         self.kernel.signal(pt)
         pt.ts.exited = True
         if self.kernel.trace.enabled:
@@ -474,11 +483,14 @@ class Scheduler:
         return pt
 
     def poke(self, waiters: ProgramThread | list[ProgramThread]) -> None:
-        """An object these threads wait on was signalled (its ``waiters``: a
-        thread or a list, see :func:`waiting_on`): look at them again."""
+        """An object these threads watch was signalled (its ``waiters``: a
+        thread or a list, see :func:`waiting_on`): look again at those blocked
+        (a thread not blocked watches it from an earlier wait: see ``_park``)."""
         if type(waiters) is list:
-            self.poked.extend(waiters)
-        else:
+            for t in waiters:
+                if t.state is BLOCKED:
+                    self.poked.append(t)
+        elif waiters.state is BLOCKED:  # type: ignore[union-attr]
             self.poked.append(waiters)  # type: ignore[arg-type]
 
     def poke_thread(self, ts: ThreadState) -> None:
@@ -503,30 +515,57 @@ class Scheduler:
         if not objs:
             objects: dict[int, Any] = self.kernel.objects
             objs = [objects.get(h) for h in w.handles]
+        self._watch(cur, objs)
+        if len(cur.watching) > _KEPT:  # what earlier waits left is too much: only this wait's objects
+            self._unwatch(cur)
+            self._watch(cur, objs)
+
+    @staticmethod
+    def _watch(cur: ProgramThread, objs: Sequence[Any]) -> None:
+        """Register ``cur`` in the ``waiters`` of each object (an Event, a
+        ProgramThread or a Port: the waits checked the handles) not registered
+        yet.  Registrations are kept when a wait ends (``watching``): a thread
+        waiting again on the same objects, as a group of 64 events does at
+        every turn, writes to none of them (at hundreds of groups each is a
+        cold line of memory); an object the thread no longer waits on stays
+        registered until it is closed (``forget``), the thread exits, or the
+        thread's registrations pass ``_KEPT``, and a signal of it looks at the
+        thread again for nothing if it is blocked (``poke``: no wait is
+        satisfied by an object it does not wait on, so nothing else changes)."""
         watching = cur.watching
-        for obj in objs:  # an Event or a ProgramThread (the waits checked the handles)
-            if obj is None or obj.closed:  # (no longer in the handle table)
+        for obj in objs:
+            if obj is None:  # (no longer in the handle table)
                 continue
-            # A handle given twice: ``cur`` is then its (last) waiter, registered
-            # just now (a thread entering a wait watches nothing).  Asking the
-            # object, not ``obj in watching``, keeps a 64-handle wait linear:
-            # that scan compared up to 2,000 objects per wait.
+            # Asking the object, not ``obj in watching``, keeps a 64-handle wait
+            # linear (a handle given twice is registered at its first place).
             waiters = obj.waiters
-            if waiters is None:
-                obj.waiters = cur  # the usual case: the object alone is touched (see waiting_on)
-            elif waiters is cur:
+            if waiters is cur:
+                continue  # the usual case: registered at an earlier wait
+            if obj.closed:
                 continue
+            if waiters is None:
+                obj.waiters = cur  # the object alone is touched (see waiting_on)
             elif type(waiters) is list:
-                if waiters and waiters[-1] is cur:
+                if cur in waiters:
                     continue
                 waiters.append(cur)  # (a list emptied by its last waiters is kept: no new list per wait)
             else:
                 obj.waiters = [waiters, cur]  # a second thread waits on it
             watching.append(obj)
 
+    def forget(self, obj: Any) -> None:
+        """``obj`` (an event, a thread or a port handle) is being closed: the
+        threads that watch it from earlier waits let it go (none waits on it
+        now: closing a handle waited on is a usage error, see
+        ``_check_not_waited``)."""
+        for t in waiting_on(obj):
+            t.watching.remove(obj)
+        obj.waiters = None
+
     def _unwatch(self, t: ProgramThread) -> None:
-        # An object with one waiter forgets it; a list (several waiters) keeps
-        # its emptied self for the next wait.
+        # Every registration of ``t`` goes (it exits, is unwound or handed the
+        # baton in a wait, or has too many: see _watch).  An object with one
+        # waiter forgets it; a list (several waiters) keeps its emptied self.
         for obj in t.watching:
             waiters = obj.waiters
             if waiters is t:
@@ -569,7 +608,8 @@ class Scheduler:
                 t.woke = "timeout"
             else:
                 continue
-            self._unwatch(t)
+            if not w.handles and t in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
+                self.opaque.remove(t)
             t.state = RUNNABLE
             self.runq.append(t)
 
@@ -662,8 +702,8 @@ class Scheduler:
             self._ending(cur)
             raise
         finally:
-            if cur.watching or cur in self.opaque:
-                self._unwatch(cur)
+            if not handles and cur in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
+                self.opaque.remove(cur)
             cur.wait = None
             cur.state = RUNNING
 
@@ -833,12 +873,18 @@ def threads_broken(kernel: Kernel) -> list[str]:
                 out.append(f"{t.describe()} is {t.state} but its baton lock is free (handed twice?)")
             if (t.state is RUNNABLE) != (t in sched.runq) or sched.runq.count(t) > 1:
                 out.append(f"{t.describe()} is {t.state} but {sched.runq.count(t)} times in the run queue")
+            # Registrations are kept across waits (Scheduler._watch): whatever the state,
+            # each is listed by its object, once, and none is of a closed object.
+            for obj in t.watching:
+                if t not in waiting_on(obj):
+                    out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
+                if obj.closed:
+                    out.append(f"{t.describe()} watches {obj.handle:#x}, which is closed")
+            if len({id(obj) for obj in t.watching}) != len(t.watching):
+                out.append(f"{t.describe()} watches an object twice")
             w = t.wait
             if t.state is BLOCKED and w is not None:
                 if w.handles:
-                    for obj in t.watching:
-                        if t not in waiting_on(obj):
-                            out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
                     for h in w.handles:
                         obj = kernel.objects.get(h)
                         if obj is not None and obj not in t.watching:
@@ -848,12 +894,12 @@ def threads_broken(kernel: Kernel) -> list[str]:
                                    "(an object was signalled without Scheduler.poke)")
                 elif t not in sched.opaque:
                     out.append(f"{t.describe()} waits in {w.describe()} but is not looked at")
-            elif t.watching or t in sched.opaque:
+            elif t in sched.opaque or (t.state is EXITED and t.watching):
                 out.append(f"{t.describe()} is {t.state} but still registered as waiting")
         waitables: list[Any] = [*kernel.objects.values(), *sched.threads]
         for obj in waitables:
             for waiter in waiting_on(obj):
-                if waiter.state is not BLOCKED or obj not in waiter.watching:
+                if waiter.state is EXITED or obj not in waiter.watching:
                     out.append(f"{waiter.describe()} is {waiter.state} but listed as waiting on {obj.handle:#x}")
     for key, cs in kernel.critsecs.items():
         if cs.key != key:
