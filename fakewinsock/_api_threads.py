@@ -97,7 +97,7 @@ class ThreadCalls(FakeBase):
         # The threads blocked on it are among its waiters (O(1): no scan of every thread ever made).
         obj = self._kernel.objects.get(h)
         for t in waiting_on(obj):
-            if t.state is BLOCKED and t.wait is not None and h in t.wait.handles:
+            if t.state is BLOCKED and t.wait is not None and obj in t.wait.objs:
                 raise WinsockUsageError(
                     f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
                     "closing a handle while another thread waits on it is undefined on Windows"

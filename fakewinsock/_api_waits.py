@@ -215,9 +215,7 @@ class WaitCalls(FakeBase):
                         return False
 
                 kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
-                             ts if fAlertable else None,
-                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs,  # (only threads)
-                             signals)
+                             ts if fAlertable else None, evs, signals)
                 idx = got[0]
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
@@ -340,14 +338,12 @@ class WaitCalls(FakeBase):
                 got[0] = _signalled(objs, bWaitAll)
                 return got[0] >= 0
 
-            handles = tuple(o.handle for o in objs)
-
             def what() -> str:
-                names = ", ".join(f"{h:#x}" for h in handles)
+                names = ", ".join(f"{o.handle:#x}" for o in objs)
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs, signals)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, objs, signals)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]

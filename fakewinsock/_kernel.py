@@ -298,21 +298,19 @@ class Kernel:
         return False
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None = None, handles: tuple[int, ...] = (), objs: Sequence[Any] = (),
-              quiet: int = -1) -> bool:
+              ts: ThreadState | None = None, objs: Sequence[Any] = (), quiet: int = -1) -> bool:
         """Make progress until ``done()`` or the deadline (or, with ``ts``, until
         ts has a queued completion routine).  Raises DeadlockError if nothing can
         ever happen and there is no deadline.  With program threads the
         scheduler decides (``Scheduler.block``: other threads run meanwhile);
-        ``handles`` are the handles waited on (closing one is a usage error),
-        ``objs`` the objects they name when the caller has them (else they are
-        looked up when the thread parks).  ``quiet``, for a ``done`` that reads
+        ``objs`` are the objects waited on, a wait on handles (events, threads,
+        ports: closing one is then a usage error).  ``quiet``, for a ``done`` that reads
         nothing but the signalled flags of events and threads: the value of
         ``signals`` when the caller last found ``done()`` False; ``done`` is
         then asked again only once something was signalled since (the same
         answers, fewer scans).  -1 (the default): ask it after every step."""
         if self.sched is not None:
-            result = self.sched.block(done, deadline, what, ts, handles, objs, quiet)
+            result = self.sched.block(done, deadline, what, ts, objs, quiet)
             if result is not None:
                 return result
         return self.until(done, deadline, what, ts.apcs if ts is not None else None, quiet, None)

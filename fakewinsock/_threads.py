@@ -179,18 +179,17 @@ def waiting_on(obj: Any) -> Sequence[ProgramThread]:
 class Wait:
     """What a blocked thread waits for."""
 
-    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs", "polls")
+    __slots__ = ("done", "deadline", "alertable", "what", "objs", "polls")
 
     def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
-                 what: str | Callable[[], str], handles: tuple[int, ...] = (),
-                 objs: Sequence[Any] = ()) -> None:
+                 what: str | Callable[[], str], objs: Sequence[Any] = ()) -> None:
         self.done = done
         self.deadline = deadline
         self.alertable = alertable
         self.what = what
-        self.handles = handles
-        #: The objects ``handles`` name, when the wait has looked them up already
-        #: (empty: ``_park`` looks them up).
+        #: The objects waited on (events, threads, ports: the wait looked their
+        #: handles up; closing one is a usage error while the thread is blocked);
+        #: empty for a wait on no handle (a critical section, connect...).
         self.objs = objs
         #: A zero timeout (set by ``Scheduler.block``): on Windows such a wait
         #: never puts the thread into a wait state (KeWaitForSingleObject
@@ -508,13 +507,10 @@ class Scheduler:
         cur.wait_seq = self._seq
         if w.deadline is not None:
             heapq.heappush(self.deadlines, (w.deadline, self._seq, cur))
-        if not w.handles:
-            self.opaque.append(cur)
-            return
         objs = w.objs
         if not objs:
-            objects: dict[int, Any] = self.kernel.objects
-            objs = [objects.get(h) for h in w.handles]
+            self.opaque.append(cur)
+            return
         self._watch(cur, objs)
         if len(cur.watching) > _KEPT:  # what earlier waits left is too much: only this wait's objects
             self._unwatch(cur)
@@ -534,8 +530,6 @@ class Scheduler:
         satisfied by an object it does not wait on, so nothing else changes)."""
         watching = cur.watching
         for obj in objs:
-            if obj is None:  # (no longer in the handle table)
-                continue
             # Asking the object, not ``obj in watching``, keeps a 64-handle wait
             # linear (a handle given twice is registered at its first place).
             waiters = obj.waiters
@@ -573,7 +567,7 @@ class Scheduler:
             else:
                 waiters.remove(t)
         t.watching = []
-        if t.wait is not None and not t.wait.handles and t in self.opaque:
+        if t.wait is not None and not t.wait.objs and t in self.opaque:
             self.opaque.remove(t)
 
     def _recheck(self) -> None:
@@ -608,7 +602,7 @@ class Scheduler:
                 t.woke = "timeout"
             else:
                 continue
-            if not w.handles and t in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
+            if not w.objs and t in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
                 self.opaque.remove(t)
             t.state = RUNNABLE
             self.runq.append(t)
@@ -682,7 +676,7 @@ class Scheduler:
                     return cur
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None, handles: tuple[int, ...] = (), objs: Sequence[Any] = (),
+              ts: ThreadState | None, objs: Sequence[Any] = (),
               quiet: int = -1) -> bool | None:
         """Kernel.block for a scheduled thread (None: the caller is not scheduled).
 
@@ -692,7 +686,7 @@ class Scheduler:
         if cur is None or cur is not self.current:
             return None
         apcs = ts.apcs if ts is not None else None
-        cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
+        cur.wait = wait = Wait(done, deadline, ts is not None, what, objs)
         wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
             return self.kernel.until(done, deadline, what, apcs, quiet, cur)
@@ -702,7 +696,7 @@ class Scheduler:
             self._ending(cur)
             raise
         finally:
-            if not handles and cur in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
+            if not objs and cur in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
                 self.opaque.remove(cur)
             cur.wait = None
             cur.state = RUNNING
@@ -884,11 +878,10 @@ def threads_broken(kernel: Kernel) -> list[str]:
                 out.append(f"{t.describe()} watches an object twice")
             w = t.wait
             if t.state is BLOCKED and w is not None:
-                if w.handles:
-                    for h in w.handles:
-                        obj = kernel.objects.get(h)
-                        if obj is not None and obj not in t.watching:
-                            out.append(f"{t.describe()} waits on {h:#x} but is not among its waiters")
+                if w.objs:
+                    for obj in w.objs:
+                        if not obj.closed and obj not in t.watching:
+                            out.append(f"{t.describe()} waits on {obj.handle:#x} but is not among its waiters")
                     if t not in sched.poked and (w.done() or (w.alertable and t.ts.apcs)):
                         out.append(f"{t.describe()}: its wait ({w.describe()}) is satisfied but nothing woke it "
                                    "(an object was signalled without Scheduler.poke)")
