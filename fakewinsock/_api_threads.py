@@ -14,7 +14,7 @@ from ._iocp import Port
 from ._kernel import Event, ThreadState
 from ._ops import Operation
 from ._sockets import Socket, SocketOp, ended_send
-from ._threads import CritSec, ProgramThread, Scheduler, check_cs_owner, waiting_on
+from ._threads import BLOCKED, CritSec, ProgramThread, Scheduler, check_cs_owner, waiting_on
 from ._types import CRITICAL_SECTION, ApcRoutine, CreateThreadResult, ExitCodeResult, ThreadStartRoutine
 
 _NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
@@ -92,13 +92,18 @@ class ThreadCalls(FakeBase):
         return b is not None and b.port is not None and op.routine is None and not op.ev_handle
 
     def _check_not_waited(self, call: str, h: int) -> None:
-        # The threads blocked on it are its waiters (O(1): no scan of every thread ever made).
-        for t in waiting_on(self._kernel.objects.get(h)):
-            if t.wait is not None:
+        """Closing ``h``: a usage error if a thread is blocked in a wait on it;
+        else the threads that watch it from earlier waits let it go."""
+        # The threads blocked on it are among its waiters (O(1): no scan of every thread ever made).
+        obj = self._kernel.objects.get(h)
+        for t in waiting_on(obj):
+            if t.state is BLOCKED and t.wait is not None and obj in t.wait.objs:
                 raise WinsockUsageError(
                     f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
                     "closing a handle while another thread waits on it is undefined on Windows"
                 )
+        if getattr(obj, "waiters", None):
+            self._kernel.sched.forget(obj)  # type: ignore[union-attr]
 
     def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:

@@ -122,10 +122,7 @@ class WaitCalls(FakeBase):
         ev = self._event("WSASetEvent", hEvent)
         if ev is None:
             return self._fail(ts, "WSASetEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
-        ev.signaled = True
-        self._kernel.signals += 1
-        if ev.waiters:  # --- threads
-            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
+        self._kernel.signal(ev)
         if self.trace.enabled:
             self._kernel.record("call", "WSASetEvent", hEvent)
         return C.TRUE
@@ -185,7 +182,6 @@ class WaitCalls(FakeBase):
             )
         evs: list[Event] = []
         objects = self._kernel.objects
-        port = False  # a completion port's handle is among them (its signalled state is not counted)
         for i in range(cEvents):
             h = lphEvents[i]
             if type(h) is int:  # the usual case first: an int handle of an open event
@@ -201,7 +197,6 @@ class WaitCalls(FakeBase):
                     continue
                 if isinstance(waitable, (ProgramThread, Port)):  # any waitable handle (it is WaitForMultipleObjectsEx)
                     evs.append(waitable)  # type: ignore[arg-type]
-                    port = port or isinstance(waitable, Port)
                     continue
                 if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
                     raise _socket_wait(call, h)
@@ -219,7 +214,7 @@ class WaitCalls(FakeBase):
         # An event already signalled satisfies the wait before queued routines
         # are looked at (see _wait_objects); with none signalled, block returns
         # at once when routines are queued.
-        signals = -1 if port else self._kernel.signals  # block's quiet: the count this scan saw
+        signals = self._kernel.signals  # block's quiet: the count this scan saw
         if fWaitAll:
             idx = _signalled(evs, fWaitAll)
         elif _NATIVE_KERNEL:  # the compiled build: the kernel's native scan
@@ -255,9 +250,7 @@ class WaitCalls(FakeBase):
                         return False
 
                 kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
-                             ts if fAlertable else None,
-                             tuple([e.handle for e in evs]) if kernel.sched is not None else (), evs,  # (only threads)
-                             signals)
+                             ts if fAlertable else None, evs, signals)
                 idx = got[0]
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
@@ -371,8 +364,7 @@ class WaitCalls(FakeBase):
         if bWaitAll and len({o.handle for o in objs}) != len(objs):
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
-        # block's quiet (see WSAWaitForMultipleEvents)
-        signals = -1 if any(isinstance(o, Port) for o in objs) else self._kernel.signals
+        signals = self._kernel.signals  # block's quiet (see WSAWaitForMultipleEvents)
         idx = _signalled(objs, bWaitAll)
         if idx < 0:
             got = [-1]
@@ -381,14 +373,12 @@ class WaitCalls(FakeBase):
                 got[0] = _signalled(objs, bWaitAll)
                 return got[0] >= 0
 
-            handles = tuple(o.handle for o in objs)
-
             def what() -> str:
-                names = ", ".join(f"{h:#x}" for h in handles)
+                names = ", ".join(f"{o.handle:#x}" for o in objs)
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, handles, objs, signals)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, objs, signals)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]

@@ -411,10 +411,7 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         ev = self._kernel.objects.get(hEvent)
         if not isinstance(ev, Event):
             raise ValueError(f"signal_event: {hEvent:#x} is not an open event")
-        ev.signaled = True
-        self._kernel.signals += 1
-        if ev.waiters:  # --- threads
-            self._kernel.sched.poke(ev.waiters)  # type: ignore[union-attr]
+        self._kernel.signal(ev)
         if self.trace.enabled:
             self._kernel.record("signalled", "external", hEvent, 0, thread=0)
 

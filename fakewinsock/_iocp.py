@@ -299,8 +299,7 @@ class Ports:
         else:
             op.in_port = True
             b.port.packets.append(Packet(b.key, op.ov, op.nbytes, op.status, op))
-            if b.port.waiters:  # threads waiting on the port's handle
-                self.kernel.sched.poke(b.port.waiters)  # type: ignore[union-attr]
+            self.kernel.wake(b.port)  # its handle is signalled (threads waiting on it look again)
             if self.trace.enabled:
                 self.kernel.record("queued", op.kind, b.port.handle, op.id, f"key={b.key:#x}",
                                    thread=op.thread.index)
@@ -310,8 +309,7 @@ class Ports:
 
     def post(self, port: Port, nbytes: int, key: int, ov: WSAOVERLAPPED | None) -> None:
         port.packets.append(Packet(key, ov, nbytes, 0, None))
-        if port.waiters:  # threads waiting on the port's handle
-            self.kernel.sched.poke(port.waiters)  # type: ignore[union-attr]
+        self.kernel.wake(port)
 
     def take(self, port: Port) -> Packet:
         """Dequeue the oldest packet; its operation is reaped (the program has its result)."""

@@ -37,6 +37,7 @@ from ._sim import Chooser, FakeConfig
 from ._trace import Trace
 
 if TYPE_CHECKING:
+    from ._iocp import Port
     from ._threads import CritSec, ProgramThread, Scheduler
 
 __all__ = ["Kernel", "ThreadState", "Event", "Apc"]
@@ -142,12 +143,12 @@ class Kernel:
         self.acting = 0
         #: Initialised critical sections: address of a CRITICAL_SECTION -> its record (_threads.CritSec).
         self.critsecs: dict[int, CritSec] = {}
-        #: How many times an event or a thread handle was signalled (every place that
-        #: sets ``signaled = True`` on one counts).  A wait whose ``done`` reads only
-        #: such flags, found False when the count was n, is still False while the
-        #: count is n: ``block``'s ``quiet`` (no scan of 64 events after a step of
-        #: the world that signalled nothing).  A completion port's ``signaled`` is
-        #: its packet queue, not counted: a wait on one passes no ``quiet``.
+        #: How many times a waitable object was signalled: :meth:`signal` (an event,
+        #: a thread's handle) and :meth:`wake` (a completion port given a packet)
+        #: count, and nothing else makes one signalled.  A wait whose ``done`` reads
+        #: only signalled states, found False when the count was n, is still False
+        #: while the count is n: ``block``'s ``quiet`` (no scan of 64 events after
+        #: a step of the world that signalled nothing).
         self.signals = 0
 
     # ------------------------------------------------------------ threads, trace
@@ -207,6 +208,27 @@ class Kernel:
         if tid == self._last_tid:
             return self._last_thread
         return self.thread()
+
+    # ------------------------------------------------------------- signals
+
+    def signal(self, obj: Event | ProgramThread) -> None:
+        """Signal an event (WSASetEvent, ``signal_event``, an operation's
+        completion) or a thread's handle (its thread ended): its flag, the count
+        that quiet waits read (:attr:`signals`) and, with program threads, a look
+        again at the threads blocked on it.  The one way to do it: a signal not
+        counted would leave a wait that steps the world blind to it."""
+        obj.signaled = True
+        self.signals += 1
+        if obj.waiters:
+            self.sched.poke(obj.waiters)  # type: ignore[union-attr]
+
+    def wake(self, port: Port) -> None:
+        """A completion port was given a packet (its handle is signalled while
+        packets are queued: ``Port.signaled``): counted as :meth:`signal` counts,
+        and the threads blocked on its handle are looked at again."""
+        self.signals += 1
+        if port.waiters:
+            self.sched.poke(port.waiters)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------- scheduling
 
@@ -276,25 +298,35 @@ class Kernel:
         return False
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None = None, handles: tuple[int, ...] = (), objs: Sequence[Any] = (),
-              quiet: int = -1) -> bool:
+              ts: ThreadState | None = None, objs: Sequence[Any] = (), quiet: int = -1) -> bool:
         """Make progress until ``done()`` or the deadline (or, with ``ts``, until
         ts has a queued completion routine).  Raises DeadlockError if nothing can
         ever happen and there is no deadline.  With program threads the
         scheduler decides (``Scheduler.block``: other threads run meanwhile);
-        ``handles`` are the handles waited on (closing one is a usage error),
-        ``objs`` the objects they name when the caller has them (else they are
-        looked up when the thread parks).  ``quiet``, for a ``done`` that reads
+        ``objs`` are the objects waited on, a wait on handles (events, threads,
+        ports: closing one is then a usage error).  ``quiet``, for a ``done`` that reads
         nothing but the signalled flags of events and threads: the value of
         ``signals`` when the caller last found ``done()`` False; ``done`` is
         then asked again only once something was signalled since (the same
         answers, fewer scans).  -1 (the default): ask it after every step."""
         if self.sched is not None:
-            result = self.sched.block(done, deadline, what, ts, handles, objs, quiet)
+            result = self.sched.block(done, deadline, what, ts, objs, quiet)
             if result is not None:
                 return result
+        return self.until(done, deadline, what, ts.apcs if ts is not None else None, quiet, None)
+
+    def until(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
+              apcs: deque[Apc] | None, quiet: int, cur: ProgramThread | None) -> bool:
+        """The loop of :meth:`block` (``apcs``: the waiting thread's queue of
+        completion routines when the wait is alertable).  ``cur``: the program
+        thread waiting, its wait set (``Scheduler.block``), or None: no other
+        thread can run.  Each turn asks ``done()`` (only after a signal, with
+        ``quiet``); with ``cur``, hands the baton to a thread that can run
+        (``Scheduler.run_other``: this thread parks until woken) and else makes
+        the world progress until the earliest deadline of any blocked thread;
+        without, until its own."""
         step = self.step
-        apcs = ts.apcs if ts is not None else None
+        sched = self.sched
         by_signals = quiet >= 0
         while True:
             if apcs:
@@ -305,14 +337,28 @@ class Kernel:
                     return True
                 if by_signals:
                     quiet = n
-            if not step(deadline):
-                if deadline is None:
-                    name = what if isinstance(what, str) else what()
-                    raise DeadlockError(
-                        f"{name} can never return: no operation is in flight, nothing is "
-                        f"scheduled and the timeout is infinite.\n{self.describe_world()}"
-                    )
-                return done()
+            d = deadline
+            if cur is not None:  # (then sched is not None)
+                others = sched.runnable(cur)  # type: ignore[union-attr]
+                if others:
+                    return sched.run_other(cur, others, done)  # type: ignore[union-attr]
+                d = sched.next_deadline()  # type: ignore[union-attr]
+                if d is None or (deadline is not None and deadline < d):
+                    d = deadline
+            if not step(d):
+                if d is None:
+                    if cur is None:
+                        name = what if isinstance(what, str) else what()
+                        raise DeadlockError(
+                            f"{name} can never return: no operation is in flight, nothing is "
+                            f"scheduled and the timeout is infinite.\n{self.describe_world()}"
+                        )
+                    # Never returns: the main thread raises DeadlockError, another thread is
+                    # unwound.  (A Scheduler always has two threads or more: CreateThread makes
+                    # it with the first one, and threads never leave the list.)
+                    sched.deadlock(cur)  # type: ignore[union-attr]
+                if deadline is not None and self.now_ns >= deadline:
+                    return done()
 
     def block_any(self, evs: list[Event], deadline: int | None, what: Callable[[], str],
                   ts: ThreadState | None = None) -> int:

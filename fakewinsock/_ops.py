@@ -341,10 +341,7 @@ class Operations(Generic[S]):
             if tracing:
                 record("queued", op.kind, op.sock.handle, op.id, "completion routine", thread=op.thread.index)
         elif op.event is not None:
-            op.event.signaled = True
-            self.kernel.signals += 1
-            if op.event.waiters:  # --- threads
-                self.kernel.sched.poke(op.event.waiters)  # type: ignore[union-attr]
+            self.kernel.signal(op.event)
             if tracing:
                 record("signalled", "event", op.event.handle, op.id, thread=op.thread.index)
         port_hook = self.port_hook

@@ -39,6 +39,10 @@ adds threads without changing that picture.  The first ``CreateThread`` makes a
   (:meth:`Scheduler.poke`, called wherever an event is set or a thread
   exits), when a completion routine is queued for it
   (:meth:`Scheduler.poke_thread`), or when its deadline (a heap) passes.
+  The registrations outlive the wait (a thread waiting again on the same
+  objects, as a group of 64 events does at every turn, writes to none of
+  them): a signal of an object a blocked thread watches from an earlier wait
+  only looks at it again for nothing (see ``Scheduler._watch``).
   Other waits (a critical section, connect, WSAGetOverlappedResult with
   fWait, whatever passes no handles) are looked at every time.
 * When no thread is runnable, the thread holding the baton makes the world
@@ -115,6 +119,9 @@ RUNNABLE = "runnable"
 #: is 12 intervals; Windows Internals, 6th ed., "Quantum").  See :meth:`Scheduler.preempt`.
 QUANTUM_NS = 31_250_000
 BLOCKED = "blocked"
+#: How many objects a thread may watch (see Scheduler._watch) before those of its earlier waits are let go:
+#: twice a wait's most (MAXIMUM_WAIT_OBJECTS), so a thread switching between two full waits keeps both.
+_KEPT = 128
 SUSPENDED = "suspended"
 EXITED = "exited"
 
@@ -172,18 +179,17 @@ def waiting_on(obj: Any) -> Sequence[ProgramThread]:
 class Wait:
     """What a blocked thread waits for."""
 
-    __slots__ = ("done", "deadline", "alertable", "what", "handles", "objs", "polls")
+    __slots__ = ("done", "deadline", "alertable", "what", "objs", "polls")
 
     def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
-                 what: str | Callable[[], str], handles: tuple[int, ...] = (),
-                 objs: Sequence[Any] = ()) -> None:
+                 what: str | Callable[[], str], objs: Sequence[Any] = ()) -> None:
         self.done = done
         self.deadline = deadline
         self.alertable = alertable
         self.what = what
-        self.handles = handles
-        #: The objects ``handles`` name, when the wait has looked them up already
-        #: (empty: ``_park`` looks them up).
+        #: The objects waited on (events, threads, ports: the wait looked their
+        #: handles up; closing one is a usage error while the thread is blocked);
+        #: empty for a wait on no handle (a critical section, connect...).
         self.objs = objs
         #: A zero timeout (set by ``Scheduler.block``): on Windows such a wait
         #: never puts the thread into a wait state (KeWaitForSingleObject
@@ -409,10 +415,9 @@ class Scheduler:
     def _exit(self, pt: ProgramThread) -> None:
         _LIVE.pop(pt.serial, None)
         pt.state = EXITED
-        pt.signaled = True
-        self.kernel.signals += 1
-        if pt.waiters:
-            self.poke(pt.waiters)
+        if pt.watching:
+            self._unwatch(pt)  # (registrations kept from its last waits)
+        self.kernel.signal(pt)
         pt.ts.exited = True
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "exit", pt.handle, 0, f"T{pt.ts.index} exit_code={pt.exit_code}")
@@ -477,11 +482,14 @@ class Scheduler:
         return pt
 
     def poke(self, waiters: ProgramThread | list[ProgramThread]) -> None:
-        """An object these threads wait on was signalled (its ``waiters``: a
-        thread or a list, see :func:`waiting_on`): look at them again."""
+        """An object these threads watch was signalled (its ``waiters``: a
+        thread or a list, see :func:`waiting_on`): look again at those blocked
+        (a thread not blocked watches it from an earlier wait: see ``_park``)."""
         if type(waiters) is list:
-            self.poked.extend(waiters)
-        else:
+            for t in waiters:
+                if t.state is BLOCKED:
+                    self.poked.append(t)
+        elif waiters.state is BLOCKED:  # type: ignore[union-attr]
             self.poked.append(waiters)  # type: ignore[arg-type]
 
     def poke_thread(self, ts: ThreadState) -> None:
@@ -499,37 +507,59 @@ class Scheduler:
         cur.wait_seq = self._seq
         if w.deadline is not None:
             heapq.heappush(self.deadlines, (w.deadline, self._seq, cur))
-        if not w.handles:
-            self.opaque.append(cur)
-            return
         objs = w.objs
         if not objs:
-            objects: dict[int, Any] = self.kernel.objects
-            objs = [objects.get(h) for h in w.handles]
+            self.opaque.append(cur)
+            return
+        self._watch(cur, objs)
+        if len(cur.watching) > _KEPT:  # what earlier waits left is too much: only this wait's objects
+            self._unwatch(cur)
+            self._watch(cur, objs)
+
+    @staticmethod
+    def _watch(cur: ProgramThread, objs: Sequence[Any]) -> None:
+        """Register ``cur`` in the ``waiters`` of each object (an Event, a
+        ProgramThread or a Port: the waits checked the handles) not registered
+        yet.  Registrations are kept when a wait ends (``watching``): a thread
+        waiting again on the same objects, as a group of 64 events does at
+        every turn, writes to none of them (at hundreds of groups each is a
+        cold line of memory); an object the thread no longer waits on stays
+        registered until it is closed (``forget``), the thread exits, or the
+        thread's registrations pass ``_KEPT``, and a signal of it looks at the
+        thread again for nothing if it is blocked (``poke``: no wait is
+        satisfied by an object it does not wait on, so nothing else changes)."""
         watching = cur.watching
-        for obj in objs:  # an Event or a ProgramThread (the waits checked the handles)
-            if obj is None or obj.closed:  # (no longer in the handle table)
-                continue
-            # A handle given twice: ``cur`` is then its (last) waiter, registered
-            # just now (a thread entering a wait watches nothing).  Asking the
-            # object, not ``obj in watching``, keeps a 64-handle wait linear:
-            # that scan compared up to 2,000 objects per wait.
+        for obj in objs:
+            # Asking the object, not ``obj in watching``, keeps a 64-handle wait
+            # linear (a handle given twice is registered at its first place).
             waiters = obj.waiters
-            if waiters is None:
-                obj.waiters = cur  # the usual case: the object alone is touched (see waiting_on)
-            elif waiters is cur:
+            if waiters is cur:
+                continue  # the usual case: registered at an earlier wait
+            if obj.closed:
                 continue
+            if waiters is None:
+                obj.waiters = cur  # the object alone is touched (see waiting_on)
             elif type(waiters) is list:
-                if waiters and waiters[-1] is cur:
+                if cur in waiters:
                     continue
                 waiters.append(cur)  # (a list emptied by its last waiters is kept: no new list per wait)
             else:
                 obj.waiters = [waiters, cur]  # a second thread waits on it
             watching.append(obj)
 
+    def forget(self, obj: Any) -> None:
+        """``obj`` (an event, a thread or a port handle) is being closed: the
+        threads that watch it from earlier waits let it go (none waits on it
+        now: closing a handle waited on is a usage error, see
+        ``_check_not_waited``)."""
+        for t in waiting_on(obj):
+            t.watching.remove(obj)
+        obj.waiters = None
+
     def _unwatch(self, t: ProgramThread) -> None:
-        # An object with one waiter forgets it; a list (several waiters) keeps
-        # its emptied self for the next wait.
+        # Every registration of ``t`` goes (it exits, is unwound or handed the
+        # baton in a wait, or has too many: see _watch).  An object with one
+        # waiter forgets it; a list (several waiters) keeps its emptied self.
         for obj in t.watching:
             waiters = obj.waiters
             if waiters is t:
@@ -537,7 +567,7 @@ class Scheduler:
             else:
                 waiters.remove(t)
         t.watching = []
-        if t.wait is not None and not t.wait.handles and t in self.opaque:
+        if t.wait is not None and not t.wait.objs and t in self.opaque:
             self.opaque.remove(t)
 
     def _recheck(self) -> None:
@@ -572,7 +602,8 @@ class Scheduler:
                 t.woke = "timeout"
             else:
                 continue
-            self._unwatch(t)
+            if not w.objs and t in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
+                self.opaque.remove(t)
             t.state = RUNNABLE
             self.runq.append(t)
 
@@ -618,7 +649,7 @@ class Scheduler:
             self.runq.append(cur)
             self._switch(cur, others[i - 1])
 
-    def _next_deadline(self) -> int | None:
+    def next_deadline(self) -> int | None:
         """The earliest deadline of a blocked thread (None: none has one)."""
         heap = self.deadlines
         while heap:
@@ -637,7 +668,7 @@ class Scheduler:
             others = self.runnable(cur)
             if others:
                 return others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
-            d = self._next_deadline()
+            d = self.next_deadline()
             if not kernel.step(d):
                 if d is None:
                     raise DeadlockError(self.deadlock_message())
@@ -645,7 +676,7 @@ class Scheduler:
                     return cur
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
-              ts: ThreadState | None, handles: tuple[int, ...] = (), objs: Sequence[Any] = (),
+              ts: ThreadState | None, objs: Sequence[Any] = (),
               quiet: int = -1) -> bool | None:
         """Kernel.block for a scheduled thread (None: the caller is not scheduled).
 
@@ -655,54 +686,36 @@ class Scheduler:
         if cur is None or cur is not self.current:
             return None
         apcs = ts.apcs if ts is not None else None
-        cur.wait = wait = Wait(done, deadline, ts is not None, what, handles, objs)
+        cur.wait = wait = Wait(done, deadline, ts is not None, what, objs)
         wait.polls = deadline is not None and deadline <= self.kernel.now_ns
         try:
-            return self._block(cur, done, deadline, apcs, quiet)
+            return self.kernel.until(done, deadline, what, apcs, quiet, cur)
         except _Unwind:
             raise
         except BaseException:
             self._ending(cur)
             raise
         finally:
-            if cur.watching or cur in self.opaque:
-                self._unwatch(cur)
+            if not objs and cur in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
+                self.opaque.remove(cur)
             cur.wait = None
             cur.state = RUNNING
 
-    def _block(self, cur: ProgramThread, done: Callable[[], bool], deadline: int | None, apcs: Any,
-               quiet: int) -> bool:
-        kernel = self.kernel
-        by_signals = quiet >= 0  # (see Kernel.block: done() is asked only after a signal)
-        while True:
-            if apcs:
-                return True
-            n = kernel.signals
-            if n != quiet:
-                if done():
-                    return True
-                if by_signals:
-                    quiet = n
-            others = self.runnable(cur)
-            if others:
-                target = others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
-                self._park(cur)
-                self._switch(cur, target)
-                if cur.woke == "timeout":
-                    return done()
-                return True
-            d = self._next_deadline()
-            d = deadline if d is None or (deadline is not None and deadline < d) else d
-            if not kernel.step(d):
-                if d is None:
-                    # Never returns: the main thread raises DeadlockError, another thread is
-                    # unwound.  (A Scheduler always has two threads or more: CreateThread makes
-                    # it with the first one, and threads never leave the list.)
-                    self._deadlock(cur)
-                if deadline is not None and kernel.now_ns >= deadline:
-                    return done()
+    def run_other(self, cur: ProgramThread, others: list[ProgramThread], done: Callable[[], bool]) -> bool:
+        """``cur``'s wait does not hold and ``others`` can run (``Kernel.until``):
+        one of them (the chooser picks) gets the baton and ``cur`` parks until
+        its wait is over; what the wait returns."""
+        target = others[self.kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
+        self._park(cur)
+        self._switch(cur, target)
+        if cur.woke == "timeout":
+            return done()
+        return True
 
-    def _deadlock(self, cur: ProgramThread) -> None:
+    def deadlock(self, cur: ProgramThread) -> None:
+        """Every thread is blocked for good (``cur`` found it): the main thread
+        raises DeadlockError, another thread hands it to the main thread and is
+        unwound (the private exception is raised here)."""
         exc = DeadlockError(self.deadlock_message())
         if cur is self.main:
             self.unwind_all()
@@ -759,10 +772,8 @@ class Scheduler:
             self._unwatch(t)
             t.wait = None
             t.state = EXITED
-            t.signaled = t.ts.exited = True
-            self.kernel.signals += 1
-            if t.waiters:
-                self.poke(t.waiters)
+            t.ts.exited = True
+            self.kernel.signal(t)
         self.current = self.main
         self.main.state = RUNNING
 
@@ -856,27 +867,32 @@ def threads_broken(kernel: Kernel) -> list[str]:
                 out.append(f"{t.describe()} is {t.state} but its baton lock is free (handed twice?)")
             if (t.state is RUNNABLE) != (t in sched.runq) or sched.runq.count(t) > 1:
                 out.append(f"{t.describe()} is {t.state} but {sched.runq.count(t)} times in the run queue")
+            # Registrations are kept across waits (Scheduler._watch): whatever the state,
+            # each is listed by its object, once, and none is of a closed object.
+            for obj in t.watching:
+                if t not in waiting_on(obj):
+                    out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
+                if obj.closed:
+                    out.append(f"{t.describe()} watches {obj.handle:#x}, which is closed")
+            if len({id(obj) for obj in t.watching}) != len(t.watching):
+                out.append(f"{t.describe()} watches an object twice")
             w = t.wait
             if t.state is BLOCKED and w is not None:
-                if w.handles:
-                    for obj in t.watching:
-                        if t not in waiting_on(obj):
-                            out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
-                    for h in w.handles:
-                        obj = kernel.objects.get(h)
-                        if obj is not None and obj not in t.watching:
-                            out.append(f"{t.describe()} waits on {h:#x} but is not among its waiters")
+                if w.objs:
+                    for obj in w.objs:
+                        if not obj.closed and obj not in t.watching:
+                            out.append(f"{t.describe()} waits on {obj.handle:#x} but is not among its waiters")
                     if t not in sched.poked and (w.done() or (w.alertable and t.ts.apcs)):
                         out.append(f"{t.describe()}: its wait ({w.describe()}) is satisfied but nothing woke it "
                                    "(an object was signalled without Scheduler.poke)")
                 elif t not in sched.opaque:
                     out.append(f"{t.describe()} waits in {w.describe()} but is not looked at")
-            elif t.watching or t in sched.opaque:
+            elif t in sched.opaque or (t.state is EXITED and t.watching):
                 out.append(f"{t.describe()} is {t.state} but still registered as waiting")
         waitables: list[Any] = [*kernel.objects.values(), *sched.threads]
         for obj in waitables:
             for waiter in waiting_on(obj):
-                if waiter.state is not BLOCKED or obj not in waiter.watching:
+                if waiter.state is EXITED or obj not in waiter.watching:
                     out.append(f"{waiter.describe()} is {waiter.state} but listed as waiting on {obj.handle:#x}")
     for key, cs in kernel.critsecs.items():
         if cs.key != key:

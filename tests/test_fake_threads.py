@@ -772,3 +772,121 @@ def test_a_wait_for_all_without_threads_sees_each_signal_made_in_a_step() -> Non
     assert ws.now_ns == start + 7_000_000
     for e in evs:
         ws.WSACloseEvent(e)
+
+
+@pytest.mark.parametrize("call", ["WSAWaitForMultipleEvents", "WaitForMultipleObjects"])
+def test_a_wait_stepping_the_world_sees_a_packet_queued_in_a_step(call: str) -> None:
+    """The same for a completion port's handle among the handles (signalled
+    while packets are queued): a packet posted by a timer's callback, after
+    steps that signalled nothing, ends the wait at that step (``Kernel.wake``
+    counts it, as ``Kernel.signal`` counts an event's signal)."""
+    ws = started(FakeWinsock(seed=1))
+    evs = [ws.WSACreateEvent() for _ in range(63)]
+    port = ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    gate = ws.WSACreateEvent()
+    h = ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(gate, INFINITE), None, 0).hThread
+    ws.Sleep(1)  # the other thread blocks for good: the main thread's wait steps the world
+    start = ws.now_ns
+    for ms in (1, 2, 3):  # steps that signal nothing
+        ws.call_at(start + ms * 1_000_000, lambda _: None)
+    def post(_: object) -> None:
+        ws.PostQueuedCompletionStatus(port, 0, 7, None)
+
+    ws.call_at(start + 4_000_000, post)
+    handles = [*evs[:40], port, *evs[40:]]
+    if call == "WSAWaitForMultipleEvents":
+        assert ws.WSAWaitForMultipleEvents(64, handles, FALSE, INFINITE, FALSE) == WAIT_OBJECT_0 + 40
+    else:
+        assert ws.WaitForMultipleObjects(64, handles, FALSE, INFINITE) == WAIT_OBJECT_0 + 40
+    assert 4_000_000 <= ws.now_ns - start < 5_000_000
+    ws.WSASetEvent(gate)
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetQueuedCompletionStatus(port, 0)[0] == TRUE
+    for x in (h, port):
+        ws.CloseHandle(x)
+    for e in [*evs, gate]:
+        ws.WSACloseEvent(e)
+
+
+def test_a_thread_waiting_again_on_the_same_events_keeps_its_registrations() -> None:
+    """A thread's registration in the events it waits on (their ``waiters``)
+    outlives the wait (Scheduler._watch): a group's thread waiting again on
+    its 64 events, in another order, writes to none of them.  A signal of an
+    event it watches while it runs does not put it on the list to look at;
+    the events it no longer waits on can be closed while it waits on others
+    (and are let go); when it exits it watches nothing."""
+    ws = started(FakeWinsock(seed=1, config=FakeConfig(check_invariants=True)))
+    evs = [ws.WSACreateEvent() for _ in range(64)]
+    gate, other = ws.WSACreateEvent(), ws.WSACreateEvent()
+    kernel = ws._kernel
+    seen: list[list[Any]] = []
+
+    def group(param: object) -> int:
+        for turn in range(3):
+            handles = evs[turn:] + evs[:turn]  # rotated, as ovserver's groups do
+            assert ws.WSAWaitForMultipleEvents(64, handles, FALSE, INFINITE, FALSE) == WAIT_OBJECT_0 + 5 - turn
+            ws.WSAResetEvent(evs[5])
+            seen.append(list(me.watching))
+        ws.WSASetEvent(evs[6])  # watched, not waited on: nothing to look at
+        assert kernel.sched is not None and kernel.sched.poked == []
+        assert ws.WaitForSingleObject(other, INFINITE) == WAIT_OBJECT_0  # meanwhile evs[:32] are closed
+        assert ws.WaitForSingleObject(gate, INFINITE) == WAIT_OBJECT_0
+        return 0
+
+    h = ws.CreateThread(None, 0, group, None, 0).hThread
+    sched = kernel.sched
+    assert sched is not None
+    me = sched.threads[1]
+    for _ in range(3):
+        ws.Sleep(1)  # the group's thread parks in its wait
+        assert me.state == "blocked"
+        ws.WSASetEvent(evs[5])
+    ws.Sleep(1)
+    objs = [kernel.objects[e] for e in evs]
+    assert seen == [objs, objs, objs]  # registered once, at the first wait, in that wait's order
+    assert all(o.waiters is me for o in objs)  # type: ignore[attr-defined]
+    ws.WSASetEvent(other)
+    ws.Sleep(1)  # now it waits on the gate alone
+    assert me.state == "blocked"
+    for e in evs[:32]:
+        assert ws.WSACloseEvent(e) == TRUE  # watched from its earlier waits, not waited on: let go
+    assert me.watching == [*objs[32:], kernel.objects[other], kernel.objects[gate]]
+    with pytest.raises(WinsockUsageError, match="is waiting on this handle"):
+        ws.WSACloseEvent(gate)
+    ws.WSASetEvent(gate)
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert me.watching == [] and all(o.waiters is None for o in objs)  # type: ignore[attr-defined]
+    ws.invariants()
+    for x in (h,):
+        ws.CloseHandle(x)
+    for e in [*evs[32:], gate, other]:
+        ws.WSACloseEvent(e)
+
+
+def test_a_thread_watches_at_most_twice_a_full_wait() -> None:
+    """Registrations kept from earlier waits are let go once they pass two
+    full waits' worth (Scheduler._watch): a thread waiting on three different
+    sets of 64 events watches the last wait's 64 after the third."""
+    ws = started(FakeWinsock(seed=1, config=FakeConfig(check_invariants=True)))
+    sets = [[ws.WSACreateEvent() for _ in range(64)] for _ in range(3)]
+    sizes: list[int] = []
+
+    def worker(param: object) -> int:
+        for evs in sets:
+            assert ws.WSAWaitForMultipleEvents(64, evs, FALSE, INFINITE, FALSE) == WAIT_OBJECT_0
+            sizes.append(len(me.watching))
+        return 0
+
+    h = ws.CreateThread(None, 0, worker, None, 0).hThread
+    sched = ws._kernel.sched
+    assert sched is not None
+    me = sched.threads[1]
+    for evs in sets:
+        ws.Sleep(1)
+        ws.WSASetEvent(evs[0])
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert sizes == [64, 128, 64]
+    ws.CloseHandle(h)
+    for evs in sets:
+        for e in evs:
+            ws.WSACloseEvent(e)
