@@ -7,13 +7,19 @@ docs/semantics-findings.md section 36 for what .NET's own layer does on each pat
   skip): a blocking ``Send`` of 2400 one-byte segments sends all 2400 in one call, and ``Receive`` into
   the remaining one-byte segments gets every byte, in order, until all 2400 are in.  On Windows .NET's
   ``Send(IList<ArraySegment<byte>>)`` and ``Receive(IList<...>)`` are one WSASend / WSARecv each with
-  all the segments as WSABUFs (``SocketPal.Windows.cs``), so this is Winsock's gather and scatter
+  all the segments as WSABUFs (``SocketPal.Windows.cs`` @ ``036db3992bd6``), so this is Winsock's gather and scatter
   with a buffer count past any IOV_MAX.
 * ``SocketAsyncEventArgsTest.cs`` @ ``1223e8d2f218``, ``AcceptAsync_WithReceiveBuffer_Success``
   (Windows only): AcceptEx posted with a receive buffer, then the client connects, sends 256 bytes,
   shuts down both ways and closes before the accept has been looked at: the accept succeeds with
   the 256 bytes.  .NET's ``AcceptAsync`` with a buffer is one AcceptEx whose dwReceiveDataLength is
   the buffer less the two address slots.
+* ``SendReceive/SendReceive.cs`` @ ``0b566aa670c0``, ``SendRecv_Stream_TCP`` (its buffer-list case, all
+  platforms): the send list is 23 bytes, 100 bytes, an empty segment, 9 bytes; the receive list 123, 100,
+  empty, 33; 123456 bytes go through and their checksums agree.  .NET turns each list into WSABUFs one
+  for one, the empty segment included (``SocketPal.Windows.cs`` @ ``036db3992bd6``, ``Send`` and
+  ``Receive`` of an ``IList``: one WSABUF per segment, ``Length = buffer.Count``; the test also runs
+  with the synchronous helpers, which take that path).
 """
 
 from __future__ import annotations
@@ -88,3 +94,42 @@ def test_accept_with_receive_takes_bytes_sent_before_the_client_shut_down_and_cl
     assert h.recv_all(posted.sock, len(data) - n + 1) == data[n:]
     addrs = h.ws.GetAcceptExSockaddrs(posted.out, 480, ADDR_SLOT, ADDR_SLOT)
     assert (addrs.RemoteSockaddr.host, addrs.RemoteSockaddr.port) == client
+
+
+SEND_SHAPE = (23, 100, 0, 9)  # SendRecv_Stream_TCP's send list: 23 bytes, 100 of 256 at offset 2, 0 of 1, 9 of 64
+RECV_SHAPE = (123, 100, 0, 33)  # its receive list: 123, 100 of 256, 0 of 1, 33 of 64
+
+
+def test_an_empty_wsabuf_between_others_is_skipped_by_gather_and_scatter(h: Harness) -> None:
+    """A WSASend whose third WSABUF is empty sends the other three, in order,
+    and counts 132; a WSARecv whose third WSABUF is empty fills the first two
+    and goes on in the fourth (all 256 bytes on the real backend once they
+    have arrived; the fake may cut a receive short), and the rest comes next."""
+    a = h.accept()
+    data = bytes((5 * i + 1) & 0xFF for i in range(sum(SEND_SHAPE)))
+    sbufs, at = [], 0
+    for size in SEND_SHAPE:
+        block = bytearray(b"\xee" * (size + 3))
+        block[2:2 + size] = data[at:at + size]
+        sbufs.append(WSABUF(size, memoryview(block)[2:2 + size]))
+        at += size
+    ov = h.overlapped()
+    rc, _, _ = h.ws.WSASend(a.sock, sbufs, len(sbufs), 0, ov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert h.complete(a.sock, ov) == (TRUE, len(data), 0)
+    assert a.peer.recv_exactly(len(data)) == data
+
+    incoming = bytes((3 * i + 7) & 0xFF for i in range(300))
+    a.peer.send(incoming)
+    h.settle()  # the bytes have arrived before the receive is posted
+    rbufs = [WSABUF(size, bytearray(size)) for size in RECV_SHAPE]
+    ov = h.overlapped()
+    rc, _, _ = h.ws.WSARecv(a.sock, rbufs, len(rbufs), 0, ov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    ok, n, err = h.complete(a.sock, ov)
+    assert (ok, err) == (TRUE, 0) and 1 <= n <= sum(RECV_SHAPE), (ok, n, err)
+    if not h.is_fake:
+        assert n == sum(RECV_SHAPE)
+    filled = b"".join(bytes(b.buf) for b in rbufs)[:n]
+    assert filled == incoming[:n]
+    assert h.recv_all(a.sock, len(incoming) - n) == incoming[n:]
