@@ -20,6 +20,11 @@ docs/semantics-findings.md section 36 for what .NET's own layer does on each pat
   for one, the empty segment included (``SocketPal.Windows.cs`` @ ``036db3992bd6``, ``Send`` and
   ``Receive`` of an ``IList``: one WSABUF per segment, ``Length = buffer.Count``; the test also runs
   with the synchronous helpers, which take that path).
+* The same file, ``SendRecv_NoBuffering_Success`` (skipped only on macOS and FreeBSD, where a buffer
+  size of 0 is refused: ``SocketSendReceiveBufferSize_SetZero_ThrowsSocketException``): on a connected
+  pair, SO_SNDBUF 0 on the sender and SO_RCVBUF 0 on the receiver; a 10000-byte send completes and the
+  receiver's receives of 4096 get all 10000.  (.NET's SendBufferSize and ReceiveBufferSize setters are
+  plain setsockopt calls.)
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import WSABUF
-from fakewinsock.constants import SO_UPDATE_ACCEPT_CONTEXT, SOL_SOCKET, TRUE, WSA_IO_PENDING
+from fakewinsock.constants import (
+    SO_RCVBUF,
+    SO_SNDBUF,
+    SO_UPDATE_ACCEPT_CONTEXT,
+    SOL_SOCKET,
+    TRUE,
+    WSA_IO_PENDING,
+)
 
 from ._harness import ADDR_SLOT, Harness
 
@@ -133,3 +145,21 @@ def test_an_empty_wsabuf_between_others_is_skipped_by_gather_and_scatter(h: Harn
     filled = b"".join(bytes(b.buf) for b in rbufs)[:n]
     assert filled == incoming[:n]
     assert h.recv_all(a.sock, len(incoming) - n) == incoming[n:]
+
+
+def test_with_no_send_or_receive_buffering_every_byte_still_goes_through(h: Harness) -> None:
+    """SO_SNDBUF 0 and SO_RCVBUF 0 set on a connected socket both succeed; a
+    10000-byte WSASend then completes with 10000 while the peer reads, and the
+    peer's 10000 bytes reach the socket's receives."""
+    a = h.accept()
+    assert h.ws.setsockopt(a.sock, SOL_SOCKET, SO_SNDBUF, 0, 4) == 0
+    assert h.ws.setsockopt(a.sock, SOL_SOCKET, SO_RCVBUF, 0, 4) == 0
+    data = bytes((11 * i + 5) & 0xFF for i in range(10000))
+    ov = h.overlapped()
+    buf = bytearray(data)
+    rc, _, _ = h.ws.WSASend(a.sock, [WSABUF(len(buf), buf)], 1, 0, ov, None)
+    assert rc == 0 or h.ws.WSAGetLastError() == WSA_IO_PENDING
+    assert a.peer.recv_exactly(len(data)) == data
+    assert h.complete(a.sock, ov) == (TRUE, len(data), 0)
+    a.peer.send(data)
+    assert h.recv_all(a.sock, len(data)) == data
