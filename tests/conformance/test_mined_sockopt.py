@@ -45,11 +45,13 @@ from fakewinsock.constants import (
     TCP_KEEPCNT,
     TCP_KEEPINTVL,
     TCP_NODELAY,
+    TRUE,
     WSAEFAULT,
     WSAEINVAL,
     WSAENOBUFS,
     WSAENOPROTOOPT,
     WSAENOTSOCK,
+    WSAEOPNOTSUPP,
 )
 
 from ._harness import Harness
@@ -294,6 +296,27 @@ def test_keepalive_retry_count_round_trip(h: Harness) -> None:
     assert setopt(h, s, IPPROTO_TCP, TCP_KEEPCNT, 60, 4) == (0, 0)
     rc, err, val = getopt(h, s, IPPROTO_TCP, TCP_KEEPCNT, 4)
     assert (rc, err, int.from_bytes(val, "little")) == (0, 0, 60)
+
+
+@pytest.mark.wine_divergence("Wine 8.0 answers WSAEINVAL (10022) for level -1 whatever the optname; on Windows "
+                              "optname -1 there gives WSAENOPROTOOPT or WSAEOPNOTSUPP (.NET's SocketOptionNameTest)")
+@pytest.mark.parametrize("call", ["get", "set"])
+def test_optname_minus_one_at_level_minus_one_fails_and_the_connection_goes_on(h: Harness, call: str) -> None:
+    """dotnet/runtime's SocketOptionNameTest @ 02648d049b8f (Windows CI):
+    Get/SetUnsupportedSocketOption*_DoesNotDisconnectSocket: level -1 with
+    optname -1 fails with WSAENOPROTOOPT or WSAEOPNOTSUPP (not test_bad_level's
+    WSAEINVAL, which comes with SO_RCVTIMEO), and the connected socket still
+    carries data both ways."""
+    a = h.accept()
+    if call == "get":
+        rc, err, _ = getopt(h, a.sock, -1, -1, 4)
+    else:
+        rc, err = setopt(h, a.sock, -1, -1, 1, 4)
+    assert rc == SOCKET_ERROR and err in (WSAENOPROTOOPT, WSAEOPNOTSUPP), (rc, err)
+    a.peer.send(b"ping")
+    assert h.recv_all(a.sock, 4) == b"ping"
+    assert h.send(a.sock, b"pong") == (TRUE, 4)
+    assert a.peer.recv_exactly(4) == b"pong"
 
 
 @pytest.mark.parametrize("level", [-1, 0x8000])
