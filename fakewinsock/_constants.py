@@ -81,6 +81,8 @@ SO_CONNECT_TIME: Final = 0x700C
 SO_UPDATE_CONNECT_CONTEXT: Final = 0x7010
 TCP_NODELAY: Final = 0x0001
 TCP_KEEPALIVE: Final = 3
+TCP_KEEPCNT: Final = 16
+TCP_KEEPINTVL: Final = 17
 
 # --- WSAIoctl / extension functions ------------------------------------------
 SIO_GET_EXTENSION_FUNCTION_POINTER: Final = 0xC8000006
@@ -395,6 +397,8 @@ __all__ = [
     "STATUS_SUCCESS",
     "STATUS_TRANSACTION_ABORTED",
     "TCP_KEEPALIVE",
+    "TCP_KEEPCNT",
+    "TCP_KEEPINTVL",
     "TCP_NODELAY",
     "TRUE",
     "WAIT_ABANDONED_0",

@@ -450,3 +450,14 @@ def test_call_budget_turns_a_busy_loop_into_an_error() -> None:
     with pytest.raises(BusyLoopError, match="more than 1000 Winsock calls"):
         while True:
             ws.WSAWaitForMultipleEvents(1, [ev], FALSE, WSA_INFINITE, FALSE)
+
+
+def test_an_unknown_optname_at_a_level_that_is_no_protocol_level_is_not_emulated(h: Harness) -> None:
+    """Level -1 gives WSAEINVAL with SO_RCVTIMEO (Wine's test_set_getsockopt)
+    and WSAENOPROTOOPT with optname -1 (dotnet/runtime's SocketOptionNameTest);
+    with another optname the fake knows at no level the answer is unknown."""
+    s = h.socket()
+    with pytest.raises(NotEmulatedError, match="no protocol level"):
+        h.ws.getsockopt(s, 0x8000, 0x4242, 4)
+    with pytest.raises(NotEmulatedError, match="no protocol level"):
+        h.ws.setsockopt(s, -1, 0x4242, 1, 4)

@@ -6,12 +6,13 @@ lengths, TCP_KEEPALIVE, a bad level, SO_ERROR, and the ``test_optsize`` table:
 what every option does with lengths -1, 0, 1, 2, 4 and 8 and with the value
 0x100), ``test_reuseaddr`` (SO_REUSEADDR against SO_EXCLUSIVEADDRUSE) and
 ``test_listen`` (SO_ACCEPTCONN is read-only); dotnet/runtime's ``LingerStateTest.cs``
-(its tests run on Windows in CI) for SO_LINGER's bounds and after the listener closed.  A call that succeeds leaves 0
+(its tests run on Windows in CI) for SO_LINGER's bounds and after the listener closed, and its
+``KeepAliveTest.cs`` for TCP_KEEPALIVE's default and TCP_KEEPINTVL and TCP_KEEPCNT.  A call that succeeds leaves 0
 in the last error: the tests set 0xdeadbeef before and read 0 after.
 
 Out of scope (docs/semantics-findings.md "Wine's test suite, mined"): UDP,
 IPv6 and raw-socket options, SO_OPENTYPE, SO_PROTOCOL_INFO, SO_BSP_STATE,
-TCP_KEEPCNT/TCP_KEEPINTVL (Windows 10 only), a NULL or bogus optval pointer,
+the lengths TCP_KEEPCNT/TCP_KEEPINTVL take, a NULL or bogus optval pointer,
 and what getsockopt writes into the caller's buffer when it fails (the
 interface returns no bytes on failure).
 """
@@ -41,12 +42,16 @@ from fakewinsock.constants import (
     SOCKET_ERROR,
     SOL_SOCKET,
     TCP_KEEPALIVE,
+    TCP_KEEPCNT,
+    TCP_KEEPINTVL,
     TCP_NODELAY,
+    TRUE,
     WSAEFAULT,
     WSAEINVAL,
     WSAENOBUFS,
     WSAENOPROTOOPT,
     WSAENOTSOCK,
+    WSAEOPNOTSUPP,
 )
 
 from ._harness import Harness
@@ -248,6 +253,70 @@ def test_tcp_keepalive_round_trip(h: Harness) -> None:
     assert setopt(h, s, IPPROTO_TCP, TCP_KEEPALIVE, 3600, 4) == (0, 0)
     rc, _, val = getopt(h, s, IPPROTO_TCP, TCP_KEEPALIVE, 4)
     assert rc == 0 and int.from_bytes(val, "little") == 3600
+
+
+NO_KEEPALIVE_TUNING = ("Wine 8.0 does not know TCP_KEEPALIVE, TCP_KEEPINTVL or TCP_KEEPCNT (WSAENOPROTOOPT); "
+                       "dotnet/runtime's KeepAliveTest sets and reads them on Windows")
+
+
+def keepalive(h: Harness, s: int) -> tuple[int, int]:
+    """(TCP_KEEPALIVE, TCP_KEEPINTVL) as getsockopt reads them, each 4 bytes."""
+    values = []
+    for name in (TCP_KEEPALIVE, TCP_KEEPINTVL):
+        rc, err, val = getopt(h, s, IPPROTO_TCP, name, 4)
+        assert (rc, err, len(val)) == (0, 0, 4), (name, rc, err)
+        values.append(int.from_bytes(val, "little"))
+    return values[0], values[1]
+
+
+@pytest.mark.wine_divergence(NO_KEEPALIVE_TUNING)
+@pytest.mark.parametrize("time_first", [True, False], ids=["time-first", "interval-first"])
+def test_keepalive_time_and_interval_defaults_and_independence(h: Harness, time_first: bool) -> None:
+    """KeepAliveTest's Socket_KeepAlive_Time_And_Interval and _Interval_And_Time
+    (Windows only): a new socket reads TCP_KEEPALIVE 7200 and TCP_KEEPINTVL 1
+    (seconds); setting one (5, 2) leaves the other as it was."""
+    s = h.socket()
+    assert keepalive(h, s) == (7200, 1)
+    if time_first:
+        assert setopt(h, s, IPPROTO_TCP, TCP_KEEPALIVE, 5, 4) == (0, 0)
+        assert keepalive(h, s) == (5, 1)
+    else:
+        assert setopt(h, s, IPPROTO_TCP, TCP_KEEPINTVL, 2, 4) == (0, 0)
+        assert keepalive(h, s) == (7200, 2)
+    assert setopt(h, s, IPPROTO_TCP, TCP_KEEPINTVL if time_first else TCP_KEEPALIVE,
+                  2 if time_first else 5, 4) == (0, 0)
+    assert keepalive(h, s) == (5, 2)
+
+
+@pytest.mark.wine_divergence(NO_KEEPALIVE_TUNING)
+def test_keepalive_retry_count_round_trip(h: Harness) -> None:
+    """KeepAliveTest's Socket_KeepAlive_RetryCount_Success (Windows 10 1703
+    on): TCP_KEEPCNT set to 60 reads back 60."""
+    s = h.socket()
+    assert setopt(h, s, IPPROTO_TCP, TCP_KEEPCNT, 60, 4) == (0, 0)
+    rc, err, val = getopt(h, s, IPPROTO_TCP, TCP_KEEPCNT, 4)
+    assert (rc, err, int.from_bytes(val, "little")) == (0, 0, 60)
+
+
+@pytest.mark.wine_divergence("Wine 8.0 answers WSAEINVAL (10022) for level -1 whatever the optname; on Windows "
+                              "optname -1 there gives WSAENOPROTOOPT or WSAEOPNOTSUPP (.NET's SocketOptionNameTest)")
+@pytest.mark.parametrize("call", ["get", "set"])
+def test_optname_minus_one_at_level_minus_one_fails_and_the_connection_goes_on(h: Harness, call: str) -> None:
+    """dotnet/runtime's SocketOptionNameTest @ 02648d049b8f (Windows CI):
+    Get/SetUnsupportedSocketOption*_DoesNotDisconnectSocket: level -1 with
+    optname -1 fails with WSAENOPROTOOPT or WSAEOPNOTSUPP (not test_bad_level's
+    WSAEINVAL, which comes with SO_RCVTIMEO), and the connected socket still
+    carries data both ways."""
+    a = h.accept()
+    if call == "get":
+        rc, err, _ = getopt(h, a.sock, -1, -1, 4)
+    else:
+        rc, err = setopt(h, a.sock, -1, -1, 1, 4)
+    assert rc == SOCKET_ERROR and err in (WSAENOPROTOOPT, WSAEOPNOTSUPP), (rc, err)
+    a.peer.send(b"ping")
+    assert h.recv_all(a.sock, 4) == b"ping"
+    assert h.send(a.sock, b"pong") == (TRUE, 4)
+    assert a.peer.recv_exactly(4) == b"pong"
 
 
 @pytest.mark.parametrize("level", [-1, 0x8000])
