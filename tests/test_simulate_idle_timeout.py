@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from ovserver import simulate
 from ovserver._iocp import IocpServer
 from ovserver._simulate import IDLE_MASKS, IDLE_TIMEOUTS_MS, IDLERS, SimulationReport, scenario_plan, swarm_features
@@ -88,3 +90,15 @@ def test_a_client_timed_out_early_fails() -> None:
 def test_plain_traffic_has_no_idle_time_out() -> None:
     r = simulate(20, 2, seed=_SEEDS[0], plain=True)
     assert r.ok and r.idle_timeout_ms == 0 and r.traffic == "plain"
+
+
+def test_the_command_takes_serves_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """Proven by dropping idle_timeout_ms from the simulate call in ovserver.__main__._simulate: the
+    limits line names no time-out."""
+    from ovserver.__main__ import main
+
+    assert main(["simulate", "--plain", "--clients", "3", "--messages", "1", "--idle-timeout-ms", "700"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].endswith(", idle time-out 700 ms")
+    assert main(["simulate", "--clients", "3", "--messages", "1", "--seed", str(_SEEDS[0]),
+                 "--idle-timeout-ms", "0"]) == 0
+    assert "idle time-out" not in capsys.readouterr().out.splitlines()[2]
