@@ -201,6 +201,10 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
                    help="AcceptEx calls kept outstanding at once, as serve's --accepts (None: the swarm's accepts "
                         f"feature decides: on the seeds that draw it {DEFAULT_ACCEPTS} as serve runs, or 2 or 4; "
                         "otherwise and with --plain or --barrier 1, the lecture notes' server)")
+    m.add_argument("--idle-timeout-ms", type=_integer(0, MAX_IDLE_TIMEOUT_MS), default=None,
+                   help="the server's idle time-out, as serve's --idle-timeout-ms (None: the swarm's idle_timeout "
+                        "feature decides: on the seeds that draw it 100, 250 or 1000 ms, unless back-pressure is "
+                        "on; otherwise and with --plain or --barrier 0, off)")
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
                         "so that a seed gives the same run on every machine)")
@@ -328,7 +332,7 @@ def _simulate(args: argparse.Namespace) -> int:
                           resets=args.resets, limits=None if _limits(args) == Limits() else _limits(args),
                           arrival_s=args.arrival, barrier=args.barrier, plain=args.plain, stop_at_s=args.stop_at,
                           high_water=args.high_water, stall_timeout_ms=args.stall_timeout_ms,
-                          accepts=args.accepts,
+                          accepts=args.accepts, idle_timeout_ms=args.idle_timeout_ms,
                           trace=args.trace, trace_format=args.trace_format, workers=args.workers,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:

@@ -52,7 +52,7 @@ import random
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from fakewinsock import FakeConfig, FakeWinsock
@@ -105,6 +105,8 @@ class SimulationReport:
     hung_up: int = 0  # sent a line over max_line, got the error line and the server's FIN, as due
     cut_off: int = 0  # reset by the server when over max_queued may have been queued for it
     dropped: int = 0  # closed by the server after an injected WSARecv/WSASend failure
+    timed_out: int = 0  # closed by the server when idle for its idle time-out may have passed
+    idle_timeout_ms: int = 0  # the server's (ServerConfig.idle_timeout_ms), 0: off
     stop_at_ns: int | None = None  # when a stop was requested mid-run (stop_at_s), if one was
     stopped: int = 0  # closed, reset or refused by the server once it was asked to stop, or never started
     stop_took_ns: int = 0  # from the stop request to the server's return
@@ -148,13 +150,15 @@ def format_report(r: SimulationReport) -> str:
         f"max_clients {r.server_limits.max_clients}"
         + (f", back-pressure at {r.server_limits.high_water} (stall time-out {r.stall_timeout_ms} ms)"
            if r.server_limits.high_water else "")
-        + (f", {r.accepts} AcceptEx outstanding" if r.accepts != 1 else ""),
+        + (f", {r.accepts} AcceptEx outstanding" if r.accepts != 1 else "")
+        + (f", idle time-out {r.idle_timeout_ms} ms" if r.idle_timeout_ms else ""),
         f"clients served        {r.served} of {r.clients} (reset on purpose {r.reset_by_plan}, "
         f"refused and retried {r.refusals})",
         f"limits and faults     hung up as due {r.hung_up} (line over max_line), cut off as due {r.cut_off} "
         f"(kept sending after its error line, or over max_queued"
         + (", or over half the back-pressure mark" if r.server_limits.high_water else "")
-        + f"), dropped {r.dropped} (injected failures)",
+        + f"), dropped {r.dropped} (injected failures)"
+        + (f", timed out as due {r.timed_out} (idle)" if r.idle_timeout_ms else ""),
         *([f"stop mid-run          requested at {r.stop_at_ns / 1e9:.6f} s, the server returned "
            f"{r.stop_took_ns / 1e9:.6f} s later; {r.stopped} clients cut off, refused or not started by it"]
           if r.stop_at_ns is not None else []),
@@ -521,6 +525,7 @@ class _Ending(enum.Enum):
     CUT_OFF = "cut off"  # by the server, as due (a slow reader, a line over the limit)
     DROPPED = "dropped"  # by the server, as an injected WSARecv/WSASend failure allows
     STOPPED = "stopped"  # by the server, asked to stop
+    TIMED_OUT = "timed out"  # by the server, idle for its idle time-out, as due
     RESET = "reset"  # by the client's plan (an abortive close)
     FAILED = "failed"  # an error was reported
 
@@ -612,6 +617,9 @@ class ClientPlan:
     #: ``after_wave`` (full_groups, the clients not in the wave): ``arrival_ns`` counts from the moment
     #: the server has read every ender's FIN (or 1 s after the first arrival, at the latest).
     after_wave: bool = False
+    #: ``idle`` (idle_timeout's idlers): once served it stays connected, reading, until the server closes
+    #: it for its idle time-out.
+    idle: bool = False
 
 
 #: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
@@ -627,7 +635,7 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
             "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
-            "accepts", "accept_bursts")
+            "accepts", "accept_bursts", "idle_timeout")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -679,6 +687,30 @@ LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "f
 #: outstanding on one event must signal again the completion that a post erased (found so:
 #: tests/mutants/accept_mutants.py).
 LURKER_SHARES = (0.3, 0.6, 0.9)
+#: The last one, idle_timeout (drawn in ``simulate`` and :func:`_idlers`, each from a random source of its
+#: own): unless back-pressure is on (a connection held back is not idle: its clock stops), the server
+#: closes a client idle for one of IDLE_TIMEOUTS_MS (``ovserver serve --idle-timeout-ms``; no line
+#: completed and no send completed for that long), and one to three of IDLERS (echo: plain clients, once
+#: served; chat: silent members) stay connected, reading, until the server closes them: each must be
+#: closed within the time-out and IDLE_LATE_NS of the last byte it read (:meth:`_Client._idle_watch`: a
+#: server whose thread watching the deadlines sleeps through them fails).  Any other client the server
+#: closes is timed out as due when it has been idle that long less IDLE_EARLY_NS by its own account
+#: (:meth:`_Client._timed_out_as_due`).
+IDLE_TIMEOUTS_MS = (100, 250, 1000)
+#: ... but not with these: a server with deadlines wakes when the first one comes, and so finds an
+#: AcceptEx completion whose signal it lost, or a post it failed to retry, which these features are
+#: there to catch (measured on seeds 0-7: accept-error-stops-accepting, no-accept-resignal and
+#: resume-before-freeing each passed the one seed that found them once it drew an idle time-out).
+IDLE_MASKS = ("accept_faults", "accept_bursts")
+IDLERS = (1, 3)
+#: The server's clock is GetTickCount64's (steps of 15.625 ms): a connection is closed up to a step
+#: early or late against the true time; IDLE_LATE_NS allows two steps and 50 ms for the server's
+#: thread to get round to it, IDLE_EARLY_NS two steps.  IDLE_READ_LAG_NS: how long after the server's
+#: send completed a client that reads all the time may read its last bytes (far more than the fake's
+#: latencies).
+IDLE_LATE_NS = 2 * 15_625_000 + 50 * 1_000_000
+IDLE_EARLY_NS = 2 * 15_625_000
+IDLE_READ_LAG_NS = 20 * 1_000_000
 #: back_pressure (drawn in ``simulate``, from a random source of its own; it changes the server, not the
 #: plans): the server runs with back-pressure, as ``ovserver serve`` does by default in echo: there with
 #: serve's mark, in chat with one of these (serve's ``--high-water``); the stall time-out is serve's default
@@ -790,6 +822,27 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _full_groups(out, seed, limits, window, chat)
     if "accept_bursts" in f:
         _accept_bursts(out, seed)
+    if _idle_drawn(f, limits):
+        _idlers(out, seed, chat)
+
+
+def _idle_drawn(features: Iterable[str], limits: Limits) -> bool:
+    """Whether the run's server has the swarm's idle time-out (see IDLE_TIMEOUTS_MS)."""
+    f = set(features)
+    return "idle_timeout" in f and not f.intersection(IDLE_MASKS) and not limits.high_water
+
+
+def _idlers(out: list[ClientPlan], seed: int, chat: bool) -> None:
+    """idle_timeout (see IDLE_TIMEOUTS_MS): one to three plain clients that read all the time become
+    idlers (in chat silent members), from a random source of their own."""
+    rng = random.Random(f"ovserver-sim:{seed}:idlers")
+    pool = [p for p in out if not (p.lurk or p.hold_reads or p.hang or p.stuck or p.read_bytes or p.reset_at >= 0)
+            and (chat or p.lines and p.too_long < 0 and not p.tail and not p.half_close)]
+    for _ in range(min(len(pool), _randint(rng, *IDLERS))):
+        p = pool.pop(_randint(rng, 0, len(pool) - 1))
+        p.idle, p.stay_ns = True, 0  # (an early_stop's stayer: it stays until the server closes it instead)
+        if chat:  # (its own lines: the server may take them later than it sent them; nothing bounds that)
+            p.lines, p.chunks, p.pauses_ns, p.tail, p.too_long, p.half_close = [], [], [], b"", -1, False
 
 
 def _cut_at_lines(p: ClientPlan, rng: random.Random) -> None:
@@ -1131,7 +1184,7 @@ class _Client(ScriptedClient):
                  "read_bytes", "chat_mark", "hung_up", "pause_timer", "staying", "welcome_ns", "echo_stream",
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
-                 "heard_bytes", "settled", "arrived", "hangup_wait")
+                 "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -1170,6 +1223,8 @@ class _Client(ScriptedClient):
         self.settled = False  # counted in sim.talkers_left no more (done or staying)
         self.arrived = False  # counted in sim.arrived (connected, or done without connecting)
         self.hangup_wait = 0  # hung up, done: 1 waiting for the error line, 2 for the server's FIN after it
+        # The idle time-out: when it last tried to connect, sent a chunk that ended a line, read bytes.
+        self.attempt_ns = self.line_ns = self.rx_ns = 0
 
     # ------------------------------------------------------------ connecting
 
@@ -1218,6 +1273,7 @@ class _Client(ScriptedClient):
             # attempt only loosens the bound.
             sim = self.sim
             self.chat_mark = sim.chat_bytes - sim.chat_unheard
+        self.attempt_ns = self.sim.ws.now_ns
         super().connect(_)
 
     def connected(self) -> None:
@@ -1246,7 +1302,7 @@ class _Client(ScriptedClient):
 
     def received(self, data: bytes) -> None:
         sim = self.sim
-        self.last_rx = sim.ws.now_ns
+        self.last_rx = self.rx_ns = sim.ws.now_ns
         sim.report.bytes_received += len(data)
         self.read_bytes += len(data)
         if self.echo_stream:
@@ -1295,6 +1351,11 @@ class _Client(ScriptedClient):
             self.ended_as = _Ending.STOPPED
             self.finish()
             return
+        if self._timed_out_as_due():
+            self.sim.report.timed_out += 1
+            self.ended_as = _Ending.TIMED_OUT
+            self.finish()
+            return
         if reset and self._cut_off_as_due():
             self.sim.report.cut_off += 1
             self.ended_as = _Ending.CUT_OFF
@@ -1316,6 +1377,39 @@ class _Client(ScriptedClient):
         if self.plan.too_long < 0:
             return False
         return self.got == self.n_replies if self.sim.mode is Mode.ECHO else self.hung_up
+
+    def _timed_out_as_due(self) -> bool:
+        """Closed (or reset: a send was in flight) by the server's idle time-out, as due: by this client's
+        account it has been idle that long less IDLE_EARLY_NS.  Its account may only be earlier than the
+        server's: the server's clock starts no earlier than this client's connect attempt, at a line
+        this client completed no earlier than it sent it, and at a send completed no earlier than
+        IDLE_READ_LAG_NS (and its reading pause) before this client read the bytes, when it reads all
+        the time (the reads of one that does not are not counted)."""
+        limit = self.sim.report.idle_timeout_ms
+        if not limit:
+            return False
+        p = self.plan
+        since = max(self.attempt_ns, self.line_ns)
+        if not (p.stuck or p.hang or p.read_bytes or p.hold_reads):
+            since = max(since, self.rx_ns - IDLE_READ_LAG_NS - p.read_pause_ns)
+        return self.sim.ws.now_ns - since >= limit * _MS - IDLE_EARLY_NS
+
+    def _idle_watch(self, _: object = None) -> None:
+        """An idler (served, reading all the time, sending nothing): the server closes it within its idle
+        time-out and IDLE_LATE_NS of the last byte it read (every line it sent had its reply, or, chat, it
+        sent none: the server completed nothing for it since)."""
+        sim = self.sim
+        if self.state != _ACTIVE or sim.stopping:
+            return
+        limit = sim.report.idle_timeout_ms
+        due = max(self.rx_ns, self.welcome_ns) + limit * _MS + IDLE_LATE_NS
+        now = sim.ws.now_ns
+        if now < due:
+            sim.ws.call_at(due, self._idle_watch)
+            return
+        self._fail(f"idle since {(due - limit * _MS - IDLE_LATE_NS) / 1e9:.6f} s (served, reading, the last byte "
+                   f"read then), but not closed by the server's idle time-out of {limit} ms "
+                   f"{(now - due + limit * _MS + IDLE_LATE_NS) / 1e6:.1f} ms later")
 
     def _cut_off_as_due(self) -> bool:
         """A reset by the server is the max_line limit at work when the client
@@ -1451,6 +1545,7 @@ class _Client(ScriptedClient):
         now = ws.now_ns
         if ended:
             rep.lines_sent += ended
+            self.line_ns = now
         said = len(chunk) + ended * (len(self.name) + 2)
         self.sim.chat_bytes += said
         self.chat_sent += said
@@ -1505,6 +1600,12 @@ class _Client(ScriptedClient):
         shutdown fails would otherwise be seen to close only once the client's
         FIN came).  (The error line may come late: with back-pressure the
         server may not read the line for a while.)"""
+        if self.plan.idle and self.sim.report.idle_timeout_ms:
+            if not self.staying:  # it stays, idle, until the server closes it
+                self.staying = True
+                self.sim.talker_settled(self)
+                self._idle_watch()
+            return
         if self.plan.too_long >= 0 and not self.plan.half_close:
             if not self.hangup_wait:
                 self.hangup_wait = 1
@@ -1889,10 +1990,10 @@ def _check_causes(sim: _Sim) -> None:
     if r.dropped > s.io_errors:
         sim.error(f"{r.dropped} clients were closed by the server as injected failures allow, but the server "
                   f"counted {s.io_errors} I/O errors: the others were closed for no failure")
-    elif r.cut_off + r.dropped > s.cut_off + s.hung_up + s.io_errors:
-        sim.error(f"{r.cut_off} clients were cut off as due and {r.dropped} dropped, but the server counted only "
-                  f"{s.cut_off} cut off, {s.hung_up} hung up and {s.io_errors} I/O errors: the others were ended "
-                  "for no cause")
+    elif r.cut_off + r.dropped + r.timed_out > s.cut_off + s.hung_up + s.io_errors + s.timed_out:
+        sim.error(f"{r.cut_off} clients were cut off as due, {r.dropped} dropped and {r.timed_out} timed out, but the "
+                  f"server counted only {s.cut_off} cut off, {s.hung_up} hung up, {s.io_errors} I/O errors and "
+                  f"{s.timed_out} timed out: the others were ended for no cause")
     # A client's reset (no FIN before it) reaches a connection the server holds open as WSAECONNRESET on
     # its receive or send; the server closes it then, or has closed it meanwhile for another cause (a
     # cut-off, a hang-up, an idle time-out, the stop) or after an injected failure: it may not count it as
@@ -1936,7 +2037,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
              progress: Callable[[int, int], None] | None = None, trace_format: str | None = None,
              server_class: type[Server] | None = None, plain: bool = False,
              stop_at_s: float | None = None, workers: int = DEFAULT_WORKERS, high_water: int | None = None,
-             stall_timeout_ms: int | None = None, accepts: int | None = None) -> SimulationReport:
+             stall_timeout_ms: int | None = None, accepts: int | None = None,
+             idle_timeout_ms: int | None = None) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -1960,7 +2062,9 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     given), lurkers (clients that send nothing and stay until the others are
     done, who talk at a person's pace), slow readers (in echo with output
     backed up under max_queued), hung readers (they stop reading and never
-    end: the stop must close them), and a Winsock-call budget
+    end: the stop must close them), an idle time-out (:data:`IDLE_TIMEOUTS_MS`:
+    one to three idlers stay until the server closes them, and must be closed
+    in time), and a Winsock-call budget
     (:data:`CALL_BUDGET`: a server that spins fails with BusyLoopError).  ``plain`` (and
     ``barrier``) keep the plain traffic.  The limits are expected behaviour: a
     client whose line is over ``max_line`` expects the error line and the
@@ -1998,6 +2102,13 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     of 16, or 2 or 4 (:data:`ACCEPTS_DRAWN`); on the others, and with plain
     traffic, the lecture notes' one (the run is what it was before simulate
     had the option).
+
+    ``idle_timeout_ms``: the server's idle time-out, as ``ovserver serve`` takes
+    it (``--idle-timeout-ms``; 0 is off).  None, the default: the swarm's
+    ``idle_timeout`` feature decides (100, 250 or 1000 ms on the seeds that draw
+    it, unless back-pressure is on or they draw accept_faults or accept_bursts;
+    off otherwise and with plain traffic).  A client the server closes when it
+    may have been idle that long is timed out as due.
 
     ``workers``: the iocp model's worker threads (a fixed default, not the
     CPU count, so that a seed gives the same run on every machine).
@@ -2060,6 +2171,9 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
                               completion_delay=delay, background=background)
     limits, stall_timeout_ms = _back_pressure(limits, limits_given, mode, high_water, stall_timeout_ms, seed,
                                               features)
+    if idle_timeout_ms is None:
+        idle_timeout_ms = (random.Random(f"ovserver-sim:{seed}:idle-timeout").choice(IDLE_TIMEOUTS_MS)
+                           if _idle_drawn(features, limits) else 0)
     # (a pure function of its arguments: drawn here, before the fake, for the call budget)
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, limits,
                           window=(fake_config or FakeConfig()).window, chat=mode == "chat")
@@ -2071,7 +2185,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode), limits=limits, workers=workers,
-                          stall_timeout_ms=stall_timeout_ms, accepts=accepts)
+                          stall_timeout_ms=stall_timeout_ms, accepts=accepts, idle_timeout_ms=idle_timeout_ms)
     if server_class is not None:
         model = server_class.model
         config = replace(config, model=model)
@@ -2081,7 +2195,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     report = SimulationReport(model, config.mode.value, clients, messages, seed, resets,
                               traffic="swarm: " + " ".join(features) if features else "plain",
                               server_limits=config.limits, stall_timeout_ms=config.stall_timeout_ms,
-                              accepts=config.accepts)
+                              accepts=config.accepts, idle_timeout_ms=config.idle_timeout_ms)
     if barrier and clients > server.max_connections:
         raise ValueError(f"barrier needs every client connected at once: at most {server.max_connections}")
     sim = _Sim(ws, server, report, config.mode, barrier, progress)

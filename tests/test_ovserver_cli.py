@@ -43,7 +43,8 @@ BAD = [
     ["simulate", "--resets", "inf"],
     ["simulate", "--max-line", "0"],
     ["serve", "--hots", "x"],
-    ["simulate", "--idle-timeout-ms", "5"],
+    ["simulate", "--port", "5"],  # serve's only (simulate takes --idle-timeout-ms since search18)
+    ["simulate", "--idle-timeout-ms", "-1"],
     ["simulate", "--clients", "1", "extra"],
     ["--clients", "1", "simulate"],
     [],
@@ -124,8 +125,8 @@ def test_port_99999_names_the_range(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["simulate", "--idle-timeout-ms", "5"],
-     "ovserver simulate: error: unrecognized arguments: --idle-timeout-ms 5 (see ovserver simulate --help)"),
+    (["simulate", "--port", "5"],
+     "ovserver simulate: error: unrecognized arguments: --port 5 (see ovserver simulate --help)"),
     (["serve", "--port", "1", "--trace", "x"],
      "ovserver serve: error: unrecognized arguments: --trace x (see ovserver serve --help)"),
     (["simulate", "simulate"],

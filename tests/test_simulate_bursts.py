@@ -23,7 +23,8 @@ def test_the_last_arrivals_come_together_microseconds_apart() -> None:
     """Only the arrival times of the last few clients move: they arrive from the
     latest planned arrival on, each 0 to BURST_GAP_NS after the one before.
     Proven by not calling _accept_bursts: no client moves."""
-    for seed in _seeds_with("accept_bursts", without=("full_groups",))[:4]:
+    # (not with idle_timeout: accept_bursts masks it, and the plans without accept_bursts would have its idlers)
+    for seed in _seeds_with("accept_bursts", without=("full_groups", "idle_timeout"))[:4]:
         features = swarm_features(seed)
         bursting = scenario_plan(100, 10, seed, features=features)
         before = scenario_plan(100, 10, seed, features=tuple(f for f in features if f != "accept_bursts"))

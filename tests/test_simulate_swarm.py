@@ -48,11 +48,11 @@ def test_stuck_readers_reset_a_while_after_their_last_send() -> None:
 
 def test_late_features_are_the_last_ones() -> None:
     """Each run draws its features in order: the late ones, last (then back_pressure, full_groups,
-    accepts and accept_bursts, the newest), leave the earlier draws as they were."""
+    accepts, accept_bursts and idle_timeout, the newest), leave the earlier draws as they were."""
     from ovserver._simulate import FEATURES
 
-    assert FEATURES[-len(LATE_FEATURES) - 4:-4] == LATE_FEATURES
-    assert FEATURES[-4:] == ("back_pressure", "full_groups", "accepts", "accept_bursts")
+    assert FEATURES[-len(LATE_FEATURES) - 5:-5] == LATE_FEATURES
+    assert FEATURES[-5:] == ("back_pressure", "full_groups", "accepts", "accept_bursts", "idle_timeout")
 
 
 @pytest.mark.parametrize("model", ["events", "routines", "iocp"])
