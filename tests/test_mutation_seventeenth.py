@@ -1,15 +1,20 @@
 """The seventeenth session's mutation samples (issue 18): tests for the survivors
-of the first samples of fakewinsock.testing (the checker and the scenarios)
-and of the interface modules (fakewinsock._api_*)."""
+of the first samples of fakewinsock.testing (the checker and the scenarios).
+
+The strategies are made in the tests, not when the module is imported: mutmut's
+mutant is switched on only while a test runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from fakewinsock import BusyLoopError
 from fakewinsock.testing import (
+    FEATURES,
     ChatModel,
     ClientFault,
     ClientScript,
@@ -19,6 +24,7 @@ from fakewinsock.testing import (
     LineServerReport,
     Scenario,
     check_line_server,
+    scenarios,
 )
 from fakewinsock.testing._checker import _first_busy_loop
 from ovserver import Limits
@@ -115,3 +121,93 @@ def test_the_schedule_draws_scale_with_the_scenario(data: st.DataObject) -> None
     many = Scenario(tuple(ClientScript.of(b"line %d" % i, b"more", chunk=3) for i in range(12)))
     r = check_line_server(lambda ws, a: Ovserver(ws, a), many, data=data)
     assert r.draws is not None and r.draws > 260
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"clients": [1, 3]}, "clients"),  # a list is no range: a tuple (lo, hi)
+    ({"lines": (1, 2, 3)}, "lines"),  # three numbers are no range
+])
+def test_a_range_is_a_count_or_a_tuple_of_two(kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(ValueError, match=f"^{name}: expected a count or a range \\(lo, hi\\), not "):
+        scenarios(**kwargs)
+
+
+def test_the_swarm_injects_a_failure_into_up_to_three_calls_in_a_row() -> None:
+    """An injection of the swarm makes 1 to 3 calls in a row fail (``count``),
+    as the plain traffic's do."""
+    found = find(scenarios(features=("injections",)), lambda s: any(i.count == 3 for i in s.faults.injections),
+                 settings=settings(database=None, derandomize=True, max_examples=500,
+                                   suppress_health_check=list(HealthCheck)))
+    assert any(i.count == 3 for i in found.faults.injections)
+
+
+def test_a_leaver_of_departures_may_end_by_a_line_over_the_limit() -> None:
+    """departures, the line limit known: the member that leaves ends 1 time in
+    2 by a line one byte over ``max_line`` (the server hangs up on it: error
+    line, then its FIN), with no fault of its own, rather than by its FIN."""
+    def hung(s: Scenario) -> bool:
+        return s.faults.fault_of(0) is None and bool(s.clients[0].lines) and len(s.clients[0].lines[-1]) == 101
+
+    found = find(scenarios(features=("departures",), max_line=100), hung,
+                 settings=settings(database=None, derandomize=True, max_examples=500,
+                                   suppress_health_check=list(HealthCheck)))
+    assert hung(found)
+
+
+_FEW = settings(max_examples=30, database=None, derandomize=True, deadline=None,
+                suppress_health_check=list(HealthCheck))
+
+
+def test_the_plain_traffic_has_at_least_the_clients_asked_for() -> None:
+    # (each strategy made in the test, not when the module is imported: mutmut's mutant is switched on then)
+    @_FEW
+    @given(scenario=scenarios(clients=(2, 3), lines=(0, 2), swarm=False))
+    def check(scenario: Scenario) -> None:
+        assert 2 <= len(scenario.clients) <= 3
+
+    check()
+
+
+def test_a_crowds_first_client_sends_a_line_of_exactly_the_limit() -> None:
+    """crowd: its first client, which ends early, sends (7 times in 8) a line
+    of ``max_line`` bytes, the most the server takes, whose reply a window
+    holds back."""
+    def at_limit(s: Scenario) -> bool:
+        return any(len(line) == 100 for line in s.clients[0].lines) if s.clients else False
+
+    found = find(scenarios(features=("crowd",), max_line=100, max_clients=2, clients=(3, 4)), at_limit,
+                 settings=settings(database=None, derandomize=True, max_examples=300,
+                                   suppress_health_check=list(HealthCheck)))
+    assert at_limit(found)
+
+
+
+FEATURES_ALL = tuple(f for group in FEATURES.values() for f in group)
+_FAULTS = {"resets", "stopped_readers", "half_close", "fin_after_burst", "injections", "early_stop", "backlog",
+           "talk_after_leave", "departures", "accept_faults"}
+
+
+def test_the_swarm_without_faults_draws_none() -> None:
+    """``scenarios(faults=False)``: the swarm leaves out every feature that
+    makes something go wrong (resets, leaves, injections, stops, backlogs).
+    (Not busy_server: a busy server is asked to stop, early_stop or not.)"""
+    @_FEW
+    @given(scenario=scenarios(faults=False, clients=(1, 4), lines=(0, 3),
+                              features=tuple(f for f in FEATURES_ALL if f not in _FAULTS and f != "busy_server")))
+    def check(scenario: Scenario) -> None:
+        assert not set(scenario.features) & _FAULTS
+        assert scenario.faults.clients == () and scenario.faults.injections == ()
+        assert scenario.faults.stop_at_ns is None and scenario.faults.backlog is None
+
+    check()
+
+
+def test_a_crowd_of_few_keeps_a_listen_backlog_of_its_own() -> None:
+    """crowd without the backlog feature: a crowd of few clients still keeps
+    a listen backlog of its own (a small one: some of them are refused and
+    retry)."""
+    found = find(scenarios(features=("crowd",), max_clients=2, clients=(3, 5)),
+                 lambda s: s.faults.backlog is not None,
+                 settings=settings(database=None, derandomize=True, max_examples=300,
+                                   suppress_health_check=list(HealthCheck)))
+    assert found.faults.backlog is not None
