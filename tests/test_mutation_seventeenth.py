@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-from fakewinsock import BusyLoopError
+from fakewinsock import BusyLoopError, FakeConfig, FakeWinsock
+from fakewinsock.constants import AF_INET, IPPROTO_TCP, MAKEWORD, SO_TYPE, SOCK_STREAM, SOL_SOCKET, WSA_FLAG_OVERLAPPED
 from fakewinsock.testing import (
     FEATURES,
     ChatModel,
@@ -211,3 +212,13 @@ def test_a_crowd_of_few_keeps_a_listen_backlog_of_its_own() -> None:
                  settings=settings(database=None, derandomize=True, max_examples=300,
                                    suppress_health_check=list(HealthCheck)))
     assert found.faults.backlog is not None
+
+
+def test_the_call_over_the_budget_is_named_getsockopt() -> None:
+    """The BusyLoopError names the call that went over FakeConfig.max_calls:
+    each API function enters the kernel under its own name (here getsockopt)."""
+    ws = FakeWinsock(config=FakeConfig(max_calls=2))
+    ws.WSAStartup(MAKEWORD(2, 2))
+    s = ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, WSA_FLAG_OVERLAPPED)
+    with pytest.raises(BusyLoopError, match=r"^getsockopt: more than 2 Winsock calls"):
+        ws.getsockopt(s, SOL_SOCKET, SO_TYPE, 4)

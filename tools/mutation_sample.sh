@@ -57,7 +57,7 @@ case "$pattern" in
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
                tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
                tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py
-               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py)
+               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py tests/test_mutation_seventeenth.py)
         # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines;
         # the swarm's draws of busy servers test the checker's scenarios, not the fake: 30 s)
         keyword='not ntstatus and not readme and not stop_at_any_draw and not swarm_draws'
