@@ -21,7 +21,8 @@
 # not the 40 s NTSTATUS table, which tests the error map); ovserver's run the server tests of the model the module
 # serves (the model-free and routines cases for _core; for a model's module also
 # every lifecycle and models test, whose names do not all say the model) less
-# the Hypothesis properties and the swarm runs.  A narrower selection can only leave more
+# the Hypothesis properties and the swarm runs; fakewinsock.testing's run the checker's and scenarios' own tests
+# (test_testing.py and the checker's verdict tests, the swarm's reach, the iocp mutant servers).  A narrower selection can only leave more
 # survivors: the score stays honest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,16 @@ size=$2
 seed=${3:-18}
 
 case "$pattern" in
+    fakewinsock.testing*)
+        # the checks and scenarios users test their servers with: the checker's own tests (verdicts on stub and
+        # planted-bug servers), the iocp mutant servers it must catch, the scenarios' reach.  Not test_mutants.py's
+        # many mutant servers (with them the clean run alone took 10 minutes) nor the tests comparing a mutant
+        # server's source (mutants/ holds the trampolined source), nor test_false_alarms.py (it imports tools/)
+        tests=(tests/test_mutation_seventeenth.py tests/test_testing.py tests/test_checker_ends.py
+               tests/test_checker_red4.py tests/test_checker_busy.py tests/test_swarm_reach.py tests/test_mutants_iocp.py
+               tests/test_scripted.py)
+        keyword='not readme and not differs_only'
+        ;;
     fakewinsock.*)
         tests=(tests/test_fake_mutation_survivors.py tests/test_fake_mutation_seed20.py tests/test_fake_kernel_mutation.py
                tests/test_fake_net_mutation.py tests/test_fake_net_mutation_more.py tests/test_fake_misuse.py
@@ -46,7 +57,7 @@ case "$pattern" in
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
                tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
                tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py
-               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py)
+               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py tests/test_mutation_seventeenth.py)
         # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines;
         # the swarm's draws of busy servers test the checker's scenarios, not the fake: 30 s)
         keyword='not ntstatus and not readme and not stop_at_any_draw and not swarm_draws'
@@ -62,8 +73,9 @@ case "$pattern" in
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_events_more.py
                tests/test_ovserver_mutation_thirteenth.py tests/test_ovserver_robust.py tests/test_ovserver_accepts.py
                tests/test_ovserver_mutation_fourteenth.py tests/test_ovserver_cli.py
-               tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py)
-        keyword='(mutation_thirteenth or mutation_fourteenth or mutation_sixteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
+               tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py
+               tests/test_ovserver_failure_cleanup.py)
+        keyword='(mutation_thirteenth or failure_cleanup or mutation_fourteenth or mutation_sixteenth or ovserver_accepts or not (events or iocp)) and not property and not line_by_line and not swarm'
         ;;
     ovserver._iocp*|ovserver._events*|ovserver._routines*)
         model=${pattern#ovserver._}
@@ -78,7 +90,8 @@ case "$pattern" in
                tests/test_ovserver_mutation_eleventh.py tests/test_ovserver_iocp_accept.py
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_thirteenth.py
                tests/test_ovserver_robust.py tests/test_ovserver_accepts.py tests/test_ovserver_mutation_fourteenth.py
-               tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py)
+               tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py
+               tests/test_ovserver_failure_cleanup.py)
         # (test_checker_busy's cases are named after the classes: EventServer, RoutineServer, IocpServer)
         keyword="($model or ${model%s}server or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
         ;;
