@@ -77,6 +77,17 @@ def test_a_busy_server_is_asked_to_stop_without_early_stop_too() -> None:
     assert _find(strategy, lambda s: s.call_cost_ns is not None and s.faults.stop_at_ns is None)
 
 
+@pytest.mark.parametrize("faults", [False, True])
+def test_a_busy_server_is_not_stopped_when_stops_are_ruled_out(faults: bool) -> None:
+    """``faults=False`` or ``early_stop=False`` rules busy_server's stop out as well: the busy server still
+    comes (it is traffic, not a fault), never a stop, and early_stop is not named among the features."""
+    strategy = scenarios(clients=(1, 4), lines=(0, 1), max_line=1000, recv_size=16 * 1024, max_queued=16 * 1024,
+                         max_clients=1, features=("busy_server",), faults=faults, early_stop=not faults)
+    assert _find(strategy, lambda s: s.call_cost_ns is not None)
+    with pytest.raises(NoSuchExample):
+        _find(strategy, lambda s: s.faults.stop_at_ns is not None or "early_stop" in s.features)
+
+
 def test_a_busy_server_that_serves_fewer_than_come_has_no_small_listen_backlog() -> None:
     """A listen backlog of 1 to 3 at a server slowed to a ms a call that serves one client at a time refused
     the others for longer than a client's retries (10 s): a false alarm on the correct servers.  Where the

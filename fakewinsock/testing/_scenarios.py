@@ -667,8 +667,12 @@ class _Swarm:
     def __init__(self, clients: tuple[int, int], lines: tuple[int, int], line: st.SearchStrategy[bytes] | None,
                  arrivals: st.SearchStrategy[int], gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int],
                  allowed: tuple[str, ...], inject: Sequence[str], errors: Sequence[int], max_line: int | None,
-                 recv_size: int | None, max_clients: int | None, max_queued: int | None = None) -> None:
+                 recv_size: int | None, max_clients: int | None, max_queued: int | None = None,
+                 stops: bool = True) -> None:
         self.clients, self.lines, self.line = clients, lines, line
+        #: False when the caller ruled stops out (``faults=False`` or ``early_stop=False``): busy_server's
+        #: stop too, which ``features=("busy_server",)`` alone still draws.
+        self.stops = stops
         self.arrivals, self.gaps, self.linger = arrivals, gaps, linger
         self.long_gaps = st.one_of(gaps, st.sampled_from(_LONG_GAPS))
         self.spread = st.one_of(arrivals, _SPREAD)
@@ -1166,7 +1170,7 @@ class _Swarm:
         stop: int | None = draw(_SWARM_STOPS)
         wanted = draw(_WINDOW_DRAW)
         # (drawn whatever the switches)
-        busy_stop = draw(_BUSY_STOPS) > 0 and "early_stop" not in f and "busy_server" in f
+        busy_stop = draw(_BUSY_STOPS) > 0 and "early_stop" not in f and "busy_server" in f and self.stops
         if "early_stop" not in f and not busy_stop:
             stop = None
         stuck = [s.arrive_ns + sum(s.gaps_ns) for s, _ in made if s.stops_reading]
@@ -1339,7 +1343,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       where the traffic allows (no backpressure or slow reader then, nor
       crowd, departures or accept_faults plans); a stop, early_stop's or (2
       times in 3 without it) one of its own, comes at least 100 ms and 50 calls
-      after they arrive, while they flood);
+      after they arrive, while they flood; never with ``faults=False`` or
+      ``early_stop=False``);
     * faults: ``injections`` (1 to 3 injections of ``errors`` into the calls in
       ``inject``, at any moment; by default into AcceptEx, WSARecv and WSASend,
       each of which a server posts and may see fail at once; the plain traffic's
@@ -1418,7 +1423,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
-                    max_queued)
+                    max_queued, stops=faults and early_stop)
 
     @st.composite
     def build(draw: st.DrawFn) -> Scenario:
