@@ -452,6 +452,43 @@ def test_call_budget_turns_a_busy_loop_into_an_error() -> None:
             ws.WSAWaitForMultipleEvents(1, [ev], FALSE, WSA_INFINITE, FALSE)
 
 
+#: The interface's calls that do not enter the kernel (no virtual time, no scheduling point, no budget): each
+#: reads or sets the calling thread's state, the clock, or a buffer the program holds.
+#: (And ``peer``: test support, not a Winsock call.)
+_OUTSIDE_THE_KERNEL = ("GetAcceptExSockaddrs", "GetCurrentThread", "GetCurrentThreadId", "GetLastError",
+                       "GetTickCount64", "SetLastError", "WSAGetLastError", "WSASetLastError", "peer")
+
+
+def _interface_calls() -> list[str]:
+    import inspect
+
+    from fakewinsock._interface import Winsock
+
+    return sorted(n for n, v in vars(Winsock).items() if not n.startswith("_") and inspect.isfunction(v))
+
+
+@pytest.mark.parametrize("name", [n for n in _interface_calls() if n not in _OUTSIDE_THE_KERNEL])
+def test_every_call_enters_the_kernel_under_its_own_name(name: str) -> None:
+    """Each call of the interface counts against FakeConfig.max_calls and, over it, the BusyLoopError
+    names that call (the first thing it does: the budget is checked before its arguments, here all 0).
+    A call added to the interface that forgets to enter the kernel fails here (or is listed above)."""
+    import inspect
+
+    from fakewinsock import BusyLoopError
+    from fakewinsock._interface import Winsock
+
+    ws = FakeWinsock(seed=1, config=FakeConfig(max_calls=1))
+    ws.WSAStartup(MAKEWORD(2, 2))
+    arity = len(inspect.signature(getattr(Winsock, name)).parameters) - 1  # (less self)
+    with pytest.raises(BusyLoopError, match=rf"^{name}: more than 1 Winsock calls"):
+        getattr(ws, name)(*[0] * arity)
+
+
+def test_the_calls_outside_the_kernel_are_interface_calls() -> None:
+    assert set(_OUTSIDE_THE_KERNEL) <= set(_interface_calls())
+    assert len(_interface_calls()) > 40  # (the Protocol's functions were found)
+
+
 def test_an_unknown_optname_at_a_level_that_is_no_protocol_level_is_not_emulated(h: Harness) -> None:
     """Level -1 gives WSAEINVAL with SO_RCVTIMEO (Wine's test_set_getsockopt)
     and WSAENOPROTOOPT with optname -1 (dotnet/runtime's SocketOptionNameTest);
