@@ -250,6 +250,10 @@ def test_overlapped_result_wait_with_no_event_ends_when_another_operation_signal
     assert (ok, n) == (TRUE, rov.InternalHigh)
     assert h.ws.WSAGetLastError() in (WSA_IO_PENDING, 0)
     assert rov.Internal == STATUS_PENDING, "the wait on the socket waited for the receive"
+    if h.is_fake:  # the fake's trace says which wait ended it, and that the receive is still pending
+        fetched = [r for r in h.ws.trace if r.what == "fetched"][-1]  # type: ignore[attr-defined]
+        assert (fetched.call, fetched.handle) == ("WSAGetOverlappedResult", a.sock)
+        assert fetched.detail.startswith("socket handle signalled, still pending: TRUE"), fetched.detail
     if routine:
         assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION and ran == [len(data)]
     a.peer.send(b"data")
