@@ -427,7 +427,7 @@ class Scheduler:
         """An exited thread hands the baton on (making the world progress until
         some thread can run), then its Python thread ends."""
         try:
-            target = self._next_after_block(pt, None)
+            target = self._next_after_exit(pt)
         except BaseException as e:  # noqa: BLE001 - a deadlock, the chooser (Hypothesis) or a callback
             self._give_main(pt, e)
             return
@@ -659,21 +659,17 @@ class Scheduler:
             heapq.heappop(heap)
         return None
 
-    def _next_after_block(self, cur: ProgramThread, deadline: int | None) -> ProgramThread:
-        """``cur`` cannot go on: the thread to run next, making the world progress
-        until one can.  Returns ``cur`` itself when its own deadline passes
-        first.  Raises DeadlockError when nothing can ever happen."""
+    def _next_after_exit(self, cur: ProgramThread) -> ProgramThread:
+        """``cur`` has exited: the thread to run next, making the world progress
+        until one can.  Raises DeadlockError when nothing can ever happen."""
         kernel = self.kernel
         while True:
             others = self.runnable(cur)
             if others:
                 return others[kernel.chooser.index(len(others), "thread")] if len(others) > 1 else others[0]
             d = self.next_deadline()
-            if not kernel.step(d):
-                if d is None:
-                    raise DeadlockError(self.deadlock_message())
-                if deadline is not None and kernel.now_ns >= deadline:
-                    return cur
+            if not kernel.step(d) and d is None:
+                raise DeadlockError(self.deadlock_message())
 
     def block(self, done: Callable[[], bool], deadline: int | None, what: str | Callable[[], str],
               ts: ThreadState | None, objs: Sequence[Any] = (),
