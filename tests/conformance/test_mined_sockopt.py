@@ -5,7 +5,8 @@ Sources (each a plain ok() that runs on Windows unless marked):
 lengths, TCP_KEEPALIVE, a bad level, SO_ERROR, and the ``test_optsize`` table:
 what every option does with lengths -1, 0, 1, 2, 4 and 8 and with the value
 0x100), ``test_reuseaddr`` (SO_REUSEADDR against SO_EXCLUSIVEADDRUSE) and
-``test_listen`` (SO_ACCEPTCONN is read-only); dotnet/runtime's ``LingerStateTest.cs``
+``test_listen`` (SO_ACCEPTCONN is read-only), ``test_sockopt_validity`` (the
+IPPROTO_IP options getsockopt refuses on a TCP socket); dotnet/runtime's ``LingerStateTest.cs``
 (its tests run on Windows in CI) for SO_LINGER's bounds and after the listener closed, and its
 ``KeepAliveTest.cs`` for TCP_KEEPALIVE's default and TCP_KEEPINTVL and TCP_KEEPCNT.  A call that succeeds leaves 0
 in the last error: the tests set 0xdeadbeef before and read 0 after.
@@ -25,6 +26,7 @@ import pytest
 
 from fakewinsock import LINGER, sockaddr_in
 from fakewinsock.constants import (
+    IPPROTO_IP,
     IPPROTO_TCP,
     SO_ACCEPTCONN,
     SO_DONTLINGER,
@@ -369,3 +371,58 @@ def test_reuseaddr_and_exclusiveaddruse_exclude_each_other(h: Harness) -> None:
 def test_acceptconn_is_read_only(h: Harness, value: int) -> None:
     s = h.socket()
     assert setopt(h, s, SOL_SOCKET, SO_ACCEPTCONN, value, 4) == (SOCKET_ERROR, WSAENOPROTOOPT)
+
+
+# test_sockopt_validity's ipv4_tcp_tests (ws2ipdef.h values): (optname, the error getsockopt gives on Windows).
+IP_GET_ERRORS = [
+    (-1, WSAENOPROTOOPT),
+    (2, WSAEINVAL),  # IP_HDRINCL
+    (9, WSAEINVAL),  # IP_MULTICAST_IF
+    (10, WSAEINVAL),  # IP_MULTICAST_TTL
+    (11, WSAEINVAL),  # IP_MULTICAST_LOOP
+    (12, WSAENOPROTOOPT),  # IP_ADD_MEMBERSHIP
+    (13, WSAENOPROTOOPT),  # IP_DROP_MEMBERSHIP
+    (19, WSAEINVAL),  # IP_PKTINFO
+    (21, WSAEINVAL),  # IP_RECVTTL
+    (40, WSAEINVAL),  # IP_RECVTOS
+]
+# The rows marked todo_wine there: Windows gives WSAEINVAL, Wine 8.0 does not.
+IP_GET_ERRORS_TODO_WINE = [
+    22,  # IP_RECEIVE_BROADCAST
+    24,  # IP_RECVIF
+    25,  # IP_RECVDSTADDR
+    33,  # IP_GET_IFLIST
+    38,  # IP_RECVRTHDR
+    47,  # IP_ORIGINAL_ARRIVAL_IF
+    50,  # IP_ECN
+    51,  # IP_PKTINFO_EX
+    60,  # IP_WFP_REDIRECT_RECORDS
+    70,  # IP_WFP_REDIRECT_CONTEXT
+    75,  # IP_RECVERR
+]
+
+
+@pytest.mark.parametrize(("optname", "error"), IP_GET_ERRORS)
+def test_ip_level_options_a_tcp_socket_refuses(h: Harness, optname: int, error: int) -> None:
+    """test_sockopt_validity (ipv4_tcp_tests, rows without todo_wine): on a new
+    TCP socket getsockopt at IPPROTO_IP with a 256-byte buffer fails: optname -1
+    and the membership options (set-only) with WSAENOPROTOOPT, the raw-only and
+    UDP-only options with WSAEINVAL; on a connected socket too (the fake's
+    reading, see ``_IP_GET_ERRORS``), which still carries data."""
+    s = h.socket()
+    assert getopt(h, s, IPPROTO_IP, optname, 256) == (SOCKET_ERROR, error, b"")
+    a = h.accept()
+    assert getopt(h, a.sock, IPPROTO_IP, optname, 256) == (SOCKET_ERROR, error, b"")
+    a.peer.send(b"ping")
+    assert h.recv_all(a.sock, 4) == b"ping"
+
+
+@pytest.mark.wine_divergence("test_sockopt_validity marks these rows todo_wine: Windows fails getsockopt with "
+                              "WSAEINVAL, Wine 8.0 with WSAENOPROTOOPT (10042)")
+@pytest.mark.parametrize("optname", IP_GET_ERRORS_TODO_WINE)
+def test_ip_level_options_a_tcp_socket_refuses_todo_wine(h: Harness, optname: int) -> None:
+    """test_sockopt_validity (ipv4_tcp_tests, the todo_wine rows with an error):
+    getsockopt at IPPROTO_IP on a new TCP socket fails with WSAEINVAL."""
+    s = h.socket()
+    rc, err, _ = getopt(h, s, IPPROTO_IP, optname, 256)
+    assert (rc, err) == (SOCKET_ERROR, WSAEINVAL)
