@@ -276,7 +276,9 @@ class Network:
             # dropped (AcceptEx keeps waiting); it is accepted and its first
             # receive fails with WSAECONNRESET; or the AcceptEx that takes it
             # fails with WSAECONNRESET (ERROR_NETNAME_DELETED through
-            # GetOverlappedResult, as IOCP servers report).
+            # GetOverlappedResult, as IOCP servers report: CPython issue
+            # 93821, capnproto PR 2773; reports, not Windows-run tests, and
+            # none rules the other two outcomes out).
             outcome = self.chooser.index(3, "reset-before-accept")
             if outcome == 0:
                 lst.backlog.remove(dst)
