@@ -72,8 +72,9 @@ _INHERITED_OPTIONS = (
 #: IP_RECVDSTADDR (25), IP_GET_IFLIST (33), IP_RECVRTHDR (38), IP_ORIGINAL_ARRIVAL_IF
 #: (47), IP_ECN (50), IP_PKTINFO_EX (51), IP_WFP_REDIRECT_RECORDS (60),
 #: IP_WFP_REDIRECT_CONTEXT (70), IP_RECVERR (75).  Divergence from real Windows: the
-#: table ran on an unconnected socket; these errors are taken to hold in every state
-#: (they follow the socket's type, or name no option); the table's broken() lets an
+#: table ran on an unconnected socket with a 256-byte buffer; these errors are taken to
+#: hold in every state and for any buffer length (they follow the socket's type, or name
+#: no option; which check Windows makes first is untested); the table's broken() lets an
 #: older Windows answer WSAENOPROTOOPT for any row, which the fake never does;
 #: setsockopt of these, the options that succeed there (IP_OPTIONS, IP_TOS, IP_TTL,
 #: IP_DONTFRAGMENT, IP_UNICAST_IF ...) and IP_MTU (WSAENOTCONN unconnected) stay
