@@ -10,13 +10,26 @@ from collections.abc import Sequence
 from . import _constants as C
 from ._api_base import FakeBase, _addressof
 from ._errors import DeadlockError, NotEmulatedError, WinsockUsageError
-from ._kernel import Event, ThreadState
+from ._kernel import Event, Kernel, ThreadState
 from ._sockets import CONNECTED, Socket, SocketOp
 from ._types import WSABUF, WSAOVERLAPPED, CompletionRoutine, IoResult, OverlappedResult
 
 # Results returned often, made once (named tuples are slow to make).
 _PENDING = IoResult(C.SOCKET_ERROR, 0, 0)
 _INCOMPLETE = OverlappedResult(C.FALSE, 0, 0)
+
+
+# WSAGetOverlappedResult's waits (fWait=TRUE), apart so that the call itself
+# makes no closure cells (it is called once per completion in the events model).
+
+def _block_on(kernel: Kernel, ev: Event, what: str) -> None:
+    """Block until ``ev`` is signalled."""
+    kernel.block(lambda: ev.signaled, None, what)
+
+
+def _block_on_handle(kernel: Kernel, sock: Socket, what: str) -> None:
+    """Block until the socket's handle is signalled."""
+    kernel.block(lambda: sock.handle_signaled, None, what)
 
 
 class IoCalls(FakeBase):
@@ -265,7 +278,7 @@ class IoCalls(FakeBase):
                 return OverlappedResult(C.FALSE, 0, 0)
             start = self._kernel.now_ns
             if isinstance(ev, Event):
-                self._kernel.block(lambda: ev.signaled, None, what)
+                _block_on(self._kernel, ev, what)
             elif sock.iocp is not None and sock.iocp.modes & C.FILE_SKIP_SET_EVENT_ON_HANDLE:
                 # --- completion ports: Windows would wait on the socket handle,
                 # which this mode keeps from being signalled (Microsoft's
@@ -286,7 +299,7 @@ class IoCalls(FakeBase):
                 # when multiple simultaneous overlapped operations are performed
                 # on the same file").  Another such operation completing first
                 # ends the wait with this one still pending: TRUE, below.
-                self._kernel.block(lambda: sock.handle_signaled, None, what)
+                _block_on_handle(self._kernel, sock, what)
             waited = f" waited={self._kernel.now_ns - start}"
             if lpOverlapped.Internal == C.STATUS_PENDING:
                 # The event was signalled by something else (a shared event, a

@@ -35,6 +35,38 @@ def _signalled(evs: list[Event] | list[Event | ProgramThread | Port], wait_all: 
     return first_signaled(evs)
 
 
+#: WSAWaitForMultipleEvents' wait as a deadlock's message names it, by cEvents (1-64): made once,
+#: not per wait (the call then makes no closure: a wait for any event is the hot case).
+_WSA_WAIT_WHAT = [f"WSAWaitForMultipleEvents({n} events, INFINITE)" for n in range(C.WSA_MAXIMUM_WAIT_EVENTS + 1)]
+
+
+def _block_events(kernel: _kernel.Kernel, evs: list[Event], wait_all: int, deadline: int | None, what: str,
+                  ts: ThreadState | None, signals: int) -> int:
+    """WSAWaitForMultipleEvents' blocking wait when program threads run or
+    all must be signalled (``Kernel.block``): the index it returns, or -1.
+    Apart, so the call's usual path makes none of these closures."""
+    got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
+
+    if wait_all:
+        def done() -> bool:
+            got[0] = _signalled(evs, wait_all)
+            return got[0] >= 0
+    elif _NATIVE_KERNEL:
+        def done() -> bool:
+            got[0] = first_signaled(evs)
+            return got[0] >= 0
+    else:
+        def done() -> bool:
+            for e in evs:  # (as in the call; a thread's wait asks this after every step of the world)
+                if e.signaled:
+                    got[0] = evs.index(e)
+                    return True
+            return False
+
+    kernel.block(done, deadline, what, ts, evs, signals)
+    return got[0]
+
+
 def _socket_wait(call: str, h: int) -> NotEmulatedError:
     """The error for a wait on a socket's handle, which Windows allows (a socket
     is a file handle, and WSAWaitForMultipleEvents is WaitForMultipleObjectsEx).
@@ -227,31 +259,11 @@ class WaitCalls(FakeBase):
                     break
         if idx < 0:
             kernel = self._kernel
+            what = _WSA_WAIT_WHAT[cEvents] if type(cEvents) is int else f"{call}({cEvents} events, INFINITE)"
             if not fWaitAll and kernel.sched is None:  # the hot case: any event, no program threads
-                idx = kernel.block_any(evs, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
-                                       ts if fAlertable else None)
+                idx = kernel.block_any(evs, deadline, what, ts if fAlertable else None)
             else:
-                got = [-1]  # the index when the wait was satisfied (another thread may reset it before we run)
-
-                if fWaitAll:
-                    def done() -> bool:
-                        got[0] = _signalled(evs, fWaitAll)
-                        return got[0] >= 0
-                elif _NATIVE_KERNEL:
-                    def done() -> bool:
-                        got[0] = first_signaled(evs)
-                        return got[0] >= 0
-                else:
-                    def done() -> bool:
-                        for e in evs:  # (as above; a thread's wait asks this after every step of the world)
-                            if e.signaled:
-                                got[0] = evs.index(e)
-                                return True
-                        return False
-
-                kernel.block(done, deadline, lambda: f"{call}({cEvents} events, INFINITE)",
-                             ts if fAlertable else None, evs, signals)
-                idx = got[0]
+                idx = _block_events(kernel, evs, fWaitAll, deadline, what, ts if fAlertable else None, signals)
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
         if idx >= 0:

@@ -360,7 +360,7 @@ class Kernel:
                 if deadline is not None and self.now_ns >= deadline:
                     return done()
 
-    def block_any(self, evs: list[Event], deadline: int | None, what: Callable[[], str],
+    def block_any(self, evs: list[Event], deadline: int | None, what: str,
                   ts: ThreadState | None = None) -> int:
         """:meth:`block` until one of ``evs`` is signalled, without program
         threads (``sched`` is None): the index of the first signalled one, or -1
@@ -378,7 +378,7 @@ class Kernel:
             if not step(deadline):
                 if deadline is None:
                     raise DeadlockError(
-                        f"{what()} can never return: no operation is in flight, nothing is "
+                        f"{what} can never return: no operation is in flight, nothing is "
                         f"scheduled and the timeout is infinite.\n{self.describe_world()}"
                     )
                 for i, e in enumerate(evs):

@@ -327,6 +327,18 @@ def test_deadlock_found_by_another_thread_is_raised_in_the_main_thread() -> None
     assert program_threads() == []
 
 
+def test_deadlock_names_a_threaded_wait_for_events_and_their_count() -> None:
+    """WSAWaitForMultipleEvents in a program thread (Kernel.block, not the
+    single-threaded block_any): the deadlock names the call and its cEvents."""
+    ws = started(FakeWinsock(seed=1))
+    a, b = ws.WSACreateEvent(), ws.WSACreateEvent()
+    h = ws.CreateThread(None, 0, routine_of(lambda: ws.WSAWaitForMultipleEvents(2, [a, b], FALSE, INFINITE,
+                                                                                FALSE)), None, 0).hThread
+    with pytest.raises(DeadlockError, match=r"waits in WSAWaitForMultipleEvents\(2 events, INFINITE\)"):
+        ws.WaitForSingleObject(h, INFINITE)
+    assert program_threads() == []
+
+
 def test_infinite_sleep_in_the_last_thread_is_a_deadlock() -> None:
     ws = started(FakeWinsock(seed=1))
     h = ws.CreateThread(None, 0, routine_of(lambda: ws.Sleep(INFINITE)), None, 0).hThread
