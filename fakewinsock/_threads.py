@@ -615,7 +615,13 @@ class Scheduler:
         if not runq:
             return []
         if len(runq) > 1:
-            return sorted((t for t in runq if t is not cur), key=_index)
+            # (a loop, not a generator: that would make ``cur`` a closure cell on every call)
+            others: list[ProgramThread] = []
+            for t in runq:
+                if t is not cur:
+                    others.append(t)
+            others.sort(key=_index)
+            return others
         return [] if runq[0] is cur else [runq[0]]
 
     def preempt(self) -> None:
@@ -635,7 +641,9 @@ class Scheduler:
         if self.quantum is not None and self.kernel.now_ns - self.slice_start >= self.quantum:
             # Its quantum is over (keep_up only): the thread runnable longest runs, no draw.
             cur.state = RUNNABLE
-            target = next(t for t in self.runq if t is not cur)
+            for target in self.runq:  # the first other than cur (others is not empty)
+                if target is not cur:
+                    break
             self.runq.append(cur)
             self._switch(cur, target)
             return

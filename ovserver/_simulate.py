@@ -55,7 +55,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from fakewinsock import FakeConfig, FakeWinsock
+from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
@@ -1297,8 +1297,13 @@ class _Client(ScriptedClient):
             return True
         if not self.pause_timer:
             self.pause_timer = True
-            self.sim.ws.call_at(self.arrival_ns + self.plan.read_pause_ns, lambda _: self.changed(peer))
+            self._changed_at(self.arrival_ns + self.plan.read_pause_ns, peer)
         return False
+
+    def _changed_at(self, at_ns: int, peer: FakePeer) -> None:
+        """Tell the fake at ``at_ns`` that this client's wishes changed.  (Apart from
+        ``reading``, which the fake asks at every change of the peer, so that it makes no closure cells.)"""
+        self.sim.ws.call_at(at_ns, lambda _: self.changed(peer))
 
     def received(self, data: bytes) -> None:
         sim = self.sim
