@@ -9,16 +9,29 @@ mutant is switched on only while a test runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import FlakyStrategyDefinition
 
 from fakewinsock import FakeConfig, FakeWinsock, ScriptedChooser
 from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import FALSE, INFINITE, MAKEWORD, TRUE, WAIT_OBJECT_0, WSA_WAIT_EVENT_0
-from fakewinsock.testing import LineServerFailure, Scenario, check_line_server, scenarios
+from fakewinsock.testing import (
+    ChatModel,
+    ClientScript,
+    HypothesisChooser,
+    LineServerFailure,
+    Scenario,
+    check_line_server,
+    scenarios,
+)
+from fakewinsock.testing._chooser import DIVERGENCE_ATTR, FLAKY_HINT_START, add_flaky_hint, flaky_hint
+from ovserver import Limits
 from tests.fake_server import Server, quiet
 from tests.test_fake_net_mutation_more import _abort
-from tests.test_testing import ONE, Stub
+from tests.test_testing import ONE, Stub, limited
 
 _FEW = settings(max_examples=40, database=None, derandomize=True, deadline=None,
                 suppress_health_check=list(HealthCheck))
@@ -145,3 +158,103 @@ def test_a_peer_send_whose_bytes_all_left_returns_though_a_reset_came_after() ->
         peer.send(b"more")
     ws.CloseHandle(h)
     srv.finish()
+
+
+def test_a_chat_reader_owed_more_than_max_queued_may_be_cut_off() -> None:
+    """ChatModel(max_queued=...): a chat member that does not read while
+    another talks is owed more than the server's output limit, and ovserver
+    resets it; the model's limit says the server may, so the run passes (the
+    cut-off counted).  Without the limit the same run is a failure."""
+    deaf = ClientScript.of(b"hi", pause_at_ns=0, pause_ns=2_000_000_000)
+    talker = ClientScript.of(*[b"y" * 99] * 60, arrive_ns=1_000_000)
+    r = check_line_server(limited("chat", limits=Limits(max_line=100, max_queued=4096)), Scenario((deaf, talker)),
+                          ChatModel(max_line=100, max_queued=4096), seed=1)
+    assert r.ok and r.cut_off == 1
+    with pytest.raises(LineServerFailure, match=r"client 0 \(127.0.0.1:\d+\): reset by the server"):
+        check_line_server(limited("chat", limits=Limits(max_line=100, max_queued=4096)), Scenario((deaf, talker)),
+                          ChatModel(max_line=100), seed=1)
+
+
+class _Data:
+    """What ``st.data()`` offers through the public API alone (``draw``), as
+    a Hypothesis without the internal one the chooser prefers: the chooser's
+    fallback.  Answers ``answers`` in turn, or raises ``fail``; keeps the labels."""
+
+    def __init__(self, answers: list[int], fail: BaseException | None = None) -> None:
+        self.answers = iter(answers)
+        self.fail = fail
+        self.labels: list[str | None] = []
+
+    def draw(self, strategy: object, label: str | None = None) -> int:
+        self.labels.append(label)
+        if self.fail is not None:
+            raise self.fail
+        return next(self.answers)
+
+
+def test_draws_through_the_public_api_are_labelled_with_the_question() -> None:
+    """Without Hypothesis's internal API each of the fake's questions is a
+    ``data.draw`` labelled with the question (Hypothesis prints each draw of a
+    failing example with its label), and the schedule records it."""
+    data = _Data([1, 2])
+    c = HypothesisChooser(data, record=True)
+    assert c.integer(0, 3, "thread") == 1
+    assert c.boolean(0.5, "split") is False  # (2 of a million: the low end, where a yes/no shrinks to no)
+    assert data.labels == ["thread", "split"]
+    assert c.schedule == [("thread", 1), ("split", 0)]
+
+
+def test_the_questions_after_max_draws_vary_with_the_tail_seed() -> None:
+    """tail=True: after ``max_draws`` the chooser draws one tail seed, and a
+    generator seeded with it answers the rest, varying as a seeded chooser
+    does (every answer of a small range comes up), the same for the same seed."""
+    def answers(seed: int) -> list[int]:
+        data = _Data([seed])
+        c = HypothesisChooser(data, max_draws=0, tail=True)
+        out = [c.integer(0, 3, "thread") for _ in range(100)]
+        assert c.tail_seed == seed and data.labels == ["tail seed"]
+        return out
+
+    got = answers(12345)
+    assert set(got) == {0, 1, 2, 3}
+    assert answers(12345) == got
+    assert set(answers(0)) == {0}  # (0, where the tail seed shrinks to: the simplest answers)
+
+
+@pytest.mark.parametrize(("ask", "where"), [
+    (lambda c: c.boolean(0.3, "split"), "(question 'split', yes/no with p=0.3)"),
+    (lambda c: c.integer(0, 2, "thread"), "(question 'thread', integer of [0, 2])"),
+])
+def test_a_draw_hypothesis_finds_inconsistent_says_which_question_it_was(ask: Any, where: str) -> None:
+    """Hypothesis raises FlakyStrategyDefinition at a draw when a replay asks
+    other questions than the run it replays: it goes on to the test with the
+    hint, which names the fake's draw and question; the chooser then answers
+    the simplest without drawing, so the program can unwind."""
+    data = _Data([], fail=FlakyStrategyDefinition("Inconsistent data generation"))
+    c = HypothesisChooser(data)
+    with pytest.raises(FlakyStrategyDefinition) as info:
+        ask(c)
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1 and notes[0].startswith(FLAKY_HINT_START)
+    assert f"Hypothesis found it at the fake's draw 1 {where}" in notes[0]
+    assert c.stopped_by is info.value
+    assert (c.integer(0, 3, "thread"), c.boolean(0.5, "split"), len(data.labels)) == (0, False, 1)
+
+
+def test_the_flaky_hint_names_where_an_earlier_error_in_the_chain_was_found() -> None:
+    """Hypothesis often raises a second FlakyStrategyDefinition while handling
+    the first: the hint on the test's error (the second) names the draw the
+    first was found at, and is added once; without a known draw, it says so
+    without one."""
+    first = FlakyStrategyDefinition("Inconsistent data generation")
+    setattr(first, DIVERGENCE_ATTR, "the fake's draw 7 (question 'thread', integer of [0, 2])")
+    second = FlakyStrategyDefinition("Inconsistent data generation")
+    second.__context__ = first
+    add_flaky_hint(second)
+    add_flaky_hint(second)
+    notes = getattr(second, "__notes__", [])
+    assert notes == [flaky_hint("the fake's draw 7 (question 'thread', integer of [0, 2])")]
+    assert "Hypothesis found it at the fake's draw 7" in notes[0]
+    alone = FlakyStrategyDefinition("Inconsistent data generation")
+    add_flaky_hint(alone)
+    assert getattr(alone, "__notes__", []) == [flaky_hint()] and "found it at" not in flaky_hint()
