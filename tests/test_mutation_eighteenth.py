@@ -258,3 +258,26 @@ def test_the_flaky_hint_names_where_an_earlier_error_in_the_chain_was_found() ->
     alone = FlakyStrategyDefinition("Inconsistent data generation")
     add_flaky_hint(alone)
     assert getattr(alone, "__notes__", []) == [flaky_hint()] and "found it at" not in flaky_hint()
+
+
+def test_the_flaky_hint_names_the_winsock_call_the_draw_was_made_in() -> None:
+    """A draw that Hypothesis finds inconsistent inside one of the program's
+    Winsock calls: the hint names the call and how many calls the fake had
+    counted (where to look in the program); also when the fake checks its
+    invariants after every call (the project's pytest setting), whose wrapper
+    of each call is not a call of the program's.  (The interrupted fake is
+    left as it is: Hypothesis ends such an example.)"""
+    data = _Data([], fail=FlakyStrategyDefinition("Inconsistent data generation"))
+    ws = FakeWinsock(config=quiet(immediate=0.5, check_invariants=True), chooser=HypothesisChooser(data))
+    srv = Server(ws)
+    s, peer = srv.accept()
+    peer.send_nowait(b"hello\n")
+    ws.run_for(0.01)
+    assert data.labels == []  # (the quiet fake asked nothing yet: the receive finds data waiting)
+    with pytest.raises(FlakyStrategyDefinition) as info:
+        srv.post_recv(s)
+    calls = ws.stats["calls"]
+    assert data.labels == ["immediate:WSARecv"]
+    assert (f"Hypothesis found it at the fake's draw 1 (question 'immediate:WSARecv', yes/no with p=0.5, "
+            f"in WSARecv, Winsock call {calls})") in getattr(info.value, "__notes__", [""])[0]
+
