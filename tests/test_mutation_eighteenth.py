@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis.errors import FlakyStrategyDefinition
 
 from fakewinsock import FakeConfig, FakeWinsock, ScriptedChooser
@@ -25,6 +25,7 @@ from fakewinsock.testing import (
     LineServerFailure,
     Scenario,
     check_line_server,
+    fake_configs,
     scenarios,
 )
 from fakewinsock.testing._chooser import DIVERGENCE_ATTR, FLAKY_HINT_START, add_flaky_hint, flaky_hint
@@ -281,3 +282,37 @@ def test_the_flaky_hint_names_the_winsock_call_the_draw_was_made_in() -> None:
     assert (f"Hypothesis found it at the fake's draw 1 (question 'immediate:WSARecv', yes/no with p=0.5, "
             f"in WSARecv, Winsock call {calls})") in getattr(info.value, "__notes__", [""])[0]
 
+
+def test_the_flaky_hint_goes_after_the_notes_already_there_one_cause_a_line() -> None:
+    """The hint is added after the notes an error already has, and lists the
+    usual causes one a line."""
+    e = FlakyStrategyDefinition("Inconsistent data generation")
+    setattr(e, "__notes__", ["an earlier note"])  # noqa: B010 (add_note, also on Python 3.10)
+    add_flaky_hint(e)
+    assert getattr(e, "__notes__", []) == ["an earlier note", flaky_hint()]
+    causes = [line for line in flaky_hint().splitlines() if line.startswith("  - ")]
+    assert len(causes) == 5 and all(line.endswith((";", ".")) for line in causes), causes
+    assert causes[1] == "  - id(), hash() or the default repr of objects in a decision;"
+
+
+def test_the_schedule_is_described_as_question_answer_words() -> None:
+    """HypothesisChooser(record=True).describe_schedule(): the draws as
+    question=answer words, cut at ``limit`` with how many more there were."""
+    c = HypothesisChooser(_Data([1, 0, 2]), record=True)
+    for _ in range(3):
+        c.integer(0, 3, "thread")
+    assert c.describe_schedule() == "thread=1 thread=0 thread=2"
+    assert c.describe_schedule(limit=3) == "thread=1 thread=0 thread=2"
+    assert c.describe_schedule(limit=2) == "thread=1 thread=0 ... (1 more)"
+    assert HypothesisChooser(_Data([])).describe_schedule() == ""
+
+
+def test_fake_configs_shrink_to_the_simplest_config() -> None:
+    """fake_configs(): each field shrinks towards its simplest value: every
+    operation pends, no split, no partial receive, no background progress,
+    no latency, no completion delay; a keyword fixes a field."""
+    simplest = find(fake_configs(), lambda c: True, settings=settings(database=None, derandomize=True))
+    assert (simplest.immediate, simplest.split, simplest.partial_recv, simplest.background) == (0.0, 0.0, 0.0, 0.0)
+    assert (simplest.latency, simplest.completion_delay) == ((0, 0), (0, 0))
+    fixed = find(fake_configs(split=0.5), lambda c: True, settings=settings(database=None, derandomize=True))
+    assert fixed.split == 0.5
