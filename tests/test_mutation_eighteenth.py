@@ -9,6 +9,7 @@ mutant is switched on only while a test runs."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -261,6 +262,9 @@ def test_the_flaky_hint_names_where_an_earlier_error_in_the_chain_was_found() ->
     assert getattr(alone, "__notes__", []) == [flaky_hint()] and "found it at" not in flaky_hint()
 
 
+@pytest.mark.skipif(bool(os.environ.get("MUTANT_UNDER_TEST")),
+                    reason="under mutmut's trampolines a frame of mutmut's stands between the fake's frames: the "
+                           "search for the call stops there (as the unwinding example's stop at every draw)")
 def test_the_flaky_hint_names_the_winsock_call_the_draw_was_made_in() -> None:
     """A draw that Hypothesis finds inconsistent inside one of the program's
     Winsock calls: the hint names the call and how many calls the fake had
@@ -280,7 +284,7 @@ def test_the_flaky_hint_names_the_winsock_call_the_draw_was_made_in() -> None:
     calls = ws.stats["calls"]
     assert data.labels == ["immediate:WSARecv"]
     assert (f"Hypothesis found it at the fake's draw 1 (question 'immediate:WSARecv', yes/no with p=0.5, "
-            f"in WSARecv, Winsock call {calls})") in getattr(info.value, "__notes__", [""])[0]
+            f"in WSARecv, Winsock call {calls})") in "\n".join(getattr(info.value, "__notes__", []))
 
 
 def test_the_flaky_hint_goes_after_the_notes_already_there_one_cause_a_line() -> None:
