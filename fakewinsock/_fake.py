@@ -256,7 +256,9 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
     def _checked(self, call: Callable[..., Any]) -> Callable[..., Any]:
         kernel = self._kernel
 
-        def checked(*args: Any, **kwargs: Any) -> Any:
+        # (Its code's name starts with "_": the flaky hint names the outermost public function of the
+        # fake's code around a draw as the Winsock call it was made in, and this wrapper is not one.)
+        def _checked_call(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = call(*args, **kwargs)
             except BaseException:
@@ -266,9 +268,9 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
                 self.invariants()
             return result
 
-        checked.__name__ = checked.__qualname__ = call.__name__
-        checked.__doc__ = call.__doc__
-        return checked
+        _checked_call.__name__ = _checked_call.__qualname__ = call.__name__
+        _checked_call.__doc__ = call.__doc__
+        return _checked_call
 
     def _describe_world(self) -> str:
         pend = self.pending_operations()

@@ -12,7 +12,7 @@ import pytest
 
 from fakewinsock import FakeWinsock
 from ovserver import Limits, Server, ServerConfig, ServerError, create_server
-from ovserver._protocol import Hub, Resume, Stall, chat_line
+from ovserver._protocol import Hangup, Hub, Resume, Stall, chat_line
 from tests.ovserver_session import MS, Session, exact
 from tests.test_ovserver_failure_cleanup import _Boom, _scripted
 from tests.test_ovserver_robust import NthThreadFails
@@ -140,17 +140,19 @@ def test_a_queue_of_exactly_high_water_bytes_is_not_over_the_mark(mode: str) -> 
     assert Stall(recipient) in h.receive(1, b"\n") and h.over(recipient) and h.hold(1)
 
 
-@pytest.mark.parametrize("how", ["leave", "end"])
+@pytest.mark.parametrize("how", ["leave", "end", "too_long"])
 def test_a_held_back_chat_sender_that_goes_is_forgotten_by_back_pressure(how: str) -> None:
     """Chat, mark 100: member a's line puts b over the mark, so a is held
     back (paused).  Then a goes: its connection is gone (``leave``: in the
     server, a held-back client reset or closed at a stop) or it ended its
     input (``end``: the Hub's contract only; the server reads nothing from
-    a held-back client, so it never sees one's EOF).  It is no longer paused, and when b drains to half the
+    a held-back client, so it never sees one's EOF), or, read on all the
+    same, it sent a line over ``max_line`` and is hung up (``too_long``: the
+    Hub's contract only, likewise).  It is no longer paused, and when b drains to half the
     mark no Resume names a (the driver reads from it never again; the hub
-    keeps nothing of a client that left).  Proven against ``leave``'s and
-    ``end``'s ``_paused.discard(None)`` for ``discard(cid)`` (a stayed
-    paused and b's drain resumed it)."""
+    keeps nothing of a client that left).  Proven against ``leave``'s,
+    ``end``'s and ``_too_long``'s ``_paused.discard(None)`` for ``discard(cid)`` (a stayed
+    paused and b's drain resumed it; ``_too_long``'s: the eighteenth session)."""
     h = Hub("chat", Limits(max_line=500, max_queued=1000, high_water=100))
     h.join(1, b"a")
     h.join(2, b"b")
@@ -160,8 +162,10 @@ def test_a_held_back_chat_sender_that_goes_is_forgotten_by_back_pressure(how: st
     assert h.hold(1) and h.paused(1) and h.over(2)
     if how == "leave":
         h.leave(1)
-    else:
+    elif how == "end":
         h.end(1)
+    else:
+        assert Hangup(1, "line too long") in h.receive(1, b"y" * 501)
     assert not h.paused(1)
     h.take_output(2, 1000)
     h.settle(2)

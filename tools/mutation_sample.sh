@@ -41,9 +41,9 @@ case "$pattern" in
         # planted-bug servers), the iocp mutant servers it must catch, the scenarios' reach.  Not test_mutants.py's
         # many mutant servers (with them the clean run alone took 10 minutes) nor the tests comparing a mutant
         # server's source (mutants/ holds the trampolined source), nor test_false_alarms.py (it imports tools/)
-        tests=(tests/test_mutation_seventeenth.py tests/test_testing.py tests/test_checker_ends.py
-               tests/test_checker_red4.py tests/test_checker_busy.py tests/test_swarm_reach.py tests/test_mutants_iocp.py
-               tests/test_scripted.py)
+        tests=(tests/test_mutation_seventeenth.py tests/test_mutation_eighteenth.py tests/test_testing.py
+               tests/test_checker_ends.py tests/test_checker_red4.py tests/test_checker_busy.py tests/test_swarm_reach.py
+               tests/test_mutants_iocp.py tests/test_scripted.py)
         keyword='not readme and not differs_only'
         ;;
     fakewinsock.*)
@@ -57,7 +57,8 @@ case "$pattern" in
                tests/test_fake_iocp_mutation_ninth.py tests/test_fake_threads_mutation_ninth.py
                tests/test_fake_threads_mutation_tenth.py tests/test_fake_mutation_eleventh.py
                tests/test_fake_mutation_twelfth.py tests/test_fake_threads_unwind.py tests/test_fake_mutation_fourteenth.py
-               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py tests/test_mutation_seventeenth.py)
+               tests/test_checker_busy.py tests/test_fake_mutation_fifteenth.py tests/test_mutation_seventeenth.py
+               tests/test_mutation_eighteenth.py)
         # (the unwinding example's stop at every draw names the fake's functions: not under mutmut's trampolines;
         # the swarm's draws of busy servers test the checker's scenarios, not the fake: 30 s)
         keyword='not ntstatus and not readme and not stop_at_any_draw and not swarm_draws'
