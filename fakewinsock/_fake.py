@@ -394,6 +394,12 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         """A new simulated remote endpoint (not yet connected)."""
         return FakePeer(self._net)
 
+    @property
+    def last_call_ns(self) -> int:
+        """Virtual time of the program's last Winsock call (0 before the
+        first).  For tests: how long the program has been quiet."""
+        return self._kernel.last_call_ns
+
     def held_socket(self, peer: FakePeer) -> int | None:
         """The handle of the program's socket at the other end of ``peer``'s
         connection while the program holds it connected (accepted, not closed);

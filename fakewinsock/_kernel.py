@@ -130,6 +130,7 @@ class Kernel:
             "immediate": 0, "pending": 0, "failed": 0, "completed": 0, "routines": 0, "resets": 0,
         }
         self.calls = 0  # Winsock calls (stats["calls"])
+        self.last_call_ns = 0  # virtual time of the last Winsock call (after its cost)
         #: An exception tore through the fake (only noticed while invariants are checked).
         self.interrupted = False
         #: Describes what is in flight, for the deadlock message (set by the API).
@@ -197,7 +198,7 @@ class Kernel:
                 f"{call}: more than {config.max_calls} Winsock calls (FakeConfig.max_calls); the program "
                 "seems to spin instead of waiting (an event never reset? a receive re-posted after EOF?)"
             )
-        now = self.now_ns = self.now_ns + config.syscall_cost
+        now = self.now_ns = self.last_call_ns = self.now_ns + config.syscall_cost
         if config.keep_up:
             self.catch_up(now)
         bg = config.background

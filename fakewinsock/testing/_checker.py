@@ -325,6 +325,7 @@ class _Client(ScriptedClient):
     # ------------------------------------------------------------ life
 
     def arrive(self, _: object = None) -> None:
+        self.run.check_quiet()
         self.run.ws.call_at(self.run.ws.now_ns + self.run.deadline_ns, self._deadline)
         self.connect()
 
@@ -585,6 +586,7 @@ class _Client(ScriptedClient):
         peer = self.peer
         if self.state != _SENDING or peer is None:
             return
+        self.run.check_quiet()
         f = self.fault
         if f is not None and j == f.before_chunk:
             if f.kind == "reset":
@@ -636,6 +638,7 @@ class _Client(ScriptedClient):
         """FIN (behind every byte sent), then read until the server's FIN."""
         if self.fin_sent or self.state == _DONE or self.peer is None:
             return
+        self.run.check_quiet()
         self.leaving = True
         self.state = _CLOSING
         if self.tail_is_line and self.sent_bytes == len(self.script.stream):
@@ -667,6 +670,7 @@ class _Run:
         self.policy = _Policy(model)
         self.idle_ns = idle_ns
         self.held_reported: set[int] = set()
+        self.quiet_reported = False
         self.address = address
         self.deadline_ns = deadline_ns
         # A slowed server (Scenario.call_cost_ns) takes longer to see a client's end and to serve it.
@@ -704,6 +708,41 @@ class _Run:
             self.error(f"{c.label} is gone (it {how}), but {self.idle_ns / 1e9:g} s later the server still holds "
                        f"its socket {handle:#x}: a client's exit (0 bytes, or a failed receive) must close the "
                        "connection")
+
+    def check_quiet(self) -> None:
+        """At a client's own moment (it arrives, sends, sends its FIN) and at the stop request: the server
+        must not have sat quiet (no Winsock call) for ``idle_ns`` or more while a client it has accepted
+        waits with bytes it sent and the server has not taken, unless some client has not read everything
+        the server sent it (a server may stop reading while a reader is behind: back-pressure, a
+        half-duplex server).  A server that has posted a receive on the socket takes the bytes as they
+        arrive (the fake completes the receive), so this is a receive never posted or re-posted: a
+        completion, an event's signal or a hand-over to another thread went unnoticed.  Such a loss is
+        otherwise seen only if nothing wakes the server before the client's deadline, and a client's own
+        departure always does (it comes within the deadline of a client that arrived earlier).  Read only:
+        it draws nothing and adds no timer, so the run is the same with or without it."""
+        if self.stopping or self.quiet_reported or self.report.errors:
+            return
+        ws = self.ws
+        quiet = ws.now_ns - ws.last_call_ns
+        if quiet < self.idle_ns:
+            return
+        waiting = None
+        for c in self.clients:
+            peer = c.peer
+            if peer is None or c.state == _DONE or not peer.connected or peer.closed:
+                continue
+            server_end = peer.other_end()
+            if peer.available() or (server_end is not None and server_end.in_flight):
+                return  # it has not read all the server sent: the server may be waiting for it
+            if waiting is None and peer.unread and not c.cut_reached() and ws.held_socket(peer) is not None:
+                waiting = c
+        if waiting is not None:
+            self.quiet_reported = True
+            assert waiting.peer is not None
+            self.error(f"{waiting.label}: the server made no Winsock call for {quiet / 1e9:.3f} s while "
+                       f"{waiting.peer.unread} bytes it sent waited for the server to take them (its connection "
+                       "accepted, every client having read all the server sent): a receive not posted again, or "
+                       "a completion, a signal or a hand-over not noticed")
 
     def client_done(self) -> None:
         self.done += 1
@@ -801,8 +840,11 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     Winsock calls than the work needs, or more than ``max_idle_calls`` during
     ``idle_s`` of idle time, 0.1 s after every client is done); when it still
     holds the socket of a client that is gone (reset or closed) ``idle_s``
-    after that client's end; when it does not stop within ``idle_s`` of the
-    stop request; when it raises
+    after that client's end; when it has made no Winsock call for ``idle_s``
+    while a client it accepted has bytes it has not taken and every client
+    has read all it was sent (looked at when a client arrives, sends or sends
+    its FIN, and at the stop request: a lost wake-up); when it does not stop
+    within ``idle_s`` of the stop request; when it raises
     (misuse the fake detects, a deadlock, a leak at WSACleanup); when it does
     not return from ``serve()`` on ``stop()``, or leaves anything open.
     Raises :class:`LineServerFailure`; returns the report when all is well.
@@ -842,6 +884,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     def stop(_: object = None) -> None:
         nonlocal stop_requested
         if not stop_requested:
+            run.check_quiet()
             stop_requested = run.stopping = True
             ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
             handle.stop()

@@ -18,6 +18,7 @@ from . import ovserver_mutants as m
 from . import red4_mutants as r4
 from . import red5_mutants as r5
 from . import red6_mutants as r6
+from . import red7_mutants as r7
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -366,6 +367,62 @@ MUTANTS += [
            "the accept socket of an AcceptEx that fails at once (WSAENOBUFS) is not closed",
            "red team 6 (routines, accepting, leaks)", "recipe", "faults",
            "WSAENOBUFS injected into an AcceptEx post"),
+]
+
+# Issue 10, seventh red team: the events model's send event, event reset, wake reset and rotation index; the iocp
+# model's send OVERLAPPED reused in flight and its failed send dropped; the hub's leave that keeps the chat member;
+# the routines model's idle clock, accept retry and room to accept (tests/mutants/red7_mutants.py).
+MUTANTS += [
+    Mutant("send-event-not-set", r7.SendEventNotSet,
+           "the client's event is given to its receive OVERLAPPED only: a send's completion signals nothing",
+           "red team 7 (events, notification)", "recipe_chat", "flow control",
+           "a client owed more than one send while it sends nothing: a chat member that gets two lines or more "
+           "without talking, or echo output over one send"),
+    Mutant("reset-after-handling", r7.ResetAfterHandling,
+           "a signalled client's event is reset after its completions are handled: a post completing at once "
+           "meanwhile is not noticed",
+           "red team 7 (events, event reset; seed 问题总结 4)", "recipe", "flow control",
+           "a client whose reposted WSARecv completes at once (data waiting) while its send completed at once"),
+    Mutant("group-wake-reset-outside-lock", r7.GroupWakeResetOutsideLock,
+           "a group resets its wake event just before it waits, outside the lock: a hand-over signalled "
+           "meanwhile is lost",
+           "red team 7 (events, hand-over race)", "recipe", "load",
+           "a client handed to an existing group (or a chat line from another group, a stop) between the "
+           "group leaving the lock and its wait"),
+    Mutant("rotation-from-rotated-index", r7.RotationFromRotatedIndex,
+           "the fairness rotation's next start is taken from the rotated array's index: a busy client is served "
+           "again and again ahead of the rest of its group",
+           "red team 7 (events, wait index, fairness)", "recipe", "load",
+           "a group with a client that keeps its event signalled (a flood, a slow server) and others, a "
+           "hand-over or a stop"),
+    Mutant("iocp-send-overlapped-reused", r7.IocpSendOverlappedReused,
+           "output is sent without looking at the send slot: its OVERLAPPED posted again while in flight",
+           "red team 7 (iocp, OVERLAPPED in use)", "recipe", "flow control",
+           "output ready for a client while its previous send is in flight"),
+    Mutant("iocp-send-error-left-to-receive", r7.IocpSendErrorLeftToReceive,
+           "a send completing with an error is dropped, left to the receive: with no receive posted the "
+           "connection is never closed",
+           "red team 7 (iocp, error paths)", "recipe", "endings",
+           "a send failing while no receive is posted: a client that does not read, half-closes, then resets"),
+    Mutant("leave-keeps-member", r7.LeaveKeepsMember,
+           "the hub's leave forgets the client but not the chat member: lines are still routed to it",
+           "red team 7 (protocol, chat fan-out)", "recipe_bp_chat", "endings",
+           "chat with back-pressure: a member that resets or is cut off while the others keep talking"),
+    Mutant("idle-newline-off-by-one", r7.IdleNewlineOffByOne,
+           "a receive's newline looked for in its first nbytes - 1 bytes: a line ending the receive does "
+           "not restart the idle clock",
+           "red team 7 (routines, idle time-out, buffer arithmetic)", "recipe", "endings",
+           "an idle time-out and a client that sends lines while none of its sends completes"),
+    Mutant("retry-only-between-waits", r7.RetryOnlyBetweenWaits,
+           "a failed AcceptEx is retried only by the loop around the alertable wait, which a burst of "
+           "routines keeps from returning",
+           "red team 7 (routines, accept retry)", "recipe", "faults",
+           "an AcceptEx post failing while clients keep data flowing without a pause, then a new client"),
+    Mutant("room-counts-closing", r7.RoomCountsClosing,
+           "the room to accept counts closing connections: a full server whose clients left with an "
+           "operation in flight stays full",
+           "red team 7 (routines, limits)", "recipe", "load",
+           "the client limit reached, a client closed with an operation in flight, then another client"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
