@@ -110,6 +110,7 @@ class SimulationReport:
     stop_at_ns: int | None = None  # when a stop was requested mid-run (stop_at_s), if one was
     stopped: int = 0  # closed, reset or refused by the server once it was asked to stop, or never started
     stop_took_ns: int = 0  # from the stop request to the server's return
+    latecomers: int = 0  # stop_arrivals: clients besides ``clients`` that arrived around the stop
     lines_sent: int = 0  # complete lines the clients sent
     bytes_sent: int = 0
     replies: int = 0  # lines the clients received and verified
@@ -160,7 +161,8 @@ def format_report(r: SimulationReport) -> str:
         + f"), dropped {r.dropped} (injected failures)"
         + (f", timed out as due {r.timed_out} (idle)" if r.idle_timeout_ms else ""),
         *([f"stop mid-run          requested at {r.stop_at_ns / 1e9:.6f} s, the server returned "
-           f"{r.stop_took_ns / 1e9:.6f} s later; {r.stopped} clients cut off, refused or not started by it"]
+           f"{r.stop_took_ns / 1e9:.6f} s later; {r.stopped} clients cut off, refused or not started by it"
+           + (f"; {r.latecomers} latecomers were due around it" if r.latecomers else "")]
           if r.stop_at_ns is not None else []),
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
         f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
@@ -317,6 +319,8 @@ class _Sim:
         self.arrived = 0  # clients connected, or done without connecting
         self.injected = False  # WSARecv/WSASend failures are injected (the injections feature)
         self.held_readers: list[_Client] = []  # readers that read nothing until every client has arrived
+        #: stop_arrivals: the latecomers, until the stop request is planned (they arrive around it).
+        self.latecomers: list[_Client] = []
 
     def lurk(self, c: _Lurker) -> None:
         """A lurker has joined: it waits until every client that talks is done (or staying)."""
@@ -327,7 +331,7 @@ class _Sim:
 
     def talker_settled(self, c: _Client) -> None:
         """A client that talks is done or staying (once each): the lurkers stop waiting once all are."""
-        if c.settled or c.plan.lurk or c.plan.hang:
+        if c.settled or c.plan.lurk or c.plan.hang or c.plan.at_stop:
             return
         c.settled = True
         self.talkers_left -= 1
@@ -389,7 +393,8 @@ class _Sim:
     def start_arrivals(self) -> None:
         for c in self.clients:
             c.address = (self.host, self.port)
-        order = sorted([c for c in self.clients if not c.plan.after_wave], key=lambda c: (c.arrival_ns, c.index))
+        order = sorted([c for c in self.clients if not (c.plan.after_wave or c.plan.at_stop)],
+                       key=lambda c: (c.arrival_ns, c.index))
         self._arrivals = deque(order)
         if order:
             self.ws.call_at(order[0].arrival_ns, self._arrive)
@@ -407,13 +412,25 @@ class _Sim:
         if not ended and now < latest:
             self.ws.call_at(now + _MS // 2, self._wave_ended, latest)
             return
-        for c in self._after_wave:
-            c.arrival_ns = now + _MS + c.plan.arrival_ns
-        idle = not self._arrivals
-        self._arrivals = deque(sorted([*self._arrivals, *self._after_wave], key=lambda c: (c.arrival_ns, c.index)))
+        self._arrive_from(now + _MS, self._after_wave)
         self._after_wave = []
+
+    def _arrive_from(self, start: int, clients: list[_Client]) -> None:
+        """``clients`` arrive, each at its plan's offset from ``start``."""
+        for c in clients:
+            c.arrival_ns = max(self.ws.now_ns, start + c.plan.arrival_ns)
+        idle = not self._arrivals
+        self._arrivals = deque(sorted([*self._arrivals, *clients], key=lambda c: (c.arrival_ns, c.index)))
         if idle:
             self.ws.call_at(self._arrivals[0].arrival_ns, self._arrive)
+
+    def stop_at(self, at: int) -> None:
+        """Ask the server to stop at ``at`` (the stop mid-run), the latecomers (stop_arrivals) arriving
+        around that moment."""
+        if self.latecomers:
+            self._arrive_from(at, self.latecomers)
+            self.latecomers = []
+        self.ws.call_at(at, self.request_stop)
 
     def _arrive(self, _: object) -> None:
         q = self._arrivals
@@ -468,10 +485,10 @@ class _Sim:
             self.hanging -= 1
         else:
             self.talker_settled(c)
-        if self.stop_when_settled and not c.plan.stay_ns and not c.plan.stuck:
+        if self.stop_when_settled and not c.plan.stay_ns and not c.plan.stuck and not c.plan.at_stop:
             self.stop_when_settled -= 1
             if not self.stop_when_settled and not self.stopping:  # only those that stay are left: stop now
-                self.ws.call_at(self.ws.now_ns + _MS, self.request_stop)
+                self.stop_at(self.ws.now_ns + (STOP_LEAD_NS if self.latecomers else _MS))
         if c.welcome_ns < 0:
             self.gave_up += 1
         if self.barrier and self.mode is Mode.CHAT and c.reset_at < 0 and c.owed and c.ended_as != _Ending.SERVED:
@@ -485,7 +502,8 @@ class _Sim:
         self.release_barrier()
         if self.progress is not None:
             self.progress(self.done, len(self.clients))
-        if self.done + self.hanging == len(self.clients) and not self.stopping and not self.quiet_started:
+        if (self.done + self.hanging + len(self.latecomers) == len(self.clients) and not self.stopping
+                and not self.quiet_started):
             self.quiet_started = True
             if self.quiet_ns:
                 self.ws.call_at(self.ws.now_ns + self.quiet_ns, self._quiet_over)
@@ -508,7 +526,9 @@ class _Sim:
                 how = "reset" if peer.was_reset else "closed"
                 self.error(f"client {c.index} {c.name.decode()}: gone (it {how}), but {self.quiet_ns / 1e9:g} s "
                            f"later the server still holds its socket {handle:#x}")
-        if self.hanging:  # hung readers still connected: a stop with clients connected, within its limit
+        if self.latecomers:  # (stop_arrivals)
+            self.stop_at(self.ws.now_ns + STOP_LEAD_NS)
+        elif self.hanging:  # hung readers still connected: a stop with clients connected, within its limit
             self.request_stop()
         else:
             self.server.request_stop(signal=self.ws.signal_event)
@@ -620,6 +640,9 @@ class ClientPlan:
     #: ``idle`` (idle_timeout's idlers): once served it stays connected, reading, until the server closes
     #: it for its idle time-out.
     idle: bool = False
+    #: ``at_stop`` (stop_arrivals' latecomers): it arrives at ``arrival_ns`` from the server's stop
+    #: request (may be negative: before it), which comes once every other client is done.
+    at_stop: bool = False
 
 
 #: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
@@ -635,7 +658,7 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
             "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
-            "accepts", "accept_bursts", "idle_timeout")
+            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -702,6 +725,23 @@ IDLE_TIMEOUTS_MS = (100, 250, 1000)
 #: there to catch (measured on seeds 0-7: accept-error-stops-accepting, no-accept-resignal and
 #: resume-before-freeing each passed the one seed that found them once it drew an idle time-out).
 IDLE_MASKS = ("accept_faults", "accept_bursts")
+#: The last one, stop_arrivals (:func:`_stop_arrivals`, from a random source of its own): arrivals during
+#: a stop (issue 10's load).  One to forty latecomers, clients besides those asked for (the report counts
+#: them; the others' plans are unchanged), each with one to three plain lines, arrive around the moment the
+#: server is asked to stop, which comes, as ever, once every other client is done (a quiet second
+#: after, or with early_stop STOP_LEAD_NS after), the first from STOP_ARRIVAL_EARLY_NS before it to
+#: a tenth of that after it, the others (in half the runs) at the same instant or (in the others) each
+#: 0 to BURST_GAP_NS after the one before (a pool of connections opened at once, or clients that
+#: retry as the server goes down).  Once served, they stay connected (as early_stop's stayers:
+#: pooled connections).  A latecomer accepted before the stop is served until the stop closes
+#: it; one that comes after it is refused or closed by the stop: as due.  The server must still stop
+#: within its second, close every socket it accepted (no leak at WSACleanup) and give up on no
+#: operation.
+STOP_ARRIVALS = (1, 40)
+STOP_ARRIVAL_EARLY_NS = 500_000
+#: With latecomers, the stop is asked for this long after every other client is done (early_stop: 1 ms
+#: without them), so that the first of them may come STOP_ARRIVAL_EARLY_NS before it.
+STOP_LEAD_NS = 2_000_000
 IDLERS = (1, 3)
 #: The server's clock is GetTickCount64's (steps of 15.625 ms): a connection is closed up to a step
 #: early or late against the true time; IDLE_LATE_NS allows two steps and 50 ms for the server's
@@ -824,6 +864,26 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _accept_bursts(out, seed)
     if _idle_drawn(f, limits):
         _idlers(out, seed, chat)
+    if "stop_arrivals" in f:
+        _stop_arrivals(out, seed, limits.max_line)
+
+
+def _stop_arrivals(out: list[ClientPlan], seed: int, max_line: int) -> None:
+    """stop_arrivals (see STOP_ARRIVALS; from a random source of its own): one to forty latecomers, more
+    clients than asked for, each with one to three plain lines, appended to ``out`` (the others' plans
+    stay what they were).  Against a line limit under the plain lines' longest, a latecomer stops after
+    its first line over it (see _limit_plain)."""
+    rng = random.Random(f"ovserver-sim:{seed}:stop-arrivals")
+    t = _randint(rng, -STOP_ARRIVAL_EARLY_NS, STOP_ARRIVAL_EARLY_NS // 10)
+    gap = BURST_GAP_NS if rng.random() < 0.5 else 0  # (0: all at the same instant)
+    for _ in range(_randint(rng, *STOP_ARRIVALS)):
+        lines, chunks = client_script(rng, _randint(rng, 1, 3))
+        # Once served it stays connected (a pooled connection): the stop must close it.
+        p = ClientPlan(t, lines, chunks, [0] * len(chunks), -1, stay_ns=2_000 * _MS, at_stop=True)
+        if max_line < _LONGEST_PLAIN_LINE:
+            _limit_plain(p, max_line)
+        out.append(p)
+        t += _randint(rng, 0, gap)
 
 
 def _idle_drawn(features: Iterable[str], limits: Limits) -> bool:
@@ -2207,11 +2267,16 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     if features:
         sim.quiet_ns = QUIET_SECOND_NS
     if stop_at_s is None and "early_stop" in features:
-        sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns and not p.stuck)
+        sim.stop_when_settled = sum(1 for p in plans if not p.stay_ns and not p.stuck and not p.at_stop)
     witness = config.mode is Mode.CHAT and any(p.lurk for p in plans)
     sim.clients = [_client_class(p, witness)(sim, i, p) for i, p in enumerate(plans)]
     sim.hanging = sum(1 for p in plans if p.hang)
-    sim.talkers_left = sum(1 for p in plans if not p.hang and not p.lurk)
+    sim.talkers_left = sum(1 for p in plans if not p.hang and not p.lurk and not p.at_stop)
+    sim.latecomers = [c for c in sim.clients if c.plan.at_stop]
+    report.latecomers = len(sim.latecomers)
+    for c in sim.latecomers:  # (full_groups' enders read once every client but these has arrived)
+        c.arrived = True
+    sim.arrived = len(sim.latecomers)
     sim.count_owed()
     if "injections" in features:
         window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
@@ -2223,14 +2288,16 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
             ws.call_at(_randint(rng, 0, window_ns), lambda c: ws.inject_error(c[0], WSAENOBUFS, c[1]), (call, count))
 
     if "accept_faults" in features:
-        _inject_accept_faults(ws, plans, random.Random(f"ovserver-sim:{seed}:accept-faults"))
+        # (stop_arrivals' latecomers left out: their arrivals are offsets from the stop)
+        _inject_accept_faults(ws, [p for p in plans if not p.at_stop],
+                              random.Random(f"ovserver-sim:{seed}:accept-faults"))
 
     def ready(srv: Server) -> None:
         assert srv.address is not None
         sim.host, sim.port = srv.address
         sim.start_arrivals()
         if stop_at_s is not None:
-            ws.call_at(max(ws.now_ns, int(stop_at_s * 1e9)), sim.request_stop)
+            sim.stop_at(max(ws.now_ns, int(stop_at_s * 1e9)))
         if not clients:
             srv.request_stop(signal=ws.signal_event)
 

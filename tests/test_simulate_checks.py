@@ -47,8 +47,8 @@ def test_a_stop_mid_run_cuts_clients_off_as_due(model: str, mode: str) -> None:
 
 
 def test_without_a_stop_the_report_says_nothing_of_one() -> None:
-    r = simulate(10, 2, seed=3)  # (its swarm has no early_stop)
-    assert "early_stop" not in r.traffic
+    r = simulate(10, 2, seed=13)  # (its swarm has neither early_stop nor stop_arrivals)
+    assert "early_stop" not in r.traffic and "stop_arrivals" not in r.traffic
     assert r.stop_at_ns is None and r.stopped == 0
     assert "stop mid-run" not in format_report(r)
 
