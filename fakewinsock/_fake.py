@@ -90,7 +90,7 @@ from ._invariants import broken
 from ._iocp import Port, Ports
 from ._kernel import Event, Kernel
 from ._net import Network
-from ._ops import Operation, Operations
+from ._ops import REAPED, Operation, Operations
 from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
 from ._sockets import CONNECTED, Socket, Sockets
@@ -410,6 +410,22 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         if isinstance(owner, Socket) and owner.state is CONNECTED:
             return owner.handle
         return None
+
+    def end_taken(self, peer: FakePeer) -> bool:
+        """Whether the program has taken the end of ``peer``'s connection: a
+        receive on its socket at the other end returned 0 bytes (``peer``'s
+        FIN) and the program has reaped it (WSAGetOverlappedResult,
+        GetQueuedCompletionStatus(Ex), or its completion routine ran).  Not
+        when the FIN merely arrived (:attr:`FakePeer.fin_read`): the program
+        learns of the end only from a receive it reaps, which a busy program
+        posts or reaps late.  A query of the fake's state (no call, no draw).
+        For tests: a chat client that has left gets no line sent after this."""
+        other = peer.other_end()
+        owner = other.owner if other is not None else None
+        if isinstance(owner, Socket):
+            op = owner.end_op
+            return op is not None and op.state is REAPED
+        return False
 
     def signal_event(self, hEvent: int) -> None:
         """Signal an event from outside the program (a simulated actor, a test

@@ -87,7 +87,7 @@ class Socket:
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
-        "iocp", "connected_ns", "handle_signaled",
+        "iocp", "connected_ns", "handle_signaled", "end_op",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -123,6 +123,9 @@ class Socket:
         # fake's synchronous calls (bind, listen, setsockopt...) leave the state
         # alone where such requests may unsignal it (_api_waits._socket_wait).
         self.handle_signaled = False
+        # The receive that returned the connection's end (0 bytes of a non-empty buffer: the peer's FIN),
+        # once one has: FakeWinsock.end_taken looks at whether the program has reaped it.
+        self.end_op: SocketOp | None = None
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
@@ -384,6 +387,8 @@ class Sockets:
             return 0, n, data
         if ep.reset:
             return ep.reset_status, 0, b""
+        if op.total:
+            op.sock.end_op = op  # (a zero-length receive's 0 bytes tell nothing)
         return 0, 0, b""  # EOF: the peer closed gracefully
 
     # ------------------------------------------------------------ send

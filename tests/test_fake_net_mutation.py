@@ -156,6 +156,31 @@ def test_fin_comes_behind_the_data() -> None:
     srv.finish()
 
 
+def test_the_end_is_taken_when_the_program_reaps_its_receive_of_0_bytes() -> None:
+    """FakeWinsock.end_taken (simulate's chat check): not when the FIN has
+    arrived behind data read (fin_read), nor when a receive has completed with
+    0 bytes, but once the program has reaped that receive; a zero-length
+    receive at the end tells nothing."""
+    srv = Server(FakeWinsock(config=quiet()))
+    ws = srv.ws
+    s, peer = srv.accept()
+    peer.send_nowait(b"last words")
+    peer.shutdown()
+    ws.run_for(0.01)
+    assert srv.recv(s) == (TRUE, b"last words", 0)
+    assert peer.fin_read and not ws.end_taken(peer)  # no receive has returned the end yet
+    ov0, _ = srv.post_recv(s, 0)
+    srv.wait(ov0)
+    assert srv.result(s, ov0) == (TRUE, 0, 0) and not ws.end_taken(peer)
+    ov, _ = srv.post_recv(s)
+    srv.wait(ov)
+    assert not ws.end_taken(peer)  # completed, not reaped: the program does not know yet
+    assert srv.result(s, ov) == (TRUE, 0, 0)
+    assert ws.end_taken(peer)
+    srv.finish()
+    assert ws.end_taken(peer)  # (closed since: it still took the end)
+
+
 def test_a_reset_discards_the_data_not_yet_read() -> None:
     srv = Server(FakeWinsock(config=quiet()))
     s, peer = srv.accept()

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from ovserver import simulate
+from ovserver._core import _Conn
+from ovserver._events import EventServer
 from ovserver._routines import RoutineServer
 from ovserver._simulate import STOP_LIMIT_NS, format_report
 from tests.mutants.ovserver_mutants import ChatToEndedClient
@@ -30,6 +32,28 @@ def test_a_line_sent_after_a_clients_end_is_found() -> None:
     r = simulate(100, 10, mode="chat", seed=0, server_class=ChatToEndedClient)
     assert not r.ok
     assert "after the server had this client's end" in r.errors[0], r.errors
+
+
+class _SlowToRead(EventServer):
+    """A correct chat server, slow: it sleeps 2 ms (holding its lock) before
+    each receive it posts.  A client's FIN arrives behind its last line long
+    before the server posts the receive that returns it, and the server
+    routes the others' lines to the client meanwhile, as it should."""
+
+    def _post_recv(self, conn: _Conn) -> None:
+        self.ws.Sleep(2)
+        super()._post_recv(conn)
+
+
+def test_a_server_slow_to_take_a_clients_end_is_no_false_alarm() -> None:
+    """The end counts from when the server reaped the receive of 0 bytes
+    (FakeWinsock.end_taken), not from when the FIN arrived: search19's
+    false alarm (the events server, seed 35 with AcceptEx faults among the
+    latecomers: a busy group took 3 ms to take a FIN, the check's grace is
+    1 ms) made certain."""
+    r = simulate(10, 5, mode="chat", seed=0, plain=True, server_class=_SlowToRead)
+    assert r.ok, r.errors
+    assert r.replies > 0
 
 
 @pytest.mark.parametrize("mode", ["echo", "chat"])
