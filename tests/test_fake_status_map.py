@@ -48,8 +48,9 @@ def failure_statuses_in_source() -> dict[int, list[str]]:
     name (``C.STATUS_X``, ``STATUS_X``) or write as a literal, with where.  A
     literal counts when it reads as a system NTSTATUS: warning or error
     severity, no customer bit, facility 0, past the sign bit alone (which the
-    fake compares statuses with); so not 0xFFFFFFFF, 0xFFFFFFFE (getsockopt
-    values), nor 0xE0000001 (the exit code of a thread that raised)."""
+    fake compares statuses with), 32 bits; so not 0x100000000 (a 32-bit
+    value's wrap), 0xFFFFFFFF, 0xFFFFFFFE (getsockopt values), nor 0xE0000001
+    (the exit code of a thread that raised)."""
     found: dict[int, list[str]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name in NOT_THE_FAKE:
@@ -61,7 +62,8 @@ def failure_statuses_in_source() -> dict[int, list[str]]:
                 value = getattr(C, node.attr)
             elif isinstance(node, ast.Name) and node.id.startswith("STATUS_"):
                 value = getattr(C, node.id)
-            elif (isinstance(node, ast.Constant) and type(node.value) is int and 0x80000000 < node.value
+            elif (isinstance(node, ast.Constant) and type(node.value) is int
+                  and 0x80000000 < node.value <= 0xFFFFFFFF
                   and node.value & 0x3FFF0000 == 0):  # severity warning or error, facility 0, not a customer code
                 value = node.value
             if isinstance(value, int) and value >= 0x80000000:
