@@ -37,8 +37,9 @@ from fakewinsock.testing import (
     scenarios,
 )
 from ovserver import Limits, Mode, Server, ServerConfig, create_server
-from ovserver._core import _Io
+from ovserver._core import _Conn, _Io
 from ovserver._events import EventServer
+from ovserver._iocp import IocpServer
 from ovserver._protocol import Action, Hub
 from ovserver._routines import RoutineServer
 from tests.conformance._harness import Harness
@@ -582,6 +583,34 @@ def test_no_chat_line_reaches_a_client_after_the_server_has_its_end() -> None:
     with pytest.raises(LineServerFailure, match=r"client 0 .*: got b'127.0.0.1:\d+: b2\\n', from a line client 1 "
                                                 r"sent at 0.031\d+ s, after the server had this client's end"):
         check_line_server(limited("chat", cls=ChatToEndedClient), left, ChatModel(), seed=0)
+
+
+def _slow_to_read(base: type[Server]) -> type[Server]:
+    """``base``, correct but slow: it sleeps 30 ms (under its lock, in the iocp model) before each receive it
+    posts, so it takes a client's FIN long after the FIN arrived behind the last line it read, and routes
+    the others' lines to that client meanwhile, as it should."""
+
+    class SlowToRead(base):  # type: ignore[valid-type,misc]  # mypy takes no variable as a base class
+        def _post_recv(self, conn: _Conn) -> None:
+            self.ws.Sleep(30)
+            super()._post_recv(conn)
+
+    return SlowToRead
+
+
+@pytest.mark.parametrize(("base", "seed"), [(EventServer, 6), (RoutineServer, 0), (IocpServer, 1)])
+def test_a_server_slow_to_take_a_clients_end_is_no_false_alarm(base: type[Server], seed: int) -> None:
+    """A client's end counts from when the server took it (reaped its receive of 0 bytes:
+    FakeWinsock.end_taken), not from its FIN's arrival behind every byte read (fin_read, which failed all
+    three: a line sent 20 ms after the FIN, routed before the server took it); and a server that took it
+    late has the grace again from when it was seen to (the iocp one: a worker that reaped the end waits
+    30 ms and more for the lock while another routes a line sent after the look that saw it taken)."""
+    talker = ClientScript(tuple(b"t%d" % i for i in range(60)), tuple(b"t%d\n" % i for i in range(60)),
+                          (1 * MS,) * 60)
+    leaver = ClientScript.of(b"bye", arrive_ns=100_000)  # says a line, then its FIN right behind it
+    scenario = Scenario((talker, leaver), FaultPlan((ClientFault(1, "leave", 1),)))
+    r = check_line_server(limited("chat", cls=_slow_to_read(base)), scenario, ChatModel(), seed=seed)
+    assert r.ok and r.leaves == 1
 
 
 def test_a_reader_that_stops_may_be_cut_off_over_max_queued_only() -> None:

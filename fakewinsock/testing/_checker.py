@@ -199,7 +199,7 @@ class _Client(ScriptedClient):
         self.heard: dict[int, int] = {}  # other client -> lines of its ``out`` received
         self.received_bytes = 0  # bytes read
         self.greeted_ns = 0
-        self.end_seen_ns: int | None = None  # the server has had its FIN (and every byte before) for a while
+        self.end_seen_ns: int | None = None  # the server has taken its FIN (a receive of 0 bytes) for a while
         self.leaving = False  # it has everything and lingers before its FIN
         self.unread_seen: dict[str, int] = {}  # what the server had not taken of its stream, at a check's last look
         self.dropped = False  # closed by the server, as an injected failure or a limit allows
@@ -553,7 +553,7 @@ class _Client(ScriptedClient):
         sent = c.line_sent_ns[i] if i < len(c.line_sent_ns) else None
         if sent is not None and sent > seen:
             self.fail(f"got {_clip(c.out[h], 0, 60)}, from a line client {c.index} sent at "
-                      f"{sent / 1e9:.6f} s, after the server had this client's end (its FIN, read by "
+                      f"{sent / 1e9:.6f} s, after the server had this client's end (its FIN, taken by "
                       f"{seen / 1e9:.6f} s): a client that has left must not get lines sent after that")
 
     def _greeted(self) -> None:
@@ -650,13 +650,20 @@ class _Client(ScriptedClient):
             self.run.ws.call_at(self.run.ws.now_ns + self.run.end_grace_ns, self._end_seen, 0)
 
     def _end_seen(self, tries: int) -> None:
-        """Its FIN reached the server a while ago, and the server has read
-        every byte before it: from now on, no line sent by another client may
-        reach it."""
+        """Its FIN was sent a while ago, and the server has taken it (reaped a
+        receive of 0 bytes: :meth:`FakeWinsock.end_taken`): no line another
+        client sends from now on may reach it, or, if the server took it only
+        since the last look (``tries``: it took longer than the grace), none
+        sent once the grace has passed again: a server acts on an end a
+        little after it reaps it (an iocp worker waits for the lock).  Not
+        from when the FIN arrived behind every byte read (``fin_read``): a
+        correct server that is slow to post or reap its next receive learns
+        of the end only then, and lines it routes to the client meanwhile are
+        due."""
         if self.state == _DONE or self.peer is None:
             return
-        if self.peer.fin_read:
-            self.end_seen_ns = self.run.ws.now_ns
+        if self.run.ws.end_taken(self.peer):
+            self.end_seen_ns = self.run.ws.now_ns + (self.run.end_grace_ns if tries else 0)
         elif tries < 20:
             self.run.ws.call_at(self.run.ws.now_ns + self.run.end_grace_ns, self._end_seen, tries + 1)
 
@@ -827,8 +834,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     exactly and in order (a prefix if it resets; every reply to a whole line
     it sent before its FIN if it half-closes), each other client's
     broadcasts in order (exactly, between clients that stay; none sent once
-    the server has had its FIN for 20 ms, which assumes the server keeps a
-    receive posted on every connection).  The model's limits are expected
+    20 ms have passed since its FIN and the server has taken it, reaping a
+    receive of 0 bytes: 20 ms after the server was seen to have taken it, if
+    it took longer).  The model's limits are expected
     behaviour: a line over ``max_line`` gets the error line, then the
     server's FIN; a client owed more than ``max_queued`` (with back-pressure:
     more than half of ``high_water``) may be reset.  A
