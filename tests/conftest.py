@@ -13,6 +13,18 @@ fake's time is virtual), and on a loaded machine the deadline failed tests that
 were right (``test_echo_framing_ignores_chunking`` took 429 ms under load 20).
 The active profile is kept otherwise (Hypothesis's ``ci`` where it loaded it,
 ``--hypothesis-profile`` still chooses).
+
+Hypothesis 6.1xx mixes into its draws constants it collects from the source of
+every local module loaded so far (``hypothesis/internal/constants_ast.py``:
+fakewinsock's and ovserver's modules, not tests), so a derandomized run (the
+``ci`` profile, the proof of power in ``tests/test_mutants.py``) drew other
+examples after any edit of a literal anywhere in the code and in another order
+of imports: a docs string could turn a strict expected failure into an XPASS.
+Here the local constants are pinned to none for the whole session
+(``_no_local_constants``): a derandomized test's examples depend only on its
+own source, its strategies and the Hypothesis version.  Hypothesis's global
+constants (its own fixed list) are still drawn.  ``tests/test_pinned_constants.py``
+shows the pin holds and that without it a new local module moves the sequence.
 """
 
 from __future__ import annotations
@@ -27,10 +39,45 @@ from hypothesis import settings
 
 from fakewinsock import FakeWinsock
 
+_providers: Any  # a module, or None
+try:  # Hypothesis 6.1xx; older versions draw no local constants (nothing to pin)
+    from hypothesis.internal.conjecture import providers as _providers
+    from hypothesis.internal.constants_ast import Constants as _Constants
+except ImportError:  # pragma: no cover
+    _providers = None
+
 settings.register_profile("fakewinsock-own-tests", settings(), deadline=None)
 settings.load_profile("fakewinsock-own-tests")
 
 MUTATION_CALL_BUDGET = 500_000
+
+
+#: Hypothesis's own collector of local constants (the pin replaces it for the session).
+UNPINNED_LOCAL_CONSTANTS: Any = getattr(_providers, "_get_local_constants", None)
+
+
+def local_constants_pinnable() -> bool:
+    """Whether this Hypothesis draws local constants where the pin can reach them."""
+    return _providers is not None and hasattr(_providers, "_get_local_constants") \
+        and hasattr(_providers, "CONSTANTS_CACHE")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_local_constants() -> Iterator[None]:
+    """For the session: Hypothesis's local constants are none (see the module's docstring)."""
+    if not local_constants_pinnable():  # pragma: no cover
+        yield
+        return
+    assert _providers is not None
+    original = UNPINNED_LOCAL_CONSTANTS
+    empty = _Constants()
+    _providers._get_local_constants = lambda: empty
+    _providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        _providers._get_local_constants = original
+        _providers.CONSTANTS_CACHE.cache.clear()
 
 
 @pytest.fixture(autouse=True)
