@@ -92,7 +92,8 @@
 #           on stops the server within 2 s, nothing abandoned, and every
 #           connection the storm held sees its end;
 #   --host localhost is served (or refused with one line and status 2);
-#   --port 99999 exits 2 with one line;
+#   --port 99999 exits 2 with one line, and so does --max-queued 65536 (under one
+#           line of the default --max-line 65536: such a line reset a client that read everything);
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
 # Runs tools/wine/setup.sh first. Exit status 0 when every run passed.
 set -uo pipefail
@@ -215,7 +216,7 @@ fail_with_log() {  # WHAT LOG
 
 hostile_flood() {  # MODEL: non-readers cut off, each reset; then a fresh client served within 5 s
     local model="$1" log="$LOGDIR/flood-$1.log" rc
-    start_server "$log" --port 0 --model "$model" --max-queued 65536 --high-water 0
+    start_server "$log" --port 0 --model "$model" --max-line 16384 --max-queued 65536 --high-water 0
     [ -n "$port" ] || { fail_with_log "flood/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 180 "$HOST_PY" "$HERE/hostile.py" flood --port "$port" --clients 64 --timeout 60 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
@@ -262,7 +263,7 @@ hostile_hold() {  # MODEL: Ctrl+C while non-readers hold sends in flight: stoppe
 
 hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a reset
     local model="$1" log="$LOGDIR/cutoff-$1.log" rc
-    start_server "$log" --port 0 --model "$model" --mode chat --max-queued 65536
+    start_server "$log" --port 0 --model "$model" --mode chat --max-line 16384 --max-queued 65536
     [ -n "$port" ] || { fail_with_log "cutoff/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 120 "$HOST_PY" "$HERE/hostile.py" cutoff --port "$port" --bytes 12000000 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
@@ -432,6 +433,17 @@ bad_input() {  # --host localhost works or is refused in one line; --port 99999 
         fail_with_log "--port 99999: not one line and status 2 (exit $status)" "$log"; return 1
     fi
     echo "ok   --port 99999: exit 2: $(cat "$log")"
+    log="$LOGDIR/max-queued.log"  # a line of --max-line bytes would cut off a client that reads (it did)
+    start_server "$log" --port 0 --max-queued 65536
+    if [ -n "$port" ]; then stop_server; fail_with_log "--max-queued 65536: it listened" "$log"; return 1; fi
+    wait "$server_pid"
+    status=$?
+    lines=$(wc -l <"$log")
+    if [ "$status" != 2 ] || [ "$lines" != 1 ] || ! grep -q -- '--max-queued: must be at least 65537' "$log"; then
+        fail_with_log "--max-queued 65536 (under one line of --max-line 65536): not one line and status 2 (exit $status)" "$log"
+        return 1
+    fi
+    echo "ok   --max-queued 65536: exit 2: $(cat "$log")"
 }
 
 hostile_storm() {  # MODEL: tools/wine/storm.py's storm beside a witness (echo, chat), then Ctrl+C during it
