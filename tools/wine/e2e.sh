@@ -91,6 +91,13 @@
 #           5 s, the server's memory under 400 MB; then Ctrl+C while it goes
 #           on stops the server within 2 s, nothing abandoned, and every
 #           connection the storm held sees its end;
+#   lines   (each model, echo and chat; misbehave.py lines, every default, about 5 s each)
+#           echo: a line of exactly --max-line (65536: several receives) echoed, one
+#           over: the error line, then EOF; 3 MB, a partial line and FIN sent before
+#           reading: every line echoed, then EOF; chat: lines sent right before a FIN
+#           reach the others, a line cut by a reset no one, --max-line routed and one
+#           over refused, 200 members at once each get every other's line; then
+#           (chat) two Ctrl+C 1 ms apart: stopped (0) or exited at once (130) within 2 s;
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line, and so does --max-queued 65536 (under one
 #           line of the default --max-line 65536: such a line reset a client that read everything);
@@ -408,6 +415,43 @@ hostile_idle() {  # MODEL: --max-clients 3 --idle-timeout-ms 1000: silent client
     echo "ok   idle/$model: 3 silent clients (one a slowloris) closed after --idle-timeout-ms 1000, a locked-out client then served, a held-back reader not closed"
 }
 
+hostile_lines() {  # MODEL: every default at --max-line and a half-close (misbehave.py lines), echo and chat; a double Ctrl+C
+    local model="$1" mode log rc wpid t0 i
+    for mode in echo chat; do
+        log="$LOGDIR/lines-$model-$mode.log"
+        start_server "$log" --port 0 --model "$model" --mode "$mode"
+        [ -n "$port" ] || { fail_with_log "lines/$model/$mode: the server did not start" "$log"; stop_server; return 1; }
+        timeout 180 "$HOST_PY" "$HERE/misbehave.py" lines --port "$port" --mode "$mode" --members 200 | sed 's/^/  /'
+        rc=${PIPESTATUS[0]}
+        if [ "$mode" = echo ]; then
+            prompt_clean_stop "lines/$model/$mode" "$log" || return 1
+        else  # two Ctrl+C 1 ms apart: stopped (exit 0), or the second one's exit at once (130); within 2 s
+            wpid="$(server_wine_pid)"
+            t0=$(date +%s.%N)
+            [ -n "$wpid" ] && { kill -INT "$wpid"; sleep 0.001; kill -INT "$wpid"; } 2>/dev/null
+            for i in $(seq 1 400); do
+                [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || break
+                sleep 0.02
+            done
+            stop_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+            [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null && kill -KILL "$wpid" 2>/dev/null
+            wait "$server_pid"
+            stop_status=$?
+            if ! { [ "$stop_status" = 0 ] && grep -q '^ovserver: stopped;' "$log"; } &&
+                ! { [ "$stop_status" = 130 ] && grep -q '^ovserver: second Ctrl+C: exiting at once$' "$log"; }; then
+                fail_with_log "lines/$model/$mode: a double Ctrl+C: neither stopped (0) nor exited at once (130): exit $stop_status" "$log"
+                return 1
+            fi
+            if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
+                echo "FAIL lines/$model/$mode: a double Ctrl+C took $stop_s s (limit 2 s)"; return 1
+            fi
+            echo "  a double Ctrl+C: exit $stop_status in $stop_s s"
+        fi
+        [ "$rc" = 0 ] || { echo "FAIL lines/$model/$mode"; return 1; }
+        echo "ok   lines/$model/$mode: lines at the default --max-line, half-closes, resets mid-line as documented; stopped in $stop_s s"
+    done
+}
+
 bad_input() {  # --host localhost works or is refused in one line; --port 99999 is one line, status 2
     local log="$LOGDIR/localhost.log" status lines
     start_server "$log" --host localhost --port 0
@@ -496,7 +540,8 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm bad-input example); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines bad-input example);
+# default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -526,6 +571,7 @@ for model in $MODELS; do
     run busy hostile_busy "$model"
     run idle hostile_idle "$model"
     run storm hostile_storm "$model"
+    run lines hostile_lines "$model"
 done
 run bad-input bad_input
 run example example_server
