@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from fakewinsock import Trace, __version__, get_backend
 
-from . import ServerConfig, create_server
+from . import ServerConfig, ServerStats, create_server
 from ._console import console_stop
 from ._core import (
     DEFAULT_ACCEPTS,
@@ -288,14 +288,24 @@ def _serve(args: argparse.Namespace) -> int:
     except ServerError as e:
         print(f"ovserver: {e}", file=sys.stderr)
         return 1
+    print(stopped_line(stats), flush=True)
+    return 0
+
+
+def stopped_line(stats: ServerStats) -> str:
+    """``serve``'s last line: what it served, then each way it ended clients
+    that broke a limit, when any did."""
     extra = f"; gave up waiting for {stats.abandoned} cancelled operations" if stats.abandoned else ""
     if stats.timed_out:
         extra = f"; {stats.timed_out} closed when idle" + extra
+    if over := stats.cut_off - stats.stalled:  # a reset: --max-queued, or sending on after the error line
+        extra = f"; {over} cut off (over --max-queued, or sending on after the error line)" + extra
     if stats.stalled:
         extra = f"; {stats.stalled} cut off as slow consumers" + extra
-    print(f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
-          f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}", flush=True)
-    return 0
+    if stats.hung_up:
+        extra = f"; {stats.hung_up} hung up for a line over --max-line" + extra
+    return (f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
+            f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}")
 
 
 def _exit_at_once() -> None:

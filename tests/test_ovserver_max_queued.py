@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from ovserver import ServerStats
 from ovserver import __main__ as cli
 from ovserver._protocol import (
     LONGEST_NAME,
@@ -119,3 +120,18 @@ def test_serve_refuses_a_max_queued_under_one_line(capsys: pytest.CaptureFixture
     config = cli.serve_config(cli._parse(["serve", "--mode", "chat", "--max-queued",
                                           str(longest_message(Mode.CHAT, 65536))]), "127.0.0.1")
     assert config.limits.max_queued == longest_message(Mode.CHAT, 65536)
+
+
+def test_the_stopped_line_counts_the_clients_cut_off_or_hung_up() -> None:
+    """Under Wine the client reset for its line (above) left no trace in serve's
+    "stopped" line: it counted idle closes and stalls only.  Now every way a
+    limit ended a client is counted.  Proven by dropping the new parts of
+    ``stopped_line``: this test fails."""
+    stats = ServerStats(accepted=9, cut_off=3, stalled=1, hung_up=2, timed_out=4, bytes_received=10, bytes_sent=20)
+    stats.hub.lines = 5
+    assert cli.stopped_line(stats) == (
+        "ovserver: stopped; 9 connections served, 5 lines, 10 bytes in, 20 bytes out; 2 hung up for a line over "
+        "--max-line; 1 cut off as slow consumers; 2 cut off (over --max-queued, or sending on after the error line); "
+        "4 closed when idle")
+    assert cli.stopped_line(ServerStats(accepted=1)) == (
+        "ovserver: stopped; 1 connections served, 0 lines, 0 bytes in, 0 bytes out")
