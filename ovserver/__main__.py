@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from fakewinsock import Trace, __version__, get_backend
 
-from . import ServerConfig, create_server
+from . import ServerConfig, ServerStats, create_server
 from ._console import console_stop
 from ._core import (
     DEFAULT_ACCEPTS,
@@ -29,7 +29,7 @@ from ._core import (
     ServerError,
     default_high_water,
 )
-from ._protocol import Limits, Mode
+from ._protocol import Limits, Mode, longest_message
 from ._simulate import format_report, simulate
 
 __all__ = ["main"]
@@ -139,7 +139,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         sp.add_argument("--max-clients", type=_positive, default=d.max_clients,
                         help="clients served at once (every model); more wait to be accepted")
         sp.add_argument("--max-queued", type=_positive, default=d.max_queued,
-                        help="most bytes queued for one client before it is cut off (reset)")
+                        help="most bytes queued for one client before it is cut off (reset); serve: at least "
+                             "one line of --max-line bytes (chat: with its sender's name)")
 
     def back_pressure(sp: argparse.ArgumentParser, default: str, stall_default: int | None) -> None:
         sp.add_argument("--high-water", type=_integer(0), default=None, metavar="BYTES",
@@ -287,14 +288,24 @@ def _serve(args: argparse.Namespace) -> int:
     except ServerError as e:
         print(f"ovserver: {e}", file=sys.stderr)
         return 1
+    print(stopped_line(stats), flush=True)
+    return 0
+
+
+def stopped_line(stats: ServerStats) -> str:
+    """``serve``'s last line: what it served, then each way it ended clients
+    that broke a limit, when any did."""
     extra = f"; gave up waiting for {stats.abandoned} cancelled operations" if stats.abandoned else ""
     if stats.timed_out:
         extra = f"; {stats.timed_out} closed when idle" + extra
+    if over := stats.cut_off - stats.stalled:  # a reset: --max-queued, or sending on after the error line
+        extra = f"; {over} cut off (over --max-queued, or sending on after the error line)" + extra
     if stats.stalled:
         extra = f"; {stats.stalled} cut off as slow consumers" + extra
-    print(f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
-          f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}", flush=True)
-    return 0
+    if stats.hung_up:
+        extra = f"; {stats.hung_up} hung up for a line over --max-line" + extra
+    return (f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
+            f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}")
 
 
 def _exit_at_once() -> None:
@@ -356,6 +367,13 @@ def _parse(words: list[str]) -> argparse.Namespace:
     if args.high_water is not None and args.high_water >= args.max_queued:
         commands[args.command].error(f"--high-water: must be under --max-queued ({args.max_queued}), "
                                 f"not {args.high_water}")
+    if args.command == "serve" and args.max_queued < (least := longest_message(args.mode, args.max_line)):
+        # A message is queued whole: under this, a line of --max-line bytes cuts off a client
+        # that reads everything (echo: its sender; chat: every other member).
+        commands["serve"].error(f"--max-queued: must be at least {least}, room for one line of --max-line "
+                                f"({args.max_line}) bytes and its newline"
+                                + (" with its sender's name" if args.mode == "chat" else "")
+                                + f", not {args.max_queued}")
     return args
 
 

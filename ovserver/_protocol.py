@@ -166,6 +166,25 @@ def error_line(max_line: int) -> bytes:
     return b"* error: line longer than %d bytes\n" % max_line
 
 
+#: The longest name a server gives a client: its remote IPv4 ``host:port``.
+LONGEST_NAME = b"255.255.255.255:65535"
+
+
+def longest_message(mode: Mode | str, max_line: int) -> int:
+    """The most bytes one message to a client can take in ``mode`` with
+    ``max_line``: a line of ``max_line`` bytes and its newline (in chat with
+    the longest sender's name), the error line, or the welcome.  A
+    ``max_queued`` under it cuts off clients that break no rule: the message
+    is queued whole, so an echo client sending a line of ``max_line`` bytes,
+    or in chat every other member, is cut off for it however fast it reads
+    (``serve`` refuses such limits; ``simulate``'s tight limits draw them on
+    purpose)."""
+    line = max_line + 1
+    if Mode(mode) is Mode.CHAT:
+        line = max(len(chat_line(LONGEST_NAME, b"")) + line, len(welcome_line(LONGEST_NAME)))
+    return max(line, len(error_line(max_line)))
+
+
 @dataclass
 class HubStats:
     """What the hub has seen; all counts since it was created."""

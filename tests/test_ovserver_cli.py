@@ -74,7 +74,7 @@ def test_serve_config_takes_back_pressure_only_with_high_water() -> None:
     (["serve"], 65536, 10_000),  # echo: on by default
     (["serve", "--mode", "echo", "--stall-timeout-ms", "700"], 65536, 700),
     (["serve", "--max-queued", "100000"], 50_000, 10_000),  # half of --max-queued when that is less
-    (["serve", "--max-queued", "1"], 0, 0),  # no room for a mark: off
+    (["serve", "--max-line", "100", "--max-queued", "101"], 50, 10_000),  # half of --max-queued (tiny)
     (["serve", "--mode", "chat"], 0, 0),  # chat: off by default (a deaf member would pause every sender)
     (["serve", "--mode", "chat", "--high-water", "4096"], 4096, 10_000),
     (["serve", "--high-water", "0"], 0, 0),  # the off switch

@@ -91,8 +91,16 @@
 #           5 s, the server's memory under 400 MB; then Ctrl+C while it goes
 #           on stops the server within 2 s, nothing abandoned, and every
 #           connection the storm held sees its end;
+#   lines   (each model, echo and chat; misbehave.py lines, every default, about 5 s each)
+#           echo: a line of exactly --max-line (65536: several receives) echoed, one
+#           over: the error line, then EOF; 3 MB, a partial line and FIN sent before
+#           reading: every line echoed, then EOF; chat: lines sent right before a FIN
+#           reach the others, a line cut by a reset no one, --max-line routed and one
+#           over refused, 200 members at once each get every other's line; then
+#           (chat) two Ctrl+C 1 ms apart: stopped (0) or exited at once (130) within 2 s;
 #   --host localhost is served (or refused with one line and status 2);
-#   --port 99999 exits 2 with one line;
+#   --port 99999 exits 2 with one line, and so does --max-queued 65536 (under one
+#           line of the default --max-line 65536: such a line reset a client that read everything);
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
 # Runs tools/wine/setup.sh first. Exit status 0 when every run passed.
 set -uo pipefail
@@ -215,7 +223,7 @@ fail_with_log() {  # WHAT LOG
 
 hostile_flood() {  # MODEL: non-readers cut off, each reset; then a fresh client served within 5 s
     local model="$1" log="$LOGDIR/flood-$1.log" rc
-    start_server "$log" --port 0 --model "$model" --max-queued 65536 --high-water 0
+    start_server "$log" --port 0 --model "$model" --max-line 16384 --max-queued 65536 --high-water 0
     [ -n "$port" ] || { fail_with_log "flood/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 180 "$HOST_PY" "$HERE/hostile.py" flood --port "$port" --clients 64 --timeout 60 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
@@ -262,7 +270,7 @@ hostile_hold() {  # MODEL: Ctrl+C while non-readers hold sends in flight: stoppe
 
 hostile_cutoff() {  # MODEL: a chat member that never reads is cut off with a reset
     local model="$1" log="$LOGDIR/cutoff-$1.log" rc
-    start_server "$log" --port 0 --model "$model" --mode chat --max-queued 65536
+    start_server "$log" --port 0 --model "$model" --mode chat --max-line 16384 --max-queued 65536
     [ -n "$port" ] || { fail_with_log "cutoff/$model: the server did not start" "$log"; stop_server; return 1; }
     timeout 120 "$HOST_PY" "$HERE/hostile.py" cutoff --port "$port" --bytes 12000000 | sed 's/^/  /'
     rc=${PIPESTATUS[0]}
@@ -407,6 +415,43 @@ hostile_idle() {  # MODEL: --max-clients 3 --idle-timeout-ms 1000: silent client
     echo "ok   idle/$model: 3 silent clients (one a slowloris) closed after --idle-timeout-ms 1000, a locked-out client then served, a held-back reader not closed"
 }
 
+hostile_lines() {  # MODEL: every default at --max-line and a half-close (misbehave.py lines), echo and chat; a double Ctrl+C
+    local model="$1" mode log rc wpid t0 i
+    for mode in echo chat; do
+        log="$LOGDIR/lines-$model-$mode.log"
+        start_server "$log" --port 0 --model "$model" --mode "$mode"
+        [ -n "$port" ] || { fail_with_log "lines/$model/$mode: the server did not start" "$log"; stop_server; return 1; }
+        timeout 180 "$HOST_PY" "$HERE/misbehave.py" lines --port "$port" --mode "$mode" --members 200 | sed 's/^/  /'
+        rc=${PIPESTATUS[0]}
+        if [ "$mode" = echo ]; then
+            prompt_clean_stop "lines/$model/$mode" "$log" || return 1
+        else  # two Ctrl+C 1 ms apart: stopped (exit 0), or the second one's exit at once (130); within 2 s
+            wpid="$(server_wine_pid)"
+            t0=$(date +%s.%N)
+            [ -n "$wpid" ] && { kill -INT "$wpid"; sleep 0.001; kill -INT "$wpid"; } 2>/dev/null
+            for i in $(seq 1 400); do
+                [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || break
+                sleep 0.02
+            done
+            stop_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+            [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null && kill -KILL "$wpid" 2>/dev/null
+            wait "$server_pid"
+            stop_status=$?
+            if ! { [ "$stop_status" = 0 ] && grep -q '^ovserver: stopped;' "$log"; } &&
+                ! { [ "$stop_status" = 130 ] && grep -q '^ovserver: second Ctrl+C: exiting at once$' "$log"; }; then
+                fail_with_log "lines/$model/$mode: a double Ctrl+C: neither stopped (0) nor exited at once (130): exit $stop_status" "$log"
+                return 1
+            fi
+            if awk -v s="$stop_s" 'BEGIN { exit !(s > 2.0) }'; then
+                echo "FAIL lines/$model/$mode: a double Ctrl+C took $stop_s s (limit 2 s)"; return 1
+            fi
+            echo "  a double Ctrl+C: exit $stop_status in $stop_s s"
+        fi
+        [ "$rc" = 0 ] || { echo "FAIL lines/$model/$mode"; return 1; }
+        echo "ok   lines/$model/$mode: lines at the default --max-line, half-closes, resets mid-line as documented; stopped in $stop_s s"
+    done
+}
+
 bad_input() {  # --host localhost works or is refused in one line; --port 99999 is one line, status 2
     local log="$LOGDIR/localhost.log" status lines
     start_server "$log" --host localhost --port 0
@@ -432,6 +477,17 @@ bad_input() {  # --host localhost works or is refused in one line; --port 99999 
         fail_with_log "--port 99999: not one line and status 2 (exit $status)" "$log"; return 1
     fi
     echo "ok   --port 99999: exit 2: $(cat "$log")"
+    log="$LOGDIR/max-queued.log"  # a line of --max-line bytes would cut off a client that reads (it did)
+    start_server "$log" --port 0 --max-queued 65536
+    if [ -n "$port" ]; then stop_server; fail_with_log "--max-queued 65536: it listened" "$log"; return 1; fi
+    wait "$server_pid"
+    status=$?
+    lines=$(wc -l <"$log")
+    if [ "$status" != 2 ] || [ "$lines" != 1 ] || ! grep -q -- '--max-queued: must be at least 65537' "$log"; then
+        fail_with_log "--max-queued 65536 (under one line of --max-line 65536): not one line and status 2 (exit $status)" "$log"
+        return 1
+    fi
+    echo "ok   --max-queued 65536: exit 2: $(cat "$log")"
 }
 
 hostile_storm() {  # MODEL: tools/wine/storm.py's storm beside a witness (echo, chat), then Ctrl+C during it
@@ -484,7 +540,8 @@ print(got.decode().strip())' "$port" 2>&1)"
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm bad-input example); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines bad-input example);
+# default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -514,6 +571,7 @@ for model in $MODELS; do
     run busy hostile_busy "$model"
     run idle hostile_idle "$model"
     run storm hostile_storm "$model"
+    run lines hostile_lines "$model"
 done
 run bad-input bad_input
 run example example_server

@@ -10,6 +10,7 @@ socket step bounded in time.
     misbehave.py chat-busy --port P [--senders 10] [--leavers 150] [--lines 1000] [--fresh-max-s 5]
     misbehave.py idle --port P --clients C --timeout-ms T
     misbehave.py deaf-chat --port P [--megabytes 10] [--max-gap-s 5]
+    misbehave.py lines --port P --mode echo|chat [--max-line 65536] [--members 200]
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -90,6 +91,16 @@ window, 4 KB a millisecond, from 0.5 s on) gets every byte of 24 x Q (echo:
 it sends them while its replies pile up; chat: a talker sends them), while a client that never reads is
 reset once stalled for T, not before.  (Without ``--high-water`` the slow
 reader is cut off once Q bytes wait for it.)
+
+``lines`` (a server with ``serve``'s defaults, echo or chat; ``--max-line``
+65536, more than one 16 KiB receive): echo: a line of exactly --max-line
+bytes is echoed and one a byte over gets the error line, then EOF; 3 MB of
+lines, a partial line and a FIN sent before reading anything (back-pressure
+holds the client back meanwhile): every line echoed, then EOF.  Chat: lines
+sent right before a FIN reach the others (the partial line after them no
+one), a line cut by a reset reaches no one, a line of --max-line bytes is
+routed and one over gets its sender the error line and EOF, and
+``--members`` members that join at once each get every other one's line.
 
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
@@ -1223,6 +1234,103 @@ def chat_flood(port: int, senders: int, kilobytes: int) -> int:
     return 0
 
 
+def lines(port: int, mode: str, max_line: int, members: int) -> int:
+    """``serve``'s defaults at the line limit and at a half-close (see the module
+    docstring); prints one line per check, 0 when all passed."""
+    failed = 0
+
+    def check(what: str, problem: str) -> None:
+        nonlocal failed
+        failed += bool(problem)
+        print(f"{'FAIL' if problem else 'ok  '} lines-{mode} {what}{': ' + problem if problem else ''}", flush=True)
+
+    def send_in_thread(s: socket.socket, data: bytes, fin: bool) -> threading.Thread:
+        def run() -> None:
+            _send_quietly(s, data)
+            if fin:
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    err = b"* error: line longer than %d bytes\n" % max_line
+    at_limit, over = b"a" * max_line + b"\n", b"b" * (max_line + 1) + b"\n" + b"after\n"
+    try:
+        if mode == "echo":
+            s = connect(port)  # several receives make up each line (the server's are 16 KiB)
+            t = send_in_thread(s, at_limit + over, False)
+            got, how = read_to_end(s)
+            t.join(STEP_S)
+            check("a line of --max-line bytes echoed, one over: the error line, then EOF",
+                  "" if got == at_limit + err and how == "eof" else f"{len(got)} bytes ({got[-50:]!r}), {how}")
+            s.close()
+            s = connect(port)  # more than the socket buffers hold, so back-pressure holds it back meanwhile
+            data = lines_of(3_000_000, b"hc")
+            t = send_in_thread(s, data + b"tail without a newline", True)
+            time.sleep(1.0)
+            got, how = read_to_end(s)
+            t.join(STEP_S)
+            check("3 MB, a partial line and FIN sent before reading: every line echoed, then EOF",
+                  "" if got == data and how == "eof" else f"{len(got)} of {len(data)} bytes, {how}")
+            s.close()
+            return 1 if failed else 0
+        x, _ = chat_member(port)
+        y, yn = chat_member(port)
+        z, zn = chat_member(port)
+        time.sleep(0.2)
+        z.sendall(b"one\ntwo\nthree\npartial")  # lines owed to the others, then FIN at once
+        z.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(z)
+        z.close()
+        want = b"".join(zn + b": " + w + b"\n" for w in (b"one", b"two", b"three"))
+        got = read_exactly(x, len(want))
+        check("lines sent just before FIN reach the others, the partial one no one; its sender gets EOF",
+              "" if got == want and not rest and how == "eof" else f"{got!r}; sender: {rest[:40]!r} {how}")
+        r, _ = chat_member(port)
+        time.sleep(0.2)
+        r.sendall(b"half a li")
+        time.sleep(0.2)
+        reset(r)
+        o, on = chat_member(port)
+        time.sleep(0.2)
+        t = send_in_thread(o, at_limit + over, False)
+        want = on + b": " + at_limit
+        got = read_exactly(x, len(want))
+        rest, how = read_to_end(o)
+        t.join(STEP_S)
+        o.close()
+        check("a line of --max-line bytes routed; one over: the error line and EOF for its sender",
+              "" if got == want and rest == err and how == "eof" else f"{len(got)} of {len(want)}; {rest[:60]!r} {how}")
+        y.sendall(b"still here\n")
+        want = yn + b": still here\n"
+        got = read_exactly(x, len(want))
+        check("nothing of a line cut by a reset, nor of the line over --max-line, reaches anyone",
+              "" if got == want else f"got {got[:80]!r}")
+        x.close()
+        y.close()
+        t0 = time.monotonic()
+        ms = [chat_member(port) for _ in range(members)]
+        time.sleep(0.5)
+        for s, _ in ms:
+            s.sendall(b"hello\n")
+        bad = []
+        for s, n in ms:
+            want_set = sorted(m + b": hello\n" for _, m in ms if m != n)
+            got = read_exactly(s, sum(map(len, want_set)))
+            if sorted(got.splitlines(keepends=True)) != want_set:
+                bad.append(n.decode())
+        for s, _ in ms:
+            s.close()
+        check(f"{members} members at once, each line to every other member ({time.monotonic() - t0:.1f} s)",
+              "" if not bad else f"{len(bad)} members got something else, e.g. {bad[:3]}")
+    except (CaseFailed, OSError) as e:
+        check("session", f"{type(e).__name__}: {e}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -1275,6 +1383,14 @@ def main(argv: list[str] | None = None) -> int:
         cf.add_argument("--kilobytes", type=int, default=400, help="each sender's lines (1000 bytes each)")
         cfa = cf.parse_args(argv[1:])
         return chat_flood(cfa.port, cfa.senders, cfa.kilobytes)
+    if argv[:1] == ["lines"]:
+        ln = argparse.ArgumentParser(prog="misbehave.py lines")
+        ln.add_argument("--port", type=int, required=True)
+        ln.add_argument("--mode", choices=("echo", "chat"), required=True)
+        ln.add_argument("--max-line", type=int, default=65536, help="the server's --max-line")
+        ln.add_argument("--members", type=int, default=200, help="chat: members that join at once")
+        lna = ln.parse_args(argv[1:])
+        return lines(lna.port, lna.mode, lna.max_line, lna.members)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
