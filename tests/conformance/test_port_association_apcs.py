@@ -19,6 +19,10 @@ associated with a port by a call on it that does not end with the APCs:
 
 A completion routine is a user APC of the thread that posted the operation, so
 the rule applies to routines too (docs/semantics-findings.md section 38).
+
+Also from ntdll's file.c (``test_file_io_completion``): an operation posted with
+a completion routine before its handle is associated with a port completes
+through the routine, and the port gets no packet.
 """
 
 from __future__ import annotations
@@ -26,9 +30,17 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import WSABUF, WSAOVERLAPPED
-from fakewinsock.constants import FALSE, TRUE, WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_PENDING
+from fakewinsock.constants import (
+    FALSE,
+    SOCKET_ERROR,
+    TRUE,
+    WAIT_IO_COMPLETION,
+    WAIT_TIMEOUT,
+    WSA_IO_PENDING,
+    WSAEINVAL,
+)
 
-from ._harness import Harness
+from ._harness import WAIT_MS, Harness
 
 WINE_TAKES_THE_PACKET = (
     "Wine 8.0's NtRemoveIoCompletionEx takes a queued packet before it looks at the thread's APCs, "
@@ -129,3 +141,34 @@ def test_a_completion_routine_comes_before_a_queued_packet_until_the_thread_is_a
     assert h.ws.WSAGetLastError() == WAIT_IO_COMPLETION
     assert len(calls) == 1 and calls[0][0] == 0 and 1 <= calls[0][1] <= 4  # (the fake may split "data")
     assert entries_of(h, port, TRUE) == (TRUE, [(9, 3)])
+
+
+def test_a_routine_posted_before_the_socket_is_associated_still_runs_and_queues_no_packet(h: Harness) -> None:
+    """A receive posted with a completion routine, then the socket associated
+    with a port (the association succeeds): when the bytes come the routine
+    runs at the next alertable wait, not before, and the port gets no packet;
+    a new receive with a routine then fails with WSAEINVAL (ntdll file.c
+    test_file_io_completion, "test associating a completion port with a handle
+    after an async using APC is queued": NtReadFile with an APC, then
+    FileCompletionInformation, no packet, the APC at SleepEx(1, TRUE); then
+    "using APCs on handle with associated completion port is not allowed")."""
+    a = h.accept()
+    calls: list[tuple[int, int]] = []
+
+    def routine(dwError: int, cb: int, ov: WSAOVERLAPPED, flags: int) -> None:
+        calls.append((dwError, cb))
+
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(), routine)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING  # nothing has been sent yet
+    port = h.port()
+    assert h.ws.CreateIoCompletionPort(a.sock, port, 5, 0) == port
+    a.peer.send(b"data")
+    ok, _, _, ov = h.ws.GetQueuedCompletionStatus(port, 300)  # not alertable: the receive completes meanwhile
+    assert (ok, ov) == (FALSE, None) and h.ws.WSAGetLastError() == WAIT_TIMEOUT
+    assert calls == []
+    assert h.ws.SleepEx(WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert len(calls) == 1 and calls[0][0] == 0 and 1 <= calls[0][1] <= 4  # (the fake may split "data")
+    ok, _, _, ov = h.ws.GetQueuedCompletionStatus(port, 0)
+    assert (ok, ov) == (FALSE, None) and h.ws.WSAGetLastError() == WAIT_TIMEOUT
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(), routine)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAEINVAL
