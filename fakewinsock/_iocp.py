@@ -202,7 +202,9 @@ class Port:
 
     @property
     def signaled(self) -> bool:
-        """What a wait on the port's handle sees: packets are queued.
+        """What a wait on the port's handle sees: packets are queued, or the
+        port was closed while the wait went on (Wine's ntdll tests/sync.c
+        test_completion_port_scheduling: such a wait returns WAIT_OBJECT_0).
 
         Divergence from real Windows: a packet queued while a thread waits in
         GetQueuedCompletionStatus goes to that thread (Windows hands it over
@@ -210,7 +212,7 @@ class Port:
         IoCompletion API test, which runs on Windows); the fake grants packets at
         the next scheduling point, so a thread waiting on the handle may see the
         port signalled in between."""
-        return bool(self.packets)
+        return bool(self.packets) or self.closed
 
     def describe(self) -> str:
         return f"completion port {self.handle:#x}" + (" (closed)" if self.closed else "")
