@@ -65,11 +65,26 @@ class PortCalls(FakeBase):
         """Wait until the port grants this thread packets (at most ``count``):
         (0, the packets), or (the Win32 error to fail with, []): WAIT_TIMEOUT,
         WAIT_IO_COMPLETION after running completion routines, or
-        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile.  A packet
-        already queued is taken before completion routines run (Wine's
-        NtRemoveIoCompletionEx and Windows' KeRemoveQueueEx take an entry
-        before waiting)."""
+        ERROR_ABANDONED_WAIT_0 when the port was closed meanwhile.
+
+        Alertable, with completion routines or APCs queued: a thread not yet
+        associated with this port (its last port wait was on another port,
+        or ended with its APCs, or it never waited on a port) runs them and
+        returns WAIT_IO_COMPLETION even with packets queued, and stays as it
+        was (still associated with its old port); a thread associated with
+        the port takes a queued packet first, its routines waiting for the
+        next alertable wait (Wine's ntdll tests/file.c
+        ``test_set_io_completion``, plain ``ok()`` checks run on Windows:
+        "APC takes priority over pending completion. Even if the thread is
+        associated with some other completion port"; docs/semantics-findings.md
+        section 38).  Any other call on the port associates the thread with it
+        (``Ports.thread_port``), a timeout too (the kernel associates the
+        thread as it enters the wait; a timeout's association is not shown by
+        that test)."""
         ports = self._ports
+        if alertable and ts.apcs and ports.thread_port.get(ts.index) is not port:
+            self._kernel.run_apcs(ts)
+            return C.WAIT_IO_COMPLETION, []
         w = ports.begin_wait(port, ts, count)
         if not ports.try_grant(port, w):
             if alertable and ts.apcs:

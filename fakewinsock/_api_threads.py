@@ -105,6 +105,27 @@ class ThreadCalls(FakeBase):
         if getattr(obj, "waiters", None):
             self._kernel.sched.forget(obj)  # type: ignore[union-attr]
 
+    def _release_port_handle_waiters(self, port: Port) -> None:
+        """A port was closed: the threads blocked in a wait on its handle
+        (WaitForSingleObject(Ex), WaitForMultipleObjects(Ex),
+        WSAWaitForMultipleEvents) see it signalled (``Port.signaled`` is true
+        once it is closed) and their waits end with its index, WAIT_OBJECT_0
+        for a wait on it alone (Wine's ntdll tests/sync.c
+        test_completion_port_scheduling, "Close port handle while threads are
+        waiting on it directly", run on Windows; docs/semantics-findings.md
+        section 39).  Threads that watch it from earlier waits let it go.
+
+        Divergence from real Windows: a wait for all of several objects counts
+        the closed port as signalled (no source shows that case), and the
+        closing is counted as a signal of the kernel's (``Kernel.wake``) only
+        when a thread is blocked on the port."""
+        blocked = [t for t in waiting_on(port)
+                   if t.state is BLOCKED and t.wait is not None and port in t.wait.objs]
+        if blocked:
+            self._kernel.wake(port)
+        if getattr(port, "waiters", None):
+            self._kernel.sched.forget(port)  # type: ignore[union-attr]
+
     def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
             raise NotEmulatedError(f"{call}: GetCurrentThread's pseudo-handle is emulated only by QueueUserAPC")
@@ -216,7 +237,8 @@ class ThreadCalls(FakeBase):
 
     def CloseHandle(self, hObject: int) -> int:
         """Close a thread or event handle (the thread goes on running), or a
-        completion port (a thread waiting on it returns ERROR_ABANDONED_WAIT_0,
+        completion port (a thread waiting on it in GetQueuedCompletionStatus(Ex)
+        returns ERROR_ABANDONED_WAIT_0, one waiting on its handle WAIT_OBJECT_0,
         its queued packets are dropped: see fakewinsock._iocp)."""
         call = "CloseHandle"
         ts = self._enter(call)
@@ -231,8 +253,8 @@ class ThreadCalls(FakeBase):
                 raise NotEmulatedError(f"{call}: GetCurrentThread's pseudo-handle is emulated only by QueueUserAPC")
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
         if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused
-            self._check_not_waited(call, hObject)  # (a wait on the port's handle itself is)
             self._ports.close(obj)
+            self._release_port_handle_waiters(obj)
         else:
             self._check_not_waited(call, hObject)
             del self._kernel.objects[hObject]

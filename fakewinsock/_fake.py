@@ -376,17 +376,27 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         return out
 
     def WSAGetLastError(self) -> int:
-        """The calling thread's last error."""
+        """The calling thread's last error, as a C ``int`` (the slot holds a
+        DWORD, GetLastError's view: a value of 2**31 or more reads negative
+        here, as through the real backend; see WSASetLastError)."""
         kernel = self._kernel
         if _get_ident() == kernel._last_tid:  # kernel.thread(), inline: the program asks after most calls
-            return kernel._last_thread.last_error
-        return kernel.thread().last_error
+            v = kernel._last_thread.last_error
+        else:
+            v = kernel.thread().last_error
+        return v if v < 0x80000000 else v - 0x100000000
 
     def WSASetLastError(self, iError: int) -> None:
-        """Set the calling thread's last error."""
+        """Set the calling thread's last error.  ``iError`` is a C ``int`` and the
+        thread's slot a DWORD (SetLastError's and GetLastError's type): a value
+        beyond 32 bits keeps its low 32, as the C conversion does on Windows, and
+        WSAGetLastError reads the slot as an int, so 0xDEADBEEF reads back as
+        -559038737 there and as 0xDEADBEEF through GetLastError, as through
+        the real backend's ctypes prototypes (docs/semantics-findings.md
+        section 39)."""
         if not isinstance(iError, int):
             raise TypeError(f"WSASetLastError: iError must be an int, not {type(iError).__name__}")
-        self._kernel.thread().last_error = iError
+        self._kernel.thread().last_error = iError & 0xFFFFFFFF
 
     # ============================================================ test helpers
 
@@ -473,12 +483,13 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         return C.CURRENT_THREAD_PSEUDO_HANDLE
 
     def GetLastError(self) -> int:
-        """The calling thread's last error (the slot WSAGetLastError reads)."""
+        """The calling thread's last error (the slot WSAGetLastError reads), as
+        the DWORD it is: 0 to 2**32 - 1."""
         return self._kernel.thread().last_error
 
     def SetLastError(self, dwErrCode: int) -> None:
         """Set the calling thread's last error."""
         if not isinstance(dwErrCode, int):
             raise TypeError(f"SetLastError: dwErrCode must be an int, not {type(dwErrCode).__name__}")
-        self._kernel.thread().last_error = dwErrCode
+        self._kernel.thread().last_error = dwErrCode & 0xFFFFFFFF  # a DWORD, as the real backend passes it
 

@@ -49,6 +49,11 @@ What Windows does, and where it is shown:
   an explicit hEvent is still signalled (Microsoft's documentation).
 * A completion routine on an associated socket: WSARecv/WSASend fail at once
   with WSAEINVAL and the routine is never called (sock.c ``test_WSARecv``).
+* An operation posted with a completion routine on a socket that is
+  associated only afterwards completes through its routine (at the next
+  alertable wait) and queues no packet (ntdll tests/file.c
+  ``test_file_io_completion``: NtReadFile with an APC, then the handle
+  associated; docs/semantics-findings.md section 38).
 * A second association of a socket fails with ERROR_INVALID_PARAMETER (kernel32
   sync.c ``test_iocp_callback``, BindIoCompletionCallback on a bound file).
 * Packets are dequeued in FIFO order (Microsoft, "I/O Completion Ports"); the
@@ -64,9 +69,6 @@ Divergence from real Windows:
   dequeue from it any more): their operations are reaped, their OVERLAPPEDs
   free again.  A later completion of a socket associated with a closed port
   is dropped likewise.
-* An operation posted with a completion routine on a socket that is
-  associated only afterwards completes through its routine and queues no
-  packet (the APC given at post time wins; untested on Windows).
 * Reusing an OVERLAPPED whose packet is still queued raises
   WinsockUsageError: in C the packet would hand the new operation's
   OVERLAPPED to the code that handles the old one (handling an immediate
@@ -200,7 +202,9 @@ class Port:
 
     @property
     def signaled(self) -> bool:
-        """What a wait on the port's handle sees: packets are queued.
+        """What a wait on the port's handle sees: packets are queued, or the
+        port was closed while the wait went on (Wine's ntdll tests/sync.c
+        test_completion_port_scheduling: such a wait returns WAIT_OBJECT_0).
 
         Divergence from real Windows: a packet queued while a thread waits in
         GetQueuedCompletionStatus goes to that thread (Windows hands it over
@@ -208,7 +212,7 @@ class Port:
         IoCompletion API test, which runs on Windows); the fake grants packets at
         the next scheduling point, so a thread waiting on the handle may see the
         port signalled in between."""
-        return bool(self.packets)
+        return bool(self.packets) or self.closed
 
     def describe(self) -> str:
         return f"completion port {self.handle:#x}" + (" (closed)" if self.closed else "")

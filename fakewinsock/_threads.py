@@ -551,7 +551,8 @@ class Scheduler:
         """``obj`` (an event, a thread or a port handle) is being closed: the
         threads that watch it from earlier waits let it go (none waits on it
         now: closing a handle waited on is a usage error, see
-        ``_check_not_waited``)."""
+        ``_check_not_waited``; but for a port, whose threads blocked on it were
+        poked and see it signalled: ``_release_port_handle_waiters``)."""
         for t in waiting_on(obj):
             t.watching.remove(obj)
         obj.waiters = None

@@ -33,6 +33,7 @@ from fakewinsock.constants import (
     INVALID_HANDLE_VALUE,
     MAKEWORD,
     TRUE,
+    WAIT_FAILED,
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
 )
@@ -465,20 +466,29 @@ def test_closing_a_handle_another_thread_waits_on_is_a_usage_error() -> None:
     assert ws.CloseHandle(h) == TRUE
 
 
-def test_closing_a_port_another_thread_waits_on_is_a_usage_error() -> None:
+def test_closing_a_port_another_thread_waits_on_ends_that_wait() -> None:
     """A wait on a completion port's handle (not GetQueuedCompletionStatus, whose
-    waiters a close releases) is a wait on a handle like any: closing the port
-    then is undefined."""
+    waiters a close releases with ERROR_ABANDONED_WAIT_0) ends when the port is
+    closed, with the port's index: WAIT_OBJECT_0 alone, WAIT_OBJECT_0 + 1 after
+    an unsignalled event (Wine's ntdll sync.c test_completion_port_scheduling;
+    docs/semantics-findings.md section 39).  A handle closed while a thread
+    waits on it is still a usage error for events and threads."""
     ws = started(FakeWinsock(seed=1))
     port = ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    ev = ws.WSACreateEvent()
     h = ws.CreateThread(None, 0, lambda p: ws.WaitForSingleObject(port, INFINITE), None, 0).hThread
+    h2 = ws.CreateThread(None, 0, lambda p: ws.WaitForMultipleObjects(2, [ev, port], FALSE, INFINITE),
+                         None, 0).hThread
     ws.Sleep(1)
-    with pytest.raises(WinsockUsageError, match="is waiting on this handle"):
-        ws.CloseHandle(port)
-    assert ws.PostQueuedCompletionStatus(port, 0, 0, None) == TRUE
-    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
     assert ws.CloseHandle(port) == TRUE
+    assert ws.WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0
+    assert ws.WaitForSingleObject(h2, INFINITE) == WAIT_OBJECT_0
+    assert ws.GetExitCodeThread(h) == (TRUE, WAIT_OBJECT_0)
+    assert ws.GetExitCodeThread(h2) == (TRUE, WAIT_OBJECT_0 + 1)
+    assert ws.WaitForSingleObject(port, 0) == WAIT_FAILED  # the handle is gone
     assert ws.CloseHandle(h) == TRUE
+    assert ws.CloseHandle(h2) == TRUE
+    assert ws.WSACloseEvent(ev) == TRUE
 
 
 def test_a_woken_thread_that_has_not_run_is_described_as_runnable() -> None:

@@ -32,6 +32,8 @@ from fakewinsock.constants import (
 )
 
 ADDR_SLOT = 16 + 16  # sizeof(sockaddr_in) + 16
+#: 0xDEADBEEF (the last-error sentinel of Wine's tests) as WSAGetLastError reads it back: a C int.
+DEADBEEF_AS_INT = 0xDEADBEEF - (1 << 32)
 WAIT_MS = 5000
 
 

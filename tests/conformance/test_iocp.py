@@ -9,7 +9,8 @@ test_iocp_callback (a second association); Microsoft's pages for each call
 (CancelIo and CancelIoEx: which thread's requests, a given OVERLAPPED,
 ERROR_NOT_FOUND; SetFileCompletionNotificationModes: an explicit event is
 still signalled; GetQueuedCompletionStatusEx: the alertable wait happens only
-when no entry is there; "I/O Completion Ports": LIFO release).
+when no entry is there, once the thread is associated with the port: see
+test_port_association_apcs.py; "I/O Completion Ports": LIFO release).
 """
 
 from __future__ import annotations
@@ -590,13 +591,18 @@ def test_ex_alertable_runs_completion_routines(h: Harness) -> None:
 
 
 def test_ex_alertable_takes_a_queued_packet_before_routines(h: Harness) -> None:
-    """Alertable with an entry already queued: the entry comes back and no
+    """Alertable with an entry already queued, on a port the thread is
+    associated with (it dequeued from it before): the entry comes back and no
     completion routine runs (Microsoft's GetQueuedCompletionStatusEx: "If the
     parameter is TRUE and there are no available entries, the function
-    performs an alertable wait"); not alertable, a queued routine does not run
-    either (the wait times out); the next alertable call with nothing queued
-    runs it: FALSE, WAIT_IO_COMPLETION."""
+    performs an alertable wait"; a thread not yet associated runs its routines
+    first: test_port_association_apcs.py); not alertable, a queued routine
+    does not run either (the wait times out); the next alertable call with
+    nothing queued runs it: FALSE, WAIT_IO_COMPLETION."""
     port, calls = routine_receive(h)
+    assert h.ws.PostQueuedCompletionStatus(port, 1, 2, None) == TRUE
+    ok, entries = h.ws.GetQueuedCompletionStatusEx(port, 4, MS, FALSE)  # the thread is now associated
+    assert ok == TRUE and len(entries) == 1
     h.ws.Sleep(300)  # not alertable: the receive completes, its routine waits in the queue
     assert h.ws.PostQueuedCompletionStatus(port, 3, 9, None) == TRUE
     ok, entries = h.ws.GetQueuedCompletionStatusEx(port, 4, MS, TRUE)

@@ -29,7 +29,7 @@ from fakewinsock.constants import (
     WSAEINVAL,
 )
 
-from ._harness import ADDR_SLOT, Harness
+from ._harness import ADDR_SLOT, DEADBEEF_AS_INT, Harness
 
 ANY, LOOPBACK = "0.0.0.0", "127.0.0.1"
 
@@ -55,7 +55,7 @@ def test_success_clears_the_last_error(h: Harness) -> None:
     s = h.socket()
     h.ws.WSASetLastError(0xDEADBEEF)
     assert h.ws.bind(s, sockaddr_in(LOOPBACK, 0), 16) == 0
-    assert h.ws.WSAGetLastError() in (0, 0xDEADBEEF)
+    assert h.ws.WSAGetLastError() in (0, DEADBEEF_AS_INT)
     s2 = h.socket()
     h.ws.WSASetLastError(WSAEINVAL)
     assert h.ws.bind(s2, sockaddr_in(ANY, 0), 16) == 0

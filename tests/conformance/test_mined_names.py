@@ -28,7 +28,7 @@ from fakewinsock.constants import (
     WSAENOTSOCK,
 )
 
-from ._harness import Harness
+from ._harness import DEADBEEF_AS_INT, Harness
 
 
 @pytest.mark.parametrize("handle", [0, 0xDEADBEEF])
@@ -66,7 +66,7 @@ def test_getsockname_of_a_wildcard_bind(h: Harness) -> None:
     h.ws.WSASetLastError(0xDEADBEEF)
     rc, name = h.ws.getsockname(s)
     assert rc == 0 and name is not None
-    assert h.ws.WSAGetLastError() in (0, 0xDEADBEEF)
+    assert h.ws.WSAGetLastError() in (0, DEADBEEF_AS_INT)
     assert name.sin_family == AF_INET
     assert name.port != 0
     assert name.host == "0.0.0.0"

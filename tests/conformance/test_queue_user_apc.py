@@ -35,7 +35,7 @@ from fakewinsock.constants import (
     WSA_WAIT_TIMEOUT,
 )
 
-from ._harness import WAIT_MS, Harness
+from ._harness import DEADBEEF_AS_INT, WAIT_MS, Harness
 
 Log = list[tuple[str, int]]
 
@@ -259,3 +259,42 @@ def test_an_apc_that_raises_surfaces_from_its_wait_after_the_others_ran(h: Harne
         h.ws.SleepEx(0, TRUE)
     assert log == [("apc", 2)]
     assert h.ws.SleepEx(0, TRUE) == 0
+
+
+def test_the_last_error_is_a_c_int(h: Harness) -> None:
+    """WSASetLastError and WSAGetLastError take and return an int, over the
+    thread's one DWORD slot that SetLastError and GetLastError use: 0xDEADBEEF
+    (the sentinel Wine's tests set) reads back as -559038737 through
+    WSAGetLastError and as 0xDEADBEEF through GetLastError, -1 as -1 and
+    0xFFFFFFFF, and a value past 32 bits keeps its low 32."""
+    for value, as_int, as_dword in ((0xDEADBEEF, DEADBEEF_AS_INT, 0xDEADBEEF), (-1, -1, 0xFFFFFFFF),
+                                    (0x1_0000_0005, 5, 5), (10054, 10054, 10054)):
+        h.ws.WSASetLastError(value)
+        assert (h.ws.WSAGetLastError(), h.ws.GetLastError()) == (as_int, as_dword)
+        h.ws.SetLastError(value)
+        assert (h.ws.WSAGetLastError(), h.ws.GetLastError()) == (as_int, as_dword)
+
+
+@pytest.mark.parametrize("alertable", [FALSE, TRUE], ids=["not-alertable", "alertable"])
+@pytest.mark.parametrize("ms", [0, 10], ids=["yield", "sleep"])
+@pytest.mark.parametrize("queued", [False, True], ids=["no-apc", "apc"])
+def test_sleep_and_sleepex_leave_the_last_error(h: Harness, alertable: int, ms: int, queued: bool) -> None:
+    """Wine's ntdll tests/sync.c test_delayexecution (plain ok()s, run on
+    Windows): SleepEx and Sleep never change the last error; SleepEx returns
+    WAIT_IO_COMPLETION when it is alertable and an APC is queued (the APC ran),
+    else 0, with a zero or a non-zero timeout."""
+    log: Log = []
+    if queued:
+        queue_self(h, apc(log), 5)
+    h.ws.WSASetLastError(0xDEADBEEF)
+    rc = h.ws.SleepEx(ms, alertable)
+    assert h.ws.WSAGetLastError() == DEADBEEF_AS_INT
+    if alertable and queued:
+        assert (rc, log) == (WAIT_IO_COMPLETION, [("apc", 5)])
+    else:
+        assert (rc, log) == (0, [])
+    if not alertable:
+        h.ws.WSASetLastError(0xDEADBEEF)
+        h.ws.Sleep(ms)
+        assert h.ws.WSAGetLastError() == DEADBEEF_AS_INT
+    assert h.ws.SleepEx(0, TRUE) == (WAIT_IO_COMPLETION if queued and not alertable else 0)  # no leftover APC
