@@ -96,3 +96,17 @@ def test_reset_after_fin_is_a_leave_and_a_reset(off: str) -> None:
     with pytest.raises(ValueError, match="features: \\['reset_after_fin'\\] cannot be drawn"):
         scenarios(features=("reset_after_fin",), faults=off != "faults", resets=off != "resets",
                   leaves=off != "leaves")
+
+
+def test_a_client_that_gives_up_is_owed_more_than_a_wide_window_holds() -> None:
+    """Where the rest of the traffic makes the window wider than its 300-byte line's echo (big sends here), the
+    client that gives up sends more such lines before its FIN, until the replies it is owed are more than the
+    window holds: the server's send to it pends at its reset.  Proven: with _Swarm._given_up_past returning its
+    input, the owed bytes stayed under the window."""
+    s = find(scenarios(clients=(1, 2), lines=(0, 2), features=("reset_after_fin", "big_sends")),
+             lambda s: s.window is not None and s.window > 2 * sc._STOPPED_LINE
+             and any(f.reset_after_ns is not None and f.before_chunk > 1 for f in s.faults.clients), settings=_FIND)
+    f = next(f for f in s.faults.clients if f.reset_after_ns is not None)
+    script = s.clients[f.client]
+    assert s.window is not None
+    assert sum(len(m) + 1 for m in script.lines[:script.lines_before(f.before_chunk)]) > s.window

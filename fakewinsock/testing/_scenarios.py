@@ -760,6 +760,7 @@ class _Swarm:
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
         self.plan = ""  # the plan that gives every client a role (see draw), if any
         self.stuck_lines: dict[int, int] = {}  # the line each reader that stops for good keeps sending (-1: none)
+        self.give_up_lines: dict[int, int] = {}  # reset_after_fin: the line before the FIN of a client that gives up
         self.accept_at = 0
         self.wave = 0  # crowd: when the clients past the server's limit arrive (together)
         self.storm = 0  # accept_faults: how many more reset in the backlog (a storm of them)
@@ -1041,6 +1042,7 @@ class _Swarm:
             # for a big answer that it then gives up on), so that the server's send of it pends at the reset
             size = draw(_ladder(self.stopped_line + 1))
             if size:
+                self.give_up_lines[index] = size - 1
                 script, fault = _line_before(script, fault, _pattern(size - 1, index))
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
@@ -1058,7 +1060,8 @@ class _Swarm:
     def _fault(self, draw: st.DrawFn, f: frozenset[str], index: int, script: ClientScript) -> ClientFault | None:
         kinds = ["stay"] + (["reset", "abort"] if "resets" in f else []) + (
             ["leave", "leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else []) + (
-            ["gives_up", "gives_up"] if "reset_after_fin" in f else [])
+            ["gives_up"] * 4 if "reset_after_fin" in f else [])  # (most clients end so when it is on: no other
+        # feature draws it, and the roles of a crowd, departures and accept_faults take most clients from it)
         kind = draw(_one_of(kinds)) if len(kinds) > 1 else "stay"
         delays = _TIMES
         if kind in ("reset", "abort"):
@@ -1108,11 +1111,29 @@ class _Swarm:
                          gaps_ns=script.gaps_ns[:k] + (0,) + script.gaps_ns[k:])
         return script, replace(fault, before_chunk=len(script.chunks))
 
+    def _given_up_past(self, script: ClientScript, fault: ClientFault | None,
+                       window: int) -> tuple[ClientScript, ClientFault | None]:
+        """A client that gives up after its FIN (reset_after_fin: ``fault``), with more of its last line's size
+        sent just before the FIN until the replies to the lines it sent before the FIN are more than ``window``
+        bytes (a window the rest of the traffic made wide): the server's send to it then pends at its reset.
+        Unchanged if they already are, or if that takes more than _MAX_OWED_LINES lines."""
+        if fault is None or fault.reset_after_ns is None or fault.client not in self.give_up_lines:
+            return script, fault
+        line = self.give_up_lines[fault.client]
+        owed = sum(len(m) + 1 for m in script.lines[:script.lines_before(fault.before_chunk)])
+        extra = (window - owed) // (line + 1) + 1
+        if owed > window or extra > _MAX_OWED_LINES:
+            return script, fault
+        for i in range(extra):
+            script, fault = _line_before(script, fault, _pattern(line, fault.client + i + 1))
+        return script, fault
+
     def draw(self, draw: st.DrawFn) -> Scenario:
         _decoys(draw)
         f = self.features(draw)
         self.used = set()
         self.stuck_lines = {}
+        self.give_up_lines = {}
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         self.exact_big = 0
         lo, hi = self.clients
@@ -1263,6 +1284,7 @@ class _Swarm:
             # 300-byte line fills a window of a few bytes, not one of kilobytes, which traffic elsewhere
             # may call for): the server's send to it then pends for good.
             made = [self._owed_past(s, c, window) if s.stops_reading else (s, c) for s, c in made]
+            made = [self._given_up_past(s, c, window) for s, c in made]
             faults = tuple(c for _, c in made if c is not None)
         # (drawn whatever the switch)
         call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), window, made, stop)
