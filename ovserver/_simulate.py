@@ -746,8 +746,8 @@ STOP_LEAD_NS = 2_000_000
 #: The last one, piped (:func:`_piped`, and the output limit drawn in ``simulate``, each from a random
 #: source of its own): one to three of PIPED clients are ``nc host port < file``: once connected they
 #: send their lines and a file of short text lines (of up to 120 bytes and max_line; in echo the window
-#: and PIPED_FILE_BYTES more, so that its replies back up; in chat PIPED_FILE_BYTES, every member's
-#: share), in sends of 4 to 64 KiB without pauses, then their FIN at once (at EOF, as ``nc -N`` does),
+#: and PIPED_FILE_BYTES more, so that its replies back up; in chat an eighth of PIPED_FILE_BYTES: every
+#: member gets it), in sends of 4 to 64 KiB without pauses, then their FIN at once (at EOF, as ``nc -N`` does),
 #: and read nothing for 1 to 30 ms (output going to a pipe read late).  In half of them the file's last
 #: line is over the line limit (a stray binary or a file with no newlines): the error line and the
 #: server's FIN are owed behind replies that fill the window.  In echo, unless the limits are given, and
@@ -883,17 +883,18 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
     if "stop_arrivals" in f:
         _stop_arrivals(out, seed, limits.max_line)
     if "piped" in f:
-        _piped(out, seed, limits.max_line, 0 if chat else window)
+        _piped(out, seed, limits.max_line, window, chat)
 
 
-def _piped(out: list[ClientPlan], seed: int, max_line: int, window: int) -> None:
+def _piped(out: list[ClientPlan], seed: int, max_line: int, window: int, chat: bool) -> None:
     """piped (see PIPED; from a random source of its own): one to three plain clients (none with another
     feature's traffic, no lurker, idler or latecomer) become ``nc < file`` clients."""
     rng = random.Random(f"ovserver-sim:{seed}:piped")
     pool = [p for p in out if not (_special(p) or p.lurk or p.idle or p.at_stop or p.hold_reads or p.pipeline)]
     for _ in range(min(len(pool), _randint(rng, *PIPED))):
         p = pool.pop(_randint(rng, 0, len(pool) - 1))
-        total = window + _randint(rng, *PIPED_FILE_BYTES)  # (echo: more than the window, chat: 0)
+        size = _randint(rng, *PIPED_FILE_BYTES)
+        total = size // 8 if chat else window + size  # (echo: more than the window)
         sizes: list[int] = []
         n = 0
         while n < total:
