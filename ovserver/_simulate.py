@@ -659,7 +659,7 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
             "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
-            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals")
+            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals", "piped")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -743,6 +743,21 @@ STOP_ARRIVAL_EARLY_NS = 500_000
 #: With latecomers, the stop is asked for this long after every other client is done (early_stop: 1 ms
 #: without them), so that the first of them may come STOP_ARRIVAL_EARLY_NS before it.
 STOP_LEAD_NS = 2_000_000
+#: The last one, piped (:func:`_piped`, and the output limit drawn in ``simulate``, each from a random
+#: source of its own): one to three of PIPED clients are ``nc host port < file``: once connected they
+#: send their lines and a file of short text lines (of up to 120 bytes and max_line; in echo the window
+#: and PIPED_FILE_BYTES more, so that its replies back up; in chat an eighth of PIPED_FILE_BYTES: every
+#: member gets it), in sends of 4 to 64 KiB without pauses, then their FIN at once (at EOF, as ``nc -N`` does),
+#: and read nothing for 1 to 30 ms (output going to a pipe read late).  In half of them the file's last
+#: line is over the line limit (a stray binary or a file with no newlines): the error line and the
+#: server's FIN are owed behind replies that fill the window.  In echo, unless the limits are given, and
+#: without slow_readers (whose output stays backed up under the limit), half the runs have an output limit of
+#: PIPED_MAX_QUEUED (or tight_limits' or stuck_readers' if lower), under one receive's worth
+#: (ServerConfig.recv_size, 16 KiB): a piped client is cut off within one receive, before any send to it
+#: is posted, and must read a reset, not a FIN.
+PIPED = (1, 3)
+PIPED_FILE_BYTES = (8 * 1024, 64 * 1024)
+PIPED_MAX_QUEUED = (4096, 8192, 12288)
 IDLERS = (1, 3)
 #: The server's clock is GetTickCount64's (steps of 15.625 ms): a connection is closed up to a step
 #: early or late against the true time; IDLE_LATE_NS allows two steps and 50 ms for the server's
@@ -867,6 +882,39 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _idlers(out, seed, chat)
     if "stop_arrivals" in f:
         _stop_arrivals(out, seed, limits.max_line)
+    if "piped" in f:
+        _piped(out, seed, limits.max_line, window, chat)
+
+
+def _piped(out: list[ClientPlan], seed: int, max_line: int, window: int, chat: bool) -> None:
+    """piped (see PIPED; from a random source of its own): one to three plain clients (none with another
+    feature's traffic, no lurker, idler or latecomer) become ``nc < file`` clients."""
+    rng = random.Random(f"ovserver-sim:{seed}:piped")
+    pool = [p for p in out if not (_special(p) or p.lurk or p.idle or p.at_stop or p.hold_reads or p.pipeline)]
+    for _ in range(min(len(pool), _randint(rng, *PIPED))):
+        p = pool.pop(_randint(rng, 0, len(pool) - 1))
+        size = _randint(rng, *PIPED_FILE_BYTES)
+        total = size // 8 if chat else window + size  # (echo: more than the window)
+        sizes: list[int] = []
+        n = 0
+        while n < total:
+            sizes.append(_randint(rng, 0, min(120, max_line)))
+            n += sizes[-1] + 1
+        raw = rng.randbytes(n).translate(_TEXT_TABLE)
+        lines = list(p.lines)
+        pos = 0
+        for size in sizes:
+            lines.append(raw[pos:pos + size])
+            pos += size
+        if rng.random() < 0.5:  # its last line is over the limit: hung up, the error line owed behind its replies
+            lines.append(rng.randbytes(max_line + _randint(rng, 1, min(max_line, 20_000))).translate(_TEXT_TABLE))
+        k = _over_limit(lines, max_line)
+        if k >= 0:
+            lines = lines[:k + 1]  # it stops after it: it is hung up
+        p.too_long = k
+        _restream(p, rng, lines, 4096, 64 * 1024)
+        p.half_close = True
+        p.read_pause_ns = _randint(rng, _MS, 30 * _MS)
 
 
 def _stop_arrivals(out: list[ClientPlan], seed: int, max_line: int) -> None:
@@ -2226,6 +2274,14 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
             limits = Limits(max_queued=slow.choice([256 * 1024, 512 * 1024]))
         if fake_config is None:
             fake_config = FakeConfig(window=slow.choice([16 * 1024, 64 * 1024]))
+    if (not limits_given and "piped" in features and mode == "echo" and "slow_readers" not in features
+            and (piped := random.Random(f"ovserver-sim:{seed}:piped-run")).random() < 0.5):
+        # An output limit under one receive's worth: a piped client is cut off within one receive (the
+        # lower of it and tight_limits' or stuck_readers'; not with slow_readers, whose output stays
+        # backed up under the limit over many 64 KiB sends; not in chat, where one receive of a piped
+        # file routed to every member would cut them all off).
+        lim = limits if limits is not None else Limits()
+        limits = replace(lim, max_queued=min(lim.max_queued, piped.choice(PIPED_MAX_QUEUED)))
     if not limits_given and "few_clients" in features and "tight_limits" not in features:
         # (stuck_readers' output limit kept; tight_limits draws a client limit of its own)
         few = random.Random(f"ovserver-sim:{seed}:few-clients").choice(FEW_CLIENTS)
