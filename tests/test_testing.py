@@ -742,9 +742,16 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     # features that cannot yet be switched off without moving the draws after them (departures, backpressure:
     # roles) leave where the first failure has them.  Kept: few features, one of them a big receive, at most
     # one fault.
+    # Since the suite pins Hypothesis's local constants (tests/conftest.py: the derandomized sequence no longer
+    # moves with the code's literals) the first failure has accept_faults, and the shrink ends at ('big_sends',
+    # 'accept_faults'), 4 clients, 3 faults: the big receive's client and accept_faults' connect-and-reset
+    # clients, one fault each.  accept_faults' storm is drawn only when it is on, so switching it off moves the
+    # draws after it and the shrinker keeps it (a local minimum, as crowd's was): its resetting clients may stay.
     needed = set(report.features) - {"unterminated"}
     assert len(needed) <= 2 and needed & BIG_RECEIVES, report.features
-    assert size["faults"] <= 1 and size["features"] == len(report.features) and 1 <= size["clients"] <= 3, size
+    resetting = size["clients"] - 1 if "accept_faults" in report.features else 0
+    assert size["faults"] <= 1 + resetting and size["features"] == len(report.features), size
+    assert 1 <= size["clients"] <= (4 if resetting else 3), size
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
