@@ -314,11 +314,12 @@ RED8_RECIPE_LOST = {
                                        "any prefix of the replies: a correct server resets too when its send is "
                                        "found in flight, also after all its bytes reached the client, so a check "
                                        "would raise false alarms; needs a graceful close outside a stop (an idle "
-                                       "time-out)",
+                                       "time-out); tests/test_ovserver_close_order.py's directed stop catches it",
     "iocp-receive-buffer-pooled-at-close": "needs a close with a receive in flight (a cut-off) and a new client "
                                            "accepted whose first receive completes before the cancelled "
                                            "receive's completion (tens of microseconds in the fake): the recipe's "
-                                           "cut-offs come with no arrival right after them",
+                                           "cut-offs come with no arrival right after them; not shown reachable "
+                                           "in the fake at all (its cancellations complete within microseconds)",
     "iocp-key-reused-while-closing": "the closing table's entry overwritten by a new connection given the same "
                                      "id matters only when the first one's socket is still open, i.e. a graceful "
                                      "close waiting for its cancelled receive (at a stop, after which no one is "
