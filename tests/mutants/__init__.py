@@ -19,6 +19,7 @@ from . import red4_mutants as r4
 from . import red5_mutants as r5
 from . import red6_mutants as r6
 from . import red7_mutants as r7
+from . import red8_mutants as r8
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -423,6 +424,59 @@ MUTANTS += [
            "operation in flight stays full",
            "red team 7 (routines, limits)", "recipe", "load",
            "the client limit reached, a client closed with an operation in flight, then another client"),
+]
+
+# Issue 10, eighth red team: the iocp model's immediate send handled inline, GetQueuedCompletionStatus' FALSE with and
+# without an OVERLAPPED, the pool's stop packets, a context released at its first reaped completion, a receive buffer
+# shared by every connection, a graceful close with its receive pending; the hub's coalesced output taken newest first
+# (tests/mutants/red8_mutants.py).
+MUTANTS += [
+    Mutant("iocp-skip-on-success-assumed", r8.IocpSkipOnSuccessAssumed,
+           "a WSASend returning 0 is handled at once, as if the port skipped its packet: the packet comes later "
+           "for a free slot or another send",
+           "red team 8 (iocp, immediate completions)", "recipe", "flow control",
+           "a send completing at once (room in the window), then more output or its packet"),
+    Mutant("iocp-failed-packet-ends-worker", r8.IocpFailedPacketEndsWorker,
+           "GetQueuedCompletionStatus FALSE with an OVERLAPPED (a failed operation) taken for the port failing: "
+           "the worker ends, the packet unhandled",
+           "red team 8 (iocp, GetQueuedCompletionStatus FALSE)", "recipe", "endings",
+           "an operation that fails: a client that resets, or a close that cancels a pending operation"),
+    Mutant("iocp-worker-timeout-is-failure", r8.IocpWorkerTimeoutIsFailure,
+           "a worker's finite GetQueuedCompletionStatus wait: its time-out (FALSE, no OVERLAPPED) taken for "
+           "the port failing",
+           "red team 8 (iocp, GetQueuedCompletionStatus FALSE without OVERLAPPED)", "recipe", "faults",
+           "a worker that dequeues nothing for a second while the server runs"),
+    Mutant("iocp-one-stop-packet", r8.IocpOneStopPacket,
+           "one stop packet posted for the whole worker pool: the other workers and the controller wait for good",
+           "red team 8 (iocp, pool shutdown)", "recipe", "faults", "a stop with two workers or more"),
+    Mutant("iocp-release-on-first-reap", r8.IocpReleaseOnFirstReap,
+           "a closing connection is released (socket closed, context forgotten) at the first of its cancelled "
+           "completions: the second finds a released context",
+           "red team 8 (iocp, closesocket racing completions)", "recipe", "flow control",
+           "a close with a receive and a send in flight: a cut-off or a stop with a slow reader"),
+    Mutant("iocp-shared-receive-buffer", r8.IocpSharedReceiveBuffer,
+           "every connection's WSARecv posted into one buffer of the server",
+           "red team 8 (iocp, buffers in use; seed's global buffer)", "recipe", "load",
+           "two clients with receives posted at once"),
+    Mutant("coalesce-newest-first", r8.CoalesceNewestFirst,
+           "messages queued behind a send in flight are gathered into the next send newest first",
+           "red team 8 (protocol, output order)", "recipe_chat", "flow control",
+           "two messages or more queued for a client while its send is in flight"),
+    Mutant("iocp-close-with-receive-pending", r8.IocpCloseWithReceivePending,
+           "a graceful close calls closesocket at once, its cancelled receive not yet reaped: Windows resets",
+           "red team 8 (iocp, closesocket with a receive outstanding)", "recipe", "faults",
+           "a graceful close with a receive posted: a stop while a client is connected and owed nothing"),
+    Mutant("iocp-receive-buffer-pooled-at-close", r8.IocpReceiveBufferPooledAtClose,
+           "a closed connection's receive buffer goes back to the pool at the close, its cancelled receive maybe "
+           "pending: the next connection receives into it",
+           "red team 8 (iocp, buffer freed while pending)", "recipe", "load",
+           "a close with a receive in flight, then a client accepted before that receive's packet is handled"),
+    Mutant("iocp-key-reused-while-closing", r8.IocpKeyReusedWhileClosing,
+           "a connection's id (its completion key) is the lowest free among live ones: reused while a closed "
+           "connection with that id still awaits its packets",
+           "red team 8 (iocp, completion key)", "recipe", "load",
+           "a graceful close waiting for its cancelled receive (idle time-out), then a client given the same id "
+           "closed with an operation in flight before that receive's packet"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
