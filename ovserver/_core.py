@@ -108,7 +108,9 @@ Rules every path below keeps:
   action queue).  Whoever of the two comes first posts it, once.  A recipient
   going over the mark is a ``Stall`` action: its owner gives it a *stall
   deadline* ``stall_timeout_ms`` ahead, watched with the idle deadlines, and
-  clears it once the recipient is under the mark again; a connection still
+  clears it once the recipient is under the mark again (a ``Stall`` performed
+  when it is no longer over, its queue taken down to half the mark by the send
+  of the same receive's ``Send``, starts no clock); a connection still
   over the mark at its deadline is cut off (abortive close, ``stalled``),
   which resumes the senders it held back.  A client held back is not read
   from, so its FIN or its reset is seen only when it is read from again (or,
@@ -805,7 +807,11 @@ class Server:
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
                     self._read_on(conn)
             elif isinstance(a, Stall):
-                if conn.stall_due == NEVER:
+                # Only while it is still over the mark: a Stall comes after the Send of the same
+                # receive (or waited in another group's action queue), and that send may have
+                # taken its queue down to half the mark already (then no stall clock runs: a
+                # clock started now would cut off a client whose queue has drained).
+                if conn.stall_due == NEVER and self.hub.over(conn.cid):
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
                     self._deadline(conn, conn.stall_due)
 
@@ -845,6 +851,8 @@ class Server:
                     continue
                 # Held back (back-pressure), it is not idle: the server stopped reading it.
                 idle = limit and not self.hub.paused(conn.cid)
+                if conn.stall_due <= now and not self.hub.over(conn.cid):
+                    conn.stall_due = NEVER  # drained (or hung up) meanwhile: only a queue still over is cut off
                 expires = min(conn.active_ms + limit if idle else NEVER, conn.stall_due)
                 if conn.stall_due <= now:  # a slow consumer: it has not drained for stall_timeout_ms
                     self.stats.stalled += 1
