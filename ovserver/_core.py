@@ -806,11 +806,7 @@ class Server:
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
                     self._read_on(conn)
-            elif isinstance(a, Stall):
-                # Only while it is still over the mark: a Stall comes after the Send of the same
-                # receive (or waited in another group's action queue), and that send may have
-                # taken its queue down to half the mark already (then no stall clock runs: a
-                # clock started now would cut off a client whose queue has drained).
+            elif isinstance(a, Stall):  # (not if the Send before it took the queue under the mark)
                 if conn.stall_due == NEVER and self.hub.over(conn.cid):
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
                     self._deadline(conn, conn.stall_due)
@@ -851,8 +847,6 @@ class Server:
                     continue
                 # Held back (back-pressure), it is not idle: the server stopped reading it.
                 idle = limit and not self.hub.paused(conn.cid)
-                if conn.stall_due <= now and not self.hub.over(conn.cid):
-                    conn.stall_due = NEVER  # drained (or hung up) meanwhile: only a queue still over is cut off
                 expires = min(conn.active_ms + limit if idle else NEVER, conn.stall_due)
                 if conn.stall_due <= now:  # a slow consumer: it has not drained for stall_timeout_ms
                     self.stats.stalled += 1
