@@ -108,7 +108,9 @@ Rules every path below keeps:
   action queue).  Whoever of the two comes first posts it, once.  A recipient
   going over the mark is a ``Stall`` action: its owner gives it a *stall
   deadline* ``stall_timeout_ms`` ahead, watched with the idle deadlines, and
-  clears it once the recipient is under the mark again; a connection still
+  clears it once the recipient is under the mark again (a ``Stall`` performed
+  when it is no longer over, its queue taken down to half the mark by the send
+  of the same receive's ``Send``, starts no clock); a connection still
   over the mark at its deadline is cut off (abortive close, ``stalled``),
   which resumes the senders it held back.  A client held back is not read
   from, so its FIN or its reset is seen only when it is read from again (or,
@@ -804,8 +806,8 @@ class Server:
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
                     self._read_on(conn)
-            elif isinstance(a, Stall):
-                if conn.stall_due == NEVER:
+            elif isinstance(a, Stall):  # (not if the Send before it took the queue under the mark)
+                if conn.stall_due == NEVER and self.hub.over(conn.cid):
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
                     self._deadline(conn, conn.stall_due)
 

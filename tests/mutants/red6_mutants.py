@@ -327,8 +327,8 @@ class CutOffClosesGracefully(IocpServer):
             elif isinstance(a, Resume):
                 if conn.state == "open" and not conn.recv.busy and not self._stop:
                     self._read_on(conn)
-            elif isinstance(a, Stall):
-                if conn.stall_due == NEVER:
+            elif isinstance(a, Stall):  # (not if the Send before it took the queue under the mark)
+                if conn.stall_due == NEVER and self.hub.over(conn.cid):
                     conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
                     self._deadline(conn, conn.stall_due)
 
