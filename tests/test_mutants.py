@@ -327,6 +327,16 @@ RED8_RECIPE_LOST = {
                                      "(microseconds in the fake): no recipe traffic reaches it",
 }
 RECIPE_LOST |= RED8_RECIPE_LOST
+#: Since the suite pins Hypothesis's local constants (tests/conftest.py, 2026-12-06: the derandomized sequence no
+#: longer moves with the code's literals, but moved once with the pin), measured by alarm3 on main 3114e58 (CI=true,
+#: -m slow, one test at a time): cut-off-closes-gracefully missed (stall-cut-off-stays-in-hub caught: out of
+#: RED6_RECIPE_LOST).
+PINNED_RECIPE_LOST = {
+    "cut-off-closes-gracefully": "needs a client cut off at max_queued inside one receive that then reads a FIN "
+                                 "where a reset is due; simulate's piped clients find it (seed 5); the pinned "
+                                 "derandomized sequence draws no such cut-off",
+}
+RECIPE_LOST |= PINNED_RECIPE_LOST
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)
 #: Mutants whose bug the current servers make equivalent or unobservable
 #: through Winsock: skipped, with the reason (each was checked against the code
