@@ -568,6 +568,13 @@ _BUSY_CONNECTED = 100 * _MS
 #: ... by these clients at most (those without another role), in lines of these sizes (a reply every receive).
 _FLOODERS = 4
 _FLOOD_LINES = st.sampled_from([60, 15])
+#: ... and how much of the flood each flooder sends: at most a rung of _RUNGS (0: no flood and no slow calls, so
+#: that the shrinker can all but switch busy_server off while the draws after it stay; 2: one line of 1 byte; 16:
+#: one of 15; ...), or the full flood (None) _FULL_ODDS times in 8, as a draw that shrinks down the rungs (see
+#: :func:`_ladder`): a failure on a line of the flood, whose full length is computed from the cost and the window,
+#: not drawn, shrinks to a short flood of short lines (measured: with reset_after_fin's draws, the README
+#: example's bug, seed 0, ended at a full flood's 6148 lines, 375000 bytes).
+_FLOOD_SIZES: st.SearchStrategy[int | None] = st.sampled_from(_RUNGS + (None,) * (_FULL_ODDS * len(_RUNGS)))
 #: ... and a busy server is asked to stop while they flood (the stop early_stop draws) 2 times in 3 without
 #: early_stop too: a stop while it is busy is what it is for (a server that sees its stop request only between
 #: bursts of work), and early_stop, 1 in 3, came with 1 busy example in 3 only.
@@ -1219,7 +1226,8 @@ class _Swarm:
             made = [self._owed_past(s, c, window) if s.stops_reading else (s, c) for s, c in made]
             faults = tuple(c for _, c in made if c is not None)
         # (drawn whatever the switch)
-        call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), window, made, stop)
+        call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), draw(_FLOOD_SIZES), window,
+                                                   made, stop)
         if busy_stop and call_cost is None:  # (no flooder: no busy server to stop)
             stop = None
         faults = tuple(c for _, c in made if c is not None)
@@ -1232,14 +1240,15 @@ class _Swarm:
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
                         tuple(n for n in _ALL_FEATURES if n in used), call_cost)
 
-    def _busy(self, cost: int, line_len: int, window: int | None, made: list[tuple[ClientScript, ClientFault | None]],
-              stop: int | None) -> tuple[int | None, int | None, list[tuple[ClientScript, ClientFault | None]],
-                                         int | None]:
+    def _busy(self, cost: int, line_len: int, rung: int | None, window: int | None,
+              made: list[tuple[ClientScript, ClientFault | None]], stop: int | None
+              ) -> tuple[int | None, int | None, list[tuple[ClientScript, ClientFault | None]], int | None]:
         """busy_server: the cost of the server's calls, the window, the clients (the flooder's flood added in
         front of its sends) and the stop (no sooner than _BUSY_START calls after the flooder's arrival: while the
-        server serves the flood, not while it starts); unchanged without a flooder."""
+        server serves the flood, not while it starts); unchanged without a flooder.  ``rung``: the flood cut to
+        that many bytes (see _FLOOD_SIZES), or None for the full flood."""
         flooders = [i for i, r in enumerate(self.roles) if r == "flooder"]
-        if not flooders:
+        if not flooders or rung == 0:  # (rung 0: no busy server; its flooders stay plain)
             return None, window, made, stop
         clients = len(made)
         traffic = sum(len(s.stream) for s, _ in made) * max(1, clients - 1)  # (as a chat server sends it)
@@ -1250,9 +1259,12 @@ class _Swarm:
         # (a stop closes every client, and a chat line goes to every other: 1 s / 40 calls per client squared)
         cost = max(_US, min(cost, _BUSY_SPAN // calls, _S // (40 * clients * clients)))
         each = min(_MAX_FLOOD, _BUSY_FOR * per_receive // (2 * cost)) // len(flooders)
+        line_len = min(line_len, self.max_line or line_len)
+        if rung is not None:  # (a short flood: the shrink target)
+            each = min(each, rung)
         made = list(made)
         for index in flooders:
-            flood = _bulk(each, min(line_len, self.max_line or line_len), index)
+            flood = _bulk(each, line_len, index)
             script, fault = made[index]
             script = replace(script, lines=tuple(flood) + script.lines, chunks=(_ended(flood),) + script.chunks,
                              gaps_ns=(0,) + script.gaps_ns)
