@@ -1424,8 +1424,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       loaded machine: each of its Winsock calls costs 400 us or 1 ms of
       virtual time, less where the traffic is heavy, while the network keeps
       up, ``Scenario.call_cost_ns``; up to four clients without another role
-      flood it from their arrival, for over a second, in a window of 100 bytes
-      where the traffic allows (no backpressure or slow reader then, nor
+      flood it from their arrival, for over a second (7 times in 8: the
+      flood's size is a draw that shrinks, like the bulks below, to none,
+      then no busy server), in a window of 100 bytes where the traffic allows (no backpressure or slow reader then, nor
       crowd, departures or accept_faults plans); a stop, early_stop's or (2
       times in 3 without it) one of its own, comes at least 100 ms and 50 calls
       after they arrive, while they flood; never with ``faults=False`` or
@@ -1451,8 +1452,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     client's script and fault are drawn together: failures shrink towards the
     fewest features, one client, no lines, one send, no delay, no fault.  The
     sizes a feature adds shrink too (a slow reader's or backpressure client's
-    bulk, a stuck reader's and a crowd ender's line: the full size 7 times in
-    8, shrinking down to none), and the window to the widest.
+    bulk, a stuck reader's and a crowd ender's line, a busy server's flood:
+    the full size 7 times in 8, shrinking down to none), and the window to the
+    widest.
     Arguments out of range raise ValueError here, naming the argument."""
     lines_range = _range(lines, "lines")
     clients_range = _range(clients, "clients")
