@@ -71,12 +71,19 @@ def test_the_other_models_stop_during_a_busy_flood(cls: type[Server]) -> None:
 def test_the_swarm_draws_busy_servers_and_boundary_sends() -> None:
     """busy_server: a cost per call, a small window, two clients or more that
     flood (a second and more of the server's calls), and an early stop after
-    the server started; boundary_sends: a send of exactly a limit."""
+    the server started; boundary_sends: a send of exactly a limit.  The
+    flood shrinks: the simplest busy example floods one line of one byte
+    (the flood's length is a ladder draw, _FLOOD_SIZES: before it, a failure
+    on a flood line kept the whole flood, hundreds of kilobytes)."""
     strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, recv_size=16384, max_queued=16384,
                          features=("busy_server", "early_stop"))
     busy = find(strategy, lambda s: s.call_cost_ns is not None and s.faults.stop_at_ns is not None,
                 settings=settings(database=None, max_examples=500))
     assert busy.features == ("busy_server", "early_stop") and busy.window == 100
+    assert max(len(c.stream) for c in busy.clients) == 2, busy.clients  # (one flood line "0")
+    busy = find(strategy, lambda s: s.call_cost_ns is not None and s.faults.stop_at_ns is not None
+                and max(len(c.stream) for c in s.clients) > 32 * 1024,  # (a full flood: more than any rung)
+                settings=settings(database=None, max_examples=500))
     cost, window, stop = busy.call_cost_ns, busy.window, busy.faults.stop_at_ns
     assert cost in (400_000, _MS) and window is not None and stop is not None and len(busy.clients) >= 2
     flood = sum(len(c.stream) for c in busy.clients)

@@ -89,7 +89,12 @@ def test_the_property_shrinks_the_bug_to_one_split_line(pytester: pytest.Pyteste
     local minimum of the shrinker.  Since search15's draws (a reset storm and a busy stop: two more draws
     in every example) the "default" profile's ends likewise at one client, a 4096-byte long line (the
     next the swarm draws without a line limit: 4095, 4096, 4097) and an empty one, 4097 bytes: the
-    bound for a long line went from 1003 bytes to 4100."""
+    bound for a long line went from 1003 bytes to 4100.  search21's reset_after_fin (new draws in every
+    example) moved "default" into busy_server's flood, whose length was computed, not drawn: 6148 lines,
+    375000 bytes, and the feature was reverted; since the flood's length is a ladder draw that shrinks to
+    none (search23) "default" ends at 1 client, 1 line of 1 byte (backpressure), and "ci" at 2 clients that
+    each flood one one-byte line (busy_server).  (Run from a worktree, these subprocesses import the
+    installed fakewinsock unless PYTHONPATH names the worktree.)"""
     broken_example(pytester)
     # A subprocess: --hypothesis-seed sets Hypothesis's global seed, which would outlive an in-process run.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hypothesis-seed=0",

@@ -185,7 +185,7 @@ def test_a_crowds_first_client_sends_a_line_of_exactly_the_limit() -> None:
 
 FEATURES_ALL = tuple(f for group in FEATURES.values() for f in group)
 _FAULTS = {"resets", "stopped_readers", "half_close", "fin_after_burst", "injections", "early_stop", "backlog",
-           "talk_after_leave", "departures", "accept_faults"}
+           "talk_after_leave", "departures", "accept_faults", "reset_after_fin"}
 
 
 def test_the_swarm_without_faults_draws_none() -> None:

@@ -202,7 +202,10 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         # the reader also sends up to 64 more, until it is owed more than the window holds: with its line
         # of 300 bytes, that is every window drawn; shrunk to a shorter line, it may not be)
         owed = 64 if script.stops_reading and scenario.window is not None else 0
-        assert len(script.lines) <= 4 + bool({"stopped_readers", "crowd"} & set(scenario.features)) + owed or bulk
+        # (a client that gives up after its FIN, reset_after_fin, likewise: its line and up to 64 more)
+        gives_up = 65 if "reset_after_fin" in scenario.features else 0
+        assert len(script.lines) <= 4 + bool({"stopped_readers", "crowd"} & set(scenario.features)) + owed + gives_up \
+            or bulk
         if owed and scenario.window is not None and any(len(m) == 300 for m in script.lines):
             assert sum(len(m) + 1 for m in script.lines) > scenario.window  # (300-byte lines: 55 for 16384)
         assert not script.tail or "unterminated" in scenario.features
@@ -212,6 +215,7 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             200 * 1024 if "backpressure" in scenario.features else 0) + (
             512 * 1024 if "slow_readers" in scenario.features else 0) + (
             16384 + 301 if owed else 0) + (
+            65 * 301 if gives_up else 0) + (
             64 * 1024 + 1 if "boundary_sends" in scenario.features else 0) + (
             512 * 1024 if "busy_server" in scenario.features else 0)
         assert script.read_bytes is None or "slow_readers" in scenario.features
@@ -223,7 +227,7 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             assert -1 <= fault.before_chunk <= len(script.chunks)
     assert scenario.window is None or {"small_window", "paused_readers", "stopped_readers", "half_close",
                                        "talk_after_leave", "backpressure", "departures",
-                                       "slow_readers", "busy_server"} & set(scenario.features)
+                                       "slow_readers", "busy_server", "reset_after_fin"} & set(scenario.features)
     assert not scenario.faults.injections or {"injections", "accept_faults"} & set(scenario.features)
     assert scenario.size()["features"] == len(scenario.features)
 

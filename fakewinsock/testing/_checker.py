@@ -284,7 +284,7 @@ class _Client(ScriptedClient):
 
     def own_due(self) -> int:
         """Own lines that must arrive before the server's FIN."""
-        if (self.fault is not None and self.fault.kind == "reset") or not self.own_count:
+        if (self.fault is not None and self.fault.resets) or not self.own_count:
             return 0
         if self.cut_reached():
             return len(self.own)
@@ -293,7 +293,7 @@ class _Client(ScriptedClient):
 
     def due_from(self, other: _Client) -> int:
         """Lines of ``other``'s broadcasts this (staying) client must hear."""
-        if other.dropped or other.failed or (other.fault is not None and other.fault.kind == "reset"):
+        if other.dropped or other.failed or (other.fault is not None and other.fault.resets):
             return 0
         if not other.out_count:  # not connected (yet, or ever: refused while the server stopped)
             return 0
@@ -376,6 +376,8 @@ class _Client(ScriptedClient):
 
     def reading(self) -> bool:
         s = self.script
+        if self.fin_sent and self.fault is not None and self.fault.reset_after_ns is not None:
+            return False  # it reads nothing after its FIN: it resets with it unread
         if s.read_bytes is not None and self.run.ws.now_ns < self.next_read_ns:
             return False
         if s.pause_at_ns is None:
@@ -413,6 +415,10 @@ class _Client(ScriptedClient):
 
     def server_closed(self, reset: bool) -> None:
         run = self.run
+        if self.fin_sent and self.fault is not None and self.fault.reset_after_ns is not None:
+            # It reads nothing after its FIN and resets: owed nothing, whatever the server does then.
+            self.finish()
+            return
         if self.fin_sent and not reset and not self.inbuf and self.own_got >= self.own_due():
             assert self.peer is not None
             self.peer.close()  # the normal end: the server's FIN after every reply
@@ -644,10 +650,23 @@ class _Client(ScriptedClient):
         if self.tail_is_line and self.sent_bytes == len(self.script.stream):
             self.line_sent_ns.append(self.run.ws.now_ns)  # the tail is a line once the FIN ends it
         self.shutdown()
+        f = self.fault
+        if f is not None and f.reset_after_ns is not None:  # it gives up on the replies: a reset, later
+            self.run.ws.call_at(self.run.ws.now_ns + f.reset_after_ns, self._reset_after_fin)
         if self.run.model.broadcasts and self.run.policy.high_water is None:
             # (With back-pressure a server may hold a client's receive back, so that its FIN is
             # seen only when it reads it again: lines routed to it meanwhile are its due.)
             self.run.ws.call_at(self.run.ws.now_ns + self.run.end_grace_ns, self._end_seen, 0)
+
+    def _reset_after_fin(self, _: object) -> None:
+        """``ClientFault.reset_after_ns`` after its FIN: it closes with what it has not read (a reset)."""
+        if self.state == _DONE or self.peer is None:
+            return
+        self.run.check_quiet()
+        self.send_reset()
+        self.run.report.resets += 1
+        self.finish()
+        self.run.recheck()
 
     def _end_seen(self, tries: int) -> None:
         """Its FIN was sent a while ago, and the server has taken it (reaped a

@@ -184,12 +184,24 @@ class ClientFault:
     ``before_chunk`` (which must follow a whole line: the server sees a
     receive of 0 bytes), then it reads every reply to the lines it sent until
     the server's FIN.  ``delay_ns`` is the wait after the previous chunk.
+    ``reset_after_ns`` (``kind="leave"`` only; None: it reads on): after its
+    FIN the client reads nothing more, and this long after the FIN it closes
+    with what it has not read, which is an abortive close (the server sees
+    WSAECONNRESET, also on a send of its replies still pending): a client
+    that half-closes, then gives up on the answer, as an HTTP client that
+    stops reading does.  Nothing more is owed to it, as to one that resets.
     """
 
     client: int
     kind: Literal["reset", "leave"]
     before_chunk: int
     delay_ns: int = 0
+    reset_after_ns: int | None = None
+
+    @property
+    def resets(self) -> bool:
+        """It ends with a reset: ``kind="reset"``, or a leave with ``reset_after_ns``."""
+        return self.kind == "reset" or self.reset_after_ns is not None
 
 
 @dataclass(frozen=True)
@@ -237,7 +249,8 @@ class FaultPlan:
 FEATURES: dict[str, tuple[str, ...]] = {
     "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends", "boundary_sends"),
     "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure", "slow_readers"),
-    "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures"),
+    "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures",
+                "reset_after_fin"),
     "load": ("crowd", "spread_arrivals", "busy_server"),
     "faults": ("injections", "early_stop", "backlog", "accept_faults"),
 }
@@ -277,6 +290,8 @@ class Scenario:
                 raise ValueError(f"client {f.client} can leave only before a chunk that starts a line")
             if f.delay_ns < 0:
                 raise ValueError(f"fault of client {f.client}: delay_ns must be >= 0")
+            if f.reset_after_ns is not None and (f.kind != "leave" or f.reset_after_ns < 0):
+                raise ValueError(f"fault of client {f.client}: reset_after_ns must be >= 0, on a leave only")
         for i, script in enumerate(self.clients):
             fault = self.faults.fault_of(i)
             if script.stops_reading and (fault is None or fault.kind != "reset"):
@@ -339,6 +354,17 @@ def _paused_before(gaps_ns: tuple[int, ...], send: int) -> tuple[int, ...]:
 def _ended(lines: Sequence[bytes]) -> bytes:
     """The lines, each ended by a newline, as one stream (one join: no line copied twice)."""
     return b"\n".join(lines) + b"\n" if lines else b""
+
+
+def _line_before(script: ClientScript, fault: ClientFault, line: bytes) -> tuple[ClientScript, ClientFault]:
+    """``script`` with ``line`` sent, in a send of its own, just before the chunk ``fault`` comes before (a line
+    boundary), and ``fault`` moved behind it."""
+    at = fault.before_chunk
+    n = script.lines_before(at)
+    script = replace(script, lines=script.lines[:n] + (line,) + script.lines[n:],
+                     chunks=script.chunks[:at] + (line + b"\n",) + script.chunks[at:],
+                     gaps_ns=script.gaps_ns[:at] + (0,) + script.gaps_ns[at:])
+    return script, replace(fault, before_chunk=at + 1)
 
 
 def _cut(stream: bytes, sizes: list[int]) -> list[bytes]:
@@ -481,6 +507,10 @@ _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
 #: slow-consumer time-out its pause began (a server must stop that clock once the client has read its way
 #: back under the mark, and not cut it off later).
 _BURST_STAY = st.sampled_from([0, 300 * _MS])
+#: reset_after_fin: how long after its FIN a client that gives up on its replies (reads nothing more) resets:
+#: once the server has taken the FIN (no receive posted any more) while its send to the client pends, or (0, 1 in
+#: 4) right behind the FIN, as a closesocket with unread data right after shutdown.
+_GIVE_UP_AFTER = st.sampled_from([20 * _MS, 3 * _MS, 100 * _MS, 0])
 #: departures: how long the client that leaves does not read: longer than the others talk after it left.
 _LEAVER_PAUSE = st.sampled_from([150 * _MS, 300 * _MS])
 _BACKLOG_CHUNK = 16 * 1024
@@ -568,6 +598,13 @@ _BUSY_CONNECTED = 100 * _MS
 #: ... by these clients at most (those without another role), in lines of these sizes (a reply every receive).
 _FLOODERS = 4
 _FLOOD_LINES = st.sampled_from([60, 15])
+#: ... and how much of the flood each flooder sends: at most a rung of _RUNGS (0: no flood and no slow calls, so
+#: that the shrinker can all but switch busy_server off while the draws after it stay; 2: one line of 1 byte; 16:
+#: one of 15; ...), or the full flood (None) _FULL_ODDS times in 8, as a draw that shrinks down the rungs (see
+#: :func:`_ladder`): a failure on a line of the flood, whose full length is computed from the cost and the window,
+#: not drawn, shrinks to a short flood of short lines (measured: with reset_after_fin's draws, the README
+#: example's bug, seed 0, ended at a full flood's 6148 lines, 375000 bytes).
+_FLOOD_SIZES: st.SearchStrategy[int | None] = st.sampled_from(_RUNGS + (None,) * (_FULL_ODDS * len(_RUNGS)))
 #: ... and a busy server is asked to stop while they flood (the stop early_stop draws) 2 times in 3 without
 #: early_stop too: a stop while it is busy is what it is for (a server that sees its stop request only between
 #: bursts of work), and early_stop, 1 in 3, came with 1 busy example in 3 only.
@@ -730,6 +767,7 @@ class _Swarm:
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
         self.plan = ""  # the plan that gives every client a role (see draw), if any
         self.stuck_lines: dict[int, int] = {}  # the line each reader that stops for good keeps sending (-1: none)
+        self.give_up_lines: dict[int, int] = {}  # reset_after_fin: the line before the FIN of a client that gives up
         self.accept_at = 0
         self.wave = 0  # crowd: when the clients past the server's limit arrive (together)
         self.storm = 0  # accept_faults: how many more reset in the backlog (a storm of them)
@@ -1006,6 +1044,13 @@ class _Swarm:
         plain = (role in ("talker", "slow_reader", "flooder") or filler or ("crowd" in f and index % 8 != 1)
                  or self._over_limit(tail))
         fault = self._fault(draw, f, index, script) if not plain else None
+        if fault is not None and fault.reset_after_ns is not None:
+            # reset_after_fin: its last line before the FIN asks for more than a small window holds (a request
+            # for a big answer that it then gives up on), so that the server's send of it pends at the reset
+            size = draw(_ladder(self.stopped_line + 1))
+            if size:
+                self.give_up_lines[index] = size - 1
+                script, fault = _line_before(script, fault, _pattern(size - 1, index))
         if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
             # It leaves with replies still queued: it has not been reading for a while.
             paused = draw(_PAUSED)
@@ -1021,11 +1066,19 @@ class _Swarm:
 
     def _fault(self, draw: st.DrawFn, f: frozenset[str], index: int, script: ClientScript) -> ClientFault | None:
         kinds = ["stay"] + (["reset", "abort"] if "resets" in f else []) + (
-            ["leave", "leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else [])
+            ["leave", "leave"] if {"half_close", "fin_after_burst", "talk_after_leave"} & f else []) + (
+            ["gives_up"] * 4 if "reset_after_fin" in f else [])  # (most clients end so when it is on: no other
+        # feature draws it, and the roles of a crowd, departures and accept_faults take most clients from it)
         kind = draw(_one_of(kinds)) if len(kinds) > 1 else "stay"
         delays = _TIMES
         if kind in ("reset", "abort"):
             self.used.add("resets")
+        if kind == "gives_up":  # FIN (after its last line, where it shrinks to), then no more reading, then a
+            # reset: its replies still pending in the server's sends (the window draw() gives it holds less)
+            points = script.leave_points()
+            self.used.add("reset_after_fin")
+            return ClientFault(index, "leave", points[len(points) - 1 - draw(_ints(0, len(points) - 1))],
+                               draw(delays), draw(_GIVE_UP_AFTER))
         if kind == "reset":
             return ClientFault(index, "reset", draw(_ints(0, len(script.chunks))), draw(delays))
         if kind == "abort":
@@ -1065,11 +1118,29 @@ class _Swarm:
                          gaps_ns=script.gaps_ns[:k] + (0,) + script.gaps_ns[k:])
         return script, replace(fault, before_chunk=len(script.chunks))
 
+    def _given_up_past(self, script: ClientScript, fault: ClientFault | None,
+                       window: int) -> tuple[ClientScript, ClientFault | None]:
+        """A client that gives up after its FIN (reset_after_fin: ``fault``), with more of its last line's size
+        sent just before the FIN until the replies to the lines it sent before the FIN are more than ``window``
+        bytes (a window the rest of the traffic made wide): the server's send to it then pends at its reset.
+        Unchanged if they already are, or if that takes more than _MAX_OWED_LINES lines."""
+        if fault is None or fault.reset_after_ns is None or fault.client not in self.give_up_lines:
+            return script, fault
+        line = self.give_up_lines[fault.client]
+        owed = sum(len(m) + 1 for m in script.lines[:script.lines_before(fault.before_chunk)])
+        extra = (window - owed) // (line + 1) + 1
+        if owed > window or extra > _MAX_OWED_LINES:
+            return script, fault
+        for i in range(extra):
+            script, fault = _line_before(script, fault, _pattern(line, fault.client + i + 1))
+        return script, fault
+
     def draw(self, draw: st.DrawFn) -> Scenario:
         _decoys(draw)
         f = self.features(draw)
         self.used = set()
         self.stuck_lines = {}
+        self.give_up_lines = {}
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         self.exact_big = 0
         lo, hi = self.clients
@@ -1190,7 +1261,9 @@ class _Swarm:
         window = None
         # A reader that does not read holds the server's sends only once the window is full: readers that
         # pause or stop come with a small window.
-        if "small_window" in f or any(s.pause_at_ns is not None or s.read_bytes is not None for s, _ in made):
+        gives_up = {c.client for _, c in made if c is not None and c.reset_after_ns is not None}
+        if ("small_window" in f or gives_up
+                or any(s.pause_at_ns is not None or s.read_bytes is not None for s, _ in made)):
             # A window of w bytes costs a segment per w bytes: keep it to a few hundred per client (what a
             # chat client gets is about what every client sends).
             # And smaller than what a client sends, or it never fills.
@@ -1206,7 +1279,8 @@ class _Swarm:
             wide = wide if wide <= max(_WINDOWS) else 0
             fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
             # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.
-            held = [s for s, _ in made if s.pause_at_ns is not None or s.read_bytes is not None] or [s for s, _ in made]
+            held = [s for i, (s, _) in enumerate(made) if s.pause_at_ns is not None or s.read_bytes is not None
+                    or i in gives_up] or [s for s, _ in made]
             biggest = max((len(s.stream) for s in held), default=0)
             # The window drawn, or the one nearest it that suits: a window drawn from the list that suits
             # (whose length varies with the traffic) changed with every size the shrinker lowered (to one
@@ -1217,9 +1291,11 @@ class _Swarm:
             # 300-byte line fills a window of a few bytes, not one of kilobytes, which traffic elsewhere
             # may call for): the server's send to it then pends for good.
             made = [self._owed_past(s, c, window) if s.stops_reading else (s, c) for s, c in made]
+            made = [self._given_up_past(s, c, window) for s, c in made]
             faults = tuple(c for _, c in made if c is not None)
         # (drawn whatever the switch)
-        call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), window, made, stop)
+        call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), draw(_FLOOD_SIZES), window,
+                                                   made, stop)
         if busy_stop and call_cost is None:  # (no flooder: no busy server to stop)
             stop = None
         faults = tuple(c for _, c in made if c is not None)
@@ -1232,14 +1308,15 @@ class _Swarm:
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
                         tuple(n for n in _ALL_FEATURES if n in used), call_cost)
 
-    def _busy(self, cost: int, line_len: int, window: int | None, made: list[tuple[ClientScript, ClientFault | None]],
-              stop: int | None) -> tuple[int | None, int | None, list[tuple[ClientScript, ClientFault | None]],
-                                         int | None]:
+    def _busy(self, cost: int, line_len: int, rung: int | None, window: int | None,
+              made: list[tuple[ClientScript, ClientFault | None]], stop: int | None
+              ) -> tuple[int | None, int | None, list[tuple[ClientScript, ClientFault | None]], int | None]:
         """busy_server: the cost of the server's calls, the window, the clients (the flooder's flood added in
         front of its sends) and the stop (no sooner than _BUSY_START calls after the flooder's arrival: while the
-        server serves the flood, not while it starts); unchanged without a flooder."""
+        server serves the flood, not while it starts); unchanged without a flooder.  ``rung``: the flood cut to
+        that many bytes (see _FLOOD_SIZES), or None for the full flood."""
         flooders = [i for i, r in enumerate(self.roles) if r == "flooder"]
-        if not flooders:
+        if not flooders or rung == 0:  # (rung 0: no busy server; its flooders stay plain)
             return None, window, made, stop
         clients = len(made)
         traffic = sum(len(s.stream) for s, _ in made) * max(1, clients - 1)  # (as a chat server sends it)
@@ -1250,9 +1327,12 @@ class _Swarm:
         # (a stop closes every client, and a chat line goes to every other: 1 s / 40 calls per client squared)
         cost = max(_US, min(cost, _BUSY_SPAN // calls, _S // (40 * clients * clients)))
         each = min(_MAX_FLOOD, _BUSY_FOR * per_receive // (2 * cost)) // len(flooders)
+        line_len = min(line_len, self.max_line or line_len)
+        if rung is not None:  # (a short flood: the shrink target)
+            each = min(each, rung)
         made = list(made)
         for index in flooders:
-            flood = _bulk(each, min(line_len, self.max_line or line_len), index)
+            flood = _bulk(each, line_len, index)
             script, fault = made[index]
             script = replace(script, lines=tuple(flood) + script.lines, chunks=(_ended(flood),) + script.chunks,
                              gaps_ns=(0,) + script.gaps_ns)
@@ -1322,7 +1402,12 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       pauses between sends, so that others keep talking after a client left),
       ``departures`` (at least two clients: the first leaves early without reading
       for a while, so that what the others say stays queued for it, while the
-      others keep talking, 20 to 60 ms between sends);
+      others keep talking, 20 to 60 ms between sends), ``reset_after_fin``
+      (a client leaves, FIN after a last line of 300 bytes in a send of its
+      own, reads nothing more, and resets 3, 20 or 100 ms later or right
+      behind its FIN, ``ClientFault.reset_after_ns``, in a window smaller than
+      that line's echo: the server's send of it pends, and fails, while the
+      server has no receive posted any more);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, 1 example in 3 where that is at
       most 100, else 1 in 4: a full server; its first ``max_clients`` clients
@@ -1339,8 +1424,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       loaded machine: each of its Winsock calls costs 400 us or 1 ms of
       virtual time, less where the traffic is heavy, while the network keeps
       up, ``Scenario.call_cost_ns``; up to four clients without another role
-      flood it from their arrival, for over a second, in a window of 100 bytes
-      where the traffic allows (no backpressure or slow reader then, nor
+      flood it from their arrival, for over a second (7 times in 8: the
+      flood's size is a draw that shrinks, like the bulks below, to none,
+      then no busy server), in a window of 100 bytes where the traffic allows (no backpressure or slow reader then, nor
       crowd, departures or accept_faults plans); a stop, early_stop's or (2
       times in 3 without it) one of its own, comes at least 100 ms and 50 calls
       after they arrive, while they flood; never with ``faults=False`` or
@@ -1366,8 +1452,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     client's script and fault are drawn together: failures shrink towards the
     fewest features, one client, no lines, one send, no delay, no fault.  The
     sizes a feature adds shrink too (a slow reader's or backpressure client's
-    bulk, a stuck reader's and a crowd ender's line: the full size 7 times in
-    8, shrinking down to none), and the window to the widest.
+    bulk, a stuck reader's and a crowd ender's line, a busy server's flood:
+    the full size 7 times in 8, shrinking down to none), and the window to the
+    widest.
     Arguments out of range raise ValueError here, naming the argument."""
     lines_range = _range(lines, "lines")
     clients_range = _range(clients, "clients")
@@ -1403,11 +1490,11 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     wanted = set(_ALL_FEATURES if features is None else features) - (_OPT_IN if features is None else set())
     if not faults:
         wanted -= {"resets", "stopped_readers", "half_close", "fin_after_burst", "injections", "early_stop",
-                   "backlog", "talk_after_leave", "departures", "accept_faults"}
+                   "backlog", "talk_after_leave", "departures", "accept_faults", "reset_after_fin"}
     if not resets:
-        wanted -= {"resets", "stopped_readers", "accept_faults"}
+        wanted -= {"resets", "stopped_readers", "accept_faults", "reset_after_fin"}
     if not leaves:
-        wanted -= {"half_close", "fin_after_burst", "talk_after_leave", "departures"}
+        wanted -= {"half_close", "fin_after_burst", "talk_after_leave", "departures", "reset_after_fin"}
     if not inject:
         wanted.discard("injections")
     if not backlog:
