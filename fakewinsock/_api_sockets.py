@@ -18,6 +18,7 @@ from ._types import (
     AcceptExSockaddrs,
     SockaddrResult,
     SockoptResult,
+    as_c_int,
     optval_bytes,
     sockaddr_in,
 )
@@ -416,7 +417,7 @@ class SocketCalls(FakeBase):
             return self._connect_time(ts, sock, optlen)
         spec = _OPTIONS.get(key) or _READ_ONLY_OPTIONS.get(key)
         if spec is None and level == C.IPPROTO_IP:
-            err = _IP_GET_ERRORS.get(optname if optname < 0x80000000 else optname - 0x100000000)
+            err = _IP_GET_ERRORS.get(as_c_int(optname))
             if err:
                 return SockoptResult(self._fail(ts, "getsockopt", err, s), b"")
         if spec is None:

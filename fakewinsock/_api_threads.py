@@ -43,6 +43,11 @@ class _UserApc:
         return f"user APC {name}({self.data:#x})"
 
 
+
+def _blocked_on(obj: object) -> list[ProgramThread]:
+    """The threads blocked in a wait that names ``obj`` (among its waiters: no scan of every thread ever made)."""
+    return [t for t in waiting_on(obj) if t.state is BLOCKED and t.wait is not None and obj in t.wait.objs]
+
 class ThreadCalls(FakeBase):
     """FakeWinsock's calls for program threads and critical sections."""
 
@@ -94,14 +99,17 @@ class ThreadCalls(FakeBase):
     def _check_not_waited(self, call: str, h: int) -> None:
         """Closing ``h``: a usage error if a thread is blocked in a wait on it;
         else the threads that watch it from earlier waits let it go."""
-        # The threads blocked on it are among its waiters (O(1): no scan of every thread ever made).
         obj = self._kernel.objects.get(h)
-        for t in waiting_on(obj):
-            if t.state is BLOCKED and t.wait is not None and obj in t.wait.objs:
-                raise WinsockUsageError(
-                    f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
-                    "closing a handle while another thread waits on it is undefined on Windows"
-                )
+        for t in _blocked_on(obj):
+            assert t.wait is not None
+            raise WinsockUsageError(
+                f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
+                "closing a handle while another thread waits on it is undefined on Windows"
+            )
+        self._let_go(obj)
+
+    def _let_go(self, obj: object) -> None:
+        """``obj`` is being closed: the threads that watch it from earlier waits let it go."""
         if getattr(obj, "waiters", None):
             self._kernel.sched.forget(obj)  # type: ignore[union-attr]
 
@@ -119,12 +127,9 @@ class ThreadCalls(FakeBase):
         the closed port as signalled (no source shows that case), and the
         closing is counted as a signal of the kernel's (``Kernel.wake``) only
         when a thread is blocked on the port."""
-        blocked = [t for t in waiting_on(port)
-                   if t.state is BLOCKED and t.wait is not None and port in t.wait.objs]
-        if blocked:
+        if _blocked_on(port):
             self._kernel.wake(port)
-        if getattr(port, "waiters", None):
-            self._kernel.sched.forget(port)  # type: ignore[union-attr]
+        self._let_go(port)
 
     def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:

@@ -96,7 +96,7 @@ from ._sim import Chooser, FakeConfig, RandomChooser
 from ._sockets import CONNECTED, Socket, Sockets
 from ._threads import ProgramThread
 from ._trace import Trace
-from ._types import WSADATA, StartupResult
+from ._types import WSADATA, StartupResult, as_c_int
 
 __all__ = ["FakeWinsock", "check_invariants_by_default"]
 
@@ -384,7 +384,7 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
             v = kernel._last_thread.last_error
         else:
             v = kernel.thread().last_error
-        return v if v < 0x80000000 else v - 0x100000000
+        return as_c_int(v)
 
     def WSASetLastError(self, iError: int) -> None:
         """Set the calling thread's last error.  ``iError`` is a C ``int`` and the

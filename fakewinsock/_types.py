@@ -199,6 +199,11 @@ def ntohs(x: int) -> int:
     return htons(x)
 
 
+def as_c_int(dword: int) -> int:
+    """A 32-bit unsigned value (a DWORD slot, an option name passed as one) read as a C ``int``."""
+    return dword if dword < 0x80000000 else dword - 0x100000000
+
+
 def inet_addr(cp: str) -> int:
     """The IPv4 address ``cp`` as the in_addr value Windows stores (network order
     read as a little-endian ULONG); INADDR_NONE (0xFFFFFFFF) if it is not one."""
