@@ -317,7 +317,8 @@ class Winsock(Protocol):
 
     def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
         """FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (an operation that succeeds inside
-        its call queues no packet) and/or FILE_SKIP_SET_EVENT_ON_HANDLE: TRUE or FALSE."""
+        its call queues no packet) and/or FILE_SKIP_SET_EVENT_ON_HANDLE: TRUE or FALSE.
+        A mode once set stays set (0 or fewer flags succeed and remove nothing)."""
         ...
 
     def CancelIo(self, hFile: int) -> int:
