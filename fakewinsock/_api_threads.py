@@ -132,8 +132,8 @@ class ThreadCalls(FakeBase):
         self._let_go(port)
 
     def _thread_handle(self, h: object, call: str) -> ProgramThread | None:
-        if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
-            raise NotEmulatedError(f"{call}: GetCurrentThread's pseudo-handle is emulated only by QueueUserAPC")
+        """The thread a handle names (not GetCurrentThread's pseudo-handle: the
+        callers answer for the calling thread themselves)."""
         return self._lookup(h, ProgramThread, call, "hThread")
 
     def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:
@@ -218,6 +218,14 @@ class ThreadCalls(FakeBase):
         previous count, or RESUME_THREAD_FAILED."""
         call = "ResumeThread"
         ts = self._enter(call)
+        if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
+            # GetCurrentThread's pseudo-handle: the calling thread, which runs,
+            # so its suspend count is 0 (as for any running thread: thread.c
+            # test_SuspendThread; Microsoft's GetCurrentThread: the pseudo-handle
+            # names the caller "whenever a thread handle is required").
+            if self.trace.enabled:
+                self._kernel.record("call", call, hThread, 0, "count=0 (the calling thread)")
+            return 0
         pt = self._thread_handle(hThread, call)
         if pt is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.RESUME_THREAD_FAILED)
@@ -231,9 +239,12 @@ class ThreadCalls(FakeBase):
         return prev
 
     def GetExitCodeThread(self, hThread: int) -> ExitCodeResult:
-        """(TRUE, exit code or STILL_ACTIVE), or (FALSE, 0) with ERROR_INVALID_HANDLE."""
+        """(TRUE, exit code or STILL_ACTIVE), or (FALSE, 0) with ERROR_INVALID_HANDLE.
+        GetCurrentThread's pseudo-handle names the calling thread: STILL_ACTIVE."""
         call = "GetExitCodeThread"
         ts = self._enter(call)
+        if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
+            return ExitCodeResult(C.TRUE, C.STILL_ACTIVE)
         pt = self._thread_handle(hThread, call)
         if pt is None:
             self._fail(ts, call, C.ERROR_INVALID_HANDLE, hThread, rc=C.FALSE)
@@ -255,7 +266,8 @@ class ThreadCalls(FakeBase):
                                    "closesocket (Microsoft: CloseHandle on a SOCKET is not supported)")
         if obj is None:
             if hObject == C.CURRENT_THREAD_PSEUDO_HANDLE:
-                raise NotEmulatedError(f"{call}: GetCurrentThread's pseudo-handle is emulated only by QueueUserAPC")
+                raise NotEmulatedError(f"{call}: GetCurrentThread's pseudo-handle: Microsoft says closing it "
+                                       "\"has no effect\", but no source shows what CloseHandle returns")
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
         if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused
             self._ports.close(obj)

@@ -27,7 +27,7 @@ TICK_NS = 15_625_000
 _NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
-def _signalled(evs: list[Event] | list[Event | ProgramThread | Port], wait_all: int) -> int:
+def _signalled(evs: list[Event] | list[Event | ProgramThread | Port | _OwnThread], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
     (0 when ``wait_all`` and all are, :func:`first_signaled` otherwise), or -1."""
     if wait_all:
@@ -63,7 +63,7 @@ def _block_events(kernel: _kernel.Kernel, evs: list[Event], wait_all: int, deadl
                     return True
             return False
 
-    kernel.block(done, deadline, what, ts, evs, signals)
+    kernel.block(done, deadline, what, ts, _registered(evs), signals)
     return got[0]
 
 
@@ -86,6 +86,37 @@ def _socket_wait(call: str, h: int) -> NotEmulatedError:
                             "on Windows depends on requests the provider makes; no Windows-run test shows it)")
 
 
+class _OwnThread:
+    """What GetCurrentThread's pseudo-handle names in a wait: the calling
+    thread, whose object is signalled only when it ends, which it cannot do
+    while it waits in this call.  So a wait on it never ends through it: a
+    timeout (WAIT_TIMEOUT), another object of a wait for any, or, alertable, a
+    queued completion routine or APC (WAIT_IO_COMPLETION); a wait for all
+    that names it, or a wait on it alone with INFINITE and nothing queued, never
+    returns (the fake raises DeadlockError where nothing else can happen).
+    Sources: Microsoft's GetCurrentThread page ("The calling thread can use
+    this handle to specify itself whenever a thread handle is required") and
+    WaitForSingleObject's (a thread object is signalled when the thread
+    terminates).  Stateless and never registered as waited on (the waits
+    leave it out of the objects they hand the scheduler): one for every fake."""
+
+    __slots__ = ()
+    signaled = False
+    closed = False
+    handle = C.CURRENT_THREAD_PSEUDO_HANDLE
+
+
+_OWN_THREAD = _OwnThread()
+
+
+def _registered(objs: Sequence[Any]) -> Sequence[Any]:
+    """``objs`` without GetCurrentThread's pseudo-handle, for the scheduler."""
+    for o in objs:
+        if o is _OWN_THREAD:
+            return [o for o in objs if o is not _OWN_THREAD]
+    return objs
+
+
 def _tagged(objects: dict[int, Any], h: int) -> Any:
     """The object a kernel handle names, ignoring its two low bits, which Windows
     leaves to the application (Wine's sync.c test_WaitForSingleObject, run on
@@ -97,8 +128,7 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     obj = objects.get(h)
     if obj is None and type(h) is int and h & 3:
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
-            raise NotEmulatedError("a wait on GetCurrentThread's pseudo-handle is not emulated (on Windows it "
-                                   "waits for the calling thread's own exit)")
+            return _OWN_THREAD
         obj = objects.get(h & ~3)
     return obj
 
@@ -227,7 +257,8 @@ class WaitCalls(FakeBase):
                 if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
                     evs.append(waitable)
                     continue
-                if isinstance(waitable, (ProgramThread, Port)):  # any waitable handle (it is WaitForMultipleObjectsEx)
+                # any waitable handle (it is WaitForMultipleObjectsEx)
+                if isinstance(waitable, (ProgramThread, Port, _OwnThread)):
                     evs.append(waitable)  # type: ignore[arg-type]
                     continue
                 if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
@@ -362,13 +393,13 @@ class WaitCalls(FakeBase):
         if nCount > len(lpHandles):
             raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
                                     "Windows would read past the array")
-        objs: list[Event | ProgramThread | Port] = []
+        objs: list[Event | ProgramThread | Port | _OwnThread] = []
         for i in range(nCount):
             h = lpHandles[i]
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
             obj = _tagged(self._kernel.objects, h)
-            if not isinstance(obj, (Event, ProgramThread, Port)):
+            if not isinstance(obj, (Event, ProgramThread, Port, _OwnThread)):
                 if isinstance(obj, Socket):
                     raise _socket_wait(call, h)
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
@@ -390,7 +421,7 @@ class WaitCalls(FakeBase):
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, objs, signals)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None, _registered(objs), signals)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]

@@ -1,0 +1,89 @@
+"""GetCurrentThread's pseudo-handle in the waits, GetExitCodeThread and
+ResumeThread: the calling thread, which is running.
+
+Sources (Windows behaviour): Microsoft's GetCurrentThread page ("The calling
+thread can use this handle to specify itself whenever a thread handle is
+required"; "The handle is always interpreted as referring to the thread that
+is using it"), WaitForSingleObject's (a thread object is signalled when the
+thread terminates), so a thread's wait on its own pseudo-handle never ends
+through it (servers use WaitForSingleObject(GetCurrentThread(), ms) as a sleep,
+and INFINITE to park a main thread); GetExitCodeThread's (STILL_ACTIVE while
+the thread runs); kernel32 thread.c test_SuspendThread (ResumeThread on a
+thread that is not suspended: 0). A timed-out wait leaves the last error
+(sync.c test_WaitForSingleObject). docs/semantics-findings.md section 41.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakewinsock.constants import (
+    STILL_ACTIVE,
+    TRUE,
+    WAIT_IO_COMPLETION,
+    WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
+    WSA_WAIT_EVENT_0,
+    WSA_WAIT_IO_COMPLETION,
+    WSA_WAIT_TIMEOUT,
+)
+
+from ._harness import WAIT_MS, Harness
+from .test_mined_threads_ports import join, start
+
+
+def test_a_wait_on_the_calling_thread_times_out(h: Harness) -> None:
+    me = h.ws.GetCurrentThread()
+    for ms in (0, 30):
+        h.ws.SetLastError(1234)
+        assert h.ws.WaitForSingleObject(me, ms) == WAIT_TIMEOUT
+        assert h.ws.WaitForSingleObjectEx(me, ms, TRUE) == WAIT_TIMEOUT
+        assert h.ws.WSAWaitForMultipleEvents(1, [me], 0, ms, 0) == WSA_WAIT_TIMEOUT
+        assert h.ws.GetLastError() == 1234
+
+
+def test_with_other_objects_the_calling_thread_never_satisfies_the_wait(h: Harness) -> None:
+    """A wait for any returns the signalled event's index; a wait for all
+    that names the calling thread times out though the event is signalled."""
+    me = h.ws.GetCurrentThread()
+    ev = h.event()
+    assert h.ws.WSASetEvent(ev) == TRUE
+    assert h.ws.WaitForMultipleObjects(2, [me, ev], 0, 0) == WAIT_OBJECT_0 + 1
+    assert h.ws.WSAWaitForMultipleEvents(2, [me, ev], 0, 0, 0) == WSA_WAIT_EVENT_0 + 1
+    assert h.ws.WaitForMultipleObjects(2, [ev, me], 1, 30) == WAIT_TIMEOUT
+    assert h.ws.WSAWaitForMultipleEvents(2, [ev, me], 1, 30, 0) == WSA_WAIT_TIMEOUT
+
+
+def test_an_alertable_wait_on_the_calling_thread_runs_its_apcs(h: Harness) -> None:
+    """The idiom of a thread that parks to serve APCs: the wait returns
+    WAIT_IO_COMPLETION once the queued APC has run."""
+    me = h.ws.GetCurrentThread()
+    ran: list[int] = []
+    assert h.ws.QueueUserAPC(ran.append, me, 7) != 0
+    assert h.ws.WaitForSingleObjectEx(me, WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert ran == [7]
+    assert h.ws.QueueUserAPC(ran.append, me, 8) != 0
+    assert h.ws.WSAWaitForMultipleEvents(1, [me], 0, WAIT_MS, TRUE) == WSA_WAIT_IO_COMPLETION
+    assert ran == [7, 8]
+
+
+def test_the_calling_thread_is_still_active_and_not_suspended(h: Harness) -> None:
+    me = h.ws.GetCurrentThread()
+    assert h.ws.GetExitCodeThread(me) == (TRUE, STILL_ACTIVE)
+    assert h.ws.ResumeThread(me) == 0
+
+
+def test_in_another_thread_the_pseudo_handle_names_that_thread(h: Harness) -> None:
+    """The same value in a second thread: that thread, running, so its own
+    wait times out and it reads STILL_ACTIVE; the main thread's wait on the
+    second thread's real handle ends when it returns."""
+    seen: list[Any] = []
+
+    def routine(_: Any) -> int:
+        me = h.ws.GetCurrentThread()
+        seen.append(h.ws.WaitForSingleObject(me, 30))
+        seen.append(tuple(h.ws.GetExitCodeThread(me)))
+        return 5
+
+    assert join(h, start(h, routine)) == 5
+    assert seen == [WAIT_TIMEOUT, (TRUE, STILL_ACTIVE)]
