@@ -27,7 +27,7 @@ TICK_NS = 15_625_000
 _NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
-def _signalled(evs: list[Event] | list[Event | ProgramThread | Port | _OwnThread], wait_all: int) -> int:
+def _signalled(evs: list[Event] | list[Event | ProgramThread | Port | _Running], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
     (0 when ``wait_all`` and all are, :func:`first_signaled` otherwise), or -1."""
     if wait_all:
@@ -86,34 +86,42 @@ def _socket_wait(call: str, h: int) -> NotEmulatedError:
                             "on Windows depends on requests the provider makes; no Windows-run test shows it)")
 
 
-class _OwnThread:
-    """What GetCurrentThread's pseudo-handle names in a wait: the calling
-    thread, whose object is signalled only when it ends, which it cannot do
-    while it waits in this call.  So a wait on it never ends through it: a
-    timeout (WAIT_TIMEOUT), another object of a wait for any, or, alertable, a
-    queued completion routine or APC (WAIT_IO_COMPLETION); a wait for all
-    that names it, or a wait on it alone with INFINITE and nothing queued, never
-    returns (the fake raises DeadlockError where nothing else can happen).
-    Sources: Microsoft's GetCurrentThread page ("The calling thread can use
-    this handle to specify itself whenever a thread handle is required") and
-    WaitForSingleObject's (a thread object is signalled when the thread
-    terminates).  Stateless and never registered as waited on (the waits
-    leave it out of the objects they hand the scheduler): one for every fake."""
+class _Running:
+    """What a pseudo-handle names in a wait: GetCurrentThread's, the calling
+    thread, and GetCurrentProcess's ((HANDLE)-1, INVALID_HANDLE_VALUE), the
+    process.  A thread object is signalled when its thread ends, a process
+    object when its process does; neither can happen while the calling thread
+    waits in this call.  So a wait on one never ends through it: a timeout
+    (WAIT_TIMEOUT), another object of a wait for any, or, alertable, a queued
+    completion routine or APC (WAIT_IO_COMPLETION); a wait for all that names
+    one, or a wait on one alone with INFINITE and nothing queued, never returns
+    (the fake raises DeadlockError where nothing else can happen).  Sources:
+    Microsoft's GetCurrentThread page ("The calling thread can use this handle
+    to specify itself whenever a thread handle is required"), GetCurrentProcess's
+    ("a special constant, currently (HANDLE)-1, that is interpreted as the
+    current process handle") and WaitForSingleObject's (thread and process
+    objects are signalled when they terminate).  So a wait on a handle that a
+    failed call returned as INVALID_HANDLE_VALUE waits on the process, as on
+    Windows.  Stateless and never registered as waited on (the waits leave them
+    out of the objects they hand the scheduler): one of each for every fake."""
 
-    __slots__ = ()
+    __slots__ = ("handle",)
     signaled = False
     closed = False
-    handle = C.CURRENT_THREAD_PSEUDO_HANDLE
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
 
 
-_OWN_THREAD = _OwnThread()
+_OWN_THREAD = _Running(C.CURRENT_THREAD_PSEUDO_HANDLE)
+_OWN_PROCESS = _Running(C.INVALID_HANDLE_VALUE)
 
 
 def _registered(objs: Sequence[Any]) -> Sequence[Any]:
-    """``objs`` without GetCurrentThread's pseudo-handle, for the scheduler."""
+    """``objs`` without the pseudo-handles' stand-ins, for the scheduler."""
     for o in objs:
-        if o is _OWN_THREAD:
-            return [o for o in objs if o is not _OWN_THREAD]
+        if type(o) is _Running:
+            return [o for o in objs if type(o) is not _Running]
     return objs
 
 
@@ -129,6 +137,8 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     if obj is None and type(h) is int and h & 3:
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
             return _OWN_THREAD
+        if h == C.INVALID_HANDLE_VALUE:
+            return _OWN_PROCESS
         obj = objects.get(h & ~3)
     return obj
 
@@ -258,7 +268,7 @@ class WaitCalls(FakeBase):
                     evs.append(waitable)
                     continue
                 # any waitable handle (it is WaitForMultipleObjectsEx)
-                if isinstance(waitable, (ProgramThread, Port, _OwnThread)):
+                if isinstance(waitable, (ProgramThread, Port, _Running)):
                     evs.append(waitable)  # type: ignore[arg-type]
                     continue
                 if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
@@ -393,13 +403,13 @@ class WaitCalls(FakeBase):
         if nCount > len(lpHandles):
             raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
                                     "Windows would read past the array")
-        objs: list[Event | ProgramThread | Port | _OwnThread] = []
+        objs: list[Event | ProgramThread | Port | _Running] = []
         for i in range(nCount):
             h = lpHandles[i]
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
             obj = _tagged(self._kernel.objects, h)
-            if not isinstance(obj, (Event, ProgramThread, Port, _OwnThread)):
+            if not isinstance(obj, (Event, ProgramThread, Port, _Running)):
                 if isinstance(obj, Socket):
                     raise _socket_wait(call, h)
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)

@@ -239,7 +239,8 @@ class Winsock(Protocol):
 
     def GetCurrentThread(self) -> int:
         """The pseudo-handle CURRENT_THREAD_PSEUDO_HANDLE ((HANDLE)-2): "the calling
-        thread" for the calls it is passed to (here: QueueUserAPC)."""
+        thread" for the calls it is passed to (QueueUserAPC, the waits: never
+        signalled while the thread waits, GetExitCodeThread, ResumeThread)."""
         ...
 
     def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:

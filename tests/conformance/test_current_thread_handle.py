@@ -1,5 +1,6 @@
 """GetCurrentThread's pseudo-handle in the waits, GetExitCodeThread and
-ResumeThread: the calling thread, which is running.
+ResumeThread: the calling thread, which is running; GetCurrentProcess's,
+(HANDLE)-1 = INVALID_HANDLE_VALUE, in the waits: the process, also running.
 
 Sources (Windows behaviour): Microsoft's GetCurrentThread page ("The calling
 thread can use this handle to specify itself whenever a thread handle is
@@ -8,7 +9,10 @@ is using it"), WaitForSingleObject's (a thread object is signalled when the
 thread terminates), so a thread's wait on its own pseudo-handle never ends
 through it (servers use WaitForSingleObject(GetCurrentThread(), ms) as a sleep,
 and INFINITE to park a main thread); GetExitCodeThread's (STILL_ACTIVE while
-the thread runs); kernel32 thread.c test_SuspendThread (ResumeThread on a
+the thread runs); GetCurrentProcess's ("a special constant, currently
+(HANDLE)-1, that is interpreted as the current process handle": a wait on an
+INVALID_HANDLE_VALUE that a failed call returned waits on the process);
+kernel32 thread.c test_SuspendThread (ResumeThread on a
 thread that is not suspended: 0). A timed-out wait leaves the last error
 (sync.c test_WaitForSingleObject). docs/semantics-findings.md section 41.
 """
@@ -18,6 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from fakewinsock.constants import (
+    ERROR_INVALID_HANDLE,
+    FALSE,
+    INVALID_HANDLE_VALUE,
     STILL_ACTIVE,
     TRUE,
     WAIT_IO_COMPLETION,
@@ -87,3 +94,22 @@ def test_in_another_thread_the_pseudo_handle_names_that_thread(h: Harness) -> No
 
     assert join(h, start(h, routine)) == 5
     assert seen == [WAIT_TIMEOUT, (TRUE, STILL_ACTIVE)]
+
+
+def test_a_wait_on_the_process_pseudo_handle_times_out(h: Harness) -> None:
+    """INVALID_HANDLE_VALUE is GetCurrentProcess's pseudo-handle: the waits
+    time out (last error left) and a wait for any with a signalled event
+    returns the event's index; it names no thread (GetExitCodeThread: FALSE,
+    ERROR_INVALID_HANDLE, a handle of the wrong type)."""
+    me = INVALID_HANDLE_VALUE
+    ev = h.event()
+    for ms in (0, 30):
+        h.ws.SetLastError(1234)
+        assert h.ws.WaitForSingleObject(me, ms) == WAIT_TIMEOUT
+        assert h.ws.WSAWaitForMultipleEvents(1, [me], 0, ms, 0) == WSA_WAIT_TIMEOUT
+        assert h.ws.GetLastError() == 1234
+    assert h.ws.WSASetEvent(ev) == TRUE
+    assert h.ws.WaitForMultipleObjects(2, [me, ev], 0, 0) == WAIT_OBJECT_0 + 1
+    assert h.ws.WaitForMultipleObjects(2, [ev, me], 1, 30) == WAIT_TIMEOUT
+    assert h.ws.GetExitCodeThread(me) == (FALSE, 0)
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
