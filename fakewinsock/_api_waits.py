@@ -41,7 +41,7 @@ _WSA_WAIT_WHAT = [f"WSAWaitForMultipleEvents({n} events, INFINITE)" for n in ran
 
 
 def _block_events(kernel: _kernel.Kernel, evs: list[Event], wait_all: int, deadline: int | None, what: str,
-                  ts: ThreadState | None, signals: int) -> int:
+                  ts: ThreadState | None, signals: int, objs: Sequence[Any]) -> int:
     """WSAWaitForMultipleEvents' blocking wait when program threads run or
     all must be signalled (``Kernel.block``): the index it returns, or -1.
     Apart, so the call's usual path makes none of these closures."""
@@ -63,7 +63,7 @@ def _block_events(kernel: _kernel.Kernel, evs: list[Event], wait_all: int, deadl
                     return True
             return False
 
-    kernel.block(done, deadline, what, ts, _registered(evs), signals)
+    kernel.block(done, deadline, what, ts, objs, signals)
     return got[0]
 
 
@@ -117,12 +117,9 @@ _OWN_THREAD = _Running(C.CURRENT_THREAD_PSEUDO_HANDLE)
 _OWN_PROCESS = _Running(C.INVALID_HANDLE_VALUE)
 
 
-def _registered(objs: Sequence[Any]) -> Sequence[Any]:
+def _registered(objs: Sequence[Any]) -> list[Any]:
     """``objs`` without the pseudo-handles' stand-ins, for the scheduler."""
-    for o in objs:
-        if type(o) is _Running:
-            return [o for o in objs if type(o) is not _Running]
-    return objs
+    return [o for o in objs if type(o) is not _Running]
 
 
 def _tagged(objects: dict[int, Any], h: int) -> Any:
@@ -253,6 +250,7 @@ class WaitCalls(FakeBase):
                 "Windows would read past the array"
             )
         evs: list[Event] = []
+        pseudo = False  # a pseudo-handle's stand-in among them (see _Running)
         objects = self._kernel.objects
         for i in range(cEvents):
             h = lphEvents[i]
@@ -270,6 +268,7 @@ class WaitCalls(FakeBase):
                 # any waitable handle (it is WaitForMultipleObjectsEx)
                 if isinstance(waitable, (ProgramThread, Port, _Running)):
                     evs.append(waitable)  # type: ignore[arg-type]
+                    pseudo = pseudo or type(waitable) is _Running
                     continue
                 if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
                     raise _socket_wait(call, h)
@@ -304,7 +303,8 @@ class WaitCalls(FakeBase):
             if not fWaitAll and kernel.sched is None:  # the hot case: any event, no program threads
                 idx = kernel.block_any(evs, deadline, what, ts if fAlertable else None)
             else:
-                idx = _block_events(kernel, evs, fWaitAll, deadline, what, ts if fAlertable else None, signals)
+                idx = _block_events(kernel, evs, fWaitAll, deadline, what, ts if fAlertable else None, signals,
+                                    _registered(evs) if pseudo else evs)
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
         if idx >= 0:
@@ -404,6 +404,7 @@ class WaitCalls(FakeBase):
             raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
                                     "Windows would read past the array")
         objs: list[Event | ProgramThread | Port | _Running] = []
+        pseudo = False  # a pseudo-handle's stand-in among them (see _Running)
         for i in range(nCount):
             h = lpHandles[i]
             if not isinstance(h, int):
@@ -413,6 +414,7 @@ class WaitCalls(FakeBase):
                 if isinstance(obj, Socket):
                     raise _socket_wait(call, h)
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
+            pseudo = pseudo or type(obj) is _Running
             objs.append(obj)
         if bWaitAll and len({o.handle for o in objs}) != len(objs):
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
@@ -431,7 +433,8 @@ class WaitCalls(FakeBase):
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, _registered(objs), signals)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None,
+                               _registered(objs) if pseudo else objs, signals)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]
