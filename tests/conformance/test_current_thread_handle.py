@@ -113,3 +113,17 @@ def test_a_wait_on_the_process_pseudo_handle_times_out(h: Harness) -> None:
     assert h.ws.WaitForMultipleObjects(2, [ev, me], 1, 30) == WAIT_TIMEOUT
     assert h.ws.GetExitCodeThread(me) == (FALSE, 0)
     assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+
+
+def test_closing_the_process_pseudo_handle_succeeds_and_changes_nothing(h: Harness) -> None:
+    """CloseHandle(INVALID_HANDLE_VALUE): TRUE, the last error left, and the
+    handle still names the process (Microsoft's GetCurrentProcess page: closing
+    it "has no effect"; the firehazard crate's Windows-run test
+    close_handle_invalid: success). CloseHandle(NULL): FALSE,
+    ERROR_INVALID_HANDLE (the same crate's close_handle_null)."""
+    h.ws.SetLastError(1234)
+    assert h.ws.CloseHandle(INVALID_HANDLE_VALUE) == TRUE
+    assert h.ws.GetLastError() == 1234
+    assert h.ws.WaitForSingleObject(INVALID_HANDLE_VALUE, 0) == WAIT_TIMEOUT
+    assert h.ws.CloseHandle(0) == FALSE
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
