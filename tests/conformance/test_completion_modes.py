@@ -20,6 +20,7 @@ import pytest
 from fakewinsock import WSABUF
 from fakewinsock.constants import (
     AF_INET,
+    ERROR_INVALID_HANDLE,
     ERROR_INVALID_PARAMETER,
     FALSE,
     FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
@@ -89,3 +90,15 @@ def test_a_send_that_completes_at_once_queues_nothing(h: Harness) -> None:
         assert h.ws.WSAGetLastError() == WSA_IO_PENDING
         assert h.ws.GetQueuedCompletionStatus(port, MS) == (TRUE, 5, 9, ov)
     pytest.fail("no send ever completed at once")
+
+
+def test_modes_on_a_handle_that_is_no_file_fail_with_invalid_handle(h: Harness) -> None:
+    """An event's or a completion port's handle: the information class is a
+    file object's, so NtSetInformationFile fails with
+    STATUS_OBJECT_TYPE_MISMATCH (the allio library's Windows test "wait
+    packets do not support skipping the completion port on synchronous
+    completion": that status for FILE_SKIP_COMPLETION_PORT_ON_SUCCESS on a
+    wait packet's handle), which kernel32 maps to ERROR_INVALID_HANDLE."""
+    for handle in (h.event(), h.port()):
+        assert h.ws.SetFileCompletionNotificationModes(handle, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS) == FALSE
+        assert h.ws.WSAGetLastError() == ERROR_INVALID_HANDLE
