@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import _constants as C
 from ._api_base import _NS_PER_MS, FakeBase
-from ._errors import WinsockUsageError
+from ._errors import NotEmulatedError, WinsockUsageError
 from ._iocp import Packet, Port, win32_error_of_ntstatus
 from ._kernel import ThreadState
 from ._types import OVERLAPPED_ENTRY, WSAOVERLAPPED, QueuedCompletion, QueuedCompletionEx
@@ -206,22 +206,58 @@ class PortCalls(FakeBase):
 
     def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
         """Set FILE_SKIP_COMPLETION_PORT_ON_SUCCESS and/or
-        FILE_SKIP_SET_EVENT_ON_HANDLE on a socket (added to those already set;
-        with or without a port).  Other bits: ERROR_INVALID_PARAMETER.
+        FILE_SKIP_SET_EVENT_ON_HANDLE on a socket, with or without a port.
 
-        Divergence from real Windows: the flags are added, never cleared (what
-        Windows does with 0 or with fewer flags than before is not shown by
-        the sources we read)."""
+        ``Flags`` is a UCHAR: only its low byte counts, as the C conversion
+        does.  A mode once set cannot be removed: the flags are added to those
+        already set, and 0 (or a subset) succeeds and leaves them all
+        (Microsoft's page: "after a mode has been set for a file handle, it
+        cannot be removed"; Wine's ntdll tests/file.c
+        ``test_file_completion_information``, run on Windows: Flags 0 after
+        FILE_SKIP_COMPLETION_PORT_ON_SUCCESS succeeds and the flag stays; an
+        operation that succeeds at once then still queues no packet).
+        FILE_SKIP_COMPLETION_PORT_ON_SUCCESS on a socket made without
+        WSA_FLAG_OVERLAPPED (a handle opened for synchronous I/O) fails with
+        ERROR_INVALID_PARAMETER (the same test, on a file opened without
+        FILE_FLAG_OVERLAPPED: STATUS_INVALID_PARAMETER; the check is the I/O
+        manager's, for every kind of handle).
+
+        Not emulated (NotEmulatedError): any bit but those two, among them
+        FILE_SKIP_SET_USER_EVENT_ON_FAST_IO (4): Windows' NtSetInformationFile
+        accepts it and ignores unknown bits (the same test: 4 and 0xdeadbeef
+        succeed), but whether kernel32's wrapper lets them through (Wine's
+        does; ReactOS's refuses them with ERROR_INVALID_PARAMETER, as this fake
+        did) and which of a socket's completions count as "fast I/O" that then
+        leave the OVERLAPPED's event unsignalled, no source shows.  Also other
+        flags than FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (0 or
+        FILE_SKIP_SET_EVENT_ON_HANDLE) on a socket without WSA_FLAG_OVERLAPPED:
+        Wine's server refuses every call on such a handle, and no Windows-run
+        test shows those."""
         call = "SetFileCompletionNotificationModes"
         ts = self._enter(call)
         if not isinstance(Flags, int):
             raise TypeError(f"{call}: Flags must be an int, not {type(Flags).__name__}")
+        Flags &= 0xFF  # a UCHAR
+        known = C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | C.FILE_SKIP_SET_EVENT_ON_HANDLE
+        if Flags & ~known:
+            raise NotEmulatedError(
+                f"{call}: Flags {Flags:#x} has bits other than FILE_SKIP_COMPLETION_PORT_ON_SUCCESS and "
+                "FILE_SKIP_SET_EVENT_ON_HANDLE (FILE_SKIP_SET_USER_EVENT_ON_FAST_IO is 0x4): Windows' "
+                "NtSetInformationFile accepts them, but whether SetFileCompletionNotificationModes refuses them "
+                "(ReactOS) or not (Wine), and what 0x4 does to a socket's events, no source shows"
+            )
         sock = self._socket(FileHandle, call)
         if sock is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle if isinstance(FileHandle, int) else 0,
                               rc=C.FALSE)
-        if Flags & ~(C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | C.FILE_SKIP_SET_EVENT_ON_HANDLE):
-            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=C.FALSE)
+        if not sock.overlapped:
+            if Flags & C.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+                return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=C.FALSE)
+            raise NotEmulatedError(
+                f"{call}: Flags {Flags:#x} on socket {FileHandle:#x}, made without WSA_FLAG_OVERLAPPED: Windows "
+                "refuses FILE_SKIP_COMPLETION_PORT_ON_SUCCESS on such a handle (ERROR_INVALID_PARAMETER); what it "
+                "does with other flags no source shows"
+            )
         b = self._ports.binding(sock)
         b.modes |= Flags
         if self.trace.enabled:

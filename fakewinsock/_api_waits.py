@@ -27,7 +27,7 @@ TICK_NS = 15_625_000
 _NATIVE_KERNEL = not str(_kernel.__file__).endswith(".py")
 
 
-def _signalled(evs: list[Event] | list[Event | ProgramThread | Port], wait_all: int) -> int:
+def _signalled(evs: list[Event] | list[Event | ProgramThread | Port | _Running], wait_all: int) -> int:
     """What a wait on ``evs`` returns now: the index of the first signalled event
     (0 when ``wait_all`` and all are, :func:`first_signaled` otherwise), or -1."""
     if wait_all:
@@ -41,7 +41,7 @@ _WSA_WAIT_WHAT = [f"WSAWaitForMultipleEvents({n} events, INFINITE)" for n in ran
 
 
 def _block_events(kernel: _kernel.Kernel, evs: list[Event], wait_all: int, deadline: int | None, what: str,
-                  ts: ThreadState | None, signals: int) -> int:
+                  ts: ThreadState | None, signals: int, objs: Sequence[Any]) -> int:
     """WSAWaitForMultipleEvents' blocking wait when program threads run or
     all must be signalled (``Kernel.block``): the index it returns, or -1.
     Apart, so the call's usual path makes none of these closures."""
@@ -63,7 +63,7 @@ def _block_events(kernel: _kernel.Kernel, evs: list[Event], wait_all: int, deadl
                     return True
             return False
 
-    kernel.block(done, deadline, what, ts, evs, signals)
+    kernel.block(done, deadline, what, ts, objs, signals)
     return got[0]
 
 
@@ -86,6 +86,42 @@ def _socket_wait(call: str, h: int) -> NotEmulatedError:
                             "on Windows depends on requests the provider makes; no Windows-run test shows it)")
 
 
+class _Running:
+    """What a pseudo-handle names in a wait: GetCurrentThread's, the calling
+    thread, and GetCurrentProcess's ((HANDLE)-1, INVALID_HANDLE_VALUE), the
+    process.  A thread object is signalled when its thread ends, a process
+    object when its process does; neither can happen while the calling thread
+    waits in this call.  So a wait on one never ends through it: a timeout
+    (WAIT_TIMEOUT), another object of a wait for any, or, alertable, a queued
+    completion routine or APC (WAIT_IO_COMPLETION); a wait for all that names
+    one, or a wait on one alone with INFINITE and nothing queued, never returns
+    (the fake raises DeadlockError where nothing else can happen).  Sources:
+    Microsoft's GetCurrentThread page ("The calling thread can use this handle
+    to specify itself whenever a thread handle is required"), GetCurrentProcess's
+    ("a special constant, currently (HANDLE)-1, that is interpreted as the
+    current process handle") and WaitForSingleObject's (thread and process
+    objects are signalled when they terminate).  So a wait on a handle that a
+    failed call returned as INVALID_HANDLE_VALUE waits on the process, as on
+    Windows.  Stateless and never registered as waited on (the waits leave them
+    out of the objects they hand the scheduler): one of each for every fake."""
+
+    __slots__ = ("handle",)
+    signaled = False
+    closed = False
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+
+_OWN_THREAD = _Running(C.CURRENT_THREAD_PSEUDO_HANDLE)
+_OWN_PROCESS = _Running(C.INVALID_HANDLE_VALUE)
+
+
+def _registered(objs: Sequence[Any]) -> list[Any]:
+    """``objs`` without the pseudo-handles' stand-ins, for the scheduler."""
+    return [o for o in objs if type(o) is not _Running]
+
+
 def _tagged(objects: dict[int, Any], h: int) -> Any:
     """The object a kernel handle names, ignoring its two low bits, which Windows
     leaves to the application (Wine's sync.c test_WaitForSingleObject, run on
@@ -97,8 +133,9 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     obj = objects.get(h)
     if obj is None and type(h) is int and h & 3:
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
-            raise NotEmulatedError("a wait on GetCurrentThread's pseudo-handle is not emulated (on Windows it "
-                                   "waits for the calling thread's own exit)")
+            return _OWN_THREAD
+        if h == C.INVALID_HANDLE_VALUE:
+            return _OWN_PROCESS
         obj = objects.get(h & ~3)
     return obj
 
@@ -213,6 +250,7 @@ class WaitCalls(FakeBase):
                 "Windows would read past the array"
             )
         evs: list[Event] = []
+        pseudo = False  # a pseudo-handle's stand-in among them (see _Running)
         objects = self._kernel.objects
         for i in range(cEvents):
             h = lphEvents[i]
@@ -227,8 +265,10 @@ class WaitCalls(FakeBase):
                 if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
                     evs.append(waitable)
                     continue
-                if isinstance(waitable, (ProgramThread, Port)):  # any waitable handle (it is WaitForMultipleObjectsEx)
+                # any waitable handle (it is WaitForMultipleObjectsEx)
+                if isinstance(waitable, (ProgramThread, Port, _Running)):
                     evs.append(waitable)  # type: ignore[arg-type]
+                    pseudo = pseudo or type(waitable) is _Running
                     continue
                 if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
                     raise _socket_wait(call, h)
@@ -263,7 +303,8 @@ class WaitCalls(FakeBase):
             if not fWaitAll and kernel.sched is None:  # the hot case: any event, no program threads
                 idx = kernel.block_any(evs, deadline, what, ts if fAlertable else None)
             else:
-                idx = _block_events(kernel, evs, fWaitAll, deadline, what, ts if fAlertable else None, signals)
+                idx = _block_events(kernel, evs, fWaitAll, deadline, what, ts if fAlertable else None, signals,
+                                    _registered(evs) if pseudo else evs)
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
         if idx >= 0:
@@ -362,16 +403,18 @@ class WaitCalls(FakeBase):
         if nCount > len(lpHandles):
             raise WinsockUsageError(f"{call}: nCount is {nCount} but lpHandles has {len(lpHandles)} handles; "
                                     "Windows would read past the array")
-        objs: list[Event | ProgramThread | Port] = []
+        objs: list[Event | ProgramThread | Port | _Running] = []
+        pseudo = False  # a pseudo-handle's stand-in among them (see _Running)
         for i in range(nCount):
             h = lpHandles[i]
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
             obj = _tagged(self._kernel.objects, h)
-            if not isinstance(obj, (Event, ProgramThread, Port)):
+            if not isinstance(obj, (Event, ProgramThread, Port, _Running)):
                 if isinstance(obj, Socket):
                     raise _socket_wait(call, h)
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
+            pseudo = pseudo or type(obj) is _Running
             objs.append(obj)
         if bWaitAll and len({o.handle for o in objs}) != len(objs):
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
@@ -390,7 +433,8 @@ class WaitCalls(FakeBase):
                 t = "INFINITE" if deadline is None else f"{dwMilliseconds} ms"
                 return f"{call}([{names}], {'all' if bWaitAll else 'any'}, {t})"
 
-            self._kernel.block(done, deadline, what, ts if bAlertable else None, objs, signals)
+            self._kernel.block(done, deadline, what, ts if bAlertable else None,
+                               _registered(objs) if pseudo else objs, signals)
             if bAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
             idx = got[0]

@@ -478,8 +478,11 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
 
     def GetCurrentThread(self) -> int:
         """GetCurrentThread's pseudo-handle, CURRENT_THREAD_PSEUDO_HANDLE (not a
-        kernel call: no scheduling point).  Divergence from real Windows: only
-        QueueUserAPC takes it; the other thread calls raise NotEmulatedError."""
+        kernel call: no scheduling point): the calling thread, in QueueUserAPC,
+        the waits (never signalled while its thread waits), GetExitCodeThread
+        (STILL_ACTIVE) and ResumeThread (0).  Divergence from real Windows:
+        CloseHandle on it raises NotEmulatedError (Microsoft: closing it "has
+        no effect"; what it returns no source shows)."""
         return C.CURRENT_THREAD_PSEUDO_HANDLE
 
     def GetLastError(self) -> int:

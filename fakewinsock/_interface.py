@@ -239,7 +239,8 @@ class Winsock(Protocol):
 
     def GetCurrentThread(self) -> int:
         """The pseudo-handle CURRENT_THREAD_PSEUDO_HANDLE ((HANDLE)-2): "the calling
-        thread" for the calls it is passed to (here: QueueUserAPC)."""
+        thread" for the calls it is passed to (QueueUserAPC, the waits: never
+        signalled while the thread waits, GetExitCodeThread, ResumeThread)."""
         ...
 
     def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:
@@ -317,7 +318,8 @@ class Winsock(Protocol):
 
     def SetFileCompletionNotificationModes(self, FileHandle: int, Flags: int) -> int:
         """FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (an operation that succeeds inside
-        its call queues no packet) and/or FILE_SKIP_SET_EVENT_ON_HANDLE: TRUE or FALSE."""
+        its call queues no packet) and/or FILE_SKIP_SET_EVENT_ON_HANDLE: TRUE or FALSE.
+        A mode once set stays set (0 or fewer flags succeed and remove nothing)."""
         ...
 
     def CancelIo(self, hFile: int) -> int:

@@ -46,7 +46,9 @@ What Windows does, and where it is shown:
   (the page's first condition, a port associated; docs/semantics-findings.md
   section 30).
   FILE_SKIP_SET_EVENT_ON_HANDLE leaves the socket handle itself unsignalled;
-  an explicit hEvent is still signalled (Microsoft's documentation).
+  an explicit hEvent is still signalled (Microsoft's documentation).  A mode
+  once set cannot be removed (ntdll tests/file.c
+  ``test_file_completion_information``; docs/semantics-findings.md section 40).
 * A completion routine on an associated socket: WSARecv/WSASend fail at once
   with WSAEINVAL and the routine is never called (sock.c ``test_WSARecv``).
 * An operation posted with a completion routine on a socket that is

@@ -10,14 +10,17 @@ from collections.abc import Callable
 import pytest
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, DeadlockError, FakeConfig, FakeWinsock, RandomChooser, WinsockUsageError
-from fakewinsock._errors import InternalError, LeakError
+from fakewinsock._errors import InternalError, LeakError, NotEmulatedError
 from fakewinsock.constants import (
+    AF_INET,
     ERROR_ABANDONED_WAIT_0,
     ERROR_OPERATION_ABORTED,
     FALSE,
     FILE_SKIP_SET_EVENT_ON_HANDLE,
     INFINITE,
     INVALID_HANDLE_VALUE,
+    IPPROTO_TCP,
+    SOCK_STREAM,
     SOCKET_ERROR,
     TRUE,
     WSA_IO_PENDING,
@@ -183,6 +186,30 @@ def test_wait_on_the_socket_handle_with_skip_set_event_is_refused() -> None:
     pend(h, a.sock, ov)
     with pytest.raises(WinsockUsageError, match="FILE_SKIP_SET_EVENT_ON_HANDLE"):
         h.ws.WSAGetOverlappedResult(a.sock, ov, TRUE)
+    h.finish()
+
+
+@pytest.mark.parametrize("flags", [0x4, 0x80, 0x7, 0x104])
+def test_completion_modes_beyond_the_two_known_are_not_emulated(flags: int) -> None:
+    """FILE_SKIP_SET_USER_EVENT_ON_FAST_IO (4) and unknown bits fail loudly
+    (NtSetInformationFile accepts them on Windows; kernel32's wrapper and the
+    effect of 4 are not shown); only the UCHAR's low byte counts (0x104: 4)."""
+    h = harness()
+    a, _ = connection(h, 1)
+    with pytest.raises(NotEmulatedError, match="FILE_SKIP_SET_USER_EVENT_ON_FAST_IO"):
+        h.ws.SetFileCompletionNotificationModes(a.sock, flags)
+    h.finish()
+
+
+def test_completion_modes_take_the_low_byte_and_sync_sockets_refuse_only_the_port_flag() -> None:
+    h = harness()
+    a, _ = connection(h, 1)
+    assert h.ws.SetFileCompletionNotificationModes(a.sock, 0x100 | FILE_SKIP_SET_EVENT_ON_HANDLE) == TRUE
+    s = h.ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, 0)
+    h.sockets.append(s)
+    for flags in (0, FILE_SKIP_SET_EVENT_ON_HANDLE):
+        with pytest.raises(NotEmulatedError, match="without WSA_FLAG_OVERLAPPED"):
+            h.ws.SetFileCompletionNotificationModes(s, flags)
     h.finish()
 
 

@@ -1,14 +1,14 @@
 """QueueUserAPC on the fake: what the conformance suite
 (tests/conformance/test_queue_user_apc.py) leaves to the fake alone: the error
-code for an exited thread, GetCurrentThread's pseudo-handle elsewhere (not
-emulated: loud), the leak report of an APC that never ran, bad arguments, and
+code for an exited thread, CloseHandle on GetCurrentThread's pseudo-handle
+(not emulated: loud), an infinite wait on it, the leak report of an APC that never ran, bad arguments, and
 an APC queued to a thread that exits first."""
 
 from __future__ import annotations
 
 import pytest
 
-from fakewinsock import FakeWinsock, LeakError, NotEmulatedError
+from fakewinsock import DeadlockError, FakeWinsock, LeakError, NotEmulatedError
 from fakewinsock.constants import (
     CURRENT_THREAD_PSEUDO_HANDLE,
     ERROR_GEN_FAILURE,
@@ -38,17 +38,23 @@ def test_an_exited_thread_gives_error_gen_failure() -> None:
     assert ws.WSACleanup() == 0
 
 
-@pytest.mark.parametrize("call", ["ResumeThread", "GetExitCodeThread", "CloseHandle", "WaitForSingleObject"])
-def test_the_pseudo_handle_elsewhere_is_not_emulated(call: str) -> None:
+def test_closing_the_pseudo_handle_is_not_emulated() -> None:
+    """CloseHandle on it "has no effect" (Microsoft), but its return value is
+    not shown (the waits, GetExitCodeThread and ResumeThread take it:
+    tests/conformance/test_current_thread_handle.py)."""
     ws = started()
     h = ws.GetCurrentThread()
     assert h == CURRENT_THREAD_PSEUDO_HANDLE
     with pytest.raises(NotEmulatedError, match="pseudo-handle"):
-        if call == "WaitForSingleObject":
-            ws.WaitForSingleObject(h, 0)
-        else:
-            getattr(ws, call)(h)
+        ws.CloseHandle(h)
     assert ws.WSACleanup() == 0
+
+
+def test_an_infinite_wait_on_the_calling_thread_alone_is_a_deadlock() -> None:
+    """Nothing can end it (Windows: it never returns)."""
+    ws = started()
+    with pytest.raises(DeadlockError):
+        ws.WaitForSingleObject(ws.GetCurrentThread(), INFINITE)
 
 
 def test_an_apc_that_never_ran_is_a_leak() -> None:

@@ -36,6 +36,8 @@ from fakewinsock.constants import (
     WAIT_FAILED,
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
+    WSA_WAIT_TIMEOUT,
 )
 from fakewinsock.testing import HypothesisChooser
 from tests.conformance._harness import Harness
@@ -912,3 +914,27 @@ def test_a_thread_watches_at_most_twice_a_full_wait() -> None:
     for evs in sets:
         for e in evs:
             ws.WSACloseEvent(e)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_threads_wait_on_its_own_pseudo_handle_while_another_runs(seed: int) -> None:
+    """The pseudo-handles' stand-ins are never registered with the scheduler
+    (they are never signalled): a thread that parks in such a wait while the
+    main thread sleeps times out in every wait call (section 41)."""
+    ws = started(FakeWinsock(seed=seed))
+    got: list[int] = []
+
+    def worker(param: Any) -> int:
+        me = ws.GetCurrentThread()
+        got.append(ws.WaitForSingleObject(me, 50))
+        got.append(ws.WaitForMultipleObjects(2, [me, INVALID_HANDLE_VALUE], FALSE, 50))
+        got.append(ws.WSAWaitForMultipleEvents(1, [me], FALSE, 50, FALSE))
+        return 0
+
+    hThread = ws.CreateThread(None, 0, worker, None, 0).hThread
+    for _ in range(20):
+        ws.Sleep(10)
+    assert ws.WaitForSingleObject(hThread, INFINITE) == WAIT_OBJECT_0
+    assert got == [WAIT_TIMEOUT, WAIT_TIMEOUT, WSA_WAIT_TIMEOUT]
+    assert ws.CloseHandle(hThread) == TRUE
+    assert ws.WSACleanup() == 0

@@ -382,6 +382,12 @@ def test_skip_completion_port_on_success(h: Harness) -> None:
     call queues nothing; its event is still signalled (Microsoft's
     SetFileCompletionNotificationModes)."""
     s, port, peer = skipping_port(h)
+    an_immediate_receive_queues_nothing(h, s, port, peer)
+
+
+def an_immediate_receive_queues_nothing(h: Harness, s: int, port: int, peer: Peer) -> None:
+    """Receive until one completes inside its call (a receive that pends must
+    queue its packet): its event is signalled and the port stays empty."""
     for _ in range(20):
         peer.send(b"ready")
         probe = h.overlapped()  # a zero-length receive completes once data is there

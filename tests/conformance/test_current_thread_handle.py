@@ -1,0 +1,152 @@
+"""GetCurrentThread's pseudo-handle in the waits, GetExitCodeThread and
+ResumeThread: the calling thread, which is running; GetCurrentProcess's,
+(HANDLE)-1 = INVALID_HANDLE_VALUE, in the waits: the process, also running.
+
+Sources (Windows behaviour): Microsoft's GetCurrentThread page ("The calling
+thread can use this handle to specify itself whenever a thread handle is
+required"; "The handle is always interpreted as referring to the thread that
+is using it"), WaitForSingleObject's (a thread object is signalled when the
+thread terminates), so a thread's wait on its own pseudo-handle never ends
+through it (servers use WaitForSingleObject(GetCurrentThread(), ms) as a sleep,
+and INFINITE to park a main thread); GetExitCodeThread's (STILL_ACTIVE while
+the thread runs); GetCurrentProcess's ("a special constant, currently
+(HANDLE)-1, that is interpreted as the current process handle": a wait on an
+INVALID_HANDLE_VALUE that a failed call returned waits on the process);
+kernel32 thread.c test_SuspendThread (ResumeThread on a
+thread that is not suspended: 0). A timed-out wait leaves the last error
+(sync.c test_WaitForSingleObject). docs/semantics-findings.md section 41.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakewinsock.constants import (
+    ERROR_INVALID_HANDLE,
+    FALSE,
+    INVALID_HANDLE_VALUE,
+    RESUME_THREAD_FAILED,
+    STILL_ACTIVE,
+    TRUE,
+    WAIT_IO_COMPLETION,
+    WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
+    WSA_INVALID_HANDLE,
+    WSA_WAIT_EVENT_0,
+    WSA_WAIT_IO_COMPLETION,
+    WSA_WAIT_TIMEOUT,
+)
+
+from ._harness import WAIT_MS, Harness
+from .test_mined_threads_ports import join, start
+
+
+def test_a_wait_on_the_calling_thread_times_out(h: Harness) -> None:
+    me = h.ws.GetCurrentThread()
+    for ms in (0, 30):
+        h.ws.SetLastError(1234)
+        assert h.ws.WaitForSingleObject(me, ms) == WAIT_TIMEOUT
+        assert h.ws.WaitForSingleObjectEx(me, ms, TRUE) == WAIT_TIMEOUT
+        assert h.ws.WSAWaitForMultipleEvents(1, [me], 0, ms, 0) == WSA_WAIT_TIMEOUT
+        assert h.ws.GetLastError() == 1234
+
+
+def test_with_other_objects_the_calling_thread_never_satisfies_the_wait(h: Harness) -> None:
+    """A wait for any returns the signalled event's index; a wait for all
+    that names the calling thread times out though the event is signalled."""
+    me = h.ws.GetCurrentThread()
+    ev = h.event()
+    assert h.ws.WSASetEvent(ev) == TRUE
+    assert h.ws.WaitForMultipleObjects(2, [me, ev], 0, 0) == WAIT_OBJECT_0 + 1
+    assert h.ws.WSAWaitForMultipleEvents(2, [me, ev], 0, 0, 0) == WSA_WAIT_EVENT_0 + 1
+    assert h.ws.WaitForMultipleObjects(2, [ev, me], 1, 30) == WAIT_TIMEOUT
+    assert h.ws.WSAWaitForMultipleEvents(2, [ev, me], 1, 30, 0) == WSA_WAIT_TIMEOUT
+
+
+def test_an_alertable_wait_on_the_calling_thread_runs_its_apcs(h: Harness) -> None:
+    """The idiom of a thread that parks to serve APCs: the wait returns
+    WAIT_IO_COMPLETION once the queued APC has run."""
+    me = h.ws.GetCurrentThread()
+    ran: list[int] = []
+    assert h.ws.QueueUserAPC(ran.append, me, 7) != 0
+    assert h.ws.WaitForSingleObjectEx(me, WAIT_MS, TRUE) == WAIT_IO_COMPLETION
+    assert ran == [7]
+    assert h.ws.QueueUserAPC(ran.append, me, 8) != 0
+    assert h.ws.WSAWaitForMultipleEvents(1, [me], 0, WAIT_MS, TRUE) == WSA_WAIT_IO_COMPLETION
+    assert ran == [7, 8]
+
+
+def test_the_calling_thread_is_still_active_and_not_suspended(h: Harness) -> None:
+    me = h.ws.GetCurrentThread()
+    assert h.ws.GetExitCodeThread(me) == (TRUE, STILL_ACTIVE)
+    assert h.ws.ResumeThread(me) == 0
+
+
+def test_in_another_thread_the_pseudo_handle_names_that_thread(h: Harness) -> None:
+    """The same value in a second thread: that thread, running, so its own
+    wait times out and it reads STILL_ACTIVE; the main thread's wait on the
+    second thread's real handle ends when it returns."""
+    seen: list[Any] = []
+
+    def routine(_: Any) -> int:
+        me = h.ws.GetCurrentThread()
+        seen.append(h.ws.WaitForSingleObject(me, 30))
+        seen.append(tuple(h.ws.GetExitCodeThread(me)))
+        return 5
+
+    assert join(h, start(h, routine)) == 5
+    assert seen == [WAIT_TIMEOUT, (TRUE, STILL_ACTIVE)]
+
+
+def test_a_wait_on_the_process_pseudo_handle_times_out(h: Harness) -> None:
+    """INVALID_HANDLE_VALUE is GetCurrentProcess's pseudo-handle: the waits
+    time out (last error left) and a wait for any with a signalled event
+    returns the event's index; it names no thread (GetExitCodeThread: FALSE,
+    ERROR_INVALID_HANDLE, a handle of the wrong type)."""
+    me = INVALID_HANDLE_VALUE
+    ev = h.event()
+    for ms in (0, 30):
+        h.ws.SetLastError(1234)
+        assert h.ws.WaitForSingleObject(me, ms) == WAIT_TIMEOUT
+        assert h.ws.WSAWaitForMultipleEvents(1, [me], 0, ms, 0) == WSA_WAIT_TIMEOUT
+        assert h.ws.GetLastError() == 1234
+    assert h.ws.WSASetEvent(ev) == TRUE
+    assert h.ws.WaitForMultipleObjects(2, [me, ev], 0, 0) == WAIT_OBJECT_0 + 1
+    assert h.ws.WaitForMultipleObjects(2, [ev, me], 1, 30) == WAIT_TIMEOUT
+    assert h.ws.GetExitCodeThread(me) == (FALSE, 0)
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+
+
+def test_closing_the_process_pseudo_handle_succeeds_and_changes_nothing(h: Harness) -> None:
+    """CloseHandle(INVALID_HANDLE_VALUE): TRUE, the last error left, and the
+    handle still names the process (Microsoft's GetCurrentProcess page: closing
+    it "has no effect"; the firehazard crate's Windows-run test
+    close_handle_invalid: success). CloseHandle(NULL): FALSE,
+    ERROR_INVALID_HANDLE (the same crate's close_handle_null)."""
+    h.ws.SetLastError(1234)
+    assert h.ws.CloseHandle(INVALID_HANDLE_VALUE) == TRUE
+    assert h.ws.GetLastError() == 1234
+    assert h.ws.WaitForSingleObject(INVALID_HANDLE_VALUE, 0) == WAIT_TIMEOUT
+    assert h.ws.CloseHandle(0) == FALSE
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+
+
+def test_the_process_pseudo_handle_is_no_event_port_or_thread(h: Harness) -> None:
+    """Calls that need another kind of object fail the kernel's type check
+    (STATUS_OBJECT_TYPE_MISMATCH, ERROR_INVALID_HANDLE; as for any handle of
+    the wrong kind: test_mined_threads_ports): a failed call's
+    INVALID_HANDLE_VALUE passed on as an event, a port or a thread."""
+    me = INVALID_HANDLE_VALUE
+    for call in (h.ws.WSASetEvent, h.ws.WSAResetEvent):
+        h.ws.SetLastError(0)
+        assert call(me) == FALSE
+        assert h.ws.WSAGetLastError() == WSA_INVALID_HANDLE
+    h.ws.SetLastError(0)
+    assert h.ws.PostQueuedCompletionStatus(me, 0, 0, None) == FALSE
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    h.ws.SetLastError(0)
+    assert h.ws.GetQueuedCompletionStatus(me, 0)[0::3] == (FALSE, None)
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    h.ws.SetLastError(0)
+    assert h.ws.ResumeThread(me) == RESUME_THREAD_FAILED
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
