@@ -67,10 +67,12 @@ except ImportError as e:  # pragma: no cover
 from ._checker import CountingServer, LineServerFailure, LineServerReport, ServerUnderTest, check_line_server
 from ._chooser import HypothesisChooser, fake_configs
 from ._models import ChatModel, EchoModel, LineModel
+from ._preempt import PreemptingChooser
 from ._scenarios import FEATURES, ClientFault, ClientScript, FaultPlan, Injection, Scenario, fault_plans, scenarios
 
 __all__ = [
     "HypothesisChooser",
+    "PreemptingChooser",
     "fake_configs",
     "ClientScript",
     "ClientFault",
