@@ -1,4 +1,4 @@
-"""Preemption at synchronization calls (fakewinsock.testing._preempt, issues 10 and 14).
+"""Preemption at synchronization calls (fakewinsock._preempt, issues 10 and 14).
 
 The directed scenario of tests/test_checker_quiet.py (a silent keep-alive
 client, a second one 10 us later) loses group-wake-reset-outside-lock's
@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import FakeWinsock
+from fakewinsock._preempt import SyncPreemption
 from fakewinsock._sim import RandomChooser
 from fakewinsock.testing import (
     ClientScript,
@@ -22,7 +23,6 @@ from fakewinsock.testing import (
     Scenario,
     check_line_server,
 )
-from fakewinsock.testing._preempt import SyncPreemption
 from ovserver import Limits, Server
 from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
@@ -49,10 +49,11 @@ def test_the_plain_chooser_asks_the_thread_question_as_an_index() -> None:
         [b.index(3, "thread") for _ in range(50)]
 
 
-def test_preemption_at_the_lock_release_loses_the_hand_over() -> None:
+@pytest.mark.parametrize("name", ["group-wake-reset-outside-lock", "group-inbox-checked-outside-lock"])
+def test_preemption_at_the_lock_release_loses_the_hand_over(name: str) -> None:
     """Seeds 28 and 56: the group is switched out after its LeaveCriticalSection, the acceptor hands the late
     client over and signals, the group's WSAResetEvent erases it; the plain chooser passes both seeds."""
-    mutant = next(m for m in MUTANTS if m.name == "group-wake-reset-outside-lock").server
+    mutant = next(m for m in MUTANTS if m.name == name).server
     for seed in (28, 56):
         found = _run(mutant, seed, preempt=True)
         assert found is not None and "the server made no Winsock call for 1.500 s" in found, (seed, found)
@@ -98,3 +99,15 @@ def test_a_preempting_chooser_is_deterministic() -> None:
     first, again = _run(mutant, 28, preempt=True), _run(mutant, 28, preempt=True)
     assert first is not None and again is not None
     assert first.splitlines()[0] == again.splitlines()[0]  # (the rest names the trace file written)
+
+
+def test_simulate_takes_the_policy() -> None:
+    """``ovserver simulate --preempt``: the same seed, the same report; the correct threaded models stay correct,
+    and the runs are other runs than the seed's plain one (the policy steers the thread switches)."""
+    from ovserver import simulate
+
+    for model in ("events", "iocp"):
+        plain = simulate(20, 3, model=model, seed=2)
+        first, again = (simulate(20, 3, model=model, seed=2, preempt=True) for _ in range(2))
+        assert first.ok and again.ok, (first.errors, again.errors)
+        assert first.fake_stats == again.fake_stats != plain.fake_stats, (first.fake_stats, plain.fake_stats)

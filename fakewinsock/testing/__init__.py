@@ -64,10 +64,10 @@ try:
 except ImportError as e:  # pragma: no cover
     raise ImportError("fakewinsock.testing needs Hypothesis: pip install hypothesis") from e
 
+from .._preempt import PreemptingChooser
 from ._checker import CountingServer, LineServerFailure, LineServerReport, ServerUnderTest, check_line_server
 from ._chooser import HypothesisChooser, fake_configs
 from ._models import ChatModel, EchoModel, LineModel
-from ._preempt import PreemptingChooser
 from ._scenarios import FEATURES, ClientFault, ClientScript, FaultPlan, Injection, Scenario, fault_plans, scenarios
 
 __all__ = [

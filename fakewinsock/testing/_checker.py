@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
+from .._preempt import PreemptingChooser
 from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
 from .._scripted import ScriptedClient
 from .._sim import FakeConfig
 from ._chooser import HypothesisChooser
 from ._models import EchoModel, LineModel, _Policy
-from ._preempt import PreemptingChooser
 from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
 
 if TYPE_CHECKING:

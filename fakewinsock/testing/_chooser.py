@@ -17,8 +17,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
 
+from .._preempt import SyncPreemption
 from .._sim import Chooser, FakeConfig
-from ._preempt import SyncPreemption
 
 __all__ = ["HypothesisChooser", "fake_configs"]
 
@@ -61,7 +61,7 @@ class HypothesisChooser(Chooser):
     def __init__(self, data: Any, max_draws: int = 1_000, record: bool = False, tail: bool = False,
                  preempt: bool = False) -> None:
         self._data = data
-        #: With ``preempt=True``: thread switches follow :class:`~fakewinsock.testing._preempt.SyncPreemption`
+        #: With ``preempt=True``: thread switches follow :class:`~fakewinsock._preempt.SyncPreemption`
         #: (preemption at synchronization calls, drawn on or off per example); None: the plain draws.
         self.preemption: SyncPreemption | None = SyncPreemption() if preempt else None
         self.draws = 0

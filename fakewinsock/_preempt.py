@@ -4,8 +4,10 @@ guarantees of finding bugs", ASPLOS 2010: a few priority-change points, the
 other threads run meanwhile) and of Coyote's and shuttle's strategies.
 
 Owns :class:`SyncPreemption`, the policy, and :class:`PreemptingChooser`, a
-seeded chooser with it.  Uses the fake's public choice interface
-(:class:`fakewinsock._sim.Chooser`, its ``thread`` question); nothing else.
+seeded chooser with it (``ovserver simulate --preempt``; Hypothesis's is
+``fakewinsock.testing.HypothesisChooser(data, preempt=True)``).  Uses the
+fake's public choice interface (:class:`fakewinsock._sim.Chooser`, its
+``thread`` question); nothing else (no Hypothesis: ovserver imports it).
 
 Why: the races of a threaded server sit at its synchronization calls.  A
 hand-over signalled between a thread's ``LeaveCriticalSection`` and its next
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import random
 
-from .._sim import Chooser, RandomChooser
+from ._sim import Chooser, RandomChooser
 
 __all__ = ["SyncPreemption", "PreemptingChooser", "SYNC_AFTER", "SYNC_BEFORE"]
 
