@@ -53,6 +53,8 @@ from tests.mutants.properties import RECIPE_SETTINGS, recipe_bp_property, recipe
 
 SEEDS = range(5)
 SHRINK = True
+#: --preempt: the recipe's thread switches favour synchronization calls (check_line_server's ``preempt``).
+PREEMPT = False
 #: The features added to reach the bugs the recipe missed (issue 10).
 NEW_FEATURES = ("backpressure", "departures", "accept_faults", "slow_readers")
 
@@ -66,7 +68,7 @@ def _recipe(m: Mutant, settings_: settings, observe: Callable[[bool], None]) -> 
     configured with back-pressure (the back-pressure code is reached only there)."""
     if m.caught_by.startswith("recipe_bp"):
         return recipe_bp_property(m.server, _mode(m), settings_, observe=observe)
-    return recipe_property(m.server, _mode(m), settings_, observe=observe)
+    return recipe_property(m.server, _mode(m), settings_, observe=observe, preempt=PREEMPT)
 
 
 def hunt(name: str, seed: int, budget: int, shrink: bool = True) -> dict[str, object]:
@@ -297,9 +299,11 @@ def main() -> int:
                     help=f"--cost: of these features (default {' '.join(NEW_FEATURES)})")
     ap.add_argument("--activation", action="store_true",
                     help="how often each swarm feature is switched on in real recipe runs (correct server)")
+    ap.add_argument("--preempt", action="store_true",
+                    help="the recipe with preemption at synchronization calls (check_line_server's preempt)")
     args = ap.parse_args()
-    global SEEDS, SHRINK
-    SEEDS, SHRINK = range(args.seeds), not args.no_shrink
+    global SEEDS, SHRINK, PREEMPT
+    SEEDS, SHRINK, PREEMPT = range(args.seeds), not args.no_shrink, args.preempt
     if args.new:
         args.names = [m.name for m in MUTANTS if m.group]
     if args.false_alarms:

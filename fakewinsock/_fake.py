@@ -158,6 +158,13 @@ class _NoticingChooser(Chooser):
             self._interrupted()
             raise
 
+    def thread(self, n: int, after: str, call: str, running: int) -> int:
+        try:
+            return self.inner.thread(n, after, call, running)
+        except BaseException:
+            self._interrupted()
+            raise
+
     def pick_one(self, options: tuple[int, ...], label: str) -> int:
         try:
             return self.inner.pick_one(options, label)

@@ -190,7 +190,7 @@ class Kernel:
         may make progress behind the program's back.  With program threads it
         is a scheduling point: another thread may run first."""
         if self.sched is not None and not self.acting:
-            self.sched.preempt()
+            self.sched.preempt(call)
         calls = self.calls = self.calls + 1
         config = self.config
         if config.max_calls is not None and calls > config.max_calls:

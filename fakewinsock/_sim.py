@@ -183,6 +183,16 @@ class Chooser:
         """Which of ``n`` candidates (0 is the oldest)."""
         return 0 if n <= 1 else self.integer(0, n - 1, label)
 
+    def thread(self, n: int, after: str, call: str, running: int) -> int:
+        """Which thread runs at the scheduling point of an interface call: 0
+        the running one (T``running``), i of ``n`` the (i-1)-th other runnable
+        thread in creation order.  ``after``: the running thread's previous
+        interface call ("" if none), ``call``: the one it is about to make, for
+        a chooser that weighs switches by where they happen
+        (``fakewinsock.testing.HypothesisChooser(preempt=True)``).  The default
+        is :meth:`index` (the same draw as before the hook existed)."""
+        return self.index(n, "thread")
+
     def pick_one(self, options: tuple[int, ...], label: str) -> int:
         """One of several outcomes that different Windows versions give."""
         return options[self.index(len(options), label)]

@@ -230,6 +230,8 @@ class ProgramThread:
         self.watching: list[Any] = []
         self.wait_seq = 0  # which wait a deadline entry belongs to
         self.serial = -1  # process-wide, in order of creation (see _LIVE); -1 for the main thread
+        #: The interface call this thread made last (its scheduling point's ``after``: see Chooser.thread).
+        self.last_call = ""
 
     @property
     def tid(self) -> int:
@@ -625,11 +627,14 @@ class Scheduler:
             return others
         return [] if runq[0] is cur else [runq[0]]
 
-    def preempt(self) -> None:
-        """A scheduling point at an interface call: maybe another thread runs first."""
+    def preempt(self, call: str = "") -> None:
+        """A scheduling point at an interface call (``call``, about to be
+        made): maybe another thread runs first."""
         cur = self.calling()
         if cur is None or cur is not self.current:
             return
+        after = cur.last_call
+        cur.last_call = call
         if cur is self.main and self.fatal is not None:
             self._resumed(cur)
         if not self.runq and not self.poked and not self.opaque:  # runnable(cur), inline: the usual point
@@ -649,7 +654,7 @@ class Scheduler:
             self._switch(cur, target)
             return
         try:
-            i = self.kernel.chooser.index(len(others) + 1, "thread")
+            i = self.kernel.chooser.thread(len(others) + 1, after, call, cur.ts.index)
         except BaseException:
             self._ending(cur)
             raise

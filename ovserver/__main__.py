@@ -209,6 +209,10 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     m.add_argument("--workers", type=_integer(1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help="iocp model: worker threads on the completion port (a fixed default, not the CPU count, "
                         "so that a seed gives the same run on every machine)")
+    m.add_argument("--preempt", action="store_true",
+                   help="thread switches favour the server's synchronization calls (after a LeaveCriticalSection, "
+                        "a WSASetEvent, a wait that returned, another thread runs its step): races of the "
+                        "threaded models come more often; off: the seed's run as before")
     return p, {"serve": s, "simulate": m}
 
 
@@ -345,6 +349,7 @@ def _simulate(args: argparse.Namespace) -> int:
                           high_water=args.high_water, stall_timeout_ms=args.stall_timeout_ms,
                           accepts=args.accepts, idle_timeout_ms=args.idle_timeout_ms,
                           trace=args.trace, trace_format=args.trace_format, workers=args.workers,
+                          preempt=args.preempt,
                           progress=_progress_printer(args.progress or sys.stderr.isatty()))
     except ValueError as e:
         print(f"ovserver simulate: {e}", file=sys.stderr)

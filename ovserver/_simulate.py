@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+from fakewinsock._preempt import PreemptingChooser
 from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
 from fakewinsock.constants import WSAENOBUFS
@@ -2156,7 +2157,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
              server_class: type[Server] | None = None, plain: bool = False,
              stop_at_s: float | None = None, workers: int = DEFAULT_WORKERS, high_water: int | None = None,
              stall_timeout_ms: int | None = None, accepts: int | None = None,
-             idle_timeout_ms: int | None = None) -> SimulationReport:
+             idle_timeout_ms: int | None = None, preempt: bool = False) -> SimulationReport:
     """Run the server (``model``, ``mode``) on a fake backend seeded with ``seed``,
     with ``clients`` scripted clients sending ``messages`` lines each; a
     ``resets`` fraction of them reset at a random point.  Clients arrive over
@@ -2230,6 +2231,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
 
     ``workers``: the iocp model's worker threads (a fixed default, not the
     CPU count, so that a seed gives the same run on every machine).
+
+    ``preempt``: the fake's thread switches favour the server's
+    synchronization calls (``fakewinsock._preempt.PreemptingChooser(seed)``:
+    right after a LeaveCriticalSection, a WSASetEvent, a wait that returned,
+    another thread runs its step); off, the default, the seed's run is what it
+    was before the option.
 
     ``stop_at_s``: the server is asked to stop at that moment of virtual time,
     while clients talk (and others keep arriving).  It must return within
@@ -2308,7 +2315,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         # running on until something else ends the spin.
         fake_config = replace(fake_config if fake_config is not None else FakeConfig(),
                               max_calls=_call_budget(plans, mode == "chat"))
-    ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig())
+    ws = FakeWinsock(seed=seed, config=fake_config if fake_config is not None else FakeConfig(),
+                     chooser=PreemptingChooser(seed) if preempt else None)
     ws.trace.enabled = trace is not None
     config = ServerConfig(port=12345, model=model, mode=Mode(mode), limits=limits, workers=workers,
                           stall_timeout_ms=stall_timeout_ms, accepts=accepts, idle_timeout_ms=idle_timeout_ms)

@@ -119,13 +119,14 @@ EVERY_FEATURE = tuple(f for group in FEATURES.values() for f in group)
 
 def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_seed_: int = 0,
                server_class: type[Server] | None = None, backpressure: bool = False,
-               busy_server: bool = False) -> Result:
+               busy_server: bool = False, preempt: bool = False) -> Result:
     """The README recipe on the correct server of ``model`` (or on ``server_class``), ``examples``
     examples; every failing one is recorded and the search goes on.  ``backpressure``: ovserver
     configured with back-pressure (``recipe_bp_property``: its own limits, the model told);
-    ``busy_server``: the swarm with every feature, ``busy_server`` too (opt-in)."""
+    ``busy_server``: the swarm with every feature, ``busy_server`` too (opt-in); ``preempt``: thread
+    switches favour synchronization calls (check_line_server's ``preempt``)."""
     what = ((f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
-            + (" busy" if busy_server else ""))
+            + (" busy" if busy_server else "") + (" preempt" if preempt else ""))
     r = Result("recipe", model, mode, what)
     t0 = time.perf_counter()
 
@@ -143,7 +144,8 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
     if backpressure:
         test = recipe_bp_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
     else:
-        test = recipe_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
+        test = recipe_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features,
+                               preempt=preempt)
     if profile == "seeded":
         test = hypothesis_seed(hypothesis_seed_)(test)
     try:
@@ -185,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the recipe on ovserver with back-pressure (high_water, stall time-out; the model told)")
     ap.add_argument("--busy-server", action="store_true",
                     help="the recipe's swarm with every feature, the opt-in busy_server too")
+    ap.add_argument("--preempt", action="store_true",
+                    help="the recipe with preemption at synchronization calls (check_line_server's preempt)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     futures: list[Future[Result]] = []
@@ -200,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for model in args.models:
                         futures.append(pool.submit(run_recipe, model, mode, profile, args.examples,
                                                    args.hypothesis_seed, None, args.backpressure,
-                                                   args.busy_server))
+                                                   args.busy_server, args.preempt))
         for f in as_completed(futures):
             r = f.result()
             status = "ok" if not r.failures else f"{len(r.failures)} FAILED"

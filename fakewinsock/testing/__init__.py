@@ -64,6 +64,7 @@ try:
 except ImportError as e:  # pragma: no cover
     raise ImportError("fakewinsock.testing needs Hypothesis: pip install hypothesis") from e
 
+from .._preempt import PreemptingChooser
 from ._checker import CountingServer, LineServerFailure, LineServerReport, ServerUnderTest, check_line_server
 from ._chooser import HypothesisChooser, fake_configs
 from ._models import ChatModel, EchoModel, LineModel
@@ -71,6 +72,7 @@ from ._scenarios import FEATURES, ClientFault, ClientScript, FaultPlan, Injectio
 
 __all__ = [
     "HypothesisChooser",
+    "PreemptingChooser",
     "fake_configs",
     "ClientScript",
     "ClientFault",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
+from .._preempt import PreemptingChooser
 from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
 from .._scripted import ScriptedClient
@@ -834,7 +835,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
                       data: Any = None, seed: int = 0, config: FakeConfig | None = None,
                       address: tuple[str, int] = ("127.0.0.1", 7000), client_deadline_s: float = 30.0,
                       idle_s: float = 1.0, max_idle_calls: int | None = 100, max_draws: int | None = None,
-                      trace_tail: int = 40) -> LineServerReport:
+                      trace_tail: int = 40, preempt: bool = False) -> LineServerReport:
     """Run ``server(ws, address)`` on a fake with ``scenario``'s clients and
     check it against ``model`` (default :class:`EchoModel`).
 
@@ -875,6 +876,10 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     (misuse the fake detects, a deadlock, a leak at WSACleanup); when it does
     not return from ``serve()`` on ``stop()``, or leaves anything open.
     Raises :class:`LineServerFailure`; returns the report when all is well.
+
+    ``preempt``: thread switches favour the server's synchronization calls
+    (:class:`~fakewinsock.testing.HypothesisChooser`'s ``preempt``, drawn on
+    or off per example; with a seed, :class:`PreemptingChooser`, always on).
     """
     __tracebackhide__ = True  # pytest: the failure is the server's, not this function's
     model = model if model is not None else EchoModel()
@@ -885,7 +890,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         # Bounded by the scenario's size, so that a spinning server's examples stay small to shrink.
         draws = max_draws if max_draws is not None else min(
             _MAX_DEFAULT_DRAWS, 200 + 30 * (size["clients"] + size["lines"] + size["sends"]))
-        chooser = HypothesisChooser(data, max_draws=draws, record=final is not False, tail=True)
+        chooser = HypothesisChooser(data, max_draws=draws, record=final is not False, tail=True, preempt=preempt)
     base = config if config is not None else FakeConfig(immediate=0.5, split=0.3, partial_recv=0.3,
                                                         background=0.2)
     if scenario.faults.backlog is not None:
@@ -898,7 +903,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     if base.max_calls is None:
         base = replace(base, max_calls=_call_budget(scenario, model, base.window))
     # The whole trace is kept (a run is bounded by max_calls): a failure writes it to a file.
-    ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1), chooser=chooser)
+    ws = FakeWinsock(seed=seed, config=replace(base, trace_limit=None if tracing else 1),
+                     chooser=chooser if chooser is not None or not preempt else PreemptingChooser(seed))
     ws.trace.enabled = tracing
     report = LineServerReport(size, seed=None if chooser is not None else seed, features=scenario.features)
     run = _Run(ws, scenario, model, address, int(client_deadline_s * _S), report, int(idle_s * _S))

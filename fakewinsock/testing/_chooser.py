@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
 
+from .._preempt import SyncPreemption
 from .._sim import Chooser, FakeConfig
 
 __all__ = ["HypothesisChooser", "fake_configs"]
@@ -57,8 +58,12 @@ class HypothesisChooser(Chooser):
     allows (several times faster than ``data.draw``, which the fallback uses).
     """
 
-    def __init__(self, data: Any, max_draws: int = 1_000, record: bool = False, tail: bool = False) -> None:
+    def __init__(self, data: Any, max_draws: int = 1_000, record: bool = False, tail: bool = False,
+                 preempt: bool = False) -> None:
         self._data = data
+        #: With ``preempt=True``: thread switches follow :class:`~fakewinsock._preempt.SyncPreemption`
+        #: (preemption at synchronization calls, drawn on or off per example); None: the plain draws.
+        self.preemption: SyncPreemption | None = SyncPreemption() if preempt else None
         self.draws = 0
         self.max_draws = max_draws
         self._tail = tail  # after max_draws: draw the tail seed (then _rng answers; None: the simplest)
@@ -153,6 +158,11 @@ class HypothesisChooser(Chooser):
             raise
         self._record(label, int(value))
         return value
+
+    def thread(self, n: int, after: str, call: str, running: int) -> int:
+        if self.preemption is None:
+            return self.index(n, "thread")
+        return self.preemption.choose(self, n, after, call, running)
 
     def span(self, lo_hi: tuple[int, int], label: str) -> int:
         lo, hi = lo_hi

@@ -15,6 +15,7 @@ from . import fresh2_mutants as f2
 from . import fresh_mutants as f
 from . import group_mutants as g
 from . import ovserver_mutants as m
+from . import race_mutants as rc
 from . import red4_mutants as r4
 from . import red5_mutants as r5
 from . import red6_mutants as r6
@@ -477,6 +478,22 @@ MUTANTS += [
            "red team 8 (iocp, completion key)", "recipe", "load",
            "a graceful close waiting for its cancelled receive (idle time-out), then a client given the same id "
            "closed with an operation in flight before that receive's packet"),
+]
+
+# Issues 10 and 14, races at synchronization calls (sched1, tests/mutants/race_mutants.py): a wake event reset
+# outside the lock after the flags were read, in the iocp model's controller; a group's inbox looked at without the
+# lock before the reset (a double check that does not hold).
+MUTANTS += [
+    Mutant("iocp-controller-reset-before-wait", rc.IocpControllerResetBeforeWait,
+           "the iocp controller resets its wake event just before its wait, outside the lock: a worker's signal "
+           "meanwhile (every operation reaped at a stop, an idle time-out armed) is lost",
+           "race mutants (iocp, lost wake-up)", "recipe", "faults",
+           "a worker handling the stop's last cancelled operation while the controller goes back to its wait"),
+    Mutant("group-inbox-checked-outside-lock", rc.GroupInboxCheckedOutsideLock,
+           "a group resets its wake event before its wait only if its inbox looks empty, looked at without the "
+           "lock: a hand-over signalled between the look and the reset is lost",
+           "race mutants (events, hand-over race)", "recipe", "load",
+           "a client handed to an existing group between the group's look at its inbox and its wait"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)

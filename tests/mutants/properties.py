@@ -177,7 +177,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                     limits: Sequence[Limits] = RECIPE_LIMITS, observe: Callable[[bool], None] | None = None,
                     features: Sequence[str] | None = None,
                     on_failure: Callable[[Exception], None] | None = None,
-                    stall_timeout_ms: int = 0, client_deadline_s: float = 30.0) -> Callable[[], None]:
+                    stall_timeout_ms: int = 0, client_deadline_s: float = 30.0,
+                    preempt: bool = False) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
@@ -192,7 +193,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     counts them on the correct servers); Hypothesis's own exceptions are
     raised as ever.  ``stall_timeout_ms``: back-pressure's slow-consumer
     time-out, for ``limits`` with a ``high_water`` (the model is told it);
-    ``client_deadline_s``: every client that reads is served within it (check_line_server's)."""
+    ``client_deadline_s``: every client that reads is served within it (check_line_server's); ``preempt``:
+    thread switches favour synchronization calls (check_line_server's, drawn on or off per example)."""
     recv_size = ServerConfig().recv_size
     setups = []
     for lim in limits:
@@ -212,7 +214,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         scenario = data.draw(strategy, label="scenario")
         try:
             check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim, stall_timeout_ms),
-                              scenario, model, data=data, client_deadline_s=client_deadline_s)
+                              scenario, model, data=data, client_deadline_s=client_deadline_s, preempt=preempt)
         except Exception as e:  # a failure (not Hypothesis ending an example that ran out of data: a BaseException)
             if observe is not None:
                 observe(True)
