@@ -101,6 +101,9 @@
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line, and so does --max-queued 65536 (under one
 #           line of the default --max-line 65536: such a line reset a client that read everything);
+#   early-stop: Ctrl+C 0.05-0.8 s into a start (one model after another) stops the
+#           server as a late one (exit 0, "stopped"), unless it came in Python's own
+#           start-up (nothing of the program's code in its output but the package's first import);
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
 # Runs tools/wine/setup.sh first. Exit status 0 when every run passed.
 set -uo pipefail
@@ -539,9 +542,56 @@ print(got.decode().strip())' "$port" 2>&1)"
     echo "ok   example: examples/my_server.py listened on port $port, shouted back, stopped by Ctrl+C in $stop_s s"
 }
 
+before_the_program() {  # LOG: nothing of the program's in it but, in a traceback, its first lines
+    # (Python's own start-up: site, runpy, ovserver/__init__.py up to its import of _ctrl_c, which defers Ctrl+C,
+    # and _ctrl_c until it has)
+    local first
+    first=$(grep -n '^from \. import _ctrl_c' ovserver/__init__.py | cut -d: -f1)
+    ! grep 'ovserver' "$1" | awk -v first="$first" '
+        /[\\]ovserver[\\]__init__\.py", line [0-9]+,/ { split($0, a, "line "); if (a[2] + 0 <= first) next }
+        /[\\]ovserver[\\]_ctrl_c\.py", line [0-9]+,/ { next }  # the module that installs it
+        { bad = 1 } END { exit !bad }'
+}
+
+early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a late one, or Python's own start
+    local delay model log i wpid status stopped=0 n=0
+    for delay in 0.05 0.1 0.15 0.2 0.3 0.5 0.8; do
+        n=$((n + 1))
+        model=$(echo $MODELS | tr ' ' '\n' | sed -n "$(( (n - 1) % $(echo $MODELS | wc -w) + 1 ))p")
+        log="$LOGDIR/early-$delay.log"
+        setsid "$HERE/winpython" -m ovserver serve --port 0 --model "$model" >"$log" 2>&1 </dev/null &
+        server_pid=$!
+        wpid=""
+        for i in $(seq 1 1000); do
+            wpid="$(server_wine_pid)"
+            [ -n "$wpid" ] && break
+            sleep 0.01
+        done
+        sleep "$delay"
+        [ -n "$wpid" ] && kill -INT "$wpid" 2>/dev/null
+        for i in $(seq 1 1000); do  # 20 s: under load the start itself takes seconds
+            [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || break
+            sleep 0.02
+        done
+        [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null && kill -KILL "$wpid" 2>/dev/null
+        wait "$server_pid"
+        status=$?
+        if [ "$status" = 0 ] && grep -q '^ovserver: stopped; 0 connections served' "$log"; then
+            stopped=$((stopped + 1))
+            echo "  Ctrl+C ${delay} s into the start ($model): $(grep -c 'Ctrl+C stops$' "$log") listening line, stopped, exit 0"
+        elif before_the_program "$log"; then
+            echo "  Ctrl+C ${delay} s into the start ($model): during Python's own start-up (exit $status$(grep -q Traceback "$log" && echo ', a traceback'))"
+        else
+            fail_with_log "early-stop: Ctrl+C ${delay} s into the start ($model): exit $status" "$log"; return 1
+        fi
+    done
+    [ "$stopped" -gt 0 ] || { echo "FAIL early-stop: no Ctrl+C reached the program"; return 1; }
+    echo "ok   early-stop: a Ctrl+C during the start stopped the server as a late one ($stopped of $n; the rest in Python's own start-up)"
+}
+
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines bad-input example);
-# default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines bad-input early-stop
+# example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -574,6 +624,7 @@ for model in $MODELS; do
     run lines hostile_lines "$model"
 done
 run bad-input bad_input
+run early-stop early_stop
 run example example_server
 
 if [ "$failures" = 0 ]; then
