@@ -101,6 +101,13 @@
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line, and so does --max-queued 65536 (under one
 #           line of the default --max-line 65536: such a line reset a client that read everything);
+#   fd-limit (each model; misbehave.py fd-limit, about 10 s, and 15 s once to create a Wine
+#           prefix of its own) 300 file descriptors for the server's wineserver: clients that send a
+#           line and stay until one is not served (its AcceptEx calls fail), and 3
+#           more wait 3 s (the server must use under 1 s of CPU meanwhile), then
+#           all leave: a fresh client is served within 10 s, and Ctrl+C stops it
+#           within 2 s (every AcceptEx failed at once again and again: the
+#           routines and iocp models neither served nor stopped);
 #   early-stop: Ctrl+C 0.05-0.8 s into a start (one model after another) stops the
 #           server as a late one (exit 0, "stopped"), unless it came in Python's own
 #           start-up (nothing of the program's code in its output but the package's first import);
@@ -145,10 +152,11 @@ stop_server() {  # SIGINT (Ctrl+C) to the server, then wait for it; 1 if it did 
     return 1
 }
 
+SERVE_WRAP=()  # a command that start_server runs the server through (fd-limit: env, prlimit)
 start_server() {  # LOG SERVE-ARGS...: start it, set $server_pid and $port (empty if it did not start)
     local log="$1" i
     shift
-    setsid "$HERE/winpython" -m ovserver serve "$@" >"$log" 2>&1 </dev/null &
+    setsid "${SERVE_WRAP[@]}" "$HERE/winpython" -m ovserver serve "$@" >"$log" 2>&1 </dev/null &
     server_pid=$!
     port=""
     for i in $(seq 1 600); do  # 60 s: a loaded machine starts Wine slowly
@@ -553,6 +561,29 @@ before_the_program() {  # LOG: nothing of the program's in it but, in a tracebac
         { bad = 1 } END { exit !bad }'
 }
 
+hostile_fd_limit() {  # MODEL: out of file descriptors (300): accepting resumes once clients leave; Ctrl+C
+    local model="$1" log="$LOGDIR/fd-limit-$1.log" rc home="$LOGDIR/fd-home" ww
+    # Wine keeps every socket's descriptor in its wineserver, started with the limit of the
+    # first Wine process of its prefix: a prefix of our own (about 15 s and 700 MB to create,
+    # in $LOGDIR), whose wineserver starts under `ulimit -n 300`; the shared one keeps its own.
+    ww="${WINSOCK_WINE_HOME:-${HOME:-/tmp}/.cache/fakewinsock-wine}"
+    if [ ! -f "$home/prefix/system.reg" ]; then
+        mkdir -p "$home" && ln -sfn "$ww/python" "$home/python" && ln -sfn "$ww/site" "$home/site"
+        WINEPREFIX="$home/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+            wine wineboot --init </dev/null >/dev/null 2>&1
+        WINSOCK_WINE_HOME="$home" "$HERE/winpython" --wineserver -w
+    fi
+    SERVE_WRAP=(env WINSOCK_WINE_HOME="$home" prlimit --nofile=300:300 --)
+    start_server "$log" --port 0 --model "$model"
+    SERVE_WRAP=()
+    [ -n "$port" ] || { fail_with_log "fd-limit/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" fd-limit --port "$port" --server-pid "$(server_wine_pid)" | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    prompt_clean_stop "fd-limit/$model" "$log" || return 1
+    [ "$rc" = 0 ] || { echo "FAIL fd-limit/$model"; return 1; }
+    echo "ok   fd-limit/$model: out of file descriptors, accepting resumed once the clients left; stopped in $stop_s s"
+}
+
 early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a late one, or Python's own start
     local delay model log i wpid status stopped=0 n=0
     for delay in 0.05 0.1 0.15 0.2 0.3 0.5 0.8; do
@@ -590,8 +621,8 @@ early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a la
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines bad-input early-stop
-# example); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines fd-limit bad-input
+# early-stop example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -622,6 +653,7 @@ for model in $MODELS; do
     run idle hostile_idle "$model"
     run storm hostile_storm "$model"
     run lines hostile_lines "$model"
+    run fd-limit hostile_fd_limit "$model"
 done
 run bad-input bad_input
 run early-stop early_stop

@@ -11,6 +11,7 @@ socket step bounded in time.
     misbehave.py idle --port P --clients C --timeout-ms T
     misbehave.py deaf-chat --port P [--megabytes 10] [--max-gap-s 5]
     misbehave.py lines --port P --mode echo|chat [--max-line 65536] [--members 200]
+    misbehave.py fd-limit --port P [--most 400] [--wait-s 2]
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -102,6 +103,17 @@ one), a line cut by a reset reaches no one, a line of --max-line bytes is
 routed and one over gets its sender the error line and EOF, and
 ``--members`` members that join at once each get every other one's line.
 
+``fd-limit`` is for a server left with few file descriptors (e2e.sh lowers
+its limit to 300 with prlimit: Wine holds some for each socket): clients
+each send a line and stay, until one is not served within ``--wait-s``
+(the server is out of descriptors: its AcceptEx calls fail); then all of
+them leave, and a fresh client must be served within 10 s.  Meanwhile, with
+three more clients waiting, the server (``--server-pid``) must use under a
+third of the 3 s they wait in CPU time: it must not spin.  (Each AcceptEx
+then completed at once with WSAEINVAL, and the server posted it again at
+once, 5000 times a second: the routines and iocp models never handled the
+clients' closes, so never accepted again, and Ctrl+C did not stop them.)
+
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
 clients served, sending and reading" once every one has had its first echoes,
@@ -116,6 +128,7 @@ served.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import select
@@ -1331,6 +1344,59 @@ def lines(port: int, mode: str, max_line: int, members: int) -> int:
     return 1 if failed else 0
 
 
+def fd_limit(port: int, most: int, wait_s: float, server_pid: int | None, hold_s: float = 3.0) -> int:
+    """See the module docstring: 0 when the server, out of file descriptors
+    with clients waiting, does not spin (under a third of ``hold_s`` in CPU
+    time while they wait ``hold_s``), and serves a fresh client once the held
+    ones left."""
+    held: list[socket.socket] = []
+    stuck = ""
+    spin = ""
+    try:
+        for i in range(most):
+            line = b"held %d\n" % i
+            try:
+                s = connect(port)
+                held.append(s)
+                s.sendall(line)
+                s.settimeout(wait_s)
+                got = read_exactly(s, len(line))
+            except TimeoutError:
+                got = b"nothing"
+            except OSError as e:
+                got = repr(e).encode()
+            if got != line:
+                stuck = f"client {i + 1} not served within {wait_s} s (got {got[:40]!r})"
+                break
+        if stuck:
+            for _ in range(3):  # more clients waiting while the accepts fail
+                with contextlib.suppress(OSError):
+                    held.append(connect(port))
+            before = cpu_seconds(server_pid) if server_pid else None
+            time.sleep(hold_s)
+            after = cpu_seconds(server_pid) if server_pid else None
+            if before is not None and after is not None:
+                used = after - before
+                spin = f"; it used {used:.2f} s of CPU in {hold_s} s meanwhile"
+                if used > hold_s / 3:
+                    print(f"FAIL fd-limit: {len(held) - 4} clients served, then {stuck}{spin}: it spins")
+                    return 1
+    finally:
+        for s in held:
+            s.close()
+    if not stuck:
+        print(f"FAIL fd-limit: all {most} clients served: the server's file descriptors were not used up")
+        return 1
+    try:
+        took = fresh_served(port, within=10.0)
+    except CaseFailed as e:
+        print(f"FAIL fd-limit: {len(held) - 4} clients served, then {stuck}{spin}; once they left: {e}")
+        return 1
+    print(f"ok   fd-limit: {len(held) - 4} clients served, then {stuck} (out of file descriptors){spin}; "
+          f"once they left a fresh client was served in {took:.2f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -1391,6 +1457,15 @@ def main(argv: list[str] | None = None) -> int:
         ln.add_argument("--members", type=int, default=200, help="chat: members that join at once")
         lna = ln.parse_args(argv[1:])
         return lines(lna.port, lna.mode, lna.max_line, lna.members)
+    if argv[:1] == ["fd-limit"]:
+        fl = argparse.ArgumentParser(prog="misbehave.py fd-limit")
+        fl.add_argument("--port", type=int, required=True)
+        fl.add_argument("--most", type=int, default=400, help="clients at the most")
+        fl.add_argument("--wait-s", type=float, default=2.0, help="how long a client waits for its echo")
+        fl.add_argument("--server-pid", type=int, default=None,
+                        help="the server's process (Linux pid, /proc): it must not spin while out of descriptors")
+        fla = fl.parse_args(argv[1:])
+        return fd_limit(fla.port, fla.most, fla.wait_s, fla.server_pid)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
