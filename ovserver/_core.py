@@ -150,6 +150,7 @@ from fakewinsock.constants import (
     WSAECONNABORTED,
     WSAECONNRESET,
     WSAENETRESET,
+    WSAENOTCONN,
     WSAETIMEDOUT,
 )
 
@@ -193,11 +194,12 @@ def default_high_water(mode: Mode | str, max_queued: int) -> int:
         return 0
     return min(DEFAULT_HIGH_WATER, max_queued // 2)
 
-#: How an AcceptEx completes when the connection it took failed (a client reset in the backlog):
-#: the next connection may be fine, so AcceptEx is posted again at once.  Any other error is the
-#: accept's own, and the connection stays queued for the next AcceptEx, which fails the same way
-#: (under Wine, out of file descriptors: WSAEINVAL, 5000 times a second): accepting backs off.
-_CONNECTION_FAILED = frozenset({WSAECONNRESET, WSAECONNABORTED, WSAENETRESET, WSAETIMEDOUT})
+#: How an AcceptEx completes when the connection it took failed (a client reset in the backlog:
+#: WSAECONNRESET on Windows and on the fake, WSAENOTCONN under Wine 8.0): the next connection may
+#: be fine, so AcceptEx is posted again at once.  Any other error is the accept's own, and the
+#: connection stays queued for the next AcceptEx, which fails the same way (under Wine, out of file
+#: descriptors: WSAEINVAL, 5000 times a second): accepting backs off.
+_CONNECTION_FAILED = frozenset({WSAECONNRESET, WSAECONNABORTED, WSAENETRESET, WSAETIMEDOUT, WSAENOTCONN})
 
 #: What a bind failure means, for the message a user reads.
 _BIND_ERRORS = {

@@ -21,7 +21,8 @@ from __future__ import annotations
 import pytest
 
 from fakewinsock import WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock
-from fakewinsock._types import AcceptExResult
+from fakewinsock._types import AcceptExResult, OverlappedResult
+from fakewinsock.constants import WSAECONNRESET, WSAENOTCONN
 from ovserver import Limits, Server, ServerConfig, create_server
 from ovserver._core import MODELS
 
@@ -106,9 +107,27 @@ def test_accepts_that_complete_failing_back_off_and_the_clients_are_served(model
     assert ws.leaks() == [] and ws.open_handles() == []
 
 
+class WineAccepts(FakeWinsock):
+    """The fake, whose AcceptEx of a connection reset in the backlog reports
+    WSAENOTCONN, as Wine 8.0 did (Windows and the fake: WSAECONNRESET)."""
+
+    listener = -1
+
+    def listen(self, s: int, backlog: int) -> int:
+        self.listener = s
+        return super().listen(s, backlog)
+
+    def WSAGetOverlappedResult(self, s: int, lpOverlapped: WSAOVERLAPPED, fWait: int) -> OverlappedResult:
+        result = super().WSAGetOverlappedResult(s, lpOverlapped, fWait)
+        if not result[0] and s == self.listener and self.WSAGetLastError() == WSAECONNRESET:
+            self.WSASetLastError(WSAENOTCONN)
+        return result
+
+
+@pytest.mark.parametrize("wine", [False, True], ids=["WSAECONNRESET", "wine-WSAENOTCONN"])
 @pytest.mark.parametrize("model", MODELS)
-def test_after_a_client_reset_in_the_backlog_the_next_is_accepted_at_once(model: str) -> None:
-    ws = FakeWinsock(seed=2)
+def test_after_a_client_reset_in_the_backlog_the_next_is_accepted_at_once(model: str, wine: bool) -> None:
+    ws = WineAccepts(seed=2) if wine else FakeWinsock(seed=2)
     server = create_server(ws, ServerConfig(port=7000, model=model, limits=Limits(max_clients=1)))
     holder = Peer(ws, 1)  # holds the one place until 100 ms
     resets = [Peer(ws, 10 + i) for i in range(12)]  # reset while they wait in the backlog
