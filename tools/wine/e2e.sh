@@ -41,7 +41,8 @@
 #           reset in the listen backlog, lines exactly at --max-line (LF,
 #           CRLF), empty, a lone CR, one byte over (error line, EOF), 100 each
 #           of connect-and-close / connect-and-reset / line-then-close, 200
-#           clients at once (each its line, then EOF), each beside a well-behaved witness
+#           clients at once (each its line, then EOF), an urgent (MSG_OOB) byte mid-line
+#           (left out), a FIN before any byte (EOF), each beside a well-behaved witness
 #           that must stay served; then Ctrl+C stops it within 2 s, exit 0,
 #           nothing abandoned;
 #   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized

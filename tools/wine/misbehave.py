@@ -50,6 +50,12 @@ the protocol's rules (ovserver/_protocol.py) say the server behaves:
   more is not served until one of them leaves, then it is, within 5 s.
 * ``backlog``: 200 more connections than --max-clients arrive and reset
   while they wait in the listen backlog: then a fresh client is served.
+* ``urgent``: ``b"abc"``, then ``b"!"`` as TCP urgent data (MSG_OOB), then
+  ``b"def\n"``: the urgent byte is not part of the stream (Winsock's
+  default, SO_OOBINLINE off), so ``b"abcdef\n"`` comes back, then the next
+  line as usual.
+* ``fin-first``: a client that half-closes before sending anything gets
+  EOF at once.
 
 The witness sends a line every 20 ms through every case (except
 ``max-clients``) and checks each echo; a case fails if the witness got a
@@ -142,7 +148,7 @@ from collections.abc import Callable
 HOST = "127.0.0.1"
 CASES = ("binary", "partial-eof", "half-close", "dribble", "slow-reader", "silent", "flood", "oversized",
          "oversized-goes-on", "at-limit", "rst-mid-line", "rst-mid-reply", "connect-close", "storm", "max-clients",
-         "backlog")
+         "backlog", "urgent", "fin-first")
 STEP_S = 20.0  # the longest any one socket step may take
 BACKPRESSURE_TIMES = 24  # backpressure: the slow reader gets this many times --max-queued
 STALL_FACTOR = 5  # a welcome later than this many times its limit fails whatever the load
@@ -584,6 +590,33 @@ def case_backlog(a: argparse.Namespace) -> str:
                 s.close()
     t = fresh_served(a.port, within=30.0)
     return f"{n} connections, most waiting in the backlog, reset there; a fresh client then served in {t:.2f} s"
+
+
+def case_urgent(a: argparse.Namespace) -> str:
+    with connect(a.port, nodelay=True) as s:
+        s.sendall(b"abc")
+        time.sleep(0.05)
+        s.send(b"!", socket.MSG_OOB)
+        time.sleep(0.05)
+        s.sendall(b"def\n")
+        got = read_exactly(s, 7)
+        s.sendall(b"after\n")
+        after = read_exactly(s, 6)
+        s.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(s)
+    if (got, after, rest, how) != (b"abcdef\n", b"after\n", b"", "eof"):
+        raise CaseFailed(f"got {got!r}, then {after!r}, then {rest!r} and {how}")
+    return "an urgent byte (MSG_OOB) mid-line left out of the stream: b'abcdef\\n' echoed, then the next line"
+
+
+def case_fin_first(a: argparse.Namespace) -> str:
+    t0 = time.monotonic()
+    with connect(a.port) as s:
+        s.shutdown(socket.SHUT_WR)
+        got, how = read_to_end(s)
+    if got or how != "eof":
+        raise CaseFailed(f"a FIN before any byte: got {got!r} then {how}")
+    return f"a FIN before any byte: EOF back in {time.monotonic() - t0:.2f} s"
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace], str]] = {
