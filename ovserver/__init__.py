@@ -15,8 +15,13 @@ real Windows::
 :func:`simulate` runs it on the fake with scripted clients and checks every reply.
 """
 
-from __future__ import annotations
-
+# isort: off
+# First (no `from __future__` before it either): before the imports that take
+# the first second or two of a start under Wine, when this process is the
+# ovserver program, a Ctrl+C from here on is recorded (and stops the server
+# once it runs), not a traceback (see _ctrl_c).
+from . import _ctrl_c  # noqa: F401
+# isort: on
 from collections.abc import Callable
 
 from fakewinsock import Winsock

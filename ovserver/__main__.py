@@ -29,6 +29,7 @@ from ._core import (
     ServerError,
     default_high_water,
 )
+from ._ctrl_c import end_deferral, exit_at_once
 from ._protocol import Limits, Mode, longest_message
 from ._simulate import format_report, simulate
 
@@ -287,7 +288,7 @@ def _serve(args: argparse.Namespace) -> int:
               "Ctrl+C stops", flush=True)
 
     try:
-        with console_stop(server.request_stop, on_second=_exit_at_once):
+        with console_stop(server.request_stop, on_second=exit_at_once):
             stats = server.run(ready)
     except ServerError as e:
         print(f"ovserver: {e}", file=sys.stderr)
@@ -310,13 +311,6 @@ def stopped_line(stats: ServerStats) -> str:
         extra = f"; {stats.hung_up} hung up for a line over --max-line" + extra
     return (f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
             f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}")
-
-
-def _exit_at_once() -> None:
-    """A second Ctrl+C: leave now, without waiting for the stop to finish."""
-    sys.stderr.write("ovserver: second Ctrl+C: exiting at once\n")
-    sys.stderr.flush()
-    os._exit(130)
 
 
 def _progress_printer(enabled: bool) -> Callable[[int, int], None] | None:
@@ -355,10 +349,14 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"ovserver simulate: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\novserver simulate: interrupted (Ctrl+C); no report", file=sys.stderr, flush=True)
-        return 130
+        return _simulate_interrupted()
     sys.stdout.write(format_report(report))
     return 0 if report.ok else 1
+
+
+def _simulate_interrupted() -> int:
+    print("\novserver simulate: interrupted (Ctrl+C); no report", file=sys.stderr, flush=True)
+    return 130
 
 
 def _parse(words: list[str]) -> argparse.Namespace:
@@ -387,9 +385,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "serve":
-            return _serve(args)
+            return _serve(args)  # a Ctrl+C during the start (see _ctrl_c) stops the server once it runs
+        if end_deferral():  # simulate: Python's Ctrl+C again; one during the start is simulate's
+            return _simulate_interrupted()
         return _simulate(args)
-    except KeyboardInterrupt:  # before the console handler is in place (or after it is gone)
+    except KeyboardInterrupt:  # serve: before the console handler is in place (not as `ovserver`)
         print(f"\novserver {args.command}: interrupted (Ctrl+C)", file=sys.stderr, flush=True)
         return 130
 

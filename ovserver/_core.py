@@ -147,7 +147,11 @@ from fakewinsock.constants import (
     WSA_INFINITE,
     WSA_INVALID_EVENT,
     WSA_IO_PENDING,
+    WSAECONNABORTED,
     WSAECONNRESET,
+    WSAENETRESET,
+    WSAENOTCONN,
+    WSAETIMEDOUT,
 )
 
 from ._protocol import Action, Disconnect, Hangup, Hub, HubStats, Limits, Mode, Resume, Send, Stall
@@ -190,6 +194,13 @@ def default_high_water(mode: Mode | str, max_queued: int) -> int:
         return 0
     return min(DEFAULT_HIGH_WATER, max_queued // 2)
 
+#: How an AcceptEx completes when the connection it took failed (a client reset in the backlog:
+#: WSAECONNRESET on Windows and on the fake, WSAENOTCONN under Wine 8.0): the next connection may
+#: be fine, so AcceptEx is posted again at once.  Any other error is the accept's own, and the
+#: connection stays queued for the next AcceptEx, which fails the same way (under Wine, out of file
+#: descriptors: WSAEINVAL, 5000 times a second): accepting backs off.
+_CONNECTION_FAILED = frozenset({WSAECONNRESET, WSAECONNABORTED, WSAENETRESET, WSAETIMEDOUT, WSAENOTCONN})
+
 #: What a bind failure means, for the message a user reads.
 _BIND_ERRORS = {
     10013: ": WSAEACCES, permission denied (the port is reserved or in use by another program)",
@@ -209,7 +220,8 @@ class ServerConfig:
     ``port`` 0 lets the system pick one (see :attr:`Server.address`).
     ``recv_size`` is each receive buffer, ``send_size`` the most one WSASend
     carries.  ``accept_retry_ms``: when posting AcceptEx fails at once (e.g.
-    WSAENOBUFS), the wait gets this timeout and accepting is retried after it;
+    WSAENOBUFS), or it completes with an error that is not its client's (see
+    ``_CONNECTION_FAILED``), the wait gets this timeout and accepting is retried after it;
     otherwise every wait is infinite (an idle server uses no CPU).  It and
     ``stop_grace_ms`` are wait time-outs: 1 to :data:`MAX_IDLE_TIMEOUT_MS`.
     ``stop_grace_ms``: after a stop request, how long (in wait time-outs) the
@@ -655,8 +667,14 @@ class Server:
         return False
 
     def _accept_failed(self) -> None:
+        """Posting AcceptEx failed at once: accept again later."""
         self.stats.posted_failed += 1
         self.stats.accept_failures += 1
+        self._accept_later()
+
+    def _accept_later(self) -> None:
+        """Post AcceptEx again only ``accept_retry_ms`` from now (each model's
+        wait, or the routines model's check, retries it)."""
         self._accept_retry = True
 
     def _accept_done(self, io: _Io) -> None:
@@ -668,16 +686,29 @@ class Server:
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        error = 0 if ok else ws.WSAGetLastError()
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
             ws.closesocket(s)
-            self._post_accept()
+            self._accept_again(error)
             return
         assert isinstance(io.buf, bytearray)
         remote = ws.GetAcceptExSockaddrs(io.buf, 0, ADDR_LEN, ADDR_LEN).RemoteSockaddr
         self._open(s, f"{remote.host}:{remote.port}".encode())
         self._post_accept()
+
+    def _accept_again(self, error: int) -> None:
+        """After an AcceptEx that completed with ``error`` (0: it worked, but
+        its socket's accept context could not be set): post again at once if
+        its connection failed (that connection is gone, the next may be
+        fine), else only later: the connection stays queued and the next
+        AcceptEx would fail the same way at once, again and again (see
+        :data:`_CONNECTION_FAILED`)."""
+        if error and error not in _CONNECTION_FAILED:
+            self._accept_later()
+        else:
+            self._post_accept()
 
     def _open(self, s: int, name: bytes) -> None:
         cid = self._next_cid

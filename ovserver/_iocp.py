@@ -280,8 +280,8 @@ class IocpServer(Server):
             finally:
                 self._leave()
 
-    def _accept_failed(self) -> None:
-        super()._accept_failed()
+    def _accept_later(self) -> None:
+        super()._accept_later()
         if self._holder != _CONTROLLER:
             self.ws.WSASetEvent(self._wake)  # the controller's wait gets the retry time-out
 

@@ -85,8 +85,8 @@ class RoutineServer(Server):
                 if self._accept_retry and self.ws.GetTickCount64() >= self._retry_due:
                     self._retry_accept()
 
-    def _accept_failed(self) -> None:
-        super()._accept_failed()
+    def _accept_later(self) -> None:
+        super()._accept_later()
         self._retry_due = self.ws.GetTickCount64() + self.config.accept_retry_ms
 
     def _wait(self, timeout_ms: int) -> None:

@@ -753,6 +753,7 @@ class AcceptErrorStopsAccepting(RoutineServer):
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        error = 0 if ok else ws.WSAGetLastError()
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1

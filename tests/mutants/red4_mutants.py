@@ -187,10 +187,11 @@ class NoUpdateAcceptContext(EventServer):
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        error = 0 if ok else ws.WSAGetLastError()
         if not ok:  # BUG: SO_UPDATE_ACCEPT_CONTEXT is never set on the accepted socket
             self.stats.accept_failures += 1
             ws.closesocket(s)
-            self._post_accept()
+            self._accept_again(error)
             return
         assert isinstance(io.buf, bytearray)
         remote = ws.GetAcceptExSockaddrs(io.buf, 0, ADDR_LEN, ADDR_LEN).RemoteSockaddr
@@ -216,11 +217,12 @@ class AcceptErrorLeaksSocket(RoutineServer):
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        error = 0 if ok else ws.WSAGetLastError()
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
             # BUG: the accept socket is not closed ("the failed accept took it")
-            self._post_accept()
+            self._accept_again(error)
             return
         assert isinstance(io.buf, bytearray)
         remote = ws.GetAcceptExSockaddrs(io.buf, 0, ADDR_LEN, ADDR_LEN).RemoteSockaddr

@@ -422,11 +422,12 @@ class AcceptRepostedBeforeAddresses(RoutineServer):
         if self._stopping:  # cancelled by closing the listener (995); s is already closed
             return
         ok, _, _ = ws.WSAGetOverlappedResult(self._listener, io, FALSE)
+        error = 0 if ok else ws.WSAGetLastError()
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
             ws.closesocket(s)
-            self._post_accept()
+            self._accept_again(error)
             return
         self._post_accept()  # BUG: before the addresses are read and the connection counted
         assert isinstance(io.buf, bytearray)

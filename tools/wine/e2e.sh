@@ -41,7 +41,8 @@
 #           reset in the listen backlog, lines exactly at --max-line (LF,
 #           CRLF), empty, a lone CR, one byte over (error line, EOF), 100 each
 #           of connect-and-close / connect-and-reset / line-then-close, 200
-#           clients at once (each its line, then EOF), each beside a well-behaved witness
+#           clients at once (each its line, then EOF), an urgent (MSG_OOB) byte mid-line
+#           (left out), a FIN before any byte (EOF), each beside a well-behaved witness
 #           that must stay served; then Ctrl+C stops it within 2 s, exit 0,
 #           nothing abandoned;
 #   chat-misbehave (each model; misbehave.py chat, about 5 s) an oversized
@@ -101,6 +102,16 @@
 #   --host localhost is served (or refused with one line and status 2);
 #   --port 99999 exits 2 with one line, and so does --max-queued 65536 (under one
 #           line of the default --max-line 65536: such a line reset a client that read everything);
+#   fd-limit (each model; misbehave.py fd-limit, about 10 s, and 15 s once to create a Wine
+#           prefix of its own) 300 file descriptors for the server's wineserver: clients that send a
+#           line and stay until one is not served (its AcceptEx calls fail), and 3
+#           more wait 3 s (the server must use under 1 s of CPU meanwhile), then
+#           all leave: a fresh client is served within 10 s, and Ctrl+C stops it
+#           within 2 s (every AcceptEx failed at once again and again: the
+#           routines and iocp models neither served nor stopped);
+#   early-stop: Ctrl+C 0.05-0.8 s into a start (one model after another) stops the
+#           server as a late one (exit 0, "stopped"), unless it came in Python's own
+#           start-up (nothing of the program's code in its output but the package's first import);
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
 # Runs tools/wine/setup.sh first. Exit status 0 when every run passed.
 set -uo pipefail
@@ -142,10 +153,11 @@ stop_server() {  # SIGINT (Ctrl+C) to the server, then wait for it; 1 if it did 
     return 1
 }
 
+SERVE_WRAP=()  # a command that start_server runs the server through (fd-limit: env, prlimit)
 start_server() {  # LOG SERVE-ARGS...: start it, set $server_pid and $port (empty if it did not start)
     local log="$1" i
     shift
-    setsid "$HERE/winpython" -m ovserver serve "$@" >"$log" 2>&1 </dev/null &
+    setsid "${SERVE_WRAP[@]}" "$HERE/winpython" -m ovserver serve "$@" >"$log" 2>&1 </dev/null &
     server_pid=$!
     port=""
     for i in $(seq 1 600); do  # 60 s: a loaded machine starts Wine slowly
@@ -539,9 +551,79 @@ print(got.decode().strip())' "$port" 2>&1)"
     echo "ok   example: examples/my_server.py listened on port $port, shouted back, stopped by Ctrl+C in $stop_s s"
 }
 
+before_the_program() {  # LOG: nothing of the program's in it but, in a traceback, its first lines
+    # (Python's own start-up: site, runpy, ovserver/__init__.py up to its import of _ctrl_c, which defers Ctrl+C,
+    # and _ctrl_c until it has)
+    local first
+    first=$(grep -n '^from \. import _ctrl_c' ovserver/__init__.py | cut -d: -f1)
+    ! grep 'ovserver' "$1" | awk -v first="$first" '
+        /[\\]ovserver[\\]__init__\.py", line [0-9]+,/ { split($0, a, "line "); if (a[2] + 0 <= first) next }
+        /[\\]ovserver[\\]_ctrl_c\.py", line [0-9]+,/ { next }  # the module that installs it
+        { bad = 1 } END { exit !bad }'
+}
+
+hostile_fd_limit() {  # MODEL: out of file descriptors (300): accepting resumes once clients leave; Ctrl+C
+    local model="$1" log="$LOGDIR/fd-limit-$1.log" rc home="$LOGDIR/fd-home" ww
+    # Wine keeps every socket's descriptor in its wineserver, started with the limit of the
+    # first Wine process of its prefix: a prefix of our own (about 15 s and 700 MB to create,
+    # in $LOGDIR), whose wineserver starts under `ulimit -n 300`; the shared one keeps its own.
+    ww="${WINSOCK_WINE_HOME:-${HOME:-/tmp}/.cache/fakewinsock-wine}"
+    if [ ! -f "$home/prefix/system.reg" ]; then
+        mkdir -p "$home" && ln -sfn "$ww/python" "$home/python" && ln -sfn "$ww/site" "$home/site"
+        WINEPREFIX="$home/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+            wine wineboot --init </dev/null >/dev/null 2>&1
+        WINSOCK_WINE_HOME="$home" "$HERE/winpython" --wineserver -w
+    fi
+    SERVE_WRAP=(env WINSOCK_WINE_HOME="$home" prlimit --nofile=300:300 --)
+    start_server "$log" --port 0 --model "$model"
+    SERVE_WRAP=()
+    [ -n "$port" ] || { fail_with_log "fd-limit/$model: the server did not start" "$log"; stop_server; return 1; }
+    timeout 120 "$HOST_PY" "$HERE/misbehave.py" fd-limit --port "$port" --server-pid "$(server_wine_pid)" | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    prompt_clean_stop "fd-limit/$model" "$log" || return 1
+    [ "$rc" = 0 ] || { echo "FAIL fd-limit/$model"; return 1; }
+    echo "ok   fd-limit/$model: out of file descriptors, accepting resumed once the clients left; stopped in $stop_s s"
+}
+
+early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a late one, or Python's own start
+    local delay model log i wpid status stopped=0 n=0
+    for delay in 0.05 0.1 0.15 0.2 0.3 0.5 0.8; do
+        n=$((n + 1))
+        model=$(echo $MODELS | tr ' ' '\n' | sed -n "$(( (n - 1) % $(echo $MODELS | wc -w) + 1 ))p")
+        log="$LOGDIR/early-$delay.log"
+        setsid "$HERE/winpython" -m ovserver serve --port 0 --model "$model" >"$log" 2>&1 </dev/null &
+        server_pid=$!
+        wpid=""
+        for i in $(seq 1 1000); do
+            wpid="$(server_wine_pid)"
+            [ -n "$wpid" ] && break
+            sleep 0.01
+        done
+        sleep "$delay"
+        [ -n "$wpid" ] && kill -INT "$wpid" 2>/dev/null
+        for i in $(seq 1 1000); do  # 20 s: under load the start itself takes seconds
+            [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || break
+            sleep 0.02
+        done
+        [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null && kill -KILL "$wpid" 2>/dev/null
+        wait "$server_pid"
+        status=$?
+        if [ "$status" = 0 ] && grep -q '^ovserver: stopped; 0 connections served' "$log"; then
+            stopped=$((stopped + 1))
+            echo "  Ctrl+C ${delay} s into the start ($model): $(grep -c 'Ctrl+C stops$' "$log") listening line, stopped, exit 0"
+        elif before_the_program "$log"; then
+            echo "  Ctrl+C ${delay} s into the start ($model): during Python's own start-up (exit $status$(grep -q Traceback "$log" && echo ', a traceback'))"
+        else
+            fail_with_log "early-stop: Ctrl+C ${delay} s into the start ($model): exit $status" "$log"; return 1
+        fi
+    done
+    [ "$stopped" -gt 0 ] || { echo "FAIL early-stop: no Ctrl+C reached the program"; return 1; }
+    echo "ok   early-stop: a Ctrl+C during the start stopped the server as a late one ($stopped of $n; the rest in Python's own start-up)"
+}
+
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines bad-input example);
-# default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines fd-limit bad-input
+# early-stop example); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -572,10 +654,16 @@ for model in $MODELS; do
     run idle hostile_idle "$model"
     run storm hostile_storm "$model"
     run lines hostile_lines "$model"
+    run fd-limit hostile_fd_limit "$model"
 done
 run bad-input bad_input
+run early-stop early_stop
 run example example_server
 
+if [ -d "$LOGDIR/fd-home" ]; then  # part fd-limit's own prefix (700 MB): its wineserver gone, then it
+    WINSOCK_WINE_HOME="$LOGDIR/fd-home" timeout 60 "$HERE/winpython" --wineserver -w
+    rm -rf "$LOGDIR/fd-home"
+fi
 if [ "$failures" = 0 ]; then
     echo "e2e.sh: ovserver serve under Wine: all $runs runs passed"
     rm -rf "$LOGDIR"

@@ -11,6 +11,7 @@ socket step bounded in time.
     misbehave.py idle --port P --clients C --timeout-ms T
     misbehave.py deaf-chat --port P [--megabytes 10] [--max-gap-s 5]
     misbehave.py lines --port P --mode echo|chat [--max-line 65536] [--members 200]
+    misbehave.py fd-limit --port P [--most 400] [--wait-s 2]
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -49,6 +50,12 @@ the protocol's rules (ovserver/_protocol.py) say the server behaves:
   more is not served until one of them leaves, then it is, within 5 s.
 * ``backlog``: 200 more connections than --max-clients arrive and reset
   while they wait in the listen backlog: then a fresh client is served.
+* ``urgent``: ``b"abc"``, then ``b"!"`` as TCP urgent data (MSG_OOB), then
+  ``b"def\n"``: the urgent byte is not part of the stream (Winsock's
+  default, SO_OOBINLINE off), so ``b"abcdef\n"`` comes back, then the next
+  line as usual.
+* ``fin-first``: a client that half-closes before sending anything gets
+  EOF at once.
 
 The witness sends a line every 20 ms through every case (except
 ``max-clients``) and checks each echo; a case fails if the witness got a
@@ -102,6 +109,17 @@ one), a line cut by a reset reaches no one, a line of --max-line bytes is
 routed and one over gets its sender the error line and EOF, and
 ``--members`` members that join at once each get every other one's line.
 
+``fd-limit`` is for a server left with few file descriptors (e2e.sh lowers
+its limit to 300 with prlimit: Wine holds some for each socket): clients
+each send a line and stay, until one is not served within ``--wait-s``
+(the server is out of descriptors: its AcceptEx calls fail); then all of
+them leave, and a fresh client must be served within 10 s.  Meanwhile, with
+three more clients waiting, the server (``--server-pid``) must use under a
+third of the 3 s they wait in CPU time: it must not spin.  (Each AcceptEx
+then completed at once with WSAEINVAL, and the server posted it again at
+once, 5000 times a second: the routines and iocp models never handled the
+clients' closes, so never accepted again, and Ctrl+C did not stop them.)
+
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
 clients served, sending and reading" once every one has had its first echoes,
@@ -116,6 +134,7 @@ served.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import select
@@ -129,7 +148,7 @@ from collections.abc import Callable
 HOST = "127.0.0.1"
 CASES = ("binary", "partial-eof", "half-close", "dribble", "slow-reader", "silent", "flood", "oversized",
          "oversized-goes-on", "at-limit", "rst-mid-line", "rst-mid-reply", "connect-close", "storm", "max-clients",
-         "backlog")
+         "backlog", "urgent", "fin-first")
 STEP_S = 20.0  # the longest any one socket step may take
 BACKPRESSURE_TIMES = 24  # backpressure: the slow reader gets this many times --max-queued
 STALL_FACTOR = 5  # a welcome later than this many times its limit fails whatever the load
@@ -571,6 +590,33 @@ def case_backlog(a: argparse.Namespace) -> str:
                 s.close()
     t = fresh_served(a.port, within=30.0)
     return f"{n} connections, most waiting in the backlog, reset there; a fresh client then served in {t:.2f} s"
+
+
+def case_urgent(a: argparse.Namespace) -> str:
+    with connect(a.port, nodelay=True) as s:
+        s.sendall(b"abc")
+        time.sleep(0.05)
+        s.send(b"!", socket.MSG_OOB)
+        time.sleep(0.05)
+        s.sendall(b"def\n")
+        got = read_exactly(s, 7)
+        s.sendall(b"after\n")
+        after = read_exactly(s, 6)
+        s.shutdown(socket.SHUT_WR)
+        rest, how = read_to_end(s)
+    if (got, after, rest, how) != (b"abcdef\n", b"after\n", b"", "eof"):
+        raise CaseFailed(f"got {got!r}, then {after!r}, then {rest!r} and {how}")
+    return "an urgent byte (MSG_OOB) mid-line left out of the stream: b'abcdef\\n' echoed, then the next line"
+
+
+def case_fin_first(a: argparse.Namespace) -> str:
+    t0 = time.monotonic()
+    with connect(a.port) as s:
+        s.shutdown(socket.SHUT_WR)
+        got, how = read_to_end(s)
+    if got or how != "eof":
+        raise CaseFailed(f"a FIN before any byte: got {got!r} then {how}")
+    return f"a FIN before any byte: EOF back in {time.monotonic() - t0:.2f} s"
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace], str]] = {
@@ -1331,6 +1377,59 @@ def lines(port: int, mode: str, max_line: int, members: int) -> int:
     return 1 if failed else 0
 
 
+def fd_limit(port: int, most: int, wait_s: float, server_pid: int | None, hold_s: float = 3.0) -> int:
+    """See the module docstring: 0 when the server, out of file descriptors
+    with clients waiting, does not spin (under a third of ``hold_s`` in CPU
+    time while they wait ``hold_s``), and serves a fresh client once the held
+    ones left."""
+    held: list[socket.socket] = []
+    stuck = ""
+    spin = ""
+    try:
+        for i in range(most):
+            line = b"held %d\n" % i
+            try:
+                s = connect(port)
+                held.append(s)
+                s.sendall(line)
+                s.settimeout(wait_s)
+                got = read_exactly(s, len(line))
+            except TimeoutError:
+                got = b"nothing"
+            except OSError as e:
+                got = repr(e).encode()
+            if got != line:
+                stuck = f"client {i + 1} not served within {wait_s} s (got {got[:40]!r})"
+                break
+        if stuck:
+            for _ in range(3):  # more clients waiting while the accepts fail
+                with contextlib.suppress(OSError):
+                    held.append(connect(port))
+            before = cpu_seconds(server_pid) if server_pid else None
+            time.sleep(hold_s)
+            after = cpu_seconds(server_pid) if server_pid else None
+            if before is not None and after is not None:
+                used = after - before
+                spin = f"; it used {used:.2f} s of CPU in {hold_s} s meanwhile"
+                if used > hold_s / 3:
+                    print(f"FAIL fd-limit: {len(held) - 4} clients served, then {stuck}{spin}: it spins")
+                    return 1
+    finally:
+        for s in held:
+            s.close()
+    if not stuck:
+        print(f"FAIL fd-limit: all {most} clients served: the server's file descriptors were not used up")
+        return 1
+    try:
+        took = fresh_served(port, within=10.0)
+    except CaseFailed as e:
+        print(f"FAIL fd-limit: {len(held) - 4} clients served, then {stuck}{spin}; once they left: {e}")
+        return 1
+    print(f"ok   fd-limit: {len(held) - 4} clients served, then {stuck} (out of file descriptors){spin}; "
+          f"once they left a fresh client was served in {took:.2f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -1391,6 +1490,15 @@ def main(argv: list[str] | None = None) -> int:
         ln.add_argument("--members", type=int, default=200, help="chat: members that join at once")
         lna = ln.parse_args(argv[1:])
         return lines(lna.port, lna.mode, lna.max_line, lna.members)
+    if argv[:1] == ["fd-limit"]:
+        fl = argparse.ArgumentParser(prog="misbehave.py fd-limit")
+        fl.add_argument("--port", type=int, required=True)
+        fl.add_argument("--most", type=int, default=400, help="clients at the most")
+        fl.add_argument("--wait-s", type=float, default=2.0, help="how long a client waits for its echo")
+        fl.add_argument("--server-pid", type=int, default=None,
+                        help="the server's process (Linux pid, /proc): it must not spin while out of descriptors")
+        fla = fl.parse_args(argv[1:])
+        return fd_limit(fla.port, fla.most, fla.wait_s, fla.server_pid)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
