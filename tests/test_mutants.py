@@ -291,13 +291,16 @@ RED7_RECIPE_LOST = {
                                    "inbox and actions are read at every wake-up, so nothing is lost); within the "
                                    "checker's 30 s deadline that is correct behaviour; tests/test_ovserver_busy.py's "
                                    "fairness test catches it",
-    "idle-newline-off-by-one": "needs an idle time-out, which the recipe's server (OvserverUnderTest) never has; "
-                               "tests/test_ovserver_idle.py catches it",
     "retry-only-between-waits": "a client kept in the listen backlog while a burst of routines runs is accepted "
                                 "once the burst ends: within the checker's 30 s deadline, a delay only; needs an "
                                 "AcceptEx failure during a flood of a routines server longer than the deadline",
 }
 RECIPE_LOST |= RED7_RECIPE_LOST
+#: idle-newline-off-by-one was in RED7_RECIPE_LOST ("needs an idle time-out, which the recipe's server never has")
+#: until 2026-12-06 (search24): the recipe aimed at ovserver with an idle time-out of 100 ms
+#: (tests.mutants.properties.recipe_idle_property, chat; the models and the checker told the time-out, the
+#: swarm's idle_clients) catches it derandomized at its 18th example ("closed by the server while sending ...
+#: idle only 54.0 ms by its own account"), and the four idle mutants of tests/mutants/idle_mutants.py each.
 #: The eighth red team's (tests/mutants/red8_mutants.py), measured 2026-12-06 (redteam8, on main 987c53e with
 #: red8_mutants.py loaded: CI=true, -m slow, one test at a time, every phase, nice 10 under load 7-8): caught
 #: iocp-one-stop-packet (10 s, leak at WSACleanup: three workers never ended), iocp-failed-packet-ends-worker (9 s,
@@ -537,7 +540,19 @@ _RT6_LOST = {
 #: Since simulate's idle_timeout (2026-12-05, search18; every issue-10 mutant run on seeds 0-7 until found):
 #: iocp-deadline-not-woken 5 (an idler, served and reading, never closed: the controller was not woken for the
 #: first deadline), none before; every other mutant found or missed as before.
-_IDLE_FINDS = {"iocp-deadline-not-woken"}
+_IDLE_FINDS = {"iocp-deadline-not-woken", "idle-deadline-not-armed"}
+#: The idle mutants of tests/mutants/idle_mutants.py (search24, 2026-12-06, seeds 0-7, run until found):
+#: idle-deadline-not-armed 5 (an idler never closed: _IDLE_FINDS); the three below none.  simulate's
+#: idle_timeout times out idlers (served, reading, sending nothing): a bug in what counts as activity needs a
+#: client that talks while no send of it completes, or one that dribbles.
+_IDLE24_LOST = {
+    "idle-clock-on-send-only": "(needs an idle time-out and a client whose lines are its only activity: "
+                               "simulate's idlers send nothing, its talkers get their replies)",
+    "idle-clock-on-partial-data": "(needs an idle time-out and a client dribbling a line for longer than it: "
+                                  "simulate has no slowloris)",
+    "idle-newline-from-index-one": "(needs an idle time-out and a client whose newlines begin its receives while "
+                                   "no send of it completes: simulate's idlers send nothing)",
+}
 #: The seventh red team's, measured 2026-12-06 (redteam7, seeds 0-7, the first seed that finds each):
 #: send-event-not-set, reset-after-handling and iocp-send-overlapped-reused 0, leave-keeps-member 1 (chat with
 #: back_pressure); the six in _RT7_LOST none.
@@ -600,7 +615,7 @@ SIMULATE_FINDS = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-r
 _NOT_ON_0_7 = "measured 2026-12-06: not found by simulate's default traffic on seeds 0-7"
 SIMULATE_LOST = {name: f"{_NOT_ON_0_7} {why}"
                  for name, why in (_RT2_LOST | _RT4_LOST | _RT5_LOST | _RT6_LOST | _RT7_LOST
-                                  | _RT8_LOST).items()}
+                                  | _RT8_LOST | _IDLE24_LOST).items()}
 SEARCH_MUTANTS = [m for m in MUTANTS if m.group]
 
 

@@ -29,7 +29,8 @@ Run from the repository root, on a shared machine niced and two at a time:
 ``nice -n 10 .venv/bin/python tools/false_alarms.py --jobs 2``
 (``--only simulate``, ``--models iocp``, ``--profiles ci``... narrow it; ``--backpressure`` runs the
 recipe on ovserver configured with back-pressure, ``tests.mutants.properties.recipe_bp_property``;
-``--busy-server`` names every feature of the swarm, the opt-in ``busy_server`` too).
+``--busy-server`` names every feature of the swarm, the opt-in ``busy_server`` too; ``--idle`` runs the recipe
+on ovserver configured with an idle time-out, ``tests.mutants.properties.recipe_idle_property``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ from ovserver._core import Server  # noqa: E402
 from ovserver._events import EventServer  # noqa: E402
 from ovserver._iocp import IocpServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
-from tests.mutants.properties import RECIPE_SETTINGS, recipe_bp_property, recipe_property  # noqa: E402
+from tests.mutants.properties import (  # noqa: E402
+    RECIPE_SETTINGS,
+    recipe_bp_property,
+    recipe_idle_property,
+    recipe_property,
+)
 
 __all__ = ["Result", "run_recipe", "run_simulate", "main"]
 
@@ -119,14 +125,15 @@ EVERY_FEATURE = tuple(f for group in FEATURES.values() for f in group)
 
 def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_seed_: int = 0,
                server_class: type[Server] | None = None, backpressure: bool = False,
-               busy_server: bool = False, preempt: bool = False) -> Result:
+               busy_server: bool = False, idle: bool = False, preempt: bool = False) -> Result:
     """The README recipe on the correct server of ``model`` (or on ``server_class``), ``examples``
     examples; every failing one is recorded and the search goes on.  ``backpressure``: ovserver
     configured with back-pressure (``recipe_bp_property``: its own limits, the model told);
-    ``busy_server``: the swarm with every feature, ``busy_server`` too (opt-in); ``preempt``: thread
-    switches favour synchronization calls (check_line_server's ``preempt``)."""
+    ``busy_server``: the swarm with every feature, ``busy_server`` too (opt-in); ``idle``: ovserver
+    configured with an idle time-out (``recipe_idle_property``, the model told); ``preempt``: thread
+    switches favour synchronization calls (check_line_server's ``preempt``; the plain recipe only)."""
     what = ((f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
-            + (" busy" if busy_server else "") + (" preempt" if preempt else ""))
+            + (" busy" if busy_server else "") + (" idle" if idle else "") + (" preempt" if preempt else ""))
     r = Result("recipe", model, mode, what)
     t0 = time.perf_counter()
 
@@ -141,7 +148,9 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
 
     cls, settings_ = server_class or MODELS[model], recipe_settings(profile, examples)
     features = EVERY_FEATURE if busy_server else None
-    if backpressure:
+    if idle:
+        test = recipe_idle_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
+    elif backpressure:
         test = recipe_bp_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
     else:
         test = recipe_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features,
@@ -189,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the recipe's swarm with every feature, the opt-in busy_server too")
     ap.add_argument("--preempt", action="store_true",
                     help="the recipe with preemption at synchronization calls (check_line_server's preempt)")
+    ap.add_argument("--idle", action="store_true",
+                    help="the recipe on ovserver with an idle time-out (the model told; the swarm's idle_clients)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     futures: list[Future[Result]] = []
@@ -204,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for model in args.models:
                         futures.append(pool.submit(run_recipe, model, mode, profile, args.examples,
                                                    args.hypothesis_seed, None, args.backpressure,
-                                                   args.busy_server, args.preempt))
+                                                   args.busy_server, args.idle, args.preempt))
         for f in as_completed(futures):
             r = f.result()
             status = "ok" if not r.failures else f"{len(r.failures)} FAILED"

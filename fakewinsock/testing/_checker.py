@@ -43,6 +43,12 @@ _SETTLE_CALLS = 1000
 _MAX_DEFAULT_DRAWS = 600
 #: A client refused this long (and at least 40 times) is not served.
 _REFUSED_FOR_NS = 10 * _S
+#: The idle time-out (the model's ``idle_timeout_ms``): the server's clock is GetTickCount64's, in Windows'
+#: steps of 15.6 ms, so a client may be closed up to two steps early against the true time
+#: (:data:`_IDLE_EARLY_NS`), and up to two steps and 50 ms late (:data:`_IDLE_LATE_NS`: the server's thread
+#: that watches the deadlines gets round to it), as ovserver simulate's IDLE_EARLY_NS and IDLE_LATE_NS.
+_IDLE_EARLY_NS = 2 * 15_625_000
+_IDLE_LATE_NS = 2 * 15_625_000 + 50 * _MS
 
 
 # ====================================================================== the checker
@@ -97,6 +103,7 @@ class LineServerReport:
     leaves: int = 0
     dropped: int = 0
     cut_off: int = 0
+    timed_out: int = 0  # clients closed by the server's idle time-out (the model's idle_timeout_ms), as due
     features: tuple[str, ...] = ()
     errors: list[str] = field(default_factory=list)
 
@@ -207,6 +214,9 @@ class _Client(ScriptedClient):
         self.failed = False
         self.greeted = False
         self.next_read_ns = 0  # a slow reader (script.read_bytes) reads again from then on
+        # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
+        self.attempt_ns = self.rx_ns = self.idle_floor_ns = 0
+        self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
         # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
@@ -330,6 +340,66 @@ class _Client(ScriptedClient):
         self.run.ws.call_at(self.run.ws.now_ns + self.run.deadline_ns, self._deadline)
         self.connect()
 
+    def connect(self, _: object = None) -> None:
+        self.attempt_ns = self.run.ws.now_ns  # (the server's idle clock starts no earlier)
+        super().connect()
+
+    def idle_since(self) -> int:
+        """When this client was last active by its own account (the idle time-out): its last connect
+        attempt, or when it sent the last line that the server has taken (received) by now.  The
+        server's clock starts no earlier than either: it accepts a client after its attempt, and takes a
+        line after it was sent.  (A line sent but not taken yet does not count: the bytes before its
+        newline may take longer than the time-out to arrive.  Its reads are not counted: a server's send
+        may complete long before its bytes are read.)"""
+        lines = self.lines_taken()
+        return max(self.attempt_ns, self.line_sent_ns[lines - 1] if lines else 0)
+
+    def lines_taken(self) -> int:
+        """How many of its lines the server has taken (received), as last seen: looked at each time it is
+        asked, unless the server has reset the connection (which discards what the server had not taken)."""
+        peer = self.peer
+        if peer is not None and self.line_sent_ns:
+            server_end = peer.other_end()
+            if server_end is None or not server_end.reset:
+                taken = self.sent_bytes - peer.unread
+                n = (len(self.line_sent_ns) if taken >= self.sent_bytes
+                     else self.script.stream.count(b"\n", 0, taken))
+                self.taken_lines = max(self.taken_lines, n)
+        return self.taken_lines
+
+    def timed_out_as_due(self) -> bool:
+        """Closed by the server now, as its idle time-out allows: by its own account this client has
+        been idle for the time-out (less two of the clock's steps)."""
+        limit = self.run.policy.idle_timeout_ms
+        return limit is not None and self.run.ws.now_ns - self.idle_since() >= limit * _MS - _IDLE_EARLY_NS
+
+    def _idle_watch(self, _: object = None) -> None:
+        """The idle time-out's other half: a client that reads all the time, connected, accepted, and
+        neither sending a line nor being sent anything, must be closed within the time-out and
+        _IDLE_LATE_NS of the last of: its last line, the last byte it read (a send of the server completes
+        no later, give or take the server's delay in reaping it), the first look that found it accepted,
+        the last look that found bytes between it and the server (bytes it sent not yet taken, bytes sent
+        to it not yet read).  Looked at from its connection until its FIN; not for a client that pauses
+        or reads slowly, nor with a slowed server (Scenario.call_cost_ns) or back-pressure (a client
+        held back is not idle)."""
+        run, peer = self.run, self.peer
+        limit = run.policy.idle_timeout_ms
+        if self.state == _DONE or run.stopping or self.fin_sent or limit is None or peer is None:
+            return
+        now = run.ws.now_ns
+        server_end = peer.other_end()
+        if (_waits_in_backlog(peer) or peer.unread or peer.available()
+                or (server_end is not None and server_end.in_flight)):
+            self.idle_floor_ns = now  # not accepted yet, or bytes on their way: the server's clock may run from now
+        since = max(self.idle_since(), self.rx_ns, self.idle_floor_ns)
+        due = since + limit * _MS + _IDLE_LATE_NS
+        if now < due:
+            run.ws.call_at(min(due, now + limit * _MS // 4), self._idle_watch)
+            return
+        self.fail(f"idle since {since / 1e9:.6f} s (accepted, reading, no line sent, nothing sent to it, read or "
+                  f"on its way), but not closed by the server's idle time-out of {limit} ms "
+                  f"{(now - since) / 1e6:.1f} ms later")
+
     def _deadline(self, _: object) -> None:
         if self.state == _DONE or self.run.stopping:
             return
@@ -411,6 +481,11 @@ class _Client(ScriptedClient):
             run.recheck()
             return
         self.state = _GREETING
+        s, policy = self.script, run.policy
+        if (policy.idle_timeout_ms is not None and policy.high_water is None and not run.busy
+                and s.pause_at_ns is None and s.read_bytes is None):
+            self.idle_floor_ns = run.ws.now_ns
+            self._idle_watch()
         if not self.own_count[0]:
             self._greeted()
 
@@ -454,6 +529,17 @@ class _Client(ScriptedClient):
         if run.stopping:  # asked to stop, the server closes every connection
             self.finish()
             return
+        if self.timed_out_as_due():
+            # Idle for the model's idle time-out: the server may close it (a reset if a send to it was in
+            # flight), whatever it had not read.
+            run.report.timed_out += 1
+            self.dropped = True
+            assert self.peer is not None
+            if not reset:
+                self.peer.close()
+            self.finish()
+            run.recheck()
+            return
         if run.drops_left > 0:  # an injected WSARecv/WSASend failure allows the server this
             run.drops_left -= 1
             run.report.dropped += 1
@@ -472,10 +558,17 @@ class _Client(ScriptedClient):
             return
         how = "reset" if reset else "closed"
         state = "after its FIN" if self.fin_sent else f"while {self.state}"
-        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted})")
+        limit = run.policy.idle_timeout_ms
+        idle = (f"; idle only {(run.ws.now_ns - self.idle_since()) / 1e6:.1f} ms by its own account (its last line "
+                f"or connect attempt), under the idle time-out of {limit} ms" if limit is not None else "")
+        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted}){idle}")
 
     def received(self, data: bytes) -> None:
         self.received_bytes += len(data)
+        if data:
+            self.rx_ns = self.run.ws.now_ns
+            if self.run.policy.idle_timeout_ms is not None:
+                self.lines_taken()
         every = self.script.read_every_ns
         if every and data and self.peer is not None:  # a slow reader: the next read comes later
             ws, peer = self.run.ws, self.peer
@@ -615,6 +708,8 @@ class _Client(ScriptedClient):
         if peer.was_reset or peer.at_eof:
             return  # reported by changed
         self.send(self.script.chunks[j])
+        if self.run.policy.idle_timeout_ms is not None:
+            self.lines_taken()
         self._schedule(j + 1)
         if self.cut_reached():
             self._progress()

@@ -47,6 +47,17 @@ class LineModel(Protocol):
       has drained to half of it); never with less.  Such a server does not
       read from a sender held back, so in chat a member's FIN may be seen
       late: lines routed to it meanwhile are not reported.
+    * ``idle_timeout_ms``: an idle time-out (ovserver's ``serve
+      --idle-timeout-ms``): the server may close a client (gracefully, or with
+      a reset when a send to it is in flight; what it had not read may be
+      lost) once it has been idle that long: no line of it completed (bytes
+      without a newline do not count) and none of the server's sends to it
+      completed since it was accepted.  A client closed so is reported only
+      if, by its own account, it had been idle for less than that (less two
+      of Windows' 15.6 ms clock steps): it completed a line since.  A client
+      that stays connected, reading, with nothing owed to it, must be closed
+      within the time-out and a little more (two clock steps and 50 ms) of
+      the last byte it read.
     """
 
     broadcasts: bool
@@ -72,7 +83,15 @@ class _Limited:
     """The limits and policies a model shares with the checker (see :class:`LineModel`)."""
 
     def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
-                 too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None) -> None:
+                 too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None,
+                 idle_timeout_ms: int | None = None) -> None:
+        if idle_timeout_ms == 0 and type(idle_timeout_ms) is int:
+            idle_timeout_ms = None  # (ovserver's ServerConfig.idle_timeout_ms: 0 is off)
+        if idle_timeout_ms is not None and (isinstance(idle_timeout_ms, bool) or not isinstance(idle_timeout_ms, int)
+                                            or idle_timeout_ms < 1):
+            raise ValueError(f"idle_timeout_ms: expected a number of milliseconds >= 1 (or None for no time-out), "
+                             f"not {idle_timeout_ms!r}")
+        self.idle_timeout_ms = idle_timeout_ms
         if high_water == 0 and type(high_water) is int:
             high_water = None  # (ovserver's Limits.high_water: 0 is off)
         for name, value in (("max_line", max_line), ("max_queued", max_queued), ("high_water", high_water)):
@@ -104,14 +123,15 @@ class EchoModel(_Limited):
     :class:`~ovserver.Limits`: ``EchoModel(max_line=limits.max_line,
     max_queued=limits.max_queued)`` (its error line is the default
     ``too_long``; it drops an unterminated last line), and with back-pressure
-    ``high_water=limits.high_water``."""
+    ``high_water=limits.high_water``; with an idle time-out,
+    ``idle_timeout_ms=config.idle_timeout_ms``."""
 
     broadcasts = False
 
     def __init__(self, *, max_line: int | None = None, max_queued: int | None = None,
                  partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None,
-                 high_water: int | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water)
+                 high_water: int | None = None, idle_timeout_ms: int | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms)
 
     def greeting(self, name: bytes) -> bytes:
         return b""
@@ -130,8 +150,9 @@ class ChatModel(_Limited):
     def __init__(self, welcome: Callable[[bytes], bytes] = lambda name: b"* welcome " + name + b"\n",
                  relay: Callable[[bytes, bytes], bytes] = lambda name, line: name + b": " + line + b"\n", *,
                  max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
-                 too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water)
+                 too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None,
+                 idle_timeout_ms: int | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms)
         self._welcome = welcome
         self._relay = relay
 
@@ -149,6 +170,7 @@ class _Policy:
         self.max_line: int | None = getattr(model, "max_line", None)
         self.max_queued: int | None = getattr(model, "max_queued", None)
         self.high_water: int | None = getattr(model, "high_water", None)
+        self.idle_timeout_ms: int | None = getattr(model, "idle_timeout_ms", None)
         self.partial_at_eof: str = getattr(model, "partial_at_eof", "drop")
         too_long = getattr(model, "too_long", None)
         self.too_long: Callable[[bytes], bytes] = too_long if callable(too_long) else (

@@ -250,7 +250,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends", "boundary_sends"),
     "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure", "slow_readers"),
     "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures",
-                "reset_after_fin"),
+                "reset_after_fin", "idle_clients"),
     "load": ("crowd", "spread_arrivals", "busy_server"),
     "faults": ("injections", "early_stop", "backlog", "accept_faults"),
 }
@@ -672,6 +672,22 @@ def _bulk(size: int, line_len: int, salt: int) -> tuple[bytes, ...]:
 
 
 #: Decoys for Hypothesis's mutator (see :func:`_decoys`): this many labels, each drawn twice per scenario.
+#: idle_clients (only with ``scenarios(idle_timeout_ms=...)``): a client goes idle across the server's idle
+#: time-out T, just under it (T less _IDLE_UNDER_NS: two of GetTickCount64's 15.6 ms steps and 10 ms, which a
+#: correct server's clock cannot round up to T), at it, or just over it (T and _IDLE_OVER_NS: past the
+#: checker's allowance for a late close, two steps and 50 ms, by 20 ms).  Either between its lines (each sent
+#: whole in one send, a receive ending with its newline, or, one time in two, its bytes then its newline alone
+#: _IDLE_SPLIT_NS later, a receive beginning with it), lingering once served, or dribbling (a slowloris: a first
+#: line of _IDLE_DRIBBLE sent a byte at a time, each half that idle time after the one before, longer in all
+#: than the time-out and the checker's allowance: the server must close it meanwhile).
+_IDLE_UNDER_NS = 2 * 15_625_000 + 10 * _MS
+_IDLE_OVER_NS = 2 * 15_625_000 + 70 * _MS
+_IDLE_SPLIT_NS = 1 * _MS
+_IDLE_DRIBBLE = b"slowlory"
+#: ... the lines of an idler between lines that has fewer than two
+_IDLE_FILL = (b"still here", b"still here, again")
+
+
 _DECOY_COUNT = 200
 _DECOYS = tuple(st.just(i) for i in range(_DECOY_COUNT))
 
@@ -705,8 +721,9 @@ class _Swarm:
                  arrivals: st.SearchStrategy[int], gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int],
                  allowed: tuple[str, ...], inject: Sequence[str], errors: Sequence[int], max_line: int | None,
                  recv_size: int | None, max_clients: int | None, max_queued: int | None = None,
-                 stops: bool = True) -> None:
+                 stops: bool = True, idle_timeout_ms: int | None = None) -> None:
         self.clients, self.lines, self.line = clients, lines, line
+        self.idle_timeout_ms = idle_timeout_ms
         #: False when the caller ruled stops out (``faults=False`` or ``early_stop=False``): busy_server's
         #: stop too, which ``features=("busy_server",)`` alone still draws.
         self.stops = stops
@@ -1298,6 +1315,8 @@ class _Swarm:
                                                    made, stop)
         if busy_stop and call_cost is None:  # (no flooder: no busy server to stop)
             stop = None
+        if self.idle_timeout_ms is not None:  # (only then: every other strategy's draws stay as they were)
+            made = self._idle(draw, f, made)
         faults = tuple(c for _, c in made if c is not None)
         used = self.used | {name for name, value in (("injections", "injections" in f and injections),
                                                      ("early_stop", stop),
@@ -1307,6 +1326,40 @@ class _Swarm:
         _decoys(draw)
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
                         tuple(n for n in _ALL_FEATURES if n in used), call_cost)
+
+    def _idle(self, draw: st.DrawFn, f: frozenset[str], made: list[tuple[ClientScript, ClientFault | None]]
+              ) -> list[tuple[ClientScript, ClientFault | None]]:
+        """idle_clients (see _IDLE_UNDER_NS): the first client that stays, reads all the time and has no
+        other role goes idle across the time-out, between its lines, once served, or dribbling.  The kind,
+        the edge and the split are drawn whatever the switch (so that the shrinker can switch it off), and
+        shrink to the first: between lines, each whole in one send, just under the time-out."""
+        kind, edge, split = draw(_ints(0, 2)), draw(_ints(0, 2)), draw(_ints(0, 1)) == 1
+        if "idle_clients" not in f or self.idle_timeout_ms is None:
+            return made
+        limit = self.idle_timeout_ms * _MS
+        idle = (max(limit - _IDLE_UNDER_NS, limit // 2), limit, limit + _IDLE_OVER_NS)[edge]
+        for i, (s, c) in enumerate(made):
+            if (c is not None or s.tail or s.pause_at_ns is not None or s.read_bytes is not None
+                    or (i < len(self.roles) and self.roles[i])):
+                continue
+            first = s.gaps_ns[:1] or (0,)
+            if kind == 0:  # each line in one send (or two: its newline alone), idle before each but the first
+                lines = s.lines + _IDLE_FILL[len(s.lines):]
+                if split:
+                    chunks = tuple(c for line in lines for c in (line, b"\n") if c)
+                    gaps = tuple(g for line in lines for g in ((idle, _IDLE_SPLIT_NS) if line else (idle,)))
+                else:
+                    chunks, gaps = tuple(line + b"\n" for line in lines), (idle,) * len(lines)
+                s = replace(s, lines=lines, chunks=chunks, gaps_ns=first + gaps[1:])
+            elif kind == 1:  # once served, it stays, idle
+                s = replace(s, linger_ns=idle)
+            else:  # a first line dribbled, a byte at a time
+                dribble = tuple(_IDLE_DRIBBLE[k:k + 1] for k in range(len(_IDLE_DRIBBLE))) + (b"\n",)
+                s = replace(s, lines=(_IDLE_DRIBBLE, *s.lines), chunks=dribble + s.chunks,
+                            gaps_ns=first + (idle // 2,) * len(_IDLE_DRIBBLE) + s.gaps_ns)
+            self.used.add("idle_clients")
+            return [*made[:i], (s, c), *made[i + 1:]]
+        return made
 
     def _busy(self, cost: int, line_len: int, rung: int | None, window: int | None,
               made: list[tuple[ClientScript, ClientFault | None]], stop: int | None
@@ -1354,7 +1407,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
               inject: Sequence[str] | None = None, errors: Sequence[int] = (WSAENOBUFS,),
               backlog: bool = True, early_stop: bool = True, swarm: bool = True,
               features: Sequence[str] | None = None, max_line: int | None = None, recv_size: int | None = None,
-              max_clients: int | None = None, max_queued: int | None = None) -> st.SearchStrategy[Scenario]:
+              max_clients: int | None = None, max_queued: int | None = None,
+              idle_timeout_ms: int | None = None) -> st.SearchStrategy[Scenario]:
     """Scenarios: ``clients`` clients (a number, or a range ``(lo, hi)``), each
     sending ``lines`` lines (number or range) drawn from ``line``, its stream
     cut into sends, arriving at ``arrivals`` and pausing ``gaps`` before each
@@ -1407,7 +1461,11 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       own, reads nothing more, and resets 3, 20 or 100 ms later or right
       behind its FIN, ``ClientFault.reset_after_ns``, in a window smaller than
       that line's echo: the server's send of it pends, and fails, while the
-      server has no receive posted any more);
+      server has no receive posted any more), ``idle_clients`` (only with
+      ``idle_timeout_ms``, the server's idle time-out T: the first client that
+      stays and reads all the time goes idle just under T, at T or just over
+      T, either between its lines, each in a send of its own, or once served,
+      lingering; the model's ``idle_timeout_ms`` says what the server does);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, 1 example in 3 where that is at
       most 100, else 1 in 4: a full server; its first ``max_clients`` clients
@@ -1472,7 +1530,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         inject = _CALLS if swarm else ("AcceptEx",)
     _check_fault_args(inject, errors)
     for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients),
-                        ("max_queued", max_queued)):
+                        ("max_queued", max_queued), ("idle_timeout_ms", idle_timeout_ms)):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError(f"{name}: expected a number of bytes or clients >= 1 (or None), not {limit!r}")
     if features is not None:
@@ -1503,14 +1561,17 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         wanted.discard("early_stop")
     if clients_range[1] == 0:
         wanted -= {"crowd"}
-    if features is not None and set(features) - wanted:  # asked for, and switched off by the other arguments
+    if idle_timeout_ms is None:  # (left out, also when named: it needs the server's time-out)
+        wanted.discard("idle_clients")
+    # (asked for, and switched off by the other arguments)
+    if features is not None and set(features) - wanted - {"idle_clients"}:
         raise ValueError(f"features: {sorted(set(features) - wanted)} cannot be drawn with the other arguments "
                          f"given (faults={faults}, resets={resets}, leaves={leaves}, inject={tuple(inject)!r}, "
                          f"backlog={backlog}, early_stop={early_stop}, clients={clients!r})")
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
-                    max_queued, stops=faults and early_stop)
+                    max_queued, stops=faults and early_stop, idle_timeout_ms=idle_timeout_ms)
 
     @st.composite
     def build(draw: st.DrawFn) -> Scenario:

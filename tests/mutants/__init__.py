@@ -14,6 +14,7 @@ from . import accept_mutants as a
 from . import fresh2_mutants as f2
 from . import fresh_mutants as f
 from . import group_mutants as g
+from . import idle_mutants as i
 from . import ovserver_mutants as m
 from . import race_mutants as rc
 from . import red4_mutants as r4
@@ -413,7 +414,7 @@ MUTANTS += [
     Mutant("idle-newline-off-by-one", r7.IdleNewlineOffByOne,
            "a receive's newline looked for in its first nbytes - 1 bytes: a line ending the receive does "
            "not restart the idle clock",
-           "red team 7 (routines, idle time-out, buffer arithmetic)", "recipe", "endings",
+           "red team 7 (routines, idle time-out, buffer arithmetic)", "recipe_idle_chat", "endings",
            "an idle time-out and a client that sends lines while none of its sends completes"),
     Mutant("retry-only-between-waits", r7.RetryOnlyBetweenWaits,
            "a failed AcceptEx is retried only by the loop around the alertable wait, which a burst of "
@@ -478,6 +479,23 @@ MUTANTS += [
            "red team 8 (iocp, completion key)", "recipe", "load",
            "a graceful close waiting for its cancelled receive (idle time-out), then a client given the same id "
            "closed with an operation in flight before that receive's packet"),
+    Mutant("idle-clock-on-send-only", i.IdleClockOnSendOnly,
+           "only a completed send restarts the idle clock, a receive (a line completed) never does",
+           "idle time-out (search24: the clock restarted on the wrong side)", "recipe_idle_chat", "endings",
+           "an idle time-out and lines from a client that gets no send completed (a chat member alone)"),
+    Mutant("idle-clock-on-partial-data", i.IdleClockOnPartialData,
+           "any byte received restarts the idle clock: a slowloris' dribble without a newline keeps its place",
+           "idle time-out (search24: a slowloris let in)", "recipe_idle", "endings",
+           "an idle time-out and a client that dribbles a line for longer than the time-out"),
+    Mutant("idle-newline-from-index-one", i.IdleNewlineFromIndexOne,
+           "a receive's newline looked for from index 1: a receive that begins with its newline does not "
+           "restart the idle clock",
+           "idle time-out (search24: an off-by-one at the start of the buffer)", "recipe_idle_chat", "endings",
+           "an idle time-out and a client, sent nothing back, whose newlines arrive at the start of receives"),
+    Mutant("idle-deadline-not-armed", i.IdleDeadlineNotArmed,
+           "events model: a new member's idle deadline is not folded into its group's next check",
+           "idle time-out (search24: the deadline never armed)", "recipe_idle", "endings",
+           "an idle time-out and a client that stays connected, silent, in a group of its own"),
 ]
 
 # Issues 10 and 14, races at synchronization calls (sched1, tests/mutants/race_mutants.py): a wake event reset

@@ -54,11 +54,11 @@ class OvserverUnderTest:
     """An ovserver server class, as :func:`check_line_server` drives a server."""
 
     def __init__(self, cls: type[Server], ws: FakeWinsock, address: tuple[str, int], mode: str = "echo",
-                 limits: Limits | None = None, stall_timeout_ms: int = 0) -> None:
+                 limits: Limits | None = None, stall_timeout_ms: int = 0, idle_timeout_ms: int = 0) -> None:
         self.ws = ws
         self.server = cls(ws, ServerConfig(host=address[0], port=address[1], model=cls.model, mode=Mode(mode),
                                            limits=limits if limits is not None else Limits(),
-                                           stall_timeout_ms=stall_timeout_ms))
+                                           stall_timeout_ms=stall_timeout_ms, idle_timeout_ms=idle_timeout_ms))
 
     def serve(self) -> None:
         stats = self.server.run()
@@ -178,7 +178,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                     features: Sequence[str] | None = None,
                     on_failure: Callable[[Exception], None] | None = None,
                     stall_timeout_ms: int = 0, client_deadline_s: float = 30.0,
-                    preempt: bool = False) -> Callable[[], None]:
+                    idle_timeout_ms: int = 0, preempt: bool = False) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
@@ -193,8 +193,10 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     counts them on the correct servers); Hypothesis's own exceptions are
     raised as ever.  ``stall_timeout_ms``: back-pressure's slow-consumer
     time-out, for ``limits`` with a ``high_water`` (the model is told it);
-    ``client_deadline_s``: every client that reads is served within it (check_line_server's); ``preempt``:
-    thread switches favour synchronization calls (check_line_server's, drawn on or off per example)."""
+    ``client_deadline_s``: every client that reads is served within it (check_line_server's);
+    ``idle_timeout_ms``: the server's idle time-out (``serve --idle-timeout-ms``; 0: off), told to the model
+    and to ``scenarios()`` (whose idle_clients go idle across it); ``preempt``: thread switches favour
+    synchronization calls (check_line_server's, drawn on or off per example)."""
     recv_size = ServerConfig().recv_size
     setups = []
     for lim in limits:
@@ -202,9 +204,11 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
             lim = replace(lim, max_clients=Limits().max_clients)
         served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
         model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued,
-                                                             high_water=lim.high_water)
+                                                             high_water=lim.high_water,
+                                                             idle_timeout_ms=idle_timeout_ms or None)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
-                             max_clients=served_at_once, max_queued=lim.max_queued, features=features)
+                             max_clients=served_at_once, max_queued=lim.max_queued, features=features,
+                             idle_timeout_ms=idle_timeout_ms or None)
         setups.append((lim, model, strategy))
 
     @settings_
@@ -213,8 +217,10 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         lim, model, strategy = setups[setup]
         scenario = data.draw(strategy, label="scenario")
         try:
-            check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim, stall_timeout_ms),
-                              scenario, model, data=data, client_deadline_s=client_deadline_s, preempt=preempt)
+            check_line_server(lambda ws, address: OvserverUnderTest(cls, ws, address, mode, lim, stall_timeout_ms,
+                                                                    idle_timeout_ms),
+                              scenario, model, data=data, client_deadline_s=client_deadline_s,
+                              preempt=preempt)
         except Exception as e:  # a failure (not Hypothesis ending an example that ran out of data: a BaseException)
             if observe is not None:
                 observe(True)
@@ -264,6 +270,25 @@ PROPERTIES["recipe"] = recipe_property
 PROPERTIES["recipe_chat"] = recipe_chat_property
 PROPERTIES["recipe_bp"] = recipe_bp_property
 PROPERTIES["recipe_bp_chat"] = lambda cls: recipe_bp_property(cls, "chat")
+
+#: The recipe aimed at ovserver with an idle time-out (``serve --idle-timeout-ms``; ServerConfig's default, 0,
+#: has none, so the plain recipe never reaches that code): 100 ms, the shortest of simulate's, so that the
+#: swarm's idle_clients (just under, at and just over it) cost tenths of a second of virtual time.
+RECIPE_IDLE_MS = 100
+
+
+def recipe_idle_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
+                         observe: Callable[[bool], None] | None = None,
+                         on_failure: Callable[[Exception], None] | None = None,
+                         features: Sequence[str] | None = None) -> Callable[[], None]:
+    """The README recipe, ovserver with an idle time-out of :data:`RECIPE_IDLE_MS` (in chat, a member alone
+    gets nothing back for its lines, so only its lines keep it from being idle)."""
+    return recipe_property(cls, mode, settings_, observe=observe, features=features, on_failure=on_failure,
+                           idle_timeout_ms=RECIPE_IDLE_MS)
+
+
+PROPERTIES["recipe_idle"] = recipe_idle_property
+PROPERTIES["recipe_idle_chat"] = lambda cls: recipe_idle_property(cls, "chat")
 
 
 def with_accepts(cls: type[Server], n: int) -> type[Server]:
