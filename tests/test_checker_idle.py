@@ -89,3 +89,11 @@ def test_idle_clients_go_idle_across_the_time_out(scenario: Scenario, data: st.D
     check_line_server(lambda ws, address: OvserverUnderTest(RoutineServer, ws, address, "echo",
                                                             idle_timeout_ms=IDLE_MS),
                       scenario, EchoModel(idle_timeout_ms=IDLE_MS), data=data)
+
+
+def test_idle_clients_named_without_a_time_out_is_refused() -> None:
+    """idle_clients goes idle across the server's time-out: named without ``idle_timeout_ms`` it could draw
+    nothing, so scenarios() says so at once (as for any feature the other arguments rule out), not silently."""
+    with pytest.raises(ValueError, match=r"features: \['idle_clients'\] cannot be drawn .*idle_timeout_ms=None"):
+        scenarios(features=("idle_clients",))
+    scenarios(features=("idle_clients",), idle_timeout_ms=IDLE_MS)  # (with one: accepted)

@@ -1561,13 +1561,14 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         wanted.discard("early_stop")
     if clients_range[1] == 0:
         wanted -= {"crowd"}
-    if idle_timeout_ms is None:  # (left out, also when named: it needs the server's time-out)
+    if idle_timeout_ms is None:  # (it needs the server's time-out)
         wanted.discard("idle_clients")
     # (asked for, and switched off by the other arguments)
-    if features is not None and set(features) - wanted - {"idle_clients"}:
+    if features is not None and set(features) - wanted:
         raise ValueError(f"features: {sorted(set(features) - wanted)} cannot be drawn with the other arguments "
                          f"given (faults={faults}, resets={resets}, leaves={leaves}, inject={tuple(inject)!r}, "
-                         f"backlog={backlog}, early_stop={early_stop}, clients={clients!r})")
+                         f"backlog={backlog}, early_stop={early_stop}, clients={clients!r}, "
+                         f"idle_timeout_ms={idle_timeout_ms})")
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
