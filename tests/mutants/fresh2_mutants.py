@@ -18,14 +18,9 @@ These are test code: they are not shipped with ovserver.
 
 from __future__ import annotations
 
-import ctypes
-
-from fakewinsock import LINGER, WSAOVERLAPPED, Winsock
+from fakewinsock import WSAOVERLAPPED, Winsock
 from fakewinsock.constants import (
-    ERROR_NOT_FOUND,
     FALSE,
-    SO_LINGER,
-    SOL_SOCKET,
     WSA_INFINITE,
     WSA_MAXIMUM_WAIT_EVENTS,
     WSA_WAIT_EVENT_0,

@@ -20,14 +20,10 @@ These are test code: they are not shipped with ovserver.
 
 from __future__ import annotations
 
-import ctypes
-
-from fakewinsock import LINGER, Winsock
+from fakewinsock import Winsock
 from fakewinsock.constants import (
-    ERROR_NOT_FOUND,
     FALSE,
     INVALID_SOCKET,
-    SO_LINGER,
     SO_UPDATE_ACCEPT_CONTEXT,
     SOCKET_ERROR,
     SOL_SOCKET,

@@ -23,17 +23,13 @@ These are test code: they are not shipped with ovserver.
 
 from __future__ import annotations
 
-import ctypes
-
-from fakewinsock import LINGER, Winsock
+from fakewinsock import Winsock
 from fakewinsock.constants import (
     AF_INET,
     ERROR_NOT_FOUND,
     INVALID_SOCKET,
     IPPROTO_TCP,
-    SO_LINGER,
     SOCK_STREAM,
-    SOL_SOCKET,
     WSA_FLAG_OVERLAPPED,
     WSA_IO_PENDING,
     WSAENOBUFS,
