@@ -337,6 +337,39 @@ PINNED_RECIPE_LOST = {
                                  "derandomized sequence draws no such cut-off",
 }
 RECIPE_LOST |= PINNED_RECIPE_LOST
+#: The ninth red team's (tests/mutants/red9_mutants.py: classic bugs an outside grader plants), measured 2026-12-06
+#: (redteam9, on main b9e85a5 with red9_mutants.py loaded: CI=true, -m slow, one test at a time, nice 10 under load
+#: 5-6): caught welcome-without-newline (6 s), routine-arguments-swapped (7 s), chat-echoes-to-sender (30 s) and
+#: error-line-off-by-one (24 s), hangup-shuts-receive-side (44 s), chat-skips-blank-lines (37 s) and
+#: group-handles-receive-only (14 s); missed (each run to the end of its budget, 19-70 s):
+RED9_RECIPE_LOST = {
+    "reset-counted-as-error": "the recipe's checker bounds only the graceful ends a server counts (no more than "
+                              "FINs: _check_counts), not its resets (\"a client's close with unread data is a reset "
+                              "too, and a server may count its own aborts\"): a reset counted as an I/O error "
+                              "passes; simulate's lower bound (clients that reset while the server held their "
+                              "connection <= resets + other ends the server counted) finds it on seed 0, and "
+                              "OvserverUnderTest.counts() hands the checker ended and reset only",
+    "hangup-allowance-off-by-one": "the checker's bound is exact (a reset is allowed once the client sent more "
+                                   "than max_line bytes after byte max_line + 1 of its long line), but the "
+                                   "server counts the bytes after the receive that found the line too long, so "
+                                   "the mutant differs only when that receive ends at byte max_line + 1 and "
+                                   "exactly max_line bytes follow: the recipe's long lines come in sends that "
+                                   "do not end there (and their receives coalesce), so it never sees the "
+                                   "boundary; test_directed_traffic_reaches_the_mutant's two sends 200 ms apart "
+                                   "do, and tests/test_ovserver_hub.py's hub test catches it",
+    "peak-counted-before-open": "the summary's peak of connections is not checked: OvserverUnderTest.counts() "
+                                "hands the checker ended and reset only; tests/test_ovserver_stats.py's exact "
+                                "counts catch it",
+    "stop-skips-draining": "needs a stop while a client that half-closed (or was hung up) does not read for "
+                           "longer than the checker's 1 s stop deadline with output pending: the recipe's "
+                           "leavers and paused readers pause 20-300 ms, so the mutant's stop waits for them to "
+                           "read and ends in time, and its stopped readers (reading nothing to the end) reset "
+                           "without a FIN; test_directed_traffic_reaches_the_mutant's 3 s non-reader catches it "
+                           "(WSACleanup with its socket open), as does tests/test_ovserver_server.py",
+    "idle-clock-any-bytes": "needs an idle time-out, which the recipe's server (OvserverUnderTest) never has "
+                            "(as idle-newline-off-by-one); tests/test_ovserver_idle.py's dribbler catches it",
+}
+RECIPE_LOST |= RED9_RECIPE_LOST
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)
 #: Mutants whose bug the current servers make equivalent or unobservable
 #: through Winsock: skipped, with the reason (each was checked against the code
@@ -572,6 +605,26 @@ _RT8_LOST = {
     "iocp-key-reused-while-closing": "(needs a graceful close waiting for its cancelled receive and a client given "
                                      "the same id closed with an operation in flight meanwhile: see RECIPE_LOST)",
 }
+#: The ninth red team's (classic bugs an outside grader plants), measured 2026-12-06 (redteam9, seeds 0-7, the
+#: first seed that finds each): chat-echoes-to-sender, chat-skips-blank-lines, error-line-off-by-one,
+#: welcome-without-newline, routine-arguments-swapped, hangup-shuts-receive-side, group-handles-receive-only and
+#: reset-counted-as-error 0 (each in under 17 s); the four in _RT9_LOST none (each seed run; 4 to 8 s for all 8).
+_RT9_LOST = {
+    "peak-counted-before-open": "(simulate prints the server's peak but checks nothing about it: a lower bound "
+                                "(the most clients served at once as the clients saw it) and peak <= accepted "
+                                "are absent)",
+    "stop-skips-draining": "(needs a stop while a client that half-closed or was hung up does not read, with "
+                           "output pending, for longer than the stop may take: simulate's piped clients FIN "
+                           "and read late, but no seed of 0-7 stops while one waits unread)",
+    "hangup-allowance-off-by-one": "(needs a hung-up client whose bytes after the one that made its line too long "
+                                   "number exactly max_line, the server's receive ending at that byte: simulate's "
+                                   "hung-up clients send their long line in one go, and its cut-off bound takes any "
+                                   "reset of a client whose line is over twice max_line; see "
+                                   "test_directed_traffic_reaches_the_mutant)",
+    "idle-clock-any-bytes": "(needs an idle time-out and a client dribbling bytes without a newline for longer: "
+                            "simulate's idle_timeout feature draws idlers that send nothing, no slowloris; "
+                            "tests/test_ovserver_idle.py's dribbler catches it)",
+}
 #: Since simulate's accept_bursts (2026-12-05, accepts9): no-accept-resignal 0 (accepts draws 2 there: the
 #: last of the burst connects while the accept before it is handled; not found on seeds 0-7 before).
 _ACCEPT_FINDS = {"no-accept-resignal"}
@@ -581,13 +634,13 @@ SIMULATE_FINDS = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-r
     | _STOP_FINDS | _PIPED_FINDS | {
     m.name for m in MUTANTS if m.source.startswith("red team")
     and m.name not in _RT2_LOST | _RT4_LOST.keys() | _RT5_LOST.keys() | _RT6_LOST.keys() | _RT7_LOST.keys()
-    | _RT8_LOST.keys()}
+    | _RT8_LOST.keys() | _RT9_LOST.keys()}
 #: Not found by simulate's default traffic on seeds 0-7 (measured, see above), with the reason where it is
 #: known.  simulate draws its own swarm (ovserver/_simulate.py), not fakewinsock.testing's.
 _NOT_ON_0_7 = "measured 2026-12-06: not found by simulate's default traffic on seeds 0-7"
 SIMULATE_LOST = {name: f"{_NOT_ON_0_7} {why}"
                  for name, why in (_RT2_LOST | _RT4_LOST | _RT5_LOST | _RT6_LOST | _RT7_LOST
-                                  | _RT8_LOST).items()}
+                                  | _RT8_LOST | _RT9_LOST).items()}
 SEARCH_MUTANTS = [m for m in MUTANTS if m.group]
 
 
@@ -690,7 +743,29 @@ def _four_talkers() -> Scenario:
                                        (i * _MS, 3 * _MS, 5 * _MS)) for i in range(4)))
 
 
+def _hung_up_client_sends_max_line_more() -> Scenario:
+    """A line of 2 * max_line bytes (max_line 1000) in two sends 200 ms apart: 1001 bytes, which make it too
+    long, then exactly 1000 more (its newline the last); the client does not read for 400 ms, so its error line
+    (over the 16-byte window) is still in flight when the 1000 bytes come.  Not more than max_line bytes after
+    the line was found too long: no cut-off is due, and a reset loses the error line (hangup-allowance-off-by-one
+    cuts it off at exactly max_line)."""
+    line = b"x" * 2000
+    return Scenario((ClientScript((line,), (line[:1001], line[1001:] + b"\n"), (0, 200 * _MS), pause_at_ns=0,
+                                  pause_ns=400 * _MS),), window=16)
+
+
+def _stop_while_a_half_closed_client_does_not_read() -> Scenario:
+    """A client sends 50 lines of 100 bytes and its FIN, reading nothing for 3 s (a 16-byte window: its
+    replies wait); a stop at 50 ms: the server must close it (a reset: output is dropped) and stop within the
+    checker's 1 s, not wait for it to read (stop-skips-draining leaves it open, WSACleanup finds it)."""
+    script = ClientScript.of(*(b"%04d" % i + b"y" * 95 for i in range(50)), pause_at_ns=0, pause_ns=3000 * _MS)
+    return Scenario((script,), FaultPlan((ClientFault(0, "leave", len(script.chunks), 1 * _MS),),
+                                         stop_at_ns=50 * _MS), window=16)
+
+
 @pytest.mark.parametrize(("name", "scenario", "limits", "seeds"), [
+    ("stop-skips-draining", _stop_while_a_half_closed_client_does_not_read, Limits(), 2),
+    ("hangup-allowance-off-by-one", _hung_up_client_sends_max_line_more, Limits(max_line=1000, max_clients=1), 2),
     ("queued-count-leaks", _slow_reader, Limits(), 1),
     ("tail-over-limit-unchecked", _endless_line_after_a_newline, Limits(max_line=1000, max_clients=1), 4),
     ("rotated-index-ignored", _four_talkers, Limits(), 2),
