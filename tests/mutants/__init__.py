@@ -484,7 +484,8 @@ MUTANTS += [
 # fan-out including the sender, blank chat lines skipped, the error line's number, the welcome's newline, the hung-up
 # client's allowance off by one, a completion routine's arguments swapped, the hang-up's shutdown direction, a group
 # that looks at the receive slot only, resets counted as I/O errors, any bytes restarting the idle clock, the
-# summary's peak taken before the new connection is in, a stop that forgets draining connections.
+# summary's peak taken before the new connection is in, a stop that forgets draining connections, the hub full
+# only above max_clients, an idle connection reset.
 MUTANTS += [
     Mutant("chat-echoes-to-sender", r9.ChatEchoesToSender, "a chat line goes to every member, its sender included",
            "red team 9 (protocol, chat fan-out)", "recipe_chat", "load", "chat: a line"),
@@ -524,6 +525,12 @@ MUTANTS += [
            "a stop closes only connections open for input: a half-closed or hung-up one draining its output stays",
            "red team 9 (core, stop)", "recipe", "faults",
            "a stop while a half-closed or hung-up client that does not read has output pending"),
+    Mutant("hub-full-off-by-one", r9.HubFullOffByOne,
+           "the hub is full only above max_clients (> for >=): max_clients + 1 clients served at once",
+           "red team 9 (protocol, limits)", "recipe", "load", "the client limit reached and one more client"),
+    Mutant("idle-close-abortive", r9.IdleCloseAbortive, "an idle connection is closed abortively (a reset)",
+           "red team 9 (core, idle time-out)", "recipe", "endings",
+           "an idle time-out and a client idle while owed nothing"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)

@@ -22,9 +22,11 @@ These are test code: they are not shipped with ovserver.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fakewinsock import WSABUF, WSAOVERLAPPED, Winsock
 from fakewinsock.constants import FALSE, INVALID_SOCKET, SD_RECEIVE, WSAECONNABORTED
-from ovserver._core import ServerConfig, ServerError, _Conn, _Io
+from ovserver._core import NEVER, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
 from ovserver._protocol import _HUNG_UP, Action, Hangup, Hub, Mode, _Client, chat_line, error_line
@@ -43,6 +45,8 @@ __all__ = [
     "IdleClockAnyBytes",
     "PeakCountedBeforeOpen",
     "StopSkipsDraining",
+    "HubFullOffByOne",
+    "IdleCloseAbortive",
 ]
 
 
@@ -375,3 +379,65 @@ class StopSkipsDraining(RoutineServer):
         for conn in [c for c in self._conns.values() if c.state == "open"]:  # BUG: draining ones forgotten
             self.stats.closed_at_stop += 1
             self._close(conn)
+
+
+# ====================================================================== the limits
+
+
+class _FullHub(Hub):
+    COPIED = ("full",)
+
+    @property
+    def full(self) -> bool:
+        """True when no more clients may join (``max_clients`` reached)."""
+        return len(self._clients) > self.limits.max_clients  # BUG: > for >=
+
+
+class HubFullOffByOne(IocpServer):
+    """The client limit off by one in the protocol: the hub is full only
+    once it holds *more* than ``max_clients`` clients, so the server accepts
+    and serves ``max_clients + 1`` at once.  Needs the client limit reached
+    and one more client."""
+
+    HUB = _FullHub
+
+    def __init__(self, ws: Winsock, config: ServerConfig | None = None) -> None:
+        super().__init__(ws, config)
+        _use_hub(self, self.HUB)  # BUG: its full
+
+
+class IdleCloseAbortive(RoutineServer):
+    """Core, the idle time-out: an idle connection is closed abortively
+    (a reset), where the server closes it gracefully unless a send is in
+    flight or output is queued: the client reads a reset for no data lost.
+    Needs an idle time-out and a client that stays idle, owed nothing."""
+
+    COPIED = ("_idle_check",)
+
+    def _idle_check(self, conns: Iterable[_Conn], due: int, timeout_ms: int) -> tuple[int, int]:
+        """When tick ``due`` has come, close those of ``conns`` that have been
+        idle for ``idle_timeout_ms``.  Returns the tick before which none of the
+        others expires (:data:`NEVER` if there are none), and ``timeout_ms``
+        shortened to end then: the time-out of the wait that follows."""
+        now = self.ws.GetTickCount64()
+        if now >= due:
+            limit = self.config.idle_timeout_ms
+            due = NEVER
+            for conn in list(conns):
+                if conn.closed:
+                    continue
+                # Held back (back-pressure), it is not idle: the server stopped reading it.
+                idle = limit and not self.hub.paused(conn.cid)
+                expires = min(conn.active_ms + limit if idle else NEVER, conn.stall_due)
+                if conn.stall_due <= now:  # a slow consumer: it has not drained for stall_timeout_ms
+                    self.stats.stalled += 1
+                    self.stats.cut_off += 1
+                    self._close(conn, abort=True)
+                elif expires <= now:
+                    self.stats.timed_out += 1
+                    self._close(conn, abort=True)  # BUG: a reset for an idle client
+                elif expires < due:
+                    due = expires
+        if due == NEVER:
+            return due, timeout_ms
+        return due, min(timeout_ms, due - now)
