@@ -22,6 +22,7 @@ from . import red5_mutants as r5
 from . import red6_mutants as r6
 from . import red7_mutants as r7
 from . import red8_mutants as r8
+from . import red9_mutants as r9
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -512,6 +513,59 @@ MUTANTS += [
            "lock: a hand-over signalled between the look and the reset is lost",
            "race mutants (events, hand-over race)", "recipe", "load",
            "a client handed to an existing group between the group's look at its inbox and its wait"),
+]
+
+# Issue 10, ninth red team: the simple, classic bugs an outside grader plants (tests/mutants/red9_mutants.py): chat
+# fan-out including the sender, blank chat lines skipped, the error line's number, the welcome's newline, the hung-up
+# client's allowance off by one, a completion routine's arguments swapped, the hang-up's shutdown direction, a group
+# that looks at the receive slot only, resets counted as I/O errors, any bytes restarting the idle clock, the
+# summary's peak taken before the new connection is in, a stop that forgets draining connections, the hub full
+# only above max_clients, an idle connection reset.
+MUTANTS += [
+    Mutant("chat-echoes-to-sender", r9.ChatEchoesToSender, "a chat line goes to every member, its sender included",
+           "red team 9 (protocol, chat fan-out)", "recipe_chat", "load", "chat: a line"),
+    Mutant("chat-skips-blank-lines", r9.ChatSkipsBlankLines,
+           "a chat line that is empty or all whitespace is not passed on",
+           "red team 9 (protocol, chat framing)", "recipe_chat", "sizes", "chat: an empty or all-whitespace line"),
+    Mutant("error-line-off-by-one", r9.ErrorLineOffByOne,
+           "the error line names max_line + 1 (the first length refused), not max_line",
+           "red team 9 (protocol, error line)", "recipe", "sizes", "a line over max_line"),
+    Mutant("welcome-without-newline", r9.WelcomeWithoutNewline, "chat's welcome line is sent without its newline",
+           "red team 9 (protocol, welcome line)", "recipe_chat", "load", "chat: a client, and a line routed to it"),
+    Mutant("hangup-allowance-off-by-one", r9.HangupAllowanceOffByOne,
+           "a hung-up client is cut off once it has sent max_line further bytes, not more than max_line",
+           "red team 9 (protocol, limits)", "recipe", "endings",
+           "a hung-up client that sends exactly max_line further bytes, then its FIN"),
+    Mutant("routine-arguments-swapped", r9.RoutineArgumentsSwapped,
+           "the completion routine passes dwError as the byte count and cbTransferred as the error",
+           "red team 9 (routines, swapped arguments)", "recipe", "load", "any client"),
+    Mutant("hangup-shuts-receive-side", r9.HangupShutsReceiveSide,
+           "a hang-up ends with shutdown(SD_RECEIVE), not SD_SEND: no FIN after the error line",
+           "red team 9 (core, hang-up)", "recipe", "endings", "a line over max_line"),
+    Mutant("group-handles-receive-only", r9.GroupHandlesReceiveOnly,
+           "a signalled client's send slot is never looked at: its send's completion is never handled",
+           "red team 9 (events, completions)", "recipe", "flow control",
+           "a reply whose send does not complete at once"),
+    Mutant("reset-counted-as-error", r9.ResetCountedAsError,
+           "a receive failing with 10054 (the client reset) counted as an I/O error, 10053 as a reset",
+           "red team 9 (core, summary counts)", "recipe", "faults", "a client that resets"),
+    Mutant("idle-clock-any-bytes", r9.IdleClockAnyBytes,
+           "any bytes received restart the idle clock, not a complete line: a slowloris is never timed out",
+           "red team 9 (core, idle time-out)", "recipe", "endings",
+           "an idle time-out and a client dribbling bytes without a newline for longer"),
+    Mutant("peak-counted-before-open", r9.PeakCountedBeforeOpen,
+           "the summary's peak of connections open at once is taken before the new one is in the table",
+           "red team 9 (core, summary counts)", "recipe", "load", "any client, and a look at the summary"),
+    Mutant("stop-skips-draining", r9.StopSkipsDraining,
+           "a stop closes only connections open for input: a half-closed or hung-up one draining its output stays",
+           "red team 9 (core, stop)", "recipe", "faults",
+           "a stop while a half-closed or hung-up client that does not read has output pending"),
+    Mutant("hub-full-off-by-one", r9.HubFullOffByOne,
+           "the hub is full only above max_clients (> for >=): max_clients + 1 clients served at once",
+           "red team 9 (protocol, limits)", "recipe", "load", "the client limit reached and one more client"),
+    Mutant("idle-close-abortive", r9.IdleCloseAbortive, "an idle connection is closed abortively (a reset)",
+           "red team 9 (core, idle time-out)", "recipe", "endings",
+           "an idle time-out and a client idle while owed nothing"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
