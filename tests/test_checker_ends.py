@@ -2,7 +2,10 @@
 
 * A server that counts how its clients ended (``counts()`` on the handle,
   :class:`fakewinsock.testing.CountingServer`) counts no more graceful ends than
-  clients sent a FIN: a reset taken for a FIN shows only in such counts.
+  clients sent a FIN: a reset taken for a FIN shows only in such counts.  And
+  (given its resets and its own closes, ``"reset"`` and ``"closed"``) no fewer
+  of those than clients reset while it held their connection with an operation
+  pending: a reset counted as an I/O error shows only there (red team 9).
 * A client that stops reading for good is not owed service in any time (its
   reset ends it), so the client deadline never fires for it; a shorter deadline
   (the back-pressure recipe's 2 s) then checks the others' service alone.
@@ -24,6 +27,7 @@ from ovserver._iocp import IocpServer
 from ovserver._routines import RoutineServer
 from tests.mutants.properties import OvserverUnderTest
 from tests.mutants.red4_mutants import FailedEmptyReceiveIsEof
+from tests.mutants.red9_mutants import ResetCountedAsError
 
 _MS = 1_000_000
 CORRECT: tuple[type[Server], ...] = (EventServer, RoutineServer, IocpServer)
@@ -31,9 +35,11 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 
 
 def run(cls: type[Server], scenario: Scenario, seed: int, deadline_s: float = 30.0,
-        counts: bool = True) -> str | None:
+        counts: bool = True, keys: tuple[str, ...] | None = None) -> str | None:
     class Handle(OvserverUnderTest):
-        pass
+        def counts(self) -> dict[str, int]:
+            given = super().counts()
+            return given if keys is None else {k: v for k, v in given.items() if k in keys}
 
     if not counts:
         Handle.counts = None  # type: ignore[assignment,method-assign]  # a handle without counts: not checked
@@ -69,6 +75,19 @@ def test_a_reset_counted_as_a_graceful_end_is_caught() -> None:
     found = run(FailedEmptyReceiveIsEof, _reset_while_receiving(), 0)
     assert found is not None and "counted 2 clients ended gracefully, but only 1 sent a FIN" in found, found
     assert run(FailedEmptyReceiveIsEof, _reset_while_receiving(), 0, counts=False) is None
+
+
+def test_a_reset_counted_as_an_io_error_is_caught() -> None:
+    """Proof: the events server that counts a receive failing with 10054 as an
+    I/O error counts no reset and no close of its own, where a client reset
+    while its receive was pending; its clients got the same bytes, so without
+    counts(), or with only the keys a handle gave before ("ended", "reset": the
+    bound is checked only when both "reset" and "closed" are given), it passes."""
+    found = run(ResetCountedAsError, _reset_while_receiving(), 0)
+    assert found is not None and ("1 clients reset while the server held their connection (a receive or a send "
+                                  "pending), but the server counted 0 resets and 0 connections") in found, found
+    assert run(ResetCountedAsError, _reset_while_receiving(), 0, counts=False) is None
+    assert run(ResetCountedAsError, _reset_while_receiving(), 0, keys=("ended", "reset")) is None
 
 
 # ---------------------------------------------------------------- the deadline and readers stopped for good

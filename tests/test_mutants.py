@@ -359,12 +359,6 @@ RECIPE_LOST |= RACE_RECIPE_LOST
 #: error-line-off-by-one (24 s), hangup-shuts-receive-side (44 s), chat-skips-blank-lines (37 s) and
 #: group-handles-receive-only (14 s); missed (each run to the end of its budget, 17-70 s):
 RED9_RECIPE_LOST = {
-    "reset-counted-as-error": "the recipe's checker bounds only the graceful ends a server counts (no more than "
-                              "FINs: _check_counts), not its resets (\"a client's close with unread data is a reset "
-                              "too, and a server may count its own aborts\"): a reset counted as an I/O error "
-                              "passes; simulate's lower bound (clients that reset while the server held their "
-                              "connection <= resets + other ends the server counted) finds it on seed 0, and "
-                              "OvserverUnderTest.counts() hands the checker ended and reset only",
     "hangup-allowance-off-by-one": "the checker's bound is exact (a reset is allowed once the client sent more "
                                    "than max_line bytes after byte max_line + 1 of its long line), but the "
                                    "server counts the bytes after the receive that found the line too long, so "
@@ -374,7 +368,7 @@ RED9_RECIPE_LOST = {
                                    "boundary; test_directed_traffic_reaches_the_mutant's two sends 200 ms apart "
                                    "do, and tests/test_ovserver_hub.py's hub test catches it",
     "peak-counted-before-open": "the summary's peak of connections is not checked: OvserverUnderTest.counts() "
-                                "hands the checker ended and reset only; tests/test_ovserver_stats.py's exact "
+                                "hands the checker ended, reset and closed only; tests/test_ovserver_stats.py's exact "
                                 "counts catch it",
     "stop-skips-draining": "needs a stop while a client that half-closed (or was hung up) does not read for "
                            "longer than the checker's 1 s stop deadline with output pending: the recipe's "

@@ -25,6 +25,8 @@ from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
 from .._scripted import ScriptedClient
 from .._sim import FakeConfig
+from .._sockets import CONNECTED as _SOCKET_CONNECTED
+from .._sockets import Socket as _Socket
 from ._chooser import HypothesisChooser
 from ._models import EchoModel, LineModel, _Policy
 from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
@@ -74,7 +76,12 @@ class CountingServer(ServerUnderTest, Protocol):
 
     def counts(self) -> Mapping[str, int]:
         """After :meth:`serve` returned: ``"ended"``, the number of clients whose
-        graceful end (a receive of 0 bytes) the server saw; other keys are ignored."""
+        graceful end (a receive of 0 bytes) the server saw; optionally, both
+        ``"reset"``, the clients whose reset (WSAECONNRESET) it saw, and
+        ``"closed"``, the connections it closed for a cause of its own (a
+        limit, a protocol error, a time-out, the stop), which are then checked
+        together against the clients that reset (only if both are given);
+        other keys are ignored."""
         ...
 
 
@@ -475,6 +482,7 @@ class _Client(ScriptedClient):
         self._expect()
         if self.fault is not None and self.fault.kind == "reset" and self.fault.before_chunk < 0:
             assert self.peer is not None
+            self._note_reset()
             self.peer.reset()  # at once: the server may still be accepting it
             run.report.resets += 1
             self.finish()
@@ -696,6 +704,7 @@ class _Client(ScriptedClient):
                         self.received(data)
                         if self.state == _DONE:
                             return
+                self._note_reset()
                 self.send_reset()
                 self.run.report.resets += 1
                 self.finish()
@@ -754,6 +763,21 @@ class _Client(ScriptedClient):
             # seen only when it reads it again: lines routed to it meanwhile are its due.)
             self.run.ws.call_at(self.run.ws.now_ns + self.run.end_grace_ns, self._end_seen, 0)
 
+    def _note_reset(self) -> None:
+        """Before its reset (no FIN sent before it): if the server's socket for it is connected with a
+        receive or a send pending, that operation fails with the reset, so the server ends the connection
+        and counts it, as a reset or for a cause of its own (it closed it meanwhile: a limit, a protocol
+        error, a time-out, the stop; or after an injected failure).  Not when nothing is pending: a
+        connection accepted but not yet taken into service (an AcceptEx completed, not reaped) may be closed
+        at a stop uncounted.  (A query of the fake's state: no call, no draw.)"""
+        peer = self.peer
+        if peer is None or peer.sent_fin or peer.was_reset:
+            return
+        other = peer.other_end()
+        sock = other.owner if other is not None else None
+        if isinstance(sock, _Socket) and sock.state is _SOCKET_CONNECTED and (sock.recv_ops or sock.send_ops):
+            self.run.resets_held += 1
+
     def _reset_after_fin(self, _: object) -> None:
         """``ClientFault.reset_after_ns`` after its FIN: it closes with what it has not read (a reset)."""
         if self.state == _DONE or self.peer is None:
@@ -802,6 +826,9 @@ class _Run:
             self.deadline_ns = max(deadline_ns, _BUSY_DEADLINE_NS)
         self.report = report
         self.drops_left = scenario.faults.allowed_drops
+        #: Clients that reset (no FIN before it) while the server held their connection with an operation
+        #: pending (_Client._note_reset): each must end in one of the server's counts but an I/O error.
+        self.resets_held = 0
         self.clients = [_Client(self, i, s, scenario.faults.fault_of(i)) for i, s in enumerate(scenario.clients)]
         self.done = 0
         self.trace_tail = 0
@@ -1108,16 +1135,31 @@ def _check_counts(handle: ServerUnderTest, run: _Run, report: LineServerReport) 
     """A server that counts how its clients ended (``handle.counts()``, see
     :class:`CountingServer`) counts no more graceful ends than clients sent a
     FIN: a reset taken for a FIN (a failed receive of 0 bytes read as the end
-    of the stream) shows only there.  (Resets are not bounded: a client's close
-    with unread data is a reset too, and a server may count its own aborts.)"""
+    of the stream) shows only there.  And, if it counts both its resets
+    (``"reset"``) and the connections it closed for causes of its own
+    (``"closed"``), no fewer of those together than the clients that reset
+    (no FIN before it) while the server held their connection with a receive
+    or a send pending (which fails with the reset), less the injected
+    WSARecv/WSASend failures (after one the server may close a connection and
+    count an I/O error): a reset counted as an I/O error shows there.  (No
+    upper bound on resets: a client's close with unread data is a reset too,
+    and a server may count its own aborts.)"""
     counts_of = getattr(handle, "counts", None)
     if counts_of is None:
         return
-    ended = counts_of().get("ended")
+    counts = counts_of()
+    ended = counts.get("ended")
     fins = sum(1 for c in run.clients if c.peer is not None and c.peer.sent_fin)
     if ended is not None and ended > fins:
         report.errors.append(f"the server counted {ended} clients ended gracefully, but only {fins} sent a FIN: a "
                              "reset (a failed receive, even one of 0 bytes) is not a graceful end")
+    reset, closed = counts.get("reset"), counts.get("closed")
+    injected = run.scenario.faults.allowed_drops
+    if reset is not None and closed is not None and run.resets_held > reset + closed + injected:
+        report.errors.append(f"{run.resets_held} clients reset while the server held their connection (a receive "
+                             f"or a send pending), but the server counted {reset} resets and {closed} connections "
+                             f"it closed itself ({injected} injected failures allow as many other ends): a reset "
+                             "counted as something else (an I/O error?)")
 
 
 def _held_socket(ws: FakeWinsock, peer: FakePeer | None) -> tuple[int, str] | None:

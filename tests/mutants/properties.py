@@ -73,7 +73,9 @@ class OvserverUnderTest:
     def counts(self) -> dict[str, int]:
         """How the server counted its clients' ends (check_line_server checks them against what the clients
         did: ServerStats is what ``ovserver serve`` reports)."""
-        return {"ended": self.server.stats.ended, "reset": self.server.stats.reset}
+        s = self.server.stats
+        # "closed": the connections it closed for a cause of its own (stalled ones are in cut_off).
+        return {"ended": s.ended, "reset": s.reset, "closed": s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop}
 
 
 def echo_property(cls: type[Server], settings_: settings = SETTINGS) -> Callable[[], None]:
