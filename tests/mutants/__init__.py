@@ -551,7 +551,7 @@ MUTANTS += [
            "red team 9 (core, summary counts)", "recipe", "faults", "a client that resets"),
     Mutant("idle-clock-any-bytes", r9.IdleClockAnyBytes,
            "any bytes received restart the idle clock, not a complete line: a slowloris is never timed out",
-           "red team 9 (core, idle time-out)", "recipe", "endings",
+           "red team 9 (core, idle time-out)", "recipe_idle", "endings",
            "an idle time-out and a client dribbling bytes without a newline for longer"),
     Mutant("peak-counted-before-open", r9.PeakCountedBeforeOpen,
            "the summary's peak of connections open at once is taken before the new one is in the table",
@@ -564,7 +564,7 @@ MUTANTS += [
            "the hub is full only above max_clients (> for >=): max_clients + 1 clients served at once",
            "red team 9 (protocol, limits)", "recipe", "load", "the client limit reached and one more client"),
     Mutant("idle-close-abortive", r9.IdleCloseAbortive, "an idle connection is closed abortively (a reset)",
-           "red team 9 (core, idle time-out)", "recipe", "endings",
+           "red team 9 (core, idle time-out)", "recipe_idle", "endings",
            "an idle time-out and a client idle while owed nothing"),
 ]
 
