@@ -642,6 +642,9 @@ class ClientPlan:
     #: ``idle`` (idle_timeout's idlers): once served it stays connected, reading, until the server closes
     #: it for its idle time-out.
     idle: bool = False
+    #: ``talk`` (idle_talkers' talkers, ``idle`` too): watched by the idle time-out from the moment it is
+    #: served (its first receive), not only once it has sent everything.
+    talk: bool = False
     #: ``at_stop`` (stop_arrivals' latecomers): it arrives at ``arrival_ns`` from the server's stop
     #: request (may be negative: before it), which comes once every other client is done.
     at_stop: bool = False
@@ -660,7 +663,7 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
             "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
-            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals", "piped")
+            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals", "piped", "idle_talkers")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -757,6 +760,20 @@ STOP_LEAD_NS = 2_000_000
 #: (ServerConfig.recv_size, 16 KiB): a piped client is cut off within one receive, before any send to it
 #: is posted, and must read a reset, not a FIN.
 PIPED = (1, 3)
+#: The last one, idle_talkers (:func:`_idle_talkers`, from a random source of its own; only in a run
+#: whose server has an idle time-out T, see IDLE_TIMEOUTS_MS): one to three of IDLE_TALKERS plain clients
+#: (none with another feature's traffic) talk across the time-out's notion of activity (the documented
+#: rule: a completed line or a completed send restarts the clock, a dribble of bytes without a newline
+#: does not), then stay, reading, as idlers do, until the server closes them.  Each one's lines come
+#: just under T apart (T less IDLE_EARLY_NS and 5 to 15 ms: it must stay), and it is watched from the
+#: moment it is served (:meth:`_Client._idle_watch`, which counts its lines too): once it goes quiet
+#: (just over T) it must be closed.  A third of them (``newline``) send each line's newline alone, 1 to
+#: 5 ms after its bytes, so that it arrives in a receive of its own; a third (``slowloris``) send half
+#: their lines so, then dribble a line a byte at a time, T/4 apart (under T each), for longer than
+#: T and IDLE_LATE_NS together: the server must close them mid-line, T after their last line (or send
+#: completed), and the watch fails one that keeps them.  In chat, once the others are done, nothing is
+#: sent to them: their lines are their only activity.
+IDLE_TALKERS = (1, 3)
 PIPED_FILE_BYTES = (8 * 1024, 64 * 1024)
 PIPED_MAX_QUEUED = (4096, 8192, 12288)
 IDLERS = (1, 3)
@@ -814,7 +831,7 @@ def swarm_features(seed: int) -> tuple[str, ...]:
 
 
 def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], limits: Limits,
-                window_ns: int, window: int, chat: bool) -> None:
+                window_ns: int, window: int, chat: bool, idle_timeout_ms: int = 0) -> None:
     """Rework the plain plans ``out`` for the swarm ``features``, with a random
     source of its own (plain plans stay what they were)."""
     rng = random.Random(f"ovserver-sim:{seed}:swarm")
@@ -885,6 +902,40 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _stop_arrivals(out, seed, limits.max_line)
     if "piped" in f:
         _piped(out, seed, limits.max_line, window, chat)
+    if "idle_talkers" in f and idle_timeout_ms and _idle_drawn(f, limits):
+        _idle_talkers(out, seed, idle_timeout_ms)
+
+
+def _idle_talkers(out: list[ClientPlan], seed: int, limit_ms: int) -> None:
+    """idle_talkers (see IDLE_TALKERS; from a random source of its own): one to three plain clients
+    (no other feature's traffic, no lurker, idler or latecomer) talk across the idle time-out of
+    ``limit_ms``, then stay as idlers."""
+    rng = random.Random(f"ovserver-sim:{seed}:idle-talkers")
+    pool = [p for p in out if p.lines and not (_special(p) or p.lurk or p.idle or p.at_stop or p.hold_reads
+                                               or p.pipeline or p.after_wave)]
+    under = limit_ms * _MS - IDLE_EARLY_NS
+    for _ in range(min(len(pool), _randint(rng, *IDLE_TALKERS))):
+        p = pool.pop(_randint(rng, 0, len(pool) - 1))
+        kind = rng.choice(("straddle", "newline", "slowloris"))
+        lines = list(p.lines)
+        chunks: list[bytes] = []
+        pauses: list[int] = []
+        for i, line in enumerate(lines):
+            gap = under - _randint(rng, 5 * _MS, 15 * _MS)  # from this line's newline to the next one's
+            if (kind == "newline" or kind == "slowloris" and i % 2) and line:
+                split = _randint(rng, _MS, 5 * _MS)
+                chunks += [line, b"\n"]
+                pauses += [split, gap - split]
+            else:
+                chunks.append(line + b"\n")
+                pauses.append(gap)
+        if kind == "slowloris":  # a line a byte at a time: under T apart, longer than T and IDLE_LATE_NS in all
+            every = limit_ms * _MS // 4
+            n = (limit_ms * _MS + IDLE_LATE_NS + 2 * every) // every + 1
+            chunks += [bytes([b]) for b in rng.randbytes(n).translate(_TEXT_TABLE)]
+            pauses += [every] * n
+        p.chunks, p.pauses_ns = chunks, pauses
+        p.idle = p.talk = True
 
 
 def _piped(out: list[ClientPlan], seed: int, max_line: int, window: int, chat: bool) -> None:
@@ -1204,14 +1255,15 @@ def _full_groups(out: list[ClientPlan], seed: int, limits: Limits, window: int, 
 
 def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
                   arrival_s: float | None = None, features: tuple[str, ...] = (),
-                  limits: Limits | None = None, window: int | None = None, chat: bool = False) -> list[ClientPlan]:
+                  limits: Limits | None = None, window: int | None = None, chat: bool = False,
+                  idle_timeout_ms: int = 0) -> list[ClientPlan]:
     """Every client's plan (see the module docstring): a pure function of the
     arguments.  Clients arrive over ``arrival_s`` seconds (default 1 ms per
     client), a quarter of them in one flood within 1 ms.  ``features`` (of
     :data:`FEATURES`) rework the plans for swarm traffic against a server with
     ``limits``, on a fake whose flow-control ``window`` is that (default:
-    FakeConfig's), in chat when ``chat``; without them the plans are the plain
-    traffic."""
+    FakeConfig's), in chat when ``chat``, with the server's ``idle_timeout_ms``
+    (idle_talkers' gaps); without them the plans are the plain traffic."""
     plan = random.Random(f"ovserver-sim:{seed}:plan")
     will_reset = [plan.random() < resets for _ in range(clients)]
     window_ns = int((arrival_s if arrival_s is not None else clients * 0.001) * 1e9)
@@ -1233,7 +1285,7 @@ def scenario_plan(clients: int, messages: int, seed: int, resets: float = 0.0,
     limits = limits if limits is not None else Limits()
     if features:
         _swarm_plan(out, seed, features, limits, window_ns, window if window is not None else FakeConfig().window,
-                    chat)
+                    chat, idle_timeout_ms)
     elif limits.max_line < _LONGEST_PLAIN_LINE:
         for p in out:
             _limit_plain(p, limits.max_line)
@@ -1417,6 +1469,8 @@ class _Client(ScriptedClient):
 
     def received(self, data: bytes) -> None:
         sim = self.sim
+        if self.plan.talk and not self.rx_ns and sim.report.idle_timeout_ms:
+            sim.ws.call_at(sim.ws.now_ns, self._idle_watch)  # served: watched from now on (see IDLE_TALKERS)
         self.last_rx = self.rx_ns = sim.ws.now_ns
         sim.report.bytes_received += len(data)
         self.read_bytes += len(data)
@@ -1517,7 +1571,7 @@ class _Client(ScriptedClient):
         if self.state != _ACTIVE or sim.stopping:
             return
         limit = sim.report.idle_timeout_ms
-        due = max(self.rx_ns, self.welcome_ns) + limit * _MS + IDLE_LATE_NS
+        due = max(self.rx_ns, self.welcome_ns, self.line_ns) + limit * _MS + IDLE_LATE_NS
         now = sim.ws.now_ns
         if now < due:
             sim.ws.call_at(due, self._idle_watch)
@@ -2309,7 +2363,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
                            if _idle_drawn(features, limits) else 0)
     # (a pure function of its arguments: drawn here, before the fake, for the call budget)
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, limits,
-                          window=(fake_config or FakeConfig()).window, chat=mode == "chat")
+                          window=(fake_config or FakeConfig()).window, chat=mode == "chat",
+                          idle_timeout_ms=idle_timeout_ms)
     if features and (fake_config is None or fake_config.max_calls is None):
         # A call budget: a server that spins instead of waiting fails (BusyLoopError) rather than
         # running on until something else ends the spin.

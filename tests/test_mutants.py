@@ -589,13 +589,18 @@ _IDLE_FINDS = {"iocp-deadline-not-woken", "idle-deadline-not-armed"}
 #: idle-deadline-not-armed 5 (an idler never closed: _IDLE_FINDS); the three below none.  simulate's
 #: idle_timeout times out idlers (served, reading, sending nothing): a bug in what counts as activity needs a
 #: client that talks while no send of it completes, or one that dribbles.
+#: Since simulate's idle_talkers (search25, 2026-12-06): found by it, on no seed of 0-7 (none draws it with an
+#: idle time-out: the first seeds that do are 62, 159, 216, 249, 319 and 338), first on seed 62 (chat:
+#: idle-clock-on-send-only; also 159, 249), 159 (chat: idle-newline-from-index-one; also 62) and 319 (echo:
+#: idle-clock-on-partial-data, a slowloris): tests/test_simulate_idle_timeout.py runs each on its seed.
 _IDLE24_LOST = {
     "idle-clock-on-send-only": "(needs an idle time-out and a client whose lines are its only activity: "
-                               "simulate's idlers send nothing, its talkers get their replies)",
+                               "simulate's idle_talkers, seeds 62, 159 and 249; no seed of 0-7 draws them)",
     "idle-clock-on-partial-data": "(needs an idle time-out and a client dribbling a line for longer than it: "
-                                  "simulate has no slowloris)",
+                                  "simulate's idle_talkers' slowloris, seed 319; no seed of 0-7 draws them)",
     "idle-newline-from-index-one": "(needs an idle time-out and a client whose newlines begin its receives while "
-                                   "no send of it completes: simulate's idlers send nothing)",
+                                   "no send of it completes: simulate's idle_talkers, seeds 62 and 159; no seed "
+                                   "of 0-7 draws them)",
 }
 #: The seventh red team's, measured 2026-12-06 (redteam7, seeds 0-7, the first seed that finds each):
 #: send-event-not-set, reset-after-handling and iocp-send-overlapped-reused 0, leave-keeps-member 1 (chat with

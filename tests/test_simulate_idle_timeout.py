@@ -102,3 +102,56 @@ def test_the_command_takes_serves_option(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["simulate", "--clients", "3", "--messages", "1", "--seed", str(_SEEDS[0]),
                  "--idle-timeout-ms", "0"]) == 0
     assert "idle time-out" not in capsys.readouterr().out.splitlines()[2]
+
+
+#: Seeds whose server has an idle time-out and that draw idle_talkers (measured: 62 T=1000 ms, 159 T=100 ms,
+#: 319 T=1000 ms; the first that find each of tests/mutants/idle_mutants.py's three activity mutants).
+_TALKER_SEEDS = (62, 159, 319)
+
+
+def test_idle_talkers_are_the_last_feature_and_keep_other_runs() -> None:
+    """Drawn last, from a random source of its own, only with the run's idle time-out: without it (0, or a
+    seed that does not draw the feature) the plans are what they were."""
+    from ovserver._simulate import FEATURES, IDLE_EARLY_NS
+
+    assert FEATURES[-1] == "idle_talkers"
+    planned = 0
+    for seed in _TALKER_SEEDS:
+        features = swarm_features(seed)
+        assert "idle_talkers" in features and "idle_timeout" in features
+        without = tuple(f for f in features if f != "idle_talkers")
+        assert scenario_plan(50, 4, seed, features=features) == scenario_plan(50, 4, seed, features=without)
+        plans = scenario_plan(100, 10, seed, features=features, idle_timeout_ms=100)
+        talkers = [p for p in plans if p.talk]
+        # (none when no plain client is left: with the default limits, seed 62's other features take them all)
+        assert len(talkers) <= 3 and all(p.idle for p in talkers)
+        planned += len(talkers)
+        if not talkers:
+            assert plans == scenario_plan(100, 10, seed, features=without, idle_timeout_ms=100)
+        for p in talkers:  # every line's newline just under the time-out after the one before
+            assert all(gap < 100 * 1_000_000 - IDLE_EARLY_NS for gap in p.pauses_ns)
+    assert planned
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+@pytest.mark.parametrize("mode", ["echo", "chat"])
+def test_correct_servers_keep_idle_talkers_and_time_them_out(model: str, mode: str) -> None:
+    """A talker whose lines come just under the time-out apart is kept; a slowloris is closed mid-line; each
+    is closed once it goes quiet.  (The correct servers on every seed of 0-599 that draws the feature.)"""
+    for seed in _TALKER_SEEDS:
+        r = simulate(100, 10, model=model, mode=mode, seed=seed)
+        assert r.ok, (seed, r.errors)
+        assert r.idle_timeout_ms and r.timed_out >= 1
+
+
+@pytest.mark.parametrize(("name", "mode", "seed"), [("idle-clock-on-send-only", "chat", 62),
+                                                    ("idle-newline-from-index-one", "chat", 159),
+                                                    ("idle-clock-on-partial-data", "echo", 319)])
+def test_idle_talkers_find_the_activity_mutants(name: str, mode: str, seed: int) -> None:
+    """tests/mutants/idle_mutants.py's three activity mutants, each on the first seed that finds it.  Proven
+    by dropping idle_talkers from the plans (_swarm_plan): each run passes (the correct server's does)."""
+    from tests.mutants import MUTANTS
+
+    mutant = next(m for m in MUTANTS if m.name == name)
+    r = simulate(100, 10, mode=mode, seed=seed, server_class=mutant.server)
+    assert not r.ok
