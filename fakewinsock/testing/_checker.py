@@ -517,12 +517,7 @@ class _Client(ScriptedClient):
             # line, or a reset once it sent more than max_line bytes after it (the reset
             # may discard the error line if the client had not read it yet).
             run.report.cut_off += 1
-            self.dropped = True
-            assert self.peer is not None
-            if not reset:
-                self.peer.close()
-            self.finish()
-            run.recheck()
+            self._let_go(close=not reset)
             return
         max_queued, high_water = run.policy.max_queued, run.policy.high_water
         if reset and ((max_queued is not None and self.owed_unread() > max_queued)
@@ -530,9 +525,7 @@ class _Client(ScriptedClient):
             # Too much owed and not read (over max_queued, or still over the high-water mark's
             # half with back-pressure's slow-consumer time-out): the model allows a cut-off.
             run.report.cut_off += 1
-            self.dropped = True
-            self.finish()
-            run.recheck()
+            self._let_go(close=False)
             return
         if run.stopping:  # asked to stop, the server closes every connection
             self.finish()
@@ -541,19 +534,12 @@ class _Client(ScriptedClient):
             # Idle for the model's idle time-out: the server may close it (a reset if a send to it was in
             # flight), whatever it had not read.
             run.report.timed_out += 1
-            self.dropped = True
-            assert self.peer is not None
-            if not reset:
-                self.peer.close()
-            self.finish()
-            run.recheck()
+            self._let_go(close=not reset)
             return
         if run.drops_left > 0:  # an injected WSARecv/WSASend failure allows the server this
             run.drops_left -= 1
             run.report.dropped += 1
-            self.dropped = True
-            self.finish()
-            run.recheck()
+            self._let_go(close=False)
             return
         nxt = self.own[self.own_got] if self.own_got < len(self.own) else None
         wanted = f"; the next expected line is {_clip(nxt, 0, 60)}" if nxt is not None else ""
@@ -777,6 +763,16 @@ class _Client(ScriptedClient):
         sock = other.owner if other is not None else None
         if isinstance(sock, _Socket) and sock.state is _SOCKET_CONNECTED and (sock.recv_ops or sock.send_ops):
             self.run.resets_held += 1
+
+    def _let_go(self, close: bool) -> None:
+        """The server ended this client early, as the model allows (a limit, an idle time-out, an injected
+        failure): nothing more is owed to it (``close``: its side closes too, after the server's FIN)."""
+        self.dropped = True
+        if close:
+            assert self.peer is not None
+            self.peer.close()
+        self.finish()
+        self.run.recheck()
 
     def _reset_after_fin(self, _: object) -> None:
         """``ClientFault.reset_after_ns`` after its FIN: it closes with what it has not read (a reset)."""
