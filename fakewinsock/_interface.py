@@ -240,7 +240,8 @@ class Winsock(Protocol):
     def GetCurrentThread(self) -> int:
         """The pseudo-handle CURRENT_THREAD_PSEUDO_HANDLE ((HANDLE)-2): "the calling
         thread" for the calls it is passed to (QueueUserAPC, the waits: never
-        signalled while the thread waits, GetExitCodeThread, ResumeThread)."""
+        signalled while the thread waits, GetExitCodeThread, ResumeThread;
+        CloseHandle on it: TRUE, no effect)."""
         ...
 
     def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:

@@ -1,16 +1,15 @@
 """QueueUserAPC on the fake: what the conformance suite
 (tests/conformance/test_queue_user_apc.py) leaves to the fake alone: the error
-code for an exited thread, CloseHandle on GetCurrentThread's pseudo-handle
-(not emulated: loud), an infinite wait on it, the leak report of an APC that never ran, bad arguments, and
-an APC queued to a thread that exits first."""
+code for an exited thread, an infinite wait on GetCurrentThread's
+pseudo-handle, the leak report of an APC that never ran, bad arguments, and an
+APC queued to a thread that exits first."""
 
 from __future__ import annotations
 
 import pytest
 
-from fakewinsock import DeadlockError, FakeWinsock, LeakError, NotEmulatedError
+from fakewinsock import DeadlockError, FakeWinsock, LeakError
 from fakewinsock.constants import (
-    CURRENT_THREAD_PSEUDO_HANDLE,
     ERROR_GEN_FAILURE,
     INFINITE,
     MAKEWORD,
@@ -35,18 +34,6 @@ def test_an_exited_thread_gives_error_gen_failure() -> None:
     assert ws.QueueUserAPC(lambda d: None, h, 1) == 0
     assert ws.GetLastError() == ERROR_GEN_FAILURE
     assert ws.CloseHandle(h) == TRUE
-    assert ws.WSACleanup() == 0
-
-
-def test_closing_the_pseudo_handle_is_not_emulated() -> None:
-    """CloseHandle on it "has no effect" (Microsoft), but its return value is
-    not shown (the waits, GetExitCodeThread and ResumeThread take it:
-    tests/conformance/test_current_thread_handle.py)."""
-    ws = started()
-    h = ws.GetCurrentThread()
-    assert h == CURRENT_THREAD_PSEUDO_HANDLE
-    with pytest.raises(NotEmulatedError, match="pseudo-handle"):
-        ws.CloseHandle(h)
     assert ws.WSACleanup() == 0
 
 

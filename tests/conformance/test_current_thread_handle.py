@@ -150,3 +150,34 @@ def test_the_process_pseudo_handle_is_no_event_port_or_thread(h: Harness) -> Non
     h.ws.SetLastError(0)
     assert h.ws.ResumeThread(me) == RESUME_THREAD_FAILED
     assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+
+
+def test_closing_the_thread_pseudo_handle_succeeds_and_changes_nothing(h: Harness) -> None:
+    """CloseHandle(GetCurrentThread()): TRUE, the last error left, and the
+    value still names the calling thread (Microsoft's GetCurrentThread page:
+    closing it "has no effect"; a Win32 stand-in library's differential test
+    run on Windows 11, CloseHandle(GetCurrentThread()) against its stand-in,
+    which returns 1 and leaves the error: every case agreed). The same in a
+    second thread, which goes on running and returns its own exit code."""
+    me = h.ws.GetCurrentThread()
+    h.ws.SetLastError(1234)
+    assert h.ws.CloseHandle(me) == TRUE
+    assert h.ws.GetLastError() == 1234
+    assert h.ws.GetExitCodeThread(me) == (TRUE, STILL_ACTIVE)
+    assert h.ws.WaitForSingleObject(me, 0) == WAIT_TIMEOUT
+    ran: list[int] = []
+    assert h.ws.QueueUserAPC(ran.append, me, 3) != 0
+    assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+    assert ran == [3]
+    seen: list[Any] = []
+
+    def routine(_: Any) -> int:
+        mine = h.ws.GetCurrentThread()
+        h.ws.SetLastError(77)
+        seen.append(h.ws.CloseHandle(mine))
+        seen.append(h.ws.GetLastError())
+        seen.append(tuple(h.ws.GetExitCodeThread(mine)))
+        return 9
+
+    assert join(h, start(h, routine)) == 9
+    assert seen == [TRUE, 77, (TRUE, STILL_ACTIVE)]
