@@ -97,16 +97,25 @@ class ThreadCalls(FakeBase):
         return b is not None and b.port is not None and op.routine is None and not op.ev_handle
 
     def _check_not_waited(self, call: str, h: int) -> None:
-        """Closing ``h``: a usage error if a thread is blocked in a wait on it;
-        else the threads that watch it from earlier waits let it go."""
-        obj = self._kernel.objects.get(h)
-        for t in _blocked_on(obj):
-            assert t.wait is not None
-            raise WinsockUsageError(
-                f"{call}({h:#x}): {t.describe()} is waiting on this handle ({t.wait.describe()}); "
-                "closing a handle while another thread waits on it is undefined on Windows"
-            )
-        self._let_go(obj)
+        """Closing ``h`` (an event's or a thread's handle): the threads that
+        watch it from earlier waits let it go; a thread blocked in a wait on it
+        goes on waiting on the object (``Scheduler.forget``).
+
+        A wait holds the object, not the handle: closing the handle neither
+        ends nor fails the wait, which ends as it would have, when the object
+        is signalled (a thread's exit; an operation in flight whose OVERLAPPED
+        names the event: it holds the event too) or at its timeout.  Source:
+        Wine's kernel32 tests/sync.c ``test_mutex`` (plain ``ok()`` checks,
+        run on Windows): a thread blocked in WaitForSingleObject on a mutex
+        whose handle another thread closes stays blocked, and gets the mutex
+        when its owner is terminated; docs/semantics-findings.md section 44.
+        Microsoft's WaitForMultipleObjects page calls closing a handle while a
+        wait on it is pending undefined; the fake does what Windows does.  An
+        event closed so has no handle left to signal it through, so a wait on
+        it alone, with nothing in flight that names it, ends only at its
+        timeout (INFINITE: never, a DeadlockError once nothing else can
+        happen)."""
+        self._let_go(self._kernel.objects.get(h))
 
     def _let_go(self, obj: object) -> None:
         """``obj`` is being closed: the threads that watch it from earlier waits let it go."""
@@ -277,7 +286,8 @@ class ThreadCalls(FakeBase):
                 # CloseHandle(GetCurrentThread()): TRUE, the error untouched;
                 # docs/semantics-findings.md sections 42 and 43).
                 if self.trace.enabled:
-                    self._kernel.record("call", call, hObject, 0, "a pseudo-handle: no effect")
+                    which = "process" if hObject == C.INVALID_HANDLE_VALUE else "thread"
+                    self._kernel.record("call", call, hObject, 0, f"the {which} pseudo-handle: no effect")
                 return C.TRUE
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, hObject, rc=C.FALSE)
         if isinstance(obj, Port):  # --- completion ports: its waiters are released, not misused

@@ -230,7 +230,9 @@ class Winsock(Protocol):
     def CloseHandle(self, hObject: int) -> int:
         """Close a thread, event, completion-port or socket handle: TRUE, or FALSE
         with ERROR_INVALID_HANDLE.  Closing a thread's handle does not end the
-        thread; closing a port wakes its waiters with ERROR_ABANDONED_WAIT_0."""
+        thread; closing a port wakes its waiters with ERROR_ABANDONED_WAIT_0;
+        a thread blocked in a wait on an event or thread whose handle is closed
+        goes on waiting on the object."""
         ...
 
     def GetCurrentThreadId(self) -> int:

@@ -188,7 +188,7 @@ class Wait:
         self.alertable = alertable
         self.what = what
         #: The objects waited on (events, threads, ports: the wait looked their
-        #: handles up; closing one is a usage error while the thread is blocked);
+        #: handles up; closing one leaves the wait on the object: see Scheduler.forget);
         #: empty for a wait on no handle (a critical section, connect...).
         self.objs = objs
         #: A zero timeout (set by ``Scheduler.block``): on Windows such a wait
@@ -228,6 +228,9 @@ class ProgramThread:
         self.waiters: ProgramThread | list[ProgramThread] | None = None
         #: The objects (events, threads) whose ``waiters`` hold this thread while it is blocked.
         self.watching: list[Any] = []
+        #: Objects whose handle was closed while this thread was blocked in a wait on
+        #: them: still watched until that wait ends (see Scheduler.forget).
+        self.stale: list[Any] = []
         self.wait_seq = 0  # which wait a deadline entry belongs to
         self.serial = -1  # process-wide, in order of creation (see _LIVE); -1 for the main thread
         #: The interface call this thread made last (its scheduling point's ``after``: see Chooser.thread).
@@ -551,13 +554,35 @@ class Scheduler:
 
     def forget(self, obj: Any) -> None:
         """``obj`` (an event, a thread or a port handle) is being closed: the
-        threads that watch it from earlier waits let it go (none waits on it
-        now: closing a handle waited on is a usage error, see
-        ``_check_not_waited``; but for a port, whose threads blocked on it were
-        poked and see it signalled: ``_release_port_handle_waiters``)."""
+        threads that watch it from earlier waits let it go.  A thread blocked
+        in a wait on it goes on watching it until that wait ends (its ``stale``
+        objects, let go in :meth:`block`): a wait holds the object, not the
+        handle, so a thread's exit or an operation's completion that signals
+        the object still ends the wait (``ThreadCalls._check_not_waited``).
+        (A port's blocked threads were poked and see it signalled:
+        ``_release_port_handle_waiters``.)"""
+        kept: list[ProgramThread] = []
         for t in waiting_on(obj):
-            t.watching.remove(obj)
-        obj.waiters = None
+            w = t.wait
+            if t.state is BLOCKED and w is not None and obj in w.objs:
+                kept.append(t)
+                t.stale.append(obj)
+            else:
+                t.watching.remove(obj)
+        obj.waiters = None if not kept else kept[0] if len(kept) == 1 else kept
+
+    @staticmethod
+    def _drop_stale(t: ProgramThread) -> None:
+        """``t``'s wait ended: the objects closed while it waited are let go."""
+        for obj in t.stale:
+            waiters = obj.waiters
+            if waiters is t:
+                obj.waiters = None
+            elif type(waiters) is list and t in waiters:
+                waiters.remove(t)
+            if obj in t.watching:
+                t.watching.remove(obj)
+        t.stale = []
 
     def _unwatch(self, t: ProgramThread) -> None:
         # Every registration of ``t`` goes (it exits, is unwound or handed the
@@ -570,6 +595,7 @@ class Scheduler:
             else:
                 waiters.remove(t)
         t.watching = []
+        t.stale = []
         if t.wait is not None and not t.wait.objs and t in self.opaque:
             self.opaque.remove(t)
 
@@ -708,6 +734,8 @@ class Scheduler:
         finally:
             if not objs and cur in self.opaque:  # (a wait on handles keeps its registrations: see _watch)
                 self.opaque.remove(cur)
+            if cur.stale:  # (objects closed while it waited: see forget)
+                self._drop_stale(cur)
             cur.wait = None
             cur.state = RUNNING
 
@@ -882,7 +910,7 @@ def threads_broken(kernel: Kernel) -> list[str]:
             for obj in t.watching:
                 if t not in waiting_on(obj):
                     out.append(f"{t.describe()} watches {obj.handle:#x}, which does not list it")
-                if obj.closed:
+                if obj.closed and obj not in t.stale:
                     out.append(f"{t.describe()} watches {obj.handle:#x}, which is closed")
             if len({id(obj) for obj in t.watching}) != len(t.watching):
                 out.append(f"{t.describe()} watches an object twice")
