@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from fakewinsock import WSABUF, WSAOVERLAPPED, CompletionRoutine, FakeWinsock, Peer, Winsock, sockaddr_in
 from fakewinsock.constants import (
     AF_INET,
+    ERROR_INVALID_HANDLE,
     FALSE,
     INVALID_HANDLE_VALUE,
     IPPROTO_TCP,
     MAKEWORD,
+    RESUME_THREAD_FAILED,
     SO_UPDATE_ACCEPT_CONTEXT,
     SOCK_STREAM,
     SOCKET_ERROR,
@@ -27,6 +29,7 @@ from fakewinsock.constants import (
     TRUE,
     WSA_FLAG_OVERLAPPED,
     WSA_INFINITE,
+    WSA_INVALID_HANDLE,
     WSA_IO_PENDING,
     WSA_WAIT_EVENT_0,
 )
@@ -140,6 +143,36 @@ class Harness:
         rc, name = self.ws.getsockname(s)
         assert rc == 0 and name is not None
         return s, name.port
+
+    # -- handles of the wrong kind: the kernel's type check (STATUS_OBJECT_TYPE_MISMATCH,
+    # ERROR_INVALID_HANDLE; Winsock's name for it WSA_INVALID_HANDLE), the last error
+    # cleared first so that each call is seen to set it.
+    def assert_not_an_event(self, handle: int) -> None:
+        """WSASetEvent and WSAResetEvent on ``handle`` fail: FALSE, WSA_INVALID_HANDLE."""
+        for call in (self.ws.WSASetEvent, self.ws.WSAResetEvent):
+            self.ws.SetLastError(0)
+            assert call(handle) == FALSE
+            assert self.ws.WSAGetLastError() == WSA_INVALID_HANDLE
+
+    def assert_not_a_port(self, handle: int) -> None:
+        """PostQueuedCompletionStatus and GetQueuedCompletionStatus(0 ms) on
+        ``handle`` fail: FALSE (no OVERLAPPED), ERROR_INVALID_HANDLE."""
+        self.ws.SetLastError(0)
+        assert self.ws.PostQueuedCompletionStatus(handle, 0, 0, None) == FALSE
+        assert self.ws.GetLastError() == ERROR_INVALID_HANDLE
+        self.ws.SetLastError(0)
+        assert self.ws.GetQueuedCompletionStatus(handle, 0)[0::3] == (FALSE, None)
+        assert self.ws.GetLastError() == ERROR_INVALID_HANDLE
+
+    def assert_not_a_thread(self, handle: int) -> None:
+        """GetExitCodeThread and ResumeThread on ``handle`` fail: (FALSE, 0) and
+        RESUME_THREAD_FAILED, ERROR_INVALID_HANDLE."""
+        self.ws.SetLastError(0)
+        assert self.ws.GetExitCodeThread(handle) == (FALSE, 0)
+        assert self.ws.GetLastError() == ERROR_INVALID_HANDLE
+        self.ws.SetLastError(0)
+        assert self.ws.ResumeThread(handle) == RESUME_THREAD_FAILED
+        assert self.ws.GetLastError() == ERROR_INVALID_HANDLE
 
     # -- waits
     def wait(self, ev: int, ms: int = WAIT_MS, alertable: bool = False) -> int:

@@ -25,13 +25,11 @@ from fakewinsock.constants import (
     ERROR_INVALID_HANDLE,
     FALSE,
     INVALID_HANDLE_VALUE,
-    RESUME_THREAD_FAILED,
     STILL_ACTIVE,
     TRUE,
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
     WAIT_TIMEOUT,
-    WSA_INVALID_HANDLE,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_IO_COMPLETION,
     WSA_WAIT_TIMEOUT,
@@ -136,20 +134,9 @@ def test_the_process_pseudo_handle_is_no_event_port_or_thread(h: Harness) -> Non
     (STATUS_OBJECT_TYPE_MISMATCH, ERROR_INVALID_HANDLE; as for any handle of
     the wrong kind: test_mined_threads_ports): a failed call's
     INVALID_HANDLE_VALUE passed on as an event, a port or a thread."""
-    me = INVALID_HANDLE_VALUE
-    for call in (h.ws.WSASetEvent, h.ws.WSAResetEvent):
-        h.ws.SetLastError(0)
-        assert call(me) == FALSE
-        assert h.ws.WSAGetLastError() == WSA_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.PostQueuedCompletionStatus(me, 0, 0, None) == FALSE
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.GetQueuedCompletionStatus(me, 0)[0::3] == (FALSE, None)
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.ResumeThread(me) == RESUME_THREAD_FAILED
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    h.assert_not_an_event(INVALID_HANDLE_VALUE)
+    h.assert_not_a_port(INVALID_HANDLE_VALUE)
+    h.assert_not_a_thread(INVALID_HANDLE_VALUE)
 
 
 def test_closing_the_thread_pseudo_handle_succeeds_and_changes_nothing(h: Harness) -> None:

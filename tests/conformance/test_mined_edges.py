@@ -20,7 +20,6 @@ from fakewinsock.constants import (
     ERROR_OPERATION_ABORTED,
     FALSE,
     MSG_PEEK,
-    RESUME_THREAD_FAILED,
     SD_BOTH,
     SD_SEND,
     SO_CONNECT_TIME,
@@ -30,7 +29,6 @@ from fakewinsock.constants import (
     TRUE,
     WAIT_OBJECT_0,
     WAIT_TIMEOUT,
-    WSA_INVALID_HANDLE,
     WSA_IO_PENDING,
     WSA_OPERATION_ABORTED,
     WSA_WAIT_EVENT_0,
@@ -319,13 +317,7 @@ def test_thread_calls_on_an_event_handle_fail_with_invalid_handle(h: Harness) ->
     """GetExitCodeThread and ResumeThread on an event: FALSE / (DWORD)-1 with
     ERROR_INVALID_HANDLE (an object of the wrong type: STATUS_OBJECT_TYPE_MISMATCH,
     which kernel32 reports as ERROR_INVALID_HANDLE)."""
-    ev = h.event()
-    h.ws.SetLastError(0)
-    assert h.ws.GetExitCodeThread(ev) == (FALSE, 0)
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.ResumeThread(ev) == RESUME_THREAD_FAILED
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    h.assert_not_a_thread(h.event())
 
 
 def test_resume_of_a_running_thread_gives_zero(h: Harness) -> None:
@@ -387,10 +379,7 @@ def test_event_calls_on_a_thread_or_port_handle_fail_with_invalid_handle(h: Harn
 
     hThread, _ = h.ws.CreateThread(None, 0, routine, None, 0)
     for handle in (hThread, port):
-        for call in (h.ws.WSASetEvent, h.ws.WSAResetEvent):
-            h.ws.SetLastError(0)
-            assert call(handle) == FALSE
-            assert h.ws.GetLastError() == WSA_INVALID_HANDLE
+        h.assert_not_an_event(handle)
     assert h.ws.WaitForSingleObject(hThread, 0) == WAIT_TIMEOUT  # not signalled by the SetEvent
     assert h.ws.WSASetEvent(ev) == TRUE
     assert h.ws.WaitForSingleObject(hThread, WAIT_MS) == WAIT_OBJECT_0

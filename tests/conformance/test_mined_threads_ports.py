@@ -31,7 +31,6 @@ from fakewinsock.constants import (
     ERROR_INVALID_PARAMETER,
     ERROR_OPERATION_ABORTED,
     FALSE,
-    RESUME_THREAD_FAILED,
     SOCKET_ERROR,
     STATUS_CONNECTION_ABORTED,
     STILL_ACTIVE,
@@ -123,22 +122,9 @@ def test_calls_on_the_wrong_kind_of_handle_fail_with_invalid_handle(h: Harness) 
     ev = h.event()
     go = h.event()
     hThread = start(h, lambda _: 0 if h.ws.WaitForSingleObject(go, WAIT_MS) == WAIT_OBJECT_0 else 1)
-    h.ws.SetLastError(0)
-    assert h.ws.GetExitCodeThread(ev) == (FALSE, 0)
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.ResumeThread(ev) == RESUME_THREAD_FAILED
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
-    for call in (h.ws.WSASetEvent, h.ws.WSAResetEvent):
-        h.ws.SetLastError(0)
-        assert call(hThread) == FALSE
-        assert h.ws.WSAGetLastError() == WSA_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.PostQueuedCompletionStatus(hThread, 0, 0, None) == FALSE
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
-    h.ws.SetLastError(0)
-    assert h.ws.GetQueuedCompletionStatus(hThread, 0)[0::3] == (FALSE, None)
-    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    h.assert_not_a_thread(ev)
+    h.assert_not_an_event(hThread)
+    h.assert_not_a_port(hThread)
     assert h.ws.WSASetEvent(go) == TRUE
     assert join(h, hThread) == 0
 
