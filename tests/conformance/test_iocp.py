@@ -376,6 +376,25 @@ def test_skip_completion_port_on_success_keeps_pending_packets(h: Harness) -> No
     assert h.ws.GetQueuedCompletionStatus(port, MS) == (TRUE, 1, 9, ov)
 
 
+def test_skip_completion_port_on_success_still_queues_a_cancelled_operation(h: Harness) -> None:
+    """FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: a receive that pended and is then
+    cancelled (CancelIoEx) queues its packet, FALSE with
+    ERROR_OPERATION_ABORTED, its key and OVERLAPPED, 0 bytes (Microsoft's
+    SetFileCompletionNotificationModes: the packet is left out only for "a
+    request [that] returns success immediately"); the receive's event is
+    signalled too."""
+    s, port, _ = skipping_port(h)
+    ov = h.overlapped()
+    rc, _, _ = post_recv(h, s, ov)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING  # (nothing was sent)
+    assert h.ws.CancelIoEx(s, ov) == TRUE
+    h.ws.SetLastError(0)
+    assert h.ws.GetQueuedCompletionStatus(port, MS) == (FALSE, 0, 9, ov)
+    assert h.ws.GetLastError() == ERROR_OPERATION_ABORTED
+    assert h.is_signalled(ov.hEvent)
+    nothing_queued(h, port)
+
+
 @pytest.mark.needs_immediate
 def test_skip_completion_port_on_success(h: Harness) -> None:
     """FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: a receive that completes inside its
