@@ -29,7 +29,8 @@ class PortCalls(FakeBase):
         or associate a socket with a port (a new one when ExistingCompletionPort
         is 0); the port's handle, or 0 with ERROR_INVALID_HANDLE (not a socket,
         not a port) or ERROR_INVALID_PARAMETER (the socket has a port already,
-        or INVALID_HANDLE_VALUE with an existing port).  See :mod:`fakewinsock._iocp`."""
+        or was made without WSA_FLAG_OVERLAPPED; or INVALID_HANDLE_VALUE with an
+        existing port).  See :mod:`fakewinsock._iocp`."""
         call = "CreateIoCompletionPort"
         ts = self._enter(call)
         for name, v in (("FileHandle", FileHandle), ("ExistingCompletionPort", ExistingCompletionPort),
@@ -51,7 +52,11 @@ class PortCalls(FakeBase):
         sock = self._socket(FileHandle, call)
         if sock is None:
             return self._fail(ts, call, C.ERROR_INVALID_HANDLE, FileHandle, rc=0)
-        if sock.iocp is not None and sock.iocp.port is not None:
+        if (sock.iocp is not None and sock.iocp.port is not None) or not sock.overlapped:
+            # Already associated; or made without WSA_FLAG_OVERLAPPED, a handle for
+            # synchronous I/O, which the I/O manager refuses a port (Wine's ntdll
+            # tests/file.c test_file_io_completion, run on Windows: STATUS_INVALID_PARAMETER
+            # for a pipe opened without FILE_FLAG_OVERLAPPED; section 46).
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
         port = existing if existing is not None else self._ports.create(NumberOfConcurrentThreads)
         CompletionKey &= C.MAXULONG_PTR  # a ULONG_PTR: wraps as the C cast does

@@ -301,7 +301,8 @@ class Winsock(Protocol):
         (NumberOfConcurrentThreads 0: as many as processors).  A socket and a
         port: associate them, packets carry CompletionKey; returns the port.
         0 (NULL) on failure: ERROR_INVALID_HANDLE (not a socket or not a port),
-        ERROR_INVALID_PARAMETER (the socket already has a port)."""
+        ERROR_INVALID_PARAMETER (the socket already has a port, or was made
+        without WSA_FLAG_OVERLAPPED)."""
         ...
 
     def GetQueuedCompletionStatus(self, CompletionPort: int, dwMilliseconds: int) -> QueuedCompletion:

@@ -65,6 +65,27 @@ def test_skip_completion_port_needs_an_overlapped_socket(h: Harness, flags: int)
     assert h.ws.SetFileCompletionNotificationModes(h.socket(), flags) == TRUE
 
 
+def test_a_socket_for_synchronous_io_cannot_join_a_port(h: Harness) -> None:
+    """CreateIoCompletionPort with a socket made without WSA_FLAG_OVERLAPPED:
+    0 (NULL), ERROR_INVALID_PARAMETER, with an existing port or a new one (which
+    is not left behind); the socket stays without a port, so a second try fails
+    the same way; an overlapped socket joins the same port. The I/O manager
+    refuses a completion port for a handle opened for synchronous I/O (Wine's
+    ntdll tests/file.c test_file_io_completion, run on Windows:
+    NtSetInformationFile(FileCompletionInformation), which CreateIoCompletionPort
+    wraps, on a pipe opened without FILE_FLAG_OVERLAPPED gives
+    STATUS_INVALID_PARAMETER; docs/semantics-findings.md section 46)."""
+    s = h.ws.WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, None, 0, 0)
+    assert s != INVALID_SOCKET
+    h.sockets.append(s)
+    port = h.port()
+    for existing in (port, 0, port):
+        h.ws.SetLastError(0)
+        assert h.ws.CreateIoCompletionPort(s, existing, 5, 0) == 0
+        assert h.ws.GetLastError() == ERROR_INVALID_PARAMETER
+    assert h.ws.CreateIoCompletionPort(h.socket(), port, 6, 0) == port
+
+
 @pytest.mark.needs_immediate
 def test_a_send_that_completes_at_once_queues_nothing(h: Harness) -> None:
     """FILE_SKIP_COMPLETION_PORT_ON_SUCCESS holds for sends as for receives
