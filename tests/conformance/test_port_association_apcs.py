@@ -172,3 +172,26 @@ def test_a_routine_posted_before_the_socket_is_associated_still_runs_and_queues_
     assert (ok, ov) == (FALSE, None) and h.ws.WSAGetLastError() == WAIT_TIMEOUT
     rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, bytearray(16))], 1, 0, WSAOVERLAPPED(), routine)
     assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSAEINVAL
+
+
+def test_a_receive_posted_before_the_socket_is_associated_queues_its_packet(h: Harness) -> None:
+    """A receive posted with an event and no routine, then the socket
+    associated with a port: when the bytes come, the receive's packet is queued
+    to that port with the association's key and the receive's OVERLAPPED (ntdll
+    file.c test_file_io_completion, "test associating a completion port with a
+    handle after an async is queued": ReadFile pending, then
+    FileCompletionInformation, no packet until the write, then one with the
+    key, the OVERLAPPED and the byte count)."""
+    a = h.accept()
+    ov = h.overlapped()
+    buf = bytearray(16)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, buf)], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING  # nothing has been sent yet
+    port = h.port()
+    assert h.ws.CreateIoCompletionPort(a.sock, port, 5, 0) == port
+    ok, _, _, got = h.ws.GetQueuedCompletionStatus(port, 0)
+    assert (ok, got) == (FALSE, None) and h.ws.WSAGetLastError() == WAIT_TIMEOUT
+    a.peer.send(b"data")
+    ok, n, key, got = h.ws.GetQueuedCompletionStatus(port, WAIT_MS)
+    assert (ok, key) == (TRUE, 5) and got is ov and 1 <= n <= 4 and bytes(buf[:n]) == b"data"[:n]
+    assert h.is_signalled(ov.hEvent)
