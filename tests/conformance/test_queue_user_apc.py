@@ -165,14 +165,20 @@ def test_apc_queued_to_a_suspended_thread_runs_before_its_procedure(h: Harness) 
     assert h.ws.CloseHandle(hThread) == TRUE
 
 
-@pytest.mark.parametrize("wait", ["SleepEx", "WaitForSingleObjectEx", "WSAWaitForMultipleEvents"])
+@pytest.mark.parametrize("wait", ["SleepEx", "WaitForSingleObjectEx", "WSAWaitForMultipleEvents",
+                                  "GetQueuedCompletionStatusEx"])
 def test_apc_wakes_a_thread_in_an_alertable_wait_and_runs_there(h: Harness, wait: str) -> None:
-    """A thread blocked in an infinite alertable wait (SleepEx, or a wait on an
-    event nobody signals): an APC queued to it from the main thread runs on it,
-    and its wait returns WAIT_IO_COMPLETION (WSA_WAIT_IO_COMPLETION: the same
-    192)."""
+    """A thread blocked in an infinite alertable wait (SleepEx, a wait on an
+    event nobody signals, or GetQueuedCompletionStatusEx on an empty port): an
+    APC queued to it from the main thread runs on it, and its wait returns
+    WAIT_IO_COMPLETION (WSA_WAIT_IO_COMPLETION: the same 192; the port wait:
+    FALSE, no entry, WAIT_IO_COMPLETION in the last error: Microsoft's
+    GetQueuedCompletionStatusEx page, "The thread returns when the system queues
+    an I/O completion routine or APC to the thread"; ntdll file.c
+    test_set_io_completion, STATUS_USER_APC with nothing on the port)."""
     ready = h.event()
     never = h.event()
+    port = h.port() if wait == "GetQueuedCompletionStatusEx" else 0  # (the other cases' schedules as they were)
     ran_on: list[int] = []
 
     def proc(param: object) -> int:
@@ -181,6 +187,9 @@ def test_apc_wakes_a_thread_in_an_alertable_wait_and_runs_there(h: Harness, wait
             return h.ws.SleepEx(INFINITE, TRUE)
         if wait == "WaitForSingleObjectEx":
             return h.ws.WaitForSingleObjectEx(never, INFINITE, TRUE)
+        if wait == "GetQueuedCompletionStatusEx":
+            got = h.ws.GetQueuedCompletionStatusEx(port, 4, INFINITE, TRUE)
+            return h.ws.GetLastError() if got == (FALSE, []) else 0
         return h.ws.WSAWaitForMultipleEvents(1, [never], FALSE, INFINITE, TRUE)
 
     def fn(data: int) -> None:
