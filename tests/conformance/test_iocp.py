@@ -560,6 +560,33 @@ def test_close_port(h: Harness) -> None:
     assert h.ws.WSAGetLastError() == ERROR_INVALID_HANDLE
 
 
+def test_a_socket_keeps_its_closed_port(h: Harness) -> None:
+    """The port's handle closed while a receive on an associated socket pends:
+    the receive still completes (its event signalled, WSAGetOverlappedResult
+    TRUE with its bytes), and the socket stays associated with that port, so it
+    cannot join another (ERROR_INVALID_PARAMETER). Microsoft's "I/O Completion
+    Ports": the port's handle and every file handle associated with it are
+    references to the port, which "is released when there are no more
+    references to it"; CreateIoCompletionPort: a handle can be associated with
+    one port only."""
+    a = h.accept()
+    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    assert port != 0
+    associate(h, a.sock, port, 3)
+    ov = h.overlapped()
+    buf = bytearray(16)
+    rc, _, _ = h.ws.WSARecv(a.sock, [WSABUF(16, buf)], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and h.ws.WSAGetLastError() == WSA_IO_PENDING  # (nothing was sent)
+    assert h.ws.CloseHandle(port) == TRUE
+    a.peer.send(b"late")
+    ok, n, err = h.complete(a.sock, ov)
+    assert ok == TRUE and 1 <= n <= 4 and bytes(buf[:n]) == b"late"[:n], err
+    other = h.port()
+    h.ws.SetLastError(0)
+    assert h.ws.CreateIoCompletionPort(a.sock, other, 4, 0) == 0
+    assert h.ws.GetLastError() == ERROR_INVALID_PARAMETER
+
+
 def test_ex_removes_up_to_ulcount(h: Harness) -> None:
     """Up to ulCount entries at once, in order; TRUE even for a failed
     operation's entry (its status is in Internal); then WAIT_TIMEOUT."""
