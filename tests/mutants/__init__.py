@@ -23,6 +23,7 @@ from . import red6_mutants as r6
 from . import red7_mutants as r7
 from . import red8_mutants as r8
 from . import red9_mutants as r9
+from . import red10_mutants as r10
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -566,6 +567,62 @@ MUTANTS += [
     Mutant("idle-close-abortive", r9.IdleCloseAbortive, "an idle connection is closed abortively (a reset)",
            "red team 9 (core, idle time-out)", "recipe_idle", "endings",
            "an idle time-out and a client idle while owed nothing"),
+]
+
+# Issue 10, tenth red team: bugs a developer of such a server plausibly ships (tests/mutants/red10_mutants.py): a
+# split line's head lost by echo's fast path, a long line that comes with its newline routed, the queue limit checked
+# without the new message, chat lines named after their recipient, a handed-over client's wait index, the wait array's
+# room for closing clients, a routines wait that ran routines taken for a time-out, the room for one more AcceptEx
+# without the outstanding ones, iocp's owed accept packets never cleared, a stop that resets every connection, and
+# the summary's ended and hung-up counts taken late.
+MUTANTS += [
+    Mutant("echo-drops-buffered-head", r10.EchoDropsBufferedHead,
+           "echo's fast path clears the buffered head of a line split over receives without sending it back",
+           "red team 10 (protocol, framing)", "recipe", "sizes", "a line split over two receives (echo)"),
+    Mutant("long-line-with-newline-routed", r10.LongLineWithNewlineRouted,
+           "the line limit is checked only on bytes buffered without a newline: a long line that comes with its "
+           "newline is routed",
+           "red team 10 (protocol, limits)", "recipe", "sizes",
+           "a line over max_line whose bytes past the limit come in one receive with its newline"),
+    Mutant("queue-limit-checked-before-adding", r10.QueueLimitCheckedBeforeAdding,
+           "max_queued compared with the queue before the new message, not with it: a cut-off one message late",
+           "red team 10 (protocol, limits)", "recipe", "flow control",
+           "output backed up to max_queued for a client that does not read"),
+    Mutant("chat-line-names-recipient", r10.ChatLineNamesRecipient,
+           "each copy of a chat line is prefixed with its recipient's name, not its sender's",
+           "red team 10 (protocol, chat fan-out)", "recipe_chat", "load", "chat: a line and another member"),
+    Mutant("inbox-slot-off-by-one", r10.InboxSlotOffByOne,
+           "a client taken from a group's inbox gets its wait-array index (wake event at 0), not its members' index",
+           "red team 10 (events, hand-over)", "recipe", "load",
+           "a client leaving while a member handed over after it is still served"),
+    Mutant("zombies-overflow-wait-array", r10.ZombiesOverflowWaitArray,
+           "the wait array's room for closing clients counted without the wake event: 65 events in one wait",
+           "red team 10 (events, 64-handle arrays)", "recipe", "load",
+           "a full group (63 members) with a closing client whose operation is in flight"),
+    Mutant("routine-completion-counts-as-timeout", r10.RoutineCompletionCountsAsTimeout,
+           "a routines wait that ran completion routines is handled as one that timed out: a stop gives up early",
+           "red team 10 (routines, the wait)", "recipe", "faults",
+           "a stop whose cancelled operations complete over more than one wait"),
+    Mutant("accept-room-ignores-outstanding", r10.AcceptRoomIgnoresOutstanding,
+           "the room for one more AcceptEx counts live connections, not the AcceptEx calls outstanding",
+           "red team 10 (accept path, backlog refill)", "recipe_accepts", "load",
+           "accepts > 1 with the client limit reached by a burst"),
+    Mutant("iocp-owed-never-cleared", r10.IocpOwedNeverCleared,
+           "an early-completed accept's packet leaves its slot in the owed table: the slot's next accept is lost",
+           "red team 10 (iocp, early accepts)", "recipe", "load",
+           "an accept completed early (its packet behind a receive's or a send's), then more clients"),
+    Mutant("stop-closes-abortively", r10.StopClosesAbortively,
+           "a stop resets every connection, also those owed nothing (a graceful close is due)",
+           "red team 10 (core, stop)", "recipe", "faults",
+           "a stop while a client has been sent all it is owed, unread"),
+    Mutant("ended-counted-when-drained", r10.EndedCountedWhenDrained,
+           "a graceful end is counted when the replies are out and the server closes, not at the FIN",
+           "red team 10 (core, summary counts)", "recipe", "endings",
+           "a FIN while replies are owed, then a reset, cut-off or stop before they are out"),
+    Mutant("hung-up-counted-at-fin", r10.HungUpCountedAtFin,
+           "a hang-up is counted when its error line is out and the FIN sent, not when the line is found too long",
+           "red team 10 (core, summary counts)", "recipe", "endings",
+           "a long line whose error line is held back, then a reset, cut-off or stop"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
