@@ -895,3 +895,40 @@ def test_a_stop_during_a_connect_storm_catches_stop_before_inbox() -> None:
     with pytest.raises(LineServerFailure) as caught:
         storm_stop_property(mutant, STORM_STOP_SETTINGS)()
     assert "LeakError" in str(caught.value) or "did not stop" in str(caught.value), str(caught.value)[:300]
+
+
+def _full_group_with_a_closing_client() -> Scenario:
+    """63 clients fill the events model's first group: one silent (closed at its 50 ms idle time-out, its
+    receive cancelled), 62 talking every 10 ms for 200 ms; from 45 ms a client arrives every 0.5 ms, so that
+    one is handed over to the first group in the place the silent one left while its cancelled receive is
+    still in flight (the fake's completion delay set to 5 ms): 63 members and a closing client."""
+    talk = tuple(b"k%02d" % j for j in range(20))
+    talkers = [ClientScript(talk, tuple(x + b"\n" for x in talk), (10 * _MS,) * len(talk)) for _ in range(62)]
+    late = [ClientScript.of(b"late%d" % i, arrive_ns=45 * _MS + i * _MS // 2) for i in range(110)]
+    return Scenario((ClientScript.of(linger_ns=300 * _MS), *talkers, *late))
+
+
+@pytest.mark.slow
+def test_a_full_group_with_a_closing_client_reaches_zombies_overflow_wait_array() -> None:
+    """zombies-overflow-wait-array (the wait array's room for closing clients counted without the group's
+    wake event) waits on 65 events only with 63 members and a closing client whose operation is in flight:
+    the recipe and simulate do not reach it (the fake's cancellations complete within 50 us); with a 5 ms
+    completion delay and arrivals every 0.5 ms across an idle time-out, seed 1 does (measured by redteam10:
+    seeds 0 and 2 pass it); the correct events server passes the three."""
+    from fakewinsock import FakeConfig
+
+    mutant = next(m for m in MUTANTS if m.name == "zombies-overflow-wait-array").server
+    scenario = _full_group_with_a_closing_client()
+
+    def run(cls: type[Server], seed: int) -> str | None:
+        try:
+            check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits(), idle_timeout_ms=50),
+                              scenario, EchoModel(idle_timeout_ms=50), seed=seed,
+                              config=FakeConfig(completion_delay=(5 * _MS, 5 * _MS)))
+        except LineServerFailure as e:
+            return str(e)
+        return None
+
+    for seed in range(3):
+        assert run(EventServer, seed) is None, seed
+    assert run(mutant, 1) is not None
