@@ -415,7 +415,8 @@ RED10_RECIPE_LOST = {
                                   "clients that sent a FIN): counting fewer passes; a lower bound needs the "
                                   "clients whose FIN the server provably read, and those that then read the "
                                   "server's FIN are counted by the mutant too; what differs (a FIN, then a reset, "
-                                  "cut-off or stop before the replies are out) is not provable from outside",
+                                  "cut-off or stop before the replies are out) is not provable from outside; "
+                                  "every tests/test_ovserver_*.py passes too (no exact count after such an end)",
     "hung-up-counted-at-fin": "the counts check has no lower bound on the server's own closes beyond resets held: "
                               "a hung-up client that then resets or is stopped counts as a reset or a stop for "
                               "both servers; needs \"closed >= clients that read an error line\" (the model knows "
@@ -729,7 +730,8 @@ _RT10_LOST = {
     "ended-counted-when-drained": "(the counts check bounds graceful ends from above only (no more than FINs "
                                   "sent): counting fewer passes; a lower bound needs the clients whose FIN the "
                                   "server provably read, e.g. those that then read the server's FIN, which this "
-                                  "mutant counts too; tests/test_ovserver_stats.py's exact counts are the check)",
+                                  "mutant counts too; no regular test catches it: every tests/test_ovserver_*.py "
+                                  "passes)",
     "hung-up-counted-at-fin": "(the counts check has no lower bound on hang-ups: a hung-up client that resets is "
                               "counted as a reset by both servers, so reset + closed still covers it; needs a "
                               "bound \"closed >= clients that read an error line\", which the generic checker "
