@@ -126,3 +126,30 @@ def test_a_drawn_shape_reaches_its_mutant(name: str, feature: str, picked: objec
     for cls in (EventServer, RoutineServer):
         assert _fails(cls, s, 0) is None, cls.__name__
     assert any(_fails(mutant.server, s, seed) is not None for seed in range(3)), s
+
+
+def test_a_chat_burst_overflows_a_member_within_one_receive() -> None:
+    """cut-off-closes-gracefully (registered with recipe_chat since search28): in echo the recipe's tight
+    configuration (16 KiB a receive, 16 KiB queued at most) can never pass the output limit within one receive;
+    in chat a member's one send of 1000 one-byte lines reaches the other member as 1000 lines each with its
+    sender's name, over 16 KiB within one receive, while no send to it is in flight: the mutant closes it with a
+    FIN, the correct iocp server resets it."""
+    from fakewinsock.testing import ChatModel, ClientScript
+    from ovserver._iocp import IocpServer
+
+    lines = (b"a",) * 1000
+    s = Scenario((ClientScript.of(linger_ns=50 * _MS), ClientScript(lines, (b"a\n" * 1000,), (5 * _MS,))))
+    limits = Limits(max_line=1000, max_queued=16 * 1024)
+    mutant = next(m for m in MUTANTS if m.name == "cut-off-closes-gracefully").server
+
+    def fails(cls: type[Server]) -> str | None:
+        try:
+            check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "chat", limits), s,
+                              ChatModel(max_line=1000, max_queued=16 * 1024), seed=0)
+        except LineServerFailure as e:
+            return str(e)
+        return None
+
+    assert fails(IocpServer) is None
+    found = fails(mutant)
+    assert found is not None and "closed by the server" in found, found

@@ -360,8 +360,9 @@ MUTANTS += [
     Mutant("cut-off-closes-gracefully", r6.CutOffClosesGracefully,
            "a client cut off for its output limit is closed gracefully unless a send is found in flight: a FIN "
            "after part of its replies",
-           "red team 6 (iocp, slow readers, output limit)", "recipe", "flow control",
-           "a client owed more than max_queued, no send in flight when it overflows (one receive over the limit)"),
+           "red team 6 (iocp, slow readers, output limit)", "recipe_chat", "flow control",
+           "a client owed more than max_queued, no send in flight when it overflows (one receive over the limit: "
+           "in chat, another member's receive of short lines, each routed with its sender's name)"),
     Mutant("stall-cut-off-stays-in-hub", r6.StallCutOffStaysInHub,
            "an abortive close does not leave the hub: a client cut off by the stall time-out stays a client "
            "(echo, one place: full for good)",
