@@ -129,8 +129,8 @@ def test_a_drawn_shape_reaches_its_mutant(name: str, feature: str, picked: objec
 
 
 def test_a_chat_burst_overflows_a_member_within_one_receive() -> None:
-    """cut-off-closes-gracefully (registered with recipe_chat since search28): in echo the recipe's tight
-    configuration (16 KiB a receive, 16 KiB queued at most) can never pass the output limit within one receive;
+    """cut-off-closes-gracefully (registered with recipe_chat since search28): in echo one receive's replies alone
+    never pass the recipe's tight configuration's output limit (16 KiB a receive, 16 KiB queued at most);
     in chat a member's one send of 1000 one-byte lines reaches the other member as 1000 lines each with its
     sender's name, over 16 KiB within one receive, while no send to it is in flight: the mutant closes it with a
     FIN, the correct iocp server resets it."""
