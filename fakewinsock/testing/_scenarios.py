@@ -1551,6 +1551,13 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       stays and reads all the time goes idle just under T, at T or just over
       T, either between its lines, each in a send of its own, or once served,
       lingering; the model's ``idle_timeout_ms`` says what the server does);
+      opt-in, drawn only when ``features`` names them: ``hangup_edges`` (with
+      ``max_line`` up to 64 KiB: a client ends with a line over it in two
+      sends, the first ending exactly at byte ``max_line`` + 1, the second
+      20 or 50 ms later with ``max_line`` bytes more, or one fewer or one
+      more, newline last, while it reads nothing), ``deaf_drains`` (a client
+      half-closes owed more than the window holds, reads nothing for 3 s,
+      and the server is asked to stop 3 to 100 ms after its FIN);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, 1 example in 3 where that is at
       most 100, else 1 in 4: a full server; its first ``max_clients`` clients
