@@ -29,7 +29,8 @@ Run from the repository root, on a shared machine niced and two at a time:
 ``nice -n 10 .venv/bin/python tools/false_alarms.py --jobs 2``
 (``--only simulate``, ``--models iocp``, ``--profiles ci``... narrow it; ``--backpressure`` runs the
 recipe on ovserver configured with back-pressure, ``tests.mutants.properties.recipe_bp_property``;
-``--busy-server`` names every feature of the swarm, the opt-in ``busy_server`` too; ``--idle`` runs the recipe
+``--busy-server`` names every feature of the swarm, the opt-in ones too (``hangup_edges`` and ``deaf_drains``:
+``tests.mutants.properties.recipe_shapes_property``; ``busy_server`` was one); ``--idle`` runs the recipe
 on ovserver configured with an idle time-out, ``tests.mutants.properties.recipe_idle_property``).
 """
 
@@ -119,7 +120,7 @@ def recipe_settings(profile: str, examples: int) -> settings:
                     phases=[Phase.generate])
 
 
-#: ``--busy-server``: every feature of the swarm, the opt-in ``busy_server`` too.
+#: ``--busy-server``: every feature of the swarm, the opt-in ones too (hangup_edges, deaf_drains).
 EVERY_FEATURE = tuple(f for group in FEATURES.values() for f in group)
 
 
@@ -196,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--backpressure", action="store_true",
                     help="the recipe on ovserver with back-pressure (high_water, stall time-out; the model told)")
     ap.add_argument("--busy-server", action="store_true",
-                    help="the recipe's swarm with every feature, the opt-in busy_server too")
+                    help="the recipe's swarm with every feature, the opt-in ones too (hangup_edges, deaf_drains)")
     ap.add_argument("--preempt", action="store_true",
                     help="the recipe with preemption at synchronization calls (check_line_server's preempt)")
     ap.add_argument("--idle", action="store_true",

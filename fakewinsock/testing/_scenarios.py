@@ -250,15 +250,16 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "sizes": ("empty_lines", "tiny_lines", "long_lines", "big_sends", "small_sends", "boundary_sends"),
     "flow": ("small_window", "paused_readers", "stopped_readers", "backpressure", "slow_readers"),
     "endings": ("half_close", "fin_after_burst", "resets", "unterminated", "talk_after_leave", "departures",
-                "reset_after_fin", "idle_clients"),
+                "reset_after_fin", "idle_clients", "hangup_edges", "deaf_drains"),
     "load": ("crowd", "spread_arrivals", "busy_server"),
     "faults": ("injections", "early_stop", "backlog", "accept_faults"),
 }
 _ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
-#: Features drawn only when ``scenarios(features=...)`` names them (none now: busy_server was one from search13,
-#: whose checks raised false alarms on slowed correct servers, until search14 gave the fake a quantum with
-#: keep_up and the checker's release and idle seconds the stream a slowed server is still reading).
-_OPT_IN: frozenset[str] = frozenset()
+#: Features drawn only when ``scenarios(features=...)`` names them: hangup_edges and deaf_drains (search28: new
+#: traffic shapes, opt-in so that every sequence drawn without naming them stays as it was; busy_server was one
+#: from search13, whose checks raised false alarms on slowed correct servers, until search14 gave the fake a
+#: quantum with keep_up and the checker's release and idle seconds the stream a slowed server is still reading).
+_OPT_IN: frozenset[str] = frozenset({"hangup_edges", "deaf_drains"})
 
 
 @dataclass(frozen=True)
@@ -688,6 +689,26 @@ _IDLE_DRIBBLE = b"slowlory"
 _IDLE_FILL = (b"still here", b"still here, again")
 
 
+#: hangup_edges (opt-in, with a known line limit up to _MAX_BOUNDARY): the first ordinary client ends with a line
+#: over the limit in two sends, the first ending exactly at byte max_line + 1 of the line (the receive that finds
+#: it too long ends there), the second, _HANGUP_GAPS later (its receives do not run into the first's), carrying
+#: max_line more bytes (its newline the last) or (_HANGUP_MORE) one fewer or one more: the boundary of a hung-up
+#: client's allowance, which the server counts from that receive's end.  It reads nothing until _HANGUP_READ_LATE
+#: after its last send, so that a reset of the server's loses the error line still on its way.
+_HANGUP_GAPS = st.sampled_from([50 * _MS, 20 * _MS])
+_HANGUP_MORE = st.sampled_from([0, 0, -1, 1])
+_HANGUP_READ_LATE = 100 * _MS
+#: deaf_drains (opt-in, with leaves and stops allowed): the first ordinary client sends its lines and a line of
+#: _STOPPED_LINE bytes (more such lines until it is owed more than the window holds), half-closes right behind its
+#: last send and reads nothing for _DEAF_FOR, longer than the checker's second for a stop; the server is asked to
+#: stop _DEAF_STOPS after its FIN: a stop while a half-closed client drains nothing and is owed output.
+_DEAF_FOR = 3 * _S
+_DEAF_STOPS = st.sampled_from([20 * _MS, 3 * _MS, 100 * _MS])
+#: The roles of these two shapes' clients (no unterminated tail: their ending is the shape's).
+_SHAPED = ("hangup_edge", "deaf_leaver")
+_SHAPES = ("hangup_edges", "deaf_drains")
+
+
 _DECOY_COUNT = 200
 _DECOYS = tuple(st.just(i) for i in range(_DECOY_COUNT))
 
@@ -788,6 +809,8 @@ class _Swarm:
         self.accept_at = 0
         self.wave = 0  # crowd: when the clients past the server's limit arrive (together)
         self.storm = 0  # accept_faults: how many more reset in the backlog (a storm of them)
+        self.hangup: tuple[int, int] | None = None  # hangup_edges: (bytes past max_line after the edge, gap)
+        self.deaf_line = -1  # deaf_drains: the size of its line whose reply the window holds back (-1: none)
 
     def features(self, draw: st.DrawFn) -> frozenset[str]:
         """The features switched on (each a draw that shrinks to off)."""
@@ -867,6 +890,8 @@ class _Swarm:
             size = draw(_ladder(self.ender_line + 1))
             if size:
                 msgs.append(_pattern(size - 1, index))
+        if role == "deaf_leaver" and self.deaf_line >= 0:  # deaf_drains: a line whose reply the window holds back
+            msgs.append(_pattern(self.deaf_line, index))
         stop_at: int | None = None  # when a reader that stops for good stops
         # A crowd's first max_clients clients fill the server and stay (a full server stays full): none
         # of them stops reading for good (its reset would free its slot) nor takes a random fault.
@@ -874,7 +899,8 @@ class _Swarm:
         # (nor does one of a storm of resets in the backlog: 20 readers that stop for 3 s each, at a server that
         # serves one at a time, kept the last client out for a minute)
         stormy = role == "accept_reset" and self.storm > 0
-        if ("stopped_readers" in f and role not in ("backpressure", "leaver", "ender", "slow_reader", "flooder")
+        if ("stopped_readers" in f and role not in ("backpressure", "leaver", "ender", "slow_reader", "flooder",
+                                                     "hangup_edge", "deaf_leaver")
                 and not filler and not stormy):
             stop_at = draw(_STOPPED)
             if stop_at is not None:  # it keeps sending: a line whose reply more than fills a small window
@@ -962,7 +988,7 @@ class _Swarm:
             # None without unterminated but one over the limit (long_lines' own ending), and none for a crowd's
             # filler: a tail is an ending (its FIN comes right behind it; one over the limit is hung up), and a
             # crowd's fillers stay, so that the server stays full (with tails it never filled)
-            if filler or ("unterminated" not in f and not self._over_limit(tail)):
+            if filler or role in _SHAPED or ("unterminated" not in f and not self._over_limit(tail)):
                 tail = b""
             if tail:
                 used.update(k for k in ("unterminated" if "unterminated" in f else "", kind) if k)
@@ -970,6 +996,7 @@ class _Swarm:
                     chunks[-1] += tail  # too much, in its last write: one receive may hold a newline and it
                 else:
                     chunks.append(tail)
+        hangup_at = self._hangup_line(role, index, msgs, chunks)
         quick = mode == "bytes"
         gap_choices = self.long_gaps if "talk_after_leave" in f or "spread_arrivals" in f else self.gaps
         if role == "talker":  # a chat member that talks before another one leaves, and on after
@@ -983,6 +1010,8 @@ class _Swarm:
         # that takes it in one receive then holds exactly the limit, with the replies before it sent: the boundary
         # itself), a boundary send, which comes first, a pause before the next.
         gaps_ns = _paused_before(gaps_ns, exact_at if exact_at >= 0 else 1 if boundary_first else -1)
+        if hangup_at >= 0 and self.hangup is not None:  # hangup_edges: the bytes after the one that makes the
+            gaps_ns = gaps_ns[:hangup_at] + (self.hangup[1],)  # line too long, a while later
         if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
@@ -1026,6 +1055,10 @@ class _Swarm:
             pause_at, pause = 0, draw(_LEAVER_PAUSE)
         elif role == "ender":
             pause_at, pause = 0, _ENDER_PAUSE
+        elif role == "hangup_edge":  # not until its error line is long on its way (see _HANGUP_READ_LATE)
+            pause_at, pause = 0, sum(gaps_ns) + _HANGUP_READ_LATE
+        elif role == "deaf_leaver":  # not for longer than the stop after its FIN may take
+            pause_at, pause = 0, _DEAF_FOR
         elif stop_at is not None:
             pause_at, stops = stop_at, True
             used.add("stopped_readers")
@@ -1047,6 +1080,12 @@ class _Swarm:
             return script, ClientFault(index, "reset", -1)
         if role == "ender":  # FIN right after its last send, its replies still queued
             return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
+        if role == "deaf_leaver":  # likewise (the stop comes after it: see draw)
+            used.add("deaf_drains")
+            return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
+        if role == "hangup_edge":  # the server ends it (error line, FIN; a reset once it sent too much)
+            used.add("hangup_edges")
+            return script, None
         if role == "leaver":  # it leaves early, with what the others said still queued for it
             used.add("departures")
             if hung:  # the server ends it
@@ -1075,6 +1114,18 @@ class _Swarm:
                 used.add("half_close" if "half_close" in f else "talk_after_leave")
                 script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
         return script, fault
+
+    def _hangup_line(self, role: str, index: int, msgs: list[bytes], chunks: list[bytes]) -> int:
+        """hangup_edges (see _HANGUP_GAPS): the line over the limit of a client of that role added to its
+        ``msgs`` and ``chunks`` (in place) in two sends; the index of the second (-1 for another role)."""
+        if role != "hangup_edge":
+            return -1
+        assert self.max_line is not None and self.hangup is not None
+        more = max(self.hangup[0], 1 - self.max_line)  # (a line of max_line + 1 bytes at least)
+        line = _pattern(2 * self.max_line + more, index)  # (max_line + more bytes after byte max_line + 1)
+        msgs.append(line)
+        chunks += [line[:self.max_line + 1], line[self.max_line + 1:] + b"\n"]
+        return len(chunks) - 1
 
     def _wave_from(self) -> int:
         """crowd: the first client that comes with the late wave (the last places, then those past the limit)."""
@@ -1143,7 +1194,21 @@ class _Swarm:
         Unchanged if they already are, or if that takes more than _MAX_OWED_LINES lines."""
         if fault is None or fault.reset_after_ns is None or fault.client not in self.give_up_lines:
             return script, fault
-        line = self.give_up_lines[fault.client]
+        return self._owed_before_fin(script, fault, self.give_up_lines[fault.client], window)
+
+    def _deaf_past(self, script: ClientScript, fault: ClientFault | None,
+                   window: int) -> tuple[ClientScript, ClientFault | None]:
+        """deaf_drains' client (``fault``: its FIN), widened as :meth:`_given_up_past` widens one that gives up:
+        owed more than ``window`` bytes at its FIN, so that the server's send to it pends at the stop."""
+        if (fault is None or self.deaf_line < 0 or fault.client >= len(self.roles)
+                or self.roles[fault.client] != "deaf_leaver"):
+            return script, fault
+        return self._owed_before_fin(script, fault, self.deaf_line, window)
+
+    def _owed_before_fin(self, script: ClientScript, fault: ClientFault, line: int,
+                         window: int) -> tuple[ClientScript, ClientFault]:
+        """``script`` with lines of ``line`` bytes sent before its FIN (``fault``) until the replies to the lines
+        before it are more than ``window`` bytes (see :meth:`_given_up_past`)."""
         owed = sum(len(m) + 1 for m in script.lines[:script.lines_before(fault.before_chunk)])
         extra = (window - owed) // (line + 1) + 1
         if owed > window or extra > _MAX_OWED_LINES:
@@ -1169,6 +1234,12 @@ class _Swarm:
         self.wave = draw(_CROWD_LATE) if known else 0
         storm = draw(_RESET_STORMS)
         self.storm = 0
+        # The opt-in shapes' draws (drawn whatever their switches, when they may be drawn at all: without
+        # naming them, no draw, so every sequence drawn before them stays as it was).
+        self.hangup = (draw(_HANGUP_MORE), draw(_HANGUP_GAPS)) if "hangup_edges" in self.allowed else None
+        deaf_size, deaf_stop = ((draw(_ladder(self.stopped_line + 1)), draw(_DEAF_STOPS))
+                                if "deaf_drains" in self.allowed else (0, 0))
+        self.deaf_line = deaf_size - 1
         if "crowd" in f and "busy_server" not in f:  # as many as allowed (more than the server serves at once,
             # if that is known; not for a busy server: tens of clients of a chat server slowed to a ms a call
             # are not served in any time the checks allow):
@@ -1179,7 +1250,7 @@ class _Swarm:
             if count > 1:
                 self.used.add("crowd")
         else:
-            need = 3 if "accept_faults" in f else 2 if {"departures", "busy_server"} & f else lo
+            need = 3 if "accept_faults" in f else 2 if {"departures", "busy_server", *_SHAPES} & f else lo
             count = max(some, min(need, hi))
         roles = [""] * count  # what each client does for a targeted feature
         if count:
@@ -1216,6 +1287,14 @@ class _Swarm:
                     free = [i for i, r in enumerate(roles) if r == ""]
                     talkers = [i for i, r in enumerate(roles) if r == "talker"]
                     roles[free[0] if free else talkers[-1] if len(talkers) > 1 else -1] = role
+            for feature, role in (("hangup_edges", "hangup_edge"), ("deaf_drains", "deaf_leaver")):
+                # the first client without a role (not one of a crowd's first, which stay: see script), or the last
+                # talker, if one other is left (before a busy server's flooders take the rest)
+                free = [i for i, r in enumerate(roles) if r == ""
+                        and not ("crowd" in f and i < (self.max_clients or 0))]
+                talkers = [i for i, r in enumerate(roles) if r == "talker"]
+                if feature in f and (free or len(talkers) > 1):
+                    roles[free[0] if free else talkers[-1]] = role
             if "busy_server" in f:  # the first clients without a role flood the server (several: a chain of
                 # routines lasts as long as another connection's completion is queued before one's routine ends)
                 for i in [i for i, r in enumerate(roles) if r == ""][:_FLOODERS]:
@@ -1309,6 +1388,7 @@ class _Swarm:
             # may call for): the server's send to it then pends for good.
             made = [self._owed_past(s, c, window) if s.stops_reading else (s, c) for s, c in made]
             made = [self._given_up_past(s, c, window) for s, c in made]
+            made = [self._deaf_past(s, c, window) for s, c in made]
             faults = tuple(c for _, c in made if c is not None)
         # (drawn whatever the switch)
         call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), draw(_FLOOD_SIZES), window,
@@ -1323,6 +1403,11 @@ class _Swarm:
                                                      ("small_window", window and "small_window" in f)) if value}
         if backlog is not None:
             used.add("backlog" if "backlog" in f else "crowd")
+        fins = [s.arrive_ns + sum(s.gaps_ns) for i, (s, _) in enumerate(made)
+                if i < len(self.roles) and self.roles[i] == "deaf_leaver"]
+        if fins and self.stops:  # deaf_drains: a stop after its FIN, while it reads nothing and is owed output
+            stop = max(fins) + deaf_stop
+            used.add("deaf_drains")
         _decoys(draw)
         return Scenario(tuple(s for s, _ in made), FaultPlan(faults, injections, backlog, stop), window,
                         tuple(n for n in _ALL_FEATURES if n in used), call_cost)
@@ -1466,6 +1551,13 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       stays and reads all the time goes idle just under T, at T or just over
       T, either between its lines, each in a send of its own, or once served,
       lingering; the model's ``idle_timeout_ms`` says what the server does);
+      opt-in, drawn only when ``features`` names them: ``hangup_edges`` (with
+      ``max_line`` up to 64 KiB: a client ends with a line over it in two
+      sends, the first ending exactly at byte ``max_line`` + 1, the second
+      20 or 50 ms later with ``max_line`` bytes more, or one fewer or one
+      more, newline last, while it reads nothing), ``deaf_drains`` (a client
+      half-closes owed more than the window holds, reads nothing for 3 s,
+      and the server is asked to stop 3 to 100 ms after its FIN);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, 1 example in 3 where that is at
       most 100, else 1 in 4: a full server; its first ``max_clients`` clients
@@ -1563,12 +1655,16 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         wanted -= {"crowd"}
     if idle_timeout_ms is None:  # (it needs the server's time-out)
         wanted.discard("idle_clients")
+    if max_line is None or max_line > _MAX_BOUNDARY:  # (it needs the server's line limit, and one that is cheap)
+        wanted.discard("hangup_edges")
+    if not (faults and leaves and early_stop):  # (a FIN, then a stop)
+        wanted.discard("deaf_drains")
     # (asked for, and switched off by the other arguments)
     if features is not None and set(features) - wanted:
         raise ValueError(f"features: {sorted(set(features) - wanted)} cannot be drawn with the other arguments "
                          f"given (faults={faults}, resets={resets}, leaves={leaves}, inject={tuple(inject)!r}, "
                          f"backlog={backlog}, early_stop={early_stop}, clients={clients!r}, "
-                         f"idle_timeout_ms={idle_timeout_ms})")
+                         f"idle_timeout_ms={idle_timeout_ms}, max_line={max_line})")
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,

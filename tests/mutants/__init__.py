@@ -361,8 +361,9 @@ MUTANTS += [
     Mutant("cut-off-closes-gracefully", r6.CutOffClosesGracefully,
            "a client cut off for its output limit is closed gracefully unless a send is found in flight: a FIN "
            "after part of its replies",
-           "red team 6 (iocp, slow readers, output limit)", "recipe", "flow control",
-           "a client owed more than max_queued, no send in flight when it overflows (one receive over the limit)"),
+           "red team 6 (iocp, slow readers, output limit)", "recipe_chat", "flow control",
+           "a client owed more than max_queued, no send in flight when it overflows (one receive over the limit: "
+           "in chat, another member's receive of short lines, each routed with its sender's name)"),
     Mutant("stall-cut-off-stays-in-hub", r6.StallCutOffStaysInHub,
            "an abortive close does not leave the hub: a client cut off by the stall time-out stays a client "
            "(echo, one place: full for good)",
@@ -535,7 +536,7 @@ MUTANTS += [
            "red team 9 (protocol, welcome line)", "recipe_chat", "load", "chat: a client, and a line routed to it"),
     Mutant("hangup-allowance-off-by-one", r9.HangupAllowanceOffByOne,
            "a hung-up client is cut off once it has sent max_line further bytes, not more than max_line",
-           "red team 9 (protocol, limits)", "recipe", "endings",
+           "red team 9 (protocol, limits)", "recipe_shapes", "endings",
            "a hung-up client that sends exactly max_line further bytes, then its FIN"),
     Mutant("routine-arguments-swapped", r9.RoutineArgumentsSwapped,
            "the completion routine passes dwError as the byte count and cbTransferred as the error",
@@ -559,7 +560,7 @@ MUTANTS += [
            "red team 9 (core, summary counts)", "recipe", "load", "any client, and a look at the summary"),
     Mutant("stop-skips-draining", r9.StopSkipsDraining,
            "a stop closes only connections open for input: a half-closed or hung-up one draining its output stays",
-           "red team 9 (core, stop)", "recipe", "faults",
+           "red team 9 (core, stop)", "recipe_shapes", "faults",
            "a stop while a half-closed or hung-up client that does not read has output pending"),
     Mutant("hub-full-off-by-one", r9.HubFullOffByOne,
            "the hub is full only above max_clients (> for >=): max_clients + 1 clients served at once",

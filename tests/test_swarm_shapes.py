@@ -1,0 +1,155 @@
+"""The swarm's opt-in traffic shapes (search28): hangup_edges and deaf_drains.
+
+Each is drawn only when ``scenarios(features=...)`` names it (the plain recipe's sequences stay as they were),
+draws what it says, and, drawn, reaches the mutant it is for while the correct servers pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fakewinsock.testing import EchoModel, LineServerFailure, Scenario, check_line_server, scenarios
+from fakewinsock.testing._scenarios import _DEAF_FOR, _HANGUP_READ_LATE
+from ovserver import Limits, Server
+from ovserver._events import EventServer
+from ovserver._routines import RoutineServer
+from tests.mutants import MUTANTS
+from tests.mutants.properties import SHAPES_FEATURES, OvserverUnderTest
+
+_MS = 1_000_000
+_FEW = settings(max_examples=150, database=None, derandomize=True, deadline=None,
+                suppress_health_check=list(HealthCheck))
+#: The recipe's tight configuration (tests.mutants.properties.RECIPE_LIMITS), as the swarm is told it.
+TIGHT = Limits(max_line=1000, max_queued=16 * 1024, max_clients=1)
+_TOLD = {"max_line": TIGHT.max_line, "recv_size": 16 * 1024, "max_clients": TIGHT.max_clients,
+         "max_queued": TIGHT.max_queued, "clients": (1, 4), "lines": (0, 4)}
+
+
+def _drawn(strategy: st.SearchStrategy[Scenario], examples: int = 150) -> list[Scenario]:
+    out: list[Scenario] = []
+
+    @settings(_FEW, max_examples=examples)
+    @given(strategy)
+    def collect(s: Scenario) -> None:
+        out.append(s)
+
+    collect()
+    return out
+
+
+def _hangup_client(s: Scenario, max_line: int) -> tuple[int, int] | None:
+    """The client with hangup_edges' shape, and how many bytes it sends after byte max_line + 1 of its long line."""
+    for i, c in enumerate(s.clients):
+        if len(c.chunks) < 2 or not c.lines or len(c.lines[-1]) <= max_line:
+            continue
+        first, second = c.chunks[-2], c.chunks[-1]
+        start = len(c.stream) - len(c.lines[-1]) - 1  # where its last line begins in the stream
+        if (len(c.stream) - len(second) - start == max_line + 1 and second.endswith(b"\n")
+                and len(first) >= 1 and c.gaps_ns[-1] >= 20 * _MS and c.pause_at_ns == 0
+                and c.pause_ns is not None and c.pause_ns >= sum(c.gaps_ns) + _HANGUP_READ_LATE
+                and s.faults.fault_of(i) is None):
+            return i, len(second)
+    return None
+
+
+def test_the_shapes_are_opt_in() -> None:
+    """Without naming them, no scenario has them (and no draw of theirs is made: the sequences of the plain
+    recipe stay; tools/compare_schedules.py and a hash of 2100 drawn scenarios showed it); named where the other
+    arguments rule them out, a ValueError."""
+    shapes = {"hangup_edges", "deaf_drains"}
+    assert shapes <= set(SHAPES_FEATURES)
+    for s in _drawn(scenarios(**_TOLD), 100):  # type: ignore[arg-type]
+        assert not set(s.features) & shapes, s.features
+    with pytest.raises(ValueError, match="hangup_edges"):
+        scenarios(features=("hangup_edges",))  # (no line limit told)
+    with pytest.raises(ValueError, match="deaf_drains"):
+        scenarios(features=("deaf_drains",), early_stop=False)
+
+
+def test_hangup_edges_meets_the_allowance_to_the_byte() -> None:
+    """hangup_edges: a client ends with a line over the limit in two sends, the first ending exactly at byte
+    max_line + 1 of the line, the second 20 or 50 ms later with max_line bytes (or one fewer, one more), its
+    newline the last; it reads nothing until 100 ms after that, and has no fault."""
+    found = []
+    for s in _drawn(scenarios(features=("hangup_edges",), **_TOLD)):  # type: ignore[arg-type]
+        shape = _hangup_client(s, TIGHT.max_line)
+        assert (shape is not None) == ("hangup_edges" in s.features), s
+        if shape is not None:
+            found.append(shape[1] - TIGHT.max_line)
+    assert set(found) == {-1, 0, 1} and found.count(0) > len(found) // 3, found
+
+
+def test_deaf_drains_stops_while_a_half_closed_client_reads_nothing() -> None:
+    """deaf_drains: a client half-closes right behind its last send, owed more than the window holds (a 300-byte
+    line, more until it is), reads nothing for 3 s, and the stop comes 3 to 100 ms after its FIN."""
+    seen = 0
+    for s in _drawn(scenarios(features=("deaf_drains",), **_TOLD)):  # type: ignore[arg-type]
+        deaf = [(i, c) for i, c in enumerate(s.clients) if c.pause_at_ns == 0 and c.pause_ns == _DEAF_FOR]
+        assert bool(deaf) == ("deaf_drains" in s.features), s
+        if not deaf:
+            continue
+        seen += 1
+        i, c = deaf[0]
+        fault = s.faults.fault_of(i)
+        assert fault is not None and fault.kind == "leave" and fault.before_chunk == len(c.chunks)
+        assert fault.reset_after_ns is None and s.window is not None
+        fin = c.arrive_ns + sum(c.gaps_ns)
+        assert s.faults.stop_at_ns is not None and 3 * _MS <= s.faults.stop_at_ns - fin <= 100 * _MS
+        if any(len(line) == 300 for line in c.lines):  # (its 300-byte line: a _ladder draw, which may shrink)
+            assert len(c.stream) > s.window, (len(c.stream), s.window)
+    assert seen >= 30, seen
+
+
+def _fails(cls: type[Server], s: Scenario, seed: int) -> str | None:
+    try:
+        check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", TIGHT), s,
+                          EchoModel(max_line=TIGHT.max_line, max_queued=TIGHT.max_queued), seed=seed)
+    except LineServerFailure as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize(("name", "feature", "picked"), [
+    ("hangup-allowance-off-by-one", "hangup_edges",
+     lambda s: (shape := _hangup_client(s, TIGHT.max_line)) is not None and shape[1] == TIGHT.max_line),
+    ("stop-skips-draining", "deaf_drains",
+     lambda s: "deaf_drains" in s.features and any(len(line) == 300 for c in s.clients for line in c.lines)),
+])
+def test_a_drawn_shape_reaches_its_mutant(name: str, feature: str, picked: object) -> None:
+    """The first drawn scenario with the shape (hangup_edges: exactly max_line bytes after the edge;
+    deaf_drains: its 300-byte line) fails the mutant on a seeded schedule; the correct servers pass it."""
+    mutant = next(m for m in MUTANTS if m.name == name)
+    assert callable(picked)
+    s = next(s for s in _drawn(scenarios(features=(feature,), **_TOLD)) if picked(s))  # type: ignore[arg-type]
+    for cls in (EventServer, RoutineServer):
+        assert _fails(cls, s, 0) is None, cls.__name__
+    assert any(_fails(mutant.server, s, seed) is not None for seed in range(3)), s
+
+
+def test_a_chat_burst_overflows_a_member_within_one_receive() -> None:
+    """cut-off-closes-gracefully (registered with recipe_chat since search28): in echo one receive's replies alone
+    never pass the recipe's tight configuration's output limit (16 KiB a receive, 16 KiB queued at most);
+    in chat a member's one send of 1000 one-byte lines reaches the other member as 1000 lines each with its
+    sender's name, over 16 KiB within one receive, while no send to it is in flight: the mutant closes it with a
+    FIN, the correct iocp server resets it."""
+    from fakewinsock.testing import ChatModel, ClientScript
+    from ovserver._iocp import IocpServer
+
+    lines = (b"a",) * 1000
+    s = Scenario((ClientScript.of(linger_ns=50 * _MS), ClientScript(lines, (b"a\n" * 1000,), (5 * _MS,))))
+    limits = Limits(max_line=1000, max_queued=16 * 1024)
+    mutant = next(m for m in MUTANTS if m.name == "cut-off-closes-gracefully").server
+
+    def fails(cls: type[Server]) -> str | None:
+        try:
+            check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "chat", limits), s,
+                              ChatModel(max_line=1000, max_queued=16 * 1024), seed=0)
+        except LineServerFailure as e:
+            return str(e)
+        return None
+
+    assert fails(IocpServer) is None
+    found = fails(mutant)
+    assert found is not None and "closed by the server" in found, found
