@@ -362,7 +362,9 @@ RECIPE_LOST |= RACE_RECIPE_LOST
 #: idle-close-abortive, which the idle property (recipe_idle, search24) catches (lead, CI=true, -m slow, 2026-12-06;
 #: both idle ones registered with recipe_idle since).  Since the checker's peak bound (search27, 2026-12-06: the
 #: models' max_clients, OvserverUnderTest.counts()'s "peak" and "accepted"): peak-counted-before-open caught; and
-#: hub-full-off-by-one is EQUIVALENT (below).
+#: hub-full-off-by-one is EQUIVALENT (below).  Since the idle check no longer takes a client's newline-free bytes
+#: on their way for activity (search27): idle-clock-any-bytes caught on recipe_idle (1 client, the swarm's
+#: dribbler a byte each 29.4 ms, 54 draws, 105 s).
 RED9_RECIPE_LOST = {
     "hangup-allowance-off-by-one": "the checker's bound is exact (a reset is allowed once the client sent more "
                                    "than max_line bytes after byte max_line + 1 of its long line), but the "
@@ -378,11 +380,6 @@ RED9_RECIPE_LOST = {
                            "read and ends in time, and its stopped readers (reading nothing to the end) reset "
                            "without a FIN; test_directed_traffic_reaches_the_mutant's 3 s non-reader catches it "
                            "(WSACleanup with its socket open), as does tests/test_ovserver_server.py",
-    "idle-clock-any-bytes": "on recipe_idle (ovserver with an idle time-out; the swarm's idle_clients, one of "
-                            "which dribbles its first line a byte at a time) the derandomized run misses it "
-                            "(lead, 2026-12-06; not analysed: the checker's rule that an idle client be closed "
-                            "looks only at clients with nothing on its way either way, which a dribbler may never "
-                            "be until its line ends); tests/test_ovserver_idle.py's dribbler catches it",
 }
 RECIPE_LOST |= RED9_RECIPE_LOST
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)

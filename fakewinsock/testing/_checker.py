@@ -229,7 +229,7 @@ class _Client(ScriptedClient):
         self.greeted = False
         self.next_read_ns = 0  # a slow reader (script.read_bytes) reads again from then on
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
-        self.attempt_ns = self.rx_ns = self.idle_floor_ns = 0
+        self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
@@ -400,10 +400,13 @@ class _Client(ScriptedClient):
         neither sending a line nor being sent anything, must be closed within the time-out and
         _IDLE_LATE_NS of the last of: its last line, the last byte it read (a send of the server completes
         no later, give or take the server's delay in reaping it), the first look that found it accepted,
-        the last look that found bytes between it and the server (bytes it sent not yet taken, bytes sent
-        to it not yet read).  Looked at from its connection until its FIN; not for a client that pauses
-        or reads slowly, nor with a slowed server (Scenario.call_cost_ns) or back-pressure (a client
-        held back is not idle)."""
+        the last look that found bytes between it and the server (bytes it sent not yet taken with a
+        newline among them, bytes sent to it not yet read: bytes without a newline, a slowloris' dribble,
+        complete no line, so they do not restart the server's clock).  Looked at from its connection until
+        its FIN; not for a client that pauses or reads slowly, nor with a slowed server
+        (Scenario.call_cost_ns) or back-pressure (a client held back is not idle).  (The looks come when
+        they came before newline-free bytes were told apart, every quarter of the time-out until the due
+        time of any bytes on their way, ``idle_floor_ns``: a correct server's run and its draws are the same.)"""
         run, peer = self.run, self.peer
         limit = run.policy.idle_timeout_ms
         if self.state == _DONE or run.stopping or self.fin_sent or limit is None or peer is None:
@@ -413,9 +416,14 @@ class _Client(ScriptedClient):
         if (_waits_in_backlog(peer) or peer.unread or peer.available()
                 or (server_end is not None and server_end.in_flight)):
             self.idle_floor_ns = now  # not accepted yet, or bytes on their way: the server's clock may run from now
-        since = max(self.idle_since(), self.rx_ns, self.idle_floor_ns)
-        due = since + limit * _MS + _IDLE_LATE_NS
-        if now < due:
+            unread = peer.unread
+            if (not unread or peer.available() or _waits_in_backlog(peer)
+                    or (server_end is not None and server_end.in_flight)
+                    or self.script.stream.find(b"\n", self.sent_bytes - unread, self.sent_bytes) >= 0):
+                self.idle_line_floor_ns = now  # (not only bytes of its own without a newline)
+        since = max(self.idle_since(), self.rx_ns, self.idle_line_floor_ns)
+        due = max(self.idle_since(), self.rx_ns, self.idle_floor_ns) + limit * _MS + _IDLE_LATE_NS
+        if now < since + limit * _MS + _IDLE_LATE_NS and now < due:
             run.ws.call_at(min(due, now + limit * _MS // 4), self._idle_watch)
             return
         self.fail(f"idle since {since / 1e9:.6f} s (accepted, reading, no line sent, nothing sent to it, read or "
@@ -507,7 +515,7 @@ class _Client(ScriptedClient):
         s, policy = self.script, run.policy
         if (policy.idle_timeout_ms is not None and policy.high_water is None and not run.busy
                 and s.pause_at_ns is None and s.read_bytes is None):
-            self.idle_floor_ns = run.ws.now_ns
+            self.idle_floor_ns = self.idle_line_floor_ns = run.ws.now_ns
             self._idle_watch()
         if not self.own_count[0]:
             self._greeted()
