@@ -59,6 +59,8 @@ from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from fakewinsock._preempt import PreemptingChooser
 from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
+from fakewinsock._sockets import CONNECTED as _SOCKET_CONNECTED
+from fakewinsock._sockets import Socket as _Socket
 from fakewinsock.constants import WSAENOBUFS
 
 from ._core import (
@@ -1346,7 +1348,8 @@ class _Client(ScriptedClient):
                  "read_bytes", "chat_mark", "hung_up", "pause_timer", "staying", "welcome_ns", "echo_stream",
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
-                 "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns")
+                 "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns", "first_rx_ns",
+                 "fin_ns")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -1387,6 +1390,8 @@ class _Client(ScriptedClient):
         self.hangup_wait = 0  # hung up, done: 1 waiting for the error line, 2 for the server's FIN after it
         # The idle time-out: when it last tried to connect, sent a chunk that ended a line, read bytes.
         self.attempt_ns = self.line_ns = self.rx_ns = 0
+        self.first_rx_ns = -1  # when it read the server's first byte (-1: not yet)
+        self.fin_ns = -1  # when it sent its FIN
 
     # ------------------------------------------------------------ connecting
 
@@ -1472,6 +1477,8 @@ class _Client(ScriptedClient):
         if self.plan.talk and not self.rx_ns and sim.report.idle_timeout_ms:
             sim.ws.call_at(sim.ws.now_ns, self._idle_watch)  # served: watched from now on (see IDLE_TALKERS)
         self.last_rx = self.rx_ns = sim.ws.now_ns
+        if self.first_rx_ns < 0:
+            self.first_rx_ns = self.rx_ns
         sim.report.bytes_received += len(data)
         self.read_bytes += len(data)
         if self.echo_stream:
@@ -1780,6 +1787,8 @@ class _Client(ScriptedClient):
                 self.hangup_wait = 1
                 self._await_hangup()
             return
+        if not self.fin_sent:
+            self.fin_ns = self.sim.ws.now_ns
         self.shutdown()  # the FIN follows every byte already queued
 
     def _await_hangup(self) -> None:
@@ -1798,7 +1807,7 @@ class _Client(ScriptedClient):
         if self.state == _DONE:
             return
         peer = self.peer
-        if peer is not None and not self.fin_sent and self.sim.ws.held_socket(peer) is not None:
+        if peer is not None and not self.fin_sent and _pending_at_server(peer):
             self.sim.resets_held += 1  # (a query of the fake's state: no call, no draw)
         self.send_reset()
         self.sim.report.reset_by_plan += 1
@@ -2144,6 +2153,17 @@ FLOOD_FRACTION = 0.25
 _MAX_LINGER_NS = 50 * _MS
 
 
+def _pending_at_server(peer: FakePeer) -> bool:
+    """The server's socket for ``peer``'s connection is connected with a receive or a send pending: that
+    operation fails with ``peer``'s reset, so the server learns of it and ends the connection.  Not a socket
+    merely held: a connection accepted but not yet taken into service (its AcceptEx completed, not yet
+    handled), which a stop closes uncounted (the stop's _accept_done returns at once), as the recipe's bound
+    (fakewinsock/testing/_checker.py, _Client._note_reset).  A query of the fake's state: no call, no draw."""
+    other = peer.other_end()
+    sock = other.owner if other is not None else None
+    return isinstance(sock, _Socket) and sock.state is _SOCKET_CONNECTED and bool(sock.recv_ops or sock.send_ops)
+
+
 def _check_causes(sim: _Sim) -> None:
     """The clients' causes against the server's counts.  A client the server
     ended unasked is judged by bounds: dropped while an injected WSARecv or
@@ -2167,16 +2187,75 @@ def _check_causes(sim: _Sim) -> None:
         sim.error(f"{r.cut_off} clients were cut off as due, {r.dropped} dropped and {r.timed_out} timed out, but the "
                   f"server counted only {s.cut_off} cut off, {s.hung_up} hung up, {s.io_errors} I/O errors and "
                   f"{s.timed_out} timed out: the others were ended for no cause")
-    # A client's reset (no FIN before it) reaches a connection the server holds open as WSAECONNRESET on
-    # its receive or send; the server closes it then, or has closed it meanwhile for another cause (a
-    # cut-off, a hang-up, an idle time-out, the stop) or after an injected failure: it may not count it as
+    # A client's reset (no FIN before it) reaches a connection the server holds open with a receive or a send
+    # pending as WSAECONNRESET on that operation (_pending_at_server); the server closes it then, or has
+    # closed it meanwhile for another cause (a cut-off, a hang-up, an idle time-out, the stop) or after an
+    # injected failure: it may not count it as
     # an I/O error (a failed GetQueuedCompletionStatus's GetLastError is the Win32 error,
     # ERROR_NETNAME_DELETED, not WSAECONNRESET; tests/mutants/red5_mutants.py).
     others = s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop + sim.injected_failures
     if sim.resets_held > s.reset + others:
-        sim.error(f"{sim.resets_held} clients reset while the server held their connection, but the server counted "
+        sim.error(f"{sim.resets_held} clients reset while the server held their connection (a receive or a send "
+                  f"pending), but the server counted "
                   f"{s.reset} resets, and {others} other ends (cut off, hung up, timed out, closed at the stop, "
                   "injected failures): a reset counted as something else (an I/O error?)")
+
+
+def _served_at_once(sim: _Sim) -> tuple[int, int]:
+    """The most clients the server certainly had open at one moment, as the clients saw it, and that
+    moment: a client's connection was open from the moment it read the server's first byte (sent after its
+    accept) to the later of: (echo) the moment it sent the last line whose echo it read (the server took that
+    line later); if it was served to its end (the server's FIN after its own and every reply, no line over
+    max_line), its FIN (the server closes once it has taken it; or at the stop, if that came sooner); a
+    connection's life is one stretch of time.  (Not by the FIN with an idle time-out or injected failures: the
+    server may then close a client gracefully before its FIN, which it reads after sending it.  Chat has no
+    line evidence: a line heard does not say which of its sender's lines it was.)  Post hoc, from what the
+    clients kept: no call, no draw."""
+    by_fin = not sim.report.idle_timeout_ms and not sim.injected_failures
+    stop = sim.report.stop_at_ns
+    spans = []
+    for c in sim.clients:
+        if c.first_rx_ns < 0:
+            continue
+        end = -1
+        k = c.got - 1  # echo: its last reply read answers its line k (unless that is the error line)
+        if sim.mode is Mode.ECHO and 0 <= k < len(c.line_sent_ns) and (c.plan.too_long < 0 or k < c.plan.too_long):
+            end = c.line_sent_ns[k]
+        if by_fin and c.ended_as is _Ending.SERVED and c.plan.too_long < 0 and c.fin_ns >= 0:
+            end = max(end, c.fin_ns if stop is None else min(c.fin_ns, stop))
+        if c.first_rx_ns <= end:
+            spans.append((c.first_rx_ns, end))
+    best = (0, 0)
+    for start, _ in spans:  # (the most at once is reached at some span's start)
+        n = sum(1 for s, e in spans if s <= start <= e)
+        if n > best[0]:
+            best = (n, start)
+    return best
+
+
+def _check_peak(sim: _Sim) -> None:
+    """The client limit and the summary's peak of connections open at once against the clients: no more
+    than ``max_clients`` served at once (:func:`_served_at_once`); the peak at least that, and at least 1 if
+    any client read a byte the server sent it (the server had its connection open), at most the connections
+    it accepted and its client limit."""
+    s = sim.report.server
+    limit = sim.server.config.limits.max_clients
+    served, at_ns = _served_at_once(sim)
+    if served > limit:
+        sim.error(f"{served} clients served at once at {at_ns / 1e9:.6f} s (each had read a byte the server sent "
+                  f"it by then, and later had a line taken by the server or sent the FIN that ended it), but the "
+                  f"client limit is {limit}")
+    if s.peak_connections < 1 and any(c.read_bytes for c in sim.clients):
+        sim.error(f"the server counted a peak of {s.peak_connections} connections open at once, but it sent bytes "
+                  "to a client it served: a peak taken before the new connection counts?")
+    elif s.peak_connections < served:
+        sim.error(f"the server counted a peak of {s.peak_connections} connections open at once, but it served "
+                  f"{served} clients at once at {at_ns / 1e9:.6f} s (each had read a byte the server sent it by "
+                  "then, and later had a line taken by the server or sent the FIN that ended it): a peak taken "
+                  "before the new connection counts?")
+    elif s.peak_connections > min(s.accepted, limit):
+        sim.error(f"the server counted a peak of {s.peak_connections} connections open at once, but it accepted "
+                  f"{s.accepted} and its client limit is {limit}")
 
 
 def _back_pressure(limits: Limits | None, given: bool, mode: str, high_water: int | None,
@@ -2439,6 +2518,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         if report.server.abandoned:
             sim.error(f"the stop gave up on {report.server.abandoned} operations it never reaped")
     _check_causes(sim)
+    _check_peak(sim)
     if config.mode is Mode.CHAT:
         for c in sim.clients:
             c.check_chat()

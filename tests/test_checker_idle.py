@@ -22,10 +22,12 @@ from fakewinsock.testing import (
 )
 from ovserver import Server
 from ovserver._events import EventServer
+from ovserver._iocp import IocpServer
 from ovserver._routines import RoutineServer
 from tests.mutants.idle_mutants import IdleClockOnPartialData, IdleDeadlineNotArmed
 from tests.mutants.properties import OvserverUnderTest
 from tests.mutants.red7_mutants import IdleNewlineOffByOne
+from tests.mutants.red9_mutants import IdleClockAnyBytes
 
 _MS = 1_000_000
 IDLE_MS = 100
@@ -64,13 +66,22 @@ def test_a_client_that_stays_is_closed_once_idle_or_reported() -> None:
         _run(IdleDeadlineNotArmed, "echo", scenario)
 
 
-def test_a_dribble_without_a_newline_does_not_keep_a_client() -> None:
+@pytest.mark.parametrize("gap_ns", [29_375_000, 40 * _MS, 50 * _MS, 100_625_000])
+@pytest.mark.parametrize(("cls", "mutant"), [(EventServer, IdleClockOnPartialData), (IocpServer, IdleClockAnyBytes)],
+                         ids=["events", "iocp"])
+def test_a_dribble_without_a_newline_does_not_keep_a_client(cls: type[Server], mutant: type[Server],
+                                                            gap_ns: int) -> None:
+    """A slowloris (the swarm's idle_clients' dribbler: a byte each half its idle time, under, at and over the
+    time-out) is closed by a correct server, and a server that lets any bytes restart its clock is reported.
+    The bytes the checker finds on their way are not counted as activity when they hold no newline (search27:
+    with a gap of 50 ms, a multiple of its looks' 25 ms, every other look came right after a byte was sent and
+    restarted its count, so red9's idle-clock-any-bytes passed)."""
     dribble = b"slowlory"
     chunks = tuple(dribble[k:k + 1] for k in range(len(dribble))) + (b"\n",)
-    scenario = Scenario((ClientScript((dribble,), chunks, (0,) + (40 * _MS,) * len(dribble)),))
-    assert _run(EventServer, "echo", scenario).timed_out == 1
+    scenario = Scenario((ClientScript((dribble,), chunks, (0,) + (gap_ns,) * len(dribble)),))
+    assert _run(cls, "echo", scenario).timed_out == 1
     with pytest.raises(LineServerFailure, match="not closed by the server's idle time-out"):
-        _run(IdleClockOnPartialData, "echo", scenario)
+        _run(mutant, "echo", scenario)
 
 
 def test_idle_timeout_arguments_are_checked() -> None:

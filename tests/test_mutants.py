@@ -111,6 +111,10 @@ def failure_kind(error: str) -> str:
                 "DeadlockError": "deadlock at shutdown", "ServerError": "server error"}.get(exc, exc)
     if "still holds its socket" in error:
         return "exit not handled"
+    if "served at once" in error and "max_clients" in error:  # (the checker's client limit)
+        return "over client limit"
+    if "connections open at once" in error:  # (a counting server's peak)
+        return "peak miscounted"
     if "not served" in error:
         return "client not served"
     if "by the server" in error or "server closed" in error:
@@ -364,22 +368,12 @@ RECIPE_LOST |= RACE_RECIPE_LOST
 #: error-line-off-by-one (24 s), hangup-shuts-receive-side (44 s), chat-skips-blank-lines (37 s) and
 #: group-handles-receive-only (14 s); missed (each run to the end of its budget, 17-70 s) the list below and
 #: idle-close-abortive, which the idle property (recipe_idle, search24) catches (lead, CI=true, -m slow, 2026-12-06;
-#: both idle ones registered with recipe_idle since).
-RED9_RECIPE_LOST = {
-    "peak-counted-before-open": "the summary's peak of connections is not checked: OvserverUnderTest.counts() "
-                                "hands the checker ended, reset and closed only; tests/test_ovserver_stats.py's exact "
-                                "counts catch it",
-    "hub-full-off-by-one": "the checker has no client limit: nothing bounds how many clients a server serves at "
-                           "once (the model takes max_line, max_queued and high_water, not max_clients), so "
-                           "max_clients + 1 served clients pass whatever the traffic; client-limit-off-by-one is "
-                           "caught only because its hub raises; tests/test_ovserver_protocol.py's test_max_clients "
-                           "catches this one",
-    "idle-clock-any-bytes": "on recipe_idle (ovserver with an idle time-out; the swarm's idle_clients, one of "
-                            "which dribbles its first line a byte at a time) the derandomized run misses it "
-                            "(lead, 2026-12-06; not analysed: the checker's rule that an idle client be closed "
-                            "looks only at clients with nothing on its way either way, which a dribbler may never "
-                            "be until its line ends); tests/test_ovserver_idle.py's dribbler catches it",
-}
+#: both idle ones registered with recipe_idle since).  Since the checker's peak bound (search27, 2026-12-06: the
+#: models' max_clients, OvserverUnderTest.counts()'s "peak" and "accepted"): peak-counted-before-open caught; and
+#: hub-full-off-by-one is EQUIVALENT (below).  Since the idle check no longer takes a client's newline-free bytes
+#: on their way for activity (search27): idle-clock-any-bytes caught on recipe_idle (1 client, the swarm's
+#: dribbler a byte each 29.4 ms, 54 draws, 105 s).
+RED9_RECIPE_LOST: dict[str, str] = {}
 RECIPE_LOST |= RED9_RECIPE_LOST
 #: The tenth red team's (tests/mutants/red10_mutants.py: bugs a developer of such a server plausibly ships), measured
 #: 2026-12-06 (redteam10, on main 160b2cb with red10_mutants.py loaded: CI=true, -m slow, one test at a time, every
@@ -440,6 +434,16 @@ EQUIVALENT = {
         "the send just posted completes and signals the event again, which it does as soon as the client "
         "reads, and at its reset if it never does.  No scenario the checker can draw turns that delay "
         "into a lost line (a reader that never reads must reset)"),
+    "hub-full-off-by-one": (
+        "equivalent through Winsock (search27, 2026-12-06): the hub's ``full`` is asked only by "
+        "Server._room_to_accept, after ``len(self._conns) + busy < self.max_connections`` (max_clients), and "
+        "the hub's clients are the table's connections at every moment it asks (a connection joins the hub "
+        "right after it enters the table, and leaves it right before it leaves the table): the table's test "
+        "already stops accepting at max_clients, so ``>`` for ``>=`` changes nothing a client can see (the "
+        "iocp model has no other test; measured: max_clients=1, 3 clients, seeds 0-9: peak 1 like the correct "
+        "server).  The checker's client limit (the models' max_clients) would see a server serving one more "
+        "(tests/test_checker_limits.py); tests/test_ovserver_protocol.py's test_max_clients catches this hub "
+        "alone (tests/mutants/swap.py)"),
 }
 
 
@@ -685,15 +689,13 @@ _RT8_LOST = {
 #: first seed that finds each): chat-echoes-to-sender, chat-skips-blank-lines, error-line-off-by-one,
 #: welcome-without-newline, routine-arguments-swapped, hangup-shuts-receive-side, group-handles-receive-only and
 #: reset-counted-as-error 0 (each in under 17 s); the six in _RT9_LOST none (each seed run; 2 to 8 s for all 8).
+#: Since simulate's peak bound (search27, 2026-12-06: the most clients served at once as the clients saw it, and
+#: peak <= accepted, max_clients): peak-counted-before-open on seed 4 (echo: 2 clients seen at once, peak 1; also
+#: 6, 8, 11, 14, 15 of 0-15), out of _RT9_LOST; hub-full-off-by-one is EQUIVALENT.
 _RT9_LOST = {
-    "hub-full-off-by-one": "(simulate checks no client limit: with max_clients reached, one more client served at "
-                           "once passes; client-limit-off-by-one is found only by its hub's RuntimeError)",
     "idle-close-abortive": "(simulate's idlers are timed out as due when closed or reset (_timed_out_as_due: "
                            "\"closed (or reset: a send was in flight)\"), without asking whether anything was in "
                            "flight: an idler that has read every reply it is owed must get a FIN)",
-    "peak-counted-before-open": "(simulate prints the server's peak but checks nothing about it: a lower bound "
-                                "(the most clients served at once as the clients saw it) and peak <= accepted "
-                                "are absent)",
     "stop-skips-draining": "(needs a stop while a client that half-closed or was hung up does not read, with "
                            "output pending, for longer than the stop may take: simulate's piped clients FIN "
                            "and read late, but no seed of 0-7 stops while one waits unread)",

@@ -81,6 +81,10 @@ class CountingServer(ServerUnderTest, Protocol):
         ``"closed"``, the connections it closed for a cause of its own (a
         limit, a protocol error, a time-out, the stop), which are then checked
         together against the clients that reset (only if both are given);
+        optionally ``"peak"``, the most connections it had open at once
+        (checked against the clients it was seen to serve at once, at least
+        1 if it sent any client a byte, and against ``"accepted"``, the
+        connections it accepted, if given, and the model's ``max_clients``);
         other keys are ignored."""
         ...
 
@@ -213,6 +217,9 @@ class _Client(ScriptedClient):
         self.own_got = 0
         self.heard: dict[int, int] = {}  # other client -> lines of its ``out`` received
         self.received_bytes = 0  # bytes read
+        self.first_rx_ns: int | None = None  # when it read the server's first byte (the server had accepted it)
+        self.fin_ns = 0  # when it sent its FIN
+        self.ended_normally = False  # the server's FIN came after its own, and after every reply (not hung up)
         self.greeted_ns = 0
         self.end_seen_ns: int | None = None  # the server has taken its FIN (a receive of 0 bytes) for a while
         self.leaving = False  # it has everything and lingers before its FIN
@@ -222,7 +229,7 @@ class _Client(ScriptedClient):
         self.greeted = False
         self.next_read_ns = 0  # a slow reader (script.read_bytes) reads again from then on
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
-        self.attempt_ns = self.rx_ns = self.idle_floor_ns = 0
+        self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
@@ -331,6 +338,14 @@ class _Client(ScriptedClient):
                     return False
         return True
 
+    def last_answered_ns(self) -> int | None:
+        """When it sent the last of its lines whose reply it has read (the server took that line later)."""
+        counts, got = self.own_count, self.own_got
+        for i in range(min(len(counts) - 1, len(self.line_sent_ns)) - 1, -1, -1):
+            if counts[i] < counts[i + 1] <= got:
+                return self.line_sent_ns[i]
+        return None
+
     def owed_unread(self) -> int:
         """Bytes owed to this client (for what every client has sent so far) that it has not read."""
         own = sum(len(x) for x in self.own[:self.own_count[self._units(self.sent_lines, self.fin_sent)]])
@@ -385,10 +400,13 @@ class _Client(ScriptedClient):
         neither sending a line nor being sent anything, must be closed within the time-out and
         _IDLE_LATE_NS of the last of: its last line, the last byte it read (a send of the server completes
         no later, give or take the server's delay in reaping it), the first look that found it accepted,
-        the last look that found bytes between it and the server (bytes it sent not yet taken, bytes sent
-        to it not yet read).  Looked at from its connection until its FIN; not for a client that pauses
-        or reads slowly, nor with a slowed server (Scenario.call_cost_ns) or back-pressure (a client
-        held back is not idle)."""
+        the last look that found bytes between it and the server (bytes it sent not yet taken with a
+        newline among them, bytes sent to it not yet read: bytes without a newline, a slowloris' dribble,
+        complete no line, so they do not restart the server's clock).  Looked at from its connection until
+        its FIN; not for a client that pauses or reads slowly, nor with a slowed server
+        (Scenario.call_cost_ns) or back-pressure (a client held back is not idle).  (The looks come when
+        they came before newline-free bytes were told apart, every quarter of the time-out until the due
+        time of any bytes on their way, ``idle_floor_ns``: a correct server's run and its draws are the same.)"""
         run, peer = self.run, self.peer
         limit = run.policy.idle_timeout_ms
         if self.state == _DONE or run.stopping or self.fin_sent or limit is None or peer is None:
@@ -398,9 +416,14 @@ class _Client(ScriptedClient):
         if (_waits_in_backlog(peer) or peer.unread or peer.available()
                 or (server_end is not None and server_end.in_flight)):
             self.idle_floor_ns = now  # not accepted yet, or bytes on their way: the server's clock may run from now
-        since = max(self.idle_since(), self.rx_ns, self.idle_floor_ns)
-        due = since + limit * _MS + _IDLE_LATE_NS
-        if now < due:
+            unread = peer.unread
+            if (not unread or peer.available() or _waits_in_backlog(peer)
+                    or (server_end is not None and server_end.in_flight)
+                    or self.script.stream.find(b"\n", self.sent_bytes - unread, self.sent_bytes) >= 0):
+                self.idle_line_floor_ns = now  # (not only bytes of its own without a newline)
+        since = max(self.idle_since(), self.rx_ns, self.idle_line_floor_ns)
+        due = max(self.idle_since(), self.rx_ns, self.idle_floor_ns) + limit * _MS + _IDLE_LATE_NS
+        if now < since + limit * _MS + _IDLE_LATE_NS and now < due:
             run.ws.call_at(min(due, now + limit * _MS // 4), self._idle_watch)
             return
         self.fail(f"idle since {since / 1e9:.6f} s (accepted, reading, no line sent, nothing sent to it, read or "
@@ -492,7 +515,7 @@ class _Client(ScriptedClient):
         s, policy = self.script, run.policy
         if (policy.idle_timeout_ms is not None and policy.high_water is None and not run.busy
                 and s.pause_at_ns is None and s.read_bytes is None):
-            self.idle_floor_ns = run.ws.now_ns
+            self.idle_floor_ns = self.idle_line_floor_ns = run.ws.now_ns
             self._idle_watch()
         if not self.own_count[0]:
             self._greeted()
@@ -508,6 +531,8 @@ class _Client(ScriptedClient):
             self.peer.close()  # the normal end: the server's FIN after every reply
             if self.cut_reached():
                 run.report.cut_off += 1  # (after the error line for a line over the limit)
+            else:
+                self.ended_normally = True
             self.finish()
             return
         if self.cut_reached() and (
@@ -561,6 +586,8 @@ class _Client(ScriptedClient):
         self.received_bytes += len(data)
         if data:
             self.rx_ns = self.run.ws.now_ns
+            if self.first_rx_ns is None:
+                self.first_rx_ns = self.rx_ns
             if self.run.policy.idle_timeout_ms is not None:
                 self.lines_taken()
         every = self.script.read_every_ns
@@ -740,6 +767,7 @@ class _Client(ScriptedClient):
         self.state = _CLOSING
         if self.tail_is_line and self.sent_bytes == len(self.script.stream):
             self.line_sent_ns.append(self.run.ws.now_ns)  # the tail is a line once the FIN ends it
+        self.fin_ns = self.run.ws.now_ns
         self.shutdown()
         f = self.fault
         if f is not None and f.reset_after_ns is not None:  # it gives up on the replies: a reset, later
@@ -830,6 +858,7 @@ class _Run:
         self.trace_tail = 0
         self.trace_at_error = ""  # the trace's tail when the first error was seen
         self.stopping = False  # the server was asked to stop
+        self.stop_ns: int | None = None  # when
         self.released = False
         self.all_done: Callable[[], None] = lambda: None
 
@@ -1037,6 +1066,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         if not stop_requested:
             run.check_quiet()
             stop_requested = run.stopping = True
+            run.stop_ns = ws.now_ns
             ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
             handle.stop()
 
@@ -1113,7 +1143,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
             leaks = ws.leaks()
             if leaks:
                 report.errors.append("left open after serve() returned: " + "; ".join(leaks[:8]))
-            _check_counts(handle, run, report)
+            _check_counts(handle, run, report, _check_served(run, report))
     finally:
         report.calls = ws.stats["calls"]
         report.virtual_ns = ws.now_ns
@@ -1127,7 +1157,57 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     return report
 
 
-def _check_counts(handle: ServerUnderTest, run: _Run, report: LineServerReport) -> None:
+def _served_at_once(run: _Run) -> tuple[int, float, list[_Client]]:
+    """The most clients the server certainly served at one moment, as the clients saw it: a client held
+    its place (the server had accepted it and not yet closed it) from the moment it read the server's first
+    byte (sent after its accept) to the moment it sent the last line of it, or of another client routed to
+    it, that the server took (the line's reply or its broadcast arrived: the server took that line, and
+    routed it, after it was sent), or, if it ended normally (the server's FIN after its own and every reply,
+    no line over max_line), its FIN (the server closes once it has taken it; or at the stop, if sooner), if
+    that comes later; a connection's life is one stretch of time, so it held its place all along in between.
+    (Not by the FIN with an idle time-out or injected WSARecv/WSASend failures: a server may then close a
+    client gracefully before its FIN, which the client reads after sending it.)  Post hoc, from what the
+    clients kept: no call, no draw.  The number, the moment (in seconds) and those clients."""
+    until: dict[int, int] = {}
+    by_fin = run.policy.idle_timeout_ms is None and not run.scenario.faults.allowed_drops
+    for c in run.clients:
+        if by_fin and c.ended_normally:
+            end = c.fin_ns if run.stop_ns is None else min(c.fin_ns, run.stop_ns)
+            until[c.index] = max(until.get(c.index, end), end)
+        t = c.last_answered_ns()
+        if t is not None:
+            until[c.index] = max(until.get(c.index, t), t)
+        for d_index, h in c.heard.items():
+            d = run.clients[d_index]
+            if 0 < h <= len(d.out_line) and d.out_line[h - 1] < len(d.line_sent_ns):
+                sent = d.line_sent_ns[d.out_line[h - 1]]
+                for i in (c.index, d_index):
+                    until[i] = max(until.get(i, sent), sent)
+    spans = [(c.first_rx_ns, until[c.index], c) for c in run.clients
+             if c.first_rx_ns is not None and c.index in until and c.first_rx_ns <= until[c.index]]
+    best: tuple[int, float, list[_Client]] = (0, 0.0, [])
+    for start, _, _ in spans:  # (the most at once is reached at some span's start)
+        here = [c for s, e, c in spans if s <= start <= e]
+        if len(here) > best[0]:
+            best = (len(here), start / 1e9, here)
+    return best
+
+
+def _check_served(run: _Run, report: LineServerReport) -> int:
+    """The model's client limit (``max_clients``) against :func:`_served_at_once`; the clients served at
+    once (at least 1 if any client read a byte of the server's)."""
+    n, at_s, clients = _served_at_once(run)
+    limit = run.policy.max_clients
+    if limit is not None and n > limit:
+        report.errors.append(
+            f"{n} clients served at once at {at_s:.6f} s ({', '.join(c.label for c in clients)}: each had read a "
+            f"byte the server sent it by then, and later had a line of its own or routed to it taken by the "
+            f"server, or sent the FIN that ended it normally), but the model's max_clients is {limit}: the others "
+            "must wait (in the listen backlog) until a place is free")
+    return max(n, 1 if any(c.first_rx_ns is not None for c in run.clients) else 0)
+
+
+def _check_counts(handle: ServerUnderTest, run: _Run, report: LineServerReport, served: int = 0) -> None:
     """A server that counts how its clients ended (``handle.counts()``, see
     :class:`CountingServer`) counts no more graceful ends than clients sent a
     FIN: a reset taken for a FIN (a failed receive of 0 bytes read as the end
@@ -1139,11 +1219,33 @@ def _check_counts(handle: ServerUnderTest, run: _Run, report: LineServerReport) 
     WSARecv/WSASend failures (after one the server may close a connection and
     count an I/O error): a reset counted as an I/O error shows there.  (No
     upper bound on resets: a client's close with unread data is a reset too,
-    and a server may count its own aborts.)"""
+    and a server may count its own aborts.)  Its ``"peak"`` of connections open at once, if it gives one, is
+    at least ``served`` (:func:`_check_served`: the clients it certainly served at once, 1 if it sent any
+    client a byte) and at most its ``"accepted"`` (if given), the clients that tried to connect, and the
+    model's ``max_clients``."""
     counts_of = getattr(handle, "counts", None)
     if counts_of is None:
         return
     counts = counts_of()
+    peak = counts.get("peak")
+    if peak is not None:
+        tried = sum(1 for c in run.clients if c.attempts)
+        accepted = counts.get("accepted")
+        bounds = [(tried, f"only {tried} clients tried to connect")]
+        if accepted is not None:
+            bounds.append((accepted, f"the server counted {accepted} accepted"))
+        if run.policy.max_clients is not None:
+            bounds.append((run.policy.max_clients, f"the model's max_clients is {run.policy.max_clients}"))
+        over = [why for most, why in bounds if peak > most]
+        if peak < served:
+            at_once = ("it served a client (that read a byte the server sent it)" if served == 1 else
+                       f"it served {served} clients at once (each had read a byte the server sent it, and later "
+                       "had a line taken by the server or sent the FIN that ended it normally)")
+            report.errors.append(f"the server counted a peak of {peak} connections open at once, but {at_once}: "
+                                 "a peak taken before the new connection counts?")
+        elif over:
+            report.errors.append(f"the server counted a peak of {peak} connections open at once, but "
+                                 f"{' and '.join(over)}")
     ended = counts.get("ended")
     fins = sum(1 for c in run.clients if c.peer is not None and c.peer.sent_fin)
     if ended is not None and ended > fins:

@@ -58,6 +58,13 @@ class LineModel(Protocol):
       that stays connected, reading, with nothing owed to it, must be closed
       within the time-out and a little more (two clock steps and 50 ms) of
       the last byte it read.
+    * ``max_clients``: the server serves at most this many clients at once;
+      the others wait (in the listen backlog, or refused and retrying) until
+      a place is free.  A client holds its place from its accept to its close,
+      which the checker bounds by what the clients saw: from the first byte
+      the server sent it (read) to the last line of it, or routed to it,
+      that the server took (the line's reply or its broadcast arrived): more
+      clients than this holding a place at one moment are reported.
     """
 
     broadcasts: bool
@@ -84,7 +91,12 @@ class _Limited:
 
     def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
                  too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None,
-                 idle_timeout_ms: int | None = None) -> None:
+                 idle_timeout_ms: int | None = None, max_clients: int | None = None) -> None:
+        if max_clients is not None and (isinstance(max_clients, bool) or not isinstance(max_clients, int)
+                                        or max_clients < 1):
+            raise ValueError(f"max_clients: expected a number of clients >= 1 (or None for no limit), "
+                             f"not {max_clients!r}")
+        self.max_clients = max_clients
         if idle_timeout_ms == 0 and type(idle_timeout_ms) is int:
             idle_timeout_ms = None  # (ovserver's ServerConfig.idle_timeout_ms: 0 is off)
         if idle_timeout_ms is not None and (isinstance(idle_timeout_ms, bool) or not isinstance(idle_timeout_ms, int)
@@ -124,14 +136,16 @@ class EchoModel(_Limited):
     max_queued=limits.max_queued)`` (its error line is the default
     ``too_long``; it drops an unterminated last line), and with back-pressure
     ``high_water=limits.high_water``; with an idle time-out,
-    ``idle_timeout_ms=config.idle_timeout_ms``."""
+    ``idle_timeout_ms=config.idle_timeout_ms``; its client limit,
+    ``max_clients=limits.max_clients``."""
 
     broadcasts = False
 
     def __init__(self, *, max_line: int | None = None, max_queued: int | None = None,
                  partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None,
-                 high_water: int | None = None, idle_timeout_ms: int | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms)
+                 high_water: int | None = None, idle_timeout_ms: int | None = None,
+                 max_clients: int | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients)
 
     def greeting(self, name: bytes) -> bytes:
         return b""
@@ -151,8 +165,8 @@ class ChatModel(_Limited):
                  relay: Callable[[bytes, bytes], bytes] = lambda name, line: name + b": " + line + b"\n", *,
                  max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
                  too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None,
-                 idle_timeout_ms: int | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms)
+                 idle_timeout_ms: int | None = None, max_clients: int | None = None) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients)
         self._welcome = welcome
         self._relay = relay
 
@@ -171,6 +185,7 @@ class _Policy:
         self.max_queued: int | None = getattr(model, "max_queued", None)
         self.high_water: int | None = getattr(model, "high_water", None)
         self.idle_timeout_ms: int | None = getattr(model, "idle_timeout_ms", None)
+        self.max_clients: int | None = getattr(model, "max_clients", None)
         self.partial_at_eof: str = getattr(model, "partial_at_eof", "drop")
         too_long = getattr(model, "too_long", None)
         self.too_long: Callable[[bytes], bytes] = too_long if callable(too_long) else (

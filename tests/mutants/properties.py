@@ -76,7 +76,8 @@ class OvserverUnderTest:
         did: ServerStats is what ``ovserver serve`` reports)."""
         s = self.server.stats
         # "closed": the connections it closed for a cause of its own (stalled ones are in cut_off).
-        return {"ended": s.ended, "reset": s.reset, "closed": s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop}
+        return {"ended": s.ended, "reset": s.reset, "closed": s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop,
+                "peak": s.peak_connections, "accepted": s.accepted}
 
 
 def echo_property(cls: type[Server], settings_: settings = SETTINGS) -> Callable[[], None]:
@@ -208,7 +209,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         served_at_once = min(63, lim.max_clients) if cls.model == "events" else lim.max_clients
         model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued,
                                                              high_water=lim.high_water,
-                                                             idle_timeout_ms=idle_timeout_ms or None)
+                                                             idle_timeout_ms=idle_timeout_ms or None,
+                                                             max_clients=lim.max_clients)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
                              max_clients=served_at_once, max_queued=lim.max_queued, features=features,
                              idle_timeout_ms=idle_timeout_ms or None)
