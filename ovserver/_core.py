@@ -288,7 +288,9 @@ class ServerStats:
     """What the server did.  ``hub`` holds the protocol's counts."""
 
     accepted: int = 0
-    accept_failures: int = 0
+    accept_failures: int = 0  # posts that failed, accepts that completed failing, connections refused
+    gone_unaccepted: int = 0  # an accept failed with its client's failure (a reset in the backlog): never served
+    refused: int = 0  # accepted but not served (its accept context, or no thread or port for it): closed at once
     peak_connections: int = 0
     ended: int = 0  # the client closed gracefully (a receive of 0 bytes)
     reset: int = 0  # the client was forced out (10054)
@@ -691,6 +693,10 @@ class Server:
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
+            if not ok and error in _CONNECTION_FAILED:
+                self.stats.gone_unaccepted += 1
+            elif ok:
+                self.stats.refused += 1
             ws.closesocket(s)
             self._accept_again(error)
             return
@@ -717,6 +723,7 @@ class Server:
         conn = _Conn(cid, s, name, self.config.recv_size)
         if not self._conn_opened(conn):
             self.stats.accept_failures += 1
+            self.stats.refused += 1
             self.ws.closesocket(s)
             return
         self._conns[cid] = conn
