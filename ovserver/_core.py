@@ -499,7 +499,7 @@ class Server:
             if self._stop and not self._stopping:
                 self._begin_stop()
             if self._stopping:
-                if not self._accepting() and not self._conns and not self._closing:
+                if not self._accepting() and not self._conns and not self._closing and not self._owes():
                     return
                 if self._gave_up:
                     self.stats.abandoned = self._accepting() + sum(
@@ -508,6 +508,11 @@ class Server:
                 self._wait(self.config.stop_grace_ms)
             else:
                 self._wait(self._running_timeout())
+
+    def _owes(self) -> bool:
+        """Whether the model still waits for something of its own to run (the
+        routines model: its marker APCs) before a stop can end."""
+        return False
 
     def _running_timeout(self) -> int:
         """The time-out of a running server's wait: the idle check's (which it
@@ -578,17 +583,20 @@ class Server:
         self.ws.WSAResetEvent(self._wake)
         self._accepts_done()
 
-    def _accepts_done(self) -> None:
+    def _accepts_done(self, most: int | None = None) -> int:
         """Complete every AcceptEx that has completed (HasOverlappedIoCompleted:
-        memory only), in whatever order they completed.  Those that complete
-        meanwhile (the posts that follow each) signal the wake event."""
+        memory only), in whatever order they completed, or the first ``most``
+        of them; how many.  Those that complete meanwhile (the posts that
+        follow each) signal the wake event."""
         for io in self._accepts:
             if io.completed():
                 break
         else:
-            return  # (after every routine in the routines model: no allocation)
-        for io in [io for io in self._accepts if io.completed()]:
+            return 0  # (after every routine in the routines model: no allocation)
+        done = [io for io in self._accepts if io.completed()][:most]
+        for io in done:
             self._accept_done(io)
+        return len(done)
 
     def _retry_accept(self) -> None:
         self._accept_retry = False
