@@ -380,11 +380,6 @@ RED9_RECIPE_LOST = {
                            "max_clients + 1 served clients pass whatever the traffic; client-limit-off-by-one is "
                            "caught only because its hub raises; tests/test_ovserver_protocol.py's test_max_clients "
                            "catches this one",
-    "idle-clock-any-bytes": "on recipe_idle (ovserver with an idle time-out; the swarm's idle_clients, one of "
-                            "which dribbles its first line a byte at a time) the derandomized run misses it "
-                            "(lead, 2026-12-06; not analysed: the checker's rule that an idle client be closed "
-                            "looks only at clients with nothing on its way either way, which a dribbler may never "
-                            "be until its line ends); tests/test_ovserver_idle.py's dribbler catches it",
 }
 RECIPE_LOST |= RED9_RECIPE_LOST
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)
