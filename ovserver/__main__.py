@@ -309,6 +309,10 @@ def stopped_line(stats: ServerStats) -> str:
         extra = f"; {stats.stalled} cut off as slow consumers" + extra
     if stats.hung_up:
         extra = f"; {stats.hung_up} hung up for a line over --max-line" + extra
+    if stats.refused:  # the client saw its connection made, then closed: it must be in the counts
+        extra = f"; {stats.refused} connections refused (accepted, but no room to serve them)" + extra
+    if stats.gone_unaccepted:
+        extra = f"; {stats.gone_unaccepted} connections gone before they were accepted" + extra
     return (f"ovserver: stopped; {stats.accepted} connections served, {stats.hub.lines} lines, "
             f"{stats.bytes_received} bytes in, {stats.bytes_sent} bytes out{extra}")
 

@@ -24,6 +24,7 @@ from fakewinsock import WSAOVERLAPPED, FakeConfig, FakePeer, FakeWinsock
 from fakewinsock._types import AcceptExResult, OverlappedResult
 from fakewinsock.constants import WSAECONNRESET, WSAENOTCONN
 from ovserver import Limits, Server, ServerConfig, create_server
+from ovserver.__main__ import stopped_line
 from ovserver._core import MODELS
 
 MS = 1_000_000
@@ -144,5 +145,8 @@ def test_after_a_client_reset_in_the_backlog_the_next_is_accepted_at_once(model:
     # The fake picks what a reset in the backlog does (dropped, accepted then reset, or the
     # AcceptEx taking it fails with WSAECONNRESET): on this seed some AcceptEx calls fail.
     assert bytes(waiting.data) == b"next\n" and stats.accept_failures >= 3
+    # Each is a connection the clients made and the server never served: the "stopped" line counts them.
+    assert stats.gone_unaccepted == stats.accept_failures and stats.refused == 0
+    assert f"; {stats.gone_unaccepted} connections gone before they were accepted" in stopped_line(stats)
     # Each failed accept (WSAECONNRESET) is followed by a post at once, not accept_retry_ms later.
     assert waiting.echoed_ms < 100 + RETRY_MS // 2

@@ -40,6 +40,7 @@ def test_a_group_thread_that_cannot_be_created_costs_that_client_only() -> None:
     stats = s.run(stop_ms=10)  # Session.run: nothing left open
     assert ws.failed
     assert (stats.accepted, stats.accept_failures, stats.threads_started) == (1, 1, 1)
+    assert stats.refused == 1  # the "stopped" line says so: the client saw its connection made, then closed
     assert bytes(unlucky.data) == b"" and (unlucky.peer.at_eof or unlucky.reset_by_server)
     assert bytes(second.data) == b"served\n"
 

@@ -354,9 +354,17 @@ class WakeEventNotReset(RoutineServer):
     COPIED = ("_on_wake",)
 
     def _on_wake(self) -> None:
-        """The wake event: an AcceptEx completed, or a stop was requested."""
+        """The wake event: as a routine would, complete the accepts up to
+        ``accepts`` ahead.  (On Windows the wait returns the event only once
+        every routine queued has run, the markers too; under Wine it returns
+        the event first, and accepting everything at each wake then let
+        connections in ahead of every routine.)"""
+        if self._stopping:
+            self._accepts_done()  # BUG: the cancelled accepts are reaped, the wake event is not reset
+            return
         # BUG: the wake event is not reset (AcceptEx's post resets it, when one is posted)
-        self._accepts_done()
+        if self._owed < self.config.accepts:
+            self._accepts_early()
 
 
 class ResumeBeforeFreeing(RoutineServer):

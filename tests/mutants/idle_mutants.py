@@ -37,7 +37,7 @@ class IdleClockOnSendOnly(IocpServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error:
             self._count_close(error)  # 10054: forced out by the client
@@ -82,7 +82,7 @@ class IdleClockOnPartialData(EventServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error:
             self._count_close(error)  # 10054: forced out by the client
@@ -129,7 +129,7 @@ class IdleNewlineFromIndexOne(RoutineServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error:
             self._count_close(error)  # 10054: forced out by the client

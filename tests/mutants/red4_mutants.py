@@ -307,7 +307,8 @@ class StopUnseenInRoutineBurst(RoutineServer):
         are done after every routine: one routine may be long (in chat, a
         receive routed to every member), and a burst of them took seconds."""
         if not self._stopping:  # BUG: a requested stop is left to the loop around the wait
-            self._accepts_done()
+            if self._owed < self.config.accepts:
+                self._accepts_early()
             if idle_check:  # GetTickCount64: a call, so not after every routine
                 self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
 
@@ -355,7 +356,7 @@ class FailedEmptyReceiveIsEof(IocpServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error and (nbytes or io.kind == "send"):  # BUG: a failed receive of 0 bytes is a FIN
             self._count_close(error)  # 10054: forced out by the client

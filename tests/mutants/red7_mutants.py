@@ -313,7 +313,7 @@ class IocpSendErrorLeftToReceive(IocpServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error and io.kind == "send":  # BUG: "the receive sees the reset and closes it"
             return  # BUG
@@ -404,7 +404,7 @@ class IdleNewlineOffByOne(RoutineServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error:
             self._count_close(error)  # 10054: forced out by the client
@@ -458,7 +458,8 @@ class RetryOnlyBetweenWaits(RoutineServer):
         if self._stop and not self._stopping:
             self._begin_stop()
         elif not self._stopping:
-            self._accepts_done()
+            if self._owed < self.config.accepts:
+                self._accepts_early()
             if idle_check:  # GetTickCount64: a call, so not after every routine
                 self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
                 # BUG: the failed accept's retry is left to the loop around the wait
