@@ -385,7 +385,7 @@ class EndedCountedWhenDrained(EventServer):
         conn = io.conn
         assert conn is not None
         if conn.closed:
-            self._release_if_idle(conn)
+            self._reaped(io)
             return
         if error:
             self._count_close(error)  # 10054: forced out by the client
