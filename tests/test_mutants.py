@@ -246,7 +246,15 @@ RECIPE_LOST |= RED4_RECIPE_LOST
 #: On main 7c8c75a (2026-12-06, lead: CI=true, -m slow, the fifteen strict expected failures of RECIPE_LOST, -n 2):
 #: stop-before-inbox caught (a strict XPASS; out of this list).  The derandomized sequences had moved with search23's
 #: swarm (a session earlier) and the list was not re-run whole since: which change made it reachable is not isolated.
-RED5_RECIPE_LOST: dict[str, str] = {}
+#: The caught ones re-run on 95b0e3a and again on 5b841b5 (2026-12-06, lead: CI=true, -m slow): group-room-ignores-inbox
+#: missed on both (its sequence had moved since it was last confirmed, before search23; the change is not isolated).
+RED5_RECIPE_LOST = {
+    "group-room-ignores-inbox": "the derandomized sequence no longer reaches it (on 95b0e3a and 5b841b5): it needs "
+                                "more clients accepted than a group's last places before the group's thread runs "
+                                "(a crowd over a nearly full group), which the swarm draws rarely; "
+                                "benchmarks/bench_search.py, Hypothesis seeds 0-4, 200 examples, on d615f83: found "
+                                "on 2 of 5 (seeds 0 and 2, at examples 135 and 24)",
+}
 RECIPE_LOST |= RED5_RECIPE_LOST
 #: The sixth red team's (tests/mutants/red6_mutants.py), measured 2026-12-05 (redteam6, on main a0dfb4e: the recipe
 #: derandomized, CI=true, generate phase only, one test at a time): caught at check_line_server call 20
