@@ -422,11 +422,23 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         connection while the program holds it connected (accepted, not closed);
         None if it has closed it or never accepted it (still in a listener's
         backlog, or refused).  For tests: a client that is gone must not be held."""
+        sock = self._held(peer)
+        return sock.handle if sock is not None else None
+
+    def held_with_io(self, peer: FakePeer) -> bool:
+        """Whether the program holds the socket at the other end of ``peer``'s
+        connection connected with a receive or a send pending: that operation
+        fails with ``peer``'s reset, so the program learns of it.  Not a socket
+        merely held (an AcceptEx completed but not yet handled), which a stop
+        may close with nothing pending.  For tests: a query, no call, no draw."""
+        sock = self._held(peer)
+        return sock is not None and bool(sock.recv_ops or sock.send_ops)
+
+    @staticmethod
+    def _held(peer: FakePeer) -> Socket | None:
         other = peer.other_end()
         owner = other.owner if other is not None else None
-        if isinstance(owner, Socket) and owner.state is CONNECTED:
-            return owner.handle
-        return None
+        return owner if isinstance(owner, Socket) and owner.state is CONNECTED else None
 
     def end_taken(self, peer: FakePeer) -> bool:
         """Whether the program has taken the end of ``peer``'s connection: a

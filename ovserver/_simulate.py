@@ -59,8 +59,6 @@ from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from fakewinsock._preempt import PreemptingChooser
 from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
-from fakewinsock._sockets import CONNECTED as _SOCKET_CONNECTED
-from fakewinsock._sockets import Socket as _Socket
 from fakewinsock.constants import WSAENOBUFS
 
 from ._core import (
@@ -1807,7 +1805,7 @@ class _Client(ScriptedClient):
         if self.state == _DONE:
             return
         peer = self.peer
-        if peer is not None and not self.fin_sent and _pending_at_server(peer):
+        if peer is not None and not self.fin_sent and self.sim.ws.held_with_io(peer):
             self.sim.resets_held += 1  # (a query of the fake's state: no call, no draw)
         self.send_reset()
         self.sim.report.reset_by_plan += 1
@@ -2153,17 +2151,6 @@ FLOOD_FRACTION = 0.25
 _MAX_LINGER_NS = 50 * _MS
 
 
-def _pending_at_server(peer: FakePeer) -> bool:
-    """The server's socket for ``peer``'s connection is connected with a receive or a send pending: that
-    operation fails with ``peer``'s reset, so the server learns of it and ends the connection.  Not a socket
-    merely held: a connection accepted but not yet taken into service (its AcceptEx completed, not yet
-    handled), which a stop closes uncounted (the stop's _accept_done returns at once), as the recipe's bound
-    (fakewinsock/testing/_checker.py, _Client._note_reset).  A query of the fake's state: no call, no draw."""
-    other = peer.other_end()
-    sock = other.owner if other is not None else None
-    return isinstance(sock, _Socket) and sock.state is _SOCKET_CONNECTED and bool(sock.recv_ops or sock.send_ops)
-
-
 def _check_causes(sim: _Sim) -> None:
     """The clients' causes against the server's counts.  A client the server
     ended unasked is judged by bounds: dropped while an injected WSARecv or
@@ -2188,7 +2175,8 @@ def _check_causes(sim: _Sim) -> None:
                   f"server counted only {s.cut_off} cut off, {s.hung_up} hung up, {s.io_errors} I/O errors and "
                   f"{s.timed_out} timed out: the others were ended for no cause")
     # A client's reset (no FIN before it) reaches a connection the server holds open with a receive or a send
-    # pending as WSAECONNRESET on that operation (_pending_at_server); the server closes it then, or has
+    # pending as WSAECONNRESET on that operation (FakeWinsock.held_with_io: not a connection accepted but not
+    # yet taken into service, which a stop closes uncounted); the server closes it then, or has
     # closed it meanwhile for another cause (a cut-off, a hang-up, an idle time-out, the stop) or after an
     # injected failure: it may not count it as
     # an I/O error (a failed GetQueuedCompletionStatus's GetLastError is the Win32 error,

@@ -146,10 +146,10 @@ def test_simulate_counts_a_reset_only_with_an_operation_pending_at_the_server() 
     """simulate's bound on the resets a server counts: a client's reset counts only while the server's socket
     has a receive or a send pending (which fails with it), not while the server merely holds the socket (an
     AcceptEx completed, not yet handled: a stop closes it uncounted), as the recipe's bound.  Proven by
-    breaking the rule back to held_socket(): the first assertion fails."""
+    breaking the rule back to held_socket(): the first assertion fails.  (The query is
+    FakeWinsock.held_with_io, which the recipe's checker asks too.)"""
     from fakewinsock import WSABUF, WSAOVERLAPPED
     from fakewinsock.constants import FALSE, WSA_INFINITE
-    from ovserver._simulate import _pending_at_server
     from tests.test_fake_regressions import server
 
     ws = FakeWinsock(seed=1)
@@ -157,10 +157,10 @@ def test_simulate_counts_a_reset_only_with_an_operation_pending_at_the_server() 
     p = ws.peer()
     p.connect("127.0.0.1", 5000)
     ws.WSAWaitForMultipleEvents(1, [ov.hEvent], FALSE, WSA_INFINITE, FALSE)
-    assert ws.held_socket(p) is not None and not _pending_at_server(p)  # accepted, nothing posted
+    assert ws.held_socket(p) is not None and not ws.held_with_io(p)  # accepted, nothing posted
     rov = WSAOVERLAPPED()
     ws.WSARecv(acc, [WSABUF(16, bytearray(16))], 1, 0, rov, None)
-    assert _pending_at_server(p)
+    assert ws.held_with_io(p)
     ws.CancelIoEx(acc, rov)
     ws.closesocket(acc)
     ws.closesocket(lst)

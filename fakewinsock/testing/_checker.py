@@ -25,8 +25,6 @@ from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
 from .._scripted import ScriptedClient
 from .._sim import FakeConfig
-from .._sockets import CONNECTED as _SOCKET_CONNECTED
-from .._sockets import Socket as _Socket
 from ._chooser import HypothesisChooser
 from ._models import EchoModel, LineModel, _Policy
 from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
@@ -787,9 +785,7 @@ class _Client(ScriptedClient):
         peer = self.peer
         if peer is None or peer.sent_fin or peer.was_reset:
             return
-        other = peer.other_end()
-        sock = other.owner if other is not None else None
-        if isinstance(sock, _Socket) and sock.state is _SOCKET_CONNECTED and (sock.recv_ops or sock.send_ops):
+        if self.run.ws.held_with_io(peer):
             self.run.resets_held += 1
 
     def _let_go(self, close: bool) -> None:
