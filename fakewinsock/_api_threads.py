@@ -10,7 +10,7 @@ from typing import Any
 from . import _constants as C
 from ._api_base import FakeBase, _addressof
 from ._errors import NotEmulatedError, WinsockUsageError
-from ._iocp import Port
+from ._iocp import PROCESSORS, Port
 from ._kernel import Event, ThreadState
 from ._ops import Operation
 from ._sockets import Socket, SocketOp, ended_send
@@ -18,6 +18,9 @@ from ._threads import BLOCKED, CritSec, ProgramThread, Scheduler, check_cs_owner
 from ._types import CRITICAL_SECTION, ApcRoutine, CreateThreadResult, ExitCodeResult, ThreadStartRoutine
 
 _NO_DEBUG_INFO = C.MAXULONG_PTR  # (PRTL_CRITICAL_SECTION_DEBUG)-1: all ones on the fake's 64-bit machine
+#: RtlInitializeCriticalSection's SpinCount (Vista on): 2000 spins with
+#: RTL_CRITICAL_SECTION_FLAG_DYNAMIC_SPIN on a machine with several processors, else 0.
+_DEFAULT_SPIN_COUNT = 0x020007D0 if PROCESSORS > 1 else 0
 
 
 class _UserApc:
@@ -322,10 +325,21 @@ class ThreadCalls(FakeBase):
         return ts, rec
 
     def InitializeCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
-        """Make a caller-allocated CRITICAL_SECTION usable.
+        """Make a caller-allocated CRITICAL_SECTION usable: LockCount -1,
+        RecursionCount 0, OwningThread and LockSemaphore NULL, and SpinCount
+        ntdll's default for a machine with several processors (the fake's has
+        :data:`fakewinsock._iocp.PROCESSORS`), 0x020007D0: 2000 spins and
+        RTL_CRITICAL_SECTION_FLAG_DYNAMIC_SPIN (ReactOS's API test
+        ntdll/RtlCriticalSection.c, Test_Init, written against Windows: Vista on,
+        more than one processor; 0 with one; docs/semantics-findings.md
+        section 50).
 
         Divergence from real Windows: DebugInfo is always (PVOID)-1, as from
-        Windows 8 on; earlier versions store a pointer to debug info there."""
+        Windows 8 on; earlier versions store a pointer to debug info there.
+        SpinCount keeps its first value: Windows tunes a dynamic spin count
+        after contention (the same test reads 0x020007CF once a blocked waiter
+        has taken the section) by a rule no source shows; the fake does not
+        spin, so the value has no effect here either way."""
         call = "InitializeCriticalSection"
         self._enter(call)
         if not isinstance(lpCriticalSection, CRITICAL_SECTION):
@@ -340,7 +354,7 @@ class ThreadCalls(FakeBase):
         self._critsec_count += 1
         rec = self._critsecs[key] = CritSec(key, lpCriticalSection, self._critsec_count)
         lpCriticalSection.LockCount = -1  # what Windows writes for a free section
-        lpCriticalSection.SpinCount = 0
+        lpCriticalSection.SpinCount = _DEFAULT_SPIN_COUNT
         # Windows 8 and later: no debug info, DebugInfo (PVOID)-1 (Wine's sync.c
         # test_crit_section; before 8 a pointer, accepted there through broken()).
         lpCriticalSection.DebugInfo = _NO_DEBUG_INFO
