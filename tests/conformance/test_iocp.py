@@ -40,6 +40,7 @@ from fakewinsock.constants import (
     STATUS_CONNECTION_RESET,
     STATUS_SUCCESS,
     TRUE,
+    WAIT_FAILED,
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
     WAIT_TIMEOUT,
@@ -558,6 +559,34 @@ def test_close_port(h: Harness) -> None:
     assert h.ws.WSAGetLastError() == ERROR_INVALID_HANDLE
     assert h.ws.CloseHandle(port) == FALSE
     assert h.ws.WSAGetLastError() == ERROR_INVALID_HANDLE
+
+
+def test_waits_that_begin_after_the_port_was_closed_fail_with_invalid_handle(h: Harness) -> None:
+    """A port's handle closed with a packet queued; a wait that begins only
+    then: GetQueuedCompletionStatus and GetQueuedCompletionStatusEx (alertable
+    or not, 0 ms or not) fail at once with ERROR_INVALID_HANDLE and no
+    OVERLAPPED (not ERROR_ABANDONED_WAIT_0, the answer of a wait already
+    blocked at the close), and WaitForSingleObject on the handle gives
+    WAIT_FAILED, ERROR_INVALID_HANDLE (ntdll sync.c
+    test_completion_port_scheduling: its threads accept exactly these answers
+    when "Handle closed before wait started"; docs/semantics-findings.md
+    section 51)."""
+    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    assert h.ws.PostQueuedCompletionStatus(port, 7, 8, None) == TRUE
+    assert h.ws.CloseHandle(port) == TRUE
+    start = h.ws.GetTickCount64()
+    for ms in (0, 100):
+        h.ws.SetLastError(0)
+        assert h.ws.GetQueuedCompletionStatus(port, ms)[0::3] == (FALSE, None)
+        assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+        for alertable in (FALSE, TRUE):
+            h.ws.SetLastError(0)
+            assert h.ws.GetQueuedCompletionStatusEx(port, 2, ms, alertable) == (FALSE, [])
+            assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
+    assert h.ws.GetTickCount64() - start < 100  # none of them waited
+    h.ws.SetLastError(0)
+    assert h.ws.WaitForSingleObject(port, 0) == WAIT_FAILED
+    assert h.ws.GetLastError() == ERROR_INVALID_HANDLE
 
 
 def test_a_socket_keeps_its_closed_port(h: Harness) -> None:
