@@ -285,7 +285,12 @@ class SocketCalls(FakeBase):
         return 0
 
     def shutdown(self, s: int, how: int) -> int:
-        """Disable sends (SD_SEND: FIN after pending data), receives, or both."""
+        """Disable sends (SD_SEND: FIN after pending data), receives, or both.
+
+        Success leaves the last error 0, as Windows 7 and later do (sock.c
+        test_shutdown accepts 0 or, "< 7", the caller's old value; the real
+        backend's Python 3.13 needs Windows 8.1 or later, so only 0 can be seen
+        there; docs/semantics-findings.md section 52)."""
         ts = self._enter("shutdown")
         if not self._initialised(ts, "shutdown"):
             return C.SOCKET_ERROR
@@ -300,6 +305,7 @@ class SocketCalls(FakeBase):
                                receiving=how in (C.SD_RECEIVE, C.SD_BOTH))
         if self.trace.enabled:
             self._kernel.record("call", "shutdown", s, 0, f"how={how}")
+        ts.last_error = 0
         return 0
 
     # -- options
