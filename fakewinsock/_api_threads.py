@@ -413,7 +413,12 @@ class ThreadCalls(FakeBase):
             self._kernel.record("call", call, 0, 0, f"cs{rec.label} count={rec.count}")
 
     def DeleteCriticalSection(self, lpCriticalSection: CRITICAL_SECTION) -> None:
-        """Release the section; it must be neither owned nor waited for."""
+        """Release the section; it must be neither owned nor waited for.
+        Every field of the structure is 0 afterwards (ntdll's
+        RtlDeleteCriticalSection wipes it: measured on Windows 11 by an
+        emulator's kernel32 module, and ReactOS's rebuild does the same; Wine's
+        sync.c test_crit_section checks DebugInfo NULL; docs/semantics-findings.md
+        section 53)."""
         call = "DeleteCriticalSection"
         ts, rec = self._critsec(call, lpCriticalSection)
         if rec.owner is not None or rec.waiters:
@@ -423,6 +428,7 @@ class ThreadCalls(FakeBase):
             )
         del self._critsecs[rec.key]
         self._critsecs_deleted.add(rec.key)
-        lpCriticalSection.DebugInfo = 0  # (sync.c test_crit_section: NULL after DeleteCriticalSection)
+        for field in CRITICAL_SECTION._fields_:  # wiped, as RtlDeleteCriticalSection does
+            setattr(lpCriticalSection, field[0], 0)
         if self.trace.enabled:
             self._kernel.record("call", call, 0, 0, f"cs{rec.label}")

@@ -56,3 +56,19 @@ def test_a_new_section_has_the_default_spin_count(h: Harness) -> None:
     h.ws.LeaveCriticalSection(cs)
     assert cs.SpinCount == spin
     h.ws.DeleteCriticalSection(cs)
+
+
+@pytest.mark.wine_divergence("Wine 8.0's RtlDeleteCriticalSection leaves LockCount -1 (probed); Windows zeroes "
+                             "the whole structure (measured on Windows 11 by an emulator's kernel32 module; "
+                             "ReactOS's RtlDeleteCriticalSection likewise)")
+def test_deleting_a_section_zeroes_every_field(h: Harness) -> None:
+    """DeleteCriticalSection of a section that was entered and left: every
+    field 0 (DebugInfo, LockCount, RecursionCount, OwningThread, LockSemaphore,
+    SpinCount); docs/semantics-findings.md section 53."""
+    cs = CRITICAL_SECTION()
+    h.ws.InitializeCriticalSection(cs)
+    h.ws.EnterCriticalSection(cs)
+    h.ws.LeaveCriticalSection(cs)
+    h.ws.DeleteCriticalSection(cs)
+    assert (cs.DebugInfo, cs.LockCount, cs.RecursionCount, cs.OwningThread, cs.LockSemaphore,
+            cs.SpinCount) == (0, 0, 0, 0, 0, 0)
