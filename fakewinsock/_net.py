@@ -44,7 +44,7 @@ from typing import Protocol
 from . import _constants as C
 from ._kernel import Kernel
 
-__all__ = ["Endpoint", "EndpointOwner", "Listener", "Network"]
+__all__ = ["BacklogOwner", "Endpoint", "EndpointOwner", "Listener", "Network"]
 
 EPHEMERAL_FIRST = 49152
 ANY = "0.0.0.0"
@@ -56,6 +56,15 @@ class EndpointOwner(Protocol):
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         """Something arrived at ``ep`` (data, FIN, RST, the handshake's end, room to send)."""
+
+
+class BacklogOwner(EndpointOwner, Protocol):
+    """A listening socket: told of its backlog's connections, and asked whether
+    an AcceptEx of it has already taken one of them (:class:`Listener`)."""
+
+    def accept_waits_on(self, ep: Endpoint) -> bool:
+        """Whether a pending AcceptEx with a receive length has taken ``ep``
+        (Windows accepts it at the handshake, then waits for its first data)."""
 
 
 class AddressHolder(Protocol):
@@ -144,7 +153,7 @@ class Listener:
 
     __slots__ = ("handle", "owner", "backlog", "backlog_max")
 
-    def __init__(self, handle: int, owner: EndpointOwner, backlog_max: int) -> None:
+    def __init__(self, handle: int, owner: BacklogOwner, backlog_max: int) -> None:
         self.handle = handle
         self.owner = owner
         self.backlog: deque[Endpoint] = deque()
@@ -277,9 +286,18 @@ class Network:
             # receive fails with WSAECONNRESET; or the AcceptEx that takes it
             # fails with WSAECONNRESET (ERROR_NETNAME_DELETED through
             # GetOverlappedResult, as IOCP servers report: CPython issue
-            # 93821, capnproto PR 2773; reports, not Windows-run tests, and
-            # none rules the other two outcomes out).
-            outcome = self.chooser.index(3, "reset-before-accept")
+            # 93821, capnproto PR 2773, and Microsoft's AcceptEx page: "an
+            # incoming connection was indicated, but was subsequently
+            # terminated by the remote peer prior to accepting the call";
+            # reports, not Windows-run tests, and none rules the other two
+            # outcomes out).  A connection an AcceptEx with a receive length
+            # waits on was accepted at the handshake (Microsoft's AcceptEx
+            # page; SO_CONNECT_TIME counts from then): it cannot be dropped,
+            # only one of the other two (docs/semantics-findings.md section 54).
+            if lst.owner.accept_waits_on(dst):
+                outcome = 1 + self.chooser.index(2, "reset-while-accept-waits")
+            else:
+                outcome = self.chooser.index(3, "reset-before-accept")
             if outcome == 0:
                 lst.backlog.remove(dst)
                 if self.trace.enabled:
@@ -357,7 +375,7 @@ class Network:
 
     # ------------------------------------------------------------ listeners, handshake
 
-    def listen(self, local: tuple[str, int], handle: int, owner: EndpointOwner, backlog_max: int) -> Listener:
+    def listen(self, local: tuple[str, int], handle: int, owner: BacklogOwner, backlog_max: int) -> Listener:
         """Start listening at ``local``; the first listener of an address gets its connections."""
         lst = Listener(handle, owner, backlog_max)
         self.listeners.setdefault(local, []).append(lst)

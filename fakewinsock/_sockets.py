@@ -130,6 +130,23 @@ class Socket:
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)
 
+    def accept_waits_on(self, ep: Endpoint) -> bool:
+        """Whether a pending AcceptEx of this listener with a receive length
+        has taken ``ep`` (:meth:`Sockets.waiting_connection`'s converse)."""
+        lst = self.listener
+        if lst is None:
+            return False
+        k = 0
+        for op in self.accept_ops:
+            if op.abort_status:
+                continue
+            if k >= len(lst.backlog):
+                return False
+            if lst.backlog[k] is ep:
+                return op.recv_data_len > 0
+            k += 1
+        return False
+
     def to(self, state: SocketState) -> None:
         """Change state, as the transition table allows (InternalError otherwise)."""
         if state in self.state.successors:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from fakewinsock import WSAOVERLAPPED, sockaddr_in
+from fakewinsock import WSAOVERLAPPED, Peer, sockaddr_in
 from fakewinsock.constants import (
     FALSE,
     SO_REUSEADDR,
+    SO_UPDATE_ACCEPT_CONTEXT,
     SOL_SOCKET,
     STATUS_CANCELLED,
     STATUS_PENDING,
@@ -22,6 +23,7 @@ from fakewinsock.constants import (
     WSA_OPERATION_ABORTED,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
+    WSAECONNRESET,
     WSAEFAULT,
     WSAEINVAL,
     WSAENOTSOCK,
@@ -58,18 +60,26 @@ def test_accept_with_no_receive_completes_on_connect(h: Harness) -> None:
     assert (addrs.LocalSockaddr.host, addrs.LocalSockaddr.port) == ("127.0.0.1", port)
 
 
-def test_accept_with_receive_waits_for_first_byte(h: Harness) -> None:
-    """dwReceiveDataLength > 0: not complete on connect alone; completes on the
-    first bytes, with that count (test_AcceptEx "short reads")."""
+def connected_to_a_waiting_accept(h: Harness, rdl: int) -> tuple[int, int, WSAOVERLAPPED, bytearray, Peer]:
+    """An AcceptEx with receive length ``rdl`` posted on a new listener, and a
+    client connected to it that has sent nothing: the AcceptEx still pends.
+    Returns (listener, accept socket, OVERLAPPED, output buffer, client)."""
     lst, port = h.listener()
     acc = h.socket()
     ov = h.overlapped()
-    ok, info, out = post(h, lst, acc, ov, rdl=2)
+    ok, info, out = post(h, lst, acc, ov, rdl=rdl)
     assert ok == FALSE and info == WSA_IO_PENDING
     p = h.peer()
     p.connect("127.0.0.1", port)
     assert h.wait(ov.hEvent, 300) == WSA_WAIT_TIMEOUT
     assert ov.Internal == STATUS_PENDING
+    return lst, acc, ov, out, p
+
+
+def test_accept_with_receive_waits_for_first_byte(h: Harness) -> None:
+    """dwReceiveDataLength > 0: not complete on connect alone; completes on the
+    first bytes, with that count (test_AcceptEx "short reads")."""
+    lst, _, ov, out, p = connected_to_a_waiting_accept(h, rdl=2)
     p.send(b"A")
     res, n, _ = h.complete(lst, ov)
     assert (res, n) == (TRUE, 1)
@@ -78,15 +88,29 @@ def test_accept_with_receive_waits_for_first_byte(h: Harness) -> None:
 
 def test_accept_with_receive_client_closes_without_sending(h: Harness) -> None:
     """test_AcceptEx "Disconnect during receive?": success with 0 bytes."""
-    lst, port = h.listener()
-    acc = h.socket()
-    ov = h.overlapped()
-    ok, info, _ = post(h, lst, acc, ov, rdl=16)
-    assert ok == FALSE and info == WSA_IO_PENDING
-    p = h.peer()
-    p.connect("127.0.0.1", port)
+    lst, _, ov, _, p = connected_to_a_waiting_accept(h, rdl=16)
     p.close()
     assert h.complete(lst, ov) == (TRUE, 0, 0)
+
+
+def test_accept_with_receive_client_resets_without_sending(h: Harness) -> None:
+    """A client connects to an AcceptEx with a receive length, sends nothing
+    and resets.  Windows accepted the connection at the handshake (Microsoft's
+    AcceptEx page: SO_CONNECT_TIME then counts), so the AcceptEx does not go
+    back to waiting for another client: it fails with WSAECONNRESET (the
+    page's return value: "an incoming connection was indicated, but was
+    subsequently terminated by the remote peer prior to accepting the call"),
+    or succeeds with 0 bytes and the first receive fails with WSAECONNRESET.
+    No Windows-run test says which (docs/semantics-findings.md section 54)."""
+    lst, acc, ov, _, p = connected_to_a_waiting_accept(h, rdl=16)
+    p.reset()
+    res, n, err = h.complete(lst, ov)
+    if not res:
+        assert err == WSAECONNRESET
+        return
+    assert n == 0
+    assert h.ws.setsockopt(acc, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, lst, 8) == 0
+    assert h.recv_once(acc)[::2] == (FALSE, WSAECONNRESET)
 
 
 def test_invalid_handles(h: Harness) -> None:

@@ -80,7 +80,8 @@ def test_reset_before_accept(h: Harness) -> None:
     ERROR_NETNAME_DELETED, i.e. STATUS_CONNECTION_RESET, which
     WSAGetOverlappedResult gives as WSAECONNRESET: capnproto/capnproto#2773,
     python/cpython#93821).  Servers must handle all three; the fake's seed
-    picks one of the first two."""
+    picks one of the three (a connection an AcceptEx with a receive length
+    already waits on is never dropped: test_acceptex.py, section 54)."""
     lst, port = h.listener()
     p = h.peer()
     p.connect("127.0.0.1", port)
