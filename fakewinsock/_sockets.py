@@ -237,9 +237,17 @@ class Sockets:
 
     def accept_at_once(self, lst: Socket, op: SocketOp) -> bool:
         """Complete a new AcceptEx inside its call, if a connection is there and
-        the chooser (under FakeConfig.immediate) says so."""
+        the chooser (under FakeConfig.immediate) says so.
+
+        Only a success completes inside the call (TRUE): an accept that takes a
+        connection reset in the backlog (``Endpoint.fail_accept``) pends and
+        fails with the reset, as IOCP servers see it (section 3).  Divergence
+        from real Windows (unverified): Microsoft's AcceptEx page also lets the
+        call itself fail with WSAECONNRESET; whether that notifies anything is
+        untested, and the fake never does it (section 55)."""
         small = 0 < op.local_addr_len < MIN_ADDR_SLOT or op.remote_addr_len < MIN_ADDR_SLOT
         if (not small and not lst.accept_ops and self.accept_satisfiable(lst, op)
+                and not (lst.listener is not None and lst.listener.backlog[0].fail_accept)
                 and self.chooser.boolean(self._immediate["AcceptEx"], "immediate:AcceptEx")):
             status, n = self.accept_result(op)
             self.ops.finish(op, status, n, "immediate")
