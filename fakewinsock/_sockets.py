@@ -321,9 +321,7 @@ class Sockets:
         if sock.send_ops:
             self._pump_sends(sock)
         if sock.accept_ops:
-            op = sock.accept_ops[0]
-            if op.state is PENDING and (op.abort_status or self.accept_satisfiable(sock, op)):
-                self.ops.arm(op)
+            self._arm_accept(sock)
         if sock.aborting:
             sock.aborting = False
             for q in (sock.recv_ops, sock.send_ops, sock.accept_ops):
@@ -478,14 +476,47 @@ class Sockets:
 
     # ------------------------------------------------------------ accept
 
-    @staticmethod
-    def accept_satisfiable(sock: Socket, op: SocketOp) -> bool:
+    def _arm_accept(self, sock: Socket) -> None:
+        """Arm the first pending AcceptEx of the listener ``sock`` that can
+        complete now, looking past those that wait for the first data of the
+        connection they have taken: the k-th accept (not counting aborted ones)
+        pairs with the backlog's k-th connection (:meth:`waiting_connection`),
+        so a silent client holds up only its own AcceptEx (Wine 8.0 agrees;
+        docs/semantics-findings.md section 56).  One at a time, as before: the
+        next is armed when this one completes."""
         lst = sock.listener
-        if lst is None or not lst.backlog:
+        waiting = len(lst.backlog) if lst is not None else 0
+        k = 0
+        for op in sock.accept_ops:
+            if op.state is PENDING and (op.abort_status or self.accept_satisfiable(sock, op, k)):
+                self.ops.arm(op)
+                return
+            if op.state is not PENDING or op.abort_status or not op.recv_data_len or k + 1 >= waiting:
+                return  # armed already, or nothing behind it can have a connection of its own
+            k += 1
+
+    @staticmethod
+    def accept_slot(sock: Socket, op: SocketOp) -> int:
+        """Which of the backlog's connections the AcceptEx ``op`` of ``sock``
+        pairs with: the accepts before it in its queue, not counting aborted
+        ones (for an op not queued yet: all of them)."""
+        k = 0
+        for other in sock.accept_ops:
+            if other is op:
+                break
+            if not other.abort_status:
+                k += 1
+        return k
+
+    @classmethod
+    def accept_satisfiable(cls, sock: Socket, op: SocketOp, slot: int | None = None) -> bool:
+        lst = sock.listener
+        k = cls.accept_slot(sock, op) if slot is None else slot
+        if lst is None or k >= len(lst.backlog):
             return False
         if op.recv_data_len == 0:
             return True
-        ep = lst.backlog[0]
+        ep = lst.backlog[k]
         return bool(ep.rbuf) or ep.eof or ep.reset
 
     @staticmethod
@@ -531,7 +562,9 @@ class Sockets:
         if 0 < op.local_addr_len < MIN_ADDR_SLOT or op.remote_addr_len < MIN_ADDR_SLOT:
             # The connection stays queued for a later accept.
             return C.STATUS_BUFFER_TOO_SMALL, 0
-        ep = listener.backlog.popleft()
+        k = self.accept_slot(op.sock, op)
+        ep = listener.backlog[k]
+        del listener.backlog[k]
         if ep.fail_accept:
             if self.trace.enabled:
                 self.kernel.record("net", "accept-reset", listener.handle, op.id,

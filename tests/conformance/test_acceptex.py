@@ -113,6 +113,33 @@ def test_accept_with_receive_client_resets_without_sending(h: Harness) -> None:
     assert h.recv_once(acc)[::2] == (FALSE, WSAECONNRESET)
 
 
+def test_a_silent_client_holds_up_only_its_own_accept(h: Harness) -> None:
+    """Two AcceptEx with a receive length on one listener; the first client
+    connects and sends nothing, the second connects and sends.  Each pending
+    accept has taken a connection at its handshake, in posting order (section
+    23: the head of AFD's pre-accept list; Microsoft's AcceptEx page), and
+    waits only for that connection's data: the second AcceptEx completes with
+    the second client's bytes while the first still waits, then the first
+    completes with its own (docs/semantics-findings.md section 56)."""
+    lst, port = h.listener()
+    first = h.post_accept(rdl=16, on=(lst, port))
+    second = h.post_accept(rdl=16, on=(lst, port))
+    silent, talker = h.peer(), h.peer()
+    silent.connect("127.0.0.1", port)
+    talker.connect("127.0.0.1", port)
+    talker.send(b"two")
+    ok, n, _ = h.complete(lst, second.ov)  # on the first bytes: all three or fewer ("short reads")
+    assert ok == TRUE and 1 <= n <= 3 and bytes(second.out[:n]) == b"two"[:n]
+    assert h.wait(first.ov.hEvent, 300) == WSA_WAIT_TIMEOUT
+    assert first.ov.Internal == STATUS_PENDING
+    silent.send(b"one")
+    ok, n, _ = h.complete(lst, first.ov)
+    assert ok == TRUE and 1 <= n <= 3 and bytes(first.out[:n]) == b"one"[:n]
+    for posted, client in ((first, silent), (second, talker)):
+        addrs = h.ws.GetAcceptExSockaddrs(posted.out, 16, ADDR_SLOT, ADDR_SLOT)
+        assert (addrs.RemoteSockaddr.host, addrs.RemoteSockaddr.port) == client.address
+
+
 def test_invalid_handles(h: Harness) -> None:
     """INVALID_SOCKET as listener or accept socket: WSAENOTSOCK; Internal is
     STATUS_PENDING even so (AcceptEx writes it before validating)."""
