@@ -235,16 +235,21 @@ def test_client_that_never_reads_is_cut_off(model: str, mode: str) -> None:
 @pytest.mark.parametrize("max_clients", [10_000, 63])
 def test_flood_with_the_events_model(max_clients: int) -> None:
     """100 clients at once: two groups (63 + 37) serve them all at once; with
-    --max-clients 63, the others wait in the backlog for a place."""
+    --max-clients 63, the others wait in the backlog for a place.  (Each
+    client holds its connection 5 ms after its echo: the acceptor hands over
+    at most ``accepts`` (1) connections not yet taken by their group, which
+    takes its inbox in its wake event's turn (tests/test_ovserver_iocp_churn.py),
+    so the 100 echoes now span 3.8 ms, and with 3 ms the first had gone
+    before the last was accepted: 91 at once.)"""
     echoed: dict[int, int] = {}
     clients: list[Client] = []
 
     def script(ws: FakeWinsock, server: Server) -> None:
-        for i in range(100):  # all at once; each holds its connection 3 ms after its echo
+        for i in range(100):  # all at once; each holds its connection 5 ms after its echo
             def got(c: Client, i: int = i) -> None:
                 if c.data.endswith(b"\n") and i not in echoed:
                     echoed[i] = ws.now_ns
-                    ws.call_at(ws.now_ns + 3 * MS, lambda _: c.peer.close())
+                    ws.call_at(ws.now_ns + 5 * MS, lambda _: c.peer.close())
             c = Client(ws, on_data=got)
             c.send_at(100_000, b"client %d\n" % i)
             clients.append(c)
@@ -256,7 +261,7 @@ def test_flood_with_the_events_model(max_clients: int) -> None:
     assert sorted(echoed) == list(range(100))
     assert all(bytes(c.data) == b"client %d\n" % i for i, c in enumerate(clients))
     first = min(echoed.values())
-    early = sum(1 for t in echoed.values() if t < first + 3 * MS)
+    early = sum(1 for t in echoed.values() if t < first + 5 * MS)
     assert early == min(100, max_clients)  # with 63, the other 37 waited in the backlog for a place
     assert stats.ended == 100
 
