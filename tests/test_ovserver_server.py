@@ -18,10 +18,11 @@ from fakewinsock import FakeConfig, FakePeer, FakeWinsock
 from fakewinsock.constants import WSAENOBUFS
 from fakewinsock.fuzzing import examples
 from ovserver import Limits, Server, ServerConfig, ServerStats, _simulate, create_server, simulate
-from ovserver.__main__ import main
+from ovserver.__main__ import main, stopped_line
 from ovserver._protocol import Mode, error_line
 from ovserver._routines import RoutineServer
 from ovserver._simulate import ClientPlan, SimulationReport, _Client, _Sim, client_script, format_report
+from tests.ovserver_session import Session
 
 MODELS = list(ovserver._core.MODELS)  # every model, iocp included
 MS = 1_000_000
@@ -180,6 +181,28 @@ def test_endless_line_gets_error_then_disconnect(model: str) -> None:
     assert h.peer.was_reset  # it kept sending after the error line: cut off
     assert stats.hung_up == 1 and stats.cut_off == 1
     assert bytes(normal[0].data) == b"still fine\n"
+    # serve's "stopped" line counts it once, as cut off for sending on after the error line (it counted
+    # it as hung up too, "1 hung up ...; 1 cut off ...", for one client).
+    assert stopped_line(stats).endswith(
+        "bytes out; 1 cut off (over --max-queued, or sending on after the error line)"), stopped_line(stats)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_hung_up_client_closed_when_idle_counts_once_in_the_stopped_line(model: str) -> None:
+    """A client hung up for its long line that then neither goes nor sends is
+    closed by the idle time-out.  Under Wine (events, --max-line 1000
+    --idle-timeout-ms 500) serve's "stopped" line counted it twice, "1 hung
+    up for a line over --max-line; 1 closed when idle", for one client; now
+    once, as closed when idle (the statistics still count the hang-up and
+    the time-out, and ``hung_up_timed_out`` says it was both).  Proven by
+    dropping ``hung_up_timed_out`` from ``stopped_line``: this test fails."""
+    s = Session(model, limits=Limits(max_line=100), idle_timeout_ms=100)
+    c = s.client(1)
+    c.send(2, b"y" * 150 + b"\n")
+    stats = s.run(stop_ms=400)
+    assert bytes(c.data) == error_line(100) and c.closed_by_server
+    assert (stats.hung_up, stats.timed_out, stats.hung_up_timed_out) == (1, 1, 1)
+    assert stopped_line(stats).endswith("bytes out; 1 closed when idle"), stopped_line(stats)
 
 
 @pytest.mark.parametrize("model", MODELS)
