@@ -307,8 +307,10 @@ def stopped_line(stats: ServerStats) -> str:
         extra = f"; {over} cut off (over --max-queued, or sending on after the error line)" + extra
     if stats.stalled:
         extra = f"; {stats.stalled} cut off as slow consumers" + extra
-    if stats.hung_up:
-        extra = f"; {stats.hung_up} hung up for a line over --max-line" + extra
+    # A client hung up, then cut off for sending on after the error line or closed when idle (it
+    # never went), counts there only: each client once.
+    if hung := stats.hung_up - stats.hub.hung_up_cut_off - stats.hung_up_timed_out:
+        extra = f"; {hung} hung up for a line over --max-line" + extra
     if stats.refused:  # the client saw its connection made, then closed: it must be in the counts
         extra = f"; {stats.refused} connections refused (accepted, but no room to serve them)" + extra
     if stats.gone_unaccepted:

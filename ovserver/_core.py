@@ -299,6 +299,7 @@ class ServerStats:
     cut_off: int = 0  # slow reader (or worse): closed abortively
     closed_at_stop: int = 0
     timed_out: int = 0  # idle for idle_timeout_ms: closed
+    hung_up_timed_out: int = 0  # of timed_out: hung up (counted in hung_up too), then idle (it never went)
     stalled: int = 0  # over the high-water mark for stall_timeout_ms: cut off (also counted in cut_off)
     cancelled: int = 0  # connections whose send in flight was cancelled before the close
     abandoned: int = 0  # operations still pending when a stop gave up waiting for them
@@ -901,6 +902,7 @@ class Server:
                     self._close(conn, abort=True)
                 elif expires <= now:
                     self.stats.timed_out += 1
+                    self.stats.hung_up_timed_out += int(conn.state == "hangup")
                     self._close(conn)
                 elif expires < due:
                     due = expires

@@ -196,6 +196,7 @@ class HubStats:
     bytes_out: int = 0  # bytes queued for clients
     too_long: int = 0
     cut_off: int = 0
+    hung_up_cut_off: int = 0  # of cut_off: hung up (too_long), then cut off for sending on after the error line
     discarded: int = 0  # bytes ignored from hung-up or ended clients and trailing partial lines
     paused: int = 0  # times a sender was paused (back-pressure: high_water)
 
@@ -421,6 +422,7 @@ class Hub:
         self.stats.discarded += n
         c.discarded += n
         if c.state == _HUNG_UP and c.discarded > self.limits.max_line:
+            self.stats.hung_up_cut_off += 1
             self._cut_off(c, "kept sending after being hung up", actions)
 
     # ------------------------------------------------------------ output

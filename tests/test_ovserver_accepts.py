@@ -149,12 +149,21 @@ def test_a_post_that_erases_a_completed_slots_signal_signals_again(model: str) -
     already looked at, and the post of slot 1 again erases its signal.
     Without signalling again, C waits for a wake-up that never comes (the
     events model's acceptor: C got nothing, for C arriving 2 to 10 us after B;
-    the routines model's alertable wait survives it)."""
+    the routines model's alertable wait survives it).
+
+    The events model's acceptor now posts only while fewer than ``accepts``
+    connections are handed over and not yet taken by their groups, or
+    pending (tests/test_ovserver_iocp_churn.py), so with two slots and these
+    three clients the case no longer arose (0 or 1 time in 12); with three
+    slots and three clients 0.5 to 6 ms apart it arises 10 times in 12.  (A
+    group that takes its inbox signals the acceptor, which then looks at
+    every slot, so there the case no longer loses C.)"""
     arose = 0
     for k in range(12):
         ws = FakeWinsock(seed=0, config=exact(0.0, background=1.0))
-        s = Session(model, "echo", ws=ws, accepts=2)
-        for i, t in enumerate([1.0, 2.0, 2.0 + k * 0.001]):
+        s = Session(model, "echo", ws=ws, accepts=3 if model == "events" else 2)
+        times = [1.0 + i * (k + 1) * 0.0005 for i in range(3)] if model == "events" else [1.0, 2.0, 2.0 + k * 0.001]
+        for i, t in enumerate(times):
             c = s.client(t)
             c.send(t + 0.5, b"line %d\n" % i)
             s.at(t + 0.6, c.peer.shutdown)

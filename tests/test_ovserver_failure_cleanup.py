@@ -49,15 +49,19 @@ def test_an_events_group_thread_that_dies_gives_up_after_the_grace_period() -> N
     the cleanup, as after any stop that gave up).  The client was still in
     the group's inbox: it is served and closed at once, as a stopping group
     does.  Before the fix the group's client was neither closed nor counted
-    (closed_at_stop 0, abandoned 1: the acceptor's AcceptEx only)."""
+    (closed_at_stop 0, abandoned 1: the acceptor's AcceptEx only).  The
+    acceptor posts no AcceptEx while ``accepts`` (1) connections are handed
+    over and not yet taken (tests/test_ovserver_iocp_churn.py): the client
+    left in the dead group's inbox holds it back, so only its receive is
+    abandoned (before that bound: its receive and the acceptor's AcceptEx)."""
     ws = EnterFailsWhileOwned(seed=0, config=exact(0.0, completion_delay=(400 * MS, 400 * MS),
                                                    strict_cleanup=False))
     s = Session("events", ws=ws, stop_grace_ms=GRACE_MS)
     run_until_a_group_thread_dies(s, ws)
     assert ws.raised == 1
     stats = s.server.stats
-    assert (stats.accepted, stats.closed_at_stop, stats.abandoned) == (1, 1, 2)
-    assert [op.split()[0] for op in ws.pending_operations()] == ["AcceptEx", "WSARecv"]
+    assert (stats.accepted, stats.closed_at_stop, stats.abandoned) == (1, 1, 1)
+    assert [op.split()[0] for op in ws.pending_operations()] == ["WSARecv"]
 
 
 @pytest.mark.parametrize(("late_ms", "abandoned"), [(GRACE_MS - 0.5, 0), (GRACE_MS + 0.5, 1)])

@@ -48,6 +48,11 @@ class LostWakeUp(EventServer):
     def _take_inbox(self, group: _Group) -> None:
         """Serve the connections the acceptor handed over."""
         handed, group.inbox = group.inbox[:1], group.inbox[1:]  # BUG: one per wake-up
+        if not handed:
+            return
+        self._handed -= len(handed)
+        if not self._stopping and not self._accept_retry and self._accepting() < self.config.accepts:
+            self.ws.WSASetEvent(self._wake)  # room ahead of the groups again: the acceptor posts AcceptEx
         for conn in handed:
             conn.slot = len(group.members)
             group.members.append(conn)
@@ -83,7 +88,9 @@ class GroupEndedWhileHandedOver(EventServer):
     def _group_loop(self, group: _Group) -> None:
         """Serve the group until it is empty (holding the lock but in its waits)."""
         while True:
-            self._take_inbox(group)
+            if group.wake_turn or group.stop:
+                group.wake_turn = False
+                self._take_inbox(group)
             actions, group.actions = group.actions, []
             self._apply(actions)
             if group.stop and not group.stopping:
@@ -96,11 +103,12 @@ class GroupEndedWhileHandedOver(EventServer):
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
-            elif group.members or group.zombies:
+            elif group.members or group.zombies or group.inbox:
                 self._wait_group(group, timeout)
                 continue
             # Empty (or given up): leave the list in the same hold of the lock in
             # which the inbox was found empty, so nothing is handed over any more.
+            # (Given up: a stopping group took its inbox at the top of the loop.)
             self._finished.append(group.thread)  # BUG: still listed; the acceptor forgets it in _join
             return
 

@@ -172,6 +172,11 @@ class IdleDeadlineNotArmed(EventServer):
     def _take_inbox(self, group: _Group) -> None:
         """Serve the connections the acceptor handed over."""
         handed, group.inbox = group.inbox, []
+        if not handed:
+            return
+        self._handed -= len(handed)
+        if not self._stopping and not self._accept_retry and self._accepting() < self.config.accepts:
+            self.ws.WSASetEvent(self._wake)  # room ahead of the groups again: the acceptor posts AcceptEx
         for conn in handed:
             # BUG: the new member's idle deadline is not folded into the group's next check
             conn.slot = len(group.members)

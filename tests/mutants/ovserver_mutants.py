@@ -368,7 +368,9 @@ class ExitsWithoutReaping(EventServer):
     def _group_loop(self, group: _Group) -> None:
         """Serve the group until it is empty (holding the lock but in its waits)."""
         while True:
-            self._take_inbox(group)
+            if group.wake_turn or group.stop:
+                group.wake_turn = False
+                self._take_inbox(group)
             actions, group.actions = group.actions, []
             self._apply(actions)
             if group.stop and not group.stopping:
@@ -381,11 +383,12 @@ class ExitsWithoutReaping(EventServer):
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
             if group.stopping and group.gave_up:
                 self.stats.abandoned += sum(int(c.recv.busy) + int(c.send.busy) for c in group.zombies)
-            elif group.members or group.zombies and not group.stopping:  # BUG: a stop waits for nothing
+            elif group.members or group.zombies and not group.stopping or group.inbox:  # BUG: a stop waits for nothing
                 self._wait_group(group, timeout)
                 continue
             # Empty (or given up): leave the list in the same hold of the lock in
             # which the inbox was found empty, so nothing is handed over any more.
+            # (Given up: a stopping group took its inbox at the top of the loop.)
             self._groups.remove(group)
             self._finished.append(group.thread)
             return

@@ -124,7 +124,9 @@ class GroupInboxCheckedOutsideLock(EventServer):
         if conn is None:
             # Reset before the inbox, actions and stop flag are read (the loop
             # does that next, in this hold of the lock): whatever is added
-            # after this signals again.
+            # after this signals again.  Only in this turn is the inbox taken:
+            # behind the clients signalled before it.
             self.ws.WSAResetEvent(group.wake)
+            group.wake_turn = True
             return
         self._handle_group(conn)

@@ -295,6 +295,11 @@ class InboxSlotOffByOne(EventServer):
     def _take_inbox(self, group: _Group) -> None:
         """Serve the connections the acceptor handed over."""
         handed, group.inbox = group.inbox, []
+        if not handed:
+            return
+        self._handed -= len(handed)
+        if not self._stopping and not self._accept_retry and self._accepting() < self.config.accepts:
+            self.ws.WSASetEvent(self._wake)  # room ahead of the groups again: the acceptor posts AcceptEx
         limit = self.config.idle_timeout_ms
         for conn in handed:
             if limit:
@@ -360,8 +365,10 @@ class ZombiesOverflowWaitArray(EventServer):
         if conn is None:
             # Reset before the inbox, actions and stop flag are read (the loop
             # does that next, in this hold of the lock): whatever is added
-            # after this signals again.
+            # after this signals again.  Only in this turn is the inbox taken:
+            # behind the clients signalled before it.
             self.ws.WSAResetEvent(group.wake)
+            group.wake_turn = True
             return
         self._handle_group(conn)
 

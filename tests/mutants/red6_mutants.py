@@ -171,6 +171,11 @@ class FirstReceiveBeforeSlot(EventServer):
     def _take_inbox(self, group: _Group) -> None:
         """Serve the connections the acceptor handed over."""
         handed, group.inbox = group.inbox, []
+        if not handed:
+            return
+        self._handed -= len(handed)
+        if not self._stopping and not self._accept_retry and self._accepting() < self.config.accepts:
+            self.ws.WSASetEvent(self._wake)  # room ahead of the groups again: the acceptor posts AcceptEx
         limit = self.config.idle_timeout_ms
         for conn in handed:
             if limit:

@@ -176,6 +176,7 @@ class _AllowanceHub(Hub):
         self.stats.discarded += n
         c.discarded += n
         if c.state == _HUNG_UP and c.discarded >= self.limits.max_line:  # BUG: >= for >
+            self.stats.hung_up_cut_off += 1
             self._cut_off(c, "kept sending after being hung up", actions)
 
 
@@ -435,6 +436,7 @@ class IdleCloseAbortive(RoutineServer):
                     self._close(conn, abort=True)
                 elif expires <= now:
                     self.stats.timed_out += 1
+                    self.stats.hung_up_timed_out += int(conn.state == "hangup")
                     self._close(conn, abort=True)  # BUG: a reset for an idle client
                 elif expires < due:
                     due = expires
