@@ -165,6 +165,9 @@ _END_GRACE_NS = 20 * _MS
 _END_GRACE_CALLS = 200
 #: A client of a run whose server is slowed (``Scenario.call_cost_ns``) is served within this at least.
 _BUSY_DEADLINE_NS = 30 * _S
+#: overdue_cut_off counts the lines whose bytes the server took at least this long before it looks: time to
+#: handle them (the fake completes a receive within 50 us, and its server handles it in a few calls).
+_TAKEN_NS = _MS
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
@@ -229,6 +232,9 @@ class _Client(ScriptedClient):
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
+        # While it does not read (a pause, or for good): (when, bytes of its stream the server had taken by
+        # then), each time that grew, as seen at its peer's events (see overdue_cut_off).
+        self.taken_while_stuck: list[tuple[int, int]] = []
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
         # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
@@ -681,13 +687,69 @@ class _Client(ScriptedClient):
         self.greeted_ns = ws.now_ns  # a read pause counts from here
         if s.pause_at_ns is not None and s.pause_ns is not None and self.peer is not None:
             peer = self.peer
-            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self.changed(peer))
+            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self._pause_over(peer))
         self.state = _BARRIER
         self.run.barrier()
 
     def start_sending(self) -> None:
         self.state = _SENDING
         self._schedule(0)
+
+    def _pause_over(self, peer: FakePeer) -> None:
+        """Its read pause ends: it reads on, unless a cut-off was due (:meth:`overdue_cut_off`)."""
+        if self.state != _DONE and not self.overdue_cut_off():
+            self.changed(peer)
+
+    def changed(self, peer: FakePeer) -> None:
+        if self.script.pause_at_ns is not None and peer is self.peer and self.greeted and not self.reading():
+            self._note_taken(peer)
+        super().changed(peer)
+
+    def _note_taken(self, peer: FakePeer) -> None:
+        taken = self.sent_bytes - peer.unread
+        stuck = self.taken_while_stuck
+        if not stuck or taken > stuck[-1][1]:
+            stuck.append((self.run.ws.now_ns, taken))
+        if not peer.was_reset and peer.unread:
+            peer.wake_at_next_read()  # looked at again when the server takes more
+
+    def overdue_cut_off(self) -> bool:
+        """While it did not read (its read pause, or for good), the server went over ``max_queued`` without
+        cutting it off: fails it and returns True.  Looked at when it would read again (or resets), for the
+        lines whose bytes the server had taken at least _TAKEN_NS before (time to handle them): the replies
+        owed for them (the greeting and its own replies; in chat what others' lines owe it comes on top),
+        less what it read, what is on its way to it (the server's bytes on the wire and in its receive
+        buffer: the window) and what the server's posted sends have not moved into the network yet, are
+        queued in the server; a correct server cuts a client off as soon as that is over ``max_queued``.
+        Not with back-pressure (a server may hold a taken send back while it resumes others), a slowed
+        server, a stop, a line over max_line, a slow reader, or injected failures that allow drops."""
+        run, peer, stuck = self.run, self.peer, self.taken_while_stuck
+        max_queued = run.policy.max_queued
+        if (max_queued is None or run.policy.high_water is not None or run.busy or run.stopping
+                or peer is None or peer.was_reset or self.cut is not None or run.scenario.faults.allowed_drops
+                or not stuck or self.script.read_bytes is not None):
+            return False
+        self._note_taken(peer)
+        before = self.run.ws.now_ns - _TAKEN_NS
+        taken = max((n for t, n in stuck if t <= before), default=0)
+        self.taken_while_stuck = []
+        server_end = peer.other_end()
+        owner = server_end.owner if server_end is not None else None
+        sends = getattr(owner, "send_ops", None)
+        if server_end is None or sends is None or not self.own_count:
+            return False
+        lines = self.script.stream.count(b"\n", 0, taken)
+        owed = self.own_off[self.own_count[self._units(lines, False)]]
+        unmoved = sum(op.total - op.moved for op in sends)
+        on_way = peer.available() + server_end.in_flight
+        queued = owed - self.received_bytes - on_way - unmoved
+        if queued <= max_queued:
+            return False
+        self.fail(f"not cut off: it has not read since {self.rx_ns / 1e9:.6f} s, and the replies to its {lines} "
+                  f"lines the server took before {before / 1e9:.6f} s leave {queued} bytes queued in the server "
+                  f"(owed {owed}, read {self.received_bytes}, {on_way} on their way, {unmoved} in its posted "
+                  f"sends), over max_queued {max_queued}: a cut-off was due")
+        return True
 
     def _schedule(self, j: int) -> None:
         f = self.fault
@@ -709,6 +771,8 @@ class _Client(ScriptedClient):
         f = self.fault
         if f is not None and j == f.before_chunk:
             if f.kind == "reset":
+                if self.script.stops_reading and self.overdue_cut_off():
+                    return
                 if self.script.stops_reading and not peer.was_reset:  # what it never read, checked now
                     data = peer.recv_nowait(1 << 30)
                     if data:
