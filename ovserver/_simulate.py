@@ -783,6 +783,9 @@ IDLERS = (1, 3)
 #: send completed a client that reads all the time may read its last bytes (far more than the fake's
 #: latencies).
 IDLE_LATE_NS = 2 * 15_625_000 + 50 * 1_000_000
+#: A paused reader's max_queued check (_Client._overdue_cut_off) counts the lines whose bytes the server took
+#: at least this long before the pause ends: time to handle them (the fake completes a receive within 50 us).
+TAKEN_NS = _MS
 IDLE_EARLY_NS = 2 * 15_625_000
 IDLE_READ_LAG_NS = 20 * 1_000_000
 #: back_pressure (drawn in ``simulate``, from a random source of its own; it changes the server, not the
@@ -1347,7 +1350,7 @@ class _Client(ScriptedClient):
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
                  "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns", "first_rx_ns",
-                 "fin_ns")
+                 "fin_ns", "taken_at")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -1390,6 +1393,7 @@ class _Client(ScriptedClient):
         self.attempt_ns = self.line_ns = self.rx_ns = 0
         self.first_rx_ns = -1  # when it read the server's first byte (-1: not yet)
         self.fin_ns = -1  # when it sent its FIN
+        self.taken_at: list[tuple[int, int]] = []  # a paused reader: (when, bytes the server had taken by then)
 
     # ------------------------------------------------------------ connecting
 
@@ -1459,11 +1463,54 @@ class _Client(ScriptedClient):
         if self.plan.stuck and self.state == _ACTIVE and not peer.was_reset:
             return False  # a stuck reader: it resets, by its plan
         if peer.was_reset or not self._paused():
-            return True
+            return not (self.taken_at and self._overdue_cut_off(peer))  # (its pause is over)
         if not self.pause_timer:
             self.pause_timer = True
             self._changed_at(self.arrival_ns + self.plan.read_pause_ns, peer)
+        if self.welcome_ns >= 0:
+            self._note_taken(peer)
         return False
+
+    def _note_taken(self, peer: FakePeer) -> None:
+        """While it pauses: when the server took (received) more of its stream (see _overdue_cut_off)."""
+        taken = self.sent_bytes - peer.unread
+        if not self.taken_at or taken > self.taken_at[-1][1]:
+            self.taken_at.append((self.sim.ws.now_ns, taken))
+        if peer.unread and not peer.was_reset:
+            peer.wake_at_next_read()  # looked at again when the server takes more
+
+    def _overdue_cut_off(self, peer: FakePeer) -> bool:
+        """Echo, its read pause over: the server went over max_queued for it without cutting it off (fails it,
+        returns True).  The replies to the lines whose bytes the server took at least TAKEN_NS before (time to
+        handle them), less what it read before the pause, what is on its way to it (the server's bytes on the
+        wire and in its receive buffer: the window) and what the server's posted sends have not moved into the
+        network yet, are queued in the server; ovserver cuts a client off as soon as that is over max_queued
+        (Hub._enqueue).  Not with back-pressure, a stop, a line over max_line, a tail, or injected failures."""
+        stuck, self.taken_at = self.taken_at, []
+        sim = self.sim
+        limits = sim.server.config.limits
+        if (sim.mode is not Mode.ECHO or limits.high_water or sim.stopping or peer.was_reset or sim.drops_left
+                or self.plan.too_long >= 0 or self.plan.tail or self.state == _DONE):
+            return False
+        self._note_taken(peer)
+        before = sim.ws.now_ns - TAKEN_NS
+        taken = max((n for t, n in stuck if t <= before), default=0)
+        server_end = peer.other_end()
+        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
+        if server_end is None or sends is None:
+            return False
+        stream = b"".join(self.chunks)
+        owed = stream.rfind(b"\n", 0, taken) + 1  # echo: the lines back, byte for byte
+        unmoved = sum(op.total - op.moved for op in sends)
+        on_way = peer.available() + server_end.in_flight
+        queued = owed - self.read_bytes - on_way - unmoved
+        if queued <= limits.max_queued:
+            return False
+        self._fail(f"not cut off: its read pause over, the replies to the lines the server took before "
+                   f"{before / 1e9:.6f} s leave {queued} bytes queued in the server (owed {owed}, read "
+                   f"{self.read_bytes}, {on_way} on their way, {unmoved} in its posted sends), over max_queued "
+                   f"{limits.max_queued}: a cut-off was due")
+        return True
 
     def _changed_at(self, at_ns: int, peer: FakePeer) -> None:
         """Tell the fake at ``at_ns`` that this client's wishes changed.  (Apart from
