@@ -710,7 +710,9 @@ class _Client(ScriptedClient):
             self.changed(peer)
 
     def changed(self, peer: FakePeer) -> None:
-        if self.script.pause_at_ns is not None and peer is self.peer and self.greeted and not self.reading():
+        s = self.script
+        if (s.pause_at_ns is not None and s.read_bytes is None and peer is self.peer and self.greeted
+                and not self.reading()):  # (a paused reader: see overdue_cut_off)
             self._note_taken(peer)
         if self.cut is not None and self.cut_taken_ns is None and peer is self.peer and self.cut_reached():
             end = peer.other_end()
