@@ -198,6 +198,13 @@ class FakePeer:
             self._fin_after_flush = False
             self._net.send_fin(ep)
 
+    def wake_at_next_read(self) -> None:
+        """Have ``on_change`` called at the other side's next read (as when a
+        send waits for the window): an observer's look, which changes nothing
+        else (no draw, no byte moved)."""
+        if self._ep is not None:
+            self._ep.blocked = True
+
     @property
     def unsent(self) -> int:
         """Bytes queued by send_nowait that have not entered the network yet."""

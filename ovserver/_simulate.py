@@ -350,6 +350,9 @@ class _Sim:
         self.stopping = True
         ws = self.ws
         self.report.stop_at_ns = ws.now_ns
+        for c in self.clients:
+            if c.quiet_at_stop():
+                c.sent_at_stop = c.sent_bytes
         ws.call_at(ws.now_ns + STOP_LIMIT_NS, self._stop_late)
         self.server.request_stop(signal=ws.signal_event)
 
@@ -783,6 +786,12 @@ IDLERS = (1, 3)
 #: send completed a client that reads all the time may read its last bytes (far more than the fake's
 #: latencies).
 IDLE_LATE_NS = 2 * 15_625_000 + 50 * 1_000_000
+#: A paused reader's max_queued check (_Client._overdue_cut_off) counts the lines whose bytes the server took
+#: at least this long before the pause ends: time to handle them (the fake completes a receive within 50 us).
+TAKEN_NS = _MS
+#: At a stop, an echo client that has read every reply and nothing for this long must read a FIN
+#: (_Client.quiet_at_stop).
+QUIET_STOP_NS = _MS
 IDLE_EARLY_NS = 2 * 15_625_000
 IDLE_READ_LAG_NS = 20 * 1_000_000
 #: back_pressure (drawn in ``simulate``, from a random source of its own; it changes the server, not the
@@ -1347,7 +1356,7 @@ class _Client(ScriptedClient):
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
                  "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns", "first_rx_ns",
-                 "fin_ns")
+                 "fin_ns", "taken_at", "sent_at_stop")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -1390,6 +1399,8 @@ class _Client(ScriptedClient):
         self.attempt_ns = self.line_ns = self.rx_ns = 0
         self.first_rx_ns = -1  # when it read the server's first byte (-1: not yet)
         self.fin_ns = -1  # when it sent its FIN
+        self.sent_at_stop = -1  # echo, quiet at the stop request (quiet_at_stop): the bytes it had sent
+        self.taken_at: list[tuple[int, int]] = []  # a paused reader: (when, bytes the server had taken by then)
 
     # ------------------------------------------------------------ connecting
 
@@ -1459,11 +1470,82 @@ class _Client(ScriptedClient):
         if self.plan.stuck and self.state == _ACTIVE and not peer.was_reset:
             return False  # a stuck reader: it resets, by its plan
         if peer.was_reset or not self._paused():
-            return True
+            return not (self.taken_at and self._overdue_cut_off(peer))  # (its pause is over)
         if not self.pause_timer:
             self.pause_timer = True
             self._changed_at(self.arrival_ns + self.plan.read_pause_ns, peer)
+        if self.welcome_ns >= 0:
+            self._note_taken(peer)
         return False
+
+    def quiet_at_stop(self) -> bool:
+        """Echo, at the stop request: served, it has read every reply to the lines it sent, nothing is on its
+        way either way (its bytes all taken, no server byte on the wire, in its buffer or in a posted send), and
+        it has read nothing for QUIET_STOP_NS: a server that stops closes it gracefully (see reset_when_quiet)."""
+        sim, peer, p = self.sim, self.peer, self.plan
+        if (sim.mode is not Mode.ECHO or self.state != _ACTIVE or peer is None or not peer.connected
+                or peer.was_reset or self.fin_sent or self.first_rx_ns < 0 or p.too_long >= 0 or p.tail
+                or sim.drops_left or sim.ws.now_ns - self.rx_ns < QUIET_STOP_NS or peer.unread or peer.available()
+                or self.read_bytes != self._echo_owed()):
+            return False
+        end = peer.other_end()
+        sends = getattr(end.owner if end is not None else None, "send_ops", None)
+        return end is not None and sends is not None and not sends and not end.in_flight
+
+    def _echo_owed(self) -> int:
+        """Echo: the bytes of the replies to the whole lines it has sent."""
+        return b"".join(self.chunks).rfind(b"\n", 0, self.sent_bytes) + 1
+
+    def reset_when_quiet(self) -> str | None:
+        """Reset by the server at the stop though it was quiet then (quiet_at_stop) and has sent nothing since:
+        what is wrong (None: nothing)."""
+        if (self.sent_at_stop != self.sent_bytes or self.fin_sent or self.state == _DONE
+                or self.read_bytes != self._echo_owed()):
+            return None
+        return (f"reset by the server at the stop, though it had read every reply and the server had sent it "
+                f"nothing for {QUIET_STOP_NS / 1e6:g} ms (its last read at {self.rx_ns / 1e9:.6f} s): a server "
+                f"that stops closes such a client gracefully (a FIN)")
+
+    def _note_taken(self, peer: FakePeer) -> None:
+        """While it pauses: when the server took (received) more of its stream (see _overdue_cut_off)."""
+        taken = self.sent_bytes - peer.unread
+        if not self.taken_at or taken > self.taken_at[-1][1]:
+            self.taken_at.append((self.sim.ws.now_ns, taken))
+        if peer.unread and not peer.was_reset:
+            peer.wake_at_next_read()  # looked at again when the server takes more
+
+    def _overdue_cut_off(self, peer: FakePeer) -> bool:
+        """Echo, its read pause over: the server went over max_queued for it without cutting it off (fails it,
+        returns True).  The replies to the lines whose bytes the server took at least TAKEN_NS before (time to
+        handle them), less what it read before the pause, what is on its way to it (the server's bytes on the
+        wire and in its receive buffer: the window) and what the server's posted sends have not moved into the
+        network yet, are queued in the server; ovserver cuts a client off as soon as that is over max_queued
+        (Hub._enqueue).  Not with back-pressure, a stop, a line over max_line, a tail, or injected failures."""
+        stuck, self.taken_at = self.taken_at, []
+        sim = self.sim
+        limits = sim.server.config.limits
+        if (sim.mode is not Mode.ECHO or limits.high_water or sim.stopping or peer.was_reset or sim.drops_left
+                or self.plan.too_long >= 0 or self.plan.tail or self.state == _DONE):
+            return False
+        self._note_taken(peer)
+        before = sim.ws.now_ns - TAKEN_NS
+        taken = max((n for t, n in stuck if t <= before), default=0)
+        server_end = peer.other_end()
+        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
+        if server_end is None or sends is None:
+            return False
+        stream = b"".join(self.chunks)
+        owed = stream.rfind(b"\n", 0, taken) + 1  # echo: the lines back, byte for byte
+        unmoved = sum(op.total - op.moved for op in sends)
+        on_way = peer.available() + server_end.in_flight
+        queued = owed - self.read_bytes - on_way - unmoved
+        if queued <= limits.max_queued:
+            return False
+        self._fail(f"not cut off: its read pause over, the replies to the lines the server took before "
+                   f"{before / 1e9:.6f} s leave {queued} bytes queued in the server (owed {owed}, read "
+                   f"{self.read_bytes}, {on_way} on their way, {unmoved} in its posted sends), over max_queued "
+                   f"{limits.max_queued}: a cut-off was due")
+        return True
 
     def _changed_at(self, at_ns: int, peer: FakePeer) -> None:
         """Tell the fake at ``at_ns`` that this client's wishes changed.  (Apart from
@@ -1521,6 +1603,10 @@ class _Client(ScriptedClient):
             return
         what = "reset" if reset else "closed"
         if self.sim.stopping:  # asked to stop, the server closes every connection: as due
+            wrong = self.reset_when_quiet() if reset else None
+            if wrong is not None:
+                self._fail(wrong)
+                return
             self.sim.report.stopped += 1
             self.ended_as = _Ending.STOPPED
             self.finish()
@@ -2181,6 +2267,14 @@ def _check_causes(sim: _Sim) -> None:
     # injected failure: it may not count it as
     # an I/O error (a failed GetQueuedCompletionStatus's GetLastError is the Win32 error,
     # ERROR_NETNAME_DELETED, not WSAECONNRESET; tests/mutants/red5_mutants.py).
+    # A client that read the error line for its line over max_line was hung up, counted when the line was found
+    # too long, whatever ended its connection then (a reset, a cut-off, the stop).
+    told = sum(1 for c in sim.clients if c.plan.too_long >= 0 and (c.hung_up or c.got > c.plan.too_long))
+    closed = s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop
+    if told > closed:
+        sim.error(f"{told} clients read the error line for a line over max_line, but the server counted only "
+                  f"{closed} connections it closed itself (cut off, hung up, timed out, closed at the stop): a "
+                  "hang-up counted only once its FIN goes?")
     others = s.cut_off + s.hung_up + s.timed_out + s.closed_at_stop + sim.injected_failures
     if sim.resets_held > s.reset + others:
         sim.error(f"{sim.resets_held} clients reset while the server held their connection (a receive or a send "
@@ -2502,6 +2596,12 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         ws.trace.close()
     if report.stop_at_ns is not None:
         report.stop_took_ns = ws.now_ns - report.stop_at_ns
+        for c in sim.clients:  # a reset at the stop that had not reached the client when the server returned
+            end = c.peer.other_end() if c.sent_at_stop >= 0 and c.peer is not None else None
+            if end is not None and end.reset and c.peer is not None and not c.peer.closed:
+                wrong = c.reset_when_quiet()
+                if wrong is not None:
+                    sim.error(f"client {c.index} {c.name.decode()}: {wrong}")
         report.stopped += sum(1 for c in sim.clients if c.state != _DONE)  # never started, or still connecting
         if report.server.abandoned:
             sim.error(f"the stop gave up on {report.server.abandoned} operations it never reaped")

@@ -165,6 +165,12 @@ _END_GRACE_NS = 20 * _MS
 _END_GRACE_CALLS = 200
 #: A client of a run whose server is slowed (``Scenario.call_cost_ns``) is served within this at least.
 _BUSY_DEADLINE_NS = 30 * _S
+#: overdue_cut_off counts the lines whose bytes the server took at least this long before it looks: time to
+#: handle them (the fake completes a receive within 50 us, and its server handles it in a few calls).
+_TAKEN_NS = _MS
+#: At a stop, a client that has read nothing for this long (and is owed nothing) must read a FIN: the
+#: server's send that brought its last byte has long completed (see _Client.quiet_at_stop).
+_QUIET_STOP_NS = _MS
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
@@ -229,6 +235,12 @@ class _Client(ScriptedClient):
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
+        # While it does not read (a pause, or for good): (when, bytes of its stream the server had taken by
+        # then), each time that grew, as seen at its peer's events (see overdue_cut_off).
+        self.taken_while_stuck: list[tuple[int, int]] = []
+        self.cut_taken_ns: int | None = None  # first seen: the server had taken its line's byte past max_line
+        self.done_ns: int | None = None  # when it was done
+        self.sent_at_stop: int | None = None  # quiet at the stop request (quiet_at_stop): the bytes it had sent
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
         # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
@@ -457,6 +469,7 @@ class _Client(ScriptedClient):
         self.finish()
 
     def finished(self) -> None:
+        self.done_ns = self.run.ws.now_ns
         self.run.client_done()
         if not self.failed and self.peer is not None and self.peer.connected:
             ws = self.run.ws
@@ -551,6 +564,8 @@ class _Client(ScriptedClient):
             self._let_go(close=False)
             return
         if run.stopping:  # asked to stop, the server closes every connection
+            if reset and self.reset_when_quiet():
+                return
             self.finish()
             return
         if self.timed_out_as_due():
@@ -681,13 +696,118 @@ class _Client(ScriptedClient):
         self.greeted_ns = ws.now_ns  # a read pause counts from here
         if s.pause_at_ns is not None and s.pause_ns is not None and self.peer is not None:
             peer = self.peer
-            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self.changed(peer))
+            ws.call_at(self.greeted_ns + s.pause_at_ns + s.pause_ns, lambda _: self._pause_over(peer))
         self.state = _BARRIER
         self.run.barrier()
 
     def start_sending(self) -> None:
         self.state = _SENDING
         self._schedule(0)
+
+    def _pause_over(self, peer: FakePeer) -> None:
+        """Its read pause ends: it reads on, unless a cut-off was due (:meth:`overdue_cut_off`)."""
+        if self.state != _DONE and not self.overdue_cut_off():
+            self.changed(peer)
+
+    def changed(self, peer: FakePeer) -> None:
+        s = self.script
+        if (s.pause_at_ns is not None and s.read_bytes is None and peer is self.peer and self.greeted
+                and not self.reading()):  # (a paused reader: see overdue_cut_off)
+            self._note_taken(peer)
+        if self.cut is not None and self.cut_taken_ns is None and peer is self.peer and self.cut_reached():
+            end = peer.other_end()
+            if (not peer.was_reset and end is not None and not end.reset
+                    and self.sent_bytes - peer.unread >= self.cut_byte):
+                self.cut_taken_ns = self.run.ws.now_ns
+        super().changed(peer)
+
+    def hung_up_for_sure(self) -> bool:
+        """The server has certainly found its line over max_line: it read the error line, or the server had
+        taken the line's byte past the limit _TAKEN_NS before the stop request and its end (time to handle it)."""
+        if self.cut is None or not self.own:
+            return False
+        if self.own_got >= len(self.own):
+            return True
+        run, seen = self.run, self.cut_taken_ns
+        if seen is None or run.busy or run.scenario.faults.allowed_drops:
+            return False
+        ends = [t for t in (run.stop_ns, self.done_ns) if t is not None]
+        return seen + _TAKEN_NS <= min(ends, default=run.ws.now_ns)
+
+    def _note_taken(self, peer: FakePeer) -> None:
+        taken = self.sent_bytes - peer.unread
+        stuck = self.taken_while_stuck
+        if not stuck or taken > stuck[-1][1]:
+            stuck.append((self.run.ws.now_ns, taken))
+        if not peer.was_reset and peer.unread:
+            peer.wake_at_next_read()  # looked at again when the server takes more
+
+    def quiet_at_stop(self) -> bool:
+        """At the stop request: accepted and served (it read from the server), it has read all it is owed for
+        what every client has sent, nothing is on its way either way (its bytes all taken by the server, no
+        byte of the server's on the wire, in its receive buffer or in a posted send), and it has read nothing
+        for _QUIET_STOP_NS: a server that stops closes such a client gracefully (see server_closed)."""
+        run, peer = self.run, self.peer
+        if (self.state in (_DONE, _CONNECTING) or peer is None or not peer.connected or peer.was_reset
+                or self.fin_sent or self.first_rx_ns is None or self.cut is not None or self.inbuf
+                or (self.fault is not None and self.fault.resets) or run.busy or run.scenario.faults.allowed_drops
+                or run.ws.now_ns - self.rx_ns < _QUIET_STOP_NS or peer.unread or peer.available()
+                or _waits_in_backlog(peer)):
+            return False
+        server_end = peer.other_end()
+        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
+        return (server_end is not None and sends is not None and not sends and not server_end.in_flight
+                and self.owed_unread() == 0)
+
+    def reset_when_quiet(self) -> bool:
+        """The server reset it at the stop though it was quiet then (:meth:`quiet_at_stop`) and has sent
+        nothing since: fails it and returns True."""
+        if (self.sent_at_stop != self.sent_bytes or self.fin_sent or self.owed_unread() != 0
+                or self.inbuf or self.state == _DONE):
+            return False
+        self.fail(f"reset by the server at the stop, though it had read all it was owed and the server had sent it "
+                  f"nothing for {_QUIET_STOP_NS / 1e6:g} ms (its last read at {self.rx_ns / 1e9:.6f} s, the stop "
+                  f"at {(self.run.stop_ns or 0) / 1e9:.6f} s): a server that stops closes such a client gracefully "
+                  f"(a FIN; a reset only with a send in flight, output queued or bytes of the client unread)")
+        return True
+
+    def overdue_cut_off(self) -> bool:
+        """While it did not read (its read pause, or for good), the server went over ``max_queued`` without
+        cutting it off: fails it and returns True.  Looked at when it would read again (or resets), for the
+        lines whose bytes the server had taken at least _TAKEN_NS before (time to handle them): the replies
+        owed for them (the greeting and its own replies; in chat what others' lines owe it comes on top),
+        less what it read, what is on its way to it (the server's bytes on the wire and in its receive
+        buffer: the window) and what the server's posted sends have not moved into the network yet, are
+        queued in the server; a correct server cuts a client off as soon as that is over ``max_queued``.
+        Not with back-pressure (a server may hold a taken send back while it resumes others), a slowed
+        server, a stop, a line over max_line, a slow reader, or injected failures that allow drops."""
+        run, peer, stuck = self.run, self.peer, self.taken_while_stuck
+        max_queued = run.policy.max_queued
+        if (max_queued is None or run.policy.high_water is not None or run.busy or run.stopping
+                or peer is None or peer.was_reset or self.cut is not None or run.scenario.faults.allowed_drops
+                or not stuck or self.script.read_bytes is not None):
+            return False
+        self._note_taken(peer)
+        before = self.run.ws.now_ns - _TAKEN_NS
+        taken = max((n for t, n in stuck if t <= before), default=0)
+        self.taken_while_stuck = []
+        server_end = peer.other_end()
+        owner = server_end.owner if server_end is not None else None
+        sends = getattr(owner, "send_ops", None)
+        if server_end is None or sends is None or not self.own_count:
+            return False
+        lines = self.script.stream.count(b"\n", 0, taken)
+        owed = self.own_off[self.own_count[self._units(lines, False)]]
+        unmoved = sum(op.total - op.moved for op in sends)
+        on_way = peer.available() + server_end.in_flight
+        queued = owed - self.received_bytes - on_way - unmoved
+        if queued <= max_queued:
+            return False
+        self.fail(f"not cut off: it has not read since {self.rx_ns / 1e9:.6f} s, and the replies to its {lines} "
+                  f"lines the server took before {before / 1e9:.6f} s leave {queued} bytes queued in the server "
+                  f"(owed {owed}, read {self.received_bytes}, {on_way} on their way, {unmoved} in its posted "
+                  f"sends), over max_queued {max_queued}: a cut-off was due")
+        return True
 
     def _schedule(self, j: int) -> None:
         f = self.fault
@@ -709,6 +829,8 @@ class _Client(ScriptedClient):
         f = self.fault
         if f is not None and j == f.before_chunk:
             if f.kind == "reset":
+                if self.script.stops_reading and self.overdue_cut_off():
+                    return
                 if self.script.stops_reading and not peer.was_reset:  # what it never read, checked now
                     data = peer.recv_nowait(1 << 30)
                     if data:
@@ -1061,6 +1183,9 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         nonlocal stop_requested
         if not stop_requested:
             run.check_quiet()
+            for c in run.clients:
+                if c.quiet_at_stop():
+                    c.sent_at_stop = c.sent_bytes
             stop_requested = run.stopping = True
             run.stop_ns = ws.now_ns
             ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
@@ -1139,6 +1264,10 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
             leaks = ws.leaks()
             if leaks:
                 report.errors.append("left open after serve() returned: " + "; ".join(leaks[:8]))
+            for c in run.clients:  # a reset at the stop that had not reached the client when serve() returned
+                end = c.peer.other_end() if c.sent_at_stop is not None and c.peer is not None else None
+                if end is not None and end.reset and c.peer is not None and not c.peer.closed:
+                    c.reset_when_quiet()
             _check_counts(handle, run, report, _check_served(run, report))
     finally:
         report.calls = ws.stats["calls"]
@@ -1248,6 +1377,14 @@ def _check_counts(handle: ServerUnderTest, run: _Run, report: LineServerReport, 
         report.errors.append(f"the server counted {ended} clients ended gracefully, but only {fins} sent a FIN: a "
                              "reset (a failed receive, even one of 0 bytes) is not a graceful end")
     reset, closed = counts.get("reset"), counts.get("closed")
+    hung_up = sum(1 for c in run.clients if c.hung_up_for_sure())
+    if closed is not None and closed < hung_up:
+        report.errors.append(f"{hung_up} clients sent a line over max_line that the server certainly found (the client "
+                             "read the error line, or the server took its byte past the limit 1 ms before the "
+                             "stop and the client's end), but the server counted "
+                             f"only {closed} connections it closed itself: a hang-up is the server's own cause, "
+                             "counted when the line is found too long, whatever ends the connection then (a reset, "
+                             "a cut-off, the stop)")
     injected = run.scenario.faults.allowed_drops
     if reset is not None and closed is not None and run.resets_held > reset + closed + injected:
         report.errors.append(f"{run.resets_held} clients reset while the server held their connection (a receive "
