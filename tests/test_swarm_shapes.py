@@ -1,7 +1,7 @@
-"""The swarm's opt-in traffic shapes (search28): hangup_edges and deaf_drains.
+"""The swarm's traffic shapes hangup_edges and deaf_drains (search28; opt-in until shapes29).
 
-Each is drawn only when ``scenarios(features=...)`` names it (the plain recipe's sequences stay as they were),
-draws what it says, and, drawn, reaches the mutant it is for while the correct servers pass.
+Each is part of the default swarm (the README's recipe, told the server's line limit, draws both), draws what it
+says, and, drawn, reaches the mutant it is for while the correct servers pass.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ovserver import Limits, Server
 from ovserver._events import EventServer
 from ovserver._routines import RoutineServer
 from tests.mutants import MUTANTS
-from tests.mutants.properties import SHAPES_FEATURES, OvserverUnderTest
+from tests.mutants.properties import OvserverUnderTest
 
 _MS = 1_000_000
 _FEW = settings(max_examples=150, database=None, derandomize=True, deadline=None,
@@ -54,18 +54,27 @@ def _hangup_client(s: Scenario, max_line: int) -> tuple[int, int] | None:
     return None
 
 
-def test_the_shapes_are_opt_in() -> None:
-    """Without naming them, no scenario has them (and no draw of theirs is made: the sequences of the plain
-    recipe stay; tools/compare_schedules.py and a hash of 2100 drawn scenarios showed it); named where the other
-    arguments rule them out, a ValueError."""
+def test_the_shapes_are_in_the_default_swarm() -> None:
+    """Without naming them (the README's recipe as written, told the line limit), both are drawn; hangup_edges
+    only with a line limit told (scenarios() guesses none); named where the other arguments rule them out, a
+    ValueError.  (Opt-in until shapes29: then no default scenario had them, and this test failed.)"""
     shapes = {"hangup_edges", "deaf_drains"}
-    assert shapes <= set(SHAPES_FEATURES)
-    for s in _drawn(scenarios(**_TOLD), 100):  # type: ignore[arg-type]
-        assert not set(s.features) & shapes, s.features
+    drawn = [set(s.features) & shapes for s in _drawn(scenarios(**_TOLD), 100)]  # type: ignore[arg-type]
+    assert {"hangup_edges"} in drawn or {"hangup_edges", "deaf_drains"} in drawn, drawn
+    assert any("deaf_drains" in f for f in drawn), drawn
+    untold = {k: v for k, v in _TOLD.items() if k != "max_line"}
+    for s in _drawn(scenarios(**untold), 60):  # type: ignore[arg-type]
+        assert "hangup_edges" not in s.features, s.features
+    for s in _drawn(scenarios(early_stop=False, **_TOLD), 60):  # type: ignore[arg-type]
+        assert "deaf_drains" not in s.features, s.features
     with pytest.raises(ValueError, match="hangup_edges"):
         scenarios(features=("hangup_edges",))  # (no line limit told)
+    with pytest.raises(ValueError, match="hangup_edges"):
+        scenarios(features=("hangup_edges",), max_line=64 * 1024 + 1)  # (a limit over 64 KiB: too costly)
     with pytest.raises(ValueError, match="deaf_drains"):
         scenarios(features=("deaf_drains",), early_stop=False)
+    with pytest.raises(ValueError, match="max_line"):
+        scenarios(max_line=0)
 
 
 def test_hangup_edges_meets_the_allowance_to_the_byte() -> None:
