@@ -212,7 +212,8 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             assert sum(len(m) + 1 for m in script.lines) > scenario.window  # (300-byte lines: 55 for 16384)
         assert not script.tail or "unterminated" in scenario.features
         assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
-                                              "talk_after_leave", "backpressure", "departures", "deaf_drains"} & set(scenario.features)
+                                              "talk_after_leave", "backpressure", "departures",
+                                              "deaf_drains"} & set(scenario.features)
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385 + 20001 + (
             200 * 1024 if "backpressure" in scenario.features else 0) + (
             512 * 1024 if "slow_readers" in scenario.features else 0) + (
@@ -230,7 +231,8 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             assert -1 <= fault.before_chunk <= len(script.chunks)
     assert scenario.window is None or {"small_window", "paused_readers", "stopped_readers", "half_close",
                                        "talk_after_leave", "backpressure", "departures",
-                                       "slow_readers", "busy_server", "reset_after_fin", "deaf_drains"} & set(scenario.features)
+                                       "slow_readers", "busy_server", "reset_after_fin",
+                                       "deaf_drains"} & set(scenario.features)
     assert not scenario.faults.injections or {"injections", "accept_faults"} & set(scenario.features)
     assert scenario.size()["features"] == len(scenario.features)
 
