@@ -54,7 +54,6 @@ from tests.mutants.properties import (  # noqa: E402
     recipe_bp_property,
     recipe_idle_property,
     recipe_property,
-    recipe_shapes_property,
 )
 
 SEEDS = range(5)
@@ -66,20 +65,17 @@ NEW_FEATURES = ("backpressure", "departures", "accept_faults", "slow_readers")
 
 
 def _mode(m: Mutant) -> str:
-    return "chat" if m.caught_by in ("chat", "recipe_chat", "recipe_bp_chat", "recipe_idle_chat",
-                                     "recipe_shapes_chat") else "echo"
+    return "chat" if m.caught_by in ("chat", "recipe_chat", "recipe_bp_chat", "recipe_idle_chat") else "echo"
 
 
 def _recipe(m: Mutant, settings_: settings, observe: Callable[[bool], None]) -> Callable[[], None]:
     """The recipe the mutant is caught by: the plain one, or (``recipe_bp*``) the one aimed at ovserver
     configured with back-pressure (the back-pressure code is reached only there), or (``recipe_idle*``) the one
-    aimed at ovserver with an idle time-out, or (``recipe_shapes*``) the one with the swarm's opt-in shapes."""
+    aimed at ovserver with an idle time-out."""
     if m.caught_by.startswith("recipe_bp"):
         return recipe_bp_property(m.server, _mode(m), settings_, observe=observe)
     if m.caught_by.startswith("recipe_idle"):
         return recipe_idle_property(m.server, _mode(m), settings_, observe=observe)
-    if m.caught_by.startswith("recipe_shapes"):
-        return recipe_shapes_property(m.server, _mode(m), settings_, observe=observe)
     return recipe_property(m.server, _mode(m), settings_, observe=observe, preempt=PREEMPT)
 
 

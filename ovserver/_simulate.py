@@ -651,6 +651,8 @@ class ClientPlan:
     #: ``at_stop`` (stop_arrivals' latecomers): it arrives at ``arrival_ns`` from the server's stop
     #: request (may be negative: before it), which comes once every other client is done.
     at_stop: bool = False
+    #: ``deaf_stop_ns`` (> 0, deaf_drains' client): the server is asked to stop this long after its FIN.
+    deaf_stop_ns: int = 0
 
 
 #: The swarm's traffic features (swarm testing, Groce et al., ISSTA 2012): each
@@ -666,7 +668,8 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
             "half_close", "unterminated", "resets", "crowd", "tight_limits", "injections",
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
             "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
-            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals", "piped", "idle_talkers")
+            "accepts", "accept_bursts", "idle_timeout", "stop_arrivals", "piped", "idle_talkers",
+            "hangup_edges", "deaf_drains")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -777,6 +780,31 @@ PIPED = (1, 3)
 #: completed), and the watch fails one that keeps them.  In chat, once the others are done, nothing is
 #: sent to them: their lines are their only activity.
 IDLE_TALKERS = (1, 3)
+#: The last two, hangup_edges and deaf_drains (:func:`_hangup_edges`, :func:`_deaf_drains`, each from a random
+#: source of its own; echo only: a chat member's sends wait for its welcome, which a client that reads nothing
+#: does not read), the shapes of ``fakewinsock.testing.scenarios()``' swarm of the same names:
+#:
+#: * hangup_edges (with a line limit of at most HANGUP_MAX_LINE): one plain client ends with a line over the
+#:   limit in two sends, the first ending exactly at byte max_line + 1 of the line (the receive that finds it
+#:   too long ends there), the second HANGUP_GAPS_NS later with max_line bytes more (its newline the last), or
+#:   (HANGUP_MORE) one fewer or one more, and reads nothing until HANGUP_READ_LATE_NS after its last send (so
+#:   that it is still sending when the server hangs it up).  It is owed its replies, the error line and the
+#:   server's FIN; the server may reset it only once it sent more than max_line bytes after that receive, so
+#:   only with one more (its line is over twice max_line: see :meth:`_Client._cut_off_as_due`).
+#: * deaf_drains: one plain client (the last to arrive) sends its lines and lines of DEAF_LINE bytes (max_line if
+#:   less) until it is owed more than the window holds (not much more: a server that stops reading a client
+#:   whose replies back up must still take its FIN), half-closes right behind its last send and reads nothing
+#:   for DEAF_FOR_NS; the server is asked to stop DEAF_STOPS_NS after it has taken that FIN (if it does in time
+#:   for the stop's second to end within the deafness; not while the client waits to be served): it must close
+#:   that connection, which is only draining its output, and return within the stop's second, as ever (a
+#:   closed or reset deaf client is stopped as due).
+HANGUP_MAX_LINE = 64 * 1024
+HANGUP_GAPS_NS = (20 * _MS, 50 * _MS)
+HANGUP_MORE = (0, 0, -1, 1)
+HANGUP_READ_LATE_NS = 100 * _MS
+DEAF_LINE = 3000
+DEAF_FOR_NS = 3_000 * _MS
+DEAF_STOPS_NS = (3 * _MS, 20 * _MS, 100 * _MS)
 PIPED_FILE_BYTES = (8 * 1024, 64 * 1024)
 PIPED_MAX_QUEUED = (4096, 8192, 12288)
 IDLERS = (1, 3)
@@ -913,6 +941,54 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _piped(out, seed, limits.max_line, window, chat)
     if "idle_talkers" in f and idle_timeout_ms and _idle_drawn(f, limits):
         _idle_talkers(out, seed, idle_timeout_ms)
+    if "hangup_edges" in f and not chat and limits.max_line <= HANGUP_MAX_LINE:
+        _hangup_edges(out, seed, limits.max_line)
+    if "deaf_drains" in f and not chat:
+        _deaf_drains(out, seed, window, limits.max_line)
+
+
+def _shape_pool(out: list[ClientPlan]) -> list[ClientPlan]:
+    """The plain clients a shape may take (no other feature's traffic, no lurker, idler or latecomer)."""
+    return [p for p in out if not (_special(p) or p.lurk or p.idle or p.at_stop or p.hold_reads or p.pipeline
+                                   or p.after_wave or p.deaf_stop_ns)]
+
+
+def _hangup_edges(out: list[ClientPlan], seed: int, max_line: int) -> None:
+    """hangup_edges (see HANGUP_MAX_LINE; from a random source of its own): one plain client ends with a line
+    over ``max_line`` in two sends, the first ending at its byte max_line + 1."""
+    rng = random.Random(f"ovserver-sim:{seed}:hangup-edges")
+    pool = _shape_pool(out)
+    if not pool:
+        return
+    p = pool[_randint(rng, 0, len(pool) - 1)]
+    more = rng.choice(HANGUP_MORE)
+    gap = rng.choice(HANGUP_GAPS_NS)
+    line = rng.randbytes(2 * max_line + more).translate(_TEXT_TABLE)
+    p.too_long = len(p.lines)
+    p.lines = [*p.lines, line]
+    p.chunks = [*p.chunks, line[:max_line + 1], line[max_line + 1:] + b"\n"]
+    p.pauses_ns = [*p.pauses_ns, gap, 0]
+    p.read_pause_ns = sum(p.pauses_ns) + HANGUP_READ_LATE_NS
+
+
+def _deaf_drains(out: list[ClientPlan], seed: int, window: int, max_line: int) -> None:
+    """deaf_drains (see DEAF_LINE; from a random source of its own): the last plain client to arrive half-closes
+    owed more than ``window``, reads nothing for DEAF_FOR_NS, and a stop follows its FIN."""
+    rng = random.Random(f"ovserver-sim:{seed}:deaf-drains")
+    pool = _shape_pool(out)
+    if not pool:
+        return
+    p = max(pool, key=lambda q: q.arrival_ns)
+    lines = list(p.lines)
+    owed = sum(len(line) + 1 for line in lines)
+    size = min(DEAF_LINE, max_line)
+    while owed <= window:
+        lines.append(rng.randbytes(size).translate(_TEXT_TABLE))
+        owed += size + 1
+    _restream(p, rng, lines, 1024, 16 * 1024)
+    p.half_close = True
+    p.read_pause_ns = sum(p.pauses_ns) + DEAF_FOR_NS
+    p.deaf_stop_ns = rng.choice(DEAF_STOPS_NS)
 
 
 def _idle_talkers(out: list[ClientPlan], seed: int, limit_ms: int) -> None:
@@ -1690,6 +1766,10 @@ class _Client(ScriptedClient):
             return True  # it may send more than max_line bytes after being hung up: cut off
         if sim.mode is Mode.ECHO:
             owed = self.sent_bytes + len(error_line(cfg.limits.max_line))
+            if k >= 0:  # hung up: the replies to the lines before its line over max_line, and the error line
+                # (what it sends after them is discarded, never echoed; hangup_edges' client sends twice max_line)
+                owed = (min(self.sent_bytes, sum(len(line) + 1 for line in self.lines[:k]))
+                        + len(error_line(cfg.limits.max_line)))
         else:
             # Joined when the server accepted it, which may be long before the welcome arrives, and
             # even before the client saw itself connected: every chat byte the server may have routed
@@ -1821,6 +1901,8 @@ class _Client(ScriptedClient):
             ws.call_at(ws.now_ns + delay, lambda _: self._reset())
         elif self.plan.half_close:
             self._close()  # FIN at once: every reply to a line sent is still owed
+            if self.plan.deaf_stop_ns:  # deaf_drains: a stop while it drains nothing
+                ws.call_at(ws.now_ns + _MS, self._deaf_watch)
         elif self.sim.mode is Mode.ECHO:
             if self.got == self.n_replies or self.plan.half_close:
                 self._leave()
@@ -1829,6 +1911,20 @@ class _Client(ScriptedClient):
         else:
             self.last_rx = max(self.last_rx, ws.now_ns)
             ws.call_at(ws.now_ns + _QUIET_NS, self._linger)
+
+    def _deaf_watch(self, _: object) -> None:
+        """deaf_drains' client, after its FIN: once the server has taken its end (a query of the fake's state,
+        polled every ms: no call, no draw), the stop is asked for DEAF_STOPS_NS later; not if that takes so
+        long that the stop's second would end after its deafness (not served yet: a full server, accept faults)."""
+        sim = self.sim
+        ws = sim.ws
+        if self.state == _DONE or sim.stopping or self.peer is None:
+            return
+        now = ws.now_ns
+        if ws.end_taken(self.peer):
+            ws.call_at(now + self.plan.deaf_stop_ns, sim.request_stop)
+        elif now + self.plan.deaf_stop_ns + STOP_LIMIT_NS < self.arrival_ns + self.plan.read_pause_ns:
+            ws.call_at(now + _MS, self._deaf_watch)
 
     def _linger(self, _: object) -> None:
         if self.state != _ACTIVE:

@@ -51,7 +51,6 @@ from tests.mutants.properties import (
     OvserverUnderTest,
     recipe_bp_property,
     recipe_property,
-    recipe_shapes_property,
     storm_stop_property,
     with_accepts,
 )
@@ -88,9 +87,6 @@ CORRECT_BUDGETS: dict[str, Callable[[type[Server]], Callable[[], None]]] = {
                                                   settings_=settings(RECIPE_SETTINGS, max_examples=100)),
     "recipe_bp_chat": lambda cls: recipe_bp_property(cls, "chat",
                                                      settings_=settings(RECIPE_SETTINGS, max_examples=100)),
-    "recipe_shapes": lambda cls: recipe_shapes_property(cls, settings_=settings(RECIPE_SETTINGS, max_examples=100)),
-    "recipe_shapes_chat": lambda cls: recipe_shapes_property(cls, "chat",
-                                                             settings_=settings(RECIPE_SETTINGS, max_examples=100)),
     "groups": lambda cls: groups_property(cls, clients=(130, 200), settings_=settings(GROUP_SETTINGS, max_examples=6)),
     "groups_chat": lambda cls: groups_chat_property(cls, clients=(130, 160),
                                                     settings_=settings(GROUP_SETTINGS, max_examples=6)),
@@ -421,9 +417,9 @@ RED10_RECIPE_LOST = {
 RECIPE_LOST |= RED10_RECIPE_LOST
 #: hangup-allowance-off-by-one and stop-skips-draining were in RED9_RECIPE_LOST ("the recipe's long lines come in
 #: sends that do not end at byte max_line + 1"; "the recipe's leavers and paused readers pause 20-300 ms") until
-#: 2026-12-06 (search28): the swarm's opt-in shapes hangup_edges and deaf_drains, named by the recipe_shapes
-#: property (tests.mutants.properties.SHAPES_FEATURES; the plain recipe's sequence unchanged), reach both; their
-#: derandomized run catches each (see the measurement log's twenty-fifth round).
+#: 2026-12-06 (search28): the swarm's shapes hangup_edges and deaf_drains reach both; opt-in then (named by a
+#: recipe_shapes property), part of the default swarm since shapes29, so the plain recipe draws them (registered
+#: with "recipe"; see the measurement log's twenty-fifth round).
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)
 #: Mutants whose bug the current servers make equivalent or unobservable
 #: through Winsock: skipped, with the reason (each was checked against the code

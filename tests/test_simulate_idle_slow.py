@@ -28,11 +28,13 @@ def test_the_new_features_are_late_ones() -> None:
 def test_runs_without_the_new_features_draw_what_they_drew() -> None:
     """Each new feature has a random source of its own: a seed without them
     plans what it planned before them (the plans below were those of main
-    before the new features: a digest of seed 7's, which has none of them)."""
+    before the new features: a digest of seed 7's, which has none of them; since shapes29 it draws
+    hangup_edges, one of the newer features, left out here as the three were then)."""
     seed = 7
     assert not {"lurkers", "slow_readers", "hung_readers"} & set(swarm_features(seed))
+    features = tuple(f for f in swarm_features(seed) if f not in ("hangup_edges", "deaf_drains"))
     # (the first 100: stop_arrivals' latecomers, which seed 7 draws, are clients besides them)
-    plans = scenario_plan(100, 10, seed, features=swarm_features(seed), limits=Limits(max_queued=32768))[:100]
+    plans = scenario_plan(100, 10, seed, features=features, limits=Limits(max_queued=32768))[:100]
     assert not any(p.lurk or p.hang or p.read_bytes or p.pipeline for p in plans)
     assert sum(len(c) for p in plans for c in p.chunks) == STREAM_BYTES_SEED_7
     assert sum(p.pauses_ns[j] for p in plans for j in range(len(p.chunks))) == PAUSES_NS_SEED_7

@@ -114,7 +114,7 @@ def test_idle_talkers_are_the_last_feature_and_keep_other_runs() -> None:
     seed that does not draw the feature) the plans are what they were."""
     from ovserver._simulate import FEATURES, IDLE_EARLY_NS
 
-    assert FEATURES[-1] == "idle_talkers"
+    assert FEATURES[-3:] == ("idle_talkers", "hangup_edges", "deaf_drains")  # (the two shapes after it: shapes29)
     planned = 0
     for seed in _TALKER_SEEDS:
         features = swarm_features(seed)
@@ -146,9 +146,11 @@ def test_correct_servers_keep_idle_talkers_and_time_them_out(model: str, mode: s
 
 @pytest.mark.parametrize(("name", "mode", "seed"), [("idle-clock-on-send-only", "chat", 62),
                                                     ("idle-newline-from-index-one", "chat", 159),
-                                                    ("idle-clock-on-partial-data", "echo", 319)])
+                                                    ("idle-clock-on-partial-data", "echo", 385)])
 def test_idle_talkers_find_the_activity_mutants(name: str, mode: str, seed: int) -> None:
-    """tests/mutants/idle_mutants.py's three activity mutants, each on the first seed that finds it.  Proven
+    """tests/mutants/idle_mutants.py's three activity mutants, each on the first seed that finds it (for
+    idle-clock-on-partial-data 385 since shapes29: seed 319 draws the swarm's deaf_drains now,
+    whose run passes the mutant; 385, the next idle talkers' seed that finds it, draws both).  Proven
     by dropping idle_talkers from the plans (_swarm_plan): each run passes (the correct server's does)."""
     from tests.mutants import MUTANTS
 

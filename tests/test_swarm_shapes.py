@@ -1,7 +1,7 @@
-"""The swarm's opt-in traffic shapes (search28): hangup_edges and deaf_drains.
+"""The swarm's traffic shapes hangup_edges and deaf_drains (search28; opt-in until shapes29).
 
-Each is drawn only when ``scenarios(features=...)`` names it (the plain recipe's sequences stay as they were),
-draws what it says, and, drawn, reaches the mutant it is for while the correct servers pass.
+Each is part of the default swarm (the README's recipe, told the server's line limit, draws both), draws what it
+says, and, drawn, reaches the mutant it is for while the correct servers pass.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ovserver import Limits, Server
 from ovserver._events import EventServer
 from ovserver._routines import RoutineServer
 from tests.mutants import MUTANTS
-from tests.mutants.properties import SHAPES_FEATURES, OvserverUnderTest
+from tests.mutants.properties import OvserverUnderTest
 
 _MS = 1_000_000
 _FEW = settings(max_examples=150, database=None, derandomize=True, deadline=None,
@@ -54,18 +54,27 @@ def _hangup_client(s: Scenario, max_line: int) -> tuple[int, int] | None:
     return None
 
 
-def test_the_shapes_are_opt_in() -> None:
-    """Without naming them, no scenario has them (and no draw of theirs is made: the sequences of the plain
-    recipe stay; tools/compare_schedules.py and a hash of 2100 drawn scenarios showed it); named where the other
-    arguments rule them out, a ValueError."""
+def test_the_shapes_are_in_the_default_swarm() -> None:
+    """Without naming them (the README's recipe as written, told the line limit), both are drawn; hangup_edges
+    only with a line limit told (scenarios() guesses none); named where the other arguments rule them out, a
+    ValueError.  (Opt-in until shapes29: then no default scenario had them, and this test failed.)"""
     shapes = {"hangup_edges", "deaf_drains"}
-    assert shapes <= set(SHAPES_FEATURES)
-    for s in _drawn(scenarios(**_TOLD), 100):  # type: ignore[arg-type]
-        assert not set(s.features) & shapes, s.features
+    drawn = [set(s.features) & shapes for s in _drawn(scenarios(**_TOLD), 100)]  # type: ignore[arg-type]
+    assert {"hangup_edges"} in drawn or {"hangup_edges", "deaf_drains"} in drawn, drawn
+    assert any("deaf_drains" in f for f in drawn), drawn
+    untold = {k: v for k, v in _TOLD.items() if k != "max_line"}
+    for s in _drawn(scenarios(**untold), 60):  # type: ignore[arg-type]
+        assert "hangup_edges" not in s.features, s.features
+    for s in _drawn(scenarios(early_stop=False, **_TOLD), 60):  # type: ignore[arg-type]
+        assert "deaf_drains" not in s.features, s.features
     with pytest.raises(ValueError, match="hangup_edges"):
         scenarios(features=("hangup_edges",))  # (no line limit told)
+    with pytest.raises(ValueError, match="hangup_edges"):
+        scenarios(features=("hangup_edges",), max_line=64 * 1024 + 1)  # (a limit over 64 KiB: too costly)
     with pytest.raises(ValueError, match="deaf_drains"):
         scenarios(features=("deaf_drains",), early_stop=False)
+    with pytest.raises(ValueError, match="max_line"):
+        scenarios(max_line=0)
 
 
 def test_hangup_edges_meets_the_allowance_to_the_byte() -> None:
@@ -153,3 +162,62 @@ def test_a_chat_burst_overflows_a_member_within_one_receive() -> None:
     assert fails(IocpServer) is None
     found = fails(mutant)
     assert found is not None and "closed by the server" in found, found
+
+
+# ---------------------------------------------------------------- the same shapes in ovserver simulate's swarm
+
+
+def test_simulate_hangup_edges_plan() -> None:
+    """simulate's hangup_edges: a plain client's last line is over max_line in two sends, the first ending at
+    byte max_line + 1 of it, the second 20 or 50 ms later with max_line bytes more (one fewer, one more), its
+    newline last; it reads nothing until 100 ms after its last send; it expects the error line."""
+    from ovserver._simulate import HANGUP_GAPS_NS, HANGUP_READ_LATE_NS, _hangup_edges, scenario_plan
+
+    seen = set()
+    for seed in range(12):
+        out = scenario_plan(10, 3, seed)
+        before = [p.too_long for p in out]
+        _hangup_edges(out, seed, 1000)
+        (p,) = [p for p, k in zip(out, before, strict=True) if p.too_long != k]
+        line = p.lines[p.too_long]
+        assert p.too_long == len(p.lines) - 1 and b"".join(p.chunks).endswith(line + b"\n")
+        assert p.chunks[-2] == line[:1001] and p.chunks[-1] == line[1001:] + b"\n"
+        assert p.pauses_ns[-2] in HANGUP_GAPS_NS and p.read_pause_ns >= sum(p.pauses_ns) + HANGUP_READ_LATE_NS
+        seen.add(len(p.chunks[-1]) - 1000)
+    assert seen == {-1, 0, 1}, seen
+
+
+def test_simulate_deaf_drains_plan() -> None:
+    """simulate's deaf_drains: the last plain client to arrive half-closes owed more than the window, reads
+    nothing for 3 s, and asks for a stop after its FIN."""
+    from ovserver._simulate import DEAF_FOR_NS, DEAF_STOPS_NS, _deaf_drains, scenario_plan
+
+    out = scenario_plan(10, 3, 0)
+    own = {id(p): len(p.lines) for p in out}
+    _deaf_drains(out, 0, 16384, 1000)
+    (p,) = [p for p in out if p.deaf_stop_ns]
+    assert p.arrival_ns == max(q.arrival_ns for q in out) and p.half_close and p.deaf_stop_ns in DEAF_STOPS_NS
+    added = p.lines[own[id(p)]:]
+    assert 16384 < sum(len(line) + 1 for line in p.lines) <= 16384 + 1001 and {len(x) for x in added} == {1000}
+    assert p.read_pause_ns >= DEAF_FOR_NS and b"".join(p.chunks) == b"".join(line + b"\n" for line in p.lines)
+
+
+@pytest.mark.parametrize(("name", "seeds"), [("hangup-allowance-off-by-one", (29,)),
+                                             ("stop-skips-draining", (4, 6))])
+def test_simulate_default_traffic_reaches_the_shapes_mutants(name: str, seeds: tuple[int, ...]) -> None:
+    """simulate's default (swarm) traffic, echo, on seeds that draw the shape (hangup_edges with exactly
+    max_line bytes after the edge; deaf_drains): the mutant fails (a reset of a hung-up client owed nothing
+    more than its error line; a stop that never returns, or a leak at WSACleanup), the correct servers pass."""
+    from ovserver import simulate
+    from ovserver._iocp import IocpServer
+
+    mutant = next(m for m in MUTANTS if m.name == name).server
+    for seed in seeds:
+        for cls in (EventServer, RoutineServer, IocpServer):
+            r = simulate(100, 10, mode="echo", seed=seed, server_class=cls)
+            assert r.ok, (cls.__name__, seed, r.errors)
+        try:
+            found = not simulate(100, 10, mode="echo", seed=seed, server_class=mutant).ok
+        except Exception:  # the fake found a leak: the bug found
+            found = True
+        assert found, (name, seed)

@@ -204,18 +204,22 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
         owed = 64 if script.stops_reading and scenario.window is not None else 0
         # (a client that gives up after its FIN, reset_after_fin, likewise: its line and up to 64 more)
         gives_up = 65 if "reset_after_fin" in scenario.features else 0
+        # (and deaf_drains' client, which half-closes owed more than the window: its line and up to 64 more)
+        deaf = 65 if "deaf_drains" in scenario.features else 0
         assert len(script.lines) <= 4 + bool({"stopped_readers", "crowd"} & set(scenario.features)) + owed + gives_up \
-            or bulk
+            + deaf or bulk
         if owed and scenario.window is not None and any(len(m) == 300 for m in script.lines):
             assert sum(len(m) + 1 for m in script.lines) > scenario.window  # (300-byte lines: 55 for 16384)
         assert not script.tail or "unterminated" in scenario.features
         assert script.pause_at_ns is None or {"paused_readers", "stopped_readers", "half_close",
-                                              "talk_after_leave", "backpressure", "departures"} & set(scenario.features)
+                                              "talk_after_leave", "backpressure", "departures",
+                                              "deaf_drains"} & set(scenario.features)
         assert len(script.stream) <= 4 * 16385 + 5 * 25 + 320 * 1024 + 16385 + 20001 + (
             200 * 1024 if "backpressure" in scenario.features else 0) + (
             512 * 1024 if "slow_readers" in scenario.features else 0) + (
             16384 + 301 if owed else 0) + (
             65 * 301 if gives_up else 0) + (
+            65 * 301 if deaf else 0) + (
             64 * 1024 + 1 if "boundary_sends" in scenario.features else 0) + (
             512 * 1024 if "busy_server" in scenario.features else 0)
         assert script.read_bytes is None or "slow_readers" in scenario.features
@@ -227,7 +231,8 @@ def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
             assert -1 <= fault.before_chunk <= len(script.chunks)
     assert scenario.window is None or {"small_window", "paused_readers", "stopped_readers", "half_close",
                                        "talk_after_leave", "backpressure", "departures",
-                                       "slow_readers", "busy_server", "reset_after_fin"} & set(scenario.features)
+                                       "slow_readers", "busy_server", "reset_after_fin",
+                                       "deaf_drains"} & set(scenario.features)
     assert not scenario.faults.injections or {"injections", "accept_faults"} & set(scenario.features)
     assert scenario.size()["features"] == len(scenario.features)
 

@@ -29,8 +29,8 @@ Run from the repository root, on a shared machine niced and two at a time:
 ``nice -n 10 .venv/bin/python tools/false_alarms.py --jobs 2``
 (``--only simulate``, ``--models iocp``, ``--profiles ci``... narrow it; ``--backpressure`` runs the
 recipe on ovserver configured with back-pressure, ``tests.mutants.properties.recipe_bp_property``;
-``--busy-server`` names every feature of the swarm, the opt-in ones too (``hangup_edges`` and ``deaf_drains``:
-``tests.mutants.properties.recipe_shapes_property``; ``busy_server`` was one); ``--idle`` runs the recipe
+``--busy-server`` names every feature of the swarm (``busy_server``, ``hangup_edges`` and ``deaf_drains`` were
+opt-in once; all are in the default swarm now, so it draws what the plain recipe draws); ``--idle`` runs the recipe
 on ovserver configured with an idle time-out, ``tests.mutants.properties.recipe_idle_property``).
 """
 
@@ -120,7 +120,7 @@ def recipe_settings(profile: str, examples: int) -> settings:
                     phases=[Phase.generate])
 
 
-#: ``--busy-server``: every feature of the swarm, the opt-in ones too (hangup_edges, deaf_drains).
+#: ``--busy-server``: every feature of the swarm named (opt-in ones were drawn only so; none is now).
 EVERY_FEATURE = tuple(f for group in FEATURES.values() for f in group)
 
 
@@ -130,7 +130,7 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
     """The README recipe on the correct server of ``model`` (or on ``server_class``), ``examples``
     examples; every failing one is recorded and the search goes on.  ``backpressure``: ovserver
     configured with back-pressure (``recipe_bp_property``: its own limits, the model told);
-    ``busy_server``: the swarm with every feature, ``busy_server`` too (opt-in); ``idle``: ovserver
+    ``busy_server``: the swarm with every feature named; ``idle``: ovserver
     configured with an idle time-out (``recipe_idle_property``, the model told); ``preempt``: thread
     switches favour synchronization calls (check_line_server's ``preempt``; the plain recipe only)."""
     what = ((f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--backpressure", action="store_true",
                     help="the recipe on ovserver with back-pressure (high_water, stall time-out; the model told)")
     ap.add_argument("--busy-server", action="store_true",
-                    help="the recipe's swarm with every feature, the opt-in ones too (hangup_edges, deaf_drains)")
+                    help="the recipe's swarm with every feature named (the default swarm's since shapes29)")
     ap.add_argument("--preempt", action="store_true",
                     help="the recipe with preemption at synchronization calls (check_line_server's preempt)")
     ap.add_argument("--idle", action="store_true",

@@ -255,11 +255,12 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "faults": ("injections", "early_stop", "backlog", "accept_faults"),
 }
 _ALL_FEATURES = tuple(f for group in FEATURES.values() for f in group)
-#: Features drawn only when ``scenarios(features=...)`` names them: hangup_edges and deaf_drains (search28: new
-#: traffic shapes, opt-in so that every sequence drawn without naming them stays as it was; busy_server was one
-#: from search13, whose checks raised false alarms on slowed correct servers, until search14 gave the fake a
-#: quantum with keep_up and the checker's release and idle seconds the stream a slowed server is still reading).
-_OPT_IN: frozenset[str] = frozenset({"hangup_edges", "deaf_drains"})
+#: Features drawn only when ``scenarios(features=...)`` names them: none now.  busy_server was one from search13,
+#: whose checks raised false alarms on slowed correct servers, until search14 gave the fake a quantum with keep_up
+#: and the checker's release and idle seconds the stream a slowed server is still reading; hangup_edges and
+#: deaf_drains were (search28, so that no sequence moved) until shapes29 made them part of the default swarm, so
+#: that the README's recipe reaches the hang-up boundary and the deaf drain (it moved every swarm sequence).
+_OPT_IN: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -452,7 +453,7 @@ def fault_plans(scripts: Sequence[ClientScript], *, resets: bool = True, leaves:
 
 #: Features that cost time (big sends) are switched on rarely: 1 in _RARE.
 _RARE = 8
-_MASKING = ("injections", "early_stop")
+_MASKING = ("injections", "early_stop", "deaf_drains")  # (deaf_drains: a stop of its own)
 _LONG_GAPS = (20 * _MS, 60 * _MS)
 _SPREAD_ONLY = (15 * _MS, 50 * _MS)
 _SPREAD = st.sampled_from([0, 300 * _US, 3 * _MS, *_SPREAD_ONLY])
@@ -689,7 +690,7 @@ _IDLE_DRIBBLE = b"slowlory"
 _IDLE_FILL = (b"still here", b"still here, again")
 
 
-#: hangup_edges (opt-in, with a known line limit up to _MAX_BOUNDARY): the first ordinary client ends with a line
+#: hangup_edges (with a known line limit up to _MAX_BOUNDARY): the first ordinary client ends with a line
 #: over the limit in two sends, the first ending exactly at byte max_line + 1 of the line (the receive that finds
 #: it too long ends there), the second, _HANGUP_GAPS later (its receives do not run into the first's), carrying
 #: max_line more bytes (its newline the last) or (_HANGUP_MORE) one fewer or one more: the boundary of a hung-up
@@ -698,7 +699,7 @@ _IDLE_FILL = (b"still here", b"still here, again")
 _HANGUP_GAPS = st.sampled_from([50 * _MS, 20 * _MS])
 _HANGUP_MORE = st.sampled_from([0, 0, -1, 1])
 _HANGUP_READ_LATE = 100 * _MS
-#: deaf_drains (opt-in, with leaves and stops allowed): the first ordinary client sends its lines and a line of
+#: deaf_drains (with leaves and stops allowed): the first ordinary client sends its lines and a line of
 #: _STOPPED_LINE bytes (more such lines until it is owed more than the window holds), half-closes right behind its
 #: last send and reads nothing for _DEAF_FOR, longer than the checker's second for a stop; the server is asked to
 #: stop _DEAF_STOPS after its FIN: a stop while a half-closed client drains nothing and is owed output.
@@ -1234,8 +1235,8 @@ class _Swarm:
         self.wave = draw(_CROWD_LATE) if known else 0
         storm = draw(_RESET_STORMS)
         self.storm = 0
-        # The opt-in shapes' draws (drawn whatever their switches, when they may be drawn at all: without
-        # naming them, no draw, so every sequence drawn before them stays as it was).
+        # The shapes' draws (drawn whatever their switches, when they may be drawn at all: a switch that is off
+        # changes no later draw).
         self.hangup = (draw(_HANGUP_MORE), draw(_HANGUP_GAPS)) if "hangup_edges" in self.allowed else None
         deaf_size, deaf_stop = ((draw(_ladder(self.stopped_line + 1)), draw(_DEAF_STOPS))
                                 if "deaf_drains" in self.allowed else (0, 0))
@@ -1551,13 +1552,17 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       stays and reads all the time goes idle just under T, at T or just over
       T, either between its lines, each in a send of its own, or once served,
       lingering; the model's ``idle_timeout_ms`` says what the server does);
-      opt-in, drawn only when ``features`` names them: ``hangup_edges`` (with
-      ``max_line`` up to 64 KiB: a client ends with a line over it in two
-      sends, the first ending exactly at byte ``max_line`` + 1, the second
-      20 or 50 ms later with ``max_line`` bytes more, or one fewer or one
-      more, newline last, while it reads nothing), ``deaf_drains`` (a client
-      half-closes owed more than the window holds, reads nothing for 3 s,
-      and the server is asked to stop 3 to 100 ms after its FIN);
+      ``hangup_edges`` (only with ``max_line``, the server's line limit, up
+      to 64 KiB: a client ends with a line over it in two sends, the first
+      ending exactly at byte ``max_line`` + 1, the second 20 or 50 ms later
+      with ``max_line`` bytes more, or one fewer or one more, newline last,
+      while it reads nothing: the edge of what a hung-up client may still
+      send; scenarios() cannot know a server's line limit, and guesses none:
+      without ``max_line`` there is no such edge to draw), ``deaf_drains``
+      (1 in 3, as it stops the server: a client half-closes owed more than
+      the window holds, reads nothing for 3 s, and the server is asked to
+      stop 3 to 100 ms after its FIN; not with ``faults``, ``leaves`` or
+      ``early_stop`` False);
     * load: ``crowd`` (every client at once, as many as the range allows, or
       ``max_clients`` + 3 when that is given, 1 example in 3 where that is at
       most 100, else 1 in 4: a full server; its first ``max_clients`` clients

@@ -23,7 +23,6 @@ from hypothesis.errors import HypothesisException
 
 from fakewinsock import FakeConfig, FakeWinsock
 from fakewinsock.testing import (
-    FEATURES,
     ChatModel,
     ClientScript,
     EchoModel,
@@ -307,22 +306,8 @@ def with_accepts(cls: type[Server], n: int) -> type[Server]:
     return Accepting
 
 
-#: The recipe with the swarm's opt-in traffic shapes named too (search28: ``features=`` every feature but
-#: idle_clients, which needs an idle time-out): hangup_edges (a hung-up client's allowance met to the byte) and
-#: deaf_drains (a stop while a half-closed client that reads nothing is owed output).  Opt-in, so that the plain
-#: recipe's derandomized sequence, and every mutant it catches, stay as they were; this one's sequence is its own.
-SHAPES_FEATURES = tuple(f for group in FEATURES.values() for f in group if f != "idle_clients")
-
-
-def recipe_shapes_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
-                           observe: Callable[[bool], None] | None = None,
-                           on_failure: Callable[[Exception], None] | None = None) -> Callable[[], None]:
-    """The README recipe with the opt-in shapes (:data:`SHAPES_FEATURES`)."""
-    return recipe_property(cls, mode, settings_, observe=observe, features=SHAPES_FEATURES, on_failure=on_failure)
-
-
-PROPERTIES["recipe_shapes"] = recipe_shapes_property
-PROPERTIES["recipe_shapes_chat"] = lambda cls: recipe_shapes_property(cls, "chat")
+#: (recipe_shapes, the recipe naming the swarm's then opt-in shapes hangup_edges and deaf_drains, search28, went
+#: with shapes29: the default swarm draws them, so the plain recipe is that recipe.)
 
 
 #: The recipe aimed at ovserver keeping four AcceptEx outstanding (``serve --accepts``; ServerConfig and
