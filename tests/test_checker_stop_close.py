@@ -30,10 +30,10 @@ def _stopped(stop_ms: int) -> Scenario:
                     t.FaultPlan((), stop_at_ns=stop_ms * _MS))
 
 
-def run(cls: type[Server], scenario: Scenario, seed: int) -> str | None:
+def run(cls: type[Server], scenario: Scenario, seed: int, model: EchoModel | None = None) -> str | None:
     try:
-        t.check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits(), 0), scenario, EchoModel(),
-                            seed=seed)
+        t.check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits(), 0), scenario,
+                            model or EchoModel(), seed=seed)
     except t.LineServerFailure as e:
         return str(e)
     return None
@@ -51,3 +51,19 @@ def test_a_stop_that_resets_quiet_clients_is_caught() -> None:
     for seed in range(3):
         found = run(StopClosesAbortively, _stopped(20), seed)
         assert found is not None and "reset by the server at the stop" in found, (seed, found)
+
+
+def test_a_model_that_resets_at_a_stop_on_purpose_lets_it() -> None:
+    """A server whose stop is a hard close by design says so (``resets_at_stop=True``): the same mutant then
+    passes (and the correct servers still do)."""
+    for seed in range(3):
+        assert run(StopClosesAbortively, _stopped(20), seed, EchoModel(resets_at_stop=True)) is None, seed
+        assert run(EventServer, _stopped(20), seed, EchoModel(resets_at_stop=True)) is None, seed
+
+
+@pytest.mark.parametrize("bad", [1, None, "yes"])
+def test_resets_at_stop_takes_a_bool(bad: object) -> None:
+    with pytest.raises(ValueError, match="resets_at_stop"):
+        EchoModel(resets_at_stop=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="resets_at_stop"):
+        t.ChatModel(resets_at_stop=bad)  # type: ignore[arg-type]

@@ -1183,7 +1183,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         nonlocal stop_requested
         if not stop_requested:
             run.check_quiet()
-            for c in run.clients:
+            for c in run.clients if not run.policy.resets_at_stop else ():
                 if c.quiet_at_stop():
                     c.sent_at_stop = c.sent_bytes
             stop_requested = run.stopping = True

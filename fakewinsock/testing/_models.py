@@ -65,6 +65,12 @@ class LineModel(Protocol):
       the server sent it (read) to the last line of it, or routed to it,
       that the server took (the line's reply or its broadcast arrived): more
       clients than this holding a place at one moment are reported.
+    * ``resets_at_stop``: the server resets its connections when it stops (a
+      hard close, SO_LINGER {1, 0}) on purpose.  By default (False) a client
+      that is quiet at the stop (it has read all it is owed, nothing is on
+      its way either way, and it has read nothing for 1 ms) must read a FIN:
+      Windows resets a close only with a send or a receive outstanding or
+      bytes unread, and a server that stops cancels and reaps those first.
     """
 
     broadcasts: bool
@@ -91,7 +97,11 @@ class _Limited:
 
     def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
                  too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None,
-                 idle_timeout_ms: int | None = None, max_clients: int | None = None) -> None:
+                 idle_timeout_ms: int | None = None, max_clients: int | None = None,
+                 resets_at_stop: bool = False) -> None:
+        if not isinstance(resets_at_stop, bool):
+            raise ValueError(f"resets_at_stop: expected True or False, not {resets_at_stop!r}")
+        self.resets_at_stop = resets_at_stop
         if max_clients is not None and (isinstance(max_clients, bool) or not isinstance(max_clients, int)
                                         or max_clients < 1):
             raise ValueError(f"max_clients: expected a number of clients >= 1 (or None for no limit), "
@@ -137,15 +147,17 @@ class EchoModel(_Limited):
     ``too_long``; it drops an unterminated last line), and with back-pressure
     ``high_water=limits.high_water``; with an idle time-out,
     ``idle_timeout_ms=config.idle_timeout_ms``; its client limit,
-    ``max_clients=limits.max_clients``."""
+    ``max_clients=limits.max_clients``; a server that resets its
+    clients when it stops, on purpose, ``resets_at_stop=True``."""
 
     broadcasts = False
 
     def __init__(self, *, max_line: int | None = None, max_queued: int | None = None,
                  partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None,
                  high_water: int | None = None, idle_timeout_ms: int | None = None,
-                 max_clients: int | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients)
+                 max_clients: int | None = None, resets_at_stop: bool = False) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients,
+                         resets_at_stop)
 
     def greeting(self, name: bytes) -> bytes:
         return b""
@@ -165,8 +177,10 @@ class ChatModel(_Limited):
                  relay: Callable[[bytes, bytes], bytes] = lambda name, line: name + b": " + line + b"\n", *,
                  max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
                  too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None,
-                 idle_timeout_ms: int | None = None, max_clients: int | None = None) -> None:
-        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients)
+                 idle_timeout_ms: int | None = None, max_clients: int | None = None,
+                 resets_at_stop: bool = False) -> None:
+        super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients,
+                         resets_at_stop)
         self._welcome = welcome
         self._relay = relay
 
@@ -186,6 +200,7 @@ class _Policy:
         self.high_water: int | None = getattr(model, "high_water", None)
         self.idle_timeout_ms: int | None = getattr(model, "idle_timeout_ms", None)
         self.max_clients: int | None = getattr(model, "max_clients", None)
+        self.resets_at_stop: bool = bool(getattr(model, "resets_at_stop", False))
         self.partial_at_eof: str = getattr(model, "partial_at_eof", "drop")
         too_long = getattr(model, "too_long", None)
         self.too_long: Callable[[bytes], bytes] = too_long if callable(too_long) else (
