@@ -369,6 +369,22 @@ def _line_before(script: ClientScript, fault: ClientFault, line: bytes) -> tuple
     return script, replace(fault, before_chunk=at + 1)
 
 
+def _deafened(script: ClientScript, index: int, line: int) -> tuple[ClientScript, ClientFault]:
+    """deaf_drains' client made from ``script`` (what an ordinary client sends; its tail dropped): a line of
+    ``line`` bytes (none if -1) after its lines, in a send of its own, its FIN right behind it, and no reading
+    for _DEAF_FOR from the start."""
+    chunks, gaps_ns = list(script.chunks), list(script.gaps_ns)
+    if script.tail:  # (its own send, or the end of the last one: see _Swarm.script)
+        if chunks[-1] == script.tail:
+            chunks, gaps_ns = chunks[:-1], gaps_ns[:-1]
+        else:
+            chunks[-1] = chunks[-1][:-len(script.tail)]
+    script = replace(script, chunks=tuple(chunks), gaps_ns=tuple(gaps_ns), tail=b"", pause_at_ns=0,
+                     pause_ns=_DEAF_FOR)
+    fault = ClientFault(index, "leave", script.leave_points()[-1], 0)
+    return _line_before(script, fault, _pattern(line, index)) if line >= 0 else (script, fault)
+
+
 def _cut(stream: bytes, sizes: list[int]) -> list[bytes]:
     """``stream`` cut into sends of these sizes; the last send takes the rest."""
     chunks: list[bytes] = []
@@ -871,6 +887,14 @@ class _Swarm:
 
     def script(self, draw: st.DrawFn, f: frozenset[str], index: int) -> tuple[ClientScript, ClientFault | None]:
         role = self.roles[index] if index < len(self.roles) else ""
+        # deaf_drains' client makes an ordinary client's draws, all of them (those of what it does not do too), and
+        # is made deaf from that client at the end (see _deafened): switching deaf_drains off then keeps every draw,
+        # so that the shrinker can drop it (made with draws of its own, a shrunk failure kept it, and with it the
+        # other clients' FIN features: ('long_lines', 'half_close', 'fin_after_burst', 'reset_after_fin',
+        # 'deaf_drains'), 4 faults)
+        deaf = role == "deaf_leaver"
+        if deaf:
+            role = ""
         kinds: tuple[str, ...] = ()
         used = self.used
         if self.line is None:  # the line strategy is ours: sizes may vary it
@@ -891,8 +915,6 @@ class _Swarm:
             size = draw(_ladder(self.ender_line + 1))
             if size:
                 msgs.append(_pattern(size - 1, index))
-        if role == "deaf_leaver" and self.deaf_line >= 0:  # deaf_drains: a line whose reply the window holds back
-            msgs.append(_pattern(self.deaf_line, index))
         stop_at: int | None = None  # when a reader that stops for good stops
         # A crowd's first max_clients clients fill the server and stay (a full server stays full): none
         # of them stops reading for good (its reset would free its slot) nor takes a random fault.
@@ -906,7 +928,8 @@ class _Swarm:
             stop_at = draw(_STOPPED)
             if stop_at is not None:  # it keeps sending: a line whose reply more than fills a small window
                 size = draw(_ladder(self.stopped_line + 1))
-                self.stuck_lines[index] = size - 1
+                if not deaf:  # (deaf: the line only)
+                    self.stuck_lines[index] = size - 1
                 if size:
                     msgs.append(_pattern(size - 1, index))
         stream = _ended(msgs)
@@ -1013,8 +1036,12 @@ class _Swarm:
         gaps_ns = _paused_before(gaps_ns, exact_at if exact_at >= 0 else 1 if boundary_first else -1)
         if hangup_at >= 0 and self.hangup is not None:  # hangup_edges: the bytes after the one that makes the
             gaps_ns = gaps_ns[:hangup_at] + (self.hangup[1],)  # line too long, a while later
-        if role != "talker" and any(g in _LONG_GAPS for g in gaps_ns):
+        sent_gaps = gaps_ns[:-1] if deaf and tail and chunks[-1] == tail else gaps_ns  # (deaf: no tail, see _deafened)
+        if role != "talker" and any(g in _LONG_GAPS for g in sent_gaps):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
+        labels = used
+        if deaf:  # (the rest of an ordinary client's draws; their labels are not its own)
+            self.used = used = set()
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
         if "crowd" not in f or role in ("accept_reset", "accept_late"):
             stay = 0
@@ -1058,8 +1085,6 @@ class _Swarm:
             pause_at, pause = 0, _ENDER_PAUSE
         elif role == "hangup_edge":  # not until its error line is long on its way (see _HANGUP_READ_LATE)
             pause_at, pause = 0, sum(gaps_ns) + _HANGUP_READ_LATE
-        elif role == "deaf_leaver":  # not for longer than the stop after its FIN may take
-            pause_at, pause = 0, _DEAF_FOR
         elif stop_at is not None:
             pause_at, stops = stop_at, True
             used.add("stopped_readers")
@@ -1068,21 +1093,37 @@ class _Swarm:
             pause_at, pause = draw(_PAUSED) or (None, None)
             if pause_at is not None:
                 used.add("paused_readers")
+        stay = max(stay, draw(self.linger))
+        # deaf_drains: its lines (no tail: its ending is the shape's), then its line whose reply the window holds
+        # back, FIN right behind it; it reads nothing for longer than the stop after its FIN may take (see draw)
+        deafened = _deafened(ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, stay, tail), index,
+                             self.deaf_line) if deaf else None
         if keep_alive:  # ... and sends nothing (a connection opened ahead of use)
             msgs, chunks, gaps_ns, tail, pause_at, pause = [], [], (), b"", None, None
-        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, max(stay, draw(self.linger)), tail, pause_at,
-                              pause, read_bytes, read_every)
-        if keep_alive:  # (and does not end before its stay)
+        script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, stay, tail, pause_at, pause, read_bytes,
+                              read_every)
+        ending = self._ending(draw, f, index, role, script, stops=stops, hung=hung, filler=filler, quiet=keep_alive)
+        if deafened is None:
+            return ending
+        self.used = labels
+        self.give_up_lines.pop(index, None)
+        labels.add("deaf_drains")
+        if arrive in _SPREAD_ONLY and "spread_arrivals" in f and "crowd" not in f:
+            labels.add("spread_arrivals")
+        return deafened
+
+    def _ending(self, draw: st.DrawFn, f: frozenset[str], index: int, role: str, script: ClientScript, *,
+                stops: bool, hung: bool, filler: bool, quiet: bool) -> tuple[ClientScript, ClientFault | None]:
+        """A client's ending (its fault, if any), and its script with what that ending adds."""
+        used = self.used
+        if quiet:  # (a keep-alive client does not end before its stay)
             return script, None
         if stops:  # it must end: a reset after sending everything
-            return script, ClientFault(index, "reset", len(chunks), draw(_STOPPED_FOR))
+            return script, ClientFault(index, "reset", len(script.chunks), draw(_STOPPED_FOR))
         if role == "accept_reset":
             used.add("accept_faults")
             return script, ClientFault(index, "reset", -1)
         if role == "ender":  # FIN right after its last send, its replies still queued
-            return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
-        if role == "deaf_leaver":  # likewise (the stop comes after it: see draw)
-            used.add("deaf_drains")
             return script, ClientFault(index, "leave", script.leave_points()[-1], 0)
         if role == "hangup_edge":  # the server ends it (error line, FIN; a reset once it sent too much)
             used.add("hangup_edges")
@@ -1099,7 +1140,7 @@ class _Swarm:
         # most of a crowd behaves; one in 8 may reset or leave).
         # A client whose stream ends in a line over the limit that never ends: that and its FIN are its ending.
         plain = (role in ("talker", "slow_reader", "flooder") or filler or ("crowd" in f and index % 8 != 1)
-                 or self._over_limit(tail))
+                 or self._over_limit(script.tail))
         fault = self._fault(draw, f, index, script) if not plain else None
         if fault is not None and fault.reset_after_ns is not None:
             # reset_after_fin: its last line before the FIN asks for more than a small window holds (a request
@@ -1108,7 +1149,8 @@ class _Swarm:
             if size:
                 self.give_up_lines[index] = size - 1
                 script, fault = _line_before(script, fault, _pattern(size - 1, index))
-        if fault is not None and fault.kind == "leave" and pause_at is None and {"half_close", "talk_after_leave"} & f:
+        if (fault is not None and fault.kind == "leave" and script.pause_at_ns is None
+                and {"half_close", "talk_after_leave"} & f):
             # It leaves with replies still queued: it has not been reading for a while.
             paused = draw(_PAUSED)
             if paused is not None:
@@ -1251,7 +1293,9 @@ class _Swarm:
             if count > 1:
                 self.used.add("crowd")
         else:
-            need = 3 if "accept_faults" in f else 2 if {"departures", "busy_server", *_SHAPES} & f else lo
+            # (not for deaf_drains, which one client makes: switching it off then keeps the count, and the draws
+            # after it)
+            need = 3 if "accept_faults" in f else 2 if {"departures", "busy_server", "hangup_edges"} & f else lo
             count = max(some, min(need, hi))
         roles = [""] * count  # what each client does for a targeted feature
         if count:
