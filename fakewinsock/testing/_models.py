@@ -36,7 +36,11 @@ class LineModel(Protocol):
       input as messages and close the connection gracefully (FIN) once that
       line is out; nothing of the line is routed.
     * ``max_queued``: the server may cut a client off (reset it) once more than
-      this many bytes owed to it have not reached it.
+      this many bytes owed to it have not reached it; and must have, by the
+      time a client that paused its reading (or stopped for good) reads again
+      or resets, if more than this many of the bytes owed to it for the lines
+      the server took are still queued in the server (not read, not on their
+      way: neither in flight nor in its receive buffer, nor in a posted send).
     * ``partial_at_eof``: what becomes of a last line without its newline when
       the client ends its input: ``"drop"`` (it was never a message) or
       ``"line"`` (it is handled as a line).
