@@ -33,7 +33,9 @@ _MS = 1_000_000
 
 
 def _run(cls: type[Server], seed: int, preempt: bool) -> str | None:
-    scenario = Scenario((ClientScript.of(linger_ns=1500 * _MS), ClientScript.of(b"late", arrive_ns=10_000)))
+    # (the late client 50 us behind the first: since the events model accepts no further ahead than its groups
+    # (robust29), the 10 us of before no longer put the hand-over in the group's window on any seed of 0-399)
+    scenario = Scenario((ClientScript.of(linger_ns=1500 * _MS), ClientScript.of(b"late", arrive_ns=50_000)))
     try:
         check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", Limits()), scenario, EchoModel(),
                           seed=seed, preempt=preempt)
@@ -51,10 +53,11 @@ def test_the_plain_chooser_asks_the_thread_question_as_an_index() -> None:
 
 @pytest.mark.parametrize("name", ["group-wake-reset-outside-lock", "group-inbox-checked-outside-lock"])
 def test_preemption_at_the_lock_release_loses_the_hand_over(name: str) -> None:
-    """Seeds 28 and 56: the group is switched out after its LeaveCriticalSection, the acceptor hands the late
-    client over and signals, the group's WSAResetEvent erases it; the plain chooser passes both seeds."""
+    """Seed 35 (the only one of 0-249 since robust29's bound on accepting ahead of the groups; 28 and 56
+    before): the group is switched out after its LeaveCriticalSection, the acceptor hands the late client over
+    and signals, the group's WSAResetEvent erases it; the plain chooser passes the seed."""
     mutant = next(m for m in MUTANTS if m.name == name).server
-    for seed in (28, 56):
+    for seed in (35,):
         found = _run(mutant, seed, preempt=True)
         assert found is not None and "the server made no Winsock call for 1.500 s" in found, (seed, found)
         assert _run(mutant, seed, preempt=False) is None, seed
@@ -96,7 +99,7 @@ def test_a_preempting_chooser_is_deterministic() -> None:
         return ws.trace.to_text()
     assert trace(1) == trace(1)
     mutant = next(m for m in MUTANTS if m.name == "group-wake-reset-outside-lock").server
-    first, again = _run(mutant, 28, preempt=True), _run(mutant, 28, preempt=True)
+    first, again = _run(mutant, 35, preempt=True), _run(mutant, 35, preempt=True)
     assert first is not None and again is not None
     assert first.splitlines()[0] == again.splitlines()[0]  # (the rest names the trace file written)
 

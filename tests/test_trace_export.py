@@ -325,12 +325,13 @@ def test_a_failing_check_line_server_run_writes_its_whole_trace_and_says_where(
 
     monkeypatch.setenv("FAKEWINSOCK_TRACE_DIR", str(tmp_path))
     scenario = Scenario((ClientScript.of(b"hello", b"world"), ClientScript.of(b"x" * 300)))
-    with pytest.raises(LineServerFailure) as info:  # chat is not echo
-        check_line_server(lambda ws, a: Ovserver(ws, a, mode="chat"), scenario, EchoModel(), seed=5)
+    with pytest.raises(LineServerFailure) as info:  # chat is not echo (seed 4: a run with a flow arrow; seed 5's
+        # had none since the events model accepts no further ahead than its groups, robust29)
+        check_line_server(lambda ws, a: Ovserver(ws, a, mode="chat"), scenario, EchoModel(), seed=4)
     path = Path(info.value.trace_file)
     assert path.parent == tmp_path and f"whole trace: {path} " in str(info.value)
     got = _load(path)
     seqs = {_arg(e, "seq") for e in got.events} - {0}
     assert got.slices and got.flows and min(seqs) == 1 and len(seqs) > 40  # the whole run, not the tail
-    assert check_line_server(lambda ws, a: Ovserver(ws, a), scenario, EchoModel(), seed=5).ok
+    assert check_line_server(lambda ws, a: Ovserver(ws, a), scenario, EchoModel(), seed=4).ok
     assert list(tmp_path.iterdir()) == [path]  # a passing run writes nothing
