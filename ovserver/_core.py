@@ -285,7 +285,14 @@ class ServerConfig:
 
 @dataclass
 class ServerStats:
-    """What the server did.  ``hub`` holds the protocol's counts."""
+    """What the server did.  ``hub`` holds the protocol's counts.
+
+    A client's end counts once, the first seen: a connection whose FIN was
+    read (``ended``) is not counted again as a reset or an I/O error when a
+    send (or receive) then fails, but in ``ended_then_failed``.  (Not yet
+    one way each: ``hung_up`` counts with what closes the connection then,
+    as do the ended ones the server then closes, cut off, timed out or at
+    the stop.)"""
 
     accepted: int = 0
     accept_failures: int = 0  # posts that failed, accepts that completed failing, connections refused
@@ -293,6 +300,7 @@ class ServerStats:
     refused: int = 0  # accepted but not served (its accept context, or no thread or port for it): closed at once
     peak_connections: int = 0
     ended: int = 0  # the client closed gracefully (a receive of 0 bytes)
+    ended_then_failed: int = 0  # of ended: a send (or receive) then failed, a reset or not: counted in ended only
     reset: int = 0  # the client was forced out (10054)
     io_errors: int = 0  # another receive or send error
     hung_up: int = 0  # protocol error: error line, then closed
@@ -793,11 +801,19 @@ class Server:
             return
         # Failed at once: nothing will notify.
         self.stats.posted_failed += 1
-        self._count_close(error)
+        self._count_close(conn, error)
         self._close(conn)
 
-    def _count_close(self, error: int) -> None:
-        if error == WSAECONNRESET:
+    def _count_close(self, conn: _Conn, error: int) -> None:
+        """Count how ``conn`` ended, as its failed receive or send says: a
+        reset (10054: the client forced it out) or another I/O error; unless
+        its end was counted already, as ``ended`` (its FIN was read): each
+        connection counts in one way of ending, the first seen.  (Under Wine
+        a reset reads as 0 bytes first, then a send to it fails with 10054;
+        on the fake, a client's reset after its FIN fails a send with 10053.)"""
+        if conn.state == "eof":
+            self.stats.ended_then_failed += 1
+        elif error == WSAECONNRESET:
             self.stats.reset += 1
         else:
             self.stats.io_errors += 1
@@ -811,7 +827,7 @@ class Server:
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

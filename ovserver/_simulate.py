@@ -166,7 +166,8 @@ def format_report(r: SimulationReport) -> str:
            + (f"; {r.latecomers} latecomers were due around it" if r.latecomers else "")]
           if r.stop_at_ns is not None else []),
         f"server                accepted {s.accepted}, peak {s.peak_connections} at once, "
-        f"ended {s.ended}, reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
+        f"ended {s.ended}" + (f" ({s.ended_then_failed} then failed)" if s.ended_then_failed else "")
+        + f", reset {s.reset}, io errors {s.io_errors}, hung up {s.hung_up}, "
         f"cut off {s.cut_off}" + (f" ({s.stalled} stalled)" if r.server_limits.high_water else "")
         + f", closed at stop {s.closed_at_stop}"
         + (f", {s.threads_started} worker threads" if r.model == "iocp" else
@@ -2340,8 +2341,8 @@ def _check_causes(sim: _Sim) -> None:
     half the back-pressure mark) may have waited for it, which is loose (it
     counts what is in flight and in the client's window).  So a client ended
     for no cause could pass for either: each must be matched by the server's
-    count of that cause (a drop by an I/O error; a cut-off by one of its
-    cut-offs, hang-ups, or I/O errors).  And the server may count no more
+    count of that cause (a drop by an I/O error, or a failure after the
+    client's FIN; a cut-off by one of its cut-offs, hang-ups, or failures).  And the server may count no more
     graceful ends (a receive of 0 bytes) than clients sent a FIN."""
     r, s = sim.report, sim.report.server
     # (A client sends its FIN by shutdown, or by its graceful close once served: a hung-up client.)
@@ -2349,13 +2350,18 @@ def _check_causes(sim: _Sim) -> None:
     if s.ended > fins:
         sim.error(f"the server counted {s.ended} clients that ended (a receive of 0 bytes: the client's FIN), but "
                   f"only {fins} clients sent a FIN")
-    if r.dropped > s.io_errors:
+    # (A failure after the client's FIN was read counts in ended only, as ended_then_failed: the first end
+    # seen.  So does a reset then, which this bound lets pass for a failure.)
+    failed = s.io_errors + s.ended_then_failed
+    if r.dropped > failed:
         sim.error(f"{r.dropped} clients were closed by the server as injected failures allow, but the server "
-                  f"counted {s.io_errors} I/O errors: the others were closed for no failure")
-    elif r.cut_off + r.dropped + r.timed_out > s.cut_off + s.hung_up + s.io_errors + s.timed_out:
+                  f"counted {s.io_errors} I/O errors and {s.ended_then_failed} failures after a client's FIN: the "
+                  "others were closed for no failure")
+    elif r.cut_off + r.dropped + r.timed_out > s.cut_off + s.hung_up + failed + s.timed_out:
         sim.error(f"{r.cut_off} clients were cut off as due, {r.dropped} dropped and {r.timed_out} timed out, but the "
-                  f"server counted only {s.cut_off} cut off, {s.hung_up} hung up, {s.io_errors} I/O errors and "
-                  f"{s.timed_out} timed out: the others were ended for no cause")
+                  f"server counted only {s.cut_off} cut off, {s.hung_up} hung up, {s.io_errors} I/O errors, "
+                  f"{s.ended_then_failed} failures after a client's FIN and {s.timed_out} timed out: the others were "
+                  "ended for no cause")
     # A client's reset (no FIN before it) reaches a connection the server holds open with a receive or a send
     # pending as WSAECONNRESET on that operation (FakeWinsock.held_with_io: not a connection accepted but not
     # yet taken into service, which a stop closes uncounted); the server closes it then, or has

@@ -40,7 +40,7 @@ class IdleClockOnSendOnly(IocpServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes
@@ -85,7 +85,7 @@ class IdleClockOnPartialData(EventServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes
@@ -132,7 +132,7 @@ class IdleNewlineFromIndexOne(RoutineServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

@@ -710,7 +710,7 @@ class HalfCloseForgetsQueuedReplies(RoutineServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

@@ -395,7 +395,7 @@ class EndedCountedWhenDrained(EventServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

@@ -362,7 +362,7 @@ class FailedEmptyReceiveIsEof(IocpServer):
             self._reaped(io)
             return
         if error and (nbytes or io.kind == "send"):  # BUG: a failed receive of 0 bytes is a FIN
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

@@ -86,7 +86,7 @@ class EnobufsPostLeftIdle(RoutineServer):
             return  # BUG
         # Failed at once: nothing will notify.
         self.stats.posted_failed += 1
-        self._count_close(error)
+        self._count_close(conn, error)
         self._close(conn)
 
 
@@ -205,7 +205,7 @@ class HangupFinResetsErrorLine(EventServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

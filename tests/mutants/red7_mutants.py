@@ -322,7 +322,7 @@ class IocpSendErrorLeftToReceive(IocpServer):
         if error and io.kind == "send":  # BUG: "the receive sees the reset and closes it"
             return  # BUG
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes
@@ -411,7 +411,7 @@ class IdleNewlineOffByOne(RoutineServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes

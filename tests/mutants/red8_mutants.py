@@ -78,7 +78,7 @@ class IocpSkipOnSuccessAssumed(IocpServer):
             return
         # Failed at once: nothing will notify.
         self.stats.posted_failed += 1
-        self._count_close(error)
+        self._count_close(conn, error)
         self._close(conn)
 
 

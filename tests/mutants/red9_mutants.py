@@ -277,8 +277,16 @@ class ResetCountedAsError(EventServer):
 
     COPIED = ("_count_close",)
 
-    def _count_close(self, error: int) -> None:
-        if error == WSAECONNABORTED:  # BUG: 10053 for 10054
+    def _count_close(self, conn: _Conn, error: int) -> None:
+        """Count how ``conn`` ended, as its failed receive or send says: a
+        reset (10054: the client forced it out) or another I/O error; unless
+        its end was counted already, as ``ended`` (its FIN was read): each
+        connection counts in one way of ending, the first seen.  (Under Wine
+        a reset reads as 0 bytes first, then a send to it fails with 10054;
+        on the fake, a client's reset after its FIN fails a send with 10053.)"""
+        if conn.state == "eof":
+            self.stats.ended_then_failed += 1
+        elif error == WSAECONNABORTED:  # BUG: 10053 for 10054
             self.stats.reset += 1
         else:
             self.stats.io_errors += 1
@@ -304,7 +312,7 @@ class IdleClockAnyBytes(IocpServer):
             self._reaped(io)
             return
         if error:
-            self._count_close(error)  # 10054: forced out by the client
+            self._count_close(conn, error)  # 10054: forced out by the client
             self._close(conn)
         elif io.kind == "send":
             self.stats.bytes_sent += nbytes
