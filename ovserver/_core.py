@@ -289,10 +289,10 @@ class ServerStats:
 
     A client's end counts once, the first seen: a connection whose FIN was
     read (``ended``) is not counted again as a reset or an I/O error when a
-    send (or receive) then fails, but in ``ended_then_failed``.  (Not yet
-    one way each: ``hung_up`` counts with what closes the connection then,
-    as do the ended ones the server then closes, cut off, timed out or at
-    the stop.)"""
+    send (or receive) then fails, but in ``ended_then_failed``; nor as
+    closed at the stop.  (Not yet one way each: ``hung_up`` counts with what
+    closes the connection then, as do the ended ones the server then cuts
+    off or times out.)"""
 
     accepted: int = 0
     accept_failures: int = 0  # posts that failed, accepts that completed failing, connections refused
@@ -305,7 +305,7 @@ class ServerStats:
     io_errors: int = 0  # another receive or send error
     hung_up: int = 0  # protocol error: error line, then closed
     cut_off: int = 0  # slow reader (or worse): closed abortively
-    closed_at_stop: int = 0
+    closed_at_stop: int = 0  # still open at the stop (one whose FIN was read counts in ended)
     timed_out: int = 0  # idle for idle_timeout_ms: closed
     hung_up_timed_out: int = 0  # of timed_out: hung up (counted in hung_up too), then idle (it never went)
     stalled: int = 0  # over the high-water mark for stall_timeout_ms: cut off (also counted in cut_off)
@@ -551,7 +551,7 @@ class Server:
             self._listener = INVALID_SOCKET
         self._close_accept_sockets()
         for conn in list(self._conns.values()):
-            self.stats.closed_at_stop += 1
+            self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
             self._close(conn)
 
     def _abandon(self) -> None:

@@ -376,7 +376,7 @@ class ExitsWithoutReaping(EventServer):
             if group.stop and not group.stopping:
                 group.stopping = True
                 for conn in list(group.members):
-                    self.stats.closed_at_stop += 1
+                    self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
                     self._close(conn)
             timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
             if self._timers() and not group.stopping:
@@ -908,5 +908,5 @@ class StopSkipsBusySends(RoutineServer):
         for conn in list(self._conns.values()):
             if conn.send.busy:  # BUG: left open until its send completes
                 continue  # BUG
-            self.stats.closed_at_stop += 1
+            self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
             self._close(conn)
