@@ -1564,9 +1564,8 @@ class _Client(ScriptedClient):
                 or sim.drops_left or sim.ws.now_ns - self.rx_ns < QUIET_STOP_NS or peer.unread or peer.available()
                 or self.read_bytes != self._echo_owed()):
             return False
-        end = peer.other_end()
-        sends = getattr(end.owner if end is not None else None, "send_ops", None)
-        return end is not None and sends is not None and not sends and not end.in_flight
+        end = sim.ws.server_end(peer)
+        return end is not None and not end.sends and not end.endpoint.in_flight
 
     def _echo_owed(self) -> int:
         """Echo: the bytes of the replies to the whole lines it has sent."""
@@ -1606,14 +1605,13 @@ class _Client(ScriptedClient):
         self._note_taken(peer)
         before = sim.ws.now_ns - TAKEN_NS
         taken = max((n for t, n in stuck if t <= before), default=0)
-        server_end = peer.other_end()
-        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
-        if server_end is None or sends is None:
+        end = sim.ws.server_end(peer)
+        if end is None:
             return False
         stream = b"".join(self.chunks)
         owed = stream.rfind(b"\n", 0, taken) + 1  # echo: the lines back, byte for byte
-        unmoved = sum(op.total - op.moved for op in sends)
-        on_way = peer.available() + server_end.in_flight
+        unmoved = sum(op.total - op.moved for op in end.sends)
+        on_way = peer.available() + end.endpoint.in_flight
         queued = owed - self.read_bytes - on_way - unmoved
         if queued <= limits.max_queued:
             return False

@@ -754,10 +754,8 @@ class _Client(ScriptedClient):
                 or run.ws.now_ns - self.rx_ns < _QUIET_STOP_NS or peer.unread or peer.available()
                 or _waits_in_backlog(peer)):
             return False
-        server_end = peer.other_end()
-        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
-        return (server_end is not None and sends is not None and not sends and not server_end.in_flight
-                and self.owed_unread() == 0)
+        end = run.ws.server_end(peer)
+        return end is not None and not end.sends and not end.endpoint.in_flight and self.owed_unread() == 0
 
     def reset_when_quiet(self) -> bool:
         """The server reset it at the stop though it was quiet then (:meth:`quiet_at_stop`) and has sent
@@ -791,15 +789,13 @@ class _Client(ScriptedClient):
         before = self.run.ws.now_ns - _TAKEN_NS
         taken = max((n for t, n in stuck if t <= before), default=0)
         self.taken_while_stuck = []
-        server_end = peer.other_end()
-        owner = server_end.owner if server_end is not None else None
-        sends = getattr(owner, "send_ops", None)
-        if server_end is None or sends is None or not self.own_count:
+        end = run.ws.server_end(peer)
+        if end is None or not self.own_count:
             return False
         lines = self.script.stream.count(b"\n", 0, taken)
         owed = self.own_off[self.own_count[self._units(lines, False)]]
-        unmoved = sum(op.total - op.moved for op in sends)
-        on_way = peer.available() + server_end.in_flight
+        unmoved = sum(op.total - op.moved for op in end.sends)
+        on_way = peer.available() + end.endpoint.in_flight
         queued = owed - self.received_bytes - on_way - unmoved
         if queued <= max_queued:
             return False
