@@ -75,8 +75,8 @@ Divergence from real Windows, in one place (details at each site):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from . import _constants as C
 from ._api_base import _get_ident
@@ -89,16 +89,26 @@ from ._errors import InternalError, LeakError
 from ._invariants import broken
 from ._iocp import Port, Ports
 from ._kernel import Event, Kernel
-from ._net import Network
+from ._net import Endpoint, Network
 from ._ops import REAPED, Operation, Operations
 from ._peer import FakePeer
 from ._sim import Chooser, FakeConfig, RandomChooser
-from ._sockets import CONNECTED, Socket, Sockets
+from ._sockets import CONNECTED, Socket, SocketOp, Sockets
 from ._threads import ProgramThread
 from ._trace import Trace
 from ._types import WSADATA, StartupResult, as_c_int
 
-__all__ = ["FakeWinsock", "check_invariants_by_default"]
+__all__ = ["FakeWinsock", "ServerEnd", "check_invariants_by_default"]
+
+
+class ServerEnd(NamedTuple):
+    """The program's end of a peer's connection (:meth:`FakeWinsock.server_end`)."""
+
+    #: Its endpoint: ``in_flight`` (its bytes on the wire), ``reset`` (it sent or got a reset).
+    endpoint: Endpoint
+    #: The sends posted on the program's socket that holds it and not completed yet
+    #: (``total`` bytes each, ``moved`` of them into the network so far).
+    sends: Sequence[SocketOp]
 
 #: The Winsock calls after which FakeConfig.check_invariants checks (those of fakewinsock.Winsock).
 _CHECKED_CALLS = (
@@ -434,11 +444,29 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         sock = self._held(peer)
         return sock is not None and bool(sock.recv_ops or sock.send_ops)
 
+    def server_end(self, peer: FakePeer) -> ServerEnd | None:
+        """The program's end of ``peer``'s connection and the sends in flight
+        on the socket that holds it, whatever that socket's state: the
+        accepted socket's posted sends (also once it is shut down or closed,
+        sends that a close keeps), or the listening socket's, none, while the
+        connection waits in its backlog.  None before the handshake.  For
+        tests: a query of the fake's state (no call, no draw); unlike
+        :meth:`held_socket`, not only while the program holds it connected."""
+        end = peer.other_end()
+        owner = end.owner if end is not None else None
+        return ServerEnd(end, owner.send_ops) if end is not None and isinstance(owner, Socket) else None
+
     @staticmethod
-    def _held(peer: FakePeer) -> Socket | None:
+    def _socket_at(peer: FakePeer) -> Socket | None:
+        """The program's socket that owns the other end of ``peer``'s connection (any state)."""
         other = peer.other_end()
         owner = other.owner if other is not None else None
-        return owner if isinstance(owner, Socket) and owner.state is CONNECTED else None
+        return owner if isinstance(owner, Socket) else None
+
+    @staticmethod
+    def _held(peer: FakePeer) -> Socket | None:
+        sock = FakeWinsock._socket_at(peer)
+        return sock if sock is not None and sock.state is CONNECTED else None
 
     def end_taken(self, peer: FakePeer) -> bool:
         """Whether the program has taken the end of ``peer``'s connection: a
@@ -449,12 +477,9 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         learns of the end only from a receive it reaps, which a busy program
         posts or reaps late.  A query of the fake's state (no call, no draw).
         For tests: a chat client that has left gets no line sent after this."""
-        other = peer.other_end()
-        owner = other.owner if other is not None else None
-        if isinstance(owner, Socket):
-            op = owner.end_op
-            return op is not None and op.state is REAPED
-        return False
+        sock = self._socket_at(peer)
+        op = sock.end_op if sock is not None else None
+        return op is not None and op.state is REAPED
 
     def signal_event(self, hEvent: int) -> None:
         """Signal an event from outside the program (a simulated actor, a test

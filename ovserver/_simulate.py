@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
+from fakewinsock._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before
 from fakewinsock._preempt import PreemptingChooser
 from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
@@ -1562,12 +1563,10 @@ class _Client(ScriptedClient):
         sim, peer, p = self.sim, self.peer, self.plan
         if (sim.mode is not Mode.ECHO or self.state != _ACTIVE or peer is None or not peer.connected
                 or peer.was_reset or self.fin_sent or self.first_rx_ns < 0 or p.too_long >= 0 or p.tail
-                or sim.drops_left or sim.ws.now_ns - self.rx_ns < QUIET_STOP_NS or peer.unread or peer.available()
+                or sim.drops_left or sim.ws.now_ns - self.rx_ns < QUIET_STOP_NS
                 or self.read_bytes != self._echo_owed()):
             return False
-        end = peer.other_end()
-        sends = getattr(end.owner if end is not None else None, "send_ops", None)
-        return end is not None and sends is not None and not sends and not end.in_flight
+        return nothing_on_the_way(sim.ws, peer)
 
     def _echo_owed(self) -> int:
         """Echo: the bytes of the replies to the whole lines it has sent."""
@@ -1585,11 +1584,7 @@ class _Client(ScriptedClient):
 
     def _note_taken(self, peer: FakePeer) -> None:
         """While it pauses: when the server took (received) more of its stream (see _overdue_cut_off)."""
-        taken = self.sent_bytes - peer.unread
-        if not self.taken_at or taken > self.taken_at[-1][1]:
-            self.taken_at.append((self.sim.ws.now_ns, taken))
-        if peer.unread and not peer.was_reset:
-            peer.wake_at_next_read()  # looked at again when the server takes more
+        note_taken(self.taken_at, self.sim.ws.now_ns, peer, self.sent_bytes)
 
     def _overdue_cut_off(self, peer: FakePeer) -> bool:
         """Echo, its read pause over: the server went over max_queued for it without cutting it off (fails it,
@@ -1606,15 +1601,13 @@ class _Client(ScriptedClient):
             return False
         self._note_taken(peer)
         before = sim.ws.now_ns - TAKEN_NS
-        taken = max((n for t, n in stuck if t <= before), default=0)
-        server_end = peer.other_end()
-        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
-        if server_end is None or sends is None:
+        taken = taken_before(stuck, before)
+        out = outbound(sim.ws, peer)
+        if out is None:
             return False
+        on_way, unmoved = out
         stream = b"".join(self.chunks)
         owed = stream.rfind(b"\n", 0, taken) + 1  # echo: the lines back, byte for byte
-        unmoved = sum(op.total - op.moved for op in sends)
-        on_way = peer.available() + server_end.in_flight
         queued = owed - self.read_bytes - on_way - unmoved
         if queued <= limits.max_queued:
             return False
@@ -2699,8 +2692,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     if report.stop_at_ns is not None:
         report.stop_took_ns = ws.now_ns - report.stop_at_ns
         for c in sim.clients:  # a reset at the stop that had not reached the client when the server returned
-            end = c.peer.other_end() if c.sent_at_stop >= 0 and c.peer is not None else None
-            if end is not None and end.reset and c.peer is not None and not c.peer.closed:
+            if c.sent_at_stop >= 0 and reset_by_server(c.peer):
                 wrong = c.reset_when_quiet()
                 if wrong is not None:
                     sim.error(f"client {c.index} {c.name.decode()}: {wrong}")

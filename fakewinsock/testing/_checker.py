@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
+from .._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before
 from .._preempt import PreemptingChooser
 from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
@@ -735,12 +736,7 @@ class _Client(ScriptedClient):
         return seen + _TAKEN_NS <= min(ends, default=run.ws.now_ns)
 
     def _note_taken(self, peer: FakePeer) -> None:
-        taken = self.sent_bytes - peer.unread
-        stuck = self.taken_while_stuck
-        if not stuck or taken > stuck[-1][1]:
-            stuck.append((self.run.ws.now_ns, taken))
-        if not peer.was_reset and peer.unread:
-            peer.wake_at_next_read()  # looked at again when the server takes more
+        note_taken(self.taken_while_stuck, self.run.ws.now_ns, peer, self.sent_bytes)
 
     def quiet_at_stop(self) -> bool:
         """At the stop request: accepted and served (it read from the server), it has read all it is owed for
@@ -751,13 +747,9 @@ class _Client(ScriptedClient):
         if (self.state in (_DONE, _CONNECTING) or peer is None or not peer.connected or peer.was_reset
                 or self.fin_sent or self.first_rx_ns is None or self.cut is not None or self.inbuf
                 or (self.fault is not None and self.fault.resets) or run.busy or run.scenario.faults.allowed_drops
-                or run.ws.now_ns - self.rx_ns < _QUIET_STOP_NS or peer.unread or peer.available()
-                or _waits_in_backlog(peer)):
+                or run.ws.now_ns - self.rx_ns < _QUIET_STOP_NS or _waits_in_backlog(peer)):
             return False
-        server_end = peer.other_end()
-        sends = getattr(server_end.owner if server_end is not None else None, "send_ops", None)
-        return (server_end is not None and sends is not None and not sends and not server_end.in_flight
-                and self.owed_unread() == 0)
+        return nothing_on_the_way(run.ws, peer) and self.owed_unread() == 0
 
     def reset_when_quiet(self) -> bool:
         """The server reset it at the stop though it was quiet then (:meth:`quiet_at_stop`) and has sent
@@ -789,17 +781,14 @@ class _Client(ScriptedClient):
             return False
         self._note_taken(peer)
         before = self.run.ws.now_ns - _TAKEN_NS
-        taken = max((n for t, n in stuck if t <= before), default=0)
+        taken = taken_before(stuck, before)
         self.taken_while_stuck = []
-        server_end = peer.other_end()
-        owner = server_end.owner if server_end is not None else None
-        sends = getattr(owner, "send_ops", None)
-        if server_end is None or sends is None or not self.own_count:
+        out = outbound(run.ws, peer)
+        if out is None or not self.own_count:
             return False
+        on_way, unmoved = out
         lines = self.script.stream.count(b"\n", 0, taken)
         owed = self.own_off[self.own_count[self._units(lines, False)]]
-        unmoved = sum(op.total - op.moved for op in sends)
-        on_way = peer.available() + server_end.in_flight
         queued = owed - self.received_bytes - on_way - unmoved
         if queued <= max_queued:
             return False
@@ -1265,8 +1254,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
             if leaks:
                 report.errors.append("left open after serve() returned: " + "; ".join(leaks[:8]))
             for c in run.clients:  # a reset at the stop that had not reached the client when serve() returned
-                end = c.peer.other_end() if c.sent_at_stop is not None and c.peer is not None else None
-                if end is not None and end.reset and c.peer is not None and not c.peer.closed:
+                if c.sent_at_stop is not None and reset_by_server(c.peer):
                     c.reset_when_quiet()
             _check_counts(handle, run, report, _check_served(run, report))
     finally:

@@ -1,0 +1,65 @@
+"""What a simulated line client is owed and where it is, for the checks of a server.
+
+Shared by the recipe checker (:mod:`fakewinsock.testing._checker`) and ovserver's
+simulation (``ovserver._simulate``): both have their clients note when the
+server took their bytes while they did not read, and both judge, from the
+fake's state, whether anything is on its way between a client and the server
+(quiet at a stop) and how many bytes owed to a client the server has queued
+(a cut-off over ``max_queued``).  Queries of the fake's state only: no call,
+no draw, so a run's schedule is the same whether they look or not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._fake import FakeWinsock
+    from ._peer import FakePeer
+
+__all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server"]
+
+
+def note_taken(log: list[tuple[int, int]], now_ns: int, peer: FakePeer, sent_bytes: int) -> None:
+    """While a client does not read: note in ``log`` ((virtual time, bytes of its
+    stream taken), rising) that the server has taken (received) more of the
+    ``sent_bytes`` it sent, and have ``peer`` wake it when the server takes more."""
+    taken = sent_bytes - peer.unread
+    if not log or taken > log[-1][1]:
+        log.append((now_ns, taken))
+    if peer.unread and not peer.was_reset:
+        peer.wake_at_next_read()  # looked at again when the server takes more
+
+
+def taken_before(log: list[tuple[int, int]], before_ns: int) -> int:
+    """The most of its stream the server had taken at ``before_ns``, by ``log`` (:func:`note_taken`)."""
+    return max((n for t, n in log if t <= before_ns), default=0)
+
+
+def outbound(ws: FakeWinsock, peer: FakePeer) -> tuple[int, int] | None:
+    """Of the server's bytes for ``peer``: how many are on their way (on the
+    wire and in ``peer``'s receive buffer: the window), and how many its posted
+    sends have not moved into the network yet.  None before the handshake.
+    What else the server owes ``peer`` and it has not read is queued in the server."""
+    end = ws.server_end(peer)
+    if end is None:
+        return None
+    return peer.available() + end.endpoint.in_flight, sum(op.total - op.moved for op in end.sends)
+
+
+def nothing_on_the_way(ws: FakeWinsock, peer: FakePeer) -> bool:
+    """Nothing is on its way between ``peer`` and the server, either way: its
+    bytes all taken by the server, no byte of the server's on the wire, in its
+    receive buffer or in a send posted on the server's socket."""
+    if peer.unread or peer.available():
+        return False
+    end = ws.server_end(peer)
+    return end is not None and not end.sends and not end.endpoint.in_flight
+
+
+def reset_by_server(peer: FakePeer | None) -> bool:
+    """The server has reset ``peer``'s connection: its end is reset and ``peer``
+    has not closed (a reset of ``peer``'s own closes it).  The reset may not
+    have reached ``peer`` yet."""
+    end = peer.other_end() if peer is not None else None
+    return end is not None and end.reset and peer is not None and not peer.closed
