@@ -2335,7 +2335,13 @@ def _check_causes(sim: _Sim) -> None:
     counts what is in flight and in the client's window).  So a client ended
     for no cause could pass for either: each must be matched by the server's
     count of that cause (a drop by an I/O error, or a failure after the
-    client's FIN; a cut-off by one of its cut-offs, hang-ups, or failures).  And the server may count no more
+    client's FIN; a cut-off by one of its cut-offs, I/O errors or failures).
+    Not by a hang-up: the server closes a hung-up
+    client gracefully, once it has sent the error line and read the client's
+    FIN, or cuts it off (counted so) for sending on after the error line or
+    staying over the back-pressure mark; a hung-up client reset otherwise
+    (its error line dropped: hangup-fin-resets-error-line) was ended for no
+    cause.  And the server may count no more
     graceful ends (a receive of 0 bytes) than clients sent a FIN."""
     r, s = sim.report, sim.report.server
     # (A client sends its FIN by shutdown, or by its graceful close once served: a hung-up client.)
@@ -2350,11 +2356,11 @@ def _check_causes(sim: _Sim) -> None:
         sim.error(f"{r.dropped} clients were closed by the server as injected failures allow, but the server "
                   f"counted {s.io_errors} I/O errors and {s.ended_then_failed} failures after a client's FIN: the "
                   "others were closed for no failure")
-    elif r.cut_off + r.dropped + r.timed_out > s.cut_off + s.hung_up + failed + s.timed_out:
+    elif r.cut_off + r.dropped + r.timed_out > s.cut_off + failed + s.timed_out:
         sim.error(f"{r.cut_off} clients were cut off as due, {r.dropped} dropped and {r.timed_out} timed out, but the "
-                  f"server counted only {s.cut_off} cut off, {s.hung_up} hung up, {s.io_errors} I/O errors, "
-                  f"{s.ended_then_failed} failures after a client's FIN and {s.timed_out} timed out: the others were "
-                  "ended for no cause")
+                  f"server counted only {s.cut_off} cut off, {s.io_errors} I/O errors, {s.ended_then_failed} "
+                  f"failures after a client's FIN and {s.timed_out} timed out (and {s.hung_up} hung up, whom it "
+                  "closes gracefully): the others were ended for no cause")
     # A client's reset (no FIN before it) reaches a connection the server holds open with a receive or a send
     # pending as WSAECONNRESET on that operation (FakeWinsock.held_with_io: not a connection accepted but not
     # yet taken into service, which a stop closes uncounted); the server closes it then, or has

@@ -18,6 +18,7 @@ from ovserver._simulate import (
     scenario_plan,
     swarm_features,
 )
+from tests.mutants.red6_mutants import HangupFinResetsErrorLine
 from tests.test_simulate_idle_slow import _seeds_with
 from tests.test_simulate_swarm import found_by_simulate
 
@@ -135,3 +136,15 @@ def test_a_client_ended_for_no_cause_does_not_pass_for_a_drop_or_a_cut_off() -> 
     r = simulate(30, 5, seed=9, server_class=_ClosesOneClient)
     assert any("ended for no cause" in e for e in r.errors), r.errors
     assert simulate(30, 5, seed=9).ok
+
+
+def test_a_hung_up_clients_reset_is_not_covered_by_its_hang_up() -> None:
+    """A hung-up client is closed gracefully once its error line is out and its FIN read, or cut off (and
+    counted so) for sending on after the error line or staying over the mark: a reset it takes for a cut-off
+    (more than max_queued may have waited for it) must match a cut-off the server counted, not its hang-up.
+    hangup-fin-resets-error-line (a hung-up client closed at once at its FIN, its error line dropped: a reset)
+    passes the per-client judge on seed 31 (echo, tight limits, piped clients); the counts find it.  Proven by
+    counting hang-ups in the bound again (as before): the run is ok."""
+    r = simulate(100, 10, seed=31, server_class=HangupFinResetsErrorLine)
+    assert any("ended for no cause" in e for e in r.errors), r.errors
+    assert simulate(100, 10, seed=31).ok
