@@ -2402,6 +2402,12 @@ def _served_at_once(sim: _Sim) -> tuple[int, int]:
             end = max(end, c.fin_ns if stop is None else min(c.fin_ns, stop))
         if c.first_rx_ns <= end:
             spans.append((c.first_rx_ns, end))
+    return _most_at_once(spans)
+
+
+def _most_at_once(spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """The most of these closed spans (start <= end) that hold one moment, and the first span's start, in
+    their order, where that many hold; (0, 0) without spans."""
     # The most at once is reached at some span's start t: the spans open then are those started by t
     # (s <= t) less those ended before it (e < t, so s < t too: every span has s <= e).  By sorted starts
     # and ends, not by a scan of every span per span (quadratic: minutes at 20000 clients); the first
