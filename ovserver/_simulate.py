@@ -50,7 +50,7 @@ import enum
 import gc
 import random
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -2408,9 +2408,21 @@ def _served_at_once(sim: _Sim) -> tuple[int, int]:
             end = max(end, c.fin_ns if stop is None else min(c.fin_ns, stop))
         if c.first_rx_ns <= end:
             spans.append((c.first_rx_ns, end))
+    return _most_at_once(spans)
+
+
+def _most_at_once(spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """The most of these closed spans (start <= end) that hold one moment, and the first span's start, in
+    their order, where that many hold; (0, 0) without spans."""
+    # The most at once is reached at some span's start t: the spans open then are those started by t
+    # (s <= t) less those ended before it (e < t, so s < t too: every span has s <= e).  By sorted starts
+    # and ends, not by a scan of every span per span (quadratic: minutes at 20000 clients); the first
+    # span, in the clients' order, that reaches the most gives the moment, as the scan did.
+    starts = sorted(s for s, _ in spans)
+    ends = sorted(e for _, e in spans)
     best = (0, 0)
-    for start, _ in spans:  # (the most at once is reached at some span's start)
-        n = sum(1 for s, e in spans if s <= start <= e)
+    for start, _ in spans:
+        n = bisect_right(starts, start) - bisect_left(ends, start)
         if n > best[0]:
             best = (n, start)
     return best

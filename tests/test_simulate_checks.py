@@ -143,3 +143,32 @@ def test_a_line_routed_before_a_client_sees_itself_connected_may_cut_it_off() ->
     # Every cut-off the server made was judged as due, none was taken for an injected failure's drop.
     assert r.cut_off >= r.server.cut_off > 0, format_report(r)
     assert r.dropped <= r.server.io_errors, format_report(r)
+
+
+def test_most_at_once_is_the_scan_of_every_span() -> None:
+    """simulate's peak check counts the clients served at once by sorted starts and ends (``_most_at_once``);
+    it must give what a scan of every span at every start gives: the most spans holding one moment (closed
+    spans: one ending where another starts overlaps it) and the first start, in the spans' order, reaching it.
+    Random span lists with ties, zero-length spans and shared ends."""
+    import random
+
+    from ovserver._simulate import _most_at_once
+
+    def scan(spans: list[tuple[int, int]]) -> tuple[int, int]:
+        best = (0, 0)
+        for start, _ in spans:
+            n = sum(1 for s, e in spans if s <= start <= e)
+            if n > best[0]:
+                best = (n, start)
+        return best
+
+    rng = random.Random(17)
+    assert _most_at_once([]) == (0, 0)
+    assert _most_at_once([(1, 5), (5, 9), (9, 9)]) == (2, 5)
+    for _ in range(3000):
+        scale = rng.choice([3, 10, 1000])
+        spans = []
+        for _ in range(rng.randint(0, 25)):
+            s = rng.randint(0, scale)
+            spans.append((s, s + rng.choice([0, rng.randint(0, scale)])))
+        assert _most_at_once(spans) == scan(spans), spans
