@@ -404,6 +404,19 @@ RECIPE_LOST |= RED10_RECIPE_LOST
 #: group-inbox-checked-outside-lock (the checker's quiet check and robust29's accept pacing: a group takes its
 #: inbox only in its wake event's turn, so a lost hand-over is no longer made good by the group's next event) and
 #: stop-closes-abortively (checks29's graceful-stop check); the other ten still missed.
+#: Lost by the derandomized sequence since the twenty-seventh round's swarm changes (shapes29, shrink29, robust29),
+#: measured 2026-12-06 on main 3c8d02f (CI=true, -m slow, alone): each property ran to the end of its budget.
+#: bench_search (README recipe, Hypothesis seeds 0-4, 200 examples, no shrink) still finds both on some seeds.
+SLOW30_RECIPE_LOST = {
+    "stall-cut-off-stays-in-hub": "recipe_bp's derandomized sequence misses it (not analysed which draw moved: "
+                                  "it needs a client over the mark for the stall time-out, then another client); "
+                                  "bench_search finds it on 3 of 5 seeds (examples 151, 128, 134)",
+    "stop-before-inbox": "needs a client handed to a group just before the stop, the group not yet woken; since "
+                         "robust29 a group takes its inbox in its wake event's turn and the acceptor hands over at "
+                         "most --accepts ahead, which may narrow that window (not analysed); bench_search finds "
+                         "it on 2 of 5 seeds (examples 172, 23)",
+}
+RECIPE_LOST |= SLOW30_RECIPE_LOST
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)
 #: Mutants whose bug the current servers make equivalent or unobservable
 #: through Winsock: skipped, with the reason (each was checked against the code
