@@ -415,6 +415,9 @@ SLOW30_RECIPE_LOST = {
                          "robust29 a group takes its inbox in its wake event's turn and the acceptor hands over at "
                          "most --accepts ahead, which may narrow that window (not analysed); bench_search finds "
                          "it on 2 of 5 seeds (examples 172, 23)",
+    "idle-close-abortive": "recipe_idle's derandomized sequence misses it on 3e0dc70 and on b8206d6 (CI=true, -m "
+                           "slow; not analysed: it needs an idle client timed out whose close the checker sees as "
+                           "a reset); bench_search's README recipe has no idle time-out, so it cannot say more",
 }
 RECIPE_LOST |= SLOW30_RECIPE_LOST
 RECIPE_CATCHES = {m.name for m in MUTANTS if m.group} - set(RECIPE_LOST)
