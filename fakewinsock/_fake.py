@@ -452,9 +452,8 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         connection waits in its backlog.  None before the handshake.  For
         tests: a query of the fake's state (no call, no draw); unlike
         :meth:`held_socket`, not only while the program holds it connected."""
-        end = peer.other_end()
-        owner = end.owner if end is not None else None
-        return ServerEnd(end, owner.send_ops) if end is not None and isinstance(owner, Socket) else None
+        end, sock = peer.other_end(), self._socket_at(peer)
+        return ServerEnd(end, sock.send_ops) if end is not None and sock is not None else None
 
     @staticmethod
     def _socket_at(peer: FakePeer) -> Socket | None:
