@@ -311,6 +311,8 @@ def stopped_line(stats: ServerStats) -> str:
     # never went), counts there only: each client once.
     if hung := stats.hung_up - stats.hub.hung_up_cut_off - stats.hung_up_timed_out:
         extra = f"; {hung} hung up for a line over --max-line" + extra
+    if stats.threads_stillborn:
+        extra = f"; {stats.threads_stillborn} group threads ended before they ran, replaced" + extra
     if stats.refused:  # the client saw its connection made, then closed: it must be in the counts
         extra = f"; {stats.refused} connections refused (accepted, but no room to serve them)" + extra
     if stats.gone_unaccepted:

@@ -318,6 +318,7 @@ class ServerStats:
     posted_failed: int = 0
     threads_started: int = 0  # the events model's group threads, each ended when its group emptied
     peak_threads: int = 0  # group threads alive at once
+    threads_stillborn: int = 0  # group threads that ended before they ran (Wine, out of descriptors): replaced
     hub: HubStats = field(default_factory=HubStats)
 
 

@@ -50,6 +50,25 @@ up to 2005 connections, every line routed to all of them: 130 MB sent for
 iocp and routines models bound their early accepts the same way).  New clients wait in the listen backlog
 meanwhile, as they do while the server is full.
 
+A thread that never runs
+========================
+
+Under Wine, a process out of file descriptors can get from CreateThread a
+handle to a thread that ends at once with exit code 1 and never runs its
+start routine (its start-up needs descriptors of its own; found by e2e.sh's
+fd-limit case: the group made for a client never served it, the client
+waited until the stop).  Real Windows reports such a failure from
+CreateThread itself.  So, once the server has run short of resources (an
+AcceptEx or its socket failed at once or completed with WSAENOBUFS or
+WSAEMFILE, or a client could not be given a group or an event), the
+acceptor waits at most ``accept_retry_ms`` while a group's thread has not
+run yet (``_starting``), and each time looks at those threads: one that has
+ended without running is replaced by a new thread for the same group (whose
+inbox and wake event it never touched), or, if CreateThread fails again, at
+the next look.  When a group's thread runs and no other is starting, the
+shortage is over: no more watching until the next one.  (Without a
+shortage, the acceptor's waits are those of a server that never watches.)
+
 What is locked
 ==============
 
@@ -147,6 +166,7 @@ from fakewinsock.constants import (
     FALSE,
     INFINITE,
     INVALID_SOCKET,
+    WAIT_OBJECT_0,
     WSA_INFINITE,
     WSA_INVALID_EVENT,
     WSA_MAXIMUM_WAIT_EVENTS,
@@ -188,6 +208,7 @@ class _Group:
     waited_ms: int = 0
     gave_up: bool = False
     wake_turn: bool = True  # its wake event's turn came (or it just started): the inbox is taken
+    started: bool = False  # its thread ran (see "A thread that never runs" in the module docstring)
     idle_due: int = NEVER  # no member's idle time-out expires before this tick
 
 
@@ -212,6 +233,8 @@ class EventServer(Server):
         self._handed = 0  # connections in the groups' inboxes (handed over, not yet taken)
         self._held = False  # whether any thread holds it (set and cleared by the holder only)
         self._failure: BaseException | None = None  # what killed a group thread
+        self._starting: list[_Group] = []  # groups whose thread has not yet run, oldest first
+        self._short = False  # out of resources lately: watch the starting groups' threads
 
     @property
     def max_connections(self) -> int:
@@ -298,6 +321,8 @@ class EventServer(Server):
                 timeout = self.config.stop_grace_ms
             else:
                 timeout = self.config.accept_retry_ms if self._accept_retry else WSA_INFINITE
+                if self._short:
+                    timeout = self._watch_starting(timeout)
             finished, self._finished = self._finished, []
             self._leave()
             try:
@@ -311,6 +336,42 @@ class EventServer(Server):
                 self._timed_out(timeout)
             else:
                 raise ServerError(f"WSAWaitForMultipleEvents failed: {rc:#x} (error {self.ws.WSAGetLastError()})")
+
+    def _watch_starting(self, timeout: int) -> int:
+        """Out of resources lately (``_short``): replace the thread of every
+        starting group whose thread ended before it ran, and wait at most
+        ``accept_retry_ms`` while one has not run yet.  (The group thread that
+        runs last of those starting clears ``_short``: see "A thread that
+        never runs" in the module docstring.)"""
+        if not self._starting:
+            return timeout
+        for group in list(self._starting):
+            if not group.started:
+                self._restart_stillborn(group)
+        retry = self.config.accept_retry_ms
+        return retry if timeout == WSA_INFINITE or timeout > retry else timeout
+
+    def _restart_stillborn(self, group: _Group) -> None:
+        """If ``group``'s thread has ended without running (or could not be
+        created again last time), close its handle and create another one for
+        the group, whose state it never touched; if that fails, try again at
+        the next watch."""
+        ws = self.ws
+        if group.thread:
+            if ws.WaitForSingleObject(group.thread, 0) != WAIT_OBJECT_0 or group.started:
+                return  # still starting (or it ran after all: its group is its own)
+            self._threads.remove(group.thread)
+            ws.CloseHandle(group.thread)
+            group.thread = 0
+            self.stats.threads_stillborn += 1
+        h, _ = ws.CreateThread(None, 0, self._group_main, group, 0)
+        if h:
+            group.thread = h
+            self._threads.append(h)
+
+    def _accept_later(self) -> None:
+        super()._accept_later()
+        self._short = True  # (an AcceptEx or its socket failed: WSAENOBUFS, WSAEMFILE)
 
     def _join(self, threads: list[int]) -> None:
         """Wait for each of ``threads`` (their groups have ended or are ending) and close its handle."""
@@ -343,9 +404,11 @@ class EventServer(Server):
         (A group created here that gets no client finds itself empty and ends.)"""
         group = self._group_with_room()
         if group is None:
+            self._short = True
             return False
         ev = self.ws.WSACreateEvent()
         if ev == WSA_INVALID_EVENT:
+            self._short = True
             return False
         conn.event = ev
         conn.recv.hEvent = ev
@@ -384,6 +447,7 @@ class EventServer(Server):
         group.thread = h
         self._threads.append(h)
         self._groups.append(group)
+        self._starting.append(group)
         self._full_groups, self._groups_seen = len(groups) - 1, len(groups)
         self.stats.threads_started += 1
         self.stats.peak_threads = max(self.stats.peak_threads, len(self._groups))
@@ -410,6 +474,7 @@ class EventServer(Server):
 
     def _group_main(self, group: _Group) -> int:
         """A group's thread (CreateThread's start routine)."""
+        group.started = True  # first: the acceptor reads it once the thread has ended
         try:
             self._serve_group(group)
         except BaseException as e:  # the acceptor re-raises it once every thread has ended
@@ -422,6 +487,9 @@ class EventServer(Server):
     def _serve_group(self, group: _Group) -> None:
         """Serve the group until it has ended, then close its wake event."""
         self._enter(group)
+        if group in self._starting:
+            self._starting.remove(group)
+            self._short = self._short and bool(self._starting)  # a thread runs: resources are back
         try:
             self._group_loop(group)
         finally:

@@ -79,9 +79,11 @@ class SendEventNotSet(EventServer):
         (A group created here that gets no client finds itself empty and ends.)"""
         group = self._group_with_room()
         if group is None:
+            self._short = True
             return False
         ev = self.ws.WSACreateEvent()
         if ev == WSA_INVALID_EVENT:
+            self._short = True
             return False
         conn.event = ev
         conn.recv.hEvent = ev  # BUG: the send OVERLAPPED keeps hEvent 0: its completion signals no event

@@ -112,7 +112,10 @@
 #   early-stop: Ctrl+C 0.05-0.8 s into a start (one model after another) stops the
 #           server as a late one (exit 0, "stopped"), unless it came in Python's own
 #           start-up (nothing of the program's code in its output but the package's first import);
-#   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C.
+#   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C;
+#   stillborn: tools/wine/stillborn.py, the events model in-process with a group
+#           thread that never runs (as Wine's CreateThread gives nearly out of
+#           descriptors): the client handed to that group is served all the same.
 # Runs tools/wine/setup.sh first. Exit status 0 when every run passed.
 set -uo pipefail
 
@@ -551,6 +554,15 @@ print(got.decode().strip())' "$port" 2>&1)"
     echo "ok   example: examples/my_server.py listened on port $port, shouted back, stopped by Ctrl+C in $stop_s s"
 }
 
+stillborn() {  # the events model when a group's thread never runs (Wine out of descriptors; here on purpose)
+    local log="$LOGDIR/stillborn.log"
+    if timeout 120 "$HERE/winpython" "$HERE/stillborn.py" >"$log" 2>&1 && grep -q '^ok   stillborn' "$log"; then
+        grep '^ok   stillborn' "$log"
+    else
+        fail_with_log "stillborn: exit status or output (see the log)" "$log"; return 1
+    fi
+}
+
 before_the_program() {  # LOG: nothing of the program's in it but, in a traceback, its first lines
     # (Python's own start-up: site, runpy, ovserver/__init__.py up to its import of _ctrl_c, which defers Ctrl+C,
     # and _ctrl_c until it has)
@@ -623,7 +635,7 @@ early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a la
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
 # cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines fd-limit bad-input
-# early-stop example); default: all.
+# early-stop example stillborn); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -659,6 +671,7 @@ done
 run bad-input bad_input
 run early-stop early_stop
 run example example_server
+run stillborn stillborn
 
 if [ -d "$LOGDIR/fd-home" ]; then  # part fd-limit's own prefix (700 MB): its wineserver gone, then it
     WINSOCK_WINE_HOME="$LOGDIR/fd-home" timeout 60 "$HERE/winpython" --wineserver -w
