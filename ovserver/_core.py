@@ -552,8 +552,13 @@ class Server:
             self._listener = INVALID_SOCKET
         self._close_accept_sockets()
         for conn in list(self._conns.values()):
-            self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
-            self._close(conn)
+            self._close_at_stop(conn)
+
+    def _close_at_stop(self, conn: _Conn) -> None:
+        """Close ``conn`` for the stop: it counts in ``closed_at_stop`` unless
+        its FIN was read (that one is counted in ``ended``)."""
+        self.stats.closed_at_stop += int(conn.state != "eof")
+        self._close(conn)
 
     def _abandon(self) -> None:
         """After an unexpected exception: close what is open, wait for nothing.

@@ -96,8 +96,7 @@ class GroupEndedWhileHandedOver(EventServer):
             if group.stop and not group.stopping:
                 group.stopping = True
                 for conn in list(group.members):
-                    self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
-                    self._close(conn)
+                    self._close_at_stop(conn)
             timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
             if self._timers() and not group.stopping:
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from fakewinsock import WSABUF, Winsock
 from fakewinsock.constants import (
     FALSE,
-    INVALID_SOCKET,
     SD_SEND,
     TRUE,
     WSA_INFINITE,
@@ -584,19 +583,13 @@ class StopClosesAbortively(IocpServer):
     is queued: a client that was sent all its replies, but had not read
     them yet, loses them (a reset discards what its receive buffer holds)
     and reads 10054 for a server that owed it nothing.  Needs a stop while
-    a client has been sent everything it is owed."""
+    a client has been sent everything it is owed.  (The bug is in the close
+    of ``_close_at_stop``, which ``_begin_stop`` calls for each connection.)"""
 
-    COPIED = ("_begin_stop",)
+    COPIED = ("_close_at_stop",)
 
-    def _begin_stop(self) -> None:
-        """Close the listener and every connection; their operations complete
-        with errors and are reaped by the waits that follow."""
-        self._stopping = True
-        ws = self.ws
-        if self._listener != INVALID_SOCKET:
-            ws.closesocket(self._listener)
-            self._listener = INVALID_SOCKET
-        self._close_accept_sockets()
-        for conn in list(self._conns.values()):
-            self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
-            self._close(conn, abort=True)  # BUG: every connection reset
+    def _close_at_stop(self, conn: _Conn) -> None:
+        """Close ``conn`` for the stop: it counts in ``closed_at_stop`` unless
+        its FIN was read (that one is counted in ``ended``)."""
+        self.stats.closed_at_stop += int(conn.state != "eof")
+        self._close(conn, abort=True)  # BUG: every connection reset

@@ -102,8 +102,7 @@ class StallUnwatchedWithoutIdleTimeout(EventServer):
             if group.stop and not group.stopping:
                 group.stopping = True
                 for conn in list(group.members):
-                    self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
-                    self._close(conn)
+                    self._close_at_stop(conn)
             timeout = self.config.stop_grace_ms if group.stopping else WSA_INFINITE
             if self.config.idle_timeout_ms and not group.stopping:  # BUG: stall deadlines need a check too
                 group.idle_due, timeout = self._idle_check(group.members, group.idle_due, timeout)
@@ -335,8 +334,7 @@ class StopLeavesAcceptSocket(IocpServer):
             self._listener = INVALID_SOCKET
         # BUG: the AcceptEx's socket is left open ("closing the listener cancels the accept")
         for conn in list(self._conns.values()):
-            self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
-            self._close(conn)
+            self._close_at_stop(conn)
 
 
 # ====================================================================== byte counts and statistics

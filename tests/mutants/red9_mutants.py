@@ -386,8 +386,7 @@ class StopSkipsDraining(RoutineServer):
             self._listener = INVALID_SOCKET
         self._close_accept_sockets()
         for conn in [c for c in self._conns.values() if c.state == "open"]:  # BUG: draining ones forgotten
-            self.stats.closed_at_stop += int(conn.state != "eof")  # (its FIN read: counted in ended)
-            self._close(conn)
+            self._close_at_stop(conn)
 
 
 # ====================================================================== the limits
