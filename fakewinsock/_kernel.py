@@ -325,14 +325,17 @@ class Kernel:
         ``quiet``); with ``cur``, hands the baton to a thread that can run
         (``Scheduler.run_other``: this thread parks until woken) and else makes
         the world progress until the earliest deadline of any blocked thread;
-        without, until its own."""
+        without, until its own.  ``quiet`` counts the world's signals, or with
+        ``cur`` the signals of the objects ``cur`` watches (``cur.signals``:
+        ``Scheduler.block`` registered the wait's objects)."""
         step = self.step
         sched = self.sched
         by_signals = quiet >= 0
+        own = cur if by_signals else None
         while True:
             if apcs:
                 return True
-            n = self.signals
+            n = self.signals if own is None else own.signals
             if n != quiet:  # (always, without quiet: the count is never negative)
                 if done():
                     return True

@@ -179,7 +179,7 @@ def waiting_on(obj: Any) -> Sequence[ProgramThread]:
 class Wait:
     """What a blocked thread waits for."""
 
-    __slots__ = ("done", "deadline", "alertable", "what", "objs", "polls")
+    __slots__ = ("done", "deadline", "alertable", "what", "objs", "polls", "watched")
 
     def __init__(self, done: Callable[[], bool], deadline: int | None, alertable: bool,
                  what: str | Callable[[], str], objs: Sequence[Any] = ()) -> None:
@@ -196,6 +196,9 @@ class Wait:
         #: returns STATUS_TIMEOUT before it would), so a thread a completion
         #: port released goes on counting against the port's concurrency value.
         self.polls = False
+        #: Its thread is registered in the ``waiters`` of every object of ``objs``
+        #: (``Scheduler.block`` registers a quiet wait's before its first step).
+        self.watched = False
 
     def describe(self) -> str:
         return self.what if isinstance(self.what, str) else self.what()
@@ -228,6 +231,10 @@ class ProgramThread:
         self.waiters: ProgramThread | list[ProgramThread] | None = None
         #: The objects (events, threads) whose ``waiters`` hold this thread while it is blocked.
         self.watching: list[Any] = []
+        #: Signals of the objects this thread watches (``Scheduler.poke``), counted in
+        #: every state: a quiet wait's count (see Kernel.until), as ``Kernel.signals`` is
+        #: the whole world's.
+        self.signals = 0
         #: Objects whose handle was closed while this thread was blocked in a wait on
         #: them: still watched until that wait ends (see Scheduler.forget).
         self.stale: list[Any] = []
@@ -492,10 +499,13 @@ class Scheduler:
         (a thread not blocked watches it from an earlier wait: see ``_park``)."""
         if type(waiters) is list:
             for t in waiters:
+                t.signals += 1
                 if t.state is BLOCKED:
                     self.poked.append(t)
-        elif waiters.state is BLOCKED:  # type: ignore[union-attr]
-            self.poked.append(waiters)  # type: ignore[arg-type]
+        else:
+            waiters.signals += 1  # type: ignore[union-attr]
+            if waiters.state is BLOCKED:  # type: ignore[union-attr]
+                self.poked.append(waiters)  # type: ignore[arg-type]
 
     def poke_thread(self, ts: ThreadState) -> None:
         """A completion routine was queued for ``ts``: look at it again."""
@@ -516,6 +526,11 @@ class Scheduler:
         if not objs:
             self.opaque.append(cur)
             return
+        if not w.watched:
+            self._register(cur, objs)
+
+    def _register(self, cur: ProgramThread, objs: Sequence[Any]) -> None:
+        """Register ``cur`` where its wait on ``objs`` will be looked at."""
         self._watch(cur, objs)
         if len(cur.watching) > _KEPT:  # what earlier waits left is too much: only this wait's objects
             self._unwatch(cur)
@@ -724,6 +739,18 @@ class Scheduler:
         apcs = ts.apcs if ts is not None else None
         cur.wait = wait = Wait(done, deadline, ts is not None, what, objs)
         wait.polls = deadline is not None and deadline <= self.kernel.now_ns
+        if quiet >= 0:
+            # A quiet wait's ``done`` reads only the signalled flags of ``objs``, and
+            # one of those turns True only through Kernel.signal or Kernel.wake,
+            # which count it in ``cur.signals`` once ``cur`` is registered: so
+            # registered now (nothing has happened since the caller's scan), the
+            # wait is asked again only after a signal of its own objects, not
+            # after every signal of the world (other threads' events: the same
+            # answers, and no scan of up to 64 cold objects for nothing).
+            if objs:
+                self._register(cur, objs)
+                wait.watched = True
+            quiet = cur.signals
         try:
             return self.kernel.until(done, deadline, what, apcs, quiet, cur)
         except _Unwind:
