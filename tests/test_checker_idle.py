@@ -27,7 +27,7 @@ from ovserver._routines import RoutineServer
 from tests.mutants.idle_mutants import IdleClockOnPartialData, IdleDeadlineNotArmed
 from tests.mutants.properties import OvserverUnderTest
 from tests.mutants.red7_mutants import IdleNewlineOffByOne
-from tests.mutants.red9_mutants import IdleClockAnyBytes
+from tests.mutants.red9_mutants import IdleClockAnyBytes, IdleCloseAbortive
 
 _MS = 1_000_000
 IDLE_MS = 100
@@ -64,6 +64,17 @@ def test_a_client_that_stays_is_closed_once_idle_or_reported() -> None:
     assert report.timed_out == 1
     with pytest.raises(LineServerFailure, match="not closed by the server's idle time-out of 100 ms"):
         _run(IdleDeadlineNotArmed, "echo", scenario)
+
+
+@pytest.mark.parametrize("cls", [RoutineServer, EventServer, IocpServer], ids=["routines", "events", "iocp"])
+def test_an_idle_client_owed_nothing_is_closed_gracefully_or_reported(cls: type[Server]) -> None:
+    """An echo client served and then idle, owed nothing, nothing on its way: the idle time-out's close is a FIN
+    (the model: a reset only with a send in flight); red9's idle-close-abortive resets it (recipe31)."""
+    scenario = Scenario((ClientScript.of(b"hello", linger_ns=400 * _MS),))
+    assert _run(cls, "echo", scenario).timed_out == 1
+    with pytest.raises(LineServerFailure, match="reset by the server's idle time-out, though it had read all it was "
+                                                "owed and nothing was on its way either way"):
+        _run(IdleCloseAbortive, "echo", scenario)
 
 
 @pytest.mark.parametrize("gap_ns", [29_375_000, 40 * _MS, 50 * _MS, 100_625_000])

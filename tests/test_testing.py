@@ -191,6 +191,20 @@ def test_plain_scenarios_are_valid(scenario: Scenario) -> None:
 
 
 @FAST
+@given(scenario=scenarios(clients=(1, 4), lines=(0, 4), max_line=1000, high_water=4096,
+                          features=("stopped_readers", "small_window")))
+def test_a_reader_stuck_at_a_server_with_back_pressure_is_owed_more_than_twice_its_mark(scenario: Scenario) -> None:
+    """Told the server's back-pressure mark (``high_water``), the swarm's readers that stop for good, with their
+    300-byte lines, keep sending until they are owed more than the window and twice the mark besides: stuck over
+    the mark, they are for the server's slow-consumer time-out to cut off (recipe31: under it, recipe_bp's tight
+    configuration drew no stall cut-off)."""
+    assert scenario.window is not None or not any(s.stops_reading for s in scenario.clients)
+    for script in scenario.clients:
+        if script.stops_reading and scenario.window is not None and script.lines and len(script.lines[-1]) == 300:
+            assert sum(len(m) + 1 for m in script.lines) > scenario.window + 2 * 4096
+
+
+@FAST
 @given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend")))
 def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
     assert len(scenario.clients) <= 5 and set(scenario.features) <= set(ALL_FEATURES)
@@ -790,6 +804,7 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     ({"clients": (True, 3)}, "clients"),  # a bool is not a count
     ({"lines": (0, False)}, "lines"),
     ({"max_queued": 0}, "max_queued"),
+    ({"high_water": 0}, "high_water"),
     ({"max_line": True}, "max_line"),
     ({"faults": None}, "faults"),
     ({"resets": 0}, "resets"),

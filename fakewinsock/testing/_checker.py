@@ -242,6 +242,9 @@ class _Client(ScriptedClient):
         self.cut_taken_ns: int | None = None  # first seen: the server had taken its line's byte past max_line
         self.done_ns: int | None = None  # when it was done
         self.sent_at_stop: int | None = None  # quiet at the stop request (quiet_at_stop): the bytes it had sent
+        #: The idle watch's last look that found nothing on its way either way (echo; see reset_when_idle):
+        #: (bytes it had sent, bytes it had read, when), or None.
+        self.quiet_look: tuple[int, int, int] | None = None
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
         # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
@@ -427,11 +430,14 @@ class _Client(ScriptedClient):
         if (_waits_in_backlog(peer) or peer.unread or peer.available()
                 or (server_end is not None and server_end.in_flight)):
             self.idle_floor_ns = now  # not accepted yet, or bytes on their way: the server's clock may run from now
+            self.quiet_look = None
             unread = peer.unread
             if (not unread or peer.available() or _waits_in_backlog(peer)
                     or (server_end is not None and server_end.in_flight)
                     or self.script.stream.find(b"\n", self.sent_bytes - unread, self.sent_bytes) >= 0):
                 self.idle_line_floor_ns = now  # (not only bytes of its own without a newline)
+        elif self.quiet_look is None or self.quiet_look[:2] != (self.sent_bytes, self.received_bytes):
+            self.quiet_look = (self.sent_bytes, self.received_bytes, now)
         since = max(self.idle_since(), self.rx_ns, self.idle_line_floor_ns)
         due = max(self.idle_since(), self.rx_ns, self.idle_floor_ns) + limit * _MS + _IDLE_LATE_NS
         if now < since + limit * _MS + _IDLE_LATE_NS and now < due:
@@ -572,6 +578,8 @@ class _Client(ScriptedClient):
         if self.timed_out_as_due():
             # Idle for the model's idle time-out: the server may close it (a reset if a send to it was in
             # flight), whatever it had not read.
+            if reset and self.reset_when_idle():
+                return
             run.report.timed_out += 1
             self._let_go(close=not reset)
             return
@@ -761,6 +769,22 @@ class _Client(ScriptedClient):
                   f"nothing for {_QUIET_STOP_NS / 1e6:g} ms (its last read at {self.rx_ns / 1e9:.6f} s, the stop "
                   f"at {(self.run.stop_ns or 0) / 1e9:.6f} s): a server that stops closes such a client gracefully "
                   f"(a FIN; a reset only with a send in flight, output queued or bytes of the client unread)")
+        return True
+
+    def reset_when_idle(self) -> bool:
+        """The server reset it at its idle time-out though nothing was on its way either way since a look of the
+        idle watch (:meth:`_idle_watch`) found it so, and it had read all it was owed: fails it and returns True.
+        Echo only (in chat another member's line may be on its way to it meanwhile, unseen by the looks); not with
+        injected WSARecv/WSASend failures (a server may close after one) nor a slowed server."""
+        run, look = self.run, self.quiet_look
+        if (look is None or look[:2] != (self.sent_bytes, self.received_bytes) or run.model.broadcasts
+                or self.fin_sent or self.inbuf or self.owed_unread() != 0 or self.cut is not None
+                or run.busy or run.scenario.faults.allowed_drops):
+            return False
+        self.fail(f"reset by the server's idle time-out, though it had read all it was owed and nothing was on its "
+                  f"way either way since {look[2] / 1e9:.6f} s (its last read at {self.rx_ns / 1e9:.6f} s): a server "
+                  f"closes an idle client gracefully (a FIN; a reset only with a send in flight, output queued or "
+                  f"bytes of the client unread)")
         return True
 
     def overdue_cut_off(self) -> bool:

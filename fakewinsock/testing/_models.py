@@ -58,7 +58,10 @@ class LineModel(Protocol):
       without a newline do not count) and none of the server's sends to it
       completed since it was accepted.  A client closed so is reported only
       if, by its own account, it had been idle for less than that (less two
-      of Windows' 15.6 ms clock steps): it completed a line since.  A client
+      of Windows' 15.6 ms clock steps): it completed a line since; or (a model
+      that does not broadcast) if it was reset though it had read all it was
+      owed and the checker's last look found nothing on its way either way,
+      with nothing sent or read since (no send in flight: a FIN is due).  A client
       that stays connected, reading, with nothing owed to it, must be closed
       within the time-out and a little more (two clock steps and 50 ms) of
       the last byte it read.

@@ -759,8 +759,9 @@ class _Swarm:
                  arrivals: st.SearchStrategy[int], gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int],
                  allowed: tuple[str, ...], inject: Sequence[str], errors: Sequence[int], max_line: int | None,
                  recv_size: int | None, max_clients: int | None, max_queued: int | None = None,
-                 stops: bool = True, idle_timeout_ms: int | None = None) -> None:
+                 stops: bool = True, idle_timeout_ms: int | None = None, high_water: int | None = None) -> None:
         self.clients, self.lines, self.line = clients, lines, line
+        self.high_water = high_water
         self.idle_timeout_ms = idle_timeout_ms
         #: False when the caller ruled stops out (``faults=False`` or ``early_stop=False``): busy_server's
         #: stop too, which ``features=("busy_server",)`` alone still draws.
@@ -1431,7 +1432,11 @@ class _Swarm:
             # A reader that stops for good keeps sending until it is owed more than the window holds (its
             # 300-byte line fills a window of a few bytes, not one of kilobytes, which traffic elsewhere
             # may call for): the server's send to it then pends for good.
-            made = [self._owed_past(s, c, window) if s.stops_reading else (s, c) for s, c in made]
+            # (and, with back-pressure, more than twice its mark besides: a reader stuck over it, whatever the
+            # window and the socket buffers hold, which the server's slow-consumer time-out must cut off; one
+            # stuck under it is rightly kept until its reset)
+            stuck_owed = window + 2 * (self.high_water or 0)
+            made = [self._owed_past(s, c, stuck_owed) if s.stops_reading else (s, c) for s, c in made]
             made = [self._given_up_past(s, c, window) for s, c in made]
             made = [self._deaf_past(s, c, window) for s, c in made]
             faults = tuple(c for _, c in made if c is not None)
@@ -1538,7 +1543,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
               backlog: bool = True, early_stop: bool = True, swarm: bool = True,
               features: Sequence[str] | None = None, max_line: int | None = None, recv_size: int | None = None,
               max_clients: int | None = None, max_queued: int | None = None,
-              idle_timeout_ms: int | None = None) -> st.SearchStrategy[Scenario]:
+              idle_timeout_ms: int | None = None, high_water: int | None = None) -> st.SearchStrategy[Scenario]:
     """Scenarios: ``clients`` clients (a number, or a range ``(lo, hi)``), each
     sending ``lines`` lines (number or range) drawn from ``line``, its stream
     cut into sends, arriving at ``arrivals`` and pausing ``gaps`` before each
@@ -1570,7 +1575,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     * flow: ``small_window`` (a flow-control window of 1 byte to 4 KiB),
       ``paused_readers`` (a client stops reading for a while),
       ``stopped_readers`` (a client stops reading for good, keeps sending, then
-      resets), ``backpressure`` (a client sends hundreds of KiB in lines of 3000
+      resets; until it is owed more than the window holds and, when given,
+      more than ``high_water``, the server's back-pressure mark: a reader
+      stuck over the mark, which the server's slow-consumer time-out must
+      cut off), ``backpressure`` (a client sends hundreds of KiB in lines of 3000
       to 40000 bytes without reading for 20 or 150 ms, so that its replies back
       up in the server: up to just under ``max_queued``, the server's output
       limit, when given, and more than one send of 64 KiB), ``slow_readers``
@@ -1671,7 +1679,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
         inject = _CALLS if swarm else ("AcceptEx",)
     _check_fault_args(inject, errors)
     for name, limit in (("max_line", max_line), ("recv_size", recv_size), ("max_clients", max_clients),
-                        ("max_queued", max_queued), ("idle_timeout_ms", idle_timeout_ms)):
+                        ("max_queued", max_queued), ("idle_timeout_ms", idle_timeout_ms),
+                        ("high_water", high_water)):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError(f"{name}: expected a number of bytes or clients >= 1 (or None), not {limit!r}")
     if features is not None:
@@ -1717,7 +1726,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     allowed = tuple(n for n in _ALL_FEATURES if n in wanted)
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
-                    max_queued, stops=faults and early_stop, idle_timeout_ms=idle_timeout_ms)
+                    max_queued, stops=faults and early_stop, idle_timeout_ms=idle_timeout_ms,
+                    high_water=high_water)
 
     @st.composite
     def build(draw: st.DrawFn) -> Scenario:

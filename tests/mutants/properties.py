@@ -212,7 +212,7 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                                                              max_clients=lim.max_clients)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
                              max_clients=served_at_once, max_queued=lim.max_queued, features=features,
-                             idle_timeout_ms=idle_timeout_ms or None)
+                             idle_timeout_ms=idle_timeout_ms or None, high_water=lim.high_water or None)
         setups.append((lim, model, strategy))
 
     @settings_
