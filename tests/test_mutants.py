@@ -707,13 +707,8 @@ _RT9_LOST = {
 #: chat-line-names-recipient, inbox-slot-off-by-one and iocp-owed-never-cleared 0, routine-completion-counts-as-timeout
 #: 1 (LeakError: WSARecvs in flight at WSACleanup), long-line-with-newline-routed 2, accept-room-ignores-outstanding 3
 #: (the hub's RuntimeError); the five in _RT10_LOST none (each seed run; 5 to 16 s for all 8).
+#: (queue-limit-checked-before-adding was one until qlimit31: simulate's queue_edges finds it on seed 7.)
 _RT10_LOST = {
-    "queue-limit-checked-before-adding": "(a cut-off is allowed once due, never required: simulate's and the "
-                                         "checker's bound is one-sided, so a server that queues one message past "
-                                         "max_queued and serves a slow reader that then drains passes; a check "
-                                         "that a client owed more than max_queued beyond what its window and the "
-                                         "server's send in flight can hold is cut off before the next message "
-                                         "would be needed)",
     "zombies-overflow-wait-array": "(needs a group whose members and closing clients number 64 or more: a member "
                                    "closed with an operation in flight, and a client handed over to fill its place "
                                    "before that operation is reaped; the fake's cancellations complete within its "

@@ -1,5 +1,5 @@
 """The edge of the output limit (issue 10, search power; the tenth red team's queue-limit-checked-before-adding):
-backpressure's reader aimed at the edge of ``max_queued`` in ``scenarios()``' swarm.
+backpressure's reader aimed at the edge of ``max_queued`` in ``scenarios()``' swarm, and simulate's queue_edges.
 
 The reader sends, in one burst and nothing more, lines of the longest size the server takes until the last
 takes the server's queue past ``max_queued`` (beyond what is in its send in flight and on its way), and does not
@@ -10,13 +10,15 @@ cut-off (tests/test_checker_queue_limit.py) sees it.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, find, settings
 
 from fakewinsock.testing import Scenario, scenarios
-from ovserver import Limits, Server
+from ovserver import Limits, Server, simulate
 from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
 from ovserver._routines import RoutineServer
+from ovserver._simulate import swarm_features
 from tests.mutants.red10_mutants import QueueLimitCheckedBeforeAdding
 from tests.test_checker_queue_limit import run
 
@@ -67,3 +69,19 @@ def test_the_edge_finds_a_cut_off_one_message_late_and_passes_the_correct_server
     for cls in (EventServer, RoutineServer, IocpServer):
         for seed in range(2):
             assert _run(cls, scenario, seed) is None, (cls.model, seed)
+
+
+# simulate: seed 7 draws queue_edges (and none of back-pressure, injections or a stop that would excuse it).
+_SIM_SEED = 7
+
+
+def test_simulate_queue_edges_finds_a_cut_off_one_message_late() -> None:
+    assert "queue_edges" in swarm_features(_SIM_SEED)
+    r = simulate(100, 10, model="routines", seed=_SIM_SEED, server_class=QueueLimitCheckedBeforeAdding)
+    assert not r.ok and any("a cut-off was due" in e for e in r.errors), r.errors
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+def test_simulate_queue_edges_passes_the_correct_servers(model: str) -> None:
+    r = simulate(100, 10, model=model, seed=_SIM_SEED)
+    assert r.ok, r.errors
