@@ -671,7 +671,7 @@ FEATURES = ("long_lines", "big_sends", "small_sends", "empty_lines", "small_wind
             "line_cuts", "stuck_readers", "early_stop", "accept_faults", "few_clients",
             "lurkers", "slow_readers", "hung_readers", "back_pressure", "full_groups",
             "accepts", "accept_bursts", "idle_timeout", "stop_arrivals", "piped", "idle_talkers",
-            "hangup_edges", "deaf_drains")
+            "hangup_edges", "deaf_drains", "queue_edges")
 #: The features added last (line_cuts: sends cut right before, at and after
 #: newlines; stuck_readers: clients that stop reading for good and reset 20 to
 #: 200 ms after their last send, with output limits a stuck reader reaches;
@@ -800,6 +800,22 @@ IDLE_TALKERS = (1, 3)
 #:   for the stop's second to end within the deafness; not while the client waits to be served): it must close
 #:   that connection, which is only draining its output, and return within the stop's second, as ever (a
 #:   closed or reset deaf client is stopped as due).
+#: The last one, queue_edges (:func:`_queue_edges`, from a random source of its own; echo only, with the output
+#: limit under QUEUE_EDGE_MAX; not with QUEUE_EDGE_EXCUSES, each of which excuses the cut-off it is for): the edge of
+#: max_queued, as ``fakewinsock.testing.scenarios()``' backpressure draws it.  One plain client sends, in one
+#: burst without pauses and nothing more, lines of max_line bytes (or QUEUE_EDGE_LINE, if less), as many as take
+#: the server's queue past max_queued with the last: the lines in the server's send in flight and on their way
+#: (a window below a line: the one line its first bytes are of; a wider one: its whole lines and as many again
+#: in the send of what one receive of a window's worth echoes), max_queued's whole lines, then the line that
+#: crosses it; and reads nothing for QUEUE_EDGE_PAUSE_NS.  The server must cut it off at its last line (the
+#: paused reader's check, :meth:`_Client._overdue_cut_off`, sees a server that compares the queue before the
+#: message with the limit, which would cut it off only at a next line).
+QUEUE_EDGE_MAX = 2 * 1024 * 1024
+#: (deaf_drains: its stop comes during the edge reader's pause; injections: a failed WSARecv or WSASend lets the
+#: server drop a client; back_pressure: a server over its mark may hold a send back, and the cut-off is not required)
+QUEUE_EDGE_EXCUSES = ("deaf_drains", "injections", "back_pressure")
+QUEUE_EDGE_LINE = 64 * 1024
+QUEUE_EDGE_PAUSE_NS = 300 * _MS
 HANGUP_MAX_LINE = 64 * 1024
 HANGUP_GAPS_NS = (20 * _MS, 50 * _MS)
 HANGUP_MORE = (0, 0, -1, 1)
@@ -947,6 +963,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _hangup_edges(out, seed, limits.max_line)
     if "deaf_drains" in f and not chat:
         _deaf_drains(out, seed, window, limits.max_line)
+    if "queue_edges" in f and not chat and not f.intersection(QUEUE_EDGE_EXCUSES):
+        _queue_edges(out, seed, window, limits)
 
 
 def _shape_pool(out: list[ClientPlan]) -> list[ClientPlan]:
@@ -991,6 +1009,21 @@ def _deaf_drains(out: list[ClientPlan], seed: int, window: int, max_line: int) -
     p.half_close = True
     p.read_pause_ns = sum(p.pauses_ns) + DEAF_FOR_NS
     p.deaf_stop_ns = rng.choice(DEAF_STOPS_NS)
+
+
+def _queue_edges(out: list[ClientPlan], seed: int, window: int, limits: Limits) -> None:
+    """queue_edges (see QUEUE_EDGE_MAX; from a random source of its own): one plain client sends lines of max_line
+    bytes in one burst until the last takes the server's queue past max_queued, and reads nothing meanwhile."""
+    rng = random.Random(f"ovserver-sim:{seed}:queue-edges")
+    pool = _shape_pool(out)
+    size = min(limits.max_line, QUEUE_EDGE_LINE)
+    line = size + 1
+    count = window // line + max(1, min(window, ServerConfig().recv_size) // line) + limits.max_queued // line + 1
+    if not pool or count * line > QUEUE_EDGE_MAX:
+        return
+    p = pool[_randint(rng, 0, len(pool) - 1)]
+    _restream(p, rng, [rng.randbytes(size).translate(_TEXT_TABLE) for _ in range(count)], 1024, 64 * 1024)
+    p.read_pause_ns = QUEUE_EDGE_PAUSE_NS
 
 
 def _idle_talkers(out: list[ClientPlan], seed: int, limit_ms: int) -> None:

@@ -32,10 +32,10 @@ def _paused(n: int) -> Scenario:
                     window=2048)
 
 
-def run(cls: type[Server], scenario: Scenario, seed: int) -> str | None:
+def run(cls: type[Server], scenario: Scenario, seed: int, limits: Limits = LIMITS) -> str | None:
     try:
-        t.check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", LIMITS, 0), scenario,
-                            EchoModel(max_line=LIMITS.max_line, max_queued=LIMITS.max_queued), seed=seed)
+        t.check_line_server(lambda ws, a: OvserverUnderTest(cls, ws, a, "echo", limits, 0), scenario,
+                            EchoModel(max_line=limits.max_line, max_queued=limits.max_queued), seed=seed)
     except t.LineServerFailure as e:
         return str(e)
     return None

@@ -367,15 +367,11 @@ RECIPE_LOST |= RED9_RECIPE_LOST
 #: The tenth red team's (tests/mutants/red10_mutants.py: bugs a developer of such a server plausibly ships), measured
 #: 2026-12-06 (redteam10, on main 160b2cb with red10_mutants.py loaded: CI=true, -m slow, one test at a time, every
 #: phase, nice 10 under load 8-10): see the measurement log's round for the caught ones; missed (each run to the end
-#: of its budget, 60-180 s) the five below, which simulate misses too (_RT10_LOST).
+#: of its budget, 60-180 s) the five (four now) below, which simulate misses too (_RT10_LOST).
+#: queue-limit-checked-before-adding was one until qlimit31 (2026-12-06): backpressure's reader at the edge of the
+#: output limit (its last line takes the queue past max_queued) reaches it, with the checker's required cut-off
+#: (bench_search: 5/5 seeds, median 30 examples; the derandomized recipe: 1 client, 18 lines of 1000 bytes).
 RED10_RECIPE_LOST = {
-    "queue-limit-checked-before-adding": "the checker allows a cut-off once max_queued is passed but never "
-                                         "requires one: a server that queues one message past max_queued (3100 "
-                                         "bytes queued at max_queued 3000, where a Disconnect is due) and then "
-                                         "serves the reader that drains passes; needs a check that a client owed "
-                                         "more than max_queued beyond what its window, the socket buffers and one "
-                                         "send in flight hold is cut off; tests/test_ovserver_max_queued.py, "
-                                         "test_ovserver_hub.py and test_ovserver_protocol.py catch it (20 tests)",
     "zombies-overflow-wait-array": "needs 63 members and a closing client whose operation is still in flight in "
                                    "one group: a client handed over into the place of one just closed before its "
                                    "cancelled operation completes, which the fake does within its completion "
@@ -723,13 +719,8 @@ _RT9_LOST = {
 #: chat-line-names-recipient, inbox-slot-off-by-one and iocp-owed-never-cleared 0, routine-completion-counts-as-timeout
 #: 1 (LeakError: WSARecvs in flight at WSACleanup), long-line-with-newline-routed 2, accept-room-ignores-outstanding 3
 #: (the hub's RuntimeError); the five in _RT10_LOST none (each seed run; 5 to 16 s for all 8).
+#: (queue-limit-checked-before-adding was one until qlimit31: simulate's queue_edges finds it on seed 7.)
 _RT10_LOST = {
-    "queue-limit-checked-before-adding": "(a cut-off is allowed once due, never required: simulate's and the "
-                                         "checker's bound is one-sided, so a server that queues one message past "
-                                         "max_queued and serves a slow reader that then drains passes; a check "
-                                         "that a client owed more than max_queued beyond what its window and the "
-                                         "server's send in flight can hold is cut off before the next message "
-                                         "would be needed)",
     "zombies-overflow-wait-array": "(needs a group whose members and closing clients number 64 or more: a member "
                                    "closed with an operation in flight, and a client handed over to fill its place "
                                    "before that operation is reaped; the fake's cancellations complete within its "

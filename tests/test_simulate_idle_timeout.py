@@ -114,7 +114,8 @@ def test_idle_talkers_are_the_last_feature_and_keep_other_runs() -> None:
     seed that does not draw the feature) the plans are what they were."""
     from ovserver._simulate import FEATURES, IDLE_EARLY_NS
 
-    assert FEATURES[-3:] == ("idle_talkers", "hangup_edges", "deaf_drains")  # (the two shapes after it: shapes29)
+    # (the two shapes after it: shapes29; queue_edges: qlimit31)
+    assert FEATURES[-4:] == ("idle_talkers", "hangup_edges", "deaf_drains", "queue_edges")
     planned = 0
     for seed in _TALKER_SEEDS:
         features = swarm_features(seed)

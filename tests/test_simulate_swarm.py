@@ -48,13 +48,13 @@ def test_stuck_readers_reset_a_while_after_their_last_send() -> None:
 
 def test_late_features_are_the_last_ones() -> None:
     """Each run draws its features in order: the late ones, last (then back_pressure, full_groups,
-    accepts, accept_bursts, idle_timeout, stop_arrivals, piped, idle_talkers, hangup_edges and deaf_drains, the
-    newest), leave the earlier draws as they were."""
+    accepts, accept_bursts, idle_timeout, stop_arrivals, piped, idle_talkers, hangup_edges, deaf_drains and
+    queue_edges, the newest), leave the earlier draws as they were."""
     from ovserver._simulate import FEATURES
 
-    assert FEATURES[-len(LATE_FEATURES) - 10:-10] == LATE_FEATURES
-    assert FEATURES[-10:] == ("back_pressure", "full_groups", "accepts", "accept_bursts", "idle_timeout",
-                              "stop_arrivals", "piped", "idle_talkers", "hangup_edges", "deaf_drains")
+    assert FEATURES[-len(LATE_FEATURES) - 11:-11] == LATE_FEATURES
+    assert FEATURES[-11:] == ("back_pressure", "full_groups", "accepts", "accept_bursts", "idle_timeout",
+                              "stop_arrivals", "piped", "idle_talkers", "hangup_edges", "deaf_drains", "queue_edges")
 
 
 @pytest.mark.parametrize("model", ["events", "routines", "iocp"])

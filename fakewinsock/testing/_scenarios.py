@@ -520,6 +520,17 @@ _MAX_BACKLOG = 320 * 1024
 _BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
 _BACKLOG_LINES = (3000, 15000, 40000)
 _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
+#: backpressure, with ``max_queued`` known, one aim in as many (_EDGE): the edge of the output limit.  The reader
+#: sends lines of the longest bulk line (the server's line limit, or less) in one burst and nothing more, owed
+#: max_queued + the line the server's send in flight holds (whose first bytes the window holds, a window below
+#: the line: see draw) + the line that crosses the limit, in all: its last line takes the server's queue past
+#: max_queued, where a correct server cuts it off, and no line comes after it (a server that compares the queue
+#: before the message with the limit keeps it, its queue over the limit, and only a next line would show it).
+#: It does not read for _EDGE_PAUSE (the longer pause: a window below a line of 1000 bytes moves 18 KiB in
+#: about 30 ms), then reads on: a cut-off must have come by then.  Not past _MAX_EDGE bytes (time).
+_EDGE = -1
+_EDGE_PAUSE = 150 * _MS
+_MAX_EDGE = 2 * 1024 * 1024
 #: backpressure: how long its client stays connected once served, 1 time in 2 (idle, reading what comes, as a
 #: client whose pause was a moment's: a GC pause, a window minimised), so that it is still there well after a
 #: slow-consumer time-out its pause began (a server must stop that clock once the client has read its way
@@ -818,6 +829,15 @@ class _Swarm:
         # only get the client cut off, which long_lines covers).
         self.bulk_lines = tuple(dict.fromkeys(min(n, max_line) if max_line is not None else n
                                               for n in _BACKLOG_LINES))
+        #: backpressure's edge of the output limit (see _EDGE): its lines, and its bytes in all (a window below
+        #: its line: the line in the server's send in flight, max_queued's whole lines, and the line that
+        #: crosses it), where max_queued is known and that is at most _MAX_EDGE
+        self.edge_line = max(self.bulk_lines)
+        self.max_queued, self.recv_size = max_queued, recv_size
+        self.edge_size = self._edge_lines(max_queued, 0) * (self.edge_line + 1) if max_queued is not None else 0
+        if 0 < self.edge_size <= _MAX_EDGE:
+            self.backlogs.append(_EDGE)
+        self.edges: set[int] = set()  # the clients of the scenario being drawn that backpressure aims at the edge
         self.ender_line = min(_ENDER_LINE, max_line) if max_line is not None else _ENDER_LINE
         self.stopped_line = min(_STOPPED_LINE, max_line) if max_line is not None else _STOPPED_LINE
         self.roles: list[str] = []  # what each client of the scenario being drawn does for its feature
@@ -986,10 +1006,17 @@ class _Swarm:
         backed_up = False
         if role == "backpressure":  # replies backed up behind a reader that does not read for a while
             aim = draw(_one_of(self.backlogs))
-            size, line_len = draw(_ladder(aim)), draw(_one_of(self.bulk_lines))
+            at_edge = aim == _EDGE
+            size = draw(_ladder(self.edge_size if at_edge else aim))
+            line_len = draw(_one_of(self.bulk_lines))
             backed_up = size > 0  # (none, where it shrinks to: an ordinary client)
             if backed_up:
                 used.add("backpressure")
+            if at_edge and size == self.edge_size:  # the edge of the output limit: its lines alone (no line before
+                # them, no big send, no tail: they would put an unknown amount in the server's send in flight)
+                self.edges.add(index)
+                line_len, exact_at, first_bulk = self.edge_line, -1, 0
+                msgs, chunks = [], []
             bulk = _bulk(size, line_len, index)
             msgs += bulk
             stream_ = _ended(bulk)
@@ -1013,7 +1040,8 @@ class _Swarm:
             # None without unterminated but one over the limit (long_lines' own ending), and none for a crowd's
             # filler: a tail is an ending (its FIN comes right behind it; one over the limit is hung up), and a
             # crowd's fillers stay, so that the server stays full (with tails it never filled)
-            if filler or role in _SHAPED or ("unterminated" not in f and not self._over_limit(tail)):
+            if (filler or role in _SHAPED or index in self.edges
+                    or ("unterminated" not in f and not self._over_limit(tail))):
                 tail = b""
             if tail:
                 used.update(k for k in ("unterminated" if "unterminated" in f else "", kind) if k)
@@ -1078,6 +1106,8 @@ class _Swarm:
         stops = False
         if role == "backpressure":  # it does not read from the start, for a while
             pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+            if index in self.edges:
+                pause = _EDGE_PAUSE
             if not backed_up:
                 pause_at = pause = None
         elif role == "leaver":  # nor does it, until the others have talked on after it left
@@ -1140,8 +1170,10 @@ class _Swarm:
         # leave gracefully once served; so do 7 in 8 of a crowd (idle connections that fill the server:
         # most of a crowd behaves; one in 8 may reset or leave).
         # A client whose stream ends in a line over the limit that never ends: that and its FIN are its ending.
+        # So does backpressure's reader at the edge of the output limit: no fault (a FIN or reset before its last
+        # send, or lines added before a FIN, would leave its last line short of the edge, or not its last).
         plain = (role in ("talker", "slow_reader", "flooder") or filler or ("crowd" in f and index % 8 != 1)
-                 or self._over_limit(script.tail))
+                 or self._over_limit(script.tail) or index in self.edges)
         fault = self._fault(draw, f, index, script) if not plain else None
         if fault is not None and fault.reset_after_ns is not None:
             # reset_after_fin: its last line before the FIN asks for more than a small window holds (a request
@@ -1230,6 +1262,25 @@ class _Swarm:
                          gaps_ns=script.gaps_ns[:k] + (0,) + script.gaps_ns[k:])
         return script, replace(fault, before_chunk=len(script.chunks))
 
+    def _edge_lines(self, max_queued: int, window: int) -> int:
+        """backpressure's edge of the output limit (see _EDGE): how many lines of ``edge_line`` bytes take the
+        server's queue past ``max_queued`` with the last, in ``window``: the line in the server's send in flight
+        (its first bytes on their way) where the window is below a line, else the window's whole lines on their
+        way and as many in the send in flight (what a receive of a window's worth echoes: a guess, which a
+        server's own sizes may make wrong), then max_queued's whole lines, then the line that crosses it."""
+        line = self.edge_line + 1
+        return window // line + max(1, min(window, self.recv_size or window) // line) + max_queued // line + 1
+
+    def _edge_past(self, index: int, script: ClientScript, window: int) -> ClientScript:
+        """backpressure's reader at the edge of the output limit (client ``index``, if it is one), with its lines
+        aimed at ``window`` (see _edge_lines): unchanged where the window is below its line (drawn so)."""
+        if index not in self.edges or self.max_queued is None or window <= self.edge_line:
+            return script
+        size = self._edge_lines(self.max_queued, window) * (self.edge_line + 1)
+        stream = _ended(_bulk(size, self.edge_line, index))
+        chunks = tuple(stream[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream), _BACKLOG_CHUNK))
+        return replace(script, lines=_bulk(size, self.edge_line, index), chunks=chunks, gaps_ns=(0,) * len(chunks))
+
     def _given_up_past(self, script: ClientScript, fault: ClientFault | None,
                        window: int) -> tuple[ClientScript, ClientFault | None]:
         """A client that gives up after its FIN (reset_after_fin: ``fault``), with more of its last line's size
@@ -1267,6 +1318,7 @@ class _Swarm:
         self.used = set()
         self.stuck_lines = {}
         self.give_up_lines = {}
+        self.edges = set()
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         self.exact_big = 0
         lo, hi = self.clients
@@ -1420,6 +1472,10 @@ class _Swarm:
             wide = max(wide, self.exact_big)
             wide = wide if wide <= max(_WINDOWS) else 0
             fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
+            # backpressure's edge of the output limit: a window below its line, where the traffic allows, so that
+            # what is on its way to it is part of the one line in the server's send in flight (see _EDGE)
+            fits = [w for w in fits if w <= self.edge_line] if self.edges else fits
+            fits = fits or [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
             # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.
             held = [s for i, (s, _) in enumerate(made) if s.pause_at_ns is not None or s.read_bytes is not None
                     or i in gives_up] or [s for s, _ in made]
@@ -1439,6 +1495,7 @@ class _Swarm:
             made = [self._owed_past(s, c, stuck_owed) if s.stops_reading else (s, c) for s, c in made]
             made = [self._given_up_past(s, c, window) for s, c in made]
             made = [self._deaf_past(s, c, window) for s, c in made]
+            made = [(self._edge_past(i, s, window), c) for i, (s, c) in enumerate(made)]
             faults = tuple(c for _, c in made if c is not None)
         # (drawn whatever the switch)
         call_cost, window, made, stop = self._busy(draw(_BUSY_COSTS), draw(_FLOOD_LINES), draw(_FLOOD_SIZES), window,
@@ -1581,7 +1638,12 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       cut off), ``backpressure`` (a client sends hundreds of KiB in lines of 3000
       to 40000 bytes without reading for 20 or 150 ms, so that its replies back
       up in the server: up to just under ``max_queued``, the server's output
-      limit, when given, and more than one send of 64 KiB), ``slow_readers``
+      limit, when given, and more than one send of 64 KiB; or, one time in as
+      many, at the limit's edge, when ``max_queued`` is given: lines of the
+      longest such size in one burst, and nothing more, whose last takes the
+      server's queue just past ``max_queued`` (beyond the line in its send in
+      flight, in a window below the line where the traffic allows), unread for
+      150 ms: the cut-off due there, and no next line to make it), ``slow_readers``
       (a client that reads at a limited rate all its life, 5/8 down to 3/8 of
       the rate at which it sends lines of 3000 to 40000 bytes, 16 KiB every
       2 ms, two and a half times ``max_queued`` in all, at most 2.5 MiB: its
