@@ -29,7 +29,7 @@ def test_the_newest_features_are_drawn_last() -> None:
     """Appended, so that every seed keeps the features it drew before them
     (each has a random source of its own: a seed without them runs as before;
     measured on seeds 0-99, every model and mode: byte-identical reports)."""
-    assert FEATURES[-10:-6] == ("back_pressure", "full_groups", "accepts", "accept_bursts")  # (then idle_timeout...)
+    assert FEATURES[-11:-7] == ("back_pressure", "full_groups", "accepts", "accept_bursts")  # (then idle_timeout...)
 
 
 @pytest.mark.parametrize("mode", ["echo", "chat"])
