@@ -345,7 +345,7 @@ class EventServer(Server):
         never runs" in the module docstring.)"""
         if not self._starting:
             return timeout
-        for group in list(self._starting):
+        for group in self._starting:  # (not changed by a restart)
             if not group.started:
                 self._restart_stillborn(group)
         retry = self.config.accept_retry_ms
@@ -364,10 +364,16 @@ class EventServer(Server):
             ws.CloseHandle(group.thread)
             group.thread = 0
             self.stats.threads_stillborn += 1
-        h, _ = ws.CreateThread(None, 0, self._group_main, group, 0)
-        if h:
-            group.thread = h
-            self._threads.append(h)
+        self._start_thread(group)
+
+    def _start_thread(self, group: _Group) -> bool:
+        """Create ``group``'s thread (it runs :meth:`_group_main`); False if CreateThread failed."""
+        h, _ = self.ws.CreateThread(None, 0, self._group_main, group, 0)
+        if not h:
+            return False
+        group.thread = h
+        self._threads.append(h)
+        return True
 
     def _accept_later(self) -> None:
         super()._accept_later()
@@ -439,13 +445,10 @@ class EventServer(Server):
         if wake == WSA_INVALID_EVENT:
             return None
         group = _Group(self._next_gid, wake)
-        h, _ = ws.CreateThread(None, 0, self._group_main, group, 0)
-        if not h:
+        if not self._start_thread(group):
             ws.WSACloseEvent(wake)
             return None
         self._next_gid += 1
-        group.thread = h
-        self._threads.append(h)
         self._groups.append(group)
         self._starting.append(group)
         self._full_groups, self._groups_seen = len(groups) - 1, len(groups)
