@@ -1277,9 +1277,10 @@ class _Swarm:
         if index not in self.edges or self.max_queued is None or window <= self.edge_line:
             return script
         size = self._edge_lines(self.max_queued, window) * (self.edge_line + 1)
-        stream = _ended(_bulk(size, self.edge_line, index))
+        lines = _bulk(size, self.edge_line, index)
+        stream = _ended(lines)
         chunks = tuple(stream[i:i + _BACKLOG_CHUNK] for i in range(0, len(stream), _BACKLOG_CHUNK))
-        return replace(script, lines=_bulk(size, self.edge_line, index), chunks=chunks, gaps_ns=(0,) * len(chunks))
+        return replace(script, lines=lines, chunks=chunks, gaps_ns=(0,) * len(chunks))
 
     def _given_up_past(self, script: ClientScript, fault: ClientFault | None,
                        window: int) -> tuple[ClientScript, ClientFault | None]:
@@ -1474,8 +1475,8 @@ class _Swarm:
             fits = [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
             # backpressure's edge of the output limit: a window below its line, where the traffic allows, so that
             # what is on its way to it is part of the one line in the server's send in flight (see _EDGE)
-            fits = [w for w in fits if w <= self.edge_line] if self.edges else fits
-            fits = fits or [w for w in _WINDOWS if w * _SEGMENTS >= traffic and w >= wide] or [max(_WINDOWS)]
+            if self.edges:
+                fits = [w for w in fits if w <= self.edge_line] or fits
             # What the readers it is for (those that pause, stop or read slowly; all, for small_window alone) send.
             held = [s for i, (s, _) in enumerate(made) if s.pause_at_ns is not None or s.read_bytes is not None
                     or i in gives_up] or [s for s, _ in made]
