@@ -23,7 +23,10 @@ __all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "rese
 def note_taken(log: list[tuple[int, int]], now_ns: int, peer: FakePeer, sent_bytes: int) -> None:
     """While a client does not read: note in ``log`` ((virtual time, bytes of its
     stream taken), rising) that the server has taken (received) more of the
-    ``sent_bytes`` it sent, and have ``peer`` wake it when the server takes more."""
+    ``sent_bytes`` it sent, and have ``peer`` wake it when the server takes more.
+    The wake is armed only while bytes of it are on their way (the server has
+    more to take): a caller notes again after each send, or a line sent after
+    the server took all the others is not seen taken."""
     taken = sent_bytes - peer.unread
     if not log or taken > log[-1][1]:
         log.append((now_ns, taken))

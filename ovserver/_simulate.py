@@ -1906,6 +1906,11 @@ class _Client(ScriptedClient):
             return  # reported by changed
         chunk = self.chunks[j]
         ended = self.send(chunk)
+        if self.plan.read_pause_ns and self.sim.mode is Mode.ECHO and self._paused() and self.welcome_ns >= 0:
+            # A reader that pauses: noted now and at the server's next take of this chunk, even when the server
+            # had taken all it had been sent (only its bytes not taken yet have the peer wake it: note_taken),
+            # so that lines sent after a gap count too (see _overdue_cut_off).  A look, no draw: the same schedule.
+            self._note_taken(peer)
         rep = self.sim.report
         rep.bytes_sent += len(chunk)
         ws = self.sim.ws

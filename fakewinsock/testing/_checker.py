@@ -237,7 +237,7 @@ class _Client(ScriptedClient):
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
         # While it does not read (a pause, or for good): (when, bytes of its stream the server had taken by
-        # then), each time that grew, as seen at its peer's events (see overdue_cut_off).
+        # then), each time that grew, as seen at its peer's events and its sends (see overdue_cut_off).
         self.taken_while_stuck: list[tuple[int, int]] = []
         self.cut_taken_ns: int | None = None  # first seen: the server had taken its line's byte past max_line
         self.done_ns: int | None = None  # when it was done
@@ -719,9 +719,7 @@ class _Client(ScriptedClient):
             self.changed(peer)
 
     def changed(self, peer: FakePeer) -> None:
-        s = self.script
-        if (s.pause_at_ns is not None and s.read_bytes is None and peer is self.peer and self.greeted
-                and not self.reading()):  # (a paused reader: see overdue_cut_off)
+        if peer is self.peer and self._paused_reader():
             self._note_taken(peer)
         if self.cut is not None and self.cut_taken_ns is None and peer is self.peer and self.cut_reached():
             end = peer.other_end()
@@ -742,6 +740,12 @@ class _Client(ScriptedClient):
             return False
         ends = [t for t in (run.stop_ns, self.done_ns) if t is not None]
         return seen + _TAKEN_NS <= min(ends, default=run.ws.now_ns)
+
+    def _paused_reader(self) -> bool:
+        """It does not read now, as its script pauses reading (for a while, or for good): what the server takes
+        of its stream is noted (see overdue_cut_off)."""
+        s = self.script
+        return s.pause_at_ns is not None and s.read_bytes is None and self.greeted and not self.reading()
 
     def _note_taken(self, peer: FakePeer) -> None:
         note_taken(self.taken_while_stuck, self.run.ws.now_ns, peer, self.sent_bytes)
@@ -863,6 +867,11 @@ class _Client(ScriptedClient):
         if peer.was_reset or peer.at_eof:
             return  # reported by changed
         self.send(self.script.chunks[j])
+        if self._paused_reader():
+            # Noted now and at the server's next take of these bytes, even when it had taken all it had been sent
+            # (only its bytes not taken yet have the peer wake it: note_taken), so that lines sent after a gap
+            # count too.  (A look, no draw: the schedule is the same.)
+            self._note_taken(peer)
         if self.run.policy.idle_timeout_ms is not None:
             self.lines_taken()
         self._schedule(j + 1)
