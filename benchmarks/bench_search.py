@@ -51,6 +51,7 @@ from ovserver._routines import RoutineServer  # noqa: E402
 from tests.mutants import MUTANTS, Mutant  # noqa: E402
 from tests.mutants.properties import (  # noqa: E402
     RECIPE_SETTINGS,
+    recipe_bp_idle_property,
     recipe_bp_property,
     recipe_idle_property,
     recipe_property,
@@ -72,6 +73,8 @@ def _recipe(m: Mutant, settings_: settings, observe: Callable[[bool], None]) -> 
     """The recipe the mutant is caught by: the plain one, or (``recipe_bp*``) the one aimed at ovserver
     configured with back-pressure (the back-pressure code is reached only there), or (``recipe_idle*``) the one
     aimed at ovserver with an idle time-out."""
+    if m.caught_by == "recipe_bp_idle":
+        return recipe_bp_idle_property(m.server, _mode(m), settings_, observe=observe)
     if m.caught_by.startswith("recipe_bp"):
         return recipe_bp_property(m.server, _mode(m), settings_, observe=observe)
     if m.caught_by.startswith("recipe_idle"):

@@ -116,6 +116,10 @@ class FakePeer:
     def available(self) -> int:
         return len(self._ep.rbuf) if self._ep is not None else 0
 
+    def peek(self) -> bytes:
+        """What has arrived and was not read yet, left where it is (b"" if nothing)."""
+        return bytes(self._ep.rbuf) if self._ep is not None else b""
+
     @property
     def closed(self) -> bool:
         """This peer has closed (gracefully or with a reset) its connected endpoint."""

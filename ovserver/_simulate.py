@@ -1706,7 +1706,7 @@ class _Client(ScriptedClient):
             return
         what = "reset" if reset else "closed"
         if self.sim.stopping:  # asked to stop, the server closes every connection: as due
-            wrong = self.reset_when_quiet() if reset else None
+            wrong = self.reset_when_quiet() if reset else self._fin_after_part_of_a_line("the stop")
             if wrong is not None:
                 self._fail(wrong)
                 return
@@ -1715,6 +1715,10 @@ class _Client(ScriptedClient):
             self.finish()
             return
         if self._timed_out_as_due():
+            wrong = None if reset else self._fin_after_part_of_a_line("its idle time-out")
+            if wrong is not None:
+                self._fail(wrong)
+                return
             self.sim.report.timed_out += 1
             self.ended_as = _Ending.TIMED_OUT
             self.finish()
@@ -1733,6 +1737,33 @@ class _Client(ScriptedClient):
             return
         self._fail(f"connection {what} by the server ({self._progress()})"
                    + (" after the client's FIN" if self.fin_sent else ""))
+
+    def _fin_after_part_of_a_line(self, why: str, unread: bytes = b"") -> str | None:
+        """What is wrong when the server closed it gracefully (a FIN) at ``why`` (the stop, its idle
+        time-out) right after part of a line (``unread``: what it has not read yet before that FIN):
+        a server that closes with a send in flight resets (the client must know the line was cut short;
+        a FIN says that was all).  None when its last line is whole, or with injected failures (a server
+        may close after one, its output cut where its last send that worked ended)."""
+        if self.echo_stream:
+            pos = self.echo_pos
+            part = self.echo_stream[self.echo_stream.rfind(b"\n", 0, pos) + 1:pos] + unread
+        else:
+            part = bytes(self.inbuf) + unread
+        part = part[part.rfind(b"\n") + 1:]
+        if not part or self.sim.injected_failures:
+            return None
+        return (f"closed by the server (a FIN) at {why} right after part of a line, {part[:40]!r} "
+                f"({len(part)} bytes; {self._progress()}): a server that closes with a send in flight resets")
+
+    def unread_fin_after_part_of_a_line(self) -> str | None:
+        """After the server returned from its stop: what is wrong when its FIN is on its way or here,
+        unread (the client did not read: a pause, a stuck reader), behind bytes all here that end in part
+        of a line (see :meth:`_fin_after_part_of_a_line`)."""
+        peer = self.peer
+        end = peer.other_end() if peer is not None else None
+        if peer is None or end is None or not end.fin_sent or end.reset or end.in_flight or peer.was_reset:
+            return None  # (no FIN, a reset, or bytes still on the wire: what they hold is not known here)
+        return self._fin_after_part_of_a_line("the stop (not read yet when the server returned)", peer.peek())
 
     def _hung_up_as_due(self) -> bool:
         """Its line over max_line was answered by the error line (and, echo,
@@ -2750,8 +2781,10 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
         for c in sim.clients:  # a reset at the stop that had not reached the client when the server returned
             if c.sent_at_stop >= 0 and reset_by_server(c.peer):
                 wrong = c.reset_when_quiet()
-                if wrong is not None:
-                    sim.error(f"client {c.index} {c.name.decode()}: {wrong}")
+            else:  # a FIN that it had not read when the server returned (it did not read)
+                wrong = c.unread_fin_after_part_of_a_line() if c.state != _DONE else None
+            if wrong is not None:
+                sim.error(f"client {c.index} {c.name.decode()}: {wrong}")
         report.stopped += sum(1 for c in sim.clients if c.state != _DONE)  # never started, or still connecting
         if report.server.abandoned:
             sim.error(f"the stop gave up on {report.server.abandoned} operations it never reaped")

@@ -417,8 +417,13 @@ class _Client(ScriptedClient):
         the last look that found bytes between it and the server (bytes it sent not yet taken with a
         newline among them, bytes sent to it not yet read: bytes without a newline, a slowloris' dribble,
         complete no line, so they do not restart the server's clock).  Looked at from its connection until
-        its FIN; not for a client that pauses or reads slowly, nor with a slowed server
-        (Scenario.call_cost_ns) or back-pressure (a client held back is not idle).  (The looks come when
+        its FIN; not for a client that reads slowly, nor with a slowed server (Scenario.call_cost_ns); with
+        back-pressure only in echo and for a client whose reading pause ends, and without it not for a
+        client that pauses.  (With back-pressure an echo client is held back by its own queue over the
+        mark, whose bytes the looks see on their way, and its clock starts again when it is read on; in chat
+        another member's queue holds it back, unseen.  A client pausing its reading has its unread replies
+        on their way meanwhile: followed with back-pressure since red11, whose recipe_bp_idle needs it;
+        without, the runs of recipe_idle keep their looks, and so their draws, as they were.)  (The looks come when
         they came before newline-free bytes were told apart, every quarter of the time-out until the due
         time of any bytes on their way, ``idle_floor_ns``: a correct server's run and its draws are the same.)"""
         run, peer = self.run, self.peer
@@ -531,8 +536,9 @@ class _Client(ScriptedClient):
             return
         self.state = _GREETING
         s, policy = self.script, run.policy
-        if (policy.idle_timeout_ms is not None and policy.high_water is None and not run.busy
-                and s.pause_at_ns is None and s.read_bytes is None):
+        if (policy.idle_timeout_ms is not None and not run.busy and s.read_bytes is None
+                and ((policy.high_water is None and s.pause_at_ns is None)
+                     or (policy.high_water is not None and not run.model.broadcasts and s.pause_ns is not None))):
             self.idle_floor_ns = self.idle_line_floor_ns = run.ws.now_ns
             self._idle_watch()
         if not self.own_count[0]:

@@ -24,6 +24,7 @@ from . import red7_mutants as r7
 from . import red8_mutants as r8
 from . import red9_mutants as r9
 from . import red10_mutants as r10
+from . import red11_mutants as r11
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -624,6 +625,54 @@ MUTANTS += [
            "a hang-up is counted when its error line is out and the FIN sent, not when the line is found too long",
            "red team 10 (core, summary counts)", "recipe", "endings",
            "a long line whose error line is held back, then a reset, cut-off or stop"),
+]
+
+
+# Issue 10, eleventh red team: bugs a developer of such a server plausibly ships (tests/mutants/red11_mutants.py):
+# echo's line splitting across receives (a one-byte tail after the last newline, the bytes known to hold no
+# newline), a FIN with nothing owed never closed, iocp's early-accept slots and its accept retry, the routines
+# model's marker APCs, and back-pressure's resume with an idle time-out.
+MUTANTS += [
+    Mutant("echo-one-byte-tail-dropped", r11.EchoOneByteTailDropped,
+           "echo's fast path keeps the partial line after a receive's last newline only when it is over one byte",
+           "red team 11 (protocol, framing)", "recipe", "sizes",
+           "a receive ending one byte after a newline (echo)"),
+    Mutant("scanned-counts-newline", r11.ScannedCountsNewline,
+           "echo's fast path counts one byte too many as known to hold no newline: a newline beginning the next "
+           "receive is skipped when that receive takes the slow path",
+           "red team 11 (protocol, framing)", "recipe", "sizes",
+           "echo: a receive ending just before a newline, the next beginning with it and holding a long line"),
+    Mutant("eof-marked-after-send", r11.EofMarkedAfterSend,
+           "at the client's FIN the send path runs before the connection is marked ended: owed nothing, it is "
+           "never closed",
+           "red team 11 (core, endings)", "recipe", "endings", "a client that half-closes once it has read all"),
+    Mutant("iocp-owed-slot-pooled", r11.IocpOwedSlotPooled,
+           "an accept slot completed early goes back to the free slots at once, its packet still queued",
+           "red team 11 (iocp, early accepts)", "recipe", "load",
+           "an accept completed early behind another packet, then more clients"),
+    Mutant("iocp-retry-not-woken", r11.IocpRetryNotWoken,
+           "a worker's failed AcceptEx post sets the retry flag without waking the controller, which waits forever",
+           "red team 11 (iocp, accept retry)", "recipe", "faults",
+           "an AcceptEx post failing at once in a worker, then another client"),
+    Mutant("marker-does-not-accept", r11.MarkerDoesNotAccept,
+           "a marker APC frees a place ahead of the routines without completing the accepts done meanwhile",
+           "red team 11 (routines, marker APCs)", "recipe", "load",
+           "a connect while an accept's marker is queued"),
+    Mutant("marker-never-counted", r11.MarkerNeverCounted,
+           "a marker APC never takes its accept off the count ahead of the routines: accepting ends",
+           "red team 11 (routines, marker APCs)", "recipe", "load", "two clients, one after the other"),
+    Mutant("resume-keeps-idle-clock", r11.ResumeKeepsIdleClock,
+           "a client read on at its Resume keeps the idle clock of before it was held back: closed at once",
+           "red team 11 (core, back-pressure with idle time-out)", "recipe_bp_idle", "flow control",
+           "an idle time-out with back-pressure, a client held back for longer than the time-out"),
+    Mutant("cancelled-send-closes-gracefully", r11.CancelledSendClosesGracefully,
+           "a close that cancels a send in flight stays graceful: the client reads a FIN after part of a reply",
+           "red team 11 (core, closing)", "recipe", "faults",
+           "a graceful close (a stop) while a send to a client that does not read is in flight"),
+    Mutant("abortive-close-waits-for-receive", r11.AbortiveCloseWaitsForReceive,
+           "an abortive close leaves closesocket until its operations are reaped: the receive is never cancelled",
+           "red team 11 (core, closing)", "recipe", "flow control",
+           "an abortive close (a cut-off) of a client that then sends nothing"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)

@@ -42,9 +42,10 @@ def recipe_catches(m: Mutant, seed: int | None) -> bool:
     if seed is None:
         test = prop(m.server)
     else:
-        from tests.mutants.properties import recipe_bp_property, recipe_property
+        from tests.mutants.properties import recipe_bp_idle_property, recipe_bp_property, recipe_property
 
-        prop_ = recipe_bp_property if m.caught_by.startswith("recipe_bp") else recipe_property  # back-pressure on
+        prop_ = (recipe_bp_idle_property if m.caught_by == "recipe_bp_idle"  # back-pressure and an idle time-out
+                 else recipe_bp_property if m.caught_by.startswith("recipe_bp") else recipe_property)  # back-pressure
         test = hypothesis_seed(seed)(prop_(m.server, mode, settings(RECIPE_SETTINGS, derandomize=False)))
     try:
         test()

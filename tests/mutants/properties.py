@@ -294,6 +294,31 @@ def recipe_idle_property(cls: type[Server], mode: str = "echo", settings_: setti
 PROPERTIES["recipe_idle"] = recipe_idle_property
 PROPERTIES["recipe_idle_chat"] = lambda cls: recipe_idle_property(cls, "chat")
 
+#: The recipe aimed at ovserver with back-pressure and an idle time-out both (``serve --high-water
+#: --stall-timeout-ms --idle-timeout-ms``; red11): :data:`RECIPE_BP_LIMITS`, an idle time-out of
+#: :data:`RECIPE_IDLE_MS`, and a slow-consumer time-out of a second, so that the swarm's backpressure reader's
+#: 150 ms pause holds it back across an idle check rather than having it cut off (with the 100 ms of
+#: recipe_bp it is cut off first): the server's idle clock of a client held back stops and must start again
+#: when it is read on (``Server._read_on``), which only this configuration reaches.  Echo only: the
+#: checker's idle watch follows a client held back only in echo (there it is held back by its own queue,
+#: whose bytes a look sees on their way; in chat by another member's).
+RECIPE_BP_IDLE_STALL_MS = 1000
+
+
+def recipe_bp_idle_property(cls: type[Server], mode: str = "echo", settings_: settings = RECIPE_SETTINGS,
+                            observe: Callable[[bool], None] | None = None,
+                            on_failure: Callable[[Exception], None] | None = None,
+                            features: Sequence[str] | None = None) -> Callable[[], None]:
+    """The README recipe, ovserver with back-pressure (:data:`RECIPE_BP_LIMITS`,
+    :data:`RECIPE_BP_IDLE_STALL_MS`) and an idle time-out of :data:`RECIPE_IDLE_MS`."""
+    if mode != "echo":
+        raise ValueError("recipe_bp_idle is echo's only")
+    return recipe_property(cls, mode, settings_, RECIPE_BP_LIMITS, observe, features, on_failure=on_failure,
+                           stall_timeout_ms=RECIPE_BP_IDLE_STALL_MS, idle_timeout_ms=RECIPE_IDLE_MS)
+
+
+PROPERTIES["recipe_bp_idle"] = recipe_bp_idle_property
+
 
 def with_accepts(cls: type[Server], n: int) -> type[Server]:
     """``cls`` with ``n`` AcceptEx outstanding (the properties build their own configuration)."""
