@@ -18,6 +18,13 @@ Threads and what each one owns
   (:attr:`Limits.max_clients`) bounds the clients of the whole server; groups
   are created when no group has room and end when they are empty (no client,
   none handed over, no closed client with operations still in flight).
+* The clients' events are kept as the lecture notes keep their event array,
+  beside the list of clients and in the same order (``_Group.events``:
+  client i's event at index i): a client taken in appends its event, a
+  client removed gives its place in both lists to the last one (see "Closed
+  clients leave the array at once").  A wait's array is the group's wake
+  event and that list, rotated (see "Fairness"): it reads none of the
+  clients.  A thread that never ran (see below) touched neither list.
 
 How a connection moves to a group
 =================================
@@ -189,7 +196,7 @@ GROUP_CLIENTS = WSA_MAXIMUM_WAIT_EVENTS - 1
 class _Group:
     """One group: a thread, its wake event and up to 63 clients.
 
-    ``members``, ``zombies``, ``next_first``, ``next_zombie``,
+    ``members``, ``events``, ``zombies``, ``next_first``, ``next_zombie``,
     ``stopping``, ``waited_ms``, ``gave_up`` and ``idle_due`` are the group thread's own;
     ``inbox``, ``actions`` and ``stop`` are written by other threads (under
     the server lock) and taken by the group thread (under the lock)."""
@@ -198,6 +205,7 @@ class _Group:
     wake: int
     thread: int = 0
     members: list[_Conn] = field(default_factory=list)  # wait index i + 1 (rotated)
+    events: list[int] = field(default_factory=list)  # members' events, in the same order
     zombies: list[_Conn] = field(default_factory=list)  # closed, operations still in flight
     inbox: list[_Conn] = field(default_factory=list)  # handed over by the acceptor, not yet taken
     actions: list[Action] = field(default_factory=list)  # the hub's actions for members, from other threads
@@ -541,6 +549,7 @@ class EventServer(Server):
                 group.idle_due = min(group.idle_due, conn.active_ms + limit)
             conn.slot = len(group.members)
             group.members.append(conn)
+            group.events.append(conn.event)
             Server._begin(self, conn)
 
     def _wait_group(self, group: _Group, timeout_ms: int) -> None:
@@ -549,12 +558,11 @@ class EventServer(Server):
         n = len(members)
         first = group.next_first % (n + 1)
         # The wake event and the clients' events ([wake, *members]), from index
-        # ``first`` on and round (fairness), built straight from ``members``:
-        # no lists of the clients themselves, held across the wait (the wait's
-        # index i is [wake, *members]' (first + i) % (n + 1); ``members``
-        # changes in this thread only).
-        handles = [group.wake]
-        handles += [c.event for c in members]
+        # ``first`` on and round (fairness), the clients' from ``events``, kept
+        # beside ``members`` in the same order: no client is read (the wait's
+        # index i is [wake, *members]' (first + i) % (n + 1); both lists
+        # change in this thread only).
+        handles = [group.wake, *group.events]
         if first:
             handles = handles[first:] + handles[:first]
         zombies = group.zombies
@@ -645,8 +653,10 @@ class EventServer(Server):
         # Remove the client as the lecture notes do: the last one moves into its index.
         group = self._group_of[conn.cid]
         last = group.members.pop()
+        group.events.pop()  # (its event follows it)
         if last is not conn:
             group.members[conn.slot] = last
+            group.events[conn.slot] = last.event
             last.slot = conn.slot
         conn.slot = -1
         if not conn.idle():

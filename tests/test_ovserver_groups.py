@@ -166,3 +166,37 @@ def test_the_group_picked_is_the_first_with_room() -> None:
         b"" if i in (5, 70) else b"%d\n" % i for i in range(len(clients + late))]
     assert (stats.accepted, stats.peak_threads) == (133, 3)
     assert _PicksChecked.gids == [1] * 63 + [2] * 63 + [3] * 4 + [2, 3, 1]
+
+
+class ArraysChecked(EventServer):
+    """The events server, checking before every wait of a group that the
+    events it keeps beside its clients (``_Group.events``, from which each
+    wait's array is made) are its clients' events in the clients' order, and
+    each client's slot its index; ``waits``: the waits checked."""
+
+    waits = 0
+
+    def _wait_group(self, group: _Group, timeout_ms: int) -> None:
+        assert group.events == [c.event for c in group.members], (
+            f"group {group.gid}: events {group.events}, its clients' {[c.event for c in group.members]}")
+        assert [c.slot for c in group.members] == list(range(len(group.members)))
+        ArraysChecked.waits += 1
+        super()._wait_group(group, timeout_ms)
+
+
+@pytest.mark.parametrize(("seed", "stop_at_s"), [
+    (3, None),  # 200 clients at once: four groups
+    (6, 0.2),  # a stop closes 160 clients across four groups
+])
+def test_the_wait_array_follows_the_clients(seed: int, stop_at_s: float | None) -> None:
+    """200 clients at once over four groups, a third of them resetting (each
+    close moves the group's last client into the closed one's place), and a
+    stop with clients connected: at every wait the group's events are its
+    clients' events in order (ArraysChecked; a stillborn thread's
+    replacement: tests/test_ovserver_stillborn.py)."""
+    ArraysChecked.waits = 0
+    r = simulate(clients=200, messages=3, model="events", seed=seed, resets=0.3, plain=True, barrier=True,
+                 stop_at_s=stop_at_s, server_class=ArraysChecked)
+    assert r.ok, r.errors[:3]
+    assert r.server is not None and r.server.peak_threads >= 2 and ArraysChecked.waits >= 500
+    assert (r.server.closed_at_stop >= 100) == (stop_at_s is not None)

@@ -9,7 +9,9 @@ threads, then threads that ran).  Real Windows fails CreateThread instead, so
 the fake never does this: these tests make it happen with a FakeWinsock
 whose CreateThread, for the calls planned, fails or starts a thread that
 returns 1 at once instead of the server's routine.  See "A thread that never
-runs" in :mod:`ovserver._events`.
+runs" in :mod:`ovserver._events`.  The group's events (kept beside its
+clients) are checked at each of its waits (``ArraysChecked``): the
+replacement thread finds them as the group was made.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fakewinsock import CreateThreadResult, FakeWinsock
 from fakewinsock.constants import ERROR_NOT_ENOUGH_MEMORY, WSA_INFINITE
 from ovserver._events import GROUP_CLIENTS
 from tests.ovserver_session import MS, Session, exact
+from tests.test_ovserver_groups import ArraysChecked
 
 
 class _ShortOfThreads(FakeWinsock):
@@ -59,6 +62,8 @@ def test_a_group_whose_thread_never_ran_is_served_by_another_thread(
     (50 ms) of each look at the thread, and the stop ends everything."""
     ws = _ShortOfThreads(plan, seed=0, config=exact(0.0))
     s = Session("events", ws=ws)
+    s.server = ArraysChecked(ws, s.config)  # the group's events checked at every wait
+    ArraysChecked.waits = 0
     n = GROUP_CLIENTS + 2
     clients = [s.client(0.01 * i) for i in range(GROUP_CLIENTS)] + [s.client(5), s.client(6)]
     for i, c in enumerate(clients):
@@ -76,7 +81,7 @@ def test_a_group_whose_thread_never_ran_is_served_by_another_thread(
     assert clients[GROUP_CLIENTS].reset_by_server and stats.refused == 1
     assert [bytes(c.data) for c in clients[:GROUP_CLIENTS]] == [b"%d\n" % i for i in range(GROUP_CLIENTS)]
     assert served_at and served_at[0] <= served_by_ms * MS, f"served at {served_at} ns"
-    assert stats.threads_stillborn == restarts and stats.accepted == n - 1
+    assert stats.threads_stillborn == restarts and stats.accepted == n - 1 and ArraysChecked.waits > n
 
 
 @pytest.mark.parametrize(("plan", "short"), [({}, False), ({2: "fail"}, True)])

@@ -483,8 +483,10 @@ class SlotNotUpdated(EventServer):
         # Remove the client as the lecture notes do: the last one moves into its index.
         group = self._group_of[conn.cid]
         last = group.members.pop()
+        group.events.pop()  # (its event follows it)
         if last is not conn:
             group.members[conn.slot] = last
+            group.events[conn.slot] = last.event
             # BUG: last.slot = conn.slot forgotten
         conn.slot = -1
         if not conn.idle():

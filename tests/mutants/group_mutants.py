@@ -32,6 +32,7 @@ class ArraysChangedWhileWaiting(EventServer):
         group = self._group_of[conn.cid]
         conn.slot = len(group.members)
         group.members.append(conn)  # BUG: the group's array, changed while its thread waits on it
+        group.events.append(conn.event)  # BUG: (its events, kept beside its clients)
         Server._begin(self, conn)  # BUG: served from the acceptor's thread, and the group is not woken
 
 
@@ -56,6 +57,7 @@ class LostWakeUp(EventServer):
         for conn in handed:
             conn.slot = len(group.members)
             group.members.append(conn)
+            group.events.append(conn.event)
             Server._begin(self, conn)
 
 

@@ -181,4 +181,5 @@ class IdleDeadlineNotArmed(EventServer):
             # BUG: the new member's idle deadline is not folded into the group's next check
             conn.slot = len(group.members)
             group.members.append(conn)
+            group.events.append(conn.event)
             Server._begin(self, conn)

@@ -81,12 +81,11 @@ class GroupInboxCheckedOutsideLock(EventServer):
         n = len(members)
         first = group.next_first % (n + 1)
         # The wake event and the clients' events ([wake, *members]), from index
-        # ``first`` on and round (fairness), built straight from ``members``:
-        # no lists of the clients themselves, held across the wait (the wait's
-        # index i is [wake, *members]' (first + i) % (n + 1); ``members``
-        # changes in this thread only).
-        handles = [group.wake]
-        handles += [c.event for c in members]
+        # ``first`` on and round (fairness), the clients' from ``events``, kept
+        # beside ``members`` in the same order: no client is read (the wait's
+        # index i is [wake, *members]' (first + i) % (n + 1); both lists
+        # change in this thread only).
+        handles = [group.wake, *group.events]
         if first:
             handles = handles[first:] + handles[:first]
         zombies = group.zombies

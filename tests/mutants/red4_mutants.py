@@ -245,8 +245,10 @@ class EventClosedWithSocket(EventServer):
         # Remove the client as the lecture notes do: the last one moves into its index.
         group = self._group_of[conn.cid]
         last = group.members.pop()
+        group.events.pop()  # (its event follows it)
         if last is not conn:
             group.members[conn.slot] = last
+            group.events[conn.slot] = last.event
             last.slot = conn.slot
         conn.slot = -1
         if not conn.idle():

@@ -183,6 +183,7 @@ class FirstReceiveBeforeSlot(EventServer):
             Server._begin(self, conn)  # BUG: joined and read before it has its wait slot
             conn.slot = len(group.members)
             group.members.append(conn)
+            group.events.append(conn.event)
 
 
 class HangupFinResetsErrorLine(EventServer):
