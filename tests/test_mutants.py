@@ -400,19 +400,15 @@ RECIPE_LOST |= RED10_RECIPE_LOST
 #: shrink): the same, 5/5 each, medians 1, 1, 24, 37, 68, 29 and 23 examples.  iocp-owed-slot-pooled: caught
 #: by the plain recipe (367 s, misuse detected: an AcceptEx on an OVERLAPPED whose packet is still queued;
 #: bench_search 3 of 5 seeds, at examples 70, 52 and 31), not by recipe_accepts's derandomized sequence (4
-#: AcceptEx; why was not looked into).  Missed: the ones below.
+#: AcceptEx; why was not looked into).  cancelled-send-closes-gracefully: caught since flag32 (the models'
+#: resets_cut_sends, on in recipe_property: ovserver's policy; a819ec5's check, opt-in): bench_search 5/5,
+#: median 51 (per seed 34, 51, 13, 103, 119).  Missed: the ones below.
 RED11_RECIPE_LOST = {
     "scanned-counts-newline": "needs, in echo, a receive that ends just before a newline, the next beginning with "
                               "that newline and taking the slow path (a line near max_line after it, or the queue "
                               "near max_queued): the fast path frames every other receive without the count it "
                               "gets wrong; bench_search 0 of 5 seeds; simulate (seed 6) and tests/test_ovserver_"
                               "protocol.py's test_echo_fast_framing_matches_the_line_loop catch it",
-    "cancelled-send-closes-gracefully": "a graceful close at a stop right after part of a line passes the generic "
-                                        "checker (a line server's client can tell a cut line by its missing "
-                                        "newline, and the README's example server closes so at its stop): a check "
-                                        "failing it (a819ec5: bench_search 5/5, median 51) failed "
-                                        "tests/test_examples.py and was taken out; simulate's (ovserver's policy) "
-                                        "finds it on seed 15",
 }
 RECIPE_LOST |= RED11_RECIPE_LOST
 #: hangup-allowance-off-by-one and stop-skips-draining were in RED9_RECIPE_LOST ("the recipe's long lines come in

@@ -577,14 +577,14 @@ class _Client(ScriptedClient):
             self._let_go(close=False)
             return
         if run.stopping:  # asked to stop, the server closes every connection
-            if reset and self.reset_when_quiet():
+            if (reset and self.reset_when_quiet()) or (not reset and self.fin_after_part_of_a_line("the stop")):
                 return
             self.finish()
             return
         if self.timed_out_as_due():
             # Idle for the model's idle time-out: the server may close it (a reset if a send to it was in
             # flight), whatever it had not read.
-            if reset and self.reset_when_idle():
+            if (reset and self.reset_when_idle()) or (not reset and self.fin_after_part_of_a_line("its idle time-out")):
                 return
             run.report.timed_out += 1
             self._let_go(close=not reset)
@@ -780,6 +780,38 @@ class _Client(ScriptedClient):
                   f"at {(self.run.stop_ns or 0) / 1e9:.6f} s): a server that stops closes such a client gracefully "
                   f"(a FIN; a reset only with a send in flight, output queued or bytes of the client unread)")
         return True
+
+    def fin_after_part_of_a_line(self, why: str) -> bool:
+        """With the model's ``resets_cut_sends``: the server closed it gracefully (a FIN) at ``why`` (a stop,
+        its idle time-out: closes the model allows whatever the client had not been sent) right after part of
+        a line: fails it and returns True.  Such a server resets a connection it closes with a send in flight
+        (CancelIoEx found it, or it completed cut short): a FIN tells the client that what came before it is
+        all there is, and a line cut short then reads as a whole one.  Not with injected WSARecv/WSASend
+        failures (a server may close after one, its output cut where its last send that worked ended)."""
+        if not self.run.policy.resets_cut_sends or not self.inbuf or self.run.scenario.faults.allowed_drops:
+            return False
+        self._fail_fin_after_part(f"at {why}", bytes(self.inbuf))
+        return True
+
+    def _fail_fin_after_part(self, where: str, part: bytes) -> None:
+        self.fail(f"closed by the server (a FIN) {where} right after part of a line, {_clip(part, 0, 60)}: the "
+                  f"model's resets_cut_sends says that the server resets a connection it closes with a send in "
+                  f"flight (SO_LINGER {{1, 0}}), so that the client knows the line was cut short")
+
+    def unread_fin_after_part_of_a_line(self) -> None:
+        """After serve() returned, with the model's ``resets_cut_sends``: the server's FIN is on its way or
+        here, unread (the client did not read: a pause), behind the rest of what it was sent, all of it here;
+        fails it when that ends in part of a line (see :meth:`fin_after_part_of_a_line`: the FIN it would
+        read next, once it reads on).  Only looks (FakePeer.peek()): nothing of the fake moves."""
+        peer = self.peer
+        end = peer.other_end() if peer is not None else None
+        if (not self.run.policy.resets_cut_sends or peer is None or end is None or not end.fin_sent or end.reset
+                or end.in_flight or peer.was_reset):
+            return  # (no FIN, a reset, or bytes still on the wire: what they hold is not known here)
+        part = bytes(self.inbuf) + peer.peek()
+        part = part[part.rfind(b"\n") + 1:]
+        if part and not self.run.scenario.faults.allowed_drops:
+            self._fail_fin_after_part("(not read yet when serve() returned)", part)
 
     def reset_when_idle(self) -> bool:
         """The server reset it at its idle time-out though nothing was on its way either way since a look of the
@@ -1295,6 +1327,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
             for c in run.clients:  # a reset at the stop that had not reached the client when serve() returned
                 if c.sent_at_stop is not None and reset_by_server(c.peer):
                     c.reset_when_quiet()
+                elif c.state != _DONE:  # a FIN that it had not read when serve() returned (it did not read)
+                    c.unread_fin_after_part_of_a_line()
             _check_counts(handle, run, report, _check_served(run, report))
     finally:
         report.calls = ws.stats["calls"]

@@ -78,6 +78,15 @@ class LineModel(Protocol):
       its way either way, and it has read nothing for 1 ms) must read a FIN:
       Windows resets a close only with a send or a receive outstanding or
       bytes unread, and a server that stops cancels and reaps those first.
+    * ``resets_cut_sends``: the server resets a connection it closes while a
+      send to it is in flight (ovserver: a close whose CancelIoEx found a
+      send is abortive), so a FIN never follows part of a line.  With True,
+      a client closed gracefully at the stop or at its idle time-out right
+      after part of a line fails, and so does one that had not read when
+      serve() returned whose unread bytes, before the server's FIN, end in
+      part of a line (not with injected WSARecv/WSASend failures).  By
+      default (False) such a close passes: a line server's client can tell a
+      line cut short by its missing newline.
     """
 
     broadcasts: bool
@@ -105,10 +114,13 @@ class _Limited:
     def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
                  too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None,
                  idle_timeout_ms: int | None = None, max_clients: int | None = None,
-                 resets_at_stop: bool = False) -> None:
+                 resets_at_stop: bool = False, resets_cut_sends: bool = False) -> None:
         if not isinstance(resets_at_stop, bool):
             raise ValueError(f"resets_at_stop: expected True or False, not {resets_at_stop!r}")
         self.resets_at_stop = resets_at_stop
+        if not isinstance(resets_cut_sends, bool):
+            raise ValueError(f"resets_cut_sends: expected True or False, not {resets_cut_sends!r}")
+        self.resets_cut_sends = resets_cut_sends
         if max_clients is not None and (isinstance(max_clients, bool) or not isinstance(max_clients, int)
                                         or max_clients < 1):
             raise ValueError(f"max_clients: expected a number of clients >= 1 (or None for no limit), "
@@ -155,16 +167,19 @@ class EchoModel(_Limited):
     ``high_water=limits.high_water``; with an idle time-out,
     ``idle_timeout_ms=config.idle_timeout_ms``; its client limit,
     ``max_clients=limits.max_clients``; a server that resets its
-    clients when it stops, on purpose, ``resets_at_stop=True``."""
+    clients when it stops, on purpose, ``resets_at_stop=True``; ovserver
+    resets a connection it closes with a send in flight,
+    ``resets_cut_sends=True``."""
 
     broadcasts = False
 
     def __init__(self, *, max_line: int | None = None, max_queued: int | None = None,
                  partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None,
                  high_water: int | None = None, idle_timeout_ms: int | None = None,
-                 max_clients: int | None = None, resets_at_stop: bool = False) -> None:
+                 max_clients: int | None = None, resets_at_stop: bool = False,
+                 resets_cut_sends: bool = False) -> None:
         super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients,
-                         resets_at_stop)
+                         resets_at_stop, resets_cut_sends)
 
     def greeting(self, name: bytes) -> bytes:
         return b""
@@ -185,9 +200,9 @@ class ChatModel(_Limited):
                  max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
                  too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None,
                  idle_timeout_ms: int | None = None, max_clients: int | None = None,
-                 resets_at_stop: bool = False) -> None:
+                 resets_at_stop: bool = False, resets_cut_sends: bool = False) -> None:
         super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients,
-                         resets_at_stop)
+                         resets_at_stop, resets_cut_sends)
         self._welcome = welcome
         self._relay = relay
 
@@ -208,6 +223,7 @@ class _Policy:
         self.idle_timeout_ms: int | None = getattr(model, "idle_timeout_ms", None)
         self.max_clients: int | None = getattr(model, "max_clients", None)
         self.resets_at_stop: bool = bool(getattr(model, "resets_at_stop", False))
+        self.resets_cut_sends: bool = bool(getattr(model, "resets_cut_sends", False))
         self.partial_at_eof: str = getattr(model, "partial_at_eof", "drop")
         too_long = getattr(model, "too_long", None)
         self.too_long: Callable[[bytes], bytes] = too_long if callable(too_long) else (

@@ -185,7 +185,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
     swarm's long lines, big sends and crowds aim at them), and the model of
-    ``mode`` with the same limits; the server runs with one of ``limits``
+    ``mode`` with the same limits (and ``resets_cut_sends``: ovserver resets a
+    connection it closes with a send in flight); the server runs with one of ``limits``
     (drawn first, shrinking towards the first).  ``observe(failed)`` is called
     after each example that ran to its end or failed (benchmarks count the
     examples until the first failure); not for one that Hypothesis stopped
@@ -209,7 +210,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
         model = (EchoModel if mode == "echo" else ChatModel)(max_line=lim.max_line, max_queued=lim.max_queued,
                                                              high_water=lim.high_water,
                                                              idle_timeout_ms=idle_timeout_ms or None,
-                                                             max_clients=lim.max_clients)
+                                                             max_clients=lim.max_clients,
+                                                             resets_cut_sends=True)
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
                              max_clients=served_at_once, max_queued=lim.max_queued, features=features,
                              idle_timeout_ms=idle_timeout_ms or None, high_water=lim.high_water or None)
