@@ -449,6 +449,19 @@ SLOW30_RECIPE_LOST = {
 #: its way either way since the idle watch's last look (reset_when_idle), as the stop's graceful check does: caught
 #: (CI=true, -m slow: 1 client, 0 lines, 12 draws), bench_search 5 of 5 seeds (median 31 examples).
 RECIPE_LOST |= SLOW30_RECIPE_LOST
+#: Lost again on main since 521d7f9 (2026-12-06, the merge of qlimit31: f9f182f's edge aim moved every recipe's
+#: draws; found by the lead on 2026-12-07: ffceb6d, with b1fb7fb's check, passes): the derandomized recipe_idle run
+#: of this routines mutant runs its whole budget (10 s) without a catch.  bench_search (recipe_idle, seeds 0-2, 200
+#: examples, no shrink) on 70c2823 and on 5d76482: 1 of 3 (seed 2 at example 129), where recipe31 measured 5 of 5
+#: (median 31) before f9f182f: the one-client scenario that shows it (a client owed nothing lingering past the idle
+#: time-out, looked at quiet by the idle watch) is drawn rarely.  Not analysed further.
+SLOW32_RECIPE_LOST = {
+    "idle-close-abortive": "needs a client owed nothing that lingers past the idle time-out and is looked at quiet "
+                           "by the idle watch before it: the derandomized recipe_idle has none since f9f182f "
+                           "moved its draws; bench_search 1 of 3 seeds (example 129); tests/test_checker_idle.py's "
+                           "test_an_idle_client_owed_nothing_is_closed_gracefully_or_reported catches it",
+}
+RECIPE_LOST |= SLOW32_RECIPE_LOST
 #: Re-run on main 5d76482 (2026-12-07, slow32: after f9f182f's edge aim, which moved every recipe's draws, and
 #: c398760's high_water, which moved recipe_bp's and recipe_bp_chat's; CI=true, -m slow, ``-n 2``, nice 5 under load
 #: 10-12): the faults group (26) 22 caught, 4 strict expected failures as listed (closed-send-never-reaped,
