@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import Phase, find, given, settings
 
@@ -104,30 +102,10 @@ def test_a_reader_stopped_for_good_is_not_owed_service_in_any_time() -> None:
                         FaultPlan((ClientFault(0, "reset", len(stuck.chunks), 3_000 * _MS),)))
     for cls in CORRECT:
         assert run(cls, scenario, 0, deadline_s=1.0) is None, cls.__name__
-    # The deadline still holds for a client that reads: the one served waits longer than 1 us here.
-    late = Scenario((ClientScript((b"late",), (b"late\n",), (0,)),))
-    found = run(RoutineServer, late, 0, deadline_s=0.000001)
-    assert found is not None and "not served in 1e-06 s: still " in found, found
-
-
-def test_the_deadline_comes_after_the_clients_own_waits() -> None:
-    """A client whose own script waits longer than the deadline (40 lines 50 ms
-    apart, 2 s in all, like the swarm's idle client pacing a thousand lines under
-    the idle time-out) is not reported for it: the deadline counts after those
-    waits (before, every correct server failed "not served in 1 s: still
-    sending").  A server that never replies still fails it, a second after."""
-    lines = tuple(b"%d" % i for i in range(40))
-    paced = ClientScript(lines, tuple(x + b"\n" for x in lines), (50 * _MS,) * len(lines))
-    for cls in CORRECT:
-        assert run(cls, Scenario((paced,)), 0, deadline_s=1.0) is None, cls.__name__
-
-    class Deaf(RoutineServer):  # takes every line and replies to none
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.hub.receive = lambda cid, data: []  # type: ignore[method-assign]
-    found = run(Deaf, Scenario((paced,)), 0, deadline_s=1.0)
-    assert found is not None and "not served in 1 s after its own waits of 2 s: still waiting for replies" in found, \
-        found
+    # The deadline still holds for a client that reads: the one served waits longer than 0.5 ms here.
+    late = Scenario((ClientScript((b"late",), (b"late\n",), (2 * _MS,)),))
+    found = run(RoutineServer, late, 0, deadline_s=0.001)
+    assert found is not None and "not served in 0.001 s" in found, found
 
 
 # ---------------------------------------------------------------- the swarm

@@ -373,16 +373,8 @@ class _Client(ScriptedClient):
 
     def arrive(self, _: object = None) -> None:
         self.run.check_quiet()
-        # The deadline counts from its arrival and after the waits of its own script (its gaps between sends,
-        # its reading pause): an idle client of the swarm pacing a thousand lines just under the idle time-out
-        # takes a minute of its own, which no server can shorten.
-        self.run.ws.call_at(self.run.ws.now_ns + self.run.deadline_ns + self._own_waits_ns(), self._deadline)
+        self.run.ws.call_at(self.run.ws.now_ns + self.run.deadline_ns, self._deadline)
         self.connect()
-
-    def _own_waits_ns(self) -> int:
-        """The waits of its own script: its gaps between sends and its reading pause."""
-        s = self.script
-        return sum(s.gaps_ns) + (s.pause_ns or 0)
 
     def connect(self, _: object = None) -> None:
         self.attempt_ns = self.run.ws.now_ns  # (the server's idle clock starts no earlier)
@@ -478,9 +470,7 @@ class _Client(ScriptedClient):
                                         for c in self.run.clients if c is not self)
         if self.peer is not None and self.peer.unsent:
             missing += f"; {self.peer.unsent} bytes it sent wait for the server to read"
-        own = self._own_waits_ns()
-        after = f" after its own waits of {own / 1e9:g} s" if own else ""
-        self.fail(f"not served in {self.run.deadline_ns / 1e9:g} s{after}: {what} (received {missing})")
+        self.fail(f"not served in {self.run.deadline_ns / 1e9:g} s: {what} (received {missing})")
 
     def fail(self, why: str) -> None:
         if self.state == _DONE:
@@ -1199,8 +1189,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     run fails when a line is wrong, missing, duplicated or unexpected; when the server
     closes or resets a client unasked (beyond what injected WSARecv/WSASend
     failures and the model's limits allow); when a client is not served within
-    ``client_deadline_s`` of virtual time (after its script's own gaps and
-    reading pause); when the server spins (far more
+    ``client_deadline_s`` of virtual time; when the server spins (far more
     Winsock calls than the work needs, or more than ``max_idle_calls`` during
     ``idle_s`` of idle time, 0.1 s after every client is done); when it still
     holds the socket of a client that is gone (reset or closed) ``idle_s``
