@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._fake import FakeWinsock
     from ._peer import FakePeer
 
-__all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server"]
+__all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server", "unread_before_fin"]
 
 
 def note_taken(log: list[tuple[int, int]], now_ns: int, peer: FakePeer, sent_bytes: int) -> None:
@@ -66,3 +66,14 @@ def reset_by_server(peer: FakePeer | None) -> bool:
     have reached ``peer`` yet."""
     end = peer.other_end() if peer is not None else None
     return end is not None and end.reset and peer is not None and not peer.closed
+
+
+def unread_before_fin(peer: FakePeer | None) -> bytes | None:
+    """What waits unread in front of the server's FIN to a client that did not
+    read (the FIN on its way or here, every byte before it here), read with
+    FakePeer.peek() (nothing of the fake moves); None when there is no FIN yet,
+    a reset, or bytes still on the wire (what they hold is not known here)."""
+    end = peer.other_end() if peer is not None else None
+    if peer is None or end is None or not end.fin_sent or end.reset or end.in_flight or peer.was_reset:
+        return None
+    return peer.peek()

@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from fakewinsock import FakeConfig, FakePeer, FakeWinsock
-from fakewinsock._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before
+from fakewinsock._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before, unread_before_fin
 from fakewinsock._preempt import PreemptingChooser
 from fakewinsock._scripted import DONE as _DONE
 from fakewinsock._scripted import ScriptedClient
@@ -1759,11 +1759,10 @@ class _Client(ScriptedClient):
         """After the server returned from its stop: what is wrong when its FIN is on its way or here,
         unread (the client did not read: a pause, a stuck reader), behind bytes all here that end in part
         of a line (see :meth:`_fin_after_part_of_a_line`)."""
-        peer = self.peer
-        end = peer.other_end() if peer is not None else None
-        if peer is None or end is None or not end.fin_sent or end.reset or end.in_flight or peer.was_reset:
-            return None  # (no FIN, a reset, or bytes still on the wire: what they hold is not known here)
-        return self._fin_after_part_of_a_line("the stop (not read yet when the server returned)", peer.peek())
+        unread = unread_before_fin(self.peer)
+        if unread is None:
+            return None
+        return self._fin_after_part_of_a_line("the stop (not read yet when the server returned)", unread)
 
     def _hung_up_as_due(self) -> bool:
         """Its line over max_line was answered by the error line (and, echo,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
-from .._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before
+from .._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before, unread_before_fin
 from .._preempt import PreemptingChooser
 from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
@@ -803,12 +803,10 @@ class _Client(ScriptedClient):
         here, unread (the client did not read: a pause), behind the rest of what it was sent, all of it here;
         fails it when that ends in part of a line (see :meth:`fin_after_part_of_a_line`: the FIN it would
         read next, once it reads on).  Only looks (FakePeer.peek()): nothing of the fake moves."""
-        peer = self.peer
-        end = peer.other_end() if peer is not None else None
-        if (not self.run.policy.resets_cut_sends or peer is None or end is None or not end.fin_sent or end.reset
-                or end.in_flight or peer.was_reset):
-            return  # (no FIN, a reset, or bytes still on the wire: what they hold is not known here)
-        part = bytes(self.inbuf) + peer.peek()
+        unread = unread_before_fin(self.peer) if self.run.policy.resets_cut_sends else None
+        if unread is None:
+            return
+        part = bytes(self.inbuf) + unread
         part = part[part.rfind(b"\n") + 1:]
         if part and not self.run.scenario.faults.allowed_drops:
             self._fail_fin_after_part("(not read yet when serve() returned)", part)
