@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import Phase, find, given, settings
 
@@ -102,11 +104,33 @@ def test_a_reader_stopped_for_good_is_not_owed_service_in_any_time() -> None:
                         FaultPlan((ClientFault(0, "reset", len(stuck.chunks), 3_000 * _MS),)))
     for cls in CORRECT:
         assert run(cls, scenario, 0, deadline_s=1.0) is None, cls.__name__
-    # The deadline still holds for a client that reads: the one served waits longer than 0.5 ms here.
-    late = Scenario((ClientScript((b"late",), (b"late\n",), (2 * _MS,)),))
-    found = run(RoutineServer, late, 0, deadline_s=0.001)
-    assert found is not None and "not served in 0.001 s" in found, found
+    # The deadline still holds for a client that reads: the one served waits longer than 1 us here (with no
+    # gap of its own: a client still sending at its deadline has another after its sends).
+    late = Scenario((ClientScript((b"late",), (b"late\n",), (0,)),))
+    found = run(RoutineServer, late, 0, deadline_s=0.000001)
+    assert found is not None and "not served in 1e-06 s: still " in found, found
 
+
+
+def test_the_deadline_comes_after_the_clients_own_sends() -> None:
+    """A client whose own script paces its sends past the deadline (40 lines
+    50 ms apart, 2 s in all, as the swarm's idle client paces a thousand lines
+    just under the idle time-out) is not reported for it: still sending at its
+    deadline, it has another as long after its script's waits left then (before,
+    every correct server failed "not served in 1 s: still sending").  A server
+    that never replies still fails it, after its sends."""
+    lines = tuple(b"%d" % i for i in range(40))
+    paced = ClientScript(lines, tuple(x + b"\n" for x in lines), (50 * _MS,) * len(lines))
+    for cls in CORRECT:
+        assert run(cls, Scenario((paced,)), 0, deadline_s=1.0) is None, cls.__name__
+
+    class Deaf(RoutineServer):  # takes every line and replies to none
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.hub.receive = lambda cid, data: []  # type: ignore[method-assign]
+    found = run(Deaf, Scenario((paced,)), 0, deadline_s=1.0)
+    assert found is not None and "not served in 1 s after its own sends (1.05 s of gaps left at its first " \
+        "deadline): still waiting for replies (received 0 of 40 own lines)" in found, found
 
 # ---------------------------------------------------------------- the swarm
 

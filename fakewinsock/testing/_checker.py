@@ -233,6 +233,8 @@ class _Client(ScriptedClient):
         self.failed = False
         self.greeted = False
         self.next_read_ns = 0  # a slow reader (script.read_bytes) reads again from then on
+        self.next_chunk = 0  # the chunk its next send carries (see _schedule)
+        self.own_waits_ns = 0  # the deadline came while it was still sending: the waits of its script then left
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
@@ -455,6 +457,15 @@ class _Client(ScriptedClient):
     def _deadline(self, _: object) -> None:
         if self.state == _DONE or self.run.stopping:
             return
+        if self.state == _SENDING and not self.own_waits_ns:
+            # Still sending: its sends come on its script's timers, whatever the server does, so its own gaps
+            # are what it waits for (an idle client of the swarm pacing a thousand lines just under the idle
+            # time-out takes a minute of its own).  The deadline comes again, once, as long after the waits
+            # left in its script: the server has it all after its last send.  (Only a client still sending at
+            # its deadline has a later one: nothing else moves.)
+            self.own_waits_ns = max(1, self._waits_from(self.next_chunk))
+            self.run.ws.call_at(self.run.ws.now_ns + self.own_waits_ns + self.run.deadline_ns, self._deadline)
+            return
         if self.script.stops_reading and self.greeted and self.state in (_SENDING, _SENT):
             return  # it stopped reading for good: nothing is owed to it in any time (its reset ends it)
         what = {_CONNECTING: "still not connected", _GREETING: "never greeted (accepted?)",
@@ -470,7 +481,9 @@ class _Client(ScriptedClient):
                                         for c in self.run.clients if c is not self)
         if self.peer is not None and self.peer.unsent:
             missing += f"; {self.peer.unsent} bytes it sent wait for the server to read"
-        self.fail(f"not served in {self.run.deadline_ns / 1e9:g} s: {what} (received {missing})")
+        after = f" after its own sends ({self.own_waits_ns / 1e9:g} s of gaps left at its first deadline)" \
+            if self.own_waits_ns else ""
+        self.fail(f"not served in {self.run.deadline_ns / 1e9:g} s{after}: {what} (received {missing})")
 
     def fail(self, why: str) -> None:
         if self.state == _DONE:
@@ -862,15 +875,35 @@ class _Client(ScriptedClient):
                   f"sends), over max_queued {max_queued}: a cut-off was due")
         return True
 
-    def _schedule(self, j: int) -> None:
+    def _delay(self, j: int) -> int | None:
+        """How long after its send before (or its start) it sends chunk ``j`` (or ends early, as its fault
+        says), None: it has sent all."""
         f = self.fault
         if f is not None and j == f.before_chunk:
-            delay = f.delay_ns
-        elif j < len(self.script.chunks):
-            delay = self.script.gaps_ns[j]
-        else:
+            return f.delay_ns
+        if j < len(self.script.chunks):
+            return self.script.gaps_ns[j]
+        return None
+
+    def _waits_from(self, j: int) -> int:
+        """The waits of its script from its send of chunk ``j`` on (to its fault's, which ends it)."""
+        total = 0
+        f = self.fault
+        for k in range(j, len(self.script.chunks) + 1):
+            delay = self._delay(k)
+            if delay is None:
+                break
+            total += delay
+            if f is not None and k == f.before_chunk:
+                break
+        return total
+
+    def _schedule(self, j: int) -> None:
+        delay = self._delay(j)
+        if delay is None:
             self._sent_all()
             return
+        self.next_chunk = j
         ws = self.run.ws
         ws.call_at(ws.now_ns + delay, self._send, j)
 
@@ -1187,7 +1220,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     run fails when a line is wrong, missing, duplicated or unexpected; when the server
     closes or resets a client unasked (beyond what injected WSARecv/WSASend
     failures and the model's limits allow); when a client is not served within
-    ``client_deadline_s`` of virtual time; when the server spins (far more
+    ``client_deadline_s`` of virtual time (a client still sending then, on its
+    script's own gaps, gets as long again after the gaps it had left); when the server spins (far more
     Winsock calls than the work needs, or more than ``max_idle_calls`` during
     ``idle_s`` of idle time, 0.1 s after every client is done); when it still
     holds the socket of a client that is gone (reset or closed) ``idle_s``
