@@ -113,6 +113,8 @@
 #           server as a late one (exit 0, "stopped"), unless it came in Python's own
 #           start-up (nothing of the program's code in its output but the package's first import);
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C;
+#   wrapper-term: SIGTERM to the winpython wrapper of a listening server (as `timeout` sends)
+#           ends its python.exe within 5 s (it went on listening, orphaned, before winpython forwarded it);
 #   stillborn: tools/wine/stillborn.py, the events model in-process with a group
 #           thread that never runs (as Wine's CreateThread gives nearly out of
 #           descriptors): the client handed to that group is served all the same.
@@ -563,6 +565,26 @@ stillborn() {  # the events model when a group's thread never runs (Wine out of 
     fi
 }
 
+wrapper_term() {  # SIGTERM to winpython (not python.exe): python.exe must end too, not listen on orphaned
+    local log="$LOGDIR/wrapper-term.log" wpid i status
+    start_server "$log" --port 0 --model events
+    [ -n "$port" ] || { fail_with_log "wrapper-term: the server did not start" "$log"; stop_server; return 1; }
+    wpid="$(server_wine_pid)"
+    kill -TERM "$server_pid"
+    for i in $(seq 1 250); do
+        [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || break
+        sleep 0.02
+    done
+    if [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null; then
+        kill -KILL "$wpid" 2>/dev/null; wait "$server_pid"
+        fail_with_log "wrapper-term: python.exe still ran 5 s after SIGTERM to its winpython" "$log"; return 1
+    fi
+    wait "$server_pid"
+    status=$?
+    [ "$status" = 143 ] || { fail_with_log "wrapper-term: winpython exited $status, not 143 (SIGTERM)" "$log"; return 1; }
+    echo "ok   wrapper-term: SIGTERM to winpython ended the listening server's python.exe (exit 143)"
+}
+
 before_the_program() {  # LOG: nothing of the program's in it but, in a traceback, its first lines
     # (Python's own start-up: site, runpy, ovserver/__init__.py up to its import of _ctrl_c, which defers Ctrl+C,
     # and _ctrl_c until it has)
@@ -635,7 +657,7 @@ early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a la
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
 # cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines fd-limit bad-input
-# early-stop example stillborn); default: all.
+# early-stop example wrapper-term stillborn); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -671,6 +693,7 @@ done
 run bad-input bad_input
 run early-stop early_stop
 run example example_server
+run wrapper-term wrapper_term
 run stillborn stillborn
 
 if [ -d "$LOGDIR/fd-home" ]; then  # part fd-limit's own prefix (700 MB): its wineserver gone, then it
