@@ -109,10 +109,19 @@
 #           all leave: a fresh client is served within 10 s, and Ctrl+C stops it
 #           within 2 s (every AcceptEx failed at once again and again: the
 #           routines and iocp models neither served nor stopped);
+#   handles (events chat, routines echo, iocp chat; misbehave.py churn, about 25 s each) the server run by
+#           tools/wine/handles.py, which prints its count of Windows handles every second, with --max-line 4096
+#           --idle-timeout-ms 500: 3 rounds of 280 clients of every kind that ends (a line; resets mid-line and
+#           mid-reply; a line over --max-line; a half-close with replies owed; connect-close and -reset; silent,
+#           closed when idle): every client right, a fresh one served after each round, and the handle count
+#           once they have gone no higher after the later rounds than after the first (+8); a leak of every
+#           other connection's event (events model) added about 110 a round;
 #   early-stop: Ctrl+C 0.05-0.8 s into a start (one model after another) stops the
 #           server as a late one (exit 0, "stopped"), unless it came in Python's own
 #           start-up (nothing of the program's code in its output but the package's first import);
 #   examples/my_server.py says where it listens, shouts, and stops on Ctrl+C;
+#   wrapper-term: SIGTERM to the winpython wrapper of a listening server (as `timeout` sends)
+#           ends its python.exe within 5 s (it went on listening, orphaned, before winpython forwarded it);
 #   stillborn: tools/wine/stillborn.py, the events model in-process with a group
 #           thread that never runs (as Wine's CreateThread gives nearly out of
 #           descriptors): the client handed to that group is served all the same.
@@ -157,10 +166,11 @@ stop_server() {  # SIGINT (Ctrl+C) to the server, then wait for it; 1 if it did 
 }
 
 SERVE_WRAP=()  # a command that start_server runs the server through (fd-limit: env, prlimit)
+SERVE=(-m ovserver serve)  # what winpython runs (handles: tools/wine/handles.py, serve that counts its handles)
 start_server() {  # LOG SERVE-ARGS...: start it, set $server_pid and $port (empty if it did not start)
     local log="$1" i
     shift
-    setsid "${SERVE_WRAP[@]}" "$HERE/winpython" -m ovserver serve "$@" >"$log" 2>&1 </dev/null &
+    setsid "${SERVE_WRAP[@]}" "$HERE/winpython" "${SERVE[@]}" "$@" >"$log" 2>&1 </dev/null &
     server_pid=$!
     port=""
     for i in $(seq 1 600); do  # 60 s: a loaded machine starts Wine slowly
@@ -563,6 +573,26 @@ stillborn() {  # the events model when a group's thread never runs (Wine out of 
     fi
 }
 
+wrapper_term() {  # SIGTERM to winpython (not python.exe): python.exe must end too, not listen on orphaned
+    local log="$LOGDIR/wrapper-term.log" wpid i status
+    start_server "$log" --port 0 --model events
+    [ -n "$port" ] || { fail_with_log "wrapper-term: the server did not start" "$log"; stop_server; return 1; }
+    wpid="$(server_wine_pid)"
+    kill -TERM "$server_pid"
+    for i in $(seq 1 250); do
+        [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || break
+        sleep 0.02
+    done
+    if [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null; then
+        kill -KILL "$wpid" 2>/dev/null; wait "$server_pid"
+        fail_with_log "wrapper-term: python.exe still ran 5 s after SIGTERM to its winpython" "$log"; return 1
+    fi
+    wait "$server_pid"
+    status=$?
+    [ "$status" = 143 ] || { fail_with_log "wrapper-term: winpython exited $status, not 143 (SIGTERM)" "$log"; return 1; }
+    echo "ok   wrapper-term: SIGTERM to winpython ended the listening server's python.exe (exit 143)"
+}
+
 before_the_program() {  # LOG: nothing of the program's in it but, in a traceback, its first lines
     # (Python's own start-up: site, runpy, ovserver/__init__.py up to its import of _ctrl_c, which defers Ctrl+C,
     # and _ctrl_c until it has)
@@ -595,6 +625,20 @@ hostile_fd_limit() {  # MODEL: out of file descriptors (300): accepting resumes 
     prompt_clean_stop "fd-limit/$model" "$log" || return 1
     [ "$rc" = 0 ] || { echo "FAIL fd-limit/$model"; return 1; }
     echo "ok   fd-limit/$model: out of file descriptors, accepting resumed once the clients left; stopped in $stop_s s"
+}
+
+hostile_handles() {  # MODEL MODE: misbehave.py churn: the server's Windows handles do not grow round after round
+    local model="$1" mode="$2" log="$LOGDIR/handles-$1-$2.log" rc
+    SERVE=("$HERE/handles.py")
+    start_server "$log" --port 0 --model "$model" --mode "$mode" --max-line 4096 --idle-timeout-ms 500
+    SERVE=(-m ovserver serve)
+    [ -n "$port" ] || { fail_with_log "handles/$model/$mode: the server did not start" "$log"; stop_server; return 1; }
+    timeout 300 "$HOST_PY" "$HERE/misbehave.py" churn --port "$port" --mode "$mode" --log "$log" --max-line 4096 \
+        --idle-timeout-ms 500 | sed 's/^/  /'
+    rc=${PIPESTATUS[0]}
+    prompt_clean_stop "handles/$model/$mode" "$log" || return 1
+    [ "$rc" = 0 ] || { echo "FAIL handles/$model/$mode"; return 1; }
+    echo "ok   handles/$model/$mode: 3 rounds of 280 clients of every kind that ends, no handle leaked; stopped in $stop_s s"
 }
 
 early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a late one, or Python's own start
@@ -634,8 +678,8 @@ early_stop() {  # Ctrl+C during the start (imports: 0.1-2 s under Wine): as a la
 }
 
 # E2E_CASES="misbehave busy" runs only those parts (of: serve at-once flood hold
-# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines fd-limit bad-input
-# early-stop example stillborn); default: all.
+# cutoff misbehave chat-misbehave chat-busy chat-flood backpressure defaults busy idle storm lines fd-limit handles bad-input
+# early-stop example wrapper-term stillborn); default: all.
 want() { [ -z "${E2E_CASES:-}" ] || [[ " $E2E_CASES " == *" $1 "* ]]; }
 run() {  # PART FUNCTION ARGS...: count it, run it if wanted
     want "$1" || return 0
@@ -668,9 +712,13 @@ for model in $MODELS; do
     run lines hostile_lines "$model"
     run fd-limit hostile_fd_limit "$model"
 done
+run handles hostile_handles events chat
+run handles hostile_handles routines echo
+run handles hostile_handles iocp chat
 run bad-input bad_input
 run early-stop early_stop
 run example example_server
+run wrapper-term wrapper_term
 run stillborn stillborn
 
 if [ -d "$LOGDIR/fd-home" ]; then  # part fd-limit's own prefix (700 MB): its wineserver gone, then it

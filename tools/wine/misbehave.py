@@ -12,6 +12,7 @@ socket step bounded in time.
     misbehave.py deaf-chat --port P [--megabytes 10] [--max-gap-s 5]
     misbehave.py lines --port P --mode echo|chat [--max-line 65536] [--members 200]
     misbehave.py fd-limit --port P [--most 400] [--wait-s 2]
+    misbehave.py churn --port P --mode echo|chat --log LOG --max-line L --idle-timeout-ms T [--rounds 3]
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -120,6 +121,17 @@ third of the 3 s they wait in CPU time: it must not spin.  (Each AcceptEx
 then completed at once with WSAEINVAL, and the server posted it again at
 once, 5000 times a second: the routines and iocp models never handled the
 clients' closes, so never accepted again, and Ctrl+C did not stop them.)
+
+``churn`` is for a server started by ``tools/wine/handles.py`` (``serve`` in a
+process that prints its count of Windows handles every second to ``--log``),
+with ``--max-line L --idle-timeout-ms T``: ``--rounds`` rounds of
+``--clients`` clients of every kind that ends (a line, then close; a reset
+mid-line and mid-reply; a line over L: the error line, EOF; a half-close with
+100 KB owed, every reply read; connect-close; connect-reset; a silent client
+closed once idle), 50 at a time.  After each round a fresh client must be
+served, and the server's handle count, once every client has gone, must not
+grow after the first round (by more than ``--slack``): a leak of one handle
+per connection (a socket, an event) adds hundreds a round.
 
 ``busy`` is for a stop under load: ``--clients`` echo clients that send 200
 lines, read their echoes and go again, without a pause; it prints "busy: N
@@ -1436,6 +1448,139 @@ def fd_limit(port: int, most: int, wait_s: float, server_pid: int | None, hold_s
     return 0
 
 
+def handle_counts(log: str) -> list[int]:
+    """The handle counts tools/wine/handles.py printed so far."""
+    with open(log, errors="replace") as f:
+        return [int(line.split()[1]) for line in f if line.startswith("handles: ")]
+
+
+def handles_now(log: str, wait_s: float = 30.0) -> int:
+    """A handle count taken wholly after this call: the second one printed after it."""
+    seen = len(handle_counts(log))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if len(counts := handle_counts(log)) >= seen + 2:
+            return counts[seen + 1]
+        time.sleep(0.1)
+    raise CaseFailed(f"no handle count in {log} within {wait_s} s")
+
+
+def churn_clients(port: int, mode: str, max_line: int, idle_s: float) -> list[Callable[[], str]]:
+    """One client of each kind that ends (see ``churn``): each returns "" or what was wrong."""
+    chat_mode = mode == "chat"
+
+    def joined(s: socket.socket) -> None:
+        if chat_mode and not read_line(s).startswith(b"* welcome "):
+            raise CaseFailed("no welcome")
+
+    def line() -> str:
+        with connect(port) as s:
+            joined(s)
+            s.sendall(b"churn\n")
+            if not chat_mode and read_exactly(s, 6) != b"churn\n":
+                return "a line not echoed"
+        return ""
+
+    def rst_mid_line() -> str:
+        s = connect(port)
+        s.sendall(b"partial")
+        reset(s)
+        return ""
+
+    def rst_mid_reply() -> str:
+        s = connect(port, rcvbuf=4096)
+        joined(s)
+        s.sendall(lines_of(50_000, b"r"))
+        time.sleep(0.02)
+        reset(s)
+        return ""
+
+    def oversized() -> str:
+        with connect(port) as s:
+            joined(s)
+            _send_quietly(s, b"o" * (max_line + 1) + b"\n")
+            got, how = read_to_end(s)
+        return "" if got.endswith(b"* error: line longer than %d bytes\n" % max_line) else f"{got[-60:]!r}, {how}"
+
+    def half_close() -> str:
+        data = lines_of(20_000 if chat_mode else 100_000, b"h")  # chat: to every member
+        with connect(port) as s:
+            joined(s)
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            got, how = read_to_end(s)
+        return "" if chat_mode or (got == data and how == "eof") else f"{len(got)} of {len(data)} bytes, {how}"
+
+    def connect_close() -> str:
+        connect(port).close()
+        return ""
+
+    def connect_reset() -> str:
+        reset(connect(port))
+        return ""
+
+    def silent() -> str:
+        with connect(port) as s:
+            s.settimeout(idle_s + STEP_S)
+            _, how = read_to_end(s)  # closed once idle (chat: after its welcome)
+        return "" if how == "eof" else f"not closed when idle: {how}"
+
+    return [line, rst_mid_line, rst_mid_reply, oversized, half_close, connect_close, connect_reset, silent]
+
+
+def read_line(s: socket.socket) -> bytes:
+    got = bytearray()
+    while not got.endswith(b"\n") and (d := s.recv(1)):
+        got += d
+    return bytes(got)
+
+
+def churn(port: int, mode: str, log: str, max_line: int, idle_s: float, rounds: int, clients: int,
+          slack: int) -> int:
+    """See the module docstring: 0 when every client was right, a fresh one
+    served after each round, and the handle count did not grow after the first."""
+    kinds = churn_clients(port, mode, max_line, idle_s)
+    before = handles_now(log)
+    counts: list[int] = []
+    def run(kind: Callable[[], str], problems: list[str]) -> None:
+        try:
+            if problem := kind():
+                problems.append(f"{kind.__name__}: {problem}")
+        except (OSError, CaseFailed) as e:
+            problems.append(f"{kind.__name__}: {e!r}")
+
+    try:
+        for r in range(rounds):
+            problems: list[str] = []
+            for first in range(0, clients, 50):
+                threads = [threading.Thread(target=run, args=(kinds[i % len(kinds)], problems))
+                           for i in range(first, min(clients, first + 50))]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            if problems:
+                raise CaseFailed(f"round {r + 1}: {len(problems)} clients wrong, e.g. {problems[:3]}")
+            if mode == "echo":
+                fresh_served(port)
+            else:
+                with connect(port) as s:
+                    s.settimeout(5.0)
+                    if not read_line(s).startswith(b"* welcome "):
+                        raise CaseFailed(f"round {r + 1}: a fresh member got no welcome")
+            time.sleep(0.5)
+            counts.append(handles_now(log))
+    except CaseFailed as e:
+        print(f"FAIL churn: {e} (handles: {before} before, {counts} after each round)")
+        return 1
+    grown = max(counts[1:], default=counts[0]) - counts[0]
+    verdict = "ok  " if grown <= slack else "FAIL"
+    print(f"{verdict} churn: {rounds} rounds of {clients} clients ({', '.join(k.__name__ for k in kinds)}), each "
+          f"right, a fresh one served after each; the server's handles: {before} before, {counts} after each round"
+          + (f" (grew by {grown} after the first, over {slack}: a leak)" if grown > slack else ""))
+    return 0 if grown <= slack else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -1505,6 +1650,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="the server's process (Linux pid, /proc): it must not spin while out of descriptors")
         fla = fl.parse_args(argv[1:])
         return fd_limit(fla.port, fla.most, fla.wait_s, fla.server_pid)
+    if argv[:1] == ["churn"]:
+        ch = argparse.ArgumentParser(prog="misbehave.py churn")
+        ch.add_argument("--port", type=int, required=True)
+        ch.add_argument("--mode", choices=("echo", "chat"), required=True)
+        ch.add_argument("--log", required=True, help="the output of tools/wine/handles.py: its handle counts")
+        ch.add_argument("--max-line", type=int, required=True, help="the server's --max-line")
+        ch.add_argument("--idle-timeout-ms", type=int, required=True, help="the server's --idle-timeout-ms")
+        ch.add_argument("--rounds", type=int, default=3)
+        ch.add_argument("--clients", type=int, default=280)
+        ch.add_argument("--slack", type=int, default=8, help="handles the count may grow by after the first round")
+        cha = ch.parse_args(argv[1:])
+        return churn(cha.port, cha.mode, cha.log, cha.max_line, cha.idle_timeout_ms / 1000, cha.rounds, cha.clients,
+                     cha.slack)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
