@@ -214,7 +214,10 @@ def test_immediate_failure_queues_nothing(h: Harness) -> None:
 
 
 @pytest.mark.wine_divergence("after a reset that came with no receive pending Wine 8.0's WSARecv succeeds at once "
-                              "(0 bytes: EOF; todo_wine in sock.c test_completion_port, 'hard shutdown')")
+                              "(0 bytes: EOF; todo_wine in sock.c test_completion_port, 'hard shutdown'); a race "
+                              "in Wine: on a loaded machine its WSARecv now and then still fails with "
+                              "WSAECONNRESET, as Windows' does (seen once in a whole conformance run, wine33)",
+                              strict=False)
 def test_a_receive_after_the_peers_reset_fails_at_once_and_queues_nothing(h: Harness) -> None:
     """The peer resets (SO_LINGER {1,0}, close) while nothing is pending; the
     next WSARecv on the socket, associated with a port, fails inside its call
