@@ -25,6 +25,8 @@ HANDLE_VALUES = range(4, 1 << 16, 4)
 
 
 def count_handles() -> int:
+    if sys.platform != "win32":  # (a Windows program: Wine's python.exe runs it)
+        raise OSError("tools/wine/handles.py counts Windows handles: run it with tools/wine/winpython")
     kernel32 = ctypes.WinDLL("kernel32")
     info = kernel32.GetHandleInformation
     info.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
