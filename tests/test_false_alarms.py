@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import fakewinsock._fake
+from benchmarks.bench_search import _recipe_clean
 from fakewinsock.testing import (
     ChatModel,
     ClientFault,
@@ -79,3 +80,25 @@ def test_clients_that_reset_in_the_backlog_while_an_accept_retry_is_due_are_no_b
     for seed in (0, 2):
         check_line_server(lambda ws, address: OvserverUnderTest(server, ws, address, "echo"), Scenario(scripts, faults),
                           EchoModel(), seed=seed, trace_tail=0)
+
+
+def test_idle_with_backpressure_runs_the_recipe_on_ovserver_configured_with_both(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--idle --backpressure`` (run_recipe's ``idle`` and ``backpressure``; bench_search's ``--false-alarms
+    --idle --backpressure`` likewise) is recipe_bp_idle: proven on resume-keeps-idle-clock, which only a server
+    with both an idle time-out and back-pressure can show (a client read on after it was held back for longer
+    than the time-out keeps its stale idle clock): both find it (Hypothesis seed 0, under pytest's pinned
+    constants: at example 16), neither alone does.
+    (The fake's invariants unchecked, as the sweep runs: it is the tools' routing that is tested here.)"""
+    monkeypatch.setattr(fakewinsock._fake, "_invariants_by_default", False)
+    mutant = next(m for m in MUTANTS if m.name == "resume-keeps-idle-clock")
+    both = run_recipe("iocp", "echo", "seeded", 20, 0, server_class=mutant.server, backpressure=True, idle=True)
+    assert both.runs == 20 and both.failures, both.failures
+    assert all(f.startswith("seed 0 bp idle, example ") for f in both.failures), both.failures
+    for backpressure, idle in ((True, False), (False, True)):
+        alone = run_recipe("iocp", "echo", "seeded", 20, 0, server_class=mutant.server, backpressure=backpressure,
+                           idle=idle)
+        assert alone.runs == 20 and alone.failures == [], (backpressure, idle, alone.failures)
+    found = _recipe_clean("iocp", "echo", 20, backpressure=True, idle=True, server_class=mutant.server,
+                          shrink=False)
+    assert found.startswith("recipe_bp_idle iocp echo: FALSE ALARM at example "), found
