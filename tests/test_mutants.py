@@ -407,7 +407,11 @@ RED11_RECIPE_LOST = {
     "scanned-counts-newline": "needs, in echo, a receive that ends just before a newline, the next beginning with "
                               "that newline and taking the slow path (a line near max_line after it, or the queue "
                               "near max_queued): the fast path frames every other receive without the count it "
-                              "gets wrong; bench_search 0 of 5 seeds; simulate (seed 6) and tests/test_ovserver_"
+                              "gets wrong; bench_search 0 of 5 seeds, and 2 of 5 (at examples 56 and 161) since "
+                              "long_lines' newline split (bpidle33: such sends, no draw of its own); the "
+                              "derandomized sequence still misses it (re-measured then: CI=true, -m slow, xfailed "
+                              "in 143 s; split sends reach it only with a window and receives that hold them whole, "
+                              "and a client served while it sends); simulate (seed 6) and tests/test_ovserver_"
                               "protocol.py's test_echo_fast_framing_matches_the_line_loop catch it",
 }
 RECIPE_LOST |= RED11_RECIPE_LOST
