@@ -407,10 +407,26 @@ RED11_RECIPE_LOST = {
     "scanned-counts-newline": "needs, in echo, a receive that ends just before a newline, the next beginning with "
                               "that newline and taking the slow path (a line near max_line after it, or the queue "
                               "near max_queued): the fast path frames every other receive without the count it "
-                              "gets wrong; bench_search 0 of 5 seeds; simulate (seed 6) and tests/test_ovserver_"
+                              "gets wrong; bench_search 0 of 5 seeds, and 2 of 5 (at examples 56 and 161) since "
+                              "long_lines' newline split (bpidle33: such sends, no draw of its own); the "
+                              "derandomized sequence still misses it (re-measured then: CI=true, -m slow, xfailed "
+                              "in 143 s; split sends reach it only with a window and receives that hold them whole, "
+                              "and a client served while it sends); simulate (seed 6) and tests/test_ovserver_"
                               "protocol.py's test_echo_fast_framing_matches_the_line_loop catch it",
 }
 RECIPE_LOST |= RED11_RECIPE_LOST
+#: Lost by the derandomized recipe_idle since long_lines' newline split (bpidle33, 2026-12-07: no draw added, but
+#: the traffic of examples with a split, and so the sequence after the first such one, moved): CI=true, -m slow,
+#: the property ran its budget without a catch, where main 6af3a7d catches it (1 client, 42 draws, 59 s).
+#: bench_search (recipe_idle, Hypothesis seeds 0-4, 200 examples, no shrink) finds it on 5 of 5 seeds either way:
+#: median 119 examples on 6af3a7d (per seed 119, 120, 125, 49, 34), 78 with the split (54, 78, 196, 49, 155).
+BPIDLE33_RECIPE_LOST = {
+    "idle-clock-on-partial-data": "needs a slowloris (idle_clients' dribble) past the idle time-out: the "
+                                  "derandomized recipe_idle draws none it catches since long_lines' newline split "
+                                  "moved its sequence; bench_search 5 of 5 seeds (median 78); "
+                                  "tests/test_simulate_idle_timeout.py catches it (simulate seed 385)",
+}
+RECIPE_LOST |= BPIDLE33_RECIPE_LOST
 #: hangup-allowance-off-by-one and stop-skips-draining were in RED9_RECIPE_LOST ("the recipe's long lines come in
 #: sends that do not end at byte max_line + 1"; "the recipe's leavers and paused readers pause 20-300 ms") until
 #: 2026-12-06 (search28): the swarm's shapes hangup_edges and deaf_drains reach both; opt-in then (named by a

@@ -713,6 +713,13 @@ _IDLE_UNDER_NS = 2 * 15_625_000 + 10 * _MS
 _IDLE_OVER_NS = 2 * 15_625_000 + 70 * _MS
 _IDLE_SPLIT_NS = 1 * _MS
 _IDLE_DRIBBLE = b"slowlory"
+#: long_lines' newline split (with a known line limit, for a client whose stream is cut into sends or small sends;
+#: no draw of its own, so that no example's draws move): the first newline that ends a line within max_line, after
+#: another newline in the same send, followed by a whole line no shorter that, run into it, would be over max_line,
+#: begins a send of its own, _NEWLINE_SPLIT_NS after the line's bytes: a receive ends just before a newline, with a
+#: line framed before it, and the next begins with that newline and holds a long line (a server that counts one
+#: byte too many as known to hold no newline then skips it, and runs the two lines into one too long).
+_NEWLINE_SPLIT_NS = 1 * _MS
 #: ... the lines of an idler between lines that has fewer than two
 _IDLE_FILL = (b"still here", b"still here, again")
 
@@ -958,6 +965,7 @@ class _Swarm:
         modes = ["cuts"] + (["bytes"] if "small_sends" in f else []) + (["one"] if "fin_after_burst" in f else [])
         mode = "lines" if role == "talker" else draw(_one_of(modes)) if len(modes) > 1 else "cuts"
         chunks: list[bytes] = []
+        split_at = -1  # long_lines' newline split: the send that begins with a line's newline (see _NEWLINE_SPLIT_NS)
         if mode in ("bytes", "one") and stream:
             used.add("small_sends" if mode == "bytes" else "fin_after_burst")
         if mode == "bytes":  # many small sends in quick succession
@@ -970,6 +978,12 @@ class _Swarm:
             chunks = [m + b"\n" for m in msgs]
         else:
             chunks = _cut(stream, draw(_CHUNK_SIZES))
+        # long_lines: the newline of a line before a longer one comes in a send of its own, with that line (no draw
+        # of its own: a new draw moves every example's draws)
+        if "long_lines" in f and mode in ("cuts", "bytes"):
+            split_at = self._newline_split(chunks)
+            if split_at >= 0:
+                used.add("long_lines")
         exact_at = -1  # the send of exactly a limit (big_sends), if any
         # (drawn whatever the switch: switching big_sends off then keeps the draws after it, so the shrinker can
         # drop it; drawn only when on, a shrunk failure kept it)
@@ -1002,6 +1016,7 @@ class _Swarm:
             bulk = _bulk(edge[0], edge[1], index)
             msgs[:0] = bulk
             chunks.insert(0, _ended(bulk))
+            split_at += split_at >= 0
         first_bulk = len(chunks)
         backed_up = False
         if role == "backpressure":  # replies backed up behind a reader that does not read for a while
@@ -1015,7 +1030,7 @@ class _Swarm:
             if at_edge and size == self.edge_size:  # the edge of the output limit: its lines alone (no line before
                 # them, no big send, no tail: they would put an unknown amount in the server's send in flight)
                 self.edges.add(index)
-                line_len, exact_at, first_bulk = self.edge_line, -1, 0
+                line_len, exact_at, first_bulk, split_at = self.edge_line, -1, 0, -1
                 msgs, chunks = [], []
             bulk = _bulk(size, line_len, index)
             msgs += bulk
@@ -1055,7 +1070,8 @@ class _Swarm:
         if role == "talker":  # a chat member that talks before another one leaves, and on after
             gap_choices = _TALK_GAPS
             used.add("departures")
-        gaps_ns = tuple(0 if (quick and i) or (role == "backpressure" and i >= first_bulk)
+        gaps_ns = tuple(_NEWLINE_SPLIT_NS if i == split_at  # (not drawn: the draws after stay where they were)
+                        else 0 if (quick and i) or (role == "backpressure" and i >= first_bulk)
                         else _SLOW_SEND_GAP if role == "slow_reader" and i >= first_bulk
                         else draw(self.gaps if role == "talker" and not i else gap_choices)
                         for i in range(len(chunks)))
@@ -1190,6 +1206,34 @@ class _Swarm:
                 used.add("half_close" if "half_close" in f else "talk_after_leave")
                 script = replace(script, pause_at_ns=paused[0], pause_ns=paused[1])
         return script, fault
+
+    def _newline_split(self, chunks: list[bytes]) -> int:
+        """long_lines' newline split (see _NEWLINE_SPLIT_NS): the first of ``chunks`` that holds a newline after
+        another one, no more than ``max_line`` bytes of lines before its line, that line within ``max_line`` and,
+        run into the next whole line (no shorter), over it, split in two (in place) before that newline; the
+        index of the second part (-1: no such newline)."""
+        if self.max_line is None:
+            return -1
+        stream = b"".join(chunks)
+        at = 0  # where chunk i begins in the stream
+        for i, chunk in enumerate(chunks):
+            begun = stream.rfind(b"\n", 0, at) + 1  # where the line it begins in began
+            first = stream.find(b"\n", at, at + len(chunk))
+            p = stream.find(b"\n", first + 1, at + len(chunk)) if first >= 0 else -1
+            while p >= 0:
+                line_start = stream.rfind(b"\n", 0, p) + 1
+                after = stream.find(b"\n", p + 1)
+                if after < 0:
+                    break
+                # (its lines before that line, from the start of the line it began in, within max_line: a
+                # server may frame such a receive in one step, then knowing the bytes after its last newline)
+                if (line_start - 1 - begun <= self.max_line and p - line_start <= min(self.max_line, after - p - 1)
+                        and after - line_start > self.max_line):
+                    chunks[i:i + 1] = [chunk[:p - at], chunk[p - at:]]
+                    return i + 1
+                p = stream.find(b"\n", p + 1, at + len(chunk))
+            at += len(chunk)
+        return -1
 
     def _hangup_line(self, role: str, index: int, msgs: list[bytes], chunks: list[bytes]) -> int:
         """hangup_edges (see _HANGUP_GAPS): the line over the limit of a client of that role added to its
@@ -1618,7 +1662,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     * sizes: ``empty_lines``, ``tiny_lines`` (one byte), ``long_lines`` (just
       under, at and over ``max_line``, the server's line limit, when given;
       then also, if unterminated tails are allowed, a last line over it that
-      never ends, in the client's last send, with a window that holds it),
+      never ends, in the client's last send, with a window that holds it; and
+      a line before a longer one, the two run together over ``max_line``, ends
+      a send after another line, its newline beginning the next send, with
+      the long line, 1 ms later),
       ``big_sends`` (one send of many lines, from just under the server's
       receive buffer ``recv_size`` up to 320 KiB; switched on rarely, as it
       costs time; these lines come on top of ``lines``), ``small_sends``
