@@ -111,7 +111,6 @@ def test_a_reader_stopped_for_good_is_not_owed_service_in_any_time() -> None:
     assert found is not None and "not served in 1e-06 s: still " in found, found
 
 
-
 def test_the_deadline_comes_after_the_clients_own_sends() -> None:
     """A client whose own script paces its sends past the deadline (40 lines
     50 ms apart, 2 s in all, as the swarm's idle client paces a thousand lines
@@ -131,6 +130,7 @@ def test_the_deadline_comes_after_the_clients_own_sends() -> None:
     found = run(Deaf, Scenario((paced,)), 0, deadline_s=1.0)
     assert found is not None and "not served in 1 s after its own sends (1.05 s of gaps left at its first " \
         "deadline): still waiting for replies (received 0 of 40 own lines)" in found, found
+
 
 # ---------------------------------------------------------------- the swarm
 
