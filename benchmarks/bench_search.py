@@ -52,6 +52,7 @@ from ovserver._iocp import IocpServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
 from tests.mutants import MUTANTS, Mutant  # noqa: E402
 from tests.mutants.properties import (  # noqa: E402
+    CONFIGURED_RECIPES,
     RECIPE_SETTINGS,
     recipe_bp_idle_property,
     recipe_bp_property,
@@ -159,19 +160,13 @@ def search(jobs: int, budget: int, names: list[str]) -> None:
 MODELS: dict[str, type[Server]] = {"events": EventServer, "routines": RoutineServer, "iocp": IocpServer}
 
 
-#: ``--false-alarms``' recipes: (back-pressure, idle time-out) -> the property aimed at ovserver so configured.
-CLEAN_RECIPES: dict[tuple[bool, bool], tuple[str, Callable[..., Callable[[], None]]]] = {
-    (False, False): ("recipe", recipe_property), (True, False): ("recipe_bp", recipe_bp_property),
-    (False, True): ("recipe_idle", recipe_idle_property), (True, True): ("recipe_bp_idle", recipe_bp_idle_property)}
-
-
 def _recipe_clean(cls_name: str, mode: str, budget: int, backpressure: bool = False, idle: bool = False,
                   server_class: type[Server] | None = None, shrink: bool = True) -> str:
-    """The recipe (``CLEAN_RECIPES[backpressure, idle]``), Hypothesis seed 0, on the correct server of
+    """The recipe (``CONFIGURED_RECIPES[backpressure, idle]``), Hypothesis seed 0, on the correct server of
     ``cls_name`` (or on ``server_class``): its first failure, if any, reported as a false alarm (its
     shrunk form's first line; the first failing example's without ``shrink``)."""
     cls = server_class or MODELS[cls_name]
-    name, prop = CLEAN_RECIPES[backpressure, idle]
+    name, prop = CONFIGURED_RECIPES[backpressure, idle]
     t0 = time.perf_counter()
     count = [0]
 
@@ -336,6 +331,10 @@ def main() -> int:
     ap.add_argument("--preempt", action="store_true",
                     help="the recipe with preemption at synchronization calls (check_line_server's preempt)")
     args = ap.parse_args()
+    if not args.false_alarms and (args.backpressure or args.idle):
+        ap.error("--backpressure and --idle go with --false-alarms")
+    if args.false_alarms and args.preempt:
+        ap.error("--preempt is the mutant search's (not --false-alarms')")
     global SEEDS, SHRINK, PREEMPT
     SEEDS, SHRINK, PREEMPT = range(args.seeds), not args.no_shrink, args.preempt
     if args.new:

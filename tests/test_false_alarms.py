@@ -26,6 +26,7 @@ from ovserver._iocp import IocpServer
 from ovserver._routines import RoutineServer
 from tests.mutants import MUTANTS
 from tests.mutants.properties import OvserverUnderTest
+from tools.false_alarms import main as false_alarms_main
 from tools.false_alarms import run_recipe, run_simulate
 
 _MS = 1_000_000
@@ -102,3 +103,15 @@ def test_idle_with_backpressure_runs_the_recipe_on_ovserver_configured_with_both
     found = _recipe_clean("iocp", "echo", 20, backpressure=True, idle=True, server_class=mutant.server,
                           shrink=False)
     assert found.startswith("recipe_bp_idle iocp echo: FALSE ALARM at example "), found
+
+
+def test_preemption_with_a_configured_recipe_is_refused() -> None:
+    """``preempt`` is the plain recipe's only (CONFIGURED_RECIPES' other properties take none): asked for with
+    back-pressure or an idle time-out, run_recipe and the command line refuse it at once, not deep in a run."""
+    for backpressure, idle in ((True, False), (False, True), (True, True)):
+        with pytest.raises(ValueError, match="preempt"):
+            run_recipe("events", "echo", "ci", 1, backpressure=backpressure, idle=idle, preempt=True)
+        flags = ["--backpressure"] * backpressure + ["--idle"] * idle
+        with pytest.raises(SystemExit) as e:
+            false_alarms_main(["--only", "recipe", "--preempt", *flags])
+        assert e.value.code == 2

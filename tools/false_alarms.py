@@ -59,11 +59,8 @@ from ovserver._events import EventServer  # noqa: E402
 from ovserver._iocp import IocpServer  # noqa: E402
 from ovserver._routines import RoutineServer  # noqa: E402
 from tests.mutants.properties import (  # noqa: E402
+    CONFIGURED_RECIPES,
     RECIPE_SETTINGS,
-    recipe_bp_idle_property,
-    recipe_bp_property,
-    recipe_idle_property,
-    recipe_property,
 )
 
 __all__ = ["Result", "run_recipe", "run_simulate", "main"]
@@ -137,6 +134,8 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
     configured with an idle time-out (``recipe_idle_property``, the model told); both ``idle`` and
     ``backpressure``: ovserver configured with both (``recipe_bp_idle_property``, echo only); ``preempt``: thread
     switches favour synchronization calls (check_line_server's ``preempt``; the plain recipe only)."""
+    if preempt and (backpressure or idle):
+        raise ValueError("preempt: the plain recipe's only (not with backpressure or idle)")
     what = ((f"seed {hypothesis_seed_}" if profile == "seeded" else "ci") + (" bp" if backpressure else "")
             + (" busy" if busy_server else "") + (" idle" if idle else "") + (" preempt" if preempt else ""))
     r = Result("recipe", model, mode, what)
@@ -154,16 +153,9 @@ def run_recipe(model: str, mode: str, profile: str, examples: int, hypothesis_se
     cls, settings_ = server_class or MODELS[model], recipe_settings(profile, examples)
     # (idle_clients only with the idle time-out: scenarios() refuses it without one)
     features = tuple(f for f in EVERY_FEATURE if idle or f != "idle_clients") if busy_server else None
-    if idle and backpressure:
-        test = recipe_bp_idle_property(cls, mode, settings_, observe=observe, on_failure=on_failure,
-                                       features=features)
-    elif idle:
-        test = recipe_idle_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
-    elif backpressure:
-        test = recipe_bp_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features)
-    else:
-        test = recipe_property(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features,
-                               preempt=preempt)
+    _, prop = CONFIGURED_RECIPES[backpressure, idle]
+    test = prop(cls, mode, settings_, observe=observe, on_failure=on_failure, features=features,
+                **({"preempt": True} if preempt else {}))
     if profile == "seeded":
         test = hypothesis_seed(hypothesis_seed_)(test)
     try:
@@ -211,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the recipe on ovserver with an idle time-out (the model told; the swarm's idle_clients); "
                          "with --backpressure: with both (recipe_bp_idle, echo only)")
     args = ap.parse_args(argv)
+    if args.preempt and (args.backpressure or args.idle):
+        ap.error("--preempt is the plain recipe's only (not with --backpressure or --idle)")
     t0 = time.perf_counter()
     futures: list[Future[Result]] = []
     with ProcessPoolExecutor(args.jobs) as pool:

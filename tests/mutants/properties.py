@@ -321,6 +321,14 @@ def recipe_bp_idle_property(cls: type[Server], mode: str = "echo", settings_: se
 
 PROPERTIES["recipe_bp_idle"] = recipe_bp_idle_property
 
+#: The recipe aimed at ovserver as configured: (back-pressure, idle time-out) -> the property's name and the
+#: property (the false-alarm tools' ``--backpressure`` / ``--idle``: ``tools/false_alarms.py`` and
+#: ``benchmarks/bench_search.py --false-alarms``).  Only the plain recipe takes ``preempt``; recipe_bp_idle
+#: refuses chat.
+CONFIGURED_RECIPES: dict[tuple[bool, bool], tuple[str, Callable[..., Callable[[], None]]]] = {
+    (False, False): ("recipe", recipe_property), (True, False): ("recipe_bp", recipe_bp_property),
+    (False, True): ("recipe_idle", recipe_idle_property), (True, True): ("recipe_bp_idle", recipe_bp_idle_property)}
+
 
 def with_accepts(cls: type[Server], n: int) -> type[Server]:
     """``cls`` with ``n`` AcceptEx outstanding (the properties build their own configuration)."""
