@@ -127,8 +127,10 @@ process that prints its count of Windows handles every second to ``--log``),
 with ``--max-line L --idle-timeout-ms T``: ``--rounds`` rounds of
 ``--clients`` clients of every kind that ends (a line, then close; a reset
 mid-line and mid-reply; a line over L: the error line, EOF; a half-close with
-100 KB owed, every reply read; connect-close; connect-reset; a silent client
-closed once idle), 50 at a time.  After each round a fresh client must be
+100 KB owed, every reply read (in chat: 20 KB to the others, then the lines
+routed to it read to the end, whole lines before an EOF); connect-close;
+connect-reset; a silent client closed once idle), 50 at a time (``--rounds``:
+at least 2).  After each round a fresh client must be
 served, and the server's handle count, once every client has gone, must not
 grow after the first round (by more than ``--slack``): a leak of one handle
 per connection (a socket, an event) adds hundreds a round.
@@ -1509,7 +1511,13 @@ def churn_clients(port: int, mode: str, max_line: int, idle_s: float) -> list[Ca
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
             got, how = read_to_end(s)
-        return "" if chat_mode or (got == data and how == "eof") else f"{len(got)} of {len(data)} bytes, {how}"
+        if not chat_mode:
+            return "" if got == data and how == "eof" else f"{len(got)} of {len(data)} bytes, {how}"
+        # chat: its lines go to the others; it gets theirs routed while it was a member, each whole, then EOF
+        # (or a reset: cut off as a slow consumer of the other clients' floods, max_queued)
+        if how == "eof" and not all(m.endswith(b"\n") and b": " in m for m in got.splitlines(keepends=True)):
+            return f"not whole chat lines before EOF: ...{got[-60:]!r}"
+        return ""
 
     def connect_close() -> str:
         connect(port).close()
@@ -1657,10 +1665,12 @@ def main(argv: list[str] | None = None) -> int:
         ch.add_argument("--log", required=True, help="the output of tools/wine/handles.py: its handle counts")
         ch.add_argument("--max-line", type=int, required=True, help="the server's --max-line")
         ch.add_argument("--idle-timeout-ms", type=int, required=True, help="the server's --idle-timeout-ms")
-        ch.add_argument("--rounds", type=int, default=3)
+        ch.add_argument("--rounds", type=int, default=3, help="at least 2: the first round sets the baseline")
         ch.add_argument("--clients", type=int, default=280)
         ch.add_argument("--slack", type=int, default=8, help="handles the count may grow by after the first round")
         cha = ch.parse_args(argv[1:])
+        if cha.rounds < 2 or cha.clients < 1:
+            ch.error("--rounds must be at least 2 (the count after the first is the baseline), --clients at least 1")
         return churn(cha.port, cha.mode, cha.log, cha.max_line, cha.idle_timeout_ms / 1000, cha.rounds, cha.clients,
                      cha.slack)
     if argv[:1] == ["chat"]:
