@@ -8,7 +8,8 @@ that group was never served; reproduced with 73 sockets open under
 threads, then threads that ran).  Real Windows fails CreateThread instead, so
 the fake never does this: these tests make it happen with a FakeWinsock
 whose CreateThread, for the calls planned, fails or starts a thread that
-returns 1 at once instead of the server's routine.  See "A thread that never
+returns 1 at once instead of the server's routine (``short_of_threads`` of
+``tools/wine/stillborn.py``, which does the same on Wine's real threads).  See "A thread that never
 runs" in :mod:`ovserver._events`.  The group's events (kept beside its
 clients) are checked at each of its waits (``ArraysChecked``): the
 replacement thread finds them as the group was made.
@@ -20,33 +21,12 @@ from typing import Any
 
 import pytest
 
-from fakewinsock import CreateThreadResult, FakeWinsock
-from fakewinsock.constants import ERROR_NOT_ENOUGH_MEMORY, WSA_INFINITE
+from fakewinsock import FakeWinsock
+from fakewinsock.constants import WSA_INFINITE
 from ovserver._events import GROUP_CLIENTS
 from tests.ovserver_session import MS, Session, exact
 from tests.test_ovserver_groups import ArraysChecked
-
-
-class _ShortOfThreads(FakeWinsock):
-    """CreateThread's ``n``-th call (from 1) fails when ``plan[n]`` is
-    ``"fail"``, and gives a thread that ends before it runs when it is
-    ``"stillborn"``; ``ran``: the calls whose routine was the caller's."""
-
-    def __init__(self, plan: dict[int, str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
-        self.calls = 0
-
-    def CreateThread(self, lpThreadAttributes: None, dwStackSize: int, lpStartAddress: Any,
-                     lpParameter: Any, dwCreationFlags: int) -> Any:
-        self.calls += 1
-        what = self.plan.get(self.calls)
-        if what == "fail":
-            self.SetLastError(ERROR_NOT_ENOUGH_MEMORY)
-            return CreateThreadResult(0, 0)
-        if what == "stillborn":
-            return super().CreateThread(None, 0, lambda _: 1, None, 0)
-        return super().CreateThread(lpThreadAttributes, dwStackSize, lpStartAddress, lpParameter, dwCreationFlags)
+from tools.wine.stillborn import short_of_threads
 
 
 @pytest.mark.parametrize(("plan", "restarts", "served_by_ms"), [
@@ -60,7 +40,8 @@ def test_a_group_whose_thread_never_ran_is_served_by_another_thread(
     group (refused: reset); the 65th gets a group whose thread ends before it
     runs.  That client is served all the same, within ``accept_retry_ms``
     (50 ms) of each look at the thread, and the stop ends everything."""
-    ws = _ShortOfThreads(plan, seed=0, config=exact(0.0))
+    ws = FakeWinsock(seed=0, config=exact(0.0))
+    short_of_threads(ws, plan)
     s = Session("events", ws=ws)
     s.server = ArraysChecked(ws, s.config)  # the group's events checked at every wait
     ArraysChecked.waits = 0
@@ -90,7 +71,8 @@ def test_no_watch_without_a_shortage(plan: dict[int, str], short: bool) -> None:
     whatever group threads have not run yet (the watch must not change the
     waits, nor the schedules, of a server that never ran short); one that ran
     short waits ``accept_retry_ms`` while a group's thread has not run."""
-    ws = _Waits(plan, seed=0, config=exact(0.0))
+    ws = _Waits(seed=0, config=exact(0.0))
+    calls = short_of_threads(ws, plan)
     s = Session("events", ws=ws)
     clients = [s.client(0.01 * i) for i in range(GROUP_CLIENTS + 5)]
     for i, c in enumerate(clients):
@@ -99,14 +81,14 @@ def test_no_watch_without_a_shortage(plan: dict[int, str], short: bool) -> None:
     s.at(1, lambda: wakes.append(s.server._wake))  # (the acceptor's wake event, while it runs)
     s.run(stop_ms=100)
     timeouts = {t for handles, t in ws.waits if handles == wakes}
-    assert ws.calls >= 2 and WSA_INFINITE in timeouts and (50 in timeouts) == short, timeouts
+    assert calls[0] >= 2 and WSA_INFINITE in timeouts and (50 in timeouts) == short, timeouts
 
 
-class _Waits(_ShortOfThreads):
-    """Also records each WSAWaitForMultipleEvents' handles and time-out."""
+class _Waits(FakeWinsock):
+    """Records each WSAWaitForMultipleEvents' handles and time-out."""
 
-    def __init__(self, plan: dict[int, str], **kwargs: Any) -> None:
-        super().__init__(plan, **kwargs)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.waits: list[tuple[list[int], int]] = []
 
     def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Any, fWaitAll: int, dwTimeout: int,

@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fakewinsock import CreateThreadResult, get_backend
@@ -28,27 +29,32 @@ from ovserver import ServerConfig, ServerStats, create_server
 from ovserver._events import GROUP_CLIENTS
 
 
-def _short_of_threads(ws: Any) -> None:
-    """Make ``ws.CreateThread`` fail on its 2nd call and give a thread that
-    never runs the caller's routine on its 3rd."""
+def short_of_threads(ws: Any, plan: Mapping[int, str]) -> list[int]:
+    """Make ``ws.CreateThread`` (either backend) short of threads: its ``n``-th call (from 1) fails
+    (ERROR_NOT_ENOUGH_MEMORY) when ``plan[n]`` is ``"fail"`` and gives a thread that ends at once with exit
+    code 1, never running the caller's routine, when it is ``"stillborn"``; every other call is the backend's.
+    Returns the count of calls so far (a one-element list).  (Also the plan of tests/test_ovserver_stillborn.py,
+    on the fake.)"""
     create = ws.CreateThread
     calls = [0]
 
     def create_thread(attributes: None, stack: int, routine: Any, param: Any, flags: int) -> CreateThreadResult:
         calls[0] += 1
-        if calls[0] == 2:
+        what = plan.get(calls[0])
+        if what == "fail":
             ws.SetLastError(ERROR_NOT_ENOUGH_MEMORY)
             return CreateThreadResult(0, 0)
-        if calls[0] == 3:
+        if what == "stillborn":
             return create(None, 0, lambda _: 1, None, 0)  # type: ignore[no-any-return]
         return create(attributes, stack, routine, param, flags)  # type: ignore[no-any-return]
 
     ws.CreateThread = create_thread
+    return calls
 
 
 def main() -> int:
     ws = get_backend("real")
-    _short_of_threads(ws)
+    short_of_threads(ws, {2: "fail", 3: "stillborn"})
     server = create_server(ws, ServerConfig(port=0, model="events"))
     ready = threading.Event()
     result: list[ServerStats] = []
