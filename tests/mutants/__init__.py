@@ -25,6 +25,7 @@ from . import red8_mutants as r8
 from . import red9_mutants as r9
 from . import red10_mutants as r10
 from . import red11_mutants as r11
+from . import red12_mutants as r12
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -673,6 +674,54 @@ MUTANTS += [
            "an abortive close leaves closesocket until its operations are reaped: the receive is never cancelled",
            "red team 11 (core, closing)", "recipe", "flow control",
            "an abortive close (a cut-off) of a client that then sends nothing"),
+]
+
+
+# Issue 10, twelfth red team: bugs a developer of such a server plausibly ships (tests/mutants/red12_mutants.py):
+# AcceptEx's address slots without their 16 bytes, an immediate success taken for a failure, the idle time-out (a
+# client held back by back-pressure, a newline left in the receive buffer, the wait not shortened to the next
+# deadline), the events model's parallel wait arrays, wait index and acceptor pacing, the deferred closesocket of a
+# graceful close, and the hung-up client's allowance counted per receive.
+MUTANTS += [
+    Mutant("acceptex-address-slot-too-small", r12.AcceptExAddressSlotTooSmall,
+           "AcceptEx's address lengths are sizeof(sockaddr_in), without the 16 bytes more AcceptEx requires",
+           "red team 12 (accepting, AcceptEx buffer sizes)", "recipe", "load", "any client"),
+    Mutant("immediate-success-is-failure", r12.ImmediateSuccessIsFailure,
+           "a WSARecv or WSASend returning 0 (done at once) taken for a failure: closed, its routine still runs",
+           "red team 12 (core, immediate completions)", "recipe", "flow control",
+           "a receive with data waiting or a send with room in the window"),
+    Mutant("idle-times-out-held-back", r12.IdleTimesOutHeldBack,
+           "the idle check does not skip a connection held back by back-pressure: closed as idle while not read",
+           "red team 12 (core, idle time-out with back-pressure)", "recipe_bp_idle", "flow control",
+           "an idle time-out with back-pressure, a client held back for longer than the time-out"),
+    Mutant("moved-event-not-updated", r12.MovedEventNotUpdated,
+           "a leaving client's place goes to the last member, but its event stays in the event list's place",
+           "red team 12 (events, parallel wait arrays)", "recipe", "endings",
+           "a group of two clients or more, one leaving that is not the last taken in"),
+    Mutant("last-wait-index-taken-for-closing", r12.LastWaitIndexTakenForClosing,
+           "the wait index n (the last of the wake event and members) taken for a closing client's: never served",
+           "red team 12 (events, WSAWaitForMultipleEvents index)", "recipe", "load", "any client"),
+    Mutant("inbox-taken-acceptor-not-woken", r12.InboxTakenAcceptorNotWoken,
+           "a group taking its inbox does not wake the acceptor: the next AcceptEx waits until a client leaves",
+           "red team 12 (events, acceptor pacing)", "recipe", "load",
+           "a client arriving while another is served"),
+    Mutant("idle-newline-in-stale-bytes", r12.IdleNewlineInStaleBytes,
+           "a receive's newline looked for in the whole buffer: one left by an earlier receive restarts the idle "
+           "clock",
+           "red team 12 (core, idle time-out, byte counts)", "recipe_idle", "endings",
+           "an idle time-out and a client that sends a line, then dribbles bytes without a newline"),
+    Mutant("reaped-socket-never-closed", r12.ReapedSocketNeverClosed,
+           "a graceful close waiting for its cancelled receive releases the connection without closing its socket",
+           "red team 12 (core, closesocket with pending I/O)", "recipe", "faults",
+           "a graceful close with a receive posted: a stop with a client connected"),
+    Mutant("idle-wait-not-shortened", r12.IdleWaitNotShortened,
+           "the wait after an idle check keeps its time-out (infinite) instead of ending at the next deadline",
+           "red team 12 (core, idle time-out)", "recipe_idle", "endings",
+           "an idle time-out and a client that goes idle after the check that armed its deadline"),
+    Mutant("hangup-allowance-per-receive", r12.HangupAllowancePerReceive,
+           "a hung-up client is cut off only when one receive brings more than max_line bytes, not all it sent",
+           "red team 12 (protocol, limits)", "recipe", "endings",
+           "a hung-up client that sends more than max_line further bytes over several receives"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
