@@ -4,7 +4,9 @@ Every class below is an ovserver server class with one thing changed: a small
 override, a wrapper around the correct method, or a copy of one method with
 the bug written in (the line says ``BUG``; ``COPIED`` names the copied methods,
 and ``tests/test_mutants.py`` checks that each copy differs from the original
-by a few lines only).  The bugs are the classic mistakes of the seed's
+by a few lines only; a line a copy leaves out on purpose is marked by a
+``# BUG:`` comment at its place, so a copy that misses lines its original
+gained later fails there).  The bugs are the classic mistakes of the seed's
 overlapped-IO lecture ("问题总结": the problem list) and of
 ``docs/winsock-semantics.md``; :data:`tests.mutants.MUTANTS` says where each
 comes from and which property test catches it.
