@@ -599,7 +599,10 @@ def test_mutant_is_caught(mutant: Mutant, winsock_summary: Callable[[str], None]
 def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
     """A mutant is its model's server class with small overrides; a method it
     copies differs from the original by a few lines (at most 8 removed or
-    added), each added one marked BUG."""
+    added), each added one marked BUG, and every change (a hunk of the diff)
+    has a marked added line: a line removed on purpose is marked by a BUG
+    comment at its place, so a copy that silently lacks lines its original
+    gained later (a stale copy: a second, unintended difference) fails."""
     cls = mutant.server
     base = EventServer if issubclass(cls, EventServer) else IocpServer if issubclass(cls, IocpServer) else RoutineServer
     assert issubclass(cls, base) and cls.__mro__[1] is base
@@ -625,6 +628,10 @@ def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
                    if d[:1] in "+-" and not d.startswith(("+++", "---"))]
         assert 0 < len(changed) <= 8, "\n".join(changed)
         assert all("BUG" in d for d in changed if d.startswith("+")), "\n".join(changed)
+        for group in difflib.SequenceMatcher(None, theirs, mine).get_grouped_opcodes(0):  # unified_diff's hunks
+            assert any(j1 < j2 for _, _, _, j1, j2 in group), (
+                f"{name}: lines removed with no BUG comment at their place (a stale copy?): "
+                + "; ".join(t.strip() for _, i1, i2, _, _ in group for t in theirs[i1:i2]))
 
 
 def test_every_mutant_is_distinct() -> None:

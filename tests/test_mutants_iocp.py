@@ -66,7 +66,9 @@ def test_iocp_mutant_is_caught(mutant: IocpMutant, winsock_summary: Callable[[st
 @pytest.mark.parametrize("mutant", IOCP_MUTANTS, ids=[m.name for m in IOCP_MUTANTS])
 def test_iocp_mutant_differs_only_by_its_bug(mutant: IocpMutant) -> None:
     """A mutant is IocpServer with small overrides; a copied method differs from
-    the original by a few lines, each added one marked BUG."""
+    the original by a few lines, each added one marked BUG, and every change (a
+    hunk of the diff) has a marked added line: a line removed on purpose is
+    marked by a BUG comment at its place (tests/test_mutants.py's rule)."""
     cls = mutant.server
     assert cls.__mro__[1] is IocpServer and "BUG" in inspect.getsource(cls)
     for name in getattr(cls, "COPIED", ()):
@@ -76,6 +78,10 @@ def test_iocp_mutant_differs_only_by_its_bug(mutant: IocpMutant) -> None:
                    if d[:1] in "+-" and not d.startswith(("+++", "---"))]
         assert 0 < len(changed) <= 6, "\n".join(changed)
         assert all("BUG" in d for d in changed if d.startswith("+")), "\n".join(changed)
+        for group in difflib.SequenceMatcher(None, theirs, mine).get_grouped_opcodes(0):  # unified_diff's hunks
+            assert any(j1 < j2 for _, _, _, j1, j2 in group), (
+                f"{name}: lines removed with no BUG comment at their place (a stale copy?): "
+                + "; ".join(t.strip() for _, i1, i2, _, _ in group for t in theirs[i1:i2]))
 
 
 @pytest.mark.slow

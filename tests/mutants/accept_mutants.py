@@ -37,6 +37,7 @@ class NoAcceptResignal(EventServer):
         """Post AcceptEx until ``accepts`` are outstanding (no more than the
         places free), unless stopping; a post that fails at once stops it
         (accepting is retried after ``accept_retry_ms``)."""
+        # BUG: the last post is not remembered: a slot that completed meanwhile is not signalled again
         while True:
             busy = self._accepting()
             if (self._stopping or busy >= self.config.accepts or self._listener == INVALID_SOCKET

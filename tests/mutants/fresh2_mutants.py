@@ -249,6 +249,7 @@ class AcceptorNotWokenByGroup(EventServer):
     COPIED = ("_resume_accepting",)
 
     def _resume_accepting(self) -> None:
+        self._full_groups = 0  # a client was closed: its group has room again
         if self._running is None:
             self._post_accept()
         # BUG: a group thread that frees a place does not wake the acceptor
@@ -324,6 +325,7 @@ class AcceptRetryNotArmed(EventServer):
     COPIED = ("_accept_failed",)
 
     def _accept_failed(self) -> None:
+        """Posting AcceptEx failed at once: accept again later."""
         self.stats.posted_failed += 1
         self.stats.accept_failures += 1
         # BUG: the retry is not armed: a failed post is retried only when something else posts
@@ -387,6 +389,7 @@ class ResumeBeforeFreeing(RoutineServer):
             self._release(conn)
         else:
             self._closing[conn.cid] = conn
+        # BUG: (moved up: accepting resumed here, once its place is free)
 
 
 # ====================================================================== the iocp model

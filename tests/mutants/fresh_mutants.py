@@ -29,7 +29,7 @@ from fakewinsock.constants import (
     WSA_WAIT_IO_COMPLETION,
     WSA_WAIT_TIMEOUT,
 )
-from ovserver._core import ADDR_LEN, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
+from ovserver._core import _CONNECTION_FAILED, ADDR_LEN, NEVER, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer, _Group
 from ovserver._iocp import _CONTROLLER, STOP_KEY, IocpServer
 from ovserver._protocol import (
@@ -40,7 +40,9 @@ from ovserver._protocol import (
     Hangup,
     Hub,
     Mode,
+    Resume,
     Send,
+    Stall,
     _Client,
     chat_line,
     error_line,
@@ -337,6 +339,7 @@ class HangupStopsReading(RoutineServer):
             self.stats.ended += 1
             conn.state = "eof"
             self.hub.end(conn.cid)
+            self._after_hub(conn)
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
@@ -344,7 +347,10 @@ class HangupStopsReading(RoutineServer):
             if self.config.idle_timeout_ms and io.buf.find(b"\n", 0, nbytes) >= 0:
                 conn.active_ms = self.ws.GetTickCount64()  # a line is complete
             self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
-            if conn.state == "open":  # BUG: a hung-up client is not read any more
+            self._after_hub(conn)
+            # Held back (back-pressure): read on at its Resume.  (No Resume came
+            # meanwhile: a client is held back only here, with no receive posted.)
+            if not conn.closed and not self.hub.hold(conn.cid) and conn.state == "open":  # BUG: not if hung up
                 self._post_recv(conn)
 
 
@@ -371,6 +377,13 @@ class HangupClosesAtOnce(RoutineServer):
             elif isinstance(a, Disconnect):
                 self.stats.cut_off += 1
                 self._close(conn, abort=True)
+            elif isinstance(a, Resume):
+                if conn.state == "open" and not conn.recv.busy and not self._stop:
+                    self._read_on(conn)
+            elif isinstance(a, Stall):  # (not if the Send before it took the queue under the mark)
+                if conn.stall_due == NEVER and self.hub.over(conn.cid):
+                    conn.stall_due = self.ws.GetTickCount64() + self.config.stall_timeout_ms
+                    self._deadline(conn, conn.stall_due)
 
 
 class RecvRepostedFirst(EventServer):
@@ -403,6 +416,7 @@ class RecvRepostedFirst(EventServer):
             self.stats.ended += 1
             conn.state = "eof"
             self.hub.end(conn.cid)
+            self._after_hub(conn)
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
@@ -411,6 +425,8 @@ class RecvRepostedFirst(EventServer):
             if self.config.idle_timeout_ms and io.buf.find(b"\n", 0, nbytes) >= 0:
                 conn.active_ms = self.ws.GetTickCount64()  # a line is complete
             self._apply(self.hub.receive(conn.cid, bytes(io.buf[:nbytes])))
+            self._after_hub(conn)
+            # BUG: (moved up: read on here unless closed or held back by back-pressure)
 
 
 class NameFromLocalAddress(IocpServer):
@@ -432,6 +448,10 @@ class NameFromLocalAddress(IocpServer):
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
+            if not ok and error in _CONNECTION_FAILED:
+                self.stats.gone_unaccepted += 1
+            elif ok:
+                self.stats.refused += 1
             ws.closesocket(s)
             self._accept_again(error)
             return

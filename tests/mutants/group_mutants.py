@@ -54,7 +54,10 @@ class LostWakeUp(EventServer):
         self._handed -= len(handed)
         if not self._stopping and not self._accept_retry and self._accepting() < self.config.accepts:
             self.ws.WSASetEvent(self._wake)  # room ahead of the groups again: the acceptor posts AcceptEx
+        limit = self.config.idle_timeout_ms
         for conn in handed:
+            if limit:
+                group.idle_due = min(group.idle_due, conn.active_ms + limit)
             conn.slot = len(group.members)
             group.members.append(conn)
             group.events.append(conn.event)

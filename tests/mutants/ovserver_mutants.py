@@ -4,7 +4,9 @@ Every class below is an ovserver server class with one thing changed: a small
 override, a wrapper around the correct method, or a copy of one method with
 the bug written in (the line says ``BUG``; ``COPIED`` names the copied methods,
 and ``tests/test_mutants.py`` checks that each copy differs from the original
-by a few lines only).  The bugs are the classic mistakes of the seed's
+by a few lines only; a line a copy leaves out on purpose is marked by a
+``# BUG:`` comment at its place, so a copy that misses lines its original
+gained later fails there).  The bugs are the classic mistakes of the seed's
 overlapped-IO lecture ("问题总结": the problem list) and of
 ``docs/winsock-semantics.md``; :data:`tests.mutants.MUTANTS` says where each
 comes from and which property test catches it.
@@ -33,7 +35,7 @@ from fakewinsock.constants import (
     WSAECONNABORTED,
     WSAECONNRESET,
 )
-from ovserver._core import ADDR_LEN, SOCKET_SIZE, ServerConfig, _Conn, _Io
+from ovserver._core import _CONNECTION_FAILED, ADDR_LEN, SOCKET_SIZE, ServerConfig, _Conn, _Io
 from ovserver._events import EventServer, _Group
 from ovserver._protocol import _ENDED, _MEMBER, Action, Hub
 from ovserver._routines import RoutineServer
@@ -194,6 +196,7 @@ class SharedOverlapped(RoutineServer):
         if io.busy or conn.closed:
             return
         data = self.hub.take_output(conn.cid, self.config.send_size)
+        self._after_hub(conn)
         if not data:
             if conn.state == "eof":
                 self._close(conn)
@@ -450,10 +453,12 @@ class _LimitIgnoresBufferedHub(Hub):
             nl = buf.find(b"\n", max(c.scanned, start))
             if nl < 0:
                 if len(buf) - start > limit:
+                    del buf[:start]  # the lines before it were routed: not discarded
                     self._too_long(c, actions)
                     return actions
                 break
             if nl - start > limit:
+                del buf[:start]
                 self._too_long(c, actions)
                 return actions
             line = bytes(buf[start:nl + 1])
@@ -644,6 +649,8 @@ class _EndFlushesPartialLineHub(Hub):
             self._route(c, bytes(c.inbuf) + b"\n", [])  # BUG
         self._members.pop(cid, None)
         c.state = _ENDED
+        self._paused.discard(cid)
+        self._not_over(cid)  # it gets no more lines: it holds no sender back
         self.stats.discarded += len(c.inbuf)
         c.inbuf.clear()
         c.scanned = 0
@@ -673,6 +680,8 @@ class _EndedStaysMemberHub(Hub):
             return
         # BUG: self._members.pop(cid, None) forgotten: chat lines still go to a client that ended
         c.state = _ENDED
+        self._paused.discard(cid)
+        self._not_over(cid)  # it gets no more lines: it holds no sender back
         self.stats.discarded += len(c.inbuf)
         c.inbuf.clear()
         c.scanned = 0
@@ -759,6 +768,10 @@ class AcceptErrorStopsAccepting(RoutineServer):
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
+            if not ok and error in _CONNECTION_FAILED:
+                self.stats.gone_unaccepted += 1
+            elif ok:
+                self.stats.refused += 1
             ws.closesocket(s)
             return  # BUG: no AcceptEx posted again
         assert isinstance(io.buf, bytearray)
@@ -857,10 +870,12 @@ class _LineLimitOffByOneHub(Hub):
             nl = buf.find(b"\n", max(c.scanned, start))
             if nl < 0:
                 if len(buf) - start > limit:
+                    del buf[:start]  # the lines before it were routed: not discarded
                     self._too_long(c, actions)
                     return actions
                 break
             if nl - start >= limit:  # BUG: a line of exactly max_line bytes is refused
+                del buf[:start]
                 self._too_long(c, actions)
                 return actions
             line = bytes(buf[start:nl + 1])

@@ -39,6 +39,7 @@ class IocpControllerResetBeforeWait(IocpServer):
         """The controller's loop (holding the lock but in its wait)."""
         self._post_accept()
         while True:
+            # BUG: (not so: the flags are read with the wake event not yet reset, the reset moved below)
             if self._stop and not self._stopping:
                 self._begin_stop()
             if self._stopping:

@@ -261,6 +261,7 @@ class _RecipientNameHub(Hub):
         if self.mode is Mode.ECHO:
             self._enqueue(sender, line, actions)
             return
+        # BUG: the message is not built once, with the sender's name
         for r in list(self._members.values()):
             if r is not sender:
                 self._enqueue(r, chat_line(r.name, line), actions)  # BUG: the recipient's name

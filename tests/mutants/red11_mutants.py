@@ -227,6 +227,7 @@ class EofMarkedAfterSend(IocpServer):
             self._post_send(conn)
         elif nbytes == 0:  # graceful exit: send what is queued, then close
             self.stats.ended += 1
+            # BUG: (moved down: marked ended here, before the send path looks at it)
             self.hub.end(conn.cid)
             self._after_hub(conn)
             self._post_send(conn)

@@ -30,7 +30,7 @@ from fakewinsock.constants import (
     WSA_INFINITE,
     WSA_INVALID_EVENT,
 )
-from ovserver._core import ADDR_LEN, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
+from ovserver._core import _CONNECTION_FAILED, ADDR_LEN, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer, _Group
 from ovserver._iocp import STOP_KEY, IocpServer
 from ovserver._protocol import _MEMBER, Action, Hub, Send, Stall, _Client
@@ -188,6 +188,10 @@ class NoUpdateAcceptContext(EventServer):
         error = 0 if ok else ws.WSAGetLastError()
         if not ok:  # BUG: SO_UPDATE_ACCEPT_CONTEXT is never set on the accepted socket
             self.stats.accept_failures += 1
+            if not ok and error in _CONNECTION_FAILED:
+                self.stats.gone_unaccepted += 1
+            elif ok:
+                self.stats.refused += 1
             ws.closesocket(s)
             self._accept_again(error)
             return
@@ -315,6 +319,8 @@ class StopUnseenInRoutineBurst(RoutineServer):
                 self._accepts_early()
             if idle_check:  # GetTickCount64: a call, so not after every routine
                 self._idle_timeout(WSA_INFINITE)  # idle clients are closed even while others keep it busy
+                if self._accept_retry and self.ws.GetTickCount64() >= self._retry_due:
+                    self._retry_accept()
 
 
 class StopLeavesAcceptSocket(IocpServer):

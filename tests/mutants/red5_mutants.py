@@ -34,7 +34,17 @@ from fakewinsock.constants import (
     SOL_SOCKET,
     WSA_INFINITE,
 )
-from ovserver._core import ADDR_LEN, NEVER, SOCKET_SIZE, Server, ServerConfig, ServerError, _Conn, _Io
+from ovserver._core import (
+    _CONNECTION_FAILED,
+    ADDR_LEN,
+    NEVER,
+    SOCKET_SIZE,
+    Server,
+    ServerConfig,
+    ServerError,
+    _Conn,
+    _Io,
+)
 from ovserver._events import EventServer, _Group
 from ovserver._iocp import STOP_KEY, IocpServer
 from ovserver._protocol import (
@@ -272,6 +282,7 @@ class StopBeforeInbox(EventServer):
     def _group_loop(self, group: _Group) -> None:
         """Serve the group until it is empty (holding the lock but in its waits)."""
         while True:
+            # BUG: (moved down: the inbox is taken here, before the stop flag is read)
             actions, group.actions = group.actions, []
             self._apply(actions)
             if group.stop and not group.stopping:
@@ -430,6 +441,10 @@ class AcceptRepostedBeforeAddresses(RoutineServer):
         if not ok or ws.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, self._listener,
                                    SOCKET_SIZE) == SOCKET_ERROR:
             self.stats.accept_failures += 1
+            if not ok and error in _CONNECTION_FAILED:
+                self.stats.gone_unaccepted += 1
+            elif ok:
+                self.stats.refused += 1
             ws.closesocket(s)
             self._accept_again(error)
             return
@@ -437,3 +452,4 @@ class AcceptRepostedBeforeAddresses(RoutineServer):
         assert isinstance(io.buf, bytearray)
         remote = ws.GetAcceptExSockaddrs(io.buf, 0, ADDR_LEN, ADDR_LEN).RemoteSockaddr
         self._open(s, f"{remote.host}:{remote.port}".encode())
+        # BUG: (moved up: posted here, once the connection is opened)

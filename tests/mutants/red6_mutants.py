@@ -184,6 +184,7 @@ class FirstReceiveBeforeSlot(EventServer):
             conn.slot = len(group.members)
             group.members.append(conn)
             group.events.append(conn.event)
+            # BUG: (moved up: joined and read here, once it has its wait slot)
 
 
 class HangupFinResetsErrorLine(EventServer):

@@ -108,6 +108,7 @@ class ResetAfterHandling(EventServer):
 
     def _handle_group(self, conn: _Conn) -> None:
         ws = self.ws
+        # BUG: (moved down: the event is reset here, before its completions are handled)
         for io in (conn.recv, conn.send):
             if not io.completed():
                 continue

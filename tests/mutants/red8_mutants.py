@@ -297,6 +297,7 @@ class IocpKeyReusedWhileClosing(IocpServer):
         conn = _Conn(cid, s, name, self.config.recv_size)
         if not self._conn_opened(conn):
             self.stats.accept_failures += 1
+            self.stats.refused += 1
             self.ws.closesocket(s)
             return
         self._conns[cid] = conn

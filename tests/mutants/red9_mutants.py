@@ -352,6 +352,7 @@ class PeakCountedBeforeOpen(IocpServer):
         conn = _Conn(cid, s, name, self.config.recv_size)
         if not self._conn_opened(conn):
             self.stats.accept_failures += 1
+            self.stats.refused += 1
             self.ws.closesocket(s)
             return
         self.stats.peak_connections = max(self.stats.peak_connections, len(self._conns))  # BUG: before it is in
@@ -361,6 +362,7 @@ class PeakCountedBeforeOpen(IocpServer):
             conn.active_ms = self.ws.GetTickCount64()
             self._deadline(conn, conn.active_ms + limit)
         self.stats.accepted += 1
+        # BUG: (moved up: the peak is taken here, once the connection is in the table)
         self._begin(conn)
 
 
