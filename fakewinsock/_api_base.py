@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import _constants as C
 from ._iocp import Ports
 from ._kernel import Kernel, ThreadState
-from ._net import Network
+from ._net import Endpoint, Network
 from ._ops import Operations
 from ._sim import Chooser, FakeConfig
 from ._sockets import Socket, Sockets
@@ -63,6 +63,7 @@ class FakeBase:
     _stats: dict[str, int]
     _startups: int
     _forced_errors: dict[str, deque[int]]
+    _forced_on: list[Endpoint]  # the connections whose WSARecv or WSASend an injected error failed
     _critsecs: dict[int, CritSec]  # --- threads: address of a CRITICAL_SECTION -> its record
     _critsecs_deleted: set[int]
     _critsec_count: int

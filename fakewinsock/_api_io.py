@@ -185,6 +185,7 @@ class IoCalls(FakeBase):
         if self._forced_errors:
             forced = self._forced(call)
             if forced:
+                self._forced_on.append(sock.ep)
                 return forced
         p = self.config.enobufs
         if p > 0.0 and self._kernel.chooser.boolean(p, "enobufs"):  # (p=0 never asks: skip the call)

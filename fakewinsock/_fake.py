@@ -224,6 +224,7 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         self._stats = kernel.stats
         self._startups = 0
         self._forced_errors: dict[str, deque[int]] = {}
+        self._forced_on: list[Endpoint] = []
         self._critsecs = kernel.critsecs  # --- threads: address of a CRITICAL_SECTION -> its record
         self._critsecs_deleted: set[int] = set()
         self._critsec_count = 0
@@ -434,6 +435,13 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         backlog, or refused).  For tests: a client that is gone must not be held."""
         sock = self._held(peer)
         return sock.handle if sock is not None else None
+
+    def injected_failure_on(self, peer: FakePeer) -> bool:
+        """Whether an error injected by :meth:`inject_error` failed a WSARecv or
+        WSASend on the program's socket at the other end of ``peer``'s connection.
+        For tests: a query, no call, no draw."""
+        other = peer.other_end()
+        return other is not None and any(ep is other for ep in self._forced_on)
 
     def held_with_io(self, peer: FakePeer) -> bool:
         """Whether the program holds the socket at the other end of ``peer``'s

@@ -782,6 +782,18 @@ PIPED = (1, 3)
 #: completed), and the watch fails one that keeps them.  In chat, once the others are done, nothing is
 #: sent to them: their lines are their only activity.
 IDLE_TALKERS = (1, 3)
+#: With the idle time-out T but without idle_talkers (:func:`_idle_talkers` with ``slowloris``, from a random
+#: source of its own; the runs that do not draw the time-out plan what they planned), IDLE_SLOWLORIS plain client
+#: is an idle talker all the same, a slowloris: its lines just under T apart, every other one's newline alone in a
+#: receive of its own, then a line a byte at a time for longer than T and IDLE_LATE_NS.  In chat, once the
+#: others are done, its lines are its only activity (none of its newlines at the end of a receive may be missed,
+#: nor one at its start, nor its lines for want of a completed send); in echo its replies keep it, its dribble
+#: must not.  Its checks: an idler or idle talker is dropped only by a failure injected into its own
+#: connection (:meth:`FakeWinsock.injected_failure_on`; any other failure's allowance would hide a server that
+#: times it out early), and an echo one reset at its time-out must have been owed something
+#: (:meth:`_Client._reset_owed_nothing`).  (simidle34: finds idle-clock-on-send-only, idle-newline-from-index-one,
+#: idle-newline-off-by-one, idle-clock-on-partial-data, idle-clock-any-bytes and idle-close-abortive on seed 5.)
+IDLE_SLOWLORIS = 1
 #: The last two, hangup_edges and deaf_drains (:func:`_hangup_edges`, :func:`_deaf_drains`, each from a random
 #: source of its own; echo only: a chat member's sends wait for its welcome, which a client that reads nothing
 #: does not read), the shapes of ``fakewinsock.testing.scenarios()``' swarm of the same names:
@@ -957,8 +969,11 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _stop_arrivals(out, seed, limits.max_line)
     if "piped" in f:
         _piped(out, seed, limits.max_line, window, chat)
-    if "idle_talkers" in f and idle_timeout_ms and _idle_drawn(f, limits):
-        _idle_talkers(out, seed, idle_timeout_ms)
+    if idle_timeout_ms and _idle_drawn(f, limits):
+        if "idle_talkers" in f:
+            _idle_talkers(out, seed, idle_timeout_ms)
+        else:  # (a random source of its own: see IDLE_SLOWLORIS)
+            _idle_talkers(out, seed, idle_timeout_ms, slowloris=True)
     if "hangup_edges" in f and not chat and limits.max_line <= HANGUP_MAX_LINE:
         _hangup_edges(out, seed, limits.max_line)
     if "deaf_drains" in f and not chat:
@@ -1026,17 +1041,18 @@ def _queue_edges(out: list[ClientPlan], seed: int, window: int, limits: Limits) 
     p.read_pause_ns = QUEUE_EDGE_PAUSE_NS
 
 
-def _idle_talkers(out: list[ClientPlan], seed: int, limit_ms: int) -> None:
+def _idle_talkers(out: list[ClientPlan], seed: int, limit_ms: int, slowloris: bool = False) -> None:
     """idle_talkers (see IDLE_TALKERS; from a random source of its own): one to three plain clients
     (no other feature's traffic, no lurker, idler or latecomer) talk across the idle time-out of
-    ``limit_ms``, then stay as idlers."""
-    rng = random.Random(f"ovserver-sim:{seed}:idle-talkers")
+    ``limit_ms``, then stay as idlers.  ``slowloris`` (see IDLE_SLOWLORIS; from a random source of its
+    own too): one client, a slowloris."""
+    rng = random.Random(f"ovserver-sim:{seed}:idle-slowloris" if slowloris else f"ovserver-sim:{seed}:idle-talkers")
     pool = [p for p in out if p.lines and not (_special(p) or p.lurk or p.idle or p.at_stop or p.hold_reads
                                                or p.pipeline or p.after_wave)]
     under = limit_ms * _MS - IDLE_EARLY_NS
-    for _ in range(min(len(pool), _randint(rng, *IDLE_TALKERS))):
+    for _ in range(min(len(pool), IDLE_SLOWLORIS if slowloris else _randint(rng, *IDLE_TALKERS))):
         p = pool.pop(_randint(rng, 0, len(pool) - 1))
-        kind = rng.choice(("straddle", "newline", "slowloris"))
+        kind = "slowloris" if slowloris else rng.choice(("straddle", "newline", "slowloris"))
         lines = list(p.lines)
         chunks: list[bytes] = []
         pauses: list[int] = []
@@ -1715,7 +1731,7 @@ class _Client(ScriptedClient):
             self.finish()
             return
         if self._timed_out_as_due():
-            wrong = None if reset else self._fin_after_part_of_a_line("its idle time-out")
+            wrong = self._reset_owed_nothing() if reset else self._fin_after_part_of_a_line("its idle time-out")
             if wrong is not None:
                 self._fail(wrong)
                 return
@@ -1728,15 +1744,20 @@ class _Client(ScriptedClient):
             self.ended_as = _Ending.CUT_OFF
             self.finish()
             return
-        if self.sim.drops_left > 0:  # an injected WSARecv/WSASend failure lets the server drop one client
+        # An injected WSARecv/WSASend failure lets the server drop one client; an idler or idle talker only if it
+        # failed on its own connection (otherwise the allowance would hide one closed by its idle time-out early).
+        if self.sim.drops_left > 0 and not (self.plan.idle and not self.sim.ws.injected_failure_on(peer)):
             self.sim.drops_left -= 1
             self.sim.report.dropped += 1
             self.ended_as = _Ending.DROPPED
             self.reset_if_connected()
             self.finish()
             return
+        limit = self.sim.report.idle_timeout_ms
         self._fail(f"connection {what} by the server ({self._progress()})"
-                   + (" after the client's FIN" if self.fin_sent else ""))
+                   + (" after the client's FIN" if self.fin_sent else "")
+                   + (f"; idle by its own account {(self.sim.ws.now_ns - self._idle_since()) / 1e6:.1f} ms, under "
+                      f"the server's idle time-out of {limit} ms" if limit else ""))
 
     def _fin_after_part_of_a_line(self, why: str, unread: bytes = b"") -> str | None:
         """What is wrong when the server closed it gracefully (a FIN) at ``why`` (the stop, its idle
@@ -1754,6 +1775,19 @@ class _Client(ScriptedClient):
             return None
         return (f"closed by the server (a FIN) at {why} right after part of a line, {part[:40]!r} "
                 f"({len(part)} bytes; {self._progress()}): a server that closes with a send in flight resets")
+
+    def _reset_owed_nothing(self) -> str | None:
+        """What is wrong when the server reset it at its idle time-out: an echo idler (or idle talker) that
+        has read every reply it is owed, whole, and that no injected failure hit, had no send in flight and
+        nothing queued (the send of its last reply completed, which restarted its idle clock, a time-out
+        ago), and the server closes an idle connection gracefully then (ovserver/_core.py, "Idle clients":
+        abortively only with a send in flight).  None otherwise."""
+        p, peer = self.plan, self.peer
+        if (self.sim.mode is not Mode.ECHO or not p.idle or not self.echo_stream or self.got < self.n_replies
+                or self.echo_pos < len(self.echo_stream) or peer is None or self.sim.ws.injected_failure_on(peer)):
+            return None
+        return (f"reset by the server at its idle time-out ({self._progress()}), having read every reply it was "
+                "owed: with no send in flight and nothing queued, an idle connection is closed gracefully (a FIN)")
 
     def unread_fin_after_part_of_a_line(self) -> str | None:
         """After the server returned from its stop: what is wrong when its FIN is on its way or here,
@@ -1779,13 +1813,15 @@ class _Client(ScriptedClient):
         IDLE_READ_LAG_NS (and its reading pause) before this client read the bytes, when it reads all
         the time (the reads of one that does not are not counted)."""
         limit = self.sim.report.idle_timeout_ms
-        if not limit:
-            return False
+        return bool(limit) and self.sim.ws.now_ns - self._idle_since() >= limit * _MS - IDLE_EARLY_NS
+
+    def _idle_since(self) -> int:
+        """When it was last active by its own account (see :meth:`_timed_out_as_due`)."""
         p = self.plan
         since = max(self.attempt_ns, self.line_ns)
         if not (p.stuck or p.hang or p.read_bytes or p.hold_reads):
             since = max(since, self.rx_ns - IDLE_READ_LAG_NS - p.read_pause_ns)
-        return self.sim.ws.now_ns - since >= limit * _MS - IDLE_EARLY_NS
+        return since
 
     def _idle_watch(self, _: object = None) -> None:
         """An idler (served, reading all the time, sending nothing): the server closes it within its idle
@@ -2579,7 +2615,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     backed up under max_queued), hung readers (they stop reading and never
     end: the stop must close them), an idle time-out (:data:`IDLE_TIMEOUTS_MS`:
     one to three idlers stay until the server closes them, and must be closed
-    in time), and a Winsock-call budget
+    in time; idle talkers, or else one slowloris: :data:`IDLE_SLOWLORIS`), and a Winsock-call budget
     (:data:`CALL_BUDGET`: a server that spins fails with BusyLoopError).  ``plain`` (and
     ``barrier``) keep the plain traffic.  The limits are expected behaviour: a
     client whose line is over ``max_line`` expects the error line and the
