@@ -1483,7 +1483,7 @@ class _Client(ScriptedClient):
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
                  "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns", "first_rx_ns",
-                 "fin_ns", "taken_at", "sent_at_stop")
+                 "fin_ns", "taken_at", "sent_at_stop", "next_chunk", "lines_arrived")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -1524,6 +1524,9 @@ class _Client(ScriptedClient):
         self.hangup_wait = 0  # hung up, done: 1 waiting for the error line, 2 for the server's FIN after it
         # The idle time-out: when it last tried to connect, sent a chunk that ended a line, read bytes.
         self.attempt_ns = self.line_ns = self.rx_ns = 0
+        # The idle time-out's account (_idle_since): the chunk it sends next; how many of its lines have
+        # arrived at the server, as last seen.
+        self.next_chunk = self.lines_arrived = 0
         self.first_rx_ns = -1  # when it read the server's first byte (-1: not yet)
         self.fin_ns = -1  # when it sent its FIN
         self.sent_at_stop = -1  # echo, quiet at the stop request (quiet_at_stop): the bytes it had sent
@@ -1676,6 +1679,9 @@ class _Client(ScriptedClient):
         if self.plan.talk and not self.rx_ns and sim.report.idle_timeout_ms:
             sim.ws.call_at(sim.ws.now_ns, self._idle_watch)  # served: watched from now on (see IDLE_TALKERS)
         self.last_rx = self.rx_ns = sim.ws.now_ns
+        peer = self.peer
+        if sim.report.idle_timeout_ms and peer is not None:
+            self._look_arrived(peer)
         if self.first_rx_ns < 0:
             self.first_rx_ns = self.rx_ns
         sim.report.bytes_received += len(data)
@@ -1809,16 +1815,43 @@ class _Client(ScriptedClient):
         """Closed (or reset: a send was in flight) by the server's idle time-out, as due: by this client's
         account it has been idle that long less IDLE_EARLY_NS.  Its account may only be earlier than the
         server's: the server's clock starts no earlier than this client's connect attempt, at a line
-        this client completed no earlier than it sent it, and at a send completed no earlier than
+        that has arrived at the server (``lines_arrived``: a server reading it takes it then; a line sent but
+        still queued behind a small window does not count) no earlier than this client sent it, and at a
+        send completed no earlier than
         IDLE_READ_LAG_NS (and its reading pause) before this client read the bytes, when it reads all
-        the time (the reads of one that does not are not counted)."""
+        the time (the reads of one that does not are not counted).  (Simulate seed 2708, events echo: a
+        client sending a long line through a small window while it read a 64 KiB reply slowly was reset at
+        its time-out, as the contract allows: the line it had sent last, 0.7 ms before, was still queued
+        behind the window, and the server's last line and last completed send were over 100 ms old.)"""
         limit = self.sim.report.idle_timeout_ms
         return bool(limit) and self.sim.ws.now_ns - self._idle_since() >= limit * _MS - IDLE_EARLY_NS
+
+    def _look_arrived(self, peer: FakePeer) -> None:
+        """How many of its lines have arrived at the server by now (in its receive buffer or taken): kept at
+        the most seen, and not looked at once the connection was reset (which discards what had not been
+        taken).  A server reading it takes what arrives at once; a line still queued here behind the window,
+        or on the wire, cannot have restarted the server's idle clock."""
+        if peer.was_reset or not self.sent_lines:
+            return
+        server_end = peer.other_end()
+        if server_end is not None and server_end.reset:
+            return
+        n, j = self.sent_lines, self.next_chunk
+        unread = peer.unread - (len(server_end.rbuf) if server_end is not None else 0)  # queued, on the wire
+        while unread > 0 and j > 0:  # (the newlines of the bytes not arrived: in its last chunks sent)
+            j -= 1
+            chunk = self.chunks[j]
+            n -= chunk.count(b"\n", max(0, len(chunk) - unread))
+            unread -= len(chunk)
+        self.lines_arrived = max(self.lines_arrived, n)
 
     def _idle_since(self) -> int:
         """When it was last active by its own account (see :meth:`_timed_out_as_due`)."""
         p = self.plan
-        since = max(self.attempt_ns, self.line_ns)
+        peer = self.peer
+        if peer is not None:
+            self._look_arrived(peer)
+        since = max(self.attempt_ns, self.line_sent_ns[self.lines_arrived - 1] if self.lines_arrived else 0)
         if not (p.stuck or p.hang or p.read_bytes or p.hold_reads):
             since = max(since, self.rx_ns - IDLE_READ_LAG_NS - p.read_pause_ns)
         return since
@@ -1971,6 +2004,9 @@ class _Client(ScriptedClient):
         if peer.was_reset:
             return  # reported by changed
         chunk = self.chunks[j]
+        if self.sim.report.idle_timeout_ms:
+            self._look_arrived(peer)
+            self.next_chunk = j + 1
         ended = self.send(chunk)
         if self.plan.read_pause_ns and self.sim.mode is Mode.ECHO and self._paused() and self.welcome_ns >= 0:
             # A reader that pauses: noted now and at the server's next take of this chunk, even when the server

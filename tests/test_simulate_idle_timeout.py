@@ -158,3 +158,15 @@ def test_idle_talkers_find_the_activity_mutants(name: str, mode: str, seed: int)
     mutant = next(m for m in MUTANTS if m.name == name)
     r = simulate(100, 10, mode=mode, seed=seed, server_class=mutant.server)
     assert not r.ok
+
+
+def test_a_line_still_behind_the_window_does_not_restart_the_idle_account() -> None:
+    """Seed 2708, events, echo (found by simidle34's false-alarm sweep, also on main before it): a client sends
+    a long line through a small window while it reads a 64 KiB reply slowly; the server, its last line taken
+    and its last send completed over 100 ms before, resets it at its idle time-out (a send in flight), as the
+    contract allows ("Idle clients" in ovserver/_core.py).  The line the client had sent last, 0.7 ms before,
+    was still queued behind the window: only lines that have arrived at the server count in its own account
+    (``_Client._look_arrived``); counting every line sent made this a false alarm."""
+    r = simulate(100, 10, model="events", mode="echo", seed=2708)
+    assert r.ok, r.errors
+    assert r.timed_out >= 1 and r.idle_timeout_ms == 100, (r.timed_out, r.idle_timeout_ms)
