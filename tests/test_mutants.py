@@ -10,7 +10,6 @@ Each mutant's shrunk counterexample is printed (``-s``) and listed in the
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import textwrap
 import time
@@ -36,7 +35,7 @@ from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
 from ovserver._protocol import Hub
 from ovserver._routines import RoutineServer
-from tests.mutants import MUTANTS, Mutant
+from tests.mutants import MUTANTS, Mutant, check_copy
 from tests.mutants.group_properties import (
     GROUP_SETTINGS,
     groups_burst_property,
@@ -624,14 +623,7 @@ def test_mutant_differs_only_by_its_bug(mutant: Mutant) -> None:
     for mutated, original, name in copies:
         mine = textwrap.dedent(source(mutated, name)).splitlines()
         theirs = textwrap.dedent(source(original, name)).splitlines()
-        changed = [d for d in difflib.unified_diff(theirs, mine, lineterm="", n=0)
-                   if d[:1] in "+-" and not d.startswith(("+++", "---"))]
-        assert 0 < len(changed) <= 8, "\n".join(changed)
-        assert all("BUG" in d for d in changed if d.startswith("+")), "\n".join(changed)
-        for group in difflib.SequenceMatcher(None, theirs, mine).get_grouped_opcodes(0):  # unified_diff's hunks
-            assert any(j1 < j2 for _, _, _, j1, j2 in group), (
-                f"{name}: lines removed with no BUG comment at their place (a stale copy?): "
-                + "; ".join(t.strip() for _, i1, i2, _, _ in group for t in theirs[i1:i2]))
+        check_copy(name, theirs, mine, 8)
 
 
 def test_every_mutant_is_distinct() -> None:

@@ -8,7 +8,6 @@ are the scheduler's switches between the workers)."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import textwrap
 import time
@@ -19,6 +18,7 @@ import pytest
 from fakewinsock.testing import LineServerFailure
 from ovserver import simulate
 from ovserver._iocp import IocpServer
+from tests.mutants import check_copy
 from tests.mutants.iocp_mutants import IOCP_MUTANTS, IOCP_PROPERTIES, IocpMutant
 from tests.mutants.properties import PROPERTIES
 
@@ -74,14 +74,7 @@ def test_iocp_mutant_differs_only_by_its_bug(mutant: IocpMutant) -> None:
     for name in getattr(cls, "COPIED", ()):
         mine = textwrap.dedent(inspect.getsource(getattr(cls, name))).splitlines()
         theirs = textwrap.dedent(inspect.getsource(getattr(IocpServer, name))).splitlines()
-        changed = [d for d in difflib.unified_diff(theirs, mine, lineterm="", n=0)
-                   if d[:1] in "+-" and not d.startswith(("+++", "---"))]
-        assert 0 < len(changed) <= 6, "\n".join(changed)
-        assert all("BUG" in d for d in changed if d.startswith("+")), "\n".join(changed)
-        for group in difflib.SequenceMatcher(None, theirs, mine).get_grouped_opcodes(0):  # unified_diff's hunks
-            assert any(j1 < j2 for _, _, _, j1, j2 in group), (
-                f"{name}: lines removed with no BUG comment at their place (a stale copy?): "
-                + "; ".join(t.strip() for _, i1, i2, _, _ in group for t in theirs[i1:i2]))
+        check_copy(name, theirs, mine, 6)
 
 
 @pytest.mark.slow

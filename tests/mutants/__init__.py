@@ -6,6 +6,7 @@ See :mod:`tests.mutants.ovserver_mutants` (the servers) and
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from ovserver import Server
@@ -29,7 +30,22 @@ from . import red12_mutants as r12
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
-__all__ = ["Mutant", "MUTANTS"]
+__all__ = ["Mutant", "MUTANTS", "check_copy"]
+
+
+def check_copy(name: str, theirs: list[str], mine: list[str], most: int) -> None:
+    """A mutant's copy ``mine`` of the method ``name`` (``theirs``: the original's lines, dedented) differs by
+    at most ``most`` lines removed or added, each added one marked BUG, and every change (a hunk of the diff)
+    has a marked added line: a line removed on purpose is marked by a BUG comment at its place, so a copy that
+    silently lacks lines its original gained later (a stale copy: a second, unintended difference) fails."""
+    changed = [d for d in difflib.unified_diff(theirs, mine, lineterm="", n=0)
+               if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+    assert 0 < len(changed) <= most, "\n".join(changed)
+    assert all("BUG" in d for d in changed if d.startswith("+")), "\n".join(changed)
+    for group in difflib.SequenceMatcher(None, theirs, mine).get_grouped_opcodes(0):  # unified_diff's hunks
+        assert any(j1 < j2 for _, _, _, j1, j2 in group), (
+            f"{name}: lines removed with no BUG comment at their place (a stale copy?): "
+            + "; ".join(t.strip() for _, i1, i2, _, _ in group for t in theirs[i1:i2]))
 
 
 @dataclass(frozen=True)
