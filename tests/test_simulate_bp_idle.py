@@ -14,7 +14,7 @@ from ovserver._simulate import BP_IDLE_ODDS, IDLE_MASKS, IDLE_TIMEOUTS_MS, _idle
 from tests.mutants import MUTANTS
 
 #: The first seed whose run draws the idle time-out with back-pressure and finds resume-keeps-idle-clock
-#: (measured by simbp35: also 3009 and 4260 of the 124 seeds of 0-3499 that draw the combination).
+#: (measured by simbp35: also 3009 and 4260 of the 206 seeds of 0-5999 that draw the combination).
 _FINDS = 582
 
 
