@@ -854,8 +854,12 @@ _RT11_LOST: dict[str, str] = {}
 #: idle-wait-not-shortened 5; the three in _RT12_LOST none (each seed run).  Since simidle34's slowloris in idle runs
 #: (merged after red12 measured): idle-newline-in-stale-bytes on seed 5 too (the lead's slow re-run on 3fb5cf2, XPASS).
 _RT12_LOST = {
-    "idle-times-out-held-back": "(needs an idle time-out with back-pressure: simulate draws its idle time-out only "
-                                "without back-pressure (_idle_drawn), as for resume-keeps-idle-clock)",
+    "idle-times-out-held-back": "(needs an idle time-out with back-pressure and a check that a client closed while "
+                                "held back was not idle: simulate draws both in half the runs that draw the two "
+                                "features (BP_IDLE_ODDS, simbp35), but its idle account counts a held-back client's "
+                                "lines waiting unread at the server from when it sent them, so a close T after "
+                                "them passes as due; measured by simbp35: found on none of the first 60 seeds that "
+                                "draw the combination, echo or chat)",
     "hangup-allowance-per-receive": "(needs a hung-up client that sends more than max_line further bytes over "
                                     "several receives, and a check that it is then cut off: simulate's hung-up "
                                     "clients send their long line in one go, and a cut-off is allowed, not required)",
