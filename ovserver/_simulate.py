@@ -723,21 +723,33 @@ LATE_FEATURES = ("line_cuts", "stuck_readers", "early_stop", "accept_faults", "f
 #: outstanding on one event must signal again the completion that a post erased (found so:
 #: tests/mutants/accept_mutants.py).
 LURKER_SHARES = (0.3, 0.6, 0.9)
-#: The last one, idle_timeout (drawn in ``simulate`` and :func:`_idlers`, each from a random source of its
-#: own): unless back-pressure is on (a connection held back is not idle: its clock stops), the server
-#: closes a client idle for one of IDLE_TIMEOUTS_MS (``ovserver serve --idle-timeout-ms``; no line
-#: completed and no send completed for that long), and one to three of IDLERS (echo: plain clients, once
-#: served; chat: silent members) stay connected, reading, until the server closes them: each must be
-#: closed within the time-out and IDLE_LATE_NS of the last byte it read (:meth:`_Client._idle_watch`: a
-#: server whose thread watching the deadlines sleeps through them fails).  Any other client the server
-#: closes is timed out as due when it has been idle that long less IDLE_EARLY_NS by its own account
-#: (:meth:`_Client._timed_out_as_due`).
+#: The last one, idle_timeout (drawn in ``simulate`` and :func:`_idlers`, each from a random source of its own): unless
+#: back-pressure is on (a connection held back is not idle: its clock stops; but see BP_IDLE_ODDS), the server closes a
+#: client idle for one of IDLE_TIMEOUTS_MS (``ovserver serve --idle-timeout-ms``; no line completed and no send
+#: completed for that long), and one to three of IDLERS (echo: plain clients, once served; chat: silent members) stay
+#: connected, reading, until the server closes them: each must be closed within the time-out and IDLE_LATE_NS of the
+#: last byte it read (:meth:`_Client._idle_watch`: a server whose thread watching the deadlines sleeps through them
+#: fails).  Any other client the server closes is timed out as due when it has been idle that long less IDLE_EARLY_NS by
+#: its own account (:meth:`_Client._timed_out_as_due`).
 IDLE_TIMEOUTS_MS = (100, 250, 1000)
 #: ... but not with these: a server with deadlines wakes when the first one comes, and so finds an
 #: AcceptEx completion whose signal it lost, or a post it failed to retry, which these features are
 #: there to catch (measured on seeds 0-7: accept-error-stops-accepting, no-accept-resignal and
 #: resume-before-freeing each passed the one seed that found them once it drew an idle time-out).
 IDLE_MASKS = ("accept_faults", "accept_bursts")
+#: ... and with back-pressure (back_pressure, see BACK_PRESSURE_MARKS) in BP_IDLE_ODDS of the runs that draw
+#: both (from a random source of its own; the others have no idle time-out, as before): the time-out's clock
+#: of a connection held back stops, and starts again when it is read on (ovserver/_core.py, "Idle clients").
+#: In echo, unless idle_talkers draws its talkers, the slowloris (IDLE_SLOWLORIS) gives way to a held-back idler
+#: (:func:`_held_back_idler`, from a random source of its own too; when max_queued holds the mark and two receives):
+#: the last client to arrive that reads all the time and ends by itself sends past its window, a send, the mark
+#: and two receives at once, so that the server holds it back, reads nothing for the time-out and
+#: HELD_IDLER_EXTRA_NS more (held back across an idle check, while the others' idle deadlines pass), then reads
+#: everything and stays, an idler: once idle it must be closed within the time-out and IDLE_LATE_NS (a server that
+#: reads it on without its idle deadline keeps it: resume-keeps-idle-clock, found so on seeds 582 and 3009; a
+#: slowloris' lines, checked every time-out, would re-arm it).
+BP_IDLE_ODDS = 0.5
+HELD_IDLER_EXTRA_NS = (200 * _MS, 500 * _MS)
 #: The last one, stop_arrivals (:func:`_stop_arrivals`, from a random source of its own): arrivals during
 #: a stop (issue 10's load).  One to forty latecomers, clients besides those asked for (the report counts
 #: them; the others' plans are unchanged), each with one to three plain lines, arrive around the moment the
@@ -963,15 +975,17 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _full_groups(out, seed, limits, window, chat)
     if "accept_bursts" in f:
         _accept_bursts(out, seed)
-    if _idle_drawn(f, limits):
+    if _idle_drawn(f, limits, seed):
         _idlers(out, seed, chat)
     if "stop_arrivals" in f:
         _stop_arrivals(out, seed, limits.max_line)
     if "piped" in f:
         _piped(out, seed, limits.max_line, window, chat)
-    if idle_timeout_ms and _idle_drawn(f, limits):
+    if idle_timeout_ms and _idle_drawn(f, limits, seed):
         if "idle_talkers" in f:
             _idle_talkers(out, seed, idle_timeout_ms)
+        elif _held_back_fits(limits, chat):  # (a random source of its own: see BP_IDLE_ODDS)
+            _held_back_idler(out, seed, limits, window, idle_timeout_ms)
         else:  # (a random source of its own: see IDLE_SLOWLORIS)
             _idle_talkers(out, seed, idle_timeout_ms, slowloris=True)
     if "hangup_edges" in f and not chat and limits.max_line <= HANGUP_MAX_LINE:
@@ -1123,10 +1137,44 @@ def _stop_arrivals(out: list[ClientPlan], seed: int, max_line: int) -> None:
         t += _randint(rng, 0, gap)
 
 
-def _idle_drawn(features: Iterable[str], limits: Limits) -> bool:
-    """Whether the run's server has the swarm's idle time-out (see IDLE_TIMEOUTS_MS)."""
+def _idle_drawn(features: Iterable[str], limits: Limits, seed: int) -> bool:
+    """Whether the run's server has the swarm's idle time-out (see IDLE_TIMEOUTS_MS; with back-pressure, see
+    BP_IDLE_ODDS)."""
     f = set(features)
-    return "idle_timeout" in f and not f.intersection(IDLE_MASKS) and not limits.high_water
+    return "idle_timeout" in f and not f.intersection(IDLE_MASKS) and (
+        not limits.high_water or random.Random(f"ovserver-sim:{seed}:bp-idle").random() < BP_IDLE_ODDS)
+
+
+def _held_back_fits(limits: Limits, chat: bool) -> bool:
+    """Whether an echo client can be held back by back-pressure under ``limits`` (see BP_IDLE_ODDS): its queue,
+    up to the mark and a receive's worth more, fits under max_queued, with a receive to spare."""
+    room = limits.high_water + 2 * ServerConfig().recv_size
+    return bool(limits.high_water) and not chat and limits.max_queued >= room
+
+
+def _held_back_idler(out: list[ClientPlan], seed: int, limits: Limits, window: int, limit_ms: int) -> None:
+    """The idle time-out with back-pressure in echo (see HELD_IDLER_EXTRA_NS; from a random source of its own):
+    the last client to arrive that reads all the time and ends by itself (no line over the limit, tail, reset
+    or half-close; no other feature's shape) sends past its window, a send, the mark and two receives, reads nothing
+    for the time-out and more, then reads everything and stays as an idler."""
+    rng = random.Random(f"ovserver-sim:{seed}:held-idler")
+    pool = [p for p in out if p.lines and not (p.lurk or p.hold_reads or p.hang or p.stuck or p.read_bytes
+                                               or p.read_pause_ns or p.reset_at >= 0 or p.too_long >= 0 or p.tail
+                                               or p.half_close or p.idle or p.at_stop or p.pipeline or p.after_wave
+                                               or p.deaf_stop_ns)]
+    if not pool:
+        return
+    p = max(pool, key=lambda q: q.arrival_ns)
+    config = ServerConfig()
+    lines = list(p.lines)
+    owed = sum(len(line) + 1 for line in lines)
+    size = min(DEAF_LINE, limits.max_line)
+    while owed <= window + config.send_size + limits.high_water + 2 * config.recv_size:
+        lines.append(rng.randbytes(size).translate(_TEXT_TABLE))
+        owed += size + 1
+    _restream(p, rng, lines, 1024, 16 * 1024)
+    p.read_pause_ns = limit_ms * _MS + _randint(rng, *HELD_IDLER_EXTRA_NS)
+    p.idle, p.stay_ns = True, 0  # (an early_stop's stayer: it stays until the server closes it instead)
 
 
 def _idlers(out: list[ClientPlan], seed: int, chat: bool) -> None:
@@ -1483,7 +1531,7 @@ class _Client(ScriptedClient):
                  "echo_pos", "got", "heard", "sent_all", "last_rx", "finished_sending_ns", "end_seen_ns",
                  "heard_at_end", "owed", "waiting_for", "ended_as", "chat_sent", "chat_heard_max",
                  "heard_bytes", "settled", "arrived", "hangup_wait", "attempt_ns", "line_ns", "rx_ns", "first_rx_ns",
-                 "fin_ns", "taken_at", "sent_at_stop", "next_chunk", "lines_arrived")
+                 "fin_ns", "taken_at", "sent_at_stop", "next_chunk", "lines_arrived", "rx_done_ns")
 
     def __init__(self, sim: _Sim, index: int, plan: ClientPlan) -> None:
         super().__init__(sim.ws, (sim.host, sim.port), index)  # (the address is the server's once it listens)
@@ -1527,6 +1575,7 @@ class _Client(ScriptedClient):
         # The idle time-out's account (_idle_since): the chunk it sends next; how many of its lines have
         # arrived at the server, as last seen.
         self.next_chunk = self.lines_arrived = 0
+        self.rx_done_ns = 0  # when it last read bytes of a server send that had completed (see _idle_since)
         self.first_rx_ns = -1  # when it read the server's first byte (-1: not yet)
         self.fin_ns = -1  # when it sent its FIN
         self.sent_at_stop = -1  # echo, quiet at the stop request (quiet_at_stop): the bytes it had sent
@@ -1682,6 +1731,8 @@ class _Client(ScriptedClient):
         peer = self.peer
         if sim.report.idle_timeout_ms and peer is not None:
             self._look_arrived(peer)
+            if self._of_a_completed_send(peer, len(data)):
+                self.rx_done_ns = self.rx_ns
         if self.first_rx_ns < 0:
             self.first_rx_ns = self.rx_ns
         sim.report.bytes_received += len(data)
@@ -1818,8 +1869,10 @@ class _Client(ScriptedClient):
         that has arrived at the server (``lines_arrived``: a server reading it takes it then; a line sent but
         still queued behind a small window does not count) no earlier than this client sent it, and at a
         send completed no earlier than
-        IDLE_READ_LAG_NS (and its reading pause) before this client read the bytes, when it reads all
-        the time (the reads of one that does not are not counted).  (Simulate seed 2708, events echo: a
+        IDLE_READ_LAG_NS (and its reading pause) before this client read bytes of it, when it reads all
+        the time (the reads of one that does not are not counted; nor bytes of a send still in flight, a
+        big reply through a small window: it completed nothing yet, and the server's last completed send
+        may be long before, :meth:`_of_a_completed_send`).  (Simulate seed 2708, events echo: a
         client sending a long line through a small window while it read a 64 KiB reply slowly was reset at
         its time-out, as the contract allows: the line it had sent last, 0.7 ms before, was still queued
         behind the window, and the server's last line and last completed send were over 100 ms old.)"""
@@ -1845,6 +1898,16 @@ class _Client(ScriptedClient):
             unread -= len(chunk)
         self.lines_arrived = max(self.lines_arrived, n)
 
+    def _of_a_completed_send(self, peer: FakePeer, n: int) -> bool:
+        """Whether some of the ``n`` bytes it has just read (taken from its receive buffer) are of a server
+        send that has completed: not all of the bytes the server's sends still in flight have moved into the
+        network (their bytes are the last of what the server sent), which are those not read yet (on the
+        wire, in its receive buffer) and the last it read.  A look at the fake (no call, no draw)."""
+        end = self.sim.ws.server_end(peer)
+        if end is None or not end.sends:
+            return True
+        return sum(op.moved for op in end.sends) < n + peer.available() + end.endpoint.in_flight
+
     def _idle_since(self) -> int:
         """When it was last active by its own account (see :meth:`_timed_out_as_due`)."""
         p = self.plan
@@ -1853,7 +1916,7 @@ class _Client(ScriptedClient):
             self._look_arrived(peer)
         since = max(self.attempt_ns, self.line_sent_ns[self.lines_arrived - 1] if self.lines_arrived else 0)
         if not (p.stuck or p.hang or p.read_bytes or p.hold_reads):
-            since = max(since, self.rx_ns - IDLE_READ_LAG_NS - p.read_pause_ns)
+            since = max(since, self.rx_done_ns - IDLE_READ_LAG_NS - p.read_pause_ns)
         return since
 
     def _idle_watch(self, _: object = None) -> None:
@@ -2651,7 +2714,8 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
     backed up under max_queued), hung readers (they stop reading and never
     end: the stop must close them), an idle time-out (:data:`IDLE_TIMEOUTS_MS`:
     one to three idlers stay until the server closes them, and must be closed
-    in time; idle talkers, or else one slowloris: :data:`IDLE_SLOWLORIS`), and a Winsock-call budget
+    in time; idle talkers, or else one slowloris: :data:`IDLE_SLOWLORIS`; with back-pressure in some
+    runs, :data:`BP_IDLE_ODDS`), and a Winsock-call budget
     (:data:`CALL_BUDGET`: a server that spins fails with BusyLoopError).  ``plain`` (and
     ``barrier``) keep the plain traffic.  The limits are expected behaviour: a
     client whose line is over ``max_line`` expects the error line and the
@@ -2774,7 +2838,7 @@ def simulate(clients: int = 10, messages: int = 5, model: str = "events", mode: 
                                               features)
     if idle_timeout_ms is None:
         idle_timeout_ms = (random.Random(f"ovserver-sim:{seed}:idle-timeout").choice(IDLE_TIMEOUTS_MS)
-                           if _idle_drawn(features, limits) else 0)
+                           if _idle_drawn(features, limits, seed) else 0)
     # (a pure function of its arguments: drawn here, before the fake, for the call budget)
     plans = scenario_plan(clients, messages, seed, resets, arrival_s, features, limits,
                           window=(fake_config or FakeConfig()).window, chat=mode == "chat",

@@ -841,26 +841,25 @@ _RT10_LOST = {
 #: iocp-retry-not-woken 1, 3, 6, marker-does-not-accept 1, 2, 4, 6, abortive-close-waits-for-receive 4, 6, 7,
 #: scanned-counts-newline 6; cancelled-send-closes-gracefully none of 0-7 but 15, 16 and 21 of 8-60 since
 #: red11's check of a FIN behind part of a line at the stop (_SIMULATE_SEEDS; none of 0-7 either before);
-#: the one in _RT11_LOST none.
-_RT11_LOST = {
-    "resume-keeps-idle-clock": "(needs an idle time-out with back-pressure, and a client held back across an idle "
-                               "check that then idles: simulate draws its idle time-out only without back-pressure "
-                               "(_idle_drawn: a connection held back is not idle), and its idlers read all the "
-                               "time; recipe_bp_idle and tests/test_ovserver_backpressure.py catch it; simidle34's "
-                               "draft, the time-out drawn with back-pressure in echo and one plain client sending past "
-                               "its window, the mark and two receives at once, then reading nothing for the time-out "
-                               "and 20-100 ms more, found it on none of the 8 seeds of 0-99 that draw both (2, 33, 56, "
-                               "65, 68, 76, 80, 83; seed 2's run has no plain client left for an idler), and was not "
-                               "kept: it moves seed 2's echo run, the first find of many)",
-}
+#: resume-keeps-idle-clock none of 0-7 (no idle time-out with back-pressure then); since simbp35's held-back idler
+#: (BP_IDLE_ODDS: the time-out drawn with back-pressure in half the runs that draw both, none of 0-7; in echo a client
+#: held back across an idle check, read on, then idle, while no other deadline re-arms it) seeds 582, 3009 and 4260
+#: of the 206 of 0-5999 that draw the combination (_SIMULATE_SEEDS).  (simidle34's draft, a held-back client reading
+#: nothing for the time-out and 20-100 ms more beside the slowloris, found it on none of 0-99: the slowloris' lines,
+#: checked every time-out, and the other idlers' deadlines re-arm the one the mutant forgets.)
+_RT11_LOST: dict[str, str] = {}
 #: The twelfth red team's, measured 2026-12-07 (red12, on main d6417a7 with red12_mutants.py loaded, seeds 0-7, the
 #: first seed that finds each): acceptex-address-slot-too-small, immediate-success-is-failure, moved-event-not-updated,
 #: last-wait-index-taken-for-closing and inbox-taken-acceptor-not-woken 0, reaped-socket-never-closed 1,
 #: idle-wait-not-shortened 5; the three in _RT12_LOST none (each seed run).  Since simidle34's slowloris in idle runs
 #: (merged after red12 measured): idle-newline-in-stale-bytes on seed 5 too (the lead's slow re-run on 3fb5cf2, XPASS).
 _RT12_LOST = {
-    "idle-times-out-held-back": "(needs an idle time-out with back-pressure: simulate draws its idle time-out only "
-                                "without back-pressure (_idle_drawn), as for resume-keeps-idle-clock)",
+    "idle-times-out-held-back": "(needs an idle time-out with back-pressure and a check that a client closed while "
+                                "held back was not idle: simulate draws both in half the runs that draw the two "
+                                "features (BP_IDLE_ODDS, simbp35), but its idle account counts a held-back client's "
+                                "lines waiting unread at the server from when it sent them, so a close T after "
+                                "them passes as due; measured by simbp35: found on none of the first 60 seeds that "
+                                "draw the combination, echo or chat)",
     "hangup-allowance-per-receive": "(needs a hung-up client that sends more than max_line further bytes over "
                                     "several receives, and a check that it is then cut off: simulate's hung-up "
                                     "clients send their long line in one go, and a cut-off is allowed, not required)",
@@ -906,7 +905,8 @@ _POWER30_FINDS = {"no-accept-resignal"}  # (the other two are red team 6's: foun
 _SIMULATE_MODE = {"cut-off-closes-gracefully": "echo"}
 #: Seeds run after 0-7 for a mutant those miss (measured by power30, see above).
 _SIMULATE_SEEDS = {"hangup-fin-resets-error-line": (31, 84), "no-accept-resignal": (40, 166),
-                   "cancelled-send-closes-gracefully": (15,), "iocp-workers-not-joined": (221,)}
+                   "cancelled-send-closes-gracefully": (15,), "iocp-workers-not-joined": (221,),
+                   "resume-keeps-idle-clock": (582,)}
 SIMULATE_FINDS = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-reply-truncated",
                   "half-close-forgets-queued-replies", "partial-last-line-delivered",
                   "chat-to-ended-client", "accept-error-stops-accepting"} | _NEW_FINDS | _ACCEPT_FINDS | _IDLE_FINDS \
