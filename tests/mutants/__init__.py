@@ -27,6 +27,7 @@ from . import red9_mutants as r9
 from . import red10_mutants as r10
 from . import red11_mutants as r11
 from . import red12_mutants as r12
+from . import red13_mutants as r13
 from .group_properties import GROUP_PROPERTIES
 from .properties import PROPERTIES
 
@@ -738,6 +739,46 @@ MUTANTS += [
            "a hung-up client is cut off only when one receive brings more than max_line bytes, not all it sent",
            "red team 12 (protocol, limits)", "recipe", "endings",
            "a hung-up client that sends more than max_line further bytes over several receives"),
+]
+
+
+# Issue 10, thirteenth red team: bugs a developer of such a server plausibly ships, in code paths no earlier mutant
+# touches (tests/mutants/red13_mutants.py): back-pressure's hold of a hung-up chat client and the mark of a client
+# that ends, the events model's sweep of its closing clients, the idle deadline of the single-table models, the
+# back-off after an AcceptEx whose client reset in the backlog, and the "output dropped" test of a close.
+MUTANTS += [
+    Mutant("hold-ignores-membership", r13.HoldIgnoresMembership,
+           "back-pressure holds a hung-up chat client back like a talker: its Resume is not performed for a "
+           "connection not open, so it is never read again (its end never seen)",
+           "red team 13 (protocol, back-pressure)", "recipe_bp_chat", "flow control",
+           "chat with back-pressure: a line over max_line while another member is over the mark"),
+    Mutant("end-keeps-over-mark", r13.EndKeepsOverMark,
+           "a client that ends (FIN) over the back-pressure mark stays over it: it holds senders back and is "
+           "cut off at the stall time-out, where it is owed its replies",
+           "red team 13 (protocol, back-pressure, endings)", "recipe_bp_chat", "flow control",
+           "chat with back-pressure: a member over the mark half-closes, then reads little or nothing for "
+           "longer than the stall time-out"),
+    Mutant("zombie-reset-after-reap", r13.ZombieResetAfterReap,
+           "a closing client's event is reset after the sweep's looks, not first: a completion between them "
+           "is never reaped",
+           "red team 13 (events, closing clients)", "recipe", "faults",
+           "a close with both operations in flight (a cut-off, a stop with a slow reader), the second "
+           "completing between the sweep's look and its reset"),
+    Mutant("deadline-replaces-earlier", r13.DeadlineReplacesEarlier,
+           "a new idle (or stall) deadline replaces the earliest one waited for, also a later one: an idle "
+           "client is closed late",
+           "red team 13 (core, idle time-out)", "recipe_idle", "endings",
+           "an idle time-out, a client going idle and another connecting shortly before its deadline"),
+    Mutant("accept-error-backs-off", r13.AcceptErrorBacksOff,
+           "an AcceptEx failing for its client (a reset in the backlog) backs off accept_retry_ms: each reset "
+           "delays the clients behind it",
+           "red team 13 (accepting, error handling)", "recipe", "load",
+           "clients that reset in the listen backlog, then others waiting to be accepted"),
+    Mutant("dropped-asked-after-leave", r13.DroppedAskedAfterLeave,
+           "whether a close drops queued output is asked after the hub forgot the queue: a FIN after part of "
+           "the replies",
+           "red team 13 (core, closing)", "recipe", "faults",
+           "a stop while a client is owed more than one send, its last send completed and its packet queued"),
 ]
 
 PROPERTIES.update(GROUP_PROPERTIES)
