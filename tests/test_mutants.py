@@ -437,7 +437,11 @@ RED12_RECIPE_LOST = {
                                 "checker's idle watch follows a held-back client in echo only (see "
                                 "RECIPE_BP_IDLE_STALL_MS), so recipe_bp_idle refuses chat; "
                                 "tests/test_ovserver_backpressure.py's test_chat_a_talker_held_back_is_not_closed_"
-                                "as_idle catches it",
+                                "as_idle catches it.  (dribble35: either way the checker must see that the client "
+                                "is held back at the close: in echo, a cut-off required to wait for the stall "
+                                "time-out would leave the reset to timed_out_as_due, which allows it, as would "
+                                "a chat talker's graceful close: its last line taken was sent over the time-out "
+                                "before, as the server took lines until it held it back; not done)",
     "inbox-taken-acceptor-not-woken": "clients are taken in one at a time, each next one waiting in the listen "
                                       "backlog until the one served leaves: the recipe's clients all end within "
                                       "the checker's deadline, so it is a delay only; the checker's quiet check "
