@@ -708,7 +708,9 @@ def _bulk(size: int, line_len: int, salt: int) -> tuple[bytes, ...]:
 #: whole in one send, a receive ending with its newline, or, one time in two, its bytes then its newline alone
 #: _IDLE_SPLIT_NS later, a receive beginning with it), lingering once served, or dribbling (a slowloris: a first
 #: line of _IDLE_DRIBBLE sent a byte at a time, each half that idle time after the one before, longer in all
-#: than the time-out and the checker's allowance: the server must close it meanwhile).
+#: than the time-out and the checker's allowance: the server must close it meanwhile; one time in two, with the
+#: split's draw, a last line dribbled so after its lines, whose newlines the server received before the dribble:
+#: one left in its receive buffer is no activity).
 _IDLE_UNDER_NS = 2 * 15_625_000 + 10 * _MS
 _IDLE_OVER_NS = 2 * 15_625_000 + 70 * _MS
 _IDLE_SPLIT_NS = 1 * _MS
@@ -1567,17 +1569,29 @@ class _Swarm:
     def _idle(self, draw: st.DrawFn, f: frozenset[str], made: list[tuple[ClientScript, ClientFault | None]]
               ) -> list[tuple[ClientScript, ClientFault | None]]:
         """idle_clients (see _IDLE_UNDER_NS): the first client that stays, reads all the time and has no
-        other role goes idle across the time-out, between its lines, once served, or dribbling.  The kind,
-        the edge and the split are drawn whatever the switch (so that the shrinker can switch it off), and
-        shrink to the first: between lines, each whole in one send, just under the time-out."""
+        other role goes idle across the time-out, between its lines, once served, or dribbling (its first
+        line, or with the split its last, after its lines: then, if no client is free of a role, the last
+        talker of departures).  The kind, the edge and the split are drawn
+        whatever the switch (so that the shrinker can switch it off), and shrink to the first: between lines,
+        each whole in one send, just under the time-out.  (The split of a dribbler came with dribble35: no
+        draw of its own, so that no example's draws move.)"""
         kind, edge, split = draw(_ints(0, 2)), draw(_ints(0, 2)), draw(_ints(0, 1)) == 1
         if "idle_clients" not in f or self.idle_timeout_ms is None:
             return made
         limit = self.idle_timeout_ms * _MS
         idle = (max(limit - _IDLE_UNDER_NS, limit // 2), limit, limit + _IDLE_OVER_NS)[edge]
+        def fits(i: int, s: ClientScript, c: ClientFault | None, roles: tuple[str, ...]) -> bool:
+            return (c is None and not s.tail and s.pause_at_ns is None and s.read_bytes is None
+                    and (i >= len(self.roles) or self.roles[i] in roles))
+
+        # A dribble after its lines leaves a talker's talk as it was: where no client is free of a role (as
+        # with departures, whose every member but the leaver talks), the last talker dribbles so.  (dribble35:
+        # most examples that switch idle_clients on had no client for it; no draw of its own.)
+        talkers: list[int] = []
+        if kind == 2 and split and not any(fits(i, s, c, ("",)) for i, (s, c) in enumerate(made)):
+            talkers = [i for i, (s, c) in enumerate(made) if fits(i, s, c, ("talker",))][-1:]
         for i, (s, c) in enumerate(made):
-            if (c is not None or s.tail or s.pause_at_ns is not None or s.read_bytes is not None
-                    or (i < len(self.roles) and self.roles[i])):
+            if not fits(i, s, c, ("",)) and i not in talkers:
                 continue
             first = s.gaps_ns[:1] or (0,)
             if kind == 0:  # each line in one send (or two: its newline alone), idle before each but the first
@@ -1590,10 +1604,14 @@ class _Swarm:
                 s = replace(s, lines=lines, chunks=chunks, gaps_ns=first + gaps[1:])
             elif kind == 1:  # once served, it stays, idle
                 s = replace(s, linger_ns=idle)
-            else:  # a first line dribbled, a byte at a time
+            elif not split or not s.lines:  # a first line dribbled, a byte at a time
                 dribble = tuple(_IDLE_DRIBBLE[k:k + 1] for k in range(len(_IDLE_DRIBBLE))) + (b"\n",)
                 s = replace(s, lines=(_IDLE_DRIBBLE, *s.lines), chunks=dribble + s.chunks,
                             gaps_ns=first + (idle // 2,) * len(_IDLE_DRIBBLE) + s.gaps_ns)
+            else:  # (split) its lines first, then a last line dribbled: their newlines came before the dribble
+                dribble = tuple(_IDLE_DRIBBLE[k:k + 1] for k in range(len(_IDLE_DRIBBLE))) + (b"\n",)
+                s = replace(s, lines=(*s.lines, _IDLE_DRIBBLE), chunks=s.chunks + dribble,
+                            gaps_ns=s.gaps_ns + (idle // 2,) * len(dribble))
             self.used.add("idle_clients")
             return [*made[:i], (s, c), *made[i + 1:]]
         return made
@@ -1713,7 +1731,9 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       ``idle_timeout_ms``, the server's idle time-out T: the first client that
       stays and reads all the time goes idle just under T, at T or just over
       T, either between its lines, each in a send of its own, or once served,
-      lingering; the model's ``idle_timeout_ms`` says what the server does);
+      lingering, or dribbling a line a byte at a time, its first or, after
+      its lines, its last; the model's ``idle_timeout_ms`` says what the
+      server does);
       ``hangup_edges`` (only with ``max_line``, the server's line limit, up
       to 64 KiB: a client ends with a line over it in two sends, the first
       ending exactly at byte ``max_line`` + 1, the second 20 or 50 ms later
