@@ -238,6 +238,7 @@ class _Client(ScriptedClient):
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
+        self.rx_times: list[int] = []  # when it read bytes: with a slowed server only (see idle_before_a_line)
         # While it does not read (a pause, or for good): (when, bytes of its stream the server had taken by
         # then), each time that grew, as seen at its peer's events and its sends (see overdue_cut_off).
         self.taken_while_stuck: list[tuple[int, int]] = []
@@ -407,9 +408,38 @@ class _Client(ScriptedClient):
 
     def timed_out_as_due(self) -> bool:
         """Closed by the server now, as its idle time-out allows: by its own account this client has
-        been idle for the time-out (less two of the clock's steps)."""
+        been idle for the time-out (less two of the clock's steps), or, with a slowed server, was so
+        before one of the lines the server has taken (:meth:`idle_before_a_line`)."""
         limit = self.run.policy.idle_timeout_ms
-        return limit is not None and self.run.ws.now_ns - self.idle_since() >= limit * _MS - _IDLE_EARLY_NS
+        if limit is None:
+            return False
+        due = limit * _MS - _IDLE_EARLY_NS
+        return self.run.ws.now_ns - self.idle_since() >= due or (
+            self.run.busy and self.run.policy.high_water is None and self.idle_before_a_line(due))
+
+    def idle_before_a_line(self, due: int) -> bool:
+        """A slowed server's late time-out (``Scenario.call_cost_ns``): by its own account this client
+        had been idle for ``due`` when it sent one of the lines the server has taken, so the server's
+        deadline passed before that line arrived.  A server slower than its clients that gets round to
+        an expired deadline before it reaps the receive that completed with the line closes the client
+        as due, later than the deadline and after the line (ovserver's events model does, a correct
+        server: recipe_idle, events, chat, a busy server at 1 ms a call; tools/false_alarms.py --idle,
+        seeded 0, example 190: a client that connected, was accepted, and sent its first lines 131 ms
+        later, closed 30 ms after them with its receive completed and not reaped, idle time-out 100 ms).
+        Its reads count as activity before the line (a send of the server to it completed no later than it
+        read its bytes, and restarted the server's clock), so that only a gap with neither a line nor a read
+        allows the close.  Not for a server that keeps up (the watch holds it to its deadline:
+        :meth:`_idle_watch`), nor with back-pressure (a client held back is not idle: its lines may wait
+        unread for longer than the time-out while its clock is stopped, red11's resume-keeps-idle-clock)."""
+        since, reads, r = self.attempt_ns, self.rx_times, 0
+        for sent in self.line_sent_ns[:self.lines_taken()]:
+            while r < len(reads) and reads[r] <= sent:
+                since = max(since, reads[r])
+                r += 1
+            if sent - since >= due:
+                return True
+            since = max(since, sent)
+        return False
 
     def _idle_watch(self, _: object = None) -> None:
         """The idle time-out's other half: a client that reads all the time, connected, accepted, and
@@ -631,6 +661,8 @@ class _Client(ScriptedClient):
                 self.first_rx_ns = self.rx_ns
             if self.run.policy.idle_timeout_ms is not None:
                 self.lines_taken()
+                if self.run.busy:
+                    self.rx_times.append(self.rx_ns)
         every = self.script.read_every_ns
         if every and data and self.peer is not None:  # a slow reader: the next read comes later
             ws, peer = self.run.ws, self.peer
