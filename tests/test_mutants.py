@@ -368,10 +368,15 @@ RECIPE_LOST |= RED9_RECIPE_LOST
 #: The tenth red team's (tests/mutants/red10_mutants.py: bugs a developer of such a server plausibly ships), measured
 #: 2026-12-06 (redteam10, on main 160b2cb with red10_mutants.py loaded: CI=true, -m slow, one test at a time, every
 #: phase, nice 10 under load 8-10): see the measurement log's round for the caught ones; missed (each run to the end
-#: of its budget, 60-180 s) the five (four now) below, which simulate misses too (_RT10_LOST).
+#: of its budget, 60-180 s) the five (three now) below, which simulate misses too (_RT10_LOST).
 #: queue-limit-checked-before-adding was one until qlimit31 (2026-12-06): backpressure's reader at the edge of the
 #: output limit (its last line takes the queue past max_queued) reaches it, with the checker's required cut-off
 #: (bench_search: 5/5 seeds, median 30 examples; the derandomized recipe: 1 client, 18 lines of 1000 bytes).
+#: hung-up-counted-at-fin was here ("checks29's lower bound sees it, bench_search 5 of 5 seeds, median 70, but not the
+#: derandomized sequence") until 2026-12-07: caught by it since fa190's checker change moved the sequence (main 2518efa,
+#: CI=true, -m slow: a strict XPASS, 74 s; again on 175b778 in 77 s: 1 client, the counts check "counted only 0
+#: connections it closed itself", which failure_kind files as "wrong data"); the correct routines server passes that
+#: shrunk example (replayed with reproduce_failure: it completes), so the catch is real.
 RED10_RECIPE_LOST = {
     "zombies-overflow-wait-array": "needs 63 members and a closing client whose operation is still in flight in "
                                    "one group: a client handed over into the place of one just closed before its "
@@ -385,10 +390,6 @@ RED10_RECIPE_LOST = {
                                   "server's FIN are counted by the mutant too; what differs (a FIN, then a reset, "
                                   "cut-off or stop before the replies are out) is not provable from outside; "
                                   "every tests/test_ovserver_*.py passes too (no exact count after such an end)",
-    "hung-up-counted-at-fin": "checks29's lower bound (counts()[\"closed\"] >= the clients whose over-long line "
-                              "the server certainly found) sees it, and bench_search's recipe finds it on 5 of 5 "
-                              "seeds (median 70 examples), but not the derandomized sequence (re-measured on "
-                              "3c8d02f: still a strict expected failure)",
 }
 RECIPE_LOST |= RED10_RECIPE_LOST
 #: The eleventh red team's (tests/mutants/red11_mutants.py), measured 2026-12-07 (red11, on 5d76482 + its
