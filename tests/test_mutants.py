@@ -526,10 +526,15 @@ RECIPE_LOST |= BPIDLE33_RECIPE_LOST
 #: ed88355 finds it on 4 of 5 seeds (33, 40, 54, 26 examples; seed 4 not in 200).  dribble35's probe of the property
 #: outside pytest saw it caught: outside pytest the local constants are not pinned (tests/conftest.py), so the
 #: sequence is another.
+#: Still lost after held36 (2026-12-07: the checker's look at the posted receive, a close of a client held back
+#: within the idle time-out fails; with an idle time-out and back-pressure the swarm's backpressure reader always
+#: pauses 150 ms, its draw kept): CI=true, -m slow, -p no:xdist, the property ran its budget without a catch (40 s);
+#: bench_search (recipe_bp_idle, seeds 0-4, 200 examples, no shrink) 5 of 5 seeds (33, 40, 54, 26, 50; seed 4's 50
+#: comes with the 150 ms pause, not found in 200 with the look alone).
 DRIBBLE35_RECIPE_LOST = {
     "resume-keeps-idle-clock": "the derandomized recipe_bp_idle sequence moved with dribble35's dribble after a "
-                               "client's lines and no longer draws the held-back client it needs; bench_search 4 of "
-                               "5 seeds (median 40); simulate finds it on seed 582, "
+                               "client's lines and no longer draws the held-back client it needs; bench_search 5 of "
+                               "5 seeds since held36 (median 40); simulate finds it on seed 582, "
                                "tests/test_simulate_bp_idle.py and tests/test_checker_idle_backpressure.py catch it",
 }
 RECIPE_LOST |= DRIBBLE35_RECIPE_LOST
