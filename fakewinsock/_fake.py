@@ -109,6 +109,10 @@ class ServerEnd(NamedTuple):
     #: The sends posted on the program's socket that holds it and not completed yet
     #: (``total`` bytes each, ``moved`` of them into the network so far).
     sends: Sequence[SocketOp]
+    #: The receives posted on that socket and not completed yet (a program that
+    #: reads the connection keeps one posted, save while it handles one that
+    #: completed).
+    recvs: Sequence[SocketOp] = ()
 
 #: The Winsock calls after which FakeConfig.check_invariants checks (those of fakewinsock.Winsock).
 _CHECKED_CALLS = (
@@ -454,14 +458,14 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
 
     def server_end(self, peer: FakePeer) -> ServerEnd | None:
         """The program's end of ``peer``'s connection and the sends in flight
-        on the socket that holds it, whatever that socket's state: the
-        accepted socket's posted sends (also once it is shut down or closed,
+        (and receives) on the socket that holds it, whatever that socket's
+        state: the accepted socket's posted sends (also once it is shut down or closed,
         sends that a close keeps), or the listening socket's, none, while the
         connection waits in its backlog.  None before the handshake.  For
         tests: a query of the fake's state (no call, no draw); unlike
         :meth:`held_socket`, not only while the program holds it connected."""
         end, sock = peer.other_end(), self._socket_at(peer)
-        return ServerEnd(end, sock.send_ops) if end is not None and sock is not None else None
+        return ServerEnd(end, sock.send_ops, sock.recv_ops) if end is not None and sock is not None else None
 
     @staticmethod
     def _socket_at(peer: FakePeer) -> Socket | None:

@@ -50,6 +50,10 @@ _REFUSED_FOR_NS = 10 * _S
 #: that watches the deadlines gets round to it), as ovserver simulate's IDLE_EARLY_NS and IDLE_LATE_NS.
 _IDLE_EARLY_NS = 2 * 15_625_000
 _IDLE_LATE_NS = 2 * 15_625_000 + 50 * _MS
+#: Looks this far apart that found a connection with no receive posted (and none of its bytes taken) mean the
+#: server held it back (see _Client._look_held): far longer than a server that keeps up takes to handle a
+#: receive that completed and post the next.
+_HELD_NS = 10 * _MS
 
 
 # ====================================================================== the checker
@@ -248,6 +252,10 @@ class _Client(ScriptedClient):
         #: The idle watch's last look that found nothing on its way either way (echo; see reset_when_idle):
         #: (bytes it had sent, bytes it had read, when), or None.
         self.quiet_look: tuple[int, int, int] | None = None
+        #: Back-pressure with an idle time-out: the looks in a row that found the server holding its connection
+        #: with no receive posted on it and none of its bytes taken in between: (first, last, bytes taken), or
+        #: None (see :meth:`_look_held` and :meth:`held_at_close`).
+        self.held_look: tuple[int, int, int] | None = None
         if script.read_bytes is not None:
             self.read_max = script.read_bytes
         # Limits: line ``cut`` (len(lines): the tail) is over max_line; the server
@@ -372,6 +380,23 @@ class _Client(ScriptedClient):
                      for x in c.out[:c.out_count[c._units(c.sent_lines, c.fin_sent)]])
         return own + others - self.received_bytes
 
+    def owed_taken_unread(self) -> int:
+        """At most how many bytes the server may have queued for this client: owed for the lines of every client
+        the server has taken (its bytes received: ``sent_bytes`` less the peer's ``unread``, all it sent once the
+        connection is gone), less what it read.  (:meth:`owed_unread` counts every line sent, taken or not: in
+        chat with back-pressure, the lines of the senders held back wait unread at the server, owed to no one.)"""
+        total = 0
+        for c in self.run.clients:
+            if c.peer is None or not c.own_count or (c is not self and not c.out):
+                continue
+            taken = c.script.stream.count(b"\n", 0, c.sent_bytes - c.peer.unread)
+            units = c._units(taken, c.fin_sent)
+            if c is self:
+                total += self.own_off[self.own_count[units]]
+            else:
+                total += sum(len(x) for x in c.out[:c.out_count[units]])
+        return total - self.received_bytes
+
     # ------------------------------------------------------------ life
 
     def arrive(self, _: object = None) -> None:
@@ -441,6 +466,62 @@ class _Client(ScriptedClient):
             since = max(since, sent)
         return False
 
+    def _look_held(self) -> None:
+        """Back-pressure with an idle time-out, a server that keeps up: a look at whether the server holds
+        its connection (accepted, not closed) with no receive posted on it, and how many of its bytes it has
+        taken, kept in ``held_look`` over the looks in a row that find so with the same bytes taken.  A
+        server that reads a connection keeps a receive posted on it, save while it handles one that
+        completed (microseconds for a server that keeps up) or until it takes a new connection into
+        service; a receive posted meanwhile stays posted until it completes, with bytes (taken), the
+        client's FIN (the looks end at its FIN) or a failure; so two such looks far enough apart
+        (_HELD_NS) mean that the server held the client back (ovserver's back-pressure: it stopped
+        reading it) at the second, or had not yet taken it into service.  Either way its idle clock
+        starts again later (``Server._read_on``, ``Server._open``).  (A look at the fake: no call, no
+        draw.)"""
+        run, peer = self.run, self.peer
+        if (run.policy.high_water is None or run.policy.idle_timeout_ms is None or run.busy or peer is None
+                or self.fin_sent or run.stopping or self.state == _DONE):
+            return
+        end = run.ws.server_end(peer)
+        if (end is None or end.recvs or run.ws.held_socket(peer) is None or end.endpoint.reset
+                or peer.was_reset or peer.at_eof):
+            self.held_look = None
+            return
+        now, taken, look = run.ws.now_ns, self.sent_bytes - peer.unread, self.held_look
+        self.held_look = (now, now, taken) if look is None or look[2] != taken else (look[0], now, taken)
+
+    def held_at_close(self, reset: bool) -> bool:
+        """Closed by the server (``reset``: with a reset) though a look of :meth:`_look_held` found it held back
+        (no receive posted on its connection for _HELD_NS, none of its bytes taken) less than the idle time-out
+        (less two of the clock's steps) before, and no limit explains the close: fails it and returns True.  A
+        held-back client is not idle: the server stopped reading it, so it completes no line, and its idle clock
+        starts again only when the server reads on (ovserver's model: ``Server._idle_check`` skips a connection
+        the hub holds back, ``Server._read_on`` restarts its clock), so a correct server closes it as idle no
+        earlier than the time-out after the look (red12's idle-times-out-held-back closed it as idle).  What
+        else closes a client held back: the stop; its line over max_line; an injected WSARecv/WSASend failure;
+        and, a reset, the slow-consumer cut-off (its queue over the mark for the model's ``stall_timeout_ms``:
+        not of a connection younger than that, less two clock steps, from its connect attempt) or one over
+        ``max_queued`` (not while no more than that is owed to it unread for the lines the server has taken:
+        :meth:`owed_taken_unread`).  Not after its FIN (the server reads
+        it when it reads on, and may close at once)."""
+        run, look, peer, policy = self.run, self.held_look, self.peer, self.run.policy
+        limit, stall = policy.idle_timeout_ms, policy.stall_timeout_ms
+        if (look is None or limit is None or look[1] - look[0] < _HELD_NS or self.cut is not None or peer is None
+                or run.stopping or self.fin_sent or run.ws.injected_failure_on(peer)):
+            return False
+        now = run.ws.now_ns
+        if now - look[1] >= limit * _MS - _IDLE_EARLY_NS:
+            return False
+        if reset and (stall is None or now - self.attempt_ns >= stall * _MS - _IDLE_EARLY_NS
+                      or (policy.max_queued is not None and self.owed_taken_unread() > policy.max_queued)):
+            return False
+        how = "reset" if reset else "closed"
+        self.fail(f"{how} by the server at {now / 1e9:.6f} s, but it was held back (the server held its "
+                  f"connection with no receive posted and took none of its bytes from {look[0] / 1e9:.6f} s to "
+                  f"{look[1] / 1e9:.6f} s), under the idle time-out of {limit} ms before: a client held back is not "
+                  f"idle (its idle clock starts again when the server reads on), and no limit explains the close")
+        return True
+
     def _idle_watch(self, _: object = None) -> None:
         """The idle time-out's other half: a client that reads all the time, connected, accepted, and
         neither sending a line nor being sent anything, must be closed within the time-out and
@@ -462,6 +543,7 @@ class _Client(ScriptedClient):
         limit = run.policy.idle_timeout_ms
         if self.state == _DONE or run.stopping or self.fin_sent or limit is None or peer is None:
             return
+        self._look_held()
         now = run.ws.now_ns
         server_end = peer.other_end()
         if (_waits_in_backlog(peer) or peer.unread or peer.available()
@@ -610,6 +692,8 @@ class _Client(ScriptedClient):
             # may discard the error line if the client had not read it yet).
             run.report.cut_off += 1
             self._let_go(close=not reset)
+            return
+        if self.held_at_close(reset):  # (held back: not idle, and no limit's cut-off)
             return
         max_queued, high_water = run.policy.max_queued, run.policy.high_water
         if reset and ((max_queued is not None and self.owed_unread() > max_queued)

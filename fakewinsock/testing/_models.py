@@ -50,7 +50,16 @@ class LineModel(Protocol):
       to it have not reached it (a queue over the mark stays over it until it
       has drained to half of it); never with less.  Such a server does not
       read from a sender held back, so in chat a member's FIN may be seen
-      late: lines routed to it meanwhile are not reported.
+      late: lines routed to it meanwhile are not reported.  With
+      ``stall_timeout_ms`` too (the slow-consumer time-out, ovserver's ``serve
+      --stall-timeout-ms``) and ``idle_timeout_ms``: the server holds a
+      client back (it stops reading it) only for back-pressure, and a client
+      held back is not idle (its idle clock starts again when the server
+      reads on), so a client the checker saw held back (no receive posted on
+      its connection, none of its bytes taken) is reported if the server
+      closes it less than the idle time-out later, unless a limit explains
+      the close: a reset while more than ``max_queued`` is owed to it, or of
+      a connection as old as the stall time-out (both less two clock steps).
     * ``idle_timeout_ms``: an idle time-out (ovserver's ``serve
       --idle-timeout-ms``): the server may close a client (gracefully, or with
       a reset when a send to it is in flight; what it had not read may be
@@ -114,7 +123,13 @@ class _Limited:
     def __init__(self, max_line: int | None, max_queued: int | None, partial_at_eof: PartialPolicy,
                  too_long: Callable[[bytes], bytes] | bytes | None, high_water: int | None = None,
                  idle_timeout_ms: int | None = None, max_clients: int | None = None,
-                 resets_at_stop: bool = False, resets_cut_sends: bool = False) -> None:
+                 resets_at_stop: bool = False, resets_cut_sends: bool = False,
+                 stall_timeout_ms: int | None = None) -> None:
+        if stall_timeout_ms is not None and (isinstance(stall_timeout_ms, bool) or not isinstance(stall_timeout_ms, int)
+                                             or stall_timeout_ms < 1 or high_water is None):
+            raise ValueError(f"stall_timeout_ms: expected a number of milliseconds >= 1 with high_water (or None), "
+                             f"not {stall_timeout_ms!r}")
+        self.stall_timeout_ms = stall_timeout_ms
         if not isinstance(resets_at_stop, bool):
             raise ValueError(f"resets_at_stop: expected True or False, not {resets_at_stop!r}")
         self.resets_at_stop = resets_at_stop
@@ -164,7 +179,7 @@ class EchoModel(_Limited):
     :class:`~ovserver.Limits`: ``EchoModel(max_line=limits.max_line,
     max_queued=limits.max_queued)`` (its error line is the default
     ``too_long``; it drops an unterminated last line), and with back-pressure
-    ``high_water=limits.high_water``; with an idle time-out,
+    ``high_water=limits.high_water`` (and ``stall_timeout_ms=config.stall_timeout_ms``); with an idle time-out,
     ``idle_timeout_ms=config.idle_timeout_ms``; its client limit,
     ``max_clients=limits.max_clients``; a server that resets its
     clients when it stops, on purpose, ``resets_at_stop=True``; ovserver
@@ -177,9 +192,9 @@ class EchoModel(_Limited):
                  partial_at_eof: PartialPolicy = "drop", too_long: Callable[[bytes], bytes] | bytes | None = None,
                  high_water: int | None = None, idle_timeout_ms: int | None = None,
                  max_clients: int | None = None, resets_at_stop: bool = False,
-                 resets_cut_sends: bool = False) -> None:
+                 resets_cut_sends: bool = False, stall_timeout_ms: int | None = None) -> None:
         super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients,
-                         resets_at_stop, resets_cut_sends)
+                         resets_at_stop, resets_cut_sends, stall_timeout_ms)
 
     def greeting(self, name: bytes) -> bytes:
         return b""
@@ -200,9 +215,10 @@ class ChatModel(_Limited):
                  max_line: int | None = None, max_queued: int | None = None, partial_at_eof: PartialPolicy = "drop",
                  too_long: Callable[[bytes], bytes] | bytes | None = None, high_water: int | None = None,
                  idle_timeout_ms: int | None = None, max_clients: int | None = None,
-                 resets_at_stop: bool = False, resets_cut_sends: bool = False) -> None:
+                 resets_at_stop: bool = False, resets_cut_sends: bool = False,
+                 stall_timeout_ms: int | None = None) -> None:
         super().__init__(max_line, max_queued, partial_at_eof, too_long, high_water, idle_timeout_ms, max_clients,
-                         resets_at_stop, resets_cut_sends)
+                         resets_at_stop, resets_cut_sends, stall_timeout_ms)
         self._welcome = welcome
         self._relay = relay
 
@@ -221,6 +237,7 @@ class _Policy:
         self.max_queued: int | None = getattr(model, "max_queued", None)
         self.high_water: int | None = getattr(model, "high_water", None)
         self.idle_timeout_ms: int | None = getattr(model, "idle_timeout_ms", None)
+        self.stall_timeout_ms: int | None = getattr(model, "stall_timeout_ms", None)
         self.max_clients: int | None = getattr(model, "max_clients", None)
         self.resets_at_stop: bool = bool(getattr(model, "resets_at_stop", False))
         self.resets_cut_sends: bool = bool(getattr(model, "resets_cut_sends", False))

@@ -520,6 +520,8 @@ _MAX_BACKLOG = 320 * 1024
 _BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
 _BACKLOG_LINES = (3000, 15000, 40000)
 _BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
+#: ... with an idle time-out and back-pressure both, never shorter than this (see _Swarm.script).
+_BACKLOG_PAUSE_IDLE = 150 * _MS
 #: backpressure, with ``max_queued`` known, one aim in as many (_EDGE): the edge of the output limit.  The reader
 #: sends lines of the longest bulk line (the server's line limit, or less) in one burst and nothing more, owed
 #: max_queued + the line the server's send in flight holds (whose first bytes the window holds, a window below
@@ -1124,6 +1126,13 @@ class _Swarm:
         stops = False
         if role == "backpressure":  # it does not read from the start, for a while
             pause_at, pause = 0, draw(_BACKLOG_PAUSE)
+            if self.idle_timeout_ms is not None and self.high_water is not None:
+                # With an idle time-out and back-pressure both, always the longer pause (the draw kept, its
+                # value not used: the draws of every example stay as they were): held back across the idle
+                # time-out, which the server must not count as idleness (its clock stops while it holds the
+                # client back and starts again when it reads on), where the shorter one ends before the
+                # time-out is due (held36: red11's resume-keeps-idle-clock needs it).
+                pause = max(pause, _BACKLOG_PAUSE_IDLE)
             if index in self.edges:
                 pause = _EDGE_PAUSE
             if not backed_up:
@@ -1702,7 +1711,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       more than ``high_water``, the server's back-pressure mark: a reader
       stuck over the mark, which the server's slow-consumer time-out must
       cut off), ``backpressure`` (a client sends hundreds of KiB in lines of 3000
-      to 40000 bytes without reading for 20 or 150 ms, so that its replies back
+      to 40000 bytes without reading for 20 or 150 ms (150 ms with both
+      ``idle_timeout_ms`` and ``high_water``), so that its replies back
       up in the server: up to just under ``max_queued``, the server's output
       limit, when given, and more than one send of 64 KiB; or, one time in as
       many, at the limit's edge, when ``max_queued`` is given: lines of the

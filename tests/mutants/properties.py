@@ -211,7 +211,9 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                                                              high_water=lim.high_water,
                                                              idle_timeout_ms=idle_timeout_ms or None,
                                                              max_clients=lim.max_clients,
-                                                             resets_cut_sends=True)
+                                                             resets_cut_sends=True,
+                                                             stall_timeout_ms=(stall_timeout_ms or None
+                                                                               if lim.high_water else None))
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
                              max_clients=served_at_once, max_queued=lim.max_queued, features=features,
                              idle_timeout_ms=idle_timeout_ms or None, high_water=lim.high_water or None)
@@ -303,7 +305,10 @@ PROPERTIES["recipe_idle_chat"] = lambda cls: recipe_idle_property(cls, "chat")
 #: recipe_bp it is cut off first): the server's idle clock of a client held back stops and must start again
 #: when it is read on (``Server._read_on``), which only this configuration reaches.  Echo only: the
 #: checker's idle watch follows a client held back only in echo (there it is held back by its own queue,
-#: whose bytes a look sees on their way; in chat by another member's).
+#: whose bytes a look sees on their way; in chat by another member's).  The model is told the stall time-out
+#: too (``stall_timeout_ms``): the watch's looks see whether the server holds a client back (no receive
+#: posted on its connection), and a close of a held-back client that neither the idle time-out nor a limit
+#: explains fails (``_Client.held_at_close``; red12's idle-times-out-held-back, held36).
 RECIPE_BP_IDLE_STALL_MS = 1000
 
 
