@@ -612,8 +612,10 @@ class _Client(ScriptedClient):
             self._let_go(close=not reset)
             return
         max_queued, high_water = run.policy.max_queued, run.policy.high_water
+        ended_ns = None  # the server took its FIN before a back-pressure cut-off (see ended_before_reset)
         if reset and ((max_queued is not None and self.owed_unread() > max_queued)
-                      or (high_water is not None and self.owed_unread() > high_water // 2)):
+                      or (high_water is not None and self.owed_unread() > high_water // 2
+                          and (ended_ns := self.ended_before_reset()) is None)):
             # Too much owed and not read (over max_queued, or still over the high-water mark's
             # half with back-pressure's slow-consumer time-out): the model allows a cut-off.
             run.report.cut_off += 1
@@ -651,7 +653,12 @@ class _Client(ScriptedClient):
         limit = run.policy.idle_timeout_ms
         idle = (f"; idle only {(run.ws.now_ns - self.idle_since()) / 1e6:.1f} ms by its own account (its last line "
                 f"or connect attempt), under the idle time-out of {limit} ms" if limit is not None else "")
-        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted}){idle}")
+        ended = (f"; owed {self.owed_unread()} bytes unread, over half the high-water mark, but the server had "
+                 f"taken its FIN at {ended_ns / 1e9:.6f} s: a client that ended its input gets no more lines, "
+                 f"holds no sender back and is no longer over the mark (no back-pressure cut-off)"
+                 if ended_ns is not None else "")
+        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted})"
+                  f"{idle}{ended}")
 
     def received(self, data: bytes) -> None:
         self.received_bytes += len(data)
@@ -800,6 +807,25 @@ class _Client(ScriptedClient):
 
     def _note_taken(self, peer: FakePeer) -> None:
         note_taken(self.taken_while_stuck, self.run.ws.now_ns, peer, self.sent_bytes)
+
+    def ended_before_reset(self) -> int | None:
+        """Back-pressure (the model's ``high_water``): the server took this client's FIN (reaped its receive of
+        0 bytes: :meth:`FakeWinsock.end_taken_ns`) well before the reset it has just seen, by more than the
+        time to act on an end it has taken (``end_grace_ns``: an iocp worker waits for the lock with the
+        receive, while the thread that watches the stall deadlines may cut the client off) and the reset's
+        way to the client (the fake's longest latency); when, or None.  Such a client is no longer over the
+        mark: it ended its input, so it gets no more lines and holds no sender back (ovserver's ``Hub.end``
+        takes it off the mark and stops its stall clock), and the slow-consumer time-out no longer cuts it
+        off, whatever it is owed (red13's end-keeps-over-mark).  (In chat a client held back by another
+        member is not read, so its FIN is taken only when it is read on: from the take, not the FIN.)"""
+        peer, run = self.peer, self.run
+        taken = run.ws.end_taken_ns(peer) if peer is not None else None
+        if taken is None:
+            return None
+        config = run.ws.config
+        if run.ws.now_ns - taken <= run.end_grace_ns + config.latency[1] + config.syscall_cost:
+            return None
+        return taken
 
     def quiet_at_stop(self) -> bool:
         """At the stop request: accepted and served (it read from the server), it has read all it is owed for
@@ -1247,7 +1273,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     it took longer).  The model's limits are expected
     behaviour: a line over ``max_line`` gets the error line, then the
     server's FIN; a client owed more than ``max_queued`` (with back-pressure:
-    more than half of ``high_water``) may be reset.  A
+    more than half of ``high_water``, unless the server took its FIN well
+    before) may be reset.  A
     wrong line is reported with the offset of its first differing byte.  A
     run fails when a line is wrong, missing, duplicated or unexpected; when the server
     closes or resets a client unasked (beyond what injected WSARecv/WSASend

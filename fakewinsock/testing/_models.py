@@ -48,7 +48,11 @@ class LineModel(Protocol):
       ``Limits.high_water`` with ``stall_timeout_ms``): the server may also cut
       a client off (reset it) while more than ``high_water // 2`` bytes owed
       to it have not reached it (a queue over the mark stays over it until it
-      has drained to half of it); never with less.  Such a server does not
+      has drained to half of it); never with less, nor once the server has
+      taken the client's FIN (a receive of 0 bytes reaped, 20 ms before the
+      reset at least): a client that ended its input gets no more lines,
+      holds no sender back and is no longer over the mark, so it keeps what
+      it is owed until it has read it.  Such a server does not
       read from a sender held back, so in chat a member's FIN may be seen
       late: lines routed to it meanwhile are not reported.
     * ``idle_timeout_ms``: an idle time-out (ovserver's ``serve
