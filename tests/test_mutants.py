@@ -504,14 +504,15 @@ RED13_RECIPE_LOST = {
                               "catches it",
     "dropped-asked-after-leave": "needs a close (a stop) of an iocp client whose send has completed, its packet not "
                                  "yet handled (the cancel finds nothing), with more output queued behind it: the "
-                                 "stop must come while a worker waits for the lock with that packet; and then the "
-                                 "checker fails the FIN only if it follows part of a line (red11's check), so the "
-                                 "completed send must end mid-line: output over send_size (64 KiB) queued for a "
-                                 "client that reads fast; a check would have to hold a FIN at the stop to every "
-                                 "reply of the lines the server had taken (echo: what its receives consumed), as "
-                                 "the model's resets_cut_sends says ovserver does; tests/test_ovserver_close_order."
-                                 "py's test_a_close_that_drops_queued_output_is_abortive_though_the_send_completed "
-                                 "catches it",
+                                 "stop must come while a worker waits for the lock with that packet.  Since fin36 "
+                                 "the checker holds a FIN at the scenario's stop to every reply of the lines the "
+                                 "server had taken 1 ms before it (with resets_cut_sends; also on the wire or "
+                                 "unread when serve() returns, in echo), not only to whole lines (red11's check), "
+                                 "but the derandomized recipe still does not catch it in its budget (fin36, "
+                                 "CI=true, -m slow: 83 s): the race is a few calls wide; "
+                                 "tests/test_checker_fin_before_replies.py (the race forced at the checker's stop) "
+                                 "and tests/test_ovserver_close_order.py's test_a_close_that_drops_queued_output_"
+                                 "is_abortive_though_the_send_completed catch it",
 }
 RECIPE_LOST |= RED13_RECIPE_LOST
 #: Lost by the derandomized recipe_idle since long_lines' newline split (bpidle33, 2026-12-07: no draw added, but

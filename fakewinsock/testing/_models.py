@@ -88,7 +88,14 @@ class LineModel(Protocol):
       a client closed gracefully at the stop or at its idle time-out right
       after part of a line fails, and so does one that had not read when
       serve() returned whose unread bytes, before the server's FIN, end in
-      part of a line (not with injected WSARecv/WSASend failures).  By
+      part of a line (not with injected WSARecv/WSASend failures).  Such a
+      server also resets a close that drops output queued (ovserver does),
+      so a FIN at the scenario's stop must follow every reply to the lines
+      the server had taken 1 ms before it (the greeting and its own
+      replies; also for a client that had not read the FIN when serve()
+      returned, by what the server sent before it, on the wire too, for a
+      model that does not broadcast; not with injected
+      WSARecv/WSASend failures, a slowed server or an idle time-out).  By
       default (False) such a close passes: a line server's client can tell a
       line cut short by its missing newline.
     """
