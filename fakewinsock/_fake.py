@@ -492,6 +492,16 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         op = sock.end_op if sock is not None else None
         return op is not None and op.state is REAPED
 
+    def end_taken_ns(self, peer: FakePeer) -> int | None:
+        """When the program took the end of ``peer``'s connection (see
+        :meth:`end_taken`: it reaped the receive of 0 bytes that is ``peer``'s
+        FIN), in virtual time; None if it has not.  A query of the fake's state
+        (no call, no draw).  For tests: a server acts on an end it has taken
+        (a back-pressure server no longer counts the client over its mark)."""
+        sock = self._socket_at(peer)
+        op = sock.end_op if sock is not None else None
+        return op.reaped_ns if op is not None and op.state is REAPED else None
+
     def signal_event(self, hEvent: int) -> None:
         """Signal an event from outside the program (a simulated actor, a test
         standing in for another thread or a console control handler).  Unlike

@@ -125,6 +125,7 @@ class Operation(Generic[S]):
     remote_addr_len = 0
     key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
     in_port = False  # its completion packet waits in a completion port (see _iocp)
+    reaped_ns = 0  # when the program reaped it (virtual time; see FakeWinsock.end_taken_ns)
 
     def __init__(self, table: Operations[S], op_id: int, kind: str, sock: S, ov: WSAOVERLAPPED,
                  routine: CompletionRoutine | None, thread: ThreadState) -> None:
@@ -424,6 +425,7 @@ class Operations(Generic[S]):
         """The program has read the result: the OVERLAPPED is free again."""
         if op.state is COMPLETED and not op.in_port:  # a queued packet keeps its OVERLAPPED
             op.state = REAPED  # (COMPLETED -> REAPED: allowed)
+            op.reaped_ns = self.kernel.now_ns  # (a record for observers: nothing reads it to decide)
             if self.by_ov.get(op.key) is op:
                 del self.by_ov[op.key]
 

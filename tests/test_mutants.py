@@ -479,14 +479,15 @@ RED13_RECIPE_LOST = {
     "end-keeps-over-mark": "unreachable in echo (an echo client goes over the mark only by its own receive, which "
                            "pauses it: its FIN is read only once it has drained to half the mark, no longer over "
                            "it); in chat a member over the mark that half-closes is then reset at the stall "
-                           "time-out where the correct server keeps it, but the model allows a reset of any client "
-                           "owed more than half the mark, a member or not, and the senders it holds back wait at "
-                           "most the stall time-out (100 ms), within the chat deadline (2 s): a check would have "
-                           "to refuse a back-pressure reset of a client whose FIN the server has read (not held "
-                           "back itself: no other member over the mark) once it stopped being a member; "
-                           "tests/test_ovserver_backpressure.py's test_hub_a_recipient_that_goes_resumes_the_"
-                           "senders_it_held_back[end] and tests/test_ovserver_backpressure_endings.py (red13) "
-                           "catch it",
+                           "time-out where the correct server keeps it.  The checker refuses such a reset since "
+                           "fin36 (a back-pressure reset more than 20 ms after the server took the client's FIN: "
+                           "FakeWinsock.end_taken_ns), but the derandomized recipe_bp_chat does not catch it in its "
+                           "budget (fin36, CI=true, -m slow: 282 s): it needs a member that goes over the mark, "
+                           "then half-closes 20 ms or more before its stall time-out and reads nothing until "
+                           "then; "
+                           "tests/test_checker_end_over_mark.py, tests/test_ovserver_backpressure.py's "
+                           "test_hub_a_recipient_that_goes_resumes_the_senders_it_held_back[end] and "
+                           "tests/test_ovserver_backpressure_endings.py (red13) catch it",
     "accept-error-backs-off": "each client reset in the listen backlog delays accepting by accept_retry_ms (50 ms): "
                               "accept_faults' resets (and its storms of 20, a second) delay the clients behind "
                               "them within every deadline, the server calling WSAWaitForMultipleEvents every 50 ms "
@@ -498,14 +499,15 @@ RED13_RECIPE_LOST = {
                               "catches it",
     "dropped-asked-after-leave": "needs a close (a stop) of an iocp client whose send has completed, its packet not "
                                  "yet handled (the cancel finds nothing), with more output queued behind it: the "
-                                 "stop must come while a worker waits for the lock with that packet; and then the "
-                                 "checker fails the FIN only if it follows part of a line (red11's check), so the "
-                                 "completed send must end mid-line: output over send_size (64 KiB) queued for a "
-                                 "client that reads fast; a check would have to hold a FIN at the stop to every "
-                                 "reply of the lines the server had taken (echo: what its receives consumed), as "
-                                 "the model's resets_cut_sends says ovserver does; tests/test_ovserver_close_order."
-                                 "py's test_a_close_that_drops_queued_output_is_abortive_though_the_send_completed "
-                                 "catches it",
+                                 "stop must come while a worker waits for the lock with that packet.  Since fin36 "
+                                 "the checker holds a FIN at the scenario's stop to every reply of the lines the "
+                                 "server had taken 1 ms before it (with resets_cut_sends; also on the wire or "
+                                 "unread when serve() returns, in echo), not only to whole lines (red11's check), "
+                                 "but the derandomized recipe still does not catch it in its budget (fin36, "
+                                 "CI=true, -m slow: 83 s): the race is a few calls wide; "
+                                 "tests/test_checker_fin_before_replies.py (the race forced at the checker's stop) "
+                                 "and tests/test_ovserver_close_order.py's test_a_close_that_drops_queued_output_"
+                                 "is_abortive_though_the_send_completed catch it",
 }
 RECIPE_LOST |= RED13_RECIPE_LOST
 #: Lost by the derandomized recipe_idle since long_lines' newline split (bpidle33, 2026-12-07: no draw added, but

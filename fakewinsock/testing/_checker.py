@@ -10,6 +10,7 @@ file.  Uses the fake's public interface (:class:`~fakewinsock.FakeWinsock`,
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import os
@@ -249,6 +250,15 @@ class _Client(ScriptedClient):
         self.cut_taken_ns: int | None = None  # first seen: the server had taken its line's byte past max_line
         self.done_ns: int | None = None  # when it was done
         self.sent_at_stop: int | None = None  # quiet at the stop request (quiet_at_stop): the bytes it had sent
+        #: With the model's resets_cut_sends and a stop at stop_at_ns: its looks until _TAKEN_NS before the stop
+        #: note how much of its stream the server had taken (taken_by_stop; see fin_before_replies_at_stop).
+        #: (Not with an idle time-out: a server may close a client gracefully before the stop, with a line
+        #: taken and not handled yet, as the idle close races the line.)
+        stop_at = run.scenario.faults.stop_at_ns
+        self.stop_look_ns: int | None = (
+            stop_at - _TAKEN_NS if stop_at is not None and run.policy.resets_cut_sends and not run.busy
+            and not run.scenario.faults.allowed_drops and run.policy.idle_timeout_ms is None else None)
+        self.taken_by_stop = 0
         #: The idle watch's last look that found nothing on its way either way (echo; see reset_when_idle):
         #: (bytes it had sent, bytes it had read, when), or None.
         self.quiet_look: tuple[int, int, int] | None = None
@@ -696,15 +706,18 @@ class _Client(ScriptedClient):
         if self.held_at_close(reset):  # (held back: not idle, and no limit's cut-off)
             return
         max_queued, high_water = run.policy.max_queued, run.policy.high_water
+        ended_ns = None  # the server took its FIN before a back-pressure cut-off (see ended_before_reset)
         if reset and ((max_queued is not None and self.owed_unread() > max_queued)
-                      or (high_water is not None and self.owed_unread() > high_water // 2)):
+                      or (high_water is not None and self.owed_unread() > high_water // 2
+                          and (ended_ns := self.ended_before_reset()) is None)):
             # Too much owed and not read (over max_queued, or still over the high-water mark's
             # half with back-pressure's slow-consumer time-out): the model allows a cut-off.
             run.report.cut_off += 1
             self._let_go(close=False)
             return
         if run.stopping:  # asked to stop, the server closes every connection
-            if (reset and self.reset_when_quiet()) or (not reset and self.fin_after_part_of_a_line("the stop")):
+            if (reset and self.reset_when_quiet()) or (not reset and (self.fin_after_part_of_a_line("the stop")
+                                                                     or self.fin_before_replies_at_stop())):
                 return
             self.finish()
             return
@@ -735,7 +748,12 @@ class _Client(ScriptedClient):
         limit = run.policy.idle_timeout_ms
         idle = (f"; idle only {(run.ws.now_ns - self.idle_since()) / 1e6:.1f} ms by its own account (its last line "
                 f"or connect attempt), under the idle time-out of {limit} ms" if limit is not None else "")
-        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted}){idle}")
+        ended = (f"; owed {self.owed_unread()} bytes unread, over half the high-water mark, but the server had "
+                 f"taken its FIN at {ended_ns / 1e9:.6f} s: a client that ended its input gets no more lines, "
+                 f"holds no sender back and is no longer over the mark (no back-pressure cut-off)"
+                 if ended_ns is not None else "")
+        self.fail(f"{how} by the server {state} (got {self.own_got} of {self.own_due()} own lines{wanted})"
+                  f"{idle}{ended}")
 
     def received(self, data: bytes) -> None:
         self.received_bytes += len(data)
@@ -856,6 +874,10 @@ class _Client(ScriptedClient):
     def changed(self, peer: FakePeer) -> None:
         if peer is self.peer and self._paused_reader():
             self._note_taken(peer)
+        if self.stop_look_ns is not None and peer is self.peer and self.run.ws.now_ns <= self.stop_look_ns:
+            end = peer.other_end()
+            if end is not None and not end.reset and not peer.was_reset:  # (a reset discards what was not taken)
+                self.taken_by_stop = max(self.taken_by_stop, self.sent_bytes - peer.unread)
         if self.cut is not None and self.cut_taken_ns is None and peer is self.peer and self.cut_reached():
             end = peer.other_end()
             if (not peer.was_reset and end is not None and not end.reset
@@ -884,6 +906,25 @@ class _Client(ScriptedClient):
 
     def _note_taken(self, peer: FakePeer) -> None:
         note_taken(self.taken_while_stuck, self.run.ws.now_ns, peer, self.sent_bytes)
+
+    def ended_before_reset(self) -> int | None:
+        """Back-pressure (the model's ``high_water``): the server took this client's FIN (reaped its receive of
+        0 bytes: :meth:`FakeWinsock.end_taken_ns`) well before the reset it has just seen, by more than the
+        time to act on an end it has taken (``end_grace_ns``: an iocp worker waits for the lock with the
+        receive, while the thread that watches the stall deadlines may cut the client off) and the reset's
+        way to the client (the fake's longest latency); when, or None.  Such a client is no longer over the
+        mark: it ended its input, so it gets no more lines and holds no sender back (ovserver's ``Hub.end``
+        takes it off the mark and stops its stall clock), and the slow-consumer time-out no longer cuts it
+        off, whatever it is owed (red13's end-keeps-over-mark).  (In chat a client held back by another
+        member is not read, so its FIN is taken only when it is read on: from the take, not the FIN.)"""
+        peer, run = self.peer, self.run
+        taken = run.ws.end_taken_ns(peer) if peer is not None else None
+        if taken is None:
+            return None
+        config = run.ws.config
+        if run.ws.now_ns - taken <= run.end_grace_ns + config.latency[1] + config.syscall_cost:
+            return None
+        return taken
 
     def quiet_at_stop(self) -> bool:
         """At the stop request: accepted and served (it read from the server), it has read all it is owed for
@@ -922,6 +963,33 @@ class _Client(ScriptedClient):
         self._fail_fin_after_part(f"at {why}", bytes(self.inbuf))
         return True
 
+    def fin_before_replies_at_stop(self, got: int | None = None, where: str = "") -> bool:
+        """With the model's ``resets_cut_sends``: the server closed it gracefully (a FIN) at the stop before
+        every reply to the lines it had taken _TAKEN_NS before the stop request (time to handle them: the
+        fake completes a receive within 50 us, and its server handles it in a few calls), as its looks saw
+        (``taken_by_stop``: a lower bound); fails it and returns True.  Such a server resets a connection it
+        closes with output for it dropped, a send in flight or output queued (ovserver's ``Server._close``):
+        a FIN tells the client that it has all it was owed.  (fin_after_part_of_a_line sees only a FIN right
+        after part of a line; a close that drops whole replies queued behind a completed send is seen here:
+        red13's dropped-asked-after-leave.)  Not with injected WSARecv/WSASend failures, a slowed server,
+        an idle time-out, nor a stop other than the scenario's (``stop_look_ns``).  ``got``: its own lines, read and
+        waiting unread in front of the FIN (unread_fin_after_part_of_a_line), if not only those read."""
+        if self.stop_look_ns is None or self.run.stop_ns is None or self.run.stop_ns < self.stop_look_ns + _TAKEN_NS:
+            return False
+        lines = self.script.stream.count(b"\n", 0, self.taken_by_stop)
+        if not lines or not self.own_count:
+            return False
+        due = self.own_count[self._units(lines, False)]
+        got = self.own_got if got is None else got
+        if got >= due:
+            return False
+        self.fail(f"closed by the server (a FIN) at the stop{where} after {got} of the {due} own lines owed for "
+                  f"the {lines} lines it had taken {_TAKEN_NS / 1e6:g} ms before the stop request (at "
+                  f"{self.run.stop_ns / 1e9:.6f} s): the model's resets_cut_sends says that the server resets a "
+                  f"connection it closes with output for it dropped (a send in flight, output queued), so that a "
+                  f"FIN follows every reply it owed")
+        return True
+
     def _fail_fin_after_part(self, where: str, part: bytes) -> None:
         self.fail(f"closed by the server (a FIN) {where} right after part of a line, {_clip(part, 0, 60)}: the "
                   f"model's resets_cut_sends says that the server resets a connection it closes with a send in "
@@ -933,12 +1001,21 @@ class _Client(ScriptedClient):
         fails it when that ends in part of a line (see :meth:`fin_after_part_of_a_line`: the FIN it would
         read next, once it reads on).  Only looks (FakePeer.peek()): nothing of the fake moves."""
         unread = unread_before_fin(self.peer) if self.run.policy.resets_cut_sends else None
-        if unread is None:
-            return
-        part = bytes(self.inbuf) + unread
-        part = part[part.rfind(b"\n") + 1:]
-        if part and not self.run.scenario.faults.allowed_drops:
-            self._fail_fin_after_part("(not read yet when serve() returned)", part)
+        if unread is not None:
+            part = bytes(self.inbuf) + unread
+            part = part[part.rfind(b"\n") + 1:]
+            if part and not self.run.scenario.faults.allowed_drops:
+                self._fail_fin_after_part("(not read yet when serve() returned)", part)
+                return
+        peer = self.peer
+        end = peer.other_end() if peer is not None else None
+        if (self.stop_look_ns is not None and not self.run.model.broadcasts and peer is not None and end is not None
+                and end.fin_sent and not end.reset and not peer.was_reset):
+            # Echo: all it is sent is its own lines, so the server sent it as many bytes before its FIN as it has
+            # read, has in its receive buffer and has on their way (a graceful close leaves no send outstanding).
+            sent = self.received_bytes + peer.available() + end.in_flight
+            self.fin_before_replies_at_stop(bisect.bisect_right(self.own_off, sent) - 1,
+                                            " (not read yet when serve() returned)")
 
     def reset_when_idle(self) -> bool:
         """The server reset it at its idle time-out though nothing was on its way either way since a look of the
@@ -1331,7 +1408,8 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     it took longer).  The model's limits are expected
     behaviour: a line over ``max_line`` gets the error line, then the
     server's FIN; a client owed more than ``max_queued`` (with back-pressure:
-    more than half of ``high_water``) may be reset.  A
+    more than half of ``high_water``, unless the server took its FIN well
+    before) may be reset.  A
     wrong line is reported with the offset of its first differing byte.  A
     run fails when a line is wrong, missing, duplicated or unexpected; when the server
     closes or resets a client unasked (beyond what injected WSARecv/WSASend

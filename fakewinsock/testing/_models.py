@@ -48,7 +48,11 @@ class LineModel(Protocol):
       ``Limits.high_water`` with ``stall_timeout_ms``): the server may also cut
       a client off (reset it) while more than ``high_water // 2`` bytes owed
       to it have not reached it (a queue over the mark stays over it until it
-      has drained to half of it); never with less.  Such a server does not
+      has drained to half of it); never with less, nor once the server has
+      taken the client's FIN (a receive of 0 bytes reaped, 20 ms before the
+      reset at least): a client that ended its input gets no more lines,
+      holds no sender back and is no longer over the mark, so it keeps what
+      it is owed until it has read it.  Such a server does not
       read from a sender held back, so in chat a member's FIN may be seen
       late: lines routed to it meanwhile are not reported.  With
       ``stall_timeout_ms`` too (the slow-consumer time-out, ovserver's ``serve
@@ -93,7 +97,14 @@ class LineModel(Protocol):
       a client closed gracefully at the stop or at its idle time-out right
       after part of a line fails, and so does one that had not read when
       serve() returned whose unread bytes, before the server's FIN, end in
-      part of a line (not with injected WSARecv/WSASend failures).  By
+      part of a line (not with injected WSARecv/WSASend failures).  Such a
+      server also resets a close that drops output queued (ovserver does),
+      so a FIN at the scenario's stop must follow every reply to the lines
+      the server had taken 1 ms before it (the greeting and its own
+      replies; also for a client that had not read the FIN when serve()
+      returned, by what the server sent before it, on the wire too, for a
+      model that does not broadcast; not with injected
+      WSARecv/WSASend failures, a slowed server or an idle time-out).  By
       default (False) such a close passes: a line server's client can tell a
       line cut short by its missing newline.
     """
