@@ -106,6 +106,7 @@ class Endpoint:
         "fail_accept",
         "reset_status",
         "listener",
+        "accepted_ns",
     )
 
     def __init__(self, conn_id: int, local: tuple[str, int], remote: tuple[str, int]) -> None:
@@ -131,6 +132,10 @@ class Endpoint:
         # "send data to a peer which is closed", on Windows).
         self.reset_status = 0xC000020D  # STATUS_CONNECTION_RESET
         self.listener: Listener | None = None  # the listener whose backlog it joined (server ends)
+        # When an AcceptEx without a receive length took it from that backlog (the accept's completion), or -1:
+        # still queued, dropped, or taken by an AcceptEx with a receive length (Windows accepted it at the
+        # handshake and the accept waited for its first data, which the fake does not time).  For tests.
+        self.accepted_ns = -1
 
     def room(self, window: int) -> int:
         """How many more bytes this end may send now."""

@@ -577,6 +577,8 @@ class Sockets:
             del ep.rbuf[:n]
             self.net.window_freed(ep)
         acc.ep = ep
+        if not op.recv_data_len:
+            ep.accepted_ns = self.kernel.now_ns  # (for tests: how long it waited in the backlog)
         acc.to(CONNECTED)
         acc.connected_ns = ep.established_ns  # SO_CONNECT_TIME counts from the handshake
         acc.accepted = True

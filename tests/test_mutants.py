@@ -437,14 +437,6 @@ RECIPE_LOST |= RED11_RECIPE_LOST
 #: about 2): caught by recipe_bp_idle, 15.5 s (client dropped: 2 clients, 19 lines, 18019 bytes, 52 draws: reset at
 #: 116 ms, held back from 27 ms to the look at 102 ms).
 RED12_RECIPE_LOST = {
-    "inbox-taken-acceptor-not-woken": "clients are taken in one at a time, each next one waiting in the listen "
-                                      "backlog until the one served leaves: the recipe's clients all end within "
-                                      "the checker's deadline, so it is a delay only; the checker's quiet check "
-                                      "counts only connections the server accepted, not one waiting in the "
-                                      "backlog of a server with room (max_clients not reached); "
-                                      "tests/test_ovserver_accept_while_served.py (red12: a client served while "
-                                      "another stays) and tests/test_ovserver_groups.py's "
-                                      "test_groups_chat_property_small catch it",
     "idle-newline-in-stale-bytes": "needs an idle time-out and a client that sends a line and then dribbles bytes "
                                    "without a newline, the line's newline past the dribble's receives in the "
                                    "buffer: the swarm's idle_clients dribbled its first line only (no earlier "
@@ -467,6 +459,12 @@ RED12_RECIPE_LOST = {
                                     "newline catches it (the hub alone)",
 }
 RECIPE_LOST |= RED12_RECIPE_LOST
+#: inbox-taken-acceptor-not-woken was in RED12_RECIPE_LOST ("a delay only: the quiet check counts only connections
+#: the server accepted, not one waiting in the backlog of a server with room") until backlog36 (2026-12-07): the
+#: checker's backlog watch (_Run.check_backlog: a client next to be accepted, waiting in the listen backlog of a
+#: server that holds fewer connections than max_clients, is accepted within 100 ms) catches it: CI=true, -m slow,
+#: -p no:xdist, on 175b778 with the watch, caught in 39 s (2 clients, 0 lines, 84 draws: a client that stays 1.5 s
+#: and one arriving while it is served, which waits until it leaves); tests/test_checker_backlog.py.
 #: The thirteenth red team's (tests/mutants/red13_mutants.py), measured 2026-12-07 (red13, on main 73741df with
 #: red13_mutants.py loaded: CI=true, -m slow, -p no:xdist, the six in one run, every phase, nice 5 under load 9-11):
 #: caught hold-ignores-membership (recipe_bp_chat, 356 s, exit not handled: 98 clients, a hung-up member never read
@@ -488,15 +486,6 @@ RED13_RECIPE_LOST = {
                            "tests/test_checker_end_over_mark.py, tests/test_ovserver_backpressure.py's "
                            "test_hub_a_recipient_that_goes_resumes_the_senders_it_held_back[end] and "
                            "tests/test_ovserver_backpressure_endings.py (red13) catch it",
-    "accept-error-backs-off": "each client reset in the listen backlog delays accepting by accept_retry_ms (50 ms): "
-                              "accept_faults' resets (and its storms of 20, a second) delay the clients behind "
-                              "them within every deadline, the server calling WSAWaitForMultipleEvents every 50 ms "
-                              "(the quiet check needs a second without a call, and counts accepted connections "
-                              "only); a check would have to bound how long a client waits in the backlog of a "
-                              "server with room (fewer connected than max_clients, no AcceptEx failing for the "
-                              "server's own reason, not a busy server), e.g. 100 ms; tests/test_ovserver_accept_"
-                              "errors.py's test_after_a_client_reset_in_the_backlog_the_next_is_accepted_at_once "
-                              "catches it",
     "dropped-asked-after-leave": "needs a close (a stop) of an iocp client whose send has completed, its packet not "
                                  "yet handled (the cancel finds nothing), with more output queued behind it: the "
                                  "stop must come while a worker waits for the lock with that packet.  Since fin36 "
@@ -510,6 +499,12 @@ RED13_RECIPE_LOST = {
                                  "is_abortive_though_the_send_completed catch it",
 }
 RECIPE_LOST |= RED13_RECIPE_LOST
+#: accept-error-backs-off was in RED13_RECIPE_LOST ("each reset in the backlog delays accepting by 50 ms, within
+#: every deadline; a check would have to bound how long a client waits in the backlog of a server with room") until
+#: backlog36 (2026-12-07): the checker's backlog watch (_Run.check_backlog, 100 ms) catches it: CI=true, -m slow,
+#: -p no:xdist, on 175b778 with the watch, caught in 258 s (23 clients, 22 faults, 231 draws: accept_faults' storm
+#: of 20 resets in the backlog, the client behind them waiting out a back-off after each failed accept);
+#: tests/test_checker_backlog.py.
 #: Lost by the derandomized recipe_idle since long_lines' newline split (bpidle33, 2026-12-07: no draw added, but
 #: the traffic of examples with a split, and so the sequence after the first such one, moved): CI=true, -m slow,
 #: the property ran its budget without a catch, where main 6af3a7d catches it (1 client, 42 draws, 59 s).

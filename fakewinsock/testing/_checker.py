@@ -32,6 +32,9 @@ from ._models import EchoModel, LineModel, _Policy
 from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .._net import Endpoint
     from .._peer import FakePeer
 
 __all__ = ["ServerUnderTest", "CountingServer", "ServerFactory", "check_line_server", "LineServerReport",
@@ -177,6 +180,9 @@ _TAKEN_NS = _MS
 #: At a stop, a client that has read nothing for this long (and is owed nothing) must read a FIN: the
 #: server's send that brought its last byte has long completed (see _Client.quiet_at_stop).
 _QUIET_STOP_NS = _MS
+#: A client waiting in the listen backlog of a server with room, next to be accepted, is accepted within this
+#: (see _Run.check_backlog).
+_BACKLOG_WAIT_NS = 100 * _MS
 
 
 def _lines(data: bytes, what: str) -> list[bytes]:
@@ -670,6 +676,9 @@ class _Client(ScriptedClient):
             run.recheck()
             return
         self.state = _GREETING
+        if run.backlog_bound_ns is not None:
+            run.backlog_watch[self.index] = [-1, run.ws.now_ns]
+            run.check_backlog()
         s, policy = self.script, run.policy
         if (policy.idle_timeout_ms is not None and not run.busy and s.read_bytes is None
                 and ((policy.high_water is None and s.pause_at_ns is None)
@@ -756,6 +765,8 @@ class _Client(ScriptedClient):
                   f"{idle}{ended}")
 
     def received(self, data: bytes) -> None:
+        if self.run.backlog_watch:
+            self.run.check_backlog()
         self.received_bytes += len(data)
         if data:
             self.rx_ns = self.run.ws.now_ns
@@ -1261,6 +1272,17 @@ class _Run:
         self.trace_at_error = ""  # the trace's tail when the first error was seen
         self.stopping = False  # the server was asked to stop
         self.stop_ns: int | None = None  # when
+        # The backlog watch (check_backlog): off (None) without a client limit, with a slowed server, or with
+        # AcceptEx failures of the fake's own (FakeConfig.enobufs).
+        self.backlog_bound_ns: int | None = (
+            _BACKLOG_WAIT_NS if self.policy.max_clients is not None and not self.busy and ws.config.enobufs <= 0
+            else None)
+        #: Clients connected, not yet accepted nor let go: index -> [the first look that found it next to be
+        #: accepted by a server with room (-1: none yet), the last look that found it waiting].
+        self.backlog_watch: dict[int, list[int]] = {}
+        #: The first injected AcceptEx failure (the server may back off for a while after it): the watch ends then.
+        self.accept_faults_ns: int | None = min(
+            (i.at_ns for i in scenario.faults.injections if i.call == "AcceptEx"), default=None)
         self.released = False
         self.all_done: Callable[[], None] = lambda: None
 
@@ -1296,6 +1318,8 @@ class _Run:
         otherwise seen only if nothing wakes the server before the client's deadline, and a client's own
         departure always does (it comes within the deadline of a client that arrived earlier).  Read only:
         it draws nothing and adds no timer, so the run is the same with or without it."""
+        if self.backlog_watch:
+            self.check_backlog()
         if self.stopping or self.quiet_reported or self.report.errors:
             return
         ws = self.ws
@@ -1319,6 +1343,81 @@ class _Run:
                        f"{waiting.peer.unread} bytes it sent waited for the server to take them (its connection "
                        "accepted, every client having read all the server sent): a receive not posted again, or "
                        "a completion, a signal or a hand-over not noticed")
+
+    def check_backlog(self, final: bool = False) -> None:
+        """At a client's moments (it connects, arrives, sends, reads, sends its FIN) and at the stop request:
+        a client whose connection waits in the listen backlog, next to be accepted (only connections reset
+        there are ahead of it: their accepts fail at once, or are dropped), while the server has room (it
+        holds fewer connections than the model's ``max_clients``), is accepted within ``backlog_bound_ns``
+        of the first look that found it so.  While it is next, no other connection can be accepted (the
+        backlog is first in, first out), so the server's connections only go, and it keeps that room until
+        it accepts it: each look tells from then, the accept's own time (``Endpoint.accepted_ns``) until when.
+        A correct server that has room accepts at once (an AcceptEx is posted, or is posted again when the
+        last completed); a delay is a lost wake-up of the thread that accepts, or a back-off that is not
+        due (red12's inbox-taken-acceptor-not-woken, red13's accept-error-backs-off).  Not with a slowed
+        server, injected AcceptEx failures (from the first on: the server may back off after one) or the
+        fake's own (``FakeConfig.enobufs``), nor after the stop request; a connection an AcceptEx with a
+        receive length has taken (Windows accepted it at the handshake; the accept waits for its first
+        data) counts as accepted.  Read only: no draw, no timer, so the run is the same with or without it.
+        ``final``: the stop request's look, after which it tells what it knows and the watch ends."""
+        watch = self.backlog_watch
+        if not watch:
+            return
+        ws, bound = self.ws, self.backlog_bound_ns
+        now = ws.now_ns
+        faults = self.accept_faults_ns
+        if self.stopping or bound is None:
+            watch.clear()
+            return
+        end_all = faults is not None and now >= faults
+        limit = self.policy.max_clients or 0
+        held = -1
+        for index in list(watch):
+            w = watch[index]
+            c = self.clients[index]
+            ep = c.peer.other_end() if c.peer is not None else None
+            lst = ep.listener if ep is not None else None
+            if (ep is not None and lst is not None and not end_all and ep in lst.backlog and c.state != _DONE
+                    and not ep.reset and not lst.owner.accept_waits_on(ep)):  # still waiting
+                if w[0] < 0:
+                    if not self._next_in_backlog(ep, lst.backlog):
+                        w[1] = now
+                        continue
+                    if held < 0:
+                        held = sum(1 for d in self.clients if d.peer is not None and ws.held_socket(d.peer) is not None)
+                    if held >= limit:
+                        w[1] = now
+                        continue
+                    w[0] = now
+                w[1] = now
+                if not final and now - w[0] < bound:
+                    continue
+            del watch[index]
+            if w[0] < 0:
+                continue
+            accepted = ep.accepted_ns if ep is not None else -1
+            until = accepted if accepted >= 0 else w[1]
+            if faults is not None:
+                until = min(until, faults)
+            if until - w[0] >= bound:
+                how = (f"accepted {(accepted - w[0]) / 1e9:.6f} s after" if accepted >= 0 and accepted == until
+                       else f"still waiting {(until - w[0]) / 1e9:.6f} s after")
+                self.error(f"{c.label}: waited in the listen backlog, next to be accepted, while the server had room "
+                           f"(it held fewer connections than max_clients, {limit}): first seen so at "
+                           f"{w[0] / 1e9:.6f} s, {how} (at most {bound / 1e9:g} s allowed): an AcceptEx not "
+                           "posted, a wake-up of the thread that accepts lost, or a back-off not due")
+        if end_all or final:
+            watch.clear()
+
+    @staticmethod
+    def _next_in_backlog(ep: Endpoint, backlog: Iterable[Endpoint]) -> bool:
+        """Only connections reset in the backlog are ahead of ``ep`` (their accepts fail, or they are dropped)."""
+        for q in backlog:
+            if q is ep:
+                return True
+            if not q.reset:
+                return False
+        return False
 
     def client_done(self) -> None:
         self.done += 1
@@ -1422,8 +1521,11 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     after that client's end; when it has made no Winsock call for ``idle_s``
     while a client it accepted has bytes it has not taken and every client
     has read all it was sent (looked at when a client arrives, sends or sends
-    its FIN, and at the stop request: a lost wake-up); when it does not stop
-    within ``idle_s`` of the stop request; when it raises
+    its FIN, and at the stop request: a lost wake-up); when, with the model's
+    ``max_clients``, a client next to be accepted waits in the listen backlog
+    for 100 ms while the server holds fewer connections than that (an accept
+    delayed while the server has room: ``_Run.check_backlog``); when it does
+    not stop within ``idle_s`` of the stop request; when it raises
     (misuse the fake detects, a deadlock, a leak at WSACleanup); when it does
     not return from ``serve()`` on ``stop()``, or leaves anything open.
     Raises :class:`LineServerFailure`; returns the report when all is well.
@@ -1469,6 +1571,7 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
         nonlocal stop_requested
         if not stop_requested:
             run.check_quiet()
+            run.check_backlog(final=True)
             for c in run.clients if not run.policy.resets_at_stop else ():
                 if c.quiet_at_stop():
                     c.sent_at_stop = c.sent_bytes

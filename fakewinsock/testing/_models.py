@@ -84,7 +84,11 @@ class LineModel(Protocol):
       which the checker bounds by what the clients saw: from the first byte
       the server sent it (read) to the last line of it, or routed to it,
       that the server took (the line's reply or its broadcast arrived): more
-      clients than this holding a place at one moment are reported.
+      clients than this holding a place at one moment are reported.  And a
+      server that holds fewer connections than this has room: a client next
+      to be accepted must not wait in its listen backlog for more than 100 ms
+      (the checker's backlog watch; not with a slowed server, nor after an
+      injected AcceptEx failure or the stop request).
     * ``resets_at_stop``: the server resets its connections when it stops (a
       hard close, SO_LINGER {1, 0}) on purpose.  By default (False) a client
       that is quiet at the stop (it has read all it is owed, nothing is on
