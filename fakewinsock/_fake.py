@@ -488,9 +488,7 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         learns of the end only from a receive it reaps, which a busy program
         posts or reaps late.  A query of the fake's state (no call, no draw).
         For tests: a chat client that has left gets no line sent after this."""
-        sock = self._socket_at(peer)
-        op = sock.end_op if sock is not None else None
-        return op is not None and op.state is REAPED
+        return self.end_taken_ns(peer) is not None
 
     def end_taken_ns(self, peer: FakePeer) -> int | None:
         """When the program took the end of ``peer``'s connection (see
