@@ -67,3 +67,16 @@ def test_a_held_back_client_closed_as_idle_is_caught(seed: int) -> None:
 def test_a_client_held_back_past_the_stall_time_out_may_be_cut_off(cls: type[Server]) -> None:
     """Held back (and looked at) until the stall time-out, the reset is the slow-consumer cut-off: allowed."""
     assert _run(cls, 0, pause_ms=1500).cut_off == 1
+
+
+def test_stall_timeout_arguments_are_checked() -> None:
+    """The model's ``stall_timeout_ms``: milliseconds >= 1 with a high-water mark; 0 is off, as ovserver's
+    ``ServerConfig.stall_timeout_ms`` (so ``stall_timeout_ms=config.stall_timeout_ms`` works for every config)."""
+    assert EchoModel(high_water=4096, stall_timeout_ms=0).stall_timeout_ms is None
+    assert EchoModel(high_water=4096, stall_timeout_ms=STALL_MS).stall_timeout_ms == STALL_MS
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="stall_timeout_ms"):
+            EchoModel(high_water=4096, stall_timeout_ms=bad)  # type: ignore[arg-type]
+    for off in (None, 0):  # (high_water 0 is off too)
+        with pytest.raises(ValueError, match="stall_timeout_ms"):
+            EchoModel(high_water=off, stall_timeout_ms=STALL_MS)

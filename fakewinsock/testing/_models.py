@@ -140,11 +140,6 @@ class _Limited:
                  idle_timeout_ms: int | None = None, max_clients: int | None = None,
                  resets_at_stop: bool = False, resets_cut_sends: bool = False,
                  stall_timeout_ms: int | None = None) -> None:
-        if stall_timeout_ms is not None and (isinstance(stall_timeout_ms, bool) or not isinstance(stall_timeout_ms, int)
-                                             or stall_timeout_ms < 1 or high_water is None):
-            raise ValueError(f"stall_timeout_ms: expected a number of milliseconds >= 1 with high_water (or None), "
-                             f"not {stall_timeout_ms!r}")
-        self.stall_timeout_ms = stall_timeout_ms
         if not isinstance(resets_at_stop, bool):
             raise ValueError(f"resets_at_stop: expected True or False, not {resets_at_stop!r}")
         self.resets_at_stop = resets_at_stop
@@ -170,6 +165,13 @@ class _Limited:
                 raise ValueError(f"{name}: expected a number of bytes >= 1 (or None for no limit), not {value!r}")
         if partial_at_eof not in ("drop", "line"):
             raise ValueError(f"partial_at_eof: expected 'drop' or 'line', not {partial_at_eof!r}")
+        if stall_timeout_ms == 0 and type(stall_timeout_ms) is int:
+            stall_timeout_ms = None  # (ovserver's ServerConfig.stall_timeout_ms: 0 is off)
+        if stall_timeout_ms is not None and (isinstance(stall_timeout_ms, bool) or not isinstance(stall_timeout_ms, int)
+                                             or stall_timeout_ms < 1 or high_water is None):
+            raise ValueError(f"stall_timeout_ms: expected a number of milliseconds >= 1 with high_water (or None), "
+                             f"not {stall_timeout_ms!r}")
+        self.stall_timeout_ms = stall_timeout_ms
         self.max_line = max_line
         self.max_queued = max_queued
         self.high_water = high_water
