@@ -519,9 +519,10 @@ _GUESSED_BUFFERS = (4096, 16 * 1024)
 _MAX_BACKLOG = 320 * 1024
 _BACKLOGS_UNKNOWN = (96 * 1024, 200 * 1024)
 _BACKLOG_LINES = (3000, 15000, 40000)
-_BACKLOG_PAUSE = st.sampled_from([20 * _MS, 150 * _MS])
-#: ... with an idle time-out and back-pressure both, never shorter than this (see _Swarm.script).
-_BACKLOG_PAUSE_IDLE = 150 * _MS
+_BACKLOG_PAUSES = (20 * _MS, 150 * _MS)
+_BACKLOG_PAUSE = st.sampled_from(_BACKLOG_PAUSES)
+#: ... with an idle time-out and back-pressure both, always the longer (see _Swarm.script).
+_BACKLOG_PAUSE_IDLE = max(_BACKLOG_PAUSES)
 #: backpressure, with ``max_queued`` known, one aim in as many (_EDGE): the edge of the output limit.  The reader
 #: sends lines of the longest bulk line (the server's line limit, or less) in one burst and nothing more, owed
 #: max_queued + the line the server's send in flight holds (whose first bytes the window holds, a window below
