@@ -500,6 +500,16 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         op = sock.end_op if sock is not None else None
         return op.reaped_ns if op is not None and op.state is REAPED else None
 
+    def send_completed_ns(self, peer: FakePeer) -> int:
+        """When a send that moved bytes last completed on the socket that holds
+        the other end of ``peer``'s connection, in virtual time; 0 if none has
+        (or no socket holds it yet).  A query of the fake's state (no call, no
+        draw).  For tests: a server that counts a completed send as its
+        client's activity (an idle time-out) learns of it no earlier than
+        this."""
+        sock = self._socket_at(peer)
+        return sock.send_done_ns if sock is not None else 0
+
     def signal_event(self, hEvent: int) -> None:
         """Signal an event from outside the program (a simulated actor, a test
         standing in for another thread or a console control handler).  Unlike

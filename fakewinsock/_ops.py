@@ -93,6 +93,12 @@ class HasHandle(Protocol):
     # completes.  A wait on the handle (WSAGetOverlappedResult's fWait with no
     # hEvent) waits for it.
     handle_signaled: bool
+    # When a send of this socket last completed with bytes while the program
+    # held the socket (virtual time; 0: never): a record for observers
+    # (FakeWinsock.send_completed_ns); not a send that outlived closesocket
+    # (FakeConfig.close_keeps_sends: close_deferred).
+    send_done_ns: int
+    close_deferred: bool
 
 
 S = TypeVar("S", bound=HasHandle)
@@ -322,6 +328,8 @@ class Operations(Generic[S]):
         op.state = COMPLETED
         ov.Internal = status
         ov.InternalHigh = n
+        if n and not status and op.kind == "WSASend" and not op.sock.close_deferred:
+            op.sock.send_done_ns = self.kernel.now_ns  # (a record for observers: nothing reads it to decide)
         if op.event is None:  # no event: the I/O manager signals the handle itself (see HasHandle)
             op.sock.handle_signaled = True
         self.stats["completed"] += 1

@@ -87,7 +87,7 @@ class Socket:
         "layer", "handle", "overlapped", "state", "local", "ep", "listener",
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
-        "iocp", "connected_ns", "handle_signaled", "end_op",
+        "iocp", "connected_ns", "handle_signaled", "end_op", "send_done_ns",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -126,6 +126,9 @@ class Socket:
         # The receive that returned the connection's end (0 bytes of a non-empty buffer: the peer's FIN),
         # once one has: FakeWinsock.end_taken looks at whether the program has reaped it.
         self.end_op: SocketOp | None = None
+        # When one of its sends last completed with bytes (virtual time; 0: never):
+        # FakeWinsock.send_completed_ns.  Set by Operations.complete; nothing reads it to decide.
+        self.send_done_ns = 0
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from fakewinsock.testing import ClientScript, EchoModel, Scenario, check_line_server
+from fakewinsock.testing import ClientScript, EchoModel, LineServerFailure, Scenario, check_line_server
+from ovserver._core import _Io
 from ovserver._events import EventServer
 from tests.mutants.properties import OvserverUnderTest
 
@@ -37,3 +38,65 @@ def test_a_slowed_server_may_time_out_a_line_that_came_after_the_deadline(gap_ms
         lambda ws, address: OvserverUnderTest(EventServer, ws, address, "echo", idle_timeout_ms=IDLE_MS),
         _scenario(gap_ms * _MS), EchoModel(idle_timeout_ms=IDLE_MS), seed=seed)
     assert report.timed_out >= 1
+
+
+def _pausing_scenario(gap_ns: int, window: int | None = None) -> Scenario:
+    """The slowed server kept busy as above; the late client sends its first line as it connects and its
+    second ``gap_ns`` later, and reads nothing for the first 60 ms (so the first line's reply, which the
+    server's send put on its way at once, is read 60 ms late; with a ``window`` of 4 bytes the send cannot
+    complete before that read)."""
+    flood = tuple(b"f%03d" % i for i in range(120))
+    late = ClientScript((b"late one", b"late two"), (b"late one\n", b"late two\n"), (0, gap_ns), arrive_ns=1 * _MS,
+                        pause_at_ns=0, pause_ns=60 * _MS)
+    return Scenario((ClientScript(flood, tuple(x + b"\n" for x in flood), (0,) + (2 * _MS,) * 119), late),
+                    call_cost_ns=1 * _MS, window=window)
+
+
+def _check(cls: type[EventServer], scenario: Scenario, seed: int) -> str | None:
+    try:
+        report = check_line_server(
+            lambda ws, address: OvserverUnderTest(cls, ws, address, "echo", idle_timeout_ms=IDLE_MS),
+            scenario, EchoModel(idle_timeout_ms=IDLE_MS), seed=seed)
+    except LineServerFailure as e:
+        return str(e)
+    assert report.timed_out == 1
+    return None
+
+
+@pytest.mark.parametrize("gap_ms", [112, 120])
+def test_a_reader_that_paused_is_timed_out_from_the_server_s_send_not_from_its_read(gap_ms: int) -> None:
+    """The late client's reply completed (the server's clock restarted) at once, but it read it only 60 ms
+    later; its second line comes past the server's deadline, which the busy server gets round to after that
+    line arrived.  By the server's completed send the client had been idle for the time-out: as due.
+    (Failed when the checker counted the client's reads as the server's activity: "idle only 30.0 ms by its
+    own account", a false alarm on the correct ovserver.)"""
+    assert _check(EventServer, _pausing_scenario(gap_ms * _MS), seed=0) is None
+
+
+class _SendKeepsIdleClock(EventServer):
+    """A planted bug: a completed send to a client does not restart its idle clock (only its lines do)."""
+
+    def _completed(self, io: _Io, error: int, nbytes: int) -> None:
+        conn = io.conn
+        before = conn.active_ms if conn is not None else 0
+        super()._completed(io, error, nbytes)
+        if io.kind == "send" and conn is not None:
+            conn.active_ms = before  # BUG: the send's restart undone
+
+
+@pytest.mark.parametrize(("gap_ms", "seed"), [(112, 0), (112, 3), (120, 3)])
+def test_a_server_whose_completed_sends_do_not_keep_a_client_alive_is_caught(gap_ms: int, seed: int) -> None:
+    """A window of 4 bytes: the reply's send completes only when the late client reads, 60 ms in.  The
+    correct server's clock restarts then and it keeps the client; the planted bug's runs from the first
+    line and closes it after its second line arrived (the checker's account of the completed send,
+    ``FakeWinsock.send_completed_ns``: with only the client's lines and connect, such a close is as due)."""
+    found = _check(_SendKeepsIdleClock, _pausing_scenario(gap_ms * _MS, window=4), seed)
+    assert found is not None and "under the idle time-out" in found, found
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_correct_server_keeps_a_client_whose_send_completed_late(seed: int) -> None:
+    report = check_line_server(
+        lambda ws, address: OvserverUnderTest(EventServer, ws, address, "echo", idle_timeout_ms=IDLE_MS),
+        _pausing_scenario(112 * _MS, window=4), EchoModel(idle_timeout_ms=IDLE_MS), seed=seed)
+    assert report.timed_out == 0

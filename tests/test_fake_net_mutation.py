@@ -181,6 +181,36 @@ def test_the_end_is_taken_when_the_program_reaps_its_receive_of_0_bytes() -> Non
     assert ws.end_taken(peer)  # (closed since: it still took the end)
 
 
+def test_send_completed_ns_is_when_a_send_with_bytes_last_completed() -> None:
+    """FakeWinsock.send_completed_ns (the recipe checker's idle account: a
+    completed send is the client's activity): 0 until a send moves bytes and
+    completes; the time it completed, not when the program reaps it; a send
+    that fails (the peer reset the connection) leaves it as it was."""
+    ws = FakeWinsock(config=quiet(window=1000))
+    srv = Server(ws)
+    s, peer = srv.accept()
+    assert ws.send_completed_ns(peer) == 0
+    ov = srv.overlapped()
+    data = b"x" * 1500
+    rc, _, _ = ws.WSASend(s, [WSABUF(len(data), data)], 1, 0, ov, None)
+    assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING
+    ws.run_for(0.01)
+    assert ws.send_completed_ns(peer) == 0  # pending: the peer reads nothing, the window is full
+    assert peer.recv(4096)
+    ws.run_for(0.01)
+    done = ws.send_completed_ns(peer)
+    assert 0 < done < ws.now_ns  # completed (the rest went out), not reaped yet
+    ws.run_for(0.01)
+    assert srv.result(s, ov) == (TRUE, len(data), 0) and ws.send_completed_ns(peer) == done
+    ov2 = srv.overlapped()
+    rc, _, _ = ws.WSASend(s, [WSABUF(len(data), data)], 1, 0, ov2, None)
+    assert rc == SOCKET_ERROR and ws.WSAGetLastError() == WSA_IO_PENDING
+    peer.reset()
+    srv.wait(ov2)
+    assert srv.result(s, ov2)[0] == FALSE and ws.send_completed_ns(peer) == done
+    srv.finish()
+
+
 def test_a_reset_discards_the_data_not_yet_read() -> None:
     srv = Server(FakeWinsock(config=quiet()))
     s, peer = srv.accept()

@@ -249,7 +249,9 @@ class _Client(ScriptedClient):
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
-        self.rx_times: list[int] = []  # when it read bytes: with a slowed server only (see idle_before_a_line)
+        # With a slowed server and an idle time-out: for each line, when a send of the server to it had last
+        # completed (FakeWinsock.send_completed_ns) as the line was sent (see idle_before_a_line).
+        self.line_active_ns: list[int] = []
         # While it does not read (a pause, or for good): (when, bytes of its stream the server had taken by
         # then), each time that grew, as seen at its peer's events and its sends (see overdue_cut_off).
         self.taken_while_stuck: list[tuple[int, int]] = []
@@ -426,11 +428,19 @@ class _Client(ScriptedClient):
 
     def idle_since(self) -> int:
         """When this client was last active by its own account (the idle time-out): its last connect
-        attempt, or when it sent the last line that the server has taken (received) by now.  The
-        server's clock starts no earlier than either: it accepts a client after its attempt, and takes a
-        line after it was sent.  (A line sent but not taken yet does not count: the bytes before its
+        attempt, when it sent the last line that the server has taken (received) by now, or when a send
+        of the server to it last completed with bytes (FakeWinsock.send_completed_ns; the model counts a
+        completed send as activity).  The server's clock starts no earlier than any of them: it accepts a
+        client after its attempt, takes a line after it was sent, and learns of a send's completion no
+        earlier than it happens.  (A line sent but not taken yet does not count: the bytes before its
         newline may take longer than the time-out to arrive.  Its reads are not counted: a server's send
         may complete long before its bytes are read.)"""
+        since = self.own_idle_since()
+        return max(since, self.run.ws.send_completed_ns(self.peer)) if self.peer is not None else since
+
+    def own_idle_since(self) -> int:
+        """:meth:`idle_since` less the server's sends: its last connect attempt, or when it sent the last
+        line that the server has taken by now (what the idle watch's looks are timed by)."""
         lines = self.lines_taken()
         return max(self.attempt_ns, self.line_sent_ns[lines - 1] if lines else 0)
 
@@ -467,20 +477,32 @@ class _Client(ScriptedClient):
         server: recipe_idle, events, chat, a busy server at 1 ms a call; tools/false_alarms.py --idle,
         seeded 0, example 190: a client that connected, was accepted, and sent its first lines 131 ms
         later, closed 30 ms after them with its receive completed and not reaped, idle time-out 100 ms).
-        Its reads count as activity before the line (a send of the server to it completed no later than it
-        read its bytes, and restarted the server's clock), so that only a gap with neither a line nor a read
-        allows the close.  Not for a server that keeps up (the watch holds it to its deadline:
+        The server's sends to it that completed count as activity before the line (the model's rule; the server
+        learns of a completion no earlier than it happens: FakeWinsock.send_completed_ns, looked at as the line
+        was sent), so that only a gap with neither a line nor such a send allows the close.  (Not the client's
+        reads: a send completes once its bytes are in the network, and a client that pauses reads them later,
+        ``ClientScript.pause_ns``: by its reads a correct server's close after a pause would be early,
+        tests/test_checker_idle_busy.py.)  Not for a server that keeps up (the watch holds it to its deadline:
         :meth:`_idle_watch`), nor with back-pressure (a client held back is not idle: its lines may wait
         unread for longer than the time-out while its clock is stopped, red11's resume-keeps-idle-clock)."""
-        since, reads, r = self.attempt_ns, self.rx_times, 0
-        for sent in self.line_sent_ns[:self.lines_taken()]:
-            while r < len(reads) and reads[r] <= sent:
-                since = max(since, reads[r])
-                r += 1
-            if sent - since >= due:
+        since = self.attempt_ns
+        # (line_active_ns runs parallel to line_sent_ns, both noted as lines are sent; the taken ones a prefix)
+        for sent, active in zip(self.line_sent_ns[:self.lines_taken()], self.line_active_ns, strict=False):
+            if sent - max(since, active) >= due:
                 return True
             since = max(since, sent)
         return False
+
+    def send(self, chunk: bytes) -> int:
+        ended = super().send(chunk)
+        self._note_active(ended)
+        return ended
+
+    def _note_active(self, lines: int) -> None:
+        """``lines`` of its lines were sent just now: with a slowed server and an idle time-out, note when a
+        send of the server to it had last completed (see :meth:`idle_before_a_line`)."""
+        if lines and self.run.busy and self.run.policy.idle_timeout_ms is not None and self.peer is not None:
+            self.line_active_ns += [self.run.ws.send_completed_ns(self.peer)] * lines
 
     def _look_held(self) -> None:
         """Back-pressure with an idle time-out, a server that keeps up: a look at whether the server holds
@@ -573,8 +595,8 @@ class _Client(ScriptedClient):
                 self.idle_line_floor_ns = now  # (not only bytes of its own without a newline)
         elif self.quiet_look is None or self.quiet_look[:2] != (self.sent_bytes, self.received_bytes):
             self.quiet_look = (self.sent_bytes, self.received_bytes, now)
-        since = max(self.idle_since(), self.rx_ns, self.idle_line_floor_ns)
-        due = max(self.idle_since(), self.rx_ns, self.idle_floor_ns) + limit * _MS + _IDLE_LATE_NS
+        since = max(self.own_idle_since(), self.rx_ns, self.idle_line_floor_ns)
+        due = max(self.own_idle_since(), self.rx_ns, self.idle_floor_ns) + limit * _MS + _IDLE_LATE_NS
         if now < since + limit * _MS + _IDLE_LATE_NS and now < due:
             run.ws.call_at(min(due, now + limit * _MS // 4), self._idle_watch)
             return
@@ -755,8 +777,9 @@ class _Client(ScriptedClient):
         how = "reset" if reset else "closed"
         state = "after its FIN" if self.fin_sent else f"while {self.state}"
         limit = run.policy.idle_timeout_ms
-        idle = (f"; idle only {(run.ws.now_ns - self.idle_since()) / 1e6:.1f} ms by its own account (its last line "
-                f"or connect attempt), under the idle time-out of {limit} ms" if limit is not None else "")
+        idle = (f"; idle only {(run.ws.now_ns - self.idle_since()) / 1e6:.1f} ms by its own account (its last line, "
+                f"connect attempt or completed send to it), under the idle time-out of {limit} ms"
+                if limit is not None else "")
         ended = (f"; owed {self.owed_unread()} bytes unread, over half the high-water mark, but the server had "
                  f"taken its FIN at {ended_ns / 1e9:.6f} s: a client that ended its input gets no more lines, "
                  f"holds no sender back and is no longer over the mark (no back-pressure cut-off)"
@@ -774,8 +797,6 @@ class _Client(ScriptedClient):
                 self.first_rx_ns = self.rx_ns
             if self.run.policy.idle_timeout_ms is not None:
                 self.lines_taken()
-                if self.run.busy:
-                    self.rx_times.append(self.rx_ns)
         every = self.script.read_every_ns
         if every and data and self.peer is not None:  # a slow reader: the next read comes later
             ws, peer = self.run.ws, self.peer
@@ -1182,6 +1203,7 @@ class _Client(ScriptedClient):
         self.state = _CLOSING
         if self.tail_is_line and self.sent_bytes == len(self.script.stream):
             self.line_sent_ns.append(self.run.ws.now_ns)  # the tail is a line once the FIN ends it
+            self._note_active(1)
         self.fin_ns = self.run.ws.now_ns
         self.shutdown()
         f = self.fault
