@@ -435,7 +435,8 @@ RECIPE_LOST |= RED11_RECIPE_LOST
 #: taken), and a close less than the idle time-out later that neither the stall time-out nor max_queued explains
 #: fails (``_Client.held_at_close``).  Measured 2026-12-07 on held36 (CI=true, -m slow, -p no:xdist, alone, load
 #: about 2): caught by recipe_bp_idle, 15.5 s (client dropped: 2 clients, 19 lines, 18019 bytes, 52 draws: reset at
-#: 116 ms, held back from 27 ms to the look at 102 ms).
+#: 116 ms, held back from 27 ms to the look at 102 ms).  Re-run on bpidle37 (the backpressure reader always stays
+#: 300 ms in recipe_bp_idle): caught, 26.2 s (client dropped: 1 client, 17 lines, 16384 bytes, 38 draws).
 RED12_RECIPE_LOST = {
     "idle-newline-in-stale-bytes": "needs an idle time-out and a client that sends a line and then dribbles bytes "
                                    "without a newline, the line's newline past the dribble's receives in the "
@@ -529,12 +530,14 @@ RECIPE_LOST |= BPIDLE33_RECIPE_LOST
 #: pauses 150 ms, its draw kept): CI=true, -m slow, -p no:xdist, the property ran its budget without a catch (40 s);
 #: bench_search (recipe_bp_idle, seeds 0-4, 200 examples, no shrink) 5 of 5 seeds (33, 40, 54, 26, 50; seed 4's 50
 #: comes with the 150 ms pause, not found in 200 with the look alone).
-DRIBBLE35_RECIPE_LOST = {
-    "resume-keeps-idle-clock": "the derandomized recipe_bp_idle sequence moved with dribble35's dribble after a "
-                               "client's lines and no longer draws the held-back client it needs; bench_search 5 of "
-                               "5 seeds since held36 (median 40); simulate finds it on seed 582, "
-                               "tests/test_simulate_bp_idle.py and tests/test_checker_idle_backpressure.py catch it",
-}
+#: Caught again since bpidle37 (2026-12-07: with an idle time-out and back-pressure the swarm's backpressure reader
+#: always stays 300 ms once served, its draw kept: read on after its 150 ms pause, it then stays idle past the idle
+#: time-out, which the mutant, its read-on arming no deadline, lets pass): CI=true, -m slow, -p no:xdist, in one run
+#: with idle-times-out-held-back, load about 2: recipe_bp_idle, 71.0 s (client dropped: 1 client, 17 lines, 16384
+#: bytes, 87 draws).  The derandomized sequence run on past each failure (a probe, not kept): 12 of its 210 examples
+#: fail the mutant (the first at 30), none of 209 before.  bench_search (recipe_bp_idle, seeds 0-4, 200 examples, no
+#: shrink) unchanged: 5 of 5 at 33, 40, 54, 26, 50 (no example before those became a find).
+DRIBBLE35_RECIPE_LOST: dict[str, str] = {}
 RECIPE_LOST |= DRIBBLE35_RECIPE_LOST
 #: hangup-allowance-off-by-one and stop-skips-draining were in RED9_RECIPE_LOST ("the recipe's long lines come in
 #: sends that do not end at byte max_line + 1"; "the recipe's leavers and paused readers pause 20-300 ms") until
