@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from ._fake import FakeWinsock
     from ._peer import FakePeer
 
-__all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server", "unread_before_fin"]
+__all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server", "unread_before_fin",
+           "sends_posted", "send_ending"]
 
 
 def note_taken(log: list[tuple[int, int]], now_ns: int, peer: FakePeer, sent_bytes: int) -> None:
@@ -58,6 +59,23 @@ def nothing_on_the_way(ws: FakeWinsock, peer: FakePeer) -> bool:
         return False
     end = ws.server_end(peer)
     return end is not None and not end.sends and not end.endpoint.in_flight
+
+
+def sends_posted(ws: FakeWinsock, peer: FakePeer | None) -> bool:
+    """The server has a send to ``peer`` posted and not completed yet (on the
+    socket that holds its end of the connection)."""
+    end = ws.server_end(peer) if peer is not None else None
+    return end is not None and bool(end.sends)
+
+
+def send_ending(ws: FakeWinsock, peer: FakePeer | None) -> bool:
+    """A send the server posted to ``peer`` has ended (every byte of it moved
+    into the network, not cancelled) and its completion is still due: a
+    CancelIoEx no longer finds it, while the server has not been told yet (no
+    packet, event or routine of it so far).  ``peer``'s reads make room for
+    a send that waits for it, so this begins at one of them."""
+    end = ws.server_end(peer) if peer is not None else None
+    return end is not None and any(op.moved >= op.total and not op.abort_status for op in end.sends)
 
 
 def reset_by_server(peer: FakePeer | None) -> bool:

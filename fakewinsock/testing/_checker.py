@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
-from .._owed import note_taken, nothing_on_the_way, outbound, reset_by_server, taken_before, unread_before_fin
+from .._owed import (
+    note_taken,
+    nothing_on_the_way,
+    outbound,
+    reset_by_server,
+    send_ending,
+    sends_posted,
+    taken_before,
+    unread_before_fin,
+)
 from .._preempt import PreemptingChooser
 from .._scripted import CONNECTING as _CONNECTING
 from .._scripted import DONE as _DONE
@@ -29,7 +38,7 @@ from .._scripted import ScriptedClient
 from .._sim import FakeConfig
 from ._chooser import HypothesisChooser
 from ._models import EchoModel, LineModel, _Policy
-from ._scenarios import _MS, _S, ClientFault, ClientScript, Scenario
+from ._scenarios import _MS, _S, _STOP_SEND_END_WAIT_NS, ClientFault, ClientScript, Scenario
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -258,15 +267,14 @@ class _Client(ScriptedClient):
         self.cut_taken_ns: int | None = None  # first seen: the server had taken its line's byte past max_line
         self.done_ns: int | None = None  # when it was done
         self.sent_at_stop: int | None = None  # quiet at the stop request (quiet_at_stop): the bytes it had sent
-        #: With the model's resets_cut_sends and a stop at stop_at_ns: its looks until _TAKEN_NS before the stop
-        #: note how much of its stream the server had taken (taken_by_stop; see fin_before_replies_at_stop).
-        #: (Not with an idle time-out: a server may close a client gracefully before the stop, with a line
-        #: taken and not handled yet, as the idle close races the line.)
-        stop_at = run.scenario.faults.stop_at_ns
-        self.stop_look_ns: int | None = (
-            stop_at - _TAKEN_NS if stop_at is not None and run.policy.resets_cut_sends and not run.busy
-            and not run.scenario.faults.allowed_drops and run.policy.idle_timeout_ms is None else None)
-        self.taken_by_stop = 0
+        #: With the model's resets_cut_sends and a stop at stop_at_ns: its looks until the stop note how much of
+        #: its stream the server had taken, in ``taken_log`` ((when, bytes taken), each time that grew; see
+        #: fin_before_replies_at_stop).  (Not with an idle time-out: a server may close a client gracefully
+        #: before the stop, with a line taken and not handled yet, as the idle close races the line.)
+        self.stop_looks = (run.scenario.faults.stop_at_ns is not None and run.policy.resets_cut_sends
+                           and not run.busy and not run.scenario.faults.allowed_drops
+                           and run.policy.idle_timeout_ms is None)
+        self.taken_log: list[tuple[int, int]] = []
         #: The idle watch's last look that found nothing on its way either way (echo; see reset_when_idle):
         #: (bytes it had sent, bytes it had read, when), or None.
         self.quiet_look: tuple[int, int, int] | None = None
@@ -414,6 +422,21 @@ class _Client(ScriptedClient):
             else:
                 total += sum(len(x) for x in c.out[:c.out_count[units]])
         return total - self.received_bytes
+
+    def owed_behind_send(self) -> bool:
+        """FaultPlan.stop_at_send_end: the server has a send to it posted, and owes it more own lines, for the
+        lines it had taken _TAKEN_NS ago by its looks (``taken_log``: time to handle them), than it has read,
+        has on their way and in its posted sends: output queued in the server behind the send, which a close
+        now would drop (what fin_before_replies_at_stop holds a FIN at the stop to).  Own lines only (in chat
+        what it has read and has on its way holds others' lines too: it is seen less often there).  A query
+        of the fake's state (no call, no draw)."""
+        run, peer = self.run, self.peer
+        if peer is None or not self.own_count or not sends_posted(run.ws, peer):
+            return False
+        lines = self.script.stream.count(b"\n", 0, taken_before(self.taken_log, run.ws.now_ns - _TAKEN_NS))
+        way = outbound(run.ws, peer)
+        return (bool(lines) and way is not None
+                and self.own_off[self.own_count[self._units(lines, False)]] > self.received_bytes + way[0] + way[1])
 
     # ------------------------------------------------------------ life
 
@@ -906,16 +929,21 @@ class _Client(ScriptedClient):
     def changed(self, peer: FakePeer) -> None:
         if peer is self.peer and self._paused_reader():
             self._note_taken(peer)
-        if self.stop_look_ns is not None and peer is self.peer and self.run.ws.now_ns <= self.stop_look_ns:
+        if self.stop_looks and peer is self.peer and not self.run.stopping:
             end = peer.other_end()
             if end is not None and not end.reset and not peer.was_reset:  # (a reset discards what was not taken)
-                self.taken_by_stop = max(self.taken_by_stop, self.sent_bytes - peer.unread)
+                taken, log = self.sent_bytes - peer.unread, self.taken_log
+                if not log or taken > log[-1][1]:
+                    log.append((self.run.ws.now_ns, taken))
         if self.cut is not None and self.cut_taken_ns is None and peer is self.peer and self.cut_reached():
             end = peer.other_end()
             if (not peer.was_reset and end is not None and not end.reset
                     and self.sent_bytes - peer.unread >= self.cut_byte):
                 self.cut_taken_ns = self.run.ws.now_ns
         super().changed(peer)
+        stop = self.run.stop_at_send_end
+        if stop is not None and peer is self.peer and send_ending(self.run.ws, peer) and self.owed_behind_send():
+            stop()  # (FaultPlan.stop_at_send_end: right after the read that made room for a send's last bytes)
 
     def hung_up_for_sure(self) -> bool:
         """The server has certainly found its line over max_line: it read the error line, or the server had
@@ -999,16 +1027,17 @@ class _Client(ScriptedClient):
         """With the model's ``resets_cut_sends``: the server closed it gracefully (a FIN) at the stop before
         every reply to the lines it had taken _TAKEN_NS before the stop request (time to handle them: the
         fake completes a receive within 50 us, and its server handles it in a few calls), as its looks saw
-        (``taken_by_stop``: a lower bound); fails it and returns True.  Such a server resets a connection it
+        (``taken_log``: a lower bound); fails it and returns True.  Such a server resets a connection it
         closes with output for it dropped, a send in flight or output queued (ovserver's ``Server._close``):
         a FIN tells the client that it has all it was owed.  (fin_after_part_of_a_line sees only a FIN right
         after part of a line; a close that drops whole replies queued behind a completed send is seen here:
         red13's dropped-asked-after-leave.)  Not with injected WSARecv/WSASend failures, a slowed server,
-        an idle time-out, nor a stop other than the scenario's (``stop_look_ns``).  ``got``: its own lines, read and
-        waiting unread in front of the FIN (unread_fin_after_part_of_a_line), if not only those read."""
-        if self.stop_look_ns is None or self.run.stop_ns is None or self.run.stop_ns < self.stop_look_ns + _TAKEN_NS:
+        an idle time-out, nor a stop other than the scenario's (``_Run.planned_stop``).  ``got``: its own lines,
+        read and waiting unread in front of the FIN (unread_fin_after_part_of_a_line), if not only those read."""
+        run = self.run
+        if not self.stop_looks or run.stop_ns is None or not run.planned_stop:
             return False
-        lines = self.script.stream.count(b"\n", 0, self.taken_by_stop)
+        lines = self.script.stream.count(b"\n", 0, taken_before(self.taken_log, run.stop_ns - _TAKEN_NS))
         if not lines or not self.own_count:
             return False
         due = self.own_count[self._units(lines, False)]
@@ -1017,7 +1046,7 @@ class _Client(ScriptedClient):
             return False
         self.fail(f"closed by the server (a FIN) at the stop{where} after {got} of the {due} own lines owed for "
                   f"the {lines} lines it had taken {_TAKEN_NS / 1e6:g} ms before the stop request (at "
-                  f"{self.run.stop_ns / 1e9:.6f} s): the model's resets_cut_sends says that the server resets a "
+                  f"{run.stop_ns / 1e9:.6f} s): the model's resets_cut_sends says that the server resets a "
                   f"connection it closes with output for it dropped (a send in flight, output queued), so that a "
                   f"FIN follows every reply it owed")
         return True
@@ -1041,7 +1070,7 @@ class _Client(ScriptedClient):
                 return
         peer = self.peer
         end = peer.other_end() if peer is not None else None
-        if (self.stop_look_ns is not None and not self.run.model.broadcasts and peer is not None and end is not None
+        if (self.stop_looks and not self.run.model.broadcasts and peer is not None and end is not None
                 and end.fin_sent and not end.reset and not peer.was_reset):
             # Echo: all it is sent is its own lines, so the server sent it as many bytes before its FIN as it has
             # read, has in its receive buffer and has on their way (a graceful close leaves no send outstanding).
@@ -1294,6 +1323,12 @@ class _Run:
         self.trace_at_error = ""  # the trace's tail when the first error was seen
         self.stopping = False  # the server was asked to stop
         self.stop_ns: int | None = None  # when
+        #: FaultPlan.stop_at_send_end, until the stop: the stop, which a client's event asks for when it finds a
+        #: send of the server to it ended with output owed behind it (see check_line_server); else None.
+        self.stop_at_send_end: Callable[[], None] | None = None
+        #: The stop was the scenario's (FaultPlan.stop_at_ns, or stop_at_send_end's), not the one after every
+        #: client was done.
+        self.planned_stop = False
         # The backlog watch (check_backlog): off (None) without a client limit, with a slowed server, or with
         # AcceptEx failures of the fake's own (FakeConfig.enobufs).
         self.backlog_bound_ns: int | None = (
@@ -1589,15 +1624,17 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     handle = server(ws, address)
     stop_requested = False
 
-    def stop(_: object = None) -> None:
+    def stop(planned: object = False) -> None:
         nonlocal stop_requested
         if not stop_requested:
+            run.planned_stop = planned is True
             run.check_quiet()
             run.check_backlog(final=True)
             for c in run.clients if not run.policy.resets_at_stop else ():
                 if c.quiet_at_stop():
                     c.sent_at_stop = c.sent_bytes
             stop_requested = run.stopping = True
+            run.stop_at_send_end = None
             run.stop_ns = ws.now_ns
             ws.call_at(ws.now_ns + int(idle_s * _S), stop_late, ws.now_ns)
             handle.stop()
@@ -1649,8 +1686,28 @@ def check_line_server(server: ServerFactory, scenario: Scenario, model: LineMode
     run.all_done = all_done
     for c in run.clients:
         ws.call_at(c.script.arrive_ns, c.arrive)
+    def planned_stop() -> None:
+        stop(True)
+
+    def stop_at_send_end(_: object) -> None:
+        """FaultPlan.stop_at_send_end, at its stop_at_ns (no client event found the moment before): the stop
+        now, unless a client is owed output queued behind a send posted to it (_Client.owed_behind_send);
+        then at the first client event that finds that send ended (the read that made room for its last
+        bytes), at most _STOP_SEND_END_WAIT_NS from now."""
+        behind = [c for c in run.clients if c.owed_behind_send()]
+        if stop_requested or not behind or any(send_ending(ws, c.peer) for c in behind):
+            stop(True)
+            return
+        ws.call_at(ws.now_ns + _STOP_SEND_END_WAIT_NS, stop, True)
+
     if scenario.faults.stop_at_ns is not None:
-        ws.call_at(scenario.faults.stop_at_ns, stop)
+        ws.call_at(scenario.faults.stop_at_ns, stop_at_send_end if scenario.faults.stop_at_send_end else stop, True)
+        if scenario.faults.stop_at_send_end:
+            # As a console's Ctrl+C may come at any instant, this stop comes (from the start) at the first client
+            # event that finds one of the server's sends to it ended, its completion still due (the server has not
+            # been told yet: its close of the connection then cancels nothing), while the client is owed output
+            # queued behind that send: the close must still be abortive (see fin_before_replies_at_stop).
+            run.stop_at_send_end = planned_stop
     for inj in scenario.faults.injections:
         ws.call_at(inj.at_ns, lambda i: ws.inject_error(i.call, i.error, i.count), inj)
     if not run.clients:
