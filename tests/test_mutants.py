@@ -475,18 +475,6 @@ RECIPE_LOST |= RED12_RECIPE_LOST
 #: whole budget) the three below (1891 s in all).  Re-checked on the registering commit (ab34859, CI=true, -m slow):
 #: the three below xfailed (612 s), zombie-reset-after-reap caught again (370 s).
 RED13_RECIPE_LOST = {
-    "end-keeps-over-mark": "unreachable in echo (an echo client goes over the mark only by its own receive, which "
-                           "pauses it: its FIN is read only once it has drained to half the mark, no longer over "
-                           "it); in chat a member over the mark that half-closes is then reset at the stall "
-                           "time-out where the correct server keeps it.  The checker refuses such a reset since "
-                           "fin36 (a back-pressure reset more than 20 ms after the server took the client's FIN: "
-                           "FakeWinsock.end_taken_ns), but the derandomized recipe_bp_chat does not catch it in its "
-                           "budget (fin36, CI=true, -m slow: 282 s): it needs a member that goes over the mark, "
-                           "then half-closes 20 ms or more before its stall time-out and reads nothing until "
-                           "then; "
-                           "tests/test_checker_end_over_mark.py, tests/test_ovserver_backpressure.py's "
-                           "test_hub_a_recipient_that_goes_resumes_the_senders_it_held_back[end] and "
-                           "tests/test_ovserver_backpressure_endings.py (red13) catch it",
     "dropped-asked-after-leave": "needs a close (a stop) of an iocp client whose send has completed, its packet not "
                                  "yet handled (the cancel finds nothing), with more output queued behind it: the "
                                  "stop must come while a worker waits for the lock with that packet.  Since fin36 "
@@ -500,6 +488,16 @@ RED13_RECIPE_LOST = {
                                  "is_abortive_though_the_send_completed catch it",
 }
 RECIPE_LOST |= RED13_RECIPE_LOST
+#: end-keeps-over-mark was in RED13_RECIPE_LOST ("unreachable in echo ...; in chat a member over the mark that
+#: half-closes is then reset at the stall time-out where the correct server keeps it ... the derandomized
+#: recipe_bp_chat does not catch it in its budget: it needs a member that goes over the mark, then half-closes 20 ms
+#: or more before its stall time-out and reads nothing until then") until bpchat37 (2026-12-07): told chat
+#: (``scenarios(chat=True)``, with high_water), the swarm's backpressure reader comes with a member that does not
+#: read while the burst backs up over the mark for it, half-closes 40 ms after the burst begins and reads on 300 ms
+#: after its FIN (fin36's rule then refuses the mutant's stall cut-off).  CI=true, -m slow, -p no:xdist: caught in
+#: 993 s (most of it shrinking, load 6 on 2 cores: client dropped, 2 clients, 110 lines, 327680 bytes, 1 fault,
+#: 201 draws, features backpressure).  bench_search (recipe_bp_chat, seeds 0-4, 200 examples, no shrink): 4 of 5
+#: seeds (115, 83, -, 19, 92; median 92) where 59e3d72 found it on 2 (-, -, -, 72, 64).
 #: accept-error-backs-off was in RED13_RECIPE_LOST ("each reset in the backlog delays accepting by 50 ms, within
 #: every deadline; a check would have to bound how long a client waits in the backlog of a server with room") until
 #: backlog36 (2026-12-07): the checker's backlog watch (_Run.check_backlog, 100 ms) catches it: CI=true, -m slow,
@@ -941,7 +939,8 @@ _RT13_LOST = {
                                "echo's), seed 2's run (long lines, hung readers, an early stop) does not show it)",
     "end-keeps-over-mark": "(needs chat with back-pressure and a member over the mark that half-closes: seeds 1 and "
                            "2, the two with back-pressure, draw no half_close; and the reset it makes is allowed, "
-                           "as in the recipe's checker: see RED13_RECIPE_LOST)",
+                           "as it was in the recipe's checker before fin36; recipe_bp_chat catches it since "
+                           "bpchat37: see the note after RED13_RECIPE_LOST)",
     "zombie-reset-after-reap": "(needs a closing client whose two cancelled operations complete apart, the second "
                                "within the one call (1 us) between the sweep's look and its WSAResetEvent: "
                                "simulate's fake draws completion delays at random from 0-50 us and a background "

@@ -205,6 +205,24 @@ def test_a_reader_stuck_at_a_server_with_back_pressure_is_owed_more_than_twice_i
 
 
 @FAST
+@given(scenario=scenarios(clients=(1, 4), lines=(0, 4), high_water=64 * 1024, chat=True, features=("backpressure",)))
+def test_in_chat_with_back_pressure_a_member_ends_over_the_mark_after_the_burst(scenario: Scenario) -> None:
+    """Told that the server is a chat server with back-pressure (``chat=True``, ``high_water``), the swarm's
+    backpressure reader (client 0 here, its burst in sends of 16 KiB) comes with a member that does not read
+    while the burst, routed to it, backs up over the mark, half-closes 40 ms after the burst begins and reads
+    on 300 ms after its FIN (bpchat37: red13's end-keeps-over-mark)."""
+    reader = scenario.clients[0]
+    if len(reader.stream) < 64 * 1024:  # (its burst shrunk: an ordinary client after it)
+        return
+    burst = sum(reader.gaps_ns[:[len(c) for c in reader.chunks].index(16 * 1024) + 1])
+    assert len(scenario.clients) >= 2
+    member, fin = scenario.clients[1], scenario.faults.fault_of(1)
+    assert fin is not None and fin.kind == "leave" and fin.reset_after_ns is None
+    assert sum(member.gaps_ns[:fin.before_chunk]) + fin.delay_ns == burst + 40 * MS
+    assert member.pause_at_ns == 0 and member.pause_ns == burst + 340 * MS and not member.tail
+
+
+@FAST
 @given(scenario=scenarios(clients=(0, 5), lines=(0, 4), inject=("AcceptEx", "WSARecv", "WSASend")))
 def test_swarm_scenarios_are_valid(scenario: Scenario) -> None:
     assert len(scenario.clients) <= 5 and set(scenario.features) <= set(ALL_FEATURES)
@@ -812,6 +830,7 @@ def test_a_failure_shrinks_to_the_feature_it_needs() -> None:
     ({"backlog": 3}, "backlog"),
     ({"early_stop": 1.0}, "early_stop"),
     ({"swarm": "plain"}, "swarm"),
+    ({"chat": "yes"}, "chat"),
     ({"swarm": False, "features": ("crowd",)}, "features"),  # features choose among the swarm's
     ({"inject": (), "features": ("injections",)}, "features"),  # impossible combinations
     ({"resets": False, "features": ("stopped_readers",)}, "features"),

@@ -379,20 +379,38 @@ def _line_before(script: ClientScript, fault: ClientFault, line: bytes) -> tuple
     return script, replace(fault, before_chunk=at + 1)
 
 
-def _deafened(script: ClientScript, index: int, line: int) -> tuple[ClientScript, ClientFault]:
-    """deaf_drains' client made from ``script`` (what an ordinary client sends; its tail dropped): a line of
-    ``line`` bytes (none if -1) after its lines, in a send of its own, its FIN right behind it, and no reading
-    for _DEAF_FOR from the start."""
+def _untailed(script: ClientScript) -> ClientScript:
+    """``script`` without its tail (an unterminated last line: its own send, or the end of the last one, see
+    _Swarm.script), so that its stream ends with a whole line, where a FIN may come."""
     chunks, gaps_ns = list(script.chunks), list(script.gaps_ns)
-    if script.tail:  # (its own send, or the end of the last one: see _Swarm.script)
+    if script.tail:
         if chunks[-1] == script.tail:
             chunks, gaps_ns = chunks[:-1], gaps_ns[:-1]
         else:
             chunks[-1] = chunks[-1][:-len(script.tail)]
-    script = replace(script, chunks=tuple(chunks), gaps_ns=tuple(gaps_ns), tail=b"", pause_at_ns=0,
-                     pause_ns=_DEAF_FOR)
+    return replace(script, chunks=tuple(chunks), gaps_ns=tuple(gaps_ns), tail=b"")
+
+
+def _deafened(script: ClientScript, index: int, line: int) -> tuple[ClientScript, ClientFault]:
+    """deaf_drains' client made from ``script`` (what an ordinary client sends; its tail dropped): a line of
+    ``line`` bytes (none if -1) after its lines, in a send of its own, its FIN right behind it, and no reading
+    for _DEAF_FOR from the start."""
+    script = replace(_untailed(script), pause_at_ns=0, pause_ns=_DEAF_FOR)
     fault = ClientFault(index, "leave", script.leave_points()[-1], 0)
     return _line_before(script, fault, _pattern(line, index)) if line >= 0 else (script, fault)
+
+
+def _marked(script: ClientScript, index: int, burst_at: int) -> tuple[ClientScript, ClientFault]:
+    """backpressure's member that ends over the mark (chat with back-pressure: see _MARK_FIN), made from
+    ``script`` (what an ordinary client sends; its tail dropped): it reads nothing from its greeting on, sends
+    its lines until then and half-closes _MARK_FIN after the backpressure reader's burst begins (``burst_at``
+    after the clients begin to talk; at the last line boundary it has sent by then: sends after it do not
+    come), and reads on _MARK_DEAF after its FIN."""
+    script = _untailed(script)
+    fin = burst_at + _MARK_FIN
+    at = max(p for p in script.leave_points() if sum(script.gaps_ns[:p]) <= fin)  # (0 at least)
+    script = replace(script, pause_at_ns=0, pause_ns=fin + _MARK_DEAF)
+    return script, ClientFault(index, "leave", at, fin - sum(script.gaps_ns[:at]))
 
 
 def _cut(stream: bytes, sizes: list[int]) -> list[bytes]:
@@ -555,6 +573,19 @@ _MAX_EDGE = 2 * 1024 * 1024
 #: (see _Swarm.script).
 _BURST_STAYS = (0, 300 * _MS)
 _BURST_STAY = st.sampled_from(_BURST_STAYS)
+#: backpressure in chat with back-pressure (``scenarios(chat=True, high_water=...)``): the reader's burst goes to
+#: every other member, not back to it, so another member (departures' leaver unless it is hung up, accept_faults'
+#: late client, else the next client without a role) backs up over the mark while it does not read (the burst,
+#: routed to it, queued in the server), then ends its input while over it: it half-closes _MARK_FIN after the
+#: burst begins (over the mark by then: a window of 1000 bytes and more moves 64 KiB in under 20 ms) and reads on
+#: only _MARK_DEAF after its FIN, past a slow-consumer time-out counted from when it went over (100 ms in the
+#: recipe: the FIN comes some 40 ms before it).  A client that ended its input gets no more lines and holds no
+#: sender back: a server that keeps it over the mark, and cuts it off at that time-out where it is owed its
+#: replies, is wrong (red13's end-keeps-over-mark; bpchat37: bench_search found it on 2 of 5 seeds without).
+#: Not with a slow reader (over the mark too, it holds that member back, whose FIN is then not read), nor after
+#: a burst at the edge of the output limit (it owes each member more than max_queued: a cut-off allowed).
+_MARK_FIN = 40 * _MS
+_MARK_DEAF = 300 * _MS
 #: reset_after_fin: how long after its FIN a client that gives up on its replies (reads nothing more) resets:
 #: once the server has taken the FIN (no receive posted any more) while its send to the client pends, or (0, 1 in
 #: 4) right behind the FIN, as a closesocket with unread data right after shutdown.
@@ -798,9 +829,20 @@ class _Swarm:
                  arrivals: st.SearchStrategy[int], gaps: st.SearchStrategy[int], linger: st.SearchStrategy[int],
                  allowed: tuple[str, ...], inject: Sequence[str], errors: Sequence[int], max_line: int | None,
                  recv_size: int | None, max_clients: int | None, max_queued: int | None = None,
-                 stops: bool = True, idle_timeout_ms: int | None = None, high_water: int | None = None) -> None:
+                 stops: bool = True, idle_timeout_ms: int | None = None, high_water: int | None = None,
+                 chat: bool = False) -> None:
         self.clients, self.lines, self.line = clients, lines, line
         self.high_water = high_water
+        #: Chat with back-pressure: backpressure's reader comes with a member that ends over the mark (see
+        #: _MARK_FIN); only then (every other strategy's draws stay as they were).
+        self.mark_ends = chat and high_water is not None
+        #: ... when the backpressure reader's burst begins, after the clients begin to talk (None: no burst), in
+        #: the scenario being drawn
+        self.burst_at: int | None = None
+        #: ... and which client is that member (-1: none), and what it drew (its script as an ordinary client of its
+        #: role, the labels of its draws after its sends: see _mark)
+        self.marker = -1
+        self.marked_from: tuple[ClientScript, set[str]] | None = None
         self.idle_timeout_ms = idle_timeout_ms
         #: False when the caller ruled stops out (``faults=False`` or ``early_stop=False``): busy_server's
         #: stop too, which ``features=("busy_server",)`` alone still draws.
@@ -887,6 +929,12 @@ class _Swarm:
                 on.append(name)
         return frozenset(on)
 
+    def _marks(self, f: frozenset[str]) -> bool:
+        """Whether backpressure's reader comes with a member that ends over the mark (see _MARK_FIN): in chat
+        with back-pressure, and not with a slow reader (over the mark too, it would hold that member back: a
+        server does not read a sender it holds back, so its FIN would wait) nor a busy server (no backpressure)."""
+        return self.mark_ends and "backpressure" in f and not {"slow_readers", "busy_server"} & f
+
     def odds(self, name: str) -> int:
         """A feature is switched on 1 time in this many (its draw is 0 to this - 1, on at the top)."""
         if name == "big_sends":
@@ -942,7 +990,7 @@ class _Swarm:
         # other clients' FIN features: ('long_lines', 'half_close', 'fin_after_burst', 'reset_after_fin',
         # 'deaf_drains'), 4 faults)
         deaf = role == "deaf_leaver"
-        if deaf:
+        if deaf or role == "mark_ender":  # (backpressure's member that ends over the mark, likewise: see over)
             role = ""
         kinds: tuple[str, ...] = ()
         used = self.used
@@ -960,6 +1008,10 @@ class _Swarm:
         if hung:
             assert self.max_line is not None
             msgs.append(_pattern(self.max_line + 1, index))
+        # backpressure's member that ends over the mark (see _marked; chat with back-pressure), unless hung up: made,
+        # as deaf_drains' client, from what it draws (its role's: an ordinary client, departures' leaver or
+        # accept_faults' late client), all of it, once the reader's burst is known (see _mark)
+        over = index == self.marker and not hung
         if role == "ender":  # a line whose reply the window holds back
             size = draw(_ladder(self.ender_line + 1))
             if size:
@@ -1105,8 +1157,12 @@ class _Swarm:
         sent_gaps = gaps_ns[:-1] if deaf and tail and chunks[-1] == tail else gaps_ns  # (deaf: no tail, see _deafened)
         if role != "talker" and any(g in _LONG_GAPS for g in sent_gaps):
             used.add("talk_after_leave" if "talk_after_leave" in f else "spread_arrivals")
+        if role == "backpressure" and backed_up and index not in self.edges:  # (for the member that ends over the
+            # mark after it: _marked; not after a burst at the edge of the output limit, whose lines owe each other
+            # member more than max_queued: a cut-off the model allows)
+            self.burst_at = sum(gaps_ns[:first_bulk])
         labels = used
-        if deaf:  # (the rest of an ordinary client's draws; their labels are not its own)
+        if deaf or over:  # (the rest of an ordinary client's draws; their labels are not its own)
             self.used = used = set()
         late, stay = draw(_CROWD_LATE), draw(_CROWD_STAY)  # (drawn whether crowd is on or not)
         if "crowd" not in f or role in ("accept_reset", "accept_late"):
@@ -1179,13 +1235,16 @@ class _Swarm:
         stay = max(stay, draw(self.linger))
         # deaf_drains: its lines (no tail: its ending is the shape's), then its line whose reply the window holds
         # back, FIN right behind it; it reads nothing for longer than the stop after its FIN may take (see draw)
-        deafened = _deafened(ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, stay, tail), index,
-                             self.deaf_line) if deaf else None
+        drawn_ = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, stay, tail)
+        deafened = _deafened(drawn_, index, self.deaf_line) if deaf else None
         if keep_alive:  # ... and sends nothing (a connection opened ahead of use)
             msgs, chunks, gaps_ns, tail, pause_at, pause = [], [], (), b"", None, None
         script = ClientScript(tuple(msgs), tuple(chunks), gaps_ns, arrive, stay, tail, pause_at, pause, read_bytes,
                               read_every)
         ending = self._ending(draw, f, index, role, script, stops=stops, hung=hung, filler=filler, quiet=keep_alive)
+        if over:  # (the labels of the rest of its draws kept aside: see _mark)
+            self.marked_from = drawn_, self.used
+            self.used = labels
         if deafened is None:
             return ending
         self.used = labels
@@ -1194,6 +1253,24 @@ class _Swarm:
         if arrive in _SPREAD_ONLY and "spread_arrivals" in f and "crowd" not in f:
             labels.add("spread_arrivals")
         return deafened
+
+    def _mark(self, f: frozenset[str], made: list[tuple[ClientScript, ClientFault | None]]
+              ) -> list[tuple[ClientScript, ClientFault | None]]:
+        """backpressure's member that ends over the mark (chat with back-pressure: see _MARK_FIN), once every
+        client is drawn: made from what it drew (:func:`_marked`) where the reader's burst comes, which it follows;
+        else (no such member, or the burst shrunk to none) ``made`` as drawn."""
+        if self.marked_from is None:
+            return made
+        i, (drawn_, rest) = self.marker, self.marked_from
+        if self.burst_at is None:  # it is what it drew, labels and all
+            self.used |= rest
+            return made
+        self.give_up_lines.pop(i, None)
+        self.stuck_lines.pop(i, None)
+        self.used.update(("backpressure", "departures") if self.roles[i] == "leaver" else ("backpressure",))
+        if drawn_.arrive_ns in _SPREAD_ONLY and "spread_arrivals" in f and "crowd" not in f:
+            self.used.add("spread_arrivals")
+        return [*made[:i], _marked(drawn_, i, self.burst_at), *made[i + 1:]]
 
     def _ending(self, draw: st.DrawFn, f: frozenset[str], index: int, role: str, script: ClientScript, *,
                 stops: bool, hung: bool, filler: bool, quiet: bool) -> tuple[ClientScript, ClientFault | None]:
@@ -1400,6 +1477,9 @@ class _Swarm:
         self.stuck_lines = {}
         self.give_up_lines = {}
         self.edges = set()
+        self.burst_at = None
+        self.marker = -1
+        self.marked_from = None
         self.big_left = _MAX_BIG  # for all the big sends of the scenario
         self.exact_big = 0
         lo, hi = self.clients
@@ -1429,7 +1509,9 @@ class _Swarm:
         else:
             # (not for deaf_drains, which one client makes: switching it off then keeps the count, and the draws
             # after it)
-            need = 3 if "accept_faults" in f else 2 if {"departures", "busy_server", "hangup_edges"} & f else lo
+            # (and backpressure's member that ends over the mark, in chat with back-pressure: see _MARK_FIN)
+            pair = bool({"departures", "busy_server", "hangup_edges"} & f) or self._marks(f)
+            need = 3 if "accept_faults" in f else 2 if pair else lo
             count = max(some, min(need, hi))
         roles = [""] * count  # what each client does for a targeted feature
         if count:
@@ -1466,6 +1548,16 @@ class _Swarm:
                     free = [i for i, r in enumerate(roles) if r == ""]
                     talkers = [i for i, r in enumerate(roles) if r == "talker"]
                     roles[free[0] if free else talkers[-1] if len(talkers) > 1 else -1] = role
+                    if role == "backpressure" and self._marks(f):  # chat with back-pressure: a member that
+                        # ends over the mark (see _marked): departures' leaver, accept_faults' late client, or the next
+                        # client without a role (not one of a crowd's first, which stay)
+                        stays = self.max_clients or 0 if "crowd" in f else 0
+                        free = [i for i, r in enumerate(roles) if r == "" and i >= stays]
+                        marker = [i for i, r in enumerate(roles) if r in ("leaver", "accept_late")] or free[:1]
+                        if marker:
+                            self.marker = marker[0]
+                            if roles[self.marker] == "":
+                                roles[self.marker] = "mark_ender"
             for feature, role in (("hangup_edges", "hangup_edge"), ("deaf_drains", "deaf_leaver")):
                 # the first client without a role (not one of a crowd's first, which stay: see script), or the last
                 # talker, if one other is left (before a busy server's flooders take the rest)
@@ -1480,7 +1572,7 @@ class _Swarm:
                     roles[i] = "flooder"
         self.roles = roles
         self.plan = plan if count else ""
-        made = [self.script(draw, f, i) for i in range(count)]
+        made = self._mark(f, [self.script(draw, f, i) for i in range(count)])
         faults = tuple(c for _, c in made if c is not None)
         injections: tuple[Injection, ...] = ()
         # (drawn whatever the switches: switching injections or accept_faults off keeps the draws after them)
@@ -1702,7 +1794,8 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
               backlog: bool = True, early_stop: bool = True, swarm: bool = True,
               features: Sequence[str] | None = None, max_line: int | None = None, recv_size: int | None = None,
               max_clients: int | None = None, max_queued: int | None = None,
-              idle_timeout_ms: int | None = None, high_water: int | None = None) -> st.SearchStrategy[Scenario]:
+              idle_timeout_ms: int | None = None, high_water: int | None = None,
+              chat: bool = False) -> st.SearchStrategy[Scenario]:
     """Scenarios: ``clients`` clients (a number, or a range ``(lo, hi)``), each
     sending ``lines`` lines (number or range) drawn from ``line``, its stream
     cut into sends, arriving at ``arrivals`` and pausing ``gaps`` before each
@@ -1750,7 +1843,18 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
       longest such size in one burst, and nothing more, whose last takes the
       server's queue just past ``max_queued`` (beyond the line in its send in
       flight, in a window below the line where the traffic allows), unread for
-      150 ms: the cut-off due there, and no next line to make it), ``slow_readers``
+      150 ms: the cut-off due there, and no next line to make it; in chat with
+      back-pressure, ``chat=True`` and ``high_water``, where its lines go to the
+      others and not back to it, with a member that ends over the mark, two
+      clients at least, unless a slow reader or the edge's burst is drawn:
+      departures' leaver (not when hung up), accept_faults' late client or
+      else the next client without a role reads nothing from its greeting on,
+      so that the burst, routed to it, backs up in the server over
+      ``high_water``, sends its lines until, and half-closes, 40 ms after the
+      burst begins, and reads on only 300 ms after its FIN, past a
+      slow-consumer time-out counted from when it went over (a client that
+      ended its input gets no more lines and holds no sender back, so a server
+      must not cut it off then)), ``slow_readers``
       (a client that reads at a limited rate all its life, 5/8 down to 3/8 of
       the rate at which it sends lines of 3000 to 40000 bytes, 16 KiB every
       2 ms, two and a half times ``max_queued`` in all, at most 2.5 MiB: its
@@ -1847,6 +1951,10 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     bulk, a stuck reader's and a crowd ender's line, a busy server's flood:
     the full size 7 times in 8, shrinking down to none), and the window to the
     widest.
+    ``chat=True`` says that the server is a chat server (each line goes to
+    every other client, as ``ChatModel`` says): with ``high_water`` it adds
+    backpressure's member that ends over the mark (and draws for it); without,
+    it changes nothing drawn.
     Arguments out of range raise ValueError here, naming the argument."""
     lines_range = _range(lines, "lines")
     clients_range = _range(clients, "clients")
@@ -1857,7 +1965,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     if not isinstance(line, st.SearchStrategy):
         raise ValueError(f"line: expected a strategy of bytes, not {line!r}")
     for name, flag in (("faults", faults), ("resets", resets), ("leaves", leaves), ("backlog", backlog),
-                       ("early_stop", early_stop), ("swarm", swarm)):
+                       ("early_stop", early_stop), ("swarm", swarm), ("chat", chat)):
         if not isinstance(flag, bool):
             raise ValueError(f"{name}: expected True or False, not {flag!r}")
     if inject is None:  # the swarm: every call a server posts may fail so; the plain traffic: AcceptEx, as before
@@ -1912,7 +2020,7 @@ def scenarios(*, clients: int | tuple[int, int] = (1, 3), lines: int | tuple[int
     swarm_ = _Swarm(clients_range, lines_range, None if line is _LINE else line, _strategy(arrivals),
                     _strategy(gaps), _strategy(linger), allowed, inject, errors, max_line, recv_size, max_clients,
                     max_queued, stops=faults and early_stop, idle_timeout_ms=idle_timeout_ms,
-                    high_water=high_water)
+                    high_water=high_water, chat=chat)
 
     @st.composite
     def build(draw: st.DrawFn) -> Scenario:

@@ -184,7 +184,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                     idle_timeout_ms: int = 0, preempt: bool = False) -> Callable[[], None]:
     """The README recipe aimed at ovserver: ``scenarios(clients=(1, 4),
     lines=(0, 4))`` told the server's limits and receive buffer (so that the
-    swarm's long lines, big sends and crowds aim at them), and the model of
+    swarm's long lines, big sends and crowds aim at them) and whether it chats
+    (``chat``: with back-pressure, a member that ends over the mark), and the model of
     ``mode`` with the same limits (and ``resets_cut_sends``: ovserver resets a
     connection it closes with a send in flight); the server runs with one of ``limits``
     (drawn first, shrinking towards the first).  ``observe(failed)`` is called
@@ -216,7 +217,8 @@ def recipe_property(cls: type[Server], mode: str = "echo", settings_: settings =
                                                                                if lim.high_water else None))
         strategy = scenarios(clients=(1, 4), lines=(0, 4), max_line=lim.max_line, recv_size=recv_size,
                              max_clients=served_at_once, max_queued=lim.max_queued, features=features,
-                             idle_timeout_ms=idle_timeout_ms or None, high_water=lim.high_water or None)
+                             idle_timeout_ms=idle_timeout_ms or None, high_water=lim.high_water or None,
+                             chat=mode == "chat")
         setups.append((lim, model, strategy))
 
     @settings_
