@@ -127,14 +127,19 @@ def _fails(cls: type[Server], s: Scenario, seed: int) -> str | None:
      lambda s: "deaf_drains" in s.features and any(len(line) == 300 for c in s.clients for line in c.lines)),
 ])
 def test_a_drawn_shape_reaches_its_mutant(name: str, feature: str, picked: object) -> None:
-    """The first drawn scenario with the shape (hangup_edges: exactly max_line bytes after the edge;
-    deaf_drains: its 300-byte line) fails the mutant on a seeded schedule; the correct servers pass it."""
+    """Of the first three drawn scenarios with the shape (hangup_edges: exactly max_line bytes after the edge;
+    deaf_drains: its 300-byte line), one at least fails the mutant on a seeded schedule; the correct servers
+    pass each.  (Not every draw of a shape reaches its mutant: deaf_drains with a window of 1 byte, its stop
+    3 ms after its FIN, has the server still taking its stream at the stop, nothing queued for it yet; the
+    first draw was such one since the stop at a send's end moved the draws, stop37.)"""
     mutant = next(m for m in MUTANTS if m.name == name)
     assert callable(picked)
-    s = next(s for s in _drawn(scenarios(features=(feature,), **_TOLD)) if picked(s))  # type: ignore[arg-type]
-    for cls in (EventServer, RoutineServer):
-        assert _fails(cls, s, 0) is None, cls.__name__
-    assert any(_fails(mutant.server, s, seed) is not None for seed in range(3)), s
+    drawn = (s for s in _drawn(scenarios(features=(feature,), **_TOLD)) if picked(s))  # type: ignore[arg-type]
+    first = [next(drawn) for _ in range(3)]
+    for s in first:
+        for cls in (EventServer, RoutineServer):
+            assert _fails(cls, s, 0) is None, (cls.__name__, s)
+    assert any(_fails(mutant.server, s, seed) is not None for s in first for seed in range(3)), first
 
 
 def test_a_chat_burst_overflows_a_member_within_one_receive() -> None:
