@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import pytest
 from hypothesis import Phase, find, settings
+from hypothesis.errors import NoSuchExample
 
 from fakewinsock import FakePeer, FakeWinsock
 from fakewinsock import testing as t
@@ -99,5 +100,5 @@ def test_the_swarm_draws_a_stop_at_a_send_end_only_with_a_stop() -> None:
     assert find(strategy, lambda s: s.faults.stop_at_ns is not None and not s.faults.stop_at_send_end,
                 settings=first)
     plain = scenarios(clients=(1, 4), lines=(0, 4), early_stop=False, features=("slow_readers",))
-    with pytest.raises(Exception):  # noqa: B017,PT011 (hypothesis.errors.NoSuchExample)
+    with pytest.raises(NoSuchExample):
         find(plain, lambda s: s.faults.stop_at_send_end, settings=first)
