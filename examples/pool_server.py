@@ -58,6 +58,8 @@ class PoolServer:
         self.conns: dict[int, Conn] = {}
         self.lock = CRITICAL_SECTION()
         self.stopping = False
+        self.stop_asked = False  # request_stop came (perhaps before serve() made its stop event)
+        self.stop_event = 0  # made by serve(); 0 until then
         self.accept_ov = WSAOVERLAPPED()
         self.accept_sock = 0  # the socket AcceptEx is posted into; 0 when none is posted
 
@@ -66,6 +68,8 @@ class PoolServer:
         ws = self.ws
         ws.WSAStartup(MAKEWORD(2, 2))
         self.stop_event, self.drained = ws.WSACreateEvent(), ws.WSACreateEvent()
+        if self.stop_asked:  # a stop request came before the event was there to signal
+            ws.WSASetEvent(self.stop_event)
         ws.InitializeCriticalSection(self.lock)
         self.port = ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
         self.listener = self.socket()
@@ -101,8 +105,13 @@ class PoolServer:
         ws.WSACleanup()
 
     def request_stop(self, signal: Callable[[int], object] | None = None) -> None:
-        """From any thread (or, on the fake, a simulated actor: ``signal=ws.signal_event``)."""
-        (signal or self.ws.WSASetEvent)(self.stop_event)
+        """From any thread (or, on the fake, a simulated actor: ``signal=ws.signal_event``), at any time: one
+        that comes before serve() made its stop event is seen by serve() once it has (the flag is set before
+        the event is looked at here, and the event made before the flag is looked at there, so one of the two
+        sees the other)."""
+        self.stop_asked = True
+        if self.stop_event:
+            (signal or self.ws.WSASetEvent)(self.stop_event)
 
     # -- the workers
     def worker(self, index: int) -> int:

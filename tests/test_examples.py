@@ -181,3 +181,20 @@ def test_the_pool_example_reports_a_worker_never_stopped_naming_each_thread(pyte
     assert re.search(r"T\d \(thread 0x[0-9a-f]+, id 0x[0-9a-f]+, start routine PoolServer\.worker\): "
                      r"waits in GetQueuedCompletionStatus", out), out
     assert "replay: pytest 'test_pool_server.py::test_three_clients' --winsock-seed=" in out
+
+
+def test_the_pool_example_takes_a_stop_that_comes_while_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy server (1 ms a call) asked to stop 3 ms in, while serve() is still making its events: the stop is
+    kept and served (the example's request_stop once signalled an event serve() had not made yet: an
+    AttributeError, which the property's swarm drew in CI on 2026-12-07)."""
+    from fakewinsock.testing import ClientFault, ClientScript, EchoModel, FaultPlan, Scenario, check_line_server
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from test_pool_server import UnderTest  # type: ignore[import-not-found]
+
+    early = Scenario((ClientScript((), (), (), pause_at_ns=0, pause_ns=3_000_000_000),
+                      ClientScript((b"0",), (b"0\n",), (0,))),
+                     FaultPlan((ClientFault(0, "leave", 0, 0),), stop_at_ns=3_000_000), window=1,
+                     call_cost_ns=1_000_000)
+    for seed in range(3):
+        check_line_server(UnderTest, early, EchoModel(), seed=seed)
