@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from ._fake import FakeWinsock
     from ._peer import FakePeer
 
-__all__ = ["note_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server", "unread_before_fin",
-           "sends_posted", "send_ending"]
+__all__ = ["note_taken", "log_taken", "taken_before", "outbound", "nothing_on_the_way", "reset_by_server",
+           "unread_before_fin", "sends_posted", "send_ending"]
 
 
 def note_taken(log: list[tuple[int, int]], now_ns: int, peer: FakePeer, sent_bytes: int) -> None:
@@ -28,11 +28,16 @@ def note_taken(log: list[tuple[int, int]], now_ns: int, peer: FakePeer, sent_byt
     The wake is armed only while bytes of it are on their way (the server has
     more to take): a caller notes again after each send, or a line sent after
     the server took all the others is not seen taken."""
-    taken = sent_bytes - peer.unread
-    if not log or taken > log[-1][1]:
-        log.append((now_ns, taken))
+    log_taken(log, now_ns, sent_bytes - peer.unread)
     if peer.unread and not peer.was_reset:
         peer.wake_at_next_read()  # looked at again when the server takes more
+
+
+def log_taken(log: list[tuple[int, int]], now_ns: int, taken: int) -> None:
+    """Note in ``log`` ((virtual time, bytes of a client's stream taken), rising) that the server had
+    taken ``taken`` bytes at ``now_ns``, if that is more than the log's last entry."""
+    if not log or taken > log[-1][1]:
+        log.append((now_ns, taken))
 
 
 def taken_before(log: list[tuple[int, int]], before_ns: int) -> int:

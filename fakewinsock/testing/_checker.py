@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .._errors import BusyLoopError
 from .._fake import FakeWinsock
 from .._owed import (
+    log_taken,
     note_taken,
     nothing_on_the_way,
     outbound,
@@ -932,9 +933,7 @@ class _Client(ScriptedClient):
         if self.stop_looks and peer is self.peer and not self.run.stopping:
             end = peer.other_end()
             if end is not None and not end.reset and not peer.was_reset:  # (a reset discards what was not taken)
-                taken, log = self.sent_bytes - peer.unread, self.taken_log
-                if not log or taken > log[-1][1]:
-                    log.append((self.run.ws.now_ns, taken))
+                log_taken(self.taken_log, self.run.ws.now_ns, self.sent_bytes - peer.unread)
         if self.cut is not None and self.cut_taken_ns is None and peer is self.peer and self.cut_reached():
             end = peer.other_end()
             if (not peer.was_reset and end is not None and not end.reset
