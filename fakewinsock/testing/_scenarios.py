@@ -1551,7 +1551,7 @@ class _Swarm:
                     if role == "backpressure" and self._marks(f):  # chat with back-pressure: a member that
                         # ends over the mark (see _marked): departures' leaver, accept_faults' late client, or the next
                         # client without a role (not one of a crowd's first, which stay)
-                        stays = self.max_clients or 0 if "crowd" in f else 0
+                        stays = (self.max_clients or 0) if "crowd" in f else 0
                         free = [i for i, r in enumerate(roles) if r == "" and i >= stays]
                         marker = [i for i, r in enumerate(roles) if r in ("leaver", "accept_late")] or free[:1]
                         if marker:
