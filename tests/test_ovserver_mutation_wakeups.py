@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fakewinsock import FakeWinsock
 from ovserver import Server
 from ovserver._events import GROUP_CLIENTS, EventServer, _Group
@@ -172,3 +174,61 @@ def test_the_events_acceptor_stops_watching_starting_threads_once_a_shortage_is_
     mine = [(t, timeout) for t, handles, timeout in ws.waits if handles == wakes]
     assert any(timeout == 50 for t, timeout in mine if t < 10 * MS), mine  # (the watch, while short)
     assert [(t, timeout) for t, timeout in mine if t >= 10 * MS and timeout == 50] == []
+
+
+class _LooksNoted(FakeWinsock):
+    """Notes each WaitForSingleObject with time-out 0 (the events acceptor's
+    look at a starting group's thread): the handle, and whether that thread
+    had run by then (``_RunsNoted.ran``)."""
+
+    ran: set[int]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.looks: list[tuple[int, bool]] = []
+
+    def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
+        if dwMilliseconds == 0:
+            self.looks.append((hHandle, hHandle in self.ran))
+        return super().WaitForSingleObject(hHandle, dwMilliseconds)
+
+
+class _RunsNoted(EventServer):
+    """The events server, noting the handle of every group thread that runs (``ran``)."""
+
+    def __init__(self, ws: _LooksNoted, config: Any) -> None:
+        super().__init__(ws, config)
+        self.ran: set[int] = set()
+        ws.ran = self.ran
+
+    def _group_main(self, group: _Group) -> int:
+        self.ran.add(group.thread)
+        return super()._group_main(group)
+
+
+@pytest.mark.parametrize(("plan", "stillborn"), [({2: "fail"}, 0), ({2: "fail", 3: "stillborn"}, 1)])
+def test_the_events_acceptor_looks_only_at_starting_threads_that_have_not_run(
+        plan: dict[int, str], stillborn: int) -> None:
+    """Events model, short of threads: the 64th client's group cannot be
+    made (refused), and the 65th's group gets a thread that runs, or first
+    one that ends without running.  The acceptor, watching the starting
+    threads, looks (WaitForSingleObject, time-out 0) at one that never ran,
+    and replaces it, but never at a thread that has run, though it is still
+    starting (it ran at the acceptor's first call after creating it, and
+    waits for the server lock the acceptor holds): its ``started`` says it
+    is not one to replace, and no call is spent on it.  Proven against
+    ``_group_main``'s ``group.started = False`` (the acceptor looked at the
+    thread that ran, in the first case)."""
+    ws = _LooksNoted(seed=0, config=exact(0.0))
+    short_of_threads(ws, plan)
+    s = Session("events", ws=ws, accept_retry_ms=50)
+    s.server = _RunsNoted(ws, s.config)
+    clients = [s.client(0.01 * i) for i in range(GROUP_CLIENTS)] + [s.client(5), s.client(6), s.client(7)]
+    for i, c in enumerate(clients):
+        c.send(8, b"%d\n" % i)
+    stats = s.run(stop_ms=200)
+    assert clients[GROUP_CLIENTS].reset_by_server and stats.refused == 1
+    assert [bytes(c.data) for c in clients] == [
+        b"" if i == GROUP_CLIENTS else b"%d\n" % i for i in range(len(clients))]
+    assert (stats.threads_started, stats.threads_stillborn) == (2, stillborn)
+    assert [look for look in ws.looks if look[1]] == [] and len(ws.looks) == stillborn, ws.looks
