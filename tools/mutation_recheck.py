@@ -335,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(names)} mutants", flush=True)
 
     shutil.copytree(ROOT / "tests", MUTANTS / "tests", dirs_exist_ok=True)  # the tests as they are now
+    # and the tools some of them import (tests/test_ovserver_stillborn.py: tools.wine.stillborn)
+    shutil.copytree(ROOT / "tools", MUTANTS / "tools", dirs_exist_ok=True)
     os.chdir(MUTANTS)
     sys.path.insert(0, str(MUTANTS))
     os.environ["MUTANT_UNDER_TEST"] = ""

@@ -92,9 +92,13 @@ case "$pattern" in
                tests/test_ovserver_mutation_twelfth.py tests/test_ovserver_mutation_thirteenth.py
                tests/test_ovserver_robust.py tests/test_ovserver_accepts.py tests/test_ovserver_mutation_fourteenth.py
                tests/test_ovserver_close_order.py tests/test_checker_busy.py tests/test_ovserver_mutation_sixteenth.py
-               tests/test_ovserver_failure_cleanup.py)
-        # (test_checker_busy's cases are named after the classes: EventServer, RoutineServer, IocpServer)
-        keyword="($model or ${model%s}server or lifecycle or mutation_models) and not property and not line_by_line and not swarm"
+               tests/test_ovserver_failure_cleanup.py tests/test_ovserver_stillborn.py tests/test_ovserver_iocp_churn.py
+               tests/test_ovserver_mutation_wakeups.py tests/test_ovserver_mutation_iocp_retry.py)
+        # (test_checker_busy's cases are named after the classes: EventServer, RoutineServer, IocpServer;
+        # test_ovserver_mutation_twelfth's iocp cases and test_ovserver_mutation_wakeups' do not name the model;
+        # test_ovserver_stillborn's are the events model's)
+        keyword="($model or ${model%s}server or lifecycle or mutation_models or mutation_twelfth or stillborn"
+        keyword+=" or mutation_wakeups) and not property and not line_by_line and not swarm"
         ;;
     *)
         echo "no test selection recorded for $pattern" >&2
