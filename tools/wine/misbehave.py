@@ -1604,7 +1604,8 @@ def zombies(port: int, max_clients: int, flooders: int, leavers: int, rounds: in
     2-4 flooders a round of 50 stayed in the server's table for good, each
     read as EOF (Wine renders the reset as 0 bytes) with a WSASend to it
     pending that never completes (getpeername: WSAENOTCONN), its queue (up
-    to --max-queued) and its place kept until the stop."""
+    to --max-queued) and its place kept until the stop; the server now asks
+    getpeername at an EOF with a send in flight."""
     def flooder() -> str:
         s = connect(port, rcvbuf=4096)
         try:
