@@ -28,6 +28,7 @@ from fakewinsock.constants import (
     WSA_WAIT_EVENT_0,
     WSA_WAIT_IO_COMPLETION,
     WSA_WAIT_TIMEOUT,
+    WSAECONNRESET,
 )
 from ovserver._core import _CONNECTION_FAILED, ADDR_LEN, NEVER, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer, _Group
@@ -340,6 +341,10 @@ class HangupStopsReading(RoutineServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
@@ -417,6 +422,10 @@ class RecvRepostedFirst(EventServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

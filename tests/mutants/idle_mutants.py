@@ -13,6 +13,7 @@ These are test code: they are not shipped with ovserver.
 
 from __future__ import annotations
 
+from fakewinsock.constants import WSAECONNRESET
 from ovserver._core import Server, _Io
 from ovserver._events import EventServer, _Group
 from ovserver._iocp import IocpServer
@@ -53,6 +54,10 @@ class IdleClockOnSendOnly(IocpServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
@@ -98,6 +103,10 @@ class IdleClockOnPartialData(EventServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes
@@ -145,6 +154,10 @@ class IdleNewlineFromIndexOne(RoutineServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

@@ -731,6 +731,10 @@ class HalfCloseForgetsQueuedReplies(RoutineServer):
             conn.state = "eof"
             self.hub.leave(conn.cid)  # BUG: leave (forget what is queued), not end
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

@@ -18,7 +18,7 @@ These are test code: they are not shipped with ovserver.
 from __future__ import annotations
 
 from fakewinsock import Winsock
-from fakewinsock.constants import ERROR_NOT_FOUND
+from fakewinsock.constants import ERROR_NOT_FOUND, WSAECONNRESET
 from ovserver._core import Server, ServerConfig, _Conn, _Io
 from ovserver._iocp import IocpServer
 from ovserver._protocol import _MEMBER, Action, Hub
@@ -230,6 +230,10 @@ class EofMarkedAfterSend(IocpServer):
             # BUG: (moved down: marked ended here, before the send path looks at it)
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
             conn.state = "eof"  # BUG: marked after the send path looked at it
         else:

@@ -34,6 +34,7 @@ from fakewinsock.constants import (
     WSA_MAXIMUM_WAIT_EVENTS,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_TIMEOUT,
+    WSAECONNRESET,
 )
 from ovserver._core import ADDR_LEN, NEVER, Server, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import CLOSING_POLL_MS, EventServer, _Group
@@ -196,6 +197,10 @@ class IdleNewlineInStaleBytes(IocpServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

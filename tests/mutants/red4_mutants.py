@@ -29,6 +29,7 @@ from fakewinsock.constants import (
     SOL_SOCKET,
     WSA_INFINITE,
     WSA_INVALID_EVENT,
+    WSAECONNRESET,
 )
 from ovserver._core import _CONNECTION_FAILED, ADDR_LEN, SOCKET_SIZE, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer, _Group
@@ -381,6 +382,10 @@ class FailedEmptyReceiveIsEof(IocpServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

@@ -32,6 +32,7 @@ from fakewinsock.constants import (
     SOCK_STREAM,
     WSA_FLAG_OVERLAPPED,
     WSA_IO_PENDING,
+    WSAECONNRESET,
     WSAENOBUFS,
 )
 from ovserver._core import ADDR_LEN, NEVER, Server, ServerConfig, _Conn, _Io
@@ -223,6 +224,10 @@ class HangupFinResetsErrorLine(EventServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fakewinsock import WSABUF, WSAOVERLAPPED, Winsock
-from fakewinsock.constants import FALSE, INVALID_SOCKET, SD_RECEIVE, WSAECONNABORTED
+from fakewinsock.constants import FALSE, INVALID_SOCKET, SD_RECEIVE, WSAECONNABORTED, WSAECONNRESET
 from ovserver._core import NEVER, ServerConfig, ServerError, _Conn, _Io
 from ovserver._events import EventServer
 from ovserver._iocp import IocpServer
@@ -325,6 +325,10 @@ class IdleClockAnyBytes(IocpServer):
             conn.state = "eof"
             self.hub.end(conn.cid)
             self._after_hub(conn)
+            if conn.send.busy and self._peer_gone(conn):
+                self._count_close(conn, WSAECONNRESET)  # as the send would have failed on Windows
+                self._close(conn)  # (its send in flight: cancelled, an abortive close)
+                return
             self._post_send(conn)
         else:
             self.stats.bytes_received += nbytes

@@ -13,6 +13,7 @@ socket step bounded in time.
     misbehave.py lines --port P --mode echo|chat [--max-line 65536] [--members 200]
     misbehave.py fd-limit --port P [--most 400] [--wait-s 2]
     misbehave.py churn --port P --mode echo|chat --log LOG --max-line L --idle-timeout-ms T [--rounds 3]
+    misbehave.py zombies --port P --max-clients C [--flooders 50] [--leavers 50] [--rounds 2]
 
 Start the server in echo mode with those limits (e2e.sh: ``--max-line 4096
 --max-queued 262144 --max-clients 6``).  The cases, as README "ovserver" and
@@ -1589,6 +1590,97 @@ def churn(port: int, mode: str, log: str, max_line: int, idle_s: float, rounds: 
     return 0 if grown <= slack else 1
 
 
+def zombies(port: int, max_clients: int, flooders: int, leavers: int, rounds: int) -> int:
+    """Chat (the server run with ``--mode chat --max-clients C``): in each round,
+    ``flooders`` members that never read (4 KB receive buffer) send 1000-byte
+    lines until a send blocks for 1 s (or 20 MB), then close (a reset: their
+    chat lines are unread), while ``leavers`` members send 12 KB of CRLF and LF
+    lines, half-close and read to the end; once every one of them has gone,
+    ``max_clients`` fresh members connect at once and each must get its
+    welcome within 5 s: a place still held means the server kept a
+    connection whose client is gone.
+
+    Found so under Wine 8.0 (every model, every default but --max-clients):
+    2-4 flooders a round of 50 stayed in the server's table for good, each
+    read as EOF (Wine renders the reset as 0 bytes) with a WSASend to it
+    pending that never completes (getpeername: WSAENOTCONN), its queue (up
+    to --max-queued) and its place kept until the stop; the server now asks
+    getpeername at an EOF with a send in flight."""
+    def flooder() -> str:
+        s = connect(port, rcvbuf=4096)
+        try:
+            if not read_line(s).startswith(b"* welcome "):
+                return "no welcome"
+            s.settimeout(1.0)
+            line = b"f" * 999 + b"\n"
+            try:
+                for _ in range(20_000):
+                    s.sendall(line)
+            except TimeoutError:
+                pass  # the server stopped reading for a second: a loaded server, or busy routing
+            except OSError:
+                pass  # cut off (--max-queued): a reset is a right end too
+        finally:
+            s.close()
+        return ""
+
+    def leaver() -> str:
+        with connect(port) as s:
+            if not read_line(s).startswith(b"* welcome "):
+                return "no welcome"
+            s.sendall(b"a\r\n\n\r\r\nb\nc\r\n" * 1000)
+            s.shutdown(socket.SHUT_WR)
+            read_to_end(s)
+        return ""
+
+    def run(kind: Callable[[], str], problems: list[str]) -> None:
+        try:
+            if problem := kind():
+                problems.append(f"{kind.__name__}: {problem}")
+        except OSError as e:
+            problems.append(f"{kind.__name__}: {e!r}")
+
+    interleaved = [k for i in range(max(flooders, leavers))  # flooder, leaver, flooder...: as found
+                   for k, n in ((flooder, flooders), (leaver, leavers)) if i < n]
+    for r in range(rounds):
+        problems: list[str] = []
+        threads = [threading.Thread(target=run, args=(k, problems))
+                   for k in interleaved]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if problems:
+            print(f"FAIL zombies: round {r + 1}: {len(problems)} clients wrong, e.g. {problems[:3]}")
+            return 1
+        time.sleep(1.0)  # every end read by the server
+        members = []
+        try:
+            for _ in range(max_clients):
+                members.append(connect(port))
+            deadline = time.monotonic() + 5.0
+            welcomed = 0
+            for m in members:
+                m.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    if read_line(m).startswith(b"* welcome "):
+                        welcomed += 1
+                except OSError:
+                    pass
+        finally:
+            for m in members:
+                m.close()
+        if welcomed < max_clients:
+            print(f"FAIL zombies: round {r + 1}: {max_clients - welcomed} of --max-clients {max_clients} places "
+                  f"still held once {flooders + leavers} clients had gone ({welcomed} fresh members welcomed "
+                  f"within 5 s)")
+            return 1
+        time.sleep(0.5)  # the fresh members' ends read before the next round
+    print(f"ok   zombies: {rounds} rounds of {flooders} deaf flooders that close and {leavers} half-closers: "
+          f"every place free again ({max_clients} fresh members welcomed after each)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -1673,6 +1765,17 @@ def main(argv: list[str] | None = None) -> int:
             ch.error("--rounds must be at least 2 (the count after the first is the baseline), --clients at least 1")
         return churn(cha.port, cha.mode, cha.log, cha.max_line, cha.idle_timeout_ms / 1000, cha.rounds, cha.clients,
                      cha.slack)
+    if argv[:1] == ["zombies"]:
+        z = argparse.ArgumentParser(prog="misbehave.py zombies")
+        z.add_argument("--port", type=int, required=True)
+        z.add_argument("--max-clients", type=int, required=True, help="the server's --max-clients")
+        z.add_argument("--flooders", type=int, default=50)
+        z.add_argument("--leavers", type=int, default=50)
+        z.add_argument("--rounds", type=int, default=2)
+        za = z.parse_args(argv[1:])
+        if za.flooders + za.leavers > za.max_clients:
+            z.error("--flooders + --leavers must be at most --max-clients (each round's clients at once)")
+        return zombies(za.port, za.max_clients, za.flooders, za.leavers, za.rounds)
     if argv[:1] == ["chat"]:
         c = argparse.ArgumentParser(prog="misbehave.py chat")
         c.add_argument("--port", type=int, required=True)
