@@ -1,0 +1,98 @@
+"""The waits' DWORD arguments, given as Python ints: they wrap as C converts
+them, as the real backend passes them (docs/semantics-findings.md section 58).
+
+A timeout of -1 is 0xFFFFFFFF, INFINITE (WSA_INFINITE): the wait blocks until
+its object is signalled (Microsoft's pages of WSAWaitForMultipleEvents,
+WaitForSingleObject(Ex), WaitForMultipleObjects(Ex) and SleepEx: the timeout is
+a DWORD and INFINITE is 0xFFFFFFFF); a negative count is above 64: the call
+fails with 87 (WSA_INVALID_PARAMETER / ERROR_INVALID_PARAMETER, as for 65).
+GetQueuedCompletionStatus(Ex) had this already (test_iocp.py
+test_a_timeout_of_minus_one_is_infinite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from fakewinsock.constants import (
+    ERROR_INVALID_PARAMETER,
+    FALSE,
+    TRUE,
+    WAIT_FAILED,
+    WAIT_IO_COMPLETION,
+    WAIT_OBJECT_0,
+    WSA_INVALID_PARAMETER,
+    WSA_WAIT_EVENT_0,
+    WSA_WAIT_FAILED,
+)
+
+from ._harness import Harness
+
+
+def _waits(h: Harness, ev: int) -> list[tuple[str, Callable[[], int], int]]:
+    return [
+        ("WSAWaitForMultipleEvents", lambda: h.ws.WSAWaitForMultipleEvents(1, [ev], FALSE, -1, FALSE),
+         WSA_WAIT_EVENT_0),
+        ("WSAWaitForMultipleEvents alertable",
+         lambda: h.ws.WSAWaitForMultipleEvents(1, [ev], TRUE, -1, TRUE), WSA_WAIT_EVENT_0),
+        ("WaitForSingleObject", lambda: h.ws.WaitForSingleObject(ev, -1), WAIT_OBJECT_0),
+        ("WaitForSingleObjectEx", lambda: h.ws.WaitForSingleObjectEx(ev, -1, TRUE), WAIT_OBJECT_0),
+        ("WaitForMultipleObjects", lambda: h.ws.WaitForMultipleObjects(1, [ev], FALSE, -1), WAIT_OBJECT_0),
+        ("WaitForMultipleObjectsEx", lambda: h.ws.WaitForMultipleObjectsEx(1, [ev], TRUE, -1, FALSE),
+         WAIT_OBJECT_0),
+    ]
+
+
+def test_a_timeout_of_minus_one_waits_for_the_object(h: Harness) -> None:
+    """Each wait with timeout -1 on an event another thread sets 300 ms later
+    returns the event's index, not WAIT_TIMEOUT."""
+    ev = h.event()
+    rounds = len(_waits(h, ev))
+
+    def setter(_: object) -> int:
+        for _ in range(rounds):
+            h.ws.Sleep(300)
+            assert h.ws.WSASetEvent(ev) == TRUE
+        return 0
+
+    thread, _ = h.ws.CreateThread(None, 0, setter, None, 0)
+    assert thread
+    for name, wait, signalled in _waits(h, ev):
+        assert wait() == signalled, name
+        assert h.ws.WSAResetEvent(ev) == TRUE
+    assert h.ws.WaitForSingleObject(thread, 20_000) == WAIT_OBJECT_0
+    assert h.ws.CloseHandle(thread) == TRUE
+
+
+def test_sleepex_minus_one_sleeps_until_an_apc(h: Harness) -> None:
+    """SleepEx(-1, TRUE) in a thread returns WAIT_IO_COMPLETION only once an APC
+    queued to it 300 ms later has run; it does not return 0 at once."""
+    ran: list[int] = []
+
+    def sleeper(_: object) -> int:
+        return h.ws.SleepEx(-1, TRUE)
+
+    thread, _ = h.ws.CreateThread(None, 0, sleeper, None, 0)
+    assert thread
+    h.ws.Sleep(300)
+    assert h.ws.QueueUserAPC(ran.append, thread, 7) != 0
+    assert h.ws.WaitForSingleObject(thread, 20_000) == WAIT_OBJECT_0
+    assert h.ws.GetExitCodeThread(thread) == (TRUE, WAIT_IO_COMPLETION)
+    assert ran == [7]
+    assert h.ws.CloseHandle(thread) == TRUE
+
+
+@pytest.mark.parametrize("count", [-1, -64])
+def test_a_negative_count_fails_as_one_above_64(h: Harness, count: int) -> None:
+    """A negative count converts to a DWORD above 64: 87, WSA_WAIT_FAILED /
+    WAIT_FAILED (an event signalled among them changes nothing)."""
+    evs = [h.event() for _ in range(65)]
+    h.ws.WSASetEvent(evs[0])
+    h.ws.SetLastError(0)
+    assert h.ws.WSAWaitForMultipleEvents(count, evs, FALSE, 0, FALSE) == WSA_WAIT_FAILED
+    assert h.ws.WSAGetLastError() == WSA_INVALID_PARAMETER
+    h.ws.SetLastError(0)
+    assert h.ws.WaitForMultipleObjects(count, evs, FALSE, 0) == WAIT_FAILED
+    assert h.ws.GetLastError() == ERROR_INVALID_PARAMETER
