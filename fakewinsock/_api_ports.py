@@ -31,7 +31,8 @@ class PortCalls(FakeBase):
         not a port) or ERROR_INVALID_PARAMETER (the socket has a port already,
         or was made without WSA_FLAG_OVERLAPPED; or INVALID_HANDLE_VALUE with
         any ExistingCompletionPort but 0, a port or not).  See
-        :mod:`fakewinsock._iocp`.
+        :mod:`fakewinsock._iocp`.  NumberOfConcurrentThreads is a DWORD, taken
+        as C converts a Python int: -1 is 0xFFFFFFFF.
 
         Divergence from real Windows (unverified): that the port handle is not
         looked at when FileHandle is INVALID_HANDLE_VALUE comes from Wine's
@@ -43,6 +44,9 @@ class PortCalls(FakeBase):
                         ("CompletionKey", CompletionKey), ("NumberOfConcurrentThreads", NumberOfConcurrentThreads)):
             if not isinstance(v, int):
                 raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        # A DWORD, as C converts it (and the real backend passes it): -1 is
+        # 0xFFFFFFFF, no limit to speak of, not a port that never releases a thread.
+        NumberOfConcurrentThreads &= 0xFFFFFFFF
         if FileHandle == C.INVALID_HANDLE_VALUE and ExistingCompletionPort:
             # No file and a port: ERROR_INVALID_PARAMETER before the port's
             # handle is looked at, so also for one that names no port

@@ -7,7 +7,8 @@ WaitForSingleObject(Ex), WaitForMultipleObjects(Ex) and SleepEx: the timeout is
 a DWORD and INFINITE is 0xFFFFFFFF); a negative count is above 64: the call
 fails with 87 (WSA_INVALID_PARAMETER / ERROR_INVALID_PARAMETER, as for 65).
 GetQueuedCompletionStatus(Ex) had this already (test_iocp.py
-test_a_timeout_of_minus_one_is_infinite).
+test_a_timeout_of_minus_one_is_infinite).  CreateIoCompletionPort's
+NumberOfConcurrentThreads is a DWORD too: -1 is 0xFFFFFFFF threads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from fakewinsock.constants import (
     ERROR_INVALID_PARAMETER,
     FALSE,
+    INVALID_HANDLE_VALUE,
     TRUE,
     WAIT_FAILED,
     WAIT_IO_COMPLETION,
@@ -96,3 +98,14 @@ def test_a_negative_count_fails_as_one_above_64(h: Harness, count: int) -> None:
     h.ws.SetLastError(0)
     assert h.ws.WaitForMultipleObjects(count, evs, FALSE, 0) == WAIT_FAILED
     assert h.ws.GetLastError() == ERROR_INVALID_PARAMETER
+
+
+def test_a_port_made_for_minus_one_threads_releases_its_waiter(h: Harness) -> None:
+    """CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, -1): a port whose
+    concurrency value is 0xFFFFFFFF; a packet posted to it is dequeued at once
+    (not held back as if no thread may run)."""
+    port = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, -1)
+    assert port != 0
+    h.ports.append(port)
+    assert h.ws.PostQueuedCompletionStatus(port, 1, 2, None) == TRUE
+    assert h.ws.GetQueuedCompletionStatus(port, 0) == (TRUE, 1, 2, None)
