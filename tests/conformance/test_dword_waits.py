@@ -8,7 +8,8 @@ a DWORD and INFINITE is 0xFFFFFFFF); a negative count is above 64: the call
 fails with 87 (WSA_INVALID_PARAMETER / ERROR_INVALID_PARAMETER, as for 65).
 GetQueuedCompletionStatus(Ex) had this already (test_iocp.py
 test_a_timeout_of_minus_one_is_infinite).  CreateIoCompletionPort's
-NumberOfConcurrentThreads is a DWORD too: -1 is 0xFFFFFFFF threads.
+NumberOfConcurrentThreads is a DWORD too: -1 is 0xFFFFFFFF threads; and
+WSARecv's and WSASend's dwBufferCount: -1 is more WSABUFs than any array holds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fakewinsock import WSABUF, WinsockUsageError
 from fakewinsock.constants import (
     ERROR_INVALID_PARAMETER,
     FALSE,
@@ -109,3 +111,13 @@ def test_a_port_made_for_minus_one_threads_releases_its_waiter(h: Harness) -> No
     h.ports.append(port)
     assert h.ws.PostQueuedCompletionStatus(port, 1, 2, None) == TRUE
     assert h.ws.GetQueuedCompletionStatus(port, 0) == (TRUE, 1, 2, None)
+
+
+@pytest.mark.parametrize("call", ["WSARecv", "WSASend"])
+def test_a_negative_buffer_count_is_misuse(h: Harness, call: str) -> None:
+    """dwBufferCount -1 is a DWORD of 0xFFFFFFFF WSABUFs: Windows would read
+    past the caller's array, a WinsockUsageError on every backend (the fake
+    took it as no buffers: WSAEINVAL)."""
+    a = h.accept()
+    with pytest.raises(WinsockUsageError, match="dwBufferCount is -1"):
+        getattr(h.ws, call)(a.sock, [WSABUF(4, bytearray(4))], -1, 0, h.overlapped(), None)
