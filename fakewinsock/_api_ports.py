@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from . import _constants as C
-from ._api_base import _NS_PER_MS, FakeBase
+from ._api_base import _NS_PER_MS, FakeBase, _as_handle
 from ._errors import NotEmulatedError, WinsockUsageError
 from ._iocp import Packet, Port, win32_error_of_ntstatus
 from ._kernel import ThreadState
@@ -47,6 +47,7 @@ class PortCalls(FakeBase):
         # A DWORD, as C converts it (and the real backend passes it): -1 is
         # 0xFFFFFFFF, no limit to speak of, not a port that never releases a thread.
         NumberOfConcurrentThreads &= 0xFFFFFFFF
+        FileHandle = _as_handle(FileHandle)  # -1 is INVALID_HANDLE_VALUE, as the real backend passes it
         if FileHandle == C.INVALID_HANDLE_VALUE and ExistingCompletionPort:
             # No file and a port: ERROR_INVALID_PARAMETER before the port's
             # handle is looked at, so also for one that names no port

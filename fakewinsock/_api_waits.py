@@ -11,7 +11,7 @@ from typing import Any
 
 from . import _constants as C
 from . import _kernel
-from ._api_base import _NS_PER_MS, FakeBase
+from ._api_base import _NS_PER_MS, FakeBase, _as_handle
 from ._errors import DeadlockError, NotEmulatedError, WinsockUsageError
 from ._iocp import Port
 from ._kernel import Event, ThreadState, first_signaled
@@ -132,6 +132,8 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     with tag bits)."""
     obj = objects.get(h)
     if obj is None and type(h) is int and h & 3:
+        if h < 0:
+            h = _as_handle(h)  # -1 and -2: the pseudo-handles
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
             return _OWN_THREAD
         if h == C.INVALID_HANDLE_VALUE:

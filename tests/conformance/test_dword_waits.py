@@ -23,10 +23,12 @@ from fakewinsock.constants import (
     ERROR_INVALID_PARAMETER,
     FALSE,
     INVALID_HANDLE_VALUE,
+    STILL_ACTIVE,
     TRUE,
     WAIT_FAILED,
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
     WSA_INVALID_PARAMETER,
     WSA_WAIT_EVENT_0,
     WSA_WAIT_FAILED,
@@ -121,3 +123,34 @@ def test_a_negative_buffer_count_is_misuse(h: Harness, call: str) -> None:
     a = h.accept()
     with pytest.raises(WinsockUsageError, match="dwBufferCount is -1"):
         getattr(h.ws, call)(a.sock, [WSABUF(4, bytearray(4))], -1, 0, h.overlapped(), None)
+
+
+def test_minus_one_and_minus_two_are_the_pseudo_handles(h: Harness) -> None:
+    """A HANDLE given as -1 or -2 converts as C converts it: -1 is
+    INVALID_HANDLE_VALUE (GetCurrentProcess's pseudo-handle), -2
+    GetCurrentThread's; the calls that treat those values specially treat -1
+    and -2 so (section 58): CreateIoCompletionPort(-1, 0, ...) makes a port,
+    with an existing port it is ERROR_INVALID_PARAMETER; CloseHandle succeeds;
+    a wait on either never ends through it (WAIT_TIMEOUT, or another object's
+    index); -2 names the calling thread for GetExitCodeThread (STILL_ACTIVE),
+    ResumeThread (0) and QueueUserAPC."""
+    port = h.ws.CreateIoCompletionPort(-1, 0, 0, 0)
+    assert port != 0
+    h.ports.append(port)
+    assert h.ws.PostQueuedCompletionStatus(port, 3, 4, None) == TRUE
+    assert h.ws.GetQueuedCompletionStatus(port, 0) == (TRUE, 3, 4, None)
+    h.ws.SetLastError(0)
+    assert h.ws.CreateIoCompletionPort(-1, port, 0, 0) == 0
+    assert h.ws.GetLastError() == ERROR_INVALID_PARAMETER
+    for pseudo in (-1, -2):
+        assert h.ws.CloseHandle(pseudo) == TRUE, pseudo
+        assert h.ws.WaitForSingleObject(pseudo, 0) == WAIT_TIMEOUT, pseudo
+    ev = h.event()
+    assert h.ws.WSASetEvent(ev) == TRUE
+    assert h.ws.WSAWaitForMultipleEvents(3, [-1, -2, ev], FALSE, 0, FALSE) == WSA_WAIT_EVENT_0 + 2
+    assert h.ws.GetExitCodeThread(-2) == (TRUE, STILL_ACTIVE)
+    assert h.ws.ResumeThread(-2) == 0
+    ran: list[int] = []
+    assert h.ws.QueueUserAPC(ran.append, -2, 9) != 0
+    assert h.ws.SleepEx(0, TRUE) == WAIT_IO_COMPLETION
+    assert ran == [9]
