@@ -46,6 +46,15 @@ _NS_PER_MS = 1_000_000
 _K = TypeVar("_K")  # the kind of kernel object a handle lookup wants
 
 
+def _as_handle(h: int) -> int:
+    """A HANDLE argument given as a negative Python int, as C (and the real
+    backend's ctypes HANDLE) converts it: -1 is INVALID_HANDLE_VALUE,
+    GetCurrentProcess's pseudo-handle, -2 GetCurrentThread's.  Only the calls
+    that treat those two values specially use it; any other negative int
+    names nothing either way (docs/semantics-findings.md section 58)."""
+    return h & C.MAXULONG_PTR if h < 0 else h
+
+
 class FakeBase:
     """The state and helpers every group of FakeWinsock's calls uses (made by
     :meth:`fakewinsock.FakeWinsock.__init__`)."""

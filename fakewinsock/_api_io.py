@@ -45,7 +45,7 @@ class IoCalls(FakeBase):
             raise TypeError(f"{call}: dwBufferCount must be an int, not {type(dwBufferCount).__name__}")
         if isinstance(lpBuffers, WSABUF):
             lpBuffers = [lpBuffers]
-        if dwBufferCount > len(lpBuffers):
+        if dwBufferCount > len(lpBuffers) or dwBufferCount < 0:  # (a negative DWORD is a huge count)
             raise WinsockUsageError(
                 f"{call} on socket {s:#x}: dwBufferCount is {dwBufferCount} but lpBuffers has "
                 f"{len(lpBuffers)} entries; Windows would read past the array"

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from . import _constants as C
-from ._api_base import _NS_PER_MS, FakeBase
+from ._api_base import _NS_PER_MS, FakeBase, _as_handle
 from ._errors import NotEmulatedError, WinsockUsageError
 from ._iocp import Packet, Port, win32_error_of_ntstatus
 from ._kernel import ThreadState
@@ -29,22 +29,39 @@ class PortCalls(FakeBase):
         or associate a socket with a port (a new one when ExistingCompletionPort
         is 0); the port's handle, or 0 with ERROR_INVALID_HANDLE (not a socket,
         not a port) or ERROR_INVALID_PARAMETER (the socket has a port already,
-        or was made without WSA_FLAG_OVERLAPPED; or INVALID_HANDLE_VALUE with an
-        existing port).  See :mod:`fakewinsock._iocp`."""
+        or was made without WSA_FLAG_OVERLAPPED; or INVALID_HANDLE_VALUE with
+        any ExistingCompletionPort but 0, a port or not).  See
+        :mod:`fakewinsock._iocp`.  NumberOfConcurrentThreads is a DWORD, taken
+        as C converts a Python int: -1 is 0xFFFFFFFF.
+
+        Divergence from real Windows (unverified): that the port handle is not
+        looked at when FileHandle is INVALID_HANDLE_VALUE comes from Wine's
+        kernelbase (and Wine 8.0, measured), not from a Windows-run test;
+        Microsoft's page only says the port must then be NULL."""
         call = "CreateIoCompletionPort"
         ts = self._enter(call)
         for name, v in (("FileHandle", FileHandle), ("ExistingCompletionPort", ExistingCompletionPort),
                         ("CompletionKey", CompletionKey), ("NumberOfConcurrentThreads", NumberOfConcurrentThreads)):
             if not isinstance(v, int):
                 raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
+        # A DWORD, as C converts it (and the real backend passes it): -1 is
+        # 0xFFFFFFFF, no limit to speak of, not a port that never releases a thread.
+        NumberOfConcurrentThreads &= 0xFFFFFFFF
+        FileHandle = _as_handle(FileHandle)  # -1 is INVALID_HANDLE_VALUE, as the real backend passes it
+        if FileHandle == C.INVALID_HANDLE_VALUE and ExistingCompletionPort:
+            # No file and a port: ERROR_INVALID_PARAMETER before the port's
+            # handle is looked at, so also for one that names no port
+            # (Microsoft's page: with INVALID_HANDLE_VALUE "the
+            # ExistingCompletionPort parameter must be NULL"; Wine's kernelbase
+            # CreateIoCompletionPort fails it so without touching the port; Wine
+            # 8.0 measured: 87 for a handle that names nothing).
+            return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
         existing: Port | None = None
         if ExistingCompletionPort:
             existing = self._port(ExistingCompletionPort, call, "ExistingCompletionPort")
             if existing is None:
                 return self._fail(ts, call, C.ERROR_INVALID_HANDLE, ExistingCompletionPort, rc=0)
         if FileHandle == C.INVALID_HANDLE_VALUE:
-            if existing is not None:
-                return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, FileHandle, rc=0)
             port = self._ports.create(NumberOfConcurrentThreads)
             if self.trace.enabled:
                 self._kernel.record("call", call, port.handle, 0, f"new port concurrency={port.concurrency}")

@@ -477,6 +477,11 @@ class SocketCalls(FakeBase):
         AcceptEx socket: Wine's test_AcceptEx notes that Windows requires the option, as
         Microsoft's documentation of SO_UPDATE_ACCEPT_CONTEXT says).
 
+        Success leaves the last error 0, as Windows 7 and later do (sock.c
+        test_getsockname accepts 0 or, before 7, the caller's old value; the
+        real backend runs on Windows 8.1 or later only: docs/semantics-findings.md
+        sections 52 and 57).
+
         Divergence from real Windows: the error before the option is set is
         WSAENOTCONN here, as for getpeername and shutdown; which code Windows gives
         is not checked by any test we could read."""
@@ -490,6 +495,7 @@ class SocketCalls(FakeBase):
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAENOTCONN, s), None)
         if sock.local is None:
             return SockaddrResult(self._fail(ts, "getsockname", C.WSAEINVAL, s), None)
+        ts.last_error = 0
         if sock.local[0] == ANY and sock.ep is not None and sock.ep.local is not None:
             # Bound to INADDR_ANY, then connected: the address the connection
             # took (Microsoft's getsockname page: the host address is known
@@ -499,7 +505,12 @@ class SocketCalls(FakeBase):
 
     def getpeername(self, s: int) -> SockaddrResult:
         """The remote address of a connected socket (after SO_UPDATE_ACCEPT_CONTEXT
-        for an AcceptEx socket)."""
+        for an AcceptEx socket).  Success leaves the last error 0.
+
+        Divergence from real Windows (unverified): no Windows-run test reads the
+        last error after a successful getpeername; 0 is what Windows 7 and later
+        give after bind, getsockname and shutdown (Wine's sock.c), and what Wine
+        8.0 gives here (docs/semantics-findings.md section 57)."""
         ts = self._enter("getpeername")
         if not self._initialised(ts, "getpeername"):
             return SockaddrResult(C.SOCKET_ERROR, None)
@@ -508,6 +519,7 @@ class SocketCalls(FakeBase):
             return SockaddrResult(self._fail(ts, "getpeername", C.WSAENOTSOCK, s), None)
         if sock.ep is None or (sock.accepted and not sock.ctx_updated):
             return SockaddrResult(self._fail(ts, "getpeername", C.WSAENOTCONN, s), None)
+        ts.last_error = 0
         return SockaddrResult(0, sockaddr_in(*sock.ep.remote))
 
     # -- AcceptEx

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _constants as C
-from ._api_base import FakeBase, _addressof
+from ._api_base import FakeBase, _addressof, _as_handle
 from ._errors import NotEmulatedError, WinsockUsageError
 from ._iocp import PROCESSORS, Port
 from ._kernel import Event, ThreadState
@@ -177,6 +177,7 @@ class ThreadCalls(FakeBase):
             raise TypeError(f"{call}: hThread must be an int handle, not {type(hThread).__name__}")
         if isinstance(dwData, bool) or not isinstance(dwData, int) or not 0 <= dwData <= C.MAXULONG_PTR:
             raise TypeError(f"{call}: dwData must be a ULONG_PTR (an int from 0 to 2**64-1), not {dwData!r}")
+        hThread = _as_handle(hThread)
         if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
             target = ts
         else:
@@ -230,6 +231,8 @@ class ThreadCalls(FakeBase):
         previous count, or RESUME_THREAD_FAILED."""
         call = "ResumeThread"
         ts = self._enter(call)
+        if type(hThread) is int and hThread < 0:
+            hThread = _as_handle(hThread)
         if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
             # GetCurrentThread's pseudo-handle: the calling thread, which runs,
             # so its suspend count is 0 (as for any running thread: thread.c
@@ -255,6 +258,8 @@ class ThreadCalls(FakeBase):
         GetCurrentThread's pseudo-handle names the calling thread: STILL_ACTIVE."""
         call = "GetExitCodeThread"
         ts = self._enter(call)
+        if type(hThread) is int and hThread < 0:
+            hThread = _as_handle(hThread)
         if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
             return ExitCodeResult(C.TRUE, C.STILL_ACTIVE)
         pt = self._thread_handle(hThread, call)
@@ -275,6 +280,7 @@ class ThreadCalls(FakeBase):
         ts = self._enter(call)
         if not isinstance(hObject, int):
             raise TypeError(f"{call}: hObject must be an int handle, not {type(hObject).__name__}")
+        hObject = _as_handle(hObject)
         obj = self._kernel.objects.get(hObject)
         if isinstance(obj, Socket):
             raise NotEmulatedError(f"{call}({hObject:#x}) on a socket is not emulated: close sockets with "

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import _constants as C
 from . import _kernel
-from ._api_base import _NS_PER_MS, FakeBase
+from ._api_base import _NS_PER_MS, FakeBase, _as_handle
 from ._errors import DeadlockError, NotEmulatedError, WinsockUsageError
 from ._iocp import Port
 from ._kernel import Event, ThreadState, first_signaled
@@ -132,6 +132,8 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     with tag bits)."""
     obj = objects.get(h)
     if obj is None and type(h) is int and h & 3:
+        if h < 0:
+            h = _as_handle(h)  # -1 and -2: the pseudo-handles
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
             return _OWN_THREAD
         if h == C.INVALID_HANDLE_VALUE:
@@ -214,6 +216,14 @@ class WaitCalls(FakeBase):
         """Wait (in virtual time) for one or all of up to 64 events, or, when
         alertable, for completion routines (WSA_WAIT_IO_COMPLETION).
 
+        ``cEvents`` and ``dwTimeout`` are DWORDs, taken as C converts a
+        Python int (and as the real backend passes them): a timeout of -1 is
+        WSA_INFINITE, -2 is 0xFFFFFFFE ms, and a negative count is above 64
+        (WSA_WAIT_FAILED, WSA_INVALID_PARAMETER); the same for the kernel32
+        waits' nCount and dwMilliseconds and for SleepEx and Sleep, as
+        GetQueuedCompletionStatus(Ex) already did (docs/semantics-findings.md
+        section 58).
+
         Alertable, an event already signalled when the wait begins satisfies it
         (WSA_WAIT_EVENT_0 + index) and the queued routines stay queued for the
         next alertable wait; only a wait that finds nothing signalled runs them
@@ -242,6 +252,10 @@ class WaitCalls(FakeBase):
                                 ("fAlertable", fAlertable)):
                 if not isinstance(value, int):  # as the real backend's ctypes prototype (None is no BOOL)
                     raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        # DWORDs, as C converts them (and the real backend passes them): -1 is
+        # WSA_INFINITE, a negative count a huge one.
+        cEvents &= 0xFFFFFFFF
+        dwTimeout &= 0xFFFFFFFF
         if cEvents == 0 or cEvents > C.WSA_MAXIMUM_WAIT_EVENTS:
             return self._fail(ts, call, C.WSA_INVALID_PARAMETER, rc=C.WSA_WAIT_FAILED)
         if cEvents > len(lphEvents):
@@ -332,6 +346,7 @@ class WaitCalls(FakeBase):
         start = self._kernel.now_ns  # for the trace's waited=
         if not isinstance(dwMilliseconds, int):
             raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
+        dwMilliseconds &= 0xFFFFFFFF  # a DWORD: -1 is INFINITE (see WSAWaitForMultipleEvents)
         deadline = None if dwMilliseconds == C.INFINITE else self._kernel.now_ns + dwMilliseconds * _NS_PER_MS
         if not bAlertable:
             if deadline is None and self._kernel.sched is None:
@@ -398,6 +413,8 @@ class WaitCalls(FakeBase):
                             ("bAlertable", bAlertable)):
             if not isinstance(value, int):
                 raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+        nCount &= 0xFFFFFFFF  # DWORDs (see WSAWaitForMultipleEvents)
+        dwMilliseconds &= 0xFFFFFFFF
         if nCount == 0 or nCount > C.MAXIMUM_WAIT_OBJECTS:
             return self._fail(ts, call, C.ERROR_INVALID_PARAMETER, rc=C.WAIT_FAILED)
         if nCount > len(lpHandles):

@@ -266,7 +266,18 @@ class Operations(Generic[S]):
                     f"{call} on socket {op.sock.handle:#x}: the OVERLAPPED's hEvent {h:#x} "
                     "was closed with WSACloseEvent"
                 )
-            return C.WSA_INVALID_HANDLE
+            # The I/O manager references hEvent as an event before the request
+            # starts: STATUS_INVALID_HANDLE (names nothing) or
+            # STATUS_OBJECT_TYPE_MISMATCH (another kind of object), which
+            # ws2_32's status map makes WSAENOTSOCK (Wine's sock.c
+            # test_WSAGetOverlappedResult, run on Windows, for the map; Wine 8.0
+            # measured: WSAENOTSOCK for WSARecv, WSASend and AcceptEx;
+            # docs/semantics-findings.md section 57).
+            #
+            # Divergence from real Windows (unverified): no Windows-run test posts
+            # an operation with such an hEvent; that the provider maps this
+            # failure as WSAGetOverlappedResult maps a status is inferred.
+            return C.WSAENOTSOCK
         op.event = ev
         ev.signaled = False  # starting an overlapped operation resets its event
         return 0

@@ -129,6 +129,23 @@ def test_create_with_bad_handles(h: Harness) -> None:
     associate(h, s, port, 3)
 
 
+def test_no_file_and_any_port_is_an_invalid_parameter(h: Harness) -> None:
+    """INVALID_HANDLE_VALUE with an ExistingCompletionPort that is no port (an
+    event, a closed port, a value that names nothing): ERROR_INVALID_PARAMETER,
+    as with a real port; the port argument is not looked at (Microsoft's page:
+    with INVALID_HANDLE_VALUE "the ExistingCompletionPort parameter must be
+    NULL"; Wine's kernelbase CreateIoCompletionPort fails before it touches the
+    port; docs/semantics-findings.md section 57)."""
+    ev = h.event()
+    closed = h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0)
+    assert closed != 0
+    assert h.ws.CloseHandle(closed) == TRUE
+    for existing in (ev, closed, 0xDEAD0):
+        h.ws.WSASetLastError(0)
+        assert h.ws.CreateIoCompletionPort(INVALID_HANDLE_VALUE, existing, 0, 0) == 0
+        assert h.ws.WSAGetLastError() == ERROR_INVALID_PARAMETER, existing
+
+
 # -- packets of operations --------------------------------------------------------
 
 

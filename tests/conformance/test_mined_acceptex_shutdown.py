@@ -17,6 +17,7 @@ import pytest
 
 from fakewinsock import WSAOVERLAPPED, sockaddr_in
 from fakewinsock.constants import (
+    ERROR_NOT_FOUND,
     FALSE,
     SD_BOTH,
     SD_RECEIVE,
@@ -144,6 +145,26 @@ def test_cancelling_the_accept_socket_leaves_the_accept(h: Harness) -> None:
     h.ws.CancelIoEx(acc, None)
     assert h.wait(ov.hEvent, 1000) == WSA_WAIT_TIMEOUT
     assert ov.Internal == STATUS_PENDING
+
+
+@pytest.mark.wine_divergence("Wine 8.0's CancelIoEx on the accept socket returns TRUE (and cancels nothing)")
+def test_cancelioex_on_the_accept_socket_finds_nothing(h: Harness) -> None:
+    """CancelIoEx(accept socket, NULL) and CancelIoEx(accept socket, the
+    AcceptEx's OVERLAPPED), an AcceptEx pending: FALSE, ERROR_NOT_FOUND; the
+    request was issued on the listener's handle (test_AcceptEx: cancelling the
+    accept socket's I/O leaves it; CancelIoEx page: FALSE with ERROR_NOT_FOUND
+    when no request is found; docs/semantics-findings.md section 57).  The
+    listener's handle then cancels it."""
+    lst, _ = h.listener()
+    acc = h.socket()
+    ov = h.overlapped()
+    assert post(h, lst, acc, ov) == (FALSE, WSA_IO_PENDING)
+    for which in (None, ov):
+        h.ws.SetLastError(0)
+        assert h.ws.CancelIoEx(acc, which) == FALSE
+        assert h.ws.GetLastError() == ERROR_NOT_FOUND
+    assert h.ws.CancelIoEx(lst, ov) == TRUE
+    assert h.complete(lst, ov)[2] == 995
 
 
 def test_success_leaves_zero_in_the_last_error(h: Harness) -> None:
