@@ -524,7 +524,8 @@ RECIPE_LOST |= STOP37_RECIPE_LOST
 #: Re-run on 2026-12-07 (the thirty-eighth session; CI=true, -m slow, -p no:xdist, nice 5 beside helpers and CI): of
 #: the plain recipe's and recipe_chat's caught registrations, 40 on 0810f13 (30 plain, 10 chat: all caught) and 35
 #: more on 9aafad7, after real38's 051a39b (19 plain, 14 chat caught; hangup-fin-resets-error-line and
-#: queue-limit-off-by-one missed: above and below); the other 45 plain ones and 5 chat ones not re-run since stop37.
+#: queue-limit-off-by-one missed: above and below); then the 5 other recipe_chat ones on ad3327f (-n 2): all caught,
+#: so all 19 of recipe_chat hold on the current schedules.  The other 43 plain ones not re-run since stop37.
 #: 051a39b (ovserver: getpeername at an EOF that comes with a send in flight, so that a client Wine reports gone is
 #: closed) adds a Winsock call wherever that happens, which moves the schedules that follow it.
 REAL38_RECIPE_LOST = {
