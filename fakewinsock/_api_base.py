@@ -51,8 +51,9 @@ def _as_handle(h: int) -> int:
     backend's ctypes HANDLE) converts it: -1 is INVALID_HANDLE_VALUE,
     GetCurrentProcess's pseudo-handle, -2 GetCurrentThread's.  Only the calls
     that treat those two values specially use it; any other negative int
-    names nothing either way (docs/semantics-findings.md section 58)."""
-    return h & C.MAXULONG_PTR if h < 0 else h
+    names nothing either way (docs/semantics-findings.md section 58).  A value
+    that is not an int is returned as it is, for the caller's own type check."""
+    return h & C.MAXULONG_PTR if type(h) is int and h < 0 else h
 
 
 class FakeBase:

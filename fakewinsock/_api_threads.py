@@ -231,8 +231,7 @@ class ThreadCalls(FakeBase):
         previous count, or RESUME_THREAD_FAILED."""
         call = "ResumeThread"
         ts = self._enter(call)
-        if type(hThread) is int and hThread < 0:
-            hThread = _as_handle(hThread)
+        hThread = _as_handle(hThread)
         if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
             # GetCurrentThread's pseudo-handle: the calling thread, which runs,
             # so its suspend count is 0 (as for any running thread: thread.c
@@ -258,8 +257,7 @@ class ThreadCalls(FakeBase):
         GetCurrentThread's pseudo-handle names the calling thread: STILL_ACTIVE."""
         call = "GetExitCodeThread"
         ts = self._enter(call)
-        if type(hThread) is int and hThread < 0:
-            hThread = _as_handle(hThread)
+        hThread = _as_handle(hThread)
         if hThread == C.CURRENT_THREAD_PSEUDO_HANDLE:
             return ExitCodeResult(C.TRUE, C.STILL_ACTIVE)
         pt = self._thread_handle(hThread, call)

@@ -132,8 +132,7 @@ def _tagged(objects: dict[int, Any], h: int) -> Any:
     with tag bits)."""
     obj = objects.get(h)
     if obj is None and type(h) is int and h & 3:
-        if h < 0:
-            h = _as_handle(h)  # -1 and -2: the pseudo-handles
+        h = _as_handle(h)  # -1 and -2: the pseudo-handles
         if h == C.CURRENT_THREAD_PSEUDO_HANDLE:
             return _OWN_THREAD
         if h == C.INVALID_HANDLE_VALUE:
