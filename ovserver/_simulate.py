@@ -1003,7 +1003,7 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _deaf_drains(out, seed, window, limits.max_line)
     if "queue_edges" in f and not chat and not f.intersection(QUEUE_EDGE_EXCUSES):
         _queue_edges(out, seed, window, limits)
-        if limits.max_queued - 1 <= limits.max_line:  # (a random source of its own: see QUEUE_EXACT)
+        if limits.max_queued - 1 <= limits.max_line:  # (a random source of its own: see QUEUE_EXACT_SENDS)
             _queue_exact(out, seed, limits)
 
 
