@@ -840,6 +840,15 @@ QUEUE_EDGE_MAX = 2 * 1024 * 1024
 QUEUE_EDGE_EXCUSES = ("deaf_drains", "injections", "back_pressure")
 QUEUE_EDGE_LINE = 64 * 1024
 QUEUE_EDGE_PAUSE_NS = 300 * _MS
+#: With queue_edges, where the line limit holds a line of ``max_queued`` bytes with its newline
+#: (:func:`_queue_exact`, from a random source of its own; the runs without it plan what they planned), the
+#: exact edge too: one more plain client sends one line, ``max_queued`` bytes with its newline, and nothing
+#: else (in one send, or in sends of QUEUE_EXACT_SENDS' sizes), reading all the time.  Owed nothing before it,
+#: that line is one message of exactly ``max_queued`` bytes for the server's empty queue: the limit cuts a
+#: client off only when its queue would *exceed* ``max_queued`` (Hub._enqueue), and its reset is not due
+#: (:meth:`_Client._cut_off_as_due` counts the error line only for a client that may be owed one): a server
+#: that cuts off at ``>=`` fails (queue-limit-off-by-one).
+QUEUE_EXACT_SENDS = ((1 << 20, 1 << 20), (1, 4096), (1024, 16 * 1024))
 HANGUP_MAX_LINE = 64 * 1024
 HANGUP_GAPS_NS = (20 * _MS, 50 * _MS)
 HANGUP_MORE = (0, 0, -1, 1)
@@ -994,6 +1003,8 @@ def _swarm_plan(out: list[ClientPlan], seed: int, features: tuple[str, ...], lim
         _deaf_drains(out, seed, window, limits.max_line)
     if "queue_edges" in f and not chat and not f.intersection(QUEUE_EDGE_EXCUSES):
         _queue_edges(out, seed, window, limits)
+        if limits.max_queued - 1 <= limits.max_line:  # (a random source of its own: see QUEUE_EXACT_SENDS)
+            _queue_exact(out, seed, limits)
 
 
 def _shape_pool(out: list[ClientPlan]) -> list[ClientPlan]:
@@ -1053,6 +1064,18 @@ def _queue_edges(out: list[ClientPlan], seed: int, window: int, limits: Limits) 
     p = pool[_randint(rng, 0, len(pool) - 1)]
     _restream(p, rng, [rng.randbytes(size).translate(_TEXT_TABLE) for _ in range(count)], 1024, 64 * 1024)
     p.read_pause_ns = QUEUE_EDGE_PAUSE_NS
+
+
+def _queue_exact(out: list[ClientPlan], seed: int, limits: Limits) -> None:
+    """queue_edges' exact edge (see QUEUE_EXACT; from a random source of its own): one more plain client sends
+    one line of ``max_queued - 1`` bytes and its newline, and nothing else."""
+    rng = random.Random(f"ovserver-sim:{seed}:queue-exact")
+    pool = _shape_pool(out)
+    if not pool:
+        return
+    p = pool[_randint(rng, 0, len(pool) - 1)]
+    line = rng.randbytes(limits.max_queued - 1).translate(_TEXT_TABLE)
+    _restream(p, rng, [line], *rng.choice(QUEUE_EXACT_SENDS))
 
 
 def _idle_talkers(out: list[ClientPlan], seed: int, limit_ms: int, slowloris: bool = False) -> None:
@@ -1954,7 +1977,9 @@ class _Client(ScriptedClient):
         if k >= 0 and len(self.lines[k]) > 2 * cfg.limits.max_line:
             return True  # it may send more than max_line bytes after being hung up: cut off
         if sim.mode is Mode.ECHO:
-            owed = self.sent_bytes + len(error_line(cfg.limits.max_line))
+            # (the error line only where one may be owed: a line over max_line, or a tail over it)
+            owed = self.sent_bytes + (len(error_line(cfg.limits.max_line))
+                                      if k >= 0 or len(self.plan.tail) > cfg.limits.max_line else 0)
             if k >= 0:  # hung up: the replies to the lines before its line over max_line, and the error line
                 # (what it sends after them is discarded, never echoed; hangup_edges' client sends twice max_line)
                 owed = (min(self.sent_bytes, sum(len(line) + 1 for line in self.lines[:k]))

@@ -534,7 +534,7 @@ REAL38_RECIPE_LOST = {
     "queue-limit-off-by-one": "caught by the derandomized recipe on 0810f13 (54 s: 3 clients, 17 lines, 16384 "
                               "bytes, 2 faults, 36 draws) and missed on 9aafad7: 051a39b's getpeername at an EOF "
                               "with a send in flight moved the sequence; it needs exactly max_queued bytes owed to "
-                              "a client that does not read (simulate does not find it either: _RT4_LOST)",
+                              "a client that does not read (simulate finds it since search39: _RT4_FINDS)",
     "group-inbox-checked-outside-lock": "caught by the derandomized recipe on 0810f13 (390.8 s, near the end of its "
                                         "budget: 23 clients, 895 lines, 24 faults, 271 draws) and missed on 72a70ed "
                                         "(2026-12-08): 051a39b's getpeername at an EOF with a send in flight moved "
@@ -824,8 +824,16 @@ _RT4_LOST = {
                                   "senders it held back have nothing else to wake them: not on seeds 0-7)",
     "stop-unseen-in-routine-burst": "(needs a server slower than its clients: simulate has no busy server; the "
                                     "recipe's busy_server reaches it since search14)",
-    "queue-limit-off-by-one": "(needs exactly max_queued bytes owed to a client that does not read)",
 }
+#: queue-limit-off-by-one was in _RT4_LOST ("needs exactly max_queued bytes owed to a client that does not read")
+#: until search39 (2026-12-08): queue_edges' exact edge (ovserver._simulate.QUEUE_EXACT_SENDS: where the line limit
+#: holds a line of max_queued bytes, one more plain client sends one such line and nothing else, a message of
+#: exactly max_queued bytes for an empty queue), and the cut-off check that counts the error line only for an echo
+#: client that may be owed one (it had allowed a reset of any echo client owed max_queued plus the error line's 34
+#: bytes): found on seed 7 (client 22 reset, 0 of 1 replies; the two changes each alone: none of 0-7); of 0-599 the
+#: seeds that draw the exact client in echo, 7, 39, 113, 174 (73: no plain client left for it) of 0-199 and 239,
+#: 278, 290, 339, 358, 405, 500, 513 of 200-599.
+_RT4_FINDS = {"queue-limit-off-by-one"}
 #: The fifth red team's, measured 2026-12-05 (redteam5, seeds 0-7, the first seed that finds each):
 #: iocp-busy-cleared-at-dequeue, iocp-send-free-at-completion and iocp-win32-error-as-winsock 0 (the last
 #: since simulate's bound on counted resets, none before), group-ends-with-zombies and
@@ -1054,7 +1062,7 @@ _SIMULATE_SEEDS = {"hangup-fin-resets-error-line": (31, 84), "no-accept-resignal
 SIMULATE_FINDS = {"line-limit-ignores-buffered", "line-limit-off-by-one", "big-reply-truncated",
                   "half-close-forgets-queued-replies", "partial-last-line-delivered",
                   "chat-to-ended-client", "accept-error-stops-accepting"} | _NEW_FINDS | _ACCEPT_FINDS | _IDLE_FINDS \
-    | _STOP_FINDS | _PIPED_FINDS | _MOVED27_FINDS | _POWER30_FINDS | _SLOWLORIS_FINDS | {
+    | _STOP_FINDS | _PIPED_FINDS | _MOVED27_FINDS | _POWER30_FINDS | _SLOWLORIS_FINDS | _RT4_FINDS | {
     m.name for m in MUTANTS if m.source.startswith("red team")
     and m.name not in _RT2_LOST | _RT4_LOST.keys() | _RT5_LOST.keys() | _RT6_LOST.keys() | _RT7_LOST.keys()
     | _RT8_LOST.keys() | _RT9_LOST.keys() | _RT10_LOST.keys() | _RT11_LOST.keys() | _RT12_LOST.keys()

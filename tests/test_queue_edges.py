@@ -85,3 +85,70 @@ def test_simulate_queue_edges_finds_a_cut_off_one_message_late() -> None:
 def test_simulate_queue_edges_passes_the_correct_servers(model: str) -> None:
     r = simulate(100, 10, model=model, seed=_SIM_SEED)
     assert r.ok, r.errors
+
+
+# queue_edges' exact edge (search39: ovserver._simulate.QUEUE_EXACT_SENDS): where the line limit holds a line of
+# max_queued bytes, one more plain client sends one such line and nothing else.  Seed 7 draws it (stuck_readers'
+# max_queued of 32 KiB under the default line limit of 64 KiB), and 39 (piped's 4096).
+_EXACT_SEEDS = (7, 39)
+
+
+class _Planned(Exception):
+    pass
+
+
+def _exact_client(seed: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The index of the client planned at the exact edge in echo run ``seed`` (-1: none): simulate up to its
+    plans (the limits are drawn in simulate)."""
+    import ovserver._simulate as sim
+
+    planned: list[int] = []
+    real_exact, real_plan = sim._queue_exact, sim.scenario_plan
+
+    def exact(out: list[sim.ClientPlan], s: int, limits: Limits) -> None:
+        before = [p.lines for p in out]
+        real_exact(out, s, limits)
+        planned.extend(i for i, p in enumerate(out) if p.lines is not before[i])
+        assert len(planned) == 1 and out[planned[0]].lines == [out[planned[0]].lines[0]]
+        assert len(out[planned[0]].lines[0]) + 1 == limits.max_queued <= limits.max_line + 1
+
+    def plan(*args: object, **kwargs: object) -> list[sim.ClientPlan]:
+        real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        raise _Planned
+
+    with monkeypatch.context() as m:
+        m.setattr(sim, "_queue_exact", exact)
+        m.setattr(sim, "scenario_plan", plan)
+        with pytest.raises(_Planned):
+            simulate(100, 10, model="routines", seed=seed)
+    return planned[0] if planned else -1
+
+
+@pytest.mark.parametrize("seed", _EXACT_SEEDS)
+def test_simulate_queue_edges_plans_a_line_of_exactly_max_queued_bytes(seed: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "queue_edges" in swarm_features(seed)
+    assert _exact_client(seed, monkeypatch) >= 0
+
+
+@pytest.mark.parametrize("seed", _EXACT_SEEDS)
+def test_simulate_queue_edges_finds_a_cut_off_at_exactly_max_queued(seed: int,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """queue-limit-off-by-one cuts off the client owed exactly max_queued bytes (its only line, one message):
+    a reset the limit does not allow.  (Proved by breaking each part (search39): without the exact client the
+    mutant passes seeds 0-7 and 39; with the cut-off check counting the error line for every echo client, as
+    before, it passes seeds 7, 39, 113 and 174, the exact client's reset allowed.)"""
+    from tests.mutants.red4_mutants import QueueLimitOffByOne
+
+    r = simulate(100, 10, model="routines", seed=seed, server_class=QueueLimitOffByOne)
+    i = _exact_client(seed, monkeypatch)
+    assert i >= 0 and not r.ok
+    assert any(e.startswith(f"client {i} ") and "connection reset by the server (0 of 1 replies)" in e
+               for e in r.errors), r.errors
+
+
+@pytest.mark.parametrize("model", ["events", "routines", "iocp"])
+@pytest.mark.parametrize("seed", _EXACT_SEEDS)
+def test_simulate_queue_exact_passes_the_correct_servers(model: str, seed: int) -> None:
+    r = simulate(100, 10, model=model, seed=seed)
+    assert r.ok, r.errors
