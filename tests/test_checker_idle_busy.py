@@ -94,7 +94,7 @@ def test_a_server_whose_completed_sends_do_not_keep_a_client_alive_is_caught(gap
     """A window of 4 bytes: the reply's send completes only when the late client reads, 60 ms in.  The
     correct server's clock restarts then and it keeps the client; the planted bug's runs from the first
     line and closes it after its second line arrived (the checker's account of the completed send,
-    ``FakeWinsock.send_completed_ns``: with only the client's lines and connect, such a close is as due)."""
+    ``FakeWinsock.send_handled_ns``: with only the client's lines and connect, such a close is as due)."""
     found = _check(_SendKeepsIdleClock, _pausing_scenario(gap_ms * _MS, window=4), seed)
     assert found is not None and "under the idle time-out" in found, found
 
