@@ -11,6 +11,7 @@ from . import _constants as C
 from ._api_base import FakeBase, _addressof
 from ._errors import DeadlockError, NotEmulatedError, WinsockUsageError
 from ._kernel import Event, Kernel, ThreadState
+from ._ops import COMPLETED
 from ._sockets import CONNECTED, Socket, SocketOp
 from ._types import WSABUF, WSAOVERLAPPED, CompletionRoutine, IoResult, OverlappedResult
 
@@ -242,6 +243,8 @@ class IoCalls(FakeBase):
             raise TypeError(f"{call}: lpOverlapped must be a WSAOVERLAPPED, not {type(lpOverlapped).__name__}")
         if not isinstance(fWait, int):  # as the real backend's ctypes prototype (None is no BOOL)
             raise TypeError(f"{call}: fWait must be an int, not {type(fWait).__name__}")
+        if fWait and ts.delivered:  # it waits again: it has handled what it got (a record for observers)
+            ts.handled_delivered()
         if self._startups <= 0 and not self._initialised(ts, call):
             return OverlappedResult(C.FALSE, 0, 0)
         obj = self._kernel.objects.get(s) if type(s) is int else self._socket(s, call)  # _socket, inline
@@ -317,6 +320,8 @@ class IoCalls(FakeBase):
         n = lpOverlapped.InternalHigh
         flags = op.flags if op is not None else 0
         if op is not None:
+            if op.done_ns and op.state is COMPLETED and not op.in_port:  # this call reaps it: delivered
+                ts.delivered.append(op)  # (a record for observers: see ThreadState.handled_delivered)
             self._ops.reap(op)
         if self.trace.enabled:
             self._kernel.record("fetched", call, s, op.id if op else 0, f"status={status:#x} bytes={n}{waited}")

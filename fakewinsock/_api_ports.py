@@ -140,6 +140,8 @@ class PortCalls(FakeBase):
         :class:`fakewinsock._types.QueuedCompletion` and :mod:`fakewinsock._iocp`."""
         call = "GetQueuedCompletionStatus"
         ts = self._enter(call)
+        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
+            ts.handled_delivered()
         start = self._kernel.now_ns
         if not isinstance(dwMilliseconds, int):
             raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
@@ -157,6 +159,8 @@ class PortCalls(FakeBase):
             return _NO_PACKET
         pkt = got[0]
         status = pkt.status
+        if pkt.op is not None and pkt.op.done_ns:
+            ts.delivered.append(pkt.op)  # (a record for observers: see ThreadState.handled_delivered)
         if tracing:
             self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,
                                 f"key={pkt.key:#x} bytes={pkt.nbytes} status={status:#x} "
@@ -174,6 +178,8 @@ class PortCalls(FakeBase):
         WinsockUsageError."""
         call = "GetQueuedCompletionStatusEx"
         ts = self._enter(call)
+        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
+            ts.handled_delivered()
         start = self._kernel.now_ns
         for name, v in (("ulCount", ulCount), ("dwMilliseconds", dwMilliseconds), ("fAlertable", fAlertable)):
             if not isinstance(v, int):
@@ -195,6 +201,9 @@ class PortCalls(FakeBase):
                                     f"FALSE error={err} waited={self._kernel.now_ns - start}")
             return QueuedCompletionEx(C.FALSE, [])
         entries = [OVERLAPPED_ENTRY(pkt.key, pkt.ov, pkt.status, pkt.nbytes) for pkt in got]
+        for pkt in got:
+            if pkt.op is not None and pkt.op.done_ns:
+                ts.delivered.append(pkt.op)  # (a record for observers: see ThreadState.handled_delivered)
         if self.trace.enabled:
             for pkt in got:
                 self._kernel.record("dequeued", call, port.handle, pkt.op.id if pkt.op else 0,

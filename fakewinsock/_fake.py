@@ -510,6 +510,39 @@ class FakeWinsock(SocketCalls, IoCalls, WaitCalls, PortCalls, ThreadCalls):
         sock = self._socket_at(peer)
         return sock.send_done_ns if sock is not None else 0
 
+    def send_handled_ns(self, peer: FakePeer) -> int:
+        """:meth:`send_completed_ns` of the sends whose completion the program
+        has handled: when the last of those completed, in virtual time; 0 if
+        none (or no socket holds the other end of ``peer``'s connection yet).
+        A completion counts as handled once its routine has returned, or once
+        the thread it was delivered to (GetQueuedCompletionStatus(Ex) dequeued
+        its packet, WSAGetOverlappedResult reaped it) makes its next waiting
+        call (WSAWaitForMultipleEvents, WaitFor*Object(s)(Ex), Sleep(Ex),
+        GetQueuedCompletionStatus(Ex), WSAGetOverlappedResult with fWait) or
+        ends; not while its packet waits in a port, nor between its delivery
+        and that call (a critical section is no wait here: a thread takes one
+        to handle what it got).  A query of the fake's state (no call, no
+        draw).  For tests: a server whose idle clock restarts at a completed
+        send may have learned of one that is not handled yet, or not: a
+        completion handled by now is one it has certainly learned of (if it
+        handles a completion in the thread it was delivered to, before that
+        thread waits again)."""
+        sock = self._socket_at(peer)
+        return sock.send_handled_ns if sock is not None else 0
+
+    def send_handled_steps(self, peer: FakePeer) -> tuple[tuple[int, int], ...]:
+        """The last few (up to four) times :meth:`send_handled_ns` of ``peer``
+        moved on, oldest first: (when the program got the completion that
+        moved it, in virtual time: GetQueuedCompletionStatus(Ex) dequeued its
+        packet, WSAGetOverlappedResult reaped it or its routine began; the
+        value before).  A query of the fake's state (no call, no draw).  For
+        tests: a server that learns of a completed send no earlier than it
+        gets it may have found the client idle just before, by the account
+        it had then, and closes it once it gets round to it."""
+        sock = self._socket_at(peer)
+        log = sock.send_handled_log if sock is not None else None
+        return tuple(log) if log is not None else ()
+
     def signal_event(self, hEvent: int) -> None:
         """Signal an event from outside the program (a simulated actor, a test
         standing in for another thread or a console control handler).  Unlike

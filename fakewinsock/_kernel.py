@@ -61,7 +61,7 @@ class ThreadState:
     """One program thread: its last error and its queue of completion routines
     (and, once program threads exist, its scheduling record, ``prog``)."""
 
-    __slots__ = ("index", "last_error", "apcs", "tid", "exited", "prog")
+    __slots__ = ("index", "last_error", "apcs", "tid", "exited", "prog", "delivered")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -70,6 +70,21 @@ class ThreadState:
         self.tid = 0x1000 + 4 * index  # GetCurrentThreadId: deterministic, a multiple of 4 as on Windows
         self.exited = False
         self.prog: ProgramThread | None = None
+        #: Sends' completions delivered to it since its last wait (GetQueuedCompletionStatus(Ex),
+        #: WSAGetOverlappedResult): handled once it waits again (:meth:`handled_delivered`).
+        self.delivered: list[Any] = []
+
+    def handled_delivered(self) -> None:
+        """This thread waits again (or has ended): it has handled the completions of sends delivered to it
+        since its last wait (``delivered``: the packets GetQueuedCompletionStatus(Ex) dequeued for it, the
+        operations WSAGetOverlappedResult reaped for it; each ``_ops.Operation.handled``).  Called by the
+        waiting calls (WSAWaitForMultipleEvents, WaitFor*Object(s)(Ex), Sleep(Ex),
+        GetQueuedCompletionStatus(Ex), WSAGetOverlappedResult with fWait) and as the thread exits; not by
+        EnterCriticalSection (a thread takes a lock to handle what it got).  A record for observers
+        (FakeWinsock.send_handled_ns): nothing reads it to decide."""
+        for op in self.delivered:
+            op.handled()
+        self.delivered.clear()
 
 
 class Event:

@@ -98,6 +98,12 @@ class HasHandle(Protocol):
     # (FakeWinsock.send_completed_ns); not a send that outlived closesocket
     # (FakeConfig.close_keeps_sends: close_deferred).
     send_done_ns: int
+    # When the last of its sends with bytes that the program has handled completed (0: none): a record
+    # for observers (FakeWinsock.send_handled_ns), set as send_done_ns is, but only once the program has
+    # handled the completion (Operation.handled).
+    send_handled_ns: int
+    # The last HANDLED_LOG times send_handled_ns moved on: (the completion's reaped_ns, the value before).
+    send_handled_log: list[tuple[int, int]] | None
     close_deferred: bool
 
 
@@ -132,6 +138,9 @@ class Operation(Generic[S]):
     key = 0  # the address of ``ov``: what identifies an OVERLAPPED in flight
     in_port = False  # its completion packet waits in a completion port (see _iocp)
     reaped_ns = 0  # when the program reaped it (virtual time; see FakeWinsock.end_taken_ns)
+    # A send that completed with bytes while the program held its socket: when (virtual time; 0: not
+    # such a send).  A record for observers (FakeWinsock.send_handled_ns): nothing reads it to decide.
+    done_ns = 0
 
     def __init__(self, table: Operations[S], op_id: int, kind: str, sock: S, ov: WSAOVERLAPPED,
                  routine: CompletionRoutine | None, thread: ThreadState) -> None:
@@ -169,6 +178,24 @@ class Operation(Generic[S]):
 
     def call_routine(self) -> None:
         self.routine(self._err, self.nbytes, self.ov, 0)  # type: ignore[misc]
+        if self.done_ns:  # its routine has returned: the program has handled the send's completion
+            self.handled()
+
+    def handled(self) -> None:
+        """The program has handled this op's completion, a send that completed with bytes (``done_ns``):
+        its socket's ``send_handled_ns`` counts it (a record for observers: FakeWinsock.send_handled_ns).
+        When: its completion routine has returned; or the thread it was delivered to
+        (``ThreadState.delivered``) waits again (``ThreadState.handled_delivered``)."""
+        sock = self.sock
+        before = sock.send_handled_ns
+        if self.done_ns > before:
+            log = sock.send_handled_log
+            if log is None:
+                log = sock.send_handled_log = []
+            elif len(log) >= HANDLED_LOG:
+                del log[0]
+            log.append((self.reaped_ns, before))
+            sock.send_handled_ns = self.done_ns
 
 
 def _bad_transition(op: Operation[S], state: OpState) -> InternalError:
@@ -340,7 +367,8 @@ class Operations(Generic[S]):
         ov.Internal = status
         ov.InternalHigh = n
         if n and not status and op.kind == "WSASend" and not op.sock.close_deferred:
-            op.sock.send_done_ns = self.kernel.now_ns  # (a record for observers: nothing reads it to decide)
+            op.sock.send_done_ns = op.done_ns = self.kernel.now_ns  # (records for observers: nothing reads
+            # them to decide)
         if op.event is None:  # no event: the I/O manager signals the handle itself (see HasHandle)
             op.sock.handle_signaled = True
         self.stats["completed"] += 1
@@ -454,6 +482,8 @@ class Operations(Generic[S]):
                 if op.state.in_flight]
 
 
+#: How many of the times a socket's ``send_handled_ns`` moved on it keeps (``send_handled_log``).
+HANDLED_LOG = 4
 #: Buffers up to this size may be snapshot up to their zero tail (larger ones are copied whole).
 _ZERO_TAIL_MAX = 1 << 20
 #: Shared zeros to compare buffers' tails with, sliced to length (``bytes`` of this size is

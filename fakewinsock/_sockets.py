@@ -88,6 +88,7 @@ class Socket:
         "recv_ops", "send_ops", "accept_ops", "accepted", "ctx_updated", "linger",
         "wr_shut", "rd_shut", "options", "accept_pending_on", "aborting", "close_deferred",
         "iocp", "connected_ns", "handle_signaled", "end_op", "send_done_ns",
+        "send_handled_ns", "send_handled_log",
     )
 
     def __init__(self, layer: Sockets, handle: int, overlapped: bool) -> None:
@@ -129,6 +130,13 @@ class Socket:
         # When one of its sends last completed with bytes (virtual time; 0: never):
         # FakeWinsock.send_completed_ns.  Set by Operations.complete; nothing reads it to decide.
         self.send_done_ns = 0
+        # When the last of its sends that completed with bytes, of those the program has handled, completed
+        # (virtual time; 0: none): FakeWinsock.send_handled_ns.  Set when the thread the completion was
+        # delivered to waits again, or its routine returned (_ops.Operation.handled); nothing reads it to decide.
+        self.send_handled_ns = 0
+        # The last few times send_handled_ns moved on: (when the program got that completion, the value before),
+        # oldest first (None: never).  FakeWinsock.send_handled_steps; nothing reads it to decide.
+        self.send_handled_log: list[tuple[int, int]] | None = None
 
     def endpoint_changed(self, ep: Endpoint) -> None:
         self.layer.changed(self)

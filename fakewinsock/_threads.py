@@ -431,6 +431,8 @@ class Scheduler:
             self._unwatch(pt)  # (registrations kept from its last waits)
         self.kernel.signal(pt)
         pt.ts.exited = True
+        if pt.ts.delivered:  # it has ended: it handled what it got (a record for observers)
+            pt.ts.handled_delivered()
         if self.kernel.trace.enabled:
             self.kernel.record("thread", "exit", pt.handle, 0, f"T{pt.ts.index} exit_code={pt.exit_code}")
         self.on_exit(pt.ts)

@@ -259,8 +259,9 @@ class _Client(ScriptedClient):
         # The idle time-out (the model's idle_timeout_ms): when it last tried to connect, and last read bytes.
         self.attempt_ns = self.rx_ns = self.idle_floor_ns = self.idle_line_floor_ns = 0
         self.taken_lines = 0  # its lines the server has taken, as last seen (see lines_taken)
-        # With a slowed server and an idle time-out: for each line, when a send of the server to it had last
-        # completed (FakeWinsock.send_completed_ns) as the line was sent (see idle_before_a_line).
+        # With a slowed server and an idle time-out: for each line, when the last send of the server to it
+        # that the server had handled by then had completed (FakeWinsock.send_handled_ns), as the line was
+        # sent (see idle_before_a_line).
         self.line_active_ns: list[int] = []
         # While it does not read (a pause, or for good): (when, bytes of its stream the server had taken by
         # then), each time that grew, as seen at its peer's events and its sends (see overdue_cut_off).
@@ -452,15 +453,28 @@ class _Client(ScriptedClient):
 
     def idle_since(self) -> int:
         """When this client was last active by its own account (the idle time-out): its last connect
-        attempt, when it sent the last line that the server has taken (received) by now, or when a send
-        of the server to it last completed with bytes (FakeWinsock.send_completed_ns; the model counts a
+        attempt, when it sent the last line that the server has taken (received) by now, or when the last
+        send of the server to it that the server has handled by now completed with bytes (the model counts a
         completed send as activity).  The server's clock starts no earlier than any of them: it accepts a
         client after its attempt, takes a line after it was sent, and learns of a send's completion no
         earlier than it happens.  (A line sent but not taken yet does not count: the bytes before its
         newline may take longer than the time-out to arrive.  Its reads are not counted: a server's send
-        may complete long before its bytes are read.)"""
+        may complete long before its bytes are read.)
+
+        A completed send counts once the server has handled its completion (FakeWinsock.send_handled_ns:
+        its completion routine has returned, or the thread it was delivered to, by GetQueuedCompletionStatus(Ex)
+        or WSAGetOverlappedResult, has made its next waiting call), not from the moment it completed
+        (FakeWinsock.send_completed_ns): until then the server may not have learned of it, and its idle
+        close is as due by its own clock.  A completion packet may wait in the port behind busy workers, or
+        the worker that dequeued it be switched out before it takes the server's lock, while the thread
+        that closes idle clients takes it (a correct IocpServer in chat with a flooding member and a slowed
+        server: tools/false_alarms.py --idle, ci, iocp chat, examples 67, 68 and 91, 2026-12-07; the
+        directed test is tests/test_checker_idle_busy.py's iocp one).  Once handled it counts from when it
+        completed, the earliest a server's clock may restart at it.  A server that hands a completion to
+        another thread to handle, which may take the lock after the thread it was delivered to waits again,
+        is not told apart: its close in between may be reported."""
         since = self.own_idle_since()
-        return max(since, self.run.ws.send_completed_ns(self.peer)) if self.peer is not None else since
+        return max(since, self.run.ws.send_handled_ns(self.peer)) if self.peer is not None else since
 
     def own_idle_since(self) -> int:
         """:meth:`idle_since` less the server's sends: its last connect attempt, or when it sent the last
@@ -484,13 +498,15 @@ class _Client(ScriptedClient):
     def timed_out_as_due(self) -> bool:
         """Closed by the server now, as its idle time-out allows: by its own account this client has
         been idle for the time-out (less two of the clock's steps), or, with a slowed server, was so
-        before one of the lines the server has taken (:meth:`idle_before_a_line`)."""
+        before one of the lines the server has taken (:meth:`idle_before_a_line`) or before the server got
+        one of its last completed sends to it (:meth:`idle_before_a_send`)."""
         limit = self.run.policy.idle_timeout_ms
         if limit is None:
             return False
         due = limit * _MS - _IDLE_EARLY_NS
         return self.run.ws.now_ns - self.idle_since() >= due or (
-            self.run.busy and self.run.policy.high_water is None and self.idle_before_a_line(due))
+            self.run.busy and self.run.policy.high_water is None
+            and (self.idle_before_a_line(due) or self.idle_before_a_send(due)))
 
     def idle_before_a_line(self, due: int) -> bool:
         """A slowed server's late time-out (``Scenario.call_cost_ns``): by its own account this client
@@ -502,8 +518,9 @@ class _Client(ScriptedClient):
         seeded 0, example 190: a client that connected, was accepted, and sent its first lines 131 ms
         later, closed 30 ms after them with its receive completed and not reaped, idle time-out 100 ms).
         The server's sends to it that completed count as activity before the line (the model's rule; the server
-        learns of a completion no earlier than it happens: FakeWinsock.send_completed_ns, looked at as the line
-        was sent), so that only a gap with neither a line nor such a send allows the close.  (Not the client's
+        learns of a completion no earlier than it happens, and certainly once it has handled it:
+        FakeWinsock.send_handled_ns, looked at as the line was sent; see :meth:`idle_since`), so that only a gap
+        with neither a line nor such a send allows the close.  (Not the client's
         reads: a send completes once its bytes are in the network, and a client that pauses reads them later,
         ``ClientScript.pause_ns``: by its reads a correct server's close after a pause would be early,
         tests/test_checker_idle_busy.py.)  Not for a server that keeps up (the watch holds it to its deadline:
@@ -517,16 +534,40 @@ class _Client(ScriptedClient):
             since = max(since, sent)
         return False
 
+    def idle_before_a_send(self, due: int) -> bool:
+        """A slowed server's late time-out, decided before it got a completed send: by its own account
+        this client had been idle for ``due`` just before the server got (dequeued, reaped) the completion
+        of one of its last sends to it (FakeWinsock.send_handled_steps: when it got it, and the account of
+        handled sends before it).  Such a server may have found the client idle then and closes it once it
+        gets round to it, after it handled that completion (ovserver's IocpServer: its controller decides
+        under the lock and a worker closes the socket once the receive it dequeued before is handled;
+        tools/false_alarms.py --idle, ci, iocp chat, example 67, seeds 1 and 8 of its scenario replayed: the
+        decision 12 ms before the close, the send's completion got and handled between them).  Only such a
+        moment after every line of it the server has taken by now was sent: a server that found it idle
+        then takes none of its later lines (it posts no receive on a connection it closes), and a server
+        that closes a client by a deadline it should have moved on, after it took a later line, is what
+        the planted bug of tests/test_checker_idle_busy.py does (a completed send that does not restart
+        the clock: the close came 81 ms after such a moment, the client's next line taken between them).
+        The account just before that moment is then its connect attempt, its last line the server has
+        taken, and the sends the server had handled before it.  Only for a slowed server without
+        back-pressure, as :meth:`idle_before_a_line`."""
+        peer = self.peer
+        if peer is None:
+            return False
+        lines = self.lines_taken()
+        since = max(self.attempt_ns, self.line_sent_ns[lines - 1] if lines else 0)
+        return any(got - max(since, before) >= due for got, before in self.run.ws.send_handled_steps(peer))
+
     def send(self, chunk: bytes) -> int:
         ended = super().send(chunk)
         self._note_active(ended)
         return ended
 
     def _note_active(self, lines: int) -> None:
-        """``lines`` of its lines were sent just now: with a slowed server and an idle time-out, note when a
-        send of the server to it had last completed (see :meth:`idle_before_a_line`)."""
+        """``lines`` of its lines were sent just now: with a slowed server and an idle time-out, note when the
+        last send of the server to it that the server has handled completed (see :meth:`idle_before_a_line`)."""
         if lines and self.run.busy and self.run.policy.idle_timeout_ms is not None and self.peer is not None:
-            self.line_active_ns += [self.run.ws.send_completed_ns(self.peer)] * lines
+            self.line_active_ns += [self.run.ws.send_handled_ns(self.peer)] * lines
 
     def _look_held(self) -> None:
         """Back-pressure with an idle time-out, a server that keeps up: a look at whether the server holds
@@ -802,7 +843,7 @@ class _Client(ScriptedClient):
         state = "after its FIN" if self.fin_sent else f"while {self.state}"
         limit = run.policy.idle_timeout_ms
         idle = (f"; idle only {(run.ws.now_ns - self.idle_since()) / 1e6:.1f} ms by its own account (its last line, "
-                f"connect attempt or completed send to it), under the idle time-out of {limit} ms"
+                f"connect attempt or handled completed send to it), under the idle time-out of {limit} ms"
                 if limit is not None else "")
         ended = (f"; owed {self.owed_unread()} bytes unread, over half the high-water mark, but the server had "
                  f"taken its FIN at {ended_ns / 1e9:.6f} s: a client that ended its input gets no more lines, "
