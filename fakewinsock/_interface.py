@@ -241,9 +241,11 @@ class Winsock(Protocol):
 
     def GetCurrentThread(self) -> int:
         """The pseudo-handle CURRENT_THREAD_PSEUDO_HANDLE ((HANDLE)-2): "the calling
-        thread" for the calls it is passed to (QueueUserAPC, the waits: never
-        signalled while the thread waits, GetExitCodeThread, ResumeThread;
-        CloseHandle on it: TRUE, no effect)."""
+        thread" for the calls it is passed to (QueueUserAPC, WaitForSingleObject(Ex):
+        never signalled while the thread waits, GetExitCodeThread, ResumeThread;
+        CloseHandle on it: TRUE, no effect).  WaitForMultipleObjects(Ex) and
+        WSAWaitForMultipleEvents refuse it (WAIT_FAILED, ERROR_INVALID_HANDLE),
+        as they refuse GetCurrentProcess's (INVALID_HANDLE_VALUE)."""
         ...
 
     def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:
