@@ -170,8 +170,9 @@ class WaitCalls(FakeBase):
     def WSACloseEvent(self, hEvent: int) -> int:
         """Close an event handle.
 
-        A handle that names a thread, a completion port or a socket is not
-        emulated (NotEmulatedError): Microsoft's pages say only that the call
+        A handle that names a thread, a completion port or a socket, or is
+        GetCurrentThread's or GetCurrentProcess's pseudo-handle (which
+        CloseHandle takes: sections 42-43), is not emulated (NotEmulatedError): Microsoft's pages say only that the call
         fails with WSA_INVALID_HANDLE when hEvent "is not a valid event object
         handle", and also that WSA events are plain system events (WSACreateEvent:
         an application may make one with CreateEvent instead).  Wine's and
@@ -182,9 +183,12 @@ class WaitCalls(FakeBase):
         ev = self._event("WSACloseEvent", hEvent)
         if ev is None:
             other = self._kernel.objects.get(hEvent)
-            if isinstance(other, (ProgramThread, Port, Socket)):
+            if _as_handle(hEvent) in (C.INVALID_HANDLE_VALUE, C.CURRENT_THREAD_PSEUDO_HANDLE):
+                other = _tagged(self._kernel.objects, hEvent)  # the process or the calling thread
+            if isinstance(other, (ProgramThread, Port, Socket, _Running)):
+                kind = "pseudo-handle" if type(other) is _Running else f"{type(other).__name__} handle"
                 raise NotEmulatedError(
-                    f"WSACloseEvent({hEvent:#x}) on a {type(other).__name__} handle is not emulated: whether "
+                    f"WSACloseEvent({hEvent:#x}) on a {kind} is not emulated: whether "
                     "Windows closes it (as Wine's and ReactOS's CloseHandle does) or fails is unverified")
             return self._fail(ts, "WSACloseEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         self._check_not_waited("WSACloseEvent", hEvent)
