@@ -156,8 +156,21 @@ class WaitCalls(FakeBase):
     # -- events
 
     def WSACreateEvent(self) -> int:
-        """A new manual-reset event, not signalled."""
-        self._enter("WSACreateEvent")
+        """A new manual-reset event, not signalled; the last error is 0 after it.
+
+        WSACreateEvent is CreateEventW(NULL, TRUE, FALSE, NULL) (Wine's and
+        ReactOS's ws2_32; Microsoft's page: WSA events are plain system events),
+        and CreateEvent sets the last error on every success: ERROR_ALREADY_EXISTS
+        for a name that existed, else 0 (Wine's kernel32 sync.c test_event and
+        test_mutex, run on Windows: 0 after creating a new named event or mutex;
+        Wine 8.0 measured: 0 after WSACreateEvent).
+
+        Divergence from real Windows (unverified): no Windows-run test reads the
+        last error after creating an unnamed event; that the unnamed path sets 0
+        as the named one does is inferred (one code path in Wine's and ReactOS's
+        kernel32)."""
+        ts = self._enter("WSACreateEvent")
+        ts.last_error = 0
         h = self._kernel.new_handle()
         self._kernel.objects[h] = Event(h)
         if self.trace.enabled:
