@@ -184,15 +184,15 @@ class PortCalls(FakeBase):
         for name, v in (("ulCount", ulCount), ("dwMilliseconds", dwMilliseconds), ("fAlertable", fAlertable)):
             if not isinstance(v, int):
                 raise TypeError(f"{call}: {name} must be an int, not {type(v).__name__}")
-        port = self._port(CompletionPort, call)
-        if port is None:
-            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
-            return QueuedCompletionEx(C.FALSE, [])
-        if ulCount <= 0:
+        if ulCount <= 0:  # before the handle, as the real backend checks it before it calls Windows
             raise WinsockUsageError(
                 f"{call}: ulCount is {ulCount}; the array must have room for at least one entry (what "
                 "Windows does with 0 is not shown by any source we read; Wine writes an entry past it)"
             )
+        port = self._port(CompletionPort, call)
+        if port is None:
+            self._fail(ts, call, C.ERROR_INVALID_HANDLE, CompletionPort)
+            return QueuedCompletionEx(C.FALSE, [])
         err, got = self._wait_port(ts, call, port, dwMilliseconds & 0xFFFFFFFF, bool(fAlertable), ulCount)
         if err:
             ts.last_error = err

@@ -87,22 +87,31 @@ def _socket_wait(call: str, h: int) -> NotEmulatedError:
 
 
 class _Running:
-    """What a pseudo-handle names in a wait: GetCurrentThread's, the calling
-    thread, and GetCurrentProcess's ((HANDLE)-1, INVALID_HANDLE_VALUE), the
-    process.  A thread object is signalled when its thread ends, a process
-    object when its process does; neither can happen while the calling thread
-    waits in this call.  So a wait on one never ends through it: a timeout
-    (WAIT_TIMEOUT), another object of a wait for any, or, alertable, a queued
-    completion routine or APC (WAIT_IO_COMPLETION); a wait for all that names
-    one, or a wait on one alone with INFINITE and nothing queued, never returns
-    (the fake raises DeadlockError where nothing else can happen).  Sources:
+    """What a pseudo-handle names in WaitForSingleObject(Ex): GetCurrentThread's,
+    the calling thread, and GetCurrentProcess's ((HANDLE)-1,
+    INVALID_HANDLE_VALUE), the process.  Only those two waits take one (Wine's
+    kernel32 sync.c test_WaitForSingleObject, run on Windows: "pseudo handles
+    are allowed in WaitForSingleObject"); WaitForMultipleObjects(Ex), and so
+    WSAWaitForMultipleEvents, fail with ERROR_INVALID_HANDLE (WSA_INVALID_HANDLE)
+    for one anywhere in the list, even alone (test_WaitForMultipleObjects: "in
+    contrast to WaitForSingleObject, pseudo handles are not allowed in
+    WaitForMultipleObjects and NtWaitForMultipleObjects"; NtWaitForMultipleObjects
+    looks each handle up in the handle table, which has no entry for them, where
+    NtWaitForSingleObject calls ObReferenceObjectByHandle, which knows them:
+    Microsoft's Windows Research Kernel, ``ob/obwait.c``).  A thread object is
+    signalled when its thread ends, a process object when its process does;
+    neither can happen while the calling thread waits in this call.  So a wait
+    on one never ends through it: a timeout (WAIT_TIMEOUT) or, alertable, a
+    queued completion routine or APC (WAIT_IO_COMPLETION); a wait on one with
+    INFINITE and nothing queued never returns (the fake raises DeadlockError
+    where nothing else can happen).  Sources:
     Microsoft's GetCurrentThread page ("The calling thread can use this handle
     to specify itself whenever a thread handle is required"), GetCurrentProcess's
     ("a special constant, currently (HANDLE)-1, that is interpreted as the
     current process handle") and WaitForSingleObject's (thread and process
-    objects are signalled when they terminate).  So a wait on a handle that a
-    failed call returned as INVALID_HANDLE_VALUE waits on the process, as on
-    Windows.  Stateless and never registered as waited on (the waits leave them
+    objects are signalled when they terminate).  So WaitForSingleObject on a
+    handle that a failed call returned as INVALID_HANDLE_VALUE waits on the
+    process, as on Windows.  Stateless and never registered as waited on (the waits leave them
     out of the objects they hand the scheduler): one of each for every fake."""
 
     __slots__ = ("handle",)
@@ -147,8 +156,21 @@ class WaitCalls(FakeBase):
     # -- events
 
     def WSACreateEvent(self) -> int:
-        """A new manual-reset event, not signalled."""
-        self._enter("WSACreateEvent")
+        """A new manual-reset event, not signalled; the last error is 0 after it.
+
+        WSACreateEvent is CreateEventW(NULL, TRUE, FALSE, NULL) (Wine's and
+        ReactOS's ws2_32; Microsoft's page: WSA events are plain system events),
+        and CreateEvent sets the last error on every success: ERROR_ALREADY_EXISTS
+        for a name that existed, else 0 (Wine's kernel32 sync.c test_event and
+        test_mutex, run on Windows: 0 after creating a new named event or mutex;
+        Wine 8.0 measured: 0 after WSACreateEvent).
+
+        Divergence from real Windows (unverified): no Windows-run test reads the
+        last error after creating an unnamed event; that the unnamed path sets 0
+        as the named one does is inferred (one code path in Wine's and ReactOS's
+        kernel32)."""
+        ts = self._enter("WSACreateEvent")
+        ts.last_error = 0
         h = self._kernel.new_handle()
         self._kernel.objects[h] = Event(h)
         if self.trace.enabled:
@@ -161,8 +183,9 @@ class WaitCalls(FakeBase):
     def WSACloseEvent(self, hEvent: int) -> int:
         """Close an event handle.
 
-        A handle that names a thread, a completion port or a socket is not
-        emulated (NotEmulatedError): Microsoft's pages say only that the call
+        A handle that names a thread, a completion port or a socket, or is
+        GetCurrentThread's or GetCurrentProcess's pseudo-handle (which
+        CloseHandle takes: sections 42-43), is not emulated (NotEmulatedError): Microsoft's pages say only that the call
         fails with WSA_INVALID_HANDLE when hEvent "is not a valid event object
         handle", and also that WSA events are plain system events (WSACreateEvent:
         an application may make one with CreateEvent instead).  Wine's and
@@ -173,9 +196,12 @@ class WaitCalls(FakeBase):
         ev = self._event("WSACloseEvent", hEvent)
         if ev is None:
             other = self._kernel.objects.get(hEvent)
-            if isinstance(other, (ProgramThread, Port, Socket)):
+            if _as_handle(hEvent) in (C.INVALID_HANDLE_VALUE, C.CURRENT_THREAD_PSEUDO_HANDLE):
+                other = _tagged(self._kernel.objects, hEvent)  # the process or the calling thread
+            if isinstance(other, (ProgramThread, Port, Socket, _Running)):
+                kind = "pseudo-handle" if type(other) is _Running else f"{type(other).__name__} handle"
                 raise NotEmulatedError(
-                    f"WSACloseEvent({hEvent:#x}) on a {type(other).__name__} handle is not emulated: whether "
+                    f"WSACloseEvent({hEvent:#x}) on a {kind} is not emulated: whether "
                     "Windows closes it (as Wine's and ReactOS's CloseHandle does) or fails is unverified")
             return self._fail(ts, "WSACloseEvent", C.WSA_INVALID_HANDLE, hEvent, rc=C.FALSE)
         self._check_not_waited("WSACloseEvent", hEvent)
@@ -265,7 +291,6 @@ class WaitCalls(FakeBase):
                 "Windows would read past the array"
             )
         evs: list[Event] = []
-        pseudo = False  # a pseudo-handle's stand-in among them (see _Running)
         objects = self._kernel.objects
         for i in range(cEvents):
             h = lphEvents[i]
@@ -280,10 +305,10 @@ class WaitCalls(FakeBase):
                 if isinstance(waitable, Event):  # a handle with tag bits (see _tagged)
                     evs.append(waitable)
                     continue
-                # any waitable handle (it is WaitForMultipleObjectsEx)
-                if isinstance(waitable, (ProgramThread, Port, _Running)):
+                # any waitable handle (it is WaitForMultipleObjectsEx), but not a
+                # pseudo-handle, which that call refuses (see _wait_objects)
+                if isinstance(waitable, (ProgramThread, Port)):
                     evs.append(waitable)  # type: ignore[arg-type]
-                    pseudo = pseudo or type(waitable) is _Running
                     continue
                 if isinstance(waitable, Socket):  # waitable on Windows too; was WSA_INVALID_HANDLE
                     raise _socket_wait(call, h)
@@ -319,7 +344,7 @@ class WaitCalls(FakeBase):
                 idx = kernel.block_any(evs, deadline, what, ts if fAlertable else None)
             else:
                 idx = _block_events(kernel, evs, fWaitAll, deadline, what, ts if fAlertable else None, signals,
-                                    _registered(evs) if pseudo else evs)
+                                    evs)
             if fAlertable and ts.apcs:
                 return self._wait_io_completion(ts, call, start)
         if idx >= 0:
@@ -386,14 +411,15 @@ class WaitCalls(FakeBase):
     def WaitForSingleObject(self, hHandle: int, dwMilliseconds: int) -> int:
         """Wait for a thread to exit, an event to be signalled or a completion
         port to have packets queued (the wait takes none)."""
-        return self._wait_objects("WaitForSingleObject", 1, [hHandle], C.FALSE, dwMilliseconds, C.FALSE)
+        return self._wait_objects("WaitForSingleObject", 1, [hHandle], C.FALSE, dwMilliseconds, C.FALSE, True)
 
     def WaitForSingleObjectEx(self, hHandle: int, dwMilliseconds: int, bAlertable: int) -> int:
         """WaitForSingleObject, alertable: WAIT_IO_COMPLETION after running this
         thread's completion routines, unless the object is signalled when the
         wait begins (then WAIT_OBJECT_0, the routines left queued: see
         :meth:`WSAWaitForMultipleEvents`)."""
-        return self._wait_objects("WaitForSingleObjectEx", 1, [hHandle], C.FALSE, dwMilliseconds, bAlertable)
+        return self._wait_objects("WaitForSingleObjectEx", 1, [hHandle], C.FALSE, dwMilliseconds, bAlertable,
+                                  True)
 
     def WaitForMultipleObjects(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
                                dwMilliseconds: int) -> int:
@@ -409,7 +435,7 @@ class WaitCalls(FakeBase):
                                   bAlertable)
 
     def _wait_objects(self, call: str, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
-                      dwMilliseconds: int, bAlertable: int) -> int:
+                      dwMilliseconds: int, bAlertable: int, single: bool = False) -> int:
         ts = self._enter(call)
         if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
             ts.handled_delivered()
@@ -432,6 +458,11 @@ class WaitCalls(FakeBase):
             if not isinstance(h, int):
                 raise TypeError(f"{call}: lpHandles[{i}] must be an int handle, not {type(h).__name__}")
             obj = _tagged(self._kernel.objects, h)
+            if type(obj) is _Running and not single:
+                # NtWaitForMultipleObjects looks every handle up in the process's handle
+                # table, which has no entry for a pseudo-handle: STATUS_INVALID_HANDLE
+                # (sync.c test_WaitForMultipleObjects; see _Running)
+                return self._fail(ts, call, C.ERROR_INVALID_HANDLE, h, rc=C.WAIT_FAILED)
             if not isinstance(obj, (Event, ProgramThread, Port, _Running)):
                 if isinstance(obj, Socket):
                     raise _socket_wait(call, h)

@@ -152,7 +152,8 @@ class Winsock(Protocol):
 
     # --- events and waits ---------------------------------------------------
     def WSACreateEvent(self) -> int:
-        """A manual-reset event, not signalled (WSA_INVALID_EVENT on failure)."""
+        """A manual-reset event, not signalled (WSA_INVALID_EVENT on failure); the
+        last error is 0 after a success."""
         ...
 
     def WSACloseEvent(self, hEvent: int) -> int:
@@ -169,7 +170,8 @@ class Winsock(Protocol):
 
     def WSAWaitForMultipleEvents(self, cEvents: int, lphEvents: Sequence[int], fWaitAll: int,
                                  dwTimeout: int, fAlertable: int) -> int:
-        """WSA_WAIT_EVENT_0 + i, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT or WSA_WAIT_FAILED."""
+        """WSA_WAIT_EVENT_0 + i, WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT or WSA_WAIT_FAILED
+        (it is WaitForMultipleObjectsEx: a pseudo-handle in lphEvents fails, WSA_INVALID_HANDLE)."""
         ...
 
     def SleepEx(self, dwMilliseconds: int, bAlertable: int) -> int:
@@ -214,7 +216,9 @@ class Winsock(Protocol):
                                dwMilliseconds: int) -> int:
         """WAIT_OBJECT_0 + i (the lowest signalled index; 0 when bWaitAll and all
         are), WAIT_TIMEOUT or WAIT_FAILED (nCount 0 or over MAXIMUM_WAIT_OBJECTS:
-        ERROR_INVALID_PARAMETER; an invalid handle: ERROR_INVALID_HANDLE)."""
+        ERROR_INVALID_PARAMETER; an invalid handle, or a pseudo-handle
+        (GetCurrentThread's, GetCurrentProcess's), which only the single-object
+        waits take: ERROR_INVALID_HANDLE)."""
         ...
 
     def WaitForMultipleObjectsEx(self, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
@@ -241,9 +245,11 @@ class Winsock(Protocol):
 
     def GetCurrentThread(self) -> int:
         """The pseudo-handle CURRENT_THREAD_PSEUDO_HANDLE ((HANDLE)-2): "the calling
-        thread" for the calls it is passed to (QueueUserAPC, the waits: never
-        signalled while the thread waits, GetExitCodeThread, ResumeThread;
-        CloseHandle on it: TRUE, no effect)."""
+        thread" for the calls it is passed to (QueueUserAPC, WaitForSingleObject(Ex):
+        never signalled while the thread waits, GetExitCodeThread, ResumeThread;
+        CloseHandle on it: TRUE, no effect).  WaitForMultipleObjects(Ex) and
+        WSAWaitForMultipleEvents refuse it (WAIT_FAILED, ERROR_INVALID_HANDLE),
+        as they refuse GetCurrentProcess's (INVALID_HANDLE_VALUE)."""
         ...
 
     def QueueUserAPC(self, pfnAPC: ApcRoutine, hThread: int, dwData: int) -> int:

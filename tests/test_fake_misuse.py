@@ -341,7 +341,8 @@ def test_not_emulated_fails_loudly(h: Harness) -> None:
 
 def test_waits_on_a_socket_handle_and_closing_other_handles_as_events_are_not_emulated(h: Harness) -> None:
     """Every wait on a socket's handle (waitable on Windows, its state unknown: ``_api_waits._socket_wait``)
-    and WSACloseEvent on a socket, thread or port handle (Windows unverified) raise NotEmulatedError, and
+    and WSACloseEvent on a socket, thread or port handle or a pseudo-handle (Windows unverified) raise
+    NotEmulatedError, and
     leave the object as it was (docs/semantics-findings.md section 35)."""
     a = h.accept()
     ev = h.ws.WSACreateEvent()
@@ -360,6 +361,10 @@ def test_waits_on_a_socket_handle_and_closing_other_handles_as_events_are_not_em
     for handle, kind in ((a.sock, "Socket"), (thread, "ProgramThread"), (port, "Port")):
         with pytest.raises(NotEmulatedError, match=rf"^WSACloseEvent\({handle:#x}\) on a {kind} handle"):
             h.ws.WSACloseEvent(handle)
+    # the pseudo-handles too (CloseHandle closes them with TRUE, Wine's WSACloseEvent likewise)
+    for pseudo in (h.ws.GetCurrentThread(), INVALID_HANDLE_VALUE, -1, -2):
+        with pytest.raises(NotEmulatedError, match=r"^WSACloseEvent\(.*\) on a pseudo-handle"):
+            h.ws.WSACloseEvent(pseudo)
     assert h.ws.WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0
     assert h.ws.CloseHandle(thread) == TRUE
     assert h.ws.CloseHandle(port) == TRUE

@@ -37,7 +37,7 @@ from fakewinsock.constants import (
     WAIT_IO_COMPLETION,
     WAIT_OBJECT_0,
     WAIT_TIMEOUT,
-    WSA_WAIT_TIMEOUT,
+    WSA_WAIT_FAILED,
 )
 from fakewinsock.testing import HypothesisChooser
 from tests.conformance._harness import Harness
@@ -933,13 +933,15 @@ def test_a_thread_watches_at_most_twice_a_full_wait() -> None:
 def test_a_threads_wait_on_its_own_pseudo_handle_while_another_runs(seed: int) -> None:
     """The pseudo-handles' stand-ins are never registered with the scheduler
     (they are never signalled): a thread that parks in such a wait while the
-    main thread sleeps times out in every wait call (section 41)."""
+    main thread sleeps times out in the single-object waits (section 41); the
+    waits for several objects refuse them at once (section 59)."""
     ws = started(FakeWinsock(seed=seed))
     got: list[int] = []
 
     def worker(param: Any) -> int:
         me = ws.GetCurrentThread()
         got.append(ws.WaitForSingleObject(me, 50))
+        got.append(ws.WaitForSingleObjectEx(INVALID_HANDLE_VALUE, 50, TRUE))
         got.append(ws.WaitForMultipleObjects(2, [me, INVALID_HANDLE_VALUE], FALSE, 50))
         got.append(ws.WSAWaitForMultipleEvents(1, [me], FALSE, 50, FALSE))
         return 0
@@ -948,6 +950,6 @@ def test_a_threads_wait_on_its_own_pseudo_handle_while_another_runs(seed: int) -
     for _ in range(20):
         ws.Sleep(10)
     assert ws.WaitForSingleObject(hThread, INFINITE) == WAIT_OBJECT_0
-    assert got == [WAIT_TIMEOUT, WAIT_TIMEOUT, WSA_WAIT_TIMEOUT]
+    assert got == [WAIT_TIMEOUT, WAIT_TIMEOUT, WAIT_FAILED, WSA_WAIT_FAILED]
     assert ws.CloseHandle(hThread) == TRUE
     assert ws.WSACleanup() == 0

@@ -36,6 +36,21 @@ def test_event_is_manual_reset(h: Harness) -> None:
     assert h.wait(ev, 0) == WSA_WAIT_TIMEOUT
 
 
+def test_create_event_sets_the_last_error_to_zero(h: Harness) -> None:
+    """A successful WSACreateEvent leaves the last error 0 (it is
+    CreateEventW, which sets the last error on every success: Wine's kernel32
+    sync.c test_event and test_mutex, run on Windows, read 0 after creating a
+    new named event or mutex; for the unnamed event WSACreateEvent makes this
+    is inferred: docs/semantics-findings.md section 59)."""
+    for mark in (1234, 0xDEADBEEF):
+        h.ws.SetLastError(mark)
+        ev = h.ws.WSACreateEvent()
+        assert ev != 0
+        h.events.append(ev)
+        assert h.ws.GetLastError() == 0
+        assert h.ws.WSAGetLastError() == 0
+
+
 def test_lowest_signalled_index_wins(h: Harness) -> None:
     evs = [h.event() for _ in range(5)]
     h.ws.WSASetEvent(evs[3])

@@ -658,12 +658,22 @@ def test_ex_removes_up_to_ulcount(h: Harness) -> None:
 
 def test_ex_with_no_room(h: Harness) -> None:
     """ulCount 0: refused before the call (what Windows does is not shown by our
-    sources; Wine 8.0 writes an entry past the empty array)."""
+    sources; Wine 8.0 writes an entry past the empty array), whatever the handle."""
     port = h.port()
     assert h.ws.PostQueuedCompletionStatus(port, 0, 0, None) == TRUE
     with pytest.raises(WinsockUsageError, match="ulCount"):
         h.ws.GetQueuedCompletionStatusEx(port, 0, 0, FALSE)
     assert h.ws.GetQueuedCompletionStatus(port, 0)[0] == TRUE
+    # Refused before the handle is looked at: the real backend raises without
+    # calling Windows, so a bogus handle or a closed port does not turn it into
+    # ERROR_INVALID_HANDLE.
+    with pytest.raises(WinsockUsageError, match="ulCount"):
+        h.ws.GetQueuedCompletionStatusEx(0xDEAD0, 0, 0, FALSE)
+    closed = h.port()
+    h.ports.remove(closed)
+    assert h.ws.CloseHandle(closed) == TRUE
+    with pytest.raises(WinsockUsageError, match="ulCount"):
+        h.ws.GetQueuedCompletionStatusEx(closed, -1, 0, FALSE)
 
 
 def routine_receive(h: Harness) -> tuple[int, list[Call]]:
