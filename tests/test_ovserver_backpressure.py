@@ -86,9 +86,17 @@ def test_chat_without_back_pressure_the_slow_reader_was_cut_off(model: str) -> N
     assert s.server.stats.cut_off == 1 and reader.reset_by_server
 
 
+@pytest.mark.parametrize("stall_ms", [300, 1000])
 @pytest.mark.parametrize("model", MODELS)
-def test_chat_a_deaf_member_is_cut_off_after_the_stall_timeout_and_the_talker_goes_on(model: str) -> None:
-    s = session(model, "chat", high_water=16 * 1024, stall_ms=300)
+def test_chat_a_deaf_member_is_cut_off_after_the_stall_timeout_and_the_talker_goes_on(
+        model: str, stall_ms: int) -> None:
+    """GetTickCount64 moves in steps of 15.625 ms and 1000 ms is 64 of them:
+    with ``stall_ms=1000`` the deadline (the tick the member went over the mark,
+    plus 1000) is itself a tick the clock reads, and the wait timed to end then
+    wakes on that tick.  The member is cut off as a slow consumer then (the 39th
+    session's mutation sample: ``_idle_check``'s ``stall_due < now`` for ``<=``
+    let it pass that tick and closed it as idle, counted in ``timed_out``)."""
+    s = session(model, "chat", high_water=16 * 1024, stall_ms=stall_ms)
     deaf = s.client(1.0, reads=False)
     reader = s.client(1.5)
     talker = s.client(2.0)
@@ -99,6 +107,7 @@ def test_chat_a_deaf_member_is_cut_off_after_the_stall_timeout_and_the_talker_go
     stats = s.run(stop_ms=1500)
     assert alive == [True] and deaf.reset_by_server  # ... then cut off
     assert stats.stalled == 1 and stats.cut_off == 1 and stats.hub.cut_off == 0  # not by max_queued
+    assert stats.timed_out == 0
     assert stats.hub.paused > 0
     assert bytes(reader.data) == welcome_line(reader.name) + b"".join(chat_line(talker.name, ln) for ln in sent)
 

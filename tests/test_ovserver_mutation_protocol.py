@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ovserver._protocol import Hangup, Hub, Limits, Mode, Send, chat_line, error_line
+from ovserver.__main__ import stopped_line
+from ovserver._protocol import Disconnect, Hangup, Hub, Limits, Mode, Send, chat_line, error_line
+from tests.ovserver_session import MODELS, Session
 
 
 def test_deliveries_and_bytes_out_count_every_message_queued() -> None:
@@ -88,3 +90,35 @@ def test_a_line_of_exactly_max_line_bytes_is_routed_on_the_general_path_too() ->
     assert hub.receive(1, bytearray(b"abcd\n")) == [Send(1)]
     assert hub.receive(2, bytearray(b"abcde\n")) == [Send(2), Hangup(2, "line too long")]
     assert hub.take_output(1, 100) == b"abcd\n"
+
+
+def test_every_hung_up_client_cut_off_for_sending_on_is_counted() -> None:
+    """``hung_up_cut_off`` counts each client hung up for a long line and then
+    cut off for sending more than ``max_line`` further bytes: two such clients
+    count 2 (a counter that only said "it happened", 1, made serve's stopped
+    line report one of them as still "hung up for a line over --max-line").
+    Proven by the 39th session's ``_discard``'s ``hung_up_cut_off = 1``."""
+    hub = Hub(Mode.ECHO, Limits(max_line=4))
+    for cid in (1, 2, 3):
+        hub.join(cid, b"c%d" % cid)
+        assert hub.receive(cid, b"toolong\n") == [Send(cid), Hangup(cid, "line too long")]
+    assert hub.receive(1, b"12345") == [Disconnect(1, "kept sending after being hung up")]
+    assert hub.receive(2, b"1234") == []  # max_line further bytes: still only hung up
+    assert hub.receive(3, b"12345") == [Disconnect(3, "kept sending after being hung up")]
+    assert (hub.stats.too_long, hub.stats.cut_off, hub.stats.hung_up_cut_off) == (3, 2, 2)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_two_hung_up_clients_cut_off_count_once_each_in_the_stopped_line(model: str) -> None:
+    """What a user sees of it: two clients hung up for a long line that send on
+    past ``max_line`` are both reported as cut off, and none as merely hung up."""
+    s = Session(model, limits=Limits(max_line=100))
+    clients = [s.client(1), s.client(1)]
+    for c in clients:
+        c.send(2, b"y" * 150 + b"\n")
+        c.send(4, b"z" * 200)
+    stats = s.run(stop_ms=50)
+    assert all(c.reset_by_server for c in clients)
+    assert (stats.hung_up, stats.cut_off, stats.hub.hung_up_cut_off) == (2, 2, 2)
+    assert stopped_line(stats).endswith(
+        "bytes out; 2 cut off (over --max-queued, or sending on after the error line)"), stopped_line(stats)
