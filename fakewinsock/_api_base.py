@@ -86,6 +86,16 @@ class FakeBase:
 
     # ------------------------------------------------------------------ infra
 
+    def _enter_wait(self, call: str) -> ThreadState:
+        """:attr:`_enter` for a call that waits (WSAWaitForMultipleEvents,
+        WaitFor*Object(s)(Ex), Sleep(Ex), GetQueuedCompletionStatus(Ex)): the
+        calling thread has handled the completions delivered to it since its
+        last wait (ThreadState.handled_delivered: a record for observers)."""
+        ts = self._enter(call)
+        if ts.delivered:
+            ts.handled_delivered()
+        return ts
+
     def _fail(self, ts: ThreadState, call: str, error: int, handle: int = 0, rc: int = C.SOCKET_ERROR,
               ) -> int:
         ts.last_error = error

@@ -139,9 +139,7 @@ class PortCalls(FakeBase):
         """Dequeue one packet (waiting in virtual time): see
         :class:`fakewinsock._types.QueuedCompletion` and :mod:`fakewinsock._iocp`."""
         call = "GetQueuedCompletionStatus"
-        ts = self._enter(call)
-        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
-            ts.handled_delivered()
+        ts = self._enter_wait(call)
         start = self._kernel.now_ns
         if not isinstance(dwMilliseconds, int):
             raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
@@ -177,9 +175,7 @@ class PortCalls(FakeBase):
         once queued completion routines have run.  ``ulCount`` below 1 raises
         WinsockUsageError."""
         call = "GetQueuedCompletionStatusEx"
-        ts = self._enter(call)
-        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
-            ts.handled_delivered()
+        ts = self._enter_wait(call)
         start = self._kernel.now_ns
         for name, v in (("ulCount", ulCount), ("dwMilliseconds", dwMilliseconds), ("fAlertable", fAlertable)):
             if not isinstance(v, int):

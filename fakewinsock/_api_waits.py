@@ -269,9 +269,7 @@ class WaitCalls(FakeBase):
         the same wait may as well block on an unrelated object.
         """
         call = "WSAWaitForMultipleEvents"
-        ts = self._enter(call)
-        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
-            ts.handled_delivered()
+        ts = self._enter_wait(call)
         start = self._kernel.now_ns  # for the trace's waited=
         if type(cEvents) is not int or type(fWaitAll) is not int or type(dwTimeout) is not int \
                 or type(fAlertable) is not int:  # (the exact type first: cheaper, and the usual case)
@@ -368,9 +366,7 @@ class WaitCalls(FakeBase):
         return self._sleep("SleepEx", dwMilliseconds, bAlertable)
 
     def _sleep(self, call: str, dwMilliseconds: int, bAlertable: int) -> int:
-        ts = self._enter(call)
-        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
-            ts.handled_delivered()
+        ts = self._enter_wait(call)
         start = self._kernel.now_ns  # for the trace's waited=
         if not isinstance(dwMilliseconds, int):
             raise TypeError(f"{call}: dwMilliseconds must be an int, not {type(dwMilliseconds).__name__}")
@@ -436,9 +432,7 @@ class WaitCalls(FakeBase):
 
     def _wait_objects(self, call: str, nCount: int, lpHandles: Sequence[int], bWaitAll: int,
                       dwMilliseconds: int, bAlertable: int, single: bool = False) -> int:
-        ts = self._enter(call)
-        if ts.delivered:  # it waits again: it has handled what it got (a record for observers)
-            ts.handled_delivered()
+        ts = self._enter_wait(call)
         start = self._kernel.now_ns
         for name, value in (("nCount", nCount), ("bWaitAll", bWaitAll), ("dwMilliseconds", dwMilliseconds),
                             ("bAlertable", bAlertable)):
