@@ -1067,7 +1067,7 @@ def _queue_edges(out: list[ClientPlan], seed: int, window: int, limits: Limits) 
 
 
 def _queue_exact(out: list[ClientPlan], seed: int, limits: Limits) -> None:
-    """queue_edges' exact edge (see QUEUE_EXACT; from a random source of its own): one more plain client sends
+    """queue_edges' exact edge (see QUEUE_EXACT_SENDS; from a random source of its own): one more plain client sends
     one line of ``max_queued - 1`` bytes and its newline, and nothing else."""
     rng = random.Random(f"ovserver-sim:{seed}:queue-exact")
     pool = _shape_pool(out)
